@@ -1,0 +1,176 @@
+// Package backend defines the byte-level storage interface under memdict's
+// typed Dict, the errors every driver reports, and a registry that opens
+// drivers from URLs.
+//
+// A Backend stores opaque []byte values under already-encoded keys. It knows
+// nothing of Dicts, codecs or generics: the root memdict package builds keys
+// and encodes values, then hands them to a Backend. Drivers live in
+// sub-packages (backend/memory, backend/memcached, backend/redis) and register
+// a URL scheme in their init function, so that a program opens a backend with
+//
+//	import _ "github.com/memdict/memdict/backend/memory"
+//
+//	be, err := backend.Open(ctx, "mem://?max_bytes=67108864")
+//
+// Each method's contract, including which sentinel error it returns when, is
+// written on the Backend interface. The conformance suite in
+// github.com/memdict/memdict/testing/backendtest checks a driver against it.
+package backend
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+)
+
+// Sentinel errors. Drivers return them, or errors that wrap them (keeping
+// their client library's original error in the Unwrap chain too), so that
+// callers test with errors.Is.
+var (
+	// ErrNotFound: the key does not exist or has expired.
+	ErrNotFound = errors.New("backend: not found")
+	// ErrNotStored: a conditional write (Add) did not happen because its
+	// condition failed; for Add, the key already exists.
+	ErrNotStored = errors.New("backend: not stored")
+	// ErrCASConflict: CompareAndSwap lost a race: the item was written or
+	// touched by someone else since the CAS token was read.
+	ErrCASConflict = errors.New("backend: compare-and-swap conflict")
+	// ErrInvalidKey: the key is empty, too long or holds bytes the backend
+	// cannot carry (for memcached: spaces and control bytes).
+	ErrInvalidKey = errors.New("backend: invalid key")
+	// ErrValueTooLarge: the value is larger than the backend accepts. Nothing
+	// was written and the previous value, if any, is untouched.
+	ErrValueTooLarge = errors.New("backend: value too large")
+	// ErrNotNumeric: Increment was called on a value that is not a decimal
+	// unsigned 64-bit number.
+	ErrNotNumeric = errors.New("backend: value is not a decimal number")
+	// ErrClosed: the backend was closed.
+	ErrClosed = errors.New("backend: closed")
+	// ErrUnavailable: the server could not be reached or is marked down; the
+	// operation may succeed later.
+	ErrUnavailable = errors.New("backend: server unavailable")
+	// ErrNotSupported: the backend lacks an optional ability.
+	ErrNotSupported = errors.New("backend: not supported")
+	// ErrInvalidTTL: a TTL is negative.
+	ErrInvalidTTL = errors.New("backend: invalid TTL")
+)
+
+// Item is one stored entry.
+type Item struct {
+	// Key is the backend key, already encoded by the caller.
+	Key string
+	// Value is the stored bytes.
+	//
+	// On writes (Set, Add, CompareAndSwap) the backend takes ownership of
+	// Value, as bytes.NewBuffer does of its argument: the caller must not
+	// modify it after the call. On reads (Get, GetMulti) Value is read-only:
+	// it may share memory with the backend's storage and must not be
+	// modified; the backend never modifies it either.
+	Value []byte
+	// TTL is the time to live on writes; 0 means the item does not expire.
+	// Backends round it up to their granularity (one second for memcached).
+	// A negative TTL is rejected with ErrInvalidTTL. Reads leave it zero.
+	TTL time.Duration
+	// CAS is the compare-and-swap token. Reads set it; it changes on every
+	// write of the key. CompareAndSwap requires the token of an earlier read.
+	CAS uint64
+}
+
+// Backend is a byte-level key/value store with memcached's semantics.
+//
+// Implementations must be safe for concurrent use by multiple goroutines.
+// Every method that does I/O takes a context first: a method whose context is
+// done returns promptly with an error that wraps ctx.Err(). After Close every
+// method returns ErrClosed.
+//
+// Keys handed to a Backend are already encoded by memdict: non-empty, at
+// most 250 bytes unless a Dict was configured otherwise, without spaces or
+// control bytes. A backend that cannot carry a key returns ErrInvalidKey
+// rather than altering it.
+type Backend interface {
+	// Get returns the item stored under key, with its Value and CAS token.
+	// A missing or expired key gives ErrNotFound.
+	Get(ctx context.Context, key string) (Item, error)
+
+	// GetMulti returns the items found among keys, keyed by key. Missing
+	// keys are simply absent from the map; that is not an error. An error
+	// means the lookup as a whole (or one server of several) failed; the map
+	// then holds what was found elsewhere.
+	GetMulti(ctx context.Context, keys []string) (map[string]Item, error)
+
+	// Set stores item unconditionally. It returns ErrValueTooLarge (and
+	// stores nothing, leaving any previous value in place) if the value is
+	// larger than the backend accepts.
+	Set(ctx context.Context, item Item) error
+
+	// Add stores item only if its key is absent (or expired); if the key
+	// holds a live value it returns ErrNotStored and changes nothing.
+	Add(ctx context.Context, item Item) error
+
+	// CompareAndSwap stores item only if the key still holds the version
+	// whose token is item.CAS. It returns ErrCASConflict if the key was
+	// written, touched or deleted-and-re-added since, and ErrNotFound if the
+	// key is absent.
+	CompareAndSwap(ctx context.Context, item Item) error
+
+	// Delete removes key. It returns ErrNotFound if the key was absent.
+	Delete(ctx context.Context, key string) error
+
+	// Touch gives key a new TTL (0: never expires) without changing its
+	// value. It returns ErrNotFound if the key is absent.
+	Touch(ctx context.Context, key string, ttl time.Duration) error
+
+	// Increment adds delta to the decimal unsigned 64-bit number stored
+	// under key and returns the new value. A negative delta decrements; as
+	// in memcached, a decrement stops at 0 and an increment wraps around at
+	// 2^64. The key keeps its TTL. A missing key gives ErrNotFound; a value
+	// that is not a decimal number gives ErrNotNumeric.
+	Increment(ctx context.Context, key string, delta int64) (uint64, error)
+
+	// Close releases the backend's resources (connections, goroutines).
+	// Calls after Close return ErrClosed; a second Close returns nil.
+	Close() error
+}
+
+// Optional abilities. A backend implements the ones it can; callers find
+// them with a type assertion, as database/sql/driver does.
+
+// Lister is implemented by backends that can enumerate their keys.
+type Lister interface {
+	// Keys yields the live keys that start with prefix, each once, in no
+	// particular order. A failure is yielded as a final ("", err) pair.
+	Keys(ctx context.Context, prefix string) iter.Seq2[string, error]
+}
+
+// NodeStats are the statistics one server reports, as name/value pairs in
+// the server's own vocabulary (memcached's "stats", Redis's INFO).
+type NodeStats struct {
+	// Addr names the server (host:port, or "memory").
+	Addr string
+	// Stats holds the server's counters and settings.
+	Stats map[string]string
+	// Err is set when this server could not be asked.
+	Err error
+}
+
+// StatsReporter is implemented by backends that report server statistics.
+type StatsReporter interface {
+	// ServerStats returns one entry per server.
+	ServerStats(ctx context.Context) ([]NodeStats, error)
+}
+
+// Flusher is implemented by backends that can drop every item they hold.
+// It affects every user of the server, not only one Dict.
+type Flusher interface {
+	// Flush removes every item.
+	Flush(ctx context.Context) error
+}
+
+// Pinger is implemented by backends that can check that their servers
+// answer.
+type Pinger interface {
+	// Ping returns nil if every server answers, or an error naming the ones
+	// that do not.
+	Ping(ctx context.Context) error
+}

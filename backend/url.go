@@ -1,0 +1,232 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Opener opens a backend from a parsed URL. It is called by Open with the
+// URL whose scheme it was registered for.
+type Opener func(ctx context.Context, u *url.URL) (Backend, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Opener{}
+)
+
+// Register makes a driver available under a URL scheme (for example "mem"
+// or "memcached"). Drivers call it from their init function. Register panics
+// if scheme is empty, opener is nil, or the scheme is already registered, as
+// database/sql.Register does: these are programming errors.
+func Register(scheme string, opener Opener) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if scheme == "" || opener == nil {
+		panic("backend: Register with an empty scheme or a nil opener")
+	}
+	scheme = strings.ToLower(scheme)
+	if _, dup := registry[scheme]; dup {
+		panic("backend: Register called twice for scheme " + scheme)
+	}
+	registry[scheme] = opener
+}
+
+// Schemes returns the registered URL schemes, sorted.
+func Schemes() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	s := make([]string, 0, len(registry))
+	for k := range registry {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+// ErrUnknownScheme is wrapped by the error Open returns for a URL whose
+// scheme no driver registered.
+var ErrUnknownScheme = errors.New("backend: unknown URL scheme")
+
+// Open opens the backend that rawURL names, with the driver registered for
+// its scheme: "mem://", "memcached://host:11211", "redis://host:6379/0", ...
+// A driver is registered by importing its package. Open returns an error
+// that names the problem for a malformed URL, an unknown scheme (listing the
+// registered ones), or an option the driver rejects.
+func Open(ctx context.Context, rawURL string) (Backend, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("backend: open %q: %w", Redact(rawURL), redactURLError(err))
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("backend: open %q: missing scheme (want one of %s)", Redact(rawURL), strings.Join(Schemes(), ", "))
+	}
+	registryMu.RLock()
+	opener := registry[strings.ToLower(u.Scheme)]
+	registryMu.RUnlock()
+	if opener == nil {
+		return nil, fmt.Errorf("backend: open %q: %w %q; registered: %s (forgotten import of its driver package?)",
+			Redact(rawURL), ErrUnknownScheme, u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	be, err := opener(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("backend: open %q: %w", Redact(rawURL), err)
+	}
+	return be, nil
+}
+
+// redactURLError strips the URL (which may hold a password) from a
+// *url.Error, keeping the reason.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Redact returns rawURL with any password replaced by "xxxxx", for use in
+// errors and logs. A string that does not parse is returned with everything
+// between "://" and the last "@" replaced.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err == nil {
+		return u.Redacted()
+	}
+	i := strings.Index(rawURL, "://")
+	j := strings.LastIndex(rawURL, "@")
+	if i >= 0 && j > i {
+		return rawURL[:i+3] + "xxxxx" + rawURL[j:]
+	}
+	return rawURL
+}
+
+// Params reads a URL's query parameters for a driver, collecting every
+// problem: a malformed value and, in Err, any parameter the driver did not
+// ask for. A driver reads each parameter it knows with the typed methods and
+// then calls Err, so that unknown options are rejected, not ignored:
+//
+//	p := backend.NewParams(u)
+//	timeout := p.Duration("timeout", 100*time.Millisecond)
+//	conns := p.Int("max_idle_conns", 2)
+//	if err := p.Err(); err != nil {
+//		return nil, err
+//	}
+type Params struct {
+	values url.Values
+	known  []string
+	errs   []error
+}
+
+// NewParams returns a Params over u's query.
+func NewParams(u *url.URL) *Params {
+	return &Params{values: u.Query()}
+}
+
+// String returns the parameter name's value, or def if absent.
+func (p *Params) String(name, def string) string {
+	p.known = append(p.known, name)
+	vs, ok := p.values[name]
+	if !ok || len(vs) == 0 {
+		return def
+	}
+	if len(vs) > 1 {
+		p.errs = append(p.errs, fmt.Errorf("parameter %q given %d times", name, len(vs)))
+	}
+	return vs[0]
+}
+
+// Has reports whether the parameter name is present; it also marks name as
+// known.
+func (p *Params) Has(name string) bool {
+	p.known = append(p.known, name)
+	_, ok := p.values[name]
+	return ok
+}
+
+// Int returns the parameter name as a non-negative integer, or def if absent.
+func (p *Params) Int(name string, def int) int {
+	s := p.String(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", name, s))
+		return def
+	}
+	return n
+}
+
+// Int64 returns the parameter name as a non-negative 64-bit integer, or def.
+func (p *Params) Int64(name string, def int64) int64 {
+	s := p.String(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", name, s))
+		return def
+	}
+	return n
+}
+
+// Bool returns the parameter name as a boolean (true/false/1/0), or def.
+func (p *Params) Bool(name string, def bool) bool {
+	s := p.String(name, "")
+	if s == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want true or false", name, s))
+		return def
+	}
+	return b
+}
+
+// Duration returns the parameter name as a non-negative time.Duration
+// ("200ms", "1.5s"), or def if absent.
+func (p *Params) Duration(name string, def time.Duration) time.Duration {
+	s := p.String(name, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative duration such as 200ms", name, s))
+		return def
+	}
+	return d
+}
+
+// Err returns nil if every parameter was known and well-formed; otherwise an
+// error that names each problem and lists the known parameters.
+func (p *Params) Err() error {
+	errs := p.errs
+	var unknown []string
+	for name := range p.values {
+		if !slices.Contains(p.known, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		known := slices.Clone(p.known)
+		slices.Sort(known)
+		known = slices.Compact(known)
+		list := "none"
+		if len(known) > 0 {
+			list = strings.Join(known, ", ")
+		}
+		errs = append(errs, fmt.Errorf("unknown parameter(s) %s (known: %s)", strings.Join(unknown, ", "), list))
+	}
+	return errors.Join(errs...)
+}
