@@ -1,0 +1,7 @@
+package testserver
+
+import "syscall"
+
+func setPdeathsig(a *syscall.SysProcAttr) {
+	a.Pdeathsig = syscall.SIGKILL
+}
