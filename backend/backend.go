@@ -64,9 +64,10 @@ type Item struct {
 	//
 	// On writes (Set, Add, CompareAndSwap) the backend takes ownership of
 	// Value, as bytes.NewBuffer does of its argument: the caller must not
-	// modify it after the call. On reads (Get, GetMulti) Value is read-only:
-	// it may share memory with the backend's storage and must not be
-	// modified; the backend never modifies it either.
+	// modify it after the call. On reads (Get, GetMulti) Value is read-only
+	// and stays valid: it may share memory with the backend's storage, but
+	// neither the backend nor the caller ever modifies it (a backend never
+	// reuses a buffer it has returned), so the caller may keep it.
 	Value []byte
 	// TTL is the time to live on writes; 0 means the item does not expire.
 	// Backends round it up to their granularity (one second for memcached).

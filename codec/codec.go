@@ -1,0 +1,281 @@
+// Package codec turns typed values into bytes and back for memdict.
+//
+// A Codec has a one-byte ID that memdict writes in a small header in front
+// of every stored value, so that a value written with one codec and read
+// with another gives a clear error instead of a wrong value. The built-in
+// codecs are MsgPack (memdict's default), JSON and Gob. Dicts of string and
+// []byte values use no codec at all: their bytes are stored as they are,
+// under the ID Raw.
+//
+// Custom codecs pick an ID from 128 to 255 and, to be found by ByID (which
+// tools such as the memdict command use to show any stored value), call
+// Register.
+package codec
+
+import (
+	"bytes"
+	"encoding/gob"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// A Codec encodes values to bytes and decodes them back. Implementations
+// must be safe for concurrent use.
+type Codec interface {
+	// ID identifies the codec in stored values. IDs below 128 are reserved
+	// for memdict's own codecs.
+	ID() byte
+	// Name is a short lower-case name such as "msgpack", used in errors and
+	// configuration files.
+	Name() string
+	// Marshal returns the encoding of v, in a slice the caller may keep.
+	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into the value v points to. It must not keep
+	// data after it returns.
+	Unmarshal(data []byte, v any) error
+}
+
+// IDs of the built-in codecs.
+const (
+	// RawID marks values stored as their own bytes (string and []byte).
+	RawID byte = 'r'
+	// MsgPackID marks MessagePack values.
+	MsgPackID byte = 'm'
+	// JSONID marks JSON values.
+	JSONID byte = 'j'
+	// GobID marks encoding/gob values.
+	GobID byte = 'g'
+)
+
+// The built-in codecs.
+var (
+	// MsgPack encodes with github.com/vmihailenco/msgpack/v5. Struct fields
+	// are named by their `msgpack` tag, or else their `json` tag, or else
+	// their Go name. It is memdict's default codec.
+	MsgPack Codec = msgpackCodec{}
+	// JSON encodes with encoding/json.
+	JSON Codec = jsonCodec{}
+	// Gob encodes with encoding/gob; every value carries its type
+	// description, so it is larger and slower than MsgPack.
+	Gob Codec = gobCodec{}
+	// Raw stores string and []byte values as they are. Marshal and
+	// Unmarshal accept string, []byte, *string and *[]byte only.
+	Raw Codec = rawCodec{}
+)
+
+// Appender is implemented by codecs that can encode straight into a
+// caller's buffer, saving a copy. memdict uses it when present.
+type Appender interface {
+	// AppendMarshal appends the encoding of v to dst and returns the
+	// extended slice.
+	AppendMarshal(dst []byte, v any) ([]byte, error)
+}
+
+// Default returns the codec Dicts use unless told otherwise: MsgPack.
+func Default() Codec { return MsgPack }
+
+var (
+	mu     sync.RWMutex
+	byID   = map[byte]Codec{}
+	byName = map[string]Codec{}
+)
+
+func init() {
+	for _, c := range []Codec{Raw, MsgPack, JSON, Gob} {
+		byID[c.ID()] = c
+		byName[c.Name()] = c
+	}
+}
+
+// Register makes a custom codec known to ByID and ByName. It returns an
+// error if c is nil, its ID is below 128 (reserved), or its ID or name is
+// already registered.
+func Register(c Codec) error {
+	if c == nil {
+		return fmt.Errorf("codec: Register(nil)")
+	}
+	if c.ID() < 128 {
+		return fmt.Errorf("codec: Register %q: ID %d is reserved for memdict's codecs (use 128-255)", c.Name(), c.ID())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if old, ok := byID[c.ID()]; ok {
+		return fmt.Errorf("codec: Register %q: ID %d is taken by %q", c.Name(), c.ID(), old.Name())
+	}
+	if _, ok := byName[c.Name()]; ok {
+		return fmt.Errorf("codec: Register: name %q is taken", c.Name())
+	}
+	byID[c.ID()] = c
+	byName[c.Name()] = c
+	return nil
+}
+
+// ByID returns the codec registered with id.
+func ByID(id byte) (Codec, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	c, ok := byID[id]
+	return c, ok
+}
+
+// ByName returns the codec registered under name ("msgpack", "json",
+// "gob", "raw", or a custom codec's name).
+func ByName(name string) (Codec, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	c, ok := byName[name]
+	return c, ok
+}
+
+// Names returns the registered codec names, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NameOf returns the name of the codec registered with id, or a
+// description such as "unknown codec 0x07".
+func NameOf(id byte) string {
+	if c, ok := ByID(id); ok {
+		return c.Name()
+	}
+	return fmt.Sprintf("unknown codec 0x%02x", id)
+}
+
+type msgpackCodec struct{}
+
+func (msgpackCodec) ID() byte     { return MsgPackID }
+func (msgpackCodec) Name() string { return "msgpack" }
+
+// msgpackEncoder is a pooled encoder with its own buffer, configured once.
+type msgpackEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var msgpackEncoders = sync.Pool{New: func() any {
+	e := &msgpackEncoder{}
+	e.enc = msgpack.NewEncoder(&e.buf)
+	e.enc.SetCustomStructTag("json")
+	return e
+}}
+
+type msgpackDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var msgpackDecoders = sync.Pool{New: func() any {
+	d := &msgpackDecoder{}
+	d.dec = msgpack.NewDecoder(&d.r)
+	return d
+}}
+
+func (c msgpackCodec) Marshal(v any) ([]byte, error) {
+	return c.AppendMarshal(nil, v)
+}
+
+// AppendMarshal implements Appender.
+func (msgpackCodec) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	e := msgpackEncoders.Get().(*msgpackEncoder)
+	defer func() {
+		if e.buf.Cap() <= 64<<10 { // do not pin large buffers
+			msgpackEncoders.Put(e)
+		}
+	}()
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return dst, err
+	}
+	if dst == nil {
+		return bytes.Clone(e.buf.Bytes()), nil
+	}
+	return append(dst, e.buf.Bytes()...), nil
+}
+
+func (msgpackCodec) Unmarshal(data []byte, v any) error {
+	d := msgpackDecoders.Get().(*msgpackDecoder)
+	defer msgpackDecoders.Put(d)
+	d.r.Reset(data) // an io.ByteScanner: the decoder reads it directly, unbuffered
+	d.dec.Reset(&d.r)
+	d.dec.SetCustomStructTag("json")
+	err := d.dec.Decode(v)
+	trailing := d.r.Len()
+	d.r.Reset(nil) // do not keep data
+	if err == nil && trailing > 0 {
+		err = fmt.Errorf("msgpack: %d trailing bytes after the value", trailing)
+	}
+	return err
+}
+
+type jsonCodec struct{}
+
+func (jsonCodec) ID() byte                           { return JSONID }
+func (jsonCodec) Name() string                       { return "json" }
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+type gobCodec struct{}
+
+func (gobCodec) ID() byte     { return GobID }
+func (gobCodec) Name() string { return "gob" }
+
+func (gobCodec) Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (gobCodec) Unmarshal(data []byte, v any) error {
+	r := bytes.NewReader(data)
+	if err := gob.NewDecoder(r).Decode(v); err != nil {
+		return err
+	}
+	if r.Len() > 0 {
+		return fmt.Errorf("gob: %d trailing bytes after the value", r.Len())
+	}
+	return nil
+}
+
+type rawCodec struct{}
+
+func (rawCodec) ID() byte     { return RawID }
+func (rawCodec) Name() string { return "raw" }
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		return []byte(v), nil
+	case *string:
+		return []byte(*v), nil
+	case []byte:
+		return bytes.Clone(v), nil
+	case *[]byte:
+		return bytes.Clone(*v), nil
+	}
+	return nil, fmt.Errorf("raw: cannot encode %T (only string and []byte)", v)
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	switch v := v.(type) {
+	case *string:
+		*v = string(data)
+		return nil
+	case *[]byte:
+		*v = bytes.Clone(data)
+		return nil
+	}
+	return fmt.Errorf("raw: cannot decode into %T (only *string and *[]byte)", v)
+}

@@ -1,0 +1,448 @@
+// Package memdict gives typed, dictionary-like access to a cache server.
+//
+// A Dict[V] is a dictionary of V values kept in a Backend — memcached, Redis,
+// or the in-memory store — under a key prefix of its own:
+//
+//	be, _ := backend.Open(ctx, "memcached://127.0.0.1:11211")
+//	counts, _ := memdict.New[int](be, "my_first_test")
+//	n, _ := counts.Get("some_key") // a miss gives 0, false
+//	counts.Put("some_key", n+1)
+//
+// It is the Go form of ERP5's Memcached Tool (getMemcachedDict). Like the
+// original, a cache may lose any value at any time, and a Dict never stores
+// a value behind your back: mutating a value you got from it changes nothing
+// until you Put it again.
+//
+// Every operation comes in two tiers. The map-like tier — Get, Put, Delete —
+// uses context.Background and, for Get, treats every failure as a miss
+// (counted in Stats and passed to the WithErrorHandler function), as the
+// original did. The full tier — Lookup, Store, Remove, Add, Touch, GetMulti,
+// PutMulti — takes a context and returns errors, for code that must tell a
+// miss from an outage.
+//
+// Values are encoded by a codec (MessagePack by default; see package codec);
+// string and []byte values are stored as they are. Each stored value starts
+// with a three-byte header naming its codec, so a value of the wrong type or
+// codec, or one written by another program, is a clear ErrDecode, never a
+// wrong value.
+//
+// Keys are any Go strings — the empty string and invalid UTF-8 included. A
+// Dict maps (site id, prefix, key) one-to-one onto memcached-safe backend
+// keys; keys too long for the backend are shortened to a SHA-256-based hash
+// and the original key is stored beside the value and checked on every read.
+package memdict
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/envelope"
+	"github.com/memdict/memdict/internal/keyspace"
+)
+
+// valueKind says how V is encoded.
+type valueKind uint8
+
+const (
+	kindCodec  valueKind = iota // through the codec
+	kindString                  // V is string: raw bytes
+	kindBytes                   // V is []byte: raw bytes
+)
+
+// Dict is a typed dictionary over a Backend, under a key prefix.
+//
+// A Dict is safe for concurrent use by multiple goroutines. It does not own
+// its Backend: closing the backend is the caller's (or the Tool's) job.
+type Dict[V any] struct {
+	be      backend.Backend
+	prefix  string
+	ns      string // keyspace namespace, ends in ':'
+	kind    valueKind
+	opts    options
+	codecID byte
+
+	hits, misses, errs, sets, deletes atomic.Uint64
+}
+
+// New returns a Dict of V values stored in be under prefix. It returns an
+// error if be is nil or an option is invalid.
+func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], error) {
+	if be == nil {
+		return nil, errors.New("memdict: New: nil backend")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
+		}
+	}
+	d := &Dict[V]{be: be, prefix: prefix, opts: o}
+	var zero V
+	switch any(zero).(type) {
+	case string:
+		d.kind, d.codecID = kindString, codec.RawID
+	case []byte:
+		d.kind, d.codecID = kindBytes, codec.RawID
+	default:
+		d.kind, d.codecID = kindCodec, o.codec.ID()
+	}
+	d.ns = keyspace.Namespace(o.siteID, prefix, 0, o.maxKeyLen)
+	return d, nil
+}
+
+// Prefix returns the Dict's key prefix.
+func (d *Dict[V]) Prefix() string { return d.prefix }
+
+// SiteID returns the site id in front of the prefix ("" for none).
+func (d *Dict[V]) SiteID() string { return d.opts.siteID }
+
+// Backend returns the backend the Dict stores its values in.
+func (d *Dict[V]) Backend() backend.Backend { return d.be }
+
+// Codec returns the codec that encodes values; for Dicts of string and
+// []byte it is codec.Raw.
+func (d *Dict[V]) Codec() codec.Codec {
+	if d.kind != kindCodec {
+		return codec.Raw
+	}
+	return d.opts.codec
+}
+
+// BackendKey returns the backend key under which key's value is stored, for
+// debugging and for tools that look at the server directly.
+func (d *Dict[V]) BackendKey(key string) string {
+	k, _ := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	return k
+}
+
+// Get returns the value stored under key and true, or V's zero value and
+// false if there is none. Like reading a Go map, it never fails: a backend
+// error or an undecodable value also gives false; such errors are counted in
+// Stats and passed to the WithErrorHandler function. It uses
+// context.Background; use Lookup to pass a context and see errors.
+func (d *Dict[V]) Get(key string) (V, bool) {
+	v, ok, err := d.Lookup(context.Background(), key)
+	if err != nil && d.opts.onError != nil {
+		d.opts.onError(err)
+	}
+	return v, ok
+}
+
+// Lookup returns the value stored under key and true; V's zero value and
+// false with a nil error on a miss (absent or expired); and a non-nil
+// *OpError if the backend failed (for example ErrUnavailable) or the stored
+// value cannot be decoded (ErrDecode).
+func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
+	var zero V
+	bkey, hashed := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	it, err := d.be.Get(ctx, bkey)
+	if err != nil {
+		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
+			d.misses.Add(1)
+			return zero, false, nil
+		}
+		d.errs.Add(1)
+		return zero, false, &OpError{Op: "get", Key: key, Err: err}
+	}
+	v, ok, err := d.decode(key, hashed, it.Value)
+	switch {
+	case err != nil:
+		d.errs.Add(1)
+		return zero, false, &OpError{Op: "get", Key: key, Err: err}
+	case !ok:
+		d.misses.Add(1)
+		return zero, false, nil
+	}
+	d.hits.Add(1)
+	return v, true, nil
+}
+
+// decode unpacks a stored value. ok is false if the value belongs to
+// another key (a hashed key whose stored original differs).
+func (d *Dict[V]) decode(key string, hashed bool, b []byte) (v V, ok bool, err error) {
+	h, payload, err := envelope.Parse(b)
+	if err != nil {
+		return v, false, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if hashed && (!h.HasKey || string(h.Key) != key) {
+		return v, false, nil
+	}
+	if h.Codec != d.codecID {
+		return v, false, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
+			ErrDecode, codec.NameOf(h.Codec), codec.NameOf(d.codecID))
+	}
+	switch d.kind {
+	case kindString:
+		// The backend contract makes a read Value immutable and lasting, so
+		// the string may share its bytes.
+		s := unsafe.String(unsafe.SliceData(payload), len(payload))
+		v = *(*V)(unsafe.Pointer(&s))
+	case kindBytes:
+		c := bytes.Clone(payload)
+		if c == nil {
+			c = []byte{}
+		}
+		v = *(*V)(unsafe.Pointer(&c))
+	default:
+		if err := d.opts.codec.Unmarshal(payload, &v); err != nil {
+			var zero V
+			return zero, false, fmt.Errorf("%w: %s: %w", ErrDecode, d.opts.codec.Name(), err)
+		}
+	}
+	return v, true, nil
+}
+
+// encode frames v for key.
+func (d *Dict[V]) encode(key string, hashed bool, v V) ([]byte, error) {
+	var payload []byte
+	switch d.kind {
+	case kindString:
+		s := *(*string)(unsafe.Pointer(&v))
+		if err := d.checkSize(envelope.Size(key, hashed) + len(s)); err != nil {
+			return nil, err
+		}
+		buf := make([]byte, 0, envelope.Size(key, hashed)+len(s))
+		buf = envelope.Append(buf, codec.RawID, key, hashed)
+		return append(buf, s...), nil
+	case kindBytes:
+		payload = *(*[]byte)(unsafe.Pointer(&v))
+	default:
+		if ap, ok := d.opts.codec.(codec.Appender); ok {
+			buf := envelope.Append(make([]byte, 0, 64), d.codecID, key, hashed)
+			buf, err := ap.AppendMarshal(buf, v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrEncode, d.opts.codec.Name(), err)
+			}
+			if err := d.checkSize(len(buf)); err != nil {
+				return nil, err
+			}
+			return buf, nil
+		}
+		p, err := d.opts.codec.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrEncode, d.opts.codec.Name(), err)
+		}
+		payload = p
+	}
+	n := envelope.Size(key, hashed) + len(payload)
+	if err := d.checkSize(n); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, n)
+	buf = envelope.Append(buf, d.codecID, key, hashed)
+	return append(buf, payload...), nil
+}
+
+func (d *Dict[V]) checkSize(n int) error {
+	if d.opts.maxValueLen > 0 && n > d.opts.maxValueLen {
+		return fmt.Errorf("%w: %d bytes encoded, the limit is %d", ErrValueTooLarge, n, d.opts.maxValueLen)
+	}
+	return nil
+}
+
+func (d *Dict[V]) ttl(opts []ItemOption) (time.Duration, error) {
+	if len(opts) == 0 {
+		return d.opts.ttl, nil
+	}
+	var o itemOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !o.hasTTL {
+		return d.opts.ttl, nil
+	}
+	if o.ttl < 0 {
+		return 0, fmt.Errorf("%w: %v", backend.ErrInvalidTTL, o.ttl)
+	}
+	return o.ttl, nil
+}
+
+// item builds the backend item for a write of v under key.
+func (d *Dict[V]) item(key string, v V, opts []ItemOption) (backend.Item, error) {
+	ttl, err := d.ttl(opts)
+	if err != nil {
+		return backend.Item{}, err
+	}
+	bkey, hashed := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	val, err := d.encode(key, hashed, v)
+	if err != nil {
+		return backend.Item{}, err
+	}
+	return backend.Item{Key: bkey, Value: val, TTL: ttl}, nil
+}
+
+// Put stores v under key with the Dict's default TTL, replacing any value.
+// It uses context.Background; see Store. Storing copies v: changing v
+// afterwards does not change the stored value.
+func (d *Dict[V]) Put(key string, v V) error {
+	return d.Store(context.Background(), key, v)
+}
+
+// Store stores v under key, replacing any value, with the Dict's default
+// TTL unless a TTL option says otherwise. A value too large for the Dict's
+// limit gives ErrValueTooLarge and leaves the stored value untouched.
+func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) error {
+	it, err := d.item(key, v, opts)
+	if err == nil {
+		err = d.be.Set(ctx, it)
+	}
+	if err != nil {
+		d.errs.Add(1)
+		return &OpError{Op: "put", Key: key, Err: err}
+	}
+	d.sets.Add(1)
+	return nil
+}
+
+// Add stores v under key only if the key holds no value, and reports
+// whether it stored it. An existing value is not an error: Add returns
+// false, nil.
+func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (bool, error) {
+	it, err := d.item(key, v, opts)
+	if err == nil {
+		err = d.be.Add(ctx, it)
+	}
+	switch {
+	case err == nil:
+		d.sets.Add(1)
+		return true, nil
+	case errors.Is(err, backend.ErrNotStored):
+		return false, nil
+	}
+	d.errs.Add(1)
+	return false, &OpError{Op: "add", Key: key, Err: err}
+}
+
+// Delete removes key. Like deleting from a Go map, removing an absent key
+// is not an error. It uses context.Background; see Remove.
+func (d *Dict[V]) Delete(key string) error {
+	err := d.Remove(context.Background(), key)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Remove removes key. It returns an error wrapping ErrNotFound if the key
+// held no value, so that callers can tell; Delete ignores that case.
+func (d *Dict[V]) Remove(ctx context.Context, key string) error {
+	bkey, _ := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	if err := d.be.Delete(ctx, bkey); err != nil {
+		if !errors.Is(err, backend.ErrNotFound) {
+			d.errs.Add(1)
+		}
+		return &OpError{Op: "delete", Key: key, Err: err}
+	}
+	d.deletes.Add(1)
+	return nil
+}
+
+// Touch gives key's value a new time to live (0: never expires) without
+// rewriting it. It returns an error wrapping ErrNotFound if there is none.
+func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if ttl < 0 {
+		return &OpError{Op: "touch", Key: key, Err: fmt.Errorf("%w: %v", backend.ErrInvalidTTL, ttl)}
+	}
+	bkey, _ := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	if err := d.be.Touch(ctx, bkey, ttl); err != nil {
+		if !errors.Is(err, backend.ErrNotFound) {
+			d.errs.Add(1)
+		}
+		return &OpError{Op: "touch", Key: key, Err: err}
+	}
+	return nil
+}
+
+// GetMulti returns the values stored under keys, in one round trip per
+// server where the backend allows. Keys without a value are absent from the
+// map. If the backend fails, or some values cannot be decoded, GetMulti
+// returns what it could read together with an error that joins one
+// *OpError per failure.
+func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, error) {
+	type want struct {
+		key    string
+		hashed bool
+	}
+	wants := make(map[string]want, len(keys))
+	bkeys := make([]string, 0, len(keys))
+	for _, k := range keys {
+		bk, hashed := keyspace.Key(d.ns, k, d.opts.maxKeyLen)
+		if _, dup := wants[bk]; dup {
+			continue
+		}
+		wants[bk] = want{k, hashed}
+		bkeys = append(bkeys, bk)
+	}
+	out := make(map[string]V, len(bkeys))
+	if len(bkeys) == 0 {
+		return out, nil
+	}
+	items, err := d.be.GetMulti(ctx, bkeys)
+	var errs []error
+	if err != nil {
+		d.errs.Add(1)
+		errs = append(errs, &OpError{Op: "getmulti", Key: keys[0], Err: err})
+	}
+	for bk, w := range wants {
+		it, found := items[bk]
+		if !found {
+			if err == nil {
+				d.misses.Add(1)
+			}
+			continue
+		}
+		v, ok, derr := d.decode(w.key, w.hashed, it.Value)
+		switch {
+		case derr != nil:
+			d.errs.Add(1)
+			errs = append(errs, &OpError{Op: "get", Key: w.key, Err: derr})
+		case ok:
+			d.hits.Add(1)
+			out[w.key] = v
+		default:
+			d.misses.Add(1)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// PutMulti stores every value of m, as Store does each. It tries every key
+// even when some fail, and returns an error that joins one *OpError per
+// key that was not stored.
+func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) error {
+	var errs []error
+	for k, v := range m {
+		if err := d.Store(ctx, k, v, opts...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats counts a Dict's operations since it was made.
+type Stats struct {
+	// Hits and Misses count reads that found a value and that did not.
+	Hits, Misses uint64
+	// Errors counts failed operations (a miss is not a failure).
+	Errors uint64
+	// Sets and Deletes count successful writes and removals.
+	Sets, Deletes uint64
+}
+
+// Stats returns a snapshot of the Dict's counters.
+func (d *Dict[V]) Stats() Stats {
+	return Stats{
+		Hits:    d.hits.Load(),
+		Misses:  d.misses.Load(),
+		Errors:  d.errs.Load(),
+		Sets:    d.sets.Load(),
+		Deletes: d.deletes.Load(),
+	}
+}

@@ -1,0 +1,225 @@
+// Package keyspace maps (site id, prefix, generation, key) to backend keys.
+//
+// The mapping is one-to-one, memcached-safe and readable in the common case:
+//
+//	<site>:<prefix>:<gen>:<key>    with a site id
+//	<prefix>:<gen>:<key>           without one
+//
+// Each component is escaped: bytes up to 0x20 (space and controls), 0x7f,
+// '%', ':' and '#' become %XX; every other byte, including UTF-8 text and
+// invalid UTF-8, stays as it is. No component therefore holds a bare ':',
+// so the number of colons tells the two forms apart and no two tuples can
+// meet; no escaped component starts with '#'.
+//
+// When the result is longer than the maximum key length, the part after the
+// namespace becomes '#' followed by 32 base64url characters of the key's
+// SHA-256 (192 bits); a namespace that is itself too long to leave room for
+// that becomes '#' plus the hash of the namespace, then ':'. Keys beginning
+// "#!" are reserved for memdict's own metadata (MetaKey) and are never data
+// keys.
+package keyspace
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// HashLen is the length of an encoded hash: 24 bytes of SHA-256 in
+// unpadded base64url.
+const HashLen = 32
+
+// MinMaxLen is the smallest non-zero maximum key length: room for a hashed
+// namespace and a hashed key.
+const MinMaxLen = 80
+
+const hexdigits = "0123456789ABCDEF"
+
+func mustEscape(c byte) bool {
+	return c <= ' ' || c == 0x7f || c == '%' || c == ':' || c == '#'
+}
+
+// needsEscape reports whether s holds a byte that must be escaped.
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if mustEscape(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// escapedLen returns the length of Escape(s).
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if mustEscape(s[i]) {
+			n += 2
+		}
+	}
+	return n
+}
+
+// appendEscaped appends the escaped form of s to b.
+func appendEscaped(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if mustEscape(c) {
+			b.WriteByte('%')
+			b.WriteByte(hexdigits[c>>4])
+			b.WriteByte(hexdigits[c&15])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+}
+
+// Escape returns s with every byte that may not appear in a component
+// written as %XX.
+func Escape(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(escapedLen(s))
+	appendEscaped(&b, s)
+	return b.String()
+}
+
+// ErrMalformed is returned by Unescape and Split for text that Escape and
+// Key cannot have produced.
+var ErrMalformed = errors.New("keyspace: malformed key")
+
+// Unescape reverses Escape.
+func Unescape(s string) (string, error) {
+	if strings.IndexByte(s, '%') < 0 {
+		if needsEscape(s) {
+			return "", fmt.Errorf("%w: unescaped byte in %q", ErrMalformed, s)
+		}
+		return s, nil
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(s) {
+				return "", fmt.Errorf("%w: truncated escape in %q", ErrMalformed, s)
+			}
+			hi, lo := unhex(s[i+1]), unhex(s[i+2])
+			if hi < 0 || lo < 0 {
+				return "", fmt.Errorf("%w: bad escape in %q", ErrMalformed, s)
+			}
+			v := byte(hi<<4 | lo)
+			if !mustEscape(v) {
+				return "", fmt.Errorf("%w: needless escape in %q", ErrMalformed, s)
+			}
+			b = append(b, v)
+			i += 2
+		case mustEscape(c):
+			return "", fmt.Errorf("%w: unescaped byte in %q", ErrMalformed, s)
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b), nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+// Hash returns the HashLen-character hash of s.
+func Hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:24])
+}
+
+// Namespace returns the part of every backend key that the tuple (site,
+// prefix, gen) contributes, ending in ':'. maxLen is the maximum backend
+// key length (0: no limit); it must be 0 or at least MinMaxLen.
+func Namespace(site, prefix string, gen uint64, maxLen int) string {
+	var b strings.Builder
+	if site != "" {
+		appendEscaped(&b, site)
+		b.WriteByte(':')
+	}
+	appendEscaped(&b, prefix)
+	b.WriteByte(':')
+	b.WriteString(strconv.FormatUint(gen, 10))
+	b.WriteByte(':')
+	ns := b.String()
+	if maxLen > 0 && len(ns)+1+HashLen > maxLen {
+		ns = "#" + Hash(ns) + ":"
+	}
+	return ns
+}
+
+// Key returns the backend key of key in namespace ns and whether it was
+// shortened to a hash (the caller then stores key beside the value, to
+// check it on reads and to list keys). maxLen is as for Namespace.
+func Key(ns, key string, maxLen int) (string, bool) {
+	if !needsEscape(key) {
+		if maxLen <= 0 || len(ns)+len(key) <= maxLen {
+			return ns + key, false
+		}
+		return ns + "#" + Hash(key), true
+	}
+	n := escapedLen(key)
+	if maxLen > 0 && len(ns)+n > maxLen {
+		return ns + "#" + Hash(key), true
+	}
+	var b strings.Builder
+	b.Grow(len(ns) + n)
+	b.WriteString(ns)
+	appendEscaped(&b, key)
+	return b.String(), false
+}
+
+// Split returns the user key of a backend key in namespace ns. If the key
+// was shortened, hashed is true and key is empty: the original travels with
+// the value. It returns ErrMalformed for a backend key outside ns or not
+// produced by Key.
+func Split(ns, full string) (key string, hashed bool, err error) {
+	rest, ok := strings.CutPrefix(full, ns)
+	if !ok {
+		return "", false, fmt.Errorf("%w: %q is not in namespace %q", ErrMalformed, full, ns)
+	}
+	if strings.HasPrefix(rest, "#") {
+		if len(rest) != 1+HashLen {
+			return "", false, fmt.Errorf("%w: bad hashed key %q", ErrMalformed, full)
+		}
+		return "", true, nil
+	}
+	key, err = Unescape(rest)
+	return key, false, err
+}
+
+// MetaKey returns the backend key of memdict's metadata called name (for
+// example "gen") for (site, prefix). Meta keys start with "#!" and so never
+// meet a data key.
+func MetaKey(site, prefix, name string, maxLen int) string {
+	var b strings.Builder
+	b.WriteString("#!")
+	appendEscaped(&b, name)
+	b.WriteByte(':')
+	if site != "" {
+		appendEscaped(&b, site)
+		b.WriteByte(':')
+	}
+	appendEscaped(&b, prefix)
+	k := b.String()
+	if maxLen > 0 && len(k) > maxLen {
+		k = "#!" + Escape(name) + "#" + Hash(k)
+	}
+	return k
+}
