@@ -1,0 +1,231 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// Interfaces the Backend implements.
+var (
+	_ backend.Backend       = (*Backend)(nil)
+	_ backend.Lister        = (*Backend)(nil)
+	_ backend.StatsReporter = (*Backend)(nil)
+	_ backend.Flusher       = (*Backend)(nil)
+	_ backend.Pinger        = (*Backend)(nil)
+)
+
+// scanCount is the COUNT hint of each SCAN call.
+const scanCount = 1000
+
+// nodes returns a client per server: the one server of a standalone
+// client, every master (masters true) or every node of a cluster, every
+// shard of a Ring.
+func (b *Backend) nodes(ctx context.Context, masters bool) ([]*goredis.Client, error) {
+	var (
+		mu  sync.Mutex
+		out []*goredis.Client
+	)
+	collect := func(_ context.Context, c *goredis.Client) error {
+		mu.Lock()
+		out = append(out, c)
+		mu.Unlock()
+		return nil
+	}
+	var err error
+	switch c := b.client.(type) {
+	case *goredis.Client:
+		out = []*goredis.Client{c}
+	case *goredis.ClusterClient:
+		if masters {
+			err = c.ForEachMaster(ctx, collect)
+		} else {
+			err = c.ForEachShard(ctx, collect)
+		}
+	case *goredis.Ring:
+		err = c.ForEachShard(ctx, collect)
+	default:
+		return nil, fmt.Errorf("%w: per-server commands on a %T", backend.ErrNotSupported, b.client)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// escapeGlob escapes the characters SCAN MATCH treats specially.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			sb.WriteByte('\\')
+		}
+		sb.WriteByte(s[i])
+	}
+	return sb.String()
+}
+
+// Keys yields the live keys that start with prefix, each once, with
+// SCAN MATCH <prefix>* (the prefix glob-escaped) on the server, or on every
+// master of a cluster in turn. Keys of any Redis type are listed, including
+// values this package did not write. A failure is yielded as a final
+// ("", err) pair.
+func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		if b.closed.Load() {
+			yield("", fmt.Errorf("redis: keys %q: %w", prefix, backend.ErrClosed))
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			yield("", fmt.Errorf("redis: keys %q: %w", prefix, err))
+			return
+		}
+		nodes, err := b.nodes(ctx, true)
+		if err != nil {
+			yield("", b.wrap(ctx, "keys", prefix, err))
+			return
+		}
+		pattern := escapeGlob(prefix) + "*"
+		seen := make(map[string]struct{})
+		for _, n := range nodes {
+			var cursor uint64
+			for {
+				keys, next, err := n.Scan(ctx, cursor, pattern, scanCount).Result()
+				if err != nil {
+					yield("", b.wrap(ctx, "keys", prefix, fmt.Errorf("scan %s: %w", n.Options().Addr, err)))
+					return
+				}
+				for _, k := range keys {
+					if !strings.HasPrefix(k, prefix) {
+						continue // defensive: the pattern is escaped
+					}
+					if _, dup := seen[k]; dup {
+						continue
+					}
+					seen[k] = struct{}{}
+					if !yield(k, nil) {
+						return
+					}
+				}
+				if next == 0 {
+					break
+				}
+				cursor = next
+			}
+		}
+	}
+}
+
+// ServerStats returns the INFO of every server (every node of a cluster,
+// replicas included), one NodeStats per server, parsed into name/value
+// pairs ("used_memory", "keyspace_hits", "db0", ...). A server that does
+// not answer has its Err set; ServerStats returns an error only when the
+// servers cannot be enumerated.
+func (b *Backend) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
+	if err := b.check(ctx, "stats", "-"); err != nil {
+		return nil, err
+	}
+	nodes, err := b.nodes(ctx, false)
+	if err != nil {
+		return nil, b.wrap(ctx, "stats", "-", err)
+	}
+	out := make([]backend.NodeStats, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			ns := backend.NodeStats{Addr: n.Options().Addr}
+			info, err := n.Info(ctx).Result()
+			if err != nil {
+				ns.Err = b.wrap(ctx, "info", ns.Addr, err)
+			} else {
+				ns.Stats = parseInfo(info)
+			}
+			out[i] = ns
+		})
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// parseInfo parses INFO's "name:value" lines, skipping "# Section" lines.
+func parseInfo(info string) map[string]string {
+	m := make(map[string]string)
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// Flush runs FLUSHDB on the server, or on every master of a cluster,
+// dropping every key of the database, other programs' keys included. It is
+// disabled unless the Backend was made with WithFlush(true) (URL option
+// allow_flush=true): otherwise it returns an error wrapping
+// backend.ErrNotSupported. It never runs FLUSHALL.
+func (b *Backend) Flush(ctx context.Context) error {
+	if err := b.check(ctx, "flush", "-"); err != nil {
+		return err
+	}
+	if !b.cfg.flush {
+		return fmt.Errorf("redis: flush: %w: it would FLUSHDB a database other programs may share; "+
+			"enable it with WithFlush(true) or the URL option allow_flush=true", backend.ErrNotSupported)
+	}
+	nodes, err := b.nodes(ctx, true)
+	if err != nil {
+		return b.wrap(ctx, "flush", "-", err)
+	}
+	var errs []error
+	for _, n := range nodes {
+		if err := n.FlushDB(ctx).Err(); err != nil {
+			errs = append(errs, b.wrap(ctx, "flush", n.Options().Addr, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping sends PING to the server, or to every node of a cluster, and
+// returns nil if all answer, or an error naming each one that does not.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.check(ctx, "ping", "-"); err != nil {
+		return err
+	}
+	nodes, err := b.nodes(ctx, false)
+	if err != nil {
+		if errors.Is(err, backend.ErrNotSupported) {
+			if err := b.client.Ping(ctx).Err(); err != nil {
+				return b.wrap(ctx, "ping", "-", err)
+			}
+			return nil
+		}
+		return b.wrap(ctx, "ping", "-", err)
+	}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			if err := n.Ping(ctx).Err(); err != nil {
+				errs[i] = b.wrap(ctx, "ping", n.Options().Addr, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

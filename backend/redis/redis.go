@@ -1,0 +1,619 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// DefaultMaxValueSize is the largest value a Backend stores unless
+// WithMaxValueSize says otherwise: Redis's own limit on a string (512 MiB,
+// proto-max-bulk-len) less the 11-byte header this package adds.
+const DefaultMaxValueSize = 512<<20 - headerLen
+
+// ErrAuth is wrapped by the error returned when the server refuses the
+// configured credentials (WRONGPASS, NOAUTH) or denies a command to the
+// ACL user (NOPERM). The error names the user, never the password.
+var ErrAuth = errors.New("backend/redis: authentication failed")
+
+// errNotFound is returned for every miss: a static error, so that a miss
+// costs no allocation, that wraps backend.ErrNotFound and goredis.Nil.
+var errNotFound = fmt.Errorf("redis: %w (%w)", backend.ErrNotFound, goredis.Nil)
+
+// Backend is a backend.Backend on a Redis server or a Redis Cluster,
+// through a go-redis client. It also implements backend.Lister,
+// backend.StatsReporter, backend.Pinger and backend.Flusher (Flush is
+// disabled unless enabled with WithFlush).
+//
+// A Backend is safe for concurrent use by multiple goroutines.
+type Backend struct {
+	client  goredis.UniversalClient
+	cluster *goredis.ClusterClient // non-nil for a cluster client
+	single  *goredis.Client        // non-nil for a standalone client
+	owns    bool                   // Close closes client
+	closed  atomic.Bool
+	cfg     config
+	user    string // ACL user, for error messages
+}
+
+// config holds what Options set.
+type config struct {
+	maxValueSize int
+	flush        bool
+}
+
+// An Option configures a Backend made by New, NewCluster or NewFromClient.
+type Option func(*config)
+
+// WithMaxValueSize makes Set, Add and CompareAndSwap reject values longer
+// than n bytes with backend.ErrValueTooLarge. The default, also used for
+// n <= 0, is DefaultMaxValueSize.
+func WithMaxValueSize(n int) Option {
+	return func(c *config) {
+		if n <= 0 || n > DefaultMaxValueSize {
+			n = DefaultMaxValueSize
+		}
+		c.maxValueSize = n
+	}
+}
+
+// WithFlush enables Flush, which runs FLUSHDB: it drops every key of the
+// Redis database (of every master, on a cluster), including keys that other
+// programs and other Dicts store there. Use it only on a database memdict
+// has to itself. By default Flush returns an error wrapping
+// backend.ErrNotSupported. FLUSHALL is never used.
+func WithFlush(enabled bool) Option {
+	return func(c *config) { c.flush = enabled }
+}
+
+func newConfig(opts []Option) config {
+	c := config{maxValueSize: DefaultMaxValueSize}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// New returns a Backend on the standalone Redis server that opt describes.
+// It copies opt and, in the copy, sets ContextTimeoutEnabled (so that every
+// call honours its context's deadline), DisableIdentity, and disables
+// maintenance notifications unless opt configures them. It does not connect:
+// the first call (or Ping) does. Close closes the client it creates.
+func New(opt *goredis.Options, options ...Option) (*Backend, error) {
+	if opt == nil {
+		return nil, errors.New("redis: New with nil options")
+	}
+	o := *opt
+	o.ContextTimeoutEnabled = true
+	o.DisableIdentity = true
+	if o.MaintNotificationsConfig == nil {
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	}
+	c := goredis.NewClient(&o)
+	b := newBackend(c, options)
+	b.owns = true
+	b.user = o.Username
+	return b, nil
+}
+
+// NewCluster returns a Backend on the Redis Cluster that opt describes
+// (opt.Addrs are seed nodes; the others are discovered). It adjusts a copy
+// of opt as New does. It does not connect: the first call (or Ping) does.
+// Close closes the client it creates.
+func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error) {
+	if opt == nil {
+		return nil, errors.New("redis: NewCluster with nil options")
+	}
+	if len(opt.Addrs) == 0 {
+		return nil, errors.New("redis: NewCluster with no seed addresses")
+	}
+	o := *opt
+	o.ContextTimeoutEnabled = true
+	o.DisableIdentity = true
+	if o.MaintNotificationsConfig == nil {
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	}
+	c := goredis.NewClusterClient(&o)
+	b := newBackend(c, options)
+	b.owns = true
+	b.user = o.Username
+	return b, nil
+}
+
+// NewFromClient returns a Backend that uses client, a *goredis.Client, a
+// *goredis.ClusterClient or another goredis.UniversalClient (such as a
+// *goredis.Ring, on which multi-gets are pipelined GETs). The caller keeps
+// ownership of client: Close does not close it. For calls to honour their
+// context's deadline, the client should have ContextTimeoutEnabled set.
+// NewFromClient returns an error if client is nil.
+func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend, error) {
+	if client == nil {
+		return nil, errors.New("redis: NewFromClient with a nil client")
+	}
+	b := newBackend(client, options)
+	switch c := client.(type) {
+	case *goredis.Client:
+		b.user = c.Options().Username
+	case *goredis.ClusterClient:
+		b.user = c.Options().Username
+	}
+	return b, nil
+}
+
+func newBackend(c goredis.UniversalClient, options []Option) *Backend {
+	b := &Backend{client: c, cfg: newConfig(options)}
+	switch c := c.(type) {
+	case *goredis.ClusterClient:
+		b.cluster = c
+	case *goredis.Client:
+		b.single = c
+	}
+	return b
+}
+
+// Client returns the go-redis client the Backend uses, for commands this
+// package does not offer. Values the Backend stores carry an 11-byte
+// header (see the package documentation).
+func (b *Backend) Client() goredis.UniversalClient { return b.client }
+
+// check returns the error a call must return before any I/O: ErrClosed
+// after Close, ctx's error if ctx is done, ErrInvalidKey for an empty key
+// (key "-" stands for calls without a key).
+func (b *Backend) check(ctx context.Context, op, key string) error {
+	if b.closed.Load() {
+		return fmt.Errorf("redis: %s: %w", where(op, key), backend.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redis: %s: %w", where(op, key), err)
+	}
+	if key == "" {
+		return fmt.Errorf("redis: %s: %w: empty key", op, backend.ErrInvalidKey)
+	}
+	return nil
+}
+
+// where names a call in errors: the operation and, unless it is "-", the
+// key or server.
+func where(op, key string) string {
+	if key == "-" {
+		return op
+	}
+	return op + " " + strconv.Quote(key)
+}
+
+// ttlArg returns ttl in whole milliseconds, rounded up, as Redis's PX and
+// PEXPIRE take it; "0" means no expiry.
+func ttlArg(op, key string, ttl time.Duration) (int64, error) {
+	if ttl < 0 {
+		return 0, fmt.Errorf("redis: %s %q: %w: %v", op, key, backend.ErrInvalidTTL, ttl)
+	}
+	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	return ms, nil
+}
+
+// Get returns the item stored under key: one GET. A miss gives an error
+// wrapping backend.ErrNotFound (and goredis.Nil); a key holding a value
+// this package did not write gives one wrapping ErrForeignValue.
+func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
+	if err := b.check(ctx, "get", key); err != nil {
+		return backend.Item{}, err
+	}
+	s, err := b.client.Get(ctx, key).Result()
+	if err != nil {
+		if err == goredis.Nil {
+			return backend.Item{}, errNotFound
+		}
+		return backend.Item{}, b.wrap(ctx, "get", key, err)
+	}
+	v, cas, err := decode(key, s)
+	if err != nil {
+		return backend.Item{}, fmt.Errorf("redis: get: %w", err)
+	}
+	return backend.Item{Key: key, Value: v, CAS: cas}, nil
+}
+
+// GetMulti returns the items found among keys: one MGET on a standalone
+// server; on a cluster, one MGET per hash slot, pipelined to every master
+// at once. Keys holding values this package did not write (or values of
+// another Redis type, which MGET reports as missing) are left out of the
+// map; the former also make GetMulti return an error wrapping
+// ErrForeignValue along with the map of the others.
+func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
+	if len(keys) == 0 {
+		if err := b.check(ctx, "getmulti", "-"); err != nil {
+			return map[string]backend.Item{}, err
+		}
+		return map[string]backend.Item{}, nil
+	}
+	for _, k := range keys {
+		if err := b.check(ctx, "getmulti", k); err != nil {
+			return map[string]backend.Item{}, err
+		}
+	}
+	out := make(map[string]backend.Item, len(keys))
+	var foreign []error
+	add := func(ks []string, vals []any) {
+		for i, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				continue
+			}
+			val, cas, err := decode(ks[i], s)
+			if err != nil {
+				foreign = append(foreign, err)
+				continue
+			}
+			out[ks[i]] = backend.Item{Key: ks[i], Value: val, CAS: cas}
+		}
+	}
+	var err error
+	switch {
+	case b.single != nil:
+		var vals []any
+		vals, err = b.client.MGet(ctx, keys...).Result()
+		if err == nil {
+			add(keys, vals)
+		}
+	case b.cluster != nil:
+		err = b.getMultiCluster(ctx, keys, add)
+	default:
+		err = b.getMultiPipelined(ctx, keys, add)
+	}
+	if err != nil {
+		return out, b.wrap(ctx, "getmulti", fmt.Sprintf("%s ... (%d keys)", keys[0], len(keys)), err)
+	}
+	if len(foreign) > 0 {
+		return out, fmt.Errorf("redis: getmulti: %w", errors.Join(foreign...))
+	}
+	return out, nil
+}
+
+// getMultiCluster groups keys by hash slot and sends one MGET per slot in a
+// single cluster pipeline, which go-redis splits by master and runs
+// concurrently.
+func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([]string, []any)) error {
+	groups := make(map[uint16][]string)
+	var order []uint16
+	for _, k := range keys {
+		s := slot(k)
+		if _, ok := groups[s]; !ok {
+			order = append(order, s)
+		}
+		groups[s] = append(groups[s], k)
+	}
+	if len(order) == 1 {
+		vals, err := b.client.MGet(ctx, keys...).Result()
+		if err != nil {
+			return err
+		}
+		add(keys, vals)
+		return nil
+	}
+	pipe := b.client.Pipeline()
+	cmds := make([]*goredis.SliceCmd, len(order))
+	for i, s := range order {
+		cmds[i] = pipe.MGet(ctx, groups[s]...)
+	}
+	_, err := pipe.Exec(ctx)
+	var firstErr error
+	for i, s := range order {
+		vals, cerr := cmds[i].Result()
+		if cerr != nil {
+			if firstErr == nil {
+				firstErr = cerr
+			}
+			continue
+		}
+		add(groups[s], vals)
+	}
+	if firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}
+
+// getMultiPipelined sends one GET per key in a pipeline, for clients (such
+// as a Ring) that cannot run MGET across shards.
+func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, add func([]string, []any)) error {
+	pipe := b.client.Pipeline()
+	cmds := make([]*goredis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	_, err := pipe.Exec(ctx)
+	if err == goredis.Nil {
+		err = nil
+	}
+	var firstErr error
+	vals := make([]any, len(keys))
+	for i, c := range cmds {
+		s, cerr := c.Result()
+		switch {
+		case cerr == nil:
+			vals[i] = s
+		case cerr == goredis.Nil:
+		default:
+			if firstErr == nil {
+				firstErr = cerr
+			}
+		}
+	}
+	add(keys, vals)
+	if firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}
+
+// prepare validates a write and returns the stored string and the TTL in
+// milliseconds.
+func (b *Backend) prepare(ctx context.Context, op string, item backend.Item) ([]byte, int64, error) {
+	if err := b.check(ctx, op, item.Key); err != nil {
+		return nil, 0, err
+	}
+	ms, err := ttlArg(op, item.Key, item.TTL)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(item.Value) > b.cfg.maxValueSize {
+		return nil, 0, fmt.Errorf("redis: %s %q: %w: %d bytes, limit %d",
+			op, item.Key, backend.ErrValueTooLarge, len(item.Value), b.cfg.maxValueSize)
+	}
+	return encode(item.Value, newCAS()), ms, nil
+}
+
+// Set stores item unconditionally with one SET (with PX for a TTL), giving
+// it a new CAS token.
+func (b *Backend) Set(ctx context.Context, item backend.Item) error {
+	val, ms, err := b.prepare(ctx, "set", item)
+	if err != nil {
+		return err
+	}
+	var cmd *goredis.StatusCmd
+	if ms > 0 {
+		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "px", ms)
+	} else {
+		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val)
+	}
+	if err := b.client.Process(ctx, cmd); err != nil {
+		return b.wrap(ctx, "set", item.Key, err)
+	}
+	return nil
+}
+
+// Add stores item only if its key is absent: one SET NX. A live key gives
+// an error wrapping backend.ErrNotStored.
+func (b *Backend) Add(ctx context.Context, item backend.Item) error {
+	val, ms, err := b.prepare(ctx, "add", item)
+	if err != nil {
+		return err
+	}
+	var cmd *goredis.StatusCmd
+	if ms > 0 {
+		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "nx", "px", ms)
+	} else {
+		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "nx")
+	}
+	if err := b.client.Process(ctx, cmd); err != nil {
+		if err == goredis.Nil {
+			return fmt.Errorf("redis: add %q: %w (key exists)", item.Key, backend.ErrNotStored)
+		}
+		return b.wrap(ctx, "add", item.Key, err)
+	}
+	return nil
+}
+
+// CompareAndSwap stores item if the key still holds the version whose CAS
+// token is item.CAS, checked and written atomically by a Lua script. It
+// returns errors wrapping backend.ErrCASConflict, backend.ErrNotFound or
+// ErrForeignValue.
+func (b *Backend) CompareAndSwap(ctx context.Context, item backend.Item) error {
+	val, ms, err := b.prepare(ctx, "cas", item)
+	if err != nil {
+		return err
+	}
+	res, err := casScript.Run(ctx, b.client, []string{item.Key}, casBytes(item.CAS), val, ms).Slice()
+	if err != nil {
+		return b.wrap(ctx, "cas", item.Key, err)
+	}
+	switch code(res) {
+	case 1:
+		return nil
+	case 0:
+		return fmt.Errorf("redis: cas %q: %w", item.Key, backend.ErrNotFound)
+	case -2:
+		return fmt.Errorf("redis: cas %q: %w", item.Key, backend.ErrCASConflict)
+	default:
+		return scriptError("cas", item.Key, res)
+	}
+}
+
+// Delete removes key with DEL; an absent key gives an error wrapping
+// backend.ErrNotFound.
+func (b *Backend) Delete(ctx context.Context, key string) error {
+	if err := b.check(ctx, "delete", key); err != nil {
+		return err
+	}
+	n, err := b.client.Del(ctx, key).Result()
+	if err != nil {
+		return b.wrap(ctx, "delete", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redis: delete %q: %w", key, backend.ErrNotFound)
+	}
+	return nil
+}
+
+// Touch gives key a new TTL (PEXPIRE, or PERSIST for 0) and a new CAS
+// token, atomically, without rewriting the value. An absent key gives an
+// error wrapping backend.ErrNotFound.
+func (b *Backend) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := b.check(ctx, "touch", key); err != nil {
+		return err
+	}
+	ms, err := ttlArg("touch", key, ttl)
+	if err != nil {
+		return err
+	}
+	res, err := touchScript.Run(ctx, b.client, []string{key}, casBytes(newCAS()), ms).Slice()
+	if err != nil {
+		return b.wrap(ctx, "touch", key, err)
+	}
+	switch code(res) {
+	case 1:
+		return nil
+	case 0:
+		return fmt.Errorf("redis: touch %q: %w", key, backend.ErrNotFound)
+	default:
+		return scriptError("touch", key, res)
+	}
+}
+
+// Increment adds delta to the decimal number stored under key, with
+// memcached's rules (a decrement stops at 0, an increment wraps at 2^64,
+// the TTL is kept, the CAS token changes), atomically in a Lua script. It
+// returns errors wrapping backend.ErrNotFound, backend.ErrNotNumeric or
+// ErrForeignValue.
+func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
+	if err := b.check(ctx, "increment", key); err != nil {
+		return 0, err
+	}
+	sign, mag := "+", uint64(delta)
+	if delta < 0 {
+		sign, mag = "-", uint64(-delta) // -MinInt64 wraps to 1<<63, its magnitude
+	}
+	res, err := incrScript.Run(ctx, b.client, []string{key}, sign, strconv.FormatUint(mag, 10), casBytes(newCAS())).Slice()
+	if err != nil {
+		return 0, b.wrap(ctx, "increment", key, err)
+	}
+	switch code(res) {
+	case 1:
+		if len(res) == 2 {
+			if s, ok := res[1].(string); ok {
+				if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+					return n, nil
+				}
+			}
+		}
+		return 0, fmt.Errorf("redis: increment %q: unexpected script reply %v", key, res)
+	case 0:
+		return 0, fmt.Errorf("redis: increment %q: %w", key, backend.ErrNotFound)
+	case -3:
+		return 0, fmt.Errorf("redis: increment %q: %w", key, backend.ErrNotNumeric)
+	default:
+		return 0, scriptError("increment", key, res)
+	}
+}
+
+// Close releases the Backend. It closes the go-redis client if New or
+// NewCluster made it (not one given to NewFromClient). Later calls return
+// errors wrapping backend.ErrClosed; a second Close returns nil.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	if b.owns {
+		if err := b.client.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {
+			return fmt.Errorf("redis: close: %w", err)
+		}
+	}
+	return nil
+}
+
+// code returns the status code a script replies first.
+func code(res []any) int64 {
+	if len(res) == 0 {
+		return -100
+	}
+	n, _ := res[0].(int64)
+	if _, ok := res[0].(int64); !ok {
+		return -100
+	}
+	return n
+}
+
+// scriptError turns a script's foreign-value reply, or any unexpected
+// reply, into an error.
+func scriptError(op, key string, res []any) error {
+	if code(res) == -1 && len(res) == 3 {
+		head, _ := res[1].(string)
+		n, _ := res[2].(int64)
+		e := foreignError(key, head)
+		if n > int64(len(head)) {
+			e = fmt.Errorf("%w: key %q holds %d bytes without memdict's header (starting %q)",
+				ErrForeignValue, key, n, head)
+		}
+		return fmt.Errorf("redis: %s: %w", op, e)
+	}
+	return fmt.Errorf("redis: %s %q: unexpected script reply %v", op, key, res)
+}
+
+// wrap turns a go-redis error into one that wraps both the matching
+// backend sentinel and the original error.
+func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(err, cerr) {
+			return fmt.Errorf("redis: %s: %w", where(op, key), err)
+		}
+		return fmt.Errorf("redis: %s: %w (%w)", where(op, key), cerr, err)
+	}
+	var kind error
+	switch {
+	case errors.Is(err, goredis.ErrClosed):
+		kind = backend.ErrClosed
+	case goredis.IsAuthError(err), goredis.IsPermissionError(err):
+		who := "the default user"
+		if b.user != "" {
+			who = fmt.Sprintf("user %q", b.user)
+		}
+		return fmt.Errorf("redis: %s: %w as %s (check the user and password): %w", where(op, key), ErrAuth, who, err)
+	case goredis.HasErrorPrefix(err, "WRONGTYPE") || containsWrongType(err):
+		return fmt.Errorf("redis: %s: %w: key %q holds a Redis value of another type, not a string: %w",
+			op, ErrForeignValue, key, err)
+	case unavailable(err):
+		kind = backend.ErrUnavailable
+	}
+	if kind != nil {
+		return fmt.Errorf("redis: %s: %w: %w", where(op, key), kind, err)
+	}
+	return fmt.Errorf("redis: %s: %w", where(op, key), err)
+}
+
+// containsWrongType reports a WRONGTYPE error raised inside a Lua script,
+// which Redis reports with a different prefix.
+func containsWrongType(err error) bool {
+	var re goredis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	return strings.Contains(re.Error(), "WRONGTYPE")
+}
+
+// unavailable reports whether err means the server could not be reached or
+// cannot serve now (the call may succeed later).
+func unavailable(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, goredis.ErrPoolTimeout), errors.Is(err, goredis.ErrPoolExhausted),
+		goredis.IsLoadingError(err), goredis.IsClusterDownError(err), goredis.IsTryAgainError(err),
+		goredis.IsMasterDownError(err), goredis.IsMaxClientsError(err):
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}

@@ -1,0 +1,108 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// The Lua scripts below run atomically on the server (one per key, so they
+// work on Redis Cluster too). They share this prologue: MAGIC is the stored
+// header's magic, and foreign(v) builds the reply for a value without it:
+// {-1, first bytes, length}.
+const luaPrologue = `
+local MAGIC = '\254M\001'
+local function foreign(v)
+  return {-1, string.sub(v, 1, 16), #v}
+end
+`
+
+// casScript: KEYS[1] the key; ARGV[1] the expected 8-byte token; ARGV[2]
+// the new stored string (header included); ARGV[3] the TTL in
+// milliseconds, "0" for none. Replies {1} stored, {0} missing, {-2}
+// conflict, or foreign(v).
+var casScript = goredis.NewScript(luaPrologue + `
+local v = redis.call('GET', KEYS[1])
+if not v then return {0} end
+if #v < 11 or string.sub(v, 1, 3) ~= MAGIC then return foreign(v) end
+if string.sub(v, 4, 11) ~= ARGV[1] then return {-2} end
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return {1}
+`)
+
+// touchScript: KEYS[1] the key; ARGV[1] the new 8-byte token; ARGV[2] the
+// TTL in milliseconds, "0" for none. The token is rewritten in place
+// (SETRANGE), so the value is not copied. Replies {1} done, {0} missing, or
+// foreign(v).
+var touchScript = goredis.NewScript(luaPrologue + `
+local h = redis.call('GETRANGE', KEYS[1], 0, 10)
+if h == '' and redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+if #h < 11 or string.sub(h, 1, 3) ~= MAGIC then return foreign(h) end
+redis.call('SETRANGE', KEYS[1], 3, ARGV[1])
+if ARGV[2] == '0' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return {1}
+`)
+
+// incrScript: KEYS[1] the key; ARGV[1] "+" or "-"; ARGV[2] the delta's
+// magnitude in decimal; ARGV[3] the new 8-byte token. Redis's Lua numbers
+// are doubles, so the unsigned 64-bit arithmetic is done on decimal
+// strings: an increment wraps at 2^64, a decrement stops at 0, as in
+// memcached. The TTL is kept (KEEPTTL). Replies {1, new value} done, {0}
+// missing, {-3} not a decimal number, or foreign(v).
+var incrScript = goredis.NewScript(luaPrologue + `
+local TWO64 = '18446744073709551616'
+local function strip(s)
+  local t = string.gsub(s, '^0+', '')
+  if t == '' then return '0' end
+  return t
+end
+local function cmp(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
+local function add(a, b)
+  local out, carry, i, j = {}, 0, #a, #b
+  while i > 0 or j > 0 or carry > 0 do
+    local s = carry
+    if i > 0 then s = s + string.byte(a, i) - 48 end
+    if j > 0 then s = s + string.byte(b, j) - 48 end
+    out[#out + 1] = string.char(48 + s % 10)
+    carry = math.floor(s / 10)
+    i, j = i - 1, j - 1
+  end
+  return strip(string.reverse(table.concat(out)))
+end
+local function sub(a, b) -- a >= b
+  local out, borrow, i, j = {}, 0, #a, #b
+  while i > 0 do
+    local s = string.byte(a, i) - 48 - borrow
+    if j > 0 then s = s - (string.byte(b, j) - 48) end
+    if s < 0 then s, borrow = s + 10, 1 else borrow = 0 end
+    out[#out + 1] = string.char(48 + s)
+    i, j = i - 1, j - 1
+  end
+  return strip(string.reverse(table.concat(out)))
+end
+local v = redis.call('GET', KEYS[1])
+if not v then return {0} end
+if #v < 11 or string.sub(v, 1, 3) ~= MAGIC then return foreign(v) end
+local n = string.sub(v, 12)
+if #n == 0 or not string.find(n, '^%d+$') then return {-3} end
+n = strip(n)
+if cmp(n, TWO64) >= 0 then return {-3} end
+local d = strip(ARGV[2])
+local r
+if ARGV[1] == '-' then
+  if cmp(n, d) <= 0 then r = '0' else r = sub(n, d) end
+else
+  r = add(n, d)
+  if cmp(r, TWO64) >= 0 then r = sub(r, TWO64) end
+end
+redis.call('SET', KEYS[1], MAGIC .. ARGV[3] .. r, 'KEEPTTL')
+return {1, r}
+`)

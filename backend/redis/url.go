@@ -1,0 +1,218 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// The URL schemes this package registers with backend.Register.
+const (
+	Scheme    = "redis"
+	SchemeTLS = "rediss"
+)
+
+// DefaultPort is the port used when a URL's host has none.
+const DefaultPort = "6379"
+
+func init() {
+	backend.Register(Scheme, openURL)
+	backend.Register(SchemeTLS, openURL)
+}
+
+// openURL is the backend.Opener for redis:// and rediss://.
+func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
+	uo, opts, err := ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	if uo.IsClusterMode {
+		return NewCluster(uo.Cluster(), opts...)
+	}
+	return New(uo.Simple(), opts...)
+}
+
+// ParseURL turns a redis:// or rediss:// URL into go-redis options and this
+// package's Options, as backend.Open does before calling New or NewCluster.
+// The URL forms are:
+//
+//	redis://[user[:password]@]host[:port][/db][?option=value&...]
+//	rediss://...                              (TLS)
+//	redis://host1:port1,host2:port2,...?cluster=true   (Redis Cluster seeds)
+//
+// The port defaults to 6379 and the database number to 0 (a cluster has
+// only database 0). Several hosts require cluster=true; a single host with
+// cluster=true is a cluster seed. IPv6 literals work only in the one-host
+// form. The options are:
+//
+//	cluster=true                 connect to a Redis Cluster (default false)
+//	dial_timeout=5s              connection timeout (go-redis default 5s)
+//	read_timeout=3s              socket read timeout (go-redis default)
+//	write_timeout=3s             socket write timeout (go-redis default)
+//	pool_size=N                  connections per node (default 10 per CPU)
+//	min_idle_conns=N             idle connections kept open (default 0)
+//	pool_timeout=4s              wait for a free connection (default read_timeout+1s)
+//	max_retries=N                retries on network errors; 0 disables (default 3)
+//	protocol=2|3                 RESP version (default 3)
+//	client_name=NAME             CLIENT SETNAME on every connection
+//	max_value_size=N             largest value accepted (default DefaultMaxValueSize)
+//	allow_flush=true             enable Flush, which runs FLUSHDB (see WithFlush)
+//	tls_ca=FILE                  PEM CA bundle to verify the server (rediss only;
+//	                             default: the system roots)
+//	tls_cert=FILE, tls_key=FILE  PEM client certificate and key (rediss only)
+//	tls_server_name=NAME         name to verify in the server certificate
+//	                             (rediss only; default: the host)
+//	tls_insecure_skip_verify=true  do not verify the server certificate (rediss only;
+//	                             for tests)
+//
+// An unknown option, a malformed value or a TLS option on redis:// is an
+// error that names it; errors never contain the password.
+func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != Scheme && scheme != SchemeTLS {
+		return nil, nil, fmt.Errorf("redis: unsupported scheme %q (want %s:// or %s://)", u.Scheme, Scheme, SchemeTLS)
+	}
+	if u.Opaque != "" {
+		return nil, nil, errors.New("redis: malformed URL: want redis://host:port")
+	}
+	p := backend.NewParams(u)
+	o := &goredis.UniversalOptions{}
+	o.IsClusterMode = p.Bool("cluster", false)
+	o.DialTimeout = p.Duration("dial_timeout", 0)
+	o.ReadTimeout = p.Duration("read_timeout", 0)
+	o.WriteTimeout = p.Duration("write_timeout", 0)
+	o.PoolSize = p.Int("pool_size", 0)
+	o.MinIdleConns = p.Int("min_idle_conns", 0)
+	o.PoolTimeout = p.Duration("pool_timeout", 0)
+	if p.Has("max_retries") {
+		o.MaxRetries = p.Int("max_retries", 3)
+		if o.MaxRetries == 0 {
+			o.MaxRetries = -1
+		}
+	}
+	o.Protocol = p.Int("protocol", 3)
+	o.ClientName = p.String("client_name", "")
+	var opts []Option
+	if p.Has("max_value_size") {
+		opts = append(opts, WithMaxValueSize(p.Int("max_value_size", DefaultMaxValueSize)))
+	}
+	opts = append(opts, WithFlush(p.Bool("allow_flush", false)))
+	caFile := p.String("tls_ca", "")
+	certFile := p.String("tls_cert", "")
+	keyFile := p.String("tls_key", "")
+	serverName := p.String("tls_server_name", "")
+	insecure := p.Bool("tls_insecure_skip_verify", false)
+	var errs []error
+	if err := p.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Protocol != 2 && o.Protocol != 3 {
+		errs = append(errs, fmt.Errorf("parameter protocol=%d: want 2 or 3", o.Protocol))
+	}
+
+	// Hosts.
+	if u.Host == "" {
+		errs = append(errs, errors.New("missing host (want redis://host:port)"))
+	}
+	for _, h := range strings.Split(u.Host, ",") {
+		if h == "" {
+			errs = append(errs, fmt.Errorf("empty host in %q", u.Host))
+			continue
+		}
+		host, port, err := net.SplitHostPort(h)
+		if err != nil {
+			host, port = h, DefaultPort
+			if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+				host = h[1 : len(h)-1]
+			}
+		}
+		if host == "" {
+			errs = append(errs, fmt.Errorf("empty host name in %q", h))
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("bad port %q in %q", port, h))
+		}
+		o.Addrs = append(o.Addrs, net.JoinHostPort(host, port))
+	}
+	if len(o.Addrs) > 1 && !o.IsClusterMode {
+		errs = append(errs, fmt.Errorf("%d hosts given: several hosts are the seeds of a Redis Cluster and need cluster=true", len(o.Addrs)))
+	}
+
+	// Database.
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("bad database %q in the path (want a number, as in redis://host:6379/0)", db))
+		} else if n != 0 && o.IsClusterMode {
+			errs = append(errs, fmt.Errorf("database %d: a Redis Cluster has only database 0", n))
+		} else {
+			o.DB = n
+		}
+	}
+
+	// Credentials.
+	if u.User != nil {
+		o.Username = u.User.Username()
+		o.Password, _ = u.User.Password()
+	}
+
+	// TLS.
+	if scheme == SchemeTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, InsecureSkipVerify: insecure}
+		if tc.ServerName == "" && len(o.Addrs) > 0 {
+			tc.ServerName, _, _ = net.SplitHostPort(o.Addrs[0])
+		}
+		if caFile != "" {
+			pem, err := os.ReadFile(caFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("tls_ca: %w", err))
+			} else {
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					errs = append(errs, fmt.Errorf("tls_ca: no PEM certificate in %s", caFile))
+				}
+				tc.RootCAs = pool
+			}
+		}
+		if (certFile == "") != (keyFile == "") {
+			errs = append(errs, errors.New("tls_cert and tls_key must be given together"))
+		} else if certFile != "" {
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("tls_cert/tls_key: %w", err))
+			} else {
+				tc.Certificates = []tls.Certificate{cert}
+			}
+		}
+		o.TLSConfig = tc
+	} else {
+		var bad []string
+		for name, set := range map[string]bool{
+			"tls_ca": caFile != "", "tls_cert": certFile != "", "tls_key": keyFile != "",
+			"tls_server_name": serverName != "", "tls_insecure_skip_verify": insecure,
+		} {
+			if set {
+				bad = append(bad, name)
+			}
+		}
+		if len(bad) > 0 {
+			errs = append(errs, fmt.Errorf("TLS option(s) %s given on redis://: use rediss://", strings.Join(slices.Sorted(slices.Values(bad)), ", ")))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	return o, opts, nil
+}
