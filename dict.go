@@ -61,14 +61,42 @@ const (
 // A Dict is safe for concurrent use by multiple goroutines. It does not own
 // its Backend: closing the backend is the caller's (or the Tool's) job.
 type Dict[V any] struct {
-	be      backend.Backend
-	prefix  string
-	ns      string // keyspace namespace, ends in ':'
-	kind    valueKind
-	opts    options
-	codecID byte
+	be       backend.Backend
+	prefix   string
+	kind     valueKind
+	settings *SharedSettings
+	view     atomic.Pointer[view]
+	onError  func(error)
 
 	hits, misses, errs, sets, deletes atomic.Uint64
+}
+
+// view is what a Dict derives from one version of its settings.
+type view struct {
+	s       *Settings
+	ns      string // keyspace namespace, ends in ':'
+	codec   codec.Codec
+	codecID byte
+}
+
+// current returns the view of the Dict's current settings, deriving it
+// again when they have changed.
+func (d *Dict[V]) current() *view {
+	s := d.settings.load()
+	if v := d.view.Load(); v != nil && v.s == s {
+		return v
+	}
+	v := &view{s: s, ns: keyspace.Namespace(s.SiteID, d.prefix, 0, s.MaxKeyLen), codec: s.Codec}
+	if d.kind != kindCodec {
+		v.codec = codec.Raw
+	}
+	v.codecID = v.codec.ID()
+	d.view.Store(v)
+	return v
+}
+
+func (v *view) key(key string) (string, bool) {
+	return keyspace.Key(v.ns, key, v.s.MaxKeyLen)
 }
 
 // New returns a Dict of V values stored in be under prefix. It returns an
@@ -77,48 +105,50 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 	if be == nil {
 		return nil, errors.New("memdict: New: nil backend")
 	}
-	o := defaultOptions()
+	o := options{settings: DefaultSettings()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 		}
 	}
-	d := &Dict[V]{be: be, prefix: prefix, opts: o}
+	sh := o.shared
+	if sh != nil && len(o.changed) > 0 {
+		return nil, fmt.Errorf("memdict: New %q: WithSettings cannot be combined with %s", prefix, o.changed[0])
+	}
+	if sh == nil {
+		if err := o.settings.Validate(); err != nil {
+			return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
+		}
+		sh, _ = NewSharedSettings(o.settings)
+	}
+	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError}
 	var zero V
 	switch any(zero).(type) {
 	case string:
-		d.kind, d.codecID = kindString, codec.RawID
+		d.kind = kindString
 	case []byte:
-		d.kind, d.codecID = kindBytes, codec.RawID
-	default:
-		d.kind, d.codecID = kindCodec, o.codec.ID()
+		d.kind = kindBytes
 	}
-	d.ns = keyspace.Namespace(o.siteID, prefix, 0, o.maxKeyLen)
 	return d, nil
 }
 
 // Prefix returns the Dict's key prefix.
 func (d *Dict[V]) Prefix() string { return d.prefix }
 
-// SiteID returns the site id in front of the prefix ("" for none).
-func (d *Dict[V]) SiteID() string { return d.opts.siteID }
+// Settings returns the Dict's current settings.
+func (d *Dict[V]) Settings() Settings { return *d.current().s }
 
 // Backend returns the backend the Dict stores its values in.
 func (d *Dict[V]) Backend() backend.Backend { return d.be }
 
 // Codec returns the codec that encodes values; for Dicts of string and
 // []byte it is codec.Raw.
-func (d *Dict[V]) Codec() codec.Codec {
-	if d.kind != kindCodec {
-		return codec.Raw
-	}
-	return d.opts.codec
-}
+func (d *Dict[V]) Codec() codec.Codec { return d.current().codec }
 
 // BackendKey returns the backend key under which key's value is stored, for
 // debugging and for tools that look at the server directly.
 func (d *Dict[V]) BackendKey(key string) string {
-	k, _ := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	k, _ := d.current().key(key)
 	return k
 }
 
@@ -129,8 +159,8 @@ func (d *Dict[V]) BackendKey(key string) string {
 // context.Background; use Lookup to pass a context and see errors.
 func (d *Dict[V]) Get(key string) (V, bool) {
 	v, ok, err := d.Lookup(context.Background(), key)
-	if err != nil && d.opts.onError != nil {
-		d.opts.onError(err)
+	if err != nil && d.onError != nil {
+		d.onError(err)
 	}
 	return v, ok
 }
@@ -141,7 +171,8 @@ func (d *Dict[V]) Get(key string) (V, bool) {
 // value cannot be decoded (ErrDecode).
 func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
 	var zero V
-	bkey, hashed := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	vw := d.current()
+	bkey, hashed := vw.key(key)
 	it, err := d.be.Get(ctx, bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
@@ -151,7 +182,7 @@ func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
 		d.errs.Add(1)
 		return zero, false, &OpError{Op: "get", Key: key, Err: err}
 	}
-	v, ok, err := d.decode(key, hashed, it.Value)
+	v, ok, err := d.decode(vw, key, hashed, it.Value)
 	switch {
 	case err != nil:
 		d.errs.Add(1)
@@ -166,7 +197,7 @@ func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
 
 // decode unpacks a stored value. ok is false if the value belongs to
 // another key (a hashed key whose stored original differs).
-func (d *Dict[V]) decode(key string, hashed bool, b []byte) (v V, ok bool, err error) {
+func (d *Dict[V]) decode(vw *view, key string, hashed bool, b []byte) (v V, ok bool, err error) {
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		return v, false, fmt.Errorf("%w: %w", ErrDecode, err)
@@ -174,9 +205,9 @@ func (d *Dict[V]) decode(key string, hashed bool, b []byte) (v V, ok bool, err e
 	if hashed && (!h.HasKey || string(h.Key) != key) {
 		return v, false, nil
 	}
-	if h.Codec != d.codecID {
+	if h.Codec != vw.codecID {
 		return v, false, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
-			ErrDecode, codec.NameOf(h.Codec), codec.NameOf(d.codecID))
+			ErrDecode, codec.NameOf(h.Codec), vw.codec.Name())
 	}
 	switch d.kind {
 	case kindString:
@@ -191,21 +222,34 @@ func (d *Dict[V]) decode(key string, hashed bool, b []byte) (v V, ok bool, err e
 		}
 		v = *(*V)(unsafe.Pointer(&c))
 	default:
-		if err := d.opts.codec.Unmarshal(payload, &v); err != nil {
-			var zero V
-			return zero, false, fmt.Errorf("%w: %s: %w", ErrDecode, d.opts.codec.Name(), err)
+		if v, err = unmarshal[V](vw.codec, payload); err != nil {
+			return v, false, fmt.Errorf("%w: %s: %w", ErrDecode, vw.codec.Name(), err)
 		}
 	}
 	return v, true, nil
 }
 
+// unmarshal decodes with a codec. It is a function of its own so that only
+// codec-decoded values, whose address the codec takes, escape to the heap.
+//
+//go:noinline
+func unmarshal[V any](c codec.Codec, payload []byte) (V, error) {
+	v := new(V)
+	err := c.Unmarshal(payload, v)
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return *v, nil
+}
+
 // encode frames v for key.
-func (d *Dict[V]) encode(key string, hashed bool, v V) ([]byte, error) {
+func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V) ([]byte, error) {
 	var payload []byte
 	switch d.kind {
 	case kindString:
 		s := *(*string)(unsafe.Pointer(&v))
-		if err := d.checkSize(envelope.Size(key, hashed) + len(s)); err != nil {
+		if err := vw.checkSize(envelope.Size(key, hashed) + len(s)); err != nil {
 			return nil, err
 		}
 		buf := make([]byte, 0, envelope.Size(key, hashed)+len(s))
@@ -214,49 +258,49 @@ func (d *Dict[V]) encode(key string, hashed bool, v V) ([]byte, error) {
 	case kindBytes:
 		payload = *(*[]byte)(unsafe.Pointer(&v))
 	default:
-		if ap, ok := d.opts.codec.(codec.Appender); ok {
-			buf := envelope.Append(make([]byte, 0, 64), d.codecID, key, hashed)
+		if ap, ok := vw.codec.(codec.Appender); ok {
+			buf := envelope.Append(make([]byte, 0, 64), vw.codecID, key, hashed)
 			buf, err := ap.AppendMarshal(buf, v)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s: %w", ErrEncode, d.opts.codec.Name(), err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrEncode, vw.codec.Name(), err)
 			}
-			if err := d.checkSize(len(buf)); err != nil {
+			if err := vw.checkSize(len(buf)); err != nil {
 				return nil, err
 			}
 			return buf, nil
 		}
-		p, err := d.opts.codec.Marshal(v)
+		p, err := vw.codec.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrEncode, d.opts.codec.Name(), err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrEncode, vw.codec.Name(), err)
 		}
 		payload = p
 	}
 	n := envelope.Size(key, hashed) + len(payload)
-	if err := d.checkSize(n); err != nil {
+	if err := vw.checkSize(n); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 0, n)
-	buf = envelope.Append(buf, d.codecID, key, hashed)
+	buf = envelope.Append(buf, vw.codecID, key, hashed)
 	return append(buf, payload...), nil
 }
 
-func (d *Dict[V]) checkSize(n int) error {
-	if d.opts.maxValueLen > 0 && n > d.opts.maxValueLen {
-		return fmt.Errorf("%w: %d bytes encoded, the limit is %d", ErrValueTooLarge, n, d.opts.maxValueLen)
+func (vw *view) checkSize(n int) error {
+	if vw.s.MaxValueLen > 0 && n > vw.s.MaxValueLen {
+		return fmt.Errorf("%w: %d bytes encoded, the limit is %d", ErrValueTooLarge, n, vw.s.MaxValueLen)
 	}
 	return nil
 }
 
-func (d *Dict[V]) ttl(opts []ItemOption) (time.Duration, error) {
+func (vw *view) ttl(opts []ItemOption) (time.Duration, error) {
 	if len(opts) == 0 {
-		return d.opts.ttl, nil
+		return vw.s.TTL, nil
 	}
 	var o itemOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if !o.hasTTL {
-		return d.opts.ttl, nil
+		return vw.s.TTL, nil
 	}
 	if o.ttl < 0 {
 		return 0, fmt.Errorf("%w: %v", backend.ErrInvalidTTL, o.ttl)
@@ -266,12 +310,13 @@ func (d *Dict[V]) ttl(opts []ItemOption) (time.Duration, error) {
 
 // item builds the backend item for a write of v under key.
 func (d *Dict[V]) item(key string, v V, opts []ItemOption) (backend.Item, error) {
-	ttl, err := d.ttl(opts)
+	vw := d.current()
+	ttl, err := vw.ttl(opts)
 	if err != nil {
 		return backend.Item{}, err
 	}
-	bkey, hashed := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
-	val, err := d.encode(key, hashed, v)
+	bkey, hashed := vw.key(key)
+	val, err := d.encode(vw, key, hashed, v)
 	if err != nil {
 		return backend.Item{}, err
 	}
@@ -333,7 +378,7 @@ func (d *Dict[V]) Delete(key string) error {
 // Remove removes key. It returns an error wrapping ErrNotFound if the key
 // held no value, so that callers can tell; Delete ignores that case.
 func (d *Dict[V]) Remove(ctx context.Context, key string) error {
-	bkey, _ := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	bkey, _ := d.current().key(key)
 	if err := d.be.Delete(ctx, bkey); err != nil {
 		if !errors.Is(err, backend.ErrNotFound) {
 			d.errs.Add(1)
@@ -350,7 +395,7 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) erro
 	if ttl < 0 {
 		return &OpError{Op: "touch", Key: key, Err: fmt.Errorf("%w: %v", backend.ErrInvalidTTL, ttl)}
 	}
-	bkey, _ := keyspace.Key(d.ns, key, d.opts.maxKeyLen)
+	bkey, _ := d.current().key(key)
 	if err := d.be.Touch(ctx, bkey, ttl); err != nil {
 		if !errors.Is(err, backend.ErrNotFound) {
 			d.errs.Add(1)
@@ -370,10 +415,11 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		key    string
 		hashed bool
 	}
+	vw := d.current()
 	wants := make(map[string]want, len(keys))
 	bkeys := make([]string, 0, len(keys))
 	for _, k := range keys {
-		bk, hashed := keyspace.Key(d.ns, k, d.opts.maxKeyLen)
+		bk, hashed := vw.key(k)
 		if _, dup := wants[bk]; dup {
 			continue
 		}
@@ -398,7 +444,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 			}
 			continue
 		}
-		v, ok, derr := d.decode(w.key, w.hashed, it.Value)
+		v, ok, derr := d.decode(vw, w.key, w.hashed, it.Value)
 		switch {
 		case derr != nil:
 			d.errs.Add(1)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/memdict/memdict/codec"
-	"github.com/memdict/memdict/internal/keyspace"
 )
 
 // Defaults of a Dict's limits, as in ERP5's Memcached Plugin and memcached.
@@ -20,27 +19,19 @@ const (
 type Option func(*options) error
 
 type options struct {
-	siteID      string
-	codec       codec.Codec
-	ttl         time.Duration
-	maxKeyLen   int
-	maxValueLen int
-	onError     func(error)
+	settings Settings
+	changed  []string // Settings fields set by options
+	shared   *SharedSettings
+	onError  func(error)
 }
 
-func defaultOptions() options {
-	return options{
-		codec:       codec.Default(),
-		maxKeyLen:   DefaultMaxKeyLen,
-		maxValueLen: DefaultMaxValueLen,
-	}
-}
+func (o *options) set(field string) { o.changed = append(o.changed, field) }
 
 // WithSiteID puts id in front of the Dict's prefix, as ERP5's site-wide id
 // does, so that several applications can share one server without meeting.
 // The empty id (the default) means none.
 func WithSiteID(id string) Option {
-	return func(o *options) error { o.siteID = id; return nil }
+	return func(o *options) error { o.settings.SiteID = id; o.set("WithSiteID"); return nil }
 }
 
 // WithCodec sets the codec that encodes values (default codec.MsgPack).
@@ -50,7 +41,8 @@ func WithCodec(c codec.Codec) Option {
 		if c == nil {
 			return fmt.Errorf("WithCodec(nil)")
 		}
-		o.codec = c
+		o.settings.Codec = c
+		o.set("WithCodec")
 		return nil
 	}
 }
@@ -63,7 +55,8 @@ func WithDefaultTTL(ttl time.Duration) Option {
 		if ttl < 0 {
 			return fmt.Errorf("WithDefaultTTL(%v): negative TTL", ttl)
 		}
-		o.ttl = ttl
+		o.settings.TTL = ttl
+		o.set("WithDefaultTTL")
 		return nil
 	}
 }
@@ -74,10 +67,8 @@ func WithDefaultTTL(ttl time.Duration) Option {
 // otherwise n must be at least 80.
 func WithMaxKeyLen(n int) Option {
 	return func(o *options) error {
-		if n < 0 || (n > 0 && n < keyspace.MinMaxLen) {
-			return fmt.Errorf("WithMaxKeyLen(%d): want 0 (no limit) or at least %d", n, keyspace.MinMaxLen)
-		}
-		o.maxKeyLen = n
+		o.settings.MaxKeyLen = n
+		o.set("WithMaxKeyLen")
 		return nil
 	}
 }
@@ -88,10 +79,21 @@ func WithMaxKeyLen(n int) Option {
 // already stored under the key is kept. 0 means no limit.
 func WithMaxValueLen(n int) Option {
 	return func(o *options) error {
-		if n < 0 {
-			return fmt.Errorf("WithMaxValueLen(%d): negative length", n)
+		o.settings.MaxValueLen = n
+		o.set("WithMaxValueLen")
+		return nil
+	}
+}
+
+// WithSettings makes the Dict read its settings from sh at every call, so
+// that sh.Store reconfigures it while it is in use. It cannot be combined
+// with the options that set one setting (WithSiteID, WithCodec, ...).
+func WithSettings(sh *SharedSettings) Option {
+	return func(o *options) error {
+		if sh == nil || sh.load() == nil {
+			return fmt.Errorf("WithSettings: nil or empty SharedSettings (use NewSharedSettings)")
 		}
-		o.maxValueLen = n
+		o.shared = sh
 		return nil
 	}
 }
