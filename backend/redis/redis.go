@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/batch"
 )
 
 // DefaultMaxValueSize is the largest value a Backend stores unless
@@ -45,13 +46,16 @@ type Backend struct {
 	owns    bool                   // Close closes client
 	closed  atomic.Bool
 	cfg     config
-	user    string // ACL user, for error messages
+	user    string         // ACL user, for error messages
+	batcher *batch.Batcher // nil when batching is off
 }
 
 // config holds what Options set.
 type config struct {
 	maxValueSize int
 	flush        bool
+	batch        bool
+	batchOpts    batch.Options
 }
 
 // An Option configures a Backend made by New, NewCluster or NewFromClient.
@@ -78,8 +82,37 @@ func WithFlush(enabled bool) Option {
 	return func(c *config) { c.flush = enabled }
 }
 
+// WithBatching turns the coalescing of concurrent Get calls on (the
+// default) or off. With it on, a Get that finds another Get of the same
+// server in flight waits for it and is sent, with the others that queued
+// meanwhile, as one MGET (on a cluster: one pipeline of MGETs per hash
+// slot); a lone Get is sent at once, as a plain read, so batching adds no
+// latency when there is no concurrency. maxInFlight bounds the fetches in
+// flight per server (0: 4) and maxBatch the keys per fetch (0: 256).
+func WithBatching(enabled bool, maxInFlight, maxBatch int) Option {
+	return func(c *config) {
+		c.batch = enabled
+		if maxInFlight > 0 {
+			c.batchOpts.MaxInFlight = maxInFlight
+		}
+		if maxBatch > 0 {
+			c.batchOpts.MaxBatch = maxBatch
+		}
+	}
+}
+
+// Defaults of WithBatching.
+const (
+	DefaultBatchInFlight = 4
+	DefaultBatchSize     = 256
+)
+
 func newConfig(opts []Option) config {
-	c := config{maxValueSize: DefaultMaxValueSize}
+	c := config{
+		maxValueSize: DefaultMaxValueSize,
+		batch:        true,
+		batchOpts:    batch.Options{MaxInFlight: DefaultBatchInFlight, MaxBatch: DefaultBatchSize},
+	}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -160,7 +193,29 @@ func newBackend(c goredis.UniversalClient, options []Option) *Backend {
 	case *goredis.Client:
 		b.single = c
 	}
+	if b.cfg.batch {
+		o := b.cfg.batchOpts
+		if b.cluster != nil {
+			cc := b.cluster
+			// One group per master, so that each master has its own
+			// fetches in flight.
+			o.Group = func(key string) string {
+				if m, err := cc.MasterForKey(context.Background(), key); err == nil {
+					return m.Options().Addr
+				}
+				return ""
+			}
+		}
+		b.batcher = batch.New(b.fetch, o)
+	}
 	return b
+}
+
+// fetch is the batch.Fetch of Get: a multi-get in which a key holding a
+// value this package did not write is reported as an Item with CAS 0 (real
+// items never have CAS 0), so that only its own caller sees the error.
+func (b *Backend) fetch(ctx context.Context, _ string, keys []string) (map[string]backend.Item, error) {
+	return b.multi(ctx, keys, true)
 }
 
 // Client returns the go-redis client the Backend uses, for commands this
@@ -203,12 +258,31 @@ func ttlArg(op, key string, ttl time.Duration) (int64, error) {
 	return ms, nil
 }
 
-// Get returns the item stored under key: one GET. A miss gives an error
+// Get returns the item stored under key: one GET, or, when other Gets are
+// in flight (see WithBatching), a share of one MGET. A miss gives an error
 // wrapping backend.ErrNotFound (and goredis.Nil); a key holding a value
 // this package did not write gives one wrapping ErrForeignValue.
 func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
 	if err := b.check(ctx, "get", key); err != nil {
 		return backend.Item{}, err
+	}
+	if b.batcher != nil {
+		it, err := b.batcher.Get(ctx, key)
+		switch {
+		case err == nil && it.CAS != 0:
+			return it, nil
+		case err == nil:
+			// A foreign value: read it alone for its error.
+		case errors.Is(err, backend.ErrNotFound):
+			return backend.Item{}, errNotFound
+		case errors.Is(err, backend.ErrClosed):
+			return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, backend.ErrClosed)
+		default:
+			if ctx.Err() != nil {
+				return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, err)
+			}
+			return backend.Item{}, err
+		}
 	}
 	s, err := b.client.Get(ctx, key).Result()
 	if err != nil {
@@ -242,6 +316,12 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 			return map[string]backend.Item{}, err
 		}
 	}
+	return b.multi(ctx, keys, false)
+}
+
+// multi reads keys. With mark, a foreign value is put in the map as an Item
+// with CAS 0 instead of making multi return an error.
+func (b *Backend) multi(ctx context.Context, keys []string, mark bool) (map[string]backend.Item, error) {
 	out := make(map[string]backend.Item, len(keys))
 	var foreign []error
 	add := func(ks []string, vals []any) {
@@ -252,7 +332,11 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 			}
 			val, cas, err := decode(ks[i], s)
 			if err != nil {
-				foreign = append(foreign, err)
+				if mark {
+					out[ks[i]] = backend.Item{Key: ks[i]}
+				} else {
+					foreign = append(foreign, err)
+				}
 				continue
 			}
 			out[ks[i]] = backend.Item{Key: ks[i], Value: val, CAS: cas}
@@ -272,7 +356,11 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 		err = b.getMultiPipelined(ctx, keys, add)
 	}
 	if err != nil {
-		return out, b.wrap(ctx, "getmulti", fmt.Sprintf("%s ... (%d keys)", keys[0], len(keys)), err)
+		what := keys[0]
+		if len(keys) > 1 {
+			what = fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
+		}
+		return out, b.wrap(ctx, "getmulti", what, err)
 	}
 	if len(foreign) > 0 {
 		return out, fmt.Errorf("redis: getmulti: %w", errors.Join(foreign...))
@@ -523,6 +611,9 @@ func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint6
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
+	}
+	if b.batcher != nil {
+		b.batcher.Close()
 	}
 	if b.owns {
 		if err := b.client.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {

@@ -69,6 +69,9 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 //	client_name=NAME             CLIENT SETNAME on every connection
 //	max_value_size=N             largest value accepted (default DefaultMaxValueSize)
 //	allow_flush=true             enable Flush, which runs FLUSHDB (see WithFlush)
+//	batch=false                  do not coalesce concurrent Gets (see WithBatching)
+//	batch_inflight=N             multi-gets in flight per server (default 4)
+//	batch_size=N                 keys per multi-get (default 256)
 //	tls_ca=FILE                  PEM CA bundle to verify the server (rediss only;
 //	                             default: the system roots)
 //	tls_cert=FILE, tls_key=FILE  PEM client certificate and key (rediss only)
@@ -108,7 +111,8 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	if p.Has("max_value_size") {
 		opts = append(opts, WithMaxValueSize(p.Int("max_value_size", DefaultMaxValueSize)))
 	}
-	opts = append(opts, WithFlush(p.Bool("allow_flush", false)))
+	opts = append(opts, WithFlush(p.Bool("allow_flush", false)),
+		WithBatching(p.Bool("batch", true), p.Int("batch_inflight", 0), p.Int("batch_size", 0)))
 	caFile := p.String("tls_ca", "")
 	certFile := p.String("tls_cert", "")
 	keyFile := p.String("tls_key", "")
