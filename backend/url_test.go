@@ -1,0 +1,118 @@
+package backend_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+type nopBackend struct{ backend.Backend }
+
+func init() {
+	backend.Register("test-nop", func(_ context.Context, u *url.URL) (backend.Backend, error) {
+		p := backend.NewParams(u)
+		p.Duration("timeout", time.Second)
+		p.Int("n", 1)
+		if err := p.Err(); err != nil {
+			return nil, err
+		}
+		return nopBackend{}, nil
+	})
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	if _, err := backend.Open(ctx, "test-nop://host?timeout=2s&n=3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backend.Open(ctx, "TEST-NOP://host"); err != nil {
+		t.Fatalf("scheme is not case-insensitive: %v", err)
+	}
+	tests := []struct {
+		url  string
+		want []string
+	}{
+		{"nosuch://h", []string{`unknown URL scheme "nosuch"`, "test-nop", "forgotten import"}},
+		{"host:11211", []string{"unknown URL scheme"}},
+		{"127.0.0.1:11211", []string{"first path segment in URL cannot contain colon"}},
+		{"//h", []string{"missing scheme"}},
+		{"test-nop://h?timeout=fast", []string{`timeout="fast"`, "duration"}},
+		{"test-nop://h?n=-1", []string{`n="-1"`, "non-negative integer"}},
+		{"test-nop://h?bogus=1&timeout=1s", []string{"unknown parameter(s) bogus", "known: n, timeout"}},
+		{"test-nop://h?n=1&n=2", []string{`"n" given 2 times`}},
+		{"test-nop://user:s3cret@h?bogus=1", []string{"xxxxx"}},
+	}
+	for _, tt := range tests {
+		_, err := backend.Open(ctx, tt.url)
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", tt.url)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Open(%q) = %q; want it to mention %q", tt.url, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q) error shows the password: %v", tt.url, err)
+		}
+	}
+	if _, err := backend.Open(ctx, "nosuch://h"); !errors.Is(err, backend.ErrUnknownScheme) {
+		t.Errorf("unknown scheme is not ErrUnknownScheme: %v", err)
+	}
+}
+
+func TestRegisterPanics(t *testing.T) {
+	for name, fn := range map[string]func(){
+		"duplicate": func() {
+			backend.Register("test-nop", func(context.Context, *url.URL) (backend.Backend, error) { return nil, nil })
+		},
+		"nil opener":   func() { backend.Register("test-x", nil) },
+		"empty scheme": func() { backend.Register("", func(context.Context, *url.URL) (backend.Backend, error) { return nil, nil }) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: Register did not panic", name)
+				}
+			}()
+			fn()
+		}()
+	}
+	if s := backend.Schemes(); len(s) == 0 || !strings.Contains(strings.Join(s, ","), "test-nop") {
+		t.Errorf("Schemes() = %v", s)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://user:pw@h:6379/0":  "redis://user:xxxxx@h:6379/0",
+		"memcached://h:11211":       "memcached://h:11211",
+		"redis://u:p w%zz@h:1/0":    "redis://xxxxx@h:1/0",
+		"rediss://:secret@h:6380/1": "rediss://:xxxxx@h:6380/1",
+	} {
+		if got := backend.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParamsBool(t *testing.T) {
+	u, _ := url.Parse("x://h?tls=true&cluster=maybe")
+	p := backend.NewParams(u)
+	if !p.Bool("tls", false) {
+		t.Error("tls=true read as false")
+	}
+	p.Bool("cluster", false)
+	if err := p.Err(); err == nil || !strings.Contains(err.Error(), `cluster="maybe"`) {
+		t.Errorf("Err = %v", err)
+	}
+	if !p.Has("tls") || p.Has("absent") {
+		t.Error("Has is wrong")
+	}
+}
