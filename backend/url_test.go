@@ -72,8 +72,10 @@ func TestRegisterPanics(t *testing.T) {
 		"duplicate": func() {
 			backend.Register("test-nop", func(context.Context, *url.URL) (backend.Backend, error) { return nil, nil })
 		},
-		"nil opener":   func() { backend.Register("test-x", nil) },
-		"empty scheme": func() { backend.Register("", func(context.Context, *url.URL) (backend.Backend, error) { return nil, nil }) },
+		"nil opener": func() { backend.Register("test-x", nil) },
+		"empty scheme": func() {
+			backend.Register("", func(context.Context, *url.URL) (backend.Backend, error) { return nil, nil })
+		},
 	} {
 		func() {
 			defer func() {
