@@ -1,0 +1,142 @@
+package memcached
+
+import (
+	"crypto/md5"
+	"encoding/binary"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// Ketama consistent hashing, as twemproxy (nutcracker) does it with
+// "distribution: ketama" and its default "hash: fnv1a_64":
+//
+//   - every server has a name: its host alone when the port is 11211 (for
+//     libmemcached compatibility), "host:port" otherwise, as written;
+//   - it gets 160 points (for equal weights) on a 32-bit circle: for
+//     i = 0..39, the MD5 of "name-i" gives four little-endian uint32 points;
+//   - a key is hashed with twemproxy's fnv1a_64, which (a quirk kept for
+//     compatibility) runs FNV-1a with the 64-bit offset basis and prime
+//     truncated to 32 bits, over the key's bytes as signed chars;
+//   - the key goes to the first point whose value is >= its hash, wrapping
+//     around to the first point.
+const (
+	ketamaPointsPerServer = 160
+	ketamaPointsPerHash   = 4
+	ketamaDefaultPort     = "11211"
+)
+
+type ketamaPoint struct {
+	value uint32
+	index uint32
+}
+
+// ketama is a gomemcache ServerSelector over a fixed list of servers. It is
+// immutable after construction and so safe for concurrent use.
+type ketama struct {
+	points []ketamaPoint
+	addrs  []net.Addr
+}
+
+// ketamaName is the name twemproxy hashes for a server written host:port.
+func ketamaName(host, port string) string {
+	if port == ketamaDefaultPort {
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// newKetama builds the continuum for servers named names (see ketamaName)
+// with the given weights (nil: all 1), whose addresses are addrs.
+func newKetama(names []string, weights []int, addrs []net.Addr) *ketama {
+	n := len(names)
+	if weights == nil {
+		weights = make([]int, n)
+		for i := range weights {
+			weights[i] = 1
+		}
+	}
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	k := &ketama{addrs: addrs}
+	for i, name := range names {
+		// Same float32 arithmetic as nc_ketama.c.
+		pct := float32(weights[i]) / float32(total)
+		x := pct * float32(ketamaPointsPerServer) / 4 * float32(n)
+		perServer := uint32(math.Floor(float64(x)+0.0000000001)) * 4
+		for p := uint32(0); p < perServer/ketamaPointsPerHash; p++ {
+			sum := md5.Sum([]byte(name + "-" + strconv.FormatUint(uint64(p), 10)))
+			for a := 0; a < ketamaPointsPerHash; a++ {
+				k.points = append(k.points, ketamaPoint{
+					value: binary.LittleEndian.Uint32(sum[a*4:]),
+					index: uint32(i),
+				})
+			}
+		}
+	}
+	slices.SortStableFunc(k.points, func(a, b ketamaPoint) int {
+		switch {
+		case a.value < b.value:
+			return -1
+		case a.value > b.value:
+			return 1
+		}
+		return 0
+	})
+	return k
+}
+
+// hashKey is twemproxy's hash_fnv1a_64 (see the comment above).
+func hashKey(key string) uint32 {
+	h := uint32(0xcbf29ce484222325 & 0xffffffff)
+	const prime = uint32(0x100000001b3 & 0xffffffff)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(int32(int8(key[i])))
+		h *= prime
+	}
+	return h
+}
+
+// index returns the position in addrs of the server for key.
+func (k *ketama) index(key string) int {
+	if len(k.addrs) == 1 {
+		return 0
+	}
+	h := hashKey(key)
+	lo, hi := 0, len(k.points)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if k.points[m].value < h {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(k.points) {
+		lo = 0
+	}
+	return int(k.points[lo].index)
+}
+
+// PickServer implements memcache.ServerSelector.
+func (k *ketama) PickServer(key string) (net.Addr, error) {
+	if len(k.addrs) == 0 {
+		return nil, memcache.ErrNoServers
+	}
+	return k.addrs[k.index(key)], nil
+}
+
+// Each implements memcache.ServerSelector.
+func (k *ketama) Each(f func(net.Addr) error) error {
+	for _, a := range k.addrs {
+		if err := f(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}

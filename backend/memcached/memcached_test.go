@@ -1,0 +1,261 @@
+package memcached_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"go.uber.org/goleak"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newClient starts a memcached and opens a Client on it, closed at the end
+// of the test.
+func newClient(t *testing.T, opts ...memcached.Option) (*memcached.Client, *testserver.Process) {
+	t.Helper()
+	p := testserver.Memcached(t)
+	c, err := memcached.New([]string{p.Addr}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, p
+}
+
+func TestBasics(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "nope"); !errors.Is(err, backend.ErrNotFound) || !errors.Is(err, memcache.ErrCacheMiss) {
+		t.Fatalf("Get missing: %v", err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "k", Value: []byte("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	it, err := c.Get(ctx, "k")
+	if err != nil || string(it.Value) != "v1" || it.CAS == 0 {
+		t.Fatalf("Get = %+v, %v", it, err)
+	}
+	if err := c.Add(ctx, backend.Item{Key: "k", Value: []byte("x")}); !errors.Is(err, backend.ErrNotStored) {
+		t.Fatalf("Add existing: %v", err)
+	}
+	if err := c.CompareAndSwap(ctx, backend.Item{Key: "k", Value: []byte("v2"), CAS: it.CAS}); err != nil {
+		t.Fatalf("CAS: %v", err)
+	}
+	if err := c.CompareAndSwap(ctx, backend.Item{Key: "k", Value: []byte("v3"), CAS: it.CAS}); !errors.Is(err, backend.ErrCASConflict) {
+		t.Fatalf("stale CAS: %v", err)
+	}
+	if err := c.CompareAndSwap(ctx, backend.Item{Key: "absent", Value: []byte("v3"), CAS: 1}); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("CAS absent: %v", err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "n", Value: []byte("10")}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Increment(ctx, "n", 5); err != nil || v != 15 {
+		t.Fatalf("incr = %d, %v", v, err)
+	}
+	if v, err := c.Increment(ctx, "n", -20); err != nil || v != 0 {
+		t.Fatalf("decr below 0 = %d, %v", v, err)
+	}
+	if _, err := c.Increment(ctx, "k", 1); !errors.Is(err, backend.ErrNotNumeric) {
+		t.Fatalf("incr non-numeric: %v", err)
+	}
+	if _, err := c.Increment(ctx, "absent", 1); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("incr absent: %v", err)
+	}
+	if err := c.Touch(ctx, "k", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Touch(ctx, "absent", time.Hour); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("touch absent: %v", err)
+	}
+	// memcached pads a number that a decrement shortened with spaces.
+	m, err := c.GetMulti(ctx, []string{"k", "n", "absent"})
+	if err != nil || len(m) != 2 || string(m["k"].Value) != "v2" || strings.TrimSpace(string(m["n"].Value)) != "0" {
+		t.Fatalf("GetMulti = %v, %v", m, err)
+	}
+	if err := c.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("delete absent: %v", err)
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	c, _ := newClient(t, memcached.WithMaxValueSize(1000))
+	ctx := context.Background()
+	for _, key := range []string{"", "has space", "ctl\x01", "nl\n", strings.Repeat("k", 251), "del\x7f"} {
+		if _, err := c.Get(ctx, key); !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("Get(%q): %v, want invalid key", key, err)
+		}
+		if err := c.Set(ctx, backend.Item{Key: key, Value: []byte("v")}); !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("Set(%q): %v, want invalid key", key, err)
+		}
+		if _, err := c.GetMulti(ctx, []string{"ok", key}); !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("GetMulti(%q): %v, want invalid key", key, err)
+		}
+	}
+	if _, err := c.Get(ctx, strings.Repeat("k", 250)); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("250-byte key: %v", err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "big", Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Set(ctx, backend.Item{Key: "big", Value: make([]byte, 1001)})
+	if !errors.Is(err, backend.ErrValueTooLarge) {
+		t.Fatalf("oversized: %v", err)
+	}
+	t.Logf("oversized value: %v", err)
+	if it, err := c.Get(ctx, "big"); err != nil || string(it.Value) != "old" {
+		t.Errorf("after refused Set: %q, %v", it.Value, err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "big", Value: make([]byte, 1000)}); err != nil {
+		t.Errorf("value at the limit: %v", err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "ttl", Value: []byte("v"), TTL: -time.Second}); !errors.Is(err, backend.ErrInvalidTTL) {
+		t.Errorf("negative TTL: %v", err)
+	}
+}
+
+// TestServerRefusesLargeValue: a server with a smaller -I than the Client's
+// max_value_size refuses the value itself; that is ErrValueTooLarge too.
+func TestServerRefusesLargeValue(t *testing.T) {
+	p := testserver.Memcached(t, "-I", "1m")
+	c, err := memcached.New([]string{p.Addr}, memcached.WithMaxValueSize(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Set(context.Background(), backend.Item{Key: "big", Value: make([]byte, 2<<20)})
+	if !errors.Is(err, backend.ErrValueTooLarge) {
+		t.Fatalf("Set 2 MiB on -I 1m: %v", err)
+	}
+	// The connection was dropped; the next call works.
+	if err := c.Set(context.Background(), backend.Item{Key: "small", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTTL(t *testing.T) {
+	c, p := newClient(t)
+	ctx := context.Background()
+	// Sub-second TTLs round up to one second: the item is there at once.
+	if err := c.Set(ctx, backend.Item{Key: "short", Value: []byte("v"), TTL: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "short"); err != nil {
+		t.Fatalf("1ms TTL item gone at once: %v", err)
+	}
+	// 45 days must mean 45 days, not an absolute time in 1970.
+	for _, ttl := range []time.Duration{29 * 24 * time.Hour, 30 * 24 * time.Hour, 45 * 24 * time.Hour, 365 * 24 * time.Hour} {
+		key := fmt.Sprint("long", ttl.Hours())
+		if err := c.Set(ctx, backend.Item{Key: key, Value: []byte("v"), TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, key); err != nil {
+			t.Errorf("TTL %v: item gone at once: %v", ttl, err)
+		}
+		if err := c.Touch(ctx, key, ttl); err != nil {
+			t.Errorf("Touch %v: %v", ttl, err)
+		}
+		if _, err := c.Get(ctx, key); err != nil {
+			t.Errorf("TTL %v after touch: item gone: %v", ttl, err)
+		}
+	}
+	// Check what the server recorded with metadump: exp is absolute.
+	want := time.Now().Add(45 * 24 * time.Hour).Unix()
+	exp := metadumpExp(t, p.Addr, "long1080")
+	if exp < want-5 || exp > want+5 {
+		t.Errorf("45-day item expires at %d, want about %d", exp, want)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "expires", Value: []byte("v"), TTL: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if _, err := c.Get(ctx, "expires"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("1s item after 2.1s: %v", err)
+	}
+}
+
+// metadumpExp returns the exp field memcached reports for key.
+func metadumpExp(t *testing.T, addr, key string) int64 {
+	t.Helper()
+	out := rawCommand(t, addr, "lru_crawler metadump all\r\n", "END\r\n")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "key="+key+" ") {
+			var exp int64
+			for _, f := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(f, "exp="); ok {
+					fmt.Sscan(v, &exp)
+				}
+			}
+			return exp
+		}
+	}
+	t.Fatalf("key %s not in metadump:\n%s", key, out)
+	return 0
+}
+
+func TestBinaryValues(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	v := []byte("a\r\nEND\r\n\x00\xff")
+	if err := c.Set(ctx, backend.Item{Key: "bin", Value: v}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "empty", Value: nil}); err != nil {
+		t.Fatal(err)
+	}
+	it, err := c.Get(ctx, "bin")
+	if err != nil || !bytes.Equal(it.Value, v) {
+		t.Fatalf("Get = %q, %v", it.Value, err)
+	}
+	it, err = c.Get(ctx, "empty")
+	if err != nil || len(it.Value) != 0 {
+		t.Fatalf("Get empty = %q, %v", it.Value, err)
+	}
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	if err := c.Set(ctx, backend.Item{Key: "1mib", Value: big}); err != nil {
+		t.Fatalf("1 MiB value: %v", err)
+	}
+	it, err = c.Get(ctx, "1mib")
+	if err != nil || !bytes.Equal(it.Value, big) {
+		t.Fatalf("Get 1 MiB = %d bytes, %v", len(it.Value), err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	if err := c.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("Get after Close: %v", err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: "k"}); !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("Set after Close: %v", err)
+	}
+	if _, err := c.GetMulti(ctx, []string{"k"}); !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("GetMulti after Close: %v", err)
+	}
+	if err := c.Ping(ctx); !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("Ping after Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

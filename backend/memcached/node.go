@@ -1,0 +1,69 @@
+package memcached
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// node tracks the health of one server.
+//
+// downUntil is 0 while the server is up. When limit consecutive calls fail
+// it is set to now+interval (Unix nanoseconds): until then admit refuses
+// calls. The first call admitted after that moment is a probe: admit moves
+// downUntil one interval further first, so that the others keep failing
+// fast while the probe runs; the probe's success resets the node, its
+// failure leaves it down.
+type node struct {
+	addr      string
+	limit     int           // failures that mark it down; 0: never
+	interval  time.Duration // how long it stays down
+	fails     atomic.Int64
+	downUntil atomic.Int64
+}
+
+// admit returns nil if a call may go to the server, or an error saying
+// until when it is marked down.
+func (n *node) admit() error {
+	d := n.downUntil.Load()
+	if d == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	if now < d {
+		return fmt.Errorf("server marked down after %d failures in a row, next try in %v",
+			n.limit, time.Duration(d-now).Round(time.Millisecond))
+	}
+	// The interval is over: let this call probe, keep the others out.
+	if n.downUntil.CompareAndSwap(d, now+int64(n.interval)) {
+		return nil
+	}
+	return fmt.Errorf("server marked down after %d failures in a row, being probed", n.limit)
+}
+
+// success records a call the server answered.
+func (n *node) success() {
+	if n.fails.Load() != 0 {
+		n.fails.Store(0)
+	}
+	if n.downUntil.Load() != 0 {
+		n.downUntil.Store(0)
+	}
+}
+
+// failure records a failed call and reports whether it newly marked the
+// server down.
+func (n *node) failure() bool {
+	f := n.fails.Add(1)
+	if n.limit <= 0 || f < int64(n.limit) {
+		return false
+	}
+	prev := n.downUntil.Swap(time.Now().UnixNano() + int64(n.interval))
+	return prev == 0
+}
+
+// down reports whether the server is currently marked down.
+func (n *node) down() bool {
+	d := n.downUntil.Load()
+	return d != 0 && time.Now().UnixNano() < d
+}
