@@ -1,0 +1,307 @@
+// Package memdicttest helps users of memdict write fast unit tests: a Dict
+// on the in-memory backend with a clock the test moves, and a backend
+// wrapper that injects faults, so that code can be tested for what it does
+// when the cache is slow, failing or down.
+//
+//	func TestReport(t *testing.T) {
+//		d, clock := memdicttest.NewDict[int](t, "reports")
+//		... // exercise code that uses d
+//		clock.Advance(time.Hour) // expire what has a TTL under an hour
+//	}
+//
+// For integration tests against a real memcached or Redis, see package
+// github.com/memdict/memdict/testing/containers.
+package memdicttest
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memory"
+)
+
+// Start is the time the fake clocks of this package start at.
+var Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// NewBackend returns a fresh in-memory backend whose clock is the returned
+// FakeClock, closed when the test ends.
+func NewBackend(t testing.TB, opts ...memory.Option) (*memory.Store, *memory.FakeClock) {
+	t.Helper()
+	clock := memory.NewFakeClock(Start)
+	be := memory.New(append([]memory.Option{memory.WithClock(clock)}, opts...)...)
+	t.Cleanup(func() { _ = be.Close() })
+	return be, clock
+}
+
+// NewDict returns a Dict of V under prefix on a fresh in-memory backend,
+// and the backend's clock: advance it to expire values. It fails the test
+// if an option is invalid.
+func NewDict[V any](t testing.TB, prefix string, opts ...memdict.Option) (*memdict.Dict[V], *memory.FakeClock) {
+	t.Helper()
+	be, clock := NewBackend(t)
+	d, err := memdict.New[V](be, prefix, opts...)
+	if err != nil {
+		t.Fatalf("memdicttest.NewDict: %v", err)
+	}
+	return d, clock
+}
+
+// Op names a Backend method, for fault injection.
+type Op string
+
+// The operations Faulty can fail.
+const (
+	OpGet            Op = "get"
+	OpGetMulti       Op = "getmulti"
+	OpSet            Op = "set"
+	OpAdd            Op = "add"
+	OpCompareAndSwap Op = "cas"
+	OpDelete         Op = "delete"
+	OpTouch          Op = "touch"
+	OpIncrement      Op = "increment"
+	OpKeys           Op = "keys"
+	OpStats          Op = "stats"
+	OpFlush          Op = "flush"
+	OpPing           Op = "ping"
+)
+
+// Faulty wraps a Backend and injects faults: failing the next calls,
+// failing every call of one operation, adding latency, or acting as a
+// server that is down. With no fault set it forwards every call unchanged,
+// including the optional abilities (Lister, StatsReporter, Flusher, Pinger;
+// ErrNotSupported where the wrapped backend lacks them). It counts calls
+// per operation.
+//
+// A Faulty is safe for concurrent use; faults can be changed while calls
+// are in flight.
+type Faulty struct {
+	be backend.Backend
+
+	mu       sync.Mutex
+	failNext int
+	nextErr  error
+	failOps  map[Op]error
+	latency  time.Duration
+	down     bool
+	calls    map[Op]int
+}
+
+// NewFaulty returns a Faulty around be.
+func NewFaulty(be backend.Backend) *Faulty {
+	return &Faulty{be: be, failOps: map[Op]error{}, calls: map[Op]int{}}
+}
+
+func orUnavailable(err error) error {
+	if err == nil {
+		return backend.ErrUnavailable
+	}
+	return err
+}
+
+// FailNext makes the next n calls, of any operation, fail with err
+// (backend.ErrUnavailable if err is nil).
+func (f *Faulty) FailNext(n int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failNext, f.nextErr = n, orUnavailable(err)
+}
+
+// FailOp makes every call of op fail with err (backend.ErrUnavailable if
+// nil) until ClearFaults.
+func (f *Faulty) FailOp(op Op, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failOps[op] = orUnavailable(err)
+}
+
+// SetLatency delays every call by d before it is forwarded (or fails). A
+// call whose context ends first returns the context's error.
+func (f *Faulty) SetLatency(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency = d
+}
+
+// SetDown makes every call fail with backend.ErrUnavailable, as when the
+// server is unreachable, until SetDown(false).
+func (f *Faulty) SetDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// ClearFaults removes every fault and the latency.
+func (f *Faulty) ClearFaults() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failNext, f.nextErr, f.latency, f.down = 0, nil, 0, false
+	clear(f.failOps)
+}
+
+// Calls returns how many calls of op were made, failed ones included.
+func (f *Faulty) Calls(op Op) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+// Unwrap returns the wrapped backend.
+func (f *Faulty) Unwrap() backend.Backend { return f.be }
+
+// enter counts a call of op, waits for the latency, and returns the fault
+// to report, if any.
+func (f *Faulty) enter(ctx context.Context, op Op) error {
+	f.mu.Lock()
+	f.calls[op]++
+	latency := f.latency
+	var err error
+	switch {
+	case f.down:
+		err = backend.ErrUnavailable
+	case f.failNext > 0:
+		f.failNext--
+		err = f.nextErr
+	case f.failOps[op] != nil:
+		err = f.failOps[op]
+	}
+	f.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("memdicttest: %s: %w", op, ctx.Err())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("memdicttest: injected fault in %s: %w", op, err)
+	}
+	return nil
+}
+
+// Get implements backend.Backend.
+func (f *Faulty) Get(ctx context.Context, key string) (backend.Item, error) {
+	if err := f.enter(ctx, OpGet); err != nil {
+		return backend.Item{}, err
+	}
+	return f.be.Get(ctx, key)
+}
+
+// GetMulti implements backend.Backend.
+func (f *Faulty) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
+	if err := f.enter(ctx, OpGetMulti); err != nil {
+		return nil, err
+	}
+	return f.be.GetMulti(ctx, keys)
+}
+
+// Set implements backend.Backend.
+func (f *Faulty) Set(ctx context.Context, item backend.Item) error {
+	if err := f.enter(ctx, OpSet); err != nil {
+		return err
+	}
+	return f.be.Set(ctx, item)
+}
+
+// Add implements backend.Backend.
+func (f *Faulty) Add(ctx context.Context, item backend.Item) error {
+	if err := f.enter(ctx, OpAdd); err != nil {
+		return err
+	}
+	return f.be.Add(ctx, item)
+}
+
+// CompareAndSwap implements backend.Backend.
+func (f *Faulty) CompareAndSwap(ctx context.Context, item backend.Item) error {
+	if err := f.enter(ctx, OpCompareAndSwap); err != nil {
+		return err
+	}
+	return f.be.CompareAndSwap(ctx, item)
+}
+
+// Delete implements backend.Backend.
+func (f *Faulty) Delete(ctx context.Context, key string) error {
+	if err := f.enter(ctx, OpDelete); err != nil {
+		return err
+	}
+	return f.be.Delete(ctx, key)
+}
+
+// Touch implements backend.Backend.
+func (f *Faulty) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := f.enter(ctx, OpTouch); err != nil {
+		return err
+	}
+	return f.be.Touch(ctx, key, ttl)
+}
+
+// Increment implements backend.Backend.
+func (f *Faulty) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
+	if err := f.enter(ctx, OpIncrement); err != nil {
+		return 0, err
+	}
+	return f.be.Increment(ctx, key, delta)
+}
+
+// Close closes the wrapped backend.
+func (f *Faulty) Close() error { return f.be.Close() }
+
+// Keys implements backend.Lister.
+func (f *Faulty) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		if err := f.enter(ctx, OpKeys); err != nil {
+			yield("", err)
+			return
+		}
+		l, ok := f.be.(backend.Lister)
+		if !ok {
+			yield("", fmt.Errorf("memdicttest: keys: %w", backend.ErrNotSupported))
+			return
+		}
+		for k, err := range l.Keys(ctx, prefix) {
+			if !yield(k, err) {
+				return
+			}
+		}
+	}
+}
+
+// ServerStats implements backend.StatsReporter.
+func (f *Faulty) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
+	if err := f.enter(ctx, OpStats); err != nil {
+		return nil, err
+	}
+	if s, ok := f.be.(backend.StatsReporter); ok {
+		return s.ServerStats(ctx)
+	}
+	return nil, fmt.Errorf("memdicttest: stats: %w", backend.ErrNotSupported)
+}
+
+// Flush implements backend.Flusher.
+func (f *Faulty) Flush(ctx context.Context) error {
+	if err := f.enter(ctx, OpFlush); err != nil {
+		return err
+	}
+	if fl, ok := f.be.(backend.Flusher); ok {
+		return fl.Flush(ctx)
+	}
+	return fmt.Errorf("memdicttest: flush: %w", backend.ErrNotSupported)
+}
+
+// Ping implements backend.Pinger.
+func (f *Faulty) Ping(ctx context.Context) error {
+	if err := f.enter(ctx, OpPing); err != nil {
+		return err
+	}
+	if p, ok := f.be.(backend.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}

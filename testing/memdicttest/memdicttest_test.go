@@ -1,0 +1,139 @@
+package memdicttest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/testing/memdicttest"
+)
+
+func TestNewDictClock(t *testing.T) {
+	d, clock := memdicttest.NewDict[string](t, "p", memdict.WithDefaultTTL(time.Minute))
+	if err := d.Put("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(59 * time.Second)
+	if _, ok := d.Get("k"); !ok {
+		t.Fatal("expired early")
+	}
+	clock.Advance(time.Second)
+	if _, ok := d.Get("k"); ok {
+		t.Fatal("did not expire")
+	}
+}
+
+func TestFaulty(t *testing.T) {
+	ctx := context.Background()
+	f := memdicttest.NewFaulty(memory.New())
+	d, err := memdict.New[int](f, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put("k", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	f.FailNext(2, nil)
+	if _, _, err := d.Lookup(ctx, "k"); !errors.Is(err, backend.ErrUnavailable) || !strings.Contains(err.Error(), "injected fault in get") {
+		t.Fatalf("first failing Lookup: %v", err)
+	}
+	if err := d.Put("k", 2); !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("second failing call: %v", err)
+	}
+	if v, ok := d.Get("k"); !ok || v != 1 {
+		t.Fatalf("third call = %v, %v; want the old value", v, ok)
+	}
+
+	boom := errors.New("boom")
+	f.FailOp(memdicttest.OpSet, boom)
+	if err := d.Put("k", 3); !errors.Is(err, boom) {
+		t.Fatalf("FailOp(set): %v", err)
+	}
+	if _, ok := d.Get("k"); !ok {
+		t.Fatal("FailOp(set) failed a get")
+	}
+
+	f.ClearFaults()
+	f.SetDown(true)
+	if _, ok := d.Get("k"); ok {
+		t.Fatal("a down server answered")
+	}
+	if _, _, err := d.Lookup(ctx, "k"); !errors.Is(err, memdict.ErrUnavailable) {
+		t.Fatalf("down: %v", err)
+	}
+	f.SetDown(false)
+	if v, ok := d.Get("k"); !ok || v != 1 {
+		t.Fatalf("after recovery = %v, %v", v, ok)
+	}
+
+	f.SetLatency(time.Hour)
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, _, err := d.Lookup(short, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("latency with deadline: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("latency ignored the deadline")
+	}
+	f.SetLatency(0)
+
+	if got := f.Calls(memdicttest.OpGet); got != 7 {
+		t.Fatalf("Calls(get) = %d, want 7", got)
+	}
+
+	// Optional abilities are forwarded.
+	var keys []string
+	for k, err := range f.Keys(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) != 1 || keys[0] != d.BackendKey("k") {
+		t.Fatalf("Keys = %q", keys)
+	}
+	if st, err := f.ServerStats(ctx); err != nil || len(st) != 1 {
+		t.Fatalf("ServerStats = %v, %v", st, err)
+	}
+	if err := f.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.FailOp(memdicttest.OpPing, nil)
+	if err := f.Ping(ctx); !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("Ping with fault: %v", err)
+	}
+}
+
+// A service that falls back to computing when its cache is out.
+func price(d *memdict.Dict[int], item string) (int, string) {
+	ctx := context.Background()
+	if v, ok, err := d.Lookup(ctx, item); err == nil && ok {
+		return v, "cache"
+	}
+	v := len(item) * 100
+	_ = d.Store(ctx, item, v)
+	return v, "computed"
+}
+
+func Example() {
+	// In a test: d, clock := memdicttest.NewDict[int](t, "prices")
+	f := memdicttest.NewFaulty(memory.New())
+	d, _ := memdict.New[int](f, "prices")
+
+	fmt.Println(price(d, "tea"))
+	fmt.Println(price(d, "tea"))
+	f.SetDown(true) // the cache server dies
+	fmt.Println(price(d, "tea"))
+	// Output:
+	// 300 computed
+	// 300 cache
+	// 300 computed
+}
