@@ -7,6 +7,7 @@
 package all
 
 import (
-	_ "github.com/memdict/memdict/backend/memory" // mem://
-	_ "github.com/memdict/memdict/backend/redis"  // redis://, rediss://
+	_ "github.com/memdict/memdict/backend/memcached" // memcached://
+	_ "github.com/memdict/memdict/backend/memory"    // mem://
+	_ "github.com/memdict/memdict/backend/redis"     // redis://, rediss://
 )
