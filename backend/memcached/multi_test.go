@@ -1,0 +1,211 @@
+package memcached_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+func startMemcacheds(t *testing.T, n int) ([]*testserver.Process, []string) {
+	t.Helper()
+	var procs []*testserver.Process
+	var addrs []string
+	for range n {
+		p := testserver.Memcached(t)
+		procs = append(procs, p)
+		addrs = append(addrs, p.Addr)
+	}
+	return procs, addrs
+}
+
+// TestKetamaAgreesWithNutcracker writes keys through nutcracker
+// (distribution: ketama) in front of three memcached, then reads every key
+// directly from the server the Client picks for it.
+func TestKetamaAgreesWithNutcracker(t *testing.T) {
+	_, addrs := startMemcacheds(t, 3)
+	nc := testserver.Nutcracker(t, addrs)
+	proxy := memcache.New(nc.Listen)
+	proxy.Timeout = 0
+	defer proxy.Close()
+
+	c, err := memcached.New(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	direct := map[string]*memcache.Client{}
+	for _, a := range addrs {
+		direct[a] = memcache.New(a)
+		defer direct[a].Close()
+	}
+
+	const n = 600
+	keys := make([]string, 0, n)
+	for i := range n {
+		// A mix of shapes, including bytes >= 0x80 (hashed as signed chars).
+		k := fmt.Sprintf("memdict/site/%d/key-%d", i%7, i)
+		if i%5 == 0 {
+			k = fmt.Sprintf("clé-%d-ü", i)
+		}
+		keys = append(keys, k)
+		if err := proxy.Set(&memcache.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatalf("set %q through nutcracker: %v\n%s", k, err, nc.Output())
+		}
+	}
+	perServer := map[string]int{}
+	ctx := context.Background()
+	for _, k := range keys {
+		addr := c.ServerFor(k)
+		perServer[addr]++
+		it, err := direct[addr].Get(k)
+		if err != nil {
+			t.Fatalf("key %q written through nutcracker is not on %s, the server memdict picks: %v", k, addr, err)
+		}
+		if string(it.Value) != k {
+			t.Fatalf("key %q on %s holds %q", k, addr, it.Value)
+		}
+		// And through the Client itself.
+		got, err := c.Get(ctx, k)
+		if err != nil || string(got.Value) != k {
+			t.Fatalf("Client.Get(%q) = %q, %v", k, got.Value, err)
+		}
+	}
+	t.Logf("keys per server: %v", perServer)
+	if len(perServer) != 3 {
+		t.Errorf("keys spread over %d servers, want 3", len(perServer))
+	}
+	// The other way: written by memdict, read through nutcracker.
+	for i := range 100 {
+		k := fmt.Sprintf("from-memdict-%d", i)
+		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := proxy.Get(k); err != nil {
+			t.Fatalf("key %q written by memdict, read through nutcracker: %v", k, err)
+		}
+	}
+}
+
+// TestMultiServer: GetMulti across servers, per-server admin commands.
+func TestMultiServer(t *testing.T) {
+	procs, addrs := startMemcacheds(t, 3)
+	c, err := memcached.New(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var keys []string
+	for i := range 60 {
+		k := fmt.Sprintf("k%%:/%d", i) // '%', ':' and '/' come URL-encoded in metadump
+		keys = append(keys, k)
+		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := c.GetMulti(ctx, append(keys, "absent1", "absent2"))
+	if err != nil || len(m) != len(keys) {
+		t.Fatalf("GetMulti: %d items, %v", len(m), err)
+	}
+	for _, k := range keys {
+		if string(m[k].Value) != k {
+			t.Fatalf("GetMulti[%q] = %q", k, m[k].Value)
+		}
+	}
+
+	// Keys lists every key once, decoded.
+	seen := map[string]int{}
+	for k, err := range c.Keys(ctx, "k") {
+		if err != nil {
+			t.Fatalf("Keys: %v", err)
+		}
+		seen[k]++
+	}
+	for _, k := range keys {
+		if seen[k] != 1 {
+			t.Errorf("Keys yielded %q %d times", k, seen[k])
+		}
+	}
+	if len(seen) != len(keys) {
+		t.Errorf("Keys yielded %d keys, want %d", len(seen), len(keys))
+	}
+	for k, err := range c.Keys(ctx, "zzz") {
+		t.Errorf("Keys with a prefix nothing has: %q, %v", k, err)
+	}
+	// Stopping early is fine.
+	for range c.Keys(ctx, "") {
+		break
+	}
+
+	stats, err := c.ServerStats(ctx)
+	if err != nil || len(stats) != 3 {
+		t.Fatalf("ServerStats: %v, %v", stats, err)
+	}
+	for i, s := range stats {
+		if s.Addr != addrs[i] || s.Err != nil || s.Stats["pid"] == "" || s.Stats["memdict_marked_down"] != "false" {
+			t.Errorf("stats[%d] = %s %v %v", i, s.Addr, s.Err, s.Stats["pid"])
+		}
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// FlushNode empties one server only.
+	victim := c.ServerFor(keys[0])
+	if err := c.FlushNode(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FlushNode(ctx, "127.0.0.1:1"); err == nil {
+		t.Error("FlushNode of an unknown server: no error")
+	}
+	for _, k := range keys {
+		_, err := c.Get(ctx, k)
+		if c.ServerFor(k) == victim {
+			if !errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("%q on the flushed server: %v", k, err)
+			}
+		} else if err != nil {
+			t.Errorf("%q on another server: %v", k, err)
+		}
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if _, err := c.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("%q after Flush: %v", k, err)
+		}
+	}
+
+	// A dead server: Ping and ServerStats name it, the others answer.
+	procs[1].Stop(t)
+	err = c.Ping(ctx)
+	if !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("Ping with a dead server: %v", err)
+	} else {
+		t.Logf("Ping with a dead server: %v", err)
+	}
+	stats, _ = c.ServerStats(ctx)
+	if stats[1].Err == nil || stats[0].Err != nil || stats[2].Err != nil {
+		t.Errorf("stats errors with server 1 dead: %v %v %v", stats[0].Err, stats[1].Err, stats[2].Err)
+	}
+	var listErr error
+	n := 0
+	for _, err := range c.Keys(ctx, "") {
+		if err != nil {
+			listErr = err
+		} else {
+			n++
+		}
+	}
+	if !errors.Is(listErr, backend.ErrUnavailable) {
+		t.Errorf("Keys with a dead server: final error %v", listErr)
+	}
+}
