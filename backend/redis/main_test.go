@@ -1,13 +1,43 @@
 package redis
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
 
-// TestMain fails the package's tests if any goroutine (a batcher worker, a
-// go-redis pool reaper, ...) outlives them.
+// TestMain routes go-redis's log through logs (so that tests can check
+// that no password is ever logged) and fails the package's tests if any
+// goroutine (a batcher worker, a go-redis pool reaper, ...) outlives them.
 func TestMain(m *testing.M) {
+	goredis.SetLogger(logs)
 	goleak.VerifyTestMain(m)
+}
+
+// logs records what go-redis logs, and echoes it to stderr.
+var logs = &logRecorder{}
+
+type logRecorder struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (l *logRecorder) Printf(_ context.Context, format string, v ...any) {
+	s := fmt.Sprintf(format, v...)
+	l.mu.Lock()
+	l.sb.WriteString(s + "\n")
+	l.mu.Unlock()
+	fmt.Fprintln(os.Stderr, "go-redis:", s)
+}
+
+func (l *logRecorder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.String()
 }

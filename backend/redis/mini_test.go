@@ -9,7 +9,7 @@ import (
 
 func newMini(t *testing.T, opts ...Option) (*Backend, *miniredis.Miniredis) {
 	t.Helper()
-	mr := miniredis.RunT(t)
+	mr := newMiniServer(t)
 	b, err := New(&goredis.Options{Addr: mr.Addr()}, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -21,4 +21,14 @@ func newMini(t *testing.T, opts ...Option) (*Backend, *miniredis.Miniredis) {
 func TestSmokeMiniredis(t *testing.T) {
 	b, mr := newMini(t)
 	smoke(t, b, "p/", mr.FastForward)
+}
+
+func newMiniServer(t *testing.T) *miniredis.Miniredis {
+	t.Helper()
+	return miniredis.RunT(t)
+}
+
+func TestForeignValuesMiniredis(t *testing.T) {
+	b, _ := newMini(t)
+	foreignValues(t, b)
 }

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -121,8 +123,10 @@ func newConfig(opts []Option) config {
 
 // New returns a Backend on the standalone Redis server that opt describes.
 // It copies opt and, in the copy, sets ContextTimeoutEnabled (so that every
-// call honours its context's deadline), DisableIdentity, and disables
-// maintenance notifications unless opt configures them. It does not connect:
+// call honours its context's deadline) and DisableIdentity, sets
+// DialerRetries to 1 if it is 0 (a cache should fail fast when its server
+// is down, not retry a refused dial five times), and disables maintenance
+// notifications unless opt configures them. It does not connect:
 // the first call (or Ping) does. Close closes the client it creates.
 func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	if opt == nil {
@@ -131,6 +135,9 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	o := *opt
 	o.ContextTimeoutEnabled = true
 	o.DisableIdentity = true
+	if o.DialerRetries == 0 {
+		o.DialerRetries = 1
+	}
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
@@ -155,6 +162,9 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 	o := *opt
 	o.ContextTimeoutEnabled = true
 	o.DisableIdentity = true
+	if o.DialerRetries == 0 {
+		o.DialerRetries = 1
+	}
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
@@ -214,8 +224,28 @@ func newBackend(c goredis.UniversalClient, options []Option) *Backend {
 // fetch is the batch.Fetch of Get: a multi-get in which a key holding a
 // value this package did not write is reported as an Item with CAS 0 (real
 // items never have CAS 0), so that only its own caller sees the error.
+//
+// A lone key is read with GET rather than MGET (the same cost), so that a
+// key holding another Redis type is reported too: MGET says nil for it.
 func (b *Backend) fetch(ctx context.Context, _ string, keys []string) (map[string]backend.Item, error) {
-	return b.multi(ctx, keys, true)
+	if len(keys) != 1 {
+		return b.multi(ctx, keys, true)
+	}
+	key := keys[0]
+	s, err := b.client.Get(ctx, key).Result()
+	switch {
+	case err == goredis.Nil:
+		return nil, nil
+	case err != nil && wrongType(err):
+		return map[string]backend.Item{key: {Key: key}}, nil
+	case err != nil:
+		return nil, b.wrap(ctx, "get", key, err)
+	}
+	v, cas, err := decode(key, s)
+	if err != nil {
+		return map[string]backend.Item{key: {Key: key}}, nil
+	}
+	return map[string]backend.Item{key: {Key: key, Value: v, CAS: cas}}, nil
 }
 
 // Client returns the go-redis client the Backend uses, for commands this
@@ -670,7 +700,10 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 			who = fmt.Sprintf("user %q", b.user)
 		}
 		return fmt.Errorf("redis: %s: %w as %s (check the user and password): %w", where(op, key), ErrAuth, who, err)
-	case goredis.HasErrorPrefix(err, "WRONGTYPE") || containsWrongType(err):
+	case tlsVerifyError(err):
+		return fmt.Errorf("redis: %s: the server's TLS certificate is not trusted "+
+			"(give the CA that signed it with the URL option tls_ca): %w", where(op, key), err)
+	case wrongType(err):
 		return fmt.Errorf("redis: %s: %w: key %q holds a Redis value of another type, not a string: %w",
 			op, ErrForeignValue, key, err)
 	case unavailable(err):
@@ -682,9 +715,19 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 	return fmt.Errorf("redis: %s: %w", where(op, key), err)
 }
 
-// containsWrongType reports a WRONGTYPE error raised inside a Lua script,
-// which Redis reports with a different prefix.
-func containsWrongType(err error) bool {
+// tlsVerifyError reports whether err is a failure to verify the server's
+// certificate.
+func tlsVerifyError(err error) bool {
+	var ve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+}
+
+// wrongType reports a WRONGTYPE error, also one raised inside a Lua script
+// (which Redis reports with another prefix).
+func wrongType(err error) bool {
 	var re goredis.Error
 	if !errors.As(err, &re) {
 		return false
