@@ -13,7 +13,28 @@ import (
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/testing/backendtest"
 )
+
+// TestConformance runs the shared backend suite twice: on a FakeClock that
+// the suite advances, and on the system clock with real sleeps.
+func TestConformance(t *testing.T) {
+	t.Run("FakeClock", func(t *testing.T) {
+		clock := memory.NewFakeClock(t0)
+		backendtest.Run(t, func(t *testing.T) backend.Backend {
+			return memory.New(memory.WithClock(clock))
+		}, backendtest.Options{Advance: clock.Advance})
+	})
+	t.Run("RealClock", func(t *testing.T) {
+		backendtest.Run(t, func(t *testing.T) backend.Backend {
+			be, err := backend.Open(t.Context(), "mem://?max_bytes=67108864")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return be
+		}, backendtest.Options{TTLGranularity: 20 * time.Millisecond})
+	})
+}
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 

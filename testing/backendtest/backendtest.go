@@ -1,0 +1,312 @@
+// Package backendtest is the conformance suite for memdict backends: every
+// driver runs it from its own tests, against a fake, a local server or both,
+// to show that it keeps the contract written on backend.Backend.
+//
+// A driver's test calls Run with a function that makes a fresh backend and
+// Options saying what the backend can do:
+//
+//	func TestConformance(t *testing.T) {
+//		srv := testserver.Memcached(t)
+//		backendtest.Run(t, func(t *testing.T) backend.Backend {
+//			be, err := backend.Open(t.Context(), "memcached://"+srv.Addr)
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return be
+//		}, backendtest.Options{TTLGranularity: time.Second})
+//	}
+//
+// Run calls the function once per subtest, so a subtest may close its
+// backend, and closes every backend it gets when the subtest ends. Each
+// subtest writes only keys under its own random prefix and deletes them at
+// the end, so backends may share one server with each other and with other
+// tests; the suite never calls Flush.
+//
+// Subtests are named by layer and feature ("Raw/CAS/Conflict",
+// "Raw/TTL/Touch", ...), so that
+//
+//	go test -run 'Conformance/Raw/TTL'
+//
+// runs one group. "Raw" subtests use the backend.Backend methods directly;
+// "Dict" subtests (in dict.go) go through memdict's typed Dict.
+//
+// With Options.Advance the suite moves the backend's clock (a
+// memory.FakeClock, miniredis's FastForward) instead of sleeping; without
+// it, TTL subtests sleep a few multiples of Options.TTLGranularity, in
+// parallel with each other.
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// Options describe what the backend under test can do. The zero value
+// describes a memcached-like backend with a real clock of millisecond
+// resolution.
+type Options struct {
+	// Advance moves the backend's clock forward by d, for backends with a
+	// fake clock (memory.FakeClock.Advance, miniredis's FastForward). The
+	// backends newBackend makes must all read the clock Advance moves.
+	// Nil: the suite uses real TTLs and sleeps.
+	Advance func(d time.Duration)
+
+	// TTLGranularity is the backend's TTL resolution: time.Second for
+	// memcached, time.Millisecond for Redis. Zero means a millisecond.
+	//
+	// On a real clock, items meant to expire untouched get a TTL of one
+	// granularity, and items that must outlive a following call (a Touch,
+	// an Increment) get max(2 granularities, 200ms); the suite then sleeps
+	// 2.5 times the TTL. With Advance, TTLs are ten and twenty
+	// granularities and the clock moves one granularity past them.
+	TTLGranularity time.Duration
+
+	// MaxValueSize is the largest value the backend accepts; zero means
+	// 1 MiB. The suite stores a value of exactly this size and expects it
+	// back, then one byte more and expects backend.ErrValueTooLarge with
+	// the previous value left in place. A negative MaxValueSize skips both
+	// (for a backend whose limit is too large to test).
+	MaxValueSize int
+
+	// MaxKeyLen is the longest key the backend accepts; zero means 250, as
+	// memcached. A key of exactly this length must work and, unless
+	// AnyKeyBytes is set, a longer one must give backend.ErrInvalidKey. A
+	// negative MaxKeyLen skips the key length subtests.
+	MaxKeyLen int
+
+	// AnyKeyBytes says the backend stores keys with spaces and control bytes
+	// faithfully (as Redis does) instead of rejecting them with
+	// backend.ErrInvalidKey (as memcached must), and keys longer than
+	// MaxKeyLen too. The suite then checks that such keys round-trip
+	// exactly instead of expecting ErrInvalidKey.
+	AnyKeyBytes bool
+
+	// Concurrency is the number of goroutines the concurrency subtests run;
+	// zero means 8.
+	Concurrency int
+}
+
+// withDefaults returns o with its zero fields replaced by their defaults.
+func (o Options) withDefaults() Options {
+	if o.TTLGranularity <= 0 {
+		o.TTLGranularity = time.Millisecond
+	}
+	if o.MaxValueSize == 0 {
+		o.MaxValueSize = 1 << 20
+	}
+	if o.MaxKeyLen == 0 {
+		o.MaxKeyLen = 250
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	return o
+}
+
+// Run runs every conformance subtest against backends made by newBackend.
+// It calls newBackend once per subtest, from that subtest's goroutine, and
+// closes the backend when the subtest ends; newBackend reports its own
+// failures with t.Fatal. Every subtest uses its own random key prefix.
+func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Options) {
+	t.Helper()
+	opts = opts.withDefaults()
+	t.Run("Raw", func(t *testing.T) { runRaw(t, newBackend, opts) })
+	// runDict is added by dict.go
+}
+
+// harness is one subtest's view of a fresh backend: its key prefix, its
+// options and helpers that fail the test with a clear message.
+type harness struct {
+	t      *testing.T
+	be     backend.Backend
+	opts   Options
+	prefix string
+
+	mu   sync.Mutex
+	keys []string // written keys, deleted at cleanup
+}
+
+// newHarness makes a backend with newBackend for the subtest t and
+// registers its cleanup: delete the keys made by key, then Close.
+func newHarness(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Options) *harness {
+	t.Helper()
+	be := newBackend(t)
+	if be == nil {
+		t.Fatal("backendtest: newBackend returned a nil backend")
+	}
+	h := &harness{t: t, be: be, opts: opts, prefix: RandomPrefix()}
+	t.Cleanup(func() { _ = be.Close() })
+	t.Cleanup(h.deleteKeys) // runs before Close
+	return h
+}
+
+// RandomPrefix returns a fresh key prefix such as "bt-3k9x0c1q7m2f/", made of
+// characters every backend accepts in keys, so that tests sharing a server
+// do not see each other's keys.
+func RandomPrefix() string {
+	return "bt-" + strconv.FormatUint(rand.Uint64(), 36) + "/"
+}
+
+// key returns the backend key for name under the subtest's prefix, and
+// remembers it for deletion at cleanup.
+func (h *harness) key(name string) string {
+	k := h.prefix + name
+	h.mu.Lock()
+	h.keys = append(h.keys, k)
+	h.mu.Unlock()
+	return k
+}
+
+// deleteKeys removes the subtest's keys from the server, ignoring errors
+// (the backend may be closed, the keys absent).
+func (h *harness) deleteKeys() {
+	h.mu.Lock()
+	keys := h.keys
+	h.keys = nil
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, k := range keys {
+		_ = h.be.Delete(ctx, k)
+	}
+}
+
+func (h *harness) ctx() context.Context { return h.t.Context() }
+
+// set stores value under key with ttl, failing the test on error.
+func (h *harness) set(key string, value []byte, ttl time.Duration) {
+	h.t.Helper()
+	if err := h.be.Set(h.ctx(), backend.Item{Key: key, Value: value, TTL: ttl}); err != nil {
+		h.t.Fatalf("Set(%q, %d bytes, TTL %v): %v", key, len(value), ttl, err)
+	}
+}
+
+// get returns the item under key, failing the test on error.
+func (h *harness) get(key string) backend.Item {
+	h.t.Helper()
+	it, err := h.be.Get(h.ctx(), key)
+	if err != nil {
+		h.t.Fatalf("Get(%q): %v", key, err)
+	}
+	return it
+}
+
+// wantValue fails the test unless key holds exactly want.
+func (h *harness) wantValue(key string, want []byte) {
+	h.t.Helper()
+	it, err := h.be.Get(h.ctx(), key)
+	if err != nil {
+		h.t.Fatalf("Get(%q): %v, want value %s", key, err, show(want))
+	}
+	if !bytes.Equal(it.Value, want) {
+		h.t.Fatalf("Get(%q) = %s, want %s", key, show(it.Value), show(want))
+	}
+}
+
+// wantNumber fails the test unless key holds the decimal n. Trailing spaces
+// are ignored: memcached may pad a decremented number with them.
+func (h *harness) wantNumber(key string, n uint64) {
+	h.t.Helper()
+	it := h.get(key)
+	if got := string(bytes.TrimRight(it.Value, " ")); got != strconv.FormatUint(n, 10) {
+		h.t.Fatalf("Get(%q) = %q, want %d", key, it.Value, n)
+	}
+}
+
+// wantMissing fails the test unless Get(key) gives backend.ErrNotFound.
+func (h *harness) wantMissing(key string) {
+	h.t.Helper()
+	it, err := h.be.Get(h.ctx(), key)
+	if !errors.Is(err, backend.ErrNotFound) {
+		if err == nil {
+			h.t.Fatalf("Get(%q) = %s, want ErrNotFound", key, show(it.Value))
+		}
+		h.t.Fatalf("Get(%q): error %v, want one wrapping ErrNotFound", key, err)
+	}
+}
+
+// wantErr fails the test unless err wraps want.
+func wantErr(t testing.TB, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		if err == nil {
+			t.Fatalf("%s: no error, want one wrapping %v", what, want)
+		}
+		t.Fatalf("%s: error %v, want one wrapping %v", what, err, want)
+	}
+}
+
+// noErr fails the test if err is not nil.
+func noErr(t testing.TB, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// show formats a value for a failure message, shortening long ones.
+func show(v []byte) string {
+	if len(v) <= 64 {
+		return strconv.Quote(string(v))
+	}
+	return fmt.Sprintf("%q... (%d bytes)", v[:64], len(v))
+}
+
+// Time.
+
+// shortTTL is the TTL that TTL subtests give items meant to expire.
+func (h *harness) shortTTL() time.Duration {
+	g := h.opts.TTLGranularity
+	if h.opts.Advance != nil {
+		return 10 * g
+	}
+	return g
+}
+
+// survivingTTL is the TTL of items that must outlive one more call before
+// the clock moves.
+func (h *harness) survivingTTL() time.Duration {
+	g := h.opts.TTLGranularity
+	if h.opts.Advance != nil {
+		return 20 * g
+	}
+	return max(2*g, 200*time.Millisecond)
+}
+
+// longTTL is a TTL that does not run out during a subtest.
+func (h *harness) longTTL() time.Duration { return time.Hour }
+
+// pass lets d pass for the backend: Advance, or sleep.
+func (h *harness) pass(d time.Duration) {
+	if h.opts.Advance != nil {
+		h.opts.Advance(d)
+		return
+	}
+	time.Sleep(d)
+}
+
+// expire lets enough time pass for items with TTL ttl, written just now, to
+// be gone: ttl plus one granularity with Advance; 2.5 times ttl (and at
+// least one granularity more) on a real clock, to allow for a server that
+// counts whole seconds.
+func (h *harness) expire(ttl time.Duration) {
+	g := h.opts.TTLGranularity
+	if h.opts.Advance != nil {
+		h.pass(ttl + g)
+		return
+	}
+	h.pass(max(ttl*5/2, ttl+g))
+}
+
+// realTime reports whether the suite sleeps rather than moving a fake
+// clock; TTL subtests then run in parallel.
+func (h *harness) realTime() bool { return h.opts.Advance == nil }
