@@ -1,0 +1,59 @@
+package redis
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/testserver"
+	"github.com/memdict/memdict/testing/backendtest"
+)
+
+// conformanceOptions are the suite's options for Redis: millisecond TTLs,
+// any key bytes, and a 1 MiB value limit (set with max_value_size so the
+// suite can test the limit).
+func conformanceOptions(advance func(time.Duration)) backendtest.Options {
+	return backendtest.Options{
+		Advance:        advance,
+		TTLGranularity: time.Millisecond,
+		MaxValueSize:   1 << 20,
+		AnyKeyBytes:    true,
+		Concurrency:    16,
+	}
+}
+
+func opener(rawURL string) func(t *testing.T) backend.Backend {
+	return func(t *testing.T) backend.Backend {
+		be, err := backend.Open(context.Background(), rawURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return be
+	}
+}
+
+func TestConformanceMiniredis(t *testing.T) {
+	mr := miniredis.RunT(t)
+	backendtest.Run(t, opener("redis://"+mr.Addr()+"?max_value_size=1048576"), conformanceOptions(mr.FastForward))
+}
+
+func TestConformanceServer(t *testing.T) {
+	t.Parallel()
+	p := testserver.Redis(t)
+	backendtest.Run(t, opener("redis://"+p.Addr+"/0?max_value_size=1048576"), conformanceOptions(nil))
+}
+
+func TestConformanceUnbatched(t *testing.T) {
+	t.Parallel()
+	p := testserver.Redis(t)
+	backendtest.Run(t, opener("redis://"+p.Addr+"/1?max_value_size=1048576&batch=false"), conformanceOptions(nil))
+}
+
+func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
+	c := testserver.RedisCluster(t, 3)
+	backendtest.Run(t, opener("redis://"+c.Addrs[0]+","+c.Addrs[2]+"?cluster=true&max_value_size=1048576"), conformanceOptions(nil))
+}
