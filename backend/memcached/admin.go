@@ -17,6 +17,11 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
+// protoErr describes a reply to an admin command that is not memcached's.
+type protoErr string
+
+func (e protoErr) Error() string { return string(e) }
+
 // adminConn is a short-lived connection for one admin command, closed when
 // ctx ends so that a blocked read returns.
 type adminConn struct {
@@ -51,7 +56,7 @@ func (a *adminConn) readLine(timeout time.Duration) (string, error) {
 	_ = a.nc.SetReadDeadline(time.Now().Add(timeout))
 	line, err := a.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
-		return "", fmt.Errorf("%w: reply line longer than %d bytes", ErrProtocol, a.r.Size())
+		return "", protoErr(fmt.Sprintf("reply line longer than %d bytes", a.r.Size()))
 	}
 	if err != nil {
 		return "", err
@@ -77,7 +82,7 @@ func (c *Client) simple(ctx context.Context, op, addr, cmd, want string) (string
 		return "", c.adminErr(ctx, op, addr, err)
 	}
 	if !strings.HasPrefix(line, want) {
-		return "", c.adminErr(ctx, op, addr, fmt.Errorf("%w: unexpected reply to %s: %q", ErrProtocol, cmd, line))
+		return "", c.adminErr(ctx, op, addr, protoErr(fmt.Sprintf("unexpected reply to %s: %q", cmd, line)))
 	}
 	return line, nil
 }
@@ -87,7 +92,8 @@ func (c *Client) adminErr(ctx context.Context, op, addr string, err error) error
 		return fmt.Errorf("memcached: %s on %s: %w", op, addr, ctx.Err())
 	}
 	kind := error(backend.ErrUnavailable)
-	if errors.Is(err, ErrProtocol) {
+	var pe protoErr
+	if errors.As(err, &pe) {
 		kind = ErrProtocol
 	}
 	return &opError{Op: op, Addr: addr, Kind: kind, Err: err}
@@ -200,7 +206,7 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 		}
 		rest, ok := strings.CutPrefix(line, "STAT ")
 		if !ok {
-			return nil, c.adminErr(ctx, "stats", addr, fmt.Errorf("%w: unexpected line in stats reply: %q", ErrProtocol, line))
+			return nil, c.adminErr(ctx, "stats", addr, protoErr(fmt.Sprintf("unexpected line in stats reply: %q", line)))
 		}
 		name, value, _ := strings.Cut(rest, " ")
 		m[name] = value
@@ -269,14 +275,14 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string, yield func(s
 		}
 		enc, ok := strings.CutPrefix(line, "key=")
 		if !ok {
-			return false, c.adminErr(ctx, "keys", addr, fmt.Errorf("%w: unexpected line in metadump: %q", ErrProtocol, line))
+			return false, c.adminErr(ctx, "keys", addr, protoErr(fmt.Sprintf("unexpected line in metadump: %q", line)))
 		}
 		if i := strings.IndexByte(enc, ' '); i >= 0 {
 			enc = enc[:i]
 		}
 		key, err := url.PathUnescape(enc)
 		if err != nil {
-			return false, c.adminErr(ctx, "keys", addr, fmt.Errorf("%w: bad key encoding in metadump: %q", ErrProtocol, line))
+			return false, c.adminErr(ctx, "keys", addr, protoErr(fmt.Sprintf("bad key encoding in metadump: %q", line)))
 		}
 		if strings.HasPrefix(key, prefix) && !yield(key, nil) {
 			return true, nil

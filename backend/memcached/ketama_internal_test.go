@@ -39,7 +39,6 @@ func ring(n int) *ketama {
 	return newKetama(names, nil, nil)
 }
 
-
 func TestKetamaPoints(t *testing.T) {
 	for n := 1; n <= 9; n++ {
 		if got := len(ring(n).points); got != 160*n {

@@ -64,8 +64,14 @@ func openURL(u *url.URL) (*Client, error) {
 		WithMaxValueSize(p.Int64("max_value_size", d.maxValueSize)),
 		WithFailureLimit(p.Int("failure_limit", d.failureLimit)),
 		WithRetryInterval(p.Duration("retry_interval", d.retryInterval)),
-		WithBatching(p.Bool("batch", true), p.Int("batch_inflight", d.batchInFlight), p.Int("batch_max_keys", d.batchMaxKeys)),
 	)
+	batchOn := p.Bool("batch", true)
+	inFlight := p.Int("batch_inflight", d.batchInFlight)
+	maxKeys := p.Int("batch_max_keys", d.batchMaxKeys)
+	opts = append(opts, func(c *config) {
+		// Not WithBatching, for which 0 means the default: here 0 is an error.
+		c.batch, c.batchInFlight, c.batchMaxKeys = batchOn, inFlight, maxKeys
+	})
 	useTLS := p.Bool("tls", scheme == "memcacheds")
 	ca := p.String("tls_ca", "")
 	cert := p.String("tls_cert", "")
