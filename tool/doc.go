@@ -1,0 +1,64 @@
+// Package tool is the Go form of ERP5's Memcached Tool (portal_memcached):
+// named plugins, each a backend URL with the defaults of the Dicts made
+// from it, configured from a file or the environment and changeable while
+// the program runs.
+//
+// ERP5's one entry point, portal_memcached.getMemcachedDict(key_prefix,
+// plugin_path), is the generic function Dict:
+//
+//	t, err := tool.FromEnv() // MEMDICT_CONFIG, MEMDICT_URL, MEMDICT_SITE_ID
+//	if err != nil { ... }
+//	defer t.Close()
+//	counts, err := tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
+//	n, _ := counts.Get("some_key") // a miss gives 0
+//	counts.Put("some_key", n+1)
+//
+// A plugin path is "portal_memcached/<name>" or just "<name>"; "" is the
+// default plugin, default_memcached_plugin. With no configuration at all,
+// the default plugin is the embedded in-memory backend (mem://), so that
+// programs run anywhere with no set-up.
+//
+// # Plugins
+//
+// A plugin has a URL (mem://, memcached://host:11211,host2:11211,
+// redis://host:6379/0, rediss://...), an expiration (the default time to
+// live; 0 means never), a maximum key length (default 250; 0: no limit), a
+// maximum value length (default 1 MiB; 0: no limit), a codec name and an
+// ordering index for listings. The Tool's optional site id is put in front
+// of every Dict's prefix, so that several applications can share one
+// server without meeting. Dicts of one plugin share one backend (one
+// connection pool), opened by the first call that needs it.
+//
+// # Configuration
+//
+// A configuration file is YAML (.yaml, .yml) or JSON (.json):
+//
+//	site_id: shop
+//	plugins:
+//	  default_memcached_plugin:
+//	    url: memcached://127.0.0.1:11211
+//	    expiration: 1h          # seconds (3600) or a duration
+//	  persistent_memcached_plugin:
+//	    url: redis://127.0.0.1:6379/0
+//	    max_key_length: 0       # no limit
+//	    max_value_length: 0
+//	    order: 1
+//
+// Unknown fields, bad URLs, negative expirations and the like are errors
+// (*ConfigError) that name the file, the line, the plugin and the field.
+// The environment variables MEMDICT_CONFIG (a file), MEMDICT_URL (the
+// default plugin's URL) and MEMDICT_SITE_ID (the site id) are read by
+// FromEnv and ConfigFromEnv.
+//
+// # Run-time reconfiguration
+//
+// SetPlugin and Configure change a live Tool, as ERP5's configure screen
+// does: Dicts handed out earlier use the new settings from their next call
+// on. When a plugin's URL changes, calls in flight finish on the old
+// backend, which is then closed; no call fails because of the switch.
+// Close closes every backend the Tool opened; later calls fail with an
+// error wrapping backend.ErrClosed.
+//
+// The package registers the mem://, memcached:// (memcacheds://) and
+// redis:// (rediss://) drivers, so that importing it is enough.
+package tool

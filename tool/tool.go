@@ -1,0 +1,501 @@
+package tool
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+)
+
+// ErrUnknownPlugin is wrapped by the error for a plugin path that names no
+// configured plugin.
+var ErrUnknownPlugin = errors.New("tool: unknown plugin")
+
+// Tool holds named plugins, each a backend URL with the defaults of the
+// Dicts made from it, as ERP5's portal_memcached does. Dicts of one plugin
+// share one backend (one connection pool), opened on first use.
+//
+// A Tool can be reconfigured while in use (SetPlugin, Configure): Dicts
+// handed out earlier follow the change. A Tool is safe for concurrent use
+// by multiple goroutines.
+type Tool struct {
+	mu      sync.RWMutex
+	siteID  string
+	plugins map[string]*plugin
+	closed  bool
+
+	pending sync.WaitGroup // retired backends not yet closed
+	errMu   sync.Mutex
+	errs    []error // errors of closing retired backends
+}
+
+// plugin is one configured plugin. cfg is guarded by Tool.mu.
+type plugin struct {
+	name     string
+	cfg      PluginConfig // URL normalized; "" for a supplied backend
+	supplied bool         // the current backend was supplied by WithBackend
+	settings *memdict.SharedSettings
+	proxy    *proxy
+}
+
+// An Option configures a Tool in New, Load or FromEnv.
+type Option func(*toolOptions)
+
+type toolOptions struct {
+	backends map[string]backend.Backend
+}
+
+// WithBackend makes the plugin name use be, an already open backend,
+// instead of opening its URL; a plugin the configuration does not define
+// is added with DefaultPluginConfig's settings. The Tool does not close be:
+// its caller does, after closing the Tool. It lets tests and programs share
+// one backend between several Tools (with different site ids, say).
+func WithBackend(name string, be backend.Backend) Option {
+	return func(o *toolOptions) {
+		if o.backends == nil {
+			o.backends = map[string]backend.Backend{}
+		}
+		o.backends[name] = be
+	}
+}
+
+// New returns a Tool configured by cfg; the default plugin is added if cfg
+// lacks it. No backend is opened yet. New returns the problems of cfg as
+// Config.Validate does.
+func New(cfg Config, opts ...Option) (*Tool, error) {
+	var o toolOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg = cfg.withDefault()
+	for name, be := range o.backends {
+		if be == nil {
+			return nil, &ConfigError{Plugin: name, Err: errors.New("WithBackend: nil backend")}
+		}
+		pc, ok := cfg.Plugins[name]
+		if !ok {
+			pc = DefaultPluginConfig("")
+		}
+		if pc.URL == "" {
+			pc.URL = DefaultURL // only to pass the check; not opened
+		}
+		cfg.Plugins[name] = pc
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Tool{siteID: cfg.SiteID, plugins: make(map[string]*plugin, len(cfg.Plugins))}
+	for name, pc := range cfg.Plugins {
+		pc.URL, _ = normalizeURL(pc.URL)
+		s, err := pc.settings(cfg.SiteID)
+		if err != nil {
+			return nil, &ConfigError{Plugin: name, Field: fieldCodec, Err: err}
+		}
+		sh, err := memdict.NewSharedSettings(s)
+		if err != nil {
+			return nil, &ConfigError{Plugin: name, Err: err}
+		}
+		var g *generation
+		p := &plugin{name: name, cfg: pc, settings: sh}
+		if be, ok := o.backends[name]; ok {
+			p.cfg.URL, p.supplied = "", true
+			g = newGeneration("", be, false)
+		} else {
+			g = newGeneration(pc.URL, nil, true)
+		}
+		p.proxy = newProxy(name, g, &t.pending, t.recordCloseErr)
+		t.plugins[name] = p
+	}
+	return t, nil
+}
+
+// Load returns a Tool configured by the file path (see LoadConfig).
+func Load(path string, opts ...Option) (*Tool, error) {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, opts...)
+}
+
+// FromEnv returns a Tool configured by the environment (see
+// ConfigFromEnv): MEMDICT_CONFIG, MEMDICT_URL and MEMDICT_SITE_ID. With
+// none of them set, its default plugin is the in-memory backend.
+func FromEnv(opts ...Option) (*Tool, error) {
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, opts...)
+}
+
+func (t *Tool) recordCloseErr(err error) {
+	t.errMu.Lock()
+	t.errs = append(t.errs, err)
+	t.errMu.Unlock()
+}
+
+// PluginName returns the plugin name a path designates: "" gives
+// DefaultPlugin, and PathPrefix is removed ("portal_memcached/x" gives
+// "x"). It does not check that the plugin exists.
+func PluginName(path string) string {
+	if path == "" {
+		return DefaultPlugin
+	}
+	path = strings.TrimPrefix(path, "/")
+	return strings.TrimPrefix(path, PathPrefix)
+}
+
+// PluginPath returns a plugin's full path, PathPrefix + name.
+func PluginPath(name string) string { return PathPrefix + name }
+
+// lookup returns the plugin path designates. t.mu must be held.
+func (t *Tool) lookup(path string) (*plugin, error) {
+	if t.closed {
+		return nil, fmt.Errorf("tool: plugin path %q: %w", path, backend.ErrClosed)
+	}
+	p, ok := t.plugins[PluginName(path)]
+	if !ok {
+		names := make([]string, 0, len(t.plugins))
+		for _, p := range t.sortedLocked() {
+			names = append(names, PluginPath(p.name))
+		}
+		return nil, fmt.Errorf("%w %q (configured: %s)", ErrUnknownPlugin, path, strings.Join(names, ", "))
+	}
+	return p, nil
+}
+
+// sortedLocked returns the plugins by order, then name. t.mu must be held.
+func (t *Tool) sortedLocked() []*plugin {
+	ps := make([]*plugin, 0, len(t.plugins))
+	for _, p := range t.plugins {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b *plugin) int {
+		return cmp.Or(cmp.Compare(a.cfg.Order, b.cfg.Order), cmp.Compare(a.name, b.name))
+	})
+	return ps
+}
+
+// Dict returns a Dict of V values under keyPrefix in the plugin that
+// pluginPath names ("" for the default plugin). It is ERP5's
+// portal_memcached.getMemcachedDict(key_prefix, plugin_path):
+//
+//	getMemcachedDict("my_first_test", "portal_memcached/default_memcached_plugin")
+//	tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
+//
+// The Dict takes its site id, expiration, limits and codec from the Tool
+// and the plugin, and follows later changes of them (SetPlugin, Configure).
+// opts may add options that do not set one of those (WithErrorHandler);
+// the others are refused, since they would stop the Dict from following
+// its plugin. Dict opens no connection: the plugin's backend is opened by
+// the first call that needs it.
+//
+// Dict returns an error wrapping ErrUnknownPlugin, naming the path and
+// listing the configured plugins, for an unknown path; one wrapping
+// backend.ErrClosed after Close.
+func Dict[V any](t *Tool, keyPrefix, pluginPath string, opts ...memdict.Option) (*memdict.Dict[V], error) {
+	t.mu.RLock()
+	p, err := t.lookup(pluginPath)
+	t.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]memdict.Option{memdict.WithSettings(p.settings)}, opts...)
+	d, err := memdict.New[V](p.proxy, keyPrefix, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("tool: Dict %q of plugin %q: %w (a Tool's Dicts take their settings from the plugin: change the plugin, or add one)",
+			keyPrefix, p.name, err)
+	}
+	return d, nil
+}
+
+// PluginInfo describes a plugin, for listings and admin pages.
+type PluginInfo struct {
+	// Name is the plugin's name ("default_memcached_plugin").
+	Name string
+	// Path is its full path ("portal_memcached/default_memcached_plugin").
+	Path string
+	// PluginConfig is its configuration, with the URL's password, if any,
+	// replaced by "xxxxx" (backend.Redact). URL is "" for a backend
+	// supplied with WithBackend.
+	PluginConfig
+	// SiteID is the Tool's site id, which the plugin's Dicts use.
+	SiteID string
+	// Open reports whether its backend is open.
+	Open bool
+}
+
+func (t *Tool) infoLocked(p *plugin) PluginInfo {
+	pc := p.cfg
+	if pc.URL != "" {
+		pc.URL = backend.Redact(pc.URL)
+	}
+	return PluginInfo{Name: p.name, Path: PluginPath(p.name), PluginConfig: pc, SiteID: t.siteID, Open: p.proxy.opened()}
+}
+
+// Plugins returns every plugin, sorted by Order, then by name. After Close
+// it returns none.
+func (t *Tool) Plugins() []PluginInfo {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return nil
+	}
+	var out []PluginInfo
+	for _, p := range t.sortedLocked() {
+		out = append(out, t.infoLocked(p))
+	}
+	return out
+}
+
+// Plugin returns the plugin path names, or an error as Dict does.
+func (t *Tool) Plugin(path string) (PluginInfo, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	p, err := t.lookup(path)
+	if err != nil {
+		return PluginInfo{}, err
+	}
+	return t.infoLocked(p), nil
+}
+
+// SiteID returns the Tool's site id.
+func (t *Tool) SiteID() string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.siteID
+}
+
+// Backend returns the backend of the plugin path names, opening it with
+// ctx if it is not open yet. It is the backend the plugin's Dicts use: it
+// follows the plugin's reconfiguration, and has the optional abilities
+// (backend.Pinger, StatsReporter, Lister, Flusher), which give
+// backend.ErrNotSupported when the current backend lacks them. Its Close
+// does nothing: the Tool closes its backends. Backend returns an error as
+// Dict does, or the error of opening the backend.
+func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error) {
+	t.mu.RLock()
+	p, err := t.lookup(path)
+	t.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	g, _, err := p.proxy.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.release(p.proxy)
+	return p.proxy, nil
+}
+
+// SetPlugin changes the configuration of the plugin path names, or adds a
+// plugin if there is none of that name. Dicts handed out earlier follow the
+// change from their next call on.
+//
+// A new URL is opened (with ctx) before the switch, so that a URL the
+// driver refuses is an error that changes nothing; then calls go to the new
+// backend, calls in flight finish on the old one, and the old one is closed
+// once they have returned. No call fails because of the switch. An empty
+// URL, or the plugin's redacted URL as Plugin returns it, keeps the current
+// URL (and password), so that an admin page can change the other settings
+// without knowing the password.
+//
+// SetPlugin is atomic: on error nothing changes. It returns a
+// *ConfigError for an invalid cfg, the error of opening the new URL, or an
+// error wrapping backend.ErrClosed after Close.
+func (t *Tool) SetPlugin(ctx context.Context, path string, cfg PluginConfig) error {
+	name := PluginName(path)
+	if err := checkName(name); err != nil {
+		return &ConfigError{Plugin: name, Err: err}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return fmt.Errorf("tool: SetPlugin %q: %w", path, backend.ErrClosed)
+	}
+	ch, err := t.prepareLocked(ctx, name, cfg, t.siteID)
+	if err != nil {
+		return err
+	}
+	t.commitLocked(ch)
+	return nil
+}
+
+// change is a prepared plugin change: checked, its new backend (if any)
+// already open.
+type change struct {
+	p        *plugin // nil for a new plugin
+	name     string
+	cfg      PluginConfig
+	settings memdict.Settings
+	gen      *generation // nil: keep the current backend
+}
+
+// prepareLocked checks cfg for plugin name and opens its backend if its
+// URL changes. t.mu must be held.
+func (t *Tool) prepareLocked(ctx context.Context, name string, cfg PluginConfig, siteID string) (*change, error) {
+	p := t.plugins[name]
+	if p != nil && (cfg.URL == "" || (cfg.URL == backend.Redact(p.cfg.URL) && p.cfg.URL != "")) {
+		cfg.URL = p.cfg.URL
+	}
+	keep := p != nil && cfg.URL == p.cfg.URL
+	if !(keep && p.supplied) {
+		if errs := cfg.check("", name, nil); len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		cfg.URL, _ = normalizeURL(cfg.URL)
+		keep = p != nil && cfg.URL == p.cfg.URL
+	} else if errs := cfg.check("", name, nil); len(errs) > 1 || (len(errs) == 1 && errs[0].(*ConfigError).Field != fieldURL) {
+		// A supplied backend has no URL; check the rest.
+		var rest []error
+		for _, e := range errs {
+			if e.(*ConfigError).Field != fieldURL {
+				rest = append(rest, e)
+			}
+		}
+		return nil, errors.Join(rest...)
+	}
+	s, err := cfg.settings(siteID)
+	if err != nil {
+		return nil, &ConfigError{Plugin: name, Field: fieldCodec, Err: err}
+	}
+	if err := s.Validate(); err != nil {
+		return nil, &ConfigError{Plugin: name, Err: err}
+	}
+	ch := &change{p: p, name: name, cfg: cfg, settings: s}
+	if !keep {
+		be, err := backend.Open(ctx, cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("tool: plugin %q: %w", name, err)
+		}
+		ch.gen = newGeneration(cfg.URL, be, true)
+	}
+	return ch, nil
+}
+
+// commitLocked applies a prepared change. t.mu must be held.
+func (t *Tool) commitLocked(ch *change) {
+	if ch.p == nil {
+		sh, _ := memdict.NewSharedSettings(ch.settings) // validated in prepare
+		p := &plugin{name: ch.name, cfg: ch.cfg, settings: sh}
+		p.proxy = newProxy(ch.name, ch.gen, &t.pending, t.recordCloseErr)
+		t.plugins[ch.name] = p
+		return
+	}
+	p := ch.p
+	_ = p.settings.Store(ch.settings) // validated in prepare
+	p.cfg = ch.cfg
+	if ch.gen != nil {
+		p.supplied = false
+		p.proxy.swap(ch.gen)
+	}
+}
+
+// abort closes the backends a prepared change opened.
+func (ch *change) abort() {
+	if ch.gen != nil {
+		if b := ch.gen.be.Load(); b != nil {
+			_ = b.be.Close()
+		}
+	}
+}
+
+// Configure replaces the whole configuration of a live Tool: its site id
+// and its plugins, as SetPlugin does for each of cfg's plugins (the default
+// plugin is added if cfg lacks it). Plugins that cfg does not name are
+// removed: calls of their Dicts fail with an error wrapping
+// backend.ErrClosed. Configure is atomic: every new URL is opened first,
+// and on error nothing changes. A plugin supplied with WithBackend keeps
+// its backend if its configuration in cfg has an empty URL.
+func (t *Tool) Configure(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefault()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return fmt.Errorf("tool: Configure: %w", backend.ErrClosed)
+	}
+	var (
+		changes []*change
+		errs    []error
+	)
+	for _, name := range sortedNames(cfg.Plugins) {
+		if err := checkName(name); err != nil {
+			errs = append(errs, &ConfigError{Plugin: name, Err: err})
+			continue
+		}
+		ch, err := t.prepareLocked(ctx, name, cfg.Plugins[name], cfg.SiteID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		changes = append(changes, ch)
+	}
+	if len(errs) > 0 {
+		for _, ch := range changes {
+			ch.abort()
+		}
+		return errors.Join(errs...)
+	}
+	t.siteID = cfg.SiteID
+	for _, ch := range changes {
+		t.commitLocked(ch)
+	}
+	for name, p := range t.plugins {
+		if _, ok := cfg.Plugins[name]; !ok {
+			p.proxy.swap(deadGeneration(fmt.Errorf("tool: plugin %q was removed: %w", name, backend.ErrClosed)))
+			delete(t.plugins, name)
+		}
+	}
+	return nil
+}
+
+// RemovePlugin removes the plugin path names; calls of its Dicts then fail
+// with an error wrapping backend.ErrClosed, and its backend is closed once
+// the calls in flight have returned. The default plugin cannot be removed.
+// RemovePlugin returns an error as Dict does for an unknown path.
+func (t *Tool) RemovePlugin(path string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, err := t.lookup(path)
+	if err != nil {
+		return err
+	}
+	if p.name == DefaultPlugin {
+		return fmt.Errorf("tool: RemovePlugin %q: the default plugin cannot be removed", path)
+	}
+	p.proxy.swap(deadGeneration(fmt.Errorf("tool: plugin %q was removed: %w", p.name, backend.ErrClosed)))
+	delete(t.plugins, p.name)
+	return nil
+}
+
+// Close closes every backend the Tool opened (not those supplied with
+// WithBackend), after waiting for the calls in flight on them to return.
+// Afterwards Dict, Backend and SetPlugin return an error wrapping
+// backend.ErrClosed, and so do calls of Dicts handed out earlier. Close
+// returns the errors of closing backends (joined), including those of
+// backends retired by earlier reconfigurations; a second Close returns nil.
+func (t *Tool) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	for _, p := range t.plugins {
+		p.proxy.swap(deadGeneration(errPluginClosed(p.name)))
+	}
+	t.mu.Unlock()
+	t.pending.Wait()
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	err := errors.Join(t.errs...)
+	t.errs = nil
+	return err
+}
