@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
@@ -30,10 +31,16 @@ func BenchmarkGetHit(b *testing.B) {
 	}{
 		{"unbounded", nil},
 		{"bounded", []memory.Option{memory.WithMaxBytes(64 << 20)}},
+		{"ttl", nil},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s, keys := benchStore(b, bc.opts...)
 			ctx := context.Background()
+			if bc.name == "ttl" {
+				for _, k := range keys {
+					_ = s.Set(ctx, backend.Item{Key: k, Value: make([]byte, 64), TTL: time.Hour})
+				}
+			}
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {

@@ -18,9 +18,9 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-// FakeClock is a Clock that moves only when told to, for tests. The zero
-// value is not usable; create one with NewFakeClock. A FakeClock is safe for
-// concurrent use.
+// FakeClock is a Clock that moves only when told to, for tests. Create one
+// with NewFakeClock (the zero value reads the zero time). A FakeClock is
+// safe for concurrent use.
 type FakeClock struct {
 	mu  sync.Mutex
 	now time.Time

@@ -48,10 +48,15 @@
 // A Store accounts each item as len(key)+len(value)+ItemOverhead bytes. With
 // WithMaxBytes, a write that takes the total over the bound evicts least
 // recently used items (reads, writes and touches count as use) until it fits
-// again. Expired items are removed when they are next looked up, and each
-// write also removes up to two expired items from the least recently used
-// end of its shard, so that a Store whose keys are never read again still
-// sheds them over time.
+// again. The order is exact but for one shortcut: as memcached does not bump
+// an item read again within a minute, a Store does not move an item that is
+// read while still among the most recently used eighth of its items.
+//
+// Expired items are removed when they are next looked up; in addition each
+// write removes up to two expired items from the cold end of its shard (the
+// least recently used items, or least recently written when the Store is
+// unbounded), so that a Store whose keys are never read again still sheds
+// them over time.
 //
 // Values are not copied: a write keeps the caller's slice (which the caller
 // gives up, per the backend.Item contract) and a read returns the stored
@@ -185,6 +190,7 @@ type Store struct {
 	// Set by New, then only read.
 	seed        maphash.Seed
 	clock       Clock
+	systemClock bool // clock is systemClock
 	epoch       time.Time
 	maxBytes    int64
 	maxItemSize int // < 0: no limit
@@ -236,6 +242,7 @@ func New(opts ...Option) *Store {
 		maxItemSize: c.maxItemSize,
 		maxKeyLen:   c.maxKeyLen,
 	}
+	_, s.systemClock = s.clock.(systemClock)
 	s.epoch = s.clock.Now()
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -246,8 +253,14 @@ func New(opts ...Option) *Store {
 	return s
 }
 
-// now returns the Store's clock as nanoseconds since its epoch.
-func (s *Store) now() int64 { return int64(s.clock.Now().Sub(s.epoch)) }
+// now returns the Store's clock as nanoseconds since its epoch. On the
+// system clock it reads only the monotonic clock (time.Since's fast path).
+func (s *Store) now() int64 {
+	if s.systemClock {
+		return int64(time.Since(s.epoch))
+	}
+	return int64(s.clock.Now().Sub(s.epoch))
+}
 
 // expiry returns the expiry of an item written at now with TTL ttl >= 0.
 func expiry(now int64, ttl time.Duration) int64 {
@@ -289,7 +302,7 @@ func (sh *shard) pushFront(e *entry) {
 // load do not all write the Store's shared recency counter.
 func (s *Store) read(sh *shard, e *entry) {
 	if s.maxBytes > 0 {
-		if s.tick.Load()-e.stamp < uint64(s.count.Load()/8) {
+		if s.tick.Load()-e.stamp < uint64(max(s.count.Load(), 0)/8) {
 			return
 		}
 		s.use(sh, e)
