@@ -120,7 +120,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Optio
 	t.Helper()
 	opts = opts.withDefaults()
 	t.Run("Raw", func(t *testing.T) { runRaw(t, newBackend, opts) })
-	// runDict is added by dict.go
+	t.Run("Dict", func(t *testing.T) { runDict(t, newBackend, opts) })
 }
 
 // harness is one subtest's view of a fresh backend: its key prefix, its
