@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -235,7 +236,7 @@ type PluginInfo struct {
 func (t *Tool) infoLocked(p *plugin) PluginInfo {
 	pc := p.cfg
 	if pc.URL != "" {
-		pc.URL = backend.Redact(pc.URL)
+		pc.URL = redact(pc.URL)
 	}
 	return PluginInfo{Name: p.name, Path: PluginPath(p.name), PluginConfig: pc, SiteID: t.siteID, Open: p.proxy.opened()}
 }
@@ -342,7 +343,7 @@ type change struct {
 // URL changes. t.mu must be held.
 func (t *Tool) prepareLocked(ctx context.Context, name string, cfg PluginConfig, siteID string) (*change, error) {
 	p := t.plugins[name]
-	if p != nil && (cfg.URL == "" || (cfg.URL == backend.Redact(p.cfg.URL) && p.cfg.URL != "")) {
+	if p != nil && (cfg.URL == "" || (cfg.URL == redact(p.cfg.URL) && p.cfg.URL != "")) {
 		cfg.URL = p.cfg.URL
 	}
 	keep := p != nil && cfg.URL == p.cfg.URL
@@ -498,4 +499,17 @@ func (t *Tool) Close() error {
 	err := errors.Join(t.errs...)
 	t.errs = nil
 	return err
+}
+
+// redact returns raw with its password, if any, replaced by "xxxxx". Unlike
+// backend.Redact, it leaves a URL without a password as it is
+// (url.URL.Redacted turns "mem://" into "mem:").
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err == nil {
+		if _, has := u.User.Password(); !has {
+			return raw
+		}
+	}
+	return backend.Redact(raw)
 }

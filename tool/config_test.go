@@ -1,0 +1,322 @@
+package tool_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/tool"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfigGood(t *testing.T) {
+	def := tool.DefaultPluginConfig
+	with := func(pc tool.PluginConfig, f func(*tool.PluginConfig)) tool.PluginConfig { f(&pc); return pc }
+	tests := []struct {
+		name, file, content string
+		want                tool.Config
+	}{
+		{"empty yaml", "c.yaml", "", tool.Config{}},
+		{"empty json", "c.json", "  \n", tool.Config{}},
+		{"yaml comments only", "c.yml", "# nothing\n", tool.Config{}},
+		{"yaml site id only", "c.yaml", "site_id: shop\n", tool.Config{SiteID: "shop"}},
+		{"yaml full", "c.yaml", `
+site_id: shop
+plugins:
+  default_memcached_plugin:
+    url: memcached://127.0.0.1:11211,127.0.0.1:11212?timeout=200ms
+    expiration: 3600
+    max_key_length: 250
+    max_value_length: 2097152
+    codec: json
+    order: 0
+  persistent_memcached_plugin:
+    url: redis://:secret@127.0.0.1:6379/1
+    expiration: 1h30m
+    max_key_length: 0
+    max_value_length: 0
+    order: 1
+`, tool.Config{SiteID: "shop", Plugins: map[string]tool.PluginConfig{
+			"default_memcached_plugin": {URL: "memcached://127.0.0.1:11211,127.0.0.1:11212?timeout=200ms",
+				Expiration: time.Hour, MaxKeyLen: 250, MaxValueLen: 2 << 20, Codec: "json"},
+			"persistent_memcached_plugin": {URL: "redis://:secret@127.0.0.1:6379/1", Expiration: 90 * time.Minute, Order: 1},
+		}}},
+		{"yaml defaults", "c.yaml", "plugins:\n  other:\n    url: mem://\n", tool.Config{Plugins: map[string]tool.PluginConfig{
+			"other": def("mem://")}}},
+		{"yaml default plugin without url is mem", "c.yaml", "plugins:\n  default_memcached_plugin:\n    expiration: 60\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{"default_memcached_plugin": with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration = time.Minute })}}},
+		{"yaml empty default plugin", "c.yaml", "plugins:\n  default_memcached_plugin:\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{"default_memcached_plugin": def("mem://")}}},
+		{"yaml erp5 host:port", "c.yaml", "plugins:\n  p:\n    url: 127.0.0.1:11211\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{"p": def("127.0.0.1:11211")}}},
+		{"yaml quoted seconds", "c.yaml", "plugins:\n  p:\n    url: mem://\n    expiration: \"90\"\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{"p": with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration = 90 * time.Second })}}},
+		{"yaml fractional seconds", "c.yaml", "plugins:\n  p:\n    url: mem://\n    expiration: 1.5\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{"p": with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration = 1500 * time.Millisecond })}}},
+		{"json full", "c.json", `{
+  "site_id": "shop",
+  "plugins": {
+    "default_memcached_plugin": {"url": "mem://", "expiration": 60, "codec": "gob", "order": 2},
+    "persistent_memcached_plugin": {"url": "rediss://h:6380/0", "expiration": "2h", "max_key_length": 0, "max_value_length": 0, "order": 1}
+  }
+}`, tool.Config{SiteID: "shop", Plugins: map[string]tool.PluginConfig{
+			"default_memcached_plugin":    with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration, p.Codec, p.Order = time.Minute, "gob", 2 }),
+			"persistent_memcached_plugin": {URL: "rediss://h:6380/0", Expiration: 2 * time.Hour, Order: 1},
+		}}},
+		{"json null expiration", "c.json", `{"plugins": {"p": {"url": "mem://", "expiration": null}}}`,
+			tool.Config{Plugins: map[string]tool.PluginConfig{"p": def("mem://")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.file, tt.content)
+			got, err := tool.LoadConfig(path)
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("LoadConfig =\n%+v\nwant\n%+v", got, tt.want)
+			}
+			if _, err := tool.New(got); err != nil {
+				t.Errorf("New: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigBad(t *testing.T) {
+	tests := []struct {
+		name, file, content string
+		line                int    // 0: don't check
+		plugin, field       string // as the *ConfigError says
+		msg                 string // in the error text
+	}{
+		{"unknown extension", "c.toml", "", 0, "", "", "extension"},
+		{"yaml syntax", "c.yaml", "plugins: [\n", 0, "", "", "yaml"},
+		{"yaml not a mapping", "c.yaml", "- a\n", 1, "", "", "want a mapping"},
+		{"yaml two documents", "c.yaml", "site_id: a\n---\nsite_id: b\n", 0, "", "", "more than one"},
+		{"yaml unknown top field", "c.yaml", "site_id: a\nplugin: {}\n", 2, "", "plugin", "unknown field"},
+		{"yaml unknown plugin field", "c.yaml", "plugins:\n  p:\n    url: mem://\n    urll: x\n", 4, "p", "urll", "unknown field"},
+		{"yaml erp5 field name", "c.yaml", "plugins:\n  p:\n    url_string: 127.0.0.1:11211\n", 3, "p", "url_string", "unknown field"},
+		{"yaml missing url", "c.yaml", "plugins:\n  p:\n    expiration: 1\n", 2, "p", "url", "missing"},
+		{"yaml unknown scheme", "c.yaml", "plugins:\n  p:\n    url: ftp://h\n", 3, "p", "url", "unknown URL scheme"},
+		{"yaml unparseable url", "c.yaml", "plugins:\n  p:\n    url: \"memcached://h:port:x\"\n", 3, "p", "url", "invalid port"},
+		{"yaml bad url hides password", "c.yaml", "plugins:\n  p:\n    url: \"ftp://u:hunter2@h\"\n", 3, "p", "url", "xxxxx"},
+		{"yaml negative expiration", "c.yaml", "plugins:\n  p:\n    url: mem://\n    expiration: -5\n", 4, "p", "expiration", "negative"},
+		{"yaml negative duration", "c.yaml", "plugins:\n  p:\n    url: mem://\n    expiration: -1h\n", 4, "p", "expiration", "negative"},
+		{"yaml bad duration", "c.yaml", "plugins:\n  p:\n    url: mem://\n    expiration: soon\n", 4, "p", "expiration", "duration"},
+		{"yaml small max key", "c.yaml", "plugins:\n  p:\n    url: mem://\n    max_key_length: 10\n", 4, "p", "max_key_length", "at least 80"},
+		{"yaml negative max value", "c.yaml", "plugins:\n  p:\n    url: mem://\n    max_value_length: -1\n", 4, "p", "max_value_length", "negative"},
+		{"yaml non-integer length", "c.yaml", "plugins:\n  p:\n    url: mem://\n    max_value_length: 1MB\n", 4, "p", "max_value_length", "integer"},
+		{"yaml unknown codec", "c.yaml", "plugins:\n  p:\n    url: mem://\n    codec: pickle\n", 4, "p", "codec", "msgpack"},
+		{"yaml bad plugin name", "c.yaml", "plugins:\n  a/b:\n    url: mem://\n", 2, "a/b", "", "plugin name"},
+		{"yaml plugins not a mapping", "c.yaml", "plugins: [a]\n", 1, "", "plugins", "mapping"},
+		{"yaml plugin not a mapping", "c.yaml", "plugins:\n  p: mem://\n", 2, "p", "", "mapping"},
+		{"yaml duplicate field", "c.yaml", "plugins:\n  p:\n    url: mem://\n    url: mem://\n", 4, "p", "url", ""},
+		{"yaml site id not a string", "c.yaml", "site_id: [a]\n", 1, "", "site_id", "string"},
+		{"json syntax", "c.json", "{\n\"plugins\": {\n\"p\": {,}}}", 3, "", "", ""},
+		{"json unknown top field", "c.json", `{"site": "a"}`, 0, "", "site", "unknown field"},
+		{"json unknown plugin field", "c.json", `{"plugins": {"p": {"url": "mem://", "ttl": 5}}}`, 0, "p", "ttl", "unknown field"},
+		{"json missing url", "c.json", `{"plugins": {"p": {}}}`, 0, "p", "url", "missing"},
+		{"json bad url", "c.json", `{"plugins": {"p": {"url": "gopher://h"}}}`, 0, "p", "url", "unknown URL scheme"},
+		{"json negative expiration", "c.json", `{"plugins": {"p": {"url": "mem://", "expiration": -1}}}`, 0, "p", "expiration", "negative"},
+		{"json wrong type", "c.json", `{"plugins": {"p": {"url": "mem://", "order": "first"}}}`, 0, "p", "order", "int"},
+		{"json trailing data", "c.json", `{} {}`, 0, "", "", "after"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.file, tt.content)
+			_, err := tool.LoadConfig(path)
+			if err == nil {
+				t.Fatal("LoadConfig: no error")
+			}
+			if !errors.Is(err, tool.ErrConfig) {
+				t.Errorf("error %v does not wrap ErrConfig", err)
+			}
+			var ce *tool.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T %v is no *ConfigError", err, err)
+			}
+			if ce.File != path {
+				t.Errorf("File = %q, want %q", ce.File, path)
+			}
+			if ce.Plugin != tt.plugin || ce.Field != tt.field {
+				t.Errorf("Plugin, Field = %q, %q; want %q, %q (%v)", ce.Plugin, ce.Field, tt.plugin, tt.field, err)
+			}
+			if tt.line != 0 && ce.Line != tt.line {
+				t.Errorf("Line = %d, want %d (%v)", ce.Line, tt.line, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, path) || !strings.Contains(msg, tt.msg) {
+				t.Errorf("error %q should name the file and say %q", msg, tt.msg)
+			}
+			if tt.plugin != "" && !strings.Contains(msg, `plugin "`+tt.plugin+`"`) {
+				t.Errorf("error %q should name plugin %q", msg, tt.plugin)
+			}
+			if tt.field != "" && !strings.Contains(msg, `field "`+tt.field+`"`) {
+				t.Errorf("error %q should name field %q", msg, tt.field)
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("error %q shows a password", msg)
+			}
+		})
+	}
+}
+
+func TestLoadConfigSeveralProblems(t *testing.T) {
+	path := writeFile(t, "c.yaml", "plugins:\n  a:\n    url: mem://\n    expiration: -1\n  b:\n    url: nope://\n")
+	_, err := tool.LoadConfig(path)
+	for _, want := range []string{`plugin "a": field "expiration"`, `plugin "b": field "url"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v should contain %q", err, want)
+		}
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	_, err := tool.LoadConfig(filepath.Join(t.TempDir(), "none.yaml"))
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "none.yaml") {
+		t.Errorf("LoadConfig of a missing file: %v", err)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := tool.ParseConfig([]byte(`{"site_id": "x"}`), "json")
+	if err != nil || cfg.SiteID != "x" {
+		t.Errorf("ParseConfig json = %+v, %v", cfg, err)
+	}
+	cfg, err = tool.ParseConfig([]byte("site_id: y\n"), "yaml")
+	if err != nil || cfg.SiteID != "y" {
+		t.Errorf("ParseConfig yaml = %+v, %v", cfg, err)
+	}
+	if _, err := tool.ParseConfig(nil, "toml"); !errors.Is(err, tool.ErrConfig) {
+		t.Errorf("ParseConfig toml: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name          string
+		cfg           tool.Config
+		plugin, field string
+	}{
+		{"zero", tool.Config{}, "", ""},
+		{"default", tool.DefaultConfig(), "", ""},
+		{"empty url", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {}}}, "p", "url"},
+		{"negative expiration", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "mem://", Expiration: -time.Second}}}, "p", "expiration"},
+		{"small key length", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "mem://", MaxKeyLen: 79}}}, "p", "max_key_length"},
+		{"negative key length", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "mem://", MaxKeyLen: -1}}}, "p", "max_key_length"},
+		{"codec", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "mem://", Codec: "xml"}}}, "p", "codec"},
+		{"name", tool.Config{Plugins: map[string]tool.PluginConfig{"": {URL: "mem://"}}}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			_, nerr := tool.New(tt.cfg)
+			if (err == nil) != (nerr == nil) {
+				t.Errorf("Validate: %v, but New: %v", err, nerr)
+			}
+			if tt.plugin == "" && tt.field == "" && tt.name != "name" {
+				if err != nil {
+					t.Errorf("Validate: %v", err)
+				}
+				return
+			}
+			var ce *tool.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Validate: %v, want a *ConfigError", err)
+			}
+			if ce.Plugin != tt.plugin || ce.Field != tt.field || ce.File != "" {
+				t.Errorf("ConfigError = %+v, want plugin %q field %q", ce, tt.plugin, tt.field)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	file := writeFile(t, "c.yaml", "site_id: fromfile\nplugins:\n  default_memcached_plugin:\n    url: memcached://h:11211\n    expiration: 60\n  other:\n    url: mem://\n")
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    tool.Config
+		wantErr string
+	}{
+		{"nothing", nil, tool.DefaultConfig(), ""},
+		{"url", map[string]string{"MEMDICT_URL": "redis://h:6379"},
+			tool.Config{Plugins: map[string]tool.PluginConfig{"default_memcached_plugin": tool.DefaultPluginConfig("redis://h:6379")}}, ""},
+		{"site id", map[string]string{"MEMDICT_SITE_ID": "s"},
+			tool.Config{SiteID: "s", Plugins: tool.DefaultConfig().Plugins}, ""},
+		{"file", map[string]string{"MEMDICT_CONFIG": file}, tool.Config{SiteID: "fromfile", Plugins: map[string]tool.PluginConfig{
+			"default_memcached_plugin": {URL: "memcached://h:11211", Expiration: time.Minute, MaxKeyLen: 250, MaxValueLen: 1 << 20},
+			"other":                    tool.DefaultPluginConfig("mem://"),
+		}}, ""},
+		{"file and overrides", map[string]string{"MEMDICT_CONFIG": file, "MEMDICT_URL": "mem://", "MEMDICT_SITE_ID": "env"},
+			tool.Config{SiteID: "env", Plugins: map[string]tool.PluginConfig{
+				"default_memcached_plugin": {URL: "mem://", Expiration: time.Minute, MaxKeyLen: 250, MaxValueLen: 1 << 20},
+				"other":                    tool.DefaultPluginConfig("mem://"),
+			}}, ""},
+		{"bad url", map[string]string{"MEMDICT_URL": "bogus://x"}, tool.Config{}, `$MEMDICT_URL: plugin "default_memcached_plugin": field "url"`},
+		{"missing file", map[string]string{"MEMDICT_CONFIG": "/nonexistent/memdict.yaml"}, tool.Config{}, "/nonexistent/memdict.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"MEMDICT_CONFIG", "MEMDICT_URL", "MEMDICT_SITE_ID"} {
+				t.Setenv(k, tt.env[k])
+				if _, ok := tt.env[k]; !ok {
+					os.Unsetenv(k)
+				}
+			}
+			got, err := tool.ConfigFromEnv()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ConfigFromEnv: %v, want an error with %q", err, tt.wantErr)
+				}
+				if _, err := tool.FromEnv(); err == nil {
+					t.Error("FromEnv: no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ConfigFromEnv =\n%+v\nwant\n%+v", got, tt.want)
+			}
+			tl, err := tool.FromEnv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tl.Close()
+			if tl.SiteID() != tt.want.SiteID {
+				t.Errorf("SiteID = %q, want %q", tl.SiteID(), tt.want.SiteID)
+			}
+		})
+	}
+}
+
+// The defaults of a plugin are memdict's.
+func TestDefaultPluginConfig(t *testing.T) {
+	pc := tool.DefaultPluginConfig("mem://")
+	if pc.MaxKeyLen != memdict.DefaultMaxKeyLen || pc.MaxValueLen != memdict.DefaultMaxValueLen || pc.Expiration != 0 {
+		t.Errorf("DefaultPluginConfig = %+v", pc)
+	}
+	if err := pc.Validate(); err != nil {
+		t.Error(err)
+	}
+	if err := (tool.PluginConfig{URL: "nope://"}).Validate(); !errors.Is(err, backend.ErrUnknownScheme) {
+		t.Errorf("Validate of an unknown scheme: %v", err)
+	}
+}
