@@ -50,6 +50,7 @@ type Backend struct {
 	cfg     config
 	user    string         // ACL user, for error messages
 	batcher *batch.Batcher // nil when batching is off
+	gets    atomic.Int64   // Gets in flight, for the batcher's fast path
 }
 
 // config holds what Options set.
@@ -90,7 +91,7 @@ func WithFlush(enabled bool) Option {
 // meanwhile, as one MGET (on a cluster: one pipeline of MGETs per hash
 // slot); a lone Get is sent at once, as a plain read, so batching adds no
 // latency when there is no concurrency. maxInFlight bounds the fetches in
-// flight per server (0: 4) and maxBatch the keys per fetch (0: 256).
+// flight per server (0: 2) and maxBatch the keys per fetch (0: 256).
 func WithBatching(enabled bool, maxInFlight, maxBatch int) Option {
 	return func(c *config) {
 		c.batch = enabled
@@ -105,7 +106,7 @@ func WithBatching(enabled bool, maxInFlight, maxBatch int) Option {
 
 // Defaults of WithBatching.
 const (
-	DefaultBatchInFlight = 4
+	DefaultBatchInFlight = 2
 	DefaultBatchSize     = 256
 )
 
@@ -297,23 +298,38 @@ func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
 		return backend.Item{}, err
 	}
 	if b.batcher != nil {
-		it, err := b.batcher.Get(ctx, key)
-		switch {
-		case err == nil && it.CAS != 0:
-			return it, nil
-		case err == nil:
-			// A foreign value: read it alone for its error.
-		case errors.Is(err, backend.ErrNotFound):
-			return backend.Item{}, errNotFound
-		case errors.Is(err, backend.ErrClosed):
-			return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, backend.ErrClosed)
-		default:
-			if ctx.Err() != nil {
-				return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, err)
-			}
-			return backend.Item{}, err
+		// A Get with no other Get in flight goes straight to the server,
+		// skipping the batcher's bookkeeping; the others queue in it.
+		n := b.gets.Add(1)
+		defer b.gets.Add(-1)
+		if n > 1 {
+			return b.batchedGet(ctx, key)
 		}
 	}
+	return b.directGet(ctx, key)
+}
+
+// batchedGet is Get through the batcher.
+func (b *Backend) batchedGet(ctx context.Context, key string) (backend.Item, error) {
+	it, err := b.batcher.Get(ctx, key)
+	switch {
+	case err == nil && it.CAS != 0:
+		return it, nil
+	case err == nil:
+		// A foreign value (marked by fetch): read it alone for its error.
+		return b.directGet(ctx, key)
+	case errors.Is(err, backend.ErrNotFound):
+		return backend.Item{}, errNotFound
+	case errors.Is(err, backend.ErrClosed):
+		return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, backend.ErrClosed)
+	case ctx.Err() != nil:
+		return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, err)
+	}
+	return backend.Item{}, err
+}
+
+// directGet is Get with one GET of its own.
+func (b *Backend) directGet(ctx context.Context, key string) (backend.Item, error) {
 	s, err := b.client.Get(ctx, key).Result()
 	if err != nil {
 		if err == goredis.Nil {

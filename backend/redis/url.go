@@ -70,7 +70,7 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 //	max_value_size=N             largest value accepted (default DefaultMaxValueSize)
 //	allow_flush=true             enable Flush, which runs FLUSHDB (see WithFlush)
 //	batch=false                  do not coalesce concurrent Gets (see WithBatching)
-//	batch_inflight=N             multi-gets in flight per server (default 4)
+//	batch_inflight=N             multi-gets in flight per server (default 2)
 //	batch_size=N                 keys per multi-get (default 256)
 //	tls_ca=FILE                  PEM CA bundle to verify the server (rediss only;
 //	                             default: the system roots)

@@ -1,0 +1,102 @@
+package redis
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+// The benchmarks run against a local redis-server (skipped without one);
+// they measure the client's cost per call, round trip included. The
+// comparison with go-redis/cache is the program examples/redisbench.
+
+func benchServer(b *testing.B, rawURL string) (*Backend, *goredis.Client) {
+	p := testserver.Redis(b)
+	be, err := backend.Open(context.Background(), "redis://"+p.Addr+rawURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	rc := goredis.NewClient(&goredis.Options{Addr: p.Addr})
+	b.Cleanup(func() { rc.Close() })
+	return be.(*Backend), rc
+}
+
+func BenchmarkGetHit(b *testing.B) {
+	be, _ := benchServer(b, "")
+	ctx := context.Background()
+	if err := be.Set(ctx, backend.Item{Key: "k", Value: make([]byte, 100)}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := be.Get(ctx, "k"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetHitUnbatched(b *testing.B) {
+	be, _ := benchServer(b, "?batch=false")
+	ctx := context.Background()
+	if err := be.Set(ctx, backend.Item{Key: "k", Value: make([]byte, 100)}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := be.Get(ctx, "k"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGoRedisGet(b *testing.B) {
+	_, rc := benchServer(b, "")
+	ctx := context.Background()
+	rc.Set(ctx, "k", make([]byte, 100), 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rc.Get(ctx, "k").Bytes(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSet(b *testing.B) {
+	be, _ := benchServer(b, "")
+	ctx := context.Background()
+	v := make([]byte, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := be.Set(ctx, backend.Item{Key: "k", Value: v}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetParallel(b *testing.B) {
+	be, _ := benchServer(b, "")
+	ctx := context.Background()
+	for i := range 1000 {
+		if err := be.Set(ctx, backend.Item{Key: "k" + strconv.Itoa(i), Value: make([]byte, 100)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := be.Get(ctx, "k"+strconv.Itoa(i%1000)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
