@@ -37,6 +37,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -67,32 +68,39 @@ type Dict[V any] struct {
 	settings *SharedSettings
 	view     atomic.Pointer[view]
 	onError  func(error)
+	m        metrics
 
-	hits, misses, errs, sets, deletes atomic.Uint64
+	// Namespace generation (see Clear): genMu serialises reading it when
+	// there is no usable view; refreshing marks the one caller that
+	// re-reads it while the others go on with the stale view.
+	genMu      sync.Mutex
+	refreshing atomic.Bool
+
+	updateRetries int
+	flights       flightGroup[V]
 }
 
-// view is what a Dict derives from one version of its settings.
+// view is what a Dict derives from one version of its settings and one
+// namespace generation. Views are immutable but for stale, which a timer
+// sets when the generation is due to be read again.
 type view struct {
 	s       *Settings
+	gen     uint64
 	ns      string // keyspace namespace, ends in ':'
 	codec   codec.Codec
 	codecID byte
+	stale   atomic.Bool
 }
 
-// current returns the view of the Dict's current settings, deriving it
-// again when they have changed.
-func (d *Dict[V]) current() *view {
-	s := d.settings.load()
-	if v := d.view.Load(); v != nil && v.s == s {
-		return v
+// current returns the view of the Dict's current settings and namespace
+// generation, reading the generation from the backend when it is not
+// known or due to be read again. It fails only when no generation is known
+// for the current settings and the backend cannot be read.
+func (d *Dict[V]) current(ctx context.Context) (*view, error) {
+	if v := d.view.Load(); v != nil && v.s == d.settings.load() && !v.stale.Load() {
+		return v, nil
 	}
-	v := &view{s: s, ns: keyspace.Namespace(s.SiteID, d.prefix, 0, s.MaxKeyLen), codec: s.Codec}
-	if d.kind != kindCodec {
-		v.codec = codec.Raw
-	}
-	v.codecID = v.codec.ID()
-	d.view.Store(v)
-	return v
+	return d.refreshView(ctx)
 }
 
 func (v *view) key(key string) (string, bool) {
@@ -121,7 +129,9 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		}
 		sh, _ = NewSharedSettings(o.settings)
 	}
-	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError}
+	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, updateRetries: o.updateRetries}
+	d.m.prefix, d.m.logger = prefix, o.logger
+	d.m.sampleMask = o.sampleMask()
 	var zero V
 	switch any(zero).(type) {
 	case string:
@@ -136,19 +146,30 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 func (d *Dict[V]) Prefix() string { return d.prefix }
 
 // Settings returns the Dict's current settings.
-func (d *Dict[V]) Settings() Settings { return *d.current().s }
+func (d *Dict[V]) Settings() Settings { return *d.settings.load() }
 
 // Backend returns the backend the Dict stores its values in.
 func (d *Dict[V]) Backend() backend.Backend { return d.be }
 
 // Codec returns the codec that encodes values; for Dicts of string and
 // []byte it is codec.Raw.
-func (d *Dict[V]) Codec() codec.Codec { return d.current().codec }
+func (d *Dict[V]) Codec() codec.Codec {
+	if d.kind != kindCodec {
+		return codec.Raw
+	}
+	return d.settings.load().Codec
+}
 
 // BackendKey returns the backend key under which key's value is stored, for
-// debugging and for tools that look at the server directly.
+// debugging and for tools that look at the server directly. The key
+// includes the namespace generation (see Clear) the Dict last read; if it
+// has never read one and cannot, it assumes generation 0.
 func (d *Dict[V]) BackendKey(key string) string {
-	k, _ := d.current().key(key)
+	vw, err := d.current(context.Background())
+	if err != nil {
+		vw = d.makeView(d.settings.load(), 0)
+	}
+	k, _ := vw.key(key)
 	return k
 }
 
@@ -170,28 +191,38 @@ func (d *Dict[V]) Get(key string) (V, bool) {
 // *OpError if the backend failed (for example ErrUnavailable) or the stored
 // value cannot be decoded (ErrDecode).
 func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
+	t0 := d.m.start(opGet)
+	v, ok, err := d.lookup(ctx, key)
+	if t0 != 0 {
+		d.m.end(opGet, t0)
+	}
+	return v, ok, err
+}
+
+// lookup is Lookup without its latency measurement.
+func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
 	var zero V
-	vw := d.current()
+	vw, err := d.current(ctx)
+	if err != nil {
+		return zero, false, d.m.fail(ctx, opGet, key, err)
+	}
 	bkey, hashed := vw.key(key)
 	it, err := d.be.Get(ctx, bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
-			d.misses.Add(1)
+			d.m.miss(opGet)
 			return zero, false, nil
 		}
-		d.errs.Add(1)
-		return zero, false, &OpError{Op: "get", Key: key, Err: err}
+		return zero, false, d.m.fail(ctx, opGet, key, err)
 	}
 	v, ok, err := d.decode(vw, key, hashed, it.Value)
 	switch {
 	case err != nil:
-		d.errs.Add(1)
-		return zero, false, &OpError{Op: "get", Key: key, Err: err}
+		return zero, false, d.m.fail(ctx, opGet, key, err)
 	case !ok:
-		d.misses.Add(1)
+		d.m.miss(opGet)
 		return zero, false, nil
 	}
-	d.hits.Add(1)
 	return v, true, nil
 }
 
@@ -309,8 +340,16 @@ func (vw *view) ttl(opts []ItemOption) (time.Duration, error) {
 }
 
 // item builds the backend item for a write of v under key.
-func (d *Dict[V]) item(key string, v V, opts []ItemOption) (backend.Item, error) {
-	vw := d.current()
+func (d *Dict[V]) item(ctx context.Context, key string, v V, opts []ItemOption) (backend.Item, error) {
+	vw, err := d.current(ctx)
+	if err != nil {
+		return backend.Item{}, err
+	}
+	return d.itemIn(vw, key, v, opts)
+}
+
+// itemIn builds the backend item for a write of v under key in view vw.
+func (d *Dict[V]) itemIn(vw *view, key string, v V, opts []ItemOption) (backend.Item, error) {
 	ttl, err := vw.ttl(opts)
 	if err != nil {
 		return backend.Item{}, err
@@ -334,35 +373,36 @@ func (d *Dict[V]) Put(key string, v V) error {
 // TTL unless a TTL option says otherwise. A value too large for the Dict's
 // limit gives ErrValueTooLarge and leaves the stored value untouched.
 func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) error {
-	it, err := d.item(key, v, opts)
+	t0 := d.m.start(opPut)
+	it, err := d.item(ctx, key, v, opts)
 	if err == nil {
 		err = d.be.Set(ctx, it)
 	}
 	if err != nil {
-		d.errs.Add(1)
-		return &OpError{Op: "put", Key: key, Err: err}
+		err = d.m.fail(ctx, opPut, key, err)
 	}
-	d.sets.Add(1)
-	return nil
+	d.m.end(opPut, t0)
+	return err
 }
 
 // Add stores v under key only if the key holds no value, and reports
 // whether it stored it. An existing value is not an error: Add returns
 // false, nil.
 func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (bool, error) {
-	it, err := d.item(key, v, opts)
+	t0 := d.m.start(opAdd)
+	defer d.m.end(opAdd, t0)
+	it, err := d.item(ctx, key, v, opts)
 	if err == nil {
 		err = d.be.Add(ctx, it)
 	}
 	switch {
 	case err == nil:
-		d.sets.Add(1)
 		return true, nil
 	case errors.Is(err, backend.ErrNotStored):
+		d.m.miss(opAdd)
 		return false, nil
 	}
-	d.errs.Add(1)
-	return false, &OpError{Op: "add", Key: key, Err: err}
+	return false, d.m.fail(ctx, opAdd, key, err)
 }
 
 // Delete removes key. Like deleting from a Go map, removing an absent key
@@ -378,29 +418,42 @@ func (d *Dict[V]) Delete(key string) error {
 // Remove removes key. It returns an error wrapping ErrNotFound if the key
 // held no value, so that callers can tell; Delete ignores that case.
 func (d *Dict[V]) Remove(ctx context.Context, key string) error {
-	bkey, _ := d.current().key(key)
-	if err := d.be.Delete(ctx, bkey); err != nil {
-		if !errors.Is(err, backend.ErrNotFound) {
-			d.errs.Add(1)
-		}
-		return &OpError{Op: "delete", Key: key, Err: err}
+	t0 := d.m.start(opDelete)
+	defer d.m.end(opDelete, t0)
+	vw, err := d.current(ctx)
+	if err != nil {
+		return d.m.fail(ctx, opDelete, key, err)
 	}
-	d.deletes.Add(1)
+	bkey, _ := vw.key(key)
+	if err := d.be.Delete(ctx, bkey); err != nil {
+		if errors.Is(err, backend.ErrNotFound) {
+			d.m.miss(opDelete)
+			return &OpError{Op: "delete", Key: key, Err: err}
+		}
+		return d.m.fail(ctx, opDelete, key, err)
+	}
 	return nil
 }
 
 // Touch gives key's value a new time to live (0: never expires) without
 // rewriting it. It returns an error wrapping ErrNotFound if there is none.
 func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	t0 := d.m.start(opTouch)
+	defer d.m.end(opTouch, t0)
 	if ttl < 0 {
-		return &OpError{Op: "touch", Key: key, Err: fmt.Errorf("%w: %v", backend.ErrInvalidTTL, ttl)}
+		return d.m.fail(ctx, opTouch, key, fmt.Errorf("%w: %v", backend.ErrInvalidTTL, ttl))
 	}
-	bkey, _ := d.current().key(key)
+	vw, err := d.current(ctx)
+	if err != nil {
+		return d.m.fail(ctx, opTouch, key, err)
+	}
+	bkey, _ := vw.key(key)
 	if err := d.be.Touch(ctx, bkey, ttl); err != nil {
-		if !errors.Is(err, backend.ErrNotFound) {
-			d.errs.Add(1)
+		if errors.Is(err, backend.ErrNotFound) {
+			d.m.miss(opTouch)
+			return &OpError{Op: "touch", Key: key, Err: err}
 		}
-		return &OpError{Op: "touch", Key: key, Err: err}
+		return d.m.fail(ctx, opTouch, key, err)
 	}
 	return nil
 }
@@ -415,7 +468,11 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		key    string
 		hashed bool
 	}
-	vw := d.current()
+	vw, err := d.current(ctx)
+	if err != nil {
+		d.m.startN(opGet, 1)
+		return map[string]V{}, d.m.fail(ctx, opGet, firstKey(keys), err)
+	}
 	wants := make(map[string]want, len(keys))
 	bkeys := make([]string, 0, len(keys))
 	for _, k := range keys {
@@ -430,30 +487,34 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 	if len(bkeys) == 0 {
 		return out, nil
 	}
+	t0 := d.m.startN(opGet, len(bkeys))
+	defer d.m.end(opGet, t0)
 	items, err := d.be.GetMulti(ctx, bkeys)
 	var errs []error
 	if err != nil {
-		d.errs.Add(1)
-		errs = append(errs, &OpError{Op: "getmulti", Key: keys[0], Err: err})
+		errs = append(errs, d.m.fail(ctx, opGet, keys[0], &OpError{Op: "getmulti", Key: keys[0], Err: err}))
 	}
+	failed := err != nil
 	for bk, w := range wants {
 		it, found := items[bk]
 		if !found {
-			if err == nil {
-				d.misses.Add(1)
+			// The failed lookup is one key's outcome; the other keys
+			// not found count as misses.
+			if failed {
+				failed = false
+			} else {
+				d.m.miss(opGet)
 			}
 			continue
 		}
 		v, ok, derr := d.decode(vw, w.key, w.hashed, it.Value)
 		switch {
 		case derr != nil:
-			d.errs.Add(1)
-			errs = append(errs, &OpError{Op: "get", Key: w.key, Err: derr})
+			errs = append(errs, d.m.fail(ctx, opGet, w.key, derr))
 		case ok:
-			d.hits.Add(1)
 			out[w.key] = v
 		default:
-			d.misses.Add(1)
+			d.m.miss(opGet)
 		}
 	}
 	return out, errors.Join(errs...)
@@ -472,23 +533,12 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 	return errors.Join(errs...)
 }
 
-// Stats counts a Dict's operations since it was made.
-type Stats struct {
-	// Hits and Misses count reads that found a value and that did not.
-	Hits, Misses uint64
-	// Errors counts failed operations (a miss is not a failure).
-	Errors uint64
-	// Sets and Deletes count successful writes and removals.
-	Sets, Deletes uint64
-}
+// Stats returns a snapshot of the Dict's counters and latency histograms.
+func (d *Dict[V]) Stats() Stats { return d.m.snapshot() }
 
-// Stats returns a snapshot of the Dict's counters.
-func (d *Dict[V]) Stats() Stats {
-	return Stats{
-		Hits:    d.hits.Load(),
-		Misses:  d.misses.Load(),
-		Errors:  d.errs.Load(),
-		Sets:    d.sets.Load(),
-		Deletes: d.deletes.Load(),
+func firstKey(keys []string) string {
+	if len(keys) == 0 {
+		return ""
 	}
+	return keys[0]
 }

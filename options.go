@@ -2,6 +2,7 @@ package memdict
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/memdict/memdict/codec"
@@ -23,6 +24,34 @@ type options struct {
 	changed  []string // Settings fields set by options
 	shared   *SharedSettings
 	onError  func(error)
+
+	logger        *slog.Logger
+	sampling      int // 0: default, <0: off
+	updateRetries int
+}
+
+// DefaultLatencySampling is how many operations of a kind share one
+// latency measurement by default: one in 32.
+const DefaultLatencySampling = 32
+
+// DefaultUpdateRetries is the number of times Update retries after a
+// compare-and-swap conflict before it gives up with ErrCASConflict.
+const DefaultUpdateRetries = 100
+
+// sampleMask returns the metrics mask for the sampling option.
+func (o *options) sampleMask() uint64 {
+	n := o.sampling
+	switch {
+	case n < 0:
+		return noSampling
+	case n == 0:
+		n = DefaultLatencySampling
+	}
+	p := uint64(1)
+	for p < uint64(n) {
+		p <<= 1
+	}
+	return p - 1
 }
 
 func (o *options) set(field string) { o.changed = append(o.changed, field) }
@@ -104,6 +133,52 @@ func WithSettings(sh *SharedSettings) Option {
 // quick. The default is none; errors are counted in Stats either way.
 func WithErrorHandler(fn func(error)) Option {
 	return func(o *options) error { o.onError = fn; return nil }
+}
+
+// WithGenerationRefresh sets how often the Dict reads its namespace
+// generation again from the backend (see Clear), which bounds how long a
+// Clear made elsewhere — by another process, or another Dict on the same
+// prefix — can go unseen: at most d plus one round trip. 0 means
+// DefaultGenerationRefresh (one second); a negative d means never: the
+// Dict reads the generation once and then sees only its own Clears.
+func WithGenerationRefresh(d time.Duration) Option {
+	return func(o *options) error {
+		o.settings.GenerationRefresh = d
+		o.set("WithGenerationRefresh")
+		return nil
+	}
+}
+
+// WithLogger makes the Dict log every failed operation on l, at level
+// Warn, with the attributes prefix, op, key and error. Misses, absent keys
+// on Remove and lost Add races are not failures and are not logged. The
+// default is no logging; failures are counted in Stats either way.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.logger = l; return nil }
+}
+
+// WithLatencySampling makes the Dict measure the latency of one operation
+// in n of each kind (n is rounded up to a power of two) for the latency
+// histograms in Stats. Reading the clock costs more than a hit on the
+// memory backend, so the default, DefaultLatencySampling (32), keeps it
+// out of almost every call; 1 measures every operation; a negative n turns
+// measuring off. 0 means the default.
+func WithLatencySampling(n int) Option {
+	return func(o *options) error { o.sampling = n; return nil }
+}
+
+// WithUpdateRetries sets how many times Update retries after losing a
+// compare-and-swap race before it returns an error wrapping
+// ErrCASConflict (default DefaultUpdateRetries, 100). It must not be
+// negative; 0 means the default.
+func WithUpdateRetries(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("WithUpdateRetries(%d): negative", n)
+		}
+		o.updateRetries = n
+		return nil
+	}
 }
 
 // An ItemOption adjusts one write.

@@ -27,7 +27,16 @@ type Settings struct {
 	MaxKeyLen int
 	// MaxValueLen is the largest encoded value sent (0: no limit).
 	MaxValueLen int
+	// GenerationRefresh is how often a Dict reads its namespace generation
+	// again (see Dict.Clear): a Clear made elsewhere is seen within this
+	// time plus one round trip. 0 means DefaultGenerationRefresh; a
+	// negative value means never.
+	GenerationRefresh time.Duration
 }
+
+// DefaultGenerationRefresh is how often a Dict reads its namespace
+// generation again by default.
+const DefaultGenerationRefresh = time.Second
 
 // DefaultSettings returns the settings of a Dict made with no options:
 // memcached's limits of 250-byte keys and 1 MiB values, the default codec,

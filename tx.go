@@ -1,0 +1,325 @@
+package memdict
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// ErrTxDone is returned by the methods of a Tx that was already committed
+// or rolled back.
+var ErrTxDone = errors.New("memdict: transaction already committed or rolled back")
+
+// Tx is a unit of work on a Dict, the Go form of ERP5's transactional
+// dictionary: it buffers puts and deletes in memory and sends them all at
+// Commit, or drops them at Rollback.
+//
+// Reads through the Tx see its own writes: a key it put reads as the value
+// put (the very value, not a decoded copy), a key it deleted reads as a
+// miss; other keys are read from the Dict. Values are encoded at Commit, so
+// a value that refers to memory the caller changes before Commit (a
+// pointer, a slice, a map) is stored as it is at Commit time.
+//
+// A Tx is safe for concurrent use by multiple goroutines: its methods lock
+// the buffer. It is not isolated from other writers — a Tx is not a
+// database transaction: other callers see nothing of it before Commit and
+// each key's write at Commit is a plain Set, with the last writer winning.
+type Tx[V any] struct {
+	d    *Dict[V]
+	mu   sync.Mutex
+	ops  map[string]txOp[V]
+	done bool
+}
+
+// txOp is a buffered write: a put of v, or a delete.
+type txOp[V any] struct {
+	v    V
+	del  bool
+	opts []ItemOption
+}
+
+// Begin starts a unit of work on the Dict. It does no I/O.
+func (d *Dict[V]) Begin() *Tx[V] {
+	return &Tx[V]{d: d, ops: make(map[string]txOp[V])}
+}
+
+// Dict returns the Dict the Tx writes to.
+func (tx *Tx[V]) Dict() *Dict[V] { return tx.d }
+
+// Lookup returns the value key has in the Tx: its buffered value if it put
+// one, a miss (false, nil) if it deleted the key, and otherwise the Dict's
+// value, as Dict.Lookup returns it. After Commit or Rollback it returns an
+// error wrapping ErrTxDone.
+func (tx *Tx[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
+	var zero V
+	tx.mu.Lock()
+	if tx.done {
+		tx.mu.Unlock()
+		return zero, false, &OpError{Op: "get", Key: key, Err: ErrTxDone}
+	}
+	o, buffered := tx.ops[key]
+	tx.mu.Unlock()
+	if buffered {
+		if o.del {
+			return zero, false, nil
+		}
+		return o.v, true, nil
+	}
+	return tx.d.Lookup(ctx, key)
+}
+
+// Get is Lookup with context.Background that reports every failure as a
+// miss, as Dict.Get does.
+func (tx *Tx[V]) Get(key string) (V, bool) {
+	v, ok, err := tx.Lookup(context.Background(), key)
+	if err != nil && tx.d.onError != nil && !errors.Is(err, ErrTxDone) {
+		tx.d.onError(err)
+	}
+	return v, ok
+}
+
+// Put buffers a write of v under key (with the TTL options given, else the
+// Dict's default TTL), replacing any earlier put or delete of key in the
+// Tx. It returns an error wrapping ErrTxDone after Commit or Rollback.
+func (tx *Tx[V]) Put(key string, v V, opts ...ItemOption) error {
+	return tx.buffer(key, txOp[V]{v: v, opts: opts}, "put")
+}
+
+// Delete buffers a removal of key, replacing any earlier put of key in the
+// Tx; until Commit, the Tx reads key as a miss. Deleting an absent key is
+// not an error at Commit. It returns an error wrapping ErrTxDone after
+// Commit or Rollback.
+func (tx *Tx[V]) Delete(key string) error {
+	return tx.buffer(key, txOp[V]{del: true}, "delete")
+}
+
+func (tx *Tx[V]) buffer(key string, o txOp[V], name string) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return &OpError{Op: name, Key: key, Err: ErrTxDone}
+	}
+	tx.ops[key] = o
+	return nil
+}
+
+// Len returns the number of keys the Tx will write or delete.
+func (tx *Tx[V]) Len() int {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return len(tx.ops)
+}
+
+// Rollback drops the buffered writes. Rolling back a Tx that is already
+// committed or rolled back does nothing, so that `defer tx.Rollback()` is
+// safe.
+func (tx *Tx[V]) Rollback() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.done = true
+	tx.ops = nil
+}
+
+// commitParallel is how many per-key writes Commit runs at once on a
+// backend without backend.MultiWriter.
+const commitParallel = 16
+
+// Commit sends every buffered write and delete to the backend, in few round
+// trips if the backend implements backend.MultiWriter (memcached, Redis),
+// else with one call per key, several at a time. The Tx is then done.
+//
+// Every key is tried, whatever happens to the others. If some fail, Commit
+// returns a *CommitError that lists each of them with its cause, and all
+// the other keys were written. A value that cannot be encoded or is too
+// large fails its key only. After Commit or Rollback, Commit returns
+// ErrTxDone.
+func (tx *Tx[V]) Commit(ctx context.Context) error {
+	tx.mu.Lock()
+	if tx.done {
+		tx.mu.Unlock()
+		return ErrTxDone
+	}
+	ops := tx.ops
+	tx.done, tx.ops = true, nil
+	tx.mu.Unlock()
+	if len(ops) == 0 {
+		return nil
+	}
+	d := tx.d
+	t0 := d.m.start(opCommit)
+	defer d.m.end(opCommit, t0)
+
+	keys := make([]string, 0, len(ops))
+	for k := range ops {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var failed []*OpError
+	fail := func(o op, key string, err error) {
+		var oe *OpError
+		if !errors.As(d.m.fail(ctx, o, key, err), &oe) {
+			oe = &OpError{Op: opInfo[o].name, Key: key, Err: err}
+		}
+		failed = append(failed, oe)
+	}
+
+	vw, err := d.current(ctx)
+	if err != nil {
+		for _, k := range keys {
+			name := opPut
+			if ops[k].del {
+				name = opDelete
+			}
+			d.m.start(name)
+			fail(name, k, err)
+		}
+		return d.m.failWhole(ctx, opCommit, &CommitError{Failed: failed, Total: len(keys)})
+	}
+	var items []backend.Item
+	var itemKeys, dels, delKeys []string
+	for _, k := range keys {
+		o := ops[k]
+		if o.del {
+			bk, _ := vw.key(k)
+			dels, delKeys = append(dels, bk), append(delKeys, k)
+			continue
+		}
+		d.m.start(opPut)
+		it, err := d.itemIn(vw, k, o.v, o.opts)
+		if err != nil {
+			fail(opPut, k, err)
+			continue
+		}
+		items, itemKeys = append(items, it), append(itemKeys, k)
+	}
+	d.m.startN(opDelete, len(dels))
+
+	var setErrs, delErrs []error
+	if mw, ok := d.be.(backend.MultiWriter); ok {
+		if len(items) > 0 {
+			setErrs = spread(mw.SetMulti(ctx, items), itemKeys, items, nil)
+		}
+		if len(dels) > 0 {
+			delErrs = spread(mw.DeleteMulti(ctx, dels), delKeys, nil, dels)
+		}
+	} else {
+		setErrs = perKey(len(items), func(i int) error { return d.be.Set(ctx, items[i]) })
+		delErrs = perKey(len(dels), func(i int) error { return d.be.Delete(ctx, dels[i]) })
+	}
+	for i, err := range setErrs {
+		if err != nil {
+			fail(opPut, itemKeys[i], err)
+		}
+	}
+	for i, err := range delErrs {
+		switch {
+		case err == nil:
+		case errors.Is(err, backend.ErrNotFound):
+			d.m.miss(opDelete)
+		default:
+			fail(opDelete, delKeys[i], err)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	slices.SortFunc(failed, func(a, b *OpError) int { return strings.Compare(a.Key, b.Key) })
+	return d.m.failWhole(ctx, opCommit, &CommitError{Failed: failed, Total: len(keys)})
+}
+
+// spread turns the error of a SetMulti or DeleteMulti call into one error
+// per key (nil for the keys that succeeded).
+func spread(err error, keys []string, items []backend.Item, bkeys []string) []error {
+	errs := make([]error, len(keys))
+	if err == nil {
+		return errs
+	}
+	kes, ok := backend.KeyErrors(err)
+	if !ok {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	index := make(map[string]int, len(keys))
+	for i := range keys {
+		if items != nil {
+			index[items[i].Key] = i
+		} else {
+			index[bkeys[i]] = i
+		}
+	}
+	for _, ke := range kes {
+		if i, ok := index[ke.Key]; ok {
+			errs[i] = ke.Err
+		}
+	}
+	return errs
+}
+
+// perKey runs call(i) for i in [0, n), commitParallel at a time, and
+// returns their errors.
+func perKey(n int, call func(i int) error) []error {
+	errs := make([]error, n)
+	if n == 0 {
+		return errs
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, commitParallel)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = call(i)
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// CommitError is the error of a Commit in which some keys failed. Every key
+// it does not list was written (or deleted).
+type CommitError struct {
+	// Failed holds one *OpError per failed key, sorted by key; its Op is
+	// "put" or "delete".
+	Failed []*OpError
+	// Total is the number of keys the Commit tried.
+	Total int
+}
+
+// Error lists every failed key with its cause.
+func (e *CommitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "memdict: commit: %d of %d keys failed: ", len(e.Failed), e.Total)
+	for i, oe := range e.Failed {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s %q: %v", oe.Op, oe.Key, oe.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the failed keys' errors, so that errors.Is(err,
+// ErrUnavailable) and errors.As(err, &opErr) see them.
+func (e *CommitError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, oe := range e.Failed {
+		errs[i] = oe
+	}
+	return errs
+}
+
+// Keys returns the failed keys, sorted.
+func (e *CommitError) Keys() []string {
+	keys := make([]string, len(e.Failed))
+	for i, oe := range e.Failed {
+		keys[i] = oe.Key
+	}
+	return keys
+}
