@@ -1,0 +1,116 @@
+package tool_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/memdict/memdict/tool"
+)
+
+// The how-to's counter, written against a Tool: a miss is 0, and the new
+// value is stored explicitly. With no configuration, the default plugin is
+// the in-memory backend; tool.FromEnv() would read MEMDICT_CONFIG and
+// MEMDICT_URL instead.
+func Example() {
+	t, err := tool.New(tool.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer t.Close()
+
+	for range 3 {
+		// ERP5: context.portal_memcached.getMemcachedDict("my_first_test",
+		//           "portal_memcached/default_memcached_plugin")
+		counts, err := tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
+		if err != nil {
+			panic(err)
+		}
+		value, ok := counts.Get("some_key")
+		if !ok {
+			value = 0 // a miss: never set, or lost by the cache
+		}
+		if err := counts.Put("some_key", value+1); err != nil {
+			panic(err)
+		}
+		fmt.Println(value + 1)
+	}
+	// Output:
+	// 1
+	// 2
+	// 3
+}
+
+// A persistent plugin beside the volatile default, as ERP5 sites have, and
+// code that picks one by path. Here both are in memory; in production the
+// persistent one points at Redis with persistence on:
+//
+//	persistent_memcached_plugin:
+//	  url: redis://127.0.0.1:6379/0
+func Example_persistentPlugin() {
+	dir, _ := os.MkdirTemp("", "memdict")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "memdict.yaml")
+	os.WriteFile(path, []byte(`
+site_id: shop
+plugins:
+  default_memcached_plugin:
+    url: mem://
+    expiration: 1h
+  persistent_memcached_plugin:
+    url: mem://          # redis://127.0.0.1:6379/0 in production
+    max_key_length: 0    # Redis has no 250-byte limit
+    max_value_length: 0
+    order: 1
+`), 0o600)
+
+	t, err := tool.Load(path)
+	if err != nil {
+		panic(err)
+	}
+	defer t.Close()
+
+	sessions, _ := tool.Dict[string](t, "session", "portal_memcached/persistent_memcached_plugin")
+	_ = sessions.Put("alice", "logged in")
+	v, _ := sessions.Get("alice")
+	fmt.Println(v)
+	for _, p := range t.Plugins() {
+		fmt.Println(p.Path, p.URL, p.Expiration)
+	}
+	// Output:
+	// logged in
+	// portal_memcached/default_memcached_plugin mem:// 1h0m0s
+	// portal_memcached/persistent_memcached_plugin mem:// 0s
+}
+
+// Changing a plugin at run time, as ERP5's configure screen does: Dicts
+// handed out earlier follow.
+func ExampleTool_SetPlugin() {
+	t, _ := tool.New(tool.Config{})
+	defer t.Close()
+	counts, _ := tool.Dict[int](t, "my_first_test", "")
+
+	cfg := tool.DefaultPluginConfig("mem://?max_bytes=67108864") // a new server
+	cfg.Expiration = 10 * time.Minute
+	if err := t.SetPlugin(context.Background(), "portal_memcached/default_memcached_plugin", cfg); err != nil {
+		panic(err)
+	}
+	fmt.Println(counts.Settings().TTL)
+	info, _ := t.Plugin("")
+	fmt.Println(info.URL)
+	// Output:
+	// 10m0s
+	// mem://?max_bytes=67108864
+}
+
+// An unknown plugin path names the path and the configured plugins.
+func ExampleDict_unknownPlugin() {
+	t, _ := tool.New(tool.Config{})
+	defer t.Close()
+	_, err := tool.Dict[int](t, "my_first_test", "portal_memcached/nope")
+	fmt.Println(err)
+	// Output:
+	// tool: unknown plugin "portal_memcached/nope" (configured: portal_memcached/default_memcached_plugin)
+}
