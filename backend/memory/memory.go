@@ -34,9 +34,12 @@
 //     touch and gat commands it changes only the expiry, so a CAS token read
 //     before a Touch still matches after it.
 //   - Increment works on values that are 1 to 20 ASCII decimal digits and
-//     fit in a uint64; anything else, including an empty value or surrounding
-//     spaces, is ErrNotNumeric. The result is stored as decimal text, without
-//     the space padding memcached may leave after a decrement.
+//     fit in a uint64; anything else, including an empty value, is
+//     ErrNotNumeric. This is stricter than memcached, which also accepts
+//     surrounding whitespace and a leading '+', so that code tested against
+//     a Store does not come to rely on either. The result is stored as
+//     decimal text, without the trailing spaces memcached 1.6 leaves when a
+//     decrement shortens a number in place ("10" decremented reads "9 ").
 //   - Keys must be non-empty, at most WithMaxKeyLen bytes (250 by default)
 //     and free of bytes 0x00-0x20 and 0x7f, as memcached requires; other keys
 //     give ErrInvalidKey.
