@@ -224,8 +224,9 @@ type PluginInfo struct {
 	// Path is its full path ("portal_memcached/default_memcached_plugin").
 	Path string
 	// PluginConfig is its configuration, with the URL's password, if any,
-	// replaced by "xxxxx" (backend.Redact). URL is "" for a backend
-	// supplied with WithBackend.
+	// replaced by "xxxxx" (backend.Redact), and the codec's name filled in
+	// ("msgpack" for the default). URL is "" for a backend supplied with
+	// WithBackend.
 	PluginConfig
 	// SiteID is the Tool's site id, which the plugin's Dicts use.
 	SiteID string
@@ -237,6 +238,9 @@ func (t *Tool) infoLocked(p *plugin) PluginInfo {
 	pc := p.cfg
 	if pc.URL != "" {
 		pc.URL = redact(pc.URL)
+	}
+	if c, err := codecByName(pc.Codec); err == nil {
+		pc.Codec = c.Name()
 	}
 	return PluginInfo{Name: p.name, Path: PluginPath(p.name), PluginConfig: pc, SiteID: t.siteID, Open: p.proxy.opened()}
 }

@@ -495,8 +495,8 @@ func TestSetPluginKeepsPassword(t *testing.T) {
 	if err := tl.SetPlugin(ctx, "r", info.PluginConfig); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := tl.Plugin("r"); got.URL != "redis://:xxxxx@127.0.0.1:1/0" {
-		t.Errorf("URL = %s", got.URL)
+	if got, _ := tl.Plugin("r"); got.URL != "redis://:xxxxx@127.0.0.1:1/0" || got.Codec != "msgpack" {
+		t.Errorf("Plugin = %+v", got)
 	}
 }
 
