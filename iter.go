@@ -1,0 +1,152 @@
+package memdict
+
+import (
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/envelope"
+	"github.com/memdict/memdict/internal/keyspace"
+)
+
+// Entry is a key and its value, as All yields them.
+type Entry[V any] struct {
+	Key   string
+	Value V
+}
+
+// allBatch is how many values All reads per GetMulti.
+const allBatch = 100
+
+// Keys returns an iterator over the Dict's live keys, each once, in no
+// particular order, with a nil error. It lists only this Dict's namespace
+// (site id and prefix) in its current generation, so keys removed by Clear
+// are not listed; keys too long for the backend, which are stored under a
+// hash, are listed as the original key (read from their value).
+//
+// Listing needs a backend that implements backend.Lister (memory; Redis
+// with SCAN; memcached with lru_crawler metadump). On any other backend
+// the iterator yields a single ("", err) pair whose err wraps
+// ErrNotSupported. A failure yields a final ("", err) pair. Keys written or
+// removed while the listing runs may or may not be seen.
+func (d *Dict[V]) Keys(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		d.list(ctx, false, func(k string, _ V, err error) bool {
+			return yield(k, err)
+		})
+	}
+}
+
+// All returns an iterator over the Dict's live entries, as Keys lists them,
+// with their values, read in batches. An entry whose value cannot be
+// decoded is yielded with its Key and an *OpError wrapping ErrDecode, and
+// the iteration goes on if the loop does; a listing failure, or a backend
+// without backend.Lister (ErrNotSupported), is yielded as a final
+// (Entry{}, err) pair. Keys removed between the listing and the reading of
+// their value are skipped.
+func (d *Dict[V]) All(ctx context.Context) iter.Seq2[Entry[V], error] {
+	return func(yield func(Entry[V], error) bool) {
+		d.list(ctx, true, func(k string, v V, err error) bool {
+			return yield(Entry[V]{Key: k, Value: v}, err)
+		})
+	}
+}
+
+// listed is a listed backend key and what Split made of it.
+type listed struct {
+	bkey, key string
+	hashed    bool
+}
+
+// list calls yield with (key, value, nil) for each live key (with values
+// only if withValues), (key, zero, err) for a value it cannot decode, and a
+// final ("", zero, err) for a failure, until yield returns false.
+func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, V, error) bool) {
+	var zero V
+	t0 := d.m.start(opList)
+	defer d.m.end(opList, t0)
+	lister, ok := d.be.(backend.Lister)
+	if !ok {
+		yield("", zero, d.m.failWhole(ctx, opList,
+			fmt.Errorf("memdict: list %q: %w: the backend (%T) cannot list keys", d.prefix, ErrNotSupported, d.be)))
+		return
+	}
+	vw, err := d.current(ctx)
+	if err != nil {
+		yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
+		return
+	}
+	batch := make([]listed, 0, allBatch)
+	bkeys := make([]string, 0, allBatch)
+	// flush reads the batch's values and yields its entries; it returns
+	// false when the iteration must stop.
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		bkeys = bkeys[:0]
+		for _, l := range batch {
+			bkeys = append(bkeys, l.bkey)
+		}
+		items, err := d.be.GetMulti(ctx, bkeys)
+		if err != nil {
+			yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: reading values: %w", d.prefix, err)))
+			return false
+		}
+		for _, l := range batch {
+			it, found := items[l.bkey]
+			if !found {
+				continue // removed since it was listed
+			}
+			key := l.key
+			if l.hashed {
+				h, _, err := envelope.Parse(it.Value)
+				if err != nil || !h.HasKey {
+					continue // not a value of ours
+				}
+				key = string(h.Key)
+			}
+			if !withValues {
+				if !yield(key, zero, nil) {
+					return false
+				}
+				continue
+			}
+			v, ok, err := d.decode(vw, key, l.hashed, it.Value)
+			switch {
+			case err != nil:
+				if !yield(key, zero, &OpError{Op: "get", Key: key, Err: err}) {
+					return false
+				}
+			case ok:
+				if !yield(key, v, nil) {
+					return false
+				}
+			}
+		}
+		batch = batch[:0]
+		return true
+	}
+	for bk, err := range lister.Keys(ctx, vw.ns) {
+		if err != nil {
+			yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
+			return
+		}
+		key, hashed, err := keyspace.Split(vw.ns, bk)
+		if err != nil {
+			continue // another namespace that shares the text prefix
+		}
+		if !withValues && !hashed {
+			if !yield(key, zero, nil) {
+				return
+			}
+			continue
+		}
+		batch = append(batch, listed{bk, key, hashed})
+		if len(batch) == allBatch && !flush() {
+			return
+		}
+	}
+	flush()
+}
