@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -384,7 +385,7 @@ func testGetMultiPartial(t *testing.T, h *harness) {
 	m, err := h.be.GetMulti(h.ctx(), []string{a, missing, b, c})
 	noErr(t, "GetMulti", err)
 	if len(m) != 3 {
-		t.Fatalf("GetMulti returned %d items (%v), want 3", len(m), slices.Collect(mapKeys(m)))
+		t.Fatalf("GetMulti returned %d items (%v), want 3", len(m), slices.Collect(maps.Keys(m)))
 	}
 	for k, want := range map[string]string{a: "1", b: "2", c: ""} {
 		it, ok := m[k]
@@ -400,16 +401,6 @@ func testGetMultiPartial(t *testing.T, h *harness) {
 	}
 	if _, ok := m[missing]; ok {
 		t.Fatalf("GetMulti holds the missing key")
-	}
-}
-
-func mapKeys(m map[string]backend.Item) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
