@@ -73,8 +73,9 @@ type Item struct {
 	// Backends round it up to their granularity (one second for memcached).
 	// A negative TTL is rejected with ErrInvalidTTL. Reads leave it zero.
 	TTL time.Duration
-	// CAS is the compare-and-swap token. Reads set it; it changes on every
-	// write of the key. CompareAndSwap requires the token of an earlier read.
+	// CAS is the compare-and-swap token. Reads set it; it is never 0 and
+	// changes on every write of the key. CompareAndSwap requires the token
+	// of an earlier read.
 	CAS uint64
 }
 
@@ -111,8 +112,10 @@ type Backend interface {
 
 	// CompareAndSwap stores item only if the key still holds the version
 	// whose token is item.CAS. It returns ErrCASConflict if the key was
-	// written, touched or deleted-and-re-added since, and ErrNotFound if the
-	// key is absent.
+	// written or deleted-and-re-added since, and ErrNotFound if the key is
+	// absent. Whether a Touch in between counts as a write is the
+	// backend's: memcached keeps the token on touch, the Redis driver
+	// changes it.
 	CompareAndSwap(ctx context.Context, item Item) error
 
 	// Delete removes key. It returns ErrNotFound if the key was absent.
@@ -126,7 +129,9 @@ type Backend interface {
 	// under key and returns the new value. A negative delta decrements; as
 	// in memcached, a decrement stops at 0 and an increment wraps around at
 	// 2^64. The key keeps its TTL. A missing key gives ErrNotFound; a value
-	// that is not a decimal number gives ErrNotNumeric.
+	// that is not a decimal number gives ErrNotNumeric. After a decrement
+	// memcached may pad the stored digits with trailing spaces; readers of
+	// counters trim them.
 	Increment(ctx context.Context, key string, delta int64) (uint64, error)
 
 	// Close releases the backend's resources (connections, goroutines).

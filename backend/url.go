@@ -97,6 +97,9 @@ func redactURLError(err error) error {
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err == nil {
+		if _, has := u.User.Password(); !has {
+			return rawURL // nothing to hide; keep the text as the user wrote it
+		}
 		return u.Redacted()
 	}
 	i := strings.Index(rawURL, "://")

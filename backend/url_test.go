@@ -95,6 +95,7 @@ func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"redis://user:pw@h:6379/0":  "redis://user:xxxxx@h:6379/0",
 		"memcached://h:11211":       "memcached://h:11211",
+		"mem://?max_bytes=1":        "mem://?max_bytes=1",
 		"redis://u:p w%zz@h:1/0":    "redis://xxxxx@h:1/0",
 		"rediss://:secret@h:6380/1": "rediss://:xxxxx@h:6380/1",
 	} {
