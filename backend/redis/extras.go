@@ -61,6 +61,12 @@ func (b *Backend) nodes(ctx context.Context, masters bool) ([]*goredis.Client, e
 	return out, nil
 }
 
+// scanPage is one SCAN reply.
+type scanPage struct {
+	keys []string
+	next uint64
+}
+
 // escapeGlob escapes the characters SCAN MATCH treats specially.
 func escapeGlob(s string) string {
 	if !strings.ContainsAny(s, `*?[]\`) {
@@ -92,7 +98,7 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 			yield("", fmt.Errorf("redis: keys %q: %w", prefix, err))
 			return
 		}
-		nodes, err := b.nodes(ctx, true)
+		nodes, err := cancellable(b, ctx, func() ([]*goredis.Client, error) { return b.nodes(ctx, true) })
 		if err != nil {
 			yield("", b.wrap(ctx, "keys", prefix, err))
 			return
@@ -102,7 +108,11 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 		for _, n := range nodes {
 			var cursor uint64
 			for {
-				keys, next, err := n.Scan(ctx, cursor, pattern, scanCount).Result()
+				page, err := cancellable(b, ctx, func() (scanPage, error) {
+					keys, next, err := n.Scan(ctx, cursor, pattern, scanCount).Result()
+					return scanPage{keys, next}, err
+				})
+				keys, next := page.keys, page.next
 				if err != nil {
 					yield("", b.wrap(ctx, "keys", prefix, fmt.Errorf("scan %s: %w", n.Options().Addr, err)))
 					return
@@ -137,6 +147,14 @@ func (b *Backend) ServerStats(ctx context.Context) ([]backend.NodeStats, error) 
 	if err := b.check(ctx, "stats", "-"); err != nil {
 		return nil, err
 	}
+	st, err := cancellable(b, ctx, func() ([]backend.NodeStats, error) { return b.serverStats(ctx) })
+	if err != nil && ctx.Err() != nil {
+		return nil, b.wrap(ctx, "stats", "-", err)
+	}
+	return st, err
+}
+
+func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) {
 	nodes, err := b.nodes(ctx, false)
 	if err != nil {
 		return nil, b.wrap(ctx, "stats", "-", err)
@@ -188,6 +206,14 @@ func (b *Backend) Flush(ctx context.Context) error {
 		return fmt.Errorf("redis: flush: %w: it would FLUSHDB a database other programs may share; "+
 			"enable it with WithFlush(true) or the URL option allow_flush=true", backend.ErrNotSupported)
 	}
+	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.flush(ctx) })
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return b.wrap(ctx, "flush", "-", err)
+	}
+	return err
+}
+
+func (b *Backend) flush(ctx context.Context) error {
 	nodes, err := b.nodes(ctx, true)
 	if err != nil {
 		return b.wrap(ctx, "flush", "-", err)
@@ -207,6 +233,14 @@ func (b *Backend) Ping(ctx context.Context) error {
 	if err := b.check(ctx, "ping", "-"); err != nil {
 		return err
 	}
+	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.ping(ctx) })
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return b.wrap(ctx, "ping", "-", err)
+	}
+	return err
+}
+
+func (b *Backend) ping(ctx context.Context) error {
 	nodes, err := b.nodes(ctx, false)
 	if err != nil {
 		if errors.Is(err, backend.ErrNotSupported) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -51,6 +52,7 @@ type Backend struct {
 	user    string         // ACL user, for error messages
 	batcher *batch.Batcher // nil when batching is off
 	gets    atomic.Int64   // Gets in flight, for the batcher's fast path
+	calls   sync.WaitGroup // goroutines started by cancellable
 }
 
 // config holds what Options set.
@@ -299,10 +301,12 @@ func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
 	}
 	if b.batcher != nil {
 		// A Get with no other Get in flight goes straight to the server,
-		// skipping the batcher's bookkeeping; the others queue in it.
+		// skipping the batcher's bookkeeping; the others queue in it. So
+		// do Gets whose context can be cancelled: the batcher stops
+		// waiting for them when it is.
 		n := b.gets.Add(1)
 		defer b.gets.Add(-1)
-		if n > 1 {
+		if n > 1 || ctx.Done() != nil {
 			return b.batchedGet(ctx, key)
 		}
 	}
@@ -330,7 +334,7 @@ func (b *Backend) batchedGet(ctx context.Context, key string) (backend.Item, err
 
 // directGet is Get with one GET of its own.
 func (b *Backend) directGet(ctx context.Context, key string) (backend.Item, error) {
-	s, err := b.client.Get(ctx, key).Result()
+	s, err := cancellable(b, ctx, func() (string, error) { return b.client.Get(ctx, key).Result() })
 	if err != nil {
 		if err == goredis.Nil {
 			return backend.Item{}, errNotFound
@@ -362,7 +366,14 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 			return map[string]backend.Item{}, err
 		}
 	}
-	return b.multi(ctx, keys, false)
+	m, err := cancellable(b, ctx, func() (map[string]backend.Item, error) { return b.multi(ctx, keys, false) })
+	if m == nil {
+		m = map[string]backend.Item{}
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) && !strings.HasPrefix(err.Error(), "redis:") {
+		return m, fmt.Errorf("redis: getmulti: %w", err)
+	}
+	return m, err
 }
 
 // multi reads keys. With mark, a foreign value is put in the map as an Item
@@ -521,7 +532,7 @@ func (b *Backend) Set(ctx context.Context, item backend.Item) error {
 	} else {
 		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val)
 	}
-	if err := b.client.Process(ctx, cmd); err != nil {
+	if err := b.process(ctx, cmd); err != nil {
 		return b.wrap(ctx, "set", item.Key, err)
 	}
 	return nil
@@ -540,7 +551,7 @@ func (b *Backend) Add(ctx context.Context, item backend.Item) error {
 	} else {
 		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "nx")
 	}
-	if err := b.client.Process(ctx, cmd); err != nil {
+	if err := b.process(ctx, cmd); err != nil {
 		if err == goredis.Nil {
 			return fmt.Errorf("redis: add %q: %w (key exists)", item.Key, backend.ErrNotStored)
 		}
@@ -558,7 +569,7 @@ func (b *Backend) CompareAndSwap(ctx context.Context, item backend.Item) error {
 	if err != nil {
 		return err
 	}
-	res, err := casScript.Run(ctx, b.client, []string{item.Key}, casBytes(item.CAS), val, ms).Slice()
+	res, err := b.script(ctx, casScript, item.Key, casBytes(item.CAS), val, ms)
 	if err != nil {
 		return b.wrap(ctx, "cas", item.Key, err)
 	}
@@ -580,7 +591,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.check(ctx, "delete", key); err != nil {
 		return err
 	}
-	n, err := b.client.Del(ctx, key).Result()
+	n, err := cancellable(b, ctx, func() (int64, error) { return b.client.Del(ctx, key).Result() })
 	if err != nil {
 		return b.wrap(ctx, "delete", key, err)
 	}
@@ -601,7 +612,7 @@ func (b *Backend) Touch(ctx context.Context, key string, ttl time.Duration) erro
 	if err != nil {
 		return err
 	}
-	res, err := touchScript.Run(ctx, b.client, []string{key}, casBytes(newCAS()), ms).Slice()
+	res, err := b.script(ctx, touchScript, key, casBytes(newCAS()), ms)
 	if err != nil {
 		return b.wrap(ctx, "touch", key, err)
 	}
@@ -628,7 +639,7 @@ func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint6
 	if delta < 0 {
 		sign, mag = "-", uint64(-delta) // -MinInt64 wraps to 1<<63, its magnitude
 	}
-	res, err := incrScript.Run(ctx, b.client, []string{key}, sign, strconv.FormatUint(mag, 10), casBytes(newCAS())).Slice()
+	res, err := b.script(ctx, incrScript, key, sign, strconv.FormatUint(mag, 10), casBytes(newCAS()))
 	if err != nil {
 		return 0, b.wrap(ctx, "increment", key, err)
 	}
@@ -661,12 +672,61 @@ func (b *Backend) Close() error {
 	if b.batcher != nil {
 		b.batcher.Close()
 	}
+	var err error
 	if b.owns {
-		if err := b.client.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {
-			return fmt.Errorf("redis: close: %w", err)
+		if cerr := b.client.Close(); cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
+			err = fmt.Errorf("redis: close: %w", cerr)
 		}
 	}
-	return nil
+	b.calls.Wait()
+	return err
+}
+
+// cancellable runs fn, which does I/O with ctx, and returns its results.
+// go-redis honours a context's deadline but not its cancellation: a call
+// blocked on a hung server waits for its read timeout. So, when ctx can be
+// cancelled, fn runs in a goroutine of its own and cancellable returns
+// ctx.Err() as soon as ctx is done; fn then finishes on its own (within the
+// client's read and write timeouts) and Close waits for it.
+func cancellable[T any](b *Backend, ctx context.Context, fn func() (T, error)) (T, error) {
+	if ctx.Done() == nil {
+		return fn()
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	b.calls.Add(1)
+	go func() {
+		defer b.calls.Done()
+		v, err := fn()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-ch: // it finished at the same moment: prefer its result
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// process runs cmd, cancellably.
+func (b *Backend) process(ctx context.Context, cmd goredis.Cmder) error {
+	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.client.Process(ctx, cmd) })
+	return err
+}
+
+// script runs one of the Lua scripts on key, cancellably, and returns its
+// array reply.
+func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, args ...any) ([]any, error) {
+	return cancellable(b, ctx, func() ([]any, error) { return s.Run(ctx, b.client, []string{key}, args...).Slice() })
 }
 
 // code returns the status code a script replies first.
@@ -700,7 +760,16 @@ func scriptError(op, key string, res []any) error {
 // wrap turns a go-redis error into one that wraps both the matching
 // backend sentinel and the original error.
 func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if cerr == nil {
+		// go-redis sets the connection's deadline to ctx's: its i/o
+		// timeout may come a hair before ctx reports DeadlineExceeded.
+		var ne net.Error
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
+			cerr = context.DeadlineExceeded
+		}
+	}
+	if cerr != nil {
 		if errors.Is(err, cerr) {
 			return fmt.Errorf("redis: %s: %w", where(op, key), err)
 		}
