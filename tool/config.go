@@ -667,8 +667,8 @@ func jsonError(data []byte, file, plugin string, err error) error {
 // ConfigFromEnv returns the configuration the environment gives:
 // the file named by MEMDICT_CONFIG if set (else DefaultConfig), with the
 // default plugin's URL replaced by MEMDICT_URL and the site id by
-// MEMDICT_SITE_ID when they are set. A problem is a *ConfigError that names
-// the variable or the file.
+// MEMDICT_SITE_ID when they are set (an empty variable counts as unset).
+// A problem is a *ConfigError that names the variable or the file.
 func ConfigFromEnv() (Config, error) {
 	cfg := DefaultConfig()
 	if path := os.Getenv(EnvConfig); path != "" {
@@ -678,7 +678,7 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg = c.withDefault()
 	}
-	if u, ok := os.LookupEnv(EnvURL); ok && u != "" {
+	if u := os.Getenv(EnvURL); u != "" {
 		pc := cfg.Plugins[DefaultPlugin]
 		pc.URL = u
 		if errs := pc.check("$"+EnvURL, DefaultPlugin, nil); len(errs) > 0 {
@@ -686,7 +686,7 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg.Plugins[DefaultPlugin] = pc
 	}
-	if id, ok := os.LookupEnv(EnvSiteID); ok {
+	if id := os.Getenv(EnvSiteID); id != "" {
 		cfg.SiteID = id
 	}
 	return cfg, nil

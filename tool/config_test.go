@@ -320,3 +320,21 @@ func TestDefaultPluginConfig(t *testing.T) {
 		t.Errorf("Validate of an unknown scheme: %v", err)
 	}
 }
+
+// The example configuration shipped in examples/ stays valid.
+func TestExampleConfigFile(t *testing.T) {
+	cfg, err := tool.LoadConfig("../examples/memdict.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SiteID == "" || len(cfg.Plugins) != 2 {
+		t.Errorf("examples/memdict.yaml: %+v", cfg)
+	}
+	p, ok := cfg.Plugins[tool.PersistentPlugin]
+	if !ok || !strings.HasPrefix(p.URL, "redis://") || p.MaxKeyLen != 0 || p.MaxValueLen != 0 {
+		t.Errorf("persistent plugin: %+v", p)
+	}
+	if d := cfg.Plugins[tool.DefaultPlugin]; d.Expiration != time.Hour || d.MaxKeyLen != 250 {
+		t.Errorf("default plugin: %+v", d)
+	}
+}

@@ -351,21 +351,19 @@ func (t *Tool) prepareLocked(ctx context.Context, name string, cfg PluginConfig,
 		cfg.URL = p.cfg.URL
 	}
 	keep := p != nil && cfg.URL == p.cfg.URL
-	if !(keep && p.supplied) {
-		if errs := cfg.check("", name, nil); len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
+	errs := cfg.check("", name, nil)
+	if keep && p.supplied {
+		// A backend supplied with WithBackend has no URL to check.
+		errs = slices.DeleteFunc(errs, func(err error) bool {
+			var ce *ConfigError
+			return errors.As(err, &ce) && ce.Field == fieldURL
+		})
+	} else if len(errs) == 0 {
 		cfg.URL, _ = normalizeURL(cfg.URL)
 		keep = p != nil && cfg.URL == p.cfg.URL
-	} else if errs := cfg.check("", name, nil); len(errs) > 1 || (len(errs) == 1 && errs[0].(*ConfigError).Field != fieldURL) {
-		// A supplied backend has no URL; check the rest.
-		var rest []error
-		for _, e := range errs {
-			if e.(*ConfigError).Field != fieldURL {
-				rest = append(rest, e)
-			}
-		}
-		return nil, errors.Join(rest...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	s, err := cfg.settings(siteID)
 	if err != nil {
@@ -464,6 +462,8 @@ func (t *Tool) Configure(ctx context.Context, cfg Config) error {
 // RemovePlugin removes the plugin path names; calls of its Dicts then fail
 // with an error wrapping backend.ErrClosed, and its backend is closed once
 // the calls in flight have returned. The default plugin cannot be removed.
+// Dicts of a removed plugin stay unusable even if a plugin of the same name
+// is added again: make new ones.
 // RemovePlugin returns an error as Dict does for an unknown path.
 func (t *Tool) RemovePlugin(path string) error {
 	t.mu.Lock()
