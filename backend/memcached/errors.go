@@ -2,6 +2,7 @@ package memcached
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -101,7 +102,13 @@ func classify(err error) (kind error, serverFault bool) {
 	var cte *memcache.ConnectTimeoutError
 	var ne net.Error
 	var errno syscall.Errno
+	var cve *tls.CertificateVerificationError
+	var rhe tls.RecordHeaderError
+	var ae tls.AlertError
 	switch {
+	case errors.As(err, &cve), errors.As(err, &rhe), errors.As(err, &ae):
+		// TLS: a wrong CA, a plain-TCP server, a refused handshake.
+		return backend.ErrUnavailable, true
 	case errors.As(err, &cte), errors.As(err, &ne), errors.As(err, &errno),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return backend.ErrUnavailable, true

@@ -258,6 +258,9 @@ func TestKillUnderLoad(t *testing.T) {
 		}
 	}
 
+	if len(live) == 0 || len(dead) == 0 {
+		t.Fatalf("keys: %d on the victim %s, %d elsewhere (servers %v)", len(dead), victim, len(live), c.Servers())
+	}
 	var killed atomic.Bool
 	var liveErrs, deadCalls, deadFast, slow, markedDown atomic.Int64
 	var maxDur atomic.Int64

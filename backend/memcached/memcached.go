@@ -166,7 +166,8 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		if c.byAddr[addr] != nil {
 			return nil, fmt.Errorf("memcached: server %s listed twice", addr)
 		}
-		n := &node{addr: addr, limit: cfg.failureLimit, interval: cfg.retryInterval}
+		n := &node{addr: addr, limit: cfg.failureLimit, interval: cfg.retryInterval,
+			idle: make(chan *mconn, cfg.maxIdleConns)}
 		c.nodes = append(c.nodes, n)
 		c.byAddr[addr] = n
 		names[i] = ketamaName(host, port)
@@ -181,6 +182,7 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		c.batcher = batch.New(c.fetch, batch.Options{
 			MaxInFlight: cfg.batchInFlight,
 			MaxBatch:    cfg.batchMaxKeys,
+			FetchOne:    c.fetchOne,
 		})
 	}
 	return c, nil
@@ -342,6 +344,7 @@ func (c *Client) result(n *node, op, key string, err error) error {
 			// Marked down: drop idle connections, which may be dead, so that
 			// the probe after the interval dials afresh.
 			_ = c.mc.Close()
+			drainConns(n)
 		}
 	} else {
 		n.success()
@@ -396,24 +399,22 @@ func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 // batcher worker; it is bounded by the timeout.
 func (c *Client) fetch(_ context.Context, addr string, keys []string) (map[string]backend.Item, error) {
 	n := c.byAddr[addr]
-	if len(keys) == 1 {
-		mi, err := c.mc.Get(keys[0])
-		if err == nil {
-			n.success()
-			return map[string]backend.Item{keys[0]: {Key: keys[0], Value: mi.Value, CAS: mi.CasID}}, nil
-		}
-		if errors.Is(err, memcache.ErrCacheMiss) {
-			n.success()
-			return nil, nil
-		}
-		return nil, c.result(n, "get", "", err)
-	}
-	mis, err := c.mc.GetMulti(keys)
-	items := make(map[string]backend.Item, len(mis))
-	for k, mi := range mis {
-		items[k] = backend.Item{Key: k, Value: mi.Value, CAS: mi.CasID}
-	}
+	items, err := c.readMulti(n, keys)
 	return items, c.result(n, "get", "", err)
+}
+
+// fetchOne is fetch for one key.
+func (c *Client) fetchOne(_ context.Context, addr, key string) (backend.Item, error) {
+	n := c.byAddr[addr]
+	it, found, err := c.readOne(n, key)
+	if err != nil {
+		return it, c.result(n, "get", "", err)
+	}
+	n.success()
+	if !found {
+		return it, backend.ErrNotFound
+	}
+	return it, nil
 }
 
 // GetMulti returns the items found among keys. Keys are fetched from their
@@ -495,6 +496,14 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 }
 
 func (c *Client) getMultiNode(n *node, keys []string) (map[string]backend.Item, error) {
+	if c.batcher != nil {
+		// The read path of mget.go.
+		items, err := c.readMulti(n, keys)
+		if items == nil {
+			items = map[string]backend.Item{}
+		}
+		return items, c.result(n, "get_multi", "", err)
+	}
 	var mis map[string]*memcache.Item
 	var err error
 	if len(keys) == 1 {
@@ -630,6 +639,9 @@ func (c *Client) Close() error {
 		time.Sleep(time.Millisecond)
 	}
 	_ = c.mc.Close()
+	for _, n := range c.nodes {
+		drainConns(n)
+	}
 	return nil
 }
 

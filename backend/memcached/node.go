@@ -20,6 +20,7 @@ type node struct {
 	interval  time.Duration // how long it stays down
 	fails     atomic.Int64
 	downUntil atomic.Int64
+	idle      chan *mconn // idle connections of the read path
 }
 
 // admit returns nil if a call may go to the server, or an error saying

@@ -51,6 +51,11 @@ type Options struct {
 	// MaxBatch is the largest number of distinct keys sent in one fetch.
 	// Zero means 256.
 	MaxBatch int
+	// FetchOne, if set, reads a single key instead of Fetch when a fetch
+	// would carry one key only (a lone caller, the common case at low
+	// load), saving Fetch's map. It returns backend.ErrNotFound (or an error
+	// wrapping it) for a miss.
+	FetchOne func(ctx context.Context, group, key string) (backend.Item, error)
 }
 
 // Default values of Options fields left zero.
@@ -63,6 +68,7 @@ const (
 // concurrent use by multiple goroutines.
 type Batcher struct {
 	fetch    Fetch
+	fetchOne func(ctx context.Context, group, key string) (backend.Item, error)
 	groupOf  func(string) string
 	inflight int
 	maxBatch int
@@ -105,6 +111,7 @@ func New(fetch Fetch, opts Options) *Batcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Batcher{
 		fetch:    fetch,
+		fetchOne: opts.FetchOne,
 		groupOf:  opts.Group,
 		inflight: opts.MaxInFlight,
 		maxBatch: opts.MaxBatch,
@@ -144,15 +151,9 @@ func (b *Batcher) GetGroup(ctx context.Context, groupName, key string) (backend.
 		if ctx.Done() == nil {
 			// Nothing can interrupt this caller: run the fetch in its own
 			// goroutine, at the cost of a plain single-key read.
-			items, err := b.fetch(ctx, groupName, []string{key})
+			it, err := b.one(ctx, groupName, key)
 			b.release(g)
-			if it, ok := items[key]; ok {
-				return it, nil
-			}
-			if err != nil {
-				return backend.Item{}, err
-			}
-			return backend.Item{}, backend.ErrNotFound
+			return it, err
 		}
 		w := newWaiter(key)
 		if !b.startWorker(g, []*waiter{w}) {
@@ -307,9 +308,29 @@ func (b *Batcher) work(g *group, batch []*waiter) {
 	}
 }
 
+// one reads a single key with FetchOne, or Fetch.
+func (b *Batcher) one(ctx context.Context, groupName, key string) (backend.Item, error) {
+	if b.fetchOne != nil {
+		return b.fetchOne(ctx, groupName, key)
+	}
+	items, err := b.fetch(ctx, groupName, []string{key})
+	if it, ok := items[key]; ok {
+		return it, nil
+	}
+	if err != nil {
+		return backend.Item{}, err
+	}
+	return backend.Item{}, backend.ErrNotFound
+}
+
 // run fetches the keys of batch and delivers each waiter its result.
 func (b *Batcher) run(groupName string, batch []*waiter) {
 	if len(batch) == 0 {
+		return
+	}
+	if len(batch) == 1 {
+		it, err := b.one(b.ctx, groupName, batch[0].key)
+		batch[0].ch <- result{it, err}
 		return
 	}
 	keys := make([]string, 0, len(batch))

@@ -351,3 +351,42 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFetchOne: single keys go to FetchOne, batches to Fetch.
+func TestFetchOne(t *testing.T) {
+	s := &store{gate: make(chan struct{}), started: make(chan struct{}, 100)}
+	var ones atomic.Int64
+	fetchOne := func(ctx context.Context, group, key string) (backend.Item, error) {
+		ones.Add(1)
+		items, err := s.fetch(ctx, group, []string{key})
+		if it, ok := items[key]; ok {
+			return it, nil
+		}
+		if err == nil {
+			err = backend.ErrNotFound
+		}
+		return backend.Item{}, err
+	}
+	b := batch.New(s.fetch, batch.Options{MaxInFlight: 1, FetchOne: fetchOne})
+	defer b.Close()
+	done := make(chan error, 10)
+	go func() { _, err := b.Get(context.Background(), "first"); done <- err }()
+	<-s.started
+	for _, k := range []string{"a", "miss1"} {
+		go func() { _, err := b.Get(context.Background(), k); done <- err }()
+	}
+	waitFor(t, func() bool { return b.Queued("") == 2 })
+	close(s.gate)
+	for range 3 {
+		err := <-done
+		if err != nil && !errors.Is(err, backend.ErrNotFound) {
+			t.Error(err)
+		}
+	}
+	if _, err := b.Get(context.Background(), "miss2"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("lone miss: %v", err)
+	}
+	if ones.Load() != 2 || s.count() != 3 {
+		t.Errorf("%d FetchOne calls, %d fetches; want 2 (lone callers) and 3", ones.Load(), s.count())
+	}
+}

@@ -1,0 +1,108 @@
+package memcached_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+// Benchmarks of the driver against raw gomemcache on one local memcached.
+// The side-by-side program with targets is examples/memcachedbench.
+
+func benchSetup(b *testing.B) (*memcache.Client, *memcached.Client, []string) {
+	b.Helper()
+	p := testserver.Memcached(b)
+	raw := memcache.New(p.Addr)
+	b.Cleanup(func() { raw.Close() })
+	c, err := memcached.New([]string{p.Addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	v := []byte(strings.Repeat("v", 100))
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = "bench:" + strconv.Itoa(i)
+		if err := raw.Set(&memcache.Item{Key: keys[i], Value: v}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return raw, c, keys
+}
+
+func BenchmarkGet(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := raw.Get(keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for i := 0; b.Loop(); i++ {
+			if _, err := c.Get(ctx, keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkGetMulti100(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if m, err := raw.GetMulti(keys); err != nil || len(m) != len(keys) {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for b.Loop() {
+			if m, err := c.GetMulti(ctx, keys); err != nil || len(m) != len(keys) {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkParallelGet(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				raw.Get(keys[i%len(keys)])
+			}
+		})
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		ctx := context.Background()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if _, err := c.Get(ctx, keys[i%len(keys)]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+var _ = backend.Item{}

@@ -1,0 +1,290 @@
+package memcached
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// The read path. gomemcache allocates a request with fmt, an Item, a key
+// string and a header string for every value it reads, and starts a
+// goroutine per server for GetMulti. Reads are what a cache does most, so
+// the driver sends its "gets" itself, on a small pool of connections per
+// server, and parses the reply with no allocation beyond the values (packed
+// into one buffer per reply) and the result map. Writes and the other
+// commands go through gomemcache. With batch=false reads go through
+// gomemcache too.
+
+// maxDeclaredValue bounds the size a reply may declare for one value:
+// memcached's own largest item (-I 1024m). A larger size can only come from
+// something that is not memcached; it is a protocol error rather than an
+// allocation of that size.
+const maxDeclaredValue = 1 << 30
+
+// mconn is a pooled connection for reads.
+type mconn struct {
+	nc net.Conn
+	r  *bufio.Reader
+	w  *bufio.Writer
+}
+
+// getConn returns an idle connection to n, or dials one.
+func (c *Client) getConn(n *node) (*mconn, error) {
+	select {
+	case mc := <-n.idle:
+		return mc, nil
+	default:
+	}
+	nc, err := c.dialer.dial(context.Background(), "tcp", n.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &mconn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10), w: bufio.NewWriterSize(nc, 4<<10)}, nil
+}
+
+// putConn returns a healthy connection to n's pool, or closes it if the
+// pool is full or the Client closed.
+func (c *Client) putConn(n *node, mc *mconn) {
+	if c.closed.Load() {
+		_ = mc.nc.Close()
+		return
+	}
+	select {
+	case n.idle <- mc:
+	default:
+		_ = mc.nc.Close()
+	}
+}
+
+// drainConns closes n's idle read connections.
+func drainConns(n *node) {
+	for {
+		select {
+		case mc := <-n.idle:
+			_ = mc.nc.Close()
+		default:
+			return
+		}
+	}
+}
+
+// readMulti sends "gets keys..." to n and returns the items found. It does
+// not record the outcome on n. The whole exchange is bounded by the
+// timeout.
+func (c *Client) readMulti(n *node, keys []string) (map[string]backend.Item, error) {
+	mc, err := c.getConn(n)
+	if err != nil {
+		return nil, err
+	}
+	_ = mc.nc.SetDeadline(time.Now().Add(c.cfg.timeout))
+	items, err := mc.gets(keys)
+	if err != nil {
+		_ = mc.nc.Close()
+		return items, err
+	}
+	c.putConn(n, mc)
+	return items, nil
+}
+
+// readOne is readMulti for one key: it returns the item, or found false.
+func (c *Client) readOne(n *node, key string) (it backend.Item, found bool, err error) {
+	mc, err := c.getConn(n)
+	if err != nil {
+		return it, false, err
+	}
+	_ = mc.nc.SetDeadline(time.Now().Add(c.cfg.timeout))
+	it, found, err = mc.getsOne(key)
+	if err != nil {
+		_ = mc.nc.Close()
+		return it, false, err
+	}
+	c.putConn(n, mc)
+	return it, found, nil
+}
+
+func (mc *mconn) writeRequest(keys []string) error {
+	mc.w.WriteString("gets")
+	for _, k := range keys {
+		mc.w.WriteByte(' ')
+		mc.w.WriteString(k)
+	}
+	mc.w.WriteString("\r\n")
+	return mc.w.Flush()
+}
+
+var (
+	prefixValue = []byte("VALUE ")
+	lineEnd     = []byte("END\r\n")
+)
+
+// header parses "VALUE <key> <flags> <bytes> [<cas>]\r\n".
+func parseHeader(line []byte) (key []byte, size int, cas uint64, err error) {
+	if !bytes.HasPrefix(line, prefixValue) || !bytes.HasSuffix(line, []byte("\r\n")) {
+		return nil, 0, 0, protoErr(fmt.Sprintf("unexpected line in get reply: %q", line))
+	}
+	rest := line[len(prefixValue) : len(line)-2]
+	var fields [4][]byte
+	nf := 0
+	for len(rest) > 0 && nf < 4 {
+		i := bytes.IndexByte(rest, ' ')
+		if i < 0 {
+			fields[nf] = rest
+			nf++
+			rest = nil
+			break
+		}
+		fields[nf] = rest[:i]
+		nf++
+		rest = rest[i+1:]
+	}
+	if nf < 3 || len(rest) > 0 {
+		return nil, 0, 0, protoErr(fmt.Sprintf("unexpected line in get reply: %q", line))
+	}
+	sz, ok := atou(fields[2])
+	if !ok || sz > maxDeclaredValue {
+		return nil, 0, 0, protoErr(fmt.Sprintf("bad value size in get reply: %q", line))
+	}
+	if _, ok := atou(fields[1]); !ok {
+		return nil, 0, 0, protoErr(fmt.Sprintf("bad flags in get reply: %q", line))
+	}
+	if nf == 4 {
+		if cas, ok = atou(fields[3]); !ok {
+			return nil, 0, 0, protoErr(fmt.Sprintf("bad CAS in get reply: %q", line))
+		}
+	}
+	return fields[0], int(sz), cas, nil
+}
+
+// atou parses a decimal uint64 without allocating.
+func atou(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// readLine reads one reply line.
+func (mc *mconn) readLine() ([]byte, error) {
+	line, err := mc.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, protoErr(fmt.Sprintf("get reply line longer than %d bytes", mc.r.Size()))
+	}
+	return line, err
+}
+
+// readValue reads size bytes and the CRLF after them into dst.
+func (mc *mconn) readValue(dst []byte) error {
+	if _, err := io.ReadFull(mc.r, dst); err != nil {
+		return unexpected(err)
+	}
+	var crlf [2]byte
+	if _, err := io.ReadFull(mc.r, crlf[:]); err != nil {
+		return unexpected(err)
+	}
+	if crlf != [2]byte{'\r', '\n'} {
+		return protoErr("value in get reply not followed by CRLF")
+	}
+	return nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func (mc *mconn) getsOne(key string) (it backend.Item, found bool, err error) {
+	if err := mc.writeRequest([]string{key}); err != nil {
+		return it, false, err
+	}
+	for {
+		line, err := mc.readLine()
+		if err != nil {
+			return backend.Item{}, false, err
+		}
+		if bytes.Equal(line, lineEnd) {
+			return it, found, nil
+		}
+		k, size, cas, err := parseHeader(line)
+		if err != nil {
+			return backend.Item{}, false, err
+		}
+		if found || string(k) != key {
+			return backend.Item{}, false, protoErr(fmt.Sprintf("get reply for key %q, asked %q", k, key))
+		}
+		v := make([]byte, size)
+		if err := mc.readValue(v); err != nil {
+			return backend.Item{}, false, err
+		}
+		it, found = backend.Item{Key: key, Value: v, CAS: cas}, true
+	}
+}
+
+// arenaSize is the size of the buffers that small values of one reply are
+// packed into.
+const arenaSize = 8 << 10
+
+func (mc *mconn) gets(keys []string) (map[string]backend.Item, error) {
+	if err := mc.writeRequest(keys); err != nil {
+		return nil, err
+	}
+	items := make(map[string]backend.Item, len(keys))
+	var arena []byte
+	next := 0 // memcached answers in request order: search from here
+	for {
+		line, err := mc.readLine()
+		if err != nil {
+			return items, err
+		}
+		if bytes.Equal(line, lineEnd) {
+			return items, nil
+		}
+		k, size, cas, err := parseHeader(line)
+		if err != nil {
+			return items, err
+		}
+		// Use the caller's string for the key rather than a new one.
+		key := ""
+		for i := next; i < len(keys); i++ {
+			if keys[i] == string(k) {
+				key, next = keys[i], i+1
+				break
+			}
+		}
+		if key == "" {
+			return items, protoErr(fmt.Sprintf("get reply for key %q, which was not asked for (or not in order)", k))
+		}
+		var v []byte
+		if size > arenaSize/4 {
+			v = make([]byte, size)
+		} else {
+			if len(arena) < size {
+				arena = make([]byte, arenaSize)
+			}
+			v, arena = arena[:size:size], arena[size:]
+		}
+		if err := mc.readValue(v); err != nil {
+			return items, err
+		}
+		items[key] = backend.Item{Key: key, Value: v, CAS: cas}
+	}
+}
