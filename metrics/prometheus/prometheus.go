@@ -1,0 +1,157 @@
+//go:build memdict_prometheus
+
+// Package prometheus exports the statistics of memdict Dicts to Prometheus
+// (github.com/prometheus/client_golang). It is a package of its own so
+// that programs that do not use Prometheus do not depend on it.
+//
+// A Collector reads each registered Dict's Stats at every scrape:
+//
+//	c := prometheus.NewCollector()
+//	c.Add(users) // any *memdict.Dict[V], or *memdict.Counters
+//	promclient.MustRegister(c)
+//
+// It exports, with the label prefix naming the Dict's key prefix:
+//
+//	memdict_operations_total{prefix,op,result}          counter
+//	memdict_operation_duration_seconds{prefix,op}       histogram
+//	memdict_update_conflicts_total{prefix}              counter
+//
+// op is get, put, add, delete, touch, update, load, incr, clear, list or
+// commit; result is hit or miss (get), ok, not_stored (add), not_found
+// (delete, touch), conflict (update gave up) or error. The duration
+// histogram holds the sampled latencies (see memdict.WithLatencySampling):
+// its _count is about 1/n-th of the operations, its quantiles are
+// unbiased; count operations with memdict_operations_total.
+//
+// Until the module's go.sum lists client_golang's dependencies, this
+// package builds only with the build tag memdict_prometheus:
+//
+//	go get github.com/prometheus/client_golang/prometheus@v1.25.0
+//	go test -tags memdict_prometheus ./metrics/prometheus
+package prometheus
+
+import (
+	"sync"
+
+	promclient "github.com/prometheus/client_golang/prometheus"
+
+	"github.com/memdict/memdict"
+)
+
+// Source is what a Collector reads: a *memdict.Dict of any value type or
+// a *memdict.Counters.
+type Source interface {
+	Prefix() string
+	Stats() memdict.Stats
+}
+
+// Collector is a prometheus.Collector of the statistics of the Sources
+// added to it. It is safe for concurrent use.
+type Collector struct {
+	namespace   string
+	constLabels promclient.Labels
+
+	ops, dur, conflicts *promclient.Desc
+
+	mu      sync.Mutex
+	sources []named
+}
+
+type named struct {
+	label string
+	src   Source
+}
+
+// An Option configures a Collector.
+type Option func(*Collector)
+
+// WithNamespace replaces the metric name prefix "memdict".
+func WithNamespace(ns string) Option { return func(c *Collector) { c.namespace = ns } }
+
+// WithConstLabels adds labels with fixed values to every metric, such as
+// the name of the cache server.
+func WithConstLabels(l promclient.Labels) Option {
+	return func(c *Collector) { c.constLabels = l }
+}
+
+// NewCollector returns an empty Collector.
+func NewCollector(opts ...Option) *Collector {
+	c := &Collector{namespace: "memdict"}
+	for _, o := range opts {
+		o(c)
+	}
+	name := func(n string) string { return promclient.BuildFQName(c.namespace, "", n) }
+	c.ops = promclient.NewDesc(name("operations_total"),
+		"Dict operations by kind and outcome.", []string{"prefix", "op", "result"}, c.constLabels)
+	c.dur = promclient.NewDesc(name("operation_duration_seconds"),
+		"Latency of sampled Dict operations.", []string{"prefix", "op"}, c.constLabels)
+	c.conflicts = promclient.NewDesc(name("update_conflicts_total"),
+		"Compare-and-swap conflicts that Update retried.", []string{"prefix"}, c.constLabels)
+	return c
+}
+
+// Add makes the Collector export src's statistics under the label
+// prefix=src.Prefix(). Adding a source whose prefix is already exported
+// makes the scrape fail with a duplicate-metric error; use AddAs for a
+// distinct label.
+func (c *Collector) Add(src Source) { c.AddAs(src.Prefix(), src) }
+
+// AddAs is Add with the label value prefix=label.
+func (c *Collector) AddAs(label string, src Source) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sources = append(c.sources, named{label, src})
+}
+
+// Remove stops exporting src.
+func (c *Collector) Remove(src Source) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, n := range c.sources {
+		if n.src == src {
+			c.sources = append(c.sources[:i], c.sources[i+1:]...)
+			return
+		}
+	}
+}
+
+// Describe sends the descriptors of the Collector's metrics.
+func (c *Collector) Describe(ch chan<- *promclient.Desc) {
+	ch <- c.ops
+	ch <- c.dur
+	ch <- c.conflicts
+}
+
+// bounds are memdict.LatencyBounds in seconds.
+var bounds = func() []float64 {
+	b := make([]float64, len(memdict.LatencyBounds))
+	for i, d := range memdict.LatencyBounds {
+		b[i] = d.Seconds()
+	}
+	return b
+}()
+
+// Collect reads every source's Stats and sends its metrics.
+func (c *Collector) Collect(ch chan<- promclient.Metric) {
+	c.mu.Lock()
+	sources := append([]named(nil), c.sources...)
+	c.mu.Unlock()
+	for _, n := range sources {
+		st := n.src.Stats()
+		for _, o := range st.Ops {
+			for _, r := range o.Results {
+				ch <- promclient.MustNewConstMetric(c.ops, promclient.CounterValue, float64(r.Count), n.label, o.Op, r.Result)
+			}
+			buckets := make(map[float64]uint64, len(bounds))
+			var cum uint64
+			for i, b := range bounds {
+				if i < len(o.Latency.Buckets) {
+					cum += o.Latency.Buckets[i]
+				}
+				buckets[b] = cum
+			}
+			ch <- promclient.MustNewConstHistogram(c.dur, o.Latency.Count, o.Latency.Sum.Seconds(), buckets, n.label, o.Op)
+		}
+		ch <- promclient.MustNewConstMetric(c.conflicts, promclient.CounterValue, float64(st.Conflicts), n.label)
+	}
+}

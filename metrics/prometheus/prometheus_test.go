@@ -1,0 +1,80 @@
+//go:build memdict_prometheus
+
+package prometheus_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	promclient "github.com/prometheus/client_golang/prometheus"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend/memory"
+	memprom "github.com/memdict/memdict/metrics/prometheus"
+)
+
+func TestCollector(t *testing.T) {
+	ctx := context.Background()
+	d, err := memdict.New[string](memory.New(), "users", memdict.WithLatencySampling(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Put("a", "x")
+	d.Get("a")
+	d.Get("b")
+	_ = d.Delete("a")
+	c, _ := memdict.NewCounters(memory.New(), "hits")
+	_, _ = c.Inc(ctx, "x")
+
+	col := memprom.NewCollector()
+	col.Add(d)
+	col.Add(c)
+	reg := promclient.NewPedanticRegistry()
+	if err := reg.Register(col); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	ops := map[string]float64{}
+	for _, mf := range mfs {
+		found[mf.GetName()] = true
+		if mf.GetName() == "memdict_operations_total" {
+			for _, m := range mf.GetMetric() {
+				var parts []string
+				for _, l := range m.GetLabel() {
+					parts = append(parts, l.GetName()+"="+l.GetValue())
+				}
+				ops[strings.Join(parts, ",")] = m.GetCounter().GetValue()
+			}
+		}
+		if mf.GetName() == "memdict_operation_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "get" && m.GetLabel()[1].GetValue() == "users" && m.GetHistogram().GetSampleCount() != 2 {
+					t.Errorf("get histogram count = %d, want 2", m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	for _, n := range []string{"memdict_operations_total", "memdict_operation_duration_seconds", "memdict_update_conflicts_total"} {
+		if !found[n] {
+			t.Errorf("metric %s missing", n)
+		}
+	}
+	for k, want := range map[string]float64{
+		"op=get,prefix=users,result=hit":       1,
+		"op=get,prefix=users,result=miss":      1,
+		"op=get,prefix=users,result=error":     0,
+		"op=put,prefix=users,result=ok":        1,
+		"op=delete,prefix=users,result=ok":     1,
+		"op=incr,prefix=hits,result=ok":        1,
+		"op=add,prefix=hits,result=not_stored": 0,
+	} {
+		if got, ok := ops[k]; !ok || got != want {
+			t.Errorf("memdict_operations_total{%s} = %v (present %v), want %v", k, got, ok, want)
+		}
+	}
+}
