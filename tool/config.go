@@ -87,6 +87,11 @@ type PluginConfig struct {
 	// Order sorts plugins in listings (ERP5's ordering index); ties are
 	// sorted by name.
 	Order int
+	// GenerationRefresh is how often Dicts read their namespace generation
+	// again, to see a Dict.Clear made by another process (see
+	// memdict.Settings): 0 means memdict.DefaultGenerationRefresh (1s), a
+	// negative value never.
+	GenerationRefresh time.Duration
 }
 
 // DefaultPluginConfig returns the configuration of a plugin on url with
@@ -157,11 +162,12 @@ const (
 	fieldMaxValueLen = "max_value_length"
 	fieldCodec       = "codec"
 	fieldOrder       = "order"
+	fieldGenRefresh  = "generation_refresh"
 )
 
 var (
 	topFields    = []string{fieldSiteID, fieldPlugins}
-	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder}
+	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh}
 )
 
 // Validate checks c: plugin names, URLs (parseable, with a registered
@@ -216,7 +222,8 @@ func (pc PluginConfig) settings(siteID string) (memdict.Settings, error) {
 	if err != nil {
 		return memdict.Settings{}, err
 	}
-	return memdict.Settings{SiteID: siteID, TTL: pc.Expiration, Codec: c, MaxKeyLen: pc.MaxKeyLen, MaxValueLen: pc.MaxValueLen}, nil
+	return memdict.Settings{SiteID: siteID, TTL: pc.Expiration, Codec: c, MaxKeyLen: pc.MaxKeyLen, MaxValueLen: pc.MaxValueLen,
+		GenerationRefresh: pc.GenerationRefresh}, nil
 }
 
 func codecByName(name string) (codec.Codec, error) {
@@ -333,6 +340,7 @@ type filePlugin struct {
 	MaxValueLen *int
 	Codec       *string
 	Order       *int
+	GenRefresh  *time.Duration
 }
 
 func (fp filePlugin) config(name string) PluginConfig {
@@ -358,6 +366,9 @@ func (fp filePlugin) config(name string) PluginConfig {
 	}
 	if fp.Order != nil {
 		pc.Order = *fp.Order
+	}
+	if fp.GenRefresh != nil {
+		pc.GenerationRefresh = *fp.GenRefresh
 	}
 	return pc
 }
@@ -490,6 +501,16 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 				continue
 			}
 			fp.Expiration = &d
+		case fieldGenRefresh:
+			d, err := parseRefresh(v.Value, v.Kind == yaml.ScalarNode && v.Tag != "!!str")
+			if err != nil || v.Kind != yaml.ScalarNode {
+				if err == nil {
+					err = errors.New("want seconds, a duration such as 5s, or never")
+				}
+				bad(v, k.Value, err)
+				continue
+			}
+			fp.GenRefresh = &d
 		case fieldMaxKeyLen, fieldMaxValueLen, fieldOrder:
 			var n int
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&n) != nil {
@@ -519,31 +540,46 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 	return pc, pc.check(file, name, lines)
 }
 
-// parseExpiration reads an expiration: a number of seconds (number is
-// true: the value was not quoted) or a Go duration string such as "1h30m".
-func parseExpiration(s string, number bool) (time.Duration, error) {
-	if number {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q: want seconds or a duration such as \"1h30m\"", s)
+// parseDuration reads a number of seconds (number is true: the value was
+// not quoted) or a Go duration string such as "1h30m"; a quoted number is
+// seconds too.
+func parseDuration(s string, number bool) (time.Duration, error) {
+	if !number {
+		if d, err := time.ParseDuration(s); err == nil {
+			return d, nil
 		}
-		if f < 0 {
-			return 0, fmt.Errorf("%v seconds is negative (0 means never)", f)
-		}
-		if f*float64(time.Second) > math.MaxInt64 {
-			return 0, fmt.Errorf("%v seconds is too large", f)
-		}
-		return time.Duration(f * float64(time.Second)), nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
-			return parseExpiration(s, true)
-		}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("%q: want seconds or a duration such as \"1h30m\"", s)
 	}
-	if d < 0 {
-		return 0, fmt.Errorf("%v is negative (0 means never)", d)
+	if math.Abs(f*float64(time.Second)) > math.MaxInt64 {
+		return 0, fmt.Errorf("%v seconds is too large", f)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// parseExpiration reads an expiration, which must not be negative.
+func parseExpiration(s string, number bool) (time.Duration, error) {
+	d, err := parseDuration(s, number)
+	if err == nil && d < 0 {
+		err = fmt.Errorf("%s is negative (0 means never)", s)
+	}
+	return d, err
+}
+
+// parseRefresh reads a generation refresh interval: a duration that is not
+// negative, or "never".
+func parseRefresh(s string, number bool) (time.Duration, error) {
+	if s == "never" && !number {
+		return -1, nil
+	}
+	d, err := parseDuration(s, number)
+	if err == nil && d < 0 {
+		err = fmt.Errorf("%s is negative (write never for no refresh)", s)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w, or never", err)
 	}
 	return d, nil
 }
@@ -556,6 +592,7 @@ type jsonPlugin struct {
 	MaxValueLen *int            `json:"max_value_length"`
 	Codec       *string         `json:"codec"`
 	Order       *int            `json:"order"`
+	GenRefresh  json.RawMessage `json:"generation_refresh"`
 }
 
 func parseJSON(data []byte, file string) (Config, error) {
@@ -604,6 +641,23 @@ func parseJSON(data []byte, file string) (Config, error) {
 				continue
 			}
 			fp.Expiration = &d
+		}
+		if len(jp.GenRefresh) > 0 && string(jp.GenRefresh) != "null" {
+			var (
+				d   time.Duration
+				err error
+				s   string
+			)
+			if json.Unmarshal(jp.GenRefresh, &s) == nil {
+				d, err = parseRefresh(s, false)
+			} else {
+				d, err = parseRefresh(string(jp.GenRefresh), true)
+			}
+			if err != nil {
+				errs = append(errs, &ConfigError{File: file, Plugin: name, Field: fieldGenRefresh, Err: err})
+				continue
+			}
+			fp.GenRefresh = &d
 		}
 		if fp.URL == nil && name != DefaultPlugin {
 			errs = append(errs, &ConfigError{File: file, Plugin: name, Field: fieldURL, Err: errors.New("missing")})

@@ -77,6 +77,16 @@ plugins:
 			"default_memcached_plugin":    with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration, p.Codec, p.Order = time.Minute, "gob", 2 }),
 			"persistent_memcached_plugin": {URL: "rediss://h:6380/0", Expiration: 2 * time.Hour, Order: 1},
 		}}},
+		{"yaml generation refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: never\n  q:\n    url: mem://\n    generation_refresh: 5s\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{
+				"p": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationRefresh = -1 }),
+				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationRefresh = 5 * time.Second }),
+			}}},
+		{"json generation refresh", "c.json", `{"plugins": {"p": {"url": "mem://", "generation_refresh": 2}, "q": {"url": "mem://", "generation_refresh": "never"}}}`,
+			tool.Config{Plugins: map[string]tool.PluginConfig{
+				"p": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationRefresh = 2 * time.Second }),
+				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationRefresh = -1 }),
+			}}},
 		{"json null expiration", "c.json", `{"plugins": {"p": {"url": "mem://", "expiration": null}}}`,
 			tool.Config{Plugins: map[string]tool.PluginConfig{"p": def("mem://")}}},
 	}
@@ -127,6 +137,9 @@ func TestLoadConfigBad(t *testing.T) {
 		{"yaml plugin not a mapping", "c.yaml", "plugins:\n  p: mem://\n", 2, "p", "", "mapping"},
 		{"yaml duplicate field", "c.yaml", "plugins:\n  p:\n    url: mem://\n    url: mem://\n", 4, "p", "url", ""},
 		{"yaml site id not a string", "c.yaml", "site_id: [a]\n", 1, "", "site_id", "string"},
+		{"yaml negative refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: -1\n", 4, "p", "generation_refresh", "never"},
+		{"yaml bad refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: sometimes\n", 4, "p", "generation_refresh", "duration"},
+		{"json bad refresh", "c.json", `{"plugins": {"p": {"url": "mem://", "generation_refresh": "-1s"}}}`, 0, "p", "generation_refresh", "negative"},
 		{"json syntax", "c.json", "{\n\"plugins\": {\n\"p\": {,}}}", 3, "", "", ""},
 		{"json unknown top field", "c.json", `{"site": "a"}`, 0, "", "site", "unknown field"},
 		{"json unknown plugin field", "c.json", `{"plugins": {"p": {"url": "mem://", "ttl": 5}}}`, 0, "p", "ttl", "unknown field"},

@@ -23,8 +23,9 @@
 // A plugin has a URL (mem://, memcached://host:11211,host2:11211,
 // redis://host:6379/0, rediss://...), an expiration (the default time to
 // live; 0 means never), a maximum key length (default 250; 0: no limit), a
-// maximum value length (default 1 MiB; 0: no limit), a codec name and an
-// ordering index for listings. The Tool's optional site id is put in front
+// maximum value length (default 1 MiB; 0: no limit), a codec name, an
+// ordering index for listings, and how often Dicts re-read their namespace
+// generation (see memdict.Dict.Clear). The Tool's optional site id is put in front
 // of every Dict's prefix, so that several applications can share one
 // server without meeting. Dicts of one plugin share one backend (one
 // connection pool), opened by the first call that needs it.

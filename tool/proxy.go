@@ -239,8 +239,9 @@ func (p *proxy) Increment(ctx context.Context, key string, delta int64) (uint64,
 // plugin's other Dicts.
 func (p *proxy) Close() error { return nil }
 
-// Optional interfaces: forwarded when the current backend has them,
-// backend.ErrNotSupported otherwise.
+// Optional interfaces: forwarded when the current backend has them;
+// otherwise backend.ErrNotSupported, except for MultiWriter, which falls
+// back to one call per key.
 
 func (p *proxy) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
@@ -299,6 +300,52 @@ func (p *proxy) Ping(ctx context.Context) error {
 	return p.unsupported("ping")
 }
 
+// SetMulti forwards to the current backend's SetMulti, or stores each item
+// with Set when it has none, reporting failures in a *backend.MultiError.
+func (p *proxy) SetMulti(ctx context.Context, items []backend.Item) error {
+	g, be, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer g.release(p)
+	if mw, ok := be.(backend.MultiWriter); ok {
+		return mw.SetMulti(ctx, items)
+	}
+	var me backend.MultiError
+	for _, it := range items {
+		if err := be.Set(ctx, it); err != nil {
+			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
+		}
+	}
+	if len(me.Errors) > 0 {
+		return &me
+	}
+	return nil
+}
+
+// DeleteMulti forwards to the current backend's DeleteMulti, or deletes
+// each key with Delete when it has none, as SetMulti does.
+func (p *proxy) DeleteMulti(ctx context.Context, keys []string) error {
+	g, be, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer g.release(p)
+	if mw, ok := be.(backend.MultiWriter); ok {
+		return mw.DeleteMulti(ctx, keys)
+	}
+	var me backend.MultiError
+	for _, k := range keys {
+		if err := be.Delete(ctx, k); err != nil {
+			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
+		}
+	}
+	if len(me.Errors) > 0 {
+		return &me
+	}
+	return nil
+}
+
 func (p *proxy) unsupported(what string) error {
 	return fmt.Errorf("tool: plugin %q: %s: %w", p.name, what, backend.ErrNotSupported)
 }
@@ -320,4 +367,5 @@ var (
 	_ backend.StatsReporter = (*proxy)(nil)
 	_ backend.Flusher       = (*proxy)(nil)
 	_ backend.Pinger        = (*proxy)(nil)
+	_ backend.MultiWriter   = (*proxy)(nil)
 )

@@ -393,12 +393,16 @@ func (t *Tool) commitLocked(ch *change) {
 		return
 	}
 	p := ch.p
-	_ = p.settings.Store(ch.settings) // validated in prepare
 	p.cfg = ch.cfg
 	if ch.gen != nil {
 		p.supplied = false
 		p.proxy.swap(ch.gen)
 	}
+	// The settings change after the backend: a Dict that sees the new
+	// settings reads its namespace generation (memdict.Dict.Clear) again,
+	// and then from the new backend. Store always installs a new value, so
+	// Dicts read it again even if only the URL changed.
+	_ = p.settings.Store(ch.settings) // validated in prepare
 }
 
 // abort closes the backends a prepared change opened.

@@ -594,3 +594,61 @@ func TestOpenFailure(t *testing.T) {
 		t.Error("Backend: no error")
 	}
 }
+
+// Transactions commit through the Tool's backend, with or without
+// backend.MultiWriter on the server.
+func TestTxThroughTool(t *testing.T) {
+	_, url := freshServer()
+	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{"plain": tool.DefaultPluginConfig(url)}})
+	ctx := context.Background()
+	for _, path := range []string{"", "plain"} { // mem:// has MultiWriter, the test handle not
+		d, err := tool.Dict[int](tl, "tx", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Put("gone", 1)
+		tx := d.Begin()
+		tx.Put("a", 1)
+		tx.Put("b", 2)
+		tx.Delete("gone")
+		tx.Delete("absent")
+		if err := tx.Commit(ctx); err != nil {
+			t.Errorf("%q: Commit: %v", path, err)
+		}
+		got, err := d.GetMulti(ctx, []string{"a", "b", "gone"})
+		if err != nil || len(got) != 2 || got["a"] != 1 || got["b"] != 2 {
+			t.Errorf("%q: after Commit: %v, %v", path, got, err)
+		}
+	}
+}
+
+// After a Clear and a switch of server, Dicts made before and after the
+// switch agree on the namespace generation.
+func TestClearAndSwitch(t *testing.T) {
+	_, urlA := freshServer()
+	srvB, urlB := freshServer()
+	ctx := context.Background()
+	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{tool.DefaultPlugin: tool.DefaultPluginConfig(urlA)}})
+	old, _ := tool.Dict[int](tl, "c", "")
+	old.Put("k", 1)
+	if err := old.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := old.Get("k"); ok {
+		t.Fatal("Clear kept k")
+	}
+	old.Put("k", 2)
+	if err := tl.SetPlugin(ctx, "", tool.DefaultPluginConfig(urlB)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Store(ctx, "k", 3); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := tool.Dict[int](tl, "c", "")
+	if v, ok := fresh.Get("k"); !ok || v != 3 {
+		t.Errorf("new Dict reads %v, %v; want 3 written by the old one", v, ok)
+	}
+	if _, err := srvB.Get(ctx, old.BackendKey("k")); err != nil {
+		t.Errorf("key not on the new server: %v", err)
+	}
+}
