@@ -51,9 +51,3 @@ func TestConformanceUnbatched(t *testing.T) {
 	p := testserver.Redis(t)
 	backendtest.Run(t, opener("redis://"+p.Addr+"/1?max_value_size=1048576&batch=false"), conformanceOptions(nil))
 }
-
-func TestConformanceCluster(t *testing.T) {
-	t.Parallel()
-	c := testserver.RedisCluster(t, 3)
-	backendtest.Run(t, opener("redis://"+c.Addrs[0]+","+c.Addrs[2]+"?cluster=true&max_value_size=1048576"), conformanceOptions(nil))
-}

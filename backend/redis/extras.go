@@ -148,7 +148,7 @@ func (b *Backend) ServerStats(ctx context.Context) ([]backend.NodeStats, error) 
 		return nil, err
 	}
 	st, err := cancellable(b, ctx, func() ([]backend.NodeStats, error) { return b.serverStats(ctx) })
-	if err != nil && ctx.Err() != nil {
+	if err != nil && err == ctx.Err() { // cancellable gave up waiting
 		return nil, b.wrap(ctx, "stats", "-", err)
 	}
 	return st, err
@@ -207,7 +207,7 @@ func (b *Backend) Flush(ctx context.Context) error {
 			"enable it with WithFlush(true) or the URL option allow_flush=true", backend.ErrNotSupported)
 	}
 	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.flush(ctx) })
-	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	if err != nil && err == ctx.Err() { // cancellable gave up waiting
 		return b.wrap(ctx, "flush", "-", err)
 	}
 	return err
@@ -234,7 +234,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 		return err
 	}
 	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.ping(ctx) })
-	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	if err != nil && err == ctx.Err() { // cancellable gave up waiting
 		return b.wrap(ctx, "ping", "-", err)
 	}
 	return err

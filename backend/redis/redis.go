@@ -370,7 +370,7 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 	if m == nil {
 		m = map[string]backend.Item{}
 	}
-	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) && !strings.HasPrefix(err.Error(), "redis:") {
+	if err != nil && err == ctx.Err() { // cancellable gave up waiting
 		return m, fmt.Errorf("redis: getmulti: %w", err)
 	}
 	return m, err

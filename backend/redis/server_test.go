@@ -26,13 +26,6 @@ func TestSmokeServer(t *testing.T) {
 	smoke(t, b, "p/", time.Sleep)
 }
 
-func TestSmokeCluster(t *testing.T) {
-	t.Parallel()
-	c := testserver.RedisCluster(t, 3)
-	b := mustOpen(t, "redis://"+c.Addrs[0]+","+c.Addrs[1]+"?cluster=true")
-	smoke(t, b, "p/", time.Sleep)
-}
-
 func TestSmokeTLS(t *testing.T) {
 	t.Parallel()
 	p, files := testserver.RedisTLS(t)

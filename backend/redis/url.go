@@ -55,7 +55,8 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 // The port defaults to 6379 and the database number to 0 (a cluster has
 // only database 0). Several hosts require cluster=true; a single host with
 // cluster=true is a cluster seed. IPv6 literals work only in the one-host
-// form. The options are:
+// form. In the cluster form, give the last host its port (Go's URL parser
+// reads what follows the last colon as a port). The options are:
 //
 //	cluster=true                 connect to a Redis Cluster (default false)
 //	dial_timeout=5s              connection timeout (go-redis default 5s)

@@ -1,0 +1,120 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/testserver"
+	"github.com/memdict/memdict/testing/backendtest"
+)
+
+// TestCluster starts a three-master Redis Cluster and runs the conformance
+// suite and the cluster-specific checks on it.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	c := testserver.RedisCluster(t, 3)
+	seeds := "redis://" + c.Addrs[0] + "," + c.Addrs[2] + "?cluster=true"
+
+	t.Run("Conformance", func(t *testing.T) {
+		backendtest.Run(t, opener(seeds+"&max_value_size=1048576"), conformanceOptions(nil))
+	})
+	t.Run("Smoke", func(t *testing.T) {
+		smoke(t, mustOpen(t, seeds), "smoke/", time.Sleep)
+	})
+	t.Run("ForeignValues", func(t *testing.T) {
+		foreignValues(t, mustOpen(t, seeds))
+	})
+	t.Run("Spread", func(t *testing.T) {
+		// The keys of one prefix land on every master, and one multi-get
+		// reads them all back across slots and masters.
+		b := mustOpen(t, seeds)
+		ctx := context.Background()
+		var keys []string
+		for i := range 300 {
+			k := fmt.Sprintf("users/%d", i)
+			keys = append(keys, k)
+			if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		perMaster := map[string]int{}
+		for _, a := range c.Addrs {
+			rc := goredis.NewClient(&goredis.Options{Addr: a})
+			var cursor uint64
+			for {
+				ks, next, err := rc.Scan(ctx, cursor, "users/*", 1000).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				perMaster[a] += len(ks)
+				if next == 0 {
+					break
+				}
+				cursor = next
+			}
+			rc.Close()
+		}
+		t.Logf("keys per master: %v", perMaster)
+		total := 0
+		for _, a := range c.Addrs {
+			if perMaster[a] == 0 {
+				t.Errorf("master %s holds none of the prefix's keys: %v", a, perMaster)
+			}
+			total += perMaster[a]
+		}
+		if total != len(keys) {
+			t.Errorf("%d keys on the masters, want %d", total, len(keys))
+		}
+		slots := map[uint16]bool{}
+		for _, k := range keys {
+			slots[slot(k)] = true
+		}
+		m, err := b.GetMulti(ctx, append(keys, "users/absent"))
+		if err != nil || len(m) != len(keys) {
+			t.Fatalf("getmulti over %d slots: %d items, %v", len(slots), len(m), err)
+		}
+		for _, k := range keys {
+			if string(m[k].Value) != k {
+				t.Fatalf("getmulti %q: %q", k, m[k].Value)
+			}
+		}
+		n := 0
+		for _, err := range b.Keys(ctx, "users/") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != len(keys) {
+			t.Errorf("Keys listed %d keys, want %d", n, len(keys))
+		}
+		st, err := b.ServerStats(ctx)
+		if err != nil || len(st) != 3 {
+			t.Fatalf("stats: %d nodes, %v", len(st), err)
+		}
+		for _, s := range st {
+			if s.Err != nil || s.Stats["cluster_enabled"] != "1" {
+				t.Errorf("stats of %s: cluster_enabled=%q, %v", s.Addr, s.Stats["cluster_enabled"], s.Err)
+			}
+		}
+	})
+	t.Run("Slots", func(t *testing.T) {
+		// slot agrees with the server's CLUSTER KEYSLOT.
+		rc := goredis.NewClient(&goredis.Options{Addr: c.Addrs[0]})
+		defer rc.Close()
+		for _, k := range []string{"", "a", "users/1", "{user1000}.following", "foo{}{bar}", "{}x", "x{a}{b}", "\xff\x00k"} {
+			want, err := rc.ClusterKeySlot(context.Background(), k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slot(k); int64(got) != want {
+				t.Errorf("slot(%q) = %d, server says %d", k, got, want)
+			}
+		}
+	})
+}

@@ -1,0 +1,87 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	_ "github.com/memdict/memdict/backend/redis"
+)
+
+// Example opens a Redis backend from a URL, as a program configured with
+// "redis://host:6379/0" does, and uses it under a typed Dict. (The server
+// here is an in-process miniredis.)
+func Example() {
+	srv, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	be, err := backend.Open(ctx, "redis://"+srv.Addr()+"/0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer be.Close()
+
+	d, err := memdict.New[int](be, "visits")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := d.Put("home", 41); err != nil {
+		log.Fatal(err)
+	}
+	n, _ := d.Get("home")
+	fmt.Println("home:", n)
+	_, ok := d.Get("about")
+	fmt.Println("about found:", ok)
+	// Output:
+	// home: 41
+	// about found: false
+}
+
+// Example_backend uses the Backend directly: compare-and-swap and a
+// memcached-style counter.
+func Example_backend() {
+	srv, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	be, err := backend.Open(ctx, "redis://"+srv.Addr())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer be.Close()
+
+	_ = be.Set(ctx, backend.Item{Key: "k", Value: []byte("v1")})
+	it, _ := be.Get(ctx, "k")
+	fmt.Println(be.CompareAndSwap(ctx, backend.Item{Key: "k", Value: []byte("v2"), CAS: it.CAS}))
+	err = be.CompareAndSwap(ctx, backend.Item{Key: "k", Value: []byte("v3"), CAS: it.CAS})
+	fmt.Println(errors.Is(err, backend.ErrCASConflict))
+
+	_ = be.Set(ctx, backend.Item{Key: "hits", Value: []byte("10")})
+	n, _ := be.Increment(ctx, "hits", -15)
+	fmt.Println(n)
+	// Output:
+	// <nil>
+	// true
+	// 0
+}
+
+// Example_unknownOption shows the error for a misspelt URL option: it names
+// the option, lists the known ones and hides the password.
+func Example_unknownOption() {
+	_, err := backend.Open(context.Background(), "redis://app:secret@localhost:6379/0?dial_timeot=1s")
+	fmt.Println(err)
+	// Output:
+	// backend: open "redis://app:xxxxx@localhost:6379/0?dial_timeot=1s": redis: unknown parameter(s) dial_timeot (known: allow_flush, batch, batch_inflight, batch_size, client_name, cluster, dial_timeout, max_retries, max_value_size, min_idle_conns, pool_size, pool_timeout, protocol, read_timeout, tls_ca, tls_cert, tls_insecure_skip_verify, tls_key, tls_server_name, write_timeout)
+}

@@ -1,0 +1,120 @@
+package redis
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+func TestParseURL(t *testing.T) {
+	ca := testserver.WriteTLSFiles(t).CAFile
+	for _, c := range []struct {
+		url     string
+		check   func(t *testing.T, u *parsed)
+		wantErr string // substring; "" means success
+	}{
+		{url: "redis://localhost", check: func(t *testing.T, u *parsed) {
+			eq(t, u.addrs, "localhost:6379")
+			eq(t, u.db, 0)
+			eq(t, u.cluster, false)
+		}},
+		{url: "redis://alice:pw@10.0.0.1:7000/3?dial_timeout=200ms&pool_size=7&protocol=2", check: func(t *testing.T, u *parsed) {
+			eq(t, u.addrs, "10.0.0.1:7000")
+			eq(t, u.db, 3)
+			eq(t, u.user+"/"+u.password, "alice/pw")
+			eq(t, u.o.DialTimeout, 200*time.Millisecond)
+			eq(t, u.o.PoolSize, 7)
+			eq(t, u.o.Protocol, 2)
+		}},
+		{url: "redis://:pw@h:1", check: func(t *testing.T, u *parsed) { eq(t, u.user+"/"+u.password, "/pw") }},
+		{url: "redis://[::1]:7000", check: func(t *testing.T, u *parsed) { eq(t, u.addrs, "[::1]:7000") }},
+		{url: "redis://h1,h2:7001,h3:7002?cluster=true", check: func(t *testing.T, u *parsed) {
+			eq(t, u.addrs, "h1:6379,h2:7001,h3:7002")
+			eq(t, u.cluster, true)
+		}},
+		{url: "redis://h1:7000?cluster=1", check: func(t *testing.T, u *parsed) { eq(t, u.cluster, true) }},
+		{url: "rediss://h:6380?tls_ca=" + ca + "&tls_server_name=cache.local", check: func(t *testing.T, u *parsed) {
+			if u.o.TLSConfig == nil || u.o.TLSConfig.RootCAs == nil || u.o.TLSConfig.ServerName != "cache.local" {
+				t.Errorf("TLS config %+v", u.o.TLSConfig)
+			}
+		}},
+		{url: "rediss://h:6380?tls_insecure_skip_verify=true", check: func(t *testing.T, u *parsed) {
+			if u.o.TLSConfig == nil || !u.o.TLSConfig.InsecureSkipVerify || u.o.TLSConfig.ServerName != "h" {
+				t.Errorf("TLS config %+v", u.o.TLSConfig)
+			}
+		}},
+		{url: "redis://h?max_retries=0", check: func(t *testing.T, u *parsed) { eq(t, u.o.MaxRetries, -1) }},
+		{url: "redis://h?max_value_size=100&allow_flush=true&batch=false", check: func(t *testing.T, u *parsed) {
+			eq(t, u.cfg.maxValueSize, 100)
+			eq(t, u.cfg.flush, true)
+			eq(t, u.cfg.batch, false)
+		}},
+
+		{url: "redis://h?bogus=1&other=2", wantErr: "unknown parameter(s) bogus, other (known: allow_flush, batch,"},
+		{url: "redis://h1:1,h2:2", wantErr: "need cluster=true"},
+		{url: "redis://h1:1,h2:2/2?cluster=true", wantErr: "only database 0"},
+		{url: "redis://h/abc", wantErr: `bad database "abc"`},
+		{url: "redis://h:99999", wantErr: `bad port "99999"`},
+		{url: "redis:///0", wantErr: "missing host"},
+		{url: "redis://h?dial_timeout=soon", wantErr: "dial_timeout"},
+		{url: "redis://h?protocol=4", wantErr: "want 2 or 3"},
+		{url: "redis://h?cluster=maybe", wantErr: "cluster"},
+		{url: "redis://h?tls_ca=/x", wantErr: "TLS option(s) tls_ca given on redis://: use rediss://"},
+		{url: "rediss://h?tls_ca=/does/not/exist", wantErr: "tls_ca"},
+		{url: "rediss://h?tls_cert=/x", wantErr: "tls_cert and tls_key must be given together"},
+		{url: "memcached://h", wantErr: "unsupported scheme"},
+	} {
+		t.Run(c.url, func(t *testing.T) {
+			u, err := url.Parse(c.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uo, opts, err := ParseURL(u)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &parsed{o: uo, addrs: strings.Join(uo.Addrs, ","), db: uo.DB, cluster: uo.IsClusterMode,
+				user: uo.Username, password: uo.Password, cfg: newConfig(opts)}
+			c.check(t, p)
+		})
+	}
+}
+
+func TestParseURLHidesPassword(t *testing.T) {
+	for _, raw := range []string{
+		"redis://u:hunter2@h:1/x", "redis://u:hunter2@h:1,h2:2", "rediss://u:hunter2@h?tls_ca=/nope",
+	} {
+		u, _ := url.Parse(raw)
+		_, _, err := ParseURL(u)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v", u.Redacted(), err)
+		}
+	}
+}
+
+type parsed struct {
+	o              *goredis.UniversalOptions
+	addrs          string
+	db             int
+	cluster        bool
+	user, password string
+	cfg            config
+}
+
+func eq[T comparable](t *testing.T, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
