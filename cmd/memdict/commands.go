@@ -1,0 +1,623 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/tool"
+)
+
+func init() {
+	commands = []*command{
+		getCmd, putCmd, delCmd, keysCmd, clearCmd, statsCmd, pingCmd,
+		dumpCmd, loadCmd, pluginsCmd, serveCmd, versionCmd,
+	}
+}
+
+// withDicts opens the Tool and the Dicts of the chosen plugin and prefix,
+// runs fn, and closes the Tool.
+func (e *env) withDicts(ctx context.Context, cmd string, fn func(ds *dictSet) int) int {
+	t, err := e.openTool()
+	if err != nil {
+		return e.fail(cmd, err)
+	}
+	defer t.Close()
+	ds, err := openDicts(ctx, t, e.plugin, e.prefix)
+	if err != nil {
+		return e.fail(cmd, err)
+	}
+	return fn(ds)
+}
+
+// printJSON writes v as indented JSON, or on one line with compact.
+func printJSON(w io.Writer, v any, compact bool) error {
+	var b []byte
+	var err error
+	if compact {
+		b, err = json.Marshal(v)
+	} else {
+		b, err = json.MarshalIndent(v, "", "  ")
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// record is a key and its value as get --json and dump print them, and
+// load reads them: Value when the value shows as JSON, else Base64 (the
+// encoded payload).
+type record struct {
+	Key    string          `json:"key"`
+	Codec  string          `json:"codec"`
+	Value  json.RawMessage `json:"value,omitempty"`
+	Base64 string          `json:"base64,omitempty"`
+}
+
+// newRecord returns the record of a stored value; exact makes it carry the
+// payload in base64 even when the value shows as JSON.
+func newRecord(key string, s stored, exact bool) (record, error) {
+	r := record{Key: key, Codec: s.CodecName()}
+	if !exact {
+		if v, ok := s.Decoded(); ok {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return r, err
+			}
+			r.Value = b
+			return r, nil
+		}
+	}
+	r.Base64 = base64.StdEncoding.EncodeToString(s.Payload)
+	return r, nil
+}
+
+var getCmd = &command{
+	name: "get", args: "KEY", nargs: 1,
+	summary: "print the value stored under KEY",
+	help: `
+The value is decoded with the codec it was written with and printed as
+JSON; a string value prints as a JSON string. A value that cannot be shown
+as JSON (gob, binary bytes, an unknown codec) prints in base64, with a note
+on stderr. --raw prints the stored bytes (the payload, without memdict's
+header); --json prints {"key", "codec", "value" or "base64"} on one line.
+
+A missing key prints a message on stderr and exits with status 1.
+
+Examples:
+  memdict get --prefix shop cart:42
+  memdict get --prefix shop cart:42 --json | jq .value.items
+  memdict get --prefix images logo --raw > logo.png
+  memdict get --plugin persistent_memcached_plugin --prefix sessions abc`,
+	flags: func(fs *flag.FlagSet) {
+		fs.Bool("raw", false, "print the stored bytes as they are")
+	},
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		key := args[0]
+		raw := fs.Lookup("raw").Value.String() == "true"
+		return e.withDicts(ctx, "get", func(ds *dictSet) int {
+			s, ok, err := ds.get(ctx, key)
+			if err != nil {
+				return e.fail("get", err)
+			}
+			if !ok {
+				fmt.Fprintf(e.stderr, "memdict get: %s: not found\n", quoteKey(key))
+				return exitMiss
+			}
+			switch {
+			case raw:
+				_, err = e.stdout.Write(s.Payload)
+			case e.json:
+				var r record
+				if r, err = newRecord(key, s, false); err == nil {
+					err = printJSON(e.stdout, r, true)
+				}
+			default:
+				v, decoded := s.Decoded()
+				if !decoded {
+					fmt.Fprintf(e.stderr, "memdict get: the %s value cannot be shown as JSON; printing its %d bytes in base64 (--raw prints them as they are)\n", s.CodecName(), len(s.Payload))
+					v = base64.StdEncoding.EncodeToString(s.Payload)
+				}
+				err = printJSON(e.stdout, v, false)
+			}
+			if err != nil {
+				return e.fail("get", err)
+			}
+			return exitOK
+		})
+	},
+}
+
+var putCmd = &command{
+	name: "put", args: "KEY [VALUE]", nargs: -1,
+	summary: "store a value under KEY",
+	help: `
+VALUE is JSON ('42', '"text"', '{"a":[1,2]}'), encoded with the codec
+--codec names (default: the plugin's codec, msgpack unless configured),
+so that Go programs read it back into the matching type; integers stay
+integers. --string stores VALUE as a string, as it is (the raw codec, as a
+Dict[string] stores it). Without VALUE, or with "-", the value is read from
+standard input. Use "--" before a VALUE that starts with "-".
+
+Examples:
+  memdict put --prefix shop cart:42 '{"items":[1,2,3],"total":9.5}'
+  memdict put --prefix shop greeting --string 'hello, world'
+  memdict put --prefix shop --ttl 10m token:7 '"abc"'
+  memdict put --prefix shop --codec json config - < config.json
+  memdict put --prefix counters -- balance -5`,
+	flags: func(fs *flag.FlagSet) {
+		fs.Bool("string", false, "store VALUE as a string, not JSON")
+		fs.String("codec", "", "`name` of the codec that encodes the value: "+strings.Join(codec.Names(), ", ")+" (default: the plugin's)")
+		fs.Duration("ttl", 0, "time to live (\"90s\", \"1h\"); 0: the plugin's expiration")
+	},
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		if len(args) < 1 || len(args) > 2 {
+			return e.fail("put", usagef("want KEY [VALUE], got %d arguments", len(args)))
+		}
+		key := args[0]
+		var text []byte
+		if len(args) == 2 && args[1] != "-" {
+			text = []byte(args[1])
+		} else {
+			b, err := io.ReadAll(e.stdin)
+			if err != nil {
+				return e.fail("put", err)
+			}
+			text = b
+		}
+		asString := fs.Lookup("string").Value.String() == "true"
+		codecName := fs.Lookup("codec").Value.String()
+		ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
+		if ttl < 0 {
+			return e.fail("put", usagef("--ttl must not be negative"))
+		}
+		var opts []memdict.ItemOption
+		if ttl > 0 {
+			opts = append(opts, memdict.TTL(ttl))
+		}
+		return e.withDicts(ctx, "put", func(ds *dictSet) int {
+			id, p, err := encodeValue(ds, text, asString, codecName)
+			if err != nil {
+				return e.fail("put", err)
+			}
+			if err := ds.put(ctx, key, id, p, opts...); err != nil {
+				return e.fail("put", err)
+			}
+			if e.json {
+				_ = printJSON(e.stdout, map[string]any{"key": key, "codec": codec.NameOf(id), "bytes": len(p)}, true)
+			}
+			return exitOK
+		})
+	},
+}
+
+// encodeValue turns put's VALUE into a codec ID and payload.
+func encodeValue(ds *dictSet, text []byte, asString bool, codecName string) (byte, []byte, error) {
+	if asString {
+		if codecName != "" && codecName != "raw" {
+			return 0, nil, usagef("--string stores with the raw codec; leave out --codec %s", codecName)
+		}
+		return codec.RawID, text, nil
+	}
+	if codecName == "" {
+		codecName = ds.info.Codec
+	}
+	c := codec.Default()
+	if codecName != "" {
+		var ok bool
+		if c, ok = codec.ByName(codecName); !ok {
+			return 0, nil, usagef("unknown codec %q (known: %s)", codecName, strings.Join(codec.Names(), ", "))
+		}
+	}
+	v, err := parseJSONValue(text)
+	if err != nil {
+		return 0, nil, usagef("VALUE is not JSON (%v); use --string to store text as it is", err)
+	}
+	if c.ID() == codec.RawID {
+		s, ok := v.(string)
+		if !ok {
+			return 0, nil, usagef("the raw codec stores strings only; VALUE is a JSON %T", v)
+		}
+		return codec.RawID, []byte(s), nil
+	}
+	p, err := c.Marshal(v)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %s: %w", memdict.ErrEncode, c.Name(), err)
+	}
+	return c.ID(), p, nil
+}
+
+var delCmd = &command{
+	name: "del", args: "KEY", nargs: 1,
+	summary: "remove the value stored under KEY",
+	help: `
+Exits with status 1 if the key held no value.
+
+Examples:
+  memdict del --prefix shop cart:42`,
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		return e.withDicts(ctx, "del", func(ds *dictSet) int {
+			err := ds.remove(ctx, args[0])
+			switch {
+			case errors.Is(err, memdict.ErrNotFound):
+				fmt.Fprintf(e.stderr, "memdict del: %s: not found\n", quoteKey(args[0]))
+				return exitMiss
+			case err != nil:
+				return e.fail("del", err)
+			}
+			return exitOK
+		})
+	},
+}
+
+// quoteKey returns key as it is if it prints plainly, else Go-quoted.
+func quoteKey(key string) string {
+	if key == "" || !utf8.ValidString(key) || strings.IndexFunc(key, func(r rune) bool { return !unicode.IsPrint(r) || r == '"' }) >= 0 {
+		return strconv.Quote(key)
+	}
+	return key
+}
+
+var keysCmd = &command{
+	name: "keys", nargs: 0,
+	summary: "list the keys of the Dict (--prefix)",
+	help: `
+Lists the Dict's live keys, one a line, in no particular order; a key
+that holds spaces at its ends, quotes or characters that do not print is
+shown Go-quoted. --json prints one JSON string a line. Listing needs a
+backend that can enumerate keys: the in-memory store, Redis (SCAN), or
+memcached 1.6 and later (lru_crawler metadump).
+
+Examples:
+  memdict keys --prefix shop
+  memdict keys --prefix shop --limit 10
+  memdict keys --prefix shop --json | wc -l`,
+	flags: func(fs *flag.FlagSet) {
+		fs.Int("limit", 0, "list at most `n` keys (0: all)")
+	},
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		limit, _ := strconv.Atoi(fs.Lookup("limit").Value.String())
+		return e.withDicts(ctx, "keys", func(ds *dictSet) int {
+			n := 0
+			for k, err := range ds.d.Keys(ctx) {
+				if err != nil {
+					return e.fail("keys", err)
+				}
+				if e.json {
+					_ = printJSON(e.stdout, k, true)
+				} else {
+					fmt.Fprintln(e.stdout, quoteKey(k))
+				}
+				n++
+				if limit > 0 && n >= limit {
+					break
+				}
+			}
+			return exitOK
+		})
+	},
+}
+
+var clearCmd = &command{
+	name: "clear", nargs: 0,
+	summary: "remove every key of the Dict (--prefix) at once",
+	help: `
+Moves the Dict's namespace to a new generation (memdict's Dict.Clear):
+every key of the prefix becomes unreachable at once, other prefixes and
+other applications on the server are untouched, and the old entries are
+left to expire or be evicted. Applications see the clear within about a
+second. --yes is required, so that a clear is never an accident.
+
+Examples:
+  memdict clear --prefix shop --yes`,
+	flags: func(fs *flag.FlagSet) {
+		fs.Bool("yes", false, "really clear")
+	},
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		if fs.Lookup("yes").Value.String() != "true" {
+			return e.fail("clear", usagef("clear removes every key of prefix %q: add --yes to confirm", e.prefix))
+		}
+		return e.withDicts(ctx, "clear", func(ds *dictSet) int {
+			if err := ds.d.Clear(ctx); err != nil {
+				return e.fail("clear", err)
+			}
+			if e.json {
+				gen, _ := ds.d.Generation(ctx)
+				_ = printJSON(e.stdout, map[string]any{"prefix": e.prefix, "generation": gen}, true)
+			}
+			return exitOK
+		})
+	},
+}
+
+var statsCmd = &command{
+	name: "stats", nargs: 0,
+	summary: "show the plugin's server statistics",
+	help: `
+Shows, for each server of the plugin (each memcached node, each Redis
+node), its items, memory, hit ratio, evictions and uptime; --all shows
+every statistic the server reports (memcached's "stats", Redis's INFO).
+
+Examples:
+  memdict stats
+  memdict stats --plugin persistent_memcached_plugin --all
+  memdict stats --json | jq '.[].hit_ratio'`,
+	flags: func(fs *flag.FlagSet) {
+		fs.Bool("all", false, "show every statistic")
+	},
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		all := fs.Lookup("all").Value.String() == "true"
+		return e.withDicts(ctx, "stats", func(ds *dictSet) int {
+			sr, ok := ds.be.(backend.StatsReporter)
+			if !ok {
+				return e.fail("stats", backend.ErrNotSupported)
+			}
+			nodes, err := sr.ServerStats(ctx)
+			if err != nil {
+				return e.fail("stats", err)
+			}
+			code := exitOK
+			switch {
+			case e.json && all:
+				type node struct {
+					Addr  string            `json:"addr"`
+					Stats map[string]string `json:"stats,omitempty"`
+					Error string            `json:"error,omitempty"`
+				}
+				out := []node{}
+				for _, n := range nodes {
+					x := node{Addr: n.Addr, Stats: n.Stats}
+					if n.Err != nil {
+						x.Error = e.scrub(n.Err.Error())
+						code = exitError
+					}
+					out = append(out, x)
+				}
+				_ = printJSON(e.stdout, out, false)
+			case e.json:
+				out := []summary{}
+				for _, n := range nodes {
+					s := summarize(n)
+					if s.Error != "" {
+						s.Error = e.scrub(s.Error)
+						code = exitError
+					}
+					out = append(out, s)
+				}
+				_ = printJSON(e.stdout, out, false)
+			default:
+				fmt.Fprintf(e.stdout, "plugin %s (%s)\n", ds.info.Name, displayURL(ds.info))
+				for _, n := range nodes {
+					s := summarize(n)
+					fmt.Fprintf(e.stdout, "\nserver %s\n", n.Addr)
+					if n.Err != nil {
+						fmt.Fprintf(e.stdout, "  error:     %s\n", e.scrub(n.Err.Error()))
+						code = exitError
+						continue
+					}
+					fmt.Fprintf(e.stdout, "  items:     %s\n  memory:    %s\n  hit ratio: %s\n  evictions: %s\n  uptime:    %s\n",
+						s.ItemsText(), s.MemoryText(), s.HitRatioText(), s.EvictionsText(), s.UptimeText())
+					if all {
+						names := make([]string, 0, len(n.Stats))
+						for k := range n.Stats {
+							names = append(names, k)
+						}
+						sort.Strings(names)
+						fmt.Fprintln(e.stdout)
+						for _, k := range names {
+							fmt.Fprintf(e.stdout, "  %-28s %s\n", k, n.Stats[k])
+						}
+					}
+				}
+			}
+			return code
+		})
+	},
+}
+
+// displayURL returns a plugin's URL for display: already redacted by the
+// Tool; a backend supplied in code has none.
+func displayURL(info tool.PluginInfo) string {
+	if info.URL == "" {
+		return "(backend supplied by the program)"
+	}
+	return backend.Redact(info.URL)
+}
+
+// pingResult is the outcome of one ping.
+type pingResult struct {
+	Plugin  string  `json:"plugin"`
+	URL     string  `json:"url"`
+	OK      bool    `json:"ok"`
+	Latency float64 `json:"latency_ms"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// ping checks that a plugin's servers answer.
+func ping(ctx context.Context, t *tool.Tool, info tool.PluginInfo, timeout time.Duration, secrets ...string) pingResult {
+	r := pingResult{Plugin: info.Name, URL: displayURL(info)}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	be, err := t.Backend(ctx, info.Path)
+	if err == nil {
+		if p, ok := be.(backend.Pinger); ok {
+			err = p.Ping(ctx)
+		} else {
+			_, err = be.Get(ctx, "#!memdict-ping")
+			if errors.Is(err, backend.ErrNotFound) {
+				err = nil
+			}
+		}
+	}
+	r.Latency = float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		r.Error = scrubSecrets(err.Error(), secrets...)
+	} else {
+		r.OK = true
+	}
+	return r
+}
+
+var pingCmd = &command{
+	name: "ping", nargs: 0,
+	summary: "check that the plugin's servers answer",
+	help: `
+Pings the chosen plugin (--plugin), or every plugin with --all, and prints
+the round-trip time. Exits with status 3 if a server does not answer.
+
+Examples:
+  memdict ping
+  memdict ping --all --timeout 500ms`,
+	flags: func(fs *flag.FlagSet) {
+		fs.Bool("all", false, "ping every plugin")
+		fs.Duration("timeout", 2*time.Second, "give up after this `duration`")
+	},
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		all := fs.Lookup("all").Value.String() == "true"
+		timeout := fs.Lookup("timeout").Value.(flag.Getter).Get().(time.Duration)
+		t, err := e.openTool()
+		if err != nil {
+			return e.fail("ping", err)
+		}
+		defer t.Close()
+		var infos []tool.PluginInfo
+		if all {
+			infos = t.Plugins()
+		} else {
+			info, err := t.Plugin(e.plugin)
+			if err != nil {
+				return e.fail("ping", err)
+			}
+			infos = []tool.PluginInfo{info}
+		}
+		code := exitOK
+		for _, info := range infos {
+			r := ping(ctx, t, info, timeout, e.url)
+			if !r.OK {
+				code = exitError
+			}
+			switch {
+			case e.json:
+				_ = printJSON(e.stdout, r, true)
+			case r.OK:
+				fmt.Fprintf(e.stdout, "%s (%s): ok, %.2f ms\n", r.Plugin, r.URL, r.Latency)
+			default:
+				fmt.Fprintf(e.stdout, "%s (%s): FAILED after %.2f ms: %s\n", r.Plugin, r.URL, r.Latency, r.Error)
+			}
+		}
+		return code
+	},
+}
+
+var pluginsCmd = &command{
+	name: "plugins", nargs: 0,
+	summary: "list the configured plugins",
+	help: `
+Lists the plugins the configuration defines, with their URL (passwords
+replaced by xxxxx) and the defaults of their Dicts.
+
+Examples:
+  memdict plugins --config app.yaml
+  memdict plugins --json`,
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		t, err := e.openTool()
+		if err != nil {
+			return e.fail("plugins", err)
+		}
+		defer t.Close()
+		type pluginJSON struct {
+			Name        string  `json:"name"`
+			Path        string  `json:"path"`
+			URL         string  `json:"url"`
+			Expiration  float64 `json:"expiration_seconds"`
+			MaxKeyLen   int     `json:"max_key_length"`
+			MaxValueLen int     `json:"max_value_length"`
+			Codec       string  `json:"codec"`
+			Order       int     `json:"order"`
+			SiteID      string  `json:"site_id,omitempty"`
+		}
+		for _, p := range t.Plugins() {
+			c := p.Codec
+			if c == "" {
+				c = codec.Default().Name()
+			}
+			if e.json {
+				_ = printJSON(e.stdout, pluginJSON{p.Name, p.Path, displayURL(p), p.Expiration.Seconds(), p.MaxKeyLen, p.MaxValueLen, c, p.Order, p.SiteID}, true)
+				continue
+			}
+			fmt.Fprintf(e.stdout, "%s\n  url:          %s\n  expiration:   %s\n  max key len:  %s\n  max value len: %s\n  codec:        %s\n",
+				p.Path, displayURL(p), expirationText(p.Expiration), limitText(p.MaxKeyLen), limitText(p.MaxValueLen), c)
+			if p.SiteID != "" {
+				fmt.Fprintf(e.stdout, "  site id:      %s\n", p.SiteID)
+			}
+		}
+		return exitOK
+	},
+}
+
+func expirationText(d time.Duration) string {
+	if d == 0 {
+		return "never"
+	}
+	return d.String()
+}
+
+func limitText(n int) string {
+	if n == 0 {
+		return "no limit"
+	}
+	return strconv.Itoa(n)
+}
+
+var versionCmd = &command{
+	name: "version", nargs: 0, noTool: true,
+	summary: "print the command's version",
+	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+		fmt.Fprintln(e.stdout, versionString())
+		return exitOK
+	},
+}
+
+// versionString returns the module version and VCS revision the binary was
+// built from.
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "memdict (unknown version)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var extra []string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			extra = append(extra, "rev "+s.Value)
+		case "vcs.modified":
+			if s.Value == "true" {
+				extra = append(extra, "modified")
+			}
+		}
+	}
+	extra = append(extra, bi.GoVersion)
+	return fmt.Sprintf("memdict %s (%s)", v, strings.Join(slices.Clip(extra), ", "))
+}

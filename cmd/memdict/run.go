@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/tool"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0 // success
+	exitMiss  = 1 // get or del of an absent key
+	exitUsage = 2 // bad command line
+	exitError = 3 // anything else: configuration, backend unreachable, ...
+)
+
+// env is what a command runs with: its streams and the global options.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	config string // --config
+	plugin string // --plugin
+	prefix string // --prefix
+	url    string // --url
+	json   bool   // --json
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string // positional arguments, for the usage line
+	summary string
+	help    string // long help with examples
+	flags   func(fs *flag.FlagSet)
+	run     func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int
+	// noTool: the command does not open the configuration (version).
+	noTool bool
+	// nargs is the number of positional arguments, -1 for any.
+	nargs int
+}
+
+// usageError is a bad command line: it makes run exit with exitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+var commands []*command
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// globalFlags registers the options every command takes.
+func (e *env) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&e.config, "config", e.config, "configuration `file` (.yaml, .yml, .json); default: $MEMDICT_CONFIG, else the built-in default (mem://)")
+	fs.StringVar(&e.plugin, "plugin", e.plugin, "plugin `path` (\"default_memcached_plugin\", \"portal_memcached/persistent_memcached_plugin\"); \"\" is the default plugin")
+	fs.StringVar(&e.prefix, "prefix", e.prefix, "the Dict's key `prefix` (ERP5's key_prefix)")
+	fs.StringVar(&e.url, "url", e.url, "use this backend `URL` for the chosen plugin instead of the configured one (memcached://h:11211, redis://h:6379/0, ...)")
+	fs.BoolVar(&e.json, "json", e.json, "print JSON, for scripts")
+}
+
+// run is the whole command: main only adds the process's streams, its
+// environment and a context cancelled by SIGINT/SIGTERM. It returns the
+// exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, stdin, stdout, stderr, os.Getenv)
+}
+
+func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	top := flag.NewFlagSet("memdict", flag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	e.globalFlags(top)
+	if err := top.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			topUsage(stdout, top)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "memdict: %v\nRun 'memdict --help' for usage.\n", err)
+		return exitUsage
+	}
+	rest := top.Args()
+	if len(rest) == 0 {
+		topUsage(stderr, top)
+		return exitUsage
+	}
+	name := rest[0]
+	if name == "help" {
+		if len(rest) > 1 {
+			if c := findCommand(rest[1]); c != nil {
+				fs := e.flagSet(c)
+				commandUsage(stdout, c, fs)
+				return exitOK
+			}
+		}
+		topUsage(stdout, top)
+		return exitOK
+	}
+	c := findCommand(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "memdict: unknown command %q\nRun 'memdict --help' for the list of commands.\n", name)
+		return exitUsage
+	}
+	fs := e.flagSet(c)
+	pos, err := parseInterspersed(fs, rest[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(stdout, c, fs)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "memdict %s: %v\nRun 'memdict %s --help' for usage.\n", c.name, err, c.name)
+		return exitUsage
+	}
+	if c.nargs >= 0 && len(pos) != c.nargs {
+		fmt.Fprintf(stderr, "memdict %s: want %d argument(s) (%s), got %d\nRun 'memdict %s --help' for usage.\n",
+			c.name, c.nargs, c.args, len(pos), c.name)
+		return exitUsage
+	}
+	return c.run(ctx, e, fs, pos)
+}
+
+// flagSet returns c's flags: its own and the global ones.
+func (e *env) flagSet(c *command) *flag.FlagSet {
+	fs := flag.NewFlagSet("memdict "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	if !c.noTool {
+		e.globalFlags(fs)
+	}
+	return fs
+}
+
+// parseInterspersed parses flags that may come after positional arguments
+// ("memdict get KEY --json"); "--" ends the flags, so that a positional
+// argument may start with "-" ("memdict put -- k -5").
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// openTool returns the Tool the global options describe.
+func (e *env) openTool() (*tool.Tool, error) {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return tool.New(cfg)
+}
+
+// loadConfig returns the configuration the global options describe.
+func (e *env) loadConfig() (tool.Config, error) {
+	var cfg tool.Config
+	var err error
+	switch {
+	case e.config != "":
+		cfg, err = tool.LoadConfig(e.config)
+	default:
+		cfg, err = configFromEnv(e.getenv)
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if e.url != "" {
+		name := tool.PluginName(e.plugin)
+		if cfg.Plugins == nil {
+			cfg.Plugins = map[string]tool.PluginConfig{}
+		}
+		pc, ok := cfg.Plugins[name]
+		if !ok {
+			pc = tool.DefaultPluginConfig(e.url)
+		}
+		pc.URL = e.url
+		cfg.Plugins[name] = pc
+	}
+	return cfg, nil
+}
+
+// configFromEnv is tool.ConfigFromEnv with getenv instead of os.Getenv,
+// so that in-process tests do not change the process's environment.
+func configFromEnv(getenv func(string) string) (tool.Config, error) {
+	cfg := tool.DefaultConfig()
+	if f := getenv(tool.EnvConfig); f != "" {
+		c, err := tool.LoadConfig(f)
+		if err != nil {
+			return cfg, err
+		}
+		cfg = c
+	}
+	if u := getenv(tool.EnvURL); u != "" {
+		if cfg.Plugins == nil {
+			cfg.Plugins = map[string]tool.PluginConfig{}
+		}
+		pc, ok := cfg.Plugins[tool.DefaultPlugin]
+		if !ok {
+			pc = tool.DefaultPluginConfig(u)
+		}
+		pc.URL = u
+		cfg.Plugins[tool.DefaultPlugin] = pc
+	}
+	if s := getenv(tool.EnvSiteID); s != "" {
+		cfg.SiteID = s
+	}
+	return cfg, cfg.Validate()
+}
+
+// fail prints err (with any password redacted) and returns its exit code.
+func (e *env) fail(cmd string, err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(e.stderr, "memdict %s: %v\nRun 'memdict %s --help' for usage.\n", cmd, err, cmd)
+		return exitUsage
+	}
+	fmt.Fprintf(e.stderr, "memdict %s: %s\n", cmd, e.scrub(err.Error()))
+	return exitError
+}
+
+// scrub removes the password of the --url URL from s, in case an error
+// repeats it.
+func (e *env) scrub(s string) string {
+	return scrubSecrets(s, e.url)
+}
+
+// scrubSecrets replaces, in s, each URL of urls by its redacted form and
+// its password by xxxxx.
+func scrubSecrets(s string, urls ...string) string {
+	for _, u := range urls {
+		if u == "" {
+			continue
+		}
+		r := backend.Redact(u)
+		if r != u {
+			s = strings.ReplaceAll(s, u, r)
+		}
+		if pw := urlPassword(u); len(pw) >= 3 {
+			s = strings.ReplaceAll(s, pw, "xxxxx")
+		}
+	}
+	return s
+}
+
+func topUsage(w io.Writer, top *flag.FlagSet) {
+	fmt.Fprint(w, `memdict looks inside and moves the caches of memdict applications
+(memcached, Redis or in-memory), and serves their admin page.
+
+Usage:
+  memdict [global flags] <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Global flags (also accepted after the command):
+`)
+	printFlags(w, top)
+	fmt.Fprint(w, globalHelp)
+}
+
+const globalHelp = `
+Configuration is read as the application reads it: --config, else the file
+in $MEMDICT_CONFIG, with $MEMDICT_URL replacing the default plugin's URL and
+$MEMDICT_SITE_ID the site id. With none of them, the default plugin is an
+empty in-memory store that lives only as long as the command.
+
+Values are shown as JSON, decoded with the codec they were written with
+(msgpack, json, raw strings; others in base64); --raw prints the stored
+bytes.
+
+Exit status:
+  0  success
+  1  miss: the key is absent (get, del)
+  2  bad usage (unknown command or flag, wrong arguments)
+  3  error: bad configuration, server unreachable, value too large, ...
+
+Examples:
+  export MEMDICT_URL=memcached://127.0.0.1:11211
+  memdict put --prefix shop cart:42 '{"items":[1,2,3]}'
+  memdict get --prefix shop cart:42
+  memdict keys --prefix shop
+  memdict stats
+  memdict dump --prefix shop > shop.jsonl
+  memdict load --prefix shop --url redis://127.0.0.1:6379/0 < shop.jsonl
+  memdict serve --config app.yaml            # admin page on http://127.0.0.1:8080/
+
+Run 'memdict <command> --help' for a command's flags and examples.
+`
+
+func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: memdict %s [flags]", c.name)
+	if c.args != "" {
+		fmt.Fprintf(w, " %s", c.args)
+	}
+	fmt.Fprintf(w, "\n\n%s\n", c.summary)
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.help))
+	}
+	fmt.Fprint(w, "\nFlags:\n")
+	printFlags(w, fs)
+	fmt.Fprint(w, "\nExit status: 0 success, 1 miss, 2 bad usage, 3 error.\n")
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var fl []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { fl = append(fl, f) })
+	sort.Slice(fl, func(i, j int) bool { return fl[i].Name < fl[j].Name })
+	for _, f := range fl {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, usage)
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	}
+}
