@@ -256,8 +256,11 @@ func StartRedis(ctx context.Context, opts ...Option) (*Container, error) {
 	s := newSettings(DefaultRedisImage, EnvRedisImage, opts)
 	custom := []testcontainers.ContainerCustomizer{
 		testcontainers.WithLabels(map[string]string{"org.memdict.test": "redis"}),
-		// The module waits 10s for the port; allow slow machines more.
-		testcontainers.WithAdditionalWaitStrategyAndDeadline(s.timeout, wait.ForListeningPort(RedisPort).WithStartupTimeout(s.timeout)),
+		// The module's wait, with the port's 10s raised to s.timeout for
+		// slow, loaded CI machines.
+		testcontainers.WithWaitStrategyAndDeadline(s.timeout,
+			wait.ForListeningPort(RedisPort).WithStartupTimeout(s.timeout),
+			wait.ForLog("* Ready to accept connections").WithStartupTimeout(s.timeout)),
 	}
 	if len(s.args) > 0 {
 		custom = append(custom, testcontainers.WithCmdArgs(s.args...))
