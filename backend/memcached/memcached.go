@@ -22,7 +22,7 @@
 //	failure_limit=3          consecutive failures that mark a server down (0: never)
 //	retry_interval=2s        how long a server stays marked down
 //	batch=true               coalesce concurrent Gets into multi-gets
-//	batch_inflight=2         concurrent fetches per server when batching
+//	batch_inflight=1         concurrent fetches per server when batching
 //	batch_max_keys=256       keys per coalesced fetch
 //	tls=false                use TLS (implied by memcacheds://)
 //	tls_ca=/path/ca.pem      CA certificates (PEM) to verify servers; default: system roots
@@ -107,7 +107,7 @@ const (
 	DefaultMaxValueSize  = 1 << 20
 	DefaultFailureLimit  = 3
 	DefaultRetryInterval = 2 * time.Second
-	DefaultBatchInFlight = 2
+	DefaultBatchInFlight = 1
 	DefaultBatchMaxKeys  = 256
 
 	// maxKeyLen is memcached's key length limit.

@@ -195,11 +195,15 @@ func (mc *mconn) readValue(dst []byte) error {
 	if _, err := io.ReadFull(mc.r, dst); err != nil {
 		return unexpected(err)
 	}
-	var crlf [2]byte
-	if _, err := io.ReadFull(mc.r, crlf[:]); err != nil {
+	cr, err := mc.r.ReadByte()
+	if err != nil {
 		return unexpected(err)
 	}
-	if crlf != [2]byte{'\r', '\n'} {
+	lf, err := mc.r.ReadByte()
+	if err != nil {
+		return unexpected(err)
+	}
+	if cr != '\r' || lf != '\n' {
 		return protoErr("value in get reply not followed by CRLF")
 	}
 	return nil

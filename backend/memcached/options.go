@@ -85,7 +85,9 @@ func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retr
 
 // WithBatching sets whether concurrent Gets are coalesced into multi-gets
 // (default true), with at most inFlight requests per server at once and
-// maxKeys keys per request (zero: the defaults, 2 and 256).
+// maxKeys keys per request (zero: the defaults, 1 and 256). One request in
+// flight per server makes the largest batches, which suits a nearby server;
+// a far one (a long round trip) may do better with 2 or more.
 func WithBatching(on bool, inFlight, maxKeys int) Option {
 	return func(c *config) {
 		c.batch = on

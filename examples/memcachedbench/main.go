@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ func main() {
 	keys := flag.Int("keys", 1000, "number of keys read")
 	workers := flag.Int("c", 64, "goroutines in the get-64 phase")
 	caslap := flag.Bool("memcaslap", true, "also run memcaslap (or memaslap) against the server")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of memdict's side of the get-64 phase to this file")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -175,7 +177,18 @@ func main() {
 			n, t := run(ph.par, *dur, ph.raw)
 			rawOps += n * int64(ph.perOp)
 			rawTime += t
-			n, t = run(ph.par, *dur, ph.md)
+			if *cpuprofile != "" && ph.par > 1 {
+				f, err := os.Create(*cpuprofile)
+				if err != nil {
+					log.Fatal(err)
+				}
+				_ = pprof.StartCPUProfile(f)
+				n, t = run(ph.par, *dur, ph.md)
+				pprof.StopCPUProfile()
+				f.Close()
+			} else {
+				n, t = run(ph.par, *dur, ph.md)
+			}
 			mdOps += n * int64(ph.perOp)
 			mdTime += t
 		}

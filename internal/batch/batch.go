@@ -167,13 +167,27 @@ func (b *Batcher) GetGroup(ctx context.Context, groupName, key string) (backend.
 	return b.wait(ctx, w)
 }
 
+// waiters recycles waiters whose result was received: a waiter is handed
+// to exactly one fetch, which sends exactly one result, so once its caller
+// has received it nothing refers to it any more. Abandoned waiters are not
+// recycled (their result may still arrive).
+var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan result, 1)} }}
+
 func newWaiter(key string) *waiter {
-	return &waiter{key: key, ch: make(chan result, 1)}
+	w := waiters.Get().(*waiter)
+	w.key = key
+	return w
+}
+
+func recycle(w *waiter) {
+	w.key = ""
+	waiters.Put(w)
 }
 
 func (b *Batcher) wait(ctx context.Context, w *waiter) (backend.Item, error) {
 	select {
 	case r := <-w.ch:
+		recycle(w)
 		return r.item, r.err
 	case <-ctx.Done():
 		w.abandoned.Store(true)
