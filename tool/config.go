@@ -723,16 +723,20 @@ func jsonError(data []byte, file, plugin string, err error) error {
 // default plugin's URL replaced by MEMDICT_URL and the site id by
 // MEMDICT_SITE_ID when they are set (an empty variable counts as unset).
 // A problem is a *ConfigError that names the variable or the file.
-func ConfigFromEnv() (Config, error) {
+func ConfigFromEnv() (Config, error) { return ConfigFromGetenv(os.Getenv) }
+
+// ConfigFromGetenv is ConfigFromEnv reading variables with getenv instead
+// of os.Getenv, for tests and programs that keep their own environment.
+func ConfigFromGetenv(getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
-	if path := os.Getenv(EnvConfig); path != "" {
+	if path := getenv(EnvConfig); path != "" {
 		c, err := LoadConfig(path)
 		if err != nil {
 			return Config{}, err
 		}
 		cfg = c.withDefault()
 	}
-	if u := os.Getenv(EnvURL); u != "" {
+	if u := getenv(EnvURL); u != "" {
 		pc := cfg.Plugins[DefaultPlugin]
 		pc.URL = u
 		if errs := pc.check("$"+EnvURL, DefaultPlugin, nil); len(errs) > 0 {
@@ -740,7 +744,7 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg.Plugins[DefaultPlugin] = pc
 	}
-	if id := os.Getenv(EnvSiteID); id != "" {
+	if id := getenv(EnvSiteID); id != "" {
 		cfg.SiteID = id
 	}
 	return cfg, nil

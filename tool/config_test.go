@@ -351,3 +351,14 @@ func TestExampleConfigFile(t *testing.T) {
 		t.Errorf("default plugin: %+v", d)
 	}
 }
+
+func TestConfigFromGetenv(t *testing.T) {
+	env := map[string]string{"MEMDICT_URL": "mem://?max_bytes=1000", "MEMDICT_SITE_ID": "own"}
+	cfg, err := tool.ConfigFromGetenv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SiteID != "own" || cfg.Plugins[tool.DefaultPlugin].URL != "mem://?max_bytes=1000" {
+		t.Errorf("ConfigFromGetenv = %+v", cfg)
+	}
+}
