@@ -1,0 +1,94 @@
+// Memdict looks inside and moves the caches of memdict applications
+// (memcached, Redis or the in-memory store), and serves their admin page:
+// memccat, memcstat and redis-cli for memdict's typed Dicts, and the Go
+// form of ERP5's portal_memcached/memcached_tool_configure screen.
+//
+// Install it with
+//
+//	go install github.com/memdict/memdict/cmd/memdict@latest
+//
+// Usage:
+//
+//	memdict [global flags] <command> [flags] [arguments]
+//
+// The commands are:
+//
+//	get KEY            print the value stored under KEY (exit status 1 if absent)
+//	put KEY [VALUE]    store a JSON value (msgpack by default), or a string with --string
+//	del KEY            remove KEY (exit status 1 if absent)
+//	keys               list the Dict's keys
+//	clear --yes        remove every key of the Dict at once (a new namespace generation)
+//	stats              server statistics: items, memory, hit ratio, evictions, uptime
+//	ping               check that the plugin's servers answer, with the round-trip time
+//	dump               write the Dict's keys and values as JSON Lines
+//	load [FILE]        store the keys and values of a dump
+//	plugins            list the configured plugins
+//	serve              serve the admin page on 127.0.0.1:8080
+//	version            print the version
+//
+// "memdict --help" and "memdict <command> --help" show every flag, with
+// examples.
+//
+// # Configuration
+//
+// The command reads the configuration the application reads (see package
+// github.com/memdict/memdict/tool), so it sees the same plugins: the file
+// that --config names, else the one in $MEMDICT_CONFIG, with $MEMDICT_URL
+// replacing the default plugin's URL and $MEMDICT_SITE_ID the site id.
+// With none of them, the default plugin is an in-memory store that lives
+// only as long as the command. --plugin chooses the plugin (default: the
+// default plugin), --prefix the Dict's key prefix, and --url replaces the
+// chosen plugin's URL for this run. Global flags may be given before or
+// after the command; --json makes every command print JSON for scripts.
+//
+// # Values
+//
+// memdict stores a three-byte header in front of each value naming its
+// codec, so the command decodes any value with the codec it was written
+// with and prints it as JSON. Strings print as JSON strings; a value that
+// cannot be shown as JSON (binary bytes, gob, an unknown codec) prints in
+// base64; get --raw prints the stored bytes. put takes JSON and encodes it
+// with the plugin's codec (msgpack unless configured) or --codec, keeping
+// integers integers, so that a Go program reads it back into its type;
+// --string stores text as a Dict[string] does.
+//
+// # Moving a namespace
+//
+// dump writes one JSON object a line:
+//
+//	{"key":"cart:42","codec":"msgpack","value":{"items":[1,2,3]}}
+//	{"key":"logo","codec":"raw","base64":"iVBORw0KGgo..."}
+//
+// and load writes each value back with its codec, so that a namespace moves
+// between backends, for example from memcached to a persistent Redis:
+//
+//	memdict dump --prefix shop --url memcached://10.0.0.5:11211 |
+//	  memdict load --prefix shop --url redis://10.0.0.6:6379/0
+//
+// dump --exact writes every value in base64 so that load restores the very
+// bytes. Both show a progress line on stderr when it is a terminal and are
+// quiet otherwise. Listing keys needs the in-memory store, Redis, or
+// memcached 1.6 or later.
+//
+// # Exit status
+//
+//	0  success
+//	1  miss: get or del of an absent key
+//	2  bad usage: unknown command or flag, wrong arguments
+//	3  error: bad configuration, server unreachable, value too large, ...
+//
+// # Admin page
+//
+// "memdict serve" serves, on 127.0.0.1:8080 (--addr), a page that shows
+// every plugin with its URL (passwords shown as xxxxx), whether its servers
+// answer and how fast, their statistics (per node for memcached clusters)
+// and the metrics of the Dicts the page used. Signed in with the admin
+// token (--token, else $MEMDICT_ADMIN_TOKEN, else a random one printed on
+// stderr), an operator changes a plugin's URL and defaults — applied at
+// once with the Tool's SetPlugin, to this process — and reads, writes and
+// deletes a key. The session cookie is HttpOnly and SameSite=Strict, every
+// form carries an anti-forgery token, cross-origin posts and foreign Host
+// names are refused, and the page sets a strict Content-Security-Policy.
+// It is plain HTML and CSS, with no JavaScript. SIGINT or SIGTERM stop it
+// gracefully.
+package main
