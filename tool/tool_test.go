@@ -652,3 +652,47 @@ func TestClearAndSwitch(t *testing.T) {
 		t.Errorf("key not on the new server: %v", err)
 	}
 }
+
+// A backend supplied with WithBackend keeps its place through settings
+// changes, and is not closed when the plugin moves to a URL.
+func TestSuppliedBackend(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	defer store.Close()
+	tl := newTool(t, tool.Config{}, tool.WithBackend("shared", store))
+	info, err := tl.Plugin("shared")
+	if err != nil || info.URL != "" || info.MaxKeyLen != 250 || !info.Open {
+		t.Fatalf("Plugin = %+v, %v", info, err)
+	}
+	d, _ := tool.Dict[int](tl, "x", "shared")
+	d.Put("k", 1)
+	cfg := info.PluginConfig
+	cfg.Expiration = time.Minute
+	if err := tl.SetPlugin(ctx, "shared", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := d.Get("k"); !ok || v != 1 || d.Settings().TTL != time.Minute {
+		t.Errorf("after a settings change: %v %v %+v", v, ok, d.Settings())
+	}
+	cfg.Expiration = -1
+	if err := tl.SetPlugin(ctx, "shared", cfg); !errors.Is(err, tool.ErrConfig) {
+		t.Errorf("bad expiration: %v", err)
+	}
+	cfg.Expiration = 0
+	cfg.URL = "mem://"
+	if err := tl.SetPlugin(ctx, "shared", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Get("k"); ok {
+		t.Error("the new backend has the old key")
+	}
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Ping(ctx); err != nil {
+		t.Errorf("supplied backend closed: %v", err)
+	}
+	if _, err := tool.New(tool.Config{}, tool.WithBackend("x", nil)); err == nil {
+		t.Error("WithBackend(nil): no error")
+	}
+}
