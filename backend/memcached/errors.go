@@ -118,15 +118,3 @@ func classify(err error) (kind error, serverFault bool) {
 	// strconv errors on a bad number).
 	return ErrProtocol, true
 }
-
-// wrapErr builds the error of operation op on key at addr from err.
-func wrapErr(op, key, addr string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("memcached: %s %q: %w", op, key, err)
-	}
-	kind, _ := classify(err)
-	return &opError{Op: op, Key: key, Addr: addr, Kind: kind, Err: err}
-}

@@ -7,8 +7,8 @@
 //
 //	be, err := backend.Open(ctx, "memcached://10.0.0.1:11211,10.0.0.2:11211?timeout=200ms")
 //
-// or with New and functional options. Every URL parameter is listed on Open
-// (see the URL section below); an unknown one is an error.
+// or with New and functional options. Every URL parameter is listed in the
+// URL section below; an unknown one is an error.
 //
 // # URL
 //
@@ -58,23 +58,34 @@
 //
 // gomemcache takes no context. The driver bounds every call by the timeout
 // on its own, connecting included (gomemcache would otherwise re-arm its
-// deadline for each step of a call). A call whose context can be cancelled
-// runs the gomemcache call in a separate goroutine and waits for it or for
-// the context, whichever ends first: a cancelled or expired context, even
-// one with a deadline shorter than the timeout, returns promptly with an
-// error wrapping ctx.Err(). The abandoned gomemcache call finishes in the
-// background within the timeout (the Backend contract gives the driver the
-// item's Value, and keys are immutable strings, so it may keep using them)
-// and Close waits for it. A context that can never be cancelled, such as
-// context.Background(), skips the extra goroutine: that is the fastest
-// path.
+// deadline for each step of a call, so a server trickling its reply could
+// hold a call for many timeouts). A call whose context can be cancelled
+// does its I/O in a separate goroutine and waits for it or for the
+// context, whichever ends first: a cancelled or expired context, even one
+// with a deadline shorter than the timeout, returns promptly with an error
+// wrapping ctx.Err(). The abandoned I/O finishes in the background within
+// the timeout (the Backend contract gives the driver the item's Value, and
+// keys are immutable strings, so it may keep using them) and Close waits
+// for it. A context that can never be cancelled, such as
+// context.Background() (which memdict's Dict.Get uses), skips the extra
+// goroutine: that is the fastest path.
 //
-// # Batching
+// # Batching and the read path
 //
 // Concurrent Gets for keys on the same server are coalesced: while
 // batch_inflight requests to a server are running, further Gets queue and
 // go out together as one "gets k1 k2 ..." as soon as a request returns.
-// Many goroutines thus share round trips; a lone caller is sent at once.
+// Many goroutines thus share round trips; a lone caller is sent at once, in
+// its own goroutine when its context cannot be cancelled.
+//
+// Reads (Get and GetMulti) do not go through gomemcache, which allocates a
+// request, an item, a key and a header string per value and starts a
+// goroutine per server for GetMulti: the driver sends "gets" itself on a
+// pool of max_idle_conns connections per server and parses the reply with
+// no allocation beyond the result map and the values. Small values of one
+// reply share 8 KiB buffers, so a value kept for long keeps its buffer
+// alive. Writes, Delete, Touch and Increment go through gomemcache, and so
+// do reads when batch=false.
 //
 // # Extra abilities
 //
@@ -82,7 +93,8 @@
 // backend.StatsReporter ("stats" on every server), backend.Flusher
 // ("flush_all" on every server, or FlushNode for one) and backend.Pinger
 // ("version"). These admin commands use short-lived connections of their
-// own.
+// own. Keys holds the Client open while it iterates: do not Close the
+// Client from inside the loop.
 package memcached
 
 import (

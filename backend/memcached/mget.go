@@ -35,17 +35,22 @@ type mconn struct {
 	w  *bufio.Writer
 }
 
-// getConn returns an idle connection to n, or dials one.
-func (c *Client) getConn(n *node) (*mconn, error) {
+// getConn returns an idle connection to n, or dials one, with its
+// deadline set: the whole operation, dialing included, ends by deadline.
+func (c *Client) getConn(n *node, deadline time.Time) (*mconn, error) {
 	select {
 	case mc := <-n.idle:
+		_ = mc.nc.SetDeadline(deadline)
 		return mc, nil
 	default:
 	}
-	nc, err := c.dialer.dial(context.Background(), "tcp", n.addr)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	nc, err := c.dialer.dial(ctx, "tcp", n.addr)
 	if err != nil {
 		return nil, err
 	}
+	_ = nc.SetDeadline(deadline)
 	return &mconn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10), w: bufio.NewWriterSize(nc, 4<<10)}, nil
 }
 
@@ -79,11 +84,10 @@ func drainConns(n *node) {
 // not record the outcome on n. The whole exchange is bounded by the
 // timeout.
 func (c *Client) readMulti(n *node, keys []string) (map[string]backend.Item, error) {
-	mc, err := c.getConn(n)
+	mc, err := c.getConn(n, time.Now().Add(c.cfg.timeout))
 	if err != nil {
 		return nil, err
 	}
-	_ = mc.nc.SetDeadline(time.Now().Add(c.cfg.timeout))
 	items, err := mc.gets(keys)
 	if err != nil {
 		_ = mc.nc.Close()
@@ -95,11 +99,10 @@ func (c *Client) readMulti(n *node, keys []string) (map[string]backend.Item, err
 
 // readOne is readMulti for one key: it returns the item, or found false.
 func (c *Client) readOne(n *node, key string) (it backend.Item, found bool, err error) {
-	mc, err := c.getConn(n)
+	mc, err := c.getConn(n, time.Now().Add(c.cfg.timeout))
 	if err != nil {
 		return it, false, err
 	}
-	_ = mc.nc.SetDeadline(time.Now().Add(c.cfg.timeout))
 	it, found, err = mc.getsOne(key)
 	if err != nil {
 		_ = mc.nc.Close()
