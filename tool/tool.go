@@ -312,6 +312,10 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 // URL (and password), so that an admin page can change the other settings
 // without knowing the password.
 //
+// Changing the codec or the maximum key length (or, with Configure, the
+// site id) changes how values and keys are written: values stored before
+// then read as misses, as after a cache flush.
+//
 // SetPlugin is atomic: on error nothing changes. It returns a
 // *ConfigError for an invalid cfg, the error of opening the new URL, or an
 // error wrapping backend.ErrClosed after Close.

@@ -375,6 +375,16 @@ func TestBackendOptionalInterfaces(t *testing.T) {
 	if n != 1 {
 		t.Errorf("Keys gave %d keys", n)
 	}
+	var dictKeys []string
+	for k, err := range d.Keys(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		dictKeys = append(dictKeys, k)
+	}
+	if len(dictKeys) != 1 || dictKeys[0] != "k" {
+		t.Errorf("Dict.Keys = %q", dictKeys)
+	}
 	if err := be.(backend.Flusher).Flush(ctx); err != nil {
 		t.Error(err)
 	}
