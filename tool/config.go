@@ -252,11 +252,11 @@ func normalizeURL(raw string) (string, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the url.Error repeats the URL, password included
 		}
-		return "", fmt.Errorf("%q: %w", redact(raw), err)
+		return "", fmt.Errorf("%q: %w", backend.Redact(raw), err)
 	}
 	if !slices.Contains(backend.Schemes(), strings.ToLower(u.Scheme)) {
 		return "", fmt.Errorf("%q: %w %q; registered: %s (forgotten import of its driver package?)",
-			redact(raw), backend.ErrUnknownScheme, u.Scheme, strings.Join(backend.Schemes(), ", "))
+			backend.Redact(raw), backend.ErrUnknownScheme, u.Scheme, strings.Join(backend.Schemes(), ", "))
 	}
 	return raw, nil
 }

@@ -138,7 +138,7 @@ func (g *generation) close(p *proxy) {
 	defer close(g.closed)
 	if b := g.be.Load(); b != nil && g.owned {
 		if err := b.be.Close(); err != nil && p.closeErr != nil {
-			p.closeErr(fmt.Errorf("tool: plugin %q: close %s: %w", p.name, redact(g.url), err))
+			p.closeErr(fmt.Errorf("tool: plugin %q: close %s: %w", p.name, backend.Redact(g.url), err))
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -237,7 +236,7 @@ type PluginInfo struct {
 func (t *Tool) infoLocked(p *plugin) PluginInfo {
 	pc := p.cfg
 	if pc.URL != "" {
-		pc.URL = redact(pc.URL)
+		pc.URL = backend.Redact(pc.URL)
 	}
 	if c, err := codecByName(pc.Codec); err == nil {
 		pc.Codec = c.Name()
@@ -351,7 +350,7 @@ type change struct {
 // URL changes. t.mu must be held.
 func (t *Tool) prepareLocked(ctx context.Context, name string, cfg PluginConfig, siteID string) (*change, error) {
 	p := t.plugins[name]
-	if p != nil && (cfg.URL == "" || (cfg.URL == redact(p.cfg.URL) && p.cfg.URL != "")) {
+	if p != nil && (cfg.URL == "" || (cfg.URL == backend.Redact(p.cfg.URL) && p.cfg.URL != "")) {
 		cfg.URL = p.cfg.URL
 	}
 	keep := p != nil && cfg.URL == p.cfg.URL
@@ -511,17 +510,4 @@ func (t *Tool) Close() error {
 	err := errors.Join(t.errs...)
 	t.errs = nil
 	return err
-}
-
-// redact returns raw with its password, if any, replaced by "xxxxx". Unlike
-// backend.Redact, it leaves a URL without a password as it is
-// (url.URL.Redacted turns "mem://" into "mem:").
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err == nil {
-		if _, has := u.User.Password(); !has {
-			return raw
-		}
-	}
-	return backend.Redact(raw)
 }
