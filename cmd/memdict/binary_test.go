@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+	buildDir  string
+)
+
+// TestMain removes the binary built by memdictBinary.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// memdictBinary builds the command once per test run, as a user's
+// "go install" would, and returns its path.
+func memdictBinary(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		testserver.SkipOrFail(t, "no go command to build memdict: %v", err)
+	}
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "memdict-bin-")
+		if buildErr != nil {
+			return
+		}
+		buildPath = filepath.Join(buildDir, "memdict")
+		cmd := exec.Command(goTool, "build", "-o", buildPath, ".")
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}
+
+// cli runs the built command with an environment of its own.
+type cli struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+func newCLI(t *testing.T, env ...string) *cli {
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MEMDICT_") {
+			base = append(base, kv)
+		}
+	}
+	return &cli{t: t, bin: memdictBinary(t), env: append(base, env...)}
+}
+
+// run runs memdict with args and stdin and returns its exit code and
+// output.
+func (c *cli) run(stdin string, args ...string) result {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = c.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			c.t.Fatalf("memdict %q: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// must runs memdict and fails the test unless it exits with code.
+func (c *cli) must(code int, stdin string, args ...string) result {
+	c.t.Helper()
+	r := c.run(stdin, args...)
+	if r.code != code {
+		c.t.Fatalf("memdict %s: want exit %d, got\n%v", strings.Join(args, " "), code, r)
+	}
+	return r
+}
+
+// TestBinaryAgainstServers runs the built command against a real memcached
+// and a real redis-server, as an operator would: store, read, list, look
+// at the servers, and move a namespace from memcached to Redis.
+func TestBinaryAgainstServers(t *testing.T) {
+	mc := testserver.Memcached(t)
+	rd := testserver.Redis(t)
+	memcachedURL, redisURL := "memcached://"+mc.Addr, "redis://"+rd.Addr+"/0"
+	c := newCLI(t, "MEMDICT_URL="+memcachedURL)
+
+	longKey := strings.Repeat("k", 300) // stored under a hash in memcached
+	c.must(exitOK, "", "put", "--prefix", "shop", "cart:42", `{"items":[1,2,3],"total":9.5}`)
+	c.must(exitOK, "", "put", "--prefix", "shop", "greeting", "--string", "hello, world")
+	c.must(exitOK, "", "put", "--prefix", "shop", "--ttl", "1h", "count", "42")
+	c.must(exitOK, "", "put", "--prefix", "shop", "--codec", "json", longKey, `["long"]`)
+	c.must(exitOK, "", "put", "--prefix", "shop", "--codec", "gob", "gob", `"x"`)
+	c.must(exitOK, "", "put", "--prefix", "elsewhere", "cart:42", "0")
+
+	if r := c.must(exitOK, "", "get", "--prefix", "shop", "cart:42"); r.stdout != "{\n  \"items\": [\n    1,\n    2,\n    3\n  ],\n  \"total\": 9.5\n}\n" {
+		t.Errorf("get cart:42:\n%s", r.stdout)
+	}
+	if r := c.must(exitOK, "", "get", "--prefix", "shop", "greeting", "--raw"); r.stdout != "hello, world" {
+		t.Errorf("get --raw greeting: %q", r.stdout)
+	}
+	if r := c.must(exitOK, "", "get", "--prefix", "shop", "count", "--json"); strings.TrimSpace(r.stdout) != `{"key":"count","codec":"msgpack","value":42}` {
+		t.Errorf("get --json count: %s", r.stdout)
+	}
+	if r := c.must(exitOK, "", "get", "--prefix", "shop", longKey); strings.TrimSpace(r.stdout) != "[\n  \"long\"\n]" {
+		t.Errorf("get of a long key: %q", r.stdout)
+	}
+	if r := c.must(exitMiss, "", "get", "--prefix", "shop", "absent"); r.stdout != "" || !strings.Contains(r.stderr, "not found") {
+		t.Errorf("get absent: %v", r)
+	}
+
+	r := c.must(exitOK, "", "keys", "--prefix", "shop")
+	keys := strings.Fields(r.stdout)
+	sort.Strings(keys)
+	if want := []string{"cart:42", "count", "gob", "greeting", longKey}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("keys = %q, want %q", keys, want)
+	}
+
+	r = c.must(exitOK, "", "stats")
+	if !strings.Contains(r.stdout, "server "+mc.Addr) || !strings.Contains(r.stdout, "items:     6") || !strings.Contains(r.stdout, "/ 64.0 MiB") {
+		t.Errorf("stats:\n%s", r.stdout)
+	}
+	r = c.must(exitOK, "", "stats", "--json")
+	var sums []summary
+	if err := json.Unmarshal([]byte(r.stdout), &sums); err != nil || len(sums) != 1 || sums[0].Items != 6 || sums[0].Hits <= 0 {
+		t.Errorf("stats --json: %s (%v)", r.stdout, err)
+	}
+	if r := c.must(exitOK, "", "stats", "--all"); !strings.Contains(r.stdout, "curr_connections") {
+		t.Errorf("stats --all lacks memcached's own names:\n%s", r.stdout)
+	}
+	if r := c.must(exitOK, "", "ping"); !strings.Contains(r.stdout, "default_memcached_plugin ("+memcachedURL+"): ok") {
+		t.Errorf("ping: %s", r.stdout)
+	}
+	if r := c.must(exitError, "", "ping", "--url", "memcached://127.0.0.1:1"); !strings.Contains(r.stdout, "FAILED") {
+		t.Errorf("ping of a dead server: %v", r)
+	}
+	c.must(exitError, "", "get", "--url", "memcached://127.0.0.1:1", "k")
+
+	// Move the namespace from memcached to Redis.
+	dump := c.must(exitOK, "", "dump", "--prefix", "shop")
+	if dump.stderr != "" {
+		t.Errorf("dump wrote on a stderr that is not a terminal: %q", dump.stderr)
+	}
+	if n := strings.Count(dump.stdout, "\n"); n != 5 {
+		t.Errorf("dump has %d lines:\n%s", n, dump.stdout)
+	}
+	file := filepath.Join(t.TempDir(), "shop.jsonl")
+	if err := os.WriteFile(file, []byte(dump.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.must(exitOK, "", "load", "--prefix", "shop", "--url", redisURL, file); r.stderr != "" {
+		t.Errorf("load wrote on a stderr that is not a terminal: %q", r.stderr)
+	}
+	fromRedis := c.must(exitOK, "", "dump", "--prefix", "shop", "--url", redisURL)
+	if !sameLines(fromRedis.stdout, dump.stdout) {
+		t.Errorf("Redis holds\n%s\nmemcached held\n%s", fromRedis.stdout, dump.stdout)
+	}
+	if r := c.must(exitOK, "", "get", "--prefix", "shop", "--url", redisURL, "greeting", "--raw"); r.stdout != "hello, world" {
+		t.Errorf("greeting in Redis: %q", r.stdout)
+	}
+	if r := c.must(exitOK, "", "stats", "--url", redisURL); !strings.Contains(r.stdout, "server "+rd.Addr) || !strings.Contains(r.stdout, "items:     ") {
+		t.Errorf("redis stats:\n%s", r.stdout)
+	}
+	// The exact form, through a pipe, into another Redis prefix.
+	exact := c.must(exitOK, "", "dump", "--prefix", "shop", "--exact").stdout
+	c.must(exitOK, exact, "load", "--prefix", "shop2", "--url", redisURL)
+	if got := c.must(exitOK, "", "dump", "--prefix", "shop2", "--url", redisURL, "--exact").stdout; !sameLines(got, exact) {
+		t.Errorf("exact copy differs:\n%s\nwant\n%s", got, exact)
+	}
+
+	c.must(exitOK, "", "del", "--prefix", "shop", "greeting")
+	c.must(exitMiss, "", "del", "--prefix", "shop", "greeting")
+	c.must(exitMiss, "", "get", "--prefix", "shop", "greeting")
+	c.must(exitUsage, "", "clear", "--prefix", "shop")
+	c.must(exitOK, "", "clear", "--prefix", "shop", "--yes")
+	if r := c.must(exitOK, "", "keys", "--prefix", "shop"); r.stdout != "" {
+		t.Errorf("keys after clear: %q", r.stdout)
+	}
+	if r := c.must(exitOK, "", "get", "--prefix", "elsewhere", "cart:42"); strings.TrimSpace(r.stdout) != "0" {
+		t.Errorf("clear reached another prefix: %v", r)
+	}
+	if r := c.must(exitOK, "", "version"); !strings.HasPrefix(r.stdout, "memdict ") {
+		t.Errorf("version: %q", r.stdout)
+	}
+}
