@@ -78,6 +78,7 @@ type Dict[V any] struct {
 
 	updateRetries int
 	flights       flightGroup[V]
+	updates       updateGroup[V]
 }
 
 // view is what a Dict derives from one version of its settings and one

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/memdict/memdict/backend"
@@ -18,48 +20,167 @@ import (
 // time and tries again with the new value, up to WithUpdateRetries times
 // (DefaultUpdateRetries by default); it then gives up with an error
 // wrapping ErrCASConflict. fn may therefore be called several times and
-// must not have side effects; it must not call methods of the Dict on key.
+// must not have side effects; it must not call methods of the Dict.
 //
-// If fn returns an error, Update stops, writes nothing and returns that
-// error as it is. Otherwise Update returns the value it stored. The value
-// is written with the Dict's default TTL unless a TTL option says
-// otherwise. A stored value that cannot be decoded gives an error wrapping
-// ErrDecode and is left alone. Other failures are *OpError values.
+// Updates of one key by several goroutines of this process at once are
+// combined: while one read-modify-write is in flight, the others queue, and
+// the next round applies every queued fn in turn, in arrival order, to the
+// value and writes the result once. They do not conflict with one another,
+// and N concurrent updates cost a few round trips rather than N. Only
+// writers in other processes (or through other Dicts) cause retries.
+//
+// If fn returns an error, Update returns that error as it is and its change
+// is skipped (other callers' changes combined with it are still written).
+// Otherwise Update returns the value as fn left it — the value it stored,
+// unless a later combined fn changed it further. The value is written with
+// the Dict's default TTL unless a TTL option says otherwise (with combined
+// callers, the TTL of the last fn applied wins). A stored value that cannot
+// be decoded gives an error wrapping ErrDecode and is left alone. Other
+// failures are *OpError values. A caller whose ctx is done while it is
+// queued returns ctx's error and its fn is not applied.
 func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (V, error) {
 	t0 := d.m.start(opUpdate)
 	defer d.m.end(opUpdate, t0)
-	var zero V
+	r := &updateReq[V]{ctx: ctx, fn: fn, opts: opts, done: make(chan struct{})}
+	q := &d.updates
+	q.mu.Lock()
+	if q.m == nil {
+		q.m = make(map[string]*updateQueue[V])
+	}
+	if uq, busy := q.m[key]; busy {
+		// Someone leads updates of key: queue for its next round.
+		uq.pending = append(uq.pending, r)
+		q.mu.Unlock()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+				var zero V
+				return zero, d.m.fail(ctx, opUpdate, key, context.Cause(ctx))
+			}
+			<-r.done // already taken into a round
+		}
+		return r.v, r.err
+	}
+	uq := &updateQueue[V]{}
+	q.m[key] = uq
+	q.mu.Unlock()
+	r.state.Store(reqTaken)
+	batch := []*updateReq[V]{r}
+	for {
+		d.updateRound(key, batch)
+		q.mu.Lock()
+		batch = batch[:0]
+		for _, p := range uq.pending {
+			if p.state.CompareAndSwap(reqQueued, reqTaken) {
+				batch = append(batch, p)
+			}
+		}
+		uq.pending = nil
+		if len(batch) == 0 {
+			delete(q.m, key)
+			q.mu.Unlock()
+			return r.v, r.err
+		}
+		q.mu.Unlock()
+	}
+}
+
+// updateGroup holds a Dict's in-flight updates, per key.
+type updateGroup[V any] struct {
+	mu sync.Mutex
+	m  map[string]*updateQueue[V]
+}
+
+// updateQueue is the queue of one key: the requests that arrived while a
+// round was in flight.
+type updateQueue[V any] struct {
+	pending []*updateReq[V]
+}
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqCancelled
+)
+
+// updateReq is one Update call.
+type updateReq[V any] struct {
+	ctx   context.Context
+	fn    func(V, bool) (V, error)
+	opts  []ItemOption
+	state atomic.Int32
+	done  chan struct{} // closed when v and err are set
+	v     V
+	err   error
+}
+
+// updateRound applies batch's functions in one read-modify-write of key,
+// retrying on conflict, and completes every request of the batch.
+func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
+	finish := func(r *updateReq[V], v V, err error) {
+		r.v, r.err = v, err
+		close(r.done)
+	}
+	failAll := func(err error) {
+		err = d.m.fail(batch[0].ctx, opUpdate, key, err) // counts and logs once
+		d.m.ops[opUpdate].errs.Add(uint64(len(batch) - 1))
+		var zero V
+		for _, r := range batch {
+			finish(r, zero, err)
+		}
+	}
 	retries := d.updateRetries
 	if retries == 0 {
 		retries = DefaultUpdateRetries
 	}
-	backoff := 50 * time.Microsecond
+	results := make([]V, len(batch))
+	errs := make([]error, len(batch))
 	for attempt := 0; ; attempt++ {
+		// The round runs on the context of its first caller still waiting.
+		ctx := batch[0].ctx
+		start := time.Now()
 		vw, err := d.current(ctx)
 		if err != nil {
-			return zero, d.m.fail(ctx, opUpdate, key, err)
+			failAll(err)
+			return
 		}
 		bkey, hashed := vw.key(key)
 		it, err := d.be.Get(ctx, bkey)
 		exists := err == nil
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
-			return zero, d.m.fail(ctx, opUpdate, key, err)
+			failAll(err)
+			return
 		}
-		var old V
+		var cur V
 		var ok bool
 		if exists {
-			old, ok, err = d.decode(vw, key, hashed, it.Value)
-			if err != nil {
-				return zero, d.m.fail(ctx, opUpdate, key, err)
+			if cur, ok, err = d.decode(vw, key, hashed, it.Value); err != nil {
+				failAll(err)
+				return
 			}
 		}
-		nv, err := fn(old, ok)
-		if err != nil {
-			return zero, err
+		var opts []ItemOption
+		changed := false
+		for i, r := range batch {
+			nv, err := r.fn(cur, ok)
+			errs[i] = err
+			if err != nil {
+				continue
+			}
+			cur, ok, changed, opts = nv, true, true, r.opts
+			results[i] = nv
 		}
-		item, err := d.itemIn(vw, key, nv, opts)
+		if !changed {
+			for i, r := range batch {
+				finish(r, results[i], errs[i])
+			}
+			return
+		}
+		item, err := d.itemIn(vw, key, cur, opts)
 		if err != nil {
-			return zero, d.m.fail(ctx, opUpdate, key, err)
+			failAll(err)
+			return
 		}
 		if exists {
 			item.CAS = it.CAS
@@ -69,28 +190,40 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 		}
 		switch {
 		case err == nil:
-			return nv, nil
+			for i, r := range batch {
+				finish(r, results[i], errs[i])
+			}
+			return
 		case errors.Is(err, backend.ErrCASConflict), errors.Is(err, backend.ErrNotStored),
 			exists && errors.Is(err, backend.ErrNotFound):
-			// Lost a race: the value was written, added or deleted.
+			// Lost a race with another process: the value was written,
+			// added or deleted.
 		default:
-			return zero, d.m.fail(ctx, opUpdate, key, err)
+			failAll(err)
+			return
 		}
 		if attempt >= retries {
-			d.m.miss(opUpdate)
-			return zero, &OpError{Op: "update", Key: key,
-				Err: fmt.Errorf("%w: gave up after %d retries", ErrCASConflict, retries)}
+			d.m.ops[opUpdate].other.Add(uint64(len(batch)))
+			err := &OpError{Op: "update", Key: key, Err: fmt.Errorf("%w: gave up after %d retries", ErrCASConflict, retries)}
+			var zero V
+			for _, r := range batch {
+				finish(r, zero, err)
+			}
+			return
 		}
 		d.m.retries.Add(1)
-		// Sleep a random time up to backoff, which doubles up to 5ms, so
-		// that contenders spread out.
-		t := time.NewTimer(rand.N(backoff) + time.Microsecond)
+		// Back off for a random time up to 2^attempt times the length of
+		// this attempt (capped), so that contenders spread out whatever the
+		// backend's latency.
+		window := time.Since(start) << min(attempt+1, 8)
+		window = min(max(window, 20*time.Microsecond), 50*time.Millisecond)
+		t := time.NewTimer(rand.N(window))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return zero, d.m.fail(ctx, opUpdate, key, context.Cause(ctx))
+			failAll(context.Cause(ctx))
+			return
 		}
-		backoff = min(2*backoff, 5*time.Millisecond)
 	}
 }

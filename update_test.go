@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/memdict/memdict"
@@ -37,6 +38,63 @@ func TestUpdateConcurrentIncrements(t *testing.T) {
 	wg.Wait()
 	if v, _ := d.Get("t"); v.N != 5000 {
 		t.Fatalf("N = %d, want 5000", v.N)
+	}
+}
+
+// Every goroutine with a Dict of its own: no combining, only
+// compare-and-swap retries.
+func TestUpdateConcurrentAcrossDicts(t *testing.T) {
+	ctx := context.Background()
+	be := memory.New()
+	var wg sync.WaitGroup
+	var conflicts atomic.Uint64
+	for range 20 {
+		d := newDict[tally](t, be, "p", memdict.WithUpdateRetries(10000))
+		wg.Go(func() {
+			for range 50 {
+				if _, err := d.Update(ctx, "t", func(old tally, _ bool) (tally, error) {
+					old.N++
+					return old, nil
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			conflicts.Add(d.Stats().Conflicts)
+		})
+	}
+	wg.Wait()
+	if v, _ := newDict[tally](t, be, "p").Get("t"); v.N != 1000 {
+		t.Fatalf("N = %d, want 1000", v.N)
+	}
+	t.Logf("%d conflicts", conflicts.Load())
+}
+
+// Combined updates: a failing fn is skipped, the others are applied.
+func TestUpdateCombinedFnError(t *testing.T) {
+	ctx := context.Background()
+	d := newDict[int](t, memory.New(), "p")
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 40 {
+		wg.Go(func() {
+			_, err := d.Update(ctx, "k", func(old int, _ bool) (int, error) {
+				if i%4 == 0 {
+					return 0, boom
+				}
+				return old + 1, nil
+			})
+			if errors.Is(err, boom) {
+				failed.Add(1)
+			} else if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if v, _ := d.Get("k"); v != 30 || failed.Load() != 10 {
+		t.Fatalf("value %d, %d failed; want 30, 10", v, failed.Load())
 	}
 }
 

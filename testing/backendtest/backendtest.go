@@ -121,6 +121,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Optio
 	opts = opts.withDefaults()
 	t.Run("Raw", func(t *testing.T) { runRaw(t, newBackend, opts) })
 	t.Run("Dict", func(t *testing.T) { runDict(t, newBackend, opts) })
+	t.Run("Power", func(t *testing.T) { runPower(t, newBackend, opts) })
 }
 
 // harness is one subtest's view of a fresh backend: its key prefix, its
