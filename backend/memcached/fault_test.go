@@ -245,16 +245,11 @@ func TestKillUnderLoad(t *testing.T) {
 	victim := procs[1].Addr
 	ctx := context.Background()
 
-	var live, dead []string
-	for i := range 300 {
-		k := fmt.Sprintf("load-%d", i)
+	dead := keysOn(c, victim, 100)
+	live := append(keysOn(c, procs[0].Addr, 100), keysOn(c, procs[2].Addr, 100)...)
+	for _, k := range append(dead, live...) {
 		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
 			t.Fatal(err)
-		}
-		if c.ServerFor(k) == victim {
-			dead = append(dead, k)
-		} else {
-			live = append(live, k)
 		}
 	}
 

@@ -39,6 +39,7 @@ type ketamaPoint struct {
 type ketama struct {
 	points []ketamaPoint
 	addrs  []net.Addr
+	hash   func(string) uint32
 }
 
 // ketamaName is the name twemproxy hashes for a server written host:port.
@@ -51,7 +52,7 @@ func ketamaName(host, port string) string {
 
 // newKetama builds the continuum for servers named names (see ketamaName)
 // with the given weights (nil: all 1), whose addresses are addrs.
-func newKetama(names []string, weights []int, addrs []net.Addr) *ketama {
+func newKetama(names []string, weights []int, addrs []net.Addr, hash func(string) uint32) *ketama {
 	n := len(names)
 	if weights == nil {
 		weights = make([]int, n)
@@ -63,7 +64,10 @@ func newKetama(names []string, weights []int, addrs []net.Addr) *ketama {
 	for _, w := range weights {
 		total += w
 	}
-	k := &ketama{addrs: addrs}
+	if hash == nil {
+		hash = hashKey
+	}
+	k := &ketama{addrs: addrs, hash: hash}
 	for i, name := range names {
 		// Same float32 arithmetic as nc_ketama.c.
 		pct := float32(weights[i]) / float32(total)
@@ -91,7 +95,16 @@ func newKetama(names []string, weights []int, addrs []net.Addr) *ketama {
 	return k
 }
 
-// hashKey is twemproxy's hash_fnv1a_64 (see the comment above).
+// hashMD5 is twemproxy's hash_md5: the first four bytes of the key's MD5,
+// little-endian.
+func hashMD5(key string) uint32 {
+	sum := md5.Sum([]byte(key))
+	return binary.LittleEndian.Uint32(sum[:4])
+}
+
+// hashKey is twemproxy's hash_fnv1a_64 (see the comment above). It is a
+// weak hash: keys that differ only in their last bytes get close values and
+// may crowd onto few servers; hash=md5 spreads them better.
 func hashKey(key string) uint32 {
 	h := uint32(0xcbf29ce484222325 & 0xffffffff)
 	const prime = uint32(0x100000001b3 & 0xffffffff)
@@ -107,7 +120,7 @@ func (k *ketama) index(key string) int {
 	if len(k.addrs) == 1 {
 		return 0
 	}
-	h := hashKey(key)
+	h := k.hash(key)
 	lo, hi := 0, len(k.points)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)

@@ -36,7 +36,7 @@ func ring(n int) *ketama {
 	for i := range names {
 		names[i] = fmt.Sprintf("10.0.0.%d:11212", i+1)
 	}
-	return newKetama(names, nil, nil)
+	return newKetama(names, nil, nil, nil)
 }
 
 func TestKetamaPoints(t *testing.T) {
@@ -74,5 +74,35 @@ func TestKetamaAddNode(t *testing.T) {
 		if c < n/8 {
 			t.Errorf("server %d got %d of %d keys", i, c, n)
 		}
+	}
+}
+
+// TestKetamaSpread: sequential keys. twemproxy's fnv1a_64 crowds them (it
+// is kept for compatibility); md5 spreads them evenly.
+func TestKetamaSpread(t *testing.T) {
+	names := []string{"127.0.0.1:38353", "127.0.0.1:39443", "127.0.0.1:37141"}
+	for _, tc := range []struct {
+		name string
+		hash func(string) uint32
+		min  float64
+	}{
+		{"fnv1a_64", hashKey, 0},
+		{"md5", hashMD5, 0.2},
+	} {
+		r := newKetama(names, nil, nil, tc.hash)
+		counts := make([]int, 3)
+		for i := range 300 {
+			counts[r.index(fmt.Sprintf("load-%d", i))]++
+		}
+		// fnv1a_64 gives [200 0 100] here: one server gets no key at all.
+		t.Logf("%s: keys load-0..load-299 per server: %v", tc.name, counts)
+		for i, c := range counts {
+			if float64(c)/300 < tc.min {
+				t.Errorf("%s: server %d got %d of 300 keys", tc.name, i, c)
+			}
+		}
+	}
+	if got, want := hashMD5(""), uint32(0xd98c1dd4); got != want {
+		t.Errorf("hashMD5(\"\") = %#x, want %#x", got, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"time"
+
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/memdict/memdict/backend"
@@ -30,16 +32,27 @@ func startMemcacheds(t *testing.T, n int) ([]*testserver.Process, []string) {
 // directly from the server the Client picks for it.
 func TestKetamaAgreesWithNutcracker(t *testing.T) {
 	_, addrs := startMemcacheds(t, 3)
-	nc := testserver.Nutcracker(t, addrs)
-	proxy := memcache.New(nc.Listen)
-	proxy.Timeout = 0
-	defer proxy.Close()
-
-	c, err := memcached.New(addrs)
-	if err != nil {
-		t.Fatal(err)
+	for _, hash := range []string{"fnv1a_64", "md5"} {
+		t.Run(hash, func(t *testing.T) {
+			for _, a := range addrs {
+				rawCommand(t, a, "flush_all\r\n", "OK\r\n")
+			}
+			nc := testserver.Nutcracker(t, addrs, "    hash: "+hash)
+			c, err := memcached.New(addrs, memcached.WithHash(hash))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			agreeWithNutcracker(t, nc, c, addrs)
+		})
 	}
-	defer c.Close()
+}
+
+func agreeWithNutcracker(t *testing.T, nc *testserver.NutcrackerProcess, c *memcached.Client, addrs []string) {
+	proxy := memcache.New(nc.Listen)
+	proxy.Timeout = 2 * time.Second
+	defer proxy.Close()
+	var err error
 	direct := map[string]*memcache.Client{}
 	for _, a := range addrs {
 		direct[a] = memcache.New(a)
@@ -78,6 +91,7 @@ func TestKetamaAgreesWithNutcracker(t *testing.T) {
 		}
 	}
 	t.Logf("keys per server: %v", perServer)
+	_ = err
 	if len(perServer) != 3 {
 		t.Errorf("keys spread over %d servers, want 3", len(perServer))
 	}

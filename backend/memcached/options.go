@@ -20,6 +20,7 @@ type config struct {
 	batchInFlight int
 	batchMaxKeys  int
 	tls           *tls.Config
+	hash          string
 	errs          []error
 }
 
@@ -33,6 +34,7 @@ func defaultConfig() config {
 		batch:         true,
 		batchInFlight: DefaultBatchInFlight,
 		batchMaxKeys:  DefaultBatchMaxKeys,
+		hash:          "fnv1a_64",
 	}
 }
 
@@ -54,6 +56,9 @@ func (c *config) validate() error {
 	}
 	if c.batchInFlight < 1 || c.batchMaxKeys < 1 {
 		c.errs = append(c.errs, fmt.Errorf("batching: in-flight %d and max keys %d must be at least 1", c.batchInFlight, c.batchMaxKeys))
+	}
+	if c.hash != "fnv1a_64" && c.hash != "md5" {
+		c.errs = append(c.errs, fmt.Errorf("hash %q: want fnv1a_64 or md5", c.hash))
 	}
 	if len(c.errs) > 0 {
 		return fmt.Errorf("memcached: %w", errors.Join(c.errs...))
@@ -99,6 +104,14 @@ func WithBatching(on bool, inFlight, maxKeys int) Option {
 		}
 	}
 }
+
+// WithHash sets the key hash of the ketama ring: "fnv1a_64" (the default,
+// as nutcracker's default "hash: fnv1a_64") or "md5" (nutcracker's
+// "hash: md5"). Use the same as the nutcracker or other clients that share
+// the servers. fnv1a_64 as twemproxy implements it is weak: keys that
+// differ only in their last bytes (user:1, user:2, ...) may crowd onto few
+// servers; md5 spreads them evenly, at some cost per key.
+func WithHash(name string) Option { return func(c *config) { c.hash = name } }
 
 // WithTLS makes the Client talk TLS with cfg (memcached started with
 // -Z/--enable-ssl). When cfg.ServerName is empty each server's host is

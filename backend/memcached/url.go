@@ -65,6 +65,7 @@ func openURL(u *url.URL) (*Client, error) {
 		WithFailureLimit(p.Int("failure_limit", d.failureLimit)),
 		WithRetryInterval(p.Duration("retry_interval", d.retryInterval)),
 	)
+	opts = append(opts, WithHash(p.String("hash", d.hash)))
 	batchOn := p.Bool("batch", true)
 	inFlight := p.Int("batch_inflight", d.batchInFlight)
 	maxKeys := p.Int("batch_max_keys", d.batchMaxKeys)

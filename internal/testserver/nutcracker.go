@@ -31,7 +31,8 @@ type NutcrackerProcess struct {
 //	hash: fnv1a_64
 //
 // plus poolConf, extra YAML lines for the pool (for example
-// "auto_eject_hosts: true"), indented by the caller with four spaces. It
+// "    auto_eject_hosts: true", or "    hash: md5" to replace the default
+// hash), indented by the caller with four spaces. It
 // waits until the proxy port accepts connections. A t.Cleanup stops it.
 func Nutcracker(t testing.TB, servers []string, poolConf ...string) *NutcrackerProcess {
 	t.Helper()
@@ -39,7 +40,14 @@ func Nutcracker(t testing.TB, servers []string, poolConf ...string) *NutcrackerP
 	dir := t.TempDir()
 	listen := addr(FreePort(t))
 	var b strings.Builder
-	fmt.Fprintf(&b, "memdict:\n    listen: %s\n    hash: fnv1a_64\n    distribution: ketama\n    timeout: 2000\n", listen)
+	fmt.Fprintf(&b, "memdict:\n    listen: %s\n    distribution: ketama\n    timeout: 2000\n", listen)
+	hash := "    hash: fnv1a_64\n"
+	for _, line := range poolConf {
+		if strings.HasPrefix(strings.TrimSpace(line), "hash:") {
+			hash = ""
+		}
+	}
+	b.WriteString(hash)
 	for _, line := range poolConf {
 		b.WriteString(line)
 		b.WriteString("\n")
