@@ -31,12 +31,14 @@ func TestHashKeySignedBytes(t *testing.T) {
 	}
 }
 
-func ring(n int) *ketama {
+func ring(n int) *ketama { return ringHash(n, nil) }
+
+func ringHash(n int, hash func(string) uint32) *ketama {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("10.0.0.%d:11212", i+1)
 	}
-	return newKetama(names, nil, nil, nil)
+	return newKetama(names, nil, nil, hash)
 }
 
 func TestKetamaPoints(t *testing.T) {
@@ -50,29 +52,31 @@ func TestKetamaPoints(t *testing.T) {
 // TestKetamaAddNode: adding a fourth server to three moves about a quarter
 // of the keys, all of them to the new server.
 func TestKetamaAddNode(t *testing.T) {
-	r3, r4 := ring(3), ring(4)
-	const n = 20000
-	moved := 0
-	counts := make([]int, 4)
-	for i := range n {
-		k := fmt.Sprintf("memdict/key/%d", i)
-		a, b := r3.index(k), r4.index(k)
-		counts[b]++
-		if a != b {
-			moved++
-			if b != 3 {
-				t.Fatalf("key %q moved from server %d to old server %d", k, a, b)
+	for name, hash := range map[string]func(string) uint32{"fnv1a_64": hashKey, "md5": hashMD5} {
+		r3, r4 := ringHash(3, hash), ringHash(4, hash)
+		const n = 20000
+		moved := 0
+		counts := make([]int, 4)
+		for i := range n {
+			k := fmt.Sprintf("memdict/key/%d", i)
+			a, b := r3.index(k), r4.index(k)
+			counts[b]++
+			if a != b {
+				moved++
+				if b != 3 {
+					t.Fatalf("%s: key %q moved from server %d to old server %d", name, k, a, b)
+				}
 			}
 		}
-	}
-	frac := float64(moved) / n
-	t.Logf("4th server: %.1f%% of keys moved; spread %v", 100*frac, counts)
-	if frac < 0.15 || frac > 0.35 {
-		t.Errorf("%.1f%% of keys moved, want about 25%%", 100*frac)
-	}
-	for i, c := range counts {
-		if c < n/8 {
-			t.Errorf("server %d got %d of %d keys", i, c, n)
+		frac := float64(moved) / n
+		t.Logf("%s: 4th server: %.1f%% of keys moved; spread %v", name, 100*frac, counts)
+		if frac < 0.15 || frac > 0.35 {
+			t.Errorf("%s: %.1f%% of keys moved, want about 25%%", name, 100*frac)
+		}
+		for i, c := range counts {
+			if c < n/8 {
+				t.Errorf("%s: server %d got %d of %d keys", name, i, c, n)
+			}
 		}
 	}
 }
