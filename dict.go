@@ -26,6 +26,21 @@
 // codec, or one written by another program, is a clear ErrDecode, never a
 // wrong value.
 //
+// Beyond the map, a Dict offers:
+//
+//   - Begin: a Tx (unit of work) that buffers puts and deletes, reads its
+//     own writes and sends everything at Commit, reporting every key that
+//     failed while writing all the others (ERP5's transactional dict).
+//   - Update: an atomic read-modify-write with compare-and-swap.
+//   - GetOrLoad: read-through caching with one load per key at a time.
+//   - Clear: an O(1) clear of the Dict's prefix by a namespace generation.
+//   - Keys and All: iterators over the live keys and values, on backends
+//     that can list keys.
+//   - Stats: counts and latency histograms per operation, and WithLogger
+//     for failures; package metrics/prometheus exports them.
+//
+// NewCounters gives atomic counters on the server's native increment.
+//
 // Keys are any Go strings — the empty string and invalid UTF-8 included. A
 // Dict maps (site id, prefix, key) one-to-one onto memcached-safe backend
 // keys; keys too long for the backend are shortened to a SHA-256-based hash

@@ -12,7 +12,10 @@ import (
 
 // Entry is a key and its value, as All yields them.
 type Entry[V any] struct {
-	Key   string
+	// Key is the Dict key (the original key, also for hashed long keys).
+	Key string
+	// Value is the decoded value; V's zero value when an error comes with
+	// the entry.
 	Value V
 }
 

@@ -2,7 +2,7 @@ package memdict
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"sync"
 )
 
@@ -22,7 +22,7 @@ type flight[V any] struct {
 
 // ErrLoaderPanicked is the error the callers waiting on a GetOrLoad load
 // receive when the loader panics; the caller that ran it gets the panic.
-var ErrLoaderPanicked = fmt.Errorf("memdict: loader panicked")
+var ErrLoaderPanicked = errors.New("memdict: loader panicked")
 
 // GetOrLoad returns the value stored under key; on a miss it calls load,
 // stores its result with the Dict's default TTL (or the TTL option's) and

@@ -195,8 +195,10 @@ type OpStats struct {
 
 // ResultCount is the number of operations that ended with Result.
 type ResultCount struct {
+	// Result names the outcome ("hit", "ok", "error", ...).
 	Result string
-	Count  uint64
+	// Count is the number of operations with that outcome.
+	Count uint64
 }
 
 // Count returns the count of result, or 0.

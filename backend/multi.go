@@ -27,7 +27,9 @@ type MultiWriter interface {
 
 // KeyError is the failure of one key in a multi-key operation.
 type KeyError struct {
+	// Key is the backend key.
 	Key string
+	// Err is why it failed, wrapping one of the package's sentinels.
 	Err error
 }
 
@@ -41,6 +43,7 @@ func (e KeyError) Unwrap() error { return e.Err }
 // other keys succeeded. errors.Is(err, ErrX) is true if any key failed with
 // ErrX.
 type MultiError struct {
+	// Errors holds one entry per failed key.
 	Errors []KeyError
 }
 
