@@ -27,7 +27,9 @@ import (
 // the next round applies every queued fn in turn, in arrival order, to the
 // value and writes the result once. They do not conflict with one another,
 // and N concurrent updates cost a few round trips rather than N. Only
-// writers in other processes (or through other Dicts) cause retries.
+// writers in other processes (or through other Dicts) cause retries. A
+// combined fn runs on the goroutine of the caller that leads the round,
+// not necessarily its own.
 //
 // If fn returns an error, Update returns that error as it is and its change
 // is skipped (other callers' changes combined with it are still written).
