@@ -126,10 +126,13 @@ func newConfig(opts []Option) config {
 
 // New returns a Backend on the standalone Redis server that opt describes.
 // It copies opt and, in the copy, sets ContextTimeoutEnabled (so that every
-// call honours its context's deadline) and DisableIdentity, sets
+// call honours its context's deadline) and DisableIdentity; it sets
 // DialerRetries to 1 if it is 0 (a cache should fail fast when its server
-// is down, not retry a refused dial five times), and disables maintenance
-// notifications unless opt configures them. It does not connect:
+// is down, not retry a refused dial five times) and MaxRetries to -1, no
+// retries, if it is 0 (a retried Increment, Add or CompareAndSwap whose
+// first attempt reached the server would be applied twice or misreported;
+// set MaxRetries above 0 to accept that for transparent retries); and it
+// disables maintenance notifications unless opt configures them. It does not connect:
 // the first call (or Ping) does. Close closes the client it creates.
 func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	if opt == nil {
@@ -140,6 +143,9 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	o.DisableIdentity = true
 	if o.DialerRetries == 0 {
 		o.DialerRetries = 1
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = -1
 	}
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
@@ -167,6 +173,9 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 	o.DisableIdentity = true
 	if o.DialerRetries == 0 {
 		o.DialerRetries = 1
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = -1
 	}
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}

@@ -65,7 +65,8 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 //	pool_size=N                  connections per node (default 10 per CPU)
 //	min_idle_conns=N             idle connections kept open (default 0)
 //	pool_timeout=4s              wait for a free connection (default read_timeout+1s)
-//	max_retries=N                retries on network errors; 0 disables (default 3)
+//	max_retries=N                retries after a network error (default 0: none,
+//	                             see New)
 //	protocol=2|3                 RESP version (default 3)
 //	client_name=NAME             CLIENT SETNAME on every connection
 //	max_value_size=N             largest value accepted (default DefaultMaxValueSize)
@@ -100,12 +101,7 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	o.PoolSize = p.Int("pool_size", 0)
 	o.MinIdleConns = p.Int("min_idle_conns", 0)
 	o.PoolTimeout = p.Duration("pool_timeout", 0)
-	if p.Has("max_retries") {
-		o.MaxRetries = p.Int("max_retries", 3)
-		if o.MaxRetries == 0 {
-			o.MaxRetries = -1
-		}
-	}
+	o.MaxRetries = p.Int("max_retries", 0) // New turns 0 into -1, no retries
 	o.Protocol = p.Int("protocol", 3)
 	o.ClientName = p.String("client_name", "")
 	var opts []Option

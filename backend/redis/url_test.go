@@ -48,7 +48,7 @@ func TestParseURL(t *testing.T) {
 				t.Errorf("TLS config %+v", u.o.TLSConfig)
 			}
 		}},
-		{url: "redis://h?max_retries=0", check: func(t *testing.T, u *parsed) { eq(t, u.o.MaxRetries, -1) }},
+		{url: "redis://h?max_retries=2", check: func(t *testing.T, u *parsed) { eq(t, u.o.MaxRetries, 2) }},
 		{url: "redis://h?max_value_size=100&allow_flush=true&batch=false", check: func(t *testing.T, u *parsed) {
 			eq(t, u.cfg.maxValueSize, 100)
 			eq(t, u.cfg.flush, true)

@@ -32,10 +32,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-redis/cache/v9"
@@ -64,6 +66,9 @@ func main() {
 	rb := flag.Bool("redis-benchmark", true, "also run redis-benchmark for the server's ceiling")
 	inflight := flag.Int("batch-inflight", 0, "memdict: multi-gets in flight per server (0: the default)")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
+	rounds := flag.Int("rounds", 3, "alternations of the two libraries per phase (each runs 2*rounds slices of d/(2*rounds))")
+	protocol := flag.Int("protocol", 0, "memdict: RESP protocol version (0: the backend's default)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -79,7 +84,7 @@ func main() {
 		*addr, runtime.GOMAXPROCS(0), *keys, *dur, *conc)
 
 	ctx := context.Background()
-	be, err := memredis.New(&goredis.Options{Addr: *addr}, memredis.WithBatching(true, *inflight, 0))
+	be, err := memredis.New(&goredis.Options{Addr: *addr, Protocol: *protocol}, memredis.WithBatching(true, *inflight, 0))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -146,18 +151,40 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	fmt.Printf("\n%-9s %16s %16s %8s %8s\n", "phase", "memdict ops/s", "go-redis/cache", "ratio", "target")
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Printf("\n%-9s %16s %16s %8s %-12s %s\n", "phase", "memdict ops/s", "go-redis/cache", "ratio", "target",
+		"client CPU µs/op (memdict / go-redis/cache)")
 	ok := true
 	for _, p := range phases {
 		if *only != "" && !strings.Contains(","+*only+",", ","+p.name+",") {
 			continue
 		}
-		// Alternate which library goes first to even out warm-up effects.
-		g1 := run(p.gcfn, p.g, *keys, *dur/2)
-		m1 := run(p.mem, p.g, *keys, *dur/2)
-		m2 := run(p.mem, p.g, *keys, *dur/2)
-		g2 := run(p.gcfn, p.g, *keys, *dur/2)
-		m, g := (m1+m2)/2, (g1+g2)/2
+		// Alternate the libraries in short slices (g m m g, repeated), so
+		// that both see the same background load and warm-up.
+		slice := *dur / time.Duration(2**rounds)
+		var m, g, mcpu, gcpu float64
+		for range *rounds {
+			for _, mem := range []bool{false, true, true, false} {
+				if mem {
+					r, c := run(p.mem, p.g, *keys, slice/2)
+					m, mcpu = m+r, mcpu+c
+				} else {
+					r, c := run(p.gcfn, p.g, *keys, slice/2)
+					g, gcpu = g+r, gcpu+c
+				}
+			}
+		}
+		n := float64(2 * *rounds)
+		m, g, mcpu, gcpu = m/n, g/n, mcpu/n, gcpu/n
 		ratio := m / g
 		verdict := ""
 		if p.target > 0 {
@@ -169,20 +196,23 @@ func main() {
 				ok = false
 			}
 		}
-		fmt.Printf("%-9s %16.0f %16.0f %7.2fx %s\n", p.name, m, g, ratio, verdict)
+		fmt.Printf("%-9s %16.0f %16.0f %7.2fx %-12s %5.1f / %5.1f\n", p.name, m, g, ratio, verdict, mcpu, gcpu)
 	}
 	if *rb {
 		redisBenchmark(*addr, *conc)
 	}
 	if !ok {
 		fmt.Println("\nsome targets were missed")
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-// run calls fn from g goroutines for d and returns calls per second. It
+// run calls fn from g goroutines for d and returns calls per second and
+// the process's CPU time (user and system) per call, in microseconds. It
 // exits the program on the first error.
-func run(fn func(int) error, g, keys int, d time.Duration) float64 {
+func run(fn func(int) error, g, keys int, d time.Duration) (opsPerSec, cpuPerOp float64) {
+	cpu0 := cpuTime()
 	var n atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -210,7 +240,18 @@ func run(fn func(int) error, g, keys int, d time.Duration) float64 {
 	if firstErr != nil {
 		log.Fatal(firstErr)
 	}
-	return float64(n.Load()) / time.Since(start).Seconds()
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(max(n.Load(), 1))
+}
+
+// cpuTime returns the CPU time (user plus system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startServer starts redis-server on a free loopback port and returns its
