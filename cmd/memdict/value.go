@@ -272,8 +272,14 @@ func (ds *dictSet) get(ctx context.Context, key string) (stored, bool, error) {
 		return stored{}, false, err
 	}
 	s, ok := m[key]
-	if !ok || s.Codec == 0 {
-		return s, ok, nil
+	if !ok {
+		// Count the miss in the Dict's metrics, as an application's
+		// read would be counted (the admin page shows them).
+		_, _, _ = ds.d.Lookup(ctx, key)
+		return s, false, nil
+	}
+	if s.Codec == 0 {
+		return s, true, nil
 	}
 	w, err := ds.writer(s.Codec)
 	if err != nil {

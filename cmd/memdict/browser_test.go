@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// servedAdmin is a running "memdict serve".
+type servedAdmin struct {
+	cmd  *exec.Cmd
+	URL  string // http://127.0.0.1:port
+	mu   sync.Mutex
+	logs strings.Builder
+	done chan struct{}
+}
+
+func (s *servedAdmin) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// startServe runs the built command's serve on a free loopback port and
+// waits until it prints its address.
+func startServe(t *testing.T, env []string, args ...string) *servedAdmin {
+	t.Helper()
+	bin := memdictBinary(t)
+	s := &servedAdmin{done: make(chan struct{})}
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	s.cmd.Env = newCLI(t, env...).env
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+	})
+	addr := make(chan string, 1)
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`admin page on (http://\S+)/`)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.logs.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		s.cmd.Wait()
+	}()
+	select {
+	case s.URL = <-addr:
+	case <-s.done:
+		t.Fatalf("memdict serve exited:\n%s", s.log())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("memdict serve did not start:\n%s", s.log())
+	}
+	return s
+}
+
+// stop sends SIGTERM and waits for a graceful exit.
+func (s *servedAdmin) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("memdict serve did not stop on SIGTERM:\n%s", s.log())
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("memdict serve exited with %d after SIGTERM:\n%s", code, s.log())
+	}
+}
+
+// artifactDir is where the test writes its screenshots: $MEMDICT_ARTIFACTS
+// or a temporary directory.
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("MEMDICT_ARTIFACTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestAdminPageInBrowser drives Debian's chromium against "memdict serve":
+// the page shows the plugins and live statistics, refuses changes without
+// the token and forged cross-site posts, and, signed in, tests keys and
+// moves the default plugin from one memcached to another.
+func TestAdminPageInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		testserver.SkipOrFail(t, "chromium is not installed (apt-get install chromium): %v", err)
+	}
+	const (
+		token   = "browser-test-token"
+		redisPW = "redis-secret-pw"
+	)
+	mc1, mc2 := testserver.Memcached(t), testserver.Memcached(t)
+	rd := testserver.Redis(t, "--requirepass", redisPW)
+	cfg := filepath.Join(t.TempDir(), "app.yaml")
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`site_id: shop
+plugins:
+  default_memcached_plugin:
+    url: memcached://%s
+    expiration: 1h
+  persistent_memcached_plugin:
+    url: redis://:%s@%s/0
+    max_key_length: 0
+    max_value_length: 0
+    order: 1
+`, mc1.Addr, redisPW, rd.Addr)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An application's value, so that the statistics show an item.
+	newCLI(t).must(exitOK, "", "--config", cfg, "put", "--prefix", "app", "visits", "7")
+
+	admin := startServe(t, []string{"MEMDICT_ADMIN_TOKEN=" + token}, "--config", cfg)
+	base := admin.URL
+
+	// A page on another origin that posts a change to the admin page.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/plugin">
+<input type="hidden" name="plugin" value="default_memcached_plugin">
+<input type="hidden" name="url" value="memcached://%s">
+<input type="hidden" name="csrf" value="guessed">
+<button id="go" type="submit">Win a prize</button></form>`, base, mc2.Addr)
+	}))
+	defer evil.Close()
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Headless,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelCtx()
+	artifacts := artifactDir(t)
+
+	// The first Run starts the browser; it must not have a timeout (see
+	// chromedp.Run), so the test's deadline is set on a derived context.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(bctx, 60*time.Second)
+	defer cancelTimeout()
+
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v\nserver log:\n%s", what, err, admin.log())
+		}
+	}
+	// submit runs actions that submit a form and waits for the page that
+	// answers (after any redirect); it returns its HTTP status.
+	submit := func(what string, actions ...chromedp.Action[chromedp.Void]) int64 {
+		t.Helper()
+		resp, err := chromedp.RunResponse(ctx, actions...)
+		if err != nil {
+			t.Fatalf("%s: %v\nserver log:\n%s", what, err, admin.log())
+		}
+		return resp.Status
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	html := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		if err != nil {
+			t.Fatalf("read the page: %v", err)
+		}
+		return s
+	}
+	screenshot := func(name string) string {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		path := filepath.Join(artifacts, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of the admin page: %s (%d bytes)", path, len(png))
+		return path
+	}
+	const card = "#plugin-default_memcached_plugin"
+
+	// 1. The page shows the plugins and live statistics.
+	do("load the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(card)))
+	if got := text(card + " .url"); got != "memcached://"+mc1.Addr {
+		t.Errorf("default plugin URL shown: %q", got)
+	}
+	if got := text(card + " .status"); !strings.HasPrefix(got, "answers") {
+		t.Errorf("default plugin status: %q", got)
+	}
+	if n, err := strconv.Atoi(text(card + " td.items")); err != nil || n < 1 {
+		t.Errorf("items of memcached %s: %q (%v), want at least 1", mc1.Addr, text(card+" td.items"), err)
+	}
+	if got := text("#plugin-persistent_memcached_plugin .url"); got != "redis://:xxxxx@"+rd.Addr+"/0" {
+		t.Errorf("persistent plugin URL shown: %q", got)
+	}
+	if got := text("#plugin-persistent_memcached_plugin .status"); !strings.HasPrefix(got, "answers") {
+		t.Errorf("persistent plugin status: %q", got)
+	}
+	page := html()
+	if strings.Contains(page, `action="/plugin"`) || strings.Contains(page, `id="key-form"`) {
+		t.Error("the page offers changes before signing in")
+	}
+
+	// 2. A wrong token is refused.
+	status := submit("sign in with a wrong token",
+		chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"),
+		chromedp.Submit(chromedp.CSS("#token")))
+	if status != http.StatusForbidden || !strings.Contains(text("#flash"), "Wrong admin token") {
+		t.Errorf("wrong token: status %d, flash %q", status, text("#flash"))
+	}
+
+	// 3. Sign in with the token.
+	do("back to the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	submit("sign in",
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Submit(chromedp.CSS("#token")))
+	do("signed in", chromedp.WaitVisible(chromedp.CSS("#signed-in")))
+
+	// 4. A forged cross-site post is refused, even with the session.
+	do("open the other site", chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.CSS("#go")))
+	status = submit("forged post", chromedp.Click(chromedp.CSS("#go")))
+	if status != http.StatusForbidden || !strings.Contains(text("#flash"), "Refused") {
+		t.Errorf("forged cross-site post: status %d, flash %q", status, text("#flash"))
+	}
+	do("back to the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(card)))
+	if got := text(card + " .url"); got != "memcached://"+mc1.Addr {
+		t.Fatalf("the forged post changed the URL to %q", got)
+	}
+
+	// 5. Test a key: write, read.
+	fillKey := func(key, value, codecName string) {
+		t.Helper()
+		for _, f := range [][2]string{
+			{"#key-form select[name=plugin]", "default_memcached_plugin"},
+			{"#key-form input[name=prefix]", "demo"},
+			{"#key-form input[name=key]", key},
+			{"#key-form textarea[name=value]", value},
+			{"#key-form select[name=codec]", codecName},
+		} {
+			do("set "+f[0]+" to "+f[1], chromedp.SetValue(chromedp.CSS(f[0]), f[1]))
+		}
+	}
+	fillKey("greeting", "hello from chromium", "string")
+	submit("write a key", chromedp.Click(chromedp.CSS(`#key-form button[value=write]`)))
+	if got := text("#flash"); !strings.Contains(got, "Stored key greeting (raw") {
+		t.Errorf("write: %q", got)
+	}
+	submit("read the key", chromedp.Click(chromedp.CSS(`#key-form button[value=read]`)))
+	if got := text("#value"); got != `"hello from chromium"` {
+		t.Errorf("read: %q (flash %q)", got, text("#flash"))
+	}
+	fillKey("cart", `{"items":[1,2]}`, "")
+	submit("write JSON", chromedp.Click(chromedp.CSS(`#key-form button[value=write]`)))
+	submit("read JSON", chromedp.Click(chromedp.CSS(`#key-form button[value=read]`)))
+	if got := text("#flash"); !strings.Contains(got, "msgpack value") || !strings.Contains(text("#value"), `"items"`) {
+		t.Errorf("read JSON: %q", got)
+	}
+	submit("delete", chromedp.Click(chromedp.CSS(`#key-form button[value=delete]`)))
+	if got := text("#flash"); !strings.Contains(got, "Deleted key cart") {
+		t.Errorf("delete: %q", got)
+	}
+	if got := html(); !strings.Contains(got, "<td>default_memcached_plugin</td><td><code>demo</code></td>") {
+		t.Errorf("no Dict metrics for demo")
+	}
+	screenshot("admin.png")
+
+	// 6. Move the default plugin to the second memcached.
+	do("open the plugin form", chromedp.Click(chromedp.CSS(card+" details summary")),
+		chromedp.WaitVisible(chromedp.CSS(card+` input[name=url]`)),
+		chromedp.SetValue(chromedp.CSS(card+` input[name=url]`), "memcached://"+mc2.Addr),
+		chromedp.SetValue(chromedp.CSS(card+` input[name=expiration]`), "90"))
+	submit("apply", chromedp.Click(chromedp.CSS(card+` form[action="/plugin"] button[type=submit]`)))
+	if got := text("#flash"); !strings.Contains(got, "now uses memcached://"+mc2.Addr) {
+		t.Fatalf("change: %q\n%s", got, admin.log())
+	}
+	if got := text(card + " .url"); got != "memcached://"+mc2.Addr {
+		t.Errorf("URL after the change: %q", got)
+	}
+	if got := text(card + " td.addr"); got != mc2.Addr {
+		t.Errorf("statistics after the change are of %q, want %s", got, mc2.Addr)
+	}
+	if got := text(card + " .expiration"); got != "1m30s" {
+		t.Errorf("expiration after the change: %q", got)
+	}
+	// The change takes effect: the key written on the first server is not
+	// on the second, and a new write goes to the second.
+	fillKey("greeting", "(not written)", "string")
+	submit("read after the change", chromedp.Click(chromedp.CSS(`#key-form button[value=read]`)))
+	if got := text("#flash"); !strings.Contains(got, "a miss") {
+		t.Errorf("read on the new server: %q", got)
+	}
+	fillKey("moved", "on the second server", "string")
+	submit("write after the change", chromedp.Click(chromedp.CSS(`#key-form button[value=write]`)))
+	c := newCLI(t)
+	site := "MEMDICT_SITE_ID=shop"
+	c.env = append(c.env, site)
+	if r := c.must(exitOK, "", "get", "--url", "memcached://"+mc2.Addr, "--prefix", "demo", "moved", "--raw"); r.stdout != "on the second server" {
+		t.Errorf("value on the second memcached: %q", r.stdout)
+	}
+	c.must(exitMiss, "", "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "moved")
+	if r := c.must(exitOK, "", "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "greeting", "--raw"); r.stdout != "hello from chromium" {
+		t.Errorf("value on the first memcached: %q", r.stdout)
+	}
+
+	// 7. Without the session, changes are refused.
+	resp, err := http.PostForm(base+"/plugin", map[string][]string{"plugin": {"default_memcached_plugin"}, "url": {"mem://"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("change without a session: %d, want 403", resp.StatusCode)
+	}
+
+	page = html()
+	if strings.Contains(page, redisPW) || strings.Contains(page, token) || strings.Contains(admin.log(), redisPW) || strings.Contains(admin.log(), token) {
+		t.Error("a secret shows in the page or the server log")
+	}
+	screenshot("admin-after-change.png")
+
+	admin.stop(t)
+	if !strings.Contains(admin.log(), "shutting down") {
+		t.Errorf("no graceful shutdown in the log:\n%s", admin.log())
+	}
+}
