@@ -13,6 +13,7 @@ import (
 // memcached: one server, three servers (ketama), and one server without
 // batching.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	one := testserver.Memcached(t)
 	_, three := startMemcacheds(t, 3)
 	for _, tc := range []struct{ name, url string }{

@@ -32,6 +32,7 @@ func currConnections(t *testing.T, addr string) int {
 // all kinds of calls) and Close, the server has no connection of the
 // Client left open. Goroutines are checked by goleak in TestMain.
 func TestNoConnectionLeak(t *testing.T) {
+	t.Parallel()
 	p := testserver.Memcached(t)
 	base := currConnections(t, p.Addr)
 	c, err := memcached.New([]string{p.Addr}, memcached.WithMaxIdleConns(4))

@@ -147,6 +147,7 @@ func TestServerRefusesLargeValue(t *testing.T) {
 }
 
 func TestTTL(t *testing.T) {
+	t.Parallel()
 	c, p := newClient(t)
 	ctx := context.Background()
 	// Sub-second TTLs round up to one second: the item is there at once.

@@ -31,6 +31,7 @@ func startMemcacheds(t *testing.T, n int) ([]*testserver.Process, []string) {
 // (distribution: ketama) in front of three memcached, then reads every key
 // directly from the server the Client picks for it.
 func TestKetamaAgreesWithNutcracker(t *testing.T) {
+	t.Parallel()
 	_, addrs := startMemcacheds(t, 3)
 	for _, hash := range []string{"fnv1a_64", "md5"} {
 		t.Run(hash, func(t *testing.T) {
@@ -109,6 +110,7 @@ func agreeWithNutcracker(t *testing.T, nc *testserver.NutcrackerProcess, c *memc
 
 // TestMultiServer: GetMulti across servers, per-server admin commands.
 func TestMultiServer(t *testing.T) {
+	t.Parallel()
 	procs, addrs := startMemcacheds(t, 3)
 	c, err := memcached.New(addrs)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	p, files := testserver.MemcachedTLS(t)
 	ctx := context.Background()
 
