@@ -155,6 +155,12 @@ func TestBinaryAgainstServers(t *testing.T) {
 	if r := c.must(exitOK, "", "stats", "--all"); !strings.Contains(r.stdout, "curr_connections") {
 		t.Errorf("stats --all lacks memcached's own names:\n%s", r.stdout)
 	}
+	// A memcached cluster: statistics per node.
+	mc2 := testserver.Memcached(t)
+	r = c.must(exitOK, "", "stats", "--url", "memcached://"+mc.Addr+","+mc2.Addr)
+	if !strings.Contains(r.stdout, "server "+mc.Addr) || !strings.Contains(r.stdout, "server "+mc2.Addr) {
+		t.Errorf("stats of a two-node cluster:\n%s", r.stdout)
+	}
 	if r := c.must(exitOK, "", "ping"); !strings.Contains(r.stdout, "default_memcached_plugin ("+memcachedURL+"): ok") {
 		t.Errorf("ping: %s", r.stdout)
 	}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -176,6 +177,9 @@ Examples:
 		if len(args) == 2 && args[1] != "-" {
 			text = []byte(args[1])
 		} else {
+			if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
+				fmt.Fprintln(e.stderr, "memdict put: reading the value from standard input (end it with Ctrl-D)")
+			}
 			b, err := io.ReadAll(e.stdin)
 			if err != nil {
 				return e.fail("put", err)

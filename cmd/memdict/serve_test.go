@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/memdict/memdict/tool"
@@ -209,5 +212,49 @@ func TestAdminSecurity(t *testing.T) {
 	}
 	if code, _ := b.post("/plugin", change); code != http.StatusForbidden {
 		t.Errorf("change after signing out: %d, want 403", code)
+	}
+}
+
+// TestServeInProcess runs "serve" through run: it prints a generated token
+// and its address, serves the page, and stops when its context ends.
+func TestServeInProcess(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- runEnv(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, strings.NewReader(""), io.Discard, pw, func(string) string { return "" })
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var token, base string
+	for base == "" && sc.Scan() {
+		line := sc.Text()
+		if _, tok, ok := strings.Cut(line, "(generated; set --token or $MEMDICT_ADMIN_TOKEN to choose it): "); ok {
+			token = tok
+		}
+		if _, u, ok := strings.Cut(line, "admin page on "); ok {
+			base = strings.TrimSuffix(u, "/")
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if len(token) < 20 || base == "" {
+		t.Fatalf("serve printed token %q, address %q", token, base)
+	}
+	b := newBrowserish(t, base)
+	if code, body := b.get(); code != 200 || !strings.Contains(body, "default_memcached_plugin") {
+		t.Fatalf("page: %d\n%s", code, body)
+	}
+	if code, body := b.post("/login", url.Values{"token": {token}}); code != 200 || !strings.Contains(body, `id="signed-in"`) {
+		t.Errorf("sign-in with the generated token: %d", code)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("serve returned %d after its context ended", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop when its context ended")
 	}
 }
