@@ -36,7 +36,7 @@ func TestGetOrLoadOneLoadFor100Callers(t *testing.T) {
 		})
 	}
 	started.Wait()
-	time.Sleep(20 * time.Millisecond) // let them all miss
+	waitMisses(t, d, 100+1) // every caller missed (and the leader looked again)
 	close(release)
 	wg.Wait()
 	if n := loads.Load(); n != 1 {
@@ -70,7 +70,7 @@ func TestGetOrLoadErrorGoesToEveryWaiterAndNothingIsStored(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitMisses(t, d, 20+1) // every caller missed (and the leader looked again)
 	close(release)
 	wg.Wait()
 	if errs.Load() != 20 || loads.Load() != 1 {
@@ -84,6 +84,20 @@ func TestGetOrLoadErrorGoesToEveryWaiterAndNothingIsStored(t *testing.T) {
 	if err != nil || v != 5 {
 		t.Fatalf("GetOrLoad after failure = %v, %v", v, err)
 	}
+}
+
+// waitMisses waits until d has counted n misses, then a little more so
+// that the callers that missed have joined the flight.
+func waitMisses[V any](t *testing.T, d *memdict.Dict[V], n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().Misses < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d misses after 10s, want %d", d.Stats().Misses, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
 }
 
 func TestGetOrLoadWaiterContext(t *testing.T) {
