@@ -31,8 +31,8 @@ type options struct {
 }
 
 // DefaultLatencySampling is how many operations of a kind share one
-// latency measurement by default: one in 32.
-const DefaultLatencySampling = 32
+// latency measurement by default: one in 64.
+const DefaultLatencySampling = 64
 
 // DefaultUpdateRetries is the number of times Update retries after a
 // compare-and-swap conflict before it gives up with ErrCASConflict.
@@ -160,7 +160,7 @@ func WithLogger(l *slog.Logger) Option {
 // WithLatencySampling makes the Dict measure the latency of one operation
 // in n of each kind (n is rounded up to a power of two) for the latency
 // histograms in Stats. Reading the clock costs more than a hit on the
-// memory backend, so the default, DefaultLatencySampling (32), keeps it
+// memory backend, so the default, DefaultLatencySampling (64), keeps it
 // out of almost every call; 1 measures every operation; a negative n turns
 // measuring off. 0 means the default.
 func WithLatencySampling(n int) Option {
