@@ -159,6 +159,7 @@ const (
 	sessionCookie = "memdict_session"
 	sessionTTL    = 12 * time.Hour
 	maxSessions   = 1000
+	maxDicts      = 50 // Dicts the key tester keeps, with their metrics
 	maxFormBytes  = 2 << 20
 	pingTimeout   = 2 * time.Second
 )
@@ -512,6 +513,10 @@ func (s *server) dictsFor(ctx context.Context, plugin, prefix string) (*dictSet,
 	defer s.mu.Unlock()
 	if d := s.dicts[k]; d != nil {
 		return d, nil
+	}
+	if len(s.dictKeys) >= maxDicts { // forget the oldest
+		delete(s.dicts, s.dictKeys[0])
+		s.dictKeys = s.dictKeys[1:]
 	}
 	s.dicts[k] = ds
 	s.dictKeys = append(s.dictKeys, k)
