@@ -32,7 +32,8 @@ var ErrLoaderPanicked = errors.New("memdict: loader panicked")
 // that miss meanwhile wait for its result instead of calling load too, so a
 // popular key that expires causes one load, not a stampede. A waiter whose
 // ctx is done stops waiting with ctx's error. load receives the context of
-// the caller that runs it.
+// the caller that runs it; it must not call GetOrLoad for the same key,
+// which would wait for itself.
 //
 // If load fails, its error is returned to that caller and to every waiter,
 // as an *OpError of op "load", and nothing is stored. A backend failure on

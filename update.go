@@ -69,6 +69,27 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 	q.mu.Unlock()
 	r.state.Store(reqTaken)
 	batch := []*updateReq[V]{r}
+	defer func() {
+		// If an fn panicked, release every caller still waiting, and the
+		// key, before the panic goes on.
+		if p := recover(); p != nil {
+			q.mu.Lock()
+			waiting := append(batch, uq.pending...)
+			delete(q.m, key)
+			q.mu.Unlock()
+			err := &OpError{Op: "update", Key: key, Err: ErrUpdatePanicked}
+			for _, w := range waiting {
+				w.state.Store(reqTaken)
+				select {
+				case <-w.done:
+				default:
+					w.err = err
+					close(w.done)
+				}
+			}
+			panic(p)
+		}
+	}()
 	for {
 		d.updateRound(key, batch)
 		q.mu.Lock()
@@ -87,6 +108,11 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 		q.mu.Unlock()
 	}
 }
+
+// ErrUpdatePanicked is the error of the Update callers whose functions
+// were combined with one that panicked; the caller that led the round gets
+// the panic.
+var ErrUpdatePanicked = errors.New("memdict: an update function panicked")
 
 // updateGroup holds a Dict's in-flight updates, per key.
 type updateGroup[V any] struct {

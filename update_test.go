@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -96,6 +97,58 @@ func TestUpdateCombinedFnError(t *testing.T) {
 	if v, _ := d.Get("k"); v != 30 || failed.Load() != 10 {
 		t.Fatalf("value %d, %d failed; want 30, 10", v, failed.Load())
 	}
+}
+
+func TestUpdatePanicReleasesWaiters(t *testing.T) {
+	ctx := context.Background()
+	d := newDict[int](t, memory.New(), "p")
+	inFn := make(chan struct{})
+	release := make(chan struct{})
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_, _ = d.Update(ctx, "k", func(int, bool) (int, error) {
+			close(inFn)
+			<-release
+			panic("boom")
+		})
+	}()
+	<-inFn
+	waiterErr := make(chan error, 1)
+	go func() {
+		_, err := d.Update(ctx, "k", func(old int, _ bool) (int, error) { return old + 1, nil })
+		waiterErr <- err
+	}()
+	waitUpdates(t, d, 2)
+	close(release)
+	if p := <-panicked; p != "boom" {
+		t.Fatalf("leader recovered %v", p)
+	}
+	if err := <-waiterErr; !errors.Is(err, memdict.ErrUpdatePanicked) {
+		t.Fatalf("waiter err = %v", err)
+	}
+	// The key is usable again.
+	if v, err := d.Update(ctx, "k", func(old int, _ bool) (int, error) { return old + 1, nil }); err != nil || v != 1 {
+		t.Fatalf("Update after panic = %v, %v", v, err)
+	}
+}
+
+// waitUpdates waits until n Update calls have started, and a little more.
+func waitUpdates[V any](t *testing.T, d *memdict.Dict[V], n uint64) {
+	t.Helper()
+	var calls uint64
+	for i := 0; i < 10000; i++ {
+		calls = 0
+		for _, r := range d.Stats().Ops[5].Results {
+			calls += r.Count
+		}
+		if calls >= n {
+			time.Sleep(20 * time.Millisecond)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d updates started, want %d", calls, n)
 }
 
 func TestUpdateMissingAndErrors(t *testing.T) {
