@@ -199,9 +199,10 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	c.mc.DialContext = c.dialer.dialTimed
 	if cfg.batch {
 		c.batcher = batch.New(c.fetch, batch.Options{
-			MaxInFlight: cfg.batchInFlight,
-			MaxBatch:    cfg.batchMaxKeys,
-			FetchOne:    c.fetchOne,
+			MaxInFlight:  cfg.batchInFlight,
+			MaxBatch:     cfg.batchMaxKeys,
+			FetchOne:     c.fetchOne,
+			ContextAware: true,
 		})
 	}
 	return c, nil
@@ -413,19 +414,19 @@ func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 	return backend.Item{Key: key, Value: mi.Value, CAS: mi.CasID}, nil
 }
 
-// fetch is the batcher's multi-get for the keys of one server. It runs in
-// a caller's goroutine (a lone caller with an uncancellable ctx) or in a
-// batcher worker; it is bounded by the timeout.
-func (c *Client) fetch(_ context.Context, addr string, keys []string) (map[string]backend.Item, error) {
+// fetch is the batcher's multi-get for the keys of one server, run by a
+// batcher worker with the batcher's context.
+func (c *Client) fetch(ctx context.Context, addr string, keys []string) (map[string]backend.Item, error) {
 	n := c.byAddr[addr]
-	items, err := c.readMulti(n, keys)
+	items, err := c.readMulti(ctx, n, keys)
 	return items, c.result(n, "get", "", err)
 }
 
-// fetchOne is fetch for one key.
-func (c *Client) fetchOne(_ context.Context, addr, key string) (backend.Item, error) {
+// fetchOne is fetch for one key. It also runs in the goroutine of a lone
+// caller, with that caller's context.
+func (c *Client) fetchOne(ctx context.Context, addr, key string) (backend.Item, error) {
 	n := c.byAddr[addr]
-	it, found, err := c.readOne(n, key)
+	it, found, err := c.readOne(ctx, n, key)
 	if err != nil {
 		return it, c.result(n, "get", "", err)
 	}
@@ -459,10 +460,14 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		if err := n.admit(); err != nil {
 			return map[string]backend.Item{}, &opError{Op: "get_multi", Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}
 		}
+		if c.batcher != nil {
+			// The read path heeds ctx itself.
+			return c.getMultiNode(ctx, n, keys)
+		}
 		var items map[string]backend.Item
 		err := c.run(ctx, "get_multi", "", func() error {
 			var err error
-			items, err = c.getMultiNode(n, keys)
+			items, err = c.getMultiNode(ctx, n, keys)
 			return err
 		})
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -492,7 +497,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		c.active.Add(1)
 		go func() {
 			defer c.active.Add(-1)
-			items, err := c.getMultiNode(n, ks)
+			items, err := c.getMultiNode(ctx, n, ks)
 			results <- res{items, err}
 		}()
 	}
@@ -514,12 +519,15 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 	return out, errors.Join(errs...)
 }
 
-func (c *Client) getMultiNode(n *node, keys []string) (map[string]backend.Item, error) {
+func (c *Client) getMultiNode(ctx context.Context, n *node, keys []string) (map[string]backend.Item, error) {
 	if c.batcher != nil {
 		// The read path of mget.go.
-		items, err := c.readMulti(n, keys)
+		items, err := c.readMulti(ctx, n, keys)
 		if items == nil {
 			items = map[string]backend.Item{}
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return items, fmt.Errorf("memcached: get_multi on %s: %w", n.addr, err)
 		}
 		return items, c.result(n, "get_multi", "", err)
 	}

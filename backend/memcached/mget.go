@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 
 	"time"
 
@@ -35,23 +37,34 @@ type mconn struct {
 	w  *bufio.Writer
 }
 
-// getConn returns an idle connection to n, or dials one, with its
-// deadline set: the whole operation, dialing included, ends by deadline.
-func (c *Client) getConn(n *node, deadline time.Time) (*mconn, error) {
-	select {
-	case mc := <-n.idle:
-		_ = mc.nc.SetDeadline(deadline)
-		return mc, nil
-	default:
+// getConn returns an idle connection to n (reused true), or dials one
+// within ctx, with its deadline set: the whole operation, dialing
+// included, ends by deadline.
+func (c *Client) getConn(ctx context.Context, n *node, deadline time.Time, fresh bool) (mc *mconn, reused bool, err error) {
+	if !fresh {
+		select {
+		case mc := <-n.idle:
+			_ = mc.nc.SetDeadline(deadline)
+			return mc, true, nil
+		default:
+		}
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	nc, err := c.dialer.dial(ctx, "tcp", n.addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	_ = nc.SetDeadline(deadline)
-	return &mconn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10), w: bufio.NewWriterSize(nc, 4<<10)}, nil
+	return &mconn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10), w: bufio.NewWriterSize(nc, 4<<10)}, false, nil
+}
+
+// staleConn reports whether err, on a connection taken from the pool,
+// means that the server had closed it while idle (it restarted, or timed
+// the connection out): the request is then sent again on a new connection.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // putConn returns a healthy connection to n's pool, or closes it if the
@@ -80,36 +93,96 @@ func drainConns(n *node) {
 	}
 }
 
+// begin prepares a read on n for ctx: it takes a connection whose
+// deadline is the timeout or ctx's deadline, whichever comes first, and
+// arranges for ctx's cancellation to interrupt its I/O. The returned end
+// function must be called with the outcome of the read: it gives the
+// connection back (or closes it) and turns an error caused by ctx into one
+// wrapping ctx.Err(), which says nothing about the server.
+func (c *Client) begin(ctx context.Context, n *node, fresh bool) (*mconn, bool, func(error) error, error) {
+	deadline := time.Now().Add(c.cfg.timeout)
+	byCtx := false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, byCtx = d, true
+	}
+	mc, reused, err := c.getConn(ctx, n, deadline, fresh)
+	if err != nil {
+		if e := ctxCause(ctx, byCtx, err); e != nil {
+			return nil, false, nil, e
+		}
+		return nil, false, nil, err
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = mc.nc.SetDeadline(time.Unix(1, 0)) })
+	}
+	end := func(err error) error {
+		interrupted := stop != nil && !stop()
+		if err != nil || interrupted {
+			// A connection in an unknown state, or whose deadline the
+			// AfterFunc may still change, is not reused.
+			_ = mc.nc.Close()
+		} else {
+			c.putConn(n, mc)
+		}
+		if err != nil {
+			if e := ctxCause(ctx, byCtx, err); e != nil {
+				return e
+			}
+		}
+		return err
+	}
+	return mc, reused, end, nil
+}
+
+// ctxCause returns an error wrapping the context's error if err was caused
+// by ctx ending (a cancellation, or its deadline standing in for the
+// timeout), or nil.
+func ctxCause(ctx context.Context, byCtx bool, err error) error {
+	if e := ctx.Err(); e != nil {
+		return fmt.Errorf("%w (%v)", e, err)
+	}
+	var ne net.Error
+	if byCtx && errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+	}
+	return nil
+}
+
 // readMulti sends "gets keys..." to n and returns the items found. It does
 // not record the outcome on n. The whole exchange is bounded by the
-// timeout.
-func (c *Client) readMulti(n *node, keys []string) (map[string]backend.Item, error) {
-	mc, err := c.getConn(n, time.Now().Add(c.cfg.timeout))
-	if err != nil {
-		return nil, err
-	}
-	items, err := mc.gets(keys)
-	if err != nil {
-		_ = mc.nc.Close()
+// timeout and by ctx.
+func (c *Client) readMulti(ctx context.Context, n *node, keys []string) (map[string]backend.Item, error) {
+	for attempt := 0; ; attempt++ {
+		mc, reused, end, err := c.begin(ctx, n, attempt > 0)
+		if err != nil {
+			return nil, err
+		}
+		items, err := mc.gets(keys)
+		err = end(err)
+		if err != nil && reused && len(items) == 0 && staleConn(err) && ctx.Err() == nil {
+			continue
+		}
 		return items, err
 	}
-	c.putConn(n, mc)
-	return items, nil
 }
 
 // readOne is readMulti for one key: it returns the item, or found false.
-func (c *Client) readOne(n *node, key string) (it backend.Item, found bool, err error) {
-	mc, err := c.getConn(n, time.Now().Add(c.cfg.timeout))
-	if err != nil {
-		return it, false, err
+func (c *Client) readOne(ctx context.Context, n *node, key string) (it backend.Item, found bool, err error) {
+	for attempt := 0; ; attempt++ {
+		mc, reused, end, err := c.begin(ctx, n, attempt > 0)
+		if err != nil {
+			return it, false, err
+		}
+		it, found, err = mc.getsOne(key)
+		if err = end(err); err != nil {
+			if reused && staleConn(err) && ctx.Err() == nil {
+				continue
+			}
+			return backend.Item{}, false, err
+		}
+		return it, found, nil
 	}
-	it, found, err = mc.getsOne(key)
-	if err != nil {
-		_ = mc.nc.Close()
-		return it, false, err
-	}
-	c.putConn(n, mc)
-	return it, found, nil
 }
 
 func (mc *mconn) writeRequest(keys []string) error {

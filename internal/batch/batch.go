@@ -4,8 +4,8 @@
 // ...", Redis's MGET). Keys belong to groups, typically the server that holds
 // them; each group has a limit on how many fetches may be in flight at once.
 // A caller whose group has a free slot sends its key at once, in its own
-// goroutine when its context cannot be cancelled, so a lone caller pays no
-// added latency. While every slot of a group is busy, further callers queue;
+// goroutine when its context cannot be cancelled (or Options.ContextAware
+// says the fetch heeds it), so a lone caller pays no added latency. While every slot of a group is busy, further callers queue;
 // as soon as a fetch returns, the goroutine that ran it sends everything
 // queued (up to Options.MaxBatch keys, duplicates sent once) as the next
 // fetch. Many goroutines thus share round trips instead of each paying one.
@@ -56,6 +56,13 @@ type Options struct {
 	// load), saving Fetch's map. It returns backend.ErrNotFound (or an error
 	// wrapping it) for a miss.
 	FetchOne func(ctx context.Context, group, key string) (backend.Item, error)
+	// ContextAware says that Fetch and FetchOne return promptly, with an
+	// error wrapping ctx.Err(), when the ctx they are given ends. A lone
+	// caller then runs its fetch in its own goroutine with its own context
+	// even when that context can be cancelled; otherwise only callers whose
+	// context can never be cancelled do, and the others hand their fetch to
+	// a new goroutine so as to be able to stop waiting.
+	ContextAware bool
 }
 
 // Default values of Options fields left zero.
@@ -69,6 +76,7 @@ const (
 type Batcher struct {
 	fetch    Fetch
 	fetchOne func(ctx context.Context, group, key string) (backend.Item, error)
+	ctxAware bool
 	groupOf  func(string) string
 	inflight int
 	maxBatch int
@@ -112,6 +120,7 @@ func New(fetch Fetch, opts Options) *Batcher {
 	return &Batcher{
 		fetch:    fetch,
 		fetchOne: opts.FetchOne,
+		ctxAware: opts.ContextAware,
 		groupOf:  opts.Group,
 		inflight: opts.MaxInFlight,
 		maxBatch: opts.MaxBatch,
@@ -148,8 +157,9 @@ func (b *Batcher) GetGroup(ctx context.Context, groupName, key string) (backend.
 	if g.inflight < b.inflight {
 		g.inflight++
 		g.mu.Unlock()
-		if ctx.Done() == nil {
-			// Nothing can interrupt this caller: run the fetch in its own
+		if ctx.Done() == nil || b.ctxAware {
+			// Nothing can interrupt this caller, or the fetch itself
+			// heeds its context: run the fetch in the caller's own
 			// goroutine, at the cost of a plain single-key read.
 			it, err := b.one(ctx, groupName, key)
 			b.release(g)

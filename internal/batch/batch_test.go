@@ -390,3 +390,30 @@ func TestFetchOne(t *testing.T) {
 		t.Errorf("%d FetchOne calls, %d fetches; want 2 (lone callers) and 3", ones.Load(), s.count())
 	}
 }
+
+type ctxKey struct{}
+
+// TestContextAware: with ContextAware, a lone caller's fetch runs with the
+// caller's own (cancellable) context; without it, with the Batcher's.
+func TestContextAware(t *testing.T) {
+	for _, aware := range []bool{false, true} {
+		var sawCallerCtx atomic.Bool
+		fetchOne := func(ctx context.Context, group, key string) (backend.Item, error) {
+			sawCallerCtx.Store(ctx.Value(ctxKey{}) != nil)
+			return backend.Item{Key: key}, nil
+		}
+		fetch := func(ctx context.Context, group string, keys []string) (map[string]backend.Item, error) {
+			return nil, nil
+		}
+		b := batch.New(fetch, batch.Options{FetchOne: fetchOne, ContextAware: aware})
+		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, 1))
+		if _, err := b.Get(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		b.Close()
+		if sawCallerCtx.Load() != aware {
+			t.Errorf("ContextAware %v: fetch saw the caller's context: %v", aware, sawCallerCtx.Load())
+		}
+	}
+}
