@@ -322,3 +322,45 @@ func TestClosed(t *testing.T) {
 		t.Errorf("caller's client after Close: %v", err)
 	}
 }
+
+// TestCloseUnderLoad closes the Backend while goroutines use it with
+// cancellable contexts: calls succeed or fail with ErrClosed, nothing
+// panics, and no goroutine is left behind (TestMain checks).
+func TestCloseUnderLoad(t *testing.T) {
+	t.Parallel()
+	p := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+p.Addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				k := fmt.Sprintf("k%d", (g+i)%20)
+				var err error
+				switch i % 4 {
+				case 0:
+					err = b.Set(ctx, backend.Item{Key: k, Value: []byte("1")})
+				case 1:
+					_, err = b.Get(ctx, k)
+				case 2:
+					_, err = b.Increment(ctx, k, 1)
+				case 3:
+					_, err = b.GetMulti(ctx, []string{k, "x"})
+				}
+				if errors.Is(err, backend.ErrClosed) {
+					return
+				}
+				if err != nil && !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrNotNumeric) {
+					t.Errorf("before close: %v", err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}

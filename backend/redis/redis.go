@@ -53,6 +53,8 @@ type Backend struct {
 	batcher *batch.Batcher // nil when batching is off
 	gets    atomic.Int64   // Gets in flight, for the batcher's fast path
 	calls   sync.WaitGroup // goroutines started by cancellable
+	callsMu sync.RWMutex   // orders calls.Add before Close's calls.Wait
+	closing bool           // set by Close under callsMu
 }
 
 // config holds what Options set.
@@ -335,6 +337,9 @@ func (b *Backend) batchedGet(ctx context.Context, key string) (backend.Item, err
 		return backend.Item{}, errNotFound
 	case errors.Is(err, backend.ErrClosed):
 		return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, backend.ErrClosed)
+	case b.closed.Load():
+		// Close cancelled the batcher's fetch this Get was part of.
+		return backend.Item{}, fmt.Errorf("redis: get %q: %w: %w", key, backend.ErrClosed, err)
 	case ctx.Err() != nil:
 		return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, err)
 	}
@@ -678,6 +683,9 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	b.callsMu.Lock()
+	b.closing = true
+	b.callsMu.Unlock()
 	if b.batcher != nil {
 		b.batcher.Close()
 	}
@@ -706,7 +714,14 @@ func cancellable[T any](b *Backend, ctx context.Context, fn func() (T, error)) (
 		err error
 	}
 	ch := make(chan result, 1)
+	b.callsMu.RLock()
+	if b.closing {
+		b.callsMu.RUnlock()
+		var zero T
+		return zero, backend.ErrClosed
+	}
 	b.calls.Add(1)
+	b.callsMu.RUnlock()
 	go func() {
 		defer b.calls.Done()
 		v, err := fn()
@@ -786,7 +801,8 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 	}
 	var kind error
 	switch {
-	case errors.Is(err, goredis.ErrClosed):
+	case errors.Is(err, goredis.ErrClosed), b.closed.Load():
+		// Calls in flight when Close closes the connections.
 		kind = backend.ErrClosed
 	case goredis.IsAuthError(err), goredis.IsPermissionError(err):
 		who := "the default user"
