@@ -5,10 +5,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/internal/testserver"
 )
@@ -58,6 +58,20 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+// BenchmarkGetCancellableContext: reads with a context that can be
+// cancelled (a request's) stay in the caller's goroutine too.
+func BenchmarkGetCancellableContext(b *testing.B) {
+	_, c, keys := benchSetup(b)
+	b.ReportAllocs()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for i := 0; b.Loop(); i++ {
+		if _, err := c.Get(ctx, keys[i%len(keys)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkGetMulti100(b *testing.B) {
 	raw, c, keys := benchSetup(b)
 	b.Run("gomemcache", func(b *testing.B) {
@@ -104,5 +118,3 @@ func BenchmarkParallelGet(b *testing.B) {
 		})
 	})
 }
-
-var _ = backend.Item{}
