@@ -131,3 +131,23 @@ func ExampleDict_All() {
 	fmt.Println(lines)
 	// Output: [milk=1 tea=3]
 }
+
+// Keys lists a Dict's keys; a failure, or a backend that cannot list,
+// comes as a final error.
+func ExampleDict_Keys() {
+	ctx := context.Background()
+	d, _ := memdict.New[int](memory.New(), "stock")
+	_ = d.Put("tea", 3)
+	_ = d.Put("milk", 1)
+	var keys []string
+	for k, err := range d.Keys(ctx) {
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Println(keys)
+	// Output: [milk tea]
+}

@@ -121,3 +121,22 @@ func ExampleWithLogger() {
 	// level=WARN msg="memdict: operation failed" prefix=p op=put key=k error="backend: invalid TTL: -1s"
 	// 1 1 1 1
 }
+
+// Stats counts operations by kind and outcome and keeps a histogram of
+// sampled latencies per kind.
+func ExampleDict_Stats() {
+	d, _ := memdict.New[string](memory.New(), "p", memdict.WithLatencySampling(1))
+	_ = d.Put("a", "x")
+	d.Get("a")
+	d.Get("b")
+	st := d.Stats()
+	fmt.Println("hits", st.Hits, "misses", st.Misses, "sets", st.Sets)
+	for _, o := range st.Ops {
+		if o.Op == "get" {
+			fmt.Println(o.Results, o.Latency.Count, o.Latency.Quantile(0.99) > 0)
+		}
+	}
+	// Output:
+	// hits 1 misses 1 sets 1
+	// [{hit 1} {miss 1} {error 0}] 2 true
+}
