@@ -23,6 +23,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -316,6 +317,12 @@ func (b *Batcher) work(g *group, batch []*waiter) {
 	defer b.wg.Done()
 	for {
 		b.run(g.name, batch)
+		if len(batch) > 1 {
+			// The callers just answered are runnable now; many will ask
+			// again at once. Let them queue before taking the next batch,
+			// rather than sending a small batch and making them wait for it.
+			runtime.Gosched()
+		}
 		g.mu.Lock()
 		if len(g.queue) == 0 || b.ctx.Err() != nil {
 			g.inflight--
