@@ -196,6 +196,11 @@ func recycle(w *waiter) {
 }
 
 func (b *Batcher) wait(ctx context.Context, w *waiter) (backend.Item, error) {
+	if ctx.Done() == nil {
+		r := <-w.ch
+		recycle(w)
+		return r.item, r.err
+	}
 	select {
 	case r := <-w.ch:
 		recycle(w)
