@@ -4,7 +4,7 @@
 // same server for its ceiling.
 //
 //	go run ./examples/memcachedbench                   # starts its own memcached
-//	go run ./examples/memcachedbench -addr 127.0.0.1:11211 -d 3s -rounds 3
+//	go run ./examples/memcachedbench -addr 127.0.0.1:11211 -d 2s -rounds 5
 //
 // Values are 100 bytes. The raw side stores and reads them with a
 // memcache.Client as gomemcache's documentation shows it (memcache.New,
@@ -53,8 +53,8 @@ import (
 
 func main() {
 	addr := flag.String("addr", "", "memcached address; empty: start a memcached on a free port")
-	dur := flag.Duration("d", 2*time.Second, "duration of each side of each round of each phase")
-	rounds := flag.Int("rounds", 3, "rounds per phase, alternating raw and memdict")
+	dur := flag.Duration("d", time.Second, "duration of each side of each round of each phase")
+	rounds := flag.Int("rounds", 5, "rounds per phase, alternating raw and memdict")
 	keys := flag.Int("keys", 1000, "number of keys read")
 	workers := flag.Int("c", 64, "goroutines in the get-64 phase")
 	caslap := flag.Bool("memcaslap", true, "also run memcaslap (or memaslap) against the server")
