@@ -33,6 +33,12 @@ stored. --exact writes every value in "base64", so that load writes back
 the very bytes (JSON cannot tell an int from a float, for example). TTLs
 are not kept: load gives values the plugin's expiration, or --ttl.
 
+On memcached, keys are listed by a crawl of the server's LRU lists
+(lru_crawler metadump, memcached 1.6 or later), a snapshot taken while the
+server runs: keys written or moved during the crawl may be missed, so dump
+a namespace once its writers are quiet, and compare the counts ("memdict
+keys | wc -l").
+
 A progress count is shown on stderr when it is a terminal. Use with load
 to move a namespace between backends:
 
