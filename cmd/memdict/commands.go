@@ -514,7 +514,7 @@ Examples:
 		}
 		code := exitOK
 		for _, info := range infos {
-			r := ping(ctx, t, info, timeout, e.url)
+			r := ping(ctx, t, info, timeout, append([]string{e.url}, e.secrets...)...)
 			if !r.OK {
 				code = exitError
 			}

@@ -33,6 +33,8 @@ type env struct {
 	prefix string // --prefix
 	url    string // --url
 	json   bool   // --json
+
+	secrets []string // configured URLs, whose passwords errors must not show
 }
 
 // command is one subcommand.
@@ -204,6 +206,9 @@ func (e *env) loadConfig() (tool.Config, error) {
 		pc.URL = e.url
 		cfg.Plugins[name] = pc
 	}
+	for _, pc := range cfg.Plugins {
+		e.secrets = append(e.secrets, pc.URL)
+	}
 	return cfg, nil
 }
 
@@ -246,10 +251,10 @@ func (e *env) fail(cmd string, err error) int {
 	return exitError
 }
 
-// scrub removes the password of the --url URL from s, in case an error
-// repeats it.
+// scrub removes the passwords of the --url URL and the configured URLs
+// from s, in case an error repeats them.
 func (e *env) scrub(s string) string {
-	return scrubSecrets(s, e.url)
+	return scrubSecrets(s, append([]string{e.url}, e.secrets...)...)
 }
 
 // scrubSecrets replaces, in s, each URL of urls by its redacted form and
