@@ -25,9 +25,10 @@ func (e protoErr) Error() string { return string(e) }
 // adminConn is a short-lived connection for one admin command, closed when
 // ctx ends so that a blocked read returns.
 type adminConn struct {
-	nc   net.Conn
-	r    *bufio.Reader
-	stop func() bool
+	nc      net.Conn
+	r       *bufio.Reader
+	stop    func() bool
+	pending string // a line read ahead, returned by the next readLine
 }
 
 func (c *Client) dialAdmin(ctx context.Context, addr string) (*adminConn, error) {
@@ -53,6 +54,11 @@ func (a *adminConn) command(cmd string, timeout time.Duration) error {
 }
 
 func (a *adminConn) readLine(timeout time.Duration) (string, error) {
+	if a.pending != "" {
+		line := a.pending
+		a.pending = ""
+		return line, nil
+	}
 	_ = a.nc.SetReadDeadline(time.Now().Add(timeout))
 	line, err := a.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
@@ -257,8 +263,27 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string, yield func(s
 		return false, c.adminErr(ctx, "keys", addr, err)
 	}
 	defer a.close()
-	if err := a.command("lru_crawler metadump all", c.cfg.timeout); err != nil {
-		return false, c.adminErr(ctx, "keys", addr, err)
+	// The crawler runs one dump at a time per server: another client's
+	// (or a dump abandoned a moment ago) makes it answer BUSY. Retry for
+	// up to the timeout.
+	busyUntil := time.Now().Add(c.cfg.timeout)
+	for {
+		if err := a.command("lru_crawler metadump all", c.cfg.timeout); err != nil {
+			return false, c.adminErr(ctx, "keys", addr, err)
+		}
+		line, err := a.readLine(c.cfg.timeout)
+		if err != nil {
+			return false, c.adminErr(ctx, "keys", addr, err)
+		}
+		if !strings.HasPrefix(line, "BUSY") || time.Now().After(busyUntil) {
+			a.pending = line
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return false, c.adminErr(ctx, "keys", addr, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	for {
 		line, err := a.readLine(c.cfg.timeout)

@@ -452,6 +452,9 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		return map[string]backend.Item{}, err
 	}
 	defer c.leave()
+	if err := ctx.Err(); err != nil {
+		return map[string]backend.Item{}, fmt.Errorf("memcached: get_multi: %w", err)
+	}
 	if len(keys) == 0 {
 		return map[string]backend.Item{}, nil
 	}

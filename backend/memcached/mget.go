@@ -100,6 +100,9 @@ func drainConns(n *node) {
 // connection back (or closes it) and turns an error caused by ctx into one
 // wrapping ctx.Err(), which says nothing about the server.
 func (c *Client) begin(ctx context.Context, n *node, fresh bool) (*mconn, bool, func(error) error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, nil, err
+	}
 	deadline := time.Now().Add(c.cfg.timeout)
 	byCtx := false
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {

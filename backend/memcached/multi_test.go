@@ -144,20 +144,38 @@ func TestMultiServer(t *testing.T) {
 		}
 		seen[k]++
 	}
+	missing := 0
 	for _, k := range keys {
 		if seen[k] != 1 {
-			t.Errorf("Keys yielded %q %d times", k, seen[k])
+			missing++
+			t.Errorf("Keys yielded %q (on %s) %d times", k, c.ServerFor(k), seen[k])
 		}
 	}
 	if len(seen) != len(keys) {
 		t.Errorf("Keys yielded %d keys, want %d", len(seen), len(keys))
 	}
+	if missing > 0 {
+		for _, a := range addrs {
+			t.Logf("metadump of %s now:\n%s", a, rawCommand(t, a, "lru_crawler metadump all\r\n", "END\r\n"))
+		}
+	}
 	for k, err := range c.Keys(ctx, "zzz") {
 		t.Errorf("Keys with a prefix nothing has: %q, %v", k, err)
 	}
-	// Stopping early is fine.
+	// Stopping early is fine, and the next listing (which may find the
+	// server's crawler still busy with the abandoned one) is complete.
 	for range c.Keys(ctx, "") {
 		break
+	}
+	n := 0
+	for _, err := range c.Keys(ctx, "k") {
+		if err != nil {
+			t.Fatalf("Keys after an abandoned listing: %v", err)
+		}
+		n++
+	}
+	if n != len(keys) {
+		t.Errorf("Keys after an abandoned listing: %d keys, want %d", n, len(keys))
 	}
 
 	stats, err := c.ServerStats(ctx)
@@ -213,7 +231,7 @@ func TestMultiServer(t *testing.T) {
 		t.Errorf("stats errors with server 1 dead: %v %v %v", stats[0].Err, stats[1].Err, stats[2].Err)
 	}
 	var listErr error
-	n := 0
+	n = 0
 	for _, err := range c.Keys(ctx, "") {
 		if err != nil {
 			listErr = err
