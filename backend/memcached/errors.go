@@ -94,8 +94,12 @@ func classify(err error) (kind error, serverFault bool) {
 	}
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "object too large"), strings.Contains(msg, "SERVER_ERROR out of memory storing object"):
+	case strings.Contains(msg, "object too large"):
 		return backend.ErrValueTooLarge, false
+	case strings.Contains(msg, "SERVER_ERROR"):
+		// The server answered but could not do it (out of memory with -M,
+		// ...): it may succeed later, and the server is not failing.
+		return backend.ErrUnavailable, false
 	case strings.Contains(msg, "non-numeric"), strings.Contains(msg, "invalid numeric delta"):
 		return backend.ErrNotNumeric, false
 	}
