@@ -104,6 +104,10 @@ func TestBadServers(t *testing.T) {
 			fmt.Fprintf(c, "VALUE k 0 100 1\r\nonly a part")
 			return false
 		}, backend.ErrUnavailable, "EOF"},
+		{"server error", func(line string, c net.Conn, _ *bufio.Reader) bool {
+			fmt.Fprintf(c, "SERVER_ERROR out of memory\r\n")
+			return true
+		}, backend.ErrUnavailable, "out of memory"},
 		{"closes at once", func(string, net.Conn, *bufio.Reader) bool { return false }, backend.ErrUnavailable, "EOF"},
 		{"silent", func(string, net.Conn, *bufio.Reader) bool {
 			time.Sleep(2 * time.Second)

@@ -205,6 +205,11 @@ var (
 
 // header parses "VALUE <key> <flags> <bytes> [<cas>]\r\n".
 func parseHeader(line []byte) (key []byte, size int, cas uint64, err error) {
+	if bytes.HasPrefix(line, []byte("SERVER_ERROR")) {
+		// The server could not do it (out of memory, ...); classify maps
+		// this to backend.ErrUnavailable without blaming the server.
+		return nil, 0, 0, fmt.Errorf("memcached replied %q", bytes.TrimRight(line, "\r\n"))
+	}
 	if !bytes.HasPrefix(line, prefixValue) || !bytes.HasSuffix(line, []byte("\r\n")) {
 		return nil, 0, 0, protoErr(fmt.Sprintf("unexpected line in get reply: %q", line))
 	}
