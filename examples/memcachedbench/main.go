@@ -4,7 +4,7 @@
 // same server for its ceiling.
 //
 //	go run ./examples/memcachedbench                   # starts its own memcached
-//	go run ./examples/memcachedbench -addr 127.0.0.1:11211 -d 2s -rounds 5
+//	go run ./examples/memcachedbench -addr 127.0.0.1:11211 -d 1s -rounds 9
 //
 // Values are 100 bytes. The raw side stores and reads them with a
 // memcache.Client as gomemcache's documentation shows it (memcache.New,
@@ -18,10 +18,12 @@
 //	            and closes connections under that load)
 //	getmulti    one goroutine, GetMulti of 100 keys
 //
-// Each phase alternates raw and memdict -rounds times for -d each and sums
-// the operations, so that a noisy neighbour hurts both sides alike. It
-// prints ops/s and the ratio memdict / raw, and whether the targets hold
-// (get-seq >= 0.95x, get-64 >= 5x, getmulti >= 1.0x). For reference it also
+// Each phase alternates raw and memdict -rounds times for -d each. It
+// prints the median ops/s of each side, the median of the per-round ratios
+// memdict / raw (a round compares two neighbouring periods, so a noisy
+// neighbour hurts both sides alike; the median drops the rounds it did
+// not), the range of those ratios, and whether the targets hold (get-seq
+// >= 0.95x, get-64 >= 5x, getmulti >= 1.0x). For reference it also
 // prints get-64 against a raw client tuned with MaxIdleConns=64. Timings
 // depend on the machine; this is a program, not a test.
 package main
@@ -38,6 +40,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,8 +56,8 @@ import (
 
 func main() {
 	addr := flag.String("addr", "", "memcached address; empty: start a memcached on a free port")
-	dur := flag.Duration("d", time.Second, "duration of each side of each round of each phase")
-	rounds := flag.Int("rounds", 5, "rounds per phase, alternating raw and memdict")
+	dur := flag.Duration("d", 300*time.Millisecond, "duration of each side of each round of each phase")
+	rounds := flag.Int("rounds", 15, "rounds per phase, alternating raw and memdict")
 	keys := flag.Int("keys", 1000, "number of keys read")
 	workers := flag.Int("c", 64, "goroutines in the get-64 phase")
 	caslap := flag.Bool("memcaslap", true, "also run memcaslap (or memaslap) against the server")
@@ -121,10 +124,19 @@ func main() {
 		par    int
 		perOp  int
 	}
-	var errCount atomic.Int64
-	check := func(err error) error {
+	var rawErrs, mdErrs atomic.Int64
+	var lastRawErr, lastMDErr atomic.Value
+	checkRaw := func(err error) error {
 		if err != nil {
-			errCount.Add(1)
+			rawErrs.Add(1)
+			lastRawErr.Store(err.Error())
+		}
+		return err
+	}
+	checkMD := func(err error) error {
+		if err != nil {
+			mdErrs.Add(1)
+			lastMDErr.Store(err.Error())
 		}
 		return err
 	}
@@ -136,18 +148,18 @@ func main() {
 	}
 	phases := []phase{
 		{name: "get-seq", target: 0.95, unit: "gets/s", par: 1, perOp: 1,
-			raw: func(i int) error { _, err := raw.Get(names[i%len(names)]); return check(err) },
+			raw: func(i int) error { _, err := raw.Get(names[i%len(names)]); return checkRaw(err) },
 			md: func(i int) error {
 				if _, ok := d.Get(names[i%len(names)]); !ok {
-					return check(errors.New("miss"))
+					return checkMD(errors.New("miss"))
 				}
 				return nil
 			}},
 		{name: "get-" + strconv.Itoa(*workers), target: 5, unit: "gets/s", par: *workers, perOp: 1,
-			raw: func(i int) error { _, err := raw.Get(names[i%len(names)]); return check(err) },
+			raw: func(i int) error { _, err := raw.Get(names[i%len(names)]); return checkRaw(err) },
 			md: func(i int) error {
 				if _, ok := d.Get(names[i%len(names)]); !ok {
-					return check(errors.New("miss"))
+					return checkMD(errors.New("miss"))
 				}
 				return nil
 			}},
@@ -157,64 +169,58 @@ func main() {
 				if err == nil && len(m) != 100 {
 					err = fmt.Errorf("raw GetMulti: %d of 100", len(m))
 				}
-				return check(err)
+				return checkRaw(err)
 			},
 			md: func(i int) error {
 				m, err := d.GetMulti(ctx, multi[i%len(multi)])
 				if err == nil && len(m) != 100 {
 					err = fmt.Errorf("memdict GetMulti: %d of 100", len(m))
 				}
-				return check(err)
+				return checkMD(err)
 			}},
 	}
 
 	fmt.Printf("\n%-10s %16s %16s %8s %8s\n", "phase", "gomemcache", "memdict", "ratio", "target")
 	allOK := true
 	for _, ph := range phases {
-		var rawOps, mdOps int64
-		var rawTime, mdTime time.Duration
+		var rawRates, mdRates, ratios []float64
 		for range *rounds {
 			n, t := run(ph.par, *dur, ph.raw)
-			rawOps += n * int64(ph.perOp)
-			rawTime += t
-			if *cpuprofile != "" && ph.par > 1 {
-				f, err := os.Create(*cpuprofile)
-				if err != nil {
-					log.Fatal(err)
-				}
-				_ = pprof.StartCPUProfile(f)
-				n, t = run(ph.par, *dur, ph.md)
-				pprof.StopCPUProfile()
-				f.Close()
-			} else {
-				n, t = run(ph.par, *dur, ph.md)
+			r := float64(n*int64(ph.perOp)) / t.Seconds()
+			n, t = run(ph.par, *dur, ph.md)
+			m := float64(n*int64(ph.perOp)) / t.Seconds()
+			if *cpuprofile != "" && ph.par > 1 && len(ratios) == 0 {
+				m = profiled(*cpuprofile, func() (int64, time.Duration) { return run(ph.par, *dur, ph.md) }, ph.perOp)
 			}
-			mdOps += n * int64(ph.perOp)
-			mdTime += t
+			rawRates, mdRates = append(rawRates, r), append(mdRates, m)
+			if r > 0 {
+				ratios = append(ratios, m/r)
+			}
 		}
-		r := float64(rawOps) / rawTime.Seconds()
-		m := float64(mdOps) / mdTime.Seconds()
-		ok := m/r >= ph.target
+		r, m, ratio := median(rawRates), median(mdRates), median(ratios)
+		ok := ratio >= ph.target
 		allOK = allOK && ok
 		mark := "ok"
 		if !ok {
 			mark = "MISSED"
 		}
-		fmt.Printf("%-10s %9.0f %-6s %9.0f %-6s %7.2fx %6.2fx %s\n", ph.name, r, ph.unit, m, ph.unit, m/r, ph.target, mark)
+		fmt.Printf("%-10s %9.0f %-6s %9.0f %-6s %7.2fx %6.2fx %s   (ratios per round: %s)\n",
+			ph.name, r, ph.unit, m, ph.unit, ratio, ph.target, mark, spread(ratios))
 	}
 	// For reference: gomemcache tuned to keep one idle connection per
 	// goroutine, which avoids its connection churn.
-	var tOps int64
-	var tTime time.Duration
-	for range *rounds {
-		n, t := run(*workers, *dur, func(i int) error { _, err := tuned.Get(names[i%len(names)]); return check(err) })
-		tOps += n
-		tTime += t
+	var tuneRates []float64
+	for range min(*rounds, 5) {
+		n, t := run(*workers, *dur, func(i int) error { _, err := tuned.Get(names[i%len(names)]); return checkRaw(err) })
+		tuneRates = append(tuneRates, float64(n)/t.Seconds())
 	}
 	fmt.Printf("%-10s %9.0f %-6s (gomemcache with MaxIdleConns=%d, for reference)\n",
-		"get-"+strconv.Itoa(*workers), float64(tOps)/tTime.Seconds(), "gets/s", *workers)
-	if n := errCount.Load(); n > 0 {
-		fmt.Printf("memcachedbench: %d operations failed (timeouts under load?)\n", n)
+		"get-"+strconv.Itoa(*workers), median(tuneRates), "gets/s", *workers)
+	if n := rawErrs.Load(); n > 0 {
+		fmt.Printf("memcachedbench: %d gomemcache operations failed, last: %v\n", n, lastRawErr.Load())
+	}
+	if n := mdErrs.Load(); n > 0 {
+		fmt.Printf("memcachedbench: %d memdict operations failed or missed, last: %v\n", n, lastMDErr.Load())
 	}
 	if *caslap {
 		runCaslap(*addr, *dur)
@@ -222,6 +228,43 @@ func main() {
 	if !allOK {
 		fmt.Println("memcachedbench: some targets missed on this machine")
 	}
+}
+
+// median returns the median of xs (0 for none).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread formats the smallest and largest of xs.
+func spread(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f-%.2f", slices.Min(xs), slices.Max(xs))
+}
+
+// profiled runs f under the CPU profiler, writing to file, and returns its
+// rate.
+func profiled(file string, f func() (int64, time.Duration), perOp int) float64 {
+	out, err := os.Create(file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		log.Fatal(err)
+	}
+	n, t := f()
+	pprof.StopCPUProfile()
+	return float64(n*int64(perOp)) / t.Seconds()
 }
 
 // run calls op from par goroutines for about dur and returns the number of
