@@ -294,7 +294,7 @@ func TestKillUnderLoad(t *testing.T) {
 						break
 					}
 				}
-				if d > timeout+150*time.Millisecond {
+				if d > timeout+250*time.Millisecond {
 					slow.Add(1)
 				}
 				if !onDead && err != nil {
@@ -306,7 +306,7 @@ func TestKillUnderLoad(t *testing.T) {
 					if err != nil && !errors.Is(err, backend.ErrUnavailable) {
 						t.Errorf("key %q on the dead server: %v, want unavailable", k, err)
 					}
-					if err != nil && d < 5*time.Millisecond {
+					if err != nil && d < 20*time.Millisecond {
 						deadFast.Add(1)
 					}
 					if err != nil && strings.Contains(err.Error(), "marked down") {
@@ -325,7 +325,7 @@ func TestKillUnderLoad(t *testing.T) {
 	t.Logf("after the kill: %d calls to the dead server, %d failed fast; longest call %v",
 		deadCalls.Load(), deadFast.Load(), time.Duration(maxDur.Load()))
 	if slow.Load() > 0 {
-		t.Errorf("%d calls took longer than the timeout %v (+150ms); longest %v", slow.Load(), timeout, time.Duration(maxDur.Load()))
+		t.Errorf("%d calls took longer than the timeout %v (+250ms); longest %v", slow.Load(), timeout, time.Duration(maxDur.Load()))
 	}
 	if deadFast.Load() < deadCalls.Load()/2 {
 		t.Errorf("only %d of %d calls to the dead server failed fast", deadFast.Load(), deadCalls.Load())
@@ -385,10 +385,10 @@ func TestStoppedServer(t *testing.T) {
 		if !errors.Is(err, backend.ErrUnavailable) {
 			t.Errorf("call %d: %v, want unavailable", i, err)
 		}
-		if d > timeout+150*time.Millisecond {
+		if d > timeout+250*time.Millisecond {
 			t.Errorf("call %d took %v, timeout %v", i, d, timeout)
 		}
-		if i >= 3 && d > 20*time.Millisecond {
+		if i >= 3 && d > 50*time.Millisecond {
 			t.Errorf("call %d after the failure limit took %v, want fast failure", i, d)
 		}
 	}
@@ -400,7 +400,7 @@ func TestStoppedServer(t *testing.T) {
 	start := time.Now()
 	_, err := c.Get(cctx, fk[0])
 	cancel()
-	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 150*time.Millisecond {
+	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 250*time.Millisecond {
 		t.Errorf("Get with a 50ms ctx on a stopped server: %v after %v", err, d)
 	}
 	for _, k := range lk {
@@ -453,7 +453,7 @@ func TestContextCancel(t *testing.T) {
 		err := op(ctx)
 		d := time.Since(start)
 		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) || d > 200*time.Millisecond {
+		if !errors.Is(err, context.DeadlineExceeded) || d > 300*time.Millisecond {
 			t.Errorf("%s with a 50ms context: %v after %v", name, err, d)
 		}
 		ctx, cancel = context.WithCancel(context.Background())
