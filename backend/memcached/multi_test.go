@@ -243,3 +243,52 @@ func TestMultiServer(t *testing.T) {
 		t.Errorf("Keys with a dead server: final error %v", listErr)
 	}
 }
+
+// TestAddFourthServer: keys written over three servers, then read over the
+// same three plus a fourth: only the keys that moved to the new server
+// (about a quarter) are missed.
+func TestAddFourthServer(t *testing.T) {
+	t.Parallel()
+	_, addrs := startMemcacheds(t, 4)
+	c3, err := memcached.New(addrs[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	c4, err := memcached.New(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	ctx := context.Background()
+	const n = 2000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("memdict/site/ns/%d/user-%d", i%13, i)
+		if err := c3.Set(ctx, backend.Item{Key: keys[i], Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := 0
+	for i := 0; i < n; i += 100 {
+		m, err := c4.GetMulti(ctx, keys[i:i+100])
+		if err != nil {
+			t.Fatal(err)
+		}
+		found += len(m)
+		for _, k := range keys[i : i+100] {
+			_, hit := m[k]
+			if moved := c4.ServerFor(k) != c3.ServerFor(k); moved == hit {
+				t.Fatalf("key %q: moved %v but found %v", k, moved, hit)
+			}
+			if c4.ServerFor(k) != c3.ServerFor(k) && c4.ServerFor(k) != addrs[3] {
+				t.Fatalf("key %q moved between old servers", k)
+			}
+		}
+	}
+	moved := float64(n-found) / n
+	t.Logf("after adding a 4th server, %.1f%% of the keys moved", 100*moved)
+	if moved < 0.15 || moved > 0.35 {
+		t.Errorf("%.1f%% of the keys moved, want about 25%%", 100*moved)
+	}
+}
