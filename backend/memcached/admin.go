@@ -220,11 +220,12 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 }
 
 // Keys yields the keys starting with prefix held by every server, read
-// with "lru_crawler metadump all" (memcached 1.4.31 and later; keys arrive
-// URL-encoded and are decoded). Expired items are left out by memcached.
-// Each server is read in turn; the listing of one server is a snapshot
-// taken while it keeps serving, so keys written meanwhile may or may not
-// appear. A failure (a server down, the crawler disabled or busy, ctx
+// with "lru_crawler metadump hash" (memcached 1.6.10 and later), or
+// "lru_crawler metadump all" on older servers, which may miss items the
+// server moves between its LRU lists during the crawl. Keys arrive
+// URL-encoded and are decoded; expired items are left out by memcached.
+// Each server is read in turn while it keeps serving, so keys written or
+// deleted meanwhile may or may not appear. A failure (a server down, the crawler disabled or busy, ctx
 // ended) is yielded as a final ("", err) after the keys of the servers
 // that answered.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
@@ -266,14 +267,24 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string, yield func(s
 	// The crawler runs one dump at a time per server: another client's
 	// (or a dump abandoned a moment ago) makes it answer BUSY. Retry for
 	// up to the timeout.
+	//
+	// "metadump hash" walks the hash table, where an item stays put;
+	// "metadump all" walks the LRU lists, and misses the items that the LRU
+	// maintainer moves between lists during the walk (as it does with items
+	// written a moment ago). memcached before 1.6.10 knows only "all".
 	busyUntil := time.Now().Add(c.cfg.timeout)
+	cmd := "lru_crawler metadump hash"
 	for {
-		if err := a.command("lru_crawler metadump all", c.cfg.timeout); err != nil {
+		if err := a.command(cmd, c.cfg.timeout); err != nil {
 			return false, c.adminErr(ctx, "keys", addr, err)
 		}
 		line, err := a.readLine(c.cfg.timeout)
 		if err != nil {
 			return false, c.adminErr(ctx, "keys", addr, err)
+		}
+		if cmd != "lru_crawler metadump all" && (strings.HasPrefix(line, "CLIENT_ERROR") || line == "ERROR") {
+			cmd = "lru_crawler metadump all"
+			continue
 		}
 		if !strings.HasPrefix(line, "BUSY") || time.Now().After(busyUntil) {
 			a.pending = line

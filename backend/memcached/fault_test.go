@@ -463,3 +463,58 @@ func TestContextCancel(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysOlderServer: a server that does not know "metadump hash" is
+// listed with "metadump all"; URL-encoded keys are decoded; a busy crawler
+// is waited for; garbage is a protocol error.
+func TestKeysOlderServer(t *testing.T) {
+	busy := 2
+	s := newFakeServer(t, func(line string, c net.Conn, _ *bufio.Reader) bool {
+		switch line {
+		case "lru_crawler metadump hash":
+			fmt.Fprintf(c, "CLIENT_ERROR bad command line format\r\n")
+		case "lru_crawler metadump all":
+			if busy > 0 {
+				busy--
+				fmt.Fprintf(c, "BUSY currently processing crawler request\r\n")
+				return true
+			}
+			fmt.Fprintf(c, "key=user%%3A1 exp=-1 la=1 cas=1 fetch=no cls=1 size=60\nkey=other exp=-1 la=1 cas=2 fetch=no cls=1 size=60\nkey=user%%252 exp=-1 la=1 cas=3 fetch=no cls=1 size=60\nEND\r\n")
+		default:
+			fmt.Fprintf(c, "ERROR\r\n")
+		}
+		return true
+	})
+	c, err := memcached.New([]string{s.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []string
+	for k, err := range c.Keys(context.Background(), "user") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	if strings.Join(got, ",") != "user:1,user%2" {
+		t.Errorf("Keys = %q", got)
+	}
+
+	g := newFakeServer(t, func(line string, c net.Conn, _ *bufio.Reader) bool {
+		fmt.Fprintf(c, "key=a exp=-1\nwhat is this\n")
+		return true
+	})
+	c2, err := memcached.New([]string{g.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	var last error
+	for _, err := range c2.Keys(context.Background(), "") {
+		last = err
+	}
+	if !errors.Is(last, memcached.ErrProtocol) {
+		t.Errorf("Keys from a garbage server: final error %v, want a protocol error", last)
+	}
+}

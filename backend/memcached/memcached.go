@@ -92,7 +92,7 @@
 //
 // # Extra abilities
 //
-// Client implements backend.Lister (with "lru_crawler metadump all"),
+// Client implements backend.Lister (with "lru_crawler metadump"),
 // backend.StatsReporter ("stats" on every server), backend.Flusher
 // ("flush_all" on every server, or FlushNode for one) and backend.Pinger
 // ("version"). These admin commands use short-lived connections of their
