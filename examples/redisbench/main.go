@@ -3,7 +3,7 @@
 // redis-benchmark against the same server for its ceiling.
 //
 //	go run ./examples/redisbench                 # starts its own redis-server
-//	go run ./examples/redisbench -addr 127.0.0.1:6379 -d 3s
+//	go run ./examples/redisbench -addr 127.0.0.1:6379 -d 10s
 //
 // Both libraries store the same msgpack-encoded struct with a one-hour TTL,
 // through go-redis clients with the same options, and read it back into a
@@ -16,7 +16,9 @@
 //	          into MGETs; go-redis/cache sends one GET per read)
 //	set-64    64 goroutines storing values
 //
-// It prints ops/s and the ratio memdict / go-redis/cache for each phase, and
+// Each phase alternates the two libraries in -rounds short rounds; it prints
+// the median ops/s of each, the median of the per-round ratios memdict /
+// go-redis/cache, the client CPU time per call, and
 // whether the targets hold (sequential Get and Set at least 1.0x, 64
 // goroutines doing Get at least 3x). Timings depend on the machine; this is
 // a program, not a test.
@@ -33,6 +35,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,13 +63,13 @@ type User struct {
 
 func main() {
 	addr := flag.String("addr", "", "redis-server address; empty: start a redis-server on a free port")
-	dur := flag.Duration("d", 2*time.Second, "duration of each phase")
+	dur := flag.Duration("d", 6*time.Second, "duration of each phase")
 	keys := flag.Int("keys", 10000, "number of distinct keys")
 	conc := flag.Int("c", 64, "goroutines in the concurrent phases")
 	rb := flag.Bool("redis-benchmark", true, "also run redis-benchmark for the server's ceiling")
 	inflight := flag.Int("batch-inflight", 0, "memdict: multi-gets in flight per server (0: the default)")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
-	rounds := flag.Int("rounds", 3, "alternations of the two libraries per phase (each runs 2*rounds slices of d/(2*rounds))")
+	rounds := flag.Int("rounds", 15, "rounds per phase; each runs go-redis/cache, memdict, memdict, go-redis/cache for d/(4*rounds) each")
 	protocol := flag.Int("protocol", 0, "memdict: RESP protocol version (0: the backend's default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	flag.Parse()
@@ -168,24 +171,28 @@ func main() {
 		if *only != "" && !strings.Contains(","+*only+",", ","+p.name+",") {
 			continue
 		}
-		// Alternate the libraries in short slices (g m m g, repeated), so
-		// that both see the same background load and warm-up.
-		slice := *dur / time.Duration(2**rounds)
-		var m, g, mcpu, gcpu float64
+		// Alternate the libraries in short rounds (g m m g), so that both
+		// see the same background load, and take the median of the
+		// per-round ratios: one noisy round does not decide.
+		slice := *dur / time.Duration(4**rounds)
+		var ms, gs, ratios []float64
+		var mcpu, gcpu float64
 		for range *rounds {
+			var m, g float64
 			for _, mem := range []bool{false, true, true, false} {
 				if mem {
-					r, c := run(p.mem, p.g, *keys, slice/2)
-					m, mcpu = m+r, mcpu+c
+					r, c := run(p.mem, p.g, *keys, slice)
+					m, mcpu = m+r/2, mcpu+c
 				} else {
-					r, c := run(p.gcfn, p.g, *keys, slice/2)
-					g, gcpu = g+r, gcpu+c
+					r, c := run(p.gcfn, p.g, *keys, slice)
+					g, gcpu = g+r/2, gcpu+c
 				}
 			}
+			ms, gs, ratios = append(ms, m), append(gs, g), append(ratios, m/g)
 		}
 		n := float64(2 * *rounds)
-		m, g, mcpu, gcpu = m/n, g/n, mcpu/n, gcpu/n
-		ratio := m / g
+		mcpu, gcpu = mcpu/n, gcpu/n
+		m, g, ratio := median(ms), median(gs), median(ratios)
 		verdict := ""
 		if p.target > 0 {
 			verdict = fmt.Sprintf(">=%.1fx", p.target)
@@ -243,6 +250,16 @@ func run(fn func(int) error, g, keys int, d time.Duration) (opsPerSec, cpuPerOp 
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(max(n.Load(), 1))
+}
+
+// median returns the median of xs (which it sorts).
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // cpuTime returns the CPU time (user plus system) the process has used.
