@@ -5,7 +5,8 @@
 // them; each group has a limit on how many fetches may be in flight at once.
 // A caller whose group has a free slot sends its key at once, in its own
 // goroutine when its context cannot be cancelled (or Options.ContextAware
-// says the fetch heeds it), so a lone caller pays no added latency. While every slot of a group is busy, further callers queue;
+// says the fetch heeds it), so a lone caller pays no added latency. While
+// every slot of a group is busy, further callers queue;
 // as soon as a fetch returns, the goroutine that ran it sends everything
 // queued (up to Options.MaxBatch keys, duplicates sent once) as the next
 // fetch. Many goroutines thus share round trips instead of each paying one.
@@ -370,15 +371,11 @@ func (b *Batcher) run(groupName string, batch []*waiter) {
 		return
 	}
 	keys := make([]string, 0, len(batch))
-	if len(batch) == 1 {
-		keys = append(keys, batch[0].key)
-	} else {
-		seen := make(map[string]struct{}, len(batch))
-		for _, w := range batch {
-			if _, dup := seen[w.key]; !dup {
-				seen[w.key] = struct{}{}
-				keys = append(keys, w.key)
-			}
+	seen := make(map[string]struct{}, len(batch))
+	for _, w := range batch {
+		if _, dup := seen[w.key]; !dup {
+			seen[w.key] = struct{}{}
+			keys = append(keys, w.key)
 		}
 	}
 	items, err := b.fetch(b.ctx, groupName, keys)
