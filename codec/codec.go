@@ -259,23 +259,31 @@ func (rawCodec) Marshal(v any) ([]byte, error) {
 	case string:
 		return []byte(v), nil
 	case *string:
-		return []byte(*v), nil
+		if v != nil {
+			return []byte(*v), nil
+		}
 	case []byte:
 		return bytes.Clone(v), nil
 	case *[]byte:
-		return bytes.Clone(*v), nil
+		if v != nil {
+			return bytes.Clone(*v), nil
+		}
 	}
-	return nil, fmt.Errorf("raw: cannot encode %T (only string and []byte)", v)
+	return nil, fmt.Errorf("raw: cannot encode %T (only string and []byte, or non-nil pointers to them)", v)
 }
 
 func (rawCodec) Unmarshal(data []byte, v any) error {
 	switch v := v.(type) {
 	case *string:
-		*v = string(data)
-		return nil
+		if v != nil {
+			*v = string(data)
+			return nil
+		}
 	case *[]byte:
-		*v = bytes.Clone(data)
-		return nil
+		if v != nil {
+			*v = bytes.Clone(data)
+			return nil
+		}
 	}
-	return fmt.Errorf("raw: cannot decode into %T (only *string and *[]byte)", v)
+	return fmt.Errorf("raw: cannot decode into %T (only non-nil *string and *[]byte)", v)
 }

@@ -85,6 +85,16 @@ func TestRaw(t *testing.T) {
 	if err := codec.Raw.Unmarshal([]byte("1"), &n); err == nil {
 		t.Fatal("Raw.Unmarshal into *int accepted")
 	}
+	// Nil pointers are bad input, not a reason to panic.
+	if _, err := codec.Raw.Marshal((*string)(nil)); err == nil {
+		t.Fatal("Raw.Marshal((*string)(nil)) accepted")
+	}
+	if _, err := codec.Raw.Marshal((*[]byte)(nil)); err == nil {
+		t.Fatal("Raw.Marshal((*[]byte)(nil)) accepted")
+	}
+	if err := codec.Raw.Unmarshal([]byte("x"), (*string)(nil)); err == nil {
+		t.Fatal("Raw.Unmarshal into a nil *string accepted")
+	}
 }
 
 type upper struct{}
