@@ -218,19 +218,9 @@ func newBackend(c goredis.UniversalClient, options []Option) *Backend {
 		b.single = c
 	}
 	if b.cfg.batch {
-		o := b.cfg.batchOpts
-		if b.cluster != nil {
-			cc := b.cluster
-			// One group per master, so that each master has its own
-			// fetches in flight.
-			o.Group = func(key string) string {
-				if m, err := cc.MasterForKey(context.Background(), key); err == nil {
-					return m.Options().Addr
-				}
-				return ""
-			}
-		}
-		b.batcher = batch.New(b.fetch, o)
+		// On a cluster, batchedGet groups keys by master (see group), so
+		// that each master has its own fetches in flight.
+		b.batcher = batch.New(b.fetch, b.cfg.batchOpts)
 	}
 	return b
 }
@@ -326,7 +316,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
 
 // batchedGet is Get through the batcher.
 func (b *Backend) batchedGet(ctx context.Context, key string) (backend.Item, error) {
-	it, err := b.batcher.Get(ctx, key)
+	it, err := b.batcher.GetGroup(ctx, b.group(ctx, key), key)
 	switch {
 	case err == nil && it.CAS != 0:
 		return it, nil
@@ -344,6 +334,20 @@ func (b *Backend) batchedGet(ctx context.Context, key string) (backend.Item, err
 		return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, err)
 	}
 	return backend.Item{}, err
+}
+
+// group returns the batcher group of key: on a cluster the address of the
+// master that holds it (asking with ctx, since go-redis may have to load
+// the cluster's slots first), otherwise "". A key whose master is unknown
+// goes to group "": its fetch then fails or is redirected by go-redis.
+func (b *Backend) group(ctx context.Context, key string) string {
+	if b.cluster == nil {
+		return ""
+	}
+	if m, err := b.cluster.MasterForKey(ctx, key); err == nil {
+		return m.Options().Addr
+	}
+	return ""
 }
 
 // directGet is Get with one GET of its own.
