@@ -97,6 +97,40 @@ func WriteTLSFiles(t testing.TB) TLSFiles {
 	return f
 }
 
+// tlsReady returns an Options.Ready function that dials the server over
+// TLS, verifying it with files.CAFile as 127.0.0.1, sends request and
+// hands the first reply line, without its CRLF, to check. It fails the test
+// if the CA file cannot be read or holds no certificate.
+func tlsReady(t testing.TB, files TLSFiles, request string, check func(line string) error) func(addr string) error {
+	t.Helper()
+	caPEM, err := os.ReadFile(files.CAFile)
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("testserver: no certificate in %s", files.CAFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	return func(addr string) error {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: cfg}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte(request)); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return err
+		}
+		return check(strings.TrimRight(line, "\r\n"))
+	}
+}
+
 // RedisTLS starts redis-server speaking only TLS on a free loopback port,
 // with a certificate from WriteTLSFiles:
 //
@@ -115,33 +149,12 @@ func RedisTLS(t testing.TB, extra ...string) (*Process, TLSFiles) {
 		"--tls-cert-file", files.CertFile, "--tls-key-file", files.KeyFile,
 		"--tls-ca-cert-file", files.CAFile, "--tls-auth-clients", "no"}
 	args = append(args, extra...)
-	pem, err := os.ReadFile(files.CAFile)
-	if err != nil {
-		t.Fatalf("testserver: %v", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	ready := func(addr string) error {
-		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := c.Write([]byte("PING\r\n")); err != nil {
-			return err
-		}
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil {
-			return err
-		}
-		line = strings.TrimRight(line, "\r\n")
+	ready := tlsReady(t, files, "PING\r\n", func(line string) error {
 		switch {
 		case line == "+PONG", strings.HasPrefix(line, "-NOAUTH"), strings.HasPrefix(line, "-WRONGPASS"):
 			return nil
 		}
 		return fmt.Errorf("unexpected answer to PING over TLS: %q", line)
-	}
+	})
 	return StartWith(t, Options{Ready: ready}, "redis-server", args...), files
 }
