@@ -64,6 +64,9 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of memdict's side of the get-64 phase to this file")
 	flag.Parse()
 	log.SetFlags(0)
+	if *rounds < 1 || *keys < 1 || *workers < 1 {
+		log.Fatalf("memcachedbench: -rounds, -keys and -c must be at least 1 (got %d, %d, %d)", *rounds, *keys, *workers)
+	}
 
 	if *addr == "" {
 		a, stop, err := startMemcached()

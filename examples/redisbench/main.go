@@ -74,6 +74,9 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	flag.Parse()
 	log.SetFlags(0)
+	if *rounds < 1 || *keys < 1 || *conc < 1 || *dur <= 0 {
+		log.Fatalf("redisbench: -rounds, -keys and -c must be at least 1 and -d positive (got %d, %d, %d, %v)", *rounds, *keys, *conc, *dur)
+	}
 
 	if *addr == "" {
 		a, stop, err := startServer()
