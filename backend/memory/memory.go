@@ -376,6 +376,12 @@ func opErr(op string, err error) error {
 	return fmt.Errorf("memory: %s: %w", op, err)
 }
 
+// keyErr wraps err, a backend sentinel, with op and key. (A Get miss
+// returns backend.ErrNotFound bare: it is frequent and must not allocate.)
+func keyErr(op, key string, err error) error {
+	return fmt.Errorf("memory: %s %s: %w", op, quoteKey(key), err)
+}
+
 // quoteKey quotes key for an error message, shortening a long one.
 func quoteKey(key string) string {
 	const maxShown = 64
@@ -407,7 +413,7 @@ func (s *Store) checkKey(op, key string) error {
 // ctx is not done.
 func (s *Store) enter(ctx context.Context, op string) error {
 	if s.closed.Load() {
-		return backend.ErrClosed
+		return opErr(op, backend.ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return opErr(op, err)
@@ -427,7 +433,7 @@ func (s *Store) Get(ctx context.Context, key string) (backend.Item, error) {
 	sh.mu.Lock()
 	if sh.items == nil {
 		sh.mu.Unlock()
-		return backend.Item{}, backend.ErrClosed
+		return backend.Item{}, opErr("get", backend.ErrClosed)
 	}
 	e, expired := s.live(sh, key)
 	if e == nil {
@@ -467,7 +473,7 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) (map[string]backend
 		sh.mu.Lock()
 		if sh.items == nil {
 			sh.mu.Unlock()
-			return m, backend.ErrClosed
+			return m, opErr("get multi", backend.ErrClosed)
 		}
 		if e, _ := s.live(sh, k); e != nil {
 			sh.stats.getHits++
@@ -537,7 +543,7 @@ func (s *Store) write(ctx context.Context, item backend.Item, mode writeMode) er
 	sh.mu.Lock()
 	if sh.items == nil {
 		sh.mu.Unlock()
-		return backend.ErrClosed
+		return opErr(op, backend.ErrClosed)
 	}
 	e := sh.items[key]
 	if e != nil && e.expires != never && now >= e.expires {
@@ -550,18 +556,18 @@ func (s *Store) write(ctx context.Context, item backend.Item, mode writeMode) er
 		if e != nil {
 			s.read(sh, e) // memcached bumps the item on a failed add
 			sh.mu.Unlock()
-			return backend.ErrNotStored
+			return keyErr(op, key, backend.ErrNotStored)
 		}
 	case modeCAS:
 		if e == nil {
 			sh.stats.casMisses++
 			sh.mu.Unlock()
-			return backend.ErrNotFound
+			return keyErr(op, key, backend.ErrNotFound)
 		}
 		if e.cas != item.CAS {
 			sh.stats.casBadval++
 			sh.mu.Unlock()
-			return backend.ErrCASConflict
+			return keyErr(op, key, backend.ErrCASConflict)
 		}
 		sh.stats.casHits++
 	}
@@ -637,12 +643,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.items == nil {
-		return backend.ErrClosed
+		return opErr("delete", backend.ErrClosed)
 	}
 	e, _ := s.live(sh, key)
 	if e == nil {
 		sh.stats.deleteMisses++
-		return backend.ErrNotFound
+		return keyErr("delete", key, backend.ErrNotFound)
 	}
 	sh.stats.deleteHits++
 	s.remove(sh, e)
@@ -668,13 +674,13 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.items == nil {
-		return backend.ErrClosed
+		return opErr("touch", backend.ErrClosed)
 	}
 	sh.stats.cmdTouch++
 	e, _ := s.live(sh, key)
 	if e == nil {
 		sh.stats.touchMisses++
-		return backend.ErrNotFound
+		return keyErr("touch", key, backend.ErrNotFound)
 	}
 	sh.stats.touchHits++
 	e.expires = expiry(now, ttl)
@@ -699,7 +705,7 @@ func (s *Store) Increment(ctx context.Context, key string, delta int64) (uint64,
 	sh.mu.Lock()
 	if sh.items == nil {
 		sh.mu.Unlock()
-		return 0, backend.ErrClosed
+		return 0, opErr("increment", backend.ErrClosed)
 	}
 	e, _ := s.live(sh, key)
 	if e == nil {
@@ -709,7 +715,7 @@ func (s *Store) Increment(ctx context.Context, key string, delta int64) (uint64,
 			sh.stats.incrMisses++
 		}
 		sh.mu.Unlock()
-		return 0, backend.ErrNotFound
+		return 0, keyErr("increment", key, backend.ErrNotFound)
 	}
 	n, ok := parseDecimal(e.value)
 	if !ok {
@@ -794,7 +800,7 @@ func (s *Store) Keys(ctx context.Context, prefix string) iter.Seq2[string, error
 			sh.mu.Lock()
 			if sh.items == nil {
 				sh.mu.Unlock()
-				yield("", backend.ErrClosed)
+				yield("", opErr("keys", backend.ErrClosed))
 				return
 			}
 			now := s.now()
@@ -845,7 +851,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		sh.mu.Lock()
 		if sh.items == nil {
 			sh.mu.Unlock()
-			return backend.ErrClosed
+			return opErr("flush", backend.ErrClosed)
 		}
 		for _, e := range sh.items {
 			s.remove(sh, e)
