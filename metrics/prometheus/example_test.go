@@ -1,5 +1,3 @@
-//go:build memdict_prometheus
-
 package prometheus_test
 
 import (

@@ -1,5 +1,3 @@
-//go:build memdict_prometheus
-
 // Package prometheus exports the statistics of memdict Dicts to Prometheus
 // (github.com/prometheus/client_golang). It is a package of its own so
 // that programs that do not use Prometheus do not depend on it.
@@ -22,12 +20,6 @@
 // histogram holds the sampled latencies (see memdict.WithLatencySampling):
 // its _count is about 1/n-th of the operations, its quantiles are
 // unbiased; count operations with memdict_operations_total.
-//
-// Until the module's go.sum lists client_golang's dependencies, this
-// package builds only with the build tag memdict_prometheus:
-//
-//	go get github.com/prometheus/client_golang/prometheus@v1.25.0
-//	go test -tags memdict_prometheus ./metrics/prometheus
 package prometheus
 
 import (
