@@ -79,6 +79,10 @@ func Parse(b []byte) (Header, []byte, error) {
 		if w <= 0 || n > uint64(len(rest)-w) {
 			return Header{}, nil, fmt.Errorf("%w: truncated key", ErrNotOurs)
 		}
+		if w != uvarintLen(n) {
+			// Append writes the shortest form; a longer one is not ours.
+			return Header{}, nil, fmt.Errorf("%w: non-minimal key length", ErrNotOurs)
+		}
 		h.HasKey = true
 		h.Key = rest[w : w+int(n)]
 		rest = rest[w+int(n):]

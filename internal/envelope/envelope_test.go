@@ -35,7 +35,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestNotOurs(t *testing.T) {
-	for _, b := range [][]byte{nil, {}, {Magic}, {Magic, 'm'}, []byte("hello"), {0x93, 1, 2, 3}, {Magic, 'm', 0x80}, {Magic, 'm', 1, 50, 'x'}, {Magic, 'm', 1, 0xff}} {
+	for _, b := range [][]byte{nil, {}, {Magic}, {Magic, 'm'}, []byte("hello"), {0x93, 1, 2, 3}, {Magic, 'm', 0x80}, {Magic, 'm', 1, 50, 'x'}, {Magic, 'm', 1, 0xff}, {Magic, 'm', 1, 0x80, 0x00}} {
 		if _, _, err := Parse(b); !errors.Is(err, ErrNotOurs) {
 			t.Errorf("Parse(%q) err = %v, want ErrNotOurs", b, err)
 		}
