@@ -53,15 +53,15 @@ Examples:
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		exact := fs.Lookup("exact").Value.String() == "true"
 		out := e.stdout
+		var file *os.File
 		if name := fs.Lookup("o").Value.String(); name != "" {
 			f, err := os.Create(name)
 			if err != nil {
 				return e.fail("dump", err)
 			}
-			defer f.Close()
-			out = f
+			file, out = f, f
 		}
-		return e.withDicts(ctx, "dump", func(ds *dictSet) int {
+		code := e.withDicts(ctx, "dump", func(ds *dictSet) int {
 			bw := bufio.NewWriter(out)
 			prog := newProgress(e.stderr, "dumped", 0)
 			n := 0
@@ -118,6 +118,13 @@ Examples:
 			}
 			return exitOK
 		})
+		if file != nil {
+			// A write error may show only when the file is closed.
+			if err := file.Close(); err != nil && code == exitOK {
+				return e.fail("dump", err)
+			}
+		}
+		return code
 	},
 }
 
