@@ -225,9 +225,9 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 // server moves between its LRU lists during the crawl. Keys arrive
 // URL-encoded and are decoded; expired items are left out by memcached.
 // Each server is read in turn while it keeps serving, so keys written or
-// deleted meanwhile may or may not appear. A failure (a server down, the crawler disabled or busy, ctx
-// ended) is yielded as a final ("", err) after the keys of the servers
-// that answered.
+// deleted meanwhile may or may not appear. A failure (a server down, the
+// crawler disabled or busy, ctx ended) is yielded as a final ("", err)
+// after the keys of the servers that answered.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if err := c.enter("keys", ""); err != nil {

@@ -196,6 +196,11 @@ func TestBadURLs(t *testing.T) {
 			t.Errorf("Open(%q): error shows the password: %v", tc.url, err)
 		}
 	}
+	// memcached.Open parses the URL itself: a URL that does not parse must
+	// not show its password either.
+	if _, err := memcached.Open(ctx, "memcached://user:secret@h:port%zz"); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("memcached.Open of an unparsable URL with a password: %v", err)
+	}
 	for _, u := range []string{
 		"memcached://127.0.0.1:11211",
 		"memcached://localhost",

@@ -26,6 +26,10 @@ func init() {
 func Open(ctx context.Context, rawURL string) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the url.Error repeats the URL, password included
+		}
 		return nil, fmt.Errorf("memcached: bad URL %q: %w", backend.Redact(rawURL), err)
 	}
 	return openURL(u)
