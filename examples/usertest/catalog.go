@@ -7,6 +7,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/memdict/memdict"
@@ -20,19 +21,22 @@ type Product struct {
 }
 
 // Catalog reads products through a cache. A cache that is out of order
-// must never make it fail: it then reads the source directly.
+// must never make it fail: it then reads the source directly. A Catalog is
+// safe for concurrent use if Source is.
 type Catalog struct {
-	Cache  *memdict.Dict[Product]
+	// Cache holds products by SKU.
+	Cache *memdict.Dict[Product]
+	// Source reads a product when the cache does not have it.
 	Source func(ctx context.Context, sku string) (Product, error)
 	// CacheErrors counts cache failures seen (for tests and metrics).
-	CacheErrors int
+	CacheErrors atomic.Int64
 }
 
 // Product returns the product sku, from the cache when it has it.
 func (c *Catalog) Product(ctx context.Context, sku string) (Product, error) {
 	p, ok, err := c.Cache.Lookup(ctx, sku)
 	if err != nil {
-		c.CacheErrors++
+		c.CacheErrors.Add(1)
 	}
 	if ok {
 		return p, nil
@@ -42,7 +46,7 @@ func (c *Catalog) Product(ctx context.Context, sku string) (Product, error) {
 		return Product{}, fmt.Errorf("catalog: product %q: %w", sku, err)
 	}
 	if err := c.Cache.Store(ctx, sku, p, memdict.TTL(10*time.Minute)); err != nil {
-		c.CacheErrors++
+		c.CacheErrors.Add(1)
 	}
 	return p, nil
 }

@@ -58,8 +58,8 @@ func TestServesWhenCacheIsDown(t *testing.T) {
 			t.Fatalf("Product with cache down = %+v, %v", p, err)
 		}
 	}
-	if calls != 2 || c.CacheErrors != 4 {
-		t.Fatalf("calls = %d, cache errors = %d; want 2 and 4", calls, c.CacheErrors)
+	if calls != 2 || c.CacheErrors.Load() != 4 {
+		t.Fatalf("calls = %d, cache errors = %d; want 2 and 4", calls, c.CacheErrors.Load())
 	}
 
 	faulty.SetDown(false)

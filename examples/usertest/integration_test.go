@@ -38,8 +38,8 @@ func TestCatalogOnRealServers(t *testing.T) {
 					t.Fatalf("Product = %+v, %v", p, err)
 				}
 			}
-			if calls != 1 || cat.CacheErrors != 0 {
-				t.Fatalf("source calls = %d, cache errors = %d; want 1 and 0", calls, cat.CacheErrors)
+			if calls != 1 || cat.CacheErrors.Load() != 0 {
+				t.Fatalf("source calls = %d, cache errors = %d; want 1 and 0", calls, cat.CacheErrors.Load())
 			}
 		})
 	}
