@@ -762,8 +762,8 @@ func code(res []any) int64 {
 	if len(res) == 0 {
 		return -100
 	}
-	n, _ := res[0].(int64)
-	if _, ok := res[0].(int64); !ok {
+	n, ok := res[0].(int64)
+	if !ok {
 		return -100
 	}
 	return n
