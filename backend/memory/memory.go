@@ -873,7 +873,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // unbounded), item_size_max, total_items, cmd_get, cmd_set, cmd_touch,
 // get_hits, get_misses, get_expired, touch_hits, touch_misses, delete_hits,
 // delete_misses, incr_hits, incr_misses, decr_hits, decr_misses, cas_hits,
-// cas_misses, cas_badval, evictions, reclaimed, time and uptime (by the Store's clock). It returns backend.ErrClosed after Close.
+// cas_misses, cas_badval, evictions, reclaimed, time and uptime (by the
+// Store's clock). It returns backend.ErrClosed after Close.
 func (s *Store) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	if err := s.enter(ctx, "server stats"); err != nil {
 		return nil, err

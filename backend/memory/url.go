@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 
 	"github.com/memdict/memdict/backend"
@@ -18,14 +19,14 @@ func init() {
 // the default).
 func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 	if u.Opaque != "" || u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil {
-		return nil, errors.New("a mem URL takes no host, user or path: use mem:// with optional query parameters")
+		return nil, errors.New("memory: a mem URL takes no host, user or path: use mem:// with optional query parameters")
 	}
 	p := backend.NewParams(u)
 	maxBytes := p.Int64("max_bytes", 0)
 	maxItem := p.Int("max_item_size", 0)
 	maxKey := p.Int("max_key_len", 0)
 	if err := p.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memory: %w", err)
 	}
 	return New(WithMaxBytes(maxBytes), WithMaxItemSize(maxItem), WithMaxKeyLen(maxKey)), nil
 }
