@@ -74,9 +74,9 @@ const (
 // Faulty wraps a Backend and injects faults: failing the next calls,
 // failing every call of one operation, adding latency, or acting as a
 // server that is down. With no fault set it forwards every call unchanged,
-// including the optional abilities (Lister, StatsReporter, Flusher, Pinger;
-// ErrNotSupported where the wrapped backend lacks them). It counts calls
-// per operation.
+// including the optional abilities (Lister, StatsReporter, Flusher:
+// ErrNotSupported where the wrapped backend lacks them; Pinger: nil). It
+// counts calls per operation.
 //
 // A Faulty is safe for concurrent use; faults can be changed while calls
 // are in flight.
@@ -295,7 +295,9 @@ func (f *Faulty) Flush(ctx context.Context) error {
 	return fmt.Errorf("memdicttest: flush: %w", backend.ErrNotSupported)
 }
 
-// Ping implements backend.Pinger.
+// Ping implements backend.Pinger. Unlike the other optional abilities, it
+// returns nil, not backend.ErrNotSupported, when the wrapped backend is not
+// a backend.Pinger: a backend without a way to check is taken to be up.
 func (f *Faulty) Ping(ctx context.Context) error {
 	if err := f.enter(ctx, OpPing); err != nil {
 		return err
