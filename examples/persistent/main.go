@@ -92,7 +92,10 @@ func main() {
 	if err := carts.Store(ctx, "alice", cart); err != nil {
 		log.Fatal(err)
 	}
-	_ = pages.Put("/home", "<html>...</html>")
+	if err := pages.Put("/home", "<html>...</html>"); err != nil {
+		// A page cache that fails costs a re-render, not the request.
+		log.Printf("rendered page not cached: %v", err)
+	}
 
 	fmt.Printf("alice's cart holds %d apple(s); it survives a Redis restart\n", cart.Items["apple"])
 }
