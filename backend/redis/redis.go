@@ -722,7 +722,7 @@ func cancellable[T any](b *Backend, ctx context.Context, fn func() (T, error)) (
 	if b.closing {
 		b.callsMu.RUnlock()
 		var zero T
-		return zero, backend.ErrClosed
+		return zero, fmt.Errorf("redis: %w", backend.ErrClosed)
 	}
 	b.calls.Add(1)
 	b.callsMu.RUnlock()
