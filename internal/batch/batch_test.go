@@ -322,7 +322,8 @@ func TestStress(t *testing.T) {
 				cancel()
 				calls.Add(1)
 				switch {
-				case errors.Is(err, context.DeadlineExceeded):
+				case errors.Is(err, context.DeadlineExceeded) && i%10 == 0:
+					// Only the callers given a deadline may time out.
 				case k[len(k)-1] == '7':
 					if !errors.Is(err, backend.ErrNotFound) {
 						t.Errorf("%s: %v, want not found", k, err)
