@@ -127,9 +127,15 @@ type Params struct {
 	errs   []error
 }
 
-// NewParams returns a Params over u's query.
+// NewParams returns a Params over u's query. A malformed query (a bad
+// %-escape, say) is reported by Err.
 func NewParams(u *url.URL) *Params {
-	return &Params{values: u.Query()}
+	values, err := url.ParseQuery(u.RawQuery)
+	p := &Params{values: values}
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("malformed query: %w", err))
+	}
+	return p
 }
 
 // String returns the parameter name's value, or def if absent.

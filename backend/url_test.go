@@ -45,6 +45,7 @@ func TestOpen(t *testing.T) {
 		{"test-nop://h?n=-1", []string{`n="-1"`, "non-negative integer"}},
 		{"test-nop://h?bogus=1&timeout=1s", []string{"unknown parameter(s) bogus", "known: n, timeout"}},
 		{"test-nop://h?n=1&n=2", []string{`"n" given 2 times`}},
+		{"test-nop://h?n=%zz", []string{"malformed query"}},
 		{"test-nop://user:s3cret@h?bogus=1", []string{"xxxxx"}},
 	}
 	for _, tt := range tests {
