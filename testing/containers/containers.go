@@ -287,18 +287,27 @@ func StartRedis(ctx context.Context, opts ...Option) (*Container, error) {
 var ErrNoEngine = errors.New("containers: no container engine reachable")
 
 var (
-	engineOnce sync.Once
+	engineMu   sync.Mutex
+	engineDone bool
 	engineErr  error
 )
 
 // EngineAvailable reports, with a nil error, whether testcontainers-go can
 // reach a container engine (Docker, or what DOCKER_HOST names). The answer
-// is computed once per process.
+// is computed once per process, except that a check cut short by ctx is
+// not remembered.
 func EngineAvailable(ctx context.Context) error {
-	engineOnce.Do(func() {
-		engineErr = checkEngine(ctx)
-	})
-	return engineErr
+	engineMu.Lock()
+	defer engineMu.Unlock()
+	if engineDone {
+		return engineErr
+	}
+	err := checkEngine(ctx)
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrNoEngine, ctx.Err())
+	}
+	engineDone, engineErr = true, err
+	return err
 }
 
 func checkEngine(ctx context.Context) (err error) {
