@@ -157,16 +157,29 @@ type msgpackCodec struct{}
 func (msgpackCodec) ID() byte     { return MsgPackID }
 func (msgpackCodec) Name() string { return "msgpack" }
 
-// msgpackEncoder is a pooled encoder with its own buffer, configured once.
+// appendWriter is the fastest io.Writer for the encoder: it appends to a
+// slice the caller hands in, so the encoding lands straight in the
+// caller's buffer.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+func (w *appendWriter) WriteByte(c byte) error      { w.b = append(w.b, c); return nil }
+func (w *appendWriter) WriteString(s string) (int, error) {
+	w.b = append(w.b, s...)
+	return len(s), nil
+}
+
+// msgpackEncoder is a pooled encoder with its writer, configured once.
 type msgpackEncoder struct {
-	buf bytes.Buffer
+	w   appendWriter
 	enc *msgpack.Encoder
 }
 
 var msgpackEncoders = sync.Pool{New: func() any {
 	e := &msgpackEncoder{}
-	e.enc = msgpack.NewEncoder(&e.buf)
+	e.enc = msgpack.NewEncoder(&e.w)
 	e.enc.SetCustomStructTag("json")
+	e.enc.UseCompactInts(true) // smaller values; any msgpack decoder reads them
 	return e
 }}
 
@@ -182,25 +195,18 @@ var msgpackDecoders = sync.Pool{New: func() any {
 }}
 
 func (c msgpackCodec) Marshal(v any) ([]byte, error) {
-	return c.AppendMarshal(nil, v)
+	return c.AppendMarshal(make([]byte, 0, 64), v)
 }
 
 // AppendMarshal implements Appender.
 func (msgpackCodec) AppendMarshal(dst []byte, v any) ([]byte, error) {
 	e := msgpackEncoders.Get().(*msgpackEncoder)
-	defer func() {
-		if e.buf.Cap() <= 64<<10 { // do not pin large buffers
-			msgpackEncoders.Put(e)
-		}
-	}()
-	e.buf.Reset()
-	if err := e.enc.Encode(v); err != nil {
-		return dst, err
-	}
-	if dst == nil {
-		return bytes.Clone(e.buf.Bytes()), nil
-	}
-	return append(dst, e.buf.Bytes()...), nil
+	e.w.b = dst
+	err := e.enc.Encode(v)
+	dst = e.w.b
+	e.w.b = nil // do not keep the caller's buffer
+	msgpackEncoders.Put(e)
+	return dst, err
 }
 
 func (msgpackCodec) Unmarshal(data []byte, v any) error {
