@@ -9,10 +9,10 @@ import (
 	"io"
 	"net"
 	"syscall"
-
 	"time"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/decimal"
 )
 
 // The read path. gomemcache allocates a request with fmt, an Item, a key
@@ -231,38 +231,19 @@ func parseHeader(line []byte) (key []byte, size int, cas uint64, err error) {
 	if nf < 3 || len(rest) > 0 {
 		return nil, 0, 0, protoErr(fmt.Sprintf("unexpected line in get reply: %q", line))
 	}
-	sz, ok := atou(fields[2])
+	sz, ok := decimal.ParseUint(fields[2])
 	if !ok || sz > maxDeclaredValue {
 		return nil, 0, 0, protoErr(fmt.Sprintf("bad value size in get reply: %q", line))
 	}
-	if _, ok := atou(fields[1]); !ok {
+	if _, ok := decimal.ParseUint(fields[1]); !ok {
 		return nil, 0, 0, protoErr(fmt.Sprintf("bad flags in get reply: %q", line))
 	}
 	if nf == 4 {
-		if cas, ok = atou(fields[3]); !ok {
+		if cas, ok = decimal.ParseUint(fields[3]); !ok {
 			return nil, 0, 0, protoErr(fmt.Sprintf("bad CAS in get reply: %q", line))
 		}
 	}
 	return fields[0], int(sz), cas, nil
-}
-
-// atou parses a decimal uint64 without allocating.
-func atou(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
 }
 
 // readLine reads one reply line.

@@ -79,6 +79,7 @@ import (
 	"time"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/decimal"
 )
 
 const (
@@ -717,7 +718,7 @@ func (s *Store) Increment(ctx context.Context, key string, delta int64) (uint64,
 		sh.mu.Unlock()
 		return 0, keyErr("increment", key, backend.ErrNotFound)
 	}
-	n, ok := parseDecimal(e.value)
+	n, ok := decimal.ParseUint(e.value)
 	if !ok {
 		sh.mu.Unlock()
 		return 0, fmt.Errorf("memory: increment %s: %w", quoteKey(key), backend.ErrNotNumeric)
@@ -743,25 +744,6 @@ func (s *Store) Increment(ctx context.Context, key string, delta int64) (uint64,
 	sh.mu.Unlock()
 	s.fit()
 	return n, nil
-}
-
-// parseDecimal parses 1 to 20 ASCII digits that fit in a uint64.
-func parseDecimal(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
 }
 
 // Close drops every item and makes every later call return
