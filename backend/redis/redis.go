@@ -38,8 +38,9 @@ var errNotFound = fmt.Errorf("redis: %w (%w)", backend.ErrNotFound, goredis.Nil)
 
 // Backend is a backend.Backend on a Redis server or a Redis Cluster,
 // through a go-redis client. It also implements backend.Lister,
-// backend.StatsReporter, backend.Pinger and backend.Flusher (Flush is
-// disabled unless enabled with WithFlush).
+// backend.StatsReporter, backend.Pinger, backend.MultiWriter (pipelined
+// writes and deletes) and backend.Flusher (Flush is disabled unless enabled
+// with WithFlush).
 //
 // A Backend is safe for concurrent use by multiple goroutines.
 type Backend struct {
