@@ -98,6 +98,12 @@
 // ("version"). These admin commands use short-lived connections of their
 // own. Keys holds the Client open while it iterates: do not Close the
 // Client from inside the loop.
+//
+// Client also implements backend.MultiWriter, which memdict's Tx.Commit
+// uses: SetMulti and DeleteMulti pipeline the "set" or "delete" commands
+// of each server on one connection of the read path's pool (the servers
+// in parallel), so that a commit of a hundred keys takes about one round
+// trip per server. Each call is bounded by the timeout as a whole.
 package memcached
 
 import (
