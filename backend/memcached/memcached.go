@@ -24,7 +24,7 @@
 //	batch=true               coalesce concurrent Gets into multi-gets
 //	batch_inflight=1         concurrent fetches per server when batching
 //	batch_max_keys=256       keys per coalesced fetch
-//	hash=fnv1a_64            key hash of the ketama ring: fnv1a_64 or md5 (see WithHash)
+//	hash=md5                 key hash of the ketama ring: md5 or fnv1a_64 (see WithHash)
 //	tls=false                use TLS (implied by memcacheds://)
 //	tls_ca=/path/ca.pem      CA certificates (PEM) to verify servers; default: system roots
 //	tls_cert=, tls_key=      client certificate and key (PEM), for servers that ask for one
@@ -35,13 +35,13 @@
 //
 // With several servers each key lives on one of them, chosen by ketama
 // consistent hashing exactly as twemproxy/nutcracker computes it with
-// "distribution: ketama" and its default "hash: fnv1a_64", or "hash: md5"
-// with hash=md5 (servers named by "host:port" as written, or by host alone
-// for port 11211). A Client and a nutcracker over the same server list and
-// hash therefore agree on where every key lives, and adding a fifth server
-// to four moves about a fifth of the keys. Beware that twemproxy's
-// fnv1a_64 spreads keys that differ only in their last bytes poorly; md5
-// does not.
+// "distribution: ketama" and "hash: md5" (the default here), or its own
+// default "hash: fnv1a_64" with hash=fnv1a_64 (servers named by
+// "host:port" as written, or by host alone for port 11211). A Client and a
+// nutcracker over the same server list and hash therefore agree on where
+// every key lives, and adding a fifth server to four moves about a fifth of
+// the keys. md5 is the default because twemproxy's fnv1a_64 crowds keys
+// that differ only in their last bytes onto few servers.
 //
 // # Failures
 //

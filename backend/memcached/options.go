@@ -34,7 +34,7 @@ func defaultConfig() config {
 		batch:         true,
 		batchInFlight: DefaultBatchInFlight,
 		batchMaxKeys:  DefaultBatchMaxKeys,
-		hash:          "fnv1a_64",
+		hash:          "md5",
 	}
 }
 
@@ -105,12 +105,14 @@ func WithBatching(on bool, inFlight, maxKeys int) Option {
 	}
 }
 
-// WithHash sets the key hash of the ketama ring: "fnv1a_64" (the default,
-// as nutcracker's default "hash: fnv1a_64") or "md5" (nutcracker's
-// "hash: md5"). Use the same as the nutcracker or other clients that share
-// the servers. fnv1a_64 as twemproxy implements it is weak: keys that
-// differ only in their last bytes (user:1, user:2, ...) may crowd onto few
-// servers; md5 spreads them evenly, at some cost per key.
+// WithHash sets the key hash of the ketama ring: "md5" (the default,
+// nutcracker's "hash: md5") or "fnv1a_64" (nutcracker's own default
+// "hash: fnv1a_64"). Use the same as the nutcracker or other clients that
+// share the servers. md5 is the default because fnv1a_64, as twemproxy
+// implements it, is weak: keys that differ only in their last bytes
+// (user:1, user:2, ...) — as the keys of one Dict do — can crowd onto one
+// server. Choose fnv1a_64 only to share servers with a nutcracker left at
+// its default.
 func WithHash(name string) Option { return func(c *config) { c.hash = name } }
 
 // WithTLS makes the Client talk TLS with cfg (memcached started with
