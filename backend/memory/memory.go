@@ -115,8 +115,11 @@ type config struct {
 }
 
 // WithClock makes the Store read the time from clock instead of the system
-// clock. A nil clock means the system clock.
+// clock. A nil clock, or a nil *FakeClock, means the system clock.
 func WithClock(clock Clock) Option {
+	if fc, ok := clock.(*FakeClock); ok && fc == nil {
+		clock = nil
+	}
 	return func(c *config) { c.clock = clock }
 }
 

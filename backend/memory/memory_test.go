@@ -862,3 +862,15 @@ func TestConcurrency(t *testing.T) {
 		t.Fatal("no evictions: the test did not exercise the bound")
 	}
 }
+
+func TestNilFakeClockIsTheSystemClock(t *testing.T) {
+	var fc *memory.FakeClock
+	s := memory.New(memory.WithClock(fc))
+	ctx := context.Background()
+	if err := s.Set(ctx, backend.Item{Key: "k", Value: []byte("v"), TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := s.Get(ctx, "k"); err != nil || string(it.Value) != "v" {
+		t.Fatalf("Get = %q, %v", it.Value, err)
+	}
+}
