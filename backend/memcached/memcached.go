@@ -560,6 +560,17 @@ func (c *Client) getMultiNode(ctx context.Context, n *node, keys []string) (map[
 	return items, c.result(n, "get_multi", "", err)
 }
 
+// checkWrite checks what every write checks before anything is sent, the
+// value's size against max_value_size and the TTL, and returns the
+// expiration to send.
+func (c *Client) checkWrite(op string, item backend.Item) (int32, error) {
+	if int64(len(item.Value)) > c.cfg.maxValueSize {
+		return 0, &opError{Op: op, Key: item.Key, Kind: backend.ErrValueTooLarge,
+			Err: fmt.Errorf("value of %d bytes, the limit is %d (max_value_size)", len(item.Value), c.cfg.maxValueSize)}
+	}
+	return expiration(op, item.Key, item.TTL)
+}
+
 // store runs one of the writes (set, add, cas).
 func (c *Client) store(ctx context.Context, op string, item backend.Item, fn func(*memcache.Item) error) error {
 	n, err := c.prepare(op, item.Key)
@@ -567,11 +578,7 @@ func (c *Client) store(ctx context.Context, op string, item backend.Item, fn fun
 		return err
 	}
 	defer c.leave()
-	if int64(len(item.Value)) > c.cfg.maxValueSize {
-		return &opError{Op: op, Key: item.Key, Kind: backend.ErrValueTooLarge,
-			Err: fmt.Errorf("value of %d bytes, the limit is %d (max_value_size)", len(item.Value), c.cfg.maxValueSize)}
-	}
-	exp, err := expiration(op, item.Key, item.TTL)
+	exp, err := c.checkWrite(op, item)
 	if err != nil {
 		return err
 	}

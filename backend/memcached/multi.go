@@ -67,13 +67,7 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
 			continue
 		}
-		if int64(len(it.Value)) > c.cfg.maxValueSize {
-			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: &opError{Op: "set", Key: it.Key,
-				Kind: backend.ErrValueTooLarge,
-				Err:  fmt.Errorf("value of %d bytes, the limit is %d (max_value_size)", len(it.Value), c.cfg.maxValueSize)}})
-			continue
-		}
-		exp, err := expiration("set", it.Key, it.TTL)
+		exp, err := c.checkWrite("set", it)
 		if err != nil {
 			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
 			continue
