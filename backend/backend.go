@@ -96,9 +96,12 @@ type Backend interface {
 	Get(ctx context.Context, key string) (Item, error)
 
 	// GetMulti returns the items found among keys, keyed by key. Missing
-	// keys are simply absent from the map; that is not an error. An error
-	// means the lookup as a whole (or one server of several) failed; the map
-	// then holds what was found elsewhere.
+	// keys are simply absent from the map; that is not an error. If only
+	// some keys could not be read (one server of several is down), it
+	// returns what was found elsewhere and a *MultiError naming each key
+	// that could not be read, with its cause; keys it does not name were
+	// read (found or missing). Any other error means the lookup as a whole
+	// failed (the context is done, the backend is closed).
 	GetMulti(ctx context.Context, keys []string) (map[string]Item, error)
 
 	// Set stores item unconditionally. It returns ErrValueTooLarge (and
