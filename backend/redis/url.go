@@ -30,6 +30,9 @@ const DefaultPort = "6379"
 func init() {
 	backend.Register(Scheme, openURL)
 	backend.Register(SchemeTLS, openURL)
+	for _, s := range []string{Scheme, SchemeTLS} {
+		backend.RegisterValidator(s, func(u *url.URL) error { _, _, err := ParseURL(u); return err })
+	}
 }
 
 // openURL is the backend.Opener for redis:// and rediss://.
