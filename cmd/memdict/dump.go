@@ -83,7 +83,7 @@ Examples:
 					if err != nil {
 						return fmt.Errorf("key %s: %w", quoteKey(k), err)
 					}
-					b, err := json.Marshal(r)
+					b, err := marshalJSON(r)
 					if err != nil {
 						return err
 					}

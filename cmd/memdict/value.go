@@ -8,14 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/envelope"
+	"github.com/memdict/memdict/internal/keyspace"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -341,4 +345,115 @@ func (ds *dictSet) getMulti(ctx context.Context, keys []string) (map[string]stor
 // remove deletes key; the error wraps ErrNotFound if it was absent.
 func (ds *dictSet) remove(ctx context.Context, key string) error {
 	return ds.d.Remove(ctx, key)
+}
+
+// rawGet reads the backend key bkey as it is (--raw-key); ok is false on a
+// miss. A value memdict framed is shown with its codec, any other value
+// (memccat's, redis-cli's) as codec "none".
+func (ds *dictSet) rawGet(ctx context.Context, bkey string) (stored, bool, error) {
+	it, err := ds.be.Get(ctx, bkey)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return stored{}, false, nil
+	case err != nil:
+		return stored{}, false, &memdict.OpError{Op: "get", Key: bkey, Err: err}
+	}
+	h, p, perr := envelope.Parse(it.Value)
+	if perr != nil {
+		return stored{Payload: it.Value}, true, nil
+	}
+	return stored{Codec: h.Codec, Payload: p}, true, nil
+}
+
+// rawPut stores value under the backend key bkey as they are (--raw-key),
+// with ttl, else the plugin's expiration.
+func (ds *dictSet) rawPut(ctx context.Context, bkey string, value []byte, ttl time.Duration) error {
+	if ttl == 0 {
+		ttl = ds.info.Expiration
+	}
+	if err := ds.be.Set(ctx, backend.Item{Key: bkey, Value: value, TTL: ttl}); err != nil {
+		return &memdict.OpError{Op: "put", Key: bkey, Err: err}
+	}
+	return nil
+}
+
+// rawDelete removes the backend key bkey (--raw-key); the error wraps
+// ErrNotFound if it was absent.
+func (ds *dictSet) rawDelete(ctx context.Context, bkey string) error {
+	if err := ds.be.Delete(ctx, bkey); err != nil {
+		return &memdict.OpError{Op: "delete", Key: bkey, Err: err}
+	}
+	return nil
+}
+
+// rawKeys calls yield with every backend key that starts with prefix, as
+// it is, until yield returns false.
+func (ds *dictSet) rawKeys(ctx context.Context, prefix string, yield func(string) bool) error {
+	l, ok := ds.be.(backend.Lister)
+	if !ok {
+		return fmt.Errorf("memdict: list: %w: the backend cannot list keys", backend.ErrNotSupported)
+	}
+	for k, err := range l.Keys(ctx, prefix) {
+		if err != nil {
+			return err
+		}
+		if !yield(k) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// allKeys calls yield with the prefix and key of every live key of the
+// site, prefix by prefix, until yield returns false. The prefixes are
+// those the backend's key space holds ("<site>:<prefix>:<gen>:<key>");
+// each is then listed as its Dict lists it, so that only its current
+// generation shows and shortened keys show as they were written.
+func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) bool) error {
+	site := ds.t.SiteID()
+	parts := 3
+	head := ""
+	if site != "" {
+		parts, head = 4, keyspace.Escape(site)+":"
+	}
+	seen := map[string]bool{}
+	var prefixes []string
+	err := ds.rawKeys(ctx, head, func(bk string) bool {
+		if strings.HasPrefix(bk, "#") {
+			return true // memdict's metadata, or a hashed namespace
+		}
+		f := strings.Split(bk, ":")
+		if len(f) != parts || (site != "" && f[0] != keyspace.Escape(site)) {
+			return true // another site, or not memdict's
+		}
+		if _, err := strconv.ParseUint(f[parts-2], 10, 64); err != nil {
+			return true
+		}
+		p, err := keyspace.Unescape(f[parts-3])
+		if err != nil || seen[p] {
+			return true
+		}
+		seen[p] = true
+		prefixes = append(prefixes, p)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	slices.Sort(prefixes)
+	for _, p := range prefixes {
+		d, err := tool.Dict[any](ds.t, p, ds.plugin)
+		if err != nil {
+			return err
+		}
+		for k, err := range d.Keys(ctx) {
+			if err != nil {
+				return err
+			}
+			if !yield(p, k) {
+				return nil
+			}
+		}
+	}
+	return nil
 }
