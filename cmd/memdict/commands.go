@@ -258,6 +258,14 @@ Examples:
 			opts = append(opts, memdict.TTL(ttl))
 		}
 		return e.withDicts(ctx, "put", func(ds *dictSet) int {
+			var id byte
+			var p []byte
+			var err error
+			if !rawKey {
+				if id, p, err = encodeValue(ds, text, !typed, codecName); err != nil {
+					return e.fail("put", err)
+				}
+			}
 			if err := e.needDurable("put", boolFlag(fs, "mem")); err != nil {
 				return e.fail("put", err)
 			}
@@ -269,10 +277,6 @@ Examples:
 					_ = printJSON(e.stdout, map[string]any{"key": key, "codec": "none", "bytes": len(text)}, true)
 				}
 				return exitOK
-			}
-			id, p, err := encodeValue(ds, text, !typed, codecName)
-			if err != nil {
-				return e.fail("put", err)
 			}
 			if err := ds.put(ctx, key, id, p, opts...); err != nil {
 				return e.fail("put", err)

@@ -351,7 +351,9 @@ const globalHelp = `
 Configuration is read as the application reads it: --config, else the file
 in $MEMDICT_CONFIG, with $MEMDICT_URL replacing the default plugin's URL and
 $MEMDICT_SITE_ID the site id. With none of them, the default plugin is an
-empty in-memory store that lives only as long as the command.
+empty in-memory store that lives only as long as the command: the command
+says so on stderr, and put, load and clear refuse to write there unless
+given --mem.
 
 Values are shown as JSON, decoded with the codec they were written with
 (msgpack, json, raw strings; others in base64); --raw prints the stored
@@ -365,7 +367,8 @@ Exit status:
 
 Examples:
   export MEMDICT_URL=memcached://127.0.0.1:11211
-  memdict put --prefix shop cart:42 '{"items":[1,2,3]}'
+  memdict put --prefix shop greeting 'hello, world'
+  memdict put --prefix shop --typed cart:42 '{"items":[1,2,3]}'
   memdict get --prefix shop cart:42
   memdict keys --prefix shop
   memdict stats
