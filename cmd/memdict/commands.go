@@ -32,6 +32,18 @@ func init() {
 	}
 }
 
+// withRaw opens the chosen plugin's backend for --raw-key, runs fn, and
+// closes it. It is called within withDicts, which checked the
+// configuration and the plugin.
+func (e *env) withRaw(ctx context.Context, cmd string, fn func(rs *rawStore) int) int {
+	rs, err := openRaw(ctx, e.chosenURL)
+	if err != nil {
+		return e.fail(cmd, err)
+	}
+	defer rs.Close()
+	return fn(rs)
+}
+
 // withDicts opens the Tool and the Dicts of the chosen plugin and prefix,
 // runs fn, and closes the Tool.
 func (e *env) withDicts(ctx context.Context, cmd string, fn func(ds *dictSet) int) int {
@@ -152,7 +164,13 @@ Examples:
 			var ok bool
 			var err error
 			if rawKey {
-				s, ok, err = ds.rawGet(ctx, key)
+				code := e.withRaw(ctx, "get", func(rs *rawStore) int {
+					s, ok, err = rs.get(ctx, key)
+					return exitOK
+				})
+				if code != exitOK {
+					return code
+				}
 			} else {
 				s, ok, err = ds.get(ctx, key)
 			}
@@ -270,8 +288,16 @@ Examples:
 				return e.fail("put", err)
 			}
 			if rawKey {
-				if err := ds.rawPut(ctx, key, text, ttl); err != nil {
-					return e.fail("put", err)
+				if ttl == 0 {
+					ttl = ds.info.Expiration
+				}
+				if code := e.withRaw(ctx, "put", func(rs *rawStore) int {
+					if err := rs.put(ctx, key, text, ttl); err != nil {
+						return e.fail("put", err)
+					}
+					return exitOK
+				}); code != exitOK {
+					return code
 				}
 				if e.json {
 					_ = printJSON(e.stdout, map[string]any{"key": key, "codec": "none", "bytes": len(text)}, true)
@@ -356,7 +382,12 @@ Examples:
 		return e.withDicts(ctx, "del", func(ds *dictSet) int {
 			var err error
 			if boolFlag(fs, "raw-key") {
-				err = ds.rawDelete(ctx, args[0])
+				if code := e.withRaw(ctx, "del", func(rs *rawStore) int {
+					err = rs.del(ctx, args[0])
+					return exitOK
+				}); code != exitOK {
+					return code
+				}
 			} else {
 				err = ds.remove(ctx, args[0])
 			}
@@ -418,7 +449,7 @@ Examples:
 			var err error
 			switch {
 			case rawKey:
-				err = ds.rawKeys(ctx, e.prefix, func(k string) bool {
+				err = listRaw(ctx, ds.be, e.prefix, func(k string) bool {
 					if e.json {
 						_ = printJSON(e.stdout, k, true)
 					} else {

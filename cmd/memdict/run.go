@@ -41,7 +41,8 @@ type env struct {
 	// entry, --url or $MEMDICT_URL), so it is the built-in in-memory
 	// default; inMemory: its URL is mem://, whether by default or not.
 	fallback, inMemory bool
-	noted              bool // the fallback note was printed
+	chosenURL          string // its URL, password included
+	noted              bool   // the fallback note was printed
 }
 
 // command is one subcommand.
@@ -251,6 +252,7 @@ func (e *env) loadConfig() (tool.Config, error) {
 	} else if name == tool.DefaultPlugin {
 		chosen = tool.DefaultURL // the Tool adds it
 	}
+	e.chosenURL = chosen
 	e.fallback = name == tool.DefaultPlugin && !configured
 	e.inMemory = isMemURL(chosen)
 	return cfg, nil
