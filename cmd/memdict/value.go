@@ -403,7 +403,9 @@ func openRaw(ctx context.Context, rawURL string) (*rawStore, error) {
 		return nil, err
 	}
 	rs := &rawStore{be: be}
-	if c, ok := be.(interface{ Client() goredis.UniversalClient }); ok {
+	if c, ok := be.(interface {
+		Client() goredis.UniversalClient
+	}); ok {
 		rs.rc = c.Client()
 	}
 	return rs, nil
