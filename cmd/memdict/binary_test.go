@@ -187,7 +187,11 @@ func TestBinaryAgainstServers(t *testing.T) {
 	if r := c.must(exitError, "", "ping", "--url", "memcached://127.0.0.1:1"); !strings.Contains(r.stdout, "FAILED") {
 		t.Errorf("ping of a dead server: %v", r)
 	}
-	c.must(exitError, "", "get", "--url", "memcached://127.0.0.1:1", "k")
+	// The error leads with the operation and the key, and names the server.
+	if r := c.must(exitError, "", "get", "--url", "memcached://127.0.0.1:1", "k"); !strings.HasPrefix(r.stderr, `memdict get: memdict: get "k": memcached`) ||
+		!strings.Contains(r.stderr, "127.0.0.1:1") || !strings.Contains(r.stderr, "server unavailable") || strings.Contains(r.stderr, "generation \"") {
+		t.Errorf("get from a dead server: %q", r.stderr)
+	}
 
 	// Move the namespace from memcached to Redis.
 	dump := settled("dump", "--prefix", "shop")

@@ -236,7 +236,7 @@ func TestGetServerDownIsError(t *testing.T) {
 	f.ClearFaults()
 	f.SetDown(true)
 	r = runIn(t, env, "", "get", "--prefix", "p", "k")
-	if r.code != exitError || strings.Contains(r.stderr, "not found") || strings.Contains(r.stderr, "namespace generation") {
+	if r.code != exitError || !strings.HasPrefix(r.stderr, `memdict get: memdict: get "k": `) || strings.Contains(r.stderr, "generation") {
 		t.Errorf("get over a down server:\n%v", r)
 	}
 }

@@ -352,7 +352,12 @@ func (ds *dictSet) stats() memdict.Stats {
 func (ds *dictSet) getMulti(ctx context.Context, keys []string) (map[string]stored, error) {
 	bk, err := ds.backendKeys(ctx, keys)
 	if err != nil {
-		return nil, err
+		// The keys' read failed, not the generation: name the keys.
+		var oe *memdict.OpError
+		if errors.As(err, &oe) && oe.Op == "generation" {
+			err = oe.Err
+		}
+		return nil, dictKeyErrors(err, keys, nil)
 	}
 	items, err := ds.be.GetMulti(ctx, bk)
 	if err != nil {
