@@ -475,12 +475,6 @@ func (rs *rawStore) del(ctx context.Context, bkey string) error {
 	return nil
 }
 
-// keys calls yield with every backend key that starts with prefix, as
-// it is, until yield returns false.
-func (rs *rawStore) keys(ctx context.Context, prefix string, yield func(string) bool) error {
-	return listRaw(ctx, rs.be, prefix, yield)
-}
-
 // listRaw calls yield with every key of be that starts with prefix, as it
 // is, until yield returns false.
 func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(string) bool) error {
