@@ -226,3 +226,35 @@ func metaKeyOf(t *testing.T, be backend.Backend, d *memdict.Dict[string]) string
 	}
 	return found[0]
 }
+
+// All names each entry whose server is down, with its key and cause, and
+// goes on with the others.
+func TestAllNamesUnreadableKeys(t *testing.T) {
+	ctx := context.Background()
+	f := memdicttest.NewFaulty(memory.New())
+	d := newDict[string](t, f, "p")
+	keys := numberedKeys(6)
+	for _, k := range keys {
+		if err := d.Put(k, "v"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.FailKeys(failOdd(d, keys), backend.ErrUnavailable)
+	var good, bad []string
+	for e, err := range d.All(ctx) {
+		var oe *memdict.OpError
+		switch {
+		case err == nil:
+			good = append(good, e.Key)
+		case errors.As(err, &oe) && oe.Key == e.Key && errors.Is(err, memdict.ErrUnavailable):
+			bad = append(bad, e.Key)
+		default:
+			t.Fatalf("All: %q, %v", e.Key, err)
+		}
+	}
+	slices.Sort(good)
+	slices.Sort(bad)
+	if !slices.Equal(good, []string{"k000", "k002", "k004"}) || !slices.Equal(bad, []string{"k001", "k003", "k005"}) {
+		t.Errorf("All read %q and named %q as unreadable", good, bad)
+	}
+}
