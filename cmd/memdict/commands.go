@@ -442,7 +442,7 @@ Examples:
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		limit, _ := strconv.Atoi(fs.Lookup("limit").Value.String())
 		rawKey := boolFlag(fs, "raw-key")
-		allPrefixes := !flagSet(fs, "prefix")
+		allPrefixes := !e.prefixSet && !flagSet(fs, "prefix")
 		return e.withDicts(ctx, "keys", func(ds *dictSet) int {
 			n := 0
 			more := func() bool { n++; return limit <= 0 || n < limit }

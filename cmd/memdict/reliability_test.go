@@ -331,6 +331,9 @@ func TestCLIHabits(t *testing.T) {
 	if r := mustRun(exitOK, "", "keys", "--prefix", ""); strings.TrimSpace(r.stdout) != "k" {
 		t.Errorf("keys --prefix '': %q", r.stdout)
 	}
+	if r := mustRun(exitOK, "", "--prefix", "old", "keys"); strings.TrimSpace(r.stdout) != "new" {
+		t.Errorf("--prefix old keys: %q", r.stdout)
+	}
 
 	// --raw-key: backend keys as they are, for other programs' data.
 	if r := mustRun(exitOK, "", "get", "--raw-key", "legacy:motd"); strings.TrimSpace(r.stdout) != `"hello <world>"` {

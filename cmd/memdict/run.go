@@ -31,6 +31,9 @@ type env struct {
 	config string // --config
 	plugin string // --plugin
 	prefix string // --prefix
+	// prefixSet: --prefix was given before the command (the command's
+	// own flag set records it after).
+	prefixSet bool
 	url    string // --url
 	json   bool   // --json
 
@@ -106,6 +109,7 @@ func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "memdict: %v\nRun 'memdict --help' for usage.\n", err)
 		return exitUsage
 	}
+	top.Visit(func(f *flag.Flag) { e.prefixSet = e.prefixSet || f.Name == "prefix" })
 	rest := top.Args()
 	if len(rest) == 0 {
 		topUsage(stderr, top)
