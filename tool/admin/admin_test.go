@@ -118,7 +118,7 @@ var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // name, and passwords never shown.
 func TestAdminSecurity(t *testing.T) {
 	for _, mount := range []string{"/", "/admin/"} {
-		t.Run(strings.Trim(mount, "/")+"root", func(t *testing.T) { testAdminSecurity(t, mount) })
+		t.Run("at "+mount, func(t *testing.T) { testAdminSecurity(t, mount) })
 	}
 }
 
@@ -333,21 +333,65 @@ func TestAdminShowsAndMovesProgramDicts(t *testing.T) {
 	}
 }
 
-// Options.Prefix mounts the handler without http.StripPrefix.
-func TestAdminPrefixOption(t *testing.T) {
+// Every way of mounting the handler under a path gives links, form
+// actions, redirects and a cookie under that path.
+func TestAdminMounts(t *testing.T) {
 	tl := newTool(t, tool.Config{})
-	h, err := admin.New(tl, admin.Options{Token: testToken, Prefix: "/ops/cache", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ops/cache/", h)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	b := newBrowserish(t, hs.URL, "/ops/cache/")
-	code, body := b.post("login", url.Values{"token": {testToken}})
-	if code != 200 || !strings.Contains(body, `id="signed-in"`) || !strings.Contains(body, `action="/ops/cache/plugin"`) {
-		t.Fatalf("sign-in under /ops/cache/: %d\n%s", code, body)
+	quiet := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		name    string
+		pattern string
+		handler func(*testing.T) http.Handler
+	}{
+		{"StripPrefix without the slash", "/ops/cache/", func(t *testing.T) http.Handler {
+			h, err := admin.New(tl, admin.Options{Token: testToken, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return http.StripPrefix("/ops/cache", h)
+		}},
+		{"StripPrefix with the slash", "/ops/cache/", func(t *testing.T) http.Handler {
+			h, err := admin.New(tl, admin.Options{Token: testToken, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return http.StripPrefix("/ops/cache/", h)
+		}},
+		{"Options.Prefix", "/ops/cache/", func(t *testing.T) http.Handler {
+			h, err := admin.New(tl, admin.Options{Token: testToken, Logger: quiet, Prefix: "/ops/cache"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.Handle(c.pattern, c.handler(t))
+			hs := httptest.NewServer(mux)
+			defer hs.Close()
+			b := newBrowserish(t, hs.URL, "/ops/cache/")
+			code, body := b.post("login", url.Values{"token": {testToken}})
+			if code != 200 || !strings.Contains(body, `id="signed-in"`) {
+				t.Fatalf("sign-in under /ops/cache/: %d\n%s", code, body)
+			}
+			for _, want := range []string{`action="/ops/cache/plugin"`, `action="/ops/cache/key"`, `href="/ops/cache/static/style.css"`, `href="/ops/cache/"`} {
+				if !strings.Contains(body, want) {
+					t.Errorf("the page lacks %s", want)
+				}
+			}
+			if code, _ := b.get("static/style.css"); code != 200 {
+				t.Errorf("stylesheet: %d", code)
+			}
+			u, _ := url.Parse(hs.URL + "/ops/cache/")
+			if cs := b.c.Jar.Cookies(u); len(cs) != 1 {
+				t.Errorf("cookies under /ops/cache/: %v", cs)
+			}
+			other, _ := url.Parse(hs.URL + "/ops/")
+			if cs := b.c.Jar.Cookies(other); len(cs) != 0 {
+				t.Errorf("the session cookie is sent outside /ops/cache/: %v", cs)
+			}
+		})
 	}
 }
 
