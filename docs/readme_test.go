@@ -120,3 +120,31 @@ func TestREADMECode(t *testing.T) {
 	}
 	t.Logf("the README's tests:\n%s", out)
 }
+
+// TestREADMECommands checks the set-up commands the project promises, and
+// that every example the README runs exists.
+func TestREADMECommands(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, promised := range []string{"`go run ./examples/counter`", "`bash .ci/test`"} {
+		if !bytes.Contains(readme, []byte(promised)) {
+			t.Errorf("the README no longer promises %s", promised)
+		}
+	}
+	runs := regexp.MustCompile(`go run \./(examples/[a-z]+)`).FindAllSubmatch(readme, -1)
+	if len(runs) < 3 {
+		t.Errorf("the README runs %d examples, want counter, tool, adminpage at least", len(runs))
+	}
+	for _, m := range runs {
+		if _, err := os.Stat(filepath.Join("..", string(m[1]), "main.go")); err != nil {
+			t.Errorf("the README runs ./%s: %v", m[1], err)
+		}
+	}
+	for _, doc := range regexp.MustCompile(`\]\((docs/[a-z0-9_]+\.(?:md|go))\)`).FindAllSubmatch(readme, -1) {
+		if _, err := os.Stat(filepath.Join("..", string(doc[1]))); err != nil {
+			t.Errorf("the README links %s: %v", doc[1], err)
+		}
+	}
+}
