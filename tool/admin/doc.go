@@ -24,7 +24,9 @@
 // With no Options.Token a random token is generated, logged once, and
 // returned by Handler.Token. Opening the page with ?token=<token> signs in
 // (and redirects to the page without it), so a service can print a link
-// to follow; the page also has a sign-in form.
+// to follow, as Jupyter does; mind that such a link lands in the
+// browser's history and in any access log of the service. The page also
+// has a sign-in form, which does not.
 //
 // The command "memdict serve" is this handler over a Tool of its own, and
 // examples/adminpage a small service that mounts it at /admin/.
