@@ -331,22 +331,6 @@ func (ds *dictSet) get(ctx context.Context, key string) (stored, bool, error) {
 	return stored{Codec: s.Codec, Payload: p}, true, nil
 }
 
-// stats returns the sum of the statistics of the Dicts in ds.
-func (ds *dictSet) stats() memdict.Stats {
-	t := ds.d.Stats()
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	for _, w := range ds.writers {
-		s := w.Stats()
-		t.Hits += s.Hits
-		t.Misses += s.Misses
-		t.Errors += s.Errors
-		t.Sets += s.Sets
-		t.Deletes += s.Deletes
-	}
-	return t
-}
-
 // getMulti reads the stored values of keys; missing keys are absent from
 // the map.
 func (ds *dictSet) getMulti(ctx context.Context, keys []string) (map[string]stored, error) {
