@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ Examples:
 				if ferr != nil {
 					err = fmt.Errorf("%w; writing the output: %w", err, ferr)
 				}
-				return e.fail("dump", fmt.Errorf("%w; %d records written to %s, each complete; %s", err, kept+n, where, how))
+				return e.fail("dump", fmt.Errorf("%w; %s written to %s, each complete; %s", err, records(kept+n), where, how))
 			}
 			var batch []string
 			inBatch := map[string]bool{}
@@ -182,7 +183,7 @@ Examples:
 				return stop(err)
 			}
 			prog.end()
-			msg := fmt.Sprintf("%d records written to %s in %v", n, where, time.Since(start).Round(time.Millisecond))
+			msg := fmt.Sprintf("%s written to %s in %v", records(n), where, time.Since(start).Round(time.Millisecond))
 			if resume {
 				msg += fmt.Sprintf(", after the %d it held", kept)
 			}
@@ -337,8 +338,8 @@ Examples:
 						})
 						if lerr != nil {
 							prog.end()
-							return e.fail("load", fmt.Errorf("line %d: %w; %d lines done (%d records stored by this run), "+
-								"run the same command with --skip %d to continue", line, lerr, line-1, n, line-1))
+							return e.fail("load", fmt.Errorf("line %d: %w; %d lines done (%s stored by this run), "+
+								"run the same command with --skip %d to continue", line, lerr, line-1, records(n), line-1))
 						}
 					}
 					if lerr != nil {
@@ -364,7 +365,7 @@ Examples:
 			if skipped > 0 {
 				fmt.Fprintf(e.stderr, "memdict load: skipped %d value(s) that memdict did not write (codec \"none\")\n", skipped)
 			}
-			msg := fmt.Sprintf("%d records stored in %v", n, time.Since(start).Round(time.Millisecond))
+			msg := fmt.Sprintf("%s stored in %v", records(n), time.Since(start).Round(time.Millisecond))
 			if skip > 0 {
 				msg += fmt.Sprintf(", after skipping %d lines", min(skip, line))
 			}
@@ -516,6 +517,14 @@ func (r *retrier) summary() string {
 	return fmt.Sprintf(", after %d retries", r.count)
 }
 
+// records returns "1 record" or "n records".
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return strconv.Itoa(n) + " records"
+}
+
 // countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
@@ -542,8 +551,8 @@ type progress struct {
 }
 
 // progressEvery is how often progress writes a line when stderr is not a
-// terminal.
-const progressEvery = 10 * time.Second
+// terminal (a variable for tests).
+var progressEvery = 10 * time.Second
 
 func newProgress(w io.Writer, cmd, verb string, total int64) *progress {
 	return &progress{w: w, tty: isTerminal(w), cmd: cmd, verb: verb, total: total, last: time.Now()}
@@ -573,19 +582,19 @@ func (p *progress) update(n int, pos int64) {
 		return
 	}
 	p.last = time.Now()
-	fmt.Fprintf(p.w, "memdict %s: %d records %s so far\n", p.cmd, n, p.verb)
+	fmt.Fprintf(p.w, "memdict %s: %s %s so far\n", p.cmd, records(n), p.verb)
 }
 
 func (p *progress) draw(n int, pos int64) {
 	p.drawn = true
 	if p.total <= 0 {
-		fmt.Fprintf(p.w, "\r%s %d records", p.verb, n)
+		fmt.Fprintf(p.w, "\r%s %s", p.verb, records(n))
 		return
 	}
 	const width = 30
 	frac := min(float64(pos)/float64(p.total), 1)
 	done := int(frac * width)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s %d records", strings.Repeat("#", done), strings.Repeat(".", width-done), 100*frac, p.verb, n)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s %s", strings.Repeat("#", done), strings.Repeat(".", width-done), 100*frac, p.verb, records(n))
 }
 
 // note writes a line of its own, ending the progress line first.

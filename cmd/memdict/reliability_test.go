@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/memdict/memdict"
@@ -354,5 +355,35 @@ func TestCLIHabits(t *testing.T) {
 	mustRun(exitMiss, "", "get", "--raw-key", "legacy:plain")
 	if r := mustRun(exitOK, "", "get", "--raw-key", "s1:shop:0:cart"); !strings.Contains(r.stdout, `"note": "<a&b>"`) {
 		t.Errorf("get --raw-key of a memdict key: %q", r.stdout)
+	}
+}
+
+// On a stderr that is not a terminal, progress comes as whole lines, and a
+// summary line ends the command.
+func TestProgressLines(t *testing.T) {
+	defer func(d time.Duration) { progressEvery = d }(progressEvery)
+	progressEvery = 0 // a line at every batch
+	f, u := newFaulty(t)
+	d, _ := memdict.New[string](f, "p")
+	for i := range 250 {
+		_ = d.Put(fmt.Sprintf("k%03d", i), "v")
+	}
+	r := runIn(t, map[string]string{"MEMDICT_URL": u}, "", "dump", "--prefix", "p")
+	if r.code != exitOK {
+		t.Fatal(r)
+	}
+	lines := strings.SplitAfter(r.stderr, "\n")
+	if last := lines[len(lines)-1]; last != "" {
+		t.Errorf("stderr ends in a line without a newline: %q", last)
+	}
+	lines = lines[:len(lines)-1]
+	if len(lines) != 4 || lines[0] != "memdict dump: 100 records written so far\n" || lines[1] != "memdict dump: 200 records written so far\n" ||
+		lines[2] != "memdict dump: 250 records written so far\n" || !strings.HasPrefix(lines[3], "memdict dump: 250 records written to standard output in ") {
+		t.Errorf("stderr lines:\n%s", r.stderr)
+	}
+	r = runIn(t, map[string]string{"MEMDICT_URL": u}, r.stdout, "load", "--prefix", "q")
+	if r.code != exitOK || !strings.HasSuffix(r.stderr, "\n") || !strings.Contains(r.stderr, "memdict load: 1 record stored so far\n") ||
+		!strings.Contains(r.stderr, "memdict load: 250 records stored in ") {
+		t.Errorf("load stderr:\n%s", r.stderr)
 	}
 }
