@@ -34,8 +34,8 @@ type env struct {
 	// prefixSet: --prefix was given before the command (the command's
 	// own flag set records it after).
 	prefixSet bool
-	url    string // --url
-	json   bool   // --json
+	url       string // --url
+	json      bool   // --json
 
 	secrets []string // configured URLs, whose passwords errors must not show
 
