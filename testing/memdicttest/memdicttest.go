@@ -72,8 +72,9 @@ const (
 )
 
 // Faulty wraps a Backend and injects faults: failing the next calls,
-// failing every call of one operation, adding latency, or acting as a
-// server that is down. With no fault set it forwards every call unchanged,
+// failing every call of one operation, failing the calls on some keys (as
+// when one server of several is down: FailKeys), adding latency, or acting
+// as a server that is down. With no fault set it forwards every call unchanged,
 // including the optional abilities (Lister, StatsReporter, Flusher:
 // ErrNotSupported where the wrapped backend lacks them; Pinger: nil). It
 // counts calls per operation.
