@@ -115,7 +115,7 @@ func (b *Backend) encodeItem(op string, item backend.Item) ([]byte, int64, error
 	return encode(item.Value, newCAS()), ms, nil
 }
 
-// execMulti runs pipe, cancellably, and returns the failure of each of its
+// execMulti runs pipe, bounded by the timeout, and returns the failure of each of its
 // commands (cmds[i] is of keys[i]): a command the server answered with an
 // error, or one for which check, called for each command that succeeded,
 // returns an error. It returns a non-nil error instead when the outcome of
@@ -127,18 +127,18 @@ func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, key
 	if len(keys) > 1 {
 		what = fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
 	}
-	_, err := cancellable(b, ctx, func() (struct{}, error) {
-		_, err := pipe.Exec(ctx)
+	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) {
+		_, err := pipe.Exec(bctx)
 		return struct{}{}, err
 	})
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && err == cerr {
-			// cancellable gave up waiting: the pipeline may still be
+			// bounded gave up waiting: the pipeline may still be
 			// running, so its commands must not be read.
 			return nil, fmt.Errorf("redis: %s %s: %w", op, what, err)
 		}
 		if errors.Is(err, backend.ErrClosed) && !errors.Is(err, goredis.ErrClosed) {
-			// cancellable refused to start after Close.
+			// bounded refused to start after Close.
 			return nil, fmt.Errorf("redis: %s: %w", op, backend.ErrClosed)
 		}
 	}
