@@ -41,7 +41,7 @@ type callStats struct {
 	slowestOp string
 	slowestAt time.Time // when the slowest call started
 	slowErr   error     // its error
-	wrong     []string // errors that do not wrap ErrUnavailable
+	wrong     []string  // errors that do not wrap ErrUnavailable
 }
 
 func (s *callStats) add(op string, d time.Duration, err error) {
