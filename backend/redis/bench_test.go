@@ -13,7 +13,8 @@ import (
 
 // The benchmarks run against a local redis-server (skipped without one);
 // they measure the client's cost per call, round trip included. The
-// comparison with go-redis/cache is the program examples/redisbench.
+// comparison with go-redis and rueidis is the program examples/redisbench
+// (its own module: cd examples/redisbench && go run .).
 
 func benchServer(b *testing.B, rawURL string) (*Backend, *goredis.Client) {
 	p := testserver.Redis(b)
@@ -81,6 +82,28 @@ func BenchmarkSet(b *testing.B) {
 
 func BenchmarkGetParallel(b *testing.B) {
 	be, _ := benchServer(b, "")
+	ctx := context.Background()
+	for i := range 1000 {
+		if err := be.Set(ctx, backend.Item{Key: "k" + strconv.Itoa(i), Value: make([]byte, 100)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := be.Get(ctx, "k"+strconv.Itoa(i%1000)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkGetParallelInflight1(b *testing.B) {
+	be, _ := benchServer(b, "?batch_inflight=1")
 	ctx := context.Background()
 	for i := range 1000 {
 		if err := be.Set(ctx, backend.Item{Key: "k" + strconv.Itoa(i), Value: make([]byte, 100)}); err != nil {
