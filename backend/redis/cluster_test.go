@@ -18,7 +18,7 @@ import (
 func TestCluster(t *testing.T) {
 	t.Parallel()
 	c := testserver.RedisCluster(t, 3)
-	seeds := "redis://" + c.Addrs[0] + "," + c.Addrs[2] + "?cluster=true"
+	seeds := "redis://" + c.Addrs[0] + "," + c.Addrs[2] + "?cluster=true&timeout=" + loadedTimeout
 
 	t.Run("Conformance", func(t *testing.T) {
 		backendtest.Run(t, opener(seeds+"&max_value_size=1048576"), conformanceOptions(nil))

@@ -20,10 +20,15 @@ var _ backend.MultiWriter = (*Backend)(nil)
 // in the returned *backend.MultiError, as is an item the server refused;
 // the other items are stored. Any other error (the context is done, the
 // connection is lost, the Backend is closed) wraps the matching sentinel,
-// and then the outcome of each item is unknown.
+// and then the outcome of each item is unknown. The call is bounded by the
+// timeout (see WithTimeout); while the server is marked down it fails at
+// once with an error wrapping backend.ErrUnavailable.
 func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 	if err := b.check(ctx, "setmulti", "-"); err != nil {
 		return err
+	}
+	if err := b.admitMulti(); err != nil {
+		return b.wrap(ctx, "setmulti", "-", err)
 	}
 	var failed []backend.KeyError
 	pipe := b.client.Pipeline()
@@ -69,6 +74,9 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 	if err := b.check(ctx, "deletemulti", "-"); err != nil {
 		return err
 	}
+	if err := b.admitMulti(); err != nil {
+		return b.wrap(ctx, "deletemulti", "-", err)
+	}
 	var failed []backend.KeyError
 	pipe := b.client.Pipeline()
 	sent := make([]string, 0, len(keys))
@@ -95,6 +103,16 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 		failed = append(failed, kes...)
 	}
 	return multiError(failed)
+}
+
+// admitMulti returns the error a multi-write fails with at once when the
+// standalone server is marked down (see WithFailureLimit); on a cluster
+// go-redis splits the pipeline by master and each part fails on its own.
+func (b *Backend) admitMulti() error {
+	if b.single == nil {
+		return nil
+	}
+	return b.lane0.admit()
 }
 
 // encodeItem validates an item of SetMulti as prepare does (without the

@@ -28,7 +28,7 @@
 // d/(rounds*clients), in an order that rotates from round to round, so that
 // all see the same background load. The program prints the median ops/s
 // of each client, the median of the per-round ratios memdict/rueidis,
-// memdict/go-redis and raw/rueidis, memdict's client CPU time per call, and
+// memdict/go-redis and raw/rueidis, the client CPU time per call, and
 // whether memdict meets its targets: every phase at least 1.0x rueidis,
 // get-64 at least 2.5x. Timings depend on the machine; this is a program,
 // not a test. It exits with status 1 if a target is missed.
@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -95,6 +96,7 @@ func main() {
 	rawConns := flag.Int("raw-conns", 4, "connections of the raw pipelined client")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
 	inflight := flag.Int("batch-inflight", 0, "memdict: pipelines in flight per server (0: the default)")
+	memOnly := flag.Bool("memdict-only", false, "run memdict alone (to profile it); no ratios")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	flag.Parse()
 	log.SetFlags(0)
@@ -163,7 +165,7 @@ func main() {
 	}
 
 	fmt.Printf("\n%-10s %10s %10s %10s %10s   %8s %8s %8s   %-10s %s\n", "phase",
-		"memdict", "go-redis", "rueidis", "raw", "m/rueid", "m/gored", "raw/rue", "target", "memdict CPU µs/op")
+		"memdict", "go-redis", "rueidis", "raw", "m/rueid", "m/gored", "raw/rue", "target", "client CPU µs/op (memdict / go-redis / rueidis / raw)")
 	ok := true
 	for _, p := range phases {
 		if *only != "" && !strings.Contains(","+*only+",", ","+p.name+",") {
@@ -172,17 +174,19 @@ func main() {
 		slice := *dur / time.Duration(*rounds*len(clients))
 		perClient := make([][]float64, len(clients))
 		var mr, mg, rr []float64
-		var memCPU float64
+		cpus := make([]float64, len(clients))
 		for r := range *rounds {
 			got := make([]float64, len(clients))
 			for j := range clients {
 				k := (j + r) % len(clients)
 				c := clients[k]
+				if *memOnly && k != 0 {
+					got[k] = math.NaN()
+					continue
+				}
 				ops, cpu := run(func(i int) error { return p.op(c, i) }, p.g, p.nkeys, slice)
 				got[k] = ops
-				if k == 0 {
-					memCPU += cpu
-				}
+				cpus[k] += cpu / float64(*rounds)
 			}
 			for k := range clients {
 				perClient[k] = append(perClient[k], got[k])
@@ -199,9 +203,9 @@ func main() {
 			verdict += " MISSED"
 			ok = false
 		}
-		fmt.Printf("%-10s %10.0f %10.0f %10.0f %10.0f   %7.2fx %7.2fx %7.2fx   %-10s %.1f\n", p.name,
+		fmt.Printf("%-10s %10.0f %10.0f %10.0f %10.0f   %7.2fx %7.2fx %7.2fx   %-10s %.1f / %.1f / %.1f / %.1f\n", p.name,
 			median(perClient[0]), median(perClient[1]), median(perClient[2]), median(perClient[3]),
-			ratio, median(mg), median(rr), verdict, memCPU/float64(*rounds))
+			ratio, median(mg), median(rr), verdict, cpus[0], cpus[1], cpus[2], cpus[3])
 	}
 	fmt.Println("\nops/s: median over rounds; ratios: median of the per-round ratios.")
 	if !ok {
