@@ -108,8 +108,12 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 
 // NewCluster returns a Backend on the Redis Cluster that opt describes
 // (opt.Addrs are seed nodes; the others are discovered). It adjusts a copy
-// of opt as New does. It does not connect: the first call (or Ping) does.
-// Close closes the client it creates.
+// of opt as New does and, if MinRetryBackoff is 0, sets it to -1, no
+// backoff: go-redis's cluster client retries a command that timed out (on
+// another attempt bounded by the same, spent, deadline), and sleeping
+// before that attempt would only make the call overrun the timeout. It
+// does not connect: the first call (or Ping) does. Close closes the client
+// it creates.
 func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error) {
 	if opt == nil {
 		return nil, errors.New("redis: NewCluster with nil options")
@@ -129,6 +133,9 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = -1
+	}
+	if o.MinRetryBackoff == 0 {
+		o.MinRetryBackoff = -1
 	}
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
