@@ -60,6 +60,7 @@ type call struct {
 
 	done      chan struct{} // buffered 1: receives once the call is answered
 	abandoned atomic.Bool   // the caller stopped waiting
+	alone     [1]*call      // the batch of a call flushed alone, without an allocation
 }
 
 var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -77,6 +78,12 @@ func (b *Backend) newCall(key string) *call {
 func (c *call) release() {
 	*c = call{done: c.done}
 	calls.Put(c)
+}
+
+// batchOfOne returns the batch of c flushed alone.
+func (c *call) batchOfOne() []*call {
+	c.alone[0] = c
+	return c.alone[:]
 }
 
 // answer delivers c's results to its caller.
@@ -148,10 +155,13 @@ func (b *Backend) lane(ctx context.Context, key string) (*lane, error) {
 // do runs c on key's lane and reports whether c was answered; false means
 // that ctx ended first (c is then abandoned and must not be released).
 func (b *Backend) do(ctx context.Context, c *call) bool {
-	l, err := b.lane(&deadlineCtx{dl: c.dl}, c.key)
-	if err != nil {
-		c.err = err
-		return true
+	l := b.lane0
+	if l == nil {
+		var err error
+		if l, err = b.lane(&deadlineCtx{dl: c.dl}, c.key); err != nil {
+			c.err = err
+			return true
+		}
 	}
 	if err := l.admit(); err != nil {
 		c.err = err
@@ -166,7 +176,7 @@ func (b *Backend) do(ctx context.Context, c *call) bool {
 	case l.inflight < l.maxInFlight():
 		l.inflight++
 		l.mu.Unlock()
-		batch := []*call{c}
+		batch := c.batchOfOne()
 		if ctx.Done() == nil {
 			// Nothing can interrupt this caller: flush in its goroutine.
 			l.flush(batch)
