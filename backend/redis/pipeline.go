@@ -398,6 +398,13 @@ func (c *call) setValue(s string) {
 // hash slot on a cluster; pipelined GETs on other clients) for the Gets.
 func (l *lane) many(ctx context.Context, calls []*call) error {
 	b := l.b
+	if allGets(calls) && (b.single != nil || b.cluster != nil && oneSlot(calls)) {
+		// Only Gets, for one MGET: no pipeline needed.
+		cmd := mget(ctx, calls)
+		err := b.client.Process(ctx, cmd)
+		setMGet(cmd, calls)
+		return err
+	}
 	pipe := b.client.Pipeline()
 	var gets []*call
 	for _, c := range calls {
@@ -464,32 +471,52 @@ func oneSlot(gets []*call) bool {
 	return true
 }
 
+// allGets reports whether every call is a Get.
+func allGets(calls []*call) bool {
+	for _, c := range calls {
+		if !c.get {
+			return false
+		}
+	}
+	return true
+}
+
+// mget returns the MGET of the keys of gets.
+func mget(ctx context.Context, gets []*call) *goredis.SliceCmd {
+	args := make([]any, 1+len(gets))
+	args[0] = "mget"
+	for i, c := range gets {
+		args[1+i] = c.key
+	}
+	return goredis.NewSliceCmd(ctx, args...)
+}
+
+// setMGet sets each Get's result from cmd, the MGET of their keys.
+func setMGet(cmd *goredis.SliceCmd, gets []*call) {
+	vals, err := cmd.Result()
+	if err == nil && len(vals) != len(gets) {
+		err = fmt.Errorf("MGET of %d keys answered %d values", len(gets), len(vals))
+	}
+	for i, c := range gets {
+		if err != nil {
+			c.err = err
+			continue
+		}
+		s, ok := vals[i].(string)
+		if !ok {
+			c.err, c.final = errNotFound, true // nil, or a key of another type
+			continue
+		}
+		c.setValue(s)
+	}
+}
+
 // mgetInto queues one MGET of the keys of gets on pipe and returns the
 // function that, after Exec, sets each Get's result.
 func mgetInto(ctx context.Context, pipe goredis.Pipeliner, gets []*call) func() {
-	keys := make([]string, len(gets))
-	for i, c := range gets {
-		keys[i] = c.key
-	}
-	cmd := pipe.MGet(ctx, keys...)
-	return func() {
-		vals, err := cmd.Result()
-		if err == nil && len(vals) != len(gets) {
-			err = fmt.Errorf("MGET of %d keys answered %d values", len(gets), len(vals))
-		}
-		for i, c := range gets {
-			if err != nil {
-				c.err = err
-				continue
-			}
-			s, ok := vals[i].(string)
-			if !ok {
-				c.err, c.final = errNotFound, true // nil, or a key of another type
-				continue
-			}
-			c.setValue(s)
-		}
-	}
+	cmd := mget(ctx, gets)
+	_ = pipe.Process(ctx, cmd)
+	return func() { setMGet(cmd, gets) }
 }
 
 // retryNoScript runs again, with EVAL, the script calls the server
