@@ -461,11 +461,11 @@ func startServer() (string, func(), error) {
 
 // rawClient is a minimal pipelined RESP2 client: calls are spread over a
 // few connections; on each, callers append their command to a shared
-// buffer and queue themselves, a writer goroutine flushes the buffer
-// whenever it is not empty (so that everything queued meanwhile goes out
-// in one write), and a reader goroutine answers the queued callers in
-// order. It knows GET and SET only: replies are simple strings, bulk
-// strings and errors.
+// buffer and queue themselves, the first of them that finds nobody writing
+// writes the buffer, and goes on writing what the others append meanwhile
+// (so that everything queued goes out in one write), and a reader
+// goroutine answers the queued callers in order. It knows GET and SET
+// only: replies are simple strings, bulk strings and errors.
 type rawClient struct {
 	conns []*rawConn
 	next  atomic.Uint32
@@ -475,11 +475,11 @@ type rawConn struct {
 	nc      net.Conn
 	mu      sync.Mutex
 	buf     []byte          // commands not yet written; guarded by mu
+	spare   []byte          // the buffer last written, for reuse; guarded by mu
 	waiting []*rawCall      // callers whose commands are in buf, in order; guarded by mu
-	kick    chan struct{}   // buffered 1: buf is not empty
+	writing bool            // a caller is writing; guarded by mu
 	sent    chan []*rawCall // callers whose commands were written, in order
-	done    chan struct{}
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup  // the reader
 }
 
 type rawCall struct {
@@ -498,9 +498,8 @@ func dialRaw(addr string, n int) (*rawClient, error) {
 			c.close()
 			return nil, err
 		}
-		rc := &rawConn{nc: nc, kick: make(chan struct{}, 1), sent: make(chan []*rawCall, 1024), done: make(chan struct{})}
-		rc.wg.Add(2)
-		go rc.writer()
+		rc := &rawConn{nc: nc, sent: make(chan []*rawCall, 1024)}
+		rc.wg.Add(1)
 		go rc.reader()
 		c.conns = append(c.conns, rc)
 	}
@@ -524,41 +523,30 @@ func (c *rawClient) do(args ...string) ([]byte, error) {
 		rc.buf = append(rc.buf, '\r', '\n')
 	}
 	rc.waiting = append(rc.waiting, call)
-	rc.mu.Unlock()
-	select {
-	case rc.kick <- struct{}{}:
-	default:
+	if !rc.writing {
+		rc.writing = true
+		for len(rc.buf) > 0 {
+			out := rc.buf
+			rc.buf = rc.spare[:0]
+			calls := rc.waiting
+			rc.waiting = nil
+			rc.sent <- calls // before the write: the reader must know who is next
+			rc.mu.Unlock()
+			_, err := rc.nc.Write(out)
+			rc.mu.Lock()
+			rc.spare = out
+			if err != nil {
+				break // the reader fails the calls written
+			}
+		}
+		rc.writing = false
 	}
+	rc.mu.Unlock()
 	<-call.ch
 	v, err := call.val, call.err
 	*call = rawCall{ch: call.ch}
 	rawCalls.Put(call)
 	return v, err
-}
-
-func (rc *rawConn) writer() {
-	defer rc.wg.Done()
-	defer close(rc.sent)
-	var out []byte
-	for {
-		select {
-		case <-rc.done:
-			return
-		case <-rc.kick:
-		}
-		rc.mu.Lock()
-		out, rc.buf = rc.buf, out[:0]
-		calls := rc.waiting
-		rc.waiting = nil
-		rc.mu.Unlock()
-		if len(calls) == 0 {
-			continue
-		}
-		rc.sent <- calls // before the write: the reader must know who is next
-		if _, err := rc.nc.Write(out); err != nil {
-			return
-		}
-	}
 }
 
 func (rc *rawConn) reader() {
@@ -624,8 +612,10 @@ func readReply(r *bufio.Reader) ([]byte, error) {
 
 func (c *rawClient) close() {
 	for _, rc := range c.conns {
-		close(rc.done)
 		rc.nc.Close()
+		rc.mu.Lock()
+		close(rc.sent)
+		rc.mu.Unlock()
 		rc.wg.Wait()
 	}
 }
