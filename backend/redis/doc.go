@@ -33,7 +33,8 @@
 // a hash, list or other type, gives an error wrapping ErrForeignValue
 // rather than a wrong value; Set and Delete replace or remove it. (MGET
 // reports keys of other types as missing, so GetMulti and Gets batched
-// with others see them as misses.)
+// with others see them as misses; Gets batched with others see a foreign
+// empty string as a miss too.)
 //
 // # Concurrency and pipelining
 //

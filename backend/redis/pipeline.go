@@ -400,7 +400,7 @@ func (l *lane) many(ctx context.Context, calls []*call) error {
 	b := l.b
 	if allGets(calls) && (b.single != nil || b.cluster != nil && oneSlot(calls)) {
 		// Only Gets, for one MGET: no pipeline needed.
-		cmd := mget(ctx, calls)
+		cmd := l.mget(ctx, calls)
 		err := b.client.Process(ctx, cmd)
 		setMGet(cmd, calls)
 		return err
@@ -418,7 +418,7 @@ func (l *lane) many(ctx context.Context, calls []*call) error {
 	switch {
 	case len(gets) == 0:
 	case b.single != nil || (b.cluster != nil && oneSlot(gets)):
-		read = mgetInto(ctx, pipe, gets)
+		read = l.mgetInto(ctx, pipe, gets)
 	case b.cluster != nil:
 		bySlot := make(map[uint16][]*call)
 		for _, c := range gets {
@@ -427,7 +427,7 @@ func (l *lane) many(ctx context.Context, calls []*call) error {
 		}
 		reads := make([]func(), 0, len(bySlot))
 		for _, cs := range bySlot {
-			reads = append(reads, mgetInto(ctx, pipe, cs))
+			reads = append(reads, l.mgetInto(ctx, pipe, cs))
 		}
 		read = func() {
 			for _, r := range reads {
@@ -481,40 +481,49 @@ func allGets(calls []*call) bool {
 	return true
 }
 
-// mget returns the MGET of the keys of gets.
-func mget(ctx context.Context, gets []*call) *goredis.SliceCmd {
+// mget returns the MGET of the keys of gets, read as strings: a missing
+// key (or one of another Redis type) reads as "", which no value this
+// package writes is (the header alone is 11 bytes), so that the values
+// are not boxed one by one. A foreign empty string therefore reads as a
+// miss here, as keys of other types do; a Get alone reports it.
+func (l *lane) mget(ctx context.Context, gets []*call) *goredis.StringSliceCmd {
 	args := make([]any, 1+len(gets))
 	args[0] = "mget"
 	for i, c := range gets {
-		args[1+i] = c.key
+		if l.b.single != nil {
+			// A *string is written as the string without boxing a copy of
+			// its header; the call outlives the command. A cluster client
+			// needs a string to find the key's slot.
+			args[1+i] = &c.key
+		} else {
+			args[1+i] = c.key
+		}
 	}
-	return goredis.NewSliceCmd(ctx, args...)
+	return goredis.NewStringSliceCmd(ctx, args...)
 }
 
 // setMGet sets each Get's result from cmd, the MGET of their keys.
-func setMGet(cmd *goredis.SliceCmd, gets []*call) {
+func setMGet(cmd *goredis.StringSliceCmd, gets []*call) {
 	vals, err := cmd.Result()
 	if err == nil && len(vals) != len(gets) {
 		err = fmt.Errorf("MGET of %d keys answered %d values", len(gets), len(vals))
 	}
 	for i, c := range gets {
-		if err != nil {
+		switch {
+		case err != nil:
 			c.err = err
-			continue
+		case vals[i] == "":
+			c.err, c.final = errNotFound, true
+		default:
+			c.setValue(vals[i])
 		}
-		s, ok := vals[i].(string)
-		if !ok {
-			c.err, c.final = errNotFound, true // nil, or a key of another type
-			continue
-		}
-		c.setValue(s)
 	}
 }
 
 // mgetInto queues one MGET of the keys of gets on pipe and returns the
 // function that, after Exec, sets each Get's result.
-func mgetInto(ctx context.Context, pipe goredis.Pipeliner, gets []*call) func() {
-	cmd := mget(ctx, gets)
+func (l *lane) mgetInto(ctx context.Context, pipe goredis.Pipeliner, gets []*call) func() {
+	cmd := l.mget(ctx, gets)
 	_ = pipe.Process(ctx, cmd)
 	return func() { setMGet(cmd, gets) }
 }
