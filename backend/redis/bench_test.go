@@ -178,3 +178,22 @@ func BenchmarkGetBig(b *testing.B) {
 		})
 	})
 }
+
+func BenchmarkSetParallel(b *testing.B) {
+	be, _ := benchServer(b, "")
+	ctx := context.Background()
+	v := make([]byte, 100)
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := be.Set(ctx, backend.Item{Key: "k" + strconv.Itoa(i%1000), Value: v, TTL: time.Hour}); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}

@@ -48,6 +48,8 @@ type call struct {
 	cmd    goredis.Cmder   // the command of any other call
 	script *goredis.Script // when cmd is an EVALSHA of script
 	args   []any           // the script's arguments, for a NOSCRIPT retry
+	val    []byte          // a SET's stored string (see setCall)
+	ms     int64           // a SET's TTL in milliseconds
 	dl     int64           // arrival + timeout, in mono nanoseconds
 
 	// Results. err, when set, is the call's outcome and overrides cmd's:

@@ -35,16 +35,47 @@ func (b *Backend) prepare(ctx context.Context, op string, item backend.Item) ([]
 func (b *Backend) send(ctx context.Context, key string, cmd goredis.Cmder) error {
 	c := b.newCall(key)
 	c.cmd = cmd
+	return b.sendCall(ctx, c)
+}
+
+// sendCall is send of a call with its command.
+func (b *Backend) sendCall(ctx context.Context, c *call) error {
 	if !b.do(ctx, c) {
 		return ctx.Err()
 	}
-	err := c.err
+	cmd, err := c.cmd, c.err
 	c.release()
 	if err == nil {
 		err = cmd.Err()
 	}
 	return err
 }
+
+// setCall returns the call of a SET of key to val (the stored string),
+// with PX ms if ms > 0 and NX if nx. The value and the TTL are passed to
+// go-redis through the call, which outlives the command, so that they are
+// not boxed on the heap one by one.
+func (b *Backend) setCall(ctx context.Context, key string, val []byte, ms int64, nx bool) *call {
+	c := b.newCall(key)
+	c.val, c.ms = val, ms
+	args := make([]any, 3, 6)
+	args[0], args[1], args[2] = "set", key, (*valueArg)(c)
+	if nx {
+		args = append(args, "nx")
+	}
+	if ms > 0 {
+		args = append(args, "px", &c.ms)
+	}
+	c.cmd = goredis.NewStatusCmd(ctx, args...)
+	return c
+}
+
+// valueArg is a call seen as the value argument of its SET: go-redis
+// writes what MarshalBinary returns.
+type valueArg call
+
+// MarshalBinary returns the stored string of the SET.
+func (v *valueArg) MarshalBinary() ([]byte, error) { return v.val, nil }
 
 // script runs one of the Lua scripts on key through key's lane, as send
 // does, with EVALSHA (EVAL when the server does not have the script), and
@@ -72,13 +103,7 @@ func (b *Backend) Set(ctx context.Context, item backend.Item) error {
 	if err != nil {
 		return err
 	}
-	var cmd *goredis.StatusCmd
-	if ms > 0 {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "px", ms)
-	} else {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val)
-	}
-	if err := b.send(ctx, item.Key, cmd); err != nil {
+	if err := b.sendCall(ctx, b.setCall(ctx, item.Key, val, ms, false)); err != nil {
 		return b.wrap(ctx, "set", item.Key, err)
 	}
 	return nil
@@ -91,13 +116,7 @@ func (b *Backend) Add(ctx context.Context, item backend.Item) error {
 	if err != nil {
 		return err
 	}
-	var cmd *goredis.StatusCmd
-	if ms > 0 {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "nx", "px", ms)
-	} else {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "nx")
-	}
-	if err := b.send(ctx, item.Key, cmd); err != nil {
+	if err := b.sendCall(ctx, b.setCall(ctx, item.Key, val, ms, true)); err != nil {
 		if err == goredis.Nil {
 			return fmt.Errorf("redis: add %q: %w (key exists)", item.Key, backend.ErrNotStored)
 		}
