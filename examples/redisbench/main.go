@@ -6,6 +6,7 @@
 //	cd examples/redisbench
 //	go run .                              # starts its own redis-server
 //	go run . -addr 127.0.0.1:6379 -d 20s -rounds 10
+//	go run . -phases get-64 -memdict-only -cpuprofile cpu.out   # profile memdict alone
 //
 // The program is its own Go module (examples/redisbench/go.mod), so that
 // rueidis, a benchmark-only comparison, is never a requirement of memdict.
