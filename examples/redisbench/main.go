@@ -97,6 +97,7 @@ func main() {
 	rawConns := flag.Int("raw-conns", 4, "connections of the raw pipelined client")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
 	inflight := flag.Int("batch-inflight", 0, "memdict: pipelines in flight per server (0: the default)")
+	protocol := flag.Int("protocol", 0, "memdict: RESP protocol version (0: the backend's default)")
 	memOnly := flag.Bool("memdict-only", false, "run memdict alone (to profile it); no ratios")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	flag.Parse()
@@ -115,7 +116,7 @@ func main() {
 	fmt.Printf("redisbench: server %s, GOMAXPROCS %d, %d small and %d 16 KiB keys, %v per phase, %d rounds, %d goroutines in concurrent phases\n",
 		*addr, runtime.GOMAXPROCS(0), *keys, *bigKeys, *dur, *rounds, *conc)
 
-	clients, closeAll, err := newClients(*addr, *rawConns, *inflight)
+	clients, closeAll, err := newClients(*addr, *rawConns, *inflight, *protocol)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func main() {
 
 // newClients returns memdict, go-redis, rueidis and raw, in that order,
 // on the server at addr, and a function that closes them all.
-func newClients(addr string, rawConns, inflight int) ([]client, func(), error) {
+func newClients(addr string, rawConns, inflight, protocol int) ([]client, func(), error) {
 	ctx := context.Background()
 	var closers []func()
 	closeAll := func() {
@@ -255,7 +256,7 @@ func newClients(addr string, rawConns, inflight int) ([]client, func(), error) {
 	const ttl = time.Hour
 
 	// memdict
-	be, err := memredis.New(&goredis.Options{Addr: addr}, memredis.WithBatching(true, inflight, 0))
+	be, err := memredis.New(&goredis.Options{Addr: addr, Protocol: protocol}, memredis.WithBatching(true, inflight, 0))
 	if err != nil {
 		return nil, nil, err
 	}
