@@ -26,6 +26,11 @@ func TestCluster(t *testing.T) {
 	t.Run("Smoke", func(t *testing.T) {
 		smoke(t, mustOpen(t, seeds), "smoke/", time.Sleep)
 	})
+	t.Run("Pipelined", func(t *testing.T) {
+		// Calls to each master share pipelines; each caller gets its own
+		// result.
+		pipelinedWrites(t, mustOpen(t, seeds))
+	})
 	t.Run("ForeignValues", func(t *testing.T) {
 		foreignValues(t, mustOpen(t, seeds))
 	})

@@ -63,7 +63,7 @@ func TestPipelinedWrites(t *testing.T) {
 func pipelinedWrites(t *testing.T, b *Backend) {
 	ctx := context.Background()
 	h := &roundTrips{}
-	b.single.AddHook(h)
+	b.client.AddHook(h)
 	const goroutines, rounds = 64, 20
 	var calls atomic.Int64
 	var wg sync.WaitGroup
