@@ -387,3 +387,28 @@ func TestProgressLines(t *testing.T) {
 		t.Errorf("load stderr:\n%s", r.stderr)
 	}
 }
+
+// --raw-key on Redis goes through the server's own commands; their errors
+// still name the operation, the key and the server, and a server that is
+// down is "server unavailable", as through the driver.
+func TestRawKeyRedisErrors(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	mr.Lpush("alist", "a")
+	r := runIn(t, env, "", "get", "--raw-key", "alist")
+	if r.code != exitError || !strings.Contains(r.stderr, `get "alist"`) || !strings.Contains(r.stderr, "not a string") {
+		t.Errorf("get --raw-key of a Redis list:\n%v", r)
+	}
+	addr := mr.Addr()
+	mr.Close()
+	for _, args := range [][]string{
+		{"put", "--raw-key", "k", "v"},
+		{"del", "--raw-key", "k"},
+		{"get", "--raw-key", "k"},
+	} {
+		r := runIn(t, env, "", args...)
+		if r.code != exitError || !strings.Contains(r.stderr, `"k"`) || !strings.Contains(r.stderr, addr) || !strings.Contains(r.stderr, "server unavailable") {
+			t.Errorf("memdict %q over a stopped Redis:\n%v", args, r)
+		}
+	}
+}
