@@ -287,3 +287,13 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("empty summary: %+v", unknown)
 	}
 }
+
+// A bad URL in $MEMDICT_URL is an error that names the variable, the
+// plugin and the parameter, as tool.FromEnv's does.
+func TestBadEnvURL(t *testing.T) {
+	r := runIn(t, map[string]string{"MEMDICT_URL": "redis://127.0.0.1:1/0?nope=1"}, "", "get", "k")
+	if r.code != exitError || !strings.Contains(r.stderr, "$MEMDICT_URL") ||
+		!strings.Contains(r.stderr, `plugin "default_memcached_plugin"`) || !strings.Contains(r.stderr, "nope") {
+		t.Errorf("get with a bad $MEMDICT_URL:\n%v", r)
+	}
+}
