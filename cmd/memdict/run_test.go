@@ -297,3 +297,21 @@ func TestBadEnvURL(t *testing.T) {
 		t.Errorf("get with a bad $MEMDICT_URL:\n%v", r)
 	}
 }
+
+// plugins prints its settings in one column.
+func TestPluginsAligned(t *testing.T) {
+	r := runIn(t, map[string]string{"MEMDICT_URL": "mem://", "MEMDICT_SITE_ID": "shop"}, "", "plugins")
+	col := -1
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+		_, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			t.Fatalf("plugins: line %q has no colon:\n%s", line, r.stdout)
+		}
+		c := len(line) - len(strings.TrimLeft(rest, " "))
+		if col >= 0 && c != col {
+			t.Errorf("plugins: values do not line up:\n%s", r.stdout)
+			break
+		}
+		col = c
+	}
+}
