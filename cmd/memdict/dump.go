@@ -558,14 +558,20 @@ func newProgress(w io.Writer, cmd, verb string, total int64) *progress {
 	return &progress{w: w, tty: isTerminal(w), cmd: cmd, verb: verb, total: total, last: time.Now()}
 }
 
-// isTerminal reports whether w is a terminal (a character device).
+// isTerminal reports whether w is a terminal: a character device other
+// than the null device (stdin or stderr redirected to /dev/null, as under
+// cron or systemd, is no terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(st, null)
 }
 
 // update shows n records done and, if the total is known, pos bytes of it.

@@ -315,3 +315,16 @@ func TestPluginsAligned(t *testing.T) {
 		col = c
 	}
 }
+
+// The null device is a character device but no terminal: put reading
+// from it prints no prompt, and progress lines are not redrawn.
+func TestNullIsNoTerminal(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Errorf("isTerminal(%s) = true", os.DevNull)
+	}
+}
