@@ -253,7 +253,7 @@ Reads what dump writes, from FILE or standard input, and stores every
 value under its key in the Dict (--prefix), each with the codec it was
 dumped with, so that the application reads it back as before. Values get
 the plugin's expiration, or --ttl. A bad line stops the load with an error
-naming the line; values written before it stay. Values that memdict did
+naming the line; values written before it stay, and --skip continues. Values that memdict did
 not write (codec "none") are skipped with a warning.
 
 A value that cannot be stored is tried again, up to --retries times,
@@ -344,7 +344,9 @@ Examples:
 					}
 					if lerr != nil {
 						prog.end()
-						return e.fail("load", fmt.Errorf("line %d: %w", line, lerr))
+						return e.fail("load", fmt.Errorf("line %d: %w; %d lines done (%s stored by this run): "+
+							"fix the line and run the same command with --skip %d, or pass over it with --skip %d",
+							line, lerr, line-1, records(n), line-1, line))
 					}
 					if c != nil {
 						n++

@@ -412,3 +412,20 @@ func TestRawKeyRedisErrors(t *testing.T) {
 		}
 	}
 }
+
+// A bad line stops load with an error that names the line, says how much
+// was stored, and how to continue.
+func TestLoadBadLineSaysHowToContinue(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	in := `{"key":"a","codec":"raw","value":"x"}` + "\n" + `{"key":"b","codec":"raw","value":"y"}` + "\nnot json\n" +
+		`{"key":"c","codec":"raw","value":"z"}` + "\n"
+	r := runIn(t, env, in, "load", "--prefix", "p")
+	if r.code != exitError || !strings.Contains(r.stderr, "line 3: ") || !strings.Contains(r.stderr, "2 records stored") ||
+		!strings.Contains(r.stderr, "--skip 2") || !strings.Contains(r.stderr, "--skip 3") {
+		t.Fatalf("load of a bad line:\n%v", r)
+	}
+	if r := runIn(t, env, in, "load", "--prefix", "p", "--skip", "3"); r.code != exitOK || !strings.Contains(r.stderr, "1 record stored") {
+		t.Errorf("load --skip 3 past the bad line:\n%v", r)
+	}
+}
