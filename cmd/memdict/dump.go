@@ -253,8 +253,9 @@ Reads what dump writes, from FILE or standard input, and stores every
 value under its key in the Dict (--prefix), each with the codec it was
 dumped with, so that the application reads it back as before. Values get
 the plugin's expiration, or --ttl. A bad line stops the load with an error
-naming the line; values written before it stay, and --skip continues. Values that memdict did
-not write (codec "none") are skipped with a warning.
+naming the line; values written before it stay, and --skip continues.
+Values that memdict did not write (codec "none") are skipped with a
+warning.
 
 A value that cannot be stored is tried again, up to --retries times,
 waiting --retry-wait, then twice as long each time. If it still fails,
