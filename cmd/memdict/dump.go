@@ -494,7 +494,11 @@ func (r *retrier) do(ctx context.Context, what string, step func() error) error 
 			return err
 		}
 		if attempt > r.retries {
-			return fmt.Errorf("%s: %w (gave up after %d attempts)", what, err, attempt)
+			n := "1 attempt"
+			if attempt > 1 {
+				n = strconv.Itoa(attempt) + " attempts"
+			}
+			return fmt.Errorf("%s: %w (gave up after %s)", what, err, n)
 		}
 		r.count++
 		r.prog.note("%s failed (attempt %d of %d), trying again in %v: %v", what, attempt, r.retries+1, wait, err)

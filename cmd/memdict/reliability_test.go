@@ -429,3 +429,15 @@ func TestLoadBadLineSaysHowToContinue(t *testing.T) {
 		t.Errorf("load --skip 3 past the bad line:\n%v", r)
 	}
 }
+
+// With --retries 0, dump gives up after one attempt, and says so in
+// English.
+func TestDumpNoRetries(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	mr.Close()
+	r := runIn(t, env, "", "dump", "--prefix", "p", "--retries", "0")
+	if r.code != exitError || !strings.Contains(r.stderr, "(gave up after 1 attempt)") || strings.Contains(r.stderr, "trying again") {
+		t.Errorf("dump --retries 0 over a stopped server:\n%v", r)
+	}
+}
