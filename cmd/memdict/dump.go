@@ -184,7 +184,7 @@ Examples:
 			}
 			prog.end()
 			msg := fmt.Sprintf("%s written to %s in %v", records(n), where, time.Since(start).Round(time.Millisecond))
-			if resume {
+			if resume && kept > 0 {
 				msg += fmt.Sprintf(", after the %d it held", kept)
 			}
 			fmt.Fprintf(e.stderr, "memdict dump: %s%s\n", msg, rt.summary())

@@ -441,3 +441,19 @@ func TestDumpNoRetries(t *testing.T) {
 		t.Errorf("dump --retries 0 over a stopped server:\n%v", r)
 	}
 }
+
+// dump --resume on a file that does not exist yet is a plain dump into it,
+// and its summary does not speak of records the file held.
+func TestDumpResumeNewFile(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	runIn(t, env, "", "put", "--prefix", "p", "k", "v")
+	file := filepath.Join(t.TempDir(), "new.jsonl")
+	r := runIn(t, env, "", "dump", "--prefix", "p", "-o", file, "--resume")
+	if r.code != exitOK || !strings.Contains(r.stderr, "1 record written to "+file) || strings.Contains(r.stderr, "it held") {
+		t.Errorf("dump --resume into a new file:\n%v", r)
+	}
+	if got := readDump(t, file); len(got) != 1 {
+		t.Errorf("dump --resume into a new file wrote %v", got)
+	}
+}
