@@ -3,6 +3,7 @@ package memdict
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/memdict/memdict/backend"
@@ -75,7 +76,10 @@ type MultiError struct {
 const maxListed = 20
 
 // Error returns `memdict: <op>: <n> of <total> keys failed: ` followed by
-// each failed key and its cause (the first 20, then how many more).
+// the failed keys and their causes (the first 20 keys, then how many
+// more). Keys that failed alike (the same operation and cause, as when
+// their server is down) are listed together before their cause:
+// `get "a", "c": <cause>; put "b": <cause>`.
 func (e *MultiError) Error() string {
 	var b strings.Builder
 	b.WriteString("memdict: ")
@@ -83,15 +87,31 @@ func (e *MultiError) Error() string {
 		b.WriteString(e.Op + ": ")
 	}
 	fmt.Fprintf(&b, "%d of %d keys failed: ", len(e.Failed), e.Total)
-	for i, oe := range e.Failed {
-		if i == maxListed {
-			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-maxListed)
-			break
+	listed := e.Failed[:min(len(e.Failed), maxListed)]
+	type group struct {
+		op, cause string
+		keys      []string
+	}
+	var groups []*group
+	byCause := map[[2]string]*group{}
+	for _, oe := range listed {
+		c := [2]string{oe.Op, fmt.Sprint(oe.Err)}
+		g := byCause[c]
+		if g == nil {
+			g = &group{op: c[0], cause: c[1]}
+			byCause[c] = g
+			groups = append(groups, g)
 		}
+		g.keys = append(g.keys, strconv.Quote(oe.Key))
+	}
+	for i, g := range groups {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s %q: %v", oe.Op, oe.Key, oe.Err)
+		fmt.Fprintf(&b, "%s %s: %s", g.op, strings.Join(g.keys, ", "), g.cause)
+	}
+	if n := len(e.Failed) - len(listed); n > 0 {
+		fmt.Fprintf(&b, "; and %d more", n)
 	}
 	return b.String()
 }

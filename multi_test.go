@@ -78,10 +78,13 @@ func TestGetMultiNamesEveryFailedKey(t *testing.T) {
 	if !strings.HasPrefix(msg, "memdict: getmulti: 5 of 11 keys failed: ") {
 		t.Errorf("message %q", msg)
 	}
-	for _, k := range wantFailed {
-		if !strings.Contains(msg, fmt.Sprintf("get %q: ", k)) {
-			t.Errorf("message %q does not name %q", msg, k)
-		}
+	// The keys failed alike: they are named together, before their cause.
+	quoted := make([]string, len(wantFailed))
+	for i, k := range wantFailed {
+		quoted[i] = fmt.Sprintf("%q", k)
+	}
+	if want := "get " + strings.Join(quoted, ", ") + ": " + fmt.Sprint(me.Failed[0].Err); !strings.HasSuffix(msg, ": "+want) {
+		t.Errorf("message %q does not end in %q", msg, want)
 	}
 	if strings.Contains(msg, d.BackendKey("k001")) {
 		t.Errorf("message %q shows a backend key, not the Dict key", msg)
@@ -256,5 +259,31 @@ func TestAllNamesUnreadableKeys(t *testing.T) {
 	slices.Sort(bad)
 	if !slices.Equal(good, []string{"k000", "k002", "k004"}) || !slices.Equal(bad, []string{"k001", "k003", "k005"}) {
 		t.Errorf("All read %q and named %q as unreadable", good, bad)
+	}
+}
+
+// MultiError's message names each failed key, and each cause once: keys
+// that failed alike (a server down) share their cause.
+func TestMultiErrorMessageGroupsCauses(t *testing.T) {
+	down := errors.New("backend: server unavailable: dial tcp 10.0.0.2:11211: connect: connection refused")
+	me := &memdict.MultiError{Op: "putmulti", Total: 5, Failed: []*memdict.OpError{
+		{Op: "put", Key: "a", Err: down},
+		{Op: "put", Key: "b", Err: memdict.ErrValueTooLarge},
+		{Op: "put", Key: "c", Err: down},
+		{Op: "delete", Key: "d", Err: down},
+	}}
+	want := `memdict: putmulti: 4 of 5 keys failed: put "a", "c": ` + down.Error() +
+		`; put "b": ` + memdict.ErrValueTooLarge.Error() + `; delete "d": ` + down.Error()
+	if got := me.Error(); got != want {
+		t.Errorf("Error() =\n%s\nwant\n%s", got, want)
+	}
+	keys := numberedKeys(30)
+	me = &memdict.MultiError{Op: "getmulti", Total: 30}
+	for _, k := range keys {
+		me.Failed = append(me.Failed, &memdict.OpError{Op: "get", Key: k, Err: down})
+	}
+	msg := me.Error()
+	if strings.Count(msg, down.Error()) != 1 || !strings.HasSuffix(msg, `"k019": `+down.Error()+"; and 10 more") {
+		t.Errorf("Error() of 30 keys failed alike = %q", msg)
 	}
 }

@@ -46,7 +46,8 @@
 //	    order: 1
 //
 // Unknown fields, bad URLs, negative expirations and the like are errors
-// (*ConfigError) that name the file, the line, the plugin and the field.
+// (*ConfigError) that name the file, the line (YAML files), the plugin
+// and the field.
 // The environment variables MEMDICT_CONFIG (a file), MEMDICT_URL (the
 // default plugin's URL) and MEMDICT_SITE_ID (the site id) are read by
 // FromEnv and ConfigFromEnv.

@@ -742,10 +742,10 @@ Examples:
 				_ = printJSON(e.stdout, pluginJSON{p.Name, p.Path, displayURL(p), p.Expiration.Seconds(), p.MaxKeyLen, p.MaxValueLen, c, p.Order, p.SiteID}, true)
 				continue
 			}
-			fmt.Fprintf(e.stdout, "%s\n  url:          %s\n  expiration:   %s\n  max key len:  %s\n  max value len: %s\n  codec:        %s\n",
+			fmt.Fprintf(e.stdout, "%s\n  url:           %s\n  expiration:    %s\n  max key len:   %s\n  max value len: %s\n  codec:         %s\n",
 				p.Path, displayURL(p), expirationText(p.Expiration), limitText(p.MaxKeyLen), limitText(p.MaxValueLen), c)
 			if p.SiteID != "" {
-				fmt.Fprintf(e.stdout, "  site id:      %s\n", p.SiteID)
+				fmt.Fprintf(e.stdout, "  site id:       %s\n", p.SiteID)
 			}
 		}
 		return exitOK

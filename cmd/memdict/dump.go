@@ -184,7 +184,7 @@ Examples:
 			}
 			prog.end()
 			msg := fmt.Sprintf("%s written to %s in %v", records(n), where, time.Since(start).Round(time.Millisecond))
-			if resume {
+			if resume && kept > 0 {
 				msg += fmt.Sprintf(", after the %d it held", kept)
 			}
 			fmt.Fprintf(e.stderr, "memdict dump: %s%s\n", msg, rt.summary())
@@ -253,8 +253,9 @@ Reads what dump writes, from FILE or standard input, and stores every
 value under its key in the Dict (--prefix), each with the codec it was
 dumped with, so that the application reads it back as before. Values get
 the plugin's expiration, or --ttl. A bad line stops the load with an error
-naming the line; values written before it stay. Values that memdict did
-not write (codec "none") are skipped with a warning.
+naming the line; values written before it stay, and --skip continues.
+Values that memdict did not write (codec "none") are skipped with a
+warning.
 
 A value that cannot be stored is tried again, up to --retries times,
 waiting --retry-wait, then twice as long each time. If it still fails,
@@ -344,7 +345,9 @@ Examples:
 					}
 					if lerr != nil {
 						prog.end()
-						return e.fail("load", fmt.Errorf("line %d: %w", line, lerr))
+						return e.fail("load", fmt.Errorf("line %d: %w; %d lines done (%s stored by this run): "+
+							"fix the line and run the same command with --skip %d, or pass over it with --skip %d",
+							line, lerr, line-1, records(n), line-1, line))
 					}
 					if c != nil {
 						n++
@@ -491,7 +494,11 @@ func (r *retrier) do(ctx context.Context, what string, step func() error) error 
 			return err
 		}
 		if attempt > r.retries {
-			return fmt.Errorf("%s: %w (gave up after %d attempts)", what, err, attempt)
+			n := "1 attempt"
+			if attempt > 1 {
+				n = strconv.Itoa(attempt) + " attempts"
+			}
+			return fmt.Errorf("%s: %w (gave up after %s)", what, err, n)
 		}
 		r.count++
 		r.prog.note("%s failed (attempt %d of %d), trying again in %v: %v", what, attempt, r.retries+1, wait, err)
@@ -558,14 +565,20 @@ func newProgress(w io.Writer, cmd, verb string, total int64) *progress {
 	return &progress{w: w, tty: isTerminal(w), cmd: cmd, verb: verb, total: total, last: time.Now()}
 }
 
-// isTerminal reports whether w is a terminal (a character device).
+// isTerminal reports whether w is a terminal: a character device other
+// than the null device (stdin or stderr redirected to /dev/null, as under
+// cron or systemd, is no terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(st, null)
 }
 
 // update shows n records done and, if the total is known, pos bytes of it.

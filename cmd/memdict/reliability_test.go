@@ -387,3 +387,73 @@ func TestProgressLines(t *testing.T) {
 		t.Errorf("load stderr:\n%s", r.stderr)
 	}
 }
+
+// --raw-key on Redis goes through the server's own commands; their errors
+// still name the operation, the key and the server, and a server that is
+// down is "server unavailable", as through the driver.
+func TestRawKeyRedisErrors(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	mr.Lpush("alist", "a")
+	r := runIn(t, env, "", "get", "--raw-key", "alist")
+	if r.code != exitError || !strings.Contains(r.stderr, `get "alist"`) || !strings.Contains(r.stderr, "not a string") {
+		t.Errorf("get --raw-key of a Redis list:\n%v", r)
+	}
+	addr := mr.Addr()
+	mr.Close()
+	for _, args := range [][]string{
+		{"put", "--raw-key", "k", "v"},
+		{"del", "--raw-key", "k"},
+		{"get", "--raw-key", "k"},
+	} {
+		r := runIn(t, env, "", args...)
+		if r.code != exitError || !strings.Contains(r.stderr, `"k"`) || !strings.Contains(r.stderr, addr) || !strings.Contains(r.stderr, "server unavailable") {
+			t.Errorf("memdict %q over a stopped Redis:\n%v", args, r)
+		}
+	}
+}
+
+// A bad line stops load with an error that names the line, says how much
+// was stored, and how to continue.
+func TestLoadBadLineSaysHowToContinue(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	in := `{"key":"a","codec":"raw","value":"x"}` + "\n" + `{"key":"b","codec":"raw","value":"y"}` + "\nnot json\n" +
+		`{"key":"c","codec":"raw","value":"z"}` + "\n"
+	r := runIn(t, env, in, "load", "--prefix", "p")
+	if r.code != exitError || !strings.Contains(r.stderr, "line 3: ") || !strings.Contains(r.stderr, "2 records stored") ||
+		!strings.Contains(r.stderr, "--skip 2") || !strings.Contains(r.stderr, "--skip 3") {
+		t.Fatalf("load of a bad line:\n%v", r)
+	}
+	if r := runIn(t, env, in, "load", "--prefix", "p", "--skip", "3"); r.code != exitOK || !strings.Contains(r.stderr, "1 record stored") {
+		t.Errorf("load --skip 3 past the bad line:\n%v", r)
+	}
+}
+
+// With --retries 0, dump gives up after one attempt, and says so in
+// English.
+func TestDumpNoRetries(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	mr.Close()
+	r := runIn(t, env, "", "dump", "--prefix", "p", "--retries", "0")
+	if r.code != exitError || !strings.Contains(r.stderr, "(gave up after 1 attempt)") || strings.Contains(r.stderr, "trying again") {
+		t.Errorf("dump --retries 0 over a stopped server:\n%v", r)
+	}
+}
+
+// dump --resume on a file that does not exist yet is a plain dump into it,
+// and its summary does not speak of records the file held.
+func TestDumpResumeNewFile(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	runIn(t, env, "", "put", "--prefix", "p", "k", "v")
+	file := filepath.Join(t.TempDir(), "new.jsonl")
+	r := runIn(t, env, "", "dump", "--prefix", "p", "-o", file, "--resume")
+	if r.code != exitOK || !strings.Contains(r.stderr, "1 record written to "+file) || strings.Contains(r.stderr, "it held") {
+		t.Errorf("dump --resume into a new file:\n%v", r)
+	}
+	if got := readDump(t, file); len(got) != 1 {
+		t.Errorf("dump --resume into a new file wrote %v", got)
+	}
+}

@@ -272,31 +272,23 @@ func isMemURL(raw string) bool {
 // so that in-process tests do not change the process's environment.
 // configured reports whether the file or $MEMDICT_URL names plugin name.
 func configFromEnv(getenv func(string) string, name string) (cfg tool.Config, configured bool, err error) {
-	cfg = tool.DefaultConfig()
-	if f := getenv(tool.EnvConfig); f != "" {
-		c, err := tool.LoadConfig(f)
+	cfg, err = tool.ConfigFromGetenv(getenv)
+	if err != nil {
+		return cfg, false, err
+	}
+	switch {
+	case getenv(tool.EnvURL) != "" && name == tool.DefaultPlugin:
+		configured = true
+	case getenv(tool.EnvConfig) != "":
+		// The Tool's configuration always has the default plugin: ask
+		// the file itself whether it names the plugin.
+		c, err := tool.LoadConfig(getenv(tool.EnvConfig))
 		if err != nil {
 			return cfg, false, err
 		}
-		cfg = c
-		_, configured = cfg.Plugins[name]
+		_, configured = c.Plugins[name]
 	}
-	if u := getenv(tool.EnvURL); u != "" {
-		configured = configured || name == tool.DefaultPlugin
-		if cfg.Plugins == nil {
-			cfg.Plugins = map[string]tool.PluginConfig{}
-		}
-		pc, ok := cfg.Plugins[tool.DefaultPlugin]
-		if !ok {
-			pc = tool.DefaultPluginConfig(u)
-		}
-		pc.URL = u
-		cfg.Plugins[tool.DefaultPlugin] = pc
-	}
-	if s := getenv(tool.EnvSiteID); s != "" {
-		cfg.SiteID = s
-	}
-	return cfg, configured, cfg.Validate()
+	return cfg, configured, nil
 }
 
 // fail prints err (with any password redacted) and returns its exit code.

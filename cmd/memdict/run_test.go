@@ -287,3 +287,44 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("empty summary: %+v", unknown)
 	}
 }
+
+// A bad URL in $MEMDICT_URL is an error that names the variable, the
+// plugin and the parameter, as tool.FromEnv's does.
+func TestBadEnvURL(t *testing.T) {
+	r := runIn(t, map[string]string{"MEMDICT_URL": "redis://127.0.0.1:1/0?nope=1"}, "", "get", "k")
+	if r.code != exitError || !strings.Contains(r.stderr, "$MEMDICT_URL") ||
+		!strings.Contains(r.stderr, `plugin "default_memcached_plugin"`) || !strings.Contains(r.stderr, "nope") {
+		t.Errorf("get with a bad $MEMDICT_URL:\n%v", r)
+	}
+}
+
+// plugins prints its settings in one column.
+func TestPluginsAligned(t *testing.T) {
+	r := runIn(t, map[string]string{"MEMDICT_URL": "mem://", "MEMDICT_SITE_ID": "shop"}, "", "plugins")
+	col := -1
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+		_, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			t.Fatalf("plugins: line %q has no colon:\n%s", line, r.stdout)
+		}
+		c := len(line) - len(strings.TrimLeft(rest, " "))
+		if col >= 0 && c != col {
+			t.Errorf("plugins: values do not line up:\n%s", r.stdout)
+			break
+		}
+		col = c
+	}
+}
+
+// The null device is a character device but no terminal: put reading
+// from it prints no prompt, and progress lines are not redrawn.
+func TestNullIsNoTerminal(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Errorf("isTerminal(%s) = true", os.DevNull)
+	}
+}

@@ -7,11 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -378,8 +382,9 @@ func (ds *dictSet) remove(ctx context.Context, key string) error {
 // GET, SET and DEL: what redis-cli wrote reads as it is, and what put
 // writes, redis-cli reads as it is.
 type rawStore struct {
-	be backend.Backend
-	rc goredis.UniversalClient // nil but on Redis
+	be   backend.Backend
+	rc   goredis.UniversalClient // nil but on Redis
+	addr string                  // the URL's server list, for rc's errors
 }
 
 // openRaw opens the rawStore of the backend rawURL names.
@@ -396,8 +401,34 @@ func openRaw(ctx context.Context, rawURL string) (*rawStore, error) {
 		Client() goredis.UniversalClient
 	}); ok {
 		rs.rc = c.Client()
+		if u, err := url.Parse(rawURL); err == nil {
+			rs.addr = u.Host // no user information: u.Host leaves it out
+		}
 	}
 	return rs, nil
+}
+
+// redisErr turns the error of the server command op (GET, SET, DEL) on
+// key, sent with rs.rc, into one that names the operation, the key and
+// the server, as the driver's errors do: a server that cannot be reached
+// wraps backend.ErrUnavailable.
+func (rs *rawStore) redisErr(ctx context.Context, op, key string, err error) error {
+	where := fmt.Sprintf("redis: %s %q on %s", op, key, rs.addr)
+	var re goredis.Error
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return fmt.Errorf("%s: %w", where, err)
+	case errors.As(err, &re) && strings.Contains(re.Error(), "WRONGTYPE"):
+		return fmt.Errorf("%s: the key holds a Redis value of another type, not a string: %w", where, err)
+	case errors.As(err, &re):
+		return fmt.Errorf("%s: %w", where, err)
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, goredis.ErrPoolTimeout):
+		return fmt.Errorf("%s: %w: %w", where, backend.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", where, err)
 }
 
 // Close closes the backend.
@@ -413,6 +444,8 @@ func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) 
 		v, err = rs.rc.Get(ctx, bkey).Bytes()
 		if errors.Is(err, goredis.Nil) {
 			err = backend.ErrNotFound
+		} else if err != nil {
+			err = rs.redisErr(ctx, "get", bkey, err)
 		}
 	}
 	switch {
@@ -432,7 +465,9 @@ func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) 
 func (rs *rawStore) put(ctx context.Context, bkey string, value []byte, ttl time.Duration) error {
 	var err error
 	if rs.rc != nil {
-		err = rs.rc.Set(ctx, bkey, value, ttl).Err()
+		if err = rs.rc.Set(ctx, bkey, value, ttl).Err(); err != nil {
+			err = rs.redisErr(ctx, "set", bkey, err)
+		}
 	} else {
 		err = rs.be.Set(ctx, backend.Item{Key: bkey, Value: value, TTL: ttl})
 	}
@@ -449,6 +484,8 @@ func (rs *rawStore) del(ctx context.Context, bkey string) error {
 		var n int64
 		if n, err = rs.rc.Del(ctx, bkey).Result(); err == nil && n == 0 {
 			err = backend.ErrNotFound
+		} else if err != nil {
+			err = rs.redisErr(ctx, "del", bkey, err)
 		}
 	} else {
 		err = rs.be.Delete(ctx, bkey)
