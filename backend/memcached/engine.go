@@ -1,0 +1,551 @@
+package memcached
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// The connection engine. Every command for a server that speaks the meta
+// protocol goes through its pool: a fixed set of connections (conns per
+// server), each with one writer and one reader goroutine. A caller builds
+// a request (taken from a sync.Pool), queues it on a connection and waits
+// for it, bounded by its deadline. The writer takes every request queued
+// since its last write, encodes them all into its bufio.Writer and flushes
+// once; the reader parses the replies, which memcached sends in the order
+// of the requests, and completes the requests in that order. Concurrent
+// callers thus share writes, reads and round trips without a goroutine or
+// a dial per call.
+//
+// A caller whose deadline passes abandons its request: the reader still
+// consumes and discards its reply, then recycles it. If the deadline was
+// the driver's timeout (not a shorter context deadline), the request was
+// the oldest outstanding one of its connection for longer than the
+// timeout or queued behind one that was: the connection is considered hung
+// and closed, every request on it fails, and the next call dials again.
+
+// Request states.
+const (
+	statePending   int32 = iota // queued or in flight, its caller waiting
+	stateDone                   // completed, the caller will read it
+	stateAbandoned              // the caller left; whoever completes it recycles it
+)
+
+// Request kinds.
+const (
+	kindGet         uint8 = iota // mg <key> v c
+	kindStore                    // ms <key> <len> T<exp> [ME | C<cas>]
+	kindDelete                   // md <key>
+	kindTouch                    // mg <key> T<exp>
+	kindArith                    // ma <key> D<delta> v [MD]
+	kindGetMulti                 // mg <key> v c k q O<i> ... mn
+	kindSetMulti                 // ms <key> <len> T<exp> q O<i> ... mn
+	kindDeleteMulti              // md <key> q O<i> ... mn
+)
+
+// Reply statuses of single-key requests.
+const (
+	replyOK          uint8 = iota // HD, or VA for a get
+	replyMiss                     // EN (get, touch), NF (delete, arith, cas)
+	replyNotStored                // NS
+	replyExists                   // EX
+	replyNotNumeric               // ma on a value that is not a number
+	replyTooLarge                 // SERVER_ERROR object too large for cache
+	replyServerError              // another SERVER_ERROR: see request.err
+)
+
+// keyStatus is the failure of one command of a multi-key write.
+type keyStatus struct {
+	index  int
+	status uint8
+}
+
+// found is one item of a multi-key read.
+type found struct {
+	index int
+	value []byte
+	cas   uint64
+}
+
+// request is one call to a server. The caller sets the input fields, the
+// writer encodes them, the reader sets the results and completes it.
+type request struct {
+	kind  uint8
+	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'
+	key   string
+	value []byte
+	exp   int32
+	cas   uint64 // kindStore with mode 'C'
+	delta uint64 // kindArith
+	keys  []string
+	items []backend.Item
+	exps  []int32
+	limit int // the largest value size accepted in a reply
+
+	status uint8
+	rvalue []byte
+	rcas   uint64
+	num    uint64
+	founds []found
+	fails  []keyStatus
+	err    error // the connection failed, the reply was not memcached's, or a SERVER_ERROR
+
+	state atomic.Int32
+	done  chan struct{} // buffered 1: the completer never blocks
+	timer *time.Timer
+}
+
+var requestPool = sync.Pool{New: func() any {
+	return &request{done: make(chan struct{}, 1)}
+}}
+
+// newRequest returns a request from the pool.
+func newRequest(kind uint8) *request {
+	r := requestPool.Get().(*request)
+	r.kind = kind
+	r.state.Store(statePending)
+	return r
+}
+
+// release clears r and returns it to the pool. Values handed to a caller
+// are not kept.
+func (r *request) release() {
+	r.mode, r.key, r.value, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0
+	r.keys, r.items, r.exps = nil, nil, nil
+	r.status, r.rvalue, r.rcas, r.num, r.err = 0, nil, 0, 0, nil
+	clear(r.founds)
+	r.founds = r.founds[:0]
+	r.fails = r.fails[:0]
+	if cap(r.founds) > 1024 {
+		r.founds = nil
+	}
+	if cap(r.fails) > 1024 {
+		r.fails = nil
+	}
+	requestPool.Put(r)
+}
+
+// complete hands r's results to its caller, or recycles r if the caller
+// has left.
+func (r *request) complete() {
+	if r.state.CompareAndSwap(statePending, stateDone) {
+		r.done <- struct{}{}
+		return
+	}
+	r.release()
+}
+
+// errTimeout is the error of a call that got no reply within the timeout.
+type errTimeout struct{ d time.Duration }
+
+func (e errTimeout) Error() string   { return fmt.Sprintf("i/o timeout: no reply within %v", e.d) }
+func (e errTimeout) Timeout() bool   { return true }
+func (e errTimeout) Temporary() bool { return true }
+
+var _ net.Error = errTimeout{}
+
+// errHung closes a connection on which a request waited past the timeout.
+var errHung = errors.New("connection closed: a request on it got no reply within the timeout")
+
+// errTextProtocol is returned by a dial that found a server without meta
+// commands: the node switches to the text protocol.
+var errTextProtocol = errors.New("server has no meta commands")
+
+// serverInfo is what a handshake learns about a server.
+type serverInfo struct {
+	itemSizeMax int64 // 0: unknown
+	casEnabled  bool
+}
+
+// pool is the set of connections to one meta-protocol server.
+type pool struct {
+	c     *Client
+	n     *node
+	slots []slot
+	rr    atomic.Uint32
+}
+
+type slot struct {
+	cn   atomic.Pointer[conn]
+	mu   sync.Mutex
+	dial *dialOp // the dial in progress, or nil
+}
+
+// dialOp is one dial of a slot; waiters read cn and err after done.
+type dialOp struct {
+	done chan struct{}
+	cn   *conn
+	err  error
+}
+
+func newPool(c *Client, n *node, size int) *pool {
+	return &pool{c: c, n: n, slots: make([]slot, size)}
+}
+
+// conn returns a live connection, dialing one (in the background, bounded
+// by the timeout) if the slot chosen has none, and waiting for it until
+// deadline or ctx.
+func (p *pool) conn(ctx context.Context, deadline time.Time, byCtx bool) (*conn, error) {
+	s := &p.slots[0]
+	if len(p.slots) > 1 {
+		s = &p.slots[p.rr.Add(1)%uint32(len(p.slots))]
+	}
+	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+		return cn, nil
+	}
+	s.mu.Lock()
+	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+		s.mu.Unlock()
+		return cn, nil
+	}
+	d := s.dial
+	if d == nil {
+		if p.c.closed.Load() {
+			s.mu.Unlock()
+			return nil, backend.ErrClosed
+		}
+		d = &dialOp{done: make(chan struct{})}
+		s.dial = d
+		p.c.bg.Add(1)
+		go p.dialSlot(s, d)
+	}
+	s.mu.Unlock()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-d.done:
+		return d.cn, d.err
+	case <-t.C:
+		if byCtx {
+			return nil, context.DeadlineExceeded
+		}
+		return nil, fmt.Errorf("connecting: %w", errTimeout{p.c.cfg.timeout})
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// dialSlot dials a connection for s and does the handshake.
+func (p *pool) dialSlot(s *slot, d *dialOp) {
+	defer p.c.bg.Done()
+	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
+	defer cancel()
+	nc, info, err := p.c.handshake(ctx, p.n.addr)
+	if errors.Is(err, errTextProtocol) {
+		p.c.useText(p.n)
+	}
+	s.mu.Lock()
+	if err == nil && p.c.closed.Load() {
+		_ = nc.Close()
+		err = backend.ErrClosed
+	}
+	if err == nil {
+		p.n.setInfo(info)
+		d.cn = newConn(p, s, nc, info)
+		s.cn.Store(d.cn)
+	}
+	d.err = err
+	s.dial = nil
+	s.mu.Unlock()
+	close(d.done)
+}
+
+// close closes every connection of the pool.
+func (p *pool) close() {
+	for i := range p.slots {
+		if cn := p.slots[i].cn.Load(); cn != nil {
+			cn.fail(backend.ErrClosed)
+		}
+	}
+}
+
+// conn is one pipelined connection.
+type conn struct {
+	p    *pool
+	s    *slot
+	nc   net.Conn
+	bw   *bufio.Writer
+	br   *bufio.Reader
+	info serverInfo
+
+	mu       sync.Mutex
+	pending  []*request // queued, not yet taken by the writer
+	spare    []*request
+	inflight []*request // written (or being written), in order; head first
+	head     int
+	err      error // why it died
+
+	dead       atomic.Bool
+	wake       chan struct{} // buffered 1
+	quit       chan struct{} // closed by fail
+	writerDone chan struct{}
+}
+
+func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
+	cn := &conn{
+		p: p, s: s, nc: nc, info: info,
+		bw:         bufio.NewWriterSize(nc, 32<<10),
+		br:         bufio.NewReaderSize(nc, 64<<10),
+		wake:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	p.c.bg.Add(2)
+	go cn.writeLoop()
+	go cn.readLoop()
+	return cn
+}
+
+// enqueue queues r for writing. It fails if the connection is dead.
+func (cn *conn) enqueue(r *request) error {
+	cn.mu.Lock()
+	if cn.err != nil {
+		err := cn.err
+		cn.mu.Unlock()
+		return err
+	}
+	cn.pending = append(cn.pending, r)
+	first := len(cn.pending) == 1
+	cn.mu.Unlock()
+	if first {
+		select {
+		case cn.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// fail kills the connection with err; the reader then fails every request
+// on it. Only the first call counts.
+func (cn *conn) fail(err error) {
+	cn.mu.Lock()
+	if cn.err != nil {
+		cn.mu.Unlock()
+		return
+	}
+	cn.err = err
+	cn.dead.Store(true)
+	cn.mu.Unlock()
+	close(cn.quit)
+	_ = cn.nc.Close()
+}
+
+// outstanding reports whether r is queued or in flight on cn.
+func (cn *conn) outstanding(r *request) bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	for _, q := range cn.inflight[cn.head:] {
+		if q == r {
+			return true
+		}
+	}
+	for _, q := range cn.pending {
+		if q == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (cn *conn) writeLoop() {
+	defer cn.p.c.bg.Done()
+	defer close(cn.writerDone)
+	for {
+		select {
+		case <-cn.wake:
+		case <-cn.quit:
+			return
+		}
+		cn.mu.Lock()
+		batch := cn.pending
+		cn.pending = cn.spare[:0]
+		if cn.err != nil {
+			cn.pending = batch
+			cn.mu.Unlock()
+			return
+		}
+		// Requests abandoned before they were sent are dropped here.
+		kept := batch[:0]
+		for _, r := range batch {
+			if r.state.Load() == stateAbandoned {
+				r.release()
+				continue
+			}
+			kept = append(kept, r)
+		}
+		if cn.head > 0 && cn.head == len(cn.inflight) {
+			clear(cn.inflight)
+			cn.inflight, cn.head = cn.inflight[:0], 0
+		}
+		cn.inflight = append(cn.inflight, kept...)
+		cn.mu.Unlock()
+		if len(kept) > 0 {
+			for _, r := range kept {
+				encode(cn.bw, r)
+			}
+			if err := cn.bw.Flush(); err != nil {
+				cn.fail(err)
+				return
+			}
+		}
+		clear(batch)
+		cn.mu.Lock()
+		cn.spare = batch[:0]
+		cn.mu.Unlock()
+	}
+}
+
+// pop returns the oldest request in flight, or nil.
+func (cn *conn) pop() *request {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.head == len(cn.inflight) {
+		return nil
+	}
+	r := cn.inflight[cn.head]
+	cn.inflight[cn.head] = nil
+	cn.head++
+	if cn.head > 256 && cn.head*2 > len(cn.inflight) {
+		n := copy(cn.inflight, cn.inflight[cn.head:])
+		clear(cn.inflight[n:])
+		cn.inflight, cn.head = cn.inflight[:n], 0
+	}
+	return r
+}
+
+func (cn *conn) readLoop() {
+	defer cn.p.c.bg.Done()
+	for {
+		// Wait for the next reply; its request is already in flight
+		// (the writer queues a request there before sending it).
+		if _, err := cn.br.Peek(1); err != nil {
+			cn.fail(err)
+			break
+		}
+		r := cn.pop()
+		if r == nil {
+			cn.fail(protoErr(fmt.Sprintf("unsolicited data from the server: %q", peekLine(cn.br))))
+			break
+		}
+		fatal := readReply(cn.br, r)
+		if fatal != nil {
+			r.err = fatal
+			cn.fail(fatal)
+			r.complete()
+			break
+		}
+		r.complete()
+	}
+	<-cn.writerDone
+	cn.s.cn.CompareAndSwap(cn, nil)
+	cn.mu.Lock()
+	err := cn.err
+	rest := append(cn.inflight[cn.head:], cn.pending...)
+	cn.inflight, cn.pending, cn.head = nil, nil, 0
+	cn.mu.Unlock()
+	for _, r := range rest {
+		r.err = err
+		r.complete()
+	}
+}
+
+// peekLine returns what the reader holds up to the first line end, for
+// an error message.
+func peekLine(br *bufio.Reader) []byte {
+	b, _ := br.Peek(min(br.Buffered(), 80))
+	for i, c := range b {
+		if c == '\n' {
+			return b[:i+1]
+		}
+	}
+	return b
+}
+
+// do queues r on a connection of p and waits for its completion until
+// deadline (start + the timeout, or ctx's deadline if sooner) or ctx's
+// cancellation. On nil error r holds the reply and the caller must release
+// it; on error r is gone.
+func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx bool) error {
+	cn, err := p.start(ctx, r, deadline, byCtx)
+	if err != nil {
+		return err
+	}
+	return p.wait(ctx, cn, r, deadline, byCtx)
+}
+
+// start queues r on a connection of p; the caller then waits for it. On
+// error r is released.
+func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx bool) (*conn, error) {
+	cn, err := p.conn(ctx, deadline, byCtx)
+	if err != nil {
+		r.release()
+		return nil, err
+	}
+	r.limit = cn.valueLimit()
+	if err := cn.enqueue(r); err != nil {
+		r.release()
+		return nil, err
+	}
+	return cn, nil
+}
+
+func (p *pool) wait(ctx context.Context, cn *conn, r *request, deadline time.Time, byCtx bool) error {
+	if r.timer == nil {
+		r.timer = time.NewTimer(time.Until(deadline))
+	} else {
+		r.timer.Reset(time.Until(deadline))
+	}
+	var err error
+	timedOut := false
+	select {
+	case <-r.done:
+		r.timer.Stop()
+		return r.takeErr()
+	case <-r.timer.C:
+		if byCtx {
+			err = context.DeadlineExceeded
+		} else {
+			err, timedOut = errTimeout{p.c.cfg.timeout}, true
+		}
+	case <-ctx.Done():
+		r.timer.Stop()
+		err = ctx.Err()
+	}
+	hung := timedOut && cn.outstanding(r)
+	if !r.state.CompareAndSwap(statePending, stateAbandoned) {
+		// Completed meanwhile: take the reply after all.
+		<-r.done
+		return r.takeErr()
+	}
+	if hung {
+		cn.fail(errHung)
+	}
+	return err
+}
+
+// takeErr returns r's connection-level error, releasing r if there is one.
+func (r *request) takeErr() error {
+	if err := r.err; err != nil && r.status != replyServerError {
+		r.release()
+		return err
+	}
+	return nil
+}
+
+// valueLimit is the largest value a reply may declare on cn: the client's
+// max_value_size or the server's item_size_max, whichever is larger.
+func (cn *conn) valueLimit() int {
+	l := cn.p.c.cfg.maxValueSize
+	if cn.info.itemSizeMax > l {
+		l = cn.info.itemSizeMax
+	}
+	return int(l)
+}
