@@ -152,7 +152,15 @@ func (e errTimeout) Temporary() bool { return true }
 var _ net.Error = errTimeout{}
 
 // errHung closes a connection on which a request waited past the timeout.
-var errHung = errors.New("connection closed: a request on it got no reply within the timeout")
+var errHung error = hungError{}
+
+type hungError struct{}
+
+func (hungError) Error() string {
+	return "connection closed: a call ahead of this one got no reply within the timeout"
+}
+func (hungError) Timeout() bool   { return true }
+func (hungError) Temporary() bool { return true }
 
 // errTextProtocol is returned by a dial that found a server without meta
 // commands: the node switches to the text protocol.

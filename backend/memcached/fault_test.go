@@ -83,84 +83,122 @@ func (s *fakeServer) Close() {
 	s.wg.Wait()
 }
 
-// TestBadServers: garbage, a reply cut in the middle, a silent server. Each
-// gives a clear error, never a panic or a hang.
+// newProtoFake is a fakeServer that passes the driver's handshake: it
+// answers the first "mn" of each connection with MN (meta true: the
+// driver then speaks the meta protocol, and asks "stats settings", answered
+// with END) or ERROR (meta false: the driver falls back to the text
+// protocol). Every other line goes to respond.
+func newProtoFake(t *testing.T, meta bool, respond func(line string, c net.Conn, r *bufio.Reader) bool) *fakeServer {
+	var mu sync.Mutex
+	greeted := map[net.Conn]bool{}
+	return newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
+		mu.Lock()
+		first := !greeted[c]
+		greeted[c] = true
+		mu.Unlock()
+		switch {
+		case first && line == "mn" && meta:
+			fmt.Fprintf(c, "MN\r\n")
+			return true
+		case first && line == "mn":
+			fmt.Fprintf(c, "ERROR\r\n")
+			return true
+		case meta && line == "stats settings":
+			fmt.Fprintf(c, "END\r\n")
+			return true
+		}
+		return respond(line, c, r)
+	})
+}
+
+// TestBadServers: garbage, a reply cut in the middle, a silent server, on
+// the meta protocol and on the text protocol. Each gives a clear error,
+// never a panic or a hang.
 func TestBadServers(t *testing.T) {
+	reply := func(s string, keep bool) func(string, net.Conn, *bufio.Reader) bool {
+		return func(line string, c net.Conn, _ *bufio.Reader) bool {
+			fmt.Fprint(c, s)
+			return keep
+		}
+	}
 	for _, tc := range []struct {
-		name    string
-		respond func(line string, c net.Conn, r *bufio.Reader) bool
-		want    error
-		wantMsg string
+		name       string
+		meta, text func(line string, c net.Conn, r *bufio.Reader) bool
+		want       error
+		wantMsg    string
 	}{
-		{"garbage", func(line string, c net.Conn, _ *bufio.Reader) bool {
-			fmt.Fprintf(c, "HELLO THERE\r\n")
-			return true
-		}, memcached.ErrProtocol, "HELLO THERE"},
-		{"bad value header", func(line string, c net.Conn, _ *bufio.Reader) bool {
-			fmt.Fprintf(c, "VALUE k 0 notanumber 1\r\nx\r\nEND\r\n")
-			return true
-		}, memcached.ErrProtocol, "notanumber"},
-		{"closes mid-reply", func(line string, c net.Conn, _ *bufio.Reader) bool {
-			fmt.Fprintf(c, "VALUE k 0 100 1\r\nonly a part")
-			return false
-		}, backend.ErrUnavailable, "EOF"},
-		{"server error", func(line string, c net.Conn, _ *bufio.Reader) bool {
-			fmt.Fprintf(c, "SERVER_ERROR out of memory\r\n")
-			return true
-		}, backend.ErrUnavailable, "out of memory"},
-		{"closes at once", func(string, net.Conn, *bufio.Reader) bool { return false }, backend.ErrUnavailable, "EOF"},
+		{"garbage", reply("HELLO THERE\r\n", true), reply("HELLO THERE\r\n", true), memcached.ErrProtocol, "HELLO THERE"},
+		{"bad value header", reply("VA notanumber c1\r\nx\r\n", true), reply("VALUE k 0 notanumber 1\r\nx\r\nEND\r\n", true),
+			memcached.ErrProtocol, "notanumber"},
+		{"closes mid-reply", reply("VA 100 c1 O0\r\nonly a part", false), reply("VALUE k 0 100 1\r\nonly a part", false),
+			backend.ErrUnavailable, "EOF"},
+		{"server error", reply("SERVER_ERROR out of memory\r\n", true), reply("SERVER_ERROR out of memory\r\n", true),
+			backend.ErrUnavailable, "out of memory"},
+		{"closes at once", reply("", false), reply("", false), backend.ErrUnavailable, "EOF"},
 		{"silent", func(string, net.Conn, *bufio.Reader) bool {
+			time.Sleep(2 * time.Second)
+			return false
+		}, func(string, net.Conn, *bufio.Reader) bool {
 			time.Sleep(2 * time.Second)
 			return false
 		}, backend.ErrUnavailable, "timeout"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newFakeServer(t, tc.respond)
-			const timeout = 300 * time.Millisecond
-			c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			ctx := context.Background()
-			ops := map[string]func() error{
-				"get":       func() error { _, err := c.Get(ctx, "k"); return err },
-				"get_multi": func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err },
-				"set":       func() error { return c.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}) },
-				"incr":      func() error { _, err := c.Increment(ctx, "k", 1); return err },
-				"stats":     func() error { s, _ := c.ServerStats(ctx); return s[0].Err },
-			}
-			for name, op := range ops {
-				start := time.Now()
-				err := op()
-				d := time.Since(start)
-				if err == nil {
-					t.Errorf("%s: no error", name)
-					continue
+		for _, meta := range []bool{true, false} {
+			proto := map[bool]string{true: "meta", false: "text"}[meta]
+			t.Run(tc.name+"/"+proto, func(t *testing.T) {
+				respond := tc.text
+				if meta {
+					respond = tc.meta
 				}
-				if d > timeout+200*time.Millisecond {
-					t.Errorf("%s took %v, timeout %v", name, d, timeout)
+				s := newProtoFake(t, meta, respond)
+				const timeout = 300 * time.Millisecond
+				c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
+				if err != nil {
+					t.Fatal(err)
 				}
-				if name == "get" || name == "get_multi" {
-					if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.wantMsg) {
-						t.Errorf("%s: %v, want %v mentioning %q", name, err, tc.want, tc.wantMsg)
+				defer c.Close()
+				ctx := context.Background()
+				ops := map[string]func() error{
+					"get":       func() error { _, err := c.Get(ctx, "k"); return err },
+					"get_multi": func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err },
+					"set":       func() error { return c.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}) },
+					"incr":      func() error { _, err := c.Increment(ctx, "k", 1); return err },
+					"stats":     func() error { s, _ := c.ServerStats(ctx); return s[0].Err },
+				}
+				for _, name := range []string{"get", "get_multi", "set", "incr", "stats"} {
+					start := time.Now()
+					err := ops[name]()
+					d := time.Since(start)
+					if err == nil {
+						t.Errorf("%s: no error", name)
+						continue
 					}
-					if !strings.Contains(err.Error(), s.Addr()) {
-						t.Errorf("%s: error %q does not name the server", name, err)
+					// The deadline is what this asserts: generous for a
+					// loaded machine, far below twice the timeout.
+					if d > timeout+250*time.Millisecond {
+						t.Errorf("%s took %v, timeout %v", name, d, timeout)
 					}
+					if name == "get" || name == "get_multi" {
+						if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.wantMsg) {
+							t.Errorf("%s: %v, want %v mentioning %q", name, err, tc.want, tc.wantMsg)
+						}
+						if !strings.Contains(err.Error(), s.Addr()) {
+							t.Errorf("%s: error %q does not name the server", name, err)
+						}
+					}
+					t.Logf("%s: %v (%v)", name, err, d.Round(time.Millisecond))
 				}
-				t.Logf("%s: %v (%v)", name, err, d.Round(time.Millisecond))
-			}
-			c.Close()
-			// No connection of the Client stays open.
-			deadline := time.Now().Add(3 * time.Second)
-			for s.open.Load() != 0 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if n := s.open.Load(); n != 0 && tc.name != "silent" {
-				t.Errorf("%d connections still open after Close", n)
-			}
-		})
+				c.Close()
+				// No connection of the Client stays open.
+				deadline := time.Now().Add(3 * time.Second)
+				for s.open.Load() != 0 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if n := s.open.Load(); n != 0 && tc.name != "silent" {
+					t.Errorf("%d connections still open after Close", n)
+				}
+			})
+		}
 	}
 }
 

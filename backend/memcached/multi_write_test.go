@@ -235,18 +235,20 @@ func TestSetMultiContextDeadline(t *testing.T) {
 func TestSetMultiGarbageReply(t *testing.T) {
 	t.Parallel()
 	n := 0
-	s := newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
-		if strings.HasPrefix(line, "set ") {
+	s := newProtoFake(t, true, func(line string, c net.Conn, r *bufio.Reader) bool {
+		if strings.HasPrefix(line, "ms ") {
 			if _, err := r.ReadString('\n'); err != nil {
 				return false
 			}
 			n++
-			if n == 1 {
-				_, err := c.Write([]byte("STORED\r\n"))
-				return err == nil
+			if n == 2 {
+				_, _ = c.Write([]byte("WHAT\r\n"))
 			}
-			_, _ = c.Write([]byte("WHAT\r\n"))
-			return true
+			return true // quiet: nothing to say for a stored item
+		}
+		if line == "mn" {
+			_, err := c.Write([]byte("MN\r\n"))
+			return err == nil
 		}
 		return false
 	})
