@@ -24,7 +24,7 @@ type node struct {
 	fails     atomic.Int64
 	downUntil atomic.Int64
 
-	pool *pool                     // meta protocol
+	pool *pool                      // meta protocol
 	text atomic.Pointer[textEngine] // set once the server is known to be text-only
 
 	itemSizeMax atomic.Int64 // the server's item_size_max; 0: not known yet

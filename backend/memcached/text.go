@@ -26,8 +26,8 @@ type textEngine struct {
 // oneServer is a gomemcache ServerSelector for a single server.
 type oneServer struct{ addr net.Addr }
 
-func (s oneServer) PickServer(string) (net.Addr, error)  { return s.addr, nil }
-func (s oneServer) Each(f func(net.Addr) error) error    { return f(s.addr) }
+func (s oneServer) PickServer(string) (net.Addr, error) { return s.addr, nil }
+func (s oneServer) Each(f func(net.Addr) error) error   { return f(s.addr) }
 
 // useText switches n to the text protocol, for good.
 func (c *Client) useText(n *node) {
