@@ -9,6 +9,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/internal/testserver"
 )
@@ -116,5 +117,44 @@ func BenchmarkParallelGet(b *testing.B) {
 				}
 			}
 		})
+	})
+}
+
+func BenchmarkSet(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	v := []byte(strings.Repeat("v", 100))
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if err := raw.Set(&memcache.Item{Key: keys[i%len(keys)], Value: v}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for i := 0; b.Loop(); i++ {
+			if err := c.Set(ctx, backend.Item{Key: keys[i%len(keys)], Value: v}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkParallelSet: 32 goroutines writing, pipelined.
+func BenchmarkParallelSet(b *testing.B) {
+	_, c, keys := benchSetup(b)
+	v := []byte(strings.Repeat("v", 100))
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if err := c.Set(ctx, backend.Item{Key: keys[i%len(keys)], Value: v}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
 	})
 }
