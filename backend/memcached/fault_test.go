@@ -175,7 +175,7 @@ func TestBadServers(t *testing.T) {
 					}
 					// The deadline is what this asserts: generous for a
 					// loaded machine, far below twice the timeout.
-					if d > timeout+250*time.Millisecond {
+					if d > timeout+300*time.Millisecond {
 						t.Errorf("%s took %v, timeout %v", name, d, timeout)
 					}
 					if name == "get" || name == "get_multi" {
@@ -256,7 +256,7 @@ func TestBadURLs(t *testing.T) {
 	}
 }
 
-// threeNodes starts three memcached and a Client over them with a short
+// threeNodes starts three memcached and a Client over them with the given
 // timeout and retry interval.
 func threeNodes(t *testing.T, timeout, retry time.Duration) ([]*testserver.Process, *memcached.Client) {
 	t.Helper()
@@ -285,9 +285,12 @@ func keysOn(c *memcached.Client, addr string, n int) []string {
 // TestKillUnderLoad kills one of three servers while 16 goroutines read
 // and write: the others keep serving, no call waits past the timeout, the
 // dead one fails fast once marked down, and serves again after a restart.
+// The timeout is long, so that a loaded machine does not reach it on live
+// servers; "fast" is a tenth of it.
 func TestKillUnderLoad(t *testing.T) {
-	const timeout = 250 * time.Millisecond
+	const timeout = 2 * time.Second
 	const retry = 500 * time.Millisecond
+	const fast = timeout / 10
 	procs, c := threeNodes(t, timeout, retry)
 	victim := procs[1].Addr
 	ctx := context.Background()
@@ -337,7 +340,7 @@ func TestKillUnderLoad(t *testing.T) {
 						break
 					}
 				}
-				if d > timeout+250*time.Millisecond {
+				if d > timeout+300*time.Millisecond {
 					slow.Add(1)
 				}
 				if !onDead && err != nil {
@@ -349,7 +352,7 @@ func TestKillUnderLoad(t *testing.T) {
 					if err != nil && !errors.Is(err, backend.ErrUnavailable) {
 						t.Errorf("key %q on the dead server: %v, want unavailable", k, err)
 					}
-					if err != nil && d < 20*time.Millisecond {
+					if err != nil && d < fast {
 						deadFast.Add(1)
 					}
 					if err != nil && strings.Contains(err.Error(), "marked down") {
@@ -362,13 +365,13 @@ func TestKillUnderLoad(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	procs[1].Stop(t)
 	killed.Store(true)
-	time.Sleep(time.Second)
+	time.Sleep(1500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
 	t.Logf("after the kill: %d calls to the dead server, %d failed fast; longest call %v",
 		deadCalls.Load(), deadFast.Load(), time.Duration(maxDur.Load()))
 	if slow.Load() > 0 {
-		t.Errorf("%d calls took longer than the timeout %v (+250ms); longest %v", slow.Load(), timeout, time.Duration(maxDur.Load()))
+		t.Errorf("%d calls took longer than the timeout %v (+300ms); longest %v", slow.Load(), timeout, time.Duration(maxDur.Load()))
 	}
 	if deadFast.Load() < deadCalls.Load()/2 {
 		t.Errorf("only %d of %d calls to the dead server failed fast", deadFast.Load(), deadCalls.Load())
@@ -379,7 +382,7 @@ func TestKillUnderLoad(t *testing.T) {
 
 	// Restart: after the retry interval the server is used again.
 	procs[1].Restart(t)
-	deadline := time.Now().Add(5 * retry)
+	deadline := time.Now().Add(10 * time.Second) // a restart on a loaded machine
 	k := dead[0]
 	for {
 		err := c.Set(ctx, backend.Item{Key: k, Value: []byte("back")})
@@ -390,7 +393,7 @@ func TestKillUnderLoad(t *testing.T) {
 			t.Fatalf("Set after restart: %v", err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("restarted server still unused after %v: %v", 5*retry, err)
+			t.Fatalf("restarted server still unused after 10s: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -403,7 +406,7 @@ func TestKillUnderLoad(t *testing.T) {
 // the timeout (never later), then fail fast once it is marked down; the
 // others are unaffected; after SIGCONT it serves again.
 func TestStoppedServer(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	const timeout = time.Second
 	const retry = 400 * time.Millisecond
 	procs, c := threeNodes(t, timeout, retry)
 	ctx := context.Background()
@@ -428,22 +431,20 @@ func TestStoppedServer(t *testing.T) {
 		if !errors.Is(err, backend.ErrUnavailable) {
 			t.Errorf("call %d: %v, want unavailable", i, err)
 		}
-		if d > timeout+250*time.Millisecond {
+		if d > timeout+300*time.Millisecond {
 			t.Errorf("call %d took %v, timeout %v", i, d, timeout)
 		}
-		if i >= 3 && d > 50*time.Millisecond {
+		if i >= 3 && d > timeout/4 {
 			t.Errorf("call %d after the failure limit took %v, want fast failure", i, d)
 		}
 	}
 	// A context shorter than the timeout wins; so does a cancellation.
-	procs2 := procs[2]
-	_ = procs2
 	time.Sleep(retry) // the next call is a probe again
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	start := time.Now()
 	_, err := c.Get(cctx, fk[0])
 	cancel()
-	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 250*time.Millisecond {
+	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 50*time.Millisecond+250*time.Millisecond {
 		t.Errorf("Get with a 50ms ctx on a stopped server: %v after %v", err, d)
 	}
 	for _, k := range lk {
@@ -454,7 +455,7 @@ func TestStoppedServer(t *testing.T) {
 	if err := procs[2].Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := c.Get(ctx, fk[0])
 		if err == nil {

@@ -36,7 +36,7 @@ func TestSetDeleteMulti(t *testing.T) {
 	t.Parallel()
 	_, addrs := startMemcacheds(t, 3)
 	// md5 spreads keys that differ only in their last bytes evenly.
-	c, err := memcached.New(addrs, memcached.WithHash("md5"))
+	c, err := memcached.New(addrs, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestSetDeleteMulti(t *testing.T) {
 func TestSetMultiKeyErrors(t *testing.T) {
 	t.Parallel()
 	_, addrs := startMemcacheds(t, 3)
-	c, err := memcached.New(addrs, memcached.WithHash("md5"))
+	c, err := memcached.New(addrs, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestSetMultiServerDown(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	c, err := memcached.New([]string{live.Addr, dead}, memcached.WithHash("md5"), memcached.WithFailureLimit(1), memcached.WithRetryInterval(time.Minute))
+	c, err := memcached.New([]string{live.Addr, dead}, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout), memcached.WithFailureLimit(1), memcached.WithRetryInterval(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestCommitRoundTrips(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Memcached(t)
 	n := backendtest.CommitRoundTrips(t, srv.Addr, 100, func(t *testing.T, addr string) backend.Backend {
-		be, err := backend.Open(t.Context(), "memcached://"+addr)
+		be, err := backend.Open(t.Context(), "memcached://"+addr+"?timeout=5s")
 		if err != nil {
 			t.Fatal(err)
 		}
