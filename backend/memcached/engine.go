@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -372,6 +373,9 @@ func (cn *conn) writeLoop() {
 		case <-cn.quit:
 			return
 		}
+		// Let the callers that are about to queue do so: one write then
+		// carries them all.
+		runtime.Gosched()
 		cn.mu.Lock()
 		batch := cn.pending
 		cn.pending = cn.spare[:0]
