@@ -124,7 +124,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 			}
 			continue
 		}
-		if err := nc.n.pool.wait(ctx, nc.cn, nc.r, deadline, byCtx); err != nil {
+		if err := nc.n.pool.wait(ctx, nc.cn, nc.r); err != nil {
 			if isCtxErr(err) {
 				return out, fmt.Errorf("memcached: %s: %w", op, err)
 			}
@@ -296,7 +296,7 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 			}
 			continue
 		}
-		if err := nc.n.pool.wait(ctx, nc.cn, nc.r, deadline, byCtx); err != nil {
+		if err := nc.n.pool.wait(ctx, nc.cn, nc.r); err != nil {
 			if isCtxErr(err) {
 				return fmt.Errorf("memcached: %s: %w", op, err)
 			}

@@ -66,6 +66,7 @@ func main() {
 	keys := flag.Int("keys", 1000, "number of keys")
 	workers := flag.Int("c", 64, "goroutines in the parallel phases")
 	pipeConns := flag.Int("pipeconns", 2, "connections of the pipelined ceiling client")
+	conns := flag.Int("conns", memcached.DefaultConns, "memdict's pipelined connections per server (memcached.WithConns)")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
 	caslap := flag.Bool("memcaslap", false, "also run memcaslap (or memaslap) against the server")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of memdict's side of the get-64 phase to this file")
@@ -96,7 +97,7 @@ func main() {
 		log.Fatalf("memcachedbench: pipelined client: %v", err)
 	}
 	defer pipe.close()
-	be, err := memcached.New([]string{*addr})
+	be, err := memcached.New([]string{*addr}, memcached.WithConns(*conns))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -373,6 +374,7 @@ func (c *pipeConn) write() {
 	bw := bufio.NewWriterSize(c.nc, 32<<10)
 	var batch []*pipeCall
 	for range c.wake {
+		runtime.Gosched() // let the callers about to queue join this write
 		c.mu.Lock()
 		batch, c.queue = c.queue, batch[:0]
 		c.mu.Unlock()
