@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/memdict/memdict/backend"
@@ -294,6 +296,8 @@ type conn struct {
 	inflight []*request // written (or being written), in order; head first
 	head     int
 	writing  bool  // the writer or a caller is encoding and sending
+	direct   bool  // a caller is reading its own reply (see tryDirect)
+	rcond    *sync.Cond
 	err      error // why it died
 
 	watch *time.Timer // the watchdog, armed while requests are outstanding
@@ -314,6 +318,7 @@ func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	cn.rcond = sync.NewCond(&cn.mu)
 	cn.watch = time.AfterFunc(time.Hour, cn.watchdog)
 	cn.watch.Stop()
 	p.c.bg.Add(2)
@@ -322,49 +327,13 @@ func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
 	return cn
 }
 
-// directMax is the largest value a caller sends itself on an idle
-// connection: small enough never to block on the socket's buffer.
-const directMax = 8 << 10
-
-// enqueue queues r for writing. It fails if the connection is dead.
-//
-// On an idle connection (nothing queued, nothing awaiting a reply, no
-// write going on) a small request is written by the caller itself, which
-// saves waking the writer: a lone caller pays one handoff (the reader's)
-// instead of two. Under load requests queue for the writer, which sends
-// them together.
+// enqueue queues r for the writer. It fails if the connection is dead.
 func (cn *conn) enqueue(r *request) error {
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
 		return err
-	}
-	if !cn.writing && len(cn.pending) == 0 && cn.head == len(cn.inflight) && r.kind < kindGetMulti && len(r.value) <= directMax {
-		cn.writing = true
-		if cn.head > 0 {
-			clear(cn.inflight)
-			cn.inflight, cn.head = cn.inflight[:0], 0
-		}
-		cn.inflight = append(cn.inflight, r)
-		cn.arm(r)
-		cn.mu.Unlock()
-		encode(cn.bw, r)
-		err := cn.bw.Flush()
-		cn.mu.Lock()
-		cn.writing = false
-		more := len(cn.pending) > 0
-		cn.mu.Unlock()
-		if err != nil {
-			cn.fail(err)
-		}
-		if more {
-			select {
-			case cn.wake <- struct{}{}:
-			default:
-			}
-		}
-		return nil
 	}
 	cn.pending = append(cn.pending, r)
 	first := len(cn.pending) == 1
@@ -390,6 +359,7 @@ func (cn *conn) fail(err error) {
 	cn.err = err
 	cn.dead.Store(true)
 	cn.watch.Stop()
+	cn.rcond.Broadcast()
 	cn.mu.Unlock()
 	close(cn.quit)
 	_ = cn.nc.Close()
@@ -469,6 +439,9 @@ func (cn *conn) writeLoop() {
 			cn.inflight, cn.head = cn.inflight[:0], 0
 		}
 		cn.inflight = append(cn.inflight, kept...)
+		if len(kept) > 0 {
+			cn.rcond.Signal()
+		}
 		cn.mu.Unlock()
 		if len(kept) > 0 {
 			for _, r := range kept {
@@ -515,21 +488,27 @@ func (cn *conn) pop() *request {
 func (cn *conn) readLoop() {
 	defer cn.p.c.bg.Done()
 	for {
-		// Wait for the next reply; its request is already in flight
-		// (the writer queues a request there before sending it).
-		if _, err := cn.br.Peek(1); err != nil {
-			cn.fail(err)
+		// Wait for a request in flight (the writer queues a request there
+		// before sending it) while no caller reads on its own.
+		cn.mu.Lock()
+		for (cn.head == len(cn.inflight) || cn.direct) && cn.err == nil {
+			cn.rcond.Wait()
+		}
+		if cn.err != nil {
+			cn.mu.Unlock()
 			break
 		}
-		r := cn.pop()
-		if r == nil {
-			cn.fail(protoErr(fmt.Sprintf("unsolicited data from the server: %q", peekLine(cn.br))))
-			break
-		}
+		// r stays at the head while its reply is read, so that the
+		// connection does not look idle to tryDirect meanwhile.
+		r := cn.inflight[cn.head]
+		cn.mu.Unlock()
 		fatal := readReply(cn.br, r)
+		cn.pop()
 		if fatal != nil {
-			r.err = fatal
 			cn.fail(fatal)
+			cn.mu.Lock()
+			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
+			cn.mu.Unlock()
 			r.complete()
 			break
 		}
@@ -537,12 +516,12 @@ func (cn *conn) readLoop() {
 	}
 	<-cn.writerDone
 	cn.s.cn.CompareAndSwap(cn, nil)
-	// Wait for a caller writing on its own; then nobody writes again (the
-	// connection is failed, so enqueue refuses new requests).
+	// Wait for a caller writing or reading on its own; then nobody does
+	// again (the connection is failed, so enqueue and tryDirect refuse).
 	for {
 		cn.mu.Lock()
-		if !cn.writing {
-			cn.writing = true
+		if !cn.writing && !cn.direct {
+			cn.writing, cn.direct = true, true
 			cn.mu.Unlock()
 			break
 		}
@@ -577,12 +556,127 @@ func peekLine(br *bufio.Reader) []byte {
 // cancellation. On nil error r holds the reply and the caller must release
 // it; on error r is gone.
 func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx bool) error {
-	cn, err := p.start(ctx, r, deadline, byCtx)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		cn, err := p.conn(ctx, deadline, byCtx)
+		if err != nil {
+			r.release()
+			return err
+		}
+		p.prime(r, deadline, byCtx, cn)
+		done, err := cn.tryDirect(ctx, r)
+		if !done {
+			if err := cn.enqueue(r); err != nil {
+				r.release()
+				return err
+			}
+			return p.wait(ctx, cn, r)
+		}
+		if err != nil && attempt == 0 && r.kind == kindGet && staleConn(err) && ctx.Err() == nil {
+			// The server had closed the idle connection (it restarted, or
+			// timed the connection out): ask again on a new one.
+			r.status, r.rvalue, r.rcas, r.err = 0, nil, 0, nil
+			continue
+		}
+		if err != nil {
+			r.release()
+		}
 		return err
 	}
-	return p.wait(ctx, cn, r)
 }
+
+// prime sets what r needs from its connection and deadline.
+func (p *pool) prime(r *request, deadline time.Time, byCtx bool, cn *conn) {
+	r.limit = cn.valueLimit()
+	r.due = deadline
+	if byCtx {
+		r.due = time.Now().Add(p.c.cfg.timeout)
+	}
+}
+
+// staleConn reports whether err means that the connection was closed by
+// the server before it answered.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// directMax is the largest value a caller sends itself on an idle
+// connection: small enough never to block on the socket's buffer.
+const directMax = 8 << 10
+
+// tryDirect runs r in the caller's goroutine if cn is idle (nothing
+// queued, nothing awaiting a reply, no write going on) and r is small: the
+// caller writes its request and reads its reply itself, without waking the
+// writer and the reader, so a lone caller costs what a plain synchronous
+// client does. It reports false if cn was not idle: the caller then
+// queues r. Calls arriving meanwhile queue for the writer, and the reader
+// takes over their replies when this one is done. The watchdog bounds the
+// read by the timeout (by closing the connection); a cancelled context
+// closes the connection too, since a read cut short leaves it unusable.
+func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
+	if r.kind >= kindGetMulti || len(r.value) > directMax {
+		return false, nil
+	}
+	cn.mu.Lock()
+	if cn.err != nil || cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight) {
+		cn.mu.Unlock()
+		return false, nil
+	}
+	cn.writing, cn.direct = true, true
+	if cn.head > 0 {
+		clear(cn.inflight)
+		cn.inflight, cn.head = cn.inflight[:0], 0
+	}
+	cn.inflight = append(cn.inflight, r)
+	cn.arm(r)
+	cn.mu.Unlock()
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { cn.fail(errCallCancelled) })
+	}
+	encode(cn.bw, r)
+	err := cn.bw.Flush()
+	cn.mu.Lock()
+	cn.writing = false
+	more := len(cn.pending) > 0
+	cn.mu.Unlock()
+	if more {
+		select {
+		case cn.wake <- struct{}{}:
+		default:
+		}
+	}
+	if err == nil {
+		err = readReply(cn.br, r)
+	}
+	cancelled := stop != nil && !stop()
+	cn.mu.Lock()
+	if cn.head < len(cn.inflight) && cn.inflight[cn.head] == r {
+		cn.inflight[cn.head] = nil
+		cn.head++
+	}
+	cn.direct = false
+	if cn.head < len(cn.inflight) {
+		cn.rcond.Signal()
+	}
+	dead := cn.err
+	cn.mu.Unlock()
+	switch {
+	case cancelled:
+		return true, ctx.Err()
+	case err != nil && dead != nil:
+		// The watchdog (or Close) closed the connection under the read.
+		return true, dead
+	case err != nil:
+		cn.fail(err)
+		return true, err
+	}
+	return true, r.takeErrKeep()
+}
+
+// errCallCancelled closes a connection on which a caller reading its own
+// reply was cancelled.
+var errCallCancelled = errors.New("connection closed: a call reading on it was cancelled")
 
 // start queues r on a connection of p; the caller then waits for it. On
 // error r is released.
@@ -592,11 +686,7 @@ func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx 
 		r.release()
 		return nil, err
 	}
-	r.limit = cn.valueLimit()
-	r.due = deadline
-	if byCtx {
-		r.due = time.Now().Add(p.c.cfg.timeout)
-	}
+	p.prime(r, deadline, byCtx, cn)
 	if err := cn.enqueue(r); err != nil {
 		r.release()
 		return nil, err
@@ -621,6 +711,14 @@ func (p *pool) wait(ctx context.Context, cn *conn, r *request) error {
 		return r.takeErr()
 	}
 	return ctx.Err()
+}
+
+// takeErrKeep is takeErr without releasing r.
+func (r *request) takeErrKeep() error {
+	if err := r.err; err != nil && r.status != replyServerError {
+		return err
+	}
+	return nil
 }
 
 // takeErr returns r's connection-level error, releasing r if there is one.
