@@ -25,7 +25,10 @@ import (
 // once; the reader parses the replies, which memcached sends in the order
 // of the requests, and completes the requests in that order. Concurrent
 // callers thus share writes, reads and round trips without a goroutine or
-// a dial per call.
+// a dial per call. The writer yields once before taking its batch, so that
+// callers about to queue join the same write. On an idle connection a
+// lone caller does both itself (tryDirect); the reader sleeps on a
+// condition variable while nothing is in flight.
 //
 // Each request is due at the start of its call plus the timeout. A
 // watchdog timer per connection, armed only while requests are
@@ -295,8 +298,8 @@ type conn struct {
 	spare    []*request
 	inflight []*request // written (or being written), in order; head first
 	head     int
-	writing  bool  // the writer or a caller is encoding and sending
-	direct   bool  // a caller is reading its own reply (see tryDirect)
+	writing  bool // the writer or a caller is encoding and sending
+	direct   bool // a caller is reading its own reply (see tryDirect)
 	rcond    *sync.Cond
 	err      error // why it died
 
@@ -448,6 +451,9 @@ func (cn *conn) writeLoop() {
 				encode(cn.bw, r)
 			}
 			if err := cn.bw.Flush(); err != nil {
+				cn.mu.Lock()
+				cn.writing = false
+				cn.mu.Unlock()
 				cn.fail(err)
 				return
 			}

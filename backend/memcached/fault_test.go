@@ -2,10 +2,12 @@ package memcached_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -422,6 +424,7 @@ func TestStoppedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer procs[2].Signal(syscall.SIGCONT)
+	waitStopped(t, procs[2].Pid())
 
 	for i := range 5 {
 		start := time.Now()
@@ -465,6 +468,28 @@ func TestStoppedServer(t *testing.T) {
 			t.Fatalf("resumed server still failing: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitStopped waits until the process pid is stopped (state T in
+// /proc/pid/stat): a SIGSTOP takes effect when the process next enters the
+// kernel, which on a loaded machine may be after a few more requests.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // not Linux: nothing to wait for
+		}
+		// pid (comm) state ...
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 10s after SIGSTOP: %s", pid, b)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

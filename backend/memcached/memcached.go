@@ -57,7 +57,11 @@
 // last write in one write, and the reader matches the replies to the
 // requests in order. Concurrent callers share writes and round trips;
 // there is no dial, no goroutine and (for Get and Set) only the value's
-// allocation per call.
+// allocation per call. A lone caller on an idle connection writes its
+// request and reads its reply itself, as a synchronous client would, so
+// that sequential calls pay no handoff between goroutines. A watchdog
+// timer per connection, armed while requests are outstanding, enforces
+// the timeout (calls have no timer of their own).
 //
 // The first connection to a server sends "mn". A server that answers MN
 // has meta commands (memcached 1.6 and later): the connection then reads
