@@ -215,6 +215,11 @@ func (p *pool) conn(ctx context.Context, deadline time.Time, byCtx bool) (*conn,
 	if len(p.slots) > 1 {
 		s = &p.slots[p.rr.Add(1)%uint32(len(p.slots))]
 	}
+	return p.connOn(ctx, s, deadline, byCtx)
+}
+
+// connOn is conn for the slot s.
+func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bool) (*conn, error) {
 	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
 		return cn, nil
 	}
@@ -562,8 +567,17 @@ func peekLine(br *bufio.Reader) []byte {
 // cancellation. On nil error r holds the reply and the caller must release
 // it; on error r is gone.
 func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx bool) error {
+	var last *conn
 	for attempt := 0; ; attempt++ {
-		cn, err := p.conn(ctx, deadline, byCtx)
+		var cn *conn
+		var err error
+		if last == nil {
+			cn, err = p.conn(ctx, deadline, byCtx)
+		} else {
+			// The same slot: its connection is dead, so this dials a new one
+			// (the other slots' connections may be as stale).
+			cn, err = p.connOn(ctx, last.s, deadline, byCtx)
+		}
 		if err != nil {
 			r.release()
 			return err
@@ -577,10 +591,11 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 			}
 			return p.wait(ctx, cn, r)
 		}
-		if err != nil && attempt == 0 && r.kind == kindGet && staleConn(err) && ctx.Err() == nil {
+		if err != nil && attempt == 0 && idempotent(r) && staleConn(err) && ctx.Err() == nil {
 			// The server had closed the idle connection (it restarted, or
 			// timed the connection out): ask again on a new one.
 			r.status, r.rvalue, r.rcas, r.err = 0, nil, 0, nil
+			last = cn
 			continue
 		}
 		if err != nil {
@@ -588,6 +603,12 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 		}
 		return err
 	}
+}
+
+// idempotent reports whether r may be sent again when it is not known
+// whether the server got it: a get, a touch, a plain set.
+func idempotent(r *request) bool {
+	return r.kind == kindGet || r.kind == kindTouch || r.kind == kindStore && r.mode == 0
 }
 
 // prime sets what r needs from its connection and deadline.

@@ -328,3 +328,25 @@ func itemsOf(keys []string) []backend.Item {
 	}
 	return items
 }
+
+// TestServerRestartIdle: after the server restarts, the connections the
+// Client kept are closed; the first Set and Get afterwards go through on
+// new ones.
+func TestServerRestartIdle(t *testing.T) {
+	t.Parallel()
+	c, p := newClient(t)
+	ctx := context.Background()
+	if err := c.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	p.Restart(t)
+	if err := c.Set(ctx, backend.Item{Key: "k", Value: []byte("again")}); err != nil {
+		t.Fatalf("Set after a restart: %v", err)
+	}
+	if it, err := c.Get(ctx, "k"); err != nil || string(it.Value) != "again" {
+		t.Fatalf("Get after a restart: %q, %v", it.Value, err)
+	}
+}

@@ -97,10 +97,14 @@
 // returns at once with an error wrapping ctx.Err(). A call that got no
 // reply within the timeout means the connection it waited on is hung: the
 // connection is closed, the calls on it fail, and the next call connects
-// again. A reply that is not memcached's, such as a value larger than the
-// client accepts (max_value_size or the server's item_size_max, whichever
-// is larger), fails with an error wrapping ErrProtocol and closes the
-// connection without reading (or allocating) the value.
+// again. A connection that the server closed while it was idle (a
+// restart, an idle timeout) shows on the next call made on it alone: a
+// Get, a Touch or a Set is then sent again on a new connection, the other
+// commands fail once. A reply that is not memcached's, such as a value
+// larger than the client accepts (max_value_size or the server's
+// item_size_max, whichever is larger), fails with an error wrapping
+// ErrProtocol and closes the connection without reading (or allocating)
+// the value.
 //
 // A server that fails failure_limit times in a row (connection refused,
 // timeout, connection closed, garbage answer) is marked down for
