@@ -158,3 +158,36 @@ func BenchmarkParallelSet(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParallelGetBig: 64 goroutines reading 16 KiB values.
+func BenchmarkParallelGetBig(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	big := []byte(strings.Repeat("b", 16<<10))
+	for _, k := range keys {
+		if err := raw.Set(&memcache.Item{Key: k, Value: big}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				raw.Get(keys[i%len(keys)])
+			}
+		})
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		ctx := context.Background()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if _, err := c.Get(ctx, keys[i%len(keys)]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

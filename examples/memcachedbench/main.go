@@ -5,6 +5,7 @@
 //
 //	go run ./examples/memcachedbench                  # starts its own memcached (-t 2)
 //	go run ./examples/memcachedbench -addr 127.0.0.1:11211 -d 300ms -rounds 9
+//	go run ./examples/memcachedbench -phases get-64,getbig-64 -conns 4 -pipeconns 4
 //
 // Values are 100 bytes unless said otherwise. The raw side stores and
 // reads them with a memcache.Client as gomemcache's documentation shows it
