@@ -191,3 +191,33 @@ func BenchmarkParallelGetBig(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkSetMulti100: one SetMulti of 100 keys (one write and one read)
+// against a loop of 100 gomemcache Sets.
+func BenchmarkSetMulti100(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	v := []byte(strings.Repeat("v", 100))
+	items := make([]backend.Item, len(keys))
+	for i, k := range keys {
+		items[i] = backend.Item{Key: k, Value: v}
+	}
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, k := range keys {
+				if err := raw.Set(&memcache.Item{Key: k, Value: v}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for b.Loop() {
+			if err := c.SetMulti(ctx, items); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
