@@ -97,7 +97,10 @@ func (d *Dict[V]) refreshView(ctx context.Context) (*view, error) {
 	}
 	gen, err := d.readGen(ctx, s, known)
 	if err != nil {
-		return nil, fmt.Errorf("reading the namespace generation: %w", err)
+		// The operation's error names it, its key and the server; the
+		// generation is named only when it is itself the problem (a value
+		// that is not a number says so).
+		return nil, err
 	}
 	return d.install(s, gen), nil
 }

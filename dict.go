@@ -52,6 +52,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -476,48 +478,61 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) erro
 
 // GetMulti returns the values stored under keys, in one round trip per
 // server where the backend allows. Keys without a value are absent from the
-// map. If the backend fails, or some values cannot be decoded, GetMulti
-// returns what it could read together with an error that joins one
-// *OpError per failure.
+// map. If some keys could not be read (a server of several is down) or their
+// values cannot be decoded, GetMulti returns what it could read together
+// with a *MultiError (Op "getmulti") that names every failed key and its
+// cause; keys it does not name were found or are missing. If the lookup
+// failed as a whole (the backend is closed, the context is done), every key
+// is named.
 func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, error) {
 	type want struct {
 		key    string
 		hashed bool
 	}
+	distinct := dedupe(keys)
+	out := make(map[string]V, len(distinct))
+	if len(distinct) == 0 {
+		return out, nil
+	}
+	t0 := d.m.startN(opGet, len(distinct))
+	defer d.m.end(opGet, t0)
+	me := &MultiError{Op: "getmulti", Total: len(distinct)}
 	vw, err := d.current(ctx)
 	if err != nil {
-		d.m.startN(opGet, 1)
-		return map[string]V{}, d.m.fail(ctx, opGet, firstKey(keys), err)
-	}
-	wants := make(map[string]want, len(keys))
-	bkeys := make([]string, 0, len(keys))
-	for _, k := range keys {
-		bk, hashed := vw.key(k)
-		if _, dup := wants[bk]; dup {
-			continue
+		for _, k := range distinct {
+			me.Failed = append(me.Failed, &OpError{Op: "get", Key: k, Err: err})
 		}
+		return out, d.m.failKeys(ctx, opGet, me)
+	}
+	wants := make(map[string]want, len(distinct))
+	bkeys := make([]string, 0, len(distinct))
+	for _, k := range distinct {
+		bk, hashed := vw.key(k)
 		wants[bk] = want{k, hashed}
 		bkeys = append(bkeys, bk)
 	}
-	out := make(map[string]V, len(bkeys))
-	if len(bkeys) == 0 {
-		return out, nil
-	}
-	t0 := d.m.startN(opGet, len(bkeys))
-	defer d.m.end(opGet, t0)
 	items, err := d.be.GetMulti(ctx, bkeys)
-	var errs []error
+	var failedKeys map[string]error
 	if err != nil {
-		errs = append(errs, d.m.fail(ctx, opGet, keys[0], &OpError{Op: "getmulti", Key: keys[0], Err: err}))
+		if kes, ok := backend.KeyErrors(err); ok {
+			failedKeys = make(map[string]error, len(kes))
+			for _, ke := range kes {
+				failedKeys[ke.Key] = ke.Err
+			}
+		} else {
+			// The lookup as a whole failed: every key not returned did.
+			failedKeys = make(map[string]error, len(bkeys))
+			for _, bk := range bkeys {
+				failedKeys[bk] = err
+			}
+		}
 	}
-	failed := err != nil
-	for bk, w := range wants {
+	for _, bk := range bkeys {
+		w := wants[bk]
 		it, found := items[bk]
 		if !found {
-			// The failed lookup is one key's outcome; the other keys
-			// not found count as misses.
-			if failed {
-				failed = false
+			if cause, failed := failedKeys[bk]; failed {
+				me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: cause})
 			} else {
 				d.m.miss(opGet)
 			}
@@ -526,35 +541,84 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		v, ok, derr := d.decode(vw, w.key, w.hashed, it.Value)
 		switch {
 		case derr != nil:
-			errs = append(errs, d.m.fail(ctx, opGet, w.key, derr))
+			me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: derr})
 		case ok:
 			out[w.key] = v
 		default:
 			d.m.miss(opGet)
 		}
 	}
-	return out, errors.Join(errs...)
+	if len(me.Failed) == 0 {
+		return out, nil
+	}
+	slices.SortFunc(me.Failed, func(a, b *OpError) int { return strings.Compare(a.Key, b.Key) })
+	return out, d.m.failKeys(ctx, opGet, me)
 }
 
-// PutMulti stores every value of m, as Store does each. It tries every key
-// even when some fail, and returns an error that joins one *OpError per
-// key that was not stored.
-func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) error {
-	var errs []error
-	for k, v := range m {
-		if err := d.Store(ctx, k, v, opts...); err != nil {
-			errs = append(errs, err)
+// dedupe returns keys without repeats, in their first order.
+func dedupe(keys []string) []string {
+	seen := make(map[string]struct{}, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
 		}
 	}
-	return errors.Join(errs...)
+	return out
+}
+
+// PutMulti stores every value of m, as Store does each, in few round trips
+// if the backend implements backend.MultiWriter (memcached, Redis), else
+// with one call per key, several at a time. It tries every key even when
+// some fail, and returns nil or a *MultiError (Op "putmulti") that names
+// every key that was not stored and its cause; every other key was stored.
+func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) error {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	t0 := d.m.startN(opPut, len(keys))
+	defer d.m.end(opPut, t0)
+	me := &MultiError{Op: "putmulti", Total: len(keys)}
+	vw, err := d.current(ctx)
+	if err != nil {
+		for _, k := range keys {
+			me.Failed = append(me.Failed, &OpError{Op: "put", Key: k, Err: err})
+		}
+		return d.m.failKeys(ctx, opPut, me)
+	}
+	items := make([]backend.Item, 0, len(keys))
+	itemKeys := make([]string, 0, len(keys))
+	for _, k := range keys {
+		it, err := d.itemIn(vw, k, m[k], opts)
+		if err != nil {
+			me.Failed = append(me.Failed, &OpError{Op: "put", Key: k, Err: err})
+			continue
+		}
+		items, itemKeys = append(items, it), append(itemKeys, k)
+	}
+	var errs []error
+	if mw, ok := d.be.(backend.MultiWriter); ok && len(items) > 1 {
+		errs = spread(mw.SetMulti(ctx, items), itemKeys, items, nil)
+	} else {
+		errs = perKey(len(items), func(i int) error { return d.be.Set(ctx, items[i]) })
+	}
+	for i, err := range errs {
+		if err != nil {
+			me.Failed = append(me.Failed, &OpError{Op: "put", Key: itemKeys[i], Err: err})
+		}
+	}
+	if len(me.Failed) == 0 {
+		return nil
+	}
+	slices.SortFunc(me.Failed, func(a, b *OpError) int { return strings.Compare(a.Key, b.Key) })
+	return d.m.failKeys(ctx, opPut, me)
 }
 
 // Stats returns a snapshot of the Dict's counters and latency histograms.
 func (d *Dict[V]) Stats() Stats { return d.m.snapshot() }
-
-func firstKey(keys []string) string {
-	if len(keys) == 0 {
-		return ""
-	}
-	return keys[0]
-}

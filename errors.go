@@ -3,6 +3,7 @@ package memdict
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -51,3 +52,80 @@ func (e *OpError) Error() string {
 
 // Unwrap returns the cause.
 func (e *OpError) Unwrap() error { return e.Err }
+
+// MultiError is the error of an operation on several keys (GetMulti,
+// PutMulti, Tx.Commit) in which some or all keys failed. It lists every
+// failed Dict key with its cause; every key it does not list succeeded (for
+// GetMulti: was found or missing). Test for it with errors.As; errors.Is
+// sees each key's cause, so errors.Is(err, ErrUnavailable) is true if any
+// key failed because its server was unreachable.
+type MultiError struct {
+	// Op is the operation: "getmulti", "putmulti" or "commit".
+	Op string
+	// Failed holds one *OpError per failed key, sorted by key. Its Key is
+	// the Dict key (not the backend key) and its Op the operation on that
+	// key: "get", "put" or "delete".
+	Failed []*OpError
+	// Total is the number of distinct keys the operation tried.
+	Total int
+}
+
+// maxListed is how many failed keys MultiError.Error lists; Failed holds
+// them all.
+const maxListed = 20
+
+// Error returns `memdict: <op>: <n> of <total> keys failed: ` followed by
+// each failed key and its cause (the first 20, then how many more).
+func (e *MultiError) Error() string {
+	var b strings.Builder
+	b.WriteString("memdict: ")
+	if e.Op != "" {
+		b.WriteString(e.Op + ": ")
+	}
+	fmt.Fprintf(&b, "%d of %d keys failed: ", len(e.Failed), e.Total)
+	for i, oe := range e.Failed {
+		if i == maxListed {
+			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-maxListed)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s %q: %v", oe.Op, oe.Key, oe.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the failed keys' errors, so that errors.Is(err,
+// ErrUnavailable) and errors.As(err, &opErr) see them.
+func (e *MultiError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, oe := range e.Failed {
+		errs[i] = oe
+	}
+	return errs
+}
+
+// Keys returns the failed keys, sorted.
+func (e *MultiError) Keys() []string {
+	keys := make([]string, len(e.Failed))
+	for i, oe := range e.Failed {
+		keys[i] = oe.Key
+	}
+	return keys
+}
+
+// Err returns the cause of key's failure, or nil if key is not listed.
+func (e *MultiError) Err(key string) error {
+	for _, oe := range e.Failed {
+		if oe.Key == key {
+			return oe.Err
+		}
+	}
+	return nil
+}
+
+// CommitError is the error of a Tx.Commit in which some keys failed: a
+// MultiError whose Op is "commit" and whose Failed entries have Op "put" or
+// "delete". Every key it does not list was written (or deleted).
+type CommitError = MultiError

@@ -116,3 +116,22 @@ func ExampleDict_Remove() {
 	fmt.Println(errors.Is(err, memdict.ErrNotFound), d.Delete("nothing"))
 	// Output: true <nil>
 }
+
+// A multi-key operation whose keys partly fail returns a *MultiError that
+// names every failed key with its cause; the other keys succeeded.
+func ExampleMultiError() {
+	ctx := context.Background()
+	d, _ := memdict.New[string](memory.New(), "p", memdict.WithMaxValueLen(16))
+	err := d.PutMulti(ctx, map[string]string{"a": "short", "b": "far too long for the limit", "c": "ok"})
+	var me *memdict.MultiError
+	if errors.As(err, &me) {
+		fmt.Println(me.Op, me.Keys(), len(me.Failed), "of", me.Total)
+		fmt.Println(errors.Is(me.Err("b"), memdict.ErrValueTooLarge))
+	}
+	got, _ := d.GetMulti(ctx, []string{"a", "b", "c"})
+	fmt.Println(len(got))
+	// Output:
+	// putmulti [b] 1 of 3
+	// true
+	// 2
+}

@@ -31,7 +31,10 @@ const allBatch = 100
 // Listing needs a backend that implements backend.Lister (memory; Redis
 // with SCAN; memcached with lru_crawler metadump). On any other backend
 // the iterator yields a single ("", err) pair whose err wraps
-// ErrNotSupported. A failure yields a final ("", err) pair. Keys written or
+// ErrNotSupported. A failure yields a final ("", err) pair. A shortened
+// key whose value cannot be read because its server is down (the backend
+// names it in a *backend.MultiError) is yielded as (its backend key, an
+// *OpError) and the iteration goes on if the loop does. Keys written or
 // removed while the listing runs may or may not be seen.
 func (d *Dict[V]) Keys(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
@@ -44,7 +47,10 @@ func (d *Dict[V]) Keys(ctx context.Context) iter.Seq2[string, error] {
 // All returns an iterator over the Dict's live entries, as Keys lists them,
 // with their values, read in batches. An entry whose value cannot be
 // decoded is yielded with its Key and an *OpError wrapping ErrDecode, and
-// the iteration goes on if the loop does; a listing failure, or a backend
+// one whose value cannot be read because its server is down (the backend
+// names it in a *backend.MultiError) with its Key (the backend key for a
+// shortened key) and an *OpError with the cause; the iteration goes on if
+// the loop does. A listing failure, or a backend
 // without backend.Lister (ErrNotSupported), is yielded as a final
 // (Entry{}, err) pair. Keys removed between the listing and the reading of
 // their value are skipped.
@@ -93,12 +99,33 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 			bkeys = append(bkeys, l.bkey)
 		}
 		items, err := d.be.GetMulti(ctx, bkeys)
+		var failed map[string]error // keys of a server that is down
 		if err != nil {
-			yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: reading values: %w", d.prefix, err)))
-			return false
+			kes, partial := backend.KeyErrors(err)
+			if !partial {
+				yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: reading values: %w", d.prefix, err)))
+				return false
+			}
+			failed = make(map[string]error, len(kes))
+			for _, ke := range kes {
+				failed[ke.Key] = ke.Err
+			}
 		}
 		for _, l := range batch {
 			it, found := items[l.bkey]
+			if cause, bad := failed[l.bkey]; bad && !found {
+				// Unreadable, not absent: say so, and go on with the
+				// others. A shortened key's original is in its value:
+				// name its backend key.
+				key := l.key
+				if l.hashed {
+					key = l.bkey
+				}
+				if !yield(key, zero, d.m.fail(ctx, opGet, key, cause)) {
+					return false
+				}
+				continue
+			}
 			if !found {
 				continue // removed since it was listed
 			}

@@ -15,9 +15,10 @@ type flightGroup[V any] struct {
 
 // flight is one load in progress.
 type flight[V any] struct {
-	done chan struct{} // closed when v and err are set
-	v    V
-	err  error
+	done    chan struct{} // closed when v and err are set
+	v       V
+	err     error
+	waiters int // callers waiting for it, guarded by the group's mu
 }
 
 // ErrLoaderPanicked is the error the callers waiting on a GetOrLoad load
@@ -62,6 +63,7 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 	g := &d.flights
 	g.mu.Lock()
 	if f, ok := g.m[key]; ok {
+		f.waiters++
 		g.mu.Unlock()
 		select {
 		case <-f.done:

@@ -36,7 +36,7 @@ func TestGetOrLoadOneLoadFor100Callers(t *testing.T) {
 		})
 	}
 	started.Wait()
-	waitMisses(t, d, 100+1) // every caller missed (and the leader looked again)
+	waitWaiters(t, d, "k", 99) // every other caller waits for the one load
 	close(release)
 	wg.Wait()
 	if n := loads.Load(); n != 1 {
@@ -70,7 +70,7 @@ func TestGetOrLoadErrorGoesToEveryWaiterAndNothingIsStored(t *testing.T) {
 			}
 		})
 	}
-	waitMisses(t, d, 20+1) // every caller missed (and the leader looked again)
+	waitWaiters(t, d, "k", 19) // every other caller waits for the one load
 	close(release)
 	wg.Wait()
 	if errs.Load() != 20 || loads.Load() != 1 {
@@ -86,18 +86,27 @@ func TestGetOrLoadErrorGoesToEveryWaiterAndNothingIsStored(t *testing.T) {
 	}
 }
 
-// waitMisses waits until d has counted n misses, then a little more so
-// that the callers that missed have joined the flight.
-func waitMisses[V any](t *testing.T, d *memdict.Dict[V], n uint64) {
+// waitFor polls cond until it holds, failing the test after a deadline
+// generous enough for a loaded machine: the goroutines it waits for only
+// need to be scheduled.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().Misses < n {
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d misses after 10s, want %d", d.Stats().Misses, n)
+			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond)
+}
+
+// waitWaiters waits until n GetOrLoad callers wait for the load of key in
+// flight: they are the callers that missed while it ran.
+func waitWaiters[V any](t *testing.T, d *memdict.Dict[V], key string, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d callers waiting for the load of %q", n, key), func() bool {
+		return memdict.FlightWaiters(d, key) >= n
+	})
 }
 
 func TestGetOrLoadWaiterContext(t *testing.T) {
@@ -105,7 +114,7 @@ func TestGetOrLoadWaiterContext(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	go d.GetOrLoad(context.Background(), "k", func(context.Context, string) (int, error) { <-release; return 1, nil })
-	time.Sleep(10 * time.Millisecond)
+	waitFor(t, "the first load to start", func() bool { return memdict.InFlight(d, "k") })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	_, err := d.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 2, nil })

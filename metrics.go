@@ -144,6 +144,21 @@ func (m *metrics) fail(ctx context.Context, o op, key string, err error) error {
 	return oe
 }
 
+// failKeys counts one failed o for each key me names, logs the failure
+// once (not once per key) and returns me.
+func (m *metrics) failKeys(ctx context.Context, o op, me *MultiError) error {
+	m.ops[o].errs.Add(uint64(len(me.Failed)))
+	if m.logger != nil {
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		m.logger.LogAttrs(ctx, slog.LevelWarn, "memdict: operation failed",
+			slog.String("prefix", m.prefix), slog.String("op", me.Op),
+			slog.Int("failed", len(me.Failed)), slog.Int("keys", me.Total), slog.Any("error", me))
+	}
+	return me
+}
+
 // failWhole counts a failed op that concerns no one key, logs it and
 // returns err, which names the op itself.
 func (m *metrics) failWhole(ctx context.Context, o op, err error) error {

@@ -3,7 +3,6 @@ package memdict
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -178,7 +177,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 			d.m.start(name)
 			fail(name, k, err)
 		}
-		return d.m.failWhole(ctx, opCommit, &CommitError{Failed: failed, Total: len(keys)})
+		return d.m.failWhole(ctx, opCommit, &CommitError{Op: "commit", Failed: failed, Total: len(keys)})
 	}
 	var items []backend.Item
 	var itemKeys, dels, delKeys []string
@@ -229,7 +228,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		return nil
 	}
 	slices.SortFunc(failed, func(a, b *OpError) int { return strings.Compare(a.Key, b.Key) })
-	return d.m.failWhole(ctx, opCommit, &CommitError{Failed: failed, Total: len(keys)})
+	return d.m.failWhole(ctx, opCommit, &CommitError{Op: "commit", Failed: failed, Total: len(keys)})
 }
 
 // spread turns the error of a SetMulti or DeleteMulti call into one error
@@ -280,46 +279,4 @@ func perKey(n int, call func(i int) error) []error {
 	}
 	wg.Wait()
 	return errs
-}
-
-// CommitError is the error of a Commit in which some keys failed. Every key
-// it does not list was written (or deleted).
-type CommitError struct {
-	// Failed holds one *OpError per failed key, sorted by key; its Op is
-	// "put" or "delete".
-	Failed []*OpError
-	// Total is the number of keys the Commit tried.
-	Total int
-}
-
-// Error lists every failed key with its cause.
-func (e *CommitError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "memdict: commit: %d of %d keys failed: ", len(e.Failed), e.Total)
-	for i, oe := range e.Failed {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%s %q: %v", oe.Op, oe.Key, oe.Err)
-	}
-	return b.String()
-}
-
-// Unwrap returns the failed keys' errors, so that errors.Is(err,
-// ErrUnavailable) and errors.As(err, &opErr) see them.
-func (e *CommitError) Unwrap() []error {
-	errs := make([]error, len(e.Failed))
-	for i, oe := range e.Failed {
-		errs[i] = oe
-	}
-	return errs
-}
-
-// Keys returns the failed keys, sorted.
-func (e *CommitError) Keys() []string {
-	keys := make([]string, len(e.Failed))
-	for i, oe := range e.Failed {
-		keys[i] = oe.Key
-	}
-	return keys
 }

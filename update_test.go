@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -119,7 +118,7 @@ func TestUpdatePanicReleasesWaiters(t *testing.T) {
 		_, err := d.Update(ctx, "k", func(old int, _ bool) (int, error) { return old + 1, nil })
 		waiterErr <- err
 	}()
-	waitUpdates(t, d, 2)
+	waitFor(t, "the second Update to queue", func() bool { return memdict.UpdatesQueued(d, "k") == 1 })
 	close(release)
 	if p := <-panicked; p != "boom" {
 		t.Fatalf("leader recovered %v", p)
@@ -131,24 +130,6 @@ func TestUpdatePanicReleasesWaiters(t *testing.T) {
 	if v, err := d.Update(ctx, "k", func(old int, _ bool) (int, error) { return old + 1, nil }); err != nil || v != 1 {
 		t.Fatalf("Update after panic = %v, %v", v, err)
 	}
-}
-
-// waitUpdates waits until n Update calls have started, and a little more.
-func waitUpdates[V any](t *testing.T, d *memdict.Dict[V], n uint64) {
-	t.Helper()
-	var calls uint64
-	for i := 0; i < 10000; i++ {
-		calls = 0
-		for _, r := range d.Stats().Ops[5].Results {
-			calls += r.Count
-		}
-		if calls >= n {
-			time.Sleep(20 * time.Millisecond)
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("%d updates started, want %d", calls, n)
 }
 
 func TestUpdateMissingAndErrors(t *testing.T) {

@@ -32,3 +32,13 @@ func Example() {
 	// hello <nil>
 	// true
 }
+
+// Validate checks a URL as Open would, parameters included, without
+// connecting: a typo is caught when the configuration is read.
+func ExampleValidate() {
+	fmt.Println(backend.Validate("mem://?max_bytes=67108864"))
+	fmt.Println(backend.Validate("mem://?max_byte=67108864"))
+	// Output:
+	// <nil>
+	// backend: URL "mem://?max_byte=67108864": memory: unknown parameter(s) max_byte (known: max_bytes, max_item_size, max_key_len)
+}

@@ -16,9 +16,17 @@ import (
 // URL whose scheme it was registered for.
 type Opener func(ctx context.Context, u *url.URL) (Backend, error)
 
+// Validator checks a URL as its driver's Opener would, without connecting
+// to a server: the scheme's form (host,
+// path, user information), every query parameter and its value. It returns
+// nil if the Opener would accept the URL, else an error naming the
+// problem (the parameter, the value).
+type Validator func(u *url.URL) error
+
 var (
 	registryMu sync.RWMutex
 	registry   = map[string]Opener{}
+	validators = map[string]Validator{}
 )
 
 // Register makes a driver available under a URL scheme (for example "mem"
@@ -36,6 +44,69 @@ func Register(scheme string, opener Opener) {
 		panic("backend: Register called twice for scheme " + scheme)
 	}
 	registry[scheme] = opener
+}
+
+// RegisterValidator registers the Validator that Validate uses for URLs of
+// scheme, beside the scheme's Opener. Drivers call it from their init
+// function, after Register. A scheme without a Validator is checked only
+// for being registered. RegisterValidator panics if scheme is empty, v is
+// nil, or scheme already has a Validator.
+func RegisterValidator(scheme string, v Validator) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if scheme == "" || v == nil {
+		panic("backend: RegisterValidator with an empty scheme or a nil validator")
+	}
+	scheme = strings.ToLower(scheme)
+	if _, dup := validators[scheme]; dup {
+		panic("backend: RegisterValidator called twice for scheme " + scheme)
+	}
+	validators[scheme] = v
+}
+
+// ValidateByOpening returns a Validator that opens the URL with opener and
+// closes the backend at once. It is for drivers whose Opener does no I/O
+// (it parses the URL and builds a client that connects on first use), so
+// that the check and the open can never disagree.
+func ValidateByOpening(opener Opener) Validator {
+	return func(u *url.URL) error {
+		be, err := opener(context.Background(), u)
+		if err != nil {
+			return err
+		}
+		return be.Close()
+	}
+}
+
+// Validate checks rawURL fully without connecting: that it parses, that
+// its scheme is registered, and, with the scheme's Validator, its form and
+// every query parameter and value. It returns nil, or an error that names
+// the problem as Open would report it (passwords redacted), wrapping
+// ErrUnknownScheme for an unknown scheme.
+func Validate(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("backend: URL %q: %w", Redact(rawURL), redactURLError(err))
+	}
+	if u.Scheme == "" {
+		return fmt.Errorf("backend: URL %q: missing scheme (want one of %s)", Redact(rawURL), strings.Join(Schemes(), ", "))
+	}
+	scheme := strings.ToLower(u.Scheme)
+	registryMu.RLock()
+	_, known := registry[scheme]
+	v := validators[scheme]
+	registryMu.RUnlock()
+	if !known {
+		return fmt.Errorf("backend: URL %q: %w %q; registered: %s (forgotten import of its driver package?)",
+			Redact(rawURL), ErrUnknownScheme, u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	if v == nil {
+		return nil
+	}
+	if err := v(u); err != nil {
+		return fmt.Errorf("backend: URL %q: %w", Redact(rawURL), err)
+	}
+	return nil
 }
 
 // Schemes returns the registered URL schemes, sorted.

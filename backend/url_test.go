@@ -13,16 +13,95 @@ import (
 
 type nopBackend struct{ backend.Backend }
 
+func (nopBackend) Close() error { return nil }
+
+func openNop(_ context.Context, u *url.URL) (backend.Backend, error) {
+	p := backend.NewParams(u)
+	p.Duration("timeout", time.Second)
+	p.Int("n", 1)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return nopBackend{}, nil
+}
+
+// opened counts the backends test-check's opener made.
+var opened int
+
 func init() {
-	backend.Register("test-nop", func(_ context.Context, u *url.URL) (backend.Backend, error) {
-		p := backend.NewParams(u)
-		p.Duration("timeout", time.Second)
-		p.Int("n", 1)
-		if err := p.Err(); err != nil {
-			return nil, err
-		}
-		return nopBackend{}, nil
+	backend.Register("test-nop", openNop)
+	backend.RegisterValidator("test-nop", backend.ValidateByOpening(openNop))
+	backend.Register("test-check", func(ctx context.Context, u *url.URL) (backend.Backend, error) {
+		opened++
+		return openNop(ctx, u)
 	})
+	backend.RegisterValidator("test-check", func(u *url.URL) error {
+		if u.Host == "" {
+			return errors.New("no host")
+		}
+		return nil
+	})
+	backend.Register("test-unchecked", openNop)
+}
+
+// Validate checks a URL as Open would, without opening: the scheme, and the
+// form and parameters through the scheme's Validator.
+func TestValidate(t *testing.T) {
+	for _, ok := range []string{"test-nop://h?timeout=2s&n=3", "TEST-NOP://h", "test-check://h", "test-unchecked://h?anything=1"} {
+		if err := backend.Validate(ok); err != nil {
+			t.Errorf("Validate(%q): %v", ok, err)
+		}
+	}
+	if opened != 0 {
+		t.Errorf("Validate opened %d backends through a scheme with its own Validator", opened)
+	}
+	tests := []struct {
+		url  string
+		want []string
+	}{
+		{"nosuch://h", []string{`unknown URL scheme "nosuch"`, "test-nop", "forgotten import"}},
+		{"//h", []string{"missing scheme"}},
+		{"test-nop://h?timeout=fast", []string{`timeout="fast"`, "duration"}},
+		{"test-nop://h?bogus=1&timeout=1s", []string{`backend: URL "test-nop://h?bogus=1&timeout=1s": unknown parameter(s) bogus`, "known: n, timeout"}},
+		{"test-nop://user:s3cret@h?bogus=1", []string{"xxxxx"}},
+		{"test-check://", []string{"no host"}},
+	}
+	for _, tt := range tests {
+		err := backend.Validate(tt.url)
+		if err == nil {
+			t.Errorf("Validate(%q) = nil", tt.url)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Validate(%q) = %q; want it to mention %q", tt.url, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Validate(%q) shows the password: %v", tt.url, err)
+		}
+	}
+	if err := backend.Validate("nosuch://h"); !errors.Is(err, backend.ErrUnknownScheme) {
+		t.Errorf("Validate of an unknown scheme: %v, want ErrUnknownScheme", err)
+	}
+}
+
+// RegisterValidator panics on programming errors, as Register does.
+func TestRegisterValidatorPanics(t *testing.T) {
+	for name, f := range map[string]func(){
+		"empty scheme": func() { backend.RegisterValidator("", func(*url.URL) error { return nil }) },
+		"nil":          func() { backend.RegisterValidator("x", nil) },
+		"duplicate":    func() { backend.RegisterValidator("TEST-NOP", func(*url.URL) error { return nil }) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
 }
 
 func TestOpen(t *testing.T) {

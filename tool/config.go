@@ -170,8 +170,9 @@ var (
 	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh}
 )
 
-// Validate checks c: plugin names, URLs (parseable, with a registered
-// scheme), expirations, limits and codec names. It returns nil, or one
+// Validate checks c: plugin names, URLs (fully, without connecting: a
+// registered scheme, the driver's form, every query parameter and value),
+// expirations, limits and codec names. It returns nil, or one
 // *ConfigError per problem joined with errors.Join.
 func (c Config) Validate() error {
 	var errs []error
@@ -237,8 +238,10 @@ func codecByName(name string) (codec.Codec, error) {
 	return c, nil
 }
 
-// normalizeURL checks a plugin URL and returns it in the form backend.Open
-// takes: a URL without "://" is a memcached server list.
+// normalizeURL checks a plugin URL fully, without connecting (its scheme,
+// form, every query parameter and value, with backend.Validate), and
+// returns it in the form backend.Open takes: a URL without "://" is a
+// memcached server list.
 func normalizeURL(raw string) (string, error) {
 	if raw == "" {
 		return "", errors.New("missing (want a URL such as mem://, memcached://host:11211 or redis://host:6379/0)")
@@ -257,6 +260,11 @@ func normalizeURL(raw string) (string, error) {
 	if !slices.Contains(backend.Schemes(), strings.ToLower(u.Scheme)) {
 		return "", fmt.Errorf("%q: %w %q; registered: %s (forgotten import of its driver package?)",
 			backend.Redact(raw), backend.ErrUnknownScheme, u.Scheme, strings.Join(backend.Schemes(), ", "))
+	}
+	// Every parameter and its value, as the driver will read them, so
+	// that a typo is reported here and not as an outage at the first call.
+	if err := backend.Validate(raw); err != nil {
+		return "", err
 	}
 	return raw, nil
 }

@@ -140,6 +140,15 @@ func TestLoadConfigBad(t *testing.T) {
 		{"yaml negative refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: -1\n", 4, "p", "generation_refresh", "never"},
 		{"yaml bad refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: sometimes\n", 4, "p", "generation_refresh", "duration"},
 		{"json bad refresh", "c.json", `{"plugins": {"p": {"url": "mem://", "generation_refresh": "-1s"}}}`, 0, "p", "generation_refresh", "negative"},
+		{"yaml redis unknown parameter", "c.yaml", "plugins:\n  x:\n    url: redis://127.0.0.1:1?nope=1\n", 3, "x", "url", `redis: unknown parameter(s) nope`},
+		{"yaml rediss bad value", "c.yaml", "plugins:\n  x:\n    url: rediss://127.0.0.1:1?pool_size=many\n", 3, "x", "url", `pool_size="many"`},
+		{"yaml memcached unknown parameter", "c.yaml", "plugins:\n  x:\n    url: memcached://127.0.0.1:1?timout=1s\n", 3, "x", "url", `memcached: unknown parameter(s) timout`},
+		{"yaml memcached bad value", "c.yaml", "plugins:\n  x:\n    url: memcached://127.0.0.1:1?timeout=soon\n", 3, "x", "url", `timeout="soon"`},
+		{"yaml memcached server list bad value", "c.yaml", "plugins:\n  x:\n    url: 127.0.0.1:1?failure_limit=-1\n", 3, "x", "url", `failure_limit="-1"`},
+		{"yaml memcached path", "c.yaml", "plugins:\n  x:\n    url: memcached://127.0.0.1:1/0\n", 3, "x", "url", `no databases`},
+		{"yaml mem unknown parameter", "c.yaml", "plugins:\n  x:\n    url: mem://?max_byte=1\n", 3, "x", "url", `memory: unknown parameter(s) max_byte`},
+		{"yaml bad parameter hides password", "c.yaml", "plugins:\n  x:\n    url: redis://u:hunter2@127.0.0.1:1?nope=1\n", 3, "x", "url", "xxxxx"},
+		{"json redis unknown parameter", "c.json", `{"plugins": {"x": {"url": "redis://127.0.0.1:1?nope=1"}}}`, 0, "x", "url", "nope"},
 		{"json syntax", "c.json", "{\n\"plugins\": {\n\"p\": {,}}}", 3, "", "", ""},
 		{"json unknown top field", "c.json", `{"site": "a"}`, 0, "", "site", "unknown field"},
 		{"json unknown plugin field", "c.json", `{"plugins": {"p": {"url": "mem://", "ttl": 5}}}`, 0, "p", "ttl", "unknown field"},
@@ -234,6 +243,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative key length", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "mem://", MaxKeyLen: -1}}}, "p", "max_key_length"},
 		{"codec", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "mem://", Codec: "xml"}}}, "p", "codec"},
 		{"name", tool.Config{Plugins: map[string]tool.PluginConfig{"": {URL: "mem://"}}}, "", ""},
+		{"unknown url parameter", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "redis://127.0.0.1:1?nope=1"}}}, "p", "url"},
+		{"bad url value", tool.Config{Plugins: map[string]tool.PluginConfig{"p": {URL: "memcached://127.0.0.1:1?batch=maybe"}}}, "p", "url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,6 +294,7 @@ func TestConfigFromEnv(t *testing.T) {
 			}}, ""},
 		{"bad url", map[string]string{"MEMDICT_URL": "bogus://x"}, tool.Config{}, `$MEMDICT_URL: plugin "default_memcached_plugin": field "url"`},
 		{"missing file", map[string]string{"MEMDICT_CONFIG": "/nonexistent/memdict.yaml"}, tool.Config{}, "/nonexistent/memdict.yaml"},
+		{"unknown url parameter", map[string]string{"MEMDICT_URL": "memcached://127.0.0.1:1?nope=1"}, tool.Config{}, `$MEMDICT_URL: plugin "default_memcached_plugin": field "url": backend: URL "memcached://127.0.0.1:1?nope=1": memcached: unknown parameter(s) nope`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,5 +372,41 @@ func TestConfigFromGetenv(t *testing.T) {
 	}
 	if cfg.SiteID != "own" || cfg.Plugins[tool.DefaultPlugin].URL != "mem://?max_bytes=1000" {
 		t.Errorf("ConfigFromGetenv = %+v", cfg)
+	}
+}
+
+// tool.Load and tool.FromEnv reject a plugin URL with an unknown parameter
+// or a bad value at once, naming the file (or variable), the plugin and the
+// parameter, rather than failing at the first call as "server unavailable".
+func TestLoadAndFromEnvValidateURLParameters(t *testing.T) {
+	path := writeFile(t, "memdict.yaml", "plugins:\n  x:\n    url: redis://127.0.0.1:1?nope=1\n  y:\n    url: memcached://127.0.0.1:1?timeout=fast\n")
+	_, err := tool.Load(path)
+	if err == nil {
+		t.Fatal("Load: no error")
+	}
+	for _, want := range []string{
+		path + `:3: plugin "x": field "url": backend: URL "redis://127.0.0.1:1?nope=1": redis: unknown parameter(s) nope`,
+		path + `:5: plugin "y": field "url": backend: URL "memcached://127.0.0.1:1?timeout=fast": memcached: parameter timeout="fast"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Load: %v\nshould contain %q", err, want)
+		}
+	}
+	for _, env := range []map[string]string{
+		{"MEMDICT_URL": "mem://?nope=1"},
+		{"MEMDICT_CONFIG": path},
+	} {
+		getenv := func(k string) string { return env[k] }
+		if _, err := tool.ConfigFromGetenv(getenv); !errors.Is(err, tool.ErrConfig) || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("ConfigFromGetenv(%v): %v, want a *ConfigError naming nope", env, err)
+		}
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		if _, err := tool.FromEnv(); err == nil || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("FromEnv(%v): %v, want an error naming nope", env, err)
+		}
+		os.Unsetenv("MEMDICT_URL")
+		os.Unsetenv("MEMDICT_CONFIG")
 	}
 }

@@ -30,9 +30,10 @@ type Tool struct {
 	plugins map[string]*plugin
 	closed  bool
 
-	pending sync.WaitGroup // retired backends not yet closed
-	errMu   sync.Mutex
-	errs    []error // errors of closing retired backends
+	pending   sync.WaitGroup // retired backends not yet closed
+	handedOut dictRegistry   // the Dicts Dict handed out, for Dicts
+	errMu     sync.Mutex
+	errs      []error // errors of closing retired backends
 }
 
 // plugin is one configured plugin. cfg is guarded by Tool.mu.
@@ -195,7 +196,8 @@ func (t *Tool) sortedLocked() []*plugin {
 // opts may add options that do not set one of those (WithErrorHandler);
 // the others are refused, since they would stop the Dict from following
 // its plugin. Dict opens no connection: the plugin's backend is opened by
-// the first call that needs it.
+// the first call that needs it. The Tool keeps track of the Dict (without
+// keeping it alive) so that Dicts reports its metrics.
 //
 // Dict returns an error wrapping ErrUnknownPlugin, naming the path and
 // listing the configured plugins, for an unknown path; one wrapping
@@ -213,6 +215,7 @@ func Dict[V any](t *Tool, keyPrefix, pluginPath string, opts ...memdict.Option) 
 		return nil, fmt.Errorf("tool: Dict %q of plugin %q: %w (a Tool's Dicts take their settings from the plugin: change the plugin, or add one)",
 			keyPrefix, p.name, err)
 	}
+	track(&t.handedOut, p.name, d)
 	return d, nil
 }
 

@@ -574,7 +574,7 @@ func TestConfigure(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: only scheduling is awaited
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for: %s", what)
@@ -583,11 +583,12 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	}
 }
 
-// A backend that cannot be opened is an error of the calls, as a down
-// server is, and is tried again later.
+// A backend that cannot be opened (its URL is valid, as a URL with a bad
+// parameter is not: see TestLoadAndFromEnvValidateURLParameters) is an
+// error of the calls, as a down server is, and is tried again later.
 func TestOpenFailure(t *testing.T) {
 	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{
-		"bad": tool.DefaultPluginConfig("mem://?no_such_param=1"),
+		"bad": tool.DefaultPluginConfig("tooltest://bad?fail=1"),
 	}})
 	d, err := tool.Dict[int](tl, "x", "bad")
 	if err != nil {
@@ -597,7 +598,7 @@ func TestOpenFailure(t *testing.T) {
 		t.Error("Get succeeded")
 	}
 	_, _, err = d.Lookup(context.Background(), "k")
-	if !errors.Is(err, memdict.ErrUnavailable) || !strings.Contains(err.Error(), "no_such_param") {
+	if !errors.Is(err, memdict.ErrUnavailable) || !strings.Contains(err.Error(), "refused to open") {
 		t.Errorf("Lookup: %v", err)
 	}
 	if _, err := tl.Backend(context.Background(), "bad"); err == nil {

@@ -16,6 +16,8 @@ import (
 func init() {
 	backend.Register("memcached", open)
 	backend.Register("memcacheds", open)
+	backend.RegisterValidator("memcached", backend.ValidateByOpening(open))
+	backend.RegisterValidator("memcacheds", backend.ValidateByOpening(open))
 }
 
 // Open opens a Client from a memcached:// or memcacheds:// URL; the

@@ -11,6 +11,7 @@ import (
 
 func init() {
 	backend.Register("mem", openURL)
+	backend.RegisterValidator("mem", backend.ValidateByOpening(openURL))
 }
 
 // openURL opens a new Store from a "mem://" URL. The URL takes no host or

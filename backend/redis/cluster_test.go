@@ -18,13 +18,18 @@ import (
 func TestCluster(t *testing.T) {
 	t.Parallel()
 	c := testserver.RedisCluster(t, 3)
-	seeds := "redis://" + c.Addrs[0] + "," + c.Addrs[2] + "?cluster=true"
+	seeds := "redis://" + c.Addrs[0] + "," + c.Addrs[2] + "?cluster=true&timeout=" + loadedTimeout
 
 	t.Run("Conformance", func(t *testing.T) {
 		backendtest.Run(t, opener(seeds+"&max_value_size=1048576"), conformanceOptions(nil))
 	})
 	t.Run("Smoke", func(t *testing.T) {
 		smoke(t, mustOpen(t, seeds), "smoke/", time.Sleep)
+	})
+	t.Run("Pipelined", func(t *testing.T) {
+		// Calls to each master share pipelines; each caller gets its own
+		// result.
+		pipelinedWrites(t, mustOpen(t, seeds))
 	})
 	t.Run("ForeignValues", func(t *testing.T) {
 		foreignValues(t, mustOpen(t, seeds))

@@ -54,7 +54,7 @@ func TestConformanceMiniredis(t *testing.T) {
 func TestConformanceServer(t *testing.T) {
 	t.Parallel()
 	p := testserver.Redis(t)
-	backendtest.Run(t, opener("redis://"+p.Addr+"/0?max_value_size=1048576"), conformanceOptions(nil))
+	backendtest.Run(t, opener("redis://"+p.Addr+"/0?max_value_size=1048576&timeout="+loadedTimeout), conformanceOptions(nil))
 }
 
 func TestConformanceUnbatched(t *testing.T) {

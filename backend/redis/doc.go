@@ -33,18 +33,35 @@
 // a hash, list or other type, gives an error wrapping ErrForeignValue
 // rather than a wrong value; Set and Delete replace or remove it. (MGET
 // reports keys of other types as missing, so GetMulti and Gets batched
-// with others see them as misses.)
+// with others see them as misses; Gets batched with others see a foreign
+// empty string as a miss too.)
 //
-// # Concurrency and batching
+// # Concurrency and pipelining
 //
-// A Backend is safe for concurrent use. Concurrent Gets are coalesced by
-// memdict's internal batcher (shared with the memcached driver): a Get that
-// finds others in flight to the same server waits and goes out with them
-// in one MGET, while a lone Get is a plain GET with no added latency. See
-// WithBatching.
+// A Backend is safe for concurrent use. Concurrent single-key calls to one
+// server (Get, Set, Add, CompareAndSwap, Delete, Touch, Increment) are
+// pipelined: while two pipelines to a server are in flight, further calls
+// queue, and as soon as one returns, everything queued goes out as one
+// go-redis pipeline, in one write and one round trip, the Gets among them
+// merged into one MGET. A lone call is a plain command with no added
+// latency. On a cluster each master has its own queue, and the Gets of a
+// pipeline are one MGET per hash slot. See WithBatching. A Get reads its
+// value once, from the socket into the buffer the returned Value shares.
 //
-// Every call honours its context: a deadline through go-redis, and a
-// cancellation too, even on a server that stopped answering.
+// # Timeouts and failures
+//
+// Every call is bounded by the timeout (URL timeout=, default 1s; see
+// WithTimeout), whatever context the caller passes, context.Background()
+// included: the wait in the queue, the wait for a pooled connection,
+// connecting, writing and reading all count. A caller's earlier deadline
+// or cancellation ends a call sooner, even on a server that stopped
+// answering. A server that fails failure_limit calls in a row (default 3;
+// a timeout, a refused or dropped connection) is marked down: calls for it
+// then fail at once with an error wrapping backend.ErrUnavailable that
+// names it, while a background probe PINGs it every retry_interval
+// (default 2s) until it answers. On a cluster each master is marked down
+// on its own; a GetMulti then returns what the other masters hold and a
+// *backend.MultiError naming each key it could not read.
 //
 // # Errors
 //

@@ -98,7 +98,7 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 			yield("", fmt.Errorf("redis: keys %q: %w", prefix, err))
 			return
 		}
-		nodes, err := cancellable(b, ctx, func() ([]*goredis.Client, error) { return b.nodes(ctx, true) })
+		nodes, err := bounded(b, ctx, func(ctx context.Context) ([]*goredis.Client, error) { return b.nodes(ctx, true) })
 		if err != nil {
 			yield("", b.wrap(ctx, "keys", prefix, err))
 			return
@@ -108,7 +108,7 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 		for _, n := range nodes {
 			var cursor uint64
 			for {
-				page, err := cancellable(b, ctx, func() (scanPage, error) {
+				page, err := bounded(b, ctx, func(ctx context.Context) (scanPage, error) {
 					keys, next, err := n.Scan(ctx, cursor, pattern, scanCount).Result()
 					return scanPage{keys, next}, err
 				})
@@ -147,8 +147,8 @@ func (b *Backend) ServerStats(ctx context.Context) ([]backend.NodeStats, error) 
 	if err := b.check(ctx, "stats", "-"); err != nil {
 		return nil, err
 	}
-	st, err := cancellable(b, ctx, func() ([]backend.NodeStats, error) { return b.serverStats(ctx) })
-	if err != nil && err == ctx.Err() { // cancellable gave up waiting
+	st, err := bounded(b, ctx, func(bctx context.Context) ([]backend.NodeStats, error) { return b.serverStats(bctx) })
+	if err != nil && err == ctx.Err() { // bounded gave up waiting
 		return nil, b.wrap(ctx, "stats", "-", err)
 	}
 	return st, err
@@ -206,8 +206,8 @@ func (b *Backend) Flush(ctx context.Context) error {
 		return fmt.Errorf("redis: flush: %w: it would FLUSHDB a database other programs may share; "+
 			"enable it with WithFlush(true) or the URL option allow_flush=true", backend.ErrNotSupported)
 	}
-	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.flush(ctx) })
-	if err != nil && err == ctx.Err() { // cancellable gave up waiting
+	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) { return struct{}{}, b.flush(bctx) })
+	if err != nil && err == ctx.Err() { // bounded gave up waiting
 		return b.wrap(ctx, "flush", "-", err)
 	}
 	return err
@@ -233,8 +233,8 @@ func (b *Backend) Ping(ctx context.Context) error {
 	if err := b.check(ctx, "ping", "-"); err != nil {
 		return err
 	}
-	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.ping(ctx) })
-	if err != nil && err == ctx.Err() { // cancellable gave up waiting
+	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) { return struct{}{}, b.ping(bctx) })
+	if err != nil && err == ctx.Err() { // bounded gave up waiting
 		return b.wrap(ctx, "ping", "-", err)
 	}
 	return err

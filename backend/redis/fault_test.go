@@ -217,7 +217,7 @@ func TestHungServer(t *testing.T) {
 func TestForeignValues(t *testing.T) {
 	t.Parallel()
 	p := testserver.Redis(t)
-	b := mustOpen(t, "redis://"+p.Addr)
+	b := mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout)
 	foreignValues(t, b)
 }
 
@@ -329,7 +329,7 @@ func TestClosed(t *testing.T) {
 func TestCloseUnderLoad(t *testing.T) {
 	t.Parallel()
 	p := testserver.Redis(t)
-	b := mustOpen(t, "redis://"+p.Addr)
+	b := mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup

@@ -20,10 +20,15 @@ var _ backend.MultiWriter = (*Backend)(nil)
 // in the returned *backend.MultiError, as is an item the server refused;
 // the other items are stored. Any other error (the context is done, the
 // connection is lost, the Backend is closed) wraps the matching sentinel,
-// and then the outcome of each item is unknown.
+// and then the outcome of each item is unknown. The call is bounded by the
+// timeout (see WithTimeout); while the server is marked down it fails at
+// once with an error wrapping backend.ErrUnavailable.
 func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 	if err := b.check(ctx, "setmulti", "-"); err != nil {
 		return err
+	}
+	if err := b.admitMulti(); err != nil {
+		return b.wrap(ctx, "setmulti", "-", err)
 	}
 	var failed []backend.KeyError
 	pipe := b.client.Pipeline()
@@ -69,6 +74,9 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 	if err := b.check(ctx, "deletemulti", "-"); err != nil {
 		return err
 	}
+	if err := b.admitMulti(); err != nil {
+		return b.wrap(ctx, "deletemulti", "-", err)
+	}
 	var failed []backend.KeyError
 	pipe := b.client.Pipeline()
 	sent := make([]string, 0, len(keys))
@@ -97,6 +105,16 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 	return multiError(failed)
 }
 
+// admitMulti returns the error a multi-write fails with at once when the
+// standalone server is marked down (see WithFailureLimit); on a cluster
+// go-redis splits the pipeline by master and each part fails on its own.
+func (b *Backend) admitMulti() error {
+	if b.single == nil {
+		return nil
+	}
+	return b.lane0.admit()
+}
+
 // encodeItem validates an item of SetMulti as prepare does (without the
 // checks SetMulti makes once for all items) and returns its stored string
 // and its TTL in milliseconds.
@@ -115,7 +133,7 @@ func (b *Backend) encodeItem(op string, item backend.Item) ([]byte, int64, error
 	return encode(item.Value, newCAS()), ms, nil
 }
 
-// execMulti runs pipe, cancellably, and returns the failure of each of its
+// execMulti runs pipe, bounded by the timeout, and returns the failure of each of its
 // commands (cmds[i] is of keys[i]): a command the server answered with an
 // error, or one for which check, called for each command that succeeded,
 // returns an error. It returns a non-nil error instead when the outcome of
@@ -127,18 +145,18 @@ func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, key
 	if len(keys) > 1 {
 		what = fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
 	}
-	_, err := cancellable(b, ctx, func() (struct{}, error) {
-		_, err := pipe.Exec(ctx)
+	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) {
+		_, err := pipe.Exec(bctx)
 		return struct{}{}, err
 	})
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && err == cerr {
-			// cancellable gave up waiting: the pipeline may still be
+			// bounded gave up waiting: the pipeline may still be
 			// running, so its commands must not be read.
 			return nil, fmt.Errorf("redis: %s %s: %w", op, what, err)
 		}
 		if errors.Is(err, backend.ErrClosed) && !errors.Is(err, goredis.ErrClosed) {
-			// cancellable refused to start after Close.
+			// bounded refused to start after Close.
 			return nil, fmt.Errorf("redis: %s: %w", op, backend.ErrClosed)
 		}
 	}

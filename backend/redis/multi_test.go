@@ -155,13 +155,13 @@ func TestMultiWritesMiniredis(t *testing.T) {
 func TestMultiWritesServer(t *testing.T) {
 	t.Parallel()
 	p := testserver.Redis(t)
-	multiWrites(t, mustOpen(t, "redis://"+p.Addr+"/0?max_value_size=1024"))
+	multiWrites(t, mustOpen(t, "redis://"+p.Addr+"/0?max_value_size=1024&timeout="+loadedTimeout))
 }
 
 func TestMultiWritesCluster(t *testing.T) {
 	t.Parallel()
 	c := testserver.RedisCluster(t, 3)
-	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&max_value_size=1024")
+	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&max_value_size=1024&timeout="+loadedTimeout)
 	multiWrites(t, b)
 }
 

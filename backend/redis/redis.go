@@ -19,7 +19,6 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/memdict/memdict/backend"
-	"github.com/memdict/memdict/internal/batch"
 )
 
 // DefaultMaxValueSize is the largest value a Backend stores unless
@@ -42,6 +41,10 @@ var errNotFound = fmt.Errorf("redis: %w (%w)", backend.ErrNotFound, goredis.Nil)
 // writes and deletes) and backend.Flusher (Flush is disabled unless enabled
 // with WithFlush).
 //
+// Concurrent single-key calls are pipelined (see WithBatching), every call
+// is bounded by the timeout (see WithTimeout), and a server that stops
+// answering is marked down and probed (see WithFailureLimit).
+//
 // A Backend is safe for concurrent use by multiple goroutines.
 type Backend struct {
 	client  goredis.UniversalClient
@@ -50,86 +53,26 @@ type Backend struct {
 	owns    bool                   // Close closes client
 	closed  atomic.Bool
 	cfg     config
-	user    string         // ACL user, for error messages
-	batcher *batch.Batcher // nil when batching is off
-	gets    atomic.Int64   // Gets in flight, for the batcher's fast path
-	calls   sync.WaitGroup // goroutines started by cancellable
+	user    string // ACL user, for error messages
+
+	// Pipelining and health (pipeline.go, health.go): one lane per
+	// server; lane0 on a standalone server (or a Ring), lanes by master
+	// address on a cluster.
+	lane0       *lane
+	lanesMu     sync.RWMutex
+	lanes       map[string]*lane
+	lanesClosed bool
+
+	stop    chan struct{}  // closed by Close: probes end
+	calls   sync.WaitGroup // goroutines started by spawn and bounded
 	callsMu sync.RWMutex   // orders calls.Add before Close's calls.Wait
 	closing bool           // set by Close under callsMu
 }
 
-// config holds what Options set.
-type config struct {
-	maxValueSize int
-	flush        bool
-	batch        bool
-	batchOpts    batch.Options
-}
-
-// An Option configures a Backend made by New, NewCluster or NewFromClient.
-type Option func(*config)
-
-// WithMaxValueSize makes Set, Add and CompareAndSwap reject values longer
-// than n bytes with backend.ErrValueTooLarge. The default, also used for
-// n <= 0, is DefaultMaxValueSize.
-func WithMaxValueSize(n int) Option {
-	return func(c *config) {
-		if n <= 0 || n > DefaultMaxValueSize {
-			n = DefaultMaxValueSize
-		}
-		c.maxValueSize = n
-	}
-}
-
-// WithFlush enables Flush, which runs FLUSHDB: it drops every key of the
-// Redis database (of every master, on a cluster), including keys that other
-// programs and other Dicts store there. Use it only on a database memdict
-// has to itself. By default Flush returns an error wrapping
-// backend.ErrNotSupported. FLUSHALL is never used.
-func WithFlush(enabled bool) Option {
-	return func(c *config) { c.flush = enabled }
-}
-
-// WithBatching turns the coalescing of concurrent Get calls on (the
-// default) or off. With it on, a Get that finds another Get of the same
-// server in flight waits for it and is sent, with the others that queued
-// meanwhile, as one MGET (on a cluster: one pipeline of MGETs per hash
-// slot); a lone Get is sent at once, as a plain read, so batching adds no
-// latency when there is no concurrency. maxInFlight bounds the fetches in
-// flight per server (0: 2) and maxBatch the keys per fetch (0: 256).
-func WithBatching(enabled bool, maxInFlight, maxBatch int) Option {
-	return func(c *config) {
-		c.batch = enabled
-		if maxInFlight > 0 {
-			c.batchOpts.MaxInFlight = maxInFlight
-		}
-		if maxBatch > 0 {
-			c.batchOpts.MaxBatch = maxBatch
-		}
-	}
-}
-
-// Defaults of WithBatching.
-const (
-	DefaultBatchInFlight = 2
-	DefaultBatchSize     = 256
-)
-
-func newConfig(opts []Option) config {
-	c := config{
-		maxValueSize: DefaultMaxValueSize,
-		batch:        true,
-		batchOpts:    batch.Options{MaxInFlight: DefaultBatchInFlight, MaxBatch: DefaultBatchSize},
-	}
-	for _, o := range opts {
-		o(&c)
-	}
-	return c
-}
-
 // New returns a Backend on the standalone Redis server that opt describes.
 // It copies opt and, in the copy, sets ContextTimeoutEnabled (so that every
-// call honours its context's deadline) and DisableIdentity; it sets
+// call honours its deadline on the socket) and DisableIdentity; it caps
+// PoolTimeout at the Backend's timeout (WithTimeout); it sets
 // DialerRetries to 1 if it is 0 (a cache should fail fast when its server
 // is down, not retry a refused dial five times) and MaxRetries to -1, no
 // retries, if it is 0 (a retried Increment, Add or CompareAndSwap whose
@@ -141,9 +84,13 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	if opt == nil {
 		return nil, errors.New("redis: New with nil options")
 	}
+	cfg := newConfig(options)
 	o := *opt
 	o.ContextTimeoutEnabled = true
 	o.DisableIdentity = true
+	if o.PoolTimeout <= 0 || o.PoolTimeout > cfg.timeout {
+		o.PoolTimeout = cfg.timeout
+	}
 	if o.DialerRetries == 0 {
 		o.DialerRetries = 1
 	}
@@ -153,8 +100,7 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
-	c := goredis.NewClient(&o)
-	b := newBackend(c, options)
+	b := newBackend(goredis.NewClient(&o), cfg)
 	b.owns = true
 	b.user = o.Username
 	return b, nil
@@ -162,8 +108,12 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 
 // NewCluster returns a Backend on the Redis Cluster that opt describes
 // (opt.Addrs are seed nodes; the others are discovered). It adjusts a copy
-// of opt as New does. It does not connect: the first call (or Ping) does.
-// Close closes the client it creates.
+// of opt as New does and, if MinRetryBackoff is 0, sets it to -1, no
+// backoff: go-redis's cluster client retries a command that timed out (on
+// another attempt bounded by the same, spent, deadline), and sleeping
+// before that attempt would only make the call overrun the timeout. It
+// does not connect: the first call (or Ping) does. Close closes the client
+// it creates.
 func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error) {
 	if opt == nil {
 		return nil, errors.New("redis: NewCluster with nil options")
@@ -171,20 +121,26 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 	if len(opt.Addrs) == 0 {
 		return nil, errors.New("redis: NewCluster with no seed addresses")
 	}
+	cfg := newConfig(options)
 	o := *opt
 	o.ContextTimeoutEnabled = true
 	o.DisableIdentity = true
+	if o.PoolTimeout <= 0 || o.PoolTimeout > cfg.timeout {
+		o.PoolTimeout = cfg.timeout
+	}
 	if o.DialerRetries == 0 {
 		o.DialerRetries = 1
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = -1
 	}
+	if o.MinRetryBackoff == 0 {
+		o.MinRetryBackoff = -1
+	}
 	if o.MaintNotificationsConfig == nil {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
-	c := goredis.NewClusterClient(&o)
-	b := newBackend(c, options)
+	b := newBackend(goredis.NewClusterClient(&o), cfg)
 	b.owns = true
 	b.user = o.Username
 	return b, nil
@@ -193,14 +149,15 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 // NewFromClient returns a Backend that uses client, a *goredis.Client, a
 // *goredis.ClusterClient or another goredis.UniversalClient (such as a
 // *goredis.Ring, on which multi-gets are pipelined GETs). The caller keeps
-// ownership of client: Close does not close it. For calls to honour their
-// context's deadline, the client should have ContextTimeoutEnabled set.
+// ownership of client: Close does not close it. For calls to be bounded by
+// the timeout on the socket, the client must have ContextTimeoutEnabled
+// set, and a PoolTimeout no longer than the timeout.
 // NewFromClient returns an error if client is nil.
 func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend, error) {
 	if client == nil {
 		return nil, errors.New("redis: NewFromClient with a nil client")
 	}
-	b := newBackend(client, options)
+	b := newBackend(client, newConfig(options))
 	switch c := client.(type) {
 	case *goredis.Client:
 		b.user = c.Options().Username
@@ -210,47 +167,19 @@ func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend,
 	return b, nil
 }
 
-func newBackend(c goredis.UniversalClient, options []Option) *Backend {
-	b := &Backend{client: c, cfg: newConfig(options)}
+func newBackend(c goredis.UniversalClient, cfg config) *Backend {
+	b := &Backend{client: c, cfg: cfg, stop: make(chan struct{})}
 	switch c := c.(type) {
 	case *goredis.ClusterClient:
 		b.cluster = c
+		b.lanes = make(map[string]*lane)
 	case *goredis.Client:
 		b.single = c
-	}
-	if b.cfg.batch {
-		// On a cluster, batchedGet groups keys by master (see group), so
-		// that each master has its own fetches in flight.
-		b.batcher = batch.New(b.fetch, b.cfg.batchOpts)
+		b.lane0 = &lane{b: b, addr: c.Options().Addr}
+	default:
+		b.lane0 = &lane{b: b, addr: fmt.Sprintf("%T", c)}
 	}
 	return b
-}
-
-// fetch is the batch.Fetch of Get: a multi-get in which a key holding a
-// value this package did not write is reported as an Item with CAS 0 (real
-// items never have CAS 0), so that only its own caller sees the error.
-//
-// A lone key is read with GET rather than MGET (the same cost), so that a
-// key holding another Redis type is reported too: MGET says nil for it.
-func (b *Backend) fetch(ctx context.Context, _ string, keys []string) (map[string]backend.Item, error) {
-	if len(keys) != 1 {
-		return b.multi(ctx, keys, true)
-	}
-	key := keys[0]
-	s, err := b.client.Get(ctx, key).Result()
-	switch {
-	case err == goredis.Nil:
-		return nil, nil
-	case err != nil && wrongType(err):
-		return map[string]backend.Item{key: {Key: key}}, nil
-	case err != nil:
-		return nil, b.wrap(ctx, "get", key, err)
-	}
-	v, cas, err := decode(key, s)
-	if err != nil {
-		return map[string]backend.Item{key: {Key: key}}, nil
-	}
-	return map[string]backend.Item{key: {Key: key, Value: v, CAS: cas}}, nil
 }
 
 // Client returns the go-redis client the Backend uses, for commands this
@@ -293,397 +222,11 @@ func ttlArg(op, key string, ttl time.Duration) (int64, error) {
 	return ms, nil
 }
 
-// Get returns the item stored under key: one GET, or, when other Gets are
-// in flight (see WithBatching), a share of one MGET. A miss gives an error
-// wrapping backend.ErrNotFound (and goredis.Nil); a key holding a value
-// this package did not write gives one wrapping ErrForeignValue.
-func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
-	if err := b.check(ctx, "get", key); err != nil {
-		return backend.Item{}, err
-	}
-	if b.batcher != nil {
-		// A Get with no other Get in flight goes straight to the server,
-		// skipping the batcher's bookkeeping; the others queue in it. So
-		// do Gets whose context can be cancelled: the batcher stops
-		// waiting for them when it is.
-		n := b.gets.Add(1)
-		defer b.gets.Add(-1)
-		if n > 1 || ctx.Done() != nil {
-			return b.batchedGet(ctx, key)
-		}
-	}
-	return b.directGet(ctx, key)
-}
-
-// batchedGet is Get through the batcher.
-func (b *Backend) batchedGet(ctx context.Context, key string) (backend.Item, error) {
-	it, err := b.batcher.GetGroup(ctx, b.group(ctx, key), key)
-	switch {
-	case err == nil && it.CAS != 0:
-		return it, nil
-	case err == nil:
-		// A foreign value (marked by fetch): read it alone for its error.
-		return b.directGet(ctx, key)
-	case errors.Is(err, backend.ErrNotFound):
-		return backend.Item{}, errNotFound
-	case errors.Is(err, backend.ErrClosed):
-		return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, backend.ErrClosed)
-	case b.closed.Load():
-		// Close cancelled the batcher's fetch this Get was part of.
-		return backend.Item{}, fmt.Errorf("redis: get %q: %w: %w", key, backend.ErrClosed, err)
-	case ctx.Err() != nil:
-		return backend.Item{}, fmt.Errorf("redis: get %q: %w", key, err)
-	}
-	return backend.Item{}, err
-}
-
-// group returns the batcher group of key: on a cluster the address of the
-// master that holds it (asking with ctx, since go-redis may have to load
-// the cluster's slots first), otherwise "". A key whose master is unknown
-// goes to group "": its fetch then fails or is redirected by go-redis.
-func (b *Backend) group(ctx context.Context, key string) string {
-	if b.cluster == nil {
-		return ""
-	}
-	if m, err := b.cluster.MasterForKey(ctx, key); err == nil {
-		return m.Options().Addr
-	}
-	return ""
-}
-
-// directGet is Get with one GET of its own.
-func (b *Backend) directGet(ctx context.Context, key string) (backend.Item, error) {
-	s, err := cancellable(b, ctx, func() (string, error) { return b.client.Get(ctx, key).Result() })
-	if err != nil {
-		if err == goredis.Nil {
-			return backend.Item{}, errNotFound
-		}
-		return backend.Item{}, b.wrap(ctx, "get", key, err)
-	}
-	v, cas, err := decode(key, s)
-	if err != nil {
-		return backend.Item{}, fmt.Errorf("redis: get: %w", err)
-	}
-	return backend.Item{Key: key, Value: v, CAS: cas}, nil
-}
-
-// GetMulti returns the items found among keys: one MGET on a standalone
-// server; on a cluster, one MGET per hash slot, pipelined to every master
-// at once. Keys holding values this package did not write (or values of
-// another Redis type, which MGET reports as missing) are left out of the
-// map; the former also make GetMulti return an error wrapping
-// ErrForeignValue along with the map of the others.
-func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
-	if len(keys) == 0 {
-		if err := b.check(ctx, "getmulti", "-"); err != nil {
-			return map[string]backend.Item{}, err
-		}
-		return map[string]backend.Item{}, nil
-	}
-	for _, k := range keys {
-		if err := b.check(ctx, "getmulti", k); err != nil {
-			return map[string]backend.Item{}, err
-		}
-	}
-	m, err := cancellable(b, ctx, func() (map[string]backend.Item, error) { return b.multi(ctx, keys, false) })
-	if m == nil {
-		m = map[string]backend.Item{}
-	}
-	if err != nil && err == ctx.Err() { // cancellable gave up waiting
-		return m, fmt.Errorf("redis: getmulti: %w", err)
-	}
-	return m, err
-}
-
-// multi reads keys. With mark, a foreign value is put in the map as an Item
-// with CAS 0 instead of making multi return an error.
-func (b *Backend) multi(ctx context.Context, keys []string, mark bool) (map[string]backend.Item, error) {
-	out := make(map[string]backend.Item, len(keys))
-	var foreign []error
-	add := func(ks []string, vals []any) {
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue
-			}
-			val, cas, err := decode(ks[i], s)
-			if err != nil {
-				if mark {
-					out[ks[i]] = backend.Item{Key: ks[i]}
-				} else {
-					foreign = append(foreign, err)
-				}
-				continue
-			}
-			out[ks[i]] = backend.Item{Key: ks[i], Value: val, CAS: cas}
-		}
-	}
-	var err error
-	switch {
-	case b.single != nil:
-		var vals []any
-		vals, err = b.client.MGet(ctx, keys...).Result()
-		if err == nil {
-			add(keys, vals)
-		}
-	case b.cluster != nil:
-		err = b.getMultiCluster(ctx, keys, add)
-	default:
-		err = b.getMultiPipelined(ctx, keys, add)
-	}
-	if err != nil {
-		what := keys[0]
-		if len(keys) > 1 {
-			what = fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
-		}
-		return out, b.wrap(ctx, "getmulti", what, err)
-	}
-	if len(foreign) > 0 {
-		return out, fmt.Errorf("redis: getmulti: %w", errors.Join(foreign...))
-	}
-	return out, nil
-}
-
-// getMultiCluster groups keys by hash slot and sends one MGET per slot in a
-// single cluster pipeline, which go-redis splits by master and runs
-// concurrently.
-func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([]string, []any)) error {
-	groups := make(map[uint16][]string)
-	var order []uint16
-	for _, k := range keys {
-		s := slot(k)
-		if _, ok := groups[s]; !ok {
-			order = append(order, s)
-		}
-		groups[s] = append(groups[s], k)
-	}
-	if len(order) == 1 {
-		vals, err := b.client.MGet(ctx, keys...).Result()
-		if err != nil {
-			return err
-		}
-		add(keys, vals)
-		return nil
-	}
-	pipe := b.client.Pipeline()
-	cmds := make([]*goredis.SliceCmd, len(order))
-	for i, s := range order {
-		cmds[i] = pipe.MGet(ctx, groups[s]...)
-	}
-	_, err := pipe.Exec(ctx)
-	var firstErr error
-	for i, s := range order {
-		vals, cerr := cmds[i].Result()
-		if cerr != nil {
-			if firstErr == nil {
-				firstErr = cerr
-			}
-			continue
-		}
-		add(groups[s], vals)
-	}
-	if firstErr == nil {
-		firstErr = err
-	}
-	return firstErr
-}
-
-// getMultiPipelined sends one GET per key in a pipeline, for clients (such
-// as a Ring) that cannot run MGET across shards.
-func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, add func([]string, []any)) error {
-	pipe := b.client.Pipeline()
-	cmds := make([]*goredis.StringCmd, len(keys))
-	for i, k := range keys {
-		cmds[i] = pipe.Get(ctx, k)
-	}
-	_, err := pipe.Exec(ctx)
-	if err == goredis.Nil {
-		err = nil
-	}
-	var firstErr error
-	vals := make([]any, len(keys))
-	for i, c := range cmds {
-		s, cerr := c.Result()
-		switch {
-		case cerr == nil:
-			vals[i] = s
-		case cerr == goredis.Nil:
-		default:
-			if firstErr == nil {
-				firstErr = cerr
-			}
-		}
-	}
-	add(keys, vals)
-	if firstErr == nil {
-		firstErr = err
-	}
-	return firstErr
-}
-
-// prepare validates a write and returns the stored string and the TTL in
-// milliseconds.
-func (b *Backend) prepare(ctx context.Context, op string, item backend.Item) ([]byte, int64, error) {
-	if err := b.check(ctx, op, item.Key); err != nil {
-		return nil, 0, err
-	}
-	ms, err := ttlArg(op, item.Key, item.TTL)
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(item.Value) > b.cfg.maxValueSize {
-		return nil, 0, fmt.Errorf("redis: %s %q: %w: %d bytes, limit %d",
-			op, item.Key, backend.ErrValueTooLarge, len(item.Value), b.cfg.maxValueSize)
-	}
-	return encode(item.Value, newCAS()), ms, nil
-}
-
-// Set stores item unconditionally with one SET (with PX for a TTL), giving
-// it a new CAS token.
-func (b *Backend) Set(ctx context.Context, item backend.Item) error {
-	val, ms, err := b.prepare(ctx, "set", item)
-	if err != nil {
-		return err
-	}
-	var cmd *goredis.StatusCmd
-	if ms > 0 {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "px", ms)
-	} else {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val)
-	}
-	if err := b.process(ctx, cmd); err != nil {
-		return b.wrap(ctx, "set", item.Key, err)
-	}
-	return nil
-}
-
-// Add stores item only if its key is absent: one SET NX. A live key gives
-// an error wrapping backend.ErrNotStored.
-func (b *Backend) Add(ctx context.Context, item backend.Item) error {
-	val, ms, err := b.prepare(ctx, "add", item)
-	if err != nil {
-		return err
-	}
-	var cmd *goredis.StatusCmd
-	if ms > 0 {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "nx", "px", ms)
-	} else {
-		cmd = goredis.NewStatusCmd(ctx, "set", item.Key, val, "nx")
-	}
-	if err := b.process(ctx, cmd); err != nil {
-		if err == goredis.Nil {
-			return fmt.Errorf("redis: add %q: %w (key exists)", item.Key, backend.ErrNotStored)
-		}
-		return b.wrap(ctx, "add", item.Key, err)
-	}
-	return nil
-}
-
-// CompareAndSwap stores item if the key still holds the version whose CAS
-// token is item.CAS, checked and written atomically by a Lua script. It
-// returns errors wrapping backend.ErrCASConflict, backend.ErrNotFound or
-// ErrForeignValue.
-func (b *Backend) CompareAndSwap(ctx context.Context, item backend.Item) error {
-	val, ms, err := b.prepare(ctx, "cas", item)
-	if err != nil {
-		return err
-	}
-	res, err := b.script(ctx, casScript, item.Key, casBytes(item.CAS), val, ms)
-	if err != nil {
-		return b.wrap(ctx, "cas", item.Key, err)
-	}
-	switch code(res) {
-	case 1:
-		return nil
-	case 0:
-		return fmt.Errorf("redis: cas %q: %w", item.Key, backend.ErrNotFound)
-	case -2:
-		return fmt.Errorf("redis: cas %q: %w", item.Key, backend.ErrCASConflict)
-	default:
-		return scriptError("cas", item.Key, res)
-	}
-}
-
-// Delete removes key with DEL; an absent key gives an error wrapping
-// backend.ErrNotFound.
-func (b *Backend) Delete(ctx context.Context, key string) error {
-	if err := b.check(ctx, "delete", key); err != nil {
-		return err
-	}
-	n, err := cancellable(b, ctx, func() (int64, error) { return b.client.Del(ctx, key).Result() })
-	if err != nil {
-		return b.wrap(ctx, "delete", key, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("redis: delete %q: %w", key, backend.ErrNotFound)
-	}
-	return nil
-}
-
-// Touch gives key a new TTL (PEXPIRE, or PERSIST for 0) and a new CAS
-// token, atomically, without rewriting the value. An absent key gives an
-// error wrapping backend.ErrNotFound.
-func (b *Backend) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := b.check(ctx, "touch", key); err != nil {
-		return err
-	}
-	ms, err := ttlArg("touch", key, ttl)
-	if err != nil {
-		return err
-	}
-	res, err := b.script(ctx, touchScript, key, casBytes(newCAS()), ms)
-	if err != nil {
-		return b.wrap(ctx, "touch", key, err)
-	}
-	switch code(res) {
-	case 1:
-		return nil
-	case 0:
-		return fmt.Errorf("redis: touch %q: %w", key, backend.ErrNotFound)
-	default:
-		return scriptError("touch", key, res)
-	}
-}
-
-// Increment adds delta to the decimal number stored under key, with
-// memcached's rules (a decrement stops at 0, an increment wraps at 2^64,
-// the TTL is kept, the CAS token changes), atomically in a Lua script. It
-// returns errors wrapping backend.ErrNotFound, backend.ErrNotNumeric or
-// ErrForeignValue.
-func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
-	if err := b.check(ctx, "increment", key); err != nil {
-		return 0, err
-	}
-	sign, mag := "+", uint64(delta)
-	if delta < 0 {
-		sign, mag = "-", uint64(-delta) // -MinInt64 wraps to 1<<63, its magnitude
-	}
-	res, err := b.script(ctx, incrScript, key, sign, strconv.FormatUint(mag, 10), casBytes(newCAS()))
-	if err != nil {
-		return 0, b.wrap(ctx, "increment", key, err)
-	}
-	switch code(res) {
-	case 1:
-		if len(res) == 2 {
-			if s, ok := res[1].(string); ok {
-				if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-					return n, nil
-				}
-			}
-		}
-		return 0, fmt.Errorf("redis: increment %q: unexpected script reply %v", key, res)
-	case 0:
-		return 0, fmt.Errorf("redis: increment %q: %w", key, backend.ErrNotFound)
-	case -3:
-		return 0, fmt.Errorf("redis: increment %q: %w", key, backend.ErrNotNumeric)
-	default:
-		return 0, scriptError("increment", key, res)
-	}
-}
-
-// Close releases the Backend. It closes the go-redis client if New or
-// NewCluster made it (not one given to NewFromClient). Later calls return
-// errors wrapping backend.ErrClosed; a second Close returns nil.
+// Close releases the Backend: it fails the calls still queued with
+// backend.ErrClosed, stops the probes of servers marked down, closes the
+// go-redis client if New or NewCluster made it (not one given to
+// NewFromClient), and waits for the goroutines it started. Later calls
+// return errors wrapping backend.ErrClosed; a second Close returns nil.
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
@@ -691,9 +234,8 @@ func (b *Backend) Close() error {
 	b.callsMu.Lock()
 	b.closing = true
 	b.callsMu.Unlock()
-	if b.batcher != nil {
-		b.batcher.Close()
-	}
+	close(b.stop)
+	b.closeLanes()
 	var err error
 	if b.owns {
 		if cerr := b.client.Close(); cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
@@ -704,34 +246,50 @@ func (b *Backend) Close() error {
 	return err
 }
 
-// cancellable runs fn, which does I/O with ctx, and returns its results.
-// go-redis honours a context's deadline but not its cancellation: a call
-// blocked on a hung server waits for its read timeout. So, when ctx can be
-// cancelled, fn runs in a goroutine of its own and cancellable returns
-// ctx.Err() as soon as ctx is done; fn then finishes on its own (within the
-// client's read and write timeouts) and Close waits for it.
-func cancellable[T any](b *Backend, ctx context.Context, fn func() (T, error)) (T, error) {
+// closeLanes closes every lane: their queued calls fail with ErrClosed.
+func (b *Backend) closeLanes() {
+	b.lanesMu.Lock()
+	b.lanesClosed = true
+	ls := make([]*lane, 0, len(b.lanes)+1)
+	for _, l := range b.lanes {
+		ls = append(ls, l)
+	}
+	b.lanesMu.Unlock()
+	if b.lane0 != nil {
+		ls = append(ls, b.lane0)
+	}
+	for _, l := range ls {
+		l.closeLane()
+	}
+}
+
+// bounded runs fn with a context that ends at ctx's deadline or after the
+// timeout, whichever comes first, and returns its results. go-redis
+// honours a deadline (on the socket) but not a cancellation: so when ctx
+// can be cancelled, fn runs in a goroutine of its own and bounded returns
+// ctx.Err() as soon as ctx is done; fn then finishes on its own, by its
+// deadline, and Close waits for it. When ctx cannot be cancelled (such as
+// context.Background()), fn runs in the caller's goroutine.
+func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	dl := time.Now().Add(b.cfg.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
 	if ctx.Done() == nil {
-		return fn()
+		return fn(&deadlineCtx{dl: dl})
 	}
 	type result struct {
 		v   T
 		err error
 	}
 	ch := make(chan result, 1)
-	b.callsMu.RLock()
-	if b.closing {
-		b.callsMu.RUnlock()
+	if !b.spawn(func() {
+		v, err := fn(&deadlineCtx{dl: dl})
+		ch <- result{v, err}
+	}) {
 		var zero T
 		return zero, fmt.Errorf("redis: %w", backend.ErrClosed)
 	}
-	b.calls.Add(1)
-	b.callsMu.RUnlock()
-	go func() {
-		defer b.calls.Done()
-		v, err := fn()
-		ch <- result{v, err}
-	}()
 	select {
 	case r := <-ch:
 		return r.v, r.err
@@ -744,18 +302,6 @@ func cancellable[T any](b *Backend, ctx context.Context, fn func() (T, error)) (
 		var zero T
 		return zero, ctx.Err()
 	}
-}
-
-// process runs cmd, cancellably.
-func (b *Backend) process(ctx context.Context, cmd goredis.Cmder) error {
-	_, err := cancellable(b, ctx, func() (struct{}, error) { return struct{}{}, b.client.Process(ctx, cmd) })
-	return err
-}
-
-// script runs one of the Lua scripts on key, cancellably, and returns its
-// array reply.
-func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, args ...any) ([]any, error) {
-	return cancellable(b, ctx, func() ([]any, error) { return s.Run(ctx, b.client, []string{key}, args...).Slice() })
 }
 
 // code returns the status code a script replies first.
@@ -793,8 +339,11 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 	if cerr == nil {
 		// go-redis sets the connection's deadline to ctx's: its i/o
 		// timeout may come a hair before ctx reports DeadlineExceeded.
+		// A flush's own context (deadlineCtx) carries the driver's
+		// timeout, not the caller's deadline: that is the server's fault.
 		var ne net.Error
-		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
+		_, ours := ctx.(*deadlineCtx)
+		if dl, ok := ctx.Deadline(); ok && !ours && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
 			cerr = context.DeadlineExceeded
 		}
 	}
@@ -824,7 +373,7 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 	case unavailable(err):
 		kind = backend.ErrUnavailable
 	}
-	if kind != nil {
+	if kind != nil && !errors.Is(err, kind) {
 		return fmt.Errorf("redis: %s: %w: %w", where(op, key), kind, err)
 	}
 	return fmt.Errorf("redis: %s: %w", where(op, key), err)

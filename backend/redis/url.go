@@ -30,6 +30,9 @@ const DefaultPort = "6379"
 func init() {
 	backend.Register(Scheme, openURL)
 	backend.Register(SchemeTLS, openURL)
+	for _, s := range []string{Scheme, SchemeTLS} {
+		backend.RegisterValidator(s, func(u *url.URL) error { _, _, err := ParseURL(u); return err })
+	}
 }
 
 // openURL is the backend.Opener for redis:// and rediss://.
@@ -59,21 +62,26 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 // reads what follows the last colon as a port). The options are:
 //
 //	cluster=true                 connect to a Redis Cluster (default false)
+//	timeout=1s                   bound on every call, queue wait, connecting and
+//	                             socket I/O included (see WithTimeout)
+//	failure_limit=3              consecutive failures that mark a server down
+//	                             (0: never; see WithFailureLimit)
+//	retry_interval=2s            how often a server marked down is probed
 //	dial_timeout=5s              connection timeout (go-redis default 5s)
 //	read_timeout=3s              socket read timeout (go-redis default)
 //	write_timeout=3s             socket write timeout (go-redis default)
 //	pool_size=N                  connections per node (default 10 per CPU)
 //	min_idle_conns=N             idle connections kept open (default 0)
-//	pool_timeout=4s              wait for a free connection (default read_timeout+1s)
+//	pool_timeout=1s              wait for a free connection (default and cap: timeout)
 //	max_retries=N                retries after a network error (default 0: none,
 //	                             see New)
 //	protocol=2|3                 RESP version (default 3)
 //	client_name=NAME             CLIENT SETNAME on every connection
 //	max_value_size=N             largest value accepted (default DefaultMaxValueSize)
 //	allow_flush=true             enable Flush, which runs FLUSHDB (see WithFlush)
-//	batch=false                  do not coalesce concurrent Gets (see WithBatching)
-//	batch_inflight=N             multi-gets in flight per server (default 2)
-//	batch_size=N                 keys per multi-get (default 256)
+//	batch=false                  do not pipeline concurrent calls (see WithBatching)
+//	batch_inflight=N             pipelines in flight per server (default 2)
+//	batch_size=N                 calls per pipeline (default 256)
 //	tls_ca=FILE                  PEM CA bundle to verify the server (rediss only;
 //	                             default: the system roots)
 //	tls_cert=FILE, tls_key=FILE  PEM client certificate and key (rediss only)
@@ -108,6 +116,10 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	if p.Has("max_value_size") {
 		opts = append(opts, WithMaxValueSize(p.Int("max_value_size", DefaultMaxValueSize)))
 	}
+	timeout := p.Duration("timeout", DefaultTimeout)
+	failureLimit := p.Int("failure_limit", DefaultFailureLimit)
+	retryInterval := p.Duration("retry_interval", DefaultRetryInterval)
+	opts = append(opts, WithTimeout(timeout), WithFailureLimit(failureLimit), WithRetryInterval(retryInterval))
 	opts = append(opts, WithFlush(p.Bool("allow_flush", false)),
 		WithBatching(p.Bool("batch", true), p.Int("batch_inflight", 0), p.Int("batch_size", 0)))
 	caFile := p.String("tls_ca", "")
@@ -118,6 +130,15 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	var errs []error
 	if err := p.Err(); err != nil {
 		errs = append(errs, err)
+	}
+	if timeout <= 0 {
+		errs = append(errs, fmt.Errorf("parameter timeout=%v: must be positive", timeout))
+	}
+	if failureLimit < 0 {
+		errs = append(errs, fmt.Errorf("parameter failure_limit=%d: must not be negative", failureLimit))
+	}
+	if retryInterval <= 0 {
+		errs = append(errs, fmt.Errorf("parameter retry_interval=%v: must be positive", retryInterval))
 	}
 	if o.Protocol != 2 && o.Protocol != 3 {
 		errs = append(errs, fmt.Errorf("parameter protocol=%d: want 2 or 3", o.Protocol))

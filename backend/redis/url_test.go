@@ -54,6 +54,20 @@ func TestParseURL(t *testing.T) {
 			eq(t, u.cfg.flush, true)
 			eq(t, u.cfg.batch, false)
 		}},
+		{url: "redis://h", check: func(t *testing.T, u *parsed) {
+			eq(t, u.cfg.timeout, DefaultTimeout)
+			eq(t, u.cfg.failureLimit, DefaultFailureLimit)
+			eq(t, u.cfg.retryInterval, DefaultRetryInterval)
+		}},
+		{url: "redis://h?timeout=250ms&failure_limit=0&retry_interval=100ms", check: func(t *testing.T, u *parsed) {
+			eq(t, u.cfg.timeout, 250*time.Millisecond)
+			eq(t, u.cfg.failureLimit, 0)
+			eq(t, u.cfg.retryInterval, 100*time.Millisecond)
+		}},
+		{url: "redis://h?timeout=0s", wantErr: "timeout=0s: must be positive"},
+		{url: "redis://h?retry_interval=0s", wantErr: "retry_interval=0s: must be positive"},
+		{url: "redis://h?failure_limit=-1", wantErr: `failure_limit="-1": want a non-negative integer`},
+		{url: "redis://h?retry_interval=-1s", wantErr: `retry_interval="-1s": want a non-negative duration`},
 
 		{url: "redis://h?bogus=1&other=2", wantErr: "unknown parameter(s) bogus, other (known: allow_flush, batch,"},
 		{url: "redis://h1:1,h2:2", wantErr: "need cluster=true"},

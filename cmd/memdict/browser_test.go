@@ -237,7 +237,7 @@ plugins:
 	if got := text(card + " .status"); !strings.HasPrefix(got, "answers") {
 		t.Errorf("default plugin status: %q", got)
 	}
-	if n, err := strconv.Atoi(text(card + " td.items")); err != nil || n < 1 {
+	if n, err := strconv.Atoi(strings.ReplaceAll(text(card+" td.items"), ",", "")); err != nil || n < 1 {
 		t.Errorf("items of memcached %s: %q (%v), want at least 1", mc1.Addr, text(card+" td.items"), err)
 	}
 	if got := text("#plugin-persistent_memcached_plugin .url"); got != "redis://:xxxxx@"+rd.Addr+"/0" {
@@ -309,8 +309,8 @@ plugins:
 	if got := text("#flash"); !strings.Contains(got, "Deleted key cart") {
 		t.Errorf("delete: %q", got)
 	}
-	if got := html(); !strings.Contains(got, "<td>default_memcached_plugin</td><td><code>demo</code></td>") {
-		t.Errorf("no Dict metrics for demo")
+	if got := text(`tr.dict[data-plugin=default_memcached_plugin][data-prefix=demo] td.sets`); got != "2" {
+		t.Errorf("Dict metrics for demo: %q sets, want 2", got)
 	}
 	screenshot("admin.png")
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -31,6 +32,18 @@ func init() {
 	}
 }
 
+// withRaw opens the chosen plugin's backend for --raw-key, runs fn, and
+// closes it. It is called within withDicts, which checked the
+// configuration and the plugin.
+func (e *env) withRaw(ctx context.Context, cmd string, fn func(rs *rawStore) int) int {
+	rs, err := openRaw(ctx, e.chosenURL)
+	if err != nil {
+		return e.fail(cmd, err)
+	}
+	defer rs.Close()
+	return fn(rs)
+}
+
 // withDicts opens the Tool and the Dicts of the chosen plugin and prefix,
 // runs fn, and closes the Tool.
 func (e *env) withDicts(ctx context.Context, cmd string, fn func(ds *dictSet) int) int {
@@ -46,20 +59,45 @@ func (e *env) withDicts(ctx context.Context, cmd string, fn func(ds *dictSet) in
 	return fn(ds)
 }
 
-// printJSON writes v as indented JSON, or on one line with compact.
+// printJSON writes v as indented JSON, or on one line with compact,
+// without HTML escaping ("<" stays "<"), as jq and redis-cli show text.
 func printJSON(w io.Writer, v any, compact bool) error {
 	var b []byte
 	var err error
 	if compact {
-		b, err = json.Marshal(v)
+		b, err = marshalJSON(v)
 	} else {
-		b, err = json.MarshalIndent(v, "", "  ")
+		b, err = marshalJSONIndent(v)
 	}
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
+}
+
+// marshalJSON is json.Marshal without HTML escaping.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// marshalJSONIndent is json.MarshalIndent(v, "", "  ") without HTML
+// escaping.
+func marshalJSONIndent(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // record is a key and its value as get --json and dump print them, and
@@ -78,7 +116,7 @@ func newRecord(key string, s stored, exact bool) (record, error) {
 	r := record{Key: key, Codec: s.CodecName()}
 	if !exact {
 		if v, ok := s.Decoded(); ok {
-			b, err := json.Marshal(v)
+			b, err := marshalJSON(v)
 			if err != nil {
 				return r, err
 			}
@@ -100,21 +138,42 @@ as JSON (gob, binary bytes, an unknown codec) prints in base64, with a note
 on stderr. --raw prints the stored bytes (the payload, without memdict's
 header); --json prints {"key", "codec", "value" or "base64"} on one line.
 
-A missing key prints a message on stderr and exits with status 1.
+A missing key prints a message on stderr and exits with status 1; a key
+that cannot be read (its server is down) is an error, status 3.
+
+--raw-key reads KEY as a backend key, as it is, without memdict's key
+layout: for values other programs wrote (memccat, redis-cli); a value
+without memdict's header shows as codec "none".
 
 Examples:
   memdict get --prefix shop cart:42
   memdict get --prefix shop cart:42 --json | jq .value.items
   memdict get --prefix images logo --raw > logo.png
-  memdict get --plugin persistent_memcached_plugin --prefix sessions abc`,
+  memdict get --plugin persistent_memcached_plugin --prefix sessions abc
+  memdict get --raw-key legacy:motd`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("raw", false, "print the stored bytes as they are")
+		fs.Bool("raw-key", false, "KEY is a backend key, read as it is (a value another program wrote)")
 	},
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		key := args[0]
-		raw := fs.Lookup("raw").Value.String() == "true"
+		raw := boolFlag(fs, "raw")
+		rawKey := boolFlag(fs, "raw-key")
 		return e.withDicts(ctx, "get", func(ds *dictSet) int {
-			s, ok, err := ds.get(ctx, key)
+			var s stored
+			var ok bool
+			var err error
+			if rawKey {
+				code := e.withRaw(ctx, "get", func(rs *rawStore) int {
+					s, ok, err = rs.get(ctx, key)
+					return exitOK
+				})
+				if code != exitOK {
+					return code
+				}
+			} else {
+				s, ok, err = ds.get(ctx, key)
+			}
 			if err != nil {
 				return e.fail("get", err)
 			}
@@ -150,29 +209,55 @@ var putCmd = &command{
 	name: "put", args: "KEY [VALUE]", nargs: -1,
 	summary: "store a value under KEY",
 	help: `
-VALUE is JSON ('42', '"text"', '{"a":[1,2]}'), encoded with the codec
---codec names (default: the plugin's codec, msgpack unless configured),
-so that Go programs read it back into the matching type; integers stay
-integers. --string stores VALUE as a string, as it is (the raw codec, as a
-Dict[string] stores it). Without VALUE, or with "-", the value is read from
-standard input. Use "--" before a VALUE that starts with "-".
+VALUE is stored as text, as it is, as memccat and redis-cli store it (the
+raw codec: a Go program reads it into a Dict[string] or Dict[[]byte]).
+--typed parses VALUE as JSON ('42', '"text"', '{"a":[1,2]}') and encodes
+it with the codec --codec names (default: the plugin's codec, msgpack
+unless configured), so that Go programs read it back into the matching
+type; integers stay integers. --codec implies --typed. Without VALUE, or
+with "-", the value is read from standard input. Use "--" before a VALUE
+that starts with "-".
+
+--raw-key stores VALUE's bytes under KEY as the backend key itself,
+without memdict's key layout or value header, for other programs to read.
+
+put refuses to write to the built-in in-memory backend (no configuration),
+where the value would be gone when the command ends, unless --mem is given.
 
 Examples:
-  memdict put --prefix shop cart:42 '{"items":[1,2,3],"total":9.5}'
-  memdict put --prefix shop greeting --string 'hello, world'
-  memdict put --prefix shop --ttl 10m token:7 '"abc"'
+  memdict put --prefix shop greeting 'hello, world'
+  memdict put --prefix shop --typed cart:42 '{"items":[1,2,3],"total":9.5}'
+  memdict put --prefix shop --ttl 10m --typed token:7 '"abc"'
   memdict put --prefix shop --codec json config - < config.json
-  memdict put --prefix counters -- balance -5`,
+  memdict put --prefix counters --typed -- balance -5
+  memdict put --raw-key legacy:motd 'read me with memccat'`,
 	flags: func(fs *flag.FlagSet) {
-		fs.Bool("string", false, "store VALUE as a string, not JSON")
-		fs.String("codec", "", "`name` of the codec that encodes the value: "+strings.Join(codec.Names(), ", ")+" (default: the plugin's)")
+		fs.Bool("typed", false, "parse VALUE as JSON and store it typed, encoded by the codec")
+		fs.Bool("string", false, "store VALUE as text (the default; for compatibility)")
+		fs.String("codec", "", "`name` of the codec that encodes a typed value: "+strings.Join(codec.Names(), ", ")+" (default: the plugin's; implies --typed)")
 		fs.Duration("ttl", 0, "time to live (\"90s\", \"1h\"); 0: the plugin's expiration")
+		fs.Bool("raw-key", false, "KEY is a backend key, VALUE its bytes, both as they are")
+		fs.Bool("mem", false, "write even to the in-memory backend, whose data is gone when the command ends")
 	},
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		if len(args) < 1 || len(args) > 2 {
 			return e.fail("put", usagef("want KEY [VALUE], got %d arguments", len(args)))
 		}
 		key := args[0]
+		asString := boolFlag(fs, "string")
+		codecName := fs.Lookup("codec").Value.String()
+		typed := boolFlag(fs, "typed") || codecName != ""
+		rawKey := boolFlag(fs, "raw-key")
+		switch {
+		case asString && typed:
+			return e.fail("put", usagef("--string stores text with the raw codec; leave out --typed and --codec"))
+		case rawKey && typed:
+			return e.fail("put", usagef("--raw-key stores VALUE's bytes as they are; leave out --typed and --codec"))
+		}
+		ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
+		if ttl < 0 {
+			return e.fail("put", usagef("--ttl must not be negative"))
+		}
 		var text []byte
 		if len(args) == 2 && args[1] != "-" {
 			text = []byte(args[1])
@@ -186,20 +271,38 @@ Examples:
 			}
 			text = b
 		}
-		asString := fs.Lookup("string").Value.String() == "true"
-		codecName := fs.Lookup("codec").Value.String()
-		ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
-		if ttl < 0 {
-			return e.fail("put", usagef("--ttl must not be negative"))
-		}
 		var opts []memdict.ItemOption
 		if ttl > 0 {
 			opts = append(opts, memdict.TTL(ttl))
 		}
 		return e.withDicts(ctx, "put", func(ds *dictSet) int {
-			id, p, err := encodeValue(ds, text, asString, codecName)
-			if err != nil {
+			var id byte
+			var p []byte
+			var err error
+			if !rawKey {
+				if id, p, err = encodeValue(ds, text, !typed, codecName); err != nil {
+					return e.fail("put", err)
+				}
+			}
+			if err := e.needDurable("put", boolFlag(fs, "mem")); err != nil {
 				return e.fail("put", err)
+			}
+			if rawKey {
+				if ttl == 0 {
+					ttl = ds.info.Expiration
+				}
+				if code := e.withRaw(ctx, "put", func(rs *rawStore) int {
+					if err := rs.put(ctx, key, text, ttl); err != nil {
+						return e.fail("put", err)
+					}
+					return exitOK
+				}); code != exitOK {
+					return code
+				}
+				if e.json {
+					_ = printJSON(e.stdout, map[string]any{"key": key, "codec": "none", "bytes": len(text)}, true)
+				}
+				return exitOK
 			}
 			if err := ds.put(ctx, key, id, p, opts...); err != nil {
 				return e.fail("put", err)
@@ -212,12 +315,26 @@ Examples:
 	},
 }
 
+// boolFlag returns the value of fs's boolean flag name.
+func boolFlag(fs *flag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	return f != nil && f.Value.String() == "true"
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
 // encodeValue turns put's VALUE into a codec ID and payload.
 func encodeValue(ds *dictSet, text []byte, asString bool, codecName string) (byte, []byte, error) {
 	if asString {
-		if codecName != "" && codecName != "raw" {
-			return 0, nil, usagef("--string stores with the raw codec; leave out --codec %s", codecName)
-		}
 		return codec.RawID, text, nil
 	}
 	if codecName == "" {
@@ -232,7 +349,7 @@ func encodeValue(ds *dictSet, text []byte, asString bool, codecName string) (byt
 	}
 	v, err := parseJSONValue(text)
 	if err != nil {
-		return 0, nil, usagef("VALUE is not JSON (%v); use --string to store text as it is", err)
+		return 0, nil, usagef("VALUE is not JSON (%v); leave out --typed and --codec to store text as it is", err)
 	}
 	if c.ID() == codec.RawID {
 		s, ok := v.(string)
@@ -252,13 +369,28 @@ var delCmd = &command{
 	name: "del", args: "KEY", nargs: 1,
 	summary: "remove the value stored under KEY",
 	help: `
-Exits with status 1 if the key held no value.
+Exits with status 1 if the key held no value. --raw-key removes KEY as a
+backend key, as it is.
 
 Examples:
-  memdict del --prefix shop cart:42`,
+  memdict del --prefix shop cart:42
+  memdict del --raw-key legacy:motd`,
+	flags: func(fs *flag.FlagSet) {
+		fs.Bool("raw-key", false, "KEY is a backend key, as it is")
+	},
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		return e.withDicts(ctx, "del", func(ds *dictSet) int {
-			err := ds.remove(ctx, args[0])
+			var err error
+			if boolFlag(fs, "raw-key") {
+				if code := e.withRaw(ctx, "del", func(rs *rawStore) int {
+					err = rs.del(ctx, args[0])
+					return exitOK
+				}); code != exitOK {
+					return code
+				}
+			} else {
+				err = ds.remove(ctx, args[0])
+			}
 			switch {
 			case errors.Is(err, memdict.ErrNotFound):
 				fmt.Fprintf(e.stderr, "memdict del: %s: not found\n", quoteKey(args[0]))
@@ -273,7 +405,8 @@ Examples:
 
 // quoteKey returns key as it is if it prints plainly, else Go-quoted.
 func quoteKey(key string) string {
-	if key == "" || !utf8.ValidString(key) || strings.IndexFunc(key, func(r rune) bool { return !unicode.IsPrint(r) || r == '"' }) >= 0 {
+	if key == "" || !utf8.ValidString(key) || strings.TrimSpace(key) != key ||
+		strings.IndexFunc(key, func(r rune) bool { return !unicode.IsPrint(r) || r == '"' }) >= 0 {
 		return strconv.Quote(key)
 	}
 	return key
@@ -281,38 +414,76 @@ func quoteKey(key string) string {
 
 var keysCmd = &command{
 	name: "keys", nargs: 0,
-	summary: "list the keys of the Dict (--prefix)",
+	summary: "list the keys of the Dict (--prefix), or of every prefix",
 	help: `
-Lists the Dict's live keys, one a line, in no particular order; a key
-that holds spaces at its ends, quotes or characters that do not print is
-shown Go-quoted. --json prints one JSON string a line. Listing needs a
-backend that can enumerate keys: the in-memory store, Redis (SCAN), or
-memcached 1.6 and later (lru_crawler metadump).
+With --prefix, lists the Dict's live keys, one a line, in no particular
+order. Without --prefix, lists the live keys of every prefix of the site,
+one "PREFIX<tab>KEY" a line (prefixes found in the backend's key space). A
+prefix or key that holds spaces at its ends, quotes, tabs or characters
+that do not print is shown Go-quoted. --json prints one JSON value a line:
+a string with --prefix, else {"prefix": ..., "key": ...}.
+
+--raw-key lists the backend keys as they are, every one that starts with
+--prefix's text (all of them without it), memdict's and other programs'.
+
+Listing needs a backend that can enumerate keys: the in-memory store,
+Redis (SCAN), or memcached 1.6 and later (lru_crawler metadump).
 
 Examples:
   memdict keys --prefix shop
   memdict keys --prefix shop --limit 10
-  memdict keys --prefix shop --json | wc -l`,
+  memdict keys --prefix shop --json | wc -l
+  memdict keys
+  memdict keys --raw-key --prefix legacy:`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Int("limit", 0, "list at most `n` keys (0: all)")
+		fs.Bool("raw-key", false, "list backend keys as they are")
 	},
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		limit, _ := strconv.Atoi(fs.Lookup("limit").Value.String())
+		rawKey := boolFlag(fs, "raw-key")
+		allPrefixes := !e.prefixSet && !flagSet(fs, "prefix")
 		return e.withDicts(ctx, "keys", func(ds *dictSet) int {
 			n := 0
-			for k, err := range ds.d.Keys(ctx) {
-				if err != nil {
-					return e.fail("keys", err)
+			more := func() bool { n++; return limit <= 0 || n < limit }
+			var err error
+			switch {
+			case rawKey:
+				err = listRaw(ctx, ds.be, e.prefix, func(k string) bool {
+					if e.json {
+						_ = printJSON(e.stdout, k, true)
+					} else {
+						fmt.Fprintln(e.stdout, quoteKey(k))
+					}
+					return more()
+				})
+			case allPrefixes:
+				err = ds.allKeys(ctx, func(prefix, k string) bool {
+					if e.json {
+						_ = printJSON(e.stdout, map[string]string{"prefix": prefix, "key": k}, true)
+					} else {
+						fmt.Fprintf(e.stdout, "%s\t%s\n", quoteKey(prefix), quoteKey(k))
+					}
+					return more()
+				})
+			default:
+				for k, lerr := range ds.d.Keys(ctx) {
+					if lerr != nil {
+						err = lerr
+						break
+					}
+					if e.json {
+						_ = printJSON(e.stdout, k, true)
+					} else {
+						fmt.Fprintln(e.stdout, quoteKey(k))
+					}
+					if !more() {
+						break
+					}
 				}
-				if e.json {
-					_ = printJSON(e.stdout, k, true)
-				} else {
-					fmt.Fprintln(e.stdout, quoteKey(k))
-				}
-				n++
-				if limit > 0 && n >= limit {
-					break
-				}
+			}
+			if err != nil {
+				return e.fail("keys", err)
 			}
 			return exitOK
 		})
@@ -333,12 +504,16 @@ Examples:
   memdict clear --prefix shop --yes`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("yes", false, "really clear")
+		fs.Bool("mem", false, "clear even in the in-memory backend, whose data is gone when the command ends")
 	},
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		if fs.Lookup("yes").Value.String() != "true" {
 			return e.fail("clear", usagef("clear removes every key of prefix %q: add --yes to confirm", e.prefix))
 		}
 		return e.withDicts(ctx, "clear", func(ds *dictSet) int {
+			if err := e.needDurable("clear", boolFlag(fs, "mem")); err != nil {
+				return e.fail("clear", err)
+			}
 			if err := ds.d.Clear(ctx); err != nil {
 				return e.fail("clear", err)
 			}

@@ -14,9 +14,9 @@
 // The commands are:
 //
 //	get KEY            print the value stored under KEY (exit status 1 if absent)
-//	put KEY [VALUE]    store a JSON value (msgpack by default), or a string with --string
+//	put KEY [VALUE]    store VALUE as text, or a typed JSON value with --typed (msgpack by default)
 //	del KEY            remove KEY (exit status 1 if absent)
-//	keys               list the Dict's keys
+//	keys               list the Dict's keys (--prefix), or every prefix's keys
 //	clear --yes        remove every key of the Dict at once (a new namespace generation)
 //	stats              server statistics: items, memory, hit ratio, evictions, uptime
 //	ping               check that the plugin's servers answer, with the round-trip time
@@ -36,7 +36,8 @@
 // that --config names, else the one in $MEMDICT_CONFIG, with $MEMDICT_URL
 // replacing the default plugin's URL and $MEMDICT_SITE_ID the site id.
 // With none of them, the default plugin is an in-memory store that lives
-// only as long as the command. --plugin chooses the plugin (default: the
+// only as long as the command: the command says so on stderr, and put, load
+// and clear refuse to write there unless given --mem. --plugin chooses the plugin (default: the
 // default plugin), --prefix the Dict's key prefix, and --url replaces the
 // chosen plugin's URL for this run. Global flags may be given before or
 // after the command; --json makes every command print JSON for scripts.
@@ -47,10 +48,16 @@
 // codec, so the command decodes any value with the codec it was written
 // with and prints it as JSON. Strings print as JSON strings; a value that
 // cannot be shown as JSON (binary bytes, gob, an unknown codec) prints in
-// base64; get --raw prints the stored bytes. put takes JSON and encodes it
-// with the plugin's codec (msgpack unless configured) or --codec, keeping
-// integers integers, so that a Go program reads it back into its type;
-// --string stores text as a Dict[string] does.
+// base64; get --raw prints the stored bytes. JSON is printed as written,
+// without HTML escaping. put stores VALUE as text, as a Dict[string] does
+// and as memccat and redis-cli store it; put --typed takes JSON and encodes
+// it with the plugin's codec (msgpack unless configured) or --codec,
+// keeping integers integers, so that a Go program reads it back into its
+// type.
+//
+// --raw-key (get, put, del, keys) reads and writes backend keys as they
+// are, without memdict's key layout or value header: for values other
+// programs wrote, and for values they are to read.
 //
 // # Moving a namespace
 //
@@ -66,9 +73,13 @@
 //	  memdict load --prefix shop --url redis://10.0.0.6:6379/0
 //
 // dump --exact writes every value in base64 so that load restores the very
-// bytes. Both show a progress line on stderr when it is a terminal and are
-// quiet otherwise. Listing keys needs the in-memory store, Redis, or
-// memcached 1.6 or later.
+// bytes. A failed batch is tried again with backoff (--retries,
+// --retry-wait); if it still fails, the command stops with an error that
+// says how many records were done, the output holding only whole records,
+// and "dump -o FILE --resume" or "load --skip N" continues where it
+// stopped. Both show progress on stderr (a line redrawn on a terminal, a
+// line every 10 seconds otherwise) and end with a summary line. Listing
+// keys needs the in-memory store, Redis, or memcached 1.6 or later.
 //
 // # Exit status
 //

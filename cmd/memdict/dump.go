@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,38 +40,88 @@ server runs: keys written or moved during the crawl may be missed, so dump
 a namespace once its writers are quiet, and compare the counts ("memdict
 keys | wc -l").
 
-A progress count is shown on stderr when it is a terminal. Use with load
-to move a namespace between backends:
+Values are read 100 keys at a time. A batch (or the listing) that fails is
+tried again, up to --retries times, waiting --retry-wait, then twice as
+long each time. If it still fails, dump stops with an error that says how
+many records were written: the output holds only whole records, and
+"dump -o FILE --resume" continues where it stopped, keeping the records
+FILE holds (a cut last line is dropped) and adding the missing keys.
+
+A progress line is shown on stderr (redrawn on a terminal, one line every
+10 seconds otherwise), and a summary line when the dump is done. Use with
+load to move a namespace between backends:
 
 Examples:
   memdict dump --prefix shop > shop.jsonl
+  memdict dump --prefix shop -o shop.jsonl --resume
   memdict dump --prefix shop --exact --url memcached://10.0.0.5:11211 |
     memdict load --prefix shop --url redis://10.0.0.6:6379/0`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("exact", false, "write every value as its stored bytes, in base64")
 		fs.String("o", "", "write to `file` instead of standard output")
+		fs.Bool("resume", false, "continue an interrupted dump into the -o file: keep its records, add the missing keys")
+		retryFlags(fs)
 	},
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
-		exact := fs.Lookup("exact").Value.String() == "true"
+		exact := boolFlag(fs, "exact")
+		resume := boolFlag(fs, "resume")
+		name := fs.Lookup("o").Value.String()
+		rt, err := newRetrier(fs)
+		if err != nil {
+			return e.fail("dump", err)
+		}
+		if resume && name == "" {
+			return e.fail("dump", usagef("--resume continues the dump in the -o file: give -o FILE"))
+		}
 		out := e.stdout
+		where := "standard output"
+		done := map[string]bool{} // keys the output already holds
 		var file *os.File
-		if name := fs.Lookup("o").Value.String(); name != "" {
-			f, err := os.Create(name)
+		if name != "" {
+			where = name
+			if resume {
+				file, err = reopenDump(name, done)
+			} else {
+				file, err = os.Create(name)
+			}
 			if err != nil {
 				return e.fail("dump", err)
 			}
-			file, out = f, f
+			out = file
 		}
+		kept := len(done)
 		code := e.withDicts(ctx, "dump", func(ds *dictSet) int {
+			start := time.Now()
 			bw := bufio.NewWriter(out)
-			prog := newProgress(e.stderr, "dumped", 0)
+			prog := newProgress(e.stderr, "dump", "written", 0)
+			rt.prog = prog
 			n := 0
+			// stop ends the dump on err, with the output whole up to its
+			// last record, and says how to go on.
+			stop := func(err error) int {
+				ferr := bw.Flush()
+				prog.end()
+				how := "run the same command with --resume to continue"
+				if name == "" {
+					how = "to continue, run dump with -o FILE --resume on a file holding that output"
+				}
+				if ferr != nil {
+					err = fmt.Errorf("%w; writing the output: %w", err, ferr)
+				}
+				return e.fail("dump", fmt.Errorf("%w; %s written to %s, each complete; %s", err, records(kept+n), where, how))
+			}
 			var batch []string
+			inBatch := map[string]bool{}
 			flush := func() error {
 				if len(batch) == 0 {
 					return nil
 				}
-				m, err := ds.getMulti(ctx, batch)
+				var m map[string]stored
+				err := rt.do(ctx, fmt.Sprintf("reading %d values", len(batch)), func() error {
+					var err error
+					m, err = ds.getMulti(ctx, batch)
+					return err
+				})
 				if err != nil {
 					return err
 				}
@@ -83,39 +134,60 @@ Examples:
 					if err != nil {
 						return fmt.Errorf("key %s: %w", quoteKey(k), err)
 					}
-					b, err := json.Marshal(r)
+					b, err := marshalJSON(r)
 					if err != nil {
 						return err
 					}
 					bw.Write(b)
 					bw.WriteByte('\n')
+					done[k] = true
 					n++
 				}
-				prog.update(n, 0)
+				// Whole records reach the output batch by batch, so that a
+				// later failure leaves them all behind.
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				prog.update(kept+n, 0)
 				batch = batch[:0]
+				clear(inBatch)
 				return nil
 			}
-			for k, err := range ds.d.Keys(ctx) {
-				if err != nil {
-					prog.done(n)
-					return e.fail("dump", err)
-				}
-				batch = append(batch, k)
-				if len(batch) == 100 {
-					if err := flush(); err != nil {
-						prog.done(n)
-						return e.fail("dump", err)
+			// The listing is started again after a failure, skipping the
+			// keys already written.
+			err := rt.do(ctx, "listing the keys", func() error {
+				for k, err := range ds.d.Keys(ctx) {
+					if err != nil {
+						return err
+					}
+					if done[k] || inBatch[k] {
+						continue
+					}
+					batch = append(batch, k)
+					inBatch[k] = true
+					if len(batch) == 100 {
+						if err := flush(); err != nil {
+							return permanent(err) // flush has retried
+						}
 					}
 				}
+				return nil
+			})
+			if err == nil {
+				err = flush()
 			}
-			err := flush()
 			if err == nil {
 				err = bw.Flush()
 			}
-			prog.done(n)
 			if err != nil {
-				return e.fail("dump", err)
+				return stop(err)
 			}
+			prog.end()
+			msg := fmt.Sprintf("%s written to %s in %v", records(n), where, time.Since(start).Round(time.Millisecond))
+			if resume {
+				msg += fmt.Sprintf(", after the %d it held", kept)
+			}
+			fmt.Fprintf(e.stderr, "memdict dump: %s%s\n", msg, rt.summary())
 			return exitOK
 		})
 		if file != nil {
@@ -126,6 +198,51 @@ Examples:
 		}
 		return code
 	},
+}
+
+// reopenDump opens the dump file name to add to it: it records the keys of
+// its whole records in done, cuts off a last line that is not one (an
+// interrupted write), and returns the file positioned at its end. A file
+// that does not exist is created.
+func reopenDump(name string, done map[string]bool) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	var good int64 // end of the last whole record
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(b) > 0 && b[len(b)-1] == '\n' {
+			var r record
+			if jerr := json.Unmarshal(b, &r); jerr != nil {
+				if len(bytes.TrimSpace(b)) == 0 {
+					good += int64(len(b))
+					continue
+				}
+				f.Close()
+				return nil, fmt.Errorf("--resume: %s:%d is not a dump record (%v); not adding to it", name, line, jerr)
+			}
+			done[r.Key] = true
+			good += int64(len(b))
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 var loadCmd = &command{
@@ -139,14 +256,28 @@ the plugin's expiration, or --ttl. A bad line stops the load with an error
 naming the line; values written before it stay. Values that memdict did
 not write (codec "none") are skipped with a warning.
 
-A progress bar is shown on stderr when it is a terminal.
+A value that cannot be stored is tried again, up to --retries times,
+waiting --retry-wait, then twice as long each time. If it still fails,
+load stops with an error that says how many lines were done, and
+"load --skip N" continues after them.
+
+load refuses to write to the built-in in-memory backend (no
+configuration), where the values would be gone when the command ends,
+unless --mem is given.
+
+A progress line is shown on stderr (a bar redrawn on a terminal, one line
+every 10 seconds otherwise), and a summary line when the load is done.
 
 Examples:
   memdict load --prefix shop shop.jsonl
+  memdict load --prefix shop --skip 3700 shop.jsonl
   memdict load --prefix shop --url redis://127.0.0.1:6379/0 < shop.jsonl
   memdict load --prefix shop --ttl 24h shop.jsonl`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Duration("ttl", 0, "time to live of the stored values; 0: the plugin's expiration")
+		fs.Int("skip", 0, "skip the first `n` lines of the input (those an interrupted load did)")
+		fs.Bool("mem", false, "write even to the in-memory backend, whose data is gone when the command ends")
+		retryFlags(fs)
 	},
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		if len(args) > 1 {
@@ -155,6 +286,14 @@ Examples:
 		ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
 		if ttl < 0 {
 			return e.fail("load", usagef("--ttl must not be negative"))
+		}
+		skip := fs.Lookup("skip").Value.(flag.Getter).Get().(int)
+		if skip < 0 {
+			return e.fail("load", usagef("--skip must not be negative"))
+		}
+		rt, err := newRetrier(fs)
+		if err != nil {
+			return e.fail("load", err)
 		}
 		var opts []memdict.ItemOption
 		if ttl > 0 {
@@ -176,19 +315,38 @@ Examples:
 			}
 		}
 		return e.withDicts(ctx, "load", func(ds *dictSet) int {
+			if err := e.needDurable("load", boolFlag(fs, "mem")); err != nil {
+				return e.fail("load", err)
+			}
+			start := time.Now()
 			cr := &countingReader{r: in}
 			br := bufio.NewReaderSize(cr, 64<<10)
-			prog := newProgress(e.stderr, "loaded", total)
+			prog := newProgress(e.stderr, "load", "stored", total)
+			rt.prog = prog
 			n, skipped := 0, 0
-			for line := 1; ; line++ {
+			line := 0
+			for {
 				b, err := br.ReadBytes('\n')
-				if len(bytes.TrimSpace(b)) > 0 {
-					stored, lerr := loadLine(ctx, ds, b, opts)
+				if len(b) > 0 {
+					line++
+				}
+				if line > skip && len(bytes.TrimSpace(b)) > 0 {
+					r, c, p, lerr := parseLine(b)
+					if lerr == nil && c != nil {
+						lerr = rt.do(ctx, "storing key "+quoteKey(r.Key), func() error {
+							return ds.put(ctx, r.Key, c.ID(), p, opts...)
+						})
+						if lerr != nil {
+							prog.end()
+							return e.fail("load", fmt.Errorf("line %d: %w; %d lines done (%s stored by this run), "+
+								"run the same command with --skip %d to continue", line, lerr, line-1, records(n), line-1))
+						}
+					}
 					if lerr != nil {
-						prog.done(n)
+						prog.end()
 						return e.fail("load", fmt.Errorf("line %d: %w", line, lerr))
 					}
-					if stored {
+					if c != nil {
 						n++
 					} else {
 						skipped++
@@ -199,14 +357,19 @@ Examples:
 					break
 				}
 				if err != nil {
-					prog.done(n)
+					prog.end()
 					return e.fail("load", err)
 				}
 			}
-			prog.done(n)
+			prog.end()
 			if skipped > 0 {
 				fmt.Fprintf(e.stderr, "memdict load: skipped %d value(s) that memdict did not write (codec \"none\")\n", skipped)
 			}
+			msg := fmt.Sprintf("%s stored in %v", records(n), time.Since(start).Round(time.Millisecond))
+			if skip > 0 {
+				msg += fmt.Sprintf(", after skipping %d lines", min(skip, line))
+			}
+			fmt.Fprintf(e.stderr, "memdict load: %s%s\n", msg, rt.summary())
 			if e.json {
 				_ = printJSON(e.stdout, map[string]int{"loaded": n, "skipped": skipped}, true)
 			}
@@ -215,49 +378,151 @@ Examples:
 	},
 }
 
-// loadLine stores the record on one line; stored is false for a record
-// that is skipped.
-func loadLine(ctx context.Context, ds *dictSet, line []byte, opts []memdict.ItemOption) (stored bool, err error) {
-	var r record
+// parseLine decodes the record on one line into its key, codec and
+// payload; c is nil for a record that is skipped (codec "none").
+func parseLine(line []byte) (r record, c codec.Codec, p []byte, err error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return false, fmt.Errorf("not a dump record: %w", err)
+		return r, nil, nil, fmt.Errorf("not a dump record: %w", err)
 	}
 	if r.Codec == "none" {
-		return false, nil
+		return r, nil, nil, nil
 	}
 	c, ok := codec.ByName(r.Codec)
 	if !ok {
-		return false, fmt.Errorf("key %s: unknown codec %q (known: %s)", quoteKey(r.Key), r.Codec, strings.Join(codec.Names(), ", "))
+		return r, nil, nil, fmt.Errorf("key %s: unknown codec %q (known: %s)", quoteKey(r.Key), r.Codec, strings.Join(codec.Names(), ", "))
 	}
-	var p []byte
 	switch {
 	case r.Base64 != "" && r.Value != nil:
-		return false, fmt.Errorf("key %s: both \"value\" and \"base64\"", quoteKey(r.Key))
+		return r, nil, nil, fmt.Errorf("key %s: both \"value\" and \"base64\"", quoteKey(r.Key))
 	case r.Value != nil:
 		v, err := parseJSONValue(r.Value)
 		if err != nil {
-			return false, fmt.Errorf("key %s: %w", quoteKey(r.Key), err)
+			return r, nil, nil, fmt.Errorf("key %s: %w", quoteKey(r.Key), err)
 		}
 		if c.ID() == codec.RawID {
 			s, ok := v.(string)
 			if !ok {
-				return false, fmt.Errorf("key %s: a raw value must be a JSON string", quoteKey(r.Key))
+				return r, nil, nil, fmt.Errorf("key %s: a raw value must be a JSON string", quoteKey(r.Key))
 			}
 			p = []byte(s)
 		} else if p, err = c.Marshal(v); err != nil {
-			return false, fmt.Errorf("key %s: %w: %s: %w", quoteKey(r.Key), memdict.ErrEncode, c.Name(), err)
+			return r, nil, nil, fmt.Errorf("key %s: %w: %s: %w", quoteKey(r.Key), memdict.ErrEncode, c.Name(), err)
 		}
 	default: // base64, possibly empty (an empty string or []byte)
 		if p, err = base64.StdEncoding.DecodeString(r.Base64); err != nil {
-			return false, fmt.Errorf("key %s: bad base64: %w", quoteKey(r.Key), err)
+			return r, nil, nil, fmt.Errorf("key %s: bad base64: %w", quoteKey(r.Key), err)
 		}
 	}
-	if err := ds.put(ctx, r.Key, c.ID(), p, opts...); err != nil {
-		return false, err
+	return r, c, p, nil
+}
+
+// retryFlags registers the flags of newRetrier.
+func retryFlags(fs *flag.FlagSet) {
+	fs.Int("retries", 5, "try a failed batch again up to `n` times before giving up")
+	fs.Duration("retry-wait", 250*time.Millisecond, "wait this `long` before the first retry, twice as long before each next one (at most 10s)")
+}
+
+// maxRetryWait bounds the wait between two attempts.
+const maxRetryWait = 10 * time.Second
+
+// retrier runs a step of dump or load again after a transient failure,
+// with exponential backoff.
+type retrier struct {
+	retries int
+	wait    time.Duration
+	prog    *progress // notes go through it, so that they end its line
+	count   int       // retries made, for the summary
+}
+
+func newRetrier(fs *flag.FlagSet) (*retrier, error) {
+	r := &retrier{
+		retries: fs.Lookup("retries").Value.(flag.Getter).Get().(int),
+		wait:    fs.Lookup("retry-wait").Value.(flag.Getter).Get().(time.Duration),
 	}
-	return true, nil
+	if r.retries < 0 {
+		return nil, usagef("--retries must not be negative")
+	}
+	if r.wait < 0 {
+		return nil, usagef("--retry-wait must not be negative")
+	}
+	return r, nil
+}
+
+// permanentError marks an error that do must not retry.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// permanent wraps err so that retrier.do returns it at once.
+func permanent(err error) error { return permanentError{err} }
+
+// retryable reports whether trying again may help.
+func retryable(ctx context.Context, err error) bool {
+	var p permanentError
+	switch {
+	case ctx.Err() != nil, errors.As(err, &p):
+		return false
+	case errors.Is(err, memdict.ErrNotSupported), errors.Is(err, memdict.ErrInvalidKey),
+		errors.Is(err, memdict.ErrValueTooLarge), errors.Is(err, memdict.ErrEncode),
+		errors.Is(err, memdict.ErrDecode), errors.Is(err, memdict.ErrClosed):
+		return false
+	}
+	var ue *usageError
+	return !errors.As(err, &ue)
+}
+
+// do runs step until it succeeds, fails for good, or has failed
+// 1+retries times; what names the step in notes and in the error.
+func (r *retrier) do(ctx context.Context, what string, step func() error) error {
+	wait := r.wait
+	for attempt := 1; ; attempt++ {
+		err := step()
+		if err == nil {
+			return nil
+		}
+		if !retryable(ctx, err) {
+			var p permanentError
+			if errors.As(err, &p) {
+				return p.err
+			}
+			return err
+		}
+		if attempt > r.retries {
+			return fmt.Errorf("%s: %w (gave up after %d attempts)", what, err, attempt)
+		}
+		r.count++
+		r.prog.note("%s failed (attempt %d of %d), trying again in %v: %v", what, attempt, r.retries+1, wait, err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		wait = min(2*wait, maxRetryWait)
+	}
+}
+
+// summary returns ", after N retries" for the summary line, or "".
+func (r *retrier) summary() string {
+	switch r.count {
+	case 0:
+		return ""
+	case 1:
+		return ", after 1 retry"
+	}
+	return fmt.Sprintf(", after %d retries", r.count)
+}
+
+// records returns "1 record" or "n records".
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return strconv.Itoa(n) + " records"
 }
 
 // countingReader counts the bytes read through it.
@@ -272,22 +537,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// progress draws a progress line on a terminal, at most ten times a
-// second; on anything else it draws nothing.
+// progress shows how far dump or load is, on stderr: on a terminal a line
+// redrawn at most ten times a second, elsewhere one line every
+// progressEvery. Every line it leaves ends with a newline (end).
 type progress struct {
-	w     io.Writer // nil when not a terminal
-	verb  string
-	total int64 // bytes, 0 if unknown
+	w     io.Writer
+	tty   bool
+	cmd   string // "dump", "load"
+	verb  string // "written", "stored"
+	total int64  // bytes, 0 if unknown
 	last  time.Time
-	drawn bool
+	drawn bool // a terminal line is drawn and not ended
 }
 
-func newProgress(w io.Writer, verb string, total int64) *progress {
-	p := &progress{verb: verb, total: total}
-	if isTerminal(w) {
-		p.w = w
-	}
-	return p
+// progressEvery is how often progress writes a line when stderr is not a
+// terminal (a variable for tests).
+var progressEvery = 10 * time.Second
+
+func newProgress(w io.Writer, cmd, verb string, total int64) *progress {
+	return &progress{w: w, tty: isTerminal(w), cmd: cmd, verb: verb, total: total, last: time.Now()}
 }
 
 // isTerminal reports whether w is a terminal (a character device).
@@ -300,32 +568,45 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// update shows n items done and, if the total is known, pos bytes of it.
+// update shows n records done and, if the total is known, pos bytes of it.
 func (p *progress) update(n int, pos int64) {
-	if p.w == nil || time.Since(p.last) < 100*time.Millisecond {
+	if p.tty {
+		if time.Since(p.last) < 100*time.Millisecond {
+			return
+		}
+		p.last = time.Now()
+		p.draw(n, pos)
+		return
+	}
+	if time.Since(p.last) < progressEvery {
 		return
 	}
 	p.last = time.Now()
-	p.draw(n, pos)
+	fmt.Fprintf(p.w, "memdict %s: %s %s so far\n", p.cmd, records(n), p.verb)
 }
 
 func (p *progress) draw(n int, pos int64) {
 	p.drawn = true
 	if p.total <= 0 {
-		fmt.Fprintf(p.w, "\r%s %d keys", p.verb, n)
+		fmt.Fprintf(p.w, "\r%s %s", p.verb, records(n))
 		return
 	}
 	const width = 30
 	frac := min(float64(pos)/float64(p.total), 1)
 	done := int(frac * width)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s %d keys", strings.Repeat("#", done), strings.Repeat(".", width-done), 100*frac, p.verb, n)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s %s", strings.Repeat("#", done), strings.Repeat(".", width-done), 100*frac, p.verb, records(n))
 }
 
-// done ends the progress line with the final count.
-func (p *progress) done(n int) {
-	if p.w == nil {
-		return
+// note writes a line of its own, ending the progress line first.
+func (p *progress) note(format string, args ...any) {
+	p.end()
+	fmt.Fprintf(p.w, "memdict %s: %s\n", p.cmd, fmt.Sprintf(format, args...))
+}
+
+// end ends a progress line drawn on a terminal with a newline.
+func (p *progress) end() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
 	}
-	p.draw(n, p.total)
-	fmt.Fprintln(p.w)
 }

@@ -31,10 +31,21 @@ type env struct {
 	config string // --config
 	plugin string // --plugin
 	prefix string // --prefix
-	url    string // --url
-	json   bool   // --json
+	// prefixSet: --prefix was given before the command (the command's
+	// own flag set records it after).
+	prefixSet bool
+	url       string // --url
+	json      bool   // --json
 
 	secrets []string // configured URLs, whose passwords errors must not show
+
+	// Set by loadConfig for the chosen plugin (--plugin):
+	// fallback: nothing configures it (no --config, $MEMDICT_CONFIG file
+	// entry, --url or $MEMDICT_URL), so it is the built-in in-memory
+	// default; inMemory: its URL is mem://, whether by default or not.
+	fallback, inMemory bool
+	chosenURL          string // its URL, password included
+	noted              bool   // the fallback note was printed
 }
 
 // command is one subcommand.
@@ -98,6 +109,7 @@ func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "memdict: %v\nRun 'memdict --help' for usage.\n", err)
 		return exitUsage
 	}
+	top.Visit(func(f *flag.Flag) { e.prefixSet = e.prefixSet || f.Name == "prefix" })
 	rest := top.Args()
 	if len(rest) == 0 {
 		topUsage(stderr, top)
@@ -172,27 +184,56 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// openTool returns the Tool the global options describe.
+// openTool returns the Tool the global options describe. When the chosen
+// plugin falls back to the built-in in-memory default, it says so on
+// stderr, so that a missing configuration never passes for an empty cache.
 func (e *env) openTool() (*tool.Tool, error) {
 	cfg, err := e.loadConfig()
 	if err != nil {
 		return nil, err
 	}
+	if e.fallback && !e.noted {
+		e.noted = true
+		fmt.Fprintf(e.stderr, "memdict: no backend configured for plugin %s (no --config, --url, $%s or $%s): "+
+			"using the built-in in-memory backend %s, empty and gone when the command ends\n",
+			tool.PluginName(e.plugin), tool.EnvConfig, tool.EnvURL, tool.DefaultURL)
+	}
 	return tool.New(cfg)
+}
+
+// needDurable returns a usage error when the chosen plugin is in memory
+// and --mem was not given: what cmd writes would be gone when the command
+// ends. It must be called after loadConfig (openTool).
+func (e *env) needDurable(cmd string, mem bool) error {
+	if !e.inMemory || mem {
+		return nil
+	}
+	why := "its URL is mem://"
+	if e.fallback {
+		why = "nothing configures it (--config, --url, $" + tool.EnvConfig + ", $" + tool.EnvURL + ")"
+	}
+	return usagef("plugin %s uses the in-memory backend (%s): %s would store nothing that outlives this command; "+
+		"give a server with --url or $%s, or add --mem to do it anyway", tool.PluginName(e.plugin), why, cmd, tool.EnvURL)
 }
 
 // loadConfig returns the configuration the global options describe.
 func (e *env) loadConfig() (tool.Config, error) {
 	var cfg tool.Config
 	var err error
+	name := tool.PluginName(e.plugin)
+	configured := false // a file or a URL names the chosen plugin
 	switch {
 	case e.config != "":
 		cfg, err = tool.LoadConfig(e.config)
+		_, configured = cfg.Plugins[name]
 	default:
-		cfg, err = configFromEnv(e.getenv)
+		cfg, configured, err = configFromEnv(e.getenv, name)
 	}
 	if err != nil {
 		return cfg, err
+	}
+	if e.url != "" {
+		configured = true
 	}
 	if e.url != "" {
 		name := tool.PluginName(e.plugin)
@@ -209,21 +250,39 @@ func (e *env) loadConfig() (tool.Config, error) {
 	for _, pc := range cfg.Plugins {
 		e.secrets = append(e.secrets, pc.URL)
 	}
+	chosen := ""
+	if pc, ok := cfg.Plugins[name]; ok {
+		chosen = pc.URL
+	} else if name == tool.DefaultPlugin {
+		chosen = tool.DefaultURL // the Tool adds it
+	}
+	e.chosenURL = chosen
+	e.fallback = name == tool.DefaultPlugin && !configured
+	e.inMemory = isMemURL(chosen)
 	return cfg, nil
+}
+
+// isMemURL reports whether raw names the in-memory backend.
+func isMemURL(raw string) bool {
+	scheme, _, ok := strings.Cut(raw, "://")
+	return ok && strings.EqualFold(scheme, "mem")
 }
 
 // configFromEnv is tool.ConfigFromEnv with getenv instead of os.Getenv,
 // so that in-process tests do not change the process's environment.
-func configFromEnv(getenv func(string) string) (tool.Config, error) {
-	cfg := tool.DefaultConfig()
+// configured reports whether the file or $MEMDICT_URL names plugin name.
+func configFromEnv(getenv func(string) string, name string) (cfg tool.Config, configured bool, err error) {
+	cfg = tool.DefaultConfig()
 	if f := getenv(tool.EnvConfig); f != "" {
 		c, err := tool.LoadConfig(f)
 		if err != nil {
-			return cfg, err
+			return cfg, false, err
 		}
 		cfg = c
+		_, configured = cfg.Plugins[name]
 	}
 	if u := getenv(tool.EnvURL); u != "" {
+		configured = configured || name == tool.DefaultPlugin
 		if cfg.Plugins == nil {
 			cfg.Plugins = map[string]tool.PluginConfig{}
 		}
@@ -237,7 +296,7 @@ func configFromEnv(getenv func(string) string) (tool.Config, error) {
 	if s := getenv(tool.EnvSiteID); s != "" {
 		cfg.SiteID = s
 	}
-	return cfg, cfg.Validate()
+	return cfg, configured, cfg.Validate()
 }
 
 // fail prints err (with any password redacted) and returns its exit code.
@@ -298,7 +357,9 @@ const globalHelp = `
 Configuration is read as the application reads it: --config, else the file
 in $MEMDICT_CONFIG, with $MEMDICT_URL replacing the default plugin's URL and
 $MEMDICT_SITE_ID the site id. With none of them, the default plugin is an
-empty in-memory store that lives only as long as the command.
+empty in-memory store that lives only as long as the command: the command
+says so on stderr, and put, load and clear refuse to write there unless
+given --mem.
 
 Values are shown as JSON, decoded with the codec they were written with
 (msgpack, json, raw strings; others in base64); --raw prints the stored
@@ -312,7 +373,8 @@ Exit status:
 
 Examples:
   export MEMDICT_URL=memcached://127.0.0.1:11211
-  memdict put --prefix shop cart:42 '{"items":[1,2,3]}'
+  memdict put --prefix shop greeting 'hello, world'
+  memdict put --prefix shop --typed cart:42 '{"items":[1,2,3]}'
   memdict get --prefix shop cart:42
   memdict keys --prefix shop
   memdict stats

@@ -54,7 +54,16 @@ func TestUsage(t *testing.T) {
 		{"get two keys", []string{"get", "a", "b"}, exitUsage, "", "want 1 argument(s)"},
 		{"unknown flag", []string{"get", "--nope", "k"}, exitUsage, "", "flag provided but not defined"},
 		{"put no args", []string{"put"}, exitUsage, "", "want KEY [VALUE]"},
-		{"put bad json", []string{"put", "k", "{oops"}, exitUsage, "", "use --string"},
+		{"put bad json", []string{"put", "--typed", "k", "{oops"}, exitUsage, "", "leave out --typed"},
+		{"put typed string", []string{"put", "--typed", "--string", "k", "1"}, exitUsage, "", "--string"},
+		{"put raw key typed", []string{"put", "--raw-key", "--codec", "json", "k", "1"}, exitUsage, "", "--raw-key"},
+		{"put in memory", []string{"put", "k", "v"}, exitUsage, "", "in-memory backend"},
+		{"load in memory", []string{"load"}, exitUsage, "", "in-memory backend"},
+		{"clear in memory", []string{"clear", "--yes"}, exitUsage, "", "in-memory backend"},
+		{"put mem", []string{"put", "--mem", "k", "v"}, exitOK, "", "built-in in-memory backend mem://"},
+		{"dump resume without file", []string{"dump", "--resume"}, exitUsage, "", "-o FILE"},
+		{"load negative skip", []string{"load", "--skip", "-1"}, exitUsage, "", "--skip"},
+		{"negative retries", []string{"dump", "--retries", "-1"}, exitUsage, "", "--retries"},
 		{"put bad codec", []string{"put", "--codec", "zip", "k", "1"}, exitUsage, "", `unknown codec "zip"`},
 		{"put raw number", []string{"put", "--codec", "raw", "k", "1"}, exitUsage, "", "raw codec stores strings only"},
 		{"put negative ttl", []string{"put", "--ttl", "-1s", "k", "1"}, exitUsage, "", "--ttl"},
@@ -111,12 +120,12 @@ func TestCommandsInProcess(t *testing.T) {
 		}
 		return r
 	}
-	mustRun(exitOK, "", "put", "--prefix", "shop", "cart:42", `{"items":[1,2,3],"total":9.5}`)
+	mustRun(exitOK, "", "put", "--prefix", "shop", "--typed", "cart:42", `{"items":[1,2,3],"total":9.5}`)
 	mustRun(exitOK, "", "put", "--prefix", "shop", "greeting", "--string", "héllo")
 	mustRun(exitOK, `"from stdin"`, "put", "--prefix", "shop", "--codec", "json", "stdin")
-	mustRun(exitOK, "", "put", "--prefix", "shop", "neg", "--", "-5")
+	mustRun(exitOK, "", "put", "--prefix", "shop", "--typed", "neg", "--", "-5")
 	mustRun(exitOK, "", "put", "--prefix", "shop", "bin", "--codec", "gob", "[1,2]")
-	mustRun(exitOK, "", "put", "--prefix", "other", "cart:42", "1")
+	mustRun(exitOK, "", "put", "--prefix", "other", "--typed", "cart:42", "1")
 
 	r := mustRun(exitOK, "", "get", "--prefix", "shop", "cart:42")
 	var v map[string]any
@@ -248,7 +257,7 @@ func TestConfigFile(t *testing.T) {
 	if want := []string{"default_memcached_plugin/shop", "persistent_memcached_plugin/shop"}; r.code != 0 || !reflect.DeepEqual(names, want) {
 		t.Errorf("plugins from $MEMDICT_CONFIG = %q, want %q\n%v", names, want, r)
 	}
-	if r := runIn(t, nil, "", "--config", cfg, "put", "--plugin", "portal_memcached/persistent_memcached_plugin", "k", `"v"`); r.code != 0 {
+	if r := runIn(t, nil, "", "--config", cfg, "put", "--plugin", "portal_memcached/persistent_memcached_plugin", "--typed", "k", `"v"`); r.code != 0 {
 		t.Fatal(r)
 	}
 	if r := runIn(t, nil, "", "get", "--config", cfg, "--plugin", "persistent_memcached_plugin", "k"); r.code != 0 || strings.TrimSpace(r.stdout) != `"v"` {

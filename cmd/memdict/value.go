@@ -8,14 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/redis"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/envelope"
+	"github.com/memdict/memdict/internal/keyspace"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -263,11 +270,43 @@ func (ds *dictSet) backendKeys(ctx context.Context, keys []string) ([]string, er
 	return bk, nil
 }
 
+// dictKeyErrors turns the error of a backend GetMulti of bkeys, the
+// backend keys of keys, into a *memdict.MultiError that names the Dict
+// keys: those the backend names in its *backend.MultiError, or all of them
+// if the lookup failed as a whole.
+func dictKeyErrors(err error, keys, bkeys []string) error {
+	me := &memdict.MultiError{Op: "getmulti", Total: len(keys)}
+	kes, partial := backend.KeyErrors(err)
+	if !partial {
+		for _, k := range keys {
+			me.Failed = append(me.Failed, &memdict.OpError{Op: "get", Key: k, Err: err})
+		}
+		return me
+	}
+	byBackend := make(map[string]string, len(keys))
+	for i, bk := range bkeys {
+		byBackend[bk] = keys[i]
+	}
+	for _, ke := range kes {
+		k, ok := byBackend[ke.Key]
+		if !ok {
+			k = ke.Key
+		}
+		me.Failed = append(me.Failed, &memdict.OpError{Op: "get", Key: k, Err: ke.Err})
+	}
+	slices.SortFunc(me.Failed, func(a, b *memdict.OpError) int { return strings.Compare(a.Key, b.Key) })
+	return me
+}
+
 // get reads key's stored value; ok is false on a miss. Once the raw
 // read has told the codec, the value is read again through a Dict of that
 // codec, so that the read is checked and counted as an application's is.
 func (ds *dictSet) get(ctx context.Context, key string) (stored, bool, error) {
 	m, err := ds.getMulti(ctx, []string{key})
+	var me *memdict.MultiError
+	if errors.As(err, &me) && len(me.Failed) == 1 {
+		return stored{}, false, me.Failed[0] // memdict: get "key": cause
+	}
 	if err != nil {
 		return stored{}, false, err
 	}
@@ -292,32 +331,21 @@ func (ds *dictSet) get(ctx context.Context, key string) (stored, bool, error) {
 	return stored{Codec: s.Codec, Payload: p}, true, nil
 }
 
-// stats returns the sum of the statistics of the Dicts in ds.
-func (ds *dictSet) stats() memdict.Stats {
-	t := ds.d.Stats()
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	for _, w := range ds.writers {
-		s := w.Stats()
-		t.Hits += s.Hits
-		t.Misses += s.Misses
-		t.Errors += s.Errors
-		t.Sets += s.Sets
-		t.Deletes += s.Deletes
-	}
-	return t
-}
-
 // getMulti reads the stored values of keys; missing keys are absent from
 // the map.
 func (ds *dictSet) getMulti(ctx context.Context, keys []string) (map[string]stored, error) {
 	bk, err := ds.backendKeys(ctx, keys)
 	if err != nil {
-		return nil, err
+		// The keys' read failed, not the generation: name the keys.
+		var oe *memdict.OpError
+		if errors.As(err, &oe) && oe.Op == "generation" {
+			err = oe.Err
+		}
+		return nil, dictKeyErrors(err, keys, nil)
 	}
 	items, err := ds.be.GetMulti(ctx, bk)
 	if err != nil {
-		return nil, err
+		return nil, dictKeyErrors(err, keys, bk)
 	}
 	out := make(map[string]stored, len(items))
 	for i, k := range keys {
@@ -341,4 +369,164 @@ func (ds *dictSet) getMulti(ctx context.Context, keys []string) (map[string]stor
 // remove deletes key; the error wraps ErrNotFound if it was absent.
 func (ds *dictSet) remove(ctx context.Context, key string) error {
 	return ds.d.Remove(ctx, key)
+}
+
+// rawStore reads and writes backend keys as they are (--raw-key), on a
+// backend opened from the plugin's URL beside the Tool's. On Redis, whose
+// driver frames every value it writes and refuses values it did not frame,
+// it reads such values and writes every value through the server's own
+// GET, SET and DEL: what redis-cli wrote reads as it is, and what put
+// writes, redis-cli reads as it is.
+type rawStore struct {
+	be backend.Backend
+	rc goredis.UniversalClient // nil but on Redis
+}
+
+// openRaw opens the rawStore of the backend rawURL names.
+func openRaw(ctx context.Context, rawURL string) (*rawStore, error) {
+	if !strings.Contains(rawURL, "://") {
+		rawURL = "memcached://" + rawURL // a server list, as the Tool takes it
+	}
+	be, err := backend.Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	rs := &rawStore{be: be}
+	if c, ok := be.(interface {
+		Client() goredis.UniversalClient
+	}); ok {
+		rs.rc = c.Client()
+	}
+	return rs, nil
+}
+
+// Close closes the backend.
+func (rs *rawStore) Close() error { return rs.be.Close() }
+
+// get reads bkey; ok is false on a miss. A value memdict framed is shown
+// with its codec, any other value (memccat's, redis-cli's) as codec "none".
+func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) {
+	it, err := rs.be.Get(ctx, bkey)
+	v := it.Value
+	if rs.rc != nil && errors.Is(err, redis.ErrForeignValue) {
+		// Not framed by the driver: another program's string.
+		v, err = rs.rc.Get(ctx, bkey).Bytes()
+		if errors.Is(err, goredis.Nil) {
+			err = backend.ErrNotFound
+		}
+	}
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return stored{}, false, nil
+	case err != nil:
+		return stored{}, false, &memdict.OpError{Op: "get", Key: bkey, Err: err}
+	}
+	h, p, perr := envelope.Parse(v)
+	if perr != nil {
+		return stored{Payload: v}, true, nil
+	}
+	return stored{Codec: h.Codec, Payload: p}, true, nil
+}
+
+// put stores value under bkey, as they are, with ttl (0: none).
+func (rs *rawStore) put(ctx context.Context, bkey string, value []byte, ttl time.Duration) error {
+	var err error
+	if rs.rc != nil {
+		err = rs.rc.Set(ctx, bkey, value, ttl).Err()
+	} else {
+		err = rs.be.Set(ctx, backend.Item{Key: bkey, Value: value, TTL: ttl})
+	}
+	if err != nil {
+		return &memdict.OpError{Op: "put", Key: bkey, Err: err}
+	}
+	return nil
+}
+
+// del removes bkey; the error wraps ErrNotFound if it was absent.
+func (rs *rawStore) del(ctx context.Context, bkey string) error {
+	var err error
+	if rs.rc != nil {
+		var n int64
+		if n, err = rs.rc.Del(ctx, bkey).Result(); err == nil && n == 0 {
+			err = backend.ErrNotFound
+		}
+	} else {
+		err = rs.be.Delete(ctx, bkey)
+	}
+	if err != nil {
+		return &memdict.OpError{Op: "delete", Key: bkey, Err: err}
+	}
+	return nil
+}
+
+// listRaw calls yield with every key of be that starts with prefix, as it
+// is, until yield returns false.
+func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(string) bool) error {
+	l, ok := be.(backend.Lister)
+	if !ok {
+		return fmt.Errorf("memdict: list: %w: the backend cannot list keys", backend.ErrNotSupported)
+	}
+	for k, err := range l.Keys(ctx, prefix) {
+		if err != nil {
+			return err
+		}
+		if !yield(k) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// allKeys calls yield with the prefix and key of every live key of the
+// site, prefix by prefix, until yield returns false. The prefixes are
+// those the backend's key space holds ("<site>:<prefix>:<gen>:<key>");
+// each is then listed as its Dict lists it, so that only its current
+// generation shows and shortened keys show as they were written.
+func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) bool) error {
+	site := ds.t.SiteID()
+	parts := 3
+	head := ""
+	if site != "" {
+		parts, head = 4, keyspace.Escape(site)+":"
+	}
+	seen := map[string]bool{}
+	var prefixes []string
+	err := listRaw(ctx, ds.be, head, func(bk string) bool {
+		if strings.HasPrefix(bk, "#") {
+			return true // memdict's metadata, or a hashed namespace
+		}
+		f := strings.Split(bk, ":")
+		if len(f) != parts || (site != "" && f[0] != keyspace.Escape(site)) {
+			return true // another site, or not memdict's
+		}
+		if _, err := strconv.ParseUint(f[parts-2], 10, 64); err != nil {
+			return true
+		}
+		p, err := keyspace.Unescape(f[parts-3])
+		if err != nil || seen[p] {
+			return true
+		}
+		seen[p] = true
+		prefixes = append(prefixes, p)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	slices.Sort(prefixes)
+	for _, p := range prefixes {
+		d, err := tool.Dict[any](ds.t, p, ds.plugin)
+		if err != nil {
+			return err
+		}
+		for k, err := range d.Keys(ctx) {
+			if err != nil {
+				return err
+			}
+			if !yield(p, k) {
+				return nil
+			}
+		}
+	}
+	return nil
 }

@@ -1,35 +1,49 @@
-// Command redisbench compares memdict's Redis Dict with
-// github.com/go-redis/cache/v9 against one local redis-server, and runs
-// redis-benchmark against the same server for its ceiling.
+// Command redisbench compares memdict's Redis Dict with plain go-redis and
+// rueidis clients against one local redis-server, plus a minimal
+// hand-written pipelined RESP client on a few connections, as the server's
+// ceiling.
 //
-//	go run ./examples/redisbench                 # starts its own redis-server
-//	go run ./examples/redisbench -addr 127.0.0.1:6379 -d 10s
+//	cd examples/redisbench
+//	go run .                              # starts its own redis-server
+//	go run . -addr 127.0.0.1:6379 -d 20s -rounds 10
+//	go run . -phases get-64 -memdict-only -cpuprofile cpu.out   # profile memdict alone
 //
-// Both libraries store the same msgpack-encoded struct with a one-hour TTL,
-// through go-redis clients with the same options, and read it back into a
-// typed value; go-redis/cache runs without its local (in-process) cache, so
-// that both measure Redis round trips. Each phase runs for -d:
+// The program is its own Go module (examples/redisbench/go.mod), so that
+// rueidis, a benchmark-only comparison, is never a requirement of memdict.
 //
-//	set-seq   one goroutine storing values
-//	get-seq   one goroutine reading them
-//	get-64    64 goroutines reading them (memdict coalesces concurrent reads
-//	          into MGETs; go-redis/cache sends one GET per read)
-//	set-64    64 goroutines storing values
+// Every client stores the same typed value, encoded with memdict's msgpack
+// codec, under its own keys with a one-hour TTL, and reads it back into a
+// typed value: memdict through Dict.Store and Dict.Lookup; go-redis
+// (github.com/redis/go-redis/v9) with SET PX and GET; rueidis
+// (github.com/redis/rueidis, which pipelines concurrent calls on its own)
+// with the same commands, client-side caching off; raw with the same
+// commands written by hand. The phases are:
 //
-// Each phase alternates the two libraries in -rounds short rounds; it prints
-// the median ops/s of each, the median of the per-round ratios memdict /
-// go-redis/cache, the client CPU time per call, and
-// whether the targets hold (sequential Get and Set at least 1.0x, 64
-// goroutines doing Get at least 3x). Timings depend on the machine; this is
-// a program, not a test.
+//	get-seq     one goroutine reading ~100-byte values
+//	get-64      64 goroutines reading them
+//	set-64      64 goroutines storing them
+//	mix-64      64 goroutines, 90% reads and 10% writes
+//	getbig-64   64 goroutines reading 16 KiB values
+//
+// Each phase runs -rounds rounds; in each round every client runs for
+// d/(rounds*clients), in an order that rotates from round to round, so that
+// all see the same background load. The program prints the median ops/s
+// of each client, the median of the per-round ratios memdict/rueidis,
+// memdict/go-redis and raw/rueidis, the client CPU time per call, and
+// whether memdict meets its targets: every phase at least 1.0x rueidis,
+// get-64 at least 2.5x. Timings depend on the machine; this is a program,
+// not a test. It exits with status 1 if a target is missed.
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -43,41 +57,54 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-redis/cache/v9"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/memdict/memdict"
 	memredis "github.com/memdict/memdict/backend/redis"
+	"github.com/memdict/memdict/codec"
 )
 
-// User is the benchmark's value: a typical small cached record (about 100
-// bytes of msgpack).
+// User is the small value: a typical cached record (about 100 bytes of
+// msgpack).
 type User struct {
-	ID      int64    `msgpack:"id"`
-	Name    string   `msgpack:"name"`
-	Email   string   `msgpack:"email"`
-	Active  bool     `msgpack:"active"`
-	Tags    []string `msgpack:"tags"`
-	Balance float64  `msgpack:"balance"`
+	ID      int64    `msgpack:"id" json:"id"`
+	Name    string   `msgpack:"name" json:"name"`
+	Email   string   `msgpack:"email" json:"email"`
+	Active  bool     `msgpack:"active" json:"active"`
+	Tags    []string `msgpack:"tags" json:"tags"`
+	Balance float64  `msgpack:"balance" json:"balance"`
+	Blob    []byte   `msgpack:"blob,omitempty" json:"blob,omitempty"` // 16 KiB in the big values
+}
+
+// bigSize is the size of the big values' Blob.
+const bigSize = 16 << 10
+
+// client is one contender: get reads key i into a User and checks it, set
+// stores key i.
+type client struct {
+	name     string
+	get, set func(big bool, i int) error
 }
 
 func main() {
 	addr := flag.String("addr", "", "redis-server address; empty: start a redis-server on a free port")
-	dur := flag.Duration("d", 6*time.Second, "duration of each phase")
-	keys := flag.Int("keys", 10000, "number of distinct keys")
+	dur := flag.Duration("d", 8*time.Second, "duration of each phase, all clients and rounds included")
+	keys := flag.Int("keys", 10000, "number of distinct small keys")
+	bigKeys := flag.Int("big-keys", 1000, "number of distinct 16 KiB keys")
 	conc := flag.Int("c", 64, "goroutines in the concurrent phases")
-	rb := flag.Bool("redis-benchmark", true, "also run redis-benchmark for the server's ceiling")
-	inflight := flag.Int("batch-inflight", 0, "memdict: multi-gets in flight per server (0: the default)")
+	rounds := flag.Int("rounds", 8, "rounds per phase")
+	rawConns := flag.Int("raw-conns", 4, "connections of the raw pipelined client")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
-	rounds := flag.Int("rounds", 15, "rounds per phase; each runs go-redis/cache, memdict, memdict, go-redis/cache for d/(4*rounds) each")
+	inflight := flag.Int("batch-inflight", 0, "memdict: pipelines in flight per server (0: the default)")
 	protocol := flag.Int("protocol", 0, "memdict: RESP protocol version (0: the backend's default)")
+	memOnly := flag.Bool("memdict-only", false, "run memdict alone (to profile it); no ratios")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	flag.Parse()
 	log.SetFlags(0)
-	if *rounds < 1 || *keys < 1 || *conc < 1 || *dur <= 0 {
-		log.Fatalf("redisbench: -rounds, -keys and -c must be at least 1 and -d positive (got %d, %d, %d, %v)", *rounds, *keys, *conc, *dur)
+	if *rounds < 1 || *keys < 1 || *bigKeys < 1 || *conc < 1 || *rawConns < 1 || *dur <= 0 {
+		log.Fatalf("redisbench: -rounds, -keys, -big-keys, -c and -raw-conns must be at least 1 and -d positive")
 	}
-
 	if *addr == "" {
 		a, stop, err := startServer()
 		if err != nil {
@@ -86,77 +113,27 @@ func main() {
 		defer stop()
 		*addr = a
 	}
-	fmt.Printf("redisbench: server %s, GOMAXPROCS %d, %d keys, %v per phase, %d goroutines in concurrent phases\n",
-		*addr, runtime.GOMAXPROCS(0), *keys, *dur, *conc)
+	fmt.Printf("redisbench: server %s, GOMAXPROCS %d, %d small and %d 16 KiB keys, %v per phase, %d rounds, %d goroutines in concurrent phases\n",
+		*addr, runtime.GOMAXPROCS(0), *keys, *bigKeys, *dur, *rounds, *conc)
 
-	ctx := context.Background()
-	be, err := memredis.New(&goredis.Options{Addr: *addr, Protocol: *protocol}, memredis.WithBatching(true, *inflight, 0))
+	clients, closeAll, err := newClients(*addr, *rawConns, *inflight, *protocol)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer be.Close()
-	d, err := memdict.New[User](be, "bench", memdict.WithDefaultTTL(time.Hour))
-	if err != nil {
-		log.Fatal(err)
-	}
-	rdb := goredis.NewClient(&goredis.Options{Addr: *addr, DisableIdentity: true})
-	defer rdb.Close()
-	gc := cache.New(&cache.Options{Redis: rdb})
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		log.Fatalf("redis-server at %s: %v", *addr, err)
+	defer closeAll()
+	for _, c := range clients {
+		for i := range *keys {
+			if err := c.set(false, i); err != nil {
+				log.Fatalf("%s: fill: %v", c.name, err)
+			}
+		}
+		for i := range *bigKeys {
+			if err := c.set(true, i); err != nil {
+				log.Fatalf("%s: fill: %v", c.name, err)
+			}
+		}
 	}
 
-	key := func(i int) string { return "user:" + strconv.Itoa(i) }
-	user := func(i int) User {
-		return User{ID: int64(i), Name: "User Number " + strconv.Itoa(i), Email: "user" + strconv.Itoa(i) + "@example.com",
-			Active: i%2 == 0, Tags: []string{"alpha", "beta", "gamma"}, Balance: float64(i) * 1.25}
-	}
-	memSet := func(i int) error { return d.Store(ctx, key(i), user(i)) }
-	memGet := func(i int) error {
-		v, ok, err := d.Lookup(ctx, key(i))
-		if err != nil {
-			return err
-		}
-		if !ok || v.ID != int64(i) {
-			return fmt.Errorf("memdict: get %s: ok=%v id=%d", key(i), ok, v.ID)
-		}
-		return nil
-	}
-	gcSet := func(i int) error {
-		return gc.Set(&cache.Item{Ctx: ctx, Key: "gc:" + key(i), Value: user(i), TTL: time.Hour})
-	}
-	gcGet := func(i int) error {
-		var v User
-		if err := gc.Get(ctx, "gc:"+key(i), &v); err != nil {
-			return err
-		}
-		if v.ID != int64(i) {
-			return fmt.Errorf("go-redis/cache: get %s: id=%d", key(i), v.ID)
-		}
-		return nil
-	}
-
-	type phase struct {
-		name      string
-		g         int
-		mem, gcfn func(int) error
-		target    float64
-	}
-	phases := []phase{
-		{"set-seq", 1, memSet, gcSet, 1.0},
-		{"get-seq", 1, memGet, gcGet, 1.0},
-		{fmt.Sprintf("get-%d", *conc), *conc, memGet, gcGet, 3.0},
-		{fmt.Sprintf("set-%d", *conc), *conc, memSet, gcSet, 0},
-	}
-	// Fill both key sets so that every Get hits.
-	for i := range *keys {
-		if err := memSet(i); err != nil {
-			log.Fatal(err)
-		}
-		if err := gcSet(i); err != nil {
-			log.Fatal(err)
-		}
-	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -167,55 +144,227 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Printf("\n%-9s %16s %16s %8s %-12s %s\n", "phase", "memdict ops/s", "go-redis/cache", "ratio", "target",
-		"client CPU µs/op (memdict / go-redis/cache)")
+
+	type phase struct {
+		name   string
+		g      int
+		op     func(c client, i int) error
+		nkeys  int
+		target float64 // memdict / rueidis
+	}
+	cs := strconv.Itoa(*conc)
+	phases := []phase{
+		{"get-seq", 1, func(c client, i int) error { return c.get(false, i) }, *keys, 1.0},
+		{"get-" + cs, *conc, func(c client, i int) error { return c.get(false, i) }, *keys, 2.5},
+		{"set-" + cs, *conc, func(c client, i int) error { return c.set(false, i) }, *keys, 1.0},
+		{"mix-" + cs, *conc, func(c client, i int) error {
+			if i%10 == 0 {
+				return c.set(false, i)
+			}
+			return c.get(false, i)
+		}, *keys, 1.0},
+		{"getbig-" + cs, *conc, func(c client, i int) error { return c.get(true, i) }, *bigKeys, 1.0},
+	}
+
+	fmt.Printf("\n%-10s %10s %10s %10s %10s   %8s %8s %8s   %-10s %s\n", "phase",
+		"memdict", "go-redis", "rueidis", "raw", "m/rueid", "m/gored", "raw/rue", "target", "client CPU µs/op (memdict / go-redis / rueidis / raw)")
 	ok := true
 	for _, p := range phases {
 		if *only != "" && !strings.Contains(","+*only+",", ","+p.name+",") {
 			continue
 		}
-		// Alternate the libraries in short rounds (g m m g), so that both
-		// see the same background load, and take the median of the
-		// per-round ratios: one noisy round does not decide.
-		slice := *dur / time.Duration(4**rounds)
-		var ms, gs, ratios []float64
-		var mcpu, gcpu float64
-		for range *rounds {
-			var m, g float64
-			for _, mem := range []bool{false, true, true, false} {
-				if mem {
-					r, c := run(p.mem, p.g, *keys, slice)
-					m, mcpu = m+r/2, mcpu+c
-				} else {
-					r, c := run(p.gcfn, p.g, *keys, slice)
-					g, gcpu = g+r/2, gcpu+c
+		slice := *dur / time.Duration(*rounds*len(clients))
+		perClient := make([][]float64, len(clients))
+		var mr, mg, rr []float64
+		cpus := make([]float64, len(clients))
+		for r := range *rounds {
+			got := make([]float64, len(clients))
+			for j := range clients {
+				k := (j + r) % len(clients)
+				c := clients[k]
+				if *memOnly && k != 0 {
+					got[k] = math.NaN()
+					continue
 				}
+				ops, cpu := run(func(i int) error { return p.op(c, i) }, p.g, p.nkeys, slice)
+				got[k] = ops
+				cpus[k] += cpu / float64(*rounds)
 			}
-			ms, gs, ratios = append(ms, m), append(gs, g), append(ratios, m/g)
-		}
-		n := float64(2 * *rounds)
-		mcpu, gcpu = mcpu/n, gcpu/n
-		m, g, ratio := median(ms), median(gs), median(ratios)
-		verdict := ""
-		if p.target > 0 {
-			verdict = fmt.Sprintf(">=%.1fx", p.target)
-			if ratio >= p.target {
-				verdict += " ok"
-			} else {
-				verdict += " MISSED"
-				ok = false
+			for k := range clients {
+				perClient[k] = append(perClient[k], got[k])
 			}
+			mr = append(mr, got[0]/got[2])
+			mg = append(mg, got[0]/got[1])
+			rr = append(rr, got[3]/got[2])
 		}
-		fmt.Printf("%-9s %16.0f %16.0f %7.2fx %-12s %5.1f / %5.1f\n", p.name, m, g, ratio, verdict, mcpu, gcpu)
+		ratio := median(mr)
+		verdict := fmt.Sprintf(">=%.1fx", p.target)
+		if ratio >= p.target {
+			verdict += " ok"
+		} else {
+			verdict += " MISSED"
+			ok = false
+		}
+		fmt.Printf("%-10s %10.0f %10.0f %10.0f %10.0f   %7.2fx %7.2fx %7.2fx   %-10s %.1f / %.1f / %.1f / %.1f\n", p.name,
+			median(perClient[0]), median(perClient[1]), median(perClient[2]), median(perClient[3]),
+			ratio, median(mg), median(rr), verdict, cpus[0], cpus[1], cpus[2], cpus[3])
 	}
-	if *rb {
-		redisBenchmark(*addr, *conc)
-	}
+	fmt.Println("\nops/s: median over rounds; ratios: median of the per-round ratios.")
 	if !ok {
-		fmt.Println("\nsome targets were missed")
+		fmt.Println("some targets were missed")
 		pprof.StopCPUProfile()
+		closeAll()
 		os.Exit(1)
 	}
+}
+
+// newClients returns memdict, go-redis, rueidis and raw, in that order,
+// on the server at addr, and a function that closes them all.
+func newClients(addr string, rawConns, inflight, protocol int) ([]client, func(), error) {
+	ctx := context.Background()
+	var closers []func()
+	closeAll := func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+		closers = nil
+	}
+	user := func(big bool, i int) User {
+		u := User{ID: int64(i), Name: "User Number " + strconv.Itoa(i), Email: "user" + strconv.Itoa(i) + "@example.com",
+			Active: i%2 == 0, Tags: []string{"alpha", "beta", "gamma"}, Balance: float64(i) * 1.25}
+		if big {
+			u.Blob = make([]byte, bigSize)
+			for j := range u.Blob {
+				u.Blob[j] = byte(i + j)
+			}
+		}
+		return u
+	}
+	key := func(prefix string, big bool, i int) string {
+		if big {
+			return prefix + "big:" + strconv.Itoa(i)
+		}
+		return prefix + "user:" + strconv.Itoa(i)
+	}
+	check := func(who string, big bool, i int, u *User) error {
+		if u.ID != int64(i) || big != (len(u.Blob) == bigSize) {
+			return fmt.Errorf("%s: get %d: wrong value (id %d, %d-byte blob)", who, i, u.ID, len(u.Blob))
+		}
+		return nil
+	}
+	mc := codec.MsgPack
+	const ttl = time.Hour
+
+	// memdict
+	be, err := memredis.New(&goredis.Options{Addr: addr, Protocol: protocol}, memredis.WithBatching(true, inflight, 0))
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { be.Close() })
+	d, err := memdict.New[User](be, "bench", memdict.WithDefaultTTL(ttl))
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	mem := client{name: "memdict",
+		get: func(big bool, i int) error {
+			u, ok, err := d.Lookup(ctx, key("", big, i))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("memdict: get %d: missing", i)
+			}
+			return check("memdict", big, i, &u)
+		},
+		set: func(big bool, i int) error { return d.Store(ctx, key("", big, i), user(big, i)) },
+	}
+
+	// go-redis
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, DisableIdentity: true})
+	closers = append(closers, func() { rdb.Close() })
+	gr := client{name: "go-redis",
+		get: func(big bool, i int) error {
+			b, err := rdb.Get(ctx, key("gr:", big, i)).Bytes()
+			if err != nil {
+				return fmt.Errorf("go-redis: get: %w", err)
+			}
+			var u User
+			if err := mc.Unmarshal(b, &u); err != nil {
+				return err
+			}
+			return check("go-redis", big, i, &u)
+		},
+		set: func(big bool, i int) error {
+			b, err := mc.Marshal(user(big, i))
+			if err != nil {
+				return err
+			}
+			return rdb.Set(ctx, key("gr:", big, i), b, ttl).Err()
+		},
+	}
+
+	// rueidis
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("rueidis: %w", err)
+	}
+	closers = append(closers, rc.Close)
+	ru := client{name: "rueidis",
+		get: func(big bool, i int) error {
+			b, err := rc.Do(ctx, rc.B().Get().Key(key("ru:", big, i)).Build()).AsBytes()
+			if err != nil {
+				return fmt.Errorf("rueidis: get: %w", err)
+			}
+			var u User
+			if err := mc.Unmarshal(b, &u); err != nil {
+				return err
+			}
+			return check("rueidis", big, i, &u)
+		},
+		set: func(big bool, i int) error {
+			b, err := mc.Marshal(user(big, i))
+			if err != nil {
+				return err
+			}
+			return rc.Do(ctx, rc.B().Set().Key(key("ru:", big, i)).Value(rueidis.BinaryString(b)).Px(ttl).Build()).Error()
+		},
+	}
+
+	// raw
+	raw, err := dialRaw(addr, rawConns)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("raw: %w", err)
+	}
+	closers = append(closers, raw.close)
+	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
+	rw := client{name: "raw",
+		get: func(big bool, i int) error {
+			b, err := raw.do("GET", key("raw:", big, i))
+			if err != nil {
+				return err
+			}
+			if b == nil {
+				return fmt.Errorf("raw: get %d: missing", i)
+			}
+			var u User
+			if err := mc.Unmarshal(b, &u); err != nil {
+				return err
+			}
+			return check("raw", big, i, &u)
+		},
+		set: func(big bool, i int) error {
+			b, err := mc.Marshal(user(big, i))
+			if err != nil {
+				return err
+			}
+			_, err = raw.do("SET", key("raw:", big, i), string(b), "PX", ttlMs)
+			return err
+		},
+	}
+	return []client{mem, gr, ru, rw}, closeAll, nil
 }
 
 // run calls fn from g goroutines for d and returns calls per second and
@@ -312,37 +461,163 @@ func startServer() (string, func(), error) {
 	return "", nil, fmt.Errorf("redis-server did not start on %s", addr)
 }
 
-// redisBenchmark runs redis-benchmark's GET and SET tests against addr:
-// with one client (the sequential ceiling), with c clients, and with c
-// clients pipelining 16 commands (the server's ceiling).
-func redisBenchmark(addr string, c int) {
-	path, err := exec.LookPath("redis-benchmark")
-	if err != nil {
-		fmt.Println("\nredis-benchmark not found: skipped (apt-get install redis-tools)")
-		return
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	fmt.Printf("\nredis-benchmark (server ceiling, 100-byte values):\n")
-	for _, args := range [][]string{
-		{"-c", "1", "-n", "50000"},
-		{"-c", strconv.Itoa(c), "-n", "300000"},
-		{"-c", strconv.Itoa(c), "-n", "1000000", "-P", "16"},
-	} {
-		full := append([]string{"-h", host, "-p", port, "-t", "set,get", "-d", "100", "-q"}, args...)
-		out, err := exec.Command(path, full...).CombinedOutput()
+// rawClient is a minimal pipelined RESP2 client: calls are spread over a
+// few connections; on each, callers append their command to a shared
+// buffer and queue themselves, the first of them that finds nobody writing
+// writes the buffer, and goes on writing what the others append meanwhile
+// (so that everything queued goes out in one write), and a reader
+// goroutine answers the queued callers in order. It knows GET and SET
+// only: replies are simple strings, bulk strings and errors.
+type rawClient struct {
+	conns []*rawConn
+	next  atomic.Uint32
+}
+
+type rawConn struct {
+	nc      net.Conn
+	mu      sync.Mutex
+	buf     []byte          // commands not yet written; guarded by mu
+	spare   []byte          // the buffer last written, for reuse; guarded by mu
+	waiting []*rawCall      // callers whose commands are in buf, in order; guarded by mu
+	writing bool            // a caller is writing; guarded by mu
+	sent    chan []*rawCall // callers whose commands were written, in order
+	wg      sync.WaitGroup  // the reader
+}
+
+type rawCall struct {
+	val []byte
+	err error
+	ch  chan struct{}
+}
+
+var rawCalls = sync.Pool{New: func() any { return &rawCall{ch: make(chan struct{}, 1)} }}
+
+func dialRaw(addr string, n int) (*rawClient, error) {
+	c := &rawClient{}
+	for range n {
+		nc, err := net.Dial("tcp", addr)
 		if err != nil {
-			fmt.Printf("  redis-benchmark %s: %v\n", strings.Join(full, " "), err)
+			c.close()
+			return nil, err
+		}
+		rc := &rawConn{nc: nc, sent: make(chan []*rawCall, 1024)}
+		rc.wg.Add(1)
+		go rc.reader()
+		c.conns = append(c.conns, rc)
+	}
+	return c, nil
+}
+
+// do sends one command and returns its reply: the bytes of a bulk string,
+// nil for a null, the text of a simple string, or an error.
+func (c *rawClient) do(args ...string) ([]byte, error) {
+	rc := c.conns[int(c.next.Add(1))%len(c.conns)]
+	call := rawCalls.Get().(*rawCall)
+	rc.mu.Lock()
+	rc.buf = append(rc.buf, '*')
+	rc.buf = strconv.AppendInt(rc.buf, int64(len(args)), 10)
+	rc.buf = append(rc.buf, '\r', '\n')
+	for _, a := range args {
+		rc.buf = append(rc.buf, '$')
+		rc.buf = strconv.AppendInt(rc.buf, int64(len(a)), 10)
+		rc.buf = append(rc.buf, '\r', '\n')
+		rc.buf = append(rc.buf, a...)
+		rc.buf = append(rc.buf, '\r', '\n')
+	}
+	rc.waiting = append(rc.waiting, call)
+	if !rc.writing {
+		rc.writing = true
+		for len(rc.buf) > 0 {
+			out := rc.buf
+			rc.buf = rc.spare[:0]
+			calls := rc.waiting
+			rc.waiting = nil
+			rc.sent <- calls // before the write: the reader must know who is next
+			rc.mu.Unlock()
+			_, err := rc.nc.Write(out)
+			rc.mu.Lock()
+			rc.spare = out
+			if err != nil {
+				break // the reader fails the calls written
+			}
+		}
+		rc.writing = false
+	}
+	rc.mu.Unlock()
+	<-call.ch
+	v, err := call.val, call.err
+	*call = rawCall{ch: call.ch}
+	rawCalls.Put(call)
+	return v, err
+}
+
+func (rc *rawConn) reader() {
+	defer rc.wg.Done()
+	r := bufio.NewReaderSize(rc.nc, 64<<10)
+	fail := func(calls []*rawCall, err error) {
+		for _, c := range calls {
+			c.err = err
+			c.ch <- struct{}{}
+		}
+	}
+	var err error
+	for calls := range rc.sent {
+		if err != nil {
+			fail(calls, err)
 			continue
 		}
-		for _, line := range strings.Split(string(out), "\n") {
-			// -q prints progress lines ending in \r and one result line per test.
-			if i := strings.LastIndex(line, "\r"); i >= 0 {
-				line = line[i+1:]
+		for i, c := range calls {
+			c.val, c.err = readReply(r)
+			if c.err != nil && !errors.Is(c.err, errReply) {
+				err = c.err
+				fail(calls[i:], err)
+				break
 			}
-			line = strings.TrimSpace(line)
-			if line != "" {
-				fmt.Printf("  %-24s %s\n", strings.Join(args, " ")+":", line)
-			}
+			c.ch <- struct{}{}
 		}
+	}
+}
+
+var errReply = errors.New("raw: error reply")
+
+// readReply reads one RESP2 reply.
+func readReply(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		return nil, err
+	}
+	if len(line) < 3 {
+		return nil, fmt.Errorf("raw: short reply %q", line)
+	}
+	body := line[1 : len(line)-2]
+	switch line[0] {
+	case '+':
+		return append([]byte(nil), body...), nil
+	case '-':
+		return nil, fmt.Errorf("%w: %s", errReply, body)
+	case '$':
+		n, err := strconv.Atoi(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("raw: bad bulk length %q", body)
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		b := make([]byte, n+2)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+	return nil, fmt.Errorf("raw: unexpected reply %q", line)
+}
+
+func (c *rawClient) close() {
+	for _, rc := range c.conns {
+		rc.nc.Close()
+		rc.mu.Lock()
+		close(rc.sent)
+		rc.mu.Unlock()
+		rc.wg.Wait()
 	}
 }

@@ -231,7 +231,7 @@ func TestCallerContextEnds(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("queued caller: err %v, want deadline exceeded", err)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 3*time.Second { // 50ms asked; generous for a loaded machine
 		t.Errorf("queued caller returned after %v", d)
 	}
 	cancel1()
@@ -240,8 +240,8 @@ func TestCallerContextEnds(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("leader: err %v, want canceled", err)
 		}
-	case <-time.After(time.Second):
-		t.Fatal("leader did not return after cancel")
+	case <-time.After(3 * time.Second):
+		t.Fatal("leader did not return within 3s of its cancel")
 	}
 	// The abandoned queued caller is not fetched; the stuck fetch ends.
 	close(s.gate)
@@ -344,10 +344,10 @@ func TestStress(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: only scheduling is awaited
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
+			t.Fatal("condition not reached in 30s")
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -283,8 +283,9 @@ func StartRedis(ctx context.Context, opts ...Option) (*Container, error) {
 }
 
 // ErrNoEngine is wrapped by the error EngineAvailable returns when no
-// container engine can be reached.
-var ErrNoEngine = errors.New("containers: no container engine reachable")
+// container engine can be reached: no Docker API endpoint answers, neither
+// a local Docker daemon nor the one DOCKER_HOST names.
+var ErrNoEngine = errors.New("containers: no Docker API endpoint reachable")
 
 var (
 	engineMu   sync.Mutex

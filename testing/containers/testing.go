@@ -33,9 +33,9 @@ func start(t testing.TB, kind string, fn func(context.Context, ...Option) (*Cont
 	ctx := context.Background()
 	if err := EngineAvailable(ctx); err != nil {
 		if os.Getenv(EnvRequire) == "1" {
-			t.Fatalf("containers: cannot start %s: %v (%s=1: container tests are required; run bash .ci/setup as root, or start Docker)", kind, err, EnvRequire)
+			t.Fatalf("containers: cannot start %s: %v; %s (%s=1: container tests are required)", kind, err, engineHint(os.Getenv("DOCKER_HOST")), EnvRequire)
 		}
-		t.Skipf("containers: skipping, cannot start %s: %v (start Docker, or run bash .ci/setup as root for podman)", kind, err)
+		t.Skipf("containers: skipping, cannot start %s: %v; %s (set %s=1 to make this a failure)", kind, err, engineHint(os.Getenv("DOCKER_HOST")), EnvRequire)
 	}
 	// Route testcontainers-go's own log lines to the test's log, and apply
 	// it first so that every later step logs there.
@@ -67,6 +67,16 @@ func start(t testing.TB, kind string, fn func(context.Context, ...Option) (*Cont
 	}
 	t.Logf("containers: %s container %s serving at %s (started in %v)", kind, shortID(c.GetContainerID()), c.Addr(), time.Since(begin).Round(time.Millisecond))
 	return c
+}
+
+// engineHint says, in the user's terms, what would make a container
+// engine reachable, given the value of DOCKER_HOST.
+func engineHint(dockerHost string) string {
+	if dockerHost != "" {
+		return "DOCKER_HOST is " + dockerHost + ": check that a Docker API answers there (docker version), or unset it to use the local Docker daemon"
+	}
+	return "start Docker, or podman's Docker API socket (systemctl --user start podman.socket) and set DOCKER_HOST to it " +
+		"(DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock)"
 }
 
 func shortID(id string) string {

@@ -72,8 +72,9 @@ const (
 )
 
 // Faulty wraps a Backend and injects faults: failing the next calls,
-// failing every call of one operation, adding latency, or acting as a
-// server that is down. With no fault set it forwards every call unchanged,
+// failing every call of one operation, failing the calls on some keys (as
+// when one server of several is down: FailKeys), adding latency, or acting
+// as a server that is down. With no fault set it forwards every call unchanged,
 // including the optional abilities (Lister, StatsReporter, Flusher:
 // ErrNotSupported where the wrapped backend lacks them; Pinger: nil). It
 // counts calls per operation.
@@ -90,6 +91,8 @@ type Faulty struct {
 	latency  time.Duration
 	down     bool
 	calls    map[Op]int
+	keyMatch func(key string) bool
+	keyErr   error
 }
 
 // NewFaulty returns a Faulty around be.
@@ -120,6 +123,30 @@ func (f *Faulty) FailOp(op Op, err error) {
 	f.failOps[op] = orUnavailable(err)
 }
 
+// FailKeys makes every call on a backend key for which match returns true
+// fail with err (backend.ErrUnavailable if nil), until ClearFaults, as if
+// the server holding those keys were down while the others answer: Get,
+// the writes, Delete, Touch and Increment of such a key return err, and
+// GetMulti reads the other keys and names each failed key in a
+// *backend.MultiError, as the backend contract says. A nil match removes
+// the fault.
+func (f *Faulty) FailKeys(match func(key string) bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keyMatch, f.keyErr = match, orUnavailable(err)
+}
+
+// keyFault returns the fault FailKeys sets for key, or nil.
+func (f *Faulty) keyFault(op Op, key string) error {
+	f.mu.Lock()
+	match, err := f.keyMatch, f.keyErr
+	f.mu.Unlock()
+	if match == nil || !match(key) {
+		return nil
+	}
+	return fmt.Errorf("memdicttest: injected fault in %s: %w", op, err)
+}
+
 // SetLatency delays every call by d before it is forwarded (or fails). A
 // call whose context ends first returns the context's error.
 func (f *Faulty) SetLatency(d time.Duration) {
@@ -141,6 +168,7 @@ func (f *Faulty) ClearFaults() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failNext, f.nextErr, f.latency, f.down = 0, nil, 0, false
+	f.keyMatch, f.keyErr = nil, nil
 	clear(f.failOps)
 }
 
@@ -191,6 +219,9 @@ func (f *Faulty) Get(ctx context.Context, key string) (backend.Item, error) {
 	if err := f.enter(ctx, OpGet); err != nil {
 		return backend.Item{}, err
 	}
+	if err := f.keyFault(OpGet, key); err != nil {
+		return backend.Item{}, err
+	}
 	return f.be.Get(ctx, key)
 }
 
@@ -199,12 +230,28 @@ func (f *Faulty) GetMulti(ctx context.Context, keys []string) (map[string]backen
 	if err := f.enter(ctx, OpGetMulti); err != nil {
 		return nil, err
 	}
-	return f.be.GetMulti(ctx, keys)
+	var me backend.MultiError
+	ok := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if err := f.keyFault(OpGetMulti, k); err != nil {
+			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
+		} else {
+			ok = append(ok, k)
+		}
+	}
+	items, err := f.be.GetMulti(ctx, ok)
+	if err != nil || len(me.Errors) == 0 {
+		return items, err
+	}
+	return items, &me
 }
 
 // Set implements backend.Backend.
 func (f *Faulty) Set(ctx context.Context, item backend.Item) error {
 	if err := f.enter(ctx, OpSet); err != nil {
+		return err
+	}
+	if err := f.keyFault(OpSet, item.Key); err != nil {
 		return err
 	}
 	return f.be.Set(ctx, item)
@@ -215,12 +262,18 @@ func (f *Faulty) Add(ctx context.Context, item backend.Item) error {
 	if err := f.enter(ctx, OpAdd); err != nil {
 		return err
 	}
+	if err := f.keyFault(OpAdd, item.Key); err != nil {
+		return err
+	}
 	return f.be.Add(ctx, item)
 }
 
 // CompareAndSwap implements backend.Backend.
 func (f *Faulty) CompareAndSwap(ctx context.Context, item backend.Item) error {
 	if err := f.enter(ctx, OpCompareAndSwap); err != nil {
+		return err
+	}
+	if err := f.keyFault(OpCompareAndSwap, item.Key); err != nil {
 		return err
 	}
 	return f.be.CompareAndSwap(ctx, item)
@@ -231,6 +284,9 @@ func (f *Faulty) Delete(ctx context.Context, key string) error {
 	if err := f.enter(ctx, OpDelete); err != nil {
 		return err
 	}
+	if err := f.keyFault(OpDelete, key); err != nil {
+		return err
+	}
 	return f.be.Delete(ctx, key)
 }
 
@@ -239,12 +295,18 @@ func (f *Faulty) Touch(ctx context.Context, key string, ttl time.Duration) error
 	if err := f.enter(ctx, OpTouch); err != nil {
 		return err
 	}
+	if err := f.keyFault(OpTouch, key); err != nil {
+		return err
+	}
 	return f.be.Touch(ctx, key, ttl)
 }
 
 // Increment implements backend.Backend.
 func (f *Faulty) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
 	if err := f.enter(ctx, OpIncrement); err != nil {
+		return 0, err
+	}
+	if err := f.keyFault(OpIncrement, key); err != nil {
 		return 0, err
 	}
 	return f.be.Increment(ctx, key, delta)

@@ -143,3 +143,38 @@ func Example() {
 	// 300 cache
 	// 300 computed
 }
+
+// FailKeys fails the matching keys only, and GetMulti names them in a
+// *backend.MultiError while returning the others, as a backend with one of
+// several servers down does.
+func TestFaultyFailKeys(t *testing.T) {
+	ctx := context.Background()
+	f := memdicttest.NewFaulty(memory.New())
+	for _, k := range []string{"a1", "a2", "b1"} {
+		if err := f.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.FailKeys(func(k string) bool { return strings.HasPrefix(k, "a") }, nil)
+	items, err := f.GetMulti(ctx, []string{"a1", "a2", "b1", "b2"})
+	kes, ok := backend.KeyErrors(err)
+	if !ok || len(kes) != 2 || kes[0].Key != "a1" || kes[1].Key != "a2" || !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("GetMulti error %v, want a *backend.MultiError naming a1 and a2", err)
+	}
+	if len(items) != 1 || string(items["b1"].Value) != "b1" {
+		t.Errorf("GetMulti items %v, want b1 only", items)
+	}
+	if _, err := f.Get(ctx, "a1"); !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("Get(a1) = %v", err)
+	}
+	if err := f.Set(ctx, backend.Item{Key: "a3", Value: []byte("x")}); !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("Set(a3) = %v", err)
+	}
+	if _, err := f.Get(ctx, "b1"); err != nil {
+		t.Errorf("Get(b1) = %v", err)
+	}
+	f.ClearFaults()
+	if _, err := f.GetMulti(ctx, []string{"a1", "a2"}); err != nil {
+		t.Errorf("GetMulti after ClearFaults: %v", err)
+	}
+}

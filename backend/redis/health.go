@@ -1,0 +1,78 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// Server health: see WithFailureLimit. Each lane (a standalone server, or
+// one master of a cluster) counts the flushes in a row that failed without
+// an answer from its server (a timeout, a refused or dropped connection).
+// At cfg.failureLimit the server is marked down: calls for it fail at once
+// and a background goroutine PINGs it every cfg.retryInterval, bounded by
+// cfg.timeout, until it answers; then it is up again.
+
+// admit returns nil if calls may go to the server, or the error that calls
+// fail with while it is marked down.
+func (l *lane) admit() error {
+	if !l.down.Load() {
+		return nil
+	}
+	return fmt.Errorf("%w: server %s marked down after %d failures in a row (probed every %v)",
+		backend.ErrUnavailable, l.addr, l.downFor.Load(), l.b.cfg.retryInterval)
+}
+
+// record counts the outcome of a flush: err is nil when the server
+// answered, or the transport error.
+func (l *lane) record(err error) {
+	if err == nil {
+		if l.fails.Load() != 0 {
+			l.fails.Store(0)
+		}
+		return
+	}
+	if l.b.closed.Load() {
+		return // Close dropped the connections; the server is not to blame
+	}
+	n := l.fails.Add(1)
+	limit := int64(l.b.cfg.failureLimit)
+	if limit <= 0 || n < limit {
+		return
+	}
+	if l.down.CompareAndSwap(false, true) {
+		l.downFor.Store(n)
+		if !l.b.spawn(l.probe) {
+			l.down.Store(false)
+		}
+	}
+}
+
+// probe PINGs the server every retryInterval until it answers, then marks
+// it up; it returns early when the Backend is closed.
+func (l *lane) probe() {
+	t := time.NewTicker(l.b.cfg.retryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.b.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.b.cfg.timeout)
+		var err error
+		if l.node != nil {
+			err = l.node.Ping(ctx).Err()
+		} else {
+			err = l.b.client.Ping(ctx).Err()
+		}
+		cancel()
+		if transportErr(err) == nil {
+			l.fails.Store(0)
+			l.down.Store(false)
+			return
+		}
+	}
+}

@@ -1,0 +1,606 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// The pipelining engine.
+//
+// Every single-key call (Get, Set, Add, CompareAndSwap, Delete, Touch,
+// Increment) becomes a call handed to the lane of its server: the
+// standalone server, or the master that holds the key on a cluster. A lane
+// lets cfg.inFlight flushes run at once. A call that finds a free slot is
+// flushed at once, alone, as a plain command (in the caller's goroutine
+// when its context cannot be cancelled); the others queue, and when a
+// flush returns, the goroutine that ran it takes everything queued (up to
+// cfg.maxBatch calls) and sends it as one go-redis pipeline: one write and
+// one round trip for all, the Gets among them merged into one MGET (one
+// per hash slot on a cluster).
+//
+// Every call has a deadline, its arrival plus cfg.timeout, whatever the
+// caller's context. A flush runs under the earliest deadline of its calls,
+// which go-redis puts on the socket (ContextTimeoutEnabled). Calls queue in
+// arrival order and the timeout is the same for all, so the flushes in
+// flight ahead of a queued call end before its deadline, and so does its
+// own: a caller whose context cannot be cancelled waits for its answer
+// without a timer of its own and still returns within the timeout. A
+// caller whose context can be cancelled also stops waiting when it ends.
+//
+// A lane also tracks its server's health (health.go): a flush that fails
+// without an answer from the server counts as a failure; failureLimit
+// failures in a row mark the server down, and calls then fail at once
+// until a background probe finds it answering again.
+
+// call is one single-key operation waiting for, or carried by, a flush.
+type call struct {
+	key    string
+	get    bool            // a Get, merged into the flush's MGET
+	cmd    goredis.Cmder   // the command of any other call
+	script *goredis.Script // when cmd is an EVALSHA of script
+	args   []any           // the script's arguments, for a NOSCRIPT retry
+	val    []byte          // a SET's stored string (see setCall)
+	ms     int64           // a SET's TTL in milliseconds
+	dl     int64           // arrival + timeout, in mono nanoseconds
+
+	// Results. err, when set, is the call's outcome and overrides cmd's:
+	// the call was not sent (server marked down, deadline passed, Backend
+	// closed) or, for a Get, it is the final error (miss, foreign value)
+	// when final is set, or the raw go-redis error otherwise.
+	item  backend.Item
+	err   error
+	final bool
+
+	done      chan struct{} // buffered 1: receives once the call is answered
+	abandoned atomic.Bool   // the caller stopped waiting
+	alone     [1]*call      // the batch of a call flushed alone, without an allocation
+}
+
+var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// newCall returns a call for key with its deadline.
+func (b *Backend) newCall(key string) *call {
+	c := calls.Get().(*call)
+	c.key = key
+	c.dl = mono() + int64(b.cfg.timeout)
+	return c
+}
+
+// release recycles c once its caller has read its results. An abandoned
+// call is never recycled: a flush may still hold it.
+func (c *call) release() {
+	*c = call{done: c.done}
+	calls.Put(c)
+}
+
+// batchOfOne returns the batch of c flushed alone.
+func (c *call) batchOfOne() []*call {
+	c.alone[0] = c
+	return c.alone[:]
+}
+
+// answer delivers c's results to its caller.
+func (c *call) answer() { c.done <- struct{}{} }
+
+// fail answers c with err.
+func (c *call) fail(err error) {
+	c.err = err
+	c.answer()
+}
+
+// lane is the pipelining queue and the health record of one server.
+type lane struct {
+	b    *Backend
+	addr string
+	// node is the server's own client on a cluster, for probes; nil
+	// elsewhere (probes then use the Backend's client).
+	node *goredis.Client
+
+	mu       sync.Mutex
+	inflight int     // flushes running
+	queue    []*call // calls waiting; non-empty only while inflight == max
+	closed   bool    // set by Close: nothing queues any more
+
+	fails   atomic.Int64 // consecutive failures
+	down    atomic.Bool  // marked down; a probe is running
+	downFor atomic.Int64 // failures that marked it down, for errors
+}
+
+// maxInFlight returns the flushes a lane may run at once: cfg.inFlight,
+// or no limit (every call its own round trip) without batching.
+func (l *lane) maxInFlight() int {
+	if !l.b.cfg.batch {
+		return int(^uint(0) >> 1)
+	}
+	return l.b.cfg.inFlight
+}
+
+// lane returns the lane of key's server, or an error wrapping
+// backend.ErrUnavailable if a cluster's slots cannot be loaded, or
+// backend.ErrClosed after Close.
+func (b *Backend) lane(ctx context.Context, key string) (*lane, error) {
+	if b.cluster == nil {
+		return b.lane0, nil
+	}
+	m, err := b.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	addr := m.Options().Addr
+	b.lanesMu.RLock()
+	l := b.lanes[addr]
+	b.lanesMu.RUnlock()
+	if l != nil {
+		return l, nil
+	}
+	b.lanesMu.Lock()
+	defer b.lanesMu.Unlock()
+	if b.lanesClosed {
+		return nil, backend.ErrClosed
+	}
+	if l = b.lanes[addr]; l == nil {
+		l = &lane{b: b, addr: addr, node: m}
+		b.lanes[addr] = l
+	}
+	return l, nil
+}
+
+// do runs c on key's lane and reports whether c was answered; false means
+// that ctx ended first (c is then abandoned and must not be released).
+func (b *Backend) do(ctx context.Context, c *call) bool {
+	l := b.lane0
+	if l == nil {
+		var err error
+		if l, err = b.lane(&deadlineCtx{dl: monoTime(c.dl)}, c.key); err != nil {
+			c.err = err
+			return true
+		}
+	}
+	if err := l.admit(); err != nil {
+		c.err = err
+		return true
+	}
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		c.err = backend.ErrClosed
+		return true
+	case l.inflight < l.maxInFlight():
+		l.inflight++
+		l.mu.Unlock()
+		batch := c.batchOfOne()
+		if ctx.Done() == nil {
+			// Nothing can interrupt this caller: flush in its goroutine.
+			l.flush(batch)
+			l.handOff()
+			<-c.done
+			return true
+		}
+		if !b.spawn(func() { l.work(batch) }) {
+			l.mu.Lock()
+			l.inflight--
+			l.mu.Unlock()
+			c.err = backend.ErrClosed
+			return true
+		}
+	default:
+		l.queue = append(l.queue, c)
+		l.mu.Unlock()
+	}
+	return wait(ctx, c)
+}
+
+// wait waits for c's answer or the end of ctx.
+func wait(ctx context.Context, c *call) bool {
+	if ctx.Done() == nil {
+		<-c.done
+		return true
+	}
+	select {
+	case <-c.done:
+		return true
+	case <-ctx.Done():
+		c.abandoned.Store(true)
+		select {
+		case <-c.done: // answered at the same moment: prefer the answer
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// handOff gives back the slot of a flush run in a caller's goroutine; if
+// calls queued meanwhile, a new worker takes the slot and serves them.
+func (l *lane) handOff() {
+	l.mu.Lock()
+	if len(l.queue) == 0 || l.closed {
+		l.inflight--
+		q := l.queue
+		l.queue = nil
+		l.mu.Unlock()
+		failAll(q, backend.ErrClosed) // non-empty only after Close
+		return
+	}
+	batch := l.takeLocked()
+	l.mu.Unlock()
+	if !l.b.spawn(func() { l.work(batch) }) {
+		failAll(batch, backend.ErrClosed)
+		l.mu.Lock()
+		l.inflight--
+		q := l.queue
+		l.queue = nil
+		l.mu.Unlock()
+		failAll(q, backend.ErrClosed)
+	}
+}
+
+// work flushes batch, then whatever queued behind it, until the queue is
+// empty; it holds one of the lane's slots meanwhile.
+func (l *lane) work(batch []*call) {
+	for {
+		l.flush(batch)
+		if len(batch) > 1 {
+			// The callers just answered are runnable now and many will
+			// call again at once: let them queue before taking the next
+			// batch, rather than sending a small one.
+			runtime.Gosched()
+		}
+		l.mu.Lock()
+		if len(l.queue) == 0 || l.closed {
+			l.inflight--
+			q := l.queue
+			l.queue = nil
+			l.mu.Unlock()
+			failAll(q, backend.ErrClosed) // non-empty only after Close
+			return
+		}
+		batch = l.takeLocked()
+		l.mu.Unlock()
+	}
+}
+
+// takeLocked removes up to cfg.maxBatch calls from the queue, dropping
+// abandoned ones. l.mu must be held.
+func (l *lane) takeLocked() []*call {
+	n := min(len(l.queue), l.b.cfg.maxBatch)
+	batch := make([]*call, 0, n)
+	i := 0
+	for ; i < len(l.queue) && len(batch) < n; i++ {
+		if c := l.queue[i]; !c.abandoned.Load() {
+			batch = append(batch, c)
+		}
+	}
+	rest := copy(l.queue, l.queue[i:])
+	clear(l.queue[rest:])
+	l.queue = l.queue[:rest]
+	return batch
+}
+
+// closeLane fails the queued calls with ErrClosed and refuses new ones.
+func (l *lane) closeLane() {
+	l.mu.Lock()
+	l.closed = true
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	failAll(q, backend.ErrClosed)
+}
+
+func failAll(cs []*call, err error) {
+	for _, c := range cs {
+		c.fail(err)
+	}
+}
+
+// flush sends calls as one command or one pipeline and answers each.
+func (l *lane) flush(calls []*call) {
+	now := mono()
+	var dl int64
+	live := calls[:0]
+	expired := false
+	for _, c := range calls {
+		switch {
+		case c.abandoned.Load():
+			// Its caller is gone; nobody reads the answer.
+			c.answer()
+		case now >= c.dl:
+			expired = true
+			c.fail(fmt.Errorf("%w: server %s did not answer within %v", backend.ErrUnavailable, l.addr, l.b.cfg.timeout))
+		default:
+			live = append(live, c)
+			if dl == 0 || c.dl < dl {
+				dl = c.dl
+			}
+		}
+	}
+	if expired {
+		l.record(errQueueTimeout)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if err := l.admit(); err != nil {
+		failAll(live, err)
+		return
+	}
+	ctx := &deadlineCtx{dl: monoTime(dl)}
+	var err error
+	if len(live) == 1 {
+		err = l.one(ctx, live[0])
+	} else {
+		err = l.many(ctx, live)
+	}
+	err = transportErr(err)
+	if err == nil {
+		err = l.retryNoScript(ctx, live)
+	}
+	l.record(err)
+	if err != nil && mono() >= dl {
+		// The socket deadline: say which server did not answer in time.
+		terr := fmt.Errorf("%w: server %s did not answer within %v: %w", backend.ErrUnavailable, l.addr, l.b.cfg.timeout, err)
+		for _, c := range live {
+			if c.get && !c.final && c.err != nil || !c.get && c.cmd.Err() != nil {
+				c.err = terr
+			}
+		}
+	}
+	for _, c := range live {
+		c.answer()
+	}
+}
+
+// errQueueTimeout is recorded as a failure when calls time out in a
+// lane's queue (the flushes ahead of them took the whole timeout).
+var errQueueTimeout = errors.New("calls timed out in the queue")
+
+// one sends a lone call as a plain command.
+func (l *lane) one(ctx context.Context, c *call) error {
+	if !c.get {
+		return l.b.client.Process(ctx, c.cmd)
+	}
+	s, err := l.b.client.Get(ctx, c.key).Result()
+	switch {
+	case err == goredis.Nil:
+		c.err, c.final = errNotFound, true
+		return nil
+	case err != nil && wrongType(err):
+		c.err, c.final = fmt.Errorf("redis: get: %w: key %q holds a Redis value of another type, not a string: %w",
+			ErrForeignValue, c.key, err), true
+		return nil
+	case err != nil:
+		c.err = err
+		return err
+	}
+	c.setValue(s)
+	return nil
+}
+
+// setValue sets a Get's result from the stored string s.
+func (c *call) setValue(s string) {
+	v, cas, err := decode(c.key, s)
+	if err != nil {
+		c.err, c.final = fmt.Errorf("redis: get: %w", err), true
+		return
+	}
+	c.item = backend.Item{Key: c.key, Value: v, CAS: cas}
+}
+
+// many sends calls in one pipeline: their commands, and one MGET (one per
+// hash slot on a cluster; pipelined GETs on other clients) for the Gets.
+func (l *lane) many(ctx context.Context, calls []*call) error {
+	b := l.b
+	if allGets(calls) && (b.single != nil || b.cluster != nil && oneSlot(calls)) {
+		// Only Gets, for one MGET: no pipeline needed.
+		cmd := l.mget(ctx, calls)
+		err := b.client.Process(ctx, cmd)
+		setMGet(cmd, calls)
+		return err
+	}
+	pipe := b.client.Pipeline()
+	var gets []*call
+	for _, c := range calls {
+		if c.get {
+			gets = append(gets, c)
+		} else {
+			_ = pipe.Process(ctx, c.cmd) // queued; Exec sends it
+		}
+	}
+	var read func()
+	switch {
+	case len(gets) == 0:
+	case b.single != nil || (b.cluster != nil && oneSlot(gets)):
+		read = l.mgetInto(ctx, pipe, gets)
+	case b.cluster != nil:
+		bySlot := make(map[uint16][]*call)
+		for _, c := range gets {
+			s := slot(c.key)
+			bySlot[s] = append(bySlot[s], c)
+		}
+		reads := make([]func(), 0, len(bySlot))
+		for _, cs := range bySlot {
+			reads = append(reads, l.mgetInto(ctx, pipe, cs))
+		}
+		read = func() {
+			for _, r := range reads {
+				r()
+			}
+		}
+	default:
+		cmds := make([]*goredis.StringCmd, len(gets))
+		for i, c := range gets {
+			cmds[i] = pipe.Get(ctx, c.key)
+		}
+		read = func() {
+			for i, c := range gets {
+				s, err := cmds[i].Result()
+				switch {
+				case err == goredis.Nil:
+					c.err, c.final = errNotFound, true
+				case err != nil:
+					c.err = err
+				default:
+					c.setValue(s)
+				}
+			}
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	if read != nil {
+		read()
+	}
+	return err
+}
+
+// oneSlot reports whether the keys of gets share one hash slot.
+func oneSlot(gets []*call) bool {
+	s := slot(gets[0].key)
+	for _, c := range gets[1:] {
+		if slot(c.key) != s {
+			return false
+		}
+	}
+	return true
+}
+
+// allGets reports whether every call is a Get.
+func allGets(calls []*call) bool {
+	for _, c := range calls {
+		if !c.get {
+			return false
+		}
+	}
+	return true
+}
+
+// mget returns the MGET of the keys of gets, read as strings: a missing
+// key (or one of another Redis type) reads as "", which no value this
+// package writes is (the header alone is 11 bytes), so that the values
+// are not boxed one by one. A foreign empty string therefore reads as a
+// miss here, as keys of other types do; a Get alone reports it.
+func (l *lane) mget(ctx context.Context, gets []*call) *goredis.StringSliceCmd {
+	args := make([]any, 1+len(gets))
+	args[0] = "mget"
+	for i, c := range gets {
+		if l.b.single != nil {
+			// A *string is written as the string without boxing a copy of
+			// its header; the call outlives the command. A cluster client
+			// needs a string to find the key's slot.
+			args[1+i] = &c.key
+		} else {
+			args[1+i] = c.key
+		}
+	}
+	return goredis.NewStringSliceCmd(ctx, args...)
+}
+
+// setMGet sets each Get's result from cmd, the MGET of their keys.
+func setMGet(cmd *goredis.StringSliceCmd, gets []*call) {
+	vals, err := cmd.Result()
+	if err == nil && len(vals) != len(gets) {
+		err = fmt.Errorf("MGET of %d keys answered %d values", len(gets), len(vals))
+	}
+	for i, c := range gets {
+		switch {
+		case err != nil:
+			c.err = err
+		case vals[i] == "":
+			c.err, c.final = errNotFound, true
+		default:
+			c.setValue(vals[i])
+		}
+	}
+}
+
+// mgetInto queues one MGET of the keys of gets on pipe and returns the
+// function that, after Exec, sets each Get's result.
+func (l *lane) mgetInto(ctx context.Context, pipe goredis.Pipeliner, gets []*call) func() {
+	cmd := l.mget(ctx, gets)
+	_ = pipe.Process(ctx, cmd)
+	return func() { setMGet(cmd, gets) }
+}
+
+// retryNoScript runs again, with EVAL, the script calls the server
+// answered NOSCRIPT (its script cache was empty: a restarted server), in
+// one pipeline. It returns a transport error, as flush records them.
+func (l *lane) retryNoScript(ctx context.Context, calls []*call) error {
+	var retry []*call
+	for _, c := range calls {
+		if c.script != nil && isNoScript(c.cmd.Err()) {
+			retry = append(retry, c)
+		}
+	}
+	if len(retry) == 0 {
+		return nil
+	}
+	pipe := l.b.client.Pipeline()
+	for _, c := range retry {
+		c.cmd = c.script.Eval(ctx, pipe, []string{c.key}, c.args...)
+	}
+	_, err := pipe.Exec(ctx)
+	return transportErr(err)
+}
+
+func isNoScript(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// transportErr returns err unless it is the server's answer (a miss or an
+// error reply), which says that the server is up.
+func transportErr(err error) error {
+	if err == nil || err == goredis.Nil {
+		return nil
+	}
+	var re goredis.Error
+	if errors.As(err, &re) {
+		return nil
+	}
+	return err
+}
+
+// monoBase is the origin of mono.
+var monoBase = time.Now()
+
+// mono returns the monotonic clock in nanoseconds since monoBase: cheaper
+// than time.Now, which also reads the wall clock, and all a deadline needs.
+func mono() int64 { return int64(time.Since(monoBase)) }
+
+// monoTime returns the time of mono reading ns.
+func monoTime(ns int64) time.Time { return monoBase.Add(time.Duration(ns)) }
+
+// deadlineCtx is the context of a flush: a deadline (which go-redis puts
+// on the socket, and net.Dialer on a dial) and nothing else, without the
+// timer of context.WithDeadline. Its Done is nil: nothing cancels a flush
+// but its deadline, or Close, which closes the connections.
+type deadlineCtx struct{ dl time.Time }
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.dl, true }
+func (*deadlineCtx) Done() <-chan struct{}         { return nil }
+func (*deadlineCtx) Err() error                    { return nil }
+func (*deadlineCtx) Value(any) any                 { return nil }
+
+// spawn runs fn in a goroutine that Close waits for; it reports false,
+// without running fn, once Close has begun.
+func (b *Backend) spawn(fn func()) bool {
+	b.callsMu.RLock()
+	defer b.callsMu.RUnlock()
+	if b.closing {
+		return false
+	}
+	b.calls.Add(1)
+	go func() {
+		defer b.calls.Done()
+		fn()
+	}()
+	return true
+}

@@ -1,0 +1,228 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// prepare validates a write and returns the stored string and the TTL in
+// milliseconds.
+func (b *Backend) prepare(ctx context.Context, op string, item backend.Item) ([]byte, int64, error) {
+	if err := b.check(ctx, op, item.Key); err != nil {
+		return nil, 0, err
+	}
+	ms, err := ttlArg(op, item.Key, item.TTL)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(item.Value) > b.cfg.maxValueSize {
+		return nil, 0, fmt.Errorf("redis: %s %q: %w: %d bytes, limit %d",
+			op, item.Key, backend.ErrValueTooLarge, len(item.Value), b.cfg.maxValueSize)
+	}
+	return encode(item.Value, newCAS()), ms, nil
+}
+
+// send runs cmd, the command of a call on key, through key's lane (so it
+// is pipelined with the calls in flight to the same server) and returns
+// its error, go-redis's or the lane's (the server is marked down, the
+// timeout passed). A context that ends first gives ctx.Err().
+func (b *Backend) send(ctx context.Context, key string, cmd goredis.Cmder) error {
+	c := b.newCall(key)
+	c.cmd = cmd
+	return b.sendCall(ctx, c)
+}
+
+// sendCall is send of a call with its command.
+func (b *Backend) sendCall(ctx context.Context, c *call) error {
+	if !b.do(ctx, c) {
+		return ctx.Err()
+	}
+	cmd, err := c.cmd, c.err
+	c.release()
+	if err == nil {
+		err = cmd.Err()
+	}
+	return err
+}
+
+// setCall returns the call of a SET of key to val (the stored string),
+// with PX ms if ms > 0 and NX if nx. The value and the TTL are passed to
+// go-redis through the call, which outlives the command, so that they are
+// not boxed on the heap one by one.
+func (b *Backend) setCall(ctx context.Context, key string, val []byte, ms int64, nx bool) *call {
+	c := b.newCall(key)
+	c.val, c.ms = val, ms
+	args := make([]any, 3, 6)
+	args[0], args[1], args[2] = "set", key, (*valueArg)(c)
+	if nx {
+		args = append(args, "nx")
+	}
+	if ms > 0 {
+		args = append(args, "px", &c.ms)
+	}
+	c.cmd = goredis.NewStatusCmd(ctx, args...)
+	return c
+}
+
+// valueArg is a call seen as the value argument of its SET: go-redis
+// writes what MarshalBinary returns.
+type valueArg call
+
+// MarshalBinary returns the stored string of the SET.
+func (v *valueArg) MarshalBinary() ([]byte, error) { return v.val, nil }
+
+// script runs one of the Lua scripts on key through key's lane, as send
+// does, with EVALSHA (EVAL when the server does not have the script), and
+// returns its array reply.
+func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, args ...any) ([]any, error) {
+	c := b.newCall(key)
+	c.cmd = goredis.NewCmd(ctx, append([]any{"evalsha", s.Hash(), 1, key}, args...)...)
+	c.script, c.args = s, args
+	if !b.do(ctx, c) {
+		return nil, ctx.Err()
+	}
+	cmd, err := c.cmd.(*goredis.Cmd), c.err
+	c.release()
+	if err != nil {
+		return nil, err
+	}
+	return cmd.Slice()
+}
+
+// Set stores item unconditionally with one SET (with PX for a TTL), giving
+// it a new CAS token. Concurrent writes to one server share pipelines (see
+// WithBatching).
+func (b *Backend) Set(ctx context.Context, item backend.Item) error {
+	val, ms, err := b.prepare(ctx, "set", item)
+	if err != nil {
+		return err
+	}
+	if err := b.sendCall(ctx, b.setCall(ctx, item.Key, val, ms, false)); err != nil {
+		return b.wrap(ctx, "set", item.Key, err)
+	}
+	return nil
+}
+
+// Add stores item only if its key is absent: one SET NX. A live key gives
+// an error wrapping backend.ErrNotStored.
+func (b *Backend) Add(ctx context.Context, item backend.Item) error {
+	val, ms, err := b.prepare(ctx, "add", item)
+	if err != nil {
+		return err
+	}
+	if err := b.sendCall(ctx, b.setCall(ctx, item.Key, val, ms, true)); err != nil {
+		if err == goredis.Nil {
+			return fmt.Errorf("redis: add %q: %w (key exists)", item.Key, backend.ErrNotStored)
+		}
+		return b.wrap(ctx, "add", item.Key, err)
+	}
+	return nil
+}
+
+// CompareAndSwap stores item if the key still holds the version whose CAS
+// token is item.CAS, checked and written atomically by a Lua script. It
+// returns errors wrapping backend.ErrCASConflict, backend.ErrNotFound or
+// ErrForeignValue.
+func (b *Backend) CompareAndSwap(ctx context.Context, item backend.Item) error {
+	val, ms, err := b.prepare(ctx, "cas", item)
+	if err != nil {
+		return err
+	}
+	res, err := b.script(ctx, casScript, item.Key, casBytes(item.CAS), val, ms)
+	if err != nil {
+		return b.wrap(ctx, "cas", item.Key, err)
+	}
+	switch code(res) {
+	case 1:
+		return nil
+	case 0:
+		return fmt.Errorf("redis: cas %q: %w", item.Key, backend.ErrNotFound)
+	case -2:
+		return fmt.Errorf("redis: cas %q: %w", item.Key, backend.ErrCASConflict)
+	default:
+		return scriptError("cas", item.Key, res)
+	}
+}
+
+// Delete removes key with DEL; an absent key gives an error wrapping
+// backend.ErrNotFound.
+func (b *Backend) Delete(ctx context.Context, key string) error {
+	if err := b.check(ctx, "delete", key); err != nil {
+		return err
+	}
+	cmd := goredis.NewIntCmd(ctx, "del", key)
+	if err := b.send(ctx, key, cmd); err != nil {
+		return b.wrap(ctx, "delete", key, err)
+	}
+	if cmd.Val() == 0 {
+		return fmt.Errorf("redis: delete %q: %w", key, backend.ErrNotFound)
+	}
+	return nil
+}
+
+// Touch gives key a new TTL (PEXPIRE, or PERSIST for 0) and a new CAS
+// token, atomically, without rewriting the value. An absent key gives an
+// error wrapping backend.ErrNotFound.
+func (b *Backend) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := b.check(ctx, "touch", key); err != nil {
+		return err
+	}
+	ms, err := ttlArg("touch", key, ttl)
+	if err != nil {
+		return err
+	}
+	res, err := b.script(ctx, touchScript, key, casBytes(newCAS()), ms)
+	if err != nil {
+		return b.wrap(ctx, "touch", key, err)
+	}
+	switch code(res) {
+	case 1:
+		return nil
+	case 0:
+		return fmt.Errorf("redis: touch %q: %w", key, backend.ErrNotFound)
+	default:
+		return scriptError("touch", key, res)
+	}
+}
+
+// Increment adds delta to the decimal number stored under key, with
+// memcached's rules (a decrement stops at 0, an increment wraps at 2^64,
+// the TTL is kept, the CAS token changes), atomically in a Lua script. It
+// returns errors wrapping backend.ErrNotFound, backend.ErrNotNumeric or
+// ErrForeignValue.
+func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
+	if err := b.check(ctx, "increment", key); err != nil {
+		return 0, err
+	}
+	sign, mag := "+", uint64(delta)
+	if delta < 0 {
+		sign, mag = "-", uint64(-delta) // -MinInt64 wraps to 1<<63, its magnitude
+	}
+	res, err := b.script(ctx, incrScript, key, sign, strconv.FormatUint(mag, 10), casBytes(newCAS()))
+	if err != nil {
+		return 0, b.wrap(ctx, "increment", key, err)
+	}
+	switch code(res) {
+	case 1:
+		if len(res) == 2 {
+			if s, ok := res[1].(string); ok {
+				if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+					return n, nil
+				}
+			}
+		}
+		return 0, fmt.Errorf("redis: increment %q: unexpected script reply %v", key, res)
+	case 0:
+		return 0, fmt.Errorf("redis: increment %q: %w", key, backend.ErrNotFound)
+	case -3:
+		return 0, fmt.Errorf("redis: increment %q: %w", key, backend.ErrNotNumeric)
+	default:
+		return 0, scriptError("increment", key, res)
+	}
+}

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/testing/memdicttest"
+)
+
+// faultyStores holds the backends that test-faulty:// URLs name, so that
+// in-process runs of the command reach a fault-injecting backend whose
+// data outlives each run.
+var faultyStores sync.Map // host -> *memdicttest.Faulty
+
+func init() {
+	backend.Register("test-faulty", func(_ context.Context, u *url.URL) (backend.Backend, error) {
+		f, ok := faultyStores.Load(u.Host)
+		if !ok {
+			return nil, fmt.Errorf("no faulty store %q", u.Host)
+		}
+		return keepOpen{f.(*memdicttest.Faulty)}, nil
+	})
+}
+
+// keepOpen is a Faulty that the command's Close does not close.
+type keepOpen struct{ *memdicttest.Faulty }
+
+func (keepOpen) Close() error { return nil }
+
+// newFaulty returns a Faulty over an in-memory store and the URL that
+// opens it in the command.
+func newFaulty(t *testing.T) (*memdicttest.Faulty, string) {
+	t.Helper()
+	host := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
+	f := memdicttest.NewFaulty(memory.New())
+	faultyStores.Store(host, f)
+	t.Cleanup(func() { faultyStores.Delete(host) })
+	return f, "test-faulty://" + host
+}
+
+// failing returns a FailKeys match that fails the backend key bk the
+// first times calls (all of them if times < 0).
+func failing(bk string, times int) func(string) bool {
+	var left atomic.Int64
+	left.Store(int64(times))
+	return func(k string) bool {
+		if k != bk {
+			return false
+		}
+		return times < 0 || left.Add(-1) >= 0
+	}
+}
+
+// readDump returns the keys of a dump file, failing the test on a line
+// that is not a whole record.
+func readDump(t *testing.T, name string) map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		t.Errorf("%s ends in a cut line: %q", name, b[max(0, len(b)-40):])
+	}
+	keys := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Errorf("%s: bad line %q: %v", name, sc.Text(), err)
+			continue
+		}
+		keys[r.Key]++
+	}
+	return keys
+}
+
+// dump retries a failed batch; on a failure that lasts it stops with whole
+// records and their count, and --resume completes the file, dropping a cut
+// last line.
+func TestDumpRetriesAndResumes(t *testing.T) {
+	f, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	d, err := memdict.New[string](f, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 250
+	for i := range total {
+		if err := d.Put(fmt.Sprintf("k%03d", i), fmt.Sprint("v", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := d.BackendKey("k123")
+	file := filepath.Join(t.TempDir(), "p.jsonl")
+
+	// Two failures of one batch: retried, the dump is whole.
+	f.FailKeys(failing(target, 2), backend.ErrUnavailable)
+	r := runIn(t, env, "", "dump", "--prefix", "p", "-o", file, "--retries", "3", "--retry-wait", "1ms")
+	if r.code != exitOK {
+		t.Fatalf("dump with transient failures:\n%v", r)
+	}
+	if keys := readDump(t, file); len(keys) != total {
+		t.Errorf("dump wrote %d keys, want %d", len(keys), total)
+	}
+	if !strings.Contains(r.stderr, "failed (attempt 2 of 4), trying again in 2ms") ||
+		!strings.Contains(r.stderr, fmt.Sprintf("memdict dump: %d records written to %s in ", total, file)) ||
+		!strings.HasSuffix(r.stderr, ", after 2 retries\n") {
+		t.Errorf("dump stderr lacks the retry notes or the summary:\n%s", r.stderr)
+	}
+
+	// A failure that lasts: an error with the count, whole records only.
+	f.FailKeys(failing(target, -1), backend.ErrUnavailable)
+	r = runIn(t, env, "", "dump", "--prefix", "p", "-o", file, "--retries", "2", "--retry-wait", "1ms")
+	if r.code != exitError {
+		t.Fatalf("dump with a lasting failure: want exit 3, got\n%v", r)
+	}
+	m := regexp.MustCompile(`gave up after 3 attempts\); (\d+) records written to ` + regexp.QuoteMeta(file) + `, each complete; run the same command with --resume to continue`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("dump error does not give the count and --resume:\n%s", r.stderr)
+	}
+	keys := readDump(t, file)
+	if n, _ := strconv.Atoi(m[1]); n != len(keys) || n >= total || keys["k123"] != 0 {
+		t.Errorf("the error says %s records, the file holds %d (k123: %d)", m[1], len(keys), keys["k123"])
+	}
+	if !strings.Contains(r.stderr, "server unavailable") {
+		t.Errorf("dump error does not give the cause:\n%s", r.stderr)
+	}
+
+	// An interrupted write left a cut line; --resume drops it and adds
+	// the missing keys, each once.
+	fh, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString(`{"key":"k12`)
+	fh.Close()
+	f.ClearFaults()
+	r = runIn(t, env, "", "dump", "--prefix", "p", "-o", file, "--resume")
+	if r.code != exitOK || !strings.Contains(r.stderr, fmt.Sprintf(", after the %d it held", len(keys))) {
+		t.Fatalf("dump --resume:\n%v", r)
+	}
+	keys = readDump(t, file)
+	if len(keys) != total {
+		t.Errorf("after --resume the file holds %d keys, want %d", len(keys), total)
+	}
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("key %s written %d times", k, n)
+		}
+	}
+}
+
+// load retries a failed write; on a failure that lasts it names the line
+// and the --skip that continues, and --skip does.
+func TestLoadRetriesAndSkips(t *testing.T) {
+	f, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	var in strings.Builder
+	const total = 50
+	for i := 1; i <= total; i++ {
+		fmt.Fprintf(&in, `{"key":"k%02d","codec":"raw","value":"v%d"}`+"\n", i, i)
+	}
+	d, err := memdict.New[string](f, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func() map[string]bool {
+		m := map[string]bool{}
+		for k, err := range d.Keys(context.Background()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[k] = true
+		}
+		return m
+	}
+
+	f.FailKeys(failing(d.BackendKey("k10"), 2), backend.ErrUnavailable)
+	r := runIn(t, env, in.String(), "load", "--prefix", "p", "--retries", "2", "--retry-wait", "1ms")
+	if r.code != exitOK || len(stored()) != total || !strings.HasSuffix(r.stderr, fmt.Sprintf("memdict load: %d records stored in ", total)+r.stderr[strings.LastIndex(r.stderr, " in ")+4:]) ||
+		!strings.Contains(r.stderr, `storing key k10 failed (attempt 1 of 3)`) || !strings.HasSuffix(r.stderr, ", after 2 retries\n") {
+		t.Fatalf("load with transient failures (%d stored):\n%v", len(stored()), r)
+	}
+
+	d, _ = memdict.New[string](f, "q")
+	f.FailKeys(failing(d.BackendKey("k30"), -1), backend.ErrUnavailable)
+	r = runIn(t, env, in.String(), "load", "--prefix", "q", "--retries", "1", "--retry-wait", "1ms")
+	if r.code != exitError || !strings.Contains(r.stderr, "memdict load: line 30: storing key k30: ") ||
+		!strings.Contains(r.stderr, "29 lines done (29 records stored by this run), run the same command with --skip 29 to continue") {
+		t.Fatalf("load with a lasting failure:\n%v", r)
+	}
+	if got := stored(); len(got) != 29 || got["k30"] || !got["k29"] {
+		t.Errorf("after the failed load %d keys are stored", len(got))
+	}
+	f.ClearFaults()
+	r = runIn(t, env, in.String(), "load", "--prefix", "q", "--skip", "29")
+	if r.code != exitOK || !strings.Contains(r.stderr, "memdict load: 21 records stored in ") || !strings.Contains(r.stderr, "after skipping 29 lines") {
+		t.Fatalf("load --skip 29:\n%v", r)
+	}
+	if got := stored(); len(got) != total {
+		t.Errorf("after load --skip %d keys are stored, want %d", len(got), total)
+	}
+}
+
+// A get whose server is down is an error naming the key and the cause,
+// not a miss.
+func TestGetServerDownIsError(t *testing.T) {
+	f, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	if r := runIn(t, env, "", "put", "--prefix", "p", "k", "v"); r.code != exitOK {
+		t.Fatal(r)
+	}
+	d, _ := memdict.New[string](f, "p")
+	f.FailKeys(failing(d.BackendKey("k"), -1), backend.ErrUnavailable)
+	r := runIn(t, env, "", "get", "--prefix", "p", "k")
+	if r.code != exitError || !strings.HasPrefix(r.stderr, `memdict get: memdict: get "k": `) ||
+		!strings.Contains(r.stderr, "server unavailable") {
+		t.Errorf("get over a down server:\n%v", r)
+	}
+	f.ClearFaults()
+	f.SetDown(true)
+	r = runIn(t, env, "", "get", "--prefix", "p", "k")
+	if r.code != exitError || !strings.HasPrefix(r.stderr, `memdict get: memdict: get "k": `) || strings.Contains(r.stderr, "generation") {
+		t.Errorf("get over a down server:\n%v", r)
+	}
+}
+
+// With nothing configured, the command names the in-memory backend it
+// falls back to, and put, load and clear refuse to write there unless
+// given --mem.
+func TestInMemoryFallback(t *testing.T) {
+	note := "memdict: no backend configured for plugin default_memcached_plugin (no --config, --url, $MEMDICT_CONFIG or $MEMDICT_URL): using the built-in in-memory backend mem://"
+	r := runIn(t, nil, "", "get", "k")
+	if r.code != exitMiss || !strings.Contains(r.stderr, note) {
+		t.Errorf("get without configuration:\n%v", r)
+	}
+	for _, args := range [][]string{{"put", "k", "v"}, {"load"}, {"clear", "--yes"}} {
+		r := runIn(t, nil, `{"key":"k","codec":"raw","value":"v"}`+"\n", args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, note) || !strings.Contains(r.stderr, "would store nothing that outlives this command") ||
+			!strings.Contains(r.stderr, "--mem") {
+			t.Errorf("memdict %q without configuration:\n%v", args, r)
+		}
+		r = runIn(t, nil, `{"key":"k","codec":"raw","value":"v"}`+"\n", append(args, "--mem")...)
+		if r.code != exitOK {
+			t.Errorf("memdict %q --mem:\n%v", args, r)
+		}
+	}
+	// An explicit mem:// is no fallback, but is still refused for writes.
+	env := map[string]string{"MEMDICT_URL": "mem://"}
+	if r := runIn(t, env, "", "get", "k"); r.code != exitMiss || strings.Contains(r.stderr, "no backend configured") {
+		t.Errorf("get with MEMDICT_URL=mem://:\n%v", r)
+	}
+	if r := runIn(t, env, "", "put", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "its URL is mem://") {
+		t.Errorf("put with MEMDICT_URL=mem://:\n%v", r)
+	}
+	// A configuration that lacks the default plugin falls back for it.
+	mr := miniredis.RunT(t)
+	cfg := filepath.Join(t.TempDir(), "app.yaml")
+	os.WriteFile(cfg, []byte("plugins:\n  other:\n    url: redis://"+mr.Addr()+"/0\n"), 0o600)
+	if r := runIn(t, nil, "", "--config", cfg, "put", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "no backend configured for plugin default_memcached_plugin") {
+		t.Errorf("put on the unconfigured default plugin:\n%v", r)
+	}
+	if r := runIn(t, nil, "", "--config", cfg, "--plugin", "other", "put", "k", "v"); r.code != exitOK || r.stderr != "" {
+		t.Errorf("put on a configured plugin:\n%v", r)
+	}
+}
+
+// The habits of memccat and redis-cli: text by default, JSON as it is
+// written, every key listed, other programs' keys readable.
+func TestCLIHabits(t *testing.T) {
+	mr := miniredis.RunT(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0", "MEMDICT_SITE_ID": "s1"}
+	mustRun := func(code int, stdin string, args ...string) result {
+		t.Helper()
+		r := runIn(t, env, stdin, args...)
+		if r.code != code {
+			t.Fatalf("memdict %q: want exit %d, got\n%v", args, code, r)
+		}
+		return r
+	}
+	// put stores text by default; --typed stores JSON typed.
+	mustRun(exitOK, "", "put", "--prefix", "shop", "motd", `{"a":1} <b>`)
+	if r := mustRun(exitOK, "", "get", "--prefix", "shop", "motd", "--raw"); r.stdout != `{"a":1} <b>` {
+		t.Errorf("get --raw of a text put: %q", r.stdout)
+	}
+	if r := mustRun(exitOK, "", "get", "--prefix", "shop", "motd", "--json"); strings.TrimSpace(r.stdout) != `{"key":"motd","codec":"raw","value":"{\"a\":1} <b>"}` {
+		t.Errorf("get --json of a text put: %s", r.stdout)
+	}
+	mustRun(exitOK, "", "put", "--prefix", "shop", "--typed", "cart", `{"note":"<a&b>","n":2}`)
+	if r := mustRun(exitOK, "", "get", "--prefix", "shop", "cart"); r.stdout != "{\n  \"n\": 2,\n  \"note\": \"<a&b>\"\n}\n" {
+		t.Errorf("get of a typed put (HTML escaped?):\n%s", r.stdout)
+	}
+	if r := mustRun(exitOK, "", "dump", "--prefix", "shop"); !strings.Contains(r.stdout, `{"key":"cart","codec":"msgpack","value":{"n":2,"note":"<a&b>"}}`) {
+		t.Errorf("dump (HTML escaped?):\n%s", r.stdout)
+	}
+
+	// keys without --prefix: every prefix's live keys, with the prefix.
+	mustRun(exitOK, "", "put", "--prefix", "old", "gone", "x")
+	mustRun(exitOK, "", "clear", "--prefix", "old", "--yes")
+	mustRun(exitOK, "", "put", "--prefix", "old", "new", "x")
+	mustRun(exitOK, "", "put", "--prefix", "", "k", "x")
+	mustRun(exitOK, "", "put", "--prefix", "users", "a b\tc", "x")
+	mr.Set("s2:shop:0:other-site", "x")
+	mr.Set("legacy:motd", "hello <world>")
+	r := mustRun(exitOK, "", "keys")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	want := []string{`""` + "\tk", "old\tnew", "shop\tcart", "shop\tmotd", "users\t" + `"a b\tc"`}
+	if !sameLines(r.stdout, strings.Join(want, "\n")) {
+		t.Errorf("keys without --prefix:\n%s\nwant\n%s", r.stdout, strings.Join(want, "\n"))
+	}
+	r = mustRun(exitOK, "", "keys", "--json", "--limit", "2")
+	if n := strings.Count(r.stdout, "\n"); n != 2 || !strings.Contains(r.stdout, `{"key":`) {
+		t.Errorf("keys --json --limit 2:\n%s (%d of %d lines)", r.stdout, n, len(lines))
+	}
+	if r := mustRun(exitOK, "", "keys", "--prefix", ""); strings.TrimSpace(r.stdout) != "k" {
+		t.Errorf("keys --prefix '': %q", r.stdout)
+	}
+	if r := mustRun(exitOK, "", "--prefix", "old", "keys"); strings.TrimSpace(r.stdout) != "new" {
+		t.Errorf("--prefix old keys: %q", r.stdout)
+	}
+
+	// --raw-key: backend keys as they are, for other programs' data.
+	if r := mustRun(exitOK, "", "get", "--raw-key", "legacy:motd"); strings.TrimSpace(r.stdout) != `"hello <world>"` {
+		t.Errorf("get --raw-key of redis-cli's value: %q", r.stdout)
+	}
+	if r := mustRun(exitOK, "", "get", "--raw-key", "legacy:motd", "--json"); strings.TrimSpace(r.stdout) != `{"key":"legacy:motd","codec":"none","value":"hello <world>"}` {
+		t.Errorf("get --raw-key --json: %q", r.stdout)
+	}
+	mustRun(exitOK, "", "put", "--raw-key", "legacy:plain", "for memccat")
+	if v, err := mr.Get("legacy:plain"); err != nil || v != "for memccat" {
+		t.Errorf("put --raw-key stored %q (%v)", v, err)
+	}
+	if r := mustRun(exitOK, "", "keys", "--raw-key", "--prefix", "legacy:"); !sameLines(r.stdout, "legacy:motd\nlegacy:plain") {
+		t.Errorf("keys --raw-key --prefix legacy: = %q", r.stdout)
+	}
+	mustRun(exitOK, "", "del", "--raw-key", "legacy:plain")
+	mustRun(exitMiss, "", "del", "--raw-key", "legacy:plain")
+	mustRun(exitMiss, "", "get", "--raw-key", "legacy:plain")
+	if r := mustRun(exitOK, "", "get", "--raw-key", "s1:shop:0:cart"); !strings.Contains(r.stdout, `"note": "<a&b>"`) {
+		t.Errorf("get --raw-key of a memdict key: %q", r.stdout)
+	}
+}
+
+// On a stderr that is not a terminal, progress comes as whole lines, and a
+// summary line ends the command.
+func TestProgressLines(t *testing.T) {
+	defer func(d time.Duration) { progressEvery = d }(progressEvery)
+	progressEvery = 0 // a line at every batch
+	f, u := newFaulty(t)
+	d, _ := memdict.New[string](f, "p")
+	for i := range 250 {
+		_ = d.Put(fmt.Sprintf("k%03d", i), "v")
+	}
+	r := runIn(t, map[string]string{"MEMDICT_URL": u}, "", "dump", "--prefix", "p")
+	if r.code != exitOK {
+		t.Fatal(r)
+	}
+	lines := strings.SplitAfter(r.stderr, "\n")
+	if last := lines[len(lines)-1]; last != "" {
+		t.Errorf("stderr ends in a line without a newline: %q", last)
+	}
+	lines = lines[:len(lines)-1]
+	if len(lines) != 4 || lines[0] != "memdict dump: 100 records written so far\n" || lines[1] != "memdict dump: 200 records written so far\n" ||
+		lines[2] != "memdict dump: 250 records written so far\n" || !strings.HasPrefix(lines[3], "memdict dump: 250 records written to standard output in ") {
+		t.Errorf("stderr lines:\n%s", r.stderr)
+	}
+	r = runIn(t, map[string]string{"MEMDICT_URL": u}, r.stdout, "load", "--prefix", "q")
+	if r.code != exitOK || !strings.HasSuffix(r.stderr, "\n") || !strings.Contains(r.stderr, "memdict load: 1 record stored so far\n") ||
+		!strings.Contains(r.stderr, "memdict load: 250 records stored in ") {
+		t.Errorf("load stderr:\n%s", r.stderr)
+	}
+}

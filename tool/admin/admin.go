@@ -1,0 +1,699 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/tool"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// MinTokenLen is the length, in bytes, below which New refuses a token.
+const MinTokenLen = 8
+
+const (
+	sessionCookie = "memdict_admin_session"
+	sessionTTL    = 12 * time.Hour
+	maxSessions   = 1000
+	maxDicts      = 50 // Dicts the key tester keeps, with their metrics
+	maxFormBytes  = 2 << 20
+	pingTimeout   = 2 * time.Second
+	changeTimeout = 10 * time.Second
+)
+
+// Options configure a Handler. The zero value is valid: a generated
+// token, logged once on slog.Default(), and the handler mounted with
+// http.StripPrefix (or at the root).
+type Options struct {
+	// Token is the admin token an operator types (or passes as ?token= in
+	// the page's URL) to sign in; it must be at least MinTokenLen bytes.
+	// "" means a random token, which New logs once on Logger and Token
+	// returns.
+	Token string
+
+	// Logger receives the handler's log lines: sign-ins, refused requests,
+	// plugin changes. nil means slog.Default(). Passwords and the token
+	// never appear in them, except the generated token's one line.
+	Logger *slog.Logger
+
+	// Prefix is the path the handler is mounted at when the mux passes
+	// requests on unchanged, as mux.Handle("/admin/", h) does: the handler
+	// then removes "/admin" itself. Leave it empty when the handler is
+	// mounted with http.StripPrefix, or at the root. Links, form actions,
+	// redirects and the session cookie's Path follow the mount point in
+	// both cases.
+	Prefix string
+
+	// Secrets are URLs (with passwords) or passwords that must never show
+	// on the page or in the log, in addition to the URLs entered in the
+	// page's forms. Give the configuration's URLs: the Tool only ever
+	// shows redacted ones, but a driver's error could quote one.
+	Secrets []string
+
+	// Hosts are host names, besides localhost and loopback addresses, that
+	// the page answers to on a connection that arrived on a loopback
+	// address: a reverse proxy's public name, say. Without them such a
+	// request is refused, which defeats DNS rebinding (a web page that
+	// gets a browser to send its requests to 127.0.0.1).
+	Hosts []string
+}
+
+// Handler is the admin page of a live *tool.Tool: it shows the plugins,
+// whether their servers answer and their statistics, and the metrics of
+// the Dicts the Tool handed out; signed in with the admin token, an
+// operator changes a plugin's URL and defaults (Tool.SetPlugin: the
+// program's Dicts follow at once) and reads, writes and deletes a key.
+//
+// A service mounts it on its own mux, under any path:
+//
+//	h, err := admin.New(t, admin.Options{Token: os.Getenv("ADMIN_TOKEN")})
+//	mux.Handle("/admin/", http.StripPrefix("/admin", h))
+//
+// The page needs no JavaScript. It defends itself as a page that changes a
+// production cache must: every change needs a signed-in session (an
+// HttpOnly, SameSite=Strict cookie obtained with the token) and the
+// session's anti-forgery token, cross-origin posts are refused (the
+// browser's Sec-Fetch-Site and Origin headers), requests that reach a
+// loopback address under a foreign host name are refused (DNS rebinding),
+// passwords show as xxxxx everywhere, and responses carry a strict
+// Content-Security-Policy and frame-ancestors 'none'. It speaks whatever
+// the service's server speaks: serve it over TLS, or on loopback only.
+//
+// A Handler is safe for concurrent use.
+type Handler struct {
+	t       *tool.Tool
+	token   string
+	log     *slog.Logger
+	hosts   []string
+	root    http.Handler
+	page    *template.Template
+	cop     *http.CrossOriginProtection
+	started time.Time
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	secrets  []string            // URLs with passwords, to scrub from errors
+	dicts    map[string]*dictSet // the key tester's, by plugin name + "\x00" + prefix
+	dictKeys []string            // dicts' keys, in the order opened
+}
+
+// session is a signed-in browser.
+type session struct {
+	csrf    string
+	expires time.Time
+	flash   *flash // shown once by the next page
+	form    keyForm
+}
+
+// flash is the outcome of a form, shown at the top of the next page.
+type flash struct {
+	Error bool
+	Text  string
+	Pre   string // a value, shown preformatted
+}
+
+// keyForm is what the key tester form last held.
+type keyForm struct {
+	Plugin, Prefix, Key, Value, Codec, TTL string
+}
+
+// New returns the admin page of t. It returns an error for a nil Tool, a
+// token shorter than MinTokenLen, or a Prefix that does not start with
+// "/".
+func New(t *tool.Tool, opts Options) (*Handler, error) {
+	if t == nil {
+		return nil, errors.New("admin: New: nil *tool.Tool")
+	}
+	if opts.Token != "" && len(opts.Token) < MinTokenLen {
+		return nil, fmt.Errorf("admin: New: the admin token must be at least %d characters", MinTokenLen)
+	}
+	prefix := strings.TrimSuffix(opts.Prefix, "/")
+	if opts.Prefix != "" && !strings.HasPrefix(opts.Prefix, "/") {
+		return nil, fmt.Errorf("admin: New: Prefix %q does not start with /", opts.Prefix)
+	}
+	page, err := template.New("page.html").ParseFS(assets, "assets/page.html")
+	if err != nil {
+		return nil, fmt.Errorf("admin: New: %w", err)
+	}
+	h := &Handler{
+		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts, page: page,
+		cop:      http.NewCrossOriginProtection(),
+		started:  time.Now(),
+		sessions: map[string]*session{},
+		dicts:    map[string]*dictSet{},
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.addSecrets(opts.Secrets...)
+	if h.token == "" {
+		h.token = randomToken(18)
+		h.log.Warn("memdict admin: generated admin token (set Options.Token to choose it)", "token", h.token)
+	}
+	static, _ := fs.Sub(assets, "assets")
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", h.handleIndex)
+	mux.HandleFunc("POST /login", h.handleLogin)
+	mux.HandleFunc("POST /logout", h.handleLogout)
+	mux.HandleFunc("POST /plugin", h.handlePlugin)
+	mux.HandleFunc("POST /key", h.handleKey)
+	h.root = mux
+	if prefix != "" {
+		h.root = http.StripPrefix(prefix, mux)
+	}
+	return h, nil
+}
+
+// Token returns the admin token: Options.Token, or the generated one.
+func (h *Handler) Token() string { return h.token }
+
+// ServeHTTP serves the page, its stylesheet and its forms. It sets the
+// security headers on every response, and refuses a request for a foreign
+// host name on a loopback connection before routing.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+	hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	hd.Set("Cache-Control", "no-store")
+	if !h.hostAllowed(r) {
+		http.Error(w, "memdict admin: on a loopback address this page answers to localhost and loopback names only (see admin.Options.Hosts)", http.StatusMisdirectedRequest)
+		return
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
+	if r.URL.Path == "" || !strings.HasPrefix(r.URL.Path, "/") {
+		// Mounted with http.StripPrefix("/admin/", h): make the path
+		// rooted again.
+		r2 := *r
+		u := *r.URL
+		u.Path = "/" + u.Path
+		u.RawPath = ""
+		r2.URL = &u
+		r = &r2
+	}
+	h.root.ServeHTTP(w, r)
+}
+
+// base returns the path the page is served under, with a final slash:
+// "/admin/" when the mux stripped "/admin", "/" at the root. It compares
+// the request's original path (RequestURI, which http.StripPrefix leaves
+// alone) with the path the handler sees.
+func base(r *http.Request) string {
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil || u.Path == "" {
+		return "/"
+	}
+	b, ok := strings.CutSuffix(u.Path, strings.TrimPrefix(r.URL.Path, "/"))
+	if !ok || !strings.HasPrefix(b, "/") {
+		return "/"
+	}
+	if !strings.HasSuffix(b, "/") {
+		b += "/"
+	}
+	return b
+}
+
+// hostAllowed reports whether r may be served: any host on a connection
+// to a non-loopback address, only loopback names and Options.Hosts on a
+// connection to a loopback address.
+func (h *Handler) hostAllowed(r *http.Request) bool {
+	la, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if ta, ok := la.(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, a := range h.hosts {
+		if strings.EqualFold(a, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// randomToken returns n random bytes in base64url.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// addSecrets records URLs (or bare passwords) that must never be shown.
+func (h *Handler) addSecrets(secrets ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		if strings.Contains(s, "://") && urlPassword(s) == "" {
+			continue
+		}
+		h.secrets = append(h.secrets, s)
+	}
+}
+
+// scrub removes every known password from a message.
+func (h *Handler) scrub(msg string) string {
+	h.mu.Lock()
+	secrets := append([]string(nil), h.secrets...)
+	h.mu.Unlock()
+	for _, s := range secrets {
+		pw := s
+		if strings.Contains(s, "://") {
+			if r := backend.Redact(s); r != s {
+				msg = strings.ReplaceAll(msg, s, r)
+			}
+			pw = urlPassword(s)
+		}
+		if len(pw) >= 3 {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	if len(h.token) >= MinTokenLen {
+		msg = strings.ReplaceAll(msg, h.token, "xxxxx")
+	}
+	return msg
+}
+
+// urlPassword returns the password in a URL, or "".
+func urlPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		// An unparsable URL: take what is between "://" and the last "@".
+		i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@")
+		if i >= 0 && j > i {
+			if _, pw, ok := strings.Cut(raw[i+3:j], ":"); ok {
+				return pw
+			}
+		}
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
+}
+
+// currentSession returns the request's live session, or nil.
+func (h *Handler) currentSession(r *http.Request) (string, *session) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return "", nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ss := h.sessions[c.Value]
+	if ss == nil {
+		return "", nil
+	}
+	if time.Now().After(ss.expires) {
+		delete(h.sessions, c.Value)
+		return "", nil
+	}
+	return c.Value, ss
+}
+
+// checkOrigin refuses a cross-site POST: a browser's Sec-Fetch-Site or
+// Origin from elsewhere (net/http's CrossOriginProtection), and an Origin
+// or Referer naming another host.
+func (h *Handler) checkOrigin(r *http.Request) error {
+	if err := h.cop.Check(r); err != nil {
+		return err
+	}
+	sameHost := func(raw string) bool {
+		u, err := url.Parse(raw)
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if !sameHost(o) {
+			return fmt.Errorf("request from origin %q", o)
+		}
+		return nil
+	}
+	if ref := r.Header.Get("Referer"); ref != "" && !sameHost(ref) {
+		return errors.New("request from another page")
+	}
+	return nil
+}
+
+// authorize checks a state-changing request: same origin, a live session
+// and its anti-forgery token. It writes the refusal and returns nil if
+// the request is refused.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) *session {
+	if err := h.checkOrigin(r); err != nil {
+		h.log.Warn("memdict admin: refused a cross-origin request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
+		h.refuse(w, r, http.StatusForbidden, "Refused: the request did not come from this page.")
+		return nil
+	}
+	_, ss := h.currentSession(r)
+	if ss == nil {
+		h.refuse(w, r, http.StatusForbidden, "Refused: sign in with the admin token first.")
+		return nil
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ss.csrf)) != 1 {
+		h.log.Warn("memdict admin: refused a request with a bad anti-forgery token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		h.refuse(w, r, http.StatusForbidden, "Refused: the form's anti-forgery token is missing or stale; reload the page.")
+		return nil
+	}
+	return ss
+}
+
+// refuse renders the page with an error, with status code.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	h.render(w, r, code, &flash{Error: true, Text: msg})
+}
+
+// setFlash stores f for the session's next page and redirects to it.
+func (h *Handler) setFlash(w http.ResponseWriter, r *http.Request, ss *session, f *flash) {
+	h.mu.Lock()
+	ss.flash = f
+	h.mu.Unlock()
+	http.Redirect(w, r, base(r), http.StatusSeeOther)
+}
+
+// checkToken compares a token typed or passed by a client, slowing down
+// guesses.
+func (h *Handler) checkToken(r *http.Request, token string) bool {
+	if subtle.ConstantTimeCompare([]byte(token), []byte(h.token)) == 1 {
+		return true
+	}
+	h.log.Warn("memdict admin: failed sign-in", "remote", r.RemoteAddr)
+	select { // slow down guessing
+	case <-time.After(300 * time.Millisecond):
+	case <-r.Context().Done():
+	}
+	return false
+}
+
+// signIn starts a session and redirects to the page.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	id := randomToken(32)
+	ss := &session{csrf: randomToken(32), expires: time.Now().Add(sessionTTL), flash: &flash{Text: "Signed in."}}
+	h.mu.Lock()
+	now := time.Now()
+	for k, v := range h.sessions {
+		if now.After(v.expires) || len(h.sessions) >= maxSessions {
+			delete(h.sessions, k)
+		}
+	}
+	h.sessions[id] = ss
+	h.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: id, Path: base(r), HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		MaxAge: int(sessionTTL / time.Second),
+	})
+	h.log.Info("memdict admin: signed in", "remote", r.RemoteAddr)
+	http.Redirect(w, r, base(r), http.StatusSeeOther)
+}
+
+func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if err := h.checkOrigin(r); err != nil {
+		h.log.Warn("memdict admin: refused a cross-origin sign-in", "remote", r.RemoteAddr, "error", err)
+		h.refuse(w, r, http.StatusForbidden, "Refused: the request did not come from this page.")
+		return
+	}
+	if !h.checkToken(r, r.PostFormValue("token")) {
+		h.refuse(w, r, http.StatusForbidden, "Wrong admin token.")
+		return
+	}
+	h.signIn(w, r)
+}
+
+func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if h.authorize(w, r) == nil {
+		return
+	}
+	if id, _ := h.currentSession(r); id != "" {
+		h.mu.Lock()
+		delete(h.sessions, id)
+		h.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: base(r), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, base(r), http.StatusSeeOther)
+}
+
+// handleIndex shows the page. With ?token=, as in the link a service
+// prints at start-up, it signs in first and redirects to the page without
+// the token.
+func (h *Handler) handleIndex(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query(); q.Has("token") {
+		if !h.checkToken(r, q.Get("token")) {
+			h.refuse(w, r, http.StatusForbidden, "Wrong admin token.")
+			return
+		}
+		h.signIn(w, r)
+		return
+	}
+	var f *flash
+	if _, ss := h.currentSession(r); ss != nil {
+		h.mu.Lock()
+		f, ss.flash = ss.flash, nil
+		h.mu.Unlock()
+	}
+	h.render(w, r, http.StatusOK, f)
+}
+
+// handlePlugin applies the plugin form with the Tool's SetPlugin.
+func (h *Handler) handlePlugin(w http.ResponseWriter, r *http.Request) {
+	ss := h.authorize(w, r)
+	if ss == nil {
+		return
+	}
+	name := r.PostFormValue("plugin")
+	old, err := h.t.Plugin(name)
+	if err != nil {
+		h.setFlash(w, r, ss, &flash{Error: true, Text: h.scrub(err.Error())})
+		return
+	}
+	pc, err := pluginForm(r, old.PluginConfig)
+	if err != nil {
+		h.setFlash(w, r, ss, &flash{Error: true, Text: fmt.Sprintf("Plugin %s not changed: %s", old.Name, h.scrub(err.Error()))})
+		return
+	}
+	h.addSecrets(pc.URL)
+	ctx, cancel := context.WithTimeout(r.Context(), changeTimeout)
+	defer cancel()
+	if err := h.t.SetPlugin(ctx, old.Path, pc); err != nil {
+		msg := h.scrub(err.Error())
+		h.log.Warn("memdict admin: plugin not changed", "plugin", old.Name, "remote", r.RemoteAddr, "error", msg)
+		h.setFlash(w, r, ss, &flash{Error: true, Text: fmt.Sprintf("Plugin %s not changed: %s", old.Name, msg)})
+		return
+	}
+	h.forgetDicts(old.Name)
+	now, _ := h.t.Plugin(old.Path)
+	h.log.Info("memdict admin: plugin changed", "plugin", old.Name, "from", displayURL(old), "to", displayURL(now),
+		"expiration", now.Expiration, "max_key_length", now.MaxKeyLen, "max_value_length", now.MaxValueLen, "codec", now.Codec, "remote", r.RemoteAddr)
+	h.setFlash(w, r, ss, &flash{Text: fmt.Sprintf("Plugin %s now uses %s.", old.Name, displayURL(now))})
+}
+
+// pluginForm reads the plugin form into a PluginConfig, starting from cur.
+func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, error) {
+	pc := cur
+	pc.URL = strings.TrimSpace(r.PostFormValue("url")) // "" or unchanged redacted URL keeps it
+	if v := strings.TrimSpace(r.PostFormValue("expiration")); v != "" {
+		d, err := parseExpiration(v)
+		if err != nil {
+			return pc, err
+		}
+		pc.Expiration = d
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"max_key_length", &pc.MaxKeyLen}, {"max_value_length", &pc.MaxValueLen}, {"order", &pc.Order}} {
+		if v := strings.TrimSpace(r.PostFormValue(f.name)); v != "" {
+			n, err := strconv.Atoi(strings.ReplaceAll(v, ",", ""))
+			if err != nil {
+				return pc, fmt.Errorf("%s: %q is not a number", f.name, v)
+			}
+			*f.dst = n
+		}
+	}
+	if c := r.PostFormValue("codec"); c != "" {
+		pc.Codec = c
+	}
+	return pc, pc.Validate()
+}
+
+// parseExpiration reads seconds ("3600") or a duration ("1h").
+func parseExpiration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("expiration: %q is neither seconds nor a duration such as 1h30m", v)
+	}
+	return d, nil
+}
+
+// displayURL is a plugin's URL as the page shows it.
+func displayURL(info tool.PluginInfo) string {
+	if info.URL == "" {
+		return "(backend supplied by the program)"
+	}
+	return backend.Redact(info.URL)
+}
+
+// dictsFor returns the key tester's (cached) Dicts of a plugin and prefix.
+func (h *Handler) dictsFor(ctx context.Context, plugin, prefix string) (*dictSet, error) {
+	info, err := h.t.Plugin(plugin)
+	if err != nil {
+		return nil, err
+	}
+	k := info.Name + "\x00" + prefix
+	h.mu.Lock()
+	ds := h.dicts[k]
+	h.mu.Unlock()
+	if ds != nil {
+		return ds, nil
+	}
+	ds, err = openDicts(ctx, h.t, info.Path, prefix)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d := h.dicts[k]; d != nil {
+		return d, nil
+	}
+	if len(h.dictKeys) >= maxDicts { // forget the oldest
+		delete(h.dicts, h.dictKeys[0])
+		h.dictKeys = h.dictKeys[1:]
+	}
+	h.dicts[k] = ds
+	h.dictKeys = append(h.dictKeys, k)
+	return ds, nil
+}
+
+// forgetDicts drops the key tester's Dicts of a reconfigured plugin, so
+// that the next ones take its new settings. Their metrics go with them.
+// (The program's Dicts follow the change by themselves.)
+func (h *Handler) forgetDicts(plugin string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys := h.dictKeys[:0]
+	for _, k := range h.dictKeys {
+		if strings.HasPrefix(k, plugin+"\x00") {
+			delete(h.dicts, k)
+			continue
+		}
+		keys = append(keys, k)
+	}
+	h.dictKeys = keys
+}
+
+// handleKey reads, writes or deletes a key, as the key tester form asks.
+func (h *Handler) handleKey(w http.ResponseWriter, r *http.Request) {
+	ss := h.authorize(w, r)
+	if ss == nil {
+		return
+	}
+	f := keyForm{
+		Plugin: r.PostFormValue("plugin"), Prefix: r.PostFormValue("prefix"), Key: r.PostFormValue("key"),
+		Value: r.PostFormValue("value"), Codec: r.PostFormValue("codec"), TTL: strings.TrimSpace(r.PostFormValue("ttl")),
+	}
+	h.mu.Lock()
+	ss.form = f
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(r.Context(), changeTimeout)
+	defer cancel()
+	res := h.doKey(ctx, r.PostFormValue("action"), f)
+	if res.Error {
+		res.Text = h.scrub(res.Text)
+	}
+	h.setFlash(w, r, ss, res)
+}
+
+func (h *Handler) doKey(ctx context.Context, action string, f keyForm) *flash {
+	fail := func(err error) *flash {
+		return &flash{Error: true, Text: fmt.Sprintf("%s %s: %v", action, quoteKey(f.Key), err)}
+	}
+	ds, err := h.dictsFor(ctx, f.Plugin, f.Prefix)
+	if err != nil {
+		return fail(err)
+	}
+	switch action {
+	case "read":
+		st, ok, err := ds.get(ctx, f.Key)
+		switch {
+		case err != nil:
+			return fail(err)
+		case !ok:
+			return &flash{Text: fmt.Sprintf("Key %s is not in the cache (a miss).", quoteKey(f.Key))}
+		}
+		v, decoded := st.decoded()
+		text := fmt.Sprintf("Key %s holds a %s value of %s bytes:", quoteKey(f.Key), st.codecName(), groupDigits(int64(len(st.Payload))))
+		if !decoded {
+			return &flash{Text: text + " (in base64)", Pre: base64.StdEncoding.EncodeToString(st.Payload)}
+		}
+		return &flash{Text: text, Pre: prettyJSON(v)}
+	case "write":
+		var opts []memdict.ItemOption
+		if f.TTL != "" {
+			d, err := parseExpiration(f.TTL)
+			if err != nil || d < 0 {
+				return fail(fmt.Errorf("bad TTL %q", f.TTL))
+			}
+			opts = append(opts, memdict.TTL(d))
+		}
+		asString, c := f.Codec == "string", f.Codec
+		if asString {
+			c = ""
+		}
+		id, p, err := encodeValue(ds.info, []byte(f.Value), asString, c)
+		if err != nil {
+			return fail(err)
+		}
+		if err := ds.put(ctx, f.Key, id, p, opts...); err != nil {
+			return fail(err)
+		}
+		return &flash{Text: fmt.Sprintf("Stored key %s (%s, %s bytes).", quoteKey(f.Key), codec.NameOf(id), groupDigits(int64(len(p))))}
+	case "delete":
+		err := ds.remove(ctx, f.Key)
+		switch {
+		case errors.Is(err, memdict.ErrNotFound):
+			return &flash{Text: fmt.Sprintf("Key %s was not in the cache.", quoteKey(f.Key))}
+		case err != nil:
+			return fail(err)
+		}
+		return &flash{Text: fmt.Sprintf("Deleted key %s.", quoteKey(f.Key))}
+	}
+	return &flash{Error: true, Text: fmt.Sprintf("unknown action %q", action)}
+}

@@ -1,0 +1,429 @@
+package admin_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/memdict/memdict/tool"
+	"github.com/memdict/memdict/tool/admin"
+)
+
+const testToken = "admin-token-for-tests"
+
+// syncBuffer is a log that handlers write to concurrently.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newTool returns a Tool closed at the end of the test.
+func newTool(t *testing.T, cfg tool.Config) *tool.Tool {
+	t.Helper()
+	tl, err := tool.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	return tl
+}
+
+// serveAdmin mounts the handler at mount ("/" or "/admin/") on a mux, with
+// http.StripPrefix, on a loopback httptest server.
+func serveAdmin(t *testing.T, tl *tool.Tool, mount string, opts admin.Options) (*httptest.Server, *admin.Handler) {
+	t.Helper()
+	h, err := admin.New(tl, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	if mount == "/" {
+		mux.Handle("/", h)
+	} else {
+		mux.Handle(mount, http.StripPrefix(strings.TrimSuffix(mount, "/"), h))
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the service's own page") })
+	}
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	return hs, h
+}
+
+// browserish is an HTTP client with a cookie jar that sends the Origin
+// header a browser sends on a same-origin form post.
+type browserish struct {
+	t      *testing.T
+	c      *http.Client
+	base   string // the page's URL, ending in /
+	origin string // Origin header for posts; "" for none
+}
+
+func newBrowserish(t *testing.T, server, mount string) *browserish {
+	jar, _ := cookiejar.New(nil)
+	return &browserish{t: t, c: &http.Client{Jar: jar}, base: server + mount, origin: server}
+}
+
+func (b *browserish) get(query string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + query)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (b *browserish) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if b.origin != "" {
+		req.Header.Set("Origin", b.origin)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// TestAdminSecurity checks what the page defends, mounted at the root and
+// under /admin/: the token, the anti-forgery token, the origin, the host
+// name, and passwords never shown.
+func TestAdminSecurity(t *testing.T) {
+	for _, mount := range []string{"/", "/admin/"} {
+		t.Run("at "+mount, func(t *testing.T) { testAdminSecurity(t, mount) })
+	}
+}
+
+func testAdminSecurity(t *testing.T, mount string) {
+	const pw = "redis-pass-word"
+	mr := miniredis.RunT(t)
+	mr.RequireAuth(pw)
+	redisURL := "redis://:" + pw + "@" + mr.Addr() + "/0"
+	var logb syncBuffer
+	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{
+		tool.DefaultPlugin:    tool.DefaultPluginConfig("mem://"),
+		tool.PersistentPlugin: tool.DefaultPluginConfig(redisURL),
+	}})
+	hs, _ := serveAdmin(t, tl, mount, admin.Options{
+		Token: testToken, Logger: slog.New(slog.NewTextHandler(&logb, nil)), Secrets: []string{redisURL},
+	})
+	b := newBrowserish(t, hs.URL, mount)
+
+	resp, err := http.Get(b.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for h, want := range map[string]string{
+		"Content-Security-Policy": "default-src 'self'",
+		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
+	} {
+		if got := resp.Header.Get(h); !strings.Contains(got, want) {
+			t.Errorf("header %s = %q, want %q", h, got, want)
+		}
+	}
+
+	code, body := b.get("")
+	if code != 200 || !strings.Contains(body, "portal_memcached/persistent_memcached_plugin") || !strings.Contains(body, `id="login"`) {
+		t.Fatalf("anonymous page: %d\n%s", code, body)
+	}
+	if strings.Contains(body, `action="`+mount+`plugin"`) {
+		t.Error("anonymous page shows the plugin form")
+	}
+	if !strings.Contains(body, `href="`+mount+`static/style.css"`) || !strings.Contains(body, `action="`+mount+`login"`) {
+		t.Errorf("the page's links are not under %s:\n%s", mount, body)
+	}
+	if code, css := b.get("static/style.css"); code != 200 || !strings.Contains(css, "font") {
+		t.Errorf("stylesheet under %s: %d", mount, code)
+	}
+
+	// Host names other than loopback ones are refused (DNS rebinding).
+	req, _ := http.NewRequest("GET", b.base, nil)
+	req.Host = "evil.example:80"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("foreign Host: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// No session: refused.
+	change := url.Values{"plugin": {tool.DefaultPlugin}, "url": {"mem://?max_bytes=1000000"}}
+	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+		t.Errorf("change without signing in: %d, want 403", code)
+	}
+	if code, body := b.post("login", url.Values{"token": {"wrong-token"}}); code != http.StatusForbidden || !strings.Contains(body, "Wrong admin token") {
+		t.Errorf("wrong token: %d", code)
+	}
+	b.origin = "http://evil.example"
+	if code, _ := b.post("login", url.Values{"token": {testToken}}); code != http.StatusForbidden {
+		t.Errorf("cross-origin sign-in: %d, want 403", code)
+	}
+	b.origin = hs.URL
+	code, body = b.post("login", url.Values{"token": {testToken}})
+	if code != 200 || !strings.Contains(body, `id="signed-in"`) {
+		t.Fatalf("sign-in: %d\n%s", code, body)
+	}
+	u, _ := url.Parse(b.base)
+	cs := b.c.Jar.Cookies(u)
+	if len(cs) != 1 {
+		t.Fatalf("cookies after sign-in: %v", cs)
+	}
+	if mount != "/" {
+		// The session cookie is not sent to the rest of the service.
+		other, _ := url.Parse(hs.URL + "/")
+		if cs := b.c.Jar.Cookies(other); len(cs) != 0 {
+			t.Errorf("the session cookie is sent outside %s: %v", mount, cs)
+		}
+	}
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no csrf field in the signed-in page")
+	}
+	csrf := m[1]
+
+	// Session but no or wrong anti-forgery token: refused.
+	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+		t.Errorf("change without csrf: %d, want 403", code)
+	}
+	change.Set("csrf", "forged")
+	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+		t.Errorf("change with a forged csrf: %d, want 403", code)
+	}
+	// Right token but another origin: refused.
+	change.Set("csrf", csrf)
+	b.origin = "http://127.0.0.1:1"
+	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+		t.Errorf("cross-origin change: %d, want 403", code)
+	}
+	b.origin = hs.URL
+	code, body = b.post("plugin", change)
+	if code != 200 || !strings.Contains(body, "now uses mem://?max_bytes=1000000") {
+		t.Errorf("change: %d\n%s", code, body)
+	}
+	if got, _ := tl.Plugin(tool.DefaultPlugin); got.URL != "mem://?max_bytes=1000000" {
+		t.Errorf("the Tool's default plugin after the change: %q", got.URL)
+	}
+
+	// The redis plugin's form keeps the password when its redacted URL
+	// comes back, and never shows it.
+	code, body = b.post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:xxxxx@" + mr.Addr() + "/0"}, "expiration": {"1h"}})
+	if code != 200 || !strings.Contains(body, "1h0m0s") {
+		t.Errorf("change of expiration: %d\n%s", code, body)
+	}
+	// A bad URL with a password: the error does not show it.
+	code, body = b.post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:another-secret@127.0.0.1:1/0?bogus=1"}})
+	if code != 200 || !strings.Contains(body, "not changed") || strings.Contains(body, "another-secret") {
+		t.Errorf("change to a bad URL: %d\n%s", code, body)
+	}
+	// The key tester.
+	code, body = b.post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "value": {`{"a":1,"b":"<x>"}`}, "codec": {""}, "action": {"write"}})
+	if code != 200 || !strings.Contains(body, "Stored key k (msgpack") {
+		t.Errorf("write: %d\n%s", code, body)
+	}
+	code, body = b.post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "action": {"read"}})
+	if code != 200 || !strings.Contains(body, "&#34;a&#34;: 1") || !strings.Contains(body, "&#34;&lt;x&gt;&#34;") {
+		t.Errorf("read: %d\n%s", code, body)
+	}
+	code, body = b.post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "action": {"delete"}})
+	if code != 200 || !strings.Contains(body, "Deleted key k") {
+		t.Errorf("delete: %d\n%s", code, body)
+	}
+	row := regexp.MustCompile(`<tr class="dict" data-source="key tester" data-plugin="persistent_memcached_plugin" data-prefix="demo">.*?<td class="hits num">(\d+)</td>`).FindStringSubmatch(body)
+	if row == nil || row[1] != "1" {
+		t.Errorf("Dict metrics of the key tester: %v\n%s", row, body)
+	}
+	_, body = b.get("")
+	for _, secret := range []string{pw, "another-secret", testToken} {
+		if strings.Contains(body, secret) || strings.Contains(logb.String(), secret) {
+			t.Errorf("%q shown in the page or the log:\n%s\n%s", secret, body, logb.String())
+		}
+	}
+	// Sign out: the session no longer works.
+	if code, _ := b.post("logout", url.Values{"csrf": {csrf}}); code != 200 {
+		t.Errorf("sign out: %d", code)
+	}
+	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+		t.Errorf("change after signing out: %d, want 403", code)
+	}
+}
+
+// The page shows the Dicts the program got from the Tool, with their
+// counts grouped by thousands, and a change of plugin reaches them.
+func TestAdminShowsAndMovesProgramDicts(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	hits, err := tool.Dict[int](tl, "hits", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1234 {
+		if err := hits.Put("n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hs, _ := serveAdmin(t, tl, "/admin/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowserish(t, hs.URL, "/admin/")
+
+	// The link a service prints signs in and drops the token from the URL.
+	code, body := b.get("?token=" + testToken)
+	if code != 200 || !strings.Contains(body, `id="signed-in"`) {
+		t.Fatalf("sign-in by link: %d\n%s", code, body)
+	}
+	row := regexp.MustCompile(`<tr class="dict" data-source="program" data-plugin="default_memcached_plugin" data-prefix="hits">.*?<td class="sets num">([\d,]+)</td>`).FindStringSubmatch(body)
+	if row == nil || row[1] != "1,234" {
+		t.Errorf("the program's Dict metrics: %v\n%s", row, body)
+	}
+	if !strings.Contains(body, "1,048,576 B (1 MiB)") {
+		t.Errorf("the default value limit is not shown grouped:\n%s", body)
+	}
+	if code, _ := newBrowserish(t, hs.URL, "/admin/").get("?token=wrong-token"); code != http.StatusForbidden {
+		t.Errorf("sign-in by link with a wrong token: %d, want 403", code)
+	}
+
+	csrf := csrfRE.FindStringSubmatch(body)[1]
+	code, body = b.post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "url": {"mem://?max_bytes=2000000"}, "expiration": {"90"}})
+	if code != 200 || !strings.Contains(body, "now uses mem://?max_bytes=2000000") {
+		t.Fatalf("change: %d\n%s", code, body)
+	}
+	// The program's Dict now uses the new backend: the value written
+	// before is not there, and settings follow.
+	if _, ok := hits.Get("n"); ok {
+		t.Error("the program's Dict still reads the old backend")
+	}
+	if got := hits.Settings().TTL; got.Seconds() != 90 {
+		t.Errorf("the program's Dict's TTL after the change: %v, want 1m30s", got)
+	}
+	be, err := tl.Backend(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hits.Put("n", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := be.Get(t.Context(), hits.BackendKey("n")); err != nil {
+		t.Errorf("the write after the change is not in the new backend: %v", err)
+	}
+}
+
+// Every way of mounting the handler under a path gives links, form
+// actions, redirects and a cookie under that path.
+func TestAdminMounts(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	quiet := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		name    string
+		pattern string
+		handler func(*testing.T) http.Handler
+	}{
+		{"StripPrefix without the slash", "/ops/cache/", func(t *testing.T) http.Handler {
+			h, err := admin.New(tl, admin.Options{Token: testToken, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return http.StripPrefix("/ops/cache", h)
+		}},
+		{"StripPrefix with the slash", "/ops/cache/", func(t *testing.T) http.Handler {
+			h, err := admin.New(tl, admin.Options{Token: testToken, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return http.StripPrefix("/ops/cache/", h)
+		}},
+		{"Options.Prefix", "/ops/cache/", func(t *testing.T) http.Handler {
+			h, err := admin.New(tl, admin.Options{Token: testToken, Logger: quiet, Prefix: "/ops/cache"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.Handle(c.pattern, c.handler(t))
+			hs := httptest.NewServer(mux)
+			defer hs.Close()
+			b := newBrowserish(t, hs.URL, "/ops/cache/")
+			code, body := b.post("login", url.Values{"token": {testToken}})
+			if code != 200 || !strings.Contains(body, `id="signed-in"`) {
+				t.Fatalf("sign-in under /ops/cache/: %d\n%s", code, body)
+			}
+			for _, want := range []string{`action="/ops/cache/plugin"`, `action="/ops/cache/key"`, `href="/ops/cache/static/style.css"`, `href="/ops/cache/"`} {
+				if !strings.Contains(body, want) {
+					t.Errorf("the page lacks %s", want)
+				}
+			}
+			if code, _ := b.get("static/style.css"); code != 200 {
+				t.Errorf("stylesheet: %d", code)
+			}
+			u, _ := url.Parse(hs.URL + "/ops/cache/")
+			if cs := b.c.Jar.Cookies(u); len(cs) != 1 {
+				t.Errorf("cookies under /ops/cache/: %v", cs)
+			}
+			other, _ := url.Parse(hs.URL + "/ops/")
+			if cs := b.c.Jar.Cookies(other); len(cs) != 0 {
+				t.Errorf("the session cookie is sent outside /ops/cache/: %v", cs)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	for _, c := range []struct {
+		name string
+		tl   *tool.Tool
+		opts admin.Options
+		want string
+	}{
+		{"nil tool", nil, admin.Options{}, "nil *tool.Tool"},
+		{"short token", tl, admin.Options{Token: "short"}, "at least 8 characters"},
+		{"relative prefix", tl, admin.Options{Token: testToken, Prefix: "admin"}, `Prefix "admin"`},
+	} {
+		if _, err := admin.New(c.tl, c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+}
+
+// A generated token is logged once and returned by Token.
+func TestGeneratedToken(t *testing.T) {
+	var logb syncBuffer
+	h, err := admin.New(newTool(t, tool.Config{}), admin.Options{Logger: slog.New(slog.NewTextHandler(&logb, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Token()) < 20 {
+		t.Fatalf("generated token %q", h.Token())
+	}
+	if n := strings.Count(logb.String(), h.Token()); n != 1 {
+		t.Errorf("the generated token shows %d times in the log, want once:\n%s", n, logb.String())
+	}
+}
