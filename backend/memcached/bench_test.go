@@ -9,6 +9,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/internal/testserver"
 )
@@ -116,5 +117,107 @@ func BenchmarkParallelGet(b *testing.B) {
 				}
 			}
 		})
+	})
+}
+
+func BenchmarkSet(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	v := []byte(strings.Repeat("v", 100))
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if err := raw.Set(&memcache.Item{Key: keys[i%len(keys)], Value: v}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for i := 0; b.Loop(); i++ {
+			if err := c.Set(ctx, backend.Item{Key: keys[i%len(keys)], Value: v}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkParallelSet: 32 goroutines writing, pipelined.
+func BenchmarkParallelSet(b *testing.B) {
+	_, c, keys := benchSetup(b)
+	v := []byte(strings.Repeat("v", 100))
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if err := c.Set(ctx, backend.Item{Key: keys[i%len(keys)], Value: v}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkParallelGetBig: 64 goroutines reading 16 KiB values.
+func BenchmarkParallelGetBig(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	big := []byte(strings.Repeat("b", 16<<10))
+	for _, k := range keys {
+		if err := raw.Set(&memcache.Item{Key: k, Value: big}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				raw.Get(keys[i%len(keys)])
+			}
+		})
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		ctx := context.Background()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if _, err := c.Get(ctx, keys[i%len(keys)]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkSetMulti100: one SetMulti of 100 keys (one write and one read)
+// against a loop of 100 gomemcache Sets.
+func BenchmarkSetMulti100(b *testing.B) {
+	raw, c, keys := benchSetup(b)
+	v := []byte(strings.Repeat("v", 100))
+	items := make([]backend.Item, len(keys))
+	for i, k := range keys {
+		items[i] = backend.Item{Key: k, Value: v}
+	}
+	b.Run("gomemcache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, k := range keys {
+				if err := raw.Set(&memcache.Item{Key: k, Value: v}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("memdict", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for b.Loop() {
+			if err := c.SetMulti(ctx, items); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }

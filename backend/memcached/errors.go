@@ -92,6 +92,10 @@ func classify(err error) (kind error, serverFault bool) {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return nil, false
 	}
+	var pe protoErr
+	if errors.As(err, &pe) {
+		return ErrProtocol, true
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "object too large"):

@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// testTimeout is the driver timeout of tests against real servers where
+// the timeout itself is not what is tested: long enough that a loaded
+// 2-core machine never hits it.
+const testTimeout = 5 * time.Second
+
 // rawCommand sends cmd to a memcached and reads until a line equal to
 // end (with its CRLF).
 func rawCommand(t *testing.T, addr, cmd, end string) string {

@@ -35,7 +35,7 @@ func TestNoConnectionLeak(t *testing.T) {
 	t.Parallel()
 	p := testserver.Memcached(t)
 	base := currConnections(t, p.Addr)
-	c, err := memcached.New([]string{p.Addr}, memcached.WithMaxIdleConns(4))
+	c, err := memcached.New([]string{p.Addr}, memcached.WithMaxIdleConns(4), memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

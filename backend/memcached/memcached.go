@@ -1,5 +1,8 @@
 // Package memcached is memdict's memcached driver: a backend.Backend over
-// one or more memcached servers, built on github.com/bradfitz/gomemcache.
+// one or more memcached servers, speaking memcached's meta protocol
+// (mg, ms, md, ma, mn) on pipelined connections, and falling back to the
+// text protocol (through github.com/bradfitz/gomemcache) for servers that
+// have no meta commands.
 //
 // Open it from a URL once the package is imported:
 //
@@ -16,20 +19,21 @@
 // memcacheds://... for TLS (the same as memcached://...?tls=true). A host
 // without a port means port 11211. Parameters:
 //
-//	timeout=500ms            bound on every call, connecting included
-//	max_idle_conns=16        idle connections kept per server
+//	timeout=500ms            bound on every call, queueing and connecting included
+//	conns=2                  pipelined connections per server (see WithConns)
+//	max_idle_conns=16        idle connections kept per text-protocol server
 //	max_value_size=1048576   larger values fail with backend.ErrValueTooLarge
+//	item_size_max=1048576    item size limit assumed for servers that do not tell theirs
 //	failure_limit=3          consecutive failures that mark a server down (0: never)
 //	retry_interval=2s        how long a server stays marked down
-//	batch=true               coalesce concurrent Gets into multi-gets
-//	batch_inflight=1         concurrent fetches per server when batching
-//	batch_max_keys=256       keys per coalesced fetch
 //	hash=md5                 key hash of the ketama ring: md5 or fnv1a_64 (see WithHash)
 //	tls=false                use TLS (implied by memcacheds://)
 //	tls_ca=/path/ca.pem      CA certificates (PEM) to verify servers; default: system roots
 //	tls_cert=, tls_key=      client certificate and key (PEM), for servers that ask for one
 //	tls_server_name=         name to verify the servers' certificates against; default: the host
 //	tls_insecure_skip_verify=false  do not verify certificates (testing only)
+//	batch, batch_inflight, batch_max_keys  accepted for older URLs and ignored:
+//	                         every call is pipelined (see "The engine")
 //
 // # Servers and keys
 //
@@ -43,7 +47,64 @@
 // the keys. md5 is the default because twemproxy's fnv1a_64 crowds keys
 // that differ only in their last bytes onto few servers.
 //
-// # Failures
+// # The engine
+//
+// Each server has a fixed set of conns connections (2 by default), each
+// with one writer and one reader goroutine; every command (Get, GetMulti,
+// Set, Add, CompareAndSwap, Delete, Touch, Increment, SetMulti,
+// DeleteMulti) goes through them. Calls are pipelined: a call queues its
+// request on a connection, the writer sends everything queued since its
+// last write in one write, and the reader matches the replies to the
+// requests in order. Concurrent callers share writes and round trips;
+// there is no dial, no goroutine and (for Get and Set) only the value's
+// allocation per call. A lone caller on an idle connection writes its
+// request and reads its reply itself, as a synchronous client would, so
+// that sequential calls pay no handoff between goroutines. A watchdog
+// timer per connection, armed while requests are outstanding, enforces
+// the timeout (calls have no timer of their own).
+//
+// The first connection to a server sends "mn". A server that answers MN
+// has meta commands (memcached 1.6 and later): the connection then reads
+// the server's item_size_max and whether CAS is on ("stats settings"), and
+// every command is a meta command. Multi-key calls use quiet mode: the
+// hundred "ms ... q" of a 100-key SetMulti, ended by "mn", are one write
+// and one read per server. A server that answers ERROR, or closes the
+// connection but answers "version" (memcached before 1.6, twemproxy/
+// nutcracker, text-protocol stores) is served from then on through
+// gomemcache's text protocol, one request per round trip on a pool of
+// max_idle_conns connections; multi-key writes then loop over the keys.
+// Through nutcracker, Keys, ServerStats, Flush and FlushNode fail, as the
+// proxy forwards none of lru_crawler, stats and flush_all, and the server's
+// item_size_max cannot be read (item_size_max says what to assume).
+//
+// # Value sizes
+//
+// memcached refuses an item larger than its item_size_max (-I), counting
+// not only the value but the item header (48 bytes), the key and a NUL,
+// the value's CRLF and the CAS field (8 bytes, unless -C): a 1 MiB server
+// refuses values some 60 bytes short of 1 MiB. A refused set also drops the
+// value stored before. The driver therefore checks every write against
+// both max_value_size (the value alone) and the server's item_size_max
+// (the item as memcached counts it), and fails a write that memcached
+// would refuse with backend.ErrValueTooLarge before sending anything: a
+// refused write never costs the stored value.
+//
+// # Failures and timeouts
+//
+// Every call ends within its timeout (or its context's deadline, if
+// sooner), counted from when it is made: queueing behind other calls,
+// connecting and the reply included. A call whose context is cancelled
+// returns at once with an error wrapping ctx.Err(). A call that got no
+// reply within the timeout means the connection it waited on is hung: the
+// connection is closed, the calls on it fail, and the next call connects
+// again. A connection that the server closed while it was idle (a
+// restart, an idle timeout) shows on the next call made on it alone: a
+// Get, a Touch or a Set is then sent again on a new connection, the other
+// commands fail once. A reply that is not memcached's, such as a value
+// larger than the client accepts (max_value_size or the server's
+// item_size_max, whichever is larger), fails with an error wrapping
+// ErrProtocol and closes the connection without reading (or allocating)
+// the value.
 //
 // A server that fails failure_limit times in a row (connection refused,
 // timeout, connection closed, garbage answer) is marked down for
@@ -53,57 +114,23 @@
 // up again, otherwise it stays down for another interval. Keys are not moved
 // to other servers meanwhile, as nutcracker does by default
 // (auto_eject_hosts: false): a missing server means misses, never stale
-// values. Errors from gomemcache are mapped to the backend sentinels
-// (memcache.ErrCacheMiss to backend.ErrNotFound, and so on) by an error
-// whose Unwrap returns both, so errors.Is works with either.
-//
-// # Contexts
-//
-// gomemcache takes no context. The driver bounds every call by the timeout
-// on its own, connecting included (gomemcache would otherwise re-arm its
-// deadline for each step of a call, so a server trickling its reply could
-// hold a call for many timeouts). A call whose context can be cancelled
-// does its I/O in a separate goroutine and waits for it or for the
-// context, whichever ends first: a cancelled or expired context, even one
-// with a deadline shorter than the timeout, returns promptly with an error
-// wrapping ctx.Err(). The abandoned I/O finishes in the background within
-// the timeout (the Backend contract gives the driver the item's Value, and
-// keys are immutable strings, so it may keep using them) and Close waits
-// for it. A context that can never be cancelled, such as
-// context.Background() (which memdict's Dict.Get uses), skips the extra
-// goroutine: that is the fastest path.
-//
-// # Batching and the read path
-//
-// Concurrent Gets for keys on the same server are coalesced: while
-// batch_inflight requests to a server are running, further Gets queue and
-// go out together as one "gets k1 k2 ..." as soon as a request returns.
-// Many goroutines thus share round trips; a lone caller is sent at once, in
-// its own goroutine when its context cannot be cancelled.
-//
-// Reads (Get and GetMulti) do not go through gomemcache, which allocates a
-// request, an item, a key and a header string per value and starts a
-// goroutine per server for GetMulti: the driver sends "gets" itself on a
-// pool of max_idle_conns connections per server and parses the reply with
-// no allocation beyond the result map and the values. Small values of one
-// reply share 8 KiB buffers, so a value kept for long keeps its buffer
-// alive. Writes, Delete, Touch and Increment go through gomemcache, and so
-// do reads when batch=false.
+// values. GetMulti over several servers returns what the healthy ones
+// hold together with a *backend.MultiError naming every key it could not
+// read and why. Errors from memcached are mapped to the backend sentinels;
+// a miss also wraps memcache.ErrCacheMiss, as the driver did when it was
+// built on gomemcache.
 //
 // # Extra abilities
 //
 // Client implements backend.Lister (with "lru_crawler metadump"),
 // backend.StatsReporter ("stats" on every server), backend.Flusher
-// ("flush_all" on every server, or FlushNode for one) and backend.Pinger
-// ("version"). These admin commands use short-lived connections of their
-// own. Keys holds the Client open while it iterates: do not Close the
-// Client from inside the loop.
-//
-// Client also implements backend.MultiWriter, which memdict's Tx.Commit
-// uses: SetMulti and DeleteMulti pipeline the "set" or "delete" commands
-// of each server on one connection of the read path's pool (the servers
-// in parallel), so that a commit of a hundred keys takes about one round
-// trip per server. Each call is bounded by the timeout as a whole.
+// ("flush_all" on every server, or FlushNode for one), backend.Pinger
+// ("version") and backend.MultiWriter (SetMulti, DeleteMulti; memdict's
+// Tx.Commit and PutMulti use it). The admin commands (stats, lru_crawler
+// metadump, version, flush_all) do not go through the engine: each opens
+// a short-lived admin connection of its own, so that a long listing never
+// holds up the pipelined calls. Keys holds the Client open while it
+// iterates: do not Close the Client from inside the loop.
 package memcached
 
 import (
@@ -112,47 +139,53 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/memdict/memdict/backend"
-	"github.com/memdict/memdict/internal/batch"
 )
 
 // Defaults of the Client options.
 const (
 	DefaultTimeout       = 500 * time.Millisecond
+	DefaultConns         = 2
 	DefaultMaxIdleConns  = 16
 	DefaultMaxValueSize  = 1 << 20
+	DefaultItemSizeMax   = defaultItemSizeMax
 	DefaultFailureLimit  = 3
 	DefaultRetryInterval = 2 * time.Second
-	DefaultBatchInFlight = 1
-	DefaultBatchMaxKeys  = 256
 
 	// maxKeyLen is memcached's key length limit.
 	maxKeyLen = 250
 	// relativeTTLMax is the largest expiration memcached reads as relative
 	// seconds; larger numbers are absolute Unix times.
 	relativeTTLMax = 60 * 60 * 24 * 30
+	// itemHeader is sizeof(item) in a 64-bit memcached (items.c
+	// item_make_header); casSize is the CAS field it adds unless -C.
+	itemHeader = 48
+	casSize    = 8
 )
 
 // Client is a memcached backend over one or more servers. It implements
-// backend.Backend, backend.Lister, backend.StatsReporter, backend.Flusher
-// and backend.Pinger, and is safe for concurrent use by multiple
-// goroutines.
+// backend.Backend, backend.MultiWriter, backend.Lister,
+// backend.StatsReporter, backend.Flusher and backend.Pinger, and is safe
+// for concurrent use by multiple goroutines.
 type Client struct {
-	cfg     config
-	mc      *memcache.Client
-	ring    *ketama
-	nodes   []*node
-	byAddr  map[string]*node
-	batcher *batch.Batcher
-	dialer  *dialer
+	cfg    config
+	ring   *ketama
+	nodes  []*node
+	byAddr map[string]*node
+	dialer *dialer
+
+	life   context.Context // cancelled by Close: ends dials in progress
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // connection goroutines and dials
 
 	closed atomic.Bool
-	active atomic.Int64 // calls and background goroutines in progress
+	active atomic.Int64 // calls in progress
 }
 
 // New returns a Client over the servers at addrs ("host:port"; a host alone
@@ -187,8 +220,8 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		if c.byAddr[addr] != nil {
 			return nil, fmt.Errorf("memcached: server %s listed twice", addr)
 		}
-		n := &node{addr: addr, limit: cfg.failureLimit, interval: cfg.retryInterval,
-			idle: make(chan *mconn, cfg.maxIdleConns)}
+		n := &node{addr: addr, limit: cfg.failureLimit, interval: cfg.retryInterval}
+		n.pool = newPool(c, n, cfg.conns)
 		c.nodes = append(c.nodes, n)
 		c.byAddr[addr] = n
 		names[i] = ketamaName(host, port)
@@ -199,18 +232,7 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		hash = hashMD5
 	}
 	c.ring = newKetama(names, nil, netAddrs, hash)
-	c.mc = memcache.NewFromSelector(c.ring)
-	c.mc.Timeout = cfg.timeout
-	c.mc.MaxIdleConns = cfg.maxIdleConns
-	c.mc.DialContext = c.dialer.dialTimed
-	if cfg.batch {
-		c.batcher = batch.New(c.fetch, batch.Options{
-			MaxInFlight:  cfg.batchInFlight,
-			MaxBatch:     cfg.batchMaxKeys,
-			FetchOne:     c.fetchOne,
-			ContextAware: true,
-		})
-	}
+	c.life, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }
 
@@ -313,39 +335,61 @@ func expiration(op, key string, ttl time.Duration) (int32, error) {
 	return int32(abs), nil
 }
 
-// run calls fn, directly when ctx cannot be cancelled, otherwise in a
-// goroutine while waiting for ctx too. fn must be bounded in time (every
-// gomemcache call is, by the timeout).
-func (c *Client) run(ctx context.Context, op, key string, fn func() error) error {
-	if ctx.Done() == nil {
-		return fn()
+// itemSize is the size memcached gives an item (items.c: item_make_header
+// with client flags 0, plus the CAS field): header, key and its NUL, value
+// and its CRLF.
+func itemSize(keyLen, valueLen int, cas bool) int64 {
+	s := int64(itemHeader + keyLen + 1 + valueLen + 2)
+	if cas {
+		s += casSize
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memcached: %s %q: %w", op, key, err)
+	return s
+}
+
+// checkWrite checks what every write checks before anything is sent: the
+// value's size against max_value_size and, as memcached counts it, against
+// the server's item_size_max; and the TTL. It returns the expiration to
+// send.
+func (c *Client) checkWrite(n *node, op string, item backend.Item) (int32, error) {
+	if int64(len(item.Value)) > c.cfg.maxValueSize {
+		return 0, &opError{Op: op, Key: item.Key, Kind: backend.ErrValueTooLarge,
+			Err: fmt.Errorf("value of %d bytes, the limit is %d (max_value_size)", len(item.Value), c.cfg.maxValueSize)}
 	}
-	done := make(chan error, 1)
-	c.active.Add(1)
-	go func() {
-		defer c.active.Add(-1)
-		done <- fn()
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("memcached: %s %q: %w", op, key, ctx.Err())
+	limit := n.itemSizeMax.Load()
+	if limit == 0 {
+		limit = c.cfg.itemSizeMax
 	}
+	if size := itemSize(len(item.Key), len(item.Value), !n.noCAS.Load()); size > limit {
+		return 0, &opError{Op: op, Key: item.Key, Addr: n.addr, Kind: backend.ErrValueTooLarge,
+			Err: fmt.Errorf("value of %d bytes makes an item of %d bytes (with its %d-byte key and memcached's item header), over the server's item_size_max of %d",
+				len(item.Value), size, len(item.Key), limit)}
+	}
+	return expiration(op, item.Key, item.TTL)
+}
+
+// deadline returns when a call starting now must end: after the timeout,
+// or at ctx's deadline if that is sooner (byCtx).
+func (c *Client) deadline(ctx context.Context) (time.Time, bool) {
+	d := time.Now().Add(c.cfg.timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd, true
+	}
+	return d, false
 }
 
 // prepare checks that the Client is open and key is valid, and returns the
 // node for key if it is not marked down. On success the caller must call
 // c.leave.
-func (c *Client) prepare(op, key string) (*node, error) {
+func (c *Client) prepare(ctx context.Context, op, key string) (*node, error) {
 	if err := checkKey(op, key); err != nil {
 		return nil, err
 	}
 	if err := c.enter(op, key); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		c.leave()
+		return nil, fmt.Errorf("memcached: %s %q: %w", op, key, err)
 	}
 	n := c.nodes[c.ring.index(key)]
 	if err := n.admit(); err != nil {
@@ -362,310 +406,217 @@ func (c *Client) result(n *node, op, key string, err error) error {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err // already wrapped by run; says nothing about the server
+		// Says nothing about the server.
+		if key == "" {
+			return fmt.Errorf("memcached: %s on %s: %w", op, n.addr, err)
+		}
+		return fmt.Errorf("memcached: %s %q on %s: %w", op, key, n.addr, err)
+	}
+	if errors.Is(err, backend.ErrClosed) {
+		return &opError{Op: op, Key: key, Kind: backend.ErrClosed}
 	}
 	kind, fault := classify(err)
 	if fault {
-		if n.failure() {
-			// Marked down: drop idle connections, which may be dead, so that
-			// the probe after the interval dials afresh.
-			_ = c.mc.Close()
-			drainConns(n)
-		}
+		n.failure()
 	} else {
 		n.success()
 	}
 	return &opError{Op: op, Key: key, Addr: n.addr, Kind: kind, Err: err}
 }
 
+// exec runs r on n's pipelined connections. It returns errTextProtocol
+// (r released) if n turned out to have no meta commands.
+func (c *Client) exec(ctx context.Context, n *node, r *request) error {
+	deadline, byCtx := c.deadline(ctx)
+	return n.pool.do(ctx, r, deadline, byCtx)
+}
+
 // Get returns the item stored under key. A miss gives an error wrapping
 // backend.ErrNotFound and memcache.ErrCacheMiss; a server marked down,
 // backend.ErrUnavailable.
 func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
-	n, err := c.prepare("get", key)
+	n, err := c.prepare(ctx, "get", key)
 	if err != nil {
 		return backend.Item{}, err
 	}
 	defer c.leave()
-	if c.batcher != nil {
-		it, err := c.batcher.GetGroup(ctx, n.addr, key)
-		if err != nil {
-			switch {
-			case errors.Is(err, backend.ErrNotFound):
-				return backend.Item{}, errMiss
-			case errors.Is(err, backend.ErrClosed):
-				return backend.Item{}, &opError{Op: "get", Key: key, Kind: backend.ErrClosed}
-			}
-			var oe *opError
-			if errors.As(err, &oe) {
-				return backend.Item{}, &opError{Op: "get", Key: key, Addr: n.addr, Kind: oe.Kind, Err: oe.Err}
-			}
-			return backend.Item{}, fmt.Errorf("memcached: get %q: %w", key, err)
-		}
-		return it, nil
+	if t := n.text.Load(); t != nil {
+		return c.textGet(ctx, n, t, key)
 	}
-	var mi *memcache.Item
-	err = c.run(ctx, "get", key, func() error {
-		var err error
-		mi, err = c.mc.Get(key)
-		return err
-	})
-	if errors.Is(err, memcache.ErrCacheMiss) {
+	r := newRequest(kindGet)
+	r.key = key
+	if err := c.exec(ctx, n, r); err != nil {
+		if err == errTextProtocol {
+			return c.textGet(ctx, n, n.text.Load(), key)
+		}
+		return backend.Item{}, c.result(n, "get", key, err)
+	}
+	status, it, rerr := r.status, backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas}, r.err
+	r.release()
+	switch status {
+	case replyOK:
+		n.success()
+		return it, nil
+	case replyMiss:
 		n.success()
 		return backend.Item{}, errMiss
 	}
-	if err = c.result(n, "get", key, err); err != nil {
-		return backend.Item{}, err
-	}
-	return backend.Item{Key: key, Value: mi.Value, CAS: mi.CasID}, nil
+	return backend.Item{}, c.result(n, "get", key, rerr)
 }
 
-// fetch is the batcher's multi-get for the keys of one server, run by a
-// batcher worker with the batcher's context.
-func (c *Client) fetch(ctx context.Context, addr string, keys []string) (map[string]backend.Item, error) {
-	n := c.byAddr[addr]
-	items, err := c.readMulti(ctx, n, keys)
-	return items, c.result(n, "get", "", err)
-}
-
-// fetchOne is fetch for one key. It also runs in the goroutine of a lone
-// caller, with that caller's context.
-func (c *Client) fetchOne(ctx context.Context, addr, key string) (backend.Item, error) {
-	n := c.byAddr[addr]
-	it, found, err := c.readOne(ctx, n, key)
+// store runs one of the writes (set, add, cas); mode is 0, 'E' or 'C'.
+func (c *Client) store(ctx context.Context, op string, mode byte, item backend.Item) error {
+	n, err := c.prepare(ctx, op, item.Key)
 	if err != nil {
-		return it, c.result(n, "get", "", err)
+		return err
+	}
+	defer c.leave()
+	if t := n.text.Load(); t == nil && n.itemSizeMax.Load() == 0 {
+		// Learn the server's item_size_max before checking the size.
+		deadline, byCtx := c.deadline(ctx)
+		if _, err := n.pool.conn(ctx, deadline, byCtx); err != nil && err != errTextProtocol {
+			return c.result(n, op, item.Key, err)
+		}
+	}
+	exp, err := c.checkWrite(n, op, item)
+	if err != nil {
+		return err
+	}
+	if t := n.text.Load(); t != nil {
+		return c.textStore(ctx, n, t, op, mode, item, exp)
+	}
+	r := newRequest(kindStore)
+	r.mode, r.key, r.value, r.exp, r.cas = mode, item.Key, item.Value, exp, item.CAS
+	if err := c.exec(ctx, n, r); err != nil {
+		if err == errTextProtocol {
+			return c.textStore(ctx, n, n.text.Load(), op, mode, item, exp)
+		}
+		return c.result(n, op, item.Key, err)
+	}
+	status, rerr := r.status, r.err
+	r.release()
+	var kind error
+	switch status {
+	case replyOK:
+		n.success()
+		return nil
+	case replyNotStored:
+		kind = backend.ErrNotStored
+	case replyExists:
+		kind = backend.ErrCASConflict
+	case replyMiss:
+		kind = backend.ErrNotFound
+	case replyTooLarge:
+		kind = backend.ErrValueTooLarge
+	default:
+		return c.result(n, op, item.Key, rerr)
 	}
 	n.success()
-	if !found {
-		return it, backend.ErrNotFound
-	}
-	return it, nil
+	return &opError{Op: op, Key: item.Key, Addr: n.addr, Kind: kind}
 }
 
-// GetMulti returns the items found among keys. Keys are fetched from their
-// servers in parallel, one request per server. A server that fails or is
-// marked down makes the call return an error (naming the servers) together
-// with the items found on the others. An invalid key fails the whole call
-// before anything is sent.
-func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
-	for _, k := range keys {
-		if err := checkKey("get_multi", k); err != nil {
-			return map[string]backend.Item{}, err
-		}
-	}
-	if err := c.enter("get_multi", ""); err != nil {
-		return map[string]backend.Item{}, err
-	}
-	defer c.leave()
-	if err := ctx.Err(); err != nil {
-		return map[string]backend.Item{}, fmt.Errorf("memcached: get_multi: %w", err)
-	}
-	if len(keys) == 0 {
-		return map[string]backend.Item{}, nil
-	}
-	if len(c.nodes) == 1 {
-		n := c.nodes[0]
-		if err := n.admit(); err != nil {
-			return map[string]backend.Item{}, &opError{Op: "get_multi", Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}
-		}
-		if c.batcher != nil {
-			// The read path heeds ctx itself.
-			return c.getMultiNode(ctx, n, keys)
-		}
-		var items map[string]backend.Item
-		err := c.run(ctx, "get_multi", "", func() error {
-			var err error
-			items, err = c.getMultiNode(ctx, n, keys)
-			return err
-		})
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			// items still belongs to the abandoned call.
-			return map[string]backend.Item{}, err
-		}
-		return items, err
-	}
-	perNode := make(map[*node][]string)
-	for _, k := range keys {
-		n := c.nodes[c.ring.index(k)]
-		perNode[n] = append(perNode[n], k)
-	}
-	type res struct {
-		items map[string]backend.Item
-		err   error
-	}
-	results := make(chan res, len(perNode))
-	var errs []error
-	started := 0
-	for n, ks := range perNode {
-		if err := n.admit(); err != nil {
-			errs = append(errs, &opError{Op: "get_multi", Addr: n.addr, Kind: backend.ErrUnavailable, Err: err})
-			continue
-		}
-		started++
-		c.active.Add(1)
-		go func() {
-			defer c.active.Add(-1)
-			items, err := c.getMultiNode(ctx, n, ks)
-			results <- res{items, err}
-		}()
-	}
-	out := make(map[string]backend.Item, len(keys))
-	for range started {
-		select {
-		case r := <-results:
-			for k, it := range r.items {
-				out[k] = it
-			}
-			if r.err != nil {
-				errs = append(errs, r.err)
-			}
-		case <-ctx.Done():
-			// The remaining requests finish in the background.
-			return out, fmt.Errorf("memcached: get_multi: %w", ctx.Err())
-		}
-	}
-	return out, errors.Join(errs...)
-}
-
-func (c *Client) getMultiNode(ctx context.Context, n *node, keys []string) (map[string]backend.Item, error) {
-	if c.batcher != nil {
-		// The read path of mget.go.
-		items, err := c.readMulti(ctx, n, keys)
-		if items == nil {
-			items = map[string]backend.Item{}
-		}
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return items, fmt.Errorf("memcached: get_multi on %s: %w", n.addr, err)
-		}
-		return items, c.result(n, "get_multi", "", err)
-	}
-	var mis map[string]*memcache.Item
-	var err error
-	if len(keys) == 1 {
-		var mi *memcache.Item
-		mi, err = c.mc.Get(keys[0])
-		if err == nil {
-			mis = map[string]*memcache.Item{keys[0]: mi}
-		} else if errors.Is(err, memcache.ErrCacheMiss) {
-			err = nil
-		}
-	} else {
-		mis, err = c.mc.GetMulti(keys)
-	}
-	items := make(map[string]backend.Item, len(mis))
-	for k, mi := range mis {
-		items[k] = backend.Item{Key: k, Value: mi.Value, CAS: mi.CasID}
-	}
-	return items, c.result(n, "get_multi", "", err)
-}
-
-// checkWrite checks what every write checks before anything is sent, the
-// value's size against max_value_size and the TTL, and returns the
-// expiration to send.
-func (c *Client) checkWrite(op string, item backend.Item) (int32, error) {
-	if int64(len(item.Value)) > c.cfg.maxValueSize {
-		return 0, &opError{Op: op, Key: item.Key, Kind: backend.ErrValueTooLarge,
-			Err: fmt.Errorf("value of %d bytes, the limit is %d (max_value_size)", len(item.Value), c.cfg.maxValueSize)}
-	}
-	return expiration(op, item.Key, item.TTL)
-}
-
-// store runs one of the writes (set, add, cas).
-func (c *Client) store(ctx context.Context, op string, item backend.Item, fn func(*memcache.Item) error) error {
-	n, err := c.prepare(op, item.Key)
-	if err != nil {
-		return err
-	}
-	defer c.leave()
-	exp, err := c.checkWrite(op, item)
-	if err != nil {
-		return err
-	}
-	mi := &memcache.Item{Key: item.Key, Value: item.Value, Expiration: exp, CasID: item.CAS}
-	err = c.run(ctx, op, item.Key, func() error { return fn(mi) })
-	return c.result(n, op, item.Key, err)
-}
-
-// Set stores item unconditionally. A value over max_value_size fails with
-// backend.ErrValueTooLarge before anything is sent. (A value the server
-// itself refuses as too large, for example under a smaller -I, also gives
-// backend.ErrValueTooLarge; memcached then drops the previous value.)
+// Set stores item unconditionally. A value that is over max_value_size, or
+// that would make an item larger than the server's item_size_max, fails
+// with backend.ErrValueTooLarge before anything is sent, leaving the
+// stored value in place.
 func (c *Client) Set(ctx context.Context, item backend.Item) error {
-	return c.store(ctx, "set", item, c.mc.Set)
+	return c.store(ctx, "set", 0, item)
 }
 
 // Add stores item only if its key is absent; otherwise it returns an error
 // wrapping backend.ErrNotStored.
 func (c *Client) Add(ctx context.Context, item backend.Item) error {
-	return c.store(ctx, "add", item, c.mc.Add)
+	return c.store(ctx, "add", 'E', item)
 }
 
 // CompareAndSwap stores item if the key still holds the version item.CAS
 // was read from: backend.ErrCASConflict if it changed, backend.ErrNotFound
 // if it is gone.
 func (c *Client) CompareAndSwap(ctx context.Context, item backend.Item) error {
-	err := c.store(ctx, "cas", item, c.mc.CompareAndSwap)
-	if errors.Is(err, backend.ErrNotStored) {
-		// gomemcache's cas reports an item evicted meanwhile this way.
-		var oe *opError
-		if errors.As(err, &oe) {
-			oe.Kind = backend.ErrNotFound
-		}
+	return c.store(ctx, "cas", 'C', item)
+}
+
+// keyed runs a keyed command without a value (delete, touch, incr).
+func (c *Client) keyed(ctx context.Context, op, key string, r *request,
+	text func(*textEngine) (uint64, error)) (uint64, error) {
+	n, err := c.prepare(ctx, op, key)
+	if err != nil {
+		r.release()
+		return 0, err
 	}
-	return err
+	defer c.leave()
+	if t := n.text.Load(); t != nil {
+		r.release()
+		v, err := c.textRun(ctx, n, op, key, func() (uint64, error) { return text(t) })
+		return v, err
+	}
+	r.key = key
+	if err := c.exec(ctx, n, r); err != nil {
+		if err == errTextProtocol {
+			t := n.text.Load()
+			return c.textRun(ctx, n, op, key, func() (uint64, error) { return text(t) })
+		}
+		return 0, c.result(n, op, key, err)
+	}
+	status, num, rerr := r.status, r.num, r.err
+	r.release()
+	var kind error
+	switch status {
+	case replyOK:
+		n.success()
+		return num, nil
+	case replyMiss:
+		kind = backend.ErrNotFound
+	case replyNotNumeric:
+		kind = backend.ErrNotNumeric
+	default:
+		return 0, c.result(n, op, key, rerr)
+	}
+	n.success()
+	return 0, &opError{Op: op, Key: key, Addr: n.addr, Kind: kind}
 }
 
 // Delete removes key; backend.ErrNotFound if it was absent.
 func (c *Client) Delete(ctx context.Context, key string) error {
-	n, err := c.prepare("delete", key)
-	if err != nil {
-		return err
-	}
-	defer c.leave()
-	err = c.run(ctx, "delete", key, func() error { return c.mc.Delete(key) })
-	return c.result(n, "delete", key, err)
+	_, err := c.keyed(ctx, "delete", key, newRequest(kindDelete), func(t *textEngine) (uint64, error) {
+		return 0, t.mc.Delete(key)
+	})
+	return err
 }
 
 // Touch gives key a new TTL; backend.ErrNotFound if it is absent.
 func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	n, err := c.prepare("touch", key)
-	if err != nil {
-		return err
-	}
-	defer c.leave()
 	exp, err := expiration("touch", key, ttl)
 	if err != nil {
 		return err
 	}
-	err = c.run(ctx, "touch", key, func() error { return c.mc.Touch(key, exp) })
-	return c.result(n, "touch", key, err)
+	r := newRequest(kindTouch)
+	r.exp = exp
+	_, err = c.keyed(ctx, "touch", key, r, func(t *textEngine) (uint64, error) {
+		return 0, t.mc.Touch(key, exp)
+	})
+	return err
 }
 
 // Increment adds delta (decrements for a negative delta, stopping at 0) to
-// the decimal number stored under key and returns the new value.
-// backend.ErrNotFound if key is absent, backend.ErrNotNumeric if its value
-// is not a number.
+// the decimal number stored under key and returns the new value; an
+// increment past 2^64-1 wraps around, as memcached does. backend.ErrNotFound
+// if key is absent, backend.ErrNotNumeric if its value is not a number.
 func (c *Client) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
-	n, err := c.prepare("incr", key)
-	if err != nil {
-		return 0, err
+	r := newRequest(kindArith)
+	var d uint64
+	if delta >= 0 {
+		r.mode, d = 'I', uint64(delta)
+	} else {
+		r.mode, d = 'D', uint64(-(delta+1))+1
 	}
-	defer c.leave()
-	var v uint64
-	err = c.run(ctx, "incr", key, func() error {
-		var err error
+	r.delta = d
+	return c.keyed(ctx, "incr", key, r, func(t *textEngine) (uint64, error) {
 		if delta >= 0 {
-			v, err = c.mc.Increment(key, uint64(delta))
-		} else {
-			v, err = c.mc.Decrement(key, uint64(-(delta+1))+1)
+			return t.mc.Increment(key, d)
 		}
-		return err
+		return t.mc.Decrement(key, d)
 	})
-	if err = c.result(n, "incr", key, err); err != nil {
-		return 0, err
-	}
-	return v, nil
 }
 
 // Close waits for calls in progress (each bounded by the timeout), then
@@ -675,16 +626,22 @@ func (c *Client) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	if c.batcher != nil {
-		_ = c.batcher.Close()
-	}
 	for c.active.Load() > 0 {
 		time.Sleep(time.Millisecond)
 	}
-	_ = c.mc.Close()
+	c.cancel()
 	for _, n := range c.nodes {
-		drainConns(n)
+		n.pool.close()
+		if t := n.text.Load(); t != nil {
+			_ = t.mc.Close()
+		}
 	}
+	c.bg.Wait()
+	// A dial that finished after the first round of closing.
+	for _, n := range c.nodes {
+		n.pool.close()
+	}
+	c.bg.Wait()
 	return nil
 }
 
@@ -694,4 +651,5 @@ var (
 	_ backend.StatsReporter = (*Client)(nil)
 	_ backend.Flusher       = (*Client)(nil)
 	_ backend.Pinger        = (*Client)(nil)
+	_                       = memcache.ErrCacheMiss
 )

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func newClient(t *testing.T, opts ...memcached.Option) (*memcached.Client, *testserver.Process) {
 	t.Helper()
 	p := testserver.Memcached(t)
-	c, err := memcached.New([]string{p.Addr}, opts...)
+	c, err := memcached.New([]string{p.Addr}, append([]memcached.Option{memcached.WithTimeout(testTimeout)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestInvalidInput(t *testing.T) {
 // max_value_size refuses the value itself; that is ErrValueTooLarge too.
 func TestServerRefusesLargeValue(t *testing.T) {
 	p := testserver.Memcached(t, "-I", "1m")
-	c, err := memcached.New([]string{p.Addr}, memcached.WithMaxValueSize(4<<20))
+	c, err := memcached.New([]string{p.Addr}, memcached.WithMaxValueSize(4<<20), memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

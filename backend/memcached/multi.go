@@ -1,56 +1,159 @@
 package memcached
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"sync"
+	"time"
 
 	"github.com/memdict/memdict/backend"
 )
 
-// The pipelined write path of backend.MultiWriter. SetMulti and
-// DeleteMulti group their keys by server and, on one pooled connection of
-// the read path per server, send the commands of up to pipelineMax keys at
-// once, then read their replies in order: a commit of a hundred keys costs
-// one round trip per server instead of a hundred.
-
-// pipelineMax bounds the commands sent before their replies are read.
-// memcached answers while it reads; the replies of pipelineMax commands
-// (at most a few dozen bytes each) fit in the socket buffers, so neither
-// side can block on a full buffer while the other waits for it.
-const pipelineMax = 256
+// The multi-key calls. Keys are grouped by server; each server's group is
+// one request on one of its pipelined connections, in quiet mode ended by
+// "mn" (a 100-key SetMulti is one write and one read per server), the
+// servers in parallel: every request is queued before any is waited for,
+// without a goroutine per server.
 
 var _ backend.MultiWriter = (*Client)(nil)
 
-// multiCmd is one command of a pipeline.
-type multiCmd struct {
-	key   string
-	value []byte // set only
-	exp   int32  // set only
+// nodeCall is the share of one server in a multi-key call.
+type nodeCall struct {
+	n     *node
+	keys  []string
+	items []backend.Item
+	exps  []int32
+	r     *request
+	cn    *conn
+	done  bool // finished before waiting (refused, failed to start)
 }
 
-var (
-	replyStored    = []byte("STORED\r\n")
-	replyDeleted   = []byte("DELETED\r\n")
-	replyNotStored = []byte("NOT_STORED\r\n")
-	replyExists    = []byte("EXISTS\r\n")
-	replyNotFound  = []byte("NOT_FOUND\r\n")
-	replyTooLarge  = []byte("SERVER_ERROR object too large")
-)
+// groupKeys splits keys by server, in the order of first appearance.
+func (c *Client) groupKeys(keys []string) []*nodeCall {
+	if len(c.nodes) == 1 {
+		return []*nodeCall{{n: c.nodes[0], keys: keys}}
+	}
+	byNode := make(map[*node]*nodeCall, len(c.nodes))
+	var calls []*nodeCall
+	for _, k := range keys {
+		n := c.nodes[c.ring.index(k)]
+		nc := byNode[n]
+		if nc == nil {
+			nc = &nodeCall{n: n}
+			byNode[n] = nc
+			calls = append(calls, nc)
+		}
+		nc.keys = append(nc.keys, k)
+	}
+	return calls
+}
 
-// SetMulti stores every item as Set does, pipelining the items of each
-// server on one connection, the servers in parallel. It returns nil if
-// every item was stored, or a *backend.MultiError naming the items that
-// failed while the others were stored: an invalid key
-// (backend.ErrInvalidKey), a value over max_value_size or refused by the
-// server as too large (backend.ErrValueTooLarge), an invalid TTL
-// (backend.ErrInvalidTTL), a server marked down (backend.ErrUnavailable,
-// nothing sent). Any other error (the context done, a connection lost, an
-// unexpected reply, backend.ErrClosed) means the outcome of every item is
-// unknown.
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// GetMulti returns the items found among keys. The keys of each server go
+// in one pipelined request, the servers in parallel. If some servers fail
+// or are marked down, it returns the items found on the others together
+// with a *backend.MultiError naming each key that could not be read, with
+// its cause (wrapping backend.ErrUnavailable and naming the server). An
+// invalid key fails the whole call before anything is sent; so does a
+// done context.
+func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
+	const op = "get_multi"
+	for _, k := range keys {
+		if err := checkKey(op, k); err != nil {
+			return map[string]backend.Item{}, err
+		}
+	}
+	if err := c.enter(op, ""); err != nil {
+		return map[string]backend.Item{}, err
+	}
+	defer c.leave()
+	if err := ctx.Err(); err != nil {
+		return map[string]backend.Item{}, fmt.Errorf("memcached: %s: %w", op, err)
+	}
+	if len(keys) == 0 {
+		return map[string]backend.Item{}, nil
+	}
+	calls := c.groupKeys(keys)
+	deadline, byCtx := c.deadline(ctx)
+	out := make(map[string]backend.Item, len(keys))
+	var me backend.MultiError
+	failAll := func(nc *nodeCall, err error) {
+		for _, k := range nc.keys {
+			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
+		}
+		nc.done = true
+	}
+	for _, nc := range calls {
+		if err := nc.n.admit(); err != nil {
+			failAll(nc, &opError{Op: op, Addr: nc.n.addr, Kind: backend.ErrUnavailable, Err: err})
+			continue
+		}
+		if nc.n.text.Load() != nil {
+			continue
+		}
+		r := newRequest(kindGetMulti)
+		r.keys = nc.keys
+		cn, err := nc.n.pool.start(ctx, r, deadline, byCtx)
+		switch {
+		case err == errTextProtocol:
+		case err != nil && isCtxErr(err):
+			return out, fmt.Errorf("memcached: %s: %w", op, err)
+		case err != nil:
+			failAll(nc, c.result(nc.n, op, "", err))
+		default:
+			nc.r, nc.cn = r, cn
+		}
+	}
+	for _, nc := range calls {
+		if nc.done {
+			continue
+		}
+		if nc.r == nil {
+			items, err := c.textGetMulti(ctx, nc.n, nc.n.text.Load(), nc.keys)
+			if isCtxErr(err) {
+				return out, fmt.Errorf("memcached: %s: %w", op, err)
+			}
+			if err != nil {
+				failAll(nc, err)
+			}
+			for k, it := range items {
+				out[k] = it
+			}
+			continue
+		}
+		if err := nc.n.pool.wait(ctx, nc.cn, nc.r); err != nil {
+			if isCtxErr(err) {
+				return out, fmt.Errorf("memcached: %s: %w", op, err)
+			}
+			failAll(nc, c.result(nc.n, op, "", err))
+			continue
+		}
+		for _, f := range nc.r.founds {
+			k := nc.keys[f.index]
+			out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas}
+		}
+		nc.r.release()
+		nc.n.success()
+	}
+	if len(me.Errors) > 0 {
+		return out, &me
+	}
+	return out, nil
+}
+
+// SetMulti stores every item as Set does, in one pipelined request per
+// server (quiet "ms" commands ended by "mn"), the servers in parallel. It
+// returns nil if every item was stored, or a *backend.MultiError naming
+// the items that failed while the others were stored: an invalid key
+// (backend.ErrInvalidKey), a value over max_value_size or too large for
+// the server's item_size_max (backend.ErrValueTooLarge, nothing sent), an
+// invalid TTL (backend.ErrInvalidTTL), a server marked down
+// (backend.ErrUnavailable, nothing sent). Any other error (the context
+// done, a connection lost, an unexpected reply, backend.ErrClosed) means
+// the outcome of every item is unknown.
 func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 	const op = "set_multi"
 	if err := c.enter(op, ""); err != nil {
@@ -61,27 +164,50 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 		return fmt.Errorf("memcached: %s: %w", op, err)
 	}
 	var me backend.MultiError
-	perNode := make(map[*node][]multiCmd)
-	for _, it := range items {
+	var valid []string
+	byKey := make(map[string]int, len(items))
+	for i, it := range items {
 		if err := checkKey("set", it.Key); err != nil {
 			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
 			continue
 		}
-		exp, err := c.checkWrite("set", it)
-		if err != nil {
-			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
-			continue
-		}
-		n := c.nodes[c.ring.index(it.Key)]
-		perNode[n] = append(perNode[n], multiCmd{key: it.Key, value: it.Value, exp: exp})
+		valid = append(valid, it.Key)
+		byKey[it.Key] = i // the last write of a key wins, as it would in order
 	}
-	return c.multi(ctx, op, "set", perNode, &me)
+	calls := c.groupKeys(valid)
+	deadline, byCtx := c.deadline(ctx)
+	for _, nc := range calls {
+		if nc.n.text.Load() == nil && nc.n.itemSizeMax.Load() == 0 && nc.n.admit() == nil {
+			// Learn the server's item_size_max before checking sizes.
+			if _, err := nc.n.pool.conn(ctx, deadline, byCtx); isCtxErr(err) {
+				return fmt.Errorf("memcached: %s: %w", op, err)
+			}
+		}
+		seen := make(map[string]bool, len(nc.keys))
+		for _, k := range nc.keys {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			it := items[byKey[k]]
+			exp, err := c.checkWrite(nc.n, "set", it)
+			if err != nil {
+				me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
+				continue
+			}
+			nc.items = append(nc.items, it)
+			nc.exps = append(nc.exps, exp)
+		}
+		nc.keys = nil
+	}
+	return c.multiWrite(ctx, op, "set", kindSetMulti, calls, deadline, byCtx, &me)
 }
 
-// DeleteMulti removes every key as Delete does, pipelining the keys of
-// each server on one connection, the servers in parallel, with the error
-// rules of SetMulti. A key that was absent is named in the
-// *backend.MultiError with an error wrapping backend.ErrNotFound.
+// DeleteMulti removes every key as Delete does, in one pipelined request
+// per server (quiet "md" commands ended by "mn"), the servers in
+// parallel, with the error rules of SetMulti. A key that was absent is
+// named in the *backend.MultiError with an error wrapping
+// backend.ErrNotFound.
 func (c *Client) DeleteMulti(ctx context.Context, keys []string) error {
 	const op = "delete_multi"
 	if err := c.enter(op, ""); err != nil {
@@ -92,56 +218,107 @@ func (c *Client) DeleteMulti(ctx context.Context, keys []string) error {
 		return fmt.Errorf("memcached: %s: %w", op, err)
 	}
 	var me backend.MultiError
-	perNode := make(map[*node][]multiCmd)
+	var valid []string
 	for _, k := range keys {
 		if err := checkKey("delete", k); err != nil {
 			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
 			continue
 		}
-		n := c.nodes[c.ring.index(k)]
-		perNode[n] = append(perNode[n], multiCmd{key: k})
+		valid = append(valid, k)
 	}
-	return c.multi(ctx, op, "delete", perNode, &me)
+	calls := c.groupKeys(valid)
+	deadline, byCtx := c.deadline(ctx)
+	return c.multiWrite(ctx, op, "delete", kindDeleteMulti, calls, deadline, byCtx, &me)
 }
 
-// multi runs the commands of each server (cmd "set" or "delete") in
-// parallel and adds the failures of single keys to me. It returns me if it
-// names any key, nil if none, or the error of the servers whose outcome is
-// unknown.
-func (c *Client) multi(ctx context.Context, op, cmd string, perNode map[*node][]multiCmd, me *backend.MultiError) error {
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		fatal []error
-	)
-	collect := func(kes []backend.KeyError, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		me.Errors = append(me.Errors, kes...)
-		if err != nil {
-			fatal = append(fatal, err)
+// multiWrite sends the writes of each server and adds the failures of
+// single keys to me. It returns me if it names any key, nil if none, or
+// the error of the servers whose outcome is unknown.
+func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, calls []*nodeCall,
+	deadline time.Time, byCtx bool, me *backend.MultiError) error {
+	var fatal []error
+	count := func(nc *nodeCall) int {
+		if kind == kindSetMulti {
+			return len(nc.items)
 		}
+		return len(nc.keys)
 	}
-	for n, cmds := range perNode {
-		if err := n.admit(); err != nil {
-			// Nothing is sent: every key of n is known to have failed.
-			kes := make([]backend.KeyError, len(cmds))
-			for i, mc := range cmds {
-				kes[i] = backend.KeyError{Key: mc.key,
-					Err: &opError{Op: cmd, Key: mc.key, Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}}
-			}
-			collect(kes, nil)
+	keyOf := func(nc *nodeCall, i int) string {
+		if kind == kindSetMulti {
+			return nc.items[i].Key
+		}
+		return nc.keys[i]
+	}
+	for _, nc := range calls {
+		if count(nc) == 0 {
+			nc.done = true
 			continue
 		}
-		if len(perNode) == 1 {
-			collect(c.pipelineNode(ctx, n, op, cmd, cmds))
-			break
+		if err := nc.n.admit(); err != nil {
+			// Nothing is sent: every key of the server is known to have failed.
+			for i := range count(nc) {
+				k := keyOf(nc, i)
+				me.Errors = append(me.Errors, backend.KeyError{Key: k,
+					Err: &opError{Op: cmd, Key: k, Addr: nc.n.addr, Kind: backend.ErrUnavailable, Err: err}})
+			}
+			nc.done = true
+			continue
 		}
-		// The I/O of every goroutine is interrupted when ctx ends (see
-		// begin) and bounded by the timeout: waiting for them is bounded.
-		wg.Go(func() { collect(c.pipelineNode(ctx, n, op, cmd, cmds)) })
+		if nc.n.text.Load() != nil {
+			continue
+		}
+		r := newRequest(kind)
+		r.keys, r.items, r.exps = nc.keys, nc.items, nc.exps
+		cn, err := nc.n.pool.start(ctx, r, deadline, byCtx)
+		switch {
+		case err == errTextProtocol:
+		case err != nil && isCtxErr(err):
+			return fmt.Errorf("memcached: %s: %w", op, err)
+		case err != nil:
+			fatal = append(fatal, c.result(nc.n, op, "", err))
+			nc.done = true
+		default:
+			nc.r, nc.cn = r, cn
+		}
 	}
-	wg.Wait()
+	for _, nc := range calls {
+		if nc.done {
+			continue
+		}
+		if nc.r == nil {
+			kes, err := c.textMulti(ctx, nc.n, nc.n.text.Load(), cmd, nc.items, nc.exps, nc.keys)
+			me.Errors = append(me.Errors, kes...)
+			if err != nil {
+				if isCtxErr(err) {
+					return err
+				}
+				fatal = append(fatal, err)
+			}
+			continue
+		}
+		if err := nc.n.pool.wait(ctx, nc.cn, nc.r); err != nil {
+			if isCtxErr(err) {
+				return fmt.Errorf("memcached: %s: %w", op, err)
+			}
+			fatal = append(fatal, c.result(nc.n, op, "", err))
+			continue
+		}
+		for _, f := range nc.r.fails {
+			k := keyOf(nc, f.index)
+			var kind error
+			switch f.status {
+			case replyNotStored:
+				kind = backend.ErrNotStored
+			case replyExists:
+				kind = backend.ErrCASConflict
+			default:
+				kind = backend.ErrNotFound
+			}
+			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: &opError{Op: cmd, Key: k, Addr: nc.n.addr, Kind: kind}})
+		}
+		nc.r.release()
+		nc.n.success()
+	}
 	switch {
 	case len(fatal) == 1:
 		return fatal[0]
@@ -151,100 +328,4 @@ func (c *Client) multi(ctx context.Context, op, cmd string, perNode map[*node][]
 		return me
 	}
 	return nil
-}
-
-// pipelineNode sends cmds to n and returns the failures of single keys,
-// or an error if the outcome of the keys is unknown. It records the
-// outcome on n.
-func (c *Client) pipelineNode(ctx context.Context, n *node, op, cmd string, cmds []multiCmd) ([]backend.KeyError, error) {
-	for attempt := 0; ; attempt++ {
-		mc, reused, end, err := c.begin(ctx, n, attempt > 0)
-		if err != nil {
-			return nil, c.multiResult(n, op, err)
-		}
-		kes, replied, err := mc.pipeline(n.addr, cmd, cmds)
-		err = end(err)
-		if err != nil && reused && replied == 0 && staleConn(err) && ctx.Err() == nil {
-			// The server had closed the idle connection before reading
-			// any command: send them again (set and delete are
-			// idempotent) on a new one.
-			continue
-		}
-		if err != nil {
-			return nil, c.multiResult(n, op, err)
-		}
-		n.success()
-		return kes, nil
-	}
-}
-
-// multiResult records a failed exchange with n and converts its error.
-func (c *Client) multiResult(n *node, op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("memcached: %s on %s: %w", op, n.addr, err)
-	}
-	return c.result(n, op, "", err)
-}
-
-// pipeline sends cmds in groups of at most pipelineMax, reading the
-// replies of each group before sending the next. It returns the failures
-// of single keys and the number of replies read; an error means the
-// connection is no longer usable and the outcome of the keys not yet
-// answered is unknown.
-func (mc *mconn) pipeline(addr, cmd string, cmds []multiCmd) (kes []backend.KeyError, replied int, err error) {
-	var scratch [64]byte
-	for len(cmds) > 0 {
-		group := cmds[:min(len(cmds), pipelineMax)]
-		cmds = cmds[len(group):]
-		for _, m := range group {
-			b := append(scratch[:0], cmd...)
-			b = append(b, ' ')
-			mc.w.Write(b)
-			mc.w.WriteString(m.key)
-			if cmd == "set" {
-				b = append(scratch[:0], " 0 "...)
-				b = strconv.AppendInt(b, int64(m.exp), 10)
-				b = append(b, ' ')
-				b = strconv.AppendInt(b, int64(len(m.value)), 10)
-				b = append(b, "\r\n"...)
-				mc.w.Write(b)
-				mc.w.Write(m.value)
-			}
-			mc.w.WriteString("\r\n")
-		}
-		if err := mc.w.Flush(); err != nil {
-			return kes, replied, err
-		}
-		for _, m := range group {
-			line, err := mc.readLine()
-			if err != nil {
-				return kes, replied, unexpected(err)
-			}
-			replied++
-			var kind error
-			switch {
-			case bytes.Equal(line, replyStored) && cmd == "set",
-				bytes.Equal(line, replyDeleted) && cmd == "delete":
-				continue
-			case bytes.Equal(line, replyNotFound):
-				kind = backend.ErrNotFound
-			case bytes.Equal(line, replyNotStored) && cmd == "set":
-				kind = backend.ErrNotStored
-			case bytes.Equal(line, replyExists) && cmd == "set":
-				kind = backend.ErrCASConflict
-			case bytes.HasPrefix(line, replyTooLarge) && cmd == "set":
-				kind = backend.ErrValueTooLarge
-			case bytes.HasPrefix(line, []byte("SERVER_ERROR")):
-				// The server could not do it (out of memory, ...); classify
-				// maps this to backend.ErrUnavailable without blaming the
-				// server. The connection is not reused.
-				return kes, replied, fmt.Errorf("%s %q: memcached replied %q", cmd, m.key, bytes.TrimRight(line, "\r\n"))
-			default:
-				return kes, replied, protoErr(fmt.Sprintf("unexpected reply to %s %q: %q", cmd, m.key, line))
-			}
-			kes = append(kes, backend.KeyError{Key: m.key, Err: &opError{Op: cmd, Key: m.key, Addr: addr, Kind: kind,
-				Err: errors.New(string(bytes.TrimRight(line, "\r\n")))}})
-		}
-	}
-	return kes, replied, nil
 }

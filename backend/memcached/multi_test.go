@@ -39,7 +39,7 @@ func TestKetamaAgreesWithNutcracker(t *testing.T) {
 				rawCommand(t, a, "flush_all\r\n", "OK\r\n")
 			}
 			nc := testserver.Nutcracker(t, addrs, "    hash: "+hash)
-			c, err := memcached.New(addrs, memcached.WithHash(hash))
+			c, err := memcached.New(addrs, memcached.WithHash(hash), memcached.WithTimeout(testTimeout))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func agreeWithNutcracker(t *testing.T, nc *testserver.NutcrackerProcess, c *memc
 func TestMultiServer(t *testing.T) {
 	t.Parallel()
 	procs, addrs := startMemcacheds(t, 3)
-	c, err := memcached.New(addrs)
+	c, err := memcached.New(addrs, memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +250,12 @@ func TestMultiServer(t *testing.T) {
 func TestAddFourthServer(t *testing.T) {
 	t.Parallel()
 	_, addrs := startMemcacheds(t, 4)
-	c3, err := memcached.New(addrs[:3])
+	c3, err := memcached.New(addrs[:3], memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c3.Close()
-	c4, err := memcached.New(addrs)
+	c4, err := memcached.New(addrs, memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

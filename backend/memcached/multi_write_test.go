@@ -36,7 +36,7 @@ func TestSetDeleteMulti(t *testing.T) {
 	t.Parallel()
 	_, addrs := startMemcacheds(t, 3)
 	// md5 spreads keys that differ only in their last bytes evenly.
-	c, err := memcached.New(addrs, memcached.WithHash("md5"))
+	c, err := memcached.New(addrs, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestSetDeleteMulti(t *testing.T) {
 func TestSetMultiKeyErrors(t *testing.T) {
 	t.Parallel()
 	_, addrs := startMemcacheds(t, 3)
-	c, err := memcached.New(addrs, memcached.WithHash("md5"))
+	c, err := memcached.New(addrs, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,18 +235,20 @@ func TestSetMultiContextDeadline(t *testing.T) {
 func TestSetMultiGarbageReply(t *testing.T) {
 	t.Parallel()
 	n := 0
-	s := newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
-		if strings.HasPrefix(line, "set ") {
+	s := newProtoFake(t, true, func(line string, c net.Conn, r *bufio.Reader) bool {
+		if strings.HasPrefix(line, "ms ") {
 			if _, err := r.ReadString('\n'); err != nil {
 				return false
 			}
 			n++
-			if n == 1 {
-				_, err := c.Write([]byte("STORED\r\n"))
-				return err == nil
+			if n == 2 {
+				_, _ = c.Write([]byte("WHAT\r\n"))
 			}
-			_, _ = c.Write([]byte("WHAT\r\n"))
-			return true
+			return true // quiet: nothing to say for a stored item
+		}
+		if line == "mn" {
+			_, err := c.Write([]byte("MN\r\n"))
+			return err == nil
 		}
 		return false
 	})
@@ -272,7 +274,7 @@ func TestSetMultiServerDown(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	c, err := memcached.New([]string{live.Addr, dead}, memcached.WithHash("md5"), memcached.WithFailureLimit(1), memcached.WithRetryInterval(time.Minute))
+	c, err := memcached.New([]string{live.Addr, dead}, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout), memcached.WithFailureLimit(1), memcached.WithRetryInterval(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +324,7 @@ func TestCommitRoundTrips(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Memcached(t)
 	n := backendtest.CommitRoundTrips(t, srv.Addr, 100, func(t *testing.T, addr string) backend.Backend {
-		be, err := backend.Open(t.Context(), "memcached://"+addr)
+		be, err := backend.Open(t.Context(), "memcached://"+addr+"?timeout=5s")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,10 @@ import (
 	"time"
 )
 
-// node tracks the health of one server.
+// node is one server: its health, what the handshake learnt about it, and
+// the engine its calls go through (the pipelined meta-protocol pool, or
+// gomemcache's text protocol once the server turned out to have no meta
+// commands).
 //
 // downUntil is 0 while the server is up. When limit consecutive calls fail
 // it is set to now+interval (Unix nanoseconds): until then admit refuses
@@ -20,7 +23,20 @@ type node struct {
 	interval  time.Duration // how long it stays down
 	fails     atomic.Int64
 	downUntil atomic.Int64
-	idle      chan *mconn // idle connections of the read path
+
+	pool *pool                      // meta protocol
+	text atomic.Pointer[textEngine] // set once the server is known to be text-only
+
+	itemSizeMax atomic.Int64 // the server's item_size_max; 0: not known yet
+	noCAS       atomic.Bool  // the server runs with -C (no CAS field in items)
+}
+
+// setInfo records what a handshake learnt.
+func (n *node) setInfo(info serverInfo) {
+	if info.itemSizeMax > 0 {
+		n.itemSizeMax.Store(info.itemSizeMax)
+	}
+	n.noCAS.Store(!info.casEnabled)
 }
 
 // admit returns nil if a call may go to the server, or an error saying

@@ -12,13 +12,12 @@ type Option func(*config)
 
 type config struct {
 	timeout       time.Duration
+	conns         int
 	maxIdleConns  int
 	maxValueSize  int64
+	itemSizeMax   int64
 	failureLimit  int
 	retryInterval time.Duration
-	batch         bool
-	batchInFlight int
-	batchMaxKeys  int
 	tls           *tls.Config
 	hash          string
 	errs          []error
@@ -27,13 +26,12 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		timeout:       DefaultTimeout,
+		conns:         DefaultConns,
 		maxIdleConns:  DefaultMaxIdleConns,
 		maxValueSize:  DefaultMaxValueSize,
+		itemSizeMax:   DefaultItemSizeMax,
 		failureLimit:  DefaultFailureLimit,
 		retryInterval: DefaultRetryInterval,
-		batch:         true,
-		batchInFlight: DefaultBatchInFlight,
-		batchMaxKeys:  DefaultBatchMaxKeys,
 		hash:          "md5",
 	}
 }
@@ -41,6 +39,12 @@ func defaultConfig() config {
 func (c *config) validate() error {
 	if c.timeout <= 0 {
 		c.errs = append(c.errs, fmt.Errorf("timeout %v: must be positive", c.timeout))
+	}
+	if c.conns < 1 || c.conns > 64 {
+		c.errs = append(c.errs, fmt.Errorf("connections per server %d: must be from 1 to 64", c.conns))
+	}
+	if c.itemSizeMax < 1024 {
+		c.errs = append(c.errs, fmt.Errorf("item size max %d: must be at least 1024", c.itemSizeMax))
 	}
 	if c.maxIdleConns < 1 {
 		c.errs = append(c.errs, fmt.Errorf("max idle connections %d: must be at least 1", c.maxIdleConns))
@@ -54,9 +58,6 @@ func (c *config) validate() error {
 	if c.failureLimit > 0 && c.retryInterval <= 0 {
 		c.errs = append(c.errs, fmt.Errorf("retry interval %v: must be positive", c.retryInterval))
 	}
-	if c.batchInFlight < 1 || c.batchMaxKeys < 1 {
-		c.errs = append(c.errs, fmt.Errorf("batching: in-flight %d and max keys %d must be at least 1", c.batchInFlight, c.batchMaxKeys))
-	}
 	if c.hash != "fnv1a_64" && c.hash != "md5" {
 		c.errs = append(c.errs, fmt.Errorf("hash %q: want fnv1a_64 or md5", c.hash))
 	}
@@ -66,19 +67,35 @@ func (c *config) validate() error {
 	return nil
 }
 
-// WithTimeout bounds every call, connecting included (default
+// WithTimeout bounds every call, from the moment it is made: queueing
+// behind other calls, connecting and the reply included (default
 // DefaultTimeout, 500ms).
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithMaxIdleConns sets the number of idle connections kept per server
-// (default DefaultMaxIdleConns, 16). Set it above the number of concurrent
-// writes you expect, or connections are opened and closed under load.
+// WithConns sets the number of pipelined connections per server (default
+// DefaultConns, 2; at most 64). Every call to a server goes through them,
+// however many goroutines make calls: more connections spread the
+// server's work over more of its threads (memcached -t), fewer make
+// larger batches per write.
+func WithConns(n int) Option { return func(c *config) { c.conns = n } }
+
+// WithMaxIdleConns sets the number of idle connections kept per server by
+// the text-protocol engine, used for servers without meta commands
+// (default DefaultMaxIdleConns, 16). Servers with meta commands use
+// WithConns connections instead.
 func WithMaxIdleConns(n int) Option { return func(c *config) { c.maxIdleConns = n } }
 
 // WithMaxValueSize sets the largest value accepted (default 1 MiB,
 // memcached's -I default). Larger values fail with backend.ErrValueTooLarge
-// before anything is sent.
+// before anything is sent. Values must also fit the server's item_size_max
+// with memcached's item overhead (see the package documentation).
 func WithMaxValueSize(n int64) Option { return func(c *config) { c.maxValueSize = n } }
+
+// WithItemSizeMax sets the item size limit (memcached's -I) assumed for a
+// server that does not say its own: a text-only server or a proxy such as
+// nutcracker (default DefaultItemSizeMax, 1 MiB). Servers with meta
+// commands report theirs at connect, which wins.
+func WithItemSizeMax(n int64) Option { return func(c *config) { c.itemSizeMax = n } }
 
 // WithFailureLimit sets how many consecutive failures mark a server down
 // (default 3); 0 never marks servers down.
@@ -88,22 +105,12 @@ func WithFailureLimit(n int) Option { return func(c *config) { c.failureLimit = 
 // probes it again (default 2s).
 func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retryInterval = d } }
 
-// WithBatching sets whether concurrent Gets are coalesced into multi-gets
-// (default true), with at most inFlight requests per server at once and
-// maxKeys keys per request (zero: the defaults, 1 and 256). One request in
-// flight per server makes the largest batches, which suits a nearby server;
-// a far one (a long round trip) may do better with 2 or more.
-func WithBatching(on bool, inFlight, maxKeys int) Option {
-	return func(c *config) {
-		c.batch = on
-		if inFlight != 0 {
-			c.batchInFlight = inFlight
-		}
-		if maxKeys != 0 {
-			c.batchMaxKeys = maxKeys
-		}
-	}
-}
+// WithBatching is kept for source compatibility and does nothing: every
+// call is pipelined by the connection engine, which batches concurrent
+// calls without a setting.
+//
+// Deprecated: the engine pipelines every call; use WithConns to tune it.
+func WithBatching(on bool, inFlight, maxKeys int) Option { return func(*config) {} }
 
 // WithHash sets the key hash of the ketama ring: "md5" (the default,
 // nutcracker's "hash: md5") or "fnv1a_64" (nutcracker's own default

@@ -17,7 +17,7 @@ func TestTLS(t *testing.T) {
 	p, files := testserver.MemcachedTLS(t)
 	ctx := context.Background()
 
-	be, err := backend.Open(ctx, "memcacheds://"+p.Addr+"?tls_ca="+files.CAFile)
+	be, err := backend.Open(ctx, "memcacheds://"+p.Addr+"?timeout=5s&tls_ca="+files.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestTLS(t *testing.T) {
 
 	// A CA that did not sign the server's certificate: a clear error.
 	other := testserver.WriteTLSFiles(t)
-	bad, err := backend.Open(ctx, "memcacheds://"+p.Addr+"?timeout=1s&tls_ca="+other.CAFile)
+	bad, err := backend.Open(ctx, "memcacheds://"+p.Addr+"?timeout=5s&tls_ca="+other.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}

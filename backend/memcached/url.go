@@ -66,19 +66,23 @@ func openURL(u *url.URL) (*Client, error) {
 	var opts []Option
 	opts = append(opts,
 		WithTimeout(p.Duration("timeout", d.timeout)),
+		WithConns(p.Int("conns", d.conns)),
 		WithMaxIdleConns(p.Int("max_idle_conns", d.maxIdleConns)),
 		WithMaxValueSize(p.Int64("max_value_size", d.maxValueSize)),
+		WithItemSizeMax(p.Int64("item_size_max", d.itemSizeMax)),
 		WithFailureLimit(p.Int("failure_limit", d.failureLimit)),
 		WithRetryInterval(p.Duration("retry_interval", d.retryInterval)),
 	)
 	opts = append(opts, WithHash(p.String("hash", d.hash)))
-	batchOn := p.Bool("batch", true)
-	inFlight := p.Int("batch_inflight", d.batchInFlight)
-	maxKeys := p.Int("batch_max_keys", d.batchMaxKeys)
-	opts = append(opts, func(c *config) {
-		// Not WithBatching, for which 0 means the default: here 0 is an error.
-		c.batch, c.batchInFlight, c.batchMaxKeys = batchOn, inFlight, maxKeys
-	})
+	// Accepted for older URLs (and still checked for their form), ignored:
+	// the engine pipelines every call.
+	_ = p.Bool("batch", true)
+	if v := p.Int("batch_inflight", 1); v < 1 {
+		return nil, fmt.Errorf("memcached: batch_inflight %d: the in-flight count must be at least 1", v)
+	}
+	if v := p.Int("batch_max_keys", 1); v < 1 {
+		return nil, fmt.Errorf("memcached: batch_max_keys %d: must be at least 1", v)
+	}
 	useTLS := p.Bool("tls", scheme == "memcacheds")
 	ca := p.String("tls_ca", "")
 	cert := p.String("tls_cert", "")

@@ -1,0 +1,768 @@
+package memcached
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// The connection engine. Every command for a server that speaks the meta
+// protocol goes through its pool: a fixed set of connections (conns per
+// server), each with one writer and one reader goroutine. A caller builds
+// a request (taken from a sync.Pool), queues it on a connection and waits
+// for it, bounded by its deadline. The writer takes every request queued
+// since its last write, encodes them all into its bufio.Writer and flushes
+// once; the reader parses the replies, which memcached sends in the order
+// of the requests, and completes the requests in that order. Concurrent
+// callers thus share writes, reads and round trips without a goroutine or
+// a dial per call. The writer yields once before taking its batch, so that
+// callers about to queue join the same write. On an idle connection a
+// lone caller does both itself (tryDirect); the reader sleeps on a
+// condition variable while nothing is in flight.
+//
+// Each request is due at the start of its call plus the timeout. A
+// watchdog timer per connection, armed only while requests are
+// outstanding, fires when the oldest one is due: the connection is then
+// considered hung and closed, every request on it (the oldest and those
+// queued behind it) fails, and the next call dials again. A call thus
+// needs no timer of its own: it waits for its request's completion, and
+// for its context when that can be cancelled (a context deadline shorter
+// than the timeout shows there). A caller whose context ends abandons its
+// request: the reader still consumes and discards its reply, then
+// recycles it.
+
+// Request states.
+const (
+	statePending   int32 = iota // queued or in flight, its caller waiting
+	stateDone                   // completed, the caller will read it
+	stateAbandoned              // the caller left; whoever completes it recycles it
+)
+
+// Request kinds.
+const (
+	kindGet         uint8 = iota // mg <key> v c
+	kindStore                    // ms <key> <len> T<exp> [ME | C<cas>]
+	kindDelete                   // md <key>
+	kindTouch                    // mg <key> T<exp>
+	kindArith                    // ma <key> D<delta> v [MD]
+	kindGetMulti                 // mg <key> v c k q O<i> ... mn
+	kindSetMulti                 // ms <key> <len> T<exp> q O<i> ... mn
+	kindDeleteMulti              // md <key> q O<i> ... mn
+)
+
+// Reply statuses of single-key requests.
+const (
+	replyOK          uint8 = iota // HD, or VA for a get
+	replyMiss                     // EN (get, touch), NF (delete, arith, cas)
+	replyNotStored                // NS
+	replyExists                   // EX
+	replyNotNumeric               // ma on a value that is not a number
+	replyTooLarge                 // SERVER_ERROR object too large for cache
+	replyServerError              // another SERVER_ERROR: see request.err
+)
+
+// keyStatus is the failure of one command of a multi-key write.
+type keyStatus struct {
+	index  int
+	status uint8
+}
+
+// found is one item of a multi-key read.
+type found struct {
+	index int
+	value []byte
+	cas   uint64
+}
+
+// request is one call to a server. The caller sets the input fields, the
+// writer encodes them, the reader sets the results and completes it.
+type request struct {
+	kind  uint8
+	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'
+	key   string
+	value []byte
+	exp   int32
+	cas   uint64 // kindStore with mode 'C'
+	delta uint64 // kindArith
+	keys  []string
+	items []backend.Item
+	exps  []int32
+	limit int // the largest value size accepted in a reply
+
+	status uint8
+	rvalue []byte
+	rcas   uint64
+	num    uint64
+	founds []found
+	fails  []keyStatus
+	err    error // the connection failed, the reply was not memcached's, or a SERVER_ERROR
+
+	due time.Time // when the call's timeout ends
+
+	state atomic.Int32
+	done  chan struct{} // buffered 1: the completer never blocks
+}
+
+var requestPool = sync.Pool{New: func() any {
+	return &request{done: make(chan struct{}, 1)}
+}}
+
+// newRequest returns a request from the pool.
+func newRequest(kind uint8) *request {
+	r := requestPool.Get().(*request)
+	r.kind = kind
+	r.state.Store(statePending)
+	return r
+}
+
+// release clears r and returns it to the pool. Values handed to a caller
+// are not kept.
+func (r *request) release() {
+	r.mode, r.key, r.value, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0
+	r.keys, r.items, r.exps = nil, nil, nil
+	r.status, r.rvalue, r.rcas, r.num, r.err = 0, nil, 0, 0, nil
+	clear(r.founds)
+	r.founds = r.founds[:0]
+	r.fails = r.fails[:0]
+	if cap(r.founds) > 1024 {
+		r.founds = nil
+	}
+	if cap(r.fails) > 1024 {
+		r.fails = nil
+	}
+	requestPool.Put(r)
+}
+
+// complete hands r's results to its caller, or recycles r if the caller
+// has left.
+func (r *request) complete() {
+	if r.state.CompareAndSwap(statePending, stateDone) {
+		r.done <- struct{}{}
+		return
+	}
+	r.release()
+}
+
+// errTimeout is the error of a call that got no reply within the timeout.
+type errTimeout struct{ d time.Duration }
+
+func (e errTimeout) Error() string   { return fmt.Sprintf("i/o timeout: no reply within %v", e.d) }
+func (e errTimeout) Timeout() bool   { return true }
+func (e errTimeout) Temporary() bool { return true }
+
+var _ net.Error = errTimeout{}
+
+// hungError closes a connection on which a request got no reply within
+// the timeout: it fails that request and those queued behind it.
+type hungError struct{ d time.Duration }
+
+func (e hungError) Error() string {
+	return fmt.Sprintf("i/o timeout: no reply within %v (the connection is closed)", e.d)
+}
+func (hungError) Timeout() bool   { return true }
+func (hungError) Temporary() bool { return true }
+
+// errTextProtocol is returned by a dial that found a server without meta
+// commands: the node switches to the text protocol.
+var errTextProtocol = errors.New("server has no meta commands")
+
+// serverInfo is what a handshake learns about a server.
+type serverInfo struct {
+	itemSizeMax int64 // 0: unknown
+	casEnabled  bool
+}
+
+// pool is the set of connections to one meta-protocol server.
+type pool struct {
+	c     *Client
+	n     *node
+	slots []slot
+	rr    atomic.Uint32
+}
+
+type slot struct {
+	cn   atomic.Pointer[conn]
+	mu   sync.Mutex
+	dial *dialOp // the dial in progress, or nil
+}
+
+// dialOp is one dial of a slot; waiters read cn and err after done.
+type dialOp struct {
+	done chan struct{}
+	cn   *conn
+	err  error
+}
+
+func newPool(c *Client, n *node, size int) *pool {
+	return &pool{c: c, n: n, slots: make([]slot, size)}
+}
+
+// conn returns a live connection, dialing one (in the background, bounded
+// by the timeout) if the slot chosen has none, and waiting for it until
+// deadline or ctx.
+func (p *pool) conn(ctx context.Context, deadline time.Time, byCtx bool) (*conn, error) {
+	s := &p.slots[0]
+	if len(p.slots) > 1 {
+		s = &p.slots[p.rr.Add(1)%uint32(len(p.slots))]
+	}
+	return p.connOn(ctx, s, deadline, byCtx)
+}
+
+// connOn is conn for the slot s.
+func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bool) (*conn, error) {
+	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+		return cn, nil
+	}
+	s.mu.Lock()
+	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+		s.mu.Unlock()
+		return cn, nil
+	}
+	d := s.dial
+	if d == nil {
+		if p.c.closed.Load() {
+			s.mu.Unlock()
+			return nil, backend.ErrClosed
+		}
+		d = &dialOp{done: make(chan struct{})}
+		s.dial = d
+		p.c.bg.Add(1)
+		go p.dialSlot(s, d)
+	}
+	s.mu.Unlock()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-d.done:
+		return d.cn, d.err
+	case <-t.C:
+		if byCtx {
+			return nil, context.DeadlineExceeded
+		}
+		return nil, fmt.Errorf("connecting: %w", errTimeout{p.c.cfg.timeout})
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// dialSlot dials a connection for s and does the handshake.
+func (p *pool) dialSlot(s *slot, d *dialOp) {
+	defer p.c.bg.Done()
+	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
+	defer cancel()
+	nc, info, err := p.c.handshake(ctx, p.n.addr)
+	if errors.Is(err, errTextProtocol) {
+		p.c.useText(p.n)
+	}
+	s.mu.Lock()
+	if err == nil && p.c.closed.Load() {
+		_ = nc.Close()
+		err = backend.ErrClosed
+	}
+	if err == nil {
+		p.n.setInfo(info)
+		d.cn = newConn(p, s, nc, info)
+		s.cn.Store(d.cn)
+	}
+	d.err = err
+	s.dial = nil
+	s.mu.Unlock()
+	close(d.done)
+}
+
+// close closes every connection of the pool.
+func (p *pool) close() {
+	for i := range p.slots {
+		if cn := p.slots[i].cn.Load(); cn != nil {
+			cn.fail(backend.ErrClosed)
+		}
+	}
+}
+
+// conn is one pipelined connection.
+type conn struct {
+	p    *pool
+	s    *slot
+	nc   net.Conn
+	bw   *bufio.Writer
+	br   *bufio.Reader
+	info serverInfo
+
+	mu       sync.Mutex
+	pending  []*request // queued, not yet taken by the writer
+	spare    []*request
+	inflight []*request // written (or being written), in order; head first
+	head     int
+	writing  bool // the writer or a caller is encoding and sending
+	direct   bool // a caller is reading its own reply (see tryDirect)
+	rcond    *sync.Cond
+	err      error // why it died
+
+	watch *time.Timer // the watchdog, armed while requests are outstanding
+	armed bool
+
+	dead       atomic.Bool
+	wake       chan struct{} // buffered 1
+	quit       chan struct{} // closed by fail
+	writerDone chan struct{}
+}
+
+func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
+	cn := &conn{
+		p: p, s: s, nc: nc, info: info,
+		bw:         bufio.NewWriterSize(nc, 32<<10),
+		br:         bufio.NewReaderSize(nc, 256<<10),
+		wake:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	cn.rcond = sync.NewCond(&cn.mu)
+	cn.watch = time.AfterFunc(time.Hour, cn.watchdog)
+	cn.watch.Stop()
+	p.c.bg.Add(2)
+	go cn.writeLoop()
+	go cn.readLoop()
+	return cn
+}
+
+// enqueue queues r for the writer. It fails if the connection is dead.
+func (cn *conn) enqueue(r *request) error {
+	cn.mu.Lock()
+	if cn.err != nil {
+		err := cn.err
+		cn.mu.Unlock()
+		return err
+	}
+	cn.pending = append(cn.pending, r)
+	first := len(cn.pending) == 1
+	cn.arm(r)
+	cn.mu.Unlock()
+	if first {
+		select {
+		case cn.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// fail kills the connection with err; the reader then fails every request
+// on it. Only the first call counts.
+func (cn *conn) fail(err error) {
+	cn.mu.Lock()
+	if cn.err != nil {
+		cn.mu.Unlock()
+		return
+	}
+	cn.err = err
+	cn.dead.Store(true)
+	cn.watch.Stop()
+	cn.rcond.Broadcast()
+	cn.mu.Unlock()
+	close(cn.quit)
+	_ = cn.nc.Close()
+}
+
+// arm starts the watchdog for r if it is not running. cn.mu is held.
+func (cn *conn) arm(r *request) {
+	if !cn.armed {
+		cn.armed = true
+		cn.watch.Reset(time.Until(r.due))
+	}
+}
+
+// watchdog runs when the oldest outstanding request may be due: it closes
+// the connection if one is, or waits for the next one.
+func (cn *conn) watchdog() {
+	cn.mu.Lock()
+	var due time.Time
+	if cn.head < len(cn.inflight) {
+		due = cn.inflight[cn.head].due
+	}
+	if len(cn.pending) > 0 && (due.IsZero() || cn.pending[0].due.Before(due)) {
+		due = cn.pending[0].due
+	}
+	if due.IsZero() || cn.err != nil {
+		cn.armed = false
+		cn.mu.Unlock()
+		return
+	}
+	if left := time.Until(due); left > 0 {
+		cn.watch.Reset(left)
+		cn.mu.Unlock()
+		return
+	}
+	cn.armed = false
+	cn.mu.Unlock()
+	cn.fail(hungError{cn.p.c.cfg.timeout})
+}
+
+func (cn *conn) writeLoop() {
+	defer cn.p.c.bg.Done()
+	defer close(cn.writerDone)
+	for {
+		select {
+		case <-cn.wake:
+		case <-cn.quit:
+			return
+		}
+		// Let the callers that are about to queue do so: one write then
+		// carries them all.
+		runtime.Gosched()
+		cn.mu.Lock()
+		if cn.err != nil {
+			cn.mu.Unlock()
+			return
+		}
+		if cn.writing || len(cn.pending) == 0 {
+			// A caller is writing; it wakes the writer again if requests
+			// queued meanwhile.
+			cn.mu.Unlock()
+			continue
+		}
+		cn.writing = true
+		batch := cn.pending
+		cn.pending = cn.spare[:0]
+		// Requests abandoned before they were sent are dropped here.
+		kept := batch[:0]
+		for _, r := range batch {
+			if r.state.Load() == stateAbandoned {
+				r.release()
+				continue
+			}
+			kept = append(kept, r)
+		}
+		if cn.head > 0 && cn.head == len(cn.inflight) {
+			clear(cn.inflight)
+			cn.inflight, cn.head = cn.inflight[:0], 0
+		}
+		cn.inflight = append(cn.inflight, kept...)
+		if len(kept) > 0 {
+			cn.rcond.Signal()
+		}
+		cn.mu.Unlock()
+		if len(kept) > 0 {
+			for _, r := range kept {
+				encode(cn.bw, r)
+			}
+			if err := cn.bw.Flush(); err != nil {
+				cn.mu.Lock()
+				cn.writing = false
+				cn.mu.Unlock()
+				cn.fail(err)
+				return
+			}
+		}
+		clear(batch)
+		cn.mu.Lock()
+		cn.spare = batch[:0]
+		cn.writing = false
+		more := len(cn.pending) > 0
+		cn.mu.Unlock()
+		if more {
+			select {
+			case cn.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// pop returns the oldest request in flight, or nil.
+func (cn *conn) pop() *request {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.head == len(cn.inflight) {
+		return nil
+	}
+	r := cn.inflight[cn.head]
+	cn.inflight[cn.head] = nil
+	cn.head++
+	if cn.head > 256 && cn.head*2 > len(cn.inflight) {
+		n := copy(cn.inflight, cn.inflight[cn.head:])
+		clear(cn.inflight[n:])
+		cn.inflight, cn.head = cn.inflight[:n], 0
+	}
+	return r
+}
+
+func (cn *conn) readLoop() {
+	defer cn.p.c.bg.Done()
+	for {
+		// Wait for a request in flight (the writer queues a request there
+		// before sending it) while no caller reads on its own.
+		cn.mu.Lock()
+		for (cn.head == len(cn.inflight) || cn.direct) && cn.err == nil {
+			cn.rcond.Wait()
+		}
+		if cn.err != nil {
+			cn.mu.Unlock()
+			break
+		}
+		// r stays at the head while its reply is read, so that the
+		// connection does not look idle to tryDirect meanwhile.
+		r := cn.inflight[cn.head]
+		cn.mu.Unlock()
+		fatal := readReply(cn.br, r)
+		cn.pop()
+		if fatal != nil {
+			cn.fail(fatal)
+			cn.mu.Lock()
+			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
+			cn.mu.Unlock()
+			r.complete()
+			break
+		}
+		r.complete()
+	}
+	<-cn.writerDone
+	cn.s.cn.CompareAndSwap(cn, nil)
+	// Wait for a caller writing or reading on its own; then nobody does
+	// again (the connection is failed, so enqueue and tryDirect refuse).
+	for {
+		cn.mu.Lock()
+		if !cn.writing && !cn.direct {
+			cn.writing, cn.direct = true, true
+			cn.mu.Unlock()
+			break
+		}
+		cn.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	cn.mu.Lock()
+	err := cn.err
+	rest := append(cn.inflight[cn.head:], cn.pending...)
+	cn.inflight, cn.pending, cn.head = nil, nil, 0
+	cn.mu.Unlock()
+	for _, r := range rest {
+		r.err = err
+		r.complete()
+	}
+}
+
+// peekLine returns what the reader holds up to the first line end, for
+// an error message.
+func peekLine(br *bufio.Reader) []byte {
+	b, _ := br.Peek(min(br.Buffered(), 80))
+	for i, c := range b {
+		if c == '\n' {
+			return b[:i+1]
+		}
+	}
+	return b
+}
+
+// do queues r on a connection of p and waits for its completion until
+// deadline (start + the timeout, or ctx's deadline if sooner) or ctx's
+// cancellation. On nil error r holds the reply and the caller must release
+// it; on error r is gone.
+func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx bool) error {
+	var last *conn
+	for attempt := 0; ; attempt++ {
+		var cn *conn
+		var err error
+		if last == nil {
+			cn, err = p.conn(ctx, deadline, byCtx)
+		} else {
+			// The same slot: its connection is dead, so this dials a new one
+			// (the other slots' connections may be as stale).
+			cn, err = p.connOn(ctx, last.s, deadline, byCtx)
+		}
+		if err != nil {
+			r.release()
+			return err
+		}
+		p.prime(r, deadline, byCtx, cn)
+		done, err := cn.tryDirect(ctx, r)
+		if !done {
+			if err := cn.enqueue(r); err != nil {
+				r.release()
+				return err
+			}
+			return p.wait(ctx, cn, r)
+		}
+		if err != nil && attempt == 0 && idempotent(r) && staleConn(err) && ctx.Err() == nil {
+			// The server had closed the idle connection (it restarted, or
+			// timed the connection out): ask again on a new one.
+			r.status, r.rvalue, r.rcas, r.err = 0, nil, 0, nil
+			last = cn
+			continue
+		}
+		if err != nil {
+			r.release()
+		}
+		return err
+	}
+}
+
+// idempotent reports whether r may be sent again when it is not known
+// whether the server got it: a get, a touch, a plain set.
+func idempotent(r *request) bool {
+	return r.kind == kindGet || r.kind == kindTouch || r.kind == kindStore && r.mode == 0
+}
+
+// prime sets what r needs from its connection and deadline.
+func (p *pool) prime(r *request, deadline time.Time, byCtx bool, cn *conn) {
+	r.limit = cn.valueLimit()
+	r.due = deadline
+	if byCtx {
+		r.due = time.Now().Add(p.c.cfg.timeout)
+	}
+}
+
+// staleConn reports whether err means that the connection was closed by
+// the server before it answered.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// directMax is the largest value a caller sends itself on an idle
+// connection: small enough never to block on the socket's buffer.
+const directMax = 8 << 10
+
+// tryDirect runs r in the caller's goroutine if cn is idle (nothing
+// queued, nothing awaiting a reply, no write going on) and r is small: the
+// caller writes its request and reads its reply itself, without waking the
+// writer and the reader, so a lone caller costs what a plain synchronous
+// client does. It reports false if cn was not idle: the caller then
+// queues r. Calls arriving meanwhile queue for the writer, and the reader
+// takes over their replies when this one is done. The watchdog bounds the
+// read by the timeout (by closing the connection); a cancelled context
+// closes the connection too, since a read cut short leaves it unusable.
+func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
+	if r.kind >= kindGetMulti || len(r.value) > directMax {
+		return false, nil
+	}
+	cn.mu.Lock()
+	if cn.err != nil || cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight) {
+		cn.mu.Unlock()
+		return false, nil
+	}
+	cn.writing, cn.direct = true, true
+	if cn.head > 0 {
+		clear(cn.inflight)
+		cn.inflight, cn.head = cn.inflight[:0], 0
+	}
+	cn.inflight = append(cn.inflight, r)
+	cn.arm(r)
+	cn.mu.Unlock()
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { cn.fail(errCallCancelled) })
+	}
+	encode(cn.bw, r)
+	err := cn.bw.Flush()
+	cn.mu.Lock()
+	cn.writing = false
+	more := len(cn.pending) > 0
+	cn.mu.Unlock()
+	if more {
+		select {
+		case cn.wake <- struct{}{}:
+		default:
+		}
+	}
+	if err == nil {
+		err = readReply(cn.br, r)
+	}
+	cancelled := stop != nil && !stop()
+	cn.mu.Lock()
+	if cn.head < len(cn.inflight) && cn.inflight[cn.head] == r {
+		cn.inflight[cn.head] = nil
+		cn.head++
+	}
+	cn.direct = false
+	if cn.head < len(cn.inflight) {
+		cn.rcond.Signal()
+	}
+	dead := cn.err
+	cn.mu.Unlock()
+	switch {
+	case cancelled:
+		return true, ctx.Err()
+	case err != nil && dead != nil:
+		// The watchdog (or Close) closed the connection under the read.
+		return true, dead
+	case err != nil:
+		cn.fail(err)
+		return true, err
+	}
+	return true, r.takeErrKeep()
+}
+
+// errCallCancelled closes a connection on which a caller reading its own
+// reply was cancelled.
+var errCallCancelled = errors.New("connection closed: a call reading on it was cancelled")
+
+// start queues r on a connection of p; the caller then waits for it. On
+// error r is released.
+func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx bool) (*conn, error) {
+	cn, err := p.conn(ctx, deadline, byCtx)
+	if err != nil {
+		r.release()
+		return nil, err
+	}
+	p.prime(r, deadline, byCtx, cn)
+	if err := cn.enqueue(r); err != nil {
+		r.release()
+		return nil, err
+	}
+	return cn, nil
+}
+
+func (p *pool) wait(ctx context.Context, cn *conn, r *request) error {
+	if ctx.Done() == nil {
+		// The watchdog bounds the wait by the timeout.
+		<-r.done
+		return r.takeErr()
+	}
+	select {
+	case <-r.done:
+		return r.takeErr()
+	case <-ctx.Done():
+	}
+	if !r.state.CompareAndSwap(statePending, stateAbandoned) {
+		// Completed meanwhile: take the reply after all.
+		<-r.done
+		return r.takeErr()
+	}
+	return ctx.Err()
+}
+
+// takeErrKeep is takeErr without releasing r.
+func (r *request) takeErrKeep() error {
+	if err := r.err; err != nil && r.status != replyServerError {
+		return err
+	}
+	return nil
+}
+
+// takeErr returns r's connection-level error, releasing r if there is one.
+func (r *request) takeErr() error {
+	if err := r.err; err != nil && r.status != replyServerError {
+		r.release()
+		return err
+	}
+	return nil
+}
+
+// valueLimit is the largest value a reply may declare on cn: the client's
+// max_value_size or the server's item_size_max, whichever is larger.
+func (cn *conn) valueLimit() int {
+	l := cn.p.c.cfg.maxValueSize
+	if cn.info.itemSizeMax > l {
+		l = cn.info.itemSizeMax
+	}
+	return int(l)
+}

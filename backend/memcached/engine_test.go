@@ -1,0 +1,366 @@
+package memcached_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+// sizeEdge checks one write of a value of size bytes over a previous
+// value: either it is stored and reads back whole, or it fails with
+// ErrValueTooLarge and the previous value is still there. It reports
+// whether the write was accepted.
+func sizeEdge(t *testing.T, what string, size int, write func(v []byte) error, read func() ([]byte, error), old []byte) bool {
+	t.Helper()
+	v := bytes.Repeat([]byte{'x'}, size)
+	err := write(v)
+	got, rerr := read()
+	switch {
+	case err == nil:
+		if rerr != nil || len(got) != size {
+			t.Fatalf("%s of %d bytes: accepted, then read back %d bytes, %v", what, size, len(got), rerr)
+		}
+		return true
+	case errors.Is(err, backend.ErrValueTooLarge) || errors.Is(err, memdict.ErrValueTooLarge):
+		if rerr != nil || !bytes.Equal(got, old) {
+			t.Fatalf("%s of %d bytes refused (%v), and the stored value is lost: read %d bytes, %v", what, size, err, len(got), rerr)
+		}
+		return false
+	default:
+		t.Fatalf("%s of %d bytes: %v", what, size, err)
+	}
+	return false
+}
+
+// TestValueSizeEdge: memcached (default -I 1m) refuses items whose value,
+// key and item header together exceed 1 MiB, and drops the stored value
+// when it does. The driver refuses such writes itself, so that a refused
+// write never costs the stored value. Byte by byte across the edge, for
+// Set, CompareAndSwap and SetMulti.
+func TestValueSizeEdge(t *testing.T) {
+	t.Parallel()
+	p := testserver.Memcached(t, "-I", "1m")
+	c, err := memcached.New([]string{p.Addr}, memcached.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	old := []byte("the previous value")
+	for _, key := range []string{"edge", strings.Repeat("k", 200)} {
+		read := func() ([]byte, error) { it, err := c.Get(ctx, key); return it.Value, err }
+		accepted, refused := 0, 0
+		for size := 1<<20 - 300; size <= 1<<20+2; size++ {
+			if err := c.Set(ctx, backend.Item{Key: key, Value: old}); err != nil {
+				t.Fatal(err)
+			}
+			var ok bool
+			switch size % 3 {
+			case 0:
+				ok = sizeEdge(t, "Set", size, func(v []byte) error { return c.Set(ctx, backend.Item{Key: key, Value: v}) }, read, old)
+			case 1:
+				cas := func(v []byte) error {
+					it, err := c.Get(ctx, key)
+					if err != nil {
+						return err
+					}
+					return c.CompareAndSwap(ctx, backend.Item{Key: key, Value: v, CAS: it.CAS})
+				}
+				ok = sizeEdge(t, "CompareAndSwap", size, cas, read, old)
+			case 2:
+				multi := func(v []byte) error {
+					err := c.SetMulti(ctx, []backend.Item{{Key: key, Value: v}})
+					if kes, isMulti := backend.KeyErrors(err); isMulti && len(kes) == 1 {
+						return kes[0].Err
+					}
+					return err
+				}
+				ok = sizeEdge(t, "SetMulti", size, multi, read, old)
+			}
+			if ok {
+				accepted++
+			} else {
+				refused++
+			}
+		}
+		if accepted == 0 || refused == 0 {
+			t.Errorf("key of %d bytes: %d sizes accepted, %d refused: the edge is not in the range tested", len(key), accepted, refused)
+		}
+		t.Logf("key of %d bytes: %d sizes accepted, %d refused", len(key), accepted, refused)
+	}
+}
+
+// TestDictValueSizeEdge: the same through memdict.Dict (its key
+// namespace and codec header change where the edge is), for Put, PutMulti
+// and Tx.Commit.
+func TestDictValueSizeEdge(t *testing.T) {
+	t.Parallel()
+	p := testserver.Memcached(t, "-I", "1m")
+	be, err := backend.Open(t.Context(), "memcached://"+p.Addr+"?timeout=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	d, err := memdict.New[[]byte](be, "edge", memdict.WithCodec(codec.Raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := []byte("the previous value")
+	const key = "user:42"
+	read := func() ([]byte, error) {
+		v, ok, err := d.Lookup(ctx, key)
+		if err == nil && !ok {
+			err = errors.New("missing")
+		}
+		return v, err
+	}
+	paths := map[string]func(v []byte) error{
+		"Put":      func(v []byte) error { return d.Put(key, v) },
+		"PutMulti": func(v []byte) error { return d.PutMulti(ctx, map[string][]byte{key: v}) },
+		"Tx.Commit": func(v []byte) error {
+			tx := d.Begin()
+			if err := tx.Put(key, v); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		},
+	}
+	for _, name := range []string{"Put", "PutMulti", "Tx.Commit"} {
+		accepted, refused := 0, 0
+		for size := 1<<20 - 160; size <= 1<<20+1; size++ {
+			if err := d.Put(key, old); err != nil {
+				t.Fatal(err)
+			}
+			if sizeEdge(t, name, size, paths[name], read, old) {
+				accepted++
+			} else {
+				refused++
+			}
+		}
+		if accepted == 0 || refused == 0 {
+			t.Errorf("%s: %d sizes accepted, %d refused: the edge is not in the range tested", name, accepted, refused)
+		}
+		t.Logf("%s: %d sizes accepted, %d refused", name, accepted, refused)
+	}
+}
+
+// TestHostileValueSize: a reply declaring a 1 GiB value is a protocol
+// error: nothing of that size is allocated, and the connection is closed.
+func TestHostileValueSize(t *testing.T) {
+	const huge = 1 << 30
+	var mu sync.Mutex
+	var closed int
+	s := newProtoFake(t, true, func(line string, c net.Conn, r *bufio.Reader) bool {
+		switch {
+		case strings.HasPrefix(line, "mg "):
+			fmt.Fprintf(c, "VA %d c1 O0\r\n", huge)
+		case strings.HasPrefix(line, "gets "):
+			fmt.Fprintf(c, "VALUE k 0 %d 1\r\n", huge)
+		default:
+			return false
+		}
+		// Send a little of the "value", then wait for the client to hang up.
+		_, _ = c.Write(bytes.Repeat([]byte{'x'}, 4096))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var ne net.Error
+		for {
+			_, err := r.ReadByte() // the rest of what was sent, then the hang-up
+			if err == nil {
+				continue
+			}
+			if !(errors.As(err, &ne) && ne.Timeout()) {
+				mu.Lock()
+				closed++
+				mu.Unlock()
+			}
+			return false
+		}
+	})
+	c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for i, op := range []struct {
+		name string
+		call func() error
+	}{
+		{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
+		{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err }},
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		err := op.call()
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, memcached.ErrProtocol) {
+			t.Errorf("%s with a reply declaring %d bytes: %v, want a protocol error", op.name, huge, err)
+		} else {
+			t.Logf("%s: %v", op.name, err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+			t.Errorf("%s allocated %d bytes for a reply declaring %d", op.name, n, huge)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n := closed
+			mu.Unlock()
+			if n > i {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the client did not close the connection after the hostile reply", op.name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// TestQueuedBehindTimeout: a Get made while another waits on a server that
+// does not answer ends within its own timeout (plus scheduling noise),
+// counted from when it was made, not after the other one's timeout plus
+// its own; a cancelled context returns at once.
+func TestQueuedBehindTimeout(t *testing.T) {
+	hang := make(chan struct{})
+	s := newProtoFake(t, true, func(string, net.Conn, *bufio.Reader) bool {
+		<-hang
+		return false
+	})
+	defer close(hang)
+	const timeout = 500 * time.Millisecond
+	c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	durs := make([]time.Duration, 4)
+	errs := make([]error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+			start := time.Now()
+			_, errs[i] = c.Get(ctx, fmt.Sprintf("k%d", i))
+			durs[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	for i := range 4 {
+		t.Logf("Get %d: %v after %v", i, errs[i], durs[i].Round(time.Millisecond))
+		if !errors.Is(errs[i], backend.ErrUnavailable) {
+			t.Errorf("Get %d: %v, want unavailable", i, errs[i])
+		}
+		// What is asserted is the deadline: generous for a loaded machine,
+		// well below the 2x of a call that waits for another's timeout.
+		if durs[i] > timeout+300*time.Millisecond {
+			t.Errorf("Get %d took %v, timeout %v", i, durs[i], timeout)
+		}
+	}
+	// A cancelled context wins at once, queued or not.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = c.Get(cctx, "k")
+	if d := time.Since(start); !errors.Is(err, context.Canceled) || d > 50*time.Millisecond+250*time.Millisecond {
+		t.Errorf("Get cancelled after 50ms: %v after %v", err, d)
+	}
+}
+
+// TestGetMultiOneServerDown: GetMulti over three servers with one dead
+// returns what the two others hold, and a *backend.MultiError naming
+// every key of the dead one (and only those), each wrapping
+// backend.ErrUnavailable and naming its server.
+func TestGetMultiOneServerDown(t *testing.T) {
+	t.Parallel()
+	procs, addrs := startMemcacheds(t, 3)
+	c, err := memcached.New(addrs, memcached.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	keys := make([]string, 300)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("gm:%d", i)
+	}
+	if err := c.SetMulti(ctx, itemsOf(keys)); err != nil {
+		t.Fatal(err)
+	}
+	dead := procs[1].Addr
+	procs[1].Stop(t)
+	for round := range 2 { // the connection's failure, then the server marked down
+		got, err := c.GetMulti(ctx, keys)
+		kes, ok := backend.KeyErrors(err)
+		if !ok {
+			t.Fatalf("round %d: GetMulti with a dead server: %v, want a *backend.MultiError", round, err)
+		}
+		failed := map[string]error{}
+		for _, ke := range kes {
+			failed[ke.Key] = ke.Err
+		}
+		for _, k := range keys {
+			onDead := c.ServerFor(k) == dead
+			switch {
+			case onDead && failed[k] == nil:
+				t.Errorf("round %d: key %q on the dead server is not named", round, k)
+			case onDead && (!errors.Is(failed[k], backend.ErrUnavailable) || !strings.Contains(failed[k].Error(), dead)):
+				t.Errorf("round %d: key %q: %v, want unavailable naming %s", round, k, failed[k], dead)
+			case !onDead && failed[k] != nil:
+				t.Errorf("round %d: key %q on a live server named as failed: %v", round, k, failed[k])
+			case !onDead && string(got[k].Value) != k:
+				t.Errorf("round %d: key %q on a live server: %q", round, k, got[k].Value)
+			}
+		}
+		t.Logf("round %d: %d found, %d failed; first: %v", round, len(got), len(kes), kes[0])
+	}
+}
+
+func itemsOf(keys []string) []backend.Item {
+	items := make([]backend.Item, len(keys))
+	for i, k := range keys {
+		items[i] = backend.Item{Key: k, Value: []byte(k)}
+	}
+	return items
+}
+
+// TestServerRestartIdle: after the server restarts, the connections the
+// Client kept are closed; the first Set and Get afterwards go through on
+// new ones.
+func TestServerRestartIdle(t *testing.T) {
+	t.Parallel()
+	c, p := newClient(t)
+	ctx := context.Background()
+	if err := c.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	p.Restart(t)
+	if err := c.Set(ctx, backend.Item{Key: "k", Value: []byte("again")}); err != nil {
+		t.Fatalf("Set after a restart: %v", err)
+	}
+	if it, err := c.Get(ctx, "k"); err != nil || string(it.Value) != "again" {
+		t.Fatalf("Get after a restart: %q, %v", it.Value, err)
+	}
+}

@@ -1,0 +1,471 @@
+package memcached
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/memdict/memdict/internal/decimal"
+)
+
+// The meta protocol (memcached 1.6+, doc/protocol.txt "Meta Commands"):
+// the encoding of requests and the parsing of replies, and the handshake
+// that tells a meta server from a text-only one.
+
+// serverError is a SERVER_ERROR reply: the server answered but could not
+// do it (out of memory, a value too large). The connection stays in step.
+type serverError string
+
+func (e serverError) Error() string { return fmt.Sprintf("memcached replied %q", string(e)) }
+
+// writeUint appends the decimal v to w without allocating.
+func writeUint(w *bufio.Writer, v uint64) {
+	b := w.AvailableBuffer()
+	b = strconv.AppendUint(b, v, 10)
+	_, _ = w.Write(b)
+}
+
+func writeInt(w *bufio.Writer, v int64) {
+	b := w.AvailableBuffer()
+	b = strconv.AppendInt(b, v, 10)
+	_, _ = w.Write(b)
+}
+
+// encode writes r's commands to w. Errors stick in w and show at Flush.
+func encode(w *bufio.Writer, r *request) {
+	switch r.kind {
+	case kindGet:
+		_, _ = w.WriteString("mg ")
+		_, _ = w.WriteString(r.key)
+		_, _ = w.WriteString(" v c\r\n")
+	case kindTouch:
+		_, _ = w.WriteString("mg ")
+		_, _ = w.WriteString(r.key)
+		_, _ = w.WriteString(" T")
+		writeInt(w, int64(r.exp))
+		_, _ = w.WriteString("\r\n")
+	case kindStore:
+		encodeSet(w, r.key, r.value, r.exp)
+		switch r.mode {
+		case 'E':
+			_, _ = w.WriteString(" ME")
+		case 'C':
+			_, _ = w.WriteString(" C")
+			writeUint(w, r.cas)
+		}
+		_, _ = w.WriteString("\r\n")
+		_, _ = w.Write(r.value)
+		_, _ = w.WriteString("\r\n")
+	case kindDelete:
+		_, _ = w.WriteString("md ")
+		_, _ = w.WriteString(r.key)
+		_, _ = w.WriteString("\r\n")
+	case kindArith:
+		_, _ = w.WriteString("ma ")
+		_, _ = w.WriteString(r.key)
+		_, _ = w.WriteString(" v D")
+		writeUint(w, r.delta)
+		if r.mode == 'D' {
+			_, _ = w.WriteString(" MD")
+		}
+		_, _ = w.WriteString("\r\n")
+	case kindGetMulti:
+		for i, k := range r.keys {
+			_, _ = w.WriteString("mg ")
+			_, _ = w.WriteString(k)
+			_, _ = w.WriteString(" v c q O")
+			writeUint(w, uint64(i))
+			_, _ = w.WriteString("\r\n")
+		}
+		_, _ = w.WriteString("mn\r\n")
+	case kindSetMulti:
+		for i := range r.items {
+			it := &r.items[i]
+			encodeSet(w, it.Key, it.Value, r.exps[i])
+			_, _ = w.WriteString(" q O")
+			writeUint(w, uint64(i))
+			_, _ = w.WriteString("\r\n")
+			_, _ = w.Write(it.Value)
+			_, _ = w.WriteString("\r\n")
+		}
+		_, _ = w.WriteString("mn\r\n")
+	case kindDeleteMulti:
+		for i, k := range r.keys {
+			_, _ = w.WriteString("md ")
+			_, _ = w.WriteString(k)
+			_, _ = w.WriteString(" q O")
+			writeUint(w, uint64(i))
+			_, _ = w.WriteString("\r\n")
+		}
+		_, _ = w.WriteString("mn\r\n")
+	}
+}
+
+// encodeSet writes "ms <key> <len> T<exp>" (no line end).
+func encodeSet(w *bufio.Writer, key string, value []byte, exp int32) {
+	_, _ = w.WriteString("ms ")
+	_, _ = w.WriteString(key)
+	_ = w.WriteByte(' ')
+	writeUint(w, uint64(len(value)))
+	_, _ = w.WriteString(" T")
+	writeInt(w, int64(exp))
+}
+
+// readLine reads one reply line, CRLF included.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, protoErr(fmt.Sprintf("reply line longer than %d bytes", br.Size()))
+	}
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return nil, protoErr(fmt.Sprintf("reply line not ended by CRLF: %q", line))
+	}
+	return line, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// metaReply is a parsed reply line "<CD> [<size>] <flags>*".
+type metaReply struct {
+	code   [2]byte
+	size   int
+	cas    uint64
+	opaque int // -1: none
+}
+
+// parseMeta parses a reply line of a meta command. VA lines must carry a
+// size no larger than limit.
+func parseMeta(line []byte, limit int) (m metaReply, err error) {
+	m.opaque = -1
+	body := line[:len(line)-2]
+	if len(body) < 2 || (len(body) > 2 && body[2] != ' ') {
+		return m, protoErr(fmt.Sprintf("unexpected reply line %q", line))
+	}
+	m.code = [2]byte{body[0], body[1]}
+	rest := body[min(3, len(body)):]
+	if m.code == [2]byte{'V', 'A'} {
+		i := bytes.IndexByte(rest, ' ')
+		tok := rest
+		if i >= 0 {
+			tok, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		sz, ok := decimal.ParseUint(tok)
+		if !ok {
+			return m, protoErr(fmt.Sprintf("bad value size in reply %q", line))
+		}
+		if sz > uint64(limit) {
+			return m, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d accepted: %q", sz, limit, line))
+		}
+		m.size = int(sz)
+	}
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, ' ')
+		tok := rest
+		if i >= 0 {
+			tok, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if len(tok) == 0 {
+			continue
+		}
+		switch tok[0] {
+		case 'c':
+			v, ok := decimal.ParseUint(tok[1:])
+			if !ok {
+				return m, protoErr(fmt.Sprintf("bad CAS in reply %q", line))
+			}
+			m.cas = v
+		case 'O':
+			v, ok := decimal.ParseUint(tok[1:])
+			if !ok || v > 1<<31 {
+				return m, protoErr(fmt.Sprintf("bad opaque in reply %q", line))
+			}
+			m.opaque = int(v)
+		}
+	}
+	return m, nil
+}
+
+var (
+	lineMN        = []byte("MN\r\n")
+	prefixServer  = []byte("SERVER_ERROR")
+	prefixClient  = []byte("CLIENT_ERROR")
+	prefixError   = []byte("ERROR")
+	msgTooLarge   = []byte("object too large")
+	msgNonNumeric = []byte("non-numeric")
+)
+
+// readValue reads size bytes and the CRLF after them into dst.
+func readValue(br *bufio.Reader, dst []byte) error {
+	if _, err := io.ReadFull(br, dst); err != nil {
+		return unexpected(err)
+	}
+	cr, err := br.ReadByte()
+	if err != nil {
+		return unexpected(err)
+	}
+	lf, err := br.ReadByte()
+	if err != nil {
+		return unexpected(err)
+	}
+	if cr != '\r' || lf != '\n' {
+		return protoErr("value in reply not followed by CRLF")
+	}
+	return nil
+}
+
+// arenaSize is the size of the buffers that the small values of one
+// multi-key reply are packed into.
+const arenaSize = 8 << 10
+
+// readReply reads the reply to r and records it in r. It returns an error
+// only when the connection cannot be used further (an I/O error, or a
+// reply that is not what memcached sends).
+func readReply(br *bufio.Reader, r *request) error {
+	switch r.kind {
+	case kindGetMulti, kindSetMulti, kindDeleteMulti:
+		return readMultiReply(br, r)
+	}
+	line, err := readLine(br)
+	if err != nil {
+		return err
+	}
+	if bytes.HasPrefix(line, prefixServer) || bytes.HasPrefix(line, prefixClient) || bytes.HasPrefix(line, prefixError) {
+		return errorLine(line, r)
+	}
+	m, err := parseMeta(line, r.limit)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.code == [2]byte{'V', 'A'} && r.kind == kindGet:
+		v := make([]byte, m.size)
+		if err := readValue(br, v); err != nil {
+			return err
+		}
+		r.status, r.rvalue, r.rcas = replyOK, v, m.cas
+	case m.code == [2]byte{'V', 'A'} && r.kind == kindArith:
+		if m.size > 24 {
+			return protoErr(fmt.Sprintf("counter reply of %d bytes: %q", m.size, line))
+		}
+		var buf [24]byte
+		if err := readValue(br, buf[:m.size]); err != nil {
+			return err
+		}
+		n, ok := decimal.ParseUint(bytes.TrimRight(buf[:m.size], " "))
+		if !ok {
+			return protoErr(fmt.Sprintf("bad counter value %q", buf[:m.size]))
+		}
+		r.status, r.num = replyOK, n
+	case m.code == [2]byte{'H', 'D'} && r.kind != kindGet && r.kind != kindArith:
+		r.status = replyOK
+	case m.code == [2]byte{'E', 'N'} && (r.kind == kindGet || r.kind == kindTouch):
+		r.status = replyMiss
+	case m.code == [2]byte{'N', 'F'} && (r.kind == kindStore || r.kind == kindDelete || r.kind == kindArith):
+		r.status = replyMiss
+	case m.code == [2]byte{'N', 'S'} && r.kind == kindStore:
+		r.status = replyNotStored
+	case m.code == [2]byte{'E', 'X'} && r.kind == kindStore:
+		r.status = replyExists
+	default:
+		return protoErr(fmt.Sprintf("unexpected reply %q", line))
+	}
+	return nil
+}
+
+// errorLine handles an error reply to a single-key command. A
+// SERVER_ERROR and a non-numeric counter are answers; anything else
+// (ERROR: an unknown command; another CLIENT_ERROR: the server did not
+// understand what was sent) leaves the connection in an unknown state.
+func errorLine(line []byte, r *request) error {
+	text := string(bytes.TrimRight(line, "\r\n"))
+	switch {
+	case bytes.HasPrefix(line, prefixServer) && r.kind == kindStore && bytes.Contains(line, msgTooLarge):
+		r.status = replyTooLarge
+		return nil
+	case bytes.HasPrefix(line, prefixServer):
+		r.status, r.err = replyServerError, serverError(text)
+		return nil
+	case bytes.HasPrefix(line, prefixClient) && r.kind == kindArith && bytes.Contains(line, msgNonNumeric):
+		r.status = replyNotNumeric
+		return nil
+	}
+	return protoErr(fmt.Sprintf("unexpected reply %q", text))
+}
+
+// readMultiReply reads the replies of a quiet multi-key request up to MN.
+func readMultiReply(br *bufio.Reader, r *request) error {
+	n := len(r.keys)
+	if r.kind == kindSetMulti {
+		n = len(r.items)
+	}
+	next := 0 // replies come in request order
+	var arena []byte
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(line, lineMN) {
+			return nil
+		}
+		if bytes.HasPrefix(line, prefixServer) {
+			// Not tied to a key (no opaque): the outcome of the request is
+			// unknown; the connection is closed rather than trusted.
+			return serverError(bytes.TrimRight(line, "\r\n"))
+		}
+		m, err := parseMeta(line, r.limit)
+		if err != nil {
+			return err
+		}
+		if m.opaque < next || m.opaque >= n {
+			return protoErr(fmt.Sprintf("reply %q out of order or for no request (%d commands)", line, n))
+		}
+		next = m.opaque + 1
+		switch {
+		case m.code == [2]byte{'V', 'A'} && r.kind == kindGetMulti:
+			var v []byte
+			if m.size > arenaSize/4 {
+				v = make([]byte, m.size)
+			} else {
+				if len(arena) < m.size {
+					arena = make([]byte, arenaSize)
+				}
+				v, arena = arena[:m.size:m.size], arena[m.size:]
+			}
+			if err := readValue(br, v); err != nil {
+				return err
+			}
+			r.founds = append(r.founds, found{index: m.opaque, value: v, cas: m.cas})
+		case m.code == [2]byte{'N', 'S'} && r.kind == kindSetMulti:
+			r.fails = append(r.fails, keyStatus{m.opaque, replyNotStored})
+		case m.code == [2]byte{'E', 'X'} && r.kind == kindSetMulti:
+			r.fails = append(r.fails, keyStatus{m.opaque, replyExists})
+		case m.code == [2]byte{'N', 'F'} && (r.kind == kindSetMulti || r.kind == kindDeleteMulti):
+			r.fails = append(r.fails, keyStatus{m.opaque, replyMiss})
+		default:
+			return protoErr(fmt.Sprintf("unexpected reply %q", line))
+		}
+	}
+}
+
+// defaultItemSizeMax is memcached's default -I, assumed for servers that
+// do not say theirs.
+const defaultItemSizeMax = 1 << 20
+
+// handshake dials addr and asks "mn": a meta server answers MN, and then
+// says its item_size_max and whether CAS is enabled ("stats settings"). A
+// server without meta commands answers ERROR (memcached < 1.6, most
+// text-protocol stores) or closes the connection (nutcracker); the latter
+// is told from a failing server by asking "version" on a new connection.
+// Such servers give errTextProtocol.
+func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverInfo, error) {
+	info := serverInfo{casEnabled: true}
+	nc, err := c.dialer.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, info, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = nc.Close()
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if d, has := ctx.Deadline(); has {
+		_ = nc.SetDeadline(d)
+	}
+	br := bufio.NewReaderSize(nc, 4<<10)
+	if _, err := nc.Write([]byte("mn\r\n")); err != nil {
+		return nil, info, err
+	}
+	line, err := br.ReadSlice('\n')
+	switch {
+	case err == io.EOF && len(line) == 0:
+		if c.answersVersion(ctx, addr) {
+			return nil, info, errTextProtocol
+		}
+		return nil, info, fmt.Errorf("connection closed at once: %w", io.ErrUnexpectedEOF)
+	case err != nil:
+		return nil, info, unexpected(err)
+	case string(line) == "MN\r\n":
+	case bytes.HasPrefix(line, []byte("ERROR")), bytes.HasPrefix(line, prefixClient), bytes.HasPrefix(line, prefixServer):
+		return nil, info, errTextProtocol
+	default:
+		return nil, info, protoErr(fmt.Sprintf("unexpected reply to mn: %q", bytes.TrimRight(line, "\r\n")))
+	}
+	if _, err := nc.Write([]byte("stats settings\r\n")); err != nil {
+		return nil, info, err
+	}
+	for first := true; ; first = false {
+		line, err := readLine(br)
+		if err != nil {
+			return nil, info, err
+		}
+		if string(line) == "END\r\n" {
+			break
+		}
+		if first && (bytes.HasPrefix(line, []byte("ERROR")) || bytes.HasPrefix(line, prefixClient)) {
+			break // settings not available: defaults
+		}
+		rest, found := bytes.CutPrefix(line[:len(line)-2], []byte("STAT "))
+		if !found {
+			return nil, info, protoErr(fmt.Sprintf("unexpected line in stats settings reply: %q", line))
+		}
+		name, value, _ := bytes.Cut(rest, []byte(" "))
+		switch string(name) {
+		case "item_size_max":
+			if v, ok := decimal.ParseUint(value); ok && v > 0 && v < 1<<40 {
+				info.itemSizeMax = int64(v)
+			}
+		case "cas_enabled":
+			info.casEnabled = string(value) != "no"
+		}
+	}
+	if br.Buffered() > 0 {
+		return nil, info, protoErr(fmt.Sprintf("unexpected data after the handshake: %q", peekLine(br)))
+	}
+	if !stop() {
+		return nil, info, ctx.Err()
+	}
+	_ = nc.SetDeadline(time.Time{})
+	ok = true
+	return nc, info, nil
+}
+
+// answersVersion reports whether addr answers "version" on a new
+// connection.
+func (c *Client) answersVersion(ctx context.Context, addr string) bool {
+	nc, err := c.dialer.dial(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if d, has := ctx.Deadline(); has {
+		_ = nc.SetDeadline(d)
+	}
+	if _, err := nc.Write([]byte("version\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	return err == nil && len(line) > 8 && line[:8] == "VERSION "
+}
