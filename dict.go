@@ -92,6 +92,7 @@ type Dict[V any] struct {
 	refreshing atomic.Bool
 
 	updateRetries int
+	near          *nearCache[V] // nil without WithNearCache
 	flights       flightGroup[V]
 	updates       updateGroup[V]
 }
@@ -154,6 +155,9 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		d.kind = kindString
 	case []byte:
 		d.kind = kindBytes
+	}
+	if err := d.setupNear(o.near); err != nil {
+		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 	}
 	return d, nil
 }
@@ -221,6 +225,9 @@ func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
 	vw, err := d.current(ctx)
 	if err != nil {
 		return zero, false, d.m.fail(ctx, opGet, key, err)
+	}
+	if d.near != nil {
+		return d.lookupNear(ctx, vw, key)
 	}
 	bkey, hashed := vw.key(key)
 	it, err := d.be.Get(ctx, bkey)
@@ -393,6 +400,7 @@ func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption
 	it, err := d.item(ctx, key, v, opts)
 	if err == nil {
 		err = d.be.Set(ctx, it)
+		d.nearInvalidate(key)
 	}
 	if err != nil {
 		err = d.m.fail(ctx, opPut, key, err)
@@ -413,6 +421,7 @@ func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) 
 	}
 	switch {
 	case err == nil:
+		d.nearInvalidate(key)
 		return true, nil
 	case errors.Is(err, backend.ErrNotStored):
 		d.m.miss(opAdd)
@@ -441,7 +450,9 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) error {
 		return d.m.fail(ctx, opDelete, key, err)
 	}
 	bkey, _ := vw.key(key)
-	if err := d.be.Delete(ctx, bkey); err != nil {
+	err = d.be.Delete(ctx, bkey)
+	d.nearInvalidate(key)
+	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opDelete)
 			return &OpError{Op: "delete", Key: key, Err: err}
@@ -489,6 +500,11 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		d.m.startN(opGet, 1)
 		return map[string]V{}, d.m.fail(ctx, opGet, firstKey(keys), err)
 	}
+	var near map[string]V
+	var tokens map[string]fillToken
+	if d.near != nil {
+		near, keys, tokens = d.nearGetMulti(vw, keys)
+	}
 	wants := make(map[string]want, len(keys))
 	bkeys := make([]string, 0, len(keys))
 	for _, k := range keys {
@@ -499,7 +515,10 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		wants[bk] = want{k, hashed}
 		bkeys = append(bkeys, bk)
 	}
-	out := make(map[string]V, len(bkeys))
+	out := make(map[string]V, len(bkeys)+len(near))
+	for k, v := range near {
+		out[k] = v
+	}
 	if len(bkeys) == 0 {
 		return out, nil
 	}
@@ -529,6 +548,9 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 			errs = append(errs, d.m.fail(ctx, opGet, w.key, derr))
 		case ok:
 			out[w.key] = v
+			if t, want := tokens[w.key]; want && !w.hashed {
+				d.near.fill(vw, w.key, t, v, it.Value)
+			}
 		default:
 			d.m.miss(opGet)
 		}
@@ -550,7 +572,11 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 }
 
 // Stats returns a snapshot of the Dict's counters and latency histograms.
-func (d *Dict[V]) Stats() Stats { return d.m.snapshot() }
+func (d *Dict[V]) Stats() Stats {
+	st := d.m.snapshot()
+	st.NearCache = d.nearStats()
+	return st
+}
 
 func firstKey(keys []string) string {
 	if len(keys) == 0 {
