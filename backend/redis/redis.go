@@ -694,6 +694,7 @@ func (b *Backend) Close() error {
 	if b.batcher != nil {
 		b.batcher.Close()
 	}
+	stopTracking(b)
 	var err error
 	if b.owns {
 		if cerr := b.client.Close(); cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
