@@ -1,0 +1,154 @@
+package memdict_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	_ "github.com/memdict/memdict/backend/redis"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+// NearCacheCoherenceBound is the stated bound on how long a near-cached
+// Dict over Redis serves a value after another process overwrote it, on
+// loopback: from the moment the writer's SET has returned to the moment
+// a Get in this process returns the new value. Measured on a loaded
+// 2-core machine (see TestNearCacheCoherenceRedis's log).
+const nearCacheCoherenceBound = 25 * time.Millisecond
+
+// writerEnv makes the test binary a writer process for the coherence test.
+const writerEnv = "MEMDICT_NEAR_WRITER_URL"
+
+// TestNearCacheWriterProcess is the second process of
+// TestNearCacheCoherenceRedis: it reads numbers on stdin, Puts each under
+// key "k" with a plain Dict, and answers "ok" once the write returned.
+func TestNearCacheWriterProcess(t *testing.T) {
+	url := os.Getenv(writerEnv)
+	if url == "" {
+		t.Skip("run by TestNearCacheCoherenceRedis as its writer process")
+	}
+	be, err := backend.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	d := newDict[int](t, be, "coherence", memdict.WithGenerationRefresh(-1))
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		n, err := strconv.Atoi(in.Text())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Put("k", n); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("ok")
+	}
+}
+
+// TestNearCacheCoherenceRedis: a second process overwrites a key 1000
+// times; each time, this process's near-cached Dict returns the new value
+// within nearCacheCoherenceBound of the write, in 1000 of 1000 trials.
+func TestNearCacheCoherenceRedis(t *testing.T) {
+	p := testserver.Redis(t)
+	url := "redis://" + p.Addr + "/0"
+	be, err := backend.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	d := newDict[int](t, be, "coherence", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(-1))
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNearCacheWriterProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), writerEnv+"="+url)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	out := bufio.NewScanner(stdout)
+	write := func(n int) {
+		t.Helper()
+		if _, err := io.WriteString(stdin, strconv.Itoa(n)+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		for out.Scan() {
+			if out.Text() == "ok" {
+				return
+			}
+		}
+		t.Fatalf("writer process: %v", out.Err())
+	}
+
+	// Warm up: the value is near-cached once tracking is live.
+	write(0)
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().NearCache.Hits == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the near cache never served a hit: tracking not live?")
+		}
+		d.Get("k")
+		time.Sleep(time.Millisecond)
+	}
+
+	const trials = 1000
+	lat := make([]time.Duration, 0, trials)
+	hitsBefore := d.Stats().NearCache.Hits
+	for i := 1; i <= trials; i++ {
+		if v, ok := d.Get("k"); !ok || v != i-1 {
+			t.Fatalf("trial %d: before the write Get = %d, %v", i, v, ok)
+		}
+		write(i)
+		t0 := time.Now()
+		for {
+			v, _ := d.Get("k")
+			if v == i {
+				break
+			}
+			if time.Since(t0) > time.Second {
+				t.Fatalf("trial %d: the new value not seen after 1s (Get = %d)", i, v)
+			}
+			// A tight loop, that lets the goroutine reading the
+			// server's reports run on this P if it was queued here.
+			runtime.Gosched()
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	st := d.Stats().NearCache
+	if st.Hits-hitsBefore < trials {
+		t.Fatalf("near %+v: the trials did not read through the near cache", st)
+	}
+	slices.Sort(lat)
+	t.Logf("coherence over %d trials: p50 %v, p99 %v, p99.9 %v, max %v; near %+v",
+		trials, lat[trials/2], lat[trials*99/100], lat[trials*999/1000], lat[trials-1], st)
+	over := 0
+	for _, l := range lat {
+		if l > nearCacheCoherenceBound {
+			over++
+		}
+	}
+	if over > 0 {
+		t.Fatalf("%d of %d trials saw the write later than %v (max %v)", over, trials, nearCacheCoherenceBound, lat[trials-1])
+	}
+}
