@@ -181,8 +181,9 @@ const nearStripes = 64
 // nearCache is a Dict's near cache. It is safe for concurrent use.
 type nearCache[V any] struct {
 	c        *otter.Cache[string, *nearEntry[V]]
-	maxStale int64
-	now      func() int64
+	maxStale int64        // ns; 0: none
+	now      func() int64 // the clock of fills
+	hitNow   func() int64 // the clock of hits: now, or a coarse one
 	mode     copyMode
 	m        *nearMetrics
 	seed     maphash.Seed
@@ -200,10 +201,18 @@ func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *n
 			return nil, fmt.Errorf("WithNearCache: MaxStale is 0, but %T cannot report changes made by other clients: set the staleness the Dict may serve", be)
 		}
 	}
-	nc := &nearCache[V]{maxStale: int64(cfg.MaxStale), m: m, seed: maphash.MakeSeed(), be: be, now: mono}
-	if cfg.Now != nil {
+	nc := &nearCache[V]{maxStale: int64(cfg.MaxStale), m: m, seed: maphash.MakeSeed(), be: be, now: mono, hitNow: mono}
+	switch {
+	case cfg.Now != nil:
 		now := cfg.Now
 		nc.now = func() int64 { return now().UnixNano() }
+		nc.hitNow = nc.now
+	case cfg.MaxStale >= coarseMin:
+		// Hits read a coarse clock, kept by a timer while hits come, and
+		// count an entry stale one tick early, so MaxStale still holds.
+		cc := &coarseClock{tick: cfg.MaxStale / coarseTicks}
+		nc.hitNow = cc.read
+		nc.maxStale -= int64(cc.tick)
 	}
 	switch {
 	case cfg.ShareValues || kind == kindString:
@@ -247,6 +256,57 @@ func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *n
 	return nc, nil
 }
 
+// The coarse clock. Reading the clock costs a third of a hit, so a near
+// cache with a MaxStale of at least coarseMin reads, on hits, a clock
+// that a timer sets every MaxStale/coarseTicks while hits come in; after a
+// tick without hits the timer stops, and the next hit reads the real
+// clock and starts it again. A pending timer is no goroutine.
+const (
+	coarseMin   = 16 * time.Millisecond
+	coarseTicks = 16
+)
+
+type coarseClock struct {
+	tick   time.Duration
+	now    atomic.Int64
+	active atomic.Bool
+	used   atomic.Bool
+	mu     sync.Mutex
+}
+
+// read returns the coarse time, at most one tick (and the timer's delay)
+// behind the real one.
+func (cc *coarseClock) read() int64 {
+	if cc.active.Load() {
+		if !cc.used.Load() {
+			cc.used.Store(true)
+		}
+		return cc.now.Load()
+	}
+	now := mono()
+	cc.mu.Lock()
+	if !cc.active.Load() {
+		cc.now.Store(now)
+		cc.used.Store(true)
+		cc.active.Store(true)
+		time.AfterFunc(cc.tick, cc.advance)
+	}
+	cc.mu.Unlock()
+	return now
+}
+
+// advance is the timer's function.
+func (cc *coarseClock) advance() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !cc.used.Swap(false) {
+		cc.active.Store(false)
+		return
+	}
+	cc.now.Store(mono())
+	time.AfterFunc(cc.tick, cc.advance)
+}
+
 // immutable reports whether no value of type t can be changed through a
 // copy of it: it holds no pointer, slice, map, channel, function or
 // interface (time.Time, whose only pointer is to an immutable Location,
@@ -282,7 +342,7 @@ func (nc *nearCache[V]) stripe(key string) *atomic.Uint64 {
 func (nc *nearCache[V]) get(d *Dict[V], vw *view, key string) (V, bool) {
 	var zero V
 	e, ok := nc.c.GetIfPresent(key)
-	if !ok || e.s != vw.s || e.gen != vw.gen || (nc.maxStale > 0 && nc.now()-e.at > nc.maxStale) {
+	if !ok || e.s != vw.s || e.gen != vw.gen || (nc.maxStale > 0 && nc.hitNow()-e.at > nc.maxStale) {
 		return zero, false
 	}
 	if nc.mode == shareValue {
