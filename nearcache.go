@@ -137,6 +137,8 @@ func WithNearCache(nc NearCache) Option {
 // NearCacheStats counts a near cache's work. They are zero for a Dict
 // without one.
 type NearCacheStats struct {
+	// Enabled says the Dict has a near cache.
+	Enabled bool
 	// Hits counts reads answered by the near cache (also counted in
 	// Stats.Hits); Misses counts the reads that went to the backend.
 	Hits, Misses uint64
@@ -610,7 +612,7 @@ func (d *Dict[V]) nearStats() NearCacheStats {
 	}
 	m := d.near.m
 	return NearCacheStats{
-		Hits: m.hits.Load(), Misses: m.misses.Load(), Evictions: m.evictions.Load(),
+		Enabled: true, Hits: m.hits.Load(), Misses: m.misses.Load(), Evictions: m.evictions.Load(),
 		Invalidations: m.invalidations.Load(), Resets: m.resets.Load(), Entries: d.near.c.EstimatedSize(),
 	}
 }
