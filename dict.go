@@ -36,6 +36,10 @@
 //   - Clear: an O(1) clear of the Dict's prefix by a namespace generation.
 //   - Keys and All: iterators over the live keys and values, on backends
 //     that can list keys.
+//   - WithNearCache: an in-process tier that answers hot keys without a
+//     round trip, kept coherent by the Dict's own writes, by Redis's
+//     server-assisted invalidation (CLIENT TRACKING), or by a maximum
+//     staleness over memcached.
 //   - Stats: counts and latency histograms per operation, and WithLogger
 //     for failures; package metrics/prometheus exports them.
 //
