@@ -12,6 +12,7 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/codec"
 )
 
 // countingBackend counts the Gets that reach the backend, per backend key,
@@ -238,6 +239,20 @@ func TestNearCacheValueSafety(t *testing.T) {
 		}
 		if d.Stats().NearCache.Hits != 2 {
 			t.Fatalf("near %+v: want 2 hits", d.Stats().NearCache)
+		}
+	})
+	t.Run("bytes field", func(t *testing.T) {
+		type blob struct{ B []byte }
+		for _, c := range []codec.Codec{codec.MsgPack, codec.JSON, codec.Gob} {
+			d := newDict[blob](t, be, "blob-"+c.Name(), nearOpts(time.Hour), memdict.WithCodec(c))
+			_ = d.Put("k", blob{B: []byte("abc")})
+			for i := range 3 {
+				v, _ := d.Get("k")
+				if string(v.B) != "abc" {
+					t.Fatalf("%s: Get %d = %q: a caller's change reached the cache", c.Name(), i, v.B)
+				}
+				v.B[0] = 'X'
+			}
 		}
 	})
 	t.Run("pointer", func(t *testing.T) {

@@ -114,10 +114,9 @@ type tracker struct {
 	b *Backend
 
 	mu       sync.Mutex
-	regs     map[*tracking]struct{}
-	prefixes []string // what the connections track (no two overlap)
-	wake     chan struct{}
-	lastErr  error
+	regs    map[*tracking]struct{}
+	wake    chan struct{}
+	lastErr error
 
 	unsupported atomic.Bool
 	ctx         context.Context
