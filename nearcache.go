@@ -63,8 +63,9 @@ type NearCache struct {
 	// value may be served after its TTL ran out in the backend, since the
 	// near cache does not know TTLs. 0 means no limit, which New accepts
 	// only over a backend that reports changes (backend.Invalidator). Over
-	// Redis, a value read while the tracking connection is down is only
-	// kept if MaxStale is set, and then for MaxStale at most.
+	// Redis, a value read while the tracking connection is down, or from
+	// a server that refuses CLIENT TRACKING (miniredis, Redis before 6),
+	// is only kept if MaxStale is set, and then for MaxStale at most.
 	MaxStale time.Duration
 	// ShareValues declares that callers never modify the values they get
 	// (or the memory those values point to), so hits may return the
@@ -419,7 +420,11 @@ func (nc *nearCache[V]) reset() {
 // bind makes the near cache a member of the group of vw's tracking prefix
 // and returns that group.
 func (nc *nearCache[V]) bind(vw *view) *nearGroup {
-	prefix := trackPrefix(vw.ns)
+	return nc.bindPrefix(trackPrefix(vw.ns))
+}
+
+// bindPrefix is bind for a tracking prefix.
+func (nc *nearCache[V]) bindPrefix(prefix string) *nearGroup {
 	if g := nc.group.Load(); g != nil && g.prefix == prefix {
 		return g
 	}
@@ -494,6 +499,7 @@ type nearGroup struct {
 	prefix  string
 	members atomic.Pointer[[]nearMember] // copy on write, under groups.mu
 	tr      backend.Tracking             // nil if the backend does not track
+	trErr   error                        // why tr is nil
 }
 
 type groupKey struct {
@@ -521,9 +527,7 @@ func joinGroup(be backend.Backend, prefix string, m nearMember) *nearGroup {
 		g = &nearGroup{key: k, prefix: prefix}
 		g.members.Store(&[]nearMember{})
 		if inv, ok := be.(backend.Invalidator); ok {
-			if tr, err := inv.Track(context.Background(), prefix, g.onInvalidation); err == nil {
-				g.tr = tr
-			}
+			g.tr, g.trErr = inv.Track(context.Background(), prefix, g.onInvalidation)
 		}
 		if k.be != nil {
 			if groups.m == nil {
@@ -625,6 +629,19 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 	nc, err := newNearCache[V](d.be, *cfg, d.kind, &d.m.near)
 	if err != nil {
 		return err
+	}
+	if cfg.MaxStale == 0 {
+		// Join the group now, so that tracking starts before the first
+		// read and a backend that refuses it is an error here. The
+		// prefix does not depend on the generation unless the namespace
+		// is hashed; such a Dict joins at its first read.
+		st := d.settings.load()
+		if ns := keyspace.Namespace(st.SiteID, d.prefix, 0, st.MaxKeyLen); !strings.HasPrefix(ns, "#") {
+			if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil {
+				nc.unbind()
+				return fmt.Errorf("WithNearCache: MaxStale is 0, but the backend cannot report changes made by other clients: %w", g.trErr)
+			}
+		}
 	}
 	d.near = nc
 	runtime.AddCleanup(d, func(nc *nearCache[V]) { nc.unbind() }, nc)
