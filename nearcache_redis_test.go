@@ -10,8 +10,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -150,5 +153,88 @@ func TestNearCacheCoherenceRedis(t *testing.T) {
 	}
 	if over > 0 {
 		t.Fatalf("%d of %d trials saw the write later than %v (max %v)", over, trials, nearCacheCoherenceBound, lat[trials-1])
+	}
+}
+
+// TestNearCacheRedisReconnect: losing the tracking connection empties the
+// near cache (a write made meanwhile is not missed), and the near cache
+// fills again once tracking is back.
+func TestNearCacheRedisReconnect(t *testing.T) {
+	p := testserver.Redis(t)
+	url := "redis://" + p.Addr + "/0"
+	be, err := backend.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	d := newDict[string](t, be, "reconnect", memdict.WithNearCache(memdict.NearCache{}))
+	wbe, err := backend.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wbe.Close()
+	writer := newDict[string](t, wbe, "reconnect") // as another process
+	raw := goredis.NewClient(&goredis.Options{Addr: p.Addr})
+	defer raw.Close()
+
+	waitHit := func(what string) {
+		t.Helper()
+		hits := d.Stats().NearCache.Hits
+		deadline := time.Now().Add(10 * time.Second)
+		for d.Stats().NearCache.Hits == hits {
+			if time.Now().After(deadline) {
+				t.Fatalf("no near-cache hit %s", what)
+			}
+			d.Get("k")
+			time.Sleep(time.Millisecond)
+		}
+	}
+	_ = writer.Put("k", "v1")
+	waitHit("before the outage")
+
+	// Kill the tracking connection: the near cache is emptied.
+	list, err := raw.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, "name=memdict-tracking") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if err := raw.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+					t.Fatal(err)
+				}
+				killed++
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("no tracking connection in CLIENT LIST:\n%s", list)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().NearCache.Resets == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the near cache was not reset after the tracking connection was killed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A write during or after the outage is seen.
+	_ = writer.Put("k", "v2")
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if v, _ := d.Get("k"); v == "v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write made around the outage was never seen")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	waitHit("after tracking came back")
+	if v, _ := d.Get("k"); v != "v2" {
+		t.Fatalf("after reconnecting Get = %q, want v2", v)
 	}
 }

@@ -113,7 +113,7 @@ func stopTracking(b *Backend) {
 type tracker struct {
 	b *Backend
 
-	mu       sync.Mutex
+	mu      sync.Mutex
 	regs    map[*tracking]struct{}
 	wake    chan struct{}
 	lastErr error
