@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/maypok86/otter/v2"
 
@@ -195,6 +196,16 @@ type nearCache[V any] struct {
 	be     backend.Backend
 	bindMu sync.Mutex
 	group  atomic.Pointer[nearGroup]
+	onGen  func(key string) // generationKeyChanged; set by setupNear
+}
+
+// generationKeyChanged marks the Dict's view stale if key is its
+// generation key ("" for any), so that its next call reads the
+// generation again.
+func (nc *nearCache[V]) generationKeyChanged(key string) {
+	if nc.onGen != nil {
+		nc.onGen(key)
+	}
 }
 
 // newNearCache makes the near cache of a Dict of V over be.
@@ -490,6 +501,9 @@ func dictKey(prefix, bkey string) (string, bool) {
 type nearMember interface {
 	invalidate(key string)
 	reset()
+	// generationKeyChanged is told of a change of a namespace
+	// generation key (see Clear).
+	generationKeyChanged(key string)
 }
 
 // nearGroup holds this process's near caches on one backend and tracking
@@ -500,6 +514,7 @@ type nearGroup struct {
 	members atomic.Pointer[[]nearMember] // copy on write, under groups.mu
 	tr      backend.Tracking             // nil if the backend does not track
 	trErr   error                        // why tr is nil
+	genTr   backend.Tracking             // of the generation keys
 }
 
 type groupKey struct {
@@ -528,6 +543,12 @@ func joinGroup(be backend.Backend, prefix string, m nearMember) *nearGroup {
 		g.members.Store(&[]nearMember{})
 		if inv, ok := be.(backend.Invalidator); ok {
 			g.tr, g.trErr = inv.Track(context.Background(), prefix, g.onInvalidation)
+			if g.tr != nil {
+				// A Clear elsewhere writes the generation key: track it
+				// too, so that it is seen at once rather than at the
+				// next GenerationRefresh.
+				g.genTr, _ = inv.Track(context.Background(), genKeyPrefix, g.onGenInvalidation)
+			}
 		}
 		if k.be != nil {
 			if groups.m == nil {
@@ -559,6 +580,26 @@ func (g *nearGroup) leave(m nearMember) {
 		}
 		if g.tr != nil {
 			g.tr.Stop()
+		}
+		if g.genTr != nil {
+			g.genTr.Stop()
+		}
+	}
+}
+
+// genKeyPrefix starts every generation key (keyspace.MetaKey with name
+// "gen") that is not hashed.
+const genKeyPrefix = "#!gen:"
+
+// onGenInvalidation applies a report of changed generation keys.
+func (g *nearGroup) onGenInvalidation(inv backend.Invalidation) {
+	for _, m := range *g.members.Load() {
+		if inv.All {
+			m.generationKeyChanged("")
+			continue
+		}
+		for _, k := range inv.Keys {
+			m.generationKeyChanged(k)
 		}
 	}
 }
@@ -641,6 +682,21 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 				nc.unbind()
 				return fmt.Errorf("WithNearCache: MaxStale is 0, but the backend cannot report changes made by other clients: %w", g.trErr)
 			}
+		}
+	}
+	// The group holds nc, so nc must not hold d: the Dict would never be
+	// collected.
+	wd := weak.Make(d)
+	nc.onGen = func(key string) {
+		d := wd.Value()
+		if d == nil {
+			return
+		}
+		if key != "" && key != d.metaKey(d.settings.load()) {
+			return
+		}
+		if v := d.view.Load(); v != nil {
+			v.stale.Store(true)
 		}
 	}
 	d.near = nc

@@ -22,12 +22,16 @@ import (
 	"github.com/memdict/memdict/internal/testserver"
 )
 
-// NearCacheCoherenceBound is the stated bound on how long a near-cached
-// Dict over Redis serves a value after another process overwrote it, on
-// loopback: from the moment the writer's SET has returned to the moment
-// a Get in this process returns the new value. Measured on a loaded
-// 2-core machine (see TestNearCacheCoherenceRedis's log).
-const nearCacheCoherenceBound = 25 * time.Millisecond
+// nearCacheCoherenceBound is the bound the coherence test asserts on how
+// long a near-cached Dict over Redis serves a value after another process
+// overwrote it, on loopback: from the moment the writer's SET has returned
+// to the moment a Get in this process returns the new value. The test logs
+// the measured distribution; on a 2-core machine loaded by other work the
+// median is tens of microseconds, the 99th percentile a few milliseconds,
+// and rare outliers reach tens of milliseconds when the OS does not
+// schedule the reading goroutine or the server, so the asserted bound
+// leaves room for those.
+const nearCacheCoherenceBound = 100 * time.Millisecond
 
 // writerEnv makes the test binary a writer process for the coherence test.
 const writerEnv = "MEMDICT_NEAR_WRITER_URL"
@@ -236,5 +240,45 @@ func TestNearCacheRedisReconnect(t *testing.T) {
 	waitHit("after tracking came back")
 	if v, _ := d.Get("k"); v != "v2" {
 		t.Fatalf("after reconnecting Get = %q, want v2", v)
+	}
+}
+
+// TestNearCacheRedisClearElsewhere: over Redis, a Clear made by another
+// client is seen at once, through the tracked generation key, not at the
+// next GenerationRefresh (an hour here).
+func TestNearCacheRedisClearElsewhere(t *testing.T) {
+	p := testserver.Redis(t)
+	url := "redis://" + p.Addr + "/0"
+	open := func() backend.Backend {
+		be, err := backend.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { be.Close() })
+		return be
+	}
+	d := newDict[string](t, open(), "cleared", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(time.Hour))
+	other := newDict[string](t, open(), "cleared", memdict.WithGenerationRefresh(time.Hour))
+	_ = other.Put("k", "v")
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().NearCache.Hits == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no near-cache hit")
+		}
+		d.Get("k")
+		time.Sleep(time.Millisecond)
+	}
+	if err := other.Clear(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := d.Get("k"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a Clear by another client not seen in 10s (GenerationRefresh is an hour)")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
