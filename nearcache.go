@@ -107,8 +107,19 @@ const (
 //   - over memcached and the memory backend, which cannot report changes,
 //     within nc.MaxStale, which must then be set.
 //
-// A Clear made elsewhere is seen within the Dict's GenerationRefresh, as
-// without a near cache.
+// A Clear made elsewhere is seen over Redis as soon as the server reports
+// the new generation (the generation keys are tracked too), and over other
+// backends within the Dict's GenerationRefresh, as without a near cache.
+// A near cache does not know TTLs: a value whose TTL ran out in the
+// backend may be served until MaxStale (over Redis also until the server
+// deletes the expired key, which its background expiry does soon after,
+// and reports it).
+//
+// The Dicts of this process that near-cache one backend, site id and
+// prefix share one tracking registration; over Redis, a near-cached Dict
+// whose prefix covers a tracked one (prefix "a" after site "a") makes the
+// tracking connections start anew, which empties every near cache on that
+// backend once.
 //
 // Value safety. A hit never lets a caller change the cached copy: for
 // strings, numbers, booleans, and arrays and structs made only of those
