@@ -130,6 +130,9 @@ const (
 // which costs what a decode costs but no round trip. Set nc.ShareValues to
 // share values of any type when callers treat them as read-only.
 //
+// Keys too long for the backend, which are stored under a hash of the
+// key, are not near-cached.
+//
 // WithNearCache returns an error from New if a bound is negative, or if
 // MaxStale is 0 over a backend that cannot report changes.
 func WithNearCache(nc NearCache) Option {

@@ -45,6 +45,11 @@ import (
 // registration. On a cluster the tracker reads the masters again every
 // trackTopology and sets up anew when they changed.
 //
+// BCAST, rather than tracking each key read, keeps the tracking on
+// connections of its own (go-redis's pool connections need no change) and
+// the server's memory free of a table of read keys; its cost is that every
+// write under a tracked prefix is reported, cached here or not.
+//
 // A server that refuses HELLO 3 or CLIENT TRACKING (Redis before 6,
 // miniredis) makes every registration unsupported: Live stays false, and a
 // near cache then relies on its MaxStale.
