@@ -61,6 +61,8 @@ const (
 	trackTopology   = 5 * time.Second
 )
 
+var _ backend.Invalidator = (*Backend)(nil)
+
 // trackers holds each Backend's tracker, made by its first Track; kept
 // apart from the Backend so that the driver's own files need only a call
 // in Close.
