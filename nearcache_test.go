@@ -547,3 +547,22 @@ func TestNearCacheGetMulti(t *testing.T) {
 		t.Fatalf("stats: hits %d, near %+v", st.Hits, st.NearCache)
 	}
 }
+
+// TestNearCacheBothBounds: with MaxEntries and MaxBytes, small entries are
+// bounded by the entry count.
+func TestNearCacheBothBounds(t *testing.T) {
+	d := newDict[int](t, memory.New(), "both", memdict.WithNearCache(memdict.NearCache{MaxEntries: 10, MaxBytes: 1 << 20, MaxStale: time.Hour}))
+	for i := range 200 {
+		k := fmt.Sprint("k", i)
+		_ = d.Put(k, i)
+		d.Get(k)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().NearCache.Entries > 10 && time.Now().Before(deadline) {
+		d.Get("k0")
+		time.Sleep(time.Millisecond)
+	}
+	if st := d.Stats().NearCache; st.Entries > 10 || st.Evictions == 0 {
+		t.Fatalf("near %+v: 200 small values with MaxEntries 10", st)
+	}
+}
