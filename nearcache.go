@@ -67,6 +67,9 @@ type NearCache struct {
 	// Redis, a value read while the tracking connection is down, or from
 	// a server that refuses CLIENT TRACKING (miniredis, Redis before 6),
 	// is only kept if MaxStale is set, and then for MaxStale at most.
+	// A MaxStale of 16ms or more is measured on hits with a clock of
+	// MaxStale/16 resolution that counts entries stale one tick early, so
+	// the bound holds unless the process's timers run late.
 	MaxStale time.Duration
 	// ShareValues declares that callers never modify the values they get
 	// (or the memory those values point to), so hits may return the
@@ -102,8 +105,10 @@ const (
 // every entry a miss. Writes by other processes are seen:
 //   - over Redis (a backend.Invalidator), within the time the server takes
 //     to report them on the tracking connection (CLIENT TRACKING with
-//     BCAST and the Dict's prefix): a few milliseconds on a local network;
-//     losing that connection empties the near cache;
+//     BCAST and the Dict's prefix): well under ten milliseconds on
+//     loopback; losing that connection empties the near cache (one that
+//     goes silent counts as lost after three seconds without an answer
+//     to its PINGs), and it fills again once tracking is back;
 //   - over memcached and the memory backend, which cannot report changes,
 //     within nc.MaxStale, which must then be set.
 //
