@@ -222,6 +222,7 @@ func TestTrackingMiniredis(t *testing.T) {
 	if !errors.Is(err, backend.ErrNotSupported) {
 		t.Fatalf("Track after the refusal: %v, want ErrNotSupported", err)
 	}
+	t.Logf("miniredis: %v", err)
 }
 
 func TestTrackingClosed(t *testing.T) {
@@ -238,4 +239,38 @@ func TestMinimalPrefixes(t *testing.T) {
 	if strings.Join(got, " ") != "a: b: c" {
 		t.Fatalf("minimal = %q", got)
 	}
+}
+
+// TestTrackingTLSAndAuth: the tracking connection dials as the client
+// does: over TLS, and with the client's password.
+func TestTrackingTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	t.Run("TLS", func(t *testing.T) {
+		p, files := testserver.RedisTLS(t)
+		b := mustOpen(t, "rediss://"+p.Addr+"?tls_ca="+files.CAFile)
+		trackOne(t, b)
+	})
+	t.Run("Password", func(t *testing.T) {
+		p := testserver.Redis(t, "--requirepass", "s3cret")
+		b := mustOpen(t, "redis://:s3cret@"+p.Addr+"/0")
+		trackOne(t, b)
+	})
+}
+
+// trackOne checks that a write through b is reported on its tracking
+// connection.
+func trackOne(t *testing.T, b *Backend) {
+	t.Helper()
+	ctx := context.Background()
+	r := newReports()
+	tr, err := b.Track(ctx, "one:", r.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	waitFor(t, "tracking to be live", tr.Live)
+	if err := b.Set(ctx, backend.Item{Key: "one:k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the report", func() bool { ks, _ := r.snapshot(); return len(ks) == 1 && ks[0] == "one:k" })
 }
