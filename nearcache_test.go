@@ -366,16 +366,21 @@ func TestNearCacheScanResistance(t *testing.T) {
 	for range 200 {
 		d.Get("hot")
 	}
+	// The hot key is read once every 250 cold keys: more than the
+	// cache holds, so an LRU cache would have evicted it before each of
+	// those 20 reads and read it 21 times in all. W-TinyLFU keeps it but
+	// for a few reads (its frequency sketch and admission are approximate).
 	for i := range 5000 {
 		d.Get(fmt.Sprint("cold", i))
-		if i%50 == 0 {
+		if i%250 == 249 {
 			d.Get("hot")
 		}
 	}
 	hot := be.getsOf(d.BackendKey("hot"))
-	if hot > 3 {
-		t.Fatalf("the hot key went to the backend %d times during the scan", hot)
+	if hot > 10 {
+		t.Fatalf("the hot key went to the backend %d times (of 21 reads) during the scan", hot)
 	}
+	t.Logf("the hot key went to the backend %d times", hot)
 	// Eviction runs in the background: poll.
 	deadline := time.Now().Add(10 * time.Second)
 	for d.Stats().NearCache.Entries > 110 && time.Now().Before(deadline) {
