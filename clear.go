@@ -195,6 +195,7 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 			err = d.be.CompareAndSwap(ctx, backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), CAS: it.CAS})
 			if err == nil {
 				d.install(s, gen)
+				d.nearReset()
 				return nil
 			}
 		case errors.Is(err, backend.ErrNotFound):
@@ -202,6 +203,7 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 			err = d.be.Add(ctx, backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
 			if err == nil {
 				d.install(s, gen)
+				d.nearReset()
 				return nil
 			}
 		}

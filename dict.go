@@ -36,6 +36,10 @@
 //   - Clear: an O(1) clear of the Dict's prefix by a namespace generation.
 //   - Keys and All: iterators over the live keys and values, on backends
 //     that can list keys.
+//   - WithNearCache: an in-process tier that answers hot keys without a
+//     round trip, kept coherent by the Dict's own writes, by Redis's
+//     server-assisted invalidation (CLIENT TRACKING), or by a maximum
+//     staleness over memcached.
 //   - Stats: counts and latency histograms per operation, and WithLogger
 //     for failures; package metrics/prometheus exports them.
 //
@@ -52,6 +56,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -94,6 +99,7 @@ type Dict[V any] struct {
 	refreshing atomic.Bool
 
 	updateRetries int
+	near          *nearCache[V] // nil without WithNearCache
 	flights       flightGroup[V]
 	updates       updateGroup[V]
 }
@@ -156,6 +162,9 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		d.kind = kindString
 	case []byte:
 		d.kind = kindBytes
+	}
+	if err := d.setupNear(o.near); err != nil {
+		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 	}
 	return d, nil
 }
@@ -223,6 +232,9 @@ func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
 	vw, err := d.current(ctx)
 	if err != nil {
 		return zero, false, d.m.fail(ctx, opGet, key, err)
+	}
+	if d.near != nil {
+		return d.lookupNear(ctx, vw, key)
 	}
 	bkey, hashed := vw.key(key)
 	it, err := d.be.Get(ctx, bkey)
@@ -395,6 +407,7 @@ func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption
 	it, err := d.item(ctx, key, v, opts)
 	if err == nil {
 		err = d.be.Set(ctx, it)
+		d.nearInvalidate(key)
 	}
 	if err != nil {
 		err = d.m.fail(ctx, opPut, key, err)
@@ -415,6 +428,7 @@ func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) 
 	}
 	switch {
 	case err == nil:
+		d.nearInvalidate(key)
 		return true, nil
 	case errors.Is(err, backend.ErrNotStored):
 		d.m.miss(opAdd)
@@ -443,7 +457,9 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) error {
 		return d.m.fail(ctx, opDelete, key, err)
 	}
 	bkey, _ := vw.key(key)
-	if err := d.be.Delete(ctx, bkey); err != nil {
+	err = d.be.Delete(ctx, bkey)
+	d.nearInvalidate(key)
+	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opDelete)
 			return &OpError{Op: "delete", Key: key, Err: err}
@@ -494,16 +510,29 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 	if len(distinct) == 0 {
 		return out, nil
 	}
-	t0 := d.m.startN(opGet, len(distinct))
-	defer d.m.end(opGet, t0)
 	me := &MultiError{Op: "getmulti", Total: len(distinct)}
 	vw, err := d.current(ctx)
 	if err != nil {
+		t0 := d.m.startN(opGet, len(distinct))
+		defer d.m.end(opGet, t0)
 		for _, k := range distinct {
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: k, Err: err})
 		}
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
+	var tokens map[string]fillToken
+	if d.near != nil {
+		// Near-cache hits are counted by nearGetMulti; only the rest
+		// goes to the backend.
+		var near map[string]V
+		near, distinct, tokens = d.nearGetMulti(vw, distinct)
+		maps.Copy(out, near)
+		if len(distinct) == 0 {
+			return out, nil
+		}
+	}
+	t0 := d.m.startN(opGet, len(distinct))
+	defer d.m.end(opGet, t0)
 	wants := make(map[string]want, len(distinct))
 	bkeys := make([]string, 0, len(distinct))
 	for _, k := range distinct {
@@ -544,6 +573,9 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: derr})
 		case ok:
 			out[w.key] = v
+			if t, want := tokens[w.key]; want && !w.hashed {
+				d.near.fill(vw, w.key, t, v, it.Value)
+			}
 		default:
 			d.m.miss(opGet)
 		}
@@ -608,6 +640,9 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 	} else {
 		errs = perKey(len(items), func(i int) error { return d.be.Set(ctx, items[i]) })
 	}
+	for _, k := range itemKeys {
+		d.nearInvalidate(k)
+	}
 	for i, err := range errs {
 		if err != nil {
 			me.Failed = append(me.Failed, &OpError{Op: "put", Key: itemKeys[i], Err: err})
@@ -621,4 +656,8 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 }
 
 // Stats returns a snapshot of the Dict's counters and latency histograms.
-func (d *Dict[V]) Stats() Stats { return d.m.snapshot() }
+func (d *Dict[V]) Stats() Stats {
+	st := d.m.snapshot()
+	st.NearCache = d.nearStats()
+	return st
+}

@@ -70,6 +70,8 @@ type metrics struct {
 	ops [numOps]opMetrics
 	// retries counts CAS conflicts that Update retried.
 	retries atomic.Uint64
+	// near counts the near cache's work (WithNearCache).
+	near nearMetrics
 	// sampleMask selects the calls whose latency is measured: those
 	// whose count ANDed with it is 0. noSampling turns measuring off.
 	sampleMask uint64
@@ -191,6 +193,9 @@ type Stats struct {
 	// Ops holds one entry per kind of operation, in a fixed order: get,
 	// put, add, delete, touch, update, load, incr, clear, list, commit.
 	Ops []OpStats
+	// NearCache counts the near cache's hits, misses, evictions and
+	// invalidations (see WithNearCache); zero without one.
+	NearCache NearCacheStats
 }
 
 // OpStats counts one kind of operation.

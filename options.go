@@ -28,6 +28,7 @@ type options struct {
 	logger        *slog.Logger
 	sampling      int // 0: default, <0: off
 	updateRetries int
+	near          *NearCache
 }
 
 // DefaultLatencySampling is how many operations of a kind share one

@@ -210,6 +210,9 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		setErrs = perKey(len(items), func(i int) error { return d.be.Set(ctx, items[i]) })
 		delErrs = perKey(len(dels), func(i int) error { return d.be.Delete(ctx, dels[i]) })
 	}
+	for _, k := range keys {
+		d.nearInvalidate(k)
+	}
 	for i, err := range setErrs {
 		if err != nil {
 			fail(opPut, itemKeys[i], err)

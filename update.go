@@ -216,6 +216,7 @@ func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
 		} else {
 			err = d.be.Add(ctx, item)
 		}
+		d.nearInvalidate(key)
 		switch {
 		case err == nil:
 			for i, r := range batch {

@@ -236,6 +236,7 @@ func (b *Backend) Close() error {
 	b.callsMu.Unlock()
 	close(b.stop)
 	b.closeLanes()
+	stopTracking(b)
 	var err error
 	if b.owns {
 		if cerr := b.client.Close(); cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {

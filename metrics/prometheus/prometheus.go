@@ -14,6 +14,14 @@
 //	memdict_operation_duration_seconds{prefix,op}       histogram
 //	memdict_update_conflicts_total{prefix}              counter
 //
+// and, for Dicts with a near cache (memdict.WithNearCache):
+//
+//	memdict_near_cache_requests_total{prefix,result}    counter (hit, miss)
+//	memdict_near_cache_evictions_total{prefix}          counter
+//	memdict_near_cache_invalidations_total{prefix}      counter
+//	memdict_near_cache_resets_total{prefix}             counter
+//	memdict_near_cache_entries{prefix}                  gauge
+//
 // op is get, put, add, delete, touch, update, load, incr, clear, list or
 // commit; result is hit or miss (get), ok, not_stored (add), not_found
 // (delete, touch), conflict (update gave up) or error. The duration
@@ -44,6 +52,8 @@ type Collector struct {
 	constLabels promclient.Labels
 
 	ops, dur, conflicts *promclient.Desc
+
+	nearReqs, nearEvictions, nearInvalidations, nearResets, nearEntries *promclient.Desc
 
 	mu      sync.Mutex
 	sources []named
@@ -79,6 +89,16 @@ func NewCollector(opts ...Option) *Collector {
 		"Latency of sampled Dict operations.", []string{"prefix", "op"}, c.constLabels)
 	c.conflicts = promclient.NewDesc(name("update_conflicts_total"),
 		"Compare-and-swap conflicts that Update retried.", []string{"prefix"}, c.constLabels)
+	c.nearReqs = promclient.NewDesc(name("near_cache_requests_total"),
+		"Reads of a near-cached Dict, by whether the near cache answered (hit) or the backend (miss).", []string{"prefix", "result"}, c.constLabels)
+	c.nearEvictions = promclient.NewDesc(name("near_cache_evictions_total"),
+		"Near-cache entries evicted to stay within the bounds.", []string{"prefix"}, c.constLabels)
+	c.nearInvalidations = promclient.NewDesc(name("near_cache_invalidations_total"),
+		"Near-cache entries dropped because their key was written, here or elsewhere.", []string{"prefix"}, c.constLabels)
+	c.nearResets = promclient.NewDesc(name("near_cache_resets_total"),
+		"Times the near cache was emptied at once (tracking connection lost, server flushed).", []string{"prefix"}, c.constLabels)
+	c.nearEntries = promclient.NewDesc(name("near_cache_entries"),
+		"Entries held by the near cache.", []string{"prefix"}, c.constLabels)
 	return c
 }
 
@@ -112,6 +132,11 @@ func (c *Collector) Describe(ch chan<- *promclient.Desc) {
 	ch <- c.ops
 	ch <- c.dur
 	ch <- c.conflicts
+	ch <- c.nearReqs
+	ch <- c.nearEvictions
+	ch <- c.nearInvalidations
+	ch <- c.nearResets
+	ch <- c.nearEntries
 }
 
 // bounds are memdict.LatencyBounds in seconds.
@@ -145,5 +170,13 @@ func (c *Collector) Collect(ch chan<- promclient.Metric) {
 			ch <- promclient.MustNewConstHistogram(c.dur, o.Latency.Count, o.Latency.Sum.Seconds(), buckets, n.label, o.Op)
 		}
 		ch <- promclient.MustNewConstMetric(c.conflicts, promclient.CounterValue, float64(st.Conflicts), n.label)
+		if nc := st.NearCache; nc.Enabled {
+			ch <- promclient.MustNewConstMetric(c.nearReqs, promclient.CounterValue, float64(nc.Hits), n.label, "hit")
+			ch <- promclient.MustNewConstMetric(c.nearReqs, promclient.CounterValue, float64(nc.Misses), n.label, "miss")
+			ch <- promclient.MustNewConstMetric(c.nearEvictions, promclient.CounterValue, float64(nc.Evictions), n.label)
+			ch <- promclient.MustNewConstMetric(c.nearInvalidations, promclient.CounterValue, float64(nc.Invalidations), n.label)
+			ch <- promclient.MustNewConstMetric(c.nearResets, promclient.CounterValue, float64(nc.Resets), n.label)
+			ch <- promclient.MustNewConstMetric(c.nearEntries, promclient.GaugeValue, float64(nc.Entries), n.label)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
 
@@ -74,5 +75,66 @@ func TestCollector(t *testing.T) {
 		if got, ok := ops[k]; !ok || got != want {
 			t.Errorf("memdict_operations_total{%s} = %v (present %v), want %v", k, got, ok, want)
 		}
+	}
+}
+
+func TestCollectorNearCache(t *testing.T) {
+	be := memory.New()
+	d, err := memdict.New[string](be, "near", memdict.WithNearCache(memdict.NearCache{MaxStale: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := memdict.New[string](be, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Put("a", "x")
+	d.Get("a") // miss, filled
+	d.Get("a") // hit
+	d.Get("a") // hit
+	_ = d.Put("a", "y")
+	col := memprom.NewCollector()
+	col.Add(d)
+	col.Add(plain)
+	reg := promclient.NewPedanticRegistry()
+	if err := reg.Register(col); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "memdict_near_cache_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			parts := []string{mf.GetName()}
+			for _, l := range m.GetLabel() {
+				parts = append(parts, l.GetName()+"="+l.GetValue())
+			}
+			v := m.GetCounter().GetValue()
+			if m.GetGauge() != nil {
+				v = m.GetGauge().GetValue()
+			}
+			got[strings.Join(parts, ",")] = v
+		}
+	}
+	want := map[string]float64{
+		"memdict_near_cache_requests_total,prefix=near,result=hit":  2,
+		"memdict_near_cache_requests_total,prefix=near,result=miss": 1,
+		"memdict_near_cache_evictions_total,prefix=near":            0,
+		"memdict_near_cache_invalidations_total,prefix=near":        1,
+		"memdict_near_cache_resets_total,prefix=near":               0,
+		"memdict_near_cache_entries,prefix=near":                    0,
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || g != w {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("near-cache series %v, want only the near-cached Dict's %d", got, len(want))
 	}
 }

@@ -28,7 +28,12 @@
 //	go test -run 'Conformance/Raw/TTL'
 //
 // runs one group. "Raw" subtests use the backend.Backend methods directly;
-// "Dict" subtests (in dict.go) go through memdict's typed Dict.
+// "Dict" subtests (in dict.go) go through memdict's typed Dict, "Power"
+// subtests through its Tx, Update, GetOrLoad, Clear, Keys and Counters;
+// "NearCache" runs the Dict and Power subtests again with every Dict
+// near-cached (memdict.WithNearCache, see Options.NearCache), so that a
+// driver's conformance test checks the near cache over it with no line
+// of its own.
 //
 // With Options.Advance the suite moves the backend's clock (a
 // memory.FakeClock, miniredis's FastForward) instead of sleeping; without
@@ -44,9 +49,11 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 )
 
@@ -93,6 +100,20 @@ type Options struct {
 	// Concurrency is the number of goroutines the concurrency subtests run;
 	// zero means 8.
 	Concurrency int
+
+	// NearCache configures the near cache of the "NearCache" group, which
+	// runs every Dict and Power subtest again with each Dict made with
+	// memdict.WithNearCache. Its zero value means 1000 entries and a
+	// MaxStale of five TTL granularities with Advance, else a tenth of a
+	// second (short enough for the TTL subtests; over Redis, server
+	// invalidation is on as well), on a clock that Advance moves. Set
+	// SkipNearCache to leave the group out.
+	NearCache memdict.NearCache
+
+	// SkipNearCache leaves out the "NearCache" group.
+	SkipNearCache bool
+
+	near *memdict.NearCache // set in the NearCache group
 }
 
 // withDefaults returns o with its zero fields replaced by their defaults.
@@ -109,6 +130,15 @@ func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
+	if o.NearCache.MaxEntries == 0 && o.NearCache.MaxBytes == 0 {
+		o.NearCache.MaxEntries = 1000
+	}
+	if o.NearCache.MaxStale == 0 {
+		o.NearCache.MaxStale = 100 * time.Millisecond
+		if o.Advance != nil {
+			o.NearCache.MaxStale = 5 * o.TTLGranularity
+		}
+	}
 	return o
 }
 
@@ -122,6 +152,30 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Optio
 	t.Run("Raw", func(t *testing.T) { runRaw(t, newBackend, opts) })
 	t.Run("Dict", func(t *testing.T) { runDict(t, newBackend, opts) })
 	t.Run("Power", func(t *testing.T) { runPower(t, newBackend, opts) })
+	if !opts.SkipNearCache {
+		t.Run("NearCache", func(t *testing.T) {
+			near := withNearCache(opts)
+			t.Run("Dict", func(t *testing.T) { runDict(t, newBackend, near) })
+			t.Run("Power", func(t *testing.T) { runPower(t, newBackend, near) })
+		})
+	}
+}
+
+// withNearCache returns opts for the NearCache group: Dicts get a near
+// cache, whose clock Advance moves along with the backend's.
+func withNearCache(opts Options) Options {
+	nc := opts.NearCache
+	if opts.Advance != nil && nc.Now == nil {
+		var offset atomic.Int64
+		advance := opts.Advance
+		opts.Advance = func(d time.Duration) {
+			offset.Add(int64(d))
+			advance(d)
+		}
+		nc.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	}
+	opts.near = &nc
+	return opts
 }
 
 // harness is one subtest's view of a fresh backend: its key prefix, its

@@ -37,11 +37,21 @@ func dictOf[V any](h *harness, sub string, opts ...memdict.Option) *memdict.Dict
 	if h.opts.MaxKeyLen > 0 {
 		base = append(base, memdict.WithMaxKeyLen(max(h.opts.MaxKeyLen, 80)))
 	}
+	base = append(base, h.nearOpts()...)
 	d, err := memdict.New[V](h.be, h.prefix+sub, append(base, opts...)...)
 	if err != nil {
 		h.t.Fatalf("memdict.New: %v", err)
 	}
 	return d
+}
+
+// nearOpts returns the options that give a Dict the NearCache group's
+// near cache, or none outside it.
+func (h *harness) nearOpts() []memdict.Option {
+	if h.opts.near == nil {
+		return nil
+	}
+	return []memdict.Option{memdict.WithNearCache(*h.opts.near)}
 }
 
 // track remembers the backend keys of keys for deletion at cleanup.

@@ -152,7 +152,7 @@ func powerTxFailedKey(h *harness) {
 	t, ctx := h.t, h.ctx()
 	probe := dictOf[record](h, "")
 	be, _ := wrapFailOne(h, probe, "k050")
-	d, err := memdict.New[record](be, probe.Prefix(), memdict.WithSettings(mustShared(t, probe.Settings())))
+	d, err := memdict.New[record](be, probe.Prefix(), append(h.nearOpts(), memdict.WithSettings(mustShared(t, probe.Settings())))...)
 	noErr(t, "memdict.New", err)
 	keys := make([]string, 100)
 	for i := range keys {
@@ -194,7 +194,7 @@ func powerTxBatched(h *harness) {
 	}
 	probe := dictOf[record](h, "")
 	be, f := wrapFailOne(h, probe, "none")
-	d, err := memdict.New[record](be, probe.Prefix(), memdict.WithSettings(mustShared(t, probe.Settings())))
+	d, err := memdict.New[record](be, probe.Prefix(), append(h.nearOpts(), memdict.WithSettings(mustShared(t, probe.Settings())))...)
 	noErr(t, "memdict.New", err)
 	tx := d.Begin()
 	for i := range 100 {

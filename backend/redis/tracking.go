@@ -1,0 +1,793 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// Server-assisted client-side caching.
+//
+// Track (backend.Invalidator) makes the Backend keep one connection of its
+// own to every Redis master, in RESP3 (HELLO 3), on which it runs
+//
+//	CLIENT TRACKING ON BCAST PREFIX <p1> PREFIX <p2> ...
+//
+// with the tracked prefixes, so that the server pushes an "invalidate"
+// message naming every key under them that anyone writes, deletes, expires
+// or evicts. A goroutine per connection reads the pushes and hands the keys
+// to the registrations whose prefix they start with; a null key list (a
+// FLUSHALL or FLUSHDB) resets them all.
+//
+// The connection sends PING every trackPing and is taken as lost when
+// nothing arrives for trackTimeout. On a lost connection every
+// registration stops being Live and is reset (Invalidation.All), and the
+// tracker dials again, backing off up to trackMaxBackoff; once every
+// master has confirmed tracking, the registrations are Live again. A new
+// prefix that does not overlap the tracked ones is added on the live
+// connections (CLIENT TRACKING ON BCAST PREFIX <new>); one that covers
+// tracked prefixes (Redis refuses overlapping prefixes on one connection)
+// makes the tracker set the connections up anew, which resets every
+// registration. On a cluster the tracker reads the masters again every
+// trackTopology and sets up anew when they changed.
+//
+// BCAST, rather than tracking each key read, keeps the tracking on
+// connections of its own (go-redis's pool connections need no change) and
+// the server's memory free of a table of read keys; its cost is that every
+// write under a tracked prefix is reported, cached here or not.
+//
+// A server that refuses HELLO 3 or CLIENT TRACKING (Redis before 6,
+// miniredis) makes every registration unsupported: Live stays false, and a
+// near cache then relies on its MaxStale.
+
+const (
+	trackPing       = time.Second
+	trackTimeout    = 3 * time.Second
+	trackMaxBackoff = 2 * time.Second
+	trackTopology   = 5 * time.Second
+)
+
+var _ backend.Invalidator = (*Backend)(nil)
+
+// trackers holds each Backend's tracker, made by its first Track; kept
+// apart from the Backend so that the driver's own files need only a call
+// in Close.
+var trackers struct {
+	mu sync.Mutex
+	m  map[*Backend]*tracker
+}
+
+// Track implements backend.Invalidator: fn receives the keys under prefix
+// that change, from a tracking connection per master (see the package
+// documentation). It does no I/O: tracking starts in the background, and
+// the Tracking is Live once every master has confirmed it. It returns an
+// error wrapping backend.ErrClosed after Close, and one wrapping
+// backend.ErrNotSupported for a client that is neither a *goredis.Client
+// nor a *goredis.ClusterClient, or once the server has refused tracking.
+func (b *Backend) Track(_ context.Context, prefix string, fn func(backend.Invalidation)) (backend.Tracking, error) {
+	if fn == nil {
+		return nil, errors.New("redis: track: nil function")
+	}
+	if b.single == nil && b.cluster == nil {
+		return nil, fmt.Errorf("redis: track %q: %w: client tracking needs a *redis.Client or *redis.ClusterClient, not %T", prefix, backend.ErrNotSupported, b.client)
+	}
+	trackers.mu.Lock()
+	if b.closed.Load() {
+		trackers.mu.Unlock()
+		return nil, fmt.Errorf("redis: track %q: %w", prefix, backend.ErrClosed)
+	}
+	t := trackers.m[b]
+	if t == nil {
+		t = newTracker(b)
+		if trackers.m == nil {
+			trackers.m = make(map[*Backend]*tracker)
+		}
+		trackers.m[b] = t
+	}
+	trackers.mu.Unlock()
+	if t.unsupported.Load() {
+		return nil, fmt.Errorf("redis: track %q: %w: %v", prefix, backend.ErrNotSupported, t.why())
+	}
+	return t.add(prefix, fn), nil
+}
+
+// stopTracking stops b's tracker, if it has one; Close calls it.
+func stopTracking(b *Backend) {
+	trackers.mu.Lock()
+	t := trackers.m[b]
+	delete(trackers.m, b)
+	trackers.mu.Unlock()
+	if t != nil {
+		t.stop()
+	}
+}
+
+// tracker runs a Backend's tracking connections.
+type tracker struct {
+	b *Backend
+
+	mu      sync.Mutex
+	regs    map[*tracking]struct{}
+	wake    chan struct{}
+	lastErr error
+
+	unsupported atomic.Bool
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	stopped     bool
+}
+
+func newTracker(b *Backend) *tracker {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &tracker{b: b, regs: map[*tracking]struct{}{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.supervise()
+	}()
+	return t
+}
+
+func (t *tracker) why() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastErr
+}
+
+// tracking is one registration.
+type tracking struct {
+	t       *tracker
+	prefix  string
+	fnMu    sync.Mutex // serialises fn, and Stop with it
+	fn      func(backend.Invalidation)
+	live    atomic.Bool
+	stopped atomic.Bool
+}
+
+func (r *tracking) Live() bool      { return r.live.Load() && !r.stopped.Load() }
+func (r *tracking) Supported() bool { return !r.t.unsupported.Load() }
+
+// Stop ends the registration.
+func (r *tracking) Stop() {
+	r.t.mu.Lock()
+	delete(r.t.regs, r)
+	r.t.mu.Unlock()
+	r.fnMu.Lock()
+	r.stopped.Store(true)
+	r.fnMu.Unlock()
+}
+
+func (r *tracking) deliver(inv backend.Invalidation) {
+	r.fnMu.Lock()
+	defer r.fnMu.Unlock()
+	if !r.stopped.Load() {
+		r.fn(inv)
+	}
+}
+
+// add registers prefix and wakes the supervisor.
+func (t *tracker) add(prefix string, fn func(backend.Invalidation)) *tracking {
+	r := &tracking{t: t, prefix: prefix, fn: fn}
+	t.mu.Lock()
+	t.regs[r] = struct{}{}
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+	return r
+}
+
+// stop closes the connections and waits for the goroutines.
+func (t *tracker) stop() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+	t.cancel()
+	t.wg.Wait()
+}
+
+// minimal returns the prefixes of ps that no other prefix of ps starts,
+// sorted: the set Redis accepts on one connection that covers them all.
+func minimal(ps []string) []string {
+	ps = slices.Clone(ps)
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	var out []string
+	for _, p := range ps {
+		if len(out) > 0 && strings.HasPrefix(p, out[len(out)-1]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// covered reports whether one of set starts p.
+func covered(set []string, p string) bool {
+	for _, s := range set {
+		if strings.HasPrefix(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// wanted returns the minimal set of the registered prefixes.
+func (t *tracker) wanted() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps := make([]string, 0, len(t.regs))
+	for r := range t.regs {
+		ps = append(ps, r.prefix)
+	}
+	return minimal(ps)
+}
+
+// each calls fn for every registration.
+func (t *tracker) each(fn func(r *tracking)) {
+	t.mu.Lock()
+	regs := make([]*tracking, 0, len(t.regs))
+	for r := range t.regs {
+		regs = append(regs, r)
+	}
+	t.mu.Unlock()
+	for _, r := range regs {
+		fn(r)
+	}
+}
+
+// node is where a tracking connection goes.
+type node struct {
+	addr string
+	opt  *goredis.Options
+}
+
+// nodes returns the masters to track.
+func (t *tracker) nodes(ctx context.Context) ([]node, error) {
+	if t.b.single != nil {
+		o := t.b.single.Options()
+		return []node{{o.Addr, o}}, nil
+	}
+	var mu sync.Mutex
+	var ns []node
+	err := t.b.cluster.ForEachMaster(ctx, func(_ context.Context, c *goredis.Client) error {
+		o := c.Options()
+		mu.Lock()
+		ns = append(ns, node{o.Addr, o})
+		mu.Unlock()
+		return nil
+	})
+	slices.SortFunc(ns, func(a, b node) int { return strings.Compare(a.addr, b.addr) })
+	return ns, err
+}
+
+// session is one round of connections: one conn per master, all tracking
+// the same prefixes.
+type session struct {
+	conns    []*trackConn
+	prefixes []string
+	addrs    string
+	failed   chan error // a connection of the session broke
+}
+
+// supervise keeps the tracking connections up for the registered prefixes
+// until the tracker stops.
+func (t *tracker) supervise() {
+	backoff := 50 * time.Millisecond
+	var topo <-chan time.Time
+	if t.b.cluster != nil {
+		tick := time.NewTicker(trackTopology)
+		defer tick.Stop()
+		topo = tick.C
+	}
+	var s *session
+	end := func() {
+		if s == nil {
+			return
+		}
+		for _, c := range s.conns {
+			c.close()
+		}
+		s = nil
+		// Every key may have changed unseen: not live, and reset.
+		t.each(func(r *tracking) {
+			r.live.Store(false)
+			r.deliver(backend.Invalidation{All: true})
+		})
+	}
+	defer end()
+	for {
+		want := t.wanted()
+		switch {
+		case len(want) == 0:
+			end()
+		case s == nil:
+			ns, err := t.start(want)
+			if err != nil {
+				t.setErr(err)
+				if t.unsupported.Load() {
+					t.each(func(r *tracking) { r.live.Store(false) })
+					return
+				}
+				select {
+				case <-t.ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, trackMaxBackoff)
+				continue
+			}
+			backoff = 50 * time.Millisecond
+			s = ns
+			continue // add what was registered meanwhile, and mark live
+		default:
+			var added []string
+			restart := false
+			for _, p := range want {
+				if covered(s.prefixes, p) {
+					continue
+				}
+				if slices.ContainsFunc(s.prefixes, func(q string) bool { return strings.HasPrefix(q, p) }) {
+					restart = true
+				}
+				added = append(added, p)
+			}
+			if len(added) > 0 && !restart {
+				err := s.add(t.ctx, added)
+				if err == nil {
+					s.prefixes = minimal(append(s.prefixes, added...))
+				} else {
+					restart = true
+				}
+			}
+			if restart {
+				end()
+				continue
+			}
+			t.each(func(r *tracking) {
+				if covered(s.prefixes, r.prefix) {
+					r.live.Store(true)
+				}
+			})
+		}
+		var failed chan error
+		if s != nil {
+			failed = s.failed
+		}
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-t.wake:
+		case err := <-failed:
+			t.setErr(err)
+			end()
+		case <-topo:
+			if s != nil {
+				ctx, cancel := context.WithTimeout(t.ctx, trackTimeout)
+				ns, err := t.nodes(ctx)
+				cancel()
+				if err == nil && addrsOf(ns) != s.addrs {
+					end()
+				}
+			}
+		}
+	}
+}
+
+func (t *tracker) setErr(err error) {
+	t.mu.Lock()
+	t.lastErr = err
+	t.mu.Unlock()
+}
+
+func addrsOf(ns []node) string {
+	var b strings.Builder
+	for _, n := range ns {
+		b.WriteString(n.addr)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// start opens one tracking connection per master.
+func (t *tracker) start(prefixes []string) (*session, error) {
+	ctx, cancel := context.WithTimeout(t.ctx, trackTimeout)
+	defer cancel()
+	ns, err := t.nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("redis: tracking: listing masters: %w", err)
+	}
+	if len(ns) == 0 {
+		return nil, errors.New("redis: tracking: no masters")
+	}
+	s := &session{prefixes: prefixes, addrs: addrsOf(ns), failed: make(chan error, len(ns))}
+	for _, n := range ns {
+		c, err := t.dial(ctx, n, prefixes)
+		if err != nil {
+			for _, c := range s.conns {
+				c.close()
+			}
+			return nil, err
+		}
+		s.conns = append(s.conns, c)
+	}
+	for _, c := range s.conns {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			err := c.read(t.dispatch)
+			select {
+			case s.failed <- err:
+			default:
+			}
+		}()
+	}
+	return s, nil
+}
+
+// add tracks more prefixes on every connection of the session.
+func (s *session) add(ctx context.Context, prefixes []string) error {
+	for _, c := range s.conns {
+		if err := c.track(ctx, prefixes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dispatch hands reported keys to the registrations.
+func (t *tracker) dispatch(inv backend.Invalidation) {
+	t.each(func(r *tracking) {
+		if inv.All {
+			r.deliver(inv)
+			return
+		}
+		var keys []string
+		for _, k := range inv.Keys {
+			if strings.HasPrefix(k, r.prefix) {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			r.deliver(backend.Invalidation{Keys: keys})
+		}
+	})
+}
+
+// trackConn is one tracking connection.
+type trackConn struct {
+	addr string
+	nc   net.Conn
+	r    *bufio.Reader
+	wmu  sync.Mutex
+	acks chan error // replies to the commands sent after the handshake
+	done chan struct{}
+	once sync.Once
+}
+
+// errUnsupported marks a refusal of the server to track.
+type errUnsupported struct{ err error }
+
+func (e errUnsupported) Error() string { return e.err.Error() }
+func (e errUnsupported) Unwrap() error { return backend.ErrNotSupported }
+
+// dial connects to n, switches to RESP3 (authenticating as the client
+// does) and turns tracking on for prefixes.
+func (t *tracker) dial(ctx context.Context, n node, prefixes []string) (*trackConn, error) {
+	o := n.opt
+	network := o.Network
+	if network == "" {
+		network = "tcp"
+	}
+	var nc net.Conn
+	var err error
+	if o.Dialer != nil {
+		nc, err = o.Dialer(ctx, network, n.addr)
+	} else {
+		d := net.Dialer{Timeout: trackTimeout}
+		nc, err = d.DialContext(ctx, network, n.addr)
+		if err == nil && o.TLSConfig != nil {
+			tc := tls.Client(nc, o.TLSConfig.Clone())
+			if err = tc.HandshakeContext(ctx); err != nil {
+				nc.Close()
+			}
+			nc = tc
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: tracking: dial %s: %w: %w", n.addr, backend.ErrUnavailable, err)
+	}
+	c := &trackConn{addr: n.addr, nc: nc, r: bufio.NewReader(nc), acks: make(chan error, 16), done: make(chan struct{})}
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetDeadline(deadline)
+	hello := []string{"HELLO", "3"}
+	if o.Password != "" || o.Username != "" {
+		user := o.Username
+		if user == "" {
+			user = "default"
+		}
+		hello = append(hello, "AUTH", user, o.Password)
+	}
+	hello = append(hello, "SETNAME", "memdict-tracking")
+	if _, err := c.roundTrip(hello); err != nil {
+		nc.Close()
+		if re, ok := err.(respError); ok {
+			if strings.Contains(re.msg, "WRONGPASS") || strings.Contains(re.msg, "NOAUTH") || strings.Contains(re.msg, "NOPERM") {
+				return nil, fmt.Errorf("redis: tracking: %s: %w (user %q): %v", n.addr, ErrAuth, o.Username, re.msg)
+			}
+			return nil, t.refuse(n.addr, "HELLO 3", re)
+		}
+		return nil, fmt.Errorf("redis: tracking: %s: HELLO: %w: %w", n.addr, backend.ErrUnavailable, err)
+	}
+	if _, err := c.roundTrip(trackCmd(prefixes)); err != nil {
+		nc.Close()
+		if re, ok := err.(respError); ok {
+			return nil, t.refuse(n.addr, "CLIENT TRACKING", re)
+		}
+		return nil, fmt.Errorf("redis: tracking: %s: CLIENT TRACKING: %w: %w", n.addr, backend.ErrUnavailable, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// refuse records that the server refused a command tracking needs.
+func (t *tracker) refuse(addr, cmd string, re respError) error {
+	err := errUnsupported{fmt.Errorf("redis: tracking: %s refused %s: %s", addr, cmd, re.msg)}
+	t.unsupported.Store(true)
+	return err
+}
+
+func trackCmd(prefixes []string) []string {
+	cmd := []string{"CLIENT", "TRACKING", "ON", "BCAST"}
+	for _, p := range prefixes {
+		cmd = append(cmd, "PREFIX", p)
+	}
+	return cmd
+}
+
+// track adds prefixes on the live connection.
+func (c *trackConn) track(ctx context.Context, prefixes []string) error {
+	if err := c.send(trackCmd(prefixes)); err != nil {
+		return err
+	}
+	select {
+	case err := <-c.acks:
+		return err
+	case <-c.done:
+		return fmt.Errorf("redis: tracking: %s: connection lost", c.addr)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *trackConn) close() {
+	c.once.Do(func() {
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+// send writes one command.
+func (c *trackConn) send(args []string) error {
+	var b []byte
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(len(args)), 10)
+	b = append(b, "\r\n"...)
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, "\r\n"...)
+		b = append(b, a...)
+		b = append(b, "\r\n"...)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(trackTimeout))
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// roundTrip sends a command and reads its reply, before the reader runs.
+func (c *trackConn) roundTrip(args []string) (any, error) {
+	if err := c.send(args); err != nil {
+		return nil, err
+	}
+	for {
+		v, push, err := readRESP(c.r, 0)
+		if err != nil {
+			return nil, err
+		}
+		if push {
+			continue
+		}
+		if re, ok := v.(respError); ok {
+			return nil, re
+		}
+		return v, nil
+	}
+}
+
+// read reads pushes until the connection fails or is closed, and PINGs
+// every trackPing meanwhile.
+func (c *trackConn) read(dispatch func(backend.Invalidation)) error {
+	pinger := make(chan struct{})
+	go func() {
+		defer close(pinger)
+		tick := time.NewTicker(trackPing)
+		defer tick.Stop()
+		for {
+			select {
+			case <-c.done:
+				return
+			case <-tick.C:
+				if c.send([]string{"PING"}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		c.close()
+		<-pinger
+	}()
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(trackTimeout))
+		v, push, err := readRESP(c.r, 0)
+		if err != nil {
+			select {
+			case <-c.done:
+				return nil
+			default:
+			}
+			return fmt.Errorf("redis: tracking: %s: connection lost: %w", c.addr, err)
+		}
+		if !push {
+			switch r := v.(type) {
+			case string:
+				if r == "PONG" {
+					continue
+				}
+				select {
+				case c.acks <- nil:
+				default:
+				}
+			case respError:
+				select {
+				case c.acks <- r:
+				default:
+				}
+			}
+			continue
+		}
+		msg, ok := v.([]any)
+		if !ok || len(msg) < 2 {
+			continue
+		}
+		if kind, _ := msg[0].(string); kind != "invalidate" {
+			continue
+		}
+		switch keys := msg[1].(type) {
+		case nil:
+			dispatch(backend.Invalidation{All: true})
+		case []any:
+			ks := make([]string, 0, len(keys))
+			for _, k := range keys {
+				if s, ok := k.(string); ok {
+					ks = append(ks, s)
+				}
+			}
+			dispatch(backend.Invalidation{Keys: ks})
+		}
+	}
+}
+
+// respError is an error reply.
+type respError struct{ msg string }
+
+func (e respError) Error() string { return "redis: " + e.msg }
+
+// RESP3 limits: what a tracking connection accepts from a server.
+const (
+	maxRESPDepth = 8
+	maxRESPLen   = 512 << 20
+	maxRESPItems = 1 << 24
+)
+
+// readRESP reads one RESP3 (or RESP2) value: simple and bulk strings and
+// verbatim strings as string, numbers as int64 (doubles and big numbers as
+// their text), nulls as nil, arrays, sets, maps (flattened) and pushes as
+// []any, errors as respError; push reports a push message. Attributes are
+// skipped.
+func readRESP(r *bufio.Reader, depth int) (v any, push bool, err error) {
+	if depth > maxRESPDepth {
+		return nil, false, errors.New("RESP value nested too deep")
+	}
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		return nil, false, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return nil, false, fmt.Errorf("malformed RESP line %q", line)
+	}
+	kind, body := line[0], string(line[1:len(line)-2])
+	switch kind {
+	case '+':
+		return body, false, nil
+	case '-', '!':
+		if kind == '!' {
+			s, err := readBulk(r, body)
+			return respError{s}, false, err
+		}
+		return respError{body}, false, nil
+	case ':':
+		n, err := strconv.ParseInt(body, 10, 64)
+		return n, false, err
+	case ',', '(', '#':
+		return body, false, nil
+	case '_':
+		return nil, false, nil
+	case '$', '=':
+		if body == "-1" {
+			return nil, false, nil
+		}
+		s, err := readBulk(r, body)
+		if kind == '=' && len(s) >= 4 {
+			s = s[4:] // "txt:" and the like
+		}
+		return s, false, err
+	case '*', '~', '>', '%', '|':
+		n, err := strconv.Atoi(body)
+		if err != nil || n > maxRESPItems {
+			return nil, false, fmt.Errorf("bad RESP aggregate length %q", body)
+		}
+		if n < 0 {
+			return nil, false, nil
+		}
+		if kind == '%' || kind == '|' {
+			n *= 2
+		}
+		items := make([]any, 0, min(n, 1024))
+		for range n {
+			it, _, err := readRESP(r, depth+1)
+			if err != nil {
+				return nil, false, err
+			}
+			items = append(items, it)
+		}
+		if kind == '|' {
+			// An attribute precedes the value it annotates.
+			return readRESP(r, depth)
+		}
+		return items, kind == '>', nil
+	}
+	return nil, false, fmt.Errorf("unknown RESP type %q", kind)
+}
+
+// readBulk reads the body of a bulk string whose length is n.
+func readBulk(r *bufio.Reader, n string) (string, error) {
+	size, err := strconv.Atoi(n)
+	if err != nil || size < 0 || size > maxRESPLen {
+		return "", fmt.Errorf("bad RESP bulk length %q", n)
+	}
+	buf := make([]byte, size+2)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:size]), nil
+}
