@@ -74,7 +74,23 @@
 //
 // Backend implements backend.Lister (SCAN MATCH on every master),
 // backend.StatsReporter (INFO of every node), backend.Pinger (PING of every
-// node) and backend.Flusher, which runs FLUSHDB and is therefore disabled
-// unless enabled with WithFlush or allow_flush=true: it would drop other
-// programs' keys. FLUSHALL is never used.
+// node), backend.MultiWriter (SetMulti and DeleteMulti, pipelined per
+// master; memdict's PutMulti and Tx.Commit use it), backend.Flusher, which
+// runs FLUSHDB and is therefore disabled unless enabled with WithFlush or
+// allow_flush=true: it would drop other programs' keys (FLUSHALL is never
+// used), and backend.Invalidator (Track), which memdict's near cache
+// (memdict.WithNearCache) uses.
+//
+// # Client-side caching
+//
+// Track keeps one connection of its own to every master, in RESP3, with
+// CLIENT TRACKING ON BCAST and a PREFIX per tracked prefix, and hands the
+// keys the server reports as changed (written, deleted, expired or evicted
+// by anyone) to the registrations whose prefix they start with. A FLUSHDB
+// or FLUSHALL, a lost tracking connection (one that answers no PING for 3
+// seconds counts as lost) or a set-up anew reports every key as changed;
+// the registrations are Live again once every master has confirmed
+// tracking. A server that refuses HELLO 3 or CLIENT TRACKING (Redis before
+// 6, miniredis) leaves them unsupported, never Live: a near cache then
+// relies on its MaxStale.
 package redis
