@@ -80,7 +80,7 @@ func (d *Dict[V]) refreshView(ctx context.Context) (*view, error) {
 		if err != nil {
 			// Keep the known generation and try again after an
 			// interval; the operation itself goes on.
-			_ = d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: reading the namespace generation of %q: %w", d.prefix, err))
+			_ = d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: the namespace generation of prefix %q could not be read again, the Dict goes on with generation %d: %w", d.prefix, old.gen, err))
 			gen = old.gen
 		}
 		return d.install(s, gen), nil
@@ -133,7 +133,7 @@ func (d *Dict[V]) readGen(ctx context.Context, s *Settings, known uint64) (uint6
 	case err == nil:
 		return parseGen(it.Value)
 	case !errors.Is(err, backend.ErrNotFound):
-		return 0, err
+		return 0, d.genErr(s, known, mk, err)
 	case known == 0:
 		return 0, nil
 	}
@@ -208,7 +208,9 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 			}
 		}
 		if !errors.Is(err, backend.ErrCASConflict) && !errors.Is(err, backend.ErrNotStored) && !errors.Is(err, backend.ErrNotFound) {
-			return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, err))
+			// The generation key is internal: the error names the
+			// server and the cause, not the key.
+			return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, d.genErr(s, known, mk, err)))
 		}
 	}
 	return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w: the namespace generation kept changing", d.prefix, ErrCASConflict))
@@ -219,7 +221,144 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 func (d *Dict[V]) Generation(ctx context.Context) (uint64, error) {
 	vw, err := d.current(ctx)
 	if err != nil {
-		return 0, &OpError{Op: "generation", Err: err}
+		return 0, fmt.Errorf("memdict: namespace generation of prefix %q: %w", d.prefix, err)
 	}
 	return vw.gen, nil
+}
+
+// genError is the error of an operation that needed the namespace
+// generation and could not read it. Errors name the operation, its key and
+// the server; the generation key itself is internal (it starts "#!gen")
+// and appears in no message. The generation is named only when it is the
+// problem: when its server is not the one the operation's key lives on
+// (about), or when the operation is about the generation (Clear,
+// Generation, the Dict's periodic re-read).
+type genError struct {
+	prefix string
+	addr   string // the server of the generation key; "" if not known
+	server bool   // the cause is the server (backend.ErrUnavailable)
+	cause  error  // the backend's error
+	clean  string // cause's message without the generation key; may be ""
+	// keyServer returns the server a Dict key lives on under the
+	// generation last known (0 if none: an absent generation key means 0),
+	// or "" if the backend cannot tell.
+	keyServer func(key string) string
+}
+
+// genErr makes the genError of err, the backend's failure to read or
+// write mk, the generation key of s; known is the generation the Dict
+// knew.
+func (d *Dict[V]) genErr(s *Settings, known uint64, mk string, err error) error {
+	ge := &genError{
+		prefix: d.prefix,
+		server: errors.Is(err, backend.ErrUnavailable),
+		cause:  err,
+		clean:  cleanCause(err, mk),
+	}
+	// Prefer the backend's own placement, which uses the names the keys'
+	// placement compares with; a refused connection names a resolved
+	// address.
+	if ge.addr = backend.ServerFor(d.be, mk); ge.addr != "" {
+		ns := keyspace.Namespace(s.SiteID, d.prefix, known, s.MaxKeyLen)
+		ge.keyServer = func(key string) string {
+			bk, _ := keyspace.Key(ns, key, s.MaxKeyLen)
+			return backend.ServerFor(d.be, bk)
+		}
+	} else {
+		ge.addr = backend.ServerOf(err)
+	}
+	return ge
+}
+
+// Error returns the message without a key: the server and the cause.
+func (e *genError) Error() string { return e.about("") }
+
+// Unwrap returns the backend's error, so errors.Is(err, ErrUnavailable)
+// and errors.As to a driver's error type work.
+func (e *genError) Unwrap() error { return e.cause }
+
+// about returns the message for an operation on key ("" for none).
+func (e *genError) about(key string) string {
+	tail := ""
+	if e.clean != "" {
+		tail = ": " + e.clean
+	}
+	if !e.server {
+		if e.addr != "" {
+			return "server " + e.addr + tail
+		}
+		return strings.TrimPrefix(tail, ": ")
+	}
+	if key != "" && e.addr != "" && e.keyServer != nil {
+		if ks := e.keyServer(key); ks != "" && ks != e.addr {
+			return fmt.Sprintf("the namespace generation of prefix %q (on %s) could not be read: server unavailable%s", e.prefix, e.addr, tail)
+		}
+	}
+	if e.addr != "" {
+		return "server " + e.addr + " unavailable" + tail
+	}
+	return "server unavailable" + tail
+}
+
+// cleanCause returns the message of err without the internal key mk: the
+// first error in err's tree whose message does not name mk (else err's own
+// message with mk cut out), less the backend sentinels' words it starts
+// with ("backend: server unavailable: ..."); "" for a bare sentinel.
+func cleanCause(err error, mk string) string {
+	var msg string
+	var walk func(error) bool
+	walk = func(e error) bool {
+		if e == nil {
+			return false
+		}
+		if m := e.Error(); !strings.Contains(m, mk) && !isSentinel(e) {
+			msg = m
+			return true
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, c := range u.Unwrap() {
+				if walk(c) {
+					return true
+				}
+			}
+		case interface{ Unwrap() error }:
+			return walk(u.Unwrap())
+		}
+		return false
+	}
+	if !walk(err) {
+		// Every message names mk: take the outermost without it.
+		msg = strings.ReplaceAll(err.Error(), " "+strconv.Quote(mk), "")
+		msg = strings.ReplaceAll(msg, mk, "")
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, s := range sentinels {
+			if t, ok := strings.CutPrefix(msg, s.Error()+": "); ok {
+				msg, changed = t, true
+			}
+		}
+	}
+	if msg == backend.ErrUnavailable.Error() {
+		return ""
+	}
+	return msg
+}
+
+// sentinels are the backend's errors that say what kind of failure an
+// error is, not what happened.
+var sentinels = []error{
+	backend.ErrUnavailable, backend.ErrClosed, backend.ErrNotFound, backend.ErrNotStored,
+	backend.ErrCASConflict, backend.ErrInvalidKey, backend.ErrValueTooLarge,
+	backend.ErrNotNumeric, backend.ErrNotSupported, backend.ErrInvalidTTL,
+}
+
+func isSentinel(err error) bool {
+	for _, s := range sentinels {
+		if err == s {
+			return true
+		}
+	}
+	return false
 }

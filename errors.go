@@ -48,7 +48,16 @@ type OpError struct {
 
 // Error returns `memdict: <op> "<key>": <cause>`.
 func (e *OpError) Error() string {
-	return fmt.Sprintf("memdict: %s %q: %v", e.Op, e.Key, e.Err)
+	return fmt.Sprintf("memdict: %s %q: %s", e.Op, e.Key, e.cause())
+}
+
+// cause returns the message of e.Err for e.Key: an error reading the
+// namespace generation is worded by whether the key's own server failed.
+func (e *OpError) cause() string {
+	if ge, ok := e.Err.(*genError); ok {
+		return ge.about(e.Key)
+	}
+	return fmt.Sprint(e.Err)
 }
 
 // Unwrap returns the cause.
@@ -95,7 +104,7 @@ func (e *MultiError) Error() string {
 	var groups []*group
 	byCause := map[[2]string]*group{}
 	for _, oe := range listed {
-		c := [2]string{oe.Op, fmt.Sprint(oe.Err)}
+		c := [2]string{oe.Op, oe.cause()}
 		g := byCause[c]
 		if g == nil {
 			g = &group{op: c[0], cause: c[1]}
