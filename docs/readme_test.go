@@ -148,3 +148,38 @@ func TestREADMECommands(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMENearCacheSnippet checks that the README's near-cache snippet
+// is taken from ExampleWithNearCache, which is compiled and run with its
+// output checked: every line of the snippet is a line of the example.
+func TestREADMENearCacheSnippet(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../nearcache_example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(example, []byte("func ExampleWithNearCache()")) {
+		t.Fatal("nearcache_example_test.go has no ExampleWithNearCache")
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(example), "\n") {
+		lines[strings.TrimSpace(l)] = true
+	}
+	var snippet string
+	for _, m := range regexp.MustCompile("(?s)```go\n(.*?)```").FindAllSubmatch(readme, -1) {
+		if bytes.Contains(m[1], []byte("memdict.WithNearCache(")) {
+			snippet = string(m[1])
+		}
+	}
+	if snippet == "" {
+		t.Fatal("the README has no Go block using memdict.WithNearCache")
+	}
+	for _, l := range strings.Split(snippet, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !lines[l] {
+			t.Errorf("the README's near-cache snippet has %q, which ExampleWithNearCache does not", l)
+		}
+	}
+}
