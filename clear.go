@@ -217,11 +217,13 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 }
 
 // Generation returns the namespace generation the Dict currently uses
-// (see Clear), reading it from the backend if it has none yet.
+// (see Clear), reading it from the backend if it has none yet. Its error
+// is an *OpError with Op "generation" and no Key, whose message names the
+// Dict's prefix and the server.
 func (d *Dict[V]) Generation(ctx context.Context) (uint64, error) {
 	vw, err := d.current(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("memdict: namespace generation of prefix %q: %w", d.prefix, err)
+		return 0, &OpError{Op: "generation", Err: err}
 	}
 	return vw.gen, nil
 }

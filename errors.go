@@ -46,8 +46,13 @@ type OpError struct {
 	Err error
 }
 
-// Error returns `memdict: <op> "<key>": <cause>`.
+// Error returns `memdict: <op> "<key>": <cause>` (for Dict.Generation's
+// error, `memdict: namespace generation of prefix "<prefix>": <cause>`).
 func (e *OpError) Error() string {
+	if ge, ok := e.Err.(*genError); ok && e.Op == "generation" && e.Key == "" {
+		// Dict.Generation: the generation is the subject.
+		return fmt.Sprintf("memdict: namespace generation of prefix %q: %s", ge.prefix, ge.about(""))
+	}
 	return fmt.Sprintf("memdict: %s %q: %s", e.Op, e.Key, e.cause())
 }
 
