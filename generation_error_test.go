@@ -90,6 +90,9 @@ func TestGenerationErrorOneDownServer(t *testing.T) {
 	if !errors.Is(err, memdict.ErrUnavailable) {
 		t.Errorf("Generation error %v does not wrap ErrUnavailable", err)
 	}
+	if !errors.As(err, &oe) || oe.Op != "generation" || oe.Key != "" {
+		t.Errorf("Generation error %v: errors.As to *OpError gives %+v, want Op generation", err, oe)
+	}
 
 	err = d.Clear(ctx)
 	want = `memdict: clear "foo": server ` + deadAddr + ` unavailable: `
