@@ -1,7 +1,8 @@
 // Command redisbench compares memdict's Redis Dict with plain go-redis and
 // rueidis clients against one local redis-server, plus a minimal
-// hand-written pipelined RESP client on a few connections, as the server's
-// ceiling.
+// hand-written RESP client that pipelines deeply on a few connections, as
+// the server's ceiling for single-key commands, and measures the near
+// cache (WithNearCache) over Redis.
 //
 //	cd examples/redisbench
 //	go run .                              # starts its own redis-server
@@ -17,7 +18,13 @@
 // (github.com/redis/go-redis/v9) with SET PX and GET; rueidis
 // (github.com/redis/rueidis, which pipelines concurrent calls on its own)
 // with the same commands, client-side caching off; raw with the same
-// commands written by hand. The phases are:
+// commands written by hand, deeply pipelined: each of -raw-conns
+// connections keeps a window of -raw-window commands in flight, written in
+// one syscall, as redis-benchmark -P does, and its values are decoded and
+// checked like the others' (see rawClient). It is what single-key
+// commands can reach on this server and machine; memdict can pass it in
+// the read phases only because it merges concurrent Gets into MGETs, which
+// cost the server less per key. The phases are:
 //
 //	get-seq     one goroutine reading ~100-byte values
 //	get-64      64 goroutines reading them
@@ -31,7 +38,12 @@
 // of each client, the median of the per-round ratios memdict/rueidis,
 // memdict/go-redis and raw/rueidis, the client CPU time per call, and
 // whether memdict meets its targets: every phase at least 1.0x rueidis,
-// get-64 at least 2.5x. Timings depend on the machine; this is a program,
+// get-64 at least 2.5x. Then come the near-cache phases (see runNear):
+//
+//	near-hot-64   64 goroutines reading 8 hot keys, with and without a near cache
+//	near-zipf-64  64 goroutines reading zipf(1.1) over 100k keys, likewise
+//
+// with targets of 50x and 3x. Timings depend on the machine; this is a program,
 // not a test. It exits with status 1 if a target is missed.
 package main
 
@@ -44,6 +56,7 @@ import (
 	"io"
 	"log"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -85,6 +98,9 @@ const bigSize = 16 << 10
 type client struct {
 	name     string
 	get, set func(big bool, i int) error
+	// phase, when set, runs a whole phase its own way (the raw client)
+	// instead of calling get and set from g goroutines.
+	phase func(kind func(i int) (set, big bool), g, keys int, d time.Duration) (opsPerSec, cpuPerOp float64)
 }
 
 func main() {
@@ -95,15 +111,20 @@ func main() {
 	conc := flag.Int("c", 64, "goroutines in the concurrent phases")
 	rounds := flag.Int("rounds", 8, "rounds per phase")
 	rawConns := flag.Int("raw-conns", 4, "connections of the raw pipelined client")
+	rawWindow := flag.Int("raw-window", 32, "raw: commands in flight per connection in the concurrent phases")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
+	hotKeys := flag.Int("hot-keys", 8, "near-hot: number of hot keys")
+	zipfKeys := flag.Int("zipf-keys", 100000, "near-zipf: number of keys")
+	nearEntries := flag.Int("near-entries", 10000, "near phases: the near cache's MaxEntries")
+	nearShare := flag.Bool("near-share", true, "near phases: NearCache.ShareValues (false: every hit decodes again)")
 	inflight := flag.Int("batch-inflight", 0, "memdict: pipelines in flight per server (0: the default)")
 	protocol := flag.Int("protocol", 0, "memdict: RESP protocol version (0: the backend's default)")
 	memOnly := flag.Bool("memdict-only", false, "run memdict alone (to profile it); no ratios")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	flag.Parse()
 	log.SetFlags(0)
-	if *rounds < 1 || *keys < 1 || *bigKeys < 1 || *conc < 1 || *rawConns < 1 || *dur <= 0 {
-		log.Fatalf("redisbench: -rounds, -keys, -big-keys, -c and -raw-conns must be at least 1 and -d positive")
+	if *rounds < 1 || *keys < 1 || *bigKeys < 1 || *conc < 1 || *rawConns < 1 || *rawWindow < 1 || *dur <= 0 {
+		log.Fatalf("redisbench: -rounds, -keys, -big-keys, -c, -raw-conns and -raw-window must be at least 1 and -d positive")
 	}
 	if *addr == "" {
 		a, stop, err := startServer()
@@ -116,7 +137,7 @@ func main() {
 	fmt.Printf("redisbench: server %s, GOMAXPROCS %d, %d small and %d 16 KiB keys, %v per phase, %d rounds, %d goroutines in concurrent phases\n",
 		*addr, runtime.GOMAXPROCS(0), *keys, *bigKeys, *dur, *rounds, *conc)
 
-	clients, closeAll, err := newClients(*addr, *rawConns, *inflight, *protocol)
+	clients, closeAll, err := newClients(*addr, *rawConns, *rawWindow, *inflight, *protocol)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -148,22 +169,18 @@ func main() {
 	type phase struct {
 		name   string
 		g      int
-		op     func(c client, i int) error
+		kind   func(i int) (set, big bool) // what call i does
 		nkeys  int
 		target float64 // memdict / rueidis
 	}
+	get := func(int) (bool, bool) { return false, false }
 	cs := strconv.Itoa(*conc)
 	phases := []phase{
-		{"get-seq", 1, func(c client, i int) error { return c.get(false, i) }, *keys, 1.0},
-		{"get-" + cs, *conc, func(c client, i int) error { return c.get(false, i) }, *keys, 2.5},
-		{"set-" + cs, *conc, func(c client, i int) error { return c.set(false, i) }, *keys, 1.0},
-		{"mix-" + cs, *conc, func(c client, i int) error {
-			if i%10 == 0 {
-				return c.set(false, i)
-			}
-			return c.get(false, i)
-		}, *keys, 1.0},
-		{"getbig-" + cs, *conc, func(c client, i int) error { return c.get(true, i) }, *bigKeys, 1.0},
+		{"get-seq", 1, get, *keys, 1.0},
+		{"get-" + cs, *conc, get, *keys, 2.5},
+		{"set-" + cs, *conc, func(int) (bool, bool) { return true, false }, *keys, 1.0},
+		{"mix-" + cs, *conc, func(i int) (bool, bool) { return i%10 == 0, false }, *keys, 1.0},
+		{"getbig-" + cs, *conc, func(int) (bool, bool) { return false, true }, *bigKeys, 1.0},
 	}
 
 	fmt.Printf("\n%-10s %10s %10s %10s %10s   %8s %8s %8s   %-10s %s\n", "phase",
@@ -186,7 +203,19 @@ func main() {
 					got[k] = math.NaN()
 					continue
 				}
-				ops, cpu := run(func(i int) error { return p.op(c, i) }, p.g, p.nkeys, slice)
+				var ops, cpu float64
+				if c.phase != nil {
+					ops, cpu = c.phase(p.kind, p.g, p.nkeys, slice)
+				} else {
+					ops, cpu = run(func(i int) error {
+						set, big := p.kind(i)
+						k := i % p.nkeys
+						if set {
+							return c.set(big, k)
+						}
+						return c.get(big, k)
+					}, p.g, p.nkeys, slice)
+				}
 				got[k] = ops
 				cpus[k] += cpu / float64(*rounds)
 			}
@@ -210,6 +239,14 @@ func main() {
 			ratio, median(mg), median(rr), verdict, cpus[0], cpus[1], cpus[2], cpus[3])
 	}
 	fmt.Println("\nops/s: median over rounds; ratios: median of the per-round ratios.")
+	nearOK, err := runNear(*addr, nearConfig{
+		conc: *conc, rounds: *rounds, d: *dur, only: *only, hotKeys: *hotKeys, zipfKeys: *zipfKeys,
+		entries: *nearEntries, share: *nearShare, inflight: *inflight, protocol: *protocol,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ok = ok && nearOK
 	if !ok {
 		fmt.Println("some targets were missed")
 		pprof.StopCPUProfile()
@@ -220,7 +257,7 @@ func main() {
 
 // newClients returns memdict, go-redis, rueidis and raw, in that order,
 // on the server at addr, and a function that closes them all.
-func newClients(addr string, rawConns, inflight, protocol int) ([]client, func(), error) {
+func newClients(addr string, rawConns, rawWindow, inflight, protocol int) ([]client, func(), error) {
 	ctx := context.Background()
 	var closers []func()
 	closeAll := func() {
@@ -340,7 +377,19 @@ func newClients(addr string, rawConns, inflight, protocol int) ([]client, func()
 	}
 	closers = append(closers, raw.close)
 	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
+	rawKey := func(big bool, i int) string { return key("raw:", big, i) }
+	rawValue := func(big bool, i int) ([]byte, error) { return mc.Marshal(user(big, i)) }
+	rawCheck := func(big bool, i int, b []byte) error {
+		var u User
+		if err := mc.Unmarshal(b, &u); err != nil {
+			return err
+		}
+		return check("raw", big, i, &u)
+	}
 	rw := client{name: "raw",
+		phase: func(kind func(int) (bool, bool), g, keys int, d time.Duration) (float64, float64) {
+			return raw.run(kind, g, keys, rawWindow, d, rawKey, rawValue, rawCheck, ttlMs)
+		},
 		get: func(big bool, i int) error {
 			b, err := raw.do("GET", key("raw:", big, i))
 			if err != nil {
@@ -461,36 +510,28 @@ func startServer() (string, func(), error) {
 	return "", nil, fmt.Errorf("redis-server did not start on %s", addr)
 }
 
-// rawClient is a minimal pipelined RESP2 client: calls are spread over a
-// few connections; on each, callers append their command to a shared
-// buffer and queue themselves, the first of them that finds nobody writing
-// writes the buffer, and goes on writing what the others append meanwhile
-// (so that everything queued goes out in one write), and a reader
-// goroutine answers the queued callers in order. It knows GET and SET
-// only: replies are simple strings, bulk strings and errors.
+// rawClient is the ceiling: a minimal RESP2 client that pipelines deeply,
+// as redis-benchmark -P does, rather than serving callers. In a concurrent
+// phase each of its few connections has one goroutine of its own, which
+// writes a window of commands (GET or SET PX, one per key, no MGET) in one
+// write, reads their replies from a 64 KiB buffer, decodes and checks each
+// value as the other clients do, and starts over; get-seq uses one
+// connection and a window of one (a lone round trip). It thus measures
+// what the server answers per second for single-key commands when the
+// client costs next to nothing per call (no goroutine per call, no wakeups,
+// one syscall per window each way), on the same machine as the others:
+// what a Redis client that sends single-key commands cannot beat. It knows
+// GET and SET only: replies are simple strings, bulk strings and errors.
 type rawClient struct {
 	conns []*rawConn
-	next  atomic.Uint32
 }
 
 type rawConn struct {
-	nc      net.Conn
-	mu      sync.Mutex
-	buf     []byte          // commands not yet written; guarded by mu
-	spare   []byte          // the buffer last written, for reuse; guarded by mu
-	waiting []*rawCall      // callers whose commands are in buf, in order; guarded by mu
-	writing bool            // a caller is writing; guarded by mu
-	sent    chan []*rawCall // callers whose commands were written, in order
-	wg      sync.WaitGroup  // the reader
+	nc  net.Conn
+	r   *bufio.Reader
+	buf []byte
+	mu  sync.Mutex // for do: the fill and checks outside the phases
 }
-
-type rawCall struct {
-	val []byte
-	err error
-	ch  chan struct{}
-}
-
-var rawCalls = sync.Pool{New: func() any { return &rawCall{ch: make(chan struct{}, 1)} }}
 
 func dialRaw(addr string, n int) (*rawClient, error) {
 	c := &rawClient{}
@@ -500,82 +541,126 @@ func dialRaw(addr string, n int) (*rawClient, error) {
 			c.close()
 			return nil, err
 		}
-		rc := &rawConn{nc: nc, sent: make(chan []*rawCall, 1024)}
-		rc.wg.Add(1)
-		go rc.reader()
-		c.conns = append(c.conns, rc)
+		c.conns = append(c.conns, &rawConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10)})
 	}
 	return c, nil
 }
 
-// do sends one command and returns its reply: the bytes of a bulk string,
-// nil for a null, the text of a simple string, or an error.
-func (c *rawClient) do(args ...string) ([]byte, error) {
-	rc := c.conns[int(c.next.Add(1))%len(c.conns)]
-	call := rawCalls.Get().(*rawCall)
-	rc.mu.Lock()
-	rc.buf = append(rc.buf, '*')
-	rc.buf = strconv.AppendInt(rc.buf, int64(len(args)), 10)
-	rc.buf = append(rc.buf, '\r', '\n')
+// appendCmd appends the RESP form of a command to buf.
+func appendCmd(buf []byte, args ...string) []byte {
+	buf = append(buf, '*')
+	buf = strconv.AppendInt(buf, int64(len(args)), 10)
+	buf = append(buf, '\r', '\n')
 	for _, a := range args {
-		rc.buf = append(rc.buf, '$')
-		rc.buf = strconv.AppendInt(rc.buf, int64(len(a)), 10)
-		rc.buf = append(rc.buf, '\r', '\n')
-		rc.buf = append(rc.buf, a...)
-		rc.buf = append(rc.buf, '\r', '\n')
+		buf = append(buf, '$')
+		buf = strconv.AppendInt(buf, int64(len(a)), 10)
+		buf = append(buf, '\r', '\n')
+		buf = append(buf, a...)
+		buf = append(buf, '\r', '\n')
 	}
-	rc.waiting = append(rc.waiting, call)
-	if !rc.writing {
-		rc.writing = true
-		for len(rc.buf) > 0 {
-			out := rc.buf
-			rc.buf = rc.spare[:0]
-			calls := rc.waiting
-			rc.waiting = nil
-			rc.sent <- calls // before the write: the reader must know who is next
-			rc.mu.Unlock()
-			_, err := rc.nc.Write(out)
-			rc.mu.Lock()
-			rc.spare = out
-			if err != nil {
-				break // the reader fails the calls written
-			}
-		}
-		rc.writing = false
-	}
-	rc.mu.Unlock()
-	<-call.ch
-	v, err := call.val, call.err
-	*call = rawCall{ch: call.ch}
-	rawCalls.Put(call)
-	return v, err
+	return buf
 }
 
-func (rc *rawConn) reader() {
-	defer rc.wg.Done()
-	r := bufio.NewReaderSize(rc.nc, 64<<10)
-	fail := func(calls []*rawCall, err error) {
-		for _, c := range calls {
-			c.err = err
-			c.ch <- struct{}{}
-		}
+// do sends one command on the first connection and returns its reply: the
+// bytes of a bulk string, nil for a null, the text of a simple string, or
+// an error. It is for the fill, not for the phases.
+func (c *rawClient) do(args ...string) ([]byte, error) {
+	rc := c.conns[0]
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.buf = appendCmd(rc.buf[:0], args...)
+	if _, err := rc.nc.Write(rc.buf); err != nil {
+		return nil, err
 	}
-	var err error
-	for calls := range rc.sent {
-		if err != nil {
-			fail(calls, err)
-			continue
-		}
-		for i, c := range calls {
-			c.val, c.err = readReply(r)
-			if c.err != nil && !errors.Is(c.err, errReply) {
-				err = c.err
-				fail(calls[i:], err)
-				break
+	return readReply(rc.r)
+}
+
+// rawOp is one call of a window: what run asked for.
+type rawOp struct {
+	i        int
+	set, big bool
+}
+
+// run runs the phase whose call i is kind(i), as run does for the other
+// clients, on min(g, connections) connections with window commands in
+// flight on each (one when g is 1). get and set encode and check values
+// as the other clients do.
+func (c *rawClient) run(kind func(i int) (set, big bool), g, keys, window int, d time.Duration,
+	key func(big bool, i int) string, value func(big bool, i int) ([]byte, error), check func(big bool, i int, b []byte) error,
+	ttlMs string) (opsPerSec, cpuPerOp float64) {
+	conns := c.conns[:min(g, len(c.conns))]
+	if g == 1 {
+		window = 1
+	}
+	cpu0 := cpuTime()
+	var n atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	for w, rc := range conns {
+		wg.Go(func() {
+			i := w * 7919
+			ops := make([]rawOp, window)
+			var local int64
+			fail := func(err error) {
+				once.Do(func() { firstErr = err })
+				stop.Store(true)
 			}
-			c.ch <- struct{}{}
-		}
+			for !stop.Load() {
+				buf := rc.buf[:0]
+				for j := range ops {
+					set, big := kind(i)
+					k := i % keys
+					ops[j] = rawOp{k, set, big}
+					if set {
+						v, err := value(big, k)
+						if err != nil {
+							fail(err)
+							return
+						}
+						buf = appendCmd(buf, "SET", key(big, k), string(v), "PX", ttlMs)
+					} else {
+						buf = appendCmd(buf, "GET", key(big, k))
+					}
+					i++
+				}
+				rc.buf = buf
+				if _, err := rc.nc.Write(buf); err != nil {
+					fail(err)
+					return
+				}
+				for _, op := range ops {
+					b, err := readReply(rc.r)
+					switch {
+					case err != nil:
+					case op.set && string(b) != "OK":
+						err = fmt.Errorf("raw: set %d: reply %q", op.i, b)
+					case !op.set && b == nil:
+						err = fmt.Errorf("raw: get %d: missing", op.i)
+					case !op.set:
+						err = check(op.big, op.i, b)
+					}
+					if err != nil {
+						fail(err)
+						return
+					}
+				}
+				local += int64(window)
+			}
+			n.Add(local)
+		})
 	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	if firstErr != nil {
+		log.Fatal(firstErr)
+	}
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(max(n.Load(), 1))
 }
 
 var errReply = errors.New("raw: error reply")
@@ -615,9 +700,144 @@ func readReply(r *bufio.Reader) ([]byte, error) {
 func (c *rawClient) close() {
 	for _, rc := range c.conns {
 		rc.nc.Close()
-		rc.mu.Lock()
-		close(rc.sent)
-		rc.mu.Unlock()
-		rc.wg.Wait()
 	}
+}
+
+// nearConfig holds the flags of the near-cache phases.
+type nearConfig struct {
+	conc, rounds       int
+	d                  time.Duration
+	only               string
+	hotKeys, zipfKeys  int
+	entries            int
+	share              bool
+	inflight, protocol int
+}
+
+// runNear runs the near-cache phases: one Dict with
+// WithNearCache(memdict.NearCache{...}) over Redis, kept coherent by
+// CLIENT TRACKING, against the same Dict without it (both on one Backend):
+//
+//	near-hot-64    64 goroutines reading a few hot keys (-hot-keys)
+//	near-zipf-64   64 goroutines reading keys drawn from zipf(1.1) over
+//	               -zipf-keys keys, with a near cache of -near-entries
+//
+// It prints the median ops/s of each and of the per-round ratios, with
+// the near cache's hit ratio, and reports whether the targets were met:
+// hot keys at least 50x without the near cache, zipf at least 3x.
+func runNear(addr string, cfg nearConfig) (bool, error) {
+	cs := strconv.Itoa(cfg.conc)
+	want := func(name string) bool {
+		return cfg.only == "" || strings.Contains(","+cfg.only+",", ","+name+",")
+	}
+	hot, zipf := "near-hot-"+cs, "near-zipf-"+cs
+	if !want(hot) && !want(zipf) {
+		return true, nil
+	}
+	ctx := context.Background()
+	be, err := memredis.New(&goredis.Options{Addr: addr, Protocol: cfg.protocol}, memredis.WithBatching(true, cfg.inflight, 0))
+	if err != nil {
+		return false, err
+	}
+	defer be.Close()
+	plain, err := memdict.New[User](be, "near", memdict.WithDefaultTTL(time.Hour))
+	if err != nil {
+		return false, err
+	}
+	near, err := memdict.New[User](be, "near", memdict.WithDefaultTTL(time.Hour),
+		memdict.WithNearCache(memdict.NearCache{MaxEntries: cfg.entries, ShareValues: cfg.share}))
+	if err != nil {
+		return false, err
+	}
+	fill := func(prefix string, n int) error {
+		m := make(map[string]User, 1000)
+		for i := range n {
+			m[prefix+strconv.Itoa(i)] = User{ID: int64(i), Name: "User Number " + strconv.Itoa(i),
+				Email: "user" + strconv.Itoa(i) + "@example.com", Tags: []string{"alpha", "beta", "gamma"}}
+			if len(m) == 1000 || i == n-1 {
+				if err := plain.PutMulti(ctx, m); err != nil {
+					return err
+				}
+				clear(m)
+			}
+		}
+		return nil
+	}
+
+	fmt.Printf("\n%-13s %10s %10s   %9s   %-10s %s\n", "phase", "near", "without", "near/w/o", "target", "near-cache hits")
+	ok := true
+	type phase struct {
+		name   string
+		prefix string
+		keys   []int // the key of call i is keys[i%len(keys)]
+		target float64
+	}
+	var phases []phase
+	if want(hot) {
+		if err := fill("hot:", cfg.hotKeys); err != nil {
+			return false, err
+		}
+		ks := make([]int, cfg.hotKeys)
+		for i := range ks {
+			ks[i] = i
+		}
+		phases = append(phases, phase{hot, "hot:", ks, 50})
+	}
+	if want(zipf) {
+		if err := fill("z:", cfg.zipfKeys); err != nil {
+			return false, err
+		}
+		z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, uint64(cfg.zipfKeys-1))
+		ks := make([]int, 1<<20)
+		for i := range ks {
+			ks[i] = int(z.Uint64())
+		}
+		phases = append(phases, phase{zipf, "z:", ks, 3})
+	}
+	for _, p := range phases {
+		keys := make([]string, len(p.keys)) // built once: the phase measures reads, not key formatting
+		for i, k := range p.keys {
+			keys[i] = p.prefix + strconv.Itoa(k)
+		}
+		read := func(d *memdict.Dict[User]) func(i int) error {
+			return func(i int) error {
+				u, found, err := d.Lookup(ctx, keys[i])
+				switch {
+				case err != nil:
+					return err
+				case !found || u.ID != int64(p.keys[i]):
+					return fmt.Errorf("%s: get %s: wrong value (found %v, id %d)", p.name, keys[i], found, u.ID)
+				}
+				return nil
+			}
+		}
+		slice := cfg.d / time.Duration(2*cfg.rounds)
+		var withs, withouts, ratios []float64
+		st0 := near.Stats().NearCache
+		for r := range cfg.rounds {
+			var w, wo float64
+			if r%2 == 0 {
+				w, _ = run(read(near), cfg.conc, len(keys), slice)
+				wo, _ = run(read(plain), cfg.conc, len(keys), slice)
+			} else {
+				wo, _ = run(read(plain), cfg.conc, len(keys), slice)
+				w, _ = run(read(near), cfg.conc, len(keys), slice)
+			}
+			withs, withouts, ratios = append(withs, w), append(withouts, wo), append(ratios, w/wo)
+		}
+		st := near.Stats().NearCache
+		hits, misses := st.Hits-st0.Hits, st.Misses-st0.Misses
+		ratio := median(ratios)
+		verdict := fmt.Sprintf(">=%.0fx", p.target)
+		if ratio >= p.target {
+			verdict += " ok"
+		} else {
+			verdict += " MISSED"
+			ok = false
+		}
+		fmt.Printf("%-13s %10.0f %10.0f   %8.1fx   %-10s %.1f%%\n", p.name, median(withs), median(withouts), ratio, verdict,
+			100*float64(hits)/float64(max(hits+misses, 1)))
+	}
+	fmt.Println("\nnear: a Dict with WithNearCache over Redis (CLIENT TRACKING); without: the same Dict without it.")
+	return ok, nil
 }
