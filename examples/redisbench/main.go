@@ -126,12 +126,14 @@ func main() {
 	if *rounds < 1 || *keys < 1 || *bigKeys < 1 || *conc < 1 || *rawConns < 1 || *rawWindow < 1 || *dur <= 0 {
 		log.Fatalf("redisbench: -rounds, -keys, -big-keys, -c, -raw-conns and -raw-window must be at least 1 and -d positive")
 	}
+	stopServer := func() {}
 	if *addr == "" {
 		a, stop, err := startServer()
 		if err != nil {
 			log.Fatal(err)
 		}
 		defer stop()
+		stopServer = stop
 		*addr = a
 	}
 	fmt.Printf("redisbench: server %s, GOMAXPROCS %d, %d small and %d 16 KiB keys, %v per phase, %d rounds, %d goroutines in concurrent phases\n",
@@ -251,6 +253,7 @@ func main() {
 		fmt.Println("some targets were missed")
 		pprof.StopCPUProfile()
 		closeAll()
+		stopServer()
 		os.Exit(1)
 	}
 }
@@ -494,6 +497,10 @@ func startServer() (string, func(), error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	// The server dies with this program, however it exits (log.Fatal and
+	// os.Exit skip deferred calls): an orphan would keep any lock the
+	// program inherited, such as that of flock(1).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
