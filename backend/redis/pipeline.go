@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,13 @@ type call struct {
 	done      chan struct{} // buffered 1: receives once the call is answered
 	abandoned atomic.Bool   // the caller stopped waiting
 	alone     [1]*call      // the batch of a call flushed alone, without an allocation
+
+	// Memory a flush borrows from its first call rather than allocating
+	// it: the flush's context, and the arguments of a lone GET. The call
+	// outlives the flush (it is recycled only after its answer, and never
+	// if abandoned).
+	ctx     deadlineCtx
+	getArgs [2]any
 }
 
 var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -232,7 +240,7 @@ func (l *lane) handOff() {
 		failAll(q, backend.ErrClosed) // non-empty only after Close
 		return
 	}
-	batch := l.takeLocked()
+	batch := l.takeLocked(nil)
 	l.mu.Unlock()
 	if !l.b.spawn(func() { l.work(batch) }) {
 		failAll(batch, backend.ErrClosed)
@@ -248,6 +256,7 @@ func (l *lane) handOff() {
 // work flushes batch, then whatever queued behind it, until the queue is
 // empty; it holds one of the lane's slots meanwhile.
 func (l *lane) work(batch []*call) {
+	var own []*call // the batches this worker took, reused (not batch: it may be a call's alone)
 	for {
 		l.flush(batch)
 		if len(batch) > 1 {
@@ -265,16 +274,18 @@ func (l *lane) work(batch []*call) {
 			failAll(q, backend.ErrClosed) // non-empty only after Close
 			return
 		}
-		batch = l.takeLocked()
+		own = l.takeLocked(own[:0])
+		batch = own
 		l.mu.Unlock()
 	}
 }
 
 // takeLocked removes up to cfg.maxBatch calls from the queue, dropping
-// abandoned ones. l.mu must be held.
-func (l *lane) takeLocked() []*call {
+// abandoned ones, and appends them to batch, which it returns. l.mu must
+// be held.
+func (l *lane) takeLocked(batch []*call) []*call {
 	n := min(len(l.queue), l.b.cfg.maxBatch)
-	batch := make([]*call, 0, n)
+	batch = slices.Grow(batch, n)
 	i := 0
 	for ; i < len(l.queue) && len(batch) < n; i++ {
 		if c := l.queue[i]; !c.abandoned.Load() {
@@ -334,7 +345,8 @@ func (l *lane) flush(calls []*call) {
 		failAll(live, err)
 		return
 	}
-	ctx := &deadlineCtx{dl: monoTime(dl)}
+	ctx := &live[0].ctx
+	ctx.dl = monoTime(dl)
 	var err error
 	if len(live) == 1 {
 		err = l.one(ctx, live[0])
@@ -369,7 +381,17 @@ func (l *lane) one(ctx context.Context, c *call) error {
 	if !c.get {
 		return l.b.client.Process(ctx, c.cmd)
 	}
-	s, err := l.b.client.Get(ctx, c.key).Result()
+	var cmd *goredis.StringCmd
+	if l.b.single != nil {
+		// As in mget: a *string, not a boxed copy of the key; the call's
+		// own array, not a new slice.
+		c.getArgs = [2]any{"get", &c.key}
+		cmd = goredis.NewStringCmd(ctx, c.getArgs[:]...)
+		_ = l.b.client.Process(ctx, cmd)
+	} else {
+		cmd = l.b.client.Get(ctx, c.key)
+	}
+	s, err := cmd.Result()
 	switch {
 	case err == goredis.Nil:
 		c.err, c.final = errNotFound, true
