@@ -59,7 +59,14 @@ func (b *Backend) setCall(ctx context.Context, key string, val []byte, ms int64,
 	c := b.newCall(key)
 	c.val, c.ms = val, ms
 	args := make([]any, 3, 6)
-	args[0], args[1], args[2] = "set", key, (*valueArg)(c)
+	args[0], args[2] = "set", (*valueArg)(c)
+	if b.single != nil {
+		// As in mget: a *string rather than a boxed copy of the key (a
+		// cluster client needs the string to find the key's slot).
+		args[1] = &c.key
+	} else {
+		args[1] = key
+	}
 	if nx {
 		args = append(args, "nx")
 	}
