@@ -210,6 +210,9 @@ func TestStoppedServerBounded(t *testing.T) {
 	if !errors.Is(err, backend.ErrUnavailable) || !strings.Contains(err.Error(), p.Addr) || !strings.Contains(err.Error(), "marked down") {
 		t.Errorf("get while marked down: %v after %v, want ErrUnavailable naming %s as marked down", err, d, p.Addr)
 	}
+	if got := backend.ServerOf(err); got != p.Addr {
+		t.Errorf("backend.ServerOf(%v) = %q, want %q", err, got, p.Addr)
+	}
 	t.Logf("while down, after %v: %v", d, err)
 
 	if err := p.Signal(syscall.SIGCONT); err != nil {

@@ -21,8 +21,8 @@ func (l *lane) admit() error {
 	if !l.down.Load() {
 		return nil
 	}
-	return fmt.Errorf("%w: server %s marked down after %d failures in a row (probed every %v)",
-		backend.ErrUnavailable, l.addr, l.downFor.Load(), l.b.cfg.retryInterval)
+	return &backend.ServerError{Addr: l.addr, Err: fmt.Errorf("%w: server %s marked down after %d failures in a row (probed every %v)",
+		backend.ErrUnavailable, l.addr, l.downFor.Load(), l.b.cfg.retryInterval)}
 }
 
 // record counts the outcome of a flush: err is nil when the server

@@ -327,7 +327,7 @@ func (l *lane) flush(calls []*call) {
 			c.answer()
 		case now >= c.dl:
 			expired = true
-			c.fail(fmt.Errorf("%w: server %s did not answer within %v", backend.ErrUnavailable, l.addr, l.b.cfg.timeout))
+			c.fail(&backend.ServerError{Addr: l.addr, Err: fmt.Errorf("%w: server %s did not answer within %v", backend.ErrUnavailable, l.addr, l.b.cfg.timeout)})
 		default:
 			live = append(live, c)
 			if dl == 0 || c.dl < dl {
@@ -360,7 +360,7 @@ func (l *lane) flush(calls []*call) {
 	l.record(err)
 	if err != nil && mono() >= dl {
 		// The socket deadline: say which server did not answer in time.
-		terr := fmt.Errorf("%w: server %s did not answer within %v: %w", backend.ErrUnavailable, l.addr, l.b.cfg.timeout, err)
+		var terr error = &backend.ServerError{Addr: l.addr, Err: fmt.Errorf("%w: server %s did not answer within %v: %w", backend.ErrUnavailable, l.addr, l.b.cfg.timeout, err)}
 		for _, c := range live {
 			if c.get && !c.final && c.err != nil || !c.get && c.cmd.Err() != nil {
 				c.err = terr
