@@ -23,6 +23,9 @@
 //	getbig-64     64 goroutines doing Get of 16 KiB values
 //	putmulti-100  one goroutine writing 100 keys at a time: a Tx.Commit of
 //	              100 Puts (one SetMulti) against a loop of 100 gomemcache Sets
+//	near-hot-64   64 goroutines reading 8 hot keys, a Dict with WithNearCache
+//	              (MaxStale 1s) against the same Dict without it
+//	near-zipf-64  the same over 100k keys drawn from zipf(1.1)
 //
 // Each phase alternates gomemcache, memdict and pipe for -d each, -rounds
 // times. It prints the median ops/s of each side, the median of the
@@ -42,6 +45,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
@@ -283,6 +287,8 @@ func main() {
 			fmt.Printf("memcachedbench: %d %s operations failed or missed, last: %v\n", n, name, lastErr[side].Load())
 		}
 	}
+	nearOK := runNear(be, selected, *workers, *rounds, *dur, value)
+	allOK = allOK && nearOK
 	if *caslap {
 		runCaslap(*addr, *dur)
 	}
@@ -445,6 +451,91 @@ func pipeLoad(addr string, conns, window int, dur time.Duration, op pipeOp) (int
 	default:
 	}
 	return ok.Load(), elapsed, err
+}
+
+// nearKeys is the number of keys of the near-zipf phase.
+const nearKeys = 100_000
+
+// runNear runs the near-cache phases, each comparing a Dict with
+// WithNearCache (MaxStale 1s, the default 10,000 entries) against the same
+// Dict without it, and reports whether their targets hold:
+//
+//	near-hot-64   64 goroutines reading 8 hot keys
+//	near-zipf-64  64 goroutines reading 100k keys drawn from zipf(1.1)
+func runNear(be *memcached.Client, selected map[string]bool, workers, rounds int, dur time.Duration, value []byte) bool {
+	w := strconv.Itoa(workers)
+	hot, zipf := "near-hot-"+w, "near-zipf-"+w
+	if len(selected) > 0 && !selected[hot] && !selected[zipf] {
+		return true
+	}
+	plain, err := memdict.New[[]byte](be, "near", memdict.WithCodec(codec.Raw))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	near, err := memdict.New[[]byte](be, "near", memdict.WithCodec(codec.Raw),
+		memdict.WithNearCache(memdict.NearCache{MaxStale: time.Second}))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	keys := make([]string, nearKeys)
+	batch := map[string][]byte{}
+	for i := range keys {
+		keys[i] = "z:" + strconv.Itoa(i)
+		batch[keys[i]] = value
+		if len(batch) == 1000 || i == len(keys)-1 {
+			if err := plain.PutMulti(context.Background(), batch); err != nil {
+				fatalf("near: PutMulti: %v", err)
+			}
+			clear(batch)
+		}
+	}
+	// The zipf draws, made once: each goroutine walks them from its own
+	// offset, with no shared generator.
+	rng := rand.New(rand.NewSource(1))
+	z := rand.NewZipf(rng, 1.1, 1, nearKeys-1)
+	draws := make([]string, 1<<20)
+	for i := range draws {
+		draws[i] = keys[z.Uint64()]
+	}
+	get := func(d *memdict.Dict[[]byte], ks []string) func(int) error {
+		return func(i int) error {
+			if _, ok := d.Get(ks[i%len(ks)]); !ok {
+				return errors.New("miss")
+			}
+			return nil
+		}
+	}
+	fmt.Printf("\n%-13s %14s %14s %9s %8s   %s\n", "phase", "without near", "with near", "ratio", "target", "ratios per round")
+	ok := true
+	for _, ph := range []struct {
+		name   string
+		keys   []string
+		target float64
+	}{{hot, keys[:8], 50}, {zipf, draws, 3}} {
+		if len(selected) > 0 && !selected[ph.name] {
+			continue
+		}
+		var without, with, ratios []float64
+		for range rounds {
+			n, t := run(workers, dur, get(plain, ph.keys))
+			a := float64(n) / t.Seconds()
+			n, t = run(workers, dur, get(near, ph.keys))
+			b := float64(n) / t.Seconds()
+			without, with = append(without, a), append(with, b)
+			if a > 0 {
+				ratios = append(ratios, b/a)
+			}
+		}
+		r := median(ratios)
+		mark := "ok"
+		if r < ph.target {
+			mark, ok = "MISSED", false
+		}
+		fmt.Printf("%-13s %14.0f %14.0f %8.1fx %7.0fx   %s %s\n", ph.name, median(without), median(with), r, ph.target, spread(ratios), mark)
+	}
+	st := near.Stats()
+	fmt.Printf("(ops/s of Dict.Get; near cache: %d hits, %d misses)\n", st.NearCache.Hits, st.NearCache.Misses)
+	return ok
 }
 
 // stopServer stops the memcached this program started, if any.
