@@ -99,6 +99,7 @@ type Dict[V any] struct {
 	refreshing atomic.Bool
 
 	updateRetries int
+	privateReads  bool          // be's Get values are the caller's own (backend.PrivateReader)
 	near          *nearCache[V] // nil without WithNearCache
 	flights       flightGroup[V]
 	updates       updateGroup[V]
@@ -162,6 +163,9 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		d.kind = kindString
 	case []byte:
 		d.kind = kindBytes
+	}
+	if pr, ok := be.(backend.PrivateReader); ok {
+		d.privateReads = pr.PrivateReads()
 	}
 	if err := d.setupNear(o.near); err != nil {
 		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
@@ -245,7 +249,7 @@ func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
 		}
 		return zero, false, d.m.fail(ctx, opGet, key, err)
 	}
-	v, ok, err := d.decode(vw, key, hashed, it.Value)
+	v, ok, err := d.decodeIn(vw, key, hashed, it.Value, d.privateReads)
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)
@@ -259,6 +263,12 @@ func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
 // decode unpacks a stored value. ok is false if the value belongs to
 // another key (a hashed key whose stored original differs).
 func (d *Dict[V]) decode(vw *view, key string, hashed bool, b []byte) (v V, ok bool, err error) {
+	return d.decodeIn(vw, key, hashed, b, false)
+}
+
+// decodeIn is decode; private says that b is the caller's own (a Get of
+// a backend.PrivateReader), so a []byte value may alias it.
+func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private bool) (v V, ok bool, err error) {
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		return v, false, fmt.Errorf("%w: %w", ErrDecode, err)
@@ -277,7 +287,14 @@ func (d *Dict[V]) decode(vw *view, key string, hashed bool, b []byte) (v V, ok b
 		s := unsafe.String(unsafe.SliceData(payload), len(payload))
 		v = *(*V)(unsafe.Pointer(&s))
 	case kindBytes:
-		c := bytes.Clone(payload)
+		var c []byte
+		if private {
+			// A full slice expression: appending to the value cannot
+			// write into the envelope's or anyone's bytes past it.
+			c = payload[:len(payload):len(payload)]
+		} else {
+			c = bytes.Clone(payload)
+		}
 		if c == nil {
 			c = []byte{}
 		}

@@ -183,3 +183,15 @@ type Pinger interface {
 	// that do not.
 	Ping(ctx context.Context) error
 }
+
+// PrivateReader is implemented by backends whose reads hand the caller a
+// Value nobody else holds: Get returns a buffer made for that call, which
+// the backend never keeps, reuses or shares (with its storage or with
+// another caller). The caller may then modify it, so memdict returns it
+// to a Dict[[]byte] caller without copying it. A backend whose reads may
+// share memory with its storage (the memory backend) must not implement
+// it, or must return false. It says nothing of GetMulti.
+type PrivateReader interface {
+	// PrivateReads reports whether Get's Values are private to the caller.
+	PrivateReads() bool
+}

@@ -632,7 +632,8 @@ func staleConn(err error) bool {
 const directMax = 8 << 10
 
 // tryDirect runs r in the caller's goroutine if cn is idle (nothing
-// queued, nothing awaiting a reply, no write going on) and r is small: the
+// queued, nothing awaiting a reply, no write going on), no other call of
+// the client is in progress, and r is small: the
 // caller writes its request and reads its reply itself, without waking the
 // writer and the reader, so a lone caller costs what a plain synchronous
 // client does. It reports false if cn was not idle: the caller then
@@ -642,6 +643,12 @@ const directMax = 8 << 10
 // closes the connection too, since a read cut short leaves it unusable.
 func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 	if r.kind >= kindGetMulti || len(r.value) > directMax {
+		return false, nil
+	}
+	if cn.p.c.active.Load() > 1 {
+		// Other calls are in progress: they would queue behind this one's
+		// round trip (the reader waits while a caller reads its own
+		// reply), so pipelining serves them all better.
 		return false, nil
 	}
 	cn.mu.Lock()

@@ -619,6 +619,13 @@ func (c *Client) Increment(ctx context.Context, key string, delta int64) (uint64
 	})
 }
 
+// PrivateReads reports true: the Value of every Get is a buffer read
+// from the network for that call alone (backend.PrivateReader), so a
+// memdict.Dict[[]byte] hands it over without copying it.
+func (c *Client) PrivateReads() bool { return true }
+
+var _ backend.PrivateReader = (*Client)(nil)
+
 // Close waits for calls in progress (each bounded by the timeout), then
 // closes every connection. Later calls return backend.ErrClosed; a second
 // Close returns nil.

@@ -1,7 +1,7 @@
 // Command memcachedbench compares memdict's memcached Dict with raw
-// github.com/bradfitz/gomemcache and with a minimal hand-written pipelined
-// meta-protocol client (the server's ceiling on this machine), against
-// one local memcached, in one run with alternating rounds.
+// github.com/bradfitz/gomemcache and with a deep-pipelining meta-protocol
+// load generator (the server's ceiling on this machine), against one
+// local memcached, in one run with alternating rounds.
 //
 //	go run ./examples/memcachedbench                  # starts its own memcached (-t 2)
 //	go run ./examples/memcachedbench -addr 127.0.0.1:11211 -d 300ms -rounds 9
@@ -11,9 +11,10 @@
 // reads them with a memcache.Client as gomemcache's documentation shows it
 // (memcache.New, default options); the memdict side uses a
 // memdict.Dict[[]byte] (raw codec) over backend/memcached with its default
-// options; the ceiling is "pipe", a bare pipelined "mg"/"ms" client on
-// -pipeconns connections (a writer and a reader goroutine each, no
-// timeouts, no error mapping). Phases:
+// options; the ceiling is "pipe", a load generator keeping -window "mg"
+// or "ms" requests in flight on each of -pipeconns connections, each half
+// window sent in one write (see pipeLoad; for get-seq one request at a
+// time on one connection, a sequential caller's ceiling). Phases:
 //
 //	get-seq       one goroutine, sequential Get
 //	get-64        64 goroutines doing Get
@@ -22,6 +23,9 @@
 //	getbig-64     64 goroutines doing Get of 16 KiB values
 //	putmulti-100  one goroutine writing 100 keys at a time: a Tx.Commit of
 //	              100 Puts (one SetMulti) against a loop of 100 gomemcache Sets
+//	near-hot-64   64 goroutines reading 8 hot keys, a Dict with WithNearCache
+//	              (MaxStale 1s) against the same Dict without it
+//	near-zipf-64  the same over 100k keys drawn from zipf(1.1)
 //
 // Each phase alternates gomemcache, memdict and pipe for -d each, -rounds
 // times. It prints the median ops/s of each side, the median of the
@@ -41,6 +45,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
@@ -66,15 +71,16 @@ func main() {
 	rounds := flag.Int("rounds", 9, "rounds per phase, alternating the sides")
 	keys := flag.Int("keys", 1000, "number of keys")
 	workers := flag.Int("c", 64, "goroutines in the parallel phases")
-	pipeConns := flag.Int("pipeconns", 2, "connections of the pipelined ceiling client")
+	pipeConns := flag.Int("pipeconns", 4, "connections of the pipelined ceiling (pipe)")
+	window := flag.Int("window", 128, "requests in flight per connection of the ceiling (pipe)")
 	conns := flag.Int("conns", memcached.DefaultConns, "memdict's pipelined connections per server (memcached.WithConns)")
 	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
 	caslap := flag.Bool("memcaslap", false, "also run memcaslap (or memaslap) against the server")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of memdict's side of the get-64 phase to this file")
 	flag.Parse()
 	log.SetFlags(0)
-	if *rounds < 1 || *keys < 1 || *workers < 1 || *pipeConns < 1 {
-		log.Fatalf("memcachedbench: -rounds, -keys, -c and -pipeconns must be at least 1")
+	if *rounds < 1 || *keys < 1 || *workers < 1 || *pipeConns < 1 || *window < 1 {
+		log.Fatalf("memcachedbench: -rounds, -keys, -c, -pipeconns and -window must be at least 1")
 	}
 
 	if *addr == "" {
@@ -82,6 +88,7 @@ func main() {
 		if err != nil {
 			log.Fatalf("memcachedbench: %v (install memcached, or give -addr)", err)
 		}
+		stopServer = stop
 		defer stop()
 		*addr = a
 	}
@@ -93,19 +100,14 @@ func main() {
 
 	raw := memcache.New(*addr)
 	defer raw.Close()
-	pipe, err := newPipe(*addr, *pipeConns)
-	if err != nil {
-		log.Fatalf("memcachedbench: pipelined client: %v", err)
-	}
-	defer pipe.close()
 	be, err := memcached.New([]string{*addr}, memcached.WithConns(*conns))
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer be.Close()
 	d, err := memdict.New[[]byte](be, "bench", memdict.WithCodec(codec.Raw))
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	// Keys as memdict stores them, for the raw clients to read the same
 	// items. They are learnt by writing through memdict and listing.
@@ -122,21 +124,21 @@ func main() {
 			v []byte
 		}{{names[i], value}, {bigNames[i], big}} {
 			if err := raw.Set(&memcache.Item{Key: kv.k, Value: kv.v}); err != nil {
-				log.Fatalf("raw set: %v", err)
+				fatalf("raw set: %v", err)
 			}
 			if err := d.Put(kv.k, kv.v); err != nil {
-				log.Fatalf("memdict put: %v", err)
+				fatalf("memdict put: %v", err)
 			}
 		}
 	}
 	if it, err := raw.Get(names[0]); err != nil || len(it.Value) != 100 {
-		log.Fatalf("raw get: %v", err)
+		fatalf("raw get: %v", err)
 	}
 	if v, ok := d.Get(names[0]); !ok || len(v) != 100 {
-		log.Fatalf("memdict get: missing")
+		fatalf("memdict get: missing")
 	}
-	if v, err := pipe.get(names[0]); err != nil || len(v) != 100 {
-		log.Fatalf("pipe get: %d bytes, %v", len(v), err)
+	if n, _, err := pipeLoad(*addr, 1, 1, 0, pipeGet(names[:1])); err != nil || n != 1 {
+		fatalf("pipe get: %d replies, %v", n, err)
 	}
 
 	var errCount [3]atomic.Int64
@@ -160,12 +162,8 @@ func main() {
 			return nil
 		}
 	}
-	pipeGet := func(ks []string) func(int) error {
-		return func(i int) error { _, err := pipe.get(ks[i%len(ks)]); return check(2, err) }
-	}
 	rawSet := func(i int) error { return check(0, raw.Set(&memcache.Item{Key: names[i%len(names)], Value: value})) }
 	mdSet := func(i int) error { return check(1, d.Put(names[i%len(names)], value)) }
-	pipeSet := func(i int) error { return check(2, pipe.set(names[i%len(names)], value)) }
 	mix := func(get, set func(int) error) func(int) error {
 		return func(i int) error {
 			if i%10 == 0 {
@@ -205,14 +203,15 @@ func main() {
 		par       int
 		perOp     int
 		raw, md   func(i int) error
-		pipe      func(i int) error
+		pipe      pipeOp // nil: no ceiling
+		pipeSeq   bool   // the ceiling of one sequential caller: one connection, one request at a time
 	}
 	w := strconv.Itoa(*workers)
 	phases := []phase{
-		{name: "get-seq", target: 0.95, par: 1, perOp: 1, raw: rawGet(names), md: mdGet(names), pipe: pipeGet(names)},
+		{name: "get-seq", target: 0.95, par: 1, perOp: 1, raw: rawGet(names), md: mdGet(names), pipe: pipeGet(names), pipeSeq: true},
 		{name: "get-" + w, target: 8, pipeShare: 0.60, par: *workers, perOp: 1, raw: rawGet(names), md: mdGet(names), pipe: pipeGet(names)},
-		{name: "set-" + w, target: 5, par: *workers, perOp: 1, raw: rawSet, md: mdSet, pipe: pipeSet},
-		{name: "mix-" + w, target: 6, par: *workers, perOp: 1, raw: mix(rawGet(names), rawSet), md: mix(mdGet(names), mdSet), pipe: mix(pipeGet(names), pipeSet)},
+		{name: "set-" + w, target: 5, par: *workers, perOp: 1, raw: rawSet, md: mdSet, pipe: pipeSet(names, value)},
+		{name: "mix-" + w, target: 6, par: *workers, perOp: 1, raw: mix(rawGet(names), rawSet), md: mix(mdGet(names), mdSet), pipe: pipeMix(pipeGet(names), pipeSet(names, value))},
 		{name: "getbig-" + w, target: 1.2, par: *workers, perOp: 1, raw: rawGet(bigNames), md: mdGet(bigNames), pipe: pipeGet(bigNames)},
 		{name: "putmulti-100", target: 5, par: 1, perOp: 100, raw: rawMulti, md: mdMulti},
 	}
@@ -247,7 +246,16 @@ func main() {
 				ratios = append(ratios, m/r)
 			}
 			if ph.pipe != nil {
-				p := rate(ph.pipe)
+				pc, pw := *pipeConns, *window
+				if ph.pipeSeq {
+					pc, pw = 1, 1
+				}
+				n, t, err := pipeLoad(*addr, pc, pw, *dur, ph.pipe)
+				if err != nil {
+					errCount[2].Add(1)
+					lastErr[2].Store(err.Error())
+				}
+				p := float64(n*int64(ph.perOp)) / t.Seconds()
 				pipeRates = append(pipeRates, p)
 				if p > 0 {
 					shares = append(shares, m/p)
@@ -279,6 +287,8 @@ func main() {
 			fmt.Printf("memcachedbench: %d %s operations failed or missed, last: %v\n", n, name, lastErr[side].Load())
 		}
 	}
+	nearOK := runNear(be, selected, *workers, *rounds, *dur, value)
+	allOK = allOK && nearOK
 	if *caslap {
 		runCaslap(*addr, *dur)
 	}
@@ -287,144 +297,257 @@ func main() {
 	}
 }
 
-// pipe is the ceiling: a bare pipelined meta-protocol client. Each call
-// queues a command on one of a few connections and waits for its reply;
-// a writer goroutine per connection sends everything queued in one write,
-// a reader goroutine matches the replies in order. No timeouts, no
-// pooling of anything but the connections, no error mapping.
-type pipe struct {
-	conns []*pipeConn
-	rr    atomic.Uint32
+// The ceiling, "pipe", is a load generator rather than a client: it is
+// what the server can serve on this machine when nothing limits the
+// client. Each of -pipeconns connections keeps up to -window requests in
+// flight: a writer goroutine sends them in batches of window/2, each batch
+// built in one buffer and sent in one write syscall, and sends a batch
+// whenever the reader has consumed the replies to one (so a half window is
+// always queued at the server while the other half is answered); the
+// reader parses the replies from a 256 KiB buffer and discards the values
+// (Discard: no allocation, no copy out of the read buffer). No callers, no
+// goroutine handoff per request, no timeouts, no error mapping: memdict
+// serves 64 blocking callers, the ceiling serves a window the size of its
+// choosing, so the md/pipe ratio is how close memdict comes to the
+// server's capacity, not a like-for-like client comparison.
+
+// pipeOp appends the i-th command of a phase to buf.
+type pipeOp func(buf []byte, i int) []byte
+
+// pipeGet returns the op reading keys in turn.
+func pipeGet(keys []string) pipeOp {
+	return func(buf []byte, i int) []byte {
+		buf = append(buf, "mg "...)
+		buf = append(buf, keys[i%len(keys)]...)
+		return append(buf, " v\r\n"...)
+	}
 }
 
-type pipeCall struct {
-	cmd   []byte
-	value []byte
-	done  chan struct{}
-	err   error
+// pipeSet returns the op writing v under keys in turn.
+func pipeSet(keys []string, v []byte) pipeOp {
+	return func(buf []byte, i int) []byte {
+		buf = append(buf, "ms "...)
+		buf = append(buf, keys[i%len(keys)]...)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, int64(len(v)), 10)
+		buf = append(buf, "\r\n"...)
+		buf = append(buf, v...)
+		return append(buf, "\r\n"...)
+	}
 }
 
-type pipeConn struct {
-	nc       net.Conn
-	mu       sync.Mutex
-	queue    []*pipeCall
-	inflight chan *pipeCall
-	wake     chan struct{}
+// pipeMix is 10% set, 90% get, like mix().
+func pipeMix(get, set pipeOp) pipeOp {
+	return func(buf []byte, i int) []byte {
+		if i%10 == 0 {
+			return set(buf, i)
+		}
+		return get(buf, i)
+	}
 }
 
-var callPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan struct{}, 1)} }}
-
-func newPipe(addr string, n int) (*pipe, error) {
-	p := &pipe{}
-	for range n {
+// pipeLoad runs op on conns connections with window requests in flight on
+// each for about dur, and returns the number of replies that were HD or
+// VA, and the time taken. A connection that fails ends its share early;
+// the error is returned with the count.
+func pipeLoad(addr string, conns, window int, dur time.Duration, op pipeOp) (int64, time.Duration, error) {
+	var ok atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*conns)
+	ncs := make([]net.Conn, 0, conns)
+	for range conns {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
-			p.close()
-			return nil, err
-		}
-		c := &pipeConn{nc: nc, inflight: make(chan *pipeCall, 1<<16), wake: make(chan struct{}, 1)}
-		go c.write()
-		go c.read()
-		p.conns = append(p.conns, c)
-	}
-	return p, nil
-}
-
-func (p *pipe) close() {
-	for _, c := range p.conns {
-		c.nc.Close()
-	}
-}
-
-func (p *pipe) do(cmd []byte) ([]byte, error) {
-	c := p.conns[p.rr.Add(1)%uint32(len(p.conns))]
-	call := callPool.Get().(*pipeCall)
-	call.cmd, call.value, call.err = cmd, nil, nil
-	c.mu.Lock()
-	c.queue = append(c.queue, call)
-	first := len(c.queue) == 1
-	c.mu.Unlock()
-	if first {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-	<-call.done
-	v, err := call.value, call.err
-	callPool.Put(call)
-	return v, err
-}
-
-func (p *pipe) get(key string) ([]byte, error) {
-	return p.do(append(append([]byte("mg "), key...), " v\r\n"...))
-}
-
-func (p *pipe) set(key string, v []byte) error {
-	cmd := append([]byte("ms "), key...)
-	cmd = append(cmd, ' ')
-	cmd = strconv.AppendInt(cmd, int64(len(v)), 10)
-	cmd = append(cmd, "\r\n"...)
-	cmd = append(cmd, v...)
-	cmd = append(cmd, "\r\n"...)
-	_, err := p.do(cmd)
-	return err
-}
-
-func (c *pipeConn) write() {
-	bw := bufio.NewWriterSize(c.nc, 32<<10)
-	var batch []*pipeCall
-	for range c.wake {
-		runtime.Gosched() // let the callers about to queue join this write
-		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
-		c.mu.Unlock()
-		for _, call := range batch {
-			c.inflight <- call
-			bw.Write(call.cmd)
-		}
-		if bw.Flush() != nil {
-			return
-		}
-	}
-}
-
-func (c *pipeConn) read() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return
-		}
-		call := <-c.inflight
-		switch {
-		case bytes.HasPrefix(line, []byte("VA ")):
-			f := bytes.Fields(line[3:])
-			n, _ := strconv.Atoi(string(f[0]))
-			v := make([]byte, n+2)
-			if _, err := readFull(br, v); err != nil {
-				return
+			for _, c := range ncs {
+				c.Close()
 			}
-			call.value = v[:n]
-		case bytes.HasPrefix(line, []byte("HD")):
-		default:
-			call.err = fmt.Errorf("pipe: %q", line)
+			return 0, 0, err
 		}
-		call.done <- struct{}{}
+		ncs = append(ncs, nc)
 	}
+	batch := max(window/2, 1)
+	start := time.Now()
+	for ci, nc := range ncs {
+		credits := make(chan struct{}, 2)
+		credits <- struct{}{}
+		if window > 1 {
+			credits <- struct{}{}
+		}
+		sent := make(chan int, 3) // batch sizes written, for the reader; 0: no more
+		wg.Add(2)
+		go func() { // writer
+			defer wg.Done()
+			var buf []byte
+			i := ci * 7919
+			for first := true; ; first = false {
+				if _, more := <-credits; !more || stop.Load() && !first {
+					break // every connection sends one batch at least
+				}
+				buf = buf[:0]
+				for range batch {
+					buf = op(buf, i)
+					i++
+				}
+				if _, err := nc.Write(buf); err != nil {
+					errs <- err
+					break
+				}
+				sent <- batch
+			}
+			sent <- 0
+		}()
+		go func() { // reader
+			defer wg.Done()
+			defer nc.Close()
+			defer close(credits) // ends the writer if this ends on an error
+			br := bufio.NewReaderSize(nc, 256<<10)
+			local := int64(0)
+			defer func() { ok.Add(local) }()
+			for n := range sent {
+				if n == 0 {
+					return
+				}
+				for range n {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						errs <- err
+						return
+					}
+					switch {
+					case bytes.HasPrefix(line, []byte("VA ")):
+						sp := bytes.IndexByte(line[3:], ' ')
+						if sp < 0 {
+							sp = len(line) - 5
+						}
+						size, err := strconv.Atoi(string(line[3 : 3+sp]))
+						if err != nil {
+							errs <- fmt.Errorf("pipe: %q", line)
+							return
+						}
+						if _, err := br.Discard(size + 2); err != nil {
+							errs <- err
+							return
+						}
+						local++
+					case bytes.HasPrefix(line, []byte("HD")):
+						local++
+					default:
+						errs <- fmt.Errorf("pipe: %q", line)
+						return
+					}
+				}
+				credits <- struct{}{}
+			}
+		}()
+	}
+	time.Sleep(dur)
+	stop.Store(true)
+	wg.Wait()
+	elapsed := time.Since(start)
+	var err error
+	select {
+	case err = <-errs:
+	default:
+	}
+	return ok.Load(), elapsed, err
 }
 
-// readFull fills b from br.
-func readFull(br *bufio.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := br.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
+// nearKeys is the number of keys of the near-zipf phase.
+const nearKeys = 100_000
+
+// runNear runs the near-cache phases, each comparing a Dict with
+// WithNearCache (MaxStale 1s, the default 10,000 entries) against the same
+// Dict without it, and reports whether their targets hold:
+//
+//	near-hot-64   64 goroutines reading 8 hot keys
+//	near-zipf-64  64 goroutines reading 100k keys drawn from zipf(1.1)
+func runNear(be *memcached.Client, selected map[string]bool, workers, rounds int, dur time.Duration, value []byte) bool {
+	w := strconv.Itoa(workers)
+	hot, zipf := "near-hot-"+w, "near-zipf-"+w
+	if len(selected) > 0 && !selected[hot] && !selected[zipf] {
+		return true
+	}
+	plain, err := memdict.New[[]byte](be, "near", memdict.WithCodec(codec.Raw))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	near, err := memdict.New[[]byte](be, "near", memdict.WithCodec(codec.Raw),
+		memdict.WithNearCache(memdict.NearCache{MaxStale: time.Second}))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	keys := make([]string, nearKeys)
+	batch := map[string][]byte{}
+	for i := range keys {
+		keys[i] = "z:" + strconv.Itoa(i)
+		batch[keys[i]] = value
+		if len(batch) == 1000 || i == len(keys)-1 {
+			if err := plain.PutMulti(context.Background(), batch); err != nil {
+				fatalf("near: PutMulti: %v", err)
+			}
+			clear(batch)
 		}
 	}
-	return n, nil
+	// The zipf draws, made once: each goroutine walks them from its own
+	// offset, with no shared generator.
+	rng := rand.New(rand.NewSource(1))
+	z := rand.NewZipf(rng, 1.1, 1, nearKeys-1)
+	draws := make([]string, 1<<20)
+	for i := range draws {
+		draws[i] = keys[z.Uint64()]
+	}
+	get := func(d *memdict.Dict[[]byte], ks []string) func(int) error {
+		return func(i int) error {
+			if _, ok := d.Get(ks[i%len(ks)]); !ok {
+				return errors.New("miss")
+			}
+			return nil
+		}
+	}
+	fmt.Printf("\n%-13s %14s %14s %9s %8s   %s\n", "phase", "without near", "with near", "ratio", "target", "ratios per round")
+	ok := true
+	for _, ph := range []struct {
+		name   string
+		keys   []string
+		target float64
+	}{{hot, keys[:8], 50}, {zipf, draws, 3}} {
+		if len(selected) > 0 && !selected[ph.name] {
+			continue
+		}
+		var without, with, ratios []float64
+		for range rounds {
+			n, t := run(workers, dur, get(plain, ph.keys))
+			a := float64(n) / t.Seconds()
+			n, t = run(workers, dur, get(near, ph.keys))
+			b := float64(n) / t.Seconds()
+			without, with = append(without, a), append(with, b)
+			if a > 0 {
+				ratios = append(ratios, b/a)
+			}
+		}
+		r := median(ratios)
+		mark := "ok"
+		if r < ph.target {
+			mark, ok = "MISSED", false
+		}
+		fmt.Printf("%-13s %14.0f %14.0f %8.1fx %7.0fx   %s %s\n", ph.name, median(without), median(with), r, ph.target, spread(ratios), mark)
+	}
+	st := near.Stats()
+	fmt.Printf("(ops/s of Dict.Get; near cache: %d hits, %d misses)\n", st.NearCache.Hits, st.NearCache.Misses)
+	return ok
+}
+
+// stopServer stops the memcached this program started, if any.
+var stopServer func()
+
+// fatalf is log.Fatalf that stops the memcached this program started
+// first (it would outlive the program, holding whatever it inherited).
+func fatalf(format string, args ...any) {
+	if stopServer != nil {
+		stopServer()
+	}
+	log.Fatalf(format, args...)
 }
 
 // median returns the median of xs (0 for none).
@@ -453,11 +576,11 @@ func spread(xs []float64) string {
 func profiled(file string, f func() (int64, time.Duration), perOp int) float64 {
 	out, err := os.Create(file)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer out.Close()
 	if err := pprof.StartCPUProfile(out); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	n, t := f()
 	pprof.StopCPUProfile()
