@@ -54,6 +54,10 @@ func (e *opError) Error() string {
 	return b.String()
 }
 
+// ServerAddr returns the server the operation failed on ("" if none), for
+// backend.ServerOf.
+func (e *opError) ServerAddr() string { return e.Addr }
+
 func (e *opError) Unwrap() []error {
 	var errs []error
 	if e.Kind != nil {
