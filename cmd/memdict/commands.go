@@ -113,7 +113,7 @@ type record struct {
 // newRecord returns the record of a stored value; exact makes it carry the
 // payload in base64 even when the value shows as JSON.
 func newRecord(key string, s stored, exact bool) (record, error) {
-	r := record{Key: key, Codec: s.CodecName()}
+	r := record{Key: key, Codec: codecName(s)}
 	if !exact {
 		if v, ok := s.Decoded(); ok {
 			b, err := marshalJSON(v)
@@ -192,7 +192,7 @@ Examples:
 			default:
 				v, decoded := s.Decoded()
 				if !decoded {
-					fmt.Fprintf(e.stderr, "memdict get: the %s value cannot be shown as JSON; printing its %d bytes in base64 (--raw prints them as they are)\n", s.CodecName(), len(s.Payload))
+					fmt.Fprintf(e.stderr, "memdict get: the %s value cannot be shown as JSON; printing its %d bytes in base64 (--raw prints them as they are)\n", codecName(s), len(s.Payload))
 					v = base64.StdEncoding.EncodeToString(s.Payload)
 				}
 				err = printJSON(e.stdout, v, false)

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -17,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -27,177 +22,27 @@ import (
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/envelope"
 	"github.com/memdict/memdict/internal/keyspace"
+	"github.com/memdict/memdict/internal/rawvalue"
 	"github.com/memdict/memdict/tool"
 )
 
-// payload is the encoded bytes of one value, without memdict's header. A
-// named type, so that a Dict of payload goes through its codec (Dicts of
-// []byte store their bytes under the raw codec's ID).
-type payload []byte
+// payload and stored are the raw value forms shared with tool/admin.
+type (
+	payload = rawvalue.Payload
+	stored  = rawvalue.Stored
+)
 
-// passthrough is a codec that stores payloads as they are under the ID of
-// another codec, so that the command writes values encoded by any codec
-// (or copied from a dump) through a Dict, with the Dict's key layout.
-type passthrough struct{ id byte }
-
-func (p passthrough) ID() byte     { return p.id }
-func (p passthrough) Name() string { return codec.NameOf(p.id) }
-
-func (p passthrough) Marshal(v any) ([]byte, error) {
-	switch b := v.(type) {
-	case payload:
-		return b, nil
-	case *payload:
-		return *b, nil
-	}
-	return nil, fmt.Errorf("passthrough codec: unexpected %T", v)
-}
-
-func (p passthrough) Unmarshal(data []byte, v any) error {
-	pp, ok := v.(*payload)
-	if !ok {
-		return fmt.Errorf("passthrough codec: unexpected %T", v)
-	}
-	*pp = bytes.Clone(data)
-	return nil
-}
-
-// stored is one value as read from the backend.
-type stored struct {
-	// Codec is the ID of the codec that wrote it; 0 for a value that
-	// memdict did not frame (written by another program).
-	Codec byte
-	// Payload is the encoded value without the header (the whole value
-	// for an unframed one).
-	Payload []byte
-}
-
-// CodecName returns the codec's name for output: "raw", "msgpack", ...,
-// or "none" for an unframed value.
-func (s stored) CodecName() string {
+// codecName returns the name of the codec that wrote s for output: "raw",
+// "msgpack", ..., or "none" for a value memdict did not frame.
+func codecName(s stored) string {
 	if s.Codec == 0 {
 		return "none"
 	}
 	return codec.NameOf(s.Codec)
 }
 
-// Decoded returns the value as a JSON-ready Go value: text for raw values
-// that are valid UTF-8, the codec's decoding for the others. ok is false
-// when the value cannot be shown as JSON (binary raw values, gob, unknown
-// codecs, decode failures); the caller then shows it in base64.
-func (s stored) Decoded() (v any, ok bool) {
-	switch s.Codec {
-	case 0, codec.RawID:
-		if utf8.Valid(s.Payload) {
-			return string(s.Payload), true
-		}
-		return nil, false
-	}
-	c, found := codec.ByID(s.Codec)
-	if !found {
-		return nil, false
-	}
-	var x any
-	if err := c.Unmarshal(s.Payload, &x); err != nil {
-		return nil, false
-	}
-	x, err := jsonReady(x)
-	if err != nil {
-		return nil, false
-	}
-	return x, true
-}
-
-// jsonReady converts what codecs decode into `any` (maps with non-string
-// keys, []byte, NaN, ...) into values encoding/json can print.
-func jsonReady(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			e, err := jsonReady(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = e
-		}
-		return x, nil
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			e, err := jsonReady(e)
-			if err != nil {
-				return nil, err
-			}
-			m[fmt.Sprint(k)] = e
-		}
-		return m, nil
-	case []any:
-		for i, e := range x {
-			e, err := jsonReady(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = e
-		}
-		return x, nil
-	case []byte:
-		if utf8.Valid(x) {
-			return string(x), nil
-		}
-		return base64.StdEncoding.EncodeToString(x), nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, errors.New("not a JSON number")
-		}
-	case float32:
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, errors.New("not a JSON number")
-		}
-	}
-	if _, err := json.Marshal(v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-// parseJSONValue parses a JSON value as put and load take it: integers
-// stay integers (int64 or uint64), so that a Go program reading them into
-// an int gets them back.
-func parseJSONValue(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value")
-	}
-	return fromNumbers(v), nil
-}
-
-func fromNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
-		}
-		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
-			return u
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = fromNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = fromNumbers(e)
-		}
-	}
-	return v
-}
+// parseJSONValue parses a JSON value as put and load take it.
+var parseJSONValue = rawvalue.ParseJSON
 
 // dictSet opens Dicts of one plugin and prefix: one Dict (of any value)
 // to list, clear and find backend keys, and writers for the codecs used.
@@ -240,7 +85,7 @@ func (ds *dictSet) writer(id byte) (*memdict.Dict[payload], error) {
 	}
 	w, err := memdict.New[payload](ds.be, ds.prefix,
 		memdict.WithSiteID(ds.t.SiteID()),
-		memdict.WithCodec(passthrough{id}),
+		memdict.WithCodec(rawvalue.Passthrough(id)),
 		memdict.WithDefaultTTL(ds.info.Expiration),
 		memdict.WithMaxKeyLen(ds.info.MaxKeyLen),
 		memdict.WithMaxValueLen(ds.info.MaxValueLen),

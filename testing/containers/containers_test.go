@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,9 @@ func TestRedisWithArgs(t *testing.T) {
 func TestStartFailure(t *testing.T) {
 	t.Parallel()
 	if err := containers.EngineAvailable(context.Background()); err != nil {
+		if os.Getenv(containers.EnvRequire) == "1" {
+			t.Fatalf("%v (%s=1: a container engine is required)", err, containers.EnvRequire)
+		}
 		t.Skip(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -658,8 +658,8 @@ func (h *Handler) doKey(ctx context.Context, action string, f keyForm) *flash {
 		case !ok:
 			return &flash{Text: fmt.Sprintf("Key %s is not in the cache (a miss).", quoteKey(f.Key))}
 		}
-		v, decoded := st.decoded()
-		text := fmt.Sprintf("Key %s holds a %s value of %s bytes:", quoteKey(f.Key), st.codecName(), groupDigits(int64(len(st.Payload))))
+		v, decoded := st.Decoded()
+		text := fmt.Sprintf("Key %s holds a %s value of %s bytes:", quoteKey(f.Key), codecName(st), groupDigits(int64(len(st.Payload))))
 		if !decoded {
 			return &flash{Text: text + " (in base64)", Pre: base64.StdEncoding.EncodeToString(st.Payload)}
 		}

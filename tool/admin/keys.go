@@ -3,11 +3,9 @@ package admin
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/envelope"
+	"github.com/memdict/memdict/internal/rawvalue"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -25,127 +24,20 @@ import (
 // own, opened over the Tool's backend with the plugin's settings, so that
 // it can write values of any codec and read whatever is stored.
 
-// payload is the encoded bytes of one value, without memdict's header. A
-// named type, so that a Dict of payload goes through its codec (Dicts of
-// []byte store their bytes under the raw codec's ID).
-type payload []byte
-
-// passthrough is a codec that stores payloads as they are under the ID of
-// another codec.
-type passthrough struct{ id byte }
-
-func (p passthrough) ID() byte     { return p.id }
-func (p passthrough) Name() string { return codec.NameOf(p.id) }
-
-func (p passthrough) Marshal(v any) ([]byte, error) {
-	if b, ok := v.(payload); ok {
-		return b, nil
-	}
-	return nil, fmt.Errorf("passthrough codec: unexpected %T", v)
-}
-
-func (p passthrough) Unmarshal(data []byte, v any) error {
-	pp, ok := v.(*payload)
-	if !ok {
-		return fmt.Errorf("passthrough codec: unexpected %T", v)
-	}
-	*pp = bytes.Clone(data)
-	return nil
-}
-
-// stored is one value as read from the backend.
-type stored struct {
-	// Codec is the ID of the codec that wrote it; 0 for a value that
-	// memdict did not frame (written by another program).
-	Codec byte
-	// Payload is the encoded value without the header.
-	Payload []byte
-}
+// payload and stored are the raw value forms shared with the memdict
+// command.
+type (
+	payload = rawvalue.Payload
+	stored  = rawvalue.Stored
+)
 
 // codecName is "raw", "msgpack", ..., or "unframed" for a value memdict
 // did not write.
-func (s stored) codecName() string {
+func codecName(s stored) string {
 	if s.Codec == 0 {
 		return "unframed"
 	}
 	return codec.NameOf(s.Codec)
-}
-
-// decoded returns the value as a JSON-ready Go value; ok is false when it
-// cannot be shown as JSON (binary raw values, gob, unknown codecs).
-func (s stored) decoded() (v any, ok bool) {
-	switch s.Codec {
-	case 0, codec.RawID:
-		if utf8.Valid(s.Payload) {
-			return string(s.Payload), true
-		}
-		return nil, false
-	}
-	c, found := codec.ByID(s.Codec)
-	if !found {
-		return nil, false
-	}
-	var x any
-	if err := c.Unmarshal(s.Payload, &x); err != nil {
-		return nil, false
-	}
-	x, err := jsonReady(x)
-	if err != nil {
-		return nil, false
-	}
-	return x, true
-}
-
-// jsonReady converts what codecs decode into `any` (maps with non-string
-// keys, []byte, NaN, ...) into values encoding/json can print.
-func jsonReady(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			e, err := jsonReady(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = e
-		}
-		return x, nil
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			e, err := jsonReady(e)
-			if err != nil {
-				return nil, err
-			}
-			m[fmt.Sprint(k)] = e
-		}
-		return m, nil
-	case []any:
-		for i, e := range x {
-			e, err := jsonReady(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = e
-		}
-		return x, nil
-	case []byte:
-		if utf8.Valid(x) {
-			return string(x), nil
-		}
-		return base64.StdEncoding.EncodeToString(x), nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, errors.New("not a JSON number")
-		}
-	case float32:
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, errors.New("not a JSON number")
-		}
-	}
-	if _, err := json.Marshal(v); err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // prettyJSON prints v indented, without HTML escaping (the template
@@ -155,46 +47,8 @@ func prettyJSON(v any) string {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // jsonReady checked it
+	_ = enc.Encode(v) // JSONReady checked it
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// parseJSONValue parses a JSON value; integers stay integers (int64 or
-// uint64), so that a Go program reading them into an int gets them back.
-func parseJSONValue(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value")
-	}
-	return fromNumbers(v), nil
-}
-
-func fromNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
-		}
-		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
-			return u
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = fromNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = fromNumbers(e)
-		}
-	}
-	return v
 }
 
 // encodeValue encodes the text of the key form: as it is with the raw
@@ -214,7 +68,7 @@ func encodeValue(info tool.PluginInfo, text []byte, asString bool, codecName str
 			return 0, nil, fmt.Errorf("unknown codec %q (known: %s)", codecName, strings.Join(codec.Names(), ", "))
 		}
 	}
-	v, err := parseJSONValue(text)
+	v, err := rawvalue.ParseJSON(text)
 	if err != nil {
 		return 0, nil, fmt.Errorf("the value is not JSON (%v); choose \"string\" to store text as it is", err)
 	}
@@ -281,7 +135,7 @@ func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictS
 func (ds *dictSet) newDict(id byte) (*memdict.Dict[payload], error) {
 	return memdict.New[payload](ds.be, ds.prefix,
 		memdict.WithSiteID(ds.siteID),
-		memdict.WithCodec(passthrough{id}),
+		memdict.WithCodec(rawvalue.Passthrough(id)),
 		memdict.WithDefaultTTL(ds.info.Expiration),
 		memdict.WithMaxKeyLen(ds.info.MaxKeyLen),
 		memdict.WithMaxValueLen(ds.info.MaxValueLen),
