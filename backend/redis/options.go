@@ -20,6 +20,11 @@ const (
 	DefaultBatchSize = 256
 )
 
+// DefaultMaxValueSize is the largest value a Backend stores unless
+// WithMaxValueSize says otherwise: Redis's own limit on a string (512 MiB,
+// proto-max-bulk-len) less the 11-byte header this package adds.
+const DefaultMaxValueSize = 512<<20 - headerLen
+
 // config holds what Options set.
 type config struct {
 	maxValueSize  int
