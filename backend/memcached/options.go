@@ -7,6 +7,17 @@ import (
 	"time"
 )
 
+// Defaults of the Client options.
+const (
+	DefaultTimeout       = 500 * time.Millisecond
+	DefaultConns         = 2
+	DefaultMaxIdleConns  = 16
+	DefaultMaxValueSize  = 1 << 20
+	DefaultItemSizeMax   = defaultItemSizeMax
+	DefaultFailureLimit  = 3
+	DefaultRetryInterval = 2 * time.Second
+)
+
 // Option configures a Client made by New.
 type Option func(*config)
 
