@@ -135,7 +135,7 @@ func (s *Store) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	now := s.clock.Now()
-	itemMax := int64(s.maxItemSize)
+	itemMax := int64(s.maxValueLen)
 	if itemMax < 0 {
 		itemMax = 0
 	}

@@ -22,7 +22,7 @@ type Store struct {
 	systemClock bool // clock is systemClock
 	epoch       time.Time
 	maxBytes    int64
-	maxItemSize int // < 0: no limit
+	maxValueLen int // < 0: no limit
 	maxKeyLen   int // < 0: no limit
 	closed      atomic.Bool
 	_           [64]byte
@@ -58,8 +58,8 @@ func New(opts ...Option) *Store {
 	if c.clock == nil {
 		c.clock = systemClock{}
 	}
-	if c.maxItemSize == 0 {
-		c.maxItemSize = DefaultMaxItemSize
+	if c.maxValueLen == 0 {
+		c.maxValueLen = DefaultMaxValueLen
 	}
 	if c.maxKeyLen == 0 {
 		c.maxKeyLen = DefaultMaxKeyLen
@@ -68,7 +68,7 @@ func New(opts ...Option) *Store {
 		seed:        maphash.MakeSeed(),
 		clock:       c.clock,
 		maxBytes:    c.maxBytes,
-		maxItemSize: c.maxItemSize,
+		maxValueLen: c.maxValueLen,
 		maxKeyLen:   c.maxKeyLen,
 	}
 	_, s.systemClock = s.clock.(systemClock)

@@ -5,9 +5,13 @@ const (
 	// top of the lengths of its key and value, standing for the bookkeeping
 	// an item costs.
 	ItemOverhead = 48
-	// DefaultMaxItemSize is the largest value a Store accepts by default:
-	// 1 MiB, like memcached's default -I.
-	DefaultMaxItemSize = 1 << 20
+	// DefaultMaxValueLen is the longest value a Store accepts by default:
+	// 1 MiB, like memcached's default -I (and memdict.DefaultMaxValueLen).
+	DefaultMaxValueLen = 1 << 20
+	// DefaultMaxItemSize is the former name of DefaultMaxValueLen.
+	//
+	// Deprecated: use DefaultMaxValueLen.
+	DefaultMaxItemSize = DefaultMaxValueLen
 	// DefaultMaxKeyLen is the longest key a Store accepts by default: 250
 	// bytes, like memcached.
 	DefaultMaxKeyLen = 250
@@ -19,7 +23,7 @@ type Option func(*config)
 type config struct {
 	clock       Clock
 	maxBytes    int64
-	maxItemSize int
+	maxValueLen int
 	maxKeyLen   int
 }
 
@@ -40,16 +44,23 @@ func WithMaxBytes(n int64) Option {
 	return func(c *config) { c.maxBytes = max(n, 0) }
 }
 
-// WithMaxItemSize sets the largest value, in bytes, that the Store accepts;
-// larger ones give backend.ErrValueTooLarge. Zero means DefaultMaxItemSize
-// (1 MiB); a negative n means no limit other than WithMaxBytes.
-func WithMaxItemSize(n int) Option {
-	return func(c *config) { c.maxItemSize = n }
+// WithMaxValueLen sets the longest value, in bytes, that the Store
+// accepts; longer ones give backend.ErrValueTooLarge. Zero means
+// DefaultMaxValueLen (1 MiB); a negative n means no limit other than
+// WithMaxBytes. URL parameter: max_value_length.
+func WithMaxValueLen(n int) Option {
+	return func(c *config) { c.maxValueLen = n }
 }
+
+// WithMaxItemSize is the former name of WithMaxValueLen.
+//
+// Deprecated: use WithMaxValueLen.
+func WithMaxItemSize(n int) Option { return WithMaxValueLen(n) }
 
 // WithMaxKeyLen sets the longest key, in bytes, that the Store accepts;
 // longer ones give backend.ErrInvalidKey. Zero means DefaultMaxKeyLen (250,
-// memcached's limit); a negative n means no limit.
+// memcached's limit); a negative n means no limit. URL parameter:
+// max_key_length.
 func WithMaxKeyLen(n int) Option {
 	return func(c *config) { c.maxKeyLen = n }
 }

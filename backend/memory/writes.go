@@ -54,8 +54,8 @@ func (s *Store) write(ctx context.Context, item backend.Item, mode writeMode) er
 	if item.TTL < 0 {
 		return fmt.Errorf("memory: %s %s: %w: %v", op, quoteKey(key), backend.ErrInvalidTTL, item.TTL)
 	}
-	if s.maxItemSize >= 0 && len(item.Value) > s.maxItemSize {
-		return fmt.Errorf("memory: %s %s: %w: %d bytes, limit %d", op, quoteKey(key), backend.ErrValueTooLarge, len(item.Value), s.maxItemSize)
+	if s.maxValueLen >= 0 && len(item.Value) > s.maxValueLen {
+		return fmt.Errorf("memory: %s %s: %w: %d bytes, limit %d", op, quoteKey(key), backend.ErrValueTooLarge, len(item.Value), s.maxValueLen)
 	}
 	size := int64(len(key)+len(item.Value)) + ItemOverhead
 	if s.maxBytes > 0 && size > s.maxBytes {
