@@ -113,8 +113,9 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	o.Protocol = p.Int("protocol", 3)
 	o.ClientName = p.String("client_name", "")
 	var opts []Option
-	if p.Has("max_value_size") {
-		opts = append(opts, WithMaxValueSize(p.Int("max_value_size", DefaultMaxValueSize)))
+	p.Alias("max_value_length", "max_value_size")
+	if p.Has("max_value_length") {
+		opts = append(opts, WithMaxValueLen(p.Int("max_value_length", DefaultMaxValueLen)))
 	}
 	timeout := p.Duration("timeout", DefaultTimeout)
 	failureLimit := p.Int("failure_limit", DefaultFailureLimit)
