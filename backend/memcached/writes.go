@@ -51,13 +51,13 @@ func itemSize(keyLen, valueLen int, cas bool) int64 {
 }
 
 // checkWrite checks what every write checks before anything is sent: the
-// value's size against max_value_size and, as memcached counts it, against
+// value's size against max_value_length and, as memcached counts it, against
 // the server's item_size_max; and the TTL. It returns the expiration to
 // send.
 func (c *Client) checkWrite(n *node, op string, item backend.Item) (int32, error) {
 	if int64(len(item.Value)) > c.cfg.maxValueSize {
 		return 0, &opError{Op: op, Key: item.Key, Kind: backend.ErrValueTooLarge,
-			Err: fmt.Errorf("value of %d bytes, the limit is %d (max_value_size)", len(item.Value), c.cfg.maxValueSize)}
+			Err: fmt.Errorf("value of %d bytes, the limit is %d (max_value_length)", len(item.Value), c.cfg.maxValueSize)}
 	}
 	limit := n.itemSizeMax.Load()
 	if limit == 0 {
@@ -122,7 +122,7 @@ func (c *Client) store(ctx context.Context, op string, mode byte, item backend.I
 	return &opError{Op: op, Key: item.Key, Addr: n.addr, Kind: kind}
 }
 
-// Set stores item unconditionally. A value that is over max_value_size, or
+// Set stores item unconditionally. A value that is over max_value_length, or
 // that would make an item larger than the server's item_size_max, fails
 // with backend.ErrValueTooLarge before anything is sent, leaving the
 // stored value in place.
