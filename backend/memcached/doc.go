@@ -22,7 +22,8 @@
 //	timeout=500ms            bound on every call, queueing and connecting included
 //	conns=2                  pipelined connections per server (see WithConns)
 //	max_idle_conns=16        idle connections kept per text-protocol server
-//	max_value_size=1048576   larger values fail with backend.ErrValueTooLarge
+//	max_value_length=1048576 longer values fail with backend.ErrValueTooLarge
+//	                         (see WithMaxValueLen and "Value sizes")
 //	item_size_max=1048576    item size limit assumed for servers that do not tell theirs
 //	failure_limit=3          consecutive failures that mark a server down (0: never)
 //	retry_interval=2s        how long a server stays marked down
@@ -32,8 +33,20 @@
 //	tls_cert=, tls_key=      client certificate and key (PEM), for servers that ask for one
 //	tls_server_name=         name to verify the servers' certificates against; default: the host
 //	tls_insecure_skip_verify=false  do not verify certificates (testing only)
-//	batch, batch_inflight, batch_max_keys  accepted for older URLs and ignored:
+//	batch, batch_inflight, batch_size  accepted for older URLs and ignored:
 //	                         every call is pipelined (see "The engine")
+//
+// timeout is the one bound of a call, connecting included; there are no
+// separate dial, read or write timeouts (the Redis driver's dial_timeout,
+// read_timeout and write_timeout are go-redis's bounds on one step of a
+// call, within its timeout). max_value_length is the value alone, as
+// memdict's own max_value_length; item_size_max is memcached's limit on the
+// whole item (its -I), a different quantity (see "Value sizes").
+//
+// Deprecated parameter names, accepted for one more release:
+// max_value_size (now max_value_length, the name memdict and the other
+// drivers use) and batch_max_keys (now batch_size, as on Redis). A URL that
+// gives a parameter under both its names is an error naming both.
 //
 // # Servers and keys
 //
@@ -46,6 +59,15 @@
 // every key lives, and adding a fifth server to four moves about a fifth of
 // the keys. md5 is the default because twemproxy's fnv1a_64 crowds keys
 // that differ only in their last bytes onto few servers.
+//
+// # TTLs
+//
+// TTLs follow the rule of backend.Item.TTL, in whole seconds: a TTL is
+// rounded up to the next second (a sub-second TTL is one second). memcached
+// reads an expiration of 30 days or more as an absolute Unix time, so the
+// driver sends such TTLs as one: a TTL of 45 days means 45 days. A TTL that
+// would end after 2038, beyond memcached's 32-bit expiration, fails with
+// backend.ErrInvalidTTL.
 //
 // # The engine
 //
@@ -84,7 +106,7 @@
 // the value's CRLF and the CAS field (8 bytes, unless -C): a 1 MiB server
 // refuses values some 60 bytes short of 1 MiB. A refused set also drops the
 // value stored before. The driver therefore checks every write against
-// both max_value_size (the value alone) and the server's item_size_max
+// both max_value_length (the value alone) and the server's item_size_max
 // (the item as memcached counts it), and fails a write that memcached
 // would refuse with backend.ErrValueTooLarge before sending anything: a
 // refused write never costs the stored value.
@@ -101,7 +123,7 @@
 // restart, an idle timeout) shows on the next call made on it alone: a
 // Get, a Touch or a Set is then sent again on a new connection, the other
 // commands fail once. A reply that is not memcached's, such as a value
-// larger than the client accepts (max_value_size or the server's
+// larger than the client accepts (max_value_length or the server's
 // item_size_max, whichever is larger), fails with an error wrapping
 // ErrProtocol and closes the connection without reading (or allocating)
 // the value.
@@ -120,7 +142,7 @@
 // a miss also wraps memcache.ErrCacheMiss, as the driver did when it was
 // built on gomemcache.
 //
-// # Extra abilities
+// # Optional abilities
 //
 // Client implements backend.Lister (with "lru_crawler metadump"),
 // backend.StatsReporter ("stats" on every server), backend.Flusher

@@ -11,24 +11,41 @@
 //	... store an item with a TTL of one minute ...
 //	clock.Advance(time.Minute) // the item is now gone
 //
+// Create a Store with New and functional options, or from a URL.
+//
+// # URL
+//
 // The package registers the URL scheme "mem" with backend.Register, so that
 // after
 //
 //	import _ "github.com/memdict/memdict/backend/memory"
 //
-// backend.Open(ctx, "mem://") opens a new, empty Store. The URL takes the
-// query parameters max_bytes, max_item_size and max_key_len, with the
-// meanings of WithMaxBytes, WithMaxItemSize and WithMaxKeyLen; any other
-// parameter is an error.
+// backend.Open(ctx, "mem://") opens a new, empty Store (every Open a Store
+// of its own). The URL takes no host, user or path; its query parameters
+// are:
+//
+//	max_bytes=0              bound on the memory the items take, evicting least
+//	                         recently used ones (see WithMaxBytes; 0: no bound)
+//	max_value_length=1048576 longest value accepted (see WithMaxValueLen;
+//	                         0: the default)
+//	max_key_length=250       longest key accepted (see WithMaxKeyLen;
+//	                         0: the default)
+//
+// Any other parameter is an error that lists the known ones. The names are
+// those of memdict's settings (memdict.WithMaxValueLen, the Tool's
+// max_value_length) and of the other drivers.
+//
+// Deprecated parameter names, accepted for one more release: max_item_size
+// (now max_value_length) and max_key_len (now max_key_length). A URL that
+// gives a parameter under both its names is an error naming both.
 //
 // # Semantics
 //
 // A Store follows the backend.Backend contract as memcached 1.6 does:
 //
-//   - An item stored with TTL d at time t is gone from time t+d on (by the
-//     Store's Clock); TTL 0 never expires; a negative TTL is ErrInvalidTTL.
-//     TTLs are kept to the nanosecond, not rounded to seconds as memcached
-//     does.
+//   - TTLs follow the rule of backend.Item.TTL, by the Store's Clock: an
+//     item stored with TTL d at time t is gone from time t+d on. TTLs are
+//     kept to the nanosecond, not rounded to seconds as memcached does.
 //   - Every Set, Add, CompareAndSwap and Increment gives the item a new CAS
 //     token, unique across the Store. Touch does not: like memcached 1.6's
 //     touch and gat commands it changes only the expiry, so a CAS token read
@@ -43,8 +60,8 @@
 //   - Keys must be non-empty, at most WithMaxKeyLen bytes (250 by default)
 //     and free of bytes 0x00-0x20 and 0x7f, as memcached requires; other keys
 //     give ErrInvalidKey.
-//   - Values may be at most WithMaxItemSize bytes (1 MiB by default); a
-//     larger one gives ErrValueTooLarge and leaves the previous value alone.
+//   - Values may be at most WithMaxValueLen bytes (1 MiB by default); a
+//     longer one gives ErrValueTooLarge and leaves the previous value alone.
 //
 // # Memory
 //
@@ -64,4 +81,11 @@
 // Values are not copied: a write keeps the caller's slice (which the caller
 // gives up, per the backend.Item contract) and a read returns the stored
 // slice, which must not be modified. A hit on Get allocates nothing.
+//
+// # Optional abilities
+//
+// Store implements backend.Lister (Keys), backend.StatsReporter
+// (ServerStats, with memcached's counter names), backend.Flusher (Flush),
+// backend.Pinger (Ping) and backend.MultiWriter (SetMulti, DeleteMulti).
+// Len and Bytes tell a test how many items and bytes the Store holds.
 package memory
