@@ -69,9 +69,21 @@ type Item struct {
 	// neither the backend nor the caller ever modifies it (a backend never
 	// reuses a buffer it has returned), so the caller may keep it.
 	Value []byte
-	// TTL is the time to live on writes; 0 means the item does not expire.
-	// Backends round it up to their granularity (one second for memcached).
-	// A negative TTL is rejected with ErrInvalidTTL. Reads leave it zero.
+	// TTL is the time to live on writes (Set, Add, CompareAndSwap; Touch
+	// takes one as an argument). This is the TTL rule of every backend, which
+	// the drivers' documentation refers to:
+	//
+	//   - 0 means the item does not expire.
+	//   - A negative TTL is rejected with ErrInvalidTTL, and nothing is
+	//     written.
+	//   - A positive TTL is rounded up, never down, to the backend's
+	//     resolution, so that an item does not expire before its TTL has
+	//     passed (it may still be evicted sooner): backend/memory keeps
+	//     nanoseconds, backend/redis milliseconds, backend/memcached whole
+	//     seconds.
+	//   - Increment keeps the item's TTL; Touch replaces it.
+	//
+	// Reads leave it zero.
 	TTL time.Duration
 	// CAS is the compare-and-swap token. Reads set it; it is never 0 and
 	// changes on every write of the key. CompareAndSwap requires the token
@@ -124,8 +136,8 @@ type Backend interface {
 	// Delete removes key. It returns ErrNotFound if the key was absent.
 	Delete(ctx context.Context, key string) error
 
-	// Touch gives key a new TTL (0: never expires) without changing its
-	// value. It returns ErrNotFound if the key is absent.
+	// Touch gives key a new TTL (0: never expires; see Item.TTL) without
+	// changing its value. It returns ErrNotFound if the key is absent.
 	Touch(ctx context.Context, key string, ttl time.Duration) error
 
 	// Increment adds delta to the decimal unsigned 64-bit number stored

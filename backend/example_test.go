@@ -40,5 +40,5 @@ func ExampleValidate() {
 	fmt.Println(backend.Validate("mem://?max_byte=67108864"))
 	// Output:
 	// <nil>
-	// backend: URL "mem://?max_byte=67108864": memory: unknown parameter(s) max_byte (known: max_bytes, max_item_size, max_key_len)
+	// backend: URL "mem://?max_byte=67108864": memory: unknown parameter(s) max_byte (known: max_bytes, max_key_length, max_value_length)
 }

@@ -192,10 +192,16 @@ func Redact(rawURL string) string {
 //	if err := p.Err(); err != nil {
 //		return nil, err
 //	}
+//
+// A parameter that was renamed keeps its old name for a while as a
+// deprecated alias (see Alias).
 type Params struct {
 	values url.Values
 	known  []string
 	errs   []error
+	// given maps a parameter to the deprecated alias the URL gave it
+	// under, for errors about its value.
+	given map[string]string
 }
 
 // NewParams returns a Params over u's query. A malformed query (a bad
@@ -209,6 +215,39 @@ func NewParams(u *url.URL) *Params {
 	return p
 }
 
+// Alias makes old a deprecated alias of the parameter name, for a
+// parameter that was renamed: a URL that gives old is read as if it gave
+// name (errors about the value name old, as the URL wrote it), and one that
+// gives both is an error that names both. A driver calls Alias before it
+// reads name. The alias is accepted but not listed among the known
+// parameters in Err, so that error messages teach the new name.
+func (p *Params) Alias(name, old string) {
+	vs, ok := p.values[old]
+	if !ok {
+		return
+	}
+	delete(p.values, old)
+	if _, both := p.values[name]; both {
+		p.errs = append(p.errs, fmt.Errorf("parameters %s and %s both given: %s is the deprecated name of %s; give only %s", name, old, old, name, name))
+		return
+	}
+	p.values[name] = vs
+	if p.given == nil {
+		p.given = make(map[string]string)
+	}
+	p.given[name] = old
+}
+
+// Name returns the name the URL gave the parameter name under: name
+// itself, or the deprecated alias it was given as (see Alias). Drivers use
+// it in their errors about a parameter's value.
+func (p *Params) Name(name string) string {
+	if old, ok := p.given[name]; ok {
+		return old
+	}
+	return name
+}
+
 // String returns the parameter name's value, or def if absent.
 func (p *Params) String(name, def string) string {
 	p.known = append(p.known, name)
@@ -217,7 +256,7 @@ func (p *Params) String(name, def string) string {
 		return def
 	}
 	if len(vs) > 1 {
-		p.errs = append(p.errs, fmt.Errorf("parameter %q given %d times", name, len(vs)))
+		p.errs = append(p.errs, fmt.Errorf("parameter %q given %d times", p.Name(name), len(vs)))
 	}
 	return vs[0]
 }
@@ -238,7 +277,7 @@ func (p *Params) Int(name string, def int) int {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", name, s))
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", p.Name(name), s))
 		return def
 	}
 	return n
@@ -252,7 +291,7 @@ func (p *Params) Int64(name string, def int64) int64 {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", name, s))
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative integer", p.Name(name), s))
 		return def
 	}
 	return n
@@ -266,7 +305,7 @@ func (p *Params) Bool(name string, def bool) bool {
 	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want true or false", name, s))
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want true or false", p.Name(name), s))
 		return def
 	}
 	return b
@@ -281,7 +320,7 @@ func (p *Params) Duration(name string, def time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative duration such as 200ms", name, s))
+		p.errs = append(p.errs, fmt.Errorf("parameter %s=%q: want a non-negative duration such as 200ms", p.Name(name), s))
 		return def
 	}
 	return d

@@ -16,24 +16,27 @@ import (
 const openRetryDelay = time.Second
 
 // proxy is the backend.Backend a plugin's Dicts hold. It forwards every
-// call to the plugin's current backend generation, so that the Tool can
-// switch the plugin to another backend while Dicts are in use: calls in
-// flight finish on the old backend, which is closed when the last of them
-// returns. The hot path takes no lock: one atomic load of the generation,
-// and an atomic increment and decrement of its in-flight counter.
+// call to the backend of the plugin's current config version, so that the
+// Tool can switch the plugin to another backend while Dicts are in use:
+// calls in flight finish on the old backend, which is closed when the last
+// of them returns. The hot path takes no lock: one atomic load of the
+// config version, and an atomic increment and decrement of its in-flight
+// counter.
 type proxy struct {
 	name string
-	cur  atomic.Pointer[generation]
-	// pending counts retired generations not yet closed; Tool.Close waits
-	// for it.
+	cur  atomic.Pointer[configVersion]
+	// pending counts retired config versions not yet closed; Tool.Close
+	// waits for it.
 	pending *sync.WaitGroup
-	// closeErr receives the error of closing a generation.
+	// closeErr receives the error of closing a config version.
 	closeErr func(error)
 }
 
-// generation is one backend of a plugin: the backend opened from one URL
-// (lazily, on first use), or one supplied by the program.
-type generation struct {
+// configVersion is one version of a plugin's backend configuration: the
+// backend opened from one URL (lazily, on first use), or one supplied by
+// the program. A reconfiguration that changes the plugin's URL makes a new
+// one. (Not to be confused with a Dict's namespace generation.)
+type configVersion struct {
 	url   string // "" for a supplied backend
 	owned bool   // the Tool opened the backend and must close it
 	dead  error  // if set, every call fails with it (after Close)
@@ -52,101 +55,101 @@ type generation struct {
 
 type backendBox struct{ be backend.Backend }
 
-func newGeneration(url string, be backend.Backend, owned bool) *generation {
-	g := &generation{url: url, owned: owned, closed: make(chan struct{})}
+func newConfigVersion(url string, be backend.Backend, owned bool) *configVersion {
+	v := &configVersion{url: url, owned: owned, closed: make(chan struct{})}
 	if be != nil {
-		g.be.Store(&backendBox{be})
+		v.be.Store(&backendBox{be})
 	}
-	return g
+	return v
 }
 
-func deadGeneration(err error) *generation {
-	g := &generation{dead: err, closed: make(chan struct{})}
-	close(g.closed)
-	return g
+func deadConfigVersion(err error) *configVersion {
+	v := &configVersion{dead: err, closed: make(chan struct{})}
+	close(v.closed)
+	return v
 }
 
-func newProxy(name string, g *generation, pending *sync.WaitGroup, closeErr func(error)) *proxy {
+func newProxy(name string, v *configVersion, pending *sync.WaitGroup, closeErr func(error)) *proxy {
 	p := &proxy{name: name, pending: pending, closeErr: closeErr}
-	p.cur.Store(g)
+	p.cur.Store(v)
 	return p
 }
 
-// acquire returns the current generation's backend, with the generation's
+// acquire returns the current config version's backend, with the config version's
 // in-flight count raised; the caller must call release.
-func (p *proxy) acquire(ctx context.Context) (*generation, backend.Backend, error) {
+func (p *proxy) acquire(ctx context.Context) (*configVersion, backend.Backend, error) {
 	for {
-		g := p.cur.Load()
-		if g.dead != nil {
-			return nil, nil, g.dead
+		v := p.cur.Load()
+		if v.dead != nil {
+			return nil, nil, v.dead
 		}
-		g.inflight.Add(1)
-		if p.cur.Load() != g {
+		v.inflight.Add(1)
+		if p.cur.Load() != v {
 			// Switched between the load and the increment: the retiring
 			// side may have seen no call in flight. Try the new one.
-			g.release(p)
+			v.release(p)
 			continue
 		}
-		if b := g.be.Load(); b != nil {
-			return g, b.be, nil
+		if b := v.be.Load(); b != nil {
+			return v, b.be, nil
 		}
-		be, err := g.open(ctx, p.name)
+		be, err := v.open(ctx, p.name)
 		if err != nil {
-			g.release(p)
+			v.release(p)
 			return nil, nil, err
 		}
-		return g, be, nil
+		return v, be, nil
 	}
 }
 
-// open opens g's backend, once; a failure is remembered for
+// open opens v's backend, once; a failure is remembered for
 // openRetryDelay so that a down server is not dialed by every call.
-func (g *generation) open(ctx context.Context, name string) (backend.Backend, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if b := g.be.Load(); b != nil {
+func (v *configVersion) open(ctx context.Context, name string) (backend.Backend, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if b := v.be.Load(); b != nil {
 		return b.be, nil
 	}
-	if g.lastErr != nil && time.Since(g.lastTry) < openRetryDelay {
-		return nil, g.lastErr
+	if v.lastErr != nil && time.Since(v.lastTry) < openRetryDelay {
+		return nil, v.lastErr
 	}
-	be, err := backend.Open(ctx, g.url)
+	be, err := backend.Open(ctx, v.url)
 	if err != nil {
 		err = fmt.Errorf("tool: plugin %q: %w: %w", name, backend.ErrUnavailable, err)
 		if ctx.Err() == nil {
-			g.lastErr, g.lastTry = err, time.Now()
+			v.lastErr, v.lastTry = err, time.Now()
 		}
 		return nil, err
 	}
-	g.lastErr = nil
-	g.be.Store(&backendBox{be})
+	v.lastErr = nil
+	v.be.Store(&backendBox{be})
 	return be, nil
 }
 
-// release lowers g's in-flight count and closes g if it is retired and
+// release lowers v's in-flight count and closes v if it is retired and
 // this was the last call in flight.
-func (g *generation) release(p *proxy) {
-	if g.inflight.Add(-1) == 0 && g.retired.Load() {
-		g.closeOnce.Do(func() { go g.close(p) })
+func (v *configVersion) release(p *proxy) {
+	if v.inflight.Add(-1) == 0 && v.retired.Load() {
+		v.closeOnce.Do(func() { go v.close(p) })
 	}
 }
 
-// close closes g's backend if the Tool owns it. It runs once per retired
-// generation.
-func (g *generation) close(p *proxy) {
+// close closes v's backend if the Tool owns it. It runs once per retired
+// config version.
+func (v *configVersion) close(p *proxy) {
 	defer p.pending.Done()
-	defer close(g.closed)
-	if b := g.be.Load(); b != nil && g.owned {
+	defer close(v.closed)
+	if b := v.be.Load(); b != nil && v.owned {
 		if err := b.be.Close(); err != nil && p.closeErr != nil {
-			p.closeErr(fmt.Errorf("tool: plugin %q: close %s: %w", p.name, backend.Redact(g.url), err))
+			p.closeErr(fmt.Errorf("tool: plugin %q: close %s: %w", p.name, backend.Redact(v.url), err))
 		}
 	}
 }
 
-// swap makes next the current generation and retires the previous one,
+// swap makes next the current config version and retires the previous one,
 // which is closed once its calls in flight have returned. It returns the
-// previous generation.
-func (p *proxy) swap(next *generation) *generation {
+// previous config version.
+func (p *proxy) swap(next *configVersion) *configVersion {
 	old := p.cur.Swap(next)
 	if old == nil || old.dead != nil {
 		return old
@@ -159,78 +162,78 @@ func (p *proxy) swap(next *generation) *generation {
 	return old
 }
 
-// Backend methods. Each one acquires the current generation for the
+// Backend methods. Each one acquires the current config version for the
 // duration of the call.
 
 func (p *proxy) Get(ctx context.Context, key string) (backend.Item, error) {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return backend.Item{}, err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.Get(ctx, key)
 }
 
 func (p *proxy) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.GetMulti(ctx, keys)
 }
 
 func (p *proxy) Set(ctx context.Context, item backend.Item) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.Set(ctx, item)
 }
 
 func (p *proxy) Add(ctx context.Context, item backend.Item) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.Add(ctx, item)
 }
 
 func (p *proxy) CompareAndSwap(ctx context.Context, item backend.Item) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.CompareAndSwap(ctx, item)
 }
 
 func (p *proxy) Delete(ctx context.Context, key string) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.Delete(ctx, key)
 }
 
 func (p *proxy) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.Touch(ctx, key, ttl)
 }
 
 func (p *proxy) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	return be.Increment(ctx, key, delta)
 }
 
@@ -245,12 +248,12 @@ func (p *proxy) Close() error { return nil }
 
 func (p *proxy) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		g, be, err := p.acquire(ctx)
+		v, be, err := p.acquire(ctx)
 		if err != nil {
 			yield("", err)
 			return
 		}
-		defer g.release(p)
+		defer v.release(p)
 		l, ok := be.(backend.Lister)
 		if !ok {
 			yield("", p.unsupported("listing keys"))
@@ -265,11 +268,11 @@ func (p *proxy) Keys(ctx context.Context, prefix string) iter.Seq2[string, error
 }
 
 func (p *proxy) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	if s, ok := be.(backend.StatsReporter); ok {
 		return s.ServerStats(ctx)
 	}
@@ -277,11 +280,11 @@ func (p *proxy) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 }
 
 func (p *proxy) Flush(ctx context.Context) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	if f, ok := be.(backend.Flusher); ok {
 		return f.Flush(ctx)
 	}
@@ -289,11 +292,11 @@ func (p *proxy) Flush(ctx context.Context) error {
 }
 
 func (p *proxy) Ping(ctx context.Context) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	if pi, ok := be.(backend.Pinger); ok {
 		return pi.Ping(ctx)
 	}
@@ -303,11 +306,11 @@ func (p *proxy) Ping(ctx context.Context) error {
 // SetMulti forwards to the current backend's SetMulti, or stores each item
 // with Set when it has none, reporting failures in a *backend.MultiError.
 func (p *proxy) SetMulti(ctx context.Context, items []backend.Item) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	if mw, ok := be.(backend.MultiWriter); ok {
 		return mw.SetMulti(ctx, items)
 	}
@@ -326,11 +329,11 @@ func (p *proxy) SetMulti(ctx context.Context, items []backend.Item) error {
 // DeleteMulti forwards to the current backend's DeleteMulti, or deletes
 // each key with Delete when it has none, as SetMulti does.
 func (p *proxy) DeleteMulti(ctx context.Context, keys []string) error {
-	g, be, err := p.acquire(ctx)
+	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer g.release(p)
+	defer v.release(p)
 	if mw, ok := be.(backend.MultiWriter); ok {
 		return mw.DeleteMulti(ctx, keys)
 	}
@@ -350,10 +353,10 @@ func (p *proxy) unsupported(what string) error {
 	return fmt.Errorf("tool: plugin %q: %s: %w", p.name, what, backend.ErrNotSupported)
 }
 
-// opened reports whether the current generation's backend is open.
+// opened reports whether the current config version's backend is open.
 func (p *proxy) opened() bool {
-	g := p.cur.Load()
-	return g.dead == nil && g.be.Load() != nil
+	v := p.cur.Load()
+	return v.dead == nil && v.be.Load() != nil
 }
 
 // errPluginClosed is what calls return after Tool.Close.

@@ -102,15 +102,15 @@ func New(cfg Config, opts ...Option) (*Tool, error) {
 		if err != nil {
 			return nil, &ConfigError{Plugin: name, Err: err}
 		}
-		var g *generation
+		var v *configVersion
 		p := &plugin{name: name, cfg: pc, settings: sh}
 		if be, ok := o.backends[name]; ok {
 			p.cfg.URL, p.supplied = "", true
-			g = newGeneration("", be, false)
+			v = newConfigVersion("", be, false)
 		} else {
-			g = newGeneration(pc.URL, nil, true)
+			v = newConfigVersion(pc.URL, nil, true)
 		}
-		p.proxy = newProxy(name, g, &t.pending, t.recordCloseErr)
+		p.proxy = newProxy(name, v, &t.pending, t.recordCloseErr)
 		t.plugins[name] = p
 	}
 	return t, nil
@@ -294,11 +294,11 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	g, _, err := p.proxy.acquire(ctx)
+	v, _, err := p.proxy.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	g.release(p.proxy)
+	v.release(p.proxy)
 	return p.proxy, nil
 }
 
@@ -346,7 +346,7 @@ type change struct {
 	name     string
 	cfg      PluginConfig
 	settings memdict.Settings
-	gen      *generation // nil: keep the current backend
+	version  *configVersion // nil: keep the current backend
 }
 
 // prepareLocked checks cfg for plugin name and opens its backend if its
@@ -384,7 +384,7 @@ func (t *Tool) prepareLocked(ctx context.Context, name string, cfg PluginConfig,
 		if err != nil {
 			return nil, fmt.Errorf("tool: plugin %q: %w", name, err)
 		}
-		ch.gen = newGeneration(cfg.URL, be, true)
+		ch.version = newConfigVersion(cfg.URL, be, true)
 	}
 	return ch, nil
 }
@@ -394,15 +394,15 @@ func (t *Tool) commitLocked(ch *change) {
 	if ch.p == nil {
 		sh, _ := memdict.NewSharedSettings(ch.settings) // validated in prepare
 		p := &plugin{name: ch.name, cfg: ch.cfg, settings: sh}
-		p.proxy = newProxy(ch.name, ch.gen, &t.pending, t.recordCloseErr)
+		p.proxy = newProxy(ch.name, ch.version, &t.pending, t.recordCloseErr)
 		t.plugins[ch.name] = p
 		return
 	}
 	p := ch.p
 	p.cfg = ch.cfg
-	if ch.gen != nil {
+	if ch.version != nil {
 		p.supplied = false
-		p.proxy.swap(ch.gen)
+		p.proxy.swap(ch.version)
 	}
 	// The settings change after the backend: a Dict that sees the new
 	// settings reads its namespace generation (memdict.Dict.Clear) again,
@@ -413,8 +413,8 @@ func (t *Tool) commitLocked(ch *change) {
 
 // abort closes the backends a prepared change opened.
 func (ch *change) abort() {
-	if ch.gen != nil {
-		if b := ch.gen.be.Load(); b != nil {
+	if ch.version != nil {
+		if b := ch.version.be.Load(); b != nil {
 			_ = b.be.Close()
 		}
 	}
@@ -462,7 +462,7 @@ func (t *Tool) Configure(ctx context.Context, cfg Config) error {
 	}
 	for name, p := range t.plugins {
 		if _, ok := cfg.Plugins[name]; !ok {
-			p.proxy.swap(deadGeneration(fmt.Errorf("tool: plugin %q was removed: %w", name, backend.ErrClosed)))
+			p.proxy.swap(deadConfigVersion(fmt.Errorf("tool: plugin %q was removed: %w", name, backend.ErrClosed)))
 			delete(t.plugins, name)
 		}
 	}
@@ -485,7 +485,7 @@ func (t *Tool) RemovePlugin(path string) error {
 	if p.name == DefaultPlugin {
 		return fmt.Errorf("tool: RemovePlugin %q: the default plugin cannot be removed", path)
 	}
-	p.proxy.swap(deadGeneration(fmt.Errorf("tool: plugin %q was removed: %w", p.name, backend.ErrClosed)))
+	p.proxy.swap(deadConfigVersion(fmt.Errorf("tool: plugin %q was removed: %w", p.name, backend.ErrClosed)))
 	delete(t.plugins, p.name)
 	return nil
 }
@@ -504,7 +504,7 @@ func (t *Tool) Close() error {
 	}
 	t.closed = true
 	for _, p := range t.plugins {
-		p.proxy.swap(deadGeneration(errPluginClosed(p.name)))
+		p.proxy.swap(deadConfigVersion(errPluginClosed(p.name)))
 	}
 	t.mu.Unlock()
 	t.pending.Wait()

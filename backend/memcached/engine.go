@@ -767,7 +767,7 @@ func (r *request) takeErr() error {
 }
 
 // valueLimit is the largest value a reply may declare on cn: the client's
-// max_value_size or the server's item_size_max, whichever is larger.
+// max_value_length or the server's item_size_max, whichever is larger.
 func (cn *conn) valueLimit() int {
 	l := cn.p.c.cfg.maxValueSize
 	if cn.info.itemSizeMax > l {

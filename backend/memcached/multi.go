@@ -148,7 +148,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 // server (quiet "ms" commands ended by "mn"), the servers in parallel. It
 // returns nil if every item was stored, or a *backend.MultiError naming
 // the items that failed while the others were stored: an invalid key
-// (backend.ErrInvalidKey), a value over max_value_size or too large for
+// (backend.ErrInvalidKey), a value over max_value_length or too large for
 // the server's item_size_max (backend.ErrValueTooLarge, nothing sent), an
 // invalid TTL (backend.ErrInvalidTTL), a server marked down
 // (backend.ErrUnavailable, nothing sent). Any other error (the context

@@ -7,6 +7,22 @@ import (
 	"time"
 )
 
+// Defaults of the Client options.
+const (
+	DefaultTimeout       = 500 * time.Millisecond
+	DefaultConns         = 2
+	DefaultMaxIdleConns  = 16
+	DefaultMaxValueLen   = 1 << 20
+	DefaultItemSizeMax   = defaultItemSizeMax
+	DefaultFailureLimit  = 3
+	DefaultRetryInterval = 2 * time.Second
+
+	// DefaultMaxValueSize is the former name of DefaultMaxValueLen.
+	//
+	// Deprecated: use DefaultMaxValueLen.
+	DefaultMaxValueSize = DefaultMaxValueLen
+)
+
 // Option configures a Client made by New.
 type Option func(*config)
 
@@ -28,7 +44,7 @@ func defaultConfig() config {
 		timeout:       DefaultTimeout,
 		conns:         DefaultConns,
 		maxIdleConns:  DefaultMaxIdleConns,
-		maxValueSize:  DefaultMaxValueSize,
+		maxValueSize:  DefaultMaxValueLen,
 		itemSizeMax:   DefaultItemSizeMax,
 		failureLimit:  DefaultFailureLimit,
 		retryInterval: DefaultRetryInterval,
@@ -50,7 +66,7 @@ func (c *config) validate() error {
 		c.errs = append(c.errs, fmt.Errorf("max idle connections %d: must be at least 1", c.maxIdleConns))
 	}
 	if c.maxValueSize < 0 {
-		c.errs = append(c.errs, fmt.Errorf("max value size %d: must not be negative", c.maxValueSize))
+		c.errs = append(c.errs, fmt.Errorf("max value length %d: must not be negative", c.maxValueSize))
 	}
 	if c.failureLimit < 0 {
 		c.errs = append(c.errs, fmt.Errorf("failure limit %d: must not be negative", c.failureLimit))
@@ -85,10 +101,16 @@ func WithConns(n int) Option { return func(c *config) { c.conns = n } }
 // WithConns connections instead.
 func WithMaxIdleConns(n int) Option { return func(c *config) { c.maxIdleConns = n } }
 
-// WithMaxValueSize sets the largest value accepted (default 1 MiB,
-// memcached's -I default). Larger values fail with backend.ErrValueTooLarge
-// before anything is sent. Values must also fit the server's item_size_max
-// with memcached's item overhead (see the package documentation).
+// WithMaxValueLen sets the longest value accepted, in bytes (default
+// DefaultMaxValueLen, 1 MiB, memcached's -I default). Longer values fail
+// with backend.ErrValueTooLarge before anything is sent. Values must also
+// fit the server's item_size_max with memcached's item overhead (see the
+// package documentation). URL parameter: max_value_length.
+func WithMaxValueLen(n int) Option { return func(c *config) { c.maxValueSize = int64(n) } }
+
+// WithMaxValueSize is the former name of WithMaxValueLen.
+//
+// Deprecated: use WithMaxValueLen.
 func WithMaxValueSize(n int64) Option { return func(c *config) { c.maxValueSize = n } }
 
 // WithItemSizeMax sets the item size limit (memcached's -I) assumed for a
@@ -110,7 +132,7 @@ func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retr
 // calls without a setting.
 //
 // Deprecated: the engine pipelines every call; use WithConns to tune it.
-func WithBatching(on bool, inFlight, maxKeys int) Option { return func(*config) {} }
+func WithBatching(on bool, maxInFlight, maxBatch int) Option { return func(*config) {} }
 
 // WithHash sets the key hash of the ketama ring: "md5" (the default,
 // nutcracker's "hash: md5") or "fnv1a_64" (nutcracker's own default

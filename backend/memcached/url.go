@@ -63,12 +63,14 @@ func openURL(u *url.URL) (*Client, error) {
 
 	d := defaultConfig()
 	p := backend.NewParams(u)
+	p.Alias("max_value_length", "max_value_size")
+	p.Alias("batch_size", "batch_max_keys")
 	var opts []Option
 	opts = append(opts,
 		WithTimeout(p.Duration("timeout", d.timeout)),
 		WithConns(p.Int("conns", d.conns)),
 		WithMaxIdleConns(p.Int("max_idle_conns", d.maxIdleConns)),
-		WithMaxValueSize(p.Int64("max_value_size", d.maxValueSize)),
+		WithMaxValueSize(p.Int64("max_value_length", d.maxValueSize)),
 		WithItemSizeMax(p.Int64("item_size_max", d.itemSizeMax)),
 		WithFailureLimit(p.Int("failure_limit", d.failureLimit)),
 		WithRetryInterval(p.Duration("retry_interval", d.retryInterval)),
@@ -80,8 +82,8 @@ func openURL(u *url.URL) (*Client, error) {
 	if v := p.Int("batch_inflight", 1); v < 1 {
 		return nil, fmt.Errorf("memcached: batch_inflight %d: the in-flight count must be at least 1", v)
 	}
-	if v := p.Int("batch_max_keys", 1); v < 1 {
-		return nil, fmt.Errorf("memcached: batch_max_keys %d: must be at least 1", v)
+	if v := p.Int("batch_size", 1); v < 1 {
+		return nil, fmt.Errorf("memcached: %s %d: must be at least 1", p.Name("batch_size"), v)
 	}
 	useTLS := p.Bool("tls", scheme == "memcacheds")
 	ca := p.String("tls_ca", "")

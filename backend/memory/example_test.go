@@ -36,7 +36,7 @@ func Example() {
 // Opening a Store from a URL, as a program configured by a string does.
 func Example_url() {
 	ctx := context.Background()
-	be, err := backend.Open(ctx, "mem://?max_bytes=1048576&max_item_size=4096")
+	be, err := backend.Open(ctx, "mem://?max_bytes=1048576&max_value_length=4096")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -416,6 +416,9 @@ func TestMaxItemSize(t *testing.T) {
 		{"zero means default", []memory.Option{memory.WithMaxItemSize(0)}, 1 << 20},
 		{"small", []memory.Option{memory.WithMaxItemSize(10)}, 10},
 		{"unlimited", []memory.Option{memory.WithMaxItemSize(-1)}, -1},
+		{"default by the new name", nil, memory.DefaultMaxValueLen},
+		{"small by the new name", []memory.Option{memory.WithMaxValueLen(10)}, 10},
+		{"unlimited by the new name", []memory.Option{memory.WithMaxValueLen(-1)}, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -872,5 +875,48 @@ func TestNilFakeClockIsTheSystemClock(t *testing.T) {
 	}
 	if it, err := s.Get(ctx, "k"); err != nil || string(it.Value) != "v" {
 		t.Fatalf("Get = %q, %v", it.Value, err)
+	}
+}
+
+// TestURLParameterNames checks the current names of the limits and their
+// deprecated aliases, max_item_size and max_key_len: both open a Store
+// with the limits they say, and a URL with an old and a new name of one
+// limit is an error naming both, from Open and from Validate.
+func TestURLParameterNames(t *testing.T) {
+	ctx := context.Background()
+	for _, u := range []string{
+		"mem://?max_value_length=10&max_key_length=5",
+		"mem://?max_item_size=10&max_key_len=5",
+		"mem://?max_value_length=10&max_key_len=5",
+	} {
+		if err := backend.Validate(u); err != nil {
+			t.Errorf("Validate(%q): %v", u, err)
+		}
+		be, err := backend.Open(ctx, u)
+		if err != nil {
+			t.Errorf("Open(%q): %v", u, err)
+			continue
+		}
+		wantErr(t, u+": 11-byte value", be.Set(ctx, backend.Item{Key: "k", Value: make([]byte, 11)}), backend.ErrValueTooLarge)
+		wantErr(t, u+": 6-byte key", be.Set(ctx, backend.Item{Key: "kkkkkk"}), backend.ErrInvalidKey)
+		if err := be.Set(ctx, backend.Item{Key: "kkkkk", Value: make([]byte, 10)}); err != nil {
+			t.Errorf("%s: a value and a key at the limits: %v", u, err)
+		}
+		be.Close()
+	}
+	for _, tc := range []struct{ url, old, new string }{
+		{"mem://?max_item_size=10&max_value_length=10", "max_item_size", "max_value_length"},
+		{"mem://?max_key_length=5&max_key_len=5", "max_key_len", "max_key_length"},
+	} {
+		_, oerr := backend.Open(ctx, tc.url)
+		for what, err := range map[string]error{"Open": oerr, "Validate": backend.Validate(tc.url)} {
+			if err == nil || !strings.Contains(err.Error(), tc.old) || !strings.Contains(err.Error(), tc.new) || !strings.Contains(err.Error(), "both given") {
+				t.Errorf("%s(%q) = %v, want an error naming %s and %s", what, tc.url, err, tc.old, tc.new)
+			}
+		}
+	}
+	// A malformed value is reported under the name the URL used.
+	if err := backend.Validate("mem://?max_key_len=short"); err == nil || !strings.Contains(err.Error(), "max_key_len=") {
+		t.Errorf("Validate with max_key_len=short: %v, want an error naming max_key_len", err)
 	}
 }

@@ -5,16 +5,66 @@
 // Importing the package registers the URL schemes redis:// and rediss://
 // (TLS) with backend.Open:
 //
-//	redis://[user[:password]@]host[:port][/db][?option=value&...]
+//	redis://[user[:password]@]host[:port][/db][?param=value&...]
 //	rediss://[user[:password]@]host[:port][/db]?tls_ca=/path/ca.pem
 //	redis://host1:7000,host2:7001,host3:7002?cluster=true
 //
 // The port defaults to 6379 and the database to 0. The cluster form lists
-// seed nodes (one is enough; the others are discovered). ParseURL documents
-// every option (timeouts, pool size, TLS files, batching, allow_flush,
-// max_value_size); an unknown option is an error that lists the known ones,
-// and no error shows the password. Programs that already have a go-redis
-// client use NewFromClient; New and NewCluster take go-redis options.
+// seed nodes (one is enough; the others are discovered). Programs that
+// already have a go-redis client use NewFromClient; New and NewCluster take
+// go-redis options. ParseURL turns a URL into those options, as
+// backend.Open does.
+//
+// # URL
+//
+// Several hosts require cluster=true; a single host with cluster=true is a
+// cluster seed. IPv6 literals work only in the one-host form. In the
+// cluster form, give the last host its port (Go's URL parser reads what
+// follows the last colon as a port). The parameters are:
+//
+//	cluster=true                 connect to a Redis Cluster (default false)
+//	timeout=1s                   bound on every call, queue wait, connecting and
+//	                             socket I/O included (see WithTimeout)
+//	failure_limit=3              consecutive failures that mark a server down
+//	                             (0: never; see WithFailureLimit)
+//	retry_interval=2s            how often a server marked down is probed
+//	dial_timeout=5s              bound on connecting (go-redis default 5s)
+//	read_timeout=3s              bound on one socket read (go-redis default)
+//	write_timeout=3s             bound on one socket write (go-redis default)
+//	pool_size=N                  connections per node (default 10 per CPU)
+//	min_idle_conns=N             idle connections kept open (default 0)
+//	pool_timeout=1s              wait for a free connection (default and cap: timeout)
+//	max_retries=N                retries after a network error (default 0: none,
+//	                             see New)
+//	protocol=2|3                 RESP version (default 3)
+//	client_name=NAME             CLIENT SETNAME on every connection
+//	max_value_length=N           longest value accepted (default DefaultMaxValueLen;
+//	                             see WithMaxValueLen)
+//	allow_flush=true             enable Flush, which runs FLUSHDB (see WithFlush)
+//	batch=false                  do not pipeline concurrent calls (see WithBatching)
+//	batch_inflight=N             pipelines in flight per server (default 2)
+//	batch_size=N                 calls per pipeline (default 256)
+//	tls_ca=FILE                  PEM CA bundle to verify the server (rediss only;
+//	                             default: the system roots)
+//	tls_cert=FILE, tls_key=FILE  PEM client certificate and key (rediss only)
+//	tls_server_name=NAME         name to verify in the server certificate
+//	                             (rediss only; default: the host)
+//	tls_insecure_skip_verify=true  do not verify the server certificate (rediss only;
+//	                             for tests)
+//
+// An unknown parameter, a malformed value or a TLS parameter on redis:// is
+// an error that names it (an unknown one lists the known ones); no error
+// shows the password.
+//
+// timeout is the bound on a whole call, as in the memcached driver, and the
+// one to set. dial_timeout, read_timeout, write_timeout and pool_timeout
+// are go-redis's bounds on one step of a call (connecting, one socket read
+// or write, the wait for a pooled connection): they can make a step fail
+// sooner, never let a call run past timeout.
+//
+// Deprecated parameter name, accepted for one more release: max_value_size
+// (now max_value_length, the name memdict and the other drivers use). A URL
+// that gives both is an error naming both.
 //
 // # Stored values
 //
@@ -27,7 +77,8 @@
 // unsigned 64-bit arithmetic on decimal strings (a decrement stops at 0, an
 // increment wraps at 2^64) and keeps the TTL. CAS tokens are random and
 // change on every write, Touch included, as the backend.Backend contract
-// says. TTLs have millisecond resolution, rounded up.
+// says. TTLs follow the rule of backend.Item.TTL, at millisecond
+// resolution.
 //
 // A key that holds something else, a string written by another program or
 // a hash, list or other type, gives an error wrapping ErrForeignValue

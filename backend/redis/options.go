@@ -20,6 +20,16 @@ const (
 	DefaultBatchSize = 256
 )
 
+// DefaultMaxValueLen is the longest value a Backend stores unless
+// WithMaxValueLen says otherwise: Redis's own limit on a string (512 MiB,
+// proto-max-bulk-len) less the 11-byte header this package adds.
+const DefaultMaxValueLen = 512<<20 - headerLen
+
+// DefaultMaxValueSize is the former name of DefaultMaxValueLen.
+//
+// Deprecated: use DefaultMaxValueLen.
+const DefaultMaxValueSize = DefaultMaxValueLen
+
 // config holds what Options set.
 type config struct {
 	maxValueSize  int
@@ -35,17 +45,23 @@ type config struct {
 // An Option configures a Backend made by New, NewCluster or NewFromClient.
 type Option func(*config)
 
-// WithMaxValueSize makes Set, Add and CompareAndSwap reject values longer
+// WithMaxValueLen makes Set, Add and CompareAndSwap reject values longer
 // than n bytes with backend.ErrValueTooLarge. The default, also used for
-// n <= 0, is DefaultMaxValueSize.
-func WithMaxValueSize(n int) Option {
+// n <= 0 and as a cap, is DefaultMaxValueLen. URL parameter:
+// max_value_length.
+func WithMaxValueLen(n int) Option {
 	return func(c *config) {
-		if n <= 0 || n > DefaultMaxValueSize {
-			n = DefaultMaxValueSize
+		if n <= 0 || n > DefaultMaxValueLen {
+			n = DefaultMaxValueLen
 		}
 		c.maxValueSize = n
 	}
 }
+
+// WithMaxValueSize is the former name of WithMaxValueLen.
+//
+// Deprecated: use WithMaxValueLen.
+func WithMaxValueSize(n int) Option { return WithMaxValueLen(n) }
 
 // WithFlush enables Flush, which runs FLUSHDB: it drops every key of the
 // Redis database (of every master, on a cluster), including keys that other
@@ -123,7 +139,7 @@ func WithRetryInterval(d time.Duration) Option {
 
 func newConfig(opts []Option) config {
 	c := config{
-		maxValueSize:  DefaultMaxValueSize,
+		maxValueSize:  DefaultMaxValueLen,
 		batch:         true,
 		inFlight:      DefaultBatchInFlight,
 		maxBatch:      DefaultBatchSize,

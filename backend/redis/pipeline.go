@@ -626,3 +626,44 @@ func (b *Backend) spawn(fn func()) bool {
 	}()
 	return true
 }
+
+// bounded runs fn with a context that ends at ctx's deadline or after the
+// timeout, whichever comes first, and returns its results. go-redis
+// honours a deadline (on the socket) but not a cancellation: so when ctx
+// can be cancelled, fn runs in a goroutine of its own and bounded returns
+// ctx.Err() as soon as ctx is done; fn then finishes on its own, by its
+// deadline, and Close waits for it. When ctx cannot be cancelled (such as
+// context.Background()), fn runs in the caller's goroutine.
+func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	dl := time.Now().Add(b.cfg.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	if ctx.Done() == nil {
+		return fn(&deadlineCtx{dl: dl})
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	if !b.spawn(func() {
+		v, err := fn(&deadlineCtx{dl: dl})
+		ch <- result{v, err}
+	}) {
+		var zero T
+		return zero, fmt.Errorf("redis: %w", backend.ErrClosed)
+	}
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-ch: // it finished at the same moment: prefer its result
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, ctx.Err()
+	}
+}

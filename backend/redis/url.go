@@ -49,49 +49,14 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 
 // ParseURL turns a redis:// or rediss:// URL into go-redis options and this
 // package's Options, as backend.Open does before calling New or NewCluster.
-// The URL forms are:
+// The URL forms and parameters are those of the package documentation:
 //
-//	redis://[user[:password]@]host[:port][/db][?option=value&...]
+//	redis://[user[:password]@]host[:port][/db][?param=value&...]
 //	rediss://...                              (TLS)
 //	redis://host1:port1,host2:port2,...?cluster=true   (Redis Cluster seeds)
 //
-// The port defaults to 6379 and the database number to 0 (a cluster has
-// only database 0). Several hosts require cluster=true; a single host with
-// cluster=true is a cluster seed. IPv6 literals work only in the one-host
-// form. In the cluster form, give the last host its port (Go's URL parser
-// reads what follows the last colon as a port). The options are:
-//
-//	cluster=true                 connect to a Redis Cluster (default false)
-//	timeout=1s                   bound on every call, queue wait, connecting and
-//	                             socket I/O included (see WithTimeout)
-//	failure_limit=3              consecutive failures that mark a server down
-//	                             (0: never; see WithFailureLimit)
-//	retry_interval=2s            how often a server marked down is probed
-//	dial_timeout=5s              connection timeout (go-redis default 5s)
-//	read_timeout=3s              socket read timeout (go-redis default)
-//	write_timeout=3s             socket write timeout (go-redis default)
-//	pool_size=N                  connections per node (default 10 per CPU)
-//	min_idle_conns=N             idle connections kept open (default 0)
-//	pool_timeout=1s              wait for a free connection (default and cap: timeout)
-//	max_retries=N                retries after a network error (default 0: none,
-//	                             see New)
-//	protocol=2|3                 RESP version (default 3)
-//	client_name=NAME             CLIENT SETNAME on every connection
-//	max_value_size=N             largest value accepted (default DefaultMaxValueSize)
-//	allow_flush=true             enable Flush, which runs FLUSHDB (see WithFlush)
-//	batch=false                  do not pipeline concurrent calls (see WithBatching)
-//	batch_inflight=N             pipelines in flight per server (default 2)
-//	batch_size=N                 calls per pipeline (default 256)
-//	tls_ca=FILE                  PEM CA bundle to verify the server (rediss only;
-//	                             default: the system roots)
-//	tls_cert=FILE, tls_key=FILE  PEM client certificate and key (rediss only)
-//	tls_server_name=NAME         name to verify in the server certificate
-//	                             (rediss only; default: the host)
-//	tls_insecure_skip_verify=true  do not verify the server certificate (rediss only;
-//	                             for tests)
-//
-// An unknown option, a malformed value or a TLS option on redis:// is an
-// error that names it; errors never contain the password.
+// An unknown parameter, a malformed value or a TLS parameter on redis:// is
+// an error that names it; errors never contain the password.
 func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != Scheme && scheme != SchemeTLS {
@@ -113,8 +78,9 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	o.Protocol = p.Int("protocol", 3)
 	o.ClientName = p.String("client_name", "")
 	var opts []Option
-	if p.Has("max_value_size") {
-		opts = append(opts, WithMaxValueSize(p.Int("max_value_size", DefaultMaxValueSize)))
+	p.Alias("max_value_length", "max_value_size")
+	if p.Has("max_value_length") {
+		opts = append(opts, WithMaxValueLen(p.Int("max_value_length", DefaultMaxValueLen)))
 	}
 	timeout := p.Duration("timeout", DefaultTimeout)
 	failureLimit := p.Int("failure_limit", DefaultFailureLimit)

@@ -8,6 +8,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/internal/testserver"
 )
 
@@ -54,6 +55,11 @@ func TestParseURL(t *testing.T) {
 			eq(t, u.cfg.flush, true)
 			eq(t, u.cfg.batch, false)
 		}},
+		// max_value_length is the name; max_value_size its deprecated alias.
+		{url: "redis://h?max_value_length=100", check: func(t *testing.T, u *parsed) { eq(t, u.cfg.maxValueSize, 100) }},
+		{url: "redis://h?max_value_length=0", check: func(t *testing.T, u *parsed) { eq(t, u.cfg.maxValueSize, DefaultMaxValueLen) }},
+		{url: "redis://h?max_value_size=100&max_value_length=100", wantErr: "parameters max_value_length and max_value_size both given"},
+		{url: "redis://h?max_value_size=big", wantErr: `max_value_size="big"`},
 		{url: "redis://h", check: func(t *testing.T, u *parsed) {
 			eq(t, u.cfg.timeout, DefaultTimeout)
 			eq(t, u.cfg.failureLimit, DefaultFailureLimit)
@@ -130,5 +136,21 @@ func eq[T comparable](t *testing.T, got, want T) {
 	t.Helper()
 	if got != want {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestValidateParameterNames checks through backend.Validate, as the Tool
+// checks its configuration, that the deprecated max_value_size still
+// validates and that giving it with max_value_length is an error naming
+// both.
+func TestValidateParameterNames(t *testing.T) {
+	for _, u := range []string{"redis://h?max_value_length=1048576", "redis://h?max_value_size=1048576"} {
+		if err := backend.Validate(u); err != nil {
+			t.Errorf("Validate(%q): %v", u, err)
+		}
+	}
+	u := "redis://h?max_value_length=1048576&max_value_size=1048576"
+	if err := backend.Validate(u); err == nil || !strings.Contains(err.Error(), "max_value_length") || !strings.Contains(err.Error(), "max_value_size") {
+		t.Errorf("Validate(%q) = %v, want an error naming max_value_length and max_value_size", u, err)
 	}
 }

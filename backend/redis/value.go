@@ -2,7 +2,6 @@ package redis
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"unsafe"
@@ -27,12 +26,6 @@ const (
 	magic     = "\xfeM\x01"
 	headerLen = len(magic) + 8
 )
-
-// ErrForeignValue is wrapped by the error returned when a key holds
-// something this package did not write: a string without memdict's header
-// (for example one set by redis-cli or another program) or a Redis value of
-// another type (a hash, a list, ...). The key is left untouched.
-var ErrForeignValue = errors.New("backend/redis: value was not written by memdict")
 
 // newCAS returns a fresh non-zero CAS token. Tokens are random: two writes
 // of one key draw the same token with probability 2^-64.

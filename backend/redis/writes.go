@@ -233,3 +233,13 @@ func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint6
 		return 0, scriptError("increment", key, res)
 	}
 }
+
+// ttlArg returns ttl in whole milliseconds, rounded up, as Redis's PX and
+// PEXPIRE take it; "0" means no expiry.
+func ttlArg(op, key string, ttl time.Duration) (int64, error) {
+	if ttl < 0 {
+		return 0, fmt.Errorf("redis: %s %q: %w: %v", op, key, backend.ErrInvalidTTL, ttl)
+	}
+	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	return ms, nil
+}

@@ -14,15 +14,6 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
-// Interfaces the Backend implements.
-var (
-	_ backend.Backend       = (*Backend)(nil)
-	_ backend.Lister        = (*Backend)(nil)
-	_ backend.StatsReporter = (*Backend)(nil)
-	_ backend.Flusher       = (*Backend)(nil)
-	_ backend.Pinger        = (*Backend)(nil)
-)
-
 // scanCount is the COUNT hint of each SCAN call.
 const scanCount = 1000
 

@@ -1,0 +1,111 @@
+package memcached
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// What every keyed call goes through: entering the Client, checking the key,
+// finding its server, its deadline, and turning the outcome into an error.
+
+// enter registers a call; it fails with ErrClosed after Close.
+func (c *Client) enter(op, key string) error {
+	c.active.Add(1)
+	if c.closed.Load() {
+		c.active.Add(-1)
+		return &opError{Op: op, Key: key, Kind: backend.ErrClosed}
+	}
+	return nil
+}
+
+func (c *Client) leave() { c.active.Add(-1) }
+
+// maxKeyLen is memcached's key length limit.
+const maxKeyLen = 250
+
+// checkKey returns an error wrapping backend.ErrInvalidKey if memcached
+// cannot carry key.
+func checkKey(op, key string) error {
+	if key == "" {
+		return &opError{Op: op, Kind: backend.ErrInvalidKey, Err: errors.New("empty key")}
+	}
+	if len(key) > maxKeyLen {
+		return &opError{Op: op, Key: key[:32] + "...", Kind: backend.ErrInvalidKey,
+			Err: fmt.Errorf("key of %d bytes, memcached allows %d", len(key), maxKeyLen)}
+	}
+	for i := 0; i < len(key); i++ {
+		if b := key[i]; b <= ' ' || b == 0x7f {
+			return &opError{Op: op, Key: key, Kind: backend.ErrInvalidKey,
+				Err: fmt.Errorf("byte %#x at offset %d (no spaces or control bytes)", b, i)}
+		}
+	}
+	return nil
+}
+
+// deadline returns when a call starting now must end: after the timeout,
+// or at ctx's deadline if that is sooner (byCtx).
+func (c *Client) deadline(ctx context.Context) (time.Time, bool) {
+	d := time.Now().Add(c.cfg.timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd, true
+	}
+	return d, false
+}
+
+// prepare checks that the Client is open and key is valid, and returns the
+// node for key if it is not marked down. On success the caller must call
+// c.leave.
+func (c *Client) prepare(ctx context.Context, op, key string) (*node, error) {
+	if err := checkKey(op, key); err != nil {
+		return nil, err
+	}
+	if err := c.enter(op, key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		c.leave()
+		return nil, fmt.Errorf("memcached: %s %q: %w", op, key, err)
+	}
+	n := c.nodes[c.ring.index(key)]
+	if err := n.admit(); err != nil {
+		c.leave()
+		return nil, &opError{Op: op, Key: key, Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}
+	}
+	return n, nil
+}
+
+// result records the outcome of a call on n and converts its error.
+func (c *Client) result(n *node, op, key string, err error) error {
+	if err == nil {
+		n.success()
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// Says nothing about the server.
+		if key == "" {
+			return fmt.Errorf("memcached: %s on %s: %w", op, n.addr, err)
+		}
+		return fmt.Errorf("memcached: %s %q on %s: %w", op, key, n.addr, err)
+	}
+	if errors.Is(err, backend.ErrClosed) {
+		return &opError{Op: op, Key: key, Kind: backend.ErrClosed}
+	}
+	kind, fault := classify(err)
+	if fault {
+		n.failure()
+	} else {
+		n.success()
+	}
+	return &opError{Op: op, Key: key, Addr: n.addr, Kind: kind, Err: err}
+}
+
+// exec runs r on n's pipelined connections. It returns errTextProtocol
+// (r released) if n turned out to have no meta commands.
+func (c *Client) exec(ctx context.Context, n *node, r *request) error {
+	deadline, byCtx := c.deadline(ctx)
+	return n.pool.do(ctx, r, deadline, byCtx)
+}

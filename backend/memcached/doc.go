@@ -1,0 +1,156 @@
+// Package memcached is memdict's memcached driver: a backend.Backend over
+// one or more memcached servers, speaking memcached's meta protocol
+// (mg, ms, md, ma, mn) on pipelined connections, and falling back to the
+// text protocol (through github.com/bradfitz/gomemcache) for servers that
+// have no meta commands.
+//
+// Open it from a URL once the package is imported:
+//
+//	import _ "github.com/memdict/memdict/backend/memcached"
+//
+//	be, err := backend.Open(ctx, "memcached://10.0.0.1:11211,10.0.0.2:11211?timeout=200ms")
+//
+// or with New and functional options. Every URL parameter is listed in the
+// URL section below; an unknown one is an error.
+//
+// # URL
+//
+// memcached://host1:port1,host2:port2?param=value&... for plain TCP, and
+// memcacheds://... for TLS (the same as memcached://...?tls=true). A host
+// without a port means port 11211. Parameters:
+//
+//	timeout=500ms            bound on every call, queueing and connecting included
+//	conns=2                  pipelined connections per server (see WithConns)
+//	max_idle_conns=16        idle connections kept per text-protocol server
+//	max_value_length=1048576 longer values fail with backend.ErrValueTooLarge
+//	                         (see WithMaxValueLen and "Value sizes")
+//	item_size_max=1048576    item size limit assumed for servers that do not tell theirs
+//	failure_limit=3          consecutive failures that mark a server down (0: never)
+//	retry_interval=2s        how long a server stays marked down
+//	hash=md5                 key hash of the ketama ring: md5 or fnv1a_64 (see WithHash)
+//	tls=false                use TLS (implied by memcacheds://)
+//	tls_ca=/path/ca.pem      CA certificates (PEM) to verify servers; default: system roots
+//	tls_cert=, tls_key=      client certificate and key (PEM), for servers that ask for one
+//	tls_server_name=         name to verify the servers' certificates against; default: the host
+//	tls_insecure_skip_verify=false  do not verify certificates (testing only)
+//	batch, batch_inflight, batch_size  accepted for older URLs and ignored:
+//	                         every call is pipelined (see "The engine")
+//
+// timeout is the one bound of a call, connecting included; there are no
+// separate dial, read or write timeouts (the Redis driver's dial_timeout,
+// read_timeout and write_timeout are go-redis's bounds on one step of a
+// call, within its timeout). max_value_length is the value alone, as
+// memdict's own max_value_length; item_size_max is memcached's limit on the
+// whole item (its -I), a different quantity (see "Value sizes").
+//
+// Deprecated parameter names, accepted for one more release:
+// max_value_size (now max_value_length, the name memdict and the other
+// drivers use) and batch_max_keys (now batch_size, as on Redis). A URL that
+// gives a parameter under both its names is an error naming both.
+//
+// # Servers and keys
+//
+// With several servers each key lives on one of them, chosen by ketama
+// consistent hashing exactly as twemproxy/nutcracker computes it with
+// "distribution: ketama" and "hash: md5" (the default here), or its own
+// default "hash: fnv1a_64" with hash=fnv1a_64 (servers named by
+// "host:port" as written, or by host alone for port 11211). A Client and a
+// nutcracker over the same server list and hash therefore agree on where
+// every key lives, and adding a fifth server to four moves about a fifth of
+// the keys. md5 is the default because twemproxy's fnv1a_64 crowds keys
+// that differ only in their last bytes onto few servers.
+//
+// # TTLs
+//
+// TTLs follow the rule of backend.Item.TTL, in whole seconds: a TTL is
+// rounded up to the next second (a sub-second TTL is one second). memcached
+// reads an expiration of 30 days or more as an absolute Unix time, so the
+// driver sends such TTLs as one: a TTL of 45 days means 45 days. A TTL that
+// would end after 2038, beyond memcached's 32-bit expiration, fails with
+// backend.ErrInvalidTTL.
+//
+// # The engine
+//
+// Each server has a fixed set of conns connections (2 by default), each
+// with one writer and one reader goroutine; every command (Get, GetMulti,
+// Set, Add, CompareAndSwap, Delete, Touch, Increment, SetMulti,
+// DeleteMulti) goes through them. Calls are pipelined: a call queues its
+// request on a connection, the writer sends everything queued since its
+// last write in one write, and the reader matches the replies to the
+// requests in order. Concurrent callers share writes and round trips;
+// there is no dial, no goroutine and (for Get and Set) only the value's
+// allocation per call. A lone caller on an idle connection writes its
+// request and reads its reply itself, as a synchronous client would, so
+// that sequential calls pay no handoff between goroutines. A watchdog
+// timer per connection, armed while requests are outstanding, enforces
+// the timeout (calls have no timer of their own).
+//
+// The first connection to a server sends "mn". A server that answers MN
+// has meta commands (memcached 1.6 and later): the connection then reads
+// the server's item_size_max and whether CAS is on ("stats settings"), and
+// every command is a meta command. Multi-key calls use quiet mode: the
+// hundred "ms ... q" of a 100-key SetMulti, ended by "mn", are one write
+// and one read per server. A server that answers ERROR, or closes the
+// connection but answers "version" (memcached before 1.6, twemproxy/
+// nutcracker, text-protocol stores) is served from then on through
+// gomemcache's text protocol, one request per round trip on a pool of
+// max_idle_conns connections; multi-key writes then loop over the keys.
+// Through nutcracker, Keys, ServerStats, Flush and FlushNode fail, as the
+// proxy forwards none of lru_crawler, stats and flush_all, and the server's
+// item_size_max cannot be read (item_size_max says what to assume).
+//
+// # Value sizes
+//
+// memcached refuses an item larger than its item_size_max (-I), counting
+// not only the value but the item header (48 bytes), the key and a NUL,
+// the value's CRLF and the CAS field (8 bytes, unless -C): a 1 MiB server
+// refuses values some 60 bytes short of 1 MiB. A refused set also drops the
+// value stored before. The driver therefore checks every write against
+// both max_value_length (the value alone) and the server's item_size_max
+// (the item as memcached counts it), and fails a write that memcached
+// would refuse with backend.ErrValueTooLarge before sending anything: a
+// refused write never costs the stored value.
+//
+// # Failures and timeouts
+//
+// Every call ends within its timeout (or its context's deadline, if
+// sooner), counted from when it is made: queueing behind other calls,
+// connecting and the reply included. A call whose context is cancelled
+// returns at once with an error wrapping ctx.Err(). A call that got no
+// reply within the timeout means the connection it waited on is hung: the
+// connection is closed, the calls on it fail, and the next call connects
+// again. A connection that the server closed while it was idle (a
+// restart, an idle timeout) shows on the next call made on it alone: a
+// Get, a Touch or a Set is then sent again on a new connection, the other
+// commands fail once. A reply that is not memcached's, such as a value
+// larger than the client accepts (max_value_length or the server's
+// item_size_max, whichever is larger), fails with an error wrapping
+// ErrProtocol and closes the connection without reading (or allocating)
+// the value.
+//
+// A server that fails failure_limit times in a row (connection refused,
+// timeout, connection closed, garbage answer) is marked down for
+// retry_interval: calls for its keys then fail at once with an error
+// wrapping backend.ErrUnavailable, without touching the network. After the
+// interval one call is let through as a probe; if it succeeds the server is
+// up again, otherwise it stays down for another interval. Keys are not moved
+// to other servers meanwhile, as nutcracker does by default
+// (auto_eject_hosts: false): a missing server means misses, never stale
+// values. GetMulti over several servers returns what the healthy ones
+// hold together with a *backend.MultiError naming every key it could not
+// read and why. Errors from memcached are mapped to the backend sentinels;
+// a miss also wraps memcache.ErrCacheMiss, as the driver did when it was
+// built on gomemcache.
+//
+// # Optional abilities
+//
+// Client implements backend.Lister (with "lru_crawler metadump"),
+// backend.StatsReporter ("stats" on every server), backend.Flusher
+// ("flush_all" on every server, or FlushNode for one), backend.Pinger
+// ("version") and backend.MultiWriter (SetMulti, DeleteMulti; memdict's
+// Tx.Commit and PutMulti use it). The admin commands (stats, lru_crawler
+// metadump, version, flush_all) do not go through the engine: each opens
+// a short-lived admin connection of its own, so that a long listing never
+// holds up the pipelined calls. Keys holds the Client open while it
+// iterates: do not Close the Client from inside the loop.
+package memcached

@@ -1,0 +1,227 @@
+package memcached
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+)
+
+const (
+	// relativeTTLMax is the largest expiration memcached reads as relative
+	// seconds; larger numbers are absolute Unix times.
+	relativeTTLMax = 60 * 60 * 24 * 30
+	// itemHeader is sizeof(item) in a 64-bit memcached (items.c
+	// item_make_header); casSize is the CAS field it adds unless -C.
+	itemHeader = 48
+	casSize    = 8
+)
+
+// expiration converts a TTL to memcached's exptime: whole seconds, rounded
+// up; 30 days or more as an absolute Unix time.
+func expiration(op, key string, ttl time.Duration) (int32, error) {
+	if ttl < 0 {
+		return 0, &opError{Op: op, Key: key, Kind: backend.ErrInvalidTTL, Err: fmt.Errorf("TTL %v", ttl)}
+	}
+	if ttl == 0 {
+		return 0, nil
+	}
+	secs := int64((ttl + time.Second - 1) / time.Second)
+	if secs < relativeTTLMax {
+		return int32(secs), nil
+	}
+	abs := time.Now().Unix() + secs
+	if abs > 1<<31-1 {
+		return 0, &opError{Op: op, Key: key, Kind: backend.ErrInvalidTTL,
+			Err: fmt.Errorf("TTL %v ends after 2038, beyond memcached's 32-bit expiration", ttl)}
+	}
+	return int32(abs), nil
+}
+
+// itemSize is the size memcached gives an item (items.c: item_make_header
+// with client flags 0, plus the CAS field): header, key and its NUL, value
+// and its CRLF.
+func itemSize(keyLen, valueLen int, cas bool) int64 {
+	s := int64(itemHeader + keyLen + 1 + valueLen + 2)
+	if cas {
+		s += casSize
+	}
+	return s
+}
+
+// checkWrite checks what every write checks before anything is sent: the
+// value's size against max_value_length and, as memcached counts it, against
+// the server's item_size_max; and the TTL. It returns the expiration to
+// send.
+func (c *Client) checkWrite(n *node, op string, item backend.Item) (int32, error) {
+	if int64(len(item.Value)) > c.cfg.maxValueSize {
+		return 0, &opError{Op: op, Key: item.Key, Kind: backend.ErrValueTooLarge,
+			Err: fmt.Errorf("value of %d bytes, the limit is %d (max_value_length)", len(item.Value), c.cfg.maxValueSize)}
+	}
+	limit := n.itemSizeMax.Load()
+	if limit == 0 {
+		limit = c.cfg.itemSizeMax
+	}
+	if size := itemSize(len(item.Key), len(item.Value), !n.noCAS.Load()); size > limit {
+		return 0, &opError{Op: op, Key: item.Key, Addr: n.addr, Kind: backend.ErrValueTooLarge,
+			Err: fmt.Errorf("value of %d bytes makes an item of %d bytes (with its %d-byte key and memcached's item header), over the server's item_size_max of %d",
+				len(item.Value), size, len(item.Key), limit)}
+	}
+	return expiration(op, item.Key, item.TTL)
+}
+
+// store runs one of the writes (set, add, cas); mode is 0, 'E' or 'C'.
+func (c *Client) store(ctx context.Context, op string, mode byte, item backend.Item) error {
+	n, err := c.prepare(ctx, op, item.Key)
+	if err != nil {
+		return err
+	}
+	defer c.leave()
+	if t := n.text.Load(); t == nil && n.itemSizeMax.Load() == 0 {
+		// Learn the server's item_size_max before checking the size.
+		deadline, byCtx := c.deadline(ctx)
+		if _, err := n.pool.conn(ctx, deadline, byCtx); err != nil && err != errTextProtocol {
+			return c.result(n, op, item.Key, err)
+		}
+	}
+	exp, err := c.checkWrite(n, op, item)
+	if err != nil {
+		return err
+	}
+	if t := n.text.Load(); t != nil {
+		return c.textStore(ctx, n, t, op, mode, item, exp)
+	}
+	r := newRequest(kindStore)
+	r.mode, r.key, r.value, r.exp, r.cas = mode, item.Key, item.Value, exp, item.CAS
+	if err := c.exec(ctx, n, r); err != nil {
+		if err == errTextProtocol {
+			return c.textStore(ctx, n, n.text.Load(), op, mode, item, exp)
+		}
+		return c.result(n, op, item.Key, err)
+	}
+	status, rerr := r.status, r.err
+	r.release()
+	var kind error
+	switch status {
+	case replyOK:
+		n.success()
+		return nil
+	case replyNotStored:
+		kind = backend.ErrNotStored
+	case replyExists:
+		kind = backend.ErrCASConflict
+	case replyMiss:
+		kind = backend.ErrNotFound
+	case replyTooLarge:
+		kind = backend.ErrValueTooLarge
+	default:
+		return c.result(n, op, item.Key, rerr)
+	}
+	n.success()
+	return &opError{Op: op, Key: item.Key, Addr: n.addr, Kind: kind}
+}
+
+// Set stores item unconditionally. A value that is over max_value_length, or
+// that would make an item larger than the server's item_size_max, fails
+// with backend.ErrValueTooLarge before anything is sent, leaving the
+// stored value in place.
+func (c *Client) Set(ctx context.Context, item backend.Item) error {
+	return c.store(ctx, "set", 0, item)
+}
+
+// Add stores item only if its key is absent; otherwise it returns an error
+// wrapping backend.ErrNotStored.
+func (c *Client) Add(ctx context.Context, item backend.Item) error {
+	return c.store(ctx, "add", 'E', item)
+}
+
+// CompareAndSwap stores item if the key still holds the version item.CAS
+// was read from: backend.ErrCASConflict if it changed, backend.ErrNotFound
+// if it is gone.
+func (c *Client) CompareAndSwap(ctx context.Context, item backend.Item) error {
+	return c.store(ctx, "cas", 'C', item)
+}
+
+// keyed runs a keyed command without a value (delete, touch, incr).
+func (c *Client) keyed(ctx context.Context, op, key string, r *request,
+	text func(*textEngine) (uint64, error)) (uint64, error) {
+	n, err := c.prepare(ctx, op, key)
+	if err != nil {
+		r.release()
+		return 0, err
+	}
+	defer c.leave()
+	if t := n.text.Load(); t != nil {
+		r.release()
+		v, err := c.textRun(ctx, n, op, key, func() (uint64, error) { return text(t) })
+		return v, err
+	}
+	r.key = key
+	if err := c.exec(ctx, n, r); err != nil {
+		if err == errTextProtocol {
+			t := n.text.Load()
+			return c.textRun(ctx, n, op, key, func() (uint64, error) { return text(t) })
+		}
+		return 0, c.result(n, op, key, err)
+	}
+	status, num, rerr := r.status, r.num, r.err
+	r.release()
+	var kind error
+	switch status {
+	case replyOK:
+		n.success()
+		return num, nil
+	case replyMiss:
+		kind = backend.ErrNotFound
+	case replyNotNumeric:
+		kind = backend.ErrNotNumeric
+	default:
+		return 0, c.result(n, op, key, rerr)
+	}
+	n.success()
+	return 0, &opError{Op: op, Key: key, Addr: n.addr, Kind: kind}
+}
+
+// Delete removes key; backend.ErrNotFound if it was absent.
+func (c *Client) Delete(ctx context.Context, key string) error {
+	_, err := c.keyed(ctx, "delete", key, newRequest(kindDelete), func(t *textEngine) (uint64, error) {
+		return 0, t.mc.Delete(key)
+	})
+	return err
+}
+
+// Touch gives key a new TTL; backend.ErrNotFound if it is absent.
+func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	exp, err := expiration("touch", key, ttl)
+	if err != nil {
+		return err
+	}
+	r := newRequest(kindTouch)
+	r.exp = exp
+	_, err = c.keyed(ctx, "touch", key, r, func(t *textEngine) (uint64, error) {
+		return 0, t.mc.Touch(key, exp)
+	})
+	return err
+}
+
+// Increment adds delta (decrements for a negative delta, stopping at 0) to
+// the decimal number stored under key and returns the new value; an
+// increment past 2^64-1 wraps around, as memcached does. backend.ErrNotFound
+// if key is absent, backend.ErrNotNumeric if its value is not a number.
+func (c *Client) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
+	r := newRequest(kindArith)
+	var d uint64
+	if delta >= 0 {
+		r.mode, d = 'I', uint64(delta)
+	} else {
+		r.mode, d = 'D', uint64(-(delta+1))+1
+	}
+	r.delta = d
+	return c.keyed(ctx, "incr", key, r, func(t *textEngine) (uint64, error) {
+		if delta >= 0 {
+			return t.mc.Increment(key, d)
+		}
+		return t.mc.Decrement(key, d)
+	})
+}

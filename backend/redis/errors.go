@@ -1,0 +1,171 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// ErrAuth is wrapped by the error returned when the server refuses the
+// configured credentials (WRONGPASS, NOAUTH) or denies a command to the
+// ACL user (NOPERM). The error names the user, never the password.
+var ErrAuth = errors.New("backend/redis: authentication failed")
+
+// ErrForeignValue is wrapped by the error returned when a key holds
+// something this package did not write: a string without memdict's header
+// (for example one set by redis-cli or another program) or a Redis value of
+// another type (a hash, a list, ...). The key is left untouched.
+var ErrForeignValue = errors.New("backend/redis: value was not written by memdict")
+
+// errNotFound is returned for every miss: a static error, so that a miss
+// costs no allocation, that wraps backend.ErrNotFound and goredis.Nil.
+var errNotFound = fmt.Errorf("redis: %w (%w)", backend.ErrNotFound, goredis.Nil)
+
+// check returns the error a call must return before any I/O: ErrClosed
+// after Close, ctx's error if ctx is done, ErrInvalidKey for an empty key
+// (key "-" stands for calls without a key).
+func (b *Backend) check(ctx context.Context, op, key string) error {
+	if b.closed.Load() {
+		return fmt.Errorf("redis: %s: %w", where(op, key), backend.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redis: %s: %w", where(op, key), err)
+	}
+	if key == "" {
+		return fmt.Errorf("redis: %s: %w: empty key", op, backend.ErrInvalidKey)
+	}
+	return nil
+}
+
+// where names a call in errors: the operation and, unless it is "-", the
+// key or server.
+func where(op, key string) string {
+	if key == "-" {
+		return op
+	}
+	return op + " " + strconv.Quote(key)
+}
+
+// code returns the status code a script replies first.
+func code(res []any) int64 {
+	if len(res) == 0 {
+		return -100
+	}
+	n, ok := res[0].(int64)
+	if !ok {
+		return -100
+	}
+	return n
+}
+
+// scriptError turns a script's foreign-value reply, or any unexpected
+// reply, into an error.
+func scriptError(op, key string, res []any) error {
+	if code(res) == -1 && len(res) == 3 {
+		head, _ := res[1].(string)
+		n, _ := res[2].(int64)
+		e := foreignError(key, head)
+		if n > int64(len(head)) {
+			e = fmt.Errorf("%w: key %q holds %d bytes without memdict's header (starting %q)",
+				ErrForeignValue, key, n, head)
+		}
+		return fmt.Errorf("redis: %s: %w", op, e)
+	}
+	return fmt.Errorf("redis: %s %q: unexpected script reply %v", op, key, res)
+}
+
+// wrap turns a go-redis error into one that wraps both the matching
+// backend sentinel and the original error.
+func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
+	cerr := ctx.Err()
+	if cerr == nil {
+		// go-redis sets the connection's deadline to ctx's: its i/o
+		// timeout may come a hair before ctx reports DeadlineExceeded.
+		// A flush's own context (deadlineCtx) carries the driver's
+		// timeout, not the caller's deadline: that is the server's fault.
+		var ne net.Error
+		_, ours := ctx.(*deadlineCtx)
+		if dl, ok := ctx.Deadline(); ok && !ours && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
+			cerr = context.DeadlineExceeded
+		}
+	}
+	if cerr != nil {
+		if errors.Is(err, cerr) {
+			return fmt.Errorf("redis: %s: %w", where(op, key), err)
+		}
+		return fmt.Errorf("redis: %s: %w (%w)", where(op, key), cerr, err)
+	}
+	var kind error
+	switch {
+	case errors.Is(err, goredis.ErrClosed), b.closed.Load():
+		// Calls in flight when Close closes the connections.
+		kind = backend.ErrClosed
+	case goredis.IsAuthError(err), goredis.IsPermissionError(err):
+		who := "the default user"
+		if b.user != "" {
+			who = fmt.Sprintf("user %q", b.user)
+		}
+		return fmt.Errorf("redis: %s: %w as %s (check the user and password): %w", where(op, key), ErrAuth, who, err)
+	case tlsVerifyError(err):
+		return fmt.Errorf("redis: %s: the server's TLS certificate is not trusted "+
+			"(give the CA that signed it with the URL option tls_ca): %w", where(op, key), err)
+	case wrongType(err):
+		return fmt.Errorf("redis: %s: %w: key %q holds a Redis value of another type, not a string: %w",
+			op, ErrForeignValue, key, err)
+	case unavailable(err):
+		kind = backend.ErrUnavailable
+	}
+	if kind != nil && !errors.Is(err, kind) {
+		return fmt.Errorf("redis: %s: %w: %w", where(op, key), kind, err)
+	}
+	return fmt.Errorf("redis: %s: %w", where(op, key), err)
+}
+
+// tlsVerifyError reports whether err is a failure to verify the server's
+// certificate.
+func tlsVerifyError(err error) bool {
+	var ve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+}
+
+// wrongType reports a WRONGTYPE error, also one raised inside a Lua script
+// (which Redis reports with another prefix).
+func wrongType(err error) bool {
+	var re goredis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	return strings.Contains(re.Error(), "WRONGTYPE")
+}
+
+// unavailable reports whether err means the server could not be reached or
+// cannot serve now (the call may succeed later).
+func unavailable(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, goredis.ErrPoolTimeout), errors.Is(err, goredis.ErrPoolExhausted),
+		goredis.IsLoadingError(err), goredis.IsClusterDownError(err), goredis.IsTryAgainError(err),
+		goredis.IsMasterDownError(err), goredis.IsMaxClientsError(err):
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
