@@ -153,4 +153,20 @@
 // a short-lived admin connection of its own, so that a long listing never
 // holds up the pipelined calls. Keys holds the Client open while it
 // iterates: do not Close the Client from inside the loop.
+//
+// # Leases
+//
+// Client implements backend.Leaser with the meta protocol's leases, which
+// memdict's GetOrLoad uses to let one process of a fleet fill a missing or
+// stale key: GetLease is one "mg <key> v c N<ttl> [R<within>]" (the first
+// caller on a miss gets W and the server keeps an empty placeholder for
+// the lease TTL; later callers get Z), the winner fills with
+// CompareAndSwap and the lease's CAS, ReleaseLease is "md <key> C<cas>"
+// and MarkStale is "md <key> I [T<ttl>]". Plain reads report a
+// placeholder as a miss. memcached hands the refresh lease (W) of a
+// stale item to any mg, plain reads included, which is why memdict
+// coordinates the refresh of an invalidated item with a lock key
+// (backend.TryLock). Through the text protocol (no meta commands) and on
+// a server started with -C (no CAS) the Leaser methods return errors
+// wrapping backend.ErrNotSupported, and callers fall back to TryLock.
 package memcached
