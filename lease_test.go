@@ -138,7 +138,7 @@ func TestLogicalExpiryOnPersistentStore(t *testing.T) {
 	// Update sees no value, and writes over the expired one.
 	v, err := d.Update(ctx, "a", func(old string, ok bool) (string, error) {
 		if ok {
-			return "", fmt.Errorf("Update saw %q", old)
+			return "", fmt.Errorf("update saw %q", old)
 		}
 		return "new", nil
 	})

@@ -372,7 +372,7 @@ func leaseLogicalExpiry(h *harness) {
 	}
 	v, err := d.Update(ctx, "b", func(old string, ok bool) (string, error) {
 		if ok {
-			return "", fmt.Errorf("Update saw the expired %q", old)
+			return "", fmt.Errorf("update saw the expired %q", old)
 		}
 		return "new", nil
 	})
