@@ -85,11 +85,11 @@ func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx conte
 	case entryFresh:
 		if r.lease.Won {
 			// Early refresh (memcached's R flag): this caller refreshes.
-			d.refreshAsync(ctx, key, load, opts, r.vw, filler{lease: &r.lease})
+			d.refreshAsync(ctx, key, load, opts, r.vw, leaseFiller(r.lease))
 		}
 		return r.v, nil
 	case entryStale:
-		d.revalidate(ctx, key, load, opts, &r)
+		d.revalidate(ctx, key, load, opts, r.vw, r.leased, r.lease)
 		return r.v, nil
 	case entryAbsent:
 		var zero V
@@ -194,17 +194,21 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near bool) readRe
 // CAS of a fill lease, or with Set and then the release of a lock (or of
 // nothing).
 type filler struct {
-	lease          *backend.Lease
+	lease          backend.Lease
+	leased         bool // fill with lease
 	lockKey, token string
 }
+
+// leaseFiller is the filler of a lease won.
+func leaseFiller(l backend.Lease) filler { return filler{lease: l, leased: true} }
 
 // release gives up the lease or lock without filling.
 func (d *Dict[V]) release(ctx context.Context, f filler) {
 	ctx = context.WithoutCancel(ctx)
 	switch {
-	case f.lease != nil && f.lease.Won:
+	case f.leased && f.lease.Won:
 		if l := d.lease.leaser; l != nil {
-			_ = l.ReleaseLease(ctx, *f.lease)
+			_ = l.ReleaseLease(ctx, f.lease)
 		}
 	case f.token != "":
 		_, _ = backend.Unlock(ctx, d.be, f.lockKey, f.token)
@@ -216,7 +220,7 @@ func (d *Dict[V]) release(ctx context.Context, f filler) {
 func (d *Dict[V]) write(ctx context.Context, key string, it backend.Item, f filler) {
 	t0 := d.m.start(opPut)
 	var err error
-	if f.lease != nil {
+	if f.leased {
 		it.CAS = f.lease.Item.CAS
 		err = d.be.CompareAndSwap(ctx, it)
 		if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
@@ -312,7 +316,7 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		}
 		g.mu.Unlock()
 		if !handed {
-			d.release(ctx, filler{lease: &r.lease})
+			d.release(ctx, leaseFiller(r.lease))
 		}
 		select {
 		case <-f.done:
@@ -340,7 +344,7 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		close(f.done)
 		select {
 		case l := <-f.handoff: // a lease handed over too late
-			d.release(ctx, filler{lease: &l})
+			d.release(ctx, leaseFiller(l))
 		default:
 		}
 	}()
@@ -363,7 +367,7 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 	for {
 		if r.leased {
 			if r.lease.Won {
-				return d.loadFill(ctx, key, load, opts, vw, filler{lease: &r.lease})
+				return d.loadFill(ctx, key, load, opts, vw, leaseFiller(r.lease))
 			}
 		} else {
 			token := backend.NewLockToken()
@@ -409,11 +413,11 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 		switch r.st {
 		case entryFresh:
 			if r.lease.Won {
-				d.refreshAsync(ctx, key, load, opts, vw, filler{lease: &r.lease})
+				d.refreshAsync(ctx, key, load, opts, vw, leaseFiller(r.lease))
 			}
 			return r.v, nil
 		case entryStale:
-			d.revalidate(ctx, key, load, opts, &r)
+			d.revalidate(ctx, key, load, opts, r.vw, r.leased, r.lease)
 			return r.v, nil
 		case entryAbsent:
 			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
@@ -460,21 +464,21 @@ func (d *Dict[V]) loadDirect(ctx context.Context, key string, load func(context.
 // revalidate starts the background refresh of a stale entry r read, if
 // this caller wins it: through the lease the read handed out (Leaser),
 // else by taking the key's lock.
-func (d *Dict[V]) revalidate(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r *readResult[V]) {
-	if r.vw == nil {
+func (d *Dict[V]) revalidate(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, leased bool, lease backend.Lease) {
+	if vw == nil {
 		return
 	}
-	if r.leased {
-		if r.lease.Won {
-			d.refreshAsync(ctx, key, load, opts, r.vw, filler{lease: &r.lease})
+	if leased {
+		if lease.Won {
+			d.refreshAsync(ctx, key, load, opts, vw, leaseFiller(lease))
 		}
 		return
 	}
 	if !d.lease.startRefresh(key) {
 		return // this process refreshes it already
 	}
-	bkey, _ := r.vw.key(key)
-	f := filler{lockKey: r.vw.lockKey(bkey), token: backend.NewLockToken()}
+	bkey, _ := vw.key(key)
+	f := filler{lockKey: vw.lockKey(bkey), token: backend.NewLockToken()}
 	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
 	if err != nil || !won {
 		d.lease.endRefresh(key)
@@ -485,7 +489,7 @@ func (d *Dict[V]) revalidate(ctx context.Context, key string, load func(context.
 		}
 		return
 	}
-	d.runRefresh(ctx, key, load, opts, r.vw, f)
+	d.runRefresh(ctx, key, load, opts, vw, f)
 }
 
 // refreshAsync reloads key in the background with the lease or lock f,
