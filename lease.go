@@ -160,6 +160,8 @@ func (ls *leaseState) state(m envelope.Meta) entryState {
 		}
 	}
 	switch {
+	case m.Absent && m.Stale:
+		return entryNone // an invalidated absence: GetOrLoad loads again
 	case m.Absent:
 		return entryAbsent
 	case m.IsStale(now):

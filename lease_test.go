@@ -562,3 +562,32 @@ func TestNearCacheStaleGoesToBackend(t *testing.T) {
 	}
 	waitFor(t, "the refresh", func() bool { v, _ := d.Get("k"); return v == "v2" })
 }
+
+// An invalidated absence is loaded again at once.
+func TestInvalidateAbsence(t *testing.T) {
+	for _, fp := range fillPaths {
+		t.Run(fp.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			clock := memory.NewFakeClock(leaseT0)
+			be, _ := fp.make(clock)
+			d1, d2 := dicts(t, be, memdict.WithClock(clock.Now))
+			c := &counter{err: memdict.ErrNoValue}
+			if _, err := d1.GetOrLoad(ctx, "k", c.load); !errors.Is(err, memdict.ErrNoValue) {
+				t.Fatal(err)
+			}
+			if err := d2.Invalidate(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := d1.Lookup(ctx, "k"); ok || err != nil {
+				t.Fatalf("Lookup of an invalidated absence = %v, %v", ok, err)
+			}
+			c.err, c.value = nil, "created"
+			if v, err := d1.GetOrLoad(ctx, "k", c.load); err != nil || v != "created" || c.calls.Load() != 2 {
+				t.Fatalf("GetOrLoad after invalidating the absence = %q, %v (%d loads)", v, err, c.calls.Load())
+			}
+			if v, ok := d2.Get("k"); !ok || v != "created" {
+				t.Fatalf("Get = %q, %v", v, ok)
+			}
+		})
+	}
+}

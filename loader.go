@@ -77,7 +77,7 @@ var ErrLoaderPanicked = errors.New("memdict: loader panicked")
 // (WithLogger) and passed to the WithErrorHandler function.
 func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (V, error) {
 	t0 := d.m.start(opGet)
-	r := d.readForLoad(ctx, key, true)
+	r := d.readForLoad(ctx, key, true, true)
 	if t0 != 0 {
 		d.m.end(opGet, t0)
 	}
@@ -116,9 +116,9 @@ type readResult[V any] struct {
 }
 
 // readForLoad reads key for GetOrLoad: from the near cache (if near and
-// it holds a fresh entry), else with GetLease over a backend.Leaser, else
-// with Get. It counts a miss or a failure in Stats.
-func (d *Dict[V]) readForLoad(ctx context.Context, key string, near bool) readResult[V] {
+// it holds a fresh entry), else with GetLease over a backend.Leaser (if
+// lease), else with Get. It counts a miss or a failure in Stats.
+func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool) readResult[V] {
 	var r readResult[V]
 	vw, err := d.current(ctx)
 	if err != nil {
@@ -141,7 +141,7 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near bool) readRe
 		}
 	}
 	var raw []byte
-	if l := d.lease.leaserOf(); l != nil {
+	if l := d.lease.leaserOf(); l != nil && lease {
 		lease, err := l.GetLease(ctx, bkey, backend.LeaseOptions{TTL: d.lease.leaseTTL, RefreshWithin: d.lease.swr})
 		switch {
 		case err == nil:
@@ -176,6 +176,15 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near bool) readRe
 		return r
 	case st == entryFresh && r.lease.Stale:
 		st = entryStale
+	case st == entryAbsent && r.lease.Stale:
+		st = entryNone // an invalidated absence: load again
+	}
+	if st == entryNone && r.leased && !r.lease.Won && !r.lease.Busy {
+		// The server holds an entry that is none to us (expired by its
+		// envelope before the server's whole-second TTL ran out, another
+		// key's value): it hands out no lease for it, so fill it under
+		// the key's lock.
+		r.leased = false
 	}
 	r.v, r.st = v, st
 	switch st {
@@ -381,7 +390,7 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 			if won {
 				// Someone may have filled the key since our read.
 				f := filler{lockKey: lockKey, token: token}
-				r = d.readForLoad(ctx, key, false)
+				r = d.readForLoad(ctx, key, false, false)
 				switch r.st {
 				case entryFresh:
 					d.release(ctx, f)
@@ -409,7 +418,7 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 		case <-ctx.Done():
 			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 		}
-		r = d.readForLoad(ctx, key, false)
+		r = d.readForLoad(ctx, key, false, true)
 		switch r.st {
 		case entryFresh:
 			if r.lease.Won {
