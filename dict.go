@@ -32,7 +32,12 @@
 //     own writes and sends everything at Commit, reporting every key that
 //     failed while writing all the others (ERP5's transactional dict).
 //   - Update: an atomic read-modify-write with compare-and-swap.
-//   - GetOrLoad: read-through caching with one load per key at a time.
+//   - GetOrLoad: read-through caching with one load per key at a time
+//     across every process sharing the backend (memcached's meta leases,
+//     or a lock key), stale-while-revalidate (WithStaleWhileRevalidate),
+//     negative caching (ErrNoValue) and Invalidate, which marks an entry
+//     stale instead of deleting it. Values written with a TTL carry their
+//     expiry, so stores that ignore TTLs never serve expired values.
 //   - Clear: an O(1) clear of the Dict's prefix by a namespace generation.
 //   - Keys and All: iterators over the live keys and values, on backends
 //     that can list keys.

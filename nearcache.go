@@ -61,9 +61,9 @@ type NearCache struct {
 	// MaxStale is the longest time an entry is used after it was read
 	// from the backend; after that the next read goes to the backend
 	// again. It bounds how stale a value may be when the backend cannot
-	// report changes (memcached, memory, miniredis), and also how long a
-	// value may be served after its TTL ran out in the backend, since the
-	// near cache does not know TTLs. 0 means no limit, which New accepts
+	// report changes (memcached, memory, miniredis). (An entry is never
+	// served past the expiry its value carries: see WithNearCache.) 0
+	// means no limit, which New accepts
 	// only over a backend that reports changes (backend.Invalidator). Over
 	// Redis, a value read while the tracking connection is down, or from
 	// a server that refuses CLIENT TRACKING (miniredis, Redis before 6),
@@ -117,10 +117,10 @@ const (
 // A Clear made elsewhere is seen over Redis as soon as the server reports
 // the new generation (the generation keys are tracked too), and over other
 // backends within the Dict's GenerationRefresh, as without a near cache.
-// A near cache does not know TTLs: a value whose TTL ran out in the
-// backend may be served until MaxStale (over Redis also until the server
-// deletes the expired key, which its background expiry does soon after,
-// and reports it).
+// Every value written with a TTL carries its expiry in its envelope, and
+// the near cache honours it: an entry is a miss from then on. A value's
+// TTL changed in the backend behind the Dict's back (a Touch by another
+// program) is not seen before MaxStale.
 //
 // The Dicts of this process that near-cache one backend, site id and
 // prefix share one tracking registration; over Redis, a near-cached Dict
