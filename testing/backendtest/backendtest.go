@@ -30,13 +30,17 @@
 // runs one group. "Raw" subtests use the backend.Backend methods directly;
 // "Dict" subtests (in dict.go) go through memdict's typed Dict, "Power"
 // subtests through its Tx, Update, GetOrLoad, Clear, Keys and Counters;
-// "NearCache" runs the Dict and Power subtests again with every Dict
+// "Lease" subtests (in lease.go) GetOrLoad across processes — two Dicts on
+// one backend — with stale-while-revalidate, Invalidate, negative caching,
+// logical expiry and the takeover of a lease whose winner never fills;
+// "NearCache" runs the Dict, Power and Lease subtests again with every Dict
 // near-cached (memdict.WithNearCache, see Options.NearCache), so that a
 // driver's conformance test checks the near cache over it with no line
 // of its own.
 //
 // With Options.Advance the suite moves the backend's clock (a
-// memory.FakeClock, miniredis's FastForward) instead of sleeping; without
+// memory.FakeClock, miniredis's FastForward) instead of sleeping, and gives
+// every Dict a clock (memdict.WithClock) that Advance moves too; without
 // it, TTL subtests sleep a few multiples of Options.TTLGranularity, in
 // parallel with each other.
 package backendtest
@@ -114,6 +118,7 @@ type Options struct {
 	SkipNearCache bool
 
 	near *memdict.NearCache // set in the NearCache group
+	now  func() time.Time   // with Advance: the Dicts' clock, which Advance moves
 }
 
 // withDefaults returns o with its zero fields replaced by their defaults.
@@ -149,14 +154,28 @@ func (o Options) withDefaults() Options {
 func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Options) {
 	t.Helper()
 	opts = opts.withDefaults()
+	if opts.Advance != nil {
+		// Dicts write and compare the times in their values' envelopes
+		// (logical expiry, stale-while-revalidate) on a clock that moves
+		// with the backend's, only when Advance moves it.
+		var offset atomic.Int64
+		base, advance := time.Now(), opts.Advance
+		opts.Advance = func(d time.Duration) {
+			offset.Add(int64(d))
+			advance(d)
+		}
+		opts.now = func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	}
 	t.Run("Raw", func(t *testing.T) { runRaw(t, newBackend, opts) })
 	t.Run("Dict", func(t *testing.T) { runDict(t, newBackend, opts) })
 	t.Run("Power", func(t *testing.T) { runPower(t, newBackend, opts) })
+	t.Run("Lease", func(t *testing.T) { runLease(t, newBackend, opts) })
 	if !opts.SkipNearCache {
 		t.Run("NearCache", func(t *testing.T) {
 			near := withNearCache(opts)
 			t.Run("Dict", func(t *testing.T) { runDict(t, newBackend, near) })
 			t.Run("Power", func(t *testing.T) { runPower(t, newBackend, near) })
+			t.Run("Lease", func(t *testing.T) { runLease(t, newBackend, near) })
 		})
 	}
 }

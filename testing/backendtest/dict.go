@@ -33,25 +33,36 @@ func (r record) equal(o record) bool {
 // backend.
 func dictOf[V any](h *harness, sub string, opts ...memdict.Option) *memdict.Dict[V] {
 	h.t.Helper()
+	return dictOn[V](h, h.be, sub, opts...)
+}
+
+// dictOn is dictOf on be, a backend wrapping h's.
+func dictOn[V any](h *harness, be backend.Backend, sub string, opts ...memdict.Option) *memdict.Dict[V] {
+	h.t.Helper()
 	base := []memdict.Option{memdict.WithMaxValueLen(0)}
 	if h.opts.MaxKeyLen > 0 {
 		base = append(base, memdict.WithMaxKeyLen(max(h.opts.MaxKeyLen, 80)))
 	}
 	base = append(base, h.nearOpts()...)
-	d, err := memdict.New[V](h.be, h.prefix+sub, append(base, opts...)...)
+	d, err := memdict.New[V](be, h.prefix+sub, append(base, opts...)...)
 	if err != nil {
 		h.t.Fatalf("memdict.New: %v", err)
 	}
 	return d
 }
 
-// nearOpts returns the options that give a Dict the NearCache group's
-// near cache, or none outside it.
+// nearOpts returns the options every Dict of the suite gets: the suite's
+// clock under Advance, and in the NearCache group its near cache.
 func (h *harness) nearOpts() []memdict.Option {
-	if h.opts.near == nil {
-		return nil
+	var opts []memdict.Option
+	if h.opts.now != nil {
+		// Envelope times on the clock Advance moves (see Run).
+		opts = append(opts, memdict.WithClock(h.opts.now))
 	}
-	return []memdict.Option{memdict.WithNearCache(*h.opts.near)}
+	if h.opts.near == nil {
+		return opts
+	}
+	return append(opts, memdict.WithNearCache(*h.opts.near))
 }
 
 // track remembers the backend keys of keys for deletion at cleanup.
