@@ -652,10 +652,10 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 		items, itemKeys = append(items, it), append(itemKeys, k)
 	}
 	var errs []error
-	if mw, ok := d.be.(backend.MultiWriter); ok && len(items) > 1 {
-		errs = spread(mw.SetMulti(ctx, items), itemKeys, items, nil)
+	if len(items) == 1 {
+		errs = []error{d.be.Set(ctx, items[0])}
 	} else {
-		errs = perKey(len(items), func(i int) error { return d.be.Set(ctx, items[i]) })
+		errs = spread(backend.SetMulti(ctx, d.be, items), itemKeys, items, nil)
 	}
 	for _, k := range itemKeys {
 		d.nearInvalidate(k)

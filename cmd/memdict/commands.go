@@ -544,11 +544,7 @@ Examples:
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		all := fs.Lookup("all").Value.String() == "true"
 		return e.withDicts(ctx, "stats", func(ds *dictSet) int {
-			sr, ok := ds.be.(backend.StatsReporter)
-			if !ok {
-				return e.fail("stats", backend.ErrNotSupported)
-			}
-			nodes, err := sr.ServerStats(ctx)
+			nodes, err := backend.ServerStats(ctx, ds.be)
 			if err != nil {
 				return e.fail("stats", err)
 			}
@@ -637,14 +633,7 @@ func ping(ctx context.Context, t *tool.Tool, info tool.PluginInfo, timeout time.
 	start := time.Now()
 	be, err := t.Backend(ctx, info.Path)
 	if err == nil {
-		if p, ok := be.(backend.Pinger); ok {
-			err = p.Ping(ctx)
-		} else {
-			_, err = be.Get(ctx, "#!memdict-ping")
-			if errors.Is(err, backend.ErrNotFound) {
-				err = nil
-			}
-		}
+		err = backend.Ping(ctx, be)
 	}
 	r.Latency = float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {

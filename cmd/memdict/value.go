@@ -344,11 +344,7 @@ func (rs *rawStore) del(ctx context.Context, bkey string) error {
 // listRaw calls yield with every key of be that starts with prefix, as it
 // is, until yield returns false.
 func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(string) bool) error {
-	l, ok := be.(backend.Lister)
-	if !ok {
-		return fmt.Errorf("memdict: list: %w: the backend cannot list keys", backend.ErrNotSupported)
-	}
-	for k, err := range l.Keys(ctx, prefix) {
+	for k, err := range backend.Keys(ctx, be, prefix) {
 		if err != nil {
 			return err
 		}
