@@ -77,6 +77,7 @@ const (
 	kindCodec  valueKind = iota // through the codec
 	kindString                  // V is string: raw bytes
 	kindBytes                   // V is []byte: raw bytes
+	kindRaw                     // V is Raw: codec ID and payload as stored (raw.go)
 )
 
 // Dict is a typed dictionary over a Backend, under a key prefix.
@@ -163,6 +164,8 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		d.kind = kindString
 	case []byte:
 		d.kind = kindBytes
+	case Raw:
+		d.kind = kindRaw
 	}
 	if pr, ok := be.(backend.PrivateReader); ok {
 		d.privateReads = pr.PrivateReads()
@@ -182,8 +185,8 @@ func (d *Dict[V]) Settings() Settings { return *d.settings.load() }
 // Backend returns the backend the Dict stores its values in.
 func (d *Dict[V]) Backend() backend.Backend { return d.be }
 
-// Codec returns the codec that encodes values; for Dicts of string and
-// []byte it is codec.Raw.
+// Codec returns the codec that encodes values; for Dicts of string,
+// []byte and Raw it is codec.Raw.
 func (d *Dict[V]) Codec() codec.Codec {
 	if d.kind != kindCodec {
 		return codec.Raw
@@ -269,6 +272,10 @@ func (d *Dict[V]) decode(vw *view, key string, hashed bool, b []byte) (v V, ok b
 // decodeIn is decode; private says that b is the caller's own (a Get of
 // a backend.PrivateReader), so a []byte value may alias it.
 func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private bool) (v V, ok bool, err error) {
+	if d.kind == kindRaw {
+		r, ok := decodeRaw(key, hashed, b, private)
+		return *(*V)(unsafe.Pointer(&r)), ok, nil
+	}
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		return v, false, fmt.Errorf("%w: %w", ErrDecode, err)
@@ -335,6 +342,8 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V) ([]byte, error)
 		return append(buf, s...), nil
 	case kindBytes:
 		payload = *(*[]byte)(unsafe.Pointer(&v))
+	case kindRaw:
+		return encodeRaw(vw, key, hashed, *(*Raw)(unsafe.Pointer(&v)))
 	default:
 		if ap, ok := vw.codec.(codec.Appender); ok {
 			buf := envelope.Append(make([]byte, 0, 64), vw.codecID, key, hashed)
