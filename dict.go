@@ -67,7 +67,6 @@ import (
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/envelope"
-	"github.com/memdict/memdict/internal/keyspace"
 )
 
 // valueKind says how V is encoded.
@@ -104,33 +103,6 @@ type Dict[V any] struct {
 	near          *nearCache[V] // nil without WithNearCache
 	flights       flightGroup[V]
 	updates       updateGroup[V]
-}
-
-// view is what a Dict derives from one version of its settings and one
-// namespace generation. Views are immutable but for stale, which a timer
-// sets when the generation is due to be read again.
-type view struct {
-	s       *Settings
-	gen     uint64
-	ns      string // keyspace namespace, ends in ':'
-	codec   codec.Codec
-	codecID byte
-	stale   atomic.Bool
-}
-
-// current returns the view of the Dict's current settings and namespace
-// generation, reading the generation from the backend when it is not
-// known or due to be read again. It fails only when no generation is known
-// for the current settings and the backend cannot be read.
-func (d *Dict[V]) current(ctx context.Context) (*view, error) {
-	if v := d.view.Load(); v != nil && v.s == d.settings.load() && !v.stale.Load() {
-		return v, nil
-	}
-	return d.refreshView(ctx)
-}
-
-func (v *view) key(key string) (string, bool) {
-	return keyspace.Key(v.ns, key, v.s.MaxKeyLen)
 }
 
 // New returns a Dict of V values stored in be under prefix. It returns an

@@ -10,10 +10,6 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
-// ErrTxDone is returned by the methods of a Tx that was already committed
-// or rolled back.
-var ErrTxDone = errors.New("memdict: transaction already committed or rolled back")
-
 // Tx is a unit of work on a Dict, the Go form of ERP5's transactional
 // dictionary: it buffers puts and deletes in memory and sends them all at
 // Commit, or drops them at Rollback.
