@@ -69,9 +69,15 @@ type Item struct {
 	// neither the backend nor the caller ever modifies it (a backend never
 	// reuses a buffer it has returned), so the caller may keep it.
 	Value []byte
-	// TTL is the time to live on writes; 0 means the item does not expire.
-	// Backends round it up to their granularity (one second for memcached).
-	// A negative TTL is rejected with ErrInvalidTTL. Reads leave it zero.
+	// TTL is the time to live on writes. This is memdict's one TTL rule,
+	// which every layer above (Dict options, Tool plugins, the memdict
+	// command, the admin page) follows: 0 means the item does not expire;
+	// a negative TTL is rejected with ErrInvalidTTL; any other TTL is
+	// rounded up to the backend's granularity (one second for memcached,
+	// one millisecond for Redis), so that an item never expires early.
+	// Callers pass durations only: a driver whose server takes long TTLs
+	// as absolute times (memcached, from 30 days) converts them. Reads
+	// leave TTL zero.
 	TTL time.Duration
 	// CAS is the compare-and-swap token. Reads set it; it is never 0 and
 	// changes on every write of the key. CompareAndSwap requires the token

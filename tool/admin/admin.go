@@ -551,14 +551,12 @@ func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, erro
 	return pc, pc.Validate()
 }
 
-// parseExpiration reads seconds ("3600") or a duration ("1h").
+// parseExpiration reads seconds ("3600") or a duration ("1h"), as
+// configuration files give them (tool.ParseTTL).
 func parseExpiration(v string) (time.Duration, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
+	d, err := tool.ParseTTL(v)
 	if err != nil {
-		return 0, fmt.Errorf("expiration: %q is neither seconds nor a duration such as 1h30m", v)
+		return 0, fmt.Errorf("expiration: %w", err)
 	}
 	return d, nil
 }
