@@ -71,6 +71,14 @@ type ServerSummary struct {
 	Error     string  `json:"error,omitempty"` // why the server could not be asked
 }
 
+// The names of the summary's counts (items, bytes, max bytes, hits,
+// misses, evictions, uptime) in memcached's "stats" and Redis's INFO,
+// where the items are the sum of the dbN lines' keys.
+var (
+	memcachedStats = [7]string{"curr_items", "bytes", "limit_maxbytes", "get_hits", "get_misses", "evictions", "uptime"}
+	redisStats     = [7]string{"", "used_memory", "maxmemory", "keyspace_hits", "keyspace_misses", "evicted_keys", "uptime_in_seconds"}
+)
+
 // Summarize reads ns, one server's statistics, in memcached's or Redis's
 // vocabulary.
 func Summarize(ns backend.NodeStats) ServerSummary {
@@ -88,7 +96,9 @@ func Summarize(ns backend.NodeStats) ServerSummary {
 		}
 		return -1
 	}
+	names := memcachedStats
 	if _, redis := st["redis_version"]; redis {
+		names = redisStats
 		var keys int64 // INFO lists no dbN line for an empty server
 		for k, v := range st {
 			if !strings.HasPrefix(k, "db") {
@@ -106,20 +116,11 @@ func Summarize(ns backend.NodeStats) ServerSummary {
 			}
 		}
 		s.Items = keys
-		s.Bytes = num("used_memory")
-		s.MaxBytes = num("maxmemory")
-		s.Hits = num("keyspace_hits")
-		s.Misses = num("keyspace_misses")
-		s.Evictions = num("evicted_keys")
-		s.Uptime = num("uptime_in_seconds")
-	} else {
-		s.Items = num("curr_items")
-		s.Bytes = num("bytes")
-		s.MaxBytes = num("limit_maxbytes")
-		s.Hits = num("get_hits")
-		s.Misses = num("get_misses")
-		s.Evictions = num("evictions")
-		s.Uptime = num("uptime")
+	}
+	for i, f := range []*int64{&s.Items, &s.Bytes, &s.MaxBytes, &s.Hits, &s.Misses, &s.Evictions, &s.Uptime} {
+		if names[i] != "" {
+			*f = num(names[i])
+		}
 	}
 	if s.Hits >= 0 && s.Misses >= 0 && s.Hits+s.Misses > 0 {
 		s.HitRatio = float64(s.Hits) / float64(s.Hits+s.Misses)
