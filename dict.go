@@ -72,7 +72,6 @@ import (
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/envelope"
-	"github.com/memdict/memdict/internal/keyspace"
 )
 
 // valueKind says how V is encoded.
@@ -82,6 +81,7 @@ const (
 	kindCodec  valueKind = iota // through the codec
 	kindString                  // V is string: raw bytes
 	kindBytes                   // V is []byte: raw bytes
+	kindRaw                     // V is Raw: codec ID and payload as stored (raw.go)
 )
 
 // Dict is a typed dictionary over a Backend, under a key prefix.
@@ -109,33 +109,6 @@ type Dict[V any] struct {
 	flights       flightGroup[V]
 	updates       updateGroup[V]
 	lease         leaseState // GetOrLoad across processes, logical expiry (lease.go)
-}
-
-// view is what a Dict derives from one version of its settings and one
-// namespace generation. Views are immutable but for stale, which a timer
-// sets when the generation is due to be read again.
-type view struct {
-	s       *Settings
-	gen     uint64
-	ns      string // keyspace namespace, ends in ':'
-	codec   codec.Codec
-	codecID byte
-	stale   atomic.Bool
-}
-
-// current returns the view of the Dict's current settings and namespace
-// generation, reading the generation from the backend when it is not
-// known or due to be read again. It fails only when no generation is known
-// for the current settings and the backend cannot be read.
-func (d *Dict[V]) current(ctx context.Context) (*view, error) {
-	if v := d.view.Load(); v != nil && v.s == d.settings.load() && !v.stale.Load() {
-		return v, nil
-	}
-	return d.refreshView(ctx)
-}
-
-func (v *view) key(key string) (string, bool) {
-	return keyspace.Key(v.ns, key, v.s.MaxKeyLen)
 }
 
 // New returns a Dict of V values stored in be under prefix. It returns an
@@ -170,6 +143,8 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		d.kind = kindString
 	case []byte:
 		d.kind = kindBytes
+	case Raw:
+		d.kind = kindRaw
 	}
 	if pr, ok := be.(backend.PrivateReader); ok {
 		d.privateReads = pr.PrivateReads()
@@ -189,8 +164,8 @@ func (d *Dict[V]) Settings() Settings { return *d.settings.load() }
 // Backend returns the backend the Dict stores its values in.
 func (d *Dict[V]) Backend() backend.Backend { return d.be }
 
-// Codec returns the codec that encodes values; for Dicts of string and
-// []byte it is codec.Raw.
+// Codec returns the codec that encodes values; for Dicts of string,
+// []byte and Raw it is codec.Raw.
 func (d *Dict[V]) Codec() codec.Codec {
 	if d.kind != kindCodec {
 		return codec.Raw
@@ -285,6 +260,16 @@ func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private 
 // cached absence, or none (another key's value, or expired by the
 // envelope's time). The clock is read only for an envelope with times.
 func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, private bool) (v V, st entryState, err error) {
+	if d.kind == kindRaw {
+		r, m, ok := decodeRaw(key, hashed, b, private)
+		if !ok {
+			return v, entryNone, nil
+		}
+		if st = d.lease.state(m); st != entryFresh && st != entryStale {
+			return v, st, nil // expired, or a cached absence
+		}
+		return *(*V)(unsafe.Pointer(&r)), st, nil
+	}
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		return v, entryNone, fmt.Errorf("%w: %w", ErrDecode, err)
@@ -358,6 +343,8 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 		return append(buf, s...), nil
 	case kindBytes:
 		payload = *(*[]byte)(unsafe.Pointer(&v))
+	case kindRaw:
+		return encodeRaw(vw, key, hashed, *(*Raw)(unsafe.Pointer(&v)), m)
 	default:
 		if ap, ok := vw.codec.(codec.Appender); ok {
 			buf := envelope.AppendMeta(make([]byte, 0, 64), vw.codecID, key, hashed, m)
@@ -690,10 +677,10 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 		items, itemKeys = append(items, it), append(itemKeys, k)
 	}
 	var errs []error
-	if mw, ok := d.be.(backend.MultiWriter); ok && len(items) > 1 {
-		errs = spread(mw.SetMulti(ctx, items), itemKeys, items, nil)
+	if len(items) == 1 {
+		errs = []error{d.be.Set(ctx, items[0])}
 	} else {
-		errs = perKey(len(items), func(i int) error { return d.be.Set(ctx, items[i]) })
+		errs = spread(backend.SetMulti(ctx, d.be, items), itemKeys, items, nil)
 	}
 	for _, k := range itemKeys {
 		d.nearInvalidate(k)

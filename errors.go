@@ -9,8 +9,9 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
-// Errors, to test with errors.Is. Most are the backend package's sentinels,
-// repeated here so that users of Dict need not import backend.
+// Errors, to test with errors.Is: every sentinel of the package. Most are
+// the backend package's, repeated here so that users of Dict need not
+// import backend.
 var (
 	// ErrNotFound: the key is absent (Remove, Touch).
 	ErrNotFound = backend.ErrNotFound
@@ -38,6 +39,17 @@ var (
 	// truth); GetOrLoad then caches the absence for the negative TTL
 	// (WithNegativeTTL) and returns an *OpError of op "load" wrapping it.
 	ErrNoValue = errors.New("memdict: no value")
+	// ErrTxDone is returned by the methods of a Tx that was already
+	// committed or rolled back.
+	ErrTxDone = errors.New("memdict: transaction already committed or rolled back")
+	// ErrLoaderPanicked is the error the callers waiting on a GetOrLoad
+	// load receive when the loader panics; the caller that ran it gets the
+	// panic.
+	ErrLoaderPanicked = errors.New("memdict: loader panicked")
+	// ErrUpdatePanicked is the error of the Update callers whose functions
+	// were combined with one that panicked; the caller that led the round
+	// gets the panic.
+	ErrUpdatePanicked = errors.New("memdict: an update function panicked")
 )
 
 // OpError is the error of one Dict operation on one key. It unwraps to the

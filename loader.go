@@ -31,10 +31,6 @@ type flight[V any] struct {
 	handoff chan backend.Lease
 }
 
-// ErrLoaderPanicked is the error the callers waiting on a GetOrLoad load
-// receive when the loader panics; the caller that ran it gets the panic.
-var ErrLoaderPanicked = errors.New("memdict: loader panicked")
-
 // GetOrLoad returns the value stored under key; on a miss it calls load,
 // stores its result with the Dict's default TTL (or the TTL option's) and
 // returns it.

@@ -85,7 +85,8 @@ func WithCodec(c codec.Codec) Option {
 
 // WithDefaultTTL sets the time to live of values stored without a TTL
 // option. 0, the default, means values do not expire (the cache may still
-// evict them). It must not be negative.
+// evict them). It must not be negative. backend.Item.TTL says the whole
+// rule (rounding to the backend's granularity included).
 func WithDefaultTTL(ttl time.Duration) Option {
 	return func(o *options) error {
 		if ttl < 0 {
@@ -198,7 +199,8 @@ type itemOptions struct {
 
 // TTL sets the time to live of the value being written, overriding the
 // Dict's default; TTL(0) means it does not expire. A negative TTL makes the
-// write fail with an error.
+// write fail with an error wrapping backend.ErrInvalidTTL (the rule:
+// backend.Item.TTL).
 func TTL(d time.Duration) ItemOption {
 	return func(o *itemOptions) { o.ttl, o.hasTTL = d, true }
 }

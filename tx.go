@@ -10,10 +10,6 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
-// ErrTxDone is returned by the methods of a Tx that was already committed
-// or rolled back.
-var ErrTxDone = errors.New("memdict: transaction already committed or rolled back")
-
 // Tx is a unit of work on a Dict, the Go form of ERP5's transactional
 // dictionary: it buffers puts and deletes in memory and sends them all at
 // Commit, or drops them at Rollback.
@@ -124,13 +120,10 @@ func (tx *Tx[V]) Rollback() {
 	tx.ops = nil
 }
 
-// commitParallel is how many per-key writes Commit runs at once on a
-// backend without backend.MultiWriter.
-const commitParallel = 16
-
 // Commit sends every buffered write and delete to the backend, in few round
 // trips if the backend implements backend.MultiWriter (memcached, Redis),
-// else with one call per key, several at a time. The Tx is then done.
+// else with one call per key, several at a time (backend.SetMulti and
+// backend.DeleteMulti). The Tx is then done.
 //
 // Every key is tried, whatever happens to the others. If some fail, Commit
 // returns a *CommitError that lists each of them with its cause, and all
@@ -198,18 +191,8 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 	}
 	d.m.startN(opDelete, len(dels))
 
-	var setErrs, delErrs []error
-	if mw, ok := d.be.(backend.MultiWriter); ok {
-		if len(items) > 0 {
-			setErrs = spread(mw.SetMulti(ctx, items), itemKeys, items, nil)
-		}
-		if len(dels) > 0 {
-			delErrs = spread(mw.DeleteMulti(ctx, dels), delKeys, nil, dels)
-		}
-	} else {
-		setErrs = perKey(len(items), func(i int) error { return d.be.Set(ctx, items[i]) })
-		delErrs = perKey(len(dels), func(i int) error { return d.be.Delete(ctx, dels[i]) })
-	}
+	setErrs := spread(backend.SetMulti(ctx, d.be, items), itemKeys, items, nil)
+	delErrs := spread(backend.DeleteMulti(ctx, d.be, dels), delKeys, nil, dels)
 	for _, k := range keys {
 		d.nearInvalidate(k)
 	}
@@ -261,25 +244,5 @@ func spread(err error, keys []string, items []backend.Item, bkeys []string) []er
 			errs[i] = ke.Err
 		}
 	}
-	return errs
-}
-
-// perKey runs call(i) for i in [0, n), commitParallel at a time, and
-// returns their errors.
-func perKey(n int, call func(i int) error) []error {
-	errs := make([]error, n)
-	if n == 0 {
-		return errs
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, commitParallel)
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = call(i)
-		})
-	}
-	wg.Wait()
 	return errs
 }

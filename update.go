@@ -109,11 +109,6 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 	}
 }
 
-// ErrUpdatePanicked is the error of the Update callers whose functions
-// were combined with one that panicked; the caller that led the round gets
-// the panic.
-var ErrUpdatePanicked = errors.New("memdict: an update function panicked")
-
 // updateGroup holds a Dict's in-flight updates, per key.
 type updateGroup[V any] struct {
 	mu sync.Mutex

@@ -154,8 +154,10 @@ type Backend interface {
 	Close() error
 }
 
-// Optional abilities. A backend implements the ones it can; callers find
-// them with a type assertion, as database/sql/driver does.
+// Optional abilities. A backend implements the ones it can. Callers use
+// them through SetMulti, DeleteMulti, Keys, ServerStats, Flush and Ping,
+// which find them with a type assertion, as database/sql does for
+// database/sql/driver's, and say in one place what happens without them.
 
 // Lister is implemented by backends that can enumerate their keys.
 type Lister interface {

@@ -9,8 +9,10 @@ import (
 
 // MultiWriter is implemented by backends that write or delete many keys in
 // a few round trips (memcached's pipelined or quiet commands, a Redis
-// pipeline) rather than one per key. memdict's Tx.Commit uses it when the
-// backend has it and falls back to one Set or Delete per key otherwise.
+// pipeline) rather than one per key. The SetMulti and DeleteMulti
+// functions use it when the backend has it and fall back to one Set or
+// Delete per key otherwise; a driver without a batched form may implement
+// it with SetEach and DeleteEach.
 type MultiWriter interface {
 	// SetMulti stores every item as Set does, trying every item even when
 	// some fail. It returns nil if all were stored. If only some failed, it

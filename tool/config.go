@@ -74,7 +74,9 @@ type PluginConfig struct {
 	// It may hold a password: print backend.Redact(URL), never URL.
 	URL string
 	// Expiration is the time to live of values written without a TTL
-	// option; 0 means they never expire. It must not be negative.
+	// option (memdict.WithDefaultTTL; see backend.Item.TTL for the rule):
+	// 0 means they never expire. It must not be negative. Files give it
+	// in seconds or as a duration (ParseTTL).
 	Expiration time.Duration
 	// MaxKeyLen is the longest backend key Dicts produce: 0 means no limit,
 	// otherwise at least 80. Longer keys are shortened to a hash.
@@ -381,42 +383,140 @@ func (fp filePlugin) config(name string) PluginConfig {
 	return pc
 }
 
+// parseConfig is the one front-end of both formats: the text becomes a
+// yaml.Node tree (yamlTree, jsonTree), whose nodes carry their lines, and
+// walkConfig reads the configuration from the tree, so that a YAML and a
+// JSON file mean the same and have the same problems, named alike. A nil
+// tree is an empty file.
 func parseConfig(data []byte, format, file string) (Config, error) {
 	var (
-		cfg Config
-		err error
+		root *yaml.Node
+		err  error
 	)
 	if format == "json" {
-		cfg, err = parseJSON(data, file)
+		root, err = jsonTree(data, file)
 	} else {
-		cfg, err = parseYAML(data, file)
+		root, err = yamlTree(data, file)
 	}
-	if err != nil {
+	if err != nil || root == nil {
 		return Config{}, err
 	}
-	return cfg, nil
+	return walkConfig(root, file)
 }
 
-// parseYAML walks the YAML tree itself, to name the plugin and line of
-// every problem (yaml.v3's KnownFields cannot say which plugin).
-func parseYAML(data []byte, file string) (Config, error) {
+// yamlTree parses a YAML document into its tree.
+func yamlTree(data []byte, file string) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			return Config{}, nil // an empty file
+			return nil, nil // an empty file
 		}
-		return Config{}, &ConfigError{File: file, Err: err}
+		return nil, &ConfigError{File: file, Err: err}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
-		return Config{}, &ConfigError{File: file, Line: extra.Line, Err: errors.New("more than one YAML document")}
+		return nil, &ConfigError{File: file, Line: extra.Line, Err: errors.New("more than one YAML document")}
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
+	return root, nil
+}
+
+// jsonTree parses one JSON value into the tree YAML would make of it:
+// strings are !!str, integers !!int, other numbers !!float, true and
+// false !!bool, null !!null; every node has the line it starts on. (JSON
+// is YAML's flow syntax, but yaml.v3 refuses some JSON, such as the
+// escape \/, so the JSON is read by encoding/json.)
+func jsonTree(data []byte, file string) (*yaml.Node, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n")) }
+	syntax := func(err error) error {
+		ce := &ConfigError{File: file, Err: err}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			ce.Line = lineAt(se.Offset)
+		}
+		return ce
+	}
+	// next reads a token and the line it starts on: past the white space,
+	// commas and colons before it, which Token passes over.
+	next := func() (json.Token, int, error) {
+		off := int(dec.InputOffset())
+		for off < len(data) && strings.IndexByte(" \t\r\n,:", data[off]) >= 0 {
+			off++
+		}
+		tok, err := dec.Token()
+		return tok, lineAt(int64(off)), err
+	}
+	var value func(tok json.Token, line int) (*yaml.Node, error)
+	value = func(tok json.Token, line int) (*yaml.Node, error) {
+		n := &yaml.Node{Kind: yaml.ScalarNode, Line: line}
+		switch t := tok.(type) {
+		case json.Delim:
+			n.Kind, n.Tag = yaml.MappingNode, "!!map"
+			if t == '[' {
+				n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
+			}
+			for dec.More() {
+				tok, line, err := next()
+				if err != nil {
+					return nil, syntax(err)
+				}
+				if n.Kind == yaml.MappingNode {
+					n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: tok.(string), Line: line})
+					if tok, line, err = next(); err != nil {
+						return nil, syntax(err)
+					}
+				}
+				v, err := value(tok, line)
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, v)
+			}
+			if _, err := dec.Token(); err != nil { // the closing delimiter
+				return nil, syntax(err)
+			}
+		case string:
+			n.Tag, n.Value = "!!str", t
+		case json.Number:
+			n.Tag, n.Value = "!!float", t.String()
+			if !strings.ContainsAny(n.Value, ".eE") {
+				n.Tag = "!!int"
+			}
+		case bool:
+			n.Tag, n.Value = "!!bool", strconv.FormatBool(t)
+		case nil:
+			n.Tag, n.Value = "!!null", "null"
+		}
+		return n, nil
+	}
+	tok, line, err := next()
+	if err != nil {
+		return nil, syntax(err)
+	}
+	root, err := value(tok, line)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &ConfigError{File: file, Line: lineAt(dec.InputOffset()), Err: errors.New("unexpected data after the JSON value")}
+	}
+	return root, nil
+}
+
+// walkConfig reads a configuration from its tree, naming the plugin, the
+// field and the line of every problem (yaml.v3's KnownFields cannot say
+// which plugin). A field set to null counts as absent.
+func walkConfig(root *yaml.Node, file string) (Config, error) {
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 		return Config{}, nil
 	}
@@ -429,11 +529,14 @@ func parseYAML(data []byte, file string) (Config, error) {
 		k, v := root.Content[i], root.Content[i+1]
 		switch k.Value {
 		case fieldSiteID:
+			if isNull(v) {
+				continue
+			}
 			if err := v.Decode(&cfg.SiteID); err != nil || v.Kind != yaml.ScalarNode {
 				errs = append(errs, &ConfigError{File: file, Line: v.Line, Field: fieldSiteID, Err: errors.New("want a string")})
 			}
 		case fieldPlugins:
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			if isNull(v) {
 				continue
 			}
 			if v.Kind != yaml.MappingNode {
@@ -462,11 +565,16 @@ func parseYAML(data []byte, file string) (Config, error) {
 	return cfg, nil
 }
 
+// isNull reports whether n is null (YAML's ~, null or nothing; JSON's
+// null).
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// yamlPlugin reads the plugin name from its node body.
 func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []error) {
 	if err := checkName(name); err != nil {
 		return PluginConfig{}, []error{&ConfigError{File: file, Line: line, Plugin: name, Err: err}}
 	}
-	if body.Kind == yaml.ScalarNode && body.Tag == "!!null" {
+	if isNull(body) {
 		body = &yaml.Node{Kind: yaml.MappingNode, Line: line}
 	}
 	if body.Kind != yaml.MappingNode {
@@ -487,6 +595,9 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 			continue
 		}
 		lines[k.Value] = v.Line
+		if isNull(v) {
+			continue // as if absent
+		}
 		switch k.Value {
 		case fieldURL, fieldCodec:
 			var s string
@@ -548,6 +659,13 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 	return pc, pc.check(file, name, lines)
 }
 
+// ParseTTL reads a time to live (an expiration) as people write one, in a
+// configuration file, the admin page or the memdict command: a number of
+// seconds ("3600", "1.5") or a Go duration ("1h30m", "90s"). What a TTL
+// means (0, negative values, rounding) is said once, on backend.Item.TTL;
+// whether 0 or a negative value is allowed is the caller's to check.
+func ParseTTL(s string) (time.Duration, error) { return parseDuration(s, false) }
+
 // parseDuration reads a number of seconds (number is true: the value was
 // not quoted) or a Go duration string such as "1h30m"; a quoted number is
 // seconds too.
@@ -590,140 +708,6 @@ func parseRefresh(s string, number bool) (time.Duration, error) {
 		return 0, fmt.Errorf("%w, or never", err)
 	}
 	return d, nil
-}
-
-// jsonPlugin mirrors filePlugin for encoding/json.
-type jsonPlugin struct {
-	URL         *string         `json:"url"`
-	Expiration  json.RawMessage `json:"expiration"`
-	MaxKeyLen   *int            `json:"max_key_length"`
-	MaxValueLen *int            `json:"max_value_length"`
-	Codec       *string         `json:"codec"`
-	Order       *int            `json:"order"`
-	GenRefresh  json.RawMessage `json:"generation_refresh"`
-}
-
-func parseJSON(data []byte, file string) (Config, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return Config{}, nil
-	}
-	var top struct {
-		SiteID  *string                    `json:"site_id"`
-		Plugins map[string]json.RawMessage `json:"plugins"`
-	}
-	if err := decodeJSON(data, &top); err != nil {
-		return Config{}, jsonError(data, file, "", err)
-	}
-	var cfg Config
-	if top.SiteID != nil {
-		cfg.SiteID = *top.SiteID
-	}
-	var errs []error
-	if top.Plugins != nil {
-		cfg.Plugins = map[string]PluginConfig{}
-	}
-	for _, name := range sortedNames(top.Plugins) {
-		if err := checkName(name); err != nil {
-			errs = append(errs, &ConfigError{File: file, Plugin: name, Err: err})
-			continue
-		}
-		var jp jsonPlugin
-		if err := decodeJSON(top.Plugins[name], &jp); err != nil {
-			errs = append(errs, jsonError(top.Plugins[name], file, name, err))
-			continue
-		}
-		fp := filePlugin{URL: jp.URL, MaxKeyLen: jp.MaxKeyLen, MaxValueLen: jp.MaxValueLen, Codec: jp.Codec, Order: jp.Order}
-		if len(jp.Expiration) > 0 && string(jp.Expiration) != "null" {
-			var (
-				d   time.Duration
-				err error
-				s   string
-			)
-			if json.Unmarshal(jp.Expiration, &s) == nil {
-				d, err = parseExpiration(s, false)
-			} else {
-				d, err = parseExpiration(string(jp.Expiration), true)
-			}
-			if err != nil {
-				errs = append(errs, &ConfigError{File: file, Plugin: name, Field: fieldExpiration, Err: err})
-				continue
-			}
-			fp.Expiration = &d
-		}
-		if len(jp.GenRefresh) > 0 && string(jp.GenRefresh) != "null" {
-			var (
-				d   time.Duration
-				err error
-				s   string
-			)
-			if json.Unmarshal(jp.GenRefresh, &s) == nil {
-				d, err = parseRefresh(s, false)
-			} else {
-				d, err = parseRefresh(string(jp.GenRefresh), true)
-			}
-			if err != nil {
-				errs = append(errs, &ConfigError{File: file, Plugin: name, Field: fieldGenRefresh, Err: err})
-				continue
-			}
-			fp.GenRefresh = &d
-		}
-		if fp.URL == nil && name != DefaultPlugin {
-			errs = append(errs, &ConfigError{File: file, Plugin: name, Field: fieldURL, Err: errors.New("missing")})
-			continue
-		}
-		pc := fp.config(name)
-		errs = append(errs, pc.check(file, name, nil)...)
-		cfg.Plugins[name] = pc
-	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
-	}
-	return cfg, nil
-}
-
-func decodeJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON value")
-	}
-	return nil
-}
-
-// jsonError turns an encoding/json error into a *ConfigError with the
-// field and, where the error gives an offset, the line.
-func jsonError(data []byte, file, plugin string, err error) error {
-	ce := &ConfigError{File: file, Plugin: plugin, Err: err}
-	var (
-		se *json.SyntaxError
-		te *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &se):
-		if plugin == "" {
-			ce.Line = 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
-		}
-	case errors.As(err, &te):
-		ce.Field = te.Field
-		ce.Err = fmt.Errorf("want a %v, not a JSON %s", te.Type, te.Value)
-	default:
-		// DisallowUnknownFields gives `json: unknown field "x"`.
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			if uq, qerr := strconv.Unquote(f); qerr == nil {
-				f = uq
-			}
-			known := topFields
-			if plugin != "" {
-				known = pluginFields
-			}
-			ce.Field = f
-			ce.Err = fmt.Errorf("unknown field (known: %s)", strings.Join(known, ", "))
-		}
-	}
-	return ce
 }
 
 // ConfigFromEnv returns the configuration the environment gives:

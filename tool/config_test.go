@@ -410,3 +410,28 @@ func TestLoadAndFromEnvValidateURLParameters(t *testing.T) {
 		os.Unsetenv("MEMDICT_CONFIG")
 	}
 }
+
+// YAML and JSON go through one front-end: the same configuration means
+// the same, JSON that yaml.v3 would refuse (\/, tabs) reads, problems in
+// JSON files name their line, and null is as if the field were absent.
+func TestConfigFormatsAgree(t *testing.T) {
+	yamlText := "site_id: s\nplugins:\n  p:\n    url: \"mem://\"\n    expiration: 90\n    codec: json\n    generation_refresh: never\n    order: ~\n"
+	jsonText := "{\n\t\"site_id\": \"s\",\n\t\"plugins\": {\"p\": {\"url\": \"mem:\\/\\/\", \"expiration\": 90,\n\t\t\"codec\": \"json\", \"generation_refresh\": \"never\", \"order\": null}}\n}\n"
+	fromYAML, err := tool.ParseConfig([]byte(yamlText), "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJSON, err := tool.ParseConfig([]byte(jsonText), "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromYAML, fromJSON) || fromJSON.Plugins["p"].Expiration != 90*time.Second {
+		t.Fatalf("YAML gives %+v, JSON %+v", fromYAML, fromJSON)
+	}
+	path := writeFile(t, "c.json", "{\"plugins\": {\n  \"p\": {\n    \"url\": \"mem://\",\n    \"expiration\": \"soon\"}}}")
+	_, err = tool.LoadConfig(path)
+	var ce *tool.ConfigError
+	if !errors.As(err, &ce) || ce.Line != 4 || ce.Plugin != "p" || ce.Field != "expiration" {
+		t.Errorf("bad JSON expiration: %v, want line 4, plugin p, field expiration", err)
+	}
+}

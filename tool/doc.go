@@ -45,9 +45,11 @@
 //	    max_value_length: 0
 //	    order: 1
 //
-// Unknown fields, bad URLs, negative expirations and the like are errors
-// (*ConfigError) that name the file, the line (YAML files), the plugin
-// and the field.
+// The two formats are read alike: the same fields, the same values (an
+// expiration in seconds or as a duration, see ParseTTL; a field set to
+// null is as if absent) and the same problems. Unknown fields, bad URLs,
+// negative expirations and the like are errors (*ConfigError) that name
+// the file, the line, the plugin and the field.
 // The environment variables MEMDICT_CONFIG (a file), MEMDICT_URL (the
 // default plugin's URL) and MEMDICT_SITE_ID (the site id) are read by
 // FromEnv and ConfigFromEnv.

@@ -2,6 +2,7 @@ package tool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"sync"
@@ -242,10 +243,12 @@ func (p *proxy) Increment(ctx context.Context, key string, delta int64) (uint64,
 // plugin's other Dicts.
 func (p *proxy) Close() error { return nil }
 
-// Optional interfaces: forwarded when the current backend has them;
-// otherwise backend.ErrNotSupported, except for MultiWriter, which falls
-// back to one call per key.
+// Optional interfaces: forwarded to the current backend through package
+// backend's helpers, which say what happens when it lacks them
+// (backend.ErrNotSupported, except for MultiWriter, which falls back to
+// one call per key). An error saying so names the plugin.
 
+// Keys implements backend.Lister with backend.Keys.
 func (p *proxy) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		v, be, err := p.acquire(ctx)
@@ -254,103 +257,73 @@ func (p *proxy) Keys(ctx context.Context, prefix string) iter.Seq2[string, error
 			return
 		}
 		defer v.release(p)
-		l, ok := be.(backend.Lister)
-		if !ok {
-			yield("", p.unsupported("listing keys"))
-			return
-		}
-		for k, err := range l.Keys(ctx, prefix) {
-			if !yield(k, err) {
+		for k, err := range backend.Keys(ctx, be, prefix) {
+			if !yield(k, p.named(err)) {
 				return
 			}
 		}
 	}
 }
 
+// ServerStats implements backend.StatsReporter with backend.ServerStats.
 func (p *proxy) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer v.release(p)
-	if s, ok := be.(backend.StatsReporter); ok {
-		return s.ServerStats(ctx)
-	}
-	return nil, p.unsupported("server statistics")
+	st, err := backend.ServerStats(ctx, be)
+	return st, p.named(err)
 }
 
+// Flush implements backend.Flusher with backend.Flush.
 func (p *proxy) Flush(ctx context.Context) error {
 	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer v.release(p)
-	if f, ok := be.(backend.Flusher); ok {
-		return f.Flush(ctx)
-	}
-	return p.unsupported("flush")
+	return p.named(backend.Flush(ctx, be))
 }
 
+// Ping implements backend.Pinger with backend.Ping.
 func (p *proxy) Ping(ctx context.Context) error {
 	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer v.release(p)
-	if pi, ok := be.(backend.Pinger); ok {
-		return pi.Ping(ctx)
-	}
-	return p.unsupported("ping")
+	return p.named(backend.Ping(ctx, be))
 }
 
-// SetMulti forwards to the current backend's SetMulti, or stores each item
-// with Set when it has none, reporting failures in a *backend.MultiError.
+// SetMulti implements backend.MultiWriter with backend.SetMulti: the
+// current backend's SetMulti, or one Set per item.
 func (p *proxy) SetMulti(ctx context.Context, items []backend.Item) error {
 	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer v.release(p)
-	if mw, ok := be.(backend.MultiWriter); ok {
-		return mw.SetMulti(ctx, items)
-	}
-	var me backend.MultiError
-	for _, it := range items {
-		if err := be.Set(ctx, it); err != nil {
-			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
-		}
-	}
-	if len(me.Errors) > 0 {
-		return &me
-	}
-	return nil
+	return backend.SetMulti(ctx, be, items)
 }
 
-// DeleteMulti forwards to the current backend's DeleteMulti, or deletes
-// each key with Delete when it has none, as SetMulti does.
+// DeleteMulti implements backend.MultiWriter with backend.DeleteMulti.
 func (p *proxy) DeleteMulti(ctx context.Context, keys []string) error {
 	v, be, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer v.release(p)
-	if mw, ok := be.(backend.MultiWriter); ok {
-		return mw.DeleteMulti(ctx, keys)
-	}
-	var me backend.MultiError
-	for _, k := range keys {
-		if err := be.Delete(ctx, k); err != nil {
-			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
-		}
-	}
-	if len(me.Errors) > 0 {
-		return &me
-	}
-	return nil
+	return backend.DeleteMulti(ctx, be, keys)
 }
 
-func (p *proxy) unsupported(what string) error {
-	return fmt.Errorf("tool: plugin %q: %s: %w", p.name, what, backend.ErrNotSupported)
+// named prefixes an error saying the backend lacks an ability with the
+// plugin's name; other errors are the backend's own.
+func (p *proxy) named(err error) error {
+	if err != nil && errors.Is(err, backend.ErrNotSupported) {
+		return fmt.Errorf("tool: plugin %q: %w", p.name, err)
+	}
+	return err
 }
 
 // opened reports whether the current config version's backend is open.

@@ -47,16 +47,7 @@ func (s *Store) SetMulti(ctx context.Context, items []backend.Item) error {
 	if err := s.enter(ctx, "set multi"); err != nil {
 		return err
 	}
-	var me backend.MultiError
-	for _, it := range items {
-		if err := s.Set(ctx, it); err != nil {
-			me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
-		}
-	}
-	if me.Errors != nil {
-		return &me
-	}
-	return nil
+	return backend.SetEach(ctx, s, items)
 }
 
 // DeleteMulti removes every key as Delete does, trying each even when some
@@ -66,14 +57,5 @@ func (s *Store) DeleteMulti(ctx context.Context, keys []string) error {
 	if err := s.enter(ctx, "delete multi"); err != nil {
 		return err
 	}
-	var me backend.MultiError
-	for _, k := range keys {
-		if err := s.Delete(ctx, k); err != nil {
-			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
-		}
-	}
-	if me.Errors != nil {
-		return &me
-	}
-	return nil
+	return backend.DeleteEach(ctx, s, keys)
 }

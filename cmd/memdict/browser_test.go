@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,30 +10,19 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/memdict/memdict/internal/browsertest"
 	"github.com/memdict/memdict/internal/testserver"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
 // servedAdmin is a running "memdict serve".
 type servedAdmin struct {
-	cmd  *exec.Cmd
-	URL  string // http://127.0.0.1:port
-	mu   sync.Mutex
-	logs strings.Builder
-	done chan struct{}
-}
-
-func (s *servedAdmin) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
+	*browsertest.Process
+	URL string // http://127.0.0.1:port
 }
 
 // startServe runs the built command's serve on a free loopback port and
@@ -44,70 +30,24 @@ func (s *servedAdmin) log() string {
 func startServe(t *testing.T, env []string, args ...string) *servedAdmin {
 	t.Helper()
 	bin := memdictBinary(t)
-	s := &servedAdmin{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	s.cmd.Env = newCLI(t, env...).env
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.done
-	})
-	addr := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(stderr)
-		re := regexp.MustCompile(`admin page on (http://\S+)/`)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.logs.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		s.cmd.Wait()
-	}()
-	select {
-	case s.URL = <-addr:
-	case <-s.done:
-		t.Fatalf("memdict serve exited:\n%s", s.log())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("memdict serve did not start:\n%s", s.log())
-	}
-	return s
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = newCLI(t, env...).env
+	p, url := browsertest.StartProcess(t, cmd, regexp.MustCompile(`admin page on (http://\S+)/`), 15*time.Second, "memdict serve")
+	return &servedAdmin{p, url}
 }
 
 // stop sends SIGTERM and waits for a graceful exit.
 func (s *servedAdmin) stop(t *testing.T) {
 	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.done:
+	case <-s.Done:
 	case <-time.After(10 * time.Second):
-		t.Fatalf("memdict serve did not stop on SIGTERM:\n%s", s.log())
+		t.Fatalf("memdict serve did not stop on SIGTERM:\n%s", s.Log())
 	}
-	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("memdict serve exited with %d after SIGTERM:\n%s", code, s.log())
+	if code := s.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("memdict serve exited with %d after SIGTERM:\n%s", code, s.Log())
 	}
-}
-
-// artifactDir is where the test writes its screenshots: $MEMDICT_ARTIFACTS
-// or a temporary directory.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("MEMDICT_ARTIFACTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
 }
 
 // TestAdminPageInBrowser drives Debian's chromium against "memdict serve":
@@ -115,7 +55,7 @@ func artifactDir(t *testing.T) string {
 // the token and forged cross-site posts, and, signed in, tests keys and
 // moves the default plugin from one memcached to another.
 func TestAdminPageInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
+	if _, err := os.Stat(browsertest.Chromium); err != nil {
 		testserver.SkipOrFail(t, "chromium is not installed (apt-get install chromium): %v", err)
 	}
 	const (
@@ -155,78 +95,9 @@ plugins:
 	}))
 	defer evil.Close()
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelCtx()
-	artifacts := artifactDir(t)
-
-	// The first Run starts the browser; it must not have a timeout (see
-	// chromedp.Run), so the test's deadline is set on a derived context.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(bctx, 60*time.Second)
-	defer cancelTimeout()
-
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v\nserver log:\n%s", what, err, admin.log())
-		}
-	}
-	// submit runs actions that submit a form and waits for the page that
-	// answers (after any redirect); it returns its HTTP status.
-	submit := func(what string, actions ...chromedp.Action[chromedp.Void]) int64 {
-		t.Helper()
-		resp, err := chromedp.RunResponse(ctx, actions...)
-		if err != nil {
-			t.Fatalf("%s: %v\nserver log:\n%s", what, err, admin.log())
-		}
-		return resp.Status
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
-	html := func() string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-		if err != nil {
-			t.Fatalf("read the page: %v", err)
-		}
-		return s
-	}
-	screenshot := func(name string) string {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		path := filepath.Join(artifacts, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot of the admin page: %s (%d bytes)", path, len(png))
-		return path
-	}
+	b := browsertest.Start(t, 1200, 900, 60*time.Second, "server log", admin.Log)
+	do, submit, text, html := b.Do, b.Submit, b.Text, b.HTML
+	screenshot := func(name string) string { return b.Screenshot(name, "the admin page") }
 	const card = "#plugin-default_memcached_plugin"
 
 	// 1. The page shows the plugins and live statistics.
@@ -321,7 +192,7 @@ plugins:
 		chromedp.SetValue(chromedp.CSS(card+` input[name=expiration]`), "90"))
 	submit("apply", chromedp.Click(chromedp.CSS(card+` form[action="/plugin"] button[type=submit]`)))
 	if got := text("#flash"); !strings.Contains(got, "now uses memcached://"+mc2.Addr) {
-		t.Fatalf("change: %q\n%s", got, admin.log())
+		t.Fatalf("change: %q\n%s", got, admin.Log())
 	}
 	if got := text(card + " .url"); got != "memcached://"+mc2.Addr {
 		t.Errorf("URL after the change: %q", got)
@@ -363,13 +234,13 @@ plugins:
 	}
 
 	page = html()
-	if strings.Contains(page, redisPW) || strings.Contains(page, token) || strings.Contains(admin.log(), redisPW) || strings.Contains(admin.log(), token) {
+	if strings.Contains(page, redisPW) || strings.Contains(page, token) || strings.Contains(admin.Log(), redisPW) || strings.Contains(admin.Log(), token) {
 		t.Error("a secret shows in the page or the server log")
 	}
 	screenshot("admin-after-change.png")
 
 	admin.stop(t)
-	if !strings.Contains(admin.log(), "shutting down") {
-		t.Errorf("no graceful shutdown in the log:\n%s", admin.log())
+	if !strings.Contains(admin.Log(), "shutting down") {
+		t.Errorf("no graceful shutdown in the log:\n%s", admin.Log())
 	}
 }

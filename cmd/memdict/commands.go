@@ -235,7 +235,7 @@ Examples:
 		fs.Bool("typed", false, "parse VALUE as JSON and store it typed, encoded by the codec")
 		fs.Bool("string", false, "store VALUE as text (the default; for compatibility)")
 		fs.String("codec", "", "`name` of the codec that encodes a typed value: "+strings.Join(codec.Names(), ", ")+" (default: the plugin's; implies --typed)")
-		fs.Duration("ttl", 0, "time to live (\"90s\", \"1h\"); 0: the plugin's expiration")
+		ttlFlag(fs, "time to live: `seconds` or a duration (\"90s\", \"1h\"); 0: the plugin's expiration")
 		fs.Bool("raw-key", false, "KEY is a backend key, VALUE its bytes, both as they are")
 		fs.Bool("mem", false, "write even to the in-memory backend, whose data is gone when the command ends")
 	},
@@ -254,7 +254,10 @@ Examples:
 		case rawKey && typed:
 			return e.fail("put", usagef("--raw-key stores VALUE's bytes as they are; leave out --typed and --codec"))
 		}
-		ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
+		ttl, err := ttlOf(fs)
+		if err != nil {
+			return e.fail("put", err)
+		}
 		if ttl < 0 {
 			return e.fail("put", usagef("--ttl must not be negative"))
 		}
@@ -313,6 +316,24 @@ Examples:
 			return exitOK
 		})
 	},
+}
+
+// ttlFlag defines --ttl, a time to live read by tool.ParseTTL (seconds or
+// a duration), as the configuration file's expirations are; "" is 0.
+func ttlFlag(fs *flag.FlagSet, usage string) { fs.String("ttl", "", usage) }
+
+// ttlOf returns the --ttl of fs; a value tool.ParseTTL cannot read is a
+// usage error naming the flag.
+func ttlOf(fs *flag.FlagSet) (time.Duration, error) {
+	s := fs.Lookup("ttl").Value.String()
+	if s == "" {
+		return 0, nil
+	}
+	d, err := tool.ParseTTL(s)
+	if err != nil {
+		return 0, usagef("--ttl: %v", err)
+	}
+	return d, nil
 }
 
 // boolFlag returns the value of fs's boolean flag name.
@@ -544,11 +565,7 @@ Examples:
 	run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 		all := fs.Lookup("all").Value.String() == "true"
 		return e.withDicts(ctx, "stats", func(ds *dictSet) int {
-			sr, ok := ds.be.(backend.StatsReporter)
-			if !ok {
-				return e.fail("stats", backend.ErrNotSupported)
-			}
-			nodes, err := sr.ServerStats(ctx)
+			nodes, err := backend.ServerStats(ctx, ds.be)
 			if err != nil {
 				return e.fail("stats", err)
 			}
@@ -637,14 +654,7 @@ func ping(ctx context.Context, t *tool.Tool, info tool.PluginInfo, timeout time.
 	start := time.Now()
 	be, err := t.Backend(ctx, info.Path)
 	if err == nil {
-		if p, ok := be.(backend.Pinger); ok {
-			err = p.Ping(ctx)
-		} else {
-			_, err = be.Get(ctx, "#!memdict-ping")
-			if errors.Is(err, backend.ErrNotFound) {
-				err = nil
-			}
-		}
+		err = backend.Ping(ctx, be)
 	}
 	r.Latency = float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {

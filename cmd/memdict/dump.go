@@ -275,7 +275,7 @@ Examples:
   memdict load --prefix shop --url redis://127.0.0.1:6379/0 < shop.jsonl
   memdict load --prefix shop --ttl 24h shop.jsonl`,
 	flags: func(fs *flag.FlagSet) {
-		fs.Duration("ttl", 0, "time to live of the stored values; 0: the plugin's expiration")
+		ttlFlag(fs, "time to live of the stored values: `seconds` or a duration; 0: the plugin's expiration")
 		fs.Int("skip", 0, "skip the first `n` lines of the input (those an interrupted load did)")
 		fs.Bool("mem", false, "write even to the in-memory backend, whose data is gone when the command ends")
 		retryFlags(fs)
@@ -284,7 +284,10 @@ Examples:
 		if len(args) > 1 {
 			return e.fail("load", usagef("want at most one FILE, got %d arguments", len(args)))
 		}
-		ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
+		ttl, err := ttlOf(fs)
+		if err != nil {
+			return e.fail("load", err)
+		}
 		if ttl < 0 {
 			return e.fail("load", usagef("--ttl must not be negative"))
 		}

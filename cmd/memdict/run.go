@@ -309,22 +309,8 @@ func (e *env) scrub(s string) string {
 }
 
 // scrubSecrets replaces, in s, each URL of urls by its redacted form and
-// its password by xxxxx.
-func scrubSecrets(s string, urls ...string) string {
-	for _, u := range urls {
-		if u == "" {
-			continue
-		}
-		r := backend.Redact(u)
-		if r != u {
-			s = strings.ReplaceAll(s, u, r)
-		}
-		if pw := urlPassword(u); len(pw) >= 3 {
-			s = strings.ReplaceAll(s, pw, "xxxxx")
-		}
-	}
-	return s
-}
+// its password by xxxxx (backend.Scrub).
+func scrubSecrets(s string, urls ...string) string { return backend.Scrub(s, urls...) }
 
 func topUsage(w io.Writer, top *flag.FlagSet) {
 	fmt.Fprint(w, `memdict looks inside and moves the caches of memdict applications

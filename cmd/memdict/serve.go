@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -148,21 +146,4 @@ func (l *lockedWriter) printf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, format, args...)
-}
-
-// urlPassword returns the password in a URL, or "".
-func urlPassword(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		// An unparsable URL: take what is between "://" and the last "@".
-		i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@")
-		if i >= 0 && j > i {
-			if _, pw, ok := strings.Cut(raw[i+3:j], ":"); ok {
-				return pw
-			}
-		}
-		return ""
-	}
-	pw, _ := u.User.Password()
-	return pw
 }

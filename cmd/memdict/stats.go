@@ -3,90 +3,18 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/tool"
 )
 
-// summary is the part of a server's statistics an operator looks at
-// first, from memcached's "stats" or Redis's INFO. A field is -1 when the
-// server does not report it.
-type summary struct {
-	Addr      string  `json:"addr"`
-	Items     int64   `json:"items"`
-	Bytes     int64   `json:"bytes"`
-	MaxBytes  int64   `json:"max_bytes"` // 0: no limit
-	Hits      int64   `json:"hits"`
-	Misses    int64   `json:"misses"`
-	HitRatio  float64 `json:"hit_ratio"` // -1 before any read
-	Evictions int64   `json:"evictions"`
-	Uptime    int64   `json:"uptime_seconds"`
-	Error     string  `json:"error,omitempty"`
-}
+// summary is a server's statistics summary (tool.Summarize), as stats
+// prints it: its fields in JSON, its text forms in the table.
+type summary struct{ tool.ServerSummary }
 
 // summarize reads a NodeStats in memcached's or Redis's vocabulary.
-func summarize(ns backend.NodeStats) summary {
-	s := summary{Addr: ns.Addr, Items: -1, Bytes: -1, MaxBytes: -1, Hits: -1, Misses: -1, HitRatio: -1, Evictions: -1, Uptime: -1}
-	if ns.Err != nil {
-		s.Error = ns.Err.Error()
-		return s
-	}
-	st := ns.Stats
-	num := func(names ...string) int64 {
-		for _, n := range names {
-			if v, ok := st[n]; ok {
-				if i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-					return i
-				}
-			}
-		}
-		return -1
-	}
-	if _, redis := st["redis_version"]; redis {
-		var keys int64 = -1
-		for k, v := range st {
-			if !strings.HasPrefix(k, "db") {
-				continue
-			}
-			if _, err := strconv.Atoi(k[2:]); err != nil {
-				continue
-			}
-			for f := range strings.SplitSeq(v, ",") {
-				if n, ok := strings.CutPrefix(f, "keys="); ok {
-					if i, err := strconv.ParseInt(n, 10, 64); err == nil {
-						if keys < 0 {
-							keys = 0
-						}
-						keys += i
-					}
-				}
-			}
-		}
-		if keys < 0 {
-			keys = 0 // INFO lists no dbN line for an empty server
-		}
-		s.Items = keys
-		s.Bytes = num("used_memory")
-		s.MaxBytes = num("maxmemory")
-		s.Hits = num("keyspace_hits")
-		s.Misses = num("keyspace_misses")
-		s.Evictions = num("evicted_keys")
-		s.Uptime = num("uptime_in_seconds")
-	} else {
-		s.Items = num("curr_items")
-		s.Bytes = num("bytes")
-		s.MaxBytes = num("limit_maxbytes")
-		s.Hits = num("get_hits")
-		s.Misses = num("get_misses")
-		s.Evictions = num("evictions")
-		s.Uptime = num("uptime")
-	}
-	if s.Hits >= 0 && s.Misses >= 0 && s.Hits+s.Misses > 0 {
-		s.HitRatio = float64(s.Hits) / float64(s.Hits+s.Misses)
-	}
-	return s
-}
+func summarize(ns backend.NodeStats) summary { return summary{tool.Summarize(ns)} }
 
 // Text forms of the summary's fields, "-" when unknown.
 

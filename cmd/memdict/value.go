@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -20,17 +18,11 @@ import (
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/redis"
 	"github.com/memdict/memdict/codec"
-	"github.com/memdict/memdict/internal/envelope"
-	"github.com/memdict/memdict/internal/keyspace"
-	"github.com/memdict/memdict/internal/rawvalue"
 	"github.com/memdict/memdict/tool"
 )
 
-// payload and stored are the raw value forms shared with tool/admin.
-type (
-	payload = rawvalue.Payload
-	stored  = rawvalue.Stored
-)
+// stored is a value as memdict stores it: its codec ID and payload.
+type stored = memdict.Raw
 
 // codecName returns the name of the codec that wrote s for output: "raw",
 // "msgpack", ..., or "none" for a value memdict did not frame.
@@ -42,29 +34,27 @@ func codecName(s stored) string {
 }
 
 // parseJSONValue parses a JSON value as put and load take it.
-var parseJSONValue = rawvalue.ParseJSON
+var parseJSONValue = tool.ParseJSON
 
-// dictSet opens Dicts of one plugin and prefix: one Dict (of any value)
-// to list, clear and find backend keys, and writers for the codecs used.
+// dictSet is the Dict of one plugin and prefix that the commands read,
+// write, list and clear: a Dict of memdict.Raw values, which reads and
+// writes values of every codec as they are stored.
 type dictSet struct {
 	t      *tool.Tool
 	plugin string
 	prefix string
 	info   tool.PluginInfo
 	be     backend.Backend
-	d      *memdict.Dict[any]
-
-	mu      sync.Mutex // guards writers
-	writers map[byte]*memdict.Dict[payload]
+	d      *memdict.Dict[memdict.Raw]
 }
 
-// openDicts returns the Dicts of prefix in plugin, opening its backend.
+// openDicts returns the Dict of prefix in plugin, opening its backend.
 func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictSet, error) {
 	info, err := t.Plugin(plugin)
 	if err != nil {
 		return nil, err
 	}
-	d, err := tool.Dict[any](t, prefix, plugin)
+	d, err := tool.Dict[memdict.Raw](t, prefix, plugin)
 	if err != nil {
 		return nil, err
 	}
@@ -72,147 +62,23 @@ func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictS
 	if err != nil {
 		return nil, err
 	}
-	return &dictSet{t: t, plugin: plugin, prefix: prefix, info: info, be: be, d: d, writers: map[byte]*memdict.Dict[payload]{}}, nil
-}
-
-// writer returns a Dict that stores payloads under codec id, with the
-// plugin's settings (site id, expiration, limits).
-func (ds *dictSet) writer(id byte) (*memdict.Dict[payload], error) {
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	if w, ok := ds.writers[id]; ok {
-		return w, nil
-	}
-	w, err := memdict.New[payload](ds.be, ds.prefix,
-		memdict.WithSiteID(ds.t.SiteID()),
-		memdict.WithCodec(rawvalue.Passthrough(id)),
-		memdict.WithDefaultTTL(ds.info.Expiration),
-		memdict.WithMaxKeyLen(ds.info.MaxKeyLen),
-		memdict.WithMaxValueLen(ds.info.MaxValueLen),
-	)
-	if err != nil {
-		return nil, err
-	}
-	ds.writers[id] = w
-	return w, nil
+	return &dictSet{t: t, plugin: plugin, prefix: prefix, info: info, be: be, d: d}, nil
 }
 
 // put stores p, encoded by codec id, under key.
 func (ds *dictSet) put(ctx context.Context, key string, id byte, p []byte, opts ...memdict.ItemOption) error {
-	w, err := ds.writer(id)
-	if err != nil {
-		return err
-	}
-	return w.Store(ctx, key, payload(p), opts...)
+	return ds.d.Store(ctx, key, stored{Codec: id, Payload: p}, opts...)
 }
 
-// backendKeys returns the backend keys of keys in the Dict's current
-// namespace generation.
-func (ds *dictSet) backendKeys(ctx context.Context, keys []string) ([]string, error) {
-	if _, err := ds.d.Generation(ctx); err != nil {
-		return nil, err
-	}
-	bk := make([]string, len(keys))
-	for i, k := range keys {
-		bk[i] = ds.d.BackendKey(k)
-	}
-	return bk, nil
-}
-
-// dictKeyErrors turns the error of a backend GetMulti of bkeys, the
-// backend keys of keys, into a *memdict.MultiError that names the Dict
-// keys: those the backend names in its *backend.MultiError, or all of them
-// if the lookup failed as a whole.
-func dictKeyErrors(err error, keys, bkeys []string) error {
-	me := &memdict.MultiError{Op: "getmulti", Total: len(keys)}
-	kes, partial := backend.KeyErrors(err)
-	if !partial {
-		for _, k := range keys {
-			me.Failed = append(me.Failed, &memdict.OpError{Op: "get", Key: k, Err: err})
-		}
-		return me
-	}
-	byBackend := make(map[string]string, len(keys))
-	for i, bk := range bkeys {
-		byBackend[bk] = keys[i]
-	}
-	for _, ke := range kes {
-		k, ok := byBackend[ke.Key]
-		if !ok {
-			k = ke.Key
-		}
-		me.Failed = append(me.Failed, &memdict.OpError{Op: "get", Key: k, Err: ke.Err})
-	}
-	slices.SortFunc(me.Failed, func(a, b *memdict.OpError) int { return strings.Compare(a.Key, b.Key) })
-	return me
-}
-
-// get reads key's stored value; ok is false on a miss. Once the raw
-// read has told the codec, the value is read again through a Dict of that
-// codec, so that the read is checked and counted as an application's is.
+// get reads key's stored value; ok is false on a miss.
 func (ds *dictSet) get(ctx context.Context, key string) (stored, bool, error) {
-	m, err := ds.getMulti(ctx, []string{key})
-	var me *memdict.MultiError
-	if errors.As(err, &me) && len(me.Failed) == 1 {
-		return stored{}, false, me.Failed[0] // memdict: get "key": cause
-	}
-	if err != nil {
-		return stored{}, false, err
-	}
-	s, ok := m[key]
-	if !ok {
-		// Count the miss in the Dict's metrics, as an application's
-		// read would be counted (the admin page shows them).
-		_, _, _ = ds.d.Lookup(ctx, key)
-		return s, false, nil
-	}
-	if s.Codec == 0 {
-		return s, true, nil
-	}
-	w, err := ds.writer(s.Codec)
-	if err != nil {
-		return stored{}, false, err
-	}
-	p, ok, err := w.Lookup(ctx, key)
-	if err != nil || !ok {
-		return stored{}, ok, err
-	}
-	return stored{Codec: s.Codec, Payload: p}, true, nil
+	return ds.d.Lookup(ctx, key)
 }
 
 // getMulti reads the stored values of keys; missing keys are absent from
 // the map.
 func (ds *dictSet) getMulti(ctx context.Context, keys []string) (map[string]stored, error) {
-	bk, err := ds.backendKeys(ctx, keys)
-	if err != nil {
-		// The keys' read failed, not the generation: name the keys.
-		var oe *memdict.OpError
-		if errors.As(err, &oe) && oe.Op == "generation" {
-			err = oe.Err
-		}
-		return nil, dictKeyErrors(err, keys, nil)
-	}
-	items, err := ds.be.GetMulti(ctx, bk)
-	if err != nil {
-		return nil, dictKeyErrors(err, keys, bk)
-	}
-	out := make(map[string]stored, len(items))
-	for i, k := range keys {
-		it, ok := items[bk[i]]
-		if !ok {
-			continue
-		}
-		h, p, err := envelope.Parse(it.Value)
-		if err != nil {
-			out[k] = stored{Payload: it.Value}
-			continue
-		}
-		if h.HasKey && string(h.Key) != k {
-			continue // another key under the same hash: a miss
-		}
-		out[k] = stored{Codec: h.Codec, Payload: p}
-	}
-	return out, nil
+	return ds.d.GetMulti(ctx, keys)
 }
 
 // remove deletes key; the error wraps ErrNotFound if it was absent.
@@ -299,11 +165,7 @@ func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) 
 	case err != nil:
 		return stored{}, false, &memdict.OpError{Op: "get", Key: bkey, Err: err}
 	}
-	h, p, perr := envelope.Parse(v)
-	if perr != nil {
-		return stored{Payload: v}, true, nil
-	}
-	return stored{Codec: h.Codec, Payload: p}, true, nil
+	return memdict.ParseRaw(v), true, nil
 }
 
 // put stores value under bkey, as they are, with ttl (0: none).
@@ -344,11 +206,7 @@ func (rs *rawStore) del(ctx context.Context, bkey string) error {
 // listRaw calls yield with every key of be that starts with prefix, as it
 // is, until yield returns false.
 func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(string) bool) error {
-	l, ok := be.(backend.Lister)
-	if !ok {
-		return fmt.Errorf("memdict: list: %w: the backend cannot list keys", backend.ErrNotSupported)
-	}
-	for k, err := range l.Keys(ctx, prefix) {
+	for k, err := range backend.Keys(ctx, be, prefix) {
 		if err != nil {
 			return err
 		}
@@ -361,35 +219,27 @@ func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(
 
 // allKeys calls yield with the prefix and key of every live key of the
 // site, prefix by prefix, until yield returns false. The prefixes are
-// those the backend's key space holds ("<site>:<prefix>:<gen>:<key>");
-// each is then listed as its Dict lists it, so that only its current
-// generation shows and shortened keys show as they were written.
+// those the backend's key space holds (memdict.ParseBackendKey of every
+// key of the site); each is then listed as its Dict lists it, so that only
+// its current generation shows and shortened keys show as they were
+// written.
 func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) bool) error {
 	site := ds.t.SiteID()
-	parts := 3
-	head := ""
+	head := "" // the start of the site's keys, for the backend's listing
 	if site != "" {
-		parts, head = 4, keyspace.Escape(site)+":"
+		if ns, _, ok := strings.Cut(ds.d.BackendKey(""), ":"); ok && !strings.HasPrefix(ns, "#") {
+			head = ns + ":"
+		}
 	}
 	seen := map[string]bool{}
 	var prefixes []string
 	err := listRaw(ctx, ds.be, head, func(bk string) bool {
-		if strings.HasPrefix(bk, "#") {
-			return true // memdict's metadata, or a hashed namespace
+		pk, err := memdict.ParseBackendKey(bk)
+		if err != nil || pk.SiteID != site || seen[pk.Prefix] {
+			return true // another site, memdict's metadata, or not memdict's
 		}
-		f := strings.Split(bk, ":")
-		if len(f) != parts || (site != "" && f[0] != keyspace.Escape(site)) {
-			return true // another site, or not memdict's
-		}
-		if _, err := strconv.ParseUint(f[parts-2], 10, 64); err != nil {
-			return true
-		}
-		p, err := keyspace.Unescape(f[parts-3])
-		if err != nil || seen[p] {
-			return true
-		}
-		seen[p] = true
-		prefixes = append(prefixes, p)
+		seen[pk.Prefix] = true
+		prefixes = append(prefixes, pk.Prefix)
 		return true
 	})
 	if err != nil {
@@ -397,7 +247,7 @@ func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) b
 	}
 	slices.Sort(prefixes)
 	for _, p := range prefixes {
-		d, err := tool.Dict[any](ds.t, p, ds.plugin)
+		d, err := tool.Dict[memdict.Raw](ds.t, p, ds.plugin)
 		if err != nil {
 			return err
 		}

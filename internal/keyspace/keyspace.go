@@ -238,3 +238,47 @@ func LeaseKey(bkey string, maxLen int) string {
 	}
 	return LeasePrefix + bkey
 }
+
+// Parts are the components of a backend key that Key made in a readable
+// namespace.
+type Parts struct {
+	Site, Prefix string
+	Gen          uint64
+	// Key is the user key; "" with Hashed when the key was shortened to a
+	// hash (the original travels with the value).
+	Key    string
+	Hashed bool
+}
+
+// Parse returns the components of full, a backend key made by Key in a
+// namespace that was not itself hashed. It returns ErrMalformed for any
+// other text: meta keys, keys of a hashed namespace, keys of other
+// programs.
+func Parse(full string) (Parts, error) {
+	f := strings.Split(full, ":")
+	if len(f) != 3 && len(f) != 4 {
+		return Parts{}, fmt.Errorf("%w: %q has %d components, not 3 or 4", ErrMalformed, full, len(f))
+	}
+	var p Parts
+	var err error
+	if len(f) == 4 {
+		if p.Site, err = Unescape(f[0]); err != nil || p.Site == "" {
+			return Parts{}, fmt.Errorf("%w: bad site id in %q", ErrMalformed, full)
+		}
+		f = f[1:]
+	}
+	if strings.HasPrefix(f[0], "#") {
+		return Parts{}, fmt.Errorf("%w: %q is not a data key", ErrMalformed, full)
+	}
+	if p.Prefix, err = Unescape(f[0]); err != nil {
+		return Parts{}, err
+	}
+	if p.Gen, err = strconv.ParseUint(f[1], 10, 64); err != nil || strconv.FormatUint(p.Gen, 10) != f[1] {
+		return Parts{}, fmt.Errorf("%w: bad generation in %q", ErrMalformed, full)
+	}
+	ns := full[:len(full)-len(f[2])]
+	if p.Key, p.Hashed, err = Split(ns, full); err != nil {
+		return Parts{}, err
+	}
+	return p, nil
+}

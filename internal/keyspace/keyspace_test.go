@@ -202,3 +202,29 @@ func TestLeaseKey(t *testing.T) {
 		t.Fatalf("lock key %q splits as a data key", lk)
 	}
 }
+
+// Parse gives back what Key was given, and refuses what Key cannot make.
+func TestParse(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, tt := range []struct{ site, prefix, key string }{
+		{"", "p", "k"}, {"s", "p", "k"}, {"s:1", "a b", "c:d"}, {"", "", ""}, {"", "p", long},
+	} {
+		ns := Namespace(tt.site, tt.prefix, 42, 250)
+		full, hashed := Key(ns, tt.key, 250)
+		p, err := Parse(full)
+		want := Parts{Site: tt.site, Prefix: tt.prefix, Gen: 42, Key: tt.key, Hashed: hashed}
+		if hashed {
+			want.Key = ""
+		}
+		if err != nil || p != want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", full, p, err, want)
+		}
+	}
+	for _, bad := range []string{
+		"", "k", "a:b:c:d:e", "p:x:k", "p:01:k", "#!gen:p", "#" + Hash("ns") + ":k", ":p:0:k", "p:0:a b", "p:0:#short",
+	} {
+		if p, err := Parse(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Parse(%q) = %+v, %v; want ErrMalformed", bad, p, err)
+		}
+	}
+}

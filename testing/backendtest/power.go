@@ -13,7 +13,6 @@ import (
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
-	"github.com/memdict/memdict/internal/keyspace"
 )
 
 // runPower runs the subtests of the Dict's power features: Tx, Update,
@@ -39,9 +38,8 @@ func runPower(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts 
 
 // trackMeta remembers d's namespace generation key for deletion.
 func trackMeta[V any](h *harness, d *memdict.Dict[V]) {
-	s := d.Settings()
 	h.mu.Lock()
-	h.keys = append(h.keys, keyspace.MetaKey(s.SiteID, d.Prefix(), "gen", s.MaxKeyLen))
+	h.keys = append(h.keys, d.GenerationKey())
 	h.mu.Unlock()
 }
 

@@ -15,6 +15,7 @@ package memdicttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"sync"
@@ -75,9 +76,11 @@ const (
 // failing every call of one operation, failing the calls on some keys (as
 // when one server of several is down: FailKeys), adding latency, or acting
 // as a server that is down. With no fault set it forwards every call unchanged,
-// including the optional abilities (Lister, StatsReporter, Flusher:
-// ErrNotSupported where the wrapped backend lacks them; Pinger: nil). It
-// counts calls per operation.
+// including the optional abilities Lister, StatsReporter, Flusher and
+// Pinger, by package backend's helpers (backend.Keys, ...): an error
+// wrapping backend.ErrNotSupported where the wrapped backend lacks them.
+// It has no MultiWriter: Tx.Commit and PutMulti write through it key by
+// key, so that every key meets the faults. It counts calls per operation.
 //
 // A Faulty is safe for concurrent use; faults can be changed while calls
 // are in flight.
@@ -315,57 +318,54 @@ func (f *Faulty) Increment(ctx context.Context, key string, delta int64) (uint64
 // Close closes the wrapped backend.
 func (f *Faulty) Close() error { return f.be.Close() }
 
-// Keys implements backend.Lister.
+// Keys implements backend.Lister with backend.Keys.
 func (f *Faulty) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if err := f.enter(ctx, OpKeys); err != nil {
 			yield("", err)
 			return
 		}
-		l, ok := f.be.(backend.Lister)
-		if !ok {
-			yield("", fmt.Errorf("memdicttest: keys: %w", backend.ErrNotSupported))
-			return
-		}
-		for k, err := range l.Keys(ctx, prefix) {
-			if !yield(k, err) {
+		for k, err := range backend.Keys(ctx, f.be, prefix) {
+			if !yield(k, unsupported(err)) {
 				return
 			}
 		}
 	}
 }
 
-// ServerStats implements backend.StatsReporter.
+// ServerStats implements backend.StatsReporter with backend.ServerStats.
 func (f *Faulty) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	if err := f.enter(ctx, OpStats); err != nil {
 		return nil, err
 	}
-	if s, ok := f.be.(backend.StatsReporter); ok {
-		return s.ServerStats(ctx)
-	}
-	return nil, fmt.Errorf("memdicttest: stats: %w", backend.ErrNotSupported)
+	st, err := backend.ServerStats(ctx, f.be)
+	return st, unsupported(err)
 }
 
-// Flush implements backend.Flusher.
+// Flush implements backend.Flusher with backend.Flush.
 func (f *Faulty) Flush(ctx context.Context) error {
 	if err := f.enter(ctx, OpFlush); err != nil {
 		return err
 	}
-	if fl, ok := f.be.(backend.Flusher); ok {
-		return fl.Flush(ctx)
-	}
-	return fmt.Errorf("memdicttest: flush: %w", backend.ErrNotSupported)
+	return unsupported(backend.Flush(ctx, f.be))
 }
 
-// Ping implements backend.Pinger. Unlike the other optional abilities, it
-// returns nil, not backend.ErrNotSupported, when the wrapped backend is not
-// a backend.Pinger: a backend without a way to check is taken to be up.
+// Ping implements backend.Pinger with backend.Ping: like the other
+// optional abilities, it returns an error wrapping
+// backend.ErrNotSupported when the wrapped backend is not a
+// backend.Pinger.
 func (f *Faulty) Ping(ctx context.Context) error {
 	if err := f.enter(ctx, OpPing); err != nil {
 		return err
 	}
-	if p, ok := f.be.(backend.Pinger); ok {
-		return p.Ping(ctx)
+	return unsupported(backend.Ping(ctx, f.be))
+}
+
+// unsupported prefixes an error saying the wrapped backend lacks an
+// ability with the package's name; other errors are the backend's own.
+func unsupported(err error) error {
+	if err != nil && errors.Is(err, backend.ErrNotSupported) {
+		return fmt.Errorf("memdicttest: %w", err)
 	}
-	return nil
+	return err
 }

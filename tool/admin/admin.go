@@ -282,7 +282,7 @@ func (h *Handler) addSecrets(secrets ...string) {
 		if s == "" {
 			continue
 		}
-		if strings.Contains(s, "://") && urlPassword(s) == "" {
+		if strings.Contains(s, "://") && backend.URLPassword(s) == "" {
 			continue
 		}
 		h.secrets = append(h.secrets, s)
@@ -295,38 +295,17 @@ func (h *Handler) scrub(msg string) string {
 	secrets := append([]string(nil), h.secrets...)
 	h.mu.Unlock()
 	for _, s := range secrets {
-		pw := s
-		if strings.Contains(s, "://") {
-			if r := backend.Redact(s); r != s {
-				msg = strings.ReplaceAll(msg, s, r)
-			}
-			pw = urlPassword(s)
-		}
-		if len(pw) >= 3 {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		switch {
+		case strings.Contains(s, "://"):
+			msg = backend.Scrub(msg, s)
+		case len(s) >= 3:
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
 		}
 	}
 	if len(h.token) >= MinTokenLen {
 		msg = strings.ReplaceAll(msg, h.token, "xxxxx")
 	}
 	return msg
-}
-
-// urlPassword returns the password in a URL, or "".
-func urlPassword(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		// An unparsable URL: take what is between "://" and the last "@".
-		i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@")
-		if i >= 0 && j > i {
-			if _, pw, ok := strings.Cut(raw[i+3:j], ":"); ok {
-				return pw
-			}
-		}
-		return ""
-	}
-	pw, _ := u.User.Password()
-	return pw
 }
 
 // currentSession returns the request's live session, or nil.
@@ -551,14 +530,12 @@ func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, erro
 	return pc, pc.Validate()
 }
 
-// parseExpiration reads seconds ("3600") or a duration ("1h").
+// parseExpiration reads seconds ("3600") or a duration ("1h"), as
+// configuration files give them (tool.ParseTTL).
 func parseExpiration(v string) (time.Duration, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
+	d, err := tool.ParseTTL(v)
 	if err != nil {
-		return 0, fmt.Errorf("expiration: %q is neither seconds nor a duration such as 1h30m", v)
+		return 0, fmt.Errorf("expiration: %w", err)
 	}
 	return d, nil
 }

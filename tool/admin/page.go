@@ -121,12 +121,7 @@ func (h *Handler) pluginView(ctx context.Context, info tool.PluginInfo) pluginVi
 		v.StatsError = h.scrub(err.Error())
 		return v
 	}
-	sr, ok := be.(backend.StatsReporter)
-	if !ok {
-		v.StatsError = "this backend reports no statistics"
-		return v
-	}
-	nodes, err := sr.ServerStats(ctx)
+	nodes, err := backend.ServerStats(ctx, be)
 	if err != nil {
 		v.StatsError = h.scrub(err.Error())
 		if errors.Is(err, backend.ErrNotSupported) {
@@ -147,14 +142,7 @@ func (h *Handler) ping(ctx context.Context, info tool.PluginInfo) pingResult {
 	start := time.Now()
 	be, err := h.t.Backend(ctx, info.Path)
 	if err == nil {
-		if p, ok := be.(backend.Pinger); ok {
-			err = p.Ping(ctx)
-		} else {
-			_, err = be.Get(ctx, "#!memdict-ping")
-			if errors.Is(err, backend.ErrNotFound) {
-				err = nil
-			}
-		}
+		err = backend.Ping(ctx, be)
 	}
 	if err != nil {
 		return pingResult{Error: h.scrub(err.Error())}

@@ -1,0 +1,166 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+)
+
+// Using the optional abilities.
+//
+// The functions below are the one place where memdict decides what to do
+// when a backend lacks an optional ability, as database/sql's helpers do
+// for driver interfaces: each uses the ability when be has it and falls
+// back otherwise. memdict's Dict and Tx, the Tool's plugin backends, the
+// memdicttest wrapper, the memdict command and the admin page all call
+// them, so a backend behaves the same whichever of them uses it. A wrapper
+// around a Backend (a proxy, a fault injector) implements every optional
+// interface by calling these functions on the backend it wraps.
+//
+// The rule: writing and deleting many keys always work (one call per key
+// when the backend cannot batch them); listing keys, server statistics,
+// flushing and pinging need the ability, and without it return an error
+// wrapping ErrNotSupported that names what was asked ("listing keys",
+// "server statistics", "flush", "ping"). Ping has no fallback: a backend
+// that answers a Get may be a wrapper or a local store answering for a
+// server it cannot check, so only a Pinger can say that its servers answer.
+
+// fallbackParallel is how many per-key calls SetMulti and DeleteMulti run
+// at once on a backend without MultiWriter.
+const fallbackParallel = 16
+
+// SetMulti stores every item as Set does, trying every item even when
+// some fail, with the same error rules as MultiWriter.SetMulti: nil if all
+// were stored, a *MultiError naming each key that was not, or another
+// error when the outcome of every key is unknown. It uses be's MultiWriter
+// when be has one (a few round trips), else one Set per item, several at a
+// time. No items: nil, and no call.
+func SetMulti(ctx context.Context, be Backend, items []Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if mw, ok := be.(MultiWriter); ok {
+		return mw.SetMulti(ctx, items)
+	}
+	return inParallel(len(items), func(lo, hi int) error { return SetEach(ctx, be, items[lo:hi]) })
+}
+
+// DeleteMulti removes every key as Delete does, with the rules of
+// SetMulti: a key that was absent is a failure wrapping ErrNotFound in the
+// *MultiError. It uses be's MultiWriter when be has one, else one Delete
+// per key, several at a time.
+func DeleteMulti(ctx context.Context, be Backend, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if mw, ok := be.(MultiWriter); ok {
+		return mw.DeleteMulti(ctx, keys)
+	}
+	return inParallel(len(keys), func(lo, hi int) error { return DeleteEach(ctx, be, keys[lo:hi]) })
+}
+
+// SetEach stores items one after the other with be.Set, trying every item
+// even when some fail, and returns nil or a *MultiError naming each item
+// that failed. It is SetMulti's fallback, and the MultiWriter.SetMulti of a
+// driver that has no batched form of its own (the memory backend).
+func SetEach(ctx context.Context, be Backend, items []Item) error {
+	var me MultiError
+	for _, it := range items {
+		if err := be.Set(ctx, it); err != nil {
+			me.Errors = append(me.Errors, KeyError{Key: it.Key, Err: err})
+		}
+	}
+	if len(me.Errors) > 0 {
+		return &me
+	}
+	return nil
+}
+
+// DeleteEach removes keys one after the other with be.Delete, as SetEach
+// stores items; an absent key is a failure wrapping ErrNotFound.
+func DeleteEach(ctx context.Context, be Backend, keys []string) error {
+	var me MultiError
+	for _, k := range keys {
+		if err := be.Delete(ctx, k); err != nil {
+			me.Errors = append(me.Errors, KeyError{Key: k, Err: err})
+		}
+	}
+	if len(me.Errors) > 0 {
+		return &me
+	}
+	return nil
+}
+
+// inParallel splits [0, n) into at most fallbackParallel runs, calls
+// each(lo, hi) for every run at once, and merges the *MultiErrors they
+// return, in key order.
+func inParallel(n int, each func(lo, hi int) error) error {
+	runs := min(n, fallbackParallel)
+	if runs == 1 {
+		return each(0, n)
+	}
+	errs := make([]error, runs)
+	var wg sync.WaitGroup
+	for r := range runs {
+		wg.Go(func() { errs[r] = each(r*n/runs, (r+1)*n/runs) })
+	}
+	wg.Wait()
+	var me MultiError
+	for _, err := range errs {
+		if kes, ok := KeyErrors(err); ok {
+			me.Errors = append(me.Errors, kes...)
+		}
+	}
+	if len(me.Errors) > 0 {
+		return &me
+	}
+	return nil
+}
+
+// Keys yields the live keys of be that start with prefix, as Lister.Keys
+// does. Without a Lister it yields one ("", err) pair, err wrapping
+// ErrNotSupported.
+func Keys(ctx context.Context, be Backend, prefix string) iter.Seq2[string, error] {
+	if l, ok := be.(Lister); ok {
+		return l.Keys(ctx, prefix)
+	}
+	return func(yield func(string, error) bool) { yield("", unsupported("listing keys")) }
+}
+
+// ServerStats returns the statistics of be's servers, as
+// StatsReporter.ServerStats does, or an error wrapping ErrNotSupported
+// without a StatsReporter.
+func ServerStats(ctx context.Context, be Backend) ([]NodeStats, error) {
+	if s, ok := be.(StatsReporter); ok {
+		return s.ServerStats(ctx)
+	}
+	return nil, unsupported("server statistics")
+}
+
+// Flush removes every item of be, as Flusher.Flush does, or returns an
+// error wrapping ErrNotSupported without a Flusher. Flush affects every
+// user of the server.
+func Flush(ctx context.Context, be Backend) error {
+	if f, ok := be.(Flusher); ok {
+		return f.Flush(ctx)
+	}
+	return unsupported("flush")
+}
+
+// Ping returns nil if every server of be answers, as Pinger.Ping does, or
+// an error wrapping ErrNotSupported without a Pinger (see the rule above:
+// there is no fallback).
+func Ping(ctx context.Context, be Backend) error {
+	if p, ok := be.(Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return unsupported("ping")
+}
+
+// unsupported is the error of asking for an ability a backend lacks:
+// `<what>: backend: not supported`, for the caller to prefix with its own
+// name.
+func unsupported(what string) error {
+	return fmt.Errorf("%s: %w", what, ErrNotSupported)
+}

@@ -1,0 +1,44 @@
+package backend
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Scrub returns msg with each URL of urls replaced by its redacted form
+// (Redact), and the URL's password, wherever else msg repeats it (an
+// error may quote it alone), by "xxxxx": for messages about configured
+// URLs shown in logs, pages and terminals. Passwords shorter than three
+// bytes are left alone, since replacing them would garble the rest.
+func Scrub(msg string, urls ...string) string {
+	for _, u := range urls {
+		if u == "" {
+			continue
+		}
+		if r := Redact(u); r != u {
+			msg = strings.ReplaceAll(msg, u, r)
+		}
+		if pw := URLPassword(u); len(pw) >= 3 {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// URLPassword returns the password in rawURL, or "". Of a string that does
+// not parse, it takes what Redact would hide: the part after the first
+// ':' between "://" and the last "@".
+func URLPassword(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		i, j := strings.Index(rawURL, "://"), strings.LastIndex(rawURL, "@")
+		if i >= 0 && j > i {
+			if _, pw, ok := strings.Cut(rawURL[i+3:j], ":"); ok {
+				return pw
+			}
+		}
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
+}

@@ -1,0 +1,193 @@
+package memdict
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/keyspace"
+)
+
+// A Dict's view.
+//
+// Every operation works in a view: what the Dict derives from one version
+// of its settings and one namespace generation (the key namespace and the
+// codec). current returns the view in use; a view is replaced when the
+// settings change (SharedSettings.Store), when Clear moves the
+// generation, and when a timer marks it stale so that the generation is
+// read again.
+
+// The namespace generation.
+//
+// Every backend key of a Dict holds a generation number between the prefix
+// and the key (<site>:<prefix>:<gen>:<key>). The current generation of a
+// (site, prefix) lives in the backend under keyspace.MetaKey(site, prefix,
+// "gen"), as decimal text; an absent key means generation 0. Clear moves it
+// to a new number, so that every key written before becomes unreachable at
+// once; those entries age out by their TTL or the server's eviction.
+//
+// A Dict keeps the generation it read in its view and reads it again when a
+// timer, armed for Settings.GenerationRefresh when the view is made, marks
+// the view stale: the hot path then costs two atomic loads, no clock read.
+// The first caller that finds the view stale reads the generation while the
+// others go on with the stale view.
+//
+// A new generation is max(old+1, Unix time in seconds), not old+1, so that
+// if the server loses the generation key (a restart, an eviction), a later
+// Clear does not bring back a generation still holding old entries. A Dict
+// that knows a generation and finds the key gone writes its generation back.
+
+// view is what a Dict derives from one version of its settings and one
+// namespace generation. Views are immutable but for stale, which a timer
+// sets when the generation is due to be read again.
+type view struct {
+	s       *Settings
+	gen     uint64
+	ns      string // keyspace namespace, ends in ':'
+	codec   codec.Codec
+	codecID byte
+	stale   atomic.Bool
+}
+
+// current returns the view of the Dict's current settings and namespace
+// generation, reading the generation from the backend when it is not
+// known or due to be read again. It fails only when no generation is known
+// for the current settings and the backend cannot be read.
+func (d *Dict[V]) current(ctx context.Context) (*view, error) {
+	if v := d.view.Load(); v != nil && v.s == d.settings.load() && !v.stale.Load() {
+		return v, nil
+	}
+	return d.refreshView(ctx)
+}
+
+func (v *view) key(key string) (string, bool) {
+	return keyspace.Key(v.ns, key, v.s.MaxKeyLen)
+}
+
+// makeView returns a fresh view of settings s at generation gen.
+func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
+	v := &view{s: s, gen: gen, ns: keyspace.Namespace(s.SiteID, d.prefix, gen, s.MaxKeyLen), codec: s.Codec}
+	if d.kind != kindCodec {
+		v.codec = codec.Raw
+	}
+	v.codecID = v.codec.ID()
+	return v
+}
+
+// arm schedules v to become stale after the refresh interval of its
+// settings. A pending timer is no goroutine; when it fires it only sets a
+// flag.
+func (v *view) arm() *view {
+	every := v.s.GenerationRefresh
+	if every == 0 {
+		every = DefaultGenerationRefresh
+	}
+	if every > 0 {
+		time.AfterFunc(every, func() { v.stale.Store(true) })
+	}
+	return v
+}
+
+// metaKey returns the backend key that holds the generation for s.
+func (d *Dict[V]) metaKey(s *Settings) string {
+	return keyspace.MetaKey(s.SiteID, d.prefix, "gen", s.MaxKeyLen)
+}
+
+// refreshView is current's slow path.
+func (d *Dict[V]) refreshView(ctx context.Context) (*view, error) {
+	s := d.settings.load()
+	old := d.view.Load()
+	if old != nil && old.s == s {
+		// A stale view of the current settings: one caller reads the
+		// generation again, the others go on with the stale view.
+		if !d.refreshing.CompareAndSwap(false, true) {
+			return old, nil
+		}
+		defer d.refreshing.Store(false)
+		if cur := d.view.Load(); cur != old && cur.s == s && !cur.stale.Load() {
+			return cur, nil
+		}
+		gen, err := d.readGen(ctx, s, old.gen)
+		if err != nil {
+			// Keep the known generation and try again after an
+			// interval; the operation itself goes on.
+			_ = d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: the namespace generation of prefix %q could not be read again, the Dict goes on with generation %d: %w", d.prefix, old.gen, err))
+			gen = old.gen
+		}
+		return d.install(s, gen), nil
+	}
+	// No view for these settings: everyone needs the generation.
+	d.genMu.Lock()
+	defer d.genMu.Unlock()
+	if cur := d.view.Load(); cur != nil && cur.s == s && !cur.stale.Load() {
+		return cur, nil
+	}
+	var known uint64
+	if old != nil && old.s.SiteID == s.SiteID && old.s.MaxKeyLen == s.MaxKeyLen {
+		known = old.gen
+	}
+	gen, err := d.readGen(ctx, s, known)
+	if err != nil {
+		// The operation's error names it, its key and the server; the
+		// generation is named only when it is itself the problem (a value
+		// that is not a number says so).
+		return nil, err
+	}
+	return d.install(s, gen), nil
+}
+
+// install makes the view of (s, gen) current, unless a view of s with a
+// later generation (from a concurrent Clear) already is, and returns the
+// current view.
+func (d *Dict[V]) install(s *Settings, gen uint64) *view {
+	nv := d.makeView(s, gen).arm()
+	for {
+		cur := d.view.Load()
+		if cur != nil && cur.s == s && cur.gen > gen && !cur.stale.Load() {
+			return cur
+		}
+		if cur != nil && cur.s == s && cur.gen > gen {
+			nv = d.makeView(s, cur.gen).arm()
+		}
+		if d.view.CompareAndSwap(cur, nv) {
+			return nv
+		}
+	}
+}
+
+// readGen reads the generation for s. If the key is absent and the Dict
+// knows a generation, it writes that one back (best effort).
+func (d *Dict[V]) readGen(ctx context.Context, s *Settings, known uint64) (uint64, error) {
+	mk := d.metaKey(s)
+	it, err := d.be.Get(ctx, mk)
+	switch {
+	case err == nil:
+		return parseGen(it.Value)
+	case !errors.Is(err, backend.ErrNotFound):
+		return 0, d.genErr(s, known, mk, err)
+	case known == 0:
+		return 0, nil
+	}
+	err = d.be.Add(ctx, backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10)})
+	if errors.Is(err, backend.ErrNotStored) {
+		// Someone else wrote one meanwhile: take theirs.
+		if it, err := d.be.Get(ctx, mk); err == nil {
+			return parseGen(it.Value)
+		}
+	}
+	return known, nil
+}
+
+func parseGen(b []byte) (uint64, error) {
+	g, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: namespace generation %q is not a number", ErrDecode, b)
+	}
+	return g, nil
+}
