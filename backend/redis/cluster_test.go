@@ -34,6 +34,10 @@ func TestCluster(t *testing.T) {
 	t.Run("ForeignValues", func(t *testing.T) {
 		foreignValues(t, mustOpen(t, seeds))
 	})
+	t.Run("Locks", func(t *testing.T) {
+		// backend.Locker: the lock keys of the rounds span the masters.
+		locks(t, mustOpen(t, seeds), "locks/", nil)
+	})
 	t.Run("Spread", func(t *testing.T) {
 		// The keys of one prefix land on every master, and one multi-get
 		// reads them all back across slots and masters.

@@ -109,6 +109,14 @@ func ops(b *Backend, key string) map[string]func() error {
 			_, err := b.GetMulti(ctx, []string{key, key + "/2"})
 			return err
 		},
+		"trylock": func() error {
+			_, err := b.TryLock(ctx, key, "t", time.Hour)
+			return err
+		},
+		"unlock": func() error {
+			_, err := b.Unlock(ctx, key, "other")
+			return err
+		},
 	}
 }
 

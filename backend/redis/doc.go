@@ -39,14 +39,15 @@
 // # Concurrency and pipelining
 //
 // A Backend is safe for concurrent use. Concurrent single-key calls to one
-// server (Get, Set, Add, CompareAndSwap, Delete, Touch, Increment) are
-// pipelined: while two pipelines to a server are in flight, further calls
-// queue, and as soon as one returns, everything queued goes out as one
-// go-redis pipeline, in one write and one round trip, the Gets among them
-// merged into one MGET. A lone call is a plain command with no added
-// latency. On a cluster each master has its own queue, and the Gets of a
-// pipeline are one MGET per hash slot. See WithBatching. A Get reads its
-// value once, from the socket into the buffer the returned Value shares.
+// server (Get, Set, Add, CompareAndSwap, Delete, Touch, Increment, TryLock,
+// Unlock) are pipelined: while two pipelines to a server are in flight,
+// further calls queue, and as soon as one returns, everything queued goes
+// out as one go-redis pipeline, in one write and one round trip, the Gets
+// among them merged into one MGET. A lone call is a plain command with no
+// added latency. On a cluster each master has its own queue, and the Gets
+// of a pipeline are one MGET per hash slot. See WithBatching. A Get reads
+// its value once, from the socket into the buffer the returned Value
+// shares.
 //
 // # Timeouts and failures
 //
@@ -79,7 +80,12 @@
 // runs FLUSHDB and is therefore disabled unless enabled with WithFlush or
 // allow_flush=true: it would drop other programs' keys (FLUSHALL is never
 // used), and backend.Invalidator (Track), which memdict's near cache
-// (memdict.WithNearCache) uses.
+// (memdict.WithNearCache) uses, and backend.Locker: TryLock takes a lock key
+// with one SET NX PX (the token stored as a value like any other) and
+// Unlock deletes it with a compare-and-delete script only while it holds
+// the caller's token, both pipelined and bounded like every single-key
+// call; memdict's GetOrLoad takes them so that one caller in a fleet of
+// processes fills a key.
 //
 // # Client-side caching
 //

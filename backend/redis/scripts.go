@@ -106,3 +106,16 @@ end
 redis.call('SET', KEYS[1], MAGIC .. ARGV[3] .. r, 'KEEPTTL')
 return {1, r}
 `)
+
+// unlockScript: KEYS[1] the lock key; ARGV[1] the token. It deletes the key
+// if it holds the token, written by TryLock (after the header, whose CAS
+// token is the write's own), and leaves it alone otherwise: expired and
+// retaken by another token, or a value TryLock did not write. Replies {1}
+// deleted, {0} left.
+var unlockScript = goredis.NewScript(luaPrologue + `
+local v = redis.call('GET', KEYS[1])
+if v and #v >= 11 and string.sub(v, 1, 3) == MAGIC and string.sub(v, 12) == ARGV[1] then
+  return {redis.call('DEL', KEYS[1])}
+end
+return {0}
+`)
