@@ -103,6 +103,7 @@ type Dict[V any] struct {
 	near          *nearCache[V] // nil without WithNearCache
 	flights       flightGroup[V]
 	updates       updateGroup[V]
+	lease         leaseState // GetOrLoad across processes, logical expiry (lease.go)
 }
 
 // view is what a Dict derives from one version of its settings and one
@@ -155,6 +156,7 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		sh, _ = NewSharedSettings(o.settings)
 	}
 	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, updateRetries: o.updateRetries}
+	d.lease.setup(be, &o)
 	d.m.prefix, d.m.logger = prefix, o.logger
 	d.m.sampleMask = o.sampleMask()
 	var zero V
@@ -267,17 +269,32 @@ func (d *Dict[V]) decode(vw *view, key string, hashed bool, b []byte) (v V, ok b
 }
 
 // decodeIn is decode; private says that b is the caller's own (a Get of
-// a backend.PrivateReader), so a []byte value may alias it.
+// a backend.PrivateReader), so a []byte value may alias it. A stale entry
+// is a value (ok); an expired entry and a cached absence are not.
 func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private bool) (v V, ok bool, err error) {
+	v, st, err := d.decodeEntry(vw, key, hashed, b, private)
+	return v, st == entryFresh || st == entryStale, err
+}
+
+// decodeEntry is decodeIn, saying what the entry is: fresh, stale, a
+// cached absence, or none (another key's value, or expired by the
+// envelope's time). The clock is read only for an envelope with times.
+func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, private bool) (v V, st entryState, err error) {
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
-		return v, false, fmt.Errorf("%w: %w", ErrDecode, err)
+		return v, entryNone, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	if hashed && (!h.HasKey || string(h.Key) != key) {
-		return v, false, nil
+		return v, entryNone, nil
+	}
+	st = entryFresh
+	if h.Meta != (envelope.Meta{}) {
+		if st = d.lease.state(h.Meta); st != entryFresh && st != entryStale {
+			return v, st, nil
+		}
 	}
 	if h.Codec != vw.codecID {
-		return v, false, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
+		return v, entryNone, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
 			ErrDecode, codec.NameOf(h.Codec), vw.codec.Name())
 	}
 	switch d.kind {
@@ -301,10 +318,10 @@ func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private 
 		v = *(*V)(unsafe.Pointer(&c))
 	default:
 		if v, err = unmarshal[V](vw.codec, payload); err != nil {
-			return v, false, fmt.Errorf("%w: %s: %w", ErrDecode, vw.codec.Name(), err)
+			return v, entryNone, fmt.Errorf("%w: %s: %w", ErrDecode, vw.codec.Name(), err)
 		}
 	}
-	return v, true, nil
+	return v, st, nil
 }
 
 // unmarshal decodes with a codec. It is a function of its own so that only
@@ -321,23 +338,24 @@ func unmarshal[V any](c codec.Codec, payload []byte) (V, error) {
 	return *v, nil
 }
 
-// encode frames v for key.
-func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V) ([]byte, error) {
+// encode frames v for key, with the entry's times and flags m.
+func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta) ([]byte, error) {
 	var payload []byte
 	switch d.kind {
 	case kindString:
 		s := *(*string)(unsafe.Pointer(&v))
-		if err := vw.checkSize(envelope.Size(key, hashed) + len(s)); err != nil {
+		hl := envelope.SizeMeta(key, hashed, m)
+		if err := vw.checkSize(hl + len(s)); err != nil {
 			return nil, err
 		}
-		buf := make([]byte, 0, envelope.Size(key, hashed)+len(s))
-		buf = envelope.Append(buf, codec.RawID, key, hashed)
+		buf := make([]byte, 0, hl+len(s))
+		buf = envelope.AppendMeta(buf, codec.RawID, key, hashed, m)
 		return append(buf, s...), nil
 	case kindBytes:
 		payload = *(*[]byte)(unsafe.Pointer(&v))
 	default:
 		if ap, ok := vw.codec.(codec.Appender); ok {
-			buf := envelope.Append(make([]byte, 0, 64), vw.codecID, key, hashed)
+			buf := envelope.AppendMeta(make([]byte, 0, 64), vw.codecID, key, hashed, m)
 			buf, err := ap.AppendMarshal(buf, v)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrEncode, vw.codec.Name(), err)
@@ -353,12 +371,12 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V) ([]byte, error)
 		}
 		payload = p
 	}
-	n := envelope.Size(key, hashed) + len(payload)
+	n := envelope.SizeMeta(key, hashed, m) + len(payload)
 	if err := vw.checkSize(n); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 0, n)
-	buf = envelope.Append(buf, vw.codecID, key, hashed)
+	buf = envelope.AppendMeta(buf, vw.codecID, key, hashed, m)
 	return append(buf, payload...), nil
 }
 
@@ -402,11 +420,12 @@ func (d *Dict[V]) itemIn(vw *view, key string, v V, opts []ItemOption) (backend.
 		return backend.Item{}, err
 	}
 	bkey, hashed := vw.key(key)
-	val, err := d.encode(vw, key, hashed, v)
+	m, bttl := d.lease.meta(ttl)
+	val, err := d.encode(vw, key, hashed, v, m)
 	if err != nil {
 		return backend.Item{}, err
 	}
-	return backend.Item{Key: bkey, Value: val, TTL: ttl}, nil
+	return backend.Item{Key: bkey, Value: val, TTL: bttl}, nil
 }
 
 // Put stores v under key with the Dict's default TTL, replacing any value.
@@ -486,8 +505,12 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) error {
 	return nil
 }
 
-// Touch gives key's value a new time to live (0: never expires) without
-// rewriting it. It returns an error wrapping ErrNotFound if there is none.
+// Touch gives key's value a new time to live (0: never expires). It
+// returns an error wrapping ErrNotFound if there is none. A value that
+// carries its expiry in its envelope (every value written with a TTL), or
+// that is given one, is rewritten with compare-and-swap so that the new
+// expiry holds also on stores that ignore TTLs; otherwise only the
+// backend's TTL changes.
 func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) error {
 	t0 := d.m.start(opTouch)
 	defer d.m.end(opTouch, t0)
@@ -498,7 +521,17 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) erro
 	if err != nil {
 		return d.m.fail(ctx, opTouch, key, err)
 	}
-	bkey, _ := vw.key(key)
+	bkey, hashed := vw.key(key)
+	if done, err := d.touchEnvelope(ctx, vw, key, bkey, hashed, ttl); done || err != nil {
+		if err != nil {
+			if errors.Is(err, backend.ErrNotFound) {
+				d.m.miss(opTouch)
+				return &OpError{Op: "touch", Key: key, Err: err}
+			}
+			return d.m.fail(ctx, opTouch, key, err)
+		}
+		return nil
+	}
 	if err := d.be.Touch(ctx, bkey, ttl); err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opTouch)

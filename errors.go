@@ -33,6 +33,11 @@ var (
 	ErrDecode = errors.New("memdict: cannot decode value")
 	// ErrEncode: a value could not be encoded with the Dict's codec.
 	ErrEncode = errors.New("memdict: cannot encode value")
+	// ErrNoValue: a GetOrLoad loader returns an error wrapping it to say
+	// that the key has no value (it does not exist in the source of
+	// truth); GetOrLoad then caches the absence for the negative TTL
+	// (WithNegativeTTL) and returns an *OpError of op "load" wrapping it.
+	ErrNoValue = errors.New("memdict: no value")
 )
 
 // OpError is the error of one Dict operation on one key. It unwraps to the

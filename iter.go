@@ -26,7 +26,10 @@ const allBatch = 100
 // particular order, with a nil error. It lists only this Dict's namespace
 // (site id and prefix) in its current generation, so keys removed by Clear
 // are not listed; keys too long for the backend, which are stored under a
-// hash, are listed as the original key (read from their value).
+// hash, are listed as the original key (read from their value). It reads
+// the values too, in batches, to leave out entries that expired by the
+// time their envelope carries (on a store that ignores TTLs) and absences
+// cached by GetOrLoad.
 //
 // Listing needs a backend that implements backend.Lister (memory; Redis
 // with SCAN; memcached with lru_crawler metadump). On any other backend
@@ -130,12 +133,17 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 				continue // removed since it was listed
 			}
 			key := l.key
+			h, _, perr := envelope.Parse(it.Value)
 			if l.hashed {
-				h, _, err := envelope.Parse(it.Value)
-				if err != nil || !h.HasKey {
+				if perr != nil || !h.HasKey {
 					continue // not a value of ours
 				}
 				key = string(h.Key)
+			}
+			if perr == nil && h.Meta != (envelope.Meta{}) {
+				if st := d.lease.state(h.Meta); st != entryFresh && st != entryStale {
+					continue // expired, or a cached absence
+				}
 			}
 			if !withValues {
 				if !yield(key, zero, nil) {
@@ -167,12 +175,8 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 		if err != nil {
 			continue // another namespace that shares the text prefix
 		}
-		if !withValues && !hashed {
-			if !yield(key, zero, nil) {
-				return
-			}
-			continue
-		}
+		// Keys reads values too: an entry may be expired by its envelope
+		// (on a store that ignores TTLs) or be a cached absence.
 		batch = append(batch, listed{bk, key, hashed})
 		if len(batch) == allBatch && !flush() {
 			return

@@ -3,7 +3,13 @@ package memdict
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/envelope"
 )
 
 // flightGroup runs one load per key at a time and hands its result to
@@ -19,6 +25,10 @@ type flight[V any] struct {
 	v       V
 	err     error
 	waiters int // callers waiting for it, guarded by the group's mu
+	// handoff carries a fill lease that a caller of this process won
+	// while the flight's leader waited for another's fill: the leader
+	// then loads with it.
+	handoff chan backend.Lease
 }
 
 // ErrLoaderPanicked is the error the callers waiting on a GetOrLoad load
@@ -29,42 +39,281 @@ var ErrLoaderPanicked = errors.New("memdict: loader panicked")
 // stores its result with the Dict's default TTL (or the TTL option's) and
 // returns it.
 //
-// Within this process, one caller per key runs load at a time: the others
-// that miss meanwhile wait for its result instead of calling load too, so a
-// popular key that expires causes one load, not a stampede. A waiter whose
-// ctx is done stops waiting with ctx's error. load receives the context of
-// the caller that runs it; it must not call GetOrLoad for the same key,
-// which would wait for itself.
+// One caller per key runs load at a time, in this process and across the
+// processes sharing the backend: the others that miss meanwhile wait for
+// its result instead of calling load too, so a popular key that expires
+// causes one load, not a stampede. Within the process, waiters share the
+// result of one flight. Across processes, the caller that loads holds a
+// fill lease: over memcached's meta protocol (backend.Leaser) the server
+// hands it out with the read itself; elsewhere it is a lock key taken with
+// backend.TryLock. Callers of other processes wait with a short, growing,
+// jittered backoff and read again, until the value is there or the lease
+// has expired (its winner died or hung: see WithLeaseTTL) and they win it
+// themselves. A waiter whose ctx is done stops waiting with ctx's error.
+// load receives the context of the caller that runs it; it must not call
+// GetOrLoad for the same key, which would wait for itself.
 //
-// If load fails, its error is returned to that caller and to every waiter,
-// as an *OpError of op "load", and nothing is stored. A backend failure on
-// the read is treated as a miss, and a failure to store the loaded value
-// does not fail the call: GetOrLoad then returns the loaded value and a nil
-// error, so that an outage of the cache degrades to calling load. Such
-// failures are counted in Stats and logged (WithLogger) and passed to the
-// WithErrorHandler function.
+// A stale entry — past its fresh time under WithStaleWhileRevalidate, or
+// marked stale by Invalidate — is returned at once, and exactly one
+// caller fleet-wide reloads it in the background (with a context that
+// keeps ctx's values but not its cancellation, bounded by the lease TTL);
+// a failed background load leaves the stale entry in place and is passed
+// to the WithErrorHandler function. Get, Lookup and GetMulti return stale
+// entries as hits; only GetOrLoad revalidates.
+//
+// If load returns an error wrapping ErrNoValue, the key has no value:
+// GetOrLoad caches the absence for the negative TTL (WithNegativeTTL) and
+// returns an *OpError of op "load" wrapping ErrNoValue to that caller, to
+// every waiter, and to later callers while the absence is cached, without
+// calling load. Get, Lookup, GetMulti, Keys and All see a cached absence
+// as a miss.
+//
+// If load fails otherwise, its error is returned to that caller and to
+// every waiter, as an *OpError of op "load", and nothing is stored. A
+// backend failure on the read is treated as a miss, and a failure to
+// store the loaded value does not fail the call: GetOrLoad then returns
+// the loaded value and a nil error, so that an outage of the cache
+// degrades to calling load. Such failures are counted in Stats and logged
+// (WithLogger) and passed to the WithErrorHandler function.
 func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (V, error) {
 	t0 := d.m.start(opGet)
-	v, ok, err := d.lookup(ctx, key)
+	r := d.readForLoad(ctx, key, true)
 	if t0 != 0 {
 		d.m.end(opGet, t0)
 	}
-	if ok {
-		return v, nil
+	switch r.st {
+	case entryFresh:
+		if r.lease.Won {
+			// Early refresh (memcached's R flag): this caller refreshes.
+			d.refreshAsync(ctx, key, load, opts, r.vw, filler{lease: &r.lease})
+		}
+		return r.v, nil
+	case entryStale:
+		d.revalidate(ctx, key, load, opts, &r)
+		return r.v, nil
+	case entryAbsent:
+		var zero V
+		return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
 	}
-	if err != nil && d.onError != nil {
-		d.onError(err)
+	if r.err != nil && d.onError != nil {
+		d.onError(r.err)
 	}
-	return d.load(ctx, key, load, opts)
+	return d.load(ctx, key, load, opts, r)
 }
 
-// load is GetOrLoad's miss path.
-func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption) (V, error) {
+// readResult is what GetOrLoad's read found.
+type readResult[V any] struct {
+	v  V
+	st entryState
+	vw *view // nil if the namespace generation could not be read
+	// lease is the outcome of the read when it was a GetLease (leased).
+	lease  backend.Lease
+	leased bool
+	// err is a failure of the read, which counts as a miss; overwrite
+	// says the entry exists but cannot be decoded, so a load replaces it.
+	err       error
+	overwrite bool
+}
+
+// readForLoad reads key for GetOrLoad: from the near cache (if near and
+// it holds a fresh entry), else with GetLease over a backend.Leaser, else
+// with Get. It counts a miss or a failure in Stats.
+func (d *Dict[V]) readForLoad(ctx context.Context, key string, near bool) readResult[V] {
+	var r readResult[V]
+	vw, err := d.current(ctx)
+	if err != nil {
+		r.err = d.m.fail(ctx, opGet, key, err)
+		return r
+	}
+	r.vw = vw
+	var t fillToken
+	bkey, hashed := vw.key(key)
+	nc := d.near
+	if nc != nil && near {
+		if v, ok := nc.lookup(d, vw, key, true); ok {
+			d.m.near.hits.Add(1)
+			r.v, r.st = v, entryFresh
+			return r
+		}
+		d.m.near.misses.Add(1)
+		if !hashed {
+			t = nc.begin(vw, key)
+		}
+	}
+	var raw []byte
+	if l := d.lease.leaserOf(); l != nil {
+		lease, err := l.GetLease(ctx, bkey, backend.LeaseOptions{TTL: d.lease.leaseTTL, RefreshWithin: d.lease.swr})
+		switch {
+		case err == nil:
+			r.lease, r.leased = lease, true
+			if !lease.Found {
+				d.m.miss(opGet)
+				return r
+			}
+			raw = lease.Item.Value
+		case d.lease.notLeasing(err):
+		default:
+			r.err = d.m.fail(ctx, opGet, key, err)
+			return r
+		}
+	}
+	if !r.leased {
+		it, err := d.be.Get(ctx, bkey)
+		if err != nil {
+			if errors.Is(err, backend.ErrNotFound) {
+				d.m.miss(opGet)
+			} else {
+				r.err = d.m.fail(ctx, opGet, key, err)
+			}
+			return r
+		}
+		raw = it.Value
+	}
+	v, st, err := d.decodeEntry(vw, key, hashed, raw, d.privateReads && !r.leased)
+	switch {
+	case err != nil:
+		r.err, r.overwrite = d.m.fail(ctx, opGet, key, err), true
+		return r
+	case st == entryFresh && r.lease.Stale:
+		st = entryStale
+	}
+	r.v, r.st = v, st
+	switch st {
+	case entryFresh:
+		if nc != nil && near && !hashed {
+			nc.fill(vw, key, t, v, raw)
+		}
+	case entryStale:
+	default:
+		d.m.miss(opGet)
+	}
+	return r
+}
+
+// filler says how a load's result is written: with CompareAndSwap and the
+// CAS of a fill lease, or with Set and then the release of a lock (or of
+// nothing).
+type filler struct {
+	lease          *backend.Lease
+	lockKey, token string
+}
+
+// release gives up the lease or lock without filling.
+func (d *Dict[V]) release(ctx context.Context, f filler) {
+	ctx = context.WithoutCancel(ctx)
+	switch {
+	case f.lease != nil && f.lease.Won:
+		if l := d.lease.leaser; l != nil {
+			_ = l.ReleaseLease(ctx, *f.lease)
+		}
+	case f.token != "":
+		_, _ = backend.Unlock(ctx, d.be, f.lockKey, f.token)
+	}
+}
+
+// write stores it, as f says, and reports a failure to the error handler
+// (the load's result is returned whatever happens to the write).
+func (d *Dict[V]) write(ctx context.Context, key string, it backend.Item, f filler) {
+	t0 := d.m.start(opPut)
+	var err error
+	if f.lease != nil {
+		it.CAS = f.lease.Item.CAS
+		err = d.be.CompareAndSwap(ctx, it)
+		if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
+			err = nil // written or removed meanwhile: the newer state stands
+		}
+	} else {
+		err = d.be.Set(ctx, it)
+	}
+	d.nearInvalidate(key)
+	if f.token != "" {
+		_, _ = backend.Unlock(context.WithoutCancel(ctx), d.be, f.lockKey, f.token)
+	}
+	if err != nil {
+		err = d.m.fail(ctx, opPut, key, err)
+		if d.onError != nil {
+			d.onError(err)
+		}
+	}
+	d.m.end(opPut, t0)
+}
+
+// loadFill runs load for key and writes its result (or the absence it
+// reports) as f says, or releases f's lease or lock if it fails.
+func (d *Dict[V]) loadFill(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) (V, error) {
+	var zero V
+	finished := false
+	defer func() {
+		if !finished {
+			d.release(ctx, f) // load panicked
+		}
+	}()
+	t0 := d.m.start(opLoad)
+	v, err := load(ctx, key)
+	d.m.end(opLoad, t0)
+	finished = true
+	if err != nil {
+		if errors.Is(err, ErrNoValue) {
+			if ttl := d.lease.negativeTTL(vw.s); ttl > 0 {
+				it, ierr := d.absentItem(vw, key, ttl)
+				if ierr == nil {
+					d.write(ctx, key, it, f)
+				} else {
+					d.release(ctx, f)
+				}
+			} else {
+				d.release(ctx, f)
+			}
+			return zero, &OpError{Op: "load", Key: key, Err: err}
+		}
+		d.release(ctx, f)
+		return zero, d.m.fail(ctx, opLoad, key, err)
+	}
+	it, err := d.itemIn(vw, key, v, opts)
+	if err != nil {
+		d.release(ctx, f)
+		if err = d.m.fail(ctx, opPut, key, err); d.onError != nil {
+			d.onError(err)
+		}
+		return v, nil
+	}
+	d.write(ctx, key, it, f)
+	return v, nil
+}
+
+// absentItem is the item of a cached absence of key for ttl: an envelope
+// with the absent flag, an expiry and no payload.
+func (d *Dict[V]) absentItem(vw *view, key string, ttl time.Duration) (backend.Item, error) {
+	bkey, hashed := vw.key(key)
+	m := envelope.Meta{Expiry: ceilMs(d.lease.now().Add(ttl)), Absent: true}
+	n := envelope.SizeMeta(key, hashed, m)
+	if err := vw.checkSize(n); err != nil {
+		return backend.Item{}, err
+	}
+	return backend.Item{Key: bkey, Value: envelope.AppendMeta(make([]byte, 0, n), vw.codecID, key, hashed, m), TTL: ttl}, nil
+}
+
+// load is GetOrLoad's miss path: the in-process flight, whose leader
+// loads once for every caller of this process.
+func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V]) (V, error) {
 	g := &d.flights
 	g.mu.Lock()
 	if f, ok := g.m[key]; ok {
 		f.waiters++
+		handed := !r.lease.Won
+		if !handed {
+			// This caller won the fleet's lease, but the flight's
+			// leader waits for another's fill: it is this one.
+			select {
+			case f.handoff <- r.lease:
+				handed = true
+			default:
+			}
+		}
 		g.mu.Unlock()
+		if !handed {
+			d.release(ctx, filler{lease: &r.lease})
+		}
 		select {
 		case <-f.done:
 			return f.v, f.err
@@ -73,7 +322,7 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 		}
 	}
-	f := &flight[V]{done: make(chan struct{})}
+	f := &flight[V]{done: make(chan struct{}), handoff: make(chan backend.Lease, 1)}
 	if g.m == nil {
 		g.m = make(map[string]*flight[V])
 	}
@@ -89,25 +338,207 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		delete(g.m, key)
 		g.mu.Unlock()
 		close(f.done)
+		select {
+		case l := <-f.handoff: // a lease handed over too late
+			d.release(ctx, filler{lease: &l})
+		default:
+		}
 	}()
+	f.v, f.err = d.fleetLoad(ctx, key, load, opts, r, f.handoff)
+	finished = true
+	return f.v, f.err
+}
 
-	// A flight for key may have ended, and stored its value, between our
-	// miss and the start of ours: look again before loading.
-	if v, ok, _ := d.lookup(ctx, key); ok {
-		f.v, finished = v, true
+// fleetLoad is the flight leader's work: win the fleet's lease (or lock)
+// and load, or wait for the winner's value.
+func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V], handoff chan backend.Lease) (V, error) {
+	var zero V
+	if r.vw == nil || r.err != nil || r.overwrite {
+		return d.loadDirect(ctx, key, load, opts)
+	}
+	vw := r.vw
+	bkey, _ := vw.key(key)
+	lockKey := vw.lockKey(bkey)
+	w := backoff{giveUp: d.lease.now().Add(2 * d.lease.leaseTTL)}
+	for {
+		if r.leased {
+			if r.lease.Won {
+				return d.loadFill(ctx, key, load, opts, vw, filler{lease: &r.lease})
+			}
+		} else {
+			token := backend.NewLockToken()
+			won, err := backend.TryLock(ctx, d.be, lockKey, token, d.lease.leaseTTL)
+			if err != nil {
+				if err = d.m.fail(ctx, opLoad, key, err); d.onError != nil {
+					d.onError(err)
+				}
+				return d.loadDirect(ctx, key, load, opts)
+			}
+			if won {
+				// Someone may have filled the key since our read.
+				f := filler{lockKey: lockKey, token: token}
+				r = d.readForLoad(ctx, key, false)
+				switch r.st {
+				case entryFresh:
+					d.release(ctx, f)
+					return r.v, nil
+				case entryStale:
+					d.refreshAsync(ctx, key, load, opts, vw, f)
+					return r.v, nil
+				case entryAbsent:
+					d.release(ctx, f)
+					return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
+				}
+				return d.loadFill(ctx, key, load, opts, vw, f)
+			}
+		}
+		// Another caller fills the key: wait, and read again.
+		if !d.lease.now().Before(w.giveUp) {
+			// Nobody filled it for two lease TTLs: stop waiting.
+			return d.loadDirect(ctx, key, load, opts)
+		}
+		select {
+		case l := <-handoff:
+			r.lease, r.leased = l, true
+			continue
+		case <-w.next():
+		case <-ctx.Done():
+			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
+		}
+		r = d.readForLoad(ctx, key, false)
+		switch r.st {
+		case entryFresh:
+			if r.lease.Won {
+				d.refreshAsync(ctx, key, load, opts, vw, filler{lease: &r.lease})
+			}
+			return r.v, nil
+		case entryStale:
+			d.revalidate(ctx, key, load, opts, &r)
+			return r.v, nil
+		case entryAbsent:
+			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
+		}
+		if r.err != nil || r.overwrite {
+			if r.err != nil && d.onError != nil {
+				d.onError(r.err)
+			}
+			return d.loadDirect(ctx, key, load, opts)
+		}
+	}
+}
+
+// loadDirect loads without a lease and stores the result: GetOrLoad's
+// path when the backend cannot coordinate (a failure, a value it cannot
+// decode).
+func (d *Dict[V]) loadDirect(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption) (V, error) {
+	vw, err := d.current(ctx)
+	if err != nil {
+		// The generation cannot be read: load, and try storing anyway
+		// (Store reports its own failure).
+		t0 := d.m.start(opLoad)
+		v, err := load(ctx, key)
+		d.m.end(opLoad, t0)
+		if err != nil {
+			if errors.Is(err, ErrNoValue) {
+				return v, &OpError{Op: "load", Key: key, Err: err}
+			}
+			return v, d.m.fail(ctx, opLoad, key, err)
+		}
+		if err := d.Store(ctx, key, v, opts...); err != nil && d.onError != nil {
+			d.onError(err)
+		}
 		return v, nil
 	}
-	t0 := d.m.start(opLoad)
-	v, err := load(ctx, key)
-	d.m.end(opLoad, t0)
-	finished = true
-	if err != nil {
-		f.err = d.m.fail(ctx, opLoad, key, err)
-		return f.v, f.err
+	// A flight of another Dict or process may have stored the value since
+	// our miss: look again before loading.
+	if v, ok, _ := d.lookup(ctx, key); ok {
+		return v, nil
 	}
-	f.v = v
-	if err := d.Store(ctx, key, v, opts...); err != nil && d.onError != nil {
-		d.onError(err)
+	return d.loadFill(ctx, key, load, opts, vw, filler{})
+}
+
+// revalidate starts the background refresh of a stale entry r read, if
+// this caller wins it: through the lease the read handed out (Leaser),
+// else by taking the key's lock.
+func (d *Dict[V]) revalidate(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r *readResult[V]) {
+	if r.vw == nil {
+		return
 	}
-	return v, nil
+	if r.leased {
+		if r.lease.Won {
+			d.refreshAsync(ctx, key, load, opts, r.vw, filler{lease: &r.lease})
+		}
+		return
+	}
+	if !d.lease.startRefresh(key) {
+		return // this process refreshes it already
+	}
+	bkey, _ := r.vw.key(key)
+	f := filler{lockKey: r.vw.lockKey(bkey), token: backend.NewLockToken()}
+	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
+	if err != nil || !won {
+		d.lease.endRefresh(key)
+		if err != nil {
+			if err = d.m.fail(ctx, opLoad, key, err); d.onError != nil {
+				d.onError(err)
+			}
+		}
+		return
+	}
+	d.runRefresh(ctx, key, load, opts, r.vw, f)
+}
+
+// refreshAsync reloads key in the background with the lease or lock f,
+// unless this process refreshes it already (f is then released).
+func (d *Dict[V]) refreshAsync(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
+	if !d.lease.startRefresh(key) {
+		if f.token != "" {
+			d.release(ctx, f)
+		}
+		return
+	}
+	d.runRefresh(ctx, key, load, opts, vw, f)
+}
+
+// runRefresh runs the refresh claimed with startRefresh.
+func (d *Dict[V]) runRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
+	go func() {
+		defer d.lease.endRefresh(key)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease.leaseTTL)
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				err := d.m.fail(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
+				if d.onError != nil {
+					d.onError(err)
+				}
+			}
+		}()
+		if _, err := d.loadFill(rctx, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) && d.onError != nil {
+			d.onError(err)
+		}
+	}()
+}
+
+// backoff is the wait of a caller for another's fill: from 2ms, doubling
+// up to 50ms, each wait jittered by ±25%.
+type backoff struct {
+	wait   time.Duration
+	giveUp time.Time
+}
+
+const (
+	backoffFirst = 2 * time.Millisecond
+	backoffMax   = 50 * time.Millisecond
+)
+
+// next returns a channel that fires after the next wait.
+func (b *backoff) next() <-chan time.Time {
+	if b.wait == 0 {
+		b.wait = backoffFirst
+	} else {
+		b.wait = min(2*b.wait, backoffMax)
+	}
+	j := b.wait/2 + rand.N(b.wait)/2 + b.wait/4 // wait ±25%
+	return time.After(j)
 }

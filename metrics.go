@@ -13,33 +13,35 @@ import (
 type op uint8
 
 const (
-	opGet    op = iota // Get, Lookup, GetMulti (per key), GetOrLoad's read, Tx reads
-	opPut              // Put, Store, PutMulti, Tx commit writes
-	opAdd              // Add
-	opDelete           // Delete, Remove, Tx commit deletes
-	opTouch            // Touch
-	opUpdate           // Update
-	opLoad             // GetOrLoad's loader calls
-	opIncr             // Counter operations
-	opClear            // Clear
-	opList             // Keys, All
-	opCommit           // Tx.Commit
+	opGet        op = iota // Get, Lookup, GetMulti (per key), GetOrLoad's read, Tx reads
+	opPut                  // Put, Store, PutMulti, Tx commit writes
+	opAdd                  // Add
+	opDelete               // Delete, Remove, Tx commit deletes
+	opTouch                // Touch
+	opUpdate               // Update
+	opLoad                 // GetOrLoad's loader calls
+	opIncr                 // Counter operations
+	opClear                // Clear
+	opList                 // Keys, All
+	opCommit               // Tx.Commit
+	opInvalidate           // Invalidate
 	numOps
 )
 
 // opInfo names an op and the result its second counter counts.
 var opInfo = [numOps]struct{ name, ok, other string }{
-	opGet:    {"get", "hit", "miss"},
-	opPut:    {"put", "ok", ""},
-	opAdd:    {"add", "ok", "not_stored"},
-	opDelete: {"delete", "ok", "not_found"},
-	opTouch:  {"touch", "ok", "not_found"},
-	opUpdate: {"update", "ok", "conflict"},
-	opLoad:   {"load", "ok", ""},
-	opIncr:   {"incr", "ok", ""},
-	opClear:  {"clear", "ok", ""},
-	opList:   {"list", "ok", ""},
-	opCommit: {"commit", "ok", ""},
+	opGet:        {"get", "hit", "miss"},
+	opPut:        {"put", "ok", ""},
+	opAdd:        {"add", "ok", "not_stored"},
+	opDelete:     {"delete", "ok", "not_found"},
+	opTouch:      {"touch", "ok", "not_found"},
+	opUpdate:     {"update", "ok", "conflict"},
+	opLoad:       {"load", "ok", ""},
+	opIncr:       {"incr", "ok", ""},
+	opClear:      {"clear", "ok", ""},
+	opList:       {"list", "ok", ""},
+	opCommit:     {"commit", "ok", ""},
+	opInvalidate: {"invalidate", "ok", ""},
 }
 
 // LatencyBounds are the upper bounds of the latency histogram's buckets,
@@ -201,7 +203,7 @@ type Stats struct {
 // OpStats counts one kind of operation.
 type OpStats struct {
 	// Op names the operation: "get", "put", "add", "delete", "touch",
-	// "update", "load", "incr", "clear", "list" or "commit".
+	// "update", "load", "incr", "clear", "list", "commit" or "invalidate".
 	Op string
 	// Results counts the operations by outcome: "hit" and "miss" for get;
 	// "ok" for the others, and "not_stored" (add), "not_found" (delete,

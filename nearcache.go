@@ -16,6 +16,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/envelope"
 	"github.com/memdict/memdict/internal/keyspace"
 )
 
@@ -197,6 +198,10 @@ type nearEntry[V any] struct {
 	v   V         // the decoded value (shareValue)
 	raw []byte    // the stored bytes, envelope included (redecode)
 	n   int       // len of the stored bytes, for MaxBytes
+	// The envelope's times, as deadlines on the clock of hits (0: none),
+	// and its stale flag.
+	exp, fresh int64
+	stale      bool
 }
 
 // nearStripes is the number of invalidation sequence numbers.
@@ -208,6 +213,8 @@ type nearCache[V any] struct {
 	maxStale int64        // ns; 0: none
 	now      func() int64 // the clock of fills
 	hitNow   func() int64 // the clock of hits: now, or a coarse one
+	slack    int64        // how far hitNow may lag now, ns
+	wallMs   func() int64 // the Dict's clock of envelope times, Unix ms
 	mode     copyMode
 	m        *nearMetrics
 	seed     maphash.Seed
@@ -247,6 +254,7 @@ func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *n
 		cc := &coarseClock{tick: cfg.MaxStale / coarseTicks}
 		nc.hitNow = cc.read
 		nc.maxStale -= int64(cc.tick)
+		nc.slack = int64(cc.tick)
 	}
 	switch {
 	case cfg.ShareValues || kind == kindString:
@@ -372,12 +380,25 @@ func (nc *nearCache[V]) stripe(key string) *atomic.Uint64 {
 	return &nc.seqs[maphash.String(nc.seed, key)%nearStripes]
 }
 
-// get returns key's cached value in view vw, if there is a fresh one.
+// get returns key's cached value in view vw, if there is one that is
+// neither too old (MaxStale) nor expired.
 func (nc *nearCache[V]) get(d *Dict[V], vw *view, key string) (V, bool) {
+	return nc.lookup(d, vw, key, false)
+}
+
+// lookup is get; with fresh, it also misses a stale entry (past its fresh
+// time, or marked stale), for GetOrLoad.
+func (nc *nearCache[V]) lookup(d *Dict[V], vw *view, key string, fresh bool) (V, bool) {
 	var zero V
 	e, ok := nc.c.GetIfPresent(key)
-	if !ok || e.s != vw.s || e.gen != vw.gen || (nc.maxStale > 0 && nc.hitNow()-e.at > nc.maxStale) {
+	if !ok || e.s != vw.s || e.gen != vw.gen || (fresh && e.stale) {
 		return zero, false
+	}
+	if nc.maxStale > 0 || e.exp != 0 || (fresh && e.fresh != 0) {
+		now := nc.hitNow()
+		if (nc.maxStale > 0 && now-e.at > nc.maxStale) || (e.exp != 0 && now >= e.exp) || (fresh && e.fresh != 0 && now >= e.fresh) {
+			return zero, false
+		}
 	}
 	if nc.mode == shareValue {
 		return e.v, true
@@ -415,6 +436,19 @@ func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte)
 		return
 	}
 	e := &nearEntry[V]{s: vw.s, gen: vw.gen, at: t.at, n: len(raw)}
+	if h, _, err := envelope.Parse(raw); err == nil && h.Meta != (envelope.Meta{}) {
+		e.stale = h.Stale
+		if h.HasTime() {
+			// Deadlines on the clock of hits, which may lag by slack.
+			now, wall := nc.now(), nc.wallMs()
+			if h.Expiry != 0 {
+				e.exp = max(now+(h.Expiry-wall)*int64(time.Millisecond)-nc.slack, 1)
+			}
+			if h.FreshUntil != 0 {
+				e.fresh = max(now+(h.FreshUntil-wall)*int64(time.Millisecond)-nc.slack, 1)
+			}
+		}
+	}
 	if nc.mode == shareValue {
 		e.v = v
 	} else {
@@ -687,10 +721,15 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 	if cfg == nil {
 		return nil
 	}
-	nc, err := newNearCache[V](d.be, *cfg, d.kind, &d.m.near)
+	c := *cfg
+	if c.Now == nil && d.lease.clock != nil {
+		c.Now = d.lease.clock // WithClock: one clock for the Dict's times
+	}
+	nc, err := newNearCache[V](d.be, c, d.kind, &d.m.near)
 	if err != nil {
 		return err
 	}
+	nc.wallMs = d.lease.nowMs
 	if cfg.MaxStale == 0 {
 		// Join the group now, so that tracking starts before the first
 		// read and a backend that refuses it is an error here. The

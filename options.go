@@ -29,6 +29,12 @@ type options struct {
 	sampling      int // 0: default, <0: off
 	updateRetries int
 	near          *NearCache
+
+	// GetOrLoad across processes (lease.go).
+	swr      time.Duration    // WithStaleWhileRevalidate
+	leaseTTL time.Duration    // WithLeaseTTL; 0: DefaultLeaseTTL
+	negTTL   *time.Duration   // WithNegativeTTL; nil: DefaultNegativeTTL
+	clock    func() time.Time // WithClock; nil: time.Now
 }
 
 // DefaultLatencySampling is how many operations of a kind share one

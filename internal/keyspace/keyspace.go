@@ -223,3 +223,18 @@ func MetaKey(site, prefix, name string, maxLen int) string {
 	}
 	return k
 }
+
+// LeasePrefix starts the lock key of every backend key (LeaseKey) that is
+// not hashed.
+const LeasePrefix = "#!lease:"
+
+// LeaseKey returns the key of the fill lock of the data key bkey (a key
+// made by Key): "#!lease:" followed by bkey, or, when that is longer than
+// maxLen (0: no limit), "#!lease#" followed by the hash of bkey. Like
+// MetaKey's keys, it never meets a data key.
+func LeaseKey(bkey string, maxLen int) string {
+	if maxLen > 0 && len(LeasePrefix)+len(bkey) > maxLen {
+		return "#!lease#" + Hash(bkey)
+	}
+	return LeasePrefix + bkey
+}

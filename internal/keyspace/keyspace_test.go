@@ -177,3 +177,28 @@ func BenchmarkKeyPlain(b *testing.B) {
 		Key(ns, "some_key", 250)
 	}
 }
+
+func TestLeaseKey(t *testing.T) {
+	ns := Namespace("site", "prefix", 3, 250)
+	bk, _ := Key(ns, "k", 250)
+	if got := LeaseKey(bk, 250); got != "#!lease:site:prefix:3:k" {
+		t.Fatalf("LeaseKey = %q", got)
+	}
+	long, hashed := Key(ns, strings.Repeat("x", 300), 250)
+	if !hashed {
+		t.Fatal("long key not hashed")
+	}
+	lk := LeaseKey(long, 250)
+	if len(lk) > 250 || !strings.HasPrefix(lk, "#!lease") {
+		t.Fatalf("LeaseKey of %d bytes = %q (%d bytes)", len(long), lk, len(lk))
+	}
+	if LeaseKey(long, 250) != lk || LeaseKey(long+"y", 250) == lk {
+		t.Fatal("LeaseKey is not a function of its key")
+	}
+	if got := LeaseKey(long, 0); got != LeasePrefix+long {
+		t.Fatalf("LeaseKey without a limit = %q", got)
+	}
+	if _, _, err := Split(ns, lk); err == nil {
+		t.Fatalf("lock key %q splits as a data key", lk)
+	}
+}
