@@ -52,10 +52,11 @@ const (
 const (
 	kindGet         uint8 = iota // mg <key> v c
 	kindStore                    // ms <key> <len> T<exp> [ME | C<cas>]
-	kindDelete                   // md <key>
+	kindDelete                   // md <key> [C<cas> | I [T<exp>]]
 	kindTouch                    // mg <key> T<exp>
 	kindArith                    // ma <key> D<delta> v [MD]
-	kindGetMulti                 // mg <key> v c k q O<i> ... mn
+	kindLease                    // mg <key> v c N<exp> [R<delta>] (lease.go)
+	kindGetMulti                 // mg <key> v c k q O<i> ... mn (multi-key kinds last: see tryDirect)
 	kindSetMulti                 // ms <key> <len> T<exp> q O<i> ... mn
 	kindDeleteMulti              // md <key> q O<i> ... mn
 )
@@ -88,12 +89,12 @@ type found struct {
 // writer encodes them, the reader sets the results and completes it.
 type request struct {
 	kind  uint8
-	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'
+	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'; kindDelete: 0, 'C' cas, 'I' invalidate
 	key   string
 	value []byte
 	exp   int32
-	cas   uint64 // kindStore with mode 'C'
-	delta uint64 // kindArith
+	cas   uint64 // kindStore and kindDelete with mode 'C'
+	delta uint64 // kindArith; kindLease: the R (recache) time, 0 for none
 	keys  []string
 	items []backend.Item
 	exps  []int32
@@ -102,6 +103,7 @@ type request struct {
 	status uint8
 	rvalue []byte
 	rcas   uint64
+	rflags uint8 // kindLease: the reply's lease flags (flagWin, flagBusy, flagStale)
 	num    uint64
 	founds []found
 	fails  []keyStatus
@@ -130,7 +132,7 @@ func newRequest(kind uint8) *request {
 func (r *request) release() {
 	r.mode, r.key, r.value, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0
 	r.keys, r.items, r.exps = nil, nil, nil
-	r.status, r.rvalue, r.rcas, r.num, r.err = 0, nil, 0, 0, nil
+	r.status, r.rvalue, r.rcas, r.rflags, r.num, r.err = 0, nil, 0, 0, 0, nil
 	clear(r.founds)
 	r.founds = r.founds[:0]
 	r.fails = r.fails[:0]
@@ -594,7 +596,7 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 		if err != nil && attempt == 0 && idempotent(r) && staleConn(err) && ctx.Err() == nil {
 			// The server had closed the idle connection (it restarted, or
 			// timed the connection out): ask again on a new one.
-			r.status, r.rvalue, r.rcas, r.err = 0, nil, 0, nil
+			r.status, r.rvalue, r.rcas, r.rflags, r.err = 0, nil, 0, 0, nil
 			last = cn
 			continue
 		}

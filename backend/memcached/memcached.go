@@ -171,7 +171,8 @@ const (
 
 // Client is a memcached backend over one or more servers. It implements
 // backend.Backend, backend.MultiWriter, backend.Lister,
-// backend.StatsReporter, backend.Flusher and backend.Pinger, and is safe
+// backend.StatsReporter, backend.Flusher, backend.Pinger and
+// backend.Leaser (lease.go), and is safe
 // for concurrent use by multiple goroutines.
 type Client struct {
 	cfg    config

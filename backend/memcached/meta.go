@@ -64,7 +64,20 @@ func encode(w *bufio.Writer, r *request) {
 	case kindDelete:
 		_, _ = w.WriteString("md ")
 		_, _ = w.WriteString(r.key)
+		switch r.mode {
+		case 'C':
+			_, _ = w.WriteString(" C")
+			writeUint(w, r.cas)
+		case 'I':
+			_, _ = w.WriteString(" I")
+			if r.exp != 0 {
+				_, _ = w.WriteString(" T")
+				writeInt(w, int64(r.exp))
+			}
+		}
 		_, _ = w.WriteString("\r\n")
+	case kindLease:
+		encodeLease(w, r)
 	case kindArith:
 		_, _ = w.WriteString("ma ")
 		_, _ = w.WriteString(r.key)
@@ -143,7 +156,32 @@ type metaReply struct {
 	code   [2]byte
 	size   int
 	cas    uint64
-	opaque int // -1: none
+	opaque int   // -1: none
+	flags  uint8 // flagWin, flagBusy, flagStale
+}
+
+// The lease flags of an mg reply (see lease.go).
+const (
+	flagWin   uint8 = 1 << iota // W: this client won the right to fill the item
+	flagBusy                    // Z: another client was handed W already
+	flagStale                   // X: the item was marked stale (md I)
+)
+
+// leaseFlag returns the flag bit of a W, Z or X reply flag.
+func leaseFlag(b byte) uint8 {
+	switch b {
+	case 'W':
+		return flagWin
+	case 'Z':
+		return flagBusy
+	}
+	return flagStale
+}
+
+// placeholder reports whether an mg reply of size bytes with flags is a
+// lease placeholder: memcached's vivified item, 0 bytes with W or Z.
+func placeholder(size int, flags uint8) bool {
+	return size == 0 && flags&(flagWin|flagBusy) != 0
 }
 
 // parseMeta parses a reply line of a meta command. VA lines must carry a
@@ -197,6 +235,10 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 				return m, protoErr(fmt.Sprintf("bad opaque in reply %q", line))
 			}
 			m.opaque = int(v)
+		case 'W', 'Z', 'X':
+			if len(tok) == 1 {
+				m.flags |= leaseFlag(tok[0])
+			}
 		}
 	}
 	return m, nil
@@ -254,12 +296,18 @@ func readReply(br *bufio.Reader, r *request) error {
 		return err
 	}
 	switch {
-	case m.code == [2]byte{'V', 'A'} && r.kind == kindGet:
+	case m.code == [2]byte{'V', 'A'} && r.kind == kindGet && placeholder(m.size, m.flags):
+		// A lease placeholder (a missing key being filled): a miss.
+		if err := readValue(br, nil); err != nil {
+			return err
+		}
+		r.status = replyMiss
+	case m.code == [2]byte{'V', 'A'} && (r.kind == kindGet || r.kind == kindLease):
 		v := make([]byte, m.size)
 		if err := readValue(br, v); err != nil {
 			return err
 		}
-		r.status, r.rvalue, r.rcas = replyOK, v, m.cas
+		r.status, r.rvalue, r.rcas, r.rflags = replyOK, v, m.cas, m.flags
 	case m.code == [2]byte{'V', 'A'} && r.kind == kindArith:
 		if m.size > 24 {
 			return protoErr(fmt.Sprintf("counter reply of %d bytes: %q", m.size, line))
@@ -273,15 +321,15 @@ func readReply(br *bufio.Reader, r *request) error {
 			return protoErr(fmt.Sprintf("bad counter value %q", buf[:m.size]))
 		}
 		r.status, r.num = replyOK, n
-	case m.code == [2]byte{'H', 'D'} && r.kind != kindGet && r.kind != kindArith:
+	case m.code == [2]byte{'H', 'D'} && r.kind != kindGet && r.kind != kindArith && r.kind != kindLease:
 		r.status = replyOK
-	case m.code == [2]byte{'E', 'N'} && (r.kind == kindGet || r.kind == kindTouch):
+	case m.code == [2]byte{'E', 'N'} && (r.kind == kindGet || r.kind == kindTouch || r.kind == kindLease):
 		r.status = replyMiss
 	case m.code == [2]byte{'N', 'F'} && (r.kind == kindStore || r.kind == kindDelete || r.kind == kindArith):
 		r.status = replyMiss
 	case m.code == [2]byte{'N', 'S'} && r.kind == kindStore:
 		r.status = replyNotStored
-	case m.code == [2]byte{'E', 'X'} && r.kind == kindStore:
+	case m.code == [2]byte{'E', 'X'} && (r.kind == kindStore || r.kind == kindDelete && r.mode == 'C'):
 		r.status = replyExists
 	default:
 		return protoErr(fmt.Sprintf("unexpected reply %q", line))
@@ -339,6 +387,11 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 		}
 		next = m.opaque + 1
 		switch {
+		case m.code == [2]byte{'V', 'A'} && r.kind == kindGetMulti && placeholder(m.size, m.flags):
+			// A lease placeholder (a missing key being filled): a miss.
+			if err := readValue(br, nil); err != nil {
+				return err
+			}
 		case m.code == [2]byte{'V', 'A'} && r.kind == kindGetMulti:
 			var v []byte
 			if m.size > arenaSize/4 {
