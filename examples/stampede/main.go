@@ -280,10 +280,11 @@ func (x *dicts) Close() error { return x.be.Close() }
 
 // loader returns the loader every caller passes to GetOrLoad: it counts
 // its call in the backend, then takes c.loadTime.
-func (x *dicts) loader(c config, calls *int64, mu *sync.Mutex) func(context.Context, string) (string, error) {
+func (x *dicts) loader(c config, rep *childReport, mu *sync.Mutex) func(context.Context, string) (string, error) {
 	return func(ctx context.Context, key string) (string, error) {
 		mu.Lock()
-		*calls++
+		rep.Loads++
+		rep.LoadStarts = append(rep.LoadStarts, time.Now().UnixNano())
 		mu.Unlock()
 		if _, err := x.loads.Inc(ctx, c.counter); err != nil {
 			return "", fmt.Errorf("counting the load: %w", err)
@@ -306,6 +307,11 @@ type childReport struct {
 	Loads     int64           `json:"loads"`  // this process's loader calls
 	Errors    int             `json:"errors"` // failed calls
 	FirstErr  string          `json:"first_error,omitempty"`
+	// Wall-clock times (Unix ns), comparable across the processes of one
+	// machine: when this process's loader calls started, and when its
+	// first call returned a value.
+	LoadStarts  []int64 `json:"load_starts,omitempty"`
+	FirstReturn int64   `json:"first_return,omitempty"`
 }
 
 // runChild is a child process: open, warm up, say "ready", wait for "go"
@@ -334,8 +340,9 @@ func runChild(ctx context.Context, c config, stdin io.Reader, stdout io.Writer) 
 		rep    childReport
 		wg     sync.WaitGroup
 		start  = time.Now()
-		load   = x.loader(c, &rep.Loads, &mu)
+		load   = x.loader(c, &rep, &mu)
 		record = func(lat time.Duration, v string, err error) {
+			now := time.Now().UnixNano()
 			mu.Lock()
 			defer mu.Unlock()
 			rep.Latencies = append(rep.Latencies, lat)
@@ -348,6 +355,9 @@ func runChild(ctx context.Context, c config, stdin io.Reader, stdout io.Writer) 
 			}
 			if v == seedValue {
 				rep.Stale++
+			}
+			if rep.FirstReturn == 0 || now < rep.FirstReturn {
+				rep.FirstReturn = now
 			}
 		}
 	)
@@ -461,6 +471,10 @@ type result struct {
 	latencies []time.Duration
 	stale     int
 	errors    int
+	// loadStarts are the loader calls' start times, sorted; firstReturn
+	// is the earliest return of a value by any call.
+	loadStarts  []time.Time
+	firstReturn time.Time
 }
 
 // String is the program's output: "loads: N" and the latency line.
@@ -613,6 +627,12 @@ func runParent(ctx context.Context, c config, exe string, stderr io.Writer) (*re
 		res.stale += rep.Stale
 		res.childLoad += rep.Loads
 		res.errors += rep.Errors
+		for _, ns := range rep.LoadStarts {
+			res.loadStarts = append(res.loadStarts, time.Unix(0, ns))
+		}
+		if t := time.Unix(0, rep.FirstReturn); rep.FirstReturn != 0 && (res.firstReturn.IsZero() || t.Before(res.firstReturn)) {
+			res.firstReturn = t
+		}
 		if rep.FirstErr != "" {
 			errs = append(errs, fmt.Errorf("child %d: %d failed calls, the first: %s", i, rep.Errors, rep.FirstErr))
 		}
@@ -621,6 +641,7 @@ func runParent(ctx context.Context, c config, exe string, stderr io.Writer) (*re
 		}
 	}
 	slices.Sort(res.latencies)
+	slices.SortFunc(res.loadStarts, time.Time.Compare)
 	n, _, err := x.loads.Get(ctx, c.counter)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("reading the load counter: %w", err))

@@ -83,8 +83,9 @@ func TestColdKeyOneLoad(t *testing.T) {
 			if got, want := len(res.latencies), c.procs*c.g; got != want || res.errors != 0 {
 				t.Errorf("%d calls, %d failed; want %d calls, none failed", got, res.errors, want)
 			}
-			if len(res.latencies) > 0 && res.latencies[0] < c.loadTime {
-				t.Errorf("the fastest caller returned after %v, before the load (%v) could have finished", res.latencies[0], c.loadTime)
+			if len(res.loadStarts) > 0 && res.firstReturn.Before(res.loadStarts[0].Add(c.loadTime)) {
+				t.Errorf("a caller returned %v after the load started, before it (%v) could have finished",
+					res.firstReturn.Sub(res.loadStarts[0]), c.loadTime)
 			}
 			if out := res.String(); !strings.HasPrefix(out, "loads: 1\nlatency: calls=30 p50=") || strings.Count(out, "\n") != 2 {
 				t.Errorf("output %q: want \"loads: 1\" and one latency line", out)
