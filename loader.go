@@ -467,34 +467,63 @@ func (d *Dict[V]) loadDirect(ctx context.Context, key string, load func(context.
 }
 
 // revalidate starts the background refresh of a stale entry r read, if
-// this caller wins it: through the lease the read handed out (Leaser),
-// else by taking the key's lock.
+// this caller wins it. An entry in memcached's early-refresh window
+// (stale by time, not marked) is refreshed by the caller the server picked
+// with the lease of the read. Any other stale entry is refreshed by the
+// caller that takes the key's lock: memcached hands the lease of an item
+// marked stale (Invalidate) to whichever read comes first, plain Gets
+// included, so that lease cannot say who refreshes. The lock is tried in
+// the background, so that a stale read costs one round trip; a process
+// that lost it does not try again for lostHoldoff.
 func (d *Dict[V]) revalidate(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, leased bool, lease backend.Lease) {
 	if vw == nil {
 		return
 	}
-	if leased {
+	if leased && !lease.Stale {
 		if lease.Won {
 			d.refreshAsync(ctx, key, load, opts, vw, leaseFiller(lease))
 		}
 		return
 	}
 	if !d.lease.startRefresh(key) {
-		return // this process refreshes it already
+		return // this process refreshes it already, or lost the lock a moment ago
 	}
+	go d.lockedRefresh(context.WithoutCancel(ctx), key, load, opts, vw)
+}
+
+// lostHoldoff is how long a process that lost the lock of a stale entry's
+// refresh waits before it tries again (if the entry is still stale then:
+// the winner died, or the entry was marked stale anew). It is at most the
+// lease TTL.
+const lostHoldoff = 50 * time.Millisecond
+
+// lockedRefresh is revalidate's background work: take the key's lock,
+// read the entry again (another caller may have refreshed it between our
+// read and the lock), and reload it if it is still stale.
+func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view) {
 	bkey, _ := vw.key(key)
 	f := filler{lockKey: vw.lockKey(bkey), token: backend.NewLockToken()}
 	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
 	if err != nil || !won {
-		d.lease.endRefresh(key)
 		if err != nil {
 			if err = d.m.fail(ctx, opLoad, key, err); d.onError != nil {
 				d.onError(err)
 			}
 		}
+		time.AfterFunc(min(lostHoldoff, d.lease.leaseTTL), func() { d.lease.endRefresh(key) })
 		return
 	}
-	d.runRefresh(ctx, key, load, opts, vw, f)
+	r := d.readForLoad(ctx, key, false, true)
+	if r.leased && r.lease.Won && r.st != entryStale {
+		d.release(ctx, leaseFiller(r.lease)) // a lease on a key gone meanwhile
+	}
+	if r.st != entryStale || r.vw == nil {
+		// Refreshed, removed or unreadable since: nothing to do.
+		d.release(ctx, f)
+		d.lease.endRefresh(key)
+		return
+	}
+	d.refreshNow(ctx, key, load, opts, r.vw, f)
 }
 
 // refreshAsync reloads key in the background with the lease or lock f,
@@ -509,24 +538,29 @@ func (d *Dict[V]) refreshAsync(ctx context.Context, key string, load func(contex
 	d.runRefresh(ctx, key, load, opts, vw, f)
 }
 
-// runRefresh runs the refresh claimed with startRefresh.
+// runRefresh runs the refresh claimed with startRefresh in the
+// background.
 func (d *Dict[V]) runRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
-	go func() {
-		defer d.lease.endRefresh(key)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease.leaseTTL)
-		defer cancel()
-		defer func() {
-			if p := recover(); p != nil {
-				err := d.m.fail(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
-				if d.onError != nil {
-					d.onError(err)
-				}
+	go d.refreshNow(ctx, key, load, opts, vw, f)
+}
+
+// refreshNow reloads key with the lease or lock f, bounded by the lease
+// TTL, and ends the claim of startRefresh.
+func (d *Dict[V]) refreshNow(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
+	defer d.lease.endRefresh(key)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease.leaseTTL)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			err := d.m.fail(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
+			if d.onError != nil {
+				d.onError(err)
 			}
-		}()
-		if _, err := d.loadFill(rctx, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) && d.onError != nil {
-			d.onError(err)
 		}
 	}()
+	if _, err := d.loadFill(rctx, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) && d.onError != nil {
+		d.onError(err)
+	}
 }
 
 // backoff is the wait of a caller for another's fill: from 2ms, doubling
