@@ -19,6 +19,8 @@ type pluginBackend interface {
 	backend.Flusher
 	backend.Pinger
 	backend.MultiWriter
+	backend.Leaser
+	backend.Locker
 }
 
 // closingTool is a plugin's backend whose Close closes its Tool, as the

@@ -345,3 +345,74 @@ var (
 	_ backend.Pinger        = (*proxy)(nil)
 	_ backend.MultiWriter   = (*proxy)(nil)
 )
+
+// GetLease implements backend.Leaser with the current backend's Leaser;
+// over a backend without one it fails with backend.ErrNotSupported, and
+// memdict's GetOrLoad then coordinates fills with the key's lock (a Dict
+// decides once, at its first lease).
+func (p *proxy) GetLease(ctx context.Context, key string, o backend.LeaseOptions) (backend.Lease, error) {
+	v, be, err := p.acquire(ctx)
+	if err != nil {
+		return backend.Lease{}, err
+	}
+	defer v.release(p)
+	l, ok := be.(backend.Leaser)
+	if !ok {
+		return backend.Lease{}, p.named(errNoLeases)
+	}
+	return l.GetLease(ctx, key, o)
+}
+
+// ReleaseLease implements backend.Leaser with the current backend's.
+func (p *proxy) ReleaseLease(ctx context.Context, l backend.Lease) error {
+	v, be, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.release(p)
+	lb, ok := be.(backend.Leaser)
+	if !ok {
+		return p.named(errNoLeases)
+	}
+	return lb.ReleaseLease(ctx, l)
+}
+
+// MarkStale implements backend.Leaser with the current backend's.
+func (p *proxy) MarkStale(ctx context.Context, key string, ttl time.Duration) error {
+	v, be, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.release(p)
+	l, ok := be.(backend.Leaser)
+	if !ok {
+		return p.named(errNoLeases)
+	}
+	return l.MarkStale(ctx, key, ttl)
+}
+
+// errNoLeases is the error of the Leaser methods over a backend without
+// leases.
+var errNoLeases = fmt.Errorf("backend: leases: %w", backend.ErrNotSupported)
+
+// TryLock implements backend.Locker with backend.TryLock on the current
+// backend.
+func (p *proxy) TryLock(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	v, be, err := p.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer v.release(p)
+	return backend.TryLock(ctx, be, key, token, ttl)
+}
+
+// Unlock implements backend.Locker with backend.Unlock on the current
+// backend.
+func (p *proxy) Unlock(ctx context.Context, key, token string) (bool, error) {
+	v, be, err := p.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer v.release(p)
+	return backend.Unlock(ctx, be, key, token)
+}
