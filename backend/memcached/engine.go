@@ -500,6 +500,12 @@ func (cn *conn) pop() *request {
 
 func (cn *conn) readLoop() {
 	defer cn.p.c.bg.Done()
+	// failed is the request whose reply could not be read. It is completed
+	// only once the writer is done: the writer queues a request in flight
+	// before it encodes it, so a reply can fail while its request is still
+	// being encoded, and completing it then would hand it back to the pool
+	// under the writer.
+	var failed *request
 	for {
 		// Wait for a request in flight (the writer queues a request there
 		// before sending it) while no caller reads on its own.
@@ -522,7 +528,7 @@ func (cn *conn) readLoop() {
 			cn.mu.Lock()
 			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
 			cn.mu.Unlock()
-			r.complete()
+			failed = r
 			break
 		}
 		r.complete()
@@ -540,6 +546,9 @@ func (cn *conn) readLoop() {
 		}
 		cn.mu.Unlock()
 		time.Sleep(time.Millisecond)
+	}
+	if failed != nil {
+		failed.complete()
 	}
 	cn.mu.Lock()
 	err := cn.err
