@@ -270,22 +270,34 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, priva
 		}
 		return *(*V)(unsafe.Pointer(&r)), st, nil
 	}
-	h, payload, err := envelope.Parse(b)
-	if err != nil {
-		return v, entryNone, fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	if hashed && (!h.HasKey || string(h.Key) != key) {
-		return v, entryNone, nil
-	}
+	var codecID byte
+	var payload []byte
 	st = entryFresh
-	if h.Meta != (envelope.Meta{}) {
-		if st = d.lease.state(h.Meta); st != entryFresh && st != entryStale {
-			return v, st, nil
+	if len(b) >= envelope.HeaderLen && b[0] == envelope.Magic && b[2] == 0 {
+		// The common frame, read here without envelope.Parse's full
+		// header: no original key, no times, no flags.
+		if hashed {
+			return v, entryNone, nil // a hashed key's value carries its key
 		}
+		codecID, payload = b[1], b[envelope.HeaderLen:]
+	} else {
+		h, p, err := envelope.Parse(b)
+		if err != nil {
+			return v, entryNone, fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+		if hashed && (!h.HasKey || string(h.Key) != key) {
+			return v, entryNone, nil
+		}
+		if h.Meta != (envelope.Meta{}) {
+			if st = d.lease.state(h.Meta); st != entryFresh && st != entryStale {
+				return v, st, nil
+			}
+		}
+		codecID, payload = h.Codec, p
 	}
-	if h.Codec != vw.codecID {
+	if codecID != vw.codecID {
 		return v, entryNone, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
-			ErrDecode, codec.NameOf(h.Codec), vw.codec.Name())
+			ErrDecode, codec.NameOf(codecID), vw.codec.Name())
 	}
 	switch d.kind {
 	case kindString:
