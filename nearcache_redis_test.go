@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +35,17 @@ const nearCacheCoherenceBound = 100 * time.Millisecond
 // writerEnv makes the test binary a writer process for the coherence test.
 const writerEnv = "MEMDICT_NEAR_WRITER_URL"
 
+// openURL opens the backend at url, closed when the test ends.
+func openURL(t *testing.T, url string) backend.Backend {
+	t.Helper()
+	be, err := backend.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	return be
+}
+
 // TestNearCacheWriterProcess is the second process of
 // TestNearCacheCoherenceRedis: it reads numbers on stdin, Puts each under
 // key "k" with a plain Dict, and answers "ok" once the write returned.
@@ -44,11 +54,7 @@ func TestNearCacheWriterProcess(t *testing.T) {
 	if url == "" {
 		t.Skip("run by TestNearCacheCoherenceRedis as its writer process")
 	}
-	be, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := openURL(t, url)
 	d := newDict[int](t, be, "coherence", memdict.WithGenerationRefresh(-1))
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -69,11 +75,7 @@ func TestNearCacheWriterProcess(t *testing.T) {
 func TestNearCacheCoherenceRedis(t *testing.T) {
 	p := testserver.Redis(t)
 	url := "redis://" + p.Addr + "/0"
-	be, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := openURL(t, url)
 	d := newDict[int](t, be, "coherence", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(-1))
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestNearCacheWriterProcess$", "-test.count=1")
@@ -181,18 +183,9 @@ func TestNearCacheCoherenceRedis(t *testing.T) {
 func TestNearCacheRedisReconnect(t *testing.T) {
 	p := testserver.Redis(t)
 	url := "redis://" + p.Addr + "/0"
-	be, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := openURL(t, url)
 	d := newDict[string](t, be, "reconnect", memdict.WithNearCache(memdict.NearCache{}))
-	wbe, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wbe.Close()
-	writer := newDict[string](t, wbe, "reconnect") // as another process
+	writer := newDict[string](t, openURL(t, url), "reconnect") // as another process
 	raw := goredis.NewClient(&goredis.Options{Addr: p.Addr})
 	defer raw.Close()
 
@@ -212,27 +205,7 @@ func TestNearCacheRedisReconnect(t *testing.T) {
 	waitHit("before the outage")
 
 	// Kill the tracking connection: the near cache is emptied.
-	list, err := raw.ClientList(context.Background()).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	killed := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line, "name=memdict-tracking") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if err := raw.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
-					t.Fatal(err)
-				}
-				killed++
-			}
-		}
-	}
-	if killed == 0 {
-		t.Fatalf("no tracking connection in CLIENT LIST:\n%s", list)
-	}
+	testserver.KillRedisClients(t, raw, "memdict-tracking")
 	deadline := time.Now().Add(10 * time.Second)
 	for d.Stats().NearCache.Resets == 0 {
 		if time.Now().After(deadline) {
@@ -264,16 +237,8 @@ func TestNearCacheRedisReconnect(t *testing.T) {
 func TestNearCacheRedisClearElsewhere(t *testing.T) {
 	p := testserver.Redis(t)
 	url := "redis://" + p.Addr + "/0"
-	open := func() backend.Backend {
-		be, err := backend.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { be.Close() })
-		return be
-	}
-	d := newDict[string](t, open(), "cleared", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(time.Hour))
-	other := newDict[string](t, open(), "cleared", memdict.WithGenerationRefresh(time.Hour))
+	d := newDict[string](t, openURL(t, url), "cleared", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(time.Hour))
+	other := newDict[string](t, openURL(t, url), "cleared", memdict.WithGenerationRefresh(time.Hour))
 	_ = other.Put("k", "v")
 	deadline := time.Now().Add(10 * time.Second)
 	for d.Stats().NearCache.Hits == 0 {
