@@ -46,6 +46,21 @@ func openURL(t *testing.T, url string) backend.Backend {
 	return be
 }
 
+// waitNearHit reads "k" with d until the near cache serves one more hit,
+// for 10s at most.
+func waitNearHit[V any](t *testing.T, d *memdict.Dict[V], what string) {
+	t.Helper()
+	hits := d.Stats().NearCache.Hits
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().NearCache.Hits == hits {
+		if time.Now().After(deadline) {
+			t.Fatalf("no near-cache hit %s", what)
+		}
+		d.Get("k")
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestNearCacheWriterProcess is the second process of
 // TestNearCacheCoherenceRedis: it reads numbers on stdin, Puts each under
 // key "k" with a plain Dict, and answers "ok" once the write returned.
@@ -112,14 +127,7 @@ func TestNearCacheCoherenceRedis(t *testing.T) {
 
 	// Warm up: the value is near-cached once tracking is live.
 	write(0)
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().NearCache.Hits == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the near cache never served a hit: tracking not live?")
-		}
-		d.Get("k")
-		time.Sleep(time.Millisecond)
-	}
+	waitNearHit(t, d, "at all: tracking not live?")
 
 	const trials = 1000
 	lat := make([]time.Duration, 0, trials)
@@ -189,20 +197,8 @@ func TestNearCacheRedisReconnect(t *testing.T) {
 	raw := goredis.NewClient(&goredis.Options{Addr: p.Addr})
 	defer raw.Close()
 
-	waitHit := func(what string) {
-		t.Helper()
-		hits := d.Stats().NearCache.Hits
-		deadline := time.Now().Add(10 * time.Second)
-		for d.Stats().NearCache.Hits == hits {
-			if time.Now().After(deadline) {
-				t.Fatalf("no near-cache hit %s", what)
-			}
-			d.Get("k")
-			time.Sleep(time.Millisecond)
-		}
-	}
 	_ = writer.Put("k", "v1")
-	waitHit("before the outage")
+	waitNearHit(t, d, "before the outage")
 
 	// Kill the tracking connection: the near cache is emptied.
 	testserver.KillRedisClients(t, raw, "memdict-tracking")
@@ -225,7 +221,7 @@ func TestNearCacheRedisReconnect(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	waitHit("after tracking came back")
+	waitNearHit(t, d, "after tracking came back")
 	if v, _ := d.Get("k"); v != "v2" {
 		t.Fatalf("after reconnecting Get = %q, want v2", v)
 	}
@@ -240,18 +236,11 @@ func TestNearCacheRedisClearElsewhere(t *testing.T) {
 	d := newDict[string](t, openURL(t, url), "cleared", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(time.Hour))
 	other := newDict[string](t, openURL(t, url), "cleared", memdict.WithGenerationRefresh(time.Hour))
 	_ = other.Put("k", "v")
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().NearCache.Hits == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no near-cache hit")
-		}
-		d.Get("k")
-		time.Sleep(time.Millisecond)
-	}
+	waitNearHit(t, d, "before the Clear")
 	if err := other.Clear(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, ok := d.Get("k"); !ok {
 			break
