@@ -193,168 +193,161 @@ var fillPaths = []struct {
 	}},
 }
 
-func TestGetOrLoadOneLoadAcrossDicts(t *testing.T) {
+// forEachFillPath runs test once on each of fillPaths, in a subtest with
+// a fake clock at leaseT0 and the backend that fill path makes on it.
+func forEachFillPath(t *testing.T, test func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, reads func(key string) int)) {
 	for _, fp := range fillPaths {
 		t.Run(fp.name, func(t *testing.T) {
-			ctx := testCtx(t)
 			clock := memory.NewFakeClock(leaseT0)
 			be, reads := fp.make(clock)
-			d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Minute))
-			c := &counter{gate: make(chan struct{}), value: "v"}
-			const n = 20
-			var wg sync.WaitGroup
-			for i := range n {
-				d := d1
-				if i%2 == 1 {
-					d = d2
-				}
-				wg.Go(func() {
-					if v, err := d.GetOrLoad(ctx, "k", c.load); err != nil || v != "v" {
-						t.Errorf("GetOrLoad = %q, %v", v, err)
-					}
-				})
-			}
-			bk := d1.BackendKey("k")
-			waitFor(t, "every caller to read", func() bool { return reads(bk) >= n })
-			waitFor(t, "the load", func() bool { return c.calls.Load() == 1 })
-			close(c.gate)
-			wg.Wait()
-			if got := c.calls.Load(); got != 1 {
-				t.Fatalf("%d loads, want 1", got)
-			}
-			if st := d1.Stats().Loads + d2.Stats().Loads; st != 1 {
-				t.Fatalf("Stats.Loads sum to %d", st)
-			}
+			test(t, testCtx(t), clock, be, reads)
 		})
 	}
+}
+
+// getOrLoadAcross calls GetOrLoad n times, alternately on each of ds,
+// and fails the test unless every call answers want at once.
+func getOrLoadAcross(t *testing.T, ctx context.Context, ds []*memdict.Dict[string], n int, load func(context.Context, string) (string, error), want, what string) {
+	t.Helper()
+	for i := range n {
+		if v, err := ds[i%len(ds)].GetOrLoad(ctx, "k", load); err != nil || v != want {
+			t.Fatalf("GetOrLoad %s = %q, %v; want %s at once", what, v, err, want)
+		}
+	}
+}
+
+func TestGetOrLoadOneLoadAcrossDicts(t *testing.T) {
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, reads func(string) int) {
+		d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Minute))
+		c := &counter{gate: make(chan struct{}), value: "v"}
+		const n = 20
+		var wg sync.WaitGroup
+		for i := range n {
+			d := d1
+			if i%2 == 1 {
+				d = d2
+			}
+			wg.Go(func() {
+				if v, err := d.GetOrLoad(ctx, "k", c.load); err != nil || v != "v" {
+					t.Errorf("GetOrLoad = %q, %v", v, err)
+				}
+			})
+		}
+		bk := d1.BackendKey("k")
+		waitFor(t, "every caller to read", func() bool { return reads(bk) >= n })
+		waitFor(t, "the load", func() bool { return c.calls.Load() == 1 })
+		close(c.gate)
+		wg.Wait()
+		if got := c.calls.Load(); got != 1 {
+			t.Fatalf("%d loads, want 1", got)
+		}
+		if st := d1.Stats().Loads + d2.Stats().Loads; st != 1 {
+			t.Fatalf("Stats.Loads sum to %d", st)
+		}
+	})
 }
 
 func TestStaleWhileRevalidate(t *testing.T) {
-	for _, fp := range fillPaths {
-		t.Run(fp.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			clock := memory.NewFakeClock(leaseT0)
-			be, _ := fp.make(clock)
-			d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Minute),
-				memdict.WithStaleWhileRevalidate(time.Minute))
-			v1 := &counter{value: "v1"}
-			if v, err := d1.GetOrLoad(ctx, "k", v1.load); err != nil || v != "v1" {
-				t.Fatalf("GetOrLoad = %q, %v", v, err)
-			}
-			// Stale, for one more minute. (A Leaser's server counts the
-			// refresh window from its own TTL, in whole seconds on
-			// memcached: give it one.)
-			clock.Advance(time.Minute + time.Second)
-			v2 := &counter{gate: make(chan struct{}), value: "v2"}
-			for i := range 10 {
-				d := []*memdict.Dict[string]{d1, d2}[i%2]
-				if v, err := d.GetOrLoad(ctx, "k", v2.load); err != nil || v != "v1" {
-					t.Fatalf("GetOrLoad of a stale entry = %q, %v; want v1 at once", v, err)
-				}
-			}
-			waitFor(t, "the background reload", func() bool { return v2.calls.Load() >= 1 })
-			if v, ok := d2.Get("k"); !ok || v != "v1" {
-				t.Fatalf("Get during the reload = %q, %v", v, ok)
-			}
-			close(v2.gate)
-			waitFor(t, "the reloaded value", func() bool { v, _ := d2.Get("k"); return v == "v2" })
-			if n := v2.calls.Load(); n != 1 {
-				t.Fatalf("%d reloads, want 1", n)
-			}
-			// Fresh again: no reload.
-			if v, err := d2.GetOrLoad(ctx, "k", v2.load); err != nil || v != "v2" || v2.calls.Load() != 1 {
-				t.Fatalf("GetOrLoad after the reload = %q, %v (%d loads)", v, err, v2.calls.Load())
-			}
-			// Past the window, a miss: a load in the foreground.
-			clock.Advance(2*time.Minute + time.Millisecond)
-			v3 := &counter{value: "v3"}
-			if v, err := d1.GetOrLoad(ctx, "k", v3.load); err != nil || v != "v3" || v3.calls.Load() != 1 {
-				t.Fatalf("GetOrLoad past the window = %q, %v (%d loads)", v, err, v3.calls.Load())
-			}
-		})
-	}
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, _ func(string) int) {
+		d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Minute),
+			memdict.WithStaleWhileRevalidate(time.Minute))
+		v1 := &counter{value: "v1"}
+		if v, err := d1.GetOrLoad(ctx, "k", v1.load); err != nil || v != "v1" {
+			t.Fatalf("GetOrLoad = %q, %v", v, err)
+		}
+		// Stale, for one more minute. (A Leaser's server counts the
+		// refresh window from its own TTL, in whole seconds on
+		// memcached: give it one.)
+		clock.Advance(time.Minute + time.Second)
+		v2 := &counter{gate: make(chan struct{}), value: "v2"}
+		getOrLoadAcross(t, ctx, []*memdict.Dict[string]{d1, d2}, 10, v2.load, "v1", "of a stale entry")
+		waitFor(t, "the background reload", func() bool { return v2.calls.Load() >= 1 })
+		if v, ok := d2.Get("k"); !ok || v != "v1" {
+			t.Fatalf("Get during the reload = %q, %v", v, ok)
+		}
+		close(v2.gate)
+		waitFor(t, "the reloaded value", func() bool { v, _ := d2.Get("k"); return v == "v2" })
+		if n := v2.calls.Load(); n != 1 {
+			t.Fatalf("%d reloads, want 1", n)
+		}
+		// Fresh again: no reload.
+		if v, err := d2.GetOrLoad(ctx, "k", v2.load); err != nil || v != "v2" || v2.calls.Load() != 1 {
+			t.Fatalf("GetOrLoad after the reload = %q, %v (%d loads)", v, err, v2.calls.Load())
+		}
+		// Past the window, a miss: a load in the foreground.
+		clock.Advance(2*time.Minute + time.Millisecond)
+		v3 := &counter{value: "v3"}
+		if v, err := d1.GetOrLoad(ctx, "k", v3.load); err != nil || v != "v3" || v3.calls.Load() != 1 {
+			t.Fatalf("GetOrLoad past the window = %q, %v (%d loads)", v, err, v3.calls.Load())
+		}
+	})
 }
 
 func TestInvalidate(t *testing.T) {
-	for _, fp := range fillPaths {
-		t.Run(fp.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			clock := memory.NewFakeClock(leaseT0)
-			be, _ := fp.make(clock)
-			d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithLeaseTTL(5*time.Second))
-			if err := d1.Invalidate(ctx, "absent"); err != nil {
-				t.Fatalf("Invalidate of an absent key: %v", err)
-			}
-			if err := d1.Put("k", "v1"); err != nil { // no TTL
-				t.Fatal(err)
-			}
-			if err := d2.Invalidate(ctx, "k"); err != nil {
-				t.Fatal(err)
-			}
-			if v, ok := d1.Get("k"); !ok || v != "v1" {
-				t.Fatalf("Get after Invalidate = %q, %v; want the old value", v, ok)
-			}
-			v2 := &counter{gate: make(chan struct{}), value: "v2"}
-			for i := range 10 {
-				d := []*memdict.Dict[string]{d1, d2}[i%2]
-				if v, err := d.GetOrLoad(ctx, "k", v2.load); err != nil || v != "v1" {
-					t.Fatalf("GetOrLoad after Invalidate = %q, %v; want v1 at once", v, err)
-				}
-			}
-			waitFor(t, "the reload", func() bool { return v2.calls.Load() >= 1 })
-			close(v2.gate)
-			waitFor(t, "the reloaded value", func() bool { v, _ := d1.Get("k"); return v == "v2" })
-			if n := v2.calls.Load(); n != 1 {
-				t.Fatalf("%d reloads, want 1", n)
-			}
-			// Invalidated and never revalidated, an entry lives the lease
-			// TTL at most.
-			if err := d1.Invalidate(ctx, "k"); err != nil {
-				t.Fatal(err)
-			}
-			clock.Advance(5 * time.Second)
-			if v, ok := d1.Get("k"); ok {
-				t.Fatalf("an invalidated entry outlived the lease TTL: %q", v)
-			}
-		})
-	}
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, _ func(string) int) {
+		d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithLeaseTTL(5*time.Second))
+		if err := d1.Invalidate(ctx, "absent"); err != nil {
+			t.Fatalf("Invalidate of an absent key: %v", err)
+		}
+		if err := d1.Put("k", "v1"); err != nil { // no TTL
+			t.Fatal(err)
+		}
+		if err := d2.Invalidate(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := d1.Get("k"); !ok || v != "v1" {
+			t.Fatalf("Get after Invalidate = %q, %v; want the old value", v, ok)
+		}
+		v2 := &counter{gate: make(chan struct{}), value: "v2"}
+		getOrLoadAcross(t, ctx, []*memdict.Dict[string]{d1, d2}, 10, v2.load, "v1", "after Invalidate")
+		waitFor(t, "the reload", func() bool { return v2.calls.Load() >= 1 })
+		close(v2.gate)
+		waitFor(t, "the reloaded value", func() bool { v, _ := d1.Get("k"); return v == "v2" })
+		if n := v2.calls.Load(); n != 1 {
+			t.Fatalf("%d reloads, want 1", n)
+		}
+		// Invalidated and never revalidated, an entry lives the lease
+		// TTL at most.
+		if err := d1.Invalidate(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(5 * time.Second)
+		if v, ok := d1.Get("k"); ok {
+			t.Fatalf("an invalidated entry outlived the lease TTL: %q", v)
+		}
+	})
 }
 
 func TestNegativeCaching(t *testing.T) {
-	for _, fp := range fillPaths {
-		t.Run(fp.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			clock := memory.NewFakeClock(leaseT0)
-			be, _ := fp.make(clock)
-			d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Hour))
-			c := &counter{err: fmt.Errorf("user 7: %w", memdict.ErrNoValue)}
-			for i := range 4 {
-				d := []*memdict.Dict[string]{d1, d2}[i%2]
-				_, err := d.GetOrLoad(ctx, "k", c.load)
-				var oe *memdict.OpError
-				if !errors.Is(err, memdict.ErrNoValue) || !errors.As(err, &oe) || oe.Op != "load" || oe.Key != "k" {
-					t.Fatalf("GetOrLoad = %v, want an *OpError of load wrapping ErrNoValue", err)
-				}
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, _ func(string) int) {
+		d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Hour))
+		c := &counter{err: fmt.Errorf("user 7: %w", memdict.ErrNoValue)}
+		for i := range 4 {
+			d := []*memdict.Dict[string]{d1, d2}[i%2]
+			_, err := d.GetOrLoad(ctx, "k", c.load)
+			var oe *memdict.OpError
+			if !errors.Is(err, memdict.ErrNoValue) || !errors.As(err, &oe) || oe.Op != "load" || oe.Key != "k" {
+				t.Fatalf("GetOrLoad = %v, want an *OpError of load wrapping ErrNoValue", err)
 			}
-			if n := c.calls.Load(); n != 1 {
-				t.Fatalf("%d loads within the negative TTL, want 1", n)
-			}
-			if _, ok, err := d1.Lookup(ctx, "k"); ok || err != nil {
-				t.Fatalf("Lookup of a cached absence = %v, %v; want a miss", ok, err)
-			}
-			if m, err := d1.GetMulti(ctx, []string{"k"}); len(m) != 0 || err != nil {
-				t.Fatalf("GetMulti of a cached absence = %v, %v", m, err)
-			}
-			for k := range d1.Keys(ctx) {
-				t.Fatalf("Keys lists the cached absence %q", k)
-			}
-			clock.Advance(memdict.DefaultNegativeTTL)
-			c.err, c.value = nil, "now it exists"
-			if v, err := d2.GetOrLoad(ctx, "k", c.load); err != nil || v != "now it exists" || c.calls.Load() != 2 {
-				t.Fatalf("after the negative TTL GetOrLoad = %q, %v (%d loads)", v, err, c.calls.Load())
-			}
-		})
-	}
+		}
+		if n := c.calls.Load(); n != 1 {
+			t.Fatalf("%d loads within the negative TTL, want 1", n)
+		}
+		if _, ok, err := d1.Lookup(ctx, "k"); ok || err != nil {
+			t.Fatalf("Lookup of a cached absence = %v, %v; want a miss", ok, err)
+		}
+		if m, err := d1.GetMulti(ctx, []string{"k"}); len(m) != 0 || err != nil {
+			t.Fatalf("GetMulti of a cached absence = %v, %v", m, err)
+		}
+		for k := range d1.Keys(ctx) {
+			t.Fatalf("Keys lists the cached absence %q", k)
+		}
+		clock.Advance(memdict.DefaultNegativeTTL)
+		c.err, c.value = nil, "now it exists"
+		if v, err := d2.GetOrLoad(ctx, "k", c.load); err != nil || v != "now it exists" || c.calls.Load() != 2 {
+			t.Fatalf("after the negative TTL GetOrLoad = %q, %v (%d loads)", v, err, c.calls.Load())
+		}
+	})
 }
 
 func TestNegativeTTLCappedAndOff(t *testing.T) {
@@ -388,66 +381,56 @@ func TestNegativeTTLCappedAndOff(t *testing.T) {
 // lease at once: the next call loads without waiting for it to expire
 // (the fake clock never moves here).
 func TestLoadErrorReleasesLease(t *testing.T) {
-	for _, fp := range fillPaths {
-		t.Run(fp.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			clock := memory.NewFakeClock(leaseT0)
-			be, _ := fp.make(clock)
-			d := newDict[string](t, be, "p", memdict.WithClock(clock.Now))
-			boom := errors.New("database down")
-			c := &counter{err: boom}
-			if _, err := d.GetOrLoad(ctx, "k", c.load); !errors.Is(err, boom) {
-				t.Fatalf("GetOrLoad = %v", err)
-			}
-			c.err, c.value = nil, "v"
-			if v, err := d.GetOrLoad(ctx, "k", c.load); err != nil || v != "v" || c.calls.Load() != 2 {
-				t.Fatalf("GetOrLoad after a failed load = %q, %v (%d loads)", v, err, c.calls.Load())
-			}
-		})
-	}
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, _ func(string) int) {
+		d := newDict[string](t, be, "p", memdict.WithClock(clock.Now))
+		boom := errors.New("database down")
+		c := &counter{err: boom}
+		if _, err := d.GetOrLoad(ctx, "k", c.load); !errors.Is(err, boom) {
+			t.Fatalf("GetOrLoad = %v", err)
+		}
+		c.err, c.value = nil, "v"
+		if v, err := d.GetOrLoad(ctx, "k", c.load); err != nil || v != "v" || c.calls.Load() != 2 {
+			t.Fatalf("GetOrLoad after a failed load = %q, %v (%d loads)", v, err, c.calls.Load())
+		}
+	})
 }
 
 // A winner that never fills holds the lease until its TTL: then another
 // caller takes over.
 func TestLeaseTakeover(t *testing.T) {
-	for _, fp := range fillPaths {
-		t.Run(fp.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			clock := memory.NewFakeClock(leaseT0)
-			be, reads := fp.make(clock)
-			d := newDict[string](t, be, "p", memdict.WithClock(clock.Now), memdict.WithLeaseTTL(3*time.Second))
-			bk := d.BackendKey("k")
-			if l, ok := be.(backend.Leaser); ok {
-				lease, err := l.GetLease(ctx, bk, backend.LeaseOptions{TTL: 3 * time.Second})
-				if err != nil || !lease.Won {
-					t.Fatalf("GetLease = %+v, %v", lease, err)
-				}
-			} else if won, err := backend.TryLock(ctx, be, keyspace.LeaseKey(bk, memdict.DefaultMaxKeyLen), backend.NewLockToken(), 3*time.Second); !won || err != nil {
-				t.Fatalf("TryLock = %v, %v", won, err)
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, reads func(string) int) {
+		d := newDict[string](t, be, "p", memdict.WithClock(clock.Now), memdict.WithLeaseTTL(3*time.Second))
+		bk := d.BackendKey("k")
+		if l, ok := be.(backend.Leaser); ok {
+			lease, err := l.GetLease(ctx, bk, backend.LeaseOptions{TTL: 3 * time.Second})
+			if err != nil || !lease.Won {
+				t.Fatalf("GetLease = %+v, %v", lease, err)
 			}
-			c := &counter{value: "v"}
-			done := make(chan error, 1)
-			go func() {
-				v, err := d.GetOrLoad(ctx, "k", c.load)
-				if err == nil && v != "v" {
-					err = fmt.Errorf("GetOrLoad = %q", v)
-				}
-				done <- err
-			}()
-			before := reads(bk)
-			waitFor(t, "the caller to wait and read again", func() bool { return reads(bk) >= before+3 })
-			if n := c.calls.Load(); n != 0 {
-				t.Fatalf("the loader ran while another held the lease (%d)", n)
+		} else if won, err := backend.TryLock(ctx, be, keyspace.LeaseKey(bk, memdict.DefaultMaxKeyLen), backend.NewLockToken(), 3*time.Second); !won || err != nil {
+			t.Fatalf("TryLock = %v, %v", won, err)
+		}
+		c := &counter{value: "v"}
+		done := make(chan error, 1)
+		go func() {
+			v, err := d.GetOrLoad(ctx, "k", c.load)
+			if err == nil && v != "v" {
+				err = fmt.Errorf("GetOrLoad = %q", v)
 			}
-			clock.Advance(3 * time.Second)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if n := c.calls.Load(); n != 1 {
-				t.Fatalf("%d loads, want 1", n)
-			}
-		})
-	}
+			done <- err
+		}()
+		before := reads(bk)
+		waitFor(t, "the caller to wait and read again", func() bool { return reads(bk) >= before+3 })
+		if n := c.calls.Load(); n != 0 {
+			t.Fatalf("the loader ran while another held the lease (%d)", n)
+		}
+		clock.Advance(3 * time.Second)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := c.calls.Load(); n != 1 {
+			t.Fatalf("%d loads, want 1", n)
+		}
+	})
 }
 
 // A caller waiting for another's fill stops with its context.
@@ -565,29 +548,24 @@ func TestNearCacheStaleGoesToBackend(t *testing.T) {
 
 // An invalidated absence is loaded again at once.
 func TestInvalidateAbsence(t *testing.T) {
-	for _, fp := range fillPaths {
-		t.Run(fp.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			clock := memory.NewFakeClock(leaseT0)
-			be, _ := fp.make(clock)
-			d1, d2 := dicts(t, be, memdict.WithClock(clock.Now))
-			c := &counter{err: memdict.ErrNoValue}
-			if _, err := d1.GetOrLoad(ctx, "k", c.load); !errors.Is(err, memdict.ErrNoValue) {
-				t.Fatal(err)
-			}
-			if err := d2.Invalidate(ctx, "k"); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok, err := d1.Lookup(ctx, "k"); ok || err != nil {
-				t.Fatalf("Lookup of an invalidated absence = %v, %v", ok, err)
-			}
-			c.err, c.value = nil, "created"
-			if v, err := d1.GetOrLoad(ctx, "k", c.load); err != nil || v != "created" || c.calls.Load() != 2 {
-				t.Fatalf("GetOrLoad after invalidating the absence = %q, %v (%d loads)", v, err, c.calls.Load())
-			}
-			if v, ok := d2.Get("k"); !ok || v != "created" {
-				t.Fatalf("Get = %q, %v", v, ok)
-			}
-		})
-	}
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, _ func(string) int) {
+		d1, d2 := dicts(t, be, memdict.WithClock(clock.Now))
+		c := &counter{err: memdict.ErrNoValue}
+		if _, err := d1.GetOrLoad(ctx, "k", c.load); !errors.Is(err, memdict.ErrNoValue) {
+			t.Fatal(err)
+		}
+		if err := d2.Invalidate(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := d1.Lookup(ctx, "k"); ok || err != nil {
+			t.Fatalf("Lookup of an invalidated absence = %v, %v", ok, err)
+		}
+		c.err, c.value = nil, "created"
+		if v, err := d1.GetOrLoad(ctx, "k", c.load); err != nil || v != "created" || c.calls.Load() != 2 {
+			t.Fatalf("GetOrLoad after invalidating the absence = %q, %v (%d loads)", v, err, c.calls.Load())
+		}
+		if v, ok := d2.Get("k"); !ok || v != "created" {
+			t.Fatalf("Get = %q, %v", v, ok)
+		}
+	})
 }

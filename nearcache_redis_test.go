@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +35,32 @@ const nearCacheCoherenceBound = 100 * time.Millisecond
 // writerEnv makes the test binary a writer process for the coherence test.
 const writerEnv = "MEMDICT_NEAR_WRITER_URL"
 
+// openURL opens the backend at url, closed when the test ends.
+func openURL(t *testing.T, url string) backend.Backend {
+	t.Helper()
+	be, err := backend.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	return be
+}
+
+// waitNearHit reads "k" with d until the near cache serves one more hit,
+// for 10s at most.
+func waitNearHit[V any](t *testing.T, d *memdict.Dict[V], what string) {
+	t.Helper()
+	hits := d.Stats().NearCache.Hits
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().NearCache.Hits == hits {
+		if time.Now().After(deadline) {
+			t.Fatalf("no near-cache hit %s", what)
+		}
+		d.Get("k")
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestNearCacheWriterProcess is the second process of
 // TestNearCacheCoherenceRedis: it reads numbers on stdin, Puts each under
 // key "k" with a plain Dict, and answers "ok" once the write returned.
@@ -44,11 +69,7 @@ func TestNearCacheWriterProcess(t *testing.T) {
 	if url == "" {
 		t.Skip("run by TestNearCacheCoherenceRedis as its writer process")
 	}
-	be, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := openURL(t, url)
 	d := newDict[int](t, be, "coherence", memdict.WithGenerationRefresh(-1))
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -69,11 +90,7 @@ func TestNearCacheWriterProcess(t *testing.T) {
 func TestNearCacheCoherenceRedis(t *testing.T) {
 	p := testserver.Redis(t)
 	url := "redis://" + p.Addr + "/0"
-	be, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := openURL(t, url)
 	d := newDict[int](t, be, "coherence", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(-1))
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestNearCacheWriterProcess$", "-test.count=1")
@@ -110,14 +127,7 @@ func TestNearCacheCoherenceRedis(t *testing.T) {
 
 	// Warm up: the value is near-cached once tracking is live.
 	write(0)
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().NearCache.Hits == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the near cache never served a hit: tracking not live?")
-		}
-		d.Get("k")
-		time.Sleep(time.Millisecond)
-	}
+	waitNearHit(t, d, "at all: tracking not live?")
 
 	const trials = 1000
 	lat := make([]time.Duration, 0, trials)
@@ -181,58 +191,17 @@ func TestNearCacheCoherenceRedis(t *testing.T) {
 func TestNearCacheRedisReconnect(t *testing.T) {
 	p := testserver.Redis(t)
 	url := "redis://" + p.Addr + "/0"
-	be, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := openURL(t, url)
 	d := newDict[string](t, be, "reconnect", memdict.WithNearCache(memdict.NearCache{}))
-	wbe, err := backend.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wbe.Close()
-	writer := newDict[string](t, wbe, "reconnect") // as another process
+	writer := newDict[string](t, openURL(t, url), "reconnect") // as another process
 	raw := goredis.NewClient(&goredis.Options{Addr: p.Addr})
 	defer raw.Close()
 
-	waitHit := func(what string) {
-		t.Helper()
-		hits := d.Stats().NearCache.Hits
-		deadline := time.Now().Add(10 * time.Second)
-		for d.Stats().NearCache.Hits == hits {
-			if time.Now().After(deadline) {
-				t.Fatalf("no near-cache hit %s", what)
-			}
-			d.Get("k")
-			time.Sleep(time.Millisecond)
-		}
-	}
 	_ = writer.Put("k", "v1")
-	waitHit("before the outage")
+	waitNearHit(t, d, "before the outage")
 
 	// Kill the tracking connection: the near cache is emptied.
-	list, err := raw.ClientList(context.Background()).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	killed := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line, "name=memdict-tracking") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if err := raw.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
-					t.Fatal(err)
-				}
-				killed++
-			}
-		}
-	}
-	if killed == 0 {
-		t.Fatalf("no tracking connection in CLIENT LIST:\n%s", list)
-	}
+	testserver.KillRedisClients(t, raw, "memdict-tracking")
 	deadline := time.Now().Add(10 * time.Second)
 	for d.Stats().NearCache.Resets == 0 {
 		if time.Now().After(deadline) {
@@ -252,7 +221,7 @@ func TestNearCacheRedisReconnect(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	waitHit("after tracking came back")
+	waitNearHit(t, d, "after tracking came back")
 	if v, _ := d.Get("k"); v != "v2" {
 		t.Fatalf("after reconnecting Get = %q, want v2", v)
 	}
@@ -264,29 +233,14 @@ func TestNearCacheRedisReconnect(t *testing.T) {
 func TestNearCacheRedisClearElsewhere(t *testing.T) {
 	p := testserver.Redis(t)
 	url := "redis://" + p.Addr + "/0"
-	open := func() backend.Backend {
-		be, err := backend.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { be.Close() })
-		return be
-	}
-	d := newDict[string](t, open(), "cleared", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(time.Hour))
-	other := newDict[string](t, open(), "cleared", memdict.WithGenerationRefresh(time.Hour))
+	d := newDict[string](t, openURL(t, url), "cleared", memdict.WithNearCache(memdict.NearCache{}), memdict.WithGenerationRefresh(time.Hour))
+	other := newDict[string](t, openURL(t, url), "cleared", memdict.WithGenerationRefresh(time.Hour))
 	_ = other.Put("k", "v")
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().NearCache.Hits == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no near-cache hit")
-		}
-		d.Get("k")
-		time.Sleep(time.Millisecond)
-	}
+	waitNearHit(t, d, "before the Clear")
 	if err := other.Clear(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, ok := d.Get("k"); !ok {
 			break

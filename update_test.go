@@ -18,21 +18,27 @@ type tally struct {
 	Note string `json:"note"`
 }
 
+// incrementTally increments the tally "t" n times with d.Update; it
+// reports the first error and stops there.
+func incrementTally(t *testing.T, ctx context.Context, d *memdict.Dict[tally], n int) {
+	for range n {
+		if _, err := d.Update(ctx, "t", func(old tally, _ bool) (tally, error) {
+			old.N++
+			return old, nil
+		}); err != nil {
+			t.Error(err)
+			return
+		}
+	}
+}
+
 func TestUpdateConcurrentIncrements(t *testing.T) {
 	ctx := context.Background()
 	d := newDict[tally](t, memory.New(), "p")
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			for range 100 {
-				if _, err := d.Update(ctx, "t", func(old tally, _ bool) (tally, error) {
-					old.N++
-					return old, nil
-				}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
+			incrementTally(t, ctx, d, 100)
 		})
 	}
 	wg.Wait()
@@ -51,15 +57,7 @@ func TestUpdateConcurrentAcrossDicts(t *testing.T) {
 	for range 20 {
 		d := newDict[tally](t, be, "p", memdict.WithUpdateRetries(10000))
 		wg.Go(func() {
-			for range 50 {
-				if _, err := d.Update(ctx, "t", func(old tally, _ bool) (tally, error) {
-					old.N++
-					return old, nil
-				}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
+			incrementTally(t, ctx, d, 50)
 			conflicts.Add(d.Stats().Conflicts)
 		})
 	}

@@ -96,6 +96,12 @@ func BenchmarkGetMulti100(b *testing.B) {
 
 func BenchmarkParallelGet(b *testing.B) {
 	raw, c, keys := benchSetup(b)
+	parallelGets(b, raw, c, keys)
+}
+
+// parallelGets reads keys from 32 goroutines, with gomemcache and with
+// the driver, one sub-benchmark each.
+func parallelGets(b *testing.B, raw *memcache.Client, c *memcached.Client, keys []string) {
 	b.Run("gomemcache", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(32)
@@ -168,28 +174,7 @@ func BenchmarkParallelGetBig(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.Run("gomemcache", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism(32)
-		b.RunParallel(func(pb *testing.PB) {
-			for i := 0; pb.Next(); i++ {
-				raw.Get(keys[i%len(keys)])
-			}
-		})
-	})
-	b.Run("memdict", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism(32)
-		ctx := context.Background()
-		b.RunParallel(func(pb *testing.PB) {
-			for i := 0; pb.Next(); i++ {
-				if _, err := c.Get(ctx, keys[i%len(keys)]); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	parallelGets(b, raw, c, keys)
 }
 
 // BenchmarkSetMulti100: one SetMulti of 100 keys (one write and one read)

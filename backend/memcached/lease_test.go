@@ -45,6 +45,16 @@ func getLease(t *testing.T, c *memcached.Client, key string, o backend.LeaseOpti
 	return l
 }
 
+// wonLease gets a lease on key, which must be cold: the lease must be won.
+func wonLease(t *testing.T, c *memcached.Client, key string, o backend.LeaseOptions) backend.Lease {
+	t.Helper()
+	l := getLease(t, c, key, o)
+	if !l.Won {
+		t.Fatalf("cold key %q: %+v", key, l)
+	}
+	return l
+}
+
 // want checks a lease's flags (and value, when found).
 func wantLease(t *testing.T, what string, l backend.Lease, found, stale, won, busy bool, value string) {
 	t.Helper()
@@ -138,10 +148,7 @@ func TestLeaseFillConflict(t *testing.T) {
 	a, b, _ := leaseClients(t)
 	ctx := context.Background()
 	const key = "conflict"
-	l := getLease(t, a, key, leaseOpts)
-	if !l.Won {
-		t.Fatalf("cold key: %+v", l)
-	}
+	l := wonLease(t, a, key, leaseOpts)
 	if err := b.Set(ctx, backend.Item{Key: key, Value: []byte("written")}); err != nil {
 		t.Fatal(err)
 	}
@@ -161,9 +168,7 @@ func TestLeaseExpiry(t *testing.T) {
 	a, b, _ := leaseClients(t)
 	const key = "dead-winner"
 	o := backend.LeaseOptions{TTL: time.Second}
-	if l := getLease(t, a, key, o); !l.Won {
-		t.Fatalf("cold key: %+v", l)
-	}
+	wonLease(t, a, key, o)
 	start := time.Now()
 	if l := getLease(t, b, key, o); !l.Busy || l.Won {
 		t.Fatalf("right after: %+v, want busy", l)
@@ -195,10 +200,7 @@ func TestReleaseLease(t *testing.T) {
 	a, b, _ := leaseClients(t)
 	ctx := context.Background()
 	const key = "release"
-	l := getLease(t, a, key, leaseOpts)
-	if !l.Won {
-		t.Fatalf("cold key: %+v", l)
-	}
+	l := wonLease(t, a, key, leaseOpts)
 	if err := a.ReleaseLease(ctx, l); err != nil {
 		t.Fatalf("ReleaseLease: %v", err)
 	}
@@ -391,10 +393,7 @@ func TestLeaseDict(t *testing.T) {
 	if err := d.Put("filled", "v"); err != nil {
 		t.Fatal(err)
 	}
-	l := getLease(t, c, d.BackendKey("pending"), leaseOpts)
-	if !l.Won {
-		t.Fatalf("cold key: %+v", l)
-	}
+	wonLease(t, c, d.BackendKey("pending"), leaseOpts)
 	if v, ok := d.Get("pending"); ok {
 		t.Fatalf("Dict.Get of a placeholder = %q, true", v)
 	}
@@ -419,9 +418,7 @@ func TestLeaseMultiServer(t *testing.T) {
 	defer c.Close()
 	for _, addr := range addrs {
 		key := keysOn(c, addr, 1)[0]
-		if l := getLease(t, c, key, leaseOpts); !l.Won {
-			t.Fatalf("cold key %q: %+v", key, l)
-		}
+		wonLease(t, c, key, leaseOpts)
 		for _, other := range addrs {
 			reply := rawCommand(t, other, "mg "+key+" v\r\nmn\r\n", "MN")
 			switch {
@@ -504,9 +501,7 @@ func TestLeaseInvalidInput(t *testing.T) {
 		}
 	}
 	// A sub-second TTL is a second.
-	if l := getLease(t, c, "short", backend.LeaseOptions{TTL: time.Millisecond}); !l.Won {
-		t.Fatalf("cold key: %+v", l)
-	}
+	wonLease(t, c, "short", backend.LeaseOptions{TTL: time.Millisecond})
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := c.GetLease(cctx, "k", leaseOpts); !errors.Is(err, context.Canceled) {

@@ -32,15 +32,23 @@ func failedKeys(t *testing.T, err error) map[string]error {
 	return m
 }
 
-func TestSetDeleteMulti(t *testing.T) {
-	t.Parallel()
+// md5Client returns a Client on three new memcacheds, closed when the test
+// ends, that hashes with md5: it spreads keys that differ only in their
+// last bytes evenly.
+func md5Client(t *testing.T) *memcached.Client {
+	t.Helper()
 	_, addrs := startMemcacheds(t, 3)
-	// md5 spreads keys that differ only in their last bytes evenly.
 	c, err := memcached.New(addrs, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSetDeleteMulti(t *testing.T) {
+	t.Parallel()
+	c := md5Client(t)
 	ctx := context.Background()
 	items := make([]backend.Item, 100)
 	keys := make([]string, len(items))
@@ -82,12 +90,7 @@ func TestSetDeleteMulti(t *testing.T) {
 
 func TestSetMultiKeyErrors(t *testing.T) {
 	t.Parallel()
-	_, addrs := startMemcacheds(t, 3)
-	c, err := memcached.New(addrs, memcached.WithHash("md5"), memcached.WithTimeout(testTimeout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := md5Client(t)
 	ctx := context.Background()
 	var items []backend.Item
 	var good []string

@@ -30,22 +30,14 @@ func benchServer(b *testing.B, rawURL string) (*Backend, *goredis.Client) {
 	return be.(*Backend), rc
 }
 
-func BenchmarkGetHit(b *testing.B) {
-	be, _ := benchServer(b, "")
-	ctx := context.Background()
-	if err := be.Set(ctx, backend.Item{Key: "k", Value: make([]byte, 100)}); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := be.Get(ctx, "k"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkGetHit(b *testing.B) { benchGetHit(b, "") }
 
-func BenchmarkGetHitUnbatched(b *testing.B) {
-	be, _ := benchServer(b, "?batch=false")
+func BenchmarkGetHitUnbatched(b *testing.B) { benchGetHit(b, "?batch=false") }
+
+// benchGetHit reads one 100-byte value in a loop, on a Backend opened with
+// the URL parameters rawURL.
+func benchGetHit(b *testing.B, rawURL string) {
+	be, _ := benchServer(b, rawURL)
 	ctx := context.Background()
 	if err := be.Set(ctx, backend.Item{Key: "k", Value: make([]byte, 100)}); err != nil {
 		b.Fatal(err)
@@ -82,8 +74,13 @@ func BenchmarkSet(b *testing.B) {
 	}
 }
 
-func BenchmarkGetParallel(b *testing.B) {
-	be, _ := benchServer(b, "")
+func BenchmarkGetParallel(b *testing.B) { benchGetParallel(b, "", true) }
+
+// benchGetParallel reads 1000 100-byte values from 32 goroutines, on a
+// Backend opened with the URL parameters rawURL, reporting the CPU time
+// per read if cpu.
+func benchGetParallel(b *testing.B, rawURL string, cpu bool) {
+	be, _ := benchServer(b, rawURL)
 	ctx := context.Background()
 	for i := range 1000 {
 		if err := be.Set(ctx, backend.Item{Key: "k" + strconv.Itoa(i), Value: make([]byte, 100)}); err != nil {
@@ -92,7 +89,9 @@ func BenchmarkGetParallel(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.SetParallelism(32)
-	defer reportCPU(b)()
+	if cpu {
+		defer reportCPU(b)()
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
@@ -119,27 +118,7 @@ func reportCPU(b *testing.B) func() {
 	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op") }
 }
 
-func BenchmarkGetParallelInflight1(b *testing.B) {
-	be, _ := benchServer(b, "?batch_inflight=1")
-	ctx := context.Background()
-	for i := range 1000 {
-		if err := be.Set(ctx, backend.Item{Key: "k" + strconv.Itoa(i), Value: make([]byte, 100)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	b.SetParallelism(32)
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := be.Get(ctx, "k"+strconv.Itoa(i%1000)); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
-}
+func BenchmarkGetParallelInflight1(b *testing.B) { benchGetParallel(b, "?batch_inflight=1", false) }
 
 // BenchmarkGetBig reads a 16 KiB value, alone and from 32 goroutines: the
 // bytes allocated per read show how often the value is copied (once: from

@@ -180,18 +180,46 @@ func TestServerRestart(t *testing.T) {
 // context's deadline.
 func TestHungServer(t *testing.T) {
 	t.Parallel()
+	b := frozenServer(t)
+	hungCalls(t, b, []string{"get", "set", "incr"}, func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 300*time.Millisecond)
+	}, context.DeadlineExceeded, "on a hung server")
+}
+
+// TestCancelOnHungServer cancels (without a deadline) calls stuck on a
+// frozen server: they must return promptly with context.Canceled.
+func TestCancelOnHungServer(t *testing.T) {
+	t.Parallel()
+	b := frozenServer(t)
+	hungCalls(t, b, []string{"get", "set", "getmulti"}, func() (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		return ctx, cancel
+	}, context.Canceled, "cancelled on a hung server")
+}
+
+// frozenServer returns a Backend (10s socket timeouts) on a redis-server
+// that holds "k" and is frozen (SIGSTOP) until the test ends.
+func frozenServer(t *testing.T) *Backend {
+	t.Helper()
 	p := testserver.Redis(t)
 	b := mustOpen(t, "redis://"+p.Addr+"?read_timeout=10s&write_timeout=10s")
-	ctx := context.Background()
-	if err := b.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+	if err := b.Set(context.Background(), backend.Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	defer p.Signal(syscall.SIGCONT)
-	for _, op := range []string{"get", "set", "incr"} {
-		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	t.Cleanup(func() { p.Signal(syscall.SIGCONT) })
+	return b
+}
+
+// hungCalls makes each call of ops (get, set, getmulti, incr) on b with a
+// context from newCtx: each must fail with want within 2s.
+func hungCalls(t *testing.T, b *Backend, ops []string, newCtx func() (context.Context, context.CancelFunc), want error, what string) {
+	t.Helper()
+	for _, op := range ops {
+		cctx, cancel := newCtx()
 		start := time.Now()
 		var err error
 		switch op {
@@ -199,15 +227,17 @@ func TestHungServer(t *testing.T) {
 			_, err = b.Get(cctx, "k")
 		case "set":
 			err = b.Set(cctx, backend.Item{Key: "k", Value: []byte("v")})
+		case "getmulti":
+			_, err = b.GetMulti(cctx, []string{"k", "j"})
 		case "incr":
 			_, err = b.Increment(cctx, "k", 1)
 		}
 		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s on a hung server: %v, want DeadlineExceeded", op, err)
+		if !errors.Is(err, want) {
+			t.Errorf("%s %s: %v, want %v", op, what, err, want)
 		}
 		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("%s on a hung server took %v", op, d)
+			t.Errorf("%s %s took %v", op, what, d)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"strings"
@@ -161,7 +160,7 @@ func TestTrackingLostConnection(t *testing.T) {
 	}
 	defer tr.Stop()
 	waitFor(t, "live", tr.Live)
-	killTracking(t, raw)
+	testserver.KillRedisClients(t, raw, "memdict-tracking")
 	waitFor(t, "the reset", func() bool { _, alls := r.snapshot(); return alls == 1 })
 	waitFor(t, "live again", tr.Live)
 	if err := raw.Set(ctx, "lost:k", "v", 0).Err(); err != nil {
@@ -173,34 +172,6 @@ func TestTrackingLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the flush", func() bool { _, alls := r.snapshot(); return alls == 2 })
-}
-
-// killTracking kills the server side of the tracking connections.
-func killTracking(t *testing.T, raw *goredis.Client) {
-	t.Helper()
-	list, err := raw.ClientList(context.Background()).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	sc := bufio.NewScanner(strings.NewReader(list))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.Contains(line, "name=memdict-tracking") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if err := raw.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
-					t.Fatal(err)
-				}
-				n++
-			}
-		}
-	}
-	if n == 0 {
-		t.Fatalf("no tracking connection in CLIENT LIST:\n%s", list)
-	}
 }
 
 // TestTrackingMiniredis: miniredis has no CLIENT TRACKING; the tracker

@@ -4,52 +4,19 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/memdict/memdict/internal/webtest"
 )
 
-// browserish is an HTTP client with a cookie jar that sends the Origin
-// header a browser sends on a same-origin form post. (The page's own
-// tests, TestAdminSecurity and the others, are in package tool/admin.)
-type browserish struct {
-	t    *testing.T
-	c    *http.Client
-	base string
-}
-
-func newBrowserish(t *testing.T, base string) *browserish {
-	jar, _ := cookiejar.New(nil)
-	return &browserish{t: t, c: &http.Client{Jar: jar}, base: base}
-}
-
-func (b *browserish) get() (int, string) {
-	b.t.Helper()
-	resp, err := b.c.Get(b.base + "/")
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-func (b *browserish) post(path string, form url.Values) (int, string) {
-	b.t.Helper()
-	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.base)
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
+// newBrowserish returns an HTTP client for the page at base that sends
+// the Origin header a browser sends on a same-origin form post. (The
+// page's own tests, TestAdminSecurity and the others, are in package
+// tool/admin.)
+func newBrowserish(t *testing.T, base string) *webtest.Client { return webtest.New(t, base, base) }
 
 // TestServeInProcess runs "serve" through run: it prints a generated token
 // and its address, serves the page, and stops when its context ends.
@@ -78,10 +45,10 @@ func TestServeInProcess(t *testing.T) {
 		t.Fatalf("serve printed token %q, address %q", token, base)
 	}
 	b := newBrowserish(t, base)
-	if code, body := b.get(); code != 200 || !strings.Contains(body, "default_memcached_plugin") {
+	if code, body := b.Get("/"); code != 200 || !strings.Contains(body, "default_memcached_plugin") {
 		t.Fatalf("page: %d\n%s", code, body)
 	}
-	if code, body := b.post("/login", url.Values{"token": {token}}); code != 200 || !strings.Contains(body, `id="signed-in"`) {
+	if code, body := b.Post("/login", url.Values{"token": {token}}); code != 200 || !strings.Contains(body, `id="signed-in"`) {
 		t.Errorf("sign-in with the generated token: %d", code)
 	}
 	cancel()

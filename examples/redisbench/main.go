@@ -320,29 +320,41 @@ func newClients(addr string, rawConns, rawWindow, inflight, protocol int) ([]cli
 		set: func(big bool, i int) error { return d.Store(ctx, key("", big, i), user(big, i)) },
 	}
 
+	// decode checks that b is the encoding of user(big, i).
+	decode := func(name string, big bool, i int, b []byte) error {
+		var u User
+		if err := mc.Unmarshal(b, &u); err != nil {
+			return err
+		}
+		return check(name, big, i, &u)
+	}
+	// bytesClient stores the users encoded, under keys with prefix, with
+	// getBytes and setBytes.
+	bytesClient := func(name, prefix string, getBytes func(key string) ([]byte, error), setBytes func(key string, b []byte) error) client {
+		return client{name: name,
+			get: func(big bool, i int) error {
+				b, err := getBytes(key(prefix, big, i))
+				if err != nil {
+					return fmt.Errorf("%s: get: %w", name, err)
+				}
+				return decode(name, big, i, b)
+			},
+			set: func(big bool, i int) error {
+				b, err := mc.Marshal(user(big, i))
+				if err != nil {
+					return err
+				}
+				return setBytes(key(prefix, big, i), b)
+			},
+		}
+	}
+
 	// go-redis
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr, DisableIdentity: true})
 	closers = append(closers, func() { rdb.Close() })
-	gr := client{name: "go-redis",
-		get: func(big bool, i int) error {
-			b, err := rdb.Get(ctx, key("gr:", big, i)).Bytes()
-			if err != nil {
-				return fmt.Errorf("go-redis: get: %w", err)
-			}
-			var u User
-			if err := mc.Unmarshal(b, &u); err != nil {
-				return err
-			}
-			return check("go-redis", big, i, &u)
-		},
-		set: func(big bool, i int) error {
-			b, err := mc.Marshal(user(big, i))
-			if err != nil {
-				return err
-			}
-			return rdb.Set(ctx, key("gr:", big, i), b, ttl).Err()
-		},
-	}
+	gr := bytesClient("go-redis", "gr:",
+		func(k string) ([]byte, error) { return rdb.Get(ctx, k).Bytes() },
+		func(k string, b []byte) error { return rdb.Set(ctx, k, b, ttl).Err() })
 
 	// rueidis
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
@@ -351,26 +363,11 @@ func newClients(addr string, rawConns, rawWindow, inflight, protocol int) ([]cli
 		return nil, nil, fmt.Errorf("rueidis: %w", err)
 	}
 	closers = append(closers, rc.Close)
-	ru := client{name: "rueidis",
-		get: func(big bool, i int) error {
-			b, err := rc.Do(ctx, rc.B().Get().Key(key("ru:", big, i)).Build()).AsBytes()
-			if err != nil {
-				return fmt.Errorf("rueidis: get: %w", err)
-			}
-			var u User
-			if err := mc.Unmarshal(b, &u); err != nil {
-				return err
-			}
-			return check("rueidis", big, i, &u)
-		},
-		set: func(big bool, i int) error {
-			b, err := mc.Marshal(user(big, i))
-			if err != nil {
-				return err
-			}
-			return rc.Do(ctx, rc.B().Set().Key(key("ru:", big, i)).Value(rueidis.BinaryString(b)).Px(ttl).Build()).Error()
-		},
-	}
+	ru := bytesClient("rueidis", "ru:",
+		func(k string) ([]byte, error) { return rc.Do(ctx, rc.B().Get().Key(k).Build()).AsBytes() },
+		func(k string, b []byte) error {
+			return rc.Do(ctx, rc.B().Set().Key(k).Value(rueidis.BinaryString(b)).Px(ttl).Build()).Error()
+		})
 
 	// raw
 	raw, err := dialRaw(addr, rawConns)
@@ -382,13 +379,7 @@ func newClients(addr string, rawConns, rawWindow, inflight, protocol int) ([]cli
 	ttlMs := strconv.FormatInt(ttl.Milliseconds(), 10)
 	rawKey := func(big bool, i int) string { return key("raw:", big, i) }
 	rawValue := func(big bool, i int) ([]byte, error) { return mc.Marshal(user(big, i)) }
-	rawCheck := func(big bool, i int, b []byte) error {
-		var u User
-		if err := mc.Unmarshal(b, &u); err != nil {
-			return err
-		}
-		return check("raw", big, i, &u)
-	}
+	rawCheck := func(big bool, i int, b []byte) error { return decode("raw", big, i, b) }
 	rw := client{name: "raw",
 		phase: func(kind func(int) (bool, bool), g, keys int, d time.Duration) (float64, float64) {
 			return raw.run(kind, g, keys, rawWindow, d, rawKey, rawValue, rawCheck, ttlMs)
@@ -401,11 +392,7 @@ func newClients(addr string, rawConns, rawWindow, inflight, protocol int) ([]cli
 			if b == nil {
 				return fmt.Errorf("raw: get %d: missing", i)
 			}
-			var u User
-			if err := mc.Unmarshal(b, &u); err != nil {
-				return err
-			}
-			return check("raw", big, i, &u)
+			return rawCheck(big, i, b)
 		},
 		set: func(big bool, i int) error {
 			b, err := mc.Marshal(user(big, i))

@@ -65,18 +65,26 @@ func testConfig(t *testing.T, url string, extra ...string) config {
 	return c
 }
 
+// mustRunParent runs the parent with config c and logs its result; it
+// fails the test, with the parent's stderr, if the run fails.
+func mustRunParent(t *testing.T, c config) *result {
+	t.Helper()
+	var stderr bytes.Buffer
+	res, err := runParent(context.Background(), c, executable(t), &stderr)
+	if err != nil {
+		t.Fatalf("runParent: %v\nstderr: %s", err, stderr.String())
+	}
+	t.Logf("\n%s", res)
+	return res
+}
+
 // Three processes of ten goroutines ask for one cold key at once: one load
 // fleet-wide, and every caller gets its value only once it is loaded.
 func TestColdKeyOneLoad(t *testing.T) {
 	for name, start := range servers() {
 		t.Run(name, func(t *testing.T) {
 			c := testConfig(t, start(t))
-			var stderr bytes.Buffer
-			res, err := runParent(context.Background(), c, executable(t), &stderr)
-			if err != nil {
-				t.Fatalf("runParent: %v\nstderr: %s", err, stderr.String())
-			}
-			t.Logf("\n%s", res)
+			res := mustRunParent(t, c)
 			if res.loads != 1 || res.childLoad != 1 {
 				t.Errorf("the backend counted %d loads and the children ran the loader %d times; want 1 and 1", res.loads, res.childLoad)
 			}
@@ -103,12 +111,7 @@ func TestSWROneRefresh(t *testing.T) {
 			// A load long enough that calls served without waiting for it
 			// stand out on a slow machine.
 			c := testConfig(t, start(t), "-swr", "-ttl", "1s", "-load-time", "500ms")
-			var stderr bytes.Buffer
-			res, err := runParent(context.Background(), c, executable(t), &stderr)
-			if err != nil {
-				t.Fatalf("runParent: %v\nstderr: %s", err, stderr.String())
-			}
-			t.Logf("\n%s", res)
+			res := mustRunParent(t, c)
 			if res.loads != 1 || res.childLoad != 1 {
 				t.Errorf("the backend counted %d refreshes and the children ran the loader %d times; want 1 and 1", res.loads, res.childLoad)
 			}

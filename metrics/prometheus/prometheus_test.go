@@ -7,6 +7,7 @@ import (
 	"time"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend/memory"
@@ -29,14 +30,7 @@ func TestCollector(t *testing.T) {
 	col := memprom.NewCollector()
 	col.Add(d)
 	col.Add(c)
-	reg := promclient.NewPedanticRegistry()
-	if err := reg.Register(col); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mfs := gather(t, col)
 	found := map[string]bool{}
 	ops := map[string]float64{}
 	for _, mf := range mfs {
@@ -78,6 +72,20 @@ func TestCollector(t *testing.T) {
 	}
 }
 
+// gather registers col on a pedantic registry and gathers its metrics.
+func gather(t *testing.T, col *memprom.Collector) []*dto.MetricFamily {
+	t.Helper()
+	reg := promclient.NewPedanticRegistry()
+	if err := reg.Register(col); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
 func TestCollectorNearCache(t *testing.T) {
 	be := memory.New()
 	d, err := memdict.New[string](be, "near", memdict.WithNearCache(memdict.NearCache{MaxStale: time.Hour}))
@@ -96,14 +104,7 @@ func TestCollectorNearCache(t *testing.T) {
 	col := memprom.NewCollector()
 	col.Add(d)
 	col.Add(plain)
-	reg := promclient.NewPedanticRegistry()
-	if err := reg.Register(col); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mfs := gather(t, col)
 	got := map[string]float64{}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "memdict_near_cache_") {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/memdict/memdict/internal/webtest"
 	"github.com/memdict/memdict/tool"
 	"github.com/memdict/memdict/tool/admin"
 )
@@ -70,45 +70,11 @@ func serveAdmin(t *testing.T, tl *tool.Tool, mount string, opts admin.Options) (
 	return hs, h
 }
 
-// browserish is an HTTP client with a cookie jar that sends the Origin
-// header a browser sends on a same-origin form post.
-type browserish struct {
-	t      *testing.T
-	c      *http.Client
-	base   string // the page's URL, ending in /
-	origin string // Origin header for posts; "" for none
-}
-
-func newBrowserish(t *testing.T, server, mount string) *browserish {
-	jar, _ := cookiejar.New(nil)
-	return &browserish{t: t, c: &http.Client{Jar: jar}, base: server + mount, origin: server}
-}
-
-func (b *browserish) get(query string) (int, string) {
-	b.t.Helper()
-	resp, err := b.c.Get(b.base + query)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-func (b *browserish) post(path string, form url.Values) (int, string) {
-	b.t.Helper()
-	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if b.origin != "" {
-		req.Header.Set("Origin", b.origin)
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+// newBrowserish returns an HTTP client for the page mounted at mount on
+// server that sends the Origin header a browser sends on a same-origin
+// form post.
+func newBrowserish(t *testing.T, server, mount string) *webtest.Client {
+	return webtest.New(t, server+mount, server)
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -137,7 +103,7 @@ func testAdminSecurity(t *testing.T, mount string) {
 	})
 	b := newBrowserish(t, hs.URL, mount)
 
-	resp, err := http.Get(b.base)
+	resp, err := http.Get(b.Base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +118,7 @@ func testAdminSecurity(t *testing.T, mount string) {
 		}
 	}
 
-	code, body := b.get("")
+	code, body := b.Get("")
 	if code != 200 || !strings.Contains(body, "portal_memcached/persistent_memcached_plugin") || !strings.Contains(body, `id="login"`) {
 		t.Fatalf("anonymous page: %d\n%s", code, body)
 	}
@@ -162,12 +128,12 @@ func testAdminSecurity(t *testing.T, mount string) {
 	if !strings.Contains(body, `href="`+mount+`static/style.css"`) || !strings.Contains(body, `action="`+mount+`login"`) {
 		t.Errorf("the page's links are not under %s:\n%s", mount, body)
 	}
-	if code, css := b.get("static/style.css"); code != 200 || !strings.Contains(css, "font") {
+	if code, css := b.Get("static/style.css"); code != 200 || !strings.Contains(css, "font") {
 		t.Errorf("stylesheet under %s: %d", mount, code)
 	}
 
 	// Host names other than loopback ones are refused (DNS rebinding).
-	req, _ := http.NewRequest("GET", b.base, nil)
+	req, _ := http.NewRequest("GET", b.Base, nil)
 	req.Host = "evil.example:80"
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Errorf("foreign Host: %v %v", resp, err)
@@ -177,30 +143,30 @@ func testAdminSecurity(t *testing.T, mount string) {
 
 	// No session: refused.
 	change := url.Values{"plugin": {tool.DefaultPlugin}, "url": {"mem://?max_bytes=1000000"}}
-	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+	if code, _ := b.Post("plugin", change); code != http.StatusForbidden {
 		t.Errorf("change without signing in: %d, want 403", code)
 	}
-	if code, body := b.post("login", url.Values{"token": {"wrong-token"}}); code != http.StatusForbidden || !strings.Contains(body, "Wrong admin token") {
+	if code, body := b.Post("login", url.Values{"token": {"wrong-token"}}); code != http.StatusForbidden || !strings.Contains(body, "Wrong admin token") {
 		t.Errorf("wrong token: %d", code)
 	}
-	b.origin = "http://evil.example"
-	if code, _ := b.post("login", url.Values{"token": {testToken}}); code != http.StatusForbidden {
+	b.Origin = "http://evil.example"
+	if code, _ := b.Post("login", url.Values{"token": {testToken}}); code != http.StatusForbidden {
 		t.Errorf("cross-origin sign-in: %d, want 403", code)
 	}
-	b.origin = hs.URL
-	code, body = b.post("login", url.Values{"token": {testToken}})
+	b.Origin = hs.URL
+	code, body = b.Post("login", url.Values{"token": {testToken}})
 	if code != 200 || !strings.Contains(body, `id="signed-in"`) {
 		t.Fatalf("sign-in: %d\n%s", code, body)
 	}
-	u, _ := url.Parse(b.base)
-	cs := b.c.Jar.Cookies(u)
+	u, _ := url.Parse(b.Base)
+	cs := b.HTTP.Jar.Cookies(u)
 	if len(cs) != 1 {
 		t.Fatalf("cookies after sign-in: %v", cs)
 	}
 	if mount != "/" {
 		// The session cookie is not sent to the rest of the service.
 		other, _ := url.Parse(hs.URL + "/")
-		if cs := b.c.Jar.Cookies(other); len(cs) != 0 {
+		if cs := b.HTTP.Jar.Cookies(other); len(cs) != 0 {
 			t.Errorf("the session cookie is sent outside %s: %v", mount, cs)
 		}
 	}
@@ -211,21 +177,21 @@ func testAdminSecurity(t *testing.T, mount string) {
 	csrf := m[1]
 
 	// Session but no or wrong anti-forgery token: refused.
-	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+	if code, _ := b.Post("plugin", change); code != http.StatusForbidden {
 		t.Errorf("change without csrf: %d, want 403", code)
 	}
 	change.Set("csrf", "forged")
-	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+	if code, _ := b.Post("plugin", change); code != http.StatusForbidden {
 		t.Errorf("change with a forged csrf: %d, want 403", code)
 	}
 	// Right token but another origin: refused.
 	change.Set("csrf", csrf)
-	b.origin = "http://127.0.0.1:1"
-	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+	b.Origin = "http://127.0.0.1:1"
+	if code, _ := b.Post("plugin", change); code != http.StatusForbidden {
 		t.Errorf("cross-origin change: %d, want 403", code)
 	}
-	b.origin = hs.URL
-	code, body = b.post("plugin", change)
+	b.Origin = hs.URL
+	code, body = b.Post("plugin", change)
 	if code != 200 || !strings.Contains(body, "now uses mem://?max_bytes=1000000") {
 		t.Errorf("change: %d\n%s", code, body)
 	}
@@ -235,25 +201,25 @@ func testAdminSecurity(t *testing.T, mount string) {
 
 	// The redis plugin's form keeps the password when its redacted URL
 	// comes back, and never shows it.
-	code, body = b.post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:xxxxx@" + mr.Addr() + "/0"}, "expiration": {"1h"}})
+	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:xxxxx@" + mr.Addr() + "/0"}, "expiration": {"1h"}})
 	if code != 200 || !strings.Contains(body, "1h0m0s") {
 		t.Errorf("change of expiration: %d\n%s", code, body)
 	}
 	// A bad URL with a password: the error does not show it.
-	code, body = b.post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:another-secret@127.0.0.1:1/0?bogus=1"}})
+	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:another-secret@127.0.0.1:1/0?bogus=1"}})
 	if code != 200 || !strings.Contains(body, "not changed") || strings.Contains(body, "another-secret") {
 		t.Errorf("change to a bad URL: %d\n%s", code, body)
 	}
 	// The key tester.
-	code, body = b.post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "value": {`{"a":1,"b":"<x>"}`}, "codec": {""}, "action": {"write"}})
+	code, body = b.Post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "value": {`{"a":1,"b":"<x>"}`}, "codec": {""}, "action": {"write"}})
 	if code != 200 || !strings.Contains(body, "Stored key k (msgpack") {
 		t.Errorf("write: %d\n%s", code, body)
 	}
-	code, body = b.post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "action": {"read"}})
+	code, body = b.Post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "action": {"read"}})
 	if code != 200 || !strings.Contains(body, "&#34;a&#34;: 1") || !strings.Contains(body, "&#34;&lt;x&gt;&#34;") {
 		t.Errorf("read: %d\n%s", code, body)
 	}
-	code, body = b.post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "action": {"delete"}})
+	code, body = b.Post("key", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "prefix": {"demo"}, "key": {"k"}, "action": {"delete"}})
 	if code != 200 || !strings.Contains(body, "Deleted key k") {
 		t.Errorf("delete: %d\n%s", code, body)
 	}
@@ -261,17 +227,17 @@ func testAdminSecurity(t *testing.T, mount string) {
 	if row == nil || row[1] != "1" {
 		t.Errorf("Dict metrics of the key tester: %v\n%s", row, body)
 	}
-	_, body = b.get("")
+	_, body = b.Get("")
 	for _, secret := range []string{pw, "another-secret", testToken} {
 		if strings.Contains(body, secret) || strings.Contains(logb.String(), secret) {
 			t.Errorf("%q shown in the page or the log:\n%s\n%s", secret, body, logb.String())
 		}
 	}
 	// Sign out: the session no longer works.
-	if code, _ := b.post("logout", url.Values{"csrf": {csrf}}); code != 200 {
+	if code, _ := b.Post("logout", url.Values{"csrf": {csrf}}); code != 200 {
 		t.Errorf("sign out: %d", code)
 	}
-	if code, _ := b.post("plugin", change); code != http.StatusForbidden {
+	if code, _ := b.Post("plugin", change); code != http.StatusForbidden {
 		t.Errorf("change after signing out: %d, want 403", code)
 	}
 }
@@ -293,7 +259,7 @@ func TestAdminShowsAndMovesProgramDicts(t *testing.T) {
 	b := newBrowserish(t, hs.URL, "/admin/")
 
 	// The link a service prints signs in and drops the token from the URL.
-	code, body := b.get("?token=" + testToken)
+	code, body := b.Get("?token=" + testToken)
 	if code != 200 || !strings.Contains(body, `id="signed-in"`) {
 		t.Fatalf("sign-in by link: %d\n%s", code, body)
 	}
@@ -304,12 +270,12 @@ func TestAdminShowsAndMovesProgramDicts(t *testing.T) {
 	if !strings.Contains(body, "1,048,576 B (1 MiB)") {
 		t.Errorf("the default value limit is not shown grouped:\n%s", body)
 	}
-	if code, _ := newBrowserish(t, hs.URL, "/admin/").get("?token=wrong-token"); code != http.StatusForbidden {
+	if code, _ := newBrowserish(t, hs.URL, "/admin/").Get("?token=wrong-token"); code != http.StatusForbidden {
 		t.Errorf("sign-in by link with a wrong token: %d, want 403", code)
 	}
 
 	csrf := csrfRE.FindStringSubmatch(body)[1]
-	code, body = b.post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "url": {"mem://?max_bytes=2000000"}, "expiration": {"90"}})
+	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "url": {"mem://?max_bytes=2000000"}, "expiration": {"90"}})
 	if code != 200 || !strings.Contains(body, "now uses mem://?max_bytes=2000000") {
 		t.Fatalf("change: %d\n%s", code, body)
 	}
@@ -371,7 +337,7 @@ func TestAdminMounts(t *testing.T) {
 			hs := httptest.NewServer(mux)
 			defer hs.Close()
 			b := newBrowserish(t, hs.URL, "/ops/cache/")
-			code, body := b.post("login", url.Values{"token": {testToken}})
+			code, body := b.Post("login", url.Values{"token": {testToken}})
 			if code != 200 || !strings.Contains(body, `id="signed-in"`) {
 				t.Fatalf("sign-in under /ops/cache/: %d\n%s", code, body)
 			}
@@ -380,15 +346,15 @@ func TestAdminMounts(t *testing.T) {
 					t.Errorf("the page lacks %s", want)
 				}
 			}
-			if code, _ := b.get("static/style.css"); code != 200 {
+			if code, _ := b.Get("static/style.css"); code != 200 {
 				t.Errorf("stylesheet: %d", code)
 			}
 			u, _ := url.Parse(hs.URL + "/ops/cache/")
-			if cs := b.c.Jar.Cookies(u); len(cs) != 1 {
+			if cs := b.HTTP.Jar.Cookies(u); len(cs) != 1 {
 				t.Errorf("cookies under /ops/cache/: %v", cs)
 			}
 			other, _ := url.Parse(hs.URL + "/ops/")
-			if cs := b.c.Jar.Cookies(other); len(cs) != 0 {
+			if cs := b.HTTP.Jar.Cookies(other); len(cs) != 0 {
 				t.Errorf("the session cookie is sent outside /ops/cache/: %v", cs)
 			}
 		})
