@@ -109,6 +109,9 @@ type readResult[V any] struct {
 	// says the entry exists but cannot be decoded, so a load replaces it.
 	err       error
 	overwrite bool
+	// cas is the CAS of the item read (0: none was found), with which a
+	// fill under the key's lock writes only if nobody wrote meanwhile.
+	cas uint64
 }
 
 // readForLoad reads key for GetOrLoad: from the near cache (if near and
@@ -146,7 +149,7 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 				d.m.miss(opGet)
 				return r
 			}
-			raw = lease.Item.Value
+			raw, r.cas = lease.Item.Value, lease.Item.CAS
 		case d.lease.notLeasing(err):
 		default:
 			r.err = d.m.fail(ctx, opGet, key, err)
@@ -163,7 +166,7 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 			}
 			return r
 		}
-		raw = it.Value
+		raw, r.cas = it.Value, it.CAS
 	}
 	v, st, err := d.decodeEntry(vw, key, hashed, raw, d.privateReads && !r.leased)
 	switch {
@@ -196,12 +199,25 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 }
 
 // filler says how a load's result is written: with CompareAndSwap and the
-// CAS of a fill lease, or with Set and then the release of a lock (or of
-// nothing).
+// CAS of a fill lease; under a lock, with CompareAndSwap and the CAS of the
+// item read after the lock was won, or with Add if there was none, and then
+// the release of the lock; or (neither) with Set.
+//
+// A fill under a lock is conditional because the lock only keeps other
+// fills out: a Store or Remove made while the loader ran is newer than the
+// loaded value and must not be overwritten by it.
 type filler struct {
 	lease          backend.Lease
 	leased         bool // fill with lease
 	lockKey, token string
+	cond           bool   // fill with Add (cas 0) or CompareAndSwap
+	cas            uint64 // the CAS of the item read under the lock
+}
+
+// lockFiller is the filler of the lock lockKey taken with token, after a
+// read (under the lock) that found the item of CAS cas, or none (0).
+func lockFiller(lockKey, token string, cas uint64) filler {
+	return filler{lockKey: lockKey, token: token, cond: true, cas: cas}
 }
 
 // leaseFiller is the filler of a lease won.
@@ -230,6 +246,22 @@ func (d *Dict[V]) write(ctx context.Context, key string, it backend.Item, f fill
 		err = d.be.CompareAndSwap(ctx, it)
 		if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
 			err = nil // written or removed meanwhile: the newer state stands
+		}
+	} else if f.cond {
+		if f.cas != 0 {
+			it.CAS = f.cas
+			err = d.be.CompareAndSwap(ctx, it)
+			if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
+				err = nil // written or removed meanwhile: the newer state stands
+			}
+		} else {
+			err = d.be.Add(ctx, it)
+			if errors.Is(err, backend.ErrNotStored) {
+				err = nil // written meanwhile: the newer value stands
+			}
+		}
+		if errors.Is(err, backend.ErrNotSupported) {
+			err = d.be.Set(ctx, it)
 		}
 	} else {
 		err = d.be.Set(ctx, it)
@@ -385,8 +417,8 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 			}
 			if won {
 				// Someone may have filled the key since our read.
-				f := filler{lockKey: lockKey, token: token}
 				r = d.readForLoad(ctx, key, false, false)
+				f := lockFiller(lockKey, token, r.cas)
 				switch r.st {
 				case entryFresh:
 					d.release(ctx, f)
@@ -502,7 +534,7 @@ const lostHoldoff = 50 * time.Millisecond
 // read and the lock), and reload it if it is still stale.
 func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view) {
 	bkey, _ := vw.key(key)
-	f := filler{lockKey: vw.lockKey(bkey), token: backend.NewLockToken()}
+	f := lockFiller(vw.lockKey(bkey), backend.NewLockToken(), 0)
 	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
 	if err != nil || !won {
 		if err != nil {
@@ -523,6 +555,7 @@ func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(conte
 		d.lease.endRefresh(key)
 		return
 	}
+	f.cas = r.cas
 	d.refreshNow(ctx, key, load, opts, r.vw, f)
 }
 
