@@ -29,6 +29,10 @@ type flight[V any] struct {
 	// while the flight's leader waited for another's fill: the leader
 	// then loads with it.
 	handoff chan backend.Lease
+	// abandoned says the flight failed because its leader's context
+	// ended: a waiter whose own context is live tries again instead of
+	// taking the leader's error. Set before done is closed.
+	abandoned bool
 }
 
 // GetOrLoad returns the value stored under key; on a miss it calls load,
@@ -46,8 +50,12 @@ type flight[V any] struct {
 // jittered backoff and read again, until the value is there or the lease
 // has expired (its winner died or hung: see WithLeaseTTL) and they win it
 // themselves. A waiter whose ctx is done stops waiting with ctx's error.
-// load receives the context of the caller that runs it; it must not call
-// GetOrLoad for the same key, which would wait for itself.
+// A caller whose ctx is live is not failed by another's: when the caller
+// that waits or loads for the whole process stops because its own ctx is
+// done, the callers that joined it try again; and a read that fails
+// because ctx is done returns ctx's error rather than calling load as an
+// outage would. load receives the context of the caller that runs it; it
+// must not call GetOrLoad for the same key, which would wait for itself.
 //
 // A stale entry — past its fresh time under WithStaleWhileRevalidate, or
 // marked stale by Invalidate — is returned at once, and exactly one
@@ -72,6 +80,18 @@ type flight[V any] struct {
 // degrades to calling load. Such failures are counted in Stats and logged
 // (WithLogger) and passed to the WithErrorHandler function.
 func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (V, error) {
+	for {
+		v, again, err := d.getOrLoad(ctx, key, load, opts)
+		if !again {
+			return v, err
+		}
+	}
+}
+
+// getOrLoad is one try of GetOrLoad; again says the caller joined a
+// flight whose leader gave up when its context ended, and should try
+// again.
+func (d *Dict[V]) getOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts []ItemOption) (V, bool, error) {
 	t0 := d.m.start(opGet)
 	r := d.readForLoad(ctx, key, true, true)
 	if t0 != 0 {
@@ -83,13 +103,13 @@ func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx conte
 			// Early refresh (memcached's R flag): this caller refreshes.
 			d.refreshAsync(ctx, key, load, opts, r.vw, leaseFiller(r.lease))
 		}
-		return r.v, nil
+		return r.v, false, nil
 	case entryStale:
 		d.revalidate(ctx, key, load, opts, r.vw, r.leased, r.lease)
-		return r.v, nil
+		return r.v, false, nil
 	case entryAbsent:
 		var zero V
-		return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
+		return zero, false, &OpError{Op: "load", Key: key, Err: ErrNoValue}
 	}
 	if r.err != nil && d.onError != nil {
 		d.onError(r.err)
@@ -335,8 +355,10 @@ func (d *Dict[V]) absentItem(vw *view, key string, ttl time.Duration) (backend.I
 }
 
 // load is GetOrLoad's miss path: the in-process flight, whose leader
-// loads once for every caller of this process.
-func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V]) (V, error) {
+// loads once for every caller of this process. again says this caller
+// waited for a flight that its leader abandoned (its context ended) and
+// should try again.
+func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V]) (_ V, again bool, _ error) {
 	g := &d.flights
 	g.mu.Lock()
 	if f, ok := g.m[key]; ok {
@@ -357,10 +379,13 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		}
 		select {
 		case <-f.done:
-			return f.v, f.err
+			if f.abandoned && ctx.Err() == nil {
+				return f.v, true, f.err
+			}
+			return f.v, false, f.err
 		case <-ctx.Done():
 			var zero V
-			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
+			return zero, false, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 		}
 	}
 	f := &flight[V]{done: make(chan struct{}), handoff: make(chan backend.Lease, 1)}
@@ -386,14 +411,18 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		}
 	}()
 	f.v, f.err = d.fleetLoad(ctx, key, load, opts, r, f.handoff)
+	f.abandoned = f.err != nil && ctx.Err() != nil
 	finished = true
-	return f.v, f.err
+	return f.v, false, f.err
 }
 
 // fleetLoad is the flight leader's work: win the fleet's lease (or lock)
 // and load, or wait for the winner's value.
 func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V], handoff chan backend.Lease) (V, error) {
 	var zero V
+	if r.err != nil && ctx.Err() != nil {
+		return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
+	}
 	if r.vw == nil || r.err != nil || r.overwrite {
 		return d.loadDirect(ctx, key, load, opts)
 	}
@@ -409,6 +438,9 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 		} else {
 			token := backend.NewLockToken()
 			won, err := backend.TryLock(ctx, d.be, lockKey, token, d.lease.leaseTTL)
+			if err != nil && ctx.Err() != nil {
+				return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
+			}
 			if err != nil {
 				if err = d.m.fail(ctx, opLoad, key, err); d.onError != nil {
 					d.onError(err)
@@ -458,6 +490,10 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 			return r.v, nil
 		case entryAbsent:
 			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
+		}
+		if r.err != nil && ctx.Err() != nil {
+			// Not an outage: this caller's time is up.
+			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 		}
 		if r.err != nil || r.overwrite {
 			if r.err != nil && d.onError != nil {
