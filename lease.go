@@ -253,7 +253,9 @@ const reframeRetries = 20
 // returning the stale value as a hit until it is reloaded or expires; only
 // GetOrLoad revalidates. The stale entry lives at most the longer of the
 // stale-while-revalidate window and the lease TTL, and its own expiry if
-// that is sooner.
+// that is sooner. (A value without expiry that fills the size limit has
+// no room in its envelope for that expiry: only the backend's TTL then
+// ends it, which a store that ignores TTLs does not.)
 //
 // Over memcached's meta protocol (backend.Leaser) the server marks the
 // item stale (md with I); over other backends Invalidate rewrites the
@@ -316,7 +318,27 @@ func (d *Dict[V]) invalidate(ctx context.Context, key string) error {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}
 		ttl := max(time.UnixMilli(m.Expiry).Sub(now), time.Millisecond)
+		// An entry without expiry gains one, which takes a few bytes: a
+		// value at the size limit has no room for them, and then keeps
+		// no expiry in its envelope (the stale flag takes no room); the
+		// backend's TTL still ends it.
+		bare := func() ([]byte, error) {
+			bm := m
+			bm.Expiry = h.Expiry
+			return envelope.Reframe(it.Value, bm)
+		}
+		if len(b) > len(it.Value) && vw.checkSize(len(b)) != nil {
+			if b, err = bare(); err != nil {
+				return fmt.Errorf("%w: %w", ErrDecode, err)
+			}
+		}
 		err = d.be.CompareAndSwap(ctx, backend.Item{Key: bkey, Value: b, TTL: ttl, CAS: it.CAS})
+		if errors.Is(err, backend.ErrValueTooLarge) && len(b) > len(it.Value) {
+			if b, err = bare(); err != nil {
+				return fmt.Errorf("%w: %w", ErrDecode, err)
+			}
+			err = d.be.CompareAndSwap(ctx, backend.Item{Key: bkey, Value: b, TTL: ttl, CAS: it.CAS})
+		}
 		switch {
 		case err == nil, errors.Is(err, backend.ErrNotFound):
 			return nil

@@ -29,6 +29,10 @@ type flight[V any] struct {
 	// while the flight's leader waited for another's fill: the leader
 	// then loads with it.
 	handoff chan backend.Lease
+	// abandoned says the flight failed because its leader's context
+	// ended: a waiter whose own context is live tries again instead of
+	// taking the leader's error. Set before done is closed.
+	abandoned bool
 }
 
 // GetOrLoad returns the value stored under key; on a miss it calls load,
@@ -46,8 +50,12 @@ type flight[V any] struct {
 // jittered backoff and read again, until the value is there or the lease
 // has expired (its winner died or hung: see WithLeaseTTL) and they win it
 // themselves. A waiter whose ctx is done stops waiting with ctx's error.
-// load receives the context of the caller that runs it; it must not call
-// GetOrLoad for the same key, which would wait for itself.
+// A caller whose ctx is live is not failed by another's: when the caller
+// that waits or loads for the whole process stops because its own ctx is
+// done, the callers that joined it try again; and a read that fails
+// because ctx is done returns ctx's error rather than calling load as an
+// outage would. load receives the context of the caller that runs it; it
+// must not call GetOrLoad for the same key, which would wait for itself.
 //
 // A stale entry — past its fresh time under WithStaleWhileRevalidate, or
 // marked stale by Invalidate — is returned at once, and exactly one
@@ -72,6 +80,18 @@ type flight[V any] struct {
 // degrades to calling load. Such failures are counted in Stats and logged
 // (WithLogger) and passed to the WithErrorHandler function.
 func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (V, error) {
+	for {
+		v, again, err := d.getOrLoad(ctx, key, load, opts)
+		if !again {
+			return v, err
+		}
+	}
+}
+
+// getOrLoad is one try of GetOrLoad; again says the caller joined a
+// flight whose leader gave up when its context ended, and should try
+// again.
+func (d *Dict[V]) getOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts []ItemOption) (V, bool, error) {
 	t0 := d.m.start(opGet)
 	r := d.readForLoad(ctx, key, true, true)
 	if t0 != 0 {
@@ -83,13 +103,13 @@ func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx conte
 			// Early refresh (memcached's R flag): this caller refreshes.
 			d.refreshAsync(ctx, key, load, opts, r.vw, leaseFiller(r.lease))
 		}
-		return r.v, nil
+		return r.v, false, nil
 	case entryStale:
 		d.revalidate(ctx, key, load, opts, r.vw, r.leased, r.lease)
-		return r.v, nil
+		return r.v, false, nil
 	case entryAbsent:
 		var zero V
-		return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
+		return zero, false, &OpError{Op: "load", Key: key, Err: ErrNoValue}
 	}
 	if r.err != nil && d.onError != nil {
 		d.onError(r.err)
@@ -109,6 +129,9 @@ type readResult[V any] struct {
 	// says the entry exists but cannot be decoded, so a load replaces it.
 	err       error
 	overwrite bool
+	// cas is the CAS of the item read (0: none was found), with which a
+	// fill under the key's lock writes only if nobody wrote meanwhile.
+	cas uint64
 }
 
 // readForLoad reads key for GetOrLoad: from the near cache (if near and
@@ -146,7 +169,7 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 				d.m.miss(opGet)
 				return r
 			}
-			raw = lease.Item.Value
+			raw, r.cas = lease.Item.Value, lease.Item.CAS
 		case d.lease.notLeasing(err):
 		default:
 			r.err = d.m.fail(ctx, opGet, key, err)
@@ -163,7 +186,7 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 			}
 			return r
 		}
-		raw = it.Value
+		raw, r.cas = it.Value, it.CAS
 	}
 	v, st, err := d.decodeEntry(vw, key, hashed, raw, d.privateReads && !r.leased)
 	switch {
@@ -196,12 +219,25 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 }
 
 // filler says how a load's result is written: with CompareAndSwap and the
-// CAS of a fill lease, or with Set and then the release of a lock (or of
-// nothing).
+// CAS of a fill lease; under a lock, with CompareAndSwap and the CAS of the
+// item read after the lock was won, or with Add if there was none, and then
+// the release of the lock; or (neither) with Set.
+//
+// A fill under a lock is conditional because the lock only keeps other
+// fills out: a Store or Remove made while the loader ran is newer than the
+// loaded value and must not be overwritten by it.
 type filler struct {
 	lease          backend.Lease
 	leased         bool // fill with lease
 	lockKey, token string
+	cond           bool   // fill with Add (cas 0) or CompareAndSwap
+	cas            uint64 // the CAS of the item read under the lock
+}
+
+// lockFiller is the filler of the lock lockKey taken with token, after a
+// read (under the lock) that found the item of CAS cas, or none (0).
+func lockFiller(lockKey, token string, cas uint64) filler {
+	return filler{lockKey: lockKey, token: token, cond: true, cas: cas}
 }
 
 // leaseFiller is the filler of a lease won.
@@ -230,6 +266,22 @@ func (d *Dict[V]) write(ctx context.Context, key string, it backend.Item, f fill
 		err = d.be.CompareAndSwap(ctx, it)
 		if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
 			err = nil // written or removed meanwhile: the newer state stands
+		}
+	} else if f.cond {
+		if f.cas != 0 {
+			it.CAS = f.cas
+			err = d.be.CompareAndSwap(ctx, it)
+			if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
+				err = nil // written or removed meanwhile: the newer state stands
+			}
+		} else {
+			err = d.be.Add(ctx, it)
+			if errors.Is(err, backend.ErrNotStored) {
+				err = nil // written meanwhile: the newer value stands
+			}
+		}
+		if errors.Is(err, backend.ErrNotSupported) {
+			err = d.be.Set(ctx, it)
 		}
 	} else {
 		err = d.be.Set(ctx, it)
@@ -303,8 +355,10 @@ func (d *Dict[V]) absentItem(vw *view, key string, ttl time.Duration) (backend.I
 }
 
 // load is GetOrLoad's miss path: the in-process flight, whose leader
-// loads once for every caller of this process.
-func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V]) (V, error) {
+// loads once for every caller of this process. again says this caller
+// waited for a flight that its leader abandoned (its context ended) and
+// should try again.
+func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V]) (_ V, again bool, _ error) {
 	g := &d.flights
 	g.mu.Lock()
 	if f, ok := g.m[key]; ok {
@@ -325,10 +379,13 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		}
 		select {
 		case <-f.done:
-			return f.v, f.err
+			if f.abandoned && ctx.Err() == nil {
+				return f.v, true, f.err
+			}
+			return f.v, false, f.err
 		case <-ctx.Done():
 			var zero V
-			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
+			return zero, false, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 		}
 	}
 	f := &flight[V]{done: make(chan struct{}), handoff: make(chan backend.Lease, 1)}
@@ -354,14 +411,18 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		}
 	}()
 	f.v, f.err = d.fleetLoad(ctx, key, load, opts, r, f.handoff)
+	f.abandoned = f.err != nil && ctx.Err() != nil
 	finished = true
-	return f.v, f.err
+	return f.v, false, f.err
 }
 
 // fleetLoad is the flight leader's work: win the fleet's lease (or lock)
 // and load, or wait for the winner's value.
 func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V], handoff chan backend.Lease) (V, error) {
 	var zero V
+	if r.err != nil && ctx.Err() != nil {
+		return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
+	}
 	if r.vw == nil || r.err != nil || r.overwrite {
 		return d.loadDirect(ctx, key, load, opts)
 	}
@@ -377,6 +438,9 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 		} else {
 			token := backend.NewLockToken()
 			won, err := backend.TryLock(ctx, d.be, lockKey, token, d.lease.leaseTTL)
+			if err != nil && ctx.Err() != nil {
+				return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
+			}
 			if err != nil {
 				if err = d.m.fail(ctx, opLoad, key, err); d.onError != nil {
 					d.onError(err)
@@ -385,8 +449,8 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 			}
 			if won {
 				// Someone may have filled the key since our read.
-				f := filler{lockKey: lockKey, token: token}
 				r = d.readForLoad(ctx, key, false, false)
+				f := lockFiller(lockKey, token, r.cas)
 				switch r.st {
 				case entryFresh:
 					d.release(ctx, f)
@@ -426,6 +490,10 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 			return r.v, nil
 		case entryAbsent:
 			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
+		}
+		if r.err != nil && ctx.Err() != nil {
+			// Not an outage: this caller's time is up.
+			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 		}
 		if r.err != nil || r.overwrite {
 			if r.err != nil && d.onError != nil {
@@ -502,7 +570,7 @@ const lostHoldoff = 50 * time.Millisecond
 // read and the lock), and reload it if it is still stale.
 func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view) {
 	bkey, _ := vw.key(key)
-	f := filler{lockKey: vw.lockKey(bkey), token: backend.NewLockToken()}
+	f := lockFiller(vw.lockKey(bkey), backend.NewLockToken(), 0)
 	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
 	if err != nil || !won {
 		if err != nil {
@@ -523,6 +591,7 @@ func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(conte
 		d.lease.endRefresh(key)
 		return
 	}
+	f.cas = r.cas
 	d.refreshNow(ctx, key, load, opts, r.vw, f)
 }
 
