@@ -16,7 +16,10 @@ import (
 func TestReviewHangingRefreshEndsWithinLeaseTTL(t *testing.T) {
 	ctx := rvCtx(t)
 	be := memory.New()
-	d1, _ := rvDicts(t, be, memdict.WithLeaseTTL(200*time.Millisecond))
+	// The stale entry outlives the refresh (after Invalidate it lives
+	// max(SWR window, lease TTL)), so that the key still holds it after
+	// the refresh fails.
+	d1, _ := rvDicts(t, be, memdict.WithLeaseTTL(200*time.Millisecond), memdict.WithStaleWhileRevalidate(time.Hour))
 	if err := d1.Store(ctx, "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
