@@ -20,8 +20,8 @@ import (
 // for the Dict's MaxKeyLen becomes '#' and 32 characters of its SHA-256,
 // and its original is stored beside the value; a namespace too long
 // itself becomes '#', a hash and ':'. The namespace generation lives under
-// a key starting "#!", which no data key does. BackendKey,
-// GenerationKey and ParseBackendKey let tools that look at the server
+// a key starting "#!", which no data key does, as do GetOrLoad's fill
+// locks. BackendKey, GenerationKey, LockKey and ParseBackendKey let tools that look at the server
 // directly go from one form to the other.
 
 // GenerationKey returns the backend key that holds the Dict's namespace
@@ -29,6 +29,16 @@ import (
 // or look at the server directly. It depends on the site id, the prefix
 // and the maximum key length, not on the generation.
 func (d *Dict[V]) GenerationKey() string { return d.metaKey(d.settings.load()) }
+
+// LockKey returns the backend key of the lock with which GetOrLoad
+// coordinates the fill of key across processes (on backends without
+// leases, and for every refresh of an entry marked stale): "#!lease:"
+// and the backend key, or a hash of it when that is too long. Like the
+// generation's key it never meets a data key. Tools and tests use it to
+// see or clear a fill in progress.
+func (d *Dict[V]) LockKey(key string) string {
+	return keyspace.LeaseKey(d.BackendKey(key), d.settings.load().MaxKeyLen)
+}
 
 // ParsedKey is what a backend key says of the value it holds.
 type ParsedKey struct {

@@ -158,3 +158,40 @@ func TestParseBackendKey(t *testing.T) {
 		}
 	}
 }
+
+// LockKey names the lock GetOrLoad takes on a backend without leases: it
+// is held while the loader runs, gone after, never a data key, and within
+// the Dict's key length for a key that is hashed.
+func TestLockKey(t *testing.T) {
+	ctx := context.Background()
+	be, _ := memdicttest.NewBackend(t)
+	d, _ := memdict.New[string](be, "locks", memdict.WithMaxKeyLen(80))
+	long := strings.Repeat("y", 200)
+	for _, key := range []string{"k", long} {
+		lk := d.LockKey(key)
+		if len(lk) > 80 || !strings.HasPrefix(lk, "#!") {
+			t.Fatalf("LockKey(%d-byte key) = %q", len(key), lk)
+		}
+		if _, err := memdict.ParseBackendKey(lk); err == nil {
+			t.Errorf("LockKey %q parses as a data key", lk)
+		}
+		var held bool
+		v, err := d.GetOrLoad(ctx, key, func(ctx context.Context, k string) (string, error) {
+			_, err := be.Get(ctx, lk)
+			held = err == nil
+			return "loaded", nil
+		})
+		if err != nil || v != "loaded" {
+			t.Fatalf("GetOrLoad = %q, %v", v, err)
+		}
+		if !held {
+			t.Errorf("the lock %q was not held while the loader ran", lk)
+		}
+		if _, err := be.Get(ctx, lk); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("the lock %q after the fill: %v; want it released", lk, err)
+		}
+	}
+	if d.LockKey("a") == d.LockKey("b") {
+		t.Error("two keys share a lock key")
+	}
+}

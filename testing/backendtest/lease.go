@@ -11,7 +11,6 @@ import (
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
-	"github.com/memdict/memdict/internal/keyspace"
 )
 
 // runLease runs the subtests of GetOrLoad across processes: each uses two
@@ -159,9 +158,7 @@ func leaseDicts(h *harness, be backend.Backend, sub, key string, opts ...memdict
 
 // lockKey is the key of the lock with which d's GetOrLoad fills key on a
 // backend without a Leaser.
-func lockKey(d *memdict.Dict[string], key string) string {
-	return keyspace.LeaseKey(d.BackendKey(key), d.Settings().MaxKeyLen)
-}
+func lockKey(d *memdict.Dict[string], key string) string { return d.LockKey(key) }
 
 // loader is a GetOrLoad loader that counts its calls and, while gate is
 // open (not nil and not closed), blocks them.
