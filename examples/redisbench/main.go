@@ -229,13 +229,8 @@ func main() {
 			rr = append(rr, got[3]/got[2])
 		}
 		ratio := median(mr)
-		verdict := fmt.Sprintf(">=%.1fx", p.target)
-		if ratio >= p.target {
-			verdict += " ok"
-		} else {
-			verdict += " MISSED"
-			ok = false
-		}
+		verdict, met := judge(ratio, p.target, fmt.Sprintf(">=%.1fx", p.target))
+		ok = ok && met
 		fmt.Printf("%-10s %10.0f %10.0f %10.0f %10.0f   %7.2fx %7.2fx %7.2fx   %-10s %.1f / %.1f / %.1f / %.1f\n", p.name,
 			median(perClient[0]), median(perClient[1]), median(perClient[2]), median(perClient[3]),
 			ratio, median(mg), median(rr), verdict, cpus[0], cpus[1], cpus[2], cpus[3])
@@ -453,6 +448,15 @@ func measure(g int, d time.Duration, worker func(w int, stopped func() bool, fai
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(max(n.Load(), 1))
+}
+
+// judge says whether ratio meets target: want (the target as printed)
+// followed by " ok" or " MISSED", and whether it does.
+func judge(ratio, target float64, want string) (string, bool) {
+	if ratio >= target {
+		return want + " ok", true
+	}
+	return want + " MISSED", false
 }
 
 // median returns the median of xs (which it sorts).
@@ -813,13 +817,8 @@ func runNear(addr string, cfg nearConfig) (bool, error) {
 		st := near.Stats().NearCache
 		hits, misses := st.Hits-st0.Hits, st.Misses-st0.Misses
 		ratio := median(ratios)
-		verdict := fmt.Sprintf(">=%.0fx", p.target)
-		if ratio >= p.target {
-			verdict += " ok"
-		} else {
-			verdict += " MISSED"
-			ok = false
-		}
+		verdict, met := judge(ratio, p.target, fmt.Sprintf(">=%.0fx", p.target))
+		ok = ok && met
 		fmt.Printf("%-13s %10.0f %10.0f   %8.1fx   %-10s %.1f%%\n", p.name, median(withs), median(withouts), ratio, verdict,
 			100*float64(hits)/float64(max(hits+misses, 1)))
 	}
