@@ -19,11 +19,7 @@ func BenchmarkGet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tl, err := tool.New(tool.Config{}, tool.WithBackend(tool.DefaultPlugin, store))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tl.Close()
+	tl := newTool(b, tool.Config{}, tool.WithBackend(tool.DefaultPlugin, store))
 	viaTool, err := tool.Dict[int](tl, "q", "")
 	if err != nil {
 		b.Fatal(err)

@@ -9,11 +9,7 @@ import (
 )
 
 func TestDictsReportsHandedOutDicts(t *testing.T) {
-	tl, err := tool.New(tool.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
+	tl := newTool(t, tool.Config{})
 	a1, err := tool.Dict[int](tl, "visits", "")
 	if err != nil {
 		t.Fatal(err)
@@ -72,11 +68,7 @@ func TestDictsReportsHandedOutDicts(t *testing.T) {
 // A Dict the program drops leaves the list once it is reclaimed, so that
 // a Dict per request does not grow it.
 func TestDictsForgetsReclaimedDicts(t *testing.T) {
-	tl, err := tool.New(tool.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
+	tl := newTool(t, tool.Config{})
 	keep, err := tool.Dict[int](tl, "kept", "")
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,8 @@ func freshServer() (*testServer, string) {
 	return servers.server(name), "tooltest://" + name
 }
 
-func newTool(t *testing.T, cfg tool.Config, opts ...tool.Option) *tool.Tool {
+// newTool returns a Tool on cfg and opts, closed when the test ends.
+func newTool(t testing.TB, cfg tool.Config, opts ...tool.Option) *tool.Tool {
 	t.Helper()
 	tl, err := tool.New(cfg, opts...)
 	if err != nil {
