@@ -20,10 +20,7 @@ func BenchmarkGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	tl := newTool(b, tool.Config{}, tool.WithBackend(tool.DefaultPlugin, store))
-	viaTool, err := tool.Dict[int](tl, "q", "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	viaTool := mustDict[int](b, tl, "q", "")
 	for _, c := range []struct {
 		name string
 		d    *memdict.Dict[int]
