@@ -105,7 +105,6 @@ func encode(w *bufio.Writer, r *request) {
 	}
 }
 
-// encodeSet writes "ms <key> <len> T<exp>" (no line end).
 // encodeQuietKeys writes cmd (such as "mg ") for each of keys with flags,
 // which end in " q O" (quiet, and the key's index as the opaque), then the
 // "mn" that ends the quiet commands.
@@ -120,6 +119,7 @@ func encodeQuietKeys(w *bufio.Writer, cmd string, keys []string, flags string) {
 	_, _ = w.WriteString("mn\r\n")
 }
 
+// encodeSet writes "ms <key> <len> T<exp>" (no line end).
 func encodeSet(w *bufio.Writer, key string, value []byte, exp int32) {
 	_, _ = w.WriteString("ms ")
 	_, _ = w.WriteString(key)

@@ -730,12 +730,12 @@ func (h *harness) allCalls(key string) []call {
 	return calls
 }
 
-// casOf returns key's CAS token, or 1 if it cannot be read.
 // cas is the backend's CompareAndSwap of value under key with token.
 func (h *harness) cas(key, value string, token uint64) error {
 	return h.be.CompareAndSwap(h.ctx(), backend.Item{Key: key, Value: []byte(value), CAS: token})
 }
 
+// casOf returns key's CAS token, or 1 if it cannot be read.
 func (h *harness) casOf(key string) uint64 {
 	it, err := h.be.Get(context.Background(), key)
 	if err != nil {
