@@ -26,6 +26,23 @@ func failOdd(d interface{ BackendKey(string) string }, keys []string) func(strin
 	return func(bk string) bool { return odd[bk] }
 }
 
+// oddKeysDown returns a Dict on a memdicttest.Faulty memory Store that
+// holds "v"+k under each of n numbered keys k, and the keys; the odd
+// keys' server is down (their calls fail with backend.ErrUnavailable).
+func oddKeysDown(t *testing.T, n int) (*memdict.Dict[string], []string) {
+	t.Helper()
+	f := memdicttest.NewFaulty(memory.New())
+	d := newDict[string](t, f, "p")
+	keys := numberedKeys(n)
+	for _, k := range keys {
+		if err := d.Put(k, "v"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.FailKeys(failOdd(d, keys), backend.ErrUnavailable)
+	return d, keys
+}
+
 func numberedKeys(n int) []string {
 	keys := make([]string, n)
 	for i := range keys {
@@ -38,15 +55,7 @@ func numberedKeys(n int) []string {
 // failed Dict key (not backend key) with its cause, and returns the others.
 func TestGetMultiNamesEveryFailedKey(t *testing.T) {
 	ctx := context.Background()
-	f := memdicttest.NewFaulty(memory.New())
-	d := newDict[string](t, f, "p")
-	keys := numberedKeys(10)
-	for _, k := range keys {
-		if err := d.Store(ctx, k, "v"+k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.FailKeys(failOdd(d, keys), backend.ErrUnavailable)
+	d, keys := oddKeysDown(t, 10)
 	got, err := d.GetMulti(ctx, append(keys, "absent", "k000"))
 	var me *memdict.MultiError
 	if !errors.As(err, &me) {
@@ -234,15 +243,7 @@ func metaKeyOf(t *testing.T, be backend.Backend, d *memdict.Dict[string]) string
 // goes on with the others.
 func TestAllNamesUnreadableKeys(t *testing.T) {
 	ctx := context.Background()
-	f := memdicttest.NewFaulty(memory.New())
-	d := newDict[string](t, f, "p")
-	keys := numberedKeys(6)
-	for _, k := range keys {
-		if err := d.Put(k, "v"+k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.FailKeys(failOdd(d, keys), backend.ErrUnavailable)
+	d, _ := oddKeysDown(t, 6)
 	var good, bad []string
 	for e, err := range d.All(ctx) {
 		var oe *memdict.OpError

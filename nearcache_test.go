@@ -381,15 +381,35 @@ func TestNearCacheScanResistance(t *testing.T) {
 		t.Fatalf("the hot key went to the backend %d times (of 21 reads) during the scan", hot)
 	}
 	t.Logf("the hot key went to the backend %d times", hot)
-	// Eviction runs in the background: poll.
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().NearCache.Entries > 110 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	st := d.Stats().NearCache
+	st := nearBounded(d, 110, "")
 	if st.Evictions == 0 || st.Entries > 110 {
 		t.Fatalf("near %+v: want evictions and about 100 entries at most", st)
 	}
+}
+
+// putAndGet puts value(i) under "k<i>" for i below n, reading each back
+// at once.
+func putAndGet[V any](d *memdict.Dict[V], n int, value func(i int) V) {
+	for i := range n {
+		k := fmt.Sprint("k", i)
+		_ = d.Put(k, value(i))
+		d.Get(k)
+	}
+}
+
+// nearBounded polls d's near cache, whose eviction runs in the
+// background, until it holds at most max entries or 10 s have passed,
+// reading key (if not "") between polls, and returns its stats for the
+// caller to check.
+func nearBounded[V any](d *memdict.Dict[V], max int, key string) memdict.NearCacheStats {
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().NearCache.Entries > max && time.Now().Before(deadline) {
+		if key != "" {
+			d.Get(key)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return d.Stats().NearCache
 }
 
 // TestNearCacheMaxBytes: the byte bound holds.
@@ -397,18 +417,8 @@ func TestNearCacheMaxBytes(t *testing.T) {
 	be := memory.New()
 	d := newDict[string](t, be, "bytes", memdict.WithNearCache(memdict.NearCache{MaxBytes: 20_000, MaxStale: time.Hour}))
 	big := strings.Repeat("x", 1000)
-	for i := range 200 {
-		k := fmt.Sprint("k", i)
-		_ = d.Put(k, big)
-		d.Get(k)
-	}
-	// Eviction runs in the background: poll.
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().NearCache.Entries > 20 && time.Now().Before(deadline) {
-		d.Get("k0")
-		time.Sleep(time.Millisecond)
-	}
-	if st := d.Stats().NearCache; st.Entries > 20 {
+	putAndGet(d, 200, func(int) string { return big })
+	if st := nearBounded(d, 20, "k0"); st.Entries > 20 {
 		t.Fatalf("near %+v: 200 values of 1 KB in 20 KB", st)
 	}
 }
@@ -557,17 +567,8 @@ func TestNearCacheGetMulti(t *testing.T) {
 // bounded by the entry count.
 func TestNearCacheBothBounds(t *testing.T) {
 	d := newDict[int](t, memory.New(), "both", memdict.WithNearCache(memdict.NearCache{MaxEntries: 10, MaxBytes: 1 << 20, MaxStale: time.Hour}))
-	for i := range 200 {
-		k := fmt.Sprint("k", i)
-		_ = d.Put(k, i)
-		d.Get(k)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Stats().NearCache.Entries > 10 && time.Now().Before(deadline) {
-		d.Get("k0")
-		time.Sleep(time.Millisecond)
-	}
-	if st := d.Stats().NearCache; st.Entries > 10 || st.Evictions == 0 {
+	putAndGet(d, 200, func(i int) int { return i })
+	if st := nearBounded(d, 10, "k0"); st.Entries > 10 || st.Evictions == 0 {
 		t.Fatalf("near %+v: 200 small values with MaxEntries 10", st)
 	}
 }

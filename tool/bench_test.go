@@ -19,15 +19,8 @@ func BenchmarkGet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tl, err := tool.New(tool.Config{}, tool.WithBackend(tool.DefaultPlugin, store))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tl.Close()
-	viaTool, err := tool.Dict[int](tl, "q", "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	tl := newTool(b, tool.Config{}, tool.WithBackend(tool.DefaultPlugin, store))
+	viaTool := mustDict[int](b, tl, "q", "")
 	for _, c := range []struct {
 		name string
 		d    *memdict.Dict[int]

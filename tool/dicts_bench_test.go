@@ -10,11 +10,7 @@ import (
 // (a weak pointer and a cleanup): programs that make a Dict per request,
 // as ERP5 code calls getMemcachedDict, pay it each time.
 func BenchmarkDict(b *testing.B) {
-	tl, err := tool.New(tool.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tl.Close()
+	tl := newTool(b, tool.Config{})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := tool.Dict[int](tl, "per-request", ""); err != nil {

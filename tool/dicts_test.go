@@ -9,23 +9,10 @@ import (
 )
 
 func TestDictsReportsHandedOutDicts(t *testing.T) {
-	tl, err := tool.New(tool.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
-	a1, err := tool.Dict[int](tl, "visits", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a2, err := tool.Dict[string](tl, "visits", tool.PluginPath(tool.DefaultPlugin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := tool.Dict[int](tl, "carts", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl := newTool(t, tool.Config{})
+	a1 := mustDict[int](t, tl, "visits", "")
+	a2 := mustDict[string](t, tl, "visits", tool.PluginPath(tool.DefaultPlugin))
+	b := mustDict[int](t, tl, "carts", "")
 	for i := range 3 {
 		if err := a1.Put("k", i); err != nil {
 			t.Fatal(err)
@@ -72,20 +59,10 @@ func TestDictsReportsHandedOutDicts(t *testing.T) {
 // A Dict the program drops leaves the list once it is reclaimed, so that
 // a Dict per request does not grow it.
 func TestDictsForgetsReclaimedDicts(t *testing.T) {
-	tl, err := tool.New(tool.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
-	keep, err := tool.Dict[int](tl, "kept", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl := newTool(t, tool.Config{})
+	keep := mustDict[int](t, tl, "kept", "")
 	for range 100 {
-		d, err := tool.Dict[int](tl, "per-request", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDict[int](t, tl, "per-request", "")
 		d.Get("k")
 	}
 	deadline := time.Now().Add(10 * time.Second)

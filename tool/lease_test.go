@@ -20,13 +20,9 @@ import (
 // coordinates fills as it does on the driver itself.
 func TestPluginLeases(t *testing.T) {
 	mc := testserver.Memcached(t)
-	tl, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{
+	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{
 		"mc": {URL: "memcached://" + mc.Addr},
 	}}, tool.WithBackend("mem", memory.New()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
 	ctx := t.Context()
 
 	be, err := tl.Backend(ctx, "mc")

@@ -36,10 +36,7 @@ func hammer(t *testing.T, tl *tool.Tool, switches int, switchTo func(i int) erro
 	}
 	early := make([]*memdict.Dict[int], workers)
 	for i := range early {
-		d, err := tool.Dict[int](tl, fmt.Sprint("w", i%4), "portal_memcached/default_memcached_plugin")
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDict[int](t, tl, fmt.Sprint("w", i%4), "portal_memcached/default_memcached_plugin")
 		early[i] = d
 	}
 	for w := range workers {
@@ -128,10 +125,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 	if got, want := srvA.opens.Load()+srvB.opens.Load(), int64(switches+2); got < want-1 || got > want {
 		t.Errorf("%d backends opened for %d switches", got, switches)
 	}
-	d, err := tool.Dict[string](tl, "final", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustDict[string](t, tl, "final", "")
 	if err := d.Store(ctx, "k", "v"); err != nil {
 		t.Fatal(err)
 	}

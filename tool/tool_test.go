@@ -25,7 +25,19 @@ func freshServer() (*testServer, string) {
 	return servers.server(name), "tooltest://" + name
 }
 
-func newTool(t *testing.T, cfg tool.Config, opts ...tool.Option) *tool.Tool {
+// mustDict returns tool.Dict[V](tl, prefix, path), failing t if it
+// cannot.
+func mustDict[V any](t testing.TB, tl *tool.Tool, prefix, path string) *memdict.Dict[V] {
+	t.Helper()
+	d, err := tool.Dict[V](tl, prefix, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// newTool returns a Tool on cfg and opts, closed when the test ends.
+func newTool(t testing.TB, cfg tool.Config, opts ...tool.Option) *tool.Tool {
 	t.Helper()
 	tl, err := tool.New(cfg, opts...)
 	if err != nil {
@@ -124,10 +136,7 @@ func TestDictSettings(t *testing.T) {
 	tl := newTool(t, tool.Config{SiteID: "site", Plugins: map[string]tool.PluginConfig{
 		"p": {URL: "mem://", Expiration: time.Hour, MaxKeyLen: 100, MaxValueLen: 1000, Codec: "json"},
 	}})
-	d, err := tool.Dict[map[string]int](tl, "pre", "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustDict[map[string]int](t, tl, "pre", "p")
 	want := memdict.Settings{SiteID: "site", TTL: time.Hour, Codec: codec.JSON, MaxKeyLen: 100, MaxValueLen: 1000}
 	if got := d.Settings(); got != want {
 		t.Errorf("Settings = %+v, want %+v", got, want)
@@ -159,10 +168,7 @@ func TestSharedBackend(t *testing.T) {
 	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{"p": tool.DefaultPluginConfig(url)}})
 	var ds []*memdict.Dict[int]
 	for i := range 5 {
-		d, err := tool.Dict[int](tl, fmt.Sprint("prefix", i), "portal_memcached/p")
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDict[int](t, tl, fmt.Sprint("prefix", i), "portal_memcached/p")
 		ds = append(ds, d)
 	}
 	if srv.opens.Load() != 0 {
@@ -207,10 +213,7 @@ func TestSiteIsolation(t *testing.T) {
 	val := func(site, prefix, key string) string { return site + "|" + prefix + "|" + key }
 	for site, tl := range tools {
 		for _, prefix := range prefixes {
-			d, err := tool.Dict[string](tl, prefix, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := mustDict[string](t, tl, prefix, "")
 			for _, k := range keys {
 				if err := d.Put(k, val(site, prefix, k)); err != nil {
 					t.Fatal(err)
@@ -474,10 +477,7 @@ func TestSetPlugin(t *testing.T) {
 	if err := tl.SetPlugin(ctx, "portal_memcached/added", tool.DefaultPluginConfig(urlA)); err != nil {
 		t.Fatal(err)
 	}
-	d2, err := tool.Dict[int](tl, "x", "added")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d2 := mustDict[int](t, tl, "x", "added")
 	if _, ok := d2.Get("k"); !ok {
 		t.Error("added plugin does not see server a's key")
 	}
@@ -613,10 +613,7 @@ func TestTxThroughTool(t *testing.T) {
 	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{"plain": tool.DefaultPluginConfig(url)}})
 	ctx := context.Background()
 	for _, path := range []string{"", "plain"} { // mem:// has MultiWriter, the test handle not
-		d, err := tool.Dict[int](tl, "tx", path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDict[int](t, tl, "tx", path)
 		d.Put("gone", 1)
 		tx := d.Begin()
 		tx.Put("a", 1)

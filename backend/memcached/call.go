@@ -22,6 +22,19 @@ func (c *Client) enter(op, key string) error {
 	return nil
 }
 
+// enterMulti is enter for op, a call on many keys, that also fails if ctx
+// is done. On success the caller must call c.leave.
+func (c *Client) enterMulti(ctx context.Context, op string) error {
+	if err := c.enter(op, ""); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		c.leave()
+		return fmt.Errorf("memcached: %s: %w", op, err)
+	}
+	return nil
+}
+
 func (c *Client) leave() { c.active.Add(-1) }
 
 // maxKeyLen is memcached's key length limit.

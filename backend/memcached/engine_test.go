@@ -191,11 +191,7 @@ func TestHostileValueSize(t *testing.T) {
 			return false
 		}
 	})
-	c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0))
 	ctx := context.Background()
 	for i, op := range []struct {
 		name string
@@ -245,11 +241,7 @@ func TestQueuedBehindTimeout(t *testing.T) {
 	})
 	defer close(hang)
 	const timeout = 500 * time.Millisecond
-	c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	durs := make([]time.Duration, 4)
@@ -280,7 +272,7 @@ func TestQueuedBehindTimeout(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	_, err = c.Get(cctx, "k")
+	_, err := c.Get(cctx, "k")
 	if d := time.Since(start); !errors.Is(err, context.Canceled) || d > 50*time.Millisecond+250*time.Millisecond {
 		t.Errorf("Get cancelled after 50ms: %v after %v", err, d)
 	}

@@ -73,6 +73,17 @@ func newFakeServer(t *testing.T, respond func(line string, c net.Conn, r *bufio.
 	return s
 }
 
+// fakeClient returns a Client on s with opts, closed when the test ends.
+func fakeClient(t *testing.T, s *fakeServer, opts ...memcached.Option) *memcached.Client {
+	t.Helper()
+	c, err := memcached.New([]string{s.Addr()}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (s *fakeServer) Addr() string { return s.ln.Addr().String() }
 
 func (s *fakeServer) Close() {
@@ -154,11 +165,7 @@ func TestBadServers(t *testing.T) {
 				}
 				s := newProtoFake(t, meta, respond)
 				const timeout = 300 * time.Millisecond
-				c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
+				c := fakeClient(t, s, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
 				ctx := context.Background()
 				ops := map[string]func() error{
 					"get":       func() error { _, err := c.Get(ctx, "k"); return err },
@@ -502,11 +509,7 @@ func TestContextCancel(t *testing.T) {
 		return false
 	})
 	defer close(hang)
-	c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(2*time.Second))
 	ops := map[string]func(ctx context.Context) error{
 		"get":       func(ctx context.Context) error { _, err := c.Get(ctx, "k"); return err },
 		"get_multi": func(ctx context.Context) error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err },
@@ -554,11 +557,7 @@ func TestKeysOlderServer(t *testing.T) {
 		}
 		return true
 	})
-	c, err := memcached.New([]string{s.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeClient(t, s)
 	var got []string
 	for k, err := range c.Keys(context.Background(), "user") {
 		if err != nil {

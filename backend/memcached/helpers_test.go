@@ -2,10 +2,14 @@ package memcached_test
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
 )
 
 // testTimeout is the driver timeout of tests against real servers where
@@ -37,5 +41,23 @@ func rawCommand(t *testing.T, addr, cmd, end string) string {
 		if strings.TrimRight(line, "\r\n") == strings.TrimRight(end, "\r\n") {
 			return b.String()
 		}
+	}
+}
+
+// setValue stores value under key with ttl through c, failing t if it
+// cannot.
+func setValue(t *testing.T, c *memcached.Client, key, value string, ttl time.Duration) {
+	t.Helper()
+	if err := c.Set(context.Background(), backend.Item{Key: key, Value: []byte(value), TTL: ttl}); err != nil {
+		t.Fatalf("Set %q: %v", key, err)
+	}
+}
+
+// wantValue fails t unless c's Get of key returns want; what names the
+// read in the failure.
+func wantValue(t *testing.T, c *memcached.Client, key, want, what string) {
+	t.Helper()
+	if it, err := c.Get(context.Background(), key); err != nil || string(it.Value) != want {
+		t.Fatalf("%s = %q, %v; want %q", what, it.Value, err, want)
 	}
 }

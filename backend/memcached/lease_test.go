@@ -73,6 +73,35 @@ func wantLease(t *testing.T, what string, l backend.Lease, found, stale, won, bu
 	}
 }
 
+// fill stores value under key with a TTL of an hour through c with the
+// CAS of lease l, failing t (what: which fill) if it cannot.
+func fill(t *testing.T, c *memcached.Client, key, value string, l backend.Lease, what string) {
+	t.Helper()
+	if err := c.CompareAndSwap(context.Background(), backend.Item{Key: key, Value: []byte(value), TTL: time.Hour, CAS: l.Item.CAS}); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// release gives l back through c, failing t (what: which release) if it
+// cannot.
+func release(t *testing.T, c *memcached.Client, l backend.Lease, what string) {
+	t.Helper()
+	if err := c.ReleaseLease(context.Background(), l); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wantFillConflict fails t (what: which fill) unless storing value under
+// key through c with the CAS of lease l fails with ErrCASConflict.
+func wantFillConflict(t *testing.T, c *memcached.Client, key, value string, l backend.Lease, what string) {
+	t.Helper()
+	err := c.CompareAndSwap(context.Background(), backend.Item{Key: key, Value: []byte(value), CAS: l.Item.CAS})
+	if !errors.Is(err, backend.ErrCASConflict) {
+		t.Fatalf("%s: %v, want ErrCASConflict", what, err)
+	}
+}
+
+// wantMissing fails t unless c's Get of key finds nothing.
 func wantMissing(t *testing.T, c *memcached.Client, key string) {
 	t.Helper()
 	ctx := context.Background()
@@ -122,9 +151,7 @@ func TestLeaseFill(t *testing.T) {
 	const key = "fill"
 	l := getLease(t, a, key, leaseOpts)
 	wantLease(t, "cold", l, false, false, true, false, "")
-	if err := a.CompareAndSwap(ctx, backend.Item{Key: key, Value: []byte("loaded"), TTL: time.Hour, CAS: l.Item.CAS}); err != nil {
-		t.Fatalf("fill: %v", err)
-	}
+	fill(t, a, key, "loaded", l, "fill")
 	it, err := b.Get(ctx, key)
 	if err != nil || string(it.Value) != "loaded" {
 		t.Fatalf("Get after fill = %q, %v", it.Value, err)
@@ -135,10 +162,7 @@ func TestLeaseFill(t *testing.T) {
 	}
 	wantLease(t, "after fill", getLease(t, b, key, leaseOpts), true, false, false, false, "loaded")
 	// A second fill with the same lease is refused.
-	err = a.CompareAndSwap(ctx, backend.Item{Key: key, Value: []byte("again"), CAS: l.Item.CAS})
-	if !errors.Is(err, backend.ErrCASConflict) {
-		t.Fatalf("second fill: %v, want ErrCASConflict", err)
-	}
+	wantFillConflict(t, a, key, "again", l, "second fill")
 }
 
 // TestLeaseFillConflict: a write made while the lease was out wins over
@@ -146,19 +170,11 @@ func TestLeaseFill(t *testing.T) {
 func TestLeaseFillConflict(t *testing.T) {
 	t.Parallel()
 	a, b, _ := leaseClients(t)
-	ctx := context.Background()
 	const key = "conflict"
 	l := wonLease(t, a, key, leaseOpts)
-	if err := b.Set(ctx, backend.Item{Key: key, Value: []byte("written")}); err != nil {
-		t.Fatal(err)
-	}
-	err := a.CompareAndSwap(ctx, backend.Item{Key: key, Value: []byte("loaded"), CAS: l.Item.CAS})
-	if !errors.Is(err, backend.ErrCASConflict) {
-		t.Fatalf("fill after a write: %v, want ErrCASConflict", err)
-	}
-	if it, err := a.Get(ctx, key); err != nil || string(it.Value) != "written" {
-		t.Fatalf("Get = %q, %v; want the write", it.Value, err)
-	}
+	setValue(t, b, key, "written", 0)
+	wantFillConflict(t, a, key, "loaded", l, "fill after a write")
+	wantValue(t, a, key, "written", "Get")
 }
 
 // TestLeaseExpiry: a winner that never fills lets another caller win once
@@ -201,39 +217,25 @@ func TestReleaseLease(t *testing.T) {
 	ctx := context.Background()
 	const key = "release"
 	l := wonLease(t, a, key, leaseOpts)
-	if err := a.ReleaseLease(ctx, l); err != nil {
-		t.Fatalf("ReleaseLease: %v", err)
-	}
+	release(t, a, l, "ReleaseLease")
 	l2 := getLease(t, b, key, leaseOpts)
 	wantLease(t, "after release", l2, false, false, true, false, "")
 	// Releasing the first lease again does not take the second one away.
-	if err := a.ReleaseLease(ctx, l); err != nil {
-		t.Fatalf("ReleaseLease of a released lease: %v", err)
-	}
+	release(t, a, l, "ReleaseLease of a released lease")
 	wantLease(t, "after a second release", getLease(t, a, key, leaseOpts), false, false, false, true, "")
 	// A loser's lease, and a lease on a value, release nothing.
 	busy := getLease(t, a, key, leaseOpts)
-	if err := a.ReleaseLease(ctx, busy); err != nil {
-		t.Fatalf("ReleaseLease of a busy lease: %v", err)
-	}
+	release(t, a, busy, "ReleaseLease of a busy lease")
 	wantLease(t, "after releasing a busy lease", getLease(t, a, key, leaseOpts), false, false, false, true, "")
 
 	// Somebody writes while the lease is out: the release keeps the value.
-	if err := a.Set(ctx, backend.Item{Key: key, Value: []byte("written")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.ReleaseLease(ctx, l2); err != nil {
-		t.Fatalf("ReleaseLease after a write: %v", err)
-	}
-	if it, err := a.Get(ctx, key); err != nil || string(it.Value) != "written" {
-		t.Fatalf("Get after the release = %q, %v; want the write", it.Value, err)
-	}
+	setValue(t, a, key, "written", 0)
+	release(t, b, l2, "ReleaseLease after a write")
+	wantValue(t, a, key, "written", "Get after the release")
 	found := getLease(t, a, key, leaseOpts)
 	wantLease(t, "on the value", found, true, false, false, false, "written")
 	found.Won = true // even so
-	if err := a.ReleaseLease(ctx, found); err != nil {
-		t.Fatalf("ReleaseLease on a value: %v", err)
-	}
+	release(t, a, found, "ReleaseLease on a value")
 	if _, err := a.Get(ctx, key); err != nil {
 		t.Fatalf("the value is gone after ReleaseLease of a lease on it: %v", err)
 	}
@@ -248,9 +250,7 @@ func TestMarkStale(t *testing.T) {
 	a, b, p := leaseClients(t)
 	ctx := context.Background()
 	const key = "stale"
-	if err := a.Set(ctx, backend.Item{Key: key, Value: []byte("old"), TTL: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	setValue(t, a, key, "old", time.Hour)
 	if err := b.MarkStale(ctx, key, 30*time.Second); err != nil {
 		t.Fatalf("MarkStale: %v", err)
 	}
@@ -264,12 +264,8 @@ func TestMarkStale(t *testing.T) {
 	wantLease(t, "second caller", getLease(t, b, key, leaseOpts), true, true, false, true, "old")
 	wantLease(t, "third caller", getLease(t, a, key, leaseOpts), true, true, false, true, "old")
 	// Plain reads serve the stale value.
-	if it, err := b.Get(ctx, key); err != nil || string(it.Value) != "old" {
-		t.Fatalf("Get of a stale value = %q, %v", it.Value, err)
-	}
-	if err := a.CompareAndSwap(ctx, backend.Item{Key: key, Value: []byte("new"), TTL: time.Hour, CAS: win.Item.CAS}); err != nil {
-		t.Fatalf("refresh: %v", err)
-	}
+	wantValue(t, b, key, "old", "Get of a stale value")
+	fill(t, a, key, "new", win, "refresh")
 	wantLease(t, "after the refresh", getLease(t, b, key, leaseOpts), true, false, false, false, "new")
 
 	// A MarkStale made while the refresh is loading makes its fill fail.
@@ -284,10 +280,7 @@ func TestMarkStale(t *testing.T) {
 	if err := b.MarkStale(ctx, key, 0); err != nil {
 		t.Fatal(err)
 	}
-	err := a.CompareAndSwap(ctx, backend.Item{Key: key, Value: []byte("newer"), CAS: win.Item.CAS})
-	if !errors.Is(err, backend.ErrCASConflict) {
-		t.Fatalf("fill after another MarkStale: %v, want ErrCASConflict", err)
-	}
+	wantFillConflict(t, a, key, "newer", win, "fill after another MarkStale")
 	// ... and hands the refresh out again.
 	wantLease(t, "after the second MarkStale", getLease(t, b, key, leaseOpts), true, true, true, false, "new")
 
@@ -323,15 +316,11 @@ func TestPlainReadTakesStaleLease(t *testing.T) {
 	a, b, _ := leaseClients(t)
 	ctx := context.Background()
 	const key = "stale-read"
-	if err := a.Set(ctx, backend.Item{Key: key, Value: []byte("old"), TTL: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	setValue(t, a, key, "old", time.Hour)
 	if err := a.MarkStale(ctx, key, 0); err != nil {
 		t.Fatal(err)
 	}
-	if it, err := b.Get(ctx, key); err != nil || string(it.Value) != "old" {
-		t.Fatalf("Get of a stale value = %q, %v", it.Value, err)
-	}
+	wantValue(t, b, key, "old", "Get of a stale value")
 	wantLease(t, "after a plain Get", getLease(t, a, key, leaseOpts), true, true, false, true, "old")
 }
 
@@ -534,11 +523,7 @@ func TestLeaseHostileReply(t *testing.T) {
 		}
 		return true
 	})
-	c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(testTimeout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(testTimeout))
 	ctx := context.Background()
 	if _, err := c.GetLease(ctx, "huge", leaseOpts); !errors.Is(err, memcached.ErrProtocol) {
 		t.Fatalf("GetLease with a 1 GiB reply: %v, want ErrProtocol", err)

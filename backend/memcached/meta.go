@@ -88,14 +88,7 @@ func encode(w *bufio.Writer, r *request) {
 		}
 		_, _ = w.WriteString("\r\n")
 	case kindGetMulti:
-		for i, k := range r.keys {
-			_, _ = w.WriteString("mg ")
-			_, _ = w.WriteString(k)
-			_, _ = w.WriteString(" v c q O")
-			writeUint(w, uint64(i))
-			_, _ = w.WriteString("\r\n")
-		}
-		_, _ = w.WriteString("mn\r\n")
+		encodeQuietKeys(w, "mg ", r.keys, " v c q O")
 	case kindSetMulti:
 		for i := range r.items {
 			it := &r.items[i]
@@ -108,15 +101,22 @@ func encode(w *bufio.Writer, r *request) {
 		}
 		_, _ = w.WriteString("mn\r\n")
 	case kindDeleteMulti:
-		for i, k := range r.keys {
-			_, _ = w.WriteString("md ")
-			_, _ = w.WriteString(k)
-			_, _ = w.WriteString(" q O")
-			writeUint(w, uint64(i))
-			_, _ = w.WriteString("\r\n")
-		}
-		_, _ = w.WriteString("mn\r\n")
+		encodeQuietKeys(w, "md ", r.keys, " q O")
 	}
+}
+
+// encodeQuietKeys writes cmd (such as "mg ") for each of keys with flags,
+// which end in " q O" (quiet, and the key's index as the opaque), then the
+// "mn" that ends the quiet commands.
+func encodeQuietKeys(w *bufio.Writer, cmd string, keys []string, flags string) {
+	for i, k := range keys {
+		_, _ = w.WriteString(cmd)
+		_, _ = w.WriteString(k)
+		_, _ = w.WriteString(flags)
+		writeUint(w, uint64(i))
+		_, _ = w.WriteString("\r\n")
+	}
+	_, _ = w.WriteString("mn\r\n")
 }
 
 // encodeSet writes "ms <key> <len> T<exp>" (no line end).

@@ -66,13 +66,10 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 			return map[string]backend.Item{}, err
 		}
 	}
-	if err := c.enter(op, ""); err != nil {
+	if err := c.enterMulti(ctx, op); err != nil {
 		return map[string]backend.Item{}, err
 	}
 	defer c.leave()
-	if err := ctx.Err(); err != nil {
-		return map[string]backend.Item{}, fmt.Errorf("memcached: %s: %w", op, err)
-	}
 	if len(keys) == 0 {
 		return map[string]backend.Item{}, nil
 	}
@@ -156,13 +153,10 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 // the outcome of every item is unknown.
 func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 	const op = "set_multi"
-	if err := c.enter(op, ""); err != nil {
+	if err := c.enterMulti(ctx, op); err != nil {
 		return err
 	}
 	defer c.leave()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memcached: %s: %w", op, err)
-	}
 	var me backend.MultiError
 	var valid []string
 	byKey := make(map[string]int, len(items))
@@ -210,13 +204,10 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 // backend.ErrNotFound.
 func (c *Client) DeleteMulti(ctx context.Context, keys []string) error {
 	const op = "delete_multi"
-	if err := c.enter(op, ""); err != nil {
+	if err := c.enterMulti(ctx, op); err != nil {
 		return err
 	}
 	defer c.leave()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memcached: %s: %w", op, err)
-	}
 	var me backend.MultiError
 	var valid []string
 	for _, k := range keys {

@@ -217,15 +217,11 @@ func TestMultiWriteClosedAndContext(t *testing.T) {
 func TestSetMultiContextDeadline(t *testing.T) {
 	t.Parallel()
 	s := newFakeServer(t, func(string, net.Conn, *bufio.Reader) bool { return true })
-	c, err := memcached.New([]string{s.Addr()}, memcached.WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(5*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = c.SetMulti(ctx, []backend.Item{{Key: "a", Value: []byte("1")}})
+	err := c.SetMulti(ctx, []backend.Item{{Key: "a", Value: []byte("1")}})
 	if _, ok := backend.KeyErrors(err); ok || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("SetMulti to a silent server: %v", err)
 	}
@@ -255,12 +251,8 @@ func TestSetMultiGarbageReply(t *testing.T) {
 		}
 		return false
 	})
-	c, err := memcached.New([]string{s.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	err = c.SetMulti(context.Background(), []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}, {Key: "c", Value: []byte("3")}})
+	c := fakeClient(t, s)
+	err := c.SetMulti(context.Background(), []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}, {Key: "c", Value: []byte("3")}})
 	if _, ok := backend.KeyErrors(err); ok || !errors.Is(err, memcached.ErrProtocol) || !errors.Is(err, backend.ErrUnavailable) {
 		t.Fatalf("SetMulti with a garbage reply: %v", err)
 	}

@@ -24,15 +24,20 @@ func benchStore(b *testing.B, opts ...memory.Option) (*memory.Store, []string) {
 	return s, keys
 }
 
+// benchStoreCase is a Store configuration a benchmark runs on.
+type benchStoreCase struct {
+	name string
+	opts []memory.Option
+}
+
+// benchStores are the configurations the read benchmarks run on.
+var benchStores = []benchStoreCase{
+	{"unbounded", nil},
+	{"bounded", []memory.Option{memory.WithMaxBytes(64 << 20)}},
+}
+
 func BenchmarkGetHit(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		opts []memory.Option
-	}{
-		{"unbounded", nil},
-		{"bounded", []memory.Option{memory.WithMaxBytes(64 << 20)}},
-		{"ttl", nil},
-	} {
+	for _, bc := range append(benchStores, benchStoreCase{"ttl", nil}) {
 		b.Run(bc.name, func(b *testing.B) {
 			s, keys := benchStore(b, bc.opts...)
 			ctx := context.Background()
@@ -79,13 +84,7 @@ func BenchmarkSetOverwrite(b *testing.B) {
 }
 
 func BenchmarkGetParallel(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		opts []memory.Option
-	}{
-		{"unbounded", nil},
-		{"bounded", []memory.Option{memory.WithMaxBytes(64 << 20)}},
-	} {
+	for _, bc := range benchStores {
 		b.Run(bc.name, func(b *testing.B) {
 			s, keys := benchStore(b, bc.opts...)
 			ctx := context.Background()

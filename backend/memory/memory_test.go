@@ -579,25 +579,35 @@ func TestExpiredItemsAreSweptByWrites(t *testing.T) {
 	}
 }
 
-func TestContextDone(t *testing.T) {
-	s, _ := newStore(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+// everyOp calls each operation of s once with ctx, on key "k", and
+// returns the error of each by name (Keys: its last) and how many pairs
+// Keys yielded.
+func everyOp(ctx context.Context, s *memory.Store) (map[string]error, int) {
 	item := backend.Item{Key: "k", Value: []byte("1")}
 	_, getErr := s.Get(ctx, "k")
 	_, multiErr := s.GetMulti(ctx, []string{"k"})
 	_, incrErr := s.Increment(ctx, "k", 1)
 	_, statsErr := s.ServerStats(ctx)
 	var keysErr error
+	n := 0
 	for _, err := range s.Keys(ctx, "") {
 		keysErr = err
+		n++
 	}
-	for op, err := range map[string]error{
+	return map[string]error{
 		"Get": getErr, "GetMulti": multiErr, "Increment": incrErr,
 		"Set": s.Set(ctx, item), "Add": s.Add(ctx, item), "CompareAndSwap": s.CompareAndSwap(ctx, item),
 		"Delete": s.Delete(ctx, "k"), "Touch": s.Touch(ctx, "k", 0), "Flush": s.Flush(ctx), "Ping": s.Ping(ctx),
 		"ServerStats": statsErr, "Keys": keysErr,
-	} {
+	}, n
+}
+
+func TestContextDone(t *testing.T) {
+	s, _ := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	errs, _ := everyOp(ctx, s)
+	for op, err := range errs {
 		wantErr(t, op, err, context.Canceled)
 	}
 	if s.Len() != 0 {
@@ -615,26 +625,11 @@ func TestClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	item := backend.Item{Key: "k", Value: []byte("1")}
-	_, getErr := s.Get(ctx, "k")
-	_, multiErr := s.GetMulti(ctx, []string{"k"})
-	_, incrErr := s.Increment(ctx, "k", 1)
-	_, statsErr := s.ServerStats(ctx)
-	var keysErr error
-	n := 0
-	for _, err := range s.Keys(ctx, "") {
-		keysErr = err
-		n++
-	}
+	errs, n := everyOp(ctx, s)
 	if n != 1 {
 		t.Errorf("Keys yielded %d pairs after Close, want 1 (the error)", n)
 	}
-	for op, err := range map[string]error{
-		"Get": getErr, "GetMulti": multiErr, "Increment": incrErr,
-		"Set": s.Set(ctx, item), "Add": s.Add(ctx, item), "CompareAndSwap": s.CompareAndSwap(ctx, item),
-		"Delete": s.Delete(ctx, "k"), "Touch": s.Touch(ctx, "k", 0), "Flush": s.Flush(ctx), "Ping": s.Ping(ctx),
-		"ServerStats": statsErr, "Keys": keysErr,
-	} {
+	for op, err := range errs {
 		wantErr(t, op, err, backend.ErrClosed)
 	}
 	if s.Len() != 0 || s.Bytes() != 0 {

@@ -145,6 +145,31 @@ func hammer(b *Backend, keys []string, g int, stop <-chan struct{}, st *callStat
 	return &wg
 }
 
+// hammerFor runs hammer on keys from g goroutines for d and returns what
+// it recorded.
+func hammerFor(b *Backend, keys []string, g int, d time.Duration) *callStats {
+	var st callStats
+	stop := make(chan struct{})
+	wg := hammer(b, keys, g, stop, &st)
+	time.Sleep(d) // how long the calls go on, not a synchronisation
+	close(stop)
+	wg.Wait()
+	return &st
+}
+
+// wantBounded fails t for each recorded error that does not wrap
+// ErrUnavailable and if the slowest call (what: to which server)
+// outlasted the timeout.
+func (s *callStats) wantBounded(t *testing.T, what string) {
+	t.Helper()
+	for _, w := range s.wrong {
+		t.Errorf("want an error wrapping ErrUnavailable: %s", w)
+	}
+	if s.slowest > hungTimeout+noise {
+		t.Errorf("slowest call%s took %v (%s), timeout %v", what, s.slowest, s.slowestOp, hungTimeout)
+	}
+}
+
 // waitServing polls fn until it succeeds, for at most limit.
 func waitServing(t *testing.T, what string, limit time.Duration, fn func() error) time.Duration {
 	t.Helper()
@@ -189,20 +214,10 @@ func TestStoppedServerBounded(t *testing.T) {
 		}
 	}()
 
-	var st callStats
-	stop := make(chan struct{})
-	wg := hammer(b, keys, 16, stop, &st)
-	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
+	st := hammerFor(b, keys, 16, 2*time.Second)
 	t.Logf("server stopped: %d calls, %d failed, %d refused fast as marked down; slowest %v (%s, %v after SIGSTOP: %v)",
 		st.n, st.failed, st.downFast, st.slowest.Round(time.Millisecond), st.slowestOp, st.slowestAt.Sub(stopped).Round(time.Millisecond), st.slowErr)
-	for _, w := range st.wrong {
-		t.Errorf("want an error wrapping ErrUnavailable: %s", w)
-	}
-	if st.slowest > hungTimeout+noise {
-		t.Errorf("slowest call took %v (%s), timeout %v", st.slowest, st.slowestOp, hungTimeout)
-	}
+	st.wantBounded(t, "")
 	if st.failed != st.n {
 		t.Errorf("%d of %d calls to a stopped server succeeded", st.n-st.failed, st.n)
 	}
@@ -256,19 +271,9 @@ func TestStoppedServerNoFailureLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Signal(syscall.SIGCONT)
-	var st callStats
-	stop := make(chan struct{})
-	wg := hammer(b, []string{"k"}, 8, stop, &st)
-	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
+	st := hammerFor(b, []string{"k"}, 8, time.Second)
 	t.Logf("%d calls, %d failed, slowest %v (%s)", st.n, st.failed, st.slowest.Round(time.Millisecond), st.slowestOp)
-	for _, w := range st.wrong {
-		t.Errorf("want an error wrapping ErrUnavailable: %s", w)
-	}
-	if st.slowest > hungTimeout+noise {
-		t.Errorf("slowest call took %v (%s), timeout %v", st.slowest, st.slowestOp, hungTimeout)
-	}
+	st.wantBounded(t, "")
 	if st.downFast > 0 {
 		t.Errorf("%d calls refused as marked down with failure_limit=0", st.downFast)
 	}
@@ -286,20 +291,10 @@ func TestKilledServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Stop(t)
-	var st callStats
-	stop := make(chan struct{})
-	wg := hammer(b, []string{"k", "j"}, 8, stop, &st)
-	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
+	st := hammerFor(b, []string{"k", "j"}, 8, time.Second)
 	t.Logf("server killed: %d calls, %d failed, %d refused fast as marked down; slowest %v (%s)",
 		st.n, st.failed, st.downFast, st.slowest.Round(time.Millisecond), st.slowestOp)
-	for _, w := range st.wrong {
-		t.Errorf("want an error wrapping ErrUnavailable: %s", w)
-	}
-	if st.slowest > hungTimeout+noise {
-		t.Errorf("slowest call took %v (%s), timeout %v", st.slowest, st.slowestOp, hungTimeout)
-	}
+	st.wantBounded(t, "")
 	if st.failed != st.n || st.downFast < st.n/2 {
 		t.Errorf("%d calls, %d failed, %d refused fast as marked down", st.n, st.failed, st.downFast)
 	}
@@ -490,12 +485,7 @@ func TestClusterStoppedNode(t *testing.T) {
 	t.Logf("frozen master: %d calls, %d failed, %d refused fast; slowest %v (%s)",
 		frozenSt.n, frozenSt.failed, frozenSt.downFast, frozenSt.slowest.Round(time.Millisecond), frozenSt.slowestOp)
 	t.Logf("live masters: %d calls, slowest %v", liveSt.n, liveSt.slowest.Round(time.Millisecond))
-	for _, w := range frozenSt.wrong {
-		t.Errorf("want an error wrapping ErrUnavailable: %s", w)
-	}
-	if frozenSt.slowest > hungTimeout+noise {
-		t.Errorf("slowest call to the frozen master took %v (%s), timeout %v", frozenSt.slowest, frozenSt.slowestOp, hungTimeout)
-	}
+	frozenSt.wantBounded(t, " to the frozen master")
 	if liveSt.slowest > hungTimeout+noise {
 		t.Errorf("slowest call to a live master took %v, timeout %v", liveSt.slowest, hungTimeout)
 	}
@@ -514,20 +504,10 @@ func TestClusterStoppedNode(t *testing.T) {
 
 	// kill -9 and restart (the node keeps its identity and slots).
 	victim.Stop(t)
-	var killedSt callStats
-	stop = make(chan struct{})
-	wgK := hammer(b, frozen, 8, stop, &killedSt)
-	time.Sleep(time.Second)
-	close(stop)
-	wgK.Wait()
+	killedSt := hammerFor(b, frozen, 8, time.Second)
 	t.Logf("killed master: %d calls, %d failed, %d refused fast; slowest %v (%s)",
 		killedSt.n, killedSt.failed, killedSt.downFast, killedSt.slowest.Round(time.Millisecond), killedSt.slowestOp)
-	for _, w := range killedSt.wrong {
-		t.Errorf("want an error wrapping ErrUnavailable: %s", w)
-	}
-	if killedSt.slowest > hungTimeout+noise {
-		t.Errorf("slowest call to the killed master took %v (%s)", killedSt.slowest, killedSt.slowestOp)
-	}
+	killedSt.wantBounded(t, " to the killed master")
 	victim.Restart(t)
 	back = waitServing(t, "killed master after restart", 10*time.Second, func() error {
 		return b.Set(ctx, backend.Item{Key: frozen[0], Value: []byte("back")})

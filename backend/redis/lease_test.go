@@ -66,6 +66,22 @@ func locks(t *testing.T, b *Backend, prefix string, advance func(time.Duration))
 		return string(it.Value)
 	}
 
+	// heldThenUnlock checks that key's lock is held by token (when, as
+	// it is at that point of the test), that another token cannot take
+	// it, and that token's Unlock frees it.
+	heldThenUnlock := func(t *testing.T, key, token, when string) {
+		t.Helper()
+		if h := holder(t, key); h != token {
+			t.Fatalf("%s the lock holds %q, want %s", when, h, token)
+		}
+		if try(t, key, "C", time.Minute) {
+			t.Fatalf("%s trylock won the lock held by %s", when, token)
+		}
+		if !unlock(t, key, token) {
+			t.Fatalf("%s the holder %s's unlock returned false", when, token)
+		}
+	}
+
 	t.Run("OneWinner", func(t *testing.T) {
 		// Concurrent callers with their own tokens: exactly one wins each
 		// round; the winner's Unlock frees the lock for the next round.
@@ -126,15 +142,7 @@ func locks(t *testing.T, b *Backend, prefix string, advance func(time.Duration))
 		if unlock(t, key, "a") || unlock(t, key, "AA") || unlock(t, key, "A\x00") {
 			t.Fatal("unlock with a near token returned true")
 		}
-		if h := holder(t, key); h != "A" {
-			t.Fatalf("after a wrong unlock the lock holds %q, want A", h)
-		}
-		if try(t, key, "C", time.Minute) {
-			t.Fatal("trylock won a lock left held by a wrong unlock")
-		}
-		if !unlock(t, key, "A") {
-			t.Fatal("unlock with the right token returned false")
-		}
+		heldThenUnlock(t, key, "A", "after a wrong unlock")
 		if h := holder(t, key); h != "" {
 			t.Fatalf("after unlock the key holds %q", h)
 		}
@@ -187,15 +195,7 @@ func locks(t *testing.T, b *Backend, prefix string, advance func(time.Duration))
 		if unlock(t, key, "A") {
 			t.Fatal("the expired holder's unlock returned true")
 		}
-		if h := holder(t, key); h != "B" {
-			t.Fatalf("after the expired holder's unlock the lock holds %q, want B", h)
-		}
-		if try(t, key, "C", time.Minute) {
-			t.Fatal("trylock won the retaken lock")
-		}
-		if !unlock(t, key, "B") {
-			t.Fatal("the new holder's unlock returned false")
-		}
+		heldThenUnlock(t, key, "B", "after the expired holder's unlock")
 	})
 
 	t.Run("TTL", func(t *testing.T) {

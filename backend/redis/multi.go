@@ -330,15 +330,7 @@ func (b *Backend) encodeItem(op string, item backend.Item) ([]byte, int64, error
 	if item.Key == "" {
 		return nil, 0, fmt.Errorf("redis: %s: %w: empty key", op, backend.ErrInvalidKey)
 	}
-	ms, err := ttlArg(op, item.Key, item.TTL)
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(item.Value) > b.cfg.maxValueSize {
-		return nil, 0, fmt.Errorf("redis: %s %q: %w: %d bytes, limit %d",
-			op, item.Key, backend.ErrValueTooLarge, len(item.Value), b.cfg.maxValueSize)
-	}
-	return encode(item.Value, newCAS()), ms, nil
+	return b.encodeChecked(op, item)
 }
 
 // execMulti runs pipe, bounded by the timeout, and returns the failure of each of its

@@ -102,12 +102,7 @@ func WithBatching(enabled bool, maxInFlight, maxBatch int) Option {
 // fails with an error wrapping backend.ErrUnavailable that names the
 // server, and counts towards its failure limit.
 func WithTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			d = DefaultTimeout
-		}
-		c.timeout = d
-	}
+	return func(c *config) { c.timeout = positiveOr(d, DefaultTimeout) }
 }
 
 // WithFailureLimit sets how many consecutive failures (the server did not
@@ -129,12 +124,15 @@ func WithFailureLimit(n int) Option {
 // WithRetryInterval sets how often a server marked down is probed with a
 // PING (default DefaultRetryInterval; d <= 0 means the default).
 func WithRetryInterval(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			d = DefaultRetryInterval
-		}
-		c.retryInterval = d
+	return func(c *config) { c.retryInterval = positiveOr(d, DefaultRetryInterval) }
+}
+
+// positiveOr returns d, or def if d <= 0.
+func positiveOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
+	return d
 }
 
 func newConfig(opts []Option) config {

@@ -233,11 +233,7 @@ func wait(ctx context.Context, c *call) bool {
 func (l *lane) handOff() {
 	l.mu.Lock()
 	if len(l.queue) == 0 || l.closed {
-		l.inflight--
-		q := l.queue
-		l.queue = nil
-		l.mu.Unlock()
-		failAll(q, backend.ErrClosed) // non-empty only after Close
+		l.releaseAndUnlock() // fails a queue non-empty only after Close
 		return
 	}
 	batch := l.takeLocked(nil)
@@ -245,12 +241,18 @@ func (l *lane) handOff() {
 	if !l.b.spawn(func() { l.work(batch) }) {
 		failAll(batch, backend.ErrClosed)
 		l.mu.Lock()
-		l.inflight--
-		q := l.queue
-		l.queue = nil
-		l.mu.Unlock()
-		failAll(q, backend.ErrClosed)
+		l.releaseAndUnlock()
 	}
+}
+
+// releaseAndUnlock, called with l.mu held, gives back a slot, unlocks
+// l.mu, then fails the calls left in the queue with backend.ErrClosed.
+func (l *lane) releaseAndUnlock() {
+	l.inflight--
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	failAll(q, backend.ErrClosed)
 }
 
 // work flushes batch, then whatever queued behind it, until the queue is
@@ -267,11 +269,7 @@ func (l *lane) work(batch []*call) {
 		}
 		l.mu.Lock()
 		if len(l.queue) == 0 || l.closed {
-			l.inflight--
-			q := l.queue
-			l.queue = nil
-			l.mu.Unlock()
-			failAll(q, backend.ErrClosed) // non-empty only after Close
+			l.releaseAndUnlock() // fails a queue non-empty only after Close
 			return
 		}
 		own = l.takeLocked(own[:0])

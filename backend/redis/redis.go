@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -72,24 +73,9 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	}
 	cfg := newConfig(options)
 	o := *opt
-	o.ContextTimeoutEnabled = true
-	o.DisableIdentity = true
-	if o.PoolTimeout <= 0 || o.PoolTimeout > cfg.timeout {
-		o.PoolTimeout = cfg.timeout
-	}
-	if o.DialerRetries == 0 {
-		o.DialerRetries = 1
-	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = -1
-	}
-	if o.MaintNotificationsConfig == nil {
-		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	}
-	b := newBackend(goredis.NewClient(&o), cfg)
-	b.owns = true
-	b.user = o.Username
-	return b, nil
+	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout,
+		&o.DialerRetries, &o.MaxRetries, &o.MaintNotificationsConfig}.adjust(cfg.timeout)
+	return ownedBackend(goredis.NewClient(&o), cfg, o.Username), nil
 }
 
 // NewCluster returns a Backend on the Redis Cluster that opt describes
@@ -109,27 +95,51 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 	}
 	cfg := newConfig(options)
 	o := *opt
-	o.ContextTimeoutEnabled = true
-	o.DisableIdentity = true
-	if o.PoolTimeout <= 0 || o.PoolTimeout > cfg.timeout {
-		o.PoolTimeout = cfg.timeout
-	}
-	if o.DialerRetries == 0 {
-		o.DialerRetries = 1
-	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = -1
-	}
+	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout,
+		&o.DialerRetries, &o.MaxRetries, &o.MaintNotificationsConfig}.adjust(cfg.timeout)
 	if o.MinRetryBackoff == 0 {
 		o.MinRetryBackoff = -1
 	}
-	if o.MaintNotificationsConfig == nil {
-		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return ownedBackend(goredis.NewClusterClient(&o), cfg, o.Username), nil
+}
+
+// clientFields points at the fields of a goredis.Options or
+// goredis.ClusterOptions that New and NewCluster adjust alike.
+type clientFields struct {
+	contextTimeoutEnabled, disableIdentity *bool
+	poolTimeout                            *time.Duration
+	dialerRetries, maxRetries              *int
+	maint                                  **maintnotifications.Config
+}
+
+// adjust applies New's rules to the fields f points at: context timeouts
+// and DisableIdentity on, PoolTimeout capped at timeout, one dial attempt
+// and no retries unless set, maintenance notifications off unless
+// configured.
+func (f clientFields) adjust(timeout time.Duration) {
+	*f.contextTimeoutEnabled = true
+	*f.disableIdentity = true
+	if *f.poolTimeout <= 0 || *f.poolTimeout > timeout {
+		*f.poolTimeout = timeout
 	}
-	b := newBackend(goredis.NewClusterClient(&o), cfg)
+	if *f.dialerRetries == 0 {
+		*f.dialerRetries = 1
+	}
+	if *f.maxRetries == 0 {
+		*f.maxRetries = -1
+	}
+	if *f.maint == nil {
+		*f.maint = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	}
+}
+
+// ownedBackend returns a Backend on client, which New or NewCluster
+// created for it with user's credentials: Close closes it.
+func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Backend {
+	b := newBackend(client, cfg)
 	b.owns = true
-	b.user = o.Username
-	return b, nil
+	b.user = user
+	return b
 }
 
 // NewFromClient returns a Backend that uses client, a *goredis.Client, a

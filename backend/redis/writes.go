@@ -17,6 +17,12 @@ func (b *Backend) prepare(ctx context.Context, op string, item backend.Item) ([]
 	if err := b.check(ctx, op, item.Key); err != nil {
 		return nil, 0, err
 	}
+	return b.encodeChecked(op, item)
+}
+
+// encodeChecked checks the TTL and the value's size of a write whose key
+// is checked, and returns the stored string and the TTL in milliseconds.
+func (b *Backend) encodeChecked(op string, item backend.Item) ([]byte, int64, error) {
 	ms, err := ttlArg(op, item.Key, item.TTL)
 	if err != nil {
 		return nil, 0, err

@@ -289,11 +289,7 @@ func TestCLIHabits(t *testing.T) {
 	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0", "MEMDICT_SITE_ID": "s1"}
 	mustRun := func(code int, stdin string, args ...string) result {
 		t.Helper()
-		r := runIn(t, env, stdin, args...)
-		if r.code != code {
-			t.Fatalf("memdict %q: want exit %d, got\n%v", args, code, r)
-		}
-		return r
+		return mustRunIn(t, env, code, stdin, args...)
 	}
 	// put stores text by default; --typed stores JSON typed.
 	mustRun(exitOK, "", "put", "--prefix", "shop", "motd", `{"a":1} <b>`)

@@ -23,6 +23,16 @@ type result struct {
 	stdout, stderr string
 }
 
+// mustRunIn is runIn that fails t unless the command exits with code.
+func mustRunIn(t *testing.T, env map[string]string, code int, stdin string, args ...string) result {
+	t.Helper()
+	r := runIn(t, env, stdin, args...)
+	if r.code != code {
+		t.Fatalf("memdict %q: want exit %d, got\n%v", args, code, r)
+	}
+	return r
+}
+
 // runIn runs the command in-process with env (nil: none) and stdin.
 func runIn(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
@@ -114,11 +124,7 @@ func TestCommandsInProcess(t *testing.T) {
 	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
 	mustRun := func(code int, stdin string, args ...string) result {
 		t.Helper()
-		r := runIn(t, env, stdin, args...)
-		if r.code != code {
-			t.Fatalf("memdict %q: want exit %d, got\n%v", args, code, r)
-		}
-		return r
+		return mustRunIn(t, env, code, stdin, args...)
 	}
 	mustRun(exitOK, "", "put", "--prefix", "shop", "--typed", "cart:42", `{"items":[1,2,3],"total":9.5}`)
 	mustRun(exitOK, "", "put", "--prefix", "shop", "greeting", "--string", "héllo")

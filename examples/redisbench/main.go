@@ -229,13 +229,8 @@ func main() {
 			rr = append(rr, got[3]/got[2])
 		}
 		ratio := median(mr)
-		verdict := fmt.Sprintf(">=%.1fx", p.target)
-		if ratio >= p.target {
-			verdict += " ok"
-		} else {
-			verdict += " MISSED"
-			ok = false
-		}
+		verdict, met := judge(ratio, p.target, fmt.Sprintf(">=%.1fx", p.target))
+		ok = ok && met
 		fmt.Printf("%-10s %10.0f %10.0f %10.0f %10.0f   %7.2fx %7.2fx %7.2fx   %-10s %.1f / %.1f / %.1f / %.1f\n", p.name,
 			median(perClient[0]), median(perClient[1]), median(perClient[2]), median(perClient[3]),
 			ratio, median(mg), median(rr), verdict, cpus[0], cpus[1], cpus[2], cpus[3])
@@ -410,27 +405,39 @@ func newClients(addr string, rawConns, rawWindow, inflight, protocol int) ([]cli
 // the process's CPU time (user and system) per call, in microseconds. It
 // exits the program on the first error.
 func run(fn func(int) error, g, keys int, d time.Duration) (opsPerSec, cpuPerOp float64) {
+	return measure(g, d, func(w int, stopped func() bool, fail func(error)) int64 {
+		i := w * 7919
+		var local int64
+		for !stopped() {
+			if err := fn(i % keys); err != nil {
+				fail(err)
+			}
+			i++
+			local++
+		}
+		return local
+	})
+}
+
+// measure runs worker(w, stopped, fail) from a goroutine for each w below
+// g, for d, and returns calls per second (a worker returns how many calls
+// it made) and the process's CPU time (user and system) per call, in
+// microseconds. A worker returns once stopped() is true; fail records its
+// error and stops them all, and the program exits on the first error.
+func measure(g int, d time.Duration, worker func(w int, stopped func() bool, fail func(error)) int64) (opsPerSec, cpuPerOp float64) {
 	cpu0 := cpuTime()
 	var n atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var firstErr error
 	var once sync.Once
+	fail := func(err error) {
+		once.Do(func() { firstErr = err })
+		stop.Store(true)
+	}
 	start := time.Now()
 	for w := range g {
-		wg.Go(func() {
-			i := w * 7919
-			var local int64
-			for !stop.Load() {
-				if err := fn(i % keys); err != nil {
-					once.Do(func() { firstErr = err })
-					stop.Store(true)
-				}
-				i++
-				local++
-			}
-			n.Add(local)
-		})
+		wg.Go(func() { n.Add(worker(w, stop.Load, fail)) })
 	}
 	time.Sleep(d)
 	stop.Store(true)
@@ -441,6 +448,15 @@ func run(fn func(int) error, g, keys int, d time.Duration) (opsPerSec, cpuPerOp 
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(max(n.Load(), 1))
+}
+
+// judge says whether ratio meets target: want (the target as printed)
+// followed by " ok" or " MISSED", and whether it does.
+func judge(ratio, target float64, want string) (string, bool) {
+	if ratio >= target {
+		return want + " ok", true
+	}
+	return want + " MISSED", false
 }
 
 // median returns the median of xs (which it sorts).
@@ -586,75 +602,54 @@ func (c *rawClient) run(kind func(i int) (set, big bool), g, keys, window int, d
 	if g == 1 {
 		window = 1
 	}
-	cpu0 := cpuTime()
-	var n atomic.Int64
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	var firstErr error
-	var once sync.Once
-	start := time.Now()
-	for w, rc := range conns {
-		wg.Go(func() {
-			i := w * 7919
-			ops := make([]rawOp, window)
-			var local int64
-			fail := func(err error) {
-				once.Do(func() { firstErr = err })
-				stop.Store(true)
-			}
-			for !stop.Load() {
-				buf := rc.buf[:0]
-				for j := range ops {
-					set, big := kind(i)
-					k := i % keys
-					ops[j] = rawOp{k, set, big}
-					if set {
-						v, err := value(big, k)
-						if err != nil {
-							fail(err)
-							return
-						}
-						buf = appendCmd(buf, "SET", key(big, k), string(v), "PX", ttlMs)
-					} else {
-						buf = appendCmd(buf, "GET", key(big, k))
-					}
-					i++
-				}
-				rc.buf = buf
-				if _, err := rc.nc.Write(buf); err != nil {
-					fail(err)
-					return
-				}
-				for _, op := range ops {
-					b, err := readReply(rc.r)
-					switch {
-					case err != nil:
-					case op.set && string(b) != "OK":
-						err = fmt.Errorf("raw: set %d: reply %q", op.i, b)
-					case !op.set && b == nil:
-						err = fmt.Errorf("raw: get %d: missing", op.i)
-					case !op.set:
-						err = check(op.big, op.i, b)
-					}
+	return measure(len(conns), d, func(w int, stopped func() bool, fail func(error)) int64 {
+		rc := conns[w]
+		i := w * 7919
+		ops := make([]rawOp, window)
+		var local int64
+		for !stopped() {
+			buf := rc.buf[:0]
+			for j := range ops {
+				set, big := kind(i)
+				k := i % keys
+				ops[j] = rawOp{k, set, big}
+				if set {
+					v, err := value(big, k)
 					if err != nil {
 						fail(err)
-						return
+						return local
 					}
+					buf = appendCmd(buf, "SET", key(big, k), string(v), "PX", ttlMs)
+				} else {
+					buf = appendCmd(buf, "GET", key(big, k))
 				}
-				local += int64(window)
+				i++
 			}
-			n.Add(local)
-		})
-	}
-	time.Sleep(d)
-	stop.Store(true)
-	wg.Wait()
-	if firstErr != nil {
-		log.Fatal(firstErr)
-	}
-	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
-	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(max(n.Load(), 1))
+			rc.buf = buf
+			if _, err := rc.nc.Write(buf); err != nil {
+				fail(err)
+				return local
+			}
+			for _, op := range ops {
+				b, err := readReply(rc.r)
+				switch {
+				case err != nil:
+				case op.set && string(b) != "OK":
+					err = fmt.Errorf("raw: set %d: reply %q", op.i, b)
+				case !op.set && b == nil:
+					err = fmt.Errorf("raw: get %d: missing", op.i)
+				case !op.set:
+					err = check(op.big, op.i, b)
+				}
+				if err != nil {
+					fail(err)
+					return local
+				}
+			}
+			local += int64(window)
+		}
+		return local
+	})
 }
 
 var errReply = errors.New("raw: error reply")
@@ -822,13 +817,8 @@ func runNear(addr string, cfg nearConfig) (bool, error) {
 		st := near.Stats().NearCache
 		hits, misses := st.Hits-st0.Hits, st.Misses-st0.Misses
 		ratio := median(ratios)
-		verdict := fmt.Sprintf(">=%.0fx", p.target)
-		if ratio >= p.target {
-			verdict += " ok"
-		} else {
-			verdict += " MISSED"
-			ok = false
-		}
+		verdict, met := judge(ratio, p.target, fmt.Sprintf(">=%.0fx", p.target))
+		ok = ok && met
 		fmt.Printf("%-13s %10.0f %10.0f   %8.1fx   %-10s %.1f%%\n", p.name, median(withs), median(withouts), ratio, verdict,
 			100*float64(hits)/float64(max(hits+misses, 1)))
 	}

@@ -196,7 +196,7 @@ func testCASSuccess(t *testing.T, h *harness) {
 	k := h.key("k")
 	h.set(k, []byte("v1"), 0)
 	it := h.get(k)
-	noErr(t, "CompareAndSwap with a fresh token", h.be.CompareAndSwap(h.ctx(), backend.Item{Key: k, Value: []byte("v2"), CAS: it.CAS}))
+	noErr(t, "CompareAndSwap with a fresh token", h.cas(k, "v2", it.CAS))
 	after := h.get(k)
 	if string(after.Value) != "v2" {
 		t.Fatalf("after CompareAndSwap: value %s, want \"v2\"", show(after.Value))
@@ -205,8 +205,7 @@ func testCASSuccess(t *testing.T, h *harness) {
 		t.Fatalf("after CompareAndSwap: CAS token %d, want a new non-zero one (was %d)", after.CAS, it.CAS)
 	}
 	// The old token is now stale.
-	wantErr(t, "second CompareAndSwap with the same token",
-		h.be.CompareAndSwap(h.ctx(), backend.Item{Key: k, Value: []byte("v3"), CAS: it.CAS}), backend.ErrCASConflict)
+	wantErr(t, "second CompareAndSwap with the same token", h.cas(k, "v3", it.CAS), backend.ErrCASConflict)
 	h.wantValue(k, []byte("v2"))
 }
 
@@ -215,8 +214,7 @@ func testCASConflict(t *testing.T, h *harness) {
 	h.set(k, []byte("v1"), 0)
 	it := h.get(k)
 	h.set(k, []byte("someone else"), 0)
-	wantErr(t, "CompareAndSwap after another write",
-		h.be.CompareAndSwap(h.ctx(), backend.Item{Key: k, Value: []byte("mine"), CAS: it.CAS}), backend.ErrCASConflict)
+	wantErr(t, "CompareAndSwap after another write", h.cas(k, "mine", it.CAS), backend.ErrCASConflict)
 	h.wantValue(k, []byte("someone else"))
 }
 
@@ -225,11 +223,9 @@ func testCASNotFound(t *testing.T, h *harness) {
 	h.set(k, []byte("v1"), 0)
 	it := h.get(k)
 	noErr(t, "Delete", h.be.Delete(h.ctx(), k))
-	wantErr(t, "CompareAndSwap after Delete",
-		h.be.CompareAndSwap(h.ctx(), backend.Item{Key: k, Value: []byte("v2"), CAS: it.CAS}), backend.ErrNotFound)
+	wantErr(t, "CompareAndSwap after Delete", h.cas(k, "v2", it.CAS), backend.ErrNotFound)
 	h.wantMissing(k)
-	wantErr(t, "CompareAndSwap of a never-written key",
-		h.be.CompareAndSwap(h.ctx(), backend.Item{Key: h.key("never"), Value: []byte("v"), CAS: it.CAS}), backend.ErrNotFound)
+	wantErr(t, "CompareAndSwap of a never-written key", h.cas(h.key("never"), "v", it.CAS), backend.ErrNotFound)
 }
 
 func testCASDeleteReAdd(t *testing.T, h *harness) {
@@ -238,8 +234,7 @@ func testCASDeleteReAdd(t *testing.T, h *harness) {
 	it := h.get(k)
 	noErr(t, "Delete", h.be.Delete(h.ctx(), k))
 	noErr(t, "Add", h.be.Add(h.ctx(), backend.Item{Key: k, Value: []byte("v1")})) // same value, new version
-	wantErr(t, "CompareAndSwap with a token from before Delete and Add",
-		h.be.CompareAndSwap(h.ctx(), backend.Item{Key: k, Value: []byte("v2"), CAS: it.CAS}), backend.ErrCASConflict)
+	wantErr(t, "CompareAndSwap with a token from before Delete and Add", h.cas(k, "v2", it.CAS), backend.ErrCASConflict)
 	h.wantValue(k, []byte("v1"))
 }
 
@@ -645,7 +640,7 @@ func testTTLCAS(t *testing.T, h *harness) {
 	cas := h.get(gone).CAS
 	h.expireChecking(ttl, k, gone)
 	h.wantMissing(k)
-	wantErr(t, "CompareAndSwap of an expired key", h.be.CompareAndSwap(h.ctx(), backend.Item{Key: gone, Value: []byte("x"), CAS: cas}), backend.ErrNotFound)
+	wantErr(t, "CompareAndSwap of an expired key", h.cas(gone, "x", cas), backend.ErrNotFound)
 }
 
 func testTTLTouchExtends(t *testing.T, h *harness) {
@@ -733,6 +728,11 @@ func (h *harness) allCalls(key string) []call {
 		calls = append(calls, call{"Ping", p.Ping})
 	}
 	return calls
+}
+
+// cas is the backend's CompareAndSwap of value under key with token.
+func (h *harness) cas(key, value string, token uint64) error {
+	return h.be.CompareAndSwap(h.ctx(), backend.Item{Key: key, Value: []byte(value), CAS: token})
 }
 
 // casOf returns key's CAS token, or 1 if it cannot be read.
