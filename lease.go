@@ -43,13 +43,7 @@ const (
 // stale entry as a hit; only GetOrLoad revalidates. 0, the default, turns
 // it off; d must not be negative.
 func WithStaleWhileRevalidate(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("WithStaleWhileRevalidate(%v): negative duration", d)
-		}
-		o.swr = d
-		return nil
-	}
+	return durationOption("WithStaleWhileRevalidate", d, func(o *options) { o.swr = d })
 }
 
 // WithLeaseTTL sets how long a fill lease lasts (default
@@ -59,13 +53,7 @@ func WithStaleWhileRevalidate(d time.Duration) Option {
 // another's load goes without trying to win again, and the time limit of a
 // background refresh. 0 means the default; d must not be negative.
 func WithLeaseTTL(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("WithLeaseTTL(%v): negative duration", d)
-		}
-		o.leaseTTL = d
-		return nil
-	}
+	return durationOption("WithLeaseTTL", d, func(o *options) { o.leaseTTL = d })
 }
 
 // WithNegativeTTL sets how long GetOrLoad caches the absence of a value,
@@ -74,11 +62,17 @@ func WithLeaseTTL(d time.Duration) Option {
 // that is shorter and not 0). 0 turns negative caching off: every call
 // then asks the loader again. d must not be negative.
 func WithNegativeTTL(d time.Duration) Option {
+	return durationOption("WithNegativeTTL", d, func(o *options) { o.negTTL = &d })
+}
+
+// durationOption is an Option that refuses a negative d, naming the
+// option, and otherwise calls set.
+func durationOption(name string, d time.Duration, set func(*options)) Option {
 	return func(o *options) error {
 		if d < 0 {
-			return fmt.Errorf("WithNegativeTTL(%v): negative duration", d)
+			return fmt.Errorf("%s(%v): negative duration", name, d)
 		}
-		o.negTTL = &d
+		set(o)
 		return nil
 	}
 }

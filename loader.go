@@ -291,10 +291,7 @@ func (d *Dict[V]) write(ctx context.Context, key string, it backend.Item, f fill
 		_, _ = backend.Unlock(context.WithoutCancel(ctx), d.be, f.lockKey, f.token)
 	}
 	if err != nil {
-		err = d.m.fail(ctx, opPut, key, err)
-		if d.onError != nil {
-			d.onError(err)
-		}
+		d.report(ctx, opPut, key, err)
 	}
 	d.m.end(opPut, t0)
 }
@@ -333,9 +330,7 @@ func (d *Dict[V]) loadFill(ctx context.Context, key string, load func(context.Co
 	it, err := d.itemIn(vw, key, v, opts)
 	if err != nil {
 		d.release(ctx, f)
-		if err = d.m.fail(ctx, opPut, key, err); d.onError != nil {
-			d.onError(err)
-		}
+		d.report(ctx, opPut, key, err)
 		return v, nil
 	}
 	d.write(ctx, key, it, f)
@@ -442,9 +437,7 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 				return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 			}
 			if err != nil {
-				if err = d.m.fail(ctx, opLoad, key, err); d.onError != nil {
-					d.onError(err)
-				}
+				d.report(ctx, opLoad, key, err)
 				return d.loadDirect(ctx, key, load, opts)
 			}
 			if won {
@@ -574,9 +567,7 @@ func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(conte
 	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
 	if err != nil || !won {
 		if err != nil {
-			if err = d.m.fail(ctx, opLoad, key, err); d.onError != nil {
-				d.onError(err)
-			}
+			d.report(ctx, opLoad, key, err)
 		}
 		time.AfterFunc(min(lostHoldoff, d.lease.leaseTTL), func() { d.lease.endRefresh(key) })
 		return
@@ -621,13 +612,20 @@ func (d *Dict[V]) refreshNow(ctx context.Context, key string, load func(context.
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
-			err := d.m.fail(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
-			if d.onError != nil {
-				d.onError(err)
-			}
+			d.report(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
 		}
 	}()
 	if _, err := d.loadFill(rctx, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) && d.onError != nil {
+		d.onError(err)
+	}
+}
+
+// report counts and logs a failure that GetOrLoad returns to no caller
+// (a background refresh, a store after a load, a lock it could not take)
+// and passes it to the WithErrorHandler function.
+func (d *Dict[V]) report(ctx context.Context, o op, key string, err error) {
+	err = d.m.fail(ctx, o, key, err)
+	if d.onError != nil {
 		d.onError(err)
 	}
 }

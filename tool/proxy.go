@@ -351,49 +351,50 @@ var (
 // memdict's GetOrLoad then coordinates fills with the key's lock (a Dict
 // decides once, at its first lease).
 func (p *proxy) GetLease(ctx context.Context, key string, o backend.LeaseOptions) (backend.Lease, error) {
-	v, be, err := p.acquire(ctx)
+	v, l, err := p.leaser(ctx)
 	if err != nil {
 		return backend.Lease{}, err
 	}
 	defer v.release(p)
-	l, ok := be.(backend.Leaser)
-	if !ok {
-		return backend.Lease{}, p.named(errNoLeases)
-	}
 	return l.GetLease(ctx, key, o)
 }
 
 // ReleaseLease implements backend.Leaser with the current backend's.
-func (p *proxy) ReleaseLease(ctx context.Context, l backend.Lease) error {
-	v, be, err := p.acquire(ctx)
+func (p *proxy) ReleaseLease(ctx context.Context, lease backend.Lease) error {
+	v, l, err := p.leaser(ctx)
 	if err != nil {
 		return err
 	}
 	defer v.release(p)
-	lb, ok := be.(backend.Leaser)
-	if !ok {
-		return p.named(errNoLeases)
-	}
-	return lb.ReleaseLease(ctx, l)
+	return l.ReleaseLease(ctx, lease)
 }
 
 // MarkStale implements backend.Leaser with the current backend's.
 func (p *proxy) MarkStale(ctx context.Context, key string, ttl time.Duration) error {
-	v, be, err := p.acquire(ctx)
+	v, l, err := p.leaser(ctx)
 	if err != nil {
 		return err
 	}
 	defer v.release(p)
-	l, ok := be.(backend.Leaser)
-	if !ok {
-		return p.named(errNoLeases)
-	}
 	return l.MarkStale(ctx, key, ttl)
 }
 
-// errNoLeases is the error of the Leaser methods over a backend without
-// leases.
-var errNoLeases = fmt.Errorf("backend: leases: %w", backend.ErrNotSupported)
+// leaser acquires the current config version and its backend's Leaser;
+// the caller releases the version. Over a backend without leases it
+// fails with an error wrapping backend.ErrNotSupported that names the
+// plugin, and acquires nothing.
+func (p *proxy) leaser(ctx context.Context) (*configVersion, backend.Leaser, error) {
+	v, be, err := p.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, ok := be.(backend.Leaser)
+	if !ok {
+		v.release(p)
+		return nil, nil, p.named(fmt.Errorf("backend: leases: %w", backend.ErrNotSupported))
+	}
+	return v, l, nil
+}
 
 // TryLock implements backend.Locker with backend.TryLock on the current
 // backend.

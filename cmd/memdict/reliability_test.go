@@ -153,8 +153,12 @@ func TestDumpRetriesAndResumes(t *testing.T) {
 	fh.Close()
 	f.ClearFaults()
 	r = runIn(t, env, "", "dump", "--prefix", "p", "-o", file, "--resume")
-	if r.code != exitOK || !strings.Contains(r.stderr, fmt.Sprintf(", after the %d it held", len(keys))) {
-		t.Fatalf("dump --resume:\n%v", r)
+	// The summary names the records the file held, unless it held none:
+	// that happens when the listing, whose order is the store's, put k123
+	// in the first batch.
+	held := fmt.Sprintf(", after the %d it held", len(keys))
+	if r.code != exitOK || (len(keys) > 0) != strings.Contains(r.stderr, held) || strings.Contains(r.stderr, "after the 0") {
+		t.Fatalf("dump --resume (the file held %d records):\n%v", len(keys), r)
 	}
 	keys = readDump(t, file)
 	if len(keys) != total {

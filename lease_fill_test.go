@@ -9,49 +9,27 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
-	"github.com/memdict/memdict/internal/keyspace"
 )
 
-// Review tests (issue 17): a fill or refresh made under the key's lock
+// A fill or refresh made under the key's lock
 // never overwrites a value written while the loader ran, and a Remove
 // issued while a refresh loads wins over it.
 
-// rvDicts returns two Dicts of one prefix over be, as two processes have.
+// rvDicts returns two Dicts of one prefix over be, as two processes have,
+// with a default TTL of a minute.
 func rvDicts(t *testing.T, be backend.Backend, opts ...memdict.Option) (*memdict.Dict[string], *memdict.Dict[string]) {
 	t.Helper()
-	opts = append([]memdict.Option{memdict.WithDefaultTTL(time.Minute)}, opts...)
-	d1, err := memdict.New[string](be, "rv", opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2, err := memdict.New[string](be, "rv", opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d1, d2
-}
-
-func rvCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return dicts(t, be, append([]memdict.Option{memdict.WithDefaultTTL(time.Minute)}, opts...)...)
 }
 
 // rvWaitUnlocked polls until key's fill lock on be is gone.
 func rvWaitUnlocked(t *testing.T, be backend.Backend, d *memdict.Dict[string], key string) {
 	t.Helper()
-	lk := keyspace.LeaseKey(d.BackendKey(key), d.Settings().MaxKeyLen)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	lk := d.LockKey(key)
+	waitFor(t, "the lock "+lk+" to be released", func() bool {
 		_, err := be.Get(context.Background(), lk)
-		if errors.Is(err, backend.ErrNotFound) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the lock %s is still held (%v)", lk, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return errors.Is(err, backend.ErrNotFound)
+	})
 }
 
 func rvGet(t *testing.T, ctx context.Context, d *memdict.Dict[string], key string) (string, bool) {
@@ -63,8 +41,8 @@ func rvGet(t *testing.T, ctx context.Context, d *memdict.Dict[string], key strin
 	return v, ok
 }
 
-func TestReviewLockFillKeepsConcurrentStore(t *testing.T) {
-	ctx := rvCtx(t)
+func TestLockFillKeepsConcurrentStore(t *testing.T) {
+	ctx := testCtx(t)
 	be := memory.New()
 	d1, d2 := rvDicts(t, be)
 	v, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
@@ -83,8 +61,8 @@ func TestReviewLockFillKeepsConcurrentStore(t *testing.T) {
 	}
 }
 
-func TestReviewNegativeFillKeepsConcurrentStore(t *testing.T) {
-	ctx := rvCtx(t)
+func TestNegativeFillKeepsConcurrentStore(t *testing.T) {
+	ctx := testCtx(t)
 	be := memory.New()
 	d1, d2 := rvDicts(t, be)
 	_, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
@@ -101,10 +79,13 @@ func TestReviewNegativeFillKeepsConcurrentStore(t *testing.T) {
 	}
 }
 
-func TestReviewRefreshKeepsConcurrentStore(t *testing.T) {
-	ctx := rvCtx(t)
-	be := memory.New()
-	d1, d2 := rvDicts(t, be)
+// refreshWith stores v1 under "k" with d1, marks it stale, and has
+// d1's GetOrLoad refresh it with a loader that first runs meanwhile (as
+// another process writing during the load) and then loads v2. It checks
+// that the stale v1 is served at once and returns once the refresh has
+// ended and released the key's lock.
+func refreshWith(t *testing.T, ctx context.Context, be backend.Backend, d1 *memdict.Dict[string], meanwhile func(ctx context.Context, key string) error) {
+	t.Helper()
 	if err := d1.Store(ctx, "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +95,7 @@ func TestReviewRefreshKeepsConcurrentStore(t *testing.T) {
 	loaded := make(chan struct{})
 	v, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
 		defer close(loaded)
-		if err := d2.Store(ctx, key, "v3"); err != nil {
+		if err := meanwhile(ctx, key); err != nil {
 			t.Error(err)
 		}
 		return "v2", nil
@@ -124,33 +105,23 @@ func TestReviewRefreshKeepsConcurrentStore(t *testing.T) {
 	}
 	<-loaded
 	rvWaitUnlocked(t, be, d1, "k")
+}
+
+func TestRefreshKeepsConcurrentStore(t *testing.T) {
+	ctx := testCtx(t)
+	be := memory.New()
+	d1, d2 := rvDicts(t, be)
+	refreshWith(t, ctx, be, d1, func(ctx context.Context, key string) error { return d2.Store(ctx, key, "v3") })
 	if v, ok := rvGet(t, ctx, d2, "k"); !ok || v != "v3" {
 		t.Fatalf("after the refresh the key holds %q, %v; want the newer Store's v3", v, ok)
 	}
 }
 
-func TestReviewRemoveDuringRefreshWins(t *testing.T) {
-	ctx := rvCtx(t)
+func TestRemoveDuringRefreshWins(t *testing.T) {
+	ctx := testCtx(t)
 	be := memory.New()
 	d1, d2 := rvDicts(t, be)
-	if err := d1.Store(ctx, "k", "v1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := d1.Invalidate(ctx, "k"); err != nil {
-		t.Fatal(err)
-	}
-	loaded := make(chan struct{})
-	if _, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
-		defer close(loaded)
-		if err := d2.Remove(ctx, key); err != nil {
-			t.Error(err)
-		}
-		return "v2", nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	<-loaded
-	rvWaitUnlocked(t, be, d1, "k")
+	refreshWith(t, ctx, be, d1, d2.Remove)
 	if v, ok := rvGet(t, ctx, d2, "k"); ok {
 		t.Fatalf("a Remove issued during the refresh was undone: the key holds %q", v)
 	}

@@ -13,8 +13,8 @@ import (
 // A background refresh whose loader hangs (until its context ends) ends
 // within the lease TTL, and leaves no goroutine behind: the refresh, the
 // lock's hold-off timer and the caller's return are all bounded.
-func TestReviewHangingRefreshEndsWithinLeaseTTL(t *testing.T) {
-	ctx := rvCtx(t)
+func TestHangingRefreshEndsWithinLeaseTTL(t *testing.T) {
+	ctx := testCtx(t)
 	be := memory.New()
 	// The stale entry outlives the refresh (after Invalidate it lives
 	// max(SWR window, lease TTL)), so that the key still holds it after
@@ -44,7 +44,7 @@ func TestReviewHangingRefreshEndsWithinLeaseTTL(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("a hanging background refresh was never cancelled")
 	}
-	rvPoll(t, "the refresh's goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	waitFor(t, "the refresh's goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 	if v, ok := rvGet(t, ctx, d1, "k"); !ok || v != "v1" {
 		t.Fatalf("after a failed refresh the key holds %q, %v; want the stale v1", v, ok)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
-	"github.com/memdict/memdict/internal/keyspace"
 )
 
 // rvCounting is a memory Store (Locker included) that counts the Gets of
@@ -49,27 +48,16 @@ func (c *rvCounting) readsOf(key string) int {
 	return c.reads[key]
 }
 
-func rvPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // The caller that leads a process's flight waits for another process's
 // fill; when its own context ends, the callers of the process that joined
 // its flight with live contexts go on waiting (and load once the other
 // process gives up) instead of failing with the leader's context error.
-func TestReviewLeaderCancelDoesNotFailWaiters(t *testing.T) {
-	ctx := rvCtx(t)
+func TestLeaderCancelDoesNotFailWaiters(t *testing.T) {
+	ctx := testCtx(t)
 	be := &rvCounting{Store: memory.New(), reads: map[string]int{}}
 	d1, _ := rvDicts(t, be)
 	bkey := d1.BackendKey("k")
-	lk := keyspace.LeaseKey(bkey, d1.Settings().MaxKeyLen)
+	lk := d1.LockKey("k")
 	// Another process holds the fill lock.
 	tok := backend.NewLockToken()
 	if ok, err := backend.TryLock(ctx, be, lk, tok, time.Minute); !ok || err != nil {
@@ -84,7 +72,7 @@ func TestReviewLeaderCancelDoesNotFailWaiters(t *testing.T) {
 		_, err := d1.GetOrLoad(ctx1, "k", load)
 		leader <- err
 	}()
-	rvPoll(t, "the leader's read", func() bool { return be.readsOf(bkey) >= 1 })
+	waitFor(t, "the leader's read", func() bool { return be.readsOf(bkey) >= 1 })
 	type res struct {
 		v   string
 		err error
@@ -94,7 +82,7 @@ func TestReviewLeaderCancelDoesNotFailWaiters(t *testing.T) {
 		v, err := d1.GetOrLoad(context.WithValue(ctx, rvMark{}, true), "k", load)
 		waiter <- res{v, err}
 	}()
-	rvPoll(t, "the waiter's read", func() bool { return be.markedReads() >= 1 })
+	waitFor(t, "the waiter's read", func() bool { return be.markedReads() >= 1 })
 	cancel1()
 	if err := <-leader; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the leader's GetOrLoad: %v, want its context's error", err)
@@ -115,8 +103,8 @@ func TestReviewLeaderCancelDoesNotFailWaiters(t *testing.T) {
 // A caller waiting for another process's fill whose context ends while it
 // reads again returns its context's error; it does not take the read's
 // failure for an outage and call the loader without the lock.
-func TestReviewWaiterCancelledDuringReadDoesNotLoad(t *testing.T) {
-	ctx := rvCtx(t)
+func TestWaiterCancelledDuringReadDoesNotLoad(t *testing.T) {
+	ctx := testCtx(t)
 	ctx1, cancel1 := context.WithCancel(ctx)
 	defer cancel1()
 	be := &rvCounting{Store: memory.New(), reads: map[string]int{}}
@@ -127,7 +115,7 @@ func TestReviewWaiterCancelledDuringReadDoesNotLoad(t *testing.T) {
 			cancel1() // during the first read after a wait
 		}
 	}
-	lk := keyspace.LeaseKey(bkey, d1.Settings().MaxKeyLen)
+	lk := d1.LockKey("k")
 	if ok, err := backend.TryLock(ctx, be, lk, backend.NewLockToken(), time.Minute); !ok || err != nil {
 		t.Fatalf("TryLock: %v, %v", ok, err)
 	}

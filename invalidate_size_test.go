@@ -13,8 +13,8 @@ import (
 // A value without a TTL that fills the store's value limit has no room
 // for the expiry Invalidate would add to its envelope: Invalidate still
 // marks it stale (the stale flag takes no room), and the value is kept.
-func TestReviewInvalidateValueAtSizeLimit(t *testing.T) {
-	ctx := rvCtx(t)
+func TestInvalidateValueAtSizeLimit(t *testing.T) {
+	ctx := testCtx(t)
 	const limit = 4096
 	be := memory.New(memory.WithMaxValueLen(limit))
 	d1, d2 := rvDicts(t, be, memdict.WithDefaultTTL(0), memdict.WithMaxValueLen(limit))
