@@ -107,3 +107,27 @@ func TestERP5KeyMatchesPython(t *testing.T) {
 		}
 	}
 }
+
+// FuzzERP5Key: any key maps to a memcached-safe key, and the limit holds.
+func FuzzERP5Key(f *testing.F) {
+	for _, tt := range erp5Keys {
+		f.Add(tt.site, tt.prefix, tt.key)
+	}
+	f.Fuzz(func(t *testing.T, site, prefix, key string) {
+		k, err := ERP5Key(site, prefix, key, 250)
+		if err != nil {
+			if !errors.Is(err, ErrKeyTooLong) {
+				t.Fatalf("error without ErrKeyTooLong: %v", err)
+			}
+			return
+		}
+		if len(k) > 250 {
+			t.Fatalf("%d bytes", len(k))
+		}
+		for i := 0; i < len(k); i++ {
+			if k[i] <= ' ' || k[i] >= 0x7f {
+				t.Fatalf("%q holds byte %#x", k, k[i])
+			}
+		}
+	})
+}
