@@ -232,7 +232,9 @@ func (d *decoder) value(py any, rv reflect.Value) error {
 				if len(s) != t.Len() {
 					return d.errorf("Python %s of %d bytes cannot go into Go %v", pyTypeName(py), len(s), t)
 				}
-				reflect.Copy(rv, reflect.ValueOf([]byte(s)))
+				for i := 0; i < len(s); i++ { // the element type may be a named byte type
+					rv.Index(i).SetUint(uint64(s[i]))
+				}
 				return nil
 			}
 		}

@@ -320,3 +320,27 @@ func TestUnmarshalTruncatedZlib(t *testing.T) {
 		}
 	}
 }
+
+type myByte uint8
+
+// Byte slices and arrays of a named byte type are bytes too.
+func TestNamedByteTypes(t *testing.T) {
+	for _, in := range []any{[3]myByte{1, 2, 3}, []myByte{1, 2, 3}, [3]byte{1, 2, 3}} {
+		data, flags, err := Marshal(in)
+		if err != nil || string(data) != "\x01\x02\x03" || flags != FlagBytes {
+			t.Errorf("Marshal(%#v) = %q, %d, %v", in, data, flags, err)
+		}
+		data, flags, err = Marshal([]any{in})
+		if err != nil {
+			t.Errorf("Marshal([%#v]): %v", in, err)
+		}
+		var arr [1][3]myByte
+		var sl [1][]myByte
+		if err := Unmarshal(data, flags, &arr); err != nil || arr[0] != [3]myByte{1, 2, 3} {
+			t.Errorf("into [1][3]myByte: %v %v", arr, err)
+		}
+		if err := Unmarshal(data, flags, &sl); err != nil || len(sl[0]) != 3 || sl[0][2] != 3 {
+			t.Errorf("into [1][]myByte: %v %v", sl, err)
+		}
+	}
+}

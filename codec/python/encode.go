@@ -178,7 +178,9 @@ func byteContents(rv reflect.Value) []byte {
 		return bytes.Clone(rv.Bytes())
 	}
 	b := make([]byte, rv.Len())
-	reflect.Copy(reflect.ValueOf(b), rv)
+	for i := range b { // the element type may be a named byte type
+		b[i] = byte(rv.Index(i).Uint())
+	}
 	return b
 }
 

@@ -3,8 +3,10 @@ package python
 import (
 	"encoding/json"
 	"errors"
+	"math/big"
 	"os"
 	"testing"
+	"time"
 )
 
 // FuzzUnmarshal: no input panics, every failure is ErrDecode, and what
@@ -63,6 +65,13 @@ func FuzzUnmarshal(f *testing.F) {
 			C *float64
 			D [2]bool
 			E map[int64][]byte
+			F [4]myByte
+			G []myByte
+			H *big.Int
+			I time.Time
+			J map[string]any
+			K any
+			L map[float64]uint8
 		}
 		if err := c.Unmarshal(data, flags, &typed); err != nil && !errors.Is(err, ErrDecode) {
 			t.Fatalf("error without ErrDecode: %v", err)
