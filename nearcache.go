@@ -238,8 +238,9 @@ func (nc *nearCache[V]) generationKeyChanged(key string) {
 // newNearCache makes the near cache of a Dict of V over be.
 func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *nearMetrics) (*nearCache[V], error) {
 	if cfg.MaxStale == 0 {
-		if _, ok := be.(backend.Invalidator); !ok {
-			return nil, fmt.Errorf("WithNearCache: MaxStale is 0, but %T cannot report changes made by other clients: set the staleness the Dict may serve", be)
+		_, inv := be.(backend.Invalidator)
+		if _, wrapper := be.(backend.Handler); !inv && !wrapper {
+			return nil, errCannotTrack(nil)
 		}
 	}
 	nc := &nearCache[V]{maxStale: int64(cfg.MaxStale), m: m, seed: maphash.MakeSeed(), be: be, now: mono, hitNow: mono}
@@ -595,14 +596,12 @@ func joinGroup(be backend.Backend, prefix string, m nearMember) *nearGroup {
 	if g == nil || k.be == nil {
 		g = &nearGroup{key: k, prefix: prefix}
 		g.members.Store(&[]nearMember{})
-		if inv, ok := be.(backend.Invalidator); ok {
-			g.tr, g.trErr = inv.Track(context.Background(), prefix, g.onInvalidation)
-			if g.tr != nil {
-				// A Clear elsewhere writes the generation key: track it
-				// too, so that it is seen at once rather than at the
-				// next GenerationRefresh.
-				g.genTr, _ = inv.Track(context.Background(), genKeyPrefix, g.onGenInvalidation)
-			}
+		g.tr, g.trErr = backend.Track(context.Background(), be, prefix, g.onInvalidation)
+		if g.tr != nil {
+			// A Clear elsewhere writes the generation key: track it
+			// too, so that it is seen at once rather than at the
+			// next GenerationRefresh.
+			g.genTr, _ = backend.Track(context.Background(), be, genKeyPrefix, g.onGenInvalidation)
 		}
 		if k.be != nil {
 			if groups.m == nil {
@@ -737,9 +736,9 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 		// is hashed; such a Dict joins at its first read.
 		st := d.settings.load()
 		if ns := keyspace.Namespace(st.SiteID, d.prefix, 0, st.MaxKeyLen); !strings.HasPrefix(ns, "#") {
-			if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil {
+			if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil || !g.tr.Supported() {
 				nc.unbind()
-				return fmt.Errorf("WithNearCache: MaxStale is 0, but the backend cannot report changes made by other clients: %w", g.trErr)
+				return errCannotTrack(g.trErr)
 			}
 		}
 	}
@@ -761,6 +760,16 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 	d.near = nc
 	runtime.AddCleanup(d, func(nc *nearCache[V]) { nc.unbind() }, nc)
 	return nil
+}
+
+// errCannotTrack is the error of a near cache with MaxStale 0 over a
+// backend that cannot report changes; cause, if not nil, says why.
+func errCannotTrack(cause error) error {
+	const msg = "WithNearCache: MaxStale is 0, which needs a backend that reports the changes other clients make (Redis), but this one cannot: set MaxStale, the staleness the Dict may serve"
+	if cause != nil {
+		return fmt.Errorf(msg+" (%w)", cause)
+	}
+	return fmt.Errorf(msg+": %w", backend.ErrNotSupported)
 }
 
 // lookupNear is lookup for a near-cached Dict.
