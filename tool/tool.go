@@ -30,7 +30,8 @@ type Tool struct {
 	plugins map[string]*plugin
 	closed  bool
 
-	pending   sync.WaitGroup // retired backends not yet closed
+	mw        []backend.Middleware // WithMiddleware's, around every plugin's backend
+	pending   sync.WaitGroup       // retired backends not yet closed
 	handedOut dictRegistry   // the Dicts Dict handed out, for Dicts
 	errMu     sync.Mutex
 	errs      []error // errors of closing retired backends
@@ -50,6 +51,7 @@ type Option func(*toolOptions)
 
 type toolOptions struct {
 	backends map[string]backend.Backend
+	mw       []backend.Middleware
 }
 
 // WithBackend makes the plugin name use be, an already open backend,
@@ -64,6 +66,17 @@ func WithBackend(name string, be backend.Backend) Option {
 		}
 		o.backends[name] = be
 	}
+}
+
+// WithMiddleware puts mw around the backend of every plugin, as
+// backend.Wrap does: each middleware sees every call of the plugin's
+// Dicts, and of users of Tool.Backend, optional abilities included, before
+// the plugin's current backend performs it, and keeps seeing them across
+// SetPlugin and Configure. It is where instrumentation of a whole Tool
+// (metrics, logs, traces) and value transforms go. Several WithMiddleware
+// add up, in order: the first middleware sees each call first.
+func WithMiddleware(mw ...backend.Middleware) Option {
+	return func(o *toolOptions) { o.mw = append(o.mw, mw...) }
 }
 
 // New returns a Tool configured by cfg; the default plugin is added if cfg
@@ -91,7 +104,7 @@ func New(cfg Config, opts ...Option) (*Tool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Tool{siteID: cfg.SiteID, plugins: make(map[string]*plugin, len(cfg.Plugins))}
+	t := &Tool{siteID: cfg.SiteID, plugins: make(map[string]*plugin, len(cfg.Plugins)), mw: o.mw}
 	for name, pc := range cfg.Plugins {
 		pc.URL, _ = normalizeURL(pc.URL)
 		s, err := pc.settings(cfg.SiteID)
@@ -110,7 +123,7 @@ func New(cfg Config, opts ...Option) (*Tool, error) {
 		} else {
 			v = newConfigVersion(pc.URL, nil, true)
 		}
-		p.proxy = newProxy(name, v, &t.pending, t.recordCloseErr)
+		p.proxy = newProxy(name, v, &t.pending, t.recordCloseErr, t.mw)
 		t.plugins[name] = p
 	}
 	return t, nil
@@ -210,10 +223,9 @@ func Dict[V any](t *Tool, keyPrefix, pluginPath string, opts ...memdict.Option) 
 		return nil, err
 	}
 	opts = append([]memdict.Option{memdict.WithSettings(p.settings)}, opts...)
-	d, err := memdict.New[V](p.proxy, keyPrefix, opts...)
+	d, err := memdict.New[V](p.proxy.be, keyPrefix, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("tool: Dict %q of plugin %q: %w (a Tool's Dicts take their settings from the plugin: change the plugin, or add one)",
-			keyPrefix, p.name, err)
+		return nil, fmt.Errorf("tool: Dict %q of plugin %q: %w", keyPrefix, p.name, err)
 	}
 	track(&t.handedOut, p.name, d)
 	return d, nil
@@ -299,7 +311,7 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 		return nil, err
 	}
 	v.release(p.proxy)
-	return p.proxy, nil
+	return p.proxy.be, nil
 }
 
 // SetPlugin changes the configuration of the plugin path names, or adds a
@@ -394,7 +406,7 @@ func (t *Tool) commitLocked(ch *change) {
 	if ch.p == nil {
 		sh, _ := memdict.NewSharedSettings(ch.settings) // validated in prepare
 		p := &plugin{name: ch.name, cfg: ch.cfg, settings: sh}
-		p.proxy = newProxy(ch.name, ch.version, &t.pending, t.recordCloseErr)
+		p.proxy = newProxy(ch.name, ch.version, &t.pending, t.recordCloseErr, t.mw)
 		t.plugins[ch.name] = p
 		return
 	}
