@@ -32,7 +32,7 @@ type Tool struct {
 
 	mw        []backend.Middleware // WithMiddleware's, around every plugin's backend
 	pending   sync.WaitGroup       // retired backends not yet closed
-	handedOut dictRegistry   // the Dicts Dict handed out, for Dicts
+	handedOut dictRegistry         // the Dicts Dict handed out, for Dicts
 	errMu     sync.Mutex
 	errs      []error // errors of closing retired backends
 }
