@@ -223,6 +223,43 @@ func newHarness(t *testing.T, newBackend func(t *testing.T) backend.Backend, opt
 	return h
 }
 
+// supports reports whether the backend has the optional ability op now,
+// by asking it (backend.Do) with a call that changes nothing: a wrapper
+// (backend.Wrap, a Tool's plugin) has every ability's method and says
+// backend.ErrNotSupported at the call for those the backend under it
+// lacks. op is one of OpKeys, OpServerStats, OpPing, OpSetMulti,
+// OpDeleteMulti, OpGetLease and OpTryLock (on keys of the subtest).
+func (h *harness) supports(op backend.Op) bool {
+	h.t.Helper()
+	ctx := h.ctx()
+	var err error
+	switch op {
+	case backend.OpKeys:
+		for _, e := range backend.Keys(ctx, h.be, h.prefix+"probe/") {
+			err = e
+			break
+		}
+	case backend.OpServerStats, backend.OpPing, backend.OpSetMulti, backend.OpDeleteMulti:
+		err = backend.Do(ctx, h.be, backend.Call{Op: op}).Err
+	case backend.OpGetLease:
+		k := h.key("probe-lease")
+		var l backend.Lease
+		l, err = backend.GetLease(ctx, h.be, k, backend.LeaseOptions{TTL: time.Second})
+		if err == nil && l.Won {
+			_ = backend.ReleaseLease(ctx, h.be, l)
+		}
+	case backend.OpTryLock:
+		k, token := h.key("probe-lock"), backend.NewLockToken()
+		r := backend.Do(ctx, h.be, backend.Call{Op: backend.OpTryLock, Key: k, Token: token, TTL: time.Second})
+		if err = r.Err; err == nil && r.OK {
+			_, _ = backend.Unlock(ctx, h.be, k, token)
+		}
+	default:
+		h.t.Fatalf("backendtest: supports(%v): not a probe of this suite", op)
+	}
+	return !backend.NotSupported(err)
+}
+
 // RandomPrefix returns a fresh key prefix such as "bt-3k9x0c1q7m2f/", made of
 // characters every backend accepts in keys, so that tests sharing a server
 // do not see each other's keys.
