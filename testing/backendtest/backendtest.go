@@ -231,31 +231,37 @@ func newHarness(t *testing.T, newBackend func(t *testing.T) backend.Backend, opt
 // OpDeleteMulti, OpGetLease and OpTryLock (on keys of the subtest).
 func (h *harness) supports(op backend.Op) bool {
 	h.t.Helper()
+	return h.supportsOn(h.be, op)
+}
+
+// supportsOn is supports for be, a backend on the subtest's server.
+func (h *harness) supportsOn(be backend.Backend, op backend.Op) bool {
+	h.t.Helper()
 	ctx := h.ctx()
 	var err error
 	switch op {
 	case backend.OpKeys:
-		for _, e := range backend.Keys(ctx, h.be, h.prefix+"probe/") {
+		for _, e := range backend.Keys(ctx, be, h.prefix+"probe/") {
 			err = e
 			break
 		}
 	case backend.OpServerStats, backend.OpPing, backend.OpSetMulti, backend.OpDeleteMulti:
-		err = backend.Do(ctx, h.be, backend.Call{Op: op}).Err
+		err = backend.Do(ctx, be, backend.Call{Op: op}).Err
 	case backend.OpGetLease:
 		k := h.key("probe-lease")
 		var l backend.Lease
-		l, err = backend.GetLease(ctx, h.be, k, backend.LeaseOptions{TTL: time.Second})
+		l, err = backend.GetLease(ctx, be, k, backend.LeaseOptions{TTL: time.Second})
 		if err == nil && l.Won {
-			_ = backend.ReleaseLease(ctx, h.be, l)
+			_ = backend.ReleaseLease(ctx, be, l)
 		}
 	case backend.OpTryLock:
 		k, token := h.key("probe-lock"), backend.NewLockToken()
-		r := backend.Do(ctx, h.be, backend.Call{Op: backend.OpTryLock, Key: k, Token: token, TTL: time.Second})
+		r := backend.Do(ctx, be, backend.Call{Op: backend.OpTryLock, Key: k, Token: token, TTL: time.Second})
 		if err = r.Err; err == nil && r.OK {
-			_, _ = backend.Unlock(ctx, h.be, k, token)
+			_, _ = backend.Unlock(ctx, be, k, token)
 		}
 	default:
-		h.t.Fatalf("backendtest: supports(%v): not a probe of this suite", op)
+		h.t.Fatalf("backendtest: supportsOn(%v): not a probe of this suite", op)
 	}
 	return !backend.NotSupported(err)
 }
