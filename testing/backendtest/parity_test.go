@@ -139,5 +139,3 @@ func TestConformanceThroughMiddleware(t *testing.T) {
 		}
 	}
 }
-
-
