@@ -210,7 +210,7 @@ func Do(ctx context.Context, be Backend, c Call) Result {
 	if h, ok := be.(Handler); ok {
 		return h.Handle(ctx, c)
 	}
-	return dispatch(ctx, be, c)
+	return dispatch(ctx, be, &c)
 }
 
 // NotSupported reports whether err says that a backend lacks the optional
@@ -225,8 +225,9 @@ func NotSupported(err error) bool {
 	return !multi
 }
 
-// dispatch performs c with the methods of be, which is not a Handler.
-func dispatch(ctx context.Context, be Backend, c Call) Result {
+// dispatch performs c with the methods of be, which is not a Handler. It
+// takes c by pointer, which does not escape, to spare a copy.
+func dispatch(ctx context.Context, be Backend, c *Call) Result {
 	switch c.Op {
 	case OpGet:
 		it, err := be.Get(ctx, c.Key)

@@ -65,7 +65,7 @@ func Wrap(be Backend, mw ...Middleware) *Wrapped {
 	if h, ok := be.(Handler); ok {
 		next = h.Handle
 	} else {
-		next = func(ctx context.Context, c Call) Result { return dispatch(ctx, be, c) }
+		next = func(ctx context.Context, c Call) Result { return dispatch(ctx, be, &c) }
 	}
 	w := WrapFunc(next, mw...)
 	w.inner = be
