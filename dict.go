@@ -156,7 +156,11 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 	} else if pr, ok := be.(backend.PrivateReader); ok {
 		d.privateReads = pr.PrivateReads()
 	}
-	if err := d.setupNear(o.near); err != nil {
+	near, source := o.near, "WithNearCache"
+	if near == nil && !o.noNear {
+		near, source = sh.load().NearCache, "Settings.NearCache (a Tool plugin's near cache)"
+	}
+	if err := d.setupNear(near, source); err != nil {
 		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 	}
 	return d, nil

@@ -142,19 +142,39 @@ const (
 //
 // WithNearCache returns an error from New if a bound is negative, or if
 // MaxStale is 0 over a backend that cannot report changes.
+//
+// WithNearCache replaces the near cache of the Dict's settings
+// (Settings.NearCache), if any: a Tool's plugin may give its Dicts one.
 func WithNearCache(nc NearCache) Option {
 	return func(o *options) error {
-		switch {
-		case nc.MaxEntries < 0:
-			return fmt.Errorf("WithNearCache: MaxEntries %d is negative", nc.MaxEntries)
-		case nc.MaxBytes < 0:
-			return fmt.Errorf("WithNearCache: MaxBytes %d is negative", nc.MaxBytes)
-		case nc.MaxStale < 0:
-			return fmt.Errorf("WithNearCache: MaxStale %v is negative", nc.MaxStale)
+		if err := nc.validate(); err != nil {
+			return fmt.Errorf("WithNearCache: %w", err)
 		}
-		o.near = &nc
+		o.near, o.noNear = &nc, false
 		return nil
 	}
+}
+
+// WithoutNearCache gives the Dict no near cache, even if its settings
+// (Settings.NearCache: a Tool's plugin's near cache) give it one.
+func WithoutNearCache() Option {
+	return func(o *options) error {
+		o.near, o.noNear = nil, true
+		return nil
+	}
+}
+
+// validate returns an error naming a negative bound.
+func (nc NearCache) validate() error {
+	switch {
+	case nc.MaxEntries < 0:
+		return fmt.Errorf("MaxEntries %d is negative", nc.MaxEntries)
+	case nc.MaxBytes < 0:
+		return fmt.Errorf("MaxBytes %d is negative", nc.MaxBytes)
+	case nc.MaxStale < 0:
+		return fmt.Errorf("MaxStale %v is negative", nc.MaxStale)
+	}
+	return nil
 }
 
 // NearCacheStats counts a near cache's work. They are zero for a Dict
@@ -293,7 +313,7 @@ func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *n
 	}
 	c, err := otter.New(o)
 	if err != nil {
-		return nil, fmt.Errorf("WithNearCache: %w", err)
+		return nil, err
 	}
 	nc.c = c
 	return nc, nil
@@ -716,7 +736,10 @@ func (d *Dict[V]) nearStats() NearCacheStats {
 }
 
 // setupNear gives d the near cache cfg describes.
-func (d *Dict[V]) setupNear(cfg *NearCache) error {
+//
+// source names where cfg comes from, for errors: "WithNearCache", or the
+// settings.
+func (d *Dict[V]) setupNear(cfg *NearCache, source string) error {
 	if cfg == nil {
 		return nil
 	}
@@ -726,7 +749,7 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 	}
 	nc, err := newNearCache[V](d.be, c, d.kind, &d.m.near)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", source, err)
 	}
 	nc.wallMs = d.lease.nowMs
 	if cfg.MaxStale == 0 {
@@ -738,7 +761,7 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 		if ns := keyspace.Namespace(st.SiteID, d.prefix, 0, st.MaxKeyLen); !strings.HasPrefix(ns, "#") {
 			if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil || !g.tr.Supported() {
 				nc.unbind()
-				return errCannotTrack(g.trErr)
+				return fmt.Errorf("%s: %w", source, errCannotTrack(g.trErr))
 			}
 		}
 	}
@@ -765,7 +788,7 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 // errCannotTrack is the error of a near cache with MaxStale 0 over a
 // backend that cannot report changes; cause, if not nil, says why.
 func errCannotTrack(cause error) error {
-	const msg = "WithNearCache: MaxStale is 0, which needs a backend that reports the changes other clients make (Redis), but this one cannot: set MaxStale, the staleness the Dict may serve"
+	const msg = "MaxStale is 0, which needs a backend that reports the changes other clients make (Redis), but this one cannot: set MaxStale, the staleness the Dict may serve"
 	if cause != nil {
 		return fmt.Errorf(msg+" (%w)", cause)
 	}

@@ -28,7 +28,8 @@ type options struct {
 	logger        *slog.Logger
 	sampling      int // 0: default, <0: off
 	updateRetries int
-	near          *NearCache
+	near          *NearCache // WithNearCache
+	noNear        bool       // WithoutNearCache
 
 	// GetOrLoad across processes (lease.go).
 	swr      time.Duration    // WithStaleWhileRevalidate

@@ -32,6 +32,11 @@ type Settings struct {
 	// time plus one round trip. 0 means DefaultGenerationRefresh; a
 	// negative value means never.
 	GenerationRefresh time.Duration
+	// NearCache, if not nil, is the near cache of Dicts that do not set
+	// their own with WithNearCache or WithoutNearCache (see NearCache). A
+	// Dict takes it when it is made: a change of it in SharedSettings
+	// applies to the Dicts made afterwards.
+	NearCache *NearCache
 }
 
 // DefaultGenerationRefresh is how often a Dict reads its namespace
@@ -54,6 +59,10 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("MaxKeyLen %d: want 0 (no limit) or at least %d", s.MaxKeyLen, keyspace.MinMaxLen)
 	case s.MaxValueLen < 0:
 		return fmt.Errorf("MaxValueLen %d is negative", s.MaxValueLen)
+	case s.NearCache != nil:
+		if err := s.NearCache.validate(); err != nil {
+			return fmt.Errorf("NearCache: %w", err)
+		}
 	}
 	return nil
 }
