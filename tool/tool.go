@@ -204,17 +204,39 @@ func (t *Tool) sortedLocked() []*plugin {
 //	getMemcachedDict("my_first_test", "portal_memcached/default_memcached_plugin")
 //	tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
 //
-// The Dict takes its site id, expiration, limits and codec from the Tool
-// and the plugin, and follows later changes of them (SetPlugin, Configure).
-// opts may add options that do not set one of those (WithErrorHandler);
-// the others are refused, since they would stop the Dict from following
-// its plugin. Dict opens no connection: the plugin's backend is opened by
-// the first call that needs it. The Tool keeps track of the Dict (without
-// keeping it alive) so that Dicts reports its metrics.
+// The Dict takes its site id, expiration, limits, codec and near cache from
+// the Tool and the plugin, and follows later changes of them (SetPlugin,
+// Configure), but for the options opts gives it, which take precedence,
+// for this Dict only:
+//
+//   - options that set one setting (memdict.WithDefaultTTL, WithCodec,
+//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh, WithSiteID)
+//     override the plugin's value of that setting: the Dict keeps it when
+//     the plugin changes, and follows the plugin for the others;
+//   - memdict.WithNearCache replaces the plugin's near cache
+//     (PluginConfig.NearCache), and memdict.WithoutNearCache removes it;
+//     a plugin's near cache is taken when the Dict is made;
+//   - the options plugins do not set (WithStaleWhileRevalidate,
+//     WithNegativeTTL, WithLeaseTTL, WithErrorHandler, WithLogger, ...)
+//     apply as they do in memdict.New.
+//
+// So the precedence is: the Dict's options, then the plugin's
+// configuration, then memdict's defaults. memdict.WithSettings cannot
+// apply: the Dict's settings are its plugin's.
+//
+// The Dict reaches every ability of the plugin's current backend (leases
+// or lock keys, batched writes, server-assisted invalidation for the near
+// cache, private reads, servers named in errors), asked at each call, so
+// that it follows the plugin to another backend. Dict opens no
+// connection, except that a near cache that relies on the server's
+// reports (MaxStale 0) opens the plugin's backend to register with it.
+// The Tool keeps track of the Dict (without keeping it alive) so that
+// Dicts reports its metrics.
 //
 // Dict returns an error wrapping ErrUnknownPlugin, naming the path and
 // listing the configured plugins, for an unknown path; one wrapping
-// backend.ErrClosed after Close.
+// backend.ErrClosed after Close; one naming the plugin and the option for
+// an option that cannot apply.
 func Dict[V any](t *Tool, keyPrefix, pluginPath string, opts ...memdict.Option) (*memdict.Dict[V], error) {
 	t.mu.RLock()
 	p, err := t.lookup(pluginPath)
@@ -293,12 +315,15 @@ func (t *Tool) SiteID() string {
 }
 
 // Backend returns the backend of the plugin path names, opening it with
-// ctx if it is not open yet. It is the backend the plugin's Dicts use: it
-// follows the plugin's reconfiguration, and has the optional abilities
-// (backend.Pinger, StatsReporter, Lister, Flusher), which give
-// backend.ErrNotSupported when the current backend lacks them. Its Close
-// does nothing: the Tool closes its backends. Backend returns an error as
-// Dict does, or the error of opening the backend.
+// ctx if it is not open yet. It is the backend the plugin's Dicts use, a
+// *backend.Wrapped: it follows the plugin's reconfiguration, and has every
+// optional ability (backend.Pinger, StatsReporter, Lister, Flusher,
+// MultiWriter, Leaser, Locker, Invalidator, Locator), each of which is
+// asked of the plugin's current backend at the call and gives an error
+// wrapping backend.ErrNotSupported when that backend lacks it (package
+// backend's functions then fall back). Its Close does nothing: the Tool
+// closes its backends. Backend returns an error as Dict does, or the error
+// of opening the backend.
 func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error) {
 	t.mu.RLock()
 	p, err := t.lookup(path)
