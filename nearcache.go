@@ -63,8 +63,9 @@ type NearCache struct {
 	// again. It bounds how stale a value may be when the backend cannot
 	// report changes (memcached, memory, miniredis). (An entry is never
 	// served past the expiry its value carries: see WithNearCache.) 0
-	// means no limit, which New accepts
-	// only over a backend that reports changes (backend.Invalidator). Over
+	// means no limit, which New accepts only over a backend that reports
+	// changes (backend.Invalidator, or a wrapper of one: see
+	// WithNearCache for a Tool's plugin that moves). Over
 	// Redis, a value read while the tracking connection is down, or from
 	// a server that refuses CLIENT TRACKING (miniredis, Redis before 6),
 	// is only kept if MaxStale is set, and then for MaxStale at most.
@@ -113,6 +114,13 @@ const (
 //     to its PINGs), and it fills again once tracking is back;
 //   - over memcached and the memory backend, which cannot report changes,
 //     within nc.MaxStale, which must then be set.
+//
+// Through a wrapper (backend.Wrap, a Tool's plugin) the near cache tracks
+// the backend under it. When that backend changes (a Tool's SetPlugin
+// moves the plugin), the near cache is emptied and tracks the new one; if
+// the new one cannot report changes, a near cache with MaxStale 0 keeps
+// nothing, so that every read goes to the backend, until the plugin moves
+// to one that can, and one with MaxStale serves values at most that old.
 //
 // A Clear made elsewhere is seen over Redis as soon as the server reports
 // the new generation (the generation keys are tracked too), and over other

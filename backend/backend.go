@@ -15,6 +15,24 @@
 // Each method's contract, including which sentinel error it returns when, is
 // written on the Backend interface. The conformance suite in
 // github.com/memdict/memdict/testing/backendtest checks a driver against it.
+//
+// Optional abilities (listing keys, leases, locks, batched writes, server
+// invalidation, ...) are small extra interfaces that drivers implement;
+// callers use them through this package's functions, which find them with
+// Do and fall back when a backend lacks them. A wrapper of a backend (for
+// metrics, logs, traces, fault injection, value transforms) is built with
+// Wrap from Middleware: functions that see every call, abilities included,
+// as a Call value, so that the wrapper keeps every ability of what it
+// wraps:
+//
+//	be = backend.Wrap(be, func(next backend.CallFunc) backend.CallFunc {
+//		return func(ctx context.Context, c backend.Call) backend.Result {
+//			start := time.Now()
+//			r := next(ctx, c)
+//			observe(c.Op, time.Since(start), r.Err)
+//			return r
+//		}
+//	})
 package backend
 
 import (

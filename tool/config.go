@@ -124,6 +124,31 @@ type NearCacheConfig struct {
 	MaxStale time.Duration
 }
 
+// String describes nc for listings and admin pages: "none" for nil,
+// else its bounds and staleness ("10000 entries, until the server reports
+// a change", "1000 entries, 8388608 bytes, at most 30s stale").
+func (nc *NearCacheConfig) String() string {
+	if nc == nil {
+		return "none"
+	}
+	var parts []string
+	switch {
+	case nc.MaxEntries > 0:
+		parts = append(parts, fmt.Sprintf("%d entries", nc.MaxEntries))
+	case nc.MaxBytes == 0:
+		parts = append(parts, fmt.Sprintf("%d entries", memdict.DefaultNearCacheEntries))
+	}
+	if nc.MaxBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes", nc.MaxBytes))
+	}
+	if nc.MaxStale > 0 {
+		parts = append(parts, fmt.Sprintf("at most %v stale", nc.MaxStale))
+	} else {
+		parts = append(parts, "until the server reports a change")
+	}
+	return strings.Join(parts, ", ")
+}
+
 // nearCache returns the memdict.NearCache nc describes (nil for none).
 func (nc *NearCacheConfig) nearCache() *memdict.NearCache {
 	if nc == nil {

@@ -38,6 +38,11 @@
 // driver's conformance test checks the near cache over it with no line
 // of its own.
 //
+// RunParity is the suite of a wrapper (backend.Wrap's middleware, a Tool's
+// plugin, memdicttest.Faulty, a user's own): it checks that every optional
+// ability of the backend under the wrapper is there through it, and
+// behaves the same.
+//
 // With Options.Advance the suite moves the backend's clock (a
 // memory.FakeClock, miniredis's FastForward) instead of sleeping, and gives
 // every Dict a clock (memdict.WithClock) that Advance moves too; without
