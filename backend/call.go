@@ -218,6 +218,9 @@ func Do(ctx context.Context, be Backend, c Call) Result {
 // *MultiError (whose keys may each have failed for their own reasons).
 // Such a call did nothing, so a caller may fall back on other means.
 func NotSupported(err error) bool {
+	if _, ok := err.(*unsupportedError); ok {
+		return true // the common case, without walking the error's tree
+	}
 	if err == nil || !errors.Is(err, ErrNotSupported) {
 		return false
 	}

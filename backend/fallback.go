@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"sync"
 )
@@ -171,6 +170,12 @@ func Ping(ctx context.Context, be Backend) error {
 // unsupported is the error of asking for an ability a backend lacks:
 // `<what>: backend: not supported`, for the caller to prefix with its own
 // name.
-func unsupported(what string) error {
-	return fmt.Errorf("%s: %w", what, ErrNotSupported)
-}
+func unsupported(what string) error { return &unsupportedError{what} }
+
+// unsupportedError is the error of a backend that lacks the ability
+// named what; it wraps ErrNotSupported.
+type unsupportedError struct{ what string }
+
+func (e *unsupportedError) Error() string { return e.what + ": " + ErrNotSupported.Error() }
+
+func (e *unsupportedError) Unwrap() error { return ErrNotSupported }
