@@ -239,9 +239,31 @@ func (h *harness) supports(op backend.Op) bool {
 	return h.supportsOn(h.be, op)
 }
 
-// supportsOn is supports for be, a backend on the subtest's server.
+// supportsOn is supports for be, a backend on the subtest's server. A
+// driver (not a backend.Handler) has the abilities of its method set; a
+// wrapper is asked.
 func (h *harness) supportsOn(be backend.Backend, op backend.Op) bool {
 	h.t.Helper()
+	if _, wrapper := be.(backend.Handler); !wrapper {
+		var ok bool
+		switch op {
+		case backend.OpKeys:
+			_, ok = be.(backend.Lister)
+		case backend.OpServerStats:
+			_, ok = be.(backend.StatsReporter)
+		case backend.OpPing:
+			_, ok = be.(backend.Pinger)
+		case backend.OpSetMulti, backend.OpDeleteMulti:
+			_, ok = be.(backend.MultiWriter)
+		case backend.OpTryLock:
+			_, ok = be.(backend.Locker)
+		default:
+			ok = true // asked below: a Leaser may find its server cannot lease
+		}
+		if !ok || op != backend.OpGetLease {
+			return ok
+		}
+	}
 	ctx := h.ctx()
 	var err error
 	switch op {
