@@ -54,32 +54,36 @@ const (
 	numOps // one past the last
 )
 
-// opInfo is what the package knows of each Op: its name, and for an
-// optional ability what a caller asked for ("listing keys"), which the
-// error of a backend without it names.
-var opInfo = [numOps]struct{ name, ability string }{
-	OpGet:            {"get", ""},
-	OpGetMulti:       {"getmulti", ""},
-	OpSet:            {"set", ""},
-	OpAdd:            {"add", ""},
-	OpCompareAndSwap: {"cas", ""},
-	OpDelete:         {"delete", ""},
-	OpTouch:          {"touch", ""},
-	OpIncrement:      {"increment", ""},
-	OpClose:          {"close", ""},
-	OpKeys:           {"keys", "listing keys"},
-	OpServerStats:    {"stats", "server statistics"},
-	OpFlush:          {"flush", "flush"},
-	OpPing:           {"ping", "ping"},
-	OpSetMulti:       {"setmulti", "writing many keys at once"},
-	OpDeleteMulti:    {"deletemulti", "deleting many keys at once"},
-	OpGetLease:       {"getlease", "leases"},
-	OpReleaseLease:   {"releaselease", "leases"},
-	OpMarkStale:      {"markstale", "leases"},
-	OpTryLock:        {"trylock", "locks"},
-	OpUnlock:         {"unlock", "locks"},
-	OpTrack:          {"track", "tracking changes"},
-	OpServerFor:      {"serverfor", "locating keys"},
+// opInfo is what the package knows of each Op: its name, for an optional
+// ability what a caller asked for ("listing keys"), which the error of a
+// backend without it names, and whether it is a property (see
+// Op.Property).
+var opInfo = [numOps]struct {
+	name, ability string
+	property      bool
+}{
+	OpGet:            {name: "get"},
+	OpGetMulti:       {name: "getmulti"},
+	OpSet:            {name: "set"},
+	OpAdd:            {name: "add"},
+	OpCompareAndSwap: {name: "cas"},
+	OpDelete:         {name: "delete"},
+	OpTouch:          {name: "touch"},
+	OpIncrement:      {name: "increment"},
+	OpClose:          {name: "close"},
+	OpKeys:           {name: "keys", ability: "listing keys"},
+	OpServerStats:    {name: "stats", ability: "server statistics"},
+	OpFlush:          {name: "flush", ability: "flush"},
+	OpPing:           {name: "ping", ability: "ping"},
+	OpSetMulti:       {name: "setmulti", ability: "writing many keys at once"},
+	OpDeleteMulti:    {name: "deletemulti", ability: "deleting many keys at once"},
+	OpGetLease:       {name: "getlease", ability: "leases"},
+	OpReleaseLease:   {name: "releaselease", ability: "leases"},
+	OpMarkStale:      {name: "markstale", ability: "leases"},
+	OpTryLock:        {name: "trylock", ability: "locks"},
+	OpUnlock:         {name: "unlock", ability: "locks"},
+	OpTrack:          {name: "track", ability: "tracking changes"},
+	OpServerFor:      {name: "serverfor", ability: "locating keys", property: true},
 }
 
 // unsupportedErrs holds, per optional ability, the error of a backend that
@@ -107,6 +111,12 @@ func (op Op) String() string {
 // MultiWriter.SetMulti, Leaser.GetLease, ...) rather than a method of
 // Backend.
 func (op Op) Optional() bool { return op > 0 && op < numOps && opInfo[op].ability != "" }
+
+// Property reports whether op asks a property of the backend, which it
+// answers without I/O (ServerFor), rather than making a call: a wrapper
+// answers it at once from the backend it wraps now, without opening a
+// connection, waiting or injecting faults.
+func (op Op) Property() bool { return op > 0 && op < numOps && opInfo[op].property }
 
 // Ops returns every operation, in their numeric order.
 func Ops() []Op {

@@ -155,6 +155,22 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	}
 }
 
+// Only ServerFor is a property; the abilities are optional, the Backend
+// methods are not.
+func TestOpKinds(t *testing.T) {
+	for _, op := range backend.Ops() {
+		if got, want := op.Property(), op == backend.OpServerFor; got != want {
+			t.Errorf("%v.Property() = %v", op, got)
+		}
+		if got, want := op.Optional(), op >= backend.OpKeys; got != want {
+			t.Errorf("%v.Optional() = %v", op, got)
+		}
+	}
+	if s := backend.Op(200).String(); s != "op(200)" {
+		t.Errorf("String of an unknown op = %q", s)
+	}
+}
+
 // The first middleware sees each call first and its result last.
 func TestWrapOrder(t *testing.T) {
 	var trace []string

@@ -187,19 +187,19 @@ func (p *proxy) swap(next *configVersion) *configVersion {
 // a Dict) falls back then. The config version is acquired for the
 // duration of the call.
 func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
-	switch c.Op {
-	case backend.OpClose:
+	switch {
+	case c.Op == backend.OpClose:
 		// The Tool owns the plugin's backends and closes them in
 		// Tool.Close: a Dict's user closing its backend must not cut off
 		// the plugin's other Dicts.
 		return backend.Result{}
-	case backend.OpKeys:
+	case c.Op == backend.OpKeys:
 		return backend.Result{Keys: p.keys(ctx, c.Prefix)}
-	case backend.OpTrack:
+	case c.Op == backend.OpTrack:
 		return p.track(ctx, c)
-	case backend.OpServerFor:
-		// No I/O, so no need to open the backend: one that is not open
-		// yet has named no server in an error.
+	case c.Op.Property():
+		// No I/O (ServerFor), so no need to open the backend: one that
+		// is not open yet has named no server in an error.
 		if v := p.cur.Load(); v.dead == nil {
 			if b := v.be.Load(); b != nil {
 				return backend.Do(ctx, b.be, c)

@@ -94,8 +94,8 @@ type wrapped = backend.Wrapped
 // (FailOp(OpGetLease, err), FailKeys on a SetMulti). With no fault set it
 // forwards every call unchanged; an ability the wrapped backend lacks
 // gives an error wrapping backend.ErrNotSupported, and memdict falls back
-// as it does without a Faulty. Close and ServerFor (which do no I/O) are
-// counted but never failed.
+// as it does without a Faulty. Close and the properties (backend.Op.Property:
+// ServerFor), which do no I/O, are counted but never failed or delayed.
 //
 // A Faulty is safe for concurrent use; faults can be changed while calls
 // are in flight.
@@ -240,8 +240,7 @@ func (f *Faulty) enter(ctx context.Context, op Op) error {
 func (f *Faulty) middleware(next backend.CallFunc) backend.CallFunc {
 	return func(ctx context.Context, c backend.Call) backend.Result {
 		op := Op(c.Op.String())
-		switch c.Op {
-		case backend.OpClose, backend.OpServerFor:
+		if c.Op == backend.OpClose || c.Op.Property() {
 			f.mu.Lock()
 			f.calls[op]++
 			f.mu.Unlock()

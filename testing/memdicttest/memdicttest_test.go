@@ -249,6 +249,12 @@ func TestFaultyAbilities(t *testing.T) {
 	if err := d.PutMulti(ctx, map[string]string{"a": "1", "b": "2"}); !errors.Is(err, backend.ErrUnavailable) {
 		t.Fatalf("PutMulti with SetMulti failing = %v", err)
 	}
+	// A property (the server of a key) is answered even by a Faulty that
+	// plays a server that is down: it takes no I/O.
+	f.SetDown(true)
+	if got := backend.ServerFor(f, "k"); got != mc.Addr {
+		t.Fatalf("ServerFor through a down Faulty = %q, want %q", got, mc.Addr)
+	}
 }
 
 // Over a backend without leases, a Faulty says so at the call, and a
