@@ -78,12 +78,6 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 	var zero V
 	t0 := d.m.start(opList)
 	defer d.m.end(opList, t0)
-	lister, ok := d.be.(backend.Lister)
-	if !ok {
-		yield("", zero, d.m.failWhole(ctx, opList,
-			fmt.Errorf("memdict: list %q: %w: the backend (%T) cannot list keys", d.prefix, ErrNotSupported, d.be)))
-		return
-	}
 	vw, err := d.current(ctx)
 	if err != nil {
 		yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
@@ -166,7 +160,7 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 		batch = batch[:0]
 		return true
 	}
-	for bk, err := range lister.Keys(ctx, vw.ns) {
+	for bk, err := range backend.Keys(ctx, d.be, vw.ns) {
 		if err != nil {
 			yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
 			return

@@ -176,8 +176,9 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 			return r
 		}
 	}
+	private := false
 	if !r.leased {
-		it, err := d.be.Get(ctx, bkey)
+		it, priv, err := d.get(ctx, bkey)
 		if err != nil {
 			if errors.Is(err, backend.ErrNotFound) {
 				d.m.miss(opGet)
@@ -186,9 +187,9 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 			}
 			return r
 		}
-		raw, r.cas = it.Value, it.CAS
+		raw, r.cas, private = it.Value, it.CAS, priv
 	}
-	v, st, err := d.decodeEntry(vw, key, hashed, raw, d.privateReads && !r.leased)
+	v, st, err := d.decodeEntry(vw, key, hashed, raw, private)
 	switch {
 	case err != nil:
 		r.err, r.overwrite = d.m.fail(ctx, opGet, key, err), true
