@@ -181,3 +181,25 @@ func TestKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectDelay checks that the first round trip of a new connection
+// takes the connect delay on top of the delay, and later ones do not.
+func TestConnectDelay(t *testing.T) {
+	mc := testserver.Memcached(t)
+	p := hostile.Start(t, mc.Addr, hostile.MemcachedFramer)
+	p.SetDelay(20 * time.Millisecond)
+	p.SetConnectDelay(200 * time.Millisecond)
+	nc, br := dial(t, p)
+	t0 := time.Now()
+	send(t, nc, br, hostile.MemcachedFramer, "mn\r\n")
+	if d := time.Since(t0); d < 240*time.Millisecond {
+		t.Fatalf("first round trip %v with a 200ms connect delay and 20ms each way", d)
+	}
+	t0 = time.Now()
+	send(t, nc, br, hostile.MemcachedFramer, "mn\r\n")
+	if d := time.Since(t0); d < 40*time.Millisecond || d > 190*time.Millisecond {
+		// The upper bound is what is tested: the connect delay is paid
+		// once (generous for a loaded machine, below 200ms).
+		t.Fatalf("second round trip %v, want the 40ms of the delay alone", d)
+	}
+}
