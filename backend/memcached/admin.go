@@ -36,13 +36,16 @@ func (c *Client) dialAdmin(ctx context.Context, addr string) (*adminConn, error)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	stop := context.AfterFunc(ctx, func() { resetConn(nc) })
 	return &adminConn{nc: nc, r: bufio.NewReader(nc), stop: stop}, nil
 }
 
+// close resets the connection (resetConn): an admin command given up on
+// (a flush_all that timed out) is not delivered afterwards, and a dump
+// left early stops at once.
 func (a *adminConn) close() {
 	a.stop()
-	_ = a.nc.Close()
+	resetConn(a.nc)
 }
 
 // command sends cmd and returns a reader positioned at the reply. Each read

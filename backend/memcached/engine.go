@@ -55,10 +55,11 @@ const (
 	kindDelete                   // md <key> [C<cas> | I [T<exp>]]
 	kindTouch                    // mg <key> T<exp>
 	kindArith                    // ma <key> D<delta> v [MD]
-	kindLease                    // mg <key> v c N<exp> [R<delta>] (lease.go)
-	kindGetMulti                 // mg <key> v c k q O<i> ... mn (multi-key kinds last: see tryDirect)
-	kindSetMulti                 // ms <key> <len> T<exp> q O<i> ... mn
-	kindDeleteMulti              // md <key> q O<i> ... mn
+	kindLease                    // mg <key> v c k N<exp> [R<delta>] (lease.go)
+	kindHello                    // mn, stats settings: first on a new connection (see pool.dialSlot)
+	kindGetMulti                 // mg <key> v c k q O<n> ..., the last without q (multi-key kinds last: see tryDirect)
+	kindSetMulti                 // ms <key> <len> T<exp> q O<n> ..., the last without q
+	kindDeleteMulti              // md <key> q O<n> ..., the last without q
 )
 
 // Reply statuses of single-key requests.
@@ -100,6 +101,12 @@ type request struct {
 	exps  []int32
 	limit int // the largest value size accepted in a reply
 
+	// opaque is the O flag of r's command, or of its first command (the
+	// i-th carries opaque+i), set when r is put in flight: a counter of
+	// its connection, so that no two requests in flight on a connection
+	// share one, and a reply matches one request only.
+	opaque uint32
+
 	status uint8
 	rvalue []byte
 	rcas   uint64
@@ -107,7 +114,8 @@ type request struct {
 	num    uint64
 	founds []found
 	fails  []keyStatus
-	err    error // the connection failed, the reply was not memcached's, or a SERVER_ERROR
+	info   serverInfo // kindHello
+	err    error      // the connection failed, the reply was not memcached's, or a SERVER_ERROR
 
 	due time.Time // when the call's timeout ends
 
@@ -133,6 +141,7 @@ func (r *request) release() {
 	r.mode, r.key, r.value, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0
 	r.keys, r.items, r.exps = nil, nil, nil
 	r.status, r.rvalue, r.rcas, r.rflags, r.num, r.err = 0, nil, 0, 0, 0, nil
+	r.opaque, r.info = 0, serverInfo{}
 	clear(r.founds)
 	r.founds = r.founds[:0]
 	r.fails = r.fails[:0]
@@ -145,9 +154,25 @@ func (r *request) release() {
 	requestPool.Put(r)
 }
 
+// commands returns how many commands (and opaques) r sends.
+func (r *request) commands() int {
+	switch r.kind {
+	case kindGetMulti, kindDeleteMulti:
+		return len(r.keys)
+	case kindSetMulti:
+		return len(r.items)
+	case kindHello:
+		return 0
+	}
+	return 1
+}
+
 // complete hands r's results to its caller, or recycles r if the caller
 // has left.
 func (r *request) complete() {
+	if r.kind == kindHello {
+		return // the connection's own: no caller, not pooled
+	}
 	if r.state.CompareAndSwap(statePending, stateDone) {
 		r.done <- struct{}{}
 		return
@@ -257,23 +282,51 @@ func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bo
 	}
 }
 
-// dialSlot dials a connection for s and does the handshake.
+// dialSlot dials a connection for s. The first connection to a server
+// does the handshake, a round trip that tells a meta server from a
+// text-only one and reads its settings. Once a server is known to speak
+// the meta protocol, a new connection to it (after a failure, a restart)
+// costs the connect alone: it sends the same hello (kindHello) ahead of
+// the first requests, in the same write, and checks its reply before
+// theirs. Under latency a reconnect thus costs one round trip besides the
+// connect, not three.
 func (p *pool) dialSlot(s *slot, d *dialOp) {
 	defer p.c.bg.Done()
+	var nc net.Conn
+	var err error
+	defer func() {
+		if v := recover(); v != nil {
+			if nc != nil {
+				resetConn(nc)
+			}
+			s.mu.Lock()
+			d.cn, d.err, s.dial = nil, panicError("connecting", v), nil
+			s.mu.Unlock()
+			close(d.done)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
 	defer cancel()
-	nc, info, err := p.c.handshake(ctx, p.n.addr)
+	hello := p.n.meta.Load()
+	if hello {
+		nc, err = p.c.dialer.dial(ctx, "tcp", p.n.addr)
+	} else {
+		var info serverInfo
+		nc, info, err = p.c.handshake(ctx, p.n.addr)
+		if err == nil {
+			p.n.setInfo(info)
+		}
+	}
 	if errors.Is(err, errTextProtocol) {
 		p.c.useText(p.n)
 	}
 	s.mu.Lock()
 	if err == nil && p.c.closed.Load() {
-		_ = nc.Close()
+		resetConn(nc)
 		err = backend.ErrClosed
 	}
 	if err == nil {
-		p.n.setInfo(info)
-		d.cn = newConn(p, s, nc, info)
+		d.cn = newConn(p, s, nc, hello)
 		s.cn.Store(d.cn)
 	}
 	d.err = err
@@ -293,14 +346,14 @@ func (p *pool) close() {
 
 // conn is one pipelined connection.
 type conn struct {
-	p    *pool
-	s    *slot
-	nc   net.Conn
-	bw   *bufio.Writer
-	br   *bufio.Reader
-	info serverInfo
+	p  *pool
+	s  *slot
+	nc net.Conn
+	bw *bufio.Writer
+	br *bufio.Reader
 
 	mu       sync.Mutex
+	opaque   uint32     // the next request's opaque
 	pending  []*request // queued, not yet taken by the writer
 	spare    []*request
 	inflight []*request // written (or being written), in order; head first
@@ -319,9 +372,11 @@ type conn struct {
 	writerDone chan struct{}
 }
 
-func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
+// newConn starts the goroutines of a new connection nc. With hello, it
+// queues the hello first (see dialSlot).
+func newConn(p *pool, s *slot, nc net.Conn, hello bool) *conn {
 	cn := &conn{
-		p: p, s: s, nc: nc, info: info,
+		p: p, s: s, nc: nc,
 		bw:         bufio.NewWriterSize(nc, 32<<10),
 		br:         bufio.NewReaderSize(nc, 256<<10),
 		wake:       make(chan struct{}, 1),
@@ -331,6 +386,12 @@ func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
 	cn.rcond = sync.NewCond(&cn.mu)
 	cn.watch = time.AfterFunc(time.Hour, cn.watchdog)
 	cn.watch.Stop()
+	if hello {
+		r := &request{kind: kindHello, due: time.Now().Add(p.c.cfg.timeout)}
+		cn.pending = append(cn.pending, r)
+		cn.arm(r)
+		cn.wake <- struct{}{}
+	}
 	p.c.bg.Add(2)
 	go cn.writeLoop()
 	go cn.readLoop()
@@ -358,8 +419,8 @@ func (cn *conn) enqueue(r *request) error {
 	return nil
 }
 
-// fail kills the connection with err; the reader then fails every request
-// on it. Only the first call counts.
+// fail kills the connection with err, resetting it (resetConn); the
+// reader then fails every request on it. Only the first call counts.
 func (cn *conn) fail(err error) {
 	cn.mu.Lock()
 	if cn.err != nil {
@@ -372,7 +433,10 @@ func (cn *conn) fail(err error) {
 	cn.rcond.Broadcast()
 	cn.mu.Unlock()
 	close(cn.quit)
-	_ = cn.nc.Close()
+	// Reset, not close: what the kernel has not delivered yet (requests
+	// written but unacknowledged, say during a partition) is dropped, and
+	// not delivered after the calls waiting on them have failed.
+	resetConn(cn.nc)
 }
 
 // arm starts the watchdog for r if it is not running. cn.mu is held.
@@ -386,6 +450,11 @@ func (cn *conn) arm(r *request) {
 // watchdog runs when the oldest outstanding request may be due: it closes
 // the connection if one is, or waits for the next one.
 func (cn *conn) watchdog() {
+	defer func() {
+		if v := recover(); v != nil {
+			cn.fail(panicError("in the watchdog", v))
+		}
+	}()
 	cn.mu.Lock()
 	var due time.Time
 	if cn.head < len(cn.inflight) {
@@ -442,6 +511,7 @@ func (cn *conn) writeLoop() {
 				r.release()
 				continue
 			}
+			cn.number(r)
 			kept = append(kept, r)
 		}
 		if cn.head > 0 && cn.head == len(cn.inflight) {
@@ -454,10 +524,7 @@ func (cn *conn) writeLoop() {
 		}
 		cn.mu.Unlock()
 		if len(kept) > 0 {
-			for _, r := range kept {
-				encode(cn.bw, r)
-			}
-			if err := cn.bw.Flush(); err != nil {
+			if err := cn.send(kept); err != nil {
 				cn.mu.Lock()
 				cn.writing = false
 				cn.mu.Unlock()
@@ -480,6 +547,54 @@ func (cn *conn) writeLoop() {
 	}
 }
 
+// number gives r its opaque(s), in the order of the requests put in
+// flight. cn.mu is held.
+func (cn *conn) number(r *request) {
+	r.opaque = cn.opaque
+	cn.opaque += uint32(r.commands())
+}
+
+// send encodes rs and flushes them. A panic (a bug) is an error.
+func (cn *conn) send(rs []*request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError("encoding a request", v)
+		}
+	}()
+	for _, r := range rs {
+		encode(cn.bw, r)
+	}
+	return cn.bw.Flush()
+}
+
+// sendOne is send for one request.
+func (cn *conn) sendOne(r *request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError("encoding a request", v)
+		}
+	}()
+	encode(cn.bw, r)
+	return cn.bw.Flush()
+}
+
+// receive reads the reply to r. A panic (a bug) is an error that closes
+// the connection, never a crash of the process.
+func receive(br *bufio.Reader, r *request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError("reading a reply", v)
+		}
+	}()
+	return readReply(br, r)
+}
+
+// panicError turns a recovered panic into the error of the calls it
+// affects.
+func panicError(where string, v any) error {
+	return protoErr(fmt.Sprintf("internal error %s (please report it): panic: %v", where, v))
+}
+
 // pop returns the oldest request in flight, or nil.
 func (cn *conn) pop() *request {
 	cn.mu.Lock()
@@ -500,39 +615,7 @@ func (cn *conn) pop() *request {
 
 func (cn *conn) readLoop() {
 	defer cn.p.c.bg.Done()
-	// failed is the request whose reply could not be read. It is completed
-	// only once the writer is done: the writer queues a request in flight
-	// before it encodes it, so a reply can fail while its request is still
-	// being encoded, and completing it then would hand it back to the pool
-	// under the writer.
-	var failed *request
-	for {
-		// Wait for a request in flight (the writer queues a request there
-		// before sending it) while no caller reads on its own.
-		cn.mu.Lock()
-		for (cn.head == len(cn.inflight) || cn.direct) && cn.err == nil {
-			cn.rcond.Wait()
-		}
-		if cn.err != nil {
-			cn.mu.Unlock()
-			break
-		}
-		// r stays at the head while its reply is read, so that the
-		// connection does not look idle to tryDirect meanwhile.
-		r := cn.inflight[cn.head]
-		cn.mu.Unlock()
-		fatal := readReply(cn.br, r)
-		cn.pop()
-		if fatal != nil {
-			cn.fail(fatal)
-			cn.mu.Lock()
-			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
-			cn.mu.Unlock()
-			failed = r
-			break
-		}
-		r.complete()
-	}
+	failed := cn.readReplies()
 	<-cn.writerDone
 	cn.s.cn.CompareAndSwap(cn, nil)
 	// Wait for a caller writing or reading on its own; then nobody does
@@ -557,6 +640,55 @@ func (cn *conn) readLoop() {
 	cn.mu.Unlock()
 	for _, r := range rest {
 		r.err = err
+		r.complete()
+	}
+}
+
+// readReplies reads the replies of the requests in flight, in order, until
+// the connection fails. It returns the request whose reply could not be
+// read, if any. That one is completed only once the writer is done: the
+// writer queues a request in flight before it encodes it, so a reply can
+// fail while its request is still being encoded, and completing it then
+// would hand it back to the pool under the writer.
+func (cn *conn) readReplies() (failed *request) {
+	defer func() {
+		if v := recover(); v != nil {
+			cn.fail(panicError("in the reader", v))
+		}
+	}()
+	for {
+		// Wait for a request in flight (the writer queues a request there
+		// before sending it) while no caller reads on its own.
+		cn.mu.Lock()
+		for (cn.head == len(cn.inflight) || cn.direct) && cn.err == nil {
+			cn.rcond.Wait()
+		}
+		if cn.err != nil {
+			cn.mu.Unlock()
+			return nil
+		}
+		// r stays at the head while its reply is read, so that the
+		// connection does not look idle to tryDirect meanwhile.
+		r := cn.inflight[cn.head]
+		cn.mu.Unlock()
+		fatal := receive(cn.br, r)
+		cn.pop()
+		if fatal != nil {
+			if r.kind == kindHello {
+				// The server answered the hello wrongly: the next
+				// connection does the whole handshake again.
+				cn.p.n.meta.Store(false)
+			}
+			cn.fail(fatal)
+			cn.mu.Lock()
+			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
+			cn.mu.Unlock()
+			return r
+		}
+		if r.kind == kindHello {
+			cn.p.n.setInfo(r.info)
+			continue
+		}
 		r.complete()
 	}
 }
@@ -672,6 +804,7 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 		clear(cn.inflight)
 		cn.inflight, cn.head = cn.inflight[:0], 0
 	}
+	cn.number(r)
 	cn.inflight = append(cn.inflight, r)
 	cn.arm(r)
 	cn.mu.Unlock()
@@ -679,8 +812,7 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { cn.fail(errCallCancelled) })
 	}
-	encode(cn.bw, r)
-	err := cn.bw.Flush()
+	err := cn.sendOne(r)
 	cn.mu.Lock()
 	cn.writing = false
 	more := len(cn.pending) > 0
@@ -692,7 +824,7 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 		}
 	}
 	if err == nil {
-		err = readReply(cn.br, r)
+		err = receive(cn.br, r)
 	}
 	cancelled := stop != nil && !stop()
 	cn.mu.Lock()
@@ -779,8 +911,8 @@ func (r *request) takeErr() error {
 // max_value_length or the server's item_size_max, whichever is larger.
 func (cn *conn) valueLimit() int {
 	l := cn.p.c.cfg.maxValueSize
-	if cn.info.itemSizeMax > l {
-		l = cn.info.itemSizeMax
+	if m := cn.p.n.itemSizeMax.Load(); m > l {
+		l = m
 	}
 	return int(l)
 }

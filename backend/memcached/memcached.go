@@ -144,7 +144,7 @@ func (c *Client) Close() error {
 	for _, n := range c.nodes {
 		n.pool.close()
 		if t := n.text.Load(); t != nil {
-			_ = t.mc.Close()
+			t.close()
 		}
 	}
 	c.bg.Wait()
