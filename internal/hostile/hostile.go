@@ -265,15 +265,18 @@ type Conn struct {
 	start          time.Time  // when the proxy accepted it
 	wmu            sync.Mutex // serializes writes to the client
 	ended          atomic.Bool
-	prev           []byte // the previous reply (OtherReply); down's goroutine only
+	prev           []byte    // the previous reply (OtherReply); down's goroutine only
+	due            time.Time // when the current reply may reach the client (SetDelay); down's goroutine only
 }
 
 // Proxy returns the proxy c belongs to.
 func (c *Conn) Proxy() *Proxy { return c.p }
 
-// Write sends b to the client, after the proxy's delay.
+// Write sends b to the client, once the proxy's delay after the server
+// sent the current reply has passed: the replies of a batch are delayed,
+// not spaced.
 func (c *Conn) Write(b []byte) error {
-	if d := time.Duration(c.p.delay.Load()); d > 0 {
+	if d := time.Until(c.due); d > 0 {
 		time.Sleep(d)
 	}
 	c.wmu.Lock()
@@ -409,12 +412,36 @@ func (c *Conn) drain(q <-chan chunk) {
 func (c *Conn) down() {
 	defer c.p.wg.Done()
 	defer c.done()
-	br := bufio.NewReaderSize(c.server, 64<<10)
-	for {
-		reply, err := c.p.framer(br)
-		if len(reply) > 0 {
+	// The replies are framed as they arrive, each stamped with when it
+	// may reach the client, so that a delay does not space them.
+	type framed struct {
+		reply []byte
+		at    time.Time
+		err   error
+	}
+	q := make(chan framed, 1024)
+	c.p.wg.Add(1)
+	go func() {
+		defer c.p.wg.Done()
+		defer close(q)
+		br := bufio.NewReaderSize(c.server, 64<<10)
+		for {
+			reply, err := c.p.framer(br)
+			q <- framed{reply, time.Now().Add(time.Duration(c.p.delay.Load())), err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		for range q { // the framer ends once the server side is closed
+		}
+	}()
+	for f := range q {
+		c.due = f.at
+		if len(f.reply) > 0 {
 			m := *c.p.mut.Load()
-			merr := m.Mutate(c, reply)
+			merr := m.Mutate(c, f.reply)
 			c.Replies++
 			if merr != nil {
 				c.p.Logf("conn %d reply %d: end: %v", c.ID, c.Replies-1, merr)
@@ -422,7 +449,7 @@ func (c *Conn) down() {
 				return
 			}
 		}
-		if err != nil {
+		if err := f.err; err != nil {
 			if errors.Is(err, io.EOF) && !c.ended.Load() {
 				// The server closed: close the client side too, after
 				// what was written.

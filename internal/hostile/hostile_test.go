@@ -140,6 +140,22 @@ func TestDelay(t *testing.T) {
 	if d := time.Since(t0); d < 80*time.Millisecond {
 		t.Fatalf("round trip %v with a 40ms delay each way", d)
 	}
+	// The replies of a batch are delayed, not spaced: five replies take
+	// one round trip, not five delays on the way back.
+	t0 = time.Now()
+	if _, err := io.WriteString(nc, strings.Repeat("mn\r\n", 5)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := hostile.MemcachedFramer(br); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(t0); d > 190*time.Millisecond {
+		// The upper bound is what is tested: generous for a loaded
+		// machine, below the 240ms of spaced replies.
+		t.Fatalf("five pipelined replies took %v with a 40ms delay each way", d)
+	}
 }
 
 func TestRESPFramer(t *testing.T) {
