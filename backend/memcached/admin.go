@@ -25,32 +25,55 @@ type protoErr string
 
 func (e protoErr) Error() string { return string(e) }
 
-// adminConn is a short-lived connection for one admin command, closed when
+// adminConn is a short-lived connection for one admin command, reset when
 // ctx ends so that a blocked read returns.
 type adminConn struct {
 	nc   net.Conn
 	r    *bufio.Reader
+	in   *idleReader
 	stop func() bool
 }
 
+// dialAdmin connects to addr for one admin command, which must be over,
+// connecting included, within the timeout (or by ctx's deadline), unless
+// it streams (see adminConn.stream).
 func (c *Client) dialAdmin(ctx context.Context, addr string) (*adminConn, error) {
-	nc, err := c.dialer.dial(ctx, "tcp", addr)
+	until := time.Now().Add(c.cfg.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(until) {
+		until = d
+	}
+	dctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	nc, err := c.dialer.dial(dctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	_ = nc.SetDeadline(until)
 	stop := context.AfterFunc(ctx, func() { resetConn(nc) })
-	return &adminConn{nc: nc, r: bufio.NewReaderSize(&idleReader{nc: nc, timeout: c.cfg.timeout}, metadumpBuffer), stop: stop}, nil
+	in := &idleReader{nc: nc, timeout: c.cfg.timeout}
+	return &adminConn{nc: nc, r: bufio.NewReaderSize(in, metadumpBuffer), in: in, stop: stop}, nil
 }
 
-// idleReader reads from nc with one timeout per read from the network: a
-// reply may be long (a dump), but the server must not go quiet for longer.
+// stream lifts the bound of the whole command for a reply as long as a
+// dump: from now on each read from the network has one timeout, so that
+// the reply may be long but the server must not go quiet for longer.
+func (a *adminConn) stream() {
+	a.in.streaming = true
+	_ = a.nc.SetDeadline(time.Time{})
+}
+
+// idleReader reads from nc, with one timeout per read from the network
+// once streaming.
 type idleReader struct {
-	nc      net.Conn
-	timeout time.Duration
+	nc        net.Conn
+	timeout   time.Duration
+	streaming bool
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
-	_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	if r.streaming {
+		_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	}
 	return r.nc.Read(p)
 }
 
@@ -62,10 +85,8 @@ func (a *adminConn) close() {
 	resetConn(a.nc)
 }
 
-// command sends cmd and returns a reader positioned at the reply. Each
-// read from the network then has one timeout (idleReader).
-func (a *adminConn) command(cmd string, timeout time.Duration) error {
-	_ = a.nc.SetDeadline(time.Now().Add(timeout))
+// command sends cmd; the reply follows on a.r.
+func (a *adminConn) command(cmd string) error {
 	_, err := a.nc.Write([]byte(cmd + "\r\n"))
 	return err
 }
@@ -91,7 +112,7 @@ func (c *Client) simple(ctx context.Context, op, addr, cmd, want string) (string
 		return "", c.adminErr(ctx, op, addr, err)
 	}
 	defer a.close()
-	if err := a.command(cmd, c.cfg.timeout); err != nil {
+	if err := a.command(cmd); err != nil {
 		return "", c.adminErr(ctx, op, addr, err)
 	}
 	line, err := a.readLine()
@@ -209,7 +230,7 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 		return nil, c.adminErr(ctx, "stats", addr, err)
 	}
 	defer a.close()
-	if err := a.command("stats", c.cfg.timeout); err != nil {
+	if err := a.command("stats"); err != nil {
 		return nil, c.adminErr(ctx, "stats", addr, err)
 	}
 	m := make(map[string]string)
@@ -305,7 +326,7 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string) (*keyList, e
 	cmd := "lru_crawler metadump hash"
 	var first string // the first line of the dump: a key, END, or a refusal
 	for {
-		if err := a.command(cmd, c.cfg.timeout); err != nil {
+		if err := a.command(cmd); err != nil {
 			return nil, c.adminErr(ctx, "keys", addr, err)
 		}
 		line, err := a.readLine()
@@ -332,6 +353,7 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string) (*keyList, e
 		return nil, &opError{Op: "keys", Addr: addr, Kind: backend.ErrNotSupported,
 			Err: fmt.Errorf("lru_crawler metadump refused: %q (is the LRU crawler enabled?)", first)}
 	}
+	a.stream()
 	keys := &keyList{}
 	if err := readDump(a.r, []byte(first), []byte(prefix), keys); err != nil {
 		keys.close()

@@ -307,6 +307,7 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 	}()
 	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
 	defer cancel()
+	p.c.testPoint("dial")
 	hello := p.n.meta.Load()
 	if hello {
 		nc, err = p.c.dialer.dial(ctx, "tcp", p.n.addr)
@@ -455,6 +456,7 @@ func (cn *conn) watchdog() {
 			cn.fail(panicError("in the watchdog", v))
 		}
 	}()
+	cn.p.c.testPoint("watchdog")
 	cn.mu.Lock()
 	var due time.Time
 	if cn.head < len(cn.inflight) {
@@ -561,6 +563,7 @@ func (cn *conn) send(rs []*request) (err error) {
 			err = panicError("encoding a request", v)
 		}
 	}()
+	cn.p.c.testPoint("write")
 	for _, r := range rs {
 		encode(cn.bw, r)
 	}
@@ -574,19 +577,21 @@ func (cn *conn) sendOne(r *request) (err error) {
 			err = panicError("encoding a request", v)
 		}
 	}()
+	cn.p.c.testPoint("write")
 	encode(cn.bw, r)
 	return cn.bw.Flush()
 }
 
 // receive reads the reply to r. A panic (a bug) is an error that closes
 // the connection, never a crash of the process.
-func receive(br *bufio.Reader, r *request) (err error) {
+func (cn *conn) receive(r *request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = panicError("reading a reply", v)
 		}
 	}()
-	return readReply(br, r)
+	cn.p.c.testPoint("read")
+	return readReply(cn.br, r)
 }
 
 // panicError turns a recovered panic into the error of the calls it
@@ -671,7 +676,7 @@ func (cn *conn) readReplies() (failed *request) {
 		// connection does not look idle to tryDirect meanwhile.
 		r := cn.inflight[cn.head]
 		cn.mu.Unlock()
-		fatal := receive(cn.br, r)
+		fatal := cn.receive(r)
 		cn.pop()
 		if fatal != nil {
 			if r.kind == kindHello {
@@ -824,7 +829,7 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 		}
 	}
 	if err == nil {
-		err = receive(cn.br, r)
+		err = cn.receive(r)
 	}
 	cancelled := stop != nil && !stop()
 	cn.mu.Lock()

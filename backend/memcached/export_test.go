@@ -8,3 +8,9 @@ func SetKeyListMem(n int) (restore func()) {
 	keyListMem = n
 	return func() { keyListMem = old }
 }
+
+// WithTestHook makes the Client call hook at its test points (see
+// Client.testPoint): "read", "write", "watchdog", "dial", "text".
+func WithTestHook(hook func(where string)) Option {
+	return func(c *config) { c.hook = hook }
+}

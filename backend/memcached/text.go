@@ -229,6 +229,7 @@ func (x *textConn) run(fn func(mc *memcache.Client) error) (err error) {
 			err = panicError("in the text protocol", v)
 		}
 	}()
+	x.t.c.testPoint("text")
 	return fn(x.mc)
 }
 

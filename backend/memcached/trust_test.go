@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -433,5 +434,59 @@ func TestLatencyRecovery(t *testing.T) {
 		calls, fails, slowest.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), last)
 	if streak < 20 {
 		t.Fatalf("not serving 10s after the latency dropped to 100ms each way: %d calls, %d failed, last %v", calls, fails, last)
+	}
+}
+
+// TestPanicRecovered: a panic in one of the driver's goroutines (the
+// reader, the writer, the watchdog, a dial) or in a text-protocol call is
+// recovered: the call it affects fails with an error wrapping ErrProtocol
+// that says so, the process goes on, and the next calls succeed. The panic
+// is provoked by a test hook at each point.
+func TestPanicRecovered(t *testing.T) {
+	t.Parallel()
+	for _, where := range []string{"read", "write", "dial", "watchdog", "text"} {
+		t.Run(where, func(t *testing.T) {
+			t.Parallel()
+			var armed atomic.Bool
+			hook := func(w string) {
+				if w == where && armed.CompareAndSwap(true, false) {
+					panic("a test panic at " + w)
+				}
+			}
+			_, p, c := behindProxy(t, memcached.WithTimeout(time.Second), memcached.WithTestHook(hook))
+			if where == "text" {
+				p.SetMutator(textOnly)
+			}
+			if where != "dial" {
+				storeKeys(t, c, "a", "b")
+			}
+			armed.Store(true)
+			var err error
+			switch where {
+			case "read", "write":
+				// Multi-key reads go through the connection's writer and
+				// reader goroutines.
+				_, err = checkMulti(t, c, "a", "b")
+			case "watchdog":
+				p.Hold()
+				err = checkGet(t, c, "a")
+				p.Heal()
+			default:
+				err = checkGet(t, c, "a")
+			}
+			if !errors.Is(err, memcached.ErrProtocol) || !strings.Contains(err.Error(), "panic: a test panic at "+where) {
+				t.Fatalf("with a panic at %s: %v, want an error wrapping ErrProtocol that names the panic", where, err)
+			}
+			t.Logf("%s: %v", where, err)
+			if where == "dial" {
+				storeKeys(t, c, "a", "b")
+			}
+			if err := checkGet(t, c, "a"); err != nil {
+				t.Fatalf("Get after the panic: %v", err)
+			}
+			if got, err := checkMulti(t, c, "a", "b"); err != nil || len(got) != 2 {
+				t.Fatalf("GetMulti after the panic: %d items, %v", len(got), err)
+			}
+		})
 	}
 }
