@@ -130,8 +130,8 @@ func startHostileProxy(t *testing.T, upstream string, seed uint64, proto string)
 	return ""
 }
 
-// hostileSeconds is how long each seed runs.
-const hostileSeconds = 2 * time.Second
+// hostileRunTime is how long each seed runs.
+const hostileRunTime = 2 * time.Second
 
 // TestHostileServer runs the hostile-server suite: meta protocol with
 // seeds 1 to 4, text protocol with seeds 1 and 2.
@@ -198,7 +198,7 @@ func hostileRun(t *testing.T, upstream string, seed uint64, proto string) {
 	var calls, fails, wrong, slow atomic.Int64
 	var slowest atomic.Int64
 	errKinds := sync.Map{}
-	end := time.Now().Add(hostileSeconds)
+	end := time.Now().Add(hostileRunTime)
 	var wg sync.WaitGroup
 	for g := range 6 {
 		wg.Add(1)
@@ -285,7 +285,7 @@ func hostileRun(t *testing.T, upstream string, seed uint64, proto string) {
 		t.Errorf("the heap grew by %d bytes, more than the %d allowed", growth, limit)
 	}
 	if calls.Load() < 50 {
-		t.Errorf("only %d calls in %v", calls.Load(), hostileSeconds)
+		t.Errorf("only %d calls in %v", calls.Load(), hostileRunTime)
 	}
 	if fails.Load() == 0 {
 		t.Errorf("no call failed: the proxy did not mistreat anything")
