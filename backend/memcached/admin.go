@@ -38,10 +38,9 @@ type adminConn struct {
 // connecting included, within the timeout (or by ctx's deadline), unless
 // it streams (see adminConn.stream).
 func (c *Client) dialAdmin(ctx context.Context, addr string) (*adminConn, error) {
+	// ctx's own end resets the connection (below), so that the error says
+	// ctx ended.
 	until := time.Now().Add(c.cfg.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(until) {
-		until = d
-	}
 	dctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	nc, err := c.dialer.dial(dctx, "tcp", addr)
