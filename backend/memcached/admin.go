@@ -144,6 +144,11 @@ func (c *Client) eachNode(fn func(n *node) error) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					errs[i] = &opError{Op: "admin", Addr: n.addr, Kind: ErrProtocol, Err: panicError("in an admin command", v)}
+				}
+			}()
 			errs[i] = fn(n)
 		}()
 	}
@@ -306,8 +311,16 @@ func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, erro
 }
 
 // metadump reads one server's dump whole and returns its keys that start
-// with prefix; on error, those read before it (or nil).
-func (c *Client) metadump(ctx context.Context, addr, prefix string) (*keyList, error) {
+// with prefix, or an error. A panic (a bug) is an error.
+func (c *Client) metadump(ctx context.Context, addr, prefix string) (keys *keyList, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if keys != nil {
+				keys.close()
+			}
+			keys, err = nil, &opError{Op: "keys", Addr: addr, Kind: ErrProtocol, Err: panicError("listing keys", v)}
+		}
+	}()
 	a, err := c.dialAdmin(ctx, addr)
 	if err != nil {
 		return nil, c.adminErr(ctx, "keys", addr, err)
@@ -353,7 +366,7 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string) (*keyList, e
 			Err: fmt.Errorf("lru_crawler metadump refused: %q (is the LRU crawler enabled?)", first)}
 	}
 	a.stream()
-	keys := &keyList{}
+	keys = &keyList{}
 	if err := readDump(a.r, []byte(first), []byte(prefix), keys); err != nil {
 		keys.close()
 		return nil, c.adminErr(ctx, "keys", addr, err)
