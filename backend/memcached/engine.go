@@ -292,32 +292,7 @@ func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bo
 // connect, not three.
 func (p *pool) dialSlot(s *slot, d *dialOp) {
 	defer p.c.bg.Done()
-	var nc net.Conn
-	var err error
-	defer func() {
-		if v := recover(); v != nil {
-			if nc != nil {
-				resetConn(nc)
-			}
-			s.mu.Lock()
-			d.cn, d.err, s.dial = nil, panicError("connecting", v), nil
-			s.mu.Unlock()
-			close(d.done)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
-	defer cancel()
-	p.c.testPoint("dial")
-	hello := p.n.meta.Load()
-	if hello {
-		nc, err = p.c.dialer.dial(ctx, "tcp", p.n.addr)
-	} else {
-		var info serverInfo
-		nc, info, err = p.c.handshake(ctx, p.n.addr)
-		if err == nil {
-			p.n.setInfo(info)
-		}
-	}
+	nc, hello, err := p.connect()
 	if errors.Is(err, errTextProtocol) {
 		p.c.useText(p.n)
 	}
@@ -334,6 +309,32 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 	s.dial = nil
 	s.mu.Unlock()
 	close(d.done)
+}
+
+// connect dials p's server, within the timeout: a connection with the
+// hello to send (hello), or after the handshake. A panic (a bug) is an
+// error.
+func (p *pool) connect() (nc net.Conn, hello bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if nc != nil {
+				resetConn(nc)
+			}
+			nc, err = nil, panicError("connecting", v)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
+	defer cancel()
+	p.c.testPoint("dial")
+	if p.n.meta.Load() {
+		nc, err = p.c.dialer.dial(ctx, "tcp", p.n.addr)
+		return nc, true, err
+	}
+	nc, info, err := p.c.handshake(ctx, p.n.addr)
+	if err == nil {
+		p.n.setInfo(info)
+	}
+	return nc, false, err
 }
 
 // close closes every connection of the pool.
@@ -679,9 +680,11 @@ func (cn *conn) readReplies() (failed *request) {
 		fatal := cn.receive(r)
 		cn.pop()
 		if fatal != nil {
-			if r.kind == kindHello {
-				// The server answered the hello wrongly: the next
-				// connection does the whole handshake again.
+			var pe protoErr
+			if r.kind == kindHello && errors.As(fatal, &pe) {
+				// The server answered the hello with something else than
+				// MN and its settings: the next connection does the whole
+				// handshake again.
 				cn.p.n.meta.Store(false)
 			}
 			cn.fail(fatal)

@@ -490,3 +490,38 @@ func TestPanicRecovered(t *testing.T) {
 		})
 	}
 }
+
+// TestHelloFindsTextServer: a new connection to a server known to speak
+// the meta protocol sends its hello ahead of its first request, in the
+// same round trip (TestLatencyRecovery); if the server no longer answers MN
+// (it was replaced by a text-only one), that request fails with
+// ErrProtocol and the next connection does the whole handshake again,
+// which finds the text protocol.
+func TestHelloFindsTextServer(t *testing.T) {
+	t.Parallel()
+	_, p, c := behindProxy(t)
+	storeKeys(t, c, "a")
+	if err := checkGet(t, c, "a"); err != nil {
+		t.Fatal(err)
+	}
+	p.SetMutator(textOnly)
+	p.ResetAll()
+	var errs []error
+	for range 5 {
+		err := checkGet(t, c, "a")
+		if err == nil {
+			break
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 5 {
+		t.Fatalf("a server that lost its meta commands is not served through the text protocol: %v", errs)
+	}
+	sawProtocol := false
+	for _, err := range errs {
+		sawProtocol = sawProtocol || errors.Is(err, memcached.ErrProtocol)
+	}
+	if !sawProtocol {
+		t.Errorf("the hello of a server that answers ERROR: errors %v, want one wrapping ErrProtocol", errs)
+	}
+}
