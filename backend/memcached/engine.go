@@ -365,8 +365,9 @@ type conn struct {
 	rcond    *sync.Cond
 	err      error // why it died
 
-	watch *time.Timer // the watchdog, armed while requests are outstanding
-	armed bool
+	watch   *time.Timer // the watchdog, armed while requests are outstanding
+	armed   bool
+	armedAt time.Time // when it fires, if armed
 
 	dead       atomic.Bool
 	wake       chan struct{} // buffered 1
@@ -441,16 +442,18 @@ func (cn *conn) fail(err error) {
 	resetConn(cn.nc)
 }
 
-// arm starts the watchdog for r if it is not running. cn.mu is held.
+// arm makes the watchdog fire by r's due time. cn.mu is held.
 func (cn *conn) arm(r *request) {
-	if !cn.armed {
-		cn.armed = true
+	if !cn.armed || r.due.Before(cn.armedAt) {
+		cn.armed, cn.armedAt = true, r.due
 		cn.watch.Reset(time.Until(r.due))
 	}
 }
 
-// watchdog runs when the oldest outstanding request may be due: it closes
-// the connection if one is, or waits for the next one.
+// watchdog runs when an outstanding request may be due: it closes the
+// connection if one is, or waits for the next one. Requests are not due in
+// the order they were queued (a call that waited for a connection, the
+// hello a new connection sends first), so it looks at all of them.
 func (cn *conn) watchdog() {
 	defer func() {
 		if v := recover(); v != nil {
@@ -460,11 +463,12 @@ func (cn *conn) watchdog() {
 	cn.p.c.testPoint("watchdog")
 	cn.mu.Lock()
 	var due time.Time
-	if cn.head < len(cn.inflight) {
-		due = cn.inflight[cn.head].due
-	}
-	if len(cn.pending) > 0 && (due.IsZero() || cn.pending[0].due.Before(due)) {
-		due = cn.pending[0].due
+	for _, rs := range [2][]*request{cn.inflight[cn.head:], cn.pending} {
+		for _, r := range rs {
+			if due.IsZero() || r.due.Before(due) {
+				due = r.due
+			}
+		}
 	}
 	if due.IsZero() || cn.err != nil {
 		cn.armed = false
@@ -472,6 +476,7 @@ func (cn *conn) watchdog() {
 		return
 	}
 	if left := time.Until(due); left > 0 {
+		cn.armedAt = due
 		cn.watch.Reset(left)
 		cn.mu.Unlock()
 		return

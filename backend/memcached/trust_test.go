@@ -525,3 +525,51 @@ func TestHelloFindsTextServer(t *testing.T) {
 		t.Errorf("the hello of a server that answers ERROR: errors %v, want one wrapping ErrProtocol", errs)
 	}
 }
+
+// TestFirstWriteWithinTimeout: the first write to a server waits for the
+// connection that tells the server's item size limit, then sends; both
+// count in its one timeout (it used to get a new timeout after the
+// connection, up to twice as long in all). Likewise the first GetLease.
+func TestFirstWriteWithinTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 500 * time.Millisecond
+	const slow = 450 * time.Millisecond // each answer comes this late
+	s := newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
+		switch {
+		case line == "mn":
+			time.Sleep(slow)
+			fmt.Fprintf(c, "MN\r\n")
+		case line == "stats settings":
+			fmt.Fprintf(c, "STAT item_size_max 1048576\r\nEND\r\n")
+		case strings.HasPrefix(line, "ms "):
+			if _, err := r.ReadString('\n'); err != nil {
+				return false
+			}
+			time.Sleep(slow)
+			fmt.Fprintf(c, "HD%s\r\n", metaFlags(line))
+		case strings.HasPrefix(line, "mg "):
+			time.Sleep(slow)
+			fmt.Fprintf(c, "EN%s\r\n", metaFlags(line))
+		default:
+			return false
+		}
+		return true
+	})
+	for _, op := range []string{"Set", "GetLease"} {
+		c := fakeClient(t, s, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
+		start := time.Now()
+		var err error
+		if op == "Set" {
+			err = c.Set(context.Background(), backend.Item{Key: "k", Value: []byte("v")})
+		} else {
+			_, err = c.GetLease(context.Background(), "k", backend.LeaseOptions{TTL: time.Second})
+		}
+		d := time.Since(start)
+		t.Logf("first %s: %v after %v", op, err, d.Round(time.Millisecond))
+		// What is asserted is the bound: generous for a loaded machine,
+		// below the two answers' 900ms.
+		if d > timeout+250*time.Millisecond {
+			t.Errorf("the first %s took %v, timeout %v", op, d, timeout)
+		}
+	}
+}
