@@ -37,6 +37,7 @@ type config struct {
 	tls           *tls.Config
 	hash          string
 	errs          []error
+	hook          func(where string) // tests only: see Client.testPoint
 }
 
 func defaultConfig() config {

@@ -70,8 +70,9 @@ type Proxy struct {
 	upstream string
 	framer   Framer
 
-	mut   atomic.Pointer[Mutator]
-	delay atomic.Int64 // time.Duration added to every chunk, each way
+	mut       atomic.Pointer[Mutator]
+	delay     atomic.Int64 // time.Duration added to every chunk, each way
+	connDelay atomic.Int64 // time.Duration a new connection takes to connect (SetConnectDelay)
 
 	mu     sync.Mutex
 	conns  map[*Conn]bool
@@ -114,6 +115,15 @@ func (p *Proxy) SetMutator(m Mutator) { p.mut.Store(&m) }
 // trip takes 2d longer), as a long link does; 0 removes the delay.
 // Throughput is not limited: chunks are delayed, not spaced.
 func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// SetConnectDelay makes a connection take d to connect, as a connect on a
+// long link returns only after a round trip (give it twice the delay of
+// SetDelay): what the client sends on a connection in the first d after
+// it was accepted reaches the server as if sent d after the accept (plus
+// the delay of SetDelay). The client's connect itself returns at once (it
+// reaches the proxy on loopback), so the client sees the cost in its first
+// round trip instead. 0 removes it.
+func (p *Proxy) SetConnectDelay(d time.Duration) { p.connDelay.Store(int64(d)) }
 
 // Accepted returns how many client connections the proxy has accepted.
 func (p *Proxy) Accepted() int { return int(p.accepted.Load()) }
@@ -226,7 +236,7 @@ func (p *Proxy) accept() {
 			resetConn(cc)
 			continue
 		}
-		c := &Conn{p: p, ID: id, client: cc, server: sc}
+		c := &Conn{p: p, ID: id, client: cc, server: sc, start: time.Now()}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -252,17 +262,21 @@ type Conn struct {
 	Replies int
 
 	client, server net.Conn
+	start          time.Time  // when the proxy accepted it
 	wmu            sync.Mutex // serializes writes to the client
 	ended          atomic.Bool
-	prev           []byte // the previous reply (OtherReply); down's goroutine only
+	prev           []byte    // the previous reply (OtherReply); down's goroutine only
+	due            time.Time // when the current reply may reach the client (SetDelay); down's goroutine only
 }
 
 // Proxy returns the proxy c belongs to.
 func (c *Conn) Proxy() *Proxy { return c.p }
 
-// Write sends b to the client, after the proxy's delay.
+// Write sends b to the client, once the proxy's delay after the server
+// sent the current reply has passed: the replies of a batch are delayed,
+// not spaced.
 func (c *Conn) Write(b []byte) error {
-	if d := time.Duration(c.p.delay.Load()); d > 0 {
+	if d := time.Until(c.due); d > 0 {
 		time.Sleep(d)
 	}
 	c.wmu.Lock()
@@ -333,7 +347,11 @@ func (c *Conn) up() {
 			buf := make([]byte, 32<<10)
 			n, err := c.client.Read(buf)
 			if n > 0 {
-				q <- chunk{buf[:n], time.Now().Add(time.Duration(c.p.delay.Load()))}
+				at := time.Now()
+				if connected := c.start.Add(time.Duration(c.p.connDelay.Load())); at.Before(connected) {
+					at = connected
+				}
+				q <- chunk{buf[:n], at.Add(time.Duration(c.p.delay.Load()))}
 			}
 			if err != nil {
 				if isReset(err) {
@@ -394,12 +412,36 @@ func (c *Conn) drain(q <-chan chunk) {
 func (c *Conn) down() {
 	defer c.p.wg.Done()
 	defer c.done()
-	br := bufio.NewReaderSize(c.server, 64<<10)
-	for {
-		reply, err := c.p.framer(br)
-		if len(reply) > 0 {
+	// The replies are framed as they arrive, each stamped with when it
+	// may reach the client, so that a delay does not space them.
+	type framed struct {
+		reply []byte
+		at    time.Time
+		err   error
+	}
+	q := make(chan framed, 1024)
+	c.p.wg.Add(1)
+	go func() {
+		defer c.p.wg.Done()
+		defer close(q)
+		br := bufio.NewReaderSize(c.server, 64<<10)
+		for {
+			reply, err := c.p.framer(br)
+			q <- framed{reply, time.Now().Add(time.Duration(c.p.delay.Load())), err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		for range q { // the framer ends once the server side is closed
+		}
+	}()
+	for f := range q {
+		c.due = f.at
+		if len(f.reply) > 0 {
 			m := *c.p.mut.Load()
-			merr := m.Mutate(c, reply)
+			merr := m.Mutate(c, f.reply)
 			c.Replies++
 			if merr != nil {
 				c.p.Logf("conn %d reply %d: end: %v", c.ID, c.Replies-1, merr)
@@ -407,7 +449,7 @@ func (c *Conn) down() {
 				return
 			}
 		}
-		if err != nil {
+		if err := f.err; err != nil {
 			if errors.Is(err, io.EOF) && !c.ended.Load() {
 				// The server closed: close the client side too, after
 				// what was written.

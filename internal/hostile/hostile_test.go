@@ -140,6 +140,22 @@ func TestDelay(t *testing.T) {
 	if d := time.Since(t0); d < 80*time.Millisecond {
 		t.Fatalf("round trip %v with a 40ms delay each way", d)
 	}
+	// The replies of a batch are delayed, not spaced: five replies take
+	// one round trip, not five delays on the way back.
+	t0 = time.Now()
+	if _, err := io.WriteString(nc, strings.Repeat("mn\r\n", 5)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := hostile.MemcachedFramer(br); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(t0); d > 190*time.Millisecond {
+		// The upper bound is what is tested: generous for a loaded
+		// machine, below the 240ms of spaced replies.
+		t.Fatalf("five pipelined replies took %v with a 40ms delay each way", d)
+	}
 }
 
 func TestRESPFramer(t *testing.T) {
@@ -179,5 +195,27 @@ func TestKinds(t *testing.T) {
 				t.Fatalf("%s sent the reply unchanged", k)
 			}
 		})
+	}
+}
+
+// TestConnectDelay checks that the first round trip of a new connection
+// takes the connect delay on top of the delay, and later ones do not.
+func TestConnectDelay(t *testing.T) {
+	mc := testserver.Memcached(t)
+	p := hostile.Start(t, mc.Addr, hostile.MemcachedFramer)
+	p.SetDelay(20 * time.Millisecond)
+	p.SetConnectDelay(200 * time.Millisecond)
+	nc, br := dial(t, p)
+	t0 := time.Now()
+	send(t, nc, br, hostile.MemcachedFramer, "mn\r\n")
+	if d := time.Since(t0); d < 240*time.Millisecond {
+		t.Fatalf("first round trip %v with a 200ms connect delay and 20ms each way", d)
+	}
+	t0 = time.Now()
+	send(t, nc, br, hostile.MemcachedFramer, "mn\r\n")
+	if d := time.Since(t0); d < 40*time.Millisecond || d > 190*time.Millisecond {
+		// The upper bound is what is tested: the connect delay is paid
+		// once (generous for a loaded machine, below 200ms).
+		t.Fatalf("second round trip %v, want the 40ms of the delay alone", d)
 	}
 }

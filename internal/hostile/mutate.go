@@ -34,8 +34,9 @@ const (
 	// ResetMid: the first half of the reply, then a reset (RST).
 	ResetMid
 	// HugeLength: a reply announcing a value of 2^63-1 bytes (memcached
-	// "VA 9223372036854775807", RESP "$9223372036854775807"), or 2^31
-	// bytes, with nothing after it.
+	// "VA 9223372036854775807", or "VALUE <key> 0 9223372036854775807" in
+	// place of a text-protocol VALUE line; RESP "$9223372036854775807"),
+	// or 2^31 bytes, with nothing after it.
 	HugeLength
 	// LongLine: 10 MB without a line end.
 	LongLine
@@ -126,6 +127,10 @@ func (k Kind) Apply(c *Conn, reply []byte, rnd *rand.Rand) error {
 		}
 		if isRESP(reply) {
 			return c.Write([]byte("$" + n + "\r\n"))
+		}
+		if f := bytes.Fields(reply); len(f) > 2 && string(f[0]) == "VALUE" {
+			// The text protocol's get: the same key, the huge length.
+			return c.Write([]byte("VALUE " + string(f[1]) + " 0 " + n + "\r\n"))
 		}
 		return c.Write([]byte("VA " + n + " c1 O" + strconv.Itoa(rnd.IntN(100)) + "\r\n"))
 	case LongLine:
