@@ -254,15 +254,18 @@ type Conn struct {
 	client, server net.Conn
 	wmu            sync.Mutex // serializes writes to the client
 	ended          atomic.Bool
-	prev           []byte // the previous reply (OtherReply); down's goroutine only
+	prev           []byte    // the previous reply (OtherReply); down's goroutine only
+	due            time.Time // when the current reply may reach the client; down's goroutine only
 }
 
 // Proxy returns the proxy c belongs to.
 func (c *Conn) Proxy() *Proxy { return c.p }
 
-// Write sends b to the client, after the proxy's delay.
+// Write sends b to the client, once the proxy's delay has passed since
+// the server's reply was read (so that the replies of a pipeline are
+// delayed, not spaced).
 func (c *Conn) Write(b []byte) error {
-	if d := time.Duration(c.p.delay.Load()); d > 0 {
+	if d := time.Until(c.due); d > 0 {
 		time.Sleep(d)
 	}
 	c.wmu.Lock()
@@ -390,14 +393,39 @@ func (c *Conn) drain(q <-chan chunk) {
 }
 
 // down reads the server's replies, frames them and hands each to the
-// Mutator.
+// Mutator. The replies are read as they arrive, apart from the writes to
+// the client, so that each is delayed from its own arrival: the replies
+// of a pipeline are delayed, not spaced.
 func (c *Conn) down() {
 	defer c.p.wg.Done()
 	defer c.done()
-	br := bufio.NewReaderSize(c.server, 64<<10)
-	for {
-		reply, err := c.p.framer(br)
+	type frame struct {
+		reply []byte
+		err   error
+		at    time.Time
+	}
+	frames := make(chan frame, 256)
+	go func() {
+		defer close(frames)
+		br := bufio.NewReaderSize(c.server, 64<<10)
+		for {
+			reply, err := c.p.framer(br)
+			frames <- frame{reply, err, time.Now()}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// Whatever way the loop ends, the connection is ended, so the reader
+	// above ends too: wait for it.
+	defer func() {
+		for range frames {
+		}
+	}()
+	for f := range frames {
+		reply, err := f.reply, f.err
 		if len(reply) > 0 {
+			c.due = f.at.Add(time.Duration(c.p.delay.Load()))
 			m := *c.p.mut.Load()
 			merr := m.Mutate(c, reply)
 			c.Replies++
