@@ -37,10 +37,11 @@ func (b *Backend) encodeChecked(op string, item backend.Item) ([]byte, int64, er
 // send runs cmd, the command of a call on key, through key's lane (so it
 // is pipelined with the calls in flight to the same server) and returns
 // its error, go-redis's or the lane's (the server is marked down, the
-// timeout passed). A context that ends first gives ctx.Err().
-func (b *Backend) send(ctx context.Context, key string, cmd goredis.Cmder) error {
+// timeout passed, the reply did not fit want). A context that ends first
+// gives ctx.Err().
+func (b *Backend) send(ctx context.Context, key string, cmd goredis.Cmder, want uint8) error {
 	c := b.newCall(key)
-	c.cmd = cmd
+	c.cmd, c.want = cmd, want
 	return b.sendCall(ctx, c)
 }
 
@@ -63,7 +64,10 @@ func (b *Backend) sendCall(ctx context.Context, c *call) error {
 // not boxed on the heap one by one.
 func (b *Backend) setCall(ctx context.Context, key string, val []byte, ms int64, nx bool) *call {
 	c := b.newCall(key)
-	c.val, c.ms = val, ms
+	c.val, c.ms, c.want = val, ms, wantOK
+	if nx {
+		c.want = wantOKOrNil
+	}
 	args := make([]any, 3, 6)
 	args[0], args[2] = "set", (*valueArg)(c)
 	if b.single != nil {
@@ -96,7 +100,7 @@ func (v *valueArg) MarshalBinary() ([]byte, error) { return v.val, nil }
 func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, args ...any) ([]any, error) {
 	c := b.newCall(key)
 	c.cmd = goredis.NewCmd(ctx, append([]any{"evalsha", s.Hash(), 1, key}, args...)...)
-	c.script, c.args = s, args
+	c.script, c.args, c.want = s, args, wantScript
 	if !b.do(ctx, c) {
 		return nil, ctx.Err()
 	}
@@ -170,7 +174,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	cmd := goredis.NewIntCmd(ctx, "del", key)
-	if err := b.send(ctx, key, cmd); err != nil {
+	if err := b.send(ctx, key, cmd, wantBool); err != nil {
 		return b.wrap(ctx, "delete", key, err)
 	}
 	if cmd.Val() == 0 {
