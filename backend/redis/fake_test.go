@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -176,9 +174,8 @@ func newFakeBackend(t *testing.T, s *fakeServer, raw string) *Backend {
 	return b
 }
 
-// respValueOf writes the reply of a GET of key in the fake's key/value
-// map convention: the value of key k is "v:"+k, so that a reply for another
-// key shows.
+// valueOf is the value the fakes give key: it names key, so that a
+// reply for another key shows.
 func valueOf(key string) string { return "v:" + key }
 
 // keyGets answers GET and MGET with the values valueOf gives, so that a
@@ -214,11 +211,4 @@ func rawClient(t *testing.T, addr string) *goredis.Client {
 	rc := goredis.NewClient(&goredis.Options{Addr: addr})
 	t.Cleanup(func() { rc.Close() })
 	return rc
-}
-
-// withTimeout returns a context with d, cancelled when the test ends.
-func withTimeout(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
