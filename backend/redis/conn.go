@@ -246,10 +246,12 @@ func (c *guardConn) readFake(p []byte) int {
 func (c *guardConn) check(p []byte) (int, error) {
 	c.rs.counted = !c.uncount.Load()
 	c.rs.maxReplies = c.requests.Load()
+	observe := false
 	if c.hsOn.Load() {
 		c.hsMu.Lock()
 		var err error
 		p, err = c.stripHandshake(p)
+		observe = c.hs.phase == hsObserve
 		c.hsMu.Unlock()
 		if err != nil {
 			return 0, c.fail(err)
@@ -258,7 +260,7 @@ func (c *guardConn) check(p []byte) (int, error) {
 	if _, _, err := c.rs.scan(p, false); err != nil {
 		return 0, c.fail(err)
 	}
-	if c.hsOn.Load() && c.hs.phase == hsObserve && c.rs.replies > 0 {
+	if observe && c.rs.replies > 0 {
 		// HELLO's reply: unless it is an error, the server takes the
 		// handshake as go-redis sends it, and the next may be pipelined.
 		c.hsMu.Lock()

@@ -215,3 +215,42 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// The guard's cost per reply: what go-redis would read for a GET hit of
+// 100 bytes, and an MGET of 256 such values; and per command written.
+func BenchmarkScanGetReply(b *testing.B) {
+	reply := []byte(storedBulk(strings.Repeat("v", 100)))
+	benchScan(b, reply)
+}
+
+func BenchmarkScanMGetReply(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("*256\r\n")
+	for range 256 {
+		sb.WriteString(storedBulk(strings.Repeat("v", 100)))
+	}
+	benchScan(b, []byte(sb.String()))
+}
+
+func benchScan(b *testing.B, reply []byte) {
+	s := &respScanner{budget: 1 << 30, counted: true, maxReplies: 1 << 62}
+	b.SetBytes(int64(len(reply)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.scan(reply, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkScanGetCommand(b *testing.B) {
+	cmd := []byte("*2\r\n$3\r\nget\r\n$16\r\nsite/prefix/0/k1\r\n")
+	var s cmdScanner
+	b.SetBytes(int64(len(cmd)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := s.scan(cmd); r.cmds != 1 {
+			b.Fatal(r)
+		}
+	}
+}
