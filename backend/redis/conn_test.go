@@ -212,6 +212,11 @@ func TestWrongReplies(t *testing.T) {
 		{"mget", "one less", hostileCalls["batched gets (one MGET)"]},
 		{"evalsha", "+OK\r\n", hostileCalls["increment (a script: go-redis reads a slice)"]},
 		{"evalsha", "*1\r\n$1\r\n1\r\n", hostileCalls["increment (a script: go-redis reads a slice)"]},
+		// Another call's reply (its echo is not this call's).
+		{"evalsha", "*3\r\n$8\r\n12345678\r\n:1\r\n$1\r\n5\r\n", hostileCalls["increment (a script: go-redis reads a slice)"]},
+		{"evalsha", "*2\r\n$8\r\n12345678\r\n:1\r\n", func(b *Backend) error {
+			return b.CompareAndSwap(context.Background(), backend.Item{Key: "k", Value: []byte("v"), CAS: 1})
+		}},
 		{"del", ":7\r\n", func(b *Backend) error { return b.Delete(context.Background(), "k") }},
 		{"set", ":1\r\n", func(b *Backend) error {
 			return b.SetMulti(context.Background(), []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}})

@@ -154,7 +154,9 @@
 //     M values, or with a null; a GET answered with an array; a SET
 //     answered with anything but OK; a DEL of one key answered with
 //     neither 0 nor 1; a script answered with anything but an array
-//     starting with an integer) is a protocol error too. A protocol error
+//     starting with its call's echo, 8 random bytes the call passes it, and
+//     an integer, so that another call's reply shows) is a protocol error
+//     too. A protocol error
 //     on a pipeline fails every call of the pipeline: none gets a value
 //     read from that stream.
 //   - A value is matched to its key: RESP carries no request id, so a

@@ -509,11 +509,14 @@ func (c *call) badReply() string {
 			return ""
 		}
 		res, ok := cmd.Val().([]any)
-		if !ok || len(res) == 0 {
-			return fmt.Sprintf("a script answered %.40v, not an array", cmd.Val())
+		if !ok || len(res) < 2 {
+			return fmt.Sprintf("a script answered %.40v, not an array of 2 or more", cmd.Val())
 		}
-		if _, ok := res[0].(int64); !ok {
-			return fmt.Sprintf("a script answered an array starting with %.40v, not an integer", res[0])
+		if echo, _ := res[0].(string); echo != c.args[len(c.args)-1] {
+			return "a script's reply does not start with its call's echo: it answers another call"
+		}
+		if _, ok := res[1].(int64); !ok {
+			return fmt.Sprintf("a script answered an array whose code is %.40v, not an integer", res[1])
 		}
 	}
 	return ""

@@ -96,9 +96,13 @@ func (v *valueArg) MarshalBinary() ([]byte, error) { return v.val, nil }
 
 // script runs one of the Lua scripts on key through key's lane, as send
 // does, with EVALSHA (EVAL when the server does not have the script), and
-// returns its array reply.
-func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, args ...any) ([]any, error) {
+// returns its array reply, without its first element: echo, which the
+// script gets as its last argument and answers first (see luaPrologue).
+// echo must be new for the call (8 random bytes): a reply that does not
+// start with it is another call's, a protocol error.
+func (b *Backend) script(ctx context.Context, s *goredis.Script, key, echo string, args ...any) ([]any, error) {
 	c := b.newCall(key)
+	args = append(args, echo)
 	c.cmd = goredis.NewCmd(ctx, append([]any{"evalsha", s.Hash(), 1, key}, args...)...)
 	c.script, c.args, c.want = s, args, wantScript
 	if !b.do(ctx, c) {
@@ -109,7 +113,11 @@ func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, arg
 	if err != nil {
 		return nil, err
 	}
-	return cmd.Slice()
+	res, err := cmd.Slice()
+	if err != nil {
+		return nil, err
+	}
+	return res[1:], nil // the lane checked res[0] (call.badReply)
 }
 
 // Set stores item unconditionally with one SET (with PX for a TTL), giving
@@ -151,7 +159,8 @@ func (b *Backend) CompareAndSwap(ctx context.Context, item backend.Item) error {
 	if err != nil {
 		return err
 	}
-	res, err := b.script(ctx, casScript, item.Key, casBytes(item.CAS), val, ms)
+	// The new token, in val's header, is the call's echo.
+	res, err := b.script(ctx, casScript, item.Key, string(val[len(magic):headerLen]), casBytes(item.CAS), val, ms)
 	if err != nil {
 		return b.wrap(ctx, "cas", item.Key, err)
 	}
@@ -194,7 +203,8 @@ func (b *Backend) Touch(ctx context.Context, key string, ttl time.Duration) erro
 	if err != nil {
 		return err
 	}
-	res, err := b.script(ctx, touchScript, key, casBytes(newCAS()), ms)
+	tok := casBytes(newCAS()) // the new token, and the call's echo
+	res, err := b.script(ctx, touchScript, key, tok, tok, ms)
 	if err != nil {
 		return b.wrap(ctx, "touch", key, err)
 	}
@@ -221,7 +231,8 @@ func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint6
 	if delta < 0 {
 		sign, mag = "-", uint64(-delta) // -MinInt64 wraps to 1<<63, its magnitude
 	}
-	res, err := b.script(ctx, incrScript, key, sign, strconv.FormatUint(mag, 10), casBytes(newCAS()))
+	tok := casBytes(newCAS()) // the new token, and the call's echo
+	res, err := b.script(ctx, incrScript, key, tok, sign, strconv.FormatUint(mag, 10), tok)
 	if err != nil {
 		return 0, b.wrap(ctx, "increment", key, err)
 	}
