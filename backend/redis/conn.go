@@ -9,8 +9,10 @@ package redis
 //     stream attributes, carry a line without end, or that is not RESP,
 //     fails the connection with an error wrapping ErrProtocol;
 //   - counts the commands written and the replies read (pushes apart): a
-//     reply without a request is a protocol error too, so that an extra
-//     reply is never taken as the answer to the next command;
+//     reply without a request is a protocol error too. That catches an
+//     extra reply read with others; one that comes alone to an idle
+//     connection, go-redis's check of idle connections catches, and the
+//     one that races the next command, the values' tokens (owners.go);
 //   - is reset when it is closed (SO_LINGER 0): the kernel drops what is
 //     still unsent and sends RST, so that a write the client gave up on
 //     (a timeout, a protocol error, Close) is not delivered later;
@@ -61,8 +63,7 @@ var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interv
 
 // netDialer returns the dialer New and NewCluster use when the options
 // have none: go-redis's default, but with the TLS handshake bounded by the
-// dial's context as well as the connection (go-redis's default dialer
-// bounds it by neither).
+// dial's context too (go-redis's default TLS dial ignores the context).
 func netDialer(timeout time.Duration, tc *tls.Config) func(context.Context, string, string) (net.Conn, error) {
 	nd := &net.Dialer{Timeout: timeout, KeepAliveConfig: keepAlive}
 	if tc == nil {

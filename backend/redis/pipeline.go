@@ -458,8 +458,8 @@ func unreadable(err error) bool {
 	return false
 }
 
-// unreadableMessages start go-redis's reports of replies that do not fit
-// their command.
+// unreadableMessages are in go-redis's reports of replies that do not fit
+// their command (and in no other error it returns).
 var unreadableMessages = []string{
 	"redis: can't ", "redis: got ", "redis: unexpected ", "redis: invalid reply",
 	"redis: invalid map key", "redis: the length of the array", "redis: RESP3 map key",
@@ -480,7 +480,7 @@ const (
 	wantOK                   // SET: OK
 	wantOKOrNil              // SET NX: OK, or a null when the key exists
 	wantBool                 // DEL of one key: 0 or 1
-	wantScript               // one of the scripts: an array starting with an integer
+	wantScript               // one of the scripts: an array of its call's echo, an integer code, ...
 )
 
 // badReply describes a reply that does not fit c's command, or returns "".
