@@ -297,6 +297,9 @@ func (pc PluginConfig) check(file, name string, lines map[string]int) []error {
 	if pc.Format != "" && !slices.Contains(memdict.Formats(), pc.Format) {
 		bad(fieldFormat, fmt.Errorf("unknown format %q (known: memdict, erp5, python)", pc.Format))
 	}
+	if scheme, _, _ := strings.Cut(strings.ToLower(pc.URL), "://"); python && (scheme == "redis" || scheme == "rediss") {
+		bad(fieldFormat, fmt.Errorf("format: %s needs memcached (or mem://): Redis keeps no client flags, which say what a Python value is", pc.Format))
+	}
 	if python && pc.NearCache != nil {
 		bad(fieldNearCache, fmt.Errorf("not available with format: %s (a near cache needs memdict's own value layout)", pc.Format))
 	}

@@ -186,6 +186,7 @@ func TestLoadConfigBad(t *testing.T) {
 		{"json near cache negative stale", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_stale": "-1s"}}}}`, 0, "p", "near_cache.max_stale", "negative"},
 		{"yaml unknown format", "c.yaml", "plugins:\n  p:\n    url: mem://\n    format: pickle\n", 4, "p", "format", "known: memdict, erp5, python"},
 		{"json format not a string", "c.json", `{"plugins": {"p": {"url": "mem://", "format": 1}}}`, 0, "p", "format", ""},
+		{"yaml format erp5 on redis", "c.yaml", "plugins:\n  p:\n    url: redis://127.0.0.1:6379/0\n    format: erp5\n", 4, "p", "format", "needs memcached"},
 		{"yaml format erp5 with a near cache", "c.yaml", "plugins:\n  p:\n    url: mem://\n    format: erp5\n    near_cache: {}\n", 5, "p", "near_cache", "not available with format: erp5"},
 		{"json near cache bytes not a number", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_bytes": "1MB"}}}}`, 0, "p", "near_cache.max_bytes", "integer"},
 	}
