@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"time"
 )
 
 // Using the optional abilities.
@@ -25,6 +26,7 @@ import (
 // "server statistics", "flush", "ping"). Ping has no fallback: a backend
 // that answers a Get may be a wrapper or a local store answering for a
 // server it cannot check, so only a Pinger can say that its servers answer.
+// Timeout, without a Timeouter, is 0: no bound is known.
 
 // fallbackParallel is how many per-key calls SetMulti and DeleteMulti run
 // at once on a backend without MultiWriter.
@@ -156,6 +158,15 @@ func Ping(ctx context.Context, be Backend) error {
 		return p.Ping(ctx)
 	}
 	return unsupported("ping")
+}
+
+// Timeout returns the bound of one call of be (Timeouter.Timeout), or 0
+// if be does not say: its calls are then bounded only by their contexts.
+func Timeout(be Backend) time.Duration {
+	if t, ok := be.(Timeouter); ok {
+		return max(t.Timeout(), 0)
+	}
+	return 0
 }
 
 // unsupported is the error of asking for an ability a backend lacks:

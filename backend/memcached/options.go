@@ -88,6 +88,10 @@ func (c *config) validate() error {
 // DefaultTimeout, 500ms).
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
+// Timeout returns the bound of one call (WithTimeout), for
+// backend.Timeouter.
+func (c *Client) Timeout() time.Duration { return c.cfg.timeout }
+
 // WithConns sets the number of pipelined connections per server (default
 // DefaultConns, 2; at most 64). Every call to a server goes through them,
 // however many goroutines make calls: more connections spread the
