@@ -84,7 +84,12 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 			fmt.Errorf("memdict: list %q: %w: the backend (%T) cannot list keys", d.prefix, ErrNotSupported, d.be)))
 		return
 	}
-	vw, err := d.current(ctx)
+	// Only reading the generation is bounded here: the listing and its
+	// reads are each bounded by the backend, and the whole by ctx, since
+	// the caller's loop drives them.
+	b := bound{parent: ctx}
+	vw, err := d.current(&b)
+	b.end()
 	if err != nil {
 		yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
 		return

@@ -28,6 +28,7 @@ type options struct {
 	logger        *slog.Logger
 	sampling      int // 0: default, <0: off
 	updateRetries int
+	timeout       time.Duration // WithTimeout
 	near          *NearCache
 
 	// GetOrLoad across processes (lease.go).
