@@ -317,6 +317,18 @@ func (p *proxy) DeleteMulti(ctx context.Context, keys []string) error {
 	return backend.DeleteMulti(ctx, be, keys)
 }
 
+// Timeout implements backend.Timeouter with backend.Timeout on the
+// current backend (opening it if it is not open yet; 0 if that fails, or
+// the plugin is removed or closed).
+func (p *proxy) Timeout() time.Duration {
+	v, be, err := p.acquire(context.Background())
+	if err != nil {
+		return 0
+	}
+	defer v.release(p)
+	return backend.Timeout(be)
+}
+
 // named prefixes an error saying the backend lacks an ability with the
 // plugin's name; other errors are the backend's own.
 func (p *proxy) named(err error) error {
@@ -344,6 +356,7 @@ var (
 	_ backend.Flusher       = (*proxy)(nil)
 	_ backend.Pinger        = (*proxy)(nil)
 	_ backend.MultiWriter   = (*proxy)(nil)
+	_ backend.Timeouter     = (*proxy)(nil)
 )
 
 // GetLease implements backend.Leaser with the current backend's Leaser;

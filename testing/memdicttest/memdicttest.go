@@ -76,8 +76,8 @@ const (
 // failing every call of one operation, failing the calls on some keys (as
 // when one server of several is down: FailKeys), adding latency, or acting
 // as a server that is down. With no fault set it forwards every call unchanged,
-// including the optional abilities Lister, StatsReporter, Flusher and
-// Pinger, by package backend's helpers (backend.Keys, ...): an error
+// including the optional abilities Lister, StatsReporter, Flusher,
+// Pinger and Timeouter, by package backend's helpers (backend.Keys, ...): an error
 // wrapping backend.ErrNotSupported where the wrapped backend lacks them.
 // It has no MultiWriter: Tx.Commit and PutMulti write through it key by
 // key, so that every key meets the faults. It counts calls per operation.
@@ -360,6 +360,11 @@ func (f *Faulty) Ping(ctx context.Context) error {
 	}
 	return unsupported(backend.Ping(ctx, f.be))
 }
+
+// Timeout implements backend.Timeouter with backend.Timeout: the wrapped
+// backend's bound of one call (0 if it has none). The latency SetLatency
+// adds is not bounded by it, only by the call's context.
+func (f *Faulty) Timeout() time.Duration { return backend.Timeout(f.be) }
 
 // unsupported prefixes an error saying the wrapped backend lacks an
 // ability with the package's name; other errors are the backend's own.
