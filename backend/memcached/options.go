@@ -1,9 +1,11 @@
 package memcached
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -35,6 +37,7 @@ type config struct {
 	failureLimit  int
 	retryInterval time.Duration
 	tls           *tls.Config
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	hash          string
 	errs          []error
 }
@@ -147,6 +150,17 @@ func WithBatching(on bool, maxInFlight, maxBatch int) Option { return func(*conf
 // server. Choose fnv1a_64 only to share servers with a nutcracker left at
 // its default.
 func WithHash(name string) Option { return func(c *config) { c.hash = name } }
+
+// WithDialer makes the Client open its connections with dial instead of
+// a net.Dialer: through a proxy, a tunnel, a network namespace, or a
+// fault injector in tests. dial receives "tcp" and a server's
+// "host:port", and a context that ends at the timeout (WithTimeout) or
+// when the Client is closed; with WithTLS, the TLS handshake runs over the
+// connection it returns. nil means net.Dialer's DialContext. It has no URL
+// parameter.
+func WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) Option {
+	return func(c *config) { c.dial = dial }
+}
 
 // WithTLS makes the Client talk TLS with cfg (memcached started with
 // -Z/--enable-ssl). When cfg.ServerName is empty each server's host is
