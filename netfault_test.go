@@ -90,9 +90,6 @@ var resurrectionPhases = []struct {
 // connection it gave up on lets the kernel retransmit its unsent requests
 // once the network heals, and the server applies them over newer writes.
 func TestNoResurrectedWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a fault test of half a minute per driver")
-	}
 	for _, srv := range faultServers {
 		t.Run(srv.name, func(t *testing.T) {
 			t.Parallel()
