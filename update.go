@@ -54,7 +54,7 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 	defer d.m.end(opUpdate, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	r := &updateReq[V]{ctx: ctx, fn: fn, opts: opts, done: make(chan struct{})}
+	r := &updateReq[V]{fn: fn, opts: opts, done: make(chan struct{})}
 	q := &d.updates
 	q.mu.Lock()
 	if q.m == nil {
@@ -163,7 +163,6 @@ const (
 
 // updateReq is one Update call.
 type updateReq[V any] struct {
-	ctx   context.Context
 	fn    func(V, bool) (V, error)
 	opts  []ItemOption
 	state atomic.Int32
