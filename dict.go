@@ -113,6 +113,7 @@ type Dict[V any] struct {
 	updateRetries int
 	timeout       time.Duration // WithTimeout: 0 the backend's, <0 none
 	privateReads  bool          // be's Get values are the caller's own (backend.PrivateReader)
+	askPrivate    bool          // be is a wrapper: each read says whether its value is private
 	near          *nearCache[V] // nil without WithNearCache
 	flights       flightGroup[V]
 	updates       updateGroup[V]
@@ -131,15 +132,16 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 			return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 		}
 	}
-	sh := o.shared
-	if sh != nil && len(o.changed) > 0 {
-		return nil, fmt.Errorf("memdict: New %q: WithSettings cannot be combined with %s", prefix, o.changed[0])
+	if err := o.settings.Validate(); err != nil {
+		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 	}
-	if sh == nil {
-		if err := o.settings.Validate(); err != nil {
-			return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
-		}
+	sh := o.shared
+	switch {
+	case sh == nil:
 		sh, _ = NewSharedSettings(o.settings)
+	case len(o.changed) > 0:
+		// The options override their settings of the shared ones.
+		sh = sh.layered(o.settings.withDefaults(), o.changed)
 	}
 	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, updateRetries: o.updateRetries, timeout: o.timeout}
 	d.lease.setup(be, &o)
@@ -154,10 +156,19 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 	case Raw:
 		d.kind = kindRaw
 	}
-	if pr, ok := be.(backend.PrivateReader); ok {
+	if _, wrapper := be.(backend.Handler); wrapper {
+		// The backend under a wrapper may change (a Tool's plugin): each
+		// read says whether its value is private, for the value types
+		// that can use it.
+		d.askPrivate = d.kind == kindBytes || d.kind == kindRaw
+	} else if pr, ok := be.(backend.PrivateReader); ok {
 		d.privateReads = pr.PrivateReads()
 	}
-	if err := d.setupNear(o.near); err != nil {
+	near, source := o.near, "WithNearCache"
+	if near == nil && !o.noNear {
+		near, source = sh.load().NearCache, "Settings.NearCache (a Tool plugin's near cache)"
+	}
+	if err := d.setupNear(near, source); err != nil {
 		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 	}
 	return d, nil
@@ -241,7 +252,7 @@ func (d *Dict[V]) lookupIn(b *bound, key string) (V, bool, error) {
 		return d.lookupNear(b, vw, key)
 	}
 	bkey, hashed := vw.key(key)
-	it, err := d.be.Get(b.next(), bkey)
+	it, private, err := d.get(b.next(), bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opGet)
@@ -249,7 +260,7 @@ func (d *Dict[V]) lookupIn(b *bound, key string) (V, bool, error) {
 		}
 		return zero, false, d.m.fail(ctx, opGet, key, b.check(err))
 	}
-	v, ok, err := d.decodeIn(vw, key, hashed, it.Value, d.privateReads)
+	v, ok, err := d.decodeIn(vw, key, hashed, it.Value, private)
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)
@@ -258,6 +269,16 @@ func (d *Dict[V]) lookupIn(b *bound, key string) (V, bool, error) {
 		return zero, false, nil
 	}
 	return v, true, nil
+}
+
+// get reads bkey from the backend, and says whether the value read is the
+// caller's own (see backend.PrivateReader).
+func (d *Dict[V]) get(ctx context.Context, bkey string) (backend.Item, bool, error) {
+	if d.askPrivate {
+		return backend.GetPrivate(ctx, d.be, bkey)
+	}
+	it, err := d.be.Get(ctx, bkey)
+	return it, d.privateReads, err
 }
 
 // decode unpacks a stored value. ok is false if the value belongs to

@@ -379,7 +379,8 @@ func TestNewValidates(t *testing.T) {
 		"negative val len":  {memdict.WithMaxValueLen(-1)},
 		"nil codec":         {memdict.WithCodec(nil)},
 		"nil settings":      {memdict.WithSettings(nil)},
-		"settings and more": {memdict.WithSettings(sh), memdict.WithSiteID("x")},
+		"settings twice":    {memdict.WithSettings(sh), memdict.WithSettings(sh)},
+		"settings, bad len": {memdict.WithSettings(sh), memdict.WithMaxKeyLen(10)},
 	} {
 		if _, err := memdict.New[int](be, "p", opts...); err == nil || !strings.HasPrefix(err.Error(), "memdict: New") {
 			t.Errorf("%s: err = %v", name, err)

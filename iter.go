@@ -78,12 +78,6 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 	var zero V
 	t0 := d.m.start(opList)
 	defer d.m.end(opList, t0)
-	lister, ok := d.be.(backend.Lister)
-	if !ok {
-		yield("", zero, d.m.failWhole(ctx, opList,
-			fmt.Errorf("memdict: list %q: %w: the backend (%T) cannot list keys", d.prefix, ErrNotSupported, d.be)))
-		return
-	}
 	// Only reading the generation is bounded here: the listing and its
 	// reads are each bounded by the backend, and the whole by ctx, since
 	// the caller's loop drives them.
@@ -171,7 +165,7 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 		batch = batch[:0]
 		return true
 	}
-	for bk, err := range lister.Keys(ctx, vw.ns) {
+	for bk, err := range backend.Keys(ctx, d.be, vw.ns) {
 		if err != nil {
 			yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
 			return

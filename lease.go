@@ -112,6 +112,11 @@ type leaseState struct {
 
 	leaser    backend.Leaser // nil if the backend has none
 	leaserOff atomic.Bool    // the backend said its server cannot lease
+	// asked says the backend is a wrapper (backend.Handler), whose
+	// abilities may change (a Tool's plugin moves to another server):
+	// leaser then asks it at every call, and a call that finds no lease
+	// falls back to the key's lock for that call only.
+	asked bool
 
 	refreshMu  sync.Mutex
 	refreshing map[string]struct{} // keys refreshed in the background now
@@ -128,6 +133,25 @@ func (ls *leaseState) setup(be backend.Backend, o *options) {
 		ls.negTTL = *o.negTTL
 	}
 	ls.leaser, _ = be.(backend.Leaser)
+	if _, ok := be.(backend.Handler); ok {
+		ls.leaser, ls.asked = askLeaser{be}, true
+	}
+}
+
+// askLeaser is the backend.Leaser of a wrapper: each call asks it through
+// package backend's functions.
+type askLeaser struct{ be backend.Backend }
+
+func (a askLeaser) GetLease(ctx context.Context, key string, o backend.LeaseOptions) (backend.Lease, error) {
+	return backend.GetLease(ctx, a.be, key, o)
+}
+
+func (a askLeaser) ReleaseLease(ctx context.Context, l backend.Lease) error {
+	return backend.ReleaseLease(ctx, a.be, l)
+}
+
+func (a askLeaser) MarkStale(ctx context.Context, key string, ttl time.Duration) error {
+	return backend.MarkStale(ctx, a.be, key, ttl)
 }
 
 // now reads the Dict's clock.
@@ -201,10 +225,13 @@ func (ls *leaseState) leaserOf() backend.Leaser {
 }
 
 // notLeasing reports whether err says the backend cannot lease, and if so
-// makes the Dict use locks from now on.
+// makes the Dict use locks from now on (a wrapper is asked again at its
+// next call).
 func (ls *leaseState) notLeasing(err error) bool {
-	if errors.Is(err, backend.ErrNotSupported) {
-		ls.leaserOff.Store(true)
+	if backend.NotSupported(err) {
+		if !ls.asked {
+			ls.leaserOff.Store(true)
+		}
 		return true
 	}
 	return false

@@ -193,8 +193,9 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 			return r
 		}
 	}
+	private := false
 	if !r.leased {
-		it, err := d.be.Get(b.next(), bkey)
+		it, priv, err := d.get(b.next(), bkey)
 		if err != nil {
 			if errors.Is(err, backend.ErrNotFound) {
 				d.m.miss(opGet)
@@ -203,9 +204,9 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 			}
 			return r
 		}
-		raw, r.cas = it.Value, it.CAS
+		raw, r.cas, private = it.Value, it.CAS, priv
 	}
-	v, st, err := d.decodeEntry(vw, key, hashed, raw, d.privateReads && !r.leased)
+	v, st, err := d.decodeEntry(vw, key, hashed, raw, private)
 	switch {
 	case err != nil:
 		r.err, r.overwrite = d.m.fail(ctx, opGet, key, err), true

@@ -63,8 +63,9 @@ type NearCache struct {
 	// again. It bounds how stale a value may be when the backend cannot
 	// report changes (memcached, memory, miniredis). (An entry is never
 	// served past the expiry its value carries: see WithNearCache.) 0
-	// means no limit, which New accepts
-	// only over a backend that reports changes (backend.Invalidator). Over
+	// means no limit, which New accepts only over a backend that reports
+	// changes (backend.Invalidator, or a wrapper of one: see
+	// WithNearCache for a Tool's plugin that moves). Over
 	// Redis, a value read while the tracking connection is down, or from
 	// a server that refuses CLIENT TRACKING (miniredis, Redis before 6),
 	// is only kept if MaxStale is set, and then for MaxStale at most.
@@ -114,6 +115,13 @@ const (
 //   - over memcached and the memory backend, which cannot report changes,
 //     within nc.MaxStale, which must then be set.
 //
+// Through a wrapper (backend.Wrap, a Tool's plugin) the near cache tracks
+// the backend under it. When that backend changes (a Tool's SetPlugin
+// moves the plugin), the near cache is emptied and tracks the new one; if
+// the new one cannot report changes, a near cache with MaxStale 0 keeps
+// nothing, so that every read goes to the backend, until the plugin moves
+// to one that can, and one with MaxStale serves values at most that old.
+//
 // A Clear made elsewhere is seen over Redis as soon as the server reports
 // the new generation (the generation keys are tracked too), and over other
 // backends within the Dict's GenerationRefresh, as without a near cache.
@@ -142,19 +150,39 @@ const (
 //
 // WithNearCache returns an error from New if a bound is negative, or if
 // MaxStale is 0 over a backend that cannot report changes.
+//
+// WithNearCache replaces the near cache of the Dict's settings
+// (Settings.NearCache), if any: a Tool's plugin may give its Dicts one.
 func WithNearCache(nc NearCache) Option {
 	return func(o *options) error {
-		switch {
-		case nc.MaxEntries < 0:
-			return fmt.Errorf("WithNearCache: MaxEntries %d is negative", nc.MaxEntries)
-		case nc.MaxBytes < 0:
-			return fmt.Errorf("WithNearCache: MaxBytes %d is negative", nc.MaxBytes)
-		case nc.MaxStale < 0:
-			return fmt.Errorf("WithNearCache: MaxStale %v is negative", nc.MaxStale)
+		if err := nc.validate(); err != nil {
+			return fmt.Errorf("WithNearCache: %w", err)
 		}
-		o.near = &nc
+		o.near, o.noNear = &nc, false
 		return nil
 	}
+}
+
+// WithoutNearCache gives the Dict no near cache, even if its settings
+// (Settings.NearCache: a Tool's plugin's near cache) give it one.
+func WithoutNearCache() Option {
+	return func(o *options) error {
+		o.near, o.noNear = nil, true
+		return nil
+	}
+}
+
+// validate returns an error naming a negative bound.
+func (nc NearCache) validate() error {
+	switch {
+	case nc.MaxEntries < 0:
+		return fmt.Errorf("MaxEntries %d is negative", nc.MaxEntries)
+	case nc.MaxBytes < 0:
+		return fmt.Errorf("MaxBytes %d is negative", nc.MaxBytes)
+	case nc.MaxStale < 0:
+		return fmt.Errorf("MaxStale %v is negative", nc.MaxStale)
+	}
+	return nil
 }
 
 // NearCacheStats counts a near cache's work. They are zero for a Dict
@@ -238,8 +266,9 @@ func (nc *nearCache[V]) generationKeyChanged(key string) {
 // newNearCache makes the near cache of a Dict of V over be.
 func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *nearMetrics) (*nearCache[V], error) {
 	if cfg.MaxStale == 0 {
-		if _, ok := be.(backend.Invalidator); !ok {
-			return nil, fmt.Errorf("WithNearCache: MaxStale is 0, but %T cannot report changes made by other clients: set the staleness the Dict may serve", be)
+		_, inv := be.(backend.Invalidator)
+		if _, wrapper := be.(backend.Handler); !inv && !wrapper {
+			return nil, errCannotTrack(nil)
 		}
 	}
 	nc := &nearCache[V]{maxStale: int64(cfg.MaxStale), m: m, seed: maphash.MakeSeed(), be: be, now: mono, hitNow: mono}
@@ -292,7 +321,7 @@ func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *n
 	}
 	c, err := otter.New(o)
 	if err != nil {
-		return nil, fmt.Errorf("WithNearCache: %w", err)
+		return nil, err
 	}
 	nc.c = c
 	return nc, nil
@@ -595,14 +624,12 @@ func joinGroup(be backend.Backend, prefix string, m nearMember) *nearGroup {
 	if g == nil || k.be == nil {
 		g = &nearGroup{key: k, prefix: prefix}
 		g.members.Store(&[]nearMember{})
-		if inv, ok := be.(backend.Invalidator); ok {
-			g.tr, g.trErr = inv.Track(context.Background(), prefix, g.onInvalidation)
-			if g.tr != nil {
-				// A Clear elsewhere writes the generation key: track it
-				// too, so that it is seen at once rather than at the
-				// next GenerationRefresh.
-				g.genTr, _ = inv.Track(context.Background(), genKeyPrefix, g.onGenInvalidation)
-			}
+		g.tr, g.trErr = backend.Track(context.Background(), be, prefix, g.onInvalidation)
+		if g.tr != nil {
+			// A Clear elsewhere writes the generation key: track it
+			// too, so that it is seen at once rather than at the
+			// next GenerationRefresh.
+			g.genTr, _ = backend.Track(context.Background(), be, genKeyPrefix, g.onGenInvalidation)
 		}
 		if k.be != nil {
 			if groups.m == nil {
@@ -717,7 +744,10 @@ func (d *Dict[V]) nearStats() NearCacheStats {
 }
 
 // setupNear gives d the near cache cfg describes.
-func (d *Dict[V]) setupNear(cfg *NearCache) error {
+//
+// source names where cfg comes from, for errors: "WithNearCache", or the
+// settings.
+func (d *Dict[V]) setupNear(cfg *NearCache, source string) error {
 	if cfg == nil {
 		return nil
 	}
@@ -727,7 +757,7 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 	}
 	nc, err := newNearCache[V](d.be, c, d.kind, &d.m.near)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", source, err)
 	}
 	nc.wallMs = d.lease.nowMs
 	if cfg.MaxStale == 0 {
@@ -737,9 +767,9 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 		// is hashed; such a Dict joins at its first read.
 		st := d.settings.load()
 		if ns := keyspace.Namespace(st.SiteID, d.prefix, 0, st.MaxKeyLen); !strings.HasPrefix(ns, "#") {
-			if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil {
+			if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil || !g.tr.Supported() {
 				nc.unbind()
-				return fmt.Errorf("WithNearCache: MaxStale is 0, but the backend cannot report changes made by other clients: %w", g.trErr)
+				return fmt.Errorf("%s: %w", source, errCannotTrack(g.trErr))
 			}
 		}
 	}
@@ -761,6 +791,16 @@ func (d *Dict[V]) setupNear(cfg *NearCache) error {
 	d.near = nc
 	runtime.AddCleanup(d, func(nc *nearCache[V]) { nc.unbind() }, nc)
 	return nil
+}
+
+// errCannotTrack is the error of a near cache with MaxStale 0 over a
+// backend that cannot report changes; cause, if not nil, says why.
+func errCannotTrack(cause error) error {
+	const msg = "MaxStale is 0, which needs a backend that reports the changes other clients make (Redis), but this one cannot: set MaxStale, the staleness the Dict may serve"
+	if cause != nil {
+		return fmt.Errorf(msg+" (%w)", cause)
+	}
+	return fmt.Errorf(msg+": %w", backend.ErrNotSupported)
 }
 
 // lookupNear is lookup for a near-cached Dict.

@@ -29,7 +29,8 @@ type options struct {
 	sampling      int // 0: default, <0: off
 	updateRetries int
 	timeout       time.Duration // WithTimeout
-	near          *NearCache
+	near          *NearCache    // WithNearCache
+	noNear        bool          // WithoutNearCache
 
 	// GetOrLoad across processes (lease.go).
 	swr      time.Duration    // WithStaleWhileRevalidate
@@ -124,12 +125,21 @@ func WithMaxValueLen(n int) Option {
 }
 
 // WithSettings makes the Dict read its settings from sh at every call, so
-// that sh.Store reconfigures it while it is in use. It cannot be combined
-// with the options that set one setting (WithSiteID, WithCodec, ...).
+// that sh.Store reconfigures it while it is in use (a Tool's Dicts read
+// their plugin's this way).
+//
+// The options that set one setting (WithSiteID, WithDefaultTTL, WithCodec,
+// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh) override that
+// setting of sh for this Dict, whatever their order among the options:
+// the Dict follows sh for the settings no option sets. Only one
+// WithSettings may be given.
 func WithSettings(sh *SharedSettings) Option {
 	return func(o *options) error {
-		if sh == nil || sh.load() == nil {
+		if sh == nil || sh.p.Load() == nil && sh.base == nil {
 			return fmt.Errorf("WithSettings: nil or empty SharedSettings (use NewSharedSettings)")
+		}
+		if o.shared != nil {
+			return fmt.Errorf("WithSettings given twice: the Dict already takes its settings from another SharedSettings (a Tool's Dict takes its plugin's; set single settings with options such as WithDefaultTTL)")
 		}
 		o.shared = sh
 		return nil

@@ -32,6 +32,11 @@ type Settings struct {
 	// time plus one round trip. 0 means DefaultGenerationRefresh; a
 	// negative value means never.
 	GenerationRefresh time.Duration
+	// NearCache, if not nil, is the near cache of Dicts that do not set
+	// their own with WithNearCache or WithoutNearCache (see NearCache). A
+	// Dict takes it when it is made: a change of it in SharedSettings
+	// applies to the Dicts made afterwards.
+	NearCache *NearCache
 }
 
 // DefaultGenerationRefresh is how often a Dict reads its namespace
@@ -54,6 +59,10 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("MaxKeyLen %d: want 0 (no limit) or at least %d", s.MaxKeyLen, keyspace.MinMaxLen)
 	case s.MaxValueLen < 0:
 		return fmt.Errorf("MaxValueLen %d is negative", s.MaxValueLen)
+	case s.NearCache != nil:
+		if err := s.NearCache.validate(); err != nil {
+			return fmt.Errorf("NearCache: %w", err)
+		}
 	}
 	return nil
 }
@@ -71,6 +80,39 @@ func (s Settings) withDefaults() Settings {
 // concurrent use.
 type SharedSettings struct {
 	p atomic.Pointer[Settings]
+
+	// A Dict's own settings over shared ones (WithSettings with options
+	// that set single settings): base's current settings with the
+	// fields over sets, made once per version of base.
+	base    *SharedSettings
+	over    func(*Settings)
+	derived atomic.Pointer[derivedSettings]
+}
+
+// derivedSettings are the settings derived from one version of a base.
+type derivedSettings struct{ from, s *Settings }
+
+// layered returns SharedSettings that read sh and replace the fields that
+// the options named in fields set in own ("WithDefaultTTL", ...).
+func (sh *SharedSettings) layered(own Settings, fields []string) *SharedSettings {
+	return &SharedSettings{base: sh, over: func(s *Settings) {
+		for _, f := range fields {
+			switch f {
+			case "WithSiteID":
+				s.SiteID = own.SiteID
+			case "WithDefaultTTL":
+				s.TTL = own.TTL
+			case "WithCodec":
+				s.Codec = own.Codec
+			case "WithMaxKeyLen":
+				s.MaxKeyLen = own.MaxKeyLen
+			case "WithMaxValueLen":
+				s.MaxValueLen = own.MaxValueLen
+			case "WithGenerationRefresh":
+				s.GenerationRefresh = own.GenerationRefresh
+			}
+		}
+	}}
 }
 
 // NewSharedSettings returns a SharedSettings holding s, or an error naming
@@ -84,7 +126,7 @@ func NewSharedSettings(s Settings) (*SharedSettings, error) {
 }
 
 // Load returns the current settings.
-func (sh *SharedSettings) Load() Settings { return *sh.p.Load() }
+func (sh *SharedSettings) Load() Settings { return *sh.load() }
 
 // Store replaces the settings; Dicts use them from their next call on. An
 // invalid value is refused with an error and the current one is kept.
@@ -97,4 +139,25 @@ func (sh *SharedSettings) Store(s Settings) error {
 	return nil
 }
 
-func (sh *SharedSettings) load() *Settings { return sh.p.Load() }
+// load returns the current settings. For layered settings the pointer is
+// the same as long as the base's is, so that a Dict keeps its view.
+func (sh *SharedSettings) load() *Settings {
+	if sh.base == nil {
+		return sh.p.Load()
+	}
+	from := sh.base.load()
+	old := sh.derived.Load()
+	if old != nil && old.from == from {
+		return old.s
+	}
+	s := *from
+	sh.over(&s)
+	nd := &derivedSettings{from: from, s: &s}
+	if sh.derived.CompareAndSwap(old, nd) {
+		return nd.s
+	}
+	if cur := sh.derived.Load(); cur != nil && cur.from == from {
+		return cur.s // another caller derived them first
+	}
+	return nd.s
+}

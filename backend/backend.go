@@ -15,6 +15,24 @@
 // Each method's contract, including which sentinel error it returns when, is
 // written on the Backend interface. The conformance suite in
 // github.com/memdict/memdict/testing/backendtest checks a driver against it.
+//
+// Optional abilities (listing keys, leases, locks, batched writes, server
+// invalidation, ...) are small extra interfaces that drivers implement;
+// callers use them through this package's functions, which find them with
+// Do and fall back when a backend lacks them. A wrapper of a backend (for
+// metrics, logs, traces, fault injection, value transforms) is built with
+// Wrap from Middleware: functions that see every call, abilities included,
+// as a Call value, so that the wrapper keeps every ability of what it
+// wraps:
+//
+//	be = backend.Wrap(be, func(next backend.CallFunc) backend.CallFunc {
+//		return func(ctx context.Context, c backend.Call) backend.Result {
+//			start := time.Now()
+//			r := next(ctx, c)
+//			observe(c.Op, time.Since(start), r.Err)
+//			return r
+//		}
+//	})
 package backend
 
 import (
@@ -155,9 +173,13 @@ type Backend interface {
 }
 
 // Optional abilities. A backend implements the ones it can. Callers use
-// them through SetMulti, DeleteMulti, Keys, ServerStats, Flush, Ping and
-// Timeout, which find them with a type assertion, as database/sql does for
-// database/sql/driver's, and say in one place what happens without them.
+// them through this package's functions (SetMulti, DeleteMulti, Keys,
+// ServerStats, Flush, Ping, TryLock, GetLease, Track, ServerFor, Timeout,
+// ...),
+// which find them with Do, as database/sql does for database/sql/driver's
+// interfaces, and say in one place what happens without them. Do finds an
+// ability in a driver's method set, and asks a wrapper (a Handler) for it
+// at each call, so that no wrapper hides one.
 
 // Lister is implemented by backends that can enumerate their keys.
 type Lister interface {
@@ -217,7 +239,19 @@ type Timeouter interface {
 // to a Dict[[]byte] caller without copying it. A backend whose reads may
 // share memory with its storage (the memory backend) must not implement
 // it, or must return false. It says nothing of GetMulti.
+//
+// Through a wrapper (Wrap, a Tool's plugin) the answer belongs to each
+// read, since the backend under the wrapper may change between calls: use
+// GetPrivate, which says whether the Value it returns is private.
 type PrivateReader interface {
 	// PrivateReads reports whether Get's Values are private to the caller.
 	PrivateReads() bool
+}
+
+// GetPrivate reads key as Get does and also reports whether the Value is
+// private to the caller (the backend that read it is a PrivateReader
+// whose reads are private), who may then modify it.
+func GetPrivate(ctx context.Context, be Backend, key string) (Item, bool, error) {
+	r := Do(ctx, be, Call{Op: OpGet, Key: key})
+	return r.Item, r.Private, r.Err
 }

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"sync"
 	"time"
@@ -12,12 +11,13 @@ import (
 //
 // The functions below are the one place where memdict decides what to do
 // when a backend lacks an optional ability, as database/sql's helpers do
-// for driver interfaces: each uses the ability when be has it and falls
-// back otherwise. memdict's Dict and Tx, the Tool's plugin backends, the
-// memdicttest wrapper, the memdict command and the admin page all call
-// them, so a backend behaves the same whichever of them uses it. A wrapper
-// around a Backend (a proxy, a fault injector) implements every optional
-// interface by calling these functions on the backend it wraps.
+// for driver interfaces: each asks be for the ability with Do, and falls
+// back when the answer is an error wrapping ErrNotSupported (see
+// NotSupported). memdict's Dict and Tx, the memdict command and the admin
+// page all call them, so a backend behaves the same whichever of them uses
+// it. Since the answer is given per call, a wrapper whose backend changes
+// (a Tool's plugin) is followed at once. A wrapper around a Backend is
+// built with Wrap (see Middleware), which passes every ability on.
 //
 // The rule: writing and deleting many keys always work (one call per key
 // when the backend cannot batch them); listing keys, server statistics,
@@ -42,8 +42,8 @@ func SetMulti(ctx context.Context, be Backend, items []Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	if mw, ok := be.(MultiWriter); ok {
-		return mw.SetMulti(ctx, items)
+	if err := Do(ctx, be, Call{Op: OpSetMulti, Items: items}).Err; !NotSupported(err) {
+		return err
 	}
 	return inParallel(len(items), func(lo, hi int) error { return SetEach(ctx, be, items[lo:hi]) })
 }
@@ -56,8 +56,8 @@ func DeleteMulti(ctx context.Context, be Backend, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if mw, ok := be.(MultiWriter); ok {
-		return mw.DeleteMulti(ctx, keys)
+	if err := Do(ctx, be, Call{Op: OpDeleteMulti, Keys: keys}).Err; !NotSupported(err) {
+		return err
 	}
 	return inParallel(len(keys), func(lo, hi int) error { return DeleteEach(ctx, be, keys[lo:hi]) })
 }
@@ -122,56 +122,71 @@ func inParallel(n int, each func(lo, hi int) error) error {
 
 // Keys yields the live keys of be that start with prefix, as Lister.Keys
 // does. Without a Lister it yields one ("", err) pair, err wrapping
-// ErrNotSupported.
+// ErrNotSupported. The backend is asked when the iteration starts.
 func Keys(ctx context.Context, be Backend, prefix string) iter.Seq2[string, error] {
-	if l, ok := be.(Lister); ok {
-		return l.Keys(ctx, prefix)
+	return keysOf(ctx, be, prefix)
+}
+
+// keysOf is Keys: the OpKeys call is made when the iteration starts, and
+// its failure to start is yielded as a final ("", err).
+func keysOf(ctx context.Context, be Backend, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		r := Do(ctx, be, Call{Op: OpKeys, Prefix: prefix})
+		if r.Err != nil {
+			yield("", r.Err)
+			return
+		}
+		if r.Keys == nil {
+			return
+		}
+		for k, err := range r.Keys {
+			if !yield(k, err) {
+				return
+			}
+		}
 	}
-	return func(yield func(string, error) bool) { yield("", unsupported("listing keys")) }
 }
 
 // ServerStats returns the statistics of be's servers, as
 // StatsReporter.ServerStats does, or an error wrapping ErrNotSupported
 // without a StatsReporter.
 func ServerStats(ctx context.Context, be Backend) ([]NodeStats, error) {
-	if s, ok := be.(StatsReporter); ok {
-		return s.ServerStats(ctx)
-	}
-	return nil, unsupported("server statistics")
+	r := Do(ctx, be, Call{Op: OpServerStats})
+	return r.Stats, r.Err
 }
 
 // Flush removes every item of be, as Flusher.Flush does, or returns an
 // error wrapping ErrNotSupported without a Flusher. Flush affects every
 // user of the server.
 func Flush(ctx context.Context, be Backend) error {
-	if f, ok := be.(Flusher); ok {
-		return f.Flush(ctx)
-	}
-	return unsupported("flush")
+	return Do(ctx, be, Call{Op: OpFlush}).Err
 }
 
 // Ping returns nil if every server of be answers, as Pinger.Ping does, or
 // an error wrapping ErrNotSupported without a Pinger (see the rule above:
 // there is no fallback).
 func Ping(ctx context.Context, be Backend) error {
-	if p, ok := be.(Pinger); ok {
-		return p.Ping(ctx)
-	}
-	return unsupported("ping")
+	return Do(ctx, be, Call{Op: OpPing}).Err
 }
 
 // Timeout returns the bound of one call of be (Timeouter.Timeout), or 0
 // if be does not say: its calls are then bounded only by their contexts.
+// Through a wrapper (a Handler, or a backend with an Unwrap() Backend
+// method) it is the timeout of the backend under it, asked at each call,
+// without I/O.
 func Timeout(be Backend) time.Duration {
-	if t, ok := be.(Timeouter); ok {
-		return max(t.Timeout(), 0)
-	}
-	return 0
+	return max(Do(context.Background(), be, Call{Op: OpTimeout}).Timeout, 0)
 }
 
 // unsupported is the error of asking for an ability a backend lacks:
 // `<what>: backend: not supported`, for the caller to prefix with its own
 // name.
-func unsupported(what string) error {
-	return fmt.Errorf("%s: %w", what, ErrNotSupported)
-}
+func unsupported(what string) error { return &unsupportedError{what} }
+
+// unsupportedError is the error of a backend that lacks the ability
+// named what; it wraps ErrNotSupported.
+type unsupportedError struct{ what string }
+
+func (e *unsupportedError) Error() string { return e.what + ": " + ErrNotSupported.Error() }
+
+func (e *unsupportedError) Unwrap() error { return ErrNotSupported }

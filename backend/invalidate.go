@@ -52,3 +52,11 @@ type Tracking interface {
 	// Stop ends the registration; fn is not called after Stop returns.
 	Stop()
 }
+
+// Track starts reporting the changes of the keys of be under prefix to fn,
+// through be's Invalidator, as Invalidator.Track does; without one it
+// returns an error wrapping ErrNotSupported.
+func Track(ctx context.Context, be Backend, prefix string, fn func(Invalidation)) (Tracking, error) {
+	r := Do(ctx, be, Call{Op: OpTrack, Prefix: prefix, OnInvalidation: fn})
+	return r.Tracking, r.Err
+}

@@ -105,6 +105,27 @@ type Locker interface {
 	Unlock(ctx context.Context, key, token string) (bool, error)
 }
 
+// GetLease hands out a fill lease on key through be's Leaser, as
+// Leaser.GetLease does, or returns an error wrapping ErrNotSupported if be
+// has none (or its server cannot lease): the caller then coordinates
+// fills with TryLock.
+func GetLease(ctx context.Context, be Backend, key string, o LeaseOptions) (Lease, error) {
+	r := Do(ctx, be, Call{Op: OpGetLease, Key: key, LeaseOptions: o})
+	return r.Lease, r.Err
+}
+
+// ReleaseLease gives up the lease l through be's Leaser, as
+// Leaser.ReleaseLease does, or returns an error wrapping ErrNotSupported.
+func ReleaseLease(ctx context.Context, be Backend, l Lease) error {
+	return Do(ctx, be, Call{Op: OpReleaseLease, Key: l.Item.Key, Lease: l}).Err
+}
+
+// MarkStale marks key stale through be's Leaser, as Leaser.MarkStale
+// does, or returns an error wrapping ErrNotSupported.
+func MarkStale(ctx context.Context, be Backend, key string, ttl time.Duration) error {
+	return Do(ctx, be, Call{Op: OpMarkStale, Key: key, TTL: ttl}).Err
+}
+
 // NewLockToken returns a random token for TryLock: 32 hexadecimal digits.
 func NewLockToken() string {
 	var b [16]byte
@@ -122,8 +143,8 @@ func TryLock(ctx context.Context, be Backend, key, token string, ttl time.Durati
 	if token == "" {
 		return false, errors.New("backend: TryLock: empty token")
 	}
-	if l, ok := be.(Locker); ok {
-		return l.TryLock(ctx, key, token, ttl)
+	if r := Do(ctx, be, Call{Op: OpTryLock, Key: key, Token: token, TTL: ttl}); !NotSupported(r.Err) {
+		return r.OK, r.Err
 	}
 	err := be.Add(ctx, Item{Key: key, Value: []byte(token), TTL: ttl})
 	switch {
@@ -141,8 +162,8 @@ func TryLock(ctx context.Context, be Backend, key, token string, ttl time.Durati
 // on fleet-wide fills). It reports whether it released the lock; a lock
 // that expired or belongs to another token is not an error.
 func Unlock(ctx context.Context, be Backend, key, token string) (bool, error) {
-	if l, ok := be.(Locker); ok {
-		return l.Unlock(ctx, key, token)
+	if r := Do(ctx, be, Call{Op: OpUnlock, Key: key, Token: token}); !NotSupported(r.Err) {
+		return r.OK, r.Err
 	}
 	it, err := be.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {

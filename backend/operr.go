@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"net"
 )
@@ -21,20 +22,11 @@ type Locator interface {
 }
 
 // ServerFor returns the address of the server of be that holds key, or ""
-// if be cannot tell (it is not a Locator, nor wraps one through an
-// Unwrap() Backend method, as testing/memdicttest's Faulty does).
+// if be cannot tell: it is not a Locator, nor a wrapper of one (a Handler,
+// or a backend with an Unwrap() Backend method, as testing/memdicttest's
+// Faulty has).
 func ServerFor(be Backend, key string) string {
-	for range 16 { // a bound against a wrapper that returns itself
-		switch b := be.(type) {
-		case Locator:
-			return b.ServerFor(key)
-		case interface{ Unwrap() Backend }:
-			be = b.Unwrap()
-			continue
-		}
-		return ""
-	}
-	return ""
+	return Do(context.Background(), be, Call{Op: OpServerFor, Key: key}).Addr
 }
 
 // ServerError marks Err as the failure of one server, at Addr. Its

@@ -94,6 +94,67 @@ type PluginConfig struct {
 	// memdict.Settings): 0 means memdict.DefaultGenerationRefresh (1s), a
 	// negative value never.
 	GenerationRefresh time.Duration
+	// NearCache, if not nil, gives each Dict of the plugin a near cache:
+	// an in-process tier in front of the backend (memdict.WithNearCache).
+	// A Dict takes it when it is made, so a change applies to the Dicts
+	// made afterwards; a Dict's own memdict.WithNearCache or
+	// memdict.WithoutNearCache replaces it. nil means none.
+	NearCache *NearCacheConfig
+}
+
+// NearCacheConfig is a plugin's near cache: the bounds and the staleness
+// of the in-process tier each of its Dicts puts in front of the backend.
+// The fields mean what memdict.NearCache's of the same names mean; files
+// write them max_entries, max_bytes and max_stale, under near_cache.
+type NearCacheConfig struct {
+	// MaxEntries bounds each Dict's near cache: 0 means
+	// memdict.DefaultNearCacheEntries, unless MaxBytes is set.
+	MaxEntries int
+	// MaxBytes bounds the memory of each Dict's near cache (0: no byte
+	// bound).
+	MaxBytes int64
+	// MaxStale is the longest a value read from the backend is served
+	// from the near cache. 0 means no limit: the near cache then relies
+	// on the server to report the changes other clients make, which only
+	// Redis does (a Dict of a plugin on another backend fails to be made).
+	// If SetPlugin moves the plugin to a backend that cannot report
+	// changes, near caches with MaxStale 0 keep nothing (every read goes
+	// to the backend) until it moves to one that can; set MaxStale to keep
+	// serving from them, at most that stale.
+	MaxStale time.Duration
+}
+
+// String describes nc for listings and admin pages: "none" for nil,
+// else its bounds and staleness ("10000 entries, until the server reports
+// a change", "1000 entries, 8388608 bytes, at most 30s stale").
+func (nc *NearCacheConfig) String() string {
+	if nc == nil {
+		return "none"
+	}
+	var parts []string
+	switch {
+	case nc.MaxEntries > 0:
+		parts = append(parts, fmt.Sprintf("%d entries", nc.MaxEntries))
+	case nc.MaxBytes == 0:
+		parts = append(parts, fmt.Sprintf("%d entries", memdict.DefaultNearCacheEntries))
+	}
+	if nc.MaxBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes", nc.MaxBytes))
+	}
+	if nc.MaxStale > 0 {
+		parts = append(parts, fmt.Sprintf("at most %v stale", nc.MaxStale))
+	} else {
+		parts = append(parts, "until the server reports a change")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nearCache returns the memdict.NearCache nc describes (nil for none).
+func (nc *NearCacheConfig) nearCache() *memdict.NearCache {
+	if nc == nil {
+		return nil
+	}
+	return &memdict.NearCache{MaxEntries: nc.MaxEntries, MaxBytes: nc.MaxBytes, MaxStale: nc.MaxStale}
 }
 
 // DefaultPluginConfig returns the configuration of a plugin on url with
@@ -165,11 +226,18 @@ const (
 	fieldCodec       = "codec"
 	fieldOrder       = "order"
 	fieldGenRefresh  = "generation_refresh"
+	fieldNearCache   = "near_cache"
+
+	// The fields of near_cache.
+	fieldMaxEntries = "max_entries"
+	fieldMaxBytes   = "max_bytes"
+	fieldMaxStale   = "max_stale"
 )
 
 var (
 	topFields    = []string{fieldSiteID, fieldPlugins}
-	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh}
+	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh, fieldNearCache}
+	nearFields   = []string{fieldMaxEntries, fieldMaxBytes, fieldMaxStale}
 )
 
 // Validate checks c: plugin names, URLs (fully, without connecting: a
@@ -215,6 +283,18 @@ func (pc PluginConfig) check(file, name string, lines map[string]int) []error {
 	if _, err := codecByName(pc.Codec); err != nil {
 		bad(fieldCodec, err)
 	}
+	if nc := pc.NearCache; nc != nil {
+		sub := func(f string) string { return fieldNearCache + "." + f }
+		if nc.MaxEntries < 0 {
+			bad(sub(fieldMaxEntries), fmt.Errorf("%d is negative (0 means %d, or no bound with max_bytes)", nc.MaxEntries, memdict.DefaultNearCacheEntries))
+		}
+		if nc.MaxBytes < 0 {
+			bad(sub(fieldMaxBytes), fmt.Errorf("%d is negative (0 means no byte bound)", nc.MaxBytes))
+		}
+		if nc.MaxStale < 0 {
+			bad(sub(fieldMaxStale), fmt.Errorf("%v is negative (0 means as long as the server reports no change)", nc.MaxStale))
+		}
+	}
 	return errs
 }
 
@@ -226,7 +306,7 @@ func (pc PluginConfig) settings(siteID string) (memdict.Settings, error) {
 		return memdict.Settings{}, err
 	}
 	return memdict.Settings{SiteID: siteID, TTL: pc.Expiration, Codec: c, MaxKeyLen: pc.MaxKeyLen, MaxValueLen: pc.MaxValueLen,
-		GenerationRefresh: pc.GenerationRefresh}, nil
+		GenerationRefresh: pc.GenerationRefresh, NearCache: pc.NearCache.nearCache()}, nil
 }
 
 func codecByName(name string) (codec.Codec, error) {
@@ -351,6 +431,7 @@ type filePlugin struct {
 	Codec       *string
 	Order       *int
 	GenRefresh  *time.Duration
+	NearCache   *NearCacheConfig
 }
 
 func (fp filePlugin) config(name string) PluginConfig {
@@ -380,6 +461,7 @@ func (fp filePlugin) config(name string) PluginConfig {
 	if fp.GenRefresh != nil {
 		pc.GenerationRefresh = *fp.GenRefresh
 	}
+	pc.NearCache = fp.NearCache
 	return pc
 }
 
@@ -644,6 +726,10 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 			default:
 				fp.Order = &n
 			}
+		case fieldNearCache:
+			nc, nerrs := yamlNearCache(file, name, v, lines)
+			errs = append(errs, nerrs...)
+			fp.NearCache = nc
 		default:
 			bad(k, k.Value, fmt.Errorf("unknown field (known: %s)", strings.Join(pluginFields, ", ")))
 		}
@@ -657,6 +743,63 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 		return pc, errs
 	}
 	return pc, pc.check(file, name, lines)
+}
+
+// yamlNearCache reads the near_cache mapping of plugin name from its node
+// body, noting the line of each field in lines ("near_cache.max_stale").
+func yamlNearCache(file, name string, body *yaml.Node, lines map[string]int) (*NearCacheConfig, []error) {
+	var errs []error
+	bad := func(n *yaml.Node, field string, err error) {
+		errs = append(errs, &ConfigError{File: file, Line: n.Line, Plugin: name, Field: fieldNearCache + "." + field, Err: err})
+	}
+	if body.Kind != yaml.MappingNode {
+		return nil, []error{&ConfigError{File: file, Line: body.Line, Plugin: name, Field: fieldNearCache,
+			Err: fmt.Errorf("want a mapping of %s (or {} for the defaults)", strings.Join(nearFields, ", "))}}
+	}
+	nc := &NearCacheConfig{}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(body.Content); i += 2 {
+		k, v := body.Content[i], body.Content[i+1]
+		if seen[k.Value] {
+			bad(k, k.Value, errors.New("given twice"))
+			continue
+		}
+		seen[k.Value] = true
+		lines[fieldNearCache+"."+k.Value] = v.Line
+		if isNull(v) {
+			continue
+		}
+		switch k.Value {
+		case fieldMaxEntries, fieldMaxBytes:
+			var n int64
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&n) != nil {
+				bad(v, k.Value, fmt.Errorf("%q: want an integer", v.Value))
+				continue
+			}
+			if k.Value == fieldMaxEntries {
+				if n != int64(int(n)) {
+					bad(v, k.Value, fmt.Errorf("%d is too large", n))
+					continue
+				}
+				nc.MaxEntries = int(n)
+			} else {
+				nc.MaxBytes = n
+			}
+		case fieldMaxStale:
+			d, err := parseDuration(v.Value, v.Kind == yaml.ScalarNode && v.Tag != "!!str")
+			if err != nil || v.Kind != yaml.ScalarNode {
+				if err == nil {
+					err = errors.New("want seconds or a duration such as 30s")
+				}
+				bad(v, k.Value, err)
+				continue
+			}
+			nc.MaxStale = d
+		default:
+			bad(k, k.Value, fmt.Errorf("unknown field (known: %s)", strings.Join(nearFields, ", ")))
+		}
+	}
+	return nc, errs
 }
 
 // ParseTTL reads a time to live (an expiration) as people write one, in a

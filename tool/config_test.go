@@ -89,6 +89,21 @@ plugins:
 			}}},
 		{"json null expiration", "c.json", `{"plugins": {"p": {"url": "mem://", "expiration": null}}}`,
 			tool.Config{Plugins: map[string]tool.PluginConfig{"p": def("mem://")}}},
+		{"yaml near cache", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache:\n      max_entries: 500\n      max_bytes: 1048576\n      max_stale: 1.5\n" +
+			"  q:\n    url: mem://\n    near_cache: {}\n  r:\n    url: mem://\n    near_cache:\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{
+				"p": with(def("mem://"), func(p *tool.PluginConfig) {
+					p.NearCache = &tool.NearCacheConfig{MaxEntries: 500, MaxBytes: 1 << 20, MaxStale: 1500 * time.Millisecond}
+				}),
+				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.NearCache = &tool.NearCacheConfig{} }),
+				"r": def("mem://"),
+			}}},
+		{"json near cache", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_entries": 500, "max_stale": "30s"}}}}`,
+			tool.Config{Plugins: map[string]tool.PluginConfig{
+				"p": with(def("mem://"), func(p *tool.PluginConfig) {
+					p.NearCache = &tool.NearCacheConfig{MaxEntries: 500, MaxStale: 30 * time.Second}
+				}),
+			}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,6 +172,12 @@ func TestLoadConfigBad(t *testing.T) {
 		{"json negative expiration", "c.json", `{"plugins": {"p": {"url": "mem://", "expiration": -1}}}`, 0, "p", "expiration", "negative"},
 		{"json wrong type", "c.json", `{"plugins": {"p": {"url": "mem://", "order": "first"}}}`, 0, "p", "order", "int"},
 		{"json trailing data", "c.json", `{} {}`, 0, "", "", "after"},
+		{"yaml near cache not a mapping", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache: yes\n", 4, "p", "near_cache", "max_entries, max_bytes, max_stale"},
+		{"yaml near cache unknown field", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache:\n      entries: 5\n", 5, "p", "near_cache.entries", "unknown field"},
+		{"yaml near cache negative entries", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache:\n      max_entries: -5\n", 5, "p", "near_cache.max_entries", "negative"},
+		{"yaml near cache bad stale", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache:\n      max_stale: soon\n", 5, "p", "near_cache.max_stale", "duration"},
+		{"json near cache negative stale", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_stale": "-1s"}}}}`, 0, "p", "near_cache.max_stale", "negative"},
+		{"json near cache bytes not a number", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_bytes": "1MB"}}}}`, 0, "p", "near_cache.max_bytes", "integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

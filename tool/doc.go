@@ -24,11 +24,32 @@
 // redis://host:6379/0, rediss://...), an expiration (the default time to
 // live; 0 means never), a maximum key length (default 250; 0: no limit), a
 // maximum value length (default 1 MiB; 0: no limit), a codec name, an
-// ordering index for listings, and how often Dicts re-read their namespace
-// generation (see memdict.Dict.Clear). The Tool's optional site id is put in front
+// ordering index for listings, how often Dicts re-read their namespace
+// generation (see memdict.Dict.Clear), and an optional near cache for its
+// Dicts (NearCacheConfig). The Tool's optional site id is put in front
 // of every Dict's prefix, so that several applications can share one
 // server without meeting. Dicts of one plugin share one backend (one
 // connection pool), opened by the first call that needs it.
+//
+// A Dict's own options, given to Dict, override the plugin's defaults for
+// that Dict ("the Dict's options, then the plugin's, then memdict's"):
+//
+//	users, err := tool.Dict[User](t, "users", "users_redis",
+//		memdict.WithDefaultTTL(10*time.Minute),
+//		memdict.WithNearCache(memdict.NearCache{MaxEntries: 10_000}))
+//
+// # Abilities and middleware
+//
+// The backend of a plugin (Backend, and what its Dicts use) is a
+// *backend.Wrapped: every call, optional abilities included (memcached's
+// leases, Redis's locks and server-assisted invalidation, batched writes,
+// private reads, the server of a key), goes to the plugin's current
+// backend, which says at the call whether it has the ability. So a Tool's
+// Dict runs the code a Dict on the driver runs, and follows its plugin to
+// another backend: leases or lock keys are chosen again, and a near
+// cache's tracking moves to the new server. WithMiddleware adds middleware
+// (backend.Middleware) around every plugin's backend, for metrics, logs,
+// traces or value transforms.
 //
 // # Configuration
 //
@@ -44,6 +65,9 @@
 //	    max_key_length: 0       # no limit
 //	    max_value_length: 0
 //	    order: 1
+//	    near_cache:             # each Dict keeps hot values in the process
+//	      max_entries: 10000
+//	      max_stale: 0          # 0: as long as Redis reports no change
 //
 // The two formats are read alike: the same fields, the same values (an
 // expiration in seconds or as a duration, see ParseTTL; a field set to
@@ -58,8 +82,12 @@
 //
 // SetPlugin and Configure change a live Tool, as ERP5's configure screen
 // does: Dicts handed out earlier use the new settings from their next call
-// on. When a plugin's URL changes, calls in flight finish on the old
-// backend, which is then closed; no call fails because of the switch.
+// on (a plugin's near cache applies to the Dicts made afterwards). When a
+// plugin's URL changes, calls in flight finish on the old backend, which
+// is then closed; no call fails because of the switch. The near caches of
+// the plugin's Dicts are emptied and track the new server; on a server
+// that cannot report changes, those with MaxStale 0 keep nothing until
+// the plugin moves to one that can (see NearCacheConfig.MaxStale).
 // Close closes every backend the Tool opened; later calls fail with an
 // error wrapping backend.ErrClosed.
 //

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -137,4 +139,53 @@ func ExampleTool_Dicts() {
 	}
 	// Output:
 	// default_memcached_plugin "visits": 1 Dict(s), 1 hit(s), 1 miss(es), 1 set(s)
+}
+
+// Options given to Dict override the plugin's defaults for that Dict
+// only: here its own TTL, over the plugin's expiration of an hour, and a
+// near cache (over a backend that cannot report other clients' writes, a
+// near cache needs MaxStale). The Dict follows the plugin for the rest.
+func ExampleDict_options() {
+	t, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{
+		tool.DefaultPlugin: {URL: "mem://", Expiration: time.Hour},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	defer t.Close()
+
+	sessions, err := tool.Dict[string](t, "sessions", "",
+		memdict.WithDefaultTTL(20*time.Minute),
+		memdict.WithNearCache(memdict.NearCache{MaxEntries: 10_000, MaxStale: time.Second}))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(sessions.Settings().TTL, sessions.Stats().NearCache.Enabled)
+	// Output:
+	// 20m0s true
+}
+
+// WithMiddleware puts middleware around every plugin's backend, where
+// instrumentation goes: it sees every call of the plugins' Dicts, fleet
+// leases and batched writes included, whichever backend the plugin is on.
+func ExampleWithMiddleware() {
+	var calls []string
+	record := func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			if !c.Op.Property() { // not the asks without I/O (the timeout, ...)
+				calls = append(calls, c.Op.String())
+			}
+			return next(ctx, c)
+		}
+	}
+	t, err := tool.New(tool.Config{}, tool.WithMiddleware(record))
+	if err != nil {
+		panic(err)
+	}
+	defer t.Close()
+	prices, _ := tool.Dict[int](t, "prices", "")
+	_ = prices.PutMulti(context.Background(), map[string]int{"tea": 350, "coffee": 280})
+	fmt.Println(calls) // the read of the Dict's namespace generation, then one batched write
+	// Output:
+	// [get setmulti]
 }

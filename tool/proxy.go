@@ -2,7 +2,6 @@ package tool
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"sync"
@@ -16,21 +15,29 @@ import (
 // time get its error instead of trying again.
 const openRetryDelay = time.Second
 
-// proxy is the backend.Backend a plugin's Dicts hold. It forwards every
-// call to the backend of the plugin's current config version, so that the
-// Tool can switch the plugin to another backend while Dicts are in use:
-// calls in flight finish on the old backend, which is closed when the last
-// of them returns. The hot path takes no lock: one atomic load of the
-// config version, and an atomic increment and decrement of its in-flight
-// counter.
+// proxy switches a plugin's backend. The backend a plugin's Dicts hold is
+// its be, built with backend.WrapFunc on handle: every call, of a
+// Backend method or of an optional ability, goes (through the Tool's
+// middleware) to handle, which hands it to the backend of the plugin's
+// current config version with backend.Do. So the plugin's backend has
+// every ability its current backend has, asked per call, and the Tool can
+// switch the plugin to another backend while Dicts are in use: calls in
+// flight finish on the old backend, which is closed when the last of them
+// returns. The hot path takes no lock: one atomic load of the config
+// version, and an atomic increment and decrement of its in-flight counter.
 type proxy struct {
 	name string
+	be   *backend.Wrapped
 	cur  atomic.Pointer[configVersion]
 	// pending counts retired config versions not yet closed; Tool.Close
 	// waits for it.
 	pending *sync.WaitGroup
 	// closeErr receives the error of closing a config version.
 	closeErr func(error)
+
+	// trMu guards trackings and serializes their moves.
+	trMu      sync.Mutex
+	trackings map[*proxyTracking]struct{}
 }
 
 // configVersion is one version of a plugin's backend configuration: the
@@ -70,9 +77,10 @@ func deadConfigVersion(err error) *configVersion {
 	return v
 }
 
-func newProxy(name string, v *configVersion, pending *sync.WaitGroup, closeErr func(error)) *proxy {
-	p := &proxy{name: name, pending: pending, closeErr: closeErr}
+func newProxy(name string, v *configVersion, pending *sync.WaitGroup, closeErr func(error), mw []backend.Middleware) *proxy {
+	p := &proxy{name: name, pending: pending, closeErr: closeErr, trackings: map[*proxyTracking]struct{}{}}
 	p.cur.Store(v)
+	p.be = backend.WrapFunc(p.handle, mw...)
 	return p
 }
 
@@ -148,10 +156,20 @@ func (v *configVersion) close(p *proxy) {
 }
 
 // swap makes next the current config version and retires the previous one,
-// which is closed once its calls in flight have returned. It returns the
-// previous config version.
+// which is closed once its calls in flight have returned; the plugin's
+// trackings move to next's backend. It returns the previous config
+// version.
 func (p *proxy) swap(next *configVersion) *configVersion {
+	p.trMu.Lock()
+	defer p.trMu.Unlock()
 	old := p.cur.Swap(next)
+	var be backend.Backend
+	if b := next.be.Load(); b != nil && next.dead == nil {
+		be = b.be
+	}
+	for tr := range p.trackings {
+		tr.move(be)
+	}
 	if old == nil || old.dead != nil {
 		return old
 	}
@@ -163,93 +181,48 @@ func (p *proxy) swap(next *configVersion) *configVersion {
 	return old
 }
 
-// Backend methods. Each one acquires the current config version for the
+// handle performs a call on the plugin's current backend, with backend.Do,
+// which uses the ability the call asks for if that backend has it and
+// says ErrNotSupported otherwise; the caller (package backend's functions,
+// a Dict) falls back then. The config version is acquired for the
 // duration of the call.
-
-func (p *proxy) Get(ctx context.Context, key string) (backend.Item, error) {
+func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
+	switch {
+	case c.Op == backend.OpClose:
+		// The Tool owns the plugin's backends and closes them in
+		// Tool.Close: a Dict's user closing its backend must not cut off
+		// the plugin's other Dicts.
+		return backend.Result{}
+	case c.Op == backend.OpKeys:
+		return backend.Result{Keys: p.keys(ctx, c.Prefix)}
+	case c.Op == backend.OpTrack:
+		return p.track(ctx, c)
+	case c.Op.Property():
+		// No I/O (ServerFor), so no need to open the backend: one that
+		// is not open yet has named no server in an error.
+		if v := p.cur.Load(); v.dead == nil {
+			if b := v.be.Load(); b != nil {
+				return backend.Do(ctx, b.be, c)
+			}
+		}
+		return backend.Result{}
+	}
 	v, be, err := p.acquire(ctx)
 	if err != nil {
-		return backend.Item{}, err
+		return backend.Result{Err: err}
 	}
 	defer v.release(p)
-	return be.Get(ctx, key)
-}
-
-func (p *proxy) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return nil, err
+	r := backend.Do(ctx, be, c)
+	switch c.Op {
+	case backend.OpServerStats, backend.OpFlush, backend.OpPing:
+		r.Err = p.named(r.Err)
 	}
-	defer v.release(p)
-	return be.GetMulti(ctx, keys)
+	return r
 }
 
-func (p *proxy) Set(ctx context.Context, item backend.Item) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return be.Set(ctx, item)
-}
-
-func (p *proxy) Add(ctx context.Context, item backend.Item) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return be.Add(ctx, item)
-}
-
-func (p *proxy) CompareAndSwap(ctx context.Context, item backend.Item) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return be.CompareAndSwap(ctx, item)
-}
-
-func (p *proxy) Delete(ctx context.Context, key string) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return be.Delete(ctx, key)
-}
-
-func (p *proxy) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return be.Touch(ctx, key, ttl)
-}
-
-func (p *proxy) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer v.release(p)
-	return be.Increment(ctx, key, delta)
-}
-
-// Close does nothing: the Tool owns the plugin's backends and closes them
-// in Tool.Close. A Dict's user closing its backend must not cut off the
-// plugin's other Dicts.
-func (p *proxy) Close() error { return nil }
-
-// Optional interfaces: forwarded to the current backend through package
-// backend's helpers, which say what happens when it lacks them
-// (backend.ErrNotSupported, except for MultiWriter, which falls back to
-// one call per key). An error saying so names the plugin.
-
-// Keys implements backend.Lister with backend.Keys.
-func (p *proxy) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+// keys lists the keys under prefix of the current backend, which stays
+// acquired while the iteration runs.
+func (p *proxy) keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		v, be, err := p.acquire(ctx)
 		if err != nil {
@@ -265,74 +238,12 @@ func (p *proxy) Keys(ctx context.Context, prefix string) iter.Seq2[string, error
 	}
 }
 
-// ServerStats implements backend.StatsReporter with backend.ServerStats.
-func (p *proxy) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer v.release(p)
-	st, err := backend.ServerStats(ctx, be)
-	return st, p.named(err)
-}
-
-// Flush implements backend.Flusher with backend.Flush.
-func (p *proxy) Flush(ctx context.Context) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return p.named(backend.Flush(ctx, be))
-}
-
-// Ping implements backend.Pinger with backend.Ping.
-func (p *proxy) Ping(ctx context.Context) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return p.named(backend.Ping(ctx, be))
-}
-
-// SetMulti implements backend.MultiWriter with backend.SetMulti: the
-// current backend's SetMulti, or one Set per item.
-func (p *proxy) SetMulti(ctx context.Context, items []backend.Item) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return backend.SetMulti(ctx, be, items)
-}
-
-// DeleteMulti implements backend.MultiWriter with backend.DeleteMulti.
-func (p *proxy) DeleteMulti(ctx context.Context, keys []string) error {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return backend.DeleteMulti(ctx, be, keys)
-}
-
-// Timeout implements backend.Timeouter with backend.Timeout on the
-// current backend (opening it if it is not open yet; 0 if that fails, or
-// the plugin is removed or closed).
-func (p *proxy) Timeout() time.Duration {
-	v, be, err := p.acquire(context.Background())
-	if err != nil {
-		return 0
-	}
-	defer v.release(p)
-	return backend.Timeout(be)
-}
-
 // named prefixes an error saying the backend lacks an ability with the
-// plugin's name; other errors are the backend's own.
+// plugin's name; other errors are the backend's own. It is used for the
+// abilities a caller asks for by name (listing keys, statistics, flush,
+// ping); the others have fallbacks, and their errors are not seen.
 func (p *proxy) named(err error) error {
-	if err != nil && errors.Is(err, backend.ErrNotSupported) {
+	if backend.NotSupported(err) {
 		return fmt.Errorf("tool: plugin %q: %w", p.name, err)
 	}
 	return err
@@ -349,84 +260,140 @@ func errPluginClosed(name string) error {
 	return fmt.Errorf("tool: plugin %q: the Tool is closed: %w", name, backend.ErrClosed)
 }
 
-var (
-	_ backend.Backend       = (*proxy)(nil)
-	_ backend.Lister        = (*proxy)(nil)
-	_ backend.StatsReporter = (*proxy)(nil)
-	_ backend.Flusher       = (*proxy)(nil)
-	_ backend.Pinger        = (*proxy)(nil)
-	_ backend.MultiWriter   = (*proxy)(nil)
-	_ backend.Timeouter     = (*proxy)(nil)
-)
+// Tracking through a plugin.
 
-// GetLease implements backend.Leaser with the current backend's Leaser;
-// over a backend without one it fails with backend.ErrNotSupported, and
-// memdict's GetOrLoad then coordinates fills with the key's lock (a Dict
-// decides once, at its first lease).
-func (p *proxy) GetLease(ctx context.Context, key string, o backend.LeaseOptions) (backend.Lease, error) {
-	v, l, err := p.leaser(ctx)
-	if err != nil {
-		return backend.Lease{}, err
+// track implements backend.Invalidator for the plugin: it registers a
+// tracking that follows the plugin's backend. Over a backend that cannot
+// track keys the registration is made all the same, not Supported nor
+// Live, and becomes so if the plugin moves to one that can.
+func (p *proxy) track(ctx context.Context, c backend.Call) backend.Result {
+	if c.OnInvalidation == nil {
+		return backend.Result{Err: fmt.Errorf("tool: plugin %q: track: nil function", p.name)}
 	}
-	defer v.release(p)
-	return l.GetLease(ctx, key, o)
-}
-
-// ReleaseLease implements backend.Leaser with the current backend's.
-func (p *proxy) ReleaseLease(ctx context.Context, lease backend.Lease) error {
-	v, l, err := p.leaser(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return l.ReleaseLease(ctx, lease)
-}
-
-// MarkStale implements backend.Leaser with the current backend's.
-func (p *proxy) MarkStale(ctx context.Context, key string, ttl time.Duration) error {
-	v, l, err := p.leaser(ctx)
-	if err != nil {
-		return err
-	}
-	defer v.release(p)
-	return l.MarkStale(ctx, key, ttl)
-}
-
-// leaser acquires the current config version and its backend's Leaser;
-// the caller releases the version. Over a backend without leases it
-// fails with an error wrapping backend.ErrNotSupported that names the
-// plugin, and acquires nothing.
-func (p *proxy) leaser(ctx context.Context) (*configVersion, backend.Leaser, error) {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	l, ok := be.(backend.Leaser)
-	if !ok {
+	for {
+		v, be, err := p.acquire(ctx)
+		if err != nil {
+			return backend.Result{Err: err}
+		}
+		p.trMu.Lock()
+		if p.cur.Load() != v {
+			// Switched meanwhile: register on the new version.
+			p.trMu.Unlock()
+			v.release(p)
+			continue
+		}
+		tr := &proxyTracking{prefix: c.Prefix, fn: c.OnInvalidation, p: p}
+		err = tr.attach(ctx, be)
+		if err != nil && !backend.NotSupported(err) {
+			p.trMu.Unlock()
+			v.release(p)
+			return backend.Result{Err: err}
+		}
+		p.trackings[tr] = struct{}{}
+		p.trMu.Unlock()
 		v.release(p)
-		return nil, nil, p.named(fmt.Errorf("backend: leases: %w", backend.ErrNotSupported))
+		return backend.Result{Tracking: tr}
 	}
-	return v, l, nil
 }
 
-// TryLock implements backend.Locker with backend.TryLock on the current
-// backend.
-func (p *proxy) TryLock(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer v.release(p)
-	return backend.TryLock(ctx, be, key, token, ttl)
+// proxyTracking is a backend.Tracking through a plugin. It tracks its
+// prefix on the plugin's current backend; when the plugin moves to another
+// backend (SetPlugin, Configure) it stops tracking on the old one,
+// reports every key as changed (Invalidation.All: the values read from
+// the old backend are not the new one's) and tracks on the new one, or,
+// if that one cannot, stops being Supported and Live until the plugin
+// moves to one that can.
+type proxyTracking struct {
+	prefix string
+	fn     func(backend.Invalidation)
+	p      *proxy
+
+	cur atomic.Pointer[innerTracking] // nil: not tracking
+
+	mu      sync.Mutex // serializes fn; guards seq and stopped
+	seq     uint64     // bumped at each attach: reports of older ones are dropped
+	stopped bool
 }
 
-// Unlock implements backend.Locker with backend.Unlock on the current
-// backend.
-func (p *proxy) Unlock(ctx context.Context, key, token string) (bool, error) {
-	v, be, err := p.acquire(ctx)
-	if err != nil {
-		return false, err
+// innerTracking is the registration on one backend.
+type innerTracking struct{ tr backend.Tracking }
+
+// Live implements backend.Tracking.
+func (t *proxyTracking) Live() bool {
+	in := t.cur.Load()
+	return in != nil && in.tr.Live()
+}
+
+// Supported implements backend.Tracking.
+func (t *proxyTracking) Supported() bool {
+	in := t.cur.Load()
+	return in != nil && in.tr.Supported()
+}
+
+// Stop implements backend.Tracking.
+func (t *proxyTracking) Stop() {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return
 	}
-	defer v.release(p)
-	return backend.Unlock(ctx, be, key, token)
+	t.stopped = true
+	in := t.cur.Swap(nil)
+	t.mu.Unlock()
+	if in != nil {
+		in.tr.Stop()
+	}
+	t.p.trMu.Lock()
+	delete(t.p.trackings, t)
+	t.p.trMu.Unlock()
+}
+
+// attach stops tracking on the previous backend, if any, and starts on be
+// (none if be is nil). It returns the error of be's Track.
+func (t *proxyTracking) attach(ctx context.Context, be backend.Backend) error {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return nil
+	}
+	t.seq++
+	seq := t.seq
+	old := t.cur.Swap(nil)
+	t.mu.Unlock()
+	if old != nil {
+		old.tr.Stop()
+	}
+	if be == nil {
+		return nil
+	}
+	tr, err := backend.Track(ctx, be, t.prefix, func(inv backend.Invalidation) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if !t.stopped && t.seq == seq {
+			t.fn(inv)
+		}
+	})
+	if tr == nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.stopped || t.seq != seq {
+		t.mu.Unlock()
+		tr.Stop() // outside mu: Stop may wait for a report that waits for mu
+		return nil
+	}
+	t.cur.Store(&innerTracking{tr})
+	t.mu.Unlock()
+	return err
+}
+
+// move makes the tracking follow the plugin to be (nil: a backend that is
+// not open, or none) and reports every key as changed.
+func (t *proxyTracking) move(be backend.Backend) {
+	_ = t.attach(context.Background(), be)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.fn(backend.Invalidation{All: true})
+	}
 }

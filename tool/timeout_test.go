@@ -20,6 +20,12 @@ func TestPluginTimeout(t *testing.T) {
 		tool.DefaultPlugin: tool.DefaultPluginConfig("memcached://127.0.0.1:1?timeout=123ms"),
 	}})
 	d := mustDict[string](t, tl, "p", "")
+	// The plugin opens its backend at its first call (a property such as
+	// the timeout opens nothing): until then it says none.
+	if got := backend.Timeout(d.Backend()); got != 0 {
+		t.Errorf("Timeout through a plugin not opened yet = %v, want 0", got)
+	}
+	_, _, _ = d.Lookup(ctx, "k") // nothing listens there: it fails, once opened
 	if got := backend.Timeout(d.Backend()); got != 123*time.Millisecond {
 		t.Errorf("Timeout through the plugin = %v, want 123ms", got)
 	}

@@ -30,8 +30,9 @@ type Tool struct {
 	plugins map[string]*plugin
 	closed  bool
 
-	pending   sync.WaitGroup // retired backends not yet closed
-	handedOut dictRegistry   // the Dicts Dict handed out, for Dicts
+	mw        []backend.Middleware // WithMiddleware's, around every plugin's backend
+	pending   sync.WaitGroup       // retired backends not yet closed
+	handedOut dictRegistry         // the Dicts Dict handed out, for Dicts
 	errMu     sync.Mutex
 	errs      []error // errors of closing retired backends
 }
@@ -50,6 +51,7 @@ type Option func(*toolOptions)
 
 type toolOptions struct {
 	backends map[string]backend.Backend
+	mw       []backend.Middleware
 }
 
 // WithBackend makes the plugin name use be, an already open backend,
@@ -64,6 +66,17 @@ func WithBackend(name string, be backend.Backend) Option {
 		}
 		o.backends[name] = be
 	}
+}
+
+// WithMiddleware puts mw around the backend of every plugin, as
+// backend.Wrap does: each middleware sees every call of the plugin's
+// Dicts, and of users of Tool.Backend, optional abilities included, before
+// the plugin's current backend performs it, and keeps seeing them across
+// SetPlugin and Configure. It is where instrumentation of a whole Tool
+// (metrics, logs, traces) and value transforms go. Several WithMiddleware
+// add up, in order: the first middleware sees each call first.
+func WithMiddleware(mw ...backend.Middleware) Option {
+	return func(o *toolOptions) { o.mw = append(o.mw, mw...) }
 }
 
 // New returns a Tool configured by cfg; the default plugin is added if cfg
@@ -91,7 +104,7 @@ func New(cfg Config, opts ...Option) (*Tool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Tool{siteID: cfg.SiteID, plugins: make(map[string]*plugin, len(cfg.Plugins))}
+	t := &Tool{siteID: cfg.SiteID, plugins: make(map[string]*plugin, len(cfg.Plugins)), mw: o.mw}
 	for name, pc := range cfg.Plugins {
 		pc.URL, _ = normalizeURL(pc.URL)
 		s, err := pc.settings(cfg.SiteID)
@@ -110,7 +123,7 @@ func New(cfg Config, opts ...Option) (*Tool, error) {
 		} else {
 			v = newConfigVersion(pc.URL, nil, true)
 		}
-		p.proxy = newProxy(name, v, &t.pending, t.recordCloseErr)
+		p.proxy = newProxy(name, v, &t.pending, t.recordCloseErr, t.mw)
 		t.plugins[name] = p
 	}
 	return t, nil
@@ -191,17 +204,39 @@ func (t *Tool) sortedLocked() []*plugin {
 //	getMemcachedDict("my_first_test", "portal_memcached/default_memcached_plugin")
 //	tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
 //
-// The Dict takes its site id, expiration, limits and codec from the Tool
-// and the plugin, and follows later changes of them (SetPlugin, Configure).
-// opts may add options that do not set one of those (WithErrorHandler);
-// the others are refused, since they would stop the Dict from following
-// its plugin. Dict opens no connection: the plugin's backend is opened by
-// the first call that needs it. The Tool keeps track of the Dict (without
-// keeping it alive) so that Dicts reports its metrics.
+// The Dict takes its site id, expiration, limits, codec and near cache from
+// the Tool and the plugin, and follows later changes of them (SetPlugin,
+// Configure), but for the options opts gives it, which take precedence,
+// for this Dict only:
+//
+//   - options that set one setting (memdict.WithDefaultTTL, WithCodec,
+//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh, WithSiteID)
+//     override the plugin's value of that setting: the Dict keeps it when
+//     the plugin changes, and follows the plugin for the others;
+//   - memdict.WithNearCache replaces the plugin's near cache
+//     (PluginConfig.NearCache), and memdict.WithoutNearCache removes it;
+//     a plugin's near cache is taken when the Dict is made;
+//   - the options plugins do not set (WithStaleWhileRevalidate,
+//     WithNegativeTTL, WithLeaseTTL, WithErrorHandler, WithLogger, ...)
+//     apply as they do in memdict.New.
+//
+// So the precedence is: the Dict's options, then the plugin's
+// configuration, then memdict's defaults. memdict.WithSettings cannot
+// apply: the Dict's settings are its plugin's.
+//
+// The Dict reaches every ability of the plugin's current backend (leases
+// or lock keys, batched writes, server-assisted invalidation for the near
+// cache, private reads, servers named in errors), asked at each call, so
+// that it follows the plugin to another backend. Dict opens no
+// connection, except that a near cache that relies on the server's
+// reports (MaxStale 0) opens the plugin's backend to register with it.
+// The Tool keeps track of the Dict (without keeping it alive) so that
+// Dicts reports its metrics.
 //
 // Dict returns an error wrapping ErrUnknownPlugin, naming the path and
 // listing the configured plugins, for an unknown path; one wrapping
-// backend.ErrClosed after Close.
+// backend.ErrClosed after Close; one naming the plugin and the option for
+// an option that cannot apply.
 func Dict[V any](t *Tool, keyPrefix, pluginPath string, opts ...memdict.Option) (*memdict.Dict[V], error) {
 	t.mu.RLock()
 	p, err := t.lookup(pluginPath)
@@ -210,10 +245,9 @@ func Dict[V any](t *Tool, keyPrefix, pluginPath string, opts ...memdict.Option) 
 		return nil, err
 	}
 	opts = append([]memdict.Option{memdict.WithSettings(p.settings)}, opts...)
-	d, err := memdict.New[V](p.proxy, keyPrefix, opts...)
+	d, err := memdict.New[V](p.proxy.be, keyPrefix, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("tool: Dict %q of plugin %q: %w (a Tool's Dicts take their settings from the plugin: change the plugin, or add one)",
-			keyPrefix, p.name, err)
+		return nil, fmt.Errorf("tool: Dict %q of plugin %q: %w", keyPrefix, p.name, err)
 	}
 	track(&t.handedOut, p.name, d)
 	return d, nil
@@ -281,12 +315,15 @@ func (t *Tool) SiteID() string {
 }
 
 // Backend returns the backend of the plugin path names, opening it with
-// ctx if it is not open yet. It is the backend the plugin's Dicts use: it
-// follows the plugin's reconfiguration, and has the optional abilities
-// (backend.Pinger, StatsReporter, Lister, Flusher), which give
-// backend.ErrNotSupported when the current backend lacks them. Its Close
-// does nothing: the Tool closes its backends. Backend returns an error as
-// Dict does, or the error of opening the backend.
+// ctx if it is not open yet. It is the backend the plugin's Dicts use, a
+// *backend.Wrapped: it follows the plugin's reconfiguration, and has every
+// optional ability (backend.Pinger, StatsReporter, Lister, Flusher,
+// MultiWriter, Leaser, Locker, Invalidator, Locator), each of which is
+// asked of the plugin's current backend at the call and gives an error
+// wrapping backend.ErrNotSupported when that backend lacks it (package
+// backend's functions then fall back). Its Close does nothing: the Tool
+// closes its backends. Backend returns an error as Dict does, or the error
+// of opening the backend.
 func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error) {
 	t.mu.RLock()
 	p, err := t.lookup(path)
@@ -299,7 +336,7 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 		return nil, err
 	}
 	v.release(p.proxy)
-	return p.proxy, nil
+	return p.proxy.be, nil
 }
 
 // SetPlugin changes the configuration of the plugin path names, or adds a
@@ -394,7 +431,7 @@ func (t *Tool) commitLocked(ch *change) {
 	if ch.p == nil {
 		sh, _ := memdict.NewSharedSettings(ch.settings) // validated in prepare
 		p := &plugin{name: ch.name, cfg: ch.cfg, settings: sh}
-		p.proxy = newProxy(ch.name, ch.version, &t.pending, t.recordCloseErr)
+		p.proxy = newProxy(ch.name, ch.version, &t.pending, t.recordCloseErr, t.mw)
 		t.plugins[ch.name] = p
 		return
 	}

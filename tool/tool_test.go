@@ -27,13 +27,23 @@ func freshServer() (*testServer, string) {
 
 // mustDict returns tool.Dict[V](tl, prefix, path), failing t if it
 // cannot.
-func mustDict[V any](t testing.TB, tl *tool.Tool, prefix, path string) *memdict.Dict[V] {
+func mustDict[V any](t testing.TB, tl *tool.Tool, prefix, path string, opts ...memdict.Option) *memdict.Dict[V] {
 	t.Helper()
-	d, err := tool.Dict[V](tl, prefix, path)
+	d, err := tool.Dict[V](tl, prefix, path, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// mustShared returns SharedSettings holding s, failing t if it cannot.
+func mustShared(t testing.TB, s memdict.Settings) *memdict.SharedSettings {
+	t.Helper()
+	sh, err := memdict.NewSharedSettings(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
 }
 
 // newTool returns a Tool on cfg and opts, closed when the test ends.
@@ -152,9 +162,10 @@ func TestDictSettings(t *testing.T) {
 	if err := d.Put("k", big); !errors.Is(err, memdict.ErrValueTooLarge) {
 		t.Errorf("Put over max_value_length: %v", err)
 	}
-	// Options that set one setting are refused; others are fine.
-	if _, err := tool.Dict[int](tl, "pre", "p", memdict.WithCodec(codec.Gob)); err == nil || !strings.Contains(err.Error(), "plugin") {
-		t.Errorf("Dict WithCodec: %v", err)
+	// Options that set one setting override the plugin's (see
+	// TestDictOptionsOverPlugin); WithSettings cannot apply.
+	if _, err := tool.Dict[int](tl, "pre", "p", memdict.WithSettings(mustShared(t, memdict.DefaultSettings()))); err == nil || !strings.Contains(err.Error(), "plugin") {
+		t.Errorf("Dict WithSettings: %v", err)
 	}
 	var seen atomic.Int64
 	if _, err := tool.Dict[int](tl, "pre", "p", memdict.WithErrorHandler(func(error) { seen.Add(1) })); err != nil {

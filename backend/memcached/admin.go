@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net"
-	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,49 +19,78 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
-// protoErr describes a reply to an admin command that is not memcached's.
+// protoErr describes a reply that is not memcached's, or that does not
+// answer the request it was read for; it wraps ErrProtocol (classify).
 type protoErr string
 
 func (e protoErr) Error() string { return string(e) }
 
-// adminConn is a short-lived connection for one admin command, closed when
+// adminConn is a short-lived connection for one admin command, reset when
 // ctx ends so that a blocked read returns.
 type adminConn struct {
-	nc      net.Conn
-	r       *bufio.Reader
-	stop    func() bool
-	pending string // a line read ahead, returned by the next readLine
+	nc   net.Conn
+	r    *bufio.Reader
+	in   *idleReader
+	stop func() bool
 }
 
+// dialAdmin connects to addr for one admin command, which must be over,
+// connecting included, within the timeout (or by ctx's deadline), unless
+// it streams (see adminConn.stream).
 func (c *Client) dialAdmin(ctx context.Context, addr string) (*adminConn, error) {
-	nc, err := c.dialer.dial(ctx, "tcp", addr)
+	// ctx's own end resets the connection (below), so that the error says
+	// ctx ended.
+	until := time.Now().Add(c.cfg.timeout)
+	dctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	nc, err := c.dialer.dial(dctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	return &adminConn{nc: nc, r: bufio.NewReader(nc), stop: stop}, nil
+	_ = nc.SetDeadline(until)
+	stop := context.AfterFunc(ctx, func() { resetConn(nc) })
+	in := &idleReader{nc: nc, timeout: c.cfg.timeout}
+	return &adminConn{nc: nc, r: bufio.NewReaderSize(in, metadumpBuffer), in: in, stop: stop}, nil
 }
 
+// stream lifts the bound of the whole command for a reply as long as a
+// dump: from now on each read from the network has one timeout, so that
+// the reply may be long but the server must not go quiet for longer.
+func (a *adminConn) stream() {
+	a.in.streaming = true
+	_ = a.nc.SetDeadline(time.Time{})
+}
+
+// idleReader reads from nc, with one timeout per read from the network
+// once streaming.
+type idleReader struct {
+	nc        net.Conn
+	timeout   time.Duration
+	streaming bool
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if r.streaming {
+		_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	}
+	return r.nc.Read(p)
+}
+
+// close resets the connection (resetConn): an admin command given up on
+// (a flush_all that timed out) is not delivered afterwards, and a dump
+// left early stops at once.
 func (a *adminConn) close() {
 	a.stop()
-	_ = a.nc.Close()
+	resetConn(a.nc)
 }
 
-// command sends cmd and returns a reader positioned at the reply. Each read
-// then has one timeout (re-armed by readLine).
-func (a *adminConn) command(cmd string, timeout time.Duration) error {
-	_ = a.nc.SetDeadline(time.Now().Add(timeout))
+// command sends cmd; the reply follows on a.r.
+func (a *adminConn) command(cmd string) error {
 	_, err := a.nc.Write([]byte(cmd + "\r\n"))
 	return err
 }
 
-func (a *adminConn) readLine(timeout time.Duration) (string, error) {
-	if a.pending != "" {
-		line := a.pending
-		a.pending = ""
-		return line, nil
-	}
-	_ = a.nc.SetReadDeadline(time.Now().Add(timeout))
+func (a *adminConn) readLine() (string, error) {
 	line, err := a.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		return "", protoErr(fmt.Sprintf("reply line longer than %d bytes", a.r.Size()))
@@ -80,10 +111,10 @@ func (c *Client) simple(ctx context.Context, op, addr, cmd, want string) (string
 		return "", c.adminErr(ctx, op, addr, err)
 	}
 	defer a.close()
-	if err := a.command(cmd, c.cfg.timeout); err != nil {
+	if err := a.command(cmd); err != nil {
 		return "", c.adminErr(ctx, op, addr, err)
 	}
-	line, err := a.readLine(c.cfg.timeout)
+	line, err := a.readLine()
 	if err != nil {
 		return "", c.adminErr(ctx, op, addr, err)
 	}
@@ -113,6 +144,11 @@ func (c *Client) eachNode(fn func(n *node) error) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					errs[i] = &opError{Op: "admin", Addr: n.addr, Kind: ErrProtocol, Err: panicError("in an admin command", v)}
+				}
+			}()
 			errs[i] = fn(n)
 		}()
 	}
@@ -198,12 +234,12 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 		return nil, c.adminErr(ctx, "stats", addr, err)
 	}
 	defer a.close()
-	if err := a.command("stats", c.cfg.timeout); err != nil {
+	if err := a.command("stats"); err != nil {
 		return nil, c.adminErr(ctx, "stats", addr, err)
 	}
 	m := make(map[string]string)
 	for {
-		line, err := a.readLine(c.cfg.timeout)
+		line, err := a.readLine()
 		if err != nil {
 			return nil, c.adminErr(ctx, "stats", addr, err)
 		}
@@ -224,7 +260,15 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 // "lru_crawler metadump all" on older servers, which may miss items the
 // server moves between its LRU lists during the crawl. Keys arrive
 // URL-encoded and are decoded; expired items are left out by memcached.
-// Each server is read in turn while it keeps serving, so keys written or
+//
+// The servers are listed in turn, and each server's dump is read whole,
+// as fast as the server sends it, before its first key is yielded: the
+// keys that start with prefix are kept in memory, and past 16 MiB of them
+// in a temporary file, removed when the server's keys are yielded or the
+// loop stops. memcached's crawler, which writes the dump, thus never
+// waits for the loop's body (a crawler waiting on a slow reader holds up
+// other clients of the server, and the loop's own reads of the keys it
+// lists); the loop may do what it likes between keys. Keys written or
 // deleted meanwhile may or may not appear. A failure (a server down, the
 // crawler disabled or busy, ctx ended) is yielded as a final ("", err)
 // after the keys of the servers that answered.
@@ -240,12 +284,21 @@ func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, erro
 			if ctx.Err() != nil {
 				break
 			}
-			stop, err := c.metadump(ctx, n.addr, prefix, yield)
+			keys, err := c.metadump(ctx, n.addr, prefix)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if keys == nil {
+				continue
+			}
+			stop, err := keys.each(func(k string) bool { return yield(k, nil) })
+			keys.close()
 			if stop {
 				return
 			}
 			if err != nil {
-				errs = append(errs, err)
+				errs = append(errs, &opError{Op: "keys", Addr: n.addr, Kind: backend.ErrUnavailable,
+					Err: fmt.Errorf("reading back the listed keys: %w", err)})
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -257,11 +310,20 @@ func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, erro
 	}
 }
 
-// metadump lists one server's keys; stop reports that yield asked to stop.
-func (c *Client) metadump(ctx context.Context, addr, prefix string, yield func(string, error) bool) (stop bool, err error) {
+// metadump reads one server's dump whole and returns its keys that start
+// with prefix, or an error. A panic (a bug) is an error.
+func (c *Client) metadump(ctx context.Context, addr, prefix string) (keys *keyList, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if keys != nil {
+				keys.close()
+			}
+			keys, err = nil, &opError{Op: "keys", Addr: addr, Kind: ErrProtocol, Err: panicError("listing keys", v)}
+		}
+	}()
 	a, err := c.dialAdmin(ctx, addr)
 	if err != nil {
-		return false, c.adminErr(ctx, "keys", addr, err)
+		return nil, c.adminErr(ctx, "keys", addr, err)
 	}
 	defer a.close()
 	// The crawler runs one dump at a time per server: another client's
@@ -274,54 +336,211 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string, yield func(s
 	// written a moment ago). memcached before 1.6.10 knows only "all".
 	busyUntil := time.Now().Add(c.cfg.timeout)
 	cmd := "lru_crawler metadump hash"
+	var first string // the first line of the dump: a key, END, or a refusal
 	for {
-		if err := a.command(cmd, c.cfg.timeout); err != nil {
-			return false, c.adminErr(ctx, "keys", addr, err)
+		if err := a.command(cmd); err != nil {
+			return nil, c.adminErr(ctx, "keys", addr, err)
 		}
-		line, err := a.readLine(c.cfg.timeout)
+		line, err := a.readLine()
 		if err != nil {
-			return false, c.adminErr(ctx, "keys", addr, err)
+			return nil, c.adminErr(ctx, "keys", addr, err)
 		}
 		if cmd != "lru_crawler metadump all" && (strings.HasPrefix(line, "CLIENT_ERROR") || line == "ERROR") {
 			cmd = "lru_crawler metadump all"
 			continue
 		}
 		if !strings.HasPrefix(line, "BUSY") || time.Now().After(busyUntil) {
-			a.pending = line
+			first = line
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return false, c.adminErr(ctx, "keys", addr, ctx.Err())
+			return nil, c.adminErr(ctx, "keys", addr, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	switch {
+	case strings.HasPrefix(first, "BUSY"), strings.HasPrefix(first, "ERROR"),
+		strings.HasPrefix(first, "CLIENT_ERROR"), strings.HasPrefix(first, "SERVER_ERROR"):
+		return nil, &opError{Op: "keys", Addr: addr, Kind: backend.ErrNotSupported,
+			Err: fmt.Errorf("lru_crawler metadump refused: %q (is the LRU crawler enabled?)", first)}
+	}
+	a.stream()
+	keys = &keyList{}
+	if err := readDump(a.r, []byte(first), []byte(prefix), keys); err != nil {
+		keys.close()
+		return nil, c.adminErr(ctx, "keys", addr, err)
+	}
+	return keys, nil
+}
+
+// metadumpBuffer is the read buffer of a dump (and the longest line
+// accepted, far above memcached's).
+const metadumpBuffer = 256 << 10
+
+// readDump reads the lines of a metadump, first (read already) and those
+// after it up to the END line, and adds the decoded keys that start with
+// prefix to keys. It does nothing else between two reads: the server's
+// crawler never waits on it.
+func readDump(br *bufio.Reader, first, prefix []byte, keys *keyList) error {
+	var dec []byte
+	line := first
 	for {
-		line, err := a.readLine(c.cfg.timeout)
-		if err != nil {
-			return false, c.adminErr(ctx, "keys", addr, err)
+		if line == nil {
+			l, err := br.ReadSlice('\n')
+			if err == bufio.ErrBufferFull {
+				return protoErr(fmt.Sprintf("metadump line longer than %d bytes", br.Size()))
+			}
+			if err != nil {
+				return err
+			}
+			// Metadump ends its lines with LF, and its last one, END, with CRLF.
+			line = bytes.TrimSuffix(l[:len(l)-1], []byte("\r"))
 		}
-		switch {
-		case line == "END":
-			return false, nil
-		case strings.HasPrefix(line, "BUSY"), strings.HasPrefix(line, "ERROR"),
-			strings.HasPrefix(line, "CLIENT_ERROR"), strings.HasPrefix(line, "SERVER_ERROR"):
-			return false, &opError{Op: "keys", Addr: addr, Kind: backend.ErrNotSupported,
-				Err: fmt.Errorf("lru_crawler metadump refused: %q (is the LRU crawler enabled?)", line)}
-		}
-		enc, ok := strings.CutPrefix(line, "key=")
+		enc, ok := bytes.CutPrefix(line, []byte("key="))
 		if !ok {
-			return false, c.adminErr(ctx, "keys", addr, protoErr(fmt.Sprintf("unexpected line in metadump: %q", line)))
+			switch {
+			case bytes.Equal(line, []byte("END")):
+				return nil
+			case bytes.HasPrefix(line, []byte("BUSY")), bytes.HasPrefix(line, []byte("ERROR")),
+				bytes.HasPrefix(line, []byte("CLIENT_ERROR")), bytes.HasPrefix(line, []byte("SERVER_ERROR")):
+				return protoErr(fmt.Sprintf("metadump ended by %q", line))
+			}
+			return protoErr(fmt.Sprintf("unexpected line in metadump: %q", line))
 		}
-		if i := strings.IndexByte(enc, ' '); i >= 0 {
+		if i := bytes.IndexByte(enc, ' '); i >= 0 {
 			enc = enc[:i]
 		}
-		key, err := url.PathUnescape(enc)
-		if err != nil {
-			return false, c.adminErr(ctx, "keys", addr, protoErr(fmt.Sprintf("bad key encoding in metadump: %q", line)))
+		key := enc
+		if bytes.IndexByte(enc, '%') >= 0 {
+			if dec, ok = unescape(dec[:0], enc); !ok {
+				return protoErr(fmt.Sprintf("bad key encoding in metadump: %q", line))
+			}
+			key = dec
 		}
-		if strings.HasPrefix(key, prefix) && !yield(key, nil) {
-			return true, nil
+		if bytes.HasPrefix(key, prefix) {
+			if err := keys.add(key); err != nil {
+				return err
+			}
+		}
+		line = nil
+	}
+}
+
+// unescape appends the URL-decoding (%XX) of s to dst.
+func unescape(dst, s []byte) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			dst = append(dst, s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return dst, false
+		}
+		h, ok1 := unhex(s[i+1])
+		l, ok2 := unhex(s[i+2])
+		if !ok1 || !ok2 {
+			return dst, false
+		}
+		dst = append(dst, h<<4|l)
+		i += 2
+	}
+	return dst, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// keyListMem is how many bytes of keys a keyList holds in memory before
+// it writes them to a temporary file (a variable for the tests).
+var keyListMem = 16 << 20
+
+// keyList is the keys of one server's dump: each a uvarint length and its
+// bytes, in memory up to keyListMem bytes, the rest in a temporary file.
+type keyList struct {
+	mem  []byte
+	file *os.File
+	fw   *bufio.Writer
+}
+
+// add appends key.
+func (l *keyList) add(key []byte) error {
+	l.mem = binary.AppendUvarint(l.mem, uint64(len(key)))
+	l.mem = append(l.mem, key...)
+	if len(l.mem) < keyListMem {
+		return nil
+	}
+	if l.file == nil {
+		f, err := os.CreateTemp("", "memdict-keys-*")
+		if err != nil {
+			return fmt.Errorf("memcached: keys: a temporary file for the listed keys: %w", err)
+		}
+		l.file, l.fw = f, bufio.NewWriterSize(f, 64<<10)
+	}
+	if _, err := l.fw.Write(l.mem); err != nil {
+		return fmt.Errorf("memcached: keys: writing the listed keys to %s: %w", l.file.Name(), err)
+	}
+	l.mem = l.mem[:0]
+	return nil
+}
+
+// each calls yield with every key, those of the file first, until yield
+// returns false (stop).
+func (l *keyList) each(yield func(string) bool) (stop bool, err error) {
+	if l.file != nil {
+		if err := l.fw.Flush(); err != nil {
+			return false, err
+		}
+		if _, err := l.file.Seek(0, io.SeekStart); err != nil {
+			return false, err
+		}
+		br := bufio.NewReaderSize(l.file, 64<<10)
+		var buf []byte
+		for {
+			n, err := binary.ReadUvarint(br)
+			if err == io.EOF {
+				break
+			}
+			if err != nil || n > 1<<20 {
+				return false, fmt.Errorf("reading %s: bad record (%v)", l.file.Name(), err)
+			}
+			if cap(buf) < int(n) {
+				buf = make([]byte, n)
+			}
+			if _, err := io.ReadFull(br, buf[:n]); err != nil {
+				return false, fmt.Errorf("reading %s: %w", l.file.Name(), err)
+			}
+			if !yield(string(buf[:n])) {
+				return true, nil
+			}
 		}
 	}
+	for rest := l.mem; len(rest) > 0; {
+		n, k := binary.Uvarint(rest)
+		rest = rest[k:]
+		if !yield(string(rest[:n])) {
+			return true, nil
+		}
+		rest = rest[n:]
+	}
+	return false, nil
+}
+
+// close removes the temporary file, if any.
+func (l *keyList) close() {
+	if l.file != nil {
+		_ = l.file.Close()
+		_ = os.Remove(l.file.Name())
+		l.file = nil
+	}
+	l.mem = nil
 }

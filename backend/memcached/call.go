@@ -59,36 +59,44 @@ func checkKey(op, key string) error {
 	return nil
 }
 
-// deadline returns when a call starting now must end: after the timeout,
-// or at ctx's deadline if that is sooner (byCtx).
-func (c *Client) deadline(ctx context.Context) (time.Time, bool) {
+// due is when a call must end: the timeout after it was made, or its
+// context's deadline if that is sooner (byCtx). It is taken once, when the
+// call starts, and bounds everything the call does.
+type due struct {
+	at    time.Time
+	byCtx bool
+}
+
+// deadline returns when a call starting now must end.
+func (c *Client) deadline(ctx context.Context) due {
 	d := time.Now().Add(c.cfg.timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
-		return cd, true
+		return due{cd, true}
 	}
-	return d, false
+	return due{d, false}
 }
 
 // prepare checks that the Client is open and key is valid, and returns the
-// node for key if it is not marked down. On success the caller must call
-// c.leave.
-func (c *Client) prepare(ctx context.Context, op, key string) (*node, error) {
+// node for key if it is not marked down, and when the call must end. On
+// success the caller must call c.leave.
+func (c *Client) prepare(ctx context.Context, op, key string) (*node, due, error) {
 	if err := checkKey(op, key); err != nil {
-		return nil, err
+		return nil, due{}, err
 	}
 	if err := c.enter(op, key); err != nil {
-		return nil, err
+		return nil, due{}, err
 	}
+	dl := c.deadline(ctx)
 	if err := ctx.Err(); err != nil {
 		c.leave()
-		return nil, fmt.Errorf("memcached: %s %q: %w", op, key, err)
+		return nil, dl, fmt.Errorf("memcached: %s %q: %w", op, key, err)
 	}
 	n := c.nodes[c.ring.index(key)]
 	if err := n.admit(); err != nil {
 		c.leave()
-		return nil, &opError{Op: op, Key: key, Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}
+		return nil, dl, &opError{Op: op, Key: key, Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}
 	}
-	return n, nil
+	return n, dl, nil
 }
 
 // result records the outcome of a call on n and converts its error.
@@ -116,9 +124,8 @@ func (c *Client) result(n *node, op, key string, err error) error {
 	return &opError{Op: op, Key: key, Addr: n.addr, Kind: kind, Err: err}
 }
 
-// exec runs r on n's pipelined connections. It returns errTextProtocol
-// (r released) if n turned out to have no meta commands.
-func (c *Client) exec(ctx context.Context, n *node, r *request) error {
-	deadline, byCtx := c.deadline(ctx)
-	return n.pool.do(ctx, r, deadline, byCtx)
+// exec runs r on n's pipelined connections, by dl. It returns
+// errTextProtocol (r released) if n turned out to have no meta commands.
+func (c *Client) exec(ctx context.Context, n *node, r *request, dl due) error {
+	return n.pool.do(ctx, r, dl.at, dl.byCtx)
 }

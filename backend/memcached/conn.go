@@ -1,20 +1,28 @@
 package memcached
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"time"
+
+	"github.com/memdict/memdict/internal/decimal"
 )
 
-// timedConn bounds each memcached operation on a gomemcache connection by
-// one timeout in total. gomemcache re-arms the connection deadline to
+// timedConn is a gomemcache connection (see textConn). It bounds each
+// memcached operation on it by one timeout in total, and by the deadline of
+// the call it serves. gomemcache re-arms the connection deadline to
 // now+Timeout before each step and before each line of a multi-get reply,
-// so a server that trickles its answer could hold a call for many timeouts;
-// and a fresh connection pays the dial and then a whole timeout again.
-// timedConn caps every deadline at the start of the current operation (the
-// first write after a read, or the start of the dial for a new connection)
-// plus the timeout.
+// so a server that trickles its answer could hold a call for many
+// timeouts; and a fresh connection pays the dial and then a whole timeout
+// again. timedConn caps every deadline at the start of the current
+// operation (the first write after a read, or the start of the dial for a
+// new connection) plus the timeout, and at the call's deadline. Its guard
+// checks every reply on its way to gomemcache (textGuard). Close resets
+// the connection (resetConn): gomemcache closes a connection after a
+// timeout or an error, with the request perhaps unsent.
 //
 // A connection is used by one goroutine at a time (gomemcache takes it out
 // of its pool for one operation), so the fields need no lock.
@@ -23,10 +31,16 @@ type timedConn struct {
 	timeout  time.Duration
 	opStart  time.Time
 	lastRead bool
+	begun    bool      // an operation was started
+	x        *textConn // the call's; nil outside a textConn
+	guard    textGuard
 }
 
 func (c *timedConn) limit(t time.Time) time.Time {
 	l := c.opStart.Add(c.timeout)
+	if c.x != nil && !c.x.deadline.IsZero() && c.x.deadline.Before(l) {
+		l = c.x.deadline
+	}
 	if t.IsZero() || t.After(l) {
 		return l
 	}
@@ -34,11 +48,17 @@ func (c *timedConn) limit(t time.Time) time.Time {
 }
 
 func (c *timedConn) Write(p []byte) (int, error) {
-	if c.lastRead {
-		// A new request: the operation starts now.
-		c.lastRead = false
-		c.opStart = time.Now()
-		if err := c.Conn.SetDeadline(c.opStart.Add(c.timeout)); err != nil {
+	if c.lastRead || !c.begun {
+		// A new request: the operation starts now (for the first, the
+		// dial started it), and the guard follows its reply.
+		if c.begun {
+			c.opStart = time.Now()
+		}
+		c.lastRead, c.begun = false, true
+		if err := c.Conn.SetDeadline(c.limit(time.Time{})); err != nil {
+			return 0, err
+		}
+		if err := c.guard.begin(p, c.Conn); err != nil {
 			return 0, err
 		}
 	}
@@ -47,12 +67,170 @@ func (c *timedConn) Write(p []byte) (int, error) {
 
 func (c *timedConn) Read(p []byte) (int, error) {
 	c.lastRead = true
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		k, gerr := c.guard.check(p[:n])
+		if gerr != nil {
+			return 0, gerr
+		}
+		n = k
+	}
+	return n, err
+}
+
+// Close resets the connection (see resetConn).
+func (c *timedConn) Close() error {
+	if x := c.x; x != nil {
+		x.mu.Lock()
+		if x.nc == c {
+			x.nc = nil
+		}
+		x.mu.Unlock()
+	}
+	resetConn(c.Conn)
+	return nil
 }
 
 func (c *timedConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.limit(t)) }
 func (c *timedConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.limit(t)) }
 func (c *timedConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.limit(t)) }
+
+// textGuard follows the replies of a text-protocol connection as
+// gomemcache reads them, since the text protocol has no opaque: it knows
+// where each reply ends (one line; or for a get, VALUE blocks up to END),
+// refuses a VALUE larger than limit before gomemcache allocates it, and
+// holds back bytes that come after the end of the reply: they, or bytes
+// waiting in the socket when the next request starts, condemn the
+// connection (bad), so that they never answer a later request.
+type textGuard struct {
+	limit   int
+	get     bool  // the request is a get: VALUE blocks up to END
+	state   uint8 // guardLine, guardData or guardDone
+	line    []byte
+	lineLen int
+	left    int   // bytes of the current value still to come, CRLF included
+	bad     error // bytes came that answer no request
+}
+
+const (
+	guardLine uint8 = iota
+	guardData
+	guardDone
+)
+
+// maxGuardLine is the longest VALUE line accepted (a key has at most 250
+// bytes).
+const maxGuardLine = 512
+
+// begin starts following the reply to req, the start of a request written
+// on nc. It fails if the connection is condemned, or if bytes are waiting
+// on it already (they would be read as the reply).
+func (g *textGuard) begin(req []byte, nc net.Conn) error {
+	if g.bad != nil {
+		return g.bad
+	}
+	if pendingBytes(nc) {
+		g.bad = protoErr("the server sent data that answers no request (before the next request)")
+		return g.bad
+	}
+	g.get = bytes.HasPrefix(req, []byte("get")) || bytes.HasPrefix(req, []byte("gat"))
+	g.state, g.line, g.lineLen, g.left = guardLine, g.line[:0], 0, 0
+	return nil
+}
+
+// check follows b, the bytes just read, and returns how many of them
+// belong to the current reply, or an error for a reply that must not
+// reach gomemcache.
+func (g *textGuard) check(b []byte) (int, error) {
+	i := 0
+	for i < len(b) {
+		switch g.state {
+		case guardDone:
+			g.bad = protoErr(fmt.Sprintf("the server sent data after the end of a reply: %q", b[i:min(len(b), i+40)]))
+			if i == 0 {
+				return 0, g.bad
+			}
+			return i, nil
+		case guardData:
+			k := min(g.left, len(b)-i)
+			i += k
+			g.left -= k
+			if g.left == 0 {
+				g.state = guardLine
+			}
+		default:
+			end := len(b)
+			nl := bytes.IndexByte(b[i:], '\n')
+			if nl >= 0 {
+				end = i + nl + 1
+			}
+			seg := b[i:end]
+			if room := maxGuardLine - len(g.line); room > 0 {
+				g.line = append(g.line, seg[:min(room, len(seg))]...)
+			}
+			g.lineLen += len(seg)
+			i = end
+			if nl >= 0 {
+				if err := g.endLine(); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	return i, nil
+}
+
+// endLine acts on the reply line just read.
+func (g *textGuard) endLine() error {
+	line, full := g.line, g.lineLen
+	g.line, g.lineLen = g.line[:0], 0
+	g.state = guardDone
+	if !g.get || bytes.Equal(line, lineEND) || !bytes.HasPrefix(line, []byte("VALUE ")) {
+		// The whole reply, or an error line that fails the call.
+		return nil
+	}
+	if full > maxGuardLine {
+		return protoErr(fmt.Sprintf("VALUE line of %d bytes", full))
+	}
+	f := bytes.Fields(line[len("VALUE "):])
+	if len(f) < 3 {
+		return protoErr(fmt.Sprintf("bad VALUE line %q", line))
+	}
+	size, ok := decimal.ParseUint(f[2])
+	if !ok {
+		return protoErr(fmt.Sprintf("bad value size in %q", bytes.TrimRight(line, "\r\n")))
+	}
+	if size > uint64(g.limit) {
+		return protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d accepted: %q", size, g.limit, bytes.TrimRight(line, "\r\n")))
+	}
+	g.state, g.left = guardData, int(size)+2
+	return nil
+}
+
+// resetConn closes nc with a reset (SO_LINGER 0): the kernel drops what
+// it has not delivered and sends the server a RST instead of a FIN, so
+// that nothing written on a connection given up on reaches the server
+// afterwards (a partition that heals would otherwise deliver it, seconds
+// later, over newer writes). On a TLS connection the TCP connection under
+// it is reset, without the close_notify alert, which could wait on a full
+// send buffer.
+func resetConn(nc net.Conn) {
+	for {
+		switch c := nc.(type) {
+		case *tls.Conn:
+			nc = c.NetConn()
+			continue
+		case *timedConn:
+			nc = c.Conn
+			continue
+		}
+		break
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = nc.Close()
+}
 
 // dialer opens connections to memcached servers, plain or TLS.
 type dialer struct {
@@ -98,14 +276,4 @@ func (d *dialer) tlsConfig(addr string) *tls.Config {
 		}
 	}
 	return cfg
-}
-
-// dialTimed is the DialContext given to gomemcache.
-func (d *dialer) dialTimed(ctx context.Context, network, addr string) (net.Conn, error) {
-	start := time.Now()
-	nc, err := d.dial(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &timedConn{Conn: nc, timeout: d.timeout, opStart: start}, nil
 }

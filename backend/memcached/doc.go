@@ -85,19 +85,57 @@
 // timer per connection, armed while requests are outstanding, enforces
 // the timeout (calls have no timer of their own).
 //
-// The first connection to a server sends "mn". A server that answers MN
-// has meta commands (memcached 1.6 and later): the connection then reads
-// the server's item_size_max and whether CAS is on ("stats settings"), and
-// every command is a meta command. Multi-key calls use quiet mode: the
-// hundred "ms ... q" of a 100-key SetMulti, ended by "mn", are one write
-// and one read per server. A server that answers ERROR, or closes the
-// connection but answers "version" (memcached before 1.6, twemproxy/
-// nutcracker, text-protocol stores) is served from then on through
-// gomemcache's text protocol, one request per round trip on a pool of
-// max_idle_conns connections; multi-key writes then loop over the keys.
-// Through nutcracker, Keys, ServerStats, Flush and FlushNode fail, as the
-// proxy forwards none of lru_crawler, stats and flush_all, and the server's
-// item_size_max cannot be read (item_size_max says what to assume).
+// The first connection to a server sends "mn" and "stats settings", in one
+// write. A server that answers MN has meta commands (memcached 1.6 and
+// later): its reply to "stats settings" says its item_size_max and whether
+// CAS is on, and every command is a meta command. Once a server is known
+// to speak the meta protocol, a new connection to it (after a failure, a
+// restart) costs the connect alone: it sends the same two commands ahead
+// of its first requests, in the same write, and checks their replies
+// before theirs (a server that no longer answers MN fails those requests
+// with ErrProtocol, and the next connection does the whole handshake
+// again). Under latency a reconnect thus costs the connect and one round
+// trip, and a client keeps working while a round trip is under about a
+// third of the timeout. Multi-key calls use quiet mode: the hundred
+// "ms ... q" of a 100-key SetMulti, the last without q, are one write and
+// one read per server. A server that answers ERROR, or closes the
+// connection but answers "version" (memcached before 1.6,
+// twemproxy/nutcracker, text-protocol stores) is served from then on through
+// gomemcache's text protocol, one request per round trip, each call on a
+// connection of its own (max_idle_conns of them are kept idle); multi-key
+// writes then loop over the keys. Through nutcracker, Keys, ServerStats,
+// Flush and FlushNode fail, as the proxy forwards none of lru_crawler,
+// stats and flush_all, and the server's item_size_max cannot be read
+// (item_size_max says what to assume).
+//
+// # Replies
+//
+// A server's reply is never handed out unless it answers the request it is
+// read for. Every meta command carries an opaque (O<n>: a counter of its
+// connection, wrapping at 2^32) and every read the key flag (k), which
+// memcached echoes. The reader checks each reply's opaque against its
+// request's (for a multi-key request: one of its commands', after the
+// previous reply's, as memcached answers in order) and a value's key
+// against the key asked. A reply that does not match (one added, dropped,
+// relabelled, meant for another request) or cannot be parsed is a protocol
+// error: the connection is reset, every call waiting on it fails with an
+// error wrapping ErrProtocol, and no value read on it is returned. In a
+// multi-key get memcached says nothing for a miss, so a hit dropped on the
+// way reads as a miss, never as another key's value; a reply added after
+// a request's last is caught by the next request on the connection.
+//
+// The text protocol has no opaque. There the driver checks that each VALUE
+// is for a key that was asked, refuses a VALUE larger than the client
+// accepts before gomemcache allocates it, and gives up a connection on
+// which the server sends bytes after the end of a reply or before a
+// request; a stray reply for the very key of the next request, arriving
+// in between, cannot be told from its answer.
+//
+// A reply is bounded before anything is allocated for it (a value by the
+// larger of max_value_length and the server's item_size_max, a line by the
+// read buffer), and a panic in one of the driver's goroutines or in
+// gomemcache is recovered: the calls it affects fail with an error wrapping
+// ErrProtocol that names it, and the process goes on.
 //
 // # Value sizes
 //
@@ -118,15 +156,42 @@
 // connecting and the reply included. A call whose context is cancelled
 // returns at once with an error wrapping ctx.Err(). A call that got no
 // reply within the timeout means the connection it waited on is hung: the
-// connection is closed, the calls on it fail, and the next call connects
+// connection is reset, the calls on it fail, and the next call connects
 // again. A connection that the server closed while it was idle (a
 // restart, an idle timeout) shows on the next call made on it alone: a
 // Get, a Touch or a Set is then sent again on a new connection, the other
 // commands fail once. A reply that is not memcached's, such as a value
 // larger than the client accepts (max_value_length or the server's
 // item_size_max, whichever is larger), fails with an error wrapping
-// ErrProtocol and closes the connection without reading (or allocating)
+// ErrProtocol and resets the connection without reading (or allocating)
 // the value.
+//
+// A connection given up on (a reply overdue, a reply that does not match,
+// a call reading its own reply cancelled, a text-protocol call whose
+// context ended, Close) is reset (SO_LINGER 0): the kernel drops what it
+// has not delivered yet and sends the server a RST, not a FIN. So a write
+// whose call failed (a timeout, a cancelled context, a connection error):
+//
+//   - may have been applied: a call fails when its reply is late, not its
+//     request;
+//   - may still be applied after the call returned, from bytes that had
+//     reached the server's kernel by then: memcached reads them when it
+//     gets to that connection, at once on a running server, when it
+//     resumes on a stopped (SIGSTOP) or stalled one; a RST cannot take
+//     them back, and a later write on another connection may then be
+//     overwritten by it;
+//   - is never applied from bytes the client's kernel still held when the
+//     connection was reset (a partition that heals later delivers
+//     nothing). A connection is reset at the latest when the oldest
+//     request on it has gone unanswered for its timeout; a call whose
+//     context ended while its request was queued on a connection that
+//     others share leaves the request there, so that write may be applied
+//     until its timeout has run out (counted from the call's start), never
+//     later.
+//
+// Retrying a write that failed must therefore allow for the first attempt
+// having been applied (a CompareAndSwap or an Add sent again fails rather
+// than applying twice).
 //
 // A server that fails failure_limit times in a row (connection refused,
 // timeout, connection closed, garbage answer) is marked down for
@@ -151,8 +216,19 @@
 // Tx.Commit and PutMulti use it). The admin commands (stats, lru_crawler
 // metadump, version, flush_all) do not go through the engine: each opens
 // a short-lived admin connection of its own, so that a long listing never
-// holds up the pipelined calls. Keys holds the Client open while it
-// iterates: do not Close the Client from inside the loop.
+// holds up the pipelined calls; each ends within the timeout, but for a
+// dump, which may take longer but never goes quiet for longer.
+//
+// Keys reads each server's dump whole, as fast as the server sends it,
+// before it yields that server's first key: the keys under the prefix are
+// kept in memory, past 16 MiB of them in a temporary file (removed when the
+// loop is done with them). memcached's LRU crawler writes the dump holding
+// the server's locks and waits for a reader that falls behind, and while
+// it waits, other clients of the server (and the reads of a loop that
+// reads the values of the keys it lists, as memdict's Keys and All do)
+// wait with it: listing therefore never makes it wait, whatever the loop
+// does between keys. Keys holds the Client open while it iterates: do not
+// Close the Client from inside the loop.
 //
 // # Leases
 //

@@ -55,10 +55,11 @@ const (
 	kindDelete                   // md <key> [C<cas> | I [T<exp>]]
 	kindTouch                    // mg <key> T<exp>
 	kindArith                    // ma <key> D<delta> v [MD]
-	kindLease                    // mg <key> v c N<exp> [R<delta>] (lease.go)
-	kindGetMulti                 // mg <key> v c k q O<i> ... mn (multi-key kinds last: see tryDirect)
-	kindSetMulti                 // ms <key> <len> T<exp> q O<i> ... mn
-	kindDeleteMulti              // md <key> q O<i> ... mn
+	kindLease                    // mg <key> v c k N<exp> [R<delta>] (lease.go)
+	kindHello                    // mn, stats settings: first on a new connection (see pool.dialSlot)
+	kindGetMulti                 // mg <key> v c k q O<n> ..., the last without q (multi-key kinds last: see tryDirect)
+	kindSetMulti                 // ms <key> <len> T<exp> q O<n> ..., the last without q
+	kindDeleteMulti              // md <key> q O<n> ..., the last without q
 )
 
 // Reply statuses of single-key requests.
@@ -100,6 +101,12 @@ type request struct {
 	exps  []int32
 	limit int // the largest value size accepted in a reply
 
+	// opaque is the O flag of r's command, or of its first command (the
+	// i-th carries opaque+i), set when r is put in flight: a counter of
+	// its connection, so that no two requests in flight on a connection
+	// share one, and a reply matches one request only.
+	opaque uint32
+
 	status uint8
 	rvalue []byte
 	rcas   uint64
@@ -107,7 +114,8 @@ type request struct {
 	num    uint64
 	founds []found
 	fails  []keyStatus
-	err    error // the connection failed, the reply was not memcached's, or a SERVER_ERROR
+	info   serverInfo // kindHello
+	err    error      // the connection failed, the reply was not memcached's, or a SERVER_ERROR
 
 	due time.Time // when the call's timeout ends
 
@@ -133,6 +141,7 @@ func (r *request) release() {
 	r.mode, r.key, r.value, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0
 	r.keys, r.items, r.exps = nil, nil, nil
 	r.status, r.rvalue, r.rcas, r.rflags, r.num, r.err = 0, nil, 0, 0, 0, nil
+	r.opaque, r.info = 0, serverInfo{}
 	clear(r.founds)
 	r.founds = r.founds[:0]
 	r.fails = r.fails[:0]
@@ -145,9 +154,25 @@ func (r *request) release() {
 	requestPool.Put(r)
 }
 
+// commands returns how many commands (and opaques) r sends.
+func (r *request) commands() int {
+	switch r.kind {
+	case kindGetMulti, kindDeleteMulti:
+		return len(r.keys)
+	case kindSetMulti:
+		return len(r.items)
+	case kindHello:
+		return 0
+	}
+	return 1
+}
+
 // complete hands r's results to its caller, or recycles r if the caller
 // has left.
 func (r *request) complete() {
+	if r.kind == kindHello {
+		return // the connection's own: no caller, not pooled
+	}
 	if r.state.CompareAndSwap(statePending, stateDone) {
 		r.done <- struct{}{}
 		return
@@ -257,29 +282,59 @@ func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bo
 	}
 }
 
-// dialSlot dials a connection for s and does the handshake.
+// dialSlot dials a connection for s. The first connection to a server
+// does the handshake, a round trip that tells a meta server from a
+// text-only one and reads its settings. Once a server is known to speak
+// the meta protocol, a new connection to it (after a failure, a restart)
+// costs the connect alone: it sends the same hello (kindHello) ahead of
+// the first requests, in the same write, and checks its reply before
+// theirs. Under latency a reconnect thus costs one round trip besides the
+// connect, not three.
 func (p *pool) dialSlot(s *slot, d *dialOp) {
 	defer p.c.bg.Done()
-	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
-	defer cancel()
-	nc, info, err := p.c.handshake(ctx, p.n.addr)
+	nc, hello, err := p.connect()
 	if errors.Is(err, errTextProtocol) {
 		p.c.useText(p.n)
 	}
 	s.mu.Lock()
 	if err == nil && p.c.closed.Load() {
-		_ = nc.Close()
+		resetConn(nc)
 		err = backend.ErrClosed
 	}
 	if err == nil {
-		p.n.setInfo(info)
-		d.cn = newConn(p, s, nc, info)
+		d.cn = newConn(p, s, nc, hello)
 		s.cn.Store(d.cn)
 	}
 	d.err = err
 	s.dial = nil
 	s.mu.Unlock()
 	close(d.done)
+}
+
+// connect dials p's server, within the timeout: a connection with the
+// hello to send (hello), or after the handshake. A panic (a bug) is an
+// error.
+func (p *pool) connect() (nc net.Conn, hello bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if nc != nil {
+				resetConn(nc)
+			}
+			nc, err = nil, panicError("connecting", v)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
+	defer cancel()
+	p.c.testPoint("dial")
+	if p.n.meta.Load() {
+		nc, err = p.c.dialer.dial(ctx, "tcp", p.n.addr)
+		return nc, true, err
+	}
+	nc, info, err := p.c.handshake(ctx, p.n.addr)
+	if err == nil {
+		p.n.setInfo(info)
+	}
+	return nc, false, err
 }
 
 // close closes every connection of the pool.
@@ -293,14 +348,14 @@ func (p *pool) close() {
 
 // conn is one pipelined connection.
 type conn struct {
-	p    *pool
-	s    *slot
-	nc   net.Conn
-	bw   *bufio.Writer
-	br   *bufio.Reader
-	info serverInfo
+	p  *pool
+	s  *slot
+	nc net.Conn
+	bw *bufio.Writer
+	br *bufio.Reader
 
 	mu       sync.Mutex
+	opaque   uint32     // the next request's opaque
 	pending  []*request // queued, not yet taken by the writer
 	spare    []*request
 	inflight []*request // written (or being written), in order; head first
@@ -310,8 +365,9 @@ type conn struct {
 	rcond    *sync.Cond
 	err      error // why it died
 
-	watch *time.Timer // the watchdog, armed while requests are outstanding
-	armed bool
+	watch   *time.Timer // the watchdog, armed while requests are outstanding
+	armed   bool
+	armedAt time.Time // when it fires, if armed
 
 	dead       atomic.Bool
 	wake       chan struct{} // buffered 1
@@ -319,9 +375,11 @@ type conn struct {
 	writerDone chan struct{}
 }
 
-func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
+// newConn starts the goroutines of a new connection nc. With hello, it
+// queues the hello first (see dialSlot).
+func newConn(p *pool, s *slot, nc net.Conn, hello bool) *conn {
 	cn := &conn{
-		p: p, s: s, nc: nc, info: info,
+		p: p, s: s, nc: nc,
 		bw:         bufio.NewWriterSize(nc, 32<<10),
 		br:         bufio.NewReaderSize(nc, 256<<10),
 		wake:       make(chan struct{}, 1),
@@ -331,6 +389,12 @@ func newConn(p *pool, s *slot, nc net.Conn, info serverInfo) *conn {
 	cn.rcond = sync.NewCond(&cn.mu)
 	cn.watch = time.AfterFunc(time.Hour, cn.watchdog)
 	cn.watch.Stop()
+	if hello {
+		r := &request{kind: kindHello, due: time.Now().Add(p.c.cfg.timeout)}
+		cn.pending = append(cn.pending, r)
+		cn.arm(r)
+		cn.wake <- struct{}{}
+	}
 	p.c.bg.Add(2)
 	go cn.writeLoop()
 	go cn.readLoop()
@@ -358,8 +422,8 @@ func (cn *conn) enqueue(r *request) error {
 	return nil
 }
 
-// fail kills the connection with err; the reader then fails every request
-// on it. Only the first call counts.
+// fail kills the connection with err, resetting it (resetConn); the
+// reader then fails every request on it. Only the first call counts.
 func (cn *conn) fail(err error) {
 	cn.mu.Lock()
 	if cn.err != nil {
@@ -372,27 +436,39 @@ func (cn *conn) fail(err error) {
 	cn.rcond.Broadcast()
 	cn.mu.Unlock()
 	close(cn.quit)
-	_ = cn.nc.Close()
+	// Reset, not close: what the kernel has not delivered yet (requests
+	// written but unacknowledged, say during a partition) is dropped, and
+	// not delivered after the calls waiting on them have failed.
+	resetConn(cn.nc)
 }
 
-// arm starts the watchdog for r if it is not running. cn.mu is held.
+// arm makes the watchdog fire by r's due time. cn.mu is held.
 func (cn *conn) arm(r *request) {
-	if !cn.armed {
-		cn.armed = true
+	if !cn.armed || r.due.Before(cn.armedAt) {
+		cn.armed, cn.armedAt = true, r.due
 		cn.watch.Reset(time.Until(r.due))
 	}
 }
 
-// watchdog runs when the oldest outstanding request may be due: it closes
-// the connection if one is, or waits for the next one.
+// watchdog runs when an outstanding request may be due: it closes the
+// connection if one is, or waits for the next one. Requests are not due in
+// the order they were queued (a call that waited for a connection, the
+// hello a new connection sends first), so it looks at all of them.
 func (cn *conn) watchdog() {
+	defer func() {
+		if v := recover(); v != nil {
+			cn.fail(panicError("in the watchdog", v))
+		}
+	}()
+	cn.p.c.testPoint("watchdog")
 	cn.mu.Lock()
 	var due time.Time
-	if cn.head < len(cn.inflight) {
-		due = cn.inflight[cn.head].due
-	}
-	if len(cn.pending) > 0 && (due.IsZero() || cn.pending[0].due.Before(due)) {
-		due = cn.pending[0].due
+	for _, rs := range [2][]*request{cn.inflight[cn.head:], cn.pending} {
+		for _, r := range rs {
+			if due.IsZero() || r.due.Before(due) {
+				due = r.due
+			}
+		}
 	}
 	if due.IsZero() || cn.err != nil {
 		cn.armed = false
@@ -400,6 +476,7 @@ func (cn *conn) watchdog() {
 		return
 	}
 	if left := time.Until(due); left > 0 {
+		cn.armedAt = due
 		cn.watch.Reset(left)
 		cn.mu.Unlock()
 		return
@@ -442,6 +519,7 @@ func (cn *conn) writeLoop() {
 				r.release()
 				continue
 			}
+			cn.number(r)
 			kept = append(kept, r)
 		}
 		if cn.head > 0 && cn.head == len(cn.inflight) {
@@ -454,10 +532,7 @@ func (cn *conn) writeLoop() {
 		}
 		cn.mu.Unlock()
 		if len(kept) > 0 {
-			for _, r := range kept {
-				encode(cn.bw, r)
-			}
-			if err := cn.bw.Flush(); err != nil {
+			if err := cn.send(kept); err != nil {
 				cn.mu.Lock()
 				cn.writing = false
 				cn.mu.Unlock()
@@ -480,6 +555,57 @@ func (cn *conn) writeLoop() {
 	}
 }
 
+// number gives r its opaque(s), in the order of the requests put in
+// flight. cn.mu is held.
+func (cn *conn) number(r *request) {
+	r.opaque = cn.opaque
+	cn.opaque += uint32(r.commands())
+}
+
+// send encodes rs and flushes them. A panic (a bug) is an error.
+func (cn *conn) send(rs []*request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError("encoding a request", v)
+		}
+	}()
+	cn.p.c.testPoint("write")
+	for _, r := range rs {
+		encode(cn.bw, r)
+	}
+	return cn.bw.Flush()
+}
+
+// sendOne is send for one request.
+func (cn *conn) sendOne(r *request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError("encoding a request", v)
+		}
+	}()
+	cn.p.c.testPoint("write")
+	encode(cn.bw, r)
+	return cn.bw.Flush()
+}
+
+// receive reads the reply to r. A panic (a bug) is an error that closes
+// the connection, never a crash of the process.
+func (cn *conn) receive(r *request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError("reading a reply", v)
+		}
+	}()
+	cn.p.c.testPoint("read")
+	return readReply(cn.br, r)
+}
+
+// panicError turns a recovered panic into the error of the calls it
+// affects.
+func panicError(where string, v any) error {
+	return protoErr(fmt.Sprintf("internal error %s (please report it): panic: %v", where, v))
+}
+
 // pop returns the oldest request in flight, or nil.
 func (cn *conn) pop() *request {
 	cn.mu.Lock()
@@ -500,39 +626,7 @@ func (cn *conn) pop() *request {
 
 func (cn *conn) readLoop() {
 	defer cn.p.c.bg.Done()
-	// failed is the request whose reply could not be read. It is completed
-	// only once the writer is done: the writer queues a request in flight
-	// before it encodes it, so a reply can fail while its request is still
-	// being encoded, and completing it then would hand it back to the pool
-	// under the writer.
-	var failed *request
-	for {
-		// Wait for a request in flight (the writer queues a request there
-		// before sending it) while no caller reads on its own.
-		cn.mu.Lock()
-		for (cn.head == len(cn.inflight) || cn.direct) && cn.err == nil {
-			cn.rcond.Wait()
-		}
-		if cn.err != nil {
-			cn.mu.Unlock()
-			break
-		}
-		// r stays at the head while its reply is read, so that the
-		// connection does not look idle to tryDirect meanwhile.
-		r := cn.inflight[cn.head]
-		cn.mu.Unlock()
-		fatal := readReply(cn.br, r)
-		cn.pop()
-		if fatal != nil {
-			cn.fail(fatal)
-			cn.mu.Lock()
-			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
-			cn.mu.Unlock()
-			failed = r
-			break
-		}
-		r.complete()
-	}
+	failed := cn.readReplies()
 	<-cn.writerDone
 	cn.s.cn.CompareAndSwap(cn, nil)
 	// Wait for a caller writing or reading on its own; then nobody does
@@ -557,6 +651,57 @@ func (cn *conn) readLoop() {
 	cn.mu.Unlock()
 	for _, r := range rest {
 		r.err = err
+		r.complete()
+	}
+}
+
+// readReplies reads the replies of the requests in flight, in order, until
+// the connection fails. It returns the request whose reply could not be
+// read, if any. That one is completed only once the writer is done: the
+// writer queues a request in flight before it encodes it, so a reply can
+// fail while its request is still being encoded, and completing it then
+// would hand it back to the pool under the writer.
+func (cn *conn) readReplies() (failed *request) {
+	defer func() {
+		if v := recover(); v != nil {
+			cn.fail(panicError("in the reader", v))
+		}
+	}()
+	for {
+		// Wait for a request in flight (the writer queues a request there
+		// before sending it) while no caller reads on its own.
+		cn.mu.Lock()
+		for (cn.head == len(cn.inflight) || cn.direct) && cn.err == nil {
+			cn.rcond.Wait()
+		}
+		if cn.err != nil {
+			cn.mu.Unlock()
+			return nil
+		}
+		// r stays at the head while its reply is read, so that the
+		// connection does not look idle to tryDirect meanwhile.
+		r := cn.inflight[cn.head]
+		cn.mu.Unlock()
+		fatal := cn.receive(r)
+		cn.pop()
+		if fatal != nil {
+			var pe protoErr
+			if r.kind == kindHello && errors.As(fatal, &pe) {
+				// The server answered the hello with something else than
+				// MN and its settings: the next connection does the whole
+				// handshake again.
+				cn.p.n.meta.Store(false)
+			}
+			cn.fail(fatal)
+			cn.mu.Lock()
+			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
+			cn.mu.Unlock()
+			return r
+		}
+		if r.kind == kindHello {
+			cn.p.n.setInfo(r.info)
+			continue
+		}
 		r.complete()
 	}
 }
@@ -672,6 +817,7 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 		clear(cn.inflight)
 		cn.inflight, cn.head = cn.inflight[:0], 0
 	}
+	cn.number(r)
 	cn.inflight = append(cn.inflight, r)
 	cn.arm(r)
 	cn.mu.Unlock()
@@ -679,8 +825,7 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { cn.fail(errCallCancelled) })
 	}
-	encode(cn.bw, r)
-	err := cn.bw.Flush()
+	err := cn.sendOne(r)
 	cn.mu.Lock()
 	cn.writing = false
 	more := len(cn.pending) > 0
@@ -692,7 +837,7 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 		}
 	}
 	if err == nil {
-		err = readReply(cn.br, r)
+		err = cn.receive(r)
 	}
 	cancelled := stop != nil && !stop()
 	cn.mu.Lock()
@@ -779,8 +924,8 @@ func (r *request) takeErr() error {
 // max_value_length or the server's item_size_max, whichever is larger.
 func (cn *conn) valueLimit() int {
 	l := cn.p.c.cfg.maxValueSize
-	if cn.info.itemSizeMax > l {
-		l = cn.info.itemSizeMax
+	if m := cn.p.n.itemSizeMax.Load(); m > l {
+		l = m
 	}
 	return int(l)
 }

@@ -161,71 +161,77 @@ func TestDictValueSizeEdge(t *testing.T) {
 
 // TestHostileValueSize: a reply declaring a 1 GiB value is a protocol
 // error: nothing of that size is allocated, and the connection is closed.
+// On the meta protocol and on the text protocol (gomemcache would allocate
+// what a VALUE line declares, up to 4 GiB: the driver refuses it first).
 func TestHostileValueSize(t *testing.T) {
 	const huge = 1 << 30
-	var mu sync.Mutex
-	var closed int
-	s := newProtoFake(t, true, func(line string, c net.Conn, r *bufio.Reader) bool {
-		switch {
-		case strings.HasPrefix(line, "mg "):
-			fmt.Fprintf(c, "VA %d c1 O0\r\n", huge)
-		case strings.HasPrefix(line, "gets "):
-			fmt.Fprintf(c, "VALUE k 0 %d 1\r\n", huge)
-		default:
-			return false
-		}
-		// Send a little of the "value", then wait for the client to hang up.
-		_, _ = c.Write(bytes.Repeat([]byte{'x'}, 4096))
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var ne net.Error
-		for {
-			_, err := r.ReadByte() // the rest of what was sent, then the hang-up
-			if err == nil {
-				continue
+	for _, meta := range []bool{true, false} {
+		t.Run(map[bool]string{true: "meta", false: "text"}[meta], func(t *testing.T) {
+			var mu sync.Mutex
+			var closed int
+			s := newProtoFake(t, meta, func(line string, c net.Conn, r *bufio.Reader) bool {
+				switch {
+				case strings.HasPrefix(line, "mg "):
+					fmt.Fprintf(c, "VA %d c1%s\r\n", huge, metaFlags(line))
+				case strings.HasPrefix(line, "gets "):
+					fmt.Fprintf(c, "VALUE k 0 %d 1\r\n", huge)
+				default:
+					return false
+				}
+				// Send a little of the "value", then wait for the client to hang up.
+				_, _ = c.Write(bytes.Repeat([]byte{'x'}, 4096))
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				var ne net.Error
+				for {
+					_, err := r.ReadByte() // the rest of what was sent, then the hang-up
+					if err == nil {
+						continue
+					}
+					if !(errors.As(err, &ne) && ne.Timeout()) {
+						mu.Lock()
+						closed++
+						mu.Unlock()
+					}
+					return false
+				}
+			})
+			c := fakeClient(t, s, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0))
+			ctx := context.Background()
+			for i, op := range []struct {
+				name string
+				call func() error
+			}{
+				{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
+				{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err }},
+			} {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				err := op.call()
+				runtime.ReadMemStats(&after)
+				if !errors.Is(err, memcached.ErrProtocol) {
+					t.Errorf("%s with a reply declaring %d bytes: %v, want a protocol error", op.name, huge, err)
+				} else {
+					t.Logf("%s: %v", op.name, err)
+				}
+				if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+					t.Errorf("%s allocated %d bytes for a reply declaring %d", op.name, n, huge)
+				}
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					mu.Lock()
+					n := closed
+					mu.Unlock()
+					if n > i {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: the client did not close the connection after the hostile reply", op.name)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 			}
-			if !(errors.As(err, &ne) && ne.Timeout()) {
-				mu.Lock()
-				closed++
-				mu.Unlock()
-			}
-			return false
-		}
-	})
-	c := fakeClient(t, s, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0))
-	ctx := context.Background()
-	for i, op := range []struct {
-		name string
-		call func() error
-	}{
-		{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
-		{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err }},
-	} {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		err := op.call()
-		runtime.ReadMemStats(&after)
-		if !errors.Is(err, memcached.ErrProtocol) {
-			t.Errorf("%s with a reply declaring %d bytes: %v, want a protocol error", op.name, huge, err)
-		} else {
-			t.Logf("%s: %v", op.name, err)
-		}
-		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
-			t.Errorf("%s allocated %d bytes for a reply declaring %d", op.name, n, huge)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			mu.Lock()
-			n := closed
-			mu.Unlock()
-			if n > i {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the client did not close the connection after the hostile reply", op.name)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		})
 	}
 }
 

@@ -124,13 +124,35 @@ func newProtoFake(t *testing.T, meta bool, respond func(line string, c net.Conn,
 	})
 }
 
+// metaFlags returns the flags that memcached echoes in its reply to the
+// meta request line: " k<key>" if it asks for the key (k), and its opaque
+// (" O<n>").
+func metaFlags(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	for _, fl := range f[2:] {
+		switch {
+		case fl == "k":
+			b.WriteString(" k" + f[1])
+		case strings.HasPrefix(fl, "O"):
+			b.WriteString(" " + fl)
+		}
+	}
+	return b.String()
+}
+
 // TestBadServers: garbage, a reply cut in the middle, a silent server, on
 // the meta protocol and on the text protocol. Each gives a clear error,
 // never a panic or a hang.
 func TestBadServers(t *testing.T) {
+	// reply sends s, with the request's flags (metaFlags) in place of
+	// {flags}.
 	reply := func(s string, keep bool) func(string, net.Conn, *bufio.Reader) bool {
 		return func(line string, c net.Conn, _ *bufio.Reader) bool {
-			fmt.Fprint(c, s)
+			fmt.Fprint(c, strings.ReplaceAll(s, "{flags}", metaFlags(line)))
 			return keep
 		}
 	}
@@ -143,7 +165,7 @@ func TestBadServers(t *testing.T) {
 		{"garbage", reply("HELLO THERE\r\n", true), reply("HELLO THERE\r\n", true), memcached.ErrProtocol, "HELLO THERE"},
 		{"bad value header", reply("VA notanumber c1\r\nx\r\n", true), reply("VALUE k 0 notanumber 1\r\nx\r\nEND\r\n", true),
 			memcached.ErrProtocol, "notanumber"},
-		{"closes mid-reply", reply("VA 100 c1 O0\r\nonly a part", false), reply("VALUE k 0 100 1\r\nonly a part", false),
+		{"closes mid-reply", reply("VA 100 c1{flags}\r\nonly a part", false), reply("VALUE k 0 100 1\r\nonly a part", false),
 			backend.ErrUnavailable, "EOF"},
 		{"server error", reply("SERVER_ERROR out of memory\r\n", true), reply("SERVER_ERROR out of memory\r\n", true),
 			backend.ErrUnavailable, "out of memory"},

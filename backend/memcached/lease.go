@@ -47,17 +47,17 @@ import (
 
 var _ backend.Leaser = (*Client)(nil)
 
-// encodeLease writes "mg <key> v c N<exp>[ R<within>]".
+// encodeLease writes "mg <key> v c k N<exp>[ R<within>]" (encode adds
+// the opaque and the line end).
 func encodeLease(w *bufio.Writer, r *request) {
 	_, _ = w.WriteString("mg ")
 	_, _ = w.WriteString(r.key)
-	_, _ = w.WriteString(" v c N")
+	_, _ = w.WriteString(" v c k N")
 	writeInt(w, int64(r.exp))
 	if r.delta != 0 {
 		_, _ = w.WriteString(" R")
 		writeUint(w, r.delta)
 	}
-	_, _ = w.WriteString("\r\n")
 }
 
 // leaseTTL converts a lease's duration to memcached's exptime: whole
@@ -73,10 +73,9 @@ func leaseTTL(op, key, what string, d time.Duration) (int32, error) {
 // leaseSupported returns an error wrapping backend.ErrNotSupported if n
 // cannot hand out leases: it has no meta commands, or no CAS. It connects
 // first if no connection to n has told yet.
-func (c *Client) leaseSupported(ctx context.Context, n *node, op, key string) error {
+func (c *Client) leaseSupported(ctx context.Context, n *node, op, key string, dl due) error {
 	if n.text.Load() == nil && n.itemSizeMax.Load() == 0 {
-		deadline, byCtx := c.deadline(ctx)
-		if _, err := n.pool.conn(ctx, deadline, byCtx); err != nil && err != errTextProtocol {
+		if _, err := n.pool.conn(ctx, dl.at, dl.byCtx); err != nil && err != errTextProtocol {
 			return c.result(n, op, key, err)
 		}
 	}
@@ -100,13 +99,13 @@ func errNoLeases(n *node, op, key string, why error) error {
 
 // leaseRun runs r, a lease command for key, on n. On nil error r holds the
 // reply and the caller must release it; on error r is gone.
-func (c *Client) leaseRun(ctx context.Context, n *node, op, key string, r *request) error {
-	if err := c.leaseSupported(ctx, n, op, key); err != nil {
+func (c *Client) leaseRun(ctx context.Context, n *node, dl due, op, key string, r *request) error {
+	if err := c.leaseSupported(ctx, n, op, key, dl); err != nil {
 		r.release()
 		return err
 	}
 	r.key = key
-	if err := c.exec(ctx, n, r); err != nil {
+	if err := c.exec(ctx, n, r, dl); err != nil {
 		if err == errTextProtocol {
 			return errNoLeases(n, op, key, errTextOnly)
 		}
@@ -145,14 +144,14 @@ func (c *Client) GetLease(ctx context.Context, key string, o backend.LeaseOption
 			return backend.Lease{}, err
 		}
 	}
-	n, err := c.prepare(ctx, op, key)
+	n, dl, err := c.prepare(ctx, op, key)
 	if err != nil {
 		return backend.Lease{}, err
 	}
 	defer c.leave()
 	r := newRequest(kindLease)
 	r.exp, r.delta = exp, uint64(within)
-	if err := c.leaseRun(ctx, n, op, key, r); err != nil {
+	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {
 		return backend.Lease{}, err
 	}
 	status, value, cas, flags, rerr := r.status, r.rvalue, r.rcas, r.rflags, r.err
@@ -187,14 +186,14 @@ func (c *Client) ReleaseLease(ctx context.Context, l backend.Lease) error {
 		return nil
 	}
 	key := l.Item.Key
-	n, err := c.prepare(ctx, op, key)
+	n, dl, err := c.prepare(ctx, op, key)
 	if err != nil {
 		return err
 	}
 	defer c.leave()
 	r := newRequest(kindDelete)
 	r.mode, r.cas = 'C', l.Item.CAS
-	if err := c.leaseRun(ctx, n, op, key, r); err != nil {
+	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {
 		return err
 	}
 	status, rerr := r.status, r.err
@@ -221,14 +220,14 @@ func (c *Client) MarkStale(ctx context.Context, key string, ttl time.Duration) e
 	if err != nil {
 		return err
 	}
-	n, err := c.prepare(ctx, op, key)
+	n, dl, err := c.prepare(ctx, op, key)
 	if err != nil {
 		return err
 	}
 	defer c.leave()
 	r := newRequest(kindDelete)
 	r.mode, r.exp = 'I', exp
-	if err := c.leaseRun(ctx, n, op, key, r); err != nil {
+	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {
 		return err
 	}
 	status, rerr := r.status, r.err

@@ -511,15 +511,16 @@ func TestLeaseInvalidInput(t *testing.T) {
 func TestLeaseHostileReply(t *testing.T) {
 	t.Parallel()
 	s := newProtoFake(t, true, func(line string, c net.Conn, r *bufio.Reader) bool {
+		echo := metaFlags(line)
 		switch {
 		case strings.HasPrefix(line, "mg huge "):
-			fmt.Fprintf(c, "VA %d c1 W\r\n", 1<<30)
+			fmt.Fprintf(c, "VA %d c1 W%s\r\n", 1<<30, echo)
 		case strings.HasPrefix(line, "mg nomem "):
-			fmt.Fprintf(c, "EN\r\n")
+			fmt.Fprintf(c, "EN%s\r\n", echo)
 		case strings.HasPrefix(line, "mg "):
-			fmt.Fprintf(c, "VA 0 c7 W\r\n\r\n")
+			fmt.Fprintf(c, "VA 0 c7 W%s\r\n\r\n", echo)
 		case strings.HasPrefix(line, "md "):
-			fmt.Fprintf(c, "VA 1 W\r\nx\r\n")
+			fmt.Fprintf(c, "VA 1 W%s\r\nx\r\n", echo)
 		}
 		return true
 	})

@@ -33,6 +33,17 @@ type Client struct {
 
 	closed atomic.Bool
 	active atomic.Int64 // calls in progress
+
+	hook func(where string) // tests only (export_test.go): called at the points named in testPoint
+}
+
+// testPoint calls the test hook, if any, at where: "read" (a reply),
+// "write" (a batch of requests), "watchdog", "dial" or "text" (a
+// text-protocol call), each in the goroutine that does it.
+func (c *Client) testPoint(where string) {
+	if c.hook != nil {
+		c.hook(where)
+	}
 }
 
 // New returns a Client over the servers at addrs ("host:port"; a host alone
@@ -53,6 +64,7 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		cfg:    cfg,
+		hook:   cfg.hook,
 		byAddr: make(map[string]*node, len(addrs)),
 		dialer: &dialer{timeout: cfg.timeout, tls: cfg.tls, custom: cfg.dial},
 	}
@@ -144,7 +156,7 @@ func (c *Client) Close() error {
 	for _, n := range c.nodes {
 		n.pool.close()
 		if t := n.text.Load(); t != nil {
-			_ = t.mc.Close()
+			t.close()
 		}
 	}
 	c.bg.Wait()

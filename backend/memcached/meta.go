@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"time"
@@ -37,18 +38,19 @@ func writeInt(w *bufio.Writer, v int64) {
 }
 
 // encode writes r's commands to w. Errors stick in w and show at Flush.
+// Every command carries its opaque (O<n>, see request.opaque), and every
+// read the key flag (k), so that each reply names the request it answers.
 func encode(w *bufio.Writer, r *request) {
 	switch r.kind {
 	case kindGet:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
-		_, _ = w.WriteString(" v c\r\n")
+		_, _ = w.WriteString(" v c k")
 	case kindTouch:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
 		_, _ = w.WriteString(" T")
 		writeInt(w, int64(r.exp))
-		_, _ = w.WriteString("\r\n")
 	case kindStore:
 		encodeSet(w, r.key, r.value, r.exp)
 		switch r.mode {
@@ -58,9 +60,10 @@ func encode(w *bufio.Writer, r *request) {
 			_, _ = w.WriteString(" C")
 			writeUint(w, r.cas)
 		}
-		_, _ = w.WriteString("\r\n")
+		writeOpaque(w, r.opaque)
 		_, _ = w.Write(r.value)
 		_, _ = w.WriteString("\r\n")
+		return
 	case kindDelete:
 		_, _ = w.WriteString("md ")
 		_, _ = w.WriteString(r.key)
@@ -75,7 +78,6 @@ func encode(w *bufio.Writer, r *request) {
 				writeInt(w, int64(r.exp))
 			}
 		}
-		_, _ = w.WriteString("\r\n")
 	case kindLease:
 		encodeLease(w, r)
 	case kindArith:
@@ -86,37 +88,54 @@ func encode(w *bufio.Writer, r *request) {
 		if r.mode == 'D' {
 			_, _ = w.WriteString(" MD")
 		}
-		_, _ = w.WriteString("\r\n")
+	case kindHello:
+		_, _ = w.WriteString(helloCmd)
+		return
 	case kindGetMulti:
-		encodeQuietKeys(w, "mg ", r.keys, " v c q O")
+		encodeQuietKeys(w, "mg ", r.keys, " v c k", r.opaque)
+		return
 	case kindSetMulti:
+		last := len(r.items) - 1
 		for i := range r.items {
 			it := &r.items[i]
 			encodeSet(w, it.Key, it.Value, r.exps[i])
-			_, _ = w.WriteString(" q O")
-			writeUint(w, uint64(i))
-			_, _ = w.WriteString("\r\n")
+			if i < last {
+				_, _ = w.WriteString(" q")
+			}
+			writeOpaque(w, r.opaque+uint32(i))
 			_, _ = w.Write(it.Value)
 			_, _ = w.WriteString("\r\n")
 		}
-		_, _ = w.WriteString("mn\r\n")
+		return
 	case kindDeleteMulti:
-		encodeQuietKeys(w, "md ", r.keys, " q O")
+		encodeQuietKeys(w, "md ", r.keys, "", r.opaque)
+		return
 	}
+	writeOpaque(w, r.opaque)
+}
+
+// writeOpaque ends a command line with " O<opaque>" and CRLF.
+func writeOpaque(w *bufio.Writer, opaque uint32) {
+	_, _ = w.WriteString(" O")
+	writeUint(w, uint64(opaque))
+	_, _ = w.WriteString("\r\n")
 }
 
 // encodeQuietKeys writes cmd (such as "mg ") for each of keys with flags,
-// which end in " q O" (quiet, and the key's index as the opaque), then the
-// "mn" that ends the quiet commands.
-func encodeQuietKeys(w *bufio.Writer, cmd string, keys []string, flags string) {
+// the opaque base+i for the i-th key, and quiet mode (q) for all but the
+// last: memcached then answers only what is worth saying (a hit, a
+// failure), and always the last command, whose reply ends the batch.
+func encodeQuietKeys(w *bufio.Writer, cmd string, keys []string, flags string, base uint32) {
+	last := len(keys) - 1
 	for i, k := range keys {
 		_, _ = w.WriteString(cmd)
 		_, _ = w.WriteString(k)
 		_, _ = w.WriteString(flags)
-		writeUint(w, uint64(i))
-		_, _ = w.WriteString("\r\n")
+		if i < last {
+			_, _ = w.WriteString(" q")
+		}
+		writeOpaque(w, base+uint32(i))
 	}
-	_, _ = w.WriteString("mn\r\n")
 }
 
 // encodeSet writes "ms <key> <len> T<exp>" (no line end).
@@ -153,11 +172,14 @@ func unexpected(err error) error {
 
 // metaReply is a parsed reply line "<CD> [<size>] <flags>*".
 type metaReply struct {
-	code   [2]byte
-	size   int
-	cas    uint64
-	opaque int   // -1: none
-	flags  uint8 // flagWin, flagBusy, flagStale
+	code      [2]byte
+	size      int
+	cas       uint64
+	opaque    uint32
+	hasOpaque bool
+	key       []byte // the k flag's key, in the line's buffer
+	hasKey    bool
+	flags     uint8 // flagWin, flagBusy, flagStale
 }
 
 // The lease flags of an mg reply (see lease.go).
@@ -187,7 +209,6 @@ func placeholder(size int, flags uint8) bool {
 // parseMeta parses a reply line of a meta command. VA lines must carry a
 // size no larger than limit.
 func parseMeta(line []byte, limit int) (m metaReply, err error) {
-	m.opaque = -1
 	body := line[:len(line)-2]
 	if len(body) < 2 || (len(body) > 2 && body[2] != ' ') {
 		return m, protoErr(fmt.Sprintf("unexpected reply line %q", line))
@@ -231,10 +252,15 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 			m.cas = v
 		case 'O':
 			v, ok := decimal.ParseUint(tok[1:])
-			if !ok || v > 1<<31 {
+			if !ok || v > math.MaxUint32 || m.hasOpaque {
 				return m, protoErr(fmt.Sprintf("bad opaque in reply %q", line))
 			}
-			m.opaque = int(v)
+			m.opaque, m.hasOpaque = uint32(v), true
+		case 'k':
+			if m.hasKey {
+				return m, protoErr(fmt.Sprintf("two keys in reply %q", line))
+			}
+			m.key, m.hasKey = tok[1:], true
 		case 'W', 'Z', 'X':
 			if len(tok) == 1 {
 				m.flags |= leaseFlag(tok[0])
@@ -246,6 +272,7 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 
 var (
 	lineMN        = []byte("MN\r\n")
+	lineEND       = []byte("END\r\n")
 	prefixServer  = []byte("SERVER_ERROR")
 	prefixClient  = []byte("CLIENT_ERROR")
 	prefixError   = []byte("ERROR")
@@ -276,13 +303,27 @@ func readValue(br *bufio.Reader, dst []byte) error {
 // multi-key reply are packed into.
 const arenaSize = 8 << 10
 
+// mismatch is the protocol error of a reply that does not answer the
+// request it is read for.
+func mismatch(line []byte, r *request, want uint32) error {
+	key := r.key
+	if key == "" {
+		key = "(several keys)"
+	}
+	return protoErr(fmt.Sprintf("reply %q does not answer the request it was read for (key %q, opaque O%d): a reply was added, dropped or changed on the way",
+		bytes.TrimRight(line, "\r\n"), key, want))
+}
+
 // readReply reads the reply to r and records it in r. It returns an error
-// only when the connection cannot be used further (an I/O error, or a
-// reply that is not what memcached sends).
+// only when the connection cannot be used further: an I/O error, a reply
+// that is not what memcached sends, or one that does not answer r (its
+// opaque, or for a read its key, is not r's).
 func readReply(br *bufio.Reader, r *request) error {
 	switch r.kind {
 	case kindGetMulti, kindSetMulti, kindDeleteMulti:
 		return readMultiReply(br, r)
+	case kindHello:
+		return readHello(br, r)
 	}
 	line, err := readLine(br)
 	if err != nil {
@@ -295,6 +336,13 @@ func readReply(br *bufio.Reader, r *request) error {
 	if err != nil {
 		return err
 	}
+	if !m.hasOpaque || m.opaque != r.opaque {
+		return mismatch(line, r, r.opaque)
+	}
+	read := r.kind == kindGet || r.kind == kindLease
+	if read && (m.hasKey || m.code == [2]byte{'V', 'A'}) && (!m.hasKey || string(m.key) != r.key) {
+		return mismatch(line, r, r.opaque)
+	}
 	switch {
 	case m.code == [2]byte{'V', 'A'} && r.kind == kindGet && placeholder(m.size, m.flags):
 		// A lease placeholder (a missing key being filled): a miss.
@@ -302,7 +350,7 @@ func readReply(br *bufio.Reader, r *request) error {
 			return err
 		}
 		r.status = replyMiss
-	case m.code == [2]byte{'V', 'A'} && (r.kind == kindGet || r.kind == kindLease):
+	case m.code == [2]byte{'V', 'A'} && read:
 		v := make([]byte, m.size)
 		if err := readValue(br, v); err != nil {
 			return err
@@ -321,9 +369,9 @@ func readReply(br *bufio.Reader, r *request) error {
 			return protoErr(fmt.Sprintf("bad counter value %q", buf[:m.size]))
 		}
 		r.status, r.num = replyOK, n
-	case m.code == [2]byte{'H', 'D'} && r.kind != kindGet && r.kind != kindArith && r.kind != kindLease:
+	case m.code == [2]byte{'H', 'D'} && !read && r.kind != kindArith:
 		r.status = replyOK
-	case m.code == [2]byte{'E', 'N'} && (r.kind == kindGet || r.kind == kindTouch || r.kind == kindLease):
+	case m.code == [2]byte{'E', 'N'} && (read || r.kind == kindTouch):
 		r.status = replyMiss
 	case m.code == [2]byte{'N', 'F'} && (r.kind == kindStore || r.kind == kindDelete || r.kind == kindArith):
 		r.status = replyMiss
@@ -357,21 +405,20 @@ func errorLine(line []byte, r *request) error {
 	return protoErr(fmt.Sprintf("unexpected reply %q", text))
 }
 
-// readMultiReply reads the replies of a quiet multi-key request up to MN.
+// readMultiReply reads the replies of a multi-key request: its commands
+// carry the opaques r.opaque+i, all quiet but the last, whose reply ends
+// the request. Each reply must carry the opaque of one of the request's
+// commands, after the previous reply's (memcached answers in order), and
+// a value the key it was asked for.
 func readMultiReply(br *bufio.Reader, r *request) error {
-	n := len(r.keys)
-	if r.kind == kindSetMulti {
-		n = len(r.items)
-	}
-	next := 0 // replies come in request order
+	n := uint32(r.commands())
+	last := n - 1
+	next := uint32(0) // the lowest offset the next reply may answer
 	var arena []byte
 	for {
 		line, err := readLine(br)
 		if err != nil {
 			return err
-		}
-		if bytes.Equal(line, lineMN) {
-			return nil
 		}
 		if bytes.HasPrefix(line, prefixServer) {
 			// Not tied to a key (no opaque): the outcome of the request is
@@ -382,17 +429,24 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 		if err != nil {
 			return err
 		}
-		if m.opaque < next || m.opaque >= n {
-			return protoErr(fmt.Sprintf("reply %q out of order or for no request (%d commands)", line, n))
+		off := m.opaque - r.opaque // wraps as the opaques do
+		if !m.hasOpaque || off < next || off >= n {
+			return mismatch(line, r, r.opaque+next)
 		}
-		next = m.opaque + 1
+		next = off + 1
+		i := int(off)
 		switch {
-		case m.code == [2]byte{'V', 'A'} && r.kind == kindGetMulti && placeholder(m.size, m.flags):
-			// A lease placeholder (a missing key being filled): a miss.
-			if err := readValue(br, nil); err != nil {
-				return err
-			}
 		case m.code == [2]byte{'V', 'A'} && r.kind == kindGetMulti:
+			if !m.hasKey || string(m.key) != r.keys[i] {
+				return mismatch(line, r, m.opaque)
+			}
+			if placeholder(m.size, m.flags) {
+				// A lease placeholder (a missing key being filled): a miss.
+				if err := readValue(br, nil); err != nil {
+					return err
+				}
+				break
+			}
 			var v []byte
 			if m.size > arenaSize/4 {
 				v = make([]byte, m.size)
@@ -405,15 +459,76 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 			if err := readValue(br, v); err != nil {
 				return err
 			}
-			r.founds = append(r.founds, found{index: m.opaque, value: v, cas: m.cas})
+			r.founds = append(r.founds, found{index: i, value: v, cas: m.cas})
+		case m.code == [2]byte{'E', 'N'} && r.kind == kindGetMulti && off == last:
+			if m.hasKey && string(m.key) != r.keys[i] {
+				return mismatch(line, r, m.opaque)
+			}
+		case m.code == [2]byte{'H', 'D'} && r.kind != kindGetMulti && off == last:
 		case m.code == [2]byte{'N', 'S'} && r.kind == kindSetMulti:
-			r.fails = append(r.fails, keyStatus{m.opaque, replyNotStored})
+			r.fails = append(r.fails, keyStatus{i, replyNotStored})
 		case m.code == [2]byte{'E', 'X'} && r.kind == kindSetMulti:
-			r.fails = append(r.fails, keyStatus{m.opaque, replyExists})
+			r.fails = append(r.fails, keyStatus{i, replyExists})
 		case m.code == [2]byte{'N', 'F'} && (r.kind == kindSetMulti || r.kind == kindDeleteMulti):
-			r.fails = append(r.fails, keyStatus{m.opaque, replyMiss})
+			r.fails = append(r.fails, keyStatus{i, replyMiss})
 		default:
 			return protoErr(fmt.Sprintf("unexpected reply %q", line))
+		}
+		if off == last {
+			return nil
+		}
+	}
+}
+
+// helloCmd is what every connection sends first: "mn", which a server
+// with meta commands answers MN, and "stats settings", which says its
+// item_size_max and whether CAS is on. Both in one write: one round trip.
+const helloCmd = "mn\r\nstats settings\r\n"
+
+// readHello reads the replies to helloCmd, pipelined ahead of the first
+// requests of a new connection to a server known to have meta commands,
+// into r.info. Anything but MN first is a protocol error.
+func readHello(br *bufio.Reader, r *request) error {
+	line, err := readLine(br)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(line, lineMN) {
+		return protoErr(fmt.Sprintf("unexpected reply to mn on a new connection: %q (the server no longer speaks the meta protocol?)",
+			bytes.TrimRight(line, "\r\n")))
+	}
+	r.info, err = readSettings(br)
+	return err
+}
+
+// readSettings reads the reply to "stats settings": the server's
+// item_size_max and whether CAS is enabled. A server that does not know
+// the command (ERROR, CLIENT_ERROR) gets the defaults.
+func readSettings(br *bufio.Reader) (serverInfo, error) {
+	info := serverInfo{casEnabled: true}
+	for first := true; ; first = false {
+		line, err := readLine(br)
+		if err != nil {
+			return info, err
+		}
+		if bytes.Equal(line, lineEND) {
+			return info, nil
+		}
+		if first && (bytes.HasPrefix(line, prefixError) || bytes.HasPrefix(line, prefixClient)) {
+			return info, nil // settings not available: defaults
+		}
+		rest, found := bytes.CutPrefix(line[:len(line)-2], []byte("STAT "))
+		if !found {
+			return info, protoErr(fmt.Sprintf("unexpected line in stats settings reply: %q", line))
+		}
+		name, value, _ := bytes.Cut(rest, []byte(" "))
+		switch string(name) {
+		case "item_size_max":
+			if v, ok := decimal.ParseUint(value); ok && v > 0 && v < 1<<40 {
+				info.itemSizeMax = int64(v)
+			}
+		case "cas_enabled":
+			info.casEnabled = string(value) != "no"
 		}
 	}
 }
@@ -422,12 +537,13 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 // do not say theirs.
 const defaultItemSizeMax = 1 << 20
 
-// handshake dials addr and asks "mn": a meta server answers MN, and then
-// says its item_size_max and whether CAS is enabled ("stats settings"). A
-// server without meta commands answers ERROR (memcached < 1.6, most
-// text-protocol stores) or closes the connection (nutcracker); the latter
-// is told from a failing server by asking "version" on a new connection.
-// Such servers give errTextProtocol.
+// handshake dials addr and sends helloCmd, in one round trip: a meta
+// server answers MN, then its settings. A server without meta commands
+// answers ERROR (memcached < 1.6, most text-protocol stores) or closes the
+// connection (nutcracker); the latter is told from a failing server by
+// asking "version" on a new connection. Such servers give
+// errTextProtocol. The connections to a server that is known to speak the
+// meta protocol skip this round trip (see pool.dialSlot).
 func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverInfo, error) {
 	info := serverInfo{casEnabled: true}
 	nc, err := c.dialer.dial(ctx, "tcp", addr)
@@ -437,7 +553,7 @@ func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverIn
 	ok := false
 	defer func() {
 		if !ok {
-			_ = nc.Close()
+			resetConn(nc)
 		}
 	}()
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
@@ -446,7 +562,7 @@ func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverIn
 		_ = nc.SetDeadline(d)
 	}
 	br := bufio.NewReaderSize(nc, 4<<10)
-	if _, err := nc.Write([]byte("mn\r\n")); err != nil {
+	if _, err := nc.Write([]byte(helloCmd)); err != nil {
 		return nil, info, err
 	}
 	line, err := br.ReadSlice('\n')
@@ -459,38 +575,13 @@ func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverIn
 	case err != nil:
 		return nil, info, unexpected(err)
 	case string(line) == "MN\r\n":
-	case bytes.HasPrefix(line, []byte("ERROR")), bytes.HasPrefix(line, prefixClient), bytes.HasPrefix(line, prefixServer):
+	case bytes.HasPrefix(line, prefixError), bytes.HasPrefix(line, prefixClient), bytes.HasPrefix(line, prefixServer):
 		return nil, info, errTextProtocol
 	default:
 		return nil, info, protoErr(fmt.Sprintf("unexpected reply to mn: %q", bytes.TrimRight(line, "\r\n")))
 	}
-	if _, err := nc.Write([]byte("stats settings\r\n")); err != nil {
+	if info, err = readSettings(br); err != nil {
 		return nil, info, err
-	}
-	for first := true; ; first = false {
-		line, err := readLine(br)
-		if err != nil {
-			return nil, info, err
-		}
-		if string(line) == "END\r\n" {
-			break
-		}
-		if first && (bytes.HasPrefix(line, []byte("ERROR")) || bytes.HasPrefix(line, prefixClient)) {
-			break // settings not available: defaults
-		}
-		rest, found := bytes.CutPrefix(line[:len(line)-2], []byte("STAT "))
-		if !found {
-			return nil, info, protoErr(fmt.Sprintf("unexpected line in stats settings reply: %q", line))
-		}
-		name, value, _ := bytes.Cut(rest, []byte(" "))
-		switch string(name) {
-		case "item_size_max":
-			if v, ok := decimal.ParseUint(value); ok && v > 0 && v < 1<<40 {
-				info.itemSizeMax = int64(v)
-			}
-		case "cas_enabled":
-			info.casEnabled = string(value) != "no"
-		}
 	}
 	if br.Buffered() > 0 {
 		return nil, info, protoErr(fmt.Sprintf("unexpected data after the handshake: %q", peekLine(br)))
@@ -510,7 +601,7 @@ func (c *Client) answersVersion(ctx context.Context, addr string) bool {
 	if err != nil {
 		return false
 	}
-	defer nc.Close()
+	defer resetConn(nc)
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if d, has := ctx.Deadline(); has {

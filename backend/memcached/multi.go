@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -74,7 +73,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		return map[string]backend.Item{}, nil
 	}
 	calls := c.groupKeys(keys)
-	deadline, byCtx := c.deadline(ctx)
+	dl := c.deadline(ctx)
 	out := make(map[string]backend.Item, len(keys))
 	var me backend.MultiError
 	failAll := func(nc *nodeCall, err error) {
@@ -93,7 +92,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		}
 		r := newRequest(kindGetMulti)
 		r.keys = nc.keys
-		cn, err := nc.n.pool.start(ctx, r, deadline, byCtx)
+		cn, err := nc.n.pool.start(ctx, r, dl.at, dl.byCtx)
 		switch {
 		case err == errTextProtocol:
 		case err != nil && isCtxErr(err):
@@ -109,7 +108,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 			continue
 		}
 		if nc.r == nil {
-			items, err := c.textGetMulti(ctx, nc.n, nc.n.text.Load(), nc.keys)
+			items, err := c.textGetMulti(ctx, nc.n, nc.n.text.Load(), dl, nc.keys)
 			if isCtxErr(err) {
 				return out, fmt.Errorf("memcached: %s: %w", op, err)
 			}
@@ -169,11 +168,11 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 		byKey[it.Key] = i // the last write of a key wins, as it would in order
 	}
 	calls := c.groupKeys(valid)
-	deadline, byCtx := c.deadline(ctx)
+	dl := c.deadline(ctx)
 	for _, nc := range calls {
 		if nc.n.text.Load() == nil && nc.n.itemSizeMax.Load() == 0 && nc.n.admit() == nil {
 			// Learn the server's item_size_max before checking sizes.
-			if _, err := nc.n.pool.conn(ctx, deadline, byCtx); isCtxErr(err) {
+			if _, err := nc.n.pool.conn(ctx, dl.at, dl.byCtx); isCtxErr(err) {
 				return fmt.Errorf("memcached: %s: %w", op, err)
 			}
 		}
@@ -194,7 +193,7 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 		}
 		nc.keys = nil
 	}
-	return c.multiWrite(ctx, op, "set", kindSetMulti, calls, deadline, byCtx, &me)
+	return c.multiWrite(ctx, op, "set", kindSetMulti, calls, dl, &me)
 }
 
 // DeleteMulti removes every key as Delete does, in one pipelined request
@@ -218,15 +217,14 @@ func (c *Client) DeleteMulti(ctx context.Context, keys []string) error {
 		valid = append(valid, k)
 	}
 	calls := c.groupKeys(valid)
-	deadline, byCtx := c.deadline(ctx)
-	return c.multiWrite(ctx, op, "delete", kindDeleteMulti, calls, deadline, byCtx, &me)
+	return c.multiWrite(ctx, op, "delete", kindDeleteMulti, calls, c.deadline(ctx), &me)
 }
 
 // multiWrite sends the writes of each server and adds the failures of
 // single keys to me. It returns me if it names any key, nil if none, or
 // the error of the servers whose outcome is unknown.
 func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, calls []*nodeCall,
-	deadline time.Time, byCtx bool, me *backend.MultiError) error {
+	dl due, me *backend.MultiError) error {
 	var fatal []error
 	count := func(nc *nodeCall) int {
 		if kind == kindSetMulti {
@@ -260,7 +258,7 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 		}
 		r := newRequest(kind)
 		r.keys, r.items, r.exps = nc.keys, nc.items, nc.exps
-		cn, err := nc.n.pool.start(ctx, r, deadline, byCtx)
+		cn, err := nc.n.pool.start(ctx, r, dl.at, dl.byCtx)
 		switch {
 		case err == errTextProtocol:
 		case err != nil && isCtxErr(err):
@@ -277,7 +275,7 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 			continue
 		}
 		if nc.r == nil {
-			kes, err := c.textMulti(ctx, nc.n, nc.n.text.Load(), cmd, nc.items, nc.exps, nc.keys)
+			kes, err := c.textMulti(ctx, nc.n, nc.n.text.Load(), dl, cmd, nc.items, nc.exps, nc.keys)
 			me.Errors = append(me.Errors, kes...)
 			if err != nil {
 				if isCtxErr(err) {

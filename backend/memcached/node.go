@@ -29,10 +29,13 @@ type node struct {
 
 	itemSizeMax atomic.Int64 // the server's item_size_max; 0: not known yet
 	noCAS       atomic.Bool  // the server runs with -C (no CAS field in items)
+	meta        atomic.Bool  // a handshake found meta commands: new connections skip its round trip
 }
 
-// setInfo records what a handshake learnt.
+// setInfo records what a handshake (or a connection's hello) learnt from
+// a server that speaks the meta protocol.
 func (n *node) setInfo(info serverInfo) {
+	n.meta.Store(true)
 	if info.itemSizeMax > 0 {
 		n.itemSizeMax.Store(info.itemSizeMax)
 	}

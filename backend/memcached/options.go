@@ -40,6 +40,7 @@ type config struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	hash          string
 	errs          []error
+	hook          func(where string) // tests only: see Client.testPoint
 }
 
 func defaultConfig() config {

@@ -10,19 +10,19 @@ import (
 // backend.ErrNotFound and memcache.ErrCacheMiss; a server marked down,
 // backend.ErrUnavailable.
 func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
-	n, err := c.prepare(ctx, "get", key)
+	n, dl, err := c.prepare(ctx, "get", key)
 	if err != nil {
 		return backend.Item{}, err
 	}
 	defer c.leave()
 	if t := n.text.Load(); t != nil {
-		return c.textGet(ctx, n, t, key)
+		return c.textGet(ctx, n, t, dl, key)
 	}
 	r := newRequest(kindGet)
 	r.key = key
-	if err := c.exec(ctx, n, r); err != nil {
+	if err := c.exec(ctx, n, r, dl); err != nil {
 		if err == errTextProtocol {
-			return c.textGet(ctx, n, n.text.Load(), key)
+			return c.textGet(ctx, n, n.text.Load(), dl, key)
 		}
 		return backend.Item{}, c.result(n, "get", key, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
@@ -13,14 +15,46 @@ import (
 
 // The text protocol, for servers without meta commands (memcached before
 // 1.6, twemproxy/nutcracker, text-protocol stores): every command goes
-// through a gomemcache client for that one server, one request per round
-// trip on a pool of max_idle_conns connections. The size check, the TTL
+// through gomemcache, one request per round trip. The size check, the TTL
 // rule, the failure accounting and the errors are the same as on the meta
 // protocol; multi-key writes loop over their keys.
+//
+// Each call takes a textConn of its own: a gomemcache client that holds at
+// most one connection, used by that call alone, so that the call knows the
+// connection its request is on. A call given up on (its context ended)
+// resets that connection at once, as the meta engine does, so that a
+// request the network still holds is never delivered afterwards; a
+// connection gomemcache closes (a timeout, an error) is reset too (see
+// timedConn.Close). Every reply is checked on its way to gomemcache
+// (textGuard): a VALUE larger than the client accepts fails before
+// gomemcache allocates it, and bytes after the end of a reply, or arriving
+// between requests, condemn the connection. The keys of VALUE lines are
+// checked against the keys asked for.
 
-// textEngine is the text-protocol engine of one server.
+// textEngine is the text-protocol engine of one server: its idle
+// textConns, at most max_idle_conns of them.
 type textEngine struct {
+	c *Client
+	n *node
+
+	mu     sync.Mutex
+	idle   []*textConn
+	closed bool
+}
+
+// textConn is a gomemcache client for one server that holds at most one
+// connection, used by one call at a time.
+type textConn struct {
+	t  *textEngine
 	mc *memcache.Client
+
+	// deadline is when the current call must end; set before the call
+	// runs, read by its connection (in the goroutine running the call).
+	deadline time.Time
+
+	mu        sync.Mutex
+	nc        *timedConn // the connection mc holds, or nil
+	cancelled bool       // the current call was given up on: no new connection
 }
 
 // oneServer is a gomemcache ServerSelector for a single server.
@@ -34,44 +68,187 @@ func (c *Client) useText(n *node) {
 	if n.text.Load() != nil {
 		return
 	}
-	mc := memcache.NewFromSelector(oneServer{tcpAddr(n.addr)})
-	mc.Timeout = c.cfg.timeout
-	mc.MaxIdleConns = c.cfg.maxIdleConns
-	mc.DialContext = c.dialer.dialTimed
-	if !n.text.CompareAndSwap(nil, &textEngine{mc: mc}) {
-		_ = mc.Close()
+	n.text.CompareAndSwap(nil, &textEngine{c: c, n: n})
+}
+
+// get returns an idle textConn, or a new one, for a call ending at
+// deadline.
+func (t *textEngine) get(deadline time.Time) *textConn {
+	t.mu.Lock()
+	var x *textConn
+	if k := len(t.idle); k > 0 {
+		x = t.idle[k-1]
+		t.idle[k-1] = nil
+		t.idle = t.idle[:k-1]
+	}
+	t.mu.Unlock()
+	if x == nil {
+		x = &textConn{t: t}
+		mc := memcache.NewFromSelector(oneServer{tcpAddr(t.n.addr)})
+		mc.Timeout = t.c.cfg.timeout
+		mc.MaxIdleConns = 1
+		mc.DialContext = x.dial
+		x.mc = mc
+	}
+	x.deadline = deadline
+	return x
+}
+
+// put takes x back after a call that returned err: kept for the next call
+// if the call ended cleanly (or with an answer about its key), closed
+// otherwise.
+func (t *textEngine) put(x *textConn, err error) {
+	clean := err == nil || errors.Is(err, memcache.ErrCacheMiss) ||
+		errors.Is(err, memcache.ErrNotStored) || errors.Is(err, memcache.ErrCASConflict)
+	x.mu.Lock()
+	if nc := x.nc; nc != nil && nc.guard.bad != nil {
+		clean = false // the server sent more than the reply
+	}
+	x.mu.Unlock()
+	if clean {
+		t.mu.Lock()
+		if !t.closed && len(t.idle) < t.c.cfg.maxIdleConns {
+			t.idle = append(t.idle, x)
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+	}
+	x.close()
+}
+
+// close closes every idle connection; later calls still work (Client.Close
+// refuses them first).
+func (t *textEngine) close() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle, t.closed = nil, true
+	t.mu.Unlock()
+	for _, x := range idle {
+		x.close()
 	}
 }
 
-// run calls fn, directly when ctx cannot be cancelled, otherwise in a
-// goroutine while waiting for ctx too. fn must be bounded in time (every
-// gomemcache call is, by the timeout).
-func (c *Client) run(ctx context.Context, fn func() error) error {
+// dial is x's gomemcache DialContext: a connection bounded by the call's
+// deadline (see timedConn), unless the call was given up on.
+func (x *textConn) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	x.mu.Lock()
+	cancelled := x.cancelled
+	x.mu.Unlock()
+	if cancelled {
+		return nil, errCallCancelled
+	}
+	ctx, cancel := context.WithDeadline(ctx, x.deadline)
+	defer cancel()
+	start := time.Now()
+	nc, err := x.t.c.dialer.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := &timedConn{Conn: nc, timeout: x.t.c.cfg.timeout, opStart: start, x: x}
+	tc.guard.limit = x.t.c.textValueLimit()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.cancelled {
+		resetConn(nc)
+		return nil, errCallCancelled
+	}
+	x.nc = tc
+	return tc, nil
+}
+
+// cancel gives up on x's call: its connection is reset now, and no new
+// one is made for it.
+func (x *textConn) cancel() {
+	x.mu.Lock()
+	x.cancelled = true
+	nc := x.nc
+	x.mu.Unlock()
+	if nc != nil {
+		_ = nc.Close()
+	}
+}
+
+// close closes x's connection (with a reset, see timedConn.Close).
+func (x *textConn) close() {
+	x.cancel()
+	_ = x.mc.Close()
+}
+
+// textValueLimit is the largest value a text reply may declare: the
+// client's max_value_length or the item_size_max assumed, whichever is
+// larger.
+func (c *Client) textValueLimit() int {
+	return int(max(c.cfg.maxValueSize, c.cfg.itemSizeMax))
+}
+
+// textCall runs fn on a textConn of t, within dl and ctx: directly when
+// ctx cannot be cancelled (fn is bounded by dl), otherwise in a goroutine
+// while waiting for ctx too; a cancelled call resets its connection and
+// returns at once. A panic in fn (a bug, here or in gomemcache) is an
+// error.
+func (c *Client) textCall(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error) error {
 	if ctx.Done() == nil {
-		return fn()
+		x := t.get(dl.at)
+		err := x.run(fn)
+		t.put(x, err)
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	x := t.get(dl.at)
 	done := make(chan error, 1)
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		done <- fn()
+		done <- x.run(fn)
 	}()
 	select {
 	case err := <-done:
+		t.put(x, err)
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	// Given up on: reset the connection now, so that nothing it still
+	// holds reaches the server once the caller has its error.
+	x.cancel()
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		<-done
+		x.close()
+	}()
+	return ctx.Err()
 }
 
-func (c *Client) textGet(ctx context.Context, n *node, t *textEngine, key string) (backend.Item, error) {
+// run calls fn with x's gomemcache client, turning a panic into an error.
+func (x *textConn) run(fn func(mc *memcache.Client) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError("in the text protocol", v)
+		}
+	}()
+	x.t.c.testPoint("text")
+	return fn(x.mc)
+}
+
+// errWrongKey is the error of a VALUE line for a key that was not asked.
+func errWrongKey(got string, asked []string) error {
+	if len(asked) == 1 {
+		return protoErr(fmt.Sprintf("reply carries the value of key %q, not of the key asked %q", got, asked[0]))
+	}
+	return protoErr(fmt.Sprintf("reply carries the value of key %q, which was not asked", got))
+}
+
+func (c *Client) textGet(ctx context.Context, n *node, t *textEngine, dl due, key string) (backend.Item, error) {
 	var mi *memcache.Item
-	err := c.run(ctx, func() error {
+	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
 		var err error
-		mi, err = t.mc.Get(key)
+		mi, err = mc.Get(key)
+		if err == nil && mi.Key != key {
+			mi, err = nil, errWrongKey(mi.Key, []string{key})
+		}
 		return err
 	})
 	if errors.Is(err, memcache.ErrCacheMiss) {
@@ -84,16 +261,16 @@ func (c *Client) textGet(ctx context.Context, n *node, t *textEngine, key string
 	return backend.Item{Key: key, Value: mi.Value, CAS: mi.CasID}, nil
 }
 
-func (c *Client) textStore(ctx context.Context, n *node, t *textEngine, op string, mode byte, item backend.Item, exp int32) error {
+func (c *Client) textStore(ctx context.Context, n *node, t *textEngine, dl due, op string, mode byte, item backend.Item, exp int32) error {
 	mi := &memcache.Item{Key: item.Key, Value: item.Value, Expiration: exp, CasID: item.CAS}
-	err := c.run(ctx, func() error {
+	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
 		switch mode {
 		case 'E':
-			return t.mc.Add(mi)
+			return mc.Add(mi)
 		case 'C':
-			return t.mc.CompareAndSwap(mi)
+			return mc.CompareAndSwap(mi)
 		}
-		return t.mc.Set(mi)
+		return mc.Set(mi)
 	})
 	err = c.result(n, op, item.Key, err)
 	if mode == 'C' && errors.Is(err, backend.ErrNotStored) {
@@ -106,11 +283,11 @@ func (c *Client) textStore(ctx context.Context, n *node, t *textEngine, op strin
 	return err
 }
 
-func (c *Client) textRun(ctx context.Context, n *node, op, key string, fn func() (uint64, error)) (uint64, error) {
+func (c *Client) textRun(ctx context.Context, n *node, t *textEngine, dl due, op, key string, fn func(*memcache.Client) (uint64, error)) (uint64, error) {
 	var v uint64
-	err := c.run(ctx, func() error {
+	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
 		var err error
-		v, err = fn()
+		v, err = fn(mc)
 		return err
 	})
 	if err = c.result(n, op, key, err); err != nil {
@@ -120,12 +297,25 @@ func (c *Client) textRun(ctx context.Context, n *node, op, key string, fn func()
 }
 
 // textGetMulti reads keys from n with one "gets".
-func (c *Client) textGetMulti(ctx context.Context, n *node, t *textEngine, keys []string) (map[string]backend.Item, error) {
+func (c *Client) textGetMulti(ctx context.Context, n *node, t *textEngine, dl due, keys []string) (map[string]backend.Item, error) {
 	var mis map[string]*memcache.Item
-	err := c.run(ctx, func() error {
+	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
 		var err error
-		mis, err = t.mc.GetMulti(keys)
-		return err
+		mis, err = mc.GetMulti(keys)
+		if err != nil {
+			return err
+		}
+		asked := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			asked[k] = true
+		}
+		for k := range mis {
+			if !asked[k] {
+				mis = nil
+				return errWrongKey(k, keys)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, c.result(n, "get_multi", "", err)
@@ -138,10 +328,10 @@ func (c *Client) textGetMulti(ctx context.Context, n *node, t *textEngine, keys 
 	return items, nil
 }
 
-// textMulti runs a multi-key write on a text-protocol server key by key.
-// It returns the keys that failed on their own, or an error if the outcome
-// of the others is unknown.
-func (c *Client) textMulti(ctx context.Context, n *node, t *textEngine, op string, items []backend.Item, exps []int32, keys []string) ([]backend.KeyError, error) {
+// textMulti runs a multi-key write on a text-protocol server key by key,
+// all by dl. It returns the keys that failed on their own, or an error if
+// the outcome of the others is unknown.
+func (c *Client) textMulti(ctx context.Context, n *node, t *textEngine, dl due, op string, items []backend.Item, exps []int32, keys []string) ([]backend.KeyError, error) {
 	var kes []backend.KeyError
 	count := len(keys)
 	if items != nil {
@@ -153,10 +343,10 @@ func (c *Client) textMulti(ctx context.Context, n *node, t *textEngine, op strin
 		if items != nil {
 			key = items[i].Key
 			mi := &memcache.Item{Key: key, Value: items[i].Value, Expiration: exps[i]}
-			err = c.run(ctx, func() error { return t.mc.Set(mi) })
+			err = c.textCall(ctx, t, dl, func(mc *memcache.Client) error { return mc.Set(mi) })
 		} else {
 			key = keys[i]
-			err = c.run(ctx, func() error { return t.mc.Delete(key) })
+			err = c.textCall(ctx, t, dl, func(mc *memcache.Client) error { return mc.Delete(key) })
 		}
 		if err == nil {
 			n.success()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
+
 	"github.com/memdict/memdict/backend"
 )
 
@@ -73,15 +75,14 @@ func (c *Client) checkWrite(n *node, op string, item backend.Item) (int32, error
 
 // store runs one of the writes (set, add, cas); mode is 0, 'E' or 'C'.
 func (c *Client) store(ctx context.Context, op string, mode byte, item backend.Item) error {
-	n, err := c.prepare(ctx, op, item.Key)
+	n, dl, err := c.prepare(ctx, op, item.Key)
 	if err != nil {
 		return err
 	}
 	defer c.leave()
 	if t := n.text.Load(); t == nil && n.itemSizeMax.Load() == 0 {
 		// Learn the server's item_size_max before checking the size.
-		deadline, byCtx := c.deadline(ctx)
-		if _, err := n.pool.conn(ctx, deadline, byCtx); err != nil && err != errTextProtocol {
+		if _, err := n.pool.conn(ctx, dl.at, dl.byCtx); err != nil && err != errTextProtocol {
 			return c.result(n, op, item.Key, err)
 		}
 	}
@@ -90,13 +91,13 @@ func (c *Client) store(ctx context.Context, op string, mode byte, item backend.I
 		return err
 	}
 	if t := n.text.Load(); t != nil {
-		return c.textStore(ctx, n, t, op, mode, item, exp)
+		return c.textStore(ctx, n, t, dl, op, mode, item, exp)
 	}
 	r := newRequest(kindStore)
 	r.mode, r.key, r.value, r.exp, r.cas = mode, item.Key, item.Value, exp, item.CAS
-	if err := c.exec(ctx, n, r); err != nil {
+	if err := c.exec(ctx, n, r, dl); err != nil {
 		if err == errTextProtocol {
-			return c.textStore(ctx, n, n.text.Load(), op, mode, item, exp)
+			return c.textStore(ctx, n, n.text.Load(), dl, op, mode, item, exp)
 		}
 		return c.result(n, op, item.Key, err)
 	}
@@ -145,8 +146,8 @@ func (c *Client) CompareAndSwap(ctx context.Context, item backend.Item) error {
 
 // keyed runs a keyed command without a value (delete, touch, incr).
 func (c *Client) keyed(ctx context.Context, op, key string, r *request,
-	text func(*textEngine) (uint64, error)) (uint64, error) {
-	n, err := c.prepare(ctx, op, key)
+	text func(*memcache.Client) (uint64, error)) (uint64, error) {
+	n, dl, err := c.prepare(ctx, op, key)
 	if err != nil {
 		r.release()
 		return 0, err
@@ -154,14 +155,12 @@ func (c *Client) keyed(ctx context.Context, op, key string, r *request,
 	defer c.leave()
 	if t := n.text.Load(); t != nil {
 		r.release()
-		v, err := c.textRun(ctx, n, op, key, func() (uint64, error) { return text(t) })
-		return v, err
+		return c.textRun(ctx, n, t, dl, op, key, text)
 	}
 	r.key = key
-	if err := c.exec(ctx, n, r); err != nil {
+	if err := c.exec(ctx, n, r, dl); err != nil {
 		if err == errTextProtocol {
-			t := n.text.Load()
-			return c.textRun(ctx, n, op, key, func() (uint64, error) { return text(t) })
+			return c.textRun(ctx, n, n.text.Load(), dl, op, key, text)
 		}
 		return 0, c.result(n, op, key, err)
 	}
@@ -185,8 +184,8 @@ func (c *Client) keyed(ctx context.Context, op, key string, r *request,
 
 // Delete removes key; backend.ErrNotFound if it was absent.
 func (c *Client) Delete(ctx context.Context, key string) error {
-	_, err := c.keyed(ctx, "delete", key, newRequest(kindDelete), func(t *textEngine) (uint64, error) {
-		return 0, t.mc.Delete(key)
+	_, err := c.keyed(ctx, "delete", key, newRequest(kindDelete), func(mc *memcache.Client) (uint64, error) {
+		return 0, mc.Delete(key)
 	})
 	return err
 }
@@ -199,8 +198,8 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) error
 	}
 	r := newRequest(kindTouch)
 	r.exp = exp
-	_, err = c.keyed(ctx, "touch", key, r, func(t *textEngine) (uint64, error) {
-		return 0, t.mc.Touch(key, exp)
+	_, err = c.keyed(ctx, "touch", key, r, func(mc *memcache.Client) (uint64, error) {
+		return 0, mc.Touch(key, exp)
 	})
 	return err
 }
@@ -218,10 +217,10 @@ func (c *Client) Increment(ctx context.Context, key string, delta int64) (uint64
 		r.mode, d = 'D', uint64(-(delta+1))+1
 	}
 	r.delta = d
-	return c.keyed(ctx, "incr", key, r, func(t *textEngine) (uint64, error) {
+	return c.keyed(ctx, "incr", key, r, func(mc *memcache.Client) (uint64, error) {
 		if delta >= 0 {
-			return t.mc.Increment(key, d)
+			return mc.Increment(key, d)
 		}
-		return t.mc.Decrement(key, d)
+		return mc.Decrement(key, d)
 	})
 }

@@ -742,6 +742,11 @@ Examples:
 			Codec       string  `json:"codec"`
 			Order       int     `json:"order"`
 			SiteID      string  `json:"site_id,omitempty"`
+			NearCache   *struct {
+				MaxEntries int     `json:"max_entries"`
+				MaxBytes   int64   `json:"max_bytes"`
+				MaxStale   float64 `json:"max_stale_seconds"`
+			} `json:"near_cache,omitempty"`
 		}
 		for _, p := range t.Plugins() {
 			c := p.Codec
@@ -749,11 +754,20 @@ Examples:
 				c = codec.Default().Name()
 			}
 			if e.json {
-				_ = printJSON(e.stdout, pluginJSON{p.Name, p.Path, displayURL(p), p.Expiration.Seconds(), p.MaxKeyLen, p.MaxValueLen, c, p.Order, p.SiteID}, true)
+				pj := pluginJSON{Name: p.Name, Path: p.Path, URL: displayURL(p), Expiration: p.Expiration.Seconds(), MaxKeyLen: p.MaxKeyLen,
+					MaxValueLen: p.MaxValueLen, Codec: c, Order: p.Order, SiteID: p.SiteID}
+				if nc := p.NearCache; nc != nil {
+					pj.NearCache = &struct {
+						MaxEntries int     `json:"max_entries"`
+						MaxBytes   int64   `json:"max_bytes"`
+						MaxStale   float64 `json:"max_stale_seconds"`
+					}{nc.MaxEntries, nc.MaxBytes, nc.MaxStale.Seconds()}
+				}
+				_ = printJSON(e.stdout, pj, true)
 				continue
 			}
-			fmt.Fprintf(e.stdout, "%s\n  url:           %s\n  expiration:    %s\n  max key len:   %s\n  max value len: %s\n  codec:         %s\n",
-				p.Path, displayURL(p), expirationText(p.Expiration), limitText(p.MaxKeyLen), limitText(p.MaxValueLen), c)
+			fmt.Fprintf(e.stdout, "%s\n  url:           %s\n  expiration:    %s\n  max key len:   %s\n  max value len: %s\n  codec:         %s\n  near cache:    %s\n",
+				p.Path, displayURL(p), expirationText(p.Expiration), limitText(p.MaxKeyLen), limitText(p.MaxValueLen), c, p.NearCache)
 			if p.SiteID != "" {
 				fmt.Fprintf(e.stdout, "  site id:       %s\n", p.SiteID)
 			}

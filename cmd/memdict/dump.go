@@ -34,10 +34,12 @@ stored. --exact writes every value in "base64", so that load writes back
 the very bytes (JSON cannot tell an int from a float, for example). TTLs
 are not kept: load gives values the plugin's expiration, or --ttl.
 
-On memcached, keys are listed by a crawl of the server's LRU lists
-(lru_crawler metadump, memcached 1.6 or later), a snapshot taken while the
-server runs: keys written or moved during the crawl may be missed, so dump
-a namespace once its writers are quiet, and compare the counts ("memdict
+On memcached, keys are listed by the server's crawler (lru_crawler
+metadump, memcached 1.6 or later), whose dump is read whole (to memory, or a
+temporary file past 16 MiB of keys) before any value is read, so that the
+listing never holds the server up. It is a snapshot taken while the server
+runs: keys written or moved during the crawl may be missed, so dump a
+namespace once its writers are quiet, and compare the counts ("memdict
 keys | wc -l").
 
 Values are read 100 keys at a time. A batch (or the listing) that fails is

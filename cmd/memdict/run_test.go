@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -332,5 +333,38 @@ func TestNullIsNoTerminal(t *testing.T) {
 	defer f.Close()
 	if isTerminal(f) {
 		t.Errorf("isTerminal(%s) = true", os.DevNull)
+	}
+}
+
+// plugins shows each plugin's near cache, in text and in JSON.
+func TestPluginsNearCache(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "app.yaml")
+	os.WriteFile(cfg, []byte("plugins:\n  near:\n    url: mem://\n    near_cache:\n      max_entries: 500\n      max_stale: 2s\n"), 0o600)
+	r := runIn(t, map[string]string{"MEMDICT_CONFIG": cfg}, "", "plugins")
+	if r.code != 0 || !strings.Contains(r.stdout, "near cache:    500 entries, at most 2s stale\n") || !strings.Contains(r.stdout, "near cache:    none\n") {
+		t.Errorf("plugins:\n%v", r)
+	}
+	r = runIn(t, map[string]string{"MEMDICT_CONFIG": cfg}, "", "plugins", "--json")
+	var got []string
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	for sc.Scan() {
+		var p struct {
+			Name      string `json:"name"`
+			NearCache *struct {
+				MaxEntries int     `json:"max_entries"`
+				MaxStale   float64 `json:"max_stale_seconds"`
+			} `json:"near_cache"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.NearCache != nil {
+			got = append(got, fmt.Sprintf("%s %d %v", p.Name, p.NearCache.MaxEntries, p.NearCache.MaxStale))
+		} else {
+			got = append(got, p.Name+" none")
+		}
+	}
+	if want := []string{"default_memcached_plugin none", "near 500 2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("plugins --json near caches %q, want %q\n%v", got, want, r)
 	}
 }

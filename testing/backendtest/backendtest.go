@@ -38,6 +38,11 @@
 // driver's conformance test checks the near cache over it with no line
 // of its own.
 //
+// RunParity is the suite of a wrapper (backend.Wrap's middleware, a Tool's
+// plugin, memdicttest.Faulty, a user's own): it checks that every optional
+// ability of the backend under the wrapper is there through it, and
+// behaves the same.
+//
 // With Options.Advance the suite moves the backend's clock (a
 // memory.FakeClock, miniredis's FastForward) instead of sleeping, and gives
 // every Dict a clock (memdict.WithClock) that Advance moves too; without
@@ -221,6 +226,71 @@ func newHarness(t *testing.T, newBackend func(t *testing.T) backend.Backend, opt
 	t.Cleanup(func() { _ = be.Close() })
 	t.Cleanup(h.deleteKeys) // runs before Close
 	return h
+}
+
+// supports reports whether the backend has the optional ability op now,
+// by asking it (backend.Do) with a call that changes nothing: a wrapper
+// (backend.Wrap, a Tool's plugin) has every ability's method and says
+// backend.ErrNotSupported at the call for those the backend under it
+// lacks. op is one of OpKeys, OpServerStats, OpPing, OpSetMulti,
+// OpDeleteMulti, OpGetLease and OpTryLock (on keys of the subtest).
+func (h *harness) supports(op backend.Op) bool {
+	h.t.Helper()
+	return h.supportsOn(h.be, op)
+}
+
+// supportsOn is supports for be, a backend on the subtest's server. A
+// driver (not a backend.Handler) has the abilities of its method set; a
+// wrapper is asked.
+func (h *harness) supportsOn(be backend.Backend, op backend.Op) bool {
+	h.t.Helper()
+	if _, wrapper := be.(backend.Handler); !wrapper {
+		var ok bool
+		switch op {
+		case backend.OpKeys:
+			_, ok = be.(backend.Lister)
+		case backend.OpServerStats:
+			_, ok = be.(backend.StatsReporter)
+		case backend.OpPing:
+			_, ok = be.(backend.Pinger)
+		case backend.OpSetMulti, backend.OpDeleteMulti:
+			_, ok = be.(backend.MultiWriter)
+		case backend.OpTryLock:
+			_, ok = be.(backend.Locker)
+		default:
+			ok = true // asked below: a Leaser may find its server cannot lease
+		}
+		if !ok || op != backend.OpGetLease {
+			return ok
+		}
+	}
+	ctx := h.ctx()
+	var err error
+	switch op {
+	case backend.OpKeys:
+		for _, e := range backend.Keys(ctx, be, h.prefix+"probe/") {
+			err = e
+			break
+		}
+	case backend.OpServerStats, backend.OpPing, backend.OpSetMulti, backend.OpDeleteMulti:
+		err = backend.Do(ctx, be, backend.Call{Op: op}).Err
+	case backend.OpGetLease:
+		k := h.key("probe-lease")
+		var l backend.Lease
+		l, err = backend.GetLease(ctx, be, k, backend.LeaseOptions{TTL: time.Second})
+		if err == nil && l.Won {
+			_ = backend.ReleaseLease(ctx, be, l)
+		}
+	case backend.OpTryLock:
+		k, token := h.key("probe-lock"), backend.NewLockToken()
+		r := backend.Do(ctx, be, backend.Call{Op: backend.OpTryLock, Key: k, Token: token, TTL: time.Second})
+		if err = r.Err; err == nil && r.OK {
+			_, _ = backend.Unlock(ctx, be, k, token)
+		}
+	default:
+		h.t.Fatalf("backendtest: supportsOn(%v): not a probe of this suite", op)
+	}
+	return !backend.NotSupported(err)
 }
 
 // RandomPrefix returns a fresh key prefix such as "bt-3k9x0c1q7m2f/", made of

@@ -118,7 +118,7 @@ func (f failOneMulti) SetMulti(ctx context.Context, items []backend.Item) error 
 			rest = append(rest, it)
 		}
 	}
-	if err := f.Backend.(backend.MultiWriter).SetMulti(ctx, rest); err != nil {
+	if err := backend.Do(ctx, f.Backend, backend.Call{Op: backend.OpSetMulti, Items: rest}).Err; err != nil {
 		kes, ok := backend.KeyErrors(err)
 		if !ok {
 			return err
@@ -132,13 +132,13 @@ func (f failOneMulti) SetMulti(ctx context.Context, items []backend.Item) error 
 }
 
 func (f failOneMulti) DeleteMulti(ctx context.Context, keys []string) error {
-	return f.Backend.(backend.MultiWriter).DeleteMulti(ctx, keys)
+	return backend.Do(ctx, f.Backend, backend.Call{Op: backend.OpDeleteMulti, Keys: keys}).Err
 }
 
 // wrapFailOne returns h's backend wrapped to fail the Dict key bad.
 func wrapFailOne(h *harness, probe *memdict.Dict[record], bad string) (backend.Backend, *failOne) {
 	f := &failOne{Backend: h.be, bad: probe.BackendKey(bad)}
-	if _, ok := h.be.(backend.MultiWriter); ok {
+	if h.supports(backend.OpSetMulti) {
 		return failOneMulti{f}, f
 	}
 	return f, f
@@ -187,7 +187,7 @@ func mustShared(t *testing.T, s memdict.Settings) *memdict.SharedSettings {
 // Set per key.
 func powerTxBatched(h *harness) {
 	t, ctx := h.t, h.ctx()
-	if _, ok := h.be.(backend.MultiWriter); !ok {
+	if !h.supports(backend.OpSetMulti) {
 		t.Skip("backend does not implement backend.MultiWriter: Commit writes key by key")
 	}
 	probe := dictOf[record](h, "")
@@ -346,7 +346,7 @@ func powerClear(h *harness) {
 
 func powerKeys(h *harness) {
 	t, ctx := h.t, h.ctx()
-	if _, ok := h.be.(backend.Lister); !ok {
+	if !h.supports(backend.OpKeys) {
 		d := dictOf[record](h, "")
 		for _, err := range d.Keys(ctx) {
 			wantErr(t, "Keys on a backend without Lister", err, memdict.ErrNotSupported)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -711,9 +712,9 @@ func (h *harness) allCalls(key string) []call {
 		{"Touch", func(ctx context.Context) error { return be.Touch(ctx, key, h.longTTL()) }},
 		{"Increment", func(ctx context.Context) error { _, err := be.Increment(ctx, key, 1); return err }},
 	}
-	if l, ok := be.(backend.Lister); ok {
+	if h.supports(backend.OpKeys) {
 		calls = append(calls, call{"Keys", func(ctx context.Context) error {
-			for _, err := range l.Keys(ctx, h.prefix) {
+			for _, err := range backend.Keys(ctx, be, h.prefix) {
 				if err != nil {
 					return err
 				}
@@ -721,11 +722,11 @@ func (h *harness) allCalls(key string) []call {
 			return nil
 		}})
 	}
-	if s, ok := be.(backend.StatsReporter); ok {
-		calls = append(calls, call{"ServerStats", func(ctx context.Context) error { _, err := s.ServerStats(ctx); return err }})
+	if h.supports(backend.OpServerStats) {
+		calls = append(calls, call{"ServerStats", func(ctx context.Context) error { _, err := backend.ServerStats(ctx, be); return err }})
 	}
-	if p, ok := be.(backend.Pinger); ok {
-		calls = append(calls, call{"Ping", p.Ping})
+	if h.supports(backend.OpPing) {
+		calls = append(calls, call{"Ping", func(ctx context.Context) error { return backend.Ping(ctx, be) }})
 	}
 	return calls
 }
@@ -775,14 +776,15 @@ func testClose(t *testing.T, h *harness) {
 	h.set(k, []byte("1"), 0)
 	noErr(t, "Delete", h.be.Delete(h.ctx(), k)) // leave nothing behind on a shared server
 	calls := h.allCalls(k)
+	lists := h.supports(backend.OpKeys)
 	noErr(t, "Close", h.be.Close())
 	noErr(t, "second Close", h.be.Close())
 	for _, c := range calls {
 		wantErr(t, c.name+" after Close", c.do(h.ctx()), backend.ErrClosed)
 	}
-	if l, ok := h.be.(backend.Lister); ok {
+	if lists {
 		n := 0
-		for key, err := range l.Keys(h.ctx(), h.prefix) {
+		for key, err := range backend.Keys(h.ctx(), h.be, h.prefix) {
 			n++
 			if key != "" || !errors.Is(err, backend.ErrClosed) {
 				t.Fatalf("Keys after Close yielded (%q, %v), want (\"\", ErrClosed)", key, err)
@@ -921,10 +923,10 @@ func testConcurrentSetGet(t *testing.T, h *harness) {
 // Optional interfaces.
 
 func testLister(t *testing.T, h *harness) {
-	l, ok := h.be.(backend.Lister)
-	if !ok {
+	if !h.supports(backend.OpKeys) {
 		t.Skip("backend does not implement backend.Lister")
 	}
+	l := listerOf{h.be}
 	want := []string{h.key("list/a"), h.key("list/b"), h.key("list/c"), h.key("list/sub/x")}
 	for _, k := range want {
 		h.set(k, []byte("v"), 0)
@@ -956,11 +958,10 @@ func testLister(t *testing.T, h *harness) {
 }
 
 func testStatsReporter(t *testing.T, h *harness) {
-	s, ok := h.be.(backend.StatsReporter)
-	if !ok {
+	if !h.supports(backend.OpServerStats) {
 		t.Skip("backend does not implement backend.StatsReporter")
 	}
-	nodes, err := s.ServerStats(h.ctx())
+	nodes, err := backend.ServerStats(h.ctx(), h.be)
 	noErr(t, "ServerStats", err)
 	if len(nodes) == 0 {
 		t.Fatal("ServerStats returned no nodes")
@@ -976,11 +977,10 @@ func testStatsReporter(t *testing.T, h *harness) {
 }
 
 func testPinger(t *testing.T, h *harness) {
-	p, ok := h.be.(backend.Pinger)
-	if !ok {
+	if !h.supports(backend.OpPing) {
 		t.Skip("backend does not implement backend.Pinger")
 	}
-	noErr(t, "Ping", p.Ping(h.ctx()))
+	noErr(t, "Ping", backend.Ping(h.ctx(), h.be))
 }
 
 func testFlusher(t *testing.T, h *harness) {
@@ -988,4 +988,11 @@ func testFlusher(t *testing.T, h *harness) {
 		t.Skip("backend does not implement backend.Flusher")
 	}
 	t.Skip("backend implements backend.Flusher; the suite does not call Flush, since it would empty a server other tests share")
+}
+
+// listerOf lists the keys of a backend with backend.Keys.
+type listerOf struct{ be backend.Backend }
+
+func (l listerOf) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return backend.Keys(ctx, l.be, prefix)
 }

@@ -12,8 +12,7 @@ import (
 )
 
 // With no fault set, a Faulty keeps the backend contract: the conformance
-// suite over a Faulty around an in-memory store (without MultiWriter, so
-// Tx.Commit goes key by key through it).
+// suite over a Faulty around an in-memory store, whose abilities it keeps.
 func TestFaultyConformance(t *testing.T) {
 	clock := memory.NewFakeClock(memdicttest.Start)
 	backendtest.Run(t, func(t *testing.T) backend.Backend {

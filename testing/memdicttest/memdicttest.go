@@ -15,9 +15,7 @@ package memdicttest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"iter"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +51,8 @@ func NewDict[V any](t testing.TB, prefix string, opts ...memdict.Option) (*memdi
 	return d, clock
 }
 
-// Op names a Backend method, for fault injection.
+// Op names a Backend method or optional ability, for fault injection: the
+// name of a backend.Op (backend.Op.String).
 type Op string
 
 // The operations Faulty can fail.
@@ -70,21 +69,40 @@ const (
 	OpStats          Op = "stats"
 	OpFlush          Op = "flush"
 	OpPing           Op = "ping"
+	OpSetMulti       Op = "setmulti"     // backend.MultiWriter
+	OpDeleteMulti    Op = "deletemulti"  // backend.MultiWriter
+	OpGetLease       Op = "getlease"     // backend.Leaser
+	OpReleaseLease   Op = "releaselease" // backend.Leaser
+	OpMarkStale      Op = "markstale"    // backend.Leaser
+	OpTryLock        Op = "trylock"      // backend.Locker
+	OpUnlock         Op = "unlock"       // backend.Locker
+	OpTrack          Op = "track"        // backend.Invalidator
 )
+
+// wrapped is backend.Wrapped under a name Faulty embeds without exporting.
+type wrapped = backend.Wrapped
 
 // Faulty wraps a Backend and injects faults: failing the next calls,
 // failing every call of one operation, failing the calls on some keys (as
 // when one server of several is down: FailKeys), adding latency, or acting
-// as a server that is down. With no fault set it forwards every call unchanged,
-// including the optional abilities Lister, StatsReporter, Flusher,
-// Pinger and Timeouter, by package backend's helpers (backend.Keys, ...): an error
-// wrapping backend.ErrNotSupported where the wrapped backend lacks them.
-// It has no MultiWriter: Tx.Commit and PutMulti write through it key by
-// key, so that every key meets the faults. It counts calls per operation.
+// as a server that is down. It counts calls per operation.
+//
+// Faulty is built with backend.Wrap: it has every optional ability of the
+// backend it wraps (leases, locks, multi-key writes, server invalidation,
+// listing, statistics, ...), so that a Dict over a Faulty runs the code it
+// runs over the backend itself, and the faults apply to the abilities too
+// (FailOp(OpGetLease, err), FailKeys on a SetMulti). With no fault set it
+// forwards every call unchanged; an ability the wrapped backend lacks
+// gives an error wrapping backend.ErrNotSupported, and memdict falls back
+// as it does without a Faulty. Close and the properties (backend.Op.Property:
+// ServerFor, Timeout), which do no I/O, are counted but never failed or
+// delayed; the latency SetLatency adds is not bounded by the wrapped
+// backend's Timeout, only by the call's context.
 //
 // A Faulty is safe for concurrent use; faults can be changed while calls
 // are in flight.
 type Faulty struct {
+	*wrapped
 	be backend.Backend
 
 	mu       sync.Mutex
@@ -100,7 +118,9 @@ type Faulty struct {
 
 // NewFaulty returns a Faulty around be.
 func NewFaulty(be backend.Backend) *Faulty {
-	return &Faulty{be: be, failOps: map[Op]error{}, calls: map[Op]int{}}
+	f := &Faulty{be: be, failOps: map[Op]error{}, calls: map[Op]int{}}
+	f.wrapped = backend.Wrap(be, f.middleware)
+	return f
 }
 
 func orUnavailable(err error) error {
@@ -128,11 +148,11 @@ func (f *Faulty) FailOp(op Op, err error) {
 
 // FailKeys makes every call on a backend key for which match returns true
 // fail with err (backend.ErrUnavailable if nil), until ClearFaults, as if
-// the server holding those keys were down while the others answer: Get,
-// the writes, Delete, Touch and Increment of such a key return err, and
-// GetMulti reads the other keys and names each failed key in a
-// *backend.MultiError, as the backend contract says. A nil match removes
-// the fault.
+// the server holding those keys were down while the others answer: the
+// one-key calls of such a key (Get, the writes, Delete, Touch, Increment,
+// leases and locks) return err, and GetMulti, SetMulti and DeleteMulti do
+// the other keys and name each failed key in a *backend.MultiError, as the
+// backend contract says. A nil match removes the fault.
 func (f *Faulty) FailKeys(match func(key string) bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -217,159 +237,114 @@ func (f *Faulty) enter(ctx context.Context, op Op) error {
 	return nil
 }
 
-// Get implements backend.Backend.
-func (f *Faulty) Get(ctx context.Context, key string) (backend.Item, error) {
-	if err := f.enter(ctx, OpGet); err != nil {
-		return backend.Item{}, err
+// middleware injects the faults into every call on its way to the wrapped
+// backend.
+func (f *Faulty) middleware(next backend.CallFunc) backend.CallFunc {
+	return func(ctx context.Context, c backend.Call) backend.Result {
+		op := Op(c.Op.String())
+		if c.Op == backend.OpClose || c.Op.Property() {
+			f.mu.Lock()
+			f.calls[op]++
+			f.mu.Unlock()
+			return next(ctx, c)
+		}
+		if err := f.enter(ctx, op); err != nil {
+			return backend.Result{Err: err}
+		}
+		switch c.Op {
+		case backend.OpGetMulti:
+			return f.getMulti(ctx, c, next)
+		case backend.OpSetMulti, backend.OpDeleteMulti:
+			return f.writeMulti(ctx, c, next)
+		case backend.OpKeys, backend.OpTrack:
+		case backend.OpServerStats, backend.OpFlush, backend.OpPing:
+			r := next(ctx, c)
+			r.Err = unsupported(r.Err)
+			return r
+		default:
+			key := c.Key
+			switch c.Op {
+			case backend.OpSet, backend.OpAdd, backend.OpCompareAndSwap:
+				key = c.Item.Key
+			}
+			if err := f.keyFault(op, key); err != nil {
+				return backend.Result{Err: err}
+			}
+		}
+		return next(ctx, c)
 	}
-	if err := f.keyFault(OpGet, key); err != nil {
-		return backend.Item{}, err
-	}
-	return f.be.Get(ctx, key)
 }
 
-// GetMulti implements backend.Backend.
-func (f *Faulty) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
-	if err := f.enter(ctx, OpGetMulti); err != nil {
-		return nil, err
-	}
+// getMulti reads the keys FailKeys does not fail, and names the others in
+// a *backend.MultiError.
+func (f *Faulty) getMulti(ctx context.Context, c backend.Call, next backend.CallFunc) backend.Result {
 	var me backend.MultiError
-	ok := make([]string, 0, len(keys))
-	for _, k := range keys {
+	ok := make([]string, 0, len(c.Keys))
+	for _, k := range c.Keys {
 		if err := f.keyFault(OpGetMulti, k); err != nil {
 			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
 		} else {
 			ok = append(ok, k)
 		}
 	}
-	items, err := f.be.GetMulti(ctx, ok)
-	if err != nil || len(me.Errors) == 0 {
-		return items, err
+	c.Keys = ok
+	r := next(ctx, c)
+	if r.Err == nil && len(me.Errors) > 0 {
+		r.Err = &me
 	}
-	return items, &me
+	return r
 }
 
-// Set implements backend.Backend.
-func (f *Faulty) Set(ctx context.Context, item backend.Item) error {
-	if err := f.enter(ctx, OpSet); err != nil {
-		return err
-	}
-	if err := f.keyFault(OpSet, item.Key); err != nil {
-		return err
-	}
-	return f.be.Set(ctx, item)
-}
-
-// Add implements backend.Backend.
-func (f *Faulty) Add(ctx context.Context, item backend.Item) error {
-	if err := f.enter(ctx, OpAdd); err != nil {
-		return err
-	}
-	if err := f.keyFault(OpAdd, item.Key); err != nil {
-		return err
-	}
-	return f.be.Add(ctx, item)
-}
-
-// CompareAndSwap implements backend.Backend.
-func (f *Faulty) CompareAndSwap(ctx context.Context, item backend.Item) error {
-	if err := f.enter(ctx, OpCompareAndSwap); err != nil {
-		return err
-	}
-	if err := f.keyFault(OpCompareAndSwap, item.Key); err != nil {
-		return err
-	}
-	return f.be.CompareAndSwap(ctx, item)
-}
-
-// Delete implements backend.Backend.
-func (f *Faulty) Delete(ctx context.Context, key string) error {
-	if err := f.enter(ctx, OpDelete); err != nil {
-		return err
-	}
-	if err := f.keyFault(OpDelete, key); err != nil {
-		return err
-	}
-	return f.be.Delete(ctx, key)
-}
-
-// Touch implements backend.Backend.
-func (f *Faulty) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := f.enter(ctx, OpTouch); err != nil {
-		return err
-	}
-	if err := f.keyFault(OpTouch, key); err != nil {
-		return err
-	}
-	return f.be.Touch(ctx, key, ttl)
-}
-
-// Increment implements backend.Backend.
-func (f *Faulty) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
-	if err := f.enter(ctx, OpIncrement); err != nil {
-		return 0, err
-	}
-	if err := f.keyFault(OpIncrement, key); err != nil {
-		return 0, err
-	}
-	return f.be.Increment(ctx, key, delta)
-}
-
-// Close closes the wrapped backend.
-func (f *Faulty) Close() error { return f.be.Close() }
-
-// Keys implements backend.Lister with backend.Keys.
-func (f *Faulty) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
-	return func(yield func(string, error) bool) {
-		if err := f.enter(ctx, OpKeys); err != nil {
-			yield("", err)
-			return
-		}
-		for k, err := range backend.Keys(ctx, f.be, prefix) {
-			if !yield(k, unsupported(err)) {
-				return
+// writeMulti does SetMulti or DeleteMulti for the keys FailKeys does not
+// fail, and names the others in a *backend.MultiError with the backend's
+// own failures.
+func (f *Faulty) writeMulti(ctx context.Context, c backend.Call, next backend.CallFunc) backend.Result {
+	op := Op(c.Op.String())
+	var me backend.MultiError
+	if c.Op == backend.OpSetMulti {
+		items := make([]backend.Item, 0, len(c.Items))
+		for _, it := range c.Items {
+			if err := f.keyFault(op, it.Key); err != nil {
+				me.Errors = append(me.Errors, backend.KeyError{Key: it.Key, Err: err})
+			} else {
+				items = append(items, it)
 			}
 		}
+		c.Items = items
+	} else {
+		keys := make([]string, 0, len(c.Keys))
+		for _, k := range c.Keys {
+			if err := f.keyFault(op, k); err != nil {
+				me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
+			} else {
+				keys = append(keys, k)
+			}
+		}
+		c.Keys = keys
 	}
-}
-
-// ServerStats implements backend.StatsReporter with backend.ServerStats.
-func (f *Faulty) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
-	if err := f.enter(ctx, OpStats); err != nil {
-		return nil, err
+	if len(me.Errors) == 0 {
+		return next(ctx, c)
 	}
-	st, err := backend.ServerStats(ctx, f.be)
-	return st, unsupported(err)
-}
-
-// Flush implements backend.Flusher with backend.Flush.
-func (f *Faulty) Flush(ctx context.Context) error {
-	if err := f.enter(ctx, OpFlush); err != nil {
-		return err
+	if len(c.Items) > 0 || len(c.Keys) > 0 {
+		r := next(ctx, c)
+		if r.Err != nil {
+			kes, ok := backend.KeyErrors(r.Err)
+			if !ok {
+				// Not supported (the caller then writes key by key, and
+				// meets the faults again), or every key's outcome is
+				// unknown.
+				return r
+			}
+			me.Errors = append(me.Errors, kes...)
+		}
 	}
-	return unsupported(backend.Flush(ctx, f.be))
+	return backend.Result{Err: &me}
 }
-
-// Ping implements backend.Pinger with backend.Ping: like the other
-// optional abilities, it returns an error wrapping
-// backend.ErrNotSupported when the wrapped backend is not a
-// backend.Pinger.
-func (f *Faulty) Ping(ctx context.Context) error {
-	if err := f.enter(ctx, OpPing); err != nil {
-		return err
-	}
-	return unsupported(backend.Ping(ctx, f.be))
-}
-
-// Timeout implements backend.Timeouter with backend.Timeout: the wrapped
-// backend's bound of one call (0 if it has none). The latency SetLatency
-// adds is not bounded by it, only by the call's context.
-func (f *Faulty) Timeout() time.Duration { return backend.Timeout(f.be) }
 
 // unsupported prefixes an error saying the wrapped backend lacks an
 // ability with the package's name; other errors are the backend's own.
 func unsupported(err error) error {
-	if err != nil && errors.Is(err, backend.ErrNotSupported) {
+	if backend.NotSupported(err) {
 		return fmt.Errorf("memdicttest: %w", err)
 	}
 	return err

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/internal/testserver"
 	"github.com/memdict/memdict/testing/memdicttest"
 )
 
@@ -176,6 +179,97 @@ func TestFaultyFailKeys(t *testing.T) {
 	f.ClearFaults()
 	if _, err := f.GetMulti(ctx, []string{"a1", "a2"}); err != nil {
 		t.Errorf("GetMulti after ClearFaults: %v", err)
+	}
+}
+
+// A Faulty keeps the abilities of what it wraps, so that a Dict over it
+// runs the code it runs in production: over memcached, GetOrLoad takes
+// the server's fill leases through the Faulty (not lock keys), PutMulti
+// writes in one SetMulti; and the faults reach those abilities too.
+func TestFaultyAbilities(t *testing.T) {
+	ctx := context.Background()
+	mc := testserver.Memcached(t)
+	c, err := memcached.New([]string{mc.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := memdicttest.NewFaulty(c)
+	d, err := memdict.New[string](f, "abilities-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(context.Context, string) (string, error) { return "loaded", nil }
+	if v, err := d.GetOrLoad(ctx, "k", load); err != nil || v != "loaded" {
+		t.Fatalf("GetOrLoad = %q, %v", v, err)
+	}
+	if f.Calls(memdicttest.OpGetLease) == 0 || f.Calls(memdicttest.OpTryLock) != 0 || f.Calls(memdicttest.OpAdd) != 0 {
+		t.Fatalf("GetOrLoad through the Faulty: %d getlease, %d trylock, %d add calls; want memcached's leases",
+			f.Calls(memdicttest.OpGetLease), f.Calls(memdicttest.OpTryLock), f.Calls(memdicttest.OpAdd))
+	}
+	if err := d.PutMulti(ctx, map[string]string{"a": "1", "b": "2", "c": "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Calls(memdicttest.OpSetMulti) != 1 || f.Calls(memdicttest.OpSet) != 0 {
+		t.Fatalf("PutMulti through the Faulty: %d setmulti, %d set calls; want one SetMulti", f.Calls(memdicttest.OpSetMulti), f.Calls(memdicttest.OpSet))
+	}
+
+	// A fault in the leases: GetOrLoad treats the failed read as a miss
+	// and loads.
+	f.FailOp(memdicttest.OpGetLease, nil)
+	leases := f.Calls(memdicttest.OpGetLease)
+	var loads int
+	if v, err := d.GetOrLoad(ctx, "n", func(context.Context, string) (string, error) { loads++; return "new", nil }); err != nil || v != "new" || loads != 1 {
+		t.Fatalf("GetOrLoad with failing leases = %q, %v after %d loads; want one load", v, err, loads)
+	}
+	if f.Calls(memdicttest.OpGetLease) == leases {
+		t.Fatal("GetOrLoad made no lease call to fail")
+	}
+	f.ClearFaults()
+
+	// FailKeys on the keys of a SetMulti: the others are written, the
+	// failed one named.
+	bad := d.BackendKey("b")
+	f.FailKeys(func(k string) bool { return k == bad }, nil)
+	err = d.PutMulti(ctx, map[string]string{"a": "x", "b": "y", "c": "z"})
+	var me *memdict.MultiError
+	if !errors.As(err, &me) || len(me.Failed) != 1 || me.Failed[0].Key != "b" || !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("PutMulti with b failing = %v; want a MultiError naming b", err)
+	}
+	f.ClearFaults()
+	got, err := d.GetMulti(ctx, []string{"a", "b", "c"})
+	if err != nil || got["a"] != "x" || got["b"] != "2" || got["c"] != "z" {
+		t.Fatalf("after the PutMulti, GetMulti = %v, %v", got, err)
+	}
+	if f.Calls(memdicttest.OpSetMulti) != 2 {
+		t.Fatalf("%d SetMulti calls, want 2", f.Calls(memdicttest.OpSetMulti))
+	}
+	// And the failed SetMulti as a whole.
+	f.FailOp(memdicttest.OpSetMulti, nil)
+	if err := d.PutMulti(ctx, map[string]string{"a": "1", "b": "2"}); !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("PutMulti with SetMulti failing = %v", err)
+	}
+	// A property (the server of a key) is answered even by a Faulty that
+	// plays a server that is down: it takes no I/O.
+	f.SetDown(true)
+	if got := backend.ServerFor(f, "k"); got != mc.Addr {
+		t.Fatalf("ServerFor through a down Faulty = %q, want %q", got, mc.Addr)
+	}
+}
+
+// Over a backend without leases, a Faulty says so at the call, and a
+// Dict over it uses lock keys, whose calls the faults reach.
+func TestFaultyLocks(t *testing.T) {
+	ctx := context.Background()
+	f := memdicttest.NewFaulty(memory.New())
+	d, _ := memdict.New[string](f, "locks")
+	f.FailOp(memdicttest.OpTryLock, nil)
+	var loads int
+	if v, err := d.GetOrLoad(ctx, "k", func(context.Context, string) (string, error) { loads++; return "v", nil }); err != nil || v != "v" || loads != 1 {
+		t.Fatalf("GetOrLoad = %q, %v", v, err)
+	}
+	if f.Calls(memdicttest.OpGetLease) == 0 || f.Calls(memdicttest.OpTryLock) == 0 {
+		t.Fatalf("%d getlease, %d trylock calls", f.Calls(memdicttest.OpGetLease), f.Calls(memdicttest.OpTryLock))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
@@ -391,5 +392,34 @@ func TestGeneratedToken(t *testing.T) {
 	}
 	if n := strings.Count(logb.String(), h.Token()); n != 1 {
 		t.Errorf("the generated token shows %d times in the log, want once:\n%s", n, logb.String())
+	}
+}
+
+// The page shows each plugin's near cache, and a change of the plugin's
+// other settings through the form keeps it.
+func TestAdminShowsNearCache(t *testing.T) {
+	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{
+		"near": {URL: "mem://", NearCache: &tool.NearCacheConfig{MaxEntries: 1000, MaxStale: 30 * time.Second}},
+	}})
+	hs, _ := serveAdmin(t, tl, "/admin/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowserish(t, hs.URL, "/admin/")
+	code, body := b.Get("?token=" + testToken)
+	if code != 200 {
+		t.Fatalf("page: %d\n%s", code, body)
+	}
+	for _, want := range []string{
+		`<dd class="near-cache">1000 entries, at most 30s stale</dd>`,
+		`<dd class="near-cache">none</dd>`, // the default plugin
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page does not show %s:\n%s", want, body)
+		}
+	}
+	csrf := csrfRE.FindStringSubmatch(body)[1]
+	if code, body := b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {"near"}, "url": {"mem://"}, "expiration": {"90"}}); code != 200 {
+		t.Fatalf("change: %d\n%s", code, body)
+	}
+	if p, _ := tl.Plugin("near"); p.NearCache == nil || p.NearCache.MaxEntries != 1000 || p.Expiration != 90*time.Second {
+		t.Errorf("after the form's change: %+v, near cache %v", p.PluginConfig, p.NearCache)
 	}
 }

@@ -1,0 +1,122 @@
+package python
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// longGet is LONG_BINGET i.
+func longGet(i int) []byte {
+	return binary.LittleEndian.AppendUint32([]byte{opLongBinGet}, uint32(i))
+}
+
+// hostile are pickles made to exhaust a decoder, each small.
+func hostile() map[string][]byte {
+	m := map[string][]byte{}
+
+	// A DAG: level i is [level i-1, level i-1], 60 levels: 2^60 leaves
+	// once made into a tree.
+	var dag bytes.Buffer
+	dag.WriteString("N\x94")
+	for i := 1; i <= 60; i++ {
+		dag.WriteByte(opMark)
+		dag.Write(longGet(i - 1))
+		dag.Write(longGet(i - 1))
+		dag.WriteString("l\x94")
+	}
+	dag.WriteByte('.')
+	m["dag"] = dag.Bytes()
+
+	// The pattern that makes og-rek copy a list on every APPENDS: a long
+	// list, memoized, fetched and extended again and again.
+	var app bytes.Buffer
+	app.WriteString("](")
+	app.WriteString(strings.Repeat("N", 100_000))
+	app.WriteString("e\x94")
+	for range 20_000 {
+		app.Write(longGet(0))
+		app.WriteString("(Ne0")
+	}
+	app.Write(longGet(0))
+	app.WriteByte('.')
+	m["appends"] = app.Bytes()
+
+	// One memo entry per input byte.
+	m["memo"] = []byte("N" + strings.Repeat("\x94", 1<<20) + ".")
+	// One stack slot per input byte.
+	m["stack"] = []byte(strings.Repeat("N", 1<<20) + ".")
+	// One dict pair per 3 input bytes, all in one dict.
+	m["dict"] = []byte("}(" + strings.Repeat("NN", 1<<19) + "u.")
+	// A string referenced a million times.
+	m["strings"] = []byte("X\x00\x00\x01\x00" + strings.Repeat("x", 1<<16) + "\x94(" + strings.Repeat("h\x00", 1<<19) + "l.")
+	// Tuples nested 100000 deep.
+	m["deep"] = []byte(")" + strings.Repeat("\x85", 100_000) + ".")
+	// Lengths far beyond the data.
+	m["length"] = []byte("\x8e\xff\xff\xff\xff\xff\xff\xff\x7fxyz.")
+	m["length4"] = []byte("B\xff\xff\xff\xffxyz.")
+	m["frame"] = []byte("\x80\x04\x95\xff\xff\xff\xff\xff\xff\x00\x00N.")
+	return m
+}
+
+// TestHostilePicklesAreBounded: each hostile pickle is an error (none can
+// be decoded within the limit), and decoding it allocates little more
+// than the limit, whatever the pickle says.
+func TestHostilePicklesAreBounded(t *testing.T) {
+	const limit = 8 << 20
+	c := Codec{MaxBytes: limit}
+	for name, p := range hostile() {
+		var ms0, ms1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		var v any
+		err := c.Unmarshal(p, FlagPickle, &v)
+		runtime.ReadMemStats(&ms1)
+		if !errors.Is(err, ErrDecode) {
+			t.Errorf("%s: err = %v, want ErrDecode", name, err)
+		}
+		// The budget counts estimates; allow them a factor of 3, plus the
+		// input.
+		if alloc := ms1.TotalAlloc - ms0.TotalAlloc; alloc > 3*limit+2*uint64(len(p)) {
+			t.Errorf("%s: %d MiB allocated for a %d KiB pickle, with a limit of %d MiB: %v", name, alloc>>20, len(p)>>10, limit>>20, err)
+		}
+		t.Logf("%s (%d KiB): %v", name, len(p)>>10, err)
+	}
+}
+
+// TestBudgetErrors: what exceeds the budget is ErrTooLarge, wrapped in
+// ErrDecode, and a value within it decodes.
+func TestBudgetErrors(t *testing.T) {
+	c := Codec{MaxBytes: 1 << 20}
+	for _, name := range []string{"dag", "memo", "stack", "dict", "strings"} {
+		var v any
+		err := c.Unmarshal(hostile()[name], FlagPickle, &v)
+		if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrDecode) {
+			t.Errorf("%s: err = %v, want ErrTooLarge in ErrDecode", name, err)
+		}
+	}
+	// A zip bomb: 4 MiB of zeros in 4 KiB.
+	bomb := zlibOf(make([]byte, 4<<20))
+	var b []byte
+	if err := c.Unmarshal(bomb, FlagZlib, &b); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("zlib bomb: err = %v, want ErrTooLarge", err)
+	}
+	// Within the limit: decompressing takes up to twice the size, and
+	// the []byte a copy.
+	if err := (Codec{MaxBytes: 16 << 20}).Unmarshal(bomb, FlagZlib, &b); err != nil || len(b) != 4<<20 {
+		t.Errorf("zlib within the limit: %d bytes, %v", len(b), err)
+	}
+	// A large value within the default limit.
+	big := make([]byte, 2<<20)
+	data, flags, err := Marshal(map[string][]byte{"blob": big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string][]byte
+	if err := Unmarshal(data, flags, &back); err != nil || len(back["blob"]) != len(big) {
+		t.Errorf("a 2 MiB value: %v", err)
+	}
+}
