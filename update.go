@@ -48,7 +48,10 @@ import (
 // caller leads one round at most. A caller that runs out of time while
 // queued returns an error wrapping ErrUnavailable and its fn is not
 // applied; one that runs out during its round may have had its change
-// written (a compare-and-swap whose reply did not come in time).
+// written (a compare-and-swap whose reply did not come in time). Under
+// heavy contention between processes, retries may need longer than the
+// timeout: a Dict made with WithTimeout(-1) (or a longer timeout) lets
+// them go on, up to WithUpdateRetries.
 func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (V, error) {
 	t0 := d.m.start(opUpdate)
 	defer d.m.end(opUpdate, t0)
