@@ -806,7 +806,8 @@ func errCannotTrack(cause error) error {
 }
 
 // lookupNear is lookup for a near-cached Dict.
-func (d *Dict[V]) lookupNear(ctx context.Context, vw *view, key string) (V, bool, error) {
+func (d *Dict[V]) lookupNear(b *bound, vw *view, key string) (V, bool, error) {
+	ctx := b.parent
 	nc := d.near
 	if v, ok := nc.get(d, vw, key); ok {
 		d.m.near.hits.Add(1)
@@ -816,13 +817,13 @@ func (d *Dict[V]) lookupNear(ctx context.Context, vw *view, key string) (V, bool
 	var zero V
 	bkey, hashed := vw.key(key)
 	t := nc.begin(vw, key)
-	it, err := d.be.Get(ctx, bkey)
+	it, err := d.be.Get(b.next(), bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opGet)
 			return zero, false, nil
 		}
-		return zero, false, d.m.fail(ctx, opGet, key, err)
+		return zero, false, d.m.fail(ctx, opGet, key, b.check(err))
 	}
 	v, ok, err := d.decode(vw, key, hashed, it)
 	switch {

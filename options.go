@@ -28,8 +28,9 @@ type options struct {
 	logger        *slog.Logger
 	sampling      int // 0: default, <0: off
 	updateRetries int
-	near          *NearCache // WithNearCache
-	noNear        bool       // WithoutNearCache
+	timeout       time.Duration // WithTimeout
+	near          *NearCache    // WithNearCache
+	noNear        bool          // WithoutNearCache
 
 	// GetOrLoad across processes (lease.go).
 	swr      time.Duration    // WithStaleWhileRevalidate

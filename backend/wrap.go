@@ -213,6 +213,12 @@ func (w *Wrapped) ServerFor(key string) string {
 	return w.call(context.Background(), Call{Op: OpServerFor, Key: key}).Addr
 }
 
+// Timeout implements Timeouter: 0 when the backend under the middleware
+// has no timeout of its own.
+func (w *Wrapped) Timeout() time.Duration {
+	return w.call(context.Background(), Call{Op: OpTimeout}).Timeout
+}
+
 var (
 	_ Handler       = (*Wrapped)(nil)
 	_ Lister        = (*Wrapped)(nil)
@@ -224,4 +230,5 @@ var (
 	_ Locker        = (*Wrapped)(nil)
 	_ Invalidator   = (*Wrapped)(nil)
 	_ Locator       = (*Wrapped)(nil)
+	_ Timeouter     = (*Wrapped)(nil)
 )
