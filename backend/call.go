@@ -50,6 +50,7 @@ const (
 	OpUnlock                       // Locker.Unlock
 	OpTrack                        // Invalidator.Track
 	OpServerFor                    // Locator.ServerFor
+	OpDescribe                     // Describer.Describe
 
 	numOps // one past the last
 )
@@ -84,6 +85,7 @@ var opInfo = [numOps]struct {
 	OpUnlock:         {name: "unlock", ability: "locks"},
 	OpTrack:          {name: "track", ability: "tracking changes"},
 	OpServerFor:      {name: "serverfor", ability: "locating keys", property: true},
+	OpDescribe:       {name: "describe", ability: "describing itself", property: true},
 }
 
 // unsupportedErrs holds, per optional ability, the error of a backend that
@@ -113,7 +115,7 @@ func (op Op) String() string {
 func (op Op) Optional() bool { return op > 0 && op < numOps && opInfo[op].ability != "" }
 
 // Property reports whether op asks a property of the backend, which it
-// answers without I/O (ServerFor), rather than making a call: a wrapper
+// answers without I/O (ServerFor, Describe), rather than making a call: a wrapper
 // answers it at once from the backend it wraps now, without opening a
 // connection, waiting or injecting faults.
 func (op Op) Property() bool { return op > 0 && op < numOps && opInfo[op].property }
@@ -184,6 +186,9 @@ type Result struct {
 	Tracking Tracking
 	// Addr is the server ServerFor named ("" if the backend cannot tell).
 	Addr string
+	// Description is what Describe said (the zero Description if the
+	// backend cannot tell).
+	Description Description
 	// Err is the error the call returned. A backend that lacks the
 	// optional ability a Call names returns an error wrapping
 	// ErrNotSupported (and not a *MultiError), having done nothing.
@@ -324,6 +329,10 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 		}
 	case OpServerFor:
 		return serverFor(be, c.Key)
+	case OpDescribe:
+		if d, ok := be.(Describer); ok {
+			return Result{Description: d.Describe()}
+		}
 	default:
 		return Result{Err: fmt.Errorf("backend: %v: %w", c.Op, ErrNotSupported)}
 	}

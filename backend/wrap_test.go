@@ -112,12 +112,15 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	if a := w.ServerFor("s"); a != "server-of-s" {
 		t.Fatalf("ServerFor = %q", a)
 	}
+	if d := w.Describe(); d.System != "memory" {
+		t.Fatalf("Describe = %+v", d)
+	}
 	_ = w.Close()
 	want := []string{
 		"set k ok", "get k ok", "getmulti k ok", "add k error", "cas k ok", "touch k ok", "increment k ok", "delete k ok",
 		"keys p ok", "stats  ok", "flush  ok", "ping  ok", "setmulti m ok", "deletemulti m ok",
 		"getlease l ok", "releaselease l ok", "markstale l ok", "trylock lock ok", "unlock lock ok", "track t ok",
-		"serverfor s ok", "close  ok",
+		"serverfor s ok", "describe  ok", "close  ok",
 	}
 	if g := rec.list(); !slices.Equal(g, want) {
 		t.Fatalf("the middleware saw\n%q\nwant\n%q", g, want)
@@ -150,16 +153,19 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	if a := w.ServerFor("s"); a != "" {
 		t.Fatalf("ServerFor over a backend without Locator = %q", a)
 	}
-	if g := rec.list(); !slices.Equal(g, []string{"getlease l unsupported", "track t unsupported", "serverfor s unsupported"}) {
+	if d := w.Describe(); d.System != "" || d.Servers != nil {
+		t.Fatalf("Describe over a backend without Describer = %+v", d)
+	}
+	if g := rec.list(); !slices.Equal(g, []string{"getlease l unsupported", "track t unsupported", "serverfor s unsupported", "describe  unsupported"}) {
 		t.Fatalf("the middleware saw %q", g)
 	}
 }
 
-// Only ServerFor is a property; the abilities are optional, the Backend
-// methods are not.
+// Only ServerFor and Describe are properties; the abilities are optional,
+// the Backend methods are not.
 func TestOpKinds(t *testing.T) {
 	for _, op := range backend.Ops() {
-		if got, want := op.Property(), op == backend.OpServerFor; got != want {
+		if got, want := op.Property(), op == backend.OpServerFor || op == backend.OpDescribe; got != want {
 			t.Errorf("%v.Property() = %v", op, got)
 		}
 		if got, want := op.Optional(), op >= backend.OpKeys; got != want {
