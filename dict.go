@@ -95,6 +95,7 @@ type Dict[V any] struct {
 	settings *SharedSettings
 	view     atomic.Pointer[view]
 	onError  func(error)
+	obs      Observer // WithObserver; nil: none
 	m        metrics
 
 	// Namespace generation (see Clear): genMu serialises reading it when
@@ -135,9 +136,12 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		// The options override their settings of the shared ones.
 		sh = sh.layered(o.settings.withDefaults(), o.changed)
 	}
-	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, updateRetries: o.updateRetries}
+	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, obs: o.observer, updateRetries: o.updateRetries}
 	d.lease.setup(be, &o)
 	d.m.prefix, d.m.logger = prefix, o.logger
+	if o.logger != nil {
+		d.m.logs = newLogLimiter(o.logEvery, o.clock)
+	}
 	d.m.sampleMask = o.sampleMask()
 	var zero V
 	switch any(zero).(type) {
@@ -214,12 +218,15 @@ func (d *Dict[V]) Get(key string) (V, bool) {
 // false with a nil error on a miss (absent or expired); and a non-nil
 // *OpError if the backend failed (for example ErrUnavailable) or the stored
 // value cannot be decoded (ErrDecode).
-func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
-	t0 := d.m.start(opGet)
-	v, ok, err := d.lookup(ctx, key)
-	if t0 != 0 {
-		d.m.end(opGet, t0)
+func (d *Dict[V]) Lookup(ctx context.Context, key string) (v V, ok bool, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "get", key, 1)
+		defer func() { ob.done(hitOr(ok), err) }()
 	}
+	t0 := d.m.start(opGet)
+	v, ok, err = d.lookup(ctx, key)
+	d.m.end(opGet, t0)
 	return v, ok, err
 }
 
@@ -463,7 +470,12 @@ func (d *Dict[V]) Put(key string, v V) error {
 // Store stores v under key, replacing any value, with the Dict's default
 // TTL unless a TTL option says otherwise. A value too large for the Dict's
 // limit gives ErrValueTooLarge and leaves the stored value untouched.
-func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) error {
+func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "put", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opPut)
 	it, err := d.item(ctx, key, v, opts)
 	if err == nil {
@@ -480,10 +492,22 @@ func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption
 // Add stores v under key only if the key holds no value, and reports
 // whether it stored it. An existing value is not an error: Add returns
 // false, nil.
-func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (bool, error) {
+func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (stored bool, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "add", key, 1)
+		defer func() {
+			if !stored && err == nil {
+				ob.done("not_stored", nil)
+				return
+			}
+			ob.done(okOr(err), err)
+		}()
+	}
 	t0 := d.m.start(opAdd)
 	defer d.m.end(opAdd, t0)
-	it, err := d.item(ctx, key, v, opts)
+	it, ierr := d.item(ctx, key, v, opts)
+	err = ierr
 	if err == nil {
 		err = d.be.Add(ctx, it)
 	}
@@ -510,7 +534,12 @@ func (d *Dict[V]) Delete(key string) error {
 
 // Remove removes key. It returns an error wrapping ErrNotFound if the key
 // held no value, so that callers can tell; Delete ignores that case.
-func (d *Dict[V]) Remove(ctx context.Context, key string) error {
+func (d *Dict[V]) Remove(ctx context.Context, key string) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "delete", key, 1)
+		defer func() { ob.done(notFoundOr(err), err) }()
+	}
 	t0 := d.m.start(opDelete)
 	defer d.m.end(opDelete, t0)
 	vw, err := d.current(ctx)
@@ -536,7 +565,12 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) error {
 // that is given one, is rewritten with compare-and-swap so that the new
 // expiry holds also on stores that ignore TTLs; otherwise only the
 // backend's TTL changes.
-func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) error {
+func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "touch", key, 1)
+		defer func() { ob.done(notFoundOr(err), err) }()
+	}
 	t0 := d.m.start(opTouch)
 	defer d.m.end(opTouch, t0)
 	if ttl < 0 {
@@ -575,12 +609,18 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) erro
 // cause; keys it does not name were found or are missing. If the lookup
 // failed as a whole (the backend is closed, the context is done), every key
 // is named.
-func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, error) {
+func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, err error) {
 	type want struct {
 		key    string
 		hashed bool
 	}
 	distinct := dedupe(keys)
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "getmulti", "", len(distinct))
+		defer func() { ob.done(okOr(err), err) }()
+	}
+
 	out := make(map[string]V, len(distinct))
 	if len(distinct) == 0 {
 		return out, nil
@@ -601,6 +641,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		// goes to the backend.
 		var near map[string]V
 		near, distinct, tokens = d.nearGetMulti(vw, distinct)
+		d.noteNear(ctx, len(near), len(distinct))
 		maps.Copy(out, near)
 		if len(distinct) == 0 {
 			return out, nil
@@ -680,10 +721,16 @@ func dedupe(keys []string) []string {
 // with one call per key, several at a time. It tries every key even when
 // some fail, and returns nil or a *MultiError (Op "putmulti") that names
 // every key that was not stored and its cause; every other key was stored.
-func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) error {
+func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) (err error) {
 	if len(m) == 0 {
 		return nil
 	}
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "putmulti", "", len(m))
+		defer func() { ob.done(okOr(err), err) }()
+	}
+
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -79,7 +79,12 @@ type flight[V any] struct {
 // the loaded value and a nil error, so that an outage of the cache
 // degrades to calling load. Such failures are counted in Stats and logged
 // (WithLogger) and passed to the WithErrorHandler function.
-func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (V, error) {
+func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (_ V, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "getorload", key, 1)
+		defer func() { ob.done(hitOr(ob.hit), err) }()
+	}
 	for {
 		v, again, err := d.getOrLoad(ctx, key, load, opts)
 		if !again {
@@ -94,8 +99,9 @@ func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx conte
 func (d *Dict[V]) getOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts []ItemOption) (V, bool, error) {
 	t0 := d.m.start(opGet)
 	r := d.readForLoad(ctx, key, true, true)
-	if t0 != 0 {
-		d.m.end(opGet, t0)
+	d.m.end(opGet, t0)
+	if ob := d.observing(ctx); ob != nil {
+		ob.hit = r.st == entryFresh || r.st == entryStale
 	}
 	switch r.st {
 	case entryFresh:
@@ -151,10 +157,12 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 	if nc != nil && near {
 		if v, ok := nc.lookup(d, vw, key, true); ok {
 			d.m.near.hits.Add(1)
+			d.noteNear(ctx, 1, 0)
 			r.v, r.st = v, entryFresh
 			return r
 		}
 		d.m.near.misses.Add(1)
+		d.noteNear(ctx, 0, 1)
 		if !hashed {
 			t = nc.begin(vw, key)
 		}
@@ -550,7 +558,25 @@ func (d *Dict[V]) revalidate(ctx context.Context, key string, load func(context.
 	if !d.lease.startRefresh(key) {
 		return // this process refreshes it already, or lost the lock a moment ago
 	}
-	go d.lockedRefresh(context.WithoutCancel(ctx), key, load, opts, vw)
+	ctx, end := d.background(ctx, key)
+	go func() {
+		defer end()
+		d.lockedRefresh(ctx, key, load, opts, vw)
+	}()
+}
+
+// background returns the context of a background refresh of key that the
+// caller of ctx starts: ctx's values (its trace span among them) without
+// its cancellation, so that the refresh outlives the call, observed as an
+// operation "refresh" of its own if the Dict is observed; and the function
+// to call when the refresh ends.
+func (d *Dict[V]) background(ctx context.Context, key string) (context.Context, func()) {
+	ctx = context.WithoutCancel(ctx)
+	if d.obs == nil {
+		return ctx, func() {}
+	}
+	ctx, ob := d.observe(ctx, "refresh", key, 1)
+	return ctx, func() { ob.done("ok", nil) }
 }
 
 // lostHoldoff is how long a process that lost the lock of a stale entry's
@@ -602,7 +628,11 @@ func (d *Dict[V]) refreshAsync(ctx context.Context, key string, load func(contex
 // runRefresh runs the refresh claimed with startRefresh in the
 // background.
 func (d *Dict[V]) runRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
-	go d.refreshNow(ctx, key, load, opts, vw, f)
+	ctx, end := d.background(ctx, key)
+	go func() {
+		defer end()
+		d.refreshNow(ctx, key, load, opts, vw, f)
+	}()
 }
 
 // refreshNow reloads key with the lease or lock f, bounded by the lease
