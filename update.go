@@ -40,7 +40,12 @@ import (
 // be decoded gives an error wrapping ErrDecode and is left alone. Other
 // failures are *OpError values. A caller whose ctx is done while it is
 // queued returns ctx's error and its fn is not applied.
-func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (V, error) {
+func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (_ V, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "update", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opUpdate)
 	defer d.m.end(opUpdate, t0)
 	r := &updateReq[V]{ctx: ctx, fn: fn, opts: opts, done: make(chan struct{})}
