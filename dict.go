@@ -71,6 +71,7 @@ import (
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/compress"
 	"github.com/memdict/memdict/internal/envelope"
 )
 
@@ -289,7 +290,7 @@ func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private 
 // envelope's time). The clock is read only for an envelope with times.
 func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, private bool) (v V, st entryState, err error) {
 	if d.kind == kindRaw {
-		r, m, ok := decodeRaw(key, hashed, b, private)
+		r, m, ok := decodeRaw(key, hashed, b, private, vw.maxDecompressed())
 		if !ok {
 			return v, entryNone, nil
 		}
@@ -322,6 +323,12 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, priva
 			}
 		}
 		codecID, payload = h.Codec, p
+		if h.Compressed && codecID == vw.codecID {
+			if payload, err = compress.Decode(p, vw.maxDecompressed()); err != nil {
+				return v, entryNone, fmt.Errorf("%w: %w", ErrDecode, err)
+			}
+			private = true // a new slice
+		}
 	}
 	if codecID != vw.codecID {
 		return v, entryNone, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
@@ -388,6 +395,7 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 	default:
 		if ap, ok := vw.codec.(codec.Appender); ok {
 			buf := envelope.AppendMeta(make([]byte, 0, 64), vw.codecID, key, hashed, m)
+			hl := len(buf)
 			buf, err := ap.AppendMarshal(buf, v)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrEncode, vw.codec.Name(), err)
@@ -395,7 +403,7 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 			if err := vw.checkSize(len(buf)); err != nil {
 				return nil, err
 			}
-			return buf, nil
+			return vw.compress(buf, hl), nil
 		}
 		p, err := vw.codec.Marshal(v)
 		if err != nil {
@@ -403,13 +411,63 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 		}
 		payload = p
 	}
-	n := envelope.SizeMeta(key, hashed, m) + len(payload)
+	hl := envelope.SizeMeta(key, hashed, m)
+	n := hl + len(payload)
 	if err := vw.checkSize(n); err != nil {
 		return nil, err
+	}
+	if d.kind == kindCodec && vw.zstd != nil && len(payload) >= vw.zstd.MinLen() {
+		// Compress from the codec's own slice, not a copy.
+		hdr := envelope.AppendMeta(make([]byte, 0, hl+len(payload)/2+64), vw.codecID, key, hashed, m)
+		if out, ok := vw.compressed(hdr, payload); ok {
+			return out, nil
+		}
 	}
 	buf := make([]byte, 0, n)
 	buf = envelope.AppendMeta(buf, vw.codecID, key, hashed, m)
 	return append(buf, payload...), nil
+}
+
+// maxUnlimitedDecompressed bounds what a value decompresses to in a Dict
+// without a MaxValueLen.
+const maxUnlimitedDecompressed = 64 << 20
+
+// maxDecompressed is the most a compressed payload may decompress to in
+// the view: the Dict's MaxValueLen, which also bounds the uncompressed
+// values it writes.
+func (vw *view) maxDecompressed() int {
+	if vw.s.MaxValueLen > 0 {
+		return vw.s.MaxValueLen
+	}
+	return maxUnlimitedDecompressed
+}
+
+// compress returns buf, a header of hl bytes and a payload, with the
+// payload compressed if the view's codec compresses and that pays.
+func (vw *view) compress(buf []byte, hl int) []byte {
+	if vw.zstd == nil || len(buf)-hl < vw.zstd.MinLen() {
+		return buf
+	}
+	hdr := append(make([]byte, 0, hl+(len(buf)-hl)/2+64), buf[:hl]...)
+	if out, ok := vw.compressed(hdr, buf[hl:]); ok {
+		return out
+	}
+	return buf
+}
+
+// compressed appends payload, compressed, to the header hdr, and reports
+// whether that made the value smaller (and the payload is within what
+// readers decompress). The header is marked compressed.
+func (vw *view) compressed(hdr, payload []byte) ([]byte, bool) {
+	if len(payload) > vw.maxDecompressed() {
+		return nil, false
+	}
+	out := vw.zstd.Compress(hdr, payload)
+	if len(out) >= len(hdr)+len(payload) {
+		return nil, false
+	}
+	envelope.SetCompressed(out)
+	return out, true
 }
 
 func (vw *view) checkSize(n int) error {

@@ -52,6 +52,7 @@ type view struct {
 	ns      string // keyspace namespace, ends in ':'
 	codec   codec.Codec
 	codecID byte
+	zstd    codec.Compressor // the codec, if it compresses
 	stale   atomic.Bool
 }
 
@@ -77,6 +78,7 @@ func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
 		v.codec = codec.Raw
 	}
 	v.codecID = v.codec.ID()
+	v.zstd, _ = v.codec.(codec.Compressor)
 	return v
 }
 
