@@ -46,7 +46,11 @@
 //     server-assisted invalidation (CLIENT TRACKING), or by a maximum
 //     staleness over memcached.
 //   - Stats: counts and latency histograms per operation, and WithLogger
-//     for failures; package metrics/prometheus exports them.
+//     for failures (rate-limited); package metrics/prometheus exports
+//     them. WithObserver tells an Observer of every operation: module
+//     github.com/memdict/memdict/otel traces them with OpenTelemetry.
+//   - codec.Zstd: compression of large values, which every reader
+//     decompresses since each value's header says so.
 //
 // NewCounters gives atomic counters on the server's native increment.
 //
