@@ -576,7 +576,7 @@ func (d *Dict[V]) background(ctx context.Context, key string) (context.Context, 
 		return ctx, func() {}
 	}
 	ctx, ob := d.observe(ctx, "refresh", key, 1)
-	return ctx, func() { ob.done("ok", nil) }
+	return ctx, func() { ob.done(okOr(ob.err), ob.err) }
 }
 
 // lostHoldoff is how long a process that lost the lock of a stale entry's
@@ -641,13 +641,23 @@ func (d *Dict[V]) refreshNow(ctx context.Context, key string, load func(context.
 	defer d.lease.endRefresh(key)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease.leaseTTL)
 	defer cancel()
+	ob := d.observing(ctx)
 	defer func() {
 		if p := recover(); p != nil {
-			d.report(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
+			err := fmt.Errorf("%w: %v", ErrLoaderPanicked, p)
+			d.report(rctx, opLoad, key, err)
+			if ob != nil {
+				ob.err = err
+			}
 		}
 	}()
-	if _, err := d.loadFill(rctx, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) && d.onError != nil {
-		d.onError(err)
+	if _, err := d.loadFill(rctx, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) {
+		if ob != nil {
+			ob.err = err
+		}
+		if d.onError != nil {
+			d.onError(err)
+		}
 	}
 }
 

@@ -77,6 +77,7 @@ type observation struct {
 	end                  func(Outcome)
 	nearHits, nearMisses int
 	hit                  bool
+	err                  error // the failure of a background refresh
 }
 
 // obsKey is the context key of the observation in progress.

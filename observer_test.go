@@ -2,6 +2,7 @@ package memdict_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -198,6 +199,22 @@ func TestObserverRefresh(t *testing.T) {
 	if rctx == nil || rctx.Value(callerKey{}) != "caller" {
 		t.Fatal("the refresh was not started in a context of the caller's")
 	}
+
+	// A refresh that fails is observed as failed.
+	obs.take()
+	if err := d.Invalidate(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.GetOrLoad(ctx, "k", func(context.Context, string) (string, error) {
+		return "", errors.New("the source is down")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failed refresh to end", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return slices.Contains(obs.ended, "refresh k error")
+	})
 }
 
 // Without an Observer, an operation allocates no more than before.
