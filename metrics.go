@@ -433,8 +433,8 @@ func (o OpStats) Count(result string) uint64 {
 // Latency is a histogram of operation latencies. Every operation is
 // counted, but only one in WithLatencySampling's n is timed: each timed
 // operation stands for itself and the untimed ones that follow it, up to
-// the next timed one. So Count is the number of operations (exact; those
-// in flight included), and Buckets and Sum are an unbiased estimate that
+// the next timed one. So Count is the number of operations, exact once
+// none is in flight, and Buckets and Sum are an unbiased estimate that
 // only grows, as a Prometheus histogram's must; with n = 1 they are exact.
 type Latency struct {
 	// Count is the number of operations and Sum their total latency.
