@@ -75,7 +75,9 @@ func (c *ctxChecker) check(ctx context.Context, what string) {
 
 func (c *ctxChecker) middleware(next backend.CallFunc) backend.CallFunc {
 	return func(ctx context.Context, call backend.Call) backend.Result {
-		if call.Op != backend.OpTrack { // the near caches' shared registration
+		// Not the near caches' shared registration, nor properties
+		// (timeout, describe), which are asked without a call's context.
+		if call.Op != backend.OpTrack && !call.Op.Property() {
 			c.check(ctx, call.Op.String())
 		}
 		return next(ctx, call)
