@@ -580,14 +580,17 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		key    string
 		hashed bool
 	}
-	distinct := dedupe(keys)
-	out := make(map[string]V, len(distinct))
+	// out holds V's zero value under each distinct key until the key is
+	// found, and loses the keys that are not: one map for both.
+	out := make(map[string]V, len(keys))
+	distinct := dedupe(keys, out)
 	if len(distinct) == 0 {
 		return out, nil
 	}
 	me := &MultiError{Op: "getmulti", Total: len(distinct)}
 	vw, err := d.current(ctx)
 	if err != nil {
+		clear(out)
 		t0 := d.m.startN(opGet, len(distinct))
 		defer d.m.end(opGet, t0)
 		for _, k := range distinct {
@@ -602,18 +605,21 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		var near map[string]V
 		near, distinct, tokens = d.nearGetMulti(vw, distinct)
 		maps.Copy(out, near)
+		for _, k := range distinct {
+			delete(out, k) // until found
+		}
 		if len(distinct) == 0 {
 			return out, nil
 		}
 	}
 	t0 := d.m.startN(opGet, len(distinct))
 	defer d.m.end(opGet, t0)
-	wants := make(map[string]want, len(distinct))
-	bkeys := make([]string, 0, len(distinct))
-	for _, k := range distinct {
+	wants := make([]want, len(distinct)) // wants[i]: what bkeys[i] stands for
+	bkeys := make([]string, len(distinct))
+	for i, k := range distinct {
 		bk, hashed := vw.key(k)
-		wants[bk] = want{k, hashed}
-		bkeys = append(bkeys, bk)
+		wants[i] = want{k, hashed}
+		bkeys[i] = bk
 	}
 	items, err := d.be.GetMulti(ctx, bkeys)
 	var failedKeys map[string]error
@@ -631,10 +637,11 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 			}
 		}
 	}
-	for _, bk := range bkeys {
-		w := wants[bk]
+	for i, bk := range bkeys {
+		w := wants[i]
 		it, found := items[bk]
 		if !found {
+			delete(out, w.key)
 			if cause, failed := failedKeys[bk]; failed {
 				me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: cause})
 			} else {
@@ -645,6 +652,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		v, ok, derr := d.decode(vw, w.key, w.hashed, it.Value)
 		switch {
 		case derr != nil:
+			delete(out, w.key)
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: derr})
 		case ok:
 			out[w.key] = v
@@ -652,6 +660,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 				d.near.fill(vw, w.key, t, v, it.Value)
 			}
 		default:
+			delete(out, w.key)
 			d.m.miss(opGet)
 		}
 	}
@@ -662,13 +671,28 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 	return out, d.m.failKeys(ctx, opGet, me)
 }
 
-// dedupe returns keys without repeats, in their first order.
-func dedupe(keys []string) []string {
-	seen := make(map[string]struct{}, len(keys))
+// dedupe returns keys without repeats, in their first order. It leaves
+// V's zero value under each of them in seen, an empty map.
+func dedupe[V any](keys []string, seen map[string]V) []string {
+	var zero V
 	out := make([]string, 0, len(keys))
+	if len(keys) <= 16 {
+		// Few keys: comparing them costs less than map lookups.
+	next:
+		for _, k := range keys {
+			for _, o := range out {
+				if o == k {
+					continue next
+				}
+			}
+			out = append(out, k)
+			seen[k] = zero
+		}
+		return out
+	}
 	for _, k := range keys {
 		if _, dup := seen[k]; !dup {
-			seen[k] = struct{}{}
+			seen[k] = zero
 			out = append(out, k)
 		}
 	}
