@@ -33,6 +33,9 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 	t0 := d.m.start(opClear)
 	defer d.m.end(opClear, t0)
 	s := d.settings.load()
+	if s.Format.python() {
+		return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, d.notAvailable(s, "Clear")))
+	}
 	mk := d.metaKey(s)
 	var known uint64
 	if v := d.view.Load(); v != nil && v.s == s {
@@ -81,6 +84,9 @@ func (d *Dict[V]) Generation(ctx context.Context) (uint64, error) {
 	vw, err := d.current(ctx)
 	if err != nil {
 		return 0, &OpError{Op: "generation", Err: err}
+	}
+	if vw.python {
+		return 0, &OpError{Op: "generation", Err: d.notAvailable(vw.s, "a namespace generation")}
 	}
 	return vw.gen, nil
 }

@@ -24,7 +24,10 @@ import (
 //
 // Counters share a Dict's key layout, settings, Clear and Stats (under the
 // operation "incr"), but counters under hashed long names cannot be
-// listed. A Counters is safe for concurrent use.
+// listed. In a Python format (WithFormat) counters are the ints of
+// Python's memcached clients (client flags python.FlagInt), which ERP5
+// and Python programs read as int and increment with incr; Clear is not
+// available there. A Counters is safe for concurrent use.
 type Counters struct {
 	d *Dict[string]
 }
@@ -61,7 +64,10 @@ func (c *Counters) Get(ctx context.Context, name string) (uint64, bool, error) {
 	if err != nil {
 		return 0, false, d.m.fail(ctx, opGet, name, err)
 	}
-	bkey, _ := vw.key(name)
+	bkey, _, err := vw.bkey(name)
+	if err != nil {
+		return 0, false, d.m.fail(ctx, opGet, name, err)
+	}
 	it, err := d.be.Get(ctx, bkey)
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
@@ -89,7 +95,10 @@ func (c *Counters) Add(ctx context.Context, name string, delta int64) (uint64, e
 	if err != nil {
 		return 0, d.m.fail(ctx, opIncr, name, err)
 	}
-	bkey, _ := vw.key(name)
+	bkey, _, err := vw.bkey(name)
+	if err != nil {
+		return 0, d.m.fail(ctx, opIncr, name, err)
+	}
 	for range 10 {
 		n, err := d.be.Increment(ctx, bkey, delta)
 		if err == nil {
@@ -101,7 +110,7 @@ func (c *Counters) Add(ctx context.Context, name string, delta int64) (uint64, e
 		// Create it with the result of the first change; if someone else
 		// created it meanwhile, increment theirs.
 		init := uint64(max(delta, 0))
-		err = d.be.Add(ctx, backend.Item{Key: bkey, Value: strconv.AppendUint(nil, init, 10), TTL: vw.s.TTL})
+		err = d.be.Add(ctx, backend.Item{Key: bkey, Value: strconv.AppendUint(nil, init, 10), Flags: vw.counterFlags(), TTL: vw.s.TTL})
 		if err == nil {
 			return init, nil
 		}
@@ -128,8 +137,11 @@ func (c *Counters) Set(ctx context.Context, name string, n uint64) error {
 	if err != nil {
 		return d.m.fail(ctx, opPut, name, err)
 	}
-	bkey, _ := vw.key(name)
-	if err := d.be.Set(ctx, backend.Item{Key: bkey, Value: strconv.AppendUint(nil, n, 10), TTL: vw.s.TTL}); err != nil {
+	bkey, _, err := vw.bkey(name)
+	if err != nil {
+		return d.m.fail(ctx, opPut, name, err)
+	}
+	if err := d.be.Set(ctx, backend.Item{Key: bkey, Value: strconv.AppendUint(nil, n, 10), Flags: vw.counterFlags(), TTL: vw.s.TTL}); err != nil {
 		return d.m.fail(ctx, opPut, name, err)
 	}
 	return nil

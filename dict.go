@@ -50,6 +50,13 @@
 //
 // NewCounters gives atomic counters on the server's native increment.
 //
+// WithFormat(FormatERP5) makes a Dict read and write the entries of ERP5's
+// Memcached Tool (its keys, python-memcached's pickled values), and
+// FormatPython those of Python programs using python-memcached or
+// pymemcache, so that a Go service shares a cache with them; what needs
+// memdict's own layout (Clear, Keys, near caches, ...) is not available
+// there.
+//
 // Keys are any Go strings — the empty string and invalid UTF-8 included. A
 // Dict maps (site id, prefix, key) one-to-one onto memcached-safe backend
 // keys; keys too long for the backend are shortened to a SHA-256-based hash
@@ -104,6 +111,7 @@ type Dict[V any] struct {
 	refreshing atomic.Bool
 
 	updateRetries int
+	ownFormat     bool          // WithFormat was given (errors name it, not the settings)
 	privateReads  bool          // be's Get values are the caller's own (backend.PrivateReader)
 	askPrivate    bool          // be is a wrapper: each read says whether its value is private
 	near          *nearCache[V] // nil without WithNearCache
@@ -136,6 +144,7 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		sh = sh.layered(o.settings.withDefaults(), o.changed)
 	}
 	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, updateRetries: o.updateRetries}
+	d.ownFormat = slices.Contains(o.changed, "WithFormat")
 	d.lease.setup(be, &o)
 	d.m.prefix, d.m.logger = prefix, o.logger
 	d.m.sampleMask = o.sampleMask()
@@ -160,6 +169,9 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 	if near == nil && !o.noNear {
 		near, source = sh.load().NearCache, "Settings.NearCache (a Tool plugin's near cache)"
 	}
+	if err := d.formatOptionErr(sh.load(), &o, near, source); err != nil {
+		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
+	}
 	if err := d.setupNear(near, source); err != nil {
 		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 	}
@@ -176,7 +188,8 @@ func (d *Dict[V]) Settings() Settings { return *d.settings.load() }
 func (d *Dict[V]) Backend() backend.Backend { return d.be }
 
 // Codec returns the codec that encodes values; for Dicts of string,
-// []byte and Raw it is codec.Raw.
+// []byte and Raw it is codec.Raw. The Python formats (WithFormat) do not
+// use it: their values are package codec/python's.
 func (d *Dict[V]) Codec() codec.Codec {
 	if d.kind != kindCodec {
 		return codec.Raw
@@ -187,7 +200,9 @@ func (d *Dict[V]) Codec() codec.Codec {
 // BackendKey returns the backend key under which key's value is stored, for
 // debugging and for tools that look at the server directly. The key
 // includes the namespace generation (see Clear) the Dict last read; if it
-// has never read one and cannot, it assumes generation 0.
+// has never read one and cannot, it assumes generation 0. In a Python
+// format (WithFormat) it is the key ERP5 or a Python program uses, or ""
+// for a key the format cannot name.
 func (d *Dict[V]) BackendKey(key string) string {
 	vw, err := d.current(context.Background())
 	if err != nil {
@@ -230,10 +245,13 @@ func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
 	if err != nil {
 		return zero, false, d.m.fail(ctx, opGet, key, err)
 	}
-	if d.near != nil {
+	if d.near != nil && !vw.python {
 		return d.lookupNear(ctx, vw, key)
 	}
-	bkey, hashed := vw.key(key)
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		return zero, false, d.m.fail(ctx, opGet, key, err)
+	}
 	it, private, err := d.get(ctx, bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
@@ -242,7 +260,7 @@ func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
 		}
 		return zero, false, d.m.fail(ctx, opGet, key, err)
 	}
-	v, ok, err := d.decodeIn(vw, key, hashed, it.Value, private)
+	v, ok, err := d.decodeIn(vw, key, hashed, it, private)
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)
@@ -263,24 +281,34 @@ func (d *Dict[V]) get(ctx context.Context, bkey string) (backend.Item, bool, err
 	return it, d.privateReads, err
 }
 
-// decode unpacks a stored value. ok is false if the value belongs to
+// decode unpacks a stored item. ok is false if the value belongs to
 // another key (a hashed key whose stored original differs).
-func (d *Dict[V]) decode(vw *view, key string, hashed bool, b []byte) (v V, ok bool, err error) {
-	return d.decodeIn(vw, key, hashed, b, false)
+func (d *Dict[V]) decode(vw *view, key string, hashed bool, it backend.Item) (v V, ok bool, err error) {
+	return d.decodeIn(vw, key, hashed, it, false)
 }
 
-// decodeIn is decode; private says that b is the caller's own (a Get of
-// a backend.PrivateReader), so a []byte value may alias it. A stale entry
-// is a value (ok); an expired entry and a cached absence are not.
-func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private bool) (v V, ok bool, err error) {
-	v, st, err := d.decodeEntry(vw, key, hashed, b, private)
+// decodeIn is decode; private says that the item's value is the caller's
+// own (a Get of a backend.PrivateReader), so a []byte value may alias it.
+// A stale entry is a value (ok); an expired entry and a cached absence
+// are not.
+func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, it backend.Item, private bool) (v V, ok bool, err error) {
+	v, st, err := d.decodeEntry(vw, key, hashed, it.Value, it.Flags, private)
 	return v, st == entryFresh || st == entryStale, err
 }
 
-// decodeEntry is decodeIn, saying what the entry is: fresh, stale, a
-// cached absence, or none (another key's value, or expired by the
-// envelope's time). The clock is read only for an envelope with times.
-func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, private bool) (v V, st entryState, err error) {
+// decodeEntry is decodeIn of the value b stored with client flags,
+// saying what the entry is: fresh, stale, a cached absence, or none
+// (another key's value, or expired by the envelope's time). The clock is
+// read only for an envelope with times. In a Python format every value
+// is fresh, decoded by its flags.
+func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags uint32, private bool) (v V, st entryState, err error) {
+	if vw.python {
+		v, err = d.decodePy(b, flags, private)
+		if err != nil {
+			return v, entryNone, err
+		}
+		return v, entryFresh, nil
+	}
 	if d.kind == kindRaw {
 		r, m, ok := decodeRaw(key, hashed, b, private)
 		if !ok {
@@ -444,7 +472,17 @@ func (d *Dict[V]) itemIn(vw *view, key string, v V, opts []ItemOption) (backend.
 	if err != nil {
 		return backend.Item{}, err
 	}
-	bkey, hashed := vw.key(key)
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		return backend.Item{}, err
+	}
+	if vw.python {
+		val, flags, err := d.encodePy(vw, v)
+		if err != nil {
+			return backend.Item{}, err
+		}
+		return backend.Item{Key: bkey, Value: val, Flags: flags, TTL: ttl}, nil
+	}
 	m, bttl := d.lease.meta(ttl)
 	val, err := d.encode(vw, key, hashed, v, m)
 	if err != nil {
@@ -517,7 +555,10 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) error {
 	if err != nil {
 		return d.m.fail(ctx, opDelete, key, err)
 	}
-	bkey, _ := vw.key(key)
+	bkey, _, err := vw.bkey(key)
+	if err != nil {
+		return d.m.fail(ctx, opDelete, key, err)
+	}
 	err = d.be.Delete(ctx, bkey)
 	d.nearInvalidate(key)
 	if err != nil {
@@ -546,8 +587,13 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) erro
 	if err != nil {
 		return d.m.fail(ctx, opTouch, key, err)
 	}
-	bkey, hashed := vw.key(key)
-	if done, err := d.touchEnvelope(ctx, vw, key, bkey, hashed, ttl); done || err != nil {
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		return d.m.fail(ctx, opTouch, key, err)
+	}
+	if vw.python {
+		// No envelope: the backend's TTL is the whole of it.
+	} else if done, err := d.touchEnvelope(ctx, vw, key, bkey, hashed, ttl); done || err != nil {
 		if err != nil {
 			if errors.Is(err, backend.ErrNotFound) {
 				d.m.miss(opTouch)
@@ -599,7 +645,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
 	var tokens map[string]fillToken
-	if d.near != nil {
+	if d.near != nil && !vw.python {
 		// Near-cache hits are counted by nearGetMulti; only the rest
 		// goes to the backend.
 		var near map[string]V
@@ -614,12 +660,21 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 	}
 	t0 := d.m.startN(opGet, len(distinct))
 	defer d.m.end(opGet, t0)
-	wants := make([]want, len(distinct)) // wants[i]: what bkeys[i] stands for
-	bkeys := make([]string, len(distinct))
-	for i, k := range distinct {
-		bk, hashed := vw.key(k)
-		wants[i] = want{k, hashed}
-		bkeys[i] = bk
+	wants := make([]want, 0, len(distinct)) // wants[i]: what bkeys[i] stands for
+	bkeys := make([]string, 0, len(distinct))
+	for _, k := range distinct {
+		bk, hashed, err := vw.bkey(k)
+		if err != nil {
+			delete(out, k)
+			me.Failed = append(me.Failed, &OpError{Op: "get", Key: k, Err: err})
+			continue
+		}
+		wants = append(wants, want{k, hashed})
+		bkeys = append(bkeys, bk)
+	}
+	if len(bkeys) == 0 {
+		slices.SortFunc(me.Failed, func(a, b *OpError) int { return strings.Compare(a.Key, b.Key) })
+		return out, d.m.failKeys(ctx, opGet, me)
 	}
 	items, err := d.be.GetMulti(ctx, bkeys)
 	var failedKeys map[string]error
@@ -649,7 +704,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 			}
 			continue
 		}
-		v, ok, derr := d.decode(vw, w.key, w.hashed, it.Value)
+		v, ok, derr := d.decode(vw, w.key, w.hashed, it)
 		switch {
 		case derr != nil:
 			delete(out, w.key)

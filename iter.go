@@ -79,6 +79,9 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 	t0 := d.m.start(opList)
 	defer d.m.end(opList, t0)
 	vw, err := d.current(ctx)
+	if err == nil && vw.python {
+		err = d.notAvailable(vw.s, "listing keys (Keys, All)")
+	}
 	if err != nil {
 		yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
 		return
@@ -145,7 +148,7 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 				}
 				continue
 			}
-			v, ok, err := d.decode(vw, key, l.hashed, it.Value)
+			v, ok, err := d.decode(vw, key, l.hashed, it)
 			switch {
 			case err != nil:
 				if !yield(key, zero, &OpError{Op: "get", Key: key, Err: err}) {

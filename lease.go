@@ -296,6 +296,9 @@ func (d *Dict[V]) invalidate(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	if vw.python {
+		return d.notAvailable(vw.s, "Invalidate")
+	}
 	bkey, hashed := vw.key(key)
 	defer d.nearInvalidate(key)
 	staleFor := d.lease.staleFor()

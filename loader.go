@@ -92,6 +92,11 @@ func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx conte
 // flight whose leader gave up when its context ended, and should try
 // again.
 func (d *Dict[V]) getOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts []ItemOption) (V, bool, error) {
+	if s := d.settings.load(); d.lease.swr > 0 && s.Format.python() {
+		// The Dict was made in memdict's format, which its settings left.
+		var zero V
+		return zero, false, d.m.fail(ctx, opLoad, key, d.notAvailable(s, "GetOrLoad with stale-while-revalidate"))
+	}
 	t0 := d.m.start(opGet)
 	r := d.readForLoad(ctx, key, true, true)
 	if t0 != 0 {
@@ -146,7 +151,14 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 	}
 	r.vw = vw
 	var t fillToken
-	bkey, hashed := vw.key(key)
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		r.err = d.m.fail(ctx, opGet, key, err)
+		return r
+	}
+	// The Python formats have no near cache, and no lease: memcached's
+	// lease placeholder would be an empty value to Python's clients.
+	near, lease = near && !vw.python, lease && !vw.python
 	nc := d.near
 	if nc != nil && near {
 		if v, ok := nc.lookup(d, vw, key, true); ok {
@@ -160,6 +172,7 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 		}
 	}
 	var raw []byte
+	var flags uint32
 	if l := d.lease.leaserOf(); l != nil && lease {
 		lease, err := l.GetLease(ctx, bkey, backend.LeaseOptions{TTL: d.lease.leaseTTL, RefreshWithin: d.lease.swr})
 		switch {
@@ -169,7 +182,7 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 				d.m.miss(opGet)
 				return r
 			}
-			raw, r.cas = lease.Item.Value, lease.Item.CAS
+			raw, flags, r.cas = lease.Item.Value, lease.Item.Flags, lease.Item.CAS
 		case d.lease.notLeasing(err):
 		default:
 			r.err = d.m.fail(ctx, opGet, key, err)
@@ -187,9 +200,9 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 			}
 			return r
 		}
-		raw, r.cas, private = it.Value, it.CAS, priv
+		raw, flags, r.cas, private = it.Value, it.Flags, it.CAS, priv
 	}
-	v, st, err := d.decodeEntry(vw, key, hashed, raw, private)
+	v, st, err := d.decodeEntry(vw, key, hashed, raw, flags, private)
 	switch {
 	case err != nil:
 		r.err, r.overwrite = d.m.fail(ctx, opGet, key, err), true
@@ -313,7 +326,7 @@ func (d *Dict[V]) loadFill(ctx context.Context, key string, load func(context.Co
 	finished = true
 	if err != nil {
 		if errors.Is(err, ErrNoValue) {
-			if ttl := d.lease.negativeTTL(vw.s); ttl > 0 {
+			if ttl := d.lease.negativeTTL(vw.s); ttl > 0 && !vw.python {
 				it, ierr := d.absentItem(vw, key, ttl)
 				if ierr == nil {
 					d.write(ctx, key, it, f)
@@ -419,7 +432,8 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 	if r.err != nil && ctx.Err() != nil {
 		return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 	}
-	if r.vw == nil || r.err != nil || r.overwrite {
+	if r.vw == nil || r.err != nil || r.overwrite || r.vw.python {
+		// In a Python format, the fleet has no lock key to meet at.
 		return d.loadDirect(ctx, key, load, opts)
 	}
 	vw := r.vw

@@ -432,7 +432,7 @@ func (nc *nearCache[V]) lookup(d *Dict[V], vw *view, key string, fresh bool) (V,
 	if nc.mode == shareValue {
 		return e.v, true
 	}
-	v, ok, err := d.decode(vw, key, false, e.raw)
+	v, ok, err := d.decode(vw, key, false, backend.Item{Value: e.raw})
 	if err != nil || !ok {
 		return zero, false
 	}
@@ -718,7 +718,9 @@ func (d *Dict[V]) nearInvalidate(key string) {
 		return
 	}
 	if vw := d.view.Load(); vw != nil {
-		d.near.bind(vw).invalidate(key)
+		if !vw.python { // a Python format is served without the near cache
+			d.near.bind(vw).invalidate(key)
+		}
 		return
 	}
 	d.near.invalidate(key)
@@ -822,7 +824,7 @@ func (d *Dict[V]) lookupNear(ctx context.Context, vw *view, key string) (V, bool
 		}
 		return zero, false, d.m.fail(ctx, opGet, key, err)
 	}
-	v, ok, err := d.decode(vw, key, hashed, it.Value)
+	v, ok, err := d.decode(vw, key, hashed, it)
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)

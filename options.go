@@ -128,7 +128,7 @@ func WithMaxValueLen(n int) Option {
 // their plugin's this way).
 //
 // The options that set one setting (WithSiteID, WithDefaultTTL, WithCodec,
-// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh) override that
+// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh, WithFormat) override that
 // setting of sh for this Dict, whatever their order among the options:
 // the Dict follows sh for the settings no option sets. Only one
 // WithSettings may be given.

@@ -177,7 +177,12 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 	for _, k := range keys {
 		o := ops[k]
 		if o.del {
-			bk, _ := vw.key(k)
+			bk, _, err := vw.bkey(k)
+			if err != nil {
+				d.m.start(opDelete)
+				fail(opDelete, k, err)
+				continue
+			}
 			dels, delKeys = append(dels, bk), append(delKeys, k)
 			continue
 		}

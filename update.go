@@ -168,7 +168,11 @@ func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
 			failAll(err)
 			return
 		}
-		bkey, hashed := vw.key(key)
+		bkey, hashed, err := vw.bkey(key)
+		if err != nil {
+			failAll(err)
+			return
+		}
 		it, err := d.be.Get(ctx, bkey)
 		exists := err == nil
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
@@ -178,7 +182,7 @@ func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
 		var cur V
 		var ok bool
 		if exists {
-			if cur, ok, err = d.decode(vw, key, hashed, it.Value); err != nil {
+			if cur, ok, err = d.decode(vw, key, hashed, it); err != nil {
 				failAll(err)
 				return
 			}

@@ -52,7 +52,11 @@ type view struct {
 	ns      string // keyspace namespace, ends in ':'
 	codec   codec.Codec
 	codecID byte
-	stale   atomic.Bool
+	// python says the settings' format is a Python one (format.go): no
+	// generation, keys by pyKey, values by codec/python.
+	python bool
+	prefix string // the Dict's prefix, for pyKey
+	stale  atomic.Bool
 }
 
 // current returns the view of the Dict's current settings and namespace
@@ -66,13 +70,23 @@ func (d *Dict[V]) current(ctx context.Context) (*view, error) {
 	return d.refreshView(ctx)
 }
 
+// key returns the backend key of key and whether it is hashed. In a
+// Python format, where the operations that call it check the key with
+// bkey first, a key it cannot name is "", which no backend accepts.
 func (v *view) key(key string) (string, bool) {
+	if v.python {
+		k, _ := v.pyKey(key)
+		return k, false
+	}
 	return keyspace.Key(v.ns, key, v.s.MaxKeyLen)
 }
 
 // makeView returns a fresh view of settings s at generation gen.
 func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
-	v := &view{s: s, gen: gen, ns: keyspace.Namespace(s.SiteID, d.prefix, gen, s.MaxKeyLen), codec: s.Codec}
+	if s.Format.python() {
+		return &view{s: s, python: true, prefix: d.prefix, codec: s.Codec, codecID: s.Codec.ID()}
+	}
+	v := &view{s: s, gen: gen, ns: keyspace.Namespace(s.SiteID, d.prefix, gen, s.MaxKeyLen), codec: s.Codec, prefix: d.prefix}
 	if d.kind != kindCodec {
 		v.codec = codec.Raw
 	}
@@ -85,6 +99,9 @@ func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
 // flag.
 func (v *view) arm() *view {
 	every := v.s.GenerationRefresh
+	if v.python {
+		return v // no generation to read again
+	}
 	if every == 0 {
 		every = DefaultGenerationRefresh
 	}
@@ -102,6 +119,9 @@ func (d *Dict[V]) metaKey(s *Settings) string {
 // refreshView is current's slow path.
 func (d *Dict[V]) refreshView(ctx context.Context) (*view, error) {
 	s := d.settings.load()
+	if s.Format.python() {
+		return d.install(s, 0), nil // keys without a generation
+	}
 	old := d.view.Load()
 	if old != nil && old.s == s {
 		// A stale view of the current settings: one caller reads the

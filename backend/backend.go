@@ -107,6 +107,19 @@ type Item struct {
 	// changes on every write of the key. CompareAndSwap requires the token
 	// of an earlier read.
 	CAS uint64
+	// Flags are memcached's client flags: 32 bits stored beside the value,
+	// which the server keeps and returns but never reads. Python's
+	// memcached clients (python-memcached, pymemcache) say with them what
+	// the value's bytes are (package codec/python); memdict's own values
+	// carry 0. Writes (Set, Add, CompareAndSwap, SetMulti) store them and
+	// reads (Get, GetMulti, GetLease) return them; Increment and Touch
+	// keep them.
+	//
+	// backend/memcached and backend/memory carry them. backend/redis does
+	// not: it reads every item with Flags 0, and refuses a write with
+	// non-zero Flags with an error wrapping ErrNotSupported, writing
+	// nothing, rather than lose them.
+	Flags uint32
 }
 
 // Backend is a byte-level key/value store with memcached's semantics.

@@ -40,19 +40,21 @@ func writeInt(w *bufio.Writer, v int64) {
 // encode writes r's commands to w. Errors stick in w and show at Flush.
 // Every command carries its opaque (O<n>, see request.opaque), and every
 // read the key flag (k), so that each reply names the request it answers.
+// Reads ask for the client flags (f) and writes store them (F<flags>, left
+// out when 0, memcached's default).
 func encode(w *bufio.Writer, r *request) {
 	switch r.kind {
 	case kindGet:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
-		_, _ = w.WriteString(" v c k")
+		_, _ = w.WriteString(" v c f k")
 	case kindTouch:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
 		_, _ = w.WriteString(" T")
 		writeInt(w, int64(r.exp))
 	case kindStore:
-		encodeSet(w, r.key, r.value, r.exp)
+		encodeSet(w, r.key, r.value, r.exp, r.flags)
 		switch r.mode {
 		case 'E':
 			_, _ = w.WriteString(" ME")
@@ -92,7 +94,7 @@ func encode(w *bufio.Writer, r *request) {
 		_, _ = w.WriteString(helloCmd)
 		return
 	case kindGetMulti:
-		encodeQuietKeys(w, "mg ", r.keys, " v c k", r.opaque)
+		encodeQuietKeys(w, "mg ", r.keys, " v c f k", r.opaque)
 		return
 	case kindGets:
 		_, _ = w.WriteString("gets")
@@ -106,7 +108,7 @@ func encode(w *bufio.Writer, r *request) {
 		last := len(r.items) - 1
 		for i := range r.items {
 			it := &r.items[i]
-			encodeSet(w, it.Key, it.Value, r.exps[i])
+			encodeSet(w, it.Key, it.Value, r.exps[i], it.Flags)
 			if i < last {
 				_, _ = w.WriteString(" q")
 			}
@@ -146,14 +148,18 @@ func encodeQuietKeys(w *bufio.Writer, cmd string, keys []string, flags string, b
 	}
 }
 
-// encodeSet writes "ms <key> <len> T<exp>" (no line end).
-func encodeSet(w *bufio.Writer, key string, value []byte, exp int32) {
+// encodeSet writes "ms <key> <len> T<exp>[ F<flags>]" (no line end).
+func encodeSet(w *bufio.Writer, key string, value []byte, exp int32, flags uint32) {
 	_, _ = w.WriteString("ms ")
 	_, _ = w.WriteString(key)
 	_ = w.WriteByte(' ')
 	writeUint(w, uint64(len(value)))
 	_, _ = w.WriteString(" T")
 	writeInt(w, int64(exp))
+	if flags != 0 {
+		_, _ = w.WriteString(" F")
+		writeUint(w, uint64(flags))
+	}
 }
 
 // readLine reads one reply line, CRLF included.
@@ -187,7 +193,8 @@ type metaReply struct {
 	hasOpaque bool
 	key       []byte // the k flag's key, in the line's buffer
 	hasKey    bool
-	flags     uint8 // flagWin, flagBusy, flagStale
+	flags     uint8  // flagWin, flagBusy, flagStale
+	client    uint32 // the f flag: the item's client flags
 }
 
 // The lease flags of an mg reply (see lease.go).
@@ -258,6 +265,12 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 				return m, protoErr(fmt.Sprintf("bad CAS in reply %q", line))
 			}
 			m.cas = v
+		case 'f':
+			v, ok := decimal.ParseUint(tok[1:])
+			if !ok || v > math.MaxUint32 {
+				return m, protoErr(fmt.Sprintf("bad client flags in reply %q", line))
+			}
+			m.client = uint32(v)
 		case 'O':
 			v, ok := decimal.ParseUint(tok[1:])
 			if !ok || v > math.MaxUint32 || m.hasOpaque {
@@ -365,7 +378,7 @@ func readReply(br *bufio.Reader, r *request) error {
 		if err := readValue(br, v); err != nil {
 			return err
 		}
-		r.status, r.rvalue, r.rcas, r.rflags = replyOK, v, m.cas, m.flags
+		r.status, r.rvalue, r.rcas, r.rflags, r.rcflag = replyOK, v, m.cas, m.flags, m.client
 	case m.code == [2]byte{'V', 'A'} && r.kind == kindArith:
 		if m.size > 24 {
 			return protoErr(fmt.Sprintf("counter reply of %d bytes: %q", m.size, line))
@@ -469,7 +482,7 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 			if err := readValue(br, v); err != nil {
 				return err
 			}
-			r.founds = append(r.founds, found{index: i, value: v, cas: m.cas})
+			r.founds = append(r.founds, found{index: i, value: v, cas: m.cas, flags: m.client})
 		case m.code == [2]byte{'E', 'N'} && r.kind == kindGetMulti && off == last:
 			if m.hasKey && string(m.key) != r.keys[i] {
 				return mismatch(line, r, m.opaque)
@@ -519,7 +532,7 @@ func readGets(br *bufio.Reader, r *request) error {
 		if bytes.Equal(line, lineEND) {
 			break
 		}
-		key, size, cas, err := parseValueLine(line, r.limit)
+		key, size, cas, flags, err := parseValueLine(line, r.limit)
 		if err != nil {
 			return err
 		}
@@ -544,7 +557,7 @@ func readGets(br *bufio.Reader, r *request) error {
 		if err := readValue(br, v); err != nil {
 			return err
 		}
-		r.founds = append(r.founds, found{index: i, value: v, cas: cas})
+		r.founds = append(r.founds, found{index: i, value: v, cas: cas, flags: flags})
 	}
 	line, err := readLine(br)
 	if err != nil {
@@ -567,9 +580,9 @@ func readGets(br *bufio.Reader, r *request) error {
 }
 
 // parseValueLine parses a text-protocol "VALUE <key> <flags> <bytes>
-// <cas>" line, exactly as memcached writes it, whose value must be no
-// larger than limit.
-func parseValueLine(line []byte, limit int) (key []byte, size int, cas uint64, err error) {
+// <cas>" line, exactly as memcached writes it (flags: the client flags),
+// whose value must be no larger than limit.
+func parseValueLine(line []byte, limit int) (key []byte, size int, cas uint64, flags uint32, err error) {
 	body, ok := bytes.CutPrefix(line[:len(line)-2], []byte("VALUE "))
 	var f [4][]byte
 	for j := 0; ok && j < 4; j++ {
@@ -584,18 +597,18 @@ func parseValueLine(line []byte, limit int) (key []byte, size int, cas uint64, e
 		}
 	}
 	if !ok {
-		return nil, 0, 0, protoErr(fmt.Sprintf("unexpected reply %q", bytes.TrimRight(line, "\r\n")))
+		return nil, 0, 0, 0, protoErr(fmt.Sprintf("unexpected reply %q", bytes.TrimRight(line, "\r\n")))
 	}
-	flags, ok1 := decimal.ParseUint(f[1])
+	fl, ok1 := decimal.ParseUint(f[1])
 	sz, ok2 := decimal.ParseUint(f[2])
 	cas, ok3 := decimal.ParseUint(f[3])
-	if !ok1 || !ok2 || !ok3 || flags > math.MaxUint32 {
-		return nil, 0, 0, protoErr(fmt.Sprintf("bad VALUE line %q", bytes.TrimRight(line, "\r\n")))
+	if !ok1 || !ok2 || !ok3 || fl > math.MaxUint32 {
+		return nil, 0, 0, 0, protoErr(fmt.Sprintf("bad VALUE line %q", bytes.TrimRight(line, "\r\n")))
 	}
 	if sz > uint64(limit) {
-		return nil, 0, 0, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d accepted: %q", sz, limit, bytes.TrimRight(line, "\r\n")))
+		return nil, 0, 0, 0, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d accepted: %q", sz, limit, bytes.TrimRight(line, "\r\n")))
 	}
-	return f[0], int(sz), cas, nil
+	return f[0], int(sz), cas, uint32(fl), nil
 }
 
 // helloCmd is what every connection sends first: "mn", which a server

@@ -26,6 +26,8 @@ func TestReadGets(t *testing.T) {
 		{"all", val("a", "1") + val("b", "2") + val("a", "3") + val("c", "4") + "END\r\nHD O7\r\n", "0=1 1=2 2=3 3=4", false},
 		{"some", val("b", "2") + val("c", "") + "END\r\nEN O7\r\n", "1=2 3=", false},
 		{"none", "END\r\nEN O7\r\n", "", false},
+		{"client flags", "VALUE b 4294967295 1 11\r\n2\r\nEND\r\nHD O7\r\n", "1=2/4294967295", false},
+		{"client flags too large", "VALUE b 4294967296 1 11\r\n2\r\nEND\r\nHD O7\r\n", "", true},
 		{"repeated key, second only", val("b", "2") + val("a", "3") + "END\r\nHD O7\r\n", "1=2 2=3", false},
 		{"key not asked", val("x", "1") + "END\r\nHD O7\r\n", "", true},
 		{"out of order", val("c", "4") + val("b", "2") + "END\r\nHD O7\r\n", "", true},
@@ -50,7 +52,11 @@ func TestReadGets(t *testing.T) {
 			err := readGets(bufio.NewReader(strings.NewReader(tc.reply)), r)
 			var got []string
 			for _, f := range r.founds {
-				got = append(got, strconv.Itoa(f.index)+"="+string(f.value))
+				g := strconv.Itoa(f.index) + "=" + string(f.value)
+				if f.flags != 0 {
+					g += "/" + strconv.FormatUint(uint64(f.flags), 10)
+				}
+				got = append(got, g)
 				if f.cas != 11 {
 					t.Errorf("CAS %d, want 11", f.cas)
 				}

@@ -135,7 +135,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 				empty = append(empty, k)
 				continue
 			}
-			out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas}
+			out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas, Flags: f.flags}
 		}
 		nc.r.release()
 		if len(empty) > 0 {
