@@ -225,7 +225,9 @@
 // Unlock deletes it with a compare-and-delete script only while it holds
 // the caller's token, both pipelined and bounded like every single-key
 // call; memdict's GetOrLoad takes them so that one caller in a fleet of
-// processes fills a key.
+// processes fills a key. It implements backend.PrivateReader: a Get's
+// Value is the buffer go-redis read that reply into, which nobody else
+// holds, so a memdict.Dict[[]byte] returns it without a copy.
 //
 // # Client-side caching
 //
