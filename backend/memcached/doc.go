@@ -237,8 +237,9 @@
 // Client implements backend.Lister (with "lru_crawler metadump"),
 // backend.StatsReporter ("stats" on every server), backend.Flusher
 // ("flush_all" on every server, or FlushNode for one), backend.Pinger
-// ("version") and backend.MultiWriter (SetMulti, DeleteMulti; memdict's
-// Tx.Commit and PutMulti use it). The admin commands (stats, lru_crawler
+// ("version"), backend.MultiWriter (SetMulti, DeleteMulti; memdict's
+// Tx.Commit and PutMulti use it) and backend.Describer (the connections
+// open to each server, for metrics, without I/O). The admin commands (stats, lru_crawler
 // metadump, version, flush_all) do not go through the engine: each opens
 // a short-lived admin connection of its own, so that a long listing never
 // holds up the pipelined calls; each ends within the timeout, but for a

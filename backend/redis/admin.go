@@ -264,3 +264,22 @@ func (b *Backend) ping(ctx context.Context) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// Describe implements backend.Describer, without I/O: the system "redis"
+// and one server, with go-redis's pool statistics (connections open, and
+// idle in the pool). The server is the address of a standalone server;
+// on a cluster, whose pools go-redis sums over the nodes, the seed
+// addresses joined by commas; "" for a client given to NewFromClient that
+// is neither. The connections the near cache's tracking holds are not
+// counted.
+func (b *Backend) Describe() backend.Description {
+	var addr string
+	switch {
+	case b.single != nil:
+		addr = b.single.Options().Addr
+	case b.cluster != nil:
+		addr = strings.Join(b.cluster.Options().Addrs, ",")
+	}
+	st := b.client.PoolStats()
+	return backend.Description{System: "redis", Servers: []backend.ServerConns{{Addr: addr, Open: int(st.TotalConns), Idle: int(st.IdleConns)}}}
+}

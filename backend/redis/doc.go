@@ -211,6 +211,12 @@
 // credentials wrap ErrAuth and name the user, never the password; an
 // untrusted TLS certificate says so.
 //
+// go-redis logs through one logger for the whole process, which writes to
+// the standard error; importing this package routes it to log/slog at level
+// Debug instead (see SetLogger), so that nothing is printed during an
+// outage beyond what the calls return (and a Dict's WithLogger logs,
+// rate-limited).
+//
 // # Optional abilities
 //
 // Backend implements backend.Lister (SCAN MATCH on every master),
@@ -225,9 +231,11 @@
 // Unlock deletes it with a compare-and-delete script only while it holds
 // the caller's token, both pipelined and bounded like every single-key
 // call; memdict's GetOrLoad takes them so that one caller in a fleet of
-// processes fills a key. It implements backend.PrivateReader: a Get's
-// Value is the buffer go-redis read that reply into, which nobody else
-// holds, so a memdict.Dict[[]byte] returns it without a copy.
+// processes fills a key. It is a backend.Describer too: the system
+// "redis", the server and go-redis's pool statistics, for metrics. It
+// implements backend.PrivateReader: a Get's Value is the buffer go-redis
+// read that reply into, which nobody else holds, so a memdict.Dict[[]byte]
+// returns it without a copy.
 //
 // # Client-side caching
 //
