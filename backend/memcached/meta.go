@@ -48,6 +48,9 @@ func encode(w *bufio.Writer, r *request) {
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
 		_, _ = w.WriteString(" v c f k")
+		if r.mode == 't' {
+			_, _ = w.WriteString(" t")
+		}
 	case kindTouch:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
@@ -195,6 +198,8 @@ type metaReply struct {
 	hasKey    bool
 	flags     uint8  // flagWin, flagBusy, flagStale
 	client    uint32 // the f flag: the item's client flags
+	ttl       int64  // the t flag: the item's remaining TTL in seconds, -1 for none
+	hasTTL    bool
 }
 
 // The lease flags of an mg reply (see lease.go).
@@ -277,6 +282,17 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 				return m, protoErr(fmt.Sprintf("bad opaque in reply %q", line))
 			}
 			m.opaque, m.hasOpaque = uint32(v), true
+		case 't':
+			v, ok := decimal.ParseUint(tok[1:])
+			switch {
+			case string(tok) == "t-1":
+				m.ttl = -1
+			case ok && v <= math.MaxInt32:
+				m.ttl = int64(v)
+			default:
+				return m, protoErr(fmt.Sprintf("bad TTL in reply %q", line))
+			}
+			m.hasTTL = true
 		case 'k':
 			if m.hasKey {
 				return m, protoErr(fmt.Sprintf("two keys in reply %q", line))
@@ -379,6 +395,12 @@ func readReply(br *bufio.Reader, r *request) error {
 			return err
 		}
 		r.status, r.rvalue, r.rcas, r.rflags, r.rcflag = replyOK, v, m.cas, m.flags, m.client
+		if r.kind == kindGet && r.mode == 't' {
+			if !m.hasTTL {
+				return protoErr(fmt.Sprintf("reply %q has no TTL (t), which was asked", bytes.TrimRight(line, "\r\n")))
+			}
+			r.rttl = m.ttl
+		}
 	case m.code == [2]byte{'V', 'A'} && r.kind == kindArith:
 		if m.size > 24 {
 			return protoErr(fmt.Sprintf("counter reply of %d bytes: %q", m.size, line))
