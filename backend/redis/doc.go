@@ -232,7 +232,10 @@
 // the caller's token, both pipelined and bounded like every single-key
 // call; memdict's GetOrLoad takes them so that one caller in a fleet of
 // processes fills a key. It is a backend.Describer too: the system
-// "redis", the server and go-redis's pool statistics, for metrics.
+// "redis", the server and go-redis's pool statistics, for metrics. It
+// implements backend.PrivateReader: a Get's Value is the buffer go-redis
+// read that reply into, which nobody else holds, so a memdict.Dict[[]byte]
+// returns it without a copy.
 //
 // # Client-side caching
 //
