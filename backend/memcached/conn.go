@@ -236,16 +236,48 @@ func resetConn(nc net.Conn) {
 type dialer struct {
 	timeout time.Duration
 	tls     *tls.Config // nil: plain TCP
+	// addrs returns the addresses a server's name resolved to (see
+	// resolve.go), or nil to dial the server's address as configured.
+	addrs func(addr string) []string
 }
 
-// dial connects to addr within the timeout (and ctx), doing the TLS
-// handshake if configured.
+// dial connects to addr (a server's address as configured) within the
+// timeout (and ctx), doing the TLS handshake if configured: to the
+// addresses its name resolved to if known, in order, else to addr. A
+// TLS connection verifies the configured name, never a resolved address.
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
+	var to []string
+	if d.addrs != nil {
+		to = d.addrs(addr)
+	}
+	if len(to) == 0 {
+		return d.dialOne(ctx, network, addr, addr)
+	}
+	var err error
+	for i, a := range to {
+		// Each address gets its share of the time left, as net.Dial
+		// shares it among a name's addresses.
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok && i < len(to)-1 {
+			actx, acancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(to)-i))
+		}
+		var nc net.Conn
+		nc, err = d.dialOne(actx, network, a, addr)
+		acancel()
+		if err == nil || ctx.Err() != nil {
+			return nc, err
+		}
+	}
+	return nil, err
+}
+
+// dialOne connects to the address to of the server configured as addr.
+func (d *dialer) dialOne(ctx context.Context, network, to, addr string) (net.Conn, error) {
 	nd := net.Dialer{}
 	if d.tls == nil {
-		return nd.DialContext(ctx, network, addr)
+		return nd.DialContext(ctx, network, to)
 	}
 	cfg := d.tls
 	if cfg.ServerName == "" {
@@ -255,5 +287,5 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		}
 	}
 	td := tls.Dialer{NetDialer: &nd, Config: cfg}
-	return td.DialContext(ctx, network, addr)
+	return td.DialContext(ctx, network, to)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -247,11 +248,11 @@ func (p *pool) conn(ctx context.Context, deadline time.Time, byCtx bool) (*conn,
 
 // connOn is conn for the slot s.
 func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bool) (*conn, error) {
-	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+	if cn := s.cn.Load(); cn != nil && cn.usable() {
 		return cn, nil
 	}
 	s.mu.Lock()
-	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+	if cn := s.cn.Load(); cn != nil && cn.usable() {
 		s.mu.Unlock()
 		return cn, nil
 	}
@@ -337,6 +338,16 @@ func (p *pool) connect() (nc net.Conn, hello bool, err error) {
 	return nc, false, err
 }
 
+// retireUnless retires the pool's connections to addresses not in to
+// (see conn.retire): the server's name resolved to new addresses.
+func (p *pool) retireUnless(to []string) {
+	for i := range p.slots {
+		if cn := p.slots[i].cn.Load(); cn != nil && !slices.Contains(to, cn.nc.RemoteAddr().String()) {
+			cn.retire()
+		}
+	}
+}
+
 // close closes every connection of the pool.
 func (p *pool) close() {
 	for i := range p.slots {
@@ -370,6 +381,7 @@ type conn struct {
 	armedAt time.Time // when it fires, if armed
 
 	dead       atomic.Bool
+	retired    atomic.Bool   // takes no new request (see retire)
 	wake       chan struct{} // buffered 1
 	quit       chan struct{} // closed by fail
 	writerDone chan struct{}
@@ -399,6 +411,40 @@ func newConn(p *pool, s *slot, nc net.Conn, hello bool) *conn {
 	go cn.writeLoop()
 	go cn.readLoop()
 	return cn
+}
+
+// usable reports whether new requests may go on cn.
+func (cn *conn) usable() bool { return !cn.dead.Load() && !cn.retired.Load() }
+
+// errRetired closes a retired connection (see retire); a request that
+// finds it so goes on another connection.
+var errRetired = errors.New("connection retired: the server's address changed")
+
+// retire makes cn take no new calls (its server's name resolved to
+// another address): the next call on its slot dials a new connection, and
+// cn is closed as soon as nothing is queued or in flight on it.
+func (cn *conn) retire() {
+	cn.retired.Store(true)
+	cn.closeIfIdle()
+}
+
+// closeIfIdle closes cn, which is retired, if nothing is queued, in
+// flight or being sent on it. The check and the closing are one step
+// under cn.mu, so that a request queued meanwhile is refused
+// (errRetired) rather than failed.
+func (cn *conn) closeIfIdle() {
+	cn.mu.Lock()
+	if cn.err != nil || cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight) {
+		cn.mu.Unlock()
+		return
+	}
+	cn.err = errRetired
+	cn.dead.Store(true)
+	cn.watch.Stop()
+	cn.rcond.Broadcast()
+	cn.mu.Unlock()
+	close(cn.quit)
+	resetConn(cn.nc)
 }
 
 // enqueue queues r for the writer. It fails if the connection is dead.
@@ -552,6 +598,9 @@ func (cn *conn) writeLoop() {
 			default:
 			}
 		}
+		if cn.retired.Load() {
+			cn.closeIfIdle() // the batch's requests were all abandoned
+		}
 	}
 }
 
@@ -703,6 +752,9 @@ func (cn *conn) readReplies() (failed *request) {
 			continue
 		}
 		r.complete()
+		if cn.retired.Load() {
+			cn.closeIfIdle()
+		}
 	}
 }
 
@@ -742,6 +794,11 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 		done, err := cn.tryDirect(ctx, r)
 		if !done {
 			if err := cn.enqueue(r); err != nil {
+				if err == errRetired && attempt < 4 {
+					// Closed for an address change: on to the new address.
+					last = cn
+					continue
+				}
 				r.release()
 				return err
 			}
@@ -851,6 +908,9 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 	}
 	dead := cn.err
 	cn.mu.Unlock()
+	if dead == nil && cn.retired.Load() {
+		defer cn.closeIfIdle()
+	}
 	switch {
 	case cancelled:
 		return true, ctx.Err()
@@ -878,8 +938,16 @@ func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx 
 	}
 	p.prime(r, deadline, byCtx, cn)
 	if err := cn.enqueue(r); err != nil {
-		r.release()
-		return nil, err
+		if err == errRetired {
+			// Closed for an address change: on to the new address.
+			if cn, err = p.connOn(ctx, cn.s, deadline, byCtx); err == nil {
+				err = cn.enqueue(r)
+			}
+		}
+		if err != nil {
+			r.release()
+			return nil, err
+		}
 	}
 	return cn, nil
 }
