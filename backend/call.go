@@ -50,6 +50,7 @@ const (
 	OpUnlock                       // Locker.Unlock
 	OpTrack                        // Invalidator.Track
 	OpServerFor                    // Locator.ServerFor
+	OpGetTTL                       // TTLReader.GetTTL
 
 	numOps // one past the last
 )
@@ -84,6 +85,7 @@ var opInfo = [numOps]struct {
 	OpUnlock:         {name: "unlock", ability: "locks"},
 	OpTrack:          {name: "track", ability: "tracking changes"},
 	OpServerFor:      {name: "serverfor", ability: "locating keys", property: true},
+	OpGetTTL:         {name: "getttl", ability: "reading TTLs"},
 }
 
 // unsupportedErrs holds, per optional ability, the error of a backend that
@@ -134,7 +136,7 @@ type Call struct {
 	// Op is the operation.
 	Op Op
 	// Key is the key of Get, Delete, Touch, Increment, GetLease,
-	// MarkStale, TryLock, Unlock and ServerFor, and the key of the lease
+	// MarkStale, TryLock, Unlock, ServerFor and GetTTL, and the key of the lease
 	// ReleaseLease gives up.
 	Key string
 	// Keys are the keys of GetMulti and DeleteMulti.
@@ -162,7 +164,7 @@ type Call struct {
 // Result is the outcome of a Call. Only the fields the operation returns
 // are set, and Err.
 type Result struct {
-	// Item is the item Get read.
+	// Item is the item Get (or GetTTL) read.
 	Item Item
 	// Private says that Item.Value, read by Get, is the caller's own (the
 	// backend is a PrivateReader whose reads are private): the caller may
@@ -324,6 +326,11 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 		}
 	case OpServerFor:
 		return serverFor(be, c.Key)
+	case OpGetTTL:
+		if t, ok := be.(TTLReader); ok {
+			it, err := t.GetTTL(ctx, c.Key)
+			return Result{Item: it, Err: err}
+		}
 	default:
 		return Result{Err: fmt.Errorf("backend: %v: %w", c.Op, ErrNotSupported)}
 	}

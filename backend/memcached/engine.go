@@ -51,7 +51,7 @@ const (
 
 // Request kinds.
 const (
-	kindGet         uint8 = iota // mg <key> v c
+	kindGet         uint8 = iota // mg <key> v c k [t]
 	kindStore                    // ms <key> <len> T<exp> [ME | C<cas>]
 	kindDelete                   // md <key> [C<cas> | I [T<exp>]]
 	kindTouch                    // mg <key> T<exp>
@@ -91,7 +91,7 @@ type found struct {
 // writer encodes them, the reader sets the results and completes it.
 type request struct {
 	kind  uint8
-	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'; kindDelete: 0, 'C' cas, 'I' invalidate
+	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'; kindDelete: 0, 'C' cas, 'I' invalidate; kindGet: 't' with the TTL
 	key   string
 	value []byte
 	exp   int32
@@ -113,6 +113,7 @@ type request struct {
 	rcas   uint64
 	rflags uint8 // kindLease: the reply's lease flags (flagWin, flagBusy, flagStale)
 	num    uint64
+	rttl   int64 // kindGet with mode 't': the item's remaining TTL in seconds, -1 for none
 	founds []found
 	fails  []keyStatus
 	info   serverInfo // kindHello
@@ -141,7 +142,7 @@ func newRequest(kind uint8) *request {
 func (r *request) release() {
 	r.mode, r.key, r.value, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0
 	r.keys, r.items, r.exps = nil, nil, nil
-	r.status, r.rvalue, r.rcas, r.rflags, r.num, r.err = 0, nil, 0, 0, 0, nil
+	r.status, r.rvalue, r.rcas, r.rflags, r.num, r.rttl, r.err = 0, nil, 0, 0, 0, 0, nil
 	r.opaque, r.info = 0, serverInfo{}
 	clear(r.founds)
 	r.founds = r.founds[:0]

@@ -46,6 +46,9 @@ func encode(w *bufio.Writer, r *request) {
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
 		_, _ = w.WriteString(" v c k")
+		if r.mode == 't' {
+			_, _ = w.WriteString(" t")
+		}
 	case kindTouch:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
@@ -179,6 +182,7 @@ type metaReply struct {
 	hasOpaque bool
 	key       []byte // the k flag's key, in the line's buffer
 	hasKey    bool
+	ttl       int64 // the t flag's remaining TTL in seconds, -1 for none
 	flags     uint8 // flagWin, flagBusy, flagStale
 }
 
@@ -261,6 +265,16 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 				return m, protoErr(fmt.Sprintf("two keys in reply %q", line))
 			}
 			m.key, m.hasKey = tok[1:], true
+		case 't':
+			if string(tok[1:]) == "-1" {
+				m.ttl = -1
+				continue
+			}
+			v, ok := decimal.ParseUint(tok[1:])
+			if !ok || v > math.MaxInt32 {
+				return m, protoErr(fmt.Sprintf("bad TTL in reply %q", line))
+			}
+			m.ttl = int64(v)
 		case 'W', 'Z', 'X':
 			if len(tok) == 1 {
 				m.flags |= leaseFlag(tok[0])
@@ -355,7 +369,7 @@ func readReply(br *bufio.Reader, r *request) error {
 		if err := readValue(br, v); err != nil {
 			return err
 		}
-		r.status, r.rvalue, r.rcas, r.rflags = replyOK, v, m.cas, m.flags
+		r.status, r.rvalue, r.rcas, r.rflags, r.rttl = replyOK, v, m.cas, m.flags, m.ttl
 	case m.code == [2]byte{'V', 'A'} && r.kind == kindArith:
 		if m.size > 24 {
 			return protoErr(fmt.Sprintf("counter reply of %d bytes: %q", m.size, line))
