@@ -155,6 +155,11 @@ func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) 
 	for i, n := range nodes {
 		wg.Go(func() {
 			ns := backend.NodeStats{Addr: n.Options().Addr}
+			defer func() {
+				if r := recover(); r != nil {
+					out[i] = backend.NodeStats{Addr: ns.Addr, Err: b.wrap(ctx, "info", ns.Addr, panicError(ns.Addr, r))}
+				}
+			}()
 			info, err := n.Info(ctx).Result()
 			if err != nil {
 				ns.Err = b.wrap(ctx, "info", ns.Addr, err)
@@ -246,6 +251,11 @@ func (b *Backend) ping(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = b.wrap(ctx, "ping", n.Options().Addr, panicError(n.Options().Addr, r))
+				}
+			}()
 			if err := n.Ping(ctx).Err(); err != nil {
 				errs[i] = b.wrap(ctx, "ping", n.Options().Addr, err)
 			}
