@@ -154,7 +154,7 @@ func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) 
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
-			ns := backend.NodeStats{Addr: n.Options().Addr}
+			ns := backend.NodeStats{Addr: b.nodeAddr(n)}
 			defer func() {
 				if r := recover(); r != nil {
 					out[i] = backend.NodeStats{Addr: ns.Addr, Err: b.wrap(ctx, "info", ns.Addr, panicError(ns.Addr, r))}
@@ -263,4 +263,13 @@ func (b *Backend) ping(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// nodeAddr names n, a client of b.nodes, in statistics: its address, or
+// on Redis Sentinel the master's name.
+func (b *Backend) nodeAddr(n *goredis.Client) string {
+	if b.sentinel != nil {
+		return b.lane0.addr
+	}
+	return n.Options().Addr
 }
