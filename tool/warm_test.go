@@ -522,7 +522,6 @@ func TestWarmConfig(t *testing.T) {
 	if info, _ := tl.Plugin("p"); info.WarmUntil.IsZero() {
 		t.Error("the window ended when only the settings changed")
 	}
-	_ = memdict.ErrNotFound
 }
 
 // TestWarmNearCache: a near cache that relies on the server's reports

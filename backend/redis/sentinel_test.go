@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"strings"
 	"sync"
@@ -322,5 +321,3 @@ func waitNear(t *testing.T, d *memdict.Dict[int], k string, want int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-var _ = errors.Is
