@@ -432,7 +432,7 @@ func (nc *nearCache[V]) lookup(d *Dict[V], vw *view, key string, fresh bool) (V,
 	if nc.mode == shareValue {
 		return e.v, true
 	}
-	v, ok, err := d.decode(vw, key, false, e.raw)
+	v, ok, err := d.decode(vw, key, false, backend.Item{Value: e.raw})
 	if err != nil || !ok {
 		return zero, false
 	}
@@ -718,7 +718,9 @@ func (d *Dict[V]) nearInvalidate(key string) {
 		return
 	}
 	if vw := d.view.Load(); vw != nil {
-		d.near.bind(vw).invalidate(key)
+		if !vw.python { // a Python format is served without the near cache
+			d.near.bind(vw).invalidate(key)
+		}
 		return
 	}
 	d.near.invalidate(key)
@@ -804,7 +806,8 @@ func errCannotTrack(cause error) error {
 }
 
 // lookupNear is lookup for a near-cached Dict.
-func (d *Dict[V]) lookupNear(ctx context.Context, vw *view, key string) (V, bool, error) {
+func (d *Dict[V]) lookupNear(b *bound, vw *view, key string) (V, bool, error) {
+	ctx := b.parent
 	nc := d.near
 	if v, ok := nc.get(d, vw, key); ok {
 		d.m.near.hits.Add(1)
@@ -814,15 +817,15 @@ func (d *Dict[V]) lookupNear(ctx context.Context, vw *view, key string) (V, bool
 	var zero V
 	bkey, hashed := vw.key(key)
 	t := nc.begin(vw, key)
-	it, err := d.be.Get(ctx, bkey)
+	it, err := d.be.Get(b.next(), bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opGet)
 			return zero, false, nil
 		}
-		return zero, false, d.m.fail(ctx, opGet, key, err)
+		return zero, false, d.m.fail(ctx, opGet, key, b.check(err))
 	}
-	v, ok, err := d.decode(vw, key, hashed, it.Value)
+	v, ok, err := d.decode(vw, key, hashed, it)
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)

@@ -28,8 +28,9 @@ type options struct {
 	logger        *slog.Logger
 	sampling      int // 0: default, <0: off
 	updateRetries int
-	near          *NearCache // WithNearCache
-	noNear        bool       // WithoutNearCache
+	timeout       time.Duration // WithTimeout
+	near          *NearCache    // WithNearCache
+	noNear        bool          // WithoutNearCache
 
 	// GetOrLoad across processes (lease.go).
 	swr      time.Duration    // WithStaleWhileRevalidate
@@ -128,7 +129,7 @@ func WithMaxValueLen(n int) Option {
 // their plugin's this way).
 //
 // The options that set one setting (WithSiteID, WithDefaultTTL, WithCodec,
-// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh) override that
+// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh, WithFormat) override that
 // setting of sh for this Dict, whatever their order among the options:
 // the Dict follows sh for the settings no option sets. Only one
 // WithSettings may be given.

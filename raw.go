@@ -31,6 +31,11 @@ import (
 // codec.Raw; WithCodec has no effect): Store frames Payload under the
 // codec ID it carries, which must not be 0, since memdict writes no value
 // without its header.
+//
+// In a Python format (WithFormat), whose values have no header, a Raw is
+// the value as stored and the client flags that say what it is: Codec is
+// always 0, Flags are the flags (package codec/python), and Store writes
+// Payload with Flags as they are.
 type Raw struct {
 	// Codec is the ID of the codec that encoded Payload (codec.RawID,
 	// codec.MsgpackID, ...); 0 for a value memdict did not frame.
@@ -38,6 +43,10 @@ type Raw struct {
 	// Payload is the encoded value without the header; for an unframed
 	// value, the whole value. A read's Payload is the caller's own.
 	Payload []byte
+	// Flags are the memcached client flags stored with the value, which
+	// Python's memcached clients set to say what it is (python.FlagPickle,
+	// ...): 0 in memdict's own format, whose values carry none.
+	Flags uint32
 }
 
 // errRawNoCodec is the error of storing a Raw without a codec ID.
@@ -68,6 +77,9 @@ func encodeRaw(vw *view, key string, hashed bool, r Raw, m envelope.Meta) ([]byt
 	if r.Codec == 0 {
 		return nil, errRawNoCodec
 	}
+	if r.Flags != 0 {
+		return nil, fmt.Errorf("%w: %w", ErrEncode, errRawFlags)
+	}
 	n := envelope.SizeMeta(key, hashed, m) + len(r.Payload)
 	if err := vw.checkSize(n); err != nil {
 		return nil, err
@@ -79,10 +91,23 @@ func encodeRaw(vw *view, key string, hashed bool, r Raw, m envelope.Meta) ([]byt
 // Decoded returns the value as a Go value that encoding/json prints: the
 // text of raw and unframed values that are valid UTF-8, the codec's
 // decoding for the others (maps with string keys, []byte as text or
-// base64). ok is false when the value cannot be shown as JSON (binary raw
-// values, gob, unknown codecs, decode failures); show its Payload another
-// way (base64) then.
+// base64), and for a value with client flags (a Python client's) what
+// package codec/python reads of it (a dict as a map, a str as a string,
+// bytes as text or base64). ok is false when the value cannot be shown as
+// JSON (binary raw values, gob, unknown codecs, decode failures); show
+// its Payload another way (base64) then.
 func (r Raw) Decoded() (v any, ok bool) {
+	if r.Codec == 0 && r.Flags != 0 {
+		var x any
+		if err := pyCodec.Unmarshal(r.Payload, r.Flags, &x); err != nil {
+			return nil, false
+		}
+		x, err := jsonReady(x)
+		if err != nil {
+			return nil, false
+		}
+		return x, true
+	}
 	switch r.Codec {
 	case 0, codec.RawID:
 		if utf8.Valid(r.Payload) {

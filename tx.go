@@ -160,7 +160,9 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		failed = append(failed, oe)
 	}
 
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		for _, k := range keys {
 			name := opPut
@@ -177,7 +179,12 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 	for _, k := range keys {
 		o := ops[k]
 		if o.del {
-			bk, _ := vw.key(k)
+			bk, _, err := vw.bkey(k)
+			if err != nil {
+				d.m.start(opDelete)
+				fail(opDelete, k, err)
+				continue
+			}
 			dels, delKeys = append(dels, bk), append(delKeys, k)
 			continue
 		}
@@ -191,14 +198,20 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 	}
 	d.m.startN(opDelete, len(dels))
 
-	setErrs := spread(backend.SetMulti(ctx, d.be, items), itemKeys, items, nil)
-	delErrs := spread(backend.DeleteMulti(ctx, d.be, dels), delKeys, nil, dels)
+	b.begin() // the writes, then the deletes
+	var setErrs, delErrs []error
+	if len(items) > 0 {
+		setErrs = spread(backend.SetMulti(b.many(d.be), d.be, items), itemKeys, items, nil)
+	}
+	if len(dels) > 0 {
+		delErrs = spread(backend.DeleteMulti(b.many(d.be), d.be, dels), delKeys, nil, dels)
+	}
 	for _, k := range keys {
 		d.nearInvalidate(k)
 	}
 	for i, err := range setErrs {
 		if err != nil {
-			fail(opPut, itemKeys[i], err)
+			fail(opPut, itemKeys[i], b.check(err))
 		}
 	}
 	for i, err := range delErrs {
@@ -207,7 +220,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		case errors.Is(err, backend.ErrNotFound):
 			d.m.miss(opDelete)
 		default:
-			fail(opDelete, delKeys[i], err)
+			fail(opDelete, delKeys[i], b.check(err))
 		}
 	}
 	if len(failed) == 0 {

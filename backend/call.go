@@ -50,6 +50,7 @@ const (
 	OpUnlock                       // Locker.Unlock
 	OpTrack                        // Invalidator.Track
 	OpServerFor                    // Locator.ServerFor
+	OpTimeout                      // Timeouter.Timeout
 	OpGetTTL                       // TTLReader.GetTTL
 
 	numOps // one past the last
@@ -85,6 +86,7 @@ var opInfo = [numOps]struct {
 	OpUnlock:         {name: "unlock", ability: "locks"},
 	OpTrack:          {name: "track", ability: "tracking changes"},
 	OpServerFor:      {name: "serverfor", ability: "locating keys", property: true},
+	OpTimeout:        {name: "timeout", ability: "a timeout of its calls", property: true},
 	OpGetTTL:         {name: "getttl", ability: "reading TTLs"},
 }
 
@@ -115,7 +117,7 @@ func (op Op) String() string {
 func (op Op) Optional() bool { return op > 0 && op < numOps && opInfo[op].ability != "" }
 
 // Property reports whether op asks a property of the backend, which it
-// answers without I/O (ServerFor), rather than making a call: a wrapper
+// answers without I/O (ServerFor, Timeout), rather than making a call: a wrapper
 // answers it at once from the backend it wraps now, without opening a
 // connection, waiting or injecting faults.
 func (op Op) Property() bool { return op > 0 && op < numOps && opInfo[op].property }
@@ -186,6 +188,8 @@ type Result struct {
 	Tracking Tracking
 	// Addr is the server ServerFor named ("" if the backend cannot tell).
 	Addr string
+	// Timeout is the bound of one call Timeout said (0: none).
+	Timeout time.Duration
 	// Err is the error the call returned. A backend that lacks the
 	// optional ability a Call names returns an error wrapping
 	// ErrNotSupported (and not a *MultiError), having done nothing.
@@ -325,7 +329,9 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 			return Result{Tracking: tr, Err: err}
 		}
 	case OpServerFor:
-		return serverFor(be, c.Key)
+		return property(be, c)
+	case OpTimeout:
+		return property(be, c)
 	case OpGetTTL:
 		if t, ok := be.(TTLReader); ok {
 			it, err := t.GetTTL(ctx, c.Key)
@@ -337,20 +343,25 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 	return Result{Err: unsupportedErrs[c.Op]}
 }
 
-// serverFor is ServerFor on a backend that is not a Handler: its Locator,
-// or the Locator it wraps through an Unwrap() Backend method.
-func serverFor(be Backend, key string) Result {
+// property answers c, which asks a property (ServerFor, Timeout), on a
+// backend that is not a Handler: from its own ability, or the one of the
+// backend it wraps through an Unwrap() Backend method.
+func property(be Backend, c *Call) Result {
 	for range 16 { // a bound against a wrapper that returns itself
+		if l, ok := be.(Locator); ok && c.Op == OpServerFor {
+			return Result{Addr: l.ServerFor(c.Key)}
+		}
+		if t, ok := be.(Timeouter); ok && c.Op == OpTimeout {
+			return Result{Timeout: t.Timeout()}
+		}
 		switch b := be.(type) {
-		case Locator:
-			return Result{Addr: b.ServerFor(key)}
 		case Handler:
-			return b.Handle(context.Background(), Call{Op: OpServerFor, Key: key})
+			return b.Handle(context.Background(), *c)
 		case interface{ Unwrap() Backend }:
 			be = b.Unwrap()
 			continue
 		}
 		break
 	}
-	return Result{Err: unsupportedErrs[OpServerFor]}
+	return Result{Err: unsupportedErrs[c.Op]}
 }

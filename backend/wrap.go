@@ -213,6 +213,12 @@ func (w *Wrapped) ServerFor(key string) string {
 	return w.call(context.Background(), Call{Op: OpServerFor, Key: key}).Addr
 }
 
+// Timeout implements Timeouter: 0 when the backend under the middleware
+// has no timeout of its own.
+func (w *Wrapped) Timeout() time.Duration {
+	return w.call(context.Background(), Call{Op: OpTimeout}).Timeout
+}
+
 // GetTTL implements TTLReader.
 func (w *Wrapped) GetTTL(ctx context.Context, key string) (Item, error) {
 	r := w.call(ctx, Call{Op: OpGetTTL, Key: key})
@@ -231,4 +237,5 @@ var (
 	_ Locker        = (*Wrapped)(nil)
 	_ Invalidator   = (*Wrapped)(nil)
 	_ Locator       = (*Wrapped)(nil)
+	_ Timeouter     = (*Wrapped)(nil)
 )

@@ -205,15 +205,16 @@ func (t *Tool) sortedLocked() []*plugin {
 //	getMemcachedDict("my_first_test", "portal_memcached/default_memcached_plugin")
 //	tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
 //
-// The Dict takes its site id, expiration, limits, codec and near cache from
-// the Tool and the plugin, and follows later changes of them (SetPlugin,
-// Configure), but for the options opts gives it, which take precedence,
-// for this Dict only:
+// The Dict takes its site id, expiration, limits, codec, near cache and
+// format from the Tool and the plugin, and follows later changes of them
+// (SetPlugin, Configure), but for the options opts gives it, which take
+// precedence, for this Dict only:
 //
 //   - options that set one setting (memdict.WithDefaultTTL, WithCodec,
-//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh, WithSiteID)
-//     override the plugin's value of that setting: the Dict keeps it when
-//     the plugin changes, and follows the plugin for the others;
+//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh, WithSiteID,
+//     WithFormat) override the plugin's value of that setting: the Dict
+//     keeps it when the plugin changes, and follows the plugin for the
+//     others;
 //   - memdict.WithNearCache replaces the plugin's near cache
 //     (PluginConfig.NearCache), and memdict.WithoutNearCache removes it;
 //     a plugin's near cache is taken when the Dict is made;
@@ -261,9 +262,9 @@ type PluginInfo struct {
 	// Path is its full path ("portal_memcached/default_memcached_plugin").
 	Path string
 	// PluginConfig is its configuration, with the URL's password, if any,
-	// replaced by "xxxxx" (backend.Redact), and the codec's name filled in
-	// ("msgpack" for the default). URL is "" for a backend supplied with
-	// WithBackend.
+	// replaced by "xxxxx" (backend.Redact), and the codec's and format's
+	// names filled in ("msgpack" and "memdict" for the defaults). URL is ""
+	// for a backend supplied with WithBackend.
 	PluginConfig
 	// SiteID is the Tool's site id, which the plugin's Dicts use.
 	SiteID string
@@ -283,6 +284,9 @@ func (t *Tool) infoLocked(p *plugin) PluginInfo {
 	}
 	if c, err := codecByName(pc.Codec); err == nil {
 		pc.Codec = c.Name()
+	}
+	if pc.Format == "" {
+		pc.Format = memdict.FormatMemdict
 	}
 	info := PluginInfo{Name: p.name, Path: PluginPath(p.name), PluginConfig: pc, SiteID: t.siteID, Open: p.proxy.opened()}
 	if w := p.proxy.cur.Load().warm.Load(); w != nil && w.active() {
@@ -372,9 +376,9 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 // all at once, and never a value older than one written since (see
 // PluginConfig.Warm). Without it the new backend starts empty.
 //
-// Changing the codec or the maximum key length (or, with Configure, the
-// site id) changes how values and keys are written: values stored before
-// then read as misses, as after a cache flush.
+// Changing the codec, the format or the maximum key length (or, with
+// Configure, the site id) changes how values and keys are written: values
+// stored before then read as misses, as after a cache flush.
 //
 // SetPlugin is atomic: on error nothing changes. It returns a
 // *ConfigError for an invalid cfg, the error of opening the new URL, or an

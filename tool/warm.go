@@ -25,7 +25,8 @@ import (
 // read.
 //
 // Reads. Get (and GetTTL) that miss, and the keys GetMulti misses, are
-// copied from the previous backend with Add (so that a value written on
+// copied from the previous backend (value, client flags and remaining
+// TTL) with Add (so that a value written on
 // the new backend meanwhile stands), then read again from the new one:
 // the caller gets the new backend's item, its CAS (for a later
 // CompareAndSwap) and, over Redis, the new server's tracking of the key
@@ -278,7 +279,7 @@ func (w *warm) fill(ctx context.Context, nb backend.Backend, key string, lease *
 	if err != nil {
 		return false // a miss there too, or it cannot be read: the miss stands
 	}
-	cp := backend.Item{Key: key, Value: it.Value, TTL: it.TTL}
+	cp := backend.Item{Key: key, Value: it.Value, TTL: it.TTL, Flags: it.Flags}
 	if lease != nil {
 		cp.CAS = lease.Item.CAS
 		err = nb.CompareAndSwap(ctx, cp)

@@ -249,11 +249,11 @@ func TestWarmLeases(t *testing.T) {
 }
 
 // TestWarmReads: a miss on the new backend reads the previous one and
-// copies the item with its remaining TTL (GetTTL), for Get, GetTTL,
+// copies the item with its client flags and remaining TTL (GetTTL), for Get, GetTTL,
 // GetMulti and GetLease; an item the new backend holds is read there.
 func TestWarmReads(t *testing.T) {
 	tl, be, oldSrv, newSrv := warmPlugin(t, time.Minute,
-		backend.Item{Key: "a", Value: []byte("A"), TTL: time.Hour}, item("b", "B"), item("c", "C"), item("d", "D"), item("both", "old"))
+		backend.Item{Key: "a", Value: []byte("A"), TTL: time.Hour, Flags: 3}, item("b", "B"), item("c", "C"), item("d", "D"), item("both", "old"))
 	ctx := context.Background()
 	if err := newSrv.Set(ctx, item("both", "new")); err != nil {
 		t.Fatal(err)
@@ -261,8 +261,8 @@ func TestWarmReads(t *testing.T) {
 	oldSrv.clock.Advance(10 * time.Minute) // a has 50 minutes left
 	wantGet(t, be, "a", "A", "copied")
 	it, err := newSrv.GetTTL(ctx, "a")
-	if err != nil || it.TTL != 50*time.Minute {
-		t.Errorf("copy of a on the new store: %v, TTL %v; want 50m", err, it.TTL)
+	if err != nil || it.TTL != 50*time.Minute || it.Flags != 3 {
+		t.Errorf("copy of a on the new store: %v, TTL %v, flags %d; want 50m and the client flags 3", err, it.TTL, it.Flags)
 	}
 	if it, err := backend.GetTTL(ctx, be, "b"); err != nil || string(it.Value) != "B" || it.TTL != 0 {
 		t.Errorf("GetTTL b = %+v, %v", it, err)

@@ -239,6 +239,8 @@ type dialer struct {
 	// addrs returns the addresses a server's name resolved to (see
 	// resolve.go), or nil to dial the server's address as configured.
 	addrs func(addr string) []string
+	// dial opens the TCP connections (WithDialer); nil: a net.Dialer.
+	custom func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // dial connects to addr (a server's address as configured) within the
@@ -276,9 +278,28 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 // dialOne connects to the address to of the server configured as addr.
 func (d *dialer) dialOne(ctx context.Context, network, to, addr string) (net.Conn, error) {
 	nd := net.Dialer{}
+	if d.custom != nil {
+		nc, err := d.custom(ctx, network, to)
+		if err != nil || d.tls == nil {
+			return nc, err
+		}
+		tc := tls.Client(nc, d.tlsConfig(addr))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 	if d.tls == nil {
 		return nd.DialContext(ctx, network, to)
 	}
+	td := tls.Dialer{NetDialer: &nd, Config: d.tlsConfig(addr)}
+	return td.DialContext(ctx, network, to)
+}
+
+// tlsConfig returns the TLS configuration for addr: the configured one,
+// with addr's host as ServerName if it names none.
+func (d *dialer) tlsConfig(addr string) *tls.Config {
 	cfg := d.tls
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
@@ -286,6 +307,5 @@ func (d *dialer) dialOne(ctx context.Context, network, to, addr string) (net.Con
 			cfg.ServerName = host
 		}
 	}
-	td := tls.Dialer{NetDialer: &nd, Config: cfg}
-	return td.DialContext(ctx, network, to)
+	return cfg
 }

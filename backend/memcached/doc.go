@@ -75,6 +75,15 @@
 // would end after 2038, beyond memcached's 32-bit expiration, fails with
 // backend.ErrInvalidTTL.
 //
+// # Client flags
+//
+// Every write stores backend.Item.Flags as the item's client flags (meta
+// "ms ... F<flags>", the text protocol's flags field) and every read
+// returns them (Get, GetMulti and GetLease ask with "f"), so that values
+// of Python's memcached clients keep the flags that say what they are
+// (package codec/python). Flags that are not 0 make memcached's item 4
+// bytes larger, which the size check before a write counts.
+//
 // # The engine
 //
 // Each server has a fixed set of conns connections (2 by default), each

@@ -69,7 +69,7 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		cfg:    cfg,
 		hook:   cfg.hook,
 		byAddr: make(map[string]*node, len(addrs)),
-		dialer: &dialer{timeout: cfg.timeout, tls: cfg.tls},
+		dialer: &dialer{timeout: cfg.timeout, tls: cfg.tls, custom: cfg.dial},
 	}
 	for _, a := range addrs {
 		host, port, err := splitAddr(a)

@@ -28,7 +28,7 @@ func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 		}
 		return backend.Item{}, c.result(n, "get", key, err)
 	}
-	status, it, rerr := r.status, backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas}, r.err
+	status, it, rerr := r.status, backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas, Flags: r.rcflag}, r.err
 	r.release()
 	switch status {
 	case replyOK:
@@ -74,7 +74,7 @@ func (c *Client) GetTTL(ctx context.Context, key string) (backend.Item, error) {
 		return backend.Item{}, c.result(n, op, key, err)
 	}
 	status, rerr := r.status, r.err
-	it := backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas}
+	it := backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas, Flags: r.rcflag}
 	stale := r.rflags&flagStale != 0
 	switch {
 	case r.rttl > 0:

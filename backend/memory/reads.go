@@ -36,7 +36,7 @@ func (s *Store) Get(ctx context.Context, key string) (backend.Item, error) {
 	}
 	sh.stats.getHits++
 	s.read(sh, e)
-	it := backend.Item{Key: e.key, Value: e.value, CAS: e.cas}
+	it := backend.Item{Key: e.key, Value: e.value, CAS: e.cas, Flags: e.flags}
 	sh.mu.Unlock()
 	return it, nil
 }
@@ -68,7 +68,7 @@ func (s *Store) GetTTL(ctx context.Context, key string) (backend.Item, error) {
 	}
 	sh.stats.getHits++
 	s.read(sh, e)
-	it := backend.Item{Key: e.key, Value: e.value, CAS: e.cas}
+	it := backend.Item{Key: e.key, Value: e.value, CAS: e.cas, Flags: e.flags}
 	if e.expires != never {
 		it.TTL = time.Duration(max(e.expires-s.now(), 1))
 	}

@@ -108,6 +108,10 @@ func WithTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = positiveOr(d, DefaultTimeout) }
 }
 
+// Timeout returns the bound of one call (WithTimeout), for
+// backend.Timeouter.
+func (b *Backend) Timeout() time.Duration { return b.cfg.timeout }
+
 // WithFailureLimit sets how many consecutive failures (the server did not
 // answer in time, refused the connection, dropped it) mark a server down
 // (default DefaultFailureLimit; 0 never marks servers down). While a server

@@ -23,6 +23,10 @@ func (b *Backend) prepare(ctx context.Context, op string, item backend.Item) ([]
 // encodeChecked checks the TTL and the value's size of a write whose key
 // is checked, and returns the stored string and the TTL in milliseconds.
 func (b *Backend) encodeChecked(op string, item backend.Item) ([]byte, int64, error) {
+	if item.Flags != 0 {
+		return nil, 0, fmt.Errorf("redis: %s %q: %w: client flags %d: Redis keeps no client flags (values of Python's memcached clients, a Dict of format erp5 or python, need memcached)",
+			op, item.Key, backend.ErrNotSupported, item.Flags)
+	}
 	ms, err := ttlArg(op, item.Key, item.TTL)
 	if err != nil {
 		return nil, 0, err

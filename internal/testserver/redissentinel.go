@@ -83,7 +83,7 @@ func RedisSentinel(t testing.TB, name string, replicas, sentinels int, extra, se
 		if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 			t.Fatalf("testserver: sentinel config: %v", err)
 		}
-		p := StartWith(t, Options{Ready: redisReady}, "redis-sentinel", conf, "--port", PortPlaceholder, "--bind", "127.0.0.1")
+		p := StartWith(t, Options{Ready: redisReady(&Options{})}, "redis-sentinel", conf, "--port", PortPlaceholder, "--bind", "127.0.0.1")
 		s.Sentinels = append(s.Sentinels, p)
 		s.SentinelAddrs = append(s.SentinelAddrs, p.Addr)
 	}
