@@ -29,7 +29,12 @@ const maxClearAttempts = 100
 // Clear returns an error if the backend fails, or one wrapping
 // ErrCASConflict if the generation cannot be moved after many
 // compare-and-swap conflicts.
-func (d *Dict[V]) Clear(ctx context.Context) error {
+func (d *Dict[V]) Clear(ctx context.Context) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "clear", "", 0)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opClear)
 	defer d.m.end(opClear, t0)
 	s := d.settings.load()

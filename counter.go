@@ -56,8 +56,13 @@ func (c *Counters) Clear(ctx context.Context) error { return c.d.Clear(ctx) }
 // Get returns the value of the counter name and true, or 0 and false if it
 // does not exist. A value that is not a decimal number gives an *OpError
 // wrapping ErrDecode.
-func (c *Counters) Get(ctx context.Context, name string) (uint64, bool, error) {
+func (c *Counters) Get(ctx context.Context, name string) (_ uint64, found bool, err error) {
 	d := c.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "get", name, 1)
+		defer func() { ob.done(hitOr(found), err) }()
+	}
 	t0 := d.m.start(opGet)
 	defer d.m.end(opGet, t0)
 	b := bound{parent: ctx}
@@ -89,8 +94,13 @@ func (c *Counters) Get(ctx context.Context, name string) (uint64, bool, error) {
 // at 0 first if it does not exist, and returns the new value. Subtracting
 // stops at 0. A value that is not a decimal number gives an *OpError
 // wrapping backend.ErrNotNumeric.
-func (c *Counters) Add(ctx context.Context, name string, delta int64) (uint64, error) {
+func (c *Counters) Add(ctx context.Context, name string, delta int64) (_ uint64, err error) {
 	d := c.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "incr", name, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opIncr)
 	defer d.m.end(opIncr, t0)
 	b := bound{parent: ctx}
@@ -134,8 +144,13 @@ func (c *Counters) Inc(ctx context.Context, name string) (uint64, error) { retur
 func (c *Counters) Dec(ctx context.Context, name string) (uint64, error) { return c.Add(ctx, name, -1) }
 
 // Set sets the counter name to n, with the default TTL.
-func (c *Counters) Set(ctx context.Context, name string, n uint64) error {
+func (c *Counters) Set(ctx context.Context, name string, n uint64) (err error) {
 	d := c.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "put", name, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opPut)
 	defer d.m.end(opPut, t0)
 	b := bound{parent: ctx}

@@ -53,7 +53,11 @@
 //     server-assisted invalidation (CLIENT TRACKING), or by a maximum
 //     staleness over memcached.
 //   - Stats: counts and latency histograms per operation, and WithLogger
-//     for failures; package metrics/prometheus exports them.
+//     for failures (rate-limited); package metrics/prometheus exports
+//     them. WithObserver tells an Observer of every operation: module
+//     github.com/memdict/memdict/otel traces them with OpenTelemetry.
+//   - codec.Zstd: compression of large values, which every reader
+//     decompresses since each value's header says so.
 //
 // NewCounters gives atomic counters on the server's native increment.
 //
@@ -85,6 +89,7 @@ import (
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/compress"
 	"github.com/memdict/memdict/internal/envelope"
 )
 
@@ -109,6 +114,7 @@ type Dict[V any] struct {
 	settings *SharedSettings
 	view     atomic.Pointer[view]
 	onError  func(error)
+	obs      Observer // WithObserver; nil: none
 	m        metrics
 
 	// Namespace generation (see Clear): genMu serialises reading it when
@@ -151,10 +157,13 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		// The options override their settings of the shared ones.
 		sh = sh.layered(o.settings.withDefaults(), o.changed)
 	}
-	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, updateRetries: o.updateRetries, timeout: o.timeout}
+	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, obs: o.observer, updateRetries: o.updateRetries, timeout: o.timeout}
 	d.ownFormat = slices.Contains(o.changed, "WithFormat")
 	d.lease.setup(be, &o)
 	d.m.prefix, d.m.logger = prefix, o.logger
+	if o.logger != nil {
+		d.m.logs = newLogLimiter(o.logEvery, o.clock)
+	}
 	d.m.sampleMask = o.sampleMask()
 	var zero V
 	switch any(zero).(type) {
@@ -239,12 +248,15 @@ func (d *Dict[V]) Get(key string) (V, bool) {
 // false with a nil error on a miss (absent or expired); and a non-nil
 // *OpError if the backend failed (for example ErrUnavailable) or the stored
 // value cannot be decoded (ErrDecode).
-func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
-	t0 := d.m.start(opGet)
-	v, ok, err := d.lookup(ctx, key)
-	if t0 != 0 {
-		d.m.end(opGet, t0)
+func (d *Dict[V]) Lookup(ctx context.Context, key string) (v V, ok bool, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "get", key, 1)
+		defer func() { ob.done(hitOr(ok), err) }()
 	}
+	t0 := d.m.start(opGet)
+	v, ok, err = d.lookup(ctx, key)
+	d.m.end(opGet, t0)
 	return v, ok, err
 }
 
@@ -328,7 +340,7 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags
 		return v, entryFresh, nil
 	}
 	if d.kind == kindRaw {
-		r, m, ok := decodeRaw(key, hashed, b, private)
+		r, m, ok := decodeRaw(key, hashed, b, private, vw.maxDecompressed())
 		if !ok {
 			return v, entryNone, nil
 		}
@@ -361,6 +373,12 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags
 			}
 		}
 		codecID, payload = h.Codec, p
+		if h.Compressed && codecID == vw.codecID {
+			if payload, err = compress.Decode(p, vw.maxDecompressed()); err != nil {
+				return v, entryNone, fmt.Errorf("%w: %w", ErrDecode, err)
+			}
+			private = true // a new slice
+		}
 	}
 	if codecID != vw.codecID {
 		return v, entryNone, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
@@ -427,6 +445,7 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 	default:
 		if ap, ok := vw.codec.(codec.Appender); ok {
 			buf := envelope.AppendMeta(make([]byte, 0, 64), vw.codecID, key, hashed, m)
+			hl := len(buf)
 			buf, err := ap.AppendMarshal(buf, v)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrEncode, vw.codec.Name(), err)
@@ -434,7 +453,7 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 			if err := vw.checkSize(len(buf)); err != nil {
 				return nil, err
 			}
-			return buf, nil
+			return vw.compress(buf, hl), nil
 		}
 		p, err := vw.codec.Marshal(v)
 		if err != nil {
@@ -442,13 +461,63 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 		}
 		payload = p
 	}
-	n := envelope.SizeMeta(key, hashed, m) + len(payload)
+	hl := envelope.SizeMeta(key, hashed, m)
+	n := hl + len(payload)
 	if err := vw.checkSize(n); err != nil {
 		return nil, err
+	}
+	if d.kind == kindCodec && vw.zstd != nil && len(payload) >= vw.zstd.MinLen() {
+		// Compress from the codec's own slice, not a copy.
+		hdr := envelope.AppendMeta(make([]byte, 0, hl+len(payload)/2+64), vw.codecID, key, hashed, m)
+		if out, ok := vw.compressed(hdr, payload); ok {
+			return out, nil
+		}
 	}
 	buf := make([]byte, 0, n)
 	buf = envelope.AppendMeta(buf, vw.codecID, key, hashed, m)
 	return append(buf, payload...), nil
+}
+
+// maxUnlimitedDecompressed bounds what a value decompresses to in a Dict
+// without a MaxValueLen.
+const maxUnlimitedDecompressed = 64 << 20
+
+// maxDecompressed is the most a compressed payload may decompress to in
+// the view: the Dict's MaxValueLen, which also bounds the uncompressed
+// values it writes.
+func (vw *view) maxDecompressed() int {
+	if vw.s.MaxValueLen > 0 {
+		return vw.s.MaxValueLen
+	}
+	return maxUnlimitedDecompressed
+}
+
+// compress returns buf, a header of hl bytes and a payload, with the
+// payload compressed if the view's codec compresses and that pays.
+func (vw *view) compress(buf []byte, hl int) []byte {
+	if vw.zstd == nil || len(buf)-hl < vw.zstd.MinLen() {
+		return buf
+	}
+	hdr := append(make([]byte, 0, hl+(len(buf)-hl)/2+64), buf[:hl]...)
+	if out, ok := vw.compressed(hdr, buf[hl:]); ok {
+		return out
+	}
+	return buf
+}
+
+// compressed appends payload, compressed, to the header hdr, and reports
+// whether that made the value smaller (and the payload is within what
+// readers decompress). The header is marked compressed.
+func (vw *view) compressed(hdr, payload []byte) ([]byte, bool) {
+	if len(payload) > vw.maxDecompressed() {
+		return nil, false
+	}
+	out := vw.zstd.Compress(hdr, payload)
+	if len(out) >= len(hdr)+len(payload) {
+		return nil, false
+	}
+	envelope.SetCompressed(out)
+	return out, true
 }
 
 func (vw *view) checkSize(n int) error {
@@ -519,7 +588,12 @@ func (d *Dict[V]) Put(key string, v V) error {
 // Store stores v under key, replacing any value, with the Dict's default
 // TTL unless a TTL option says otherwise. A value too large for the Dict's
 // limit gives ErrValueTooLarge and leaves the stored value untouched.
-func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) error {
+func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "put", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	b := bound{parent: ctx}
 	defer b.end()
 	return d.store(&b, key, v, opts)
@@ -543,12 +617,24 @@ func (d *Dict[V]) store(b *bound, key string, v V, opts []ItemOption) error {
 // Add stores v under key only if the key holds no value, and reports
 // whether it stored it. An existing value is not an error: Add returns
 // false, nil.
-func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (bool, error) {
+func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (stored bool, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "add", key, 1)
+		defer func() {
+			if !stored && err == nil {
+				ob.done("not_stored", nil)
+				return
+			}
+			ob.done(okOr(err), err)
+		}()
+	}
 	t0 := d.m.start(opAdd)
 	defer d.m.end(opAdd, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	it, err := d.item(&b, key, v, opts)
+	it, ierr := d.item(&b, key, v, opts)
+	err = ierr
 	if err == nil {
 		err = d.be.Add(b.next(), it)
 	}
@@ -575,7 +661,12 @@ func (d *Dict[V]) Delete(key string) error {
 
 // Remove removes key. It returns an error wrapping ErrNotFound if the key
 // held no value, so that callers can tell; Delete ignores that case.
-func (d *Dict[V]) Remove(ctx context.Context, key string) error {
+func (d *Dict[V]) Remove(ctx context.Context, key string) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "delete", key, 1)
+		defer func() { ob.done(notFoundOr(err), err) }()
+	}
 	t0 := d.m.start(opDelete)
 	defer d.m.end(opDelete, t0)
 	b := bound{parent: ctx}
@@ -606,7 +697,12 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) error {
 // that is given one, is rewritten with compare-and-swap so that the new
 // expiry holds also on stores that ignore TTLs; otherwise only the
 // backend's TTL changes.
-func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) error {
+func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "touch", key, 1)
+		defer func() { ob.done(notFoundOr(err), err) }()
+	}
 	t0 := d.m.start(opTouch)
 	defer d.m.end(opTouch, t0)
 	if ttl < 0 {
@@ -653,12 +749,18 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) erro
 // cause; keys it does not name were found or are missing. If the lookup
 // failed as a whole (the backend is closed, the context is done), every key
 // is named.
-func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, error) {
+func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, err error) {
 	type want struct {
 		key    string
 		hashed bool
 	}
 	distinct := dedupe(keys)
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "getmulti", "", len(distinct))
+		defer func() { ob.done(okOr(err), err) }()
+	}
+
 	out := make(map[string]V, len(distinct))
 	if len(distinct) == 0 {
 		return out, nil
@@ -681,6 +783,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		// goes to the backend.
 		var near map[string]V
 		near, distinct, tokens = d.nearGetMulti(vw, distinct)
+		d.noteNear(ctx, len(near), len(distinct))
 		maps.Copy(out, near)
 		if len(distinct) == 0 {
 			return out, nil
@@ -768,10 +871,16 @@ func dedupe(keys []string) []string {
 // with one call per key, several at a time. It tries every key even when
 // some fail, and returns nil or a *MultiError (Op "putmulti") that names
 // every key that was not stored and its cause; every other key was stored.
-func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) error {
+func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) (err error) {
 	if len(m) == 0 {
 		return nil
 	}
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "putmulti", "", len(m))
+		defer func() { ob.done(okOr(err), err) }()
+	}
+
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

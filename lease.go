@@ -282,7 +282,12 @@ const reframeRetries = 20
 // item stale (md with I); over other backends Invalidate rewrites the
 // entry's envelope with compare-and-swap. Invalidating an absent key is
 // not an error: it returns nil.
-func (d *Dict[V]) Invalidate(ctx context.Context, key string) error {
+func (d *Dict[V]) Invalidate(ctx context.Context, key string) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "invalidate", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opInvalidate)
 	defer d.m.end(opInvalidate, t0)
 	b := bound{parent: ctx}

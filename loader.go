@@ -89,7 +89,12 @@ type flight[V any] struct {
 // backend). A fill that runs out of time is counted and reported as a
 // failed store; giving back a lease or lock then goes on in the
 // background, bounded by the backend's timeout.
-func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (V, error) {
+func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (_ V, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "getorload", key, 1)
+		defer func() { ob.done(hitOr(ob.hit), err) }()
+	}
 	b := bound{parent: ctx}
 	defer b.end()
 	for {
@@ -111,8 +116,9 @@ func (d *Dict[V]) getOrLoad(b *bound, key string, load func(ctx context.Context,
 	}
 	t0 := d.m.start(opGet)
 	r := d.readForLoad(b, key, true, true)
-	if t0 != 0 {
-		d.m.end(opGet, t0)
+	d.m.end(opGet, t0)
+	if ob := d.observing(b.parent); ob != nil {
+		ob.hit = r.st == entryFresh || r.st == entryStale
 	}
 	switch r.st {
 	case entryFresh:
@@ -177,10 +183,12 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 	if nc != nil && near {
 		if v, ok := nc.lookup(d, vw, key, true); ok {
 			d.m.near.hits.Add(1)
+			d.noteNear(ctx, 1, 0)
 			r.v, r.st = v, entryFresh
 			return r
 		}
 		d.m.near.misses.Add(1)
+		d.noteNear(ctx, 0, 1)
 		if !hashed {
 			t = nc.begin(vw, key)
 		}
@@ -627,7 +635,25 @@ func (d *Dict[V]) revalidate(b *bound, key string, load func(context.Context, st
 	if !d.lease.startRefresh(key) {
 		return // this process refreshes it already, or lost the lock a moment ago
 	}
-	go d.lockedRefresh(context.WithoutCancel(b.parent), key, load, opts, vw)
+	ctx, end := d.background(b.parent, key)
+	go func() {
+		defer end()
+		d.lockedRefresh(ctx, key, load, opts, vw)
+	}()
+}
+
+// background returns the context of a background refresh of key that the
+// caller of ctx starts: ctx's values (its trace span among them) without
+// its cancellation, so that the refresh outlives the call, observed as an
+// operation "refresh" of its own if the Dict is observed; and the function
+// to call when the refresh ends.
+func (d *Dict[V]) background(ctx context.Context, key string) (context.Context, func()) {
+	ctx = context.WithoutCancel(ctx)
+	if d.obs == nil {
+		return ctx, func() {}
+	}
+	ctx, ob := d.observe(ctx, "refresh", key, 1)
+	return ctx, func() { ob.done(okOr(ob.err), ob.err) }
 }
 
 // lostHoldoff is how long a process that lost the lock of a stale entry's
@@ -682,7 +708,11 @@ func (d *Dict[V]) refreshAsync(b *bound, key string, load func(context.Context, 
 // runRefresh runs the refresh claimed with startRefresh in the
 // background.
 func (d *Dict[V]) runRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
-	go d.refreshNow(ctx, key, load, opts, vw, f)
+	ctx, end := d.background(ctx, key)
+	go func() {
+		defer end()
+		d.refreshNow(ctx, key, load, opts, vw, f)
+	}()
 }
 
 // refreshNow reloads key with the lease or lock f, bounded by the lease
@@ -691,14 +721,24 @@ func (d *Dict[V]) refreshNow(ctx context.Context, key string, load func(context.
 	defer d.lease.endRefresh(key)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease.leaseTTL)
 	defer cancel()
+	ob := d.observing(ctx)
 	defer func() {
 		if p := recover(); p != nil {
-			d.report(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
+			err := fmt.Errorf("%w: %v", ErrLoaderPanicked, p)
+			d.report(rctx, opLoad, key, err)
+			if ob != nil {
+				ob.err = err
+			}
 		}
 	}()
 	b := bound{parent: rctx} // bounded by the lease TTL, not a caller's timeout
-	if _, err := d.loadFill(&b, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) && d.onError != nil {
-		d.onError(err)
+	if _, err := d.loadFill(&b, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) {
+		if ob != nil {
+			ob.err = err
+		}
+		if d.onError != nil {
+			d.onError(err)
+		}
 	}
 }
 

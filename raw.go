@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/compress"
 	"github.com/memdict/memdict/internal/envelope"
 )
 
@@ -54,13 +55,20 @@ var errRawNoCodec = fmt.Errorf("%w: a Raw value needs a codec ID (0 is for value
 
 // decodeRaw is decodeIn for a Dict[Raw]: b as it is stored, and the
 // envelope's times and flags. ok is false for a hashed key whose stored
-// original differs.
-func decodeRaw(key string, hashed bool, b []byte, private bool) (r Raw, m envelope.Meta, ok bool) {
+// original differs. A compressed payload is decompressed (to at most max
+// bytes); one that cannot be is shown whole, under codec 0, as a value
+// memdict did not frame.
+func decodeRaw(key string, hashed bool, b []byte, private bool, max int) (r Raw, m envelope.Meta, ok bool) {
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		payload = b // not framed by memdict: shown whole, under codec 0
 	} else if hashed && (!h.HasKey || string(h.Key) != key) {
 		return Raw{}, m, false
+	} else if h.Compressed {
+		if payload, err = compress.Decode(payload, max); err != nil {
+			return Raw{Payload: bytes.Clone(b)}, h.Meta, true
+		}
+		private = true
 	}
 	if !private {
 		payload = bytes.Clone(payload)
@@ -186,11 +194,18 @@ func jsonReady(v any) (any, error) {
 // ParseRaw returns the Raw form of b, a value as a backend holds it (read
 // from a backend key directly, without a Dict): its codec and payload, or
 // codec 0 and the whole of b for a value memdict did not frame. The
-// payload shares b's memory.
+// payload shares b's memory, unless it was compressed (codec.Zstd): it is
+// then decompressed, to at most 64 MiB (a value that cannot be is shown
+// whole, under codec 0).
 func ParseRaw(b []byte) Raw {
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		return Raw{Payload: b}
+	}
+	if h.Compressed {
+		if payload, err = compress.Decode(payload, maxUnlimitedDecompressed); err != nil {
+			return Raw{Payload: b}
+		}
 	}
 	return Raw{Codec: h.Codec, Payload: payload}
 }

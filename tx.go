@@ -130,7 +130,7 @@ func (tx *Tx[V]) Rollback() {
 // the other keys were written. A value that cannot be encoded or is too
 // large fails its key only. After Commit or Rollback, Commit returns
 // ErrTxDone.
-func (tx *Tx[V]) Commit(ctx context.Context) error {
+func (tx *Tx[V]) Commit(ctx context.Context) (err error) {
 	tx.mu.Lock()
 	if tx.done {
 		tx.mu.Unlock()
@@ -143,6 +143,11 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		return nil
 	}
 	d := tx.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "commit", "", len(ops))
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opCommit)
 	defer d.m.end(opCommit, t0)
 
@@ -169,7 +174,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 			if ops[k].del {
 				name = opDelete
 			}
-			d.m.start(name)
+			d.m.count(name, 1)
 			fail(name, k, err)
 		}
 		return d.m.failWhole(ctx, opCommit, &CommitError{Op: "commit", Failed: failed, Total: len(keys)})
@@ -188,7 +193,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 			dels, delKeys = append(dels, bk), append(delKeys, k)
 			continue
 		}
-		d.m.start(opPut)
+		d.m.count(opPut, 1)
 		it, err := d.itemIn(vw, k, o.v, o.opts)
 		if err != nil {
 			fail(opPut, k, err)
@@ -196,7 +201,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		}
 		items, itemKeys = append(items, it), append(itemKeys, k)
 	}
-	d.m.startN(opDelete, len(dels))
+	d.m.count(opDelete, len(dels))
 
 	b.begin() // the writes, then the deletes
 	var setErrs, delErrs []error

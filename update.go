@@ -52,7 +52,12 @@ import (
 // heavy contention between processes, retries may need longer than the
 // timeout: a Dict made with WithTimeout(-1) (or a longer timeout) lets
 // them go on, up to WithUpdateRetries.
-func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (V, error) {
+func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (_ V, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "update", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opUpdate)
 	defer d.m.end(opUpdate, t0)
 	b := bound{parent: ctx}

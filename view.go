@@ -54,7 +54,8 @@ type view struct {
 	// python says the settings' format is a Python one (format.go): no
 	// generation, keys by pyKey, values by codec/python.
 	python bool
-	prefix string // the Dict's prefix, for pyKey
+	prefix string           // the Dict's prefix, for pyKey
+	zstd   codec.Compressor // the codec, if it compresses
 	stale  atomic.Bool
 	// timeout bounds each Dict call (0: none); own says the backend
 	// bounds each of its calls within it by itself (see timeout.go).
@@ -97,6 +98,7 @@ func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
 	}
 	v.codecID = v.codec.ID()
 	v.timeout, v.own = d.callTimeout()
+	v.zstd, _ = v.codec.(codec.Compressor)
 	return v
 }
 

@@ -188,9 +188,9 @@ type Backend interface {
 // Optional abilities. A backend implements the ones it can. Callers use
 // them through this package's functions (SetMulti, DeleteMulti, Keys,
 // ServerStats, Flush, Ping, TryLock, GetLease, Track, ServerFor, Timeout,
-// ...),
-// which find them with Do, as database/sql does for database/sql/driver's
-// interfaces, and say in one place what happens without them. Do finds an
+// Describe, ...), which find them with Do, as database/sql does for
+// database/sql/driver's interfaces, and say in one place what happens
+// without them. Do finds an
 // ability in a driver's method set, and asks a wrapper (a Handler) for it
 // at each call, so that no wrapper hides one.
 

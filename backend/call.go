@@ -51,6 +51,7 @@ const (
 	OpTrack                        // Invalidator.Track
 	OpServerFor                    // Locator.ServerFor
 	OpTimeout                      // Timeouter.Timeout
+	OpDescribe                     // Describer.Describe
 	OpGetTTL                       // TTLReader.GetTTL
 
 	numOps // one past the last
@@ -87,6 +88,7 @@ var opInfo = [numOps]struct {
 	OpTrack:          {name: "track", ability: "tracking changes"},
 	OpServerFor:      {name: "serverfor", ability: "locating keys", property: true},
 	OpTimeout:        {name: "timeout", ability: "a timeout of its calls", property: true},
+	OpDescribe:       {name: "describe", ability: "describing itself", property: true},
 	OpGetTTL:         {name: "getttl", ability: "reading TTLs"},
 }
 
@@ -117,7 +119,7 @@ func (op Op) String() string {
 func (op Op) Optional() bool { return op > 0 && op < numOps && opInfo[op].ability != "" }
 
 // Property reports whether op asks a property of the backend, which it
-// answers without I/O (ServerFor, Timeout), rather than making a call: a wrapper
+// answers without I/O (ServerFor, Timeout, Describe), rather than making a call: a wrapper
 // answers it at once from the backend it wraps now, without opening a
 // connection, waiting or injecting faults.
 func (op Op) Property() bool { return op > 0 && op < numOps && opInfo[op].property }
@@ -190,6 +192,9 @@ type Result struct {
 	Addr string
 	// Timeout is the bound of one call Timeout said (0: none).
 	Timeout time.Duration
+	// Description is what Describe said (the zero Description if the
+	// backend cannot tell).
+	Description Description
 	// Err is the error the call returned. A backend that lacks the
 	// optional ability a Call names returns an error wrapping
 	// ErrNotSupported (and not a *MultiError), having done nothing.
@@ -332,6 +337,8 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 		return property(be, c)
 	case OpTimeout:
 		return property(be, c)
+	case OpDescribe:
+		return property(be, c)
 	case OpGetTTL:
 		if t, ok := be.(TTLReader); ok {
 			it, err := t.GetTTL(ctx, c.Key)
@@ -353,6 +360,9 @@ func property(be Backend, c *Call) Result {
 		}
 		if t, ok := be.(Timeouter); ok && c.Op == OpTimeout {
 			return Result{Timeout: t.Timeout()}
+		}
+		if d, ok := be.(Describer); ok && c.Op == OpDescribe {
+			return Result{Description: d.Describe()}
 		}
 		switch b := be.(type) {
 		case Handler:

@@ -39,7 +39,7 @@ type Middleware func(next CallFunc) CallFunc
 // methods is described by a Call and goes through its chain of middleware
 // to the backend (or function) it wraps. It implements Backend, Handler
 // and every optional ability (Lister, StatsReporter, Flusher, Pinger,
-// MultiWriter, Leaser, Locker, Invalidator, Locator, TTLReader); a method whose
+// MultiWriter, Leaser, Locker, Invalidator, Locator, Describer, TTLReader); a method whose
 // ability the backend under it lacks returns an error wrapping
 // ErrNotSupported, and the functions of this package then fall back as
 // each documents. Get's values are private to the caller when those of the
@@ -207,6 +207,12 @@ func (w *Wrapped) Track(ctx context.Context, prefix string, fn func(Invalidation
 	return r.Tracking, r.Err
 }
 
+// Describe implements Describer: the zero Description when the backend
+// under the middleware cannot tell.
+func (w *Wrapped) Describe() Description {
+	return w.call(context.Background(), Call{Op: OpDescribe}).Description
+}
+
 // ServerFor implements Locator: "" when the backend under the middleware
 // cannot tell.
 func (w *Wrapped) ServerFor(key string) string {
@@ -238,4 +244,5 @@ var (
 	_ Invalidator   = (*Wrapped)(nil)
 	_ Locator       = (*Wrapped)(nil)
 	_ Timeouter     = (*Wrapped)(nil)
+	_ Describer     = (*Wrapped)(nil)
 )

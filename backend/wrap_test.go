@@ -116,6 +116,9 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	if d := w.Timeout(); d != 42*time.Millisecond {
 		t.Fatalf("Timeout = %v", d)
 	}
+	if d := w.Describe(); d.System != "memory" {
+		t.Fatalf("Describe = %+v", d)
+	}
 	_ = w.Set(ctx, backend.Item{Key: "t", Value: []byte("v")})
 	_, _ = w.GetTTL(ctx, "t")
 	_ = w.Close()
@@ -123,7 +126,7 @@ func TestWrapSeesEveryCall(t *testing.T) {
 		"set k ok", "get k ok", "getmulti k ok", "add k error", "cas k ok", "touch k ok", "increment k ok", "delete k ok",
 		"keys p ok", "stats  ok", "flush  ok", "ping  ok", "setmulti m ok", "deletemulti m ok",
 		"getlease l ok", "releaselease l ok", "markstale l ok", "trylock lock ok", "unlock lock ok", "track t ok",
-		"serverfor s ok", "timeout  ok", "set t ok", "getttl t ok", "close  ok",
+		"serverfor s ok", "timeout  ok", "describe  ok", "set t ok", "getttl t ok", "close  ok",
 	}
 	if g := rec.list(); !slices.Equal(g, want) {
 		t.Fatalf("the middleware saw\n%q\nwant\n%q", g, want)
@@ -159,16 +162,19 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	if d := w.Timeout(); d != 0 {
 		t.Fatalf("Timeout over a backend without Timeouter = %v", d)
 	}
-	if g := rec.list(); !slices.Equal(g, []string{"getlease l unsupported", "track t unsupported", "serverfor s unsupported", "timeout  unsupported"}) {
+	if d := w.Describe(); d.System != "" || d.Servers != nil {
+		t.Fatalf("Describe over a backend without Describer = %+v", d)
+	}
+	if g := rec.list(); !slices.Equal(g, []string{"getlease l unsupported", "track t unsupported", "serverfor s unsupported", "timeout  unsupported", "describe  unsupported"}) {
 		t.Fatalf("the middleware saw %q", g)
 	}
 }
 
-// Only ServerFor and Timeout are properties; the abilities are optional,
-// the Backend methods are not.
+// Only ServerFor, Timeout and Describe are properties; the abilities are
+// optional, the Backend methods are not.
 func TestOpKinds(t *testing.T) {
 	for _, op := range backend.Ops() {
-		if got, want := op.Property(), op == backend.OpServerFor || op == backend.OpTimeout; got != want {
+		if got, want := op.Property(), op == backend.OpServerFor || op == backend.OpTimeout || op == backend.OpDescribe; got != want {
 			t.Errorf("%v.Property() = %v", op, got)
 		}
 		if got, want := op.Optional(), op >= backend.OpKeys; got != want {

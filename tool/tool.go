@@ -356,6 +356,21 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 	return p.proxy.be, nil
 }
 
+// Describe returns what the backend of the plugin path names says of
+// itself (backend.Describe: the kind of server, the servers and the
+// connections to each), without opening it: the zero Description if it is
+// not open yet, if it cannot tell, or if path names no plugin. Metrics
+// exporters read the connections there.
+func (t *Tool) Describe(path string) backend.Description {
+	t.mu.RLock()
+	p, err := t.lookup(path)
+	t.mu.RUnlock()
+	if err != nil {
+		return backend.Description{}
+	}
+	return backend.Describe(p.proxy.be)
+}
+
 // SetPlugin changes the configuration of the plugin path names, or adds a
 // plugin if there is none of that name. Dicts handed out earlier follow the
 // change from their next call on.

@@ -282,8 +282,9 @@
 // backend.StatsReporter ("stats" on every server), backend.Flusher
 // ("flush_all" on every server, or FlushNode for one), backend.Pinger
 // ("version"), backend.MultiWriter (SetMulti, DeleteMulti; memdict's
-// Tx.Commit and PutMulti use it) and backend.TTLReader (GetTTL: "mg <key>
-// v c k t", for the Tool's warm migration). The admin commands (stats, lru_crawler
+// Tx.Commit and PutMulti use it), backend.TTLReader (GetTTL: "mg <key>
+// v c f k t", for the Tool's warm migration) and backend.Describer (the
+// connections open to each server, for metrics, without I/O). The admin commands (stats, lru_crawler
 // metadump, version, flush_all) do not go through the engine: each opens
 // a short-lived admin connection of its own, so that a long listing never
 // holds up the pipelined calls; each ends within the timeout, but for a

@@ -273,3 +273,24 @@ func (b *Backend) nodeAddr(n *goredis.Client) string {
 	}
 	return n.Options().Addr
 }
+
+// Describe implements backend.Describer, without I/O: the system "redis"
+// and one server, with go-redis's pool statistics (connections open, and
+// idle in the pool). The server is the address of a standalone server;
+// on a cluster, whose pools go-redis sums over the nodes, the seed
+// addresses joined by commas; on Redis Sentinel "master NAME (sentinel)";
+// "" for a client given to NewFromClient that is neither. The connections the near cache's tracking holds are not
+// counted.
+func (b *Backend) Describe() backend.Description {
+	var addr string
+	switch {
+	case b.sentinel != nil:
+		addr = b.lane0.addr
+	case b.single != nil:
+		addr = b.single.Options().Addr
+	case b.cluster != nil:
+		addr = strings.Join(b.cluster.Options().Addrs, ",")
+	}
+	st := b.client.PoolStats()
+	return backend.Description{System: "redis", Servers: []backend.ServerConns{{Addr: addr, Open: int(st.TotalConns), Idle: int(st.IdleConns)}}}
+}

@@ -250,6 +250,12 @@
 // credentials wrap ErrAuth and name the user, never the password; an
 // untrusted TLS certificate says so.
 //
+// go-redis logs through one logger for the whole process, which writes to
+// the standard error; importing this package routes it to log/slog at level
+// Debug instead (see SetLogger), so that nothing is printed during an
+// outage beyond what the calls return (and a Dict's WithLogger logs,
+// rate-limited).
+//
 // # Optional abilities
 //
 // Backend implements backend.Lister (SCAN MATCH on every master),
@@ -266,7 +272,8 @@
 // call; memdict's GetOrLoad takes them so that one caller in a fleet of
 // processes fills a key. It implements backend.TTLReader too: GetTTL reads
 // a value and its PTTL together (one Lua script), for the Tool's warm
-// migration.
+// migration; and it is a backend.Describer: the system "redis", the
+// server and go-redis's pool statistics, for metrics.
 //
 // # Client-side caching
 //
