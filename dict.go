@@ -754,14 +754,15 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		key    string
 		hashed bool
 	}
-	distinct := dedupe(keys)
+	// out holds V's zero value under each distinct key until the key is
+	// found, and loses the keys that are not: one map for both.
+	out := make(map[string]V, len(keys))
+	distinct := dedupe(keys, out)
 	if d.obs != nil {
 		var ob *observation
 		ctx, ob = d.observe(ctx, "getmulti", "", len(distinct))
 		defer func() { ob.done(okOr(err), err) }()
 	}
-
-	out := make(map[string]V, len(distinct))
 	if len(distinct) == 0 {
 		return out, nil
 	}
@@ -770,6 +771,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	defer b.end()
 	vw, err := d.current(&b)
 	if err != nil {
+		clear(out)
 		t0 := d.m.startN(opGet, len(distinct))
 		defer d.m.end(opGet, t0)
 		for _, k := range distinct {
@@ -785,21 +787,25 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		near, distinct, tokens = d.nearGetMulti(vw, distinct)
 		d.noteNear(ctx, len(near), len(distinct))
 		maps.Copy(out, near)
+		for _, k := range distinct {
+			delete(out, k) // until found
+		}
 		if len(distinct) == 0 {
 			return out, nil
 		}
 	}
 	t0 := d.m.startN(opGet, len(distinct))
 	defer d.m.end(opGet, t0)
-	wants := make(map[string]want, len(distinct))
+	wants := make([]want, 0, len(distinct)) // wants[i]: what bkeys[i] stands for
 	bkeys := make([]string, 0, len(distinct))
 	for _, k := range distinct {
 		bk, hashed, err := vw.bkey(k)
 		if err != nil {
+			delete(out, k)
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: k, Err: err})
 			continue
 		}
-		wants[bk] = want{k, hashed}
+		wants = append(wants, want{k, hashed})
 		bkeys = append(bkeys, bk)
 	}
 	if len(bkeys) == 0 {
@@ -822,10 +828,11 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 			}
 		}
 	}
-	for _, bk := range bkeys {
-		w := wants[bk]
+	for i, bk := range bkeys {
+		w := wants[i]
 		it, found := items[bk]
 		if !found {
+			delete(out, w.key)
 			if cause, failed := failedKeys[bk]; failed {
 				me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: b.check(cause)})
 			} else {
@@ -836,6 +843,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		v, ok, derr := d.decode(vw, w.key, w.hashed, it)
 		switch {
 		case derr != nil:
+			delete(out, w.key)
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: derr})
 		case ok:
 			out[w.key] = v
@@ -843,6 +851,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 				d.near.fill(vw, w.key, t, v, it.Value)
 			}
 		default:
+			delete(out, w.key)
 			d.m.miss(opGet)
 		}
 	}
@@ -853,13 +862,28 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	return out, d.m.failKeys(ctx, opGet, me)
 }
 
-// dedupe returns keys without repeats, in their first order.
-func dedupe(keys []string) []string {
-	seen := make(map[string]struct{}, len(keys))
+// dedupe returns keys without repeats, in their first order. It leaves
+// V's zero value under each of them in seen, an empty map.
+func dedupe[V any](keys []string, seen map[string]V) []string {
+	var zero V
 	out := make([]string, 0, len(keys))
+	if len(keys) <= 16 {
+		// Few keys: comparing them costs less than map lookups.
+	next:
+		for _, k := range keys {
+			for _, o := range out {
+				if o == k {
+					continue next
+				}
+			}
+			out = append(out, k)
+			seen[k] = zero
+		}
+		return out
+	}
 	for _, k := range keys {
 		if _, dup := seen[k]; !dup {
-			seen[k] = struct{}{}
+			seen[k] = zero
 			out = append(out, k)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -488,4 +489,28 @@ func BenchmarkDictStringGetHitParallel(b *testing.B) {
 			d.Get("some_key")
 		}
 	})
+}
+
+// BenchmarkDictGetMulti: the Dict's own work in a GetMulti of n keys, all
+// found, over the memory backend.
+func BenchmarkDictGetMulti(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			d := newDict[string](b, memory.New(), "bench")
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = "user:" + strconv.Itoa(i)
+				if err := d.Put(keys[i], "a value of some thirty-two bytes"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if m, err := d.GetMulti(ctx, keys); err != nil || len(m) != n {
+					b.Fatal(len(m), err)
+				}
+			}
+		})
+	}
 }

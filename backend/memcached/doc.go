@@ -90,15 +90,23 @@
 // with one writer and one reader goroutine; every command (Get, GetMulti,
 // Set, Add, CompareAndSwap, Delete, Touch, Increment, SetMulti,
 // DeleteMulti) goes through them. Calls are pipelined: a call queues its
-// request on a connection, the writer sends everything queued since its
-// last write in one write, and the reader matches the replies to the
-// requests in order. Concurrent callers share writes and round trips;
-// there is no dial, no goroutine and (for Get and Set) only the value's
-// allocation per call. A lone caller on an idle connection writes its
-// request and reads its reply itself, as a synchronous client would, so
-// that sequential calls pay no handoff between goroutines. A watchdog
-// timer per connection, armed while requests are outstanding, enforces
-// the timeout (calls have no timer of their own).
+// request on a connection, a write sends everything queued since the last
+// one, and the reader matches the replies to the requests in order,
+// completing all the replies of one read from the socket in one pass.
+// Requests queued while others are in flight wait until they make a batch
+// at least as large as what is still in flight, so that with many callers
+// each write carries many requests (two such batches alternate, one
+// answered by the server while the callers of the other run), and the
+// writer yields once before it takes a batch, so that the callers just
+// answered join it; on a connection with nothing in flight a request goes
+// at once, written by its own caller when few calls are in progress.
+// Concurrent callers share writes and round trips; there is no dial, no
+// goroutine and (for Get and Set) only the value's allocation per call. A
+// lone caller on an idle connection writes its request and reads its
+// reply itself, as a synchronous client would, so that sequential calls
+// pay no handoff between goroutines. A watchdog timer per connection,
+// armed while requests are outstanding, enforces the timeout (calls have
+// no timer of their own).
 //
 // The first connection to a server sends "mn" and "stats settings", in one
 // write. A server that answers MN has meta commands (memcached 1.6 and
@@ -111,9 +119,11 @@
 // with ErrProtocol, and the next connection does the whole handshake
 // again). Under latency a reconnect thus costs the connect and one round
 // trip, and a client keeps working while a round trip is under about a
-// third of the timeout. Multi-key calls use quiet mode: the hundred
+// third of the timeout. Multi-key writes use quiet mode: the hundred
 // "ms ... q" of a 100-key SetMulti, the last without q, are one write and
-// one read per server. A server that answers ERROR, or closes the
+// one read per server. GetMulti sends one text-protocol "gets k1 ... kN"
+// per server, which costs memcached half as much per key as an mg per
+// key, followed by an "mg" whose opaque ends the request (see Replies). A server that answers ERROR, or closes the
 // connection but answers "version" (memcached before 1.6,
 // twemproxy/nutcracker, text-protocol stores) is served from then on through
 // gomemcache's text protocol, one request per round trip, each call on a
@@ -129,15 +139,21 @@
 // read for. Every meta command carries an opaque (O<n>: a counter of its
 // connection, wrapping at 2^32) and every read the key flag (k), which
 // memcached echoes. The reader checks each reply's opaque against its
-// request's (for a multi-key request: one of its commands', after the
+// request's (for a multi-key write: one of its commands', after the
 // previous reply's, as memcached answers in order) and a value's key
-// against the key asked. A reply that does not match (one added, dropped,
-// relabelled, meant for another request) or cannot be parsed is a protocol
-// error: the connection is reset, every call waiting on it fails with an
-// error wrapping ErrProtocol, and no value read on it is returned. In a
-// multi-key get memcached says nothing for a miss, so a hit dropped on the
-// way reads as a miss, never as another key's value; a reply added after
-// a request's last is caught by the next request on the connection.
+// against the key asked. A GetMulti's "gets" has no opaque: each VALUE in
+// its reply must be for a key asked, in the order asked, each at most
+// once, then END, then the reply of the "mg" that follows the gets, with
+// that mg's opaque. A reply that does not match (one added, dropped,
+// relabelled, meant for another request, come before its request was
+// sent) or cannot be parsed is a protocol error: the connection is reset,
+// every call waiting on it fails with an error wrapping ErrProtocol, and
+// no value read on it is returned. In a multi-key get memcached says
+// nothing for a miss, so a hit dropped on the way reads as a miss, never
+// as another key's value; a reply added after a request's last is caught
+// by the next request on the connection. The text protocol returns a
+// lease placeholder as an empty value; GetMulti reads the keys it found
+// empty again with mg, which tells them apart.
 //
 // The text protocol has no opaque. There the driver checks that each VALUE
 // is for a key that was asked, refuses a VALUE larger than the client

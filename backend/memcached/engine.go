@@ -21,15 +21,17 @@ import (
 // protocol goes through its pool: a fixed set of connections (conns per
 // server), each with one writer and one reader goroutine. A caller builds
 // a request (taken from a sync.Pool), queues it on a connection and waits
-// for it, bounded by its deadline. The writer takes every request queued
-// since its last write, encodes them all into its bufio.Writer and flushes
-// once; the reader parses the replies, which memcached sends in the order
-// of the requests, and completes the requests in that order. Concurrent
-// callers thus share writes, reads and round trips without a goroutine or
-// a dial per call. The writer yields once before taking its batch, so that
-// callers about to queue join the same write. On an idle connection a
-// lone caller does both itself (tryDirect); the reader sleeps on a
-// condition variable while nothing is in flight.
+// for it, bounded by its deadline. A writer (the connection's writer
+// goroutine, or a caller on an idle connection) takes every request
+// queued since the last write, encodes them all into the bufio.Writer and
+// flushes once (see "When requests are written"); the reader parses the
+// replies, which memcached sends in the order of the requests, and
+// completes the requests in that order, all the replies of one read from
+// the socket in one pass. Concurrent callers thus share writes, reads and
+// round trips without a goroutine or a dial per call. On an idle
+// connection a lone caller writes its request and reads its reply itself
+// (tryDirect); the reader sleeps on a condition variable while nothing is
+// in flight.
 //
 // Each request is due at the start of its call plus the timeout. A
 // watchdog timer per connection, armed only while requests are
@@ -59,6 +61,7 @@ const (
 	kindLease                    // mg <key> v c k N<exp> [R<delta>] (lease.go)
 	kindHello                    // mn, stats settings: first on a new connection (see pool.dialSlot)
 	kindGetMulti                 // mg <key> v c k q O<n> ..., the last without q (multi-key kinds last: see tryDirect)
+	kindGets                     // gets <key> ...; mg <key> O<n> (see readGets)
 	kindSetMulti                 // ms <key> <len> T<exp> q O<n> ..., the last without q
 	kindDeleteMulti              // md <key> q O<n> ..., the last without q
 )
@@ -125,6 +128,7 @@ type request struct {
 	due time.Time // when the call's timeout ends
 
 	state atomic.Int32
+	sent  atomic.Bool   // encoded: the writer is done with it
 	done  chan struct{} // buffered 1: the completer never blocks
 }
 
@@ -137,7 +141,17 @@ func newRequest(kind uint8) *request {
 	r := requestPool.Get().(*request)
 	r.kind = kind
 	r.state.Store(statePending)
+	r.sent.Store(false)
 	return r
+}
+
+// bytes returns the size of the values r writes.
+func (r *request) bytes() int {
+	n := len(r.value)
+	for i := range r.items {
+		n += len(r.items[i].Value)
+	}
+	return n
 }
 
 // release clears r and returns it to the pool. Values handed to a caller
@@ -371,12 +385,14 @@ type conn struct {
 
 	mu       sync.Mutex
 	opaque   uint32     // the next request's opaque
-	pending  []*request // queued, not yet taken by the writer
-	spare    []*request
+	pending  []*request // queued, not yet taken by a writer
+	spare    []*request // pending's other buffer, while no write is going on
 	inflight []*request // written (or being written), in order; head first
 	head     int
 	writing  bool // the writer or a caller is encoding and sending
 	direct   bool // a caller is reading its own reply (see tryDirect)
+	idle     bool // the reader waits on rcond for requests in flight
+	woken    bool // the writer was woken and has not taken the lock since
 	rcond    *sync.Cond
 	err      error // why it died
 
@@ -409,6 +425,7 @@ func newConn(p *pool, s *slot, nc net.Conn, hello bool) *conn {
 		r := &request{kind: kindHello, due: time.Now().Add(p.c.cfg.timeout)}
 		cn.pending = append(cn.pending, r)
 		cn.arm(r)
+		cn.woken = true
 		cn.wake <- struct{}{}
 	}
 	p.c.bg.Add(2)
@@ -449,27 +466,6 @@ func (cn *conn) closeIfIdle() {
 	cn.mu.Unlock()
 	close(cn.quit)
 	resetConn(cn.nc)
-}
-
-// enqueue queues r for the writer. It fails if the connection is dead.
-func (cn *conn) enqueue(r *request) error {
-	cn.mu.Lock()
-	if cn.err != nil {
-		err := cn.err
-		cn.mu.Unlock()
-		return err
-	}
-	cn.pending = append(cn.pending, r)
-	first := len(cn.pending) == 1
-	cn.arm(r)
-	cn.mu.Unlock()
-	if first {
-		select {
-		case cn.wake <- struct{}{}:
-		default:
-		}
-	}
-	return nil
 }
 
 // fail kills the connection with err, resetting it (resetConn); the
@@ -536,6 +532,138 @@ func (cn *conn) watchdog() {
 	cn.fail(hungError{cn.p.c.cfg.timeout})
 }
 
+// When requests are written. A connection keeps as many requests in flight
+// as its callers allow and writes them in as few writes as it can: a
+// write costs a syscall on each side (memcached's read and wakeup
+// included), and the deeper a batch, the less the server spends per
+// request. Requests queued while others are in flight therefore wait
+// until the batch they would make is at least as large as what is still
+// in flight (flushable), which the reader checks as it takes replies out:
+// the server then always has a batch to work on while the callers of the
+// other one run, as in a client that keeps two half windows in flight.
+// The writer, woken for them, yields once before it takes the batch, so
+// that the callers the reader has just completed queue their next
+// requests into it. On a connection with nothing in flight, a request
+// goes at once: written by its own caller when few calls are in progress
+// and it is small (no handoff to the writer; nothing is waiting to be
+// sent, so the write does not block), else by the writer, which gathers
+// the calls about to follow.
+
+// callerWriteMax is the largest batch, in value bytes, a caller writes
+// itself on a connection with nothing in flight (see enqueue).
+const callerWriteMax = 16 << 10
+
+// flushable reports whether the pending requests should be written now.
+// cn.mu is held.
+func (cn *conn) flushable() bool {
+	if len(cn.pending) == 0 || cn.writing {
+		return false
+	}
+	out := len(cn.inflight) - cn.head
+	return out == 0 || len(cn.pending) >= out
+}
+
+// kickWriter wakes the writer if the pending requests should be written
+// now and it is not woken already; the caller sends on cn.wake if it
+// returns true. cn.mu is held.
+func (cn *conn) kickWriter() bool {
+	if cn.woken || !cn.flushable() {
+		return false
+	}
+	cn.woken = true
+	return true
+}
+
+func (cn *conn) wakeWriter() {
+	select {
+	case cn.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue queues r to be written. It fails if the connection is dead.
+func (cn *conn) enqueue(r *request) error {
+	cn.mu.Lock()
+	if cn.err != nil {
+		err := cn.err
+		cn.mu.Unlock()
+		return err
+	}
+	cn.pending = append(cn.pending, r)
+	cn.arm(r)
+	if !cn.writing && cn.head == len(cn.inflight) && len(cn.pending) == 1 && r.bytes() <= callerWriteMax &&
+		cn.p.c.active.Load() <= int64(2*len(cn.p.slots)) {
+		// Nothing in flight, nothing else queued: write it now, here.
+		batch := cn.take()
+		cn.mu.Unlock()
+		cn.write(batch)
+		return nil
+	}
+	kick := cn.kickWriter()
+	cn.mu.Unlock()
+	if kick {
+		cn.wakeWriter()
+	}
+	return nil
+}
+
+// take moves the pending requests in flight, numbered, and returns them
+// for the caller to write (see write); requests abandoned before they were
+// sent are dropped. cn.mu is held; the caller becomes the writer.
+func (cn *conn) take() []*request {
+	batch := cn.pending
+	cn.pending, cn.spare = cn.spare[:0], nil
+	kept := batch[:0]
+	for _, r := range batch {
+		if r.state.Load() == stateAbandoned {
+			r.release()
+			continue
+		}
+		cn.number(r)
+		kept = append(kept, r)
+	}
+	clear(batch[len(kept):])
+	if cn.head > 0 && cn.head == len(cn.inflight) {
+		clear(cn.inflight)
+		cn.inflight, cn.head = cn.inflight[:0], 0
+	}
+	cn.inflight = append(cn.inflight, kept...)
+	if len(kept) > 0 && cn.idle {
+		cn.rcond.Signal()
+	}
+	cn.writing = true
+	return kept
+}
+
+// write sends batch, taken by take, and ends the write: it wakes the
+// writer if more requests should go now, and fails the connection if the
+// write failed. It reports whether the connection is still usable.
+func (cn *conn) write(batch []*request) bool {
+	var err error
+	if len(batch) > 0 {
+		err = cn.send(batch)
+	}
+	clear(batch)
+	cn.mu.Lock()
+	cn.writing = false
+	cn.spare = batch[:0]
+	kick := err == nil && cn.kickWriter()
+	cn.mu.Unlock()
+	if err != nil {
+		cn.fail(err)
+		return false
+	}
+	if kick {
+		cn.wakeWriter()
+	}
+	if cn.retired.Load() {
+		cn.closeIfIdle() // the batch's requests were all abandoned, or answered already
+	}
+	return true
+}
+
+// writeLoop writes what enqueue and the reader wake it for: requests
+// queued while others were in flight, once flushable, and large ones.
 func (cn *conn) writeLoop() {
 	defer cn.p.c.bg.Done()
 	defer close(cn.writerDone)
@@ -545,65 +673,25 @@ func (cn *conn) writeLoop() {
 		case <-cn.quit:
 			return
 		}
-		// Let the callers that are about to queue do so: one write then
-		// carries them all.
+		// Let the callers that are about to queue do so (those the reader
+		// just completed, most often): one write then carries them all.
 		runtime.Gosched()
 		cn.mu.Lock()
+		cn.woken = false
 		if cn.err != nil {
 			cn.mu.Unlock()
 			return
 		}
 		if cn.writing || len(cn.pending) == 0 {
-			// A caller is writing; it wakes the writer again if requests
-			// queued meanwhile.
+			// Another writer took them; it wakes this one again if more
+			// should go.
 			cn.mu.Unlock()
 			continue
 		}
-		cn.writing = true
-		batch := cn.pending
-		cn.pending = cn.spare[:0]
-		// Requests abandoned before they were sent are dropped here.
-		kept := batch[:0]
-		for _, r := range batch {
-			if r.state.Load() == stateAbandoned {
-				r.release()
-				continue
-			}
-			cn.number(r)
-			kept = append(kept, r)
-		}
-		if cn.head > 0 && cn.head == len(cn.inflight) {
-			clear(cn.inflight)
-			cn.inflight, cn.head = cn.inflight[:0], 0
-		}
-		cn.inflight = append(cn.inflight, kept...)
-		if len(kept) > 0 {
-			cn.rcond.Signal()
-		}
+		batch := cn.take()
 		cn.mu.Unlock()
-		if len(kept) > 0 {
-			if err := cn.send(kept); err != nil {
-				cn.mu.Lock()
-				cn.writing = false
-				cn.mu.Unlock()
-				cn.fail(err)
-				return
-			}
-		}
-		clear(batch)
-		cn.mu.Lock()
-		cn.spare = batch[:0]
-		cn.writing = false
-		more := len(cn.pending) > 0
-		cn.mu.Unlock()
-		if more {
-			select {
-			case cn.wake <- struct{}{}:
-			default:
-			}
-		}
-		if cn.retired.Load() {
-			cn.closeIfIdle() // the batch's requests were all abandoned
+		if !cn.write(batch) {
+			return
 		}
 	}
 }
@@ -625,6 +713,7 @@ func (cn *conn) send(rs []*request) (err error) {
 	cn.p.c.testPoint("write")
 	for _, r := range rs {
 		encode(cn.bw, r)
+		r.sent.Store(true)
 	}
 	return cn.bw.Flush()
 }
@@ -638,6 +727,7 @@ func (cn *conn) sendOne(r *request) (err error) {
 	}()
 	cn.p.c.testPoint("write")
 	encode(cn.bw, r)
+	r.sent.Store(true)
 	return cn.bw.Flush()
 }
 
@@ -650,7 +740,15 @@ func (cn *conn) receive(r *request) (err error) {
 		}
 	}()
 	cn.p.c.testPoint("read")
-	return readReply(cn.br, r)
+	if err := readReply(cn.br, r); err != nil {
+		return err
+	}
+	if !r.sent.Load() {
+		// Only a server that answers what it was not asked yet gets here;
+		// r may still be being encoded, so it is not handed back.
+		return protoErr("a reply came before its request was sent")
+	}
+	return nil
 }
 
 // panicError turns a recovered panic into the error of the calls it
@@ -659,22 +757,19 @@ func panicError(where string, v any) error {
 	return protoErr(fmt.Sprintf("internal error %s (please report it): panic: %v", where, v))
 }
 
-// pop returns the oldest request in flight, or nil.
-func (cn *conn) pop() *request {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.head == len(cn.inflight) {
-		return nil
-	}
-	r := cn.inflight[cn.head]
-	cn.inflight[cn.head] = nil
-	cn.head++
+// popped removes the n oldest requests in flight, whose replies the
+// reader has read, and wakes the writer if the requests queued meanwhile
+// should go now. cn.mu is held; the caller sends on cn.wake if it returns
+// true.
+func (cn *conn) popped(n int) bool {
+	clear(cn.inflight[cn.head : cn.head+n])
+	cn.head += n
 	if cn.head > 256 && cn.head*2 > len(cn.inflight) {
-		n := copy(cn.inflight, cn.inflight[cn.head:])
-		clear(cn.inflight[n:])
-		cn.inflight, cn.head = cn.inflight[:n], 0
+		k := copy(cn.inflight, cn.inflight[cn.head:])
+		clear(cn.inflight[k:])
+		cn.inflight, cn.head = cn.inflight[:k], 0
 	}
-	return r
+	return cn.kickWriter()
 }
 
 func (cn *conn) readLoop() {
@@ -709,57 +804,100 @@ func (cn *conn) readLoop() {
 }
 
 // readReplies reads the replies of the requests in flight, in order, until
-// the connection fails. It returns the request whose reply could not be
-// read, if any. That one is completed only once the writer is done: the
-// writer queues a request in flight before it encodes it, so a reply can
-// fail while its request is still being encoded, and completing it then
-// would hand it back to the pool under the writer.
+// the connection fails. It reads every reply that has arrived before it
+// takes the lock to remove their requests from the flight, then completes
+// them: one lock and one pass per read from the socket, not per reply. It
+// returns the request whose reply could not be read, if any. That one is
+// completed only once the writers are done: a request is put in flight
+// before it is encoded, so a reply can fail while its request is still
+// being encoded, and completing it then would hand it back to the pool
+// under the writer.
 func (cn *conn) readReplies() (failed *request) {
 	defer func() {
 		if v := recover(); v != nil {
 			cn.fail(panicError("in the reader", v))
 		}
 	}()
+	var buf []*request // the requests in flight when the reader last looked
 	for {
-		// Wait for a request in flight (the writer queues a request there
-		// before sending it) while no caller reads on its own.
+		// Wait for a request in flight (a writer puts requests there
+		// before sending them) while no caller reads on its own.
 		cn.mu.Lock()
 		for (cn.head == len(cn.inflight) || cn.direct) && cn.err == nil {
+			cn.idle = true
 			cn.rcond.Wait()
+			cn.idle = false
 		}
 		if cn.err != nil {
 			cn.mu.Unlock()
 			return nil
 		}
-		// r stays at the head while its reply is read, so that the
-		// connection does not look idle to tryDirect meanwhile.
-		r := cn.inflight[cn.head]
+		// The requests stay in flight while their replies are read, so
+		// that the connection does not look idle to tryDirect meanwhile.
+		buf = append(buf[:0], cn.inflight[cn.head:]...)
 		cn.mu.Unlock()
-		fatal := cn.receive(r)
-		cn.pop()
-		if fatal != nil {
-			var pe protoErr
-			if r.kind == kindHello && errors.As(fatal, &pe) {
-				// The server answered the hello with something else than
-				// MN and its settings: the next connection does the whole
-				// handshake again.
-				cn.p.n.meta.Store(false)
+		work := buf
+		for len(work) > 0 {
+			n := 0
+			var fatal error
+			for n < len(work) {
+				if fatal = cn.receive(work[n]); fatal != nil {
+					break
+				}
+				n++
+				if cn.br.Buffered() == 0 {
+					break // the next reply means a read from the socket: hand these out first
+				}
 			}
-			cn.fail(fatal)
 			cn.mu.Lock()
-			r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
+			kick := cn.popped(n)
 			cn.mu.Unlock()
-			return r
+			for _, r := range work[:n] {
+				if r.kind == kindHello {
+					cn.p.n.setInfo(r.info)
+				} else {
+					r.complete()
+				}
+			}
+			if kick {
+				// After the completions: their callers run first, and
+				// queue their next requests for this write.
+				cn.wakeWriter()
+			}
+			if fatal != nil {
+				r := work[n]
+				clear(buf)
+				return cn.readFailed(r, fatal)
+			}
+			work = work[n:]
 		}
-		if r.kind == kindHello {
-			cn.p.n.setInfo(r.info)
-			continue
-		}
-		r.complete()
+		clear(buf)
 		if cn.retired.Load() {
 			cn.closeIfIdle()
 		}
 	}
+}
+
+// readFailed fails the connection for err, an error reading the reply to
+// r, the oldest request in flight, which it takes out of the flight and
+// returns with the connection's error.
+func (cn *conn) readFailed(r *request, err error) *request {
+	var pe protoErr
+	if r.kind == kindHello && errors.As(err, &pe) {
+		// The server answered the hello with something else than MN and
+		// its settings: the next connection does the whole handshake
+		// again.
+		cn.p.n.meta.Store(false)
+	}
+	cn.fail(err)
+	cn.mu.Lock()
+	if cn.head < len(cn.inflight) && cn.inflight[cn.head] == r {
+		cn.inflight[cn.head] = nil
+		cn.head++
+	}
+	r.err = cn.err // the watchdog's or Close's, if it closed the connection under the read
+	cn.mu.Unlock()
+	return r
 }
 
 // peekLine returns what the reader holds up to the first line end, for
@@ -889,13 +1027,10 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 	err := cn.sendOne(r)
 	cn.mu.Lock()
 	cn.writing = false
-	more := len(cn.pending) > 0
+	kick := cn.kickWriter()
 	cn.mu.Unlock()
-	if more {
-		select {
-		case cn.wake <- struct{}{}:
-		default:
-		}
+	if kick {
+		cn.wakeWriter()
 	}
 	if err == nil {
 		err = cn.receive(r)
@@ -907,11 +1042,15 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 		cn.head++
 	}
 	cn.direct = false
-	if cn.head < len(cn.inflight) {
+	if cn.head < len(cn.inflight) && cn.idle {
 		cn.rcond.Signal()
 	}
+	kick = cn.kickWriter()
 	dead := cn.err
 	cn.mu.Unlock()
+	if kick {
+		cn.wakeWriter()
+	}
 	if dead == nil && cn.retired.Load() {
 		defer cn.closeIfIdle()
 	}

@@ -99,6 +99,14 @@ func encode(w *bufio.Writer, r *request) {
 	case kindGetMulti:
 		encodeQuietKeys(w, "mg ", r.keys, " v c f k", r.opaque)
 		return
+	case kindGets:
+		_, _ = w.WriteString("gets")
+		for _, k := range r.keys {
+			_ = w.WriteByte(' ')
+			_, _ = w.WriteString(k)
+		}
+		_, _ = w.WriteString("\r\nmg ")
+		_, _ = w.WriteString(r.keys[0])
 	case kindSetMulti:
 		last := len(r.items) - 1
 		for i := range r.items {
@@ -349,6 +357,8 @@ func readReply(br *bufio.Reader, r *request) error {
 	switch r.kind {
 	case kindGetMulti, kindSetMulti, kindDeleteMulti:
 		return readMultiReply(br, r)
+	case kindGets:
+		return readGets(br, r)
 	case kindHello:
 		return readHello(br, r)
 	}
@@ -505,6 +515,114 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 			return nil
 		}
 	}
+}
+
+// Multi-key reads. memcached spends half as much per key on the text
+// protocol's "gets k1 ... kN" as on a quiet "mg" per key (0.3-0.4 µs
+// against 0.6-0.8 on this project's machine, at 100 and 1000 keys), so
+// GetMulti sends that, on the meta connection, followed by
+// "mg <k1> O<n>", whose reply (HD or EN, with the opaque) ends the
+// request: the text protocol has no opaque, so the mg's is what ties the
+// reply to the request. The reply must be VALUE blocks for keys that were
+// asked, in the order asked, each at most once (memcached answers the
+// keys in order and says nothing of a miss), then END, then the mg's reply
+// with the request's opaque. Anything else (another key, a key twice or
+// out of order, a VALUE line that is not memcached's, a missing END, the
+// wrong opaque) is a protocol error: a reply added, dropped or changed on
+// the way shifts the stream, and the opaque or a key no longer matches.
+// The text protocol returns a lease placeholder (see lease.go) as an empty
+// value, so GetMulti asks again for the keys found empty, with mg (see
+// Client.GetMulti).
+
+// readGets reads the reply to a kindGets request.
+func readGets(br *bufio.Reader, r *request) error {
+	next := 0 // the lowest index of r.keys the next VALUE may answer
+	var arena []byte
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(line, lineEND) {
+			break
+		}
+		key, size, cas, flags, err := parseValueLine(line, r.limit)
+		if err != nil {
+			return err
+		}
+		i := next
+		for i < len(r.keys) && r.keys[i] != string(key) {
+			i++
+		}
+		if i == len(r.keys) {
+			return protoErr(fmt.Sprintf("reply %q does not answer the request it was read for (keys %q...): a reply was added, dropped or changed on the way",
+				bytes.TrimRight(line, "\r\n"), r.keys[:min(len(r.keys), 3)]))
+		}
+		next = i + 1
+		var v []byte
+		if size > arenaSize/4 {
+			v = make([]byte, size)
+		} else {
+			if len(arena) < size {
+				arena = make([]byte, arenaSize)
+			}
+			v, arena = arena[:size:size], arena[size:]
+		}
+		if err := readValue(br, v); err != nil {
+			return err
+		}
+		r.founds = append(r.founds, found{index: i, value: v, cas: cas, flags: flags})
+	}
+	line, err := readLine(br)
+	if err != nil {
+		return err
+	}
+	if bytes.HasPrefix(line, prefixServer) || bytes.HasPrefix(line, prefixClient) || bytes.HasPrefix(line, prefixError) {
+		return protoErr(fmt.Sprintf("unexpected reply %q", bytes.TrimRight(line, "\r\n")))
+	}
+	m, err := parseMeta(line, 0)
+	if err != nil {
+		return err
+	}
+	if !m.hasOpaque || m.opaque != r.opaque {
+		return mismatch(line, r, r.opaque)
+	}
+	if m.code != [2]byte{'H', 'D'} && m.code != [2]byte{'E', 'N'} {
+		return protoErr(fmt.Sprintf("unexpected reply %q", bytes.TrimRight(line, "\r\n")))
+	}
+	return nil
+}
+
+// parseValueLine parses a text-protocol "VALUE <key> <flags> <bytes>
+// <cas>" line, exactly as memcached writes it (flags: the client flags),
+// whose value must be no larger than limit.
+func parseValueLine(line []byte, limit int) (key []byte, size int, cas uint64, flags uint32, err error) {
+	body, ok := bytes.CutPrefix(line[:len(line)-2], []byte("VALUE "))
+	var f [4][]byte
+	for j := 0; ok && j < 4; j++ {
+		sp := bytes.IndexByte(body, ' ')
+		switch {
+		case j < 3 && sp > 0:
+			f[j], body = body[:sp], body[sp+1:]
+		case j == 3 && sp < 0 && len(body) > 0:
+			f[j] = body
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return nil, 0, 0, 0, protoErr(fmt.Sprintf("unexpected reply %q", bytes.TrimRight(line, "\r\n")))
+	}
+	fl, ok1 := decimal.ParseUint(f[1])
+	sz, ok2 := decimal.ParseUint(f[2])
+	cas, ok3 := decimal.ParseUint(f[3])
+	if !ok1 || !ok2 || !ok3 || fl > math.MaxUint32 {
+		return nil, 0, 0, 0, protoErr(fmt.Sprintf("bad VALUE line %q", bytes.TrimRight(line, "\r\n")))
+	}
+	if sz > uint64(limit) {
+		return nil, 0, 0, 0, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d accepted: %q", sz, limit, bytes.TrimRight(line, "\r\n")))
+	}
+	return f[0], int(sz), cas, uint32(fl), nil
 }
 
 // helloCmd is what every connection sends first: "mn", which a server

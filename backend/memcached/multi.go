@@ -9,10 +9,11 @@ import (
 )
 
 // The multi-key calls. Keys are grouped by server; each server's group is
-// one request on one of its pipelined connections, in quiet mode ended by
-// "mn" (a 100-key SetMulti is one write and one read per server), the
-// servers in parallel: every request is queued before any is waited for,
-// without a goroutine per server.
+// one request on one of its pipelined connections (a 100-key SetMulti or
+// GetMulti is one write and one read per server), the servers in
+// parallel: every request is queued before any is waited for, without a
+// goroutine per server. Writes are quiet meta commands, the last one not
+// quiet; reads are one "gets" (see readGets).
 
 var _ backend.MultiWriter = (*Client)(nil)
 
@@ -91,7 +92,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		if nc.n.text.Load() != nil {
 			continue
 		}
-		r := newRequest(kindGetMulti)
+		r := newRequest(kindGets)
 		r.keys = nc.keys
 		cn, err := nc.n.pool.start(ctx, r, dl.at, dl.byCtx)
 		switch {
@@ -128,17 +129,54 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 			failAll(nc, c.result(nc.n, op, "", err))
 			continue
 		}
+		var empty []string
 		for _, f := range nc.r.founds {
 			k := nc.keys[f.index]
+			if len(f.value) == 0 {
+				empty = append(empty, k)
+				continue
+			}
 			out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas, Flags: f.flags}
 		}
 		nc.r.release()
+		if len(empty) > 0 {
+			// Empty values, or lease placeholders, which the text protocol
+			// cannot tell apart: mg can.
+			if err := c.confirmEmpty(ctx, nc.n, empty, dl, out); err != nil {
+				if isCtxErr(err) {
+					return out, fmt.Errorf("memcached: %s: %w", op, err)
+				}
+				failAll(&nodeCall{keys: empty}, c.result(nc.n, op, "", err))
+				continue
+			}
+		}
 		nc.n.success()
 	}
 	if len(me.Errors) > 0 {
 		return out, &me
 	}
 	return out, nil
+}
+
+// confirmEmpty reads keys, found empty by a gets, again with mg, which
+// tells a lease placeholder (a miss) from an empty value, and adds those
+// that are values to out.
+func (c *Client) confirmEmpty(ctx context.Context, n *node, keys []string, dl due, out map[string]backend.Item) error {
+	r := newRequest(kindGetMulti)
+	r.keys = keys
+	cn, err := n.pool.start(ctx, r, dl.at, dl.byCtx)
+	if err != nil {
+		return err
+	}
+	if err := n.pool.wait(ctx, cn, r); err != nil {
+		return err
+	}
+	for _, f := range r.founds {
+		k := keys[f.index]
+		out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas}
+	}
+	r.release()
+	return nil
 }
 
 // SetMulti stores every item as Set does, in one pipelined request per

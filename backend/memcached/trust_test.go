@@ -40,6 +40,26 @@ func behindProxy(t *testing.T, opts ...memcached.Option) (*testserver.Process, *
 	return mc, p, c
 }
 
+// fromConn applies m to the replies of the proxy's connections from the
+// first-th on and passes the others, so that the late replies of a
+// connection a subtest made the Client give up, still on their way through
+// the proxy, are not counted by the next subtest's mutator.
+func fromConn(first int, m hostile.Mutator) hostile.Mutator {
+	return hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		if c.ID < first {
+			return hostile.Pass.Mutate(c, reply)
+		}
+		return m.Mutate(c, reply)
+	})
+}
+
+// onLatest applies m to the connection the Client uses now (see fromConn).
+func onLatest(p *hostile.Proxy, m hostile.Mutator) hostile.Mutator { return fromConn(p.Accepted(), m) }
+
+// onNext applies m to the connection the Client makes next, after the one
+// it used was given up (see fromConn).
+func onNext(p *hostile.Proxy, m hostile.Mutator) hostile.Mutator { return fromConn(p.Accepted()+1, m) }
+
 // valueOf is the value the trust tests store under key: it names its key,
 // so that another key's value is seen.
 func valueOf(key string) string { return "value-of-" + key }
@@ -111,7 +131,7 @@ func TestWrongKeySingle(t *testing.T) {
 	})
 
 	t.Run("other reply", func(t *testing.T) {
-		p.SetMutator(&hostile.Nth{N: 1, Kind: hostile.OtherReply})
+		p.SetMutator(onLatest(p, &hostile.Nth{N: 1, Kind: hostile.OtherReply}))
 		if err := checkGet(t, c, "a"); err != nil {
 			t.Fatalf("Get(a): %v", err)
 		}
@@ -127,7 +147,7 @@ func TestWrongKeySingle(t *testing.T) {
 		// a's reply is dropped while y's request is pipelined behind it:
 		// y's reply arrives first.
 		m := &hostile.Nth{N: 0, Kind: hostile.Missing}
-		p.SetMutator(m)
+		p.SetMutator(onLatest(p, m))
 		var wg sync.WaitGroup
 		var errA error
 		wg.Add(1)
@@ -184,10 +204,11 @@ func TestWrongKeyMulti(t *testing.T) {
 	})
 
 	t.Run("multi reply answers a get", func(t *testing.T) {
-		// The reply to Get(z) is replaced by the previous reply, b's
-		// from a multi-get (the first two replies of a new connection,
-		// its handshake's, are not counted).
-		p.SetMutator(&hostile.Nth{N: 2, Kind: hostile.OtherReply, Skip: 2})
+		// The reply to Get(z) is replaced by the previous reply, the last
+		// of a multi-get (its four: VALUE a, VALUE b, END and the reply of
+		// the mg that ends the request; the first two replies of a new
+		// connection, its handshake's, are not counted).
+		p.SetMutator(onNext(p, &hostile.Nth{N: 4, Kind: hostile.OtherReply, Skip: 2}))
 		if _, err := checkMulti(t, c, "a", "b"); err != nil {
 			t.Fatal(err)
 		}
@@ -195,16 +216,33 @@ func TestWrongKeyMulti(t *testing.T) {
 		p.SetMutator(hostile.Pass)
 	})
 
-	t.Run("extra after the end", func(t *testing.T) {
-		// The last reply of GetMulti(a, b), b's, comes twice: the copy
-		// waits for the next call.
+	t.Run("extra in the middle", func(t *testing.T) {
+		// b's value comes twice in GetMulti(a, b).
 		var once sync.Once
-		p.SetMutator(hostile.MutatorFunc(func(hc *hostile.Conn, reply []byte) error {
+		p.SetMutator(onNext(p, hostile.MutatorFunc(func(hc *hostile.Conn, reply []byte) error {
 			if strings.Contains(string(reply), valueOf("b")) {
 				once.Do(func() { _ = hc.Write(reply) })
 			}
 			return hc.Write(reply)
-		}))
+		})))
+		got, err := checkMulti(t, c, "a", "b")
+		wantProtocolError(t, "GetMulti with a value twice", err)
+		if len(got) != 0 {
+			t.Errorf("GetMulti with a value twice returned %d items", len(got))
+		}
+		p.SetMutator(hostile.Pass)
+	})
+
+	t.Run("extra after the end", func(t *testing.T) {
+		// The last reply of GetMulti(a, b), that of the mg ending it,
+		// comes twice: the copy waits for the next call.
+		var once sync.Once
+		p.SetMutator(onNext(p, hostile.MutatorFunc(func(hc *hostile.Conn, reply []byte) error {
+			if strings.HasPrefix(string(reply), "HD O") {
+				once.Do(func() { _ = hc.Write(reply) })
+			}
+			return hc.Write(reply)
+		})))
 		if got, err := checkMulti(t, c, "a", "b"); err != nil || len(got) != 2 {
 			t.Fatalf("GetMulti(a, b): %d items, %v", len(got), err)
 		}
@@ -572,4 +610,46 @@ func TestFirstWriteWithinTimeout(t *testing.T) {
 			t.Errorf("the first %s took %v, timeout %v", op, d, timeout)
 		}
 	}
+}
+
+// TestReplyBeforeRequest: a reply that comes before its request was sent
+// (a server that guesses the next opaque) is a protocol error: the call
+// fails and its request, which may still be being encoded, is not handed
+// back meanwhile. The request's write is held (a test hook) while the
+// server sends the reply, until the client gives up the connection; the
+// call used to complete with the early reply while its write was still to
+// come.
+func TestReplyBeforeRequest(t *testing.T) {
+	t.Parallel()
+	var server atomic.Pointer[net.Conn]
+	s := newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
+		switch line {
+		case "mn":
+			fmt.Fprintf(c, "MN\r\n")
+		case "stats settings":
+			fmt.Fprintf(c, "END\r\n")
+			server.Store(&c)
+		}
+		return true
+	})
+	var armed atomic.Bool
+	hook := func(where string) {
+		if where == "write" && armed.CompareAndSwap(true, false) {
+			// The reply to the first request (opaque 0), before the
+			// request; then hold the write until the client gave up the
+			// connection, or for 2s.
+			fmt.Fprintf(*server.Load(), "HD O0\r\n")
+			deadline := time.Now().Add(2 * time.Second)
+			for s.open.Load() > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	c := fakeClient(t, s, memcached.WithTestHook(hook), memcached.WithConns(1), memcached.WithTimeout(5*time.Second),
+		memcached.WithFailureLimit(0))
+	armed.Store(true)
+	// A value too large for a caller to send on an idle connection without
+	// the engine (tryDirect).
+	err := c.Set(context.Background(), backend.Item{Key: "k", Value: make([]byte, 10<<10)})
+	wantProtocolError(t, "a Set answered before its request was sent", err)
 }

@@ -132,3 +132,51 @@ func pipelinedWrites(t *testing.T, b *Backend) {
 		t.Errorf("largest pipeline: %d commands", h.largest.Load())
 	}
 }
+
+// TestPrivateReads: every Get's Value is its own memory, also when
+// concurrent Gets of one key share an MGET, so that a Dict[[]byte] may hand
+// it to its caller without a copy (backend.PrivateReader): writing into one
+// changes no other read, stored value or later read.
+func TestPrivateReads(t *testing.T) {
+	t.Run("Miniredis", func(t *testing.T) {
+		b, _ := newMini(t)
+		privateReads(t, b)
+	})
+	t.Run("Server", func(t *testing.T) {
+		p := testserver.Redis(t)
+		privateReads(t, mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout))
+	})
+}
+
+func privateReads(t *testing.T, b *Backend) {
+	ctx := context.Background()
+	if err := b.Set(ctx, backend.Item{Key: "pr", Value: []byte("shared?"), TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, private, err := backend.GetPrivate(ctx, b, "pr"); err != nil || !private {
+		t.Fatalf("GetPrivate = private %v, %v; want a private value", private, err)
+	}
+	const goroutines = 32
+	values := make([][]byte, goroutines)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			it, err := b.Get(ctx, "pr")
+			if err != nil {
+				t.Errorf("Get: %v", err)
+				return
+			}
+			values[g] = it.Value
+		})
+	}
+	wg.Wait()
+	for g, v := range values {
+		if string(v) != "shared?" {
+			t.Fatalf("Get %d = %q, want %q: another caller wrote into it", g, v, "shared?")
+		}
+		v[len(v)-1] = '!' // the caller's own: write into it
+	}
+	if it, err := b.Get(ctx, "pr"); err != nil || string(it.Value) != "shared?" {
+		t.Fatalf("Get after the callers wrote into their values = %q, %v", it.Value, err)
+	}
+}

@@ -1,105 +1,170 @@
-// Command memcachedbench compares memdict's memcached Dict with raw
-// github.com/bradfitz/gomemcache and with a deep-pipelining meta-protocol
-// load generator (the server's ceiling on this machine), against one
-// local memcached, in one run with alternating rounds.
+// Command memcachedbench compares memdict's memcached Dict with
+// github.com/bradfitz/gomemcache, with github.com/QuangTung97/go-memcache
+// (a pipelined meta-protocol client) and with raw pipelined load
+// generators (the server's ceilings), against one local memcached, in one
+// run with alternating rounds, and reports for each side its rate, its CPU
+// time and the server's per call, and its syscalls per call.
 //
-//	go run ./examples/memcachedbench                  # starts its own memcached (-t 2)
-//	go run ./examples/memcachedbench -addr 127.0.0.1:11211 -d 300ms -rounds 9
-//	go run ./examples/memcachedbench -phases get-64,getbig-64 -conns 4 -pipeconns 4
+//	cd examples/memcachedbench
+//	go run .                                   # starts its own memcached (-t 2)
+//	go run . -addr 127.0.0.1:11211 -server-pid 1234 -d 300ms -rounds 9
+//	go run . -phases get-64,set-64 -cpuprofile cpu.out
+//	go run . -phases scaling -scale 1,16,256,1024
 //
-// Values are 100 bytes unless said otherwise. The raw side stores and
-// reads them with a memcache.Client as gomemcache's documentation shows it
-// (memcache.New, default options); the memdict side uses a
-// memdict.Dict[[]byte] (raw codec) over backend/memcached with its default
-// options; the ceiling is "pipe", a load generator keeping -window "mg"
-// or "ms" requests in flight on each of -pipeconns connections, each half
-// window sent in one write (see pipeLoad; for get-seq one request at a
-// time on one connection, a sequential caller's ceiling). Phases:
+// The program is its own Go module (examples/memcachedbench/go.mod), so
+// that go-memcache, a benchmark-only comparison, is never a requirement of
+// memdict.
 //
-//	get-seq       one goroutine, sequential Get
-//	get-64        64 goroutines doing Get
-//	set-64        64 goroutines doing Set (Dict.Put)
-//	mix-64        64 goroutines, 90% Get and 10% Set
-//	getbig-64     64 goroutines doing Get of 16 KiB values
-//	putmulti-100  one goroutine writing 100 keys at a time: a Tx.Commit of
-//	              100 Puts (one SetMulti) against a loop of 100 gomemcache Sets
-//	near-hot-64   64 goroutines reading 8 hot keys, a Dict with WithNearCache
-//	              (MaxStale 1s) against the same Dict without it
-//	near-zipf-64  the same over 100k keys drawn from zipf(1.1)
+// Values are 100 bytes unless said otherwise. gomemcache is used as its
+// documentation shows (memcache.New, default options); go-memcache with
+// -gmconns connections (memdict's default number, 2), a Pipeline per call;
+// memdict through a memdict.Dict[[]byte] (raw codec) over
+// backend/memcached with its default options. The ceilings ("raw CxW", see
+// pipe.go) keep W requests in flight on each of C connections: raw 2x32 is
+// the 64 requests of the -64 phases' 64 callers on memdict's 2
+// connections; raw 4x128 is the most this server answers. Phases:
 //
-// Each phase alternates gomemcache, memdict and pipe for -d each, -rounds
-// times. It prints the median ops/s of each side, the median of the
-// per-round ratios memdict/gomemcache and memdict/pipe (a round compares
+//	get-seq          one goroutine, sequential Get
+//	get-64           64 goroutines doing Get
+//	set-64           64 goroutines doing Set (Dict.Put)
+//	mix-64           64 goroutines, 90% Get and 10% Set
+//	getbig-64        64 goroutines doing Get of 16 KiB values
+//	putmulti-100     one goroutine writing 100 keys at a time: a Tx.Commit of
+//	                 100 Puts (one SetMulti) against a loop of 100 gomemcache
+//	                 Sets and a go-memcache Pipeline of 100 MSets
+//	getmulti-N-G     G goroutines (1 and 16) reading N keys (10, 100, 1000)
+//	                 at a time: Dict.GetMulti, gomemcache's GetMulti (one
+//	                 "gets k1 ... kN"), a go-memcache Pipeline of N MGets;
+//	                 rates in keys/s, costs per key
+//	scaling          memdict and go-memcache Get from 1 to 1024 goroutines,
+//	                 with p50 and p99 latency
+//	near-hot-64      64 goroutines reading 8 hot keys, a Dict with
+//	                 WithNearCache (MaxStale 1s) against the same Dict without
+//	near-zipf-64     the same over 100k keys drawn from zipf(1.1)
+//
+// Each phase runs -rounds rounds; a round runs every side for -d, in an
+// order that rotates from round to round. It prints for each side the
+// median of its rate, of its client CPU per call (getrusage: the whole
+// process, so the side's goroutines and the runtime working for them), of
+// the server's CPU per call (the on-CPU time of memcached's threads, from
+// /proc/<pid>/task/*/schedstat; for a server it did not start, give
+// -server-pid) and of its write and read syscalls per call (/proc/self/io);
+// then the medians of the per-round ratios memdict/other (a round compares
 // neighbouring periods, so a noisy neighbour hurts all sides alike; the
-// median drops the rounds it did not), the range of the ratios, and
-// whether the targets hold. Timings depend on the machine; this is a
-// program, not a test. Allocations per call are measured by
+// median drops the rounds it did not) with their range, and whether the
+// targets hold. Timings depend on the machine and on what else runs on it:
+// the load average is printed before and after. This is a program, not a
+// test. Allocations per call are measured by
 // "go test -bench 'Get$|Set$' -benchmem ./backend/memcached/".
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
-	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/bradfitz/gomemcache/memcache"
+	qmc "github.com/QuangTung97/go-memcache/memcache"
+	gomc "github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/codec"
 )
 
+// The sides.
+const (
+	sideGomc   = "gomemcache"
+	sideQmc    = "go-memcache"
+	sideMd     = "memdict"
+	sideRaw2   = "raw 2x32"
+	sideRaw4   = "raw 4x128"
+	sideRawSeq = "raw 1x1"
+)
+
+// side is one contender of a phase: run runs it for d.
+type side struct {
+	name string
+	run  func(d time.Duration) sample
+}
+
+// target is one figure a phase must reach.
+type target struct {
+	what  string // as printed, such as "memdict / gomemcache >= 6x"
+	value func(res map[string][]sample) (float64, string)
+	ok    func(v float64) bool
+}
+
+type phase struct {
+	name    string
+	par     int // goroutines
+	perOp   int // keys per call
+	sides   []side
+	targets []target
+}
+
+// flags.
+var (
+	dur       = flag.Duration("d", 300*time.Millisecond, "duration of each side of each round of each phase")
+	rounds    = flag.Int("rounds", 9, "rounds per phase, alternating the sides")
+	verbose   = flag.Bool("v", false, "print every round's rates")
+	onlySides = flag.String("sides", "", "comma-separated sides to run (default: all), such as memdict,\"raw 2x32\"")
+	profDur   = flag.Duration("profile-d", 3*time.Second, "how long -cpuprofile profiles memdict's side, after the phase's rounds")
+)
+
 func main() {
 	addr := flag.String("addr", "", "memcached address; empty: start a memcached (-t 2) on a free port")
-	dur := flag.Duration("d", 300*time.Millisecond, "duration of each side of each round of each phase")
-	rounds := flag.Int("rounds", 9, "rounds per phase, alternating the sides")
-	keys := flag.Int("keys", 1000, "number of keys")
+	pid := flag.Int("server-pid", 0, "with -addr: the memcached's process id, to measure its CPU time")
+	keys := flag.Int("keys", 1000, "number of keys (at least the largest getmulti batch)")
 	workers := flag.Int("c", 64, "goroutines in the parallel phases")
-	pipeConns := flag.Int("pipeconns", 4, "connections of the pipelined ceiling (pipe)")
-	window := flag.Int("window", 128, "requests in flight per connection of the ceiling (pipe)")
 	conns := flag.Int("conns", memcached.DefaultConns, "memdict's pipelined connections per server (memcached.WithConns)")
-	only := flag.String("phases", "", "comma-separated phases to run (default: all)")
+	gmConns := flag.Int("gmconns", memcached.DefaultConns, "go-memcache's connections")
+	only := flag.String("phases", "", "comma-separated phases to run (default: all); \"scaling\" for the scaling table")
+	scale := flag.String("scale", "1,4,16,64,256,1024", "goroutine counts of the scaling table")
 	caslap := flag.Bool("memcaslap", false, "also run memcaslap (or memaslap) against the server")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of memdict's side of the get-64 phase to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of memdict's side of the -profile phase to this file (a run of -profile-d after the rounds)")
+	profPhase := flag.String("profile", "get-64", "the phase whose memdict side -cpuprofile profiles")
 	flag.Parse()
 	log.SetFlags(0)
-	if *rounds < 1 || *keys < 1 || *workers < 1 || *pipeConns < 1 || *window < 1 {
-		log.Fatalf("memcachedbench: -rounds, -keys, -c, -pipeconns and -window must be at least 1")
+	if *rounds < 1 || *keys < 1000 || *workers < 1 {
+		log.Fatalf("memcachedbench: -rounds and -c must be at least 1, -keys at least 1000")
 	}
 
 	if *addr == "" {
-		a, stop, err := startMemcached()
+		a, p, stop, err := startMemcached()
 		if err != nil {
 			log.Fatalf("memcachedbench: %v (install memcached, or give -addr)", err)
 		}
 		stopServer = stop
 		defer stop()
-		*addr = a
+		*addr, *pid = a, p
 	}
-	fmt.Printf("memcachedbench: memcached at %s, %s, GOMAXPROCS=%d, %d keys, %d rounds of %v per side\n",
-		*addr, runtime.Version(), runtime.GOMAXPROCS(0), *keys, *rounds, *dur)
+	serverPID = *pid
+	fmt.Printf("memcachedbench: memcached at %s, %s, GOMAXPROCS=%d, %d keys, %d rounds of %v per side, load average %s\n",
+		*addr, runtime.Version(), runtime.GOMAXPROCS(0), *keys, *rounds, *dur, loadAvg())
 	if v, err := serverVersion(*addr); err == nil {
-		fmt.Printf("memcachedbench: server %s\n", v)
+		fmt.Printf("memcachedbench: server %s, pid %d\n", v, serverPID)
 	}
 
-	raw := memcache.New(*addr)
+	raw := gomc.New(*addr)
 	defer raw.Close()
+	gm, err := qmc.New(*addr, *gmConns)
+	if err != nil {
+		fatalf("go-memcache: %v", err)
+	}
+	defer gm.Close()
 	be, err := memcached.New([]string{*addr}, memcached.WithConns(*conns))
 	if err != nil {
 		fatalf("%v", err)
@@ -109,8 +174,10 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
-	// Keys as memdict stores them, for the raw clients to read the same
-	// items. They are learnt by writing through memdict and listing.
+
+	// Each client reads what it wrote itself: gomemcache and go-memcache
+	// (and the ceilings) under the names, memdict under its own encoding
+	// of them.
 	ctx := context.Background()
 	value := []byte(strings.Repeat("v", 100))
 	big := []byte(strings.Repeat("b", 16<<10))
@@ -123,47 +190,59 @@ func main() {
 			k string
 			v []byte
 		}{{names[i], value}, {bigNames[i], big}} {
-			if err := raw.Set(&memcache.Item{Key: kv.k, Value: kv.v}); err != nil {
-				fatalf("raw set: %v", err)
+			if err := raw.Set(&gomc.Item{Key: kv.k, Value: kv.v}); err != nil {
+				fatalf("gomemcache set: %v", err)
 			}
 			if err := d.Put(kv.k, kv.v); err != nil {
 				fatalf("memdict put: %v", err)
 			}
 		}
 	}
-	if it, err := raw.Get(names[0]); err != nil || len(it.Value) != 100 {
-		fatalf("raw get: %v", err)
-	}
-	if v, ok := d.Get(names[0]); !ok || len(v) != 100 {
-		fatalf("memdict get: missing")
-	}
-	if n, _, err := pipeLoad(*addr, 1, 1, 0, pipeGet(names[:1])); err != nil || n != 1 {
-		fatalf("pipe get: %d replies, %v", n, err)
-	}
 
 	var errCount [3]atomic.Int64
 	var lastErr [3]atomic.Value
-	check := func(side int, err error) error {
+	check := func(s int, err error) error {
 		if err != nil {
-			errCount[side].Add(1)
-			lastErr[side].Store(err.Error())
+			errCount[s].Add(1)
+			lastErr[s].Store(err.Error())
 		}
 		return err
 	}
 	missing := errors.New("miss")
+
+	// gomemcache
 	rawGet := func(ks []string) func(int) error {
 		return func(i int) error { _, err := raw.Get(ks[i%len(ks)]); return check(0, err) }
 	}
+	rawSet := func(i int) error { return check(0, raw.Set(&gomc.Item{Key: names[i%len(names)], Value: value})) }
+	// go-memcache
+	gmGet := func(ks []string) func(int) error {
+		return func(i int) error {
+			p := gm.Pipeline()
+			defer p.Finish()
+			r, err := p.MGet(ks[i%len(ks)], qmc.MGetOptions{})()
+			if err == nil && r.Type != qmc.MGetResponseTypeVA {
+				err = missing
+			}
+			return check(1, err)
+		}
+	}
+	gmSet := func(i int) error {
+		p := gm.Pipeline()
+		defer p.Finish()
+		_, err := p.MSet(names[i%len(names)], value, qmc.MSetOptions{})()
+		return check(1, err)
+	}
+	// memdict
 	mdGet := func(ks []string) func(int) error {
 		return func(i int) error {
 			if _, ok := d.Get(ks[i%len(ks)]); !ok {
-				return check(1, missing)
+				return check(2, missing)
 			}
 			return nil
 		}
 	}
-	rawSet := func(i int) error { return check(0, raw.Set(&memcache.Item{Key: names[i%len(names)], Value: value})) }
-	mdSet := func(i int) error { return check(1, d.Put(names[i%len(names)], value)) }
+	mdSet := func(i int) error { return check(2, d.Put(names[i%len(names)], value)) }
 	mix := func(get, set func(int) error) func(int) error {
 		return func(i int) error {
 			if i%10 == 0 {
@@ -172,48 +251,137 @@ func main() {
 			return get(i)
 		}
 	}
-	batches := make([][]string, 10)
-	for j := range batches {
-		for i := range 100 {
-			batches[j] = append(batches[j], names[(j*100+i)%len(names)])
+	// batches returns batches of n keys.
+	batches := func(n int) [][]string {
+		bs := make([][]string, max(len(names)/n, 10))
+		for j := range bs {
+			for i := range n {
+				bs[j] = append(bs[j], names[(j*n+i)%len(names)])
+			}
 		}
+		return bs
 	}
-	rawMulti := func(i int) error {
-		for _, k := range batches[i%len(batches)] {
-			if err := raw.Set(&memcache.Item{Key: k, Value: value}); err != nil {
+	b100 := batches(100)
+	rawPutMulti := func(i int) error {
+		for _, k := range b100[i%len(b100)] {
+			if err := raw.Set(&gomc.Item{Key: k, Value: value}); err != nil {
 				return check(0, err)
 			}
 		}
 		return nil
 	}
-	mdMulti := func(i int) error {
-		tx := d.Begin()
-		for _, k := range batches[i%len(batches)] {
-			if err := tx.Put(k, value); err != nil {
+	gmPutMulti := func(i int) error {
+		p := gm.Pipeline()
+		defer p.Finish()
+		b := b100[i%len(b100)]
+		fns := make([]func() (qmc.MSetResponse, error), len(b))
+		for j, k := range b {
+			fns[j] = p.MSet(k, value, qmc.MSetOptions{})
+		}
+		for _, fn := range fns {
+			if _, err := fn(); err != nil {
 				return check(1, err)
 			}
 		}
-		return check(1, tx.Commit(ctx))
+		return nil
+	}
+	mdPutMulti := func(i int) error {
+		tx := d.Begin()
+		for _, k := range b100[i%len(b100)] {
+			if err := tx.Put(k, value); err != nil {
+				return check(2, err)
+			}
+		}
+		return check(2, tx.Commit(ctx))
+	}
+	getMulti := func(n int) (gomcOp, gmOp, mdOp func(int) error) {
+		bs := batches(n)
+		gomcOp = func(i int) error {
+			m, err := raw.GetMulti(bs[i%len(bs)])
+			if err == nil && len(m) != n {
+				err = fmt.Errorf("%d of %d keys", len(m), n)
+			}
+			return check(0, err)
+		}
+		gmOp = func(i int) error {
+			p := gm.Pipeline()
+			defer p.Finish()
+			b := bs[i%len(bs)]
+			fns := make([]func() (qmc.MGetResponse, error), len(b))
+			for j, k := range b {
+				fns[j] = p.MGet(k, qmc.MGetOptions{})
+			}
+			for _, fn := range fns {
+				r, err := fn()
+				if err == nil && r.Type != qmc.MGetResponseTypeVA {
+					err = missing
+				}
+				if err != nil {
+					return check(1, err)
+				}
+			}
+			return nil
+		}
+		mdOp = func(i int) error {
+			m, err := d.GetMulti(ctx, bs[i%len(bs)])
+			if err == nil && len(m) != n {
+				err = fmt.Errorf("%d of %d keys", len(m), n)
+			}
+			return check(2, err)
+		}
+		return gomcOp, gmOp, mdOp
 	}
 
-	type phase struct {
-		name      string
-		target    float64 // memdict / gomemcache
-		pipeShare float64 // memdict / pipe, 0: none
-		par       int
-		perOp     int
-		raw, md   func(i int) error
-		pipe      pipeOp // nil: no ceiling
-		pipeSeq   bool   // the ceiling of one sequential caller: one connection, one request at a time
-	}
 	w := strconv.Itoa(*workers)
+	clients := func(par, perOp int, gomcOp, gmOp, mdOp func(int) error) []side {
+		return []side{
+			{sideGomc, func(d time.Duration) sample { return run(par, d, perOp, false, gomcOp) }},
+			{sideQmc, func(d time.Duration) sample { return run(par, d, perOp, false, gmOp) }},
+			{sideMd, func(d time.Duration) sample { return run(par, d, perOp, false, mdOp) }},
+		}
+	}
+	pipeSide := func(name string, conns, window int, op pipeOp) side {
+		return side{name, func(d time.Duration) sample {
+			s, err := pipeLoad(*addr, conns, window, d, op)
+			if err != nil {
+				check(1, fmt.Errorf("%s: %w", name, err)) // counted with go-memcache's: never expected
+			}
+			return s
+		}}
+	}
+	ceilings := func(op pipeOp) []side {
+		return []side{pipeSide(sideRaw2, 2, 32, op), pipeSide(sideRaw4, 4, 128, op)}
+	}
 	phases := []phase{
-		{name: "get-seq", target: 0.95, par: 1, perOp: 1, raw: rawGet(names), md: mdGet(names), pipe: pipeGet(names), pipeSeq: true},
-		{name: "get-" + w, target: 8, pipeShare: 0.60, par: *workers, perOp: 1, raw: rawGet(names), md: mdGet(names), pipe: pipeGet(names)},
-		{name: "set-" + w, target: 5, par: *workers, perOp: 1, raw: rawSet, md: mdSet, pipe: pipeSet(names, value)},
-		{name: "mix-" + w, target: 6, par: *workers, perOp: 1, raw: mix(rawGet(names), rawSet), md: mix(mdGet(names), mdSet), pipe: pipeMix(pipeGet(names), pipeSet(names, value))},
-		{name: "getbig-" + w, target: 1.2, par: *workers, perOp: 1, raw: rawGet(bigNames), md: mdGet(bigNames), pipe: pipeGet(bigNames)},
-		{name: "putmulti-100", target: 5, par: 1, perOp: 100, raw: rawMulti, md: mdMulti},
+		{name: "get-seq", par: 1, perOp: 1,
+			sides:   append(clients(1, 1, rawGet(names), gmGet(names), mdGet(names)), pipeSide(sideRawSeq, 1, 1, pipeGet(names))),
+			targets: []target{ratioTarget(sideGomc, 1.0)}},
+		{name: "get-" + w, par: *workers, perOp: 1,
+			sides:   append(clients(*workers, 1, rawGet(names), gmGet(names), mdGet(names)), ceilings(pipeGet(names))...),
+			targets: []target{ratioTarget(sideRaw2, 0.85), cpuTarget(2.5), ratioTarget(sideQmc, 3), ratioTarget(sideGomc, 6)}},
+		{name: "set-" + w, par: *workers, perOp: 1,
+			sides:   append(clients(*workers, 1, rawSet, gmSet, mdSet), ceilings(pipeSet(names, value))...),
+			targets: []target{ratioTarget(sideRaw2, 0.85), cpuTarget(2.5), ratioTarget(sideGomc, 5)}},
+		{name: "mix-" + w, par: *workers, perOp: 1,
+			sides: append(clients(*workers, 1, mix(rawGet(names), rawSet), mix(gmGet(names), gmSet), mix(mdGet(names), mdSet)),
+				ceilings(pipeMix(pipeGet(names), pipeSet(names, value)))...),
+			targets: []target{ratioTarget(sideGomc, 6)}},
+		{name: "getbig-" + w, par: *workers, perOp: 1,
+			sides:   append(clients(*workers, 1, rawGet(bigNames), gmGet(bigNames), mdGet(bigNames)), ceilings(pipeGet(bigNames))...),
+			targets: []target{ratioTarget(sideGomc, 1.2)}},
+		{name: "putmulti-100", par: 1, perOp: 100,
+			sides:   clients(1, 100, rawPutMulti, gmPutMulti, mdPutMulti),
+			targets: []target{ratioTarget(sideGomc, 5)}},
+	}
+	for _, g := range []int{1, 16} {
+		for _, n := range []int{10, 100, 1000} {
+			a, b, c := getMulti(n)
+			ph := phase{name: fmt.Sprintf("getmulti-%d-%d", n, g), par: g, perOp: n, sides: clients(g, n, a, b, c)}
+			if g == 16 && n >= 100 {
+				ph.targets = []target{ratioTarget(sideGomc, 1.3), serverTarget(sideGomc)}
+			}
+			phases = append(phases, ph)
+		}
 	}
 	selected := map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {
@@ -222,329 +390,242 @@ func main() {
 		}
 	}
 
-	fmt.Printf("\n%-13s %12s %12s %12s %9s %8s %9s   %s\n", "phase", "gomemcache", "memdict", "pipe", "md/gomc", "target", "md/pipe", "ratios per round (md/gomc)")
 	allOK := true
 	for _, ph := range phases {
 		if len(selected) > 0 && !selected[ph.name] {
 			continue
 		}
-		var rawRates, mdRates, pipeRates, ratios, shares []float64
-		rate := func(f func(int) error) float64 {
-			n, t := run(ph.par, *dur, f)
-			return float64(n*int64(ph.perOp)) / t.Seconds()
+		prof := ""
+		if ph.name == *profPhase {
+			prof = *cpuprofile
 		}
-		for range *rounds {
-			r := rate(ph.raw)
-			var m float64
-			if *cpuprofile != "" && ph.par > 1 && len(ratios) == 0 && strings.HasPrefix(ph.name, "get-") {
-				m = profiled(*cpuprofile, func() (int64, time.Duration) { return run(ph.par, *dur, ph.md) }, ph.perOp)
-			} else {
-				m = rate(ph.md)
-			}
-			rawRates, mdRates = append(rawRates, r), append(mdRates, m)
-			if r > 0 {
-				ratios = append(ratios, m/r)
-			}
-			if ph.pipe != nil {
-				pc, pw := *pipeConns, *window
-				if ph.pipeSeq {
-					pc, pw = 1, 1
-				}
-				n, t, err := pipeLoad(*addr, pc, pw, *dur, ph.pipe)
-				if err != nil {
-					errCount[2].Add(1)
-					lastErr[2].Store(err.Error())
-				}
-				p := float64(n*int64(ph.perOp)) / t.Seconds()
-				pipeRates = append(pipeRates, p)
-				if p > 0 {
-					shares = append(shares, m/p)
-				}
-			}
-		}
-		ratio := median(ratios)
-		ok := ratio >= ph.target
-		pipeCol, shareCol := "-", "-"
-		if ph.pipe != nil {
-			pipeCol = fmt.Sprintf("%.0f", median(pipeRates))
-			shareCol = fmt.Sprintf("%.0f%%", 100*median(shares))
-			if ph.pipeShare > 0 {
-				ok = ok && median(shares) >= ph.pipeShare
-				shareCol += fmt.Sprintf(" (>=%.0f%%)", 100*ph.pipeShare)
-			}
-		}
-		allOK = allOK && ok
-		mark := "ok"
-		if !ok {
-			mark = "MISSED"
-		}
-		fmt.Printf("%-13s %12.0f %12.0f %12s %8.2fx %7.2fx %9s   %s %s\n",
-			ph.name, median(rawRates), median(mdRates), pipeCol, ratio, ph.target, shareCol, spread(ratios), mark)
+		allOK = runPhase(ph, prof) && allOK
 	}
-	fmt.Println("(ops/s; putmulti-100 in keys/s; pipe = bare pipelined meta client, the server's ceiling)")
-	for side, name := range []string{"gomemcache", "memdict", "pipe"} {
-		if n := errCount[side].Load(); n > 0 {
-			fmt.Printf("memcachedbench: %d %s operations failed or missed, last: %v\n", n, name, lastErr[side].Load())
+	fmt.Println("\n(medians over the rounds; client and server: CPU µs per call, per key in putmulti and getmulti;")
+	fmt.Println(" writes, reads: syscalls per call or key; ratios of rates: median of the per-round ratios, and their range)")
+	for s, name := range []string{sideGomc, sideQmc + " (or a ceiling)", sideMd} {
+		if n := errCount[s].Load(); n > 0 {
+			fmt.Printf("memcachedbench: %d %s operations failed or missed, last: %v\n", n, name, lastErr[s].Load())
 		}
 	}
-	nearOK := runNear(be, selected, *workers, *rounds, *dur, value)
-	allOK = allOK && nearOK
+	if len(selected) == 0 || selected["scaling"] {
+		var gs []int
+		for _, f := range strings.Split(*scale, ",") {
+			if g, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && g > 0 {
+				gs = append(gs, g)
+			}
+		}
+		runScaling(gs, mdGet(names), gmGet(names))
+	}
+	allOK = runNear(be, selected, *workers, *rounds, *dur, value) && allOK
 	if *caslap {
 		runCaslap(*addr, *dur)
 	}
+	fmt.Printf("memcachedbench: load average %s at the end\n", loadAvg())
 	if !allOK {
 		fmt.Println("memcachedbench: some targets missed on this machine")
 	}
 }
 
-// The ceiling, "pipe", is a load generator rather than a client: it is
-// what the server can serve on this machine when nothing limits the
-// client. Each of -pipeconns connections keeps up to -window requests in
-// flight: a writer goroutine sends them in batches of window/2, each batch
-// built in one buffer and sent in one write syscall, and sends a batch
-// whenever the reader has consumed the replies to one (so a half window is
-// always queued at the server while the other half is answered); the
-// reader parses the replies from a 256 KiB buffer and discards the values
-// (Discard: no allocation, no copy out of the read buffer). No callers, no
-// goroutine handoff per request, no timeouts, no error mapping: memdict
-// serves 64 blocking callers, the ceiling serves a window the size of its
-// choosing, so the md/pipe ratio is how close memdict comes to the
-// server's capacity, not a like-for-like client comparison.
-
-// pipeOp appends the i-th command of a phase to buf.
-type pipeOp func(buf []byte, i int) []byte
-
-// pipeGet returns the op reading keys in turn.
-func pipeGet(keys []string) pipeOp {
-	return func(buf []byte, i int) []byte {
-		buf = append(buf, "mg "...)
-		buf = append(buf, keys[i%len(keys)]...)
-		return append(buf, " v\r\n"...)
+// ratioTarget is memdict's rate at least x times other's.
+func ratioTarget(other string, x float64) target {
+	what := fmt.Sprintf("memdict / %s >= %.2gx", other, x)
+	if strings.HasPrefix(other, "raw") {
+		what = fmt.Sprintf("memdict / %s >= %.0f%%", other, 100*x)
 	}
+	return target{what: what,
+		value: func(res map[string][]sample) (float64, string) {
+			rs := ratios(res[sideMd], res[other])
+			return median(rs), spread(rs)
+		},
+		ok: func(v float64) bool { return v >= x }}
 }
 
-// pipeSet returns the op writing v under keys in turn.
-func pipeSet(keys []string, v []byte) pipeOp {
-	return func(buf []byte, i int) []byte {
-		buf = append(buf, "ms "...)
-		buf = append(buf, keys[i%len(keys)]...)
-		buf = append(buf, ' ')
-		buf = strconv.AppendInt(buf, int64(len(v)), 10)
-		buf = append(buf, "\r\n"...)
-		buf = append(buf, v...)
-		return append(buf, "\r\n"...)
-	}
+// cpuTarget is memdict's client CPU at most us µs per call.
+func cpuTarget(us float64) target {
+	return target{what: fmt.Sprintf("memdict client CPU <= %.1f µs/op", us),
+		value: func(res map[string][]sample) (float64, string) {
+			return medianOf(res[sideMd], sample.cpuPerOp), ""
+		},
+		ok: func(v float64) bool { return v <= us }}
 }
 
-// pipeMix is 10% set, 90% get, like mix().
-func pipeMix(get, set pipeOp) pipeOp {
-	return func(buf []byte, i int) []byte {
-		if i%10 == 0 {
-			return set(buf, i)
-		}
-		return get(buf, i)
-	}
-}
-
-// pipeLoad runs op on conns connections with window requests in flight on
-// each for about dur, and returns the number of replies that were HD or
-// VA, and the time taken. A connection that fails ends its share early;
-// the error is returned with the count.
-func pipeLoad(addr string, conns, window int, dur time.Duration, op pipeOp) (int64, time.Duration, error) {
-	var ok atomic.Int64
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*conns)
-	ncs := make([]net.Conn, 0, conns)
-	for range conns {
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			for _, c := range ncs {
-				c.Close()
-			}
-			return 0, 0, err
-		}
-		ncs = append(ncs, nc)
-	}
-	batch := max(window/2, 1)
-	start := time.Now()
-	for ci, nc := range ncs {
-		credits := make(chan struct{}, 2)
-		credits <- struct{}{}
-		if window > 1 {
-			credits <- struct{}{}
-		}
-		sent := make(chan int, 3) // batch sizes written, for the reader; 0: no more
-		wg.Add(2)
-		go func() { // writer
-			defer wg.Done()
-			var buf []byte
-			i := ci * 7919
-			for first := true; ; first = false {
-				if _, more := <-credits; !more || stop.Load() && !first {
-					break // every connection sends one batch at least
-				}
-				buf = buf[:0]
-				for range batch {
-					buf = op(buf, i)
-					i++
-				}
-				if _, err := nc.Write(buf); err != nil {
-					errs <- err
+// serverTarget is the server's CPU per key under memdict at most its CPU
+// per key under other.
+func serverTarget(other string) target {
+	return target{what: "server CPU per key under memdict <= under " + other,
+		value: func(res map[string][]sample) (float64, string) {
+			var rs []float64
+			for i, m := range res[sideMd] {
+				if i >= len(res[other]) {
 					break
 				}
-				sent <- batch
-			}
-			sent <- 0
-		}()
-		go func() { // reader
-			defer wg.Done()
-			defer nc.Close()
-			defer close(credits) // ends the writer if this ends on an error
-			br := bufio.NewReaderSize(nc, 256<<10)
-			local := int64(0)
-			defer func() { ok.Add(local) }()
-			for n := range sent {
-				if n == 0 {
-					return
+				if o := res[other][i].serverPerOp(); o > 0 {
+					rs = append(rs, m.serverPerOp()/o)
 				}
-				for range n {
-					line, err := br.ReadSlice('\n')
-					if err != nil {
-						errs <- err
-						return
-					}
-					switch {
-					case bytes.HasPrefix(line, []byte("VA ")):
-						sp := bytes.IndexByte(line[3:], ' ')
-						if sp < 0 {
-							sp = len(line) - 5
-						}
-						size, err := strconv.Atoi(string(line[3 : 3+sp]))
-						if err != nil {
-							errs <- fmt.Errorf("pipe: %q", line)
-							return
-						}
-						if _, err := br.Discard(size + 2); err != nil {
-							errs <- err
-							return
-						}
-						local++
-					case bytes.HasPrefix(line, []byte("HD")):
-						local++
-					default:
-						errs <- fmt.Errorf("pipe: %q", line)
-						return
-					}
-				}
-				credits <- struct{}{}
 			}
-		}()
-	}
-	time.Sleep(dur)
-	stop.Store(true)
-	wg.Wait()
-	elapsed := time.Since(start)
-	var err error
-	select {
-	case err = <-errs:
-	default:
-	}
-	return ok.Load(), elapsed, err
+			return median(rs), spread(rs)
+		},
+		ok: func(v float64) bool { return v <= 1 }}
 }
 
-// nearKeys is the number of keys of the near-zipf phase.
-const nearKeys = 100_000
+// ratios returns the per-round ratios of a's rate to b's.
+func ratios(a, b []sample) []float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if r := b[i].rate(); r > 0 {
+			rs = append(rs, a[i].rate()/r)
+		}
+	}
+	return rs
+}
 
-// runNear runs the near-cache phases, each comparing a Dict with
-// WithNearCache (MaxStale 1s, the default 10,000 entries) against the same
-// Dict without it, and reports whether their targets hold. The Dicts hold
-// strings, which the near cache shares with callers (no decode, no copy per
-// hit): the common case the near cache is built for.
-//
-//	near-hot-64   64 goroutines reading 8 hot keys
-//	near-zipf-64  64 goroutines reading 100k keys drawn from zipf(1.1)
-func runNear(be *memcached.Client, selected map[string]bool, workers, rounds int, dur time.Duration, value []byte) bool {
-	w := strconv.Itoa(workers)
-	hot, zipf := "near-hot-"+w, "near-zipf-"+w
-	if len(selected) > 0 && !selected[hot] && !selected[zipf] {
-		return true
+func medianOf(ss []sample, f func(sample) float64) float64 {
+	xs := make([]float64, len(ss))
+	for i, s := range ss {
+		xs[i] = f(s)
 	}
-	plain, err := memdict.New[string](be, "near")
-	if err != nil {
-		fatalf("%v", err)
-	}
-	near, err := memdict.New[string](be, "near",
-		memdict.WithNearCache(memdict.NearCache{MaxStale: time.Second}))
-	if err != nil {
-		fatalf("%v", err)
-	}
-	keys := make([]string, nearKeys)
-	batch := map[string]string{}
-	for i := range keys {
-		keys[i] = "z:" + strconv.Itoa(i)
-		batch[keys[i]] = string(value)
-		if len(batch) == 1000 || i == len(keys)-1 {
-			if err := plain.PutMulti(context.Background(), batch); err != nil {
-				fatalf("near: PutMulti: %v", err)
+	return median(xs)
+}
+
+// runPhase runs ph's rounds, prints its table and reports whether its
+// targets hold. With prof, memdict's side runs under the CPU profiler.
+func runPhase(ph phase, prof string) bool {
+	if *onlySides != "" {
+		var keep []side
+		for _, s := range ph.sides {
+			if strings.Contains(","+*onlySides+",", ","+s.name+",") {
+				keep = append(keep, s)
 			}
-			clear(batch)
+		}
+		ph.sides = keep
+	}
+	res := map[string][]sample{}
+	for r := range *rounds {
+		for j := range ph.sides {
+			s := ph.sides[(j+r)%len(ph.sides)]
+			smp := s.run(*dur)
+			res[s.name] = append(res[s.name], smp)
+			if *verbose {
+				fmt.Printf("  round %d %-12s %10.0f/s %6.2f µs/op\n", r, s.name, smp.rate(), smp.cpuPerOp())
+			}
 		}
 	}
-	// The zipf draws, made once: each goroutine walks them from its own
-	// offset, with no shared generator.
-	rng := rand.New(rand.NewSource(1))
-	z := rand.NewZipf(rng, 1.1, 1, nearKeys-1)
-	draws := make([]string, 1<<20)
-	for i := range draws {
-		draws[i] = keys[z.Uint64()]
+	unit := "ops/s"
+	if ph.perOp > 1 {
+		unit = "keys/s"
 	}
-	get := func(d *memdict.Dict[string], ks []string) func(int) error {
-		return func(i int) error {
-			if _, ok := d.Get(ks[i%len(ks)]); !ok {
-				return errors.New("miss")
-			}
-			return nil
+	fmt.Printf("\n%-22s %10s %10s %8s %10s %9s %9s %9s\n", fmt.Sprintf("%s (%d goroutines)", ph.name, ph.par),
+		unit, "client µs", "(sys)", "server µs", "writes", "reads", "switches")
+	for _, s := range ph.sides {
+		ss := res[s.name]
+		fmt.Printf("  %-20s %10s %10.2f %8.2f %10.2f %9.3f %9.3f %9.3f\n", s.name, si(medianOf(ss, sample.rate)),
+			medianOf(ss, sample.cpuPerOp), medianOf(ss, sample.sysPerOp), medianOf(ss, sample.serverPerOp),
+			medianOf(ss, sample.writesPerOp), medianOf(ss, sample.readsPerOp), medianOf(ss, sample.csPerOp))
+	}
+	for _, s := range ph.sides {
+		if s.name != sideMd {
+			rs := ratios(res[sideMd], res[s.name])
+			fmt.Printf("  memdict / %-11s %8.2fx  (%s)\n", s.name, median(rs), spread(rs))
 		}
 	}
-	fmt.Printf("\n%-13s %14s %14s %9s %8s   %s\n", "phase", "without near", "with near", "ratio", "target", "ratios per round")
 	ok := true
-	for _, ph := range []struct {
-		name   string
-		keys   []string
-		target float64
-	}{{hot, keys[:8], 50}, {zipf, draws, 3}} {
-		if len(selected) > 0 && !selected[ph.name] {
-			continue
-		}
-		var without, with, ratios []float64
-		for range rounds {
-			n, t := run(workers, dur, get(plain, ph.keys))
-			a := float64(n) / t.Seconds()
-			n, t = run(workers, dur, get(near, ph.keys))
-			b := float64(n) / t.Seconds()
-			without, with = append(without, a), append(with, b)
-			if a > 0 {
-				ratios = append(ratios, b/a)
-			}
-		}
-		r := median(ratios)
+	for _, t := range ph.targets {
+		v, sp := t.value(res)
 		mark := "ok"
-		if r < ph.target {
+		if !t.ok(v) {
 			mark, ok = "MISSED", false
 		}
-		fmt.Printf("%-13s %14.0f %14.0f %8.1fx %7.0fx   %s %s\n", ph.name, median(without), median(with), r, ph.target, spread(ratios), mark)
+		if sp != "" {
+			sp = " (" + sp + ")"
+		}
+		fmt.Printf("  target: %-56s %.2f%s %s\n", t.what, v, sp, mark)
 	}
-	st := near.Stats()
-	fmt.Printf("(ops/s of Dict.Get; near cache: %d hits, %d misses)\n", st.NearCache.Hits, st.NearCache.Misses)
+	if prof != "" {
+		// memdict's side alone, once more, under the profiler.
+		pf, err := os.Create(prof)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fatalf("%v", err)
+		}
+		for _, s := range ph.sides {
+			if s.name == sideMd {
+				smp := s.run(*profDur)
+				fmt.Printf("  (profiled: memdict %s/s, %.2f µs/op client CPU, %.3f writes/op, into %s)\n",
+					si(smp.rate()), smp.cpuPerOp(), smp.writesPerOp(), prof)
+			}
+		}
+		pprof.StopCPUProfile()
+		pf.Close()
+	}
 	return ok
+}
+
+// runScaling prints the scaling table: memdict's and go-memcache's Get at
+// each goroutine count of gs, with the median rate, client CPU per call
+// and p50/p99 latency over the rounds (the latencies of all rounds
+// merged). gomemcache is left out: past a few dozen goroutines it opens a
+// connection per concurrent call and closes all but two afterwards.
+func runScaling(gs []int, md, gm func(int) error) {
+	fmt.Printf("\n%-11s %30s   %30s\n", "scaling", "memdict", "go-memcache")
+	fmt.Printf("%-11s %9s %6s %6s %7s   %9s %6s %6s %7s   %s\n", "goroutines",
+		"ops/s", "µs/op", "p50", "p99", "ops/s", "µs/op", "p50", "p99", "memdict / go-memcache")
+	for _, g := range gs {
+		var ms, qs []sample
+		var mh, qh histogram
+		for r := range *rounds {
+			for j := range 2 {
+				if (j+r)%2 == 0 {
+					s := run(g, *dur, 1, true, md)
+					ms = append(ms, s)
+					mh.merge(s.lat)
+				} else {
+					s := run(g, *dur, 1, true, gm)
+					qs = append(qs, s)
+					qh.merge(s.lat)
+				}
+			}
+		}
+		rs := ratios(ms, qs)
+		fmt.Printf("%-11d %9s %6.2f %6s %7s   %9s %6.2f %6s %7s   %.2fx (%s)\n", g,
+			si(medianOf(ms, sample.rate)), medianOf(ms, sample.cpuPerOp), dur2(mh.quantile(0.5)), dur2(mh.quantile(0.99)),
+			si(medianOf(qs, sample.rate)), medianOf(qs, sample.cpuPerOp), dur2(qh.quantile(0.5)), dur2(qh.quantile(0.99)),
+			median(rs), spread(rs))
+	}
+	fmt.Println("(µs/op: client CPU per call; p50, p99: latency of a call)")
+}
+
+// si formats a rate with k or M.
+func si(x float64) string {
+	switch {
+	case x >= 10e6:
+		return fmt.Sprintf("%.1fM", x/1e6)
+	case x >= 1e6:
+		return fmt.Sprintf("%.2fM", x/1e6)
+	case x >= 1e3:
+		return fmt.Sprintf("%.1fk", x/1e3)
+	}
+	return fmt.Sprintf("%.0f", x)
+}
+
+// dur2 formats a latency in µs or ms.
+func dur2(d time.Duration) string {
+	if d >= 10*time.Millisecond {
+		return fmt.Sprintf("%.0fms", float64(d)/1e6)
+	}
+	if d >= time.Millisecond {
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.0fµs", float64(d)/1e3)
 }
 
 // stopServer stops the memcached this program started, if any.
 var stopServer func()
 
 // fatalf is log.Fatalf that stops the memcached this program started
-// first (it would outlive the program, holding whatever it inherited).
+// first.
 func fatalf(format string, args ...any) {
 	if stopServer != nil {
 		stopServer()
@@ -552,78 +633,16 @@ func fatalf(format string, args ...any) {
 	log.Fatalf(format, args...)
 }
 
-// median returns the median of xs (0 for none).
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// spread formats the smallest and largest of xs.
-func spread(xs []float64) string {
-	if len(xs) == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f-%.2f", slices.Min(xs), slices.Max(xs))
-}
-
-// profiled runs f under the CPU profiler, writing to file, and returns its
-// rate.
-func profiled(file string, f func() (int64, time.Duration), perOp int) float64 {
-	out, err := os.Create(file)
-	if err != nil {
-		fatalf("%v", err)
-	}
-	defer out.Close()
-	if err := pprof.StartCPUProfile(out); err != nil {
-		fatalf("%v", err)
-	}
-	n, t := f()
-	pprof.StopCPUProfile()
-	return float64(n*int64(perOp)) / t.Seconds()
-}
-
-// run calls op from par goroutines for about dur and returns the number of
-// calls that succeeded and the time taken.
-func run(par int, dur time.Duration, op func(i int) error) (int64, time.Duration) {
-	var n atomic.Int64
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	start := time.Now()
-	for g := range par {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			local := int64(0)
-			for i := g * 7919; !stop.Load(); i++ {
-				if op(i) == nil {
-					local++
-				}
-			}
-			n.Add(local)
-		}()
-	}
-	time.Sleep(dur)
-	stop.Store(true)
-	wg.Wait()
-	return n.Load(), time.Since(start)
-}
-
-// startMemcached starts memcached on a free loopback port.
-func startMemcached() (string, func(), error) {
+// startMemcached starts memcached on a free loopback port and returns its
+// address and process id.
+func startMemcached() (string, int, func(), error) {
 	bin, err := exec.LookPath("memcached")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
@@ -633,18 +652,20 @@ func startMemcached() (string, func(), error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
+	// The server dies with this program, however it exits.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, err := serverVersion(addr); err == nil {
-			return addr, stop, nil
+			return addr, cmd.Process.Pid, stop, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", nil, fmt.Errorf("memcached on %s did not start", addr)
+			return "", 0, nil, fmt.Errorf("memcached on %s did not start", addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -662,41 +683,4 @@ func serverVersion(addr string) (string, error) {
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSpace(line), err
-}
-
-// runCaslap runs memcaslap (or memaslap) for a get-heavy load with 100-byte
-// values and prints its summary.
-func runCaslap(addr string, dur time.Duration) {
-	bin := ""
-	for _, name := range []string{"memcaslap", "memaslap"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		fmt.Println("\nmemcaslap: not installed (Debian: apt-get install libmemcached-tools)")
-		return
-	}
-	cfg, err := os.CreateTemp("", "memcaslap-*.cnf")
-	if err != nil {
-		fmt.Println("memcaslap:", err)
-		return
-	}
-	defer os.Remove(cfg.Name())
-	// Keys of 16 bytes, values of 100 bytes, 90% gets.
-	fmt.Fprint(cfg, "key\n16 16 1\nvalue\n100 100 1\ncmd\n0 0.1\n1 0.9\n")
-	cfg.Close()
-	secs := max(int(dur.Seconds()), 1)
-	args := []string{"-s", addr, "-F", cfg.Name(), "-t", strconv.Itoa(secs) + "s", "-T", strconv.Itoa(runtime.NumCPU()), "-c", "64"}
-	fmt.Printf("\n%s %s\n", bin, strings.Join(args, " "))
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil {
-		fmt.Printf("memcaslap: %v\n", err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "Run time") || strings.Contains(line, "TPS") || strings.HasPrefix(line, "Get Statistics") {
-			fmt.Println("  " + strings.TrimSpace(line))
-		}
-	}
 }

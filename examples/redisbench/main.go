@@ -36,9 +36,12 @@
 // d/(rounds*clients), in an order that rotates from round to round, so that
 // all see the same background load. The program prints the median ops/s
 // of each client, the median of the per-round ratios memdict/rueidis,
-// memdict/go-redis and raw/rueidis, the client CPU time per call, and
-// whether memdict meets its targets: every phase at least 1.0x rueidis,
-// get-64 at least 2.5x. Then come the near-cache phases (see runNear):
+// memdict/go-redis and raw/rueidis, the client CPU time per call (this
+// process's, getrusage) and the server's (the redis-server's threads,
+// /proc/<pid>/task/*/schedstat; give -server-pid with -addr), and whether
+// memdict meets its targets: every phase at least 1.0x rueidis, get-64 at
+// least 2.5x, getbig-64 at least 1.1x. Then come the near-cache phases
+// (see runNear):
 //
 //	near-hot-64   64 goroutines reading 8 hot keys, with and without a near cache
 //	near-zipf-64  64 goroutines reading zipf(1.1) over 100k keys, likewise
@@ -60,6 +63,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -121,6 +125,7 @@ func main() {
 	protocol := flag.Int("protocol", 0, "memdict: RESP protocol version (0: the backend's default)")
 	memOnly := flag.Bool("memdict-only", false, "run memdict alone (to profile it); no ratios")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phases to this file")
+	pid := flag.Int("server-pid", 0, "with -addr: the redis-server's process id, to measure its CPU time")
 	flag.Parse()
 	log.SetFlags(0)
 	if *rounds < 1 || *keys < 1 || *bigKeys < 1 || *conc < 1 || *rawConns < 1 || *rawWindow < 1 || *dur <= 0 {
@@ -128,16 +133,17 @@ func main() {
 	}
 	stopServer := func() {}
 	if *addr == "" {
-		a, stop, err := startServer()
+		a, p, stop, err := startServer()
 		if err != nil {
 			log.Fatal(err)
 		}
 		defer stop()
 		stopServer = stop
-		*addr = a
+		*addr, *pid = a, p
 	}
-	fmt.Printf("redisbench: server %s, GOMAXPROCS %d, %d small and %d 16 KiB keys, %v per phase, %d rounds, %d goroutines in concurrent phases\n",
-		*addr, runtime.GOMAXPROCS(0), *keys, *bigKeys, *dur, *rounds, *conc)
+	serverPID = *pid
+	fmt.Printf("redisbench: server %s (pid %d), GOMAXPROCS %d, %d small and %d 16 KiB keys, %v per phase, %d rounds, %d goroutines in concurrent phases, load average %s\n",
+		*addr, serverPID, runtime.GOMAXPROCS(0), *keys, *bigKeys, *dur, *rounds, *conc, loadAvg())
 
 	clients, closeAll, err := newClients(*addr, *rawConns, *rawWindow, *inflight, *protocol)
 	if err != nil {
@@ -182,7 +188,7 @@ func main() {
 		{"get-" + cs, *conc, get, *keys, 2.5},
 		{"set-" + cs, *conc, func(int) (bool, bool) { return true, false }, *keys, 1.0},
 		{"mix-" + cs, *conc, func(i int) (bool, bool) { return i%10 == 0, false }, *keys, 1.0},
-		{"getbig-" + cs, *conc, func(int) (bool, bool) { return false, true }, *bigKeys, 1.0},
+		{"getbig-" + cs, *conc, func(int) (bool, bool) { return false, true }, *bigKeys, 1.1},
 	}
 
 	fmt.Printf("\n%-10s %10s %10s %10s %10s   %8s %8s %8s   %-10s %s\n", "phase",
@@ -196,6 +202,7 @@ func main() {
 		perClient := make([][]float64, len(clients))
 		var mr, mg, rr []float64
 		cpus := make([]float64, len(clients))
+		srvs := make([]float64, len(clients))
 		for r := range *rounds {
 			got := make([]float64, len(clients))
 			for j := range clients {
@@ -220,6 +227,7 @@ func main() {
 				}
 				got[k] = ops
 				cpus[k] += cpu / float64(*rounds)
+				srvs[k] += lastServerPerOp / float64(*rounds)
 			}
 			for k := range clients {
 				perClient[k] = append(perClient[k], got[k])
@@ -234,8 +242,13 @@ func main() {
 		fmt.Printf("%-10s %10.0f %10.0f %10.0f %10.0f   %7.2fx %7.2fx %7.2fx   %-10s %.1f / %.1f / %.1f / %.1f\n", p.name,
 			median(perClient[0]), median(perClient[1]), median(perClient[2]), median(perClient[3]),
 			ratio, median(mg), median(rr), verdict, cpus[0], cpus[1], cpus[2], cpus[3])
+		if serverPID != 0 {
+			fmt.Printf("%-10s %112s %.1f / %.1f / %.1f / %.1f\n", "", "server CPU µs/op", srvs[0], srvs[1], srvs[2], srvs[3])
+		}
 	}
-	fmt.Println("\nops/s: median over rounds; ratios: median of the per-round ratios.")
+	fmt.Println("\nops/s: median over rounds; ratios: median of the per-round ratios; CPU µs/op: the mean over the rounds of")
+	fmt.Println("this process's CPU time (getrusage) and the server's (the threads' /proc/<pid>/task/*/schedstat) per call.")
+	fmt.Printf("redisbench: load average %s at the end\n", loadAvg())
 	nearOK, err := runNear(*addr, nearConfig{
 		conc: *conc, rounds: *rounds, d: *dur, only: *only, hotKeys: *hotKeys, zipfKeys: *zipfKeys,
 		entries: *nearEntries, share: *nearShare, inflight: *inflight, protocol: *protocol,
@@ -425,7 +438,7 @@ func run(fn func(int) error, g, keys int, d time.Duration) (opsPerSec, cpuPerOp 
 // microseconds. A worker returns once stopped() is true; fail records its
 // error and stops them all, and the program exits on the first error.
 func measure(g int, d time.Duration, worker func(w int, stopped func() bool, fail func(error)) int64) (opsPerSec, cpuPerOp float64) {
-	cpu0 := cpuTime()
+	cpu0, srv0 := cpuTime(), serverCPU(serverPID)
 	var n atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -447,7 +460,47 @@ func measure(g int, d time.Duration, worker func(w int, stopped func() bool, fai
 	}
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	lastServerPerOp = float64((serverCPU(serverPID) - srv0).Nanoseconds()) / 1e3 / float64(max(n.Load(), 1))
 	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(max(n.Load(), 1))
+}
+
+// serverPID is the redis-server whose CPU time is measured (0: none), and
+// lastServerPerOp its CPU time per call, in microseconds, over the last
+// measure.
+var (
+	serverPID       int
+	lastServerPerOp float64
+)
+
+// serverCPU returns the time the threads of process pid have run, from
+// the first field of each /proc/<pid>/task/<tid>/schedstat (nanoseconds),
+// or 0 if pid is 0 or unreadable.
+func serverCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += n
+		}
+	}
+	return time.Duration(sum)
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // judge says whether ratio meets target: want (the target as printed)
@@ -479,8 +532,8 @@ func cpuTime() time.Duration {
 }
 
 // startServer starts redis-server on a free loopback port and returns its
-// address and a function that stops it.
-func startServer() (string, func(), error) {
+// address, its process id and a function that stops it.
+func startServer() (string, int, func(), error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"} {
@@ -490,12 +543,12 @@ func startServer() (string, func(), error) {
 			}
 		}
 		if err != nil {
-			return "", nil, errors.New("redis-server not found (apt-get install redis-server), or give -addr")
+			return "", 0, nil, errors.New("redis-server not found (apt-get install redis-server), or give -addr")
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
@@ -505,19 +558,19 @@ func startServer() (string, func(), error) {
 	// program inherited, such as that of flock(1).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for range 100 {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr, stop, nil
+			return addr, cmd.Process.Pid, stop, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
-	return "", nil, fmt.Errorf("redis-server did not start on %s", addr)
+	return "", 0, nil, fmt.Errorf("redis-server did not start on %s", addr)
 }
 
 // rawClient is the ceiling: a minimal RESP2 client that pipelines deeply,

@@ -1,0 +1,77 @@
+package memcached
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestReadGets: the reply to a multi-key gets is accepted only if it
+// answers the request: VALUE blocks for keys asked, in the order asked,
+// each at most once, END, then the ending mg's reply with the request's
+// opaque. Anything else is a protocol error, never a value.
+func TestReadGets(t *testing.T) {
+	const opaque = 7
+	keys := []string{"a", "b", "a", "c"}
+	val := func(k, v string) string { return "VALUE " + k + " 0 " + strconv.Itoa(len(v)) + " 11\r\n" + v + "\r\n" }
+	for _, tc := range []struct {
+		name  string
+		reply string
+		want  string // the values found, by index: "0=x 1=y"; "" for none
+		bad   bool   // a protocol error
+	}{
+		{"all", val("a", "1") + val("b", "2") + val("a", "3") + val("c", "4") + "END\r\nHD O7\r\n", "0=1 1=2 2=3 3=4", false},
+		{"some", val("b", "2") + val("c", "") + "END\r\nEN O7\r\n", "1=2 3=", false},
+		{"none", "END\r\nEN O7\r\n", "", false},
+		{"client flags", "VALUE b 4294967295 1 11\r\n2\r\nEND\r\nHD O7\r\n", "1=2/4294967295", false},
+		{"client flags too large", "VALUE b 4294967296 1 11\r\n2\r\nEND\r\nHD O7\r\n", "", true},
+		{"repeated key, second only", val("b", "2") + val("a", "3") + "END\r\nHD O7\r\n", "1=2 2=3", false},
+		{"key not asked", val("x", "1") + "END\r\nHD O7\r\n", "", true},
+		{"out of order", val("c", "4") + val("b", "2") + "END\r\nHD O7\r\n", "", true},
+		{"key once too often", val("a", "1") + val("a", "3") + val("a", "5") + "END\r\nHD O7\r\n", "", true},
+		{"wrong opaque", val("a", "1") + "END\r\nHD O8\r\n", "", true},
+		{"no opaque", val("a", "1") + "END\r\nHD\r\n", "", true},
+		{"no END", val("a", "1") + "HD O7\r\n", "", true},
+		{"two ENDs", val("a", "1") + "END\r\nEND\r\nHD O7\r\n", "", true},
+		{"a meta reply instead", "VA 1 O7\r\nx\r\nEND\r\nHD O7\r\n", "", true},
+		{"VALUE with an opaque", "VALUE a 0 1 11 O7\r\nx\r\nEND\r\nHD O7\r\n", "", true},
+		{"VALUE without CAS", "VALUE a 0 1\r\nx\r\nEND\r\nHD O7\r\n", "", true},
+		{"VALUE with two spaces", "VALUE a  0 1 11\r\nx\r\nEND\r\nHD O7\r\n", "", true},
+		{"bad length", "VALUE a 0 1x 11\r\nx\r\nEND\r\nHD O7\r\n", "", true},
+		{"value too long", "VALUE a 0 2 11\r\nxyz\r\nEND\r\nHD O7\r\n", "", true},
+		{"value over the limit", "VALUE a 0 9223372036854775807 11\r\n", "", true},
+		{"server error", "SERVER_ERROR out of memory\r\n", "", true},
+		{"server error at the end", "END\r\nSERVER_ERROR busy\r\n", "", true},
+		{"truncated", val("a", "1") + "EN", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &request{kind: kindGets, keys: keys, opaque: opaque, limit: 1 << 20}
+			err := readGets(bufio.NewReader(strings.NewReader(tc.reply)), r)
+			var got []string
+			for _, f := range r.founds {
+				g := strconv.Itoa(f.index) + "=" + string(f.value)
+				if f.flags != 0 {
+					g += "/" + strconv.FormatUint(uint64(f.flags), 10)
+				}
+				got = append(got, g)
+				if f.cas != 11 {
+					t.Errorf("CAS %d, want 11", f.cas)
+				}
+			}
+			var pe protoErr
+			switch {
+			case tc.bad && err != nil && !errors.As(err, &pe) && !errors.Is(err, io.ErrUnexpectedEOF):
+				t.Errorf("error %v, want a protocol error", err)
+			case tc.bad && err == nil:
+				t.Errorf("accepted, found %q; want a protocol error", got)
+			case !tc.bad && err != nil:
+				t.Errorf("error %v", err)
+			case !tc.bad && strings.Join(got, " ") != tc.want:
+				t.Errorf("found %q, want %q", strings.Join(got, " "), tc.want)
+			}
+		})
+	}
+}
