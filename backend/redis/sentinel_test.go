@@ -91,6 +91,11 @@ func TestSentinelPassword(t *testing.T) {
 	if it, err := b.Get(ctx, "k"); err != nil || string(it.Value) != "v" {
 		t.Fatalf("Get = %q, %v", it.Value, err)
 	}
+	// Describe names the master by its name, not go-redis's placeholder
+	// address of a failover client.
+	if d := backend.Describe(backend.Wrap(b)); d.System != "redis" || len(d.Servers) != 1 || d.Servers[0].Addr != "master auth (sentinel)" || d.Servers[0].Open < 1 {
+		t.Errorf("Describe = %+v, want the server named master auth (sentinel) with a connection", d)
+	}
 	bad := mustOpen(t, strings.NewReplacer("sentinelpw", "wrongpw", "timeout="+loadedTimeout, "timeout=1s").Replace(u))
 	err := bad.Set(ctx, backend.Item{Key: "k", Value: []byte("v")})
 	if err == nil {
