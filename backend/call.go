@@ -52,6 +52,7 @@ const (
 	OpServerFor                    // Locator.ServerFor
 	OpTimeout                      // Timeouter.Timeout
 	OpDescribe                     // Describer.Describe
+	OpGetTTL                       // TTLReader.GetTTL
 
 	numOps // one past the last
 )
@@ -88,6 +89,7 @@ var opInfo = [numOps]struct {
 	OpServerFor:      {name: "serverfor", ability: "locating keys", property: true},
 	OpTimeout:        {name: "timeout", ability: "a timeout of its calls", property: true},
 	OpDescribe:       {name: "describe", ability: "describing itself", property: true},
+	OpGetTTL:         {name: "getttl", ability: "reading TTLs"},
 }
 
 // unsupportedErrs holds, per optional ability, the error of a backend that
@@ -138,7 +140,7 @@ type Call struct {
 	// Op is the operation.
 	Op Op
 	// Key is the key of Get, Delete, Touch, Increment, GetLease,
-	// MarkStale, TryLock, Unlock and ServerFor, and the key of the lease
+	// MarkStale, TryLock, Unlock, ServerFor and GetTTL, and the key of the lease
 	// ReleaseLease gives up.
 	Key string
 	// Keys are the keys of GetMulti and DeleteMulti.
@@ -166,7 +168,7 @@ type Call struct {
 // Result is the outcome of a Call. Only the fields the operation returns
 // are set, and Err.
 type Result struct {
-	// Item is the item Get read.
+	// Item is the item Get (or GetTTL) read.
 	Item Item
 	// Private says that Item.Value, read by Get, is the caller's own (the
 	// backend is a PrivateReader whose reads are private): the caller may
@@ -337,6 +339,11 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 		return property(be, c)
 	case OpDescribe:
 		return property(be, c)
+	case OpGetTTL:
+		if t, ok := be.(TTLReader); ok {
+			it, err := t.GetTTL(ctx, c.Key)
+			return Result{Item: it, Err: err}
+		}
 	default:
 		return Result{Err: fmt.Errorf("backend: %v: %w", c.Op, ErrNotSupported)}
 	}

@@ -18,17 +18,42 @@ func Scrub(msg string, urls ...string) string {
 		if r := Redact(u); r != u {
 			msg = strings.ReplaceAll(msg, u, r)
 		}
-		if pw := URLPassword(u); len(pw) >= 3 {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		for _, pw := range urlPasswords(u) {
+			if len(pw) >= 3 {
+				msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			}
 		}
 	}
 	return msg
 }
 
-// URLPassword returns the password in rawURL, or "". Of a string that does
-// not parse, it takes what Redact would hide: the part after the first
-// ':' between "://" and the last "@".
+// URLPassword returns the password in rawURL, or "": the password of its
+// user information, else the value of its first query parameter whose
+// name ends in "password" (see Redact). Of a string that does not parse,
+// it takes what Redact would hide: the part after the first ':' between
+// "://" and the last "@".
 func URLPassword(rawURL string) string {
+	if pws := urlPasswords(rawURL); len(pws) > 0 {
+		return pws[0]
+	}
+	return ""
+}
+
+// urlPasswords returns every password in rawURL (see URLPassword): that
+// of its user information first.
+func urlPasswords(rawURL string) []string {
+	var pws []string
+	if pw := userPassword(rawURL); pw != "" {
+		pws = append(pws, pw)
+	}
+	if u, err := url.Parse(rawURL); err == nil {
+		pws = append(pws, queryPasswords(u.RawQuery)...)
+	}
+	return pws
+}
+
+// userPassword returns the password of rawURL's user information.
+func userPassword(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.User == nil {
 		i, j := strings.Index(rawURL, "://"), strings.LastIndex(rawURL, "@")

@@ -19,6 +19,15 @@ func TestScrub(t *testing.T) {
 			t.Errorf("URLPassword(%q) = %q, want %q", raw, got, want)
 		}
 	}
+	// A sentinel password, in the query, is scrubbed too, with the user's.
+	su := "redis://:userpw@s1:26379/0?sentinel_master=m&sentinel_password=sentpw"
+	if got, want := backend.Scrub("open "+su+": sentinel refused sentpw, master userpw", su),
+		"open redis://:xxxxx@s1:26379/0?sentinel_master=m&sentinel_password=xxxxx: sentinel refused xxxxx, master xxxxx"; got != want {
+		t.Errorf("Scrub with a sentinel password = %q, want %q", got, want)
+	}
+	if got := backend.URLPassword("redis://s1/0?sentinel_master=m&sentinel_password=sentpw"); got != "sentpw" {
+		t.Errorf("URLPassword of a sentinel URL = %q", got)
+	}
 	if got := backend.Scrub("pw ab", "redis://:ab@h"); got != "pw ab" {
 		t.Errorf("a two-byte password was replaced: %q", got)
 	}

@@ -163,13 +163,21 @@ func redactURLError(err error) error {
 }
 
 // Redact returns rawURL with any password replaced by "xxxxx", for use in
-// errors and logs. A string that does not parse is returned with everything
-// between "://" and the last "@" replaced.
+// errors and logs: the password of its user information, and the value
+// of each query parameter whose name ends in "password" (such as Redis
+// Sentinel's sentinel_password). A string that does not parse is returned
+// with everything between "://" and the last "@" replaced.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err == nil {
-		if _, has := u.User.Password(); !has {
+		_, has := u.User.Password()
+		q, hidden := redactQuery(u.RawQuery)
+		if !has && !hidden {
 			return rawURL // nothing to hide; keep the text as the user wrote it
+		}
+		u.RawQuery = q
+		if !has {
+			return u.String()
 		}
 		return u.Redacted()
 	}
@@ -348,4 +356,44 @@ func (p *Params) Err() error {
 		errs = append(errs, fmt.Errorf("unknown parameter(s) %s (known: %s)", strings.Join(unknown, ", "), list))
 	}
 	return errors.Join(errs...)
+}
+
+// queryPasswords returns the values of the parameters of the raw query q
+// whose name ends in "password".
+func queryPasswords(q string) []string {
+	var pws []string
+	for _, kv := range strings.Split(q, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if name, err := url.QueryUnescape(k); err == nil && isPasswordParam(name) && v != "" {
+			if uv, err := url.QueryUnescape(v); err == nil {
+				v = uv
+			}
+			pws = append(pws, v)
+		}
+	}
+	return pws
+}
+
+// redactQuery returns the raw query q with the values of its password
+// parameters replaced by "xxxxx", and whether it replaced any; the rest is
+// kept as written.
+func redactQuery(q string) (string, bool) {
+	if !strings.Contains(strings.ToLower(q), "password") {
+		return q, false
+	}
+	parts := strings.Split(q, "&")
+	hidden := false
+	for i, kv := range parts {
+		k, v, _ := strings.Cut(kv, "=")
+		if name, err := url.QueryUnescape(k); err == nil && isPasswordParam(name) && v != "" {
+			parts[i] = k + "=xxxxx"
+			hidden = true
+		}
+	}
+	return strings.Join(parts, "&"), hidden
+}
+
+// isPasswordParam reports whether a query parameter holds a password.
+func isPasswordParam(name string) bool {
+	return strings.HasSuffix(strings.ToLower(name), "password")
 }

@@ -178,6 +178,9 @@ func TestRedact(t *testing.T) {
 		"mem://?max_bytes=1":        "mem://?max_bytes=1",
 		"redis://u:p w%zz@h:1/0":    "redis://xxxxx@h:1/0",
 		"rediss://:secret@h:6380/1": "rediss://:xxxxx@h:6380/1",
+		"redis://s1:26379,s2:26379/0?sentinel_master=m&sentinel_password=s3cret&timeout=1s": "redis://s1:26379,s2:26379/0?sentinel_master=m&sentinel_password=xxxxx&timeout=1s",
+		"redis://u:pw@s1:26379/0?sentinel_password=s3cret":                                  "redis://u:xxxxx@s1:26379/0?sentinel_password=xxxxx",
+		"redis://s1:26379/0?sentinel_master=m":                                              "redis://s1:26379/0?sentinel_master=m",
 	} {
 		if got := backend.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)

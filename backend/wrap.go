@@ -39,7 +39,7 @@ type Middleware func(next CallFunc) CallFunc
 // methods is described by a Call and goes through its chain of middleware
 // to the backend (or function) it wraps. It implements Backend, Handler
 // and every optional ability (Lister, StatsReporter, Flusher, Pinger,
-// MultiWriter, Leaser, Locker, Invalidator, Locator, Describer); a method whose
+// MultiWriter, Leaser, Locker, Invalidator, Locator, Describer, TTLReader); a method whose
 // ability the backend under it lacks returns an error wrapping
 // ErrNotSupported, and the functions of this package then fall back as
 // each documents. Get's values are private to the caller when those of the
@@ -225,7 +225,14 @@ func (w *Wrapped) Timeout() time.Duration {
 	return w.call(context.Background(), Call{Op: OpTimeout}).Timeout
 }
 
+// GetTTL implements TTLReader.
+func (w *Wrapped) GetTTL(ctx context.Context, key string) (Item, error) {
+	r := w.call(ctx, Call{Op: OpGetTTL, Key: key})
+	return r.Item, r.Err
+}
+
 var (
+	_ TTLReader     = (*Wrapped)(nil)
 	_ Handler       = (*Wrapped)(nil)
 	_ Lister        = (*Wrapped)(nil)
 	_ StatsReporter = (*Wrapped)(nil)

@@ -119,12 +119,14 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	if d := w.Describe(); d.System != "memory" {
 		t.Fatalf("Describe = %+v", d)
 	}
+	_ = w.Set(ctx, backend.Item{Key: "t", Value: []byte("v")})
+	_, _ = w.GetTTL(ctx, "t")
 	_ = w.Close()
 	want := []string{
 		"set k ok", "get k ok", "getmulti k ok", "add k error", "cas k ok", "touch k ok", "increment k ok", "delete k ok",
 		"keys p ok", "stats  ok", "flush  ok", "ping  ok", "setmulti m ok", "deletemulti m ok",
 		"getlease l ok", "releaselease l ok", "markstale l ok", "trylock lock ok", "unlock lock ok", "track t ok",
-		"serverfor s ok", "timeout  ok", "describe  ok", "close  ok",
+		"serverfor s ok", "timeout  ok", "describe  ok", "set t ok", "getttl t ok", "close  ok",
 	}
 	if g := rec.list(); !slices.Equal(g, want) {
 		t.Fatalf("the middleware saw\n%q\nwant\n%q", g, want)

@@ -94,6 +94,19 @@ type PluginConfig struct {
 	// memdict.Settings): 0 means memdict.DefaultGenerationRefresh (1s), a
 	// negative value never.
 	GenerationRefresh time.Duration
+	// Warm, if positive, is how long the plugin warms up its new backend
+	// when its URL changes (SetPlugin, Configure): for that long, a miss
+	// on the new backend reads the previous one and copies the item over
+	// with its remaining TTL (as mcrouter's warm-up route does), so that
+	// a move to new servers does not make every key miss at once. The
+	// previous backend stays open meanwhile; every write of a key deletes
+	// it there first, so a value is never served older than one written
+	// since the switch; leases keep one caller per key filling it (from
+	// the previous backend). Each write costs one more round trip, to the
+	// previous backend, during the window. 0 means no warm-up: the new
+	// backend starts empty. Files write it warm, in seconds or as a
+	// duration ("10m").
+	Warm time.Duration
 	// NearCache, if not nil, gives each Dict of the plugin a near cache:
 	// an in-process tier in front of the backend (memdict.WithNearCache).
 	// A Dict takes it when it is made, so a change applies to the Dicts
@@ -237,6 +250,7 @@ const (
 	fieldGenRefresh  = "generation_refresh"
 	fieldNearCache   = "near_cache"
 	fieldFormat      = "format"
+	fieldWarm        = "warm"
 
 	// The fields of near_cache.
 	fieldMaxEntries = "max_entries"
@@ -246,7 +260,7 @@ const (
 
 var (
 	topFields    = []string{fieldSiteID, fieldPlugins}
-	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh, fieldNearCache, fieldFormat}
+	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh, fieldNearCache, fieldFormat, fieldWarm}
 	nearFields   = []string{fieldMaxEntries, fieldMaxBytes, fieldMaxStale}
 )
 
@@ -289,6 +303,9 @@ func (pc PluginConfig) check(file, name string, lines map[string]int) []error {
 	}
 	if pc.MaxValueLen < 0 {
 		bad(fieldMaxValueLen, fmt.Errorf("%d is negative (0 means no limit)", pc.MaxValueLen))
+	}
+	if pc.Warm < 0 {
+		bad(fieldWarm, fmt.Errorf("%v is negative (0 means no warm-up)", pc.Warm))
 	}
 	if _, err := codecByName(pc.Codec); err != nil {
 		bad(fieldCodec, err)
@@ -453,6 +470,7 @@ type filePlugin struct {
 	GenRefresh  *time.Duration
 	NearCache   *NearCacheConfig
 	Format      *string
+	Warm        *time.Duration
 }
 
 func (fp filePlugin) config(name string) PluginConfig {
@@ -481,6 +499,9 @@ func (fp filePlugin) config(name string) PluginConfig {
 	}
 	if fp.GenRefresh != nil {
 		pc.GenerationRefresh = *fp.GenRefresh
+	}
+	if fp.Warm != nil {
+		pc.Warm = *fp.Warm
 	}
 	pc.NearCache = fp.NearCache
 	if fp.Format != nil {
@@ -729,6 +750,19 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 				continue
 			}
 			fp.Expiration = &d
+		case fieldWarm:
+			d, err := parseDuration(v.Value, v.Kind == yaml.ScalarNode && v.Tag != "!!str")
+			if err == nil && d < 0 {
+				err = fmt.Errorf("%s is negative (0 means no warm-up)", v.Value)
+			}
+			if err != nil || v.Kind != yaml.ScalarNode {
+				if err == nil {
+					err = errors.New("want seconds or a duration such as 10m")
+				}
+				bad(v, k.Value, err)
+				continue
+			}
+			fp.Warm = &d
 		case fieldGenRefresh:
 			d, err := parseRefresh(v.Value, v.Kind == yaml.ScalarNode && v.Tag != "!!str")
 			if err != nil || v.Kind != yaml.ScalarNode {

@@ -21,6 +21,7 @@ type pluginBackend interface {
 	backend.MultiWriter
 	backend.Leaser
 	backend.Locker
+	backend.TTLReader
 }
 
 // closingTool is a plugin's backend whose Close closes its Tool, as the

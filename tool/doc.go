@@ -71,6 +71,7 @@
 //	    near_cache:             # each Dict keeps hot values in the process
 //	      max_entries: 10000
 //	      max_stale: 0          # 0: as long as Redis reports no change
+//	    warm: 10m               # after a change of URL, warm the new servers up
 //	  erp5_plugin:
 //	    url: 127.0.0.1:11211    # the memcached of an ERP5 site
 //	    format: erp5            # its Dicts are ERP5's (site_id: ERP5's site id)
@@ -96,6 +97,16 @@
 // the plugin moves to one that can (see NearCacheConfig.MaxStale).
 // Close closes every backend the Tool opened; later calls fail with an
 // error wrapping backend.ErrClosed.
+//
+// A new URL starts empty, so that every key misses at once: the stampede
+// leases exist to prevent. With PluginConfig.Warm (warm: 10m) the plugin
+// warms its new backend up for that long instead, as mcrouter's warm-up
+// route does: a miss on the new backend reads the previous one (kept open
+// until the window ends) and copies the item over with its remaining TTL,
+// and each write of a key deletes it from the previous backend first, so
+// that nothing older than a value written since the switch comes back.
+// Leases keep one caller per key filling it (from the previous backend),
+// and near caches track the copies on the new server.
 //
 // The package registers the mem://, memcached:// (memcacheds://) and
 // redis:// (rediss://) drivers, so that importing it is enough.

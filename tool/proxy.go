@@ -52,6 +52,7 @@ type configVersion struct {
 	inflight atomic.Int64
 	retired  atomic.Bool
 	be       atomic.Pointer[backendBox]
+	warm     atomic.Pointer[warm] // set while it warms up from the previous version (warm.go)
 
 	mu      sync.Mutex // serializes opening
 	lastErr error
@@ -163,6 +164,11 @@ func (p *proxy) swap(next *configVersion) *configVersion {
 	p.trMu.Lock()
 	defer p.trMu.Unlock()
 	old := p.cur.Swap(next)
+	if old != nil {
+		if w := old.warm.Load(); w != nil {
+			w.end() // a retired version warms up no more
+		}
+	}
 	var be backend.Backend
 	if b := next.be.Load(); b != nil && next.dead == nil {
 		be = b.be
@@ -212,7 +218,12 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 		return backend.Result{Err: err}
 	}
 	defer v.release(p)
-	r := backend.Do(ctx, be, c)
+	var r backend.Result
+	if w := v.warm.Load(); w != nil && w.active() {
+		r = w.handle(ctx, be, c)
+	} else {
+		r = backend.Do(ctx, be, c)
+	}
 	switch c.Op {
 	case backend.OpServerStats, backend.OpFlush, backend.OpPing:
 		r.Err = p.named(r.Err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -269,6 +270,11 @@ type PluginInfo struct {
 	SiteID string
 	// Open reports whether its backend is open.
 	Open bool
+	// WarmFrom is, while the plugin warms up after a change of URL
+	// (PluginConfig.Warm), its previous URL (redacted), and WarmUntil
+	// the end of the window; both are zero otherwise.
+	WarmFrom  string
+	WarmUntil time.Time
 }
 
 func (t *Tool) infoLocked(p *plugin) PluginInfo {
@@ -282,7 +288,14 @@ func (t *Tool) infoLocked(p *plugin) PluginInfo {
 	if pc.Format == "" {
 		pc.Format = memdict.FormatMemdict
 	}
-	return PluginInfo{Name: p.name, Path: PluginPath(p.name), PluginConfig: pc, SiteID: t.siteID, Open: p.proxy.opened()}
+	info := PluginInfo{Name: p.name, Path: PluginPath(p.name), PluginConfig: pc, SiteID: t.siteID, Open: p.proxy.opened()}
+	if w := p.proxy.cur.Load().warm.Load(); w != nil && w.active() {
+		info.WarmFrom, info.WarmUntil = w.from, w.until
+		if info.WarmFrom == "" {
+			info.WarmFrom = "(backend supplied by the program)"
+		}
+	}
+	return info
 }
 
 // Plugins returns every plugin, sorted by Order, then by name. After Close
@@ -369,6 +382,14 @@ func (t *Tool) Describe(path string) backend.Description {
 // URL, or the plugin's redacted URL as Plugin returns it, keeps the current
 // URL (and password), so that an admin page can change the other settings
 // without knowing the password.
+//
+// With cfg.Warm set, a change of URL starts a warm-up window of that
+// length: a miss on the new backend reads the previous one (kept open
+// meanwhile) and copies the item over with its remaining TTL, and every
+// write of a key deletes it from the previous backend first, so that
+// Dicts find the values cached before the switch instead of missing them
+// all at once, and never a value older than one written since (see
+// PluginConfig.Warm). Without it the new backend starts empty.
 //
 // Changing the codec, the format or the maximum key length (or, with
 // Configure, the site id) changes how values and keys are written: values
@@ -458,6 +479,9 @@ func (t *Tool) commitLocked(ch *change) {
 	p.cfg = ch.cfg
 	if ch.version != nil {
 		p.supplied = false
+		if cur := p.proxy.cur.Load(); ch.cfg.Warm > 0 && cur.dead == nil {
+			ch.version.warm.Store(startWarm(p.proxy, cur, ch.cfg.Warm, ch.cfg.Expiration))
+		}
 		p.proxy.swap(ch.version)
 	}
 	// The settings change after the backend: a Dict that sees the new

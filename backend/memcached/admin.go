@@ -200,7 +200,10 @@ func (c *Client) FlushNode(ctx context.Context, addr string) error {
 
 // ServerStats returns the "stats" of every server, in the order of
 // Servers, plus "memdict_marked_down" (true or false) saying whether the
-// Client currently marks it down. A server that cannot be asked has Err
+// Client currently marks it down, with auto-eject "memdict_ejected"
+// (whether it is out of the ring), and with discovery
+// "memdict_addresses" (the addresses its name resolved to, comma
+// separated). A server that cannot be asked has Err
 // set; the error returned is non-nil only if ctx ended or the Client is
 // closed.
 func (c *Client) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
@@ -219,6 +222,12 @@ func (c *Client) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 			stats = map[string]string{}
 		}
 		stats["memdict_marked_down"] = strconv.FormatBool(n.down())
+		if c.cfg.autoEject {
+			stats["memdict_ejected"] = strconv.FormatBool(n.ejected.Load())
+		}
+		if to := n.dialTo.Load(); to != nil {
+			stats["memdict_addresses"] = strings.Join(*to, ",")
+		}
 		out[i] = backend.NodeStats{Addr: n.addr, Stats: stats, Err: err}
 		return nil
 	})

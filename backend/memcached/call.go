@@ -91,7 +91,7 @@ func (c *Client) prepare(ctx context.Context, op, key string) (*node, due, error
 		c.leave()
 		return nil, dl, fmt.Errorf("memcached: %s %q: %w", op, key, err)
 	}
-	n := c.nodes[c.ring.index(key)]
+	n := c.pick(key)
 	if err := n.admit(); err != nil {
 		c.leave()
 		return nil, dl, &opError{Op: op, Key: key, Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}

@@ -236,18 +236,50 @@ func resetConn(nc net.Conn) {
 type dialer struct {
 	timeout time.Duration
 	tls     *tls.Config // nil: plain TCP
+	// addrs returns the addresses a server's name resolved to (see
+	// resolve.go), or nil to dial the server's address as configured.
+	addrs func(addr string) []string
 	// dial opens the TCP connections (WithDialer); nil: a net.Dialer.
 	custom func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// dial connects to addr within the timeout (and ctx), doing the TLS
-// handshake if configured.
+// dial connects to addr (a server's address as configured) within the
+// timeout (and ctx), doing the TLS handshake if configured: to the
+// addresses its name resolved to if known, in order, else to addr. A
+// TLS connection verifies the configured name, never a resolved address.
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
+	var to []string
+	if d.addrs != nil {
+		to = d.addrs(addr)
+	}
+	if len(to) == 0 {
+		return d.dialOne(ctx, network, addr, addr)
+	}
+	var err error
+	for i, a := range to {
+		// Each address gets its share of the time left, as net.Dial
+		// shares it among a name's addresses.
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok && i < len(to)-1 {
+			actx, acancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(to)-i))
+		}
+		var nc net.Conn
+		nc, err = d.dialOne(actx, network, a, addr)
+		acancel()
+		if err == nil || ctx.Err() != nil {
+			return nc, err
+		}
+	}
+	return nil, err
+}
+
+// dialOne connects to the address to of the server configured as addr.
+func (d *dialer) dialOne(ctx context.Context, network, to, addr string) (net.Conn, error) {
 	nd := net.Dialer{}
 	if d.custom != nil {
-		nc, err := d.custom(ctx, network, addr)
+		nc, err := d.custom(ctx, network, to)
 		if err != nil || d.tls == nil {
 			return nc, err
 		}
@@ -259,10 +291,10 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		return tc, nil
 	}
 	if d.tls == nil {
-		return nd.DialContext(ctx, network, addr)
+		return nd.DialContext(ctx, network, to)
 	}
 	td := tls.Dialer{NetDialer: &nd, Config: d.tlsConfig(addr)}
-	return td.DialContext(ctx, network, addr)
+	return td.DialContext(ctx, network, to)
 }
 
 // tlsConfig returns the TLS configuration for addr: the configured one,

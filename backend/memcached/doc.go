@@ -26,7 +26,13 @@
 //	                         (see WithMaxValueLen and "Value sizes")
 //	item_size_max=1048576    item size limit assumed for servers that do not tell theirs
 //	failure_limit=3          consecutive failures that mark a server down (0: never)
-//	retry_interval=2s        how long a server stays marked down
+//	retry_interval=2s        how long a server stays marked down (with auto_eject:
+//	                         how often it is probed)
+//	auto_eject=false         take servers marked down out of the ring (see "Auto-eject")
+//	auto_eject_ttl=1m        longest TTL of a write on a stand-in server, and the
+//	                         least time a returned server stays in (see "Auto-eject")
+//	resolve_interval=0       resolve the servers' host names again this often
+//	                         (0: never; see "Discovery")
 //	hash=md5                 key hash of the ketama ring: md5 or fnv1a_64 (see WithHash)
 //	tls=false                use TLS (implied by memcacheds://)
 //	tls_ca=/path/ca.pem      CA certificates (PEM) to verify servers; default: system roots
@@ -241,11 +247,65 @@
 // up again, otherwise it stays down for another interval. Keys are not moved
 // to other servers meanwhile, as nutcracker does by default
 // (auto_eject_hosts: false): a missing server means misses, never stale
-// values. GetMulti over several servers returns what the healthy ones
+// values. With auto_eject=true they are (see "Auto-eject"). GetMulti over several servers returns what the healthy ones
 // hold together with a *backend.MultiError naming every key it could not
 // read and why. Errors from memcached are mapped to the backend sentinels;
 // a miss also wraps memcache.ErrCacheMiss, as the driver did when it was
 // built on gomemcache.
+//
+// # Auto-eject
+//
+// With auto_eject=true (WithAutoEject), nutcracker's auto_eject_hosts, a
+// server marked down is taken out of the ketama ring: its keys live on the
+// other servers (each on the server the ring without it gives; the other
+// servers' keys do not move) until it answers again, and then move back.
+// While it is out a goroutine probes it ("version") every retry_interval;
+// once it has answered two probes in a row it is flushed and put back. The
+// last server in the ring is never taken out (its keys fail fast, as
+// without auto-eject).
+//
+// A server that comes back may hold the values written before it left,
+// which writes and deletes made meanwhile on the servers standing in for
+// it have made stale; served, they would be older than values that were
+// read back. So it is emptied with flush_all before any call reaches it
+// again, whether or not it restarted (a restartable memcached, -e, keeps
+// its items across a restart); the second probe, a retry_interval after
+// the first, lets a server that was stopped (SIGSTOP) apply the requests
+// its kernel still held before the flush rather than after it. A server
+// that stood in keeps the values written there for the ejected server's
+// keys, which become stale once that server is back, and would be served
+// again if it left again. So a write on a stand-in gets a TTL of at most
+// auto_eject_ttl (one minute by default; as mcrouter's failover_exptime),
+// and a server that came back is not taken out again before auto_eject_ttl
+// has passed (its keys fail fast meanwhile): by then every such value has
+// expired.
+//
+// flush_all drops every item of the server, memdict's and any other
+// program's: auto-eject is for pools of memcached servers that memdict's
+// clients own, which is why it is off by default. It needs servers that
+// answer "version" and "flush_all" (not a nutcracker). Every process
+// ejects and restores servers on its own failures and probes: while
+// processes disagree about a server, a key may be read and written on
+// different servers by different processes, as with nutcracker's
+// auto_eject_hosts.
+//
+// # Discovery
+//
+// With resolve_interval (WithResolveInterval; WithResolver replaces the
+// system resolver) the servers' host names are resolved again at that
+// interval, in a goroutine of the Client. A server is its name as
+// configured: the ring hashes the name, never an address, so a server
+// whose name resolves to a new address keeps its place on the ring and no
+// key moves. Its new connections go to the new address; each connection to
+// an address the name no longer gives takes no new request and is closed
+// once the requests on it are answered, so that no call fails because of
+// the move. A server marked down when its address changes is probed by
+// the next call. A failed lookup keeps the addresses known. A name that
+// resolves to several addresses is one server reachable at each of them,
+// tried in order (as net.Dial does), not several servers: list every
+// server in the URL. TLS connections verify the configured name. Without
+// resolve_interval each connect asks the system resolver, as net.Dial
+// does, and a connection stays on the address it reached until it fails.
 //
 // # Optional abilities
 //
@@ -253,8 +313,9 @@
 // backend.StatsReporter ("stats" on every server), backend.Flusher
 // ("flush_all" on every server, or FlushNode for one), backend.Pinger
 // ("version"), backend.MultiWriter (SetMulti, DeleteMulti; memdict's
-// Tx.Commit and PutMulti use it) and backend.Describer (the connections
-// open to each server, for metrics, without I/O). The admin commands (stats, lru_crawler
+// Tx.Commit and PutMulti use it), backend.TTLReader (GetTTL: "mg <key>
+// v c f k t", for the Tool's warm migration) and backend.Describer (the
+// connections open to each server, for metrics, without I/O). The admin commands (stats, lru_crawler
 // metadump, version, flush_all) do not go through the engine: each opens
 // a short-lived admin connection of its own, so that a long listing never
 // holds up the pipelined calls; each ends within the timeout, but for a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,7 +53,7 @@ const (
 
 // Request kinds.
 const (
-	kindGet         uint8 = iota // mg <key> v c
+	kindGet         uint8 = iota // mg <key> v c k [t]
 	kindStore                    // ms <key> <len> T<exp> [ME | C<cas>]
 	kindDelete                   // md <key> [C<cas> | I [T<exp>]]
 	kindTouch                    // mg <key> T<exp>
@@ -265,11 +266,11 @@ func (p *pool) conn(ctx context.Context, deadline time.Time, byCtx bool) (*conn,
 
 // connOn is conn for the slot s.
 func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bool) (*conn, error) {
-	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+	if cn := s.cn.Load(); cn != nil && cn.usable() {
 		return cn, nil
 	}
 	s.mu.Lock()
-	if cn := s.cn.Load(); cn != nil && !cn.dead.Load() {
+	if cn := s.cn.Load(); cn != nil && cn.usable() {
 		s.mu.Unlock()
 		return cn, nil
 	}
@@ -355,6 +356,16 @@ func (p *pool) connect() (nc net.Conn, hello bool, err error) {
 	return nc, false, err
 }
 
+// retireUnless retires the pool's connections to addresses not in to
+// (see conn.retire): the server's name resolved to new addresses.
+func (p *pool) retireUnless(to []string) {
+	for i := range p.slots {
+		if cn := p.slots[i].cn.Load(); cn != nil && !slices.Contains(to, cn.nc.RemoteAddr().String()) {
+			cn.retire()
+		}
+	}
+}
+
 // close closes every connection of the pool.
 func (p *pool) close() {
 	for i := range p.slots {
@@ -390,6 +401,7 @@ type conn struct {
 	armedAt time.Time // when it fires, if armed
 
 	dead       atomic.Bool
+	retired    atomic.Bool   // takes no new request (see retire)
 	wake       chan struct{} // buffered 1
 	quit       chan struct{} // closed by fail
 	writerDone chan struct{}
@@ -420,6 +432,40 @@ func newConn(p *pool, s *slot, nc net.Conn, hello bool) *conn {
 	go cn.writeLoop()
 	go cn.readLoop()
 	return cn
+}
+
+// usable reports whether new requests may go on cn.
+func (cn *conn) usable() bool { return !cn.dead.Load() && !cn.retired.Load() }
+
+// errRetired closes a retired connection (see retire); a request that
+// finds it so goes on another connection.
+var errRetired = errors.New("connection retired: the server's address changed")
+
+// retire makes cn take no new calls (its server's name resolved to
+// another address): the next call on its slot dials a new connection, and
+// cn is closed as soon as nothing is queued or in flight on it.
+func (cn *conn) retire() {
+	cn.retired.Store(true)
+	cn.closeIfIdle()
+}
+
+// closeIfIdle closes cn, which is retired, if nothing is queued, in
+// flight or being sent on it. The check and the closing are one step
+// under cn.mu, so that a request queued meanwhile is refused
+// (errRetired) rather than failed.
+func (cn *conn) closeIfIdle() {
+	cn.mu.Lock()
+	if cn.err != nil || cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight) {
+		cn.mu.Unlock()
+		return
+	}
+	cn.err = errRetired
+	cn.dead.Store(true)
+	cn.watch.Stop()
+	cn.rcond.Broadcast()
+	cn.mu.Unlock()
+	close(cn.quit)
+	resetConn(cn.nc)
 }
 
 // fail kills the connection with err, resetting it (resetConn); the
@@ -609,6 +655,9 @@ func (cn *conn) write(batch []*request) bool {
 	}
 	if kick {
 		cn.wakeWriter()
+	}
+	if cn.retired.Load() {
+		cn.closeIfIdle() // the batch's requests were all abandoned, or answered already
 	}
 	return true
 }
@@ -823,6 +872,9 @@ func (cn *conn) readReplies() (failed *request) {
 			work = work[n:]
 		}
 		clear(buf)
+		if cn.retired.Load() {
+			cn.closeIfIdle()
+		}
 	}
 }
 
@@ -884,6 +936,11 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 		done, err := cn.tryDirect(ctx, r)
 		if !done {
 			if err := cn.enqueue(r); err != nil {
+				if err == errRetired && attempt < 4 {
+					// Closed for an address change: on to the new address.
+					last = cn
+					continue
+				}
 				r.release()
 				return err
 			}
@@ -994,6 +1051,9 @@ func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
 	if kick {
 		cn.wakeWriter()
 	}
+	if dead == nil && cn.retired.Load() {
+		defer cn.closeIfIdle()
+	}
 	switch {
 	case cancelled:
 		return true, ctx.Err()
@@ -1021,8 +1081,16 @@ func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx 
 	}
 	p.prime(r, deadline, byCtx, cn)
 	if err := cn.enqueue(r); err != nil {
-		r.release()
-		return nil, err
+		if err == errRetired {
+			// Closed for an address change: on to the new address.
+			if cn, err = p.connOn(ctx, cn.s, deadline, byCtx); err == nil {
+				err = cn.enqueue(r)
+			}
+		}
+		if err != nil {
+			r.release()
+			return nil, err
+		}
 	}
 	return cn, nil
 }

@@ -153,3 +153,31 @@ func (k *ketama) Each(f func(net.Addr) error) error {
 	}
 	return nil
 }
+
+// keyRing is the continuum keys are placed on at one time: over every server,
+// or with auto-eject over those not ejected (eject.go). It is immutable;
+// the Client swaps in a new one when a server is ejected or comes back.
+// Its points are the servers' names' (ketamaName, as configured, never a
+// resolved address), so that a server keeps its keys when its name
+// resolves to a new address, and a server taken out or put back moves its
+// own keys alone, as nutcracker's auto_eject_hosts does.
+type keyRing struct {
+	k       *ketama
+	nodes   []*node // the servers of k, by index
+	ejected int     // servers of the Client not in it
+}
+
+// newRing builds the ring over nodes (never empty) with hash; ejected
+// is how many of the Client's servers are left out.
+func newRing(nodes []*node, ejected int, hash func(string) uint32) *keyRing {
+	names := make([]string, len(nodes))
+	addrs := make([]net.Addr, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.name
+		addrs[i] = tcpAddr(n.addr)
+	}
+	return &keyRing{k: newKetama(names, nil, addrs, hash), nodes: nodes, ejected: ejected}
+}
+
+// node returns the server of key.
+func (r *keyRing) node(key string) *node { return r.nodes[r.k.index(key)] }

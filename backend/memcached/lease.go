@@ -216,6 +216,9 @@ func (c *Client) ReleaseLease(ctx context.Context, l backend.Lease) error {
 // meta commands or without CAS.
 func (c *Client) MarkStale(ctx context.Context, key string, ttl time.Duration) error {
 	const op = "mark_stale"
+	if ttl > 0 {
+		ttl = c.standInTTL(c.pick(key), key, ttl)
+	}
 	exp, err := expiration(op, key, ttl)
 	if err != nil {
 		return err

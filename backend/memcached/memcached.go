@@ -22,7 +22,10 @@ import (
 // for concurrent use by multiple goroutines.
 type Client struct {
 	cfg    config
-	ring   *ketama
+	ring   atomic.Pointer[keyRing] // where keys go now
+	full   *keyRing                // every server: where keys go when none is ejected
+	ringMu sync.Mutex              // serializes ejections and returns (eject.go)
+	hash   func(string) uint32
 	nodes  []*node
 	byAddr map[string]*node
 	dialer *dialer
@@ -68,9 +71,7 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		byAddr: make(map[string]*node, len(addrs)),
 		dialer: &dialer{timeout: cfg.timeout, tls: cfg.tls, custom: cfg.dial},
 	}
-	names := make([]string, len(addrs))
-	netAddrs := make([]net.Addr, len(addrs))
-	for i, a := range addrs {
+	for _, a := range addrs {
 		host, port, err := splitAddr(a)
 		if err != nil {
 			return nil, err
@@ -79,19 +80,23 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		if c.byAddr[addr] != nil {
 			return nil, fmt.Errorf("memcached: server %s listed twice", addr)
 		}
-		n := &node{addr: addr, limit: cfg.failureLimit, interval: cfg.retryInterval}
+		n := &node{addr: addr, name: ketamaName(host, port), limit: cfg.failureLimit, interval: cfg.retryInterval}
 		n.pool = newPool(c, n, cfg.conns)
+		if cfg.autoEject {
+			n.onDown = c.watchDown
+		}
 		c.nodes = append(c.nodes, n)
 		c.byAddr[addr] = n
-		names[i] = ketamaName(host, port)
-		netAddrs[i] = tcpAddr(addr)
 	}
-	hash := hashKey
+	c.hash = hashKey
 	if cfg.hash == "md5" {
-		hash = hashMD5
+		c.hash = hashMD5
 	}
-	c.ring = newKetama(names, nil, netAddrs, hash)
+	c.full = newRing(c.nodes, 0, c.hash)
+	c.ring.Store(c.full)
+	c.dialer.addrs = c.dialAddrs
 	c.life, c.cancel = context.WithCancel(context.Background())
+	c.startResolver()
 	return c, nil
 }
 
@@ -137,9 +142,16 @@ func (c *Client) Servers() []string {
 	return s
 }
 
-// ServerFor returns the address of the server that holds key.
+// ServerFor returns the address (as configured) of the server that holds
+// key: with auto-eject, while its own server is ejected, the server that
+// stands in for it.
 func (c *Client) ServerFor(key string) string {
-	return c.nodes[c.ring.index(key)].addr
+	return c.pick(key).addr
+}
+
+// pick returns the server of key.
+func (c *Client) pick(key string) *node {
+	return c.ring.Load().node(key)
 }
 
 // Close waits for calls in progress (each bounded by the timeout), then

@@ -30,13 +30,14 @@ type nodeCall struct {
 
 // groupKeys splits keys by server, in the order of first appearance.
 func (c *Client) groupKeys(keys []string) []*nodeCall {
-	if len(c.nodes) == 1 {
-		return []*nodeCall{{n: c.nodes[0], keys: keys}}
+	r := c.ring.Load()
+	if len(r.nodes) == 1 {
+		return []*nodeCall{{n: r.nodes[0], keys: keys}}
 	}
-	byNode := make(map[*node]*nodeCall, len(c.nodes))
+	byNode := make(map[*node]*nodeCall, len(r.nodes))
 	var calls []*nodeCall
 	for _, k := range keys {
-		n := c.nodes[c.ring.index(k)]
+		n := r.node(k)
 		nc := byNode[n]
 		if nc == nil {
 			nc = &nodeCall{n: n}

@@ -17,12 +17,26 @@ import (
 // downUntil one interval further first, so that the others keep failing
 // fast while the probe runs; the probe's success resets the node, its
 // failure leaves it down.
+//
+// With auto-eject (eject.go) a server marked down is also taken out of the
+// ring: ejected is set while it is out, watching while a goroutine
+// watches it, and returned is when it was last put back. onDown, set by
+// the Client when auto-eject is on, is called after each failure that
+// leaves the server marked down. With discovery (resolve.go) dialTo holds
+// the addresses its name resolved to.
 type node struct {
-	addr      string
+	addr      string        // "host:port" as configured: its name in errors and stats
+	name      string        // its name on the ketama ring (ketamaName)
 	limit     int           // failures that mark it down; 0: never
 	interval  time.Duration // how long it stays down
 	fails     atomic.Int64
 	downUntil atomic.Int64
+
+	onDown   func(*node)
+	ejected  atomic.Bool
+	watching atomic.Bool
+	returned atomic.Int64 // Unix nanoseconds; 0: never ejected
+	dialTo   atomic.Pointer[[]string]
 
 	pool *pool                      // meta protocol
 	text atomic.Pointer[textEngine] // set once the server is known to be text-only
@@ -79,6 +93,9 @@ func (n *node) failure() bool {
 		return false
 	}
 	prev := n.downUntil.Swap(time.Now().UnixNano() + int64(n.interval))
+	if n.onDown != nil {
+		n.onDown(n)
+	}
 	return prev == 0
 }
 

@@ -18,6 +18,7 @@ const (
 	DefaultItemSizeMax   = defaultItemSizeMax
 	DefaultFailureLimit  = 3
 	DefaultRetryInterval = 2 * time.Second
+	DefaultAutoEjectTTL  = time.Minute
 
 	// DefaultMaxValueSize is the former name of DefaultMaxValueLen.
 	//
@@ -36,6 +37,10 @@ type config struct {
 	itemSizeMax   int64
 	failureLimit  int
 	retryInterval time.Duration
+	autoEject     bool
+	autoEjectTTL  time.Duration
+	resolveEvery  time.Duration
+	resolver      Resolver
 	tls           *tls.Config
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	hash          string
@@ -52,6 +57,7 @@ func defaultConfig() config {
 		itemSizeMax:   DefaultItemSizeMax,
 		failureLimit:  DefaultFailureLimit,
 		retryInterval: DefaultRetryInterval,
+		autoEjectTTL:  DefaultAutoEjectTTL,
 		hash:          "md5",
 	}
 }
@@ -77,6 +83,15 @@ func (c *config) validate() error {
 	}
 	if c.failureLimit > 0 && c.retryInterval <= 0 {
 		c.errs = append(c.errs, fmt.Errorf("retry interval %v: must be positive", c.retryInterval))
+	}
+	if c.autoEject && c.failureLimit == 0 {
+		c.errs = append(c.errs, errors.New("auto_eject with failure limit 0: servers are never marked down, so never ejected"))
+	}
+	if c.autoEjectTTL <= 0 {
+		c.errs = append(c.errs, fmt.Errorf("auto-eject TTL %v: must be positive", c.autoEjectTTL))
+	}
+	if c.resolveEvery < 0 {
+		c.errs = append(c.errs, fmt.Errorf("resolve interval %v: must not be negative (0: names are not resolved again)", c.resolveEvery))
 	}
 	if c.hash != "fnv1a_64" && c.hash != "md5" {
 		c.errs = append(c.errs, fmt.Errorf("hash %q: want fnv1a_64 or md5", c.hash))
@@ -134,6 +149,45 @@ func WithFailureLimit(n int) Option { return func(c *config) { c.failureLimit = 
 // WithRetryInterval sets how long a server stays marked down before a call
 // probes it again (default 2s).
 func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retryInterval = d } }
+
+// WithAutoEject, with on, takes a server that is marked down out of the
+// ketama ring, as nutcracker's auto_eject_hosts does: its keys then live on
+// the other servers (each key on the server the ring without it gives,
+// the other servers' keys staying where they are) until it answers again,
+// and then move back. Without it (the default) the keys of a server
+// marked down fail fast. A server that comes back without having
+// restarted is flushed (flush_all) before it is put back, and writes made
+// on a stand-in server get a TTL of at most WithAutoEjectTTL: see
+// "Auto-eject" in the package documentation for what that guards against
+// and why it makes auto-eject a choice for servers that memdict's clients
+// own. URL parameter: auto_eject.
+func WithAutoEject(on bool) Option { return func(c *config) { c.autoEject = on } }
+
+// WithAutoEjectTTL bounds the TTL of a write made, with auto-eject, on a
+// server that stands in for an ejected one (default DefaultAutoEjectTTL,
+// one minute), and is how long after a server comes back it can be
+// ejected again (its keys fail fast meanwhile): so no value written on a
+// stand-in outlives the next ejection. URL parameter: auto_eject_ttl.
+func WithAutoEjectTTL(d time.Duration) Option { return func(c *config) { c.autoEjectTTL = d } }
+
+// WithResolveInterval makes the Client resolve the host names of its
+// servers again every d (default 0: never; the system resolver is then
+// asked at each connect, as net.Dial does). A server whose name resolves
+// to new addresses keeps its place on the ring (the ring hashes the names
+// as configured) and moves its connections: new ones go to the new
+// address, and the old ones are closed once the requests on them are
+// answered. A failed lookup keeps the addresses known. URL parameter:
+// resolve_interval.
+func WithResolveInterval(d time.Duration) Option { return func(c *config) { c.resolveEvery = d } }
+
+// Resolver looks up the addresses of host (without its port), as
+// net.Resolver.LookupHost does.
+type Resolver func(ctx context.Context, host string) ([]string, error)
+
+// WithResolver sets the resolver that WithResolveInterval uses (default
+// net.DefaultResolver.LookupHost): for tests, or a discovery service of
+// the program's own.
+func WithResolver(r Resolver) Option { return func(c *config) { c.resolver = r } }
 
 // WithBatching is kept for source compatibility and does nothing: every
 // call is pipelined by the connection engine, which batches concurrent

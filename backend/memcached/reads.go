@@ -2,6 +2,8 @@ package memcached
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -45,3 +47,57 @@ func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 func (c *Client) PrivateReads() bool { return true }
 
 var _ backend.PrivateReader = (*Client)(nil)
+
+// GetTTL reads key as Get does, with "mg <key> v c k t", and sets the
+// item's TTL to the time it has left to live, in whole seconds as
+// memcached counts them (0: it does not expire; an item memcached reports
+// with 0 seconds left gets one): backend.TTLReader, with which the Tool's
+// warm migration copies items. An item marked stale (MarkStale) gives
+// backend.ErrNotFound, as a placeholder does. On a server without meta
+// commands it fails with an error wrapping backend.ErrNotSupported.
+func (c *Client) GetTTL(ctx context.Context, key string) (backend.Item, error) {
+	const op = "get_ttl"
+	n, dl, err := c.prepare(ctx, op, key)
+	if err != nil {
+		return backend.Item{}, err
+	}
+	defer c.leave()
+	if n.text.Load() != nil {
+		return backend.Item{}, errNoTTL(n, key)
+	}
+	r := newRequest(kindGet)
+	r.key, r.mode = key, 't'
+	if err := c.exec(ctx, n, r, dl); err != nil {
+		if err == errTextProtocol {
+			return backend.Item{}, errNoTTL(n, key)
+		}
+		return backend.Item{}, c.result(n, op, key, err)
+	}
+	status, rerr := r.status, r.err
+	it := backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas, Flags: r.rcflag}
+	stale := r.rflags&flagStale != 0
+	switch {
+	case r.rttl > 0:
+		it.TTL = time.Duration(r.rttl) * time.Second
+	case r.rttl == 0:
+		it.TTL = time.Second
+	}
+	r.release()
+	switch {
+	case status == replyOK && !stale:
+		n.success()
+		return it, nil
+	case status == replyOK || status == replyMiss:
+		n.success()
+		return backend.Item{}, errMiss
+	}
+	return backend.Item{}, c.result(n, op, key, rerr)
+}
+
+// errNoTTL is GetTTL's error on a server without meta commands.
+func errNoTTL(n *node, key string) error {
+	return &opError{Op: "get_ttl", Key: key, Addr: n.addr, Kind: backend.ErrNotSupported,
+		Err: errors.New("the text protocol cannot read TTLs")}
+}
+
+var _ backend.TTLReader = (*Client)(nil)

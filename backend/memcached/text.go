@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ type textEngine struct {
 	mu     sync.Mutex
 	idle   []*textConn
 	closed bool
+	to     []string // the server's addresses, once resolved (resolve.go)
 }
 
 // textConn is a gomemcache client for one server that holds at most one
@@ -107,7 +109,7 @@ func (t *textEngine) put(x *textConn, err error) {
 	x.mu.Unlock()
 	if clean {
 		t.mu.Lock()
-		if !t.closed && len(t.idle) < t.c.cfg.maxIdleConns {
+		if !t.closed && len(t.idle) < t.c.cfg.maxIdleConns && (t.to == nil || x.reaches(t.to)) {
 			t.idle = append(t.idle, x)
 			t.mu.Unlock()
 			return
@@ -127,6 +129,33 @@ func (t *textEngine) close() {
 	for _, x := range idle {
 		x.close()
 	}
+}
+
+// retireUnless closes the idle connections to addresses not in to (the
+// server's name resolved to new addresses); those in use are closed by
+// put after their call, as their address is then not the server's.
+func (t *textEngine) retireUnless(to []string) {
+	t.mu.Lock()
+	t.to = to
+	idle := t.idle
+	t.idle = nil
+	var keep []*textConn
+	for _, x := range idle {
+		if x.reaches(to) {
+			keep = append(keep, x)
+		} else {
+			defer x.close()
+		}
+	}
+	t.idle = keep
+	t.mu.Unlock()
+}
+
+// reaches reports whether x has no connection or one to an address in to.
+func (x *textConn) reaches(to []string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.nc == nil || slices.Contains(to, x.nc.RemoteAddr().String())
 }
 
 // dial is x's gomemcache DialContext: a connection bounded by the call's

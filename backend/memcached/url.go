@@ -74,6 +74,9 @@ func openURL(u *url.URL) (*Client, error) {
 		WithItemSizeMax(p.Int64("item_size_max", d.itemSizeMax)),
 		WithFailureLimit(p.Int("failure_limit", d.failureLimit)),
 		WithRetryInterval(p.Duration("retry_interval", d.retryInterval)),
+		WithAutoEject(p.Bool("auto_eject", d.autoEject)),
+		WithAutoEjectTTL(p.Duration("auto_eject_ttl", d.autoEjectTTL)),
+		WithResolveInterval(p.Duration("resolve_interval", d.resolveEvery)),
 	)
 	opts = append(opts, WithHash(p.String("hash", d.hash)))
 	// Accepted for older URLs (and still checked for their form), ignored:

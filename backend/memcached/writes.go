@@ -77,7 +77,7 @@ func (c *Client) checkWrite(n *node, op string, item backend.Item) (int32, error
 			Err: fmt.Errorf("value of %d bytes makes an item of %d bytes (with its %d-byte key and memcached's item header), over the server's item_size_max of %d",
 				len(item.Value), size, len(item.Key), limit)}
 	}
-	return expiration(op, item.Key, item.TTL)
+	return expiration(op, item.Key, c.standInTTL(n, item.Key, item.TTL))
 }
 
 // store runs one of the writes (set, add, cas); mode is 0, 'E' or 'C'.
@@ -204,6 +204,9 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 
 // Touch gives key a new TTL; backend.ErrNotFound if it is absent.
 func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if ttl >= 0 {
+		ttl = c.standInTTL(c.pick(key), key, ttl)
+	}
 	exp, err := expiration("touch", key, ttl)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"time"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -39,3 +40,40 @@ func (s *Store) Get(ctx context.Context, key string) (backend.Item, error) {
 	sh.mu.Unlock()
 	return it, nil
 }
+
+// GetTTL reads key as Get does, with the time the item has left to live
+// in the Item's TTL (0: it does not expire): backend.TTLReader, which the
+// Tool's warm migration uses to copy items with their remaining TTL.
+func (s *Store) GetTTL(ctx context.Context, key string) (backend.Item, error) {
+	if err := s.enter(ctx, "get"); err != nil {
+		return backend.Item{}, err
+	}
+	sh := s.shardFor(key)
+	sh.mu.Lock()
+	if sh.items == nil {
+		sh.mu.Unlock()
+		return backend.Item{}, opErr("get", backend.ErrClosed)
+	}
+	e, expired := s.live(sh, key)
+	if e == nil {
+		sh.stats.getMisses++
+		if expired {
+			sh.stats.getExpired++
+		}
+		sh.mu.Unlock()
+		if err := s.checkKey("get", key); err != nil {
+			return backend.Item{}, err
+		}
+		return backend.Item{}, backend.ErrNotFound
+	}
+	sh.stats.getHits++
+	s.read(sh, e)
+	it := backend.Item{Key: e.key, Value: e.value, CAS: e.cas, Flags: e.flags}
+	if e.expires != never {
+		it.TTL = time.Duration(max(e.expires-s.now(), 1))
+	}
+	sh.mu.Unlock()
+	return it, nil
+}
+
+var _ backend.TTLReader = (*Store)(nil)

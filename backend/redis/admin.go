@@ -154,7 +154,7 @@ func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) 
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
-			ns := backend.NodeStats{Addr: n.Options().Addr}
+			ns := backend.NodeStats{Addr: b.nodeAddr(n)}
 			defer func() {
 				if r := recover(); r != nil {
 					out[i] = backend.NodeStats{Addr: ns.Addr, Err: b.wrap(ctx, "info", ns.Addr, panicError(ns.Addr, r))}
@@ -265,16 +265,27 @@ func (b *Backend) ping(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// nodeAddr names n, a client of b.nodes, in statistics: its address, or
+// on Redis Sentinel the master's name.
+func (b *Backend) nodeAddr(n *goredis.Client) string {
+	if b.sentinel != nil {
+		return b.lane0.addr
+	}
+	return n.Options().Addr
+}
+
 // Describe implements backend.Describer, without I/O: the system "redis"
 // and one server, with go-redis's pool statistics (connections open, and
 // idle in the pool). The server is the address of a standalone server;
 // on a cluster, whose pools go-redis sums over the nodes, the seed
-// addresses joined by commas; "" for a client given to NewFromClient that
-// is neither. The connections the near cache's tracking holds are not
+// addresses joined by commas; on Redis Sentinel "master NAME (sentinel)";
+// "" for a client given to NewFromClient that is neither. The connections the near cache's tracking holds are not
 // counted.
 func (b *Backend) Describe() backend.Description {
 	var addr string
 	switch {
+	case b.sentinel != nil:
+		addr = b.lane0.addr
 	case b.single != nil:
 		addr = b.single.Options().Addr
 	case b.cluster != nil:

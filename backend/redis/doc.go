@@ -8,21 +8,28 @@
 //	redis://[user[:password]@]host[:port][/db][?param=value&...]
 //	rediss://[user[:password]@]host[:port][/db]?tls_ca=/path/ca.pem
 //	redis://host1:7000,host2:7001,host3:7002?cluster=true
+//	redis://s1:26379,s2:26379,s3:26379/0?sentinel_master=mymaster
 //
 // The port defaults to 6379 and the database to 0. The cluster form lists
-// seed nodes (one is enough; the others are discovered). Programs that
-// already have a go-redis client use NewFromClient; New and NewCluster take
-// go-redis options. ParseURL turns a URL into those options, as
-// backend.Open does.
+// seed nodes (one is enough; the others are discovered). The Sentinel form
+// lists sentinels (port 26379 by default; see "Redis Sentinel"). Programs
+// that already have a go-redis client use NewFromClient; New, NewCluster
+// and NewSentinel take go-redis options. ParseURL turns a URL into those
+// options, as backend.Open does.
 //
 // # URL
 //
-// Several hosts require cluster=true; a single host with cluster=true is a
-// cluster seed. IPv6 literals work only in the one-host form. In the
+// Several hosts require cluster=true or sentinel_master; a single host with
+// cluster=true is a cluster seed, with sentinel_master a sentinel. IPv6 literals work only in the one-host form. In the
 // cluster form, give the last host its port (Go's URL parser reads what
 // follows the last colon as a port). The parameters are:
 //
 //	cluster=true                 connect to a Redis Cluster (default false)
+//	sentinel_master=NAME         the hosts are sentinels: connect to the master
+//	                             they name NAME (see "Redis Sentinel")
+//	sentinel_username=USER       ACL user of the sentinels (sentinel_master only)
+//	sentinel_password=PASSWORD   password of the sentinels (requirepass); the
+//	                             URL's user information is the master's
 //	timeout=1s                   bound on every call, queue wait, connecting and
 //	                             socket I/O included (see WithTimeout)
 //	failure_limit=3              consecutive failures that mark a server down
@@ -202,6 +209,38 @@
 // handshake, and protects nothing of other clients (a Ring): give the
 // options to New or NewCluster instead where replies may be hostile.
 //
+// # Redis Sentinel
+//
+// With sentinel_master (or NewSentinel) the Backend is on the master that
+// the sentinels name, through go-redis's failover client: every connect
+// asks a sentinel for the master's address, and connections to a master
+// the sentinels replaced are dropped when they announce the switch. The
+// URL's user and password (and database, and TLS parameters, which apply
+// to the sentinels and the master alike, each connection verifying the
+// host it dials unless tls_server_name is given) are the master's;
+// sentinel_username and sentinel_password the sentinels'. Every
+// connection, to the master and to the sentinels, is guarded as above;
+// their handshakes are not pipelined with their first command (a
+// reconnect costs one round trip more than on a standalone server).
+// Reads go to the master, never to replicas, whose values may be older.
+//
+// When the master dies, calls fail within their timeout (and, once the
+// master is marked down, at once) until a replica is promoted. A probe of
+// a master marked down asks the sentinels for the master every 100ms and
+// PINGs as soon as they name another one (or every retry_interval), so
+// that calls succeed again within a round trip or two of the promotion:
+// measured with down-after-milliseconds 1000 and failover-timeout 3000, a
+// writer storing every 10ms saw its longest run of failed writes last
+// about 2.3s (the sentinels' failover time) and wrote again 11ms after the
+// sentinels named the new master (TestSentinelFailover). The tracking
+// connections of the near cache (Track) go to the master the sentinels
+// name, asked again every second and at every reconnect: when it changes,
+// tracking is set up anew there and every key is reported as changed,
+// so that no read returns a value older than one the new master
+// acknowledged. Writes the old master acknowledged but had not yet
+// replicated are lost with it, as Redis's asynchronous replication loses
+// them.
+//
 // # Errors
 //
 // Misses, failed conditions and the like wrap the backend sentinels
@@ -231,11 +270,13 @@
 // Unlock deletes it with a compare-and-delete script only while it holds
 // the caller's token, both pipelined and bounded like every single-key
 // call; memdict's GetOrLoad takes them so that one caller in a fleet of
-// processes fills a key. It is a backend.Describer too: the system
-// "redis", the server and go-redis's pool statistics, for metrics. It
-// implements backend.PrivateReader: a Get's Value is the buffer go-redis
-// read that reply into, which nobody else holds, so a memdict.Dict[[]byte]
-// returns it without a copy.
+// processes fills a key. It implements backend.TTLReader too: GetTTL reads
+// a value and its PTTL together (one Lua script), for the Tool's warm
+// migration; and it is a backend.Describer: the system "redis", the
+// server and go-redis's pool statistics, for metrics. It implements
+// backend.PrivateReader: a Get's Value is the buffer go-redis read that
+// reply into, which nobody else holds, so a memdict.Dict[[]byte] returns
+// it without a copy.
 //
 // # Client-side caching
 //

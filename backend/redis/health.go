@@ -44,7 +44,11 @@ func (l *lane) record(err error) {
 	}
 	if l.down.CompareAndSwap(false, true) {
 		l.downFor.Store(n)
-		if !l.b.spawn(l.probe) {
+		probe := l.probe
+		if l.b.sentinel != nil {
+			probe = l.sentinelProbe
+		}
+		if !l.b.spawn(probe) {
 			l.down.Store(false)
 		}
 	}

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -36,6 +37,48 @@ func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
 	}
 	return backend.Item{}, b.wrap(ctx, "get", key, err)
 }
+
+// GetTTL reads key as Get does, with its remaining TTL in the Item's TTL
+// (0: it does not expire): backend.TTLReader, with which the Tool's warm
+// migration copies items. The value and its PTTL are read together by a
+// Lua script, one round trip, pipelined like the other scripts.
+func (b *Backend) GetTTL(ctx context.Context, key string) (backend.Item, error) {
+	if err := b.check(ctx, "get_ttl", key); err != nil {
+		return backend.Item{}, err
+	}
+	res, err := b.script(ctx, getTTLScript, key, casBytes(newCAS()))
+	if err != nil {
+		return backend.Item{}, b.wrap(ctx, "get_ttl", key, err)
+	}
+	switch code(res) {
+	case 0:
+		return backend.Item{}, fmt.Errorf("redis: get_ttl %q: %w", key, backend.ErrNotFound)
+	case 1:
+		s, ok := res[1].(string)
+		pttl, ok2 := res[2].(int64)
+		if !ok || !ok2 || len(res) != 3 {
+			break
+		}
+		v, cas, err := decode(key, s)
+		if err != nil {
+			return backend.Item{}, fmt.Errorf("redis: get_ttl: %w", err)
+		}
+		if err := b.owners.check(b.addr(), key, cas); err != nil {
+			return backend.Item{}, err
+		}
+		it := backend.Item{Key: key, Value: v, CAS: cas}
+		switch {
+		case pttl > 0:
+			it.TTL = time.Duration(pttl) * time.Millisecond
+		case pttl == 0 || pttl == -2:
+			it.TTL = time.Millisecond // expiring now
+		}
+		return it, nil
+	}
+	return backend.Item{}, scriptError("get_ttl", key, res)
+}
+
+var _ backend.TTLReader = (*Backend)(nil)
 
 // PrivateReads reports true: the Value of every Get is the memory go-redis
 // read that call's reply into (a buffer it makes for each bulk string; a

@@ -42,6 +42,8 @@ type Backend struct {
 	rawDial func(context.Context, string, string) (net.Conn, error)
 	owners  *owners // the key each token read lately was read under (owners.go)
 
+	sentinel *sentinels // non-nil on Redis Sentinel (sentinel.go)
+
 	// Pipelining and health (pipeline.go, health.go): one lane per
 	// server; lane0 on a standalone server (or a Ring), lanes by master
 	// address on a cluster.
@@ -255,6 +257,9 @@ func (b *Backend) Close() error {
 	}
 	b.closeLanes()
 	stopTracking(b)
+	if b.sentinel != nil {
+		b.sentinel.close()
+	}
 	var err error
 	if b.owns {
 		if cerr := b.client.Close(); cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {

@@ -128,3 +128,12 @@ if v and #v >= 11 and string.sub(v, 1, 3) == MAGIC and string.sub(v, 12) == ARGV
 end
 return reply(0)
 `)
+
+// getTTLScript: KEYS[1] the key; ARGV[1] the echo. Replies {1, the stored
+// string, its PTTL} (PTTL -1: no expiry), {0} missing, or foreign(v).
+var getTTLScript = goredis.NewScript(luaPrologue + `
+local v = redis.call('GET', KEYS[1])
+if not v then return reply(0) end
+if #v < 11 or string.sub(v, 1, 3) ~= MAGIC then return foreign(v) end
+return reply(1, v, redis.call('PTTL', KEYS[1]))
+`)

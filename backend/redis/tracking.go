@@ -279,6 +279,13 @@ type node struct {
 
 // nodes returns the masters to track.
 func (t *tracker) nodes(ctx context.Context) ([]node, error) {
+	if s := t.b.sentinel; s != nil {
+		addr, err := s.masterAddr(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []node{{addr, t.b.single.Options()}}, nil
+	}
 	if t.b.single != nil {
 		o := t.b.single.Options()
 		return []node{{o.Addr, o}}, nil
@@ -310,8 +317,13 @@ type session struct {
 func (t *tracker) supervise() {
 	backoff := 50 * time.Millisecond
 	var topo <-chan time.Time
-	if t.b.cluster != nil {
+	switch {
+	case t.b.cluster != nil:
 		tick := time.NewTicker(trackTopology)
+		defer tick.Stop()
+		topo = tick.C
+	case t.b.sentinel != nil:
+		tick := time.NewTicker(10 * sentinelPoll)
 		defer tick.Stop()
 		topo = tick.C
 	}

@@ -41,7 +41,10 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if uo.IsClusterMode {
+	switch {
+	case uo.MasterName != "":
+		return NewSentinel(uo.Failover(), opts...)
+	case uo.IsClusterMode:
 		return NewCluster(uo.Cluster(), opts...)
 	}
 	return New(uo.Simple(), opts...)
@@ -54,6 +57,11 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 //	redis://[user[:password]@]host[:port][/db][?param=value&...]
 //	rediss://...                              (TLS)
 //	redis://host1:port1,host2:port2,...?cluster=true   (Redis Cluster seeds)
+//	redis://s1:26379,s2:26379,s3:26379/0?sentinel_master=NAME   (Redis Sentinel)
+//
+// With sentinel_master, the hosts are sentinels (port 26379 by default)
+// and the options have MasterName set: backend.Open then calls
+// NewSentinel with uo.Failover().
 //
 // An unknown parameter, a malformed value or a TLS parameter on redis:// is
 // an error that names it; errors never contain the password.
@@ -68,6 +76,13 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	p := backend.NewParams(u)
 	o := &goredis.UniversalOptions{}
 	o.IsClusterMode = p.Bool("cluster", false)
+	o.MasterName = p.String("sentinel_master", "")
+	o.SentinelUsername = p.String("sentinel_username", "")
+	o.SentinelPassword = p.String("sentinel_password", "")
+	defaultPort := DefaultPort
+	if o.MasterName != "" {
+		defaultPort = DefaultSentinelPort
+	}
 	o.DialTimeout = p.Duration("dial_timeout", 0)
 	o.ReadTimeout = p.Duration("read_timeout", 0)
 	o.WriteTimeout = p.Duration("write_timeout", 0)
@@ -109,6 +124,12 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	if o.Protocol != 2 && o.Protocol != 3 {
 		errs = append(errs, fmt.Errorf("parameter protocol=%d: want 2 or 3", o.Protocol))
 	}
+	switch {
+	case o.MasterName != "" && o.IsClusterMode:
+		errs = append(errs, errors.New("sentinel_master with cluster=true: the hosts are either sentinels or cluster seeds"))
+	case o.MasterName == "" && (o.SentinelUsername != "" || o.SentinelPassword != ""):
+		errs = append(errs, errors.New("sentinel_username or sentinel_password without sentinel_master"))
+	}
 
 	// Hosts.
 	if u.Host == "" {
@@ -121,7 +142,7 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 		}
 		host, port, err := net.SplitHostPort(h)
 		if err != nil {
-			host, port = h, DefaultPort
+			host, port = h, defaultPort
 			if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 				host = h[1 : len(h)-1]
 			}
@@ -134,8 +155,8 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 		}
 		o.Addrs = append(o.Addrs, net.JoinHostPort(host, port))
 	}
-	if len(o.Addrs) > 1 && !o.IsClusterMode {
-		errs = append(errs, fmt.Errorf("%d hosts given: several hosts are the seeds of a Redis Cluster and need cluster=true", len(o.Addrs)))
+	if len(o.Addrs) > 1 && !o.IsClusterMode && o.MasterName == "" {
+		errs = append(errs, fmt.Errorf("%d hosts given: several hosts are the seeds of a Redis Cluster and need cluster=true, or sentinels and need sentinel_master=NAME", len(o.Addrs)))
 	}
 
 	// Database.
@@ -159,7 +180,9 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	// TLS.
 	if scheme == SchemeTLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, InsecureSkipVerify: insecure}
-		if tc.ServerName == "" && len(o.Addrs) > 0 {
+		// Through sentinels, each connection verifies the host it dials
+		// (a sentinel's, the master's) unless tls_server_name says one.
+		if tc.ServerName == "" && len(o.Addrs) > 0 && o.MasterName == "" {
 			tc.ServerName, _, _ = net.SplitHostPort(o.Addrs[0])
 		}
 		if caFile != "" {

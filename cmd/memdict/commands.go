@@ -802,6 +802,7 @@ Examples:
 			Format      string  `json:"format"`
 			Order       int     `json:"order"`
 			SiteID      string  `json:"site_id,omitempty"`
+			Warm        float64 `json:"warm_seconds,omitempty"`
 			NearCache   *struct {
 				MaxEntries int     `json:"max_entries"`
 				MaxBytes   int64   `json:"max_bytes"`
@@ -815,7 +816,7 @@ Examples:
 			}
 			if e.json {
 				pj := pluginJSON{Name: p.Name, Path: p.Path, URL: displayURL(p), Expiration: p.Expiration.Seconds(), MaxKeyLen: p.MaxKeyLen,
-					MaxValueLen: p.MaxValueLen, Codec: c, Format: string(p.Format), Order: p.Order, SiteID: p.SiteID}
+					MaxValueLen: p.MaxValueLen, Codec: c, Format: string(p.Format), Order: p.Order, SiteID: p.SiteID, Warm: p.Warm.Seconds()}
 				if nc := p.NearCache; nc != nil {
 					pj.NearCache = &struct {
 						MaxEntries int     `json:"max_entries"`
@@ -830,6 +831,9 @@ Examples:
 				p.Path, displayURL(p), expirationText(p.Expiration), limitText(p.MaxKeyLen), limitText(p.MaxValueLen), c, p.Format, p.NearCache)
 			if p.SiteID != "" {
 				fmt.Fprintf(e.stdout, "  site id:       %s\n", p.SiteID)
+			}
+			if p.Warm > 0 {
+				fmt.Fprintf(e.stdout, "  warm:          %v (warm-up after a change of URL)\n", p.Warm)
 			}
 		}
 		return exitOK

@@ -132,6 +132,12 @@ func bulk(addr, req string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if strings.HasPrefix(req, "AUTH ") && strings.HasPrefix(line, "+OK") {
+		// The reply of an AUTH sent ahead of the command (authed).
+		if line, err = r.ReadString('\n'); err != nil {
+			return "", err
+		}
+	}
 	line = strings.TrimRight(line, "\r\n")
 	if !strings.HasPrefix(line, "$") && !strings.HasPrefix(line, "=") {
 		return "", fmt.Errorf("unexpected reply %q", line)

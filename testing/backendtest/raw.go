@@ -116,6 +116,7 @@ func runRaw(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Op
 			{"StatsReporter", testStatsReporter},
 			{"Pinger", testPinger},
 			{"Flusher", testFlusher},
+			{"TTLReader", testTTLReader},
 		}, false},
 	}
 	for _, g := range groups {
@@ -1079,6 +1080,57 @@ func testFlusher(t *testing.T, h *harness) {
 		t.Skip("backend does not implement backend.Flusher")
 	}
 	t.Skip("backend implements backend.Flusher; the suite does not call Flush, since it would empty a server other tests share")
+}
+
+// testTTLReader: GetTTL reads the value, CAS, client flags and remaining
+// TTL of an item (0 for one that does not expire), ErrNotFound for a missing key
+// and, over a backend with leases, for a lease placeholder and an item
+// marked stale.
+func testTTLReader(t *testing.T, h *harness) {
+	ctx := h.ctx()
+	k, never, missing := h.key("ttl"), h.key("never"), h.key("missing")
+	h.set(k, []byte("v"), time.Hour)
+	h.set(never, []byte("w"), 0)
+	it, err := backend.GetTTL(ctx, h.be, k)
+	if backend.NotSupported(err) {
+		t.Skip("backend does not implement backend.TTLReader")
+	}
+	noErr(t, "GetTTL", err)
+	if string(it.Value) != "v" || it.CAS == 0 || it.Key != k {
+		t.Errorf("GetTTL = %+v, want value v and a CAS", it)
+	}
+	if g := h.opts.TTLGranularity; it.TTL <= time.Hour-time.Minute || it.TTL > time.Hour+g {
+		t.Errorf("GetTTL of an item written with TTL 1h: TTL %v", it.TTL)
+	}
+	it, err = backend.GetTTL(ctx, h.be, never)
+	noErr(t, "GetTTL", err)
+	if string(it.Value) != "w" || it.TTL != 0 {
+		t.Errorf("GetTTL of an item without expiry = %+v, want value w and TTL 0", it)
+	}
+	if _, err := backend.GetTTL(ctx, h.be, missing); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("GetTTL of a missing key: %v, want ErrNotFound", err)
+	}
+	if !h.opts.NoFlags {
+		flagged := h.key("flagged")
+		noErr(t, "Set", h.be.Set(ctx, backend.Item{Key: flagged, Value: []byte("f"), Flags: 7}))
+		if it, err := backend.GetTTL(ctx, h.be, flagged); err != nil || it.Flags != 7 {
+			t.Errorf("GetTTL of an item with client flags 7 = %+v, %v", it, err)
+		}
+	}
+	if !h.supports(backend.OpGetLease) {
+		return
+	}
+	held := h.key("placeholder")
+	if _, err := backend.GetLease(ctx, h.be, held, backend.LeaseOptions{TTL: time.Minute}); err != nil {
+		t.Fatalf("GetLease: %v", err)
+	}
+	if _, err := backend.GetTTL(ctx, h.be, held); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("GetTTL of a lease placeholder: %v, want ErrNotFound", err)
+	}
+	noErr(t, "MarkStale", backend.MarkStale(ctx, h.be, k, 0))
+	if _, err := backend.GetTTL(ctx, h.be, k); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("GetTTL of an item marked stale: %v, want ErrNotFound", err)
+	}
 }
 
 // listerOf lists the keys of a backend with backend.Keys.

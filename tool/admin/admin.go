@@ -496,8 +496,13 @@ func (h *Handler) handlePlugin(w http.ResponseWriter, r *http.Request) {
 	h.forgetDicts(old.Name)
 	now, _ := h.t.Plugin(old.Path)
 	h.log.Info("memdict admin: plugin changed", "plugin", old.Name, "from", displayURL(old), "to", displayURL(now),
-		"expiration", now.Expiration, "max_key_length", now.MaxKeyLen, "max_value_length", now.MaxValueLen, "codec", now.Codec, "remote", r.RemoteAddr)
-	h.setFlash(w, r, ss, &flash{Text: fmt.Sprintf("Plugin %s now uses %s.", old.Name, displayURL(now))})
+		"expiration", now.Expiration, "max_key_length", now.MaxKeyLen, "max_value_length", now.MaxValueLen, "codec", now.Codec,
+		"warm", now.Warm, "remote", r.RemoteAddr)
+	text := fmt.Sprintf("Plugin %s now uses %s.", old.Name, displayURL(now))
+	if !now.WarmUntil.IsZero() && displayURL(now) != displayURL(old) {
+		text += fmt.Sprintf(" It warms up from %s for %v: misses read the old servers.", now.WarmFrom, now.Warm)
+	}
+	h.setFlash(w, r, ss, &flash{Text: text})
 }
 
 // pluginForm reads the plugin form into a PluginConfig, starting from cur.
@@ -525,6 +530,13 @@ func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, erro
 	}
 	if c := r.PostFormValue("codec"); c != "" {
 		pc.Codec = c
+	}
+	if v := strings.TrimSpace(r.PostFormValue("warm")); v != "" {
+		d, err := tool.ParseTTL(v)
+		if err != nil {
+			return pc, fmt.Errorf("warm: %w", err)
+		}
+		pc.Warm = d
 	}
 	return pc, pc.Validate()
 }

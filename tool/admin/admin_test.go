@@ -459,3 +459,36 @@ func TestAdminKeyTesterOnERP5Plugin(t *testing.T) {
 		t.Errorf("read: %d\n%s", code, body)
 	}
 }
+
+// The form offers a warm-up when the URL changes: the plugin then warms
+// up from its previous URL, which the flash and the page say; a negative
+// warm-up is refused.
+func TestAdminWarm(t *testing.T) {
+	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{"w": {URL: "mem://"}}})
+	hs, _ := serveAdmin(t, tl, "/admin/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowserish(t, hs.URL, "/admin/")
+	code, body := b.Get("?token=" + testToken)
+	if code != 200 {
+		t.Fatalf("page: %d\n%s", code, body)
+	}
+	for _, want := range []string{`name="warm" value="0"`, `<dd class="warm">none</dd>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page does not show %s", want)
+		}
+	}
+	csrf := csrfRE.FindStringSubmatch(body)[1]
+	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {"w"}, "url": {"mem://?max_bytes=67108864"}, "warm": {"-5"}})
+	if code != 200 || !strings.Contains(body, "not changed") || !strings.Contains(body, "warm") {
+		t.Errorf("a negative warm-up: %d\n%s", code, body)
+	}
+	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {"w"}, "url": {"mem://?max_bytes=67108864"}, "warm": {"5m"}})
+	if code != 200 || !strings.Contains(body, "It warms up from mem:// for 5m0s") {
+		t.Errorf("the flash after a change of URL with a warm-up: %d\n%s", code, body)
+	}
+	if !strings.Contains(body, `<dd class="warm">warming up from mem:// until `) || !strings.Contains(body, `name="warm" value="5m0s"`) {
+		t.Errorf("the page does not show the window:\n%s", body)
+	}
+	if p, _ := tl.Plugin("w"); p.Warm != 5*time.Minute || p.WarmFrom != "mem://" {
+		t.Errorf("after the form: warm %v from %q", p.Warm, p.WarmFrom)
+	}
+}

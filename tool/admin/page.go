@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -38,6 +39,8 @@ type pluginView struct {
 	StatsError string
 	MaxKeyText string
 	MaxValText string
+	WarmText   string // the warm-up setting, or the window in progress
+	WarmValue  string // the form's value of warm
 }
 
 // pingResult is the outcome of one ping.
@@ -109,7 +112,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, f *fl
 // pluginView pings a plugin and reads its servers' statistics.
 func (h *Handler) pluginView(ctx context.Context, info tool.PluginInfo) pluginView {
 	v := pluginView{PluginInfo: info, URLText: displayURL(info), Expiration: expirationText(info.Expiration),
-		ExpSeconds: int64(info.Expiration / time.Second), MaxKeyText: limitText(info.MaxKeyLen), MaxValText: limitText(info.MaxValueLen)}
+		ExpSeconds: int64(info.Expiration / time.Second), MaxKeyText: limitText(info.MaxKeyLen), MaxValText: limitText(info.MaxValueLen),
+		WarmText: warmText(info), WarmValue: "0"}
+	if info.Warm > 0 {
+		v.WarmValue = info.Warm.String()
+	}
 	if v.Codec == "" {
 		v.Codec = codec.Default().Name()
 	}
@@ -148,4 +155,16 @@ func (h *Handler) ping(ctx context.Context, info tool.PluginInfo) pingResult {
 		return pingResult{Error: h.scrub(err.Error())}
 	}
 	return pingResult{OK: true, Latency: latencyText(time.Since(start))}
+}
+
+// warmText describes a plugin's warm-up: the window in progress, or the
+// setting.
+func warmText(info tool.PluginInfo) string {
+	switch {
+	case !info.WarmUntil.IsZero():
+		return fmt.Sprintf("warming up from %s until %s", info.WarmFrom, info.WarmUntil.UTC().Format("2006-01-02 15:04:05 UTC"))
+	case info.Warm > 0:
+		return fmt.Sprintf("%v after a change of URL", info.Warm)
+	}
+	return "none"
 }

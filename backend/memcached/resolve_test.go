@@ -1,0 +1,208 @@
+package memcached_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+// memcachedAt starts memcached listening on ip:port (and, for the test
+// helpers, on 127.0.0.1 at a port of its own, its Addr).
+func memcachedAt(t *testing.T, ip string, port int) *testserver.Process {
+	t.Helper()
+	args := []string{"-l", fmt.Sprintf("%s:%d,127.0.0.1:%s", ip, port, testserver.PortPlaceholder), "-U", "0", "-m", "64"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root")
+	}
+	return testserver.Start(t, "memcached", args...)
+}
+
+// fakeDNS is a resolver whose answers the test sets.
+type fakeDNS struct {
+	mu      sync.Mutex
+	hosts   map[string][]string
+	lookups atomic.Int64
+}
+
+func (d *fakeDNS) set(host string, ips ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hosts[host] = ips
+}
+
+func (d *fakeDNS) lookup(_ context.Context, host string) ([]string, error) {
+	d.lookups.Add(1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ips, ok := d.hosts[host]; ok && len(ips) > 0 {
+		return ips, nil
+	}
+	return nil, fmt.Errorf("lookup %s: no such host", host)
+}
+
+// currConns returns the curr_connections of the memcached at addr.
+func currConns(t *testing.T, addr string) int {
+	t.Helper()
+	for _, line := range strings.Split(rawCommand(t, addr, "stats\r\n", "END\r\n"), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "STAT curr_connections "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Fatal("no curr_connections in stats")
+	return 0
+}
+
+// TestResolveInterval: two servers named a.test and b.test. a.test's name
+// moves from one memcached (127.0.0.1) to another (127.0.0.2), under load:
+// no call fails, the calls for a.test's keys go to the new server, the
+// connections to the old one are closed, and b.test's keys stay where they
+// were (all still hits: no key moved on the ring). A failed lookup keeps
+// the known addresses.
+func TestResolveInterval(t *testing.T) {
+	oldA := testserver.Memcached(t)
+	port := oldA.Port
+	newA := memcachedAt(t, "127.0.0.2", port)
+	_ = memcachedAt(t, "127.0.0.3", port) // b.test
+	dns := &fakeDNS{hosts: map[string][]string{}}
+	dns.set("a.test", "127.0.0.1")
+	dns.set("b.test", "127.0.0.3")
+	c, err := memcached.New([]string{fmt.Sprintf("a.test:%d", port), fmt.Sprintf("b.test:%d", port)},
+		memcached.WithTimeout(2*time.Second), memcached.WithResolveInterval(20*time.Millisecond),
+		memcached.WithResolver(dns.lookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	aName := fmt.Sprintf("a.test:%d", port)
+	// The first lookup is made in the background: wait for it.
+	for dns.lookups.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var keys []string
+	for i := range 400 {
+		k := fmt.Sprintf("key-%d", i)
+		keys = append(keys, k)
+		setValue(t, c, k, "v-"+k, 0)
+	}
+	aKeys := keysIn(c, aName, keys)
+	bKeys := keysIn(c, fmt.Sprintf("b.test:%d", port), keys)
+	if len(aKeys) == 0 || len(bKeys) == 0 {
+		t.Fatalf("keys: %d on a.test, %d on b.test", len(aKeys), len(bKeys))
+	}
+	if got := rawCommand(t, oldA.Addr, "mg "+aKeys[0]+" v q\r\nmn\r\n", "MN\r\n"); !strings.HasPrefix(got, "VA") {
+		t.Fatalf("a.test's key not on 127.0.0.1: %q", got)
+	}
+	before := currConns(t, oldA.Addr)
+
+	// Load while the name moves.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, fails atomic.Int64
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := bKeys[(g*7+i)%len(bKeys)]
+				var err error
+				if i%2 == 0 {
+					k = aKeys[(g*7+i)%len(aKeys)]
+					err = c.Set(ctx, backend.Item{Key: k, Value: []byte("load")})
+				} else {
+					_, err = c.Get(ctx, k)
+				}
+				calls.Add(1)
+				if err != nil {
+					fails.Add(1)
+					t.Errorf("%s during the move: %v", k, err)
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	dns.set("a.test", "127.0.0.2")
+	deadline := time.Now().Add(10 * time.Second)
+	probe := aKeys[0]
+	for {
+		setValue(t, c, probe, "moved", 0)
+		if got := rawCommand(t, newA.Addr, "mg "+probe+" v q\r\nmn\r\n", "MN\r\n"); got == "VA 5\r\nmoved\r\nMN\r\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a.test's writes do not reach its new address 10s after the change")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d calls during the move, %d failed", calls.Load(), fails.Load())
+	// The old connections are closed (the stats connection is one).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		n := currConns(t, oldA.Addr)
+		if n <= before-2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to the old address (%d before the move)", n, before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// No key of b.test moved.
+	for _, k := range bKeys {
+		wantValue(t, c, k, "v-"+k, "b.test's key after a.test moved")
+	}
+	// A failed lookup keeps the addresses.
+	dns.set("a.test")
+	n := dns.lookups.Load()
+	for dns.lookups.Load() < n+4 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	setValue(t, c, probe, "again", 0)
+	wantValue(t, c, probe, "again", "a.test's key after a failed lookup")
+	if got := rawCommand(t, newA.Addr, "mg "+probe+" v q\r\nmn\r\n", "MN\r\n"); got != "VA 5\r\nagain\r\nMN\r\n" {
+		t.Errorf("after a failed lookup the write went elsewhere: new server has %q", got)
+	}
+	stats, err := c.ServerStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stats[0].Stats["memdict_addresses"]; got != fmt.Sprintf("127.0.0.2:%d", port) {
+		t.Errorf("memdict_addresses of a.test = %q", got)
+	}
+}
+
+// TestResolveIntervalURL: resolve_interval is a URL parameter; with a
+// negative value the URL is refused.
+func TestResolveIntervalURL(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"memcached://h:1?resolve_interval=30s":               true,
+		"memcached://h:1?resolve_interval=0":                 true,
+		"memcached://h:1?resolve_interval=-1s":               false,
+		"memcached://h:1?auto_eject=true&auto_eject_ttl=30s": true,
+		"memcached://h:1?auto_eject=true&failure_limit=0":    false,
+		"memcached://h:1?auto_eject_ttl=0s":                  false,
+		"memcached://h:1?auto_eject=maybe":                   false,
+	} {
+		if err := backend.Validate(u); (err == nil) != ok {
+			t.Errorf("Validate(%q) = %v", u, err)
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Redis Sentinel: a master, its replicas, and sentinels that promote a
+// replica when the master dies. NewSentinel (and a redis:// URL with
+// sentinel_master) makes a Backend on go-redis's failover client, which
+// asks the sentinels for the master's address at every connect, and drops
+// its connections to a master the sentinels replaced (+switch-master).
+// The Backend adds what memdict's guarantees need:
+//
+//   - Every connection, to the master and to the sentinels, is guarded as
+//     on a standalone server (conn.go: replies validated before go-redis
+//     reads them, counted, reset on close). The handshake is not
+//     pipelined: one dialer serves both, and the sentinels take other
+//     credentials.
+//   - While the master is marked down (see WithFailureLimit), the probe
+//     asks the sentinels for the master every sentinelPoll, and PINGs as
+//     soon as they name another one (besides every retry_interval): so
+//     calls succeed again within a round trip or two of the promotion,
+//     rather than at the next retry_interval.
+//   - The tracking connections of the near cache go to the master the
+//     sentinels name, which the tracker asks again every sentinelPoll*10
+//     (and at every reconnect): when it changes, tracking is set up anew
+//     on the new master and every key is reported as changed, so that a
+//     near cache never serves a value read before the switch.
+
+// DefaultSentinelPort is the port of a sentinel address without one.
+const DefaultSentinelPort = "26379"
+
+// sentinelPoll is how often a probe of a master marked down asks the
+// sentinels for the master.
+const sentinelPoll = 100 * time.Millisecond
+
+// sentinels is what a Backend on Redis Sentinel knows of them.
+type sentinels struct {
+	name  string
+	addrs []string
+	opt   *goredis.Options // for the Backend's own sentinel clients (Addr set per sentinel)
+
+	mu      sync.Mutex
+	clients map[string]*goredis.SentinelClient
+	first   int // the sentinel that answered last
+	closed  bool
+}
+
+// NewSentinel returns a Backend on the master that the sentinels of opt
+// (opt.SentinelAddrs) name opt.MasterName, through go-redis's failover
+// client. It adjusts a copy of opt as New does (context timeouts on,
+// DialTimeout and PoolTimeout capped at the timeout, one dial attempt,
+// no retries unless set), and guards every connection, to the master and
+// to the sentinels (see the package documentation, "Redis Sentinel"). It
+// does not connect: the first call (or Ping) does. Close closes the client
+// it creates. It returns an error for nil options, no sentinel addresses
+// or no master name, and for options that route reads to replicas
+// (ReplicaOnly, RouteByLatency, RouteRandomly), which could read values
+// older than the master's.
+func NewSentinel(opt *goredis.FailoverOptions, options ...Option) (*Backend, error) {
+	switch {
+	case opt == nil:
+		return nil, errors.New("redis: NewSentinel with nil options")
+	case len(opt.SentinelAddrs) == 0:
+		return nil, errors.New("redis: NewSentinel with no sentinel addresses")
+	case opt.MasterName == "":
+		return nil, errors.New("redis: NewSentinel with no master name")
+	case opt.ReplicaOnly || opt.RouteByLatency || opt.RouteRandomly:
+		return nil, errors.New("redis: NewSentinel: reads from replicas may be older than the master's values; memdict reads from the master")
+	}
+	cfg := newConfig(options)
+	o := *opt
+	o.SentinelAddrs = append([]string(nil), opt.SentinelAddrs...)
+	var maint *maintnotifications.Config // the failover client disables them itself
+	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout, &o.DialTimeout,
+		&o.DialerRetries, &o.MaxRetries, &maint}.adjust(cfg.timeout)
+	g, raw := guardDialer(cfg, &o.Dialer, o.DialTimeout, o.TLSConfig, false)
+	b := ownedBackend(goredis.NewFailoverClient(&o), cfg, o.Username)
+	b.guard, b.rawDial = g, raw
+	b.lane0.addr = "master " + o.MasterName + " (sentinel)"
+	b.sentinel = &sentinels{
+		name:  o.MasterName,
+		addrs: o.SentinelAddrs,
+		opt: &goredis.Options{
+			Dialer:                o.Dialer,
+			Username:              o.SentinelUsername,
+			Password:              o.SentinelPassword,
+			TLSConfig:             o.TLSConfig,
+			DialTimeout:           o.DialTimeout,
+			DialerRetries:         1,
+			MaxRetries:            -1,
+			ReadTimeout:           o.ReadTimeout,
+			WriteTimeout:          o.WriteTimeout,
+			ContextTimeoutEnabled: true,
+			PoolSize:              1,
+			DisableIdentity:       true,
+			MaintNotificationsConfig: &maintnotifications.Config{
+				Mode: maintnotifications.ModeDisabled,
+			},
+		},
+		clients: map[string]*goredis.SentinelClient{},
+	}
+	return b, nil
+}
+
+// masterAddr asks the sentinels, the one that answered last first, for
+// the master's address.
+func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", errors.New("redis: sentinel: closed")
+	}
+	first := s.first
+	s.mu.Unlock()
+	var errs []error
+	for i := range s.addrs {
+		k := (first + i) % len(s.addrs)
+		c := s.client(s.addrs[k])
+		if c == nil {
+			return "", errors.New("redis: sentinel: closed")
+		}
+		hp, err := c.GetMasterAddrByName(ctx, s.name).Result()
+		if err == nil && len(hp) == 2 {
+			s.mu.Lock()
+			s.first = k
+			s.mu.Unlock()
+			return net.JoinHostPort(hp[0], hp[1]), nil
+		}
+		if err == nil {
+			err = fmt.Errorf("answer %q", hp)
+		}
+		errs = append(errs, fmt.Errorf("sentinel %s: %w", s.addrs[k], err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", fmt.Errorf("redis: no sentinel names master %q: %w", s.name, errors.Join(errs...))
+}
+
+// client returns the Backend's client of the sentinel at addr, or nil
+// after close.
+func (s *sentinels) client(addr string) *goredis.SentinelClient {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	c := s.clients[addr]
+	if c == nil {
+		o := *s.opt
+		o.Addr = addr
+		c = goredis.NewSentinelClient(&o)
+		s.clients[addr] = c
+	}
+	return c
+}
+
+// close closes the Backend's sentinel clients.
+func (s *sentinels) close() {
+	s.mu.Lock()
+	cs := s.clients
+	s.clients, s.closed = nil, true
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+}
+
+// sentinelProbe is the probe of a master marked down (see lane.probe): it
+// PINGs at once, then every retry_interval, and every sentinelPoll while
+// the sentinels name another master than the one they named when it
+// began (a replica promoted since).
+func (l *lane) sentinelProbe() {
+	s := l.b.sentinel
+	ask := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), l.b.cfg.timeout)
+		defer cancel()
+		addr, _ := s.masterAddr(ctx)
+		return addr
+	}
+	was := ask()
+	poll := time.NewTicker(sentinelPoll)
+	defer poll.Stop()
+	next := time.Now()
+	for {
+		select {
+		case <-l.b.stop:
+			return
+		case <-poll.C:
+		}
+		if time.Now().Before(next) {
+			if now := ask(); now == "" || now == was {
+				continue
+			}
+		}
+		if l.ping() {
+			l.fails.Store(0)
+			l.down.Store(false)
+			return
+		}
+		next = time.Now().Add(l.b.cfg.retryInterval)
+	}
+}
