@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
+
+	"github.com/memdict/memdict/internal/leakcheck"
 )
 
 // TestMain routes go-redis's log through logs (so that tests can check
@@ -17,7 +18,7 @@ import (
 // goroutine (a batcher worker, a go-redis pool reaper, ...) outlives them.
 func TestMain(m *testing.M) {
 	goredis.SetLogger(logs)
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 // logs records what go-redis logs, and echoes it to stderr.
