@@ -50,14 +50,8 @@ func (h *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) gored
 // result (values, counters, conditional failures) although the calls
 // share pipelines, and they take far fewer round trips than calls.
 func TestPipelinedWrites(t *testing.T) {
-	t.Run("Miniredis", func(t *testing.T) {
-		b, _ := newMini(t)
-		pipelinedWrites(t, b)
-	})
-	t.Run("Server", func(t *testing.T) {
-		p := testserver.Redis(t)
-		pipelinedWrites(t, mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout))
-	})
+	p := testserver.Redis(t)
+	pipelinedWrites(t, mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout))
 }
 
 func pipelinedWrites(t *testing.T, b *Backend) {

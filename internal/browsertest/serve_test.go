@@ -1,4 +1,4 @@
-package main
+package browsertest_test
 
 import (
 	"fmt"
@@ -25,13 +25,13 @@ type servedAdmin struct {
 	URL string // http://127.0.0.1:port
 }
 
-// startServe runs the built command's serve on a free loopback port and
-// waits until it prints its address.
+// startServe builds the memdict command, runs its serve on a free
+// loopback port and waits until it prints its address.
 func startServe(t *testing.T, env []string, args ...string) *servedAdmin {
 	t.Helper()
-	bin := memdictBinary(t)
+	bin := build(t, "github.com/memdict/memdict/cmd/memdict")
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = newCLI(t, env...).env
+	cmd.Env = environ(env...)
 	p, url := browsertest.StartProcess(t, cmd, regexp.MustCompile(`admin page on (http://\S+)/`), 15*time.Second, "memdict serve")
 	return &servedAdmin{p, url}
 }
@@ -80,7 +80,7 @@ plugins:
 		t.Fatal(err)
 	}
 	// An application's value, so that the statistics show an item.
-	newCLI(t).must(exitOK, "", "--config", cfg, "put", "--prefix", "app", "visits", "7")
+	runMemdict(t, environ(), exitOK, "--config", cfg, "put", "--prefix", "app", "visits", "7")
 
 	admin := startServe(t, []string{"MEMDICT_ADMIN_TOKEN=" + token}, "--config", cfg)
 	base := admin.URL
@@ -212,14 +212,12 @@ plugins:
 	}
 	fillKey("moved", "on the second server", "string")
 	submit("write after the change", chromedp.Click(chromedp.CSS(`#key-form button[value=write]`)))
-	c := newCLI(t)
-	site := "MEMDICT_SITE_ID=shop"
-	c.env = append(c.env, site)
-	if r := c.must(exitOK, "", "get", "--url", "memcached://"+mc2.Addr, "--prefix", "demo", "moved", "--raw"); r.stdout != "on the second server" {
+	env := environ("MEMDICT_SITE_ID=shop")
+	if r := runMemdict(t, env, exitOK, "get", "--url", "memcached://"+mc2.Addr, "--prefix", "demo", "moved", "--raw"); r.stdout != "on the second server" {
 		t.Errorf("value on the second memcached: %q", r.stdout)
 	}
-	c.must(exitMiss, "", "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "moved")
-	if r := c.must(exitOK, "", "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "greeting", "--raw"); r.stdout != "hello from chromium" {
+	runMemdict(t, env, exitMiss, "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "moved")
+	if r := runMemdict(t, env, exitOK, "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "greeting", "--raw"); r.stdout != "hello from chromium" {
 		t.Errorf("value on the first memcached: %q", r.stdout)
 	}
 

@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
+	"github.com/memdict/memdict/internal/testserver"
 	"github.com/memdict/memdict/internal/webtest"
 	"github.com/memdict/memdict/tool"
 	"github.com/memdict/memdict/tool/admin"
@@ -91,9 +90,8 @@ func TestAdminSecurity(t *testing.T) {
 
 func testAdminSecurity(t *testing.T, mount string) {
 	const pw = "redis-pass-word"
-	mr := miniredis.RunT(t)
-	mr.RequireAuth(pw)
-	redisURL := "redis://:" + pw + "@" + mr.Addr() + "/0"
+	rd := testserver.Redis(t, "--requirepass", pw)
+	redisURL := "redis://:" + pw + "@" + rd.Addr + "/0"
 	var logb syncBuffer
 	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{
 		tool.DefaultPlugin:    tool.DefaultPluginConfig("mem://"),
@@ -202,7 +200,7 @@ func testAdminSecurity(t *testing.T, mount string) {
 
 	// The redis plugin's form keeps the password when its redacted URL
 	// comes back, and never shows it.
-	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:xxxxx@" + mr.Addr() + "/0"}, "expiration": {"1h"}})
+	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.PersistentPlugin}, "url": {"redis://:xxxxx@" + rd.Addr + "/0"}, "expiration": {"1h"}})
 	if code != 200 || !strings.Contains(body, "1h0m0s") {
 		t.Errorf("change of expiration: %d\n%s", code, body)
 	}
