@@ -331,7 +331,7 @@ func normalizeURL(raw string) (string, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "memcached://" + raw
 	}
-	u, err := url.Parse(raw)
+	_, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -339,12 +339,10 @@ func normalizeURL(raw string) (string, error) {
 		}
 		return "", fmt.Errorf("%q: %w", backend.Redact(raw), err)
 	}
-	if !slices.Contains(backend.Schemes(), strings.ToLower(u.Scheme)) {
-		return "", fmt.Errorf("%q: %w %q; registered: %s (forgotten import of its driver package?)",
-			backend.Redact(raw), backend.ErrUnknownScheme, u.Scheme, strings.Join(backend.Schemes(), ", "))
-	}
-	// Every parameter and its value, as the driver will read them, so
-	// that a typo is reported here and not as an outage at the first call.
+	// The scheme's driver (an unknown scheme names the import that
+	// registers it), then every parameter and its value, as the driver
+	// will read them, so that a typo is reported here and not as an outage
+	// at the first call.
 	if err := backend.Validate(raw); err != nil {
 		return "", err
 	}

@@ -91,6 +91,19 @@
 // Close closes every backend the Tool opened; later calls fail with an
 // error wrapping backend.ErrClosed.
 //
-// The package registers the mem://, memcached:// (memcacheds://) and
-// redis:// (rediss://) drivers, so that importing it is enough.
+// # Drivers
+//
+// The package links only the in-memory driver (mem://, the default
+// plugin's backend when nothing is configured). A program links the other
+// drivers by importing them, as database/sql's drivers are, so that a
+// Redis-only service does not link the memcached client:
+//
+//	import (
+//		_ "github.com/memdict/memdict/backend/memcached" // memcached://, memcacheds://
+//		_ "github.com/memdict/memdict/backend/redis"     // redis://, rediss://
+//	)
+//
+// or github.com/memdict/memdict/backend/all for every driver. A plugin
+// URL whose driver is not imported is a *ConfigError wrapping
+// backend.ErrUnknownScheme that names the import to add.
 package tool

@@ -22,6 +22,8 @@ import (
 	"os"
 	"time"
 
+	_ "github.com/memdict/memdict/backend/memcached" // memcached:// URLs, in a configuration file
+	_ "github.com/memdict/memdict/backend/redis"     // redis:// URLs
 	"github.com/memdict/memdict/tool"
 )
 

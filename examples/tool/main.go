@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"log"
 
+	_ "github.com/memdict/memdict/backend/memcached" // memcached:// URLs (mem:// is built into the tool package)
+	_ "github.com/memdict/memdict/backend/redis"     // redis:// URLs
 	"github.com/memdict/memdict/tool"
 )
 

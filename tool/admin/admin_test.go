@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/memdict/memdict/backend/redis" // redis:// URLs (the tool package links only mem://)
 	"github.com/memdict/memdict/internal/testserver"
 	"github.com/memdict/memdict/internal/webtest"
 	"github.com/memdict/memdict/tool"
