@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -25,7 +24,7 @@ import (
 	"github.com/memdict/memdict/tool"
 )
 
-//go:embed assets
+//go:embed assets/style.css
 var assets embed.FS
 
 // MinTokenLen is the length, in bytes, below which New refuses a token.
@@ -106,7 +105,6 @@ type Handler struct {
 	log     *slog.Logger
 	hosts   []string
 	root    http.Handler
-	page    *template.Template
 	cop     *http.CrossOriginProtection
 	started time.Time
 
@@ -151,12 +149,8 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 	if opts.Prefix != "" && !strings.HasPrefix(opts.Prefix, "/") {
 		return nil, fmt.Errorf("admin: New: Prefix %q does not start with /", opts.Prefix)
 	}
-	page, err := template.New("page.html").ParseFS(assets, "assets/page.html")
-	if err != nil {
-		return nil, fmt.Errorf("admin: New: %w", err)
-	}
 	h := &Handler{
-		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts, page: page,
+		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts,
 		cop:      http.NewCrossOriginProtection(),
 		started:  time.Now(),
 		sessions: map[string]*session{},

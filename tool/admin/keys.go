@@ -32,7 +32,7 @@ func codecName(s stored) string {
 	return codec.NameOf(s.Codec)
 }
 
-// prettyJSON prints v indented, without HTML escaping (the template
+// prettyJSON prints v indented, without HTML escaping (the page
 // escapes).
 func prettyJSON(v any) string {
 	var b bytes.Buffer
