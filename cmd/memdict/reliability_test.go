@@ -473,3 +473,61 @@ func newRedis(t *testing.T) (*testserver.Process, *goredis.Client) {
 	t.Cleanup(func() { rc.Close() })
 	return rd, rc
 }
+
+// A get that misses without --prefix hints at the prefixes that hold the
+// key: "shop:greeting" read as prefix and key, and the key under every
+// prefix of the site; with --prefix, or when nothing holds it, no prefix
+// is suggested.
+func TestGetHintsAtPrefixes(t *testing.T) {
+	rd, _ := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0", "MEMDICT_SITE_ID": "s1"}
+	mustRun := func(code int, args ...string) result {
+		t.Helper()
+		return mustRunIn(t, env, code, "", args...)
+	}
+	mustRun(exitOK, "put", "--prefix", "shop", "greeting", "hello")
+	mustRun(exitOK, "put", "--prefix", "blog", "greeting", "hi")
+	mustRun(exitOK, "put", "--prefix", "a b", "k", "x")
+
+	r := mustRun(exitMiss, "get", "shop:greeting")
+	if r.stdout != "" || !strings.Contains(r.stderr, "shop:greeting: not found") ||
+		!strings.Contains(r.stderr, "hint: under --prefix shop: memdict get --prefix shop greeting\n") {
+		t.Errorf("get shop:greeting:\n%v", r)
+	}
+	r = mustRun(exitMiss, "get", "greeting")
+	for _, p := range []string{"blog", "shop"} {
+		if !strings.Contains(r.stderr, "hint: under --prefix "+p+": memdict get --prefix "+p+" greeting\n") {
+			t.Errorf("get greeting: no hint of prefix %s:\n%v", p, r)
+		}
+	}
+	if r := mustRun(exitMiss, "get", "k"); !strings.Contains(r.stderr, `memdict get --prefix 'a b' k`) {
+		t.Errorf("get k: the prefix with a space is not quoted for the shell:\n%v", r)
+	}
+	if r := mustRun(exitMiss, "get", "absent"); strings.Contains(r.stderr, "under --prefix") || !strings.Contains(r.stderr, "no prefix holds it either") {
+		t.Errorf("get absent:\n%v", r)
+	}
+	if r := mustRun(exitMiss, "get", "--prefix", "other", "greeting"); strings.Contains(r.stderr, "hint") {
+		t.Errorf("get --prefix other greeting hints although --prefix was given:\n%v", r)
+	}
+	if r := mustRun(exitMiss, "--prefix", "other", "get", "shop:greeting"); strings.Contains(r.stderr, "hint") {
+		t.Errorf("--prefix other get hints although --prefix was given:\n%v", r)
+	}
+}
+
+// The search for hints is bounded: on a site with more prefixes than it
+// reads, it stops, and says that it did not look everywhere.
+func TestGetHintsBounded(t *testing.T) {
+	rd, rc := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0"}
+	// hintMaxPrefixes+8 prefixes, each with one key (as memdict writes them).
+	ctx := t.Context()
+	for i := range hintMaxPrefixes + 8 {
+		if err := rc.Set(ctx, fmt.Sprintf("p%02d:0:other", i), "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := mustRunIn(t, env, exitMiss, "", "get", "k")
+	if !strings.Contains(r.stderr, fmt.Sprintf("(%d looked at)", hintMaxPrefixes)) || !strings.Contains(r.stderr, "no other prefix tried holds it") {
+		t.Errorf("get k on %d prefixes:\n%v", hintMaxPrefixes+8, r)
+	}
+}
