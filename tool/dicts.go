@@ -14,7 +14,7 @@ import (
 // handed out (with Dict) and that the program still holds, for admin pages
 // and metrics exporters.
 type DictInfo struct {
-	// Plugin is the plugin's name ("default_memcached_plugin").
+	// Plugin is the plugin's name ("default").
 	Plugin string
 	// Prefix is the Dicts' key prefix, as given to Dict (without the site
 	// id).

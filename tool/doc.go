@@ -9,12 +9,14 @@
 //	t, err := tool.FromEnv() // MEMDICT_CONFIG, MEMDICT_URL, MEMDICT_SITE_ID
 //	if err != nil { ... }
 //	defer t.Close()
-//	counts, err := tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
+//	counts, err := tool.Dict[int](t, "my_first_test", "") // "": the default plugin
 //	n, _ := counts.Get("some_key") // a miss gives 0
 //	counts.Put("some_key", n+1)
 //
-// A plugin path is "portal_memcached/<name>" or just "<name>"; "" is the
-// default plugin, default_memcached_plugin. With no configuration at all,
+// A plugin path is the plugin's name; "" is the default plugin,
+// "default". ERP5's names work too: "portal_memcached/<name>" is <name>,
+// and default_memcached_plugin, in paths and configurations alike, is
+// "default" (see docs/erp5.md). With no configuration at all,
 // the default plugin is the embedded in-memory backend (mem://), so that
 // programs run anywhere with no set-up.
 //
@@ -57,10 +59,10 @@
 //
 //	site_id: shop
 //	plugins:
-//	  default_memcached_plugin:
+//	  default:
 //	    url: memcached://127.0.0.1:11211
 //	    expiration: 1h          # seconds (3600) or a duration
-//	  persistent_memcached_plugin:
+//	  sessions:
 //	    url: redis://127.0.0.1:6379/0
 //	    max_key_length: 0       # no limit
 //	    max_value_length: 0

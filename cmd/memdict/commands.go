@@ -153,7 +153,7 @@ Examples:
   memdict get --prefix shop cart:42
   memdict get --prefix shop cart:42 --json | jq .value.items
   memdict get --prefix images logo --raw > logo.png
-  memdict get --plugin persistent_memcached_plugin --prefix sessions abc
+  memdict get --plugin sessions --prefix carts abc
   memdict get --raw-key legacy:motd`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("raw", false, "print the stored bytes as they are")
@@ -564,7 +564,7 @@ every statistic the server reports (memcached's "stats", Redis's INFO).
 
 Examples:
   memdict stats
-  memdict stats --plugin persistent_memcached_plugin --all
+  memdict stats --plugin sessions --all
   memdict stats --json | jq '.[].hit_ratio'`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("all", false, "show every statistic")

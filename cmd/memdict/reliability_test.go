@@ -252,7 +252,7 @@ func TestGetServerDownIsError(t *testing.T) {
 // falls back to, and put, load and clear refuse to write there unless
 // given --mem.
 func TestInMemoryFallback(t *testing.T) {
-	note := "memdict: no backend configured for plugin default_memcached_plugin (no --config, --url, $MEMDICT_CONFIG or $MEMDICT_URL): using the built-in in-memory backend mem://"
+	note := "memdict: no backend configured for plugin default (no --config, --url, $MEMDICT_CONFIG or $MEMDICT_URL): using the built-in in-memory backend mem://"
 	r := runIn(t, nil, "", "get", "k")
 	if r.code != exitMiss || !strings.Contains(r.stderr, note) {
 		t.Errorf("get without configuration:\n%v", r)
@@ -280,7 +280,7 @@ func TestInMemoryFallback(t *testing.T) {
 	rd, _ := newRedis(t)
 	cfg := filepath.Join(t.TempDir(), "app.yaml")
 	os.WriteFile(cfg, []byte("plugins:\n  other:\n    url: redis://"+rd.Addr+"/0\n"), 0o600)
-	if r := runIn(t, nil, "", "--config", cfg, "put", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "no backend configured for plugin default_memcached_plugin") {
+	if r := runIn(t, nil, "", "--config", cfg, "put", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "no backend configured for plugin default") {
 		t.Errorf("put on the unconfigured default plugin:\n%v", r)
 	}
 	if r := runIn(t, nil, "", "--config", cfg, "--plugin", "other", "put", "k", "v"); r.code != exitOK || r.stderr != "" {

@@ -261,7 +261,7 @@ func TestConfigFile(t *testing.T) {
 		json.Unmarshal(sc.Bytes(), &p)
 		names = append(names, p.Name+"/"+p.SiteID)
 	}
-	if want := []string{"default_memcached_plugin/shop", "persistent_memcached_plugin/shop"}; r.code != 0 || !reflect.DeepEqual(names, want) {
+	if want := []string{"default/shop", "persistent_memcached_plugin/shop"}; r.code != 0 || !reflect.DeepEqual(names, want) {
 		t.Errorf("plugins from $MEMDICT_CONFIG = %q, want %q\n%v", names, want, r)
 	}
 	if r := runIn(t, nil, "", "--config", cfg, "put", "--plugin", "portal_memcached/persistent_memcached_plugin", "--typed", "k", `"v"`); r.code != 0 {
@@ -302,7 +302,7 @@ func TestSummarize(t *testing.T) {
 func TestBadEnvURL(t *testing.T) {
 	r := runIn(t, map[string]string{"MEMDICT_URL": "redis://127.0.0.1:1/0?nope=1"}, "", "get", "k")
 	if r.code != exitError || !strings.Contains(r.stderr, "$MEMDICT_URL") ||
-		!strings.Contains(r.stderr, `plugin "default_memcached_plugin"`) || !strings.Contains(r.stderr, "nope") {
+		!strings.Contains(r.stderr, `plugin "default"`) || !strings.Contains(r.stderr, "nope") {
 		t.Errorf("get with a bad $MEMDICT_URL:\n%v", r)
 	}
 }
@@ -366,7 +366,7 @@ func TestPluginsNearCache(t *testing.T) {
 			got = append(got, p.Name+" none")
 		}
 	}
-	if want := []string{"default_memcached_plugin none", "near 500 2"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"default none", "near 500 2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("plugins --json near caches %q, want %q\n%v", got, want, r)
 	}
 }

@@ -115,7 +115,7 @@ func TestAdminPageMovesTheServiceInBrowser(t *testing.T) {
 	ctx := b.Ctx
 	do, submit, text, number := b.Do, b.Submit, b.Text, b.Number
 	const (
-		card = "#plugin-default_memcached_plugin"
+		card = "#plugin-default"
 		sets = `tr.dict[data-source=program][data-prefix=adminpage] td.sets`
 	)
 

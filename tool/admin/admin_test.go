@@ -119,7 +119,7 @@ func testAdminSecurity(t *testing.T, mount string) {
 	}
 
 	code, body := b.Get("")
-	if code != 200 || !strings.Contains(body, "portal_memcached/persistent_memcached_plugin") || !strings.Contains(body, `id="login"`) {
+	if code != 200 || !strings.Contains(body, "<h3>persistent_memcached_plugin</h3>") || !strings.Contains(body, `id="login"`) {
 		t.Fatalf("anonymous page: %d\n%s", code, body)
 	}
 	if strings.Contains(body, `action="`+mount+`plugin"`) {
@@ -263,7 +263,7 @@ func TestAdminShowsAndMovesProgramDicts(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `id="signed-in"`) {
 		t.Fatalf("sign-in by link: %d\n%s", code, body)
 	}
-	row := regexp.MustCompile(`<tr class="dict" data-source="program" data-plugin="default_memcached_plugin" data-prefix="hits">.*?<td class="sets num">([\d,]+)</td>`).FindStringSubmatch(body)
+	row := regexp.MustCompile(`<tr class="dict" data-source="program" data-plugin="default" data-prefix="hits">.*?<td class="sets num">([\d,]+)</td>`).FindStringSubmatch(body)
 	if row == nil || row[1] != "1,234" {
 		t.Errorf("the program's Dict metrics: %v\n%s", row, body)
 	}
