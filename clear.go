@@ -29,18 +29,30 @@ const maxClearAttempts = 100
 // Clear returns an error if the backend fails, or one wrapping
 // ErrCASConflict if the generation cannot be moved after many
 // compare-and-swap conflicts.
-func (d *Dict[V]) Clear(ctx context.Context) error {
+func (d *Dict[V]) Clear(ctx context.Context) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "clear", "", 0)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opClear)
 	defer d.m.end(opClear, t0)
 	s := d.settings.load()
+	if s.Format.python() {
+		return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, d.notAvailable(s, "Clear")))
+	}
 	mk := d.metaKey(s)
 	var known uint64
 	if v := d.view.Load(); v != nil && v.s == s {
 		known = v.gen
 	}
+	b := bound{parent: ctx}
+	defer b.end()
+	b.timeout, b.own = d.callTimeout()
+	b.begin() // a read and a compare-and-swap, or more
 	for range maxClearAttempts {
 		now := uint64(time.Now().Unix())
-		it, err := d.be.Get(ctx, mk)
+		it, err := d.be.Get(b.next(), mk)
 		switch {
 		case err == nil:
 			old, perr := parseGen(it.Value)
@@ -49,7 +61,7 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 				old = known
 			}
 			gen := max(old+1, known+1, now)
-			err = d.be.CompareAndSwap(ctx, backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), CAS: it.CAS})
+			err = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), CAS: it.CAS})
 			if err == nil {
 				d.install(s, gen)
 				d.nearReset()
@@ -57,7 +69,7 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 			}
 		case errors.Is(err, backend.ErrNotFound):
 			gen := max(known+1, now)
-			err = d.be.Add(ctx, backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
+			err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
 			if err == nil {
 				d.install(s, gen)
 				d.nearReset()
@@ -67,7 +79,7 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 		if !errors.Is(err, backend.ErrCASConflict) && !errors.Is(err, backend.ErrNotStored) && !errors.Is(err, backend.ErrNotFound) {
 			// The generation key is internal: the error names the
 			// server and the cause, not the key.
-			return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, d.genErr(s, known, mk, err)))
+			return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, d.genErr(s, known, mk, b.check(err))))
 		}
 	}
 	return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w: the namespace generation kept changing", d.prefix, ErrCASConflict))
@@ -78,9 +90,14 @@ func (d *Dict[V]) Clear(ctx context.Context) error {
 // is an *OpError with Op "generation" and no Key, whose message names the
 // Dict's prefix and the server.
 func (d *Dict[V]) Generation(ctx context.Context) (uint64, error) {
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		return 0, &OpError{Op: "generation", Err: err}
+	}
+	if vw.python {
+		return 0, &OpError{Op: "generation", Err: d.notAvailable(vw.s, "a namespace generation")}
 	}
 	return vw.gen, nil
 }

@@ -24,7 +24,10 @@ import (
 //
 // Counters share a Dict's key layout, settings, Clear and Stats (under the
 // operation "incr"), but counters under hashed long names cannot be
-// listed. A Counters is safe for concurrent use.
+// listed. In a Python format (WithFormat) counters are the ints of
+// Python's memcached clients (client flags python.FlagInt), which ERP5
+// and Python programs read as int and increment with incr; Clear is not
+// available there. A Counters is safe for concurrent use.
 type Counters struct {
 	d *Dict[string]
 }
@@ -53,22 +56,32 @@ func (c *Counters) Clear(ctx context.Context) error { return c.d.Clear(ctx) }
 // Get returns the value of the counter name and true, or 0 and false if it
 // does not exist. A value that is not a decimal number gives an *OpError
 // wrapping ErrDecode.
-func (c *Counters) Get(ctx context.Context, name string) (uint64, bool, error) {
+func (c *Counters) Get(ctx context.Context, name string) (_ uint64, found bool, err error) {
 	d := c.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "get", name, 1)
+		defer func() { ob.done(hitOr(found), err) }()
+	}
 	t0 := d.m.start(opGet)
 	defer d.m.end(opGet, t0)
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		return 0, false, d.m.fail(ctx, opGet, name, err)
 	}
-	bkey, _ := vw.key(name)
-	it, err := d.be.Get(ctx, bkey)
+	bkey, _, err := vw.bkey(name)
+	if err != nil {
+		return 0, false, d.m.fail(ctx, opGet, name, err)
+	}
+	it, err := d.be.Get(b.next(), bkey)
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opGet)
 			return 0, false, nil
 		}
-		return 0, false, d.m.fail(ctx, opGet, name, err)
+		return 0, false, d.m.fail(ctx, opGet, name, b.check(err))
 	}
 	n, err := strconv.ParseUint(strings.TrimSpace(string(it.Value)), 10, 64)
 	if err != nil {
@@ -81,32 +94,43 @@ func (c *Counters) Get(ctx context.Context, name string) (uint64, bool, error) {
 // at 0 first if it does not exist, and returns the new value. Subtracting
 // stops at 0. A value that is not a decimal number gives an *OpError
 // wrapping backend.ErrNotNumeric.
-func (c *Counters) Add(ctx context.Context, name string, delta int64) (uint64, error) {
+func (c *Counters) Add(ctx context.Context, name string, delta int64) (_ uint64, err error) {
 	d := c.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "incr", name, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opIncr)
 	defer d.m.end(opIncr, t0)
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		return 0, d.m.fail(ctx, opIncr, name, err)
 	}
-	bkey, _ := vw.key(name)
+	b.begin() // a missing counter takes more calls
+	bkey, _, err := vw.bkey(name)
+	if err != nil {
+		return 0, d.m.fail(ctx, opIncr, name, err)
+	}
 	for range 10 {
-		n, err := d.be.Increment(ctx, bkey, delta)
+		n, err := d.be.Increment(b.next(), bkey, delta)
 		if err == nil {
 			return n, nil
 		}
 		if !errors.Is(err, backend.ErrNotFound) {
-			return 0, d.m.fail(ctx, opIncr, name, err)
+			return 0, d.m.fail(ctx, opIncr, name, b.check(err))
 		}
 		// Create it with the result of the first change; if someone else
 		// created it meanwhile, increment theirs.
 		init := uint64(max(delta, 0))
-		err = d.be.Add(ctx, backend.Item{Key: bkey, Value: strconv.AppendUint(nil, init, 10), TTL: vw.s.TTL})
+		err = d.be.Add(b.next(), backend.Item{Key: bkey, Value: strconv.AppendUint(nil, init, 10), Flags: vw.counterFlags(), TTL: vw.s.TTL})
 		if err == nil {
 			return init, nil
 		}
 		if !errors.Is(err, backend.ErrNotStored) {
-			return 0, d.m.fail(ctx, opIncr, name, err)
+			return 0, d.m.fail(ctx, opIncr, name, b.check(err))
 		}
 	}
 	return 0, d.m.fail(ctx, opIncr, name, fmt.Errorf("%w: the counter kept appearing and disappearing", ErrCASConflict))
@@ -120,17 +144,27 @@ func (c *Counters) Inc(ctx context.Context, name string) (uint64, error) { retur
 func (c *Counters) Dec(ctx context.Context, name string) (uint64, error) { return c.Add(ctx, name, -1) }
 
 // Set sets the counter name to n, with the default TTL.
-func (c *Counters) Set(ctx context.Context, name string, n uint64) error {
+func (c *Counters) Set(ctx context.Context, name string, n uint64) (err error) {
 	d := c.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "put", name, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opPut)
 	defer d.m.end(opPut, t0)
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		return d.m.fail(ctx, opPut, name, err)
 	}
-	bkey, _ := vw.key(name)
-	if err := d.be.Set(ctx, backend.Item{Key: bkey, Value: strconv.AppendUint(nil, n, 10), TTL: vw.s.TTL}); err != nil {
+	bkey, _, err := vw.bkey(name)
+	if err != nil {
 		return d.m.fail(ctx, opPut, name, err)
+	}
+	if err := d.be.Set(b.next(), backend.Item{Key: bkey, Value: strconv.AppendUint(nil, n, 10), Flags: vw.counterFlags(), TTL: vw.s.TTL}); err != nil {
+		return d.m.fail(ctx, opPut, name, b.check(err))
 	}
 	return nil
 }

@@ -20,6 +20,13 @@
 // PutMulti — takes a context and returns errors, for code that must tell a
 // miss from an outage.
 //
+// Every call, of either tier, ends within one timeout taken when it starts
+// (WithTimeout; by default the backend's own, the timeout of one backend
+// call), however many backend calls it makes: the namespace generation
+// read, Update's read and compare-and-swap, GetOrLoad's read and fill (its
+// loader's time aside). A call that runs out of it fails with an error
+// wrapping ErrUnavailable.
+//
 // Values are encoded by a codec (MessagePack by default; see package codec);
 // string and []byte values are stored as they are. Each stored value starts
 // with a three-byte header naming its codec, so a value of the wrong type or
@@ -46,9 +53,20 @@
 //     server-assisted invalidation (CLIENT TRACKING), or by a maximum
 //     staleness over memcached.
 //   - Stats: counts and latency histograms per operation, and WithLogger
-//     for failures; package metrics/prometheus exports them.
+//     for failures (rate-limited); package metrics/prometheus exports
+//     them. WithObserver tells an Observer of every operation: module
+//     github.com/memdict/memdict/otel traces them with OpenTelemetry.
+//   - codec.Zstd: compression of large values, which every reader
+//     decompresses since each value's header says so.
 //
 // NewCounters gives atomic counters on the server's native increment.
+//
+// WithFormat(FormatERP5) makes a Dict read and write the entries of ERP5's
+// Memcached Tool (its keys, python-memcached's pickled values), and
+// FormatPython those of Python programs using python-memcached or
+// pymemcache, so that a Go service shares a cache with them; what needs
+// memdict's own layout (Clear, Keys, near caches, ...) is not available
+// there.
 //
 // Keys are any Go strings — the empty string and invalid UTF-8 included. A
 // Dict maps (site id, prefix, key) one-to-one onto memcached-safe backend
@@ -71,6 +89,7 @@ import (
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/compress"
 	"github.com/memdict/memdict/internal/envelope"
 )
 
@@ -95,6 +114,7 @@ type Dict[V any] struct {
 	settings *SharedSettings
 	view     atomic.Pointer[view]
 	onError  func(error)
+	obs      Observer // WithObserver; nil: none
 	m        metrics
 
 	// Namespace generation (see Clear): genMu serialises reading it when
@@ -104,6 +124,8 @@ type Dict[V any] struct {
 	refreshing atomic.Bool
 
 	updateRetries int
+	ownFormat     bool          // WithFormat was given (errors name it, not the settings)
+	timeout       time.Duration // WithTimeout: 0 the backend's, <0 none
 	privateReads  bool          // be's Get values are the caller's own (backend.PrivateReader)
 	askPrivate    bool          // be is a wrapper: each read says whether its value is private
 	near          *nearCache[V] // nil without WithNearCache
@@ -135,9 +157,13 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		// The options override their settings of the shared ones.
 		sh = sh.layered(o.settings.withDefaults(), o.changed)
 	}
-	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, updateRetries: o.updateRetries}
+	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, obs: o.observer, updateRetries: o.updateRetries, timeout: o.timeout}
+	d.ownFormat = slices.Contains(o.changed, "WithFormat")
 	d.lease.setup(be, &o)
 	d.m.prefix, d.m.logger = prefix, o.logger
+	if o.logger != nil {
+		d.m.logs = newLogLimiter(o.logEvery, o.clock)
+	}
 	d.m.sampleMask = o.sampleMask()
 	var zero V
 	switch any(zero).(type) {
@@ -160,6 +186,9 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 	if near == nil && !o.noNear {
 		near, source = sh.load().NearCache, "Settings.NearCache (a Tool plugin's near cache)"
 	}
+	if err := d.formatOptionErr(sh.load(), &o, near, source); err != nil {
+		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
+	}
 	if err := d.setupNear(near, source); err != nil {
 		return nil, fmt.Errorf("memdict: New %q: %w", prefix, err)
 	}
@@ -176,7 +205,8 @@ func (d *Dict[V]) Settings() Settings { return *d.settings.load() }
 func (d *Dict[V]) Backend() backend.Backend { return d.be }
 
 // Codec returns the codec that encodes values; for Dicts of string,
-// []byte and Raw it is codec.Raw.
+// []byte and Raw it is codec.Raw. The Python formats (WithFormat) do not
+// use it: their values are package codec/python's.
 func (d *Dict[V]) Codec() codec.Codec {
 	if d.kind != kindCodec {
 		return codec.Raw
@@ -187,9 +217,13 @@ func (d *Dict[V]) Codec() codec.Codec {
 // BackendKey returns the backend key under which key's value is stored, for
 // debugging and for tools that look at the server directly. The key
 // includes the namespace generation (see Clear) the Dict last read; if it
-// has never read one and cannot, it assumes generation 0.
+// has never read one and cannot, it assumes generation 0. In a Python
+// format (WithFormat) it is the key ERP5 or a Python program uses, or ""
+// for a key the format cannot name.
 func (d *Dict[V]) BackendKey(key string) string {
-	vw, err := d.current(context.Background())
+	b := bound{parent: context.Background()}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		vw = d.makeView(d.settings.load(), 0)
 	}
@@ -214,35 +248,49 @@ func (d *Dict[V]) Get(key string) (V, bool) {
 // false with a nil error on a miss (absent or expired); and a non-nil
 // *OpError if the backend failed (for example ErrUnavailable) or the stored
 // value cannot be decoded (ErrDecode).
-func (d *Dict[V]) Lookup(ctx context.Context, key string) (V, bool, error) {
-	t0 := d.m.start(opGet)
-	v, ok, err := d.lookup(ctx, key)
-	if t0 != 0 {
-		d.m.end(opGet, t0)
+func (d *Dict[V]) Lookup(ctx context.Context, key string) (v V, ok bool, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "get", key, 1)
+		defer func() { ob.done(hitOr(ok), err) }()
 	}
+	t0 := d.m.start(opGet)
+	v, ok, err = d.lookup(ctx, key)
+	d.m.end(opGet, t0)
 	return v, ok, err
 }
 
 // lookup is Lookup without its latency measurement.
 func (d *Dict[V]) lookup(ctx context.Context, key string) (V, bool, error) {
+	b := bound{parent: ctx}
+	defer b.end()
+	return d.lookupIn(&b, key)
+}
+
+// lookupIn is lookup within the bound b of the call it is part of.
+func (d *Dict[V]) lookupIn(b *bound, key string) (V, bool, error) {
 	var zero V
-	vw, err := d.current(ctx)
+	ctx := b.parent
+	vw, err := d.current(b)
 	if err != nil {
 		return zero, false, d.m.fail(ctx, opGet, key, err)
 	}
-	if d.near != nil {
-		return d.lookupNear(ctx, vw, key)
+	if d.near != nil && !vw.python {
+		return d.lookupNear(b, vw, key)
 	}
-	bkey, hashed := vw.key(key)
-	it, private, err := d.get(ctx, bkey)
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		return zero, false, d.m.fail(ctx, opGet, key, err)
+	}
+	it, private, err := d.get(b.next(), bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opGet)
 			return zero, false, nil
 		}
-		return zero, false, d.m.fail(ctx, opGet, key, err)
+		return zero, false, d.m.fail(ctx, opGet, key, b.check(err))
 	}
-	v, ok, err := d.decodeIn(vw, key, hashed, it.Value, private)
+	v, ok, err := d.decodeIn(vw, key, hashed, it, private)
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)
@@ -263,26 +311,36 @@ func (d *Dict[V]) get(ctx context.Context, bkey string) (backend.Item, bool, err
 	return it, d.privateReads, err
 }
 
-// decode unpacks a stored value. ok is false if the value belongs to
+// decode unpacks a stored item. ok is false if the value belongs to
 // another key (a hashed key whose stored original differs).
-func (d *Dict[V]) decode(vw *view, key string, hashed bool, b []byte) (v V, ok bool, err error) {
-	return d.decodeIn(vw, key, hashed, b, false)
+func (d *Dict[V]) decode(vw *view, key string, hashed bool, it backend.Item) (v V, ok bool, err error) {
+	return d.decodeIn(vw, key, hashed, it, false)
 }
 
-// decodeIn is decode; private says that b is the caller's own (a Get of
-// a backend.PrivateReader), so a []byte value may alias it. A stale entry
-// is a value (ok); an expired entry and a cached absence are not.
-func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, b []byte, private bool) (v V, ok bool, err error) {
-	v, st, err := d.decodeEntry(vw, key, hashed, b, private)
+// decodeIn is decode; private says that the item's value is the caller's
+// own (a Get of a backend.PrivateReader), so a []byte value may alias it.
+// A stale entry is a value (ok); an expired entry and a cached absence
+// are not.
+func (d *Dict[V]) decodeIn(vw *view, key string, hashed bool, it backend.Item, private bool) (v V, ok bool, err error) {
+	v, st, err := d.decodeEntry(vw, key, hashed, it.Value, it.Flags, private)
 	return v, st == entryFresh || st == entryStale, err
 }
 
-// decodeEntry is decodeIn, saying what the entry is: fresh, stale, a
-// cached absence, or none (another key's value, or expired by the
-// envelope's time). The clock is read only for an envelope with times.
-func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, private bool) (v V, st entryState, err error) {
+// decodeEntry is decodeIn of the value b stored with client flags,
+// saying what the entry is: fresh, stale, a cached absence, or none
+// (another key's value, or expired by the envelope's time). The clock is
+// read only for an envelope with times. In a Python format every value
+// is fresh, decoded by its flags.
+func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags uint32, private bool) (v V, st entryState, err error) {
+	if vw.python {
+		v, err = d.decodePy(b, flags, private)
+		if err != nil {
+			return v, entryNone, err
+		}
+		return v, entryFresh, nil
+	}
 	if d.kind == kindRaw {
-		r, m, ok := decodeRaw(key, hashed, b, private)
+		r, m, ok := decodeRaw(key, hashed, b, private, vw.maxDecompressed())
 		if !ok {
 			return v, entryNone, nil
 		}
@@ -315,6 +373,12 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, priva
 			}
 		}
 		codecID, payload = h.Codec, p
+		if h.Compressed && codecID == vw.codecID {
+			if payload, err = compress.Decode(p, vw.maxDecompressed()); err != nil {
+				return v, entryNone, fmt.Errorf("%w: %w", ErrDecode, err)
+			}
+			private = true // a new slice
+		}
 	}
 	if codecID != vw.codecID {
 		return v, entryNone, fmt.Errorf("%w: value was written with codec %s, this Dict uses %s",
@@ -381,6 +445,7 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 	default:
 		if ap, ok := vw.codec.(codec.Appender); ok {
 			buf := envelope.AppendMeta(make([]byte, 0, 64), vw.codecID, key, hashed, m)
+			hl := len(buf)
 			buf, err := ap.AppendMarshal(buf, v)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrEncode, vw.codec.Name(), err)
@@ -388,7 +453,7 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 			if err := vw.checkSize(len(buf)); err != nil {
 				return nil, err
 			}
-			return buf, nil
+			return vw.compress(buf, hl), nil
 		}
 		p, err := vw.codec.Marshal(v)
 		if err != nil {
@@ -396,13 +461,63 @@ func (d *Dict[V]) encode(vw *view, key string, hashed bool, v V, m envelope.Meta
 		}
 		payload = p
 	}
-	n := envelope.SizeMeta(key, hashed, m) + len(payload)
+	hl := envelope.SizeMeta(key, hashed, m)
+	n := hl + len(payload)
 	if err := vw.checkSize(n); err != nil {
 		return nil, err
+	}
+	if d.kind == kindCodec && vw.zstd != nil && len(payload) >= vw.zstd.MinLen() {
+		// Compress from the codec's own slice, not a copy.
+		hdr := envelope.AppendMeta(make([]byte, 0, hl+len(payload)/2+64), vw.codecID, key, hashed, m)
+		if out, ok := vw.compressed(hdr, payload); ok {
+			return out, nil
+		}
 	}
 	buf := make([]byte, 0, n)
 	buf = envelope.AppendMeta(buf, vw.codecID, key, hashed, m)
 	return append(buf, payload...), nil
+}
+
+// maxUnlimitedDecompressed bounds what a value decompresses to in a Dict
+// without a MaxValueLen.
+const maxUnlimitedDecompressed = 64 << 20
+
+// maxDecompressed is the most a compressed payload may decompress to in
+// the view: the Dict's MaxValueLen, which also bounds the uncompressed
+// values it writes.
+func (vw *view) maxDecompressed() int {
+	if vw.s.MaxValueLen > 0 {
+		return vw.s.MaxValueLen
+	}
+	return maxUnlimitedDecompressed
+}
+
+// compress returns buf, a header of hl bytes and a payload, with the
+// payload compressed if the view's codec compresses and that pays.
+func (vw *view) compress(buf []byte, hl int) []byte {
+	if vw.zstd == nil || len(buf)-hl < vw.zstd.MinLen() {
+		return buf
+	}
+	hdr := append(make([]byte, 0, hl+(len(buf)-hl)/2+64), buf[:hl]...)
+	if out, ok := vw.compressed(hdr, buf[hl:]); ok {
+		return out
+	}
+	return buf
+}
+
+// compressed appends payload, compressed, to the header hdr, and reports
+// whether that made the value smaller (and the payload is within what
+// readers decompress). The header is marked compressed.
+func (vw *view) compressed(hdr, payload []byte) ([]byte, bool) {
+	if len(payload) > vw.maxDecompressed() {
+		return nil, false
+	}
+	out := vw.zstd.Compress(hdr, payload)
+	if len(out) >= len(hdr)+len(payload) {
+		return nil, false
+	}
+	envelope.SetCompressed(out)
+	return out, true
 }
 
 func (vw *view) checkSize(n int) error {
@@ -430,8 +545,8 @@ func (vw *view) ttl(opts []ItemOption) (time.Duration, error) {
 }
 
 // item builds the backend item for a write of v under key.
-func (d *Dict[V]) item(ctx context.Context, key string, v V, opts []ItemOption) (backend.Item, error) {
-	vw, err := d.current(ctx)
+func (d *Dict[V]) item(b *bound, key string, v V, opts []ItemOption) (backend.Item, error) {
+	vw, err := d.current(b)
 	if err != nil {
 		return backend.Item{}, err
 	}
@@ -444,7 +559,17 @@ func (d *Dict[V]) itemIn(vw *view, key string, v V, opts []ItemOption) (backend.
 	if err != nil {
 		return backend.Item{}, err
 	}
-	bkey, hashed := vw.key(key)
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		return backend.Item{}, err
+	}
+	if vw.python {
+		val, flags, err := d.encodePy(vw, v)
+		if err != nil {
+			return backend.Item{}, err
+		}
+		return backend.Item{Key: bkey, Value: val, Flags: flags, TTL: ttl}, nil
+	}
 	m, bttl := d.lease.meta(ttl)
 	val, err := d.encode(vw, key, hashed, v, m)
 	if err != nil {
@@ -463,15 +588,27 @@ func (d *Dict[V]) Put(key string, v V) error {
 // Store stores v under key, replacing any value, with the Dict's default
 // TTL unless a TTL option says otherwise. A value too large for the Dict's
 // limit gives ErrValueTooLarge and leaves the stored value untouched.
-func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) error {
+func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "put", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
+	b := bound{parent: ctx}
+	defer b.end()
+	return d.store(&b, key, v, opts)
+}
+
+// store is Store within the bound b of the call it is part of.
+func (d *Dict[V]) store(b *bound, key string, v V, opts []ItemOption) error {
 	t0 := d.m.start(opPut)
-	it, err := d.item(ctx, key, v, opts)
+	it, err := d.item(b, key, v, opts)
 	if err == nil {
-		err = d.be.Set(ctx, it)
+		err = d.be.Set(b.next(), it)
 		d.nearInvalidate(key)
 	}
 	if err != nil {
-		err = d.m.fail(ctx, opPut, key, err)
+		err = d.m.fail(b.parent, opPut, key, b.check(err))
 	}
 	d.m.end(opPut, t0)
 	return err
@@ -480,12 +617,26 @@ func (d *Dict[V]) Store(ctx context.Context, key string, v V, opts ...ItemOption
 // Add stores v under key only if the key holds no value, and reports
 // whether it stored it. An existing value is not an error: Add returns
 // false, nil.
-func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (bool, error) {
+func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) (stored bool, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "add", key, 1)
+		defer func() {
+			if !stored && err == nil {
+				ob.done("not_stored", nil)
+				return
+			}
+			ob.done(okOr(err), err)
+		}()
+	}
 	t0 := d.m.start(opAdd)
 	defer d.m.end(opAdd, t0)
-	it, err := d.item(ctx, key, v, opts)
+	b := bound{parent: ctx}
+	defer b.end()
+	it, ierr := d.item(&b, key, v, opts)
+	err = ierr
 	if err == nil {
-		err = d.be.Add(ctx, it)
+		err = d.be.Add(b.next(), it)
 	}
 	switch {
 	case err == nil:
@@ -495,7 +646,7 @@ func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) 
 		d.m.miss(opAdd)
 		return false, nil
 	}
-	return false, d.m.fail(ctx, opAdd, key, err)
+	return false, d.m.fail(ctx, opAdd, key, b.check(err))
 }
 
 // Delete removes key. Like deleting from a Go map, removing an absent key
@@ -510,22 +661,32 @@ func (d *Dict[V]) Delete(key string) error {
 
 // Remove removes key. It returns an error wrapping ErrNotFound if the key
 // held no value, so that callers can tell; Delete ignores that case.
-func (d *Dict[V]) Remove(ctx context.Context, key string) error {
+func (d *Dict[V]) Remove(ctx context.Context, key string) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "delete", key, 1)
+		defer func() { ob.done(notFoundOr(err), err) }()
+	}
 	t0 := d.m.start(opDelete)
 	defer d.m.end(opDelete, t0)
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		return d.m.fail(ctx, opDelete, key, err)
 	}
-	bkey, _ := vw.key(key)
-	err = d.be.Delete(ctx, bkey)
+	bkey, _, err := vw.bkey(key)
+	if err != nil {
+		return d.m.fail(ctx, opDelete, key, err)
+	}
+	err = d.be.Delete(b.next(), bkey)
 	d.nearInvalidate(key)
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opDelete)
 			return &OpError{Op: "delete", Key: key, Err: err}
 		}
-		return d.m.fail(ctx, opDelete, key, err)
+		return d.m.fail(ctx, opDelete, key, b.check(err))
 	}
 	return nil
 }
@@ -536,33 +697,46 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) error {
 // that is given one, is rewritten with compare-and-swap so that the new
 // expiry holds also on stores that ignore TTLs; otherwise only the
 // backend's TTL changes.
-func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) error {
+func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "touch", key, 1)
+		defer func() { ob.done(notFoundOr(err), err) }()
+	}
 	t0 := d.m.start(opTouch)
 	defer d.m.end(opTouch, t0)
 	if ttl < 0 {
 		return d.m.fail(ctx, opTouch, key, fmt.Errorf("%w: %v", backend.ErrInvalidTTL, ttl))
 	}
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		return d.m.fail(ctx, opTouch, key, err)
 	}
-	bkey, hashed := vw.key(key)
-	if done, err := d.touchEnvelope(ctx, vw, key, bkey, hashed, ttl); done || err != nil {
+	b.begin() // a read, then a rewrite or a touch
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		return d.m.fail(ctx, opTouch, key, err)
+	}
+	if vw.python {
+		// No envelope: the backend's TTL is the whole of it.
+	} else if done, err := d.touchEnvelope(&b, vw, key, bkey, hashed, ttl); done || err != nil {
 		if err != nil {
 			if errors.Is(err, backend.ErrNotFound) {
 				d.m.miss(opTouch)
 				return &OpError{Op: "touch", Key: key, Err: err}
 			}
-			return d.m.fail(ctx, opTouch, key, err)
+			return d.m.fail(ctx, opTouch, key, b.check(err))
 		}
 		return nil
 	}
-	if err := d.be.Touch(ctx, bkey, ttl); err != nil {
+	if err := d.be.Touch(b.next(), bkey, ttl); err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opTouch)
 			return &OpError{Op: "touch", Key: key, Err: err}
 		}
-		return d.m.fail(ctx, opTouch, key, err)
+		return d.m.fail(ctx, opTouch, key, b.check(err))
 	}
 	return nil
 }
@@ -575,18 +749,26 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) erro
 // cause; keys it does not name were found or are missing. If the lookup
 // failed as a whole (the backend is closed, the context is done), every key
 // is named.
-func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, error) {
+func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, err error) {
 	type want struct {
 		key    string
 		hashed bool
 	}
 	distinct := dedupe(keys)
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "getmulti", "", len(distinct))
+		defer func() { ob.done(okOr(err), err) }()
+	}
+
 	out := make(map[string]V, len(distinct))
 	if len(distinct) == 0 {
 		return out, nil
 	}
 	me := &MultiError{Op: "getmulti", Total: len(distinct)}
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		t0 := d.m.startN(opGet, len(distinct))
 		defer d.m.end(opGet, t0)
@@ -596,11 +778,12 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
 	var tokens map[string]fillToken
-	if d.near != nil {
+	if d.near != nil && !vw.python {
 		// Near-cache hits are counted by nearGetMulti; only the rest
 		// goes to the backend.
 		var near map[string]V
 		near, distinct, tokens = d.nearGetMulti(vw, distinct)
+		d.noteNear(ctx, len(near), len(distinct))
 		maps.Copy(out, near)
 		if len(distinct) == 0 {
 			return out, nil
@@ -611,11 +794,19 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 	wants := make(map[string]want, len(distinct))
 	bkeys := make([]string, 0, len(distinct))
 	for _, k := range distinct {
-		bk, hashed := vw.key(k)
+		bk, hashed, err := vw.bkey(k)
+		if err != nil {
+			me.Failed = append(me.Failed, &OpError{Op: "get", Key: k, Err: err})
+			continue
+		}
 		wants[bk] = want{k, hashed}
 		bkeys = append(bkeys, bk)
 	}
-	items, err := d.be.GetMulti(ctx, bkeys)
+	if len(bkeys) == 0 {
+		slices.SortFunc(me.Failed, func(x, y *OpError) int { return strings.Compare(x.Key, y.Key) })
+		return out, d.m.failKeys(ctx, opGet, me)
+	}
+	items, err := d.be.GetMulti(b.next(), bkeys)
 	var failedKeys map[string]error
 	if err != nil {
 		if kes, ok := backend.KeyErrors(err); ok {
@@ -636,13 +827,13 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (map[string]V, er
 		it, found := items[bk]
 		if !found {
 			if cause, failed := failedKeys[bk]; failed {
-				me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: cause})
+				me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: b.check(cause)})
 			} else {
 				d.m.miss(opGet)
 			}
 			continue
 		}
-		v, ok, derr := d.decode(vw, w.key, w.hashed, it.Value)
+		v, ok, derr := d.decode(vw, w.key, w.hashed, it)
 		switch {
 		case derr != nil:
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: derr})
@@ -680,10 +871,16 @@ func dedupe(keys []string) []string {
 // with one call per key, several at a time. It tries every key even when
 // some fail, and returns nil or a *MultiError (Op "putmulti") that names
 // every key that was not stored and its cause; every other key was stored.
-func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) error {
+func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOption) (err error) {
 	if len(m) == 0 {
 		return nil
 	}
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "putmulti", "", len(m))
+		defer func() { ob.done(okOr(err), err) }()
+	}
+
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -692,7 +889,9 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 	t0 := d.m.startN(opPut, len(keys))
 	defer d.m.end(opPut, t0)
 	me := &MultiError{Op: "putmulti", Total: len(keys)}
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		for _, k := range keys {
 			me.Failed = append(me.Failed, &OpError{Op: "put", Key: k, Err: err})
@@ -711,16 +910,16 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 	}
 	var errs []error
 	if len(items) == 1 {
-		errs = []error{d.be.Set(ctx, items[0])}
+		errs = []error{d.be.Set(b.next(), items[0])}
 	} else {
-		errs = spread(backend.SetMulti(ctx, d.be, items), itemKeys, items, nil)
+		errs = spread(backend.SetMulti(b.many(d.be), d.be, items), itemKeys, items, nil)
 	}
 	for _, k := range itemKeys {
 		d.nearInvalidate(k)
 	}
 	for i, err := range errs {
 		if err != nil {
-			me.Failed = append(me.Failed, &OpError{Op: "put", Key: itemKeys[i], Err: err})
+			me.Failed = append(me.Failed, &OpError{Op: "put", Key: itemKeys[i], Err: b.check(err)})
 		}
 	}
 	if len(me.Failed) == 0 {

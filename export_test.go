@@ -32,3 +32,11 @@ func UpdatesQueued[V any](d *Dict[V], key string) int {
 	}
 	return 0
 }
+
+// MarkGenerationDue makes d read its namespace generation again at its
+// next call, as the timer of WithGenerationRefresh does.
+func MarkGenerationDue[V any](d *Dict[V]) {
+	if v := d.view.Load(); v != nil {
+		v.stale.Store(true)
+	}
+}

@@ -78,7 +78,15 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 	var zero V
 	t0 := d.m.start(opList)
 	defer d.m.end(opList, t0)
-	vw, err := d.current(ctx)
+	// Only reading the generation is bounded here: the listing and its
+	// reads are each bounded by the backend, and the whole by ctx, since
+	// the caller's loop drives them.
+	b := bound{parent: ctx}
+	vw, err := d.current(&b)
+	b.end()
+	if err == nil && vw.python {
+		err = d.notAvailable(vw.s, "listing keys (Keys, All)")
+	}
 	if err != nil {
 		yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
 		return
@@ -145,7 +153,7 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 				}
 				continue
 			}
-			v, ok, err := d.decode(vw, key, l.hashed, it.Value)
+			v, ok, err := d.decode(vw, key, l.hashed, it)
 			switch {
 			case err != nil:
 				if !yield(key, zero, &OpError{Op: "get", Key: key, Err: err}) {

@@ -282,19 +282,29 @@ const reframeRetries = 20
 // item stale (md with I); over other backends Invalidate rewrites the
 // entry's envelope with compare-and-swap. Invalidating an absent key is
 // not an error: it returns nil.
-func (d *Dict[V]) Invalidate(ctx context.Context, key string) error {
+func (d *Dict[V]) Invalidate(ctx context.Context, key string) (err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "invalidate", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opInvalidate)
 	defer d.m.end(opInvalidate, t0)
-	if err := d.invalidate(ctx, key); err != nil {
-		return d.m.fail(ctx, opInvalidate, key, err)
+	b := bound{parent: ctx}
+	defer b.end()
+	if err := d.invalidate(&b, key); err != nil {
+		return d.m.fail(ctx, opInvalidate, key, b.check(err))
 	}
 	return nil
 }
 
-func (d *Dict[V]) invalidate(ctx context.Context, key string) error {
-	vw, err := d.current(ctx)
+func (d *Dict[V]) invalidate(bd *bound, key string) error {
+	vw, err := d.current(bd)
 	if err != nil {
 		return err
+	}
+	if vw.python {
+		return d.notAvailable(vw.s, "Invalidate")
 	}
 	bkey, hashed := vw.key(key)
 	defer d.nearInvalidate(key)
@@ -302,7 +312,7 @@ func (d *Dict[V]) invalidate(ctx context.Context, key string) error {
 	if l := d.lease.leaserOf(); l != nil && !hashed {
 		// A hashed key's entry may be another key's: only its envelope
 		// tells, so it takes the envelope's path.
-		err := l.MarkStale(ctx, bkey, staleFor)
+		err := l.MarkStale(bd.next(), bkey, staleFor)
 		switch {
 		case err == nil, errors.Is(err, backend.ErrNotFound):
 			return nil
@@ -310,8 +320,9 @@ func (d *Dict[V]) invalidate(ctx context.Context, key string) error {
 			return err
 		}
 	}
+	bd.begin() // a read and a compare-and-swap, or more
 	for range reframeRetries {
-		it, err := d.be.Get(ctx, bkey)
+		it, err := d.be.Get(bd.next(), bkey)
 		if errors.Is(err, backend.ErrNotFound) {
 			return nil
 		}
@@ -353,12 +364,12 @@ func (d *Dict[V]) invalidate(ctx context.Context, key string) error {
 				return fmt.Errorf("%w: %w", ErrDecode, err)
 			}
 		}
-		err = d.be.CompareAndSwap(ctx, backend.Item{Key: bkey, Value: b, TTL: ttl, CAS: it.CAS})
+		err = d.be.CompareAndSwap(bd.next(), backend.Item{Key: bkey, Value: b, TTL: ttl, CAS: it.CAS})
 		if errors.Is(err, backend.ErrValueTooLarge) && len(b) > len(it.Value) {
 			if b, err = bare(); err != nil {
 				return fmt.Errorf("%w: %w", ErrDecode, err)
 			}
-			err = d.be.CompareAndSwap(ctx, backend.Item{Key: bkey, Value: b, TTL: ttl, CAS: it.CAS})
+			err = d.be.CompareAndSwap(bd.next(), backend.Item{Key: bkey, Value: b, TTL: ttl, CAS: it.CAS})
 		}
 		switch {
 		case err == nil, errors.Is(err, backend.ErrNotFound):
@@ -375,9 +386,9 @@ func (d *Dict[V]) invalidate(ctx context.Context, key string) error {
 // to carry them: it rewrites the envelope with the new expiry. It returns
 // done false, with nothing done, when a plain backend Touch is enough (the
 // value carries no times and gets none, or is not framed by memdict).
-func (d *Dict[V]) touchEnvelope(ctx context.Context, vw *view, key, bkey string, hashed bool, ttl time.Duration) (done bool, err error) {
+func (d *Dict[V]) touchEnvelope(bd *bound, vw *view, key, bkey string, hashed bool, ttl time.Duration) (done bool, err error) {
 	for range reframeRetries {
-		it, err := d.be.Get(ctx, bkey)
+		it, err := d.be.Get(bd.next(), bkey)
 		if err != nil {
 			return true, err
 		}
@@ -401,7 +412,7 @@ func (d *Dict[V]) touchEnvelope(ctx context.Context, vw *view, key, bkey string,
 		if err != nil {
 			return true, fmt.Errorf("%w: %w", ErrDecode, err)
 		}
-		err = d.be.CompareAndSwap(ctx, backend.Item{Key: bkey, Value: b, TTL: bttl, CAS: it.CAS})
+		err = d.be.CompareAndSwap(bd.next(), backend.Item{Key: bkey, Value: b, TTL: bttl, CAS: it.CAS})
 		d.nearInvalidate(key)
 		if !errors.Is(err, backend.ErrCASConflict) {
 			return true, err

@@ -79,33 +79,56 @@ type flight[V any] struct {
 // the loaded value and a nil error, so that an outage of the cache
 // degrades to calling load. Such failures are counted in Stats and logged
 // (WithLogger) and passed to the WithErrorHandler function.
-func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (V, error) {
+//
+// What bounds what: the time GetOrLoad spends in the backend — the read,
+// taking the fill lease or lock, and the fill — is bounded by the Dict's
+// timeout (WithTimeout) as a whole, taken when GetOrLoad is called. The
+// loader's own time is not counted (load gets ctx itself, without that
+// deadline), nor is the wait for another caller's load, which ctx and
+// the lease TTL bound (each read of that wait is bounded by the
+// backend). A fill that runs out of time is counted and reported as a
+// failed store; giving back a lease or lock then goes on in the
+// background, bounded by the backend's timeout.
+func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (_ V, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "getorload", key, 1)
+		defer func() { ob.done(hitOr(ob.hit), err) }()
+	}
+	b := bound{parent: ctx}
+	defer b.end()
 	for {
-		v, again, err := d.getOrLoad(ctx, key, load, opts)
+		v, again, err := d.getOrLoad(&b, key, load, opts)
 		if !again {
 			return v, err
 		}
 	}
 }
 
-// getOrLoad is one try of GetOrLoad; again says the caller joined a
-// flight whose leader gave up when its context ended, and should try
-// again.
-func (d *Dict[V]) getOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts []ItemOption) (V, bool, error) {
+// getOrLoad is one try of GetOrLoad, within the call's bound b; again
+// says the caller joined a flight whose leader gave up when its context
+// ended, and should try again.
+func (d *Dict[V]) getOrLoad(b *bound, key string, load func(ctx context.Context, key string) (V, error), opts []ItemOption) (V, bool, error) {
+	if s := d.settings.load(); d.lease.swr > 0 && s.Format.python() {
+		// The Dict was made in memdict's format, which its settings left.
+		var zero V
+		return zero, false, d.m.fail(b.parent, opLoad, key, d.notAvailable(s, "GetOrLoad with stale-while-revalidate"))
+	}
 	t0 := d.m.start(opGet)
-	r := d.readForLoad(ctx, key, true, true)
-	if t0 != 0 {
-		d.m.end(opGet, t0)
+	r := d.readForLoad(b, key, true, true)
+	d.m.end(opGet, t0)
+	if ob := d.observing(b.parent); ob != nil {
+		ob.hit = r.st == entryFresh || r.st == entryStale
 	}
 	switch r.st {
 	case entryFresh:
 		if r.lease.Won {
 			// Early refresh (memcached's R flag): this caller refreshes.
-			d.refreshAsync(ctx, key, load, opts, r.vw, leaseFiller(r.lease))
+			d.refreshAsync(b, key, load, opts, r.vw, leaseFiller(r.lease))
 		}
 		return r.v, false, nil
 	case entryStale:
-		d.revalidate(ctx, key, load, opts, r.vw, r.leased, r.lease)
+		d.revalidate(b, key, load, opts, r.vw, r.leased, r.lease)
 		return r.v, false, nil
 	case entryAbsent:
 		var zero V
@@ -114,7 +137,7 @@ func (d *Dict[V]) getOrLoad(ctx context.Context, key string, load func(ctx conte
 	if r.err != nil && d.onError != nil {
 		d.onError(r.err)
 	}
-	return d.load(ctx, key, load, opts, r)
+	return d.load(b, key, load, opts, r)
 }
 
 // readResult is what GetOrLoad's read found.
@@ -134,34 +157,49 @@ type readResult[V any] struct {
 	cas uint64
 }
 
-// readForLoad reads key for GetOrLoad: from the near cache (if near and
-// it holds a fresh entry), else with GetLease over a backend.Leaser (if
-// lease), else with Get. It counts a miss or a failure in Stats.
-func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool) readResult[V] {
+// readForLoad reads key for GetOrLoad, within the bound b of the call:
+// from the near cache (if near and it holds a fresh entry), else with
+// GetLease over a backend.Leaser (if lease), else with Get. It counts a
+// miss or a failure in Stats.
+func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult[V] {
 	var r readResult[V]
-	vw, err := d.current(ctx)
+	ctx := b.parent
+	vw, err := d.current(b)
 	if err != nil {
 		r.err = d.m.fail(ctx, opGet, key, err)
 		return r
 	}
 	r.vw = vw
 	var t fillToken
-	bkey, hashed := vw.key(key)
+	bkey, hashed, err := vw.bkey(key)
+	if err != nil {
+		r.err = d.m.fail(ctx, opGet, key, err)
+		return r
+	}
+	// The Python formats have no near cache, and no lease: memcached's
+	// lease placeholder would be an empty value to Python's clients.
+	near, lease = near && !vw.python, lease && !vw.python
 	nc := d.near
 	if nc != nil && near {
 		if v, ok := nc.lookup(d, vw, key, true); ok {
 			d.m.near.hits.Add(1)
+			d.noteNear(ctx, 1, 0)
 			r.v, r.st = v, entryFresh
 			return r
 		}
 		d.m.near.misses.Add(1)
+		d.noteNear(ctx, 0, 1)
 		if !hashed {
 			t = nc.begin(vw, key)
 		}
 	}
+	// A miss makes more backend calls (a lock, the fill): they share the
+	// call's timeout with this read.
+	b.begin()
 	var raw []byte
+	var flags uint32
 	if l := d.lease.leaserOf(); l != nil && lease {
-		lease, err := l.GetLease(ctx, bkey, backend.LeaseOptions{TTL: d.lease.leaseTTL, RefreshWithin: d.lease.swr})
+		lease, err := l.GetLease(b.next(), bkey, backend.LeaseOptions{TTL: d.lease.leaseTTL, RefreshWithin: d.lease.swr})
 		switch {
 		case err == nil:
 			r.lease, r.leased = lease, true
@@ -169,27 +207,27 @@ func (d *Dict[V]) readForLoad(ctx context.Context, key string, near, lease bool)
 				d.m.miss(opGet)
 				return r
 			}
-			raw, r.cas = lease.Item.Value, lease.Item.CAS
+			raw, flags, r.cas = lease.Item.Value, lease.Item.Flags, lease.Item.CAS
 		case d.lease.notLeasing(err):
 		default:
-			r.err = d.m.fail(ctx, opGet, key, err)
+			r.err = d.m.fail(ctx, opGet, key, b.check(err))
 			return r
 		}
 	}
 	private := false
 	if !r.leased {
-		it, priv, err := d.get(ctx, bkey)
+		it, priv, err := d.get(b.next(), bkey)
 		if err != nil {
 			if errors.Is(err, backend.ErrNotFound) {
 				d.m.miss(opGet)
 			} else {
-				r.err = d.m.fail(ctx, opGet, key, err)
+				r.err = d.m.fail(ctx, opGet, key, b.check(err))
 			}
 			return r
 		}
-		raw, r.cas, private = it.Value, it.CAS, priv
+		raw, flags, r.cas, private = it.Value, it.Flags, it.CAS, priv
 	}
-	v, st, err := d.decodeEntry(vw, key, hashed, raw, private)
+	v, st, err := d.decodeEntry(vw, key, hashed, raw, flags, private)
 	switch {
 	case err != nil:
 		r.err, r.overwrite = d.m.fail(ctx, opGet, key, err), true
@@ -245,96 +283,129 @@ func lockFiller(lockKey, token string, cas uint64) filler {
 func leaseFiller(l backend.Lease) filler { return filler{lease: l, leased: true} }
 
 // release gives up the lease or lock without filling.
-func (d *Dict[V]) release(ctx context.Context, f filler) {
-	ctx = context.WithoutCancel(ctx)
+func (d *Dict[V]) release(b *bound, f filler) {
 	switch {
 	case f.leased && f.lease.Won:
 		if l := d.lease.leaser; l != nil {
-			_ = l.ReleaseLease(ctx, f.lease)
+			d.cleanup(b, func(ctx context.Context) error { return l.ReleaseLease(ctx, f.lease) })
 		}
 	case f.token != "":
-		_, _ = backend.Unlock(ctx, d.be, f.lockKey, f.token)
+		d.unlock(b, f)
+	}
+}
+
+// unlock releases the lock of f.
+func (d *Dict[V]) unlock(b *bound, f filler) {
+	d.cleanup(b, func(ctx context.Context) error {
+		_, err := backend.Unlock(ctx, d.be, f.lockKey, f.token)
+		return err
+	})
+}
+
+// cleanup runs fn, the release of a lease or lock the call holds, with the
+// caller's context less its cancellation (a release is due whatever ends
+// the caller's wait): within the call's deadline if it has one, and, if
+// that runs out first, again in the background, bounded by the backend's
+// own timeout, so that the lease or lock does not outlive the call by its
+// TTL while the call still ends in time.
+func (d *Dict[V]) cleanup(b *bound, fn func(context.Context) error) {
+	ctx := context.WithoutCancel(b.parent)
+	dl, ok := b.deadline()
+	if !ok {
+		_ = fn(ctx)
+		return
+	}
+	dctx, cancel := context.WithDeadline(ctx, dl)
+	err := fn(dctx)
+	cancel()
+	if err != nil && dctx.Err() != nil {
+		go func() { _ = fn(ctx) }()
 	}
 }
 
 // write stores it, as f says, and reports a failure to the error handler
 // (the load's result is returned whatever happens to the write).
-func (d *Dict[V]) write(ctx context.Context, key string, it backend.Item, f filler) {
+func (d *Dict[V]) write(b *bound, key string, it backend.Item, f filler) {
 	t0 := d.m.start(opPut)
 	var err error
 	if f.leased {
 		it.CAS = f.lease.Item.CAS
-		err = d.be.CompareAndSwap(ctx, it)
+		err = d.be.CompareAndSwap(b.next(), it)
 		if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
 			err = nil // written or removed meanwhile: the newer state stands
 		}
 	} else if f.cond {
 		if f.cas != 0 {
 			it.CAS = f.cas
-			err = d.be.CompareAndSwap(ctx, it)
+			err = d.be.CompareAndSwap(b.next(), it)
 			if errors.Is(err, backend.ErrCASConflict) || errors.Is(err, backend.ErrNotFound) {
 				err = nil // written or removed meanwhile: the newer state stands
 			}
 		} else {
-			err = d.be.Add(ctx, it)
+			err = d.be.Add(b.next(), it)
 			if errors.Is(err, backend.ErrNotStored) {
 				err = nil // written meanwhile: the newer value stands
 			}
 		}
 		if errors.Is(err, backend.ErrNotSupported) {
-			err = d.be.Set(ctx, it)
+			err = d.be.Set(b.next(), it)
 		}
 	} else {
-		err = d.be.Set(ctx, it)
+		err = d.be.Set(b.next(), it)
 	}
 	d.nearInvalidate(key)
 	if f.token != "" {
-		_, _ = backend.Unlock(context.WithoutCancel(ctx), d.be, f.lockKey, f.token)
+		d.unlock(b, f)
 	}
 	if err != nil {
-		d.report(ctx, opPut, key, err)
+		d.report(b.parent, opPut, key, b.check(err))
 	}
 	d.m.end(opPut, t0)
 }
 
 // loadFill runs load for key and writes its result (or the absence it
-// reports) as f says, or releases f's lease or lock if it fails.
-func (d *Dict[V]) loadFill(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) (V, error) {
+// reports) as f says, or releases f's lease or lock if it fails. The load
+// runs with the caller's context, and its time is not counted against the
+// call's timeout (b pauses); the fill is.
+func (d *Dict[V]) loadFill(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) (V, error) {
 	var zero V
+	ctx := b.parent
 	finished := false
 	defer func() {
 		if !finished {
-			d.release(ctx, f) // load panicked
+			d.release(b, f) // load panicked
 		}
 	}()
 	t0 := d.m.start(opLoad)
+	b.pause()
 	v, err := load(ctx, key)
+	b.resume()
 	d.m.end(opLoad, t0)
 	finished = true
 	if err != nil {
 		if errors.Is(err, ErrNoValue) {
-			if ttl := d.lease.negativeTTL(vw.s); ttl > 0 {
+			if ttl := d.lease.negativeTTL(vw.s); ttl > 0 && !vw.python {
 				it, ierr := d.absentItem(vw, key, ttl)
 				if ierr == nil {
-					d.write(ctx, key, it, f)
+					d.write(b, key, it, f)
 				} else {
-					d.release(ctx, f)
+					d.release(b, f)
 				}
 			} else {
-				d.release(ctx, f)
+				d.release(b, f)
 			}
 			return zero, &OpError{Op: "load", Key: key, Err: err}
 		}
-		d.release(ctx, f)
+		d.release(b, f)
 		return zero, d.m.fail(ctx, opLoad, key, err)
 	}
 	it, err := d.itemIn(vw, key, v, opts)
 	if err != nil {
-		d.release(ctx, f)
+		d.release(b, f)
 		d.report(ctx, opPut, key, err)
 		return v, nil
 	}
-	d.write(ctx, key, it, f)
+	d.write(b, key, it, f)
 	return v, nil
 }
 
@@ -354,7 +425,8 @@ func (d *Dict[V]) absentItem(vw *view, key string, ttl time.Duration) (backend.I
 // loads once for every caller of this process. again says this caller
 // waited for a flight that its leader abandoned (its context ended) and
 // should try again.
-func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V]) (_ V, again bool, _ error) {
+func (d *Dict[V]) load(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V]) (_ V, again bool, _ error) {
+	ctx := b.parent
 	g := &d.flights
 	g.mu.Lock()
 	if f, ok := g.m[key]; ok {
@@ -371,8 +443,12 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		}
 		g.mu.Unlock()
 		if !handed {
-			d.release(ctx, leaseFiller(r.lease))
+			d.release(b, leaseFiller(r.lease))
 		}
+		// Waiting for another caller's load is not counted against the
+		// call's timeout, as its own load would not be.
+		b.pause()
+		defer b.resume()
 		select {
 		case <-f.done:
 			if f.abandoned && ctx.Err() == nil {
@@ -402,11 +478,11 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 		close(f.done)
 		select {
 		case l := <-f.handoff: // a lease handed over too late
-			d.release(ctx, leaseFiller(l))
+			d.release(b, leaseFiller(l))
 		default:
 		}
 	}()
-	f.v, f.err = d.fleetLoad(ctx, key, load, opts, r, f.handoff)
+	f.v, f.err = d.fleetLoad(b, key, load, opts, r, f.handoff)
 	f.abandoned = f.err != nil && ctx.Err() != nil
 	finished = true
 	return f.v, false, f.err
@@ -414,13 +490,15 @@ func (d *Dict[V]) load(ctx context.Context, key string, load func(context.Contex
 
 // fleetLoad is the flight leader's work: win the fleet's lease (or lock)
 // and load, or wait for the winner's value.
-func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V], handoff chan backend.Lease) (V, error) {
+func (d *Dict[V]) fleetLoad(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, r readResult[V], handoff chan backend.Lease) (V, error) {
 	var zero V
+	ctx := b.parent
 	if r.err != nil && ctx.Err() != nil {
 		return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 	}
-	if r.vw == nil || r.err != nil || r.overwrite {
-		return d.loadDirect(ctx, key, load, opts)
+	if r.vw == nil || r.err != nil || r.overwrite || r.vw.python {
+		// In a Python format, the fleet has no lock key to meet at.
+		return d.loadDirect(b, key, load, opts)
 	}
 	vw := r.vw
 	bkey, _ := vw.key(key)
@@ -429,41 +507,45 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 	for {
 		if r.leased {
 			if r.lease.Won {
-				return d.loadFill(ctx, key, load, opts, vw, leaseFiller(r.lease))
+				return d.loadFill(b, key, load, opts, vw, leaseFiller(r.lease))
 			}
 		} else {
 			token := backend.NewLockToken()
-			won, err := backend.TryLock(ctx, d.be, lockKey, token, d.lease.leaseTTL)
+			won, err := backend.TryLock(b.next(), d.be, lockKey, token, d.lease.leaseTTL)
 			if err != nil && ctx.Err() != nil {
 				return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 			}
 			if err != nil {
-				d.report(ctx, opLoad, key, err)
-				return d.loadDirect(ctx, key, load, opts)
+				d.report(ctx, opLoad, key, b.check(err))
+				return d.loadDirect(b, key, load, opts)
 			}
 			if won {
 				// Someone may have filled the key since our read.
-				r = d.readForLoad(ctx, key, false, false)
+				r = d.readForLoad(b, key, false, false)
 				f := lockFiller(lockKey, token, r.cas)
 				switch r.st {
 				case entryFresh:
-					d.release(ctx, f)
+					d.release(b, f)
 					return r.v, nil
 				case entryStale:
-					d.refreshAsync(ctx, key, load, opts, vw, f)
+					d.refreshAsync(b, key, load, opts, vw, f)
 					return r.v, nil
 				case entryAbsent:
-					d.release(ctx, f)
+					d.release(b, f)
 					return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
 				}
-				return d.loadFill(ctx, key, load, opts, vw, f)
+				return d.loadFill(b, key, load, opts, vw, f)
 			}
 		}
-		// Another caller fills the key: wait, and read again.
+		// Another caller fills the key: wait, and read again. The wait,
+		// and the reads and locks it makes (each bounded by the backend),
+		// are not counted against the call's timeout, as the load this
+		// caller waits for would not be.
 		if !d.lease.now().Before(w.giveUp) {
 			// Nobody filled it for two lease TTLs: stop waiting.
-			return d.loadDirect(ctx, key, load, opts)
+			return d.loadDirect(b, key, load, opts)
 		}
+		b.pause()
 		select {
 		case l := <-handoff:
 			r.lease, r.leased = l, true
@@ -472,15 +554,15 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 		case <-ctx.Done():
 			return zero, &OpError{Op: "load", Key: key, Err: context.Cause(ctx)}
 		}
-		r = d.readForLoad(ctx, key, false, true)
+		r = d.readForLoad(b, key, false, true)
 		switch r.st {
 		case entryFresh:
 			if r.lease.Won {
-				d.refreshAsync(ctx, key, load, opts, vw, leaseFiller(r.lease))
+				d.refreshAsync(b, key, load, opts, vw, leaseFiller(r.lease))
 			}
 			return r.v, nil
 		case entryStale:
-			d.revalidate(ctx, key, load, opts, r.vw, r.leased, r.lease)
+			d.revalidate(b, key, load, opts, r.vw, r.leased, r.lease)
 			return r.v, nil
 		case entryAbsent:
 			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
@@ -493,7 +575,7 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 			if r.err != nil && d.onError != nil {
 				d.onError(r.err)
 			}
-			return d.loadDirect(ctx, key, load, opts)
+			return d.loadDirect(b, key, load, opts)
 		}
 	}
 }
@@ -501,13 +583,16 @@ func (d *Dict[V]) fleetLoad(ctx context.Context, key string, load func(context.C
 // loadDirect loads without a lease and stores the result: GetOrLoad's
 // path when the backend cannot coordinate (a failure, a value it cannot
 // decode).
-func (d *Dict[V]) loadDirect(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption) (V, error) {
-	vw, err := d.current(ctx)
+func (d *Dict[V]) loadDirect(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption) (V, error) {
+	ctx := b.parent
+	vw, err := d.current(b)
 	if err != nil {
 		// The generation cannot be read: load, and try storing anyway
-		// (Store reports its own failure).
+		// (store reports its own failure).
 		t0 := d.m.start(opLoad)
+		b.pause()
 		v, err := load(ctx, key)
+		b.resume()
 		d.m.end(opLoad, t0)
 		if err != nil {
 			if errors.Is(err, ErrNoValue) {
@@ -515,17 +600,17 @@ func (d *Dict[V]) loadDirect(ctx context.Context, key string, load func(context.
 			}
 			return v, d.m.fail(ctx, opLoad, key, err)
 		}
-		if err := d.Store(ctx, key, v, opts...); err != nil && d.onError != nil {
+		if err := d.store(b, key, v, opts); err != nil && d.onError != nil {
 			d.onError(err)
 		}
 		return v, nil
 	}
 	// A flight of another Dict or process may have stored the value since
 	// our miss: look again before loading.
-	if v, ok, _ := d.lookup(ctx, key); ok {
+	if v, ok, _ := d.lookupIn(b, key); ok {
 		return v, nil
 	}
-	return d.loadFill(ctx, key, load, opts, vw, filler{})
+	return d.loadFill(b, key, load, opts, vw, filler{})
 }
 
 // revalidate starts the background refresh of a stale entry r read, if
@@ -537,20 +622,38 @@ func (d *Dict[V]) loadDirect(ctx context.Context, key string, load func(context.
 // included, so that lease cannot say who refreshes. The lock is tried in
 // the background, so that a stale read costs one round trip; a process
 // that lost it does not try again for lostHoldoff.
-func (d *Dict[V]) revalidate(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, leased bool, lease backend.Lease) {
+func (d *Dict[V]) revalidate(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, leased bool, lease backend.Lease) {
 	if vw == nil {
 		return
 	}
 	if leased && !lease.Stale {
 		if lease.Won {
-			d.refreshAsync(ctx, key, load, opts, vw, leaseFiller(lease))
+			d.refreshAsync(b, key, load, opts, vw, leaseFiller(lease))
 		}
 		return
 	}
 	if !d.lease.startRefresh(key) {
 		return // this process refreshes it already, or lost the lock a moment ago
 	}
-	go d.lockedRefresh(context.WithoutCancel(ctx), key, load, opts, vw)
+	ctx, end := d.background(b.parent, key)
+	go func() {
+		defer end()
+		d.lockedRefresh(ctx, key, load, opts, vw)
+	}()
+}
+
+// background returns the context of a background refresh of key that the
+// caller of ctx starts: ctx's values (its trace span among them) without
+// its cancellation, so that the refresh outlives the call, observed as an
+// operation "refresh" of its own if the Dict is observed; and the function
+// to call when the refresh ends.
+func (d *Dict[V]) background(ctx context.Context, key string) (context.Context, func()) {
+	ctx = context.WithoutCancel(ctx)
+	if d.obs == nil {
+		return ctx, func() {}
+	}
+	ctx, ob := d.observe(ctx, "refresh", key, 1)
+	return ctx, func() { ob.done(okOr(ob.err), ob.err) }
 }
 
 // lostHoldoff is how long a process that lost the lock of a stale entry's
@@ -573,13 +676,15 @@ func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(conte
 		time.AfterFunc(min(lostHoldoff, d.lease.leaseTTL), func() { d.lease.endRefresh(key) })
 		return
 	}
-	r := d.readForLoad(ctx, key, false, true)
+	b := bound{parent: ctx}
+	defer b.end()
+	r := d.readForLoad(&b, key, false, true)
 	if r.leased && r.lease.Won && r.st != entryStale {
-		d.release(ctx, leaseFiller(r.lease)) // a lease on a key gone meanwhile
+		d.release(&b, leaseFiller(r.lease)) // a lease on a key gone meanwhile
 	}
 	if r.st != entryStale || r.vw == nil {
 		// Refreshed, removed or unreadable since: nothing to do.
-		d.release(ctx, f)
+		d.release(&b, f)
 		d.lease.endRefresh(key)
 		return
 	}
@@ -588,21 +693,26 @@ func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(conte
 }
 
 // refreshAsync reloads key in the background with the lease or lock f,
-// unless this process refreshes it already (f is then released).
-func (d *Dict[V]) refreshAsync(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
+// unless this process refreshes it already (f is then released, within
+// the bound b of the call).
+func (d *Dict[V]) refreshAsync(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
 	if !d.lease.startRefresh(key) {
 		if f.token != "" {
-			d.release(ctx, f)
+			d.release(b, f)
 		}
 		return
 	}
-	d.runRefresh(ctx, key, load, opts, vw, f)
+	d.runRefresh(b.parent, key, load, opts, vw, f)
 }
 
 // runRefresh runs the refresh claimed with startRefresh in the
 // background.
 func (d *Dict[V]) runRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
-	go d.refreshNow(ctx, key, load, opts, vw, f)
+	ctx, end := d.background(ctx, key)
+	go func() {
+		defer end()
+		d.refreshNow(ctx, key, load, opts, vw, f)
+	}()
 }
 
 // refreshNow reloads key with the lease or lock f, bounded by the lease
@@ -611,13 +721,24 @@ func (d *Dict[V]) refreshNow(ctx context.Context, key string, load func(context.
 	defer d.lease.endRefresh(key)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.lease.leaseTTL)
 	defer cancel()
+	ob := d.observing(ctx)
 	defer func() {
 		if p := recover(); p != nil {
-			d.report(rctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
+			err := fmt.Errorf("%w: %v", ErrLoaderPanicked, p)
+			d.report(rctx, opLoad, key, err)
+			if ob != nil {
+				ob.err = err
+			}
 		}
 	}()
-	if _, err := d.loadFill(rctx, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) && d.onError != nil {
-		d.onError(err)
+	b := bound{parent: rctx} // bounded by the lease TTL, not a caller's timeout
+	if _, err := d.loadFill(&b, key, load, opts, vw, f); err != nil && !errors.Is(err, ErrNoValue) {
+		if ob != nil {
+			ob.err = err
+		}
+		if d.onError != nil {
+			d.onError(err)
+		}
 	}
 }
 

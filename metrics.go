@@ -5,8 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/memdict/memdict/backend"
 )
 
 // op names one kind of Dict operation, for Stats and metrics.
@@ -61,11 +64,38 @@ const numBuckets = 21 // len(LatencyBounds) + 1
 // second result or an error; the rest ended well ("ok" or "hit"). Counting
 // at the start lets the hot path pay for one atomic add and use its result
 // to pick the operations whose latency it samples.
+//
+// The latency histogram counts every operation, though only one in n is
+// timed (WithLatencySampling): each timed operation stands for itself and
+// for the operations counted after it, up to the next timed one. With
+// n = 1 every operation is timed and adds itself to its bucket. With n > 1
+// the end of a timed operation, under mu, adds the calls counted since the
+// previous timed one ended to the bucket and sum of that previous one
+// (last), and becomes the last; a snapshot adds the calls counted since
+// to the last's bucket. So the histogram's count is the exact number of
+// operations (those in flight included, as in the result counts), and its
+// buckets and sum, an unbiased estimate, only grow.
 type opMetrics struct {
 	calls, other, errs atomic.Uint64
-	samples, sum       atomic.Uint64 // latency samples and their total, ns
+	samples            atomic.Uint64 // operations timed
+	sum                atomic.Uint64 // total latency, ns (estimated, n > 1)
 	buckets            [numBuckets]atomic.Uint64
+
+	mu   sync.Mutex // n > 1: orders timed ends and snapshots
+	last lastSample // under mu
 }
+
+// lastSample is the latest timed operation to end (n > 1 sampling).
+type lastSample struct {
+	calls  uint64 // the calls counter when it ended: those are accounted for
+	bucket int
+	dur    uint64 // ns
+	ok     bool   // one has ended
+}
+
+// sample is what start returns: when a timed operation started (t0, 0 if
+// it is not timed).
+type sample struct{ t0 int64 }
 
 // metrics are a Dict's counters.
 type metrics struct {
@@ -75,10 +105,13 @@ type metrics struct {
 	// near counts the near cache's work (WithNearCache).
 	near nearMetrics
 	// sampleMask selects the calls whose latency is measured: those
-	// whose count ANDed with it is 0. noSampling turns measuring off.
+	// whose count less one ANDed with it is 0 (the first, then one in
+	// sampleMask+1). noSampling turns measuring off.
 	sampleMask uint64
 	logger     *slog.Logger
 	prefix     string
+	// logs rate-limits the logged failures (nil without a logger).
+	logs *logLimiter
 }
 
 const noSampling = math.MaxUint64
@@ -89,41 +122,94 @@ var epoch = time.Now()
 // mono returns a monotonic clock reading in nanoseconds, never 0.
 func mono() int64 { return int64(time.Since(epoch)) + 1 }
 
-// start counts a call of o and returns a start time if its latency is to
-// be measured, else 0.
-func (m *metrics) start(o op) int64 {
-	if n := m.ops[o].calls.Add(1); n&m.sampleMask == 0 && m.sampleMask != noSampling {
-		return mono()
+// start counts a call of o and returns its start time if its latency is
+// to be measured.
+func (m *metrics) start(o op) sample {
+	if n := m.ops[o].calls.Add(1); (n-1)&m.sampleMask == 0 && m.sampleMask != noSampling {
+		return sample{mono()}
 	}
-	return 0
+	return sample{}
 }
 
-// startN counts n calls of o (GetMulti counts one call per key).
-func (m *metrics) startN(o op, n int) int64 {
+// startN counts n calls of o (GetMulti counts one call per key), timed
+// together if one of them is to be.
+func (m *metrics) startN(o op, n int) sample {
 	if n <= 0 {
-		return 0
+		return sample{}
 	}
 	c := m.ops[o].calls.Add(uint64(n))
-	if m.sampleMask != noSampling && (c-uint64(n))&^m.sampleMask != c&^m.sampleMask {
-		return mono()
+	// The calls are numbered c-n+1 to c; one is timed if one less than
+	// its number is a multiple of sampleMask+1.
+	first, last := c-uint64(n), c-1
+	if m.sampleMask != noSampling && (first&m.sampleMask == 0 || first&^m.sampleMask != last&^m.sampleMask) {
+		return sample{mono()}
 	}
-	return 0
+	return sample{}
 }
 
-// end records the latency of a sampled call.
-func (m *metrics) end(o op, t0 int64) {
-	if t0 == 0 {
+// count counts n calls of o that are not timed on their own (they are
+// part of another operation, which is).
+func (m *metrics) count(o op, n int) {
+	if n > 0 {
+		m.ops[o].calls.Add(uint64(n))
+	}
+}
+
+// end records the latency of a timed call.
+func (m *metrics) end(o op, s sample) {
+	if s.t0 == 0 {
 		return
 	}
-	d := mono() - t0
+	d := uint64(mono() - s.t0)
 	om := &m.ops[o]
-	om.samples.Add(1)
-	om.sum.Add(uint64(d))
 	i := 0
 	for i < len(LatencyBounds) && time.Duration(d) > LatencyBounds[i] {
 		i++
 	}
-	om.buckets[i].Add(1)
+	om.samples.Add(1)
+	if m.sampleMask == 0 {
+		om.sum.Add(d)
+		om.buckets[i].Add(1)
+		return
+	}
+	om.mu.Lock()
+	c := om.calls.Load()
+	if l := &om.last; l.ok {
+		// The calls counted since the last timed one ended are its.
+		w := c - l.calls
+		om.buckets[l.bucket].Add(w)
+		om.sum.Add(w * l.dur)
+	} else {
+		// The first timed call stands for those before it too.
+		om.buckets[i].Add(c)
+		om.sum.Add(c * d)
+	}
+	om.last = lastSample{calls: c, bucket: i, dur: d, ok: true}
+	om.mu.Unlock()
+}
+
+// latency returns the histogram of o.
+func (m *metrics) latency(o op) Latency {
+	om := &m.ops[o]
+	l := Latency{Buckets: make([]uint64, numBuckets)}
+	if m.sampleMask != 0 && m.sampleMask != noSampling {
+		om.mu.Lock()
+		defer om.mu.Unlock()
+	}
+	l.Samples = om.samples.Load()
+	sum := om.sum.Load()
+	for i := range om.buckets {
+		l.Buckets[i] = om.buckets[i].Load()
+		l.Count += l.Buckets[i]
+	}
+	if last := om.last; last.ok {
+		w := om.calls.Load() - last.calls
+		l.Buckets[last.bucket] += w
+		l.Count += w
+		sum += w * last.dur
+	}
+	l.Sum = time.Duration(sum)
+	return l
 }
 
 // miss counts an op that ended with its second result.
@@ -138,12 +224,10 @@ func (m *metrics) fail(ctx context.Context, o op, key string, err error) error {
 		oe = &OpError{Op: opInfo[o].name, Key: key, Err: err}
 	}
 	if m.logger != nil {
-		if ctx == nil {
-			ctx = context.Background()
+		if suppressed, ok := m.logs.allow(o, oe.Err); ok {
+			m.log(ctx, suppressed, slog.String("prefix", m.prefix), slog.String("op", oe.Op),
+				slog.String("key", oe.Key), slog.String("kind", ErrorKind(oe.Err)), slog.Any("error", oe.Err))
 		}
-		m.logger.LogAttrs(ctx, slog.LevelWarn, "memdict: operation failed",
-			slog.String("prefix", m.prefix), slog.String("op", oe.Op),
-			slog.String("key", oe.Key), slog.Any("error", oe.Err))
 	}
 	return oe
 }
@@ -153,12 +237,11 @@ func (m *metrics) fail(ctx context.Context, o op, key string, err error) error {
 func (m *metrics) failKeys(ctx context.Context, o op, me *MultiError) error {
 	m.ops[o].errs.Add(uint64(len(me.Failed)))
 	if m.logger != nil {
-		if ctx == nil {
-			ctx = context.Background()
+		if suppressed, ok := m.logs.allow(o, me); ok {
+			m.log(ctx, suppressed, slog.String("prefix", m.prefix), slog.String("op", me.Op),
+				slog.Int("failed", len(me.Failed)), slog.Int("keys", me.Total),
+				slog.String("kind", ErrorKind(me)), slog.Any("error", me))
 		}
-		m.logger.LogAttrs(ctx, slog.LevelWarn, "memdict: operation failed",
-			slog.String("prefix", m.prefix), slog.String("op", me.Op),
-			slog.Int("failed", len(me.Failed)), slog.Int("keys", me.Total), slog.Any("error", me))
 	}
 	return me
 }
@@ -168,13 +251,127 @@ func (m *metrics) failKeys(ctx context.Context, o op, me *MultiError) error {
 func (m *metrics) failWhole(ctx context.Context, o op, err error) error {
 	m.ops[o].errs.Add(1)
 	if m.logger != nil {
-		if ctx == nil {
-			ctx = context.Background()
+		if suppressed, ok := m.logs.allow(o, err); ok {
+			m.log(ctx, suppressed, slog.String("prefix", m.prefix), slog.String("op", opInfo[o].name),
+				slog.String("kind", ErrorKind(err)), slog.Any("error", err))
 		}
-		m.logger.LogAttrs(ctx, slog.LevelWarn, "memdict: operation failed",
-			slog.String("prefix", m.prefix), slog.String("op", opInfo[o].name), slog.Any("error", err))
 	}
 	return err
+}
+
+// log writes one failure line, with the number of similar failures left
+// out since the last line of its kind.
+func (m *metrics) log(ctx context.Context, suppressed uint64, attrs ...slog.Attr) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Uint64("suppressed", suppressed))
+	}
+	m.logger.LogAttrs(ctx, slog.LevelWarn, "memdict: operation failed", attrs...)
+}
+
+// DefaultLogInterval is how often, at most, a Dict logs the failures of
+// one kind of operation with one kind of error (see WithLogInterval).
+const DefaultLogInterval = 10 * time.Second
+
+// Kinds of error, as ErrorKind names them.
+var errorKinds = [...]struct {
+	err  error
+	name string
+}{
+	{context.DeadlineExceeded, "timeout"},
+	{context.Canceled, "canceled"},
+	{backend.ErrUnavailable, "unavailable"},
+	{backend.ErrClosed, "closed"},
+	{ErrDecode, "decode"},
+	{ErrEncode, "encode"},
+	{backend.ErrValueTooLarge, "value_too_large"},
+	{backend.ErrInvalidKey, "invalid_key"},
+	{backend.ErrInvalidTTL, "invalid_ttl"},
+	{backend.ErrNotSupported, "not_supported"},
+	{backend.ErrCASConflict, "cas_conflict"},
+	{ErrLoaderPanicked, "loader_panicked"},
+	{ErrUpdatePanicked, "update_panicked"},
+	{ErrTxDone, "tx_done"},
+}
+
+// numKinds counts the kinds of error: those of errorKinds and "other".
+const numKinds = len(errorKinds) + 1
+
+// ErrorKind classifies err for logs and metrics, by the first of memdict's
+// and package backend's sentinel errors it wraps: "timeout"
+// (context.DeadlineExceeded), "canceled" (context.Canceled),
+// "unavailable", "closed", "decode", "encode", "value_too_large",
+// "invalid_key", "invalid_ttl", "not_supported", "cas_conflict",
+// "loader_panicked", "update_panicked", "tx_done", or "other" (an error of
+// a GetOrLoad loader, say). It returns "" for a nil err. The names are
+// few and fixed, fit for a metric label or OpenTelemetry's error.type.
+func ErrorKind(err error) string {
+	if err == nil {
+		return ""
+	}
+	return kindName(kindOf(err))
+}
+
+// kindOf returns the index of err's kind in errorKinds, or
+// len(errorKinds) for "other".
+func kindOf(err error) int {
+	for i, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			return i
+		}
+	}
+	return len(errorKinds)
+}
+
+func kindName(k int) string {
+	if k < len(errorKinds) {
+		return errorKinds[k].name
+	}
+	return "other"
+}
+
+// logLimiter lets through at most one failure line per interval for each
+// kind of operation and kind of error, and counts the others.
+type logLimiter struct {
+	every int64        // ns; <= 0: no limit
+	now   func() int64 // ns
+	slots [numOps][numKinds]logSlot
+}
+
+type logSlot struct {
+	next       atomic.Int64 // when the next line may be written; 0: now
+	suppressed atomic.Uint64
+}
+
+// newLogLimiter returns a limiter of one line per every (DefaultLogInterval
+// for 0, no limit for a negative every), on the clock now (nil: mono).
+func newLogLimiter(every time.Duration, now func() time.Time) *logLimiter {
+	if every == 0 {
+		every = DefaultLogInterval
+	}
+	l := &logLimiter{every: int64(every), now: mono}
+	if now != nil {
+		l.now = func() int64 { return now().UnixNano() }
+	}
+	return l
+}
+
+// allow reports whether a failure of o with err is to be logged, and how
+// many failures of its kind were not logged since the last line.
+func (l *logLimiter) allow(o op, err error) (suppressed uint64, ok bool) {
+	if l == nil || l.every <= 0 {
+		return 0, true
+	}
+	s := &l.slots[o][kindOf(err)]
+	now := l.now()
+	next := s.next.Load()
+	if now < next || !s.next.CompareAndSwap(next, now+l.every) {
+		s.suppressed.Add(1)
+		return 0, false
+	}
+	return s.suppressed.Swap(0), true
 }
 
 // Stats counts a Dict's operations since it was made. The totals at the
@@ -211,7 +408,7 @@ type OpStats struct {
 	// failures. Every outcome the operation can have is listed, zero or
 	// not, "error" last.
 	Results []ResultCount
-	// Latency is the distribution of the sampled latencies.
+	// Latency is the distribution of the operations' latencies.
 	Latency Latency
 }
 
@@ -233,17 +430,22 @@ func (o OpStats) Count(result string) uint64 {
 	return 0
 }
 
-// Latency is a histogram of sampled operation latencies. Only one
-// operation in WithLatencySampling's n is measured, so Count is about
-// 1/n-th of the number of operations; the distribution is unbiased.
+// Latency is a histogram of operation latencies. Every operation is
+// counted, but only one in WithLatencySampling's n is timed: each timed
+// operation stands for itself and the untimed ones that follow it, up to
+// the next timed one. So Count is the number of operations, exact once
+// none is in flight, and Buckets and Sum are an unbiased estimate that
+// only grows, as a Prometheus histogram's must; with n = 1 they are exact.
 type Latency struct {
-	// Count is the number of samples and Sum their total.
+	// Count is the number of operations and Sum their total latency.
 	Count uint64
 	Sum   time.Duration
-	// Buckets[i] counts the samples not above LatencyBounds[i] and
+	// Buckets[i] counts the operations not above LatencyBounds[i] and
 	// above LatencyBounds[i-1]; the last bucket counts those above every
-	// bound. It is not cumulative.
+	// bound. It is not cumulative. The buckets add up to Count.
 	Buckets []uint64
+	// Samples is the number of operations timed.
+	Samples uint64
 }
 
 // Quantile returns an estimate of the q-quantile (0 ≤ q ≤ 1) of the
@@ -303,10 +505,7 @@ func (m *metrics) snapshot() Stats {
 			os.Results = append(os.Results, ResultCount{info.other, other})
 		}
 		os.Results = append(os.Results, ResultCount{"error", errs})
-		os.Latency = Latency{Count: om.samples.Load(), Sum: time.Duration(om.sum.Load()), Buckets: make([]uint64, numBuckets)}
-		for i := range om.buckets {
-			os.Latency.Buckets[i] = om.buckets[i].Load()
-		}
+		os.Latency = m.latency(o)
 		st.Ops[o] = os
 		st.Errors += errs
 		switch o {

@@ -3,10 +3,12 @@ package memdict_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,8 +66,85 @@ func TestLatencySamplingOff(t *testing.T) {
 	for range 64 {
 		d.Get("a")
 	}
-	if n := d.Stats().Ops[0].Latency.Count; n != 4 {
-		t.Fatalf("%d samples of 64 at 1 in 16", n)
+	if l := d.Stats().Ops[0].Latency; l.Samples != 4 || l.Count != 64 {
+		t.Fatalf("%d samples and a count of %d after 64 gets at 1 in 16", l.Samples, l.Count)
+	}
+}
+
+// The latency histogram counts every operation, though only one in n is
+// timed: with the default 1 in 64, a few calls are counted, not dropped.
+func TestLatencyCountsEveryOperation(t *testing.T) {
+	ctx := context.Background()
+	d := newDict[int](t, memory.New(), "p")
+	for range 20 {
+		d.Get("a")
+	}
+	for i := range 3 {
+		_ = d.Put("a", i)
+	}
+	_, _ = d.GetMulti(ctx, []string{"a", "b", "c"})
+	byOp := map[string]memdict.Latency{}
+	for _, o := range d.Stats().Ops {
+		byOp[o.Op] = o.Latency
+	}
+	for op, want := range map[string]uint64{"get": 23, "put": 3, "delete": 0} {
+		l := byOp[op]
+		var sum uint64
+		for _, n := range l.Buckets {
+			sum += n
+		}
+		if l.Count != want || sum != want {
+			t.Errorf("%s: count %d, buckets sum to %d, want %d", op, l.Count, sum, want)
+		}
+		if want > 0 && (l.Samples != 1 || l.Sum <= 0) {
+			t.Errorf("%s: %d samples, sum %v: want the first call timed", op, l.Samples, l.Sum)
+		}
+	}
+}
+
+// The histogram only grows, as a Prometheus histogram must, while calls
+// run and others are timed, and its count ends up exact.
+func TestLatencyHistogramOnlyGrows(t *testing.T) {
+	ctx := context.Background()
+	d := newDict[int](t, memory.New(), "p", memdict.WithLatencySampling(4))
+	const workers, calls = 4, 2000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				if i%7 == 0 {
+					_, _ = d.GetMulti(ctx, []string{"a", "b"})
+				} else {
+					d.Get(fmt.Sprint(w))
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	prev := d.Stats().Ops[0].Latency
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		cur := d.Stats().Ops[0].Latency
+		if cur.Count < prev.Count || cur.Sum < prev.Sum {
+			t.Fatalf("the histogram shrank: count %d -> %d, sum %v -> %v", prev.Count, cur.Count, prev.Sum, cur.Sum)
+		}
+		for i := range cur.Buckets {
+			if cur.Buckets[i] < prev.Buckets[i] {
+				t.Fatalf("bucket %d shrank: %d -> %d", i, prev.Buckets[i], cur.Buckets[i])
+			}
+		}
+		prev = cur
+	}
+	calls0 := uint64(workers * (calls + calls/7 + 1)) // GetMulti counts a call per key
+	if l := d.Stats().Ops[0].Latency; l.Count != calls0 {
+		t.Fatalf("count %d after %d get calls", l.Count, calls0)
 	}
 }
 
@@ -99,6 +178,71 @@ func TestLoggerHook(t *testing.T) {
 	}
 }
 
+// Failures are logged at most once per interval for each kind of
+// operation and of error, the next line saying how many were left out.
+func TestLoggerRateLimit(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	clock := memory.NewFakeClock(time.Unix(1_700_000_000, 0))
+	d := newDict[int](t, failing{memory.New()}, "p", memdict.WithLogger(log), memdict.WithClock(clock.Now))
+	lines := func() []string {
+		out := strings.TrimSpace(buf.String())
+		buf.Reset()
+		if out == "" {
+			return nil
+		}
+		return strings.Split(out, "\n")
+	}
+	for range 100 {
+		d.Get("k")
+	}
+	_ = d.Put("k", 1) // another operation: a line of its own
+	if got := lines(); len(got) != 2 || !strings.Contains(got[0], "op=get") || !strings.Contains(got[1], "op=put") ||
+		strings.Contains(got[0], "suppressed") || !strings.Contains(got[0], "kind=unavailable") {
+		t.Fatalf("lines after 100 failed gets and a failed put:\n%s", strings.Join(got, "\n"))
+	}
+	clock.Advance(memdict.DefaultLogInterval - time.Millisecond)
+	d.Get("k")
+	if got := lines(); len(got) != 0 {
+		t.Fatalf("a line before the interval ended: %q", got)
+	}
+	clock.Advance(time.Millisecond)
+	d.Get("k")
+	if got := lines(); len(got) != 1 || !strings.Contains(got[0], "suppressed=100") {
+		t.Fatalf("lines after the interval: %q, want one saying 100 were suppressed", got)
+	}
+	if st := d.Stats(); st.Errors != 103 {
+		t.Fatalf("Errors = %d: every failure is counted", st.Errors)
+	}
+
+	// WithLogInterval(-1) logs every failure.
+	d = newDict[int](t, failing{memory.New()}, "p", memdict.WithLogger(log), memdict.WithLogInterval(-1))
+	for range 5 {
+		d.Get("k")
+	}
+	if got := lines(); len(got) != 5 {
+		t.Fatalf("%d lines for 5 failures without a limit", len(got))
+	}
+}
+
+func TestErrorKind(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{memdict.ErrUnavailable, "unavailable"},
+		{&memdict.OpError{Op: "get", Key: "k", Err: fmt.Errorf("x: %w", context.DeadlineExceeded)}, "timeout"},
+		{fmt.Errorf("%w: bad", memdict.ErrDecode), "decode"},
+		{memdict.ErrValueTooLarge, "value_too_large"},
+		{errors.New("the loader's own"), "other"},
+	} {
+		if got := memdict.ErrorKind(c.err); got != c.want {
+			t.Errorf("ErrorKind(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
 // WithLogger reports every failed operation through log/slog; Stats
 // counts operations by outcome.
 func ExampleWithLogger() {
@@ -118,7 +262,7 @@ func ExampleWithLogger() {
 	st := d.Stats()
 	fmt.Println(st.Hits, st.Misses, st.Sets, st.Errors)
 	// Output:
-	// level=WARN msg="memdict: operation failed" prefix=p op=put key=k error="backend: invalid TTL: -1s"
+	// level=WARN msg="memdict: operation failed" prefix=p op=put key=k kind=invalid_ttl error="backend: invalid TTL: -1s"
 	// 1 1 1 1
 }
 

@@ -203,11 +203,22 @@ type NearCacheStats struct {
 	Resets uint64
 	// Entries is the number of entries held now (an estimate).
 	Entries int
+	// Bytes is the memory the entries hold now, counted as MaxBytes
+	// counts it (key, encoded value and NearCacheEntryOverhead per
+	// entry), whether or not MaxBytes is set.
+	Bytes int64
 }
 
 // nearMetrics are a Dict's near-cache counters.
 type nearMetrics struct {
 	hits, misses, evictions, invalidations, resets atomic.Uint64
+	bytes                                          atomic.Int64 // held now
+}
+
+// nearWeight is what an entry of key holding n bytes counts against
+// MaxBytes.
+func nearWeight(key string, n int) int64 {
+	return int64(len(key)) + int64(n) + NearCacheEntryOverhead
 }
 
 // copyMode says what a hit returns.
@@ -297,6 +308,8 @@ func newNearCache[V any](be backend.Backend, cfg NearCache, kind valueKind, m *n
 	}
 	o := &otter.Options[string, *nearEntry[V]]{
 		OnAtomicDeletion: func(e otter.DeletionEvent[string, *nearEntry[V]]) {
+			// Every cause: replacement, invalidation, eviction.
+			m.bytes.Add(-nearWeight(e.Key, e.Value.n))
 			if e.Cause == otter.CauseOverflow {
 				m.evictions.Add(1)
 			}
@@ -432,7 +445,7 @@ func (nc *nearCache[V]) lookup(d *Dict[V], vw *view, key string, fresh bool) (V,
 	if nc.mode == shareValue {
 		return e.v, true
 	}
-	v, ok, err := d.decode(vw, key, false, e.raw)
+	v, ok, err := d.decode(vw, key, false, backend.Item{Value: e.raw})
 	if err != nil || !ok {
 		return zero, false
 	}
@@ -487,6 +500,7 @@ func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte)
 	if st.Load() != t.seq {
 		return
 	}
+	nc.m.bytes.Add(nearWeight(key, e.n)) // before the replaced entry's deletion takes its own off
 	nc.c.Set(key, e)
 	if st.Load() != t.seq {
 		// An invalidation came in between: it may have missed the entry.
@@ -718,7 +732,9 @@ func (d *Dict[V]) nearInvalidate(key string) {
 		return
 	}
 	if vw := d.view.Load(); vw != nil {
-		d.near.bind(vw).invalidate(key)
+		if !vw.python { // a Python format is served without the near cache
+			d.near.bind(vw).invalidate(key)
+		}
 		return
 	}
 	d.near.invalidate(key)
@@ -740,6 +756,7 @@ func (d *Dict[V]) nearStats() NearCacheStats {
 	return NearCacheStats{
 		Enabled: true, Hits: m.hits.Load(), Misses: m.misses.Load(), Evictions: m.evictions.Load(),
 		Invalidations: m.invalidations.Load(), Resets: m.resets.Load(), Entries: d.near.c.EstimatedSize(),
+		Bytes: max(m.bytes.Load(), 0),
 	}
 }
 
@@ -804,25 +821,28 @@ func errCannotTrack(cause error) error {
 }
 
 // lookupNear is lookup for a near-cached Dict.
-func (d *Dict[V]) lookupNear(ctx context.Context, vw *view, key string) (V, bool, error) {
+func (d *Dict[V]) lookupNear(b *bound, vw *view, key string) (V, bool, error) {
+	ctx := b.parent
 	nc := d.near
 	if v, ok := nc.get(d, vw, key); ok {
 		d.m.near.hits.Add(1)
+		d.noteNear(ctx, 1, 0)
 		return v, true, nil
 	}
 	d.m.near.misses.Add(1)
+	d.noteNear(ctx, 0, 1)
 	var zero V
 	bkey, hashed := vw.key(key)
 	t := nc.begin(vw, key)
-	it, err := d.be.Get(ctx, bkey)
+	it, err := d.be.Get(b.next(), bkey)
 	if err != nil {
 		if err == backend.ErrNotFound || errors.Is(err, backend.ErrNotFound) {
 			d.m.miss(opGet)
 			return zero, false, nil
 		}
-		return zero, false, d.m.fail(ctx, opGet, key, err)
+		return zero, false, d.m.fail(ctx, opGet, key, b.check(err))
 	}
-	v, ok, err := d.decode(vw, key, hashed, it.Value)
+	v, ok, err := d.decode(vw, key, hashed, it)
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)
@@ -863,7 +883,8 @@ func (d *Dict[V]) nearGetMulti(vw *view, keys []string) (map[string]V, []string,
 		tokens[k] = nc.begin(vw, k)
 		rest = append(rest, k)
 	}
-	d.m.ops[opGet].calls.Add(uint64(len(hits)))
+	// The hits are get calls, timed (if one of them is to be) at once.
+	d.m.end(opGet, d.m.startN(opGet, len(hits)))
 	d.m.near.hits.Add(uint64(len(hits)))
 	d.m.near.misses.Add(uint64(len(rest)))
 	return hits, rest, tokens

@@ -418,8 +418,35 @@ func TestNearCacheMaxBytes(t *testing.T) {
 	d := newDict[string](t, be, "bytes", memdict.WithNearCache(memdict.NearCache{MaxBytes: 20_000, MaxStale: time.Hour}))
 	big := strings.Repeat("x", 1000)
 	putAndGet(d, 200, func(int) string { return big })
-	if st := nearBounded(d, 20, "k0"); st.Entries > 20 {
+	if st := nearBounded(d, 20, "k0"); st.Entries > 20 || st.Bytes > 20_000 || st.Bytes < 1000 {
 		t.Fatalf("near %+v: 200 values of 1 KB in 20 KB", st)
+	}
+}
+
+// TestNearCacheBytes: Stats counts the bytes the near cache holds, as
+// MaxBytes counts them, with or without MaxBytes.
+func TestNearCacheBytes(t *testing.T) {
+	d := newDict[string](t, memory.New(), "b", memdict.WithNearCache(memdict.NearCache{MaxStale: time.Hour}))
+	entry := func(key, v string) int64 { // header, value, key, overhead
+		return 3 + int64(len(v)) + int64(len(key)) + memdict.NearCacheEntryOverhead
+	}
+	_ = d.Put("a", "xx")
+	_ = d.Put("bb", strings.Repeat("y", 100))
+	d.Get("a")
+	d.Get("bb")
+	d.Get("a") // a hit: no change
+	if got, want := d.Stats().NearCache.Bytes, entry("a", "xx")+entry("bb", strings.Repeat("y", 100)); got != want {
+		t.Fatalf("Bytes = %d, want %d", got, want)
+	}
+	_ = d.Put("bb", "z") // drops bb
+	if got, want := d.Stats().NearCache.Bytes, entry("a", "xx"); got != want {
+		t.Fatalf("Bytes after a write = %d, want %d", got, want)
+	}
+	if err := d.Clear(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Stats().NearCache.Bytes; got != 0 {
+		t.Fatalf("Bytes after Clear = %d, want 0", got)
 	}
 }
 

@@ -26,10 +26,13 @@ type options struct {
 	onError  func(error)
 
 	logger        *slog.Logger
-	sampling      int // 0: default, <0: off
+	logEvery      time.Duration // WithLogInterval; 0: DefaultLogInterval
+	observer      Observer      // WithObserver
+	sampling      int           // 0: default, <0: off
 	updateRetries int
-	near          *NearCache // WithNearCache
-	noNear        bool       // WithoutNearCache
+	timeout       time.Duration // WithTimeout
+	near          *NearCache    // WithNearCache
+	noNear        bool          // WithoutNearCache
 
 	// GetOrLoad across processes (lease.go).
 	swr      time.Duration    // WithStaleWhileRevalidate
@@ -128,7 +131,7 @@ func WithMaxValueLen(n int) Option {
 // their plugin's this way).
 //
 // The options that set one setting (WithSiteID, WithDefaultTTL, WithCodec,
-// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh) override that
+// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh, WithFormat) override that
 // setting of sh for this Dict, whatever their order among the options:
 // the Dict follows sh for the settings no option sets. Only one
 // WithSettings may be given.
@@ -167,20 +170,36 @@ func WithGenerationRefresh(d time.Duration) Option {
 	}
 }
 
-// WithLogger makes the Dict log every failed operation on l, at level
-// Warn, with the attributes prefix, op, key and error. Misses, absent keys
-// on Remove and lost Add races are not failures and are not logged. The
-// default is no logging; failures are counted in Stats either way.
+// WithLogger makes the Dict log its failed operations on l, at level
+// Warn, with the attributes prefix, op, key (or failed and keys, for an
+// operation on several keys), kind (ErrorKind's name of the error) and
+// error. Misses, absent keys on Remove and lost Add races are not failures
+// and are not logged. Lines are rate-limited: at most one per
+// WithLogInterval (DefaultLogInterval, 10 s) for each kind of operation and
+// kind of error, the next one carrying the attribute suppressed, the number
+// of similar failures left out meanwhile; so a server that is down costs a
+// few lines, not two per request. The default is no logging; failures are
+// counted in Stats either way.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error { o.logger = l; return nil }
 }
 
-// WithLatencySampling makes the Dict measure the latency of one operation
-// in n of each kind (n is rounded up to a power of two) for the latency
-// histograms in Stats. Reading the clock costs more than a hit on the
-// memory backend, so the default, DefaultLatencySampling (64), keeps it
-// out of almost every call; 1 measures every operation; a negative n turns
-// measuring off. 0 means the default.
+// WithLogInterval sets how often, at most, the Dict logs a failure of one
+// kind of operation with one kind of error (see WithLogger): 0 means
+// DefaultLogInterval (10 s), a negative d logs every failure. The interval
+// is measured on the Dict's clock (WithClock).
+func WithLogInterval(d time.Duration) Option {
+	return func(o *options) error { o.logEvery = d; return nil }
+}
+
+// WithLatencySampling makes the Dict time one operation in n of each kind
+// (n is rounded up to a power of two; the first is timed) for the latency
+// histograms in Stats. Every operation is counted whatever n: each timed
+// operation stands, in the histogram, for the untimed ones that follow it
+// (see Latency). Reading the clock costs more than a hit on the memory
+// backend or the near cache, so the default, DefaultLatencySampling (64),
+// keeps it out of almost every call; 1 times every operation; a negative
+// n turns the histograms off (they stay empty). 0 means the default.
 func WithLatencySampling(n int) Option {
 	return func(o *options) error { o.sampling = n; return nil }
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/compress"
 	"github.com/memdict/memdict/internal/envelope"
 )
 
@@ -31,6 +32,11 @@ import (
 // codec.Raw; WithCodec has no effect): Store frames Payload under the
 // codec ID it carries, which must not be 0, since memdict writes no value
 // without its header.
+//
+// In a Python format (WithFormat), whose values have no header, a Raw is
+// the value as stored and the client flags that say what it is: Codec is
+// always 0, Flags are the flags (package codec/python), and Store writes
+// Payload with Flags as they are.
 type Raw struct {
 	// Codec is the ID of the codec that encoded Payload (codec.RawID,
 	// codec.MsgpackID, ...); 0 for a value memdict did not frame.
@@ -38,6 +44,10 @@ type Raw struct {
 	// Payload is the encoded value without the header; for an unframed
 	// value, the whole value. A read's Payload is the caller's own.
 	Payload []byte
+	// Flags are the memcached client flags stored with the value, which
+	// Python's memcached clients set to say what it is (python.FlagPickle,
+	// ...): 0 in memdict's own format, whose values carry none.
+	Flags uint32
 }
 
 // errRawNoCodec is the error of storing a Raw without a codec ID.
@@ -45,13 +55,20 @@ var errRawNoCodec = fmt.Errorf("%w: a Raw value needs a codec ID (0 is for value
 
 // decodeRaw is decodeIn for a Dict[Raw]: b as it is stored, and the
 // envelope's times and flags. ok is false for a hashed key whose stored
-// original differs.
-func decodeRaw(key string, hashed bool, b []byte, private bool) (r Raw, m envelope.Meta, ok bool) {
+// original differs. A compressed payload is decompressed (to at most max
+// bytes); one that cannot be is shown whole, under codec 0, as a value
+// memdict did not frame.
+func decodeRaw(key string, hashed bool, b []byte, private bool, max int) (r Raw, m envelope.Meta, ok bool) {
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		payload = b // not framed by memdict: shown whole, under codec 0
 	} else if hashed && (!h.HasKey || string(h.Key) != key) {
 		return Raw{}, m, false
+	} else if h.Compressed {
+		if payload, err = compress.Decode(payload, max); err != nil {
+			return Raw{Payload: bytes.Clone(b)}, h.Meta, true
+		}
+		private = true
 	}
 	if !private {
 		payload = bytes.Clone(payload)
@@ -68,6 +85,9 @@ func encodeRaw(vw *view, key string, hashed bool, r Raw, m envelope.Meta) ([]byt
 	if r.Codec == 0 {
 		return nil, errRawNoCodec
 	}
+	if r.Flags != 0 {
+		return nil, fmt.Errorf("%w: %w", ErrEncode, errRawFlags)
+	}
 	n := envelope.SizeMeta(key, hashed, m) + len(r.Payload)
 	if err := vw.checkSize(n); err != nil {
 		return nil, err
@@ -79,10 +99,23 @@ func encodeRaw(vw *view, key string, hashed bool, r Raw, m envelope.Meta) ([]byt
 // Decoded returns the value as a Go value that encoding/json prints: the
 // text of raw and unframed values that are valid UTF-8, the codec's
 // decoding for the others (maps with string keys, []byte as text or
-// base64). ok is false when the value cannot be shown as JSON (binary raw
-// values, gob, unknown codecs, decode failures); show its Payload another
-// way (base64) then.
+// base64), and for a value with client flags (a Python client's) what
+// package codec/python reads of it (a dict as a map, a str as a string,
+// bytes as text or base64). ok is false when the value cannot be shown as
+// JSON (binary raw values, gob, unknown codecs, decode failures); show
+// its Payload another way (base64) then.
 func (r Raw) Decoded() (v any, ok bool) {
+	if r.Codec == 0 && r.Flags != 0 {
+		var x any
+		if err := pyCodec.Unmarshal(r.Payload, r.Flags, &x); err != nil {
+			return nil, false
+		}
+		x, err := jsonReady(x)
+		if err != nil {
+			return nil, false
+		}
+		return x, true
+	}
 	switch r.Codec {
 	case 0, codec.RawID:
 		if utf8.Valid(r.Payload) {
@@ -161,11 +194,18 @@ func jsonReady(v any) (any, error) {
 // ParseRaw returns the Raw form of b, a value as a backend holds it (read
 // from a backend key directly, without a Dict): its codec and payload, or
 // codec 0 and the whole of b for a value memdict did not frame. The
-// payload shares b's memory.
+// payload shares b's memory, unless it was compressed (codec.Zstd): it is
+// then decompressed, to at most 64 MiB (a value that cannot be is shown
+// whole, under codec 0).
 func ParseRaw(b []byte) Raw {
 	h, payload, err := envelope.Parse(b)
 	if err != nil {
 		return Raw{Payload: b}
+	}
+	if h.Compressed {
+		if payload, err = compress.Decode(payload, maxUnlimitedDecompressed); err != nil {
+			return Raw{Payload: b}
+		}
 	}
 	return Raw{Codec: h.Codec, Payload: payload}
 }

@@ -35,8 +35,13 @@ type Settings struct {
 	// NearCache, if not nil, is the near cache of Dicts that do not set
 	// their own with WithNearCache or WithoutNearCache (see NearCache). A
 	// Dict takes it when it is made: a change of it in SharedSettings
-	// applies to the Dicts made afterwards.
+	// applies to the Dicts made afterwards. The Python formats have none.
 	NearCache *NearCache
+	// Format is how Dicts lay out their keys and values (see WithFormat):
+	// "" or FormatMemdict, FormatERP5 or FormatPython. In the Python
+	// formats Codec is not used, nor are GenerationRefresh and hashed
+	// keys.
+	Format Format
 }
 
 // DefaultGenerationRefresh is how often a Dict reads its namespace
@@ -59,6 +64,10 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("MaxKeyLen %d: want 0 (no limit) or at least %d", s.MaxKeyLen, keyspace.MinMaxLen)
 	case s.MaxValueLen < 0:
 		return fmt.Errorf("MaxValueLen %d is negative", s.MaxValueLen)
+	case s.Format.check() != nil:
+		return fmt.Errorf("Format: %w", s.Format.check())
+	case s.Format.python() && s.NearCache != nil:
+		return fmt.Errorf("NearCache: a near cache is not available with Format %q (it needs memdict's own value layout)", s.Format)
 	case s.NearCache != nil:
 		if err := s.NearCache.validate(); err != nil {
 			return fmt.Errorf("NearCache: %w", err)
@@ -110,6 +119,8 @@ func (sh *SharedSettings) layered(own Settings, fields []string) *SharedSettings
 				s.MaxValueLen = own.MaxValueLen
 			case "WithGenerationRefresh":
 				s.GenerationRefresh = own.GenerationRefresh
+			case "WithFormat":
+				s.Format = own.Format
 			}
 		}
 	}}

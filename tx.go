@@ -130,7 +130,7 @@ func (tx *Tx[V]) Rollback() {
 // the other keys were written. A value that cannot be encoded or is too
 // large fails its key only. After Commit or Rollback, Commit returns
 // ErrTxDone.
-func (tx *Tx[V]) Commit(ctx context.Context) error {
+func (tx *Tx[V]) Commit(ctx context.Context) (err error) {
 	tx.mu.Lock()
 	if tx.done {
 		tx.mu.Unlock()
@@ -143,6 +143,11 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		return nil
 	}
 	d := tx.d
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "commit", "", len(ops))
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opCommit)
 	defer d.m.end(opCommit, t0)
 
@@ -160,14 +165,16 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		failed = append(failed, oe)
 	}
 
-	vw, err := d.current(ctx)
+	b := bound{parent: ctx}
+	defer b.end()
+	vw, err := d.current(&b)
 	if err != nil {
 		for _, k := range keys {
 			name := opPut
 			if ops[k].del {
 				name = opDelete
 			}
-			d.m.start(name)
+			d.m.count(name, 1)
 			fail(name, k, err)
 		}
 		return d.m.failWhole(ctx, opCommit, &CommitError{Op: "commit", Failed: failed, Total: len(keys)})
@@ -177,11 +184,16 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 	for _, k := range keys {
 		o := ops[k]
 		if o.del {
-			bk, _ := vw.key(k)
+			bk, _, err := vw.bkey(k)
+			if err != nil {
+				d.m.start(opDelete)
+				fail(opDelete, k, err)
+				continue
+			}
 			dels, delKeys = append(dels, bk), append(delKeys, k)
 			continue
 		}
-		d.m.start(opPut)
+		d.m.count(opPut, 1)
 		it, err := d.itemIn(vw, k, o.v, o.opts)
 		if err != nil {
 			fail(opPut, k, err)
@@ -189,16 +201,22 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		}
 		items, itemKeys = append(items, it), append(itemKeys, k)
 	}
-	d.m.startN(opDelete, len(dels))
+	d.m.count(opDelete, len(dels))
 
-	setErrs := spread(backend.SetMulti(ctx, d.be, items), itemKeys, items, nil)
-	delErrs := spread(backend.DeleteMulti(ctx, d.be, dels), delKeys, nil, dels)
+	b.begin() // the writes, then the deletes
+	var setErrs, delErrs []error
+	if len(items) > 0 {
+		setErrs = spread(backend.SetMulti(b.many(d.be), d.be, items), itemKeys, items, nil)
+	}
+	if len(dels) > 0 {
+		delErrs = spread(backend.DeleteMulti(b.many(d.be), d.be, dels), delKeys, nil, dels)
+	}
 	for _, k := range keys {
 		d.nearInvalidate(k)
 	}
 	for i, err := range setErrs {
 		if err != nil {
-			fail(opPut, itemKeys[i], err)
+			fail(opPut, itemKeys[i], b.check(err))
 		}
 	}
 	for i, err := range delErrs {
@@ -207,7 +225,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) error {
 		case errors.Is(err, backend.ErrNotFound):
 			d.m.miss(opDelete)
 		default:
-			fail(opDelete, delKeys[i], err)
+			fail(opDelete, delKeys[i], b.check(err))
 		}
 	}
 	if len(failed) == 0 {

@@ -40,35 +40,76 @@ import (
 // be decoded gives an error wrapping ErrDecode and is left alone. Other
 // failures are *OpError values. A caller whose ctx is done while it is
 // queued returns ctx's error and its fn is not applied.
-func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (V, error) {
+//
+// The whole call — the wait behind a round in flight, the read, the
+// compare-and-swap and the retries — is bounded by the Dict's timeout
+// (WithTimeout), taken when Update is called: a round runs within the
+// timeout of the caller that leads it, which queued first, and each
+// caller leads one round at most. A caller that runs out of time while
+// queued returns an error wrapping ErrUnavailable and its fn is not
+// applied; one that runs out during its round may have had its change
+// written (a compare-and-swap whose reply did not come in time). Under
+// heavy contention between processes, retries may need longer than the
+// timeout: a Dict made with WithTimeout(-1) (or a longer timeout) lets
+// them go on, up to WithUpdateRetries.
+func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (_ V, err error) {
+	if d.obs != nil {
+		var ob *observation
+		ctx, ob = d.observe(ctx, "update", key, 1)
+		defer func() { ob.done(okOr(err), err) }()
+	}
 	t0 := d.m.start(opUpdate)
 	defer d.m.end(opUpdate, t0)
-	r := &updateReq[V]{ctx: ctx, fn: fn, opts: opts, done: make(chan struct{})}
+	b := bound{parent: ctx}
+	defer b.end()
+	r := &updateReq[V]{fn: fn, opts: opts, done: make(chan struct{})}
 	q := &d.updates
 	q.mu.Lock()
 	if q.m == nil {
 		q.m = make(map[string]*updateQueue[V])
 	}
 	if uq, busy := q.m[key]; busy {
-		// Someone leads updates of key: queue for its next round.
+		// Someone leads updates of key: queue for its next round, which
+		// this caller may be handed to lead. The wait counts against the
+		// call's timeout.
+		r.turn = &updateTurn[V]{ch: make(chan struct{})}
 		uq.pending = append(uq.pending, r)
 		q.mu.Unlock()
+		b.timeout, b.own = d.callTimeout()
+		b.begin()
+		b.waited()
 		select {
 		case <-r.done:
-		case <-ctx.Done():
+			return r.v, r.err
+		case <-r.turn.ch:
+			return d.lead(&b, key, uq, r, r.turn.batch)
+		case <-b.done():
 			if r.state.CompareAndSwap(reqQueued, reqCancelled) {
 				var zero V
-				return zero, d.m.fail(ctx, opUpdate, key, context.Cause(ctx))
+				return zero, d.m.fail(ctx, opUpdate, key, b.expired("waiting for the update of the key in progress"))
 			}
-			<-r.done // already taken into a round
+			// Already taken into a round, or handed one to lead.
+			select {
+			case <-r.done:
+				return r.v, r.err
+			case <-r.turn.ch:
+				return d.lead(&b, key, uq, r, r.turn.batch)
+			}
 		}
-		return r.v, r.err
 	}
 	uq := &updateQueue[V]{}
 	q.m[key] = uq
 	q.mu.Unlock()
 	r.state.Store(reqTaken)
-	batch := []*updateReq[V]{r}
+	return d.lead(&b, key, uq, r, []*updateReq[V]{r})
+}
+
+// lead runs the round of batch, which r (batch[0]) leads within its
+// bound b, then hands the requests that queued meanwhile to the first of
+// them, to lead the next round, and returns r's result. Each caller thus
+// runs at most one round, and returns within its own timeout.
+func (d *Dict[V]) lead(b *bound, key string, uq *updateQueue[V], r *updateReq[V], batch []*updateReq[V]) (V, error) {
+	q := &d.updates
 	defer func() {
 		// If an fn panicked, release every caller still waiting, and the
 		// key, before the panic goes on.
@@ -90,23 +131,24 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 			panic(p)
 		}
 	}()
-	for {
-		d.updateRound(key, batch)
-		q.mu.Lock()
-		batch = batch[:0]
-		for _, p := range uq.pending {
-			if p.state.CompareAndSwap(reqQueued, reqTaken) {
-				batch = append(batch, p)
-			}
+	d.updateRound(b, key, batch)
+	q.mu.Lock()
+	var next []*updateReq[V]
+	for _, p := range uq.pending {
+		if p.state.CompareAndSwap(reqQueued, reqTaken) {
+			next = append(next, p)
 		}
-		uq.pending = nil
-		if len(batch) == 0 {
-			delete(q.m, key)
-			q.mu.Unlock()
-			return r.v, r.err
-		}
-		q.mu.Unlock()
 	}
+	uq.pending = nil
+	if len(next) == 0 {
+		delete(q.m, key)
+		q.mu.Unlock()
+		return r.v, r.err
+	}
+	q.mu.Unlock()
+	next[0].turn.batch = next
+	close(next[0].turn.ch)
+	return r.v, r.err
 }
 
 // updateGroup holds a Dict's in-flight updates, per key.
@@ -129,24 +171,34 @@ const (
 
 // updateReq is one Update call.
 type updateReq[V any] struct {
-	ctx   context.Context
 	fn    func(V, bool) (V, error)
 	opts  []ItemOption
 	state atomic.Int32
 	done  chan struct{} // closed when v and err are set
 	v     V
 	err   error
+	// turn is a queued request's (nil for the one that made the queue).
+	turn *updateTurn[V]
+}
+
+// updateTurn hands the next round to a queued request: ch is closed when
+// it is to lead batch.
+type updateTurn[V any] struct {
+	ch    chan struct{}
+	batch []*updateReq[V]
 }
 
 // updateRound applies batch's functions in one read-modify-write of key,
-// retrying on conflict, and completes every request of the batch.
-func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
+// retrying on conflict, within the bound b of the request that leads it
+// (batch[0]), and completes every request of the batch. The other
+// requests queued after it, so their time is not up before its.
+func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) {
 	finish := func(r *updateReq[V], v V, err error) {
 		r.v, r.err = v, err
 		close(r.done)
 	}
 	failAll := func(err error) {
-		err = d.m.fail(batch[0].ctx, opUpdate, key, err) // counts and logs once
+		err = d.m.fail(b.parent, opUpdate, key, b.check(err)) // counts and logs once
 		d.m.ops[opUpdate].errs.Add(uint64(len(batch) - 1))
 		var zero V
 		for _, r := range batch {
@@ -160,16 +212,19 @@ func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
 	results := make([]V, len(batch))
 	errs := make([]error, len(batch))
 	for attempt := 0; ; attempt++ {
-		// The round runs on the context of its first caller still waiting.
-		ctx := batch[0].ctx
 		start := time.Now()
-		vw, err := d.current(ctx)
+		vw, err := d.current(b)
 		if err != nil {
 			failAll(err)
 			return
 		}
-		bkey, hashed := vw.key(key)
-		it, err := d.be.Get(ctx, bkey)
+		b.begin() // a read and a compare-and-swap, or more
+		bkey, hashed, err := vw.bkey(key)
+		if err != nil {
+			failAll(err)
+			return
+		}
+		it, err := d.be.Get(b.next(), bkey)
 		exists := err == nil
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
 			failAll(err)
@@ -178,7 +233,7 @@ func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
 		var cur V
 		var ok bool
 		if exists {
-			if cur, ok, err = d.decode(vw, key, hashed, it.Value); err != nil {
+			if cur, ok, err = d.decode(vw, key, hashed, it); err != nil {
 				failAll(err)
 				return
 			}
@@ -207,9 +262,9 @@ func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
 		}
 		if exists {
 			item.CAS = it.CAS
-			err = d.be.CompareAndSwap(ctx, item)
+			err = d.be.CompareAndSwap(b.next(), item)
 		} else {
-			err = d.be.Add(ctx, item)
+			err = d.be.Add(b.next(), item)
 		}
 		d.nearInvalidate(key)
 		switch {
@@ -244,9 +299,9 @@ func (d *Dict[V]) updateRound(key string, batch []*updateReq[V]) {
 		t := time.NewTimer(rand.N(window))
 		select {
 		case <-t.C:
-		case <-ctx.Done():
+		case <-b.done():
 			t.Stop()
-			failAll(context.Cause(ctx))
+			failAll(b.expired("waiting to retry"))
 			return
 		}
 	}

@@ -1,7 +1,6 @@
 package memdict
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -52,31 +51,54 @@ type view struct {
 	ns      string // keyspace namespace, ends in ':'
 	codec   codec.Codec
 	codecID byte
-	stale   atomic.Bool
+	// python says the settings' format is a Python one (format.go): no
+	// generation, keys by pyKey, values by codec/python.
+	python bool
+	prefix string           // the Dict's prefix, for pyKey
+	zstd   codec.Compressor // the codec, if it compresses
+	stale  atomic.Bool
+	// timeout bounds each Dict call (0: none); own says the backend
+	// bounds each of its calls within it by itself (see timeout.go).
+	timeout time.Duration
+	own     bool
 }
 
 // current returns the view of the Dict's current settings and namespace
 // generation, reading the generation from the backend when it is not
-// known or due to be read again. It fails only when no generation is known
-// for the current settings and the backend cannot be read.
-func (d *Dict[V]) current(ctx context.Context) (*view, error) {
+// known or due to be read again, within the call's bound b; it sets b's
+// timeout. It fails only when no generation is known for the current
+// settings and the backend cannot be read.
+func (d *Dict[V]) current(b *bound) (*view, error) {
 	if v := d.view.Load(); v != nil && v.s == d.settings.load() && !v.stale.Load() {
+		b.limits(v)
 		return v, nil
 	}
-	return d.refreshView(ctx)
+	return d.refreshView(b)
 }
 
+// key returns the backend key of key and whether it is hashed. In a
+// Python format, where the operations that call it check the key with
+// bkey first, a key it cannot name is "", which no backend accepts.
 func (v *view) key(key string) (string, bool) {
+	if v.python {
+		k, _ := v.pyKey(key)
+		return k, false
+	}
 	return keyspace.Key(v.ns, key, v.s.MaxKeyLen)
 }
 
 // makeView returns a fresh view of settings s at generation gen.
 func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
-	v := &view{s: s, gen: gen, ns: keyspace.Namespace(s.SiteID, d.prefix, gen, s.MaxKeyLen), codec: s.Codec}
+	if s.Format.python() {
+		return &view{s: s, python: true, prefix: d.prefix, codec: s.Codec, codecID: s.Codec.ID()}
+	}
+	v := &view{s: s, gen: gen, ns: keyspace.Namespace(s.SiteID, d.prefix, gen, s.MaxKeyLen), codec: s.Codec, prefix: d.prefix}
 	if d.kind != kindCodec {
 		v.codec = codec.Raw
 	}
 	v.codecID = v.codec.ID()
+	v.timeout, v.own = d.callTimeout()
+	v.zstd, _ = v.codec.(codec.Compressor)
 	return v
 }
 
@@ -85,6 +107,9 @@ func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
 // flag.
 func (v *view) arm() *view {
 	every := v.s.GenerationRefresh
+	if v.python {
+		return v // no generation to read again
+	}
 	if every == 0 {
 		every = DefaultGenerationRefresh
 	}
@@ -99,10 +124,15 @@ func (d *Dict[V]) metaKey(s *Settings) string {
 	return keyspace.MetaKey(s.SiteID, d.prefix, "gen", s.MaxKeyLen)
 }
 
-// refreshView is current's slow path.
-func (d *Dict[V]) refreshView(ctx context.Context) (*view, error) {
+// refreshView is current's slow path. Reading the generation is a
+// backend call before the operation's own: it starts the call's clock.
+func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 	s := d.settings.load()
+	if s.Format.python() {
+		return d.install(s, 0), nil // keys without a generation
+	}
 	old := d.view.Load()
+	b.timeout, b.own = d.callTimeout()
 	if old != nil && old.s == s {
 		// A stale view of the current settings: one caller reads the
 		// generation again, the others go on with the stale view.
@@ -113,26 +143,30 @@ func (d *Dict[V]) refreshView(ctx context.Context) (*view, error) {
 		if cur := d.view.Load(); cur != old && cur.s == s && !cur.stale.Load() {
 			return cur, nil
 		}
-		gen, err := d.readGen(ctx, s, old.gen)
+		b.begin()
+		gen, err := d.readGen(b, s, old.gen)
 		if err != nil {
 			// Keep the known generation and try again after an
 			// interval; the operation itself goes on.
-			_ = d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: the namespace generation of prefix %q could not be read again, the Dict goes on with generation %d: %w", d.prefix, old.gen, err))
+			_ = d.m.failWhole(b.parent, opClear, fmt.Errorf("memdict: the namespace generation of prefix %q could not be read again, the Dict goes on with generation %d: %w", d.prefix, old.gen, err))
 			gen = old.gen
 		}
 		return d.install(s, gen), nil
 	}
-	// No view for these settings: everyone needs the generation.
+	// No view for these settings: everyone needs the generation. Waiting
+	// for the lock is part of the call's time.
+	b.begin()
 	d.genMu.Lock()
 	defer d.genMu.Unlock()
 	if cur := d.view.Load(); cur != nil && cur.s == s && !cur.stale.Load() {
+		b.waited()
 		return cur, nil
 	}
 	var known uint64
 	if old != nil && old.s.SiteID == s.SiteID && old.s.MaxKeyLen == s.MaxKeyLen {
 		known = old.gen
 	}
-	gen, err := d.readGen(ctx, s, known)
+	gen, err := d.readGen(b, s, known)
 	if err != nil {
 		// The operation's error names it, its key and the server; the
 		// generation is named only when it is itself the problem (a value
@@ -161,23 +195,24 @@ func (d *Dict[V]) install(s *Settings, gen uint64) *view {
 	}
 }
 
-// readGen reads the generation for s. If the key is absent and the Dict
-// knows a generation, it writes that one back (best effort).
-func (d *Dict[V]) readGen(ctx context.Context, s *Settings, known uint64) (uint64, error) {
+// readGen reads the generation for s, within the call's bound b. If the
+// key is absent and the Dict knows a generation, it writes that one back
+// (best effort).
+func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (uint64, error) {
 	mk := d.metaKey(s)
-	it, err := d.be.Get(ctx, mk)
+	it, err := d.be.Get(b.next(), mk)
 	switch {
 	case err == nil:
 		return parseGen(it.Value)
 	case !errors.Is(err, backend.ErrNotFound):
-		return 0, d.genErr(s, known, mk, err)
+		return 0, d.genErr(s, known, mk, b.check(err))
 	case known == 0:
 		return 0, nil
 	}
-	err = d.be.Add(ctx, backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10)})
+	err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10)})
 	if errors.Is(err, backend.ErrNotStored) {
 		// Someone else wrote one meanwhile: take theirs.
-		if it, err := d.be.Get(ctx, mk); err == nil {
+		if it, err := d.be.Get(b.next(), mk); err == nil {
 			return parseGen(it.Value)
 		}
 	}

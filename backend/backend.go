@@ -107,6 +107,19 @@ type Item struct {
 	// changes on every write of the key. CompareAndSwap requires the token
 	// of an earlier read.
 	CAS uint64
+	// Flags are memcached's client flags: 32 bits stored beside the value,
+	// which the server keeps and returns but never reads. Python's
+	// memcached clients (python-memcached, pymemcache) say with them what
+	// the value's bytes are (package codec/python); memdict's own values
+	// carry 0. Writes (Set, Add, CompareAndSwap, SetMulti) store them and
+	// reads (Get, GetMulti, GetLease) return them; Increment and Touch
+	// keep them.
+	//
+	// backend/memcached and backend/memory carry them. backend/redis does
+	// not: it reads every item with Flags 0, and refuses a write with
+	// non-zero Flags with an error wrapping ErrNotSupported, writing
+	// nothing, rather than lose them.
+	Flags uint32
 }
 
 // Backend is a byte-level key/value store with memcached's semantics.
@@ -174,9 +187,10 @@ type Backend interface {
 
 // Optional abilities. A backend implements the ones it can. Callers use
 // them through this package's functions (SetMulti, DeleteMulti, Keys,
-// ServerStats, Flush, Ping, TryLock, GetLease, Track, ServerFor, ...),
-// which find them with Do, as database/sql does for database/sql/driver's
-// interfaces, and say in one place what happens without them. Do finds an
+// ServerStats, Flush, Ping, TryLock, GetLease, Track, ServerFor, Timeout,
+// Describe, ...), which find them with Do, as database/sql does for
+// database/sql/driver's interfaces, and say in one place what happens
+// without them. Do finds an
 // ability in a driver's method set, and asks a wrapper (a Handler) for it
 // at each call, so that no wrapper hides one.
 
@@ -217,6 +231,18 @@ type Pinger interface {
 	// Ping returns nil if every server answers, or an error naming the ones
 	// that do not.
 	Ping(ctx context.Context) error
+}
+
+// Timeouter is implemented by backends that bound each call by a timeout
+// of their own (the memcached and Redis drivers' WithTimeout, URL
+// parameter timeout). memdict bounds a Dict call that makes several
+// backend calls (a namespace generation read and then the read, Update's
+// read and compare-and-swap, ...) by the same timeout as a whole, unless
+// memdict.WithTimeout says otherwise. Use it through the function Timeout.
+type Timeouter interface {
+	// Timeout returns the bound of one call: every call ends within it,
+	// or by its context's deadline if that is sooner. 0 means none.
+	Timeout() time.Duration
 }
 
 // PrivateReader is implemented by backends whose reads hand the caller a

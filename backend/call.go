@@ -50,6 +50,8 @@ const (
 	OpUnlock                       // Locker.Unlock
 	OpTrack                        // Invalidator.Track
 	OpServerFor                    // Locator.ServerFor
+	OpTimeout                      // Timeouter.Timeout
+	OpDescribe                     // Describer.Describe
 
 	numOps // one past the last
 )
@@ -84,6 +86,8 @@ var opInfo = [numOps]struct {
 	OpUnlock:         {name: "unlock", ability: "locks"},
 	OpTrack:          {name: "track", ability: "tracking changes"},
 	OpServerFor:      {name: "serverfor", ability: "locating keys", property: true},
+	OpTimeout:        {name: "timeout", ability: "a timeout of its calls", property: true},
+	OpDescribe:       {name: "describe", ability: "describing itself", property: true},
 }
 
 // unsupportedErrs holds, per optional ability, the error of a backend that
@@ -113,7 +117,7 @@ func (op Op) String() string {
 func (op Op) Optional() bool { return op > 0 && op < numOps && opInfo[op].ability != "" }
 
 // Property reports whether op asks a property of the backend, which it
-// answers without I/O (ServerFor), rather than making a call: a wrapper
+// answers without I/O (ServerFor, Timeout, Describe), rather than making a call: a wrapper
 // answers it at once from the backend it wraps now, without opening a
 // connection, waiting or injecting faults.
 func (op Op) Property() bool { return op > 0 && op < numOps && opInfo[op].property }
@@ -184,6 +188,11 @@ type Result struct {
 	Tracking Tracking
 	// Addr is the server ServerFor named ("" if the backend cannot tell).
 	Addr string
+	// Timeout is the bound of one call Timeout said (0: none).
+	Timeout time.Duration
+	// Description is what Describe said (the zero Description if the
+	// backend cannot tell).
+	Description Description
 	// Err is the error the call returned. A backend that lacks the
 	// optional ability a Call names returns an error wrapping
 	// ErrNotSupported (and not a *MultiError), having done nothing.
@@ -323,27 +332,39 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 			return Result{Tracking: tr, Err: err}
 		}
 	case OpServerFor:
-		return serverFor(be, c.Key)
+		return property(be, c)
+	case OpTimeout:
+		return property(be, c)
+	case OpDescribe:
+		return property(be, c)
 	default:
 		return Result{Err: fmt.Errorf("backend: %v: %w", c.Op, ErrNotSupported)}
 	}
 	return Result{Err: unsupportedErrs[c.Op]}
 }
 
-// serverFor is ServerFor on a backend that is not a Handler: its Locator,
-// or the Locator it wraps through an Unwrap() Backend method.
-func serverFor(be Backend, key string) Result {
+// property answers c, which asks a property (ServerFor, Timeout), on a
+// backend that is not a Handler: from its own ability, or the one of the
+// backend it wraps through an Unwrap() Backend method.
+func property(be Backend, c *Call) Result {
 	for range 16 { // a bound against a wrapper that returns itself
+		if l, ok := be.(Locator); ok && c.Op == OpServerFor {
+			return Result{Addr: l.ServerFor(c.Key)}
+		}
+		if t, ok := be.(Timeouter); ok && c.Op == OpTimeout {
+			return Result{Timeout: t.Timeout()}
+		}
+		if d, ok := be.(Describer); ok && c.Op == OpDescribe {
+			return Result{Description: d.Describe()}
+		}
 		switch b := be.(type) {
-		case Locator:
-			return Result{Addr: b.ServerFor(key)}
 		case Handler:
-			return b.Handle(context.Background(), Call{Op: OpServerFor, Key: key})
+			return b.Handle(context.Background(), *c)
 		case interface{ Unwrap() Backend }:
 			be = b.Unwrap()
 			continue
 		}
 		break
 	}
-	return Result{Err: unsupportedErrs[OpServerFor]}
+	return Result{Err: unsupportedErrs[c.Op]}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"sync"
+	"time"
 )
 
 // Using the optional abilities.
@@ -25,6 +26,7 @@ import (
 // "server statistics", "flush", "ping"). Ping has no fallback: a backend
 // that answers a Get may be a wrapper or a local store answering for a
 // server it cannot check, so only a Pinger can say that its servers answer.
+// Timeout, without a Timeouter, is 0: no bound is known.
 
 // fallbackParallel is how many per-key calls SetMulti and DeleteMulti run
 // at once on a backend without MultiWriter.
@@ -165,6 +167,15 @@ func Flush(ctx context.Context, be Backend) error {
 // there is no fallback).
 func Ping(ctx context.Context, be Backend) error {
 	return Do(ctx, be, Call{Op: OpPing}).Err
+}
+
+// Timeout returns the bound of one call of be (Timeouter.Timeout), or 0
+// if be does not say: its calls are then bounded only by their contexts.
+// Through a wrapper (a Handler, or a backend with an Unwrap() Backend
+// method) it is the timeout of the backend under it, asked at each call,
+// without I/O.
+func Timeout(be Backend) time.Duration {
+	return max(Do(context.Background(), be, Call{Op: OpTimeout}).Timeout, 0)
 }
 
 // unsupported is the error of asking for an ability a backend lacks:

@@ -39,7 +39,7 @@ type Middleware func(next CallFunc) CallFunc
 // methods is described by a Call and goes through its chain of middleware
 // to the backend (or function) it wraps. It implements Backend, Handler
 // and every optional ability (Lister, StatsReporter, Flusher, Pinger,
-// MultiWriter, Leaser, Locker, Invalidator, Locator); a method whose
+// MultiWriter, Leaser, Locker, Invalidator, Locator, Describer); a method whose
 // ability the backend under it lacks returns an error wrapping
 // ErrNotSupported, and the functions of this package then fall back as
 // each documents. Get's values are private to the caller when those of the
@@ -207,10 +207,22 @@ func (w *Wrapped) Track(ctx context.Context, prefix string, fn func(Invalidation
 	return r.Tracking, r.Err
 }
 
+// Describe implements Describer: the zero Description when the backend
+// under the middleware cannot tell.
+func (w *Wrapped) Describe() Description {
+	return w.call(context.Background(), Call{Op: OpDescribe}).Description
+}
+
 // ServerFor implements Locator: "" when the backend under the middleware
 // cannot tell.
 func (w *Wrapped) ServerFor(key string) string {
 	return w.call(context.Background(), Call{Op: OpServerFor, Key: key}).Addr
+}
+
+// Timeout implements Timeouter: 0 when the backend under the middleware
+// has no timeout of its own.
+func (w *Wrapped) Timeout() time.Duration {
+	return w.call(context.Background(), Call{Op: OpTimeout}).Timeout
 }
 
 var (
@@ -224,4 +236,6 @@ var (
 	_ Locker        = (*Wrapped)(nil)
 	_ Invalidator   = (*Wrapped)(nil)
 	_ Locator       = (*Wrapped)(nil)
+	_ Timeouter     = (*Wrapped)(nil)
+	_ Describer     = (*Wrapped)(nil)
 )

@@ -66,6 +66,7 @@ func (fakeLeaser) GetLease(_ context.Context, key string, _ backend.LeaseOptions
 func (fakeLeaser) ReleaseLease(context.Context, backend.Lease) error      { return nil }
 func (fakeLeaser) MarkStale(context.Context, string, time.Duration) error { return nil }
 func (fakeLeaser) ServerFor(key string) string                            { return "server-of-" + key }
+func (fakeLeaser) Timeout() time.Duration                                 { return 42 * time.Millisecond }
 func (fakeLeaser) Track(context.Context, string, func(backend.Invalidation)) (backend.Tracking, error) {
 	return fakeTracking{}, nil
 }
@@ -112,12 +113,18 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	if a := w.ServerFor("s"); a != "server-of-s" {
 		t.Fatalf("ServerFor = %q", a)
 	}
+	if d := w.Timeout(); d != 42*time.Millisecond {
+		t.Fatalf("Timeout = %v", d)
+	}
+	if d := w.Describe(); d.System != "memory" {
+		t.Fatalf("Describe = %+v", d)
+	}
 	_ = w.Close()
 	want := []string{
 		"set k ok", "get k ok", "getmulti k ok", "add k error", "cas k ok", "touch k ok", "increment k ok", "delete k ok",
 		"keys p ok", "stats  ok", "flush  ok", "ping  ok", "setmulti m ok", "deletemulti m ok",
 		"getlease l ok", "releaselease l ok", "markstale l ok", "trylock lock ok", "unlock lock ok", "track t ok",
-		"serverfor s ok", "close  ok",
+		"serverfor s ok", "timeout  ok", "describe  ok", "close  ok",
 	}
 	if g := rec.list(); !slices.Equal(g, want) {
 		t.Fatalf("the middleware saw\n%q\nwant\n%q", g, want)
@@ -150,16 +157,22 @@ func TestWrapSeesEveryCall(t *testing.T) {
 	if a := w.ServerFor("s"); a != "" {
 		t.Fatalf("ServerFor over a backend without Locator = %q", a)
 	}
-	if g := rec.list(); !slices.Equal(g, []string{"getlease l unsupported", "track t unsupported", "serverfor s unsupported"}) {
+	if d := w.Timeout(); d != 0 {
+		t.Fatalf("Timeout over a backend without Timeouter = %v", d)
+	}
+	if d := w.Describe(); d.System != "" || d.Servers != nil {
+		t.Fatalf("Describe over a backend without Describer = %+v", d)
+	}
+	if g := rec.list(); !slices.Equal(g, []string{"getlease l unsupported", "track t unsupported", "serverfor s unsupported", "timeout  unsupported", "describe  unsupported"}) {
 		t.Fatalf("the middleware saw %q", g)
 	}
 }
 
-// Only ServerFor is a property; the abilities are optional, the Backend
-// methods are not.
+// Only ServerFor, Timeout and Describe are properties; the abilities are
+// optional, the Backend methods are not.
 func TestOpKinds(t *testing.T) {
 	for _, op := range backend.Ops() {
-		if got, want := op.Property(), op == backend.OpServerFor; got != want {
+		if got, want := op.Property(), op == backend.OpServerFor || op == backend.OpTimeout || op == backend.OpDescribe; got != want {
 			t.Errorf("%v.Property() = %v", op, got)
 		}
 		if got, want := op.Optional(), op >= backend.OpKeys; got != want {
@@ -326,8 +339,8 @@ func TestMultiErrorIsNotMissingAbility(t *testing.T) {
 	}
 }
 
-// ServerFor finds a Locator under wrappers, and under a backend with an
-// Unwrap method.
+// ServerFor and Timeout find a Locator and a Timeouter under wrappers,
+// and under a backend with an Unwrap method.
 func TestServerForThroughWrappers(t *testing.T) {
 	inner := fakeLeaser{memory.New()}
 	for name, be := range map[string]backend.Backend{
@@ -335,10 +348,17 @@ func TestServerForThroughWrappers(t *testing.T) {
 		"Wrap":             backend.Wrap(inner),
 		"Wrap of Wrap":     backend.Wrap(backend.Wrap(inner, passOn)),
 		"Unwrap then Wrap": unwrapperOf{backend.Wrap(inner)},
+		"Unwrap":           unwrapperOf{inner},
 	} {
 		if a := backend.ServerFor(be, "k"); a != "server-of-k" {
 			t.Errorf("%s: ServerFor = %q", name, a)
 		}
+		if d := backend.Timeout(be); d != 42*time.Millisecond {
+			t.Errorf("%s: Timeout = %v", name, d)
+		}
+	}
+	if d := backend.Timeout(memory.New()); d != 0 {
+		t.Errorf("Timeout of the memory backend = %v", d)
 	}
 }
 
@@ -362,6 +382,8 @@ func TestDoAllocations(t *testing.T) {
 		"Get through three middleware":        func() { _, _ = w.Get(ctx, "k") },
 		"GetPrivate through three middleware": func() { _, _, _ = backend.GetPrivate(ctx, w, "k") },
 		"GetLease through three middleware":   func() { _, _ = w.GetLease(ctx, "k", backend.LeaseOptions{TTL: time.Second}) },
+		"Timeout through three middleware":    func() { _ = backend.Timeout(w) },
+		"Timeout of a driver without one":     func() { _ = backend.Timeout(store) },
 	} {
 		if n := testing.AllocsPerRun(100, fn); n != 0 {
 			t.Errorf("%s: %v allocations", name, n)

@@ -10,6 +10,9 @@
 // Custom codecs pick an ID from 128 to 255 and, to be found by ByID (which
 // tools such as the memdict command use to show any stored value), call
 // Register.
+//
+// Zstd wraps a codec so that a Dict compresses its large values, saying so
+// in each value's header, where every reader sees it.
 package codec
 
 import (

@@ -104,8 +104,17 @@ type PluginConfig struct {
 	// an in-process tier in front of the backend (memdict.WithNearCache).
 	// A Dict takes it when it is made, so a change applies to the Dicts
 	// made afterwards; a Dict's own memdict.WithNearCache or
-	// memdict.WithoutNearCache replaces it. nil means none.
+	// memdict.WithoutNearCache replaces it. nil means none. The formats
+	// erp5 and python have none.
 	NearCache *NearCacheConfig
+	// Format is how the plugin's Dicts lay out their keys and values
+	// (memdict.WithFormat): "" or memdict.FormatMemdict, memdict's own;
+	// memdict.FormatERP5, the entries of ERP5's Memcached Tool on the same
+	// memcached (the Tool's site id and the Dict's prefix make ERP5's
+	// keys); memdict.FormatPython, the values of Python programs using
+	// python-memcached or pymemcache, under the keys they use. Files
+	// write it format: erp5.
+	Format memdict.Format
 }
 
 // NearCacheConfig is a plugin's near cache: the bounds and the staleness
@@ -233,6 +242,7 @@ const (
 	fieldOrder       = "order"
 	fieldGenRefresh  = "generation_refresh"
 	fieldNearCache   = "near_cache"
+	fieldFormat      = "format"
 
 	// The fields of near_cache.
 	fieldMaxEntries = "max_entries"
@@ -242,7 +252,7 @@ const (
 
 var (
 	topFields    = []string{fieldSiteID, fieldPlugins}
-	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh, fieldNearCache}
+	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh, fieldNearCache, fieldFormat}
 	nearFields   = []string{fieldMaxEntries, fieldMaxBytes, fieldMaxStale}
 )
 
@@ -289,6 +299,16 @@ func (pc PluginConfig) check(file, name string, lines map[string]int) []error {
 	if _, err := codecByName(pc.Codec); err != nil {
 		bad(fieldCodec, err)
 	}
+	python := pc.Format == memdict.FormatERP5 || pc.Format == memdict.FormatPython
+	if pc.Format != "" && !slices.Contains(memdict.Formats(), pc.Format) {
+		bad(fieldFormat, fmt.Errorf("unknown format %q (known: memdict, erp5, python)", pc.Format))
+	}
+	if scheme, _, _ := strings.Cut(strings.ToLower(pc.URL), "://"); python && (scheme == "redis" || scheme == "rediss") {
+		bad(fieldFormat, fmt.Errorf("format: %s needs memcached (or mem://): Redis keeps no client flags, which say what a Python value is", pc.Format))
+	}
+	if python && pc.NearCache != nil {
+		bad(fieldNearCache, fmt.Errorf("not available with format: %s (a near cache needs memdict's own value layout)", pc.Format))
+	}
 	if nc := pc.NearCache; nc != nil {
 		sub := func(f string) string { return fieldNearCache + "." + f }
 		if nc.MaxEntries < 0 {
@@ -312,7 +332,7 @@ func (pc PluginConfig) settings(siteID string) (memdict.Settings, error) {
 		return memdict.Settings{}, err
 	}
 	return memdict.Settings{SiteID: siteID, TTL: pc.Expiration, Codec: c, MaxKeyLen: pc.MaxKeyLen, MaxValueLen: pc.MaxValueLen,
-		GenerationRefresh: pc.GenerationRefresh, NearCache: pc.NearCache.nearCache()}, nil
+		GenerationRefresh: pc.GenerationRefresh, NearCache: pc.NearCache.nearCache(), Format: pc.Format}, nil
 }
 
 func codecByName(name string) (codec.Codec, error) {
@@ -446,6 +466,7 @@ type filePlugin struct {
 	Order       *int
 	GenRefresh  *time.Duration
 	NearCache   *NearCacheConfig
+	Format      *string
 }
 
 func (fp filePlugin) config(name string) PluginConfig {
@@ -476,6 +497,9 @@ func (fp filePlugin) config(name string) PluginConfig {
 		pc.GenerationRefresh = *fp.GenRefresh
 	}
 	pc.NearCache = fp.NearCache
+	if fp.Format != nil {
+		pc.Format = memdict.Format(*fp.Format)
+	}
 	return pc
 }
 
@@ -702,16 +726,19 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 			continue // as if absent
 		}
 		switch k.Value {
-		case fieldURL, fieldCodec:
+		case fieldURL, fieldCodec, fieldFormat:
 			var s string
 			if v.Kind != yaml.ScalarNode || v.Decode(&s) != nil {
 				bad(v, k.Value, errors.New("want a string"))
 				continue
 			}
-			if k.Value == fieldURL {
+			switch k.Value {
+			case fieldURL:
 				fp.URL = &s
-			} else {
+			case fieldCodec:
 				fp.Codec = &s
+			default:
+				fp.Format = &s
 			}
 		case fieldExpiration:
 			d, err := parseExpiration(v.Value, v.Kind == yaml.ScalarNode && v.Tag != "!!str")

@@ -99,6 +99,13 @@ plugins:
 				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.NearCache = &tool.NearCacheConfig{} }),
 				"r": def("mem://"),
 			}}},
+		{"yaml format", "c.yaml", "site_id: erp5_site\nplugins:\n  p:\n    url: 127.0.0.1:11211\n    format: erp5\n  q:\n    url: mem://\n    format: memdict\n",
+			tool.Config{SiteID: "erp5_site", Plugins: map[string]tool.PluginConfig{
+				"p": with(def("127.0.0.1:11211"), func(p *tool.PluginConfig) { p.Format = memdict.FormatERP5 }),
+				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.Format = memdict.FormatMemdict }),
+			}}},
+		{"json format", "c.json", `{"plugins": {"p": {"url": "mem://", "format": "python"}}}`,
+			tool.Config{Plugins: map[string]tool.PluginConfig{"p": with(def("mem://"), func(p *tool.PluginConfig) { p.Format = memdict.FormatPython })}}},
 		{"json near cache", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_entries": 500, "max_stale": "30s"}}}}`,
 			tool.Config{Plugins: map[string]tool.PluginConfig{
 				"p": with(def("mem://"), func(p *tool.PluginConfig) {
@@ -178,6 +185,10 @@ func TestLoadConfigBad(t *testing.T) {
 		{"yaml near cache negative entries", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache:\n      max_entries: -5\n", 5, "p", "near_cache.max_entries", "negative"},
 		{"yaml near cache bad stale", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache:\n      max_stale: soon\n", 5, "p", "near_cache.max_stale", "duration"},
 		{"json near cache negative stale", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_stale": "-1s"}}}}`, 0, "p", "near_cache.max_stale", "negative"},
+		{"yaml unknown format", "c.yaml", "plugins:\n  p:\n    url: mem://\n    format: pickle\n", 4, "p", "format", "known: memdict, erp5, python"},
+		{"json format not a string", "c.json", `{"plugins": {"p": {"url": "mem://", "format": 1}}}`, 0, "p", "format", ""},
+		{"yaml format erp5 on redis", "c.yaml", "plugins:\n  p:\n    url: redis://127.0.0.1:6379/0\n    format: erp5\n", 4, "p", "format", "needs memcached"},
+		{"yaml format erp5 with a near cache", "c.yaml", "plugins:\n  p:\n    url: mem://\n    format: erp5\n    near_cache: {}\n", 5, "p", "near_cache", "not available with format: erp5"},
 		{"json near cache bytes not a number", "c.json", `{"plugins": {"p": {"url": "mem://", "near_cache": {"max_bytes": "1MB"}}}}`, 0, "p", "near_cache.max_bytes", "integer"},
 	}
 	for _, tt := range tests {

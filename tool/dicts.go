@@ -22,7 +22,7 @@ type DictInfo struct {
 	// Count is the number of live Dicts of that plugin and prefix.
 	Count int
 	// Stats is the sum of their Stats: operations by kind and outcome,
-	// latency histograms, totals.
+	// latency histograms, totals, near caches.
 	Stats memdict.Stats
 }
 
@@ -131,6 +131,7 @@ func addStats(a, b memdict.Stats) memdict.Stats {
 			ao.Results[j].Count += rc.Count
 		}
 		ao.Latency.Count += bo.Latency.Count
+		ao.Latency.Samples += bo.Latency.Samples
 		ao.Latency.Sum += bo.Latency.Sum
 		if len(ao.Latency.Buckets) < len(bo.Latency.Buckets) {
 			ao.Latency.Buckets = append(ao.Latency.Buckets, make([]uint64, len(bo.Latency.Buckets)-len(ao.Latency.Buckets))...)
@@ -139,6 +140,15 @@ func addStats(a, b memdict.Stats) memdict.Stats {
 			ao.Latency.Buckets[k] += n
 		}
 	}
+	an, bn := &a.NearCache, b.NearCache
+	an.Enabled = an.Enabled || bn.Enabled
+	an.Hits += bn.Hits
+	an.Misses += bn.Misses
+	an.Evictions += bn.Evictions
+	an.Invalidations += bn.Invalidations
+	an.Resets += bn.Resets
+	an.Entries += bn.Entries
+	an.Bytes += bn.Bytes
 	return a
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -84,4 +85,35 @@ func TestDictsForgetsReclaimedDicts(t *testing.T) {
 	if got := tl.Dicts(); got != nil {
 		t.Errorf("Dicts() after Close = %+v, want none", got)
 	}
+}
+
+// Dicts sums the near caches of a group; Describe tells what the plugin's
+// backend is, once it is open, without opening it.
+func TestDictsNearCacheAndDescribe(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	if d := tl.Describe(""); d.System != "" {
+		t.Fatalf("Describe before the backend is open = %+v", d)
+	}
+	near := memdict.WithNearCache(memdict.NearCache{MaxStale: time.Hour})
+	a := mustDict[int](t, tl, "n", "", near)
+	b := mustDict[int](t, tl, "n", "", near)
+	_ = a.Put("k", 1)
+	a.Get("k") // miss, filled
+	a.Get("k") // hit
+	b.Get("k") // miss
+	got := tl.Dicts()
+	if len(got) != 1 {
+		t.Fatalf("Dicts() = %+v", got)
+	}
+	if nc := got[0].Stats.NearCache; !nc.Enabled || nc.Hits != 1 || nc.Misses != 2 || nc.Entries != 2 || nc.Bytes <= 0 {
+		t.Fatalf("near cache of the group: %+v", nc)
+	}
+	if d := tl.Describe(""); d.System != "memory" {
+		t.Fatalf("Describe = %+v", d)
+	}
+	if d := tl.Describe("no_such_plugin"); d.System != "" {
+		t.Fatalf("Describe of an unknown plugin = %+v", d)
+	}
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
 }

@@ -27,8 +27,11 @@
 // live; 0 means never), a maximum key length (default 250; 0: no limit), a
 // maximum value length (default 1 MiB; 0: no limit), a codec name, an
 // ordering index for listings, how often Dicts re-read their namespace
-// generation (see memdict.Dict.Clear), and an optional near cache for its
-// Dicts (NearCacheConfig). The Tool's optional site id is put in front
+// generation (see memdict.Dict.Clear), an optional near cache for its
+// Dicts (NearCacheConfig), and a format: memdict's own, or erp5 to share
+// the entries of ERP5's Memcached Tool on the same memcached (ERP5's keys
+// and python-memcached's values, see memdict.WithFormat), or python for
+// those of Python programs. The Tool's optional site id is put in front
 // of every Dict's prefix, so that several applications can share one
 // server without meeting. Dicts of one plugin share one backend (one
 // connection pool), opened by the first call that needs it.
@@ -70,6 +73,9 @@
 //	    near_cache:             # each Dict keeps hot values in the process
 //	      max_entries: 10000
 //	      max_stale: 0          # 0: as long as Redis reports no change
+//	  erp5_plugin:
+//	    url: 127.0.0.1:11211    # the memcached of an ERP5 site
+//	    format: erp5            # its Dicts are ERP5's (site_id: ERP5's site id)
 //
 // The two formats are read alike: the same fields, the same values (an
 // expiration in seconds or as a duration, see ParseTTL; a field set to

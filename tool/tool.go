@@ -211,15 +211,16 @@ func (t *Tool) sortedLocked() []*plugin {
 //	getMemcachedDict("my_first_test", "portal_memcached/default_memcached_plugin")
 //	tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
 //
-// The Dict takes its site id, expiration, limits, codec and near cache from
-// the Tool and the plugin, and follows later changes of them (SetPlugin,
-// Configure), but for the options opts gives it, which take precedence,
-// for this Dict only:
+// The Dict takes its site id, expiration, limits, codec, near cache and
+// format from the Tool and the plugin, and follows later changes of them
+// (SetPlugin, Configure), but for the options opts gives it, which take
+// precedence, for this Dict only:
 //
 //   - options that set one setting (memdict.WithDefaultTTL, WithCodec,
-//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh, WithSiteID)
-//     override the plugin's value of that setting: the Dict keeps it when
-//     the plugin changes, and follows the plugin for the others;
+//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh, WithSiteID,
+//     WithFormat) override the plugin's value of that setting: the Dict
+//     keeps it when the plugin changes, and follows the plugin for the
+//     others;
 //   - memdict.WithNearCache replaces the plugin's near cache
 //     (PluginConfig.NearCache), and memdict.WithoutNearCache removes it;
 //     a plugin's near cache is taken when the Dict is made;
@@ -268,9 +269,9 @@ type PluginInfo struct {
 	// "portal_memcached/<name>", designates it too.)
 	Path string
 	// PluginConfig is its configuration, with the URL's password, if any,
-	// replaced by "xxxxx" (backend.Redact), and the codec's name filled in
-	// ("msgpack" for the default). URL is "" for a backend supplied with
-	// WithBackend.
+	// replaced by "xxxxx" (backend.Redact), and the codec's and format's
+	// names filled in ("msgpack" and "memdict" for the defaults). URL is ""
+	// for a backend supplied with WithBackend.
 	PluginConfig
 	// SiteID is the Tool's site id, which the plugin's Dicts use.
 	SiteID string
@@ -285,6 +286,9 @@ func (t *Tool) infoLocked(p *plugin) PluginInfo {
 	}
 	if c, err := codecByName(pc.Codec); err == nil {
 		pc.Codec = c.Name()
+	}
+	if pc.Format == "" {
+		pc.Format = memdict.FormatMemdict
 	}
 	return PluginInfo{Name: p.name, Path: PluginPath(p.name), PluginConfig: pc, SiteID: t.siteID, Open: p.proxy.opened()}
 }
@@ -347,6 +351,21 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 	return p.proxy.be, nil
 }
 
+// Describe returns what the backend of the plugin path names says of
+// itself (backend.Describe: the kind of server, the servers and the
+// connections to each), without opening it: the zero Description if it is
+// not open yet, if it cannot tell, or if path names no plugin. Metrics
+// exporters read the connections there.
+func (t *Tool) Describe(path string) backend.Description {
+	t.mu.RLock()
+	p, err := t.lookup(path)
+	t.mu.RUnlock()
+	if err != nil {
+		return backend.Description{}
+	}
+	return backend.Describe(p.proxy.be)
+}
+
 // SetPlugin changes the configuration of the plugin path names, or adds a
 // plugin if there is none of that name. Dicts handed out earlier follow the
 // change from their next call on.
@@ -359,9 +378,9 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 // URL (and password), so that an admin page can change the other settings
 // without knowing the password.
 //
-// Changing the codec or the maximum key length (or, with Configure, the
-// site id) changes how values and keys are written: values stored before
-// then read as misses, as after a cache flush.
+// Changing the codec, the format or the maximum key length (or, with
+// Configure, the site id) changes how values and keys are written: values
+// stored before then read as misses, as after a cache flush.
 //
 // SetPlugin is atomic: on error nothing changes. It returns a
 // *ConfigError for an invalid cfg, the error of opening the new URL, or an

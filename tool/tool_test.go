@@ -127,7 +127,7 @@ func TestPluginsInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tool.PluginInfo{Name: "r", Path: "r", SiteID: "site",
-		PluginConfig: tool.PluginConfig{URL: "redis://user:xxxxx@127.0.0.1:1/0", Expiration: time.Minute, Codec: "json", Order: 3}}
+		PluginConfig: tool.PluginConfig{URL: "redis://user:xxxxx@127.0.0.1:1/0", Expiration: time.Minute, Codec: "json", Order: 3, Format: memdict.FormatMemdict}}
 	if info != want {
 		t.Errorf("Plugin =\n%+v\nwant\n%+v", info, want)
 	}

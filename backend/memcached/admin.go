@@ -544,3 +544,24 @@ func (l *keyList) close() {
 	}
 	l.mem = nil
 }
+
+// Describe implements backend.Describer, without I/O: the system
+// "memcached" and, for each server in the order given to New, the number
+// of meta-protocol connections open to it (at most WithConns). Idle is -1:
+// the connections are pipelined, shared by every call. The text-protocol
+// client of a server without meta commands is not counted.
+func (c *Client) Describe() backend.Description {
+	d := backend.Description{System: "memcached", Servers: make([]backend.ServerConns, 0, len(c.nodes))}
+	for _, n := range c.nodes {
+		open := 0
+		if !c.closed.Load() {
+			for i := range n.pool.slots {
+				if cn := n.pool.slots[i].cn.Load(); cn != nil && !cn.dead.Load() {
+					open++
+				}
+			}
+		}
+		d.Servers = append(d.Servers, backend.ServerConns{Addr: n.addr, Open: open, Idle: -1})
+	}
+	return d
+}

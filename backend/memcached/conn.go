@@ -236,6 +236,8 @@ func resetConn(nc net.Conn) {
 type dialer struct {
 	timeout time.Duration
 	tls     *tls.Config // nil: plain TCP
+	// dial opens the TCP connections (WithDialer); nil: a net.Dialer.
+	custom func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // dial connects to addr within the timeout (and ctx), doing the TLS
@@ -244,9 +246,28 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	nd := net.Dialer{}
+	if d.custom != nil {
+		nc, err := d.custom(ctx, network, addr)
+		if err != nil || d.tls == nil {
+			return nc, err
+		}
+		tc := tls.Client(nc, d.tlsConfig(addr))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 	if d.tls == nil {
 		return nd.DialContext(ctx, network, addr)
 	}
+	td := tls.Dialer{NetDialer: &nd, Config: d.tlsConfig(addr)}
+	return td.DialContext(ctx, network, addr)
+}
+
+// tlsConfig returns the TLS configuration for addr: the configured one,
+// with addr's host as ServerName if it names none.
+func (d *dialer) tlsConfig(addr string) *tls.Config {
 	cfg := d.tls
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
@@ -254,6 +275,5 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 			cfg.ServerName = host
 		}
 	}
-	td := tls.Dialer{NetDialer: &nd, Config: cfg}
-	return td.DialContext(ctx, network, addr)
+	return cfg
 }

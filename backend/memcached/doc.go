@@ -69,6 +69,15 @@
 // would end after 2038, beyond memcached's 32-bit expiration, fails with
 // backend.ErrInvalidTTL.
 //
+// # Client flags
+//
+// Every write stores backend.Item.Flags as the item's client flags (meta
+// "ms ... F<flags>", the text protocol's flags field) and every read
+// returns them (Get, GetMulti and GetLease ask with "f"), so that values
+// of Python's memcached clients keep the flags that say what they are
+// (package codec/python). Flags that are not 0 make memcached's item 4
+// bytes larger, which the size check before a write counts.
+//
 // # The engine
 //
 // Each server has a fixed set of conns connections (2 by default), each
@@ -212,8 +221,9 @@
 // Client implements backend.Lister (with "lru_crawler metadump"),
 // backend.StatsReporter ("stats" on every server), backend.Flusher
 // ("flush_all" on every server, or FlushNode for one), backend.Pinger
-// ("version") and backend.MultiWriter (SetMulti, DeleteMulti; memdict's
-// Tx.Commit and PutMulti use it). The admin commands (stats, lru_crawler
+// ("version"), backend.MultiWriter (SetMulti, DeleteMulti; memdict's
+// Tx.Commit and PutMulti use it) and backend.Describer (the connections
+// open to each server, for metrics, without I/O). The admin commands (stats, lru_crawler
 // metadump, version, flush_all) do not go through the engine: each opens
 // a short-lived admin connection of its own, so that a long listing never
 // holds up the pipelined calls; each ends within the timeout, but for a

@@ -84,6 +84,7 @@ type found struct {
 	index int
 	value []byte
 	cas   uint64
+	flags uint32 // client flags
 }
 
 // request is one call to a server. The caller sets the input fields, the
@@ -93,6 +94,7 @@ type request struct {
 	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'; kindDelete: 0, 'C' cas, 'I' invalidate
 	key   string
 	value []byte
+	flags uint32 // kindStore: the client flags to store
 	exp   int32
 	cas   uint64 // kindStore and kindDelete with mode 'C'
 	delta uint64 // kindArith; kindLease: the R (recache) time, 0 for none
@@ -110,7 +112,8 @@ type request struct {
 	status uint8
 	rvalue []byte
 	rcas   uint64
-	rflags uint8 // kindLease: the reply's lease flags (flagWin, flagBusy, flagStale)
+	rflags uint8  // kindLease: the reply's lease flags (flagWin, flagBusy, flagStale)
+	rcflag uint32 // kindGet, kindLease: the client flags of the item read
 	num    uint64
 	founds []found
 	fails  []keyStatus
@@ -138,9 +141,9 @@ func newRequest(kind uint8) *request {
 // release clears r and returns it to the pool. Values handed to a caller
 // are not kept.
 func (r *request) release() {
-	r.mode, r.key, r.value, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0
+	r.mode, r.key, r.value, r.flags, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0, 0
 	r.keys, r.items, r.exps = nil, nil, nil
-	r.status, r.rvalue, r.rcas, r.rflags, r.num, r.err = 0, nil, 0, 0, 0, nil
+	r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.num, r.err = 0, nil, 0, 0, 0, 0, nil
 	r.opaque, r.info = 0, serverInfo{}
 	clear(r.founds)
 	r.founds = r.founds[:0]
@@ -750,7 +753,7 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 		if err != nil && attempt == 0 && idempotent(r) && staleConn(err) && ctx.Err() == nil {
 			// The server had closed the idle connection (it restarted, or
 			// timed the connection out): ask again on a new one.
-			r.status, r.rvalue, r.rcas, r.rflags, r.err = 0, nil, 0, 0, nil
+			r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.err = 0, nil, 0, 0, 0, nil
 			last = cn
 			continue
 		}

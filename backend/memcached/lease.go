@@ -47,12 +47,12 @@ import (
 
 var _ backend.Leaser = (*Client)(nil)
 
-// encodeLease writes "mg <key> v c k N<exp>[ R<within>]" (encode adds
+// encodeLease writes "mg <key> v c f k N<exp>[ R<within>]" (encode adds
 // the opaque and the line end).
 func encodeLease(w *bufio.Writer, r *request) {
 	_, _ = w.WriteString("mg ")
 	_, _ = w.WriteString(r.key)
-	_, _ = w.WriteString(" v c k N")
+	_, _ = w.WriteString(" v c f k N")
 	writeInt(w, int64(r.exp))
 	if r.delta != 0 {
 		_, _ = w.WriteString(" R")
@@ -114,7 +114,7 @@ func (c *Client) leaseRun(ctx context.Context, n *node, dl due, op, key string, 
 	return nil
 }
 
-// GetLease reads key as Get does, with "mg <key> v c N<ttl> [R<within>]"
+// GetLease reads key as Get does, with "mg <key> v c f N<ttl> [R<within>]"
 // (o.TTL and o.RefreshWithin in whole seconds, rounded up): one round
 // trip. On a miss memcached creates a placeholder that lasts o.TTL and
 // hands this caller the lease (Won); a caller that finds another's
@@ -154,7 +154,7 @@ func (c *Client) GetLease(ctx context.Context, key string, o backend.LeaseOption
 	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {
 		return backend.Lease{}, err
 	}
-	status, value, cas, flags, rerr := r.status, r.rvalue, r.rcas, r.rflags, r.err
+	status, value, cas, flags, client, rerr := r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.err
 	r.release()
 	switch status {
 	case replyOK:
@@ -165,7 +165,7 @@ func (c *Client) GetLease(ctx context.Context, key string, o backend.LeaseOption
 			Busy: flags&flagBusy != 0,
 		}
 		if !placeholder(len(value), flags) {
-			l.Found, l.Stale, l.Item.Value = true, flags&flagStale != 0, value
+			l.Found, l.Stale, l.Item.Value, l.Item.Flags = true, flags&flagStale != 0, value, client
 		}
 		return l, nil
 	case replyMiss:

@@ -540,3 +540,20 @@ func TestLeaseHostileReply(t *testing.T) {
 		t.Fatalf("MarkStale answered with a value: %v, want ErrProtocol", err)
 	}
 }
+
+// TestLeaseFlags: a lease that finds a value returns its client flags,
+// and a fill stores the flags it carries.
+func TestLeaseFlags(t *testing.T) {
+	t.Parallel()
+	a, b, _ := leaseClients(t)
+	const key = "flagged"
+	l := wonLease(t, a, key, leaseOpts)
+	if err := a.CompareAndSwap(context.Background(), backend.Item{Key: key, Value: []byte("pickle"), Flags: 1, CAS: l.Item.CAS}); err != nil {
+		t.Fatal(err)
+	}
+	got := getLease(t, b, key, leaseOpts)
+	wantLease(t, "after the fill", got, true, false, false, false, "pickle")
+	if got.Item.Flags != 1 {
+		t.Fatalf("lease of a value stored with flags 1 carries flags %d", got.Item.Flags)
+	}
+}

@@ -66,7 +66,7 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		cfg:    cfg,
 		hook:   cfg.hook,
 		byAddr: make(map[string]*node, len(addrs)),
-		dialer: &dialer{timeout: cfg.timeout, tls: cfg.tls},
+		dialer: &dialer{timeout: cfg.timeout, tls: cfg.tls, custom: cfg.dial},
 	}
 	names := make([]string, len(addrs))
 	netAddrs := make([]net.Addr, len(addrs))

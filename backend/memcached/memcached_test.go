@@ -260,3 +260,42 @@ func TestClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestFlagsInItemSize: memcached gives an item with client flags 4 more
+// bytes (items.c, item_make_header), so the largest value that fits
+// item_size_max with flags 0 is refused with flags before it is sent,
+// leaving the stored value in place (memcached would drop it on a set
+// too large), and one 4 bytes smaller is stored.
+func TestFlagsInItemSize(t *testing.T) {
+	t.Parallel()
+	p := testserver.Memcached(t, "-I", "1m")
+	c, err := memcached.New([]string{p.Addr}, memcached.WithMaxValueSize(4<<20), memcached.WithTimeout(testTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	const key = "k"
+	// item_size_max less the item header (48), the key and its NUL, the
+	// value's CRLF and the CAS field.
+	largest := 1<<20 - 48 - (len(key) + 1) - 2 - 8
+	if err := c.Set(ctx, backend.Item{Key: key, Value: make([]byte, largest)}); err != nil {
+		t.Fatalf("the largest value without flags: %v", err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: key, Value: []byte("old"), Flags: 1}); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Set(ctx, backend.Item{Key: key, Value: make([]byte, largest), Flags: 1})
+	if !errors.Is(err, backend.ErrValueTooLarge) {
+		t.Fatalf("the same value with flags: %v, want ErrValueTooLarge", err)
+	}
+	if it, err := c.Get(ctx, key); err != nil || string(it.Value) != "old" || it.Flags != 1 {
+		t.Fatalf("after the refused Set: %q with flags %d, %v; want \"old\" with flags 1", it.Value, it.Flags, err)
+	}
+	if err := c.Set(ctx, backend.Item{Key: key, Value: make([]byte, largest-4), Flags: 1}); err != nil {
+		t.Fatalf("4 bytes less with flags: %v", err)
+	}
+	if it, err := c.Get(ctx, key); err != nil || len(it.Value) != largest-4 || it.Flags != 1 {
+		t.Fatalf("read back %d bytes with flags %d, %v", len(it.Value), it.Flags, err)
+	}
+}

@@ -40,19 +40,21 @@ func writeInt(w *bufio.Writer, v int64) {
 // encode writes r's commands to w. Errors stick in w and show at Flush.
 // Every command carries its opaque (O<n>, see request.opaque), and every
 // read the key flag (k), so that each reply names the request it answers.
+// Reads ask for the client flags (f) and writes store them (F<flags>, left
+// out when 0, memcached's default).
 func encode(w *bufio.Writer, r *request) {
 	switch r.kind {
 	case kindGet:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
-		_, _ = w.WriteString(" v c k")
+		_, _ = w.WriteString(" v c f k")
 	case kindTouch:
 		_, _ = w.WriteString("mg ")
 		_, _ = w.WriteString(r.key)
 		_, _ = w.WriteString(" T")
 		writeInt(w, int64(r.exp))
 	case kindStore:
-		encodeSet(w, r.key, r.value, r.exp)
+		encodeSet(w, r.key, r.value, r.exp, r.flags)
 		switch r.mode {
 		case 'E':
 			_, _ = w.WriteString(" ME")
@@ -92,13 +94,13 @@ func encode(w *bufio.Writer, r *request) {
 		_, _ = w.WriteString(helloCmd)
 		return
 	case kindGetMulti:
-		encodeQuietKeys(w, "mg ", r.keys, " v c k", r.opaque)
+		encodeQuietKeys(w, "mg ", r.keys, " v c f k", r.opaque)
 		return
 	case kindSetMulti:
 		last := len(r.items) - 1
 		for i := range r.items {
 			it := &r.items[i]
-			encodeSet(w, it.Key, it.Value, r.exps[i])
+			encodeSet(w, it.Key, it.Value, r.exps[i], it.Flags)
 			if i < last {
 				_, _ = w.WriteString(" q")
 			}
@@ -138,14 +140,18 @@ func encodeQuietKeys(w *bufio.Writer, cmd string, keys []string, flags string, b
 	}
 }
 
-// encodeSet writes "ms <key> <len> T<exp>" (no line end).
-func encodeSet(w *bufio.Writer, key string, value []byte, exp int32) {
+// encodeSet writes "ms <key> <len> T<exp>[ F<flags>]" (no line end).
+func encodeSet(w *bufio.Writer, key string, value []byte, exp int32, flags uint32) {
 	_, _ = w.WriteString("ms ")
 	_, _ = w.WriteString(key)
 	_ = w.WriteByte(' ')
 	writeUint(w, uint64(len(value)))
 	_, _ = w.WriteString(" T")
 	writeInt(w, int64(exp))
+	if flags != 0 {
+		_, _ = w.WriteString(" F")
+		writeUint(w, uint64(flags))
+	}
 }
 
 // readLine reads one reply line, CRLF included.
@@ -179,7 +185,8 @@ type metaReply struct {
 	hasOpaque bool
 	key       []byte // the k flag's key, in the line's buffer
 	hasKey    bool
-	flags     uint8 // flagWin, flagBusy, flagStale
+	flags     uint8  // flagWin, flagBusy, flagStale
+	client    uint32 // the f flag: the item's client flags
 }
 
 // The lease flags of an mg reply (see lease.go).
@@ -250,6 +257,12 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 				return m, protoErr(fmt.Sprintf("bad CAS in reply %q", line))
 			}
 			m.cas = v
+		case 'f':
+			v, ok := decimal.ParseUint(tok[1:])
+			if !ok || v > math.MaxUint32 {
+				return m, protoErr(fmt.Sprintf("bad client flags in reply %q", line))
+			}
+			m.client = uint32(v)
 		case 'O':
 			v, ok := decimal.ParseUint(tok[1:])
 			if !ok || v > math.MaxUint32 || m.hasOpaque {
@@ -355,7 +368,7 @@ func readReply(br *bufio.Reader, r *request) error {
 		if err := readValue(br, v); err != nil {
 			return err
 		}
-		r.status, r.rvalue, r.rcas, r.rflags = replyOK, v, m.cas, m.flags
+		r.status, r.rvalue, r.rcas, r.rflags, r.rcflag = replyOK, v, m.cas, m.flags, m.client
 	case m.code == [2]byte{'V', 'A'} && r.kind == kindArith:
 		if m.size > 24 {
 			return protoErr(fmt.Sprintf("counter reply of %d bytes: %q", m.size, line))
@@ -459,7 +472,7 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 			if err := readValue(br, v); err != nil {
 				return err
 			}
-			r.founds = append(r.founds, found{index: i, value: v, cas: m.cas})
+			r.founds = append(r.founds, found{index: i, value: v, cas: m.cas, flags: m.client})
 		case m.code == [2]byte{'E', 'N'} && r.kind == kindGetMulti && off == last:
 			if m.hasKey && string(m.key) != r.keys[i] {
 				return mismatch(line, r, m.opaque)

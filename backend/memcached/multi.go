@@ -129,7 +129,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		}
 		for _, f := range nc.r.founds {
 			k := nc.keys[f.index]
-			out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas}
+			out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas, Flags: f.flags}
 		}
 		nc.r.release()
 		nc.n.success()

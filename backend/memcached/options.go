@@ -1,9 +1,11 @@
 package memcached
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -35,6 +37,7 @@ type config struct {
 	failureLimit  int
 	retryInterval time.Duration
 	tls           *tls.Config
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	hash          string
 	errs          []error
 	hook          func(where string) // tests only: see Client.testPoint
@@ -88,6 +91,10 @@ func (c *config) validate() error {
 // behind other calls, connecting and the reply included (default
 // DefaultTimeout, 500ms).
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// Timeout returns the bound of one call (WithTimeout), for
+// backend.Timeouter.
+func (c *Client) Timeout() time.Duration { return c.cfg.timeout }
 
 // WithConns sets the number of pipelined connections per server (default
 // DefaultConns, 2; at most 64). Every call to a server goes through them,
@@ -144,6 +151,17 @@ func WithBatching(on bool, maxInFlight, maxBatch int) Option { return func(*conf
 // server. Choose fnv1a_64 only to share servers with a nutcracker left at
 // its default.
 func WithHash(name string) Option { return func(c *config) { c.hash = name } }
+
+// WithDialer makes the Client open its connections with dial instead of
+// a net.Dialer: through a proxy, a tunnel, a network namespace, or a
+// fault injector in tests. dial receives "tcp" and a server's
+// "host:port", and a context that ends at the timeout (WithTimeout) or
+// when the Client is closed; with WithTLS, the TLS handshake runs over the
+// connection it returns. nil means net.Dialer's DialContext. It has no URL
+// parameter.
+func WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) Option {
+	return func(c *config) { c.dial = dial }
+}
 
 // WithTLS makes the Client talk TLS with cfg (memcached started with
 // -Z/--enable-ssl). When cfg.ServerName is empty each server's host is

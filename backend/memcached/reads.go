@@ -26,7 +26,7 @@ func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 		}
 		return backend.Item{}, c.result(n, "get", key, err)
 	}
-	status, it, rerr := r.status, backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas}, r.err
+	status, it, rerr := r.status, backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas, Flags: r.rcflag}, r.err
 	r.release()
 	switch status {
 	case replyOK:

@@ -258,11 +258,11 @@ func (c *Client) textGet(ctx context.Context, n *node, t *textEngine, dl due, ke
 	if err = c.result(n, "get", key, err); err != nil {
 		return backend.Item{}, err
 	}
-	return backend.Item{Key: key, Value: mi.Value, CAS: mi.CasID}, nil
+	return backend.Item{Key: key, Value: mi.Value, CAS: mi.CasID, Flags: mi.Flags}, nil
 }
 
 func (c *Client) textStore(ctx context.Context, n *node, t *textEngine, dl due, op string, mode byte, item backend.Item, exp int32) error {
-	mi := &memcache.Item{Key: item.Key, Value: item.Value, Expiration: exp, CasID: item.CAS}
+	mi := &memcache.Item{Key: item.Key, Value: item.Value, Flags: item.Flags, Expiration: exp, CasID: item.CAS}
 	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
 		switch mode {
 		case 'E':
@@ -323,7 +323,7 @@ func (c *Client) textGetMulti(ctx context.Context, n *node, t *textEngine, dl du
 	n.success()
 	items := make(map[string]backend.Item, len(mis))
 	for k, mi := range mis {
-		items[k] = backend.Item{Key: k, Value: mi.Value, CAS: mi.CasID}
+		items[k] = backend.Item{Key: k, Value: mi.Value, CAS: mi.CasID, Flags: mi.Flags}
 	}
 	return items, nil
 }
@@ -342,7 +342,7 @@ func (c *Client) textMulti(ctx context.Context, n *node, t *textEngine, dl due, 
 		var err error
 		if items != nil {
 			key = items[i].Key
-			mi := &memcache.Item{Key: key, Value: items[i].Value, Expiration: exps[i]}
+			mi := &memcache.Item{Key: key, Value: items[i].Value, Flags: items[i].Flags, Expiration: exps[i]}
 			err = c.textCall(ctx, t, dl, func(mc *memcache.Client) error { return mc.Set(mi) })
 		} else {
 			key = keys[i]

@@ -18,6 +18,9 @@ const (
 	// item_make_header); casSize is the CAS field it adds unless -C.
 	itemHeader = 48
 	casSize    = 8
+	// flagsSize is the client flags' field, which items.c adds when they
+	// are not 0.
+	flagsSize = 4
 )
 
 // expiration converts a TTL to memcached's exptime: whole seconds, rounded
@@ -41,11 +44,14 @@ func expiration(op, key string, ttl time.Duration) (int32, error) {
 	return int32(abs), nil
 }
 
-// itemSize is the size memcached gives an item (items.c: item_make_header
-// with client flags 0, plus the CAS field): header, key and its NUL, value
-// and its CRLF.
-func itemSize(keyLen, valueLen int, cas bool) int64 {
+// itemSize is the size memcached gives an item (items.c: item_make_header,
+// plus the CAS field): header, key and its NUL, value and its CRLF, and
+// the 4 bytes of client flags that are not 0.
+func itemSize(keyLen, valueLen int, flags uint32, cas bool) int64 {
 	s := int64(itemHeader + keyLen + 1 + valueLen + 2)
+	if flags != 0 {
+		s += flagsSize
+	}
 	if cas {
 		s += casSize
 	}
@@ -65,7 +71,7 @@ func (c *Client) checkWrite(n *node, op string, item backend.Item) (int32, error
 	if limit == 0 {
 		limit = c.cfg.itemSizeMax
 	}
-	if size := itemSize(len(item.Key), len(item.Value), !n.noCAS.Load()); size > limit {
+	if size := itemSize(len(item.Key), len(item.Value), item.Flags, !n.noCAS.Load()); size > limit {
 		return 0, &opError{Op: op, Key: item.Key, Addr: n.addr, Kind: backend.ErrValueTooLarge,
 			Err: fmt.Errorf("value of %d bytes makes an item of %d bytes (with its %d-byte key and memcached's item header), over the server's item_size_max of %d",
 				len(item.Value), size, len(item.Key), limit)}
@@ -94,7 +100,7 @@ func (c *Client) store(ctx context.Context, op string, mode byte, item backend.I
 		return c.textStore(ctx, n, t, dl, op, mode, item, exp)
 	}
 	r := newRequest(kindStore)
-	r.mode, r.key, r.value, r.exp, r.cas = mode, item.Key, item.Value, exp, item.CAS
+	r.mode, r.key, r.value, r.flags, r.exp, r.cas = mode, item.Key, item.Value, item.Flags, exp, item.CAS
 	if err := c.exec(ctx, n, r, dl); err != nil {
 		if err == errTextProtocol {
 			return c.textStore(ctx, n, n.text.Load(), dl, op, mode, item, exp)

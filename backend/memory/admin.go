@@ -169,3 +169,9 @@ func (s *Store) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	}
 	return []backend.NodeStats{{Addr: "memory", Stats: stats}}, nil
 }
+
+// Describe implements backend.Describer: the system "memory", without
+// servers.
+func (s *Store) Describe() backend.Description {
+	return backend.Description{System: "memory"}
+}

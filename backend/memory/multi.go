@@ -31,7 +31,7 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) (map[string]backend
 		if e, _ := s.live(sh, k); e != nil {
 			sh.stats.getHits++
 			s.read(sh, e)
-			m[k] = backend.Item{Key: e.key, Value: e.value, CAS: e.cas}
+			m[k] = backend.Item{Key: e.key, Value: e.value, CAS: e.cas, Flags: e.flags}
 		} else {
 			sh.stats.getMisses++
 		}

@@ -35,7 +35,7 @@ func (s *Store) Get(ctx context.Context, key string) (backend.Item, error) {
 	}
 	sh.stats.getHits++
 	s.read(sh, e)
-	it := backend.Item{Key: e.key, Value: e.value, CAS: e.cas}
+	it := backend.Item{Key: e.key, Value: e.value, CAS: e.cas, Flags: e.flags}
 	sh.mu.Unlock()
 	return it, nil
 }

@@ -27,6 +27,7 @@ type entry struct {
 	// Store's epoch; never if it does not.
 	expires int64
 	cas     uint64
+	flags   uint32 // client flags (backend.Item.Flags)
 	// stamp orders entries by recency across shards; kept only when the
 	// Store is bounded.
 	stamp      uint64

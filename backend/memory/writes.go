@@ -104,7 +104,7 @@ func (s *Store) write(ctx context.Context, item backend.Item, mode writeMode) er
 	} else {
 		delta = int64(len(item.Value) - len(e.value))
 	}
-	e.value = item.Value
+	e.value, e.flags = item.Value, item.Flags
 	e.expires = expiry(now, item.TTL)
 	e.cas = s.casSeq.Add(1)
 	if delta != 0 {

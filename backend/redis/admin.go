@@ -155,6 +155,11 @@ func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) 
 	for i, n := range nodes {
 		wg.Go(func() {
 			ns := backend.NodeStats{Addr: n.Options().Addr}
+			defer func() {
+				if r := recover(); r != nil {
+					out[i] = backend.NodeStats{Addr: ns.Addr, Err: b.wrap(ctx, "info", ns.Addr, panicError(ns.Addr, r))}
+				}
+			}()
 			info, err := n.Info(ctx).Result()
 			if err != nil {
 				ns.Err = b.wrap(ctx, "info", ns.Addr, err)
@@ -246,6 +251,11 @@ func (b *Backend) ping(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = b.wrap(ctx, "ping", n.Options().Addr, panicError(n.Options().Addr, r))
+				}
+			}()
 			if err := n.Ping(ctx).Err(); err != nil {
 				errs[i] = b.wrap(ctx, "ping", n.Options().Addr, err)
 			}
@@ -253,4 +263,23 @@ func (b *Backend) ping(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Describe implements backend.Describer, without I/O: the system "redis"
+// and one server, with go-redis's pool statistics (connections open, and
+// idle in the pool). The server is the address of a standalone server;
+// on a cluster, whose pools go-redis sums over the nodes, the seed
+// addresses joined by commas; "" for a client given to NewFromClient that
+// is neither. The connections the near cache's tracking holds are not
+// counted.
+func (b *Backend) Describe() backend.Description {
+	var addr string
+	switch {
+	case b.single != nil:
+		addr = b.single.Options().Addr
+	case b.cluster != nil:
+		addr = strings.Join(b.cluster.Options().Addrs, ",")
+	}
+	st := b.client.PoolStats()
+	return backend.Description{System: "redis", Servers: []backend.ServerConns{{Addr: addr, Open: int(st.TotalConns), Idle: int(st.IdleConns)}}}
 }

@@ -30,6 +30,7 @@ func conformanceOptions(advance func(time.Duration)) backendtest.Options {
 		TTLGranularity: g,
 		MaxValueSize:   1 << 20,
 		AnyKeyBytes:    true,
+		NoFlags:        true,
 		Concurrency:    16,
 	}
 }

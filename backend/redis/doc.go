@@ -28,7 +28,7 @@
 //	failure_limit=3              consecutive failures that mark a server down
 //	                             (0: never; see WithFailureLimit)
 //	retry_interval=2s            how often a server marked down is probed
-//	dial_timeout=5s              bound on connecting (go-redis default 5s)
+//	dial_timeout=1s              bound on connecting (default and cap: timeout)
 //	read_timeout=3s              bound on one socket read (go-redis default)
 //	write_timeout=3s             bound on one socket write (go-redis default)
 //	pool_size=N                  connections per node (default 10 per CPU)
@@ -38,8 +38,9 @@
 //	                             see New)
 //	protocol=2|3                 RESP version (default 3)
 //	client_name=NAME             CLIENT SETNAME on every connection
-//	max_value_length=N           longest value accepted (default DefaultMaxValueLen;
-//	                             see WithMaxValueLen)
+//	max_value_length=N           longest value accepted, written or read (default
+//	                             DefaultMaxValueLen; see WithMaxValueLen and
+//	                             "Untrusted replies")
 //	allow_flush=true             enable Flush, which runs FLUSHDB (see WithFlush)
 //	batch=false                  do not pipeline concurrent calls (see WithBatching)
 //	batch_inflight=N             pipelines in flight per server (default 2)
@@ -115,12 +116,106 @@
 // on its own; a GetMulti then returns what the other masters hold and a
 // *backend.MultiError naming each key it could not read.
 //
+// A connect is bounded like the rest: dial_timeout is capped at timeout,
+// and a call that is waiting for a connection being dialed stops waiting
+// at its deadline. A new connection costs one round trip: its handshake
+// (HELLO with AUTH and SETNAME, SELECT when the database is not 0, CLIENT
+// SETNAME) goes out with its first command (see "Untrusted replies"), so
+// that a client keeps working, and a server marked down comes back, while
+// a round trip takes up to about half the timeout.
+//
+// # Untrusted replies
+//
+// A reply is untrusted input: from a buggy server, a broken proxy or an
+// attacker between the client and the server. New, NewCluster and
+// backend.Open guard every connection (the command connections through
+// the go-redis Dialer, which they wrap, and the tracking connections):
+//
+//   - What the server sends is validated before go-redis reads it, by a
+//     streaming RESP2/RESP3 validator: a bulk string, verbatim string or
+//     blob error longer than the max value length plus the 11-byte header
+//     and 1 MiB, an aggregate whose elements (counted at 16 bytes, what
+//     go-redis allocates for each before reading it, with those announced
+//     and not yet read by the aggregates it is nested in) would pass that
+//     same bound, nesting deeper than 32 levels (an attribute counts as a
+//     level, so a stream of attributes is bounded too), a line (a simple
+//     string, an error, a number, a header) longer than 64 KiB, a byte
+//     that starts no RESP type, a malformed number or length, or data not
+//     followed by CRLF where its length says it ends fails the connection
+//     with an error wrapping ErrProtocol, before anything is allocated for
+//     it. So no reply makes the client allocate more than the max value
+//     length plus about 1 MiB per connection being read, and none can
+//     crash it. The default max value length is Redis's (512 MiB): set
+//     max_value_length to the largest value you store to bound what a
+//     hostile server can make the client allocate.
+//   - The commands written and the replies read are counted: a reply
+//     without a request (pushes apart) is a protocol error. A reply of the
+//     wrong type or count for its command (an MGET of N keys answered with
+//     M values, or with a null; a GET answered with an array; a SET
+//     answered with anything but OK; a DEL of one key answered with
+//     neither 0 nor 1; a script answered with anything but an array
+//     starting with its call's echo, 8 random bytes the call passes it, and
+//     an integer, so that another call's reply shows) is a protocol error
+//     too. A protocol error
+//     on a pipeline fails every call of the pipeline: none gets a value
+//     read from that stream.
+//   - A value is matched to its key: RESP carries no request id, so a
+//     well-formed reply that answers another request (an earlier reply of
+//     the connection, replayed) is caught by the value's CAS token, 64
+//     random bits drawn for each write of one key: the Backend remembers,
+//     for the tokens it read lately, which key each was read under, and a
+//     token read under another key fails the read with ErrProtocol. (A
+//     value moved to another key by another program, with RENAME or COPY,
+//     fails its first read under the new key after a read under the old
+//     one.)
+//   - A connection is reset when it is closed (SO_LINGER 0: the kernel
+//     sends RST and drops what it has not sent). go-redis closes a
+//     connection whose command timed out or failed, and Close closes them
+//     all. So a write the client gave up on is never delivered later, on a
+//     connection the network held back: a write that fails with a timeout
+//     was applied before the error, or is applied when the server reads
+//     what it had already received before the reset, or never. (Without
+//     the reset, the kernel kept retransmitting it after the client gave
+//     up, and a partition that healed seconds later could apply it over
+//     newer acknowledged writes.)
+//   - The connection's handshake is pipelined with its first command, once
+//     the Backend has seen a handshake succeed (so that a server without
+//     HELLO, or refused credentials, show as go-redis shows them): the
+//     handshake's commands are answered at once as a server that accepts
+//     them answers, and sent with the first command; their real replies are
+//     checked and removed. If one is an error (the password was changed
+//     since), the call fails with it (wrapping ErrAuth for a refused
+//     password) and gets no value, and the next connections do their
+//     handshake alone. The command sent with a refused handshake reaches
+//     the server unauthenticated: a server that requires a password refuses
+//     it, one whose default user may run it runs it as that user. Options
+//     with OnConnect or a credentials provider are not pipelined.
+//   - A panic in a goroutine of the driver (a flush of the pipelining
+//     lanes, a probe, the tracker, a call bounded by the timeout) is
+//     recovered and fails the calls it affects with an error wrapping
+//     ErrProtocol; go-redis then closes the connection. (go-redis's own
+//     goroutines, such as a cluster pipeline's per node, are go-redis's.)
+//
+// NewFromClient guards only the connections the client dials after it
+// (with a go-redis dial hook, on a *goredis.Client and on the nodes a
+// *goredis.ClusterClient creates later), does not pipeline their
+// handshake, and protects nothing of other clients (a Ring): give the
+// options to New or NewCluster instead where replies may be hostile.
+//
 // # Errors
 //
 // Misses, failed conditions and the like wrap the backend sentinels
 // (backend.ErrNotFound keeps goredis.Nil in its chain); unreachable servers
-// wrap backend.ErrUnavailable; refused credentials wrap ErrAuth and name
-// the user, never the password; an untrusted TLS certificate says so.
+// wrap backend.ErrUnavailable; a reply that is not an answer to its
+// command wraps ErrProtocol (and backend.ErrUnavailable); refused
+// credentials wrap ErrAuth and name the user, never the password; an
+// untrusted TLS certificate says so.
+//
+// go-redis logs through one logger for the whole process, which writes to
+// the standard error; importing this package routes it to log/slog at level
+// Debug instead (see SetLogger), so that nothing is printed during an
+// outage beyond what the calls return (and a Dict's WithLogger logs,
+// rate-limited).
 //
 // # Optional abilities
 //
@@ -136,7 +231,8 @@
 // Unlock deletes it with a compare-and-delete script only while it holds
 // the caller's token, both pipelined and bounded like every single-key
 // call; memdict's GetOrLoad takes them so that one caller in a fleet of
-// processes fills a key.
+// processes fills a key. It is a backend.Describer too: the system
+// "redis", the server and go-redis's pool statistics, for metrics.
 //
 // # Client-side caching
 //
@@ -147,7 +243,13 @@
 // or FLUSHALL, a lost tracking connection (one that answers no PING for 3
 // seconds counts as lost) or a set-up anew reports every key as changed;
 // the registrations are Live again once every master has confirmed
-// tracking. A server that refuses HELLO 3 or CLIENT TRACKING (Redis before
-// 6, miniredis) leaves them unsupported, never Live: a near cache then
-// relies on its MaxStale.
+// tracking. A message on a tracking connection that cannot be read or
+// interpreted (an invalidation whose key list is not an array of strings, a
+// push of another kind, a reply that answers nothing, anything the guard
+// refuses, such as a key longer than 4 MiB) counts as a lost connection:
+// every key is reported as changed and tracking is set up anew, so that a
+// near cache never keeps a value the server may have reported changed. A
+// server that refuses HELLO 3 or CLIENT TRACKING (Redis before 6,
+// miniredis) leaves them unsupported, never Live: a near cache then relies
+// on its MaxStale.
 package redis

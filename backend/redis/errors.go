@@ -29,6 +29,16 @@ var ErrAuth = errors.New("backend/redis: authentication failed")
 // another type (a hash, a list, ...). The key is left untouched.
 var ErrForeignValue = errors.New("backend/redis: value was not written by memdict")
 
+// ErrProtocol is wrapped by the error a call returns when a server (or
+// something between the client and the server) answers what is not the
+// Redis protocol, or not an answer to the command: a malformed reply, a
+// length or count larger than the client accepts (see WithMaxValueLen), a
+// line without end, nesting too deep, a reply without a request, a reply
+// of the wrong type or count for its command. The connection it came on
+// is closed, and no value is returned. Such an error also wraps
+// backend.ErrUnavailable and counts as a failure of that server.
+var ErrProtocol = errors.New("backend/redis: protocol error")
+
 // errNotFound is returned for every miss: a static error, so that a miss
 // costs no allocation, that wraps backend.ErrNotFound and goredis.Nil.
 var errNotFound = fmt.Errorf("redis: %w (%w)", backend.ErrNotFound, goredis.Nil)
@@ -89,15 +99,25 @@ func scriptError(op, key string, res []any) error {
 // wrap turns a go-redis error into one that wraps both the matching
 // backend sentinel and the original error.
 func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
+	// A flush's context (deadlineCtx) and bounded's (boundCtx) carry the
+	// driver's timeout, not the caller's deadline: running out of it is
+	// the server's fault.
+	_, ours := ctx.(*deadlineCtx)
+	if _, bc := ctx.(boundCtx); bc {
+		ours = true
+	}
 	cerr := ctx.Err()
-	if cerr == nil {
+	switch {
+	case ours:
+		cerr = nil
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("redis: %s: %w: the server did not answer within %v: %w", where(op, key), backend.ErrUnavailable, b.cfg.timeout, err)
+		}
+	case cerr == nil:
 		// go-redis sets the connection's deadline to ctx's: its i/o
 		// timeout may come a hair before ctx reports DeadlineExceeded.
-		// A flush's own context (deadlineCtx) carries the driver's
-		// timeout, not the caller's deadline: that is the server's fault.
 		var ne net.Error
-		_, ours := ctx.(*deadlineCtx)
-		if dl, ok := ctx.Deadline(); ok && !ours && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) && errors.As(err, &ne) && ne.Timeout() {
 			cerr = context.DeadlineExceeded
 		}
 	}
@@ -107,12 +127,17 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 		}
 		return fmt.Errorf("redis: %s: %w (%w)", where(op, key), cerr, err)
 	}
+	if err == goredis.Nil || !errors.Is(err, ErrProtocol) && unreadable(err) {
+		// A null here answered a command that never answers one: callers
+		// handle it where a command may.
+		err = &protoError{Addr: b.addr(), Msg: "a reply that does not fit its command", Err: err}
+	}
 	var kind error
 	switch {
 	case errors.Is(err, goredis.ErrClosed), b.closed.Load():
 		// Calls in flight when Close closes the connections.
 		kind = backend.ErrClosed
-	case goredis.IsAuthError(err), goredis.IsPermissionError(err):
+	case goredis.IsAuthError(err), goredis.IsPermissionError(err), errors.Is(err, ErrAuth):
 		who := "the default user"
 		if b.user != "" {
 			who = fmt.Sprintf("user %q", b.user)

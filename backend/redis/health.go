@@ -61,18 +61,30 @@ func (l *lane) probe() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.b.cfg.timeout)
-		var err error
-		if l.node != nil {
-			err = l.node.Ping(ctx).Err()
-		} else {
-			err = l.b.client.Ping(ctx).Err()
-		}
-		cancel()
-		if transportErr(err) == nil {
+		if l.ping() {
 			l.fails.Store(0)
 			l.down.Store(false)
 			return
 		}
 	}
+}
+
+// ping reports whether the server answers a PING within the timeout, on
+// a connection of the pool or a new one (whose handshake is pipelined with
+// the PING: a probe costs what a call costs). A panic counts as no answer.
+func (l *lane) ping() (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), l.b.cfg.timeout)
+	defer cancel()
+	var err error
+	if l.node != nil {
+		err = l.node.Ping(ctx).Err()
+	} else {
+		err = l.b.client.Ping(ctx).Err()
+	}
+	return transportErr(err) == nil
 }

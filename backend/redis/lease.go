@@ -61,7 +61,7 @@ func (b *Backend) Unlock(ctx context.Context, key, token string) (bool, error) {
 	if token == "" {
 		return false, fmt.Errorf("redis: unlock %q: empty token", key)
 	}
-	res, err := b.script(ctx, unlockScript, key, token)
+	res, err := b.script(ctx, unlockScript, key, casBytes(newCAS()), token)
 	if err != nil {
 		return false, b.wrap(ctx, "unlock", key, err)
 	}

@@ -67,15 +67,20 @@ func keysWhat(keys []string) string {
 func (b *Backend) multi(ctx context.Context, keys []string) (map[string]backend.Item, []backend.KeyError, error) {
 	out := make(map[string]backend.Item, len(keys))
 	var failed []backend.KeyError
+	var wrong error // a value that is another key's: the whole read fails
 	add := func(ks []string, vals []any) {
 		for i, v := range vals {
 			s, ok := v.(string)
 			if !ok {
-				continue
+				continue // a miss (checked by mgetValues)
 			}
 			val, cas, err := decode(ks[i], s)
 			if err != nil {
 				failed = append(failed, backend.KeyError{Key: ks[i], Err: fmt.Errorf("redis: getmulti: %w", err)})
+				continue
+			}
+			if err := b.owners.check(b.addr(), ks[i], cas); err != nil {
+				wrong = err
 				continue
 			}
 			out[ks[i]] = backend.Item{Key: ks[i], Value: val, CAS: cas}
@@ -88,11 +93,8 @@ func (b *Backend) multi(ctx context.Context, keys []string) (map[string]backend.
 			return out, nil, err
 		}
 		var vals []any
-		vals, err = b.client.MGet(ctx, keys...).Result()
+		vals, err = b.mgetChunked(ctx, keys)
 		b.lane0.record(transportErr(err))
-		if err == nil && len(vals) != len(keys) {
-			err = fmt.Errorf("MGET of %d keys answered %d values", len(keys), len(vals))
-		}
 		if err == nil {
 			add(keys, vals)
 		}
@@ -103,7 +105,67 @@ func (b *Backend) multi(ctx context.Context, keys []string) (map[string]backend.
 	default:
 		err = b.getMultiPipelined(ctx, keys, add)
 	}
+	if err == nil && wrong != nil {
+		return map[string]backend.Item{}, nil, wrong
+	}
 	return out, failed, err
+}
+
+// maxMGetKeys is the most keys one MGET reads: a GetMulti of more sends
+// several MGETs in one pipeline, so that no reply announces more elements
+// than the guard accepts (see respScanner) and no MGET holds the server
+// long.
+const maxMGetKeys = 1 << 14
+
+// mgetChunked reads keys on a standalone server: one MGET, or one per
+// maxMGetKeys keys in one pipeline. It returns a value (a string) or nil
+// for each key.
+func (b *Backend) mgetChunked(ctx context.Context, keys []string) ([]any, error) {
+	if len(keys) <= maxMGetKeys {
+		vals, err := b.client.MGet(ctx, keys...).Result()
+		if err == goredis.Nil {
+			err = &protoError{Addr: b.addr(), Msg: "MGET answered a null"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return vals, mgetValues(b.addr(), len(keys), vals)
+	}
+	pipe := b.client.Pipeline()
+	var cmds []*goredis.SliceCmd
+	for i := 0; i < len(keys); i += maxMGetKeys {
+		cmds = append(cmds, pipe.MGet(ctx, keys[i:min(i+maxMGetKeys, len(keys))]...))
+	}
+	if _, err := pipe.Exec(ctx); err == goredis.Nil {
+		return nil, &protoError{Addr: b.addr(), Msg: "MGET answered a null"}
+	} else if err != nil {
+		return nil, err
+	}
+	vals := make([]any, 0, len(keys))
+	for i, c := range cmds {
+		v := c.Val()
+		if err := mgetValues(b.addr(), min(maxMGetKeys, len(keys)-i*maxMGetKeys), v); err != nil {
+			return nil, err
+		}
+		vals = append(vals, v...)
+	}
+	return vals, nil
+}
+
+// mgetValues checks the reply to an MGET of n keys: n values, each a
+// string or a null. Anything else is a protocol error.
+func mgetValues(addr string, n int, vals []any) error {
+	if len(vals) != n {
+		return &protoError{Addr: addr, Msg: fmt.Sprintf("MGET of %d keys answered %d values", n, len(vals))}
+	}
+	for _, v := range vals {
+		switch v.(type) {
+		case nil, string:
+		default:
+			return &protoError{Addr: addr, Msg: fmt.Sprintf("MGET answered a value of type %T", v)}
+		}
+	}
+	return nil
 }
 
 // getMultiCluster groups keys by hash slot and sends one MGET per slot in a
@@ -123,7 +185,7 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 	for _, k := range keys {
 		s := slot(k)
 		g := groups[s]
-		if g == nil {
+		if g == nil || len(g.keys) == maxMGetKeys {
 			l, err := b.lane(ctx, k)
 			if err != nil {
 				return nil, err // no slot map: the cluster is unreachable
@@ -156,8 +218,10 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 			continue
 		}
 		vals, err := g.cmd.Result()
-		if err == nil && len(vals) != len(g.keys) {
-			err = fmt.Errorf("MGET of %d keys answered %d values", len(g.keys), len(vals))
+		if err == goredis.Nil {
+			err = &protoError{Addr: g.lane.addr, Msg: "MGET answered a null"}
+		} else if err == nil {
+			err = mgetValues(g.lane.addr, len(g.keys), vals)
 		}
 		if terr := transportErr(err); terr != nil || outcome[g.lane] == nil {
 			outcome[g.lane] = terr
@@ -263,7 +327,12 @@ func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 		for i, c := range cmds {
 			cmders[i] = c
 		}
-		kes, err := b.execMulti(ctx, pipe, "setmulti", "set", keys, cmders, nil)
+		kes, err := b.execMulti(ctx, pipe, "setmulti", "set", keys, cmders, func(i int) error {
+			if v := cmds[i].Val(); v != "OK" {
+				return &protoError{Addr: b.addr(), Msg: fmt.Sprintf("SET answered %.40q, not OK", v)}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -300,10 +369,14 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 	}
 	if len(cmds) > 0 {
 		kes, err := b.execMulti(ctx, pipe, "deletemulti", "delete", sent, cmds, func(i int) error {
-			if cmds[i].(*goredis.IntCmd).Val() == 0 {
+			switch n := cmds[i].(*goredis.IntCmd).Val(); n {
+			case 0:
 				return fmt.Errorf("redis: delete %q: %w", sent[i], backend.ErrNotFound)
+			case 1:
+				return nil
+			default:
+				return &protoError{Addr: b.addr(), Msg: fmt.Sprintf("DEL of one key answered %d", n)}
 			}
-			return nil
 		})
 		if err != nil {
 			return err
@@ -337,8 +410,9 @@ func (b *Backend) encodeItem(op string, item backend.Item) ([]byte, int64, error
 // commands (cmds[i] is of keys[i]): a command the server answered with an
 // error, or one for which check, called for each command that succeeded,
 // returns an error. It returns a non-nil error instead when the outcome of
-// the commands is unknown: ctx is done, the Backend was closed, or a
-// command failed without a reply from the server (a lost connection).
+// the commands is unknown: ctx is done, the Backend was closed, a command
+// failed without a reply from the server (a lost connection), or a reply
+// did not fit its command (check returned an error wrapping ErrProtocol).
 func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, keyOp string,
 	keys []string, cmds []goredis.Cmder, check func(i int) error) ([]backend.KeyError, error) {
 	what := keys[0]
@@ -363,9 +437,15 @@ func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, key
 	var failed []backend.KeyError
 	for i, c := range cmds {
 		cerr := c.Err()
+		if cerr == goredis.Nil {
+			// SET and DEL never answer a null.
+			return nil, b.wrap(ctx, op, what, &protoError{Addr: b.addr(), Msg: "a null answered " + keyOp})
+		}
 		if cerr == nil {
 			if check != nil {
-				if kerr := check(i); kerr != nil {
+				if kerr := check(i); errors.Is(kerr, ErrProtocol) {
+					return nil, b.wrap(ctx, op, what, kerr)
+				} else if kerr != nil {
 					failed = append(failed, backend.KeyError{Key: keys[i], Err: kerr})
 				}
 			}

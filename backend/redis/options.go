@@ -46,8 +46,11 @@ type config struct {
 type Option func(*config)
 
 // WithMaxValueLen makes Set, Add and CompareAndSwap reject values longer
-// than n bytes with backend.ErrValueTooLarge. The default, also used for
-// n <= 0 and as a cap, is DefaultMaxValueLen. URL parameter:
+// than n bytes with backend.ErrValueTooLarge, and bounds what a reply may
+// make the client allocate: n, the header and 1 MiB (a longer reply is a
+// protocol error; see the package documentation, "Untrusted replies"). The
+// default, also used for n <= 0 and as a cap, is DefaultMaxValueLen, Redis's
+// own limit: set n to the largest value you store. URL parameter:
 // max_value_length.
 func WithMaxValueLen(n int) Option {
 	return func(c *config) {
@@ -104,6 +107,10 @@ func WithBatching(enabled bool, maxInFlight, maxBatch int) Option {
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = positiveOr(d, DefaultTimeout) }
 }
+
+// Timeout returns the bound of one call (WithTimeout), for
+// backend.Timeouter.
+func (b *Backend) Timeout() time.Duration { return b.cfg.timeout }
 
 // WithFailureLimit sets how many consecutive failures (the server did not
 // answer in time, refused the connection, dropped it) mark a server down

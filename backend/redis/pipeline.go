@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +54,7 @@ type call struct {
 	val    []byte          // a SET's stored string (see setCall)
 	ms     int64           // a SET's TTL in milliseconds
 	dl     int64           // arrival + timeout, in mono nanoseconds
+	want   uint8           // the reply cmd must get (wantOK, ...): checked by flush
 
 	// Results. err, when set, is the call's outcome and overrides cmd's:
 	// the call was not sent (server marked down, deadline passed, Backend
@@ -343,9 +346,55 @@ func (l *lane) flush(calls []*call) {
 		failAll(live, err)
 		return
 	}
-	ctx := &live[0].ctx
-	ctx.dl = monoTime(dl)
-	var err error
+	var ctx context.Context = &live[0].ctx
+	live[0].ctx.dl = monoTime(dl)
+	if now-(dl-int64(l.b.cfg.timeout)) > int64(lateFlush) {
+		// The flush starts well after its first call arrived: go-redis
+		// must stop waiting for a connection being dialed at the
+		// deadline, which takes a context that can be done (a flush
+		// made at once is bounded by DialTimeout, the timeout).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(context.Background(), monoTime(dl))
+		defer cancel()
+	}
+	err := l.exchange(ctx, live)
+	if perr := l.checkReplies(err, live); perr != nil {
+		// The stream did not answer these commands: no call keeps what
+		// was read from it.
+		err = perr
+		for _, c := range live {
+			c.item, c.err, c.final = backend.Item{}, perr, false
+		}
+	}
+	l.record(err)
+	if err != nil && mono() >= dl {
+		// The socket deadline: say which server did not answer in time.
+		var terr error = &backend.ServerError{Addr: l.addr, Err: fmt.Errorf("%w: server %s did not answer within %v: %w", backend.ErrUnavailable, l.addr, l.b.cfg.timeout, err)}
+		for _, c := range live {
+			if c.get && !c.final && c.err != nil || !c.get && (c.err != nil || c.cmd.Err() != nil) {
+				c.err = terr
+			}
+		}
+	}
+	for _, c := range live {
+		c.answer()
+	}
+}
+
+// lateFlush is how long after its first call's arrival a flush starts
+// before it needs a context that can be done (see flush).
+const lateFlush = time.Millisecond
+
+// exchange sends live and reads the replies, and returns the transport
+// error, if any. A panic (in go-redis, on a reply it could not handle) is
+// recovered and returned as an error wrapping ErrProtocol; go-redis has
+// then closed the connection.
+func (l *lane) exchange(ctx context.Context, live []*call) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError(l.addr, r)
+		}
+	}()
 	if len(live) == 1 {
 		err = l.one(ctx, live[0])
 	} else {
@@ -355,19 +404,122 @@ func (l *lane) flush(calls []*call) {
 	if err == nil {
 		err = l.retryNoScript(ctx, live)
 	}
-	l.record(err)
-	if err != nil && mono() >= dl {
-		// The socket deadline: say which server did not answer in time.
-		var terr error = &backend.ServerError{Addr: l.addr, Err: fmt.Errorf("%w: server %s did not answer within %v: %w", backend.ErrUnavailable, l.addr, l.b.cfg.timeout, err)}
-		for _, c := range live {
-			if c.get && !c.final && c.err != nil || !c.get && c.cmd.Err() != nil {
-				c.err = terr
-			}
+	return err
+}
+
+// checkReplies returns the protocol error of a flush, if any: err itself
+// when it says that the stream was not a valid answer (rather than that
+// the connection failed or timed out), or a reply of the wrong type or
+// count for its command.
+func (l *lane) checkReplies(err error, live []*call) error {
+	if err != nil {
+		if protocolErr(err) {
+			return asProtoErr(l.addr, err)
 		}
+		return nil
 	}
 	for _, c := range live {
-		c.answer()
+		if msg := c.badReply(); msg != "" {
+			return &protoError{Addr: l.addr, Msg: msg}
+		}
 	}
+	return nil
+}
+
+// protocolErr reports whether err, an error a flush got without a reply
+// from the server, means that what was read was not a valid answer: a
+// violation the guard found, a panic, or a reply go-redis could not read
+// as its command's (see unreadable).
+func protocolErr(err error) bool {
+	return err != nil && (errors.Is(err, ErrProtocol) || unreadable(err))
+}
+
+// unreadable reports whether err is go-redis's report of a reply it could
+// not read as the answer to its command: a reply of another type, a
+// number that does not parse. The guard (conn.go) catches what is not
+// RESP before go-redis reads it; these are well-formed replies that do
+// not fit their command. go-redis reports them with plain errors of its
+// reader's, told apart here by their text.
+func unreadable(err error) bool {
+	var re goredis.Error
+	if errors.As(err, &re) {
+		return false // the server's error reply
+	}
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range unreadableMessages {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// unreadableMessages are in go-redis's reports of replies that do not fit
+// their command (and in no other error it returns).
+var unreadableMessages = []string{
+	"redis: can't ", "redis: got ", "redis: unexpected ", "redis: invalid reply",
+	"redis: invalid map key", "redis: the length of the array", "redis: RESP3 map key",
+	"out of range", // bigInt(...) value out of range
+}
+
+// asProtoErr returns err as an error wrapping ErrProtocol.
+func asProtoErr(addr string, err error) error {
+	if errors.Is(err, ErrProtocol) {
+		return err
+	}
+	return &protoError{Addr: addr, Msg: "unreadable reply", Err: err}
+}
+
+// The replies a call's command must get, checked by flush.
+const (
+	wantAny     uint8 = iota // a Get (checked as it is read), or nothing to check
+	wantOK                   // SET: OK
+	wantOKOrNil              // SET NX: OK, or a null when the key exists
+	wantBool                 // DEL of one key: 0 or 1
+	wantScript               // one of the scripts: an array of its call's echo, an integer code, ...
+)
+
+// badReply describes a reply that does not fit c's command, or returns "".
+func (c *call) badReply() string {
+	if c.err != nil {
+		if c.get && errors.Is(c.err, ErrProtocol) {
+			return c.err.Error()
+		}
+		return ""
+	}
+	if c.want != wantAny && c.want != wantOKOrNil && c.cmd.Err() == goredis.Nil {
+		return "a null answered a command that never answers one"
+	}
+	switch c.want {
+	case wantOK, wantOKOrNil:
+		if cmd := c.cmd.(*goredis.StatusCmd); cmd.Err() == nil && cmd.Val() != "OK" {
+			return fmt.Sprintf("SET answered %.40q, not OK", cmd.Val())
+		}
+	case wantBool:
+		if cmd := c.cmd.(*goredis.IntCmd); cmd.Err() == nil && cmd.Val() != 0 && cmd.Val() != 1 {
+			return fmt.Sprintf("DEL of one key answered %d", cmd.Val())
+		}
+	case wantScript:
+		cmd := c.cmd.(*goredis.Cmd)
+		if cmd.Err() != nil {
+			return ""
+		}
+		res, ok := cmd.Val().([]any)
+		if !ok || len(res) < 2 {
+			return fmt.Sprintf("a script answered %.40v, not an array of 2 or more", cmd.Val())
+		}
+		if echo, _ := res[0].(string); echo != c.args[len(c.args)-1] {
+			return "a script's reply does not start with its call's echo: it answers another call"
+		}
+		if _, ok := res[1].(int64); !ok {
+			return fmt.Sprintf("a script answered an array whose code is %.40v, not an integer", res[1])
+		}
+	}
+	return ""
 }
 
 // errQueueTimeout is recorded as a failure when calls time out in a
@@ -402,15 +554,20 @@ func (l *lane) one(ctx context.Context, c *call) error {
 		c.err = err
 		return err
 	}
-	c.setValue(s)
+	l.setValue(c, s)
 	return nil
 }
 
-// setValue sets a Get's result from the stored string s.
-func (c *call) setValue(s string) {
+// setValue sets a Get's result from the stored string s. A value that is
+// another key's (see owners) is a protocol error.
+func (l *lane) setValue(c *call, s string) {
 	v, cas, err := decode(c.key, s)
 	if err != nil {
 		c.err, c.final = fmt.Errorf("redis: get: %w", err), true
+		return
+	}
+	if err := l.b.owners.check(l.addr, c.key, cas); err != nil {
+		c.err = err
 		return
 	}
 	c.item = backend.Item{Key: c.key, Value: v, CAS: cas}
@@ -424,7 +581,7 @@ func (l *lane) many(ctx context.Context, calls []*call) error {
 		// Only Gets, for one MGET: no pipeline needed.
 		cmd := l.mget(ctx, calls)
 		err := b.client.Process(ctx, cmd)
-		setMGet(cmd, calls)
+		l.setMGet(cmd, calls)
 		return err
 	}
 	pipe := b.client.Pipeline()
@@ -470,7 +627,7 @@ func (l *lane) many(ctx context.Context, calls []*call) error {
 				case err != nil:
 					c.err = err
 				default:
-					c.setValue(s)
+					l.setValue(c, s)
 				}
 			}
 		}
@@ -524,11 +681,15 @@ func (l *lane) mget(ctx context.Context, gets []*call) *goredis.StringSliceCmd {
 	return goredis.NewStringSliceCmd(ctx, args...)
 }
 
-// setMGet sets each Get's result from cmd, the MGET of their keys.
-func setMGet(cmd *goredis.StringSliceCmd, gets []*call) {
+// setMGet sets each Get's result from cmd, the MGET of their keys. An
+// answer with another number of values is a protocol error.
+func (l *lane) setMGet(cmd *goredis.StringSliceCmd, gets []*call) {
 	vals, err := cmd.Result()
-	if err == nil && len(vals) != len(gets) {
-		err = fmt.Errorf("MGET of %d keys answered %d values", len(gets), len(vals))
+	switch {
+	case err == goredis.Nil:
+		err = &protoError{Addr: l.addr, Msg: "MGET answered a null"}
+	case err == nil && len(vals) != len(gets):
+		err = &protoError{Addr: l.addr, Msg: fmt.Sprintf("MGET of %d keys answered %d values", len(gets), len(vals))}
 	}
 	for i, c := range gets {
 		switch {
@@ -537,7 +698,7 @@ func setMGet(cmd *goredis.StringSliceCmd, gets []*call) {
 		case vals[i] == "":
 			c.err, c.final = errNotFound, true
 		default:
-			c.setValue(vals[i])
+			l.setValue(c, vals[i])
 		}
 	}
 }
@@ -547,7 +708,7 @@ func setMGet(cmd *goredis.StringSliceCmd, gets []*call) {
 func (l *lane) mgetInto(ctx context.Context, pipe goredis.Pipeliner, gets []*call) func() {
 	cmd := l.mget(ctx, gets)
 	_ = pipe.Process(ctx, cmd)
-	return func() { setMGet(cmd, gets) }
+	return func() { l.setMGet(cmd, gets) }
 }
 
 // retryNoScript runs again, with EVAL, the script calls the server
@@ -620,6 +781,12 @@ func (b *Backend) spawn(fn func()) bool {
 	b.calls.Add(1)
 	go func() {
 		defer b.calls.Done()
+		defer func() {
+			// Every goroutine of the driver recovers a panic: the ones
+			// that carry calls answer them with an error of their own
+			// (flush, bounded); here nothing is left to answer.
+			_ = recover()
+		}()
 		fn()
 	}()
 	return true
@@ -631,14 +798,27 @@ func (b *Backend) spawn(fn func()) bool {
 // can be cancelled, fn runs in a goroutine of its own and bounded returns
 // ctx.Err() as soon as ctx is done; fn then finishes on its own, by its
 // deadline, and Close waits for it. When ctx cannot be cancelled (such as
-// context.Background()), fn runs in the caller's goroutine.
+// context.Background()), fn runs in the caller's goroutine. A panic in fn
+// is recovered and returned as an error wrapping ErrProtocol.
 func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	dl := time.Now().Add(b.cfg.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
 	}
+	run := func() (v T, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicError(b.addr(), r)
+			}
+		}()
+		// A context that can be done, so that go-redis stops waiting for a
+		// connection being dialed at the deadline.
+		dctx, cancel := context.WithDeadline(context.Background(), dl)
+		defer cancel()
+		return fn(boundCtx{dctx})
+	}
 	if ctx.Done() == nil {
-		return fn(&deadlineCtx{dl: dl})
+		return run()
 	}
 	type result struct {
 		v   T
@@ -646,7 +826,7 @@ func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T
 	}
 	ch := make(chan result, 1)
 	if !b.spawn(func() {
-		v, err := fn(&deadlineCtx{dl: dl})
+		v, err := run()
 		ch <- result{v, err}
 	}) {
 		var zero T
@@ -664,4 +844,17 @@ func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T
 		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// boundCtx is the context bounded gives fn: its deadline is the
+// driver's (wrap tells it from a caller's).
+type boundCtx struct{ context.Context }
+
+// addr names the Backend's server in errors: the standalone server, or
+// the client's type.
+func (b *Backend) addr() string {
+	if b.lane0 != nil {
+		return b.lane0.addr
+	}
+	return "cluster"
 }

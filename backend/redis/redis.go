@@ -1,8 +1,11 @@
 package redis
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +36,12 @@ type Backend struct {
 	cfg     config
 	user    string // ACL user, for error messages
 
+	// guard guards the connections (conn.go); rawDial is the dialer it
+	// wraps, for the tracker's own connections (nil: the client's).
+	guard   *guard
+	rawDial func(context.Context, string, string) (net.Conn, error)
+	owners  *owners // the key each token read lately was read under (owners.go)
+
 	// Pipelining and health (pipeline.go, health.go): one lane per
 	// server; lane0 on a standalone server (or a Ring), lanes by master
 	// address on a cluster.
@@ -59,7 +68,12 @@ var (
 // New returns a Backend on the standalone Redis server that opt describes.
 // It copies opt and, in the copy, sets ContextTimeoutEnabled (so that every
 // call honours its deadline on the socket) and DisableIdentity; it caps
-// PoolTimeout at the Backend's timeout (WithTimeout); it sets
+// PoolTimeout and DialTimeout at the Backend's timeout (WithTimeout); it
+// wraps the Dialer (go-redis's default one if opt has none, with the TLS
+// handshake bounded too) so that every connection is guarded: replies are
+// validated before go-redis reads them, connections are reset when
+// closed, and the handshake is pipelined with the first command (see the
+// package documentation, "Untrusted replies"); it sets
 // DialerRetries to 1 if it is 0 (a cache should fail fast when its server
 // is down, not retry a refused dial five times) and MaxRetries to -1, no
 // retries, if it is 0 (a retried Increment, Add or CompareAndSwap whose
@@ -73,9 +87,29 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 	}
 	cfg := newConfig(options)
 	o := *opt
-	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout,
+	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout, &o.DialTimeout,
 		&o.DialerRetries, &o.MaxRetries, &o.MaintNotificationsConfig}.adjust(cfg.timeout)
-	return ownedBackend(goredis.NewClient(&o), cfg, o.Username), nil
+	g, raw := guardDialer(cfg, &o.Dialer, o.DialTimeout, o.TLSConfig,
+		o.OnConnect == nil && o.CredentialsProvider == nil && o.CredentialsProviderContext == nil && o.StreamingCredentialsProvider == nil)
+	b := ownedBackend(goredis.NewClient(&o), cfg, o.Username)
+	b.guard, b.rawDial = g, raw
+	return b, nil
+}
+
+// guardDialer replaces *dialer (nil: go-redis's default, made of timeout
+// and tc) with one that guards its connections; pipeline allows the
+// handshake to be pipelined. It returns the guard and the dialer it
+// wraps.
+func guardDialer(cfg config, dialer *func(context.Context, string, string) (net.Conn, error),
+	timeout time.Duration, tc *tls.Config, pipeline bool) (*guard, func(context.Context, string, string) (net.Conn, error)) {
+	g := newGuard(cfg.maxValueSize)
+	g.pipeline = pipeline
+	raw := *dialer
+	if raw == nil {
+		raw = netDialer(timeout, tc)
+	}
+	*dialer = g.dialer(raw)
+	return g, raw
 }
 
 // NewCluster returns a Backend on the Redis Cluster that opt describes
@@ -95,32 +129,38 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 	}
 	cfg := newConfig(options)
 	o := *opt
-	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout,
+	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout, &o.DialTimeout,
 		&o.DialerRetries, &o.MaxRetries, &o.MaintNotificationsConfig}.adjust(cfg.timeout)
 	if o.MinRetryBackoff == 0 {
 		o.MinRetryBackoff = -1
 	}
-	return ownedBackend(goredis.NewClusterClient(&o), cfg, o.Username), nil
+	g, raw := guardDialer(cfg, &o.Dialer, o.DialTimeout, o.TLSConfig,
+		o.OnConnect == nil && o.CredentialsProvider == nil && o.CredentialsProviderContext == nil)
+	b := ownedBackend(goredis.NewClusterClient(&o), cfg, o.Username)
+	b.guard, b.rawDial = g, raw
+	return b, nil
 }
 
 // clientFields points at the fields of a goredis.Options or
 // goredis.ClusterOptions that New and NewCluster adjust alike.
 type clientFields struct {
 	contextTimeoutEnabled, disableIdentity *bool
-	poolTimeout                            *time.Duration
+	poolTimeout, dialTimeout               *time.Duration
 	dialerRetries, maxRetries              *int
 	maint                                  **maintnotifications.Config
 }
 
 // adjust applies New's rules to the fields f points at: context timeouts
-// and DisableIdentity on, PoolTimeout capped at timeout, one dial attempt
-// and no retries unless set, maintenance notifications off unless
-// configured.
+// and DisableIdentity on, PoolTimeout and DialTimeout capped at timeout,
+// one dial attempt and no retries unless set, maintenance notifications
+// off unless configured.
 func (f clientFields) adjust(timeout time.Duration) {
 	*f.contextTimeoutEnabled = true
 	*f.disableIdentity = true
-	if *f.poolTimeout <= 0 || *f.poolTimeout > timeout {
-		*f.poolTimeout = timeout
+	for _, d := range []*time.Duration{f.poolTimeout, f.dialTimeout} {
+		if *d <= 0 || *d > timeout {
+			*d = timeout
+		}
 	}
 	if *f.dialerRetries == 0 {
 		*f.dialerRetries = 1
@@ -147,24 +187,38 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 // *goredis.Ring, on which multi-gets are pipelined GETs). The caller keeps
 // ownership of client: Close does not close it. For calls to be bounded by
 // the timeout on the socket, the client must have ContextTimeoutEnabled
-// set, and a PoolTimeout no longer than the timeout.
-// NewFromClient returns an error if client is nil.
+// set, and a PoolTimeout and a DialTimeout no longer than the timeout.
+//
+// On a *goredis.Client, NewFromClient adds a dial hook (AddHook) that
+// guards the connections the client dials from then on, until Close: their
+// replies are validated before go-redis reads them and they are reset
+// when closed (see the package documentation, "Untrusted replies"). On a
+// *goredis.ClusterClient it adds the hook to the nodes the client creates
+// from then on. Connections dialed before, those of nodes the cluster
+// client already had, and those of other clients (a Ring) are not
+// guarded, and no handshake is pipelined: give the options to New or
+// NewCluster for all of it. NewFromClient returns an error if client is
+// nil.
 func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend, error) {
 	if client == nil {
 		return nil, errors.New("redis: NewFromClient with a nil client")
 	}
-	b := newBackend(client, newConfig(options))
+	cfg := newConfig(options)
+	b := newBackend(client, cfg)
+	b.guard = newGuard(cfg.maxValueSize)
 	switch c := client.(type) {
 	case *goredis.Client:
 		b.user = c.Options().Username
+		c.AddHook(b.guard)
 	case *goredis.ClusterClient:
 		b.user = c.Options().Username
+		c.OnNewNode(func(n *goredis.Client) { n.AddHook(b.guard) })
 	}
 	return b, nil
 }
 
 func newBackend(c goredis.UniversalClient, cfg config) *Backend {
-	b := &Backend{client: c, cfg: cfg, stop: make(chan struct{})}
+	b := &Backend{client: c, cfg: cfg, stop: make(chan struct{}), owners: newOwners()}
 	switch c := c.(type) {
 	case *goredis.ClusterClient:
 		b.cluster = c
@@ -196,6 +250,9 @@ func (b *Backend) Close() error {
 	b.closing = true
 	b.callsMu.Unlock()
 	close(b.stop)
+	if b.guard != nil {
+		b.guard.off.Store(true)
+	}
 	b.closeLanes()
 	stopTracking(b)
 	var err error

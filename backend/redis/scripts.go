@@ -4,39 +4,47 @@ import goredis "github.com/redis/go-redis/v9"
 
 // The Lua scripts below run atomically on the server (one per key, so they
 // work on Redis Cluster too). They share this prologue: MAGIC is the stored
-// header's magic, and foreign(v) builds the reply for a value without it:
-// {-1, first bytes, length}.
+// header's magic; ECHO is the call's echo, its last argument (8 random
+// bytes drawn for the call), which every reply starts with, so that a
+// reply is matched to its call (RESP has no request id: see owners.go);
+// reply(...) builds a reply, {ECHO, ...}; and foreign(v) builds the reply
+// for a value without the header: {ECHO, -1, first bytes, length}. The
+// replies below are given without ECHO.
 const luaPrologue = `
 local MAGIC = '\254M\001'
+local ECHO = ARGV[#ARGV]
+local function reply(...)
+  return {ECHO, ...}
+end
 local function foreign(v)
-  return {-1, string.sub(v, 1, 16), #v}
+  return reply(-1, string.sub(v, 1, 16), #v)
 end
 `
 
 // casScript: KEYS[1] the key; ARGV[1] the expected 8-byte token; ARGV[2]
 // the new stored string (header included); ARGV[3] the TTL in
-// milliseconds, "0" for none. Replies {1} stored, {0} missing, {-2}
-// conflict, or foreign(v).
+// milliseconds, "0" for none; ARGV[4] the echo. Replies {1} stored, {0}
+// missing, {-2} conflict, or foreign(v).
 var casScript = goredis.NewScript(luaPrologue + `
 local v = redis.call('GET', KEYS[1])
-if not v then return {0} end
+if not v then return reply(0) end
 if #v < 11 or string.sub(v, 1, 3) ~= MAGIC then return foreign(v) end
-if string.sub(v, 4, 11) ~= ARGV[1] then return {-2} end
+if string.sub(v, 4, 11) ~= ARGV[1] then return reply(-2) end
 if ARGV[3] == '0' then
   redis.call('SET', KEYS[1], ARGV[2])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
-return {1}
+return reply(1)
 `)
 
 // touchScript: KEYS[1] the key; ARGV[1] the new 8-byte token; ARGV[2] the
-// TTL in milliseconds, "0" for none. The token is rewritten in place
+// TTL in milliseconds, "0" for none; ARGV[3] the echo (the new token). The token is rewritten in place
 // (SETRANGE), so the value is not copied. Replies {1} done, {0} missing, or
 // foreign(v).
 var touchScript = goredis.NewScript(luaPrologue + `
 local h = redis.call('GETRANGE', KEYS[1], 0, 10)
-if h == '' and redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+if h == '' and redis.call('EXISTS', KEYS[1]) == 0 then return reply(0) end
 if #h < 11 or string.sub(h, 1, 3) ~= MAGIC then return foreign(h) end
 redis.call('SETRANGE', KEYS[1], 3, ARGV[1])
 if ARGV[2] == '0' then
@@ -44,7 +52,7 @@ if ARGV[2] == '0' then
 else
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return {1}
+return reply(1)
 `)
 
 // incrScript: KEYS[1] the key; ARGV[1] "+" or "-"; ARGV[2] the delta's
@@ -89,12 +97,12 @@ local function sub(a, b) -- a >= b
   return strip(string.reverse(table.concat(out)))
 end
 local v = redis.call('GET', KEYS[1])
-if not v then return {0} end
+if not v then return reply(0) end
 if #v < 11 or string.sub(v, 1, 3) ~= MAGIC then return foreign(v) end
 local n = string.sub(v, 12)
-if #n == 0 or not string.find(n, '^%d+$') then return {-3} end
+if #n == 0 or not string.find(n, '^%d+$') then return reply(-3) end
 n = strip(n)
-if cmp(n, TWO64) >= 0 then return {-3} end
+if cmp(n, TWO64) >= 0 then return reply(-3) end
 local d = strip(ARGV[2])
 local r
 if ARGV[1] == '-' then
@@ -104,10 +112,11 @@ else
   if cmp(r, TWO64) >= 0 then r = sub(r, TWO64) end
 end
 redis.call('SET', KEYS[1], MAGIC .. ARGV[3] .. r, 'KEEPTTL')
-return {1, r}
+return reply(1, r)
 `)
 
-// unlockScript: KEYS[1] the lock key; ARGV[1] the token. It deletes the key
+// unlockScript: KEYS[1] the lock key; ARGV[1] the token; ARGV[2] the
+// echo. It deletes the key
 // if it holds the token, written by TryLock (after the header, whose CAS
 // token is the write's own), and leaves it alone otherwise: expired and
 // retaken by another token, or a value TryLock did not write. Replies {1}
@@ -115,7 +124,7 @@ return {1, r}
 var unlockScript = goredis.NewScript(luaPrologue + `
 local v = redis.call('GET', KEYS[1])
 if v and #v >= 11 and string.sub(v, 1, 3) == MAGIC and string.sub(v, 12) == ARGV[1] then
-  return {redis.call('DEL', KEYS[1])}
+  return reply(redis.call('DEL', KEYS[1]))
 end
-return {0}
+return reply(0)
 `)

@@ -3,7 +3,6 @@ package redis
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -138,9 +137,29 @@ func newTracker(b *Backend) *tracker {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		t.supervise()
+		for !t.supervised() {
+		}
 	}()
 	return t
+}
+
+// supervised runs supervise and reports whether it returned. After a
+// panic, which it recovers (supervise's deferred end has then reset every
+// registration), it waits trackMaxBackoff and reports false, to be run
+// again, unless the tracker is stopped.
+func (t *tracker) supervised() (returned bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.setErr(fmt.Errorf("redis: tracking: %w", panicError("tracking", r)))
+			select {
+			case <-t.ctx.Done():
+				returned = true
+			case <-time.After(trackMaxBackoff):
+			}
+		}
+	}()
+	t.supervise()
+	return true
 }
 
 func (t *tracker) why() error {
@@ -488,31 +507,27 @@ func (e errUnsupported) Error() string { return e.err.Error() }
 func (e errUnsupported) Unwrap() error { return backend.ErrNotSupported }
 
 // dial connects to n, switches to RESP3 (authenticating as the client
-// does) and turns tracking on for prefixes.
+// does) and turns tracking on for prefixes: HELLO and CLIENT TRACKING go
+// out together, one round trip. The connection is guarded as the
+// client's are (conn.go), with a budget for keys rather than values.
 func (t *tracker) dial(ctx context.Context, n node, prefixes []string) (*trackConn, error) {
 	o := n.opt
 	network := o.Network
 	if network == "" {
 		network = "tcp"
 	}
-	var nc net.Conn
-	var err error
-	if o.Dialer != nil {
-		nc, err = o.Dialer(ctx, network, n.addr)
-	} else {
-		d := net.Dialer{Timeout: trackTimeout}
-		nc, err = d.DialContext(ctx, network, n.addr)
-		if err == nil && o.TLSConfig != nil {
-			tc := tls.Client(nc, o.TLSConfig.Clone())
-			if err = tc.HandshakeContext(ctx); err != nil {
-				nc.Close()
-			}
-			nc = tc
-		}
+	dial := t.b.rawDial
+	if dial == nil {
+		dial = o.Dialer
 	}
+	if dial == nil {
+		dial = netDialer(trackTimeout, o.TLSConfig)
+	}
+	nc, err := dial(ctx, network, n.addr)
 	if err != nil {
 		return nil, fmt.Errorf("redis: tracking: dial %s: %w: %w", n.addr, backend.ErrUnavailable, err)
 	}
+	nc = trackGuard.wrap(nc, n.addr, false)
 	c := &trackConn{addr: n.addr, nc: nc, r: bufio.NewReader(nc), acks: make(chan error, 16), done: make(chan struct{})}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
@@ -525,26 +540,43 @@ func (t *tracker) dial(ctx context.Context, n node, prefixes []string) (*trackCo
 		hello = append(hello, "AUTH", user, o.Password)
 	}
 	hello = append(hello, "SETNAME", "memdict-tracking")
-	if _, err := c.roundTrip(hello); err != nil {
-		nc.Close()
+	err = c.send(hello)
+	if err == nil {
+		err = c.send(trackCmd(prefixes))
+	}
+	if err == nil {
+		_, err = c.reply()
 		if re, ok := err.(respError); ok {
+			nc.Close()
 			if strings.Contains(re.msg, "WRONGPASS") || strings.Contains(re.msg, "NOAUTH") || strings.Contains(re.msg, "NOPERM") {
 				return nil, fmt.Errorf("redis: tracking: %s: %w (user %q): %v", n.addr, ErrAuth, o.Username, re.msg)
 			}
 			return nil, t.refuse(n.addr, "HELLO 3", re)
 		}
-		return nil, fmt.Errorf("redis: tracking: %s: HELLO: %w: %w", n.addr, backend.ErrUnavailable, err)
 	}
-	if _, err := c.roundTrip(trackCmd(prefixes)); err != nil {
-		nc.Close()
+	if err == nil {
+		_, err = c.reply()
 		if re, ok := err.(respError); ok {
+			nc.Close()
 			return nil, t.refuse(n.addr, "CLIENT TRACKING", re)
 		}
-		return nil, fmt.Errorf("redis: tracking: %s: CLIENT TRACKING: %w: %w", n.addr, backend.ErrUnavailable, err)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("redis: tracking: %s: HELLO and CLIENT TRACKING: %w: %w", n.addr, backend.ErrUnavailable, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return c, nil
 }
+
+// trackGuard guards the tracking connections: an invalidation carries
+// keys, and at most trackBudget bytes of them are read in one push (a
+// larger one is a protocol error, and resets the registrations).
+var trackGuard = &guard{budget: trackBudget}
+
+// trackBudget bounds what one message of a tracking connection may make
+// the reader allocate ahead of its data (see respScanner).
+const trackBudget = 4 << 20
 
 // refuse records that the server refused a command tracking needs.
 func (t *tracker) refuse(addr, cmd string, re respError) error {
@@ -603,11 +635,9 @@ func (c *trackConn) send(args []string) error {
 	return err
 }
 
-// roundTrip sends a command and reads its reply, before the reader runs.
-func (c *trackConn) roundTrip(args []string) (any, error) {
-	if err := c.send(args); err != nil {
-		return nil, err
-	}
+// reply reads the reply to a command sent before the reader runs; an
+// error reply is returned as a respError.
+func (c *trackConn) reply() (any, error) {
 	for {
 		v, push, err := readRESP(c.r, 0)
 		if err != nil {
@@ -624,11 +654,16 @@ func (c *trackConn) roundTrip(args []string) (any, error) {
 }
 
 // read reads pushes until the connection fails or is closed, and PINGs
-// every trackPing meanwhile.
-func (c *trackConn) read(dispatch func(backend.Invalidation)) error {
+// every trackPing meanwhile. A message it cannot read or interpret (a
+// malformed invalidation, a push of another kind, a reply that answers
+// nothing it sent) fails the connection: the tracker then resets every
+// registration and sets tracking up anew, so that a near cache never
+// keeps a value the server may have reported changed.
+func (c *trackConn) read(dispatch func(backend.Invalidation)) (err error) {
 	pinger := make(chan struct{})
 	go func() {
 		defer close(pinger)
+		defer func() { _ = recover() }() // a panic in send: the reader sees the connection fail
 		tick := time.NewTicker(trackPing)
 		defer tick.Stop()
 		for {
@@ -637,12 +672,16 @@ func (c *trackConn) read(dispatch func(backend.Invalidation)) error {
 				return
 			case <-tick.C:
 				if c.send([]string{"PING"}) != nil {
+					c.close()
 					return
 				}
 			}
 		}
 	}()
 	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("redis: tracking: %s: %w", c.addr, panicError(c.addr, r))
+		}
 		c.close()
 		<-pinger
 	}()
@@ -663,6 +702,9 @@ func (c *trackConn) read(dispatch func(backend.Invalidation)) error {
 				if r == "PONG" {
 					continue
 				}
+				if r != "OK" {
+					return fmt.Errorf("redis: tracking: %s: %w", c.addr, &protoError{Addr: c.addr, Msg: fmt.Sprintf("unexpected reply %.40q", r)})
+				}
 				select {
 				case c.acks <- nil:
 				default:
@@ -672,29 +714,47 @@ func (c *trackConn) read(dispatch func(backend.Invalidation)) error {
 				case c.acks <- r:
 				default:
 				}
+			default:
+				return fmt.Errorf("redis: tracking: %s: %w", c.addr, &protoError{Addr: c.addr, Msg: fmt.Sprintf("unexpected reply of type %T", v)})
 			}
 			continue
 		}
-		msg, ok := v.([]any)
-		if !ok || len(msg) < 2 {
-			continue
+		inv, err := invalidation(v)
+		if err != nil {
+			return fmt.Errorf("redis: tracking: %s: %w", c.addr, &protoError{Addr: c.addr, Msg: err.Error()})
 		}
-		if kind, _ := msg[0].(string); kind != "invalidate" {
-			continue
-		}
-		switch keys := msg[1].(type) {
-		case nil:
-			dispatch(backend.Invalidation{All: true})
-		case []any:
-			ks := make([]string, 0, len(keys))
-			for _, k := range keys {
-				if s, ok := k.(string); ok {
-					ks = append(ks, s)
-				}
-			}
-			dispatch(backend.Invalidation{Keys: ks})
-		}
+		dispatch(inv)
 	}
+}
+
+// invalidation interprets a push: an invalidation of keys (an array of
+// strings) or of everything (null). Anything else is an error.
+func invalidation(v any) (backend.Invalidation, error) {
+	msg, ok := v.([]any)
+	if !ok || len(msg) == 0 {
+		return backend.Invalidation{}, fmt.Errorf("malformed push %.60v", v)
+	}
+	if kind, _ := msg[0].(string); kind != "invalidate" {
+		return backend.Invalidation{}, fmt.Errorf("push of unexpected kind %.40v", msg[0])
+	}
+	if len(msg) != 2 {
+		return backend.Invalidation{}, fmt.Errorf("invalidation with %d elements, want 2", len(msg))
+	}
+	switch keys := msg[1].(type) {
+	case nil:
+		return backend.Invalidation{All: true}, nil
+	case []any:
+		ks := make([]string, len(keys))
+		for i, k := range keys {
+			s, ok := k.(string)
+			if !ok {
+				return backend.Invalidation{}, fmt.Errorf("invalidation whose key %d is a %T, not a string", i, k)
+			}
+			ks[i] = s
+		}
+		return backend.Invalidation{Keys: ks}, nil
+	}
+	return backend.Invalidation{}, fmt.Errorf("invalidation whose key list is a %T, not an array", msg[1])
 }
 
 // respError is an error reply.
@@ -702,92 +762,113 @@ type respError struct{ msg string }
 
 func (e respError) Error() string { return "redis: " + e.msg }
 
-// RESP3 limits: what a tracking connection accepts from a server.
+// RESP3 limits: what a tracking connection accepts from a server (the
+// guard in front of it, trackGuard, bounds lengths and nesting first).
 const (
 	maxRESPDepth = 8
-	maxRESPLen   = 512 << 20
-	maxRESPItems = 1 << 24
+	maxRESPLen   = trackBudget
+	maxRESPItems = trackBudget / slotSize
+)
+
+// respMap and respSet are a map (flattened: key, value, ...) and a set, as
+// readRESP returns them; an array is a []any.
+type (
+	respMap []any
+	respSet []any
 )
 
 // readRESP reads one RESP3 (or RESP2) value: simple and bulk strings and
 // verbatim strings as string, numbers as int64 (doubles and big numbers as
-// their text), nulls as nil, arrays, sets, maps (flattened) and pushes as
-// []any, errors as respError; push reports a push message. Attributes are
-// skipped.
+// their text), nulls as nil, arrays and pushes as []any, maps (flattened)
+// as respMap, sets as respSet, errors as respError; push reports a push
+// message. Attributes are skipped (in a loop: a stream of them costs no
+// stack). Nesting deeper than maxRESPDepth is an error.
 func readRESP(r *bufio.Reader, depth int) (v any, push bool, err error) {
 	if depth > maxRESPDepth {
 		return nil, false, errors.New("RESP value nested too deep")
 	}
-	line, err := r.ReadSlice('\n')
-	if err != nil {
-		return nil, false, err
-	}
-	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return nil, false, fmt.Errorf("malformed RESP line %q", line)
-	}
-	kind, body := line[0], string(line[1:len(line)-2])
-	switch kind {
-	case '+':
-		return body, false, nil
-	case '-', '!':
-		if kind == '!' {
-			s, err := readBulk(r, body)
-			return respError{s}, false, err
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return nil, false, err
 		}
-		return respError{body}, false, nil
-	case ':':
-		n, err := strconv.ParseInt(body, 10, 64)
-		return n, false, err
-	case ',', '(', '#':
-		return body, false, nil
-	case '_':
-		return nil, false, nil
-	case '$', '=':
-		if body == "-1" {
-			return nil, false, nil
+		if len(line) < 3 || line[len(line)-2] != '\r' {
+			return nil, false, fmt.Errorf("malformed RESP line %.40q", line)
 		}
-		s, err := readBulk(r, body)
-		if kind == '=' && len(s) >= 4 {
-			s = s[4:] // "txt:" and the like
-		}
-		return s, false, err
-	case '*', '~', '>', '%', '|':
-		n, err := strconv.Atoi(body)
-		if err != nil || n > maxRESPItems {
-			return nil, false, fmt.Errorf("bad RESP aggregate length %q", body)
-		}
-		if n < 0 {
-			return nil, false, nil
-		}
-		if kind == '%' || kind == '|' {
-			n *= 2
-		}
-		items := make([]any, 0, min(n, 1024))
-		for range n {
-			it, _, err := readRESP(r, depth+1)
-			if err != nil {
-				return nil, false, err
+		kind, body := line[0], string(line[1:len(line)-2])
+		switch kind {
+		case '+':
+			return body, false, nil
+		case '-', '!':
+			if kind == '!' {
+				s, err := readBulk(r, body)
+				return respError{s}, false, err
 			}
-			items = append(items, it)
+			return respError{body}, false, nil
+		case ':':
+			n, err := strconv.ParseInt(body, 10, 64)
+			return n, false, err
+		case ',', '(', '#':
+			return body, false, nil
+		case '_':
+			return nil, false, nil
+		case '$', '=':
+			if body == "-1" {
+				return nil, false, nil
+			}
+			s, err := readBulk(r, body)
+			if kind == '=' && len(s) >= 4 {
+				s = s[4:] // "txt:" and the like
+			}
+			return s, false, err
+		case '*', '~', '>', '%', '|':
+			n, err := strconv.Atoi(body)
+			if err != nil || n > maxRESPItems {
+				return nil, false, fmt.Errorf("bad RESP aggregate length %.40q", body)
+			}
+			if n < 0 {
+				if kind == '|' {
+					return nil, false, fmt.Errorf("bad RESP attribute length %.40q", body)
+				}
+				return nil, false, nil
+			}
+			if kind == '%' || kind == '|' {
+				n *= 2
+			}
+			items := make([]any, 0, min(n, 1024))
+			for range n {
+				it, _, err := readRESP(r, depth+1)
+				if err != nil {
+					return nil, false, err
+				}
+				items = append(items, it)
+			}
+			switch kind {
+			case '|':
+				continue // an attribute precedes the value it annotates
+			case '%':
+				return respMap(items), false, nil
+			case '~':
+				return respSet(items), false, nil
+			}
+			return items, kind == '>', nil
 		}
-		if kind == '|' {
-			// An attribute precedes the value it annotates.
-			return readRESP(r, depth)
-		}
-		return items, kind == '>', nil
+		return nil, false, fmt.Errorf("unknown RESP type %q", kind)
 	}
-	return nil, false, fmt.Errorf("unknown RESP type %q", kind)
 }
 
 // readBulk reads the body of a bulk string whose length is n.
 func readBulk(r *bufio.Reader, n string) (string, error) {
 	size, err := strconv.Atoi(n)
 	if err != nil || size < 0 || size > maxRESPLen {
-		return "", fmt.Errorf("bad RESP bulk length %q", n)
+		return "", fmt.Errorf("bad RESP bulk length %.40q", n)
 	}
 	buf := make([]byte, size+2)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return "", err
+	}
+	if buf[size] != '\r' || buf[size+1] != '\n' {
+		return "", errors.New("RESP bulk string not followed by CRLF")
 	}
 	return string(buf[:size]), nil
 }

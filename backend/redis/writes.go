@@ -23,6 +23,10 @@ func (b *Backend) prepare(ctx context.Context, op string, item backend.Item) ([]
 // encodeChecked checks the TTL and the value's size of a write whose key
 // is checked, and returns the stored string and the TTL in milliseconds.
 func (b *Backend) encodeChecked(op string, item backend.Item) ([]byte, int64, error) {
+	if item.Flags != 0 {
+		return nil, 0, fmt.Errorf("redis: %s %q: %w: client flags %d: Redis keeps no client flags (values of Python's memcached clients, a Dict of format erp5 or python, need memcached)",
+			op, item.Key, backend.ErrNotSupported, item.Flags)
+	}
 	ms, err := ttlArg(op, item.Key, item.TTL)
 	if err != nil {
 		return nil, 0, err
@@ -37,10 +41,11 @@ func (b *Backend) encodeChecked(op string, item backend.Item) ([]byte, int64, er
 // send runs cmd, the command of a call on key, through key's lane (so it
 // is pipelined with the calls in flight to the same server) and returns
 // its error, go-redis's or the lane's (the server is marked down, the
-// timeout passed). A context that ends first gives ctx.Err().
-func (b *Backend) send(ctx context.Context, key string, cmd goredis.Cmder) error {
+// timeout passed, the reply did not fit want). A context that ends first
+// gives ctx.Err().
+func (b *Backend) send(ctx context.Context, key string, cmd goredis.Cmder, want uint8) error {
 	c := b.newCall(key)
-	c.cmd = cmd
+	c.cmd, c.want = cmd, want
 	return b.sendCall(ctx, c)
 }
 
@@ -63,7 +68,10 @@ func (b *Backend) sendCall(ctx context.Context, c *call) error {
 // not boxed on the heap one by one.
 func (b *Backend) setCall(ctx context.Context, key string, val []byte, ms int64, nx bool) *call {
 	c := b.newCall(key)
-	c.val, c.ms = val, ms
+	c.val, c.ms, c.want = val, ms, wantOK
+	if nx {
+		c.want = wantOKOrNil
+	}
 	args := make([]any, 3, 6)
 	args[0], args[2] = "set", (*valueArg)(c)
 	if b.single != nil {
@@ -92,11 +100,15 @@ func (v *valueArg) MarshalBinary() ([]byte, error) { return v.val, nil }
 
 // script runs one of the Lua scripts on key through key's lane, as send
 // does, with EVALSHA (EVAL when the server does not have the script), and
-// returns its array reply.
-func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, args ...any) ([]any, error) {
+// returns its array reply, without its first element: echo, which the
+// script gets as its last argument and answers first (see luaPrologue).
+// echo must be new for the call (8 random bytes): a reply that does not
+// start with it is another call's, a protocol error.
+func (b *Backend) script(ctx context.Context, s *goredis.Script, key, echo string, args ...any) ([]any, error) {
 	c := b.newCall(key)
+	args = append(args, echo)
 	c.cmd = goredis.NewCmd(ctx, append([]any{"evalsha", s.Hash(), 1, key}, args...)...)
-	c.script, c.args = s, args
+	c.script, c.args, c.want = s, args, wantScript
 	if !b.do(ctx, c) {
 		return nil, ctx.Err()
 	}
@@ -105,7 +117,11 @@ func (b *Backend) script(ctx context.Context, s *goredis.Script, key string, arg
 	if err != nil {
 		return nil, err
 	}
-	return cmd.Slice()
+	res, err := cmd.Slice()
+	if err != nil {
+		return nil, err
+	}
+	return res[1:], nil // the lane checked res[0] (call.badReply)
 }
 
 // Set stores item unconditionally with one SET (with PX for a TTL), giving
@@ -147,7 +163,8 @@ func (b *Backend) CompareAndSwap(ctx context.Context, item backend.Item) error {
 	if err != nil {
 		return err
 	}
-	res, err := b.script(ctx, casScript, item.Key, casBytes(item.CAS), val, ms)
+	// The new token, in val's header, is the call's echo.
+	res, err := b.script(ctx, casScript, item.Key, string(val[len(magic):headerLen]), casBytes(item.CAS), val, ms)
 	if err != nil {
 		return b.wrap(ctx, "cas", item.Key, err)
 	}
@@ -170,7 +187,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	cmd := goredis.NewIntCmd(ctx, "del", key)
-	if err := b.send(ctx, key, cmd); err != nil {
+	if err := b.send(ctx, key, cmd, wantBool); err != nil {
 		return b.wrap(ctx, "delete", key, err)
 	}
 	if cmd.Val() == 0 {
@@ -190,7 +207,8 @@ func (b *Backend) Touch(ctx context.Context, key string, ttl time.Duration) erro
 	if err != nil {
 		return err
 	}
-	res, err := b.script(ctx, touchScript, key, casBytes(newCAS()), ms)
+	tok := casBytes(newCAS()) // the new token, and the call's echo
+	res, err := b.script(ctx, touchScript, key, tok, tok, ms)
 	if err != nil {
 		return b.wrap(ctx, "touch", key, err)
 	}
@@ -217,7 +235,8 @@ func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint6
 	if delta < 0 {
 		sign, mag = "-", uint64(-delta) // -MinInt64 wraps to 1<<63, its magnitude
 	}
-	res, err := b.script(ctx, incrScript, key, sign, strconv.FormatUint(mag, 10), casBytes(newCAS()))
+	tok := casBytes(newCAS()) // the new token, and the call's echo
+	res, err := b.script(ctx, incrScript, key, tok, sign, strconv.FormatUint(mag, 10), tok)
 	if err != nil {
 		return 0, b.wrap(ctx, "increment", key, err)
 	}

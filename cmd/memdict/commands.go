@@ -22,6 +22,7 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/codec/python"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -102,10 +103,12 @@ func marshalJSONIndent(v any) ([]byte, error) {
 
 // record is a key and its value as get --json and dump print them, and
 // load reads them: Value when the value shows as JSON, else Base64 (the
-// encoded payload).
+// encoded payload); Flags, the client flags of a value of Python's
+// memcached clients (codec "python").
 type record struct {
 	Key    string          `json:"key"`
 	Codec  string          `json:"codec"`
+	Flags  uint32          `json:"flags,omitempty"`
 	Value  json.RawMessage `json:"value,omitempty"`
 	Base64 string          `json:"base64,omitempty"`
 }
@@ -113,7 +116,7 @@ type record struct {
 // newRecord returns the record of a stored value; exact makes it carry the
 // payload in base64 even when the value shows as JSON.
 func newRecord(key string, s stored, exact bool) (record, error) {
-	r := record{Key: key, Codec: codecName(s)}
+	r := record{Key: key, Codec: codecName(s), Flags: s.Flags}
 	if !exact {
 		if v, ok := s.Decoded(); ok {
 			b, err := marshalJSON(v)
@@ -147,14 +150,22 @@ reads, within 2s).
 
 --raw-key reads KEY as a backend key, as it is, without memdict's key
 layout: for values other programs wrote (memccat, redis-cli); a value
-without memdict's header shows as codec "none".
+without memdict's header shows as codec "none", and one with memcached
+client flags (python-memcached's, pymemcache's) is decoded by them, as
+codec "python".
+
+On a plugin of format erp5 (ERP5's Memcached Tool) or python, KEY is the
+key of the ERP5 Dict of --prefix (or the Python program's key after
+--prefix), and the value, a str, int, bytes or pickle told apart by its
+client flags, prints as JSON (a dict as an object).
 
 Examples:
   memdict get --prefix shop cart:42
   memdict get --prefix shop cart:42 --json | jq .value.items
   memdict get --prefix images logo --raw > logo.png
   memdict get --plugin sessions --prefix carts abc
-  memdict get --raw-key legacy:motd`,
+  memdict get --raw-key legacy:motd
+  memdict --config erp5.yaml get --prefix my_app 'user/1'   # format: erp5`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("raw", false, "print the stored bytes as they are")
 		fs.Bool("raw-key", false, "KEY is a backend key, read as it is (a value another program wrote)")
@@ -228,6 +239,12 @@ that starts with "-".
 --raw-key stores VALUE's bytes under KEY as the backend key itself,
 without memdict's key layout or value header, for other programs to read.
 
+On a plugin of format erp5 or python, values are Python's: VALUE is
+stored as a str (bytes if it is not UTF-8), and --typed stores the JSON
+value as python-memcached stores the Python value (an object as a pickled
+dict, an integer as an int, a string as a str), which ERP5 and Python
+programs read back; --codec does not apply.
+
 put refuses to write to the built-in in-memory backend (no configuration),
 where the value would be gone when the command ends, unless --mem is given.
 
@@ -237,7 +254,8 @@ Examples:
   memdict put --prefix shop --ttl 10m --typed token:7 '"abc"'
   memdict put --prefix shop --codec json config - < config.json
   memdict put --prefix counters --typed -- balance -5
-  memdict put --raw-key legacy:motd 'read me with memccat'`,
+  memdict put --raw-key legacy:motd 'read me with memccat'
+  memdict --config erp5.yaml put --prefix my_app --typed user/1 '{"name":"Ada"}'`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("typed", false, "parse VALUE as JSON and store it typed, encoded by the codec")
 		fs.Bool("string", false, "store VALUE as text (the default; for compatibility)")
@@ -288,9 +306,10 @@ Examples:
 		return e.withDicts(ctx, "put", func(ds *dictSet) int {
 			var id byte
 			var p []byte
+			var flags uint32
 			var err error
 			if !rawKey {
-				if id, p, err = encodeValue(ds, text, !typed, codecName); err != nil {
+				if id, p, flags, err = encodeValue(ds, text, !typed, codecName); err != nil {
 					return e.fail("put", err)
 				}
 			}
@@ -314,11 +333,15 @@ Examples:
 				}
 				return exitOK
 			}
-			if err := ds.put(ctx, key, id, p, opts...); err != nil {
+			if err := ds.put(ctx, key, id, p, flags, opts...); err != nil {
 				return e.fail("put", err)
 			}
 			if e.json {
-				_ = printJSON(e.stdout, map[string]any{"key": key, "codec": codec.NameOf(id), "bytes": len(p)}, true)
+				out := map[string]any{"key": key, "codec": codec.NameOf(id), "bytes": len(p)}
+				if pythonFormat(ds.info) {
+					out["codec"], out["flags"] = "python", flags
+				}
+				_ = printJSON(e.stdout, out, true)
 			}
 			return exitOK
 		})
@@ -360,8 +383,44 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// encodeValue turns put's VALUE into a codec ID and payload.
-func encodeValue(ds *dictSet, text []byte, asString bool, codecName string) (byte, []byte, error) {
+// encodeValue turns put's VALUE into a codec ID and payload; on a plugin
+// of a Python format (erp5, python), into a value of Python's memcached
+// clients and its client flags: text a str (bytes if it is not UTF-8),
+// typed JSON the Python value (an object a dict, an array a list, ...).
+func encodeValue(ds *dictSet, text []byte, asString bool, codecName string) (byte, []byte, uint32, error) {
+	if pythonFormat(ds.info) {
+		p, flags, err := encodePython(ds.info, text, asString, codecName)
+		return 0, p, flags, err
+	}
+	id, p, err := encodeCodec(ds, text, asString, codecName)
+	return id, p, 0, err
+}
+
+// encodePython is encodeValue on a plugin of a Python format.
+func encodePython(info tool.PluginInfo, text []byte, asString bool, codecName string) ([]byte, uint32, error) {
+	if codecName != "" {
+		return nil, 0, usagef("plugin %s has format %s, whose values are Python's (str, int, bytes, pickles): --codec does not apply; use --typed", info.Name, info.Format)
+	}
+	var v any = text
+	if asString {
+		if utf8.Valid(text) {
+			v = string(text)
+		}
+	} else {
+		var err error
+		if v, err = parseJSONValue(text); err != nil {
+			return nil, 0, usagef("VALUE is not JSON (%v); leave out --typed to store text as it is", err)
+		}
+	}
+	p, flags, err := python.Marshal(v)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", memdict.ErrEncode, err)
+	}
+	return p, flags, nil
+}
+
+// encodeCodec is encodeValue on a plugin of memdict's own format.
+func encodeCodec(ds *dictSet, text []byte, asString bool, codecName string) (byte, []byte, error) {
 	if asString {
 		return codec.RawID, text, nil
 	}
@@ -747,6 +806,7 @@ Examples:
 			MaxKeyLen   int     `json:"max_key_length"`
 			MaxValueLen int     `json:"max_value_length"`
 			Codec       string  `json:"codec"`
+			Format      string  `json:"format"`
 			Order       int     `json:"order"`
 			SiteID      string  `json:"site_id,omitempty"`
 			NearCache   *struct {
@@ -762,7 +822,7 @@ Examples:
 			}
 			if e.json {
 				pj := pluginJSON{Name: p.Name, Path: p.Path, URL: displayURL(p), Expiration: p.Expiration.Seconds(), MaxKeyLen: p.MaxKeyLen,
-					MaxValueLen: p.MaxValueLen, Codec: c, Order: p.Order, SiteID: p.SiteID}
+					MaxValueLen: p.MaxValueLen, Codec: c, Format: string(p.Format), Order: p.Order, SiteID: p.SiteID}
 				if nc := p.NearCache; nc != nil {
 					pj.NearCache = &struct {
 						MaxEntries int     `json:"max_entries"`
@@ -773,8 +833,8 @@ Examples:
 				_ = printJSON(e.stdout, pj, true)
 				continue
 			}
-			fmt.Fprintf(e.stdout, "%s\n  url:           %s\n  expiration:    %s\n  max key len:   %s\n  max value len: %s\n  codec:         %s\n  near cache:    %s\n",
-				p.Path, displayURL(p), expirationText(p.Expiration), limitText(p.MaxKeyLen), limitText(p.MaxValueLen), c, p.NearCache)
+			fmt.Fprintf(e.stdout, "%s\n  url:           %s\n  expiration:    %s\n  max key len:   %s\n  max value len: %s\n  codec:         %s\n  format:        %s\n  near cache:    %s\n",
+				p.Path, displayURL(p), expirationText(p.Expiration), limitText(p.MaxKeyLen), limitText(p.MaxValueLen), c, p.Format, p.NearCache)
 			if p.SiteID != "" {
 				fmt.Fprintf(e.stdout, "  site id:       %s\n", p.SiteID)
 			}

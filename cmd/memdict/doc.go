@@ -57,7 +57,22 @@
 //
 // --raw-key (get, put, del, keys) reads and writes backend keys as they
 // are, without memdict's key layout or value header: for values other
-// programs wrote, and for values they are to read.
+// programs wrote, and for values they are to read. get --raw-key decodes a
+// value of python-memcached or pymemcache by its memcached client flags.
+//
+// # ERP5 and Python
+//
+// On a plugin of format erp5 (see tool.PluginConfig.Format), --prefix
+// names the Dict of ERP5's Memcached Tool (its key_prefix; the site id is
+// the configuration's site_id) and the values are python-memcached's: get
+// prints a str, an int or an unpickled dict as JSON, and put --typed
+// stores a JSON object as a pickled dict that ERP5 reads as a Python dict:
+//
+//	memdict --config erp5.yaml get --prefix my_app 'user/1'
+//	memdict --config erp5.yaml put --prefix my_app --typed 'user/2' '{"name": "Ada"}'
+//
+// Format python does the same under the keys Python programs use.
+// keys, dump and clear need memdict's own layout and say so.
 //
 // # Moving a namespace
 //

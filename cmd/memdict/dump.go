@@ -340,7 +340,7 @@ Examples:
 					r, c, p, lerr := parseLine(b)
 					if lerr == nil && c != nil {
 						lerr = rt.do(ctx, "storing key "+quoteKey(r.Key), func() error {
-							return ds.put(ctx, r.Key, c.ID(), p, opts...)
+							return ds.put(ctx, r.Key, c.ID(), p, 0, opts...)
 						})
 						if lerr != nil {
 							prog.end()

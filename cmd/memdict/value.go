@@ -25,12 +25,22 @@ import (
 type stored = memdict.Raw
 
 // codecName returns the name of the codec that wrote s for output: "raw",
-// "msgpack", ..., or "none" for a value memdict did not frame.
+// "msgpack", ..., "python" for a value of Python's memcached clients
+// (client flags), or "none" for another value memdict did not frame.
 func codecName(s stored) string {
-	if s.Codec == 0 {
+	switch {
+	case s.Codec == 0 && s.Flags != 0:
+		return "python"
+	case s.Codec == 0:
 		return "none"
 	}
 	return codec.NameOf(s.Codec)
+}
+
+// pythonFormat reports whether the plugin's Dicts are Python's (format
+// erp5 or python), whose values are codec/python's.
+func pythonFormat(info tool.PluginInfo) bool {
+	return info.Format == memdict.FormatERP5 || info.Format == memdict.FormatPython
 }
 
 // parseJSONValue parses a JSON value as put and load take it.
@@ -65,9 +75,10 @@ func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictS
 	return &dictSet{t: t, plugin: plugin, prefix: prefix, info: info, be: be, d: d}, nil
 }
 
-// put stores p, encoded by codec id, under key.
-func (ds *dictSet) put(ctx context.Context, key string, id byte, p []byte, opts ...memdict.ItemOption) error {
-	return ds.d.Store(ctx, key, stored{Codec: id, Payload: p}, opts...)
+// put stores p, encoded by codec id (0 in a Python format), with client
+// flags (Python formats only), under key.
+func (ds *dictSet) put(ctx context.Context, key string, id byte, p []byte, flags uint32, opts ...memdict.ItemOption) error {
+	return ds.d.Store(ctx, key, stored{Codec: id, Payload: p, Flags: flags}, opts...)
 }
 
 // get reads key's stored value; ok is false on a miss.
@@ -146,7 +157,9 @@ func (rs *rawStore) redisErr(ctx context.Context, op, key string, err error) err
 func (rs *rawStore) Close() error { return rs.be.Close() }
 
 // get reads bkey; ok is false on a miss. A value memdict framed is shown
-// with its codec, any other value (memccat's, redis-cli's) as codec "none".
+// with its codec, a value with client flags (python-memcached's,
+// pymemcache's) as Python's by its flags (codec "python"), any other
+// value (memccat's, redis-cli's) as codec "none".
 func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) {
 	it, err := rs.be.Get(ctx, bkey)
 	v := it.Value
@@ -164,6 +177,10 @@ func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) 
 		return stored{}, false, nil
 	case err != nil:
 		return stored{}, false, &memdict.OpError{Op: "get", Key: bkey, Err: err}
+	}
+	if it.Flags != 0 {
+		// memdict frames no value with flags: a Python client's.
+		return stored{Payload: v, Flags: it.Flags}, true, nil
 	}
 	return memdict.ParseRaw(v), true, nil
 }

@@ -8,10 +8,10 @@
 // an ASCII decimal int, FlagPickle a pickle of any other object, and
 // FlagZlib on top for compressed values. Marshal chooses the flags as
 // python-memcached does for the Go value's Python counterpart and writes
-// pickles with github.com/kisielk/og-rek; Unmarshal reads any value of
-// those flags, pickles of protocols 0 to 5 included, into a Go value, as
-// encoding/json reads JSON (dict into a map or a struct, list into a
-// slice, and so on).
+// pickles as Python's pickle.dumps does (protocol 2 by default, for ERP5
+// on Python 2 and 3 alike); Unmarshal reads any value of those flags,
+// pickles of protocols 0 to 5 included, into a Go value, as encoding/json
+// reads JSON (dict into a map or a struct, list into a slice, and so on).
 //
 // A value read from a server is untrusted: Unmarshal never panics, checks
 // every length against the bytes it has before it allocates, bounds the

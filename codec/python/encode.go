@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	ogorek "github.com/kisielk/og-rek"
 )
 
 // maxIntBits is a bound below which an int has at most maxIntDigits
@@ -49,12 +47,7 @@ func (c Codec) Marshal(v any) ([]byte, uint32, error) {
 		return nil, 0, err
 	}
 	if flags == FlagPickle {
-		e := &encoder{}
-		model, err := e.model(reflect.ValueOf(v))
-		if err != nil {
-			return nil, 0, err
-		}
-		if data, err = pickle(model, proto); err != nil {
+		if data, err = pickle(reflect.ValueOf(v), proto); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -68,25 +61,6 @@ func (c Codec) Marshal(v any) ([]byte, uint32, error) {
 		}
 	}
 	return data, flags, nil
-}
-
-// pickle writes model, made by encoder.model, as a pickle with og-rek.
-// Strings are always written as Python 3's str (StrictUnicode), which is
-// Python 2's unicode, not as Python 2's byte strings.
-func pickle(model any, proto int) (data []byte, err error) {
-	defer func() {
-		// og-rek panics on nothing model holds; should it ever, the
-		// caller gets an error rather than a crash.
-		if r := recover(); r != nil {
-			data, err = nil, fmt.Errorf("%w: pickle: %v", ErrEncode, r)
-		}
-	}()
-	var buf bytes.Buffer
-	enc := ogorek.NewEncoderWithConfig(&buf, &ogorek.EncoderConfig{Protocol: proto, StrictUnicode: true})
-	if err := enc.Encode(model); err != nil {
-		return nil, fmt.Errorf("%w: pickle: %w", ErrEncode, err)
-	}
-	return buf.Bytes(), nil
 }
 
 // scalar encodes the values python-memcached stores without a pickle
@@ -182,143 +156,6 @@ func byteContents(rv reflect.Value) []byte {
 		b[i] = byte(rv.Index(i).Uint())
 	}
 	return b
-}
-
-// encoder turns a Go value into the values og-rek pickles.
-type encoder struct {
-	depth int
-	path  []string
-}
-
-func (e *encoder) errorf(format string, args ...any) error {
-	where := ""
-	if len(e.path) > 0 {
-		where = " at " + strings.Join(e.path, "")
-	}
-	return fmt.Errorf("%w: %s%s", ErrEncode, fmt.Sprintf(format, args...), where)
-}
-
-// model returns rv as og-rek's Go form of a Python value: None, bool,
-// int64, uint64, *big.Int, float64, string (str), ogorek.Bytes,
-// []any (list) or map[any]any (dict).
-func (e *encoder) model(rv reflect.Value) (any, error) {
-	e.depth++
-	defer func() { e.depth-- }()
-	if e.depth > MaxDepth {
-		return nil, e.errorf("the value nests deeper than %d levels (a cycle?)", MaxDepth)
-	}
-	if !rv.IsValid() {
-		return ogorek.None{}, nil
-	}
-	t := rv.Type()
-	if (t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface) && rv.IsNil() {
-		return ogorek.None{}, nil
-	}
-	switch {
-	case t == bigIntType || t == reflect.PointerTo(bigIntType):
-		n := bigOf(rv)
-		if err := checkDigits(n); err != nil {
-			return nil, e.errorf("%v", err)
-		}
-		if n.IsInt64() {
-			return n.Int64(), nil
-		}
-		return n, nil
-	case t.Implements(textMarshalerType):
-		s, err := marshalText(rv)
-		if err != nil {
-			return nil, e.errorf("%v", err)
-		}
-		return s, nil
-	}
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		return e.model(rv.Elem())
-	case reflect.Bool:
-		return rv.Bool(), nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return rv.Int(), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return rv.Uint(), nil
-	case reflect.Float32, reflect.Float64:
-		return rv.Float(), nil
-	case reflect.String:
-		s := rv.String()
-		if !utf8.ValidString(s) {
-			return nil, e.errorf("the string %q is not valid UTF-8, which a Python str must be (store bytes as []byte)", truncate(s))
-		}
-		return s, nil
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return ogorek.Bytes(byteContents(rv)), nil
-		}
-		list := make([]any, rv.Len())
-		for i := range list {
-			e.path = append(e.path, "["+strconv.Itoa(i)+"]")
-			v, err := e.model(rv.Index(i))
-			e.path = e.path[:len(e.path)-1]
-			if err != nil {
-				return nil, err
-			}
-			list[i] = v
-		}
-		return list, nil
-	case reflect.Map:
-		dict := make(map[any]any, rv.Len())
-		for it := rv.MapRange(); it.Next(); {
-			k, err := e.key(it.Key())
-			if err != nil {
-				return nil, err
-			}
-			e.path = append(e.path, "["+fmt.Sprintf("%#v", k)+"]")
-			v, err := e.model(it.Value())
-			e.path = e.path[:len(e.path)-1]
-			if err != nil {
-				return nil, err
-			}
-			dict[k] = v
-		}
-		return dict, nil
-	case reflect.Struct:
-		fields := fieldsOf(t)
-		dict := make(map[any]any, len(fields.list))
-		for _, f := range fields.list {
-			fv := rv.FieldByIndex(f.index)
-			if f.omitEmpty && isEmpty(fv) {
-				continue
-			}
-			e.path = append(e.path, "."+f.name)
-			v, err := e.model(fv)
-			e.path = e.path[:len(e.path)-1]
-			if err != nil {
-				return nil, err
-			}
-			dict[f.name] = v
-		}
-		return dict, nil
-	}
-	return nil, e.errorf("Go %v has no Python form", t)
-}
-
-// key returns a map key as a dict key: str, int, float or bool.
-func (e *encoder) key(rv reflect.Value) (any, error) {
-	if rv.Kind() == reflect.Interface {
-		if rv.IsNil() {
-			return nil, e.errorf("a nil map key")
-		}
-		rv = rv.Elem()
-	}
-	t := rv.Type()
-	if t.Implements(textMarshalerType) {
-		return marshalText(rv)
-	}
-	switch t.Kind() {
-	case reflect.String, reflect.Bool, reflect.Float32, reflect.Float64,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return e.model(rv)
-	}
-	return nil, e.errorf("a map key of Go type %v: a dict key must be text, a number or a bool", t)
 }
 
 // isEmpty reports whether v is empty for ",omitempty", as encoding/json

@@ -10,16 +10,15 @@ import (
 )
 
 // The unpickler is a pickle virtual machine of its own rather than
-// github.com/kisielk/og-rek's Decoder (which Marshal uses to write
-// pickles). og-rek v1.3.0 keeps Python lists as Go slice values, so a list
-// referenced twice (memoized when empty, then filled: how Python pickles
-// every list) reads back empty the second time, silently: [a, a] with
-// a = [1, 2] decodes as [[1, 2], []]. It also lacks sets (protocol 4's
-// EMPTY_SET), LONG4 and the *8 opcodes, and lets a small hostile pickle
-// allocate without bound (APPENDS on a memoized list copies it each
-// time). This one keeps containers by reference, as Python does, reads
-// every opcode of protocols 0 to 5, and charges what it allocates to a
-// budget before allocating it.
+// github.com/kisielk/og-rek's Decoder. og-rek v1.3.0 keeps Python lists as
+// Go slice values, so a list referenced twice (memoized when empty, then
+// filled: how Python pickles every list) reads back empty the second time,
+// silently: [a, a] with a = [1, 2] decodes as [[1, 2], []]. It also lacks
+// sets (protocol 4's EMPTY_SET), LONG4 and the *8 opcodes, and lets a
+// small hostile pickle allocate without bound (APPENDS on a memoized list
+// copies it each time). This one keeps containers by reference, as Python
+// does, reads every opcode of protocols 0 to 5, and charges what it
+// allocates to a budget before allocating it.
 
 // Values on the unpickler's stack: the Python objects a pickle can build.
 type (

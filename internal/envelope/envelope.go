@@ -17,7 +17,11 @@
 //     stale until its expiry);
 //   - bit 3 (stale): the entry was marked stale (invalidated);
 //   - bit 4 (absent): the entry records that the value does not exist (a
-//     negative cache entry); its payload is empty.
+//     negative cache entry); its payload is empty;
+//   - bit 5 (zstd): the payload is compressed: one zstd frame stating its
+//     decompressed size, which is the codec's encoding (codec.Zstd).
+//     Every reader decompresses it, whatever codec it was configured
+//     with, since the header says so.
 //
 // Values written before the time fields existed (flags 0 or 1) still
 // parse, as entries without expiry.
@@ -41,7 +45,8 @@ const (
 	flagFresh  = 1 << 2
 	flagStale  = 1 << 3
 	flagAbsent = 1 << 4
-	flagsKnown = flagKey | flagExpiry | flagFresh | flagStale | flagAbsent
+	flagZstd   = 1 << 5
+	flagsKnown = flagKey | flagExpiry | flagFresh | flagStale | flagAbsent | flagZstd
 )
 
 // ErrNotOurs is returned by Parse for bytes that memdict did not frame.
@@ -79,6 +84,8 @@ type Header struct {
 	Codec byte
 	// HasKey says the original key is carried.
 	HasKey bool
+	// Compressed says the payload is a zstd frame (see SetCompressed).
+	Compressed bool
 	// Key is the original key; it aliases the parsed bytes.
 	Key []byte
 	// Meta holds the entry's times and flags.
@@ -158,8 +165,12 @@ func AppendMeta(dst []byte, codecID byte, key string, withKey bool, m Meta) []by
 	return dst
 }
 
+// SetCompressed marks the envelope b, whose payload the caller has
+// compressed with zstd, as compressed. b must start with a header.
+func SetCompressed(b []byte) { b[2] |= flagZstd }
+
 // Reframe returns a copy of the value b with its meta replaced by m, its
-// codec, key and payload kept. It fails as Parse does, and for an absent m
+// codec, key, compression and payload kept. It fails as Parse does, and for an absent m
 // over a non-empty payload.
 func Reframe(b []byte, m Meta) ([]byte, error) {
 	h, payload, err := Parse(b)
@@ -171,6 +182,9 @@ func Reframe(b []byte, m Meta) ([]byte, error) {
 	}
 	out := make([]byte, 0, SizeMeta(string(h.Key), h.HasKey, m)+len(payload))
 	out = AppendMeta(out, h.Codec, string(h.Key), h.HasKey, m)
+	if h.Compressed {
+		SetCompressed(out)
+	}
 	return append(out, payload...), nil
 }
 
@@ -213,11 +227,12 @@ func Parse(b []byte) (Header, []byte, error) {
 	}
 	h.Stale = flags&flagStale != 0
 	if flags&flagAbsent != 0 {
-		if len(rest) != 0 {
+		if len(rest) != 0 || flags&flagZstd != 0 {
 			return Header{}, nil, fmt.Errorf("%w: absent entry with a payload", ErrNotOurs)
 		}
 		h.Absent = true
 	}
+	h.Compressed = flags&flagZstd != 0
 	return h, rest, nil
 }
 

@@ -115,9 +115,32 @@ func TestReframe(t *testing.T) {
 	}
 }
 
+// A compressed value's flag is read, and kept by Reframe; values written
+// before the flag existed parse as before.
+func TestCompressed(t *testing.T) {
+	b := append(AppendMeta(nil, 'j', "key", true, Meta{Expiry: 500}), "zstd"...)
+	SetCompressed(b)
+	h, p, err := Parse(b)
+	if err != nil || !h.Compressed || string(p) != "zstd" || string(h.Key) != "key" || h.Expiry != 500 {
+		t.Fatalf("Parse = %+v %q %v", h, p, err)
+	}
+	out, err := Reframe(b, Meta{Stale: true})
+	if h, p, err := Parse(out); err != nil || !h.Compressed || !h.Stale || h.Expiry != 0 || string(p) != "zstd" {
+		t.Fatalf("Parse(Reframe) = %+v %q %v", h, p, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := append(Append(nil, 'm', "", false), "payload"...)
+	if h, _, err := Parse(old); err != nil || h.Compressed {
+		t.Fatalf("an old value: %+v %v", h, err)
+	}
+}
+
 func TestNotOurs(t *testing.T) {
 	for _, b := range [][]byte{nil, {}, {Magic}, {Magic, 'm'}, []byte("hello"), {0x93, 1, 2, 3}, {Magic, 'm', 0x80}, {Magic, 'm', 1, 50, 'x'}, {Magic, 'm', 1, 0xff}, {Magic, 'm', 1, 0x80, 0x00},
-		{Magic, 'm', 0x20},                      // unknown flag
+		{Magic, 'm', 0x40},                      // unknown flag
+		{Magic, 'm', flagAbsent | flagZstd},     // absent and compressed
 		{Magic, 'm', flagExpiry},                // truncated expiry
 		{Magic, 'm', flagExpiry, 0x80},          // truncated expiry
 		{Magic, 'm', flagExpiry, 0},             // zero expiry
@@ -146,7 +169,11 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again := append(AppendMeta(nil, h.Codec, string(h.Key), h.HasKey, h.Meta), p...)
+		again := AppendMeta(nil, h.Codec, string(h.Key), h.HasKey, h.Meta)
+		if h.Compressed {
+			SetCompressed(again)
+		}
+		again = append(again, p...)
 		if !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding %q gives %q", b, again)
 		}

@@ -39,6 +39,7 @@ func TestConformance(t *testing.T) {
 					TTLGranularity: time.Millisecond,
 					MaxValueSize:   1 << 20,
 					AnyKeyBytes:    true,
+					NoFlags:        true,
 					Concurrency:    16,
 				})
 		})

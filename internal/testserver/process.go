@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,25 @@ type Options struct {
 	Dir string
 	// Env, if non-nil, is appended to the test's environment.
 	Env []string
+	// Exec, if set, is a command the server runs under: Start runs
+	// Exec[0] with the rest of Exec, then the server's path and arguments
+	// (ip netns exec NS starts it in a network namespace; see package
+	// internal/netfault).
+	Exec []string
+	// Dial, if set, opens the connections of the readiness checks (for a
+	// server in a network namespace: a dial from inside it); nil means
+	// net.Dialer's.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// dial opens a connection to addr for a readiness check, within timeout.
+func (o *Options) dial(addr string, timeout time.Duration) (net.Conn, error) {
+	if o.Dial == nil {
+		return net.DialTimeout("tcp", addr, timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return o.Dial(ctx, "tcp", addr)
 }
 
 // Process is a running server started by Start. Its methods are safe for
@@ -134,6 +154,9 @@ func portInUse(out string) bool {
 // launch starts the process on p.Port; it does not wait for readiness.
 func (p *Process) launch() error {
 	cmd := exec.Command(p.Path, p.Args...)
+	if len(p.opts.Exec) > 0 {
+		cmd = exec.Command(p.opts.Exec[0], slices.Concat(p.opts.Exec[1:], []string{p.Path}, p.Args)...)
+	}
 	cmd.Dir = p.opts.Dir
 	if p.opts.Env != nil {
 		cmd.Env = append(os.Environ(), p.opts.Env...)
@@ -183,7 +206,7 @@ func (p *Process) waitReady() error {
 			return fmt.Errorf("exited before accepting connections on %s: %v", p.Addr, p.exitErr())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", p.Addr, 500*time.Millisecond)
+		c, err := p.opts.dial(p.Addr, 500*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
 			if p.opts.Ready != nil {
@@ -384,12 +407,22 @@ func (o *outBuf) sinceMark() string {
 // "version" command.
 func Memcached(t testing.TB, extra ...string) *Process {
 	t.Helper()
+	return MemcachedWith(t, Options{}, extra...)
+}
+
+// MemcachedWith is Memcached with options (Exec and Dial, for a server in
+// a network namespace); a nil opts.Ready waits for the "version" answer.
+func MemcachedWith(t testing.TB, opts Options, extra ...string) *Process {
+	t.Helper()
 	args := []string{"-l", "127.0.0.1", "-p", PortPlaceholder, "-U", "0", "-m", "64", "-I", "2m"}
 	if os.Geteuid() == 0 && !slices.Contains(extra, "-u") && !hasPrefixArg(extra, "--user") {
 		args = append(args, "-u", "root")
 	}
 	args = append(args, extra...)
-	return StartWith(t, Options{Ready: memcachedReady}, "memcached", args...)
+	if opts.Ready == nil {
+		opts.Ready = memcachedReady(&opts)
+	}
+	return StartWith(t, opts, "memcached", args...)
 }
 
 // Redis starts redis-server on a free loopback port with
@@ -401,9 +434,19 @@ func Memcached(t testing.TB, extra ...string) *Process {
 // answer).
 func Redis(t testing.TB, extra ...string) *Process {
 	t.Helper()
+	return RedisWith(t, Options{}, extra...)
+}
+
+// RedisWith is Redis with options (Exec and Dial, for a server in a
+// network namespace); a nil opts.Ready waits for the PING answer.
+func RedisWith(t testing.TB, opts Options, extra ...string) *Process {
+	t.Helper()
 	args := []string{"--port", PortPlaceholder, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
 	args = append(args, extra...)
-	return StartWith(t, Options{Ready: redisReady}, "redis-server", args...)
+	if opts.Ready == nil {
+		opts.Ready = redisReady(&opts)
+	}
+	return StartWith(t, opts, "redis-server", args...)
 }
 
 func hasPrefixArg(args []string, prefix string) bool {
@@ -415,9 +458,10 @@ func hasPrefixArg(args []string, prefix string) bool {
 	return false
 }
 
-// ask sends req to addr and returns the first line of the reply.
-func ask(addr, req string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+// ask sends req to addr, dialed as o says, and returns the first line of
+// the reply.
+func ask(o *Options, addr, req string) (string, error) {
+	c, err := o.dial(addr, time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -433,25 +477,33 @@ func ask(addr, req string) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func memcachedReady(addr string) error {
-	line, err := ask(addr, "version\r\n")
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "VERSION ") {
-		return fmt.Errorf("unexpected answer to version: %q", line)
-	}
-	return nil
-}
-
-func redisReady(addr string) error {
-	line, err := ask(addr, "PING\r\n")
-	if err != nil {
-		return err
-	}
-	switch {
-	case line == "+PONG", strings.HasPrefix(line, "-NOAUTH"), strings.HasPrefix(line, "-WRONGPASS"):
+// memcachedReady returns the readiness check of a memcached started with
+// o: it answers "version".
+func memcachedReady(o *Options) func(addr string) error {
+	return func(addr string) error {
+		line, err := ask(o, addr, "version\r\n")
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(line, "VERSION ") {
+			return fmt.Errorf("unexpected answer to version: %q", line)
+		}
 		return nil
 	}
-	return fmt.Errorf("unexpected answer to PING: %q", line)
+}
+
+// redisReady returns the readiness check of a redis-server started with
+// o: it answers PING (an authentication error counts as an answer).
+func redisReady(o *Options) func(addr string) error {
+	return func(addr string) error {
+		line, err := ask(o, addr, "PING\r\n")
+		if err != nil {
+			return err
+		}
+		switch {
+		case line == "+PONG", strings.HasPrefix(line, "-NOAUTH"), strings.HasPrefix(line, "-WRONGPASS"):
+			return nil
+		}
+		return fmt.Errorf("unexpected answer to PING: %q", line)
+	}
 }

@@ -62,7 +62,7 @@ func TestLookPathMissing(t *testing.T) {
 
 func mustAsk(t *testing.T, addr, req string) string {
 	t.Helper()
-	line, err := ask(addr, req)
+	line, err := ask(&Options{}, addr, req)
 	if err != nil {
 		t.Fatalf("ask %s %q: %v", addr, req, err)
 	}
@@ -164,7 +164,7 @@ func TestPortTaken(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	p := &Process{Name: "memcached", Path: LookPath(t, "memcached"), Port: port, Addr: addr(port),
 		Args: []string{"-l", "127.0.0.1", "-p", itoa(port), "-U", "0", "-u", "root"},
-		opts: Options{Timeout: 5 * time.Second, Ready: memcachedReady}, out: &outBuf{}}
+		opts: Options{Timeout: 5 * time.Second, Ready: memcachedReady(&Options{})}, out: &outBuf{}}
 	if err := p.launch(); err != nil {
 		t.Fatal(err)
 	}

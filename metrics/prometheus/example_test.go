@@ -28,9 +28,9 @@ func Example() {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			l := m.GetLabel() // sorted: op, prefix, result
+			l := m.GetLabel() // sorted: op, plugin, prefix, result
 			if l[0].GetValue() == "get" {
-				fmt.Println(mf.GetName(), l[0].GetValue(), l[2].GetValue(), m.GetCounter().GetValue())
+				fmt.Println(mf.GetName(), l[0].GetValue(), l[3].GetValue(), m.GetCounter().GetValue())
 			}
 		}
 	}

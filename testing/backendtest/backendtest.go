@@ -106,6 +106,14 @@ type Options struct {
 	// exactly instead of expecting ErrInvalidKey.
 	AnyKeyBytes bool
 
+	// NoFlags says the backend keeps no client flags (backend.Item.Flags),
+	// as Redis: it must then refuse a write with non-zero flags with an
+	// error wrapping backend.ErrNotSupported, leaving the stored value in
+	// place, and read every item with flags 0. Otherwise the suite checks
+	// that every write stores the flags and every read returns them, and
+	// that Touch and Increment keep them.
+	NoFlags bool
+
 	// Concurrency is the number of goroutines the concurrency subtests run;
 	// zero means 8.
 	Concurrency int

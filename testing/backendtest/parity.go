@@ -47,6 +47,7 @@ func RunParity(t *testing.T, newBackend func(t *testing.T) backend.Backend, wrap
 		{"Invalidator", parityInvalidator},
 		{"PrivateReader", parityPrivate},
 		{"Locator", parityLocator},
+		{"Describer", parityDescriber},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -352,4 +353,19 @@ func parityLocator(p *parity) {
 		got[in]++
 	}
 	p.t.Logf("servers of 50 keys: %q", slices.Sorted(maps.Keys(got)))
+}
+
+// The wrapper describes the inner backend: its system and servers (the
+// connection counts may move between the two calls).
+func parityDescriber(p *parity) {
+	in, out := backend.Describe(p.be), backend.Describe(p.w)
+	if in.System != out.System || len(in.Servers) != len(out.Servers) {
+		p.t.Fatalf("Describe = %+v; through the wrapper %+v", in, out)
+	}
+	for i := range in.Servers {
+		if in.Servers[i].Addr != out.Servers[i].Addr {
+			p.t.Fatalf("Describe = %+v; through the wrapper %+v", in, out)
+		}
+	}
+	p.t.Logf("system %q, %d servers", in.System, len(in.Servers))
 }

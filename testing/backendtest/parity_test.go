@@ -124,7 +124,7 @@ func TestConformanceThroughMiddleware(t *testing.T) {
 	t.Run("redis", func(t *testing.T) {
 		rd := testserver.Redis(t)
 		backendtest.Run(t, wrap(opener("redis://"+rd.Addr+"/0?max_value_size=1048576&timeout=5s")),
-			backendtest.Options{TTLGranularity: 500 * time.Millisecond, MaxValueSize: 1 << 20, AnyKeyBytes: true, Concurrency: 16})
+			backendtest.Options{TTLGranularity: 500 * time.Millisecond, MaxValueSize: 1 << 20, AnyKeyBytes: true, NoFlags: true, Concurrency: 16})
 	})
 	for _, op := range []backend.Op{backend.OpKeys, backend.OpSetMulti, backend.OpTryLock, backend.OpTrack} {
 		if c.count(op) == 0 {

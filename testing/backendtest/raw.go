@@ -77,6 +77,10 @@ func runRaw(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Op
 			{"MaxSize", testValueMaxSize},
 			{"TooLarge", testValueTooLarge},
 		}, false},
+		{"Flags", []rawTest{
+			{"Writes", testFlagsWrites},
+			{"KeptByTouchAndIncrement", testFlagsKept},
+		}, false},
 		{"Keys", []rawTest{
 			{"SpacesAndControlBytes", testKeyBytes},
 			{"Length", testKeyLength},
@@ -481,6 +485,93 @@ func testValueTooLarge(t *testing.T, h *harness) {
 	wantErr(t, fmt.Sprintf("Add of %d bytes", h.opts.MaxValueSize+1),
 		h.be.Add(h.ctx(), backend.Item{Key: absent, Value: big()}), backend.ErrValueTooLarge)
 	h.wantMissing(absent)
+}
+
+// Flags.
+
+// flagValues are client flags of Python's clients (1 pickle, 16 text, 8|1
+// compressed pickle) and the extremes.
+var flagValues = []uint32{1, 16, 9, 1 << 31, 1<<32 - 1}
+
+// wantFlags fails the test unless it has value and flags.
+func (h *harness) wantFlags(what string, it backend.Item, value string, flags uint32) {
+	h.t.Helper()
+	if string(it.Value) != value || it.Flags != flags {
+		h.t.Fatalf("%s = %s with flags %d, want %q with flags %d", what, show(it.Value), it.Flags, value, flags)
+	}
+}
+
+func testFlagsWrites(t *testing.T, h *harness) {
+	k := h.key("k")
+	if h.opts.NoFlags {
+		h.set(k, []byte("kept"), 0)
+		for _, w := range []struct {
+			name string
+			fn   func(backend.Item) error
+		}{
+			{"Set", func(it backend.Item) error { return h.be.Set(h.ctx(), it) }},
+			{"Add", func(it backend.Item) error {
+				return h.be.Add(h.ctx(), backend.Item{Key: h.key("absent"), Value: it.Value, Flags: it.Flags})
+			}},
+			{"CompareAndSwap", func(it backend.Item) error { it.CAS = h.get(k).CAS; return h.be.CompareAndSwap(h.ctx(), it) }},
+			{"SetMulti", func(it backend.Item) error { return backend.SetMulti(h.ctx(), h.be, []backend.Item{it}) }},
+		} {
+			err := w.fn(backend.Item{Key: k, Value: []byte("flagged"), Flags: 16})
+			wantErr(t, w.name+" with client flags", err, backend.ErrNotSupported)
+		}
+		h.wantFlags("Get after the refused writes", h.get(k), "kept", 0)
+		h.wantMissing(h.key("absent"))
+		return
+	}
+	for _, f := range flagValues {
+		noErr(t, "Set", h.be.Set(h.ctx(), backend.Item{Key: k, Value: []byte("set"), Flags: f}))
+		h.wantFlags("Get after Set", h.get(k), "set", f)
+	}
+	// A write without flags clears them.
+	h.set(k, []byte("plain"), 0)
+	h.wantFlags("Get after a Set without flags", h.get(k), "plain", 0)
+
+	a := h.key("added")
+	noErr(t, "Add", h.be.Add(h.ctx(), backend.Item{Key: a, Value: []byte("added"), Flags: 16}))
+	h.wantFlags("Get after Add", h.get(a), "added", 16)
+	wantErr(t, "Add of an existing key", h.be.Add(h.ctx(), backend.Item{Key: a, Value: []byte("again"), Flags: 1}), backend.ErrNotStored)
+	h.wantFlags("Get after a failed Add", h.get(a), "added", 16)
+
+	noErr(t, "CompareAndSwap", h.be.CompareAndSwap(h.ctx(), backend.Item{Key: k, Value: []byte("swapped"), Flags: 2, CAS: h.get(k).CAS}))
+	h.wantFlags("Get after CompareAndSwap", h.get(k), "swapped", 2)
+
+	m1, m2 := h.key("m1"), h.key("m2")
+	noErr(t, "SetMulti", backend.SetMulti(h.ctx(), h.be, []backend.Item{
+		{Key: m1, Value: []byte("one"), Flags: 1},
+		{Key: m2, Value: []byte("two"), Flags: 0},
+	}))
+	items, err := h.be.GetMulti(h.ctx(), []string{k, a, m1, m2})
+	noErr(t, "GetMulti", err)
+	for key, want := range map[string]struct {
+		v string
+		f uint32
+	}{k: {"swapped", 2}, a: {"added", 16}, m1: {"one", 1}, m2: {"two", 0}} {
+		it, ok := items[key]
+		if !ok {
+			t.Fatalf("GetMulti did not return %q", key)
+		}
+		h.wantFlags("GetMulti's "+key, it, want.v, want.f)
+	}
+}
+
+func testFlagsKept(t *testing.T, h *harness) {
+	// Without flags (Options.NoFlags), items have none before and after.
+	pickle, number := uint32(1), uint32(2)
+	if h.opts.NoFlags {
+		pickle, number = 0, 0
+	}
+	k, n := h.key("k"), h.key("n")
+	noErr(t, "Set", h.be.Set(h.ctx(), backend.Item{Key: k, Value: []byte("v"), Flags: pickle}))
+	noErr(t, "Touch", h.be.Touch(h.ctx(), k, h.longTTL()))
+	h.wantFlags("Get after Touch", h.get(k), "v", pickle)
+	noErr(t, "Set", h.be.Set(h.ctx(), backend.Item{Key: n, Value: []byte("41"), Flags: number}))
+	h.incr(n, 1, 42)
+	h.wantFlags("Get after Increment", h.get(n), "42", number)
 }
 
 // Keys.

@@ -48,6 +48,7 @@ func TestConformanceRedisContainer(t *testing.T) {
 		TTLGranularity: time.Millisecond,
 		MaxValueSize:   1 << 20,
 		AnyKeyBytes:    true,
+		NoFlags:        true,
 		Concurrency:    16,
 	})
 }

@@ -95,7 +95,9 @@ type wrapped = backend.Wrapped
 // forwards every call unchanged; an ability the wrapped backend lacks
 // gives an error wrapping backend.ErrNotSupported, and memdict falls back
 // as it does without a Faulty. Close and the properties (backend.Op.Property:
-// ServerFor), which do no I/O, are counted but never failed or delayed.
+// ServerFor, Timeout), which do no I/O, are counted but never failed or
+// delayed; the latency SetLatency adds is not bounded by the wrapped
+// backend's Timeout, only by the call's context.
 //
 // A Faulty is safe for concurrent use; faults can be changed while calls
 // are in flight.

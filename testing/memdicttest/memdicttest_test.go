@@ -272,3 +272,21 @@ func TestFaultyLocks(t *testing.T) {
 		t.Fatalf("%d getlease, %d trylock calls", f.Calls(memdicttest.OpGetLease), f.Calls(memdicttest.OpTryLock))
 	}
 }
+
+// timed is a backend that says the bound of its calls.
+type timed struct{ backend.Backend }
+
+func (timed) Timeout() time.Duration { return 42 * time.Millisecond }
+
+// Faulty says the timeout of the backend it wraps, so that a Dict over it
+// bounds its calls as over that backend.
+func TestFaultyTimeout(t *testing.T) {
+	s := memory.New()
+	defer s.Close()
+	if got := backend.Timeout(memdicttest.NewFaulty(timed{s})); got != 42*time.Millisecond {
+		t.Errorf("Timeout of a Faulty over a backend with a 42ms timeout = %v", got)
+	}
+	if got := backend.Timeout(memdicttest.NewFaulty(s)); got != 0 {
+		t.Errorf("Timeout of a Faulty over the memory backend = %v, want 0", got)
+	}
+}

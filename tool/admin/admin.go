@@ -20,7 +20,6 @@ import (
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
-	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -648,14 +647,14 @@ func (h *Handler) doKey(ctx context.Context, action string, f keyForm) *flash {
 		if asString {
 			c = ""
 		}
-		id, p, err := encodeValue(ds.info, []byte(f.Value), asString, c)
+		id, p, flags, err := encodeValue(ds.info, []byte(f.Value), asString, c)
 		if err != nil {
 			return fail(err)
 		}
-		if err := ds.put(ctx, f.Key, id, p, opts...); err != nil {
+		if err := ds.put(ctx, f.Key, id, p, flags, opts...); err != nil {
 			return fail(err)
 		}
-		return &flash{Text: fmt.Sprintf("Stored key %s (%s, %s bytes).", quoteKey(f.Key), codec.NameOf(id), groupDigits(int64(len(p))))}
+		return &flash{Text: fmt.Sprintf("Stored key %s (%s, %s bytes).", quoteKey(f.Key), codecName(stored{Codec: id, Flags: flags}), groupDigits(int64(len(p))))}
 	case "delete":
 		err := ds.remove(ctx, f.Key)
 		switch {

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memdict/memdict"
 	_ "github.com/memdict/memdict/backend/redis" // redis:// URLs (the tool package links only mem://)
+	"github.com/memdict/memdict/codec/python"
 	"github.com/memdict/memdict/internal/testserver"
 	"github.com/memdict/memdict/internal/webtest"
 	"github.com/memdict/memdict/tool"
@@ -420,5 +423,38 @@ func TestAdminShowsNearCache(t *testing.T) {
 	}
 	if p, _ := tl.Plugin("near"); p.NearCache == nil || p.NearCache.MaxEntries != 1000 || p.Expiration != 90*time.Second {
 		t.Errorf("after the form's change: %+v, near cache %v", p.PluginConfig, p.NearCache)
+	}
+}
+
+// TestAdminKeyTesterOnERP5Plugin: on a format: erp5 plugin the page shows
+// the format, and its key tester reads and writes ERP5's entries: ERP5's
+// keys, python-memcached's values.
+func TestAdminKeyTesterOnERP5Plugin(t *testing.T) {
+	tl := newTool(t, tool.Config{SiteID: "erp5_site", Plugins: map[string]tool.PluginConfig{
+		"erp5": {URL: "mem://", MaxKeyLen: 250, Format: memdict.FormatERP5},
+	}})
+	hs, _ := serveAdmin(t, tl, "/admin/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowserish(t, hs.URL, "/admin/")
+	code, body := b.Get("?token=" + testToken)
+	if code != 200 || !strings.Contains(body, `<dd class="format">erp5</dd>`) {
+		t.Fatalf("page: %d, the format is not shown\n%s", code, body)
+	}
+	csrf := csrfRE.FindStringSubmatch(body)[1]
+	code, body = b.Post("key", url.Values{"csrf": {csrf}, "plugin": {"erp5"}, "prefix": {"my_app"}, "key": {"user/1"}, "value": {`{"name":"Ada","visits":3}`}, "codec": {""}, "action": {"write"}})
+	if code != 200 || !strings.Contains(body, "Stored key user/1 (python") {
+		t.Fatalf("write: %d\n%s", code, body)
+	}
+	be, err := tl.Backend(context.Background(), "erp5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := be.Get(context.Background(), "erp5_site_my_app_user/1")
+	var v map[string]any
+	if err != nil || it.Flags != python.FlagPickle || python.Unmarshal(it.Value, it.Flags, &v) != nil || v["name"] != "Ada" || v["visits"] != int64(3) {
+		t.Fatalf("stored under ERP5's key: %q with flags %d (%v), read %v", it.Value, it.Flags, err, v)
+	}
+	code, body = b.Post("key", url.Values{"csrf": {csrf}, "plugin": {"erp5"}, "prefix": {"my_app"}, "key": {"user/1"}, "action": {"read"}})
+	if code != 200 || !strings.Contains(body, "holds a python value") || !strings.Contains(body, "&#34;name&#34;: &#34;Ada&#34;") {
+		t.Errorf("read: %d\n%s", code, body)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/codec/python"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -23,13 +24,23 @@ import (
 // stored is a value as memdict stores it: its codec ID and payload.
 type stored = memdict.Raw
 
-// codecName is "raw", "msgpack", ..., or "unframed" for a value memdict
-// did not write.
+// codecName is "raw", "msgpack", ..., "python" for a value of Python's
+// memcached clients (client flags), or "unframed" for another value
+// memdict did not write.
 func codecName(s stored) string {
-	if s.Codec == 0 {
+	switch {
+	case s.Codec == 0 && s.Flags != 0:
+		return "python"
+	case s.Codec == 0:
 		return "unframed"
 	}
 	return codec.NameOf(s.Codec)
+}
+
+// pythonFormat reports whether the plugin's Dicts are Python's (format
+// erp5 or python), whose values are codec/python's.
+func pythonFormat(info tool.PluginInfo) bool {
+	return info.Format == memdict.FormatERP5 || info.Format == memdict.FormatPython
 }
 
 // prettyJSON prints v indented, without HTML escaping (the page
@@ -45,8 +56,33 @@ func prettyJSON(v any) string {
 
 // encodeValue encodes the text of the key form: as it is with the raw
 // codec (asString), else as a JSON value with codecName ("" for the
-// plugin's codec).
-func encodeValue(info tool.PluginInfo, text []byte, asString bool, codecName string) (byte, []byte, error) {
+// plugin's codec). On a plugin of a Python format it returns a value of
+// Python's memcached clients and its client flags instead (codec 0): a
+// str (asString), else the JSON value as Python's.
+func encodeValue(info tool.PluginInfo, text []byte, asString bool, codecName string) (byte, []byte, uint32, error) {
+	if pythonFormat(info) {
+		var v any = string(text)
+		if !asString {
+			if codecName != "" {
+				return 0, nil, 0, fmt.Errorf("plugin %s has format %s, whose values are Python's: choose the plugin's codec or string", info.Name, info.Format)
+			}
+			var err error
+			if v, err = tool.ParseJSON(text); err != nil {
+				return 0, nil, 0, fmt.Errorf("the value is not JSON (%v); choose \"string\" to store text as it is", err)
+			}
+		}
+		p, flags, err := python.Marshal(v)
+		if err != nil {
+			return 0, nil, 0, fmt.Errorf("%w: %w", memdict.ErrEncode, err)
+		}
+		return 0, p, flags, nil
+	}
+	id, p, err := encodeCodec(info, text, asString, codecName)
+	return id, p, 0, err
+}
+
+// encodeCodec is encodeValue on a plugin of memdict's own format.
+func encodeCodec(info tool.PluginInfo, text []byte, asString bool, codecName string) (byte, []byte, error) {
 	if asString {
 		return codec.RawID, text, nil
 	}
@@ -112,6 +148,7 @@ func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictS
 		memdict.WithDefaultTTL(info.Expiration),
 		memdict.WithMaxKeyLen(info.MaxKeyLen),
 		memdict.WithMaxValueLen(info.MaxValueLen),
+		memdict.WithFormat(info.Format),
 	)
 	if err != nil {
 		return nil, err
@@ -119,9 +156,10 @@ func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictS
 	return &dictSet{info: info, prefix: prefix, d: d}, nil
 }
 
-// put stores p, encoded by codec id, under key.
-func (ds *dictSet) put(ctx context.Context, key string, id byte, p []byte, opts ...memdict.ItemOption) error {
-	return ds.d.Store(ctx, key, stored{Codec: id, Payload: p}, opts...)
+// put stores p, encoded by codec id (0 in a Python format) with client
+// flags (Python formats only), under key.
+func (ds *dictSet) put(ctx context.Context, key string, id byte, p []byte, flags uint32, opts ...memdict.ItemOption) error {
+	return ds.d.Store(ctx, key, stored{Codec: id, Payload: p, Flags: flags}, opts...)
 }
 
 // get reads key's stored value; ok is false on a miss.

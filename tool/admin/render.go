@@ -235,6 +235,9 @@ func (d *pageData) plugin(p *page, v *pluginView) {
     <dt>Codec</dt><dd class="codec">`)
 	p.text(v.Codec)
 	p.raw(`</dd>
+    <dt>Format</dt><dd class="format">`)
+	p.text(string(v.Format))
+	p.raw(`</dd>
     <dt>Order</dt><dd>`, strconv.Itoa(v.Order), `</dd>
     <dt>Near cache</dt><dd class="near-cache">`)
 	p.text(v.NearCache.String())

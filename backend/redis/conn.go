@@ -1,0 +1,470 @@
+package redis
+
+// Every connection a Backend makes is a guardConn: the net.Conn go-redis
+// (or the tracker) reads and writes goes through it. It
+//
+//   - validates what the server sends before go-redis reads it
+//     (respScanner, scan.go): a reply that would make go-redis allocate
+//     more than the max value length plus a small bound, nest too deep,
+//     stream attributes, carry a line without end, or that is not RESP,
+//     fails the connection with an error wrapping ErrProtocol;
+//   - counts the commands written and the replies read (pushes apart): a
+//     reply without a request is a protocol error too. That catches an
+//     extra reply read with others; one that comes alone to an idle
+//     connection, go-redis's check of idle connections catches, and the
+//     one that races the next command, the values' tokens (owners.go);
+//   - is reset when it is closed (SO_LINGER 0): the kernel drops what is
+//     still unsent and sends RST, so that a write the client gave up on
+//     (a timeout, a protocol error, Close) is not delivered later;
+//   - sends go-redis's connection handshake (HELLO with AUTH and
+//     SETNAME, SELECT, CLIENT SETNAME, READONLY) together with the first
+//     command, once the Backend has seen one handshake succeed, so that a
+//     new connection costs one round trip (see handshake below).
+//
+// A guardConn is installed by the Dialer of the options New and NewCluster
+// give go-redis, and by a dial hook on the client NewFromClient is given
+// (its connections dialed before are not guarded).
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// guard holds what the connections of one Backend share.
+type guard struct {
+	budget int64 // respScanner.budget of command connections
+	// pipeline allows the handshake to be pipelined with the first command
+	// (New and NewCluster without credential providers or OnConnect).
+	pipeline bool
+	// learned is set once a handshake was seen to succeed (HELLO answered
+	// without an error), cleared when a pipelined one fails: only then is
+	// the next one pipelined.
+	learned atomic.Bool
+	off     atomic.Bool // the Backend is closed: a dial hook stops guarding
+}
+
+func newGuard(maxValueLen int) *guard {
+	return &guard{budget: int64(maxValueLen) + int64(headerLen) + replySlack}
+}
+
+// keepAlive is go-redis's TCP keep-alive policy (its default dialer's).
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}
+
+// netDialer returns the dialer New and NewCluster use when the options
+// have none: go-redis's default, but with the TLS handshake bounded by the
+// dial's context too (go-redis's default TLS dial ignores the context).
+func netDialer(timeout time.Duration, tc *tls.Config) func(context.Context, string, string) (net.Conn, error) {
+	nd := &net.Dialer{Timeout: timeout, KeepAliveConfig: keepAlive}
+	if tc == nil {
+		return nd.DialContext
+	}
+	td := &tls.Dialer{NetDialer: nd, Config: tc}
+	return td.DialContext
+}
+
+// dialer returns a dialer that guards what inner dials.
+func (g *guard) dialer(inner func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := inner(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return g.wrap(nc, addr, g.pipeline && g.learned.Load()), nil
+	}
+}
+
+// DialHook implements goredis.Hook for NewFromClient: it guards the
+// connections the client dials from now on, until the Backend is closed.
+func (g *guard) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := next(ctx, network, addr)
+		if err != nil || g.off.Load() {
+			return nc, err
+		}
+		return g.wrap(nc, addr, false), nil
+	}
+}
+
+// ProcessHook implements goredis.Hook: it changes nothing.
+func (g *guard) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+// ProcessPipelineHook implements goredis.Hook: it changes nothing.
+func (g *guard) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// wrap returns nc guarded, reset on close. pipeline makes it hold the
+// handshake until the first command.
+func (g *guard) wrap(nc net.Conn, addr string, pipeline bool) net.Conn {
+	tcp := tcpOf(nc)
+	if tcp != nil {
+		_ = tcp.SetLinger(0)
+	}
+	c := &guardConn{Conn: nc, g: g, addr: addr}
+	c.rs.budget = g.budget
+	c.rs.counted = true
+	c.hs.phase = hsObserve
+	if pipeline {
+		c.hs.phase = hsHold
+	}
+	c.hsOn.Store(true)
+	if t, ok := nc.(*net.TCPConn); ok {
+		// go-redis checks an idle connection for unexpected data (and a
+		// close by the server) through syscall.Conn before reusing it; a
+		// TLS connection it does not check.
+		return &guardTCPConn{guardConn: c, tcp: t}
+	}
+	return c
+}
+
+// tcpOf returns the TCP connection under nc (a TLS connection, or a
+// wrapper with NetConn), or nil.
+func tcpOf(nc net.Conn) *net.TCPConn {
+	for range 4 {
+		switch c := nc.(type) {
+		case *net.TCPConn:
+			return c
+		case interface{ NetConn() net.Conn }:
+			nc = c.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// guardConn is a connection guarded as the comment at the top of the file
+// says. Read and Write may run concurrently (a pub/sub connection); each
+// side has its own state, and they share only atomics and, during the
+// handshake, the fields under hsMu.
+type guardConn struct {
+	net.Conn
+	g    *guard
+	addr string
+
+	// Read side.
+	rs  respScanner
+	err error // the protocol error that failed the connection
+
+	// Write side.
+	cs       cmdScanner
+	requests atomic.Uint64 // commands written (held ones included)
+	uncount  atomic.Bool   // a command without one reply each was sent (SUBSCRIBE, MONITOR, ...)
+
+	hsOn atomic.Bool // the handshake is not over: Read and Write take hsMu
+	hsMu sync.Mutex
+	hs   handshake
+}
+
+// guardTCPConn is a guardConn on a plain TCP connection.
+type guardTCPConn struct {
+	*guardConn
+	tcp *net.TCPConn
+}
+
+// SyscallConn returns the TCP connection's, for go-redis's health check of
+// idle connections.
+func (c *guardTCPConn) SyscallConn() (syscall.RawConn, error) { return c.tcp.SyscallConn() }
+
+// Handshake phases.
+const (
+	hsObserve uint8 = iota // the handshake goes out as go-redis writes it; HELLO's reply is watched
+	hsHold                 // the handshake's commands are held and answered here
+	hsStrip                // they went out with the first command: their replies are removed
+	hsDone
+)
+
+// handshake is the state of a connection's handshake.
+//
+// A pipelined handshake (hsHold) answers go-redis's handshake commands at
+// once with what a server that accepts them replies (HELLO: an empty map;
+// SELECT, CLIENT SETNAME, CLIENT SETINFO, READONLY: OK) and keeps them;
+// the first other command goes out with them in one write. The real
+// replies are then read and removed from the stream (hsStrip); if one is
+// an error (a refused password, an unknown database), the connection
+// fails with it, and the first command's reply is not delivered.
+// Handshakes are pipelined only once one was seen to succeed
+// (guard.learned), so that a server that does not know HELLO, or refused
+// credentials, show as go-redis shows them.
+type handshake struct {
+	phase uint8
+	hello bool   // hsObserve: the first command was HELLO
+	held  []byte // commands held (hsHold)
+	heldN int
+	fake  []byte // replies given in their place, not yet read
+	strip int    // replies still to remove (hsStrip)
+	cur   []byte // the first bytes of the reply being removed
+}
+
+// Read reads from the connection and validates what it read.
+func (c *guardConn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.hsOn.Load() {
+		if n := c.readFake(p); n > 0 {
+			return n, nil
+		}
+	}
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			var cerr error
+			if n, cerr = c.check(p[:n]); cerr != nil {
+				return 0, cerr
+			}
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+		// Only replies of a pipelined handshake: read on.
+	}
+}
+
+// readFake returns the replies given to held commands.
+func (c *guardConn) readFake(p []byte) int {
+	c.hsMu.Lock()
+	defer c.hsMu.Unlock()
+	n := copy(p, c.hs.fake)
+	c.hs.fake = c.hs.fake[n:]
+	return n
+}
+
+// check validates p, read from the server, and returns how much of it is
+// for the reader: the replies of a pipelined handshake are removed from
+// its start.
+func (c *guardConn) check(p []byte) (int, error) {
+	c.rs.counted = !c.uncount.Load()
+	c.rs.maxReplies = c.requests.Load()
+	observe := false
+	if c.hsOn.Load() {
+		c.hsMu.Lock()
+		var err error
+		p, err = c.stripHandshake(p)
+		observe = c.hs.phase == hsObserve
+		c.hsMu.Unlock()
+		if err != nil {
+			return 0, c.fail(err)
+		}
+	}
+	if _, _, err := c.rs.scan(p, false); err != nil {
+		return 0, c.fail(err)
+	}
+	if observe && c.rs.replies > 0 {
+		// HELLO's reply: unless it is an error, the server takes the
+		// handshake as go-redis sends it, and the next may be pipelined.
+		c.hsMu.Lock()
+		if c.rs.firstTop != '-' && c.rs.firstTop != '!' {
+			c.g.learned.Store(true)
+		}
+		c.endHandshake()
+		c.hsMu.Unlock()
+	}
+	return len(p), nil
+}
+
+// fail fails the connection with err: every later Read returns it.
+func (c *guardConn) fail(err error) error {
+	if se, ok := err.(*scanError); ok {
+		err = &protoError{Addr: c.addr, Msg: se.msg}
+	}
+	c.err = err
+	return err
+}
+
+// endHandshake ends the handshake: Read and Write no longer look at it.
+// c.hsMu must be held.
+func (c *guardConn) endHandshake() {
+	c.hs = handshake{phase: hsDone}
+	c.hsOn.Store(false)
+}
+
+// stripHandshake removes from the start of p the replies to the held
+// commands still due, checking each, and returns what is left of p.
+// c.hsMu must be held.
+func (c *guardConn) stripHandshake(p []byte) ([]byte, error) {
+	hs := &c.hs
+	if hs.phase != hsStrip {
+		return p, nil
+	}
+	off := 0
+	for hs.strip > 0 && off < len(p) {
+		k, done, err := c.rs.scan(p[off:], true)
+		if err != nil {
+			return nil, err
+		}
+		if room := 256 - len(hs.cur); room > 0 {
+			hs.cur = append(hs.cur, p[off:off+min(k, room)]...)
+		}
+		off += k
+		if !done {
+			break
+		}
+		if err := replyError(c.addr, hs.cur); err != nil {
+			c.g.learned.Store(false)
+			return nil, err
+		}
+		hs.cur = hs.cur[:0]
+		hs.strip--
+	}
+	if hs.strip == 0 {
+		c.endHandshake()
+	}
+	return p[:copy(p, p[off:])], nil
+}
+
+// replyError returns the error that reply (its first bytes) carries, or
+// nil.
+func replyError(addr string, reply []byte) error {
+	if len(reply) == 0 || reply[0] != '-' && reply[0] != '!' {
+		return nil
+	}
+	msg := string(reply[1:])
+	if reply[0] == '!' {
+		// A blob error: its length line, then the message.
+		_, msg, _ = strings.Cut(msg, "\r\n")
+	}
+	msg, _, _ = strings.Cut(msg, "\r\n")
+	return &handshakeError{Addr: addr, Msg: msg}
+}
+
+// Write writes p, the client's commands, counting them; during a
+// pipelined handshake it holds the handshake's commands (see handshake).
+func (c *guardConn) Write(p []byte) (int, error) {
+	if c.hsOn.Load() {
+		if n, done, err := c.writeHandshake(p); done {
+			return n, err
+		}
+	}
+	c.count(p)
+	return c.Conn.Write(p)
+}
+
+// count counts the commands of p.
+func (c *guardConn) count(p []byte) {
+	r := c.cs.scan(p)
+	if r.unreplied {
+		c.uncount.Store(true)
+	}
+	if r.cmds > 0 {
+		c.requests.Add(uint64(r.cmds))
+	}
+}
+
+// writeHandshake handles a write during the handshake; done reports that
+// it wrote (or held) p, and n and err are then Write's results.
+func (c *guardConn) writeHandshake(p []byte) (n int, done bool, err error) {
+	c.hsMu.Lock()
+	hs := &c.hs
+	switch {
+	case hs.phase == hsObserve && !hs.hello:
+		if hs.hello = c.cs.atStart() && firstArgIs(p, "hello"); !hs.hello {
+			c.endHandshake()
+		}
+	case hs.phase == hsHold:
+		if fake, k, ok := handshakeReplies(p); ok && c.cs.atStart() {
+			hs.held = append(hs.held, p...)
+			hs.heldN += k
+			hs.fake = append(hs.fake, fake...)
+			c.hsMu.Unlock()
+			c.count(p)
+			return len(p), true, nil
+		}
+		if hs.heldN == 0 {
+			c.endHandshake()
+			break
+		}
+		// The first other command: send everything at once.
+		buf := append(hs.held, p...)
+		hs.strip, hs.held, hs.heldN = hs.heldN, nil, 0
+		hs.phase = hsStrip
+		c.hsMu.Unlock()
+		c.count(p)
+		w, err := c.Conn.Write(buf)
+		return max(0, w-(len(buf)-len(p))), true, err
+	}
+	c.hsMu.Unlock()
+	return 0, false, nil
+}
+
+// firstArgIs reports whether p starts with a command named name (lower
+// case).
+func firstArgIs(p []byte, name string) bool {
+	args, _, ok := parseCommand(p, 1)
+	return ok && len(args) == 1 && strings.EqualFold(args[0], name)
+}
+
+// errors of the handshake and of the stream.
+
+// protoError is a violation of the protocol by a server: the connection
+// it came on is failed. It wraps ErrProtocol, backend.ErrUnavailable and
+// Err, the error go-redis reported, if any.
+type protoError struct {
+	Addr string
+	Msg  string
+	Err  error
+}
+
+func (e *protoError) Error() string {
+	if e.Err != nil {
+		return "redis: protocol error from " + e.Addr + ": " + e.Msg + ": " + e.Err.Error()
+	}
+	return "redis: protocol error from " + e.Addr + ": " + e.Msg
+}
+
+func (e *protoError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrProtocol, backend.ErrUnavailable, e.Err}
+	}
+	return []error{ErrProtocol, backend.ErrUnavailable}
+}
+
+// ServerAddr returns the server, for backend.ServerOf.
+func (e *protoError) ServerAddr() string { return e.Addr }
+
+// handshakeError is the error reply of a server to a pipelined
+// handshake's command. A refused password wraps ErrAuth; any other wraps
+// backend.ErrUnavailable.
+type handshakeError struct {
+	Addr string
+	Msg  string
+}
+
+func (e *handshakeError) Error() string {
+	return fmt.Sprintf("redis: %s refused the connection's handshake: %s", e.Addr, e.Msg)
+}
+
+func (e *handshakeError) Unwrap() error {
+	if authMessage(e.Msg) {
+		return ErrAuth
+	}
+	return backend.ErrUnavailable
+}
+
+// authMessage reports whether a server's error message refuses
+// credentials or a command to the user.
+func authMessage(msg string) bool {
+	for _, p := range []string{"WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "ERR invalid password"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// panicError is a panic recovered in the driver, as the error of the
+// calls it affected.
+func panicError(where string, r any) error {
+	return &protoError{Addr: where, Msg: fmt.Sprintf("panic while handling a reply: %v", r)}
+}

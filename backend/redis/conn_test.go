@@ -1,0 +1,364 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/hostile"
+	"github.com/memdict/memdict/internal/testserver"
+)
+
+// The tests of this file check the guard every connection goes through
+// (conn.go, scan.go), each against the defect of issue 22 it fixes, with
+// a fake server (fake_test.go) that completes the handshake and then
+// answers what the test says.
+
+// allocated returns the bytes fn made the process allocate.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// hostileCalls are calls a reply can hurt, each with context.Background().
+var hostileCalls = map[string]func(b *Backend) error{
+	"get": func(b *Backend) error {
+		_, err := b.Get(context.Background(), "k")
+		return err
+	},
+	"increment (a script: go-redis reads a slice)": func(b *Backend) error {
+		_, err := b.Increment(context.Background(), "k", 1)
+		return err
+	},
+	"getmulti": func(b *Backend) error {
+		_, err := b.GetMulti(context.Background(), []string{"k", "j"})
+		return err
+	},
+	"set": func(b *Backend) error {
+		return b.Set(context.Background(), backend.Item{Key: "k", Value: []byte("v")})
+	},
+	// Concurrent Gets, merged into MGETs: it returns an error if one of
+	// them got a value, else the first error wrapping ErrProtocol (Gets
+	// sent alone, as GETs, may miss).
+	"batched gets (one MGET)": func(b *Backend) error {
+		var wg sync.WaitGroup
+		errs := make([]error, 16)
+		for i := range errs {
+			wg.Go(func() {
+				_, errs[i] = b.Get(context.Background(), fmt.Sprint("k", i))
+			})
+		}
+		wg.Wait()
+		var perr error
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				return fmt.Errorf("get k%d returned a value", i)
+			case perr == nil && errors.Is(err, ErrProtocol):
+				perr = err
+			case !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, ErrProtocol):
+				return err
+			}
+		}
+		return perr
+	},
+}
+
+// TestHugeReplies answers every command with a length or a count the
+// client must not allocate: before the guard, $9223372036854775807 made
+// go-redis panic in makeslice, in a driver goroutine, killing the
+// process, and $2147483648 made it allocate 2 GiB. Each call must fail
+// with ErrProtocol, at once, having allocated little.
+func TestHugeReplies(t *testing.T) {
+	for _, reply := range []string{
+		"$9223372036854775807\r\n",
+		"$2147483648\r\n",
+		"*2\r\n:1\r\n$2147483648\r\n",
+		"*2\r\n:1\r\n$9223372036854775807\r\n",
+		"*2147483648\r\n",
+		"*9223372036854775807\r\n",
+		"%2147483648\r\n",
+		"~9223372036854775807\r\n",
+		"*1\r\n*4611686018427387904\r\n",
+		"=2147483648\r\n",
+		"!9223372036854775807\r\n",
+	} {
+		s := startFake(t, func(c *fakeConn, _ []string) { c.write(reply) })
+		b := newFakeBackend(t, s, "timeout=5s&failure_limit=0")
+		for name, call := range hostileCalls {
+			var err error
+			start := time.Now()
+			n := allocated(func() { err = call(b) })
+			d := time.Since(start)
+			if !errors.Is(err, ErrProtocol) || !errors.Is(err, backend.ErrUnavailable) {
+				t.Errorf("%q to %s: %v, want an error wrapping ErrProtocol and ErrUnavailable", reply, name, err)
+			}
+			if n > 16<<20 {
+				t.Errorf("%q to %s: allocated %d MiB", reply, name, n>>20)
+			}
+			if d > time.Second {
+				t.Errorf("%q to %s: took %v: the header alone is a protocol error", reply, name, d)
+			}
+		}
+	}
+}
+
+// TestLongLine answers with 10 MB without a line end: before the guard,
+// go-redis read it all (2-3 s, 100-400 MB of heap). The call must fail
+// fast, with a protocol error, having allocated little.
+func TestLongLine(t *testing.T) {
+	for _, kind := range []string{"+", "-", ":", "$", "*", "("} {
+		line := []byte(kind + strings.Repeat("1", 10<<20))
+		s := startFake(t, func(c *fakeConn, _ []string) { c.writeBytes(line) })
+		b := newFakeBackend(t, s, "timeout=5s&failure_limit=0")
+		for name, call := range hostileCalls {
+			var err error
+			start := time.Now()
+			n := allocated(func() { err = call(b) })
+			d := time.Since(start)
+			if !errors.Is(err, ErrProtocol) {
+				t.Errorf("%q line to %s: %v, want ErrProtocol", kind, name, err)
+			}
+			if n > 16<<20 {
+				t.Errorf("%q line to %s: allocated %d MiB", kind, name, n>>20)
+			}
+			if d > time.Second {
+				t.Errorf("%q line to %s: took %v", kind, name, d)
+			}
+		}
+	}
+}
+
+// TestMalformedReplies answers with what is not RESP, or not within its
+// bounds: every call fails with ErrProtocol (and nothing crashes).
+func TestMalformedReplies(t *testing.T) {
+	for _, reply := range []string{
+		strings.Repeat("|0\r\n", 100000) + "+OK\r\n",
+		strings.Repeat("*1\r\n", 100000) + "+OK\r\n",
+		"\x00\x13\x37 binary noise \xff\xfe",
+		"$3\r\nabcdef\r\n",
+		"*2\r\n$1\r\nab\r\n",
+		"$?\r\n;3\r\nabc\r\n;0\r\n",
+		":12a\r\n",
+		"#maybe\r\n",
+	} {
+		s := startFake(t, func(c *fakeConn, _ []string) { c.write(reply) })
+		b := newFakeBackend(t, s, "timeout=2s&failure_limit=0")
+		for name, call := range hostileCalls {
+			if err := call(b); !errors.Is(err, ErrProtocol) {
+				t.Errorf("%.30q to %s: %v, want ErrProtocol", reply, name, err)
+			}
+		}
+	}
+}
+
+// TestExtraReply has the server answer a GET twice: the second reply is
+// a reply without a request. Before the guard, the next GET on the
+// connection read it: Get("j") returned k's value. Now no read returns
+// another key's value.
+func TestExtraReply(t *testing.T) {
+	s := startFake(t, func(c *fakeConn, args []string) {
+		if strings.EqualFold(args[0], "get") && args[1] == "k" {
+			c.write(storedBulk(valueOf("k")) + storedBulk(valueOf("k")))
+			return
+		}
+		keyGets(c, args)
+	})
+	b := newFakeBackend(t, s, "timeout=2s&failure_limit=0")
+	ctx := context.Background()
+	for range 20 {
+		if it, err := b.Get(ctx, "k"); err == nil {
+			gotKey(t, "k", it.Value)
+		} else if !errors.Is(err, ErrProtocol) {
+			t.Errorf("get k: %v, want a value or ErrProtocol", err)
+		}
+		it, err := b.Get(ctx, "j")
+		if err != nil {
+			t.Fatalf("get j: %v", err)
+		}
+		gotKey(t, "j", it.Value)
+	}
+}
+
+// TestWrongReplies answers commands with replies of another type or
+// count: no call reports success or a value.
+func TestWrongReplies(t *testing.T) {
+	for _, c := range []struct {
+		cmd, reply string
+		call       func(b *Backend) error
+	}{
+		{"set", ":1\r\n", hostileCalls["set"]},
+		{"set", "+QUEUED\r\n", hostileCalls["set"]},
+		{"set", "*1\r\n+OK\r\n", hostileCalls["set"]},
+		{"get", "*2\r\n$1\r\na\r\n$1\r\nb\r\n", hostileCalls["get"]},
+		{"get", "%1\r\n$1\r\na\r\n$1\r\nb\r\n", hostileCalls["get"]},
+		{"mget", "*1\r\n" + storedBulk("x"), hostileCalls["getmulti"]},
+		{"mget", "*3\r\n" + storedBulk("x") + storedBulk("y") + storedBulk("z"), hostileCalls["getmulti"]},
+		{"mget", "*2\r\n:1\r\n:2\r\n", hostileCalls["getmulti"]},
+		{"mget", "one more", hostileCalls["batched gets (one MGET)"]},
+		{"mget", "one less", hostileCalls["batched gets (one MGET)"]},
+		{"evalsha", "+OK\r\n", hostileCalls["increment (a script: go-redis reads a slice)"]},
+		{"evalsha", "*1\r\n$1\r\n1\r\n", hostileCalls["increment (a script: go-redis reads a slice)"]},
+		// Another call's reply (its echo is not this call's).
+		{"evalsha", "*3\r\n$8\r\n12345678\r\n:1\r\n$1\r\n5\r\n", hostileCalls["increment (a script: go-redis reads a slice)"]},
+		{"evalsha", "*2\r\n$8\r\n12345678\r\n:1\r\n", func(b *Backend) error {
+			return b.CompareAndSwap(context.Background(), backend.Item{Key: "k", Value: []byte("v"), CAS: 1})
+		}},
+		{"del", ":7\r\n", func(b *Backend) error { return b.Delete(context.Background(), "k") }},
+		{"set", ":1\r\n", func(b *Backend) error {
+			return b.SetMulti(context.Background(), []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}})
+		}},
+		{"del", ":3\r\n", func(b *Backend) error { return b.DeleteMulti(context.Background(), []string{"a", "b"}) }},
+	} {
+		s := startFake(t, func(fc *fakeConn, args []string) {
+			if strings.EqualFold(args[0], c.cmd) {
+				switch c.reply {
+				case "one more", "one less":
+					n := len(args) - 1
+					if c.reply == "one more" {
+						n++
+					} else {
+						n--
+					}
+					fc.write(fmt.Sprintf("*%d\r\n", n))
+					for i := range n {
+						fc.write(storedBulk(valueOf(fmt.Sprint(i))))
+					}
+				default:
+					fc.write(c.reply)
+				}
+				return
+			}
+			if c.cmd == "mget" && strings.EqualFold(args[0], "get") {
+				fc.write("$-1\r\n") // a lone Get (not merged into an MGET) misses
+				return
+			}
+			if !keyGets(fc, args) {
+				fc.write("-ERR unexpected\r\n")
+			}
+		})
+		b := newFakeBackend(t, s, "timeout=2s&failure_limit=0")
+		if err := c.call(b); !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s answered %.30q: %v, want ErrProtocol", c.cmd, c.reply, err)
+		}
+	}
+}
+
+// TestNoResurrectedWrite partitions the client from the server (the
+// hostile proxy holds what the client sends, as a partition does while the
+// client's kernel retransmits it) while writes time out, then heals the
+// partition. Before the guard, the client closed the timed-out connection
+// with a FIN and the held writes reached the server after the heal, over
+// the value written before: a write given up on was applied later. The
+// guard resets the connection (SO_LINGER 0), so they are dropped.
+func TestNoResurrectedWrite(t *testing.T) {
+	srv := testserver.Redis(t)
+	p := hostile.Start(t, srv.Addr, hostile.RESPFramer)
+	b := mustOpen(t, "redis://"+p.Addr()+"?timeout=300ms&failure_limit=0")
+	rc := rawClient(t, srv.Addr)
+	ctx := context.Background()
+	keys := []string{"lone", "batched/0", "batched/1", "batched/2", "batched/3", "incr"}
+	for _, k := range keys {
+		val := []byte("acknowledged")
+		if k == "incr" {
+			val = []byte("1")
+		}
+		if err := b.Set(ctx, backend.Item{Key: k, Value: val}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p.Hold()
+	// A lone write, concurrent (pipelined) writes and a script, each given
+	// up on at its timeout.
+	if err := b.Set(ctx, backend.Item{Key: "lone", Value: []byte("given up")}); !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("set during the partition: %v", err)
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			_ = b.Set(ctx, backend.Item{Key: fmt.Sprint("batched/", i), Value: []byte("given up")})
+		})
+	}
+	wg.Go(func() { _, _ = b.Increment(ctx, "incr", 100) })
+	wg.Wait()
+	// The proxy ends the server side of a connection the client reset:
+	// wait (a while at most) until the server has only the test's own
+	// client left, so that the heal does not race the proxy's reading of
+	// the resets. Connections closed with a FIN stay, holding their writes.
+	waited := time.Now()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && connectedClients(t, rc) > 1; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := connectedClients(t, rc); n > 1 {
+		list, _ := rc.ClientList(ctx).Result()
+		t.Logf("after %v: %d clients:\n%s", time.Since(waited), n, list)
+	}
+	p.Heal()
+
+	// Whatever the proxy still held for the client's connections is
+	// delivered now, unless they were reset: watch the keys for a while.
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, k := range keys {
+			s, err := rc.Get(ctx, k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _, err := decode(k, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]string{true: "1", false: "acknowledged"}[k == "incr"]; string(v) != want {
+				t.Fatalf("%s = %q after the heal: a write given up on was applied", k, v)
+			}
+		}
+	}
+}
+
+// TestNewFromClientGuarded checks that a Backend on a caller's client
+// guards the connections the client dials from then on (its own commands
+// too), until Close.
+func TestNewFromClientGuarded(t *testing.T) {
+	s := startFake(t, func(c *fakeConn, _ []string) { c.write("$9223372036854775807\r\n") })
+	rc := goredis.NewClient(&goredis.Options{Addr: s.addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer rc.Close()
+	b, err := NewFromClient(rc, WithTimeout(2*time.Second), WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, ErrProtocol) {
+		t.Errorf("get: %v, want ErrProtocol", err)
+	}
+	if err := rc.Get(ctx, "k").Err(); err == nil || !strings.Contains(err.Error(), "protocol error") {
+		t.Errorf("the client's own get: %v, want a protocol error", err)
+	}
+}
+
+// connectedClients returns the connected_clients of rc's server.
+func connectedClients(t *testing.T, rc *goredis.Client) int {
+	t.Helper()
+	info, err := rc.Info(context.Background(), "clients").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(parseInfo(info)["connected_clients"])
+	if err != nil {
+		t.Fatalf("connected_clients in %q: %v", info, err)
+	}
+	return n
+}

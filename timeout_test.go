@@ -1,0 +1,477 @@
+package memdict_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/backend/redis"
+)
+
+// A Dict call is bounded by one timeout, whatever number of backend calls
+// it makes (timeout.go). These tests measure real time: the deadline is
+// what they test. The slow backend answers each call after a latency just
+// under its timeout, as a slow server does: a Dict call that makes two
+// backend calls in a row took nearly twice the timeout before, and must
+// now end within it (plus a tolerance for a loaded machine, half the
+// timeout, well under the 1.8x of two calls in a row).
+
+// slowBackend is a backend whose server answers every call after a
+// latency, as a driver with a timeout of its own sees a slow server: it
+// reports its timeout (backend.Timeouter; 0: none), and each call waits
+// for the latency, its own timeout or its context, whichever ends first.
+// It records each call's context. It has no optional ability but
+// Timeouter: writes of many keys go one key at a time.
+type slowBackend struct {
+	st      *memory.Store
+	timeout time.Duration
+
+	mu      sync.Mutex
+	latency time.Duration
+	calls   []slowCall
+}
+
+// slowCall is a call the slow backend saw while it was slow.
+type slowCall struct {
+	op       string
+	deadline time.Time // zero: the context had none
+	cleanup  bool      // a context without cancellation: a release
+}
+
+func newSlow(t *testing.T, timeout time.Duration) *slowBackend {
+	s := &slowBackend{st: memory.New(), timeout: timeout}
+	t.Cleanup(func() { s.st.Close() })
+	return s
+}
+
+// slow sets the latency and forgets the calls recorded so far.
+func (s *slowBackend) slow(latency time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency, s.calls = latency, nil
+}
+
+func (s *slowBackend) recorded() []slowCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]slowCall(nil), s.calls...)
+}
+
+// hold records a call of op and waits as the slow server makes it.
+func (s *slowBackend) hold(ctx context.Context, op string) error {
+	s.mu.Lock()
+	latency := s.latency
+	if latency > 0 {
+		dl, _ := ctx.Deadline()
+		s.calls = append(s.calls, slowCall{op: op, deadline: dl, cleanup: ctx.Done() == nil})
+	}
+	s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("slow: %s: %w", op, err)
+	}
+	if latency == 0 {
+		return nil
+	}
+	wait, late := latency, false
+	if s.timeout > 0 && s.timeout < wait {
+		wait, late = s.timeout, true
+	}
+	tm := time.NewTimer(wait)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		if late {
+			return fmt.Errorf("slow: %s: no reply within %v: %w", op, s.timeout, backend.ErrUnavailable)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("slow: %s: %w", op, ctx.Err())
+	}
+}
+
+func (s *slowBackend) Timeout() time.Duration { return s.timeout }
+
+func (s *slowBackend) Get(ctx context.Context, key string) (backend.Item, error) {
+	if err := s.hold(ctx, "get"); err != nil {
+		return backend.Item{}, err
+	}
+	return s.st.Get(ctx, key)
+}
+
+func (s *slowBackend) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
+	if err := s.hold(ctx, "getmulti"); err != nil {
+		return nil, err
+	}
+	return s.st.GetMulti(ctx, keys)
+}
+
+func (s *slowBackend) Set(ctx context.Context, it backend.Item) error {
+	if err := s.hold(ctx, "set"); err != nil {
+		return err
+	}
+	return s.st.Set(ctx, it)
+}
+
+func (s *slowBackend) Add(ctx context.Context, it backend.Item) error {
+	if err := s.hold(ctx, "add"); err != nil {
+		return err
+	}
+	return s.st.Add(ctx, it)
+}
+
+func (s *slowBackend) CompareAndSwap(ctx context.Context, it backend.Item) error {
+	if err := s.hold(ctx, "cas"); err != nil {
+		return err
+	}
+	return s.st.CompareAndSwap(ctx, it)
+}
+
+func (s *slowBackend) Delete(ctx context.Context, key string) error {
+	if err := s.hold(ctx, "delete"); err != nil {
+		return err
+	}
+	return s.st.Delete(ctx, key)
+}
+
+func (s *slowBackend) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.hold(ctx, "touch"); err != nil {
+		return err
+	}
+	return s.st.Touch(ctx, key, ttl)
+}
+
+func (s *slowBackend) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
+	if err := s.hold(ctx, "increment"); err != nil {
+		return 0, err
+	}
+	return s.st.Increment(ctx, key, delta)
+}
+
+func (s *slowBackend) Close() error { return nil }
+
+// The timeout of the slow backend in these tests, its latency when slow
+// (two calls in a row take 1.8 timeouts), and the tolerance of a call's
+// end for scheduling noise.
+const (
+	slowTimeout   = 300 * time.Millisecond
+	slowLatency   = slowTimeout * 9 / 10
+	slowTolerance = slowTimeout / 2
+)
+
+// checkBounded checks that a call that began at start and took elapsed
+// ended within the timeout, that every backend call after its first (but
+// the releases of what it held) carried its deadline, and that err, if
+// any, says it ran out of its timeout.
+func checkBounded(t *testing.T, start time.Time, elapsed time.Duration, calls []slowCall, err error) {
+	t.Helper()
+	if elapsed > slowTimeout+slowTolerance {
+		t.Errorf("the call took %v; its timeout is %v", elapsed, slowTimeout)
+	}
+	if len(calls) < 2 {
+		t.Fatalf("the call made %d backend calls, want at least 2: %+v", len(calls), calls)
+	}
+	for i, c := range calls[1:] {
+		if c.cleanup {
+			continue
+		}
+		if c.deadline.IsZero() || c.deadline.After(start.Add(slowTimeout+slowTolerance)) {
+			t.Errorf("backend call %d (%s) had deadline %v, want the call's, at most %v after its start",
+				i+2, c.op, c.deadline.Sub(start), slowTimeout)
+		}
+	}
+	if err != nil && !(errors.Is(err, memdict.ErrUnavailable) && errors.Is(err, context.DeadlineExceeded) &&
+		strings.Contains(err.Error(), "within its timeout of 300ms")) {
+		t.Errorf("error %q: want one wrapping ErrUnavailable and context.DeadlineExceeded that names the timeout", err)
+	}
+}
+
+// Every kind of Dict call that makes more than one backend call ends
+// within the backend's timeout, with an error that says so.
+func TestTimeoutBoundsTheWholeCall(t *testing.T) {
+	type env struct {
+		d *memdict.Dict[string]
+		c *memdict.Counters
+	}
+	keys40 := map[string]string{}
+	for i := range 40 {
+		keys40[fmt.Sprint("m", i)] = "v"
+	}
+	cases := []struct {
+		name string
+		due  bool // the namespace generation is due
+		run  func(ctx context.Context, e env) error
+		// wantErr says the call must fail (it ran out of time); else it
+		// must succeed (GetOrLoad hides backend failures).
+		wantErr bool
+	}{
+		{"Lookup with the generation due", true, func(ctx context.Context, e env) error {
+			_, _, err := e.d.Lookup(ctx, "k")
+			return err
+		}, true},
+		{"Store with the generation due", true, func(ctx context.Context, e env) error {
+			return e.d.Store(ctx, "k", "v2")
+		}, true},
+		{"Remove with the generation due", true, func(ctx context.Context, e env) error {
+			return e.d.Remove(ctx, "k")
+		}, true},
+		{"GetMulti with the generation due", true, func(ctx context.Context, e env) error {
+			_, err := e.d.GetMulti(ctx, []string{"k", "x"})
+			return err
+		}, true},
+		{"Update", false, func(ctx context.Context, e env) error {
+			_, err := e.d.Update(ctx, "k", func(old string, _ bool) (string, error) { return old + "+", nil })
+			return err
+		}, true},
+		{"Touch", false, func(ctx context.Context, e env) error {
+			return e.d.Touch(ctx, "k", time.Minute)
+		}, true},
+		{"Invalidate", false, func(ctx context.Context, e env) error {
+			return e.d.Invalidate(ctx, "k")
+		}, true},
+		{"Counters.Add of a new counter", false, func(ctx context.Context, e env) error {
+			_, err := e.c.Add(ctx, "new", 1)
+			return err
+		}, true},
+		{"Tx.Commit", false, func(ctx context.Context, e env) error {
+			tx := e.d.Begin()
+			_ = tx.Put("a", "1")
+			_ = tx.Delete("k")
+			return tx.Commit(ctx)
+		}, true},
+		{"PutMulti one key at a time", false, func(ctx context.Context, e env) error {
+			return e.d.PutMulti(ctx, keys40)
+		}, true},
+		{"Clear", false, func(ctx context.Context, e env) error {
+			return e.d.Clear(ctx)
+		}, true},
+		{"GetOrLoad of a missing key", false, func(ctx context.Context, e env) error {
+			v, err := e.d.GetOrLoad(ctx, "absent", func(ctx context.Context, key string) (string, error) {
+				if _, has := ctx.Deadline(); has {
+					return "", errors.New("the loader's context has the call's deadline")
+				}
+				return "loaded", nil
+			})
+			if err == nil && v != "loaded" {
+				err = fmt.Errorf("GetOrLoad = %q", v)
+			}
+			return err
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			be := newSlow(t, slowTimeout)
+			d := newDict[string](t, be, "p")
+			c, err := memdict.NewCounters(be, "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if err := d.Store(ctx, "k", "v", memdict.TTL(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := c.Get(ctx, "new"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.due {
+				memdict.MarkGenerationDue(d)
+			}
+			be.slow(slowLatency)
+			start := time.Now()
+			err = tc.run(ctx, env{d, c})
+			elapsed := time.Since(start)
+			calls := be.recorded()
+			be.slow(0)
+			if tc.wantErr && err == nil {
+				t.Errorf("the call succeeded in %v, want it to run out of its timeout", elapsed)
+			}
+			if !tc.wantErr && err != nil {
+				t.Errorf("the call failed: %v", err)
+			}
+			checkBounded(t, start, elapsed, calls, err)
+		})
+	}
+}
+
+// An Update queued behind a round in flight returns within its own
+// timeout, and so does the caller that led that round: each caller runs
+// one round at most, the next round's lead is handed to the first caller
+// queued.
+func TestTimeoutQueuedUpdate(t *testing.T) {
+	be := newSlow(t, slowTimeout)
+	d := newDict[string](t, be, "p")
+	ctx := testCtx(t)
+	if err := d.Store(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	be.slow(slowLatency)
+	incr := func(old string, _ bool) (string, error) { return old + "+", nil }
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	first := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		_, err := d.Update(ctx, "k", incr)
+		first <- result{time.Since(start), err}
+	}()
+	waitFor(t, "the first Update's read", func() bool { return len(be.recorded()) > 0 })
+	second := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		_, err := d.Update(ctx, "k", incr)
+		second <- result{time.Since(start), err}
+	}()
+	waitFor(t, "the second Update to queue", func() bool { return memdict.UpdatesQueued(d, "k") == 1 })
+	for i, ch := range []chan result{first, second} {
+		r := <-ch
+		if r.took > slowTimeout+slowTolerance {
+			t.Errorf("Update %d took %v; the timeout is %v", i+1, r.took, slowTimeout)
+		}
+		if r.err == nil || !errors.Is(r.err, memdict.ErrUnavailable) {
+			t.Errorf("Update %d: %v, want it to run out of its timeout", i+1, r.err)
+		}
+	}
+}
+
+// GetOrLoad does not count the loader's time against the timeout: a
+// loader longer than the timeout still has its value stored, since the
+// read before it and the fill after it fit in the timeout.
+func TestTimeoutGetOrLoadLeavesOutTheLoader(t *testing.T) {
+	be := newSlow(t, slowTimeout)
+	d := newDict[string](t, be, "p")
+	ctx := testCtx(t)
+	if _, _, err := d.Lookup(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// Each backend call takes a tenth of the timeout: the read, the lock,
+	// the read under the lock and the fill take less than half of it.
+	be.slow(slowTimeout / 10)
+	v, err := d.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
+		time.Sleep(slowTimeout * 3 / 2)
+		return "loaded", ctx.Err()
+	})
+	be.slow(0)
+	if err != nil || v != "loaded" {
+		t.Fatalf("GetOrLoad = %q, %v", v, err)
+	}
+	if got, ok, err := d.Lookup(ctx, "k"); err != nil || !ok || got != "loaded" {
+		t.Fatalf("after GetOrLoad the key holds %q, %v, %v; want the loaded value stored", got, ok, err)
+	}
+}
+
+// WithTimeout: a timeout of the Dict's own bounds even a single backend
+// call of a backend that has none (or a longer one), and a negative one
+// turns the bound off.
+func TestWithTimeout(t *testing.T) {
+	ctx := t.Context() // no deadline of its own
+	t.Run("backend without a timeout", func(t *testing.T) {
+		be := newSlow(t, 0)
+		d := newDict[string](t, be, "p", memdict.WithTimeout(slowTimeout))
+		if _, _, err := d.Lookup(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		be.slow(time.Hour)
+		start := time.Now()
+		_, _, err := d.Lookup(ctx, "k")
+		elapsed := time.Since(start)
+		calls := be.recorded()
+		be.slow(0)
+		if elapsed > slowTimeout+slowTolerance || err == nil {
+			t.Fatalf("Lookup took %v and returned %v; want it to run out of its timeout of %v", elapsed, err, slowTimeout)
+		}
+		if len(calls) != 1 || calls[0].deadline.IsZero() {
+			t.Errorf("calls %+v: want one, with the call's deadline", calls)
+		}
+	})
+	t.Run("shorter than the backend's", func(t *testing.T) {
+		be := newSlow(t, time.Hour)
+		d := newDict[string](t, be, "p", memdict.WithTimeout(slowTimeout))
+		if _, _, err := d.Lookup(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		be.slow(slowTimeout * 2)
+		start := time.Now()
+		err := d.Store(ctx, "k", "v")
+		elapsed := time.Since(start)
+		be.slow(0)
+		if elapsed > slowTimeout+slowTolerance || err == nil {
+			t.Fatalf("Store took %v and returned %v; want it to run out of its timeout of %v", elapsed, err, slowTimeout)
+		}
+	})
+	t.Run("negative: none", func(t *testing.T) {
+		be := newSlow(t, slowTimeout)
+		d := newDict[string](t, be, "p", memdict.WithTimeout(-1))
+		if err := d.Store(ctx, "k", "v"); err != nil {
+			t.Fatal(err)
+		}
+		// Two calls of 0.3 timeouts each: 0.6 in all, bounded by nothing
+		// but the backend per call.
+		be.slow(slowTimeout * 3 / 10)
+		_, err := d.Update(ctx, "k", func(old string, _ bool) (string, error) { return old + "+", nil })
+		calls := be.recorded()
+		be.slow(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range calls {
+			if !c.deadline.IsZero() {
+				t.Errorf("call %s had a deadline with the timeout turned off", c.op)
+			}
+		}
+	})
+}
+
+// The drivers say their timeout, and the Dict takes it by default.
+func TestBackendTimeouts(t *testing.T) {
+	mc, err := memcached.New([]string{"127.0.0.1:1"}, memcached.WithTimeout(123*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	rd, err := redis.New(&goredis.Options{Addr: "127.0.0.1:1"}, redis.WithTimeout(234*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for _, c := range []struct {
+		be   backend.Backend
+		want time.Duration
+	}{{mc, 123 * time.Millisecond}, {rd, 234 * time.Millisecond}, {memory.New(), 0}} {
+		if got := backend.Timeout(c.be); got != c.want {
+			t.Errorf("backend.Timeout(%T) = %v, want %v", c.be, got, c.want)
+		}
+	}
+}
+
+// The bound costs a single-call Get or Put no allocation when the backend
+// bounds its calls itself: no context is derived for one backend call.
+func TestTimeoutCostsNoAllocation(t *testing.T) {
+	ctx := t.Context()
+	for _, c := range []struct {
+		name string
+		be   backend.Backend
+	}{{"memory", memory.New()}, {"a backend with a timeout", newSlow(t, time.Second)}} {
+		d := newDict[string](t, c.be, "p")
+		if err := d.Store(ctx, "k", "v"); err != nil {
+			t.Fatal(err)
+		}
+		get := testing.AllocsPerRun(100, func() { _, _, _ = d.Lookup(ctx, "k") })
+		put := testing.AllocsPerRun(100, func() { _ = d.Store(ctx, "k", "v") })
+		if get > 1 || put > 2 {
+			t.Errorf("%s: Lookup %v allocs, Store %v; want at most 1 and 2 (the backend key, the framed value)", c.name, get, put)
+		}
+	}
+}
