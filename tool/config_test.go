@@ -388,11 +388,12 @@ func TestExampleConfigFile(t *testing.T) {
 	if cfg.SiteID == "" || len(cfg.Plugins) != 2 {
 		t.Errorf("examples/memdict.yaml: %+v", cfg)
 	}
-	p, ok := cfg.Plugins[tool.PersistentPlugin]
+	// Neutral names: "default" and "persistent", not ERP5's.
+	p, ok := cfg.Plugins["persistent"]
 	if !ok || !strings.HasPrefix(p.URL, "redis://") || p.MaxKeyLen != 0 || p.MaxValueLen != 0 {
 		t.Errorf("persistent plugin: %+v", p)
 	}
-	if d := cfg.Plugins[tool.DefaultPlugin]; d.Expiration != time.Hour || d.MaxKeyLen != 250 {
+	if d, ok := cfg.Plugins[tool.DefaultPlugin]; !ok || d.Expiration != time.Hour || d.MaxKeyLen != 250 {
 		t.Errorf("default plugin: %+v", d)
 	}
 }
