@@ -20,6 +20,7 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/pyvalues"
 )
 
 // Plugin names and paths.
@@ -302,6 +303,10 @@ func (pc PluginConfig) check(file, name string, lines map[string]int) []error {
 	python := pc.Format == memdict.FormatERP5 || pc.Format == memdict.FormatPython
 	if pc.Format != "" && !slices.Contains(memdict.Formats(), pc.Format) {
 		bad(fieldFormat, fmt.Errorf("unknown format %q (known: memdict, erp5, python)", pc.Format))
+	} else if python {
+		if err := pyvalues.Missing(string(pc.Format)); err != nil {
+			bad(fieldFormat, err)
+		}
 	}
 	if scheme, _, _ := strings.Cut(strings.ToLower(pc.URL), "://"); python && (scheme == "redis" || scheme == "rediss") {
 		bad(fieldFormat, fmt.Errorf("format: %s needs memcached (or mem://): Redis keeps no client flags, which say what a Python value is", pc.Format))

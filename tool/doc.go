@@ -31,7 +31,9 @@
 // Dicts (NearCacheConfig), and a format: memdict's own, or erp5 to share
 // the entries of ERP5's Memcached Tool on the same memcached (ERP5's keys
 // and python-memcached's values, see memdict.WithFormat), or python for
-// those of Python programs. The Tool's optional site id is put in front
+// those of Python programs (the Python formats need the program to
+// import package codec/python, as a URL needs its driver). The Tool's
+// optional site id is put in front
 // of every Dict's prefix, so that several applications can share one
 // server without meeting. Dicts of one plugin share one backend (one
 // connection pool), opened by the first call that needs it.

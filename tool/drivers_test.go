@@ -5,16 +5,20 @@ import (
 	"strings"
 	"testing"
 
-	// The tests use every driver; the tool package itself imports only
-	// the in-memory one (drivers.go).
+	// The tests use every driver and the Python formats; the tool package
+	// itself imports only the in-memory driver (drivers.go), and not
+	// codec/python.
 	_ "github.com/memdict/memdict/backend/memcached"
 	_ "github.com/memdict/memdict/backend/redis"
+	_ "github.com/memdict/memdict/codec/python"
 	"github.com/memdict/memdict/internal/testserver"
 )
 
 // TestDriversLinkedOnlyWhenImported: the tool package links no driver but
-// the in-memory one, nor their client libraries; a program that did not
-// import a URL's driver gets an error that names the import.
+// the in-memory one, nor their client libraries, nor codec/python (the
+// Python formats); a program that did not import a URL's driver, or
+// codec/python for a plugin or Dict of a Python format, gets an error that
+// names the import.
 func TestDriversLinkedOnlyWhenImported(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -26,7 +30,7 @@ func TestDriversLinkedOnlyWhenImported(t *testing.T) {
 	}
 	deps := strings.Fields(string(out))
 	for _, d := range deps {
-		for _, unwanted := range []string{"memdict/backend/memcached", "memdict/backend/redis", "github.com/bradfitz/gomemcache", "github.com/redis/go-redis"} {
+		for _, unwanted := range []string{"memdict/backend/memcached", "memdict/backend/redis", "github.com/bradfitz/gomemcache", "github.com/redis/go-redis", "memdict/codec/python"} {
 			if strings.Contains(d, unwanted) {
 				t.Errorf("package tool depends on %s", d)
 			}
@@ -48,6 +52,8 @@ func TestDriversLinkedOnlyWhenImported(t *testing.T) {
 		`redis://127.0.0.1:6379/0: ErrUnknownScheme: true`,
 		`import _ "github.com/memdict/memdict/backend/redis"`,
 		`registered: mem (`,
+		`plugin format erp5: tool: config: plugin "default": field "format": format erp5 needs package codec/python, which this program does not link: forgotten import? add import _ "github.com/memdict/memdict/codec/python"`,
+		`Dict format python: memdict: New "p": WithFormat: format python needs package codec/python`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the program without drivers printed no %q:\n%s", want, out)
