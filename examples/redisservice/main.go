@@ -67,7 +67,7 @@ func run(ctx context.Context, addr, url string) error {
 
 	reg := promclient.NewRegistry()
 	metrics := prometheus.NewCollector()
-	metrics.Add(greetings)
+	metrics.AddTool(t) // every Dict of the Tool, by plugin and prefix, and its connections
 	reg.MustRegister(metrics)
 
 	page, err := admin.New(t, admin.Options{Token: os.Getenv("ADMIN_TOKEN")}) // "": generated, logged once
