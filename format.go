@@ -7,8 +7,8 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/memdict/memdict/codec/python"
 	"github.com/memdict/memdict/internal/keyspace"
+	"github.com/memdict/memdict/internal/pyvalues"
 )
 
 // Formats: how a Dict lays out its keys and values in the backend.
@@ -21,6 +21,13 @@ import (
 // (FormatERP5) or the keys as given (FormatPython). What needs memdict's
 // own layout (a namespace generation, values that carry their key or
 // their expiry) is not available in them.
+//
+// The Python formats are linked only into programs that import package
+// codec/python (import _ "github.com/memdict/memdict/codec/python"), as a
+// driver is linked only when imported: a service that does not share a
+// cache with Python pays nothing for them. Without the import, WithFormat,
+// Settings.Validate and a Tool plugin of a Python format fail with an
+// error that names the import.
 
 // Format is how a Dict lays out its keys and values in the backend: one
 // of FormatMemdict (the default), FormatERP5 and FormatPython. The same
@@ -55,11 +62,14 @@ const (
 func Formats() []Format { return []Format{FormatMemdict, FormatERP5, FormatPython} }
 
 // check returns an error unless f is a format ("" counts as
-// FormatMemdict).
+// FormatMemdict) that the program links (codec/python for the Python
+// formats).
 func (f Format) check() error {
 	switch f {
-	case "", FormatMemdict, FormatERP5, FormatPython:
+	case "", FormatMemdict:
 		return nil
+	case FormatERP5, FormatPython:
+		return pyvalues.Missing(string(f))
 	}
 	return fmt.Errorf("unknown format %q (known: memdict, erp5, python)", string(f))
 }
@@ -91,7 +101,8 @@ func (f Format) optionName() string {
 // and caches no absence), and a near cache (WithNearCache: New fails).
 // Keys are never hashed: one too long is ErrInvalidKey. The backend must
 // carry memcached's client flags (memcached, or mem:// in tests; Redis
-// refuses them).
+// refuses them). The program must import package codec/python for the
+// Python formats (else WithFormat fails, naming the import).
 func WithFormat(f Format) Option {
 	return func(o *options) error {
 		if err := f.check(); err != nil {
@@ -103,9 +114,12 @@ func WithFormat(f Format) Option {
 	}
 }
 
-// pyCodec reads and writes the values of the Python formats: protocol 2
-// pickles, which ERP5 on Python 2 and Python 3 read alike.
-var pyCodec python.Codec
+// pyCodec returns the codec of the Python formats' values (protocol 2
+// pickles, which ERP5 on Python 2 and Python 3 read alike): package
+// codec/python's, which registers itself when a program imports it, so
+// that programs without the Python formats do not link it. A Dict of a
+// Python format exists only if it is registered (Format.check).
+func pyCodec() pyvalues.Codec { return pyvalues.Get() }
 
 // notAvailable returns the error of an operation (what: "Clear") that a
 // Dict of a Python format cannot do, naming where the format came from:
@@ -180,7 +194,7 @@ func (v *view) bkey(key string) (string, bool, error) {
 // memdict's own.
 func (v *view) counterFlags() uint32 {
 	if v.python {
-		return python.FlagInt
+		return pyvalues.FlagInt
 	}
 	return 0
 }
@@ -199,7 +213,7 @@ func (d *Dict[V]) decodePy(b []byte, flags uint32, private bool) (V, error) {
 		r := Raw{Flags: flags, Payload: b[:len(b):len(b)]}
 		return *(*V)(unsafe.Pointer(&r)), nil
 	}
-	if err := pyCodec.Unmarshal(b, flags, &v); err != nil {
+	if err := pyCodec().Unmarshal(b, flags, &v); err != nil {
 		return v, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	return v, nil
@@ -218,7 +232,7 @@ func (d *Dict[V]) encodePy(vw *view, v V) ([]byte, uint32, error) {
 		b, flags = r.Payload, r.Flags
 	} else {
 		var err error
-		if b, flags, err = pyCodec.Marshal(v); err != nil {
+		if b, flags, err = pyCodec().Marshal(v); err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrEncode, err)
 		}
 	}

@@ -101,13 +101,18 @@ func encodeRaw(vw *view, key string, hashed bool, r Raw, m envelope.Meta) ([]byt
 // decoding for the others (maps with string keys, []byte as text or
 // base64), and for a value with client flags (a Python client's) what
 // package codec/python reads of it (a dict as a map, a str as a string,
-// bytes as text or base64). ok is false when the value cannot be shown as
+// bytes as text or base64; if the program imports codec/python, else ok
+// is false). ok is false when the value cannot be shown as
 // JSON (binary raw values, gob, unknown codecs, decode failures); show
 // its Payload another way (base64) then.
 func (r Raw) Decoded() (v any, ok bool) {
 	if r.Codec == 0 && r.Flags != 0 {
+		py := pyCodec()
+		if py == nil { // codec/python is not linked: shown as bytes
+			return nil, false
+		}
 		var x any
-		if err := pyCodec.Unmarshal(r.Payload, r.Flags, &x); err != nil {
+		if err := py.Unmarshal(r.Payload, r.Flags, &x); err != nil {
 			return nil, false
 		}
 		x, err := jsonReady(x)

@@ -97,8 +97,7 @@ func Validate(rawURL string) error {
 	v := validators[scheme]
 	registryMu.RUnlock()
 	if !known {
-		return fmt.Errorf("backend: URL %q: %w %q; registered: %s (forgotten import of its driver package?)",
-			Redact(rawURL), ErrUnknownScheme, u.Scheme, strings.Join(Schemes(), ", "))
+		return fmt.Errorf("backend: URL %q: %w", Redact(rawURL), unknownScheme(u.Scheme))
 	}
 	if v == nil {
 		return nil
@@ -125,6 +124,29 @@ func Schemes() []string {
 // scheme no driver registered.
 var ErrUnknownScheme = errors.New("backend: unknown URL scheme")
 
+// driverPackages are the packages of memdict's drivers, by the schemes
+// they register: a program links a driver only if it imports its package
+// (as database/sql's drivers), so the error for one of these schemes
+// names the import to add.
+var driverPackages = map[string]string{
+	"mem":        "github.com/memdict/memdict/backend/memory",
+	"memcached":  "github.com/memdict/memdict/backend/memcached",
+	"memcacheds": "github.com/memdict/memdict/backend/memcached",
+	"redis":      "github.com/memdict/memdict/backend/redis",
+	"rediss":     "github.com/memdict/memdict/backend/redis",
+}
+
+// unknownScheme is the error for a scheme no driver registered: it wraps
+// ErrUnknownScheme, lists the registered schemes and names the import
+// that registers the scheme, for memdict's own drivers.
+func unknownScheme(scheme string) error {
+	hint := "forgotten import of its driver package?"
+	if pkg, ok := driverPackages[strings.ToLower(scheme)]; ok {
+		hint = fmt.Sprintf("forgotten import? its driver registers with: import _ %q", pkg)
+	}
+	return fmt.Errorf("%w %q; registered: %s (%s)", ErrUnknownScheme, scheme, strings.Join(Schemes(), ", "), hint)
+}
+
 // Open opens the backend that rawURL names, with the driver registered for
 // its scheme: "mem://", "memcached://host:11211", "redis://host:6379/0", ...
 // A driver is registered by importing its package. Open returns an error
@@ -142,8 +164,7 @@ func Open(ctx context.Context, rawURL string) (Backend, error) {
 	opener := registry[strings.ToLower(u.Scheme)]
 	registryMu.RUnlock()
 	if opener == nil {
-		return nil, fmt.Errorf("backend: open %q: %w %q; registered: %s (forgotten import of its driver package?)",
-			Redact(rawURL), ErrUnknownScheme, u.Scheme, strings.Join(Schemes(), ", "))
+		return nil, fmt.Errorf("backend: open %q: %w", Redact(rawURL), unknownScheme(u.Scheme))
 	}
 	be, err := opener(ctx, u)
 	if err != nil {

@@ -60,6 +60,8 @@ func TestValidate(t *testing.T) {
 		want []string
 	}{
 		{"nosuch://h", []string{`unknown URL scheme "nosuch"`, "test-nop", "forgotten import"}},
+		{"memcacheds://h", []string{`unknown URL scheme "memcacheds"`, `import _ "github.com/memdict/memdict/backend/memcached"`}},
+		{"Redis://h", []string{`unknown URL scheme "redis"`, `import _ "github.com/memdict/memdict/backend/redis"`}},
 		{"//h", []string{"missing scheme"}},
 		{"test-nop://h?timeout=fast", []string{`timeout="fast"`, "duration"}},
 		{"test-nop://h?bogus=1&timeout=1s", []string{`backend: URL "test-nop://h?bogus=1&timeout=1s": unknown parameter(s) bogus`, "known: n, timeout"}},
@@ -117,6 +119,8 @@ func TestOpen(t *testing.T) {
 		want []string
 	}{
 		{"nosuch://h", []string{`unknown URL scheme "nosuch"`, "test-nop", "forgotten import"}},
+		{"memcacheds://h", []string{`unknown URL scheme "memcacheds"`, `import _ "github.com/memdict/memdict/backend/memcached"`}},
+		{"Redis://h", []string{`unknown URL scheme "redis"`, `import _ "github.com/memdict/memdict/backend/redis"`}},
 		{"host:11211", []string{"unknown URL scheme"}},
 		{"127.0.0.1:11211", []string{"first path segment in URL cannot contain colon"}},
 		{"//h", []string{"missing scheme"}},

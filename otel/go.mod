@@ -3,7 +3,7 @@ module github.com/memdict/memdict/otel
 go 1.26.0
 
 require (
-	github.com/memdict/memdict v0.0.0
+	github.com/memdict/memdict v0.0.0-00010101000000-000000000000
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -28,4 +28,4 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 )
 
-replace github.com/memdict/memdict => ../
+replace github.com/memdict/memdict => ..

@@ -20,19 +20,26 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/pyvalues"
 )
 
 // Plugin names and paths.
 const (
 	// DefaultPlugin is the name of the plugin used when a plugin path is
-	// empty, as ERP5's portal_memcached/default_memcached_plugin. It always
-	// exists: if the configuration does not define it, it is DefaultURL
-	// with the default limits.
-	DefaultPlugin = "default_memcached_plugin"
+	// empty. It always exists: if the configuration does not define it, it
+	// is DefaultURL with the default limits.
+	DefaultPlugin = "default"
+	// ERP5DefaultPlugin is ERP5's name of the default plugin
+	// (portal_memcached/default_memcached_plugin), and memdict's before
+	// version 0.x: configuration files, Config, plugin paths and
+	// WithBackend take it as DefaultPlugin, which the Tool then reports.
+	// A configuration that defines both is an error.
+	ERP5DefaultPlugin = "default_memcached_plugin"
 	// PersistentPlugin is the name ERP5 sites give a second plugin that
-	// points at a persistent store. The Tool gives it no special meaning.
+	// points at a persistent store. The Tool gives it no special meaning;
+	// a service names such a plugin for what it holds ("sessions").
 	PersistentPlugin = "persistent_memcached_plugin"
-	// PathPrefix is the prefix of a plugin's full path: a plugin named n is
+	// PathPrefix is the prefix of ERP5's plugin paths: a plugin named n is
 	// found under n and under PathPrefix+n.
 	PathPrefix = "portal_memcached/"
 	// DefaultURL is the default plugin's URL when nothing configures it:
@@ -313,6 +320,10 @@ func (pc PluginConfig) check(file, name string, lines map[string]int) []error {
 	python := pc.Format == memdict.FormatERP5 || pc.Format == memdict.FormatPython
 	if pc.Format != "" && !slices.Contains(memdict.Formats(), pc.Format) {
 		bad(fieldFormat, fmt.Errorf("unknown format %q (known: memdict, erp5, python)", pc.Format))
+	} else if python {
+		if err := pyvalues.Missing(string(pc.Format)); err != nil {
+			bad(fieldFormat, err)
+		}
 	}
 	if scheme, _, _ := strings.Cut(strings.ToLower(pc.URL), "://"); python && (scheme == "redis" || scheme == "rediss") {
 		bad(fieldFormat, fmt.Errorf("format: %s needs memcached (or mem://): Redis keeps no client flags, which say what a Python value is", pc.Format))
@@ -368,7 +379,7 @@ func normalizeURL(raw string) (string, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "memcached://" + raw
 	}
-	u, err := url.Parse(raw)
+	_, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -376,12 +387,10 @@ func normalizeURL(raw string) (string, error) {
 		}
 		return "", fmt.Errorf("%q: %w", backend.Redact(raw), err)
 	}
-	if !slices.Contains(backend.Schemes(), strings.ToLower(u.Scheme)) {
-		return "", fmt.Errorf("%q: %w %q; registered: %s (forgotten import of its driver package?)",
-			backend.Redact(raw), backend.ErrUnknownScheme, u.Scheme, strings.Join(backend.Schemes(), ", "))
-	}
-	// Every parameter and its value, as the driver will read them, so
-	// that a typo is reported here and not as an outage at the first call.
+	// The scheme's driver (an unknown scheme names the import that
+	// registers it), then every parameter and its value, as the driver
+	// will read them, so that a typo is reported here and not as an outage
+	// at the first call.
 	if err := backend.Validate(raw); err != nil {
 		return "", err
 	}
@@ -393,6 +402,8 @@ func checkName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("empty plugin name")
+	case name == ERP5DefaultPlugin:
+		return fmt.Errorf("%s is ERP5's name of the default plugin, which is also defined as %s: define one of them", ERP5DefaultPlugin, DefaultPlugin)
 	case strings.ContainsAny(name, "/ \t\r\n"):
 		return fmt.Errorf("plugin name %q: want a name without '/' or spaces (the path is %s<name>)", name, PathPrefix)
 	}
@@ -404,6 +415,14 @@ func (c Config) withDefault() Config {
 	plugins := make(map[string]PluginConfig, len(c.Plugins)+1)
 	for k, v := range c.Plugins {
 		plugins[k] = v
+	}
+	if pc, ok := plugins[ERP5DefaultPlugin]; ok {
+		if _, both := plugins[DefaultPlugin]; !both {
+			// ERP5's name: the default plugin. (With both, the ERP5 name
+			// stays, and checkName reports it.)
+			plugins[DefaultPlugin] = pc
+			delete(plugins, ERP5DefaultPlugin)
+		}
 	}
 	if _, ok := plugins[DefaultPlugin]; !ok {
 		plugins[DefaultPlugin] = DefaultPluginConfig(DefaultURL)
@@ -673,8 +692,15 @@ func walkConfig(root *yaml.Node, file string) (Config, error) {
 			cfg.Plugins = map[string]PluginConfig{}
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				name, body := v.Content[j].Value, v.Content[j+1]
+				if name == ERP5DefaultPlugin {
+					name = DefaultPlugin // ERP5's name of the default plugin
+				}
 				if _, dup := cfg.Plugins[name]; dup {
-					errs = append(errs, &ConfigError{File: file, Line: v.Content[j].Line, Plugin: name, Err: errors.New("defined twice")})
+					err := errors.New("defined twice")
+					if name == DefaultPlugin {
+						err = fmt.Errorf("defined twice (%s is ERP5's name of the default plugin, %s)", ERP5DefaultPlugin, DefaultPlugin)
+					}
+					errs = append(errs, &ConfigError{File: file, Line: v.Content[j].Line, Plugin: v.Content[j].Value, Err: err})
 					continue
 				}
 				pc, perrs := yamlPlugin(file, name, v.Content[j].Line, body)

@@ -1,6 +1,7 @@
 package tool_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -51,16 +52,16 @@ plugins:
     max_value_length: 0
     order: 1
 `, tool.Config{SiteID: "shop", Plugins: map[string]tool.PluginConfig{
-			"default_memcached_plugin": {URL: "memcached://127.0.0.1:11211,127.0.0.1:11212?timeout=200ms",
+			"default": {URL: "memcached://127.0.0.1:11211,127.0.0.1:11212?timeout=200ms",
 				Expiration: time.Hour, MaxKeyLen: 250, MaxValueLen: 2 << 20, Codec: "json"},
 			"persistent_memcached_plugin": {URL: "redis://:secret@127.0.0.1:6379/1", Expiration: 90 * time.Minute, Order: 1},
 		}}},
 		{"yaml defaults", "c.yaml", "plugins:\n  other:\n    url: mem://\n", tool.Config{Plugins: map[string]tool.PluginConfig{
 			"other": def("mem://")}}},
 		{"yaml default plugin without url is mem", "c.yaml", "plugins:\n  default_memcached_plugin:\n    expiration: 60\n",
-			tool.Config{Plugins: map[string]tool.PluginConfig{"default_memcached_plugin": with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration = time.Minute })}}},
+			tool.Config{Plugins: map[string]tool.PluginConfig{"default": with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration = time.Minute })}}},
 		{"yaml empty default plugin", "c.yaml", "plugins:\n  default_memcached_plugin:\n",
-			tool.Config{Plugins: map[string]tool.PluginConfig{"default_memcached_plugin": def("mem://")}}},
+			tool.Config{Plugins: map[string]tool.PluginConfig{"default": def("mem://")}}},
 		{"yaml erp5 host:port", "c.yaml", "plugins:\n  p:\n    url: 127.0.0.1:11211\n",
 			tool.Config{Plugins: map[string]tool.PluginConfig{"p": def("127.0.0.1:11211")}}},
 		{"yaml quoted seconds", "c.yaml", "plugins:\n  p:\n    url: mem://\n    expiration: \"90\"\n",
@@ -74,7 +75,7 @@ plugins:
     "persistent_memcached_plugin": {"url": "rediss://h:6380/0", "expiration": "2h", "max_key_length": 0, "max_value_length": 0, "order": 1}
   }
 }`, tool.Config{SiteID: "shop", Plugins: map[string]tool.PluginConfig{
-			"default_memcached_plugin":    with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration, p.Codec, p.Order = time.Minute, "gob", 2 }),
+			"default":                     with(def("mem://"), func(p *tool.PluginConfig) { p.Expiration, p.Codec, p.Order = time.Minute, "gob", 2 }),
 			"persistent_memcached_plugin": {URL: "rediss://h:6380/0", Expiration: 2 * time.Hour, Order: 1},
 		}}},
 		{"yaml generation refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: never\n  q:\n    url: mem://\n    generation_refresh: 5s\n",
@@ -312,21 +313,21 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"nothing", nil, tool.DefaultConfig(), ""},
 		{"url", map[string]string{"MEMDICT_URL": "redis://h:6379"},
-			tool.Config{Plugins: map[string]tool.PluginConfig{"default_memcached_plugin": tool.DefaultPluginConfig("redis://h:6379")}}, ""},
+			tool.Config{Plugins: map[string]tool.PluginConfig{"default": tool.DefaultPluginConfig("redis://h:6379")}}, ""},
 		{"site id", map[string]string{"MEMDICT_SITE_ID": "s"},
 			tool.Config{SiteID: "s", Plugins: tool.DefaultConfig().Plugins}, ""},
 		{"file", map[string]string{"MEMDICT_CONFIG": file}, tool.Config{SiteID: "fromfile", Plugins: map[string]tool.PluginConfig{
-			"default_memcached_plugin": {URL: "memcached://h:11211", Expiration: time.Minute, MaxKeyLen: 250, MaxValueLen: 1 << 20},
-			"other":                    tool.DefaultPluginConfig("mem://"),
+			"default": {URL: "memcached://h:11211", Expiration: time.Minute, MaxKeyLen: 250, MaxValueLen: 1 << 20},
+			"other":   tool.DefaultPluginConfig("mem://"),
 		}}, ""},
 		{"file and overrides", map[string]string{"MEMDICT_CONFIG": file, "MEMDICT_URL": "mem://", "MEMDICT_SITE_ID": "env"},
 			tool.Config{SiteID: "env", Plugins: map[string]tool.PluginConfig{
-				"default_memcached_plugin": {URL: "mem://", Expiration: time.Minute, MaxKeyLen: 250, MaxValueLen: 1 << 20},
-				"other":                    tool.DefaultPluginConfig("mem://"),
+				"default": {URL: "mem://", Expiration: time.Minute, MaxKeyLen: 250, MaxValueLen: 1 << 20},
+				"other":   tool.DefaultPluginConfig("mem://"),
 			}}, ""},
-		{"bad url", map[string]string{"MEMDICT_URL": "bogus://x"}, tool.Config{}, `$MEMDICT_URL: plugin "default_memcached_plugin": field "url"`},
+		{"bad url", map[string]string{"MEMDICT_URL": "bogus://x"}, tool.Config{}, `$MEMDICT_URL: plugin "default": field "url"`},
 		{"missing file", map[string]string{"MEMDICT_CONFIG": "/nonexistent/memdict.yaml"}, tool.Config{}, "/nonexistent/memdict.yaml"},
-		{"unknown url parameter", map[string]string{"MEMDICT_URL": "memcached://127.0.0.1:1?nope=1"}, tool.Config{}, `$MEMDICT_URL: plugin "default_memcached_plugin": field "url": backend: URL "memcached://127.0.0.1:1?nope=1": memcached: unknown parameter(s) nope`},
+		{"unknown url parameter", map[string]string{"MEMDICT_URL": "memcached://127.0.0.1:1?nope=1"}, tool.Config{}, `$MEMDICT_URL: plugin "default": field "url": backend: URL "memcached://127.0.0.1:1?nope=1": memcached: unknown parameter(s) nope`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -387,11 +388,12 @@ func TestExampleConfigFile(t *testing.T) {
 	if cfg.SiteID == "" || len(cfg.Plugins) != 2 {
 		t.Errorf("examples/memdict.yaml: %+v", cfg)
 	}
-	p, ok := cfg.Plugins[tool.PersistentPlugin]
+	// Neutral names: "default" and "persistent", not ERP5's.
+	p, ok := cfg.Plugins["persistent"]
 	if !ok || !strings.HasPrefix(p.URL, "redis://") || p.MaxKeyLen != 0 || p.MaxValueLen != 0 {
 		t.Errorf("persistent plugin: %+v", p)
 	}
-	if d := cfg.Plugins[tool.DefaultPlugin]; d.Expiration != time.Hour || d.MaxKeyLen != 250 {
+	if d, ok := cfg.Plugins[tool.DefaultPlugin]; !ok || d.Expiration != time.Hour || d.MaxKeyLen != 250 {
 		t.Errorf("default plugin: %+v", d)
 	}
 }
@@ -465,5 +467,39 @@ func TestConfigFormatsAgree(t *testing.T) {
 	var ce *tool.ConfigError
 	if !errors.As(err, &ce) || ce.Line != 4 || ce.Plugin != "p" || ce.Field != "expiration" {
 		t.Errorf("bad JSON expiration: %v, want line 4, plugin p, field expiration", err)
+	}
+}
+
+// ERP5's name of the default plugin is the default plugin: in files, in a
+// Config and in paths. Defining it beside "default" is an error that says
+// why, not a second plugin.
+func TestERP5DefaultPluginName(t *testing.T) {
+	path := writeFile(t, "c.yaml", "plugins:\n  default:\n    url: mem://\n  default_memcached_plugin:\n    url: mem://\n")
+	if _, err := tool.LoadConfig(path); err == nil || !strings.Contains(err.Error(), "defined twice (default_memcached_plugin is ERP5's name of the default plugin, default)") {
+		t.Errorf("LoadConfig with both names: %v", err)
+	}
+	both := tool.Config{Plugins: map[string]tool.PluginConfig{
+		tool.DefaultPlugin:     tool.DefaultPluginConfig("mem://"),
+		tool.ERP5DefaultPlugin: tool.DefaultPluginConfig("mem://"),
+	}}
+	if _, err := tool.New(both); !errors.Is(err, tool.ErrConfig) || !strings.Contains(err.Error(), "ERP5's name of the default plugin") {
+		t.Errorf("New with both names: %v", err)
+	}
+	tl, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{tool.ERP5DefaultPlugin: {URL: "mem://", Expiration: time.Hour}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	if ps := tl.Plugins(); len(ps) != 1 || ps[0].Name != tool.DefaultPlugin || ps[0].Expiration != time.Hour {
+		t.Errorf("New with ERP5's name: plugins %+v, want one, default, with its expiration", ps)
+	}
+	if err := tl.SetPlugin(context.Background(), "portal_memcached/"+tool.ERP5DefaultPlugin, tool.DefaultPluginConfig("mem://")); err != nil {
+		t.Errorf("SetPlugin through ERP5's path: %v", err)
+	}
+	if info, _ := tl.Plugin(""); info.Expiration != 0 {
+		t.Errorf("SetPlugin through ERP5's path did not change the default plugin: %+v", info)
+	}
+	if err := tl.Configure(context.Background(), both); err == nil {
+		t.Error("Configure with both names: no error")
 	}
 }

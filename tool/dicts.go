@@ -14,7 +14,7 @@ import (
 // handed out (with Dict) and that the program still holds, for admin pages
 // and metrics exporters.
 type DictInfo struct {
-	// Plugin is the plugin's name ("default_memcached_plugin").
+	// Plugin is the plugin's name ("default").
 	Plugin string
 	// Prefix is the Dicts' key prefix, as given to Dict (without the site
 	// id).
@@ -94,13 +94,20 @@ func (r *dictRegistry) list() []DictInfo {
 		g.Count++
 		g.Stats = addStats(g.Stats, st)
 	}
-	out := make([]DictInfo, 0, len(groups))
+	// Sorted as pointers: slices.SortFunc on DictInfo values (Stats and
+	// all) would be an instantiation of its own, some 30 KB of every
+	// program that has a Tool.
+	sorted := make([]*DictInfo, 0, len(groups))
 	for _, g := range groups {
-		out = append(out, *g)
+		sorted = append(sorted, g)
 	}
-	slices.SortFunc(out, func(a, b DictInfo) int {
+	slices.SortFunc(sorted, func(a, b *DictInfo) int {
 		return cmp.Or(cmp.Compare(a.Plugin, b.Plugin), cmp.Compare(a.Prefix, b.Prefix))
 	})
+	out := make([]DictInfo, len(sorted))
+	for i, g := range sorted {
+		out[i] = *g
+	}
 	return out
 }
 

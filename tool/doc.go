@@ -9,12 +9,14 @@
 //	t, err := tool.FromEnv() // MEMDICT_CONFIG, MEMDICT_URL, MEMDICT_SITE_ID
 //	if err != nil { ... }
 //	defer t.Close()
-//	counts, err := tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
+//	counts, err := tool.Dict[int](t, "my_first_test", "") // "": the default plugin
 //	n, _ := counts.Get("some_key") // a miss gives 0
 //	counts.Put("some_key", n+1)
 //
-// A plugin path is "portal_memcached/<name>" or just "<name>"; "" is the
-// default plugin, default_memcached_plugin. With no configuration at all,
+// A plugin path is the plugin's name; "" is the default plugin,
+// "default". ERP5's names work too: "portal_memcached/<name>" is <name>,
+// and default_memcached_plugin, in paths and configurations alike, is
+// "default" (see docs/erp5.md). With no configuration at all,
 // the default plugin is the embedded in-memory backend (mem://), so that
 // programs run anywhere with no set-up.
 //
@@ -29,7 +31,9 @@
 // Dicts (NearCacheConfig), and a format: memdict's own, or erp5 to share
 // the entries of ERP5's Memcached Tool on the same memcached (ERP5's keys
 // and python-memcached's values, see memdict.WithFormat), or python for
-// those of Python programs. The Tool's optional site id is put in front
+// those of Python programs (the Python formats need the program to
+// import package codec/python, as a URL needs its driver). The Tool's
+// optional site id is put in front
 // of every Dict's prefix, so that several applications can share one
 // server without meeting. Dicts of one plugin share one backend (one
 // connection pool), opened by the first call that needs it.
@@ -60,10 +64,10 @@
 //
 //	site_id: shop
 //	plugins:
-//	  default_memcached_plugin:
+//	  default:
 //	    url: memcached://127.0.0.1:11211
 //	    expiration: 1h          # seconds (3600) or a duration
-//	  persistent_memcached_plugin:
+//	  sessions:
 //	    url: redis://127.0.0.1:6379/0
 //	    max_key_length: 0       # no limit
 //	    max_value_length: 0
@@ -108,6 +112,19 @@
 // Leases keep one caller per key filling it (from the previous backend),
 // and near caches track the copies on the new server.
 //
-// The package registers the mem://, memcached:// (memcacheds://) and
-// redis:// (rediss://) drivers, so that importing it is enough.
+// # Drivers
+//
+// The package links only the in-memory driver (mem://, the default
+// plugin's backend when nothing is configured). A program links the other
+// drivers by importing them, as database/sql's drivers are, so that a
+// Redis-only service does not link the memcached client:
+//
+//	import (
+//		_ "github.com/memdict/memdict/backend/memcached" // memcached://, memcacheds://
+//		_ "github.com/memdict/memdict/backend/redis"     // redis://, rediss://
+//	)
+//
+// or github.com/memdict/memdict/backend/all for every driver. A plugin
+// URL whose driver is not imported is a *ConfigError wrapping
+// backend.ErrUnknownScheme that names the import to add.
 package tool

@@ -24,9 +24,9 @@ func Example() {
 	defer t.Close()
 
 	for range 3 {
-		// ERP5: context.portal_memcached.getMemcachedDict("my_first_test",
-		//           "portal_memcached/default_memcached_plugin")
-		counts, err := tool.Dict[int](t, "my_first_test", "portal_memcached/default_memcached_plugin")
+		// "" is the default plugin, "default" (ERP5's path
+		// "portal_memcached/default_memcached_plugin" names it too).
+		counts, err := tool.Dict[int](t, "my_first_test", "")
 		if err != nil {
 			panic(err)
 		}
@@ -45,11 +45,11 @@ func Example() {
 	// 3
 }
 
-// A persistent plugin beside the volatile default, as ERP5 sites have, and
-// code that picks one by path. Here both are in memory; in production the
-// persistent one points at Redis with persistence on:
+// A persistent plugin beside the volatile default, and code that picks
+// one by path. Here both are in memory; in production the persistent one
+// points at Redis with persistence on:
 //
-//	persistent_memcached_plugin:
+//	sessions:
 //	  url: redis://127.0.0.1:6379/0
 func Example_persistentPlugin() {
 	dir, _ := os.MkdirTemp("", "memdict")
@@ -58,10 +58,10 @@ func Example_persistentPlugin() {
 	os.WriteFile(path, []byte(`
 site_id: shop
 plugins:
-  default_memcached_plugin:
+  default:
     url: mem://
     expiration: 1h
-  persistent_memcached_plugin:
+  sessions:
     url: mem://          # redis://127.0.0.1:6379/0 in production
     max_key_length: 0    # Redis has no 250-byte limit
     max_value_length: 0
@@ -74,7 +74,7 @@ plugins:
 	}
 	defer t.Close()
 
-	sessions, _ := tool.Dict[string](t, "session", "portal_memcached/persistent_memcached_plugin")
+	sessions, _ := tool.Dict[string](t, "session", "sessions")
 	_ = sessions.Put("alice", "logged in")
 	v, _ := sessions.Get("alice")
 	fmt.Println(v)
@@ -83,8 +83,41 @@ plugins:
 	}
 	// Output:
 	// logged in
-	// portal_memcached/default_memcached_plugin mem:// 1h0m0s
-	// portal_memcached/persistent_memcached_plugin mem:// 0s
+	// default mem:// 1h0m0s
+	// sessions mem:// 0s
+}
+
+// ERP5's names keep working: a configuration (or code) written for ERP5's
+// Memcached Tool names the default plugin default_memcached_plugin and
+// paths portal_memcached/<name>; the Tool takes them for "default" and
+// <name>.
+func Example_erp5Names() {
+	dir, _ := os.MkdirTemp("", "memdict")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "memdict.yaml")
+	os.WriteFile(path, []byte(`
+plugins:
+  default_memcached_plugin:
+    url: mem://
+    expiration: 1h
+  persistent_memcached_plugin:
+    url: mem://
+`), 0o600)
+
+	t, err := tool.Load(path)
+	if err != nil {
+		panic(err)
+	}
+	defer t.Close()
+	for _, p := range []string{"", "default_memcached_plugin", "portal_memcached/default_memcached_plugin", "portal_memcached/persistent_memcached_plugin"} {
+		info, _ := t.Plugin(p)
+		fmt.Printf("%q: %s %v\n", p, info.Name, info.Expiration)
+	}
+	// Output:
+	// "": default 1h0m0s
+	// "default_memcached_plugin": default 1h0m0s
+	// "portal_memcached/default_memcached_plugin": default 1h0m0s
+	// "portal_memcached/persistent_memcached_plugin": persistent_memcached_plugin 0s
 }
 
 // Changing a plugin at run time, as ERP5's configure screen does: Dicts
@@ -96,7 +129,7 @@ func ExampleTool_SetPlugin() {
 
 	cfg := tool.DefaultPluginConfig("mem://?max_bytes=67108864") // a new server
 	cfg.Expiration = 10 * time.Minute
-	if err := t.SetPlugin(context.Background(), "portal_memcached/default_memcached_plugin", cfg); err != nil {
+	if err := t.SetPlugin(context.Background(), tool.DefaultPlugin, cfg); err != nil {
 		panic(err)
 	}
 	fmt.Println(counts.Settings().TTL)
@@ -111,10 +144,10 @@ func ExampleTool_SetPlugin() {
 func ExampleDict_unknownPlugin() {
 	t, _ := tool.New(tool.Config{})
 	defer t.Close()
-	_, err := tool.Dict[int](t, "my_first_test", "portal_memcached/nope")
+	_, err := tool.Dict[int](t, "my_first_test", "nope")
 	fmt.Println(err)
 	// Output:
-	// tool: unknown plugin "portal_memcached/nope" (configured: portal_memcached/default_memcached_plugin)
+	// tool: unknown plugin "nope" (configured: default)
 }
 
 // Dicts lists the Dicts the Tool handed out, with their metrics, as an
@@ -138,7 +171,7 @@ func ExampleTool_Dicts() {
 			d.Plugin, d.Prefix, d.Count, d.Stats.Hits, d.Stats.Misses, d.Stats.Sets)
 	}
 	// Output:
-	// default_memcached_plugin "visits": 1 Dict(s), 1 hit(s), 1 miss(es), 1 set(s)
+	// default "visits": 1 Dict(s), 1 hit(s), 1 miss(es), 1 set(s)
 }
 
 // Options given to Dict override the plugin's defaults for that Dict

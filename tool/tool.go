@@ -65,7 +65,7 @@ func WithBackend(name string, be backend.Backend) Option {
 		if o.backends == nil {
 			o.backends = map[string]backend.Backend{}
 		}
-		o.backends[name] = be
+		o.backends[PluginName(name)] = be
 	}
 }
 
@@ -156,19 +156,26 @@ func (t *Tool) recordCloseErr(err error) {
 	t.errMu.Unlock()
 }
 
-// PluginName returns the plugin name a path designates: "" gives
-// DefaultPlugin, and PathPrefix is removed ("portal_memcached/x" gives
-// "x"). It does not check that the plugin exists.
+// PluginName returns the plugin name a path designates: "" and ERP5's
+// name of the default plugin (ERP5DefaultPlugin) give DefaultPlugin, and
+// ERP5's PathPrefix is removed ("portal_memcached/x" gives "x"). It does
+// not check that the plugin exists.
 func PluginName(path string) string {
 	if path == "" {
 		return DefaultPlugin
 	}
 	path = strings.TrimPrefix(path, "/")
-	return strings.TrimPrefix(path, PathPrefix)
+	path = strings.TrimPrefix(path, PathPrefix)
+	if path == ERP5DefaultPlugin {
+		return DefaultPlugin
+	}
+	return path
 }
 
-// PluginPath returns a plugin's full path, PathPrefix + name.
-func PluginPath(name string) string { return PathPrefix + name }
+// PluginPath returns the path of the plugin named name, as the Tool
+// reports it (PluginInfo.Path): the name itself. ERP5's form,
+// PathPrefix + name, designates the same plugin.
+func PluginPath(name string) string { return name }
 
 // lookup returns the plugin path designates. t.mu must be held.
 func (t *Tool) lookup(path string) (*plugin, error) {
@@ -257,9 +264,10 @@ func Dict[V any](t *Tool, keyPrefix, pluginPath string, opts ...memdict.Option) 
 
 // PluginInfo describes a plugin, for listings and admin pages.
 type PluginInfo struct {
-	// Name is the plugin's name ("default_memcached_plugin").
+	// Name is the plugin's name ("default").
 	Name string
-	// Path is its full path ("portal_memcached/default_memcached_plugin").
+	// Path is its path, as PluginPath gives it: its name. (ERP5's form,
+	// "portal_memcached/<name>", designates it too.)
 	Path string
 	// PluginConfig is its configuration, with the URL's password, if any,
 	// replaced by "xxxxx" (backend.Redact), and the codec's and format's

@@ -66,10 +66,13 @@ func TestPluginResolution(t *testing.T) {
 	tests := []struct {
 		path, want string // want "" : unknown
 	}{
-		{"", "default_memcached_plugin"},
-		{"default_memcached_plugin", "default_memcached_plugin"},
-		{"portal_memcached/default_memcached_plugin", "default_memcached_plugin"},
-		{"/portal_memcached/default_memcached_plugin", "default_memcached_plugin"},
+		{"", "default"},
+		{"default", "default"},
+		{"portal_memcached/default", "default"},
+		// ERP5's name of the default plugin, in every form.
+		{"default_memcached_plugin", "default"},
+		{"portal_memcached/default_memcached_plugin", "default"},
+		{"/portal_memcached/default_memcached_plugin", "default"},
 		{"persistent_memcached_plugin", "persistent_memcached_plugin"},
 		{"portal_memcached/persistent_memcached_plugin", "persistent_memcached_plugin"},
 		{"portal_memcached/zeta", "zeta"},
@@ -89,7 +92,7 @@ func TestPluginResolution(t *testing.T) {
 					}
 					msg := err.Error()
 					if !strings.Contains(msg, fmt.Sprintf("%q", tt.path)) ||
-						!strings.Contains(msg, "portal_memcached/persistent_memcached_plugin, portal_memcached/default_memcached_plugin, portal_memcached/zeta") {
+						!strings.Contains(msg, "persistent_memcached_plugin, default, zeta") {
 						t.Errorf("error %q should name the path and list the plugins in order", msg)
 					}
 				}
@@ -98,7 +101,7 @@ func TestPluginResolution(t *testing.T) {
 			if err != nil || derr != nil {
 				t.Fatalf("Plugin: %v; Dict: %v", err, derr)
 			}
-			if info.Name != tt.want || info.Path != "portal_memcached/"+tt.want {
+			if info.Name != tt.want || info.Path != tt.want {
 				t.Errorf("Plugin = %+v, want %s", info, tt.want)
 			}
 			if d.Prefix() != "p" {
@@ -110,7 +113,7 @@ func TestPluginResolution(t *testing.T) {
 	for _, p := range tl.Plugins() {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, " "); got != "persistent_memcached_plugin default_memcached_plugin zeta" {
+	if got := strings.Join(names, " "); got != "persistent_memcached_plugin default zeta" {
 		t.Errorf("Plugins order: %s", got)
 	}
 }
@@ -123,7 +126,7 @@ func TestPluginsInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := tool.PluginInfo{Name: "r", Path: "portal_memcached/r", SiteID: "site",
+	want := tool.PluginInfo{Name: "r", Path: "r", SiteID: "site",
 		PluginConfig: tool.PluginConfig{URL: "redis://user:xxxxx@127.0.0.1:1/0", Expiration: time.Minute, Codec: "json", Order: 3, Format: memdict.FormatMemdict}}
 	if info != want {
 		t.Errorf("Plugin =\n%+v\nwant\n%+v", info, want)
@@ -554,7 +557,7 @@ func TestConfigure(t *testing.T) {
 	for _, p := range tl.Plugins() {
 		names = append(names, p.Name+"="+p.URL+"@"+p.SiteID)
 	}
-	if got, want := strings.Join(names, " "), "a="+urlB+"@new c=mem://@new default_memcached_plugin=mem://@new"; got != want {
+	if got, want := strings.Join(names, " "), "a="+urlB+"@new c=mem://@new default=mem://@new"; got != want {
 		t.Errorf("plugins:\n%s\nwant\n%s", got, want)
 	}
 	if s := da.Settings(); s.SiteID != "new" {

@@ -30,7 +30,7 @@ func currConnections(t *testing.T, addr string) int {
 
 // TestNoConnectionLeak: after concurrent use (with cancelled contexts, and
 // all kinds of calls) and Close, the server has no connection of the
-// Client left open. Goroutines are checked by goleak in TestMain.
+// Client left open. Goroutines are checked by leakcheck in TestMain.
 func TestNoConnectionLeak(t *testing.T) {
 	t.Parallel()
 	p := testserver.Memcached(t)

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
-	"go.uber.org/goleak"
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/internal/leakcheck"
 	"github.com/memdict/memdict/internal/testserver"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // newClient starts a memcached and opens a Client on it, closed at the end
 // of the test.

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/internal/testserver"
 	"github.com/memdict/memdict/testing/backendtest"
@@ -20,7 +18,8 @@ import (
 // multiples of TTLGranularity with a floor of 200ms for items that must
 // outlive the next call: on a loaded CI machine a call can take longer than
 // that. So real servers get TTLs of half a second and more; millisecond
-// TTLs are checked on miniredis, whose clock the suite moves.
+// TTLs are checked on miniredis, whose clock the suite moves (module
+// internal/miniredistest, so that miniredis is no requirement of memdict).
 func conformanceOptions(advance func(time.Duration)) backendtest.Options {
 	g := time.Millisecond
 	if advance == nil {
@@ -46,20 +45,8 @@ func opener(rawURL string) func(t *testing.T) backend.Backend {
 	}
 }
 
-func TestConformanceMiniredis(t *testing.T) {
-	t.Parallel()
-	mr := miniredis.RunT(t)
-	backendtest.Run(t, opener("redis://"+mr.Addr()+"?max_value_size=1048576"), conformanceOptions(mr.FastForward))
-}
-
 func TestConformanceServer(t *testing.T) {
 	t.Parallel()
 	p := testserver.Redis(t)
 	backendtest.Run(t, opener("redis://"+p.Addr+"/0?max_value_size=1048576&timeout="+loadedTimeout), conformanceOptions(nil))
-}
-
-func TestConformanceUnbatched(t *testing.T) {
-	t.Parallel()
-	mr := miniredis.RunT(t)
-	backendtest.Run(t, opener("redis://"+mr.Addr()+"?max_value_size=1048576&batch=false"), conformanceOptions(mr.FastForward))
 }

@@ -320,7 +320,8 @@ func foreignValues(t *testing.T, b *Backend) {
 }
 
 func TestClosed(t *testing.T) {
-	b, _ := newMini(t)
+	p := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout)
 	ctx := context.Background()
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -340,8 +341,7 @@ func TestClosed(t *testing.T) {
 		}
 	}
 	// A Backend on a caller's client leaves the client open.
-	mr := newMiniServer(t)
-	rc := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+	rc := goredis.NewClient(&goredis.Options{Addr: p.Addr})
 	defer rc.Close()
 	b2, err := NewFromClient(rc)
 	if err != nil {

@@ -13,24 +13,20 @@ import (
 	"github.com/memdict/memdict/internal/testserver"
 )
 
-func TestLocksMiniredis(t *testing.T) {
-	b, mr := newMini(t)
-	locks(t, b, "l/", mr.FastForward)
-}
-
-func TestLocksMiniredisUnbatched(t *testing.T) {
-	b, mr := newMini(t, WithBatching(false, 0, 0))
-	locks(t, b, "l/", mr.FastForward)
-}
-
 func TestLocksServer(t *testing.T) {
 	t.Parallel()
 	p := testserver.Redis(t)
 	locks(t, mustOpen(t, "redis://"+p.Addr+"/0?timeout="+loadedTimeout), "l/", nil)
 }
 
+func TestLocksServerUnbatched(t *testing.T) {
+	t.Parallel()
+	p := testserver.Redis(t)
+	locks(t, mustOpen(t, "redis://"+p.Addr+"/0?batch=false&timeout="+loadedTimeout), "l/", nil)
+}
+
 // locks checks the backend.Locker of b, whose keys are prefixed with
-// prefix. advance moves the server's clock forward (miniredis); nil means
+// prefix. advance moves the server's clock forward (a fake's); nil means
 // a real server, on which expiry is waited for by bounded polling.
 func locks(t *testing.T, b *Backend, prefix string, advance func(time.Duration)) {
 	t.Helper()

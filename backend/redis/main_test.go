@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
+
+	"github.com/memdict/memdict/internal/leakcheck"
 )
 
 // TestMain routes go-redis's log through logs (so that tests can check
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(logChildEnv) == "" {
 		goredis.SetLogger(logs)
 	}
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 // logs records what go-redis logs, and echoes it to stderr.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,12 +147,6 @@ func checkKeyErrors(t *testing.T, op string, err error, want map[string]error) {
 	}
 }
 
-func TestMultiWritesMiniredis(t *testing.T) {
-	t.Parallel()
-	b, _ := newMini(t, WithMaxValueSize(1024))
-	multiWrites(t, b)
-}
-
 func TestMultiWritesServer(t *testing.T) {
 	t.Parallel()
 	p := testserver.Redis(t)
@@ -167,7 +162,8 @@ func TestMultiWritesCluster(t *testing.T) {
 
 func TestMultiWritesClosed(t *testing.T) {
 	t.Parallel()
-	b, _ := newMini(t)
+	p := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout)
 	b.Close()
 	ctx := context.Background()
 	if err := b.SetMulti(ctx, []backend.Item{{Key: "k", Value: []byte("v")}}); !errors.Is(err, backend.ErrClosed) {
@@ -182,12 +178,13 @@ func TestMultiWritesClosed(t *testing.T) {
 // DeleteMulti report ErrUnavailable for the whole call, not per key.
 func TestMultiWritesUnavailable(t *testing.T) {
 	t.Parallel()
-	b, mr := newMini(t)
+	p := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout)
 	ctx := context.Background()
 	if err := b.SetMulti(ctx, []backend.Item{{Key: "a", Value: []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
-	mr.Close()
+	p.Stop(t)
 	items := []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}}
 	err := b.SetMulti(ctx, items)
 	if _, ok := backend.KeyErrors(err); ok || !errors.Is(err, backend.ErrUnavailable) {
@@ -200,14 +197,17 @@ func TestMultiWritesUnavailable(t *testing.T) {
 }
 
 // TestMultiWritesServerError: a command the server refuses (here, every
-// write, under a read-only replica) fails its own key only.
+// write, the server being made the read-only replica of a server that
+// does not exist) fails its own key only.
 func TestMultiWritesServerError(t *testing.T) {
 	t.Parallel()
-	b, mr := newMini(t)
+	p := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout)
 	ctx := context.Background()
-	mr.SetError("READONLY You can't write against a read only replica.")
+	if err := b.Client().ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(testserver.FreePort(t))).Err(); err != nil {
+		t.Fatal(err)
+	}
 	err := b.SetMulti(ctx, []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}})
-	mr.SetError("")
 	kes, ok := backend.KeyErrors(err)
 	if !ok || len(kes) != 2 || !strings.Contains(err.Error(), "READONLY") {
 		t.Fatalf("SetMulti refused by the server = %v; want a MultiError of both keys", err)

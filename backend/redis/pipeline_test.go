@@ -50,14 +50,8 @@ func (h *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) gored
 // result (values, counters, conditional failures) although the calls
 // share pipelines, and they take far fewer round trips than calls.
 func TestPipelinedWrites(t *testing.T) {
-	t.Run("Miniredis", func(t *testing.T) {
-		b, _ := newMini(t)
-		pipelinedWrites(t, b)
-	})
-	t.Run("Server", func(t *testing.T) {
-		p := testserver.Redis(t)
-		pipelinedWrites(t, mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout))
-	})
+	p := testserver.Redis(t)
+	pipelinedWrites(t, mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout))
 }
 
 func pipelinedWrites(t *testing.T, b *Backend) {
@@ -138,14 +132,8 @@ func pipelinedWrites(t *testing.T, b *Backend) {
 // it to its caller without a copy (backend.PrivateReader): writing into one
 // changes no other read, stored value or later read.
 func TestPrivateReads(t *testing.T) {
-	t.Run("Miniredis", func(t *testing.T) {
-		b, _ := newMini(t)
-		privateReads(t, b)
-	})
-	t.Run("Server", func(t *testing.T) {
-		p := testserver.Redis(t)
-		privateReads(t, mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout))
-	})
+	p := testserver.Redis(t)
+	privateReads(t, mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout))
 }
 
 func privateReads(t *testing.T, b *Backend) {

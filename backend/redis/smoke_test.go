@@ -41,7 +41,7 @@ func smoke(t *testing.T, b *Backend, prefix string, advance func(time.Duration))
 	if it3.CAS == it2.CAS || string(it3.Value) != "v2" {
 		t.Fatalf("touch: cas %d -> %d, value %q", it2.CAS, it3.CAS, it3.Value)
 	}
-	// A short TTL expires: at once on miniredis (advance moves its clock),
+	// A short TTL expires: at once where advance moves a fake clock,
 	// within a bounded wait on a real server, however loaded the machine.
 	if err := b.Touch(ctx, k("k"), 300*time.Millisecond); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict/backend"
@@ -174,31 +173,9 @@ func TestTrackingLostConnection(t *testing.T) {
 	waitFor(t, "the flush", func() bool { _, alls := r.snapshot(); return alls == 2 })
 }
 
-// TestTrackingMiniredis: miniredis has no CLIENT TRACKING; the tracker
-// finds out and says so, and never reports Live.
-func TestTrackingMiniredis(t *testing.T) {
-	t.Parallel()
-	mr := miniredis.RunT(t)
-	b := mustOpen(t, "redis://"+mr.Addr())
-	tr, err := b.Track(context.Background(), "p:", func(backend.Invalidation) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	waitFor(t, "Supported to turn false", func() bool { return !tr.Supported() })
-	if tr.Live() {
-		t.Fatal("Live on miniredis")
-	}
-	_, err = b.Track(context.Background(), "q:", func(backend.Invalidation) {})
-	if !errors.Is(err, backend.ErrNotSupported) {
-		t.Fatalf("Track after the refusal: %v, want ErrNotSupported", err)
-	}
-	t.Logf("miniredis: %v", err)
-}
-
 func TestTrackingClosed(t *testing.T) {
-	mr := miniredis.RunT(t)
-	b := mustOpen(t, "redis://"+mr.Addr())
+	p := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+p.Addr+"?timeout="+loadedTimeout)
 	b.Close()
 	if _, err := b.Track(context.Background(), "p:", func(backend.Invalidation) {}); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("Track after Close: %v, want ErrClosed", err)

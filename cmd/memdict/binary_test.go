@@ -181,7 +181,7 @@ func TestBinaryAgainstServers(t *testing.T) {
 	if !strings.Contains(r.stdout, "server "+mc.Addr) || !strings.Contains(r.stdout, "server "+mc2.Addr) {
 		t.Errorf("stats of a two-node cluster:\n%s", r.stdout)
 	}
-	if r := c.must(exitOK, "", "ping"); !strings.Contains(r.stdout, "default_memcached_plugin ("+memcachedURL+"): ok") {
+	if r := c.must(exitOK, "", "ping"); !strings.Contains(r.stdout, "default ("+memcachedURL+"): ok") {
 		t.Errorf("ping: %s", r.stdout)
 	}
 	if r := c.must(exitError, "", "ping", "--url", "memcached://127.0.0.1:1"); !strings.Contains(r.stdout, "FAILED") {

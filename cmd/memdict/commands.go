@@ -142,7 +142,11 @@ on stderr. --raw prints the stored bytes (the payload, without memdict's
 header); --json prints {"key", "codec", "value" or "base64"} on one line.
 
 A missing key prints a message on stderr and exits with status 1; a key
-that cannot be read (its server is down) is an error, status 3.
+that cannot be read (its server is down) is an error, status 3. Without
+--prefix, a miss also says under which prefixes KEY holds a value: KEY
+"shop:greeting" is tried as key "greeting" of prefix "shop", and KEY under
+each prefix that the first 10,000 keys of the site show (at most 32
+reads, within 2s).
 
 --raw-key reads KEY as a backend key, as it is, without memdict's key
 layout: for values other programs wrote (memccat, redis-cli); a value
@@ -159,7 +163,7 @@ Examples:
   memdict get --prefix shop cart:42
   memdict get --prefix shop cart:42 --json | jq .value.items
   memdict get --prefix images logo --raw > logo.png
-  memdict get --plugin persistent_memcached_plugin --prefix sessions abc
+  memdict get --plugin sessions --prefix carts abc
   memdict get --raw-key legacy:motd
   memdict --config erp5.yaml get --prefix my_app 'user/1'   # format: erp5`,
 	flags: func(fs *flag.FlagSet) {
@@ -190,6 +194,9 @@ Examples:
 			}
 			if !ok {
 				fmt.Fprintf(e.stderr, "memdict get: %s: not found\n", quoteKey(key))
+				if !rawKey && !e.prefixSet && !flagSet(fs, "prefix") {
+					e.hintPrefixes(ctx, ds, key)
+				}
 				return exitMiss
 			}
 			switch {
@@ -616,7 +623,7 @@ every statistic the server reports (memcached's "stats", Redis's INFO).
 
 Examples:
   memdict stats
-  memdict stats --plugin persistent_memcached_plugin --all
+  memdict stats --plugin sessions --all
   memdict stats --json | jq '.[].hit_ratio'`,
 	flags: func(fs *flag.FlagSet) {
 		fs.Bool("all", false, "show every statistic")
@@ -887,4 +894,33 @@ func versionString() string {
 	}
 	extra = append(extra, bi.GoVersion)
 	return fmt.Sprintf("memdict %s (%s)", v, strings.Join(slices.Clip(extra), ", "))
+}
+
+// hintPrefixes prints, after a miss of key without --prefix, the prefixes
+// under which it holds a value (dictSet.prefixHints), or that none was
+// found.
+func (e *env) hintPrefixes(ctx context.Context, ds *dictSet, key string) {
+	hints, looked, complete := ds.prefixHints(ctx, key)
+	for _, h := range hints {
+		fmt.Fprintf(e.stderr, "memdict get: hint: under --prefix %s: memdict get --prefix %s %s\n",
+			shellQuote(h.prefix), shellQuote(h.prefix), shellQuote(h.key))
+	}
+	switch {
+	case len(hints) > 0:
+	case complete:
+		fmt.Fprintf(e.stderr, "memdict get: hint: no prefix holds it either (%d looked at); memdict keys lists the keys of every prefix\n", looked)
+	default:
+		fmt.Fprintf(e.stderr, "memdict get: hint: --prefix names the Dict's prefix; no other prefix tried holds it (%d looked at); memdict keys --prefix P lists a prefix's keys\n", looked)
+	}
+}
+
+// shellQuote returns s as a shell word: as it is when it has only
+// characters a shell leaves alone, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_./:@%+=,-", r)))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -7,6 +7,9 @@ import (
 	"syscall"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	// The command opens any URL: it links every driver.
+	_ "github.com/memdict/memdict/backend/all"
 )
 
 func main() {

@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/internal/testserver"
 	"github.com/memdict/memdict/testing/memdicttest"
 )
 
@@ -250,7 +252,7 @@ func TestGetServerDownIsError(t *testing.T) {
 // falls back to, and put, load and clear refuse to write there unless
 // given --mem.
 func TestInMemoryFallback(t *testing.T) {
-	note := "memdict: no backend configured for plugin default_memcached_plugin (no --config, --url, $MEMDICT_CONFIG or $MEMDICT_URL): using the built-in in-memory backend mem://"
+	note := "memdict: no backend configured for plugin default (no --config, --url, $MEMDICT_CONFIG or $MEMDICT_URL): using the built-in in-memory backend mem://"
 	r := runIn(t, nil, "", "get", "k")
 	if r.code != exitMiss || !strings.Contains(r.stderr, note) {
 		t.Errorf("get without configuration:\n%v", r)
@@ -275,10 +277,10 @@ func TestInMemoryFallback(t *testing.T) {
 		t.Errorf("put with MEMDICT_URL=mem://:\n%v", r)
 	}
 	// A configuration that lacks the default plugin falls back for it.
-	mr := miniredis.RunT(t)
+	rd, _ := newRedis(t)
 	cfg := filepath.Join(t.TempDir(), "app.yaml")
-	os.WriteFile(cfg, []byte("plugins:\n  other:\n    url: redis://"+mr.Addr()+"/0\n"), 0o600)
-	if r := runIn(t, nil, "", "--config", cfg, "put", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "no backend configured for plugin default_memcached_plugin") {
+	os.WriteFile(cfg, []byte("plugins:\n  other:\n    url: redis://"+rd.Addr+"/0\n"), 0o600)
+	if r := runIn(t, nil, "", "--config", cfg, "put", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "no backend configured for plugin default") {
 		t.Errorf("put on the unconfigured default plugin:\n%v", r)
 	}
 	if r := runIn(t, nil, "", "--config", cfg, "--plugin", "other", "put", "k", "v"); r.code != exitOK || r.stderr != "" {
@@ -289,8 +291,8 @@ func TestInMemoryFallback(t *testing.T) {
 // The habits of memccat and redis-cli: text by default, JSON as it is
 // written, every key listed, other programs' keys readable.
 func TestCLIHabits(t *testing.T) {
-	mr := miniredis.RunT(t)
-	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0", "MEMDICT_SITE_ID": "s1"}
+	rd, rc := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0", "MEMDICT_SITE_ID": "s1"}
 	mustRun := func(code int, stdin string, args ...string) result {
 		t.Helper()
 		return mustRunIn(t, env, code, stdin, args...)
@@ -317,8 +319,10 @@ func TestCLIHabits(t *testing.T) {
 	mustRun(exitOK, "", "put", "--prefix", "old", "new", "x")
 	mustRun(exitOK, "", "put", "--prefix", "", "k", "x")
 	mustRun(exitOK, "", "put", "--prefix", "users", "a b\tc", "x")
-	mr.Set("s2:shop:0:other-site", "x")
-	mr.Set("legacy:motd", "hello <world>")
+	ctx := t.Context()
+	if err := rc.MSet(ctx, "s2:shop:0:other-site", "x", "legacy:motd", "hello <world>").Err(); err != nil {
+		t.Fatal(err)
+	}
 	r := mustRun(exitOK, "", "keys")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	want := []string{`""` + "\tk", "old\tnew", "shop\tcart", "shop\tmotd", "users\t" + `"a b\tc"`}
@@ -344,7 +348,7 @@ func TestCLIHabits(t *testing.T) {
 		t.Errorf("get --raw-key --json: %q", r.stdout)
 	}
 	mustRun(exitOK, "", "put", "--raw-key", "legacy:plain", "for memccat")
-	if v, err := mr.Get("legacy:plain"); err != nil || v != "for memccat" {
+	if v, err := rc.Get(ctx, "legacy:plain").Result(); err != nil || v != "for memccat" {
 		t.Errorf("put --raw-key stored %q (%v)", v, err)
 	}
 	if r := mustRun(exitOK, "", "keys", "--raw-key", "--prefix", "legacy:"); !sameLines(r.stdout, "legacy:motd\nlegacy:plain") {
@@ -392,15 +396,17 @@ func TestProgressLines(t *testing.T) {
 // still name the operation, the key and the server, and a server that is
 // down is "server unavailable", as through the driver.
 func TestRawKeyRedisErrors(t *testing.T) {
-	mr := miniredis.RunT(t)
-	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
-	mr.Lpush("alist", "a")
+	rd, rc := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0"}
+	if err := rc.LPush(t.Context(), "alist", "a").Err(); err != nil {
+		t.Fatal(err)
+	}
 	r := runIn(t, env, "", "get", "--raw-key", "alist")
 	if r.code != exitError || !strings.Contains(r.stderr, `get "alist"`) || !strings.Contains(r.stderr, "not a string") {
 		t.Errorf("get --raw-key of a Redis list:\n%v", r)
 	}
-	addr := mr.Addr()
-	mr.Close()
+	addr := rd.Addr
+	rd.Stop(t)
 	for _, args := range [][]string{
 		{"put", "--raw-key", "k", "v"},
 		{"del", "--raw-key", "k"},
@@ -416,8 +422,8 @@ func TestRawKeyRedisErrors(t *testing.T) {
 // A bad line stops load with an error that names the line, says how much
 // was stored, and how to continue.
 func TestLoadBadLineSaysHowToContinue(t *testing.T) {
-	mr := miniredis.RunT(t)
-	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	rd, _ := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0"}
 	in := `{"key":"a","codec":"raw","value":"x"}` + "\n" + `{"key":"b","codec":"raw","value":"y"}` + "\nnot json\n" +
 		`{"key":"c","codec":"raw","value":"z"}` + "\n"
 	r := runIn(t, env, in, "load", "--prefix", "p")
@@ -433,9 +439,9 @@ func TestLoadBadLineSaysHowToContinue(t *testing.T) {
 // With --retries 0, dump gives up after one attempt, and says so in
 // English.
 func TestDumpNoRetries(t *testing.T) {
-	mr := miniredis.RunT(t)
-	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
-	mr.Close()
+	rd, _ := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0"}
+	rd.Stop(t)
 	r := runIn(t, env, "", "dump", "--prefix", "p", "--retries", "0")
 	if r.code != exitError || !strings.Contains(r.stderr, "(gave up after 1 attempt)") || strings.Contains(r.stderr, "trying again") {
 		t.Errorf("dump --retries 0 over a stopped server:\n%v", r)
@@ -445,8 +451,8 @@ func TestDumpNoRetries(t *testing.T) {
 // dump --resume on a file that does not exist yet is a plain dump into it,
 // and its summary does not speak of records the file held.
 func TestDumpResumeNewFile(t *testing.T) {
-	mr := miniredis.RunT(t)
-	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	rd, _ := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0"}
 	runIn(t, env, "", "put", "--prefix", "p", "k", "v")
 	file := filepath.Join(t.TempDir(), "new.jsonl")
 	r := runIn(t, env, "", "dump", "--prefix", "p", "-o", file, "--resume")
@@ -455,5 +461,73 @@ func TestDumpResumeNewFile(t *testing.T) {
 	}
 	if got := readDump(t, file); len(got) != 1 {
 		t.Errorf("dump --resume into a new file wrote %v", got)
+	}
+}
+
+// newRedis starts a Redis server for the test and returns it, with a
+// client on it for the test's own reads and writes.
+func newRedis(t *testing.T) (*testserver.Process, *goredis.Client) {
+	t.Helper()
+	rd := testserver.Redis(t)
+	rc := goredis.NewClient(&goredis.Options{Addr: rd.Addr})
+	t.Cleanup(func() { rc.Close() })
+	return rd, rc
+}
+
+// A get that misses without --prefix hints at the prefixes that hold the
+// key: "shop:greeting" read as prefix and key, and the key under every
+// prefix of the site; with --prefix, or when nothing holds it, no prefix
+// is suggested.
+func TestGetHintsAtPrefixes(t *testing.T) {
+	rd, _ := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0", "MEMDICT_SITE_ID": "s1"}
+	mustRun := func(code int, args ...string) result {
+		t.Helper()
+		return mustRunIn(t, env, code, "", args...)
+	}
+	mustRun(exitOK, "put", "--prefix", "shop", "greeting", "hello")
+	mustRun(exitOK, "put", "--prefix", "blog", "greeting", "hi")
+	mustRun(exitOK, "put", "--prefix", "a b", "k", "x")
+
+	r := mustRun(exitMiss, "get", "shop:greeting")
+	if r.stdout != "" || !strings.Contains(r.stderr, "shop:greeting: not found") ||
+		!strings.Contains(r.stderr, "hint: under --prefix shop: memdict get --prefix shop greeting\n") {
+		t.Errorf("get shop:greeting:\n%v", r)
+	}
+	r = mustRun(exitMiss, "get", "greeting")
+	for _, p := range []string{"blog", "shop"} {
+		if !strings.Contains(r.stderr, "hint: under --prefix "+p+": memdict get --prefix "+p+" greeting\n") {
+			t.Errorf("get greeting: no hint of prefix %s:\n%v", p, r)
+		}
+	}
+	if r := mustRun(exitMiss, "get", "k"); !strings.Contains(r.stderr, `memdict get --prefix 'a b' k`) {
+		t.Errorf("get k: the prefix with a space is not quoted for the shell:\n%v", r)
+	}
+	if r := mustRun(exitMiss, "get", "absent"); strings.Contains(r.stderr, "under --prefix") || !strings.Contains(r.stderr, "no prefix holds it either") {
+		t.Errorf("get absent:\n%v", r)
+	}
+	if r := mustRun(exitMiss, "get", "--prefix", "other", "greeting"); strings.Contains(r.stderr, "hint") {
+		t.Errorf("get --prefix other greeting hints although --prefix was given:\n%v", r)
+	}
+	if r := mustRun(exitMiss, "--prefix", "other", "get", "shop:greeting"); strings.Contains(r.stderr, "hint") {
+		t.Errorf("--prefix other get hints although --prefix was given:\n%v", r)
+	}
+}
+
+// The search for hints is bounded: on a site with more prefixes than it
+// reads, it stops, and says that it did not look everywhere.
+func TestGetHintsBounded(t *testing.T) {
+	rd, rc := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0"}
+	// hintMaxPrefixes+8 prefixes, each with one key (as memdict writes them).
+	ctx := t.Context()
+	for i := range hintMaxPrefixes + 8 {
+		if err := rc.Set(ctx, fmt.Sprintf("p%02d:0:other", i), "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := mustRunIn(t, env, exitMiss, "", "get", "k")
+	if !strings.Contains(r.stderr, fmt.Sprintf("(%d looked at)", hintMaxPrefixes)) || !strings.Contains(r.stderr, "no other prefix tried holds it") {
+		t.Errorf("get k on %d prefixes:\n%v", hintMaxPrefixes+8, r)
 	}
 }

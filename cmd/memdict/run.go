@@ -83,7 +83,7 @@ func findCommand(name string) *command {
 // globalFlags registers the options every command takes.
 func (e *env) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.config, "config", e.config, "configuration `file` (.yaml, .yml, .json); default: $MEMDICT_CONFIG, else the built-in default (mem://)")
-	fs.StringVar(&e.plugin, "plugin", e.plugin, "plugin `path` (\"default_memcached_plugin\", \"portal_memcached/persistent_memcached_plugin\"); \"\" is the default plugin")
+	fs.StringVar(&e.plugin, "plugin", e.plugin, "plugin `path` (\"default\", \"sessions\"; ERP5's \"portal_memcached/<name>\" too); \"\" is the default plugin")
 	fs.StringVar(&e.prefix, "prefix", e.prefix, "the Dict's key `prefix` (ERP5's key_prefix)")
 	fs.StringVar(&e.url, "url", e.url, "use this backend `URL` for the chosen plugin instead of the configured one (memcached://h:11211, redis://h:6379/0, ...)")
 	fs.BoolVar(&e.json, "json", e.json, "print JSON, for scripts")

@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/memdict/memdict/backend"
 )
 
@@ -118,11 +118,11 @@ func TestParseInterspersed(t *testing.T) {
 	}
 }
 
-// TestCommandsInProcess runs every data command in-process against
-// miniredis, so that they are checked without server binaries.
+// TestCommandsInProcess runs every data command in-process against a
+// Redis server, so that they are checked without building the command.
 func TestCommandsInProcess(t *testing.T) {
-	mr := miniredis.RunT(t)
-	env := map[string]string{"MEMDICT_URL": "redis://" + mr.Addr() + "/0"}
+	rd, _ := newRedis(t)
+	env := map[string]string{"MEMDICT_URL": "redis://" + rd.Addr + "/0"}
 	mustRun := func(code int, stdin string, args ...string) result {
 		t.Helper()
 		return mustRunIn(t, env, code, stdin, args...)
@@ -213,7 +213,7 @@ func TestCommandsInProcess(t *testing.T) {
 		t.Errorf("ping --json = %q (%v)", r.stdout, err)
 	}
 	r = mustRun(exitOK, "", "plugins")
-	if !strings.Contains(r.stdout, "redis://"+mr.Addr()) {
+	if !strings.Contains(r.stdout, "redis://"+rd.Addr) {
 		t.Errorf("plugins: %v", r)
 	}
 }
@@ -247,9 +247,9 @@ func TestUnreachableAndSecrets(t *testing.T) {
 }
 
 func TestConfigFile(t *testing.T) {
-	mr := miniredis.RunT(t)
+	rd, rc := newRedis(t)
 	cfg := filepath.Join(t.TempDir(), "app.yaml")
-	os.WriteFile(cfg, []byte("site_id: shop\nplugins:\n  persistent_memcached_plugin:\n    url: redis://"+mr.Addr()+"/0\n    order: 1\n"), 0o600)
+	os.WriteFile(cfg, []byte("site_id: shop\nplugins:\n  persistent_memcached_plugin:\n    url: redis://"+rd.Addr+"/0\n    order: 1\n"), 0o600)
 	r := runIn(t, map[string]string{"MEMDICT_CONFIG": cfg}, "", "plugins", "--json")
 	sc := bufio.NewScanner(strings.NewReader(r.stdout))
 	var names []string
@@ -261,7 +261,7 @@ func TestConfigFile(t *testing.T) {
 		json.Unmarshal(sc.Bytes(), &p)
 		names = append(names, p.Name+"/"+p.SiteID)
 	}
-	if want := []string{"default_memcached_plugin/shop", "persistent_memcached_plugin/shop"}; r.code != 0 || !reflect.DeepEqual(names, want) {
+	if want := []string{"default/shop", "persistent_memcached_plugin/shop"}; r.code != 0 || !reflect.DeepEqual(names, want) {
 		t.Errorf("plugins from $MEMDICT_CONFIG = %q, want %q\n%v", names, want, r)
 	}
 	if r := runIn(t, nil, "", "--config", cfg, "put", "--plugin", "portal_memcached/persistent_memcached_plugin", "--typed", "k", `"v"`); r.code != 0 {
@@ -270,7 +270,9 @@ func TestConfigFile(t *testing.T) {
 	if r := runIn(t, nil, "", "get", "--config", cfg, "--plugin", "persistent_memcached_plugin", "k"); r.code != 0 || strings.TrimSpace(r.stdout) != `"v"` {
 		t.Errorf("get through --config: %v", r)
 	}
-	if keys := mr.Keys(); len(keys) == 0 || !strings.HasPrefix(keys[len(keys)-1], "shop:") {
+	keys, err := rc.Keys(t.Context(), "*").Result()
+	slices.Sort(keys)
+	if err != nil || len(keys) == 0 || !strings.HasPrefix(keys[len(keys)-1], "shop:") {
 		t.Errorf("the site id is not in the stored keys: %q", keys)
 	}
 }
@@ -300,7 +302,7 @@ func TestSummarize(t *testing.T) {
 func TestBadEnvURL(t *testing.T) {
 	r := runIn(t, map[string]string{"MEMDICT_URL": "redis://127.0.0.1:1/0?nope=1"}, "", "get", "k")
 	if r.code != exitError || !strings.Contains(r.stderr, "$MEMDICT_URL") ||
-		!strings.Contains(r.stderr, `plugin "default_memcached_plugin"`) || !strings.Contains(r.stderr, "nope") {
+		!strings.Contains(r.stderr, `plugin "default"`) || !strings.Contains(r.stderr, "nope") {
 		t.Errorf("get with a bad $MEMDICT_URL:\n%v", r)
 	}
 }
@@ -364,7 +366,7 @@ func TestPluginsNearCache(t *testing.T) {
 			got = append(got, p.Name+" none")
 		}
 	}
-	if want := []string{"default_memcached_plugin none", "near 500 2"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"default none", "near 500 2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("plugins --json near caches %q, want %q\n%v", got, want, r)
 	}
 }

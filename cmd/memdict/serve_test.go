@@ -45,7 +45,7 @@ func TestServeInProcess(t *testing.T) {
 		t.Fatalf("serve printed token %q, address %q", token, base)
 	}
 	b := newBrowserish(t, base)
-	if code, body := b.Get("/"); code != 200 || !strings.Contains(body, "default_memcached_plugin") {
+	if code, body := b.Get("/"); code != 200 || !strings.Contains(body, `id="plugin-default"`) {
 		t.Fatalf("page: %d\n%s", code, body)
 	}
 	if code, body := b.Post("/login", url.Values{"token": {token}}); code != 200 || !strings.Contains(body, `id="signed-in"`) {

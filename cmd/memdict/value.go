@@ -241,28 +241,10 @@ func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(
 // its current generation shows and shortened keys show as they were
 // written.
 func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) bool) error {
-	site := ds.t.SiteID()
-	head := "" // the start of the site's keys, for the backend's listing
-	if site != "" {
-		if ns, _, ok := strings.Cut(ds.d.BackendKey(""), ":"); ok && !strings.HasPrefix(ns, "#") {
-			head = ns + ":"
-		}
-	}
-	seen := map[string]bool{}
-	var prefixes []string
-	err := listRaw(ctx, ds.be, head, func(bk string) bool {
-		pk, err := memdict.ParseBackendKey(bk)
-		if err != nil || pk.SiteID != site || seen[pk.Prefix] {
-			return true // another site, memdict's metadata, or not memdict's
-		}
-		seen[pk.Prefix] = true
-		prefixes = append(prefixes, pk.Prefix)
-		return true
-	})
+	prefixes, _, err := ds.sitePrefixes(ctx, 0)
 	if err != nil {
 		return err
 	}
-	slices.Sort(prefixes)
 	for _, p := range prefixes {
 		d, err := tool.Dict[memdict.Raw](ds.t, p, ds.plugin)
 		if err != nil {
@@ -278,4 +260,96 @@ func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) b
 		}
 	}
 	return nil
+}
+
+// sitePrefixes returns, sorted, the prefixes of the site's keys that the
+// backend's listing shows (memdict.ParseBackendKey of every key of the
+// site), reading at most limit backend keys (0: all of them). complete
+// reports whether the listing was read to its end.
+func (ds *dictSet) sitePrefixes(ctx context.Context, limit int) (prefixes []string, complete bool, err error) {
+	site := ds.t.SiteID()
+	head := "" // the start of the site's keys, for the backend's listing
+	if site != "" {
+		if ns, _, ok := strings.Cut(ds.d.BackendKey(""), ":"); ok && !strings.HasPrefix(ns, "#") {
+			head = ns + ":"
+		}
+	}
+	seen := map[string]bool{}
+	complete = true
+	n := 0
+	err = listRaw(ctx, ds.be, head, func(bk string) bool {
+		if n++; limit > 0 && n > limit {
+			complete = false
+			return false
+		}
+		pk, err := memdict.ParseBackendKey(bk)
+		if err != nil || pk.SiteID != site || seen[pk.Prefix] {
+			return true // another site, memdict's metadata, or not memdict's
+		}
+		seen[pk.Prefix] = true
+		prefixes = append(prefixes, pk.Prefix)
+		return true
+	})
+	slices.Sort(prefixes)
+	return prefixes, complete, err
+}
+
+// The bounds of the hints of a miss without --prefix: a get on a big
+// server must not list all its keys, nor read under every prefix.
+const (
+	hintScanKeys    = 10_000          // backend keys read to find the site's prefixes
+	hintMaxPrefixes = 32              // prefixes tried
+	hintMaxShown    = 5               // hints printed
+	hintTimeout     = 2 * time.Second // for the whole search
+)
+
+// prefixHint is a prefix under which a key holds a value.
+type prefixHint struct{ prefix, key string }
+
+// prefixHints looks for the prefixes under which key holds a value, for a
+// get that missed without --prefix: key "shop:greeting" read as key
+// "greeting" under prefix "shop" (at every colon), and key under each
+// prefix that the first hintScanKeys keys of the site show. It reads at
+// most hintMaxPrefixes values, within hintTimeout, and returns at most
+// hintMaxShown hints; looked is how many (prefix, key) pairs it read, and
+// complete whether the site's listing was read to its end (false too for
+// a backend that cannot list keys).
+func (ds *dictSet) prefixHints(ctx context.Context, key string) (hints []prefixHint, looked int, complete bool) {
+	ctx, cancel := context.WithTimeout(ctx, hintTimeout)
+	defer cancel()
+	var cands []prefixHint
+	seen := map[prefixHint]bool{}
+	add := func(c prefixHint) {
+		if c.prefix != ds.prefix && !seen[c] {
+			seen[c] = true
+			cands = append(cands, c)
+		}
+	}
+	for i := range len(key) {
+		if key[i] == ':' && i > 0 && i < len(key)-1 {
+			add(prefixHint{key[:i], key[i+1:]})
+		}
+	}
+	prefixes, complete, err := ds.sitePrefixes(ctx, hintScanKeys)
+	if err != nil {
+		complete = false
+	}
+	for _, p := range prefixes {
+		add(prefixHint{p, key})
+	}
+	for _, c := range cands {
+		if looked == hintMaxPrefixes || len(hints) == hintMaxShown || ctx.Err() != nil {
+			complete = false
+			break
+		}
+		looked++
+		d, err := tool.Dict[memdict.Raw](ds.t, c.prefix, ds.plugin)
+		if err != nil {
+			continue // a prefix the Tool refuses (too long): no hint
+		}
+		if _, ok, err := d.Lookup(ctx, c.key); err == nil && ok {
+			hints = append(hints, c)
+		}
+	}
+	return hints, looked, complete
 }

@@ -21,4 +21,10 @@
 // The package knows nothing of memcached itself: the caller stores the
 // bytes with the flags (memcached's meta command "ms <key> <len> F<flags>")
 // and reads both back ("mg <key> v f").
+//
+// memdict's Python formats (memdict.FormatERP5, memdict.FormatPython, a
+// Tool plugin's format: erp5) use this package, and are linked only into
+// programs that import it, as a driver is:
+//
+//	import _ "github.com/memdict/memdict/codec/python"
 package python

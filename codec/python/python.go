@@ -8,7 +8,15 @@ import (
 	"io"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/memdict/memdict/internal/pyvalues"
 )
+
+// init registers Codec{} as the codec of memdict's Python formats
+// (memdict.FormatERP5, memdict.FormatPython): importing this package is
+// what links them into a program, as importing a driver links its URL
+// scheme.
+func init() { pyvalues.Register(Codec{}) }
 
 // Client flags: the bits python-memcached and pymemcache store in
 // memcached's per-item flags to say how the value's bytes were made. A

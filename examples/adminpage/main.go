@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/memdict/memdict"
+	_ "github.com/memdict/memdict/backend/memcached" // memcached:// URLs (mem:// is built into the tool package)
+	_ "github.com/memdict/memdict/backend/redis"     // redis:// URLs
 	"github.com/memdict/memdict/tool"
 	"github.com/memdict/memdict/tool/admin"
 )

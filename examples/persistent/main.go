@@ -1,8 +1,9 @@
-// Command persistent shows a persistent plugin beside the volatile default,
-// as ERP5 sites have a persistent_memcached_plugin beside
-// default_memcached_plugin: values that must survive a cache restart (here,
-// shopping carts) go to Redis with persistence on, throw-away ones to the
-// default plugin, and code picks the plugin by its path.
+// Command persistent shows a persistent plugin beside the volatile default
+// (as ERP5 sites have a persistent_memcached_plugin beside
+// default_memcached_plugin): values that must survive a cache restart (here,
+// shopping carts) go to the plugin "persistent", on Redis with persistence on,
+// throw-away ones to the default plugin, and code picks the plugin by its
+// path.
 //
 // Start a Redis that persists, then run the example:
 //
@@ -22,6 +23,8 @@ import (
 	"os"
 	"time"
 
+	_ "github.com/memdict/memdict/backend/memcached" // memcached:// URLs, in a configuration file
+	_ "github.com/memdict/memdict/backend/redis"     // redis:// URLs
 	"github.com/memdict/memdict/tool"
 )
 
@@ -54,8 +57,8 @@ func main() {
 		t, err = tool.New(tool.Config{
 			SiteID: "shop",
 			Plugins: map[string]tool.PluginConfig{
-				tool.DefaultPlugin:    volatile,
-				tool.PersistentPlugin: persistent,
+				tool.DefaultPlugin: volatile,
+				"persistent":       persistent,
 			},
 		})
 	}
@@ -69,7 +72,7 @@ func main() {
 	}
 
 	// Picked by path, as ERP5 code does.
-	carts, err := tool.Dict[Cart](t, "cart", "portal_memcached/persistent_memcached_plugin")
+	carts, err := tool.Dict[Cart](t, "cart", "persistent")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,7 +3,7 @@ module github.com/memdict/memdict/examples/redisbench
 go 1.26.0
 
 require (
-	github.com/memdict/memdict v0.0.0
+	github.com/memdict/memdict v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.80
 )

@@ -13,7 +13,7 @@
 // id. With a local memcached, the count survives from one run to the next:
 //
 //	MEMDICT_URL=memcached://127.0.0.1:11211 go run ./examples/tool
-//	MEMDICT_CONFIG=examples/memdict.yaml go run ./examples/tool -plugin persistent_memcached_plugin
+//	MEMDICT_CONFIG=examples/memdict.yaml go run ./examples/tool -plugin persistent
 //
 // The -list flag prints the configured plugins (passwords hidden).
 package main
@@ -23,12 +23,14 @@ import (
 	"fmt"
 	"log"
 
+	_ "github.com/memdict/memdict/backend/memcached" // memcached:// URLs (mem:// is built into the tool package)
+	_ "github.com/memdict/memdict/backend/redis"     // redis:// URLs
 	"github.com/memdict/memdict/tool"
 )
 
 func main() {
 	log.SetFlags(0)
-	plugin := flag.String("plugin", "portal_memcached/default_memcached_plugin", "plugin path")
+	plugin := flag.String("plugin", tool.DefaultPlugin, "plugin path (ERP5's portal_memcached/<name> too)")
 	list := flag.Bool("list", false, "list the configured plugins")
 	flag.Parse()
 

@@ -19,15 +19,25 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// encoder is shared: EncodeAll is safe for concurrent use.
-var encoder = sync.OnceValue(func() *zstd.Encoder {
+// encoder is shared: EncodeAll is safe for concurrent use. It is made in
+// Encode, not by a package-level initializer (sync.OnceValue's function
+// would be referenced from the package's init and keep zstd's encoder in
+// every program's binary): a program links the encoder only if it can
+// compress, that is if it calls codec.Zstd.
+var encoder struct {
+	once sync.Once
+	e    *zstd.Encoder
+}
+
+// newEncoder makes the shared encoder.
+func newEncoder() {
 	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false),
 		zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		panic("compress: " + err.Error()) // the options are constant
 	}
-	return e
-})
+	encoder.e = e
+}
 
 // decoder is shared: DecodeAll is safe for concurrent use.
 var decoder = sync.OnceValue(func() *zstd.Decoder {
@@ -39,7 +49,10 @@ var decoder = sync.OnceValue(func() *zstd.Decoder {
 })
 
 // Encode appends the zstd frame of src, which states its size, to dst.
-func Encode(dst, src []byte) []byte { return encoder().EncodeAll(src, dst) }
+func Encode(dst, src []byte) []byte {
+	encoder.once.Do(newEncoder)
+	return encoder.e.EncodeAll(src, dst)
+}
 
 // ErrTooLarge is wrapped by Decode's error for a frame that would
 // decompress to more than its bound.

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"github.com/memdict/memdict/backend"
 	_ "github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/backend/memory"
@@ -110,7 +108,7 @@ func TestParity(t *testing.T) {
 }
 
 // The conformance suite through a chain of three middleware, over the
-// memory backend, miniredis and a Redis server: a backend built with
+// memory backend and a Redis server: a backend built with
 // backend.Wrap keeps the contract of the backend under it. The counting
 // middleware saw the optional abilities the suite used.
 func TestConformanceThroughMiddleware(t *testing.T) {
@@ -122,11 +120,6 @@ func TestConformanceThroughMiddleware(t *testing.T) {
 		clock := memory.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		backendtest.Run(t, wrap(func(*testing.T) backend.Backend { return memory.New(memory.WithClock(clock)) }),
 			backendtest.Options{Advance: clock.Advance})
-	})
-	t.Run("miniredis", func(t *testing.T) {
-		mr := miniredis.RunT(t)
-		backendtest.Run(t, wrap(opener("redis://"+mr.Addr()+"?max_value_size=1048576")),
-			backendtest.Options{Advance: mr.FastForward, MaxValueSize: 1 << 20, AnyKeyBytes: true, NoFlags: true})
 	})
 	t.Run("redis", func(t *testing.T) {
 		rd := testserver.Redis(t)

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -24,7 +23,7 @@ import (
 	"github.com/memdict/memdict/tool"
 )
 
-//go:embed assets
+//go:embed assets/style.css
 var assets embed.FS
 
 // MinTokenLen is the length, in bytes, below which New refuses a token.
@@ -105,7 +104,6 @@ type Handler struct {
 	log     *slog.Logger
 	hosts   []string
 	root    http.Handler
-	page    *template.Template
 	cop     *http.CrossOriginProtection
 	started time.Time
 
@@ -150,12 +148,8 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 	if opts.Prefix != "" && !strings.HasPrefix(opts.Prefix, "/") {
 		return nil, fmt.Errorf("admin: New: Prefix %q does not start with /", opts.Prefix)
 	}
-	page, err := template.New("page.html").ParseFS(assets, "assets/page.html")
-	if err != nil {
-		return nil, fmt.Errorf("admin: New: %w", err)
-	}
 	h := &Handler{
-		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts, page: page,
+		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts,
 		cop:      http.NewCrossOriginProtection(),
 		started:  time.Now(),
 		sessions: map[string]*session{},
@@ -218,6 +212,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = &r2
 	}
 	h.root.ServeHTTP(w, r)
+}
+
+// postValue returns the form field name of a POST's url-encoded body
+// (the page's forms send no other), as r.PostFormValue does without its
+// multipart parsing: r.PostFormValue would link mime/multipart's form
+// reader into every service that mounts the page (50 KB; .ci/binary).
+func postValue(r *http.Request, name string) string {
+	if r.PostForm == nil {
+		_ = r.ParseForm() // on a bad body the fields are empty, as with PostFormValue
+	}
+	return r.PostForm.Get(name)
 }
 
 // base returns the path the page is served under, with a final slash:
@@ -363,7 +368,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) *session {
 		h.refuse(w, r, http.StatusForbidden, "Refused: sign in with the admin token first.")
 		return nil
 	}
-	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ss.csrf)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(postValue(r, "csrf")), []byte(ss.csrf)) != 1 {
 		h.log.Warn("memdict admin: refused a request with a bad anti-forgery token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		h.refuse(w, r, http.StatusForbidden, "Refused: the form's anti-forgery token is missing or stale; reload the page.")
 		return nil
@@ -426,7 +431,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusForbidden, "Refused: the request did not come from this page.")
 		return
 	}
-	if !h.checkToken(r, r.PostFormValue("token")) {
+	if !h.checkToken(r, postValue(r, "token")) {
 		h.refuse(w, r, http.StatusForbidden, "Wrong admin token.")
 		return
 	}
@@ -473,7 +478,7 @@ func (h *Handler) handlePlugin(w http.ResponseWriter, r *http.Request) {
 	if ss == nil {
 		return
 	}
-	name := r.PostFormValue("plugin")
+	name := postValue(r, "plugin")
 	old, err := h.t.Plugin(name)
 	if err != nil {
 		h.setFlash(w, r, ss, &flash{Error: true, Text: h.scrub(err.Error())})
@@ -508,8 +513,8 @@ func (h *Handler) handlePlugin(w http.ResponseWriter, r *http.Request) {
 // pluginForm reads the plugin form into a PluginConfig, starting from cur.
 func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, error) {
 	pc := cur
-	pc.URL = strings.TrimSpace(r.PostFormValue("url")) // "" or unchanged redacted URL keeps it
-	if v := strings.TrimSpace(r.PostFormValue("expiration")); v != "" {
+	pc.URL = strings.TrimSpace(postValue(r, "url")) // "" or unchanged redacted URL keeps it
+	if v := strings.TrimSpace(postValue(r, "expiration")); v != "" {
 		d, err := parseExpiration(v)
 		if err != nil {
 			return pc, err
@@ -520,7 +525,7 @@ func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, erro
 		name string
 		dst  *int
 	}{{"max_key_length", &pc.MaxKeyLen}, {"max_value_length", &pc.MaxValueLen}, {"order", &pc.Order}} {
-		if v := strings.TrimSpace(r.PostFormValue(f.name)); v != "" {
+		if v := strings.TrimSpace(postValue(r, f.name)); v != "" {
 			n, err := strconv.Atoi(strings.ReplaceAll(v, ",", ""))
 			if err != nil {
 				return pc, fmt.Errorf("%s: %q is not a number", f.name, v)
@@ -528,10 +533,10 @@ func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, erro
 			*f.dst = n
 		}
 	}
-	if c := r.PostFormValue("codec"); c != "" {
+	if c := postValue(r, "codec"); c != "" {
 		pc.Codec = c
 	}
-	if v := strings.TrimSpace(r.PostFormValue("warm")); v != "" {
+	if v := strings.TrimSpace(postValue(r, "warm")); v != "" {
 		d, err := tool.ParseTTL(v)
 		if err != nil {
 			return pc, fmt.Errorf("warm: %w", err)
@@ -614,15 +619,15 @@ func (h *Handler) handleKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := keyForm{
-		Plugin: r.PostFormValue("plugin"), Prefix: r.PostFormValue("prefix"), Key: r.PostFormValue("key"),
-		Value: r.PostFormValue("value"), Codec: r.PostFormValue("codec"), TTL: strings.TrimSpace(r.PostFormValue("ttl")),
+		Plugin: postValue(r, "plugin"), Prefix: postValue(r, "prefix"), Key: postValue(r, "key"),
+		Value: postValue(r, "value"), Codec: postValue(r, "codec"), TTL: strings.TrimSpace(postValue(r, "ttl")),
 	}
 	h.mu.Lock()
 	ss.form = f
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.Context(), changeTimeout)
 	defer cancel()
-	res := h.doKey(ctx, r.PostFormValue("action"), f)
+	res := h.doKey(ctx, postValue(r, "action"), f)
 	if res.Error {
 		res.Text = h.scrub(res.Text)
 	}

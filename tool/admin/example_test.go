@@ -62,7 +62,7 @@ func Example() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.Request.URL.Path, resp.StatusCode)
 	fmt.Println("signed in:", strings.Contains(string(body), `id="signed-in"`))
-	fmt.Println("shows the program's Dict:", strings.Contains(string(body), `data-source="program" data-plugin="default_memcached_plugin" data-prefix="visits"`))
+	fmt.Println("shows the program's Dict:", strings.Contains(string(body), `data-source="program" data-plugin="default" data-prefix="visits"`))
 	// Output:
 	// /admin/ 200
 	// signed in: true

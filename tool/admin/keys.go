@@ -12,7 +12,7 @@ import (
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/codec"
-	"github.com/memdict/memdict/codec/python"
+	"github.com/memdict/memdict/internal/pyvalues"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -43,7 +43,7 @@ func pythonFormat(info tool.PluginInfo) bool {
 	return info.Format == memdict.FormatERP5 || info.Format == memdict.FormatPython
 }
 
-// prettyJSON prints v indented, without HTML escaping (the template
+// prettyJSON prints v indented, without HTML escaping (the page
 // escapes).
 func prettyJSON(v any) string {
 	var b bytes.Buffer
@@ -71,7 +71,11 @@ func encodeValue(info tool.PluginInfo, text []byte, asString bool, codecName str
 				return 0, nil, 0, fmt.Errorf("the value is not JSON (%v); choose \"string\" to store text as it is", err)
 			}
 		}
-		p, flags, err := python.Marshal(v)
+		py := pyvalues.Get() // registered: a plugin of a Python format exists only then
+		if py == nil {
+			return 0, nil, 0, pyvalues.Missing(string(info.Format))
+		}
+		p, flags, err := py.Marshal(v)
 		if err != nil {
 			return 0, nil, 0, fmt.Errorf("%w: %w", memdict.ErrEncode, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -14,7 +15,7 @@ import (
 	"github.com/memdict/memdict/tool"
 )
 
-// pageData is what the page template shows.
+// pageData is what the page shows (render.go writes it).
 type pageData struct {
 	Base     string // the mount point, "/admin/"
 	Flash    *flash
@@ -104,8 +105,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, f *fl
 	h.mu.Unlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	if err := h.page.Execute(w, d); err != nil {
-		h.log.Error("memdict admin: page", "error", h.scrub(err.Error()))
+	if _, err := io.WriteString(w, d.html()); err != nil {
+		h.log.Debug("memdict admin: page", "error", err) // the browser went away
 	}
 }
 

@@ -14,8 +14,7 @@ type nodeSummary struct{ tool.ServerSummary }
 // summarize reads a NodeStats in memcached's or Redis's vocabulary.
 func summarize(ns backend.NodeStats) nodeSummary { return nodeSummary{tool.Summarize(ns)} }
 
-// Text forms of the summary's fields, "-" when unknown; the page's
-// template calls them.
+// Text forms of the summary's fields, "-" when unknown, for the page.
 
 // ItemsText is the number of items, with thousands separators.
 func (s nodeSummary) ItemsText() string { return countText(s.Items) }

@@ -1,4 +1,4 @@
-package main
+package browsertest_test
 
 import (
 	"fmt"
@@ -25,13 +25,13 @@ type servedAdmin struct {
 	URL string // http://127.0.0.1:port
 }
 
-// startServe runs the built command's serve on a free loopback port and
-// waits until it prints its address.
+// startServe builds the memdict command, runs its serve on a free
+// loopback port and waits until it prints its address.
 func startServe(t *testing.T, env []string, args ...string) *servedAdmin {
 	t.Helper()
-	bin := memdictBinary(t)
+	bin := build(t, "github.com/memdict/memdict/cmd/memdict")
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = newCLI(t, env...).env
+	cmd.Env = environ(env...)
 	p, url := browsertest.StartProcess(t, cmd, regexp.MustCompile(`admin page on (http://\S+)/`), 15*time.Second, "memdict serve")
 	return &servedAdmin{p, url}
 }
@@ -67,10 +67,10 @@ func TestAdminPageInBrowser(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "app.yaml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`site_id: shop
 plugins:
-  default_memcached_plugin:
+  default:
     url: memcached://%s
     expiration: 1h
-  persistent_memcached_plugin:
+  sessions:
     url: redis://:%s@%s/0
     max_key_length: 0
     max_value_length: 0
@@ -80,7 +80,7 @@ plugins:
 		t.Fatal(err)
 	}
 	// An application's value, so that the statistics show an item.
-	newCLI(t).must(exitOK, "", "--config", cfg, "put", "--prefix", "app", "visits", "7")
+	runMemdict(t, environ(), exitOK, "--config", cfg, "put", "--prefix", "app", "visits", "7")
 
 	admin := startServe(t, []string{"MEMDICT_ADMIN_TOKEN=" + token}, "--config", cfg)
 	base := admin.URL
@@ -88,7 +88,7 @@ plugins:
 	// A page on another origin that posts a change to the admin page.
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/plugin">
-<input type="hidden" name="plugin" value="default_memcached_plugin">
+<input type="hidden" name="plugin" value="default">
 <input type="hidden" name="url" value="memcached://%s">
 <input type="hidden" name="csrf" value="guessed">
 <button id="go" type="submit">Win a prize</button></form>`, base, mc2.Addr)
@@ -98,7 +98,7 @@ plugins:
 	b := browsertest.Start(t, 1200, 900, 60*time.Second, "server log", admin.Log)
 	do, submit, text, html := b.Do, b.Submit, b.Text, b.HTML
 	screenshot := func(name string) string { return b.Screenshot(name, "the admin page") }
-	const card = "#plugin-default_memcached_plugin"
+	const card = "#plugin-default"
 
 	// 1. The page shows the plugins and live statistics.
 	do("load the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(card)))
@@ -111,10 +111,10 @@ plugins:
 	if n, err := strconv.Atoi(strings.ReplaceAll(text(card+" td.items"), ",", "")); err != nil || n < 1 {
 		t.Errorf("items of memcached %s: %q (%v), want at least 1", mc1.Addr, text(card+" td.items"), err)
 	}
-	if got := text("#plugin-persistent_memcached_plugin .url"); got != "redis://:xxxxx@"+rd.Addr+"/0" {
+	if got := text("#plugin-sessions .url"); got != "redis://:xxxxx@"+rd.Addr+"/0" {
 		t.Errorf("persistent plugin URL shown: %q", got)
 	}
-	if got := text("#plugin-persistent_memcached_plugin .status"); !strings.HasPrefix(got, "answers") {
+	if got := text("#plugin-sessions .status"); !strings.HasPrefix(got, "answers") {
 		t.Errorf("persistent plugin status: %q", got)
 	}
 	page := html()
@@ -152,7 +152,7 @@ plugins:
 	fillKey := func(key, value, codecName string) {
 		t.Helper()
 		for _, f := range [][2]string{
-			{"#key-form select[name=plugin]", "default_memcached_plugin"},
+			{"#key-form select[name=plugin]", "default"},
 			{"#key-form input[name=prefix]", "demo"},
 			{"#key-form input[name=key]", key},
 			{"#key-form textarea[name=value]", value},
@@ -180,7 +180,7 @@ plugins:
 	if got := text("#flash"); !strings.Contains(got, "Deleted key cart") {
 		t.Errorf("delete: %q", got)
 	}
-	if got := text(`tr.dict[data-plugin=default_memcached_plugin][data-prefix=demo] td.sets`); got != "2" {
+	if got := text(`tr.dict[data-plugin=default][data-prefix=demo] td.sets`); got != "2" {
 		t.Errorf("Dict metrics for demo: %q sets, want 2", got)
 	}
 	screenshot("admin.png")
@@ -212,19 +212,17 @@ plugins:
 	}
 	fillKey("moved", "on the second server", "string")
 	submit("write after the change", chromedp.Click(chromedp.CSS(`#key-form button[value=write]`)))
-	c := newCLI(t)
-	site := "MEMDICT_SITE_ID=shop"
-	c.env = append(c.env, site)
-	if r := c.must(exitOK, "", "get", "--url", "memcached://"+mc2.Addr, "--prefix", "demo", "moved", "--raw"); r.stdout != "on the second server" {
+	env := environ("MEMDICT_SITE_ID=shop")
+	if r := runMemdict(t, env, exitOK, "get", "--url", "memcached://"+mc2.Addr, "--prefix", "demo", "moved", "--raw"); r.stdout != "on the second server" {
 		t.Errorf("value on the second memcached: %q", r.stdout)
 	}
-	c.must(exitMiss, "", "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "moved")
-	if r := c.must(exitOK, "", "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "greeting", "--raw"); r.stdout != "hello from chromium" {
+	runMemdict(t, env, exitMiss, "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "moved")
+	if r := runMemdict(t, env, exitOK, "get", "--url", "memcached://"+mc1.Addr, "--prefix", "demo", "greeting", "--raw"); r.stdout != "hello from chromium" {
 		t.Errorf("value on the first memcached: %q", r.stdout)
 	}
 
 	// 7. Without the session, changes are refused.
-	resp, err := http.PostForm(base+"/plugin", map[string][]string{"plugin": {"default_memcached_plugin"}, "url": {"mem://"}})
+	resp, err := http.PostForm(base+"/plugin", map[string][]string{"plugin": {"default"}, "url": {"mem://"}})
 	if err != nil {
 		t.Fatal(err)
 	}

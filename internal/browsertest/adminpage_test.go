@@ -1,11 +1,10 @@
-package main
+package browsertest_test
 
 import (
 	"context"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -27,24 +26,19 @@ type service struct {
 	adminURL string // the printed link, with the token
 }
 
+// The example's counter (examples/adminpage/main.go).
+const (
+	counterPrefix = "adminpage"
+	counterKey    = "hits"
+)
+
 // startService builds the example as a user's "go build" would, runs it
 // on a free loopback port with args, and waits for the admin page's link.
 func startService(t *testing.T, args ...string) *service {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		testserver.SkipOrFail(t, "no go command to build the example: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "adminpage")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := build(t, "github.com/memdict/memdict/examples/adminpage")
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MEMDICT_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = environ()
 	p, link := browsertest.StartProcess(t, cmd, regexp.MustCompile(`admin page on (http://\S+/admin/\?token=\S+)`), 30*time.Second, "the example")
 	return &service{p, link}
 }
@@ -121,7 +115,7 @@ func TestAdminPageMovesTheServiceInBrowser(t *testing.T) {
 	ctx := b.Ctx
 	do, submit, text, number := b.Do, b.Submit, b.Text, b.Number
 	const (
-		card = "#plugin-default_memcached_plugin"
+		card = "#plugin-default"
 		sets = `tr.dict[data-source=program][data-prefix=adminpage] td.sets`
 	)
 
