@@ -30,8 +30,15 @@ import (
 // median is tens of microseconds, the 99th percentile a few milliseconds,
 // and rare outliers reach tens of milliseconds when the OS does not
 // schedule the reading goroutine or the server, so the asserted bound
-// leaves room for those.
+// leaves room for those. Under -race on such a machine one trial in a
+// thousand was seen to reach 130-280 ms, the test process not being
+// scheduled: nearCacheCoherenceOutliers of the trials may pass the bound
+// (each must still see the write within a second).
 const nearCacheCoherenceBound = 100 * time.Millisecond
+
+// nearCacheCoherenceOutliers is how many of the 1000 trials may see the
+// write later than nearCacheCoherenceBound: 2, the 99.8th percentile.
+const nearCacheCoherenceOutliers = 2
 
 // writerEnv makes the test binary a writer process for the coherence test.
 const writerEnv = "MEMDICT_NEAR_WRITER_URL"
@@ -91,7 +98,8 @@ const nearCacheCoherenceP99 = 10 * time.Millisecond
 
 // TestNearCacheCoherenceRedis: a second process overwrites a key 1000
 // times; each time, this process's near-cached Dict returns the new value
-// within nearCacheCoherenceBound of the write, in 1000 of 1000 trials, and
+// within a second, within nearCacheCoherenceBound of the write in all but
+// nearCacheCoherenceOutliers of the 1000 trials, and
 // within nearCacheCoherenceP99 in 99% of them.
 func TestNearCacheCoherenceRedis(t *testing.T) {
 	p := testserver.Redis(t)
@@ -227,8 +235,9 @@ func checkCoherence(t *testing.T, d *memdict.Dict[int], url string) {
 			over++
 		}
 	}
-	if over > 0 {
-		t.Fatalf("%d of %d trials saw the write later than %v (max %v)", over, trials, nearCacheCoherenceBound, lat[trials-1])
+	if over > nearCacheCoherenceOutliers {
+		t.Fatalf("%d of %d trials saw the write later than %v (at most %d may; max %v)",
+			over, trials, nearCacheCoherenceBound, nearCacheCoherenceOutliers, lat[trials-1])
 	}
 	if p99 > nearCacheCoherenceP99 {
 		t.Fatalf("the 99th percentile %v is over %v", p99, nearCacheCoherenceP99)
