@@ -209,20 +209,31 @@ func reverse(b []byte) {
 // saveStr writes a str: SHORT_BINUNICODE (protocol 4 on, up to 255
 // bytes), BINUNICODE or BINUNICODE8.
 func (p *pickler) saveStr(s string) error {
-	switch n := len(s); {
-	case n <= math.MaxUint8 && p.proto >= 4:
-		p.buf = append(p.buf, opShortBinUni, byte(n))
-	case n <= math.MaxUint32:
-		p.buf = append(p.buf, opBinUnicode)
-		p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(n))
-	case p.proto >= 4:
-		p.buf = append(p.buf, opBinUnicode8)
-		p.buf = binary.LittleEndian.AppendUint64(p.buf, uint64(n))
-	default:
-		return p.errorf("a str of %d bytes needs pickle protocol 4", n)
+	if !p.counted(len(s), p.proto >= 4, [3]byte{opShortBinUni, opBinUnicode, opBinUnicode8}) {
+		return p.errorf("a str of %d bytes needs pickle protocol 4", len(s))
 	}
 	p.buf = append(p.buf, s...)
 	return nil
+}
+
+// counted writes the opcode and byte count of a counted value of n bytes:
+// ops[0] with a 1-byte count if short allows it, ops[1] with a 4-byte
+// count, or ops[2] with an 8-byte count from protocol 4 on; false if n
+// needs protocol 4, for the caller to name what it was writing.
+func (p *pickler) counted(n int, short bool, ops [3]byte) bool {
+	switch {
+	case n <= math.MaxUint8 && short:
+		p.buf = append(p.buf, ops[0], byte(n))
+	case n <= math.MaxUint32:
+		p.buf = append(p.buf, ops[1])
+		p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(n))
+	case p.proto >= 4:
+		p.buf = append(p.buf, ops[2])
+		p.buf = binary.LittleEndian.AppendUint64(p.buf, uint64(n))
+	default:
+		return false
+	}
+	return true
 }
 
 // saveBytes writes bytes: SHORT_BINBYTES, BINBYTES or BINBYTES8 from
@@ -256,17 +267,8 @@ func (p *pickler) saveBytes(b []byte) error {
 		p.buf = append(p.buf, opReduce)
 		return nil
 	}
-	switch n := len(b); {
-	case n <= math.MaxUint8:
-		p.buf = append(p.buf, opShortBinBytes, byte(n))
-	case n <= math.MaxUint32:
-		p.buf = append(p.buf, opBinBytes)
-		p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(n))
-	case p.proto >= 4:
-		p.buf = append(p.buf, opBinBytes8)
-		p.buf = binary.LittleEndian.AppendUint64(p.buf, uint64(n))
-	default:
-		return p.errorf("bytes of %d bytes need pickle protocol 4", n)
+	if !p.counted(len(b), true, [3]byte{opShortBinBytes, opBinBytes, opBinBytes8}) {
+		return p.errorf("bytes of %d bytes need pickle protocol 4", len(b))
 	}
 	p.buf = append(p.buf, b...)
 	return nil

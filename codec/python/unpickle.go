@@ -349,7 +349,7 @@ func (u *unpickler) copyItems(items []any) ([]any, error) {
 // lenSize returns the size of the length that follows a counted opcode.
 func lenSize(op byte) int {
 	switch op {
-	case opShortBinUni, opShortBinBytes, opShortBinString:
+	case opShortBinUni, opShortBinBytes, opShortBinString, opLong1:
 		return 1
 	case opBinUnicode8, opBinBytes8, opByteArray8:
 		return 8
@@ -404,6 +404,22 @@ func (u *unpickler) text(s []byte) (any, error) {
 		return nil, err
 	}
 	return string(s), nil
+}
+
+// counted reads the byte count of the counted opcode op (lenSize) and then
+// that many bytes, charged (bytesLen). A what names an opcode whose 4-byte
+// count is signed, as LONG4's and BINSTRING's are: Python refuses their
+// negative counts ("<what> pickle has negative byte count").
+func (u *unpickler) counted(op byte, what string) ([]byte, error) {
+	size := lenSize(op)
+	n, err := u.readUint(size)
+	if err != nil {
+		return nil, err
+	}
+	if what != "" && size == 4 && int32(uint32(n)) < 0 {
+		return nil, u.fail("%s pickle has negative byte count", what)
+	}
+	return u.bytesLen(n)
 }
 
 func (u *unpickler) bytesLen(n uint64) ([]byte, error) {
@@ -509,20 +525,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		return u.push(int64(n))
 	case opLong1, opLong4:
-		var n uint64
-		var err error
-		if op == opLong1 {
-			n, err = u.readUint(1)
-		} else {
-			n, err = u.readUint(4)
-			if err == nil && int32(uint32(n)) < 0 {
-				return u.fail("LONG pickle has negative byte count")
-			}
-		}
-		if err != nil {
-			return err
-		}
-		s, err := u.bytesLen(n)
+		s, err := u.counted(op, "LONG")
 		if err != nil {
 			return err
 		}
@@ -561,20 +564,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		return u.push(str8(s))
 	case opBinString, opShortBinString:
-		var n uint64
-		var err error
-		if op == opShortBinString {
-			n, err = u.readUint(1)
-		} else {
-			n, err = u.readUint(4)
-			if err == nil && int32(uint32(n)) < 0 {
-				return u.fail("BINSTRING pickle has negative byte count")
-			}
-		}
-		if err != nil {
-			return err
-		}
-		s, err := u.bytesLen(n)
+		s, err := u.counted(op, "BINSTRING")
 		if err != nil {
 			return err
 		}
@@ -607,11 +597,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		return u.push(v)
 	case opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8:
-		n, err := u.readUint(lenSize(op))
-		if err != nil {
-			return err
-		}
-		s, err := u.bytesLen(n)
+		s, err := u.counted(op, "")
 		if err != nil {
 			return err
 		}
