@@ -234,6 +234,11 @@ type pool struct {
 	n     *node
 	slots []slot
 	rr    atomic.Uint32
+
+	// retired holds the connections retired (see conn.retire) and not
+	// closed yet, which no slot holds any more: close closes them too.
+	retiredMu sync.Mutex
+	retired   map[*conn]struct{}
 }
 
 type slot struct {
@@ -361,6 +366,17 @@ func (p *pool) connect() (nc net.Conn, hello bool, err error) {
 func (p *pool) retireUnless(to []string) {
 	for i := range p.slots {
 		if cn := p.slots[i].cn.Load(); cn != nil && !slices.Contains(to, cn.nc.RemoteAddr().String()) {
+			p.retiredMu.Lock()
+			if p.retired == nil {
+				p.retired = make(map[*conn]struct{})
+			}
+			for r := range p.retired {
+				if r.dead.Load() { // failed meanwhile (its calls timed out)
+					delete(p.retired, r)
+				}
+			}
+			p.retired[cn] = struct{}{}
+			p.retiredMu.Unlock()
 			cn.retire()
 		}
 	}
@@ -372,6 +388,13 @@ func (p *pool) close() {
 		if cn := p.slots[i].cn.Load(); cn != nil {
 			cn.fail(backend.ErrClosed)
 		}
+	}
+	p.retiredMu.Lock()
+	retired := p.retired
+	p.retired = nil
+	p.retiredMu.Unlock()
+	for cn := range retired {
+		cn.fail(backend.ErrClosed)
 	}
 }
 
@@ -466,6 +489,9 @@ func (cn *conn) closeIfIdle() {
 	cn.mu.Unlock()
 	close(cn.quit)
 	resetConn(cn.nc)
+	cn.p.retiredMu.Lock()
+	delete(cn.p.retired, cn)
+	cn.p.retiredMu.Unlock()
 }
 
 // fail kills the connection with err, resetting it (resetConn); the

@@ -48,7 +48,7 @@ func (c *Client) PrivateReads() bool { return true }
 
 var _ backend.PrivateReader = (*Client)(nil)
 
-// GetTTL reads key as Get does, with "mg <key> v c k t", and sets the
+// GetTTL reads key as Get does, with "mg <key> v c f k t", and sets the
 // item's TTL to the time it has left to live, in whole seconds as
 // memcached counts them (0: it does not expire; an item memcached reports
 // with 0 seconds left gets one): backend.TTLReader, with which the Tool's
