@@ -215,7 +215,11 @@ func hostileRunSeed(t *testing.T, addr string, seed uint64, kinds []hostile.Kind
 	if bound := hostileTimeout + noise + 2*time.Duration(late.Load()); st.slowest > bound {
 		t.Errorf("a call took %v (%s), timeout %v, bound with this run's scheduling noise %v", st.slowest, st.slowestOp, hostileTimeout, bound)
 	}
-	if peak.Load() > 128<<20 {
+	// The heap in use counts the proxy's own buffers (10 MB lines) and
+	// garbage a starved GC has not swept yet: 25-55 MiB in most runs, 129
+	// MiB once under -race on a loaded machine. The drivers before bounded
+	// nothing: one reply allocated 512 MiB or crashed the process.
+	if peak.Load() > 256<<20 {
 		t.Errorf("heap in use reached %d MiB", peak.Load()>>20)
 	}
 	if st.calls.Load() < 100 {
