@@ -84,6 +84,21 @@
 // (package codec/python). Flags that are not 0 make memcached's item 4
 // bytes larger, which the size check before a write counts.
 //
+// # Counters
+//
+// Increment is memcached's "ma" (incr and decr on the text protocol): a
+// decimal number of up to 2^64-1, wrapping past it, a decrement stopping
+// at 0. memcached before 1.6.22 (its commit ea92c6c01) may refuse a number
+// of 2^63 or more as non-numeric: it looks for a minus sign with strchr
+// past the end of the item's data, into what an earlier item left in the
+// slab chunk, so that the same counter fails or not by chance. When the
+// server says non-numeric, the driver reads the value (mg with its CAS,
+// client flags and TTL): a number of 2^63 or more is then counted with a
+// compare-and-swap that keeps the flags and the TTL (to the second),
+// retried up to 16 times while others change it (then
+// backend.ErrCASConflict); anything else is backend.ErrNotNumeric. Servers
+// on the text protocol, and servers run with -C (no CAS), keep the bug.
+//
 // # The engine
 //
 // Each server has a fixed set of conns connections (2 by default), each

@@ -95,7 +95,7 @@ type found struct {
 // writer encodes them, the reader sets the results and completes it.
 type request struct {
 	kind  uint8
-	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'; kindDelete: 0, 'C' cas, 'I' invalidate; kindGet: 't' with the TTL
+	mode  byte // kindStore: 0 set, 'E' add, 'C' cas; kindArith: 'I' or 'D'; kindDelete: 0, 'C' cas, 'I' invalidate; kindGet: 't' to read the TTL too
 	key   string
 	value []byte
 	flags uint32 // kindStore: the client flags to store
@@ -118,8 +118,8 @@ type request struct {
 	rcas   uint64
 	rflags uint8  // kindLease: the reply's lease flags (flagWin, flagBusy, flagStale)
 	rcflag uint32 // kindGet, kindLease: the client flags of the item read
+	rttl   int64  // kindGet with mode 't': the item's remaining TTL in seconds, -1 for none
 	num    uint64
-	rttl   int64 // kindGet with mode 't': the item's remaining TTL in seconds, -1 for none
 	founds []found
 	fails  []keyStatus
 	info   serverInfo // kindHello
@@ -159,7 +159,7 @@ func (r *request) bytes() int {
 func (r *request) release() {
 	r.mode, r.key, r.value, r.flags, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0, 0
 	r.keys, r.items, r.exps = nil, nil, nil
-	r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.num, r.rttl, r.err = 0, nil, 0, 0, 0, 0, 0, nil
+	r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.rttl, r.num, r.err = 0, nil, 0, 0, 0, 0, 0, nil
 	r.opaque, r.info = 0, serverInfo{}
 	clear(r.founds)
 	r.founds = r.founds[:0]

@@ -309,3 +309,64 @@ func TestFlagsInItemSize(t *testing.T) {
 		t.Fatalf("read back %d bytes with flags %d, %v", len(it.Value), it.Flags, err)
 	}
 }
+
+// TestIncrementWideNumber: memcached before 1.6.22 refuses to count a
+// number of 2^63 or more ("CLIENT_ERROR cannot increment or decrement
+// non-numeric value") when the bytes after the item's data in its slab
+// chunk, left there by an earlier item, hold a '-' before a NUL byte: it
+// looks for a minus sign with strchr past the data. An item of the same
+// size made of dashes, deleted, leaves them there for the next one. The
+// driver counts such a number with a compare-and-swap, keeping the
+// item's client flags and TTL.
+func TestIncrementWideNumber(t *testing.T) {
+	t.Parallel()
+	c, p := newClient(t)
+	ctx := context.Background()
+	for i, tc := range []struct {
+		value string
+		delta int64
+		want  uint64
+	}{
+		{"9223372036854775808", 1<<63 - 1, 1<<64 - 1},
+		{"18446744073709551615", -(1 << 63), 1<<63 - 1},
+		{"18446744073709551614", 1, 1<<64 - 1},
+		{"18446744073709551615", 1, 0}, // wraps
+		{"9223372036854775808", -1 << 63, 0},
+	} {
+		key := fmt.Sprint("wide", i)
+		dashes := strings.Repeat("-", len(tc.value)+6)
+		rawCommand(t, p.Addr, fmt.Sprintf("ms %s %d F7 T0 O1\r\n%s\r\nmd %s O2\r\n", key, len(dashes), dashes, key), "HD O2")
+		if err := c.Set(ctx, backend.Item{Key: key, Value: []byte(tc.value), Flags: 7, TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			// Does the server have the bug? (The driver must count right either way.)
+			t.Logf("the server answers ma on %s: %q", tc.value, rawCommand(t, p.Addr, "ma "+key+" D0\r\nmn\r\n", "MN"))
+		}
+		got, err := c.Increment(ctx, key, tc.delta)
+		if err != nil || got != tc.want {
+			t.Fatalf("Increment(%s, %d) = %d, %v; want %d", tc.value, tc.delta, got, err, tc.want)
+		}
+		reply := rawCommand(t, p.Addr, "mg "+key+" v f t\r\nmn\r\n", "MN")
+		lines := strings.Split(reply, "\r\n")
+		var flags, ttl int64
+		for _, f := range strings.Fields(lines[0])[2:] {
+			switch f[0] {
+			case 'f':
+				fmt.Sscan(f[1:], &flags)
+			case 't':
+				fmt.Sscan(f[1:], &ttl)
+			}
+		}
+		if strings.TrimRight(lines[1], " ") != fmt.Sprint(tc.want) || flags != 7 || ttl < 3590 || ttl > 3601 {
+			t.Errorf("after Increment(%s, %d): %q; want the value %d, client flags 7 and a TTL of about 3600 s", tc.value, tc.delta, reply, tc.want)
+		}
+	}
+	// A value that is no number stays refused.
+	if err := c.Set(ctx, backend.Item{Key: "minus", Value: []byte("-9223372036854775808")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Increment(ctx, "minus", 1); !errors.Is(err, backend.ErrNotNumeric) {
+		t.Errorf("Increment of -9223372036854775808: %v, want ErrNotNumeric", err)
+	}
+}

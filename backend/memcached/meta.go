@@ -196,9 +196,10 @@ type metaReply struct {
 	hasOpaque bool
 	key       []byte // the k flag's key, in the line's buffer
 	hasKey    bool
-	ttl       int64  // the t flag's remaining TTL in seconds, -1 for none
 	flags     uint8  // flagWin, flagBusy, flagStale
 	client    uint32 // the f flag: the item's client flags
+	ttl       int64  // the t flag: the item's remaining TTL in seconds, -1 for none
+	hasTTL    bool
 }
 
 // The lease flags of an mg reply (see lease.go).
@@ -281,21 +282,22 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 				return m, protoErr(fmt.Sprintf("bad opaque in reply %q", line))
 			}
 			m.opaque, m.hasOpaque = uint32(v), true
+		case 't':
+			v, ok := decimal.ParseUint(tok[1:])
+			switch {
+			case string(tok) == "t-1":
+				m.ttl = -1
+			case ok && v <= math.MaxInt32:
+				m.ttl = int64(v)
+			default:
+				return m, protoErr(fmt.Sprintf("bad TTL in reply %q", line))
+			}
+			m.hasTTL = true
 		case 'k':
 			if m.hasKey {
 				return m, protoErr(fmt.Sprintf("two keys in reply %q", line))
 			}
 			m.key, m.hasKey = tok[1:], true
-		case 't':
-			if string(tok[1:]) == "-1" {
-				m.ttl = -1
-				continue
-			}
-			v, ok := decimal.ParseUint(tok[1:])
-			if !ok || v > math.MaxInt32 {
-				return m, protoErr(fmt.Sprintf("bad TTL in reply %q", line))
-			}
-			m.ttl = int64(v)
 		case 'W', 'Z', 'X':
 			if len(tok) == 1 {
 				m.flags |= leaseFlag(tok[0])
@@ -392,7 +394,13 @@ func readReply(br *bufio.Reader, r *request) error {
 		if err := readValue(br, v); err != nil {
 			return err
 		}
-		r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.rttl = replyOK, v, m.cas, m.flags, m.client, m.ttl
+		r.status, r.rvalue, r.rcas, r.rflags, r.rcflag = replyOK, v, m.cas, m.flags, m.client
+		if r.kind == kindGet && r.mode == 't' {
+			if !m.hasTTL {
+				return protoErr(fmt.Sprintf("reply %q has no TTL (t), which was asked", bytes.TrimRight(line, "\r\n")))
+			}
+			r.rttl = m.ttl
+		}
 	case m.code == [2]byte{'V', 'A'} && r.kind == kindArith:
 		if m.size > 24 {
 			return protoErr(fmt.Sprintf("counter reply of %d bytes: %q", m.size, line))

@@ -3,6 +3,7 @@ package memcached
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -150,9 +151,11 @@ func (c *Client) CompareAndSwap(ctx context.Context, item backend.Item) error {
 	return c.store(ctx, "cas", 'C', item)
 }
 
-// keyed runs a keyed command without a value (delete, touch, incr).
+// keyed runs a keyed command without a value (delete, touch, incr). If
+// the server answers that the value is not a number, notNumeric (when not
+// nil) has the last word (see incrementByCAS).
 func (c *Client) keyed(ctx context.Context, op, key string, r *request,
-	text func(*memcache.Client) (uint64, error)) (uint64, error) {
+	text func(*memcache.Client) (uint64, error), notNumeric func(n *node, dl due) (uint64, error)) (uint64, error) {
 	n, dl, err := c.prepare(ctx, op, key)
 	if err != nil {
 		r.release()
@@ -180,6 +183,9 @@ func (c *Client) keyed(ctx context.Context, op, key string, r *request,
 	case replyMiss:
 		kind = backend.ErrNotFound
 	case replyNotNumeric:
+		if notNumeric != nil {
+			return notNumeric(n, dl)
+		}
 		kind = backend.ErrNotNumeric
 	default:
 		return 0, c.result(n, op, key, rerr)
@@ -192,7 +198,7 @@ func (c *Client) keyed(ctx context.Context, op, key string, r *request,
 func (c *Client) Delete(ctx context.Context, key string) error {
 	_, err := c.keyed(ctx, "delete", key, newRequest(kindDelete), func(mc *memcache.Client) (uint64, error) {
 		return 0, mc.Delete(key)
-	})
+	}, nil)
 	return err
 }
 
@@ -209,7 +215,7 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) error
 	r.exp = exp
 	_, err = c.keyed(ctx, "touch", key, r, func(mc *memcache.Client) (uint64, error) {
 		return 0, mc.Touch(key, exp)
-	})
+	}, nil)
 	return err
 }
 
@@ -217,6 +223,8 @@ func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) error
 // the decimal number stored under key and returns the new value; an
 // increment past 2^64-1 wraps around, as memcached does. backend.ErrNotFound
 // if key is absent, backend.ErrNotNumeric if its value is not a number.
+// A number of 2^63 or more that the server refuses (memcached before
+// 1.6.22, see incrementByCAS) is counted with a compare-and-swap instead.
 func (c *Client) Increment(ctx context.Context, key string, delta int64) (uint64, error) {
 	r := newRequest(kindArith)
 	var d uint64
@@ -231,5 +239,122 @@ func (c *Client) Increment(ctx context.Context, key string, delta int64) (uint64
 			return mc.Increment(key, d)
 		}
 		return mc.Decrement(key, d)
+	}, func(n *node, dl due) (uint64, error) {
+		return c.incrementByCAS(ctx, n, dl, key, delta < 0, d)
 	})
 }
+
+// casRounds bounds the compare-and-swap rounds of incrementByCAS.
+const casRounds = 16
+
+// incrementByCAS does the arithmetic of an ma that the server refused as
+// non-numeric, if its value is a number after all. memcached before
+// 1.6.22 (fixed by its commit ea92c6c01) looks for a minus sign in a
+// number of 2^63 or more with strchr, past the end of the item's data
+// (which is not NUL-terminated) into whatever the slab chunk held before:
+// if it meets a '-' before a NUL byte, it says CLIENT_ERROR non-numeric.
+// Whether it does depends on earlier items, so the same counter may fail
+// or not (TestIncrementWideNumber). incrementByCAS reads the value with
+// its CAS, client flags and remaining TTL; a value memcached would take
+// as a number of 2^63 or more (the only ones the bug refuses) gets the
+// result written with that CAS, the same flags and TTL (within the
+// second memcached counts in), in up to casRounds rounds; any other value
+// is not numeric, as the server said.
+func (c *Client) incrementByCAS(ctx context.Context, n *node, dl due, key string, decr bool, d uint64) (uint64, error) {
+	notNumeric := &opError{Op: "incr", Key: key, Addr: n.addr, Kind: backend.ErrNotNumeric}
+	if n.noCAS.Load() {
+		return 0, notNumeric // no compare-and-swap on a server run with -C
+	}
+	for range casRounds {
+		r := newRequest(kindGet)
+		r.key, r.mode = key, 't'
+		if err := c.exec(ctx, n, r, dl); err != nil {
+			if err == errTextProtocol {
+				return 0, notNumeric
+			}
+			return 0, c.result(n, "incr", key, err)
+		}
+		status, value, cas, flags, ttl, rerr := r.status, r.rvalue, r.rcas, r.rcflag, r.rttl, r.err
+		r.release()
+		switch status {
+		case replyOK:
+		case replyMiss:
+			n.success()
+			return 0, &opError{Op: "incr", Key: key, Addr: n.addr, Kind: backend.ErrNotFound}
+		default:
+			return 0, c.result(n, "incr", key, rerr)
+		}
+		cur, ok := wideNumber(value)
+		if !ok {
+			n.success()
+			return 0, notNumeric
+		}
+		next := cur + d // wraps, as memcached's incr
+		if decr {
+			next = 0
+			if cur > d {
+				next = cur - d
+			}
+		}
+		exp := int32(0)
+		if ttl >= 0 {
+			var err error
+			if exp, err = expiration("incr", key, time.Duration(max(ttl, 1))*time.Second); err != nil {
+				return 0, err
+			}
+		}
+		s := newRequest(kindStore)
+		s.mode, s.key, s.value, s.flags, s.exp, s.cas = 'C', key, strconv.AppendUint(nil, next, 10), flags, exp, cas
+		if err := c.exec(ctx, n, s, dl); err != nil {
+			if err == errTextProtocol {
+				return 0, notNumeric
+			}
+			return 0, c.result(n, "incr", key, err)
+		}
+		status, rerr = s.status, s.err
+		s.release()
+		switch status {
+		case replyOK:
+			n.success()
+			return next, nil
+		case replyExists:
+			continue // changed meanwhile: read it again
+		case replyMiss:
+			n.success()
+			return 0, &opError{Op: "incr", Key: key, Addr: n.addr, Kind: backend.ErrNotFound}
+		default:
+			return 0, c.result(n, "incr", key, rerr)
+		}
+	}
+	n.success()
+	return 0, &opError{Op: "incr", Key: key, Addr: n.addr, Kind: backend.ErrCASConflict,
+		Err: fmt.Errorf("the value changed in each of %d compare-and-swap rounds", casRounds)}
+}
+
+// wideNumber reports whether memcached's incr would read v as a number
+// (safe_strtoull: leading white space, an optional '+', decimal digits,
+// then white space or the end) of 2^63 or more, and returns it.
+func wideNumber(v []byte) (uint64, bool) {
+	i := 0
+	for i < len(v) && isSpace(v[i]) {
+		i++
+	}
+	if i < len(v) && v[i] == '+' {
+		i++
+	}
+	j := i
+	for j < len(v) && v[j] >= '0' && v[j] <= '9' {
+		j++
+	}
+	if j == i || j < len(v) && !isSpace(v[j]) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(v[i:j]), 10, 64)
+	if err != nil || n < 1<<63 {
+		return 0, false
+	}
+	return n, true
+}
+
+// isSpace is C's isspace in the C locale.
+func isSpace(b byte) bool { return b == ' ' || b >= '\t' && b <= '\r' }
