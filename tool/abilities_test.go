@@ -234,18 +234,7 @@ func TestPluginNearCacheFollowsSetPlugin(t *testing.T) {
 	tl := newTool(t, tool.Config{SiteID: "s", Plugins: map[string]tool.PluginConfig{"p": tool.DefaultPluginConfig(urlA)}})
 	d := mustDict[string](t, tl, "nc", "p", memdict.WithNearCache(memdict.NearCache{}))
 
-	writer := func(url string) *memdict.Dict[string] {
-		be, err := backend.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { be.Close() })
-		w, err := memdict.New[string](be, "nc", memdict.WithSiteID("s"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
+	writer := func(url string) *memdict.Dict[string] { return siteDict(t, url, "s", "nc") }
 	a, b, m := writer(urlA), writer(urlB), writer(mcURL)
 
 	seenWithin(t, d, a, "k", "a1")
@@ -435,4 +424,21 @@ func TestToolMiddleware(t *testing.T) {
 	if calls(backend.OpSet) != before+1 {
 		t.Fatal("the middleware did not see a call of a plugin added by SetPlugin")
 	}
+}
+
+// siteDict is a Dict[string] on its own backend at url, with site id site
+// and prefix prefix, as another process writing a Tool's keys would have
+// (closed when the test ends).
+func siteDict(t *testing.T, url, site, prefix string) *memdict.Dict[string] {
+	t.Helper()
+	be, err := backend.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	d, err := memdict.New[string](be, prefix, memdict.WithSiteID(site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -534,18 +534,7 @@ func TestWarmNearCache(t *testing.T) {
 	urlB := "redis://" + testserver.Redis(t).Addr + "/0"
 	tl := newTool(t, tool.Config{SiteID: "s", Plugins: map[string]tool.PluginConfig{"p": tool.DefaultPluginConfig(urlA)}})
 	d := mustDict[string](t, tl, "nc", "p", memdict.WithNearCache(memdict.NearCache{}))
-	writer := func(url string) *memdict.Dict[string] {
-		be, err := backend.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { be.Close() })
-		w, err := memdict.New[string](be, "nc", memdict.WithSiteID("s"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
+	writer := func(url string) *memdict.Dict[string] { return siteDict(t, url, "s", "nc") }
 	a, b := writer(urlA), writer(urlB)
 	for _, k := range []string{"k", "mine"} {
 		if err := a.Put(k, "a1"); err != nil {
