@@ -311,6 +311,17 @@ func (d *Dict[V]) get(ctx context.Context, bkey string) (backend.Item, bool, err
 	return it, d.privateReads, err
 }
 
+// getMulti reads bkeys from the backend, and says whether the values read
+// are the caller's own (see backend.PrivateReader).
+func (d *Dict[V]) getMulti(ctx context.Context, bkeys []string) (map[string]backend.Item, bool, error) {
+	if d.askPrivate {
+		r := backend.Do(ctx, d.be, backend.Call{Op: backend.OpGetMulti, Keys: bkeys})
+		return r.Items, r.Private, r.Err
+	}
+	items, err := d.be.GetMulti(ctx, bkeys)
+	return items, d.privateReads, err
+}
+
 // decode unpacks a stored item. ok is false if the value belongs to
 // another key (a hashed key whose stored original differs).
 func (d *Dict[V]) decode(vw *view, key string, hashed bool, it backend.Item) (v V, ok bool, err error) {
@@ -798,8 +809,10 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	defer d.m.end(opGet, t0)
 	wants := make([]want, 0, len(distinct)) // wants[i]: what bkeys[i] stands for
 	bkeys := make([]string, 0, len(distinct))
+	// The backend keys, in one buffer (most keys are short).
+	kbuf := make([]byte, 0, len(distinct)*(len(vw.ns)+16))
 	for _, k := range distinct {
-		bk, hashed, err := vw.bkey(k)
+		bk, hashed, err := vw.bkeyIn(&kbuf, k)
 		if err != nil {
 			delete(out, k)
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: k, Err: err})
@@ -812,7 +825,9 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		slices.SortFunc(me.Failed, func(x, y *OpError) int { return strings.Compare(x.Key, y.Key) })
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
-	items, err := d.be.GetMulti(b.next(), bkeys)
+	items, private, err := d.getMulti(b.next(), bkeys)
+	// A value the near cache keeps is not handed over as it is.
+	private = private && tokens == nil
 	var failedKeys map[string]error
 	if err != nil {
 		if kes, ok := backend.KeyErrors(err); ok {
@@ -840,7 +855,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 			}
 			continue
 		}
-		v, ok, derr := d.decode(vw, w.key, w.hashed, it)
+		v, ok, derr := d.decodeIn(vw, w.key, w.hashed, it, private)
 		switch {
 		case derr != nil:
 			delete(out, w.key)
@@ -882,8 +897,10 @@ func dedupe[V any](keys []string, seen map[string]V) []string {
 		return out
 	}
 	for _, k := range keys {
-		if _, dup := seen[k]; !dup {
-			seen[k] = zero
+		// One map operation per key: the map grows by the keys not seen.
+		n := len(seen)
+		seen[k] = zero
+		if len(seen) > n {
 			out = append(out, k)
 		}
 	}

@@ -189,6 +189,20 @@ func (v *view) bkey(key string) (string, bool, error) {
 	return k, false, err
 }
 
+// bkeyIn is bkey, building a key of memdict's own format into *buf: the
+// key returned shares buf's memory, which must never be written again
+// (appending past its end, or to a copy grown elsewhere, is fine).
+func (v *view) bkeyIn(buf *[]byte, key string) (string, bool, error) {
+	if v.python {
+		return v.bkey(key)
+	}
+	start := len(*buf)
+	b, hashed := keyspace.AppendKey(*buf, v.ns, key, v.s.MaxKeyLen)
+	*buf = b
+	k := b[start:]
+	return unsafe.String(unsafe.SliceData(k), len(k)), hashed, nil
+}
+
 // counterFlags are the client flags of a counter's value: python.FlagInt
 // in a Python format, so that Python's clients read an int; none in
 // memdict's own.

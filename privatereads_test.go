@@ -13,11 +13,23 @@ import (
 	"github.com/memdict/memdict/internal/testserver"
 )
 
-// privateBackend is a memory backend that says its Get values are the
-// caller's own, and keeps the last value it returned to check that.
+// privateBackend is a memory backend that says its Get and GetMulti
+// values are the caller's own, and keeps the last values it returned to
+// check that.
 type privateBackend struct {
 	backend.Backend
-	last []byte
+	last  []byte
+	multi map[string]backend.Item
+}
+
+func (p *privateBackend) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
+	items, err := p.Backend.GetMulti(ctx, keys)
+	for k, it := range items {
+		it.Value = append([]byte(nil), it.Value...)
+		items[k] = it
+	}
+	p.multi = items
+	return items, err
 }
 
 func (p *privateBackend) PrivateReads() bool { return true }
@@ -59,6 +71,17 @@ func TestPrivateReadsAlias(t *testing.T) {
 	if w, _ := d.Get("k"); string(w) != "hello" {
 		t.Fatalf("after writing to a returned value, Get = %q", w)
 	}
+	m, err := d.GetMulti(ctx, []string{"k", "absent"})
+	if err != nil || len(m) != 1 || string(m["k"]) != "hello" {
+		t.Fatalf("GetMulti = %q, %v", m, err)
+	}
+	var bk string
+	for k := range pb.multi {
+		bk = k
+	}
+	if got, read := m["k"], pb.multi[bk].Value; &got[0] != &read[len(read)-len(got)] {
+		t.Fatalf("the value of a private GetMulti was copied")
+	}
 
 	mem := memory.New()
 	dm, err := memdict.New[[]byte](mem, "p", memdict.WithCodec(codec.Raw))
@@ -72,6 +95,14 @@ func TestPrivateReadsAlias(t *testing.T) {
 	v[0] = 'j'
 	if w, _, err := dm.Lookup(ctx, "k"); err != nil || string(w) != "hello" {
 		t.Fatalf("memory backend: after writing to a returned value, Get = %q, %v", w, err)
+	}
+	m, err = dm.GetMulti(ctx, []string{"k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["k"][0] = 'j'
+	if w, _, err := dm.Lookup(ctx, "k"); err != nil || string(w) != "hello" {
+		t.Fatalf("memory backend: after writing to a value GetMulti returned, Get = %q, %v", w, err)
 	}
 }
 
@@ -91,11 +122,15 @@ func TestPrivateReadsDrivers(t *testing.T) {
 			}
 			t.Cleanup(func() { be.Close() })
 			var read []byte
+			var readMulti map[string]backend.Item
 			w := backend.Wrap(be, func(next backend.CallFunc) backend.CallFunc {
 				return func(ctx context.Context, c backend.Call) backend.Result {
 					r := next(ctx, c)
-					if c.Op == backend.OpGet {
+					switch c.Op {
+					case backend.OpGet:
 						read = r.Item.Value
+					case backend.OpGetMulti:
+						readMulti = r.Items
 					}
 					return r
 				}
@@ -119,6 +154,36 @@ func TestPrivateReadsDrivers(t *testing.T) {
 				}
 				if &v[0] != &read[len(read)-len(v)] {
 					t.Errorf("%s codec: the value the driver read was copied", format)
+				}
+
+				// GetMulti: small values (packed into one buffer by the
+				// memcached driver) and a large one.
+				keys := []string{"a", "b", "c", "k"}
+				for _, k := range keys[:3] {
+					if err := d.Put(k, []byte(k+k+k)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				m, err := d.GetMulti(ctx, keys)
+				if err != nil || len(m) != 4 || !bytes.Equal(m["k"], big) || string(m["b"]) != "bbb" {
+					t.Fatalf("GetMulti = %d values, %v", len(m), err)
+				}
+				driverValues := map[*byte]bool{}
+				for _, it := range readMulti {
+					driverValues[&it.Value[len(it.Value)-1]] = true
+				}
+				for _, k := range keys {
+					v := m[k]
+					if !driverValues[&v[len(v)-1]] {
+						t.Errorf("%s codec: GetMulti: the value of %q the driver read was copied", format, k)
+					}
+				}
+				// Each value is capped: appending to one does not write
+				// into the next.
+				_ = append(m["a"], "XYZ"...)
+				_ = append(m["b"], "XYZ"...)
+				if string(m["b"]) != "bbb" || string(m["c"]) != "ccc" {
+					t.Errorf("%s codec: appending to a GetMulti value changed another: b=%q c=%q", format, m["b"], m["c"])
 				}
 			}
 		})

@@ -249,15 +249,19 @@ type Timeouter interface {
 // Value nobody else holds: Get returns a buffer made for that call, which
 // the backend never keeps, reuses or shares (with its storage or with
 // another caller). The caller may then modify it, so memdict returns it
-// to a Dict[[]byte] caller without copying it. A backend whose reads may
-// share memory with its storage (the memory backend) must not implement
-// it, or must return false. It says nothing of GetMulti.
+// to a Dict[[]byte] caller without copying it. The same holds of the
+// Values GetMulti returns: each is private, and none shares memory with
+// another (values packed into one buffer are each capped at their end, so
+// that appending to one cannot write into the next). A backend whose reads
+// may share memory with its storage (the memory backend) must not
+// implement it, or must return false.
 //
 // Through a wrapper (Wrap, a Tool's plugin) the answer belongs to each
 // read, since the backend under the wrapper may change between calls: use
 // GetPrivate, which says whether the Value it returns is private.
 type PrivateReader interface {
-	// PrivateReads reports whether Get's Values are private to the caller.
+	// PrivateReads reports whether the Values of Get and GetMulti are
+	// private to the caller.
 	PrivateReads() bool
 }
 

@@ -170,9 +170,9 @@ type Call struct {
 type Result struct {
 	// Item is the item Get (or GetTTL) read.
 	Item Item
-	// Private says that Item.Value, read by Get, is the caller's own (the
-	// backend is a PrivateReader whose reads are private): the caller may
-	// modify it.
+	// Private says that Item.Value, read by Get, or each Value of Items,
+	// read by GetMulti, is the caller's own (the backend is a
+	// PrivateReader whose reads are private): the caller may modify it.
 	Private bool
 	// Items are the items GetMulti found.
 	Items map[string]Item
@@ -264,7 +264,11 @@ func dispatch(ctx context.Context, be Backend, c *Call) Result {
 		return r
 	case OpGetMulti:
 		items, err := be.GetMulti(ctx, c.Keys)
-		return Result{Items: items, Err: err}
+		r := Result{Items: items, Err: err}
+		if pr, ok := be.(PrivateReader); ok {
+			r.Private = pr.PrivateReads()
+		}
+		return r
 	case OpSet:
 		return Result{Err: be.Set(ctx, c.Item)}
 	case OpAdd:

@@ -251,6 +251,7 @@ func (w *warm) getMulti(ctx context.Context, nb backend.Backend, c backend.Call)
 		items[k] = it
 	}
 	r.Items = items
+	r.Private = r.Private && again.Private
 	return r
 }
 

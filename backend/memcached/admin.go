@@ -160,10 +160,11 @@ func (c *Client) eachNode(fn func(n *node) error) error {
 // nil if all answer, or an error naming each one that does not. It does not
 // change whether a server is marked down.
 func (c *Client) Ping(ctx context.Context) error {
-	if err := c.enter("ping", ""); err != nil {
+	tk, err := c.enter("ping", "")
+	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	return c.eachNode(func(n *node) error {
 		_, err := c.simple(ctx, "ping", n.addr, "version", "VERSION ")
 		return err
@@ -173,10 +174,11 @@ func (c *Client) Ping(ctx context.Context) error {
 // Flush sends "flush_all" to every server: every item of every user of
 // these servers is dropped. The error names the servers that failed.
 func (c *Client) Flush(ctx context.Context) error {
-	if err := c.enter("flush", ""); err != nil {
+	tk, err := c.enter("flush", "")
+	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	return c.eachNode(func(n *node) error {
 		_, err := c.simple(ctx, "flush_all", n.addr, "flush_all", "OK")
 		return err
@@ -187,14 +189,15 @@ func (c *Client) Flush(ctx context.Context) error {
 // Servers). It returns an error for an address that is not one of the
 // Client's servers.
 func (c *Client) FlushNode(ctx context.Context, addr string) error {
-	if err := c.enter("flush", ""); err != nil {
+	tk, err := c.enter("flush", "")
+	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	if c.byAddr[addr] == nil {
 		return fmt.Errorf("memcached: flush_all: %s is not one of the servers %v", addr, c.Servers())
 	}
-	_, err := c.simple(ctx, "flush_all", addr, "flush_all", "OK")
+	_, err = c.simple(ctx, "flush_all", addr, "flush_all", "OK")
 	return err
 }
 
@@ -207,10 +210,11 @@ func (c *Client) FlushNode(ctx context.Context, addr string) error {
 // set; the error returned is non-nil only if ctx ended or the Client is
 // closed.
 func (c *Client) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
-	if err := c.enter("stats", ""); err != nil {
+	tk, err := c.enter("stats", "")
+	if err != nil {
 		return nil, err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	out := make([]backend.NodeStats, len(c.nodes))
 	_ = c.eachNode(func(n *node) error {
 		i := 0
@@ -283,11 +287,12 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 // after the keys of the servers that answered.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		if err := c.enter("keys", ""); err != nil {
+		tk, err := c.enter("keys", "")
+		if err != nil {
 			yield("", err)
 			return
 		}
-		defer c.leave()
+		defer c.leave(tk)
 		var errs []error
 		for _, n := range c.nodes {
 			if ctx.Err() != nil {

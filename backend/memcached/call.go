@@ -7,35 +7,40 @@ import (
 	"time"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/stripe"
 )
 
 // What every keyed call goes through: entering the Client, checking the key,
 // finding its server, its deadline, and turning the outcome into an error.
 
-// enter registers a call; it fails with ErrClosed after Close.
-func (c *Client) enter(op, key string) error {
-	c.active.Add(1)
+// enter registers a call; it fails with ErrClosed after Close. On success
+// the caller must call c.leave with the ticket returned.
+func (c *Client) enter(op, key string) (stripe.Ticket, error) {
+	t := c.active.Add(1)
 	if c.closed.Load() {
-		c.active.Add(-1)
-		return &opError{Op: op, Key: key, Kind: backend.ErrClosed}
+		c.active.Done(t, 1)
+		return 0, &opError{Op: op, Key: key, Kind: backend.ErrClosed}
 	}
-	return nil
+	return t, nil
 }
 
 // enterMulti is enter for op, a call on many keys, that also fails if ctx
-// is done. On success the caller must call c.leave.
-func (c *Client) enterMulti(ctx context.Context, op string) error {
-	if err := c.enter(op, ""); err != nil {
-		return err
+// is done. On success the caller must call c.leave with the ticket
+// returned.
+func (c *Client) enterMulti(ctx context.Context, op string) (stripe.Ticket, error) {
+	t, err := c.enter(op, "")
+	if err != nil {
+		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
-		c.leave()
-		return fmt.Errorf("memcached: %s: %w", op, err)
+		c.leave(t)
+		return 0, fmt.Errorf("memcached: %s: %w", op, err)
 	}
-	return nil
+	return t, nil
 }
 
-func (c *Client) leave() { c.active.Add(-1) }
+// leave ends the call that enter registered with ticket t.
+func (c *Client) leave(t stripe.Ticket) { c.active.Done(t, 1) }
 
 // maxKeyLen is memcached's key length limit.
 const maxKeyLen = 250
@@ -78,25 +83,26 @@ func (c *Client) deadline(ctx context.Context) due {
 
 // prepare checks that the Client is open and key is valid, and returns the
 // node for key if it is not marked down, and when the call must end. On
-// success the caller must call c.leave.
-func (c *Client) prepare(ctx context.Context, op, key string) (*node, due, error) {
+// success the caller must call c.leave with the ticket returned.
+func (c *Client) prepare(ctx context.Context, op, key string) (*node, due, stripe.Ticket, error) {
 	if err := checkKey(op, key); err != nil {
-		return nil, due{}, err
+		return nil, due{}, 0, err
 	}
-	if err := c.enter(op, key); err != nil {
-		return nil, due{}, err
+	t, err := c.enter(op, key)
+	if err != nil {
+		return nil, due{}, 0, err
 	}
 	dl := c.deadline(ctx)
 	if err := ctx.Err(); err != nil {
-		c.leave()
-		return nil, dl, fmt.Errorf("memcached: %s %q: %w", op, key, err)
+		c.leave(t)
+		return nil, dl, 0, fmt.Errorf("memcached: %s %q: %w", op, key, err)
 	}
 	n := c.pick(key)
 	if err := n.admit(); err != nil {
-		c.leave()
-		return nil, dl, &opError{Op: op, Key: key, Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}
+		c.leave(t)
+		return nil, dl, 0, &opError{Op: op, Key: key, Addr: n.addr, Kind: backend.ErrUnavailable, Err: err}
 	}
-	return n, dl, nil
+	return n, dl, t, nil
 }
 
 // result records the outcome of a call on n and converts its error.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"slices"
@@ -30,7 +31,7 @@ import (
 // the socket in one pass. Concurrent callers thus share writes, reads and
 // round trips without a goroutine or a dial per call. On an idle
 // connection a lone caller writes its request and reads its reply itself
-// (tryDirect); the reader sleeps on a condition variable while nothing is
+// (submit); the reader sleeps on a condition variable while nothing is
 // in flight.
 //
 // Each request is due at the start of its call plus the timeout. A
@@ -60,7 +61,7 @@ const (
 	kindArith                    // ma <key> D<delta> v [MD]
 	kindLease                    // mg <key> v c k N<exp> [R<delta>] (lease.go)
 	kindHello                    // mn, stats settings: first on a new connection (see pool.dialSlot)
-	kindGetMulti                 // mg <key> v c k q O<n> ..., the last without q (multi-key kinds last: see tryDirect)
+	kindGetMulti                 // mg <key> v c k q O<n> ..., the last without q (multi-key kinds last: see submit)
 	kindGets                     // gets <key> ...; mg <key> O<n> (see readGets)
 	kindSetMulti                 // ms <key> <len> T<exp> q O<n> ..., the last without q
 	kindDeleteMulti              // md <key> q O<n> ..., the last without q
@@ -233,7 +234,6 @@ type pool struct {
 	c     *Client
 	n     *node
 	slots []slot
-	rr    atomic.Uint32
 
 	// retired holds the connections retired (see conn.retire) and not
 	// closed yet, which no slot holds any more: close closes them too.
@@ -264,7 +264,9 @@ func newPool(c *Client, n *node, size int) *pool {
 func (p *pool) conn(ctx context.Context, deadline time.Time, byCtx bool) (*conn, error) {
 	s := &p.slots[0]
 	if len(p.slots) > 1 {
-		s = &p.slots[p.rr.Add(1)%uint32(len(p.slots))]
+		// At random rather than in turn: a shared turn counter is a
+		// cache line that every CPU writes on every call.
+		s = &p.slots[rand.Uint32()%uint32(len(p.slots))]
 	}
 	return p.connOn(ctx, s, deadline, byCtx)
 }
@@ -413,7 +415,7 @@ type conn struct {
 	inflight []*request // written (or being written), in order; head first
 	head     int
 	writing  bool // the writer or a caller is encoding and sending
-	direct   bool // a caller is reading its own reply (see tryDirect)
+	direct   bool // a caller is reading its own reply (see submit)
 	idle     bool // the reader waits on rcond for requests in flight
 	woken    bool // the writer was woken and has not taken the lock since
 	rcond    *sync.Cond
@@ -615,6 +617,13 @@ func (cn *conn) enqueue(r *request) error {
 		cn.mu.Unlock()
 		return err
 	}
+	cn.enqueueLocked(r)
+	return nil
+}
+
+// enqueueLocked is enqueue on a live connection, with cn.mu held, which it
+// releases.
+func (cn *conn) enqueueLocked(r *request) {
 	cn.pending = append(cn.pending, r)
 	cn.arm(r)
 	if !cn.writing && cn.head == len(cn.inflight) && len(cn.pending) == 1 && r.bytes() <= callerWriteMax &&
@@ -623,14 +632,13 @@ func (cn *conn) enqueue(r *request) error {
 		batch := cn.take()
 		cn.mu.Unlock()
 		cn.write(batch)
-		return nil
+		return
 	}
 	kick := cn.kickWriter()
 	cn.mu.Unlock()
 	if kick {
 		cn.wakeWriter()
 	}
-	return nil
 }
 
 // take moves the pending requests in flight, numbered, and returns them
@@ -804,7 +812,7 @@ func (cn *conn) readLoop() {
 	<-cn.writerDone
 	cn.s.cn.CompareAndSwap(cn, nil)
 	// Wait for a caller writing or reading on its own; then nobody does
-	// again (the connection is failed, so enqueue and tryDirect refuse).
+	// again (the connection is failed, so enqueue and submit refuse).
 	for {
 		cn.mu.Lock()
 		if !cn.writing && !cn.direct {
@@ -859,7 +867,7 @@ func (cn *conn) readReplies() (failed *request) {
 			return nil
 		}
 		// The requests stay in flight while their replies are read, so
-		// that the connection does not look idle to tryDirect meanwhile.
+		// that the connection does not look idle to submit meanwhile.
 		buf = append(buf[:0], cn.inflight[cn.head:]...)
 		cn.mu.Unlock()
 		work := buf
@@ -959,9 +967,9 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 			return err
 		}
 		p.prime(r, deadline, byCtx, cn)
-		done, err := cn.tryDirect(ctx, r)
-		if !done {
-			if err := cn.enqueue(r); err != nil {
+		direct, err := cn.submit(ctx, r)
+		if !direct {
+			if err != nil {
 				if err == errRetired && attempt < 4 {
 					// Closed for an address change: on to the new address.
 					last = cn
@@ -1012,29 +1020,34 @@ func staleConn(err error) bool {
 // connection: small enough never to block on the socket's buffer.
 const directMax = 8 << 10
 
-// tryDirect runs r in the caller's goroutine if cn is idle (nothing
-// queued, nothing awaiting a reply, no write going on), no other call of
-// the client is in progress, and r is small: the
-// caller writes its request and reads its reply itself, without waking the
-// writer and the reader, so a lone caller costs what a plain synchronous
-// client does. It reports false if cn was not idle: the caller then
-// queues r. Calls arriving meanwhile queue for the writer, and the reader
-// takes over their replies when this one is done. The watchdog bounds the
-// read by the timeout (by closing the connection); a cancelled context
-// closes the connection too, since a read cut short leaves it unusable.
-func (cn *conn) tryDirect(ctx context.Context, r *request) (bool, error) {
-	if r.kind >= kindGetMulti || len(r.value) > directMax {
-		return false, nil
-	}
-	if cn.p.c.active.Load() > 1 {
-		// Other calls are in progress: they would queue behind this one's
-		// round trip (the reader waits while a caller reads its own
-		// reply), so pipelining serves them all better.
-		return false, nil
-	}
+// submit runs r: in the caller's goroutine if cn is idle (nothing queued,
+// nothing awaiting a reply, no write going on), no other call of the
+// client is in progress, and r is small, reporting true with the call's
+// outcome; else it queues r (enqueue) and reports false, with the error
+// of a dead connection (r is then not queued).
+//
+// A call run directly writes its request and reads its reply itself,
+// without waking the writer and the reader, so a lone caller costs what a
+// plain synchronous client does. Calls arriving meanwhile queue for the
+// writer, and the reader takes over their replies when this one is done.
+// The watchdog bounds the read by the timeout (by closing the
+// connection); a cancelled context closes the connection too, since a
+// read cut short leaves it unusable. The count of calls in progress is
+// read only on an idle connection: under load none is.
+func (cn *conn) submit(ctx context.Context, r *request) (bool, error) {
 	cn.mu.Lock()
-	if cn.err != nil || cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight) {
+	if cn.err != nil {
+		err := cn.err
 		cn.mu.Unlock()
+		return false, err
+	}
+	if cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight) ||
+		r.kind >= kindGetMulti || len(r.value) > directMax ||
+		// Other calls are in progress: they would queue behind this
+		// one's round trip (the reader waits while a caller reads its
+		// own reply), so pipelining serves them all better.
+		cn.p.c.active.Load() > 1 {
+		cn.enqueueLocked(r)
 		return false, nil
 	}
 	cn.writing, cn.direct = true, true

@@ -144,11 +144,11 @@ func (c *Client) GetLease(ctx context.Context, key string, o backend.LeaseOption
 			return backend.Lease{}, err
 		}
 	}
-	n, dl, err := c.prepare(ctx, op, key)
+	n, dl, tk, err := c.prepare(ctx, op, key)
 	if err != nil {
 		return backend.Lease{}, err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	r := newRequest(kindLease)
 	r.exp, r.delta = exp, uint64(within)
 	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {
@@ -186,11 +186,11 @@ func (c *Client) ReleaseLease(ctx context.Context, l backend.Lease) error {
 		return nil
 	}
 	key := l.Item.Key
-	n, dl, err := c.prepare(ctx, op, key)
+	n, dl, tk, err := c.prepare(ctx, op, key)
 	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	r := newRequest(kindDelete)
 	r.mode, r.cas = 'C', l.Item.CAS
 	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {
@@ -223,11 +223,11 @@ func (c *Client) MarkStale(ctx context.Context, key string, ttl time.Duration) e
 	if err != nil {
 		return err
 	}
-	n, dl, err := c.prepare(ctx, op, key)
+	n, dl, tk, err := c.prepare(ctx, op, key)
 	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	r := newRequest(kindDelete)
 	r.mode, r.exp = 'I', exp
 	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {

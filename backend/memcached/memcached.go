@@ -13,6 +13,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/stripe"
 )
 
 // Client is a memcached backend over one or more servers. It implements
@@ -35,7 +36,7 @@ type Client struct {
 	bg     sync.WaitGroup // connection goroutines and dials
 
 	closed atomic.Bool
-	active atomic.Int64 // calls in progress
+	active stripe.Counter // calls in progress (see enter)
 
 	hook func(where string) // tests only (export_test.go): called at the points named in testPoint
 }

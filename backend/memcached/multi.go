@@ -67,10 +67,11 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 			return map[string]backend.Item{}, err
 		}
 	}
-	if err := c.enterMulti(ctx, op); err != nil {
+	tk, err := c.enterMulti(ctx, op)
+	if err != nil {
 		return map[string]backend.Item{}, err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	if len(keys) == 0 {
 		return map[string]backend.Item{}, nil
 	}
@@ -191,10 +192,11 @@ func (c *Client) confirmEmpty(ctx context.Context, n *node, keys []string, dl du
 // the outcome of every item is unknown.
 func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 	const op = "set_multi"
-	if err := c.enterMulti(ctx, op); err != nil {
+	tk, err := c.enterMulti(ctx, op)
+	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	var me backend.MultiError
 	var valid []string
 	byKey := make(map[string]int, len(items))
@@ -242,10 +244,11 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 // backend.ErrNotFound.
 func (c *Client) DeleteMulti(ctx context.Context, keys []string) error {
 	const op = "delete_multi"
-	if err := c.enterMulti(ctx, op); err != nil {
+	tk, err := c.enterMulti(ctx, op)
+	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	var me backend.MultiError
 	var valid []string
 	for _, k := range keys {

@@ -12,11 +12,11 @@ import (
 // backend.ErrNotFound and memcache.ErrCacheMiss; a server marked down,
 // backend.ErrUnavailable.
 func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
-	n, dl, err := c.prepare(ctx, "get", key)
+	n, dl, tk, err := c.prepare(ctx, "get", key)
 	if err != nil {
 		return backend.Item{}, err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	if t := n.text.Load(); t != nil {
 		return c.textGet(ctx, n, t, dl, key)
 	}
@@ -43,7 +43,9 @@ func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 
 // PrivateReads reports true: the Value of every Get is a buffer read
 // from the network for that call alone (backend.PrivateReader), so a
-// memdict.Dict[[]byte] hands it over without copying it.
+// memdict.Dict[[]byte] hands it over without copying it. So are GetMulti's
+// Values: small ones are packed into shared buffers, each capped at its
+// end, so that appending to one never writes into another.
 func (c *Client) PrivateReads() bool { return true }
 
 var _ backend.PrivateReader = (*Client)(nil)
@@ -57,11 +59,11 @@ var _ backend.PrivateReader = (*Client)(nil)
 // commands it fails with an error wrapping backend.ErrNotSupported.
 func (c *Client) GetTTL(ctx context.Context, key string) (backend.Item, error) {
 	const op = "get_ttl"
-	n, dl, err := c.prepare(ctx, op, key)
+	n, dl, tk, err := c.prepare(ctx, op, key)
 	if err != nil {
 		return backend.Item{}, err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	if n.text.Load() != nil {
 		return backend.Item{}, errNoTTL(n, key)
 	}

@@ -651,7 +651,7 @@ func TestReplyBeforeRequest(t *testing.T) {
 		memcached.WithFailureLimit(0))
 	armed.Store(true)
 	// A value too large for a caller to send on an idle connection without
-	// the engine (tryDirect).
+	// the engine (submit).
 	err := c.Set(context.Background(), backend.Item{Key: "k", Value: make([]byte, 10<<10)})
 	wantProtocolError(t, "a Set answered before its request was sent", err)
 }

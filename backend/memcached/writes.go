@@ -82,11 +82,11 @@ func (c *Client) checkWrite(n *node, op string, item backend.Item) (int32, error
 
 // store runs one of the writes (set, add, cas); mode is 0, 'E' or 'C'.
 func (c *Client) store(ctx context.Context, op string, mode byte, item backend.Item) error {
-	n, dl, err := c.prepare(ctx, op, item.Key)
+	n, dl, tk, err := c.prepare(ctx, op, item.Key)
 	if err != nil {
 		return err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	if t := n.text.Load(); t == nil && n.itemSizeMax.Load() == 0 {
 		// Learn the server's item_size_max before checking the size.
 		if _, err := n.pool.conn(ctx, dl.at, dl.byCtx); err != nil && err != errTextProtocol {
@@ -156,12 +156,12 @@ func (c *Client) CompareAndSwap(ctx context.Context, item backend.Item) error {
 // nil) has the last word (see incrementByCAS).
 func (c *Client) keyed(ctx context.Context, op, key string, r *request,
 	text func(*memcache.Client) (uint64, error), notNumeric func(n *node, dl due) (uint64, error)) (uint64, error) {
-	n, dl, err := c.prepare(ctx, op, key)
+	n, dl, tk, err := c.prepare(ctx, op, key)
 	if err != nil {
 		r.release()
 		return 0, err
 	}
-	defer c.leave()
+	defer c.leave(tk)
 	if t := n.text.Load(); t != nil {
 		r.release()
 		return c.textRun(ctx, n, t, dl, op, key, text)

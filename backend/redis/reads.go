@@ -84,7 +84,8 @@ var _ backend.TTLReader = (*Backend)(nil)
 // read that call's reply into (a buffer it makes for each bulk string; a
 // Get batched into an MGET has its own element), which neither go-redis nor
 // the Backend keeps (backend.PrivateReader), so a memdict.Dict[[]byte]
-// hands it over without copying it.
+// hands it over without copying it. So are GetMulti's Values, each an
+// element of an MGET reply.
 func (b *Backend) PrivateReads() bool { return true }
 
 var _ backend.PrivateReader = (*Backend)(nil)

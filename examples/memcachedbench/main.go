@@ -91,6 +91,7 @@ const (
 	sideMd     = "memdict"
 	sideRaw2   = "raw 2x32"
 	sideRaw4   = "raw 4x128"
+	sideRawC   = "raw callers"
 	sideRawSeq = "raw 1x1"
 )
 
@@ -122,6 +123,7 @@ var (
 	verbose   = flag.Bool("v", false, "print every round's rates")
 	onlySides = flag.String("sides", "", "comma-separated sides to run (default: all), such as memdict,\"raw 2x32\"")
 	profDur   = flag.Duration("profile-d", 3*time.Second, "how long -cpuprofile profiles memdict's side, after the phase's rounds")
+	profSide  = flag.String("profile-side", sideMd, "the side -cpuprofile profiles")
 )
 
 func main() {
@@ -134,8 +136,8 @@ func main() {
 	only := flag.String("phases", "", "comma-separated phases to run (default: all); \"scaling\" for the scaling table")
 	scale := flag.String("scale", "1,4,16,64,256,1024", "goroutine counts of the scaling table")
 	caslap := flag.Bool("memcaslap", false, "also run memcaslap (or memaslap) against the server")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of memdict's side of the -profile phase to this file (a run of -profile-d after the rounds)")
-	profPhase := flag.String("profile", "get-64", "the phase whose memdict side -cpuprofile profiles")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the -profile-side side of the -profile phase to this file (a run of -profile-d after the rounds)")
+	profPhase := flag.String("profile", "get-64", "the phase whose side -profile-side -cpuprofile profiles")
 	flag.Parse()
 	log.SetFlags(0)
 	if *rounds < 1 || *keys < 1000 || *workers < 1 {
@@ -349,8 +351,17 @@ func main() {
 			return s
 		}}
 	}
+	callersSide := func(op pipeOp) side {
+		return side{sideRawC, func(d time.Duration) sample {
+			s, err := callersLoad(*addr, *conns, *workers, d, op)
+			if err != nil {
+				check(1, fmt.Errorf("%s: %w", sideRawC, err)) // counted with go-memcache's: never expected
+			}
+			return s
+		}}
+	}
 	ceilings := func(op pipeOp) []side {
-		return []side{pipeSide(sideRaw2, 2, 32, op), pipeSide(sideRaw4, 4, 128, op)}
+		return []side{pipeSide(sideRaw2, 2, 32, op), pipeSide(sideRaw4, 4, 128, op), callersSide(op)}
 	}
 	phases := []phase{
 		{name: "get-seq", par: 1, perOp: 1,
@@ -551,9 +562,9 @@ func runPhase(ph phase, prof string) bool {
 			fatalf("%v", err)
 		}
 		for _, s := range ph.sides {
-			if s.name == sideMd {
+			if s.name == *profSide {
 				smp := s.run(*profDur)
-				fmt.Printf("  (profiled: memdict %s/s, %.2f µs/op client CPU, %.3f writes/op, into %s)\n",
+				fmt.Printf("  (profiled: %s %s/s, %.2f µs/op client CPU, %.3f writes/op, into %s)\n", s.name,
 					si(smp.rate()), smp.cpuPerOp(), smp.writesPerOp(), prof)
 			}
 		}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // HashLen is the length of an encoded hash: 24 bytes of SHA-256 in
@@ -38,14 +39,18 @@ const MinMaxLen = 80
 
 const hexdigits = "0123456789ABCDEF"
 
-func mustEscape(c byte) bool {
-	return c <= ' ' || c == 0x7f || c == '%' || c == ':' || c == '#'
-}
+// escapeTable[c] reports whether the byte c must be escaped.
+var escapeTable = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c <= ' ' || c == 0x7f || c == '%' || c == ':' || c == '#'
+	}
+	return t
+}()
 
 // needsEscape reports whether s holds a byte that must be escaped.
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if mustEscape(s[i]) {
+		if escapeTable[s[i]] {
 			return true
 		}
 	}
@@ -56,25 +61,26 @@ func needsEscape(s string) bool {
 func escapedLen(s string) int {
 	n := len(s)
 	for i := 0; i < len(s); i++ {
-		if mustEscape(s[i]) {
+		if escapeTable[s[i]] {
 			n += 2
 		}
 	}
 	return n
 }
 
-// appendEscaped appends the escaped form of s to b.
-func appendEscaped(b *strings.Builder, s string) {
+// appendEscaped appends the escaped form of s to b: the runs of bytes
+// that stay as they are in one copy each.
+func appendEscaped(b []byte, s string) []byte {
+	run := 0 // the start of the current run of plain bytes
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if mustEscape(c) {
-			b.WriteByte('%')
-			b.WriteByte(hexdigits[c>>4])
-			b.WriteByte(hexdigits[c&15])
-		} else {
-			b.WriteByte(c)
+		if escapeTable[c] {
+			b = append(b, s[run:i]...)
+			b = append(b, '%', hexdigits[c>>4], hexdigits[c&15])
+			run = i + 1
 		}
 	}
+	return append(b, s[run:]...)
 }
 
 // Escape returns s with every byte that may not appear in a component
@@ -83,10 +89,8 @@ func Escape(s string) string {
 	if !needsEscape(s) {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(escapedLen(s))
-	appendEscaped(&b, s)
-	return b.String()
+	b := appendEscaped(make([]byte, 0, escapedLen(s)), s)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // ErrMalformed is returned by Unescape and Split for text that Escape and
@@ -114,12 +118,12 @@ func Unescape(s string) (string, error) {
 				return "", fmt.Errorf("%w: bad escape in %q", ErrMalformed, s)
 			}
 			v := byte(hi<<4 | lo)
-			if !mustEscape(v) {
+			if !escapeTable[v] {
 				return "", fmt.Errorf("%w: needless escape in %q", ErrMalformed, s)
 			}
 			b = append(b, v)
 			i += 2
-		case mustEscape(c):
+		case escapeTable[c]:
 			return "", fmt.Errorf("%w: unescaped byte in %q", ErrMalformed, s)
 		default:
 			b = append(b, c)
@@ -148,16 +152,13 @@ func Hash(s string) string {
 // prefix, gen) contributes, ending in ':'. maxLen is the maximum backend
 // key length (0: no limit); it must be 0 or at least MinMaxLen.
 func Namespace(site, prefix string, gen uint64, maxLen int) string {
-	var b strings.Builder
+	var b []byte
 	if site != "" {
-		appendEscaped(&b, site)
-		b.WriteByte(':')
+		b = append(appendEscaped(b, site), ':')
 	}
-	appendEscaped(&b, prefix)
-	b.WriteByte(':')
-	b.WriteString(strconv.FormatUint(gen, 10))
-	b.WriteByte(':')
-	ns := b.String()
+	b = append(appendEscaped(b, prefix), ':')
+	b = append(strconv.AppendUint(b, gen, 10), ':')
+	ns := string(b)
 	if maxLen > 0 && len(ns)+1+HashLen > maxLen {
 		ns = "#" + Hash(ns) + ":"
 	}
@@ -178,11 +179,27 @@ func Key(ns, key string, maxLen int) (string, bool) {
 	if maxLen > 0 && len(ns)+n > maxLen {
 		return ns + "#" + Hash(key), true
 	}
-	var b strings.Builder
-	b.Grow(len(ns) + n)
-	b.WriteString(ns)
-	appendEscaped(&b, key)
-	return b.String(), false
+	b := make([]byte, 0, len(ns)+n)
+	b = append(b, ns...)
+	b = appendEscaped(b, key)
+	return unsafe.String(unsafe.SliceData(b), len(b)), false
+}
+
+// AppendKey appends Key(ns, key, maxLen) to b, and says whether it was
+// shortened to a hash. The backend keys of a call on many keys are built
+// into one buffer this way.
+func AppendKey(b []byte, ns, key string, maxLen int) ([]byte, bool) {
+	n := escapedLen(key)
+	if maxLen > 0 && len(ns)+n > maxLen {
+		b = append(b, ns...)
+		b = append(b, '#')
+		return append(b, Hash(key)...), true
+	}
+	b = append(b, ns...)
+	if n == len(key) {
+		return append(b, key...), false
+	}
+	return appendEscaped(b, key), false
 }
 
 // Split returns the user key of a backend key in namespace ns. If the key
@@ -208,16 +225,11 @@ func Split(ns, full string) (key string, hashed bool, err error) {
 // example "gen") for (site, prefix). Meta keys start with "#!" and so never
 // meet a data key.
 func MetaKey(site, prefix, name string, maxLen int) string {
-	var b strings.Builder
-	b.WriteString("#!")
-	appendEscaped(&b, name)
-	b.WriteByte(':')
+	b := append(appendEscaped([]byte("#!"), name), ':')
 	if site != "" {
-		appendEscaped(&b, site)
-		b.WriteByte(':')
+		b = append(appendEscaped(b, site), ':')
 	}
-	appendEscaped(&b, prefix)
-	k := b.String()
+	k := string(appendEscaped(b, prefix))
 	if maxLen > 0 && len(k) > maxLen {
 		k = "#!" + Escape(name) + "#" + Hash(k)
 	}

@@ -166,6 +166,11 @@ func FuzzInjective(f *testing.F) {
 			if utf8.ValidString(k1) && !h1 && !needsEscape(k1) && !strings.HasSuffix(b1, k1) {
 				t.Fatalf("plain key not readable in %q", b1)
 			}
+			// AppendKey builds the same key after what a buffer holds.
+			buf, ah := AppendKey([]byte(k2), ns1, k1, max)
+			if string(buf[len(k2):]) != b1 || ah != h1 || string(buf[:len(k2)]) != k2 {
+				t.Fatalf("AppendKey(%q, %q, %q, %d) = %q, %v; Key = %q, %v", k2, ns1, k1, max, buf, ah, b1, h1)
+			}
 		}
 	})
 }
