@@ -124,11 +124,12 @@ type Dict[V any] struct {
 	refreshing atomic.Bool
 
 	updateRetries int
-	ownFormat     bool          // WithFormat was given (errors name it, not the settings)
-	timeout       time.Duration // WithTimeout: 0 the backend's, <0 none
-	privateReads  bool          // be's Get values are the caller's own (backend.PrivateReader)
-	askPrivate    bool          // be is a wrapper: each read says whether its value is private
-	near          *nearCache[V] // nil without WithNearCache
+	ownFormat     bool                  // WithFormat was given (errors name it, not the settings)
+	timeout       time.Duration         // WithTimeout: 0 the backend's, <0 none
+	privateReads  bool                  // be's Get values are the caller's own (backend.PrivateReader)
+	askPrivate    bool                  // be is a wrapper: each read says whether its value is private
+	ordered       backend.OrderedGetter // be's GetMulti without a map, if it has one and is not a wrapper
+	near          *nearCache[V]         // nil without WithNearCache
 	flights       flightGroup[V]
 	updates       updateGroup[V]
 	lease         leaseState // GetOrLoad across processes, logical expiry (lease.go)
@@ -179,8 +180,11 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		// read says whether its value is private, for the value types
 		// that can use it.
 		d.askPrivate = d.kind == kindBytes || d.kind == kindRaw
-	} else if pr, ok := be.(backend.PrivateReader); ok {
-		d.privateReads = pr.PrivateReads()
+	} else {
+		if pr, ok := be.(backend.PrivateReader); ok {
+			d.privateReads = pr.PrivateReads()
+		}
+		d.ordered, _ = be.(backend.OrderedGetter)
 	}
 	near, source := o.near, "WithNearCache"
 	if near == nil && !o.noNear {
@@ -311,15 +315,22 @@ func (d *Dict[V]) get(ctx context.Context, bkey string) (backend.Item, bool, err
 	return it, d.privateReads, err
 }
 
-// getMulti reads bkeys from the backend, and says whether the values read
-// are the caller's own (see backend.PrivateReader).
-func (d *Dict[V]) getMulti(ctx context.Context, bkeys []string) (map[string]backend.Item, bool, error) {
-	if d.askPrivate {
+// getMulti reads bkeys from the backend: the items found by key, or in
+// found, in the order of bkeys, if the backend is a
+// backend.OrderedGetter. It says whether the values read are the caller's
+// own (see backend.PrivateReader).
+func (d *Dict[V]) getMulti(ctx context.Context, bkeys []string) (items map[string]backend.Item, found []backend.Item, private bool, err error) {
+	switch {
+	case d.askPrivate:
 		r := backend.Do(ctx, d.be, backend.Call{Op: backend.OpGetMulti, Keys: bkeys})
-		return r.Items, r.Private, r.Err
+		return r.Items, nil, r.Private, r.Err
+	case d.ordered != nil:
+		found = make([]backend.Item, len(bkeys))
+		err = d.ordered.GetMultiOrdered(ctx, bkeys, found)
+		return nil, found, d.privateReads, err
 	}
-	items, err := d.be.GetMulti(ctx, bkeys)
-	return items, d.privateReads, err
+	items, err = d.be.GetMulti(ctx, bkeys)
+	return items, nil, d.privateReads, err
 }
 
 // decode unpacks a stored item. ok is false if the value belongs to
@@ -825,7 +836,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		slices.SortFunc(me.Failed, func(x, y *OpError) int { return strings.Compare(x.Key, y.Key) })
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
-	items, private, err := d.getMulti(b.next(), bkeys)
+	items, found, private, err := d.getMulti(b.next(), bkeys)
 	// A value the near cache keeps is not handed over as it is.
 	private = private && tokens == nil
 	var failedKeys map[string]error
@@ -845,8 +856,15 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	}
 	for i, bk := range bkeys {
 		w := wants[i]
-		it, found := items[bk]
-		if !found {
+		var it backend.Item
+		var got bool
+		if found != nil {
+			it = found[i]
+			got = it.Key != ""
+		} else {
+			it, got = items[bk]
+		}
+		if !got {
 			delete(out, w.key)
 			if cause, failed := failedKeys[bk]; failed {
 				me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: b.check(cause)})

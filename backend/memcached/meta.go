@@ -319,6 +319,17 @@ var (
 
 // readValue reads size bytes and the CRLF after them into dst.
 func readValue(br *bufio.Reader, dst []byte) error {
+	if n := len(dst) + 2; br.Buffered() >= n {
+		// All of it is in the buffer (small values, most often): one copy
+		// and one check.
+		b, _ := br.Peek(n)
+		copy(dst, b)
+		if b[n-2] != '\r' || b[n-1] != '\n' {
+			return protoErr("value in reply not followed by CRLF")
+		}
+		_, _ = br.Discard(n)
+		return nil
+	}
 	if _, err := io.ReadFull(br, dst); err != nil {
 		return unexpected(err)
 	}

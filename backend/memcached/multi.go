@@ -21,6 +21,7 @@ var _ backend.MultiWriter = (*Client)(nil)
 type nodeCall struct {
 	n     *node
 	keys  []string
+	idx   []int // the index in the call's keys of each of keys; nil: keys are the call's
 	items []backend.Item
 	exps  []int32
 	r     *request
@@ -36,7 +37,7 @@ func (c *Client) groupKeys(keys []string) []*nodeCall {
 	}
 	byNode := make(map[*node]*nodeCall, len(r.nodes))
 	var calls []*nodeCall
-	for _, k := range keys {
+	for i, k := range keys {
 		n := r.node(k)
 		nc := byNode[n]
 		if nc == nil {
@@ -45,8 +46,17 @@ func (c *Client) groupKeys(keys []string) []*nodeCall {
 			calls = append(calls, nc)
 		}
 		nc.keys = append(nc.keys, k)
+		nc.idx = append(nc.idx, i)
 	}
 	return calls
+}
+
+// index returns the index in the call's keys of nc.keys[i].
+func (nc *nodeCall) index(i int) int {
+	if nc.idx == nil {
+		return i
+	}
+	return nc.idx[i]
 }
 
 func isCtxErr(err error) bool {
@@ -61,23 +71,43 @@ func isCtxErr(err error) bool {
 // invalid key fails the whole call before anything is sent; so does a
 // done context.
 func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
+	out := make(map[string]backend.Item, len(keys))
+	err := c.getMulti(ctx, keys, func(_ int, it backend.Item) { out[it.Key] = it })
+	return out, err
+}
+
+// GetMultiOrdered is GetMulti with the items found put in found, which
+// must be as long as keys: found[i] is the item of keys[i], or the zero
+// Item if it was not found or could not be read (backend.OrderedGetter).
+// It spares GetMulti's map.
+func (c *Client) GetMultiOrdered(ctx context.Context, keys []string, found []backend.Item) error {
+	if len(found) != len(keys) {
+		return fmt.Errorf("memcached: get_multi: %d keys and room for %d items", len(keys), len(found))
+	}
+	return c.getMulti(ctx, keys, func(i int, it backend.Item) { found[i] = it })
+}
+
+var _ backend.OrderedGetter = (*Client)(nil)
+
+// getMulti is GetMulti, handing each item found to put with the index of
+// its key in keys.
+func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it backend.Item)) error {
 	const op = "get_multi"
 	for _, k := range keys {
 		if err := checkKey(op, k); err != nil {
-			return map[string]backend.Item{}, err
+			return err
 		}
 	}
 	tk, err := c.enterMulti(ctx, op)
 	if err != nil {
-		return map[string]backend.Item{}, err
+		return err
 	}
 	defer c.leave(tk)
 	if len(keys) == 0 {
-		return map[string]backend.Item{}, nil
+		return nil
 	}
 	calls := c.groupKeys(keys)
 	dl := c.deadline(ctx)
-	out := make(map[string]backend.Item, len(keys))
 	var me backend.MultiError
 	failAll := func(nc *nodeCall, err error) {
 		for _, k := range nc.keys {
@@ -99,7 +129,7 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		switch {
 		case err == errTextProtocol:
 		case err != nil && isCtxErr(err):
-			return out, fmt.Errorf("memcached: %s: %w", op, err)
+			return fmt.Errorf("memcached: %s: %w", op, err)
 		case err != nil:
 			failAll(nc, c.result(nc.n, op, "", err))
 		default:
@@ -113,58 +143,66 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backen
 		if nc.r == nil {
 			items, err := c.textGetMulti(ctx, nc.n, nc.n.text.Load(), dl, nc.keys)
 			if isCtxErr(err) {
-				return out, fmt.Errorf("memcached: %s: %w", op, err)
+				return fmt.Errorf("memcached: %s: %w", op, err)
 			}
 			if err != nil {
 				failAll(nc, err)
 			}
-			for k, it := range items {
-				out[k] = it
+			if len(items) > 0 {
+				for i, k := range nc.keys {
+					if it, ok := items[k]; ok {
+						put(nc.index(i), it)
+					}
+				}
 			}
 			continue
 		}
 		if err := nc.n.pool.wait(ctx, nc.cn, nc.r); err != nil {
 			if isCtxErr(err) {
-				return out, fmt.Errorf("memcached: %s: %w", op, err)
+				return fmt.Errorf("memcached: %s: %w", op, err)
 			}
 			failAll(nc, c.result(nc.n, op, "", err))
 			continue
 		}
-		var empty []string
+		var empty *nodeCall // the keys found empty, with their indexes
 		for _, f := range nc.r.founds {
 			k := nc.keys[f.index]
 			if len(f.value) == 0 {
-				empty = append(empty, k)
+				if empty == nil {
+					empty = &nodeCall{}
+				}
+				empty.keys = append(empty.keys, k)
+				empty.idx = append(empty.idx, nc.index(f.index))
 				continue
 			}
-			out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas, Flags: f.flags}
+			put(nc.index(f.index), backend.Item{Key: k, Value: f.value, CAS: f.cas, Flags: f.flags})
 		}
 		nc.r.release()
-		if len(empty) > 0 {
+		if empty != nil {
 			// Empty values, or lease placeholders, which the text protocol
 			// cannot tell apart: mg can.
-			if err := c.confirmEmpty(ctx, nc.n, empty, dl, out); err != nil {
+			if err := c.confirmEmpty(ctx, nc.n, empty, dl, put); err != nil {
 				if isCtxErr(err) {
-					return out, fmt.Errorf("memcached: %s: %w", op, err)
+					return fmt.Errorf("memcached: %s: %w", op, err)
 				}
-				failAll(&nodeCall{keys: empty}, c.result(nc.n, op, "", err))
+				failAll(empty, c.result(nc.n, op, "", err))
 				continue
 			}
 		}
 		nc.n.success()
 	}
 	if len(me.Errors) > 0 {
-		return out, &me
+		return &me
 	}
-	return out, nil
+	return nil
 }
 
-// confirmEmpty reads keys, found empty by a gets, again with mg, which
-// tells a lease placeholder (a miss) from an empty value, and adds those
-// that are values to out.
-func (c *Client) confirmEmpty(ctx context.Context, n *node, keys []string, dl due, out map[string]backend.Item) error {
+// confirmEmpty reads the keys of e, found empty by a gets, again with mg,
+// which tells a lease placeholder (a miss) from an empty value, and hands
+// those that are values to put.
+func (c *Client) confirmEmpty(ctx context.Context, n *node, e *nodeCall, dl due, put func(int, backend.Item)) error {
 	r := newRequest(kindGetMulti)
-	r.keys = keys
+	r.keys = e.keys
 	cn, err := n.pool.start(ctx, r, dl.at, dl.byCtx)
 	if err != nil {
 		return err
@@ -173,8 +211,8 @@ func (c *Client) confirmEmpty(ctx context.Context, n *node, keys []string, dl du
 		return err
 	}
 	for _, f := range r.founds {
-		k := keys[f.index]
-		out[k] = backend.Item{Key: k, Value: f.value, CAS: f.cas}
+		k := e.keys[f.index]
+		put(e.index(f.index), backend.Item{Key: k, Value: f.value, CAS: f.cas})
 	}
 	r.release()
 	return nil

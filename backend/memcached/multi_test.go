@@ -1,11 +1,13 @@
 package memcached_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
-
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -290,5 +292,119 @@ func TestAddFourthServer(t *testing.T) {
 	t.Logf("after adding a 4th server, %.1f%% of the keys moved", 100*moved)
 	if moved < 0.15 || moved > 0.35 {
 		t.Errorf("%.1f%% of the keys moved, want about 25%%", 100*moved)
+	}
+}
+
+// TestGetMultiOrdered: GetMultiOrdered finds what GetMulti finds, each
+// item at the index of its key, over three servers; an empty value is an
+// item and a lease placeholder is not; a stopped server's keys are named
+// in a *backend.MultiError and left zero while the others are found; and a
+// server without meta commands (gomemcache) answers in order too.
+func TestGetMultiOrdered(t *testing.T) {
+	t.Parallel()
+	procs, addrs := startMemcacheds(t, 3)
+	c, err := memcached.New(addrs, memcached.WithTimeout(testTimeout), memcached.WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var keys []string
+	for i := range 40 {
+		k := fmt.Sprintf("ord:%d", i)
+		keys = append(keys, k)
+		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("v" + k), Flags: uint32(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Set(ctx, backend.Item{Key: "ord:empty", Value: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetLease(ctx, "ord:placeholder", leaseOpts); err != nil {
+		t.Fatal(err)
+	}
+	// Absent keys, the empty value and the placeholder among the others,
+	// and a key twice.
+	asked := append([]string{"ord:absent", "ord:empty"}, keys[:20]...)
+	asked = append(asked, "ord:placeholder", keys[3])
+	asked = append(asked, keys[20:]...)
+
+	check := func(what string, found []backend.Item, m map[string]backend.Item, skip func(string) bool) {
+		t.Helper()
+		for i, k := range asked {
+			want, ok := m[k]
+			if skip(k) {
+				ok = false
+			}
+			got := found[i]
+			switch {
+			case !ok && got.Key != "":
+				t.Errorf("%s: found[%d] = %q for %q, which GetMulti did not find", what, i, got.Key, k)
+			case ok && (got.Key != k || string(got.Value) != string(want.Value) || got.Flags != want.Flags || got.CAS != want.CAS):
+				t.Errorf("%s: found[%d] = %q %q flags %d cas %d, want %q %q flags %d cas %d",
+					what, i, got.Key, got.Value, got.Flags, got.CAS, k, want.Value, want.Flags, want.CAS)
+			}
+		}
+	}
+	m, err := c.GetMulti(ctx, asked)
+	if err != nil || len(m) != len(keys)+1 {
+		t.Fatalf("GetMulti: %d items, %v; want %d", len(m), err, len(keys)+1)
+	}
+	if it, ok := m["ord:empty"]; !ok || len(it.Value) != 0 {
+		t.Fatalf("GetMulti: the empty value = %v, %v", it, ok)
+	}
+	found := make([]backend.Item, len(asked))
+	if err := c.GetMultiOrdered(ctx, asked, found); err != nil {
+		t.Fatalf("GetMultiOrdered: %v", err)
+	}
+	check("all servers up", found, m, func(string) bool { return false })
+
+	if err := c.GetMultiOrdered(ctx, asked, found[:3]); err == nil {
+		t.Errorf("GetMultiOrdered with room for 3 of %d items: no error", len(asked))
+	}
+
+	// One server down: its keys fail, the others are found.
+	down := addrs[1]
+	procs[1].Stop(t)
+	clear(found)
+	err = c.GetMultiOrdered(ctx, asked, found)
+	kes, ok := backend.KeyErrors(err)
+	if !ok || len(kes) == 0 {
+		t.Fatalf("GetMultiOrdered with %s stopped: %v, want a *backend.MultiError", down, err)
+	}
+	failed := map[string]bool{}
+	for _, ke := range kes {
+		failed[ke.Key] = true
+		if c.ServerFor(ke.Key) != down {
+			t.Errorf("key %q of %s named as failed", ke.Key, c.ServerFor(ke.Key))
+		}
+	}
+	for _, k := range asked {
+		if c.ServerFor(k) == down && !failed[k] {
+			t.Errorf("key %q of the stopped server not named as failed", k)
+		}
+	}
+	check("one server stopped", found, m, func(k string) bool { return failed[k] })
+
+	// A server without meta commands: gomemcache's GetMulti, in order.
+	s := newProtoFake(t, false, func(line string, conn net.Conn, r *bufio.Reader) bool {
+		if !strings.HasPrefix(line, "gets ") {
+			return false
+		}
+		for _, k := range strings.Fields(line)[1:] {
+			if k != "b" {
+				fmt.Fprintf(conn, "VALUE %s 0 %d 1\r\n%s\r\n", k, len(valueOf(k)), valueOf(k))
+			}
+		}
+		fmt.Fprintf(conn, "END\r\n")
+		return true
+	})
+	tc := fakeClient(t, s, memcached.WithTimeout(2*time.Second))
+	found = make([]backend.Item, 3)
+	if err := tc.GetMultiOrdered(ctx, []string{"c", "b", "a"}, found); err != nil {
+		t.Fatalf("text protocol: GetMultiOrdered: %v", err)
+	}
+	if string(found[0].Value) != valueOf("c") || found[1].Key != "" || string(found[2].Value) != valueOf("a") {
+		t.Errorf("text protocol: GetMultiOrdered(c, b, a) = %v", found)
 	}
 }

@@ -403,6 +403,21 @@ func testGetMultiPartial(t *testing.T, h *harness) {
 	if _, ok := m[missing]; ok {
 		t.Fatalf("GetMulti holds the missing key")
 	}
+	// A backend that can also answer in order (backend.OrderedGetter)
+	// finds the same items, each at its key's index.
+	if og, ok := h.be.(backend.OrderedGetter); ok {
+		keys := []string{a, missing, b, c, a}
+		found := make([]backend.Item, len(keys))
+		noErr(t, "GetMultiOrdered", og.GetMultiOrdered(h.ctx(), keys, found))
+		for i, k := range keys {
+			want, ok := m[k]
+			got := found[i]
+			if !ok && got.Key != "" || ok && (got.Key != k || string(got.Value) != string(want.Value) || got.CAS != want.CAS) {
+				t.Fatalf("GetMultiOrdered: found[%d] = {Key %q, Value %s, CAS %d} for %q; GetMulti gives %v (%v)",
+					i, got.Key, show(got.Value), got.CAS, k, ok, show(want.Value))
+			}
+		}
+	}
 }
 
 func testGetMultiNoKeys(t *testing.T, h *harness) {
