@@ -22,7 +22,12 @@
 // backend/memcached with its default options. The ceilings ("raw CxW", see
 // pipe.go) keep W requests in flight on each of C connections: raw 2x32 is
 // the 64 requests of the -64 phases' 64 callers on memdict's 2
-// connections; raw 4x128 is the most this server answers. Phases:
+// connections; raw 4x128 is the most this server answers. "raw callers"
+// (see callers.go) is the ceiling of a client whose callers block: the
+// -64 phases' 64 goroutines each make one call at a time through a
+// minimal pipelined client on memdict's connections, and wait for its
+// reply, as memdict's callers do; the gap between it and raw 2x32 is what
+// blocking callers cost on this machine, whatever the library. Phases:
 //
 //	get-seq          one goroutine, sequential Get
 //	get-64           64 goroutines doing Get
