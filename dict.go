@@ -79,7 +79,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -776,10 +775,11 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		key    string
 		hashed bool
 	}
-	// out holds V's zero value under each distinct key until the key is
-	// found, and loses the keys that are not: one map for both.
-	out := make(map[string]V, len(keys))
-	distinct := dedupe(keys, out)
+	// out gets the values found: the near cache's, then the backend's,
+	// made once the backend has answered (a map written right away stays
+	// in the cache).
+	out := map[string]V{}
+	distinct := dedupe(keys)
 	if d.obs != nil {
 		var ob *observation
 		ctx, ob = d.observe(ctx, "getmulti", "", len(distinct))
@@ -793,7 +793,6 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	defer b.end()
 	vw, err := d.current(&b)
 	if err != nil {
-		clear(out)
 		t0 := d.m.startN(opGet, len(distinct))
 		defer d.m.end(opGet, t0)
 		for _, k := range distinct {
@@ -808,9 +807,8 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		var near map[string]V
 		near, distinct, tokens = d.nearGetMulti(vw, distinct)
 		d.noteNear(ctx, len(near), len(distinct))
-		maps.Copy(out, near)
-		for _, k := range distinct {
-			delete(out, k) // until found
+		if near != nil {
+			out = near // a map of this call's
 		}
 		if len(distinct) == 0 {
 			return out, nil
@@ -825,7 +823,6 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	for _, k := range distinct {
 		bk, hashed, err := vw.bkeyIn(&kbuf, k)
 		if err != nil {
-			delete(out, k)
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: k, Err: err})
 			continue
 		}
@@ -854,6 +851,9 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 			}
 		}
 	}
+	if len(out) == 0 {
+		out = make(map[string]V, len(bkeys))
+	}
 	for i, bk := range bkeys {
 		w := wants[i]
 		var it backend.Item
@@ -865,7 +865,6 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 			it, got = items[bk]
 		}
 		if !got {
-			delete(out, w.key)
 			if cause, failed := failedKeys[bk]; failed {
 				me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: b.check(cause)})
 			} else {
@@ -876,7 +875,6 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		v, ok, derr := d.decodeIn(vw, w.key, w.hashed, it, private)
 		switch {
 		case derr != nil:
-			delete(out, w.key)
 			me.Failed = append(me.Failed, &OpError{Op: "get", Key: w.key, Err: derr})
 		case ok:
 			out[w.key] = v
@@ -884,7 +882,6 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 				d.near.fill(vw, w.key, t, v, it.Value)
 			}
 		default:
-			delete(out, w.key)
 			d.m.miss(opGet)
 		}
 	}
@@ -895,10 +892,8 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	return out, d.m.failKeys(ctx, opGet, me)
 }
 
-// dedupe returns keys without repeats, in their first order. It leaves
-// V's zero value under each of them in seen, an empty map.
-func dedupe[V any](keys []string, seen map[string]V) []string {
-	var zero V
+// dedupe returns keys without repeats, in their first order.
+func dedupe(keys []string) []string {
 	out := make([]string, 0, len(keys))
 	if len(keys) <= 16 {
 		// Few keys: comparing them costs less than map lookups.
@@ -910,14 +905,14 @@ func dedupe[V any](keys []string, seen map[string]V) []string {
 				}
 			}
 			out = append(out, k)
-			seen[k] = zero
 		}
 		return out
 	}
+	seen := make(map[string]struct{}, len(keys))
 	for _, k := range keys {
-		// One map operation per key: the map grows by the keys not seen.
+		// One map operation per key: the set grows by the keys not seen.
 		n := len(seen)
-		seen[k] = zero
+		seen[k] = struct{}{}
 		if len(seen) > n {
 			out = append(out, k)
 		}
