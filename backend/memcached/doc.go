@@ -138,7 +138,10 @@
 // "ms ... q" of a 100-key SetMulti, the last without q, are one write and
 // one read per server. GetMulti sends one text-protocol "gets k1 ... kN"
 // per server, which costs memcached half as much per key as an mg per
-// key, followed by an "mg" whose opaque ends the request (see Replies). A server that answers ERROR, or closes the
+// key, followed by an "mg" whose opaque ends the request (see Replies);
+// GetMultiOrdered (backend.OrderedGetter) is GetMulti without its map,
+// which a Dict uses. The values of Get and GetMulti are the caller's own
+// (backend.PrivateReader). A server that answers ERROR, or closes the
 // connection but answers "version" (memcached before 1.6,
 // twemproxy/nutcracker, text-protocol stores) is served from then on through
 // gomemcache's text protocol, one request per round trip, each call on a

@@ -274,9 +274,9 @@
 // a value and its PTTL together (one Lua script), for the Tool's warm
 // migration; and it is a backend.Describer: the system "redis", the
 // server and go-redis's pool statistics, for metrics. It implements
-// backend.PrivateReader: a Get's Value is the buffer go-redis read that
-// reply into, which nobody else holds, so a memdict.Dict[[]byte] returns
-// it without a copy.
+// backend.PrivateReader: a Get's Value (and each of GetMulti's) is the
+// buffer go-redis read that reply into, which nobody else holds, so a
+// memdict.Dict[[]byte] returns it without a copy.
 //
 // # Client-side caching
 //
