@@ -834,8 +834,10 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
 	items, found, private, err := d.getMulti(b.next(), bkeys)
-	// A value the near cache keeps is not handed over as it is.
-	private = private && tokens == nil
+	// A value the near cache keeps is not handed over as it is, nor one
+	// that two keys may share: ERP5's keys lose some bytes, so two keys
+	// of a Python format may name one backend key, and one value.
+	private = private && tokens == nil && !vw.python
 	var failedKeys map[string]error
 	if err != nil {
 		if kes, ok := backend.KeyErrors(err); ok {

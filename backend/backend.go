@@ -277,6 +277,10 @@ type PrivateReader interface {
 // not be read. found's length must equal keys', or it fails. Its error is
 // GetMulti's: a *MultiError names the keys that could not be read while
 // the others were, and any other error may leave some items found.
+//
+// A type that embeds an OrderedGetter and changes what GetMulti does must
+// change GetMultiOrdered too (or hide it), since a Dict calls the one it
+// finds: as with any method promoted from an embedded type.
 type OrderedGetter interface {
 	GetMultiOrdered(ctx context.Context, keys []string, found []Item) error
 }

@@ -42,8 +42,9 @@ type Middleware func(next CallFunc) CallFunc
 // MultiWriter, Leaser, Locker, Invalidator, Locator, Describer, TTLReader); a method whose
 // ability the backend under it lacks returns an error wrapping
 // ErrNotSupported, and the functions of this package then fall back as
-// each documents. Get's values are private to the caller when those of the
-// backend under it are (see Do and PrivateReader).
+// each documents. The values of Get and GetMulti are private to the
+// caller when those of the backend under it are (see Do and
+// PrivateReader).
 //
 // Do hands a Wrapped every Call through Handle, not through its methods:
 // to change what a Wrapped does, add a middleware rather than embedding it

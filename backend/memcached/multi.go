@@ -1,6 +1,7 @@
 package memcached
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -148,12 +149,24 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 			if err != nil {
 				failAll(nc, err)
 			}
-			if len(items) > 0 {
-				for i, k := range nc.keys {
-					if it, ok := items[k]; ok {
-						put(nc.index(i), it)
-					}
+			// A key asked twice gets a value of its own each time (the
+			// values are the caller's: see PrivateReads).
+			var handed map[string]bool
+			if len(items) < len(nc.keys) {
+				handed = make(map[string]bool, len(items))
+			}
+			for i, k := range nc.keys {
+				it, ok := items[k]
+				if !ok {
+					continue
 				}
+				if handed != nil {
+					if handed[k] {
+						it.Value = bytes.Clone(it.Value)
+					}
+					handed[k] = true
+				}
+				put(nc.index(i), it)
 			}
 			continue
 		}
@@ -212,7 +225,7 @@ func (c *Client) confirmEmpty(ctx context.Context, n *node, e *nodeCall, dl due,
 	}
 	for _, f := range r.founds {
 		k := e.keys[f.index]
-		put(e.index(f.index), backend.Item{Key: k, Value: f.value, CAS: f.cas})
+		put(e.index(f.index), backend.Item{Key: k, Value: f.value, CAS: f.cas, Flags: f.flags})
 	}
 	r.release()
 	return nil

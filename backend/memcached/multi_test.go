@@ -317,7 +317,7 @@ func TestGetMultiOrdered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Set(ctx, backend.Item{Key: "ord:empty", Value: []byte{}}); err != nil {
+	if err := c.Set(ctx, backend.Item{Key: "ord:empty", Value: []byte{}, Flags: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.GetLease(ctx, "ord:placeholder", leaseOpts); err != nil {
@@ -350,8 +350,8 @@ func TestGetMultiOrdered(t *testing.T) {
 	if err != nil || len(m) != len(keys)+1 {
 		t.Fatalf("GetMulti: %d items, %v; want %d", len(m), err, len(keys)+1)
 	}
-	if it, ok := m["ord:empty"]; !ok || len(it.Value) != 0 {
-		t.Fatalf("GetMulti: the empty value = %v, %v", it, ok)
+	if it, ok := m["ord:empty"]; !ok || len(it.Value) != 0 || it.Flags != 7 {
+		t.Fatalf("GetMulti: the empty value = %v, %v; want it with its client flags (7)", it, ok)
 	}
 	found := make([]backend.Item, len(asked))
 	if err := c.GetMultiOrdered(ctx, asked, found); err != nil {
@@ -400,11 +400,17 @@ func TestGetMultiOrdered(t *testing.T) {
 		return true
 	})
 	tc := fakeClient(t, s, memcached.WithTimeout(2*time.Second))
-	found = make([]backend.Item, 3)
-	if err := tc.GetMultiOrdered(ctx, []string{"c", "b", "a"}, found); err != nil {
+	found = make([]backend.Item, 4)
+	if err := tc.GetMultiOrdered(ctx, []string{"c", "b", "a", "c"}, found); err != nil {
 		t.Fatalf("text protocol: GetMultiOrdered: %v", err)
 	}
-	if string(found[0].Value) != valueOf("c") || found[1].Key != "" || string(found[2].Value) != valueOf("a") {
-		t.Errorf("text protocol: GetMultiOrdered(c, b, a) = %v", found)
+	if string(found[0].Value) != valueOf("c") || found[1].Key != "" || string(found[2].Value) != valueOf("a") || string(found[3].Value) != valueOf("c") {
+		t.Errorf("text protocol: GetMultiOrdered(c, b, a, c) = %v", found)
+	}
+	// The values are the caller's (PrivateReads): a key asked twice has
+	// two.
+	found[0].Value[0] = 'X'
+	if string(found[3].Value) != valueOf("c") {
+		t.Errorf("text protocol: the two values of c share memory: %q", found[3].Value)
 	}
 }

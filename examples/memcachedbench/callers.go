@@ -69,6 +69,8 @@ func (c *callerConn) flushLocked() {
 		c.writing = false
 		if err != nil && c.err == nil {
 			c.err = err
+			// The reader then fails too, and wakes every caller.
+			c.nc.Close()
 		}
 	}
 	c.mu.Unlock()
