@@ -484,13 +484,7 @@ func (cn *conn) closeIfIdle() {
 		cn.mu.Unlock()
 		return
 	}
-	cn.err = errRetired
-	cn.dead.Store(true)
-	cn.watch.Stop()
-	cn.rcond.Broadcast()
-	cn.mu.Unlock()
-	close(cn.quit)
-	resetConn(cn.nc)
+	cn.dieLocked(errRetired)
 	cn.p.retiredMu.Lock()
 	delete(cn.p.retired, cn)
 	cn.p.retiredMu.Unlock()
@@ -504,15 +498,21 @@ func (cn *conn) fail(err error) {
 		cn.mu.Unlock()
 		return
 	}
+	cn.dieLocked(err)
+}
+
+// dieLocked marks cn dead with err (cn.mu is held; it releases it), stops
+// its watchdog, its writer and its reader, and resets the connection.
+// Reset, not close: what the kernel has not delivered yet (requests
+// written but unacknowledged, say during a partition) is dropped, and not
+// delivered after the calls waiting on them have failed.
+func (cn *conn) dieLocked(err error) {
 	cn.err = err
 	cn.dead.Store(true)
 	cn.watch.Stop()
 	cn.rcond.Broadcast()
 	cn.mu.Unlock()
 	close(cn.quit)
-	// Reset, not close: what the kernel has not delivered yet (requests
-	// written but unacknowledged, say during a partition) is dropped, and
-	// not delivered after the calls waiting on them have failed.
 	resetConn(cn.nc)
 }
 

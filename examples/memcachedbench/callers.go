@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,26 +82,8 @@ func (c *callerConn) read() {
 		n := 0
 		var err error
 		for {
-			var line []byte
-			line, err = br.ReadSlice('\n')
-			if err != nil {
-				break
-			}
-			if bytes.HasPrefix(line, []byte("VA ")) {
-				sp := bytes.IndexByte(line[3:], ' ')
-				if sp < 0 {
-					sp = len(line) - 5
-				}
-				size, perr := strconv.Atoi(string(line[3 : 3+sp]))
-				if perr != nil {
-					err = fmt.Errorf("callers: %q", line)
-					break
-				}
-				if _, err = br.Discard(size + 2); err != nil {
-					break
-				}
-			} else if !bytes.HasPrefix(line, []byte("HD")) {
-				err = fmt.Errorf("callers: %q", line)
+			if err = skipReply(br); err != nil {
+				err = fmt.Errorf("callers: %w", err)
 				break
 			}
 			n++

@@ -124,33 +124,11 @@ func pipeLoad(addr string, conns, window int, dur time.Duration, op pipeOp) (sam
 					return
 				}
 				for range n {
-					line, err := br.ReadSlice('\n')
-					if err != nil {
-						errs <- err
+					if err := skipReply(br); err != nil {
+						errs <- fmt.Errorf("pipe: %w", err)
 						return
 					}
-					switch {
-					case bytes.HasPrefix(line, []byte("VA ")):
-						sp := bytes.IndexByte(line[3:], ' ')
-						if sp < 0 {
-							sp = len(line) - 5
-						}
-						size, err := strconv.Atoi(string(line[3 : 3+sp]))
-						if err != nil {
-							errs <- fmt.Errorf("pipe: %q", line)
-							return
-						}
-						if _, err := br.Discard(size + 2); err != nil {
-							errs <- err
-							return
-						}
-						local++
-					case bytes.HasPrefix(line, []byte("HD")):
-						local++
-					default:
-						errs <- fmt.Errorf("pipe: %q", line)
-						return
-					}
+					local++
 				}
 				credits <- struct{}{}
 			}
@@ -166,4 +144,28 @@ func pipeLoad(addr string, conns, window int, dur time.Duration, op pipeOp) (sam
 	default:
 	}
 	return s, err
+}
+
+// skipReply reads one reply, HD or VA with its value, and discards it.
+func skipReply(br *bufio.Reader) error {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	switch {
+	case bytes.HasPrefix(line, []byte("VA ")):
+		sp := bytes.IndexByte(line[3:], ' ')
+		if sp < 0 {
+			sp = len(line) - 5
+		}
+		size, err := strconv.Atoi(string(line[3 : 3+sp]))
+		if err != nil {
+			return fmt.Errorf("reply %q", line)
+		}
+		_, err = br.Discard(size + 2)
+		return err
+	case bytes.HasPrefix(line, []byte("HD")):
+		return nil
+	}
+	return fmt.Errorf("reply %q", line)
 }

@@ -169,20 +169,11 @@ func Namespace(site, prefix string, gen uint64, maxLen int) string {
 // shortened to a hash (the caller then stores key beside the value, to
 // check it on reads and to list keys). maxLen is as for Namespace.
 func Key(ns, key string, maxLen int) (string, bool) {
-	if !needsEscape(key) {
-		if maxLen <= 0 || len(ns)+len(key) <= maxLen {
-			return ns + key, false
-		}
-		return ns + "#" + Hash(key), true
+	if !needsEscape(key) && (maxLen <= 0 || len(ns)+len(key) <= maxLen) {
+		return ns + key, false // the common case: one concatenation
 	}
-	n := escapedLen(key)
-	if maxLen > 0 && len(ns)+n > maxLen {
-		return ns + "#" + Hash(key), true
-	}
-	b := make([]byte, 0, len(ns)+n)
-	b = append(b, ns...)
-	b = appendEscaped(b, key)
-	return unsafe.String(unsafe.SliceData(b), len(b)), false
+	b, hashed := AppendKey(make([]byte, 0, len(ns)+max(escapedLen(key), 1+HashLen)), ns, key, maxLen)
+	return unsafe.String(unsafe.SliceData(b), len(b)), hashed
 }
 
 // AppendKey appends Key(ns, key, maxLen) to b, and says whether it was

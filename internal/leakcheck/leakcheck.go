@@ -79,12 +79,13 @@ func Leaked() []string {
 }
 
 // ignoredFuncs are functions in whose stacks a goroutine is not a leak:
-// the testing package's own goroutines, the signal handler os/signal
+// the testing package's own goroutines (a test's among them), the signal handler os/signal
 // starts once, and the runtime's tracer.
 var ignoredFuncs = []string{
 	"testing.RunTests(",
 	"testing.(*T).Run(",
 	"testing.(*T).Parallel(",
+	"testing.tRunner(", // a test's own goroutine, also while it winds down after its body returned
 	"testing.(*M).",
 	"testing.runFuzzTests(",
 	"testing.runFuzzing(",
