@@ -330,6 +330,7 @@ func TestNoResurrectedWrite(t *testing.T) {
 				if proto == "text" {
 					p.SetMutator(textOnly)
 				}
+				base := currConnections(t, mc.Addr) // the Client has none yet
 				ctx := context.Background()
 				key := "resurrect"
 				setValue(t, c, key, "acknowledged", 0)
@@ -337,6 +338,7 @@ func TestNoResurrectedWrite(t *testing.T) {
 				p.Hold()
 				start := time.Now()
 				var err error
+				var done chan struct{} // the other call's end (cancel queued)
 				switch how {
 				case "timeout":
 					err = c.Set(ctx, backend.Item{Key: key, Value: []byte("given-up")})
@@ -347,7 +349,7 @@ func TestNoResurrectedWrite(t *testing.T) {
 				case "cancel queued":
 					// Another call in progress makes the Set queue for the
 					// writer instead of writing itself.
-					done := make(chan struct{})
+					done = make(chan struct{})
 					go func() {
 						defer close(done)
 						_, _ = c.Get(ctx, "other")
@@ -356,18 +358,27 @@ func TestNoResurrectedWrite(t *testing.T) {
 					cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 					err = c.Set(cctx, backend.Item{Key: key, Value: []byte("given-up")})
 					cancel()
+				}
+				took := time.Since(start)
+				if done != nil {
 					<-done // the connection's timeout
 				}
 				if err == nil {
 					t.Fatalf("Set during a partition: no error")
 				}
-				t.Logf("Set during the partition: %v after %v", err, time.Since(start).Round(time.Millisecond))
+				t.Logf("Set during the partition: %v after %v", err, took.Round(time.Millisecond))
+				// The proxy ends its connection to the server once it has
+				// read the client's RST (a FIN's held bytes it keeps):
+				// wait for that, so that the heal does not race it. After
+				// a cancellation, heal well before the timeout whatever
+				// the count: the connection must be reset at the
+				// cancellation, not when its request is overdue.
+				wait := 2 * time.Second
 				if how == "cancel" {
-					// Heal well before the timeout: the call was given up
-					// on at the cancellation.
-					time.Sleep(50 * time.Millisecond)
-				} else {
-					time.Sleep(100 * time.Millisecond) // the proxy sees the FIN or RST
+					wait = timeout / 2
+				}
+				for end := time.Now().Add(wait); time.Now().Before(end) && currConnections(t, mc.Addr) > base; {
+					time.Sleep(5 * time.Millisecond)
 				}
 				p.Heal()
 				// The held bytes would be delivered at once: watch the
