@@ -79,6 +79,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -324,12 +325,43 @@ func (d *Dict[V]) getMulti(ctx context.Context, bkeys []string) (items map[strin
 		r := backend.Do(ctx, d.be, backend.Call{Op: backend.OpGetMulti, Keys: bkeys})
 		return r.Items, nil, r.Private, r.Err
 	case d.ordered != nil:
-		found = make([]backend.Item, len(bkeys))
+		found = getFound(len(bkeys))
 		err = d.ordered.GetMultiOrdered(ctx, bkeys, found)
 		return nil, found, d.privateReads, err
 	}
 	items, err = d.be.GetMulti(ctx, bkeys)
 	return items, nil, d.privateReads, err
+}
+
+// foundBuf is a slice of items for GetMultiOrdered, pooled: a GetMulti
+// hands out what the items hold (values, copied or not), not the slice.
+type foundBuf struct{ items []backend.Item }
+
+var foundPool sync.Pool
+
+// maxPooledFound is the largest slice of items kept in foundPool.
+const maxPooledFound = 4096
+
+// getFound returns n zero items, from the pool if it has room for them.
+func getFound(n int) []backend.Item {
+	if n <= maxPooledFound {
+		if fb, _ := foundPool.Get().(*foundBuf); fb != nil {
+			if cap(fb.items) >= n {
+				return fb.items[:n]
+			}
+		}
+	}
+	return make([]backend.Item, n)
+}
+
+// putFound clears found (whose items must no longer be needed) and puts it
+// back in the pool.
+func putFound(found []backend.Item) {
+	if found == nil || cap(found) > maxPooledFound {
+		return
+	}
+	clear(found)
+	foundPool.Put(&foundBuf{items: found[:0]})
 }
 
 // decode unpacks a stored item. ok is false if the value belongs to
@@ -834,6 +866,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
 	items, found, private, err := d.getMulti(b.next(), bkeys)
+	defer putFound(found) // once every item is decoded (or given up on)
 	// A value the near cache keeps is not handed over as it is, nor one
 	// that two keys may share: ERP5's keys lose some bytes, so two keys
 	// of a Python format may name one backend key, and one value.
@@ -894,22 +927,54 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 	return out, d.m.failKeys(ctx, opGet, me)
 }
 
-// dedupe returns keys without repeats, in their first order.
+// dedupe returns keys without repeats, in their first order: keys itself
+// (not a copy) when no key repeats, which is the common case. The caller
+// must not modify the slice it returns.
 func dedupe(keys []string) []string {
-	out := make([]string, 0, len(keys))
 	if len(keys) <= 16 {
-		// Few keys: comparing them costs less than map lookups.
-	next:
-		for _, k := range keys {
-			for _, o := range out {
-				if o == k {
-					continue next
-				}
+		// Few keys: comparing them costs less than hashing them.
+		for i, k := range keys {
+			if slices.Contains(keys[:i], k) {
+				return dedupeSlow(keys)
 			}
-			out = append(out, k)
 		}
-		return out
+		return keys
 	}
+	// A table of the keys' hashes, open addressing, at most half full:
+	// cheaper than a set of strings, and no copy. Two keys of one hash
+	// (a repeat, or rarely a collision) leave it for the exact set.
+	size := 1
+	for size < 2*len(keys) {
+		size <<= 1
+	}
+	mask := uint64(size - 1)
+	var small [256]uint64
+	tab := small[:]
+	if size <= len(small) {
+		tab = small[:size]
+	} else {
+		tab = make([]uint64, size)
+	}
+	for _, k := range keys {
+		h := maphash.String(dedupeSeed, k) | 1 // never 0, the empty slot
+		j := h & mask
+		for tab[j] != 0 {
+			if tab[j] == h {
+				return dedupeSlow(keys)
+			}
+			j = (j + 1) & mask
+		}
+		tab[j] = h
+	}
+	return keys
+}
+
+// dedupeSeed seeds dedupe's hashes.
+var dedupeSeed = maphash.MakeSeed()
+
+// dedupeSlow is dedupe with a set of the keys: exact, and a copy.
+func dedupeSlow(keys []string) []string {
+	out := make([]string, 0, len(keys))
 	seen := make(map[string]struct{}, len(keys))
 	for _, k := range keys {
 		// One map operation per key: the set grows by the keys not seen.
