@@ -3,6 +3,7 @@ package memcached_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -60,4 +61,22 @@ func wantValue(t *testing.T, c *memcached.Client, key, want, what string) {
 	if it, err := c.Get(context.Background(), key); err != nil || string(it.Value) != want {
 		t.Fatalf("%s = %q, %v; want %q", what, it.Value, err, want)
 	}
+}
+
+// serverClock returns memcached's clock, the "time" of its stats: whole
+// seconds, ticking once a second. An item given a TTL of one second (a
+// sub-second TTL rounds up to it) ends at the clock's next tick, which may
+// come at once; a test that checks such an item right away reads the
+// clock around the check, and checks again with a new item if it ticked.
+func serverClock(t *testing.T, addr string) int64 {
+	t.Helper()
+	out := rawCommand(t, addr, "stats\r\n", "END\r\n")
+	for _, line := range strings.Split(out, "\n") {
+		var n int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "STAT time %d", &n); err == nil {
+			return n
+		}
+	}
+	t.Fatalf("no time in stats:\n%s", out)
+	return 0
 }
