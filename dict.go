@@ -949,15 +949,16 @@ func dedupe(keys []string) []string {
 	}
 	mask := uint64(size - 1)
 	var small [256]uint64
-	tab := small[:]
+	var tab []uint64
 	if size <= len(small) {
 		tab = small[:size]
 	} else {
 		tab = make([]uint64, size)
 	}
 	for _, k := range keys {
-		h := maphash.String(dedupeSeed, k) | 1 // never 0, the empty slot
+		h := maphash.String(dedupeSeed, k)
 		j := h & mask
+		h |= 1 // never 0, the empty slot (after j: the probe starts at any slot)
 		for tab[j] != 0 {
 			if tab[j] == h {
 				return dedupeSlow(keys)
