@@ -70,13 +70,19 @@ func wantValue(t *testing.T, c *memcached.Client, key, want, what string) {
 // clock around the check, and checks again with a new item if it ticked.
 func serverClock(t *testing.T, addr string) int64 {
 	t.Helper()
+	return serverStat(t, addr, "time")
+}
+
+// serverStat returns the number that memcached's stats give for name.
+func serverStat(t *testing.T, addr, name string) int64 {
+	t.Helper()
 	out := rawCommand(t, addr, "stats\r\n", "END\r\n")
 	for _, line := range strings.Split(out, "\n") {
 		var n int64
-		if _, err := fmt.Sscanf(strings.TrimSpace(line), "STAT time %d", &n); err == nil {
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "STAT "+name+" %d", &n); err == nil {
 			return n
 		}
 	}
-	t.Fatalf("no time in stats:\n%s", out)
+	t.Fatalf("no %s in stats:\n%s", name, out)
 	return 0
 }

@@ -3,7 +3,6 @@ package memcached_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,15 +16,7 @@ import (
 // asking one included).
 func currConnections(t *testing.T, addr string) int {
 	t.Helper()
-	out := rawCommand(t, addr, "stats\r\n", "END\r\n")
-	for _, line := range strings.Split(out, "\n") {
-		var n int
-		if _, err := fmt.Sscanf(strings.TrimSpace(line), "STAT curr_connections %d", &n); err == nil {
-			return n
-		}
-	}
-	t.Fatalf("no curr_connections in stats:\n%s", out)
-	return 0
+	return int(serverStat(t, addr, "curr_connections"))
 }
 
 // TestNoConnectionLeak: after concurrent use (with cancelled contexts, and
