@@ -347,9 +347,27 @@ func readValue(br *bufio.Reader, dst []byte) error {
 	return nil
 }
 
-// arenaSize is the size of the buffers that the small values of one
-// multi-key reply are packed into.
+// arenaSize is the largest buffer that the small values of one multi-key
+// reply are packed into (a value a caller keeps keeps its buffer).
 const arenaSize = 8 << 10
+
+// carve returns a buffer for a value of size bytes, capped so that an
+// append to it cannot reach the next value, and the arena left: a value
+// over a quarter of arenaSize gets its own, a smaller one a slice of the
+// arena, which is renewed when it has no room, sized for the values left
+// to read (left, this one included) if they are as large as this one,
+// from an eighth of arenaSize (so that values of growing sizes do not
+// each take a buffer) up to arenaSize: a short reply allocates (and
+// zeroes) about what it needs, not arenaSize.
+func carve(arena []byte, size, left int) (v, rest []byte) {
+	if size > arenaSize/4 {
+		return make([]byte, size), arena
+	}
+	if len(arena) < size {
+		arena = make([]byte, min(max(left*size, arenaSize/8), arenaSize))
+	}
+	return arena[:size:size], arena[size:]
+}
 
 // mismatch is the protocol error of a reply that does not answer the
 // request it is read for.
@@ -504,14 +522,7 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 				break
 			}
 			var v []byte
-			if m.size > arenaSize/4 {
-				v = make([]byte, m.size)
-			} else {
-				if len(arena) < m.size {
-					arena = make([]byte, arenaSize)
-				}
-				v, arena = arena[:m.size:m.size], arena[m.size:]
-			}
+			v, arena = carve(arena, m.size, len(r.keys)-i)
 			if err := readValue(br, v); err != nil {
 				return err
 			}
@@ -579,14 +590,7 @@ func readGets(br *bufio.Reader, r *request) error {
 		}
 		next = i + 1
 		var v []byte
-		if size > arenaSize/4 {
-			v = make([]byte, size)
-		} else {
-			if len(arena) < size {
-				arena = make([]byte, arenaSize)
-			}
-			v, arena = arena[:size:size], arena[size:]
-		}
+		v, arena = carve(arena, size, len(r.keys)-i)
 		if err := readValue(br, v); err != nil {
 			return err
 		}

@@ -75,3 +75,62 @@ func TestReadGets(t *testing.T) {
 		})
 	}
 }
+
+// TestCarve: the values of a multi-key reply are carved from arenas sized
+// for the values left (a short reply does not take arenaSize), never
+// larger than arenaSize, each value capped so that appending to it cannot
+// reach the next; a large value gets a buffer of its own.
+func TestCarve(t *testing.T) {
+	for _, c := range []struct {
+		n, size  int
+		maxAlloc int // the most bytes the n values may allocate in all
+	}{
+		{1, 0, 0},
+		{1, 10, arenaSize / 8},
+		{10, 100, arenaSize / 8},
+		{100, 100, 100*100 + arenaSize/8},
+		{1000, 100, 1000*100 + arenaSize},
+		{3, arenaSize / 4, 3 * arenaSize / 4},
+		{3, arenaSize/4 + 1, 3 * (arenaSize/4 + 1)},
+	} {
+		var arena []byte
+		total := 0
+		var vals [][]byte
+		for i := range c.n {
+			before := cap(arena)
+			var v []byte
+			v, arena = carve(arena, c.size, c.n-i)
+			if len(v) != c.size || cap(v) != c.size {
+				t.Fatalf("%d values of %d: value %d has len %d, cap %d", c.n, c.size, i, len(v), cap(v))
+			}
+			if cap(arena) > before || c.size > arenaSize/4 {
+				total += cap(v) + cap(arena) // a new buffer: this value and what is left
+			}
+			if cap(arena) > arenaSize {
+				t.Fatalf("%d values of %d: an arena of %d bytes", c.n, c.size, cap(arena))
+			}
+			for j := range v {
+				v[j] = byte(i)
+			}
+			vals = append(vals, v)
+		}
+		for i, v := range vals {
+			for _, b := range v {
+				if b != byte(i) {
+					t.Fatalf("%d values of %d: value %d overwritten", c.n, c.size, i)
+				}
+			}
+			_ = append(v, 0xff) // must not reach the next value
+		}
+		for i, v := range vals {
+			for _, b := range v {
+				if b != byte(i) {
+					t.Fatalf("%d values of %d: appending to a value overwrote value %d", c.n, c.size, i)
+				}
+			}
+		}
+		if total > c.maxAlloc {
+			t.Errorf("%d values of %d bytes allocated %d bytes, want at most %d", c.n, c.size, total, c.maxAlloc)
+		}
+	}
+}
