@@ -56,3 +56,19 @@ func TestDedupe(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDedupe: 1000 distinct keys (go test -bench Dedupe -benchmem).
+func BenchmarkDedupe(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("user:%d:profile", i)
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				dedupe(keys)
+			}
+		})
+	}
+}

@@ -953,7 +953,16 @@ func dedupe(keys []string) []string {
 	if size <= len(small) {
 		tab = small[:size]
 	} else {
-		tab = make([]uint64, size)
+		tp, _ := dedupeTables.Get().(*[]uint64)
+		if tp == nil || cap(*tp) < size {
+			t := make([]uint64, size)
+			tp = &t
+		}
+		tab = (*tp)[:size]
+		clear(tab)
+		if size <= maxPooledDedupe {
+			defer dedupeTables.Put(tp)
+		}
 	}
 	for _, k := range keys {
 		h := maphash.String(dedupeSeed, k)
@@ -972,6 +981,12 @@ func dedupe(keys []string) []string {
 
 // dedupeSeed seeds dedupe's hashes.
 var dedupeSeed = maphash.MakeSeed()
+
+// dedupeTables holds the tables of dedupe's larger calls, cleared on use,
+// up to maxPooledDedupe entries (512 KiB).
+var dedupeTables sync.Pool
+
+const maxPooledDedupe = 1 << 16
 
 // dedupeSlow is dedupe with a set of the keys: exact, and a copy.
 func dedupeSlow(keys []string) []string {
