@@ -316,53 +316,54 @@ func (d *Dict[V]) get(ctx context.Context, bkey string) (backend.Item, bool, err
 }
 
 // getMulti reads bkeys from the backend: the items found by key, or in
-// found, in the order of bkeys, if the backend is a
+// *found (from foundPool: the caller puts it back once the items are
+// decoded), in the order of bkeys, if the backend is a
 // backend.OrderedGetter. It says whether the values read are the caller's
 // own (see backend.PrivateReader).
-func (d *Dict[V]) getMulti(ctx context.Context, bkeys []string) (items map[string]backend.Item, found []backend.Item, private bool, err error) {
+func (d *Dict[V]) getMulti(ctx context.Context, bkeys []string) (items map[string]backend.Item, found *[]backend.Item, private bool, err error) {
 	switch {
 	case d.askPrivate:
 		r := backend.Do(ctx, d.be, backend.Call{Op: backend.OpGetMulti, Keys: bkeys})
 		return r.Items, nil, r.Private, r.Err
 	case d.ordered != nil:
-		found = getFound(len(bkeys))
-		err = d.ordered.GetMultiOrdered(ctx, bkeys, found)
+		found = foundPool.get(len(bkeys))
+		err = d.ordered.GetMultiOrdered(ctx, bkeys, *found)
 		return nil, found, d.privateReads, err
 	}
 	items, err = d.be.GetMulti(ctx, bkeys)
 	return items, nil, d.privateReads, err
 }
 
-// foundBuf is a slice of items for GetMultiOrdered, pooled: a GetMulti
-// hands out what the items hold (values, copied or not), not the slice.
-type foundBuf struct{ items []backend.Item }
-
-var foundPool sync.Pool
-
-// maxPooledFound is the largest slice of items kept in foundPool.
-const maxPooledFound = 4096
-
-// getFound returns n zero items, from the pool if it has room for them.
-func getFound(n int) []backend.Item {
-	if n <= maxPooledFound {
-		if fb, _ := foundPool.Get().(*foundBuf); fb != nil {
-			if cap(fb.items) >= n {
-				return fb.items[:n]
-			}
-		}
-	}
-	return make([]backend.Item, n)
+// slicePool keeps slices for reuse, every element zero, up to max
+// elements each.
+type slicePool[T any] struct {
+	pool sync.Pool
+	max  int
 }
 
-// putFound clears found (whose items must no longer be needed) and puts it
-// back in the pool.
-func putFound(found []backend.Item) {
-	if found == nil || cap(found) > maxPooledFound {
+// get returns a slice of n zero elements: a pooled one if one is large
+// enough, else a new one. Give it back with put.
+func (sp *slicePool[T]) get(n int) *[]T {
+	if s, _ := sp.pool.Get().(*[]T); s != nil && cap(*s) >= n {
+		*s = (*s)[:n]
+		return s
+	}
+	s := make([]T, n)
+	return &s
+}
+
+// put clears *s (nothing may use it any more) and keeps it for get.
+func (sp *slicePool[T]) put(s *[]T) {
+	if s == nil || cap(*s) > sp.max {
 		return
 	}
-	clear(found)
-	foundPool.Put(&foundBuf{items: found[:0]})
+	clear(*s) // get's elements are zero: those past len(*s) were cleared by earlier puts
+	sp.pool.Put(s)
 }
+
+// foundPool holds the slices of items GetMultiOrdered fills: a GetMulti
+// hands out what the items hold (values, copied or not), not the slice.
+var foundPool = slicePool[backend.Item]{max: 4096}
 
 // decode unpacks a stored item. ok is false if the value belongs to
 // another key (a hashed key whose stored original differs).
@@ -865,8 +866,12 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		slices.SortFunc(me.Failed, func(x, y *OpError) int { return strings.Compare(x.Key, y.Key) })
 		return out, d.m.failKeys(ctx, opGet, me)
 	}
-	items, found, private, err := d.getMulti(b.next(), bkeys)
-	defer putFound(found) // once every item is decoded (or given up on)
+	items, fp, private, err := d.getMulti(b.next(), bkeys)
+	defer foundPool.put(fp) // once every item is decoded (or given up on)
+	var found []backend.Item
+	if fp != nil {
+		found = *fp
+	}
 	// A value the near cache keeps is not handed over as it is, nor one
 	// that two keys may share: ERP5's keys lose some bytes, so two keys
 	// of a Python format may name one backend key, and one value.
@@ -953,16 +958,9 @@ func dedupe(keys []string) []string {
 	if size <= len(small) {
 		tab = small[:size]
 	} else {
-		tp, _ := dedupeTables.Get().(*[]uint64)
-		if tp == nil || cap(*tp) < size {
-			t := make([]uint64, size)
-			tp = &t
-		}
-		tab = (*tp)[:size]
-		clear(tab)
-		if size <= maxPooledDedupe {
-			defer dedupeTables.Put(tp)
-		}
+		tp := dedupeTables.get(size)
+		defer dedupeTables.put(tp)
+		tab = *tp
 	}
 	for _, k := range keys {
 		h := maphash.String(dedupeSeed, k)
@@ -982,11 +980,9 @@ func dedupe(keys []string) []string {
 // dedupeSeed seeds dedupe's hashes.
 var dedupeSeed = maphash.MakeSeed()
 
-// dedupeTables holds the tables of dedupe's larger calls, cleared on use,
-// up to maxPooledDedupe entries (512 KiB).
-var dedupeTables sync.Pool
-
-const maxPooledDedupe = 1 << 16
+// dedupeTables holds the tables of dedupe's larger calls, up to 2^16
+// entries (512 KiB).
+var dedupeTables = slicePool[uint64]{max: 1 << 16}
 
 // dedupeSlow is dedupe with a set of the keys: exact, and a copy.
 func dedupeSlow(keys []string) []string {
