@@ -174,6 +174,20 @@ func (r *request) release() {
 	requestPool.Put(r)
 }
 
+// addFound adds f to the items r found; left is how many of r's keys, f's
+// included, are still to be answered. When the slice is full it makes room
+// for all of them at once, not by doubling: a 1000-key read would grow it
+// a dozen times, copying it each time (its size is bounded by the keys
+// asked, whatever the server sends, since each key is answered once).
+func (r *request) addFound(f found, left int) {
+	if len(r.founds) == cap(r.founds) {
+		grown := make([]found, len(r.founds), len(r.founds)+left)
+		copy(grown, r.founds)
+		r.founds = grown
+	}
+	r.founds = append(r.founds, f)
+}
+
 // commands returns how many commands (and opaques) r sends.
 func (r *request) commands() int {
 	switch r.kind {

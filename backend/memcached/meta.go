@@ -526,7 +526,7 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 			if err := readValue(br, v); err != nil {
 				return err
 			}
-			r.founds = append(r.founds, found{index: i, value: v, cas: m.cas, flags: m.client})
+			r.addFound(found{index: i, value: v, cas: m.cas, flags: m.client}, len(r.keys)-i)
 		case m.code == [2]byte{'E', 'N'} && r.kind == kindGetMulti && off == last:
 			if m.hasKey && string(m.key) != r.keys[i] {
 				return mismatch(line, r, m.opaque)
@@ -594,7 +594,7 @@ func readGets(br *bufio.Reader, r *request) error {
 		if err := readValue(br, v); err != nil {
 			return err
 		}
-		r.founds = append(r.founds, found{index: i, value: v, cas: cas, flags: flags})
+		r.addFound(found{index: i, value: v, cas: cas, flags: flags}, len(r.keys)-i)
 	}
 	line, err := readLine(br)
 	if err != nil {

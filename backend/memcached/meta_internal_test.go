@@ -76,6 +76,37 @@ func TestReadGets(t *testing.T) {
 	}
 }
 
+// TestFoundsGrowOnce: the items of a large multi-key reply are gathered in
+// a slice that grows once, to the number of keys left, not by doubling
+// (a dozen allocations and copies for 1000 keys).
+func TestFoundsGrowOnce(t *testing.T) {
+	const n = 1000
+	keys := make([]string, n)
+	var reply strings.Builder
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+		reply.WriteString("VALUE " + keys[i] + " 0 0 11\r\n\r\n") // empty values: no arena
+	}
+	reply.WriteString("END\r\nHD O7\r\n")
+	sr := strings.NewReader(reply.String())
+	br := bufio.NewReaderSize(sr, 64<<10)
+	r := &request{kind: kindGets, keys: keys, opaque: 7, limit: 1 << 20}
+	allocs := testing.AllocsPerRun(10, func() {
+		sr.Reset(reply.String())
+		br.Reset(sr)
+		r.founds = nil
+		if err := readGets(br, r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.founds) != n {
+			t.Fatalf("%d items found, want %d", len(r.founds), n)
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("reading %d items allocated %v times, want 1", n, allocs)
+	}
+}
+
 // TestCarve: the values of a multi-key reply are carved from arenas sized
 // for the values left (a short reply does not take arenaSize), never
 // larger than arenaSize, each value capped so that appending to it cannot
