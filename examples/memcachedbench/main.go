@@ -182,22 +182,30 @@ func main() {
 		fatalf("%v", err)
 	}
 
-	// Each client reads what it wrote itself: gomemcache and go-memcache
-	// (and the ceilings) under the names, memdict under its own encoding
-	// of them.
+	// Every side's keys are as long as memdict's on the wire: memdict's
+	// backend keys (its namespace "bench", the namespace generation, the
+	// names escaped), their first byte changed for the other sides, which
+	// write their own values under them (memdict's carry its entry
+	// header). The server then does the same work per request for every
+	// side; asked for the names themselves, the others would send keys
+	// half as long.
 	ctx := context.Background()
 	value := []byte(strings.Repeat("v", 100))
 	big := []byte(strings.Repeat("b", 16<<10))
-	names := make([]string, *keys)
-	bigNames := make([]string, *keys)
+	names := make([]string, *keys)    // memdict's keys
+	bigNames := make([]string, *keys) // memdict's keys of big values
+	wire := make([]string, *keys)     // the other sides' keys
+	wireBig := make([]string, *keys)
+	peerKey := func(k string) string { return "p" + d.BackendKey(k)[1:] }
 	for i := range names {
 		names[i] = "user:" + strconv.Itoa(i)
 		bigNames[i] = "big:" + strconv.Itoa(i)
+		wire[i], wireBig[i] = peerKey(names[i]), peerKey(bigNames[i])
 		for _, kv := range []struct {
-			k string
-			v []byte
-		}{{names[i], value}, {bigNames[i], big}} {
-			if err := raw.Set(&gomc.Item{Key: kv.k, Value: kv.v}); err != nil {
+			k, peer string
+			v       []byte
+		}{{names[i], wire[i], value}, {bigNames[i], wireBig[i], big}} {
+			if err := raw.Set(&gomc.Item{Key: kv.peer, Value: kv.v}); err != nil {
 				fatalf("gomemcache set: %v", err)
 			}
 			if err := d.Put(kv.k, kv.v); err != nil {
@@ -221,7 +229,7 @@ func main() {
 	rawGet := func(ks []string) func(int) error {
 		return func(i int) error { _, err := raw.Get(ks[i%len(ks)]); return check(0, err) }
 	}
-	rawSet := func(i int) error { return check(0, raw.Set(&gomc.Item{Key: names[i%len(names)], Value: value})) }
+	rawSet := func(i int) error { return check(0, raw.Set(&gomc.Item{Key: wire[i%len(wire)], Value: value})) }
 	// go-memcache
 	gmGet := func(ks []string) func(int) error {
 		return func(i int) error {
@@ -237,7 +245,7 @@ func main() {
 	gmSet := func(i int) error {
 		p := gm.Pipeline()
 		defer p.Finish()
-		_, err := p.MSet(names[i%len(names)], value, qmc.MSetOptions{})()
+		_, err := p.MSet(wire[i%len(wire)], value, qmc.MSetOptions{})()
 		return check(1, err)
 	}
 	// memdict
@@ -258,19 +266,19 @@ func main() {
 			return get(i)
 		}
 	}
-	// batches returns batches of n keys.
-	batches := func(n int) [][]string {
-		bs := make([][]string, max(len(names)/n, 10))
+	// batches returns batches of n of keys.
+	batches := func(keys []string, n int) [][]string {
+		bs := make([][]string, max(len(keys)/n, 10))
 		for j := range bs {
 			for i := range n {
-				bs[j] = append(bs[j], names[(j*n+i)%len(names)])
+				bs[j] = append(bs[j], keys[(j*n+i)%len(keys)])
 			}
 		}
 		return bs
 	}
-	b100 := batches(100)
+	b100, w100 := batches(names, 100), batches(wire, 100)
 	rawPutMulti := func(i int) error {
-		for _, k := range b100[i%len(b100)] {
+		for _, k := range w100[i%len(w100)] {
 			if err := raw.Set(&gomc.Item{Key: k, Value: value}); err != nil {
 				return check(0, err)
 			}
@@ -280,7 +288,7 @@ func main() {
 	gmPutMulti := func(i int) error {
 		p := gm.Pipeline()
 		defer p.Finish()
-		b := b100[i%len(b100)]
+		b := w100[i%len(w100)]
 		fns := make([]func() (qmc.MSetResponse, error), len(b))
 		for j, k := range b {
 			fns[j] = p.MSet(k, value, qmc.MSetOptions{})
@@ -302,9 +310,9 @@ func main() {
 		return check(2, tx.Commit(ctx))
 	}
 	getMulti := func(n int) (gomcOp, gmOp, mdOp func(int) error) {
-		bs := batches(n)
+		bs, ws := batches(names, n), batches(wire, n)
 		gomcOp = func(i int) error {
-			m, err := raw.GetMulti(bs[i%len(bs)])
+			m, err := raw.GetMulti(ws[i%len(ws)])
 			if err == nil && len(m) != n {
 				err = fmt.Errorf("%d of %d keys", len(m), n)
 			}
@@ -313,7 +321,7 @@ func main() {
 		gmOp = func(i int) error {
 			p := gm.Pipeline()
 			defer p.Finish()
-			b := bs[i%len(bs)]
+			b := ws[i%len(ws)]
 			fns := make([]func() (qmc.MGetResponse, error), len(b))
 			for j, k := range b {
 				fns[j] = p.MGet(k, qmc.MGetOptions{})
@@ -370,20 +378,20 @@ func main() {
 	}
 	phases := []phase{
 		{name: "get-seq", par: 1, perOp: 1,
-			sides:   append(clients(1, 1, rawGet(names), gmGet(names), mdGet(names)), pipeSide(sideRawSeq, 1, 1, pipeGet(names))),
+			sides:   append(clients(1, 1, rawGet(wire), gmGet(wire), mdGet(names)), pipeSide(sideRawSeq, 1, 1, pipeGet(wire))),
 			targets: []target{ratioTarget(sideGomc, 1.0)}},
 		{name: "get-" + w, par: *workers, perOp: 1,
-			sides:   append(clients(*workers, 1, rawGet(names), gmGet(names), mdGet(names)), ceilings(pipeGet(names))...),
+			sides:   append(clients(*workers, 1, rawGet(wire), gmGet(wire), mdGet(names)), ceilings(pipeGet(wire))...),
 			targets: []target{ratioTarget(sideRaw2, 0.85), cpuTarget(2.5), ratioTarget(sideQmc, 3), ratioTarget(sideGomc, 6)}},
 		{name: "set-" + w, par: *workers, perOp: 1,
-			sides:   append(clients(*workers, 1, rawSet, gmSet, mdSet), ceilings(pipeSet(names, value))...),
+			sides:   append(clients(*workers, 1, rawSet, gmSet, mdSet), ceilings(pipeSet(wire, value))...),
 			targets: []target{ratioTarget(sideRaw2, 0.85), cpuTarget(2.5), ratioTarget(sideGomc, 5)}},
 		{name: "mix-" + w, par: *workers, perOp: 1,
-			sides: append(clients(*workers, 1, mix(rawGet(names), rawSet), mix(gmGet(names), gmSet), mix(mdGet(names), mdSet)),
-				ceilings(pipeMix(pipeGet(names), pipeSet(names, value)))...),
+			sides: append(clients(*workers, 1, mix(rawGet(wire), rawSet), mix(gmGet(wire), gmSet), mix(mdGet(names), mdSet)),
+				ceilings(pipeMix(pipeGet(wire), pipeSet(wire, value)))...),
 			targets: []target{ratioTarget(sideGomc, 6)}},
 		{name: "getbig-" + w, par: *workers, perOp: 1,
-			sides:   append(clients(*workers, 1, rawGet(bigNames), gmGet(bigNames), mdGet(bigNames)), ceilings(pipeGet(bigNames))...),
+			sides:   append(clients(*workers, 1, rawGet(wireBig), gmGet(wireBig), mdGet(bigNames)), ceilings(pipeGet(wireBig))...),
 			targets: []target{ratioTarget(sideGomc, 1.2)}},
 		{name: "putmulti-100", par: 1, perOp: 100,
 			sides:   clients(1, 100, rawPutMulti, gmPutMulti, mdPutMulti),
@@ -431,7 +439,7 @@ func main() {
 				gs = append(gs, g)
 			}
 		}
-		runScaling(gs, mdGet(names), gmGet(names))
+		runScaling(gs, mdGet(names), gmGet(wire))
 	}
 	allOK = runNear(be, selected, *workers, *rounds, *dur, value) && allOK
 	if *caslap {
