@@ -580,12 +580,13 @@ func (cn *conn) watchdog() {
 // included), and the deeper a batch, the less the server spends per
 // request. Requests queued while others are in flight therefore wait
 // until the batch they would make is at least as large as what is still
-// in flight (flushable), which the reader checks as it takes replies out:
-// the server then always has a batch to work on while the callers of the
-// other one run, as in a client that keeps two half windows in flight.
-// The writer, woken for them, yields once before it takes the batch, so
-// that the callers the reader has just completed queue their next
-// requests into it. On a connection with nothing in flight, a request
+// in flight (flushable), which the reader checks after each pass, once
+// the callers it has just completed have had a turn to queue their next
+// requests (it yields to them first): the server then always has a batch
+// to work on while the callers of the other one run, as in a client that
+// keeps two half windows in flight. The writer, woken for them, yields
+// once more before it takes the batch, so that the callers still running
+// join it. On a connection with nothing in flight, a request
 // goes at once: written by its own caller when few calls are in progress
 // and it is small (no handoff to the writer; nothing is waiting to be
 // sent, so the write does not block), else by the writer, which gathers
@@ -806,10 +807,8 @@ func panicError(where string, v any) error {
 }
 
 // popped removes the n oldest requests in flight, whose replies the
-// reader has read, and wakes the writer if the requests queued meanwhile
-// should go now. cn.mu is held; the caller sends on cn.wake if it returns
-// true.
-func (cn *conn) popped(n int) bool {
+// reader has read. cn.mu is held.
+func (cn *conn) popped(n int) {
 	clear(cn.inflight[cn.head : cn.head+n])
 	cn.head += n
 	if cn.head > 256 && cn.head*2 > len(cn.inflight) {
@@ -817,7 +816,6 @@ func (cn *conn) popped(n int) bool {
 		clear(cn.inflight[k:])
 		cn.inflight, cn.head = cn.inflight[:k], 0
 	}
-	return cn.kickWriter()
 }
 
 func (cn *conn) readLoop() {
@@ -898,7 +896,7 @@ func (cn *conn) readReplies() (failed *request) {
 				}
 			}
 			cn.mu.Lock()
-			kick := cn.popped(n)
+			cn.popped(n)
 			cn.mu.Unlock()
 			for _, r := range work[:n] {
 				if r.kind == kindHello {
@@ -907,9 +905,15 @@ func (cn *conn) readReplies() (failed *request) {
 					r.complete()
 				}
 			}
+			// Let the callers just completed run first and queue their
+			// next requests, then wake the writer if what is queued
+			// should go now: the write then carries them, and the
+			// writer is not woken for the few queued before them.
+			runtime.Gosched()
+			cn.mu.Lock()
+			kick := cn.kickWriter()
+			cn.mu.Unlock()
 			if kick {
-				// After the completions: their callers run first, and
-				// queue their next requests for this write.
 				cn.wakeWriter()
 			}
 			if fatal != nil {
