@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/stripe"
 )
 
 // openRetryDelay is how long a failed open is remembered: calls in that
@@ -49,7 +50,11 @@ type configVersion struct {
 	owned bool   // the Tool opened the backend and must close it
 	dead  error  // if set, every call fails with it (after Close)
 
-	inflight atomic.Int64
+	// inflight counts the calls using it (and a warm window's hold on
+	// it). Every call through the plugin raises and lowers it, so it is
+	// striped: one shared counter would be a cache line that every core
+	// writes twice per call.
+	inflight stripe.Counter
 	retired  atomic.Bool
 	be       atomic.Pointer[backendBox]
 	warm     atomic.Pointer[warm] // set while it warms up from the previous version (warm.go)
@@ -85,30 +90,52 @@ func newProxy(name string, v *configVersion, pending *sync.WaitGroup, closeErr f
 	return p
 }
 
-// acquire returns the current config version's backend, with the config version's
-// in-flight count raised; the caller must call release.
-func (p *proxy) acquire(ctx context.Context) (*configVersion, backend.Backend, error) {
+// held is a config version held for a call: its in-flight count raised
+// until release.
+type held struct {
+	v *configVersion
+	t stripe.Ticket
+}
+
+// hold raises v's in-flight count.
+func (v *configVersion) hold() held { return held{v, v.inflight.Add(1)} }
+
+// release lowers the in-flight count of h's config version and closes it
+// if it is retired and this was the last call in flight.
+func (h held) release(p *proxy) {
+	v := h.v
+	v.inflight.Done(h.t, 1)
+	// Whichever of swap and the last release sees the other's write closes
+	// it: both write (retired, the count) before they read.
+	if v.retired.Load() && v.inflight.Load() == 0 {
+		v.closeOnce.Do(func() { go v.close(p) })
+	}
+}
+
+// acquire returns the current config version, held, and its backend; the
+// caller must release it.
+func (p *proxy) acquire(ctx context.Context) (held, backend.Backend, error) {
 	for {
 		v := p.cur.Load()
 		if v.dead != nil {
-			return nil, nil, v.dead
+			return held{}, nil, v.dead
 		}
-		v.inflight.Add(1)
+		h := v.hold()
 		if p.cur.Load() != v {
 			// Switched between the load and the increment: the retiring
 			// side may have seen no call in flight. Try the new one.
-			v.release(p)
+			h.release(p)
 			continue
 		}
 		if b := v.be.Load(); b != nil {
-			return v, b.be, nil
+			return h, b.be, nil
 		}
 		be, err := v.open(ctx, p.name)
 		if err != nil {
-			v.release(p)
-			return nil, nil, err
+			h.release(p)
+			return held{}, nil, err
 		}
-		return v, be, nil
+		return h, be, nil
 	}
 }
 
@@ -134,14 +161,6 @@ func (v *configVersion) open(ctx context.Context, name string) (backend.Backend,
 	v.lastErr = nil
 	v.be.Store(&backendBox{be})
 	return be, nil
-}
-
-// release lowers v's in-flight count and closes v if it is retired and
-// this was the last call in flight.
-func (v *configVersion) release(p *proxy) {
-	if v.inflight.Add(-1) == 0 && v.retired.Load() {
-		v.closeOnce.Do(func() { go v.close(p) })
-	}
 }
 
 // close closes v's backend if the Tool owns it. It runs once per retired
@@ -213,13 +232,13 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 		}
 		return backend.Result{}
 	}
-	v, be, err := p.acquire(ctx)
+	h, be, err := p.acquire(ctx)
 	if err != nil {
 		return backend.Result{Err: err}
 	}
-	defer v.release(p)
+	defer h.release(p)
 	var r backend.Result
-	if w := v.warm.Load(); w != nil && w.active() {
+	if w := h.v.warm.Load(); w != nil && w.active() {
 		r = w.handle(ctx, be, c)
 	} else {
 		r = backend.Do(ctx, be, c)
@@ -235,12 +254,12 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 // acquired while the iteration runs.
 func (p *proxy) keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		v, be, err := p.acquire(ctx)
+		h, be, err := p.acquire(ctx)
 		if err != nil {
 			yield("", err)
 			return
 		}
-		defer v.release(p)
+		defer h.release(p)
 		for k, err := range backend.Keys(ctx, be, prefix) {
 			if !yield(k, p.named(err)) {
 				return
@@ -282,27 +301,27 @@ func (p *proxy) track(ctx context.Context, c backend.Call) backend.Result {
 		return backend.Result{Err: fmt.Errorf("tool: plugin %q: track: nil function", p.name)}
 	}
 	for {
-		v, be, err := p.acquire(ctx)
+		h, be, err := p.acquire(ctx)
 		if err != nil {
 			return backend.Result{Err: err}
 		}
 		p.trMu.Lock()
-		if p.cur.Load() != v {
+		if p.cur.Load() != h.v {
 			// Switched meanwhile: register on the new version.
 			p.trMu.Unlock()
-			v.release(p)
+			h.release(p)
 			continue
 		}
 		tr := &proxyTracking{prefix: c.Prefix, fn: c.OnInvalidation, p: p}
 		err = tr.attach(ctx, be)
 		if err != nil && !backend.NotSupported(err) {
 			p.trMu.Unlock()
-			v.release(p)
+			h.release(p)
 			return backend.Result{Err: err}
 		}
 		p.trackings[tr] = struct{}{}
 		p.trMu.Unlock()
-		v.release(p)
+		h.release(p)
 		return backend.Result{Tracking: tr}
 	}
 }

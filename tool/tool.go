@@ -356,11 +356,11 @@ func (t *Tool) Backend(ctx context.Context, path string) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	v, _, err := p.proxy.acquire(ctx)
+	h, _, err := p.proxy.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v.release(p.proxy)
+	h.release(p.proxy)
 	return p.proxy.be, nil
 }
 

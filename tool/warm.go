@@ -70,8 +70,8 @@ const warmFillers = 16
 // warm is the warm-up window of a config version from the previous one.
 type warm struct {
 	p     *proxy
-	old   *configVersion // held (its inflight count raised) until the window ends
-	from  string         // the previous URL, redacted, for PluginInfo
+	old   held   // the previous config version, held until the window ends
+	from  string // the previous URL, redacted, for PluginInfo
 	until time.Time
 	ttl   time.Duration // the TTL of copies whose TTL the previous backend cannot tell
 	timer *time.Timer
@@ -84,8 +84,7 @@ type warm struct {
 // (old is still the current version: its inflight count is raised before
 // it is retired, so that it stays open).
 func startWarm(p *proxy, old *configVersion, d, ttl time.Duration) *warm {
-	w := &warm{p: p, old: old, from: backend.Redact(old.url), until: time.Now().Add(d), ttl: ttl}
-	old.inflight.Add(1)
+	w := &warm{p: p, old: old.hold(), from: backend.Redact(old.url), until: time.Now().Add(d), ttl: ttl}
 	w.timer = time.AfterFunc(d, w.end)
 	return w
 }
@@ -118,13 +117,13 @@ func (w *warm) previous(ctx context.Context) (be backend.Backend, done func(), o
 		w.mu.RUnlock()
 		return nil, nil, false
 	}
-	w.old.inflight.Add(1)
+	h := w.old.v.hold()
 	w.mu.RUnlock()
-	done = func() { w.old.release(w.p) }
-	if b := w.old.be.Load(); b != nil {
+	done = func() { h.release(w.p) }
+	if b := h.v.be.Load(); b != nil {
 		return b.be, done, true
 	}
-	be, err := w.old.open(ctx, w.p.name)
+	be, err := h.v.open(ctx, w.p.name)
 	if err != nil {
 		done()
 		return nil, nil, false
