@@ -166,6 +166,7 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		d.m.logs = newLogLimiter(o.logEvery, o.clock)
 	}
 	d.m.sampleMask = o.sampleMask()
+	d.m.init()
 	var zero V
 	switch any(zero).(type) {
 	case string:

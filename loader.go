@@ -182,7 +182,7 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 	nc := d.near
 	if nc != nil && near {
 		if v, ok := nc.lookup(d, vw, key, true); ok {
-			d.m.near.hits.Add(1)
+			d.m.nearHit(1)
 			d.noteNear(ctx, 1, 0)
 			r.v, r.st = v, entryFresh
 			return r

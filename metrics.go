@@ -5,9 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -59,11 +62,15 @@ var LatencyBounds = []time.Duration{
 
 const numBuckets = 21 // len(LatencyBounds) + 1
 
-// opMetrics are the counters of one op. calls counts operations when
-// they start; other and errs count those that ended with the op's
-// second result or an error; the rest ended well ("ok" or "hit"). Counting
-// at the start lets the hot path pay for one atomic add and use its result
-// to pick the operations whose latency it samples.
+// opMetrics are the counters of one op. The op's calls, counted when
+// they start, are in metrics.hot (striped); other and errs count those
+// that ended with the op's second result or an error (a Get's misses are
+// striped too); the rest ended well ("ok" or "hit"). Counting at the
+// start lets the hot path pay for one atomic add and use its result to
+// pick the operations whose latency it samples. The calls a snapshot or a
+// timed end reads are the sum of the stripes, read one after the other:
+// each stripe only grows, so a later sum is never smaller than an earlier
+// one, and the outcomes, read before it, never exceed it.
 //
 // The latency histogram counts every operation, though only one in n is
 // timed (WithLatencySampling): each timed operation stands for itself and
@@ -76,10 +83,10 @@ const numBuckets = 21 // len(LatencyBounds) + 1
 // operations (those in flight included, as in the result counts), and its
 // buckets and sum, an unbiased estimate, only grow.
 type opMetrics struct {
-	calls, other, errs atomic.Uint64
-	samples            atomic.Uint64 // operations timed
-	sum                atomic.Uint64 // total latency, ns (estimated, n > 1)
-	buckets            [numBuckets]atomic.Uint64
+	other, errs atomic.Uint64 // a Get's misses are counted in hotStripe
+	samples     atomic.Uint64 // operations timed
+	sum         atomic.Uint64 // total latency, ns (estimated, n > 1)
+	buckets     [numBuckets]atomic.Uint64
 
 	mu   sync.Mutex // n > 1: orders timed ends and snapshots
 	last lastSample // under mu
@@ -99,14 +106,23 @@ type sample struct{ t0 int64 }
 
 // metrics are a Dict's counters.
 type metrics struct {
-	ops [numOps]opMetrics
+	// hot holds the counters that calls write every time (each op's
+	// calls, a Get's misses, the near cache's hits), striped: one counter
+	// shared by every core is a cache line that moves between them on
+	// each call, which under parallel near-cache hits cost more than the
+	// hits themselves. A call adds to a stripe picked at random; the
+	// counts are the sums. Its length is a power of two.
+	hot        []hotStripe
+	stripeBits uint8 // len(hot) is 1<<stripeBits
+	ops        [numOps]opMetrics
 	// retries counts CAS conflicts that Update retried.
 	retries atomic.Uint64
 	// near counts the near cache's work (WithNearCache).
 	near nearMetrics
 	// sampleMask selects the calls whose latency is measured: those
-	// whose count less one ANDed with it is 0 (the first, then one in
-	// sampleMask+1). noSampling turns measuring off.
+	// whose count on their stripe less one ANDed with it is 0 (each
+	// stripe's first, then one in sampleMask+1). noSampling turns
+	// measuring off.
 	sampleMask uint64
 	logger     *slog.Logger
 	prefix     string
@@ -116,6 +132,75 @@ type metrics struct {
 
 const noSampling = math.MaxUint64
 
+// hotStripe is one stripe of metrics.hot.
+type hotStripe struct {
+	calls    [numOps]atomic.Uint64 // the op's calls, counted when they start
+	getMiss  atomic.Uint64         // Gets that ended with a miss (opGet's other)
+	nearHits atomic.Uint64
+	_        [64]byte // keeps the next stripe's counters off this one's cache lines
+}
+
+// maxStripes bounds metrics.hot.
+const maxStripes = 16
+
+// init makes m's stripes: four per CPU (GOMAXPROCS), at most maxStripes,
+// one with a single CPU.
+func (m *metrics) init() {
+	n := 1
+	for n < 4*runtime.GOMAXPROCS(0) && n < maxStripes {
+		n *= 2
+	}
+	if runtime.GOMAXPROCS(0) == 1 {
+		n = 1
+	}
+	m.hot = make([]hotStripe, n)
+	m.stripeBits = uint8(bits.TrailingZeros(uint(n)))
+}
+
+// stripe returns the stripe of m.hot the calling goroutine adds to,
+// picked by the address of its stack: the same for each of its calls (its
+// stripe's cache line stays with the CPU that runs it), and most often
+// another for goroutines running at the same time. Reading a random
+// number instead cost a near-cache hit a third more.
+func (m *metrics) stripe() *hotStripe {
+	if len(m.hot) == 1 {
+		return &m.hot[0]
+	}
+	var onStack byte
+	h := uint32(uintptr(unsafe.Pointer(&onStack))>>10) * 0x9e3779b1 // Fibonacci hashing of the stack's KiB
+	return &m.hot[h>>(32-m.stripeBits)]
+}
+
+// calls returns the number of calls of o started.
+func (m *metrics) calls(o op) uint64 {
+	var n uint64
+	for i := range m.hot {
+		n += m.hot[i].calls[o].Load()
+	}
+	return n
+}
+
+// getMisses returns the number of Gets that missed.
+func (m *metrics) getMisses() uint64 {
+	var n uint64
+	for i := range m.hot {
+		n += m.hot[i].getMiss.Load()
+	}
+	return n
+}
+
+// nearHit counts n near-cache hits.
+func (m *metrics) nearHit(n uint64) { m.stripe().nearHits.Add(n) }
+
+// nearHits returns the number of near-cache hits.
+func (m *metrics) nearHits() uint64 {
+	var n uint64
+	for i := range m.hot {
+		n += m.hot[i].nearHits.Load()
+	}
+	return n
+}
+
 // epoch is the base of mono.
 var epoch = time.Now()
 
@@ -123,9 +208,9 @@ var epoch = time.Now()
 func mono() int64 { return int64(time.Since(epoch)) + 1 }
 
 // start counts a call of o and returns its start time if its latency is
-// to be measured.
+// to be measured: one in sampleMask+1 of the calls counted by each stripe.
 func (m *metrics) start(o op) sample {
-	if n := m.ops[o].calls.Add(1); (n-1)&m.sampleMask == 0 && m.sampleMask != noSampling {
+	if n := m.stripe().calls[o].Add(1); (n-1)&m.sampleMask == 0 && m.sampleMask != noSampling {
 		return sample{mono()}
 	}
 	return sample{}
@@ -137,8 +222,8 @@ func (m *metrics) startN(o op, n int) sample {
 	if n <= 0 {
 		return sample{}
 	}
-	c := m.ops[o].calls.Add(uint64(n))
-	// The calls are numbered c-n+1 to c; one is timed if one less than
+	c := m.stripe().calls[o].Add(uint64(n))
+	// The stripe's calls are numbered c-n+1 to c; one is timed if one less than
 	// its number is a multiple of sampleMask+1.
 	first, last := c-uint64(n), c-1
 	if m.sampleMask != noSampling && (first&m.sampleMask == 0 || first&^m.sampleMask != last&^m.sampleMask) {
@@ -151,7 +236,7 @@ func (m *metrics) startN(o op, n int) sample {
 // part of another operation, which is).
 func (m *metrics) count(o op, n int) {
 	if n > 0 {
-		m.ops[o].calls.Add(uint64(n))
+		m.stripe().calls[o].Add(uint64(n))
 	}
 }
 
@@ -173,7 +258,7 @@ func (m *metrics) end(o op, s sample) {
 		return
 	}
 	om.mu.Lock()
-	c := om.calls.Load()
+	c := m.calls(o)
 	if l := &om.last; l.ok {
 		// The calls counted since the last timed one ended are its.
 		w := c - l.calls
@@ -203,7 +288,7 @@ func (m *metrics) latency(o op) Latency {
 		l.Count += l.Buckets[i]
 	}
 	if last := om.last; last.ok {
-		w := om.calls.Load() - last.calls
+		w := m.calls(o) - last.calls
 		l.Buckets[last.bucket] += w
 		l.Count += w
 		sum += w * last.dur
@@ -213,7 +298,22 @@ func (m *metrics) latency(o op) Latency {
 }
 
 // miss counts an op that ended with its second result.
-func (m *metrics) miss(o op) { m.ops[o].other.Add(1) }
+func (m *metrics) miss(o op) {
+	if o == opGet {
+		m.stripe().getMiss.Add(1)
+		return
+	}
+	m.ops[o].other.Add(1)
+}
+
+// others returns the number of calls of o that ended with its second
+// result.
+func (m *metrics) others(o op) uint64 {
+	if o == opGet {
+		return m.getMisses()
+	}
+	return m.ops[o].other.Load()
+}
 
 // fail counts a failed op, logs it and returns it as an *OpError (err
 // itself if it already is one).
@@ -495,8 +595,8 @@ func (m *metrics) snapshot() Stats {
 		om := &m.ops[o]
 		// Read the outcomes before the calls, so that ok never goes
 		// negative.
-		errs, other := om.errs.Load(), om.other.Load()
-		calls := om.calls.Load()
+		errs, other := om.errs.Load(), m.others(o)
+		calls := m.calls(o)
 		ok := calls - min(calls, errs+other)
 		info := opInfo[o]
 		os := OpStats{Op: info.name}

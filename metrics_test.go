@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +63,7 @@ func TestLatencySamplingOff(t *testing.T) {
 	if n := d.Stats().Ops[0].Latency.Count; n != 0 {
 		t.Fatalf("%d samples with sampling off", n)
 	}
+	oneStripe(t)
 	d = newDict[int](t, memory.New(), "p", memdict.WithLatencySampling(10)) // 16
 	for range 64 {
 		d.Get("a")
@@ -71,10 +73,48 @@ func TestLatencySamplingOff(t *testing.T) {
 	}
 }
 
+// oneStripe makes the Dicts the test creates count their calls on a single
+// stripe (GOMAXPROCS 1), where one call in n is timed exactly, the first
+// included.
+func oneStripe(t *testing.T) {
+	prev := runtime.GOMAXPROCS(1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+}
+
+// With calls counted on many stripes (GOMAXPROCS 8: 16 stripes), about
+// one call in n is timed (the first of each stripe, then one in n of
+// its calls), and the histogram's count is still exact.
+func TestLatencySamplingStriped(t *testing.T) {
+	prev := runtime.GOMAXPROCS(8)
+	d := newDict[int](t, memory.New(), "p", memdict.WithLatencySampling(16))
+	runtime.GOMAXPROCS(prev)
+	const workers, calls = 4, 1600
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range calls {
+				d.Get("a")
+			}
+		})
+	}
+	wg.Wait()
+	const total, stripes = workers * calls, 16
+	st := d.Stats()
+	l := st.Ops[0].Latency
+	if l.Samples < total/16 || l.Samples > total/16+stripes || l.Count != total {
+		t.Fatalf("%d samples and a count of %d after %d gets at 1 in 16 on %d stripes: want %d to %d samples, a count of %d",
+			l.Samples, l.Count, total, stripes, total/16, total/16+stripes, total)
+	}
+	if st.Misses != total || st.Hits != 0 {
+		t.Fatalf("%d misses and %d hits after %d gets of a missing key", st.Misses, st.Hits, total)
+	}
+}
+
 // The latency histogram counts every operation, though only one in n is
 // timed: with the default 1 in 64, a few calls are counted, not dropped.
 func TestLatencyCountsEveryOperation(t *testing.T) {
 	ctx := context.Background()
+	oneStripe(t)
 	d := newDict[int](t, memory.New(), "p")
 	for range 20 {
 		d.Get("a")

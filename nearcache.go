@@ -211,8 +211,8 @@ type NearCacheStats struct {
 
 // nearMetrics are a Dict's near-cache counters.
 type nearMetrics struct {
-	hits, misses, evictions, invalidations, resets atomic.Uint64
-	bytes                                          atomic.Int64 // held now
+	misses, evictions, invalidations, resets atomic.Uint64 // hits: metrics.nearHit (striped)
+	bytes                                    atomic.Int64  // held now
 }
 
 // nearWeight is what an entry of key holding n bytes counts against
@@ -754,7 +754,7 @@ func (d *Dict[V]) nearStats() NearCacheStats {
 	}
 	m := d.near.m
 	return NearCacheStats{
-		Enabled: true, Hits: m.hits.Load(), Misses: m.misses.Load(), Evictions: m.evictions.Load(),
+		Enabled: true, Hits: d.m.nearHits(), Misses: m.misses.Load(), Evictions: m.evictions.Load(),
 		Invalidations: m.invalidations.Load(), Resets: m.resets.Load(), Entries: d.near.c.EstimatedSize(),
 		Bytes: max(m.bytes.Load(), 0),
 	}
@@ -825,7 +825,7 @@ func (d *Dict[V]) lookupNear(b *bound, vw *view, key string) (V, bool, error) {
 	ctx := b.parent
 	nc := d.near
 	if v, ok := nc.get(d, vw, key); ok {
-		d.m.near.hits.Add(1)
+		d.m.nearHit(1)
 		d.noteNear(ctx, 1, 0)
 		return v, true, nil
 	}
@@ -885,7 +885,7 @@ func (d *Dict[V]) nearGetMulti(vw *view, keys []string) (map[string]V, []string,
 	}
 	// The hits are get calls, timed (if one of them is to be) at once.
 	d.m.end(opGet, d.m.startN(opGet, len(hits)))
-	d.m.near.hits.Add(uint64(len(hits)))
+	d.m.nearHit(uint64(len(hits)))
 	d.m.near.misses.Add(uint64(len(rest)))
 	return hits, rest, tokens
 }
