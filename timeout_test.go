@@ -305,6 +305,33 @@ func TestTimeoutBoundsTheWholeCall(t *testing.T) {
 	}
 }
 
+// A Dict in a Python format (the keys and values of ERP5 and Python
+// programs) bounds its calls by the timeout as any Dict does: its view of
+// the settings, which has no namespace generation, carries the timeout
+// too.
+func TestTimeoutPythonFormat(t *testing.T) {
+	for _, f := range []memdict.Format{memdict.FormatPython, memdict.FormatERP5} {
+		t.Run(string(f), func(t *testing.T) {
+			be := newSlow(t, slowTimeout)
+			d := newDict[string](t, be, "p:", memdict.WithFormat(f), memdict.WithSiteID("site"))
+			ctx := context.Background()
+			if err := d.Store(ctx, "k", "v"); err != nil {
+				t.Fatal(err)
+			}
+			be.slow(slowLatency)
+			start := time.Now()
+			_, err := d.Update(ctx, "k", func(old string, _ bool) (string, error) { return old + "+", nil })
+			elapsed := time.Since(start)
+			calls := be.recorded()
+			be.slow(0)
+			if err == nil {
+				t.Errorf("Update succeeded in %v, want it to run out of its timeout", elapsed)
+			}
+			checkBounded(t, start, elapsed, calls, err)
+		})
+	}
+}
+
 // An Update queued behind a round in flight returns within its own
 // timeout, and so does the caller that led that round: each caller runs
 // one round at most, the next round's lead is handed to the first caller

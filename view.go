@@ -90,7 +90,9 @@ func (v *view) key(key string) (string, bool) {
 // makeView returns a fresh view of settings s at generation gen.
 func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
 	if s.Format.python() {
-		return &view{s: s, python: true, prefix: d.prefix, codec: s.Codec, codecID: s.Codec.ID()}
+		v := &view{s: s, python: true, prefix: d.prefix, codec: s.Codec, codecID: s.Codec.ID()}
+		v.timeout, v.own = d.callTimeout()
+		return v
 	}
 	v := &view{s: s, gen: gen, ns: keyspace.Namespace(s.SiteID, d.prefix, gen, s.MaxKeyLen), codec: s.Codec, prefix: d.prefix}
 	if d.kind != kindCodec {
@@ -106,10 +108,10 @@ func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
 // settings. A pending timer is no goroutine; when it fires it only sets a
 // flag.
 func (v *view) arm() *view {
+	// A view in a Python format has no generation to read again, but it
+	// goes stale all the same so that its timeout (the backend's, which a
+	// Tool's plugin may change) is read again.
 	every := v.s.GenerationRefresh
-	if v.python {
-		return v // no generation to read again
-	}
 	if every == 0 {
 		every = DefaultGenerationRefresh
 	}
@@ -128,18 +130,32 @@ func (d *Dict[V]) metaKey(s *Settings) string {
 // backend call before the operation's own: it starts the call's clock.
 func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 	s := d.settings.load()
-	if s.Format.python() {
-		return d.install(s, 0), nil // keys without a generation
-	}
 	old := d.view.Load()
-	b.timeout, b.own = d.callTimeout()
+	if s.Format.python() {
+		// Keys without a generation: a view of the current settings is
+		// made again only for its timeout, by one caller at a time.
+		if old != nil && old.s == s {
+			if d.refreshing.Load() || !d.refreshing.CompareAndSwap(false, true) {
+				b.limits(old)
+				return old, nil
+			}
+			defer d.refreshing.Store(false)
+		}
+		v := d.install(s, 0)
+		b.limits(v)
+		return v, nil
+	}
 	if old != nil && old.s == s {
 		// A stale view of the current settings: one caller reads the
-		// generation again, the others go on with the stale view.
-		if !d.refreshing.CompareAndSwap(false, true) {
+		// generation again, the others go on with the stale view, as
+		// cheaply as on the fast path (every call takes this path until
+		// the refresh is done: it reads the flag before it writes it).
+		if d.refreshing.Load() || !d.refreshing.CompareAndSwap(false, true) {
+			b.limits(old)
 			return old, nil
 		}
 		defer d.refreshing.Store(false)
+		b.timeout, b.own = d.callTimeout()
 		if cur := d.view.Load(); cur != old && cur.s == s && !cur.stale.Load() {
 			return cur, nil
 		}
@@ -155,6 +171,7 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 	}
 	// No view for these settings: everyone needs the generation. Waiting
 	// for the lock is part of the call's time.
+	b.timeout, b.own = d.callTimeout()
 	b.begin()
 	d.genMu.Lock()
 	defer d.genMu.Unlock()
