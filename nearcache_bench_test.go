@@ -98,6 +98,30 @@ func BenchmarkNearCacheHotGet(b *testing.B) {
 	}
 }
 
+// BenchmarkNearCacheHotGetParallel: near-cache hits on 8 hot keys from
+// many goroutines at once (32 per CPU), over the memory backend: what the
+// counters every call writes cost when all CPUs write them.
+func BenchmarkNearCacheHotGetParallel(b *testing.B) {
+	d := newDict[benchItem](b, memory.New(), "nearbench", memdict.WithNearCache(benchNear("memory")))
+	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for _, k := range keys {
+		if err := d.Put(k, benchItem{ID: 1, Name: "hot key", Score: 0.5}); err != nil {
+			b.Fatal(err)
+		}
+		warm(b, d, k)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if _, ok := d.Get(keys[i&7]); !ok {
+				b.Error("miss")
+				return
+			}
+		}
+	})
+}
+
 // zipfKeys is the number of keys of BenchmarkNearCacheZipf.
 const zipfKeys = 100_000
 
