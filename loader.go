@@ -227,6 +227,9 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 		}
 		raw, flags, r.cas, private = it.Value, it.Flags, it.CAS, priv
 	}
+	// A value the near cache will keep is not handed over as it is: the
+	// caller may modify its own.
+	private = private && !(nc != nil && near && !hashed)
 	v, st, err := d.decodeEntry(vw, key, hashed, raw, flags, private)
 	switch {
 	case err != nil:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -213,5 +214,30 @@ func TestPrivateReadsSharedBackendKey(t *testing.T) {
 	m["ab"].Payload[0] = 'J'
 	if got := string(m["a\nb"].Payload); got != "hello" {
 		t.Fatalf("writing to the value of one key changed the other's: %q", got)
+	}
+}
+
+// GetOrLoad over a backend whose reads are private does not hand out the
+// bytes it puts in the near cache: the caller may modify its value
+// without changing what later hits return (it did, for Dict[[]byte]).
+func TestPrivateReadsGetOrLoadNearCache(t *testing.T) {
+	ctx := context.Background()
+	pb := &privateBackend{Backend: memory.New()}
+	d := newDict[[]byte](t, pb, "p", memdict.WithCodec(codec.Raw),
+		memdict.WithNearCache(memdict.NearCache{MaxStale: time.Minute}))
+	if err := d.Put("k", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.GetOrLoad(ctx, "k", func(context.Context, string) ([]byte, error) { return []byte("loaded"), nil })
+	if err != nil || string(v) != "hello" {
+		t.Fatalf("GetOrLoad = %q, %v", v, err)
+	}
+	v[0] = 'J' // the caller's own
+	w, ok := d.Get("k")
+	if st := d.Stats().NearCache; st.Hits != 1 {
+		t.Fatalf("near cache: %d hits, want the Get to be one", st.Hits)
+	}
+	if !ok || string(w) != "hello" {
+		t.Fatalf("after the caller changed GetOrLoad's value, a near-cache hit = %q, %v; want \"hello\"", w, ok)
 	}
 }
