@@ -126,8 +126,12 @@ func (b *bound) next() context.Context {
 // them itself (one bounded call), else the call's deadline, since the
 // fallback makes one backend call per key.
 func (b *bound) many(be backend.Backend) context.Context {
+	// A wrapper (a Tool's plugin, Wrap) has the method whether or not
+	// the backend under it batches: only a backend's own counts.
 	if _, ok := be.(backend.MultiWriter); ok {
-		return b.next()
+		if _, wrapper := be.(backend.Handler); !wrapper {
+			return b.next()
+		}
 	}
 	b.used = true
 	return b.next()

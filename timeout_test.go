@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/backend/memory"
 	"github.com/memdict/memdict/backend/redis"
+	"github.com/memdict/memdict/tool"
 )
 
 // A Dict call is bounded by one timeout, whatever number of backend calls
@@ -330,6 +333,99 @@ func TestTimeoutPythonFormat(t *testing.T) {
 			checkBounded(t, start, elapsed, calls, err)
 		})
 	}
+}
+
+// slowByHost holds the slow backends that a Tool's plugin opens from a
+// "slowtest://<host>" URL, by host (one per test).
+var (
+	slowByHost sync.Map
+	slowHosts  atomic.Int64
+)
+
+func init() {
+	backend.Register("slowtest", func(_ context.Context, u *url.URL) (backend.Backend, error) {
+		if be, ok := slowByHost.Load(u.Host); ok {
+			return be.(*slowBackend), nil
+		}
+		return nil, fmt.Errorf("slowtest: no backend %q", u.Host)
+	})
+}
+
+// slowTool returns a Tool whose default plugin opens a new slow backend
+// from its URL on first use, as a plugin configured by URL does, and that
+// backend.
+func slowTool(t *testing.T, format memdict.Format) (*tool.Tool, *slowBackend) {
+	t.Helper()
+	be := newSlow(t, slowTimeout)
+	host := fmt.Sprintf("b%d", slowHosts.Add(1))
+	slowByHost.Store(host, be)
+	t.Cleanup(func() { slowByHost.Delete(host) })
+	pc := tool.DefaultPluginConfig("slowtest://" + host)
+	pc.Format = format
+	pc.GenerationRefresh = time.Hour // no refresh to hide a view without a timeout
+	tl, err := tool.New(tool.Config{SiteID: "s", Plugins: map[string]tool.PluginConfig{tool.DefaultPlugin: pc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	return tl, be
+}
+
+// A Dict from a Tool bounds its calls by the plugin's timeout from its
+// first call, in every format, though the plugin's backend is opened only
+// then: a plugin asked for its timeout before it was open answered none,
+// so the first Update of a fresh Tool took 1.6 s, and every call of a
+// Dict in a Python format 1.08 s, against 600 ms.
+func TestTimeoutToolFirstCall(t *testing.T) {
+	for _, f := range []memdict.Format{memdict.FormatMemdict, memdict.FormatPython} {
+		t.Run(string(f), func(t *testing.T) {
+			tl, be := slowTool(t, f)
+			d, err := tool.Dict[string](tl, "p:", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			be.slow(slowLatency)
+			start := time.Now()
+			_, err = d.Update(context.Background(), "k", func(old string, _ bool) (string, error) { return old + "+", nil })
+			elapsed := time.Since(start)
+			calls := be.recorded()
+			be.slow(0)
+			if err == nil {
+				t.Errorf("Update succeeded in %v, want it to run out of its timeout", elapsed)
+			}
+			checkBounded(t, start, elapsed, calls, err)
+		})
+	}
+}
+
+// PutMulti through a Tool's plugin, over a backend that writes one key at
+// a time, is bounded by the timeout as it is directly: a wrapper has
+// SetMulti whatever the backend under it, and the call went out without
+// a deadline (1.08 s against 600 ms).
+func TestTimeoutToolPutMulti(t *testing.T) {
+	tl, be := slowTool(t, memdict.FormatMemdict)
+	d, err := tool.Dict[string](tl, "p", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := d.Put("warm", "x"); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for i := range 32 {
+		m[fmt.Sprint("k", i)] = "v"
+	}
+	be.slow(slowLatency)
+	start := time.Now()
+	err = d.PutMulti(ctx, m)
+	elapsed := time.Since(start)
+	calls := be.recorded()
+	be.slow(0)
+	if err == nil {
+		t.Errorf("PutMulti succeeded in %v, want it to run out of its timeout", elapsed)
+	}
+	checkBounded(t, start, elapsed, calls, err)
 }
 
 // An Update queued behind a round in flight returns within its own

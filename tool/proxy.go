@@ -222,6 +222,8 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 		return backend.Result{Keys: p.keys(ctx, c.Prefix)}
 	case c.Op == backend.OpTrack:
 		return p.track(ctx, c)
+	case c.Op == backend.OpTimeout:
+		return p.timeout(ctx, c)
 	case c.Op.Property():
 		// No I/O (ServerFor), so no need to open the backend: one that
 		// is not open yet has named no server in an error.
@@ -248,6 +250,31 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 		r.Err = p.named(r.Err)
 	}
 	return r
+}
+
+// timeoutOpenMax bounds the open that asking a plugin's timeout makes.
+const timeoutOpenMax = time.Second
+
+// timeout answers OpTimeout: the timeout of the current backend, opened
+// if it is not yet. A Dict asks it before its first call, to bound that
+// call; answering 0 (none) for a backend not open yet left the first
+// call, and the view of a Dict in a Python format, without a bound. The
+// open is the one the call would make next, within timeoutOpenMax; if it
+// fails, the answer is 0 and the call meets the open's error.
+func (p *proxy) timeout(ctx context.Context, c backend.Call) backend.Result {
+	if v := p.cur.Load(); v.dead == nil {
+		if b := v.be.Load(); b != nil {
+			return backend.Do(ctx, b.be, c)
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, timeoutOpenMax)
+	defer cancel()
+	h, be, err := p.acquire(octx)
+	if err != nil {
+		return backend.Result{}
+	}
+	defer h.release(p)
+	return backend.Do(ctx, be, c)
 }
 
 // keys lists the keys under prefix of the current backend, which stays
