@@ -140,6 +140,11 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 				return old, nil
 			}
 			defer d.refreshing.Store(false)
+			if cur := d.view.Load(); cur.s == s && !cur.stale.Load() {
+				// Made again by another caller since this one looked.
+				b.limits(cur)
+				return cur, nil
+			}
 		}
 		v := d.install(s, 0)
 		b.limits(v)

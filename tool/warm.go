@@ -78,6 +78,14 @@ type warm struct {
 
 	mu    sync.RWMutex // guards ended against acquire
 	ended atomic.Bool
+	// users counts the calls using the previous backend (previous). They
+	// are counted here, not on the previous version's in-flight count:
+	// that version is retired, and its striped count, read stripe by
+	// stripe, could miss a hold taken while a release was reading it and
+	// close the version under the call. The window's own hold is released
+	// once the window has ended and no call uses it.
+	users   atomic.Int64
+	release sync.Once
 }
 
 // startWarm starts a warm of the config version that replaces old, for d
@@ -105,8 +113,13 @@ func (w *warm) end() {
 	w.ended.Store(true)
 	w.mu.Unlock()
 	w.timer.Stop()
-	w.old.release(w.p)
+	if w.users.Load() == 0 {
+		w.releaseOld()
+	}
 }
+
+// releaseOld releases the window's hold on the previous version, once.
+func (w *warm) releaseOld() { w.release.Do(func() { w.old.release(w.p) }) }
 
 // previous returns the previous backend, opened if it was not yet, held
 // for the caller, who must call done; ok is false if the window has
@@ -117,13 +130,20 @@ func (w *warm) previous(ctx context.Context) (be backend.Backend, done func(), o
 		w.mu.RUnlock()
 		return nil, nil, false
 	}
-	h := w.old.v.hold()
+	w.users.Add(1)
 	w.mu.RUnlock()
-	done = func() { h.release(w.p) }
-	if b := h.v.be.Load(); b != nil {
+	done = func() {
+		// Whichever of end and the last call sees the other's write
+		// releases the hold: both write (ended, users) before they read.
+		if w.users.Add(-1) == 0 && w.ended.Load() {
+			w.releaseOld()
+		}
+	}
+	v := w.old.v
+	if b := v.be.Load(); b != nil {
 		return b.be, done, true
 	}
-	be, err := h.v.open(ctx, w.p.name)
+	be, err := v.open(ctx, w.p.name)
 	if err != nil {
 		done()
 		return nil, nil, false
