@@ -110,8 +110,8 @@ type metrics struct {
 	// calls, a Get's misses, the near cache's hits), striped: one counter
 	// shared by every core is a cache line that moves between them on
 	// each call, which under parallel near-cache hits cost more than the
-	// hits themselves. A call adds to a stripe picked at random; the
-	// counts are the sums. Its length is a power of two.
+	// hits themselves. A call adds to its goroutine's stripe (stripe);
+	// the counts are the sums. Its length is a power of two.
 	hot        []hotStripe
 	stripeBits uint8 // len(hot) is 1<<stripeBits
 	ops        [numOps]opMetrics
@@ -171,22 +171,18 @@ func (m *metrics) stripe() *hotStripe {
 	return &m.hot[h>>(32-m.stripeBits)]
 }
 
-// calls returns the number of calls of o started.
-func (m *metrics) calls(o op) uint64 {
+// sum returns the sum over the stripes of the counter c picks.
+func (m *metrics) sum(c func(*hotStripe) *atomic.Uint64) uint64 {
 	var n uint64
 	for i := range m.hot {
-		n += m.hot[i].calls[o].Load()
+		n += c(&m.hot[i]).Load()
 	}
 	return n
 }
 
-// getMisses returns the number of Gets that missed.
-func (m *metrics) getMisses() uint64 {
-	var n uint64
-	for i := range m.hot {
-		n += m.hot[i].getMiss.Load()
-	}
-	return n
+// calls returns the number of calls of o started.
+func (m *metrics) calls(o op) uint64 {
+	return m.sum(func(s *hotStripe) *atomic.Uint64 { return &s.calls[o] })
 }
 
 // nearHit counts n near-cache hits.
@@ -194,11 +190,7 @@ func (m *metrics) nearHit(n uint64) { m.stripe().nearHits.Add(n) }
 
 // nearHits returns the number of near-cache hits.
 func (m *metrics) nearHits() uint64 {
-	var n uint64
-	for i := range m.hot {
-		n += m.hot[i].nearHits.Load()
-	}
-	return n
+	return m.sum(func(s *hotStripe) *atomic.Uint64 { return &s.nearHits })
 }
 
 // epoch is the base of mono.
@@ -310,7 +302,7 @@ func (m *metrics) miss(o op) {
 // result.
 func (m *metrics) others(o op) uint64 {
 	if o == opGet {
-		return m.getMisses()
+		return m.sum(func(s *hotStripe) *atomic.Uint64 { return &s.getMiss })
 	}
 	return m.ops[o].other.Load()
 }

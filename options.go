@@ -196,7 +196,8 @@ func WithLogInterval(d time.Duration) Option {
 // (n is rounded up to a power of two) for the latency histograms in Stats.
 // The operations are counted on a few stripes (four per CPU, up to 16, so
 // that parallel calls do not share one counter): on each, the first is
-// timed, then one in n; with GOMAXPROCS 1 there is one stripe. Every operation is counted whatever n: each timed
+// timed, then one in n; with GOMAXPROCS 1 there is one stripe. Every
+// operation is counted whatever n: each timed
 // operation stands, in the histogram, for the untimed ones that follow it
 // (see Latency). Reading the clock costs more than a hit on the memory
 // backend or the near cache, so the default, DefaultLatencySampling (64),

@@ -308,6 +308,26 @@ func TestTimeoutBoundsTheWholeCall(t *testing.T) {
 	}
 }
 
+// mustRunOut makes be slow, runs call (named what), and checks that it
+// failed within the timeout, each backend call after the first bounded by
+// the call's deadline (checkBounded).
+func mustRunOut(t *testing.T, be *slowBackend, what string, call func() error) {
+	t.Helper()
+	be.slow(slowLatency)
+	start := time.Now()
+	err := call()
+	elapsed := time.Since(start)
+	calls := be.recorded()
+	be.slow(0)
+	if err == nil {
+		t.Errorf("%s succeeded in %v, want it to run out of its timeout", what, elapsed)
+	}
+	checkBounded(t, start, elapsed, calls, err)
+}
+
+// appendPlus is an Update function.
+func appendPlus(old string, _ bool) (string, error) { return old + "+", nil }
+
 // A Dict in a Python format (the keys and values of ERP5 and Python
 // programs) bounds its calls by the timeout as any Dict does: its view of
 // the settings, which has no namespace generation, carries the timeout
@@ -321,16 +341,10 @@ func TestTimeoutPythonFormat(t *testing.T) {
 			if err := d.Store(ctx, "k", "v"); err != nil {
 				t.Fatal(err)
 			}
-			be.slow(slowLatency)
-			start := time.Now()
-			_, err := d.Update(ctx, "k", func(old string, _ bool) (string, error) { return old + "+", nil })
-			elapsed := time.Since(start)
-			calls := be.recorded()
-			be.slow(0)
-			if err == nil {
-				t.Errorf("Update succeeded in %v, want it to run out of its timeout", elapsed)
-			}
-			checkBounded(t, start, elapsed, calls, err)
+			mustRunOut(t, be, "Update", func() error {
+				_, err := d.Update(ctx, "k", appendPlus)
+				return err
+			})
 		})
 	}
 }
@@ -384,16 +398,10 @@ func TestTimeoutToolFirstCall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			be.slow(slowLatency)
-			start := time.Now()
-			_, err = d.Update(context.Background(), "k", func(old string, _ bool) (string, error) { return old + "+", nil })
-			elapsed := time.Since(start)
-			calls := be.recorded()
-			be.slow(0)
-			if err == nil {
-				t.Errorf("Update succeeded in %v, want it to run out of its timeout", elapsed)
-			}
-			checkBounded(t, start, elapsed, calls, err)
+			mustRunOut(t, be, "Update", func() error {
+				_, err := d.Update(context.Background(), "k", appendPlus)
+				return err
+			})
 		})
 	}
 }
@@ -416,16 +424,7 @@ func TestTimeoutToolPutMulti(t *testing.T) {
 	for i := range 32 {
 		m[fmt.Sprint("k", i)] = "v"
 	}
-	be.slow(slowLatency)
-	start := time.Now()
-	err = d.PutMulti(ctx, m)
-	elapsed := time.Since(start)
-	calls := be.recorded()
-	be.slow(0)
-	if err == nil {
-		t.Errorf("PutMulti succeeded in %v, want it to run out of its timeout", elapsed)
-	}
-	checkBounded(t, start, elapsed, calls, err)
+	mustRunOut(t, be, "PutMulti", func() error { return d.PutMulti(ctx, m) })
 }
 
 // An Update queued behind a round in flight returns within its own

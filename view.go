@@ -131,39 +131,32 @@ func (d *Dict[V]) metaKey(s *Settings) string {
 func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 	s := d.settings.load()
 	old := d.view.Load()
-	if s.Format.python() {
-		// Keys without a generation: a view of the current settings is
-		// made again only for its timeout, by one caller at a time.
-		if old != nil && old.s == s {
-			if d.refreshing.Load() || !d.refreshing.CompareAndSwap(false, true) {
-				b.limits(old)
-				return old, nil
-			}
-			defer d.refreshing.Store(false)
-			if cur := d.view.Load(); cur.s == s && !cur.stale.Load() {
-				// Made again by another caller since this one looked.
-				b.limits(cur)
-				return cur, nil
-			}
-		}
-		v := d.install(s, 0)
-		b.limits(v)
-		return v, nil
-	}
 	if old != nil && old.s == s {
-		// A stale view of the current settings: one caller reads the
-		// generation again, the others go on with the stale view, as
-		// cheaply as on the fast path (every call takes this path until
-		// the refresh is done: it reads the flag before it writes it).
+		// A stale view of the current settings: one caller makes it
+		// again, the others go on with it, as cheaply as on the fast path
+		// (every call takes this path until the refresh is done: the flag
+		// is read before it is written).
 		if d.refreshing.Load() || !d.refreshing.CompareAndSwap(false, true) {
 			b.limits(old)
 			return old, nil
 		}
 		defer d.refreshing.Store(false)
-		b.timeout, b.own = d.callTimeout()
-		if cur := d.view.Load(); cur != old && cur.s == s && !cur.stale.Load() {
+		if cur := d.view.Load(); cur.s == s && !cur.stale.Load() {
+			// Made again by another caller since this one looked.
+			b.limits(cur)
 			return cur, nil
 		}
+	}
+	if s.Format.python() {
+		// Keys without a generation: the view is made again only for
+		// its timeout.
+		v := d.install(s, 0)
+		b.limits(v)
+		return v, nil
+	}
+	if old != nil && old.s == s {
+		// Read the generation again.
+		b.timeout, b.own = d.callTimeout()
 		b.begin()
 		gen, err := d.readGen(b, s, old.gen)
 		if err != nil {
