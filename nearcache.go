@@ -781,13 +781,16 @@ func (d *Dict[V]) setupNear(cfg *NearCache, source string) error {
 		// Join the group now, so that tracking starts before the first
 		// read and a backend that refuses it is an error here. The
 		// prefix does not depend on the generation unless the namespace
-		// is hashed; such a Dict joins at its first read.
+		// is hashed: such a Dict joins generation 0's group, which tells
+		// whether the backend can track, and moves to its generation's at
+		// its first read. (Skipping the check for a hashed namespace let a
+		// Tool's plugin, which is a wrapper whatever its backend, give a
+		// near cache that kept nothing over memcached.)
 		st := d.settings.load()
-		if ns := keyspace.Namespace(st.SiteID, d.prefix, 0, st.MaxKeyLen); !strings.HasPrefix(ns, "#") {
-			if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil || !g.tr.Supported() {
-				nc.unbind()
-				return fmt.Errorf("%s: %w", source, errCannotTrack(g.trErr))
-			}
+		ns := keyspace.Namespace(st.SiteID, d.prefix, 0, st.MaxKeyLen)
+		if g := nc.bindPrefix(trackPrefix(ns)); g.tr == nil || !g.tr.Supported() {
+			nc.unbind()
+			return fmt.Errorf("%s: %w", source, errCannotTrack(g.trErr))
 		}
 	}
 	// The group holds nc, so nc must not hold d: the Dict would never be

@@ -18,6 +18,7 @@ import (
 	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/backend/memory"
 	"github.com/memdict/memdict/backend/redis"
+	"github.com/memdict/memdict/testing/memdicttest"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -425,6 +426,95 @@ func TestTimeoutToolPutMulti(t *testing.T) {
 		m[fmt.Sprint("k", i)] = "v"
 	}
 	mustRunOut(t, be, "PutMulti", func() error { return d.PutMulti(ctx, m) })
+}
+
+// A Tool's plugin that warms up from its previous backend
+// (PluginConfig.Warm) bounds each call by its timeout as a whole: in the
+// window a write deletes the key from the previous backend first, and a
+// miss reads it there, copies it and reads the new backend again, each
+// backend call bounded by its backend alone, while the Dict trusts the
+// plugin's timeout. A Store took 1.08 s and a Lookup filled from the
+// previous backend 2.7 s, against 600 ms.
+func TestTimeoutToolWarmWindow(t *testing.T) {
+	oldBe, newBe := newSlow(t, slowTimeout), newSlow(t, slowTimeout)
+	ho, hn := fmt.Sprintf("w%d", slowHosts.Add(1)), fmt.Sprintf("w%d", slowHosts.Add(1))
+	slowByHost.Store(ho, oldBe)
+	slowByHost.Store(hn, newBe)
+	t.Cleanup(func() { slowByHost.Delete(ho); slowByHost.Delete(hn) })
+	pc := tool.DefaultPluginConfig("slowtest://" + ho)
+	pc.GenerationRefresh = time.Hour
+	tl, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{tool.DefaultPlugin: pc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	d, err := tool.Dict[string](tl, "p", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, k := range []string{"a", "b"} {
+		if err := d.Store(ctx, k, "old "+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.URL = "slowtest://" + hn
+	pc.Warm = time.Minute
+	if err := tl.SetPlugin(ctx, "", pc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		call func() error
+	}{
+		{"Store", func() error { return d.Store(ctx, "k", "v") }},
+		{"Lookup of a key the previous backend holds", func() error { _, _, err := d.Lookup(ctx, "a"); return err }},
+	} {
+		oldBe.slow(slowLatency)
+		newBe.slow(slowLatency)
+		start := time.Now()
+		err := c.call()
+		elapsed := time.Since(start)
+		oldBe.slow(0)
+		newBe.slow(0)
+		if elapsed > slowTimeout+slowTolerance {
+			t.Errorf("%s in the warm window took %v (error %v); the timeout is %v", c.what, elapsed, err, slowTimeout)
+		}
+		if err != nil && !errors.Is(err, memdict.ErrUnavailable) {
+			t.Errorf("%s in the warm window: %v, want an error wrapping ErrUnavailable", c.what, err)
+		}
+	}
+	// The window still copies what the previous backend holds.
+	if v, ok, err := d.Lookup(ctx, "b"); err != nil || !ok || v != "old b" {
+		t.Errorf("Lookup in the window, the backends fast again = %q, %v, %v; want the previous backend's value", v, ok, err)
+	}
+}
+
+// A Dict over memdicttest.Faulty with a latency longer than the wrapped
+// backend's timeout ends within that timeout, as over a driver whose
+// server is that slow: Faulty's latency was bounded by the call's context
+// alone, which a Dict leaves without a deadline when the backend bounds
+// its calls itself, so a Lookup took the whole 2 s latency.
+func TestTimeoutFaultyLatency(t *testing.T) {
+	f := memdicttest.NewFaulty(newSlow(t, slowTimeout))
+	d := newDict[string](t, f, "p")
+	if err := d.Put("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	f.SetLatency(2 * time.Second)
+	start := time.Now()
+	_, _, err := d.Lookup(context.Background(), "k")
+	elapsed := time.Since(start)
+	if elapsed > slowTimeout+slowTolerance {
+		t.Errorf("Lookup over Faulty with a 2s latency took %v; the backend's timeout is %v", elapsed, slowTimeout)
+	}
+	if !errors.Is(err, memdict.ErrUnavailable) {
+		t.Errorf("Lookup over Faulty with a 2s latency: %v, want an error wrapping ErrUnavailable", err)
+	}
+	f.SetLatency(slowTimeout / 10)
+	if v, ok, err := d.Lookup(context.Background(), "k"); err != nil || !ok || v != "v" {
+		t.Errorf("Lookup with a latency under the timeout = %q, %v, %v", v, ok, err)
+	}
 }
 
 // An Update queued behind a round in flight returns within its own

@@ -1,6 +1,7 @@
 package tool_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -348,20 +349,30 @@ func TestDictOptionErrors(t *testing.T) {
 		"mc":   tool.DefaultPluginConfig("memcached://" + mc.Addr),
 		"near": {URL: "memcached://" + mc.Addr, NearCache: &tool.NearCacheConfig{}},
 	}})
+	// A prefix this long makes the namespace hashed: its tracking prefix
+	// depends on the generation, so the check that the backend can track
+	// had been left to the first read, which then kept nothing, silently.
+	long := strings.Repeat("p", 220)
 	tests := []struct {
 		name, path string
 		opts       []memdict.Option
 		want       []string
+		prefix     string // "users" if empty
 	}{
 		{"near cache MaxStale 0 on memcached", "mc", []memdict.Option{memdict.WithNearCache(memdict.NearCache{MaxEntries: 10_000})},
-			[]string{`plugin "mc"`, "WithNearCache", "MaxStale is 0", "set MaxStale"}},
+			[]string{`plugin "mc"`, "WithNearCache", "MaxStale is 0", "set MaxStale"}, ""},
+		{"near cache MaxStale 0 on memcached, hashed namespace", "mc", []memdict.Option{memdict.WithNearCache(memdict.NearCache{})},
+			[]string{`plugin "mc"`, "WithNearCache", "MaxStale is 0", "set MaxStale"}, long},
+		{"plugin's near cache MaxStale 0 on memcached, hashed namespace", "near", nil,
+			[]string{`plugin "near"`, "near cache", "MaxStale is 0", "set MaxStale"}, long},
 		{"plugin's near cache MaxStale 0 on memcached", "near", nil,
-			[]string{`plugin "near"`, "near cache", "MaxStale is 0", "set MaxStale"}},
+			[]string{`plugin "near"`, "near cache", "MaxStale is 0", "set MaxStale"}, ""},
 		{"WithSettings", "mc", []memdict.Option{memdict.WithSettings(mustShared(t, memdict.DefaultSettings()))},
-			[]string{`plugin "mc"`, "WithSettings", "its plugin's"}},
+			[]string{`plugin "mc"`, "WithSettings", "its plugin's"}, ""},
 	}
 	for _, tt := range tests {
-		_, err := tool.Dict[int](tl, "users", tt.path, tt.opts...)
+		prefix := cmp.Or(tt.prefix, "users")
+		_, err := tool.Dict[int](tl, prefix, tt.path, tt.opts...)
 		if err == nil {
 			t.Errorf("%s: no error", tt.name)
 			continue

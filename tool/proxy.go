@@ -241,7 +241,7 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 	defer h.release(p)
 	var r backend.Result
 	if w := h.v.warm.Load(); w != nil && w.active() {
-		r = w.handle(ctx, be, c)
+		r = w.bounded(ctx, be, c)
 	} else {
 		r = backend.Do(ctx, be, c)
 	}

@@ -3,6 +3,7 @@ package tool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,33 @@ func (w *warm) previous(ctx context.Context) (be backend.Backend, done func(), o
 		return nil, nil, false
 	}
 	return be, done, true
+}
+
+// bounded is handle within the timeout of nb. A call in the window makes
+// several backend calls (a write deletes the key from the previous
+// backend first; a miss reads the previous backend, copies the item and
+// reads the new one again), each bounded by its backend alone, while a
+// Dict trusts the timeout the plugin reports (backend.Timeout: the new
+// backend's) to bound each call it makes: without a deadline of its own, a
+// call in the window could take several timeouts. The call gets one, the
+// timeout from now, unless ctx ends sooner; an error of a call that ran
+// out of it wraps backend.ErrUnavailable and says so.
+func (w *warm) bounded(ctx context.Context, nb backend.Backend, c backend.Call) backend.Result {
+	t := backend.Timeout(nb)
+	if t <= 0 {
+		return w.handle(ctx, nb, c)
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= t {
+		return w.handle(ctx, nb, c)
+	}
+	bctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	r := w.handle(bctx, nb, c)
+	if r.Err != nil && bctx.Err() != nil && ctx.Err() == nil {
+		r.Err = fmt.Errorf("tool: plugin %q warming up from its previous backend: the call did not end within the timeout of %v: %w: %w",
+			w.p.name, t, backend.ErrUnavailable, r.Err)
+	}
+	return r
 }
 
 // handle performs c on nb, the new backend, as the window says (see the
@@ -316,11 +344,23 @@ func (w *warm) fill(ctx context.Context, nb backend.Backend, key string, lease *
 	// before it writes the new one; if that happened between the read
 	// above and the Add (a Delete whose removal the Add would undo), the
 	// item is no longer the one read: remove the copy. This runs even if
-	// ctx ends now.
+	// the caller gives up now, within the call's deadline; a removal the
+	// deadline cuts short goes on in the background (bounded by the new
+	// backend's own timeout), so that the call ends in time and the copy
+	// still goes.
 	sctx := context.WithoutCancel(ctx)
-	now, err := w.read(sctx, ob, key)
-	if err != nil || now.CAS != it.CAS {
-		_ = nb.Delete(sctx, key)
+	cctx := sctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithDeadline(sctx, dl)
+		defer cancel()
+	}
+	now, err := w.read(cctx, ob, key)
+	if err == nil && now.CAS == it.CAS {
+		return true
+	}
+	if err := nb.Delete(cctx, key); err != nil && cctx.Err() != nil {
+		go func() { _ = nb.Delete(sctx, key) }()
 	}
 	return true
 }

@@ -96,8 +96,9 @@ type wrapped = backend.Wrapped
 // gives an error wrapping backend.ErrNotSupported, and memdict falls back
 // as it does without a Faulty. Close and the properties (backend.Op.Property:
 // ServerFor, Timeout), which do no I/O, are counted but never failed or
-// delayed; the latency SetLatency adds is not bounded by the wrapped
-// backend's Timeout, only by the call's context.
+// delayed; the latency SetLatency adds ends at the call's context or at
+// the wrapped backend's Timeout, which the call then fails, as a driver's
+// call to a server that slow does.
 //
 // A Faulty is safe for concurrent use; faults can be changed while calls
 // are in flight.
@@ -170,8 +171,13 @@ func (f *Faulty) keyFault(op Op, key string) error {
 	return fmt.Errorf("memdicttest: injected fault in %s: %w", op, err)
 }
 
-// SetLatency delays every call by d before it is forwarded (or fails). A
-// call whose context ends first returns the context's error.
+// SetLatency delays every call by d before it is forwarded (or fails), as
+// a slow server does. A call whose context ends first returns the
+// context's error. When d exceeds the wrapped backend's timeout
+// (backend.Timeout; the memory backend has none), the call fails at that
+// timeout with an error wrapping backend.ErrUnavailable, as a driver's
+// call to a server that slow does: a Dict relies on each call of a
+// backend with a timeout ending within it.
 func (f *Faulty) SetLatency(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -223,10 +229,19 @@ func (f *Faulty) enter(ctx context.Context, op Op) error {
 	}
 	f.mu.Unlock()
 	if latency > 0 {
-		t := time.NewTimer(latency)
+		// A server this slow makes a driver with a timeout give up at it.
+		wait, late := latency, false
+		if t := backend.Timeout(f.be); t > 0 && t < latency {
+			wait, late = t, true
+		}
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-t.C:
+			if late {
+				return fmt.Errorf("memdicttest: %s: no reply within the timeout of %v (the latency is %v): %w",
+					op, wait, latency, backend.ErrUnavailable)
+			}
 		case <-ctx.Done():
 			return fmt.Errorf("memdicttest: %s: %w", op, ctx.Err())
 		}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -565,8 +566,17 @@ func displayURL(info tool.PluginInfo) string {
 }
 
 // dictsFor returns the key tester's (cached) Dicts of a plugin and prefix.
+// A cached one serves while its plugin's settings and backend are the
+// ones it was made with: the program may change them (SetPlugin,
+// Configure, RemovePlugin and a new plugin of the same name) without the
+// page knowing, and a Dict made before would then read another site's
+// keys, or a closed backend.
 func (h *Handler) dictsFor(ctx context.Context, plugin, prefix string) (*dictSet, error) {
 	info, err := h.t.Plugin(plugin)
+	if err != nil {
+		return nil, err
+	}
+	be, err := h.t.Backend(ctx, info.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -574,17 +584,20 @@ func (h *Handler) dictsFor(ctx context.Context, plugin, prefix string) (*dictSet
 	h.mu.Lock()
 	ds := h.dicts[k]
 	h.mu.Unlock()
-	if ds != nil {
+	if ds.follows(info, be) {
 		return ds, nil
 	}
-	ds, err = openDicts(ctx, h.t, info.Path, prefix)
+	ds, err = openDicts(info, be, prefix)
 	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if d := h.dicts[k]; d != nil {
+	if d := h.dicts[k]; d.follows(info, be) {
 		return d, nil
+	}
+	if i := slices.Index(h.dictKeys, k); i >= 0 { // replaced: it moves to the end
+		h.dictKeys = slices.Delete(h.dictKeys, i, i+1)
 	}
 	if len(h.dictKeys) >= maxDicts { // forget the oldest
 		delete(h.dicts, h.dictKeys[0])

@@ -459,6 +459,67 @@ func TestAdminKeyTesterOnERP5Plugin(t *testing.T) {
 	}
 }
 
+// The key tester follows the changes the program makes to a plugin, not
+// only those made on the page: it kept the Dict it had made, with the
+// site id, settings and backend of that moment, so that after the program
+// changed the site id it read another site's keys, and after the program
+// removed the plugin and added it again it met a closed backend.
+func TestAdminKeyTesterFollowsProgramChanges(t *testing.T) {
+	tl := newTool(t, tool.Config{SiteID: "site_a", Plugins: map[string]tool.PluginConfig{"extra": tool.DefaultPluginConfig("mem://")}})
+	hs, _ := serveAdmin(t, tl, "/admin/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowserish(t, hs.URL, "/admin/")
+	code, body := b.Get("?token=" + testToken)
+	if code != 200 {
+		t.Fatalf("sign-in: %d", code)
+	}
+	csrf := csrfRE.FindStringSubmatch(body)[1]
+	key := func(plugin, action, value string) string {
+		t.Helper()
+		code, body := b.Post("key", url.Values{"csrf": {csrf}, "plugin": {plugin}, "prefix": {"app"}, "key": {"k"},
+			"value": {value}, "codec": {"string"}, "action": {action}})
+		if code != 200 {
+			t.Fatalf("%s on %s: %d\n%s", action, plugin, code, body)
+		}
+		return body
+	}
+	for _, plugin := range []string{"default", "extra"} {
+		key(plugin, "read", "") // the key tester makes its Dicts
+	}
+
+	// The program moves the Tool to another site id.
+	if err := tl.Configure(t.Context(), tool.Config{SiteID: "site_b", Plugins: map[string]tool.PluginConfig{"extra": tool.DefaultPluginConfig("mem://")}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := tool.Dict[string](tl, "app", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put("k", "from the program"); err != nil {
+		t.Fatal(err)
+	}
+	if body := key("default", "read", ""); !strings.Contains(body, "from the program") {
+		t.Errorf("after the program changed the site id, the key tester does not read the program's value:\n%s", body)
+	}
+
+	// The program removes a plugin and adds it again.
+	if err := tl.RemovePlugin("extra"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tl.SetPlugin(t.Context(), "extra", tool.DefaultPluginConfig("mem://")); err != nil {
+		t.Fatal(err)
+	}
+	if body := key("extra", "write", "v"); !strings.Contains(body, "Stored key k") {
+		t.Errorf("after the program removed the plugin and added it again, the key tester cannot write:\n%s", body)
+	}
+	e, err := tool.Dict[string](tl, "app", "extra")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := e.Get("k"); !ok || v != "v" {
+		t.Errorf("the program reads %q, %v of the key tester's write, want v", v, ok)
+	}
+}
+
 // The form offers a warm-up when the URL changes: the plugin then warms
 // up from its previous URL, which the flash and the page say; a negative
 // warm-up is refused.

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/pyvalues"
 	"github.com/memdict/memdict/tool"
@@ -131,24 +132,17 @@ func quoteKey(key string) string {
 // safe for concurrent use.
 type dictSet struct {
 	info   tool.PluginInfo
+	be     backend.Backend // the plugin's, when ds was made
 	prefix string
 	d      *memdict.Dict[memdict.Raw]
 }
 
-// openDicts returns the key tester's Dict of prefix in a plugin. It is
-// made with memdict.New, not tool.Dict, so that the page does not list it
-// among the program's Dicts.
-func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictSet, error) {
-	info, err := t.Plugin(plugin)
-	if err != nil {
-		return nil, err
-	}
-	be, err := t.Backend(ctx, info.Path)
-	if err != nil {
-		return nil, err
-	}
+// openDicts returns the key tester's Dict of prefix in the plugin info
+// describes, over be, its backend. It is made with memdict.New, not
+// tool.Dict, so that the page does not list it among the program's Dicts.
+func openDicts(info tool.PluginInfo, be backend.Backend, prefix string) (*dictSet, error) {
 	d, err := memdict.New[memdict.Raw](be, prefix,
-		memdict.WithSiteID(t.SiteID()),
+		memdict.WithSiteID(info.SiteID),
 		memdict.WithDefaultTTL(info.Expiration),
 		memdict.WithMaxKeyLen(info.MaxKeyLen),
 		memdict.WithMaxValueLen(info.MaxValueLen),
@@ -157,7 +151,13 @@ func openDicts(ctx context.Context, t *tool.Tool, plugin, prefix string) (*dictS
 	if err != nil {
 		return nil, err
 	}
-	return &dictSet{info: info, prefix: prefix, d: d}, nil
+	return &dictSet{info: info, be: be, prefix: prefix, d: d}, nil
+}
+
+// follows reports whether ds (nil: none) was made with the plugin's
+// settings info and its backend be, as they are now.
+func (ds *dictSet) follows(info tool.PluginInfo, be backend.Backend) bool {
+	return ds != nil && ds.be == be && ds.info.PluginConfig == info.PluginConfig && ds.info.SiteID == info.SiteID
 }
 
 // put stores p, encoded by codec id (0 in a Python format) with client
