@@ -29,7 +29,10 @@ type CallFunc func(ctx context.Context, c Call) Result
 // without calling next (inject a fault, serve it from elsewhere). It must
 // be safe for concurrent use, and keep the contract of each operation it
 // changes: in particular, an ability it answers itself for an inner
-// backend without it is thereby supported.
+// backend without it is thereby supported, and one that makes a call
+// take longer (a retry, a delay, calls of another backend) still ends it
+// within the timeout the chain reports (OpTimeout, see Timeouter), or
+// reports another: a Dict relies on it to bound its calls.
 //
 // A middleware is called once per Wrap, when the chain is built; the
 // function it returns, once per call.
