@@ -257,6 +257,88 @@ func TestWrongReplies(t *testing.T) {
 	}
 }
 
+// TestScriptRepliesOfWrongShape answers each script with its call's echo
+// and an integer code (what the lane checked before), followed by fewer
+// elements than the code promises, more, elements of another type, or
+// with a code the script never answers. Before, GetTTL read its reply's
+// elements before checking their count: {echo, 1} crashed the host
+// (index out of range, in the caller's goroutine, not recovered); CAS,
+// Touch and Unlock took {echo, 1, "x"} for success; the others were
+// errors that wrapped nothing. Now every such reply is an error wrapping
+// ErrProtocol, and nothing panics.
+func TestScriptRepliesOfWrongShape(t *testing.T) {
+	ctx := context.Background()
+	calls := map[string]func(b *Backend) error{
+		"get_ttl": func(b *Backend) error {
+			_, err := b.GetTTL(ctx, "k")
+			return err
+		},
+		"increment": func(b *Backend) error {
+			_, err := b.Increment(ctx, "k", 1)
+			return err
+		},
+		"cas": func(b *Backend) error {
+			return b.CompareAndSwap(ctx, backend.Item{Key: "k", Value: []byte("v"), CAS: 1})
+		},
+		"touch": func(b *Backend) error { return b.Touch(ctx, "k", time.Minute) },
+		"unlock": func(b *Backend) error {
+			_, err := b.Unlock(ctx, "k", "token")
+			return err
+		},
+	}
+	x := bulk("x")
+	for _, c := range []struct {
+		call  string
+		reply []string // after the echo
+	}{
+		{"get_ttl", []string{":1\r\n"}}, // the probe's: the value and the PTTL missing
+		{"get_ttl", []string{":1\r\n", x}},
+		{"get_ttl", []string{":1\r\n", ":5\r\n", ":6\r\n"}},
+		{"get_ttl", []string{":1\r\n", x, ":5\r\n", ":6\r\n"}},
+		{"get_ttl", []string{":0\r\n", x}},
+		{"get_ttl", []string{":-1\r\n", x}},
+		{"get_ttl", []string{":9\r\n"}},
+		{"increment", []string{":1\r\n"}},
+		{"increment", []string{":1\r\n", ":5\r\n"}},
+		{"increment", []string{":1\r\n", bulk("12x")}},
+		{"increment", []string{":-1\r\n"}},
+		{"increment", []string{":-1\r\n", ":3\r\n", x}},
+		{"cas", []string{":1\r\n", x}},
+		{"cas", []string{":-2\r\n", ":1\r\n"}},
+		{"cas", []string{":-1\r\n"}},
+		{"cas", []string{":9\r\n"}},
+		{"touch", []string{":1\r\n", x}},
+		{"touch", []string{":0\r\n", ":0\r\n"}},
+		{"touch", []string{":-1\r\n", x}},
+		{"touch", []string{":-2\r\n"}},
+		{"unlock", []string{":1\r\n", x}},
+		{"unlock", []string{":-1\r\n", x, ":1\r\n"}},
+		{"unlock", []string{":2\r\n"}},
+	} {
+		what := fmt.Sprintf("%s answered {echo, %q}", c.call, strings.Join(c.reply, " "))
+		s := startFake(t, func(fc *fakeConn, args []string) {
+			switch strings.ToLower(args[0]) {
+			case "evalsha", "eval":
+				fc.write(fmt.Sprintf("*%d\r\n", 1+len(c.reply)), bulk(args[len(args)-1]))
+				fc.write(c.reply...)
+			default:
+				fc.write("-ERR unexpected\r\n")
+			}
+		})
+		b := newFakeBackend(t, s, "timeout=2s&failure_limit=0")
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s: panic: %v", what, r)
+				}
+			}()
+			if err := calls[c.call](b); !errors.Is(err, ErrProtocol) {
+				t.Errorf("%s: %v, want ErrProtocol", what, err)
+			}
+		}()
+	}
+}
+
 // TestNoResurrectedWrite partitions the client from the server (the
 // hostile proxy holds what the client sends, as a partition does while the
 // client's kernel retransmits it) while writes time out, then heals the

@@ -293,7 +293,11 @@
 // refuses, such as a key longer than 4 MiB) counts as a lost connection:
 // every key is reported as changed and tracking is set up anew, so that a
 // near cache never keeps a value the server may have reported changed. A
-// server that refuses HELLO 3 or CLIENT TRACKING (Redis before 6,
-// miniredis) leaves them unsupported, never Live: a near cache then relies
-// on its MaxStale.
+// server that lacks HELLO 3 or CLIENT TRACKING (it answers an unknown
+// command or subcommand, or NOPROTO: Redis before 6, miniredis) leaves
+// them unsupported, never Live: a near cache then relies on its MaxStale.
+// Any other error reply to them (-BUSY while a script runs, -LOADING,
+// -MASTERDOWN, -OOM, "max number of clients reached", ...) is the
+// server's passing state: the registrations are not Live meanwhile, and
+// tracking is set up again, with backoff, until the server accepts it.
 package redis

@@ -81,7 +81,8 @@ func code(res []any) int64 {
 }
 
 // scriptError turns a script's foreign-value reply, or any unexpected
-// reply, into an error.
+// reply (one that does not fit its script: an error wrapping ErrProtocol
+// and backend.ErrUnavailable, as the lane reports it), into an error.
 func scriptError(op, key string, res []any) error {
 	if code(res) == -1 && len(res) == 3 {
 		head, _ := res[1].(string)
@@ -93,7 +94,7 @@ func scriptError(op, key string, res []any) error {
 		}
 		return fmt.Errorf("redis: %s: %w", op, e)
 	}
-	return fmt.Errorf("redis: %s %q: unexpected script reply %v", op, key, res)
+	return fmt.Errorf("redis: %s %q: %w: %w: unexpected script reply %.80v", op, key, ErrProtocol, backend.ErrUnavailable, res)
 }
 
 // wrap turns a go-redis error into one that wraps both the matching

@@ -480,7 +480,7 @@ const (
 	wantOK                   // SET: OK
 	wantOKOrNil              // SET NX: OK, or a null when the key exists
 	wantBool                 // DEL of one key: 0 or 1
-	wantScript               // one of the scripts: an array of its call's echo, an integer code, ...
+	wantScript               // one of the scripts: an array of its call's echo, an integer code and what the code promises (scriptReplies)
 )
 
 // badReply describes a reply that does not fit c's command, or returns "".
@@ -518,6 +518,7 @@ func (c *call) badReply() string {
 		if _, ok := res[1].(int64); !ok {
 			return fmt.Sprintf("a script answered an array whose code is %.40v, not an integer", res[1])
 		}
+		return scriptReplyFault(c.script, res[1:])
 	}
 	return ""
 }

@@ -54,9 +54,14 @@ func (b *Backend) GetTTL(ctx context.Context, key string) (backend.Item, error) 
 	case 0:
 		return backend.Item{}, fmt.Errorf("redis: get_ttl %q: %w", key, backend.ErrNotFound)
 	case 1:
+		// {1, the stored string, its PTTL}: the lane checked its shape
+		// (scriptReplies); checked again before indexing.
+		if len(res) != 3 {
+			break
+		}
 		s, ok := res[1].(string)
 		pttl, ok2 := res[2].(int64)
-		if !ok || !ok2 || len(res) != 3 {
+		if !ok || !ok2 {
 			break
 		}
 		v, cas, err := decode(key, s)

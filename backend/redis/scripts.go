@@ -1,6 +1,10 @@
 package redis
 
-import goredis "github.com/redis/go-redis/v9"
+import (
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+)
 
 // The Lua scripts below run atomically on the server (one per key, so they
 // work on Redis Cluster too). They share this prologue: MAGIC is the stored
@@ -137,3 +141,47 @@ if not v then return reply(0) end
 if #v < 11 or string.sub(v, 1, 3) ~= MAGIC then return foreign(v) end
 return reply(1, v, redis.call('PTTL', KEYS[1]))
 `)
+
+// scriptReplies gives, for each script, the replies it answers (without
+// the echo): for each code, the types of the elements after it, 's' a
+// string and 'i' an integer. foreign(v)'s {-1, first bytes, length} is
+// "si" under -1.
+var scriptReplies = map[*goredis.Script]map[int64]string{
+	casScript:    {1: "", 0: "", -2: "", -1: "si"},
+	touchScript:  {1: "", 0: "", -1: "si"},
+	incrScript:   {1: "s", 0: "", -3: "", -1: "si"},
+	unlockScript: {1: "", 0: ""},
+	getTTLScript: {1: "si", 0: "", -1: "si"},
+}
+
+// scriptReplyFault describes how res, the reply of script s without its
+// echo (res[0] is its integer code), is not one of the replies s answers
+// (scriptReplies), or returns "". The lane checks every script reply with
+// it (call.badReply), so that the callers read the elements their code
+// promises without a reply that lacks them crashing the process.
+func scriptReplyFault(s *goredis.Script, res []any) string {
+	codes, ok := scriptReplies[s]
+	if !ok || len(res) == 0 {
+		return ""
+	}
+	code, _ := res[0].(int64)
+	kinds, ok := codes[code]
+	switch {
+	case !ok:
+		return fmt.Sprintf("a script answered code %d, which it never answers", code)
+	case len(res)-1 != len(kinds):
+		return fmt.Sprintf("a script answered code %d with %d more elements, not %d", code, len(res)-1, len(kinds))
+	}
+	for i, k := range []byte(kinds) {
+		v := res[1+i]
+		switch _, isStr := v.(string); {
+		case k == 's' && !isStr:
+			return fmt.Sprintf("a script answered code %d with element %d of type %T, not a string", code, 1+i, v)
+		case k == 'i':
+			if _, isInt := v.(int64); !isInt {
+				return fmt.Sprintf("a script answered code %d with element %d of type %T, not an integer", code, 1+i, v)
+			}
+		}
+	}
+	return ""
+}

@@ -49,9 +49,15 @@ import (
 // the server's memory free of a table of read keys; its cost is that every
 // write under a tracked prefix is reported, cached here or not.
 //
-// A server that refuses HELLO 3 or CLIENT TRACKING (Redis before 6,
+// A server that lacks HELLO 3 or CLIENT TRACKING (Redis before 6,
 // miniredis) makes every registration unsupported: Live stays false, and a
-// near cache then relies on its MaxStale.
+// near cache then relies on its MaxStale. Only an answer that says the
+// server lacks the command counts (see lacksTracking): any other error
+// reply to HELLO or CLIENT TRACKING (-BUSY while a script runs, -LOADING,
+// -MASTERDOWN, -OOM, "max number of clients reached", ...) says that the
+// server cannot serve now, and the tracker dials again, backing off as for
+// a lost connection; meanwhile the registrations are not Live, as when a
+// connection is lost.
 
 const (
 	trackPing       = time.Second
@@ -76,7 +82,8 @@ var trackers struct {
 // the Tracking is Live once every master has confirmed it. It returns an
 // error wrapping backend.ErrClosed after Close, and one wrapping
 // backend.ErrNotSupported for a client that is neither a *goredis.Client
-// nor a *goredis.ClusterClient, or once the server has refused tracking.
+// nor a *goredis.ClusterClient, or once the server has shown that it
+// lacks tracking (see lacksTracking).
 func (b *Backend) Track(_ context.Context, prefix string, fn func(backend.Invalidation)) (backend.Tracking, error) {
 	if fn == nil {
 		return nil, errors.New("redis: track: nil function")
@@ -512,7 +519,7 @@ type trackConn struct {
 	once sync.Once
 }
 
-// errUnsupported marks a refusal of the server to track.
+// errUnsupported marks a server that lacks tracking (see lacksTracking).
 type errUnsupported struct{ err error }
 
 func (e errUnsupported) Error() string { return e.err.Error() }
@@ -563,14 +570,14 @@ func (t *tracker) dial(ctx context.Context, n node, prefixes []string) (*trackCo
 			if strings.Contains(re.msg, "WRONGPASS") || strings.Contains(re.msg, "NOAUTH") || strings.Contains(re.msg, "NOPERM") {
 				return nil, fmt.Errorf("redis: tracking: %s: %w (user %q): %v", n.addr, ErrAuth, o.Username, re.msg)
 			}
-			return nil, t.refuse(n.addr, "HELLO 3", re)
+			return nil, t.refused(n.addr, "HELLO 3", re)
 		}
 	}
 	if err == nil {
 		_, err = c.reply()
 		if re, ok := err.(respError); ok {
 			nc.Close()
-			return nil, t.refuse(n.addr, "CLIENT TRACKING", re)
+			return nil, t.refused(n.addr, "CLIENT TRACKING", re)
 		}
 	}
 	if err != nil {
@@ -590,11 +597,44 @@ var trackGuard = &guard{budget: trackBudget}
 // the reader allocate ahead of its data (see respScanner).
 const trackBudget = 4 << 20
 
-// refuse records that the server refused a command tracking needs.
-func (t *tracker) refuse(addr, cmd string, re respError) error {
+// refused returns the error of the server at addr's error reply re to
+// cmd, a command tracking needs. A reply that says the server lacks the
+// command (lacksTracking) marks tracking unsupported for the Backend's
+// lifetime: an error wrapping backend.ErrNotSupported, after which
+// supervise gives up and Track fails. Any other error reply is transient:
+// an error wrapping backend.ErrUnavailable, after which supervise backs
+// off and dials again.
+func (t *tracker) refused(addr, cmd string, re respError) error {
+	if !lacksTracking(re.msg) {
+		return fmt.Errorf("redis: tracking: %s: %s: %w: %s", addr, cmd, backend.ErrUnavailable, re.msg)
+	}
 	err := errUnsupported{fmt.Errorf("redis: tracking: %s refused %s: %s", addr, cmd, re.msg)}
 	t.unsupported.Store(true)
 	return err
+}
+
+// lacksTracking reports whether msg, a server's error reply to HELLO 3 or
+// CLIENT TRACKING, says that the server lacks the command, for good: an
+// unknown command (HELLO before Redis 6, or a renamed or disabled
+// command: "ERR unknown command 'HELLO'", "ERR unknown command `HELLO`,
+// with args beginning with: ..."), an unknown subcommand (CLIENT TRACKING
+// before Redis 6, and on miniredis: "ERR Unknown subcommand or wrong
+// number of arguments for 'TRACKING'. Try CLIENT HELP", "ERR unknown
+// subcommand 'TRACKING'. Try CLIENT HELP."), or NOPROTO (a server without
+// RESP3). Every other error reply is the server's state, not its lack:
+// -BUSY, -LOADING, -MASTERDOWN, -OOM, -ERR max number of clients reached,
+// -TRYAGAIN, or an error this package does not know. Marking tracking
+// unsupported on one of those would turn the near cache off for the
+// Backend's lifetime on a passing state; retrying one that is in fact
+// permanent costs a dial every trackMaxBackoff, and the registrations are
+// not Live meanwhile, which is safe.
+func lacksTracking(msg string) bool {
+	code, text, _ := strings.Cut(msg, " ")
+	if code == "NOPROTO" {
+		return true
+	}
+	text = strings.ToLower(text)
+	return code == "ERR" && (strings.HasPrefix(text, "unknown command") || strings.HasPrefix(text, "unknown subcommand"))
 }
 
 func trackCmd(prefixes []string) []string {

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/hostile"
 	"github.com/memdict/memdict/internal/testserver"
 )
 
@@ -171,6 +173,169 @@ func TestTrackingLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the flush", func() bool { _, alls := r.snapshot(); return alls == 2 })
+}
+
+// trackerOf returns b's tracker (made by its first Track), or nil.
+func trackerOf(b *Backend) *tracker {
+	trackers.mu.Lock()
+	defer trackers.mu.Unlock()
+	return trackers.m[b]
+}
+
+// waitTrackerMet waits until b's tracker has failed with an error that
+// says msg: its setup met the server's state the test made.
+func waitTrackerMet(t *testing.T, b *Backend, msg string) {
+	t.Helper()
+	waitFor(t, "the tracker to meet "+msg, func() bool {
+		tk := trackerOf(b)
+		if tk == nil {
+			return false
+		}
+		err := tk.why()
+		return err != nil && strings.Contains(err.Error(), msg)
+	})
+}
+
+// TestTrackingBusyScriptIsTransient sets tracking up while a Lua script
+// runs past the server's busy-reply-threshold: Redis answers CLIENT
+// TRACKING (not HELLO, which may run then) with -BUSY. Before, the tracker
+// took any error reply to HELLO or CLIENT TRACKING for a server without
+// tracking: Supported turned false for the Backend's lifetime, every
+// later Track failed with ErrNotSupported, and a near cache never worked
+// again. Now -BUSY is transient: tracking is not Live while the script
+// runs (a near cache with MaxStale 0 keeps nothing), and Live again once
+// it ends.
+func TestTrackingBusyScriptIsTransient(t *testing.T) {
+	t.Parallel()
+	p := testserver.Redis(t, "--busy-reply-threshold", "100")
+	b := mustOpen(t, "redis://"+p.Addr+"/0?timeout="+loadedTimeout)
+	admin := rawClient(t, p.Addr)
+	busy := goredis.NewClient(&goredis.Options{Addr: p.Addr, ReadTimeout: -1})
+	defer busy.Close()
+	ctx := context.Background()
+
+	done := make(chan error, 1)
+	go func() { done <- busy.Eval(ctx, "while true do end", nil).Err() }()
+	scriptRuns := true
+	defer func() {
+		if scriptRuns { // the test failed: end the script, and its goroutine
+			_ = admin.ScriptKill(ctx).Err()
+			<-done
+		}
+	}()
+	waitFor(t, "the server to answer -BUSY", func() bool {
+		err := admin.Ping(ctx).Err()
+		return err != nil && strings.HasPrefix(err.Error(), "BUSY")
+	})
+
+	r := newReports()
+	tr, err := b.Track(ctx, "busy:", r.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	waitTrackerMet(t, b, "BUSY")
+	if !tr.Supported() {
+		t.Fatalf("-BUSY made tracking unsupported: %v", trackerOf(b).why())
+	}
+	if tr.Live() {
+		t.Fatal("Live while the server answers -BUSY")
+	}
+
+	if err := admin.ScriptKill(ctx).Err(); err != nil {
+		t.Fatalf("SCRIPT KILL: %v", err)
+	}
+	<-done
+	scriptRuns = false
+	waitFor(t, "tracking to be live once the script ended", tr.Live)
+	if err := admin.Set(ctx, "busy:k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the report of busy:k", func() bool { ks, _ := r.snapshot(); return len(ks) == 1 })
+	tr2, err := b.Track(ctx, "busy2:", func(backend.Invalidation) {})
+	if err != nil {
+		t.Fatalf("a new Track after the script: %v", err)
+	}
+	tr2.Stop()
+}
+
+// TestTrackingMaxClientsIsTransient puts a proxy in front of the server
+// that answers every new connection as Redis does a connection over its
+// maxclients ("-ERR max number of clients reached", then it closes it),
+// while tracking is set up. Before, the tracker took the reply for a
+// server without tracking and turned tracking off for the Backend's
+// lifetime (Supported false, every later Track failing with
+// ErrNotSupported) after a brief connection storm. Now it dials again,
+// and tracking is Live once connections are accepted.
+func TestTrackingMaxClientsIsTransient(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Redis(t)
+	p := hostile.Start(t, srv.Addr, hostile.RESPFramer)
+	var full atomic.Bool
+	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		if c.Replies == 0 && full.Load() {
+			err := c.Write([]byte("-ERR max number of clients reached\r\n"))
+			c.Close()
+			return err
+		}
+		return c.Write(reply)
+	}))
+	b := mustOpen(t, "redis://"+p.Addr()+"/0?timeout="+loadedTimeout)
+	ctx := context.Background()
+
+	full.Store(true)
+	tr, err := b.Track(ctx, "mc:", func(backend.Invalidation) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	waitTrackerMet(t, b, "max number of clients reached")
+	if !tr.Supported() {
+		t.Fatalf("a full server made tracking unsupported: %v", trackerOf(b).why())
+	}
+	if tr.Live() {
+		t.Fatal("Live while every connection is refused")
+	}
+	full.Store(false)
+	waitFor(t, "tracking to be live once connections are accepted", tr.Live)
+}
+
+// TestLacksTracking: only the answers of a server that lacks HELLO 3 or
+// CLIENT TRACKING (old Redis, miniredis, a server without RESP3) mark
+// tracking unsupported; a server's passing state is transient.
+func TestLacksTracking(t *testing.T) {
+	lacks := []string{
+		// Redis 4 and 5: no HELLO.
+		"ERR unknown command 'HELLO'",
+		"ERR unknown command `HELLO`, with args beginning with: `3`, `SETNAME`, ",
+		// Redis 5, and miniredis: no CLIENT TRACKING.
+		"ERR Unknown subcommand or wrong number of arguments for 'TRACKING'. Try CLIENT HELP",
+		"ERR unknown subcommand 'TRACKING'. Try CLIENT HELP.",
+		"ERR unknown subcommand 'tracking'. Try CLIENT HELP.",
+		// A server without RESP3.
+		"NOPROTO unsupported protocol version",
+	}
+	transient := []string{
+		"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+		"LOADING Redis is loading the dataset in memory",
+		"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+		"ERR max number of clients reached",
+		"OOM command not allowed when used memory > 'maxmemory'.",
+		"TRYAGAIN Multiple keys request during rehashing of slot",
+		"CLUSTERDOWN The cluster is down",
+		"ERR an error this package does not know",
+		"BUSY unknown command",
+	}
+	for _, msg := range lacks {
+		if !lacksTracking(msg) {
+			t.Errorf("lacksTracking(%q) = false: a server without tracking would be dialed forever", msg)
+		}
+	}
+	for _, msg := range transient {
+		if lacksTracking(msg) {
+			t.Errorf("lacksTracking(%q) = true: a passing state would turn tracking off for good", msg)
+		}
+	}
 }
 
 func TestTrackingClosed(t *testing.T) {

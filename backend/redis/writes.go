@@ -249,7 +249,7 @@ func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint6
 				}
 			}
 		}
-		return 0, fmt.Errorf("redis: increment %q: unexpected script reply %v", key, res)
+		return 0, scriptError("increment", key, res)
 	case 0:
 		return 0, fmt.Errorf("redis: increment %q: %w", key, backend.ErrNotFound)
 	case -3:
