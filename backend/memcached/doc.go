@@ -24,7 +24,9 @@
 //	max_idle_conns=16        idle connections kept per text-protocol server
 //	max_value_length=1048576 longer values fail with backend.ErrValueTooLarge
 //	                         (see WithMaxValueLen and "Value sizes")
-//	item_size_max=1048576    item size limit assumed for servers that do not tell theirs
+//	item_size_max=1048576    item size limit assumed for servers that do not tell theirs;
+//	                         with max_value_length, the bound of the values read
+//	                         (see "Value sizes")
 //	failure_limit=3          consecutive failures that mark a server down (0: never)
 //	retry_interval=2s        how long a server stays marked down (with auto_eject:
 //	                         how often it is probed)
@@ -141,7 +143,8 @@
 // key, followed by an "mg" whose opaque ends the request (see Replies);
 // GetMultiOrdered (backend.OrderedGetter) is GetMulti without its map,
 // which a Dict uses. The values of Get and GetMulti are the caller's own
-// (backend.PrivateReader). A server that answers ERROR, or closes the
+// (backend.PrivateReader). A server that answers "mn" with ERROR (the
+// protocol's answer to an unknown command) or a CLIENT_ERROR, or closes the
 // connection but answers "version" (memcached before 1.6,
 // twemproxy/nutcracker, text-protocol stores) is served from then on through
 // gomemcache's text protocol, one request per round trip, each call on a
@@ -149,7 +152,12 @@
 // writes then loop over the keys. Through nutcracker, Keys, ServerStats,
 // Flush and FlushNode fail, as the proxy forwards none of lru_crawler,
 // stats and flush_all, and the server's item_size_max cannot be read
-// (item_size_max says what to assume).
+// (item_size_max says what to assume). A server that refuses a new
+// connection with an error line of its own, as memcached at its connection
+// limit does ("ERROR Too many open connections"), or with a SERVER_ERROR,
+// is not taken for one without meta commands: the connect fails, with an
+// error wrapping backend.ErrUnavailable that quotes the line, and counts
+// as a failure of the server.
 //
 // # Replies
 //
@@ -181,8 +189,9 @@
 // in between, cannot be told from its answer.
 //
 // A reply is bounded before anything is allocated for it (a value by the
-// larger of max_value_length and the server's item_size_max, a line by the
-// read buffer), and a panic in one of the driver's goroutines or in
+// larger of max_value_length and item_size_max, both the client's own
+// settings, never by what the server says of itself; a line by the read
+// buffer), and a panic in one of the driver's goroutines or in
 // gomemcache is recovered: the calls it affects fail with an error wrapping
 // ErrProtocol that names it, and the process goes on.
 //
@@ -198,6 +207,15 @@
 // would refuse with backend.ErrValueTooLarge before sending anything: a
 // refused write never costs the stored value.
 //
+// The server's item_size_max only ever makes that check stricter. Reads
+// are bounded by the client's own settings: a value larger than both
+// max_value_length and item_size_max (the URL parameter, WithItemSizeMax)
+// fails with ErrProtocol, whatever item_size_max the server reports, so
+// that a server cannot make the client allocate what it likes. To read
+// the larger values that other clients store on a server run with a
+// larger -I, set item_size_max to it. An item_size_max above 1 GiB
+// (memcached's largest -I) in a server's reply is ignored.
+//
 // # Failures and timeouts
 //
 // Every call ends within its timeout (or its context's deadline, if
@@ -210,8 +228,8 @@
 // restart, an idle timeout) shows on the next call made on it alone: a
 // Get, a Touch or a Set is then sent again on a new connection, the other
 // commands fail once. A reply that is not memcached's, such as a value
-// larger than the client accepts (max_value_length or the server's
-// item_size_max, whichever is larger), fails with an error wrapping
+// larger than the client accepts (max_value_length or item_size_max,
+// whichever is larger), fails with an error wrapping
 // ErrProtocol and resets the connection without reading (or allocating)
 // the value.
 //

@@ -160,9 +160,14 @@ func (c *Client) rebuild() {
 }
 
 // standInTTL returns the TTL for a write of key on n: ttl, or at most
-// auto_eject_ttl if n stands in for the ejected server of key.
+// auto_eject_ttl if n stands in for the ejected server of key. n is the
+// server the write goes to (the one prepare picked), and it stands in
+// whenever it is not key's home in the full ring, whatever the ring is
+// now: the ejected server may have been put back since n was picked
+// (while the write waited for a connection to n), and the write still
+// lands on n.
 func (c *Client) standInTTL(n *node, key string, ttl time.Duration) time.Duration {
-	if c.ring.Load().ejected == 0 || c.full.node(key) == n {
+	if !c.cfg.autoEject || c.full.node(key) == n {
 		return ttl
 	}
 	if ttl == 0 || ttl > c.cfg.autoEjectTTL {

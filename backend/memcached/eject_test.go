@@ -1,11 +1,14 @@
 package memcached_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -226,6 +229,122 @@ func TestAutoEjectStandInTTL(t *testing.T) {
 	// back is taken up to one poll of waitBack after the return.
 	if d := time.Since(back); d < ejectTTL-100*time.Millisecond {
 		t.Errorf("ejected again %v after it came back, before auto_eject_ttl %v", d, ejectTTL)
+	}
+}
+
+// TestAutoEjectStandInRace: a write is a stand-in's by the server it goes
+// to, not by the ring when its TTL is computed. A Set (or SetMulti) of a
+// key of the ejected server A goes to its stand-in B, and waits there for
+// B's first connection; A is put back meanwhile. The value written on B
+// still gets at most auto_eject_ttl: it used to get its full TTL (here
+// none), since the ring then had nothing ejected, and stayed on B for
+// good, to be served again the next time A is ejected.
+func TestAutoEjectStandInRace(t *testing.T) {
+	b := testserver.Memcached(t)
+	for _, op := range []string{"Set", "SetMulti"} {
+		t.Run(op, func(t *testing.T) {
+			// A: a port with nothing behind it for now.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			aAddr := ln.Addr().String()
+			ln.Close()
+
+			var hold atomic.Bool
+			var c *memcached.Client
+			var key string
+			hook := func(where string) {
+				if where == "dial" && hold.Load() {
+					// B's first connection: held until A is back
+					// (bounded: the test fails below if A is not).
+					deadline := time.Now().Add(4 * time.Second)
+					for c.ServerFor(key) != aAddr && time.Now().Before(deadline) {
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+			}
+			c, err = memcached.New([]string{aAddr, b.Addr}, memcached.WithAutoEject(true),
+				memcached.WithFailureLimit(1), memcached.WithRetryInterval(50*time.Millisecond),
+				memcached.WithAutoEjectTTL(time.Minute), memcached.WithTimeout(testTimeout),
+				memcached.WithTestHook(hook))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for i := 0; ; i++ {
+				key = fmt.Sprintf("race-%s-%d", op, i)
+				if c.ServerFor(key) == aAddr {
+					break
+				}
+			}
+			// A refuses connections: marked down, ejected.
+			_, _ = c.Get(context.Background(), key)
+			deadline := time.Now().Add(10 * time.Second)
+			for c.ServerFor(key) != b.Addr {
+				if time.Now().After(deadline) {
+					t.Fatal("A not ejected after 10s")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			// A comes back: it answers the probes ("version") and the
+			// flush that precede its return.
+			ln, err = net.Listen("tcp", aAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					nc, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer nc.Close()
+						br := bufio.NewReader(nc)
+						for {
+							line, err := br.ReadString('\n')
+							if err != nil {
+								return
+							}
+							switch strings.TrimSpace(line) {
+							case "version":
+								fmt.Fprintf(nc, "VERSION 1.6.18\r\n")
+							case "flush_all":
+								fmt.Fprintf(nc, "OK\r\n")
+							default:
+								return
+							}
+						}
+					}()
+				}
+			}()
+			// The write picks B (A is out), and waits for B's first
+			// connection until A is back.
+			hold.Store(true)
+			it := backend.Item{Key: key, Value: []byte("v")}
+			if op == "Set" {
+				err = c.Set(context.Background(), it)
+			} else {
+				err = c.SetMulti(context.Background(), []backend.Item{it})
+			}
+			hold.Store(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ServerFor(key) != aAddr {
+				t.Fatal("A was not put back while the write waited")
+			}
+			out := rawCommand(t, b.Addr, "mg "+key+" t v\r\nmn\r\n", "MN\r\n")
+			var left int
+			if _, err := fmt.Sscanf(out, "VA 1 t%d", &left); err != nil {
+				t.Fatalf("mg on the stand-in B: %q", out)
+			}
+			if left < 0 || left > 60 {
+				t.Errorf("a %s of A's key on its stand-in B has TTL %d (-1: none), want at most auto_eject_ttl (60s)", op, left)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -938,7 +939,8 @@ func (cn *conn) readFailed(r *request, err error) *request {
 	if r.kind == kindHello && errors.As(err, &pe) {
 		// The server answered the hello with something else than MN and
 		// its settings: the next connection does the whole handshake
-		// again.
+		// again. A refusal (a busy server, see refusedBy) is no protocol
+		// error: the server still has meta commands.
 		cn.p.n.meta.Store(false)
 	}
 	cn.fail(err)
@@ -984,7 +986,7 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 			r.release()
 			return err
 		}
-		p.prime(r, deadline, byCtx, cn)
+		p.prime(r, deadline, byCtx)
 		direct, err := cn.submit(ctx, r)
 		if !direct {
 			if err != nil {
@@ -1018,9 +1020,10 @@ func idempotent(r *request) bool {
 	return r.kind == kindGet || r.kind == kindTouch || r.kind == kindStore && r.mode == 0
 }
 
-// prime sets what r needs from its connection and deadline.
-func (p *pool) prime(r *request, deadline time.Time, byCtx bool, cn *conn) {
-	r.limit = cn.valueLimit()
+// prime sets what r needs before it is sent: the bound on the value its
+// reply may declare, and its deadline.
+func (p *pool) prime(r *request, deadline time.Time, byCtx bool) {
+	r.limit = p.c.valueLimit()
 	r.due = deadline
 	if byCtx {
 		r.due = time.Now().Add(p.c.cfg.timeout)
@@ -1136,7 +1139,7 @@ func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx 
 		r.release()
 		return nil, err
 	}
-	p.prime(r, deadline, byCtx, cn)
+	p.prime(r, deadline, byCtx)
 	if err := cn.enqueue(r); err != nil {
 		if err == errRetired {
 			// Closed for an address change: on to the new address.
@@ -1188,12 +1191,13 @@ func (r *request) takeErr() error {
 	return nil
 }
 
-// valueLimit is the largest value a reply may declare on cn: the client's
-// max_value_length or the server's item_size_max, whichever is larger.
-func (cn *conn) valueLimit() int {
-	l := cn.p.c.cfg.maxValueSize
-	if m := cn.p.n.itemSizeMax.Load(); m > l {
-		l = m
-	}
-	return int(l)
+// valueLimit is the largest value a reply may declare, on either
+// protocol: the client's max_value_length or its item_size_max
+// (WithItemSizeMax), whichever is larger. Both are the client's own
+// settings: what a server says of itself (its item_size_max in "stats
+// settings") never raises the bound, since a server that could raise it
+// could make the client allocate whatever it likes. The server's
+// item_size_max only makes the size check of writes stricter (checkWrite).
+func (c *Client) valueLimit() int {
+	return int(min(max(c.cfg.maxValueSize, c.cfg.itemSizeMax), math.MaxInt))
 }

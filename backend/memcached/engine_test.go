@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -229,6 +230,69 @@ func TestHostileValueSize(t *testing.T) {
 						t.Fatalf("%s: the client did not close the connection after the hostile reply", op.name)
 					}
 					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+// TestHostileItemSizeMax: what a server says of itself never raises the
+// bound of the values the client reads. A meta server that reports, in its
+// "stats settings" (read at connect and in the hello of every
+// reconnection), memcached's largest item_size_max (1 GiB, accepted: it
+// only makes the size check of writes stricter) or an absurd one (2^39,
+// ignored), then declares a 256 MiB value, gets a protocol error, and
+// nothing of that size is allocated: the bound is the client's own
+// max_value_length and item_size_max. It used to be the larger of
+// max_value_length and the server's item_size_max, so a server declaring
+// 2^39 and then a value of 2^39 bytes killed the process (out of memory).
+// Get (mg) and GetMulti (gets).
+func TestHostileItemSizeMax(t *testing.T) {
+	const size = 256 << 20
+	for _, declared := range []int64{1 << 30, 1 << 39} {
+		t.Run(fmt.Sprint(declared), func(t *testing.T) {
+			s := newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
+				switch {
+				case line == "mn":
+					fmt.Fprintf(c, "MN\r\n")
+					return true
+				case line == "stats settings":
+					fmt.Fprintf(c, "STAT item_size_max %d\r\nSTAT cas_enabled yes\r\nEND\r\n", declared)
+					return true
+				case strings.HasPrefix(line, "mg "):
+					fmt.Fprintf(c, "VA %d c1%s\r\n", size, metaFlags(line))
+				case strings.HasPrefix(line, "gets "):
+					fmt.Fprintf(c, "VALUE k 0 %d 1\r\n", size)
+				default:
+					return false
+				}
+				// A little of the value, then wait for the client to hang up.
+				_, _ = c.Write(bytes.Repeat([]byte{'x'}, 4096))
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, _ = io.Copy(io.Discard, r)
+				return false
+			})
+			c := fakeClient(t, s, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0))
+			ctx := context.Background()
+			for _, op := range []struct {
+				name string
+				call func() error
+			}{
+				{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
+				{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err }},
+			} {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				err := op.call()
+				runtime.ReadMemStats(&after)
+				if !errors.Is(err, memcached.ErrProtocol) {
+					t.Errorf("%s, item_size_max %d, a reply declaring %d bytes: %v, want a protocol error", op.name, declared, size, err)
+				} else {
+					t.Logf("%s: %v", op.name, err)
+				}
+				if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+					t.Errorf("%s allocated %d bytes for a reply declaring %d: the server's item_size_max (%d) raised the bound", op.name, n, size, declared)
 				}
 			}
 		})

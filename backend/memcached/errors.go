@@ -100,6 +100,12 @@ func classify(err error) (kind error, serverFault bool) {
 	if errors.As(err, &pe) {
 		return ErrProtocol, true
 	}
+	var re refusal
+	if errors.As(err, &re) {
+		// Checked before the SERVER_ERROR of a reply below: a refused
+		// connection is a failure of the server.
+		return backend.ErrUnavailable, true
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "object too large"):

@@ -216,11 +216,7 @@ func (c *Client) ReleaseLease(ctx context.Context, l backend.Lease) error {
 // meta commands or without CAS.
 func (c *Client) MarkStale(ctx context.Context, key string, ttl time.Duration) error {
 	const op = "mark_stale"
-	if ttl > 0 {
-		ttl = c.standInTTL(c.pick(key), key, ttl)
-	}
-	exp, err := expiration(op, key, ttl)
-	if err != nil {
+	if _, err := expiration(op, key, ttl); err != nil {
 		return err
 	}
 	n, dl, tk, err := c.prepare(ctx, op, key)
@@ -228,6 +224,15 @@ func (c *Client) MarkStale(ctx context.Context, key string, ttl time.Duration) e
 		return err
 	}
 	defer c.leave(tk)
+	// The TTL on the server the command goes to: n may stand in for
+	// key's ejected server (0 keeps the item's expiry).
+	if ttl > 0 {
+		ttl = c.standInTTL(n, key, ttl)
+	}
+	exp, err := expiration(op, key, ttl)
+	if err != nil {
+		return err
+	}
 	r := newRequest(kindDelete)
 	r.mode, r.exp = 'I', exp
 	if err := c.leaseRun(ctx, n, dl, op, key, r); err != nil {

@@ -310,6 +310,7 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 var (
 	lineMN        = []byte("MN\r\n")
 	lineEND       = []byte("END\r\n")
+	lineError     = []byte("ERROR\r\n")
 	prefixServer  = []byte("SERVER_ERROR")
 	prefixClient  = []byte("CLIENT_ERROR")
 	prefixError   = []byte("ERROR")
@@ -655,10 +656,15 @@ const helloCmd = "mn\r\nstats settings\r\n"
 
 // readHello reads the replies to helloCmd, pipelined ahead of the first
 // requests of a new connection to a server known to have meta commands,
-// into r.info. Anything but MN first is a protocol error.
+// into r.info. A refusal (see refusedBy) is the connection's error;
+// anything else but MN first is a protocol error, after which the next
+// connection does the whole handshake again.
 func readHello(br *bufio.Reader, r *request) error {
 	line, err := readLine(br)
 	if err != nil {
+		return err
+	}
+	if err := refusedBy(line); err != nil {
 		return err
 	}
 	if !bytes.Equal(line, lineMN) {
@@ -671,7 +677,12 @@ func readHello(br *bufio.Reader, r *request) error {
 
 // readSettings reads the reply to "stats settings": the server's
 // item_size_max and whether CAS is enabled. A server that does not know
-// the command (ERROR, CLIENT_ERROR) gets the defaults.
+// the command (ERROR, CLIENT_ERROR) gets the defaults. An item_size_max
+// that is not a number from 1 to maxItemSizeMax is ignored, as if the
+// server had not said it (no memcached can run with it): the size check of
+// writes then uses WithItemSizeMax. Whatever it says, the item_size_max
+// of a server only ever makes that check stricter; it never bounds what
+// the client reads (see Client.valueLimit).
 func readSettings(br *bufio.Reader) (serverInfo, error) {
 	info := serverInfo{casEnabled: true}
 	for first := true; ; first = false {
@@ -692,7 +703,7 @@ func readSettings(br *bufio.Reader) (serverInfo, error) {
 		name, value, _ := bytes.Cut(rest, []byte(" "))
 		switch string(name) {
 		case "item_size_max":
-			if v, ok := decimal.ParseUint(value); ok && v > 0 && v < 1<<40 {
+			if v, ok := decimal.ParseUint(value); ok && v > 0 && v <= maxItemSizeMax {
 				info.itemSizeMax = int64(v)
 			}
 		case "cas_enabled":
@@ -705,13 +716,22 @@ func readSettings(br *bufio.Reader) (serverInfo, error) {
 // do not say theirs.
 const defaultItemSizeMax = 1 << 20
 
+// maxItemSizeMax is the largest item_size_max memcached runs with (its -I
+// is at most 1024m): a server's item_size_max above it is ignored.
+const maxItemSizeMax = 1 << 30
+
 // handshake dials addr and sends helloCmd, in one round trip: a meta
 // server answers MN, then its settings. A server without meta commands
-// answers ERROR (memcached < 1.6, most text-protocol stores) or closes the
-// connection (nutcracker); the latter is told from a failing server by
-// asking "version" on a new connection. Such servers give
-// errTextProtocol. The connections to a server that is known to speak the
-// meta protocol skip this round trip (see pool.dialSlot).
+// answers ERROR, the protocol's reply to an unknown command (memcached <
+// 1.6, most text-protocol stores), or a CLIENT_ERROR (a store that takes
+// "mn" for a malformed command), or closes the connection (nutcracker);
+// the latter is told from a failing server by asking "version" on a new
+// connection. Such servers give errTextProtocol. A server that refuses
+// the connection with an error line of its own ("ERROR Too many open
+// connections", a SERVER_ERROR) is busy, not without meta commands: that
+// is a failed dial (see refusedBy). The connections to a server that is
+// known to speak the meta protocol skip this round trip (see
+// pool.dialSlot).
 func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverInfo, error) {
 	info := serverInfo{casEnabled: true}
 	nc, err := c.dialer.dial(ctx, "tcp", addr)
@@ -743,9 +763,12 @@ func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverIn
 	case err != nil:
 		return nil, info, unexpected(err)
 	case string(line) == "MN\r\n":
-	case bytes.HasPrefix(line, prefixError), bytes.HasPrefix(line, prefixClient), bytes.HasPrefix(line, prefixServer):
+	case bytes.Equal(line, lineError), bytes.HasPrefix(line, prefixClient):
 		return nil, info, errTextProtocol
 	default:
+		if err := refusedBy(line); err != nil {
+			return nil, info, err
+		}
 		return nil, info, protoErr(fmt.Sprintf("unexpected reply to mn: %q", bytes.TrimRight(line, "\r\n")))
 	}
 	if info, err = readSettings(br); err != nil {
@@ -760,6 +783,27 @@ func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverIn
 	_ = nc.SetDeadline(time.Time{})
 	ok = true
 	return nc, info, nil
+}
+
+// refusal is the error of a connection that the server refused, with an
+// error line in place of the reply to its first command: memcached at its
+// connection limit writes "ERROR Too many open connections" to a new
+// connection and closes it; a SERVER_ERROR (out of memory, ...) says the
+// server cannot serve it now. It is a failure of the server, as a refused
+// connect is (classify: backend.ErrUnavailable), and says nothing about
+// its protocol: it is not the bare ERROR that answers an unknown command.
+type refusal struct{ line string }
+
+func (e refusal) Error() string { return fmt.Sprintf("the server refused the connection: %q", e.line) }
+
+// refusedBy returns a refusal if line, the first reply on a new
+// connection, is an error line that refuses it ("ERROR <message>",
+// "SERVER_ERROR <message>"), or nil.
+func refusedBy(line []byte) error {
+	if (bytes.HasPrefix(line, prefixError) && !bytes.Equal(line, lineError)) || bytes.HasPrefix(line, prefixServer) {
+		return refusal{string(bytes.TrimRight(line, "\r\n"))}
+	}
+	return nil
 }
 
 // answersVersion reports whether addr answers "version" on a new

@@ -165,3 +165,30 @@ func TestCarve(t *testing.T) {
 		}
 	}
 }
+
+// TestReadSettingsItemSizeMax: a server's item_size_max is taken up to
+// memcached's largest -I (1 GiB); above that, or not a positive number,
+// it is ignored, as if the server had not said it (the size check of
+// writes then uses WithItemSizeMax). It never bounds what the client reads
+// (TestHostileItemSizeMax).
+func TestReadSettingsItemSizeMax(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  int64
+	}{
+		{"1048576", 1 << 20},
+		{"1073741824", 1 << 30},
+		{"1073741825", 0},
+		{"549755813888", 0},
+		{"18446744073709551616", 0},
+		{"0", 0},
+		{"-1", 0},
+		{"1m", 0},
+	} {
+		reply := "STAT item_size_max " + tc.value + "\r\nSTAT cas_enabled no\r\nEND\r\n"
+		info, err := readSettings(bufio.NewReader(strings.NewReader(reply)))
+		if err != nil || info.itemSizeMax != tc.want || info.casEnabled {
+			t.Errorf("item_size_max %s: %+v, %v; want item size max %d, CAS off", tc.value, info, err, tc.want)
+		}
+	}
+}

@@ -138,8 +138,12 @@ func WithMaxValueSize(n int64) Option { return func(c *config) { c.maxValueSize 
 
 // WithItemSizeMax sets the item size limit (memcached's -I) assumed for a
 // server that does not say its own: a text-only server or a proxy such as
-// nutcracker (default DefaultItemSizeMax, 1 MiB). Servers with meta
-// commands report theirs at connect, which wins.
+// nutcracker (default DefaultItemSizeMax, 1 MiB). For the size check of
+// writes, servers with meta commands report theirs at connect, which wins.
+// It is also, with WithMaxValueLen, the bound of the values the client
+// reads: a reply declaring a value larger than both fails with
+// ErrProtocol before anything is allocated for it, whatever item_size_max
+// the server reports (see "Value sizes" in the package documentation).
 func WithItemSizeMax(n int64) Option { return func(c *config) { c.itemSizeMax = n } }
 
 // WithFailureLimit sets how many consecutive failures mark a server down

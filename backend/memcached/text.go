@@ -175,7 +175,7 @@ func (x *textConn) dial(ctx context.Context, network, addr string) (net.Conn, er
 		return nil, err
 	}
 	tc := &timedConn{Conn: nc, timeout: x.t.c.cfg.timeout, opStart: start, x: x}
-	tc.guard.limit = x.t.c.textValueLimit()
+	tc.guard.limit = x.t.c.valueLimit()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.cancelled {
@@ -202,13 +202,6 @@ func (x *textConn) cancel() {
 func (x *textConn) close() {
 	x.cancel()
 	_ = x.mc.Close()
-}
-
-// textValueLimit is the largest value a text reply may declare: the
-// client's max_value_length or the item_size_max assumed, whichever is
-// larger.
-func (c *Client) textValueLimit() int {
-	return int(max(c.cfg.maxValueSize, c.cfg.itemSizeMax))
 }
 
 // textCall runs fn on a textConn of t, within dl and ctx: directly when

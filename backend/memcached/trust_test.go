@@ -577,6 +577,168 @@ func TestHelloFindsTextServer(t *testing.T) {
 	}
 }
 
+// TestBusyServerKeepsMeta: a meta server that refuses a new connection
+// with an error line of its own, as memcached at its connection limit does
+// ("ERROR Too many open connections", then it closes the connection), or
+// with a SERVER_ERROR, is busy, not without meta commands. The connect
+// fails with an error wrapping backend.ErrUnavailable (not ErrProtocol)
+// that quotes the line, whether it was the first connection's handshake or
+// a reconnection's hello that got it, and once the server accepts
+// connections again it is served through the meta protocol: Get and GetTTL
+// work. The handshake used to take any line starting with ERROR for a
+// server without meta commands, and switched it to the text protocol for
+// the life of the Client (leases and GetTTL then failed with
+// ErrNotSupported); the hello made it a protocol error.
+func TestBusyServerKeepsMeta(t *testing.T) {
+	t.Parallel()
+	for _, refusal := range []string{"ERROR Too many open connections", "SERVER_ERROR out of memory"} {
+		t.Run(strings.Fields(refusal)[0], func(t *testing.T) {
+			t.Parallel()
+			var refuse atomic.Bool
+			var mu sync.Mutex
+			greeted := map[net.Conn]bool{}
+			s := newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
+				mu.Lock()
+				first := !greeted[c]
+				greeted[c] = true
+				mu.Unlock()
+				if first && refuse.Load() {
+					// What the client sent is read first, so that the
+					// close is a FIN, not a RST that could overtake the line.
+					_, _ = r.Discard(r.Buffered())
+					fmt.Fprintf(c, "%s\r\n", refusal)
+					return false
+				}
+				switch {
+				case line == "mn":
+					fmt.Fprintf(c, "MN\r\n")
+				case line == "stats settings":
+					fmt.Fprintf(c, "STAT item_size_max 1048576\r\nEND\r\n")
+				case strings.HasPrefix(line, "mg "):
+					fmt.Fprintf(c, "EN%s\r\n", metaFlags(line))
+				default:
+					return false
+				}
+				return true
+			})
+			c := fakeClient(t, s, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0), memcached.WithConns(1))
+			ctx := context.Background()
+			wantRefused := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, backend.ErrUnavailable) || errors.Is(err, memcached.ErrProtocol) ||
+					errors.Is(err, backend.ErrNotSupported) || !strings.Contains(err.Error(), refusal) {
+					t.Fatalf("%s, the server refusing connections with %q: %v, want an error wrapping ErrUnavailable (not ErrProtocol) that quotes the line", what, refusal, err)
+				}
+				t.Logf("%s: %v", what, err)
+			}
+			wantMeta := func(what string) {
+				t.Helper()
+				if _, err := c.Get(ctx, "k"); !errors.Is(err, backend.ErrNotFound) {
+					t.Fatalf("Get %s: %v, want ErrNotFound through the meta protocol", what, err)
+				}
+				if _, err := c.GetTTL(ctx, "k"); !errors.Is(err, backend.ErrNotFound) {
+					t.Fatalf("GetTTL %s: %v, want ErrNotFound (ErrNotSupported: the server was switched to the text protocol)", what, err)
+				}
+			}
+
+			// The first connection's handshake.
+			refuse.Store(true)
+			_, err := c.Get(ctx, "k")
+			wantRefused("the first Get", err)
+			refuse.Store(false)
+			wantMeta("once the server accepts connections")
+
+			// A reconnection's hello, sent ahead of the request: the
+			// server drops the connection, and refuses the next ones.
+			refuse.Store(true)
+			s.mu.Lock()
+			for _, nc := range s.conns {
+				nc.Close()
+			}
+			s.mu.Unlock()
+			for i := 0; ; i++ {
+				_, err := c.Get(ctx, "k")
+				if err != nil && strings.Contains(err.Error(), refusal) {
+					wantRefused("a Get on a new connection", err)
+					break
+				}
+				// The Get that finds the connection closed may fail
+				// with that first.
+				if i == 5 {
+					t.Fatalf("no Get met the refusal: %v", err)
+				}
+			}
+			refuse.Store(false)
+			wantMeta("once the server accepts connections again")
+		})
+	}
+}
+
+// TestConnLimitKeepsMeta: a real memcached at its connection limit (-c)
+// refuses the Client's first connection ("ERROR Too many open
+// connections"); once connections are free again the Client speaks the
+// meta protocol with it (GetLease and GetTTL work), not the text protocol
+// for good (see TestBusyServerKeepsMeta).
+func TestConnLimitKeepsMeta(t *testing.T) {
+	t.Parallel()
+	mc := testserver.Memcached(t, "-c", "30", "-t", "1")
+	var fill []net.Conn
+	defer func() {
+		for _, nc := range fill {
+			nc.Close()
+		}
+	}()
+	full := false
+	for i := 0; i < 100 && !full; i++ {
+		nc, err := net.DialTimeout("tcp", mc.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = nc.Write([]byte("mn\r\n"))
+		line, err := bufio.NewReader(nc).ReadString('\n')
+		if err != nil {
+			nc.Close()
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if full = strings.HasPrefix(line, "ERROR"); full {
+			t.Logf("connection %d: %q", i, line)
+			nc.Close()
+			break
+		}
+		_ = nc.SetDeadline(time.Time{})
+		fill = append(fill, nc)
+	}
+	if !full {
+		t.Fatalf("memcached -c 30 took %d connections", len(fill))
+	}
+	c, err := memcached.New([]string{mc.Addr}, memcached.WithTimeout(testTimeout), memcached.WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	_, err = c.Get(ctx, "k")
+	t.Logf("Get, the server at its connection limit: %v", err)
+	if err == nil || errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get, the server at its connection limit: %v, want it refused", err)
+	}
+	for _, nc := range fill {
+		nc.Close()
+	}
+	fill = nil
+	// memcached frees the connections as it reads their closes.
+	waitUntil(t, "a Set once connections are free", func() bool {
+		return c.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}) == nil
+	})
+	if _, err := c.GetLease(ctx, "lease-key", backend.LeaseOptions{TTL: time.Second}); err != nil {
+		t.Errorf("GetLease once connections are free: %v (ErrNotSupported: the server was switched to the text protocol)", err)
+	}
+	if _, err := c.GetTTL(ctx, "k"); err != nil {
+		t.Errorf("GetTTL once connections are free: %v", err)
+	}
+}
+
 // TestFirstWriteWithinTimeout: the first write to a server waits for the
 // connection that tells the server's item size limit, then sends; both
 // count in its one timeout (it used to get a new timeout after the

@@ -162,6 +162,12 @@ func (c *Client) keyed(ctx context.Context, op, key string, r *request,
 		return 0, err
 	}
 	defer c.leave(tk)
+	return c.keyedOn(ctx, n, dl, op, key, r, text, notNumeric)
+}
+
+// keyedOn is keyed on n, the server prepare returned for key, by dl.
+func (c *Client) keyedOn(ctx context.Context, n *node, dl due, op, key string, r *request,
+	text func(*memcache.Client) (uint64, error), notNumeric func(n *node, dl due) (uint64, error)) (uint64, error) {
 	if t := n.text.Load(); t != nil {
 		r.release()
 		return c.textRun(ctx, n, t, dl, op, key, text)
@@ -204,16 +210,23 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 
 // Touch gives key a new TTL; backend.ErrNotFound if it is absent.
 func (c *Client) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if ttl >= 0 {
-		ttl = c.standInTTL(c.pick(key), key, ttl)
+	if _, err := expiration("touch", key, ttl); err != nil {
+		return err
 	}
-	exp, err := expiration("touch", key, ttl)
+	n, dl, tk, err := c.prepare(ctx, "touch", key)
+	if err != nil {
+		return err
+	}
+	defer c.leave(tk)
+	// The TTL on the server the touch goes to: n may stand in for key's
+	// ejected server.
+	exp, err := expiration("touch", key, c.standInTTL(n, key, ttl))
 	if err != nil {
 		return err
 	}
 	r := newRequest(kindTouch)
 	r.exp = exp
-	_, err = c.keyed(ctx, "touch", key, r, func(mc *memcache.Client) (uint64, error) {
+	_, err = c.keyedOn(ctx, n, dl, "touch", key, r, func(mc *memcache.Client) (uint64, error) {
 		return 0, mc.Touch(key, exp)
 	}, nil)
 	return err
