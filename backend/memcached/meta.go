@@ -248,7 +248,7 @@ func parseMeta(line []byte, limit int) (m metaReply, err error) {
 			return m, protoErr(fmt.Sprintf("bad value size in reply %q", line))
 		}
 		if sz > uint64(limit) {
-			return m, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d accepted: %q", sz, limit, line))
+			return m, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d this client accepts (%s): %q", sz, limit, raiseLimit, line))
 		}
 		m.size = int(sz)
 	}
@@ -644,10 +644,15 @@ func parseValueLine(line []byte, limit int) (key []byte, size int, cas uint64, f
 		return nil, 0, 0, 0, protoErr(fmt.Sprintf("bad VALUE line %q", bytes.TrimRight(line, "\r\n")))
 	}
 	if sz > uint64(limit) {
-		return nil, 0, 0, 0, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d accepted: %q", sz, limit, bytes.TrimRight(line, "\r\n")))
+		return nil, 0, 0, 0, protoErr(fmt.Sprintf("reply declares a value of %d bytes, more than the %d this client accepts (%s): %q", sz, limit, raiseLimit, bytes.TrimRight(line, "\r\n")))
 	}
 	return f[0], int(sz), cas, uint32(fl), nil
 }
+
+// raiseLimit says, in the error of a reply whose value is larger than
+// the client accepts, how to accept it: values another client stored on a
+// server started with a larger -I need the client's limit raised too.
+const raiseLimit = "raise it with the URL's max_value_length or item_size_max, or WithMaxValueSize or WithItemSizeMax"
 
 // helloCmd is what every connection sends first: "mn", which a server
 // with meta commands answers MN, and "stats settings", which says its
