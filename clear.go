@@ -38,6 +38,9 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 	t0 := d.m.start(opClear)
 	defer d.m.end(opClear, t0)
 	s := d.settings.load()
+	if d.be == nil {
+		return d.m.failWhole(ctx, opClear, errNotMade)
+	}
 	if s.Format.python() {
 		return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, d.notAvailable(s, "Clear")))
 	}

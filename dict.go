@@ -688,10 +688,20 @@ func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) 
 	defer d.m.end(opAdd, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	it, ierr := d.item(&b, key, v, opts)
-	err = ierr
+	vw, err := d.current(&b)
+	var it backend.Item
 	if err == nil {
+		it, err = d.itemIn(vw, key, v, opts)
+	}
+	if err == nil {
+		b.begin() // an item that is no value takes more calls (addOver)
 		err = d.be.Add(b.next(), it)
+		if errors.Is(err, backend.ErrNotStored) && !vw.python {
+			stored, err = d.addOver(&b, vw, key, it)
+			if err == nil && !stored {
+				err = backend.ErrNotStored
+			}
+		}
 	}
 	switch {
 	case err == nil:
@@ -702,6 +712,47 @@ func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) 
 		return false, nil
 	}
 	return false, d.m.fail(ctx, opAdd, key, b.check(err))
+}
+
+// addTries bounds the reads and compare-and-swaps of addOver.
+const addTries = 3
+
+// addOver is Add when the backend holds an item under it.Key: an item that
+// is no value of key (a cached absence of GetOrLoad, an entry expired by
+// its envelope's time, another key's value under a hashed key), which
+// Lookup reports as a miss, is replaced by it with compare-and-swap, as
+// Update does; a value is kept (false). An item that changes meanwhile is
+// read again, up to addTries times; then, or over a backend without
+// compare-and-swap, the key is taken to hold a value.
+func (d *Dict[V]) addOver(b *bound, vw *view, key string, it backend.Item) (bool, error) {
+	_, hashed := vw.key(key)
+	for range addTries {
+		cur, err := d.be.Get(b.next(), it.Key)
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
+			err = d.be.Add(b.next(), it) // gone meanwhile
+		case err != nil:
+			return false, err
+		default:
+			if _, ok, derr := d.decode(vw, key, hashed, cur); ok || derr != nil {
+				return false, nil // a value, or bytes that may be one
+			}
+			it.CAS = cur.CAS
+			err = d.be.CompareAndSwap(b.next(), it)
+			it.CAS = 0
+		}
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, backend.ErrNotStored), errors.Is(err, backend.ErrCASConflict), errors.Is(err, backend.ErrNotFound):
+			// Changed meanwhile: look again.
+		case backend.NotSupported(err):
+			return false, nil
+		default:
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // Delete removes key. Like deleting from a Go map, removing an absent key

@@ -392,6 +392,77 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// A Dict not made by New (the zero Dict), a nil Update function and a nil
+// loader give errors that say so, not panics: the zero Dict panicked on
+// every call (its metrics have no stripes, its settings are nil), and a
+// nil function once it was called.
+func TestZeroDictAndNilFuncs(t *testing.T) {
+	ctx := context.Background()
+	var z memdict.Dict[int]
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Lookup", func() error { _, _, err := z.Lookup(ctx, "k"); return err }},
+		{"Store", func() error { return z.Store(ctx, "k", 1) }},
+		{"Add", func() error { _, err := z.Add(ctx, "k", 1); return err }},
+		{"Remove", func() error { return z.Remove(ctx, "k") }},
+		{"Touch", func() error { return z.Touch(ctx, "k", time.Minute) }},
+		{"GetMulti", func() error { _, err := z.GetMulti(ctx, []string{"k"}); return err }},
+		{"PutMulti", func() error { return z.PutMulti(ctx, map[string]int{"k": 1}) }},
+		{"Update", func() error {
+			_, err := z.Update(ctx, "k", func(o int, _ bool) (int, error) { return o, nil })
+			return err
+		}},
+		{"GetOrLoad", func() error {
+			_, err := z.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 1, nil })
+			return err
+		}},
+		{"Clear", func() error { return z.Clear(ctx) }},
+		{"Generation", func() error { _, err := z.Generation(ctx); return err }},
+		{"Keys", func() error {
+			for _, err := range z.Keys(ctx) {
+				return err
+			}
+			return nil
+		}},
+		{"Tx", func() error { tx := z.Begin(); _ = tx.Put("k", 1); return tx.Commit(ctx) }},
+	}
+	for _, c := range calls {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s on a zero Dict panicked: %v", c.name, r)
+				}
+			}()
+			if err := c.call(); err == nil || !strings.Contains(err.Error(), "not made by memdict.New") {
+				t.Errorf("%s on a zero Dict: %v, want an error saying it was not made by New", c.name, err)
+			}
+		}()
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("Get, Put or Delete on a zero Dict panicked: %v", r)
+			}
+		}()
+		if _, ok := z.Get("k"); ok {
+			t.Error("Get on a zero Dict found a value")
+		}
+		if z.Put("k", 1) == nil || z.Delete("k") == nil {
+			t.Error("Put or Delete on a zero Dict succeeded")
+		}
+	}()
+
+	d := newDict[int](t, memory.New(), "p")
+	if _, err := d.Update(ctx, "k", nil); err == nil || !strings.Contains(err.Error(), `update "k": nil fn`) {
+		t.Errorf("Update with a nil fn: %v", err)
+	}
+	if _, err := d.GetOrLoad(ctx, "k", nil); err == nil || !strings.Contains(err.Error(), `getorload "k": nil load function`) {
+		t.Errorf("GetOrLoad with a nil load: %v", err)
+	}
+}
+
 func TestSharedSettingsReconfigureLiveDicts(t *testing.T) {
 	be := memory.New()
 	sh, err := memdict.NewSharedSettings(memdict.DefaultSettings())

@@ -180,3 +180,7 @@ func (e *MultiError) Err(key string) error {
 // MultiError whose Op is "commit" and whose Failed entries have Op "put" or
 // "delete". Every key it does not list was written (or deleted).
 type CommitError = MultiError
+
+// errNotMade is the error of every call of a Dict not made by New (the
+// zero Dict).
+var errNotMade = errors.New("memdict: the Dict was not made by memdict.New (or tool.Dict)")

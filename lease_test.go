@@ -350,6 +350,36 @@ func TestNegativeCaching(t *testing.T) {
 	})
 }
 
+// Add stores over a cached absence, which every read reports as a miss:
+// it took the backend's "not stored" for a value and returned false, nil,
+// storing nothing for as long as the negative TTL lasted. A real value
+// still makes Add return false, and a cached absence it replaced is gone
+// for GetOrLoad too.
+func TestAddOverCachedAbsence(t *testing.T) {
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, _ func(string) int) {
+		d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Hour))
+		c := &counter{err: memdict.ErrNoValue}
+		if _, err := d1.GetOrLoad(ctx, "k", c.load); !errors.Is(err, memdict.ErrNoValue) {
+			t.Fatalf("GetOrLoad = %v, want ErrNoValue", err)
+		}
+		if _, ok, err := d2.Lookup(ctx, "k"); ok || err != nil {
+			t.Fatalf("Lookup of a cached absence = %v, %v; want a miss", ok, err)
+		}
+		if stored, err := d2.Add(ctx, "k", "v"); !stored || err != nil {
+			t.Fatalf("Add over a cached absence = %v, %v; want it stored", stored, err)
+		}
+		if v, ok, err := d1.Lookup(ctx, "k"); !ok || err != nil || v != "v" {
+			t.Fatalf("Lookup after the Add = %q, %v, %v", v, ok, err)
+		}
+		if stored, err := d1.Add(ctx, "k", "w"); stored || err != nil {
+			t.Fatalf("Add over a value = %v, %v; want false, nil", stored, err)
+		}
+		if v, err := d1.GetOrLoad(ctx, "k", c.load); err != nil || v != "v" || c.calls.Load() != 1 {
+			t.Fatalf("GetOrLoad after the Add = %q, %v (%d loads)", v, err, c.calls.Load())
+		}
+	})
+}
+
 func TestNegativeTTLCappedAndOff(t *testing.T) {
 	ctx := testCtx(t)
 	clock := memory.NewFakeClock(leaseT0)

@@ -90,6 +90,14 @@ type flight[V any] struct {
 // failed store; giving back a lease or lock then goes on in the
 // background, bounded by the backend's timeout.
 func (d *Dict[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error), opts ...ItemOption) (_ V, err error) {
+	if load == nil || d.be == nil {
+		var zero V
+		if d.be == nil {
+			// It would degrade to calling load, as on a cache failure.
+			return zero, &OpError{Op: "getorload", Key: key, Err: errNotMade}
+		}
+		return zero, &OpError{Op: "getorload", Key: key, Err: errors.New("nil load function")}
+	}
 	if d.obs != nil {
 		var ob *observation
 		ctx, ob = d.observe(ctx, "getorload", key, 1)

@@ -157,14 +157,21 @@ func (m *metrics) init() {
 	m.stripeBits = uint8(bits.TrailingZeros(uint(n)))
 }
 
+// unmade counts the calls of Dicts not made by New, which have no
+// stripes: they only fail, and nothing reads it.
+var unmade hotStripe
+
 // stripe returns the stripe of m.hot the calling goroutine adds to,
 // picked by the address of its stack: the same for each of its calls (its
 // stripe's cache line stays with the CPU that runs it), and most often
 // another for goroutines running at the same time. Reading a random
 // number instead cost a near-cache hit a third more.
 func (m *metrics) stripe() *hotStripe {
-	if len(m.hot) == 1 {
+	switch len(m.hot) {
+	case 1:
 		return &m.hot[0]
+	case 0:
+		return &unmade // a Dict not made by New, whose calls fail (errNotMade)
 	}
 	var onStack byte
 	h := uint32(uintptr(unsafe.Pointer(&onStack))>>10) * 0x9e3779b1 // Fibonacci hashing of the stack's KiB

@@ -150,9 +150,15 @@ func (sh *SharedSettings) Store(s Settings) error {
 	return nil
 }
 
+// noSettings are the settings of a Dict not made by New.
+var noSettings Settings
+
 // load returns the current settings. For layered settings the pointer is
 // the same as long as the base's is, so that a Dict keeps its view.
 func (sh *SharedSettings) load() *Settings {
+	if sh == nil {
+		return &noSettings // a Dict not made by New: its calls fail (errNotMade)
+	}
 	if sh.base == nil {
 		return sh.p.Load()
 	}

@@ -53,6 +53,10 @@ import (
 // timeout: a Dict made with WithTimeout(-1) (or a longer timeout) lets
 // them go on, up to WithUpdateRetries.
 func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool) (V, error), opts ...ItemOption) (_ V, err error) {
+	if fn == nil {
+		var zero V
+		return zero, &OpError{Op: "update", Key: key, Err: errors.New("nil fn")}
+	}
 	if d.obs != nil {
 		var ob *observation
 		ctx, ob = d.observe(ctx, "update", key, 1)

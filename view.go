@@ -69,6 +69,9 @@ type view struct {
 // timeout. It fails only when no generation is known for the current
 // settings and the backend cannot be read.
 func (d *Dict[V]) current(b *bound) (*view, error) {
+	if d.settings == nil {
+		return nil, errNotMade
+	}
 	if v := d.view.Load(); v != nil && v.s == d.settings.load() && !v.stale.Load() {
 		b.limits(v)
 		return v, nil
