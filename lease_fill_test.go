@@ -3,12 +3,16 @@ package memdict_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/internal/testserver"
 )
 
 // A fill or refresh made under the key's lock
@@ -124,5 +128,158 @@ func TestRemoveDuringRefreshWins(t *testing.T) {
 	refreshWith(t, ctx, be, d1, d2.Remove)
 	if v, ok := rvGet(t, ctx, d2, "k"); ok {
 		t.Fatalf("a Remove issued during the refresh was undone: the key holds %q", v)
+	}
+}
+
+// TestRemoveDuringMissLoadWins guards the fill of a missing key under the
+// key's lock (the backends without leases): a Store and then a Remove
+// issued while the loader runs (the usual "update the database, then
+// delete the cache entry") are newer than the loaded value, which must not
+// be written over the removed key. An Add of the loaded value would find
+// the key free and bring the out-of-date value back until its TTL; the
+// fill swaps the placeholder that holds the key instead, which the Remove
+// deleted.
+func TestRemoveDuringMissLoadWins(t *testing.T) {
+	forEachLockPath(t, func(t *testing.T, ctx context.Context, be backend.Backend) {
+		d1, d2 := rvDicts(t, be)
+		v, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
+			if err := d2.Store(ctx, key, "new"); err != nil {
+				t.Error(err)
+			}
+			if err := d2.Remove(ctx, key); err != nil {
+				t.Error(err)
+			}
+			return "old", nil
+		})
+		if err != nil || v != "old" {
+			t.Fatalf("GetOrLoad = %q, %v", v, err)
+		}
+		if v, ok := rvGet(t, ctx, d2, "k"); ok {
+			t.Fatalf("a Store+Remove issued during the load was undone: the key holds %q", v)
+		}
+		// Nothing is cached: the next GetOrLoad loads the current value.
+		c := &counter{value: "current"}
+		if v, err := d2.GetOrLoad(ctx, "k", c.load); err != nil || v != "current" || c.calls.Load() != 1 {
+			t.Fatalf("GetOrLoad after the Remove = %q, %v after %d loads; want a load of current", v, err, c.calls.Load())
+		}
+	})
+}
+
+// TestRemoveDuringNegativeLoadWins is TestRemoveDuringMissLoadWins for a
+// loader that reports no value: the absence it found is out of date once
+// a Store and a Remove were made meanwhile, and must not be cached (the
+// next GetOrLoad would not call its loader until the negative TTL ran
+// out).
+func TestRemoveDuringNegativeLoadWins(t *testing.T) {
+	forEachLockPath(t, func(t *testing.T, ctx context.Context, be backend.Backend) {
+		d1, d2 := rvDicts(t, be)
+		_, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
+			if err := d2.Store(ctx, key, "real"); err != nil {
+				t.Error(err)
+			}
+			if err := d2.Remove(ctx, key); err != nil {
+				t.Error(err)
+			}
+			return "", memdict.ErrNoValue
+		})
+		if !errors.Is(err, memdict.ErrNoValue) {
+			t.Fatalf("GetOrLoad: %v, want ErrNoValue", err)
+		}
+		c := &counter{value: "real"}
+		if v, err := d2.GetOrLoad(ctx, "k", c.load); err != nil || v != "real" || c.calls.Load() != 1 {
+			t.Fatalf("GetOrLoad after the Remove = %q, %v after %d loads; want a load (no cached absence)", v, err, c.calls.Load())
+		}
+	})
+}
+
+// TestMissLoadPlaceholderAcrossDicts: while a load holds a missing key
+// with its placeholder, a GetOrLoad of another Dict (another process)
+// waits for it rather than loading too, and gets its value; plain reads
+// see a miss, not an error.
+func TestMissLoadPlaceholderAcrossDicts(t *testing.T) {
+	forEachLockPath(t, func(t *testing.T, ctx context.Context, be backend.Backend) {
+		var locks atomic.Int64 // the key's lock tried: each wait of a GetOrLoad tries again
+		be = backend.Wrap(be, func(next backend.CallFunc) backend.CallFunc {
+			return func(ctx context.Context, c backend.Call) backend.Result {
+				if c.Op == backend.OpTryLock {
+					locks.Add(1)
+				}
+				return next(ctx, c)
+			}
+		})
+		d1, d2 := rvDicts(t, be)
+		c := &counter{gate: make(chan struct{}), value: "v"}
+		var wg sync.WaitGroup
+		results := make([]string, 2)
+		errs := make([]error, 2)
+		wg.Go(func() { results[0], errs[0] = d1.GetOrLoad(ctx, "k", c.load) })
+		waitFor(t, "the first load", func() bool { return c.calls.Load() == 1 })
+		before := locks.Load()
+		wg.Go(func() { results[1], errs[1] = d2.GetOrLoad(ctx, "k", c.load) })
+		waitFor(t, "the other Dict's GetOrLoad to wait for the lock", func() bool { return locks.Load() >= before+2 })
+
+		if v, ok, err := d2.Lookup(ctx, "k"); ok || err != nil {
+			t.Errorf("Lookup during the load = %q, %v, %v; want a miss", v, ok, err)
+		}
+		if v, ok := d1.Get("k"); ok {
+			t.Errorf("Get during the load = %q; want a miss", v)
+		}
+		if m, err := d2.GetMulti(ctx, []string{"k"}); len(m) != 0 || err != nil {
+			t.Errorf("GetMulti during the load = %v, %v; want none", m, err)
+		}
+		for k, err := range d2.Keys(ctx) {
+			if errors.Is(err, backend.ErrNotSupported) {
+				break
+			}
+			t.Errorf("Keys during the load yields %q, %v; want nothing", k, err)
+		}
+
+		close(c.gate)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil || results[i] != "v" {
+				t.Errorf("GetOrLoad %d = %q, %v; want v", i+1, results[i], err)
+			}
+		}
+		if n := c.calls.Load(); n != 1 {
+			t.Fatalf("%d loads, want 1", n)
+		}
+		if v, ok := rvGet(t, ctx, d2, "k"); !ok || v != "v" {
+			t.Fatalf("after the load the key holds %q, %v; want v", v, ok)
+		}
+	})
+}
+
+// lockPathBackends are backends over which GetOrLoad coordinates the fills
+// of a fleet with the key's lock (backend.TryLock) rather than a lease:
+// the memory Store and Redis (backend.Lockers), and memcached when its
+// leases are not to be had (a server without meta commands, a wrapper
+// without the ability), here hidden by a middleware.
+var lockPathBackends = []struct {
+	name string
+	open func(t *testing.T) backend.Backend
+}{
+	{"memory", func(*testing.T) backend.Backend { return memory.New() }},
+	{"redis", func(t *testing.T) backend.Backend { return openURL(t, "redis://"+testserver.Redis(t).Addr) }},
+	{"memcached", func(t *testing.T) backend.Backend {
+		return backend.Wrap(openURL(t, "memcached://"+testserver.Memcached(t).Addr), noLeases)
+	}},
+}
+
+// forEachLockPath runs test in a subtest over each of lockPathBackends.
+func forEachLockPath(t *testing.T, test func(t *testing.T, ctx context.Context, be backend.Backend)) {
+	for _, lb := range lockPathBackends {
+		t.Run(lb.name, func(t *testing.T) { test(t, testCtx(t), lb.open(t)) })
+	}
+}
+
+// noLeases is a middleware that says the backend under it cannot lease.
+func noLeases(next backend.CallFunc) backend.CallFunc {
+	return func(ctx context.Context, c backend.Call) backend.Result {
+		switch c.Op {
+		case backend.OpGetLease, backend.OpReleaseLease, backend.OpMarkStale:
+			return backend.Result{Err: fmt.Errorf("no leases here: %w", backend.ErrNotSupported)}
+		}
+		return next(ctx, c)
 	}
 }

@@ -1,6 +1,7 @@
 package memdict
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,12 @@ type flight[V any] struct {
 // backend.TryLock. Callers of other processes wait with a short, growing,
 // jittered backoff and read again, until the value is there or the lease
 // has expired (its winner died or hung: see WithLeaseTTL) and they win it
-// themselves. A waiter whose ctx is done stops waiting with ctx's error.
+// themselves. The fill is conditional: a Store or Remove of the key made
+// while load ran is newer than its result, which then is not stored over
+// it (under a lock, a missing key is held meanwhile by a placeholder that
+// every read sees as no entry), and a load that outlasts the lease TTL
+// may find its lease gone and store nothing. A waiter whose ctx is done
+// stops waiting with ctx's error.
 // A caller whose ctx is live is not failed by another's: when the caller
 // that waits or loads for the whole process stops because its own ctx is
 // done, the callers that joined it try again; and a read that fails
@@ -270,18 +276,21 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 
 // filler says how a load's result is written: with CompareAndSwap and the
 // CAS of a fill lease; under a lock, with CompareAndSwap and the CAS of the
-// item read after the lock was won, or with Add if there was none, and then
-// the release of the lock; or (neither) with Set.
+// item read after the lock was won (a stale entry's) or of the placeholder
+// written then (see hold), or with Add if there is neither, and then the
+// release of the lock; or (neither lease nor lock) with Set.
 //
 // A fill under a lock is conditional because the lock only keeps other
 // fills out: a Store or Remove made while the loader ran is newer than the
-// loaded value and must not be overwritten by it.
+// loaded value and must not be overwritten by it. A Store changes the CAS;
+// a Remove deletes the item swapped, which is why a missing key is held
+// with a placeholder (an Add would find the removed key free).
 type filler struct {
 	lease          backend.Lease
 	leased         bool // fill with lease
 	lockKey, token string
 	cond           bool   // fill with Add (cas 0) or CompareAndSwap
-	cas            uint64 // the CAS of the item read under the lock
+	cas            uint64 // the CAS of the item read or held under the lock
 }
 
 // lockFiller is the filler of the lock lockKey taken with token, after a
@@ -423,8 +432,23 @@ func (d *Dict[V]) loadFill(b *bound, key string, load func(context.Context, stri
 // absentItem is the item of a cached absence of key for ttl: an envelope
 // with the absent flag, an expiry and no payload.
 func (d *Dict[V]) absentItem(vw *view, key string, ttl time.Duration) (backend.Item, error) {
+	return d.emptyItem(vw, key, envelope.Meta{Expiry: ceilMs(d.lease.now().Add(ttl)), Absent: true}, ttl)
+}
+
+// placeholderItem is the item with which a fill under the key's lock holds
+// a missing key (see hold) for the lease TTL: an absence marked stale, an
+// entry that every reader sees as none (as an invalidated cached absence:
+// a miss to Get, Lookup, GetMulti, Keys, All, Update and the near cache, a
+// load to GetOrLoad).
+func (d *Dict[V]) placeholderItem(vw *view, key string) (backend.Item, error) {
+	ttl := d.lease.leaseTTL
+	return d.emptyItem(vw, key, envelope.Meta{Expiry: ceilMs(d.lease.now().Add(ttl)), Absent: true, Stale: true}, ttl)
+}
+
+// emptyItem is the item of key whose envelope carries m and no payload,
+// stored for ttl.
+func (d *Dict[V]) emptyItem(vw *view, key string, m envelope.Meta, ttl time.Duration) (backend.Item, error) {
 	bkey, hashed := vw.key(key)
-	m := envelope.Meta{Expiry: ceilMs(d.lease.now().Add(ttl)), Absent: true}
 	n := envelope.SizeMeta(key, hashed, m)
 	if err := vw.checkSize(n); err != nil {
 		return backend.Item{}, err
@@ -531,21 +555,7 @@ func (d *Dict[V]) fleetLoad(b *bound, key string, load func(context.Context, str
 				return d.loadDirect(b, key, load, opts)
 			}
 			if won {
-				// Someone may have filled the key since our read.
-				r = d.readForLoad(b, key, false, false)
-				f := lockFiller(lockKey, token, r.cas)
-				switch r.st {
-				case entryFresh:
-					d.release(b, f)
-					return r.v, nil
-				case entryStale:
-					d.refreshAsync(b, key, load, opts, vw, f)
-					return r.v, nil
-				case entryAbsent:
-					d.release(b, f)
-					return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
-				}
-				return d.loadFill(b, key, load, opts, vw, f)
+				return d.lockedLoad(b, key, load, opts, vw, lockFiller(lockKey, token, 0))
 			}
 		}
 		// Another caller fills the key: wait, and read again. The wait,
@@ -589,6 +599,92 @@ func (d *Dict[V]) fleetLoad(b *bound, key string, load func(context.Context, str
 			return d.loadDirect(b, key, load, opts)
 		}
 	}
+}
+
+// holdTries is how many times lockedLoad holds a missing key with a
+// placeholder when writes keep beating it to the key.
+const holdTries = 3
+
+// lockedLoad is GetOrLoad's load under the key's lock f, just won. It
+// reads the key again, since someone may have filled it since our read,
+// and loads if it is still missing; a missing key (or an entry that is
+// none to us: expired, an invalidated absence, a crashed loader's
+// placeholder) is first held with a placeholder (see hold), whose CAS the
+// fill then swaps, so that a Store or a Remove made while the loader runs
+// stands.
+func (d *Dict[V]) lockedLoad(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) (V, error) {
+	var zero V
+	for try := 1; ; try++ {
+		r := d.readForLoad(b, key, false, false)
+		f.cas = r.cas
+		switch r.st {
+		case entryFresh:
+			d.release(b, f)
+			return r.v, nil
+		case entryStale:
+			d.refreshAsync(b, key, load, opts, vw, f)
+			return r.v, nil
+		case entryAbsent:
+			d.release(b, f)
+			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
+		}
+		if r.err == nil && !r.overwrite && try <= holdTries {
+			cas, err := d.hold(b, vw, key, r.cas)
+			if errors.Is(err, errHoldRaced) {
+				continue // written meanwhile: read it
+			}
+			if err == nil {
+				f.cas = cas
+			}
+			// Otherwise (a backend without Add or CompareAndSwap, a
+			// failure) fill as before, with Add or a swap of what was read.
+		}
+		return d.loadFill(b, key, load, opts, vw, f)
+	}
+}
+
+// errHoldRaced says hold found the key written since it was read.
+var errHoldRaced = errors.New("memdict: the key was written meanwhile")
+
+// hold writes the placeholder of key (placeholderItem) where a read under
+// the key's lock found no item (cas 0: with Add) or an entry that is none
+// to us (of CAS cas: with CompareAndSwap), and returns the placeholder's
+// CAS, read back (a backend's writes return none): the read checks that
+// the key holds the placeholder still. It returns errHoldRaced if the key
+// was written or removed since it was read.
+//
+// A placeholder is left in place when its load fails or its loader dies:
+// it is none to every reader, and expires with the lease TTL. A load that
+// outlasts the lease TTL finds it gone and stores nothing, as over
+// memcached's leases.
+func (d *Dict[V]) hold(b *bound, vw *view, key string, cas uint64) (uint64, error) {
+	it, err := d.placeholderItem(vw, key)
+	if err != nil {
+		return 0, err
+	}
+	want := bytes.Clone(it.Value) // the backend owns it.Value
+	if cas == 0 {
+		err = d.be.Add(b.next(), it)
+	} else {
+		it.CAS = cas
+		err = d.be.CompareAndSwap(b.next(), it)
+	}
+	switch {
+	case errors.Is(err, backend.ErrNotStored), errors.Is(err, backend.ErrCASConflict), errors.Is(err, backend.ErrNotFound):
+		return 0, errHoldRaced
+	case err != nil:
+		return 0, err
+	}
+	got, err := d.be.Get(b.next(), it.Key)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return 0, errHoldRaced
+	case err != nil:
+		return 0, err
+	case !bytes.Equal(got.Value, want):
+		return 0, errHoldRaced
+	}
+	return got.CAS, nil
 }
 
 // loadDirect loads without a lease and stores the result: GetOrLoad's
