@@ -165,6 +165,27 @@ func TestRemoveDuringMissLoadWins(t *testing.T) {
 	})
 }
 
+// An Add made while a miss loads under the key's lock stores its value
+// over the load's placeholder, which reads as no value, and wins over the
+// load's fill, as a Store does.
+func TestAddDuringMissLoadWins(t *testing.T) {
+	forEachLockPath(t, func(t *testing.T, ctx context.Context, be backend.Backend) {
+		d1, d2 := rvDicts(t, be)
+		v, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
+			if stored, err := d2.Add(ctx, key, "added"); !stored || err != nil {
+				t.Errorf("Add during the load = %v, %v; want it stored", stored, err)
+			}
+			return "old", nil
+		})
+		if err != nil || v != "old" {
+			t.Fatalf("GetOrLoad = %q, %v", v, err)
+		}
+		if v, ok := rvGet(t, ctx, d2, "k"); !ok || v != "added" {
+			t.Fatalf("after an Add during the load the key holds %q, %v; want added", v, ok)
+		}
+	})
+}
+
 // TestRemoveDuringNegativeLoadWins is TestRemoveDuringMissLoadWins for a
 // loader that reports no value: the absence it found is out of date once
 // a Store and a Remove were made meanwhile, and must not be cached (the

@@ -16,6 +16,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/compress"
 	"github.com/memdict/memdict/internal/envelope"
 	"github.com/memdict/memdict/internal/keyspace"
 )
@@ -478,7 +479,15 @@ func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte)
 		return
 	}
 	e := &nearEntry[V]{s: vw.s, gen: vw.gen, at: t.at, n: len(raw)}
-	if h, _, err := envelope.Parse(raw); err == nil && h.Meta != (envelope.Meta{}) {
+	h, payload, err := envelope.Parse(raw)
+	if err == nil && h.Compressed && nc.mode == shareValue {
+		// The entry holds the decoded value, not raw: weigh what the
+		// payload decompressed to (MaxBytes bounds the memory held).
+		if size, ok := compress.Size(payload); ok {
+			e.n = max(e.n, size)
+		}
+	}
+	if err == nil && h.Meta != (envelope.Meta{}) {
 		e.stale = h.Stale
 		if h.HasTime() {
 			// Deadlines on the clock of hits, which may lag by slack.

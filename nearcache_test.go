@@ -430,6 +430,28 @@ func TestNearCacheMaxBytes(t *testing.T) {
 	}
 }
 
+// TestNearCacheMaxBytesCompressed: the byte bound holds for compressed
+// values too. An entry that keeps the decoded value (ShareValues) was
+// weighed by its stored, compressed size: sixteen values of 256 KiB that
+// compress to a few hundred bytes each all stayed in a near cache of
+// 1 MiB.
+func TestNearCacheMaxBytesCompressed(t *testing.T) {
+	type blob struct{ S string }
+	const size, max = 256 << 10, 1 << 20
+	d := newDict[blob](t, memory.New(), "z", memdict.WithCodec(codec.Zstd(nil, 1024)),
+		memdict.WithNearCache(memdict.NearCache{MaxBytes: max, MaxStale: time.Hour, ShareValues: true}))
+	big := strings.Repeat("x", size)
+	putAndGet(d, 16, func(int) blob { return blob{big} })
+	st := nearBounded(d, max/size, "k15")
+	for deadline := time.Now().Add(10 * time.Second); st.Bytes > max && time.Now().Before(deadline); st = d.Stats().NearCache {
+		d.Get("k15")
+		time.Sleep(time.Millisecond)
+	}
+	if st.Entries > max/size || st.Bytes > max || st.Bytes < size {
+		t.Fatalf("near %+v: 16 values of %d bytes, compressed, in %d bytes", st, size, max)
+	}
+}
+
 // TestNearCacheBytes: Stats counts the bytes the near cache holds, as
 // MaxBytes counts them, with or without MaxBytes.
 func TestNearCacheBytes(t *testing.T) {

@@ -14,6 +14,7 @@ package compress
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -57,6 +58,16 @@ func Encode(dst, src []byte) []byte {
 // ErrTooLarge is wrapped by Decode's error for a frame that would
 // decompress to more than its bound.
 var ErrTooLarge = errors.New("compressed value too large")
+
+// Size returns the decompressed size the zstd frame src states, and
+// whether it states one (Decode refuses a frame that does not).
+func Size(src []byte) (int, bool) {
+	var h zstd.Header
+	if h.Decode(src) != nil || !h.HasFCS || h.FrameContentSize > math.MaxInt32 {
+		return 0, false
+	}
+	return int(h.FrameContentSize), true
+}
 
 // Decode returns what the zstd frame src decompresses to, in a new slice,
 // or an error if src is not one frame of memdict's (no stated size,
