@@ -195,7 +195,16 @@ func (b *bound) end() {
 // deadline running out (rather than the caller's ctx ending, or the
 // backend's own timeout).
 func (b *bound) check(err error) error {
-	if err == nil || b.ctx == nil || b.ctx.Err() == nil || b.parent.Err() != nil {
+	if b.ctx == nil || b.parent.Err() != nil {
+		return err
+	}
+	return b.timedOut(b.ctx, err)
+}
+
+// timedOut returns err, or a *timeoutError wrapping it if err is ctx, a
+// context bounded by the call's deadline, running out.
+func (b *bound) timedOut(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
 		return err
 	}
 	var te *timeoutError
@@ -203,6 +212,19 @@ func (b *bound) check(err error) error {
 		return err
 	}
 	return &timeoutError{timeout: b.timeout, err: err}
+}
+
+// detached returns the context of a backend call that the caller's ctx
+// ending must not cut short (Update's write, which carries other callers'
+// changes too): the caller's values without its cancellation or deadline,
+// bounded by the call's deadline if it has one. An error of the call goes
+// through timedOut with this context.
+func (b *bound) detached() (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(b.parent)
+	if dl, ok := b.deadline(); ok {
+		return context.WithDeadline(ctx, dl)
+	}
+	return ctx, func() {}
 }
 
 // timeoutError is the error of a Dict call that ran out of its timeout

@@ -31,6 +31,17 @@ import (
 // combined fn runs on the goroutine of the caller that leads the round,
 // not necessarily its own.
 //
+// A caller is not failed by another's ctx ending. If the ctx of the caller
+// that leads a round ends before the round writes (before it starts,
+// while it reads, while an fn runs, while it waits to retry), that caller
+// returns ctx's error and its change is not written; so do the other
+// callers of the round whose ctx has ended too. The rest go back to the
+// queue, the first of them leads the next round, and their fns run again
+// there, on the value then stored, as after a conflict. Once the write is
+// sent, the leader's ctx does not cut it short (the timeout does): the
+// leader waits for its reply and, if the write succeeded, returns its
+// result like the others.
+//
 // If fn returns an error, Update returns that error as it is and its change
 // is skipped (other callers' changes combined with it are still written).
 // Otherwise Update returns the value as fn left it — the value it stored,
@@ -66,7 +77,7 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 	defer d.m.end(opUpdate, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	r := &updateReq[V]{fn: fn, opts: opts, done: make(chan struct{})}
+	r := &updateReq[V]{ctx: ctx, fn: fn, opts: opts, done: make(chan struct{})}
 	q := &d.updates
 	q.mu.Lock()
 	if q.m == nil {
@@ -109,9 +120,12 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 }
 
 // lead runs the round of batch, which r (batch[0]) leads within its
-// bound b, then hands the requests that queued meanwhile to the first of
-// them, to lead the next round, and returns r's result. Each caller thus
-// runs at most one round, and returns within its own timeout.
+// bound b, then hands the requests the round put back (if r's ctx ended
+// before it wrote) and those that queued meanwhile, in arrival order, to
+// the first of them, to lead the next round, and returns r's result. Each
+// caller thus leads at most one round, and returns within its own
+// timeout: the rounds it waits for are led by callers that arrived
+// before it, whose time is up before its.
 func (d *Dict[V]) lead(b *bound, key string, uq *updateQueue[V], r *updateReq[V], batch []*updateReq[V]) (V, error) {
 	q := &d.updates
 	defer func() {
@@ -135,9 +149,8 @@ func (d *Dict[V]) lead(b *bound, key string, uq *updateQueue[V], r *updateReq[V]
 			panic(p)
 		}
 	}()
-	d.updateRound(b, key, batch)
+	next := d.updateRound(b, key, batch)
 	q.mu.Lock()
-	var next []*updateReq[V]
 	for _, p := range uq.pending {
 		if p.state.CompareAndSwap(reqQueued, reqTaken) {
 			next = append(next, p)
@@ -175,6 +188,7 @@ const (
 
 // updateReq is one Update call.
 type updateReq[V any] struct {
+	ctx   context.Context // the caller's
 	fn    func(V, bool) (V, error)
 	opts  []ItemOption
 	state atomic.Int32
@@ -194,9 +208,20 @@ type updateTurn[V any] struct {
 
 // updateRound applies batch's functions in one read-modify-write of key,
 // retrying on conflict, within the bound b of the request that leads it
-// (batch[0]), and completes every request of the batch. The other
+// (batch[0]), and completes the requests of the batch. The other
 // requests queued after it, so their time is not up before its.
-func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) {
+//
+// The reads, and the waits between attempts, carry the leader's ctx; if
+// it ends before the round writes, the round gives up without writing
+// (abandon): the leader, and any other request whose ctx has ended too,
+// fail, and updateRound returns the others, not completed, to be put back
+// in the queue. Their fns ran on a value that was not written; they run
+// again in the next round, as after a conflict. The write itself goes out
+// detached from the leader's cancellation, bounded by its deadline only:
+// cut short, it might have been written or not, and a request put back
+// after it could have its change applied twice. So a failed write, or a
+// failure that is not the leader's ctx ending, fails the whole batch.
+func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putBack []*updateReq[V]) {
 	finish := func(r *updateReq[V], v V, err error) {
 		r.v, r.err = v, err
 		close(r.done)
@@ -209,6 +234,31 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) {
 			finish(r, zero, err)
 		}
 	}
+	abandon := func(err error) []*updateReq[V] {
+		var zero V
+		finish(batch[0], zero, d.m.fail(b.parent, opUpdate, key, err))
+		var live []*updateReq[V]
+		for _, r := range batch[1:] {
+			if r.ctx.Err() != nil {
+				finish(r, zero, d.m.fail(r.ctx, opUpdate, key, context.Cause(r.ctx)))
+				continue
+			}
+			live = append(live, r)
+		}
+		return live
+	}
+	// fail ends the round on err, met before it wrote.
+	fail := func(err error) []*updateReq[V] {
+		if b.parent.Err() != nil {
+			return abandon(err)
+		}
+		failAll(err)
+		return nil
+	}
+	if b.parent.Err() != nil {
+		// Handed the round as its ctx ended.
+		return abandon(context.Cause(b.parent))
+	}
 	retries := d.updateRetries
 	if retries == 0 {
 		retries = DefaultUpdateRetries
@@ -219,27 +269,23 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) {
 		start := time.Now()
 		vw, err := d.current(b)
 		if err != nil {
-			failAll(err)
-			return
+			return fail(err)
 		}
 		b.begin() // a read and a compare-and-swap, or more
 		bkey, hashed, err := vw.bkey(key)
 		if err != nil {
-			failAll(err)
-			return
+			return fail(err)
 		}
 		it, err := d.be.Get(b.next(), bkey)
 		exists := err == nil
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
-			failAll(err)
-			return
+			return fail(err)
 		}
 		var cur V
 		var ok bool
 		if exists {
 			if cur, ok, err = d.decode(vw, key, hashed, it); err != nil {
-				failAll(err)
-				return
+				return fail(err)
 			}
 		}
 		var opts []ItemOption
@@ -257,33 +303,39 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) {
 			for i, r := range batch {
 				finish(r, results[i], errs[i])
 			}
-			return
+			return nil
 		}
 		item, err := d.itemIn(vw, key, cur, opts)
 		if err != nil {
-			failAll(err)
-			return
+			return fail(err)
 		}
+		if b.parent.Err() != nil {
+			// The leader's ctx ended while the fns ran: nothing written.
+			return abandon(context.Cause(b.parent))
+		}
+		wctx, cancel := b.detached()
 		if exists {
 			item.CAS = it.CAS
-			err = d.be.CompareAndSwap(b.next(), item)
+			err = d.be.CompareAndSwap(wctx, item)
 		} else {
-			err = d.be.Add(b.next(), item)
+			err = d.be.Add(wctx, item)
 		}
+		err = b.timedOut(wctx, err)
+		cancel()
 		d.nearInvalidate(key)
 		switch {
 		case err == nil:
 			for i, r := range batch {
 				finish(r, results[i], errs[i])
 			}
-			return
+			return nil
 		case errors.Is(err, backend.ErrCASConflict), errors.Is(err, backend.ErrNotStored),
 			exists && errors.Is(err, backend.ErrNotFound):
 			// Lost a race with another process: the value was written,
 			// added or deleted.
 		default:
-			failAll(err)
-			return
+			failAll(err) // might have been written
+			return nil
 		}
 		if attempt >= retries {
 			d.m.ops[opUpdate].other.Add(uint64(len(batch)))
@@ -292,7 +344,7 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) {
 			for _, r := range batch {
 				finish(r, zero, err)
 			}
-			return
+			return nil
 		}
 		d.m.retries.Add(1)
 		// Back off for a random time up to 2^attempt times the length of
@@ -305,8 +357,7 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) {
 		case <-t.C:
 		case <-b.done():
 			t.Stop()
-			failAll(b.expired("waiting to retry"))
-			return
+			return fail(b.expired("waiting to retry"))
 		}
 	}
 }
