@@ -470,9 +470,16 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags
 // codec-decoded values, whose address the codec takes, escape to the heap.
 //
 //go:noinline
-func unmarshal[V any](c codec.Codec, payload []byte) (V, error) {
+func unmarshal[V any](c codec.Codec, payload []byte) (_ V, err error) {
+	defer func() {
+		// A codec that panics on bytes someone else stored fails the
+		// read (ErrDecode), not the process.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("codec %s panicked: %v", c.Name(), p)
+		}
+	}()
 	v := new(V)
-	err := c.Unmarshal(payload, v)
+	err = c.Unmarshal(payload, v)
 	if err != nil {
 		var zero V
 		return zero, err

@@ -212,13 +212,26 @@ func (msgpackCodec) AppendMarshal(dst []byte, v any) ([]byte, error) {
 	return dst, err
 }
 
-func (msgpackCodec) Unmarshal(data []byte, v any) error {
+// Unmarshal decodes data, which may come from anyone (a value another
+// program stored): it is checked first (checkMsgPack: nesting and the
+// lengths headers declare), and a panic of the decoder is an error.
+func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
+	if err := checkMsgPack(data); err != nil {
+		return err
+	}
 	d := msgpackDecoders.Get().(*msgpackDecoder)
-	defer msgpackDecoders.Put(d)
+	defer func() {
+		if p := recover(); p != nil {
+			// The decoder is dropped, not pooled: its state is unknown.
+			err = fmt.Errorf("msgpack: cannot decode into %T: %v", v, p)
+			return
+		}
+		msgpackDecoders.Put(d)
+	}()
 	d.r.Reset(data) // an io.ByteScanner: the decoder reads it directly, unbuffered
 	d.dec.Reset(&d.r)
 	d.dec.SetCustomStructTag("json")
-	err := d.dec.Decode(v)
+	err = d.dec.Decode(v)
 	trailing := d.r.Len()
 	d.r.Reset(nil) // do not keep data
 	if err == nil && trailing > 0 {

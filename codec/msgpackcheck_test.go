@@ -1,0 +1,135 @@
+package codec
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checkMsgPack accepts every value the codec writes, whatever its formats.
+func TestCheckMsgPackAcceptsEncoded(t *testing.T) {
+	type inner struct {
+		F float32
+		B []byte
+	}
+	values := []any{
+		nil, true, false, 0, 1, -1, -33, 127, 128, 255, 256, 65535, 65536, 1 << 40, -1 << 40, 1.5, float32(2.5),
+		"", "short", strings.Repeat("s", 40), strings.Repeat("s", 300), strings.Repeat("s", 70000),
+		[]byte{}, []byte("bin"), bytes.Repeat([]byte("b"), 300), bytes.Repeat([]byte("b"), 70000),
+		[]int{}, []int{1, 2, 3}, make([]int, 20), make([]int, 70000),
+		map[string]int{}, map[string]int{"a": 1}, map[string][]string{"x": {"y", "z"}},
+		time.Unix(1700000000, 5), time.Unix(1700000000, 0), inner{1.5, []byte("x")},
+		[]any{map[string]any{"deep": []any{[]any{[]any{1}}}}},
+	}
+	for _, v := range values {
+		b, err := MsgPack.Marshal(v)
+		if err != nil {
+			t.Fatalf("Marshal(%T): %v", v, err)
+		}
+		if err := checkMsgPack(b); err != nil {
+			t.Errorf("checkMsgPack of %T %.40v (% x): %v", v, v, b[:min(len(b), 16)], err)
+		}
+	}
+}
+
+// checkMsgPack refuses truncated values, lengths beyond the bytes left,
+// the unused byte 0xc1 and nesting beyond MsgPackMaxDepth.
+func TestCheckMsgPackRefuses(t *testing.T) {
+	deep := func(n int) []byte { return append(bytes.Repeat([]byte{0x91}, n), 0xc0) }
+	for _, c := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"empty", nil, false},
+		{"nil", []byte{0xc0}, true},
+		{"0xc1", []byte{0xc1}, false},
+		{"fixarray short", []byte{0x92, 0x01}, false},
+		{"fixmap short", []byte{0x81, 0x01}, false},
+		{"array16 beyond", []byte{0xdc, 0x00, 0x03, 0x01, 0x02}, false},
+		{"array32 huge", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, false},
+		{"map16 beyond", []byte{0xde, 0x00, 0x02, 0x01, 0x02, 0x03}, false},
+		{"map32 huge", []byte{0xdf, 0x7f, 0xff, 0xff, 0xff}, false},
+		{"str8 beyond", []byte{0xd9, 0x05, 'a'}, false},
+		{"str32 huge", []byte{0xdb, 0xff, 0xff, 0xff, 0xff}, false},
+		{"bin16 truncated length", []byte{0xc5, 0x00}, false},
+		{"bin32 beyond", []byte{0xc6, 0x00, 0x00, 0x01, 0x00, 0x00}, false},
+		{"ext8 without type", []byte{0xc7, 0x01}, false},
+		{"ext8", []byte{0xc7, 0x01, 0x05, 0xaa}, true},
+		{"fixext16 short", append([]byte{0xd8, 0x01}, make([]byte, 15)...), false},
+		{"fixext16", append([]byte{0xd8, 0x01}, make([]byte, 16)...), true},
+		{"float64 short", []byte{0xcb, 0, 0, 0}, false},
+		{"uint64", []byte{0xcf, 0, 0, 0, 0, 0, 0, 0, 1}, true},
+		{"int16 short", []byte{0xd1, 0}, false},
+		{"trailing bytes are Unmarshal's", []byte{0x01, 0x02}, true},
+		{"at the depth bound", deep(MsgPackMaxDepth), true},
+		{"beyond the depth bound", deep(MsgPackMaxDepth + 1), false},
+	} {
+		if err := checkMsgPack(c.b); (err == nil) != c.ok {
+			t.Errorf("%s (% x): %v, want ok %v", c.name, c.b[:min(len(c.b), 12)], err, c.ok)
+		}
+	}
+}
+
+// FuzzMsgPackUnmarshal: whatever the bytes, Unmarshal returns (no panic,
+// no crash) into the kinds of value a Dict decodes into.
+func FuzzMsgPackUnmarshal(f *testing.F) {
+	for _, v := range []any{map[string]any{"a": []any{1, "x", nil}}, []int{1, 2}, "s", struct{ T time.Time }{time.Unix(1, 0)}} {
+		b, _ := MsgPack.Marshal(v)
+		f.Add(b)
+	}
+	f.Add([]byte{0x81, 0xa1, 'T', 0xc0})
+	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var a any
+		_ = MsgPack.Unmarshal(b, &a)
+		var s struct {
+			T time.Time
+			M map[string][]int
+			P *int
+		}
+		_ = MsgPack.Unmarshal(b, &s)
+		var l []int64
+		_ = MsgPack.Unmarshal(b, &l)
+	})
+}
+
+// BenchmarkMsgPackUnmarshal measures Unmarshal, its check included, of a
+// small record and of one carrying 16 KiB of bytes.
+func BenchmarkMsgPackUnmarshal(b *testing.B) {
+	type rec struct {
+		ID    int64    `json:"id"`
+		Name  string   `json:"name"`
+		Email string   `json:"email"`
+		Tags  []string `json:"tags"`
+		Blob  []byte   `json:"blob,omitempty"`
+	}
+	for _, c := range []struct {
+		name string
+		v    rec
+	}{
+		{"small", rec{ID: 7, Name: "Ada Lovelace", Email: "ada@example.com", Tags: []string{"a", "b", "c"}}},
+		{"16KiB", rec{ID: 7, Name: "Ada", Blob: bytes.Repeat([]byte("x"), 16<<10)}},
+	} {
+		data, err := MsgPack.Marshal(c.v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.Run("check", func(b *testing.B) {
+				for b.Loop() {
+					_ = checkMsgPack(data)
+				}
+			})
+			b.Run("unmarshal", func(b *testing.B) {
+				for b.Loop() {
+					var r rec
+					if err := MsgPack.Unmarshal(data, &r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
