@@ -671,8 +671,16 @@ func walkConfig(root *yaml.Node, file string) (Config, error) {
 	}
 	var cfg Config
 	var errs []error
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if seen[k.Value] {
+			// yaml.v3's trees and jsonTree keep both: the second would
+			// drop the first silently.
+			errs = append(errs, &ConfigError{File: file, Line: k.Line, Field: k.Value, Err: errors.New("given twice")})
+			continue
+		}
+		seen[k.Value] = true
 		switch k.Value {
 		case fieldSiteID:
 			if isNull(v) {
@@ -909,7 +917,9 @@ func parseDuration(s string, number bool) (time.Duration, error) {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("%q: want seconds or a duration such as \"1h30m\"", s)
 	}
-	if math.Abs(f*float64(time.Second)) > math.MaxInt64 {
+	// float64(math.MaxInt64) is 2^63, one past the largest Duration: a
+	// value that rounds to it overflows too.
+	if math.Abs(f*float64(time.Second)) >= math.MaxInt64 {
 		return 0, fmt.Errorf("%v seconds is too large", f)
 	}
 	return time.Duration(f * float64(time.Second)), nil

@@ -503,3 +503,51 @@ func TestERP5DefaultPluginName(t *testing.T) {
 		t.Error("Configure with both names: no error")
 	}
 }
+
+// A top-level field given twice is an error, as a plugin's field and a
+// plugin's name are: a second "plugins" dropped the first's plugins, and a
+// second "site_id" won, silently.
+func TestConfigTopLevelFieldTwice(t *testing.T) {
+	for _, c := range []struct{ format, data, field string }{
+		{"yaml", "plugins:\n  sessions:\n    url: mem://\nplugins:\n  other:\n    url: mem://\n", "plugins"},
+		{"json", `{"plugins":{"sessions":{"url":"mem://"}},"plugins":{"other":{"url":"mem://"}}}`, "plugins"},
+		{"yaml", "site_id: shop\nsite_id: blog\n", "site_id"},
+	} {
+		cfg, err := tool.ParseConfig([]byte(c.data), c.format)
+		if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "given twice") {
+			t.Errorf("%s %q: %v (config %+v); want an error saying %s is given twice", c.format, c.data, err, cfg, c.field)
+		}
+	}
+}
+
+// A TTL too large for a time.Duration is refused as too large: one that
+// rounds to 2^63 nanoseconds passed the check and overflowed to a
+// negative TTL ("is negative" in the config, the CLI and the admin page).
+func TestParseTTLTooLarge(t *testing.T) {
+	for _, s := range []string{"9223372036.854775807", "9223372036.8547758", "1e300"} {
+		if d, err := tool.ParseTTL(s); err == nil || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("ParseTTL(%q) = %v, %v; want an error saying it is too large", s, d, err)
+		}
+	}
+	_, err := tool.ParseConfig([]byte("plugins:\n  a:\n    url: mem://\n    expiration: 9223372036.854775807\n"), "yaml")
+	if err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("expiration 9223372036.854775807: %v; want an error saying it is too large", err)
+	}
+	if d, err := tool.ParseTTL("9223372035"); err != nil || d <= 0 {
+		t.Errorf("ParseTTL of the largest whole seconds = %v, %v", d, err)
+	}
+}
+
+// A JSON number no float64 holds is an error naming it, not an infinity
+// stored in its place (the CLI's put --typed, load and the admin page's key
+// tester stored +Inf for 1e999).
+func TestParseJSONOutOfRange(t *testing.T) {
+	for _, s := range []string{"1e999", "-1e999", `{"a":[1e400]}`} {
+		if v, err := tool.ParseJSON([]byte(s)); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("ParseJSON(%q) = %v, %v; want an error naming the number", s, v, err)
+		}
+	}
+	if v, err := tool.ParseJSON([]byte(`{"a":[1.5, 18446744073709551615, -3]}`)); err != nil {
+		t.Errorf("ParseJSON of numbers in range: %v, %v", v, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -29,30 +30,44 @@ func ParseJSON(b []byte) (any, error) {
 	if dec.More() {
 		return nil, errors.New("more than one JSON value")
 	}
-	return fromNumbers(v), nil
+	return fromNumbers(v)
 }
 
-func fromNumbers(v any) any {
+// fromNumbers turns the json.Numbers in v into int64, uint64 or float64,
+// the first that holds each; a number no float64 holds (1e999) is an
+// error, not an infinity stored in its place.
+func fromNumbers(v any) (any, error) {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
+			return i, nil
 		}
 		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
-			return u
+			return u, nil
 		}
-		f, _ := x.Float64()
-		return f
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("number %.40s is out of range", x)
+		}
+		return f, nil
 	case map[string]any:
 		for k, e := range x {
-			x[k] = fromNumbers(e)
+			n, err := fromNumbers(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = n
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = fromNumbers(e)
+			n, err := fromNumbers(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = n
 		}
 	}
-	return v
+	return v, nil
 }
 
 // ServerSummary is the part of a server's statistics an operator looks at

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/testserver"
 )
 
 // result is what one in-process run printed and returned.
@@ -368,5 +369,20 @@ func TestPluginsNearCache(t *testing.T) {
 	}
 	if want := []string{"default none", "near 500 2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("plugins --json near caches %q, want %q\n%v", got, want, r)
+	}
+}
+
+// A JSON number out of range and a TTL too large are refused, on the
+// command line as in the library (tool.ParseJSON, tool.ParseTTL): put
+// --typed 1e999 stored +Inf, and --ttl 9223372036.854775807 was called
+// negative.
+func TestPutRefusesOutOfRange(t *testing.T) {
+	mc := testserver.Memcached(t)
+	env := map[string]string{"MEMDICT_URL": "memcached://" + mc.Addr}
+	if r := runIn(t, env, "", "put", "--prefix", "p", "--typed", "k", "1e999"); r.code != exitUsage || !strings.Contains(r.stderr, "out of range") {
+		t.Errorf("put --typed k 1e999: %+v; want a usage error naming the number", r)
+	}
+	if r := runIn(t, env, "", "put", "--prefix", "p", "--ttl", "9223372036.854775807", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "too large") {
+		t.Errorf("put --ttl 9223372036.854775807: %+v; want a usage error saying the TTL is too large", r)
 	}
 }

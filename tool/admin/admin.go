@@ -544,7 +544,14 @@ func pluginForm(r *http.Request, cur tool.PluginConfig) (tool.PluginConfig, erro
 		}
 		pc.Warm = d
 	}
-	return pc, pc.Validate()
+	// An empty URL keeps the plugin's backend (SetPlugin), the only value
+	// a plugin supplied by the program (WithBackend) has: validate the
+	// rest with a stand-in, and leave the URL to SetPlugin.
+	v := pc
+	if v.URL == "" {
+		v.URL = tool.DefaultURL
+	}
+	return pc, v.Validate()
 }
 
 // parseExpiration reads seconds ("3600") or a duration ("1h"), as

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memory"
 	_ "github.com/memdict/memdict/backend/redis" // redis:// URLs (the tool package links only mem://)
 	"github.com/memdict/memdict/codec/python"
 	"github.com/memdict/memdict/internal/testserver"
@@ -518,6 +520,48 @@ func TestAdminKeyTesterFollowsProgramChanges(t *testing.T) {
 	if v, ok := e.Get("k"); !ok || v != "v" {
 		t.Errorf("the program reads %q, %v of the key tester's write, want v", v, ok)
 	}
+}
+
+// The plugin form with an empty URL keeps the plugin's backend and
+// changes its other settings, as SetPlugin does: the form of a plugin the
+// program supplied (WithBackend), which has no URL, was refused on every
+// save ("url: missing").
+func TestAdminPluginFormEmptyURLKeepsBackend(t *testing.T) {
+	mb := memory.New()
+	t.Cleanup(func() { mb.Close() })
+	tl, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{"other": tool.DefaultPluginConfig("mem://")}},
+		tool.WithBackend("supplied", mb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	hs, _ := serveAdmin(t, tl, "/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowserish(t, hs.URL, "/")
+	code, body := b.Get("?token=" + testToken)
+	if code != 200 {
+		t.Fatalf("sign-in: %d", code)
+	}
+	csrf := csrfRE.FindStringSubmatch(body)[1]
+	for _, name := range []string{"supplied", "other"} {
+		code, body := b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {name}, "url": {""}, "expiration": {"60"}})
+		info, _ := tl.Plugin(name)
+		if code != 200 || info.Expiration != time.Minute {
+			t.Errorf("plugin %s: expiration %v after the form set 60 with an empty URL: %d\n%s", name, info.Expiration, code, body)
+		}
+	}
+	if be, err := tl.Backend(t.Context(), "supplied"); err != nil || !sameStore(t, be, mb) {
+		t.Errorf("the supplied plugin's backend after the change: %v", err)
+	}
+}
+
+// sameStore reports whether a write through be is read from mb.
+func sameStore(t *testing.T, be, mb backend.Backend) bool {
+	t.Helper()
+	if err := be.Set(t.Context(), backend.Item{Key: "same-store-probe", Value: []byte("x")}); err != nil {
+		return false
+	}
+	_, err := mb.Get(t.Context(), "same-store-probe")
+	return err == nil
 }
 
 // The form offers a warm-up when the URL changes: the plugin then warms
