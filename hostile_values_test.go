@@ -128,3 +128,35 @@ func TestMsgpackDecoderPanic(t *testing.T) {
 		t.Errorf("Get after the panic = %v, %v", v, ok)
 	}
 }
+
+// panicky is a codec whose Unmarshal panics, as a buggy custom codec may
+// on bytes it did not write.
+type panicky struct{}
+
+func (panicky) ID() byte                           { return 0xf7 }
+func (panicky) Name() string                       { return "panicky" }
+func (panicky) Marshal(v any) ([]byte, error)      { return []byte("x"), nil }
+func (panicky) Unmarshal(data []byte, v any) error { panic("odd input") }
+
+// A custom codec that panics on a stored value fails the read with
+// ErrDecode, and Raw.Decoded (the CLI, the admin page) shows the bytes:
+// neither crashes the process.
+func TestCodecPanicIsErrDecode(t *testing.T) {
+	if err := codec.Register(panicky{}); err != nil {
+		t.Fatal(err)
+	}
+	be := memory.New()
+	d := newDict[map[string]int](t, be, "p", memdict.WithCodec(panicky{}))
+	plant(t, be, d, "k", []byte{0xC1, 0xf7, 0, 'x'})
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("a codec's panic reached the caller: %v", r)
+		}
+	}()
+	if _, _, err := d.Lookup(context.Background(), "k"); !errors.Is(err, memdict.ErrDecode) {
+		t.Errorf("Lookup: %v, want ErrDecode", err)
+	}
+	if v, ok := memdict.ParseRaw([]byte{0xC1, 0xf7, 0, 'x'}).Decoded(); ok {
+		t.Errorf("Raw.Decoded of a value its codec panics on = %v, true", v)
+	}
+}

@@ -103,9 +103,16 @@ func encodeRaw(vw *view, key string, hashed bool, r Raw, m envelope.Meta) ([]byt
 // package codec/python reads of it (a dict as a map, a str as a string,
 // bytes as text or base64; if the program imports codec/python, else ok
 // is false). ok is false when the value cannot be shown as
-// JSON (binary raw values, gob, unknown codecs, decode failures); show
-// its Payload another way (base64) then.
+// JSON (binary raw values, gob, unknown codecs, decode failures, a codec
+// that panics); show its Payload another way (base64) then.
 func (r Raw) Decoded() (v any, ok bool) {
+	defer func() {
+		// A codec that panics on the bytes (the value is anyone's) shows
+		// them as bytes, not a crash of the CLI or the admin page.
+		if p := recover(); p != nil {
+			v, ok = nil, false
+		}
+	}()
 	if r.Codec == 0 && r.Flags != 0 {
 		py := pyCodec()
 		if py == nil { // codec/python is not linked: shown as bytes
