@@ -440,20 +440,51 @@ func sortedNames[V any](m map[string]V) []string {
 	return names
 }
 
+// MaxConfigSize is the size of the largest configuration file LoadConfig
+// reads. A configuration is a few KiB; a larger file (a wrong path, a log
+// file renamed, a device) is refused by its size before it is parsed,
+// rather than read whole into memory.
+const MaxConfigSize = 4 << 20
+
 // LoadConfig reads and checks the configuration file path. Its format is
 // given by its extension: .yaml or .yml for YAML, .json for JSON. Unknown
 // fields are errors. Every problem is a *ConfigError naming the file, the
-// plugin and the field (several are joined with errors.Join).
+// plugin and the field (several are joined with errors.Join). A file larger
+// than MaxConfigSize is an error, found before its contents are read.
 func LoadConfig(path string) (Config, error) {
 	format, err := formatOf(path)
 	if err != nil {
 		return Config{}, &ConfigError{File: path, Err: err}
 	}
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		return Config{}, &ConfigError{File: path, Err: err}
 	}
 	return parseConfig(data, format, path)
+}
+
+// readConfigFile returns the contents of the file path, or an error if it
+// holds more than MaxConfigSize bytes; it reads at most one byte more.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooBig := func() error {
+		return fmt.Errorf("larger than %d bytes (%d MiB), more than a configuration holds: is it the right file?", MaxConfigSize, MaxConfigSize>>20)
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxConfigSize {
+		return nil, tooBig()
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxConfigSize {
+		return nil, tooBig()
+	}
+	return data, nil
 }
 
 // ParseConfig parses and checks a configuration in format "yaml" or "json",

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -245,6 +247,72 @@ func TestLoadConfigMissingFile(t *testing.T) {
 	_, err := tool.LoadConfig(filepath.Join(t.TempDir(), "none.yaml"))
 	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "none.yaml") {
 		t.Errorf("LoadConfig of a missing file: %v", err)
+	}
+}
+
+// TestLoadConfigBoundsSize guards against LoadConfig reading a huge file
+// whole (it allocated 256 MiB for a 256 MiB file before reporting a parse
+// error): a configuration is a few KiB, and a file larger than
+// MaxConfigSize (a wrong path, a log file renamed, a device behind a
+// symlink) is a *ConfigError naming the file, found by its size; a file of
+// MaxConfigSize bytes is still read.
+func TestLoadConfigBoundsSize(t *testing.T) {
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge.yaml")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(256 << 20); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	paths := []string{huge}
+	// A FIFO has no size to stat: it is read up to the bound. Its writer
+	// gives 16 MiB, then ends (an error once the reader is gone).
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err == nil {
+		paths = append(paths, fifo)
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			defer w.Close()
+			line := []byte(strings.Repeat("#", 1023) + "\n")
+			for range 16 << 10 {
+				if _, err := w.Write(line); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for _, path := range paths {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := tool.LoadConfig(path)
+		runtime.ReadMemStats(&after)
+		var ce *tool.ConfigError
+		if !errors.As(err, &ce) || ce.File != path || !errors.Is(err, tool.ErrConfig) || !strings.Contains(err.Error(), "larger than 4194304 bytes") {
+			t.Errorf("LoadConfig(%s): %v, want a *ConfigError naming the file and its size", path, err)
+		}
+		// Reading up to the bound takes some 2*MaxConfigSize; the
+		// margin is for what the rest of the process allocates meanwhile.
+		if n := after.TotalAlloc - before.TotalAlloc; n > 32<<20 {
+			t.Errorf("LoadConfig(%s) allocated %d MiB", path, n>>20)
+		}
+	}
+	head := "site_id: edge\n"
+	edge := head + strings.Repeat("#", tool.MaxConfigSize-len(head)-1) + "\n"
+	cfg, err := tool.LoadConfig(writeFile(t, "edge.yaml", edge))
+	if err != nil || cfg.SiteID != "edge" {
+		t.Errorf("LoadConfig of a file of MaxConfigSize bytes: %+v, %v", cfg.SiteID, err)
+	}
+	if _, err := tool.LoadConfig(writeFile(t, "over.yaml", edge+"\n")); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("LoadConfig of a file of MaxConfigSize+1 bytes: %v", err)
 	}
 }
 

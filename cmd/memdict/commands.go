@@ -233,8 +233,10 @@ raw codec: a Go program reads it into a Dict[string] or Dict[[]byte]).
 it with the codec --codec names (default: the plugin's codec, msgpack
 unless configured), so that Go programs read it back into the matching
 type; integers stay integers. --codec implies --typed. Without VALUE, or
-with "-", the value is read from standard input. Use "--" before a VALUE
-that starts with "-".
+with "-", the value is read from standard input, at most the plugin's
+max_value_length (4 times it with --typed, as JSON text may be longer
+than its encoding; 64 MiB on a plugin without max_value_length). Use "--"
+before a VALUE that starts with "-".
 
 --raw-key stores VALUE's bytes under KEY as the backend key itself,
 without memdict's key layout or value header, for other programs to read.
@@ -286,24 +288,23 @@ Examples:
 		if ttl < 0 {
 			return e.fail("put", usagef("--ttl must not be negative"))
 		}
-		var text []byte
-		if len(args) == 2 && args[1] != "-" {
-			text = []byte(args[1])
-		} else {
-			if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
-				fmt.Fprintln(e.stderr, "memdict put: reading the value from standard input (end it with Ctrl-D)")
-			}
-			b, err := io.ReadAll(e.stdin)
-			if err != nil {
-				return e.fail("put", err)
-			}
-			text = b
-		}
 		var opts []memdict.ItemOption
 		if ttl > 0 {
 			opts = append(opts, memdict.TTL(ttl))
 		}
 		return e.withDicts(ctx, "put", func(ds *dictSet) int {
+			var text []byte
+			if len(args) == 2 && args[1] != "-" {
+				text = []byte(args[1])
+			} else {
+				if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
+					fmt.Fprintln(e.stderr, "memdict put: reading the value from standard input (end it with Ctrl-D)")
+				}
+				var err error
+				if text, err = readValue(e.stdin, ds.info, typed); err != nil {
+					return e.fail("put", err)
+				}
+			}
 			var id byte
 			var p []byte
 			var flags uint32
@@ -381,6 +382,39 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return set
+}
+
+// typedTextFactor is how many times the plugin's value limit put reads of
+// a --typed VALUE from standard input: JSON text (indented, say) may be
+// longer than the value it encodes to.
+const typedTextFactor = 4
+
+// readValue reads put's VALUE from r, at most the plugin info's
+// max_value_length (typedTextFactor times it for JSON text, typed): a
+// longer value is an error naming the limit, found without reading it
+// whole.
+func readValue(r io.Reader, info tool.PluginInfo, typed bool) ([]byte, error) {
+	limit := valueLimit(info)
+	if typed {
+		limit *= typedTextFactor
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the value from standard input: %w", err)
+	}
+	if len(b) <= limit {
+		return b, nil
+	}
+	what, of := "value", valueLimitText(info)
+	if typed {
+		what, of = "JSON text", fmt.Sprintf("%d times the value limit, %s", typedTextFactor, of)
+	}
+	how := "; raise the plugin's max_value_length in its configuration file (--config or $" + tool.EnvConfig + ") to store larger values"
+	if info.MaxValueLen <= 0 {
+		how = "" // no limit to raise
+	}
+	return nil, fmt.Errorf("%w: the %s on standard input is longer than %d bytes (%s)%s",
+		memdict.ErrValueTooLarge, what, limit, of, how)
 }
 
 // encodeValue turns put's VALUE into a codec ID and payload; on a plugin

@@ -17,6 +17,7 @@ import (
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/tool"
 )
 
 var dumpCmd = &command{
@@ -29,10 +30,11 @@ Writes one JSON object a line for each key of the Dict (--prefix):
   {"key":"logo","codec":"raw","base64":"iVBORw0KGgo..."}
 
 "value" is the value decoded with its codec; values that cannot be shown
-as JSON (binary strings, gob, unknown codecs) are in "base64", encoded as
-stored. --exact writes every value in "base64", so that load writes back
-the very bytes (JSON cannot tell an int from a float, for example). TTLs
-are not kept: load gives values the plugin's expiration, or --ttl.
+as JSON (binary strings, gob, unknown codecs), or whose JSON would make a
+line longer than load reads, are in "base64", encoded as stored. --exact
+writes every value in "base64", so that load writes back the very bytes
+(JSON cannot tell an int from a float, for example). TTLs are not kept:
+load gives values the plugin's expiration, or --ttl.
 
 On memcached, keys are listed by the server's crawler (lru_crawler
 metadump, memcached 1.6 or later), whose dump is read whole (to memory, or a
@@ -81,18 +83,25 @@ Examples:
 		var file *os.File
 		if name != "" {
 			where = name
-			if resume {
-				file, err = reopenDump(name, done)
-			} else {
-				file, err = os.Create(name)
+			if !resume {
+				if file, err = os.Create(name); err != nil {
+					return e.fail("dump", err)
+				}
+				out = file
 			}
-			if err != nil {
-				return e.fail("dump", err)
-			}
-			out = file
 		}
-		kept := len(done)
+		kept := 0
 		code := e.withDicts(ctx, "dump", func(ds *dictSet) int {
+			maxLine := maxRecordLine(ds.info)
+			if resume {
+				// Within withDicts: the records the file may hold are
+				// bounded by the plugin's limits.
+				if file, err = reopenDump(name, done, ds.info); err != nil {
+					return e.fail("dump", err)
+				}
+				out = file
+				kept = len(done)
+			}
 			start := time.Now()
 			bw := bufio.NewWriter(out)
 			prog := newProgress(e.stderr, "dump", "written", 0)
@@ -139,6 +148,17 @@ Examples:
 					b, err := marshalJSON(r)
 					if err != nil {
 						return err
+					}
+					if len(b)+1 > maxLine && r.Value != nil {
+						// A value whose JSON form is longer than load
+						// reads (a pickle that repeats an object, say)
+						// is written as its stored bytes.
+						if r, err = newRecord(k, s, true); err != nil {
+							return fmt.Errorf("key %s: %w", quoteKey(k), err)
+						}
+						if b, err = marshalJSON(r); err != nil {
+							return err
+						}
 					}
 					bw.Write(b)
 					bw.WriteByte('\n')
@@ -205,16 +225,24 @@ Examples:
 // reopenDump opens the dump file name to add to it: it records the keys of
 // its whole records in done, cuts off a last line that is not one (an
 // interrupted write), and returns the file positioned at its end. A file
-// that does not exist is created.
-func reopenDump(name string, done map[string]bool) (*os.File, error) {
+// that does not exist is created. A line longer than a record of the
+// plugin info's values takes (maxRecordLine) is an error, found without
+// reading the line whole.
+func reopenDump(name string, done map[string]bool, info tool.PluginInfo) (*os.File, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, err
 	}
+	maxLine := maxRecordLine(info)
 	br := bufio.NewReaderSize(f, 64<<10)
 	var good int64 // end of the last whole record
 	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
+		b, err := readLine(br, maxLine)
+		if errors.Is(err, errLineTooLong) {
+			f.Close()
+			return nil, fmt.Errorf("--resume: %s:%d is longer than %d bytes, more than a record of a value of at most %s; not adding to it",
+				name, line, maxLine, valueLimitText(info))
+		}
 		if len(b) > 0 && b[len(b)-1] == '\n' {
 			var r record
 			if jerr := json.Unmarshal(b, &r); jerr != nil {
@@ -257,7 +285,10 @@ dumped with, so that the application reads it back as before. Values get
 the plugin's expiration, or --ttl. A bad line stops the load with an error
 naming the line; values written before it stay, and --skip continues.
 Values that memdict did not write (codec "none") are skipped with a
-warning.
+warning. A line is at most what a record of the plugin's largest value
+takes (6 times max_key_length and max_value_length together, and 1 KiB;
+a plugin without max_value_length counts 64 MiB): a longer one is a bad
+line, refused without being read whole.
 
 A value that cannot be stored is tried again, up to --retries times,
 waiting --retry-wait, then twice as long each time. If it still fails,
@@ -329,12 +360,36 @@ Examples:
 			br := bufio.NewReaderSize(cr, 64<<10)
 			prog := newProgress(e.stderr, "load", "stored", total)
 			rt.prog = prog
+			maxLine := maxRecordLine(ds.info)
 			n, skipped := 0, 0
 			line := 0
 			for {
-				b, err := br.ReadBytes('\n')
-				if len(b) > 0 {
-					line++
+				done := line // lines read whole
+				var b []byte
+				var err error
+				if line < skip {
+					var k int64
+					k, err = skipLine(br)
+					if k > 0 {
+						line++
+					}
+				} else {
+					b, err = readLine(br, maxLine)
+					if len(b) > 0 || errors.Is(err, errLineTooLong) {
+						line++
+					}
+				}
+				switch {
+				case errors.Is(err, errLineTooLong):
+					prog.end()
+					return e.fail("load", fmt.Errorf("line %d is longer than %d bytes, more than a record of a value of at most %s; "+
+						"%d lines done (%s stored by this run): fix the line and run the same command with --skip %d, or pass over it with --skip %d",
+						line, maxLine, valueLimitText(ds.info), done, records(n), done, line))
+				case err != nil && !errors.Is(err, io.EOF):
+					// Not a bad line: the input could not be read.
+					prog.end()
+					return e.fail("load", fmt.Errorf("reading line %d of the input: %w; %d lines done (%s stored by this run), "+
+						"run the same command with --skip %d to continue", done+1, err, done, records(n), max(done, skip)))
 				}
 				if line > skip && len(bytes.TrimSpace(b)) > 0 {
 					r, c, p, lerr := parseLine(b)
@@ -361,12 +416,8 @@ Examples:
 					}
 					prog.update(n, cr.n-int64(br.Buffered()))
 				}
-				if errors.Is(err, io.EOF) {
+				if err != nil { // io.EOF
 					break
-				}
-				if err != nil {
-					prog.end()
-					return e.fail("load", err)
 				}
 			}
 			prog.end()
@@ -384,6 +435,84 @@ Examples:
 			return exitOK
 		})
 	},
+}
+
+// maxUnlimitedValue bounds a value of a plugin without a max_value_length
+// (0: no limit) where load and put read it, as memdict's Dicts bound what
+// such a value decompresses to.
+const maxUnlimitedValue = 64 << 20
+
+// valueLimit returns the most bytes a value of the plugin info takes: its
+// max_value_length, or maxUnlimitedValue if it has none.
+func valueLimit(info tool.PluginInfo) int {
+	if info.MaxValueLen > 0 {
+		return info.MaxValueLen
+	}
+	return maxUnlimitedValue
+}
+
+// valueLimitText describes valueLimit for errors.
+func valueLimitText(info tool.PluginInfo) string {
+	if info.MaxValueLen > 0 {
+		return fmt.Sprintf("%d bytes (plugin %s's max_value_length)", info.MaxValueLen, info.Name)
+	}
+	return fmt.Sprintf("%d bytes (memdict's bound on a plugin without max_value_length)", maxUnlimitedValue)
+}
+
+// maxRecordLine returns the length of the longest line, its newline
+// included, that a dump record of a value of the plugin info takes; load
+// and dump --resume refuse longer lines before reading them whole, and
+// dump writes a value whose JSON form is longer in base64.
+//
+// A key is at most max_key_length bytes, or hashed and then kept in the
+// value, whose max_value_length counts it: key and payload take at most
+// both limits together (a plugin without max_key_length is given its
+// value limit again). In a line, a byte of them takes at most 6 (a
+// control byte in a JSON string, \u00XX; base64 takes 4/3, and a "value"
+// longer than this is written in base64), and the rest of the record
+// ({"key":…,"codec":…,"flags":…,"base64":…}) well under 1 KiB.
+func maxRecordLine(info tool.PluginInfo) int {
+	v := valueLimit(info)
+	k := info.MaxKeyLen
+	if k <= 0 {
+		k = v
+	}
+	return 6*(k+v) + 1<<10
+}
+
+// errLineTooLong is readLine's error for a line longer than its limit.
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next line of br, its newline included (none at the
+// end of the input, where the error is io.EOF). A line longer than max
+// bytes is errLineTooLong, returned once max bytes and less than br's
+// buffer size more are read: the line is neither kept nor read to its end.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > max {
+			return nil, errLineTooLong
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
+// skipLine reads past the next line of br, whatever its length, without
+// keeping it, and returns how many bytes it took (0 at the end of the
+// input, where the error is io.EOF).
+func skipLine(br *bufio.Reader) (int64, error) {
+	var n int64
+	for {
+		frag, err := br.ReadSlice('\n')
+		n += int64(len(frag))
+		if err != bufio.ErrBufferFull {
+			return n, err
+		}
+	}
 }
 
 // parseLine decodes the record on one line into its key, codec and

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -433,6 +437,146 @@ func TestLoadBadLineSaysHowToContinue(t *testing.T) {
 	}
 	if r := runIn(t, env, in, "load", "--prefix", "p", "--skip", "3"); r.code != exitOK || !strings.Contains(r.stderr, "1 record stored") {
 		t.Errorf("load --skip 3 past the bad line:\n%v", r)
+	}
+}
+
+// endlessLine yields prefix, then 'A's without a newline until it has
+// given limit bytes, then an error; n counts what it gave.
+type endlessLine struct {
+	prefix string
+	n      int64
+	limit  int64
+}
+
+func (r *endlessLine) Read(p []byte) (int, error) {
+	if r.n >= r.limit {
+		return 0, errors.New("endlessLine: reader gave up")
+	}
+	if r.n < int64(len(r.prefix)) {
+		k := copy(p, r.prefix[r.n:])
+		r.n += int64(k)
+		return k, nil
+	}
+	k := min(int64(len(p)), r.limit-r.n)
+	for i := range k {
+		p[i] = 'A'
+	}
+	r.n += k
+	return int(k), nil
+}
+
+// boundedEnv returns the environment of a plugin on a Redis server with
+// max_value_length 1000 (a dump line of at most 6*(250+1000)+1024 =
+// 8524 bytes).
+func boundedEnv(t *testing.T) map[string]string {
+	t.Helper()
+	rd, _ := newRedis(t)
+	cfg := filepath.Join(t.TempDir(), "bounded.yaml")
+	if err := os.WriteFile(cfg, []byte("plugins:\n  default:\n    url: redis://"+rd.Addr+"/0\n    max_value_length: 1000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"MEMDICT_CONFIG": cfg}
+}
+
+// TestInputBoundedByValueLimit guards against load and put reading
+// operator input without a bound: a dump line that never ends, or a
+// value on standard input longer than the plugin's max_value_length, is
+// refused with an error naming the limit once the limit is passed, not
+// read whole into memory (they read 64 MiB before).
+func TestInputBoundedByValueLimit(t *testing.T) {
+	env := boundedEnv(t)
+	getenv := func(k string) string { return env[k] }
+	for _, c := range []struct {
+		name string
+		args []string
+		in   *endlessLine
+		want string
+	}{
+		{"load", []string{"load", "--prefix", "p"}, &endlessLine{prefix: `{"key":"k","codec":"raw","base64":"`, limit: 64 << 20},
+			"line 1 is longer than 8524 bytes, more than a record of a value of at most 1000 bytes (plugin default's max_value_length); 0 lines done"},
+		{"put", []string{"put", "--prefix", "p", "k", "-"}, &endlessLine{limit: 64 << 20},
+			"the value on standard input is longer than 1000 bytes (1000 bytes (plugin default's max_value_length)); raise the plugin's max_value_length"},
+		{"put --typed", []string{"put", "--prefix", "p", "--typed", "k", "-"}, &endlessLine{prefix: `"`, limit: 64 << 20},
+			"the JSON text on standard input is longer than 4000 bytes (4 times the value limit, 1000 bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := runEnv(context.Background(), c.args, c.in, &out, &errb, getenv)
+			if code != exitError || !strings.Contains(errb.String(), c.want) {
+				t.Errorf("exit %d, stderr %s\nwant it to say %q", code, errb.String(), c.want)
+			}
+			if c.in.n > 1<<20 {
+				t.Errorf("read %d KiB of one value before refusing it (the plugin's values are at most 1000 bytes)", c.in.n>>10)
+			}
+		})
+	}
+	// Up to the limits, values are read as before: a --typed value's JSON
+	// text may be longer than the value (indented).
+	mustRunIn(t, env, exitOK, strings.Repeat("x", 900), "put", "--prefix", "p", "k", "-")
+	mustRunIn(t, env, exitOK, strings.Repeat(" ", 3900)+`"v"`, "put", "--prefix", "p", "--typed", "t", "-")
+	if r := mustRunIn(t, env, exitOK, "", "get", "--prefix", "p", "t"); strings.TrimSpace(r.stdout) != `"v"` {
+		t.Errorf("get t = %q", r.stdout)
+	}
+}
+
+// TestLoadLongLines guards the bound on dump lines: a value near
+// max_value_length whose JSON form is 6 times its size (control bytes)
+// still goes through dump and load; a longer line stops load, which
+// --skip passes over without reading it whole, and stops dump --resume,
+// which leaves the file as it was.
+func TestLoadLongLines(t *testing.T) {
+	env := boundedEnv(t)
+	mustRunIn(t, env, exitOK, strings.Repeat("\x01", 900), "put", "--prefix", "src", "ctl", "-")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "d.jsonl")
+	mustRunIn(t, env, exitOK, "", "dump", "--prefix", "src", "-o", file)
+	b, err := os.ReadFile(file)
+	if err != nil || len(b) < 6*900 || !bytes.Contains(b, []byte(`"value":"\u0001`)) {
+		t.Fatalf("dump of 900 control bytes (%v): %.80q, %d bytes", err, b, len(b))
+	}
+	mustRunIn(t, env, exitOK, string(b), "load", "--prefix", "dst")
+	if r := mustRunIn(t, env, exitOK, "", "get", "--prefix", "dst", "ctl", "--raw"); r.stdout != strings.Repeat("\x01", 900) {
+		t.Errorf("loaded value: %q", r.stdout)
+	}
+
+	long := `{"key":"long","codec":"raw","value":"` + strings.Repeat("y", 9000) + `"}` + "\n"
+	ok := `{"key":"ok","codec":"raw","value":"z"}` + "\n"
+	r := mustRunIn(t, env, exitError, ok+long+ok, "load", "--prefix", "dst")
+	for _, want := range []string{"line 2 is longer than 8524 bytes", "1 lines done (1 record stored by this run)", "--skip 1", "--skip 2"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("load of a long line: want %q in\n%v", want, r)
+		}
+	}
+	if r := mustRunIn(t, env, exitOK, ok+long+ok, "load", "--prefix", "dst", "--skip", "2"); !strings.Contains(r.stderr, "1 record stored") {
+		t.Errorf("load --skip 2 past the long line: %v", r)
+	}
+
+	held := string(b) + long
+	if err := os.WriteFile(file, []byte(held), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = mustRunIn(t, env, exitError, "", "dump", "--prefix", "src", "-o", file, "--resume")
+	if !strings.Contains(r.stderr, "--resume: "+file+":2 is longer than 8524 bytes") {
+		t.Errorf("dump --resume on a file with a long line: %v", r)
+	}
+	if got, _ := os.ReadFile(file); string(got) != held {
+		t.Errorf("dump --resume changed the file it refused")
+	}
+}
+
+// TestLoadReadErrorIsNotABadLine guards the report of a failed read: it
+// is an I/O error, not the cut line that the reader left taken for a bad
+// record ("not a dump record: unexpected EOF ... fix the line").
+func TestLoadReadErrorIsNotABadLine(t *testing.T) {
+	env := boundedEnv(t)
+	in := io.MultiReader(strings.NewReader(`{"key":"a","codec":"raw","value":"x"}`+"\n"+`{"key":"b","co`),
+		iotest.ErrReader(errors.New("disk on fire")))
+	var out, errb bytes.Buffer
+	code := runEnv(context.Background(), []string{"load", "--prefix", "p"}, in, &out, &errb, func(k string) string { return env[k] })
+	msg := errb.String()
+	if code != exitError || !strings.Contains(msg, "reading line 2 of the input: disk on fire; 1 lines done (1 record stored by this run)") ||
+		!strings.Contains(msg, "--skip 1") || strings.Contains(msg, "not a dump record") || strings.Contains(msg, "fix the line") {
+		t.Errorf("load over a failing reader: exit %d, stderr %s", code, msg)
 	}
 }
 
