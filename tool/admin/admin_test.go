@@ -461,6 +461,20 @@ func TestAdminKeyTesterOnERP5Plugin(t *testing.T) {
 	}
 }
 
+// signIn serves tl's admin page at mount (quiet logs) and signs in with
+// the test token; it returns the signed-in client and the page's CSRF
+// token.
+func signIn(t *testing.T, tl *tool.Tool, mount string) (*webtest.Client, string) {
+	t.Helper()
+	hs, _ := serveAdmin(t, tl, mount, admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowserish(t, hs.URL, mount)
+	code, body := b.Get("?token=" + testToken)
+	if code != 200 {
+		t.Fatalf("sign-in: %d", code)
+	}
+	return b, csrfRE.FindStringSubmatch(body)[1]
+}
+
 // The key tester follows the changes the program makes to a plugin, not
 // only those made on the page: it kept the Dict it had made, with the
 // site id, settings and backend of that moment, so that after the program
@@ -468,13 +482,7 @@ func TestAdminKeyTesterOnERP5Plugin(t *testing.T) {
 // removed the plugin and added it again it met a closed backend.
 func TestAdminKeyTesterFollowsProgramChanges(t *testing.T) {
 	tl := newTool(t, tool.Config{SiteID: "site_a", Plugins: map[string]tool.PluginConfig{"extra": tool.DefaultPluginConfig("mem://")}})
-	hs, _ := serveAdmin(t, tl, "/admin/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	b := newBrowserish(t, hs.URL, "/admin/")
-	code, body := b.Get("?token=" + testToken)
-	if code != 200 {
-		t.Fatalf("sign-in: %d", code)
-	}
-	csrf := csrfRE.FindStringSubmatch(body)[1]
+	b, csrf := signIn(t, tl, "/admin/")
 	key := func(plugin, action, value string) string {
 		t.Helper()
 		code, body := b.Post("key", url.Values{"csrf": {csrf}, "plugin": {plugin}, "prefix": {"app"}, "key": {"k"},
@@ -535,13 +543,7 @@ func TestAdminPluginFormEmptyURLKeepsBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tl.Close() })
-	hs, _ := serveAdmin(t, tl, "/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	b := newBrowserish(t, hs.URL, "/")
-	code, body := b.Get("?token=" + testToken)
-	if code != 200 {
-		t.Fatalf("sign-in: %d", code)
-	}
-	csrf := csrfRE.FindStringSubmatch(body)[1]
+	b, csrf := signIn(t, tl, "/")
 	for _, name := range []string{"supplied", "other"} {
 		code, body := b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {name}, "url": {""}, "expiration": {"60"}})
 		info, _ := tl.Plugin(name)
