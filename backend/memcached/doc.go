@@ -71,7 +71,12 @@
 // # TTLs
 //
 // TTLs follow the rule of backend.Item.TTL, in whole seconds: a TTL is
-// rounded up to the next second (a sub-second TTL is one second). memcached
+// rounded up to the next second, and one second is added. memcached's clock
+// ticks once a second and an item written with n seconds expires at the
+// n-th tick, the first of which may come at once: with the second added an
+// item never expires before its TTL, and at most a second after it (a
+// Dict's values end on time all the same: their envelope carries their
+// expiry to the millisecond). GetTTL takes the second off again. memcached
 // reads an expiration of 30 days or more as an absolute Unix time, so the
 // driver sends such TTLs as one: a TTL of 45 days means 45 days. A TTL that
 // would end after 2038, beyond memcached's 32-bit expiration, fails with

@@ -60,8 +60,8 @@ func encodeLease(w *bufio.Writer, r *request) {
 	}
 }
 
-// leaseTTL converts a lease's duration to memcached's exptime: whole
-// seconds rounded up (so at least 1 s), 30 days or more as a Unix time.
+// leaseTTL converts a lease's duration to memcached's exptime as
+// expiration converts a TTL, after checking that it is positive.
 func leaseTTL(op, key, what string, d time.Duration) (int32, error) {
 	if d <= 0 {
 		return 0, &opError{Op: op, Key: key, Kind: backend.ErrInvalidTTL,

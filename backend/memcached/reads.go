@@ -51,9 +51,12 @@ func (c *Client) PrivateReads() bool { return true }
 var _ backend.PrivateReader = (*Client)(nil)
 
 // GetTTL reads key as Get does, with "mg <key> v c f k t", and sets the
-// item's TTL to the time it has left to live, in whole seconds as
-// memcached counts them (0: it does not expire; an item memcached reports
-// with 0 seconds left gets one): backend.TTLReader, with which the Tool's
+// item's TTL to the time it has left to live, in whole seconds: the
+// seconds memcached counts less the one every write adds (see
+// expiration), so that the TTL of an item read right after its write is
+// the TTL written, and a copy written with it ends when the item does (0:
+// it does not expire; an item with 1 second or less left gets one):
+// backend.TTLReader, with which the Tool's
 // warm migration copies items. An item marked stale (MarkStale) gives
 // backend.ErrNotFound, as a placeholder does. On a server without meta
 // commands it fails with an error wrapping backend.ErrNotSupported.
@@ -79,9 +82,9 @@ func (c *Client) GetTTL(ctx context.Context, key string) (backend.Item, error) {
 	it := backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas, Flags: r.rcflag}
 	stale := r.rflags&flagStale != 0
 	switch {
-	case r.rttl > 0:
-		it.TTL = time.Duration(r.rttl) * time.Second
-	case r.rttl == 0:
+	case r.rttl > 1:
+		it.TTL = time.Duration(r.rttl-1) * time.Second
+	case r.rttl >= 0:
 		it.TTL = time.Second
 	}
 	r.release()

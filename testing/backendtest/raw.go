@@ -90,6 +90,7 @@ func runRaw(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Op
 		{"TTL", []rawTest{
 			{"NegativeIsInvalid", testTTLNegative},
 			{"Set", testTTLSet},
+			{"NotBeforeTTL", testTTLNotEarly},
 			{"Add", testTTLAdd},
 			{"AddAfterExpiry", testTTLAddAfterExpiry},
 			{"CompareAndSwap", testTTLCAS},
@@ -720,6 +721,40 @@ func testTTLSet(t *testing.T, h *harness) {
 	h.wantMissing(short)
 	h.wantValue(never, []byte("v"))
 	h.wantValue(long, []byte("v"))
+}
+
+// testTTLNotEarly checks that an item written with a TTL (by Set, Add or
+// Touch) lives at least that TTL: every read that ends before the TTL has
+// passed since the writes began finds it. A server that counts whole
+// seconds expires an item at a tick of its clock, which may come at once:
+// a driver must allow for it.
+func testTTLNotEarly(t *testing.T, h *harness) {
+	set, added, touched := h.key("set"), h.key("added"), h.key("touched")
+	ttl := h.shortTTL()
+	h.set(touched, []byte("v"), 0)
+	start := time.Now()
+	h.set(set, []byte("v"), ttl)
+	noErr(t, "Add", h.be.Add(h.ctx(), backend.Item{Key: added, Value: []byte("v"), TTL: ttl}))
+	noErr(t, "Touch", h.be.Touch(h.ctx(), touched, ttl))
+	if !h.realTime() {
+		h.pass(ttl - h.opts.TTLGranularity)
+		for _, k := range []string{set, added, touched} {
+			h.wantValue(k, []byte("v"))
+		}
+		return
+	}
+	for {
+		for _, k := range []string{set, added, touched} {
+			_, err := h.be.Get(h.ctx(), k)
+			if took := time.Since(start); err != nil && took < ttl {
+				t.Fatalf("Get(%q) %v after it was written with TTL %v: %v", k, took, ttl, err)
+			}
+		}
+		if time.Since(start) >= ttl {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func testTTLAdd(t *testing.T, h *harness) {
