@@ -304,3 +304,57 @@ func noLeases(next backend.CallFunc) backend.CallFunc {
 		return next(ctx, c)
 	}
 }
+
+// TestDirectFillKeepsConcurrentStore: when the key's lock cannot be had
+// (TryLock fails, so GetOrLoad loads without coordinating), a value stored
+// while the loader ran still stands over the (older) loaded value, whether
+// the key was missing or held an expired entry; the loaded value is
+// stored when nothing was written meanwhile.
+func TestDirectFillKeepsConcurrentStore(t *testing.T) {
+	for _, expired := range []bool{false, true} {
+		t.Run(fmt.Sprintf("expired=%v", expired), func(t *testing.T) {
+			ctx := testCtx(t)
+			clock := memory.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			be := backend.Wrap(memory.New(memory.WithClock(clock)), func(next backend.CallFunc) backend.CallFunc {
+				return func(ctx context.Context, c backend.Call) backend.Result {
+					if c.Op == backend.OpTryLock {
+						return backend.Result{Err: errors.New("lock refused")}
+					}
+					return next(ctx, c)
+				}
+			})
+			d1, d2 := rvDicts(t, be, memdict.WithClock(clock.Now))
+			if expired {
+				// An entry whose envelope has expired while the store
+				// still holds it (as memcached's whole seconds keep it).
+				if err := d1.Store(ctx, "k", "gone", memdict.TTL(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(999 * time.Millisecond)
+				if err := be.Touch(ctx, d1.BackendKey("k"), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(2 * time.Millisecond)
+			}
+			v, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
+				if err := d2.Store(ctx, key, "new"); err != nil {
+					t.Error(err)
+				}
+				return "old", nil
+			})
+			if err != nil || v != "old" {
+				t.Fatalf("GetOrLoad = %q, %v", v, err)
+			}
+			if v, ok := rvGet(t, ctx, d2, "k"); !ok || v != "new" {
+				t.Fatalf("after the fill the key holds %q, %v; want the newer Store's \"new\"", v, ok)
+			}
+			c := &counter{value: "loaded"}
+			if v, err := d1.GetOrLoad(ctx, "other", c.load); err != nil || v != "loaded" {
+				t.Fatalf("GetOrLoad of another key = %q, %v", v, err)
+			}
+			if v, ok := rvGet(t, ctx, d2, "other"); !ok || v != "loaded" {
+				t.Fatalf("after a fill with no write meanwhile the key holds %q, %v; want loaded", v, ok)
+			}
+		})
+	}
+}

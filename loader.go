@@ -687,9 +687,12 @@ func (d *Dict[V]) hold(b *bound, vw *view, key string, cas uint64) (uint64, erro
 	return got.CAS, nil
 }
 
-// loadDirect loads without a lease and stores the result: GetOrLoad's
-// path when the backend cannot coordinate (a failure, a value it cannot
-// decode).
+// loadDirect loads without a lease or lock and stores the result:
+// GetOrLoad's path when the backend cannot coordinate (a failure, a value
+// it cannot decode, a fill nobody made for two lease TTLs). The store is
+// conditional on the key still holding what loadDirect read before the
+// load, as a fill under a lock is, unless that read failed or found a
+// value it cannot decode.
 func (d *Dict[V]) loadDirect(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption) (V, error) {
 	ctx := b.parent
 	vw, err := d.current(b)
@@ -713,11 +716,24 @@ func (d *Dict[V]) loadDirect(b *bound, key string, load func(context.Context, st
 		return v, nil
 	}
 	// A flight of another Dict or process may have stored the value since
-	// our miss: look again before loading.
-	if v, ok, _ := d.lookupIn(b, key); ok {
-		return v, nil
+	// our miss: look again before loading. The fill is conditional on
+	// what this read found, as under a lock (see filler): an Add where
+	// the key was missing, a swap of its CAS where it held an entry that
+	// is none to us, so that a Store made while the loader runs stands.
+	// Only an entry that cannot be read (or a failed read) is overwritten.
+	r := d.readForLoad(b, key, true, false)
+	switch r.st {
+	case entryFresh, entryStale:
+		return r.v, nil
+	case entryAbsent:
+		var zero V
+		return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
 	}
-	return d.loadFill(b, key, load, opts, vw, filler{})
+	f := filler{}
+	if r.err == nil && !r.overwrite {
+		f = filler{cond: true, cas: r.cas}
+	}
+	return d.loadFill(b, key, load, opts, vw, f)
 }
 
 // revalidate starts the background refresh of a stale entry r read, if
