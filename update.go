@@ -49,17 +49,22 @@ import (
 // the Dict's default TTL unless a TTL option says otherwise (with combined
 // callers, the TTL of the last fn applied wins). A stored value that cannot
 // be decoded gives an error wrapping ErrDecode and is left alone. Other
-// failures are *OpError values. A caller whose ctx is done while it is
-// queued returns ctx's error and its fn is not applied.
+// failures are *OpError values. A caller whose ctx is done (or whose time
+// is up) while it is queued, or while it is in a round another caller
+// leads that has not sent its write, returns at once with ctx's error and
+// its fn is not applied: the round applies the others' without it (an fn
+// of its that the round had started is let finish on the leader's
+// goroutine, and its result dropped). Once the round's write is sent, it
+// waits for the reply, as the leader does.
 //
 // The whole call — the wait behind a round in flight, the read, the
 // compare-and-swap and the retries — is bounded by the Dict's timeout
 // (WithTimeout), taken when Update is called: a round runs within the
 // timeout of the caller that leads it, which queued first, and each
 // caller leads one round at most. A caller that runs out of time while
-// queued returns an error wrapping ErrUnavailable and its fn is not
-// applied; one that runs out during its round may have had its change
-// written (a compare-and-swap whose reply did not come in time). Under
+// queued, or in another's round before its write, returns an error
+// wrapping ErrUnavailable and its fn is not applied; one that runs out
+// during its round's write may have had its change written (a compare-and-swap whose reply did not come in time). Under
 // heavy contention between processes, retries may need longer than the
 // timeout: a Dict made with WithTimeout(-1) (or a longer timeout) lets
 // them go on, up to WithUpdateRetries.
@@ -99,11 +104,14 @@ func (d *Dict[V]) Update(ctx context.Context, key string, fn func(old V, ok bool
 		case <-r.turn.ch:
 			return d.lead(&b, key, uq, r, r.turn.batch)
 		case <-b.done():
-			if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+			// Queued, or taken into a round another caller leads that has
+			// not sent its write: leave; the round leaves fn out.
+			if r.state.CompareAndSwap(reqQueued, reqCancelled) || r.state.CompareAndSwap(reqTaken, reqCancelled) {
 				var zero V
 				return zero, d.m.fail(ctx, opUpdate, key, b.expired("waiting for the update of the key in progress"))
 			}
-			// Already taken into a round, or handed one to lead.
+			// Handed a round to lead, or in a round whose write is in
+			// flight: its result is on its way.
 			select {
 			case <-r.done:
 				return r.v, r.err
@@ -157,6 +165,10 @@ func (d *Dict[V]) lead(b *bound, key string, uq *updateQueue[V], r *updateReq[V]
 		}
 	}
 	uq.pending = nil
+	// Hand the next round to the first request that has not given up.
+	for len(next) > 0 && !next[0].state.CompareAndSwap(reqTaken, reqLeading) {
+		next = next[1:]
+	}
 	if len(next) == 0 {
 		delete(q.m, key)
 		q.mu.Unlock()
@@ -180,10 +192,17 @@ type updateQueue[V any] struct {
 	pending []*updateReq[V]
 }
 
+// The states of an updateReq. A request that has not sent its write yet
+// (queued, or taken into a round that another leads) may give up: it
+// turns cancelled, and a round leaves its fn out. A round commits its
+// members before it sends its write, and hands the next round to a
+// request by making it leading: neither can give up then.
 const (
 	reqQueued int32 = iota
 	reqTaken
 	reqCancelled
+	reqLeading
+	reqCommitted
 )
 
 // updateReq is one Update call.
@@ -223,14 +242,19 @@ type updateTurn[V any] struct {
 // failure that is not the leader's ctx ending, fails the whole batch.
 func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putBack []*updateReq[V]) {
 	finish := func(r *updateReq[V], v V, err error) {
+		if r.state.Load() == reqCancelled {
+			return // returned already
+		}
 		r.v, r.err = v, err
 		close(r.done)
 	}
 	failAll := func(err error) {
 		err = d.m.fail(b.parent, opUpdate, key, b.check(err)) // counts and logs once
-		d.m.ops[opUpdate].errs.Add(uint64(len(batch) - 1))
 		var zero V
-		for _, r := range batch {
+		for i, r := range batch {
+			if i > 0 && r.state.Load() != reqCancelled {
+				d.m.ops[opUpdate].errs.Add(1)
+			}
 			finish(r, zero, err)
 		}
 	}
@@ -265,6 +289,7 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putB
 	}
 	results := make([]V, len(batch))
 	errs := make([]error, len(batch))
+	applied := make([]bool, len(batch))
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		vw, err := d.current(b)
@@ -281,37 +306,49 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putB
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
 			return fail(err)
 		}
-		var cur V
-		var ok bool
+		var read V
+		var readOK bool
 		if exists {
-			if cur, ok, err = d.decode(vw, key, hashed, it); err != nil {
+			if read, readOK, err = d.decode(vw, key, hashed, it); err != nil {
 				return fail(err)
 			}
 		}
-		var opts []ItemOption
-		changed := false
-		for i, r := range batch {
-			nv, err := r.fn(cur, ok)
-			errs[i] = err
-			if err != nil {
-				continue
-			}
-			cur, ok, changed, opts = nv, true, true, r.opts
-			results[i] = nv
-		}
-		if !changed {
+		var item backend.Item
+		for {
+			cur, ok := read, readOK
+			var opts []ItemOption
+			changed := false
 			for i, r := range batch {
-				finish(r, results[i], errs[i])
+				applied[i] = i == 0 || r.state.Load() != reqCancelled
+				if !applied[i] {
+					continue // gave up
+				}
+				nv, err := r.fn(cur, ok)
+				errs[i] = err
+				if err != nil {
+					continue
+				}
+				cur, ok, changed, opts = nv, true, true, r.opts
+				results[i] = nv
 			}
-			return nil
-		}
-		item, err := d.itemIn(vw, key, cur, opts)
-		if err != nil {
-			return fail(err)
-		}
-		if b.parent.Err() != nil {
-			// The leader's ctx ended while the fns ran: nothing written.
-			return abandon(context.Cause(b.parent))
+			if !changed {
+				for i, r := range batch {
+					finish(r, results[i], errs[i])
+				}
+				return nil
+			}
+			if item, err = d.itemIn(vw, key, cur, opts); err != nil {
+				return fail(err)
+			}
+			if b.parent.Err() != nil {
+				// The leader's ctx ended while the fns ran: nothing written.
+				return abandon(context.Cause(b.parent))
+			}
+			if commitRound(batch, applied) {
+				break
+			}
+			// A member gave up while the fns ran: apply them again
+			// without its fn.
 		}
 		wctx, cancel := b.detached()
 		if exists {
@@ -337,6 +374,9 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putB
 			failAll(err) // might have been written
 			return nil
 		}
+		for _, r := range batch[1:] {
+			r.state.CompareAndSwap(reqCommitted, reqTaken) // nothing written: it may give up again
+		}
 		if attempt >= retries {
 			d.m.ops[opUpdate].other.Add(uint64(len(batch)))
 			err := &OpError{Op: "update", Key: key, Err: fmt.Errorf("%w: gave up after %d retries", ErrCASConflict, retries)}
@@ -360,4 +400,18 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putB
 			return fail(b.expired("waiting to retry"))
 		}
 	}
+}
+
+// commitRound commits the members of batch (all but its leader, batch[0])
+// before the round's write: from now on they wait for its result. It
+// reports false if a member whose fn the round applied (applied[i]) has
+// given up meanwhile: the round must apply the fns again without it.
+func commitRound[V any](batch []*updateReq[V], applied []bool) bool {
+	ok := true
+	for i, r := range batch[1:] {
+		if !r.state.CompareAndSwap(reqTaken, reqCommitted) && r.state.Load() == reqCancelled && applied[i+1] {
+			ok = false
+		}
+	}
+	return ok
 }
