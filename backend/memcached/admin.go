@@ -281,24 +281,29 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 // loop stops. memcached's crawler, which writes the dump, thus never
 // waits for the loop's body (a crawler waiting on a slow reader holds up
 // other clients of the server, and the loop's own reads of the keys it
-// lists); the loop may do what it likes between keys. Keys written or
+// lists); the loop may do what it likes between keys, Close included
+// (Close waits for the dump being read, not for the loop). Keys written or
 // deleted meanwhile may or may not appear. A failure (a server down, the
-// crawler disabled or busy, ctx ended) is yielded as a final ("", err)
-// after the keys of the servers that answered.
+// crawler disabled or busy, ctx ended, the Client closed) is yielded as a
+// final ("", err) after the keys of the servers that answered.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		tk, err := c.enter("keys", "")
-		if err != nil {
-			yield("", err)
-			return
-		}
-		defer c.leave(tk)
 		var errs []error
 		for _, n := range c.nodes {
 			if ctx.Err() != nil {
 				break
 			}
+			// A listing is a call in progress (which Close waits for)
+			// while it reads a dump, not while the loop's body runs: a
+			// Close made meanwhile would wait for the loop, forever if
+			// the body waits for that Close.
+			tk, err := c.enter("keys", "")
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
 			keys, err := c.metadump(ctx, n.addr, prefix)
+			c.leave(tk)
 			if err != nil {
 				errs = append(errs, err)
 			}

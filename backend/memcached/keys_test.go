@@ -3,6 +3,7 @@ package memcached_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -268,5 +269,61 @@ func TestKeysSpill(t *testing.T) {
 	}
 	if files, _ := os.ReadDir(tmp); len(files) != 0 {
 		t.Errorf("after the listings: %d files left in TMPDIR", len(files))
+	}
+}
+
+// TestCloseDuringKeys: Close does not wait for the body of a Keys loop.
+// The listing counted as a call in progress (see Close) from its start
+// to its end, the loop's body included, so a Close made while the loop
+// ran (another goroutine's, or the body's own) waited for the loop to
+// end: forever if the body waits for Close, as one that shuts the
+// program down does. Close now returns while the loop is paused, and the
+// listing ends with an error wrapping ErrClosed for the servers not
+// listed yet.
+func TestCloseDuringKeys(t *testing.T) {
+	p1, p2 := testserver.Memcached(t), testserver.Memcached(t)
+	c, err := memcached.New([]string{p1.Addr, p2.Addr}, memcached.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	var on1, on2 int
+	for i := 0; on1 < 2 || on2 < 1; i++ {
+		k := fmt.Sprintf("closing:%d", i)
+		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		if c.ServerFor(k) == p1.Addr {
+			on1++
+		} else {
+			on2++
+		}
+	}
+	closed := make(chan error, 1)
+	var last error
+	n := 0
+	for k, err := range c.Keys(ctx, "closing:") {
+		if err != nil {
+			last = err
+			continue
+		}
+		n++
+		if n > 1 {
+			continue
+		}
+		go func() { closed <- c.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Close made while the body of a Keys loop ran (at key %q) did not return within 5s", k)
+			return // ends the loop, which lets Close return
+		}
+	}
+	if !errors.Is(last, backend.ErrClosed) {
+		t.Errorf("a listing closed after its first server: final error %v, want one wrapping ErrClosed", last)
 	}
 }
