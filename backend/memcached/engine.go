@@ -987,7 +987,7 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 			return err
 		}
 		p.prime(r, deadline, byCtx)
-		direct, err := cn.submit(ctx, r)
+		direct, alone, err := cn.submit(ctx, r)
 		if !direct {
 			if err != nil {
 				if err == errRetired && attempt < 4 {
@@ -998,7 +998,20 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 				r.release()
 				return err
 			}
-			return p.wait(ctx, cn, r)
+			if !alone || attempt > 0 || !idempotent(r) {
+				return p.wait(ctx, cn, r)
+			}
+			// Queued on an idle connection (a large value, or other
+			// calls of the Client in progress): if the server had closed
+			// it, ask again on a new one, as below.
+			if err, stale := p.waitStale(ctx, r); !stale {
+				return err
+			}
+			r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.err = 0, nil, 0, 0, 0, nil
+			r.state.Store(statePending)
+			r.sent.Store(false)
+			last = cn
+			continue
 		}
 		if err != nil && attempt == 0 && idempotent(r) && staleConn(err) && ctx.Err() == nil {
 			// The server had closed the idle connection (it restarted, or
@@ -1044,8 +1057,9 @@ const directMax = 8 << 10
 // submit runs r: in the caller's goroutine if cn is idle (nothing queued,
 // nothing awaiting a reply, no write going on), no other call of the
 // client is in progress, and r is small, reporting true with the call's
-// outcome; else it queues r (enqueue) and reports false, with the error
-// of a dead connection (r is then not queued).
+// outcome (direct); else it queues r (enqueue) and reports false, with
+// the error of a dead connection (r is then not queued), and whether cn
+// was idle when r was queued (alone).
 //
 // A call run directly writes its request and reads its reply itself,
 // without waking the writer and the reader, so a lone caller costs what a
@@ -1055,21 +1069,21 @@ const directMax = 8 << 10
 // connection); a cancelled context closes the connection too, since a
 // read cut short leaves it unusable. The count of calls in progress is
 // read only on an idle connection: under load none is.
-func (cn *conn) submit(ctx context.Context, r *request) (bool, error) {
+func (cn *conn) submit(ctx context.Context, r *request) (direct, alone bool, _ error) {
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
-		return false, err
+		return false, false, err
 	}
-	if cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight) ||
-		r.kind >= kindGetMulti || len(r.value) > directMax ||
+	busy := cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight)
+	if busy || r.kind >= kindGetMulti || len(r.value) > directMax ||
 		// Other calls are in progress: they would queue behind this
 		// one's round trip (the reader waits while a caller reads its
 		// own reply), so pipelining serves them all better.
 		cn.p.c.active.Load() > 1 {
 		cn.enqueueLocked(r)
-		return false, nil
+		return false, !busy, nil
 	}
 	cn.writing, cn.direct = true, true
 	if cn.head > 0 {
@@ -1116,15 +1130,15 @@ func (cn *conn) submit(ctx context.Context, r *request) (bool, error) {
 	}
 	switch {
 	case cancelled:
-		return true, ctx.Err()
+		return true, false, ctx.Err()
 	case err != nil && dead != nil:
 		// The watchdog (or Close) closed the connection under the read.
-		return true, dead
+		return true, false, dead
 	case err != nil:
 		cn.fail(err)
-		return true, err
+		return true, false, err
 	}
-	return true, r.takeErrKeep()
+	return true, false, r.takeErrKeep()
 }
 
 // errCallCancelled closes a connection on which a caller reading its own
@@ -1153,6 +1167,28 @@ func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx 
 		}
 	}
 	return cn, nil
+}
+
+// waitStale is wait for a request do may send again: if r failed because
+// the server had closed the connection (staleConn) and ctx is live, r is
+// kept for the caller (not released) and stale is true.
+func (p *pool) waitStale(ctx context.Context, r *request) (err error, stale bool) {
+	if ctx.Done() == nil {
+		<-r.done // the watchdog bounds the wait by the timeout
+	} else {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(statePending, stateAbandoned) {
+				return ctx.Err(), false
+			}
+			<-r.done // completed meanwhile: take the reply after all
+		}
+	}
+	if err := r.takeErrKeep(); err != nil && staleConn(err) && ctx.Err() == nil {
+		return err, true
+	}
+	return r.takeErr(), false
 }
 
 func (p *pool) wait(ctx context.Context, cn *conn, r *request) error {

@@ -426,3 +426,82 @@ func TestServerRestartIdle(t *testing.T) {
 		t.Fatalf("Get after a restart: %q, %v", it.Value, err)
 	}
 }
+
+// TestServerRestartIdleQueued: a connection the server closed while it
+// was idle (a restart) is asked again on a new one for a Get or a Set made
+// on it alone, as the package documents, also when the call goes through
+// the writer rather than its caller: a Set of a large value, or a Get
+// while another call of the Client (here to another server, which does
+// not answer) is in progress. Such calls failed once with the error of
+// the closed connection (broken pipe, unexpected EOF).
+func TestServerRestartIdleQueued(t *testing.T) {
+	p := testserver.Memcached(t)
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			nc, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- nc // never answered
+		}
+	}()
+	defer func() {
+		for len(accepted) > 0 {
+			(<-accepted).Close()
+		}
+	}()
+	// One connection per server: every call finds the one the restart closed.
+	c, err := memcached.New([]string{p.Addr, mute.Addr().String()}, memcached.WithTimeout(testTimeout), memcached.WithConns(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	keyOn := func(addr string) string {
+		for i := 0; ; i++ {
+			if k := fmt.Sprintf("k%d", i); c.ServerFor(k) == addr {
+				return k
+			}
+		}
+	}
+	k, onMute := keyOn(p.Addr), keyOn(mute.Addr().String())
+	if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+
+	p.Restart(t)
+	big := bytes.Repeat([]byte("x"), 64<<10)
+	if err := c.Set(ctx, backend.Item{Key: k, Value: big}); err != nil {
+		t.Errorf("Set of %d bytes after a restart: %v", len(big), err)
+	}
+
+	p.Restart(t)
+	if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("again")}); err != nil {
+		t.Fatal(err)
+	}
+	p.Restart(t)
+	// A call in progress on the other server meanwhile.
+	hctx, cancel := context.WithCancel(ctx)
+	hung := make(chan error, 1)
+	go func() {
+		_, err := c.Get(hctx, onMute)
+		hung <- err
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(testTimeout):
+		t.Fatal("the call to the silent server did not connect")
+	}
+	// The restarted server has lost its items: a miss is the answer.
+	if _, err := c.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Get after a restart, another call in progress: %v, want a miss", err)
+	}
+	cancel()
+	<-hung
+}
