@@ -550,6 +550,10 @@ func (t *tracker) dial(ctx context.Context, n node, prefixes []string) (*trackCo
 	c := &trackConn{addr: n.addr, nc: nc, r: bufio.NewReader(nc), acks: make(chan error, 16), done: make(chan struct{})}
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
+	// ctx's end (the tracker stopped: Close) ends the handshake at once,
+	// not at the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	hello := []string{"HELLO", "3"}
 	if o.Password != "" || o.Username != "" {
 		user := o.Username
@@ -579,6 +583,9 @@ func (t *tracker) dial(ctx context.Context, n node, prefixes []string) (*trackCo
 			nc.Close()
 			return nil, t.refused(n.addr, "CLIENT TRACKING", re)
 		}
+	}
+	if err == nil && !stop() {
+		err = ctx.Err() // ended as the handshake did: its deadline may be set
 	}
 	if err != nil {
 		nc.Close()

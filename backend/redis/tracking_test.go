@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -386,4 +387,56 @@ func trackOne(t *testing.T, b *Backend) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the report", func() bool { ks, _ := r.snapshot(); return len(ks) == 1 && ks[0] == "one:k" })
+}
+
+// TestCloseWhileTrackingConnects: Close does not wait for the handshake of
+// a tracking connection to a server that does not answer. The handshake
+// read went on after Close had stopped the tracker, until its own bound
+// (trackTimeout, 3s), however short the Backend's timeout: Close (and a
+// Tool's reconfiguration, which closes the previous backend) took 3s.
+func TestCloseWhileTrackingConnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc
+		}
+	}()
+	be, err := backend.Open(context.Background(), "redis://"+ln.Addr().String()+"?timeout=200ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := be.(*Backend)
+	defer b.Close()
+	if _, err := b.Track(context.Background(), "p:", func(backend.Invalidation) {}); err != nil {
+		t.Fatal(err)
+	}
+	var nc net.Conn
+	select {
+	case nc = <-accepted:
+	case <-time.After(trackTimeout):
+		t.Fatal("the tracker did not connect")
+	}
+	defer nc.Close()
+	// Read the handshake, left unanswered: the tracker now waits for the
+	// reply.
+	var got []byte
+	buf := make([]byte, 512)
+	for !strings.Contains(string(got), "TRACKING") {
+		n, err := nc.Read(buf)
+		if err != nil {
+			t.Fatalf("reading the handshake: %v (read %q)", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	start := time.Now()
+	b.Close()
+	if d := time.Since(start); d >= trackTimeout/2 {
+		t.Errorf("Close while a tracking connection waited for its handshake's reply took %v (the Backend's timeout is 200ms)", d.Round(time.Millisecond))
+	}
 }
