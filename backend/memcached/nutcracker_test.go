@@ -1,6 +1,7 @@
 package memcached_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -39,4 +40,38 @@ func TestConformanceThroughNutcracker(t *testing.T) {
 		c := be.(*memcached.Client)
 		return proxied{c, c, c}
 	}, backendtest.Options{TTLGranularity: time.Second})
+}
+
+// TestNutcrackerRestartIdle: over the text protocol too, a Get, a Touch
+// or a Set made on a connection kept idle that the server (here
+// nutcracker) closed when it restarted is sent again on a new connection,
+// as the package documents for a connection the server closed while idle.
+// Such calls failed once with EOF after every restart of the proxy.
+func TestNutcrackerRestartIdle(t *testing.T) {
+	m := testserver.Memcached(t)
+	nc := testserver.Nutcracker(t, []string{m.Addr})
+	c, err := memcached.New([]string{nc.Listen}, memcached.WithTimeout(testTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
+		{"Touch", func() error { return c.Touch(ctx, "k", time.Hour) }},
+		{"Set", func() error { return c.Set(ctx, backend.Item{Key: "k", Value: []byte("w")}) }},
+	}
+	for _, cl := range calls {
+		// A call that leaves its connection idle, then the restart.
+		if err := c.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		nc.Restart(t)
+		if err := cl.call(); err != nil {
+			t.Errorf("%s after a restart of the proxy: %v", cl.name, err)
+		}
+	}
 }

@@ -210,16 +210,41 @@ func (x *textConn) close() {
 // returns at once. A panic in fn (a bug, here or in gomemcache) is an
 // error.
 func (c *Client) textCall(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error) error {
+	return c.textCallOnce(ctx, t, dl, fn, false)
+}
+
+// textCallAgain is textCall for a call that may be sent twice (a get, a
+// touch, a plain set): one that ran on a connection kept idle, which the
+// server had closed meanwhile (a restart, an idle timeout: staleConn),
+// runs again on a new connection, as on the meta protocol (pool.do).
+func (c *Client) textCallAgain(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error) error {
+	return c.textCallOnce(ctx, t, dl, fn, true)
+}
+
+// textCallOnce is textCall; with again, textCallAgain.
+func (c *Client) textCallOnce(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error, again bool) error {
+	x := t.get(dl.at)
+	x.mu.Lock()
+	kept := x.nc != nil
+	x.mu.Unlock()
+	err := c.textRunOn(ctx, t, x, fn)
+	if again && kept && err != nil && staleConn(err) && ctx.Err() == nil {
+		err = c.textRunOn(ctx, t, t.get(dl.at), fn)
+	}
+	return err
+}
+
+// textRunOn runs fn on x, taken from t (see textCall).
+func (c *Client) textRunOn(ctx context.Context, t *textEngine, x *textConn, fn func(mc *memcache.Client) error) error {
 	if ctx.Done() == nil {
-		x := t.get(dl.at)
 		err := x.run(fn)
 		t.put(x, err)
 		return err
 	}
 	if err := ctx.Err(); err != nil {
+		t.put(x, nil)
 		return err
 	}
-	x := t.get(dl.at)
 	done := make(chan error, 1)
 	c.bg.Add(1)
 	go func() {
@@ -265,7 +290,7 @@ func errWrongKey(got string, asked []string) error {
 
 func (c *Client) textGet(ctx context.Context, n *node, t *textEngine, dl due, key string) (backend.Item, error) {
 	var mi *memcache.Item
-	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
+	err := c.textCallAgain(ctx, t, dl, func(mc *memcache.Client) error {
 		var err error
 		mi, err = mc.Get(key)
 		if err == nil && mi.Key != key {
@@ -285,7 +310,11 @@ func (c *Client) textGet(ctx context.Context, n *node, t *textEngine, dl due, ke
 
 func (c *Client) textStore(ctx context.Context, n *node, t *textEngine, dl due, op string, mode byte, item backend.Item, exp int32) error {
 	mi := &memcache.Item{Key: item.Key, Value: item.Value, Flags: item.Flags, Expiration: exp, CasID: item.CAS}
-	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
+	call := c.textCall
+	if mode == 0 {
+		call = c.textCallAgain // a plain set may be sent twice
+	}
+	err := call(ctx, t, dl, func(mc *memcache.Client) error {
 		switch mode {
 		case 'E':
 			return mc.Add(mi)
@@ -307,7 +336,11 @@ func (c *Client) textStore(ctx context.Context, n *node, t *textEngine, dl due, 
 
 func (c *Client) textRun(ctx context.Context, n *node, t *textEngine, dl due, op, key string, fn func(*memcache.Client) (uint64, error)) (uint64, error) {
 	var v uint64
-	err := c.textCall(ctx, t, dl, func(mc *memcache.Client) error {
+	call := c.textCall
+	if op == "touch" {
+		call = c.textCallAgain // a touch may be sent twice
+	}
+	err := call(ctx, t, dl, func(mc *memcache.Client) error {
 		var err error
 		v, err = fn(mc)
 		return err
