@@ -949,12 +949,42 @@ func (e *env) hintPrefixes(ctx context.Context, ds *dictSet, key string) {
 }
 
 // shellQuote returns s as a shell word: as it is when it has only
-// characters a shell leaves alone, else in single quotes.
+// characters a shell leaves alone, in single quotes when it prints
+// plainly, else in bash's $'...' with every byte that does not print
+// (controls, invalid UTF-8, characters such as U+202E that reorder or
+// hide text) escaped: a word from the server's key space must not reach
+// the terminal as escape sequences, and the shell reads the escapes back
+// into the very bytes.
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_./:@%+=,-", r)))
 	}) < 0 {
 		return s
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	var b strings.Builder
+	b.WriteString("$'")
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\\' || r == '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case (r == utf8.RuneError && size == 1) || !unicode.IsPrint(r):
+			for _, c := range []byte(s[i : i+size]) {
+				fmt.Fprintf(&b, `\x%02x`, c)
+			}
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	b.WriteByte('\'')
+	return b.String()
 }
