@@ -718,7 +718,7 @@ Examples:
 						sort.Strings(names)
 						fmt.Fprintln(e.stdout)
 						for _, k := range names {
-							fmt.Fprintf(e.stdout, "  %-28s %s\n", k, n.Stats[k])
+							fmt.Fprintf(e.stdout, "  %-28s %s\n", printable(k), printable(n.Stats[k]))
 						}
 					}
 				}

@@ -747,7 +747,7 @@ func (p *progress) draw(n int, pos int64) {
 // note writes a line of its own, ending the progress line first.
 func (p *progress) note(format string, args ...any) {
 	p.end()
-	fmt.Fprintf(p.w, "memdict %s: %s\n", p.cmd, fmt.Sprintf(format, args...))
+	fmt.Fprintf(p.w, "memdict %s: %s\n", p.cmd, printable(fmt.Sprintf(format, args...)))
 }
 
 // end ends a progress line drawn on a terminal with a newline.

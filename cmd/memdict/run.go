@@ -8,7 +8,10 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/tool"
@@ -309,8 +312,37 @@ func (e *env) scrub(s string) string {
 }
 
 // scrubSecrets replaces, in s, each URL of urls by its redacted form and
-// its password by xxxxx (backend.Scrub).
-func scrubSecrets(s string, urls ...string) string { return backend.Scrub(s, urls...) }
+// its password by xxxxx (backend.Scrub), and escapes what does not print
+// (printable): s is a message to show, which may quote a server.
+func scrubSecrets(s string, urls ...string) string { return printable(backend.Scrub(s, urls...)) }
+
+// printable returns s with every character that does not print escaped as
+// in a Go string literal ("\x1b", "\a", "\u009b"; "\xff" for a byte
+// that is not UTF-8), newlines and tabs kept. Errors and statistics quote
+// the server, or keys other programs wrote: their control bytes must not
+// reach the terminal, where they would move the cursor, retitle the window
+// or hide text.
+func printable(s string) string {
+	keep := func(r rune) bool { return r == '\n' || r == '\t' || (r != utf8.RuneError && unicode.IsPrint(r)) }
+	if strings.IndexFunc(s, func(r rune) bool { return !keep(r) }) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case keep(r) || r == utf8.RuneError:
+			b.WriteString(s[i : i+size])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
+}
 
 func topUsage(w io.Writer, top *flag.FlagSet) {
 	fmt.Fprint(w, `memdict looks inside and moves the caches of memdict applications

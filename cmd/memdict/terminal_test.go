@@ -1,6 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/hostile"
+	"github.com/memdict/memdict/internal/testserver"
 	"os/exec"
 	"strings"
 	"testing"
@@ -64,5 +70,69 @@ func TestShellQuote(t *testing.T) {
 		if err != nil || string(out) != in {
 			t.Errorf("bash reads shellQuote(%q) = %s back as %q (%v)", in, shellQuote(in), out, err)
 		}
+	}
+}
+
+// A server's statistics are the server's words: stats prints a name or a
+// value that holds terminal escapes (a broken or hostile server, a proxy)
+// quoted, never as they are.
+func TestStatsQuotesHostileServer(t *testing.T) {
+	mc := testserver.Memcached(t)
+	p := hostile.Start(t, mc.Addr, hostile.MemcachedFramer)
+	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		if bytes.HasPrefix(reply, []byte("STAT ")) {
+			reply = bytes.Replace(reply, []byte("STAT version "), []byte("STAT version \x1b]0;owned\x07"), 1)
+			reply = bytes.Replace(reply, []byte("END\r\n"), []byte("STAT x\x1b[2J 1\r\nEND\r\n"), 1)
+		}
+		return c.Write(reply)
+	}))
+	env := map[string]string{"MEMDICT_URL": "memcached://" + p.Addr()}
+	for _, args := range [][]string{{"stats"}, {"stats", "--all"}} {
+		r := mustRunIn(t, env, exitOK, "", args...)
+		if hasControl(r.stdout) || hasControl(r.stderr) {
+			t.Errorf("memdict %q printed the server's control bytes as they are:\n%q", args, r)
+		}
+		if args[len(args)-1] == "--all" && !strings.Contains(r.stdout, `\x1b]0;owned\a1.`) {
+			t.Errorf("memdict %q: the version is not shown quoted:\n%s", args, r.stdout)
+		}
+	}
+}
+
+// An error a server sends is the server's words too: a command that
+// fails on it prints the message without its control bytes.
+func TestErrorQuotesHostileServer(t *testing.T) {
+	rd := testserver.Redis(t)
+	p := hostile.Start(t, rd.Addr, hostile.RESPFramer)
+	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		if bytes.HasPrefix(reply, []byte("_")) || bytes.HasPrefix(reply, []byte("$-1")) { // a miss
+			reply = []byte("-ERR boom\x1b]0;owned\x07\x1b[2J\r\n")
+		}
+		return c.Write(reply)
+	}))
+	env := map[string]string{"MEMDICT_URL": "redis://" + p.Addr() + "/0"}
+	for _, args := range [][]string{{"get", "k"}, {"get", "--raw-key", "k"}, {"ping"}} {
+		r := runIn(t, env, "", args...)
+		if hasControl(r.stdout) || hasControl(r.stderr) {
+			t.Errorf("memdict %q printed the server's control bytes as they are:\n%q", args, r)
+		}
+	}
+}
+
+// dump's note of a failed batch that it tries again quotes the error as
+// the final error does.
+func TestRetryNoteQuotesServerError(t *testing.T) {
+	f, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	d, err := memdict.New[string](f, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	f.FailKeys(failing(d.BackendKey("k"), 1), fmt.Errorf("%w: boom\x1b]0;owned\x07", backend.ErrUnavailable))
+	r := mustRunIn(t, env, exitOK, "", "dump", "--prefix", "p", "--retry-wait", "1ms")
+	if !strings.Contains(r.stderr, "trying again") || hasControl(r.stderr) {
+		t.Errorf("dump's retry note:\n%q", r.stderr)
 	}
 }
