@@ -77,7 +77,8 @@ func printJSON(w io.Writer, v any, compact bool) error {
 	return err
 }
 
-// marshalJSON is json.Marshal without HTML escaping.
+// marshalJSON is json.Marshal without HTML escaping, with the C1 controls
+// escaped (escapeC1).
 func marshalJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -85,11 +86,11 @@ func marshalJSON(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return escapeC1(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // marshalJSONIndent is json.MarshalIndent(v, "", "  ") without HTML
-// escaping.
+// escaping, with the C1 controls escaped (escapeC1).
 func marshalJSONIndent(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -98,7 +99,28 @@ func marshalJSONIndent(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return escapeC1(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+}
+
+// escapeC1 writes the C1 controls (U+0080 to U+009F) of the JSON text b as
+// \u0080 to \u009f, as encoding/json writes the C0 controls: a terminal
+// acts on them too (U+009B is CSI, U+009D OSC), and keys and values are
+// other programs' text. They occur in strings only, and the text reads
+// back as the same value.
+func escapeC1(b []byte) []byte {
+	if !bytes.Contains(b, []byte{0xc2}) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); i++ {
+		if b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
+			out = fmt.Appendf(out, `\u%04x`, b[i+1])
+			i++
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return out
 }
 
 // record is a key and its value as get --json and dump print them, and

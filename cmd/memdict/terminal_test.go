@@ -136,3 +136,39 @@ func TestRetryNoteQuotesServerError(t *testing.T) {
 		t.Errorf("dump's retry note:\n%q", r.stderr)
 	}
 }
+
+// A value's text is printed as JSON, whose encoder escapes the C0
+// controls but leaves the C1 controls (U+0080 to U+009F) as they are,
+// which a terminal takes for controls too (U+009B is CSI, U+009D OSC):
+// get, get --json, keys and dump escape them, and load reads the same
+// value back.
+func TestJSONEscapesC1Controls(t *testing.T) {
+	_, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	val := "a\u009b2J\u009d0;owned\u009cb"
+	key := "k\u009b"
+	mustRunIn(t, env, exitOK, "", "put", "--prefix", "p", key, val)
+	var dump string
+	for _, args := range [][]string{
+		{"get", "--prefix", "p", key},
+		{"get", "--prefix", "p", "--json", key},
+		{"keys", "--prefix", "p", "--json"},
+		{"keys", "--json"},
+		{"dump", "--prefix", "p"},
+	} {
+		r := mustRunIn(t, env, exitOK, "", args...)
+		if hasControl(r.stdout) || hasControl(r.stderr) {
+			t.Errorf("memdict %q printed C1 controls as they are:\n%q", args, r)
+		}
+		if args[0] == "dump" {
+			dump = r.stdout
+		}
+	}
+	if !strings.Contains(dump, `a\u009b2J\u009d0;owned\u009cb`) {
+		t.Errorf("dump: %q", dump)
+	}
+	mustRunIn(t, env, exitOK, dump, "load", "--prefix", "q")
+	if r := mustRunIn(t, env, exitOK, "", "get", "--prefix", "q", "--raw", key); r.stdout != val {
+		t.Errorf("after dump and load: %q, want %q", r.stdout, val)
+	}
+}
