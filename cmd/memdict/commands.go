@@ -126,19 +126,38 @@ func escapeC1(b []byte) []byte {
 // record is a key and its value as get --json and dump print them, and
 // load reads them: Value when the value shows as JSON, else Base64 (the
 // encoded payload); Flags, the client flags of a value of Python's
-// memcached clients (codec "python").
+// memcached clients (codec "python"). A key that is not UTF-8, which JSON
+// text cannot hold, is in KeyBase64 too, Key showing it with U+FFFD for
+// its bad bytes.
 type record struct {
-	Key    string          `json:"key"`
-	Codec  string          `json:"codec"`
-	Flags  uint32          `json:"flags,omitempty"`
-	Value  json.RawMessage `json:"value,omitempty"`
-	Base64 string          `json:"base64,omitempty"`
+	Key       string          `json:"key"`
+	KeyBase64 string          `json:"key_base64,omitempty"`
+	Codec     string          `json:"codec"`
+	Flags     uint32          `json:"flags,omitempty"`
+	Value     json.RawMessage `json:"value,omitempty"`
+	Base64    string          `json:"base64,omitempty"`
+}
+
+// key returns the record's key: KeyBase64 decoded if it is there, else
+// Key.
+func (r record) key() (string, error) {
+	if r.KeyBase64 == "" {
+		return r.Key, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(r.KeyBase64)
+	if err != nil {
+		return "", fmt.Errorf("key %s: bad key_base64: %w", quoteKey(r.Key), err)
+	}
+	return string(k), nil
 }
 
 // newRecord returns the record of a stored value; exact makes it carry the
 // payload in base64 even when the value shows as JSON.
 func newRecord(key string, s stored, exact bool) (record, error) {
 	r := record{Key: key, Codec: codecName(s), Flags: s.Flags}
+	if !utf8.ValidString(key) {
+		r.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(key))
+	}
 	if !exact {
 		if v, ok := s.Decoded(); ok {
 			b, err := marshalJSON(v)

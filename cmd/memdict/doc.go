@@ -88,7 +88,8 @@
 //	  memdict load --prefix shop --url redis://10.0.0.6:6379/0
 //
 // dump --exact writes every value in base64 so that load restores the very
-// bytes. A failed batch is tried again with backoff (--retries,
+// bytes; a key that is not UTF-8 is also written in base64, as
+// "key_base64", from which load reads it. A failed batch is tried again with backoff (--retries,
 // --retry-wait); if it still fails, the command stops with an error that
 // says how many records were done, the output holding only whole records,
 // and "dump -o FILE --resume" or "load --skip N" continues where it

@@ -31,7 +31,8 @@ Writes one JSON object a line for each key of the Dict (--prefix):
 
 "value" is the value decoded with its codec; values that cannot be shown
 as JSON (binary strings, gob, unknown codecs), or whose JSON would make a
-line longer than load reads, are in "base64", encoded as stored. --exact
+line longer than load reads, are in "base64", encoded as stored. A key
+that is not UTF-8 is in "key_base64" as well, from which load reads it. --exact
 writes every value in "base64", so that load writes back the very bytes
 (JSON cannot tell an int from a float, for example). TTLs are not kept:
 load gives values the plugin's expiration, or --ttl.
@@ -253,7 +254,12 @@ func reopenDump(name string, done map[string]bool, info tool.PluginInfo) (*os.Fi
 				f.Close()
 				return nil, fmt.Errorf("--resume: %s:%d is not a dump record (%v); not adding to it", name, line, jerr)
 			}
-			done[r.Key] = true
+			k, kerr := r.key()
+			if kerr != nil {
+				f.Close()
+				return nil, fmt.Errorf("--resume: %s:%d: %v; not adding to it", name, line, kerr)
+			}
+			done[k] = true
 			good += int64(len(b))
 		}
 		if errors.Is(err, io.EOF) {
@@ -523,6 +529,10 @@ func parseLine(line []byte) (r record, c codec.Codec, p []byte, err error) {
 	if err := dec.Decode(&r); err != nil {
 		return r, nil, nil, fmt.Errorf("not a dump record: %w", err)
 	}
+	if r.Key, err = r.key(); err != nil {
+		return r, nil, nil, err
+	}
+	r.KeyBase64 = ""
 	if r.Codec == "none" {
 		return r, nil, nil, nil
 	}

@@ -7,7 +7,9 @@ import (
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/internal/hostile"
 	"github.com/memdict/memdict/internal/testserver"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -170,5 +172,56 @@ func TestJSONEscapesC1Controls(t *testing.T) {
 	mustRunIn(t, env, exitOK, dump, "load", "--prefix", "q")
 	if r := mustRunIn(t, env, exitOK, "", "get", "--prefix", "q", "--raw", key); r.stdout != val {
 		t.Errorf("after dump and load: %q, want %q", r.stdout, val)
+	}
+}
+
+// dump writes every key so that load stores it under the very same bytes:
+// a key that is not UTF-8 (another program's bytes; a Dict's key may be
+// any bytes) must not come back as another key.
+func TestDumpLoadKeepsKeyBytes(t *testing.T) {
+	f, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	d, err := memdict.New[string](f, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"k\xff", "k\xfe", "\xc3(", "plain"}
+	for _, k := range keys {
+		if err := d.Put(k, "v:"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := mustRunIn(t, env, exitOK, "", "dump", "--prefix", "p")
+	mustRunIn(t, env, exitOK, r.stdout, "load", "--prefix", "q")
+	// --resume finds every key in the file: it adds none twice.
+	file := filepath.Join(t.TempDir(), "p.jsonl")
+	if err := os.WriteFile(file, []byte(r.stdout), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	mustRunIn(t, env, exitOK, "", "dump", "--prefix", "p", "-o", file, "--resume")
+	if b, _ := os.ReadFile(file); string(b) != r.stdout {
+		t.Errorf("dump --resume on a whole dump:\n%s\nwant\n%s", b, r.stdout)
+	}
+	q, err := memdict.New[string](f, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k, err := range q.Keys(t.Context()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if v, ok, err := q.Lookup(t.Context(), k); !ok || err != nil || v != "v:"+k {
+			t.Errorf("after dump and load, key %q holds %q (%v, %v)", k, v, ok, err)
+		}
+	}
+	for _, k := range keys {
+		if _, ok, err := q.Lookup(t.Context(), k); !ok || err != nil {
+			t.Errorf("after dump and load, key %q is missing (%v)", k, err)
+		}
+	}
+	if n != len(keys) {
+		t.Errorf("after dump and load, %d keys, want %d\ndump:\n%s", n, len(keys), r.stdout)
 	}
 }
