@@ -38,6 +38,7 @@ const (
 	maxFormBytes  = 2 << 20
 	pingTimeout   = 2 * time.Second
 	changeTimeout = 10 * time.Second
+	failDelay     = 300 * time.Millisecond // of a failed sign-in
 )
 
 // Options configure a Handler. The zero value is valid: a generated
@@ -108,6 +109,10 @@ type Handler struct {
 	cop     *http.CrossOriginProtection
 	started time.Time
 
+	// failing is held by a failed sign-in for its delay (checkToken), so
+	// that guesses sent in parallel wait in turn.
+	failing chan struct{}
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	secrets  []string            // URLs with passwords, to scrub from errors
@@ -152,6 +157,7 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 	h := &Handler{
 		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts,
 		cop:      http.NewCrossOriginProtection(),
+		failing:  make(chan struct{}, 1),
 		started:  time.Now(),
 		sessions: map[string]*session{},
 		dicts:    map[string]*dictSet{},
@@ -391,14 +397,24 @@ func (h *Handler) setFlash(w http.ResponseWriter, r *http.Request, ss *session, 
 }
 
 // checkToken compares a token typed or passed by a client, slowing down
-// guesses.
+// guesses: a wrong token is refused after failDelay, and failed sign-ins
+// take that delay in turn, so that a guesser gains nothing by sending
+// guesses in parallel. The right token is never held up.
 func (h *Handler) checkToken(r *http.Request, token string) bool {
 	if subtle.ConstantTimeCompare([]byte(token), []byte(h.token)) == 1 {
 		return true
 	}
 	h.log.Warn("memdict admin: failed sign-in", "remote", r.RemoteAddr)
-	select { // slow down guessing
-	case <-time.After(300 * time.Millisecond):
+	select {
+	case h.failing <- struct{}{}:
+	case <-r.Context().Done():
+		return false
+	}
+	defer func() { <-h.failing }()
+	t := time.NewTimer(failDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
 	case <-r.Context().Done():
 	}
 	return false
