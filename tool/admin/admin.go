@@ -67,7 +67,9 @@ type Options struct {
 	// Secrets are URLs (with passwords) or passwords that must never show
 	// on the page or in the log, in addition to the URLs entered in the
 	// page's forms. Give the configuration's URLs: the Tool only ever
-	// shows redacted ones, but a driver's error could quote one.
+	// shows redacted ones, but a driver's error could quote one. A server
+	// list without a scheme ("host:port,host:port", a memcached URL as the
+	// Tool reads it) hides nothing.
 	Secrets []string
 
 	// Hosts are host names, besides localhost and loopback addresses, that
@@ -286,11 +288,13 @@ func randomToken(n int) string {
 }
 
 // addSecrets records URLs (or bare passwords) that must never be shown.
+// A server list (serverList), which the Tool reads as a memcached URL,
+// hides nothing: messages that name its servers keep naming them.
 func (h *Handler) addSecrets(secrets ...string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, s := range secrets {
-		if s == "" {
+		if s == "" || serverList(s) {
 			continue
 		}
 		if strings.Contains(s, "://") && backend.URLPassword(s) == "" {
@@ -298,6 +302,22 @@ func (h *Handler) addSecrets(secrets ...string) {
 		}
 		h.secrets = append(h.secrets, s)
 	}
+}
+
+// serverList reports whether s is a list of servers without user
+// information, "host:port" or "host:port,host:port", as a configuration or
+// the plugin form gives a memcached URL without its scheme.
+func serverList(s string) bool {
+	for a := range strings.SplitSeq(s, ",") {
+		host, port, err := net.SplitHostPort(strings.TrimSpace(a))
+		if err != nil || host == "" || strings.ContainsAny(host, "@/") {
+			return false
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // scrub removes every known password from a message.
