@@ -607,7 +607,7 @@ Examples:
 		allPrefixes := !e.prefixSet && !flagSet(fs, "prefix")
 		return e.withDicts(ctx, "keys", func(ds *dictSet) int {
 			n := 0
-			more := func() bool { n++; return limit <= 0 || n < limit }
+			more := func() bool { n++; return (limit <= 0 || n < limit) && !e.outputFailed() }
 			var err error
 			switch {
 			case rawKey:

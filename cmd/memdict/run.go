@@ -100,7 +100,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	out := &outWriter{w: stdout}
+	e := &env{stdin: stdin, stdout: out, stderr: stderr, getenv: getenv}
 	top := flag.NewFlagSet("memdict", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	e.globalFlags(top)
@@ -150,7 +151,38 @@ func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			c.name, c.nargs, c.args, len(pos), c.name)
 		return exitUsage
 	}
-	return c.run(ctx, e, fs, pos)
+	code := c.run(ctx, e, fs, pos)
+	if out.err != nil && (code == exitOK || code == exitMiss) {
+		// The output is cut (a full disk, a closed pipe): not a success.
+		fmt.Fprintf(stderr, "memdict %s: writing the output: %v\n", c.name, out.err)
+		return exitError
+	}
+	return code
+}
+
+// outWriter is a command's standard output: it keeps the first write
+// error, after which it writes nothing more, so that a command whose
+// output could not be written fails even where it does not check each
+// write (runEnv).
+type outWriter struct {
+	w   io.Writer
+	err error
+}
+
+// outputFailed reports whether a write to the command's standard output
+// failed: a listing then stops.
+func (e *env) outputFailed() bool {
+	o, ok := e.stdout.(*outWriter)
+	return ok && o.err != nil
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.w.Write(p)
+	o.err = err
+	return n, err
 }
 
 // flagSet returns c's flags: its own and the global ones.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -223,5 +225,45 @@ func TestDumpLoadKeepsKeyBytes(t *testing.T) {
 	}
 	if n != len(keys) {
 		t.Errorf("after dump and load, %d keys, want %d\ndump:\n%s", n, len(keys), r.stdout)
+	}
+}
+
+// failingWriter takes n bytes, then fails every write, as a file on a
+// full disk does.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errors.New("write /out: no space left on device")
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// A command whose output cannot be written (a full disk, a closed pipe)
+// fails, with status 3 and the write's error, instead of exiting 0 on a
+// cut listing.
+func TestOutputWriteErrorIsError(t *testing.T) {
+	_, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	for i := range 50 {
+		mustRunIn(t, env, exitOK, "", "put", "--prefix", "p", fmt.Sprintf("key-%02d", i), "v")
+	}
+	for _, args := range [][]string{
+		{"keys", "--prefix", "p"},
+		{"keys", "--prefix", "p", "--json"},
+		{"keys"},
+		{"keys", "--raw-key"},
+		{"plugins"},
+		{"stats"},
+		{"ping"},
+	} {
+		var errb bytes.Buffer
+		code := runEnv(context.Background(), args, strings.NewReader(""), &failingWriter{n: 20}, &errb, func(k string) string { return env[k] })
+		if code != exitError || !strings.Contains(errb.String(), "no space left on device") {
+			t.Errorf("memdict %q with a failing output: exit %d, stderr %q", args, code, errb.String())
+		}
 	}
 }
