@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -36,6 +37,7 @@ const (
 	maxSessions   = 1000
 	maxDicts      = 50 // Dicts the key tester keeps, with their metrics
 	maxFormBytes  = 2 << 20
+	maxShown      = 64 << 10 // bytes of a value's text the key tester shows
 	pingTimeout   = 2 * time.Second
 	changeTimeout = 10 * time.Second
 	failDelay     = 300 * time.Millisecond // of a failed sign-in
@@ -709,10 +711,23 @@ func (h *Handler) doKey(ctx context.Context, action string, f keyForm) *flash {
 		}
 		v, decoded := st.Decoded()
 		text := fmt.Sprintf("Key %s holds a %s value of %s bytes:", quoteKey(f.Key), codecName(st), groupDigits(int64(len(st.Payload))))
-		if !decoded {
-			return &flash{Text: text + " (in base64)", Pre: base64.StdEncoding.EncodeToString(st.Payload)}
+		var pre string
+		if decoded {
+			pre = prettyJSON(v)
+		} else {
+			text += " (in base64)"
+			pre = base64.StdEncoding.EncodeToString(st.Payload)
 		}
-		return &flash{Text: text, Pre: prettyJSON(v)}
+		if len(pre) > maxShown {
+			// A page, and the session that holds it, of the value's size.
+			cut := maxShown
+			for cut > 0 && !utf8.RuneStart(pre[cut]) {
+				cut--
+			}
+			text += fmt.Sprintf(" (the first %s bytes of its text of %s bytes)", groupDigits(int64(cut)), groupDigits(int64(len(pre))))
+			pre = pre[:cut] + "…"
+		}
+		return &flash{Text: text, Pre: pre}
 	case "write":
 		var opts []memdict.ItemOption
 		if f.TTL != "" {
