@@ -41,7 +41,12 @@ func expiration(op, key string, ttl time.Duration) (int32, error) {
 	if ttl == 0 {
 		return 0, nil
 	}
-	return exptime(op, key, int64((ttl+time.Second-1)/time.Second)+1, ttl)
+	// Rounded up without adding to ttl, which may be the largest Duration.
+	secs := int64(ttl / time.Second)
+	if ttl%time.Second != 0 {
+		secs++
+	}
+	return exptime(op, key, secs+1, ttl)
 }
 
 // exptime is memcached's exptime for secs seconds from now (secs > 0):

@@ -265,6 +265,10 @@ func ttlArg(op, key string, ttl time.Duration) (int64, error) {
 	if ttl < 0 {
 		return 0, fmt.Errorf("redis: %s %q: %w: %v", op, key, backend.ErrInvalidTTL, ttl)
 	}
-	ms := int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	// Rounded up without adding to ttl, which may be the largest Duration.
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
 	return ms, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -98,6 +99,7 @@ func runRaw(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Op
 			{"TouchToNever", testTTLTouchNever},
 			{"TouchShortens", testTTLTouchShortens},
 			{"IncrementKeepsTTL", testTTLIncrement},
+			{"Huge", testTTLHuge},
 		}, true},
 		{"Context", []rawTest{
 			{"Canceled", testContextCanceled},
@@ -826,6 +828,39 @@ func testTTLIncrement(t *testing.T, h *harness) {
 	h.wantMissing(k)
 	_, err := h.be.Increment(h.ctx(), k, 1)
 	wantErr(t, "Increment of an expired key", err, backend.ErrNotFound)
+}
+
+// testTTLHuge checks the TTL of the longest time.Duration, which callers
+// write for "as good as never": every write either keeps the item (for a
+// very long time) or fails with ErrInvalidTTL (memcached's expiration
+// ends in 2038), but never succeeds with an item already gone or an error
+// of the server's.
+func testTTLHuge(t *testing.T, h *harness) {
+	const huge = time.Duration(math.MaxInt64)
+	ctx := h.ctx()
+	set, added, swapped, touched := h.key("set"), h.key("added"), h.key("swapped"), h.key("touched")
+	h.set(swapped, []byte("v"), 0)
+	h.set(touched, []byte("v"), 0)
+	cas := h.get(swapped).CAS
+	for _, w := range []struct {
+		name, key string
+		err       error
+	}{
+		{"Set", set, h.be.Set(ctx, backend.Item{Key: set, Value: []byte("v"), TTL: huge})},
+		{"Add", added, h.be.Add(ctx, backend.Item{Key: added, Value: []byte("v"), TTL: huge})},
+		{"CompareAndSwap", swapped, h.be.CompareAndSwap(ctx, backend.Item{Key: swapped, Value: []byte("v"), CAS: cas, TTL: huge})},
+		{"Touch", touched, h.be.Touch(ctx, touched, huge)},
+	} {
+		switch {
+		case errors.Is(w.err, backend.ErrInvalidTTL):
+		case w.err != nil:
+			t.Errorf("%s with TTL %v: %v, want nil or an error wrapping ErrInvalidTTL", w.name, huge, w.err)
+		default:
+			if _, err := h.be.Get(ctx, w.key); err != nil {
+				t.Errorf("Get after a %s with TTL %v that succeeded: %v", w.name, huge, err)
+			}
+		}
+	}
 }
 
 // Context and Close.
