@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,7 +191,7 @@ func (ls *leaseState) state(m envelope.Meta) entryState {
 
 // meta returns the envelope meta of a value written now with TTL ttl, and
 // the TTL to give the backend: ttl, plus the stale-while-revalidate
-// window when there is one.
+// window when there is one (at most the largest Duration).
 func (ls *leaseState) meta(ttl time.Duration) (envelope.Meta, time.Duration) {
 	if ttl <= 0 {
 		return envelope.Meta{}, ttl
@@ -199,7 +200,11 @@ func (ls *leaseState) meta(ttl time.Duration) (envelope.Meta, time.Duration) {
 	if ls.swr <= 0 {
 		return envelope.Meta{Expiry: ceilMs(fresh)}, ttl
 	}
-	return envelope.Meta{FreshUntil: ceilMs(fresh), Expiry: ceilMs(fresh.Add(ls.swr))}, ttl + ls.swr
+	bttl := ttl + ls.swr
+	if bttl < ttl {
+		bttl = math.MaxInt64 // saturate: a TTL of the largest Duration stays valid
+	}
+	return envelope.Meta{FreshUntil: ceilMs(fresh), Expiry: ceilMs(fresh.Add(ls.swr))}, bttl
 }
 
 // staleFor is how long an invalidated entry lives at most: the longer of
