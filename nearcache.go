@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"reflect"
 	"runtime"
 	"strings"
@@ -250,11 +251,11 @@ const nearStripes = 64
 // nearCache is a Dict's near cache. It is safe for concurrent use.
 type nearCache[V any] struct {
 	c        *otter.Cache[string, *nearEntry[V]]
-	maxStale int64        // ns; 0: none
-	now      func() int64 // the clock of fills
-	hitNow   func() int64 // the clock of hits: now, or a coarse one
-	slack    int64        // how far hitNow may lag now, ns
-	wallMs   func() int64 // the Dict's clock of envelope times, Unix ms
+	maxStale int64            // ns; 0: none
+	now      func() int64     // the clock of fills
+	hitNow   func() int64     // the clock of hits: now, or a coarse one
+	slack    int64            // how far hitNow may lag now, ns
+	wall     func() time.Time // the Dict's clock of envelope times
 	mode     copyMode
 	m        *nearMetrics
 	seed     maphash.Seed
@@ -490,13 +491,15 @@ func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte)
 	if err == nil && h.Meta != (envelope.Meta{}) {
 		e.stale = h.Stale
 		if h.HasTime() {
-			// Deadlines on the clock of hits, which may lag by slack.
-			now, wall := nc.now(), nc.wallMs()
+			// Deadlines on the clock of hits, which may lag by slack,
+			// measured from the wall clock to the nanosecond (its whole
+			// milliseconds would keep an entry up to one past its time).
+			now, wall := nc.now(), nc.wall()
 			if h.Expiry != 0 {
-				e.exp = max(now+(h.Expiry-wall)*int64(time.Millisecond)-nc.slack, 1)
+				e.exp = nc.deadline(now, wall, h.Expiry)
 			}
 			if h.FreshUntil != 0 {
-				e.fresh = max(now+(h.FreshUntil-wall)*int64(time.Millisecond)-nc.slack, 1)
+				e.fresh = nc.deadline(now, wall, h.FreshUntil)
 			}
 		}
 	}
@@ -515,6 +518,21 @@ func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte)
 		// An invalidation came in between: it may have missed the entry.
 		nc.c.Invalidate(key)
 	}
+}
+
+// deadline returns the time on the clock of hits (now is that of fills,
+// whose wall clock reads wall) of the envelope time ms, Unix milliseconds,
+// counted slack early: at least 1, and at most the largest int64 (a time
+// beyond the clock's range).
+func (nc *nearCache[V]) deadline(now int64, wall time.Time, ms int64) int64 {
+	left := int64(time.UnixMilli(ms).Sub(wall)) // Sub saturates
+	switch {
+	case left > 0 && now > math.MaxInt64-left:
+		return math.MaxInt64
+	case left < 0 && now < math.MinInt64-left+nc.slack:
+		return 1
+	}
+	return max(now+left-nc.slack, 1)
 }
 
 // invalidate drops key.
@@ -785,7 +803,7 @@ func (d *Dict[V]) setupNear(cfg *NearCache, source string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	nc.wallMs = d.lease.nowMs
+	nc.wall = d.lease.now
 	if cfg.MaxStale == 0 {
 		// Join the group now, so that tracking starts before the first
 		// read and a backend that refuses it is an error here. The
