@@ -809,7 +809,9 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) (err error) {
 // carries its expiry in its envelope (every value written with a TTL), or
 // that is given one, is rewritten with compare-and-swap so that the new
 // expiry holds also on stores that ignore TTLs; otherwise only the
-// backend's TTL changes.
+// backend's TTL changes. (A value without a TTL that fills the size limit
+// has no room in its envelope for an expiry: only the backend's TTL then
+// ends it, as after Invalidate.)
 func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) (err error) {
 	if d.obs != nil {
 		var ob *observation

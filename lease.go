@@ -390,7 +390,8 @@ func (d *Dict[V]) invalidate(bd *bound, key string) error {
 // touchEnvelope is Touch for a value whose envelope carries times, or is
 // to carry them: it rewrites the envelope with the new expiry. It returns
 // done false, with nothing done, when a plain backend Touch is enough (the
-// value carries no times and gets none, or is not framed by memdict).
+// value carries no times and gets none, or is not framed by memdict) or
+// is all there is (the value carries no times and has no room for them).
 func (d *Dict[V]) touchEnvelope(bd *bound, vw *view, key, bkey string, hashed bool, ttl time.Duration) (done bool, err error) {
 	for range reframeRetries {
 		it, err := d.be.Get(bd.next(), bkey)
@@ -417,8 +418,19 @@ func (d *Dict[V]) touchEnvelope(bd *bound, vw *view, key, bkey string, hashed bo
 		if err != nil {
 			return true, fmt.Errorf("%w: %w", ErrDecode, err)
 		}
+		// A value without times that fills the size limit has no room
+		// for them: the backend's TTL alone then ends it, as after
+		// Invalidate.
+		grows := !h.HasTime() && len(b) > len(it.Value)
+		if grows && vw.checkSize(len(b)) != nil {
+			d.nearInvalidate(key)
+			return false, nil
+		}
 		err = d.be.CompareAndSwap(bd.next(), backend.Item{Key: bkey, Value: b, TTL: bttl, CAS: it.CAS})
 		d.nearInvalidate(key)
+		if grows && errors.Is(err, backend.ErrValueTooLarge) {
+			return false, nil
+		}
 		if !errors.Is(err, backend.ErrCASConflict) {
 			return true, err
 		}

@@ -2,6 +2,7 @@ package memdict_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +49,31 @@ func TestNearCacheEndsAtSubMillisecondExpiry(t *testing.T) {
 	clock.Advance(10*time.Millisecond + 500*time.Microsecond)
 	if v, ok, err := d.Lookup(ctx, "k"); err != nil || ok {
 		t.Fatalf("Lookup %v after a write with TTL 10ms = %q, %v, %v; want a miss", 10*time.Millisecond+500*time.Microsecond, v, ok, err)
+	}
+}
+
+// Touch gives a value without a TTL that fills the store's value limit a
+// TTL, though its envelope has no room for the expiry.
+func TestTouchValueAtSizeLimit(t *testing.T) {
+	ctx := testCtx(t)
+	const limit = 4096
+	clock := memory.NewFakeClock(time.Unix(1_000_000, 0))
+	d := newDict[string](t, memory.New(memory.WithClock(clock), memory.WithMaxValueLen(limit)), "touchbig",
+		memdict.WithClock(clock.Now), memdict.WithMaxValueLen(limit))
+	n := limit
+	for ; n > 0; n-- {
+		if err := d.Store(ctx, "k", strings.Repeat("x", n)); err == nil {
+			break
+		}
+	}
+	if err := d.Touch(ctx, "k", time.Minute); err != nil {
+		t.Fatalf("Touch of a value at the size limit: %v", err)
+	}
+	if v, ok, err := d.Lookup(ctx, "k"); err != nil || !ok || len(v) != n {
+		t.Fatalf("Lookup after Touch = %d bytes, %v, %v; want the value", len(v), ok, err)
+	}
+	clock.Advance(time.Minute)
+	if _, ok, err := d.Lookup(ctx, "k"); err != nil || ok {
+		t.Fatalf("Lookup a minute after Touch with a minute = %v, %v; want a miss", ok, err)
 	}
 }
