@@ -122,6 +122,10 @@ type Dict[V any] struct {
 	// re-reads it while the others go on with the stale view.
 	genMu      sync.Mutex
 	refreshing atomic.Bool
+	// genReports counts the backend's reports that the generation key
+	// changed (a near cache's tracking): a read of the generation that
+	// a report overtook marks the view it makes stale.
+	genReports atomic.Uint64
 
 	updateRetries int
 	ownFormat     bool                  // WithFormat was given (errors name it, not the settings)

@@ -831,6 +831,7 @@ func (d *Dict[V]) setupNear(cfg *NearCache, source string) error {
 		if key != "" && key != d.metaKey(d.settings.load()) {
 			return
 		}
+		d.genReports.Add(1) // before the mark: see installRead
 		if v := d.view.Load(); v != nil {
 			v.stale.Store(true)
 		}

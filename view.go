@@ -161,6 +161,7 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 		// Read the generation again.
 		b.timeout, b.own = d.callTimeout()
 		b.begin()
+		reports := d.genReports.Load()
 		gen, err := d.readGen(b, s, old.gen)
 		if err != nil {
 			// Keep the known generation and try again after an
@@ -168,7 +169,7 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 			_ = d.m.failWhole(b.parent, opClear, fmt.Errorf("memdict: the namespace generation of prefix %q could not be read again, the Dict goes on with generation %d: %w", d.prefix, old.gen, err))
 			gen = old.gen
 		}
-		return d.install(s, gen), nil
+		return d.installRead(s, gen, reports), nil
 	}
 	// No view for these settings: everyone needs the generation. Waiting
 	// for the lock is part of the call's time.
@@ -184,6 +185,7 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 	if old != nil && old.s.SiteID == s.SiteID && old.s.MaxKeyLen == s.MaxKeyLen {
 		known = old.gen
 	}
+	reports := d.genReports.Load()
 	gen, err := d.readGen(b, s, known)
 	if err != nil {
 		// The operation's error names it, its key and the server; the
@@ -191,7 +193,21 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 		// that is not a number says so).
 		return nil, err
 	}
-	return d.install(s, gen), nil
+	return d.installRead(s, gen, reports), nil
+}
+
+// installRead is install for a generation read from the backend while
+// d.genReports was reports. If the backend reported a change of the
+// generation key meanwhile (a Clear elsewhere, reported before the read's
+// answer was in place), the view it makes is stale at once, so that the
+// next call reads the generation again: the report found the view before
+// it to mark, and would otherwise be lost until the next refresh.
+func (d *Dict[V]) installRead(s *Settings, gen, reports uint64) *view {
+	v := d.install(s, gen)
+	if d.genReports.Load() != reports {
+		v.stale.Store(true)
+	}
+	return v
 }
 
 // install makes the view of (s, gen) current, unless a view of s with a
