@@ -36,7 +36,10 @@ import (
 // nothing arrives for trackTimeout. On a lost connection every
 // registration stops being Live and is reset (Invalidation.All), and the
 // tracker dials again, backing off up to trackMaxBackoff; once every
-// master has confirmed tracking, the registrations are Live again. A new
+// master has confirmed tracking, the registrations are Live again, and
+// reset once more: a key changed while tracking was down went unreported,
+// though a reader may have read it (its generation, say) after the first
+// reset. A new
 // prefix that does not overlap the tracked ones is added on the live
 // connections (CLIENT TRACKING ON BCAST PREFIX <new>); one that covers
 // tracked prefixes (Redis refuses overlapping prefixes on one connection)
@@ -183,6 +186,10 @@ type tracking struct {
 	fn      func(backend.Invalidation)
 	live    atomic.Bool
 	stopped atomic.Bool
+	// lost says tracking was down since the registration was last Live
+	// (it was reset then): it is reset again once Live, since what
+	// changed meanwhile went unreported. Only the supervisor uses it.
+	lost bool
 }
 
 func (r *tracking) Live() bool      { return r.live.Load() && !r.stopped.Load() }
@@ -346,6 +353,7 @@ func (t *tracker) supervise() {
 		// Every key may have changed unseen: not live, and reset.
 		t.each(func(r *tracking) {
 			r.live.Store(false)
+			r.lost = true
 			r.deliver(backend.Invalidation{All: true})
 		})
 	}
@@ -401,6 +409,13 @@ func (t *tracker) supervise() {
 			t.each(func(r *tracking) {
 				if covered(s.prefixes, r.prefix) {
 					r.live.Store(true)
+					if r.lost {
+						// Set up anew: what changed while tracking was
+						// down went unreported (a key read then, a
+						// generation read then and cleared since).
+						r.lost = false
+						r.deliver(backend.Invalidation{All: true})
+					}
 				}
 			})
 		}
