@@ -158,7 +158,7 @@ func (d *decoder) value(py any, rv reflect.Value) error {
 			rv.SetInt(n)
 			return nil
 		case *big.Int:
-			return d.errorf("Python int %s overflows Go %v", truncate(n.String()), t)
+			return d.errorf("Python int %s overflows Go %v", intText(n), t)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		switch n := py.(type) {
@@ -170,7 +170,7 @@ func (d *decoder) value(py any, rv reflect.Value) error {
 			return nil
 		case *big.Int:
 			if n.Sign() < 0 || !n.IsUint64() || rv.OverflowUint(n.Uint64()) {
-				return d.errorf("Python int %s overflows Go %v", truncate(n.String()), t)
+				return d.errorf("Python int %s overflows Go %v", intText(n), t)
 			}
 			rv.SetUint(n.Uint64())
 			return nil
@@ -188,6 +188,9 @@ func (d *decoder) value(py any, rv reflect.Value) error {
 			return d.mismatch(py, t)
 		}
 		if rv.OverflowFloat(f) || math.IsInf(f, 0) && !isFloat(py) {
+			if n, ok := py.(*big.Int); ok {
+				return d.errorf("Python int %s overflows Go %v", intText(n), t)
+			}
 			return d.errorf("Python %s %v overflows Go %v", pyTypeName(py), py, t)
 		}
 		rv.SetFloat(f)
@@ -262,6 +265,20 @@ func (d *decoder) value(py any, rv reflect.Value) error {
 		}
 	}
 	return d.mismatch(py, t)
+}
+
+// intText describes a Python int for errors: its digits, shortened, or
+// for an int of more than 256 bits (a pickle's LONG4 may hold millions
+// of digits, which take superlinear time and memory to find), its size
+// and sign.
+func intText(n *big.Int) string {
+	if n.BitLen() <= 256 {
+		return truncate(n.String())
+	}
+	if n.Sign() < 0 {
+		return fmt.Sprintf("(a negative int of %d bits)", n.BitLen())
+	}
+	return fmt.Sprintf("(an int of %d bits)", n.BitLen())
 }
 
 func isFloat(py any) bool { _, ok := py.(float64); return ok }

@@ -120,3 +120,33 @@ func TestBudgetErrors(t *testing.T) {
 		t.Errorf("a 2 MiB value: %v", err)
 	}
 }
+
+// TestHugeIntErrorIsBounded: a long int of a pickle (LONG4 takes any
+// size, and Python reads it) that fits no Go integer or float is an
+// error that neither spells out its millions of digits nor allocates
+// many times the value to find them: decimal conversion is superlinear,
+// and the digits are not charged to the budget.
+func TestHugeIntErrorIsBounded(t *testing.T) {
+	const n = 256 << 10 // 256 KiB of two's complement: 630000 digits
+	p := binary.LittleEndian.AppendUint32([]byte{opProto, 2, opLong4}, n)
+	p = append(append(p, bytes.Repeat([]byte{0x5a}, n)...), opStop)
+	c := Codec{MaxBytes: 1 << 20}
+	for _, v := range []any{new(int64), new(uint8), new(float64), new(float32)} {
+		var ms0, ms1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		err := c.Unmarshal(p, FlagPickle, v)
+		runtime.ReadMemStats(&ms1)
+		if !errors.Is(err, ErrDecode) {
+			t.Fatalf("%T: err = %v, want ErrDecode", v, err)
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("%T: an error of %d bytes: %.120s...", v, len(err.Error()), err)
+		}
+		// Reading the LONG4 takes some 4 times its size.
+		if alloc := ms1.TotalAlloc - ms0.TotalAlloc; alloc > 8*n {
+			t.Errorf("%T: %d KiB allocated to decode a %d KiB int (limit %d KiB): %v", v, alloc>>10, n>>10, c.MaxBytes>>10, err)
+		}
+		t.Logf("%T: %v", v, err)
+	}
+}
