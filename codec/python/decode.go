@@ -124,7 +124,7 @@ func (d *decoder) value(py any, rv reflect.Value) error {
 			return err
 		}
 		if err := rv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
-			return d.errorf("Go %v refuses Python %s %q: %v", t, pyTypeName(py), truncate(s), err)
+			return d.errorf("Go %v refuses Python %s %q: %s", t, pyTypeName(py), truncate(s), truncateTo(err.Error(), 256))
 		}
 		return nil
 	}
@@ -470,8 +470,12 @@ func items(py any) ([]any, bool) {
 }
 
 // truncate shortens s for error messages.
-func truncate(s string) string {
-	const max = 64
+func truncate(s string) string { return truncateTo(s, 64) }
+
+// truncateTo shortens s to max bytes and "...": what an error quotes of
+// a value, which may be of any size, as may the error a Go type's
+// UnmarshalText makes of it.
+func truncateTo(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

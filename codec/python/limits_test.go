@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // longGet is LONG_BINGET i.
@@ -148,5 +149,50 @@ func TestHugeIntErrorIsBounded(t *testing.T) {
 			t.Errorf("%T: %d KiB allocated to decode a %d KiB int (limit %d KiB): %v", v, alloc>>10, n>>10, c.MaxBytes>>10, err)
 		}
 		t.Logf("%T: %v", v, err)
+	}
+}
+
+// TestErrorsQuoteLittleOfTheValue: an error about a malformed value
+// quotes at most a short part of it, as Python's int() and float() do,
+// whatever the value's size: a 1 MiB value of garbage is not an error of
+// 1 to 4 MiB (every byte above 0x7e quoted as \xNN) in every failed read
+// and log line.
+func TestErrorsQuoteLittleOfTheValue(t *testing.T) {
+	const n = 1 << 20
+	junk := bytes.Repeat([]byte{0xff}, n)
+	line := func(op string) []byte { // op, then a 1 MiB argument line
+		return append(append(append([]byte(op), junk...), '\n'), 'N', '.')
+	}
+	type when struct{ When time.Time }
+	for name, c := range map[string]struct {
+		data  []byte
+		flags uint32
+		v     any
+	}{
+		"int flag":    {append([]byte("1"), junk...), FlagInt, new(any)},
+		"long flag":   {append(junk, '1'), FlagLong, new(int64)},
+		"INT":         {line("I1"), FlagPickle, new(any)},
+		"LONG":        {line("L1"), FlagPickle, new(any)},
+		"FLOAT":       {line("F1"), FlagPickle, new(any)},
+		"GET":         {line("g1"), FlagPickle, new(any)},
+		"PUT":         {line("Np1"), FlagPickle, new(any)},
+		"TextMarshal": {[]byte("{\"When\": \"" + strings.Repeat("x", n) + "\"}"), 0, nil},
+	} {
+		v := c.v
+		if v == nil { // a dict with a time.Time field of 1 MiB of text
+			data, flags, err := Marshal(map[string]string{"When": strings.Repeat("x", n)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.data, c.flags, v = data, flags, new(when)
+		}
+		err := Unmarshal(c.data, c.flags, v)
+		if !errors.Is(err, ErrDecode) {
+			t.Errorf("%s: err = %v, want ErrDecode", name, err)
+			continue
+		}
+		if len(err.Error()) > 1024 {
+			t.Errorf("%s: an error of %d bytes: %.150s...", name, len(err.Error()), err)
+		}
 	}
 }

@@ -39,11 +39,11 @@ func parseInt(s []byte, pyInt bool) (int64, *big.Int, error) {
 		case c == '_' && pyInt && i > 0 && i+1 < len(s) && s[i-1] != '_' && s[i+1] >= '0' && s[i+1] <= '9':
 			clean = false
 		default:
-			return 0, nil, fmt.Errorf("invalid literal for int() with base 10: %q", orig)
+			return 0, nil, fmt.Errorf("invalid literal for int() with base 10: %q", truncate(string(orig)))
 		}
 	}
 	if digits == 0 {
-		return 0, nil, fmt.Errorf("invalid literal for int() with base 10: %q", orig)
+		return 0, nil, fmt.Errorf("invalid literal for int() with base 10: %q", truncate(string(orig)))
 	}
 	if digits > maxIntDigits {
 		return 0, nil, fmt.Errorf("an int of %d digits exceeds Python's limit of %d digits for integer string conversion", digits, maxIntDigits)
@@ -68,7 +68,7 @@ func parseInt(s []byte, pyInt bool) (int64, *big.Int, error) {
 	}
 	n, ok := new(big.Int).SetString(string(buf), 10)
 	if !ok {
-		return 0, nil, fmt.Errorf("invalid literal for int() with base 10: %q", orig)
+		return 0, nil, fmt.Errorf("invalid literal for int() with base 10: %q", truncate(string(orig)))
 	}
 	if n.IsInt64() {
 		return n.Int64(), nil, nil

@@ -390,7 +390,7 @@ func (u *unpickler) lineIndex() (uint64, error) {
 	}
 	n, err := strconv.ParseUint(string(line), 10, 64)
 	if err != nil {
-		return 0, u.fail("bad memo index %q", line)
+		return 0, u.fail("bad memo index %q", truncate(string(line)))
 	}
 	return n, nil
 }
@@ -537,7 +537,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		f, err := strconv.ParseFloat(string(line), 64)
 		if err != nil {
-			return u.fail("could not convert string to float: %q", line)
+			return u.fail("could not convert string to float: %q", truncate(string(line)))
 		}
 		return u.push(f)
 	case opBinFloat:
