@@ -85,7 +85,7 @@ func (c *Counters) Get(ctx context.Context, name string) (_ uint64, found bool, 
 	}
 	n, err := strconv.ParseUint(strings.TrimSpace(string(it.Value)), 10, 64)
 	if err != nil {
-		return 0, false, d.m.fail(ctx, opGet, name, fmt.Errorf("%w: counter value %q is not a decimal number", ErrDecode, it.Value))
+		return 0, false, d.m.fail(ctx, opGet, name, fmt.Errorf("%w: counter value %q is not a decimal number", ErrDecode, truncKey(string(it.Value))))
 	}
 	return n, true, nil
 }

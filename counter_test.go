@@ -1,9 +1,11 @@
 package memdict_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -79,4 +81,28 @@ func ExampleCounters() {
 	n, _ := views.Dec(ctx, "home")
 	fmt.Println(n)
 	// Output: 10
+}
+
+// A counter's key may hold any value another program stored there: one
+// that is no number is an ErrDecode naming the counter that quotes a
+// little of the value, not all of it (a 512 KiB value was an error of 2
+// MiB, logged on every read).
+func TestCounterGetErrorQuotesLittle(t *testing.T) {
+	ctx := context.Background()
+	be := memory.New()
+	c, err := memdict.NewCounters(be, "hits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDict[[]byte](t, be, "hits")
+	if err := d.Put("junk", bytes.Repeat([]byte{0xff}, 1<<19)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Get(ctx, "junk")
+	if !errors.Is(err, memdict.ErrDecode) || !strings.Contains(err.Error(), "junk") {
+		t.Fatalf("Get of a 512 KiB non-number: %.200v, want ErrDecode naming the counter", err)
+	}
+	if len(err.Error()) > 1024 {
+		t.Errorf("an error of %d bytes: %.150s...", len(err.Error()), err)
+	}
 }

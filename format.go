@@ -171,6 +171,8 @@ func (v *view) pyKey(key string) (string, error) {
 	return k, nil
 }
 
+// truncKey shortens a key, or a value another program stored, to its
+// first 64 bytes and "..." for an error message.
 func truncKey(k string) string {
 	if len(k) > 64 {
 		return k[:64] + "..."
