@@ -126,7 +126,14 @@ func bigOf(rv reflect.Value) *big.Int {
 	return n.Set(&v)
 }
 
+// checkDigits returns an error if n has more than maxIntDigits decimal
+// digits. Only an int near the limit is written out to count them: one
+// of 14286 bits or more (2^14285 > 10^4300) is over it, and writing out
+// a huge int takes superlinear time and memory.
 func checkDigits(n *big.Int) error {
+	if bits := n.BitLen(); bits > maxIntBits+5 {
+		return fmt.Errorf("%w: an int of %d bits, more than %d digits: Python reads at most %d", ErrEncode, bits, maxIntDigits, maxIntDigits)
+	}
 	if n.BitLen() > maxIntBits {
 		if d := len(strings.TrimPrefix(n.String(), "-")); d > maxIntDigits {
 			return fmt.Errorf("%w: an int of %d digits: Python reads at most %d", ErrEncode, d, maxIntDigits)

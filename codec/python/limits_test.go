@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/big"
 	"runtime"
 	"strings"
 	"testing"
@@ -194,5 +195,35 @@ func TestErrorsQuoteLittleOfTheValue(t *testing.T) {
 		if len(err.Error()) > 1024 {
 			t.Errorf("%s: an error of %d bytes: %.150s...", name, len(err.Error()), err)
 		}
+	}
+}
+
+// TestMarshalHugeIntIsQuick: an int Python will not read (more than 4300
+// digits) is an ErrEncode found from its size, without writing out its
+// digits, which takes superlinear time and memory: a Dict[any] that
+// writes back what it read (a pickle's LONG4 may hold an int of
+// millions of digits) spent 1.7 s on a 1 MiB int.
+func TestMarshalHugeIntIsQuick(t *testing.T) {
+	n := new(big.Int).Lsh(big.NewInt(1), 1<<21) // 631306 digits
+	for _, v := range []any{n, new(big.Int).Neg(n), []any{n}, *n} {
+		var ms0, ms1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		_, _, err := Marshal(v)
+		runtime.ReadMemStats(&ms1)
+		if !errors.Is(err, ErrEncode) || !strings.Contains(err.Error(), "4300") {
+			t.Errorf("%T: err = %.200v, want ErrEncode naming Python's limit", v, err)
+		}
+		if alloc := ms1.TotalAlloc - ms0.TotalAlloc; alloc > 2<<20 {
+			t.Errorf("%T: %d KiB allocated to refuse an int of %d KiB", v, alloc>>10, len(n.Bits())*8>>10)
+		}
+	}
+	// At the limit, exactly.
+	max, _ := new(big.Int).SetString(strings.Repeat("9", 4300), 10)
+	if _, _, err := Marshal(max); err != nil {
+		t.Errorf("4300 digits: %v", err)
+	}
+	if _, _, err := Marshal(new(big.Int).Add(max, big.NewInt(1))); !errors.Is(err, ErrEncode) {
+		t.Errorf("4301 digits: %v, want ErrEncode", err)
 	}
 }
