@@ -227,3 +227,30 @@ func TestMarshalHugeIntIsQuick(t *testing.T) {
 		t.Errorf("4301 digits: %v, want ErrEncode", err)
 	}
 }
+
+// TestErrorsNameClassesShortly: the class of an object that has no Go
+// form, which an error names, comes from the pickle: a GLOBAL or
+// STACK_GLOBAL of a 1 MiB name is an error naming a little of it.
+func TestErrorsNameClassesShortly(t *testing.T) {
+	long := strings.Repeat("m", 1<<20)
+	sbu := func(s string) string { return "X" + string(binary.LittleEndian.AppendUint32(nil, uint32(len(s)))) + s }
+	for name, p := range map[string]string{
+		"GLOBAL module":       "c" + long + "\nname\n)R.",
+		"GLOBAL name":         "cmod\n" + long + "\n)R.",
+		"class":               "c" + long + "\nname\n.",
+		"STACK_GLOBAL":        "\x80\x04" + sbu(long) + sbu("name") + "\x93)\x81.",
+		"INST":                "(i" + long + "\nname\n.",
+		"dict key of a class": "}c" + long + "\nname\nNs.",
+	} {
+		for _, v := range []any{new(any), new(int), new(map[string]any)} {
+			err := Unmarshal([]byte(p), FlagPickle, v)
+			if !errors.Is(err, ErrDecode) {
+				t.Errorf("%s into %T: err = %.200v, want ErrDecode", name, v, err)
+				continue
+			}
+			if len(err.Error()) > 1024 {
+				t.Errorf("%s into %T: an error of %d bytes: %.150s...", name, v, len(err.Error()), err)
+			}
+		}
+	}
+}

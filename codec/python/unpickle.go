@@ -961,6 +961,10 @@ func global(module, name string) pyGlobal {
 	return pyGlobal{module: module, name: name}
 }
 
+// qualName is module.name, each shortened: they come from the pickle,
+// and may be of any length.
+func (g pyGlobal) qualName() string { return truncate(g.module) + "." + truncate(g.name) }
+
 // call runs REDUCE: the few constructors Python's picklers use for
 // built-in types become those types; any other call makes a pyObject.
 func (u *unpickler) call(fn any, args pyTuple) (any, error) {
@@ -1123,10 +1127,10 @@ func pyTypeName(v any) string {
 		}
 		return "set"
 	case pyGlobal:
-		return "class " + v.module + "." + v.name
+		return "class " + v.qualName()
 	case *pyObject:
 		if g, ok := v.class.(pyGlobal); ok {
-			return g.module + "." + g.name + " object"
+			return g.qualName() + " object"
 		}
 		return "object"
 	}
