@@ -483,7 +483,7 @@ func encodePython(info tool.PluginInfo, text []byte, asString bool, codecName st
 		}
 	} else {
 		var err error
-		if v, err = parseJSONValue(text); err != nil {
+		if v, err = parsePythonJSON(text); err != nil {
 			return nil, 0, usagef("VALUE is not JSON (%v); leave out --typed to store text as it is", err)
 		}
 	}

@@ -126,3 +126,25 @@ func TestERP5Dict(t *testing.T) {
 		t.Errorf("plugins does not show the format:\n%s", r.stdout)
 	}
 }
+
+// TestPutTypedBigIntIsPythonInt: put --typed on a plugin of a Python
+// format stores a JSON integer beyond 64 bits, as any other, as a Python
+// int ("an integer as an int"), not the nearest float: 2**70 was read by
+// Python as 1.1805916207174113e+21.
+func TestPutTypedBigIntIsPythonInt(t *testing.T) {
+	mc := testserver.Memcached(t)
+	py := pyinterop.Find(t, pyinterop.Clients...)
+	cfg := pyConfig(t, mc.Addr)
+	mustRunIn(t, nil, exitOK, "", "--config", cfg, "put", "--plugin", "py", "--prefix", "svc:", "--typed", "big", `1180591620717411303424`)
+	mustRunIn(t, nil, exitOK, "", "--config", cfg, "put", "--plugin", "py", "--prefix", "svc:", "--typed", "nested", `{"n":[-1180591620717411303424, 1.5, 1e3]}`)
+	ops := []pyinterop.Op{
+		{Op: "get", Lib: pyinterop.PythonMemcached, Key: "svc:big"}, {Op: "canon", Expr: "2**70"},
+		{Op: "get", Lib: pyinterop.PythonMemcached, Key: "svc:nested"}, {Op: "canon", Expr: "{'n': [-2**70, 1.5, 1000.0]}"},
+	}
+	res := py.Batch(t, mc.Addr, ops...)
+	for i := 0; i < len(res); i += 2 {
+		if got, want := res[i], res[i+1]; got.Error != "" || got.Repr != want.Repr || got.Type != want.Type {
+			t.Errorf("%s read as %s %s (%s); want %s %s", ops[i].Key, got.Type, got.Repr, got.Error, want.Type, want.Repr)
+		}
+	}
+}
