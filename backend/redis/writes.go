@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -260,15 +261,21 @@ func (b *Backend) Increment(ctx context.Context, key string, delta int64) (uint6
 }
 
 // ttlArg returns ttl in whole milliseconds, rounded up, as Redis's PX and
-// PEXPIRE take it; "0" means no expiry.
+// PEXPIRE take it; "0" means no expiry. A TTL within a millisecond of the
+// largest Duration (292 years) is sent as the largest Duration's whole
+// milliseconds: rounded up, it is no Duration, and servers written in Go
+// (miniredis) that read it into one overflow it and drop the key.
 func ttlArg(op, key string, ttl time.Duration) (int64, error) {
 	if ttl < 0 {
 		return 0, fmt.Errorf("redis: %s %q: %w: %v", op, key, backend.ErrInvalidTTL, ttl)
 	}
 	// Rounded up without adding to ttl, which may be the largest Duration.
 	ms := int64(ttl / time.Millisecond)
-	if ttl%time.Millisecond != 0 {
+	if ttl%time.Millisecond != 0 && ms < maxTTLms {
 		ms++
 	}
 	return ms, nil
 }
+
+// maxTTLms is the largest Duration in whole milliseconds.
+const maxTTLms = int64(math.MaxInt64 / int64(time.Millisecond))
