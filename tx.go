@@ -249,16 +249,32 @@ func spread(err error, keys []string, items []backend.Item, bkeys []string) []er
 		}
 		return errs
 	}
-	index := make(map[string]int, len(keys))
+	// A backend key may stand for several keys (two keys of a Python
+	// format that name one backend key): its failure is each one's.
+	index := make(map[string]int, len(keys)) // the first key of each backend key
+	var more map[int]int                     // the next key of the same backend key, by index
 	for i := range keys {
+		var k string
 		if items != nil {
-			index[items[i].Key] = i
+			k = items[i].Key
 		} else {
-			index[bkeys[i]] = i
+			k = bkeys[i]
 		}
+		j, dup := index[k]
+		if !dup {
+			index[k] = i
+			continue
+		}
+		if more == nil {
+			more = make(map[int]int)
+		}
+		for n, ok := more[j]; ok; n, ok = more[j] {
+			j = n
+		}
+		more[j] = i
 	}
 	for _, ke := range kes {
-		if i, ok := index[ke.Key]; ok {
+		for i, ok := index[ke.Key]; ok; i, ok = more[i] {
 			errs[i] = ke.Err
 		}
 	}
