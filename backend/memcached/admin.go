@@ -283,9 +283,13 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 // other clients of the server, and the loop's own reads of the keys it
 // lists); the loop may do what it likes between keys, Close included
 // (Close waits for the dump being read, not for the loop). Keys written or
-// deleted meanwhile may or may not appear. A failure (a server down, the
-// crawler disabled or busy, ctx ended, the Client closed) is yielded as a
-// final ("", err) after the keys of the servers that answered.
+// deleted meanwhile may or may not appear. Each key is listed once, from
+// the server Get reads it from: a copy on another server (left there
+// while its server was ejected, or written by a client with other
+// servers), which Get does not see, is not listed. A failure (a server
+// down, the crawler disabled or busy, ctx ended, the Client closed) is
+// yielded as a final ("", err) after the keys of the servers that
+// answered.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		var errs []error
@@ -310,7 +314,12 @@ func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, erro
 			if keys == nil {
 				continue
 			}
-			stop, err := keys.each(func(k string) bool { return yield(k, nil) })
+			stop, err := keys.each(func(k string) bool {
+				if len(c.nodes) > 1 && c.ring.Load().node(k) != n {
+					return true // a copy Get does not read, listed from its own server
+				}
+				return yield(k, nil)
+			})
 			keys.close()
 			if stop {
 				return
