@@ -237,10 +237,10 @@ func (c *Client) confirmEmpty(ctx context.Context, n *node, e *nodeCall, dl due,
 // the items that failed while the others were stored: an invalid key
 // (backend.ErrInvalidKey), a value over max_value_length or too large for
 // the server's item_size_max (backend.ErrValueTooLarge, nothing sent), an
-// invalid TTL (backend.ErrInvalidTTL), a server marked down
-// (backend.ErrUnavailable, nothing sent). Any other error (the context
-// done, a connection lost, an unexpected reply, backend.ErrClosed) means
-// the outcome of every item is unknown.
+// invalid TTL (backend.ErrInvalidTTL), a server marked down or that
+// cannot be connected to (backend.ErrUnavailable, nothing sent). Any
+// other error (the context done, a connection lost, an unexpected reply,
+// backend.ErrClosed) means the outcome of every item is unknown.
 func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 	const op = "set_multi"
 	tk, err := c.enterMulti(ctx, op)
@@ -357,7 +357,12 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 		case err != nil && isCtxErr(err):
 			return fmt.Errorf("memcached: %s: %w", op, err)
 		case err != nil:
-			fatal = append(fatal, c.result(nc.n, op, "", err))
+			// No connection (a dial refused, a handshake failed): nothing
+			// is sent, so every key of the server is known to have failed.
+			cause := c.result(nc.n, op, "", err)
+			for i := range count(nc) {
+				me.Errors = append(me.Errors, backend.KeyError{Key: keyOf(nc, i), Err: cause})
+			}
 			nc.done = true
 		default:
 			nc.r, nc.cn = r, cn
