@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/url"
 	"slices"
@@ -49,72 +46,6 @@ func pythonFormat(info tool.PluginInfo) bool {
 
 // parseJSONValue parses a JSON value as put and load take it.
 var parseJSONValue = tool.ParseJSON
-
-// parsePythonJSON is parseJSONValue for a value of a Python format, whose
-// ints have no bounds: a JSON integer beyond 64 bits is a *big.Int (a
-// Python int), not the nearest float64 (which Python would read as a
-// float). Other numbers are int64, uint64 or float64, as parseJSONValue
-// makes them.
-func parsePythonJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value")
-	}
-	return pythonNumbers(v)
-}
-
-// isInteger reports whether a JSON number has neither fraction nor
-// exponent.
-func isInteger(x json.Number) bool { return !strings.ContainsAny(string(x), ".eE") }
-
-// pythonNumbers turns the json.Numbers in v into the numbers of
-// parsePythonJSON.
-func pythonNumbers(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i, nil
-		}
-		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
-			return u, nil
-		}
-		if isInteger(x) {
-			if len(x) > 4301 { // and not parsed: that is slow
-				return nil, fmt.Errorf("integer %.40s... has more than the 4300 digits Python reads", x)
-			}
-			if n, ok := new(big.Int).SetString(string(x), 10); ok {
-				return n, nil // python.Marshal refuses more than 4300 digits
-			}
-		}
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("number %.40s is out of range", x)
-		}
-		return f, nil
-	case map[string]any:
-		for k, e := range x {
-			n, err := pythonNumbers(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = n
-		}
-	case []any:
-		for i, e := range x {
-			n, err := pythonNumbers(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = n
-		}
-	}
-	return v, nil
-}
 
 // dictSet is the Dict of one plugin and prefix that the commands read,
 // write, list and clear: a Dict of memdict.Raw values, which reads and
@@ -334,8 +265,10 @@ func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) b
 
 // sitePrefixes returns, sorted, the prefixes of the site's keys that the
 // backend's listing shows (memdict.ParseBackendKey of every key of the
-// site), reading at most limit backend keys (0: all of them). complete
-// reports whether the listing was read to its end.
+// site), reading at most limit backend keys (0: all of them), and none if
+// the backend's servers say they hold more than limit items (holdsMore: a
+// memcached listing is a dump of every key). complete reports whether the
+// listing was read to its end.
 func (ds *dictSet) sitePrefixes(ctx context.Context, limit int) (prefixes []string, complete bool, err error) {
 	site := ds.t.SiteID()
 	head := "" // the start of the site's keys, for the backend's listing
@@ -343,6 +276,11 @@ func (ds *dictSet) sitePrefixes(ctx context.Context, limit int) (prefixes []stri
 		if ns, _, ok := strings.Cut(ds.d.BackendKey(""), ":"); ok && !strings.HasPrefix(ns, "#") {
 			head = ns + ":"
 		}
+	}
+	if limit > 0 && holdsMore(ctx, ds.be, limit) {
+		// memcached's listing dumps every key the server holds before
+		// its first is read: a bounded look must not ask for it.
+		return nil, false, nil
 	}
 	seen := map[string]bool{}
 	complete = true
@@ -362,6 +300,23 @@ func (ds *dictSet) sitePrefixes(ctx context.Context, limit int) (prefixes []stri
 	})
 	slices.Sort(prefixes)
 	return prefixes, complete, err
+}
+
+// holdsMore reports whether be's servers say (their statistics'
+// curr_items, as memcached and the memory store report it) that they hold
+// more than limit items in all. A backend that does not say holds no more.
+func holdsMore(ctx context.Context, be backend.Backend, limit int) bool {
+	stats, err := backend.ServerStats(ctx, be)
+	if err != nil {
+		return false
+	}
+	total := uint64(0)
+	for _, n := range stats {
+		if c, err := strconv.ParseUint(n.Stats["curr_items"], 10, 64); err == nil {
+			total += c
+		}
+	}
+	return total > uint64(limit)
 }
 
 // The bounds of the hints of a miss without --prefix: a get on a big

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -458,6 +459,20 @@ func TestAdminKeyTesterOnERP5Plugin(t *testing.T) {
 	code, body = b.Post("key", url.Values{"csrf": {csrf}, "plugin": {"erp5"}, "prefix": {"my_app"}, "key": {"user/1"}, "action": {"read"}})
 	if code != 200 || !strings.Contains(body, "holds a python value") || !strings.Contains(body, "&#34;name&#34;: &#34;Ada&#34;") {
 		t.Errorf("read: %d\n%s", code, body)
+	}
+	// An integer beyond 64 bits is a Python int, as Python reads it, not
+	// the nearest float.
+	code, body = b.Post("key", url.Values{"csrf": {csrf}, "plugin": {"erp5"}, "prefix": {"my_app"}, "key": {"big"}, "value": {`{"n":1180591620717411303424}`}, "codec": {""}, "action": {"write"}})
+	if code != 200 || !strings.Contains(body, "Stored key big (python") {
+		t.Fatalf("write of a big int: %d\n%s", code, body)
+	}
+	it, err = be.Get(context.Background(), "erp5_site_my_app_big")
+	var bv map[string]any
+	if err != nil || python.Unmarshal(it.Value, it.Flags, &bv) != nil {
+		t.Fatalf("stored big int: %q with flags %d (%v)", it.Value, it.Flags, err)
+	}
+	if n, ok := bv["n"].(*big.Int); !ok || n.Cmp(new(big.Int).Lsh(big.NewInt(1), 70)) != 0 {
+		t.Fatalf("2**70 written from the page reads as %T %v, want the int 2**70", bv["n"], bv["n"])
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/pyjson"
 	"github.com/memdict/memdict/internal/pyvalues"
 	"github.com/memdict/memdict/tool"
 )
@@ -68,7 +69,9 @@ func encodeValue(info tool.PluginInfo, text []byte, asString bool, codecName str
 				return 0, nil, 0, fmt.Errorf("plugin %s has format %s, whose values are Python's: choose the plugin's codec or string", info.Name, info.Format)
 			}
 			var err error
-			if v, err = tool.ParseJSON(text); err != nil {
+			// Python's ints have no bounds: an integer beyond 64 bits
+			// stays one (pyjson), rather than the nearest float.
+			if v, err = pyjson.ParseJSON(text); err != nil {
 				return 0, nil, 0, fmt.Errorf("the value is not JSON (%v); choose \"string\" to store text as it is", err)
 			}
 		}
