@@ -24,7 +24,7 @@ func hasControl(s string) bool {
 			return true
 		}
 	}
-	return strings.ContainsAny(s, "\x9b\x9d")
+	return strings.IndexByte(s, 0x9b) >= 0 || strings.IndexByte(s, 0x9d) >= 0 // CSI, OSC as bytes
 }
 
 // A get that misses without --prefix hints at prefixes found in the
