@@ -1,14 +1,11 @@
 package tool
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/jsonvalue"
 )
 
 // What the memdict command and the admin page share to show values and
@@ -19,56 +16,9 @@ import (
 // ParseJSON parses one JSON value as the memdict command and the admin
 // page take a typed value: integers stay integers (int64, or uint64 above
 // its range), so that a Go program reading them into an int gets them
-// back; other numbers are float64. More than one value is an error.
-func ParseJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value")
-	}
-	return fromNumbers(v)
-}
-
-// fromNumbers turns the json.Numbers in v into int64, uint64 or float64,
-// the first that holds each; a number no float64 holds (1e999) is an
-// error, not an infinity stored in its place.
-func fromNumbers(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i, nil
-		}
-		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
-			return u, nil
-		}
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("number %.40s is out of range", x)
-		}
-		return f, nil
-	case map[string]any:
-		for k, e := range x {
-			n, err := fromNumbers(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = n
-		}
-	case []any:
-		for i, e := range x {
-			n, err := fromNumbers(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = n
-		}
-	}
-	return v, nil
-}
+// back; other numbers are float64 (a number no float64 holds, 1e999, is
+// an error). More than one value is an error.
+func ParseJSON(b []byte) (any, error) { return jsonvalue.Parse(b) }
 
 // ServerSummary is the part of a server's statistics an operator looks at
 // first, read from memcached's "stats" or Redis's INFO. A count is -1 when

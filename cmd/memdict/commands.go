@@ -23,7 +23,7 @@ import (
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/codec/python"
-	"github.com/memdict/memdict/internal/pyjson"
+	"github.com/memdict/memdict/internal/jsonvalue"
 	"github.com/memdict/memdict/tool"
 )
 
@@ -484,7 +484,7 @@ func encodePython(info tool.PluginInfo, text []byte, asString bool, codecName st
 		}
 	} else {
 		var err error
-		if v, err = pyjson.ParseJSON(text); err != nil {
+		if v, err = jsonvalue.ParsePython(text); err != nil {
 			return nil, 0, usagef("VALUE is not JSON (%v); leave out --typed to store text as it is", err)
 		}
 	}

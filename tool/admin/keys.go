@@ -13,7 +13,7 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
-	"github.com/memdict/memdict/internal/pyjson"
+	"github.com/memdict/memdict/internal/jsonvalue"
 	"github.com/memdict/memdict/internal/pyvalues"
 	"github.com/memdict/memdict/tool"
 )
@@ -70,8 +70,8 @@ func encodeValue(info tool.PluginInfo, text []byte, asString bool, codecName str
 			}
 			var err error
 			// Python's ints have no bounds: an integer beyond 64 bits
-			// stays one (pyjson), rather than the nearest float.
-			if v, err = pyjson.ParseJSON(text); err != nil {
+			// stays one (jsonvalue.ParsePython), rather than the nearest float.
+			if v, err = jsonvalue.ParsePython(text); err != nil {
 				return 0, nil, 0, fmt.Errorf("the value is not JSON (%v); choose \"string\" to store text as it is", err)
 			}
 		}
