@@ -51,9 +51,10 @@ func WithStaleWhileRevalidate(d time.Duration) Option {
 // DefaultLeaseTTL): a GetOrLoad caller that wins the right to load a key
 // holds it that long at most (over memcached, whose TTLs are whole
 // seconds and get one more, up to a second longer), so a winner that dies
-// or hangs lets another caller take over after d; it is also the longest a caller waiting for
-// another's load goes without trying to win again, and the time limit of a
-// background refresh. 0 means the default; d must not be negative.
+// or hangs lets another caller take over after d; it is also the longest
+// a caller waiting for another's load goes without trying to win again,
+// and the time limit of a background refresh. 0 means the default; d must
+// not be negative.
 func WithLeaseTTL(d time.Duration) Option {
 	return durationOption("WithLeaseTTL", d, func(o *options) { o.leaseTTL = d })
 }
@@ -288,8 +289,8 @@ const reframeRetries = 20
 // item stale (md with I), and the stale entry may live up to a second
 // more than said above (memcached's TTLs are whole seconds and get one
 // more); over other backends Invalidate rewrites the entry's envelope
-// with compare-and-swap. Invalidating an absent key is
-// not an error: it returns nil.
+// with compare-and-swap. Invalidating an absent key is not an error: it
+// returns nil.
 func (d *Dict[V]) Invalidate(ctx context.Context, key string) (err error) {
 	if d.obs != nil {
 		var ob *observation

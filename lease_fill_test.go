@@ -49,6 +49,14 @@ func TestLockFillKeepsConcurrentStore(t *testing.T) {
 	ctx := testCtx(t)
 	be := memory.New()
 	d1, d2 := rvDicts(t, be)
+	fillKeepsStore(t, ctx, d1, d2)
+}
+
+// fillKeepsStore has d1's GetOrLoad of "k" load "old" while d2 stores
+// "new" (the source of truth changed meanwhile), and checks that the newer
+// "new" stands after the fill.
+func fillKeepsStore(t *testing.T, ctx context.Context, d1, d2 *memdict.Dict[string]) {
+	t.Helper()
 	v, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
 		// The source of truth changes and its writer stores the new
 		// value while this (older) load is in flight.
@@ -336,18 +344,7 @@ func TestDirectFillKeepsConcurrentStore(t *testing.T) {
 				}
 				clock.Advance(2 * time.Millisecond)
 			}
-			v, err := d1.GetOrLoad(ctx, "k", func(ctx context.Context, key string) (string, error) {
-				if err := d2.Store(ctx, key, "new"); err != nil {
-					t.Error(err)
-				}
-				return "old", nil
-			})
-			if err != nil || v != "old" {
-				t.Fatalf("GetOrLoad = %q, %v", v, err)
-			}
-			if v, ok := rvGet(t, ctx, d2, "k"); !ok || v != "new" {
-				t.Fatalf("after the fill the key holds %q, %v; want the newer Store's \"new\"", v, ok)
-			}
+			fillKeepsStore(t, ctx, d1, d2)
 			c := &counter{value: "loaded"}
 			if v, err := d1.GetOrLoad(ctx, "other", c.load); err != nil || v != "loaded" {
 				t.Fatalf("GetOrLoad of another key = %q, %v", v, err)

@@ -64,7 +64,8 @@ import (
 // caller leads one round at most. A caller that runs out of time while
 // queued, or in another's round before its write, returns an error
 // wrapping ErrUnavailable and its fn is not applied; one that runs out
-// during its round's write may have had its change written (a compare-and-swap whose reply did not come in time). Under
+// during its round's write may have had its change written (a
+// compare-and-swap whose reply did not come in time). Under
 // heavy contention between processes, retries may need longer than the
 // timeout: a Dict made with WithTimeout(-1) (or a longer timeout) lets
 // them go on, up to WithUpdateRetries.
@@ -318,6 +319,8 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putB
 			cur, ok := read, readOK
 			var opts []ItemOption
 			changed := false
+			clear(results) // a fold again starts afresh
+			clear(errs)
 			for i, r := range batch {
 				applied[i] = i == 0 || r.state.Load() != reqCancelled
 				if !applied[i] {

@@ -156,6 +156,13 @@ func (r *request) bytes() int {
 	return n
 }
 
+// again clears r's reply, to send r once more (on a new connection).
+func (r *request) again() {
+	r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.rttl, r.num, r.err = 0, nil, 0, 0, 0, 0, 0, nil
+	r.state.Store(statePending)
+	r.sent.Store(false)
+}
+
 // release clears r and returns it to the pool. Values handed to a caller
 // are not kept.
 func (r *request) release() {
@@ -1007,16 +1014,14 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 			if err, stale := p.waitStale(ctx, r); !stale {
 				return err
 			}
-			r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.err = 0, nil, 0, 0, 0, nil
-			r.state.Store(statePending)
-			r.sent.Store(false)
+			r.again()
 			last = cn
 			continue
 		}
 		if err != nil && attempt == 0 && idempotent(r) && staleConn(err) && ctx.Err() == nil {
 			// The server had closed the idle connection (it restarted, or
 			// timed the connection out): ask again on a new one.
-			r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.err = 0, nil, 0, 0, 0, nil
+			r.again()
 			last = cn
 			continue
 		}
@@ -1173,17 +1178,8 @@ func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx 
 // the server had closed the connection (staleConn) and ctx is live, r is
 // kept for the caller (not released) and stale is true.
 func (p *pool) waitStale(ctx context.Context, r *request) (err error, stale bool) {
-	if ctx.Done() == nil {
-		<-r.done // the watchdog bounds the wait by the timeout
-	} else {
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			if r.state.CompareAndSwap(statePending, stateAbandoned) {
-				return ctx.Err(), false
-			}
-			<-r.done // completed meanwhile: take the reply after all
-		}
+	if err := awaitReply(ctx, r); err != nil {
+		return err, false
 	}
 	if err := r.takeErrKeep(); err != nil && staleConn(err) && ctx.Err() == nil {
 		return err, true
@@ -1192,20 +1188,28 @@ func (p *pool) waitStale(ctx context.Context, r *request) (err error, stale bool
 }
 
 func (p *pool) wait(ctx context.Context, cn *conn, r *request) error {
+	if err := awaitReply(ctx, r); err != nil {
+		return err
+	}
+	return r.takeErr()
+}
+
+// awaitReply waits until r is done, and returns nil; or, if ctx ends
+// first, abandons r (the reader releases it) and returns ctx's error. The
+// watchdog bounds a wait without ctx by the timeout.
+func awaitReply(ctx context.Context, r *request) error {
 	if ctx.Done() == nil {
-		// The watchdog bounds the wait by the timeout.
 		<-r.done
-		return r.takeErr()
+		return nil
 	}
 	select {
 	case <-r.done:
-		return r.takeErr()
+		return nil
 	case <-ctx.Done():
 	}
 	if !r.state.CompareAndSwap(statePending, stateAbandoned) {
-		// Completed meanwhile: take the reply after all.
-		<-r.done
-		return r.takeErr()
+		<-r.done // completed meanwhile: take the reply after all
+		return nil
 	}
 	return ctx.Err()
 }

@@ -38,14 +38,7 @@ func TestMultiWritesServerRefusingConnections(t *testing.T) {
 	}
 	check := func(what string, err error) {
 		t.Helper()
-		kes, ok := backend.KeyErrors(err)
-		if !ok {
-			t.Fatalf("%s: %v, want a *backend.MultiError", what, err)
-		}
-		failed := map[string]error{}
-		for _, ke := range kes {
-			failed[ke.Key] = ke.Err
-		}
+		failed := failedKeys(t, err)
 		for _, k := range keys {
 			onDead := c.ServerFor(k) == dead
 			switch {

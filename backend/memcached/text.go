@@ -210,7 +210,7 @@ func (x *textConn) close() {
 // returns at once. A panic in fn (a bug, here or in gomemcache) is an
 // error.
 func (c *Client) textCall(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error) error {
-	return c.textCallOnce(ctx, t, dl, fn, false)
+	return c.textCallWith(ctx, t, dl, fn, false)
 }
 
 // textCallAgain is textCall for a call that may be sent twice (a get, a
@@ -218,11 +218,11 @@ func (c *Client) textCall(ctx context.Context, t *textEngine, dl due, fn func(mc
 // server had closed meanwhile (a restart, an idle timeout: staleConn),
 // runs again on a new connection, as on the meta protocol (pool.do).
 func (c *Client) textCallAgain(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error) error {
-	return c.textCallOnce(ctx, t, dl, fn, true)
+	return c.textCallWith(ctx, t, dl, fn, true)
 }
 
-// textCallOnce is textCall; with again, textCallAgain.
-func (c *Client) textCallOnce(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error, again bool) error {
+// textCallWith is textCall, or textCallAgain with again.
+func (c *Client) textCallWith(ctx context.Context, t *textEngine, dl due, fn func(mc *memcache.Client) error, again bool) error {
 	x := t.get(dl.at)
 	x.mu.Lock()
 	kept := x.nc != nil
