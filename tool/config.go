@@ -941,6 +941,9 @@ func ParseTTL(s string) (time.Duration, error) { return parseDuration(s, false) 
 func parseDuration(s string, number bool) (time.Duration, error) {
 	if !number {
 		if d, err := time.ParseDuration(s); err == nil {
+			if d == 0 && strings.ContainsAny(s, "123456789") {
+				return 0, fmt.Errorf("%q is shorter than a nanosecond (0 would mean never)", s)
+			}
 			return d, nil
 		}
 	}
@@ -953,7 +956,12 @@ func parseDuration(s string, number bool) (time.Duration, error) {
 	if math.Abs(f*float64(time.Second)) >= math.MaxInt64 {
 		return 0, fmt.Errorf("%v seconds is too large", f)
 	}
-	return time.Duration(f * float64(time.Second)), nil
+	d := time.Duration(f * float64(time.Second))
+	if d == 0 && f != 0 {
+		// A TTL of 0 means never: a tiny one must not turn into it.
+		return 0, fmt.Errorf("%q seconds is shorter than a nanosecond (0 would mean never)", s)
+	}
+	return d, nil
 }
 
 // parseExpiration reads an expiration, which must not be negative.

@@ -606,6 +606,26 @@ func TestParseTTLTooLarge(t *testing.T) {
 	}
 }
 
+// A TTL shorter than a nanosecond is refused: truncated to 0 it meant
+// "never", the opposite of what was asked ("1e-10" made a value that
+// never expires).
+func TestParseTTLTooSmall(t *testing.T) {
+	for _, s := range []string{"1e-10", "-1e-10", "0.0000000001", "0.5ns", "0.9ns"} {
+		if d, err := tool.ParseTTL(s); err == nil || !strings.Contains(err.Error(), "shorter than a nanosecond") {
+			t.Errorf("ParseTTL(%q) = %v, %v; want an error saying it is shorter than a nanosecond", s, d, err)
+		}
+	}
+	_, err := tool.ParseConfig([]byte("plugins:\n  a:\n    url: mem://\n    expiration: 1e-10\n"), "yaml")
+	if err == nil || !strings.Contains(err.Error(), "shorter than a nanosecond") {
+		t.Errorf("expiration 1e-10: %v; want an error saying it is shorter than a nanosecond", err)
+	}
+	for s, want := range map[string]time.Duration{"0": 0, "0s": 0, "0.0": 0, "0h0m": 0, "1ns": 1, "1e-9": 1, "0.5": 500 * time.Millisecond} {
+		if d, err := tool.ParseTTL(s); err != nil || d != want {
+			t.Errorf("ParseTTL(%q) = %v, %v; want %v", s, d, err, want)
+		}
+	}
+}
+
 // A JSON number no float64 holds is an error naming it, not an infinity
 // stored in its place (the CLI's put --typed, load and the admin page's key
 // tester stored +Inf for 1e999).
