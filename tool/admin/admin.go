@@ -37,6 +37,7 @@ const (
 	maxSessions   = 1000
 	maxDicts      = 50 // Dicts the key tester keeps, with their metrics
 	maxFormBytes  = 2 << 20
+	maxLoginBytes = 4 << 10  // of a sign-in form, which holds a token
 	maxShown      = 64 << 10 // bytes of a value's text the key tester shows
 	pingTimeout   = 2 * time.Second
 	changeTimeout = 10 * time.Second
@@ -100,8 +101,10 @@ type Options struct {
 // browser's Sec-Fetch-Site and Origin headers), requests that reach a
 // loopback address under a foreign host name are refused (DNS rebinding),
 // passwords show as xxxxx everywhere, and responses carry a strict
-// Content-Security-Policy and frame-ancestors 'none'. It speaks whatever
-// the service's server speaks: serve it over TLS, or on loopback only.
+// Content-Security-Policy and frame-ancestors 'none'. Wrong tokens are
+// refused slowly, one at a time, and a sign-in form larger than 4 KiB (a
+// token is short) is refused at once. It speaks whatever the service's
+// server speaks: serve it over TLS, or on loopback only.
 //
 // A Handler is safe for concurrent use.
 type Handler struct {
@@ -469,6 +472,18 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("memdict admin: refused a cross-origin sign-in", "remote", r.RemoteAddr, "error", err)
 		h.refuse(w, r, http.StatusForbidden, "Refused: the request did not come from this page.")
 		return
+	}
+	// A token is short: a larger form is refused before it is parsed,
+	// and before it waits its turn among the failed sign-ins, holding its
+	// connection and its form (checkToken).
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBytes)
+	if err := r.ParseForm(); err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			h.log.Warn("memdict admin: refused an oversized sign-in", "remote", r.RemoteAddr, "limit", maxLoginBytes)
+			h.refuse(w, r, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("Refused: the sign-in form is larger than %d bytes; it holds the admin token only.", maxLoginBytes))
+			return
+		}
 	}
 	if !h.checkToken(r, postValue(r, "token")) {
 		h.refuse(w, r, http.StatusForbidden, "Wrong admin token.")
