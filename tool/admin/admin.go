@@ -42,6 +42,7 @@ const (
 	pingTimeout   = 2 * time.Second
 	changeTimeout = 10 * time.Second
 	failDelay     = 300 * time.Millisecond // of a failed sign-in
+	statusTTL     = 10 * time.Second       // of the servers' status shown to visitors not signed in
 )
 
 // Options configure a Handler. The zero value is valid: a generated
@@ -88,6 +89,10 @@ type Options struct {
 // the Dicts the Tool handed out; signed in with the admin token, an
 // operator changes a plugin's URL and defaults (Tool.SetPlugin: the
 // program's Dicts follow at once) and reads, writes and deletes a key.
+// A signed-in page reads the servers' status afresh; pages of visitors
+// not signed in share the status read last while it is less than 10
+// seconds old, read by one such page at a time, so that requests from
+// anyone who reaches the handler do not each reach the cache servers.
 //
 // A service mounts it on its own mux, under any path:
 //
@@ -120,11 +125,20 @@ type Handler struct {
 	// that guesses sent in parallel wait in turn.
 	failing chan struct{}
 
+	// statusTurn is held by the page of a visitor not signed in while it
+	// reads the servers' status (status), so that such pages read it one
+	// at a time, and the others reuse it.
+	statusTurn chan struct{}
+	now        func() time.Time
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	secrets  []string            // URLs with passwords, to scrub from errors
 	dicts    map[string]*dictSet // the key tester's, by plugin name + "\x00" + prefix
 	dictKeys []string            // dicts' keys, in the order opened
+	// lastStatus is the servers' status read last, which pages of
+	// visitors not signed in show while it is recent (status).
+	lastStatus *statusSet
 }
 
 // session is a signed-in browser.
@@ -163,11 +177,13 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 	}
 	h := &Handler{
 		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts,
-		cop:      http.NewCrossOriginProtection(),
-		failing:  make(chan struct{}, 1),
-		started:  time.Now(),
-		sessions: map[string]*session{},
-		dicts:    map[string]*dictSet{},
+		cop:        http.NewCrossOriginProtection(),
+		failing:    make(chan struct{}, 1),
+		statusTurn: make(chan struct{}, 1),
+		now:        time.Now,
+		started:    time.Now(),
+		sessions:   map[string]*session{},
+		dicts:      map[string]*dictSet{},
 	}
 	if h.log == nil {
 		h.log = slog.Default()

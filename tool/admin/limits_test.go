@@ -1,13 +1,18 @@
 package admin_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/internal/webtest"
 	"github.com/memdict/memdict/tool"
 	"github.com/memdict/memdict/tool/admin"
@@ -28,5 +33,79 @@ func TestAdminSignInBodyLimit(t *testing.T) {
 	code, body = b.Post("login", url.Values{"token": {testToken}})
 	if code != http.StatusOK || !strings.Contains(body, `id="signed-in"`) {
 		t.Errorf("sign-in after the refused one: %d", code)
+	}
+}
+
+// Pages loaded by visitors who are not signed in, anyone who reaches the
+// handler, do not each reach the servers: every page load pinged every
+// plugin's servers and read their statistics, so that a flood of
+// anonymous requests became a flood on the cache servers. They share the
+// status read last while it is less than StatusTTL old, read one page at
+// a time; a signed-in page reads it afresh.
+func TestAdminAnonymousPagesShareServerStatus(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[backend.Op]int{}
+	count := func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			if c.Op == backend.OpPing || c.Op == backend.OpServerStats {
+				mu.Lock()
+				calls[c.Op]++
+				mu.Unlock()
+			}
+			return next(ctx, c)
+		}
+	}
+	reads := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[backend.OpPing], calls[backend.OpServerStats]
+	}
+	tl, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{"other": tool.DefaultPluginConfig("mem://")}}, tool.WithMiddleware(count))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	hs, h := serveAdmin(t, tl, "/", admin.Options{Token: testToken, Logger: slog.New(slog.DiscardHandler)})
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
+	admin.SetClock(h, func() time.Time { return time.Unix(0, clock.Load()) })
+
+	anon := webtest.New(t, hs.URL+"/", hs.URL)
+	for range 5 {
+		if code, body := anon.Get(""); code != http.StatusOK || !strings.Contains(body, `class="badge ok status"`) {
+			t.Fatalf("anonymous page: %d\n%s", code, body)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if code, _ := webtest.New(t, hs.URL+"/", hs.URL).Get(""); code != http.StatusOK {
+				t.Errorf("anonymous page: %d", code)
+			}
+		})
+	}
+	wg.Wait()
+	// Refusals render the page too.
+	anon.Post("plugin", url.Values{"plugin": {"default"}})
+	if pings, stats := reads(); pings != 2 || stats != 2 {
+		t.Errorf("14 anonymous pages within %v pinged %d times and read statistics %d times; want once each for each of the 2 plugins", admin.StatusTTL, pings, stats)
+	}
+
+	clock.Add(int64(admin.StatusTTL))
+	code, body := anon.Get("")
+	if pings, stats := reads(); code != http.StatusOK || pings != 4 || stats != 4 {
+		t.Errorf("after %v, an anonymous page: %d, pinged %d times and read statistics %d times in all, want 4", admin.StatusTTL, code, pings, stats)
+	}
+	if !strings.Contains(body, "2026-01-02 03:04:15 UTC") {
+		t.Errorf("the anonymous page does not say when the status was read:\n%s", body)
+	}
+
+	signed := webtest.New(t, hs.URL+"/", hs.URL)
+	if code, _ := signed.Get("?token=" + testToken); code != http.StatusOK {
+		t.Fatalf("sign-in: %d", code)
+	}
+	signed.Get("")
+	if pings, _ := reads(); pings != 8 {
+		t.Errorf("two signed-in pages: %d pings in all, want 8 (each reads afresh)", pings)
 	}
 }

@@ -28,6 +28,7 @@ type pageData struct {
 	Form     keyForm
 	Now      string
 	Uptime   string
+	Cached   bool // the servers' status is the shared one of visitors not signed in
 }
 
 type pluginView struct {
@@ -35,14 +36,29 @@ type pluginView struct {
 	URLText    string
 	Expiration string
 	ExpSeconds int64
-	Ping       pingResult
-	Nodes      []nodeSummary
-	StatsError string
+	serverStatus
 	MaxKeyText string
 	MaxValText string
 	WarmText   string // the warm-up setting, or the window in progress
 	WarmValue  string // the form's value of warm
 }
+
+// serverStatus is what a plugin's servers said: whether they answer,
+// and their statistics.
+type serverStatus struct {
+	Ping       pingResult
+	Nodes      []nodeSummary
+	StatsError string
+}
+
+// statusSet is the servers' status of every plugin, read at one time.
+type statusSet struct {
+	at     time.Time
+	byName map[string]serverStatus // by statusKey
+}
+
+// statusKey names the servers a status was read from: a plugin and its URL.
+func statusKey(info tool.PluginInfo) string { return info.Path + "\x00" + info.URL }
 
 // pingResult is the outcome of one ping.
 type pingResult struct {
@@ -77,20 +93,19 @@ func newDictView(plugin, prefix, source string, count int, st memdict.Stats) dic
 
 // render writes the page with f at its top.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, f *flash) {
-	d := pageData{Base: base(r), Flash: f, SiteID: h.t.SiteID(), Codecs: codec.Names(),
-		Now: time.Now().UTC().Format("2006-01-02 15:04:05 UTC")}
+	d := pageData{Base: base(r), Flash: f, SiteID: h.t.SiteID(), Codecs: codec.Names()}
 	if _, ss := h.currentSession(r); ss != nil {
 		h.mu.Lock()
 		d.SignedIn, d.CSRF, d.Form = true, ss.csrf, ss.form
 		h.mu.Unlock()
 	}
 	infos := h.t.Plugins()
+	st := h.status(r.Context(), infos, d.SignedIn)
+	d.Now, d.Cached = st.at.UTC().Format("2006-01-02 15:04:05 UTC"), !d.SignedIn
 	d.Plugins = make([]pluginView, len(infos))
-	var wg sync.WaitGroup
 	for i, info := range infos {
-		wg.Go(func() { d.Plugins[i] = h.pluginView(r.Context(), info) })
+		d.Plugins[i] = newPluginView(info, st.byName[statusKey(info)])
 	}
-	wg.Wait()
 	if d.Form.Plugin == "" && len(infos) > 0 {
 		d.Form.Plugin = tool.DefaultPlugin
 	}
@@ -110,17 +125,78 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, f *fl
 	}
 }
 
-// pluginView pings a plugin and reads its servers' statistics.
-func (h *Handler) pluginView(ctx context.Context, info tool.PluginInfo) pluginView {
+// status returns the servers' status of the plugins infos. A signed-in
+// page reads it afresh. A page for a visitor who is not signed in shows
+// the one read last if it is less than statusTTL old and covers infos,
+// and reads it otherwise, one such page at a time: pages loaded by anyone
+// who reaches the handler do not each reach every plugin's servers.
+func (h *Handler) status(ctx context.Context, infos []tool.PluginInfo, fresh bool) *statusSet {
+	if fresh {
+		return h.readStatus(ctx, infos)
+	}
+	select {
+	case h.statusTurn <- struct{}{}:
+	case <-ctx.Done(): // the visitor went away: nothing is shown
+		return &statusSet{at: h.now()}
+	}
+	defer func() { <-h.statusTurn }()
+	h.mu.Lock()
+	last := h.lastStatus
+	h.mu.Unlock()
+	if last != nil && h.now().Sub(last.at) < statusTTL {
+		covers := true
+		for _, info := range infos {
+			if _, ok := last.byName[statusKey(info)]; !ok {
+				covers = false
+				break
+			}
+		}
+		if covers {
+			return last
+		}
+	}
+	// Read for every later visitor: not cut short by this one leaving.
+	return h.readStatus(context.WithoutCancel(ctx), infos)
+}
+
+// readStatus pings the plugins infos and reads their servers'
+// statistics, all at once, and keeps the outcome for status.
+func (h *Handler) readStatus(ctx context.Context, infos []tool.PluginInfo) *statusSet {
+	st := &statusSet{at: h.now(), byName: make(map[string]serverStatus, len(infos))}
+	ss := make([]serverStatus, len(infos))
+	var wg sync.WaitGroup
+	for i, info := range infos {
+		wg.Go(func() { ss[i] = h.serverStatus(ctx, info) })
+	}
+	wg.Wait()
+	for i, info := range infos {
+		st.byName[statusKey(info)] = ss[i]
+	}
+	h.mu.Lock()
+	if h.lastStatus == nil || !st.at.Before(h.lastStatus.at) {
+		h.lastStatus = st
+	}
+	h.mu.Unlock()
+	return st
+}
+
+// newPluginView is the card of a plugin with its servers' status.
+func newPluginView(info tool.PluginInfo, st serverStatus) pluginView {
 	v := pluginView{PluginInfo: info, URLText: displayURL(info), Expiration: expirationText(info.Expiration),
 		ExpSeconds: int64(info.Expiration / time.Second), MaxKeyText: limitText(info.MaxKeyLen), MaxValText: limitText(info.MaxValueLen),
-		WarmText: warmText(info), WarmValue: "0"}
+		WarmText: warmText(info), WarmValue: "0", serverStatus: st}
 	if info.Warm > 0 {
 		v.WarmValue = info.Warm.String()
 	}
 	if v.Codec == "" {
 		v.Codec = codec.Default().Name()
 	}
+	return v
+}
+
+// serverStatus pings a plugin and reads its servers' statistics.
+func (h *Handler) serverStatus(ctx context.Context, info tool.PluginInfo) serverStatus {
+	var v serverStatus
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	v.Ping = h.ping(ctx, info)

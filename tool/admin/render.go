@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The page is written by plain Go code with explicit escaping, not by
@@ -129,6 +130,9 @@ func (d *pageData) html() string {
 	}
 	p.raw(strconv.Itoa(len(d.Plugins)), ` plugin(s) · as of `)
 	p.text(d.Now)
+	if d.Cached {
+		p.raw(` (until you sign in, the servers' status is read at most every `, strconv.Itoa(int(statusTTL/time.Second)), ` s)`)
+	}
 	p.raw(` · <a href="`)
 	p.urlAttr(d.Base)
 	p.raw(`">refresh</a></p>

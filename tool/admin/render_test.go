@@ -20,12 +20,14 @@ func TestRenderEscapes(t *testing.T) {
 	view := pluginView{
 		PluginInfo: tool.PluginInfo{Name: evil, Path: evil, PluginConfig: pc},
 		URLText:    evil, Expiration: evil, MaxKeyText: evil, MaxValText: evil,
-		Ping:  pingResult{Error: evil},
-		Nodes: []nodeSummary{{tool.ServerSummary{Addr: evil, Error: evil}}, summarize(backend.NodeStats{Addr: evil})},
+		serverStatus: serverStatus{
+			Ping:  pingResult{Error: evil},
+			Nodes: []nodeSummary{{tool.ServerSummary{Addr: evil, Error: evil}}, summarize(backend.NodeStats{Addr: evil})},
+		},
 	}
 	d := pageData{
 		Base: "/ad min/", Flash: &flash{Error: true, Text: evil, Pre: evil}, SignedIn: true, CSRF: evil, SiteID: evil,
-		Plugins: []pluginView{view, {PluginInfo: tool.PluginInfo{Name: "b"}, StatsError: evil}},
+		Plugins: []pluginView{view, {PluginInfo: tool.PluginInfo{Name: "b"}, serverStatus: serverStatus{StatsError: evil}}},
 		Dicts:   []dictView{{Plugin: evil, Prefix: evil, Source: evil, Hits: evil, GetLatency: evil}},
 		Codecs:  []string{evil, "raw"},
 		Form:    keyForm{Plugin: evil, Prefix: evil, Key: evil, Value: evil, Codec: evil, TTL: evil},
