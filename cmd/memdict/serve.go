@@ -43,7 +43,8 @@ change what a running service uses, mount the same page in the service
 
 The page is for operators on the machine or behind an authenticating
 proxy: it speaks plain HTTP, so bind it to a public address only behind
-TLS.
+TLS. Behind a proxy that serves it over HTTPS, --secure-cookie marks the
+session cookie Secure, so that browsers never send it over plain HTTP.
 
 Examples:
   memdict serve --config app.yaml
@@ -51,6 +52,7 @@ Examples:
 	flags: func(fs *flag.FlagSet) {
 		fs.String("addr", "127.0.0.1:8080", "listen on this `host:port` (port 0: any free port)")
 		fs.String("token", "", "admin `token` needed to change anything (default $"+EnvAdminToken+", else generated)")
+		fs.Bool("secure-cookie", false, "mark the session cookie Secure (the page is served over HTTPS by a TLS-terminating proxy)")
 	},
 	run: runServe,
 }
@@ -83,9 +85,10 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		secrets = append(secrets, pc.URL)
 	}
 	h, err := admin.New(t, admin.Options{
-		Token:   token,
-		Logger:  slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Secrets: secrets,
+		Token:        token,
+		Logger:       slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Secrets:      secrets,
+		SecureCookie: boolFlag(fs, "secure-cookie"),
 	})
 	if err != nil {
 		return e.fail("serve", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -68,5 +69,48 @@ func TestServeRefusesShortToken(t *testing.T) {
 	code := runEnv(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--token", "short"}, strings.NewReader(""), io.Discard, &stderr, func(string) string { return "" })
 	if code != exitUsage || !strings.Contains(stderr.String(), "at least 8 characters") {
 		t.Errorf("serve --token short: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// serve --secure-cookie marks the session cookie Secure though the page
+// is served over plain HTTP (by a TLS-terminating proxy, say); without
+// it, the cookie of a plain HTTP sign-in is not Secure.
+func TestServeSecureCookie(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		args := []string{"serve", "--addr", "127.0.0.1:0", "--token", "serve-token-for-tests"}
+		if secure {
+			args = append(args, "--secure-cookie")
+		}
+		pr, pw := io.Pipe()
+		done := make(chan int, 1)
+		go func() {
+			done <- runEnv(ctx, args, strings.NewReader(""), io.Discard, pw, func(string) string { return "" })
+			pw.Close()
+		}()
+		sc := bufio.NewScanner(pr)
+		var base string
+		for base == "" && sc.Scan() {
+			if _, u, ok := strings.Cut(sc.Text(), "admin page on "); ok {
+				base = strings.TrimSuffix(u, "/")
+			}
+		}
+		go io.Copy(io.Discard, pr)
+		if base == "" {
+			t.Fatal("serve printed no address")
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.PostForm(base+"/login", url.Values{"token": {"serve-token-for-tests"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if cs := resp.Cookies(); len(cs) != 1 || cs[0].Secure != secure {
+			t.Errorf("serve with --secure-cookie %v: sign-in %d, cookies %v, want one with Secure %v", secure, resp.StatusCode, cs, secure)
+		}
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("serve returned %d", code)
+		}
 	}
 }

@@ -82,6 +82,14 @@ type Options struct {
 	// request is refused, which defeats DNS rebinding (a web page that
 	// gets a browser to send its requests to 127.0.0.1).
 	Hosts []string
+
+	// SecureCookie marks the session cookie Secure on every request, not
+	// only on those that arrive over TLS: set it when a TLS-terminating
+	// proxy serves the page over HTTPS and passes it on in plain HTTP,
+	// where the handler cannot tell. A browser then never sends the
+	// cookie over plain HTTP (it is not sent to the page opened as
+	// http://, which the proxy should redirect).
+	SecureCookie bool
 }
 
 // Handler is the admin page of a live *tool.Tool: it shows the plugins,
@@ -117,6 +125,7 @@ type Handler struct {
 	token   string
 	log     *slog.Logger
 	hosts   []string
+	secure  bool // Options.SecureCookie
 	root    http.Handler
 	cop     *http.CrossOriginProtection
 	started time.Time
@@ -176,7 +185,7 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("admin: New: Prefix %q does not start with /", opts.Prefix)
 	}
 	h := &Handler{
-		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts,
+		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts, secure: opts.SecureCookie,
 		cop:        http.NewCrossOriginProtection(),
 		failing:    make(chan struct{}, 1),
 		statusTurn: make(chan struct{}, 1),
@@ -461,6 +470,10 @@ func (h *Handler) checkToken(r *http.Request, token string) bool {
 	return false
 }
 
+// secureCookie reports whether the session cookie of r is Secure: on a
+// TLS connection, and on every request with Options.SecureCookie.
+func (h *Handler) secureCookie(r *http.Request) bool { return h.secure || r.TLS != nil }
+
 // signIn starts a session and redirects to the page.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	id := randomToken(32)
@@ -476,7 +489,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: base(r), HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, Secure: h.secureCookie(r),
 		MaxAge: int(sessionTTL / time.Second),
 	})
 	h.log.Info("memdict admin: signed in", "remote", r.RemoteAddr)
@@ -517,7 +530,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		delete(h.sessions, id)
 		h.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: base(r), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: base(r), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.secureCookie(r)})
 	http.Redirect(w, r, base(r), http.StatusSeeOther)
 }
 

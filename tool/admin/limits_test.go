@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -107,5 +108,39 @@ func TestAdminAnonymousPagesShareServerStatus(t *testing.T) {
 	signed.Get("")
 	if pings, _ := reads(); pings != 8 {
 		t.Errorf("two signed-in pages: %d pings in all, want 8 (each reads afresh)", pings)
+	}
+}
+
+// Behind a TLS-terminating proxy the page is served over HTTPS but the
+// handler sees plain HTTP: the session cookie was Secure only on a TLS
+// connection, so a browser sent it over plain HTTP too. With
+// Options.SecureCookie it is Secure on every request; without it, only
+// over TLS, as before.
+func TestAdminSecureCookie(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	quiet := slog.New(slog.DiscardHandler)
+	signIn := func(h http.Handler) *http.Cookie {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "http://127.0.0.1/login", strings.NewReader(url.Values{"token": {testToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		h.ServeHTTP(rec, req)
+		for _, c := range rec.Result().Cookies() {
+			if c.Value != "" {
+				return c
+			}
+		}
+		t.Fatalf("sign-in: %d, no session cookie", rec.Code)
+		return nil
+	}
+	for _, secure := range []bool{false, true} {
+		h, err := admin.New(tl, admin.Options{Token: testToken, Logger: quiet, SecureCookie: secure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := signIn(h); c.Secure != secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+			t.Errorf("with SecureCookie %v, the session cookie of a plain HTTP sign-in is Secure %v (HttpOnly %v, SameSite %v)", secure, c.Secure, c.HttpOnly, c.SameSite)
+		}
 	}
 }
