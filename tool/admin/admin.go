@@ -32,17 +32,18 @@ var assets embed.FS
 const MinTokenLen = 8
 
 const (
-	sessionCookie = "memdict_admin_session"
-	sessionTTL    = 12 * time.Hour
-	maxSessions   = 1000
-	maxDicts      = 50 // Dicts the key tester keeps, with their metrics
-	maxFormBytes  = 2 << 20
-	maxLoginBytes = 4 << 10  // of a sign-in form, which holds a token
-	maxShown      = 64 << 10 // bytes of a value's text the key tester shows
-	pingTimeout   = 2 * time.Second
-	changeTimeout = 10 * time.Second
-	failDelay     = 300 * time.Millisecond // of a failed sign-in
-	statusTTL     = 10 * time.Second       // of the servers' status shown to visitors not signed in
+	sessionCookie  = "memdict_admin_session"
+	sessionTTL     = 12 * time.Hour
+	maxSessions    = 1000
+	maxDicts       = 50 // Dicts the key tester keeps, with their metrics
+	maxFormSecrets = 64 // URLs typed in the plugin form kept to scrub, beyond those in use
+	maxFormBytes   = 2 << 20
+	maxLoginBytes  = 4 << 10  // of a sign-in form, which holds a token
+	maxShown       = 64 << 10 // bytes of a value's text the key tester shows
+	pingTimeout    = 2 * time.Second
+	changeTimeout  = 10 * time.Second
+	failDelay      = 300 * time.Millisecond // of a failed sign-in
+	statusTTL      = 10 * time.Second       // of the servers' status shown to visitors not signed in
 )
 
 // Options configure a Handler. The zero value is valid: a generated
@@ -143,6 +144,7 @@ type Handler struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	secrets  []string            // URLs with passwords, to scrub from errors
+	fixed    int                 // secrets[:fixed] are Options.Secrets, kept for good
 	dicts    map[string]*dictSet // the key tester's, by plugin name + "\x00" + prefix
 	dictKeys []string            // dicts' keys, in the order opened
 	// lastStatus is the servers' status read last, which pages of
@@ -198,6 +200,7 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 		h.log = slog.Default()
 	}
 	h.addSecrets(opts.Secrets...)
+	h.fixed = len(h.secrets)
 	if h.token == "" {
 		h.token = randomToken(18)
 		h.log.Warn("memdict admin: generated admin token (set Options.Token to choose it)", "token", h.token)
@@ -330,7 +333,38 @@ func (h *Handler) addSecrets(secrets ...string) {
 		if strings.Contains(s, "://") && backend.URLPassword(s) == "" {
 			continue
 		}
-		h.secrets = append(h.secrets, s)
+		if !slices.Contains(h.secrets, s) {
+			h.secrets = append(h.secrets, s)
+		}
+	}
+}
+
+// addFormSecret records the URL typed in the plugin form, as addSecrets
+// does. Beyond maxFormSecrets such URLs, the oldest that is neither a
+// plugin's URL nor the one a plugin warms up from is forgotten: a
+// signed-in operator who posts the form again and again does not grow
+// the list, which every message shown is scrubbed of, without bound.
+func (h *Handler) addFormSecret(s string) {
+	h.addSecrets(s)
+	h.mu.Lock()
+	n := len(h.secrets) - h.fixed
+	h.mu.Unlock()
+	if n <= maxFormSecrets {
+		return
+	}
+	inUse := map[string]bool{}
+	for _, info := range h.t.Plugins() {
+		inUse[backend.Redact(info.URL)] = true
+		inUse[backend.Redact(info.WarmFrom)] = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := h.fixed; i < len(h.secrets) && len(h.secrets)-h.fixed > maxFormSecrets; {
+		if x := h.secrets[i]; x != s && !inUse[backend.Redact(x)] {
+			h.secrets = slices.Delete(h.secrets, i, i+1)
+			continue
+		}
+		i++
 	}
 }
 
@@ -572,7 +606,7 @@ func (h *Handler) handlePlugin(w http.ResponseWriter, r *http.Request) {
 		h.setFlash(w, r, ss, &flash{Error: true, Text: fmt.Sprintf("Plugin %s not changed: %s", old.Name, h.scrub(err.Error()))})
 		return
 	}
-	h.addSecrets(pc.URL)
+	h.addFormSecret(pc.URL)
 	ctx, cancel := context.WithTimeout(r.Context(), changeTimeout)
 	defer cancel()
 	if err := h.t.SetPlugin(ctx, old.Path, pc); err != nil {

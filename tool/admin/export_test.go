@@ -9,3 +9,17 @@ func SetClock(h *Handler, now func() time.Time) { h.now = now }
 // StatusTTL is how long the servers' status of visitors not signed in is
 // kept.
 const StatusTTL = statusTTL
+
+// SecretCount is the number of secrets h scrubs messages of.
+func SecretCount(h *Handler) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.secrets)
+}
+
+// Scrub is h's scrub of a message.
+func Scrub(h *Handler, msg string) string { return h.scrub(msg) }
+
+// MaxFormSecrets is how many URLs typed in the plugin form h keeps
+// beyond those in use.
+const MaxFormSecrets = maxFormSecrets
