@@ -575,6 +575,27 @@ func quoteKey(key string) string {
 	return key
 }
 
+// keyJSON is a key as keys --json prints it: a JSON string, or, for a
+// key that is not UTF-8, which a JSON string cannot hold (its bad bytes
+// would all read as U+FFFD), {"key": ..., "key_base64": ...}, as dump
+// writes such a key.
+func keyJSON(k string) any {
+	if utf8.ValidString(k) {
+		return k
+	}
+	m := map[string]string{"key": k}
+	addBase64(m, "key", k)
+	return m
+}
+
+// addBase64 adds to m, for a text s of field name that is not UTF-8, the
+// field name+"_base64" holding its very bytes.
+func addBase64(m map[string]string, name, s string) {
+	if !utf8.ValidString(s) {
+		m[name+"_base64"] = base64.StdEncoding.EncodeToString([]byte(s))
+	}
+}
+
 var keysCmd = &command{
 	name: "keys", nargs: 0,
 	summary: "list the keys of the Dict (--prefix), or of every prefix",
@@ -584,7 +605,11 @@ order. Without --prefix, lists the live keys of every prefix of the site,
 one "PREFIX<tab>KEY" a line (prefixes found in the backend's key space). A
 prefix or key that holds spaces at its ends, quotes, tabs or characters
 that do not print is shown Go-quoted. --json prints one JSON value a line:
-a string with --prefix, else {"prefix": ..., "key": ...}.
+a string with --prefix, else {"prefix": ..., "key": ...}. A key that is
+not UTF-8, which a JSON string cannot hold, prints as dump writes it:
+{"key": ..., "key_base64": ...}, "key" showing it with U+FFFD for its bad
+bytes and "key_base64" holding its very bytes ("prefix_base64" for such a
+prefix).
 
 --raw-key lists the backend keys as they are, every one that starts with
 --prefix's text (all of them without it), memdict's and other programs'.
@@ -614,7 +639,7 @@ Examples:
 			case rawKey:
 				err = listRaw(ctx, ds.be, e.prefix, func(k string) bool {
 					if e.json {
-						_ = printJSON(e.stdout, k, true)
+						_ = printJSON(e.stdout, keyJSON(k), true)
 					} else {
 						fmt.Fprintln(e.stdout, quoteKey(k))
 					}
@@ -623,7 +648,10 @@ Examples:
 			case allPrefixes:
 				err = ds.allKeys(ctx, func(prefix, k string) bool {
 					if e.json {
-						_ = printJSON(e.stdout, map[string]string{"prefix": prefix, "key": k}, true)
+						m := map[string]string{"prefix": prefix, "key": k}
+						addBase64(m, "prefix", prefix)
+						addBase64(m, "key", k)
+						_ = printJSON(e.stdout, m, true)
 					} else {
 						fmt.Fprintf(e.stdout, "%s\t%s\n", quoteKey(prefix), quoteKey(k))
 					}
@@ -636,7 +664,7 @@ Examples:
 						break
 					}
 					if e.json {
-						_ = printJSON(e.stdout, k, true)
+						_ = printJSON(e.stdout, keyJSON(k), true)
 					} else {
 						fmt.Fprintln(e.stdout, quoteKey(k))
 					}

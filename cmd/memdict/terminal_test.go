@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/memdict/memdict"
@@ -264,6 +266,69 @@ func TestOutputWriteErrorIsError(t *testing.T) {
 		code := runEnv(context.Background(), args, strings.NewReader(""), &failingWriter{n: 20}, &errb, func(k string) string { return env[k] })
 		if code != exitError || !strings.Contains(errb.String(), "no space left on device") {
 			t.Errorf("memdict %q with a failing output: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+}
+
+// keys --json prints a key that is not UTF-8 so that its bytes can be told
+// apart and read back: encoding/json wrote each bad byte as U+FFFD, so
+// that "k\xff" and "k\xfe" printed the same line. Such a key prints as
+// dump writes it, with "key_base64".
+func TestKeysJSONKeepsKeyBytes(t *testing.T) {
+	f, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	d, err := memdict.New[string](f, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"k\xff", "k\xfe", "plain"}
+	for _, k := range keys {
+		if err := d.Put(k, "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type line struct {
+		Prefix       string `json:"prefix"`
+		PrefixBase64 string `json:"prefix_base64"`
+		Key          string `json:"key"`
+		KeyBase64    string `json:"key_base64"`
+	}
+	decode := func(s string) string {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatalf("bad base64 %q: %v", s, err)
+		}
+		return string(b)
+	}
+	for _, args := range [][]string{{"keys", "--prefix", "p", "--json"}, {"keys", "--json"}, {"keys", "--raw-key", "--json"}} {
+		r := mustRunIn(t, env, exitOK, "", args...)
+		got := map[string]bool{}
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var k string
+			if strings.HasPrefix(l, `"`) {
+				if err := json.Unmarshal([]byte(l), &k); err != nil {
+					t.Fatalf("memdict %q: line %s: %v", args, l, err)
+				}
+			} else {
+				var x line
+				if err := json.Unmarshal([]byte(l), &x); err != nil {
+					t.Fatalf("memdict %q: line %s: %v", args, l, err)
+				}
+				k = x.Key
+				if x.KeyBase64 != "" {
+					k = decode(x.KeyBase64)
+				}
+			}
+			got[k] = true
+		}
+		for _, k := range keys {
+			found := got[k]
+			if args[1] == "--raw-key" {
+				found = got[d.BackendKey(k)]
+			}
+			if !found {
+				t.Errorf("memdict %q does not list the key %q as such:\n%s", args, k, r.stdout)
+			}
 		}
 	}
 }
