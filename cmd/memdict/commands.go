@@ -78,8 +78,8 @@ func printJSON(w io.Writer, v any, compact bool) error {
 	return err
 }
 
-// marshalJSON is json.Marshal without HTML escaping, with the C1 controls
-// escaped (escapeC1).
+// marshalJSON is json.Marshal without HTML escaping, with the C1 and
+// bidirectional controls escaped (escapeControls).
 func marshalJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -87,11 +87,12 @@ func marshalJSON(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return escapeC1(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+	return escapeControls(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // marshalJSONIndent is json.MarshalIndent(v, "", "  ") without HTML
-// escaping, with the C1 controls escaped (escapeC1).
+// escaping, with the C1 and bidirectional controls escaped
+// (escapeControls).
 func marshalJSONIndent(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -100,28 +101,37 @@ func marshalJSONIndent(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return escapeC1(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+	return escapeControls(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
-// escapeC1 writes the C1 controls (U+0080 to U+009F) of the JSON text b as
-// \u0080 to \u009f, as encoding/json writes the C0 controls: a terminal
-// acts on them too (U+009B is CSI, U+009D OSC), and keys and values are
-// other programs' text. They occur in strings only, and the text reads
-// back as the same value.
-func escapeC1(b []byte) []byte {
-	if !bytes.Contains(b, []byte{0xc2}) {
+// escapeControls writes the C1 controls (U+0080 to U+009F) and the
+// bidirectional controls (U+061C, U+200E, U+200F, U+202A to U+202E,
+// U+2066 to U+2069) of the JSON text b as \u0080, \u202e, ..., as
+// encoding/json writes the C0 controls: a terminal acts on the C1 controls
+// too (U+009B is CSI, U+009D OSC), the bidirectional ones reorder the text
+// around them (a key "txt.exe" shows as "exe.txt"), and keys and values
+// are other programs' text. They occur in strings only, and the text
+// reads back as the same value.
+func escapeControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, escapedControl) {
 		return b
 	}
 	out := make([]byte, 0, len(b)+16)
-	for i := 0; i < len(b); i++ {
-		if b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
-			out = fmt.Appendf(out, `\u%04x`, b[i+1])
-			i++
-			continue
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if escapedControl(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, b[i:i+size]...)
 		}
-		out = append(out, b[i])
+		i += size
 	}
 	return out
+}
+
+// escapedControl reports whether escapeControls escapes r.
+func escapedControl(r rune) bool {
+	return (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // record is a key and its value as get --json and dump print them, and

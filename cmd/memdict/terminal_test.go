@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // hasControl reports whether s holds a byte a terminal acts on: C0
@@ -330,5 +331,52 @@ func TestKeysJSONKeepsKeyBytes(t *testing.T) {
 				t.Errorf("memdict %q does not list the key %q as such:\n%s", args, k, r.stdout)
 			}
 		}
+	}
+}
+
+// hasBidi reports whether s holds a bidirectional control (U+061C,
+// U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069), which reorders the
+// text around it on a terminal.
+func hasBidi(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }) >= 0
+}
+
+// The bidirectional controls in a key or value (other programs' text)
+// reorder what a terminal shows around them: a key "report\u202etxt.exe"
+// shows as "reportexe.txt". The JSON that get, get --json, keys --json and
+// dump print left them as they are; they are escaped as the C1 controls
+// are (TestJSONEscapesC1Controls), plain output quotes them, and load
+// reads the same value back.
+func TestJSONEscapesBidiControls(t *testing.T) {
+	_, u := newFaulty(t)
+	env := map[string]string{"MEMDICT_URL": u}
+	val := "a\u202egnp.exe\u2066x\u2069\u200e\u200f\u061cb\u202a\u202b\u202c\u202d\u2067\u2068"
+	key := "report\u202etxt.exe"
+	mustRunIn(t, env, exitOK, "", "put", "--prefix", "p", key, val)
+	var dump string
+	for _, args := range [][]string{
+		{"get", "--prefix", "p", key},
+		{"get", "--prefix", "p", "--json", key},
+		{"keys", "--prefix", "p"},
+		{"keys", "--prefix", "p", "--json"},
+		{"keys"},
+		{"keys", "--json"},
+		{"keys", "--raw-key", "--json"},
+		{"dump", "--prefix", "p"},
+	} {
+		r := mustRunIn(t, env, exitOK, "", args...)
+		if hasBidi(r.stdout) || hasBidi(r.stderr) {
+			t.Errorf("memdict %q printed bidirectional controls as they are:\n%q", args, r)
+		}
+		if args[0] == "dump" {
+			dump = r.stdout
+		}
+	}
+	if !strings.Contains(dump, `a\u202egnp.exe\u2066x\u2069\u200e\u200f\u061cb`) {
+		t.Errorf("dump: %q", dump)
+	}
+	mustRunIn(t, env, exitOK, dump, "load", "--prefix", "q")
+	if r := mustRunIn(t, env, exitOK, "", "get", "--prefix", "q", "--raw", key); r.stdout != val {
+		t.Errorf("after dump and load: %q, want %q", r.stdout, val)
 	}
 }
