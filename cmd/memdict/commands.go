@@ -782,7 +782,9 @@ Examples:
 				fmt.Fprintf(e.stdout, "plugin %s (%s)\n", ds.info.Name, displayURL(ds.info))
 				for _, n := range nodes {
 					s := summarize(n)
-					fmt.Fprintf(e.stdout, "\nserver %s\n", n.Addr)
+					// A cluster's node addresses are its servers' words
+					// (CLUSTER SLOTS): quoted, as its statistics are.
+					fmt.Fprintf(e.stdout, "\nserver %s\n", printable(n.Addr))
 					if n.Err != nil {
 						fmt.Fprintf(e.stdout, "  error:     %s\n", e.scrub(n.Err.Error()))
 						code = exitError

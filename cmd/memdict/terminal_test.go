@@ -380,3 +380,30 @@ func TestJSONEscapesBidiControls(t *testing.T) {
 		t.Errorf("after dump and load: %q, want %q", r.stdout, val)
 	}
 }
+
+// A Redis Cluster's nodes are the addresses its servers give (CLUSTER
+// SLOTS): stats printed each as "server ADDR" as it was, so that a
+// hostile or broken server, or a proxy, sent terminal escapes (a window
+// title, a cleared screen) to the operator's terminal. The address is
+// quoted as the statistics and errors are.
+func TestStatsQuotesHostileClusterAddress(t *testing.T) {
+	rd := testserver.Redis(t)
+	p := hostile.Start(t, rd.Addr, hostile.RESPFramer)
+	const evil = "\x1b]0;owned\x07\x1b[2J"
+	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		if bytes.Contains(reply, []byte("cluster support disabled")) { // CLUSTER SLOTS: one node, evil:6379
+			reply = fmt.Appendf(nil, "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$%d\r\n%s\r\n:6379\r\n", len(evil), evil)
+		}
+		return c.Write(reply)
+	}))
+	env := map[string]string{"MEMDICT_URL": "redis://" + p.Addr() + "?cluster=true"}
+	for _, args := range [][]string{{"stats"}, {"stats", "--all"}, {"stats", "--json"}} {
+		r := runIn(t, env, "", args...)
+		if hasControl(r.stdout) || hasControl(r.stderr) {
+			t.Errorf("memdict %q printed the cluster's node address as it is:\n%q", args, r)
+		}
+		if args[len(args)-1] != "--json" && !strings.Contains(r.stdout, `server \x1b]0;owned\a\x1b[2J:6379`) {
+			t.Errorf("memdict %q: the node's address is not shown quoted:\n%q", args, r.stdout)
+		}
+	}
+}
