@@ -206,9 +206,9 @@ func (c *Client) FlushNode(ctx context.Context, addr string) error {
 // Client currently marks it down, with auto-eject "memdict_ejected"
 // (whether it is out of the ring), and with discovery
 // "memdict_addresses" (the addresses its name resolved to, comma
-// separated). A server that cannot be asked has Err
-// set; the error returned is non-nil only if ctx ended or the Client is
-// closed.
+// separated). A server that cannot be asked, or whose reply is longer
+// than any memcached's (more than 4096 lines), has Err set; the error
+// returned is non-nil only if ctx ended or the Client is closed.
 func (c *Client) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	tk, err := c.enter("stats", "")
 	if err != nil {
@@ -241,6 +241,12 @@ func (c *Client) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	return out, nil
 }
 
+// maxStatLines bounds the lines of a "stats" reply (memcached sends about
+// a hundred): a broken or hostile server that sends lines without end,
+// within the command's timeout, does not fill the caller's memory (an
+// admin page asks on behalf of anyone who loads it).
+const maxStatLines = 4096
+
 func (c *Client) stats(ctx context.Context, addr string) (map[string]string, error) {
 	a, err := c.dialAdmin(ctx, addr)
 	if err != nil {
@@ -251,6 +257,7 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 		return nil, c.adminErr(ctx, "stats", addr, err)
 	}
 	m := make(map[string]string)
+	lines := 0
 	for {
 		line, err := a.readLine()
 		if err != nil {
@@ -262,6 +269,9 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 		rest, ok := strings.CutPrefix(line, "STAT ")
 		if !ok {
 			return nil, c.adminErr(ctx, "stats", addr, protoErr(fmt.Sprintf("unexpected line in stats reply: %q", line)))
+		}
+		if lines++; lines > maxStatLines {
+			return nil, c.adminErr(ctx, "stats", addr, protoErr(fmt.Sprintf("stats reply of more than %d lines", maxStatLines)))
 		}
 		name, value, _ := strings.Cut(rest, " ")
 		m[name] = value
