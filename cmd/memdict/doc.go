@@ -116,6 +116,9 @@
 // deletes a key. The session cookie is HttpOnly and SameSite=Strict, every
 // form carries an anti-forgery token, cross-origin posts and foreign Host
 // names are refused, and the page sets a strict Content-Security-Policy.
-// It is plain HTML and CSS, with no JavaScript. SIGINT or SIGTERM stop it
-// gracefully.
+// It is plain HTML and CSS, with no JavaScript. Behind a reverse proxy on
+// the same machine, --host names the proxy's public host name, which the
+// page otherwise refuses on a loopback address, and --secure-cookie marks
+// the session cookie Secure when the proxy serves HTTPS. SIGINT or
+// SIGTERM stop it gracefully.
 package main

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ The page is for operators on the machine or behind an authenticating
 proxy: it speaks plain HTTP, so bind it to a public address only behind
 TLS. Behind a proxy that serves it over HTTPS, --secure-cookie marks the
 session cookie Secure, so that browsers never send it over plain HTTP.
+On a loopback address the page answers to loopback host names only (a
+defence against DNS rebinding): a proxy on the same machine that passes
+on its public host name needs --host NAME (comma-separated for several).
 
 Examples:
   memdict serve --config app.yaml
@@ -52,6 +56,7 @@ Examples:
 	flags: func(fs *flag.FlagSet) {
 		fs.String("addr", "127.0.0.1:8080", "listen on this `host:port` (port 0: any free port)")
 		fs.String("token", "", "admin `token` needed to change anything (default $"+EnvAdminToken+", else generated)")
+		fs.String("host", "", "also answer to these host `names` (comma-separated) on a loopback address: a reverse proxy's public name")
 		fs.Bool("secure-cookie", false, "mark the session cookie Secure (the page is served over HTTPS by a TLS-terminating proxy)")
 	},
 	run: runServe,
@@ -79,6 +84,12 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		return e.fail("serve", err)
 	}
 	defer t.Close()
+	var hosts []string
+	for h := range strings.SplitSeq(fs.Lookup("host").Value.String(), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
 	log := &lockedWriter{w: e.stderr}
 	secrets := []string{e.url}
 	for _, pc := range cfg.Plugins {
@@ -89,6 +100,7 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		Logger:       slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Secrets:      secrets,
 		SecureCookie: boolFlag(fs, "secure-cookie"),
+		Hosts:        hosts,
 	})
 	if err != nil {
 		return e.fail("serve", err)
