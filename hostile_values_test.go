@@ -160,3 +160,18 @@ func TestCodecPanicIsErrDecode(t *testing.T) {
 		t.Errorf("Raw.Decoded of a value its codec panics on = %v, true", v)
 	}
 }
+
+// Put of a value that holds itself is ErrEncode: the msgpack encoder
+// recursed without end and the stack overflow killed the process.
+func TestPutCyclicValue(t *testing.T) {
+	be := memory.New()
+	d := newDict[map[string]any](t, be, "p")
+	m := map[string]any{}
+	m["self"] = m
+	if err := d.Put("k", m); !errors.Is(err, memdict.ErrEncode) {
+		t.Errorf("Put of a map holding itself: %v, want ErrEncode", err)
+	}
+	if _, ok := d.Get("k"); ok {
+		t.Error("the failed Put stored a value")
+	}
+}

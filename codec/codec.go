@@ -58,7 +58,9 @@ const (
 var (
 	// MsgPack encodes with github.com/vmihailenco/msgpack/v5. Struct fields
 	// are named by their `msgpack` tag, or else their `json` tag, or else
-	// their Go name. It is memdict's default codec.
+	// their Go name. It is memdict's default codec. A value nested deeper
+	// than MsgPackMaxDepth arrays and maps, or holding itself, is an
+	// encoding error.
 	MsgPack Codec = msgpackCodec{}
 	// JSON encodes with encoding/json.
 	JSON Codec = jsonCodec{}
@@ -201,8 +203,14 @@ func (c msgpackCodec) Marshal(v any) ([]byte, error) {
 	return c.AppendMarshal(make([]byte, 0, 64), v)
 }
 
-// AppendMarshal implements Appender.
+// AppendMarshal implements Appender. A value nested deeper than
+// MsgPackMaxDepth arrays and maps, which no reader would decode, or one
+// that holds itself (a map, slice or pointer cycle) is an error
+// (checkEncodeDepth), not a stack overflow.
 func (msgpackCodec) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	if err := checkEncodeDepth(v); err != nil {
+		return dst, err
+	}
 	e := msgpackEncoders.Get().(*msgpackEncoder)
 	e.w.b = dst
 	err := e.enc.Encode(v)

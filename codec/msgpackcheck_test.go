@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,58 @@ func BenchmarkMsgPackUnmarshal(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// A value that holds itself, or nests deeper than MsgPackMaxDepth, is an
+// encoding error: the encoder recursed once per level, so a map that held
+// itself (or a pointer, slice or interface cycle) overflowed the writer's
+// stack, a fatal error, not a panic. Values at the bound encode (and
+// decode), and the encoder's skipped fields (unexported, "-") may cycle.
+func TestMsgPackEncodeDepth(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(256 << 20)) // fail fast without the check
+	type node struct {
+		Next   *node
+		Any    any
+		parent *node
+		Skip   *node `msgpack:"-"`
+	}
+	selfMap := map[string]any{}
+	selfMap["m"] = selfMap
+	selfSlice := []any{nil}
+	selfSlice[0] = selfSlice
+	selfPtr := &node{}
+	selfPtr.Next = selfPtr
+	selfAny := &node{}
+	selfAny.Any = []any{selfAny}
+	var selfIface any
+	selfIface = &selfIface
+	nest := func(n int) any {
+		var v any = 1
+		for range n {
+			v = []any{v}
+		}
+		return v
+	}
+	for name, v := range map[string]any{
+		"map": selfMap, "slice": selfSlice, "pointer": selfPtr, "through any": selfAny,
+		"interface": &selfIface, "too deep": nest(MsgPackMaxDepth + 1),
+	} {
+		if _, err := MsgPack.Marshal(v); err == nil || !strings.Contains(err.Error(), "nested deeper") {
+			t.Errorf("Marshal of %s: %v, want an error", name, err)
+		}
+	}
+	skipped := &node{}
+	skipped.parent, skipped.Skip = skipped, skipped
+	for name, v := range map[string]any{"at the bound": nest(MsgPackMaxDepth), "skipped fields": skipped} {
+		b, err := MsgPack.Marshal(v)
+		if err != nil {
+			t.Errorf("Marshal of %s: %v", name, err)
+			continue
+		}
+		var back any
+		if err := MsgPack.Unmarshal(b, &back); err != nil {
+			t.Errorf("Unmarshal of %s: %v", name, err)
+		}
 	}
 }
