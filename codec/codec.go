@@ -65,7 +65,8 @@ var (
 	// JSON encodes with encoding/json.
 	JSON Codec = jsonCodec{}
 	// Gob encodes with encoding/gob; every value carries its type
-	// description, so it is larger and slower than MsgPack.
+	// description, so it is larger and slower than MsgPack. A value that
+	// holds itself is an encoding error.
 	Gob Codec = gobCodec{}
 	// Raw stores string and []byte values as they are. Marshal and
 	// Unmarshal accept string, []byte, *string and *[]byte only.
@@ -260,7 +261,12 @@ type gobCodec struct{}
 func (gobCodec) ID() byte     { return GobID }
 func (gobCodec) Name() string { return "gob" }
 
+// Marshal encodes v; a value that holds itself (a pointer, map or slice
+// cycle), which gob would follow until the stack overflows, is an error.
 func (gobCodec) Marshal(v any) ([]byte, error) {
+	if err := gobWalk.walkAny(v, 0, 0); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
 		return nil, err

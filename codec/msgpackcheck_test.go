@@ -187,3 +187,35 @@ func TestMsgPackEncodeDepth(t *testing.T) {
 		}
 	}
 }
+
+// Gob's Marshal of a value that holds itself is an error: gob followed
+// the cycle until the stack overflowed, a fatal error. A list longer than
+// msgpack's bound still encodes and decodes.
+func TestGobEncodeCycle(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(256 << 20)) // fail fast without the check
+	type node struct {
+		V    int
+		Next *node
+		prev *node
+	}
+	self := &node{V: 1}
+	self.Next = self
+	if _, err := Gob.Marshal(self); err == nil || !strings.Contains(err.Error(), "holding itself") {
+		t.Errorf("Marshal of a pointer cycle: %v, want an error", err)
+	}
+	var list *node
+	for i := range MsgPackMaxDepth + 10 {
+		list = &node{V: i, Next: list}
+		if list.Next != nil {
+			list.Next.prev = list // not encoded: unexported
+		}
+	}
+	b, err := Gob.Marshal(list)
+	if err != nil {
+		t.Fatalf("Marshal of a list of %d: %v", MsgPackMaxDepth+10, err)
+	}
+	var back *node
+	if err := Gob.Unmarshal(b, &back); err != nil || back.V != list.V {
+		t.Errorf("Unmarshal of the list: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding"
+	"encoding/gob"
 	"fmt"
 	"reflect"
 	"strings"
@@ -22,27 +23,46 @@ type nestInfo struct {
 	fields []int
 }
 
-var nestInfos sync.Map // reflect.Type → *nestInfo
+// A walker checks the depth of values for an encoder: msgpack's (the
+// fields its tags name), or gob's (every exported field).
+type walker struct {
+	gob      bool
+	maxDepth int
+	opaque   []reflect.Type // types encoded by these methods are not walked
+	tooDeep  error
+	infos    sync.Map // reflect.Type → *nestInfo
+}
 
 var (
-	customEncoderType   = reflect.TypeFor[msgpack.CustomEncoder]()
-	marshalerType       = reflect.TypeFor[msgpack.Marshaler]()
+	msgpackWalk = &walker{maxDepth: MsgPackMaxDepth, opaque: []reflect.Type{
+		reflect.TypeFor[msgpack.CustomEncoder](), reflect.TypeFor[msgpack.Marshaler](),
+		binaryMarshalerType, textMarshalerType},
+		tooDeep: fmt.Errorf("msgpack: value nested deeper than %d arrays and maps, or holding itself", MsgPackMaxDepth)}
+	gobWalk = &walker{gob: true, maxDepth: gobMaxDepth, opaque: []reflect.Type{
+		reflect.TypeFor[gob.GobEncoder](), binaryMarshalerType, textMarshalerType},
+		tooDeep: fmt.Errorf("gob: value nested deeper than %d levels, or holding itself", gobMaxDepth)}
+)
+
+// gobMaxDepth bounds the nesting of a value the Gob codec encodes.
+const gobMaxDepth = 100000
+
+var (
 	binaryMarshalerType = reflect.TypeFor[encoding.BinaryMarshaler]()
 	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
 // nestInfoOf returns t's nestInfo, working it out once per type.
-func nestInfoOf(t reflect.Type) *nestInfo {
-	if ni, ok := nestInfos.Load(t); ok {
+func (enc *walker) nestInfoOf(t reflect.Type) *nestInfo {
+	if ni, ok := enc.infos.Load(t); ok {
 		return ni.(*nestInfo)
 	}
-	return findNests(t, map[reflect.Type]bool{})
+	return enc.findNests(t, map[reflect.Type]bool{})
 }
 
 // findNests works out t's nestInfo; path holds the types being worked
 // out, of which meeting one again is a recursive type.
-func findNests(t reflect.Type, path map[reflect.Type]bool) *nestInfo {
-	if ni, ok := nestInfos.Load(t); ok {
+func (enc *walker) findNests(t reflect.Type, path map[reflect.Type]bool) *nestInfo {
+	if ni, ok := enc.infos.Load(t); ok {
 		return ni.(*nestInfo)
 	}
 	if path[t] {
@@ -50,9 +70,9 @@ func findNests(t reflect.Type, path map[reflect.Type]bool) *nestInfo {
 	}
 	ni := &nestInfo{}
 	pt := reflect.PointerTo(t)
-	for _, m := range []reflect.Type{customEncoderType, marshalerType, binaryMarshalerType, textMarshalerType} {
+	for _, m := range enc.opaque {
 		if t.Implements(m) || pt.Implements(m) {
-			nestInfos.Store(t, ni) // encoded by its own method: not walked
+			enc.infos.Store(t, ni) // encoded by its own method: not walked
 			return ni
 		}
 	}
@@ -61,9 +81,9 @@ func findNests(t reflect.Type, path map[reflect.Type]bool) *nestInfo {
 	case reflect.Interface:
 		ni.nests = true
 	case reflect.Pointer, reflect.Slice, reflect.Array:
-		ni.nests = findNests(t.Elem(), path).nests
+		ni.nests = enc.findNests(t.Elem(), path).nests
 	case reflect.Map:
-		ni.nests = findNests(t.Key(), path).nests || findNests(t.Elem(), path).nests
+		ni.nests = enc.findNests(t.Key(), path).nests || enc.findNests(t.Elem(), path).nests
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
@@ -72,17 +92,17 @@ func findNests(t reflect.Type, path map[reflect.Type]bool) *nestInfo {
 				tag = f.Tag.Get("json")
 			}
 			name, _, _ := strings.Cut(tag, ",")
-			if (!f.IsExported() && !f.Anonymous) || name == "-" {
+			if enc.gob && !f.IsExported() || !enc.gob && (!f.IsExported() && !f.Anonymous || name == "-") {
 				continue // not written by the encoder
 			}
-			if findNests(f.Type, path).nests {
+			if enc.findNests(f.Type, path).nests {
 				ni.fields = append(ni.fields, i)
 			}
 		}
 		ni.nests = len(ni.fields) > 0
 	}
 	delete(path, t)
-	nestInfos.Store(t, ni)
+	enc.infos.Store(t, ni)
 	return ni
 }
 
@@ -92,59 +112,56 @@ func findNests(t reflect.Type, path map[reflect.Type]bool) *nestInfo {
 // level: a cycle would overflow the writer's stack, a crash no recover
 // catches. Only values of types that can nest so are walked.
 func checkEncodeDepth(v any) error {
-	return walkAny(v, 0, 0)
+	return msgpackWalk.walkAny(v, 0, 0)
 }
 
 // walkAny walks v, which depth arrays and maps hold, reached through hops
 // pointers and interfaces since the innermost: the values of JSON's shapes
 // (map[string]any, []any, scalars) without reflection, others with
 // walkDepth.
-func walkAny(v any, depth, hops int) error {
+func (enc *walker) walkAny(v any, depth, hops int) error {
 	switch x := v.(type) {
 	case nil, string, bool, int, int64, uint64, float64, []byte:
 		return nil
 	case map[string]any:
-		if len(x) > 0 && depth >= MsgPackMaxDepth {
-			return errTooDeep
+		if len(x) > 0 && depth >= enc.maxDepth {
+			return enc.tooDeep
 		}
 		for _, e := range x {
-			if err := walkAny(e, depth+1, 0); err != nil {
+			if err := enc.walkAny(e, depth+1, 0); err != nil {
 				return err
 			}
 		}
 		return nil
 	case []any:
-		if len(x) > 0 && depth >= MsgPackMaxDepth {
-			return errTooDeep
+		if len(x) > 0 && depth >= enc.maxDepth {
+			return enc.tooDeep
 		}
 		for _, e := range x {
-			if err := walkAny(e, depth+1, 0); err != nil {
+			if err := enc.walkAny(e, depth+1, 0); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	rv := reflect.ValueOf(v)
-	if !nestInfoOf(rv.Type()).nests {
+	if !enc.nestInfoOf(rv.Type()).nests {
 		return nil
 	}
-	return walkDepth(rv, depth, hops)
+	return enc.walkDepth(rv, depth, hops)
 }
 
-// errTooDeep is checkEncodeDepth's error.
-var errTooDeep = fmt.Errorf("msgpack: value nested deeper than %d arrays and maps, or holding itself", MsgPackMaxDepth)
-
 // walkDepth is walkAny of a reflect.Value.
-func walkDepth(v reflect.Value, depth, hops int) error {
+func (enc *walker) walkDepth(v reflect.Value, depth, hops int) error {
 	for ; v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface; hops++ {
 		if v.IsNil() {
 			return nil
 		}
 		if hops >= maxPointerHops {
-			return errTooDeep
+			return enc.tooDeep
 		}
 		if v.Kind() == reflect.Interface && v.CanInterface() {
-			return walkAny(v.Interface(), depth, hops+1) // no copy: v holds an interface
+			return enc.walkAny(v.Interface(), depth, hops+1) // no copy: v holds an interface
 		}
 		v = v.Elem()
 	}
@@ -153,35 +170,35 @@ func walkDepth(v reflect.Value, depth, hops int) error {
 	default:
 		return nil // a scalar
 	}
-	ni := nestInfoOf(v.Type())
+	ni := enc.nestInfoOf(v.Type())
 	if !ni.nests {
 		return nil
 	}
-	if depth >= MsgPackMaxDepth && (v.Kind() == reflect.Struct || v.Len() > 0) {
-		return errTooDeep // as checkMsgPack counts: non-empty arrays and maps
+	if depth >= enc.maxDepth && (v.Kind() == reflect.Struct || v.Len() > 0) {
+		return enc.tooDeep // as checkMsgPack counts: non-empty arrays and maps
 	}
 	switch v.Kind() {
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
-			if err := walkDepth(v.Index(i), depth+1, 0); err != nil {
+			if err := enc.walkDepth(v.Index(i), depth+1, 0); err != nil {
 				return err
 			}
 		}
 	case reflect.Map:
-		keys := nestInfoOf(v.Type().Key()).nests
+		keys := enc.nestInfoOf(v.Type().Key()).nests
 		for it := v.MapRange(); it.Next(); {
 			if keys {
-				if err := walkDepth(it.Key(), depth+1, 0); err != nil {
+				if err := enc.walkDepth(it.Key(), depth+1, 0); err != nil {
 					return err
 				}
 			}
-			if err := walkDepth(it.Value(), depth+1, 0); err != nil {
+			if err := enc.walkDepth(it.Value(), depth+1, 0); err != nil {
 				return err
 			}
 		}
 	case reflect.Struct:
 		for _, i := range ni.fields {
-			if err := walkDepth(v.Field(i), depth+1, 0); err != nil {
+			if err := enc.walkDepth(v.Field(i), depth+1, 0); err != nil {
 				return err
 			}
 		}
