@@ -194,6 +194,12 @@ type msgpackDecoder struct {
 	dec *msgpack.Decoder
 }
 
+// maxPooledDecode is the largest value after whose decoding a decoder is
+// pooled again: a decoder keeps the buffer it read strings and binaries
+// into, as large as the largest it read, and a pooled one that once read
+// a value of megabytes would keep them for as long as reads reuse it.
+const maxPooledDecode = 64 << 10
+
 var msgpackDecoders = sync.Pool{New: func() any {
 	d := &msgpackDecoder{}
 	d.dec = msgpack.NewDecoder(&d.r)
@@ -235,7 +241,9 @@ func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
 			err = fmt.Errorf("msgpack: cannot decode into %T: %v", v, p)
 			return
 		}
-		msgpackDecoders.Put(d)
+		if len(data) <= maxPooledDecode {
+			msgpackDecoders.Put(d)
+		}
 	}()
 	d.r.Reset(data) // an io.ByteScanner: the decoder reads it directly, unbuffered
 	d.dec.Reset(&d.r)

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -218,4 +219,44 @@ func TestGobEncodeCycle(t *testing.T) {
 	if err := Gob.Unmarshal(b, &back); err != nil || back.V != list.V {
 		t.Errorf("Unmarshal of the list: %v", err)
 	}
+}
+
+// A decoder keeps the buffer it read strings and binaries into, as large
+// as the largest it read: pooled, a decoder that once read a value of 8
+// MiB kept 8 MiB for as long as reads of small values reused it. A
+// decoder that read a large value is not pooled.
+func TestMsgPackDecoderKeepsNoLargeBuffer(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one pool: reuse is certain
+	small, _ := MsgPack.Marshal("small")
+	large, _ := MsgPack.Marshal(strings.Repeat("x", 8<<20))
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var s string
+	if err := MsgPack.Unmarshal(small, &s); err != nil {
+		t.Fatal(err)
+	}
+	before := heap()
+	if err := MsgPack.Unmarshal(large, &s); err != nil || len(s) != 8<<20 {
+		t.Fatal(err)
+	}
+	s = ""
+	// Reads between collections keep a pooled decoder (sync.Pool drops
+	// one unused for two).
+	for range 3 {
+		if err := MsgPack.Unmarshal(small, &s); err != nil {
+			t.Fatal(err)
+		}
+		runtime.GC()
+	}
+	if err := MsgPack.Unmarshal(small, &s); err != nil {
+		t.Fatal(err)
+	}
+	if kept := int64(heap()) - int64(before); kept > 1<<20 {
+		t.Errorf("%d KiB kept after reading an 8 MiB string, then small values", kept>>10)
+	}
+	runtime.KeepAlive(large)
 }
