@@ -254,3 +254,28 @@ func TestErrorsNameClassesShortly(t *testing.T) {
 		}
 	}
 }
+
+// An encoding error says where in the value it is in a few hundred
+// bytes, as a decoding error does: a map that held itself was an error
+// of 2.5 KB spelling the steps of the cycle, and a value under a map
+// key of 1 MiB an error quoting all of it.
+func TestEncodeErrorsAreShort(t *testing.T) {
+	cycle := map[string]any{}
+	cycle["m"] = cycle
+	type node struct{ Next *node }
+	list := &node{}
+	list.Next = list
+	for name, v := range map[string]any{
+		"map cycle":  cycle,
+		"pointers":   list,
+		"a long key": map[string]any{strings.Repeat("k", 1<<20): make(chan int)},
+	} {
+		_, _, err := Marshal(v)
+		if !errors.Is(err, ErrEncode) {
+			t.Fatalf("%s: %v, want ErrEncode", name, err)
+		}
+		if len(err.Error()) > 400 {
+			t.Errorf("%s: an error of %d bytes: %.120s...", name, len(err.Error()), err)
+		}
+	}
+}

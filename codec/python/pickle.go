@@ -42,12 +42,24 @@ func pickle(rv reflect.Value, proto int) ([]byte, error) {
 	return append(p.buf, opStop), nil
 }
 
+// errorf is an ErrEncode saying where in the value it is: of a deep path
+// (a cycle's, 1000 steps) the first and last 8 steps, each cut to 64
+// bytes (a map key may be of any size), as the decoder's errors do.
 func (p *pickler) errorf(format string, args ...any) error {
-	where := ""
-	if len(p.path) > 0 {
-		where = " at " + strings.Join(p.path, "")
+	var where strings.Builder
+	for i, step := range p.path {
+		if i == 0 {
+			where.WriteString(" at ")
+		}
+		if n := len(p.path); n > 16 && i >= 8 && i < n-8 {
+			if i == 8 {
+				fmt.Fprintf(&where, "...(%d more)...", n-16)
+			}
+			continue
+		}
+		where.WriteString(truncate(step))
 	}
-	return fmt.Errorf("%w: %s%s", ErrEncode, fmt.Sprintf(format, args...), where)
+	return fmt.Errorf("%w: %s%s", ErrEncode, fmt.Sprintf(format, args...), where.String())
 }
 
 // save writes rv as the Python value it stands for: None (nil pointers
