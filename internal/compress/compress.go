@@ -4,7 +4,8 @@
 //
 // Every value memdict compresses is one zstd frame that states its
 // decompressed size (EncodeAll writes it); Decode refuses a frame that does
-// not, or whose size exceeds the bound, before allocating anything, and
+// not, whose size exceeds the bound, or that states more than its bytes
+// can hold (maxRatio), before allocating anything, and
 // never writes more than the stated size (DecodeAll's cap limit), however
 // the frame was made (several frames, a lying size). The encoder is made
 // at the first Encode, so that programs that only read compressed values
@@ -59,6 +60,13 @@ func Encode(dst, src []byte) []byte {
 // decompress to more than its bound.
 var ErrTooLarge = errors.New("compressed value too large")
 
+// maxRatio bounds what a byte of a zstd frame decompresses to: a block
+// holds 128 KiB at most and takes 4 bytes at least (its 3-byte header and
+// the byte of a run), so a frame of n bytes holds less than n*maxRatio.
+// A frame stating more lies, and its size is not allocated: a frame of 17
+// bytes stating 64 MiB made Decode allocate 64 MiB to find that out.
+const maxRatio = (128 << 10) / 4
+
 // Size returns the decompressed size the zstd frame src states, and
 // whether it states one (Decode refuses a frame that does not).
 func Size(src []byte) (int, bool) {
@@ -82,6 +90,10 @@ func Decode(src []byte, max int) ([]byte, error) {
 	}
 	if max < 0 || h.FrameContentSize > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, h.FrameContentSize, max)
+	}
+	if h.FrameContentSize > uint64(len(src))*maxRatio {
+		// A lie: refused before its size is allocated.
+		return nil, fmt.Errorf("zstd: a frame of %d bytes states %d bytes decompressed, more than it can hold", len(src), h.FrameContentSize)
 	}
 	// Exactly the size stated: the cap limit stops a frame (or frames)
 	// that would write more.

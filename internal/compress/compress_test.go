@@ -69,6 +69,19 @@ func TestHostileFrames(t *testing.T) {
 		t.Fatalf("Decode of a frame that understates its size gave %d bytes", len(out))
 	}
 
+	// 17 bytes stating 64 MiB, holding one: refused before allocating the
+	// size stated (64 MiB allocated before).
+	liar := []byte{0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 4, 0, 0, 0, 0, 0x09, 0, 0, 'x'}
+	runtime.ReadMemStats(&before)
+	_, err := Decode(liar, 64<<20)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("Decode of a frame stating 64 MiB in 17 bytes succeeded")
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4096 {
+		t.Errorf("refusing a 17-byte frame that states 64 MiB allocates %d bytes (%v)", n, err)
+	}
+
 	for _, b := range [][]byte{nil, {0x28, 0xb5}, []byte("not zstd at all"), one[:len(one)/2]} {
 		if _, err := Decode(b, 1<<20); err == nil {
 			t.Errorf("Decode(%q) succeeded", b)
