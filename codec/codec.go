@@ -229,9 +229,14 @@ func (msgpackCodec) AppendMarshal(dst []byte, v any) ([]byte, error) {
 
 // Unmarshal decodes data, which may come from anyone (a value another
 // program stored): it is checked first (checkMsgPack: nesting and the
-// lengths headers declare), and a panic of the decoder is an error.
+// lengths headers declare; checkAlloc: what the slices and maps it
+// decodes to take, MsgPackMaxAlloc), and a panic of the decoder is an
+// error.
 func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
 	if err := checkMsgPack(data); err != nil {
+		return err
+	}
+	if err := checkAlloc(data, v); err != nil {
 		return err
 	}
 	d := msgpackDecoders.Get().(*msgpackDecoder)

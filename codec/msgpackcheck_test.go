@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -259,4 +260,50 @@ func TestMsgPackDecoderKeepsNoLargeBuffer(t *testing.T) {
 		t.Errorf("%d KiB kept after reading an 8 MiB string, then small values", kept>>10)
 	}
 	runtime.KeepAlive(large)
+}
+
+// checkAlloc refuses a value whose slices and maps would take more than
+// MsgPackMaxAlloc in the type decoded into, wherever they are (a struct's
+// field, an embedded struct's, a map's values, any), and accepts large
+// values whose elements are small, or skipped (a field the type has not).
+func TestCheckAllocBoundsElements(t *testing.T) {
+	type big struct{ A [1024]int64 }
+	type inner struct{ Items []big }
+	type outer struct {
+		inner
+		Tags []string `json:"tags"`
+	}
+	array := func(n int, elem ...byte) []byte {
+		b := binary.BigEndian.AppendUint32([]byte{0xdd}, uint32(n))
+		return append(b, bytes.Repeat(elem, n)...)
+	}
+	field := func(name string, value []byte) []byte {
+		return append(append([]byte{0x81, 0xa0 | byte(len(name))}, name...), value...)
+	}
+	pairs := binary.BigEndian.AppendUint32([]byte{0xdf}, 9000)
+	pairs = append(pairs, bytes.Repeat([]byte{0xa0, 0xc0}, 9000)...)
+	for _, c := range []struct {
+		name string
+		data []byte
+		v    any
+		ok   bool
+	}{
+		{"[]big of nils", array(10<<10, 0xc0), new([]big), false},
+		{"a struct's field", field("Items", array(10<<10, 0x80)), new(inner), false},
+		{"an embedded struct's field", field("Items", array(10<<10, 0xc0)), new(outer), false},
+		{"a pointer's", array(10<<10, 0xc0), new(*[]*[]big), true},
+		{"a map's values", pairs, new(map[string]big), false},
+		{"any", array(5<<20, 0xc0), new(any), false},
+		{"strings", field("tags", array(1<<20, 0xa1, 'x')), new(outer), true},
+		{"a field skipped", field("zz", array(10<<10, 0xc0)), new(outer), true},
+		{"any within the bound", array(1<<20, 0xc0), new(any), true},
+	} {
+		err := checkAlloc(c.data, c.v)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: %v, want ok %v", c.name, err, c.ok)
+		}
+		if err := MsgPack.Unmarshal(c.data, c.v); (err == nil) != c.ok {
+			t.Errorf("Unmarshal of %s: %v, want ok %v", c.name, err, c.ok)
+		}
+	}
 }

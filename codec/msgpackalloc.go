@@ -1,0 +1,244 @@
+package codec
+
+import (
+	"encoding"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// MsgPackMaxAlloc bounds what the msgpack codec allocates for the
+// elements of the slices and maps a value decodes to. An element may
+// take one byte of the value (a nil, an empty map) and a whole element of
+// the Go type decoded into: without a bound, a value of 1 MiB of nils
+// decoded into a []T of a 1 KiB T would allocate 1 GiB.
+const MsgPackMaxAlloc = 64 << 20
+
+// anyType stands for an interface: what msgpack decodes into any.
+var anyType = reflect.TypeFor[any]()
+
+// What an element of []any and a pair of map[string]any cost, and the
+// most a byte of a value decoded into any can (a pair takes two).
+const (
+	costAnyElem   = 16
+	costAnyPair   = 64
+	costInterface = costAnyPair
+)
+
+var (
+	maxCosts     sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
+	structFields sync.Map // reflect.Type → map[string]reflect.Type: the fields of a struct, by msgpack name
+	decoderTypes = []reflect.Type{reflect.TypeFor[msgpack.CustomDecoder](), reflect.TypeFor[msgpack.Unmarshaler](),
+		reflect.TypeFor[encoding.BinaryUnmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}
+)
+
+// target returns the type that decodes a value into t: t without its
+// pointers, or anyType for an interface or a type with its own decoder
+// (whose allocations are counted as an interface's).
+func target(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Interface {
+		return anyType
+	}
+	pt := reflect.PointerTo(t)
+	for _, d := range decoderTypes {
+		if pt.Implements(d) {
+			return anyType
+		}
+	}
+	return t
+}
+
+// maxCost returns the most one element of an array or map in a value
+// decoded into t can make the decoder allocate, from t's type alone.
+func maxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
+	if c, ok := maxCosts.Load(orig); ok {
+		return c.(uint64)
+	}
+	t := target(orig)
+	if path[t] {
+		return 0 // a recursive type: counted where it starts
+	}
+	path[t] = true
+	defer delete(path, t)
+	c := uint64(costInterface)
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		c = max(uint64(t.Elem().Size()), maxCost(t.Elem(), path))
+	case reflect.Map:
+		c = max(uint64(t.Key().Size()+t.Elem().Size()+16), maxCost(t.Key(), path), maxCost(t.Elem(), path))
+	case reflect.Struct:
+		for _, ft := range fieldsOf(t) {
+			c = max(c, maxCost(ft, path))
+		}
+	}
+	if len(path) == 1 {
+		maxCosts.Store(orig, c) // the type's own: not cut short by a recursion
+	}
+	return c
+}
+
+// fieldsOf returns the fields of struct t the decoder sets, by the names
+// it reads: msgpack tag, json tag or Go name; embedded structs inlined.
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if fs, ok := structFields.Load(t); ok {
+		return fs.(map[string]reflect.Type)
+	}
+	fs := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("msgpack")
+		if tag == "" {
+			tag = f.Tag.Get("json")
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		if ft := target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			for n, inner := range fieldsOf(ft) {
+				if _, ok := fs[n]; !ok {
+					fs[n] = inner
+				}
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fs[name] = f.Type
+	}
+	structFields.Store(t, fs)
+	return fs
+}
+
+// checkAlloc returns an error if decoding data, a value checkMsgPack
+// accepted, into what v points to would allocate more than
+// MsgPackMaxAlloc for the elements of slices and maps. A value too short
+// to reach the bound with elements of the type's largest kind is not
+// walked, nor one of fewer than 256 bytes (fewer elements than that).
+func checkAlloc(data []byte, v any) error {
+	if len(data) < 256 {
+		return nil
+	}
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return nil // the decoder's error
+	}
+	t = t.Elem()
+	if uint64(len(data))*maxCost(t, map[reflect.Type]bool{}) <= MsgPackMaxAlloc {
+		return nil
+	}
+	var total uint64
+	allocWalk(data, 0, t, &total)
+	if total > MsgPackMaxAlloc {
+		return fmt.Errorf("msgpack: a value of %d bytes would decode to slices and maps of %d bytes or more, beyond MsgPackMaxAlloc", len(data), total)
+	}
+	return nil
+}
+
+// allocWalk adds to *total what decoding the value at data[i:] into t
+// allocates for elements, and returns the offset after the value. A nil t
+// is a value the decoder skips.
+func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
+	c := data[i]
+	i++
+	var n int // elements of an array, pairs of a map, or bytes of the rest
+	isArray, isMap := false, false
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+	case c <= 0x8f:
+		n, isMap = int(c&0x0f), true
+	case c <= 0x9f:
+		n, isArray = int(c&0x0f), true
+	case c <= 0xbf:
+		n = int(c & 0x1f)
+	case c == 0xc4 || c == 0xd9 || c == 0xc7:
+		n, i = int(data[i]), i+1
+	case c == 0xc5 || c == 0xda || c == 0xc8 || c == 0xdc || c == 0xde:
+		n, i = int(binary.BigEndian.Uint16(data[i:])), i+2
+	case c == 0xc6 || c == 0xdb || c == 0xc9 || c == 0xdd || c == 0xdf:
+		n, i = int(binary.BigEndian.Uint32(data[i:])), i+4
+	case c == 0xca:
+		n = 4
+	case c == 0xcb:
+		n = 8
+	case c >= 0xcc && c <= 0xcf:
+		n = 1 << (c - 0xcc)
+	case c >= 0xd0 && c <= 0xd3:
+		n = 1 << (c - 0xd0)
+	case c >= 0xd4 && c <= 0xd8:
+		n = 1 << (c - 0xd4)
+	}
+	isArray = isArray || c == 0xdc || c == 0xdd
+	isMap = isMap || c == 0xde || c == 0xdf
+	if c == 0xc7 || c == 0xc8 || c == 0xc9 || (c >= 0xd4 && c <= 0xd8) {
+		n++ // the extension's type
+	}
+	if !isArray && !isMap {
+		return i + n
+	}
+	if t != nil {
+		t = target(t)
+	}
+	var kt, et reflect.Type // what keys and elements decode into (nil: skipped)
+	switch {
+	case t == nil:
+	case t == anyType && isArray:
+		*total += uint64(n) * costAnyElem
+		et = anyType
+	case t == anyType:
+		*total += uint64(n) * costAnyPair
+		kt, et = anyType, anyType
+	case isArray && t.Kind() == reflect.Slice:
+		*total += uint64(n) * uint64(t.Elem().Size())
+		et = t.Elem()
+	case isArray && t.Kind() == reflect.Array:
+		et = t.Elem()
+	case isArray && t.Kind() == reflect.Struct:
+		et = anyType // as_array: fields in order
+	case isMap && t.Kind() == reflect.Map:
+		*total += uint64(n) * uint64(t.Key().Size()+t.Elem().Size()+16)
+		kt, et = t.Key(), t.Elem()
+	case isMap && t.Kind() == reflect.Struct:
+		fs := fieldsOf(t)
+		for range n {
+			k := i
+			i = allocWalk(data, i, nil, total)
+			ft, ok := fs[fieldName(data[k:i])]
+			if !ok {
+				ft = nil // skipped by the decoder
+			}
+			i = allocWalk(data, i, ft, total)
+		}
+		return i
+	}
+	for range n {
+		if isMap {
+			i = allocWalk(data, i, kt, total)
+		}
+		i = allocWalk(data, i, et, total)
+	}
+	return i
+}
+
+// fieldName returns the string the msgpack value b holds, or "".
+func fieldName(b []byte) string {
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf:
+		return string(b[1:])
+	case c == 0xd9:
+		return string(b[2:])
+	case c == 0xda:
+		return string(b[3:])
+	case c == 0xdb:
+		return string(b[5:])
+	}
+	return ""
+}
