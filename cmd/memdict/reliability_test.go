@@ -25,6 +25,7 @@ import (
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
+	"github.com/memdict/memdict/internal/hostile"
 	"github.com/memdict/memdict/internal/testserver"
 	"github.com/memdict/memdict/testing/memdicttest"
 )
@@ -673,5 +674,44 @@ func TestGetHintsBounded(t *testing.T) {
 	r := mustRunIn(t, env, exitMiss, "", "get", "k")
 	if !strings.Contains(r.stderr, fmt.Sprintf("(%d looked at)", hintMaxPrefixes)) || !strings.Contains(r.stderr, "no other prefix tried holds it") {
 		t.Errorf("get k on %d prefixes:\n%v", hintMaxPrefixes+8, r)
+	}
+}
+
+// --raw-key on Redis sends GET, SET and DEL through go-redis's own client,
+// which the driver does not bound: each command is still bounded by the
+// URL's timeout, and a get that reads a value the driver did not frame
+// (its GET, then the server's own) ends within one timeout in all, as a
+// Dict call does. A server that stops answering made them take go-redis's
+// own timeouts (5 s with timeout=300ms).
+func TestRawKeyRedisBoundedByTimeout(t *testing.T) {
+	rd, rc := newRedis(t)
+	if err := rc.Set(t.Context(), "foreign", "plain", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := hostile.Start(t, rd.Addr, hostile.RESPFramer)
+	var plain atomic.Int64
+	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		switch {
+		case c.Replies == 0: // HELLO's
+			return c.Write(reply)
+		case string(reply) == "$5\r\nplain\r\n" && plain.Add(1) == 1:
+			return c.Write(reply) // the driver's GET: a foreign value
+		}
+		return nil // no answer
+	}))
+	env := map[string]string{"MEMDICT_URL": "redis://" + p.Addr() + "/0?timeout=300ms"}
+	for _, args := range [][]string{
+		{"get", "--raw-key", "foreign"},
+		{"put", "--raw-key", "k", "v"},
+		{"del", "--raw-key", "k"},
+	} {
+		start := time.Now()
+		r := runIn(t, env, "", args...)
+		if took := time.Since(start); took > 1500*time.Millisecond || r.code != exitError || !strings.Contains(r.stderr, "server unavailable") {
+			t.Errorf("memdict %q through a server that does not answer, timeout=300ms: %v\n%v", args, took, r)
+		}
+	}
+	if plain.Load() < 2 {
+		t.Errorf("get --raw-key did not read the foreign value again (%d reads)", plain.Load())
 	}
 }

@@ -157,11 +157,25 @@ func (rs *rawStore) redisErr(ctx context.Context, op, key string, err error) err
 // Close closes the backend.
 func (rs *rawStore) Close() error { return rs.be.Close() }
 
+// bound returns ctx bounded by the backend's timeout (backend.Timeout), for
+// one rawStore call: the commands it sends through rs.rc, go-redis's own
+// client, are not bounded by the driver, and a get may send two (the
+// driver's GET, then the server's own for a value it did not frame), which
+// share the one deadline, as a Dict call's backend calls do.
+func (rs *rawStore) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d := backend.Timeout(rs.be); d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return ctx, func() {}
+}
+
 // get reads bkey; ok is false on a miss. A value memdict framed is shown
 // with its codec, a value with client flags (python-memcached's,
 // pymemcache's) as Python's by its flags (codec "python"), any other
 // value (memccat's, redis-cli's) as codec "none".
 func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) {
+	ctx, cancel := rs.bound(ctx)
+	defer cancel()
 	it, err := rs.be.Get(ctx, bkey)
 	v := it.Value
 	if rs.rc != nil && errors.Is(err, redis.ErrForeignValue) {
@@ -188,6 +202,8 @@ func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) 
 
 // put stores value under bkey, as they are, with ttl (0: none).
 func (rs *rawStore) put(ctx context.Context, bkey string, value []byte, ttl time.Duration) error {
+	ctx, cancel := rs.bound(ctx)
+	defer cancel()
 	var err error
 	if rs.rc != nil {
 		if err = rs.rc.Set(ctx, bkey, value, ttl).Err(); err != nil {
@@ -204,6 +220,8 @@ func (rs *rawStore) put(ctx context.Context, bkey string, value []byte, ttl time
 
 // del removes bkey; the error wraps ErrNotFound if it was absent.
 func (rs *rawStore) del(ctx context.Context, bkey string) error {
+	ctx, cancel := rs.bound(ctx)
+	defer cancel()
 	var err error
 	if rs.rc != nil {
 		var n int64
