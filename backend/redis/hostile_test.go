@@ -226,3 +226,47 @@ func hostileRunSeed(t *testing.T, addr string, seed uint64, kinds []hostile.Kind
 		t.Errorf("only %d calls", st.calls.Load())
 	}
 }
+
+// A push on a command connection (before the reply go-redis waits for)
+// carries keys and names, never a value: one announcing a 512 MiB bulk is
+// a protocol error at once. The guard let it through up to the max value
+// length, go-redis allocated all it announced before reading it, and the
+// call waited out its timeout, or past it: a GetMulti with timeout=1s took
+// 1.8 to 3.6 s, most of it allocating.
+func TestHugePushRefused(t *testing.T) {
+	srv := testserver.Redis(t)
+	p := hostile.Start(t, srv.Addr, hostile.RESPFramer)
+	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		if c.Replies == 0 { // HELLO's
+			return c.Write(reply)
+		}
+		return hostile.HugePush.Apply(c, reply, nil)
+	}))
+	be, err := backend.Open(t.Context(), "redis://"+p.Addr()+"/0?timeout=2s&failure_limit=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"Get", func() error { _, err := be.Get(ctx, "k"); return err }},
+		{"GetMulti", func() error { _, err := be.GetMulti(ctx, []string{"a", "b"}); return err }},
+		{"Ping", func() error { return backend.Ping(ctx, be) }},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		err := c.call()
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrProtocol) || took > time.Second {
+			t.Errorf("%s after a push announcing 512 MiB: %v after %v, want a protocol error at once", c.name, err, took)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+			t.Errorf("%s after a push announcing 512 MiB allocated %d MiB", c.name, n>>20)
+		}
+	}
+}

@@ -232,7 +232,7 @@ func (s *respScanner) digit(c byte) error {
 		if s.num <= 1<<53 {
 			s.num = s.num*10 + int64(c-'0')
 		}
-		if s.kind != ':' && s.kind != '(' && !s.neg && s.num > s.budget {
+		if s.kind != ':' && s.kind != '(' && !s.neg && s.num > s.limit() {
 			// A length or count: no need to wait for the CRLF.
 			return s.tooLarge()
 		}
@@ -247,10 +247,30 @@ func (s *respScanner) digit(c byte) error {
 	return nil
 }
 
+// pushBudget bounds what a push may make the reader allocate ahead of
+// its data, whatever the budget of replies: a push (an invalidation, a
+// maintenance notice) carries keys and short names, never a value, and
+// go-redis reads one that comes before a reply, allocating all it
+// announces (a push announcing a 512 MiB bulk held a call 2.6 s past its
+// timeout).
+const pushBudget = trackBudget
+
+// limit returns the budget of the value being read: pushBudget within a
+// push, at most.
+func (s *respScanner) limit() int64 {
+	if s.top == '>' {
+		return min(s.budget, pushBudget)
+	}
+	return s.budget
+}
+
 // tooLarge is the error of a length or count over the budget.
 func (s *respScanner) tooLarge() error {
-	switch s.kind {
-	case '$', '=', '!':
+	switch {
+	case s.top == '>' && s.limit() < s.budget:
+		return violation("a push with a %q announcing %d or more bytes or elements, more than the %d bytes a push may make the client allocate",
+			s.kind, s.num, s.limit())
+	case s.kind == '$', s.kind == '=', s.kind == '!':
 		return violation("a %q reply announcing %d or more bytes, more than the %d the client accepts (max value length + %d)",
 			s.kind, s.num, s.budget, replySlack)
 	}
@@ -290,7 +310,7 @@ func (s *respScanner) lineDone() (top, complete bool, err error) {
 		}
 		switch s.kind {
 		case '$', '=', '!':
-			if s.num+slotSize*s.pending > s.budget {
+			if s.num+slotSize*s.pending > s.limit() {
 				return false, false, s.tooLarge()
 			}
 			s.left = s.num
@@ -315,7 +335,7 @@ func (s *respScanner) lineDone() (top, complete bool, err error) {
 		if s.depth == maxReplyDepth {
 			return false, false, violation("reply nested deeper than %d levels", maxReplyDepth)
 		}
-		if slotSize*(s.pending+n) > s.budget {
+		if slotSize*(s.pending+n) > s.limit() {
 			return false, false, s.tooLarge()
 		}
 		s.frames[s.depth] = respFrame{left: n, attr: attr}
