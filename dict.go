@@ -117,10 +117,11 @@ type Dict[V any] struct {
 	obs      Observer // WithObserver; nil: none
 	m        metrics
 
-	// Namespace generation (see Clear): genMu serialises reading it when
-	// there is no usable view; refreshing marks the one caller that
-	// re-reads it while the others go on with the stale view.
-	genMu      sync.Mutex
+	// Namespace generation (see Clear): genLock (a lock a caller waits
+	// for within its call's bound) serialises reading it when there is no
+	// usable view; refreshing marks the one caller that re-reads it while
+	// the others go on with the stale view.
+	genLock    chan struct{}
 	refreshing atomic.Bool
 	// genReports counts the backend's reports that the generation key
 	// changed (a near cache's tracking): a read of the generation that
@@ -162,7 +163,8 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 		// The options override their settings of the shared ones.
 		sh = sh.layered(o.settings.withDefaults(), o.changed)
 	}
-	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, obs: o.observer, updateRetries: o.updateRetries, timeout: o.timeout}
+	d := &Dict[V]{be: be, prefix: prefix, settings: sh, onError: o.onError, obs: o.observer, updateRetries: o.updateRetries, timeout: o.timeout,
+		genLock: make(chan struct{}, 1)}
 	d.ownFormat = slices.Contains(o.changed, "WithFormat")
 	d.lease.setup(be, &o)
 	d.m.prefix, d.m.logger = prefix, o.logger

@@ -688,3 +688,58 @@ func TestTimeoutCostsNoAllocation(t *testing.T) {
 		}
 	}
 }
+
+// A call that waits for another caller's read of the namespace
+// generation waits within its own bound: its ctx's deadline, or the
+// timeout of the backend it is for. The wait was on a mutex: a Lookup
+// with a 100 ms context waited for the whole of another caller's read
+// over a server that did not answer (2 s), and so did the first Lookup
+// after a Tool moved its plugin to a sound server with a 200 ms timeout,
+// behind a read of the server it had left.
+func TestTimeoutGenerationWait(t *testing.T) {
+	const hung = 2 * time.Second
+	started := func(be *slowBackend) func() bool { return func() bool { return len(be.recorded()) > 0 } }
+	lookup := func(ctx context.Context, d *memdict.Dict[string], key string) (time.Duration, error) {
+		start := time.Now()
+		_, _, err := d.Lookup(ctx, key)
+		return time.Since(start), err
+	}
+	t.Run("context", func(t *testing.T) {
+		be := newSlow(t, hung)
+		d := newDict[string](t, be, "p")
+		be.slow(2 * hung) // no answer: each read runs out of the timeout
+		go lookup(context.Background(), d, "a")
+		waitFor(t, "the generation read", started(be))
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		took, err := lookup(ctx, d, "b")
+		if took > time.Second || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Lookup with a 100ms context, behind a generation read that hangs: %v after %v", err, took)
+		}
+	})
+	t.Run("tool", func(t *testing.T) {
+		old, sound := newSlow(t, hung), newSlow(t, 200*time.Millisecond)
+		for host, be := range map[string]*slowBackend{"genwait-old": old, "genwait-sound": sound} {
+			slowByHost.Store(host, be)
+			t.Cleanup(func() { slowByHost.Delete(host) })
+		}
+		tl, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{tool.DefaultPlugin: tool.DefaultPluginConfig("slowtest://genwait-old")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tl.Close()
+		d, err := tool.Dict[string](tl, "p", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.slow(2 * hung)
+		go lookup(context.Background(), d, "a")
+		waitFor(t, "the generation read", started(old))
+		if err := tl.SetPlugin(context.Background(), "", tool.DefaultPluginConfig("slowtest://genwait-sound")); err != nil {
+			t.Fatal(err)
+		}
+		if took, err := lookup(context.Background(), d, "b"); took > time.Second {
+			t.Errorf("Lookup on the plugin's new backend (timeout 200ms), behind a generation read of the old one that hangs: %v after %v", err, took)
+		}
+	})
+}

@@ -172,11 +172,22 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 		return d.installRead(s, gen, reports), nil
 	}
 	// No view for these settings: everyone needs the generation. Waiting
-	// for the lock is part of the call's time.
+	// for the lock is part of the call's time, and ends with it: the
+	// caller holding it may be reading from a server that does not
+	// answer, with a longer timeout (the backend a Tool's plugin left).
 	b.timeout, b.own = d.callTimeout()
 	b.begin()
-	d.genMu.Lock()
-	defer d.genMu.Unlock()
+	select {
+	case d.genLock <- struct{}{}:
+	default:
+		b.waited()
+		select {
+		case d.genLock <- struct{}{}:
+		case <-b.done():
+			return nil, b.expired("waiting for the namespace generation being read")
+		}
+	}
+	defer func() { <-d.genLock }()
 	if cur := d.view.Load(); cur != nil && cur.s == s && !cur.stale.Load() {
 		b.waited()
 		return cur, nil
