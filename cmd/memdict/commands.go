@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -853,6 +854,7 @@ var pingCmd = &command{
 	help: `
 Pings the chosen plugin (--plugin), or every plugin with --all, and prints
 the round-trip time. Exits with status 3 if a server does not answer.
+--timeout bounds the command: with --all, the plugins are pinged at once.
 
 Examples:
   memdict ping
@@ -879,9 +881,16 @@ Examples:
 			}
 			infos = []tool.PluginInfo{info}
 		}
+		// Every plugin at once, so that the command ends within the
+		// timeout however many plugins do not answer.
+		results := make([]pingResult, len(infos))
+		var wg sync.WaitGroup
+		for i, info := range infos {
+			wg.Go(func() { results[i] = ping(ctx, t, info, timeout, append([]string{e.url}, e.secrets...)...) })
+		}
+		wg.Wait()
 		code := exitOK
-		for _, info := range infos {
-			r := ping(ctx, t, info, timeout, append([]string{e.url}, e.secrets...)...)
+		for _, r := range results {
 			if !r.OK {
 				code = exitError
 			}

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -713,5 +715,49 @@ func TestRawKeyRedisBoundedByTimeout(t *testing.T) {
 	}
 	if plain.Load() < 2 {
 		t.Errorf("get --raw-key did not read the foreign value again (%d reads)", plain.Load())
+	}
+}
+
+// ping --timeout bounds the command: with --all, every plugin is pinged
+// at once, each within the timeout, and the results print in the
+// plugins' order. They were pinged one after the other: eight plugins
+// whose server never answers took eight timeouts (2 s with --timeout
+// 250ms).
+func TestPingAllWithinTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // accepts, reads, never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	var cfg strings.Builder
+	cfg.WriteString("plugins:\n")
+	for i := range 8 {
+		fmt.Fprintf(&cfg, "  p%d:\n    url: memcached://%s?timeout=10s\n", i, ln.Addr())
+	}
+	path := filepath.Join(t.TempDir(), "app.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := runIn(t, nil, "", "--config", path, "ping", "--all", "--timeout", "250ms")
+	took := time.Since(start)
+	if took > 1500*time.Millisecond || r.code != exitError {
+		t.Errorf("ping --all --timeout 250ms of 9 plugins, 8 that never answer: exit %d after %v\n%v", r.code, took, r)
+	}
+	var order []string
+	for line := range strings.Lines(r.stdout) {
+		order = append(order, strings.Fields(line)[0])
+	}
+	if want := []string{"default", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"}; !slices.Equal(order, want) {
+		t.Errorf("ping --all printed the plugins in the order %q, want %q", order, want)
 	}
 }
