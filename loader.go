@@ -142,7 +142,7 @@ func (d *Dict[V]) getOrLoad(b *bound, key string, load func(ctx context.Context,
 		}
 		return r.v, false, nil
 	case entryStale:
-		d.revalidate(b, key, load, opts, r.vw, r.leased, r.lease)
+		d.revalidate(b, key, load, opts, r.vw, r.leased && !r.marked, r.lease)
 		return r.v, false, nil
 	case entryAbsent:
 		var zero V
@@ -169,6 +169,10 @@ type readResult[V any] struct {
 	// cas is the CAS of the item read (0: none was found), with which a
 	// fill under the key's lock writes only if nobody wrote meanwhile.
 	cas uint64
+	// marked says a stale entry is marked stale (Invalidate), by the
+	// server (memcached's md with I) or in its envelope, rather than
+	// stale by time: the server's lease does not say who refreshes it.
+	marked bool
 }
 
 // readForLoad reads key for GetOrLoad, within the bound b of the call:
@@ -228,7 +232,7 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 			return r
 		}
 	}
-	private := false
+	private, marked := false, r.lease.Stale
 	if !r.leased {
 		it, priv, err := d.get(b.next(), bkey)
 		if err != nil {
@@ -249,11 +253,19 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 	case err != nil:
 		r.err, r.overwrite = d.m.fail(ctx, opGet, key, err), true
 		return r
-	case st == entryFresh && r.lease.Stale:
+	case st == entryFresh && marked:
 		st = entryStale
-	case st == entryAbsent && r.lease.Stale:
+	case st == entryAbsent && marked:
 		st = entryNone // an invalidated absence: load again
+	case st == entryStale && !marked && r.leased:
+		// Stale by time, or marked in the envelope (Invalidate of a
+		// hashed key): only the latter takes the key's lock to refresh
+		// (see revalidate).
+		if h, _, err := envelope.Parse(raw); err == nil && h.Stale {
+			marked = true
+		}
 	}
+	r.marked = st == entryStale && marked
 	if st == entryNone && r.leased && !r.lease.Won && !r.lease.Busy {
 		// The server holds an entry that is none to us (expired by its
 		// envelope before the server's whole-second TTL ran out, another
@@ -583,7 +595,7 @@ func (d *Dict[V]) fleetLoad(b *bound, key string, load func(context.Context, str
 			}
 			return r.v, nil
 		case entryStale:
-			d.revalidate(b, key, load, opts, r.vw, r.leased, r.lease)
+			d.revalidate(b, key, load, opts, r.vw, r.leased && !r.marked, r.lease)
 			return r.v, nil
 		case entryAbsent:
 			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
@@ -738,8 +750,10 @@ func (d *Dict[V]) loadDirect(b *bound, key string, load func(context.Context, st
 
 // revalidate starts the background refresh of a stale entry r read, if
 // this caller wins it. An entry in memcached's early-refresh window
-// (stale by time, not marked) is refreshed by the caller the server picked
-// with the lease of the read. Any other stale entry is refreshed by the
+// (stale by time, not marked; leased says the read was a GetLease of
+// such an entry) is refreshed by the caller the server picked with the
+// lease of the read. Any other stale entry (marked stale by the server
+// or in its envelope, or read without a lease) is refreshed by the
 // caller that takes the key's lock: memcached hands the lease of an item
 // marked stale (Invalidate) to whichever read comes first, plain Gets
 // included, so that lease cannot say who refreshes. The lock is tried in
