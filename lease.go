@@ -417,7 +417,10 @@ func (d *Dict[V]) touchEnvelope(bd *bound, vw *view, key, bkey string, hashed bo
 			return false, nil
 		}
 		m, bttl := d.lease.meta(ttl)
-		m.Stale = h.Stale
+		// The entry stays stale: marked in its envelope, or by the
+		// server (memcached's md with I), whose mark the rewrite clears
+		// and the envelope then carries.
+		m.Stale = h.Stale || it.Stale
 		b, err := envelope.Reframe(it.Value, m)
 		if err != nil {
 			return true, fmt.Errorf("%w: %w", ErrDecode, err)

@@ -213,6 +213,18 @@ func (f *fakeLeaser) MarkStale(ctx context.Context, key string, ttl time.Duratio
 	return nil
 }
 
+// Get is the Store's, and reports an item marked stale (Item.Stale) as
+// memcached's meta protocol does.
+func (f *fakeLeaser) Get(ctx context.Context, key string) (backend.Item, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	it, err := f.Store.Get(ctx, key)
+	if err == nil {
+		it.Stale = f.stale[key] == it.CAS && it.CAS != 0
+	}
+	return it, err
+}
+
 // Add, Delete are the Store's, but a write ends a lease too.
 func (f *fakeLeaser) Add(ctx context.Context, it backend.Item) error {
 	f.mu.Lock()

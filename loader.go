@@ -243,7 +243,7 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 			}
 			return r
 		}
-		raw, flags, r.cas, private = it.Value, it.Flags, it.CAS, priv
+		raw, flags, r.cas, private, marked = it.Value, it.Flags, it.CAS, priv, it.Stale
 	}
 	// A value the near cache will keep is not handed over as it is: the
 	// caller may modify its own.
@@ -259,8 +259,8 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 		st = entryNone // an invalidated absence: load again
 	case st == entryStale && !marked && r.leased:
 		// Stale by time, or marked in the envelope (Invalidate of a
-		// hashed key): only the latter takes the key's lock to refresh
-		// (see revalidate).
+		// hashed key, Touch of an item the server marked stale): only
+		// the latter takes the key's lock to refresh (see revalidate).
 		if h, _, err := envelope.Parse(raw); err == nil && h.Stale {
 			marked = true
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memory"
 	"github.com/memdict/memdict/internal/testserver"
 )
 
@@ -68,4 +69,28 @@ func TestInvalidateHashedKeyOverLeases(t *testing.T) {
 			reloadsOnce(t, ctx, d, key, "v1", "v2")
 		})
 	}
+}
+
+// Touch after Invalidate gives the entry a new TTL and leaves it stale,
+// on both fill paths: the next GetOrLoad reloads it once. (With a
+// Leaser, Invalidate marks the server's item, which Touch's rewrite of
+// the value would clear.)
+func TestTouchKeepsInvalidate(t *testing.T) {
+	forEachFillPath(t, func(t *testing.T, ctx context.Context, clock *memory.FakeClock, be backend.Backend, _ func(string) int) {
+		d1, d2 := dicts(t, be, memdict.WithClock(clock.Now), memdict.WithDefaultTTL(time.Minute))
+		if err := d1.Put("k", "v1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d2.Invalidate(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d1.Touch(ctx, "k", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := d2.Get("k"); !ok || v != "v1" {
+			t.Fatalf("Get after Invalidate and Touch = %q, %v; want the old value", v, ok)
+		}
+		clock.Advance(30 * time.Minute) // past the lease TTL: Touch's TTL holds
+		reloadsOnce(t, ctx, d1, "k", "v1", "v2")
+	})
 }

@@ -120,6 +120,17 @@ type Item struct {
 	// non-zero Flags with an error wrapping ErrNotSupported, writing
 	// nothing, rather than lose them.
 	Flags uint32
+	// Stale, set by Get, says the server holds the item marked stale by
+	// MarkStale (a Leaser's server-side mark: memcached's meta protocol,
+	// whose reads report it with the X flag) and not written since. A
+	// rewrite of the item (CompareAndSwap, Set) clears the mark on the
+	// server; a caller that means to keep the item stale must say so in
+	// the value it writes (memdict's Dict.Touch does, in its envelope).
+	// Backends without a Leaser never set it; GetMulti leaves it false
+	// (over memcached it reads with the text protocol, which does not
+	// report the mark), as GetLease does, which reports it in
+	// Lease.Stale. Writes ignore it.
+	Stale bool
 }
 
 // Backend is a byte-level key/value store with memcached's semantics.

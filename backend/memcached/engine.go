@@ -118,7 +118,7 @@ type request struct {
 	status uint8
 	rvalue []byte
 	rcas   uint64
-	rflags uint8  // kindLease: the reply's lease flags (flagWin, flagBusy, flagStale)
+	rflags uint8  // kindGet, kindLease: the reply's lease flags (flagWin, flagBusy, flagStale)
 	rcflag uint32 // kindGet, kindLease: the client flags of the item read
 	rttl   int64  // kindGet with mode 't': the item's remaining TTL in seconds, -1 for none
 	num    uint64

@@ -10,7 +10,8 @@ import (
 
 // Get returns the item stored under key. A miss gives an error wrapping
 // backend.ErrNotFound and memcache.ErrCacheMiss; a server marked down,
-// backend.ErrUnavailable.
+// backend.ErrUnavailable. An item marked stale (MarkStale) comes with
+// Item.Stale set, on the meta protocol (the text protocol cannot tell).
 func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 	n, dl, tk, err := c.prepare(ctx, "get", key)
 	if err != nil {
@@ -28,7 +29,8 @@ func (c *Client) Get(ctx context.Context, key string) (backend.Item, error) {
 		}
 		return backend.Item{}, c.result(n, "get", key, err)
 	}
-	status, it, rerr := r.status, backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas, Flags: r.rcflag}, r.err
+	status, rerr := r.status, r.err
+	it := backend.Item{Key: key, Value: r.rvalue, CAS: r.rcas, Flags: r.rcflag, Stale: r.rflags&flagStale != 0}
 	r.release()
 	switch status {
 	case replyOK:

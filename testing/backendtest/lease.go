@@ -25,6 +25,7 @@ func runLease(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts 
 		{"OneLoad", leaseOneLoad, false},
 		{"StaleWhileRevalidate", leaseStaleWhileRevalidate, true},
 		{"Invalidate", leaseInvalidate, false},
+		{"InvalidateTouch", leaseInvalidateTouch, false},
 		{"Negative", leaseNegative, true},
 		{"LogicalExpiry", leaseLogicalExpiry, true},
 		{"Takeover", leaseTakeover, true},
@@ -304,6 +305,21 @@ func leaseInvalidate(h *harness) {
 	noErr(t, "Invalidate", d2.Invalidate(ctx, "k"))
 	if v, ok := d1.Get("k"); !ok || v != "v1" {
 		t.Fatalf("Get after Invalidate = %q, %v; want the old value", v, ok)
+	}
+	refreshOnce(h, d1, d2, "k", "v1", "v2")
+}
+
+// Touch gives an invalidated entry a new TTL and leaves it stale: the
+// next GetOrLoad still reloads it once, in the background. Touch changes
+// when the entry ends, not whether it needs reloading.
+func leaseInvalidateTouch(h *harness) {
+	t, ctx := h.t, h.ctx()
+	d1, d2 := leaseDicts(h, h.be, "invtouch", "k", memdict.WithDefaultTTL(h.longTTL()))
+	noErr(t, "Put", d1.Put("k", "v1"))
+	noErr(t, "Invalidate", d2.Invalidate(ctx, "k"))
+	noErr(t, "Touch after Invalidate", d1.Touch(ctx, "k", h.longTTL()))
+	if v, ok := d1.Get("k"); !ok || v != "v1" {
+		t.Fatalf("Get after Invalidate and Touch = %q, %v; want the old value", v, ok)
 	}
 	refreshOnce(h, d1, d2, "k", "v1", "v2")
 }

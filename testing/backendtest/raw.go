@@ -120,6 +120,7 @@ func runRaw(t *testing.T, newBackend func(t *testing.T) backend.Backend, opts Op
 			{"Pinger", testPinger},
 			{"Flusher", testFlusher},
 			{"TTLReader", testTTLReader},
+			{"StaleMark", testStaleMark},
 		}, false},
 	}
 	for _, g := range groups {
@@ -1223,4 +1224,32 @@ type listerOf struct{ be backend.Backend }
 
 func (l listerOf) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return backend.Keys(ctx, l.be, prefix)
+}
+
+// testStaleMark: Get reports an item marked stale by a Leaser's MarkStale
+// (Item.Stale) until the item is written; Touch keeps the mark. A backend
+// that cannot lease never reports one.
+func testStaleMark(t *testing.T, h *harness) {
+	ctx := h.ctx()
+	k := h.key("k")
+	h.set(k, []byte("v"), 0)
+	if it := h.get(k); it.Stale {
+		t.Fatalf("Get of an item never marked stale = %+v, want Stale false", it)
+	}
+	if !h.supports(backend.OpGetLease) {
+		return
+	}
+	noErr(t, "MarkStale", backend.MarkStale(ctx, h.be, k, 0))
+	if it := h.get(k); !it.Stale || string(it.Value) != "v" {
+		t.Fatalf("Get after MarkStale = %+v, want the value v, Stale", it)
+	}
+	noErr(t, "Touch", h.be.Touch(ctx, k, h.longTTL()))
+	it := h.get(k)
+	if !it.Stale {
+		t.Fatalf("Get after MarkStale and Touch = %+v, want Stale", it)
+	}
+	noErr(t, "CompareAndSwap", h.be.CompareAndSwap(ctx, backend.Item{Key: k, Value: []byte("w"), CAS: it.CAS}))
+	if it := h.get(k); it.Stale || string(it.Value) != "w" {
+		t.Fatalf("Get after a write of an item marked stale = %+v, want the value w, not Stale", it)
+	}
 }
