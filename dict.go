@@ -986,7 +986,7 @@ func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, 
 		case ok:
 			out[w.key] = v
 			if t, want := tokens[w.key]; want && !w.hashed {
-				d.near.fill(vw, w.key, t, v, it.Value)
+				d.near.fill(vw, w.key, t, v, it.Value, it.Stale)
 			}
 		default:
 			d.m.miss(opGet)

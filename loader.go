@@ -277,7 +277,7 @@ func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult
 	switch st {
 	case entryFresh:
 		if nc != nil && near && !hashed {
-			nc.fill(vw, key, t, v, raw)
+			nc.fill(vw, key, t, v, raw, false)
 		}
 	case entryStale:
 	default:

@@ -474,12 +474,14 @@ func (nc *nearCache[V]) begin(vw *view, key string) fillToken {
 }
 
 // fill keeps the value v (stored as raw) that a read of key begun with t
-// found, unless key was invalidated since.
-func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte) {
+// found, unless key was invalidated since; stale says the backend
+// reported the item marked stale (backend.Item.Stale), as its envelope
+// may also say.
+func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte, stale bool) {
 	if !t.ok {
 		return
 	}
-	e := &nearEntry[V]{s: vw.s, gen: vw.gen, at: t.at, n: len(raw)}
+	e := &nearEntry[V]{s: vw.s, gen: vw.gen, at: t.at, n: len(raw), stale: stale}
 	h, payload, err := envelope.Parse(raw)
 	if err == nil && h.Compressed && nc.mode == shareValue {
 		// The entry holds the decoded value, not raw: weigh what the
@@ -489,7 +491,7 @@ func (nc *nearCache[V]) fill(vw *view, key string, t fillToken, v V, raw []byte)
 		}
 	}
 	if err == nil && h.Meta != (envelope.Meta{}) {
-		e.stale = h.Stale
+		e.stale = e.stale || h.Stale
 		if h.HasTime() {
 			// Deadlines on the clock of hits, which may lag by slack,
 			// measured from the wall clock to the nanosecond (its whole
@@ -884,7 +886,7 @@ func (d *Dict[V]) lookupNear(b *bound, vw *view, key string) (V, bool, error) {
 	if !hashed {
 		// Shared values are immutable (or declared so); otherwise the
 		// cache keeps the bytes and v is the caller's own.
-		nc.fill(vw, key, t, v, it.Value)
+		nc.fill(vw, key, t, v, it.Value, it.Stale)
 	}
 	return v, true, nil
 }

@@ -49,6 +49,29 @@ func reloadsOnce(t *testing.T, ctx context.Context, d *memdict.Dict[string], key
 	}
 }
 
+// A Get after Invalidate over memcached, whose server keeps the stale
+// mark (md with I) out of the value, fills the near cache with an entry
+// that is stale: GetOrLoad does not take it for a fresh one, and reloads.
+func TestNearCacheKeepsServerStaleMark(t *testing.T) {
+	for _, tc := range memcachedLeasers(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			d := newDict[string](t, tc.be, "near-stale-"+tc.name, memdict.WithDefaultTTL(time.Hour),
+				memdict.WithNearCache(memdict.NearCache{MaxStale: time.Hour}))
+			if err := d.Put("k", "v1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Invalidate(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := d.Get("k"); !ok || v != "v1" {
+				t.Fatalf("Get after Invalidate = %q, %v; want the old value", v, ok)
+			}
+			reloadsOnce(t, ctx, d, "k", "v1", "v2")
+		})
+	}
+}
+
 // Invalidate of a hashed key (longer than the backend's keys) marks its
 // envelope, not the memcached item: GetOrLoad still reloads it once, in
 // the background, rather than serve it unreloaded until it expires (the
