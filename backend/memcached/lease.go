@@ -35,10 +35,17 @@ import (
 // with ErrNotStored, Touch extends it, Delete removes it.
 //
 // memcached hands W for a stale item to the first mg of it, whatever its
-// flags: a plain Get (or GetMulti, or Touch) of an item marked stale takes
-// the refresh lease, and GetLease then reports Stale and Busy until the
-// item is written or expires (MarkStale's ttl bounds that). The server
-// has no way to read a stale item without doing so.
+// flags: a plain Get (or GetMulti, whose closing mg is on its first key, or
+// Touch) of an item marked stale takes the refresh lease, and GetLease then
+// reports Stale and Busy until the item is written or expires (MarkStale's
+// ttl bounds that). The server has no way to read a stale item without
+// doing so, nor to hand the lease back unchanged before 1.6.27: "md <key>
+// I C<cas>" clears it but gives the item a new CAS, with which every
+// compare-and-swap of the value just read would fail (a Dict's Update or
+// Touch would read and hand back forever); md's E flag, which keeps the
+// CAS, came in 1.6.27, and a server before it refuses the flag. memdict's
+// Dict therefore refreshes an item marked stale under the key's lock, not
+// with this lease. Get reports the mark (backend.Item.Stale).
 //
 // Leases need CAS: on a server without meta commands (memcached before
 // 1.6, nutcracker), served with the text protocol, and on one running with
