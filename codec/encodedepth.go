@@ -5,7 +5,6 @@ import (
 	"encoding/gob"
 	"fmt"
 	"reflect"
-	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -87,12 +86,7 @@ func (enc *walker) findNests(t reflect.Type, path map[reflect.Type]bool) *nestIn
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
-			tag := f.Tag.Get("msgpack")
-			if tag == "" {
-				tag = f.Tag.Get("json")
-			}
-			name, _, _ := strings.Cut(tag, ",")
-			if enc.gob && !f.IsExported() || !enc.gob && (!f.IsExported() && !f.Anonymous || name == "-") {
+			if enc.gob && !f.IsExported() || !enc.gob && !msgpackWrites(f) {
 				continue // not written by the encoder
 			}
 			if enc.findNests(f.Type, path).nests {

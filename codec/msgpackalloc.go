@@ -84,6 +84,23 @@ func maxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
 	return c
 }
 
+// msgpackName returns the name of field f in its tags, msgpack's or
+// else json's (the codec reads json tags too), or "".
+func msgpackName(f reflect.StructField) string {
+	tag := f.Tag.Get("msgpack")
+	if tag == "" {
+		tag = f.Tag.Get("json")
+	}
+	name, _, _ := strings.Cut(tag, ",")
+	return name
+}
+
+// msgpackWrites reports whether the msgpack codec writes and reads field
+// f: an exported or embedded field not tagged "-".
+func msgpackWrites(f reflect.StructField) bool {
+	return msgpackName(f) != "-" && (f.IsExported() || f.Anonymous)
+}
+
 // fieldsOf returns the fields of struct t the decoder sets, by the names
 // it reads: msgpack tag, json tag or Go name; embedded structs inlined.
 func fieldsOf(t reflect.Type) map[string]reflect.Type {
@@ -93,14 +110,10 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	fs := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag := f.Tag.Get("msgpack")
-		if tag == "" {
-			tag = f.Tag.Get("json")
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if name == "-" || (!f.IsExported() && !f.Anonymous) {
+		if !msgpackWrites(f) {
 			continue
 		}
+		name := msgpackName(f)
 		if ft := target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
 			for n, inner := range fieldsOf(ft) {
 				if _, ok := fs[n]; !ok {
