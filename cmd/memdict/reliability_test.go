@@ -290,6 +290,16 @@ func TestInMemoryFallback(t *testing.T) {
 	if r := runIn(t, nil, "", "--config", cfg, "put", "k", "v"); r.code != exitUsage || !strings.Contains(r.stderr, "no backend configured for plugin default") {
 		t.Errorf("put on the unconfigured default plugin:\n%v", r)
 	}
+	// It says that the file given lacks the plugin, not that none was
+	// given (it said "no --config" after --config).
+	for _, r := range []result{
+		runIn(t, nil, "", "--config", cfg, "put", "k", "v"),
+		runIn(t, map[string]string{"MEMDICT_CONFIG": cfg}, "", "get", "k"),
+	} {
+		if !strings.Contains(r.stderr, cfg+" names no plugin default") || strings.Contains(r.stderr, "no --config") {
+			t.Errorf("the fallback note after a configuration file without the plugin:\n%v", r)
+		}
+	}
 	if r := runIn(t, nil, "", "--config", cfg, "--plugin", "other", "put", "k", "v"); r.code != exitOK || r.stderr != "" {
 		t.Errorf("put on a configured plugin:\n%v", r)
 	}

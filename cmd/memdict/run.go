@@ -49,6 +49,7 @@ type env struct {
 	fallback, inMemory bool
 	chosenURL          string // its URL, password included
 	noted              bool   // the fallback note was printed
+	configFile         string // the configuration file read (--config or $MEMDICT_CONFIG), if any
 }
 
 // command is one subcommand.
@@ -229,9 +230,9 @@ func (e *env) openTool() (*tool.Tool, error) {
 	}
 	if e.fallback && !e.noted {
 		e.noted = true
-		fmt.Fprintf(e.stderr, "memdict: no backend configured for plugin %s (no --config, --url, $%s or $%s): "+
+		fmt.Fprintf(e.stderr, "memdict: no backend configured for plugin %s (%s): "+
 			"using the built-in in-memory backend %s, empty and gone when the command ends\n",
-			tool.PluginName(e.plugin), tool.EnvConfig, tool.EnvURL, tool.DefaultURL)
+			tool.PluginName(e.plugin), e.unconfigured(), tool.DefaultURL)
 	}
 	return tool.New(cfg)
 }
@@ -245,10 +246,19 @@ func (e *env) needDurable(cmd string, mem bool) error {
 	}
 	why := "its URL is mem://"
 	if e.fallback {
-		why = "nothing configures it (--config, --url, $" + tool.EnvConfig + ", $" + tool.EnvURL + ")"
+		why = "nothing configures it: " + e.unconfigured()
 	}
 	return usagef("plugin %s uses the in-memory backend (%s): %s would store nothing that outlives this command; "+
 		"give a server with --url or $%s, or add --mem to do it anyway", tool.PluginName(e.plugin), why, cmd, tool.EnvURL)
+}
+
+// unconfigured says why the chosen plugin falls back to the built-in
+// default: no configuration at all, or a file that does not name it.
+func (e *env) unconfigured() string {
+	if e.configFile != "" {
+		return fmt.Sprintf("%s names no plugin %s, and no --url", printable(e.configFile), tool.PluginName(e.plugin))
+	}
+	return fmt.Sprintf("no --config, --url, $%s or $%s", tool.EnvConfig, tool.EnvURL)
 }
 
 // loadConfig returns the configuration the global options describe.
@@ -259,9 +269,11 @@ func (e *env) loadConfig() (tool.Config, error) {
 	configured := false // a file or a URL names the chosen plugin
 	switch {
 	case e.config != "":
+		e.configFile = e.config
 		cfg, err = tool.LoadConfig(e.config)
 		_, configured = cfg.Plugins[name]
 	default:
+		e.configFile = e.getenv(tool.EnvConfig)
 		cfg, configured, err = configFromEnv(e.getenv, name)
 	}
 	if err != nil {
