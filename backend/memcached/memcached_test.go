@@ -17,7 +17,14 @@ import (
 	"github.com/memdict/memdict/internal/testserver"
 )
 
-func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The parallel tests here mostly wait on memcached's clock, which
+	// ticks once a second (the conformance suites' TTL subtests, four
+	// suites of them): at the default -parallel (GOMAXPROCS, 2 in CI)
+	// they queued behind each other for minutes with the CPUs idle.
+	testserver.DefaultParallel(6)
+	leakcheck.VerifyTestMain(m)
+}
 
 // newClient starts a memcached and opens a Client on it, closed at the end
 // of the test.

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict/internal/leakcheck"
+	"github.com/memdict/memdict/internal/testserver"
 )
 
 // TestMain routes go-redis's log through logs (so that tests can check
@@ -22,6 +23,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(logChildEnv) == "" {
 		goredis.SetLogger(logs)
 	}
+	// Many parallel tests here wait (on expiry, on a server's timeout).
+	testserver.DefaultParallel(6)
 	leakcheck.VerifyTestMain(m)
 }
 
