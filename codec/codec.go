@@ -264,10 +264,19 @@ func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
 
 type jsonCodec struct{}
 
-func (jsonCodec) ID() byte                           { return JSONID }
-func (jsonCodec) Name() string                       { return "json" }
-func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+func (jsonCodec) ID() byte                      { return JSONID }
+func (jsonCodec) Name() string                  { return "json" }
+func (jsonCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal decodes data, which may come from anyone (a value another
+// program stored): what the slices and maps it decodes to take is bounded
+// first (checkJSONAlloc, MsgPackMaxAlloc).
+func (jsonCodec) Unmarshal(data []byte, v any) error {
+	if err := checkJSONAlloc(data, v); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
 
 type gobCodec struct{}
 

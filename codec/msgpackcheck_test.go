@@ -307,3 +307,63 @@ func TestCheckAllocBoundsElements(t *testing.T) {
 		}
 	}
 }
+
+// The JSON codec bounds what a value's slices and maps take, as msgpack
+// does: an element of two or three bytes ("{}," or "0,") decodes to a
+// whole element of the type. 60 KB of empty objects read as a []T of an
+// 8 KiB T allocated 160 MB before, and a key spelled in another case, or
+// escaped, still names its field, as encoding/json matches it.
+func TestCheckJSONAllocBoundsElements(t *testing.T) {
+	type big struct{ A [1024]int64 }
+	type inner struct {
+		Items []big `json:"items"`
+	}
+	type outer struct {
+		inner
+		Tags []string `json:"tags"`
+	}
+	array := func(n int, elem string) []byte {
+		return []byte("[" + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + "]")
+	}
+	field := func(name string, value []byte) []byte {
+		return append([]byte(`{"`+name+`":`), append(value, '}')...)
+	}
+	pairs := []byte("{" + strings.TrimSuffix(strings.Repeat(`"":{},`, 9000), ",") + "}")
+	for _, c := range []struct {
+		name string
+		data []byte
+		v    any
+		ok   bool
+	}{
+		{"[]big of empty objects", array(20<<10, "{}"), new([]big), false},
+		{"[]big of nulls", array(20<<10, "null"), new([]big), false},
+		{"a struct's field", field("items", array(20<<10, "{}")), new(inner), false},
+		{"a field in another case", field("ITEMS", array(20<<10, "{}")), new(inner), false},
+		{"a field escaped", field(`\u0069tems`, array(20<<10, "{}")), new(inner), false},
+		{"an embedded struct's field", field("items", array(20<<10, "{}")), new(outer), false},
+		{"a map's values", pairs, new(map[string]big), false},
+		{"any", array(6<<20, "0"), new(any), false},
+		{"strings", field("tags", array(1<<20, `"x"`)), new(outer), true},
+		{"a field skipped", field("zz", array(20<<10, "{}")), new(outer), true},
+		{"a few", array(100, "{}"), new([]big), true},
+		{"not JSON", append([]byte("[{} x"), array(20<<10, "{}")...), new([]big), true},
+	} {
+		err := checkJSONAlloc(c.data, c.v)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: %v, want ok %v", c.name, err, c.ok)
+		}
+		if c.name == "not JSON" {
+			continue // left to the decoder, which refuses it
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err = JSON.Unmarshal(c.data, c.v)
+		runtime.ReadMemStats(&after)
+		if (err == nil) != c.ok {
+			t.Errorf("Unmarshal of %s: %v, want ok %v", c.name, err, c.ok)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; !c.ok && alloc > 8<<20 {
+			t.Errorf("Unmarshal of %s (%d bytes) allocated %d bytes", c.name, len(c.data), alloc)
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package codec
+
+import (
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The JSON codec's bound on what a value decodes to, as checkAlloc is the
+// msgpack codec's: an element may take two bytes of the value ("0,", "{}")
+// and a whole element of the Go type decoded into, so a value of empty
+// objects read as a []T of a large T allocated far more than its size.
+
+var (
+	jsonMaxCosts sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
+	jsonFieldMap sync.Map // reflect.Type → map[string]reflect.Type: a struct's fields, by folded JSON name
+	jsonDecoders = []reflect.Type{reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}
+)
+
+// jsonTarget returns the type that decodes a JSON value into t: t without
+// its pointers, or anyType for an interface or a type with its own
+// decoder.
+func jsonTarget(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Interface {
+		return anyType
+	}
+	pt := reflect.PointerTo(t)
+	for _, d := range jsonDecoders {
+		if pt.Implements(d) {
+			return anyType
+		}
+	}
+	return t
+}
+
+// jsonMaxCost returns the most one element of an array or object in a
+// value decoded into t can make the decoder allocate: an upper bound, over
+// every field a struct has, whatever its tags.
+func jsonMaxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
+	if c, ok := jsonMaxCosts.Load(orig); ok {
+		return c.(uint64)
+	}
+	t := jsonTarget(orig)
+	if path[t] {
+		return 0 // a recursive type: counted where it starts
+	}
+	path[t] = true
+	defer delete(path, t)
+	c := uint64(costInterface)
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		c = max(uint64(t.Elem().Size()), jsonMaxCost(t.Elem(), path))
+	case reflect.Map:
+		c = max(uint64(t.Key().Size()+t.Elem().Size()+16), jsonMaxCost(t.Elem(), path))
+	case reflect.Struct:
+		for i := range t.NumField() {
+			c = max(c, jsonMaxCost(t.Field(i).Type, path))
+		}
+	}
+	if len(path) == 1 {
+		jsonMaxCosts.Store(orig, c)
+	}
+	return c
+}
+
+// jsonFields returns the fields of struct t that encoding/json sets, by
+// their folded names (json tag or Go name; embedded structs inlined).
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if fs, ok := jsonFieldMap.Load(t); ok {
+		return fs.(map[string]reflect.Type)
+	}
+	fs := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := cutComma(f.Tag.Get("json"))
+		if f.Tag.Get("json") == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		if ft := jsonTarget(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			for n, inner := range jsonFields(ft) {
+				if _, ok := fs[n]; !ok {
+					fs[n] = inner
+				}
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fs[foldJSONName(name)] = f.Type
+	}
+	jsonFieldMap.Store(t, fs)
+	return fs
+}
+
+// cutComma is strings.Cut(s, ",").
+func cutComma(s string) (before, after string, found bool) {
+	for i := range len(s) {
+		if s[i] == ',' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// foldJSONName folds name as encoding/json does to match an object's key
+// to a field whatever its case: ASCII letters upper-cased, other runes the
+// smallest of their fold set.
+func foldJSONName(name string) string {
+	out := make([]byte, 0, len(name))
+	for _, r := range name {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			out = append(out, byte(r))
+			continue
+		}
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return string(out)
+}
+
+// checkJSONAlloc returns an error if decoding data into what v points to
+// would allocate more than MsgPackMaxAlloc for the elements of slices and
+// maps. A value too short to reach the bound with elements of the type's
+// largest kind is not walked, nor one of fewer than 256 bytes. A value
+// that is not JSON is left to the decoder's error.
+func checkJSONAlloc(data []byte, v any) error {
+	if len(data) < 256 {
+		return nil
+	}
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return nil
+	}
+	t = t.Elem()
+	if uint64(len(data))*jsonMaxCost(t, map[reflect.Type]bool{}) <= MsgPackMaxAlloc {
+		return nil
+	}
+	w := jsonWalker{data: data}
+	w.value(t, 0)
+	if w.total > MsgPackMaxAlloc {
+		return fmt.Errorf("json: a value of %d bytes would decode to slices and maps of %d bytes or more, beyond MsgPackMaxAlloc", len(data), w.total)
+	}
+	return nil
+}
+
+// jsonWalker adds up what decoding a JSON value allocates for the
+// elements of slices and maps. It stops at the first byte that is not
+// JSON (bad), leaving the error to the decoder, and once over the bound.
+type jsonWalker struct {
+	data  []byte
+	i     int
+	total uint64
+	bad   bool
+}
+
+func (w *jsonWalker) space() {
+	for w.i < len(w.data) {
+		switch w.data[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and reports whether a byte is left, marking the
+// value bad if not.
+func (w *jsonWalker) next() bool {
+	w.space()
+	if w.i >= len(w.data) {
+		w.bad = true
+	}
+	return !w.bad
+}
+
+// str skips the string at w.i and returns it with its quotes.
+func (w *jsonWalker) str() []byte {
+	start := w.i
+	w.i++ // the opening quote
+	for w.i < len(w.data) {
+		switch w.data[w.i] {
+		case '\\':
+			w.i += 2
+		case '"':
+			w.i++
+			return w.data[start:w.i]
+		default:
+			w.i++
+		}
+	}
+	w.bad = true
+	return nil
+}
+
+// value walks the value at w.i, decoded into t (nil: skipped).
+func (w *jsonWalker) value(t reflect.Type, depth int) {
+	if !w.next() || w.total > MsgPackMaxAlloc {
+		return
+	}
+	if depth > 10000 { // encoding/json's own limit
+		w.bad = true
+		return
+	}
+	if t != nil {
+		t = jsonTarget(t)
+	}
+	switch w.data[w.i] {
+	case '[':
+		w.i++
+		var per uint64
+		var et reflect.Type
+		switch {
+		case t == nil:
+		case t == anyType:
+			per, et = costAnyElem, anyType
+		case t.Kind() == reflect.Slice:
+			per, et = uint64(t.Elem().Size()), t.Elem()
+		case t.Kind() == reflect.Array:
+			et = t.Elem()
+		}
+		if w.next() && w.data[w.i] == ']' {
+			w.i++
+			return
+		}
+		for !w.bad && w.total <= MsgPackMaxAlloc {
+			w.total += per
+			w.value(et, depth+1)
+			if !w.next() {
+				return
+			}
+			switch w.data[w.i] {
+			case ',':
+				w.i++
+			case ']':
+				w.i++
+				return
+			default:
+				w.bad = true
+			}
+		}
+	case '{':
+		w.i++
+		var per uint64
+		var et reflect.Type
+		var fields map[string]reflect.Type
+		switch {
+		case t == nil:
+		case t == anyType:
+			per, et = costAnyPair, anyType
+		case t.Kind() == reflect.Map:
+			per, et = uint64(t.Key().Size()+t.Elem().Size()+16), t.Elem()
+		case t.Kind() == reflect.Struct:
+			fields = jsonFields(t)
+		}
+		if w.next() && w.data[w.i] == '}' {
+			w.i++
+			return
+		}
+		for !w.bad && w.total <= MsgPackMaxAlloc {
+			if !w.next() || w.data[w.i] != '"' {
+				w.bad = true
+				return
+			}
+			key := w.str()
+			if !w.next() || w.data[w.i] != ':' {
+				w.bad = true
+				return
+			}
+			w.i++
+			ft := et
+			if fields != nil {
+				var name string
+				if json.Unmarshal(key, &name) != nil {
+					w.bad = true
+					return
+				}
+				ft = fields[foldJSONName(name)] // nil: skipped
+			}
+			w.total += per
+			w.value(ft, depth+1)
+			if !w.next() {
+				return
+			}
+			switch w.data[w.i] {
+			case ',':
+				w.i++
+			case '}':
+				w.i++
+				return
+			default:
+				w.bad = true
+			}
+		}
+	case '"':
+		w.str()
+	default: // a number, true, false or null
+		for w.i < len(w.data) {
+			switch w.data[w.i] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				return
+			}
+			w.i++
+		}
+	}
+}
