@@ -343,7 +343,9 @@ func (h *Handler) addSecrets(secrets ...string) {
 // does. Beyond maxFormSecrets such URLs, the oldest that is neither a
 // plugin's URL nor the one a plugin warms up from is forgotten: a
 // signed-in operator who posts the form again and again does not grow
-// the list, which every message shown is scrubbed of, without bound.
+// the list, which every message shown is scrubbed of, without bound. Of
+// typed URLs that differ in their password only, only the newest counts
+// as a plugin's.
 func (h *Handler) addFormSecret(s string) {
 	h.addSecrets(s)
 	h.mu.Lock()
@@ -359,13 +361,27 @@ func (h *Handler) addFormSecret(s string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for i := h.fixed; i < len(h.secrets) && len(h.secrets)-h.fixed > maxFormSecrets; {
-		if x := h.secrets[i]; x != s && !inUse[backend.Redact(x)] {
-			h.secrets = slices.Delete(h.secrets, i, i+1)
+	// Plugins' URLs are known redacted only: of the typed URLs that
+	// redact alike (the same server, other passwords), only the newest is
+	// taken for the one in use, or posting other passwords for a plugin's
+	// server would grow the list without bound.
+	newest := map[string]int{}
+	for i := h.fixed; i < len(h.secrets); i++ {
+		newest[backend.Redact(h.secrets[i])] = i
+	}
+	kept := h.secrets[:h.fixed]
+	over := len(h.secrets) - h.fixed - maxFormSecrets
+	for i := h.fixed; i < len(h.secrets); i++ {
+		x := h.secrets[i]
+		r := backend.Redact(x)
+		if over > 0 && x != s && (!inUse[r] || newest[r] != i) {
+			over--
 			continue
 		}
-		i++
+		kept = append(kept, x)
 	}
+	clear(h.secrets[len(kept):])
+	h.secrets = kept
 }
 
 // serverList reports whether s is a list of servers without user

@@ -160,7 +160,8 @@ func (h *Handler) status(ctx context.Context, infos []tool.PluginInfo, fresh boo
 }
 
 // readStatus pings the plugins infos and reads their servers'
-// statistics, all at once, and keeps the outcome for status.
+// statistics, all at once, and keeps the outcome for status unless ctx
+// ended meanwhile.
 func (h *Handler) readStatus(ctx context.Context, infos []tool.PluginInfo) *statusSet {
 	st := &statusSet{at: h.now(), byName: make(map[string]serverStatus, len(infos))}
 	ss := make([]serverStatus, len(infos))
@@ -171,6 +172,11 @@ func (h *Handler) readStatus(ctx context.Context, infos []tool.PluginInfo) *stat
 	wg.Wait()
 	for i, info := range infos {
 		st.byName[statusKey(info)] = ss[i]
+	}
+	if ctx.Err() != nil {
+		// A signed-in visitor left while it was read: what it says is
+		// that visitor's leaving, not the servers' status.
+		return st
 	}
 	h.mu.Lock()
 	if h.lastStatus == nil || !st.at.Before(h.lastStatus.at) {
