@@ -17,7 +17,7 @@ import (
 
 var (
 	jsonMaxCosts sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
-	jsonFieldMap sync.Map // reflect.Type → map[string]reflect.Type: a struct's fields, by folded JSON name
+	jsonFieldMap sync.Map // reflect.Type → *jsonFieldSet: a struct's fields, by JSON name
 	jsonDecoders = []reflect.Type{reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}
 )
 
@@ -70,13 +70,49 @@ func jsonMaxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
 	return c
 }
 
-// jsonFields returns the fields of struct t that encoding/json sets, by
-// their folded names (json tag or Go name; embedded structs inlined).
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	if fs, ok := jsonFieldMap.Load(t); ok {
-		return fs.(map[string]reflect.Type)
+// jsonSliceGrowth is how many times the elements of a slice encoding/json
+// allocates in all: it appends them one by one, reallocating the slice as
+// it grows (by 1.25 times once large).
+const jsonSliceGrowth = 5
+
+// jsonFieldSet is the fields of a struct that encoding/json sets: by exact
+// name, and by folded name for a key in another case, the costliest of
+// the fields whose names fold alike (encoding/json prefers the exact
+// name; the walk must not charge less than it allocates). Of fields of
+// the same name, the costliest is kept too.
+type jsonFieldSet struct {
+	exact, folded map[string]reflect.Type
+}
+
+// lookup returns the type of the field a key names, or nil.
+func (fs *jsonFieldSet) lookup(key string) reflect.Type {
+	if ft, ok := fs.exact[key]; ok {
+		return ft
 	}
-	fs := map[string]reflect.Type{}
+	return fs.folded[foldJSONName(key)]
+}
+
+// jsonFields returns the fields of struct t that encoding/json sets (json
+// tag or Go name; embedded structs inlined).
+func jsonFields(t reflect.Type) *jsonFieldSet {
+	if fs, ok := jsonFieldMap.Load(t); ok {
+		return fs.(*jsonFieldSet)
+	}
+	fs := &jsonFieldSet{exact: map[string]reflect.Type{}, folded: map[string]reflect.Type{}}
+	costlier := func(a, b reflect.Type) bool {
+		return jsonMaxCost(a, map[reflect.Type]bool{}) > jsonMaxCost(b, map[reflect.Type]bool{})
+	}
+	put := func(name string, ft reflect.Type) {
+		// Of fields named alike (an embedded struct's and the outer's),
+		// the costliest: which one encoding/json sets is its to choose.
+		if old, ok := fs.exact[name]; !ok || costlier(ft, old) {
+			fs.exact[name] = ft
+		}
+		k := foldJSONName(name)
+		if old, ok := fs.folded[k]; !ok || costlier(ft, old) {
+			fs.folded[k] = ft
+		}
+	}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := cutComma(f.Tag.Get("json"))
@@ -84,10 +120,8 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 			continue
 		}
 		if ft := jsonTarget(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
-			for n, inner := range jsonFields(ft) {
-				if _, ok := fs[n]; !ok {
-					fs[n] = inner
-				}
+			for n, inner := range jsonFields(ft).exact {
+				put(n, inner)
 			}
 			continue
 		}
@@ -97,7 +131,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		if name == "" {
 			name = f.Name
 		}
-		fs[foldJSONName(name)] = f.Type
+		put(name, f.Type)
 	}
 	jsonFieldMap.Store(t, fs)
 	return fs
@@ -153,7 +187,7 @@ func checkJSONAlloc(data []byte, v any) error {
 		return nil
 	}
 	t = t.Elem()
-	if uint64(len(data))*jsonMaxCost(t, map[reflect.Type]bool{}) <= MsgPackMaxAlloc {
+	if uint64(len(data))*jsonMaxCost(t, map[reflect.Type]bool{})*jsonSliceGrowth <= MsgPackMaxAlloc {
 		return nil
 	}
 	w := jsonWalker{data: data}
@@ -234,9 +268,9 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 		switch {
 		case t == nil:
 		case t == anyType:
-			per, et = costAnyElem, anyType
+			per, et = costAnyElem*jsonSliceGrowth, anyType
 		case t.Kind() == reflect.Slice:
-			per, et = uint64(t.Elem().Size()), t.Elem()
+			per, et = uint64(t.Elem().Size())*jsonSliceGrowth, t.Elem()
 		case t.Kind() == reflect.Array:
 			et = t.Elem()
 		}
@@ -264,13 +298,13 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 		w.i++
 		var per uint64
 		var et reflect.Type
-		var fields map[string]reflect.Type
+		var fields *jsonFieldSet
 		switch {
 		case t == nil:
 		case t == anyType:
 			per, et = costAnyPair, anyType
 		case t.Kind() == reflect.Map:
-			per, et = uint64(t.Key().Size()+t.Elem().Size()+16), t.Elem()
+			per, et = 2*uint64(t.Key().Size()+t.Elem().Size()+16), t.Elem() // a map doubles as it grows
 		case t.Kind() == reflect.Struct:
 			fields = jsonFields(t)
 		}
@@ -296,7 +330,7 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 					w.bad = true
 					return
 				}
-				ft = fields[foldJSONName(name)] // nil: skipped
+				ft = fields.lookup(name) // nil: skipped
 			}
 			w.total += per
 			w.value(ft, depth+1)

@@ -33,6 +33,7 @@ const (
 var (
 	maxCosts     sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
 	structFields sync.Map // reflect.Type → map[string]reflect.Type: the fields of a struct, by msgpack name
+	structLists  sync.Map // reflect.Type → []reflect.Type: the fields of a struct in order (fieldList)
 	decoderTypes = []reflect.Type{reflect.TypeFor[msgpack.CustomDecoder](), reflect.TypeFor[msgpack.Unmarshaler](),
 		reflect.TypeFor[encoding.BinaryUnmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}
 )
@@ -83,6 +84,41 @@ func maxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
 		maxCosts.Store(orig, c) // the type's own: not cut short by a recursion
 	}
 	return c
+}
+
+// fieldList returns the types of the fields of struct t in the order a
+// msgpack array holds them (a struct written as an array): embedded
+// structs inlined in place, names already taken left out.
+func fieldList(t reflect.Type) []reflect.Type {
+	if fl, ok := structLists.Load(t); ok {
+		return fl.([]reflect.Type)
+	}
+	var list []reflect.Type
+	seen := map[string]bool{}
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !msgpackWrites(f) {
+				continue
+			}
+			name := msgpackName(f)
+			if ft := target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct && ft != t {
+				add(ft)
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if !seen[name] {
+				seen[name] = true
+				list = append(list, f.Type)
+			}
+		}
+	}
+	add(t)
+	structLists.Store(t, list)
+	return list
 }
 
 // msgpackName returns the name of field f in its tags, msgpack's or
@@ -146,7 +182,7 @@ func checkAlloc(data []byte, v any) error {
 		return nil // the decoder's error
 	}
 	t = t.Elem()
-	if uint64(len(data))*maxCost(t, map[reflect.Type]bool{}) <= MsgPackMaxAlloc {
+	if uint64(len(data))*maxCost(t, map[reflect.Type]bool{})*sliceGrowth(len(data)) <= MsgPackMaxAlloc {
 		return nil
 	}
 	var total uint64
@@ -211,12 +247,21 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 		*total += uint64(n) * costAnyPair
 		kt, et = anyType, anyType
 	case isArray && t.Kind() == reflect.Slice:
-		*total += uint64(n) * uint64(t.Elem().Size())
+		*total += uint64(n) * uint64(t.Elem().Size()) * sliceGrowth(n)
 		et = t.Elem()
 	case isArray && t.Kind() == reflect.Array:
 		et = t.Elem()
 	case isArray && t.Kind() == reflect.Struct:
-		et = anyType // as_array: fields in order
+		// A struct written as an array: its fields in order.
+		fl := fieldList(t)
+		for k := range n {
+			var ft reflect.Type // nil: beyond the fields, skipped
+			if k < len(fl) {
+				ft = fl[k]
+			}
+			i = allocWalk(data, i, ft, total)
+		}
+		return i
 	case isMap && t.Kind() == reflect.Map:
 		*total += uint64(n) * uint64(t.Key().Size()+t.Elem().Size()+16)
 		kt, et = t.Key(), t.Elem()
@@ -240,6 +285,17 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 		i = allocWalk(data, i, et, total)
 	}
 	return i
+}
+
+// sliceGrowth is how many times the elements of a slice of n elements
+// the msgpack decoder allocates: a slice of up to 10,000 at once, a longer
+// one grown 10,000 at a time by append, which reallocates it as it grows
+// (by 1.25 times: five times the elements in all).
+func sliceGrowth(n int) uint64 {
+	if n <= 10000 {
+		return 1
+	}
+	return 5
 }
 
 // fieldName returns the string the msgpack value b holds, or "".

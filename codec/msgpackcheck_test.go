@@ -294,7 +294,7 @@ func TestCheckAllocBoundsElements(t *testing.T) {
 		{"a pointer's", array(10<<10, 0xc0), new(*[]*[]big), true},
 		{"a map's values", pairs, new(map[string]big), false},
 		{"any", array(5<<20, 0xc0), new(any), false},
-		{"strings", field("tags", array(1<<20, 0xa1, 'x')), new(outer), true},
+		{"strings", field("tags", array(512<<10, 0xa1, 'x')), new(outer), true},
 		{"a field skipped", field("zz", array(10<<10, 0xc0)), new(outer), true},
 		{"any within the bound", array(1<<20, 0xc0), new(any), true},
 	} {
@@ -343,7 +343,7 @@ func TestCheckJSONAllocBoundsElements(t *testing.T) {
 		{"an embedded struct's field", field("items", array(20<<10, "{}")), new(outer), false},
 		{"a map's values", pairs, new(map[string]big), false},
 		{"any", array(6<<20, "0"), new(any), false},
-		{"strings", field("tags", array(1<<20, `"x"`)), new(outer), true},
+		{"strings", field("tags", array(512<<10, `"x"`)), new(outer), true},
 		{"a field skipped", field("zz", array(20<<10, "{}")), new(outer), true},
 		{"a few", array(100, "{}"), new([]big), true},
 		{"not JSON", append([]byte("[{} x"), array(20<<10, "{}")...), new([]big), true},
