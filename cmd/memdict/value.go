@@ -133,8 +133,10 @@ func openRaw(ctx context.Context, rawURL string) (*rawStore, error) {
 
 // redisErr turns the error of the server command op (GET, SET, DEL) on
 // key, sent with rs.rc, into one that names the operation, the key and
-// the server, as the driver's errors do: a server that cannot be reached
-// wraps backend.ErrUnavailable.
+// the server, as the driver's errors do: a server that cannot be reached,
+// or does not answer within the backend's timeout, wraps
+// backend.ErrUnavailable. ctx is the caller's, without that timeout: its
+// own end is the caller's error, not the server's.
 func (rs *rawStore) redisErr(ctx context.Context, op, key string, err error) error {
 	where := fmt.Sprintf("redis: %s %q on %s", op, key, rs.addr)
 	var re goredis.Error
@@ -174,6 +176,7 @@ func (rs *rawStore) bound(ctx context.Context) (context.Context, context.CancelF
 // pymemcache's) as Python's by its flags (codec "python"), any other
 // value (memccat's, redis-cli's) as codec "none".
 func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) {
+	parent := ctx
 	ctx, cancel := rs.bound(ctx)
 	defer cancel()
 	it, err := rs.be.Get(ctx, bkey)
@@ -184,7 +187,7 @@ func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) 
 		if errors.Is(err, goredis.Nil) {
 			err = backend.ErrNotFound
 		} else if err != nil {
-			err = rs.redisErr(ctx, "get", bkey, err)
+			err = rs.redisErr(parent, "get", bkey, err)
 		}
 	}
 	switch {
@@ -202,12 +205,13 @@ func (rs *rawStore) get(ctx context.Context, bkey string) (stored, bool, error) 
 
 // put stores value under bkey, as they are, with ttl (0: none).
 func (rs *rawStore) put(ctx context.Context, bkey string, value []byte, ttl time.Duration) error {
+	parent := ctx
 	ctx, cancel := rs.bound(ctx)
 	defer cancel()
 	var err error
 	if rs.rc != nil {
 		if err = rs.rc.Set(ctx, bkey, value, ttl).Err(); err != nil {
-			err = rs.redisErr(ctx, "set", bkey, err)
+			err = rs.redisErr(parent, "set", bkey, err)
 		}
 	} else {
 		err = rs.be.Set(ctx, backend.Item{Key: bkey, Value: value, TTL: ttl})
@@ -220,6 +224,7 @@ func (rs *rawStore) put(ctx context.Context, bkey string, value []byte, ttl time
 
 // del removes bkey; the error wraps ErrNotFound if it was absent.
 func (rs *rawStore) del(ctx context.Context, bkey string) error {
+	parent := ctx
 	ctx, cancel := rs.bound(ctx)
 	defer cancel()
 	var err error
@@ -228,7 +233,7 @@ func (rs *rawStore) del(ctx context.Context, bkey string) error {
 		if n, err = rs.rc.Del(ctx, bkey).Result(); err == nil && n == 0 {
 			err = backend.ErrNotFound
 		} else if err != nil {
-			err = rs.redisErr(ctx, "del", bkey, err)
+			err = rs.redisErr(parent, "del", bkey, err)
 		}
 	} else {
 		err = rs.be.Delete(ctx, bkey)
