@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"encoding"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -15,60 +14,8 @@ import (
 // and a whole element of the Go type decoded into, so a value of empty
 // objects read as a []T of a large T allocated far more than its size.
 
-var (
-	jsonMaxCosts sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
-	jsonFieldMap sync.Map // reflect.Type → *jsonFieldSet: a struct's fields, by JSON name
-	jsonDecoders = []reflect.Type{reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}
-)
-
-// jsonTarget returns the type that decodes a JSON value into t: t without
-// its pointers, or anyType for an interface or a type with its own
-// decoder.
-func jsonTarget(t reflect.Type) reflect.Type {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() == reflect.Interface {
-		return anyType
-	}
-	pt := reflect.PointerTo(t)
-	for _, d := range jsonDecoders {
-		if pt.Implements(d) {
-			return anyType
-		}
-	}
-	return t
-}
-
-// jsonMaxCost returns the most one element of an array or object in a
-// value decoded into t can make the decoder allocate: an upper bound, over
-// every field a struct has, whatever its tags.
-func jsonMaxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
-	if c, ok := jsonMaxCosts.Load(orig); ok {
-		return c.(uint64)
-	}
-	t := jsonTarget(orig)
-	if path[t] {
-		return 0 // a recursive type: counted where it starts
-	}
-	path[t] = true
-	defer delete(path, t)
-	c := uint64(costInterface)
-	switch t.Kind() {
-	case reflect.Slice, reflect.Array:
-		c = max(uint64(t.Elem().Size()), jsonMaxCost(t.Elem(), path))
-	case reflect.Map:
-		c = max(uint64(t.Key().Size()+t.Elem().Size()+16), jsonMaxCost(t.Elem(), path))
-	case reflect.Struct:
-		for i := range t.NumField() {
-			c = max(c, jsonMaxCost(t.Field(i).Type, path))
-		}
-	}
-	if len(path) == 1 {
-		jsonMaxCosts.Store(orig, c)
-	}
-	return c
-}
+// jsonFieldMap holds the fields of the structs seen (jsonFields).
+var jsonFieldMap sync.Map // reflect.Type → *jsonFieldSet
 
 // jsonSliceGrowth is how many times the elements of a slice encoding/json
 // allocates in all: it appends them one by one, reallocating the slice as
@@ -100,7 +47,7 @@ func jsonFields(t reflect.Type) *jsonFieldSet {
 	}
 	fs := &jsonFieldSet{exact: map[string]reflect.Type{}, folded: map[string]reflect.Type{}}
 	costlier := func(a, b reflect.Type) bool {
-		return jsonMaxCost(a, map[reflect.Type]bool{}) > jsonMaxCost(b, map[reflect.Type]bool{})
+		return jsonDecoding.maxCost(a, map[reflect.Type]bool{}) > jsonDecoding.maxCost(b, map[reflect.Type]bool{})
 	}
 	put := func(name string, ft reflect.Type) {
 		// Of fields named alike (an embedded struct's and the outer's),
@@ -119,7 +66,7 @@ func jsonFields(t reflect.Type) *jsonFieldSet {
 		if f.Tag.Get("json") == "-" || !f.IsExported() && !f.Anonymous {
 			continue
 		}
-		if ft := jsonTarget(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+		if ft := jsonDecoding.target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
 			for n, inner := range jsonFields(ft).exact {
 				put(n, inner)
 			}
@@ -187,7 +134,7 @@ func checkJSONAlloc(data []byte, v any) error {
 		return nil
 	}
 	t = t.Elem()
-	if uint64(len(data))*jsonMaxCost(t, map[reflect.Type]bool{})*jsonSliceGrowth <= MsgPackMaxAlloc {
+	if uint64(len(data))*jsonDecoding.maxCost(t, map[reflect.Type]bool{})*jsonSliceGrowth <= MsgPackMaxAlloc {
 		return nil
 	}
 	w := jsonWalker{data: data}
@@ -258,7 +205,7 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 		return
 	}
 	if t != nil {
-		t = jsonTarget(t)
+		t = jsonDecoding.target(t)
 	}
 	switch w.data[w.i] {
 	case '[':

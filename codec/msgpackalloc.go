@@ -3,6 +3,7 @@ package codec
 import (
 	"encoding"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -31,17 +32,28 @@ const (
 )
 
 var (
-	maxCosts     sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
 	structFields sync.Map // reflect.Type → map[string]reflect.Type: the fields of a struct, by msgpack name
 	structLists  sync.Map // reflect.Type → []reflect.Type: the fields of a struct in order (fieldList)
-	decoderTypes = []reflect.Type{reflect.TypeFor[msgpack.CustomDecoder](), reflect.TypeFor[msgpack.Unmarshaler](),
-		reflect.TypeFor[encoding.BinaryUnmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}
+)
+
+// decoding is what the allocation bounds know of a codec's decoder: the
+// interfaces of the types that decode themselves, and the costs of the
+// types worked out so far.
+type decoding struct {
+	own   []reflect.Type
+	costs sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
+}
+
+var (
+	msgpackDecoding = &decoding{own: []reflect.Type{reflect.TypeFor[msgpack.CustomDecoder](), reflect.TypeFor[msgpack.Unmarshaler](),
+		reflect.TypeFor[encoding.BinaryUnmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}}
+	jsonDecoding = &decoding{own: []reflect.Type{reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()}}
 )
 
 // target returns the type that decodes a value into t: t without its
 // pointers, or anyType for an interface or a type with its own decoder
 // (whose allocations are counted as an interface's).
-func target(t reflect.Type) reflect.Type {
+func (dc *decoding) target(t reflect.Type) reflect.Type {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -49,7 +61,7 @@ func target(t reflect.Type) reflect.Type {
 		return anyType
 	}
 	pt := reflect.PointerTo(t)
-	for _, d := range decoderTypes {
+	for _, d := range dc.own {
 		if pt.Implements(d) {
 			return anyType
 		}
@@ -58,12 +70,13 @@ func target(t reflect.Type) reflect.Type {
 }
 
 // maxCost returns the most one element of an array or map in a value
-// decoded into t can make the decoder allocate, from t's type alone.
-func maxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
-	if c, ok := maxCosts.Load(orig); ok {
+// decoded into t can make the decoder allocate, from t's type alone: an
+// upper bound, over every field of a struct whatever its tags.
+func (dc *decoding) maxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
+	if c, ok := dc.costs.Load(orig); ok {
 		return c.(uint64)
 	}
-	t := target(orig)
+	t := dc.target(orig)
 	if path[t] {
 		return 0 // a recursive type: counted where it starts
 	}
@@ -72,16 +85,16 @@ func maxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
 	c := uint64(costInterface)
 	switch t.Kind() {
 	case reflect.Slice, reflect.Array:
-		c = max(uint64(t.Elem().Size()), maxCost(t.Elem(), path))
+		c = max(uint64(t.Elem().Size()), dc.maxCost(t.Elem(), path))
 	case reflect.Map:
-		c = max(uint64(t.Key().Size()+t.Elem().Size()+16), maxCost(t.Key(), path), maxCost(t.Elem(), path))
+		c = max(uint64(t.Key().Size()+t.Elem().Size()+16), dc.maxCost(t.Key(), path), dc.maxCost(t.Elem(), path))
 	case reflect.Struct:
-		for _, ft := range fieldsOf(t) {
-			c = max(c, maxCost(ft, path))
+		for i := range t.NumField() {
+			c = max(c, dc.maxCost(t.Field(i).Type, path))
 		}
 	}
 	if len(path) == 1 {
-		maxCosts.Store(orig, c) // the type's own: not cut short by a recursion
+		dc.costs.Store(orig, c) // the type's own: not cut short by a recursion
 	}
 	return c
 }
@@ -103,7 +116,7 @@ func fieldList(t reflect.Type) []reflect.Type {
 				continue
 			}
 			name := msgpackName(f)
-			if ft := target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct && ft != t {
+			if ft := msgpackDecoding.target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct && ft != t {
 				add(ft)
 				continue
 			}
@@ -151,7 +164,7 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 			continue
 		}
 		name := msgpackName(f)
-		if ft := target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+		if ft := msgpackDecoding.target(f.Type); f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
 			for n, inner := range fieldsOf(ft) {
 				if _, ok := fs[n]; !ok {
 					fs[n] = inner
@@ -182,7 +195,7 @@ func checkAlloc(data []byte, v any) error {
 		return nil // the decoder's error
 	}
 	t = t.Elem()
-	if uint64(len(data))*maxCost(t, map[reflect.Type]bool{})*sliceGrowth(len(data)) <= MsgPackMaxAlloc {
+	if uint64(len(data))*msgpackDecoding.maxCost(t, map[reflect.Type]bool{})*sliceGrowth(len(data)) <= MsgPackMaxAlloc {
 		return nil
 	}
 	var total uint64
@@ -235,7 +248,7 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 		return i + n
 	}
 	if t != nil {
-		t = target(t)
+		t = msgpackDecoding.target(t)
 	}
 	var kt, et reflect.Type // what keys and elements decode into (nil: skipped)
 	switch {
