@@ -427,7 +427,7 @@ func rawValue(t *testing.T, addr, key string) string {
 
 // TestLatencyRecovery: under 400ms of latency each way, timeout 500ms,
 // calls time out and the server is marked down; when the latency drops to
-// 100ms each way (and a connect takes a round trip of it), the server is
+// 75ms each way (and a connect takes a round trip of it), the server is
 // serving again after its retry interval: a new connection costs the
 // connect and one round trip, not three. No call takes longer than its
 // timeout meanwhile.
@@ -466,8 +466,15 @@ func TestLatencyRecovery(t *testing.T) {
 		t.Fatalf("under 400ms of latency each way, the server is not marked down after 10s")
 	}
 
-	p.SetDelay(100 * time.Millisecond)
-	p.SetConnectDelay(200 * time.Millisecond)
+	// A new connection's first round trip then takes 300ms of the 500
+	// (the connect's 150 and 75 each way), which leaves a loaded machine
+	// (the race detector, other test binaries) its slack, while a
+	// reconnect that cost three round trips (600ms) would still overrun.
+	// With 100ms each way (400 of the 500), one call in two overran on a
+	// loaded machine, and each overrun closed the connection, whose
+	// successor paid the connect again.
+	p.SetDelay(75 * time.Millisecond)
+	p.SetConnectDelay(150 * time.Millisecond)
 	start := time.Now()
 	streak, calls, fails := 0, 0, 0
 	var last error
@@ -484,7 +491,7 @@ func TestLatencyRecovery(t *testing.T) {
 	t.Logf("after the latency dropped: %d calls, %d failed, slowest call %v; serving again %v later; last error %v",
 		calls, fails, slowest.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), last)
 	if streak < 20 {
-		t.Fatalf("not serving 10s after the latency dropped to 100ms each way: %d calls, %d failed, last %v", calls, fails, last)
+		t.Fatalf("not serving 10s after the latency dropped to 75ms each way: %d calls, %d failed, last %v", calls, fails, last)
 	}
 }
 
