@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -256,22 +257,34 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 	if err := a.command("stats"); err != nil {
 		return nil, c.adminErr(ctx, "stats", addr, err)
 	}
-	m := make(map[string]string)
+	m, _, err := a.readStats()
+	if err != nil {
+		return nil, c.adminErr(ctx, "stats", addr, err)
+	}
+	return m, nil
+}
+
+// readStats reads the reply to "stats", sent on a. refused reports that
+// the server answered with an error line (ERROR, CLIENT_ERROR,
+// SERVER_ERROR) rather than statistics; err is then a protocol error too.
+func (a *adminConn) readStats() (m map[string]string, refused bool, err error) {
+	m = make(map[string]string)
 	lines := 0
 	for {
 		line, err := a.readLine()
 		if err != nil {
-			return nil, c.adminErr(ctx, "stats", addr, err)
+			return nil, false, err
 		}
 		if line == "END" {
-			return m, nil
+			return m, false, nil
 		}
 		rest, ok := strings.CutPrefix(line, "STAT ")
 		if !ok {
-			return nil, c.adminErr(ctx, "stats", addr, protoErr(fmt.Sprintf("unexpected line in stats reply: %q", line)))
+			refused = lines == 0 && (line == "ERROR" || strings.HasPrefix(line, "CLIENT_ERROR") || strings.HasPrefix(line, "SERVER_ERROR"))
+			return nil, refused, protoErr(fmt.Sprintf("unexpected line in stats reply: %q", line))
 		}
 		if lines++; lines > maxStatLines {
-			return nil, c.adminErr(ctx, "stats", addr, protoErr(fmt.Sprintf("stats reply of more than %d lines", maxStatLines)))
+			return nil, false, protoErr(fmt.Sprintf("stats reply of more than %d lines", maxStatLines))
 		}
 		name, value, _ := strings.Cut(rest, " ")
 		m[name] = value
@@ -292,8 +305,11 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 // waits for the loop's body (a crawler waiting on a slow reader holds up
 // other clients of the server, and the loop's own reads of the keys it
 // lists); the loop may do what it likes between keys, Close included
-// (Close waits for the dump being read, not for the loop). Keys written or
-// deleted meanwhile may or may not appear. Each key is listed once, from
+// (Close waits for the dump being read, not for the loop). A dump that
+// lists more than the server's memory can hold (its keys and their item
+// headers past twice limit_maxbytes of "stats": a server that repeats its
+// dump, or never ends it) is that server's failure, an error wrapping
+// ErrProtocol. Keys written or deleted meanwhile may or may not appear. Each key is listed once, from
 // the server Get reads it from: a copy on another server (left there
 // while its server was ejected, or written by a client with other
 // servers), which Get does not see, is not listed. A failure (a server
@@ -364,6 +380,10 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string) (keys *keyLi
 		return nil, c.adminErr(ctx, "keys", addr, err)
 	}
 	defer a.close()
+	budget, err := dumpBudget(a)
+	if err != nil {
+		return nil, c.adminErr(ctx, "keys", addr, err)
+	}
 	// The crawler runs one dump at a time per server: another client's
 	// (or a dump abandoned a moment ago) makes it answer BUSY. Retry for
 	// up to the timeout.
@@ -405,11 +425,56 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string) (keys *keyLi
 	}
 	a.stream()
 	keys = &keyList{}
-	if err := readDump(a.r, []byte(first), []byte(prefix), keys); err != nil {
+	if err := readDump(a.r, []byte(first), []byte(prefix), budget, keys); err != nil {
 		keys.close()
 		return nil, c.adminErr(ctx, "keys", addr, err)
 	}
 	return keys, nil
+}
+
+// What a dump may list. Every item memcached holds keeps its key and its
+// header (itemHeader, 48 bytes) in the server's memory, limit_maxbytes
+// of "stats" (-m), extstore included, and memcached grants each of its
+// slab classes (at most 64) its first page of 1 MiB even past that limit.
+// The keys a dump lists, each charged its length and itemHeader, thus
+// cannot take more than the memory plus those pages; twice that leaves
+// room for the items written while the crawler walks (a dump lists those
+// alive when it gets to them, not those alive at one time). A server that
+// lists more (a broken one that repeats its dump, a hostile one that never
+// ends it) is refused with a protocol error, rather than filling the
+// caller's memory and disk (the keys past 16 MiB go to a temporary file)
+// for as long as the caller's ctx lets it: memdict keys has no deadline.
+// (Variables for the tests.)
+var (
+	slabPagesSlack  uint64 = 64 << 20
+	defaultMaxBytes uint64 = 64 << 20 // memcached's -m, for a server that does not say
+)
+
+// dumpBudget asks the server on a for its memory (limit_maxbytes of
+// "stats") and returns how many bytes of keys, charged as readDump charges
+// them, its dump may list. A server that refuses "stats" or does not say
+// is taken to have memcached's default memory.
+func dumpBudget(a *adminConn) (uint64, error) {
+	if err := a.command("stats"); err != nil {
+		return 0, err
+	}
+	maxBytes := defaultMaxBytes
+	stats, refused, err := a.readStats()
+	switch {
+	case refused:
+	case err != nil:
+		return 0, err
+	default:
+		if v, err := strconv.ParseUint(stats["limit_maxbytes"], 10, 64); err == nil {
+			maxBytes = v
+		}
+	}
+	// Saturating: a hostile server may claim any size, and is then
+	// bounded by what it claims.
+	if maxBytes > math.MaxUint64/2-slabPagesSlack {
+		return math.MaxUint64, nil
+	}
+	return 2 * (maxBytes + slabPagesSlack), nil
 }
 
 // metadumpBuffer is the read buffer of a dump (and the longest line
@@ -418,10 +483,16 @@ const metadumpBuffer = 256 << 10
 
 // readDump reads the lines of a metadump, first (read already) and those
 // after it up to the END line, and adds the decoded keys that start with
-// prefix to keys. It does nothing else between two reads: the server's
-// crawler never waits on it.
-func readDump(br *bufio.Reader, first, prefix []byte, keys *keyList) error {
-	var dec []byte
+// prefix to keys. Every key listed, whatever its prefix, is charged its
+// length and itemHeader: a dump whose keys cost more than budget is a
+// protocol error (see dumpBudget). It does nothing else between two reads:
+// the server's crawler never waits on it.
+func readDump(br *bufio.Reader, first, prefix []byte, budget uint64, keys *keyList) error {
+	var (
+		dec    []byte
+		spent  uint64
+		listed int
+	)
 	line := first
 	for {
 		if line == nil {
@@ -455,6 +526,12 @@ func readDump(br *bufio.Reader, first, prefix []byte, keys *keyList) error {
 				return protoErr(fmt.Sprintf("bad key encoding in metadump: %q", line))
 			}
 			key = dec
+		}
+		listed++
+		if spent += uint64(len(key)) + itemHeader; spent > budget {
+			return protoErr(fmt.Sprintf("metadump goes on past %d keys, more than twice what the server's memory "+
+				"(limit_maxbytes of stats) holds: over %d bytes of keys and item headers (the server repeats its dump or never ends it)",
+				listed, budget))
 		}
 		if bytes.HasPrefix(key, prefix) {
 			if err := keys.add(key); err != nil {

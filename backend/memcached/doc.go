@@ -350,8 +350,11 @@
 // Keys reads each server's dump whole, as fast as the server sends it,
 // before it yields that server's first key: the keys under the prefix are
 // kept in memory, past 16 MiB of them in a temporary file (removed when the
-// loop is done with them). memcached's LRU crawler writes the dump holding
-// the server's locks and waits for a reader that falls behind, and while
+// loop is done with them), and a dump that lists more than the server's
+// memory can hold (twice its limit_maxbytes) is a protocol error, so that a
+// dump that never ends does not fill the disk. memcached's LRU crawler
+// writes the dump holding the server's locks and waits for a reader that
+// falls behind, and while
 // it waits, other clients of the server (and the reads of a loop that
 // reads the values of the keys it lists, as memdict's Keys and All do)
 // wait with it: listing therefore never makes it wait, whatever the loop
