@@ -78,7 +78,9 @@ func escapeGlob(s string) string {
 // SCAN MATCH <prefix>* (the prefix glob-escaped) on the server, or on every
 // master of a cluster in turn. Keys of any Redis type are listed, including
 // values this package did not write. A failure is yielded as a final
-// ("", err) pair.
+// ("", err) pair; a server whose SCAN cursor comes back within one
+// iteration (it cycles, and would never end the listing) fails it with an
+// error wrapping ErrProtocol that names the server.
 func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if b.closed.Load() {
@@ -98,6 +100,15 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 		seen := make(map[string]struct{})
 		for _, n := range nodes {
 			var cursor uint64
+			// A full iteration never gives a cursor twice (Redis's
+			// cursor grows in bit-reversed order until it wraps to 0; a
+			// cluster's per-slot cursors pair it with the slot, which
+			// only grows): a cursor that comes back is a server that
+			// cycles and never ends the iteration. Brent's algorithm
+			// finds the cycle within twice its length and start, in
+			// constant memory: saved is the cursor at the last power of
+			// two, steps the pages since.
+			var saved, steps, power uint64 = 0, 0, 1
 			for {
 				page, err := bounded(b, ctx, func(ctx context.Context) (scanPage, error) {
 					keys, next, err := n.Scan(ctx, cursor, pattern, scanCount).Result()
@@ -122,6 +133,15 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 				}
 				if next == 0 {
 					break
+				}
+				if next == saved {
+					addr := n.Options().Addr
+					yield("", b.wrap(ctx, "keys", prefix, &protoError{Addr: addr,
+						Msg: fmt.Sprintf("SCAN gave cursor %d twice in one iteration: it cycles and never ends the iteration", next)}))
+					return
+				}
+				if steps++; steps == power {
+					saved, steps, power = next, 0, power*2
 				}
 				cursor = next
 			}
