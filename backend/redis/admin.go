@@ -17,6 +17,68 @@ import (
 // scanCount is the COUNT hint of each SCAN call.
 const scanCount = 1000
 
+// The bound of one server's SCAN iteration, which a server that never
+// ends it would otherwise make endless (and make Keys's map of the keys
+// seen grow with it). Redis visits each bucket of its table once per
+// iteration and returns the keys it holds then, so an iteration returns
+// about as many keys as the server holds (DBSIZE) even while keys come and
+// go; a page holds COUNT keys or covers 10 x COUNT buckets, and the table
+// has at most 10 buckets a key while it can shrink. A server that returns
+// more than twice the keys it says it holds, or makes more than 4 pages per
+// COUNT keys, past the slack below, is refused. DBSIZE is asked only
+// when the slack is spent, and again each time the bound is passed (the
+// server may have grown meanwhile).
+const scanSlackKeys = 10 * scanCount
+
+// scanSlackPages is the pages allowed besides those the keys need: room
+// for a table left large by keys deleted while it could not shrink (during
+// a fork). (A variable for the tests.)
+var scanSlackPages int64 = 1 << 16
+
+// maxDBSize caps what DBSIZE may say, so that the bounds do not overflow
+// (far above any server).
+const maxDBSize = 1 << 40
+
+// scanBound counts one server's SCAN iteration against what it holds.
+type scanBound struct {
+	size  int64 // the largest DBSIZE the server said; -1: it refused DBSIZE
+	keys  int64 // keys returned, repeats and all
+	pages int64
+}
+
+// over reports whether the iteration went past the bound of size keys.
+func (sb *scanBound) over() bool {
+	return sb.size >= 0 && (sb.keys > 2*sb.size+scanSlackKeys || sb.pages > 4*sb.size/scanCount+scanSlackPages)
+}
+
+// countPage counts a page of n keys. Past the bound it asks the server's
+// DBSIZE again, and returns an error if the iteration is still past it
+// (or if DBSIZE fails other than by a refusal, which lifts the bound).
+func (b *Backend) countPage(ctx context.Context, n *goredis.Client, sb *scanBound, keys int) error {
+	sb.keys += int64(keys)
+	sb.pages++
+	if !sb.over() {
+		return nil
+	}
+	size, err := bounded(b, ctx, func(ctx context.Context) (int64, error) { return n.DBSize(ctx).Result() })
+	var re goredis.Error
+	switch {
+	case errors.As(err, &re) && !errors.Is(err, ErrProtocol):
+		// A server that refuses DBSIZE (renamed, or denied by an ACL)
+		// is listed as before, bounded by ctx alone.
+		sb.size = -1
+		return nil
+	case err != nil:
+		return fmt.Errorf("dbsize %s: %w", n.Options().Addr, err)
+	}
+	sb.size = max(sb.size, min(size, maxDBSize))
+	if !sb.over() {
+		return nil
+	}
+	return &protoError{Addr: n.Options().Addr, Msg: fmt.Sprintf("SCAN returned %d keys in %d pages of one iteration, "+
+		"more than the %d keys DBSIZE says the server holds allow: it never ends the iteration", sb.keys, sb.pages, sb.size)}
+}
+
 // nodes returns a client per server: the one server of a standalone
 // client, every master (masters true) or every node of a cluster, every
 // shard of a Ring.
@@ -78,9 +140,12 @@ func escapeGlob(s string) string {
 // SCAN MATCH <prefix>* (the prefix glob-escaped) on the server, or on every
 // master of a cluster in turn. Keys of any Redis type are listed, including
 // values this package did not write. A failure is yielded as a final
-// ("", err) pair; a server whose SCAN cursor comes back within one
-// iteration (it cycles, and would never end the listing) fails it with an
-// error wrapping ErrProtocol that names the server.
+// ("", err) pair. A server whose SCAN never ends its iteration fails it
+// with an error wrapping ErrProtocol that names the server: one whose
+// cursor comes back within the iteration (it cycles), or that returns more
+// than twice the keys its DBSIZE says it holds, or more pages than they
+// need, past a slack of 10,000 keys and 65,536 pages (DBSIZE is asked only
+// then; a server that refuses DBSIZE is bounded by ctx alone).
 func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if b.closed.Load() {
@@ -109,6 +174,7 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 			// constant memory: saved is the cursor at the last power of
 			// two, steps the pages since.
 			var saved, steps, power uint64 = 0, 0, 1
+			var sb scanBound
 			for {
 				page, err := bounded(b, ctx, func(ctx context.Context) (scanPage, error) {
 					keys, next, err := n.Scan(ctx, cursor, pattern, scanCount).Result()
@@ -117,6 +183,10 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 				keys, next := page.keys, page.next
 				if err != nil {
 					yield("", b.wrap(ctx, "keys", prefix, fmt.Errorf("scan %s: %w", n.Options().Addr, err)))
+					return
+				}
+				if err := b.countPage(ctx, n, &sb, len(keys)); err != nil {
+					yield("", b.wrap(ctx, "keys", prefix, err))
 					return
 				}
 				for _, k := range keys {

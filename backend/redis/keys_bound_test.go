@@ -114,3 +114,102 @@ func TestKeysScanWhileGrowing(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysScanEndlessBounded: a server whose SCAN never ends an iteration
+// without ever repeating a cursor (each page a new cursor) is refused, with
+// a protocol error naming it, once it has returned more than twice the keys
+// its DBSIZE says it holds, or made more pages than those keys need, plus
+// some slack: whether its pages bring new keys, the same keys, or none.
+// Before, the listing went on until ctx ended, and with new keys its map
+// of the keys seen grew without bound.
+func TestKeysScanEndlessBounded(t *testing.T) {
+	defer func(old int64) { scanSlackPages = old }(scanSlackPages)
+	scanSlackPages = 2000
+	for _, tc := range []struct {
+		name string
+		keys func(n int64) []string // the keys of the n-th page
+	}{
+		{"new keys", func(n int64) []string {
+			out := make([]string, 100)
+			for i := range out {
+				out[i] = fmt.Sprintf("k:%d:%d", n, i)
+			}
+			return out
+		}},
+		{"same keys", func(int64) []string { return []string{"k:a", "k:b", "k:c"} }},
+		{"no keys", func(int64) []string { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var scans, dbsizes atomic.Int64
+			s := startFake(t, func(c *fakeConn, args []string) {
+				switch strings.ToLower(args[0]) {
+				case "scan":
+					n := scans.Add(1)
+					cur, _ := strconv.ParseUint(args[1], 10, 64)
+					c.write(scanReply(cur+1, tc.keys(n)...))
+				case "dbsize":
+					dbsizes.Add(1)
+					c.write(":50\r\n")
+				default:
+					c.write("-ERR unknown command\r\n")
+				}
+			})
+			b := newFakeBackend(t, s, "timeout=1s")
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			var last error
+			listed := 0
+			for _, err := range b.Keys(ctx, "k:") {
+				if err != nil {
+					last = err
+					continue
+				}
+				listed++
+			}
+			if ctx.Err() != nil || !errors.Is(last, ErrProtocol) || !strings.Contains(last.Error(), s.addr()) {
+				t.Fatalf("an endless SCAN: final error %v (ctx: %v) after %d SCANs and %d keys listed, want a protocol error naming %s",
+					last, ctx.Err(), scans.Load(), listed, s.addr())
+			}
+			if listed > scanSlackKeys+2*50+100 {
+				t.Errorf("%d keys listed of a server that holds 50", listed)
+			}
+			if dbsizes.Load() == 0 {
+				t.Errorf("refused without asking DBSIZE")
+			}
+			t.Logf("%d SCANs, %d keys listed: %v", scans.Load(), listed, last)
+		})
+	}
+}
+
+// TestKeysScanDBSizeRefused: a server that refuses DBSIZE (an ACL without
+// it) is listed whole past the slack of the bound, which it cannot be
+// checked against.
+func TestKeysScanDBSizeRefused(t *testing.T) {
+	const pages = 15
+	s := startFake(t, func(c *fakeConn, args []string) {
+		switch strings.ToLower(args[0]) {
+		case "scan":
+			cur, _ := strconv.ParseUint(args[1], 10, 64)
+			keys := make([]string, scanCount)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("k:%d:%d", cur, i)
+			}
+			c.write(scanReply((cur+1)%pages, keys...))
+		case "dbsize":
+			c.write("-NOPERM User default has no permissions to run the 'dbsize' command\r\n")
+		default:
+			c.write("-ERR unknown command\r\n")
+		}
+	})
+	b := newFakeBackend(t, s, "timeout=1s")
+	listed := 0
+	for _, err := range b.Keys(context.Background(), "k:") {
+		if err != nil {
+			t.Fatalf("after %d keys: %v", listed, err)
+		}
+		listed++
+	}
+	if listed != pages*scanCount {
+		t.Errorf("listed %d keys, want %d", listed, pages*scanCount)
+	}
+}
