@@ -309,13 +309,19 @@ func (a *adminConn) readStats() (m map[string]string, refused bool, err error) {
 // lists more than the server's memory can hold (its keys and their item
 // headers past twice limit_maxbytes of "stats": a server that repeats its
 // dump, or never ends it) is that server's failure, an error wrapping
-// ErrProtocol. Keys written or deleted meanwhile may or may not appear. Each key is listed once, from
-// the server Get reads it from: a copy on another server (left there
-// while its server was ejected, or written by a client with other
-// servers), which Get does not see, is not listed. A failure (a server
-// down, the crawler disabled or busy, ctx ended, the Client closed) is
-// yielded as a final ("", err) after the keys of the servers that
-// answered.
+// ErrProtocol. Keys written or deleted meanwhile may or may not appear.
+// Each key is listed once, from the server Get reads it from: a copy on
+// another server (left there while its server was ejected, or written by
+// a client with other servers), which Get does not see, is not listed. A
+// failure (a server down, the crawler disabled or busy, ctx ended, the
+// Client closed) is yielded as a final ("", err) after the keys of the
+// servers that answered.
+//
+// What bounds the time of a listing: a server must start its dump within
+// the timeout (WithTimeout) and never go quiet for longer, so that a
+// server down or silent costs up to the timeout, in turn: N of them cost
+// up to N times the timeout. A dump that goes on slowly, each read within
+// the timeout, is bounded by ctx, and by the bound on its keys above.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		var errs []error
