@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -35,10 +36,13 @@ const (
 	sessionCookie  = "memdict_admin_session"
 	sessionTTL     = 12 * time.Hour
 	maxSessions    = 1000
-	maxDicts       = 50 // Dicts the key tester keeps, with their metrics
-	maxFormSecrets = 64 // URLs typed in the plugin form kept to scrub, beyond those in use
-	maxFormBytes   = 2 << 20
-	maxLoginBytes  = 4 << 10  // of a sign-in form, which holds a token
+	maxDicts       = 50      // Dicts the key tester keeps, with their metrics
+	maxFormSecrets = 64      // URLs typed in the plugin form kept to scrub, beyond those in use
+	maxFormBytes   = 2 << 20 // of any POST, before its form's own bound
+	maxLoginBytes  = 4 << 10 // of a sign-in form, which holds a token
+	maxFailWaiting = 16      // failed sign-ins waiting their turn (checkToken); more are refused at once
+	logBurst       = 5       // lines a logLimit logs per logWindow
+	logWindow      = time.Minute
 	maxShown       = 64 << 10 // bytes of a value's text the key tester shows
 	pingTimeout    = 2 * time.Second
 	changeTimeout  = 10 * time.Second
@@ -58,7 +62,10 @@ type Options struct {
 
 	// Logger receives the handler's log lines: sign-ins, refused requests,
 	// plugin changes. nil means slog.Default(). Passwords and the token
-	// never appear in them, except the generated token's one line.
+	// never appear in them, except the generated token's one line. The
+	// refusals anyone who reaches the handler can cause (wrong tokens,
+	// cross-origin posts, oversized sign-ins) log at most 5 lines a
+	// minute each; the next line says how many were not logged.
 	Logger *slog.Logger
 
 	// Prefix is the path the handler is mounted at when the mux passes
@@ -116,7 +123,8 @@ type Options struct {
 // loopback address under a foreign host name are refused (DNS rebinding),
 // passwords show as xxxxx everywhere, and responses carry a strict
 // Content-Security-Policy and frame-ancestors 'none'. Wrong tokens are
-// refused slowly, one at a time, and a sign-in form larger than 4 KiB (a
+// refused slowly, one at a time (beyond 16 waiting their turn, at once
+// with 429 Too Many Requests), and a sign-in form larger than 4 KiB (a
 // token is short) is refused at once. It speaks whatever the service's
 // server speaks: serve it over TLS, or on loopback only.
 //
@@ -132,8 +140,12 @@ type Handler struct {
 	started time.Time
 
 	// failing is held by a failed sign-in for its delay (checkToken), so
-	// that guesses sent in parallel wait in turn.
-	failing chan struct{}
+	// that guesses sent in parallel wait in turn; failWaiting counts the
+	// failed sign-ins waiting for it or holding it, at most
+	// maxFailWaiting.
+	failing     chan struct{}
+	failWaiting atomic.Int32
+	failDelay   time.Duration
 
 	// statusTurn is held by the page of a visitor not signed in while it
 	// reads the servers' status (status), so that such pages read it one
@@ -150,6 +162,44 @@ type Handler struct {
 	// lastStatus is the servers' status read last, which pages of
 	// visitors not signed in show while it is recent (status).
 	lastStatus *statusSet
+	// The log lines of refusals that anyone who reaches the handler can
+	// cause, at will: failed sign-ins, cross-origin posts, oversized
+	// sign-ins (logLimit).
+	failLog, originLog, sizeLog logLimit
+}
+
+// logLimit bounds the log lines of one kind of refusal that anyone who
+// reaches the handler can cause: without it, a guesser filled the
+// service's log with a line per wrong token (or per cross-origin post),
+// as fast as it sent them. It lets logBurst lines through per logWindow;
+// the first line after a window in which some were not logged says how
+// many ("not_logged"). Its fields are guarded by Handler.mu.
+type logLimit struct {
+	start   time.Time // of the window
+	logged  int       // lines logged in the window
+	dropped int       // refusals not logged since the last line
+}
+
+// warnLimited logs msg and args at Warn level within the bound of l.
+func (h *Handler) warnLimited(l *logLimit, msg string, args ...any) {
+	now := h.now()
+	h.mu.Lock()
+	if d := now.Sub(l.start); d >= logWindow || d < 0 {
+		l.start, l.logged = now, 0
+	}
+	if l.logged >= logBurst {
+		l.dropped++
+		h.mu.Unlock()
+		return
+	}
+	l.logged++
+	dropped := l.dropped
+	l.dropped = 0
+	h.mu.Unlock()
+	if dropped > 0 {
+		args = append(args, "not_logged", dropped)
+	}
+	h.log.Warn(msg, args...)
 }
 
 // session is a signed-in browser.
@@ -190,6 +240,7 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts, secure: opts.SecureCookie,
 		cop:        http.NewCrossOriginProtection(),
 		failing:    make(chan struct{}, 1),
+		failDelay:  failDelay,
 		statusTurn: make(chan struct{}, 1),
 		now:        time.Now,
 		started:    time.Now(),
@@ -466,7 +517,7 @@ func (h *Handler) checkOrigin(r *http.Request) error {
 // the request is refused.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) *session {
 	if err := h.checkOrigin(r); err != nil {
-		h.log.Warn("memdict admin: refused a cross-origin request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
+		h.warnLimited(&h.originLog, "memdict admin: refused a cross-origin request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
 		h.refuse(w, r, http.StatusForbidden, "Refused: the request did not come from this page.")
 		return nil
 	}
@@ -496,28 +547,61 @@ func (h *Handler) setFlash(w http.ResponseWriter, r *http.Request, ss *session, 
 	http.Redirect(w, r, base(r), http.StatusSeeOther)
 }
 
+// tokenCheck is the outcome of checkToken.
+type tokenCheck int
+
+const (
+	tokenRight tokenCheck = iota
+	tokenWrong            // refused after its delay
+	tokenBusy             // wrong, refused at once: maxFailWaiting others wait
+)
+
 // checkToken compares a token typed or passed by a client, slowing down
 // guesses: a wrong token is refused after failDelay, and failed sign-ins
 // take that delay in turn, so that a guesser gains nothing by sending
-// guesses in parallel. The right token is never held up.
-func (h *Handler) checkToken(r *http.Request, token string) bool {
+// guesses in parallel. Beyond maxFailWaiting failed sign-ins waiting
+// their turn, one is refused at once (tokenBusy), or a guesser's
+// connections, each held with its request for its turn, would pile up
+// without bound. The right token is never held up.
+func (h *Handler) checkToken(r *http.Request, token string) tokenCheck {
 	if subtle.ConstantTimeCompare([]byte(token), []byte(h.token)) == 1 {
-		return true
+		return tokenRight
 	}
-	h.log.Warn("memdict admin: failed sign-in", "remote", r.RemoteAddr)
+	if h.failWaiting.Add(1) > maxFailWaiting {
+		h.failWaiting.Add(-1)
+		h.warnLimited(&h.failLog, "memdict admin: failed sign-in, refused at once: too many wait their turn", "remote", r.RemoteAddr, "waiting", maxFailWaiting)
+		return tokenBusy
+	}
+	defer h.failWaiting.Add(-1)
+	h.warnLimited(&h.failLog, "memdict admin: failed sign-in", "remote", r.RemoteAddr)
 	select {
 	case h.failing <- struct{}{}:
 	case <-r.Context().Done():
-		return false
+		return tokenWrong
 	}
 	defer func() { <-h.failing }()
-	t := time.NewTimer(failDelay)
+	t := time.NewTimer(h.failDelay)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-r.Context().Done():
 	}
-	return false
+	return tokenWrong
+}
+
+// signInWith signs in with token (signIn), or refuses it: a wrong token
+// with 403 after its delay, or with 429 at once when too many failed
+// sign-ins wait their turn (checkToken).
+func (h *Handler) signInWith(w http.ResponseWriter, r *http.Request, token string) {
+	switch h.checkToken(r, token) {
+	case tokenRight:
+		h.signIn(w, r)
+	case tokenBusy:
+		w.Header().Set("Retry-After", "1")
+		h.refuse(w, r, http.StatusTooManyRequests, "Refused: too many failed sign-ins are waiting their turn; try again in a moment.")
+	default:
+		h.refuse(w, r, http.StatusForbidden, "Wrong admin token.")
+	}
 }
 
 // secureCookie reports whether the session cookie of r is Secure: on a
@@ -548,7 +632,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := h.checkOrigin(r); err != nil {
-		h.log.Warn("memdict admin: refused a cross-origin sign-in", "remote", r.RemoteAddr, "error", err)
+		h.warnLimited(&h.originLog, "memdict admin: refused a cross-origin sign-in", "remote", r.RemoteAddr, "error", err)
 		h.refuse(w, r, http.StatusForbidden, "Refused: the request did not come from this page.")
 		return
 	}
@@ -558,17 +642,13 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBytes)
 	if err := r.ParseForm(); err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			h.log.Warn("memdict admin: refused an oversized sign-in", "remote", r.RemoteAddr, "limit", maxLoginBytes)
+			h.warnLimited(&h.sizeLog, "memdict admin: refused an oversized sign-in", "remote", r.RemoteAddr, "limit", maxLoginBytes)
 			h.refuse(w, r, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("Refused: the sign-in form is larger than %d bytes; it holds the admin token only.", maxLoginBytes))
 			return
 		}
 	}
-	if !h.checkToken(r, postValue(r, "token")) {
-		h.refuse(w, r, http.StatusForbidden, "Wrong admin token.")
-		return
-	}
-	h.signIn(w, r)
+	h.signInWith(w, r, postValue(r, "token"))
 }
 
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -589,11 +669,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 // the token.
 func (h *Handler) handleIndex(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query(); q.Has("token") {
-		if !h.checkToken(r, q.Get("token")) {
-			h.refuse(w, r, http.StatusForbidden, "Wrong admin token.")
-			return
-		}
-		h.signIn(w, r)
+		h.signInWith(w, r, q.Get("token"))
 		return
 	}
 	var f *flash

@@ -23,3 +23,17 @@ func Scrub(h *Handler, msg string) string { return h.scrub(msg) }
 // MaxFormSecrets is how many URLs typed in the plugin form h keeps
 // beyond those in use.
 const MaxFormSecrets = maxFormSecrets
+
+// SetFailDelay sets the delay of h's failed sign-ins.
+func SetFailDelay(h *Handler, d time.Duration) { h.failDelay = d }
+
+// FailWaiting is the number of failed sign-ins of h waiting their turn
+// or taking their delay.
+func FailWaiting(h *Handler) int { return int(h.failWaiting.Load()) }
+
+// Bounds of the log lines of refusals and of the failed sign-ins waiting.
+const (
+	LogBurst       = logBurst
+	LogWindow      = logWindow
+	MaxFailWaiting = maxFailWaiting
+)
