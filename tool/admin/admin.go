@@ -38,10 +38,18 @@ const (
 	maxSessions    = 1000
 	maxDicts       = 50      // Dicts the key tester keeps, with their metrics
 	maxFormSecrets = 64      // URLs typed in the plugin form kept to scrub, beyond those in use
-	maxFormBytes   = 2 << 20 // of any POST, before its form's own bound
 	maxLoginBytes  = 4 << 10 // of a sign-in form, which holds a token
-	maxFailWaiting = 16      // failed sign-ins waiting their turn (checkToken); more are refused at once
-	logBurst       = 5       // lines a logLimit logs per logWindow
+	maxLogoutBytes = 4 << 10 // of a sign-out form, which holds the anti-forgery token
+	// of a plugin form: a URL (a server list of a few hundred servers) and
+	// a few settings. Every URL typed there is kept to scrub messages of
+	// (addFormSecret), maxFormSecrets of them.
+	maxPluginBytes = 16 << 10
+	// of a key tester form: a key and a value typed in the page, which
+	// shows 64 KiB of a value read; a value of a megabyte and more is
+	// written with the memdict command. The session keeps the form.
+	maxKeyBytes    = 1 << 20
+	maxFailWaiting = 16 // failed sign-ins waiting their turn (checkToken); more are refused at once
+	logBurst       = 5  // lines a logLimit logs per logWindow
 	logWindow      = time.Minute
 	maxShown       = 64 << 10 // bytes of a value's text the key tester shows
 	pingTimeout    = 2 * time.Second
@@ -64,7 +72,7 @@ type Options struct {
 	// plugin changes. nil means slog.Default(). Passwords and the token
 	// never appear in them, except the generated token's one line. The
 	// refusals anyone who reaches the handler can cause (wrong tokens,
-	// cross-origin posts, oversized sign-ins) log at most 5 lines a
+	// cross-origin posts, oversized forms) log at most 5 lines a
 	// minute each; the next line says how many were not logged.
 	Logger *slog.Logger
 
@@ -124,9 +132,11 @@ type Options struct {
 // passwords show as xxxxx everywhere, and responses carry a strict
 // Content-Security-Policy and frame-ancestors 'none'. Wrong tokens are
 // refused slowly, one at a time (beyond 16 waiting their turn, at once
-// with 429 Too Many Requests), and a sign-in form larger than 4 KiB (a
-// token is short) is refused at once. It speaks whatever the service's
-// server speaks: serve it over TLS, or on loopback only.
+// with 429 Too Many Requests), and a form larger than it needs is refused
+// at once, unread: 4 KiB for the sign-in (a token is short) and sign-out
+// forms, 16 KiB for a plugin's, 1 MiB for the key tester's. It speaks
+// whatever the service's server speaks: serve it over TLS, or on loopback
+// only.
 //
 // A Handler is safe for concurrent use.
 type Handler struct {
@@ -164,7 +174,7 @@ type Handler struct {
 	lastStatus *statusSet
 	// The log lines of refusals that anyone who reaches the handler can
 	// cause, at will: failed sign-ins, cross-origin posts, oversized
-	// sign-ins (logLimit).
+	// forms (logLimit).
 	failLog, originLog, sizeLog logLimit
 }
 
@@ -290,9 +300,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.hostAllowed(r) {
 		http.Error(w, "memdict admin: on a loopback address this page answers to localhost and loopback names only (see admin.Options.Hosts)", http.StatusMisdirectedRequest)
 		return
-	}
-	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	}
 	if r.URL.Path == "" || !strings.HasPrefix(r.URL.Path, "/") {
 		// Mounted with http.StripPrefix("/admin/", h): make the path
@@ -512,10 +519,30 @@ func (h *Handler) checkOrigin(r *http.Request) error {
 	return nil
 }
 
-// authorize checks a state-changing request: same origin, a live session
-// and its anti-forgery token. It writes the refusal and returns nil if
-// the request is refused.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) *session {
+// readForm parses the form of a POST (postValue), refusing one larger
+// than limit bytes with 413 as soon as it has read that much: each form
+// is bounded to what it holds, so that none is read into memory, kept in
+// a session or scrubbed from messages at megabytes. what names the form
+// ("plugin form"), hint what it holds. It writes the refusal and returns
+// false if the form is refused. A body that is not a form leaves the
+// fields empty.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, limit int64, what, hint string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := r.ParseForm(); err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			h.warnLimited(&h.sizeLog, "memdict admin: refused an oversized form", "form", what, "remote", r.RemoteAddr, "limit", limit)
+			h.refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("Refused: the %s is larger than %d bytes; %s.", what, limit, hint))
+			return false
+		}
+	}
+	return true
+}
+
+// authorize checks a state-changing request: same origin, a live session,
+// a form of at most limit bytes (readForm; what and hint name it) and
+// the session's anti-forgery token. It writes the refusal and returns nil
+// if the request is refused.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, limit int64, what, hint string) *session {
 	if err := h.checkOrigin(r); err != nil {
 		h.warnLimited(&h.originLog, "memdict admin: refused a cross-origin request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
 		h.refuse(w, r, http.StatusForbidden, "Refused: the request did not come from this page.")
@@ -524,6 +551,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) *session {
 	_, ss := h.currentSession(r)
 	if ss == nil {
 		h.refuse(w, r, http.StatusForbidden, "Refused: sign in with the admin token first.")
+		return nil
+	}
+	if !h.readForm(w, r, limit, what, hint) {
 		return nil
 	}
 	if subtle.ConstantTimeCompare([]byte(postValue(r, "csrf")), []byte(ss.csrf)) != 1 {
@@ -639,20 +669,14 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// A token is short: a larger form is refused before it is parsed,
 	// and before it waits its turn among the failed sign-ins, holding its
 	// connection and its form (checkToken).
-	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBytes)
-	if err := r.ParseForm(); err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			h.warnLimited(&h.sizeLog, "memdict admin: refused an oversized sign-in", "remote", r.RemoteAddr, "limit", maxLoginBytes)
-			h.refuse(w, r, http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("Refused: the sign-in form is larger than %d bytes; it holds the admin token only.", maxLoginBytes))
-			return
-		}
+	if !h.readForm(w, r, maxLoginBytes, "sign-in form", "it holds the admin token only") {
+		return
 	}
 	h.signInWith(w, r, postValue(r, "token"))
 }
 
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if h.authorize(w, r) == nil {
+	if h.authorize(w, r, maxLogoutBytes, "sign-out form", "it holds the anti-forgery token only") == nil {
 		return
 	}
 	if id, _ := h.currentSession(r); id != "" {
@@ -683,7 +707,7 @@ func (h *Handler) handleIndex(w http.ResponseWriter, r *http.Request) {
 
 // handlePlugin applies the plugin form with the Tool's SetPlugin.
 func (h *Handler) handlePlugin(w http.ResponseWriter, r *http.Request) {
-	ss := h.authorize(w, r)
+	ss := h.authorize(w, r, maxPluginBytes, "plugin form", "it holds a URL and a few settings")
 	if ss == nil {
 		return
 	}
@@ -842,7 +866,7 @@ func (h *Handler) forgetDicts(plugin string) {
 
 // handleKey reads, writes or deletes a key, as the key tester form asks.
 func (h *Handler) handleKey(w http.ResponseWriter, r *http.Request) {
-	ss := h.authorize(w, r)
+	ss := h.authorize(w, r, maxKeyBytes, "key tester form", "write a larger value with the memdict command (memdict put)")
 	if ss == nil {
 		return
 	}

@@ -144,3 +144,54 @@ func TestAdminSecureCookie(t *testing.T) {
 		}
 	}
 }
+
+// Each form is bounded to what it holds, as the sign-in form is: every
+// post was read up to 2 MiB, so that a plugin form of a megabyte was
+// applied (its URL kept, at that size, among the secrets every message is
+// scrubbed of) and a key tester form over 2 MiB was refused as a stale
+// anti-forgery token. A plugin form over 16 KiB, a sign-out form over
+// 4 KiB and a key tester form over 1 MiB are refused with 413, saying
+// so, and change nothing; forms within bounds still work.
+func TestAdminFormBodyLimits(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	b, csrf := signIn(t, tl, "/")
+	before, _ := tl.Plugin(tool.DefaultPlugin)
+	for _, c := range []struct {
+		path, what string
+		form       url.Values
+	}{
+		{"plugin", "plugin form", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "url": {"mem://?max_bytes=1000000"}, "pad": {strings.Repeat("x", 17<<10)}}},
+		{"logout", "sign-out form", url.Values{"csrf": {csrf}, "pad": {strings.Repeat("x", 5<<10)}}},
+		{"key", "key tester form", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "key": {"k"}, "value": {strings.Repeat("x", 1<<20)}, "codec": {"string"}, "action": {"write"}}},
+	} {
+		code, body := b.Post(c.path, c.form)
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "the "+c.what+" is larger than") {
+			t.Errorf("an oversized %s: %d, want 413 saying the %s is too large\n%.2000s", c.what, code, c.what, body)
+		}
+	}
+	if now, _ := tl.Plugin(tool.DefaultPlugin); now.URL != before.URL {
+		t.Errorf("an oversized plugin form changed the URL to %q", now.URL)
+	}
+	d, err := tool.Dict[string](tl, "", tool.DefaultPlugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Get("k"); ok {
+		t.Errorf("an oversized key tester form stored its value")
+	}
+	// Still signed in, and forms within bounds work.
+	code, body := b.Post("key", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "key": {"k"}, "value": {strings.Repeat("x", 100<<10)}, "codec": {"string"}, "action": {"write"}})
+	if code != http.StatusOK || !strings.Contains(body, "Stored key k") {
+		t.Errorf("a key tester form of 100 KiB: %d\n%.2000s", code, body)
+	}
+	if v, ok := d.Get("k"); !ok || len(v) != 100<<10 {
+		t.Errorf("the key tester's value of 100 KiB reads back as %d bytes (found %v)", len(v), ok)
+	}
+	code, body = b.Post("plugin", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "url": {"mem://?max_bytes=1000000"}})
+	if code != http.StatusOK || !strings.Contains(body, "now uses mem://?max_bytes=1000000") {
+		t.Errorf("a plugin form: %d\n%.2000s", code, body)
+	}
+	if code, body := b.Post("logout", url.Values{"csrf": {csrf}}); code != http.StatusOK || strings.Contains(body, `id="signed-in"`) {
+		t.Errorf("sign-out: %d, signed in still", code)
+	}
+}
