@@ -24,6 +24,7 @@ import (
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/codec/python"
+	"github.com/memdict/memdict/internal/controls"
 	"github.com/memdict/memdict/internal/jsonvalue"
 	"github.com/memdict/memdict/tool"
 )
@@ -80,7 +81,9 @@ func printJSON(w io.Writer, v any, compact bool) error {
 }
 
 // marshalJSON is json.Marshal without HTML escaping, with the C1 and
-// bidirectional controls escaped (escapeControls).
+// bidirectional controls escaped (controls.Escape): a terminal acts on
+// the C1 controls, the bidirectional ones reorder the text around them,
+// and keys and values are other programs' text.
 func marshalJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -88,12 +91,12 @@ func marshalJSON(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return escapeControls(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+	return controls.Escape(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // marshalJSONIndent is json.MarshalIndent(v, "", "  ") without HTML
 // escaping, with the C1 and bidirectional controls escaped
-// (escapeControls).
+// (controls.Escape).
 func marshalJSONIndent(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -102,37 +105,7 @@ func marshalJSONIndent(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return escapeControls(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
-}
-
-// escapeControls writes the C1 controls (U+0080 to U+009F) and the
-// bidirectional controls (U+061C, U+200E, U+200F, U+202A to U+202E,
-// U+2066 to U+2069) of the JSON text b as \u0080, \u202e, ..., as
-// encoding/json writes the C0 controls: a terminal acts on the C1 controls
-// too (U+009B is CSI, U+009D OSC), the bidirectional ones reorder the text
-// around them (a key "txt.exe" shows as "exe.txt"), and keys and values
-// are other programs' text. They occur in strings only, and the text
-// reads back as the same value.
-func escapeControls(b []byte) []byte {
-	if !bytes.ContainsFunc(b, escapedControl) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+16)
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if escapedControl(r) {
-			out = fmt.Appendf(out, `\u%04x`, r)
-		} else {
-			out = append(out, b[i:i+size]...)
-		}
-		i += size
-	}
-	return out
-}
-
-// escapedControl reports whether escapeControls escapes r.
-func escapedControl(r rune) bool {
-	return (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Bidi_Control, r)
+	return controls.Escape(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // record is a key and its value as get --json and dump print them, and

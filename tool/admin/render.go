@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/memdict/memdict/internal/controls"
 )
 
 // The page is written by plain Go code with explicit escaping, not by
@@ -28,11 +30,20 @@ func (p *page) raw(s ...string) {
 	}
 }
 
-// text writes s escaped as HTML text (element content, RCDATA of a
-// textarea).
-func (p *page) text(s string) { p.WriteString(html.EscapeString(s)) }
+// text writes s escaped as HTML text (element content), its C1 and
+// bidirectional controls written as \u202e and so on (controls): the
+// page shows keys, prefixes, values and servers' messages, other
+// programs' text, and a U+202E in a table cell reordered what followed
+// it ("report\u202etxt.exe" showed as "reportexe.txt").
+func (p *page) text(s string) { p.WriteString(html.EscapeString(controls.EscapeString(s))) }
 
-// attr writes s escaped for a double-quoted attribute value.
+// field writes s escaped as the RCDATA of a textarea, as it is
+// otherwise: the form sends it back, and must send the same text.
+func (p *page) field(s string) { p.WriteString(html.EscapeString(s)) }
+
+// attr writes s escaped for a double-quoted attribute value, controls
+// included: the page's attributes are form fields' values, which the
+// form sends back and must send unchanged, and names it does not show.
 func (p *page) attr(s string) { p.WriteString(html.EscapeString(s)) }
 
 // urlAttr writes the path s, percent-encoded as a URL path, then escaped
@@ -307,7 +318,7 @@ func (d *pageData) plugin(p *page, v *pluginView) {
 		p.raw(`</select></label>
       <label>Order <input type="number" name="order" value="`, strconv.Itoa(v.Order), `"></label>
       <label>Warm-up when the URL changes (seconds or 10m; 0: none) <input type="text" name="warm" value="`)
-		p.text(v.WarmValue)
+		p.attr(v.WarmValue)
 		p.raw(`"></label>
       <p class="hint">A password in the URL shows as xxxxx; leave it so to keep it. The change applies at once to every Dict of this plugin in this program. With a warm-up, a new URL starts from the old servers' values: for that long a miss on the new servers reads the old ones and copies the value over.</p>
       <button type="submit">Apply</button>
@@ -352,7 +363,7 @@ func (d *pageData) keyForm(p *page) {
 	p.attr(f.TTL)
 	p.raw(`"></label>
   <label class="wide">Value (for writes) <textarea name="value" rows="3" spellcheck="false">`)
-	p.text(f.Value)
+	p.field(f.Value)
 	p.raw(`</textarea></label>
   <div class="buttons">
     <button type="submit" name="action" value="read">Read</button>

@@ -1,0 +1,21 @@
+package controls
+
+import "testing"
+
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                "",
+		"plain é ✓":                       "plain é ✓",
+		"report\u202etxt.exe":             `report\u202etxt.exe`,
+		"\u2066x\u2069\u200e\u200f\u061c": `\u2066x\u2069\u200e\u200f\u061c`,
+		"a\u009bb\u0080":                  `a\u009bb\u0080`,
+		"bad \xff byte":                   "bad \xff byte",
+	} {
+		if got := EscapeString(in); got != want {
+			t.Errorf("EscapeString(%q) = %q, want %q", in, got, want)
+		}
+		if got := string(Escape([]byte(in))); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
