@@ -113,10 +113,12 @@ type Options struct {
 // the Dicts the Tool handed out; signed in with the admin token, an
 // operator changes a plugin's URL and defaults (Tool.SetPlugin: the
 // program's Dicts follow at once) and reads, writes and deletes a key.
-// A signed-in page reads the servers' status afresh; pages of visitors
-// not signed in share the status read last while it is less than 10
-// seconds old, read by one such page at a time, so that requests from
-// anyone who reaches the handler do not each reach the cache servers.
+// A signed-in page shows the servers' status read after it was asked
+// for; pages of visitors not signed in share the status read last while
+// it is less than 10 seconds old. Pages read it one at a time, and pages
+// asked for while it is read share it, so that requests from anyone who
+// reaches the handler, or a signed-in operator's many at once, do not
+// each reach the cache servers.
 //
 // A service mounts it on its own mux, under any path:
 //
@@ -157,9 +159,9 @@ type Handler struct {
 	failWaiting atomic.Int32
 	failDelay   time.Duration
 
-	// statusTurn is held by the page of a visitor not signed in while it
-	// reads the servers' status (status), so that such pages read it one
-	// at a time, and the others reuse it.
+	// statusTurn is held by a page while it reads the servers' status
+	// (status), so that pages read it one at a time, and the others
+	// reuse it while it is recent.
 	statusTurn chan struct{}
 	now        func() time.Time
 

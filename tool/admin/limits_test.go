@@ -101,10 +101,14 @@ func TestAdminAnonymousPagesShareServerStatus(t *testing.T) {
 		t.Errorf("the anonymous page does not say when the status was read:\n%s", body)
 	}
 
+	// A signed-in page shows a status read after it was asked for (the
+	// clock moves on, as it does between two requests).
 	signed := webtest.New(t, hs.URL+"/", hs.URL)
+	clock.Add(1)
 	if code, _ := signed.Get("?token=" + testToken); code != http.StatusOK {
 		t.Fatalf("sign-in: %d", code)
 	}
+	clock.Add(1)
 	signed.Get("")
 	if pings, _ := reads(); pings != 8 {
 		t.Errorf("two signed-in pages: %d pings in all, want 8 (each reads afresh)", pings)
@@ -193,5 +197,54 @@ func TestAdminFormBodyLimits(t *testing.T) {
 	}
 	if code, body := b.Post("logout", url.Values{"csrf": {csrf}}); code != http.StatusOK || strings.Contains(body, `id="signed-in"`) {
 		t.Errorf("sign-out: %d, signed in still", code)
+	}
+}
+
+// Signed-in pages asked for at once share one read of the servers'
+// status, read after they were asked for: each page read it, all at the
+// same time, so that 8 pages loaded at once pinged each of the 2 plugins
+// 8 times. A page asked for later reads it again.
+func TestAdminSignedInPagesShareConcurrentStatus(t *testing.T) {
+	var pings atomic.Int64
+	count := func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			if c.Op == backend.OpPing {
+				pings.Add(1)
+			}
+			return next(ctx, c)
+		}
+	}
+	tl, err := tool.New(tool.Config{Plugins: map[string]tool.PluginConfig{"other": tool.DefaultPluginConfig("mem://")}}, tool.WithMiddleware(count))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	hs, h := serveAdmin(t, tl, "/", admin.Options{Token: testToken, Logger: slog.New(slog.DiscardHandler)})
+	signed := webtest.New(t, hs.URL+"/", hs.URL)
+	if code, _ := signed.Get("?token=" + testToken); code != http.StatusOK {
+		t.Fatalf("sign-in: %d", code)
+	}
+	// Pages asked for at the same time (a clock that stands still),
+	// after the sign-in's.
+	var clock atomic.Int64
+	clock.Store(time.Now().Add(time.Hour).UnixNano())
+	admin.SetClock(h, func() time.Time { return time.Unix(0, clock.Load()) })
+	pings.Store(0)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if code, body := signed.Get(""); code != http.StatusOK || !strings.Contains(body, `id="signed-in"`) || !strings.Contains(body, `class="badge ok status"`) {
+				t.Errorf("signed-in page: %d\n%.2000s", code, body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := pings.Load(); n != 2 {
+		t.Errorf("8 signed-in pages asked for at once pinged %d times, want once for each of the 2 plugins", n)
+	}
+	clock.Add(1)
+	signed.Get("")
+	if n := pings.Load(); n != 4 {
+		t.Errorf("a signed-in page asked for later: %d pings in all, want 4 (it reads afresh)", n)
 	}
 }

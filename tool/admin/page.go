@@ -125,15 +125,16 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, f *fl
 	}
 }
 
-// status returns the servers' status of the plugins infos. A signed-in
-// page reads it afresh. A page for a visitor who is not signed in shows
-// the one read last if it is less than statusTTL old and covers infos,
-// and reads it otherwise, one such page at a time: pages loaded by anyone
-// who reaches the handler do not each reach every plugin's servers.
+// status returns the servers' status of the plugins infos, read one
+// page at a time. A signed-in page (fresh) shows a status read after it
+// asked for it: signed-in pages loaded at once share one read, instead of
+// each reaching every plugin's servers at the same time. A page for a
+// visitor who is not signed in shows the one read last if it is less than
+// statusTTL old, and reads it otherwise: pages loaded by anyone who
+// reaches the handler do not each reach every plugin's servers. Either
+// shows the one read last only if it covers infos.
 func (h *Handler) status(ctx context.Context, infos []tool.PluginInfo, fresh bool) *statusSet {
-	if fresh {
-		return h.readStatus(ctx, infos)
-	}
+	asked := h.now()
 	select {
 	case h.statusTurn <- struct{}{}:
 	case <-ctx.Done(): // the visitor went away: nothing is shown
@@ -143,7 +144,11 @@ func (h *Handler) status(ctx context.Context, infos []tool.PluginInfo, fresh boo
 	h.mu.Lock()
 	last := h.lastStatus
 	h.mu.Unlock()
-	if last != nil && h.now().Sub(last.at) < statusTTL {
+	recent := last != nil && h.now().Sub(last.at) < statusTTL
+	if fresh {
+		recent = last != nil && !last.at.Before(asked)
+	}
+	if recent {
 		covers := true
 		for _, info := range infos {
 			if _, ok := last.byName[statusKey(info)]; !ok {
@@ -154,6 +159,9 @@ func (h *Handler) status(ctx context.Context, infos []tool.PluginInfo, fresh boo
 		if covers {
 			return last
 		}
+	}
+	if fresh {
+		return h.readStatus(ctx, infos)
 	}
 	// Read for every later visitor: not cut short by this one leaving.
 	return h.readStatus(context.WithoutCancel(ctx), infos)
