@@ -550,14 +550,9 @@ Examples:
 	},
 }
 
-// quoteKey returns key as it is if it prints plainly, else Go-quoted.
-func quoteKey(key string) string {
-	if key == "" || !utf8.ValidString(key) || strings.TrimSpace(key) != key ||
-		strings.IndexFunc(key, func(r rune) bool { return !unicode.IsPrint(r) || r == '"' }) >= 0 {
-		return strconv.Quote(key)
-	}
-	return key
-}
+// quoteKey returns key as it is if it prints plainly, else Go-quoted
+// (controls.QuoteKey, as the admin page shows keys).
+func quoteKey(key string) string { return controls.QuoteKey(key) }
 
 // keyJSON is a key as keys --json prints it: a JSON string, or, for a
 // key that is not UTF-8, which a JSON string cannot hold (its bad bytes

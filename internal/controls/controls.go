@@ -5,12 +5,14 @@
 // to U+2069), which reorder the text around them in a terminal or a web
 // page (a key "report\u202etxt.exe" shows as "reportexe.txt"). Keys and
 // values are other programs' text: the memdict command's JSON output and
-// the admin page show them escaped, as \u202e, with this one rule.
+// the admin page show them escaped, as \u202e, with this one rule, and
+// quote keys that do not show plainly with QuoteKey.
 package controls
 
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -49,4 +51,16 @@ func EscapeString(s string) string {
 		return s
 	}
 	return string(Escape([]byte(s)))
+}
+
+// QuoteKey returns key as it is when it shows plainly, else Go-quoted
+// ("\u202e", "\xff"): when it is empty, is not UTF-8, starts or ends with
+// white space (which a web page collapses and a terminal hides), or holds
+// a double quote or a character that does not print (controls, U+202E).
+func QuoteKey(key string) string {
+	if key == "" || !utf8.ValidString(key) || strings.TrimSpace(key) != key ||
+		strings.IndexFunc(key, func(r rune) bool { return !unicode.IsPrint(r) || r == '"' }) >= 0 {
+		return strconv.Quote(key)
+	}
+	return key
 }

@@ -19,3 +19,21 @@ func TestEscape(t *testing.T) {
 		}
 	}
 }
+
+func TestQuoteKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"k":                   "k",
+		"a b":                 "a b",
+		"é✓":                  "é✓",
+		"":                    `""`,
+		" k":                  `" k"`,
+		"k\t":                 `"k\t"`,
+		`a"b`:                 `"a\"b"`,
+		"report\u202etxt.exe": `"report\u202etxt.exe"`,
+		"\xff":                `"\xff"`,
+	} {
+		if got := QuoteKey(in); got != want {
+			t.Errorf("QuoteKey(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

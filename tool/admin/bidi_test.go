@@ -58,3 +58,18 @@ func TestAdminShowsBidiControlsEscaped(t *testing.T) {
 		t.Errorf("a control shown as it is: %q", shown[max(0, i-200):min(len(shown), i+100)])
 	}
 }
+
+// A key with a space at either end showed as it was in the key tester's
+// messages, where the page's text collapses the space: the key " k"
+// showed as "Key k holds", as if it were the key "k". It shows quoted,
+// as the memdict command quotes it.
+func TestAdminQuotesKeysWithSpaces(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	b, csrf := signIn(t, tl, "/")
+	for key, want := range map[string]string{" k": `Key &#34; k&#34; is not in the cache`, "k ": `Key &#34;k &#34; is not in the cache`, "k": `Key k is not in the cache`} {
+		code, body := b.Post("key", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "key": {key}, "action": {"read"}})
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("read of %q: %d, the page lacks %q\n%.3000s", key, code, want, body)
+		}
+	}
+}

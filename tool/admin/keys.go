@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/codec"
+	"github.com/memdict/memdict/internal/controls"
 	"github.com/memdict/memdict/internal/jsonvalue"
 	"github.com/memdict/memdict/internal/pyvalues"
 	"github.com/memdict/memdict/tool"
@@ -123,13 +121,10 @@ func encodeCodec(info tool.PluginInfo, text []byte, asString bool, codecName str
 }
 
 // quoteKey shows a key as it is when it prints plainly, Go-quoted
-// otherwise.
-func quoteKey(key string) string {
-	if key == "" || !utf8.ValidString(key) || strings.IndexFunc(key, func(r rune) bool { return !unicode.IsPrint(r) || r == '"' }) >= 0 {
-		return strconv.Quote(key)
-	}
-	return key
-}
+// otherwise (controls.QuoteKey, as the memdict command does): a key with
+// a space at either end showed as it was, and the page's text collapses
+// that space ("Key k holds" for the key " k").
+func quoteKey(key string) string { return controls.QuoteKey(key) }
 
 // dictSet holds the key tester's Dict of one plugin and prefix. It is
 // safe for concurrent use.
