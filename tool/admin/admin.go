@@ -52,6 +52,7 @@ const (
 	logBurst       = 5  // lines a logLimit logs per logWindow
 	logWindow      = time.Minute
 	maxShown       = 64 << 10 // bytes of a value's text the key tester shows
+	maxKeyShown    = 256      // bytes of a key the key tester's messages show
 	pingTimeout    = 2 * time.Second
 	changeTimeout  = 10 * time.Second
 	failDelay      = 300 * time.Millisecond // of a failed sign-in
@@ -883,7 +884,10 @@ func (h *Handler) handleKey(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res := h.doKey(ctx, postValue(r, "action"), f)
 	if res.Error {
-		res.Text = h.scrub(res.Text)
+		// Scrubbed whole, then cut: errors quote the key whole (memdict:
+		// get "..."), which the page and the session need not hold at
+		// the form's size.
+		res.Text = cutText(h.scrub(res.Text), maxKeyShown*4)
 	}
 	h.setFlash(w, r, ss, res)
 }

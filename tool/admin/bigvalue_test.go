@@ -43,3 +43,25 @@ func TestAdminReadShowsBoundedValue(t *testing.T) {
 		}
 	}
 }
+
+// The key tester's messages show the start of a long key, not all of it:
+// a key of 300 KiB typed in the form (controls, each quoted as 4 bytes)
+// made a message of 1.2 MB (it quotes the key twice: the page's quote
+// and the error's) in a page of 1.5 MB, and the session held the message
+// until the next page.
+func TestAdminKeyMessagesBounded(t *testing.T) {
+	tl := newTool(t, tool.Config{})
+	b, csrf := signIn(t, tl, "/")
+	key := strings.Repeat("\x01", 300<<10)
+	code, body := b.Post("key", url.Values{"csrf": {csrf}, "plugin": {tool.DefaultPlugin}, "key": {key}, "action": {"read"}})
+	i, j := strings.Index(body, `id="flash"`), strings.Index(body, "</p>")
+	if code != 200 || i < 0 || j < i {
+		t.Fatalf("read of a key of 300 KiB: %d, no message\n%.2000s", code, body)
+	}
+	if msg := body[i:j]; len(msg) > 8<<10 || !strings.Contains(msg, "a key of 307,200 bytes") {
+		t.Errorf("read of a key of 300 KiB: a message of %d bytes, want at most 8 KiB naming the key's length\n%.1000s", len(msg), msg)
+	}
+	if len(body) > 512<<10 {
+		t.Errorf("read of a key of 300 KiB: a page of %d bytes", len(body))
+	}
+}

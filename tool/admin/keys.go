@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
@@ -123,8 +125,33 @@ func encodeCodec(info tool.PluginInfo, text []byte, asString bool, codecName str
 // quoteKey shows a key as it is when it prints plainly, Go-quoted
 // otherwise (controls.QuoteKey, as the memdict command does): a key with
 // a space at either end showed as it was, and the page's text collapses
-// that space ("Key k holds" for the key " k").
-func quoteKey(key string) string { return controls.QuoteKey(key) }
+// that space ("Key k holds" for the key " k"). A key longer than
+// maxKeyShown bytes shows its start, quoted, and its length: a key of
+// 300 KiB typed in the form made a message of 1.2 MB, held in the
+// session.
+func quoteKey(key string) string {
+	if len(key) <= maxKeyShown {
+		return controls.QuoteKey(key)
+	}
+	cut := maxKeyShown
+	for cut > 0 && !utf8.RuneStart(key[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (a key of %s bytes)", strconv.Quote(key[:cut]), groupDigits(int64(len(key))))
+}
+
+// cutText returns s cut to its first max bytes (at a character's start),
+// followed by "…" and its length, when it is longer.
+func cutText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%s bytes in all)", s[:cut], groupDigits(int64(len(s))))
+}
 
 // dictSet holds the key tester's Dict of one plugin and prefix. It is
 // safe for concurrent use.
