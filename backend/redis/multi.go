@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -168,11 +169,17 @@ func mgetValues(addr string, n int, vals []any) error {
 	return nil
 }
 
-// getMultiCluster groups keys by hash slot and sends one MGET per slot in a
-// single cluster pipeline, which go-redis splits by master and runs
+// getMultiCluster groups keys by hash slot and sends one MGET per slot,
+// in one cluster pipeline per master, the masters' pipelines run
 // concurrently. The keys of a master marked down are not sent; they and
 // the keys of an MGET that failed are returned as KeyErrors, and count as
 // a failure of their master.
+//
+// One pipeline per master, not one for all: when a master does not
+// answer, go-redis retries the pipeline after the deadline has passed and
+// sets the context's error on every command of it, including those the
+// other masters answered, which would lose their items (a GetMulti with
+// one master hung named every key as failed, and returned none).
 func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([]string, []any)) ([]backend.KeyError, error) {
 	type group struct {
 		keys []string
@@ -196,8 +203,8 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 		}
 		g.keys = append(g.keys, k)
 	}
-	pipe := b.client.Pipeline()
-	sent := 0
+	pipes := make(map[*lane]goredis.Pipeliner)
+	var lanes []*lane // the keys of pipes, in order
 	for _, g := range order {
 		if err := g.lane.admit(); err != nil {
 			for _, k := range g.keys {
@@ -205,13 +212,39 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 			}
 			continue
 		}
+		pipe := pipes[g.lane]
+		if pipe == nil {
+			pipe = b.client.Pipeline()
+			pipes[g.lane] = pipe
+			lanes = append(lanes, g.lane)
+		}
 		g.cmd = pipe.MGet(ctx, g.keys...)
-		sent++
 	}
-	if sent == 0 {
+	if len(lanes) == 0 {
 		return failed, nil
 	}
-	_, _ = pipe.Exec(ctx) // each command carries its own error
+	exec := func(l *lane) {
+		pipe := pipes[l]
+		cmds := pipe.Cmds() // Exec forgets them
+		defer func() {
+			if r := recover(); r != nil {
+				perr := panicError(l.addr, r)
+				for _, c := range cmds {
+					c.SetErr(perr)
+				}
+			}
+		}()
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+	}
+	if len(lanes) == 1 {
+		exec(lanes[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, l := range lanes {
+			wg.Go(func() { exec(l) })
+		}
+		wg.Wait()
+	}
 	outcome := make(map[*lane]error)
 	for _, g := range order {
 		if g.cmd == nil {
