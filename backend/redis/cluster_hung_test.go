@@ -98,13 +98,112 @@ func TestClusterHungMasterGetMulti(t *testing.T) {
 		}
 		t.Logf("getmulti (caller deadline %v): %v: %d found, %d named", withDeadline, d.Round(time.Millisecond), len(m), len(me.Errors))
 	}
-	// Only the hung master is blamed: a failure counted against a live
-	// master would mark it down too, with a failure_limit.
+	wantBlamed(t, b, addr)
+}
+
+// wantBlamed checks that failures were counted against the master at
+// addr and only it: a failure counted against a live master would mark it
+// down too, with a failure_limit.
+func wantBlamed(t *testing.T, b *Backend, addr string) {
+	t.Helper()
 	b.lanesMu.RLock()
 	defer b.lanesMu.RUnlock()
 	for a, l := range b.lanes {
-		if n := l.fails.Load(); (a == addr) != (n > 0) {
+		if n := l.fails.Load(); (a == addr) != (n > 0 || l.down.Load()) {
 			t.Errorf("master %s (hung: %v): %d failures counted", a, a == addr, n)
+		}
+	}
+}
+
+// TestClusterHungMasterMultiWrite: SetMulti and DeleteMulti across the
+// masters of a cluster while one master hangs. Before the master is marked
+// down, each call ends at the timeout with an error (not a MultiError:
+// the hung master's outcome is unknown) wrapping backend.ErrUnavailable
+// and naming it, and counts as a failure of that master only; after
+// failure_limit (3) such calls it is marked down, and then each call
+// returns at once, having stored (or removed) the other masters' keys,
+// with a *backend.MultiError naming each key of the hung master, as
+// backend.MultiWriter promises and as memcached's SetMulti does.
+func TestClusterHungMasterMultiWrite(t *testing.T) {
+	t.Parallel()
+	b, frozen, live, addr := hungCluster(t, "&failure_limit=3")
+	ctx := context.Background()
+	all := append(append([]string{}, live...), frozen...)
+	items := func(v string) []backend.Item {
+		var its []backend.Item
+		for _, k := range all {
+			its = append(its, backend.Item{Key: k, Value: []byte(v)})
+		}
+		return its
+	}
+	// wantNamed checks that err is a MultiError naming exactly the keys of
+	// the hung master, as unavailable.
+	wantNamed := func(what string, err error) {
+		t.Helper()
+		var me *backend.MultiError
+		if !errors.As(err, &me) {
+			t.Fatalf("%s: %v, want a *backend.MultiError", what, err)
+		}
+		named := map[string]bool{}
+		for _, ke := range me.Errors {
+			named[ke.Key] = true
+			if !errors.Is(ke.Err, backend.ErrUnavailable) || !strings.Contains(ke.Err.Error(), addr) {
+				t.Errorf("%s: key %s: %v, want ErrUnavailable naming %s", what, ke.Key, ke.Err, addr)
+			}
+		}
+		for _, k := range frozen {
+			if !named[k] {
+				t.Errorf("%s: key %s of the hung master not named", what, k)
+			}
+		}
+		if len(me.Errors) != len(frozen) {
+			t.Errorf("%s: %d keys named, want the %d of the hung master", what, len(me.Errors), len(frozen))
+		}
+	}
+
+	down := false
+	for i := 0; i < 6 && !down; i++ {
+		start := time.Now()
+		err := b.SetMulti(ctx, items(fmt.Sprint("v", i)))
+		d := time.Since(start)
+		t.Logf("setmulti %d: %v: %.200v", i, d.Round(time.Millisecond), err)
+		if d > hungTimeout+noise {
+			t.Errorf("setmulti %d took %v, timeout %v", i, d, hungTimeout)
+		}
+		var me *backend.MultiError
+		if errors.As(err, &me) {
+			if i < 3 {
+				t.Errorf("setmulti %d: %v before the master could be marked down", i, err)
+			}
+			wantNamed("setmulti once marked down", err)
+			if d > fast {
+				t.Errorf("setmulti with the master marked down took %v", d)
+			}
+			down = true
+			continue
+		}
+		if !errors.Is(err, backend.ErrUnavailable) || !strings.Contains(err.Error(), addr) {
+			t.Errorf("setmulti %d with a master hung: %v, want ErrUnavailable naming %s", i, err, addr)
+		}
+	}
+	if !down {
+		t.Fatalf("hung master never marked down by SetMulti calls")
+	}
+	wantBlamed(t, b, addr)
+	for _, k := range live {
+		if it, err := b.Get(ctx, k); err != nil || !strings.HasPrefix(string(it.Value), "v") {
+			t.Errorf("get %s after setmulti: %q, %v", k, it.Value, err)
+		}
+	}
+	start := time.Now()
+	err := b.DeleteMulti(ctx, all)
+	if d := time.Since(start); d > fast {
+		t.Errorf("deletemulti with the master marked down took %v", d)
+	}
+	wantNamed("deletemulti once marked down", err)
+	for _, k := range live {
+		if _, err := b.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("get %s after deletemulti: %v, want ErrNotFound", k, err)
 		}
 	}
 }

@@ -171,15 +171,11 @@ func mgetValues(addr string, n int, vals []any) error {
 
 // getMultiCluster groups keys by hash slot and sends one MGET per slot,
 // in one cluster pipeline per master, the masters' pipelines run
-// concurrently. The keys of a master marked down are not sent; they and
-// the keys of an MGET that failed are returned as KeyErrors, and count as
-// a failure of their master.
-//
-// One pipeline per master, not one for all: when a master does not
-// answer, go-redis retries the pipeline after the deadline has passed and
-// sets the context's error on every command of it, including those the
-// other masters answered, which would lose their items (a GetMulti with
-// one master hung named every key as failed, and returned none).
+// concurrently (see execPerMaster: with one pipeline for all, a master
+// that does not answer would fail the other masters' MGETs too). The
+// keys of a master marked down are not sent; they and the keys of an MGET
+// that failed are returned as KeyErrors, and count as a failure of their
+// master.
 func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([]string, []any)) ([]backend.KeyError, error) {
 	type group struct {
 		keys []string
@@ -223,28 +219,7 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 	if len(lanes) == 0 {
 		return failed, nil
 	}
-	exec := func(l *lane) {
-		pipe := pipes[l]
-		cmds := pipe.Cmds() // Exec forgets them
-		defer func() {
-			if r := recover(); r != nil {
-				perr := panicError(l.addr, r)
-				for _, c := range cmds {
-					c.SetErr(perr)
-				}
-			}
-		}()
-		_, _ = pipe.Exec(ctx) // each command carries its own error
-	}
-	if len(lanes) == 1 {
-		exec(lanes[0])
-	} else {
-		var wg sync.WaitGroup
-		for _, l := range lanes {
-			wg.Go(func() { exec(l) })
-		}
-		wg.Wait()
-	}
+	execPerMaster(ctx, lanes, pipes)
 	outcome := make(map[*lane]error)
 	for _, g := range order {
 		if g.cmd == nil {
@@ -279,6 +254,37 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 		l.record(err)
 	}
 	return failed, nil
+}
+
+// execPerMaster runs the pipeline of each lane of a cluster, each
+// holding the commands of one master only, concurrently; each command
+// carries its own error. Separate pipelines, because go-redis retries a
+// pipeline whose master did not answer, finds its deadline passed and
+// then sets the context's error on every command of the pipeline,
+// including those other masters answered.
+func execPerMaster(ctx context.Context, lanes []*lane, pipes map[*lane]goredis.Pipeliner) {
+	exec := func(l *lane) {
+		pipe := pipes[l]
+		cmds := pipe.Cmds() // Exec forgets them
+		defer func() {
+			if r := recover(); r != nil {
+				perr := panicError(l.addr, r)
+				for _, c := range cmds {
+					c.SetErr(perr)
+				}
+			}
+		}()
+		_, _ = pipe.Exec(ctx)
+	}
+	if len(lanes) == 1 {
+		exec(lanes[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, l := range lanes {
+		wg.Go(func() { exec(l) })
+	}
+	wg.Wait()
 }
 
 // getMultiPipelined sends one GET per key in a pipeline, for clients (such
@@ -319,15 +325,19 @@ func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, add func
 
 // SetMulti stores every item as Set does, each with one SET (with PX for a
 // TTL) and a new CAS token, all sent in one go-redis pipeline: one round
-// trip on a standalone server; on a cluster go-redis splits the pipeline by
-// master and runs the parts concurrently. An item with an empty key, a
-// negative TTL or a value over the size limit is not sent and is reported
-// in the returned *backend.MultiError, as is an item the server refused;
-// the other items are stored. Any other error (the context is done, the
-// connection is lost, the Backend is closed) wraps the matching sentinel,
-// and then the outcome of each item is unknown. The call is bounded by the
-// timeout (see WithTimeout); while the server is marked down it fails at
-// once with an error wrapping backend.ErrUnavailable.
+// trip on a standalone server; on a cluster one pipeline per master, run
+// concurrently. An item with an empty key, a negative TTL or a value over
+// the size limit is not sent and is reported in the returned
+// *backend.MultiError, as is an item the server refused; the other items
+// are stored. Any other error (the context is done, the connection is
+// lost, a server did not answer, the Backend is closed) wraps the matching
+// sentinel, and then the outcome of each item is unknown. The call is
+// bounded by the timeout (see WithTimeout); while the server is marked
+// down it fails at once with an error wrapping backend.ErrUnavailable. On
+// a cluster, the items of a master marked down are not sent and are named
+// in the *backend.MultiError (wrapping backend.ErrUnavailable), the other
+// masters' items are stored; a master that does not answer counts as a
+// failure of that master (see WithFailureLimit).
 func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 	if err := b.check(ctx, "setmulti", "-"); err != nil {
 		return err
@@ -336,7 +346,6 @@ func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 		return b.wrap(ctx, "setmulti", "-", err)
 	}
 	var failed []backend.KeyError
-	pipe := b.client.Pipeline()
 	keys := make([]string, 0, len(items))
 	cmds := make([]*goredis.StatusCmd, 0, len(items))
 	for _, it := range items {
@@ -351,7 +360,6 @@ func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 		} else {
 			cmd = goredis.NewStatusCmd(ctx, "set", it.Key, val)
 		}
-		_ = pipe.Process(ctx, cmd) // queues it; Exec sends it
 		keys = append(keys, it.Key)
 		cmds = append(cmds, cmd)
 	}
@@ -360,7 +368,7 @@ func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 		for i, c := range cmds {
 			cmders[i] = c
 		}
-		kes, err := b.execMulti(ctx, pipe, "setmulti", "set", keys, cmders, func(i int) error {
+		kes, err := b.execMulti(ctx, "setmulti", "set", keys, cmders, func(i int) error {
 			if v := cmds[i].Val(); v != "OK" {
 				return &protoError{Addr: b.addr(), Msg: fmt.Sprintf("SET answered %.40q, not OK", v)}
 			}
@@ -375,11 +383,12 @@ func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 }
 
 // DeleteMulti removes every key as Delete does, with one DEL per key, all
-// sent in one go-redis pipeline (split by master on a cluster). An absent
+// sent in one go-redis pipeline (one per master on a cluster). An absent
 // key is reported in the returned *backend.MultiError with an error
-// wrapping backend.ErrNotFound, as is an empty key (backend.ErrInvalidKey)
-// or a DEL the server refused; the other keys are removed. Any other error
-// means the outcome of each key is unknown, as for SetMulti.
+// wrapping backend.ErrNotFound, as is an empty key (backend.ErrInvalidKey),
+// a DEL the server refused or, on a cluster, a key of a master marked
+// down (backend.ErrUnavailable, not sent); the other keys are removed. Any
+// other error means the outcome of each key is unknown, as for SetMulti.
 func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 	if err := b.check(ctx, "deletemulti", "-"); err != nil {
 		return err
@@ -388,7 +397,6 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 		return b.wrap(ctx, "deletemulti", "-", err)
 	}
 	var failed []backend.KeyError
-	pipe := b.client.Pipeline()
 	sent := make([]string, 0, len(keys))
 	cmds := make([]goredis.Cmder, 0, len(keys))
 	for _, k := range keys {
@@ -398,10 +406,10 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 			continue
 		}
 		sent = append(sent, k)
-		cmds = append(cmds, pipe.Del(ctx, k))
+		cmds = append(cmds, goredis.NewIntCmd(ctx, "del", k))
 	}
 	if len(cmds) > 0 {
-		kes, err := b.execMulti(ctx, pipe, "deletemulti", "delete", sent, cmds, func(i int) error {
+		kes, err := b.execMulti(ctx, "deletemulti", "delete", sent, cmds, func(i int) error {
 			switch n := cmds[i].(*goredis.IntCmd).Val(); n {
 			case 0:
 				return fmt.Errorf("redis: delete %q: %w", sent[i], backend.ErrNotFound)
@@ -421,7 +429,7 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 
 // admitMulti returns the error a multi-write fails with at once when the
 // standalone server is marked down (see WithFailureLimit); on a cluster
-// go-redis splits the pipeline by master and each part fails on its own.
+// execMulti admits each master's part on its own.
 func (b *Backend) admitMulti() error {
 	if b.single == nil {
 		return nil
@@ -439,20 +447,34 @@ func (b *Backend) encodeItem(op string, item backend.Item) ([]byte, int64, error
 	return b.encodeChecked(op, item)
 }
 
-// execMulti runs pipe, bounded by the timeout, and returns the failure of each of its
-// commands (cmds[i] is of keys[i]): a command the server answered with an
-// error, or one for which check, called for each command that succeeded,
-// returns an error. It returns a non-nil error instead when the outcome of
+// execMulti runs cmds in a pipeline (one per master on a cluster, see
+// clusterWrites), bounded by the timeout, and returns the failure of each
+// of its commands (cmds[i] is of keys[i]): a command the server answered
+// with an error, one for which check, called for each command that
+// succeeded, returns an error, or one not sent because its cluster master
+// is marked down. It returns a non-nil error instead when the outcome of
 // the commands is unknown: ctx is done, the Backend was closed, a command
-// failed without a reply from the server (a lost connection), or a reply
-// did not fit its command (check returned an error wrapping ErrProtocol).
-func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, keyOp string,
+// failed without a reply from the server (a lost connection, a server
+// that did not answer), or a reply did not fit its command (check
+// returned an error wrapping ErrProtocol).
+func (b *Backend) execMulti(ctx context.Context, op, keyOp string,
 	keys []string, cmds []goredis.Cmder, check func(i int) error) ([]backend.KeyError, error) {
 	what := keys[0]
 	if len(keys) > 1 {
 		what = fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
 	}
+	var lanes []*lane // on a cluster, the lane of each command; nil if not sent
+	var refused []error
 	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) {
+		if b.cluster != nil {
+			var err error
+			lanes, refused, err = b.clusterWrites(bctx, keys, cmds)
+			return struct{}{}, err
+		}
+		pipe := b.client.Pipeline()
+		for _, c := range cmds {
+			_ = pipe.Process(bctx, c) // queues it; Exec sends it
+		}
 		_, err := pipe.Exec(bctx)
 		return struct{}{}, err
 	})
@@ -467,8 +489,16 @@ func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, key
 			return nil, fmt.Errorf("redis: %s: %w", op, backend.ErrClosed)
 		}
 	}
+	if lanes == nil && b.cluster != nil && err != nil {
+		// No slot map: nothing was sent.
+		return nil, b.wrap(ctx, op, what, err)
+	}
 	var failed []backend.KeyError
 	for i, c := range cmds {
+		if refused != nil && refused[i] != nil {
+			failed = append(failed, backend.KeyError{Key: keys[i], Err: fmt.Errorf("redis: %s %q: %w", keyOp, keys[i], refused[i])})
+			continue
+		}
 		cerr := c.Err()
 		if cerr == goredis.Nil {
 			// SET and DEL never answer a null.
@@ -488,6 +518,9 @@ func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, key
 		if !errors.As(cerr, &re) || b.closed.Load() || ctx.Err() != nil {
 			// No reply from the server for this command: whether it
 			// (and the others) ran is unknown.
+			if lanes != nil && lanes[i] != nil && !b.closed.Load() && ctx.Err() == nil {
+				cerr = fmt.Errorf("%w: server %s: %w", backend.ErrUnavailable, lanes[i].addr, cerr)
+			}
 			return nil, b.wrap(ctx, op, what, cerr)
 		}
 		failed = append(failed, backend.KeyError{Key: keys[i], Err: b.wrap(ctx, keyOp, keys[i], cerr)})
@@ -497,6 +530,65 @@ func (b *Backend) execMulti(ctx context.Context, pipe goredis.Pipeliner, op, key
 		return nil, b.wrap(ctx, op, what, err)
 	}
 	return failed, nil
+}
+
+// clusterWrites sends cmds (cmds[i] writes keys[i]) on a cluster in one
+// pipeline per master, run concurrently (see execPerMaster), except the
+// commands of a master marked down, which are not sent. It returns the
+// lane of each command, the error each command not sent was refused with
+// (nil for the others), and an error if nothing was sent because the
+// slot map could not be had. The outcome of each master's pipeline counts
+// for its health: a master that does not answer is marked down after
+// failureLimit failures, and then refused at once.
+func (b *Backend) clusterWrites(ctx context.Context, keys []string, cmds []goredis.Cmder) ([]*lane, []error, error) {
+	lanes := make([]*lane, len(cmds))
+	var refused []error
+	pipes := make(map[*lane]goredis.Pipeliner)
+	var order []*lane
+	bySlot := make(map[uint16]*lane)
+	for i, k := range keys {
+		s := slot(k)
+		l := bySlot[s]
+		if l == nil {
+			var err error
+			if l, err = b.lane(ctx, k); err != nil {
+				return nil, nil, err // no slot map: the cluster is unreachable
+			}
+			bySlot[s] = l
+		}
+		lanes[i] = l
+		if err := l.admit(); err != nil {
+			if refused == nil {
+				refused = make([]error, len(cmds))
+			}
+			refused[i] = err
+			continue
+		}
+		pipe := pipes[l]
+		if pipe == nil {
+			pipe = b.client.Pipeline()
+			pipes[l] = pipe
+			order = append(order, l)
+		}
+		_ = pipe.Process(ctx, cmds[i]) // queues it; Exec sends it
+	}
+	if len(order) == 0 {
+		return lanes, refused, nil
+	}
+	execPerMaster(ctx, order, pipes)
+	outcome := make(map[*lane]error, len(order))
+	for i, c := range cmds {
+		if refused != nil && refused[i] != nil {
+			continue
+		}
+		if terr := transportErr(c.Err()); terr != nil || outcome[lanes[i]] == nil {
+			outcome[lanes[i]] = terr
+		}
+	}
+	for l, err := range outcome {
+		l.record(err)
+	}
+	return lanes, refused, nil
 }
 
 // multiError returns nil for no failures, or a *backend.MultiError of them.
