@@ -67,6 +67,15 @@ var (
 	// Gob encodes with encoding/gob; every value carries its type
 	// description, so it is larger and slower than MsgPack. A value that
 	// holds itself is an encoding error.
+	//
+	// Unlike MsgPack and JSON, Gob does not bound what a value makes its
+	// reader allocate (MsgPackMaxAlloc): encoding/gob sizes slices by the
+	// counts a value states, and an element as small as a byte (a struct
+	// whose fields are all zero) decodes to a whole Go element, so a 10 KB
+	// value read as a slice of 8 KiB structs allocates about 358 MiB. Use
+	// Gob only for values that programs you trust write; a Dict reads
+	// values with its own codec only, so Dicts of other codecs are not
+	// exposed to it.
 	Gob Codec = gobCodec{}
 	// Raw stores string and []byte values as they are. Marshal and
 	// Unmarshal accept string, []byte, *string and *[]byte only.
