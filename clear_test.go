@@ -110,3 +110,56 @@ func ExampleDict_Clear() {
 	fmt.Println(s, c)
 	// Output: false true
 }
+
+// A generation key lost right after a Clear elsewhere is written back by
+// a Dict that has not seen the Clear yet, with the generation before it.
+// The Dict that cleared (or any that saw the Clear) never goes back to it,
+// and raises the stored generation again at its next refresh, so that the
+// other Dicts, and new ones, see the Clear again: before, the stored
+// generation stayed the one before the Clear for good, and every other
+// Dict read the values it had cleared.
+func TestClearGenerationKeyLostWrittenBackOlder(t *testing.T) {
+	ctx := context.Background()
+	be := memory.New()
+	const refresh = 10 * time.Millisecond
+	a := newDict[string](t, be, "p", memdict.WithGenerationRefresh(refresh))
+	b := newDict[string](t, be, "p", memdict.WithGenerationRefresh(refresh))
+	if err := a.Clear(ctx); err != nil { // a generation other than 0
+		t.Fatal(err)
+	}
+	_ = a.Put("k", "old")
+	if v, _ := b.Get("k"); v != "old" {
+		t.Fatalf("b Get = %q before the Clear", v)
+	}
+	time.Sleep(2 * refresh) // a's view is due to be read again
+	// b clears and writes; the generation key is lost before a reads it
+	// again.
+	if err := b.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Put("k", "new")
+	for k := range be.Keys(ctx, "#!gen") {
+		_ = be.Delete(ctx, k)
+	}
+	// a reads the generation again, finds none and writes back its own,
+	// the one before b's Clear.
+	if v, _ := a.Get("k"); v != "old" {
+		t.Fatalf("a Get = %q, want the value of the generation it knows", v)
+	}
+	// b goes on with its own generation; a and a new Dict come to it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, _ := b.Get("k"); v != "new" {
+			t.Fatalf("b Get = %q after it cleared and wrote", v)
+		}
+		va, _ := a.Get("k")
+		vn, _ := newDict[string](t, be, "p").Get("k")
+		if va == "new" && vn == "new" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after b's Clear, a reads %q and a new Dict %q: the values b cleared", va, vn)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -40,7 +40,10 @@ import (
 // A new generation is max(old+1, Unix time in seconds), not old+1, so that
 // if the server loses the generation key (a restart, an eviction), a later
 // Clear does not bring back a generation still holding old entries. A Dict
-// that knows a generation and finds the key gone writes its generation back.
+// that knows a generation and finds the key gone writes its generation back,
+// and one that finds an older generation there raises it to its own (one
+// written back by a Dict that had not yet seen a Clear): a generation never
+// goes back.
 
 // view is what a Dict derives from one version of its settings and one
 // namespace generation. Views are immutable but for stale, which a timer
@@ -242,13 +245,28 @@ func (d *Dict[V]) install(s *Settings, gen uint64) *view {
 
 // readGen reads the generation for s, within the call's bound b. If the
 // key is absent and the Dict knows a generation, it writes that one back
-// (best effort).
+// (best effort); if the key holds an older generation than the Dict
+// knows, it raises it to that one (best effort, with compare-and-swap).
+//
+// An older generation is one written back by a Dict that had not yet seen
+// a Clear when the key was lost (an eviction, a restart, a memcached
+// server ejected or flushed on its return): a generation never goes back
+// for the Dict that knows the later one (install), and without the raise
+// the stored one stayed the one before the Clear for good, so that every
+// other Dict, and every new one, read the values the Clear had dropped.
 func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (uint64, error) {
 	mk := d.metaKey(s)
 	it, err := d.be.Get(b.next(), mk)
 	switch {
 	case err == nil:
-		return parseGen(it.Value)
+		gen, err := parseGen(it.Value)
+		if err != nil || gen >= known {
+			return gen, err
+		}
+		// A conflict means the key moved meanwhile (a Clear, another
+		// raise): the next read takes whatever it now holds.
+		_ = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10), CAS: it.CAS})
+		return known, nil
 	case !errors.Is(err, backend.ErrNotFound):
 		return 0, d.genErr(s, known, mk, b.check(err))
 	case known == 0:
