@@ -7,9 +7,12 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/memdict/memdict/backend"
@@ -325,7 +328,7 @@ func (m *metrics) fail(ctx context.Context, o op, key string, err error) error {
 	if m.logger != nil {
 		if suppressed, ok := m.logs.allow(o, oe.Err); ok {
 			m.log(ctx, suppressed, slog.String("prefix", m.prefix), slog.String("op", oe.Op),
-				slog.String("key", oe.Key), slog.String("kind", ErrorKind(oe.Err)), slog.Any("error", oe.Err))
+				slog.String("key", shorten(oe.Key, maxLoggedKey)), slog.String("kind", ErrorKind(oe.Err)), slog.Any("error", loggedError{oe.Err}))
 		}
 	}
 	return oe
@@ -339,7 +342,7 @@ func (m *metrics) failKeys(ctx context.Context, o op, me *MultiError) error {
 		if suppressed, ok := m.logs.allow(o, me); ok {
 			m.log(ctx, suppressed, slog.String("prefix", m.prefix), slog.String("op", me.Op),
 				slog.Int("failed", len(me.Failed)), slog.Int("keys", me.Total),
-				slog.String("kind", ErrorKind(me)), slog.Any("error", me))
+				slog.String("kind", ErrorKind(me)), slog.Any("error", loggedError{me}))
 		}
 	}
 	return me
@@ -352,7 +355,7 @@ func (m *metrics) failWhole(ctx context.Context, o op, err error) error {
 	if m.logger != nil {
 		if suppressed, ok := m.logs.allow(o, err); ok {
 			m.log(ctx, suppressed, slog.String("prefix", m.prefix), slog.String("op", opInfo[o].name),
-				slog.String("kind", ErrorKind(err)), slog.Any("error", err))
+				slog.String("kind", ErrorKind(err)), slog.Any("error", loggedError{err}))
 		}
 	}
 	return err
@@ -369,6 +372,56 @@ func (m *metrics) log(ctx context.Context, suppressed uint64, attrs ...slog.Attr
 	}
 	m.logger.LogAttrs(ctx, slog.LevelWarn, "memdict: operation failed", attrs...)
 }
+
+// What a failure line shows of a key and of an error's message is
+// bounded: a key is as long as the program makes it, and an error's
+// message may carry a server's reply (a Redis error line of up to 64 KiB,
+// an address a cluster announced) or, for a MultiError, twenty keys. A
+// line must not be as large as they are.
+const (
+	// maxLoggedKey is memcached's longest key: any key it can hold is
+	// shown whole.
+	maxLoggedKey = 250
+	// maxLoggedError is far more than a failure's message needs: a
+	// MultiError's twenty keys of maxLoggedKey bytes and their cause.
+	maxLoggedError = 8 << 10
+)
+
+// shorten returns s, or, if it is longer than max bytes, its first max
+// bytes at most (not cutting a UTF-8 sequence) and how long it was.
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// loggedError is an error as a failure line shows it: its message
+// shortened to maxLoggedError bytes, the keys a MultiError lists first
+// shortened to maxLoggedKey (else its first key would fill the line). It
+// unwraps to the error, for handlers that look into it.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string {
+	err := e.err
+	if me, ok := err.(*MultiError); ok && len(me.Failed) > 0 {
+		short := *me
+		short.Failed = slices.Clone(me.Failed)
+		for i, oe := range short.Failed[:min(len(short.Failed), maxListed)] {
+			if len(oe.Key) > maxLoggedKey {
+				short.Failed[i] = &OpError{Op: oe.Op, Key: shorten(oe.Key, maxLoggedKey), Err: oe.Err}
+			}
+		}
+		err = &short
+	}
+	return shorten(err.Error(), maxLoggedError)
+}
+
+func (e loggedError) Unwrap() error { return e.err }
 
 // DefaultLogInterval is how often, at most, a Dict logs the failures of
 // one kind of operation with one kind of error (see WithLogInterval).

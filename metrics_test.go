@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memory"
 )
 
@@ -262,6 +263,55 @@ func TestLoggerRateLimit(t *testing.T) {
 	}
 	if got := lines(); len(got) != 5 {
 		t.Fatalf("%d lines for 5 failures without a limit", len(got))
+	}
+}
+
+// A failure line shows a bounded part of the key and of the error's
+// message: a 1 MiB key failing with a 1 MiB message from its server (a
+// Redis error line, an address a cluster announced) made a line of more
+// than 2 MiB; a GetMulti of 20 such keys, of more than 20 MiB.
+func TestLoggerBoundsKeysAndMessages(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	said := "\x1b[31m" + strings.Repeat("s", 1<<20)
+	be := backend.Wrap(memory.New(), func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			if c.Op.Property() {
+				return next(ctx, c)
+			}
+			return backend.Result{Err: fmt.Errorf("%w: the server said %s", backend.ErrUnavailable, said)}
+		}
+	})
+	d := newDict[int](t, be, "p", memdict.WithLogger(log), memdict.WithLogInterval(-1))
+	key := strings.Repeat("k", 1<<20)
+	_, _, err := d.Lookup(context.Background(), key)
+	if err == nil || !strings.Contains(err.Error(), said) || !errors.Is(err, memdict.ErrUnavailable) {
+		t.Fatalf("Lookup's error must stay whole: %.100v", err)
+	}
+	_ = d.Put(key, 1)
+	keys := make([]string, 20)
+	for i := range keys {
+		keys[i] = fmt.Sprint(i, key)
+	}
+	if _, err := d.GetMulti(context.Background(), keys); err == nil {
+		t.Fatal("GetMulti did not fail")
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3 (lookup, put, getmulti)", len(lines))
+	}
+	for _, l := range lines {
+		if len(l) > 10<<10 {
+			t.Errorf("a line of %d bytes: %.200s...", len(l), l)
+		}
+		if !strings.Contains(l, "kind=unavailable") || !strings.Contains(l, "the server said") || strings.Contains(l, "\x1b") {
+			t.Errorf("line %.300s...: want the kind and the start of the message, escaped", l)
+		}
+	}
+	for _, l := range lines[:2] {
+		if !strings.Contains(l, `key="kkkk`) || !strings.Contains(l, "(1048576 bytes)") {
+			t.Errorf("line %.300s...: want the start of the key and its length", l)
+		}
 	}
 }
 

@@ -178,8 +178,10 @@ func WithGenerationRefresh(d time.Duration) Option {
 // WithLogInterval (DefaultLogInterval, 10 s) for each kind of operation and
 // kind of error, the next one carrying the attribute suppressed, the number
 // of similar failures left out meanwhile; so a server that is down costs a
-// few lines, not two per request. The default is no logging; failures are
-// counted in Stats either way.
+// few lines, not two per request. A line shows at most 250 bytes of a key
+// and 8 KiB of an error's message (which may carry a server's reply), each
+// cut with its length; the error attribute unwraps to the error returned.
+// The default is no logging; failures are counted in Stats either way.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error { o.logger = l; return nil }
 }
