@@ -38,7 +38,11 @@
 // Keys are not recorded, nor error messages (which name keys), unless
 // WithKeys asks: then the Dict key (memdict.key) and the backend key
 // (memdict.backend_key) are attributes, and errors are recorded on the
-// spans with their messages.
+// spans with their messages (an event "exception", as span.RecordError
+// makes, and the status's description). What a span records of a key
+// (250 bytes), of a message (8 KiB) and of a server's address is bounded,
+// each cut with its length: keys, and messages carrying a server's reply,
+// can be as long as a value.
 //
 // GetOrLoad's background refresh (of a stale entry, or memcached's early
 // refresh) is a span "refresh <prefix>" of its own, a child of the
@@ -61,9 +65,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -197,7 +204,7 @@ func (in *Instrumentation) Start(ctx context.Context, op memdict.Operation) (con
 		attrs = append(attrs, semconv.DBOperationBatchSize(op.Keys))
 	}
 	if in.keys && op.Key != "" {
-		attrs = append(attrs, KeyKey.String(op.Key))
+		attrs = append(attrs, KeyKey.String(shorten(op.Key, maxKey)))
 	}
 	ctx, span := in.tracer.Start(ctx, op.Name+" "+op.Prefix, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
 	t0 := time.Now()
@@ -229,9 +236,12 @@ func (in *Instrumentation) Start(ctx context.Context, op memdict.Operation) (con
 // error itself, whose message may name keys).
 func (in *Instrumentation) fail(span trace.Span, kind string, err error) {
 	span.SetAttributes(semconv.ErrorTypeKey.String(kind))
-	if in.keys && err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+	if in.keys && err != nil && span.IsRecording() {
+		// RecordError's event, with the message bounded.
+		msg := message(err)
+		span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(
+			semconv.ExceptionType(errorType(err)), semconv.ExceptionMessage(msg)))
+		span.SetStatus(codes.Error, msg)
 		return
 	}
 	span.SetStatus(codes.Error, kind)
@@ -266,7 +276,7 @@ func (in *Instrumentation) Middleware(next backend.CallFunc) backend.CallFunc {
 		}
 		sattrs := attrs
 		if in.keys && key != "" {
-			sattrs = append(sattrs[:len(sattrs):len(sattrs)], BackendKeyKey.String(key))
+			sattrs = append(sattrs[:len(sattrs):len(sattrs)], BackendKeyKey.String(shorten(key, maxKey)))
 		}
 		ctx, span := in.tracer.Start(ctx, c.Op.String(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(sattrs...))
 		t0 := time.Now()
@@ -331,10 +341,80 @@ func batchSize(c backend.Call) int {
 	return 0
 }
 
+// What a span shows of a key, of an error's message and of an address is
+// bounded: a key is as long as the program makes it, and a message or an
+// address may come from a server (a Redis error line of up to 64 KiB, the
+// address of a node a cluster announced). A 1 MiB attribute on each span
+// would make the exporter's batches too large to send, and lose the
+// other spans with them.
+const (
+	maxKey     = 250 // memcached's longest key: any it holds is recorded whole
+	maxMessage = 8 << 10
+	maxAddress = 260 // a DNS name (253 bytes) and a port
+)
+
+// shorten returns s, or, if it is longer than max bytes, its first max
+// bytes at most (not cutting a UTF-8 sequence) and how long it was.
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// message returns err's message, shortened to maxMessage bytes. The
+// Dict key that a memdict.OpError names, and those a memdict.MultiError
+// lists first, are shortened to maxKey bytes beforehand, or the first key
+// would fill the message and hide the cause.
+func message(err error) string {
+	switch e := err.(type) {
+	case *memdict.OpError:
+		if len(e.Key) > maxKey {
+			short := *e
+			short.Key = shorten(e.Key, maxKey)
+			err = &short
+		}
+	case *memdict.MultiError:
+		short := *e
+		short.Failed = slices.Clone(e.Failed)
+		for i, oe := range short.Failed {
+			if i == maxListed {
+				break
+			}
+			if oe != nil && len(oe.Key) > maxKey {
+				short.Failed[i] = &memdict.OpError{Op: oe.Op, Key: shorten(oe.Key, maxKey), Err: oe.Err}
+			}
+		}
+		err = &short
+	}
+	return shorten(err.Error(), maxMessage)
+}
+
+// maxListed is how many keys memdict.MultiError's message lists.
+const maxListed = 20
+
+// errorType is the exception.type span.RecordError records: the
+// package path and name of err's type, or its description for an
+// unnamed one (*memdict.OpError).
+func errorType(err error) string {
+	t := reflect.TypeOf(err)
+	if t.PkgPath() == "" && t.Name() == "" {
+		return t.String()
+	}
+	return t.PkgPath() + "." + t.Name()
+}
+
 // appendServer appends server.address and server.port of addr.
 func appendServer(attrs []attribute.KeyValue, addr string) []attribute.KeyValue {
 	if addr == "" {
 		return attrs
+	}
+	if len(addr) > maxAddress {
+		return append(attrs, semconv.ServerAddress(shorten(addr, maxAddress)))
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -213,6 +213,73 @@ func TestSpansOfAFailure(t *testing.T) {
 	}
 }
 
+// What a span records of a key, an error's message and a server's address
+// is bounded: a 1 MiB key failing with a 1 MiB message, from a server
+// whose address is 1 MiB long, made spans with attributes, a status and
+// an exception event of 1 to 3 MiB each; a GetMulti of 20 such keys, a
+// status of 23 MiB.
+func TestSpansBoundKeysAndMessages(t *testing.T) {
+	h := newHarness(t, memdictotel.WithKeys())
+	said := strings.Repeat("s", 1<<20)
+	addr := strings.Repeat("h", 1<<20) + ":6379"
+	failing := func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			if c.Op.Property() {
+				return next(ctx, c)
+			}
+			return backend.Result{Err: &backend.ServerError{Addr: addr, Err: fmt.Errorf("%w: the server said %s", backend.ErrUnavailable, said)}}
+		}
+	}
+	d, err := memdict.New[string](backend.Wrap(memory.New(), h.tel.Middleware, failing), "p",
+		memdict.WithObserver(h.tel), memdict.WithMaxKeyLen(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Repeat("k", 1<<20)
+	if _, _, err := d.Lookup(context.Background(), key); !errors.Is(err, memdict.ErrUnavailable) || !strings.Contains(err.Error(), said) {
+		t.Fatalf("Lookup: %.100v: want the whole error", err)
+	}
+	keys := make([]string, 20)
+	for i := range keys {
+		keys[i] = fmt.Sprint(i, key)
+	}
+	if _, err := d.GetMulti(context.Background(), keys); err == nil {
+		t.Fatal("GetMulti did not fail")
+	}
+	spans := h.ended()
+	if len(spans) < 4 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	const most = 10 << 10
+	var keyed, server bool
+	for _, s := range spans {
+		for _, kv := range s.Attributes() {
+			if n := len(kv.Value.String()); n > most {
+				t.Errorf("span %s: attribute %s of %d bytes", s.Name(), kv.Key, n)
+			}
+			keyed = keyed || strings.HasPrefix(kv.Value.String(), "kkkk") && strings.HasSuffix(kv.Value.String(), "(1048576 bytes)")
+			server = server || kv.Key == "server.address" && strings.HasPrefix(kv.Value.String(), "hhhh")
+		}
+		if d := s.Status().Description; len(d) > most || !strings.HasSuffix(d, " bytes)") {
+			t.Errorf("span %s: status of %d bytes, want it cut: %.200q", s.Name(), len(d), d)
+		}
+		if len(s.Events()) != 1 {
+			t.Fatalf("span %s: events %d, want the exception", s.Name(), len(s.Events()))
+		}
+		for _, kv := range s.Events()[0].Attributes {
+			if n := len(kv.Value.String()); n > most {
+				t.Errorf("span %s: event attribute %s of %d bytes", s.Name(), kv.Key, n)
+			}
+			if kv.Key == "exception.type" && kv.Value.String() == "" {
+				t.Errorf("span %s: no exception.type", s.Name())
+			}
+		}
+	}
+	if !keyed || !server {
+		t.Errorf("want the start of the key (%v) and of the server's address (%v)", keyed, server)
+	}
+}
+
 // Over Redis, the server is the backend's one server.
 func TestSpansRedis(t *testing.T) {
 	h := newHarness(t)
