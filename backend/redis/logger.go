@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -21,7 +24,8 @@ import (
 // slog.Default(), or to the logger given to SetLogger. With slog's default
 // handler, which drops Debug lines, nothing is printed. A program that
 // calls go-redis's own redis.SetLogger after this package's
-// initialisation (in main, say) replaces the routing.
+// initialisation (in main, say) replaces the routing. What servers sent
+// that go-redis formats into a line is escaped and bounded (logMessage).
 
 func init() { goredis.SetLogger(slogAdapter{}) }
 
@@ -48,12 +52,50 @@ func (slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 		ctx = context.Background()
 	}
 	level := slog.LevelDebug
-	if strings.Contains(format, "panic") {
+	panicked := strings.Contains(format, "panic")
+	if panicked {
 		level = slog.LevelError
 	}
 	if !l.Enabled(ctx, level) {
 		return
 	}
 	msg := strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")
-	l.LogAttrs(ctx, level, "go-redis: "+msg, slog.String("component", "go-redis"))
+	l.LogAttrs(ctx, level, "go-redis: "+logMessage(msg, panicked), slog.String("component", "go-redis"))
+}
+
+// maxLogMessage bounds the message of a go-redis line: far more than a
+// line needs, and room for a panic's stack.
+const maxLogMessage = 8 << 10
+
+// logMessage returns msg, a go-redis line, fit for a log: go-redis
+// formats into it what servers sent (the error a sentinel answered, the
+// address a maintenance notice names), which handlers that write the
+// message as it is (slog's default handler, console handlers) would print
+// raw. Its control characters and invalid bytes are escaped (\n, \x1b),
+// but for the line breaks and tabs of a panic's stack (multiline), and it
+// is cut to maxLogMessage bytes, with its length.
+func logMessage(msg string, multiline bool) string {
+	msg = strings.TrimRight(msg, "\n")
+	clean := func(r rune) bool { return !unicode.IsControl(r) || multiline && (r == '\n' || r == '\t') }
+	if len(msg) <= maxLogMessage && utf8.ValidString(msg) && strings.IndexFunc(msg, func(r rune) bool { return !clean(r) }) < 0 {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		if b.Len() >= maxLogMessage {
+			b.WriteString("... (" + strconv.Itoa(len(msg)) + " bytes)")
+			break
+		}
+		r, size := utf8.DecodeRuneInString(msg[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", msg[i])
+		case clean(r):
+			b.WriteString(msg[i : i+size])
+		default:
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+		}
+		i += size
+	}
+	return b.String()
 }

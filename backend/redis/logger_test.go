@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +79,46 @@ func TestSetLogger(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "failed to dial") ||
 		!strings.Contains(out, "component=go-redis") {
 		t.Fatalf("the logger got:\n%s", out)
+	}
+}
+
+// messages is a slog.Handler that keeps the messages it is given.
+type messages struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (*messages) Enabled(context.Context, slog.Level) bool { return true }
+func (m *messages) Handle(_ context.Context, r slog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.msgs = append(m.msgs, r.Message)
+	return nil
+}
+func (m *messages) WithAttrs([]slog.Attr) slog.Handler { return m }
+func (m *messages) WithGroup(string) slog.Handler      { return m }
+
+// go-redis formats into its lines what servers sent, such as the error a
+// sentinel answered: the message a handler is given is one line (a
+// handler that writes it as it is, as slog's default handler does, would
+// print the forged line that followed a newline, and the terminal escape)
+// of bounded size. A 1 MiB error made a message of 1 MiB.
+func TestGoRedisLogMessageIsOneBoundedLine(t *testing.T) {
+	m := &messages{}
+	SetLogger(slog.New(m))
+	defer SetLogger(nil)
+	said := "ERR no\n2026/12/06 12:00:00 ERROR forged \x1b[2J\xff" + strings.Repeat("s", 1<<20)
+	slogAdapter{}.Printf(context.Background(), "sentinel: GetMasterAddrByName name=%q failed: %s", "mymaster", errors.New(said))
+	slogAdapter{}.Printf(context.Background(), "redis: recovered panic: %v\n%s", "boom", "goroutine 1 [running]:\n\tmain.main()\n")
+	if len(m.msgs) != 2 {
+		t.Fatalf("%d messages", len(m.msgs))
+	}
+	got := m.msgs[0]
+	if len(got) > 9<<10 || strings.ContainsAny(got, "\n\x1b") || !strings.Contains(got, `ERR no\n2026/12/06 12:00:00 ERROR forged \x1b[2J\xffsss`) ||
+		!strings.HasSuffix(got, "(1048675 bytes)") {
+		t.Errorf("message of %d bytes: %.200q ... %q", len(got), got, got[max(0, len(got)-40):])
+	}
+	if want := "go-redis: recovered panic: boom\ngoroutine 1 [running]:\n\tmain.main()"; m.msgs[1] != want {
+		t.Errorf("panic message %q, want %q: its stack keeps its lines", m.msgs[1], want)
 	}
 }
