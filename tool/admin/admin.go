@@ -499,6 +499,10 @@ func (h *Handler) currentSession(r *http.Request) (string, *session) {
 	return c.Value, ss
 }
 
+// maxOriginShown bounds what a refusal's log line shows of an Origin:
+// a scheme, a DNS name (253 bytes) and a port.
+const maxOriginShown = 280
+
 // checkOrigin refuses a cross-site POST: a browser's Sec-Fetch-Site or
 // Origin from elsewhere (net/http's CrossOriginProtection), and an Origin
 // or Referer naming another host.
@@ -512,6 +516,12 @@ func (h *Handler) checkOrigin(r *http.Request) error {
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		if !sameHost(o) {
+			// Logged: an origin of any client's choosing is shown
+			// shortened, or each request could log as much as its
+			// headers hold (1 MiB).
+			if len(o) > maxOriginShown {
+				return fmt.Errorf("request from origin %q... (%d bytes)", o[:maxOriginShown], len(o))
+			}
 			return fmt.Errorf("request from origin %q", o)
 		}
 		return nil

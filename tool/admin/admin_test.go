@@ -3,6 +3,7 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -250,6 +251,34 @@ func testAdminSecurity(t *testing.T, mount string) {
 
 // The page shows the Dicts the program got from the Tool, with their
 // counts grouped by thousands, and a change of plugin reaches them.
+// A refused request's log line shows little of its Origin, which any
+// client chooses: a sign-in with a 512 KiB Origin (and Sec-Fetch-Site
+// saying same-origin, which net/http's check trusts) made a log line of
+// 512 KiB.
+func TestAdminLogsLittleOfAForeignOrigin(t *testing.T) {
+	var logb syncBuffer
+	tl := newTool(t, tool.Config{Plugins: map[string]tool.PluginConfig{tool.DefaultPlugin: tool.DefaultPluginConfig("mem://")}})
+	hs, _ := serveAdmin(t, tl, "/", admin.Options{Token: testToken, Logger: slog.New(slog.NewTextHandler(&logb, nil))})
+	origin := "http://" + strings.Repeat("e", 512<<10) + ".example"
+	req, _ := http.NewRequest("POST", hs.URL+"/login", strings.NewReader("token=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Origin", origin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("sign-in from a foreign origin: %d, want 403", resp.StatusCode)
+	}
+	out := logb.String()
+	if len(out) > 2<<10 || !strings.Contains(out, "refused a cross-origin sign-in") ||
+		!strings.Contains(out, `http://eeee`) || !strings.Contains(out, fmt.Sprintf("(%d bytes)", len(origin))) {
+		t.Errorf("log of %d bytes: %.600s", len(out), out)
+	}
+}
+
 func TestAdminShowsAndMovesProgramDicts(t *testing.T) {
 	tl := newTool(t, tool.Config{})
 	hits, err := tool.Dict[int](tl, "hits", "")
