@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -126,4 +127,44 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A lane keeps probing its server with the client go-redis gives for its
+// address now. go-redis closes the client of a node that left the
+// cluster (a minute after) and makes a new one if the address comes back
+// (a master failed over, then back): a lane marked down meanwhile probed
+// the closed client forever, failing every call for the address's slots
+// with "marked down" although the server answered.
+func TestClusterLaneProbesTheCurrentClient(t *testing.T) {
+	t.Parallel()
+	c := testserver.RedisCluster(t, 3)
+	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=1&retry_interval=20ms")
+	ctx := context.Background()
+	if err := b.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.lane(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lane's client is one go-redis has since closed; the server then
+	// failed a flush.
+	gone := goredis.NewClient(&goredis.Options{Addr: l.addr})
+	gone.Close()
+	l.node.Store(gone)
+	l.record(errors.New("connection reset by peer"))
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("Get while marked down: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := b.Get(ctx, "k")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Get 5 s after the server was marked down, its probe on the current client: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -85,8 +85,8 @@ func (l *lane) ping() (ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.b.cfg.timeout)
 	defer cancel()
 	var err error
-	if l.node != nil {
-		err = l.node.Ping(ctx).Err()
+	if n := l.node.Load(); n != nil {
+		err = n.Ping(ctx).Err()
 	} else {
 		err = l.b.client.Ping(ctx).Err()
 	}

@@ -113,8 +113,9 @@ type lane struct {
 	b    *Backend
 	addr string
 	// node is the server's own client on a cluster, for probes; nil
-	// elsewhere (probes then use the Backend's client).
-	node *goredis.Client
+	// elsewhere (probes then use the Backend's client). It is the client
+	// go-redis gives for addr now (see lane).
+	node atomic.Pointer[goredis.Client]
 
 	mu       sync.Mutex
 	inflight int     // flushes running
@@ -151,6 +152,12 @@ func (b *Backend) lane(ctx context.Context, key string) (*lane, error) {
 	l := b.lanes[addr]
 	b.lanesMu.RUnlock()
 	if l != nil {
+		if l.node.Load() != m {
+			// go-redis closes the client of a node that left the
+			// cluster, and makes a new one if its address comes back: a
+			// probe on the closed one would never succeed.
+			l.node.Store(m)
+		}
 		return l, nil
 	}
 	b.lanesMu.Lock()
@@ -159,9 +166,10 @@ func (b *Backend) lane(ctx context.Context, key string) (*lane, error) {
 		return nil, backend.ErrClosed
 	}
 	if l = b.lanes[addr]; l == nil {
-		l = &lane{b: b, addr: addr, node: m}
+		l = &lane{b: b, addr: addr}
 		b.lanes[addr] = l
 	}
+	l.node.Store(m)
 	return l, nil
 }
 
