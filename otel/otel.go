@@ -42,7 +42,9 @@
 // makes, and the status's description). What a span records of a key
 // (250 bytes), of a message (8 KiB) and of a server's address is bounded,
 // each cut with its length: keys, and messages carrying a server's reply,
-// can be as long as a value.
+// can be as long as a value. Every string recorded (prefixes, keys,
+// messages, addresses) is valid UTF-8, each invalid byte written \xNN:
+// OTLP's exporters cannot encode anything else, and drop the whole batch.
 //
 // GetOrLoad's background refresh (of a stale entry, or memcached's early
 // refresh) is a span "refresh <prefix>" of its own, a child of the
@@ -64,10 +66,12 @@ package otel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -199,27 +203,28 @@ var _ memdict.Observer = (*Instrumentation)(nil)
 // records its duration.
 func (in *Instrumentation) Start(ctx context.Context, op memdict.Operation) (context.Context, func(memdict.Outcome)) {
 	attrs := make([]attribute.KeyValue, 0, 6)
-	attrs = append(attrs, semconv.DBOperationName(op.Name), semconv.DBCollectionName(op.Prefix))
+	prefix := text(op.Prefix, maxKey)
+	attrs = append(attrs, semconv.DBOperationName(op.Name), semconv.DBCollectionName(prefix))
 	if op.Keys > 1 {
 		attrs = append(attrs, semconv.DBOperationBatchSize(op.Keys))
 	}
 	if in.keys && op.Key != "" {
-		attrs = append(attrs, KeyKey.String(shorten(op.Key, maxKey)))
+		attrs = append(attrs, KeyKey.String(text(op.Key, maxKey)))
 	}
-	ctx, span := in.tracer.Start(ctx, op.Name+" "+op.Prefix, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	ctx, span := in.tracer.Start(ctx, op.Name+" "+prefix, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
 	t0 := time.Now()
 	return ctx, func(o memdict.Outcome) {
 		d := time.Since(t0).Seconds()
-		mattrs := []attribute.KeyValue{semconv.DBOperationName(op.Name), semconv.DBCollectionName(op.Prefix), ResultKey.String(o.Result)}
+		mattrs := []attribute.KeyValue{semconv.DBOperationName(op.Name), semconv.DBCollectionName(prefix), ResultKey.String(o.Result)}
 		span.SetAttributes(ResultKey.String(o.Result))
 		if o.NearHits+o.NearMisses > 0 {
 			span.SetAttributes(NearHitsKey.Int(o.NearHits), NearMissesKey.Int(o.NearMisses))
-			set := metric.WithAttributes(semconv.DBCollectionName(op.Prefix), ResultKey.String("hit"))
+			set := metric.WithAttributes(semconv.DBCollectionName(prefix), ResultKey.String("hit"))
 			if o.NearHits > 0 {
 				in.nearReqs.Add(ctx, int64(o.NearHits), set)
 			}
 			if o.NearMisses > 0 {
-				in.nearReqs.Add(ctx, int64(o.NearMisses), metric.WithAttributes(semconv.DBCollectionName(op.Prefix), ResultKey.String("miss")))
+				in.nearReqs.Add(ctx, int64(o.NearMisses), metric.WithAttributes(semconv.DBCollectionName(prefix), ResultKey.String("miss")))
 			}
 		}
 		if o.Result == "error" {
@@ -276,7 +281,7 @@ func (in *Instrumentation) Middleware(next backend.CallFunc) backend.CallFunc {
 		}
 		sattrs := attrs
 		if in.keys && key != "" {
-			sattrs = append(sattrs[:len(sattrs):len(sattrs)], BackendKeyKey.String(shorten(key, maxKey)))
+			sattrs = append(sattrs[:len(sattrs):len(sattrs)], BackendKeyKey.String(text(key, maxKey)))
 		}
 		ctx, span := in.tracer.Start(ctx, c.Op.String(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(sattrs...))
 		t0 := time.Now()
@@ -342,7 +347,7 @@ func batchSize(c backend.Call) int {
 }
 
 // What a span shows of a key, of an error's message and of an address is
-// bounded: a key is as long as the program makes it, and a message or an
+// valid UTF-8 (see text) and bounded: a key is as long as the program makes it, and a message or an
 // address may come from a server (a Redis error line of up to 64 KiB, the
 // address of a node a cluster announced). A 1 MiB attribute on each span
 // would make the exporter's batches too large to send, and lose the
@@ -391,11 +396,48 @@ func message(err error) string {
 		}
 		err = &short
 	}
-	return shorten(err.Error(), maxMessage)
+	return text(err.Error(), maxMessage)
 }
 
 // maxListed is how many keys memdict.MultiError's message lists.
 const maxListed = 20
+
+// text returns s fit for an attribute or a span's name: valid UTF-8,
+// each invalid byte written \xNN (OTLP's protobuf encoding refuses
+// invalid UTF-8, and the exporter then drops the whole batch of spans or
+// metrics it is in: one key of a client's choosing, or one byte of a
+// server's error, would lose them all), and cut to max bytes of s, with
+// its length.
+func text(s string, max int) string {
+	if len(s) <= max && utf8.ValidString(s) {
+		return s
+	}
+	n := len(s)
+	if n > max {
+		i := max
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	if !utf8.ValidString(s) {
+		var b strings.Builder
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				fmt.Fprintf(&b, "\\x%02x", s[i])
+			} else {
+				b.WriteString(s[i : i+size])
+			}
+			i += size
+		}
+		s = b.String()
+	}
+	if n > max {
+		s += "... (" + strconv.Itoa(n) + " bytes)"
+	}
+	return s
+}
 
 // errorType is the exception.type span.RecordError records: the
 // package path and name of err's type, or its description for an
@@ -413,8 +455,8 @@ func appendServer(attrs []attribute.KeyValue, addr string) []attribute.KeyValue 
 	if addr == "" {
 		return attrs
 	}
-	if len(addr) > maxAddress {
-		return append(attrs, semconv.ServerAddress(shorten(addr, maxAddress)))
+	if len(addr) > maxAddress || !utf8.ValidString(addr) {
+		return append(attrs, semconv.ServerAddress(text(addr, maxAddress)))
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

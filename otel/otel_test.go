@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -277,6 +278,72 @@ func TestSpansBoundKeysAndMessages(t *testing.T) {
 	}
 	if !keyed || !server {
 		t.Errorf("want the start of the key (%v) and of the server's address (%v)", keyed, server)
+	}
+}
+
+// Everything a span or a metric records is valid UTF-8: a key of a
+// client's choosing, a prefix, a server's error or address with bytes
+// that are not were recorded as they were, and OTLP's exporter then
+// fails to encode the whole batch they are in (protobuf strings must be
+// UTF-8), losing every span or metric of it.
+func TestSpansAndMetricsAreValidUTF8(t *testing.T) {
+	h := newHarness(t, memdictotel.WithKeys())
+	failing := func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			if c.Op.Property() {
+				return next(ctx, c)
+			}
+			return backend.Result{Err: &backend.ServerError{Addr: "h\xff:6379", Err: fmt.Errorf("%w: ERR \xfe", backend.ErrUnavailable)}}
+		}
+	}
+	d, err := memdict.New[string](backend.Wrap(memory.New(), h.tel.Middleware, failing), "p\xff",
+		memdict.WithObserver(h.tel), memdict.WithMaxKeyLen(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Lookup(context.Background(), "k\xfd"); err == nil {
+		t.Fatal("Lookup did not fail")
+	}
+	valid := func(what, s string) {
+		if !utf8.ValidString(s) {
+			t.Errorf("%s %q is not UTF-8", what, s)
+		}
+	}
+	spans := h.ended()
+	if len(spans) < 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for _, s := range spans {
+		valid("span name", s.Name())
+		valid("status", s.Status().Description)
+		for _, kv := range s.Attributes() {
+			valid(string(kv.Key), kv.Value.String())
+		}
+		for _, e := range s.Events() {
+			for _, kv := range e.Attributes {
+				valid(string(kv.Key), kv.Value.String())
+			}
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := h.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if hist, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				for _, dp := range hist.DataPoints {
+					for _, kv := range dp.Attributes.ToSlice() {
+						n++
+						valid(m.Name+" "+string(kv.Key), kv.Value.String())
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no metric attributes")
 	}
 }
 
