@@ -11,7 +11,8 @@
 //	promclient.MustRegister(c)
 //
 // It exports, with the labels plugin (the Tool's plugin, "" for a Dict
-// added with Add) and prefix (the Dict's key prefix), only for the
+// added with Add) and prefix (the Dict's key prefix; a byte that is not
+// UTF-8, which Prometheus does not take, is written \xNN), only for the
 // operations that happened:
 //
 //	memdict_operations_total{plugin,prefix,op,result}      counter
@@ -48,9 +49,12 @@ package prometheus
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
 
@@ -283,6 +287,7 @@ func (c *Collector) Collect(ch chan<- promclient.Metric) {
 
 // collectStats sends the metrics of one Dict (or group of Dicts).
 func (c *Collector) collectStats(ch chan<- promclient.Metric, plugin, prefix string, st memdict.Stats) {
+	plugin, prefix = labelValue(plugin), labelValue(prefix)
 	updated := st.Conflicts > 0
 	for _, o := range st.Ops {
 		var total uint64
@@ -329,10 +334,34 @@ func (c *Collector) collectStats(ch chan<- promclient.Metric, plugin, prefix str
 
 // collectConns sends the connection gauges of one backend.
 func (c *Collector) collectConns(ch chan<- promclient.Metric, plugin string, d backend.Description) {
+	plugin = labelValue(plugin)
 	for _, s := range d.Servers {
+		s.Addr = labelValue(s.Addr)
 		ch <- promclient.MustNewConstMetric(c.conns, promclient.GaugeValue, float64(s.Open), plugin, s.Addr)
 		if s.Idle >= 0 {
 			ch <- promclient.MustNewConstMetric(c.connsIdle, promclient.GaugeValue, float64(s.Idle), plugin, s.Addr)
 		}
 	}
+}
+
+// labelValue returns s as a label's value: Prometheus takes only UTF-8,
+// and MustNewConstMetric panics on anything else, which fails the whole
+// scrape (every metric of the Collector, and with promhttp's default
+// handler every metric of the program). A prefix is bytes: each byte
+// that is not UTF-8 is written \xNN.
+func labelValue(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

@@ -95,6 +95,38 @@ func TestCollector(t *testing.T) {
 
 // The duration histogram counts every operation, though the latency of
 // only one in 64 is measured.
+// A prefix that is not UTF-8 is exported with its stray bytes written
+// \xNN: as it was, it made MustNewConstMetric panic, and the scrape
+// failed with no memdict metric at all.
+func TestCollectorPrefixNotUTF8(t *testing.T) {
+	bad, err := memdict.New[string](memory.New(), "users\xff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := memdict.New[string](memory.New(), "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Get("a")
+	good.Get("a")
+	col := memprom.NewCollector()
+	col.Add(bad)
+	col.Add(good)
+	prefixes := map[string]bool{}
+	for _, mf := range gather(t, col) {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "prefix" {
+					prefixes[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if !prefixes[`users\xff`] || !prefixes["good"] || len(prefixes) != 2 {
+		t.Fatalf("prefixes exported: %v", prefixes)
+	}
+}
+
 func TestCollectorCountsEveryOperation(t *testing.T) {
 	d, err := memdict.New[string](memory.New(), "users")
 	if err != nil {
