@@ -168,3 +168,41 @@ func TestClusterLaneProbesTheCurrentClient(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The lane of a cluster node whose client go-redis closed (a minute after
+// the node left the cluster), marked down, is dropped and its probe ends:
+// each address that ever left while down kept a goroutine probing a
+// closed client until Close. A call for the address makes a lane anew.
+func TestClusterLaneOfANodeThatLeft(t *testing.T) {
+	t.Parallel()
+	c := testserver.RedisCluster(t, 3)
+	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=1&retry_interval=20ms")
+	ctx := context.Background()
+	l, err := b.lane(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := goredis.NewClient(&goredis.Options{Addr: l.addr})
+	gone.Close()
+	l.node.Store(gone)
+	l.record(errors.New("connection reset by peer"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.lanesMu.RLock()
+		kept := b.lanes[l.addr] == l
+		b.lanesMu.RUnlock()
+		if !kept {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lane of a node whose client was closed is still there 5 s after, probing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := b.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatalf("Set on a lane made anew: %v", err)
+	}
+	if l2, _ := b.lane(ctx, "k"); l2 == l || l2.down.Load() {
+		t.Fatalf("the address's lane: the old one again (%v) or down", l2 == l)
+	}
+}

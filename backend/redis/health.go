@@ -2,8 +2,11 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -55,7 +58,8 @@ func (l *lane) record(err error) {
 }
 
 // probe PINGs the server every retryInterval until it answers, then marks
-// it up; it returns early when the Backend is closed.
+// it up; it returns early when the Backend is closed, and when go-redis
+// closed the client of a cluster node (see left).
 func (l *lane) probe() {
 	t := time.NewTicker(l.b.cfg.retryInterval)
 	defer t.Stop()
@@ -65,30 +69,54 @@ func (l *lane) probe() {
 			return
 		case <-t.C:
 		}
-		if l.ping() {
+		n := l.node.Load()
+		err := l.pingErr()
+		if err == nil {
 			l.fails.Store(0)
 			l.down.Store(false)
+			return
+		}
+		if n != nil && errors.Is(err, goredis.ErrClosed) && !l.b.closed.Load() {
+			l.left(n)
 			return
 		}
 	}
 }
 
-// ping reports whether the server answers a PING within the timeout, on
-// a connection of the pool or a new one (whose handshake is pipelined with
-// the PING: a probe costs what a call costs). A panic counts as no answer.
-func (l *lane) ping() (ok bool) {
+// left drops the lane, whose node's client n go-redis closed: it does
+// so a minute after the node left the cluster. Else the lane of every
+// address that ever left while marked down would keep a goroutine
+// probing a closed client, until Close. If the address comes back, its
+// next call makes a lane anew (with the client go-redis then makes).
+func (l *lane) left(n *goredis.Client) {
+	b := l.b
+	b.lanesMu.Lock()
+	defer b.lanesMu.Unlock()
+	if b.lanes[l.addr] == l && l.node.Load() == n {
+		delete(b.lanes, l.addr)
+	}
+}
+
+// ping reports whether the server answers a PING within the timeout (see
+// pingErr).
+func (l *lane) ping() bool { return l.pingErr() == nil }
+
+// pingErr PINGs the server, on a connection of the pool or a new one
+// (whose handshake is pipelined with the PING: a probe costs what a call
+// costs), bounded by the timeout, and returns nil if it answered, or the
+// transport error. A panic counts as no answer.
+func (l *lane) pingErr() (err error) {
 	defer func() {
-		if recover() != nil {
-			ok = false
+		if r := recover(); r != nil {
+			err = fmt.Errorf("redis: ping %s panicked: %v", l.addr, r)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), l.b.cfg.timeout)
 	defer cancel()
-	var err error
 	if n := l.node.Load(); n != nil {
 		err = n.Ping(ctx).Err()
 	} else {
 		err = l.b.client.Ping(ctx).Err()
 	}
-	return transportErr(err) == nil
+	return transportErr(err)
 }
