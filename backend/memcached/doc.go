@@ -275,7 +275,9 @@
 // (auto_eject_hosts: false): a missing server means misses, never stale
 // values. With auto_eject=true they are (see "Auto-eject"). GetMulti over several servers returns what the healthy ones
 // hold together with a *backend.MultiError naming every key it could not
-// read and why. Errors from memcached are mapped to the backend sentinels;
+// read and why; so it does when the caller's context ends (a deadline
+// shorter than the timeout, a cancellation) before a server has answered:
+// that server's keys are named with the context's error. Errors from memcached are mapped to the backend sentinels;
 // a miss also wraps memcache.ErrCacheMiss, as the driver did when it was
 // built on gomemcache.
 //

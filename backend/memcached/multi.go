@@ -68,9 +68,14 @@ func isCtxErr(err error) bool {
 // in one pipelined request, the servers in parallel. If some servers fail
 // or are marked down, it returns the items found on the others together
 // with a *backend.MultiError naming each key that could not be read, with
-// its cause (wrapping backend.ErrUnavailable and naming the server). An
-// invalid key fails the whole call before anything is sent; so does a
-// done context.
+// its cause (wrapping backend.ErrUnavailable and naming the server). If
+// ctx ends (its deadline, a cancellation) while some servers have
+// answered and others not, it returns the items of those that answered
+// and a *backend.MultiError naming each key of the others with an error
+// wrapping ctx's and naming the server. An invalid key fails the whole
+// call before anything is sent; so does a context done when the call
+// starts, or one that ends before any server answered (one server: the
+// call fails as a whole).
 func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
 	out := make(map[string]backend.Item, len(keys))
 	err := c.getMulti(ctx, keys, func(_ int, it backend.Item) { out[it.Key] = it })
@@ -116,9 +121,25 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 		}
 		nc.done = true
 	}
+	// When ctx ends, the servers that answered by then keep their items
+	// and the keys of the others are named with ctx's error (their
+	// requests are abandoned, and recycled by the reader): a caller's
+	// deadline is usually no longer than the timeout, so one hung server
+	// would otherwise cost the whole call. Only if no server answered does
+	// the call fail as a whole, since nothing was read.
+	var ctxErr error
+	answered := false
+	ended := func(nc *nodeCall, err error) {
+		ctxErr = err
+		failAll(nc, &opError{Op: op, Addr: nc.n.addr, Err: err})
+	}
 	for _, nc := range calls {
 		if err := nc.n.admit(); err != nil {
 			failAll(nc, &opError{Op: op, Addr: nc.n.addr, Kind: backend.ErrUnavailable, Err: err})
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			ended(nc, err) // nothing more is sent
 			continue
 		}
 		if nc.n.text.Load() != nil {
@@ -130,7 +151,7 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 		switch {
 		case err == errTextProtocol:
 		case err != nil && isCtxErr(err):
-			return fmt.Errorf("memcached: %s: %w", op, err)
+			ended(nc, err)
 		case err != nil:
 			failAll(nc, c.result(nc.n, op, "", err))
 		default:
@@ -142,12 +163,20 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 			continue
 		}
 		if nc.r == nil {
+			if err := ctx.Err(); err != nil {
+				ended(nc, err)
+				continue
+			}
 			items, err := c.textGetMulti(ctx, nc.n, nc.n.text.Load(), dl, nc.keys)
 			if isCtxErr(err) {
-				return fmt.Errorf("memcached: %s: %w", op, err)
+				ctxErr = err
+				failAll(nc, err) // it names the server
+				continue
 			}
 			if err != nil {
 				failAll(nc, err)
+			} else {
+				answered = true
 			}
 			// A key asked twice gets a value of its own each time (the
 			// values are the caller's: see PrivateReads).
@@ -170,13 +199,17 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 			}
 			continue
 		}
+		// Once ctx has ended, wait takes a request already complete and
+		// abandons the others at once.
 		if err := nc.n.pool.wait(ctx, nc.cn, nc.r); err != nil {
 			if isCtxErr(err) {
-				return fmt.Errorf("memcached: %s: %w", op, err)
+				ended(nc, err)
+				continue
 			}
 			failAll(nc, c.result(nc.n, op, "", err))
 			continue
 		}
+		answered = true
 		var empty *nodeCall // the keys found empty, with their indexes
 		for _, f := range nc.r.founds {
 			k := nc.keys[f.index]
@@ -196,13 +229,18 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 			// cannot tell apart: mg can.
 			if err := c.confirmEmpty(ctx, nc.n, empty, dl, put); err != nil {
 				if isCtxErr(err) {
-					return fmt.Errorf("memcached: %s: %w", op, err)
+					empty.n = nc.n
+					ended(empty, err)
+					continue
 				}
 				failAll(empty, c.result(nc.n, op, "", err))
 				continue
 			}
 		}
 		nc.n.success()
+	}
+	if ctxErr != nil && !answered {
+		return fmt.Errorf("memcached: %s: %w", op, ctxErr)
 	}
 	if len(me.Errors) > 0 {
 		return &me
