@@ -101,6 +101,71 @@ func TestClusterHungMasterGetMulti(t *testing.T) {
 	wantBlamed(t, b, addr)
 }
 
+// TestClusterHungMasterGetMultiCallerDeadline: a GetMulti across the
+// masters of a cluster while one master hangs, with a caller's context
+// that ends (a 150ms deadline, or a cancellation at 150ms) before the
+// 300ms timeout, returns when ctx ends the items of the masters that
+// answered and a *backend.MultiError naming each key of the hung master
+// with an error wrapping ctx's and naming it, rather than failing as a
+// whole. A GetMulti of the hung master's keys alone, of which nothing can
+// be read, still fails as a whole.
+func TestClusterHungMasterGetMultiCallerDeadline(t *testing.T) {
+	t.Parallel()
+	const callerWait = 150 * time.Millisecond
+	b, frozen, live, addr := hungCluster(t, "&failure_limit=0")
+	all := append(append([]string{}, live...), frozen...)
+	for _, cancelled := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), callerWait)
+		want := context.DeadlineExceeded
+		if cancelled {
+			var cancelNow context.CancelFunc
+			ctx, cancelNow = context.WithCancel(context.Background())
+			stop := time.AfterFunc(callerWait, cancelNow)
+			cancel = func() { stop.Stop(); cancelNow() }
+			want = context.Canceled
+		}
+		start := time.Now()
+		m, err := b.GetMulti(ctx, all)
+		d := time.Since(start)
+		cancel()
+		var me *backend.MultiError
+		if !errors.As(err, &me) {
+			t.Fatalf("getmulti (cancelled: %v) with a master hung: %v after %v, want a *backend.MultiError", cancelled, err, d)
+		}
+		named := map[string]bool{}
+		for _, ke := range me.Errors {
+			named[ke.Key] = true
+			if !errors.Is(ke.Err, want) || !strings.Contains(ke.Err.Error(), addr) {
+				t.Errorf("getmulti: key %s: %v, want %v naming %s", ke.Key, ke.Err, want, addr)
+			}
+		}
+		for _, k := range frozen {
+			if !named[k] {
+				t.Errorf("getmulti: key %s of the hung master not named in the error", k)
+			}
+		}
+		for _, k := range live {
+			if named[k] || string(m[k].Value) != k {
+				t.Errorf("getmulti: live key %s: %q, named %v", k, m[k].Value, named[k])
+			}
+		}
+		if len(m) != len(live) || len(me.Errors) != len(frozen) {
+			t.Errorf("getmulti: %d items, %d named; want %d and %d", len(m), len(me.Errors), len(live), len(frozen))
+		}
+		if d > callerWait+noise {
+			t.Errorf("getmulti took %v, caller's context %v", d, callerWait)
+		}
+		t.Logf("getmulti (cancelled: %v): %v: %d found, %d named", cancelled, d.Round(time.Millisecond), len(m), len(me.Errors))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callerWait)
+	m, err := b.GetMulti(ctx, frozen)
+	cancel()
+	var me *backend.MultiError
+	if errors.As(err, &me) || !errors.Is(err, context.DeadlineExceeded) || len(m) != 0 {
+		t.Errorf("getmulti of the hung master's keys alone: %d items, %v; want a whole failure wrapping context.DeadlineExceeded", len(m), err)
+	}
+}
+
 // wantBlamed checks that failures were counted against the master at
 // addr and only it: a failure counted against a live master would mark it
 // down too, with a failure_limit.

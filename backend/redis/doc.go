@@ -121,7 +121,10 @@
 // names it, while a background probe PINGs it every retry_interval
 // (default 2s) until it answers. On a cluster each master is marked down
 // on its own; a GetMulti then returns what the other masters hold and a
-// *backend.MultiError naming each key it could not read.
+// *backend.MultiError naming each key it could not read, as it does when
+// the caller's context ends (a deadline shorter than the timeout, a
+// cancellation) before a master has answered: that master's keys are
+// named with the context's error.
 //
 // A connect is bounded like the rest: dial_timeout is capped at timeout,
 // and a call that is waiting for a connection being dialed stops waiting

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -21,7 +23,12 @@ var _ backend.MultiWriter = (*Backend)(nil)
 // missing, are misses. On a cluster, the keys of a master that is marked
 // down or does not answer are named in the *backend.MultiError too (their
 // errors wrap backend.ErrUnavailable), with what the other masters hold in
-// the map. A standalone server that does not answer fails the whole call.
+// the map; and if ctx ends (its deadline, a cancellation) while some
+// masters have answered and others not, GetMulti returns at once what
+// those that answered hold, naming each key of the others with an error
+// wrapping ctx's and naming the master. A standalone server that does not
+// answer fails the whole call, as does a ctx that ends before any master
+// answered.
 func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
 	if len(keys) == 0 {
 		if err := b.check(ctx, "getmulti", "-"); err != nil {
@@ -34,24 +41,39 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 			return map[string]backend.Item{}, err
 		}
 	}
-	type res struct {
-		m      map[string]backend.Item
-		failed []backend.KeyError
-	}
-	r, err := bounded(b, ctx, func(bctx context.Context) (res, error) {
-		var r res
-		var err error
-		r.m, r.failed, err = b.multi(bctx, keys)
-		return r, err
+	g := &gather{b: b, out: make(map[string]backend.Item, len(keys))}
+	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) {
+		if cd, ok := ctx.Deadline(); ok {
+			if bd, _ := bctx.Deadline(); bd.Equal(cd) {
+				g.callerDL = cd
+			}
+		}
+		return struct{}{}, b.multi(bctx, keys, g)
 	})
-	m := r.m
-	if m == nil {
-		m = map[string]backend.Item{}
+	if cerr := ctx.Err(); cerr != nil && err == cerr {
+		// bounded stopped waiting: the read may still be running, so only
+		// the parts it finished are taken (see gather.seal).
+		if m, failed, ok := g.seal(cerr); ok {
+			return m, multiError(failed)
+		}
+		return map[string]backend.Item{}, b.wrap(ctx, "getmulti", keysWhat(keys), err)
+	}
+	// The read has ended: g is the caller's alone.
+	if err == nil && g.fatal != nil {
+		return map[string]backend.Item{}, b.wrap(ctx, "getmulti", keysWhat(keys), g.fatal)
+	}
+	if err == nil && g.wrong != nil {
+		return map[string]backend.Item{}, b.wrap(ctx, "getmulti", keysWhat(keys), g.wrong)
+	}
+	if err == nil && g.late && !g.answered {
+		// The caller's deadline came before any master answered, as
+		// when bounded stops waiting (see gather.seal).
+		return map[string]backend.Item{}, b.wrap(ctx, "getmulti", keysWhat(keys), context.DeadlineExceeded)
 	}
 	if err != nil {
-		return m, b.wrap(ctx, "getmulti", keysWhat(keys), err)
+		return g.out, b.wrap(ctx, "getmulti", keysWhat(keys), err)
 	}
-	return m, multiError(r.failed)
+	return g.out, multiError(g.failed)
 }
 
 // keysWhat names keys in an error: the first and how many more.
@@ -62,54 +84,108 @@ func keysWhat(keys []string) string {
 	return fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
 }
 
-// multi reads keys. It returns the items found, the keys that could not be
-// read (foreign values; keys of a cluster master that failed) and an error
-// if the read as a whole failed.
-func (b *Backend) multi(ctx context.Context, keys []string) (map[string]backend.Item, []backend.KeyError, error) {
-	out := make(map[string]backend.Item, len(keys))
-	var failed []backend.KeyError
-	var wrong error // a value that is another key's: the whole read fails
-	add := func(ks []string, vals []any) {
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue // a miss (checked by mgetValues)
-			}
-			val, cas, err := decode(ks[i], s)
-			if err != nil {
-				failed = append(failed, backend.KeyError{Key: ks[i], Err: fmt.Errorf("redis: getmulti: %w", err)})
-				continue
-			}
-			if err := b.owners.check(b.addr(), ks[i], cas); err != nil {
-				wrong = err
-				continue
-			}
-			out[ks[i]] = backend.Item{Key: ks[i], Value: val, CAS: cas}
+// gather holds what a GetMulti has read: the items found, the keys that
+// could not be read. On a cluster each master's pipeline adds its part
+// when it ends, concurrently. A caller whose ctx ends before the read does
+// seals it: it takes the parts of the masters that answered, and the
+// pipelines still running add nothing more (their commands are read only
+// by their own goroutine, once they are done).
+type gather struct {
+	b      *Backend
+	mu     sync.Mutex
+	out    map[string]backend.Item
+	failed []backend.KeyError // foreign values; keys of a master that failed or is down
+	wrong  error              // a value that is another key's: the whole read fails
+	fatal  error              // the Backend was closed under the read, or a panic: the whole read fails
+	// pending holds, on a cluster, the keys of each master asked that has
+	// not answered yet; answered says some keys were read.
+	pending  map[*lane][]string
+	answered bool
+	sealed   bool
+	// callerDL is the caller's deadline when it bounds the read (it is
+	// sooner than the timeout); zero otherwise. Set before the read.
+	callerDL time.Time
+	late     bool // a master's keys were not read by callerDL
+}
+
+// byCaller reports whether err, the failure of a master's pipeline, is
+// the caller's deadline running out rather than the master's fault.
+func (g *gather) byCaller(err error) bool {
+	if g.callerDL.IsZero() || time.Now().Before(g.callerDL) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// add decodes the values read for ks (vals[i] is of ks[i]: a string, or
+// nil for a miss). The caller holds g.mu.
+func (g *gather) add(ks []string, vals []any) {
+	g.answered = true
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // a miss (checked by mgetValues)
+		}
+		val, cas, err := decode(ks[i], s)
+		if err != nil {
+			g.failed = append(g.failed, backend.KeyError{Key: ks[i], Err: fmt.Errorf("redis: getmulti: %w", err)})
+			continue
+		}
+		if err := g.b.owners.check(g.b.addr(), ks[i], cas); err != nil {
+			g.wrong = err
+			continue
+		}
+		g.out[ks[i]] = backend.Item{Key: ks[i], Value: val, CAS: cas}
+	}
+}
+
+// seal ends the read for a caller whose ctx ended with cerr: it returns
+// the items of the masters that answered and the keys that could not be
+// read, each key of a master that has not answered with an error wrapping
+// cerr and naming the master, and true; or false if the read fails as a
+// whole (nothing was read, a value was another key's, the Backend was
+// closed).
+func (g *gather) seal(cerr error) (map[string]backend.Item, []backend.KeyError, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sealed = true
+	if !g.answered || g.wrong != nil || g.fatal != nil {
+		return nil, nil, false
+	}
+	failed := g.failed
+	for l, ks := range g.pending {
+		for _, k := range ks {
+			failed = append(failed, backend.KeyError{Key: k,
+				Err: fmt.Errorf("redis: get %q: server %s had not answered when the context ended: %w", k, l.addr, cerr)})
 		}
 	}
-	var err error
+	return g.out, failed, true
+}
+
+// multi reads keys into g. It returns an error if the read as a whole
+// failed.
+func (b *Backend) multi(ctx context.Context, keys []string, g *gather) error {
 	switch {
 	case b.single != nil:
 		if err := b.lane0.admit(); err != nil {
-			return out, nil, err
+			return err
 		}
-		var vals []any
-		vals, err = b.mgetChunked(ctx, keys)
+		vals, err := b.mgetChunked(ctx, keys)
 		b.lane0.record(transportErr(err))
-		if err == nil {
-			add(keys, vals)
+		if err != nil {
+			return err
 		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if !g.sealed {
+			g.add(keys, vals)
+		}
+		return nil
 	case b.cluster != nil:
-		var kes []backend.KeyError
-		kes, err = b.getMultiCluster(ctx, keys, add)
-		failed = append(failed, kes...)
-	default:
-		err = b.getMultiPipelined(ctx, keys, add)
+		return b.getMultiCluster(ctx, keys, g)
 	}
-	if err == nil && wrong != nil {
-		return map[string]backend.Item{}, nil, wrong
-	}
-	return out, failed, err
+	return b.getMultiPipelined(ctx, keys, g)
 }
 
 // maxMGetKeys is the most keys one MGET reads: a GetMulti of more sends
@@ -174,9 +250,9 @@ func mgetValues(addr string, n int, vals []any) error {
 // concurrently (see execPerMaster: with one pipeline for all, a master
 // that does not answer would fail the other masters' MGETs too). The
 // keys of a master marked down are not sent; they and the keys of an MGET
-// that failed are returned as KeyErrors, and count as a failure of their
-// master.
-func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([]string, []any)) ([]backend.KeyError, error) {
+// that failed are added to g's failures, and count as a failure of their
+// master. Each master's part goes into g as soon as its pipeline ends.
+func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather) error {
 	type group struct {
 		keys []string
 		lane *lane
@@ -184,76 +260,122 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 	}
 	groups := make(map[uint16]*group)
 	var order []*group
-	var failed []backend.KeyError
 	for _, k := range keys {
 		s := slot(k)
-		g := groups[s]
-		if g == nil || len(g.keys) == maxMGetKeys {
+		gr := groups[s]
+		if gr == nil || len(gr.keys) == maxMGetKeys {
 			l, err := b.lane(ctx, k)
 			if err != nil {
-				return nil, err // no slot map: the cluster is unreachable
+				return err // no slot map: the cluster is unreachable
 			}
-			g = &group{lane: l}
-			groups[s] = g
-			order = append(order, g)
+			gr = &group{lane: l}
+			groups[s] = gr
+			order = append(order, gr)
 		}
-		g.keys = append(g.keys, k)
+		gr.keys = append(gr.keys, k)
 	}
 	pipes := make(map[*lane]goredis.Pipeliner)
 	var lanes []*lane // the keys of pipes, in order
-	for _, g := range order {
-		if err := g.lane.admit(); err != nil {
-			for _, k := range g.keys {
-				failed = append(failed, backend.KeyError{Key: k, Err: fmt.Errorf("redis: get %q: %w", k, err)})
+	byLane := make(map[*lane][]*group)
+	pending := make(map[*lane][]string)
+	var refused []backend.KeyError
+	for _, gr := range order {
+		if err := gr.lane.admit(); err != nil {
+			for _, k := range gr.keys {
+				refused = append(refused, backend.KeyError{Key: k, Err: fmt.Errorf("redis: get %q: %w", k, err)})
 			}
 			continue
 		}
-		pipe := pipes[g.lane]
+		pipe := pipes[gr.lane]
 		if pipe == nil {
 			pipe = b.client.Pipeline()
-			pipes[g.lane] = pipe
-			lanes = append(lanes, g.lane)
+			pipes[gr.lane] = pipe
+			lanes = append(lanes, gr.lane)
 		}
-		g.cmd = pipe.MGet(ctx, g.keys...)
+		gr.cmd = pipe.MGet(ctx, gr.keys...)
+		byLane[gr.lane] = append(byLane[gr.lane], gr)
+		pending[gr.lane] = append(pending[gr.lane], gr.keys...)
 	}
+	g.mu.Lock()
+	g.failed = append(g.failed, refused...)
+	g.pending = pending
+	g.mu.Unlock()
 	if len(lanes) == 0 {
-		return failed, nil
+		return nil
 	}
-	execPerMaster(ctx, lanes, pipes)
-	outcome := make(map[*lane]error)
-	for _, g := range order {
-		if g.cmd == nil {
-			continue
-		}
-		vals, err := g.cmd.Result()
-		if err == goredis.Nil {
-			err = &protoError{Addr: g.lane.addr, Msg: "MGET answered a null"}
-		} else if err == nil {
-			err = mgetValues(g.lane.addr, len(g.keys), vals)
-		}
-		if terr := transportErr(err); terr != nil || outcome[g.lane] == nil {
-			outcome[g.lane] = terr
-		}
-		if err != nil {
-			if b.closed.Load() {
-				return nil, err
+	// finish takes the replies of l's pipeline, which has ended: only
+	// its own goroutine reads its commands.
+	finish := func(l *lane) {
+		defer func() {
+			if r := recover(); r != nil {
+				g.mu.Lock() // not held: its Unlock was deferred later, so ran first
+				if g.fatal == nil {
+					g.fatal = panicError(l.addr, r)
+				}
+				g.mu.Unlock()
 			}
-			if transportErr(err) != nil {
-				err = fmt.Errorf("%w: server %s: %w", backend.ErrUnavailable, g.lane.addr, err)
+		}()
+		var outcome error
+		var failed []backend.KeyError
+		var read []*group
+		var closed error
+		late := false // the caller's deadline ended the read
+		for _, gr := range byLane[l] {
+			vals, err := gr.cmd.Result()
+			if err == goredis.Nil {
+				err = &protoError{Addr: l.addr, Msg: "MGET answered a null"}
+			} else if err == nil {
+				err = mgetValues(l.addr, len(gr.keys), vals)
 			}
-			for _, k := range g.keys {
-				// Not b.wrap(ctx, ...): ctx's deadline is the driver's
-				// timeout, not the caller's.
-				failed = append(failed, backend.KeyError{Key: k, Err: b.wrap(context.Background(), "get", k, err)})
+			if terr := transportErr(err); terr != nil {
+				outcome = terr
 			}
-			continue
+			if err != nil {
+				if b.closed.Load() {
+					closed = err
+					continue
+				}
+				if g.byCaller(err) {
+					// As if the caller had stopped waiting (see seal).
+					late = true
+					for _, k := range gr.keys {
+						failed = append(failed, backend.KeyError{Key: k, Err: fmt.Errorf("redis: get %q: server %s had not answered when the context ended: %w (%w)",
+							k, l.addr, context.DeadlineExceeded, err)})
+					}
+					continue
+				}
+				if transportErr(err) != nil {
+					err = fmt.Errorf("%w: server %s: %w", backend.ErrUnavailable, l.addr, err)
+				}
+				for _, k := range gr.keys {
+					// Not b.wrap(ctx, ...): ctx is bounded's (see
+					// byCaller for the caller's deadline).
+					failed = append(failed, backend.KeyError{Key: k, Err: b.wrap(context.Background(), "get", k, err)})
+				}
+				continue
+			}
+			read = append(read, gr)
 		}
-		add(g.keys, vals)
+		// Counted even when the caller has left: a master that hangs
+		// is to be marked down whoever waited for it.
+		l.record(outcome)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.sealed {
+			return
+		}
+		delete(g.pending, l)
+		g.late = g.late || late
+		if closed != nil && g.fatal == nil {
+			g.fatal = closed
+		}
+		g.failed = append(g.failed, failed...)
+		for _, gr := range read {
+			g.add(gr.keys, gr.cmd.Val())
+		}
 	}
-	for l, err := range outcome {
-		l.record(err)
-	}
-	return failed, nil
+	execPerMaster(ctx, lanes, pipes, finish)
+	return nil
 }
 
 // execPerMaster runs the pipeline of each lane of a cluster, each
@@ -261,20 +383,27 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, add func([
 // carries its own error. Separate pipelines, because go-redis retries a
 // pipeline whose master did not answer, finds its deadline passed and
 // then sets the context's error on every command of the pipeline,
-// including those other masters answered.
-func execPerMaster(ctx context.Context, lanes []*lane, pipes map[*lane]goredis.Pipeliner) {
+// including those other masters answered. done, if not nil, is called
+// with each lane once its pipeline has ended, in the goroutine that ran
+// it.
+func execPerMaster(ctx context.Context, lanes []*lane, pipes map[*lane]goredis.Pipeliner, done func(*lane)) {
 	exec := func(l *lane) {
 		pipe := pipes[l]
 		cmds := pipe.Cmds() // Exec forgets them
-		defer func() {
-			if r := recover(); r != nil {
-				perr := panicError(l.addr, r)
-				for _, c := range cmds {
-					c.SetErr(perr)
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					perr := panicError(l.addr, r)
+					for _, c := range cmds {
+						c.SetErr(perr)
+					}
 				}
-			}
+			}()
+			_, _ = pipe.Exec(ctx)
 		}()
-		_, _ = pipe.Exec(ctx)
+		if done != nil {
+			done(l)
+		}
 	}
 	if len(lanes) == 1 {
 		exec(lanes[0])
@@ -289,7 +418,7 @@ func execPerMaster(ctx context.Context, lanes []*lane, pipes map[*lane]goredis.P
 
 // getMultiPipelined sends one GET per key in a pipeline, for clients (such
 // as a Ring) that cannot run MGET across shards.
-func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, add func([]string, []any)) error {
+func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, g *gather) error {
 	pipe := b.client.Pipeline()
 	cmds := make([]*goredis.StringCmd, len(keys))
 	for i, k := range keys {
@@ -313,7 +442,11 @@ func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, add func
 			}
 		}
 	}
-	add(keys, vals)
+	g.mu.Lock()
+	if !g.sealed {
+		g.add(keys, vals)
+	}
+	g.mu.Unlock()
 	if firstErr == nil {
 		firstErr = err
 	}
@@ -575,7 +708,7 @@ func (b *Backend) clusterWrites(ctx context.Context, keys []string, cmds []gored
 	if len(order) == 0 {
 		return lanes, refused, nil
 	}
-	execPerMaster(ctx, order, pipes)
+	execPerMaster(ctx, order, pipes, nil)
 	outcome := make(map[*lane]error, len(order))
 	for i, c := range cmds {
 		if refused != nil && refused[i] != nil {
