@@ -867,9 +867,12 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) (err
 // map. If some keys could not be read (a server of several is down) or their
 // values cannot be decoded, GetMulti returns what it could read together
 // with a *MultiError (Op "getmulti") that names every failed key and its
-// cause; keys it does not name were found or are missing. If the lookup
-// failed as a whole (the backend is closed, the context is done), every key
-// is named.
+// cause; keys it does not name were found or are missing. So it does when
+// ctx ends (or the call's timeout runs out) while some of the servers have
+// answered: their values are returned, and the keys of the others are
+// named with ctx's error (or ErrUnavailable for the timeout). If the lookup
+// failed as a whole (the backend is closed, the context was done before
+// any server answered), every key is named.
 func (d *Dict[V]) GetMulti(ctx context.Context, keys []string) (_ map[string]V, err error) {
 	type want struct {
 		key    string

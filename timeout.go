@@ -204,8 +204,15 @@ func (b *bound) check(err error) error {
 // timedOut returns err, or a *timeoutError wrapping it if err is ctx, a
 // context bounded by the call's deadline, running out.
 func (b *bound) timedOut(ctx context.Context, err error) error {
-	if err == nil || ctx.Err() == nil {
+	if err == nil {
 		return err
+	}
+	if ctx.Err() == nil {
+		// A backend may see the deadline pass (a socket's) a hair before
+		// ctx's timer says so.
+		if dl, ok := ctx.Deadline(); !ok || time.Now().Before(dl) {
+			return err
+		}
 	}
 	var te *timeoutError
 	if errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {

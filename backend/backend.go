@@ -151,11 +151,19 @@ type Backend interface {
 
 	// GetMulti returns the items found among keys, keyed by key. Missing
 	// keys are simply absent from the map; that is not an error. If only
-	// some keys could not be read (one server of several is down), it
-	// returns what was found elsewhere and a *MultiError naming each key
-	// that could not be read, with its cause; keys it does not name were
-	// read (found or missing). Any other error means the lookup as a whole
-	// failed (the context is done, the backend is closed).
+	// some keys could not be read (one server of several is down, or has
+	// not answered when the context ends), it returns what was found
+	// elsewhere and a *MultiError naming each key that could not be read,
+	// with its cause; keys it does not name were read (found or missing).
+	// A key not read because the context ended (its deadline, a
+	// cancellation) while other servers had answered has a cause wrapping
+	// ctx's error (context.DeadlineExceeded or context.Canceled), and
+	// naming its server where the backend knows it: a caller's deadline no
+	// longer than the backend's timeout, the usual case, does not cost
+	// what the servers that answered sent. Any other error means the
+	// lookup as a whole failed: the context was done when the call began,
+	// or ended before any server answered (always so with a single
+	// server), the backend is closed.
 	GetMulti(ctx context.Context, keys []string) (map[string]Item, error)
 
 	// Set stores item unconditionally. It returns ErrValueTooLarge (and
@@ -287,7 +295,8 @@ type PrivateReader interface {
 // keys[i], or the zero Item (an empty Key) if it was not found or could
 // not be read. found's length must equal keys', or it fails. Its error is
 // GetMulti's: a *MultiError names the keys that could not be read while
-// the others were, and any other error may leave some items found.
+// the others were (as when the context ends with some servers answered),
+// and any other error may leave some items found.
 //
 // A type that embeds an OrderedGetter and changes what GetMulti does must
 // change GetMultiOrdered too (or hide it), since a Dict calls the one it
