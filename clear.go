@@ -26,6 +26,15 @@ const maxClearAttempts = 100
 // GenerationRefresh interval (one second by default) plus one round trip;
 // until then they still read and write the old generation.
 //
+// The generation is one key in the backend, and may be lost (an eviction,
+// a restart, its memcached server ejected, or flushed on its return). A
+// Dict that knows a generation writes it back when it finds the key
+// missing, and raises a generation older than its own (written back by a
+// Dict that had not yet seen the Clear), so the Dicts that run converge
+// within a refresh on the newest. A Dict made while the key is missing,
+// before any Dict that knows it has written it back, reads generation 0:
+// the entries written before the first Clear, until their TTL.
+//
 // Clear returns an error if the backend fails, or one wrapping
 // ErrCASConflict if the generation cannot be moved after many
 // compare-and-swap conflicts.
