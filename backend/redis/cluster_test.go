@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,4 +206,67 @@ func TestClusterLaneOfANodeThatLeft(t *testing.T) {
 	if l2, _ := b.lane(ctx, "k"); l2 == l || l2.down.Load() {
 		t.Fatalf("the address's lane: the old one again (%v) or down", l2 == l)
 	}
+}
+
+// A lane whose probe finds its client closed while a call for the address
+// gave it go-redis's new client meanwhile (the node left, then came back)
+// keeps probing, with the new client: the probe ended without dropping
+// the lane (it is the address's lane, with another client), which stayed
+// marked down, no probe running, every call for its slots refused for
+// good although the server answered.
+func TestClusterLaneClientReplacedWhileProbing(t *testing.T) {
+	t.Parallel()
+	c := testserver.RedisCluster(t, 3)
+	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=1&retry_interval=20ms")
+	ctx := context.Background()
+	if err := b.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.lane(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The probe's PING on the closed client returns ErrClosed; before
+	// the probe looks at the lane again, a call for the address gives the
+	// lane go-redis's current client.
+	gone := goredis.NewClient(&goredis.Options{Addr: l.addr})
+	replaced := make(chan struct{})
+	var once sync.Once
+	gone.AddHook(replaceAfter{func() {
+		if _, err := b.lane(ctx, "k"); err != nil {
+			t.Error(err)
+		}
+		once.Do(func() { close(replaced) })
+	}})
+	gone.Close()
+	l.node.Store(gone)
+	l.record(errors.New("connection reset by peer"))
+	<-replaced
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := b.Get(ctx, "k")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Get 5 s after the lane's client was replaced while its probe ran: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// replaceAfter is a go-redis hook that calls after once a command of its
+// client has run.
+type replaceAfter struct{ after func() }
+
+func (h replaceAfter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h replaceAfter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		h.after()
+		return err
+	}
+}
+func (h replaceAfter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
 }

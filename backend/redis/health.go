@@ -76,10 +76,11 @@ func (l *lane) probe() {
 			l.down.Store(false)
 			return
 		}
-		if n != nil && errors.Is(err, goredis.ErrClosed) && !l.b.closed.Load() {
-			l.left(n)
+		if n != nil && errors.Is(err, goredis.ErrClosed) && !l.b.closed.Load() && l.left(n) {
 			return
 		}
+		// Else a call gave the lane go-redis's new client for the
+		// address meanwhile: the next tick probes that one.
 	}
 }
 
@@ -88,13 +89,21 @@ func (l *lane) probe() {
 // address that ever left while marked down would keep a goroutine
 // probing a closed client, until Close. If the address comes back, its
 // next call makes a lane anew (with the client go-redis then makes).
-func (l *lane) left(n *goredis.Client) {
+// It reports whether the probe is to end: not if the lane is still the
+// address's with another client, which it must go on probing (the lane
+// stays marked down until a probe succeeds).
+func (l *lane) left(n *goredis.Client) bool {
 	b := l.b
 	b.lanesMu.Lock()
 	defer b.lanesMu.Unlock()
-	if b.lanes[l.addr] == l && l.node.Load() == n {
-		delete(b.lanes, l.addr)
+	switch {
+	case b.lanes[l.addr] != l:
+		return true // dropped already, or by Close
+	case l.node.Load() != n:
+		return false
 	}
+	delete(b.lanes, l.addr)
+	return true
 }
 
 // ping reports whether the server answers a PING within the timeout (see
