@@ -272,3 +272,71 @@ func TestClusterHungMasterMultiWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterCallerDeadlineNotBlamed: multi-key calls on a cluster whose
+// caller's deadline, shorter than the timeout, runs out while a master is
+// slow (frozen a moment, then answering well within the timeout) do not
+// count as failures of that master, as single-key calls do not: a flush
+// is bounded by the timeout, the caller's deadline is the caller's. The
+// multi-key calls counted them, and a few calls of a program with tight
+// deadlines marked a master down that answered all along within the
+// timeout, every call for its keys refused with ErrUnavailable, whatever
+// its own deadline, until a probe.
+func TestClusterCallerDeadlineNotBlamed(t *testing.T) {
+	t.Parallel()
+	c := testserver.RedisCluster(t, 3)
+	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=2&retry_interval=1m")
+	ctx := context.Background()
+	victim := c.Nodes[2]
+	var slow, other []string
+	for i := 0; len(slow) < 3 || len(other) < 3; i++ {
+		k := fmt.Sprintf("user:%d", i)
+		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := b.cluster.MasterForKey(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options().Addr == victim.Addr {
+			slow = append(slow, k)
+		} else {
+			other = append(other, k)
+		}
+	}
+	all := append(append([]string{}, other...), slow...)
+	for _, call := range []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"setmulti", func(ctx context.Context) error {
+			var its []backend.Item
+			for _, k := range all {
+				its = append(its, backend.Item{Key: k, Value: []byte(k)})
+			}
+			return b.SetMulti(ctx, its)
+		}},
+		{"getmulti", func(ctx context.Context) error {
+			_, err := b.GetMulti(ctx, all)
+			return err
+		}},
+	} {
+		if err := victim.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			err := call.run(cctx)
+			cancel()
+			if err == nil {
+				t.Errorf("%s %d with a master frozen: no error", call.name, i)
+			}
+		}
+		if err := victim.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, slow[0]); err != nil {
+			t.Fatalf("get %s once its master answers again, after %s calls whose own deadline ran out: %v", slow[0], call.name, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -55,6 +56,20 @@ func (l *lane) record(err error) {
 			l.down.Store(false)
 		}
 	}
+}
+
+// callerTimedOut reports whether err, the outcome of a call bounded by
+// ctx (bounded's), is a timeout of the caller's deadline, earlier than the
+// timeout: its server's health does not count it, neither a failure (the
+// server may have answered within the timeout, as a flush, which the
+// timeout alone bounds, would have seen) nor an answer.
+func callerTimedOut(ctx context.Context, err error) bool {
+	bc, ok := ctx.(boundCtx)
+	if !ok || !bc.callers {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // probe PINGs the server every retryInterval until it answers, then marks

@@ -172,7 +172,11 @@ func (b *Backend) multi(ctx context.Context, keys []string, g *gather) error {
 			return err
 		}
 		vals, err := b.mgetChunked(ctx, keys)
-		b.lane0.record(transportErr(err))
+		if terr := transportErr(err); !callerTimedOut(ctx, terr) {
+			// Not the caller's own deadline, shorter than the timeout:
+			// that is no failure of the server.
+			b.lane0.record(terr)
+		}
 		if err != nil {
 			return err
 		}
@@ -357,8 +361,12 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather)
 			read = append(read, gr)
 		}
 		// Counted even when the caller has left: a master that hangs
-		// is to be marked down whoever waited for it.
-		l.record(outcome)
+		// is to be marked down whoever waited for it; but not when the
+		// caller's own deadline, shorter than the timeout, ended it
+		// (callerTimedOut): that is no failure of the master.
+		if !callerTimedOut(ctx, outcome) {
+			l.record(outcome)
+		}
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.sealed {
@@ -719,7 +727,9 @@ func (b *Backend) clusterWrites(ctx context.Context, keys []string, cmds []gored
 		}
 	}
 	for l, err := range outcome {
-		l.record(err)
+		if !callerTimedOut(ctx, err) {
+			l.record(err)
+		}
 	}
 	return lanes, refused, nil
 }

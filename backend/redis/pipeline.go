@@ -811,8 +811,9 @@ func (b *Backend) spawn(fn func()) bool {
 // is recovered and returned as an error wrapping ErrProtocol.
 func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	dl := time.Now().Add(b.cfg.timeout)
+	callers := false
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
-		dl = d
+		dl, callers = d, true
 	}
 	run := func() (v T, err error) {
 		defer func() {
@@ -824,7 +825,7 @@ func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T
 		// connection being dialed at the deadline.
 		dctx, cancel := context.WithDeadline(context.Background(), dl)
 		defer cancel()
-		return fn(boundCtx{dctx})
+		return fn(boundCtx{dctx, callers})
 	}
 	if ctx.Done() == nil {
 		return run()
@@ -857,7 +858,13 @@ func bounded[T any](b *Backend, ctx context.Context, fn func(context.Context) (T
 
 // boundCtx is the context bounded gives fn: its deadline is the
 // driver's (wrap tells it from a caller's).
-type boundCtx struct{ context.Context }
+type boundCtx struct {
+	context.Context
+	// callers says the deadline is the caller's, earlier than the
+	// timeout: running out of it is not the server's failure (see
+	// callerTimedOut).
+	callers bool
+}
 
 // addr names the Backend's server in errors: the standalone server, or
 // the client's type.
