@@ -340,3 +340,38 @@ func TestClusterCallerDeadlineNotBlamed(t *testing.T) {
 		}
 	}
 }
+
+// TestStandaloneCallerDeadlineNotBlamed: on a standalone server too, a
+// GetMulti whose caller's deadline (shorter than the timeout) ran out
+// while the server was stopped a moment does not count against the
+// server: once it answers again, a Get succeeds, where three such calls
+// (failure_limit=2) had marked it down for a minute.
+func TestStandaloneCallerDeadlineNotBlamed(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+srv.Addr+"?timeout="+loadedTimeout+"&failure_limit=2&retry_interval=1m")
+	ctx := context.Background()
+	keys := []string{"a", "b", "c"}
+	for _, k := range keys {
+		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := b.GetMulti(cctx, keys)
+		cancel()
+		if err == nil {
+			t.Errorf("getmulti %d with the server stopped: no error", i)
+		}
+	}
+	if err := srv.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "a"); err != nil {
+		t.Fatalf("get once the server answers again, after getmulti calls whose own deadline ran out: %v", err)
+	}
+}
