@@ -52,9 +52,14 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 	})
 	if cerr := ctx.Err(); cerr != nil && err == cerr {
 		// bounded stopped waiting: the read may still be running, so only
-		// the parts it finished are taken (see gather.seal).
-		if m, failed, ok := g.seal(cerr); ok {
-			return m, multiError(failed)
+		// the parts it finished are taken (see gather.seal). Only a
+		// cluster's read has parts: a standalone server's or a Ring's is
+		// one pipeline, and a Ring's adds the keys it could not read as
+		// misses, so it fails as a whole, as it did before.
+		if b.cluster != nil {
+			if m, failed, ok := g.seal(cerr); ok {
+				return m, multiError(failed)
+			}
 		}
 		return map[string]backend.Item{}, b.wrap(ctx, "getmulti", keysWhat(keys), err)
 	}
@@ -86,8 +91,8 @@ func keysWhat(keys []string) string {
 
 // gather holds what a GetMulti has read: the items found, the keys that
 // could not be read. On a cluster each master's pipeline adds its part
-// when it ends, concurrently. A caller whose ctx ends before the read does
-// seals it: it takes the parts of the masters that answered, and the
+// when it ends, concurrently. A caller whose ctx ends before a cluster's
+// read does seals it: it takes the parts of the masters that answered, and the
 // pipelines still running add nothing more (their commands are read only
 // by their own goroutine, once they are done).
 type gather struct {
