@@ -210,7 +210,13 @@ func (b *bound) timedOut(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
 		// A backend may see the deadline pass (a socket's) a hair before
 		// ctx's timer says so.
-		if dl, ok := ctx.Deadline(); !ok || time.Now().Before(dl) {
+		dl, ok := ctx.Deadline()
+		if !ok || time.Now().Before(dl) {
+			return err
+		}
+		if pdl, ok := b.parent.Deadline(); ok && !pdl.After(dl) {
+			// The caller's deadline passed, not the call's: as check
+			// says once the caller's ctx reports it.
 			return err
 		}
 	}
