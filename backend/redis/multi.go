@@ -366,10 +366,12 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather)
 			read = append(read, gr)
 		}
 		// Counted even when the caller has left: a master that hangs
-		// is to be marked down whoever waited for it; but not when the
-		// caller's own deadline, shorter than the timeout, ended it
-		// (callerTimedOut): that is no failure of the master.
-		if !callerTimedOut(ctx, outcome) {
+		// is to be marked down whoever waited for it. But not when the
+		// caller's deadline, sooner than the timeout, cut its read short:
+		// that says nothing of the master (a Get is bounded by the
+		// timeout whatever the caller's deadline), and one merely slower
+		// than the caller wants would be marked down for every caller.
+		if !late && !callerTimedOut(ctx, outcome) {
 			l.record(outcome)
 		}
 		g.mu.Lock()
