@@ -214,9 +214,10 @@ func (b *bound) timedOut(ctx context.Context, err error) error {
 		if !ok || time.Now().Before(dl) {
 			return err
 		}
-		if pdl, ok := b.parent.Deadline(); ok && !pdl.After(dl) {
-			// The caller's deadline passed, not the call's: as check
-			// says once the caller's ctx reports it.
+		if pdl, ok := b.parent.Deadline(); ok && pdl.Equal(dl) {
+			// ctx's deadline is the caller's (sooner than the call's),
+			// not the call's: as check says once the caller's ctx
+			// reports it.
 			return err
 		}
 	}
