@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/memdict/memdict/backend"
 )
@@ -113,6 +114,12 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 		return nil
 	}
 	calls := c.groupKeys(keys)
+	if calls[0].idx == nil && ctx.Done() != nil {
+		// One server: its request holds keys itself. A caller whose ctx
+		// ends abandons it, and the reader matches its reply to the keys
+		// after the call has returned, when they are the caller's again.
+		calls[0].keys = slices.Clone(keys)
+	}
 	dl := c.deadline(ctx)
 	var me backend.MultiError
 	failAll := func(nc *nodeCall, err error) {
