@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,11 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 		if err := b.check(ctx, "getmulti", k); err != nil {
 			return map[string]backend.Item{}, err
 		}
+	}
+	if ctx.Done() != nil {
+		// bounded runs the read in a goroutine that ends on its own after
+		// the call when ctx ends first: by then keys is the caller's again.
+		keys = slices.Clone(keys)
 	}
 	g := &gather{b: b, out: make(map[string]backend.Item, len(keys))}
 	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) {
