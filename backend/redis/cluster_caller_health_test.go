@@ -27,22 +27,8 @@ func TestClusterGetMultiCallerDeadlineNotMasterFailure(t *testing.T) {
 		c.Addrs[0], c.Addrs[1]))
 	ctx := context.Background()
 	victim := c.Nodes[2]
-	var keys []string
-	onVictim := 0
-	for i := 0; onVictim < 3 || len(keys)-onVictim < 3; i++ {
-		k := fmt.Sprintf("user:%d", i)
-		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := b.cluster.MasterForKey(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Options().Addr == victim.Addr {
-			onVictim++
-		}
-		keys = append(keys, k)
-	}
+	on, off := storeSplit(t, b, victim.Addr, 3, 3)
+	keys := append(on, off...)
 	if err := victim.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}

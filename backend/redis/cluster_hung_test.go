@@ -25,23 +25,8 @@ func hungCluster(t *testing.T, opts string) (b *Backend, frozen, live []string, 
 	c := testserver.RedisCluster(t, 3, "--cluster-require-full-coverage", "no")
 	b = mustOpen(t, fmt.Sprintf("redis://%s,%s?cluster=true&timeout=%v&retry_interval=%v&read_timeout=10s&write_timeout=10s%s",
 		c.Addrs[0], c.Addrs[1], hungTimeout, hungRetry, opts))
-	ctx := context.Background()
 	victim := c.Nodes[2]
-	for i := 0; len(frozen) < 5 || len(live) < 10; i++ {
-		k := fmt.Sprintf("user:%d", i)
-		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := b.cluster.MasterForKey(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Options().Addr == victim.Addr {
-			frozen = append(frozen, k)
-		} else {
-			live = append(live, k)
-		}
-	}
+	frozen, live = storeSplit(t, b, victim.Addr, 5, 10)
 	if err := victim.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -288,22 +273,7 @@ func TestClusterCallerDeadlineNotBlamed(t *testing.T) {
 	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=2&retry_interval=1m")
 	ctx := context.Background()
 	victim := c.Nodes[2]
-	var slow, other []string
-	for i := 0; len(slow) < 3 || len(other) < 3; i++ {
-		k := fmt.Sprintf("user:%d", i)
-		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := b.cluster.MasterForKey(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Options().Addr == victim.Addr {
-			slow = append(slow, k)
-		} else {
-			other = append(other, k)
-		}
-	}
+	slow, other := storeSplit(t, b, victim.Addr, 3, 3)
 	all := append(append([]string{}, other...), slow...)
 	for _, call := range []struct {
 		name string
@@ -374,4 +344,28 @@ func TestStandaloneCallerDeadlineNotBlamed(t *testing.T) {
 	if _, err := b.Get(ctx, "a"); err != nil {
 		t.Fatalf("get once the server answers again, after getmulti calls whose own deadline ran out: %v", err)
 	}
+}
+
+// storeSplit stores the keys user:0, user:1, ... (each its own name as
+// value) until at least on of them are on the master at addr and off on
+// the others, and returns them split so.
+func storeSplit(t *testing.T, b *Backend, addr string, on, off int) (onKeys, offKeys []string) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; len(onKeys) < on || len(offKeys) < off; i++ {
+		k := fmt.Sprintf("user:%d", i)
+		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := b.cluster.MasterForKey(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options().Addr == addr {
+			onKeys = append(onKeys, k)
+		} else {
+			offKeys = append(offKeys, k)
+		}
+	}
+	return onKeys, offKeys
 }

@@ -395,22 +395,7 @@ func TestClusterStoppedNode(t *testing.T) {
 		c.Addrs[0], c.Addrs[1], hungTimeout, hungRetry))
 	ctx := context.Background()
 	victim := c.Nodes[2]
-	var frozen, live []string
-	for i := 0; len(frozen) < 20 || len(live) < 40; i++ {
-		k := fmt.Sprintf("user:%d", i)
-		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := b.cluster.MasterForKey(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Options().Addr == victim.Addr {
-			frozen = append(frozen, k)
-		} else {
-			live = append(live, k)
-		}
-	}
+	frozen, live := storeSplit(t, b, victim.Addr, 20, 40)
 	for _, k := range frozen[:len(frozen)/2] {
 		if err := b.Delete(ctx, k); err != nil { // misses, too, must be named
 			t.Fatal(err)
