@@ -101,11 +101,13 @@ func scriptError(op, key string, res []any) error {
 // backend sentinel and the original error.
 func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 	// A flush's context (deadlineCtx) and bounded's (boundCtx) carry the
-	// driver's timeout, not the caller's deadline: running out of it is
-	// the server's fault.
+	// driver's timeout: running out of it is the server's fault. But
+	// bounded's carries the caller's deadline when that comes first
+	// (callers): running out of it is the caller's deadline, as when
+	// bounded stops waiting for it.
 	_, ours := ctx.(*deadlineCtx)
-	if _, bc := ctx.(boundCtx); bc {
-		ours = true
+	if bc, ok := ctx.(boundCtx); ok {
+		ours = !bc.callers
 	}
 	cerr := ctx.Err()
 	switch {
