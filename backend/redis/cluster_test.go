@@ -138,16 +138,8 @@ func TestCluster(t *testing.T) {
 // with "marked down" although the server answered.
 func TestClusterLaneProbesTheCurrentClient(t *testing.T) {
 	t.Parallel()
-	c := testserver.RedisCluster(t, 3)
-	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=1&retry_interval=20ms")
+	b, l := laneOfK(t)
 	ctx := context.Background()
-	if err := b.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
-		t.Fatal(err)
-	}
-	l, err := b.lane(ctx, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The lane's client is one go-redis has since closed; the server then
 	// failed a flush.
 	gone := goredis.NewClient(&goredis.Options{Addr: l.addr})
@@ -216,16 +208,8 @@ func TestClusterLaneOfANodeThatLeft(t *testing.T) {
 // good although the server answered.
 func TestClusterLaneClientReplacedWhileProbing(t *testing.T) {
 	t.Parallel()
-	c := testserver.RedisCluster(t, 3)
-	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=1&retry_interval=20ms")
+	b, l := laneOfK(t)
 	ctx := context.Background()
-	if err := b.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
-		t.Fatal(err)
-	}
-	l, err := b.lane(ctx, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The probe's PING on the closed client returns ErrClosed; before
 	// the probe looks at the lane again, a call for the address gives the
 	// lane go-redis's current client.
@@ -269,4 +253,22 @@ func (h replaceAfter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook 
 }
 func (h replaceAfter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return next
+}
+
+// laneOfK starts a three-master cluster, opens a Backend on it that
+// marks a server down at its first failure and probes it every 20ms,
+// stores "k", and returns the Backend and the lane of k's master.
+func laneOfK(t *testing.T) (*Backend, *lane) {
+	t.Helper()
+	c := testserver.RedisCluster(t, 3)
+	b := mustOpen(t, "redis://"+c.Addrs[0]+"?cluster=true&timeout="+loadedTimeout+"&failure_limit=1&retry_interval=20ms")
+	ctx := context.Background()
+	if err := b.Set(ctx, backend.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.lane(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, l
 }

@@ -68,6 +68,11 @@ func callerTimedOut(ctx context.Context, err error) bool {
 	if !ok || !bc.callers {
 		return false
 	}
+	if dl, _ := bc.Deadline(); time.Now().Before(dl) {
+		// A timeout before the caller's deadline (a shorter socket
+		// timeout) is the server's.
+		return false
+	}
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

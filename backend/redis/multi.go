@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -49,11 +47,6 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 	}
 	g := &gather{b: b, out: make(map[string]backend.Item, len(keys))}
 	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) {
-		if cd, ok := ctx.Deadline(); ok {
-			if bd, _ := bctx.Deadline(); bd.Equal(cd) {
-				g.callerDL = cd
-			}
-		}
 		return struct{}{}, b.multi(bctx, keys, g)
 	})
 	if cerr := ctx.Err(); cerr != nil && err == cerr {
@@ -113,20 +106,7 @@ type gather struct {
 	pending  map[*lane][]string
 	answered bool
 	sealed   bool
-	// callerDL is the caller's deadline when it bounds the read (it is
-	// sooner than the timeout); zero otherwise. Set before the read.
-	callerDL time.Time
-	late     bool // a master's keys were not read by callerDL
-}
-
-// byCaller reports whether err, the failure of a master's pipeline, is
-// the caller's deadline running out rather than the master's fault.
-func (g *gather) byCaller(err error) bool {
-	if g.callerDL.IsZero() || time.Now().Before(g.callerDL) {
-		return false
-	}
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	late     bool // a master's keys were not read by the caller's deadline (callerTimedOut)
 }
 
 // add decodes the values read for ks (vals[i] is of ks[i]: a string, or
@@ -350,7 +330,7 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather)
 					closed = err
 					continue
 				}
-				if g.byCaller(err) {
+				if callerTimedOut(ctx, err) {
 					// As if the caller had stopped waiting (see seal).
 					late = true
 					for _, k := range gr.keys {
@@ -364,7 +344,7 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather)
 				}
 				for _, k := range gr.keys {
 					// Not b.wrap(ctx, ...): ctx is bounded's (see
-					// byCaller for the caller's deadline).
+					// callerTimedOut for the caller's deadline).
 					failed = append(failed, backend.KeyError{Key: k, Err: b.wrap(context.Background(), "get", k, err)})
 				}
 				continue
@@ -377,7 +357,7 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather)
 		// that says nothing of the master (a Get is bounded by the
 		// timeout whatever the caller's deadline), and one merely slower
 		// than the caller wants would be marked down for every caller.
-		if !late && !callerTimedOut(ctx, outcome) {
+		if !late { // late: outcome is the caller's deadline (callerTimedOut)
 			l.record(outcome)
 		}
 		g.mu.Lock()
