@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,18 +17,19 @@ var _ backend.MultiWriter = (*Backend)(nil)
 
 // GetMulti returns the items found among keys: one MGET on a standalone
 // server; on a cluster, one MGET per hash slot, pipelined to every master
-// at once. Keys holding values this package did not write are left out of
-// the map and named in a *backend.MultiError (their errors wrap
-// ErrForeignValue); keys of another Redis type, which MGET reports as
-// missing, are misses. On a cluster, the keys of a master that is marked
+// at once; on a Ring, one MGET per shard, sent to every shard at once.
+// Keys holding values this package did not write are left out of the map
+// and named in a *backend.MultiError (their errors wrap ErrForeignValue);
+// keys of another Redis type, which MGET reports as missing, are misses.
+// On a cluster or a Ring, the keys of a master (a shard) that is marked
 // down or does not answer are named in the *backend.MultiError too (their
-// errors wrap backend.ErrUnavailable), with what the other masters hold in
-// the map; and if ctx ends (its deadline, a cancellation) while some
-// masters have answered and others not, GetMulti returns at once what
-// those that answered hold, naming each key of the others with an error
-// wrapping ctx's and naming the master. A standalone server that does not
-// answer fails the whole call, as does a ctx that ends before any master
-// answered.
+// errors wrap backend.ErrUnavailable and name it), with what the others
+// hold in the map; and if ctx ends (its deadline, a cancellation) while
+// some masters have answered and others not, GetMulti returns at once
+// what those that answered hold, naming each key of the others with an
+// error wrapping ctx's and naming the master. A standalone server that
+// does not answer fails the whole call, as does a ctx that ends before
+// any master answered.
 func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
 	if len(keys) == 0 {
 		if err := b.check(ctx, "getmulti", "-"); err != nil {
@@ -52,10 +54,10 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 	if cerr := ctx.Err(); cerr != nil && err == cerr {
 		// bounded stopped waiting: the read may still be running, so only
 		// the parts it finished are taken (see gather.seal). Only a
-		// cluster's read has parts: a standalone server's or a Ring's is
-		// one pipeline, and a Ring's adds the keys it could not read as
-		// misses, so it fails as a whole, as it did before.
-		if b.cluster != nil {
+		// cluster's or a Ring's read has parts: a standalone server's is
+		// one MGET, and that of another client one pipeline, which adds
+		// the keys it could not read as misses, so it fails as a whole.
+		if b.cluster != nil || isRing(b.client) {
 			if m, failed, ok := g.seal(cerr); ok {
 				return m, multiError(failed)
 			}
@@ -80,6 +82,12 @@ func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backe
 	return g.out, multiError(g.failed)
 }
 
+// isRing reports whether c is a Ring, whose GetMulti is read in parts.
+func isRing(c goredis.UniversalClient) bool {
+	_, ok := c.(*goredis.Ring)
+	return ok
+}
+
 // keysWhat names keys in an error: the first and how many more.
 func keysWhat(keys []string) string {
 	if len(keys) == 1 {
@@ -101,9 +109,10 @@ type gather struct {
 	failed []backend.KeyError // foreign values; keys of a master that failed or is down
 	wrong  error              // a value that is another key's: the whole read fails
 	fatal  error              // the Backend was closed under the read, or a panic: the whole read fails
-	// pending holds, on a cluster, the keys of each master asked that has
-	// not answered yet; answered says some keys were read.
-	pending  map[*lane][]string
+	// parts holds, on a cluster or a Ring, each server's share of the
+	// read, those not done yet not answered; answered says some keys
+	// were read.
+	parts    []part
 	answered bool
 	sealed   bool
 	late     bool // a master's keys were not read by the caller's deadline (callerTimedOut)
@@ -145,10 +154,15 @@ func (g *gather) seal(cerr error) (map[string]backend.Item, []backend.KeyError, 
 		return nil, nil, false
 	}
 	failed := g.failed
-	for l, ks := range g.pending {
-		for _, k := range ks {
-			failed = append(failed, backend.KeyError{Key: k,
-				Err: fmt.Errorf("redis: get %q: server %s had not answered when the context ended: %w", k, l.addr, cerr)})
+	for _, p := range g.parts {
+		if p.done {
+			continue
+		}
+		for _, mg := range p.mgets {
+			for _, k := range mg.keys {
+				failed = append(failed, backend.KeyError{Key: k,
+					Err: fmt.Errorf("redis: get %q: server %s had not answered when the context ended: %w", k, p.addr, cerr)})
+			}
 		}
 	}
 	return g.out, failed, true
@@ -179,6 +193,9 @@ func (b *Backend) multi(ctx context.Context, keys []string, g *gather) error {
 		return nil
 	case b.cluster != nil:
 		return b.getMultiCluster(ctx, keys, g)
+	}
+	if ring, ok := b.client.(*goredis.Ring); ok {
+		return b.getMultiRing(ctx, ring, keys, g)
 	}
 	return b.getMultiPipelined(ctx, keys, g)
 }
@@ -240,185 +257,300 @@ func mgetValues(addr string, n int, vals []any) error {
 	return nil
 }
 
-// getMultiCluster groups keys by hash slot and sends one MGET per slot,
-// in one cluster pipeline per master, the masters' pipelines run
-// concurrently (see execPerMaster: with one pipeline for all, a master
-// that does not answer would fail the other masters' MGETs too). The
-// keys of a master marked down are not sent; they and the keys of an MGET
-// that failed are added to g's failures, and count as a failure of their
-// master. Each master's part goes into g as soon as its pipeline ends.
-func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather) error {
-	type group struct {
-		keys []string
-		lane *lane
-		cmd  *goredis.SliceCmd
-	}
-	groups := make(map[uint16]*group)
-	var order []*group
-	for _, k := range keys {
-		s := slot(k)
-		gr := groups[s]
-		if gr == nil || len(gr.keys) == maxMGetKeys {
-			l, err := b.lane(ctx, k)
-			if err != nil {
-				return err // no slot map: the cluster is unreachable
-			}
-			gr = &group{lane: l}
-			groups[s] = gr
-			order = append(order, gr)
+// part is one server's share of a GetMulti on a cluster or a Ring: the
+// MGETs of its keys (on a cluster one per hash slot, which an MGET cannot
+// span; each of up to maxMGetKeys keys), sent in one pipeline of their
+// own, run concurrently with the other servers' (see execPipe: with one
+// pipeline for all, a server that does not answer would fail the other
+// servers' MGETs too).
+type part struct {
+	addr  string
+	lane  *lane // the master's on a cluster, for its health; nil on a Ring
+	pipe  goredis.Pipeliner
+	mgets []partMGet
+	done  bool // its outcome is in the gather, or it was not sent (under gather.mu)
+}
+
+// partMGet is one MGET of a part.
+type partMGet struct {
+	keys []string
+	cmd  *goredis.SliceCmd
+	part int // the index of its part, while the parts are made
+}
+
+// keyIn is a key and the group it is read in (its hash slot on a
+// cluster, its shard's index on a Ring), for sorting.
+type keyIn struct {
+	group int
+	key   string
+}
+
+// groupKeys returns the MGETs that read keys: keys sorted by their group
+// (group(k) for each key), in runs of one group each and of up to
+// maxMGetKeys keys, in order of group; each MGET's part is its group. The
+// runs share one array.
+func groupKeys(keys []string, group func(string) (int, error)) ([]partMGet, error) {
+	in := make([]keyIn, len(keys))
+	for i, k := range keys {
+		g, err := group(k)
+		if err != nil {
+			return nil, err
 		}
-		gr.keys = append(gr.keys, k)
+		in[i] = keyIn{g, k}
 	}
-	pipes := make(map[*lane]goredis.Pipeliner)
-	var lanes []*lane // the keys of pipes, in order
-	byLane := make(map[*lane][]*group)
-	pending := make(map[*lane][]string)
+	slices.SortStableFunc(in, func(a, b keyIn) int { return cmp.Compare(a.group, b.group) })
+	sorted := make([]string, len(in))
+	for i := range in {
+		sorted[i] = in[i].key
+	}
+	var mgets []partMGet
+	for i := 0; i < len(in); {
+		j := i + 1
+		for j < len(in) && in[j].group == in[i].group && j-i < maxMGetKeys {
+			j++
+		}
+		mgets = append(mgets, partMGet{keys: sorted[i:j:j], part: in[i].group})
+		i = j
+	}
+	return mgets, nil
+}
+
+// getMultiCluster reads keys on a cluster: one MGET per hash slot, in
+// one pipeline per master (see part). The keys of a master marked down
+// are not sent; they and the keys of an MGET that failed are added to g's
+// failures, and an MGET that failed counts as a failure of its master.
+// Each master's part goes into g as soon as its pipeline ends.
+func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather) error {
+	mgets, err := groupKeys(keys, func(k string) (int, error) { return int(slot(k)), nil })
+	if err != nil {
+		return err
+	}
+	var parts []part
+	for i := range mgets {
+		mg := &mgets[i]
+		l, err := b.lane(ctx, mg.keys[0])
+		if err != nil {
+			return err // no slot map: the cluster is unreachable
+		}
+		p := slices.IndexFunc(parts, func(p part) bool { return p.lane == l })
+		if p < 0 {
+			p = len(parts)
+			parts = append(parts, part{addr: l.addr, lane: l})
+		}
+		mg.part = p
+	}
+	// Each master's MGETs contiguous, as run needs.
+	slices.SortStableFunc(mgets, func(a, b partMGet) int { return cmp.Compare(a.part, b.part) })
 	var refused []backend.KeyError
-	for _, gr := range order {
-		if err := gr.lane.admit(); err != nil {
-			for _, k := range gr.keys {
-				refused = append(refused, backend.KeyError{Key: k, Err: fmt.Errorf("redis: get %q: %w", k, err)})
+	for i := range parts {
+		if err := parts[i].lane.admit(); err != nil {
+			parts[i].done = true
+			for _, mg := range mgets {
+				if mg.part == i {
+					for _, k := range mg.keys {
+						refused = append(refused, backend.KeyError{Key: k, Err: fmt.Errorf("redis: get %q: %w", k, err)})
+					}
+				}
 			}
 			continue
 		}
-		pipe := pipes[gr.lane]
-		if pipe == nil {
-			pipe = b.client.Pipeline()
-			pipes[gr.lane] = pipe
-			lanes = append(lanes, gr.lane)
-		}
-		gr.cmd = pipe.MGet(ctx, gr.keys...)
-		byLane[gr.lane] = append(byLane[gr.lane], gr)
-		pending[gr.lane] = append(pending[gr.lane], gr.keys...)
+		parts[i].pipe = b.client.Pipeline()
 	}
-	g.mu.Lock()
-	g.failed = append(g.failed, refused...)
-	g.pending = pending
-	g.mu.Unlock()
-	if len(lanes) == 0 {
-		return nil
-	}
-	// finish takes the replies of l's pipeline, which has ended: only
-	// its own goroutine reads its commands.
-	finish := func(l *lane) {
-		defer func() {
-			if r := recover(); r != nil {
-				g.mu.Lock() // not held: its Unlock was deferred later, so ran first
-				if g.fatal == nil {
-					g.fatal = panicError(l.addr, r)
-				}
-				g.mu.Unlock()
-			}
-		}()
-		var outcome error
-		var failed []backend.KeyError
-		var read []*group
-		var closed error
-		late := false // the caller's deadline ended the read
-		for _, gr := range byLane[l] {
-			vals, err := gr.cmd.Result()
-			if err == goredis.Nil {
-				err = &protoError{Addr: l.addr, Msg: "MGET answered a null"}
-			} else if err == nil {
-				err = mgetValues(l.addr, len(gr.keys), vals)
-			}
-			if terr := transportErr(err); terr != nil {
-				outcome = terr
-			}
-			if err != nil {
-				if b.closed.Load() {
-					closed = err
-					continue
-				}
-				if callerTimedOut(ctx, err) {
-					// As if the caller had stopped waiting (see seal).
-					late = true
-					for _, k := range gr.keys {
-						failed = append(failed, backend.KeyError{Key: k, Err: fmt.Errorf("redis: get %q: server %s had not answered when the context ended: %w (%w)",
-							k, l.addr, context.DeadlineExceeded, err)})
-					}
-					continue
-				}
-				if transportErr(err) != nil {
-					err = fmt.Errorf("%w: server %s: %w", backend.ErrUnavailable, l.addr, err)
-				}
-				for _, k := range gr.keys {
-					// Not b.wrap(ctx, ...): ctx is bounded's (see
-					// callerTimedOut for the caller's deadline).
-					failed = append(failed, backend.KeyError{Key: k, Err: b.wrap(context.Background(), "get", k, err)})
-				}
-				continue
-			}
-			read = append(read, gr)
-		}
-		// Counted even when the caller has left: a master that hangs
-		// is to be marked down whoever waited for it. But not when the
-		// caller's deadline, sooner than the timeout, cut its read short:
-		// that says nothing of the master (a Get is bounded by the
-		// timeout whatever the caller's deadline), and one merely slower
-		// than the caller wants would be marked down for every caller.
-		if !late { // late: outcome is the caller's deadline (callerTimedOut)
-			l.record(outcome)
-		}
+	if refused != nil {
 		g.mu.Lock()
-		defer g.mu.Unlock()
-		if g.sealed {
-			return
-		}
-		delete(g.pending, l)
-		g.late = g.late || late
-		if closed != nil && g.fatal == nil {
-			g.fatal = closed
-		}
-		g.failed = append(g.failed, failed...)
-		for _, gr := range read {
-			g.add(gr.keys, gr.cmd.Val())
-		}
+		g.failed = append(g.failed, refused...)
+		g.mu.Unlock()
 	}
-	execPerMaster(ctx, lanes, pipes, finish)
+	g.run(ctx, parts, mgets)
 	return nil
 }
 
-// execPerMaster runs the pipeline of each lane of a cluster, each
-// holding the commands of one master only, concurrently; each command
-// carries its own error. Separate pipelines, because go-redis retries a
-// pipeline whose master did not answer, finds its deadline passed and
-// then sets the context's error on every command of the pipeline,
-// including those other masters answered. done, if not nil, is called
-// with each lane once its pipeline has ended, in the goroutine that ran
-// it.
-func execPerMaster(ctx context.Context, lanes []*lane, pipes map[*lane]goredis.Pipeliner, done func(*lane)) {
-	exec := func(l *lane) {
-		pipe := pipes[l]
-		cmds := pipe.Cmds() // Exec forgets them
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					perr := panicError(l.addr, r)
-					for _, c := range cmds {
-						c.SetErr(perr)
-					}
+// getMultiRing reads keys on a Ring: one MGET (per maxMGetKeys keys) per
+// shard, in one pipeline per shard, on the shard's own client (see part):
+// go-redis's Ring pipeline, also split by shard, sets one error on all
+// its commands. The keys of an MGET that failed are added to g's
+// failures. Each shard's part goes into g as soon as its pipeline ends.
+func (b *Backend) getMultiRing(ctx context.Context, ring *goredis.Ring, keys []string, g *gather) error {
+	var parts []part
+	index := make(map[*goredis.Client]int)
+	mgets, err := groupKeys(keys, func(k string) (int, error) {
+		c, err := ring.GetShardClientForKey(k)
+		if err != nil {
+			return 0, err // no shard is up, or the Ring is closed
+		}
+		i, ok := index[c]
+		if !ok {
+			i = len(parts)
+			index[c] = i
+			parts = append(parts, part{addr: c.Options().Addr, pipe: c.Pipeline()})
+		}
+		return i, nil
+	})
+	if err != nil {
+		return err
+	}
+	g.run(ctx, parts, mgets)
+	return nil
+}
+
+// run sends the MGETs of each part not done, which mgets holds in order
+// of part, in its pipeline, the parts' pipelines concurrently, and adds
+// each part's outcome to g as soon as its pipeline ends (see finish).
+func (g *gather) run(ctx context.Context, parts []part, mgets []partMGet) {
+	var sent []*part
+	for i := 0; i < len(mgets); {
+		j := i + 1
+		for j < len(mgets) && mgets[j].part == mgets[i].part {
+			j++
+		}
+		p := &parts[mgets[i].part]
+		p.mgets = mgets[i:j:j]
+		i = j
+		if p.done {
+			continue // refused
+		}
+		for k := range p.mgets {
+			p.mgets[k].cmd = p.pipe.MGet(ctx, p.mgets[k].keys...)
+		}
+		sent = append(sent, p)
+	}
+	g.mu.Lock()
+	g.parts = parts
+	g.mu.Unlock()
+	concurrently(len(sent), func(i int) {
+		p := sent[i]
+		execPipe(ctx, p.addr, p.pipe)
+		g.finish(ctx, p)
+	})
+}
+
+// finish takes the replies of p's pipeline, which has ended: only its own
+// goroutine reads its commands.
+func (g *gather) finish(ctx context.Context, p *part) {
+	b := g.b
+	defer func() {
+		if r := recover(); r != nil {
+			g.mu.Lock() // not held: its Unlock was deferred later, so ran first
+			if g.fatal == nil {
+				g.fatal = panicError(p.addr, r)
+			}
+			g.mu.Unlock()
+		}
+	}()
+	var outcome error
+	var failed []backend.KeyError
+	var closed error
+	late := false     // the caller's deadline ended the read
+	var unread []bool // of each MGET, if some were not read (seal reads p.mgets)
+	for i, mg := range p.mgets {
+		vals, err := mg.cmd.Result()
+		if err == goredis.Nil {
+			err = &protoError{Addr: p.addr, Msg: "MGET answered a null"}
+		} else if err == nil {
+			err = mgetValues(p.addr, len(mg.keys), vals)
+		}
+		if terr := transportErr(err); terr != nil {
+			outcome = terr
+		}
+		if err != nil {
+			if unread == nil {
+				unread = make([]bool, len(p.mgets))
+			}
+			unread[i] = true
+			if b.closed.Load() {
+				closed = err
+				continue
+			}
+			if callerTimedOut(ctx, err) {
+				// As if the caller had stopped waiting (see seal).
+				late = true
+				for _, k := range mg.keys {
+					failed = append(failed, backend.KeyError{Key: k, Err: fmt.Errorf("redis: get %q: server %s had not answered when the context ended: %w (%w)",
+						k, p.addr, context.DeadlineExceeded, err)})
 				}
-			}()
-			_, _ = pipe.Exec(ctx)
-		}()
-		if done != nil {
-			done(l)
+				continue
+			}
+			if transportErr(err) != nil {
+				err = fmt.Errorf("%w: server %s: %w", backend.ErrUnavailable, p.addr, err)
+			}
+			for _, k := range mg.keys {
+				// Not b.wrap(ctx, ...): ctx is bounded's (see
+				// callerTimedOut for the caller's deadline).
+				failed = append(failed, backend.KeyError{Key: k, Err: b.wrap(context.Background(), "get", k, err)})
+			}
+			continue
 		}
 	}
-	if len(lanes) == 1 {
-		exec(lanes[0])
+	// Counted even when the caller has left: a master that hangs is to
+	// be marked down whoever waited for it. But not when the caller's
+	// deadline, sooner than the timeout, cut its read short: that says
+	// nothing of the master (a Get is bounded by the timeout whatever
+	// the caller's deadline), and one merely slower than the caller
+	// wants would be marked down for every caller.
+	if p.lane != nil && !late { // late: outcome is the caller's deadline (callerTimedOut)
+		p.lane.record(outcome)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sealed {
+		return
+	}
+	p.done = true
+	g.late = g.late || late
+	if closed != nil && g.fatal == nil {
+		g.fatal = closed
+	}
+	g.failed = append(g.failed, failed...)
+	for i, mg := range p.mgets {
+		if unread == nil || !unread[i] {
+			g.add(mg.keys, mg.cmd.Val())
+		}
+	}
+}
+
+// execPipe runs pipe, whose commands are all for the server at addr; a
+// panic (in go-redis, on a reply it could not handle) is recovered and
+// set as the error of each of its commands.
+func execPipe(ctx context.Context, addr string, pipe goredis.Pipeliner) {
+	cmds := pipe.Cmds() // Exec forgets them
+	defer func() {
+		if r := recover(); r != nil {
+			perr := panicError(addr, r)
+			for _, c := range cmds {
+				c.SetErr(perr)
+			}
+		}
+	}()
+	_, _ = pipe.Exec(ctx)
+}
+
+// concurrently runs fn(0) to fn(n-1) at once, each in a goroutine of its
+// own (one alone in the caller's), and returns when all have returned.
+func concurrently(n int, fn func(int)) {
+	if n == 1 {
+		fn(0)
 		return
 	}
 	var wg sync.WaitGroup
-	for _, l := range lanes {
-		wg.Go(func() { exec(l) })
+	for i := range n {
+		wg.Go(func() { fn(i) })
 	}
 	wg.Wait()
 }
 
-// getMultiPipelined sends one GET per key in a pipeline, for clients (such
-// as a Ring) that cannot run MGET across shards.
+// execPerMaster runs the pipeline of each lane of a cluster, each
+// holding the commands of one master only, concurrently (see execPipe);
+// each command carries its own error. Separate pipelines, because go-redis
+// retries a pipeline whose master did not answer, finds its deadline
+// passed and then sets the context's error on every command of the
+// pipeline, including those other masters answered.
+func execPerMaster(ctx context.Context, lanes []*lane, pipes map[*lane]goredis.Pipeliner) {
+	concurrently(len(lanes), func(i int) { execPipe(ctx, lanes[i].addr, pipes[lanes[i]]) })
+}
+
+// getMultiPipelined sends one GET per key in a pipeline, for clients other
+// than those of a standalone server, a cluster or a Ring, which may not
+// run MGET across their servers.
 func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, g *gather) error {
 	pipe := b.client.Pipeline()
 	cmds := make([]*goredis.StringCmd, len(keys))
@@ -709,7 +841,7 @@ func (b *Backend) clusterWrites(ctx context.Context, keys []string, cmds []gored
 	if len(order) == 0 {
 		return lanes, refused, nil
 	}
-	execPerMaster(ctx, order, pipes, nil)
+	execPerMaster(ctx, order, pipes)
 	outcome := make(map[*lane]error, len(order))
 	for i, c := range cmds {
 		if refused != nil && refused[i] != nil {

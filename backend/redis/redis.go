@@ -186,7 +186,7 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 
 // NewFromClient returns a Backend that uses client, a *goredis.Client, a
 // *goredis.ClusterClient or another goredis.UniversalClient (such as a
-// *goredis.Ring, on which multi-gets are pipelined GETs). The caller keeps
+// *goredis.Ring, on which a multi-get sends one MGET per shard). The caller keeps
 // ownership of client: Close does not close it. For calls to be bounded by
 // the timeout on the socket, the client must have ContextTimeoutEnabled
 // set, and a PoolTimeout and a DialTimeout no longer than the timeout.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -33,14 +34,13 @@ func (c slowErrCtx) Err() error {
 	return err
 }
 
-// TestRingGetMultiCancelledShardHung: a GetMulti on a Ring (one GET per
-// key in one pipeline, getMultiPipelined), one shard of which hangs, whose
-// caller's context is cancelled before the timeout fails as a whole, as it
-// did before cluster GetMulti learnt to keep partial results: the keys of
-// the hung shard were never read, so they must not come back as misses of
-// a call that succeeded. Here the pipeline ends (at the timeout, the hung
-// shard's GETs failed) after bounded gave up and before GetMulti took the
-// result.
+// TestRingGetMultiCancelledShardHung: a GetMulti on a Ring, one shard of
+// which hangs, whose caller's context is cancelled before the timeout
+// either fails as a whole or names each key of the hung shard it did not
+// return: those keys were never read, so they must not come back as
+// misses of a call that succeeded. Here the read ends (at the timeout, the
+// hung shard's MGET failed) after bounded gave up and before GetMulti took
+// the result.
 func TestRingGetMultiCancelledShardHung(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	p1, p2 := testserver.Redis(t), testserver.Redis(t)
@@ -100,5 +100,129 @@ func TestRingGetMultiCancelledShardHung(t *testing.T) {
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("getmulti cancelled: %v, want an error wrapping context.Canceled", err)
+	}
+}
+
+// hungRing starts three Redis servers, opens a Backend on a Ring of them
+// with the 300ms timeout (never marked down), stores keys until at least
+// 5 are on the third shard and 10 on the others, and freezes the third
+// (SIGSTOP) until the test ends. It returns the Backend, the keys of the
+// frozen shard, the others' keys and the frozen shard's address.
+func hungRing(t *testing.T) (b *Backend, frozen, live []string, addr string) {
+	t.Helper()
+	p1, p2, p3 := testserver.Redis(t), testserver.Redis(t), testserver.Redis(t)
+	ring := goredis.NewRing(&goredis.RingOptions{
+		Addrs:                 map[string]string{"a": p1.Addr, "b": p2.Addr, "c": p3.Addr},
+		HeartbeatFrequency:    time.Hour, // the hung shard stays in the ring
+		ContextTimeoutEnabled: true,
+		DialTimeout:           hungTimeout,
+		PoolTimeout:           hungTimeout,
+		MaxRetries:            -1,
+	})
+	t.Cleanup(func() { ring.Close() })
+	b, err := NewFromClient(ring, WithTimeout(hungTimeout), WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx := context.Background()
+	for i := 0; len(frozen) < 5 || len(live) < 10; i++ {
+		k := fmt.Sprintf("user:%d", i)
+		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := ring.GetShardClientForKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Options().Addr == p3.Addr {
+			frozen = append(frozen, k)
+		} else {
+			live = append(live, k)
+		}
+	}
+	if err := p3.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p3.Signal(syscall.SIGCONT) })
+	return b, frozen, live, p3.Addr
+}
+
+// TestRingGetMultiShardHung: a GetMulti on a Ring, one shard of which
+// hangs, returns the items of the shards that answered and a
+// *backend.MultiError naming each key of the hung shard, as a cluster's
+// does: with a caller's context that ends (a 150ms deadline, a
+// cancellation at 150ms) before the 300ms timeout, each key's error wraps
+// ctx's and names the shard, at ctx's end; with context.Background() it
+// wraps backend.ErrUnavailable and names the shard, at the timeout. It
+// failed as a whole, 0 items, when ctx ended ("context deadline
+// exceeded"), and with context.Background() too (the hung shard's "i/o
+// timeout" set on every GET of the Ring's one pipeline). A GetMulti of
+// the hung shard's keys alone, of which nothing can be read, still fails
+// as a whole.
+func TestRingGetMultiShardHung(t *testing.T) {
+	t.Parallel()
+	const callerWait = 150 * time.Millisecond
+	b, frozen, live, addr := hungRing(t)
+	all := append(append([]string{}, live...), frozen...)
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+		wait time.Duration
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), callerWait)
+		}, context.DeadlineExceeded, callerWait},
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			stop := time.AfterFunc(callerWait, cancel)
+			return ctx, func() { stop.Stop(); cancel() }
+		}, context.Canceled, callerWait},
+		{"background", func() (context.Context, context.CancelFunc) {
+			return context.Background(), func() {}
+		}, backend.ErrUnavailable, hungTimeout},
+	} {
+		ctx, cancel := tc.ctx()
+		start := time.Now()
+		m, err := b.GetMulti(ctx, all)
+		d := time.Since(start)
+		cancel()
+		t.Logf("getmulti (%s): %v: %d items, %.200v", tc.name, d.Round(time.Millisecond), len(m), err)
+		var me *backend.MultiError
+		if !errors.As(err, &me) {
+			t.Errorf("getmulti (%s) with a shard hung: %d items, %v; want a *backend.MultiError", tc.name, len(m), err)
+			continue
+		}
+		named := map[string]bool{}
+		for _, ke := range me.Errors {
+			named[ke.Key] = true
+			if !errors.Is(ke.Err, tc.want) || !strings.Contains(ke.Err.Error(), addr) {
+				t.Errorf("getmulti (%s): key %s: %v, want %v naming %s", tc.name, ke.Key, ke.Err, tc.want, addr)
+			}
+		}
+		for _, k := range frozen {
+			if !named[k] {
+				t.Errorf("getmulti (%s): key %s of the hung shard not named in the error", tc.name, k)
+			}
+		}
+		for _, k := range live {
+			if named[k] || string(m[k].Value) != k {
+				t.Errorf("getmulti (%s): live key %s: %q, named %v", tc.name, k, m[k].Value, named[k])
+			}
+		}
+		if len(m) != len(live) || len(me.Errors) != len(frozen) {
+			t.Errorf("getmulti (%s): %d items, %d named; want %d and %d", tc.name, len(m), len(me.Errors), len(live), len(frozen))
+		}
+		if d > tc.wait+noise {
+			t.Errorf("getmulti (%s) took %v, want %v", tc.name, d, tc.wait)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callerWait)
+	m, err := b.GetMulti(ctx, frozen)
+	cancel()
+	var me *backend.MultiError
+	if errors.As(err, &me) || !errors.Is(err, context.DeadlineExceeded) || len(m) != 0 {
+		t.Errorf("getmulti of the hung shard's keys alone: %d items, %v; want a whole failure wrapping context.DeadlineExceeded", len(m), err)
 	}
 }
