@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,4 +53,87 @@ func TestClusterGetMultiCallerDeadlineNotMasterFailure(t *testing.T) {
 	if l := b.lanes[victim.Addr]; l != nil && (l.fails.Load() > 0 || l.down.Load()) {
 		t.Errorf("master %s: %d failures counted, down %v, for the caller's deadline", victim.Addr, l.fails.Load(), l.down.Load())
 	}
+}
+
+// TestCallerDeadlinesHungServerMarkedDown: a server that hangs is marked
+// down by GetMulti calls whose callers' deadlines (100ms) are all shorter
+// than the timeout (300ms), as plain Gets mark it down: each such call
+// says nothing of the server by itself (see
+// TestClusterGetMultiCallerDeadlineNotMasterFailure), but the server is
+// then asked itself, within the timeout. Once it is marked down, its keys
+// are named at once, wrapping backend.ErrUnavailable and naming it, on a
+// cluster with the other masters' items. No call counted: it was never
+// marked down, every call waiting its caller's whole deadline.
+func TestCallerDeadlinesHungServerMarkedDown(t *testing.T) {
+	t.Parallel()
+	const callerWait = 100 * time.Millisecond
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		b, frozen, live, addr := hungCluster(t, "&failure_limit=2")
+		b.lanesMu.RLock()
+		l := b.lanes[addr]
+		b.lanesMu.RUnlock()
+		all := append(append([]string{}, live...), frozen...)
+		calls := markedDownBy(t, b, l, all, callerWait)
+		start := time.Now()
+		m, err := b.GetMulti(context.Background(), all)
+		d := time.Since(start)
+		var me *backend.MultiError
+		if !errors.As(err, &me) || len(me.Errors) != len(frozen) || len(m) != len(live) {
+			t.Fatalf("getmulti once the hung master is marked down: %d items, %.300v; want %d items and its %d keys named", len(m), err, len(live), len(frozen))
+		}
+		for _, ke := range me.Errors {
+			if !errors.Is(ke.Err, backend.ErrUnavailable) || !strings.Contains(ke.Err.Error(), addr) {
+				t.Errorf("getmulti: key %s: %v, want ErrUnavailable naming %s", ke.Key, ke.Err, addr)
+			}
+		}
+		if d > fast {
+			t.Errorf("getmulti once the hung master is marked down took %v", d)
+		}
+		t.Logf("marked down after %d getmulti calls with a %v deadline; then %v: %d items, %d named", calls, callerWait, d.Round(time.Millisecond), len(m), len(me.Errors))
+	})
+	t.Run("standalone", func(t *testing.T) {
+		t.Parallel()
+		srv := testserver.Redis(t)
+		b := mustOpen(t, fmt.Sprintf("redis://%s?timeout=%v&failure_limit=2&retry_interval=%v", srv.Addr, hungTimeout, hungRetry))
+		keys := []string{"a", "b", "c"}
+		for _, k := range keys {
+			if err := b.Set(context.Background(), backend.Item{Key: k, Value: []byte(k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := srv.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Signal(syscall.SIGCONT) })
+		calls := markedDownBy(t, b, b.lane0, keys, callerWait)
+		start := time.Now()
+		_, err := b.GetMulti(context.Background(), keys)
+		if d := time.Since(start); !errors.Is(err, backend.ErrUnavailable) || !strings.Contains(err.Error(), srv.Addr) || d > fast {
+			t.Errorf("getmulti once the hung server is marked down: %v after %v; want ErrUnavailable naming %s at once", err, d, srv.Addr)
+		}
+		t.Logf("marked down after %d getmulti calls with a %v deadline", calls, callerWait)
+	})
+}
+
+// markedDownBy calls GetMulti of keys, each call with a deadline of wait,
+// until l is marked down, for at most 5s (the limit is 2 failures of a
+// 300ms timeout), and returns the calls made.
+func markedDownBy(t *testing.T, b *Backend, l *lane, keys []string, wait time.Duration) int {
+	t.Helper()
+	end := time.Now().Add(5 * time.Second)
+	n := 0
+	for !l.down.Load() {
+		if time.Now().After(end) {
+			t.Fatalf("%s not marked down after %d getmulti calls with a %v deadline (%d failures counted)", l.addr, n, wait, l.fails.Load())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		_, err := b.GetMulti(ctx, keys)
+		cancel()
+		n++
+		if err == nil {
+			t.Fatalf("getmulti %d with %s hung: no error", n, l.addr)
+		}
+	}
+	return n
 }

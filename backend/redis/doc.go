@@ -124,7 +124,12 @@
 // *backend.MultiError naming each key it could not read, as it does when
 // the caller's context ends (a deadline shorter than the timeout, a
 // cancellation) before a master has answered: that master's keys are
-// named with the context's error.
+// named with the context's error. A multi-key call cut short so, by a
+// deadline shorter than the timeout, does not count as a failure (the
+// server might have answered within the timeout); the server is PINGed
+// instead, bounded by the timeout, and that counts, so that a server that
+// hangs is marked down even when every caller's deadline is shorter than
+// the timeout.
 //
 // A connect is bounded like the rest: dial_timeout is capped at timeout,
 // and a call that is waiting for a connection being dialed stops waiting

@@ -17,7 +17,10 @@ import (
 // an answer from its server (a timeout, a refused or dropped connection).
 // At cfg.failureLimit the server is marked down: calls for it fail at once
 // and a background goroutine PINGs it every cfg.retryInterval, bounded by
-// cfg.timeout, until it answers; then it is up again.
+// cfg.timeout, until it answers; then it is up again. A multi-key call
+// cut short by its caller's deadline, sooner than the timeout, does not
+// count, but has the server PINGed, bounded by the timeout, and that
+// counts (see askServer).
 
 // admit returns nil if calls may go to the server, or the error that calls
 // fail with while it is marked down.
@@ -75,6 +78,27 @@ func callerTimedOut(ctx context.Context, err error) bool {
 	}
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// askServer counts for the server's health a PING bounded by the
+// timeout, in the background (at most one at a time per lane), after a
+// call that the caller's deadline, sooner than the timeout, cut short
+// (callerTimedOut). Such a call says nothing of the server, which may
+// have answered within the timeout; but if it is not counted, a server
+// that hangs is never marked down while every caller's deadline is
+// shorter than the timeout (as in a service), and every call waits its
+// caller's whole deadline. The PING asks what a flush, bounded by the
+// timeout, would have told.
+func (l *lane) askServer() {
+	if l.down.Load() || !l.asking.CompareAndSwap(false, true) {
+		return // down: its probe asks already
+	}
+	if !l.b.spawn(func() {
+		defer l.asking.Store(false)
+		l.record(l.pingErr())
+	}) {
+		l.asking.Store(false)
+	}
 }
 
 // probe PINGs the server every retryInterval until it answers, then marks

@@ -177,9 +177,11 @@ func (b *Backend) multi(ctx context.Context, keys []string, g *gather) error {
 			return err
 		}
 		vals, err := b.mgetChunked(ctx, keys)
-		if terr := transportErr(err); !callerTimedOut(ctx, terr) {
-			// Not the caller's own deadline, shorter than the timeout:
-			// that is no failure of the server.
+		if terr := transportErr(err); callerTimedOut(ctx, terr) {
+			// The caller's own deadline, shorter than the timeout: that
+			// is no failure of the server, which is asked instead.
+			b.lane0.askServer()
+		} else {
 			b.lane0.record(terr)
 		}
 		if err != nil {
@@ -486,8 +488,13 @@ func (g *gather) finish(ctx context.Context, p *part) {
 	// deadline, sooner than the timeout, cut its read short: that says
 	// nothing of the master (a Get is bounded by the timeout whatever
 	// the caller's deadline), and one merely slower than the caller
-	// wants would be marked down for every caller.
-	if p.lane != nil && !late { // late: outcome is the caller's deadline (callerTimedOut)
+	// wants would be marked down for every caller; the master is asked
+	// instead (askServer).
+	switch {
+	case p.lane == nil: // a Ring's shard
+	case late: // outcome is the caller's deadline (callerTimedOut)
+		p.lane.askServer()
+	default:
 		p.lane.record(outcome)
 	}
 	g.mu.Lock()
@@ -852,7 +859,9 @@ func (b *Backend) clusterWrites(ctx context.Context, keys []string, cmds []gored
 		}
 	}
 	for l, err := range outcome {
-		if !callerTimedOut(ctx, err) {
+		if callerTimedOut(ctx, err) {
+			l.askServer() // the caller's deadline: see askServer
+		} else {
 			l.record(err)
 		}
 	}

@@ -125,6 +125,7 @@ type lane struct {
 	fails   atomic.Int64 // consecutive failures
 	down    atomic.Bool  // marked down; a probe is running
 	downFor atomic.Int64 // failures that marked it down, for errors
+	asking  atomic.Bool  // a PING of askServer is running
 }
 
 // maxInFlight returns the flushes a lane may run at once: cfg.inFlight,
