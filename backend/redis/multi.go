@@ -21,15 +21,15 @@ var _ backend.MultiWriter = (*Backend)(nil)
 // Keys holding values this package did not write are left out of the map
 // and named in a *backend.MultiError (their errors wrap ErrForeignValue);
 // keys of another Redis type, which MGET reports as missing, are misses.
-// On a cluster or a Ring, the keys of a master (a shard) that is marked
-// down or does not answer are named in the *backend.MultiError too (their
-// errors wrap backend.ErrUnavailable and name it), with what the others
-// hold in the map; and if ctx ends (its deadline, a cancellation) while
-// some masters have answered and others not, GetMulti returns at once
-// what those that answered hold, naming each key of the others with an
-// error wrapping ctx's and naming the master. A standalone server that
-// does not answer fails the whole call, as does a ctx that ends before
-// any master answered.
+// On a cluster or a Ring, the keys of a master (a shard) that does not
+// answer, or of a cluster master marked down, are named in the
+// *backend.MultiError too (their errors wrap backend.ErrUnavailable and
+// name it), with what the others hold in the map; and if ctx ends (its
+// deadline, a cancellation) while some masters have answered and others
+// not, GetMulti returns at once what those that answered hold, naming
+// each key of the others with an error wrapping ctx's and naming the
+// master. A standalone server that does not answer fails the whole call,
+// as does a ctx that ends before any master answered.
 func (b *Backend) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
 	if len(keys) == 0 {
 		if err := b.check(ctx, "getmulti", "-"); err != nil {

@@ -226,3 +226,42 @@ func TestRingGetMultiShardHung(t *testing.T) {
 		t.Errorf("getmulti of the hung shard's keys alone: %d items, %v; want a whole failure wrapping context.DeadlineExceeded", len(m), err)
 	}
 }
+
+// TestRingGetMultiOtherType: a GetMulti on a Ring reads a key holding
+// another Redis type (a list) as a miss, as the doc promises and as on a
+// standalone server or a cluster (MGET reports it missing), with the
+// other keys' items. It failed as a whole: the Ring's pipelined GET of
+// that key answered WRONGTYPE.
+func TestRingGetMultiOtherType(t *testing.T) {
+	t.Parallel()
+	p1, p2 := testserver.Redis(t), testserver.Redis(t)
+	ring := goredis.NewRing(&goredis.RingOptions{
+		Addrs:                 map[string]string{"a": p1.Addr, "b": p2.Addr},
+		ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { ring.Close() })
+	b, err := NewFromClient(ring, WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx := context.Background()
+	keys := []string{"list"}
+	for i := range 6 {
+		k := fmt.Sprintf("user:%d", i)
+		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := ring.RPush(ctx, "list", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.GetMulti(ctx, keys)
+	if err != nil || len(m) != len(keys)-1 {
+		t.Fatalf("getmulti of 6 keys and a list on a Ring: %d items, %v; want 6 items and the list a miss", len(m), err)
+	}
+	if _, ok := m["list"]; ok {
+		t.Errorf("getmulti: the list read as an item")
+	}
+}
