@@ -97,11 +97,11 @@ func keysWhat(keys []string) string {
 }
 
 // gather holds what a GetMulti has read: the items found, the keys that
-// could not be read. On a cluster each master's pipeline adds its part
-// when it ends, concurrently. A caller whose ctx ends before a cluster's
-// read does seals it: it takes the parts of the masters that answered, and the
-// pipelines still running add nothing more (their commands are read only
-// by their own goroutine, once they are done).
+// could not be read. On a cluster (a Ring) each master's (shard's)
+// pipeline adds its part when it ends, concurrently. A caller whose ctx
+// ends before such a read does seals it: it takes the parts of the masters
+// that answered, and the pipelines still running add nothing more (their
+// commands are read only by their own goroutine, once they are done).
 type gather struct {
 	b      *Backend
 	mu     sync.Mutex
