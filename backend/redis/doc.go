@@ -212,9 +212,10 @@
 //     goroutines, such as a cluster pipeline's per node, are go-redis's.)
 //
 // NewFromClient guards only the connections the client dials after it
-// (with a go-redis dial hook, on a *goredis.Client and on the nodes a
-// *goredis.ClusterClient creates later), does not pipeline their
-// handshake, and protects nothing of other clients (a Ring): give the
+// (with a go-redis dial hook, on a *goredis.Client, on the nodes a
+// *goredis.ClusterClient creates later, and on the shards of a
+// *goredis.Ring that are up then or created later), does not pipeline
+// their handshake, and protects nothing of other clients: give the
 // options to New or NewCluster instead where replies may be hostile.
 //
 // # Redis Sentinel

@@ -196,10 +196,11 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 // replies are validated before go-redis reads them and they are reset
 // when closed (see the package documentation, "Untrusted replies"). On a
 // *goredis.ClusterClient it adds the hook to the nodes the client creates
-// from then on. Connections dialed before, those of nodes the cluster
-// client already had, and those of other clients (a Ring) are not
-// guarded, and no handshake is pipelined: give the options to New or
-// NewCluster for all of it. NewFromClient returns an error if client is
+// from then on; on a *goredis.Ring, to the shards it has that are up and
+// those it creates from then on. Connections dialed before, those of
+// nodes the cluster client already had, those of a Ring's shards down at
+// the time, and those of other clients are not guarded, and no handshake
+// is pipelined: give the options to New or NewCluster for all of it. NewFromClient returns an error if client is
 // nil.
 func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend, error) {
 	if client == nil {
@@ -215,6 +216,18 @@ func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend,
 	case *goredis.ClusterClient:
 		b.user = c.Options().Username
 		c.OnNewNode(func(n *goredis.Client) { n.AddHook(b.guard) })
+	case *goredis.Ring:
+		// A Ring made its shards' clients when it was made: those up now
+		// are hooked here, those it makes later (SetAddrs) when made.
+		// There is no other way to guard a Ring (no constructor here
+		// takes its options), and unguarded, one reply announcing 1 GiB
+		// made go-redis allocate it.
+		b.user = c.Options().Username
+		c.OnNewNode(func(n *goredis.Client) { n.AddHook(b.guard) })
+		_ = c.ForEachShard(context.Background(), func(_ context.Context, n *goredis.Client) error {
+			n.AddHook(b.guard)
+			return nil
+		})
 	}
 	return b, nil
 }
