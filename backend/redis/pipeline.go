@@ -357,11 +357,16 @@ func (l *lane) flush(calls []*call) {
 	}
 	var ctx context.Context = &live[0].ctx
 	live[0].ctx.dl = monoTime(dl)
-	if now-(dl-int64(l.b.cfg.timeout)) > int64(lateFlush) {
+	if l.b.doneCtx || now-(dl-int64(l.b.cfg.timeout)) > int64(lateFlush) {
 		// The flush starts well after its first call arrived: go-redis
 		// must stop waiting for a connection being dialed at the
 		// deadline, which takes a context that can be done (a flush
-		// made at once is bounded by DialTimeout, the timeout).
+		// made at once is bounded by DialTimeout, the timeout). So must
+		// a client that retries a command that timed out (MaxRetries:
+		// New's clients have none unless set, go-redis's 3) after a
+		// backoff it sleeps on the context: on one never done, a Get
+		// with a 300 ms timeout took 4.4 s on a Ring with MaxRetries 10,
+		// 0.73 s on a client with a backoff of 100 ms to 1 s.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(context.Background(), monoTime(dl))
 		defer cancel()

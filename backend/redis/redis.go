@@ -32,6 +32,10 @@ type Backend struct {
 	cluster *goredis.ClusterClient // non-nil for a cluster client
 	single  *goredis.Client        // non-nil for a standalone client
 	owns    bool                   // Close closes client
+	// doneCtx: the client retries a command that failed (its
+	// MaxRetries), after a backoff it sleeps on the command's context,
+	// so a flush's context must be done at its deadline (see flush).
+	doneCtx bool
 	closed  atomic.Bool
 	cfg     config
 	user    string // ACL user, for error messages
@@ -234,15 +238,24 @@ func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend,
 
 func newBackend(c goredis.UniversalClient, cfg config) *Backend {
 	b := &Backend{client: c, cfg: cfg, stop: make(chan struct{}), owners: newOwners()}
+	// go-redis's options, once in a client, say retries with a
+	// MaxRetries above 0 (-1 and 0 say none, by type); a client of
+	// another kind may retry.
 	switch c := c.(type) {
 	case *goredis.ClusterClient:
 		b.cluster = c
 		b.lanes = make(map[string]*lane)
+		b.doneCtx = c.Options().MaxRetries > 0
 	case *goredis.Client:
 		b.single = c
 		b.lane0 = &lane{b: b, addr: c.Options().Addr}
+		b.doneCtx = c.Options().MaxRetries > 0
+	case *goredis.Ring:
+		b.lane0 = &lane{b: b, addr: fmt.Sprintf("%T", c)}
+		b.doneCtx = c.Options().MaxRetries > 0
 	default:
 		b.lane0 = &lane{b: b, addr: fmt.Sprintf("%T", c)}
+		b.doneCtx = true
 	}
 	return b
 }
