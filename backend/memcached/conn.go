@@ -62,6 +62,7 @@ func (c *timedConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	c.guard.request(p)
 	return c.Conn.Write(p)
 }
 
@@ -110,6 +111,16 @@ type textGuard struct {
 	lineLen int
 	left    int   // bytes of the current value still to come, CRLF included
 	bad     error // bytes came that answer no request
+
+	// keys is the number of keys a get asks (the words of its request
+	// line, reqDone once its end was written), values the VALUE blocks of
+	// its reply so far: a reply has no more blocks than keys asked, so a
+	// server cannot make gomemcache hold more than keys values. Without
+	// the bound, a server answering a GetMulti of 2 keys with VALUE
+	// blocks of unasked keys, without end, made it allocate 1.6 GiB
+	// within a 1 s timeout (1 GiB of it held).
+	keys, values int
+	reqDone      bool
 }
 
 const (
@@ -135,7 +146,24 @@ func (g *textGuard) begin(req []byte, nc net.Conn) error {
 	}
 	g.get = bytes.HasPrefix(req, []byte("get")) || bytes.HasPrefix(req, []byte("gat"))
 	g.state, g.line, g.lineLen, g.left = guardLine, g.line[:0], 0, 0
+	g.keys, g.values, g.reqDone = 0, 0, false
+	if bytes.HasPrefix(req, []byte("gat")) {
+		g.keys = -1 // "gat <exptime> <key>*": the first word is no key
+	}
 	return nil
+}
+
+// request follows p, bytes of the request begun (begin first): for a get,
+// it counts the keys of the request line, one per space (gomemcache
+// separates them by one), across the writes the line takes.
+func (g *textGuard) request(p []byte) {
+	if !g.get || g.reqDone {
+		return
+	}
+	if i := bytes.IndexByte(p, '\n'); i >= 0 {
+		p, g.reqDone = p[:i], true
+	}
+	g.keys += bytes.Count(p, []byte{' '})
 }
 
 // check follows b, the bytes just read, and returns how many of them
@@ -191,6 +219,9 @@ func (g *textGuard) endLine() error {
 	}
 	if full > maxGuardLine {
 		return protoErr(fmt.Sprintf("VALUE line of %d bytes", full))
+	}
+	if g.values++; g.values > g.keys {
+		return protoErr(fmt.Sprintf("reply carries more VALUE blocks than the %d key(s) asked: %q", max(g.keys, 0), bytes.TrimRight(line, "\r\n")))
 	}
 	f := bytes.Fields(line[len("VALUE "):])
 	if len(f) < 3 {

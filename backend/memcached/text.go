@@ -27,10 +27,11 @@ import (
 // request the network still holds is never delivered afterwards; a
 // connection gomemcache closes (a timeout, an error) is reset too (see
 // timedConn.Close). Every reply is checked on its way to gomemcache
-// (textGuard): a VALUE larger than the client accepts fails before
-// gomemcache allocates it, and bytes after the end of a reply, or arriving
-// between requests, condemn the connection. The keys of VALUE lines are
-// checked against the keys asked for.
+// (textGuard): a VALUE larger than the client accepts, or one more VALUE
+// than the keys asked, fails before gomemcache allocates it, and bytes
+// after the end of a reply, or arriving between requests, condemn the
+// connection. The keys of VALUE lines are checked against the keys asked
+// for.
 
 // textEngine is the text-protocol engine of one server: its idle
 // textConns, at most max_idle_conns of them.
