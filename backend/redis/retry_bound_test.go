@@ -72,3 +72,19 @@ func TestRetryingClientBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestRetriesNeedDoneContext: only a client that retries makes flushes
+// derive a context (TestRetryingClientBounded); New's clients, without
+// retries unless max_retries is set, keep the flush without one.
+func TestRetriesNeedDoneContext(t *testing.T) {
+	for u, want := range map[string]bool{
+		"redis://127.0.0.1:1/0":                            false,
+		"redis://127.0.0.1:1/0?max_retries=2":              true,
+		"redis://127.0.0.1:1,127.0.0.1:2/0?cluster=true":   false,
+		"redis://127.0.0.1:1/0?cluster=true&max_retries=2": true,
+	} {
+		if b := mustOpen(t, u); b.doneCtx != want {
+			t.Errorf("%s: flushes derive a context that can be done: %v, want %v", u, b.doneCtx, want)
+		}
+	}
+}
