@@ -743,3 +743,84 @@ func TestTimeoutGenerationWait(t *testing.T) {
 		}
 	})
 }
+
+// The Dict calls and wrappers TestTimeoutBoundsTheWholeCall leaves out
+// that make more than one backend call are bounded by the one timeout
+// too: counters set, reset, deleted and read (each with the counter's
+// generation read first), Add with the generation due, a near cache's
+// Update and Touch, and GetOrLoad stale-while-revalidate's fill.
+func TestTimeoutBoundsTheWrappers(t *testing.T) {
+	near := memdict.WithNearCache(memdict.NearCache{MaxStale: time.Minute})
+	load := func(context.Context, string) (string, error) { return "loaded", nil }
+	cases := []struct {
+		name    string
+		opts    []memdict.Option
+		due     bool
+		run     func(ctx context.Context, d *memdict.Dict[string], c *memdict.Counters) error
+		wantErr bool
+	}{
+		{"Counters.Set", nil, false, func(ctx context.Context, _ *memdict.Dict[string], c *memdict.Counters) error {
+			return c.Set(ctx, "n", 5)
+		}, true},
+		{"Counters.Reset", nil, false, func(ctx context.Context, _ *memdict.Dict[string], c *memdict.Counters) error {
+			return c.Reset(ctx, "n")
+		}, true},
+		{"Counters.Delete", nil, false, func(ctx context.Context, _ *memdict.Dict[string], c *memdict.Counters) error {
+			return c.Delete(ctx, "n")
+		}, true},
+		{"Counters.Dec", nil, false, func(ctx context.Context, _ *memdict.Dict[string], c *memdict.Counters) error {
+			_, err := c.Dec(ctx, "n")
+			return err
+		}, true},
+		{"Add with the generation due", nil, true, func(ctx context.Context, d *memdict.Dict[string], _ *memdict.Counters) error {
+			_, err := d.Add(ctx, "new", "v")
+			return err
+		}, true},
+		{"near cache Update", []memdict.Option{near}, false, func(ctx context.Context, d *memdict.Dict[string], _ *memdict.Counters) error {
+			_, err := d.Update(ctx, "k", appendPlus)
+			return err
+		}, true},
+		{"near cache Touch", []memdict.Option{near}, false, func(ctx context.Context, d *memdict.Dict[string], _ *memdict.Counters) error {
+			return d.Touch(ctx, "k", time.Minute)
+		}, true},
+		{"GetOrLoad stale-while-revalidate of a missing key", []memdict.Option{memdict.WithStaleWhileRevalidate(time.Minute)}, false,
+			func(ctx context.Context, d *memdict.Dict[string], _ *memdict.Counters) error {
+				v, err := d.GetOrLoad(ctx, "absent", load)
+				if err == nil && v != "loaded" {
+					err = fmt.Errorf("GetOrLoad = %q", v)
+				}
+				return err
+			}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			be := newSlow(t, slowTimeout)
+			d := newDict[string](t, be, "p", tc.opts...)
+			c, err := memdict.NewCounters(be, "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := d.Store(ctx, "k", "v", memdict.TTL(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.due {
+				memdict.MarkGenerationDue(d)
+			}
+			be.slow(slowLatency)
+			start := time.Now()
+			err = tc.run(ctx, d, c)
+			elapsed := time.Since(start)
+			calls := be.recorded()
+			be.slow(0)
+			if tc.wantErr && err == nil {
+				t.Errorf("the call succeeded in %v, want it to run out of its timeout", elapsed)
+			}
+			if !tc.wantErr && err != nil {
+				t.Errorf("the call failed: %v", err)
+			}
+			checkBounded(t, start, elapsed, calls, err)
+		})
+	}
+}
