@@ -42,9 +42,35 @@ func TestHostileServer(t *testing.T) {
 	srv := testserver.Redis(t)
 	for seed := range uint64(hostileSeeds) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			hostileRunSeed(t, srv.Addr, seed+1, hostile.RESPKinds)
+			hostileRunSeed(t, srv.Addr, seed+1, hostile.RESPKinds, openHostileURL)
 		})
 	}
+}
+
+// TestHostileServerRing runs the suite, one seed, on a Backend on a Ring
+// (NewFromClient) with go-redis's default retries: a Ring's shards were
+// not guarded, and its retries slept past the timeout.
+func TestHostileServerRing(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Redis(t)
+	hostileRunSeed(t, srv.Addr, 1, hostile.RESPKinds, func(t *testing.T, addr string) *Backend {
+		ring := goredis.NewRing(&goredis.RingOptions{Addrs: map[string]string{"a": addr},
+			HeartbeatFrequency:    time.Hour, // the proxy's shard stays in the ring
+			ContextTimeoutEnabled: true, DialTimeout: hostileTimeout, PoolTimeout: hostileTimeout})
+		t.Cleanup(func() { ring.Close() })
+		b, err := NewFromClient(ring, WithTimeout(hostileTimeout), WithRetryInterval(50*time.Millisecond), WithMaxValueLen(65536))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
+}
+
+// openHostileURL opens the Backend of the hostile suite on the proxy at
+// addr through a URL (New).
+func openHostileURL(t *testing.T, addr string) *Backend {
+	return mustOpen(t, fmt.Sprintf("redis://%s?timeout=%v&retry_interval=50ms&max_value_length=65536", addr, hostileTimeout))
 }
 
 // hostileValue is the value written under key at version n: it names its
@@ -95,12 +121,13 @@ func (s *hostileStats) wrongKey(format string, args ...any) {
 }
 
 // hostileRunSeed runs the calls for hostileRun through a proxy to addr
-// that mistreats hostileRate of the replies with kinds, drawn from seed.
-func hostileRunSeed(t *testing.T, addr string, seed uint64, kinds []hostile.Kind) {
+// that mistreats hostileRate of the replies with kinds, drawn from seed,
+// on the Backend open makes on the proxy's address.
+func hostileRunSeed(t *testing.T, addr string, seed uint64, kinds []hostile.Kind, open func(t *testing.T, addr string) *Backend) {
 	p := hostile.Start(t, addr, hostile.RESPFramer)
 	// Memory is bounded by the max value length (plus a small bound) for
 	// each reply being read: a cache's, not Redis's 512 MiB.
-	b := mustOpen(t, fmt.Sprintf("redis://%s?timeout=%v&retry_interval=50ms&max_value_length=65536", p.Addr(), hostileTimeout))
+	b := open(t, p.Addr())
 	ctx := context.Background()
 	keys := make([]string, 32)
 	for i := range keys {
