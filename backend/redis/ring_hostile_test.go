@@ -15,7 +15,7 @@ import (
 )
 
 // TestRingHugeReplyRefused: a Backend on a Ring (NewFromClient) whose
-// shard answers GET with a bulk announcing 1 GiB fails the call with a
+// shard answers GET (or MGET) with a bulk announcing 1 GiB fails the call with a
 // protocol error at once, allocating little, as New's Backend does. The
 // Ring's shards were not guarded: go-redis allocated what the reply
 // announced (2 GiB in all for one Get, which waited out its 2 s timeout),
@@ -42,8 +42,11 @@ func TestRingHugeReplyRefused(t *testing.T) {
 		}
 	}
 	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
-		if len(reply) > 0 && reply[0] == '$' {
+		switch {
+		case len(reply) > 0 && reply[0] == '$': // a GET's
 			return c.Write([]byte("$1073741824\r\n"))
+		case len(reply) > 0 && reply[0] == '*': // an MGET's (a Ring's GetMulti)
+			return c.Write([]byte("*2\r\n$1073741824\r\n"))
 		}
 		return c.Write(reply)
 	}))
