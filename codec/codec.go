@@ -66,16 +66,27 @@ var (
 	JSON Codec = jsonCodec{}
 	// Gob encodes with encoding/gob; every value carries its type
 	// description, so it is larger and slower than MsgPack. A value that
-	// holds itself is an encoding error.
+	// holds itself, or nests deeper than 100,000 levels, is an encoding
+	// error.
 	//
-	// Unlike MsgPack and JSON, Gob does not bound what a value makes its
-	// reader allocate (MsgPackMaxAlloc): encoding/gob sizes slices by the
-	// counts a value states, and an element as small as a byte (a struct
-	// whose fields are all zero) decodes to a whole Go element, so a 10 KB
-	// value read as a slice of 8 KiB structs allocates about 358 MiB. Use
-	// Gob only for values that programs you trust write; a Dict reads
-	// values with its own codec only, so Dicts of other codecs are not
-	// exposed to it.
+	// Like MsgPack and JSON, Gob bounds what a value makes its reader
+	// allocate (MsgPackMaxAlloc): encoding/gob makes a map for the count a
+	// value states, a slice for up to 10 MB of elements, and decodes an
+	// element as small as a byte (a struct whose fields are all zero) to a
+	// whole Go element, so 23 bytes stating 2^20 pairs allocated 38 MB and
+	// 10 KB read as a slice of 8 KiB structs 358 MiB. Unmarshal walks the
+	// value first, as the decoder will read it, with the Go types it
+	// decodes into, and refuses one whose slices, maps, pointers,
+	// interface values and type definitions (which the decoder reads and
+	// compiles) would take more, which states more elements than its bytes
+	// hold, or which nests deeper than the encoder writes. An interface
+	// value is charged as the type gob.Register registered under its name;
+	// a name whose type the walk cannot find (not registered, or an array
+	// of more than 4096 elements, or of elements that decode themselves)
+	// is an error. Not bounded: strings and []byte, which take their size
+	// in the value (a []byte over 10 MB up to about five times, as it
+	// grows), and what a GobDecoder or BinaryUnmarshaler allocates, which
+	// is its own.
 	Gob Codec = gobCodec{}
 	// Raw stores string and []byte values as they are. Marshal and
 	// Unmarshal accept string, []byte, *string and *[]byte only.
@@ -305,7 +316,13 @@ func (gobCodec) Marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Unmarshal decodes data, which may come from anyone (a value another
+// program stored): what the slices, maps, pointers and interface values
+// it decodes to take is bounded first (checkGob, MsgPackMaxAlloc).
 func (gobCodec) Unmarshal(data []byte, v any) error {
+	if err := checkGob(data, v); err != nil {
+		return err
+	}
 	r := bytes.NewReader(data)
 	if err := gob.NewDecoder(r).Decode(v); err != nil {
 		return err

@@ -16,8 +16,9 @@ import (
 // elements of the slices and maps a value decodes to. An element may
 // take one byte of the value (a nil, an empty map) and a whole element of
 // the Go type decoded into: without a bound, a value of 1 MiB of nils
-// decoded into a []T of a 1 KiB T would allocate 1 GiB. The JSON codec
-// keeps to the same bound.
+// decoded into a []T of a 1 KiB T would allocate 1 GiB. The JSON and
+// Gob codecs keep to the same bound (Gob counting pointers, interface
+// values and the struct types its decoder compiles too).
 const MsgPackMaxAlloc = 64 << 20
 
 // anyType stands for an interface: what msgpack decodes into any.
