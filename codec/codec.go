@@ -318,11 +318,19 @@ func (gobCodec) Marshal(v any) ([]byte, error) {
 
 // Unmarshal decodes data, which may come from anyone (a value another
 // program stored): what the slices, maps, pointers and interface values
-// it decodes to take is bounded first (checkGob, MsgPackMaxAlloc).
-func (gobCodec) Unmarshal(data []byte, v any) error {
+// it decodes to take is bounded first (checkGob, MsgPackMaxAlloc), and a
+// panic of the decoder is an error.
+func (gobCodec) Unmarshal(data []byte, v any) (err error) {
 	if err := checkGob(data, v); err != nil {
 		return err
 	}
+	defer func() {
+		// encoding/gob recovers its own errors only: a field a value sets
+		// through a nil embedded pointer panics in reflect.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("gob: cannot decode into %T: %v", v, p)
+		}
+	}()
 	r := bytes.NewReader(data)
 	if err := gob.NewDecoder(r).Decode(v); err != nil {
 		return err

@@ -483,6 +483,33 @@ func gobValueID(msg []byte) int64 {
 	return id
 }
 
+type (
+	gobInner struct{ X int }
+	gobOuter struct {
+		*gobInner
+		Y int
+	}
+)
+
+// A field a value names that the Go type promotes from an embedded
+// pointer, nil, made encoding/gob panic in reflect ("indirection through
+// nil pointer to embedded struct"), out of Unmarshal: a Dict recovers it,
+// any other caller crashed. It is an error now.
+func TestGobUnmarshalPanicIsError(t *testing.T) {
+	b := gobEncode(t, struct{ X, Y int }{X: 1, Y: 2})
+	var v gobOuter
+	err := Gob.Unmarshal(b, &v)
+	t.Logf("Unmarshal: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "nil pointer to embedded struct") {
+		t.Errorf("Unmarshal: %v, want the decoder's panic as an error", err)
+	}
+	// The encoder sends Y only (gobInner is not exported).
+	var w gobOuter
+	if err := Gob.Unmarshal(gobEncode(t, gobOuter{gobInner: &gobInner{X: 1}, Y: 2}), &w); err != nil || w.Y != 2 {
+		t.Errorf("Unmarshal of a real value: %v, %+v", err, w)
+	}
+}
+
 // The walk never panics, whatever the bytes, nor does Unmarshal into
 // types of every shape; what it accepts decodes within the bound.
 func FuzzCheckGob(f *testing.F) {
@@ -503,6 +530,7 @@ func FuzzCheckGob(f *testing.F) {
 		func() any { return new(map[string]any) },
 		func() any { return new(*gobTree) },
 		func() any { return new(any) },
+		func() any { return new(gobOuter) },
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, target := range targets {
