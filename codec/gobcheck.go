@@ -132,6 +132,8 @@ type gobChecker struct {
 	concrete  map[string]reflect.Type // the types of interface values' names
 	total     uint64
 	over      string // what took the total past the bound
+	extType   reflect.Type
+	ext       int // external(extType)
 }
 
 // Types that decode themselves, in the order encoding/gob looks for them
@@ -492,6 +494,30 @@ func gobRound(size uint64) uint64 {
 	return size + size/4 + 16
 }
 
+// gobScalar returns the wire type of a bool or number Go type, or 0.
+func gobScalar(t reflect.Type) int64 {
+	switch t.Kind() {
+	case reflect.Bool:
+		return gobBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return gobInt
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return gobUint
+	case reflect.Float32, reflect.Float64:
+		return gobFloat
+	}
+	return 0
+}
+
+// external is gobExternal, remembering the last type asked about: the
+// elements of a slice are of one.
+func (c *gobChecker) external(t reflect.Type) int {
+	if t != c.extType {
+		c.extType, c.ext = t, gobExternal(t)
+	}
+	return c.ext
+}
+
 // gobBase returns t without its pointers, and false for a type that is
 // nothing but pointers to itself.
 func gobBase(t reflect.Type) (reflect.Type, bool) {
@@ -533,7 +559,7 @@ func (c *gobChecker) value(id int64, t reflect.Type, depth int) error {
 	if err != nil {
 		return err
 	}
-	if x := gobExternal(t); x >= 0 {
+	if x := c.external(t); x >= 0 {
 		if w == nil || w.kind != x {
 			return errGobFails
 		}
@@ -543,16 +569,11 @@ func (c *gobChecker) value(id int64, t reflect.Type, depth int) error {
 	if w != nil && w.kind >= gobEncoderT {
 		return errGobFails
 	}
-	var want int64
+	want := gobScalar(t)
 	switch t.Kind() {
-	case reflect.Bool:
-		want = gobBool
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		want = gobInt
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		want = gobUint
-	case reflect.Float32, reflect.Float64:
-		want = gobFloat
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
 	case reflect.Complex64, reflect.Complex128:
 		want = gobComplex
 	case reflect.String:
@@ -633,6 +654,15 @@ func (c *gobChecker) count(what string, per uint64) (uint64, error) {
 // elems walks the n elements of an array or slice, as
 // Decoder.decodeArrayHelper: each needs a byte left in the message.
 func (c *gobChecker) elems(n uint64, id int64, t reflect.Type, depth int) error {
+	if id >= gobBool && id <= gobFloat && (t == nil || gobScalar(t) == id && c.external(t) < 0) {
+		// Numbers, which allocate nothing: read at once.
+		for range n {
+			if _, err := c.uint(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for range n {
 		if len(c.buf) == 0 {
 			return errGobFails

@@ -572,5 +572,13 @@ func BenchmarkGobUnmarshal(b *testing.B) {
 				}
 			}
 		})
+		b.Run(bc.name+"/walk", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := checkGob(data, bc.into()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
