@@ -202,3 +202,58 @@ func BenchmarkGetMultiCluster100(b *testing.B) {
 		}
 	}
 }
+
+// ringBench opens a Backend (NewFromClient) on a Ring of two local
+// servers and stores 100 100-byte values, k0 to k99, on it.
+func ringBench(b *testing.B) *Backend {
+	p1, p2 := testserver.Redis(b), testserver.Redis(b)
+	ring := goredis.NewRing(&goredis.RingOptions{
+		Addrs:                 map[string]string{"a": p1.Addr, "b": p2.Addr},
+		ContextTimeoutEnabled: true,
+	})
+	b.Cleanup(func() { ring.Close() })
+	be, err := NewFromClient(ring)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	for i := range 100 {
+		if err := be.Set(context.Background(), backend.Item{Key: "k" + strconv.Itoa(i), Value: make([]byte, 100)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return be
+}
+
+// BenchmarkGetHitRing reads one 100-byte value in a loop on a Ring of two
+// servers: the cost of finding the key's shard and its lane.
+func BenchmarkGetHitRing(b *testing.B) {
+	be := ringBench(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := be.Get(ctx, "k0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGetParallelRing reads 100 values from 32 goroutines on a Ring
+// of two servers, the calls batched per shard.
+func BenchmarkGetParallelRing(b *testing.B) {
+	be := ringBench(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := be.Get(ctx, "k"+strconv.Itoa(i%100)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}

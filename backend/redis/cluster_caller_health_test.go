@@ -62,8 +62,9 @@ func TestClusterGetMultiCallerDeadlineNotMasterFailure(t *testing.T) {
 // TestClusterGetMultiCallerDeadlineNotMasterFailure), but the server is
 // then asked itself, within the timeout. Once it is marked down, its keys
 // are named at once, wrapping backend.ErrUnavailable and naming it, on a
-// cluster with the other masters' items. No call counted: it was never
-// marked down, every call waiting its caller's whole deadline.
+// cluster (a Ring) with the other masters' (shards') items. No call
+// counted: it was never marked down, every call waiting its caller's
+// whole deadline (and a Ring's shards had no health of their own).
 func TestCallerDeadlinesHungServerMarkedDown(t *testing.T) {
 	t.Parallel()
 	const callerWait = 100 * time.Millisecond
@@ -91,6 +92,26 @@ func TestCallerDeadlinesHungServerMarkedDown(t *testing.T) {
 			t.Errorf("getmulti once the hung master is marked down took %v", d)
 		}
 		t.Logf("marked down after %d getmulti calls with a %v deadline; then %v: %d items, %d named", calls, callerWait, d.Round(time.Millisecond), len(m), len(me.Errors))
+	})
+	t.Run("ring", func(t *testing.T) {
+		t.Parallel()
+		b, frozen, live, addr := hungRing(t, WithFailureLimit(2), WithRetryInterval(hungRetry))
+		b.lanesMu.RLock()
+		l := b.lanes[addr]
+		b.lanesMu.RUnlock()
+		if l == nil {
+			t.Fatalf("no lane of its own for shard %s", addr)
+		}
+		all := append(append([]string{}, live...), frozen...)
+		calls := markedDownBy(t, b, l, all, callerWait)
+		start := time.Now()
+		m, err := b.GetMulti(context.Background(), all)
+		d := time.Since(start)
+		var me *backend.MultiError
+		if !errors.As(err, &me) || len(me.Errors) != len(frozen) || len(m) != len(live) || d > fast {
+			t.Fatalf("getmulti once the hung shard is marked down: %d items, %.300v after %v; want %d items and its %d keys named at once", len(m), err, d, len(live), len(frozen))
+		}
+		t.Logf("marked down after %d getmulti calls with a %v deadline", calls, callerWait)
 	})
 	t.Run("standalone", func(t *testing.T) {
 		t.Parallel()

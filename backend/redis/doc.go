@@ -120,11 +120,13 @@
 // then fail at once with an error wrapping backend.ErrUnavailable that
 // names it, while a background probe PINGs it every retry_interval
 // (default 2s) until it answers. On a cluster each master is marked down
-// on its own; a GetMulti then returns what the other masters hold and a
-// *backend.MultiError naming each key it could not read, as it does when
-// the caller's context ends (a deadline shorter than the timeout, a
-// cancellation) before a master has answered: that master's keys are
-// named with the context's error. A multi-key call cut short so, by a
+// and probed on its own, as is each shard of a Ring (NewFromClient with a
+// *goredis.Ring), whose calls are batched per shard: the other masters
+// (shards) are still served. A GetMulti then returns what the other
+// masters hold and a *backend.MultiError naming each key it could not
+// read, as it does when the caller's context ends (a deadline shorter
+// than the timeout, a cancellation) before a master has answered: that
+// master's keys are named with the context's error. A multi-key call cut short so, by a
 // deadline shorter than the timeout, does not count as a failure (the
 // server might have answered within the timeout); the server is PINGed
 // instead, bounded by the timeout, and that counts, so that a server that

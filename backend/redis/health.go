@@ -12,8 +12,8 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
-// Server health: see WithFailureLimit. Each lane (a standalone server, or
-// one master of a cluster) counts the flushes in a row that failed without
+// Server health: see WithFailureLimit. Each lane (a standalone server, one
+// master of a cluster, or one shard of a Ring) counts the flushes in a row that failed without
 // an answer from its server (a timeout, a refused or dropped connection).
 // At cfg.failureLimit the server is marked down: calls for it fail at once
 // and a background goroutine PINGs it every cfg.retryInterval, bounded by
@@ -129,7 +129,8 @@ func (l *lane) probe() {
 }
 
 // left drops the lane, whose node's client n go-redis closed: it does
-// so a minute after the node left the cluster. Else the lane of every
+// so a minute after the node left the cluster, and at once for a shard
+// SetAddrs removed from a Ring (or when the Ring is closed). Else the lane of every
 // address that ever left while marked down would keep a goroutine
 // probing a closed client, until Close. If the address comes back, its
 // next call makes a lane anew (with the client go-redis then makes).

@@ -22,7 +22,7 @@ var _ backend.MultiWriter = (*Backend)(nil)
 // and named in a *backend.MultiError (their errors wrap ErrForeignValue);
 // keys of another Redis type, which MGET reports as missing, are misses.
 // On a cluster or a Ring, the keys of a master (a shard) that does not
-// answer, or of a cluster master marked down, are named in the
+// answer, or of a master (a shard) marked down, are named in the
 // *backend.MultiError too (their errors wrap backend.ErrUnavailable and
 // name it), with what the others hold in the map; and if ctx ends (its
 // deadline, a cancellation) while some masters have answered and others
@@ -267,7 +267,7 @@ func mgetValues(addr string, n int, vals []any) error {
 // servers' MGETs too).
 type part struct {
 	addr  string
-	lane  *lane // the master's on a cluster, for its health; nil on a Ring
+	lane  *lane // the master's (the shard's), for its health
 	pipe  goredis.Pipeliner
 	mgets []partMGet
 	done  bool // its outcome is in the gather, or it was not sent (under gather.mu)
@@ -343,6 +343,16 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather)
 	}
 	// Each master's MGETs contiguous, as run needs.
 	slices.SortStableFunc(mgets, func(a, b partMGet) int { return cmp.Compare(a.part, b.part) })
+	g.refuseDown(parts, mgets, func(int) goredis.Pipeliner { return b.client.Pipeline() })
+	g.run(ctx, parts, mgets)
+	return nil
+}
+
+// refuseDown marks done each part whose server is marked down and adds
+// its keys (mgets holds each part's MGETs) to g's failures, with the
+// error the lane refuses calls with; it gives each other part i the
+// pipeline pipe(i).
+func (g *gather) refuseDown(parts []part, mgets []partMGet, pipe func(i int) goredis.Pipeliner) {
 	var refused []backend.KeyError
 	for i := range parts {
 		if err := parts[i].lane.admit(); err != nil {
@@ -356,24 +366,25 @@ func (b *Backend) getMultiCluster(ctx context.Context, keys []string, g *gather)
 			}
 			continue
 		}
-		parts[i].pipe = b.client.Pipeline()
+		parts[i].pipe = pipe(i)
 	}
 	if refused != nil {
 		g.mu.Lock()
 		g.failed = append(g.failed, refused...)
 		g.mu.Unlock()
 	}
-	g.run(ctx, parts, mgets)
-	return nil
 }
 
 // getMultiRing reads keys on a Ring: one MGET (per maxMGetKeys keys) per
 // shard, in one pipeline per shard, on the shard's own client (see part):
 // go-redis's Ring pipeline, also split by shard, sets one error on all
-// its commands. The keys of an MGET that failed are added to g's
-// failures. Each shard's part goes into g as soon as its pipeline ends.
+// its commands. As on a cluster, the keys of a shard marked down are not
+// sent; they and the keys of an MGET that failed are added to g's
+// failures, and an MGET that failed counts as a failure of its shard.
+// Each shard's part goes into g as soon as its pipeline ends.
 func (b *Backend) getMultiRing(ctx context.Context, ring *goredis.Ring, keys []string, g *gather) error {
 	var parts []part
+	var clients []*goredis.Client // of each part
 	index := make(map[*goredis.Client]int)
 	mgets, err := groupKeys(keys, func(k string) (int, error) {
 		c, err := ring.GetShardClientForKey(k)
@@ -382,15 +393,21 @@ func (b *Backend) getMultiRing(ctx context.Context, ring *goredis.Ring, keys []s
 		}
 		i, ok := index[c]
 		if !ok {
+			l, err := b.nodeLane(c)
+			if err != nil {
+				return 0, err // closed
+			}
 			i = len(parts)
 			index[c] = i
-			parts = append(parts, part{addr: c.Options().Addr, pipe: c.Pipeline()})
+			parts = append(parts, part{addr: l.addr, lane: l})
+			clients = append(clients, c)
 		}
 		return i, nil
 	})
 	if err != nil {
 		return err
 	}
+	g.refuseDown(parts, mgets, func(i int) goredis.Pipeliner { return clients[i].Pipeline() })
 	g.run(ctx, parts, mgets)
 	return nil
 }
@@ -491,7 +508,6 @@ func (g *gather) finish(ctx context.Context, p *part) {
 	// wants would be marked down for every caller; the master is asked
 	// instead (askServer).
 	switch {
-	case p.lane == nil: // a Ring's shard
 	case late: // outcome is the caller's deadline (callerTimedOut)
 		p.lane.askServer()
 	default:

@@ -118,7 +118,7 @@ func (b *Backend) Timeout() time.Duration { return b.cfg.timeout }
 // is marked down, calls for its keys fail at once with an error wrapping
 // backend.ErrUnavailable that names it, and the Backend probes it in the
 // background (see WithRetryInterval) until it answers again. On a cluster
-// each master is marked down on its own.
+// each master is marked down on its own, on a Ring each shard.
 func WithFailureLimit(n int) Option {
 	return func(c *config) {
 		if n < 0 {

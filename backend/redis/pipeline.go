@@ -21,7 +21,8 @@ import (
 //
 // Every single-key call (Get, Set, Add, CompareAndSwap, Delete, Touch,
 // Increment) becomes a call handed to the lane of its server: the
-// standalone server, or the master that holds the key on a cluster. A lane
+// standalone server, the master that holds the key on a cluster, or the
+// shard the key is on on a Ring. A lane
 // lets cfg.inFlight flushes run at once. A call that finds a free slot is
 // flushed at once, alone, as a plain command (in the caller's goroutine
 // when its context cannot be cancelled); the others queue, and when a
@@ -112,9 +113,9 @@ func (c *call) fail(err error) {
 type lane struct {
 	b    *Backend
 	addr string
-	// node is the server's own client on a cluster, for probes; nil
-	// elsewhere (probes then use the Backend's client). It is the client
-	// go-redis gives for addr now (see lane).
+	// node is the server's own client on a cluster or a Ring, for
+	// probes; nil elsewhere (probes then use the Backend's client). It is
+	// the client go-redis gives for addr now (see nodeLane).
 	node atomic.Pointer[goredis.Client]
 
 	mu       sync.Mutex
@@ -138,9 +139,12 @@ func (l *lane) maxInFlight() int {
 }
 
 // lane returns the lane of key's server, or an error wrapping
-// backend.ErrUnavailable if a cluster's slots cannot be loaded, or
-// backend.ErrClosed after Close.
+// backend.ErrUnavailable if a cluster's slots cannot be loaded, an error
+// if no shard of a Ring is up, or backend.ErrClosed after Close.
 func (b *Backend) lane(ctx context.Context, key string) (*lane, error) {
+	if b.ring != nil {
+		return b.shardLane(key)
+	}
 	if b.cluster == nil {
 		return b.lane0, nil
 	}
@@ -148,16 +152,34 @@ func (b *Backend) lane(ctx context.Context, key string) (*lane, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := m.Options().Addr
+	return b.nodeLane(m)
+}
+
+// shardLane returns the lane of the Ring shard that key is on: each shard
+// has its own, so that one that hangs is marked down (and probed) alone,
+// and its calls are not batched with the other shards'.
+func (b *Backend) shardLane(key string) (*lane, error) {
+	c, err := b.ring.GetShardClientForKey(key)
+	if err != nil {
+		return nil, err // no shard is up, or the Ring is closed
+	}
+	return b.nodeLane(c)
+}
+
+// nodeLane returns the lane of the server of n, a cluster master's or a
+// Ring shard's client, made if need be, with n as its client.
+func (b *Backend) nodeLane(n *goredis.Client) (*lane, error) {
+	addr := n.Options().Addr
 	b.lanesMu.RLock()
 	l := b.lanes[addr]
 	b.lanesMu.RUnlock()
 	if l != nil {
-		if l.node.Load() != m {
+		if l.node.Load() != n {
 			// go-redis closes the client of a node that left the
-			// cluster, and makes a new one if its address comes back: a
-			// probe on the closed one would never succeed.
-			l.node.Store(m)
+			// cluster (of a shard removed from a Ring), and makes a new
+			// one if its address comes back: a probe on the closed one
+			// would never succeed.
+			l.node.Store(n)
 		}
 		return l, nil
 	}
@@ -170,7 +192,7 @@ func (b *Backend) lane(ctx context.Context, key string) (*lane, error) {
 		l = &lane{b: b, addr: addr}
 		b.lanes[addr] = l
 	}
-	l.node.Store(m)
+	l.node.Store(n)
 	return l, nil
 }
 
@@ -180,7 +202,12 @@ func (b *Backend) do(ctx context.Context, c *call) bool {
 	l := b.lane0
 	if l == nil {
 		var err error
-		if l, err = b.lane(&deadlineCtx{dl: monoTime(c.dl)}, c.key); err != nil {
+		if b.ring != nil {
+			l, err = b.shardLane(c.key) // no context to allocate
+		} else {
+			l, err = b.lane(&deadlineCtx{dl: monoTime(c.dl)}, c.key)
+		}
+		if err != nil {
 			c.err = err
 			return true
 		}
@@ -590,9 +617,11 @@ func (l *lane) setValue(c *call, s string) {
 
 // many sends calls in one pipeline: their commands, and one MGET (one per
 // hash slot on a cluster; pipelined GETs on other clients) for the Gets.
+// A Ring's lane holds the keys of one shard, which one MGET reads: the
+// Ring sends it to its first key's shard.
 func (l *lane) many(ctx context.Context, calls []*call) error {
 	b := l.b
-	if allGets(calls) && (b.single != nil || b.cluster != nil && oneSlot(calls)) {
+	if allGets(calls) && (b.single != nil || b.ring != nil || b.cluster != nil && oneSlot(calls)) {
 		// Only Gets, for one MGET: no pipeline needed.
 		cmd := l.mget(ctx, calls)
 		err := b.client.Process(ctx, cmd)
@@ -611,7 +640,7 @@ func (l *lane) many(ctx context.Context, calls []*call) error {
 	var read func()
 	switch {
 	case len(gets) == 0:
-	case b.single != nil || (b.cluster != nil && oneSlot(gets)):
+	case b.single != nil || b.ring != nil || (b.cluster != nil && oneSlot(gets)):
 		read = l.mgetInto(ctx, pipe, gets)
 	case b.cluster != nil:
 		bySlot := make(map[uint16][]*call)
@@ -687,7 +716,7 @@ func (l *lane) mget(ctx context.Context, gets []*call) *goredis.StringSliceCmd {
 		if l.b.single != nil {
 			// A *string is written as the string without boxing a copy of
 			// its header; the call outlives the command. A cluster client
-			// needs a string to find the key's slot.
+			// (a Ring) needs a string to find the key's slot (shard).
 			args[1+i] = &c.key
 		} else {
 			args[1+i] = c.key
@@ -875,8 +904,11 @@ type boundCtx struct {
 // addr names the Backend's server in errors: the standalone server, or
 // the client's type.
 func (b *Backend) addr() string {
-	if b.lane0 != nil {
+	switch {
+	case b.lane0 != nil:
 		return b.lane0.addr
+	case b.ring != nil:
+		return "ring"
 	}
 	return "cluster"
 }

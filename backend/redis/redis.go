@@ -30,6 +30,7 @@ import (
 type Backend struct {
 	client  goredis.UniversalClient
 	cluster *goredis.ClusterClient // non-nil for a cluster client
+	ring    *goredis.Ring          // non-nil for a Ring
 	single  *goredis.Client        // non-nil for a standalone client
 	owns    bool                   // Close closes client
 	// doneCtx: the client retries a command that failed (its
@@ -49,8 +50,8 @@ type Backend struct {
 	sentinel *sentinels // non-nil on Redis Sentinel (sentinel.go)
 
 	// Pipelining and health (pipeline.go, health.go): one lane per
-	// server; lane0 on a standalone server (or a Ring), lanes by master
-	// address on a cluster.
+	// server; lane0 on a standalone server (or another client), lanes by
+	// master address on a cluster, by shard address on a Ring.
 	lane0       *lane
 	lanesMu     sync.RWMutex
 	lanes       map[string]*lane
@@ -190,7 +191,8 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 
 // NewFromClient returns a Backend that uses client, a *goredis.Client, a
 // *goredis.ClusterClient or another goredis.UniversalClient (such as a
-// *goredis.Ring, on which a multi-get sends one MGET per shard). The caller keeps
+// *goredis.Ring, on which a multi-get sends one MGET per shard, and each
+// shard is marked down and probed on its own: see WithFailureLimit). The caller keeps
 // ownership of client: Close does not close it. For calls to be bounded by
 // the timeout on the socket, the client must have ContextTimeoutEnabled
 // set, and a PoolTimeout and a DialTimeout no longer than the timeout.
@@ -246,12 +248,13 @@ func newBackend(c goredis.UniversalClient, cfg config) *Backend {
 		b.cluster = c
 		b.lanes = make(map[string]*lane)
 		b.doneCtx = c.Options().MaxRetries > 0
+	case *goredis.Ring:
+		b.ring = c
+		b.lanes = make(map[string]*lane)
+		b.doneCtx = c.Options().MaxRetries > 0
 	case *goredis.Client:
 		b.single = c
 		b.lane0 = &lane{b: b, addr: c.Options().Addr}
-		b.doneCtx = c.Options().MaxRetries > 0
-	case *goredis.Ring:
-		b.lane0 = &lane{b: b, addr: fmt.Sprintf("%T", c)}
 		b.doneCtx = c.Options().MaxRetries > 0
 	default:
 		b.lane0 = &lane{b: b, addr: fmt.Sprintf("%T", c)}

@@ -107,8 +107,9 @@ func TestRingGetMultiCancelledShardHung(t *testing.T) {
 // with the 300ms timeout (never marked down), stores keys until at least
 // 5 are on the third shard and 10 on the others, and freezes the third
 // (SIGSTOP) until the test ends. It returns the Backend, the keys of the
-// frozen shard, the others' keys and the frozen shard's address.
-func hungRing(t *testing.T) (b *Backend, frozen, live []string, addr string) {
+// frozen shard, the others' keys and the frozen shard's address. opts
+// are applied after those.
+func hungRing(t *testing.T, opts ...Option) (b *Backend, frozen, live []string, addr string) {
 	t.Helper()
 	p1, p2, p3 := testserver.Redis(t), testserver.Redis(t), testserver.Redis(t)
 	ring := goredis.NewRing(&goredis.RingOptions{
@@ -120,7 +121,7 @@ func hungRing(t *testing.T) (b *Backend, frozen, live []string, addr string) {
 		MaxRetries:            -1,
 	})
 	t.Cleanup(func() { ring.Close() })
-	b, err := NewFromClient(ring, WithTimeout(hungTimeout), WithFailureLimit(0))
+	b, err := NewFromClient(ring, append([]Option{WithTimeout(hungTimeout), WithFailureLimit(0)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
