@@ -561,12 +561,12 @@ func concurrently(n int, fn func(int)) {
 	wg.Wait()
 }
 
-// execPerMaster runs the pipeline of each lane of a cluster, each
-// holding the commands of one master only, concurrently (see execPipe);
-// each command carries its own error. Separate pipelines, because go-redis
-// retries a pipeline whose master did not answer, finds its deadline
-// passed and then sets the context's error on every command of the
-// pipeline, including those other masters answered.
+// execPerMaster runs the pipeline of each lane of a cluster (a Ring),
+// each holding the commands of one master (shard) only, concurrently (see
+// execPipe); each command carries its own error. Separate pipelines,
+// because go-redis retries a pipeline whose master did not answer, finds
+// its deadline passed and then sets the context's error on every command
+// of the pipeline, including those other masters answered.
 func execPerMaster(ctx context.Context, lanes []*lane, pipes map[*lane]goredis.Pipeliner) {
 	concurrently(len(lanes), func(i int) { execPipe(ctx, lanes[i].addr, pipes[lanes[i]]) })
 }
@@ -614,8 +614,8 @@ func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, g *gathe
 
 // SetMulti stores every item as Set does, each with one SET (with PX for a
 // TTL) and a new CAS token, all sent in one go-redis pipeline: one round
-// trip on a standalone server; on a cluster one pipeline per master, run
-// concurrently. An item with an empty key, a negative TTL or a value over
+// trip on a standalone server; on a cluster one pipeline per master (on a
+// Ring per shard), run concurrently. An item with an empty key, a negative TTL or a value over
 // the size limit is not sent and is reported in the returned
 // *backend.MultiError, as is an item the server refused; the other items
 // are stored. Any other error (the context is done, the connection is
@@ -623,10 +623,11 @@ func (b *Backend) getMultiPipelined(ctx context.Context, keys []string, g *gathe
 // sentinel, and then the outcome of each item is unknown. The call is
 // bounded by the timeout (see WithTimeout); while the server is marked
 // down it fails at once with an error wrapping backend.ErrUnavailable. On
-// a cluster, the items of a master marked down are not sent and are named
-// in the *backend.MultiError (wrapping backend.ErrUnavailable), the other
-// masters' items are stored; a master that does not answer counts as a
-// failure of that master (see WithFailureLimit).
+// a cluster (a Ring), the items of a master (shard) marked down are not
+// sent and are named in the *backend.MultiError (wrapping
+// backend.ErrUnavailable), the other masters' items are stored; a master
+// that does not answer counts as a failure of that master (see
+// WithFailureLimit).
 func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 	if err := b.check(ctx, "setmulti", "-"); err != nil {
 		return err
@@ -672,11 +673,12 @@ func (b *Backend) SetMulti(ctx context.Context, items []backend.Item) error {
 }
 
 // DeleteMulti removes every key as Delete does, with one DEL per key, all
-// sent in one go-redis pipeline (one per master on a cluster). An absent
-// key is reported in the returned *backend.MultiError with an error
-// wrapping backend.ErrNotFound, as is an empty key (backend.ErrInvalidKey),
-// a DEL the server refused or, on a cluster, a key of a master marked
-// down (backend.ErrUnavailable, not sent); the other keys are removed. Any
+// sent in one go-redis pipeline (one per master on a cluster, per shard on
+// a Ring). An absent key is reported in the returned *backend.MultiError
+// with an error wrapping backend.ErrNotFound, as is an empty key
+// (backend.ErrInvalidKey), a DEL the server refused or, on a cluster (a
+// Ring), a key of a master (shard) marked down (backend.ErrUnavailable,
+// not sent); the other keys are removed. Any
 // other error means the outcome of each key is unknown, as for SetMulti.
 func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 	if err := b.check(ctx, "deletemulti", "-"); err != nil {
@@ -736,12 +738,12 @@ func (b *Backend) encodeItem(op string, item backend.Item) ([]byte, int64, error
 	return b.encodeChecked(op, item)
 }
 
-// execMulti runs cmds in a pipeline (one per master on a cluster, see
-// clusterWrites), bounded by the timeout, and returns the failure of each
-// of its commands (cmds[i] is of keys[i]): a command the server answered
-// with an error, one for which check, called for each command that
-// succeeded, returns an error, or one not sent because its cluster master
-// is marked down. It returns a non-nil error instead when the outcome of
+// execMulti runs cmds in a pipeline (one per master on a cluster, per
+// shard on a Ring, see serverWrites), bounded by the timeout, and returns
+// the failure of each of its commands (cmds[i] is of keys[i]): a command
+// the server answered with an error, one for which check, called for each
+// command that succeeded, returns an error, or one not sent because its
+// cluster master (Ring shard) is marked down. It returns a non-nil error instead when the outcome of
 // the commands is unknown: ctx is done, the Backend was closed, a command
 // failed without a reply from the server (a lost connection, a server
 // that did not answer), or a reply did not fit its command (check
@@ -752,12 +754,12 @@ func (b *Backend) execMulti(ctx context.Context, op, keyOp string,
 	if len(keys) > 1 {
 		what = fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
 	}
-	var lanes []*lane // on a cluster, the lane of each command; nil if not sent
+	var lanes []*lane // on a cluster (a Ring), the lane of each command; nil if not sent
 	var refused []error
 	_, err := bounded(b, ctx, func(bctx context.Context) (struct{}, error) {
-		if b.cluster != nil {
+		if b.cluster != nil || b.ring != nil {
 			var err error
-			lanes, refused, err = b.clusterWrites(bctx, keys, cmds)
+			lanes, refused, err = b.serverWrites(bctx, keys, cmds)
 			return struct{}{}, err
 		}
 		pipe := b.client.Pipeline()
@@ -778,8 +780,8 @@ func (b *Backend) execMulti(ctx context.Context, op, keyOp string,
 			return nil, fmt.Errorf("redis: %s: %w", op, backend.ErrClosed)
 		}
 	}
-	if lanes == nil && b.cluster != nil && err != nil {
-		// No slot map: nothing was sent.
+	if lanes == nil && (b.cluster != nil || b.ring != nil) && err != nil {
+		// No slot map (no shard up): nothing was sent.
 		return nil, b.wrap(ctx, op, what, err)
 	}
 	var failed []backend.KeyError
@@ -821,15 +823,16 @@ func (b *Backend) execMulti(ctx context.Context, op, keyOp string,
 	return failed, nil
 }
 
-// clusterWrites sends cmds (cmds[i] writes keys[i]) on a cluster in one
-// pipeline per master, run concurrently (see execPerMaster), except the
-// commands of a master marked down, which are not sent. It returns the
-// lane of each command, the error each command not sent was refused with
-// (nil for the others), and an error if nothing was sent because the
-// slot map could not be had. The outcome of each master's pipeline counts
-// for its health: a master that does not answer is marked down after
-// failureLimit failures, and then refused at once.
-func (b *Backend) clusterWrites(ctx context.Context, keys []string, cmds []goredis.Cmder) ([]*lane, []error, error) {
+// serverWrites sends cmds (cmds[i] writes keys[i]) on a cluster (a Ring)
+// in one pipeline per master (shard), run concurrently (see
+// execPerMaster), except the commands of a master marked down, which are
+// not sent. It returns the lane of each command, the error each command
+// not sent was refused with (nil for the others), and an error if nothing
+// was sent because the slot map could not be had (no shard of the Ring is
+// up). The outcome of each master's pipeline counts for its health: a
+// master that does not answer is marked down after failureLimit failures,
+// and then refused at once.
+func (b *Backend) serverWrites(ctx context.Context, keys []string, cmds []goredis.Cmder) ([]*lane, []error, error) {
 	lanes := make([]*lane, len(cmds))
 	var refused []error
 	pipes := make(map[*lane]goredis.Pipeliner)
@@ -843,7 +846,10 @@ func (b *Backend) clusterWrites(ctx context.Context, keys []string, cmds []gored
 			if l, err = b.lane(ctx, k); err != nil {
 				return nil, nil, err // no slot map: the cluster is unreachable
 			}
-			bySlot[s] = l
+			if b.ring == nil {
+				// A Ring's keys of one slot may be on different shards.
+				bySlot[s] = l
+			}
 		}
 		lanes[i] = l
 		if err := l.admit(); err != nil {

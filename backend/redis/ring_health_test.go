@@ -225,3 +225,69 @@ func TestRingShardLaneRemoved(t *testing.T) {
 		t.Fatalf("lane of %s once its shard is back: %s's, the old one %v, down %v; want %s's anew, up", k, l2.addr, l2 == l, l2.down.Load(), p2.Addr)
 	}
 }
+
+// TestRingHungShardMultiWrite: on a Ring, SetMulti and DeleteMulti count
+// for each shard's health, as on a cluster: a shard that hangs is marked
+// down by them, and then its items are not sent but named at once in a
+// *backend.MultiError (wrapping backend.ErrUnavailable, naming it), the
+// other shards' stored (deleted). They went through the Ring's one
+// pipeline, not counted nor refused: every call waited the timeout and
+// failed as a whole, for good.
+func TestRingHungShardMultiWrite(t *testing.T) {
+	t.Parallel()
+	b, frozen, live, addr := hungRing(t, WithFailureLimit(2), WithRetryInterval(time.Minute))
+	ctx := context.Background()
+	all := append(append([]string{}, live...), frozen...)
+	items := make([]backend.Item, len(all))
+	for i, k := range all {
+		items[i] = backend.Item{Key: k, Value: []byte("new " + k)}
+	}
+	wantNamed := func(op string, err error, d time.Duration) bool {
+		var me *backend.MultiError
+		if !errors.As(err, &me) || d > fast {
+			return false
+		}
+		if len(me.Errors) != len(frozen) {
+			t.Fatalf("%s with shard %s marked down: %.300v; want its %d keys named", op, addr, err, len(frozen))
+		}
+		for _, ke := range me.Errors {
+			if !errors.Is(ke.Err, backend.ErrUnavailable) || !strings.Contains(ke.Err.Error(), addr) {
+				t.Errorf("%s: key %s: %v, want ErrUnavailable naming %s", op, ke.Key, ke.Err, addr)
+			}
+		}
+		return true
+	}
+	calls := 0
+	for {
+		calls++
+		start := time.Now()
+		err := b.SetMulti(ctx, items)
+		d := time.Since(start)
+		if err == nil {
+			t.Fatalf("setmulti %d with shard %s hung: no error", calls, addr)
+		}
+		if wantNamed("setmulti", err, d) {
+			break
+		}
+		if calls == 8 {
+			t.Fatalf("setmulti with shard %s hung, %d calls: %.300v after %v; want its keys named at once once it is marked down",
+				addr, calls, err, d.Round(time.Millisecond))
+		}
+	}
+	for _, k := range live {
+		if it, err := b.Get(ctx, k); err != nil || string(it.Value) != "new "+k {
+			t.Errorf("get %s after setmulti: %q, %v", k, it.Value, err)
+		}
+	}
+	start := time.Now()
+	err := b.DeleteMulti(ctx, all)
+	if !wantNamed("deletemulti", err, time.Since(start)) {
+		t.Fatalf("deletemulti with shard %s marked down: %.300v after %v; want its keys named at once", addr, err, time.Since(start))
+	}
+	for _, k := range live {
+		if _, err := b.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("get %s after deletemulti: %v, want ErrNotFound", k, err)
+		}
+	}
+	t.Logf("marked down after %d setmulti calls", calls)
+}
