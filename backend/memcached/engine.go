@@ -341,6 +341,18 @@ func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bo
 func (p *pool) dialSlot(s *slot, d *dialOp) {
 	defer p.c.bg.Done()
 	nc, hello, err := p.connect()
+	if isCtxErr(err) {
+		// The dial's own context ended: the timeout (net.Dialer's timeout
+		// error is context.DeadlineExceeded too), or Close. Never a
+		// caller's, whose context the calls waiting for the dial watch
+		// themselves: they would take the server's silence for their
+		// own deadline, and not count it as the server's failure.
+		if p.c.life.Err() != nil {
+			err = backend.ErrClosed
+		} else {
+			err = fmt.Errorf("connecting: %w (the dial: %v)", errTimeout{p.c.cfg.timeout}, err)
+		}
+	}
 	if errors.Is(err, errTextProtocol) {
 		p.c.useText(p.n)
 	}
