@@ -284,13 +284,24 @@ func newPool(c *Client, n *node, size int) *pool {
 // by the timeout) if the slot chosen has none, and waiting for it until
 // deadline or ctx.
 func (p *pool) conn(ctx context.Context, deadline time.Time, byCtx bool) (*conn, error) {
-	s := &p.slots[0]
-	if len(p.slots) > 1 {
-		// At random rather than in turn: a shared turn counter is a
-		// cache line that every CPU writes on every call.
-		s = &p.slots[rand.Uint32()%uint32(len(p.slots))]
+	return p.connOn(ctx, p.pick(), deadline, byCtx)
+}
+
+// pick chooses the slot of a call.
+func (p *pool) pick() *slot {
+	if len(p.slots) == 1 {
+		return &p.slots[0]
 	}
-	return p.connOn(ctx, s, deadline, byCtx)
+	// At random rather than in turn: a shared turn counter is a cache
+	// line that every CPU writes on every call.
+	return &p.slots[rand.Uint32()%uint32(len(p.slots))]
+}
+
+// connected reports whether s holds a connection that takes calls: if
+// not, connOn dials one.
+func (s *slot) connected() bool {
+	cn := s.cn.Load()
+	return cn != nil && cn.usable()
 }
 
 // connOn is conn for the slot s.
@@ -1165,7 +1176,12 @@ var errCallCancelled = errors.New("connection closed: a call reading on it was c
 // start queues r on a connection of p; the caller then waits for it. On
 // error r is released.
 func (p *pool) start(ctx context.Context, r *request, deadline time.Time, byCtx bool) (*conn, error) {
-	cn, err := p.conn(ctx, deadline, byCtx)
+	return p.startOn(ctx, p.pick(), r, deadline, byCtx)
+}
+
+// startOn is start on the slot s.
+func (p *pool) startOn(ctx context.Context, s *slot, r *request, deadline time.Time, byCtx bool) (*conn, error) {
+	cn, err := p.connOn(ctx, s, deadline, byCtx)
 	if err != nil {
 		r.release()
 		return nil, err

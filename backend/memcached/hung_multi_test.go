@@ -5,6 +5,8 @@ package memcached_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,5 +138,114 @@ func TestGetMultiCallerDeadlineServerHung(t *testing.T) {
 	var me *backend.MultiError
 	if errors.As(err, &me) || !errors.Is(err, context.DeadlineExceeded) || len(got) != 0 {
 		t.Errorf("GetMulti of the hung server alone: %d items, %v; want a whole failure wrapping context.DeadlineExceeded", len(got), err)
+	}
+}
+
+// TestGetMultiServerConnectHangs: a GetMulti over three servers, one of
+// which the Client never connected to and whose connect hangs (a listener
+// that never accepts, so the handshake gets no answer; or a dial that
+// never returns, as to a black-holed address), sends the other servers'
+// requests at once: their items come back, and the hung server's keys are
+// named with its address, with the caller's error if its context ended
+// first (a 150ms deadline), else unavailable (the 500ms timeout). The
+// connects were awaited one server at a time, the hung server's first
+// (its keys come first): with the caller's deadline the call failed whole
+// with nothing read (0 of 10 items); without, the other servers' requests
+// were started once the timeout was over, so that they failed too and the
+// healthy servers were counted failures. Each case runs twice, on a new
+// Client (no server connected) and then connected to the others; the
+// second call ends before the first one's dial does (at the timeout).
+func TestGetMultiServerConnectHangs(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	const callerWait = 150 * time.Millisecond
+	_, addrs := startMemcacheds(t, 2)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	neverAccepts := ln.Addr().String()
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blackHoled := ln2.Addr().String()
+	ln2.Close()
+	// The dial to blackHoled never returns before its context ends.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == blackHoled {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	ctx := context.Background()
+	for _, hung := range []string{neverAccepts, blackHoled} {
+		what := map[string]string{neverAccepts: "never accepts", blackHoled: "connect hangs"}[hung]
+		t.Run(what, func(t *testing.T) {
+			servers := append(append([]string{}, addrs...), hung)
+			newC := func() *memcached.Client {
+				c, err := memcached.New(servers, memcached.WithTimeout(timeout),
+					memcached.WithFailureLimit(0), memcached.WithDialer(dial))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			writer := newC()
+			frozen := keysOn(writer, hung, 5)
+			live := append(keysOn(writer, addrs[0], 5), keysOn(writer, addrs[1], 5)...)
+			for _, k := range live {
+				if err := writer.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The hung server's keys first, so that it is the first
+			// server of the call.
+			all := append(append([]string{}, frozen...), live...)
+			for _, deadline := range []bool{true, false} {
+				c := newC()
+				for _, connected := range []bool{false, true} {
+					cctx, cancel := ctx, context.CancelFunc(func() {})
+					want := backend.ErrUnavailable
+					if deadline {
+						cctx, cancel = context.WithTimeout(ctx, callerWait)
+						want = context.DeadlineExceeded
+					}
+					start := time.Now()
+					got, err := c.GetMulti(cctx, all)
+					d := time.Since(start)
+					cancel()
+					name := fmt.Sprintf("caller's deadline %v, connected to the others %v", deadline, connected)
+					t.Logf("%s: %v: %d items, %v", name, d.Round(time.Millisecond), len(got), err)
+					var me *backend.MultiError
+					if !errors.As(err, &me) {
+						t.Fatalf("%s: %d items, %v after %v; want a *backend.MultiError", name, len(got), err, d)
+					}
+					named := map[string]bool{}
+					for _, ke := range me.Errors {
+						named[ke.Key] = true
+						if !errors.Is(ke.Err, want) || !strings.Contains(ke.Err.Error(), hung) {
+							t.Errorf("%s: key %s: %v; want %v naming %s", name, ke.Key, ke.Err, want, hung)
+						}
+					}
+					for _, k := range frozen {
+						if !named[k] {
+							t.Errorf("%s: key %s of the hung server not named", name, k)
+						}
+					}
+					for _, k := range live {
+						if named[k] || string(got[k].Value) != k {
+							t.Errorf("%s: live key %s: %q, named %v", name, k, got[k].Value, named[k])
+						}
+					}
+					if d > timeout+300*time.Millisecond {
+						t.Errorf("%s took %v; caller's context %v, timeout %v", name, d, callerWait, timeout)
+					}
+				}
+			}
+		})
 	}
 }

@@ -14,8 +14,9 @@ import (
 // one request on one of its pipelined connections (a 100-key SetMulti or
 // GetMulti is one write and one read per server), the servers in
 // parallel: every request is queued before any is waited for, without a
-// goroutine per server. Writes are quiet meta commands, the last one not
-// quiet; reads are one "gets" (see readGets).
+// goroutine per server (GetMulti takes one for a server it must connect
+// to first, whose connect may hang). Writes are quiet meta commands, the
+// last one not quiet; reads are one "gets" (see readGets).
 
 var _ backend.MultiWriter = (*Client)(nil)
 
@@ -29,6 +30,13 @@ type nodeCall struct {
 	r     *request
 	cn    *conn
 	done  bool // finished before waiting (refused, failed to start)
+}
+
+// startResult is the outcome of pool.startOn for a request (see getMulti).
+type startResult struct {
+	r   *request
+	cn  *conn
+	err error
 }
 
 // groupKeys splits keys by server, in the order of first appearance.
@@ -140,7 +148,20 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 		ctxErr = err
 		failAll(nc, &opError{Op: op, Addr: nc.n.addr, Err: err})
 	}
-	for _, nc := range calls {
+	// onStart records the outcome of starting nc's request r.
+	onStart := func(nc *nodeCall, r *request, cn *conn, err error) {
+		switch {
+		case err == errTextProtocol:
+		case err != nil && isCtxErr(err):
+			ended(nc, err)
+		case err != nil:
+			failAll(nc, c.result(nc.n, op, "", err))
+		default:
+			nc.r, nc.cn = r, cn
+		}
+	}
+	var started []chan startResult // by index in calls, for the servers dialled first
+	for i, nc := range calls {
 		if err := nc.n.admit(); err != nil {
 			failAll(nc, &opError{Op: op, Addr: nc.n.addr, Kind: backend.ErrUnavailable, Err: err})
 			continue
@@ -154,18 +175,32 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 		}
 		r := newRequest(kindGets)
 		r.keys = nc.keys
-		cn, err := nc.n.pool.start(ctx, r, dl.at, dl.byCtx)
-		switch {
-		case err == errTextProtocol:
-		case err != nil && isCtxErr(err):
-			ended(nc, err)
-		case err != nil:
-			failAll(nc, c.result(nc.n, op, "", err))
-		default:
-			nc.r, nc.cn = r, cn
+		p, s := nc.n.pool, nc.n.pool.pick()
+		if len(calls) > 1 && !s.connected() {
+			// A dial takes a round trip or more (a new server's
+			// handshake, another), and until the timeout or ctx's end if
+			// the server hangs: it is awaited in a goroutine of its own,
+			// so that the other servers' requests go meanwhile. The loop
+			// below takes its outcome before anything else of nc.
+			if started == nil {
+				started = make([]chan startResult, len(calls))
+			}
+			ch := make(chan startResult, 1)
+			started[i] = ch
+			go func() {
+				cn, err := p.startOn(ctx, s, r, dl.at, dl.byCtx)
+				ch <- startResult{r, cn, err}
+			}()
+			continue
 		}
+		cn, err := p.startOn(ctx, s, r, dl.at, dl.byCtx)
+		onStart(nc, r, cn, err)
 	}
-	for _, nc := range calls {
+	for i, nc := range calls {
+		if started != nil && started[i] != nil {
+			st := <-started[i] // bounded by dl and ctx, as start is
+			onStart(nc, st.r, st.cn, st.err)
+		}
 		if nc.done {
 			continue
 		}
