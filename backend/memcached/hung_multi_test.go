@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -247,5 +248,75 @@ func TestGetMultiServerConnectHangs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGetMultiEmptyAfterContextEnds: a value found empty by GetMulti's
+// "gets" is read again with mg (an empty value and a lease placeholder
+// look alike to gets). When the caller's context had ended by the time
+// that server's reply was taken (another server hung, waited for first),
+// the mg was still sent: a request the caller would never wait for, one
+// write after ctx's end. Nothing is sent once ctx has ended now; the empty
+// value's key is named with ctx's error, as the hung server's keys are.
+func TestGetMultiEmptyAfterContextEnds(t *testing.T) {
+	const callerWait = 200 * time.Millisecond
+	procs, addrs := startMemcacheds(t, 2)
+	var ended atomic.Pointer[context.Context]
+	var late atomic.Int64
+	hook := func(where string) {
+		if ctx := ended.Load(); where == "write" && ctx != nil && (*ctx).Err() != nil {
+			late.Add(1)
+		}
+	}
+	c, err := memcached.New(addrs, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0),
+		memcached.WithTestHook(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	victim, other := procs[0], addrs[1]
+	frozen := keysOn(c, victim.Addr, 3)
+	live := keysOn(c, other, 3)
+	ctx := context.Background()
+	for _, k := range append(append([]string{}, frozen...), live...) {
+		v := []byte(k)
+		if k == live[0] {
+			v = []byte{}
+		}
+		if err := c.Set(ctx, backend.Item{Key: k, Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := victim.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Signal(syscall.SIGCONT) })
+	waitStopped(t, victim.Pid())
+
+	cctx, cancel := context.WithTimeout(ctx, callerWait)
+	defer cancel()
+	ended.Store(&cctx)
+	// The hung server's keys first: it is waited for first, until ctx ends.
+	got, err := c.GetMulti(cctx, append(append([]string{}, frozen...), live...))
+	var me *backend.MultiError
+	if !errors.As(err, &me) {
+		t.Fatalf("GetMulti: %d items, %v; want a *backend.MultiError", len(got), err)
+	}
+	named := map[string]error{}
+	for _, ke := range me.Errors {
+		named[ke.Key] = ke.Err
+	}
+	for _, k := range append(append([]string{}, frozen...), live[0]) {
+		if !errors.Is(named[k], context.DeadlineExceeded) {
+			t.Errorf("key %s: %v; want it named with context.DeadlineExceeded", k, named[k])
+		}
+	}
+	for _, k := range live[1:] {
+		if named[k] != nil || string(got[k].Value) != k {
+			t.Errorf("key %s of the live server: %q, %v", k, got[k].Value, named[k])
+		}
+	}
+	if n := late.Load(); n != 0 {
+		t.Errorf("%d writes after the caller's context ended; want none", n)
 	}
 }

@@ -292,8 +292,13 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 
 // confirmEmpty reads the keys of e, found empty by a gets, again with mg,
 // which tells a lease placeholder (a miss) from an empty value, and hands
-// those that are values to put.
+// those that are values to put. Once ctx has ended it sends nothing and
+// returns ctx's error: the reply would not be waited for (the gets'
+// reply may be taken after ctx's end, see getMulti).
 func (c *Client) confirmEmpty(ctx context.Context, n *node, e *nodeCall, dl due, put func(int, backend.Item)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	r := newRequest(kindGetMulti)
 	r.keys = e.keys
 	cn, err := n.pool.start(ctx, r, dl.at, dl.byCtx)
