@@ -373,6 +373,7 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 		err = backend.ErrClosed
 	}
 	if err == nil {
+		p.c.testPoint("dialed")
 		d.cn = newConn(p, s, nc, hello)
 		s.cn.Store(d.cn)
 	}
@@ -432,7 +433,16 @@ func (p *pool) retireUnless(to []string) {
 // close closes every connection of the pool.
 func (p *pool) close() {
 	for i := range p.slots {
-		if cn := p.slots[i].cn.Load(); cn != nil {
+		// Under the slot's lock, which dialSlot holds from its check of
+		// c.closed to storing its connection: a dial finishing meanwhile
+		// has either stored it (failed here) or sees the Client closed
+		// (and resets it). Else Close would wait for ever for the
+		// goroutines of a connection nobody fails.
+		s := &p.slots[i]
+		s.mu.Lock()
+		cn := s.cn.Load()
+		s.mu.Unlock()
+		if cn != nil {
 			cn.fail(backend.ErrClosed)
 		}
 	}

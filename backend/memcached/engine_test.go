@@ -505,3 +505,54 @@ func TestServerRestartIdleQueued(t *testing.T) {
 	cancel()
 	<-hung
 }
+
+// TestCloseDuringDial: Close while a dial finishes. Close marks the Client
+// closed, then fails the connections its slots hold and waits for their
+// goroutines; a dial that had checked for Close just before, and stored
+// its connection just after Close looked at the slot, left a connection
+// that nobody failed, and Close waited for its goroutines for ever (a
+// GetMulti whose context ended during a dial, then Close: it hung). The
+// dial is held between its check and its store here while Close runs.
+func TestCloseDuringDial(t *testing.T) {
+	p := testserver.Memcached(t)
+	inDial, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func(where string) {
+		if where == "dialed" {
+			once.Do(func() {
+				close(inDial)
+				<-release
+			})
+		}
+	}
+	c, err := memcached.New([]string{p.Addr}, memcached.WithTimeout(testTimeout), memcached.WithConns(1),
+		memcached.WithTestHook(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Get(ctx, "k")
+		got <- err
+	}()
+	<-inDial
+	cancel() // the Get returns, the dial goes on
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get: %v, want context.Canceled", err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	// Let Close get past the slots (without the fix: to its wait for the
+	// connections' goroutines) before the dial stores its connection.
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return 5s after a dial in progress finished")
+	}
+}

@@ -20,7 +20,8 @@ func SetDumpBounds(defaultMax, slack uint64) (restore func()) {
 }
 
 // WithTestHook makes the Client call hook at its test points (see
-// Client.testPoint): "read", "write", "watchdog", "dial", "text".
+// Client.testPoint): "read", "write", "watchdog", "dial", "dialed" (a
+// dial succeeded, its connection not stored yet), "text".
 func WithTestHook(hook func(where string)) Option {
 	return func(c *config) { c.hook = hook }
 }
