@@ -14,8 +14,8 @@ import (
 // one request on one of its pipelined connections (a 100-key SetMulti or
 // GetMulti is one write and one read per server), the servers in
 // parallel: every request is queued before any is waited for, without a
-// goroutine per server (GetMulti takes one for a server it must connect
-// to first, whose connect may hang). Writes are quiet meta commands, the
+// goroutine per server (a call takes one for a server it must connect to
+// first, whose connect may hang). Writes are quiet meta commands, the
 // last one not quiet; reads are one "gets" (see readGets).
 
 var _ backend.MultiWriter = (*Client)(nil)
@@ -30,6 +30,12 @@ type nodeCall struct {
 	r     *request
 	cn    *conn
 	done  bool // finished before waiting (refused, failed to start)
+
+	// Of a write started by startWrite, maybe in a goroutine of its own:
+	// the error that kept it from being sent, and the keys that failed
+	// its checks.
+	err  error
+	errs []backend.KeyError
 }
 
 // startResult is the outcome of pool.startOn for a request (see getMulti).
@@ -323,9 +329,12 @@ func (c *Client) confirmEmpty(ctx context.Context, n *node, e *nodeCall, dl due,
 // (backend.ErrInvalidKey), a value over max_value_length or too large for
 // the server's item_size_max (backend.ErrValueTooLarge, nothing sent), an
 // invalid TTL (backend.ErrInvalidTTL), a server marked down or that
-// cannot be connected to (backend.ErrUnavailable, nothing sent). Any
-// other error (the context done, a connection lost, an unexpected reply,
-// backend.ErrClosed) means the outcome of every item is unknown.
+// cannot be connected to (backend.ErrUnavailable, nothing sent), a server
+// still being connected to when ctx ended (an error wrapping ctx's and
+// naming the server, nothing sent) while others were written. Any other
+// error (the context done while a write was awaited or before any server
+// answered, a connection lost, an unexpected reply, backend.ErrClosed)
+// means the outcome of every item is unknown.
 func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 	const op = "set_multi"
 	tk, err := c.enterMulti(ctx, op)
@@ -344,15 +353,10 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 		valid = append(valid, it.Key)
 		byKey[it.Key] = i // the last write of a key wins, as it would in order
 	}
-	calls := c.groupKeys(valid)
-	dl := c.deadline(ctx)
-	for _, nc := range calls {
-		if nc.n.text.Load() == nil && nc.n.itemSizeMax.Load() == 0 && nc.n.admit() == nil {
-			// Learn the server's item_size_max before checking sizes.
-			if _, err := nc.n.pool.conn(ctx, dl.at, dl.byCtx); isCtxErr(err) {
-				return fmt.Errorf("memcached: %s: %w", op, err)
-			}
-		}
+	// check turns the keys of a server into its items, once its
+	// item_size_max is known if it can be (see startWrite). It runs in the
+	// goroutine of a server being connected to: its failures go to nc.errs.
+	check := func(nc *nodeCall) {
 		seen := make(map[string]bool, len(nc.keys))
 		for _, k := range nc.keys {
 			if seen[k] {
@@ -362,7 +366,7 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 			it := items[byKey[k]]
 			exp, err := c.checkWrite(nc.n, "set", it)
 			if err != nil {
-				me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: err})
+				nc.errs = append(nc.errs, backend.KeyError{Key: k, Err: err})
 				continue
 			}
 			nc.items = append(nc.items, it)
@@ -370,7 +374,7 @@ func (c *Client) SetMulti(ctx context.Context, items []backend.Item) error {
 		}
 		nc.keys = nil
 	}
-	return c.multiWrite(ctx, op, "set", kindSetMulti, calls, dl, &me)
+	return c.multiWrite(ctx, op, "set", kindSetMulti, c.groupKeys(valid), c.deadline(ctx), &me, check)
 }
 
 // DeleteMulti removes every key as Delete does, in one pipelined request
@@ -395,88 +399,146 @@ func (c *Client) DeleteMulti(ctx context.Context, keys []string) error {
 		valid = append(valid, k)
 	}
 	calls := c.groupKeys(valid)
-	return c.multiWrite(ctx, op, "delete", kindDeleteMulti, calls, c.deadline(ctx), &me)
+	return c.multiWrite(ctx, op, "delete", kindDeleteMulti, calls, c.deadline(ctx), &me, nil)
 }
 
 // multiWrite sends the writes of each server and adds the failures of
-// single keys to me. It returns me if it names any key, nil if none, or
-// the error of the servers whose outcome is unknown.
+// single keys to me. check, if not nil (SetMulti), turns a server's keys
+// into its items before they are sent (see startWrite). It returns me if
+// it names any key, nil if none, or the error of the servers whose
+// outcome is unknown.
 func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, calls []*nodeCall,
-	dl due, me *backend.MultiError) error {
+	dl due, me *backend.MultiError, check func(*nodeCall)) error {
 	var fatal []error
-	count := func(nc *nodeCall) int {
-		if kind == kindSetMulti {
-			return len(nc.items)
+	// The outcome of every item is unknown once a write was sent and ctx
+	// ended before its reply was read (unknown); the keys of a server
+	// that was sent nothing when ctx ended are named with ctx's error
+	// (ctxErr), unless no server answered: then the call fails as a whole.
+	var unknown, ctxErr error
+	answered := false
+	keys := func(nc *nodeCall) []string {
+		if kind != kindSetMulti {
+			return nc.keys
 		}
-		return len(nc.keys)
-	}
-	keyOf := func(nc *nodeCall, i int) string {
-		if kind == kindSetMulti {
-			return nc.items[i].Key
+		ks := make([]string, len(nc.items))
+		for i, it := range nc.items {
+			ks[i] = it.Key
 		}
-		return nc.keys[i]
+		return ks
 	}
-	for _, nc := range calls {
-		if count(nc) == 0 {
+	// failAll names every key of nc, to which nothing was sent, with
+	// the error ef gives for it.
+	failAll := func(nc *nodeCall, ef func(k string) error) {
+		for _, k := range keys(nc) {
+			me.Errors = append(me.Errors, backend.KeyError{Key: k, Err: ef(k)})
+		}
+		nc.done = true
+	}
+	ended := func(nc *nodeCall, err error) {
+		ctxErr = err
+		failAll(nc, func(k string) error { return &opError{Op: cmd, Key: k, Addr: nc.n.addr, Err: err} })
+	}
+	var started []chan struct{} // by index in calls, for the servers connected to first
+	for i, nc := range calls {
+		if len(nc.keys) == 0 {
 			nc.done = true
 			continue
 		}
 		if err := nc.n.admit(); err != nil {
 			// Nothing is sent: every key of the server is known to have failed.
-			for i := range count(nc) {
-				k := keyOf(nc, i)
-				me.Errors = append(me.Errors, backend.KeyError{Key: k,
-					Err: &opError{Op: cmd, Key: k, Addr: nc.n.addr, Kind: backend.ErrUnavailable, Err: err}})
-			}
-			nc.done = true
+			nc.check(check)
+			failAll(nc, func(k string) error {
+				return &opError{Op: cmd, Key: k, Addr: nc.n.addr, Kind: backend.ErrUnavailable, Err: err}
+			})
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			nc.check(check)
+			ended(nc, err) // nothing more is sent
 			continue
 		}
 		if nc.n.text.Load() != nil {
+			nc.check(check)
 			continue
 		}
-		r := newRequest(kind)
-		r.keys, r.items, r.exps = nc.keys, nc.items, nc.exps
-		cn, err := nc.n.pool.start(ctx, r, dl.at, dl.byCtx)
-		switch {
-		case err == errTextProtocol:
-		case err != nil && isCtxErr(err):
-			return fmt.Errorf("memcached: %s: %w", op, err)
-		case err != nil:
+		s := nc.n.pool.pick()
+		if len(calls) > 1 && !s.connected() {
+			// A dial takes a round trip or more, and until the timeout or
+			// ctx's end if the server hangs: it is awaited in a goroutine
+			// of its own, so that the other servers' writes go meanwhile.
+			// The loop below takes its outcome before anything else of
+			// nc, and so before the call returns: the request holds the
+			// caller's values.
+			if started == nil {
+				started = make([]chan struct{}, len(calls))
+			}
+			ch := make(chan struct{})
+			started[i] = ch
+			go func() {
+				defer close(ch)
+				c.startWrite(ctx, nc, kind, s, dl, check)
+			}()
+			continue
+		}
+		c.startWrite(ctx, nc, kind, s, dl, check)
+	}
+	for i, nc := range calls {
+		if started != nil && started[i] != nil {
+			<-started[i] // bounded by dl and ctx, as a dial is
+		}
+		me.Errors = append(me.Errors, nc.errs...)
+		switch err := nc.err; {
+		case err == nil, err == errTextProtocol:
+		case isCtxErr(err):
+			ended(nc, err)
+		default:
 			// No connection (a dial refused, a handshake failed): nothing
 			// is sent, so every key of the server is known to have failed.
 			cause := c.result(nc.n, op, "", err)
-			for i := range count(nc) {
-				me.Errors = append(me.Errors, backend.KeyError{Key: keyOf(nc, i), Err: cause})
-			}
-			nc.done = true
-		default:
-			nc.r, nc.cn = r, cn
+			failAll(nc, func(string) error { return cause })
 		}
-	}
-	for _, nc := range calls {
 		if nc.done {
 			continue
 		}
 		if nc.r == nil {
+			if err := ctx.Err(); err != nil {
+				ended(nc, err) // nothing is sent
+				continue
+			}
 			kes, err := c.textMulti(ctx, nc.n, nc.n.text.Load(), dl, cmd, nc.items, nc.exps, nc.keys)
 			me.Errors = append(me.Errors, kes...)
-			if err != nil {
-				if isCtxErr(err) {
-					return err
+			switch {
+			case err == nil:
+				answered = true
+			case isCtxErr(err):
+				if unknown == nil {
+					unknown = err
 				}
+			default:
 				fatal = append(fatal, err)
 			}
 			continue
 		}
+		// Once ctx has ended, wait takes a request already complete and
+		// abandons the others at once.
 		if err := nc.n.pool.wait(ctx, nc.cn, nc.r); err != nil {
 			if isCtxErr(err) {
-				return fmt.Errorf("memcached: %s: %w", op, err)
+				if unknown == nil {
+					unknown = fmt.Errorf("memcached: %s: %w", op, err)
+				}
+				continue
 			}
 			fatal = append(fatal, c.result(nc.n, op, "", err))
 			continue
 		}
+		answered = true
 		for _, f := range nc.r.fails {
-			k := keyOf(nc, f.index)
+			var k string
+			if kind == kindSetMulti {
+				k = nc.items[f.index].Key
+			} else {
+				k = nc.keys[f.index]
+			}
 			var kind error
 			switch f.status {
 			case replyNotStored:
@@ -492,12 +554,60 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 		nc.n.success()
 	}
 	switch {
+	case unknown != nil:
+		return unknown
 	case len(fatal) == 1:
 		return fatal[0]
 	case len(fatal) > 1:
 		return errors.Join(fatal...)
+	case ctxErr != nil && !answered:
+		return fmt.Errorf("memcached: %s: %w", op, ctxErr)
 	case len(me.Errors) > 0:
 		return me
 	}
 	return nil
+}
+
+// check runs check, if not nil, on nc once: it turns nc's keys into its
+// items (see SetMulti).
+func (nc *nodeCall) check(check func(*nodeCall)) {
+	if check != nil && nc.keys != nil {
+		check(nc)
+	}
+}
+
+// startWrite queues the writes of nc on the slot s of its server (see
+// multiWrite): nc.r and nc.cn, or nc.err if nothing was sent. check
+// turns nc's keys into its items once connected, if it is to a server
+// whose item_size_max was not known yet: the handshake reads it, and the
+// sizes are checked against it. It runs in a goroutine of its own for a server
+// that must be connected to: it touches nothing but nc.
+func (c *Client) startWrite(ctx context.Context, nc *nodeCall, kind uint8, s *slot, dl due, check func(*nodeCall)) {
+	p := nc.n.pool
+	if !s.connected() || kind == kindSetMulti && nc.n.itemSizeMax.Load() == 0 {
+		// Connect first: a connect may take until ctx's end, after which
+		// nothing is sent (its reply would not be waited for).
+		_, err := p.connOn(ctx, s, dl.at, dl.byCtx)
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			nc.check(check)
+			nc.err = err
+			return
+		}
+	}
+	nc.check(check)
+	if len(nc.items) == 0 && len(nc.keys) == 0 {
+		nc.done = true // every item failed its checks
+		return
+	}
+	r := newRequest(kind)
+	r.keys, r.items, r.exps = nc.keys, nc.items, nc.exps
+	cn, err := p.startOn(ctx, s, r, dl.at, dl.byCtx)
+	if err != nil {
+		nc.err = err
+		return
+	}
+	nc.r, nc.cn = r, cn
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +62,173 @@ func TestMultiWritesServerRefusingConnections(t *testing.T) {
 		t.Errorf("GetMulti of the live servers' keys: %d of %d found", len(got), len(live))
 	}
 	check("DeleteMulti", c.DeleteMulti(ctx, keys))
+}
+
+// TestMultiWritesServerConnectHangs: a SetMulti or DeleteMulti over three
+// servers, one of which the Client never connected to and whose connect
+// hangs (a listener that never accepts, so the handshake gets no answer;
+// or a dial that never returns, as to a black-holed address), sends the
+// other servers' writes at once: they are done, and the hung server's
+// keys are named with its address (nothing was sent to it), with the
+// caller's error if its context ended first (a 250ms deadline), else
+// unavailable (the 500ms timeout). The connects were awaited one server
+// at a time, the hung server's first (its keys come first; SetMulti also
+// connected to each server in turn to learn its item size limit first).
+// Measured with a 400ms timeout: on a new Client, SetMulti named all 15
+// keys unavailable and wrote none of the 10 healthy items; connected to
+// the others, the writes started once the timeout was over and the whole
+// call failed (outcome unknown) after a healthy connection was closed by
+// the watchdog; with a caller's deadline (150ms), the whole call failed.
+// DeleteMulti alike. Without a caller's deadline each case runs on a new
+// Client and then on one connected to the others; with one, on a Client
+// connected to the others only.
+func TestMultiWritesServerConnectHangs(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	const callerWait = 250 * time.Millisecond
+	_, addrs := startMemcacheds(t, 2)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	neverAccepts := ln.Addr().String()
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blackHoled := ln2.Addr().String()
+	ln2.Close()
+	// The dial to blackHoled never returns before its context ends.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == blackHoled {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	ctx := context.Background()
+	for _, hung := range []string{neverAccepts, blackHoled} {
+		what := map[string]string{neverAccepts: "never accepts", blackHoled: "connect hangs"}[hung]
+		t.Run(what, func(t *testing.T) {
+			t.Parallel()
+			var err error
+			servers := append(append([]string{}, addrs...), hung)
+			newC := func() *memcached.Client {
+				c, err := memcached.New(servers, memcached.WithTimeout(timeout),
+					memcached.WithFailureLimit(0), memcached.WithDialer(dial))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			checker := newC() // reads and prepares the live keys only
+			// Keys of their own: the two subtests share the servers.
+			var frozen, live []string
+			for _, k := range keysOn(checker, hung, 200) {
+				if strings.HasSuffix(k, map[string]string{neverAccepts: "0", blackHoled: "1"}[hung]) {
+					frozen = append(frozen, k)
+				}
+			}
+			frozen = frozen[:5]
+			for _, a := range addrs {
+				for _, k := range keysOn(checker, a, 200) {
+					if strings.HasSuffix(k, map[string]string{neverAccepts: "0", blackHoled: "1"}[hung]) && len(live) < 5*(1+slices.Index(addrs, a)) {
+						live = append(live, k)
+					}
+				}
+			}
+			// The hung server's keys first, so that it is the first
+			// server of the call.
+			all := append(append([]string{}, frozen...), live...)
+			for _, op := range []string{"SetMulti", "DeleteMulti"} {
+				for _, deadline := range []bool{true, false} {
+					c := newC()
+					cases := []bool{false, true} // connected to the others
+					if deadline {
+						// Not on a new Client: the healthy servers'
+						// handshakes could take longer than the caller's
+						// deadline on a loaded machine.
+						cases = cases[1:]
+					}
+					for _, connected := range cases {
+						// The live keys: absent before SetMulti, present
+						// before DeleteMulti.
+						if op == "SetMulti" {
+							err = checker.DeleteMulti(ctx, live)
+							if kes, ok := backend.KeyErrors(err); ok {
+								err = nil
+								for _, ke := range kes {
+									if !errors.Is(ke.Err, backend.ErrNotFound) {
+										err = ke.Err
+									}
+								}
+							}
+						} else {
+							err = checker.SetMulti(ctx, itemsOf(live))
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						if connected {
+							// Connected to the healthy servers.
+							if _, err := c.GetMulti(ctx, live); err != nil {
+								t.Fatal(err)
+							}
+						}
+						cctx, cancel := ctx, context.CancelFunc(func() {})
+						want := backend.ErrUnavailable
+						if deadline {
+							cctx, cancel = context.WithTimeout(ctx, callerWait)
+							want = context.DeadlineExceeded
+						}
+						start := time.Now()
+						if op == "SetMulti" {
+							err = c.SetMulti(cctx, itemsOf(all))
+						} else {
+							err = c.DeleteMulti(cctx, all)
+						}
+						d := time.Since(start)
+						cancel()
+						name := fmt.Sprintf("%s, caller's deadline %v, connected to the others %v", op, deadline, connected)
+						t.Logf("%s: %v: %v", name, d.Round(time.Millisecond), err)
+						var me *backend.MultiError
+						if !errors.As(err, &me) {
+							t.Errorf("%s: %v after %v; want a *backend.MultiError", name, err, d)
+							continue
+						}
+						named := map[string]bool{}
+						for _, ke := range me.Errors {
+							named[ke.Key] = true
+							if !errors.Is(ke.Err, want) || !strings.Contains(ke.Err.Error(), hung) {
+								t.Errorf("%s: key %s: %v; want %v naming %s", name, ke.Key, ke.Err, want, hung)
+							}
+						}
+						for _, k := range frozen {
+							if !named[k] {
+								t.Errorf("%s: key %s of the hung server not named", name, k)
+							}
+						}
+						got, err := checker.GetMulti(ctx, live)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, k := range live {
+							done := string(got[k].Value) == k
+							if op == "DeleteMulti" {
+								done = got[k].Value == nil
+							}
+							if named[k] || !done {
+								t.Errorf("%s: live key %s not done (now %q), named %v", name, k, got[k].Value, named[k])
+							}
+						}
+						if d > timeout+300*time.Millisecond {
+							t.Errorf("%s took %v; caller's context %v, timeout %v", name, d, callerWait, timeout)
+						}
+					}
+				}
+			}
+		})
+	}
 }

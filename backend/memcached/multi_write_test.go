@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,6 +309,58 @@ func TestSetMultiServerDown(t *testing.T) {
 	failed := failedKeys(t, c.DeleteMulti(ctx, append(slices.Clone(onLive), onDead...)))
 	if len(failed) != len(onDead) {
 		t.Fatalf("DeleteMulti failed %d keys, want %d", len(failed), len(onDead))
+	}
+}
+
+// TestSetMultiProbesServerBackUp: a server marked down before any
+// connection to it succeeded (so its item_size_max is not known) comes
+// back; the SetMulti that probes it once the retry interval is over
+// stores its items. SetMulti called admit twice for such a server, once
+// to connect and learn item_size_max, once to send: the first took the
+// probe, the second found the server marked down again (the probe had
+// pushed the end of the interval on), so that all 3 items were named
+// unavailable though the connect had succeeded, and the server stayed
+// marked down for another interval.
+func TestSetMultiProbesServerBackUp(t *testing.T) {
+	t.Parallel()
+	const interval = 100 * time.Millisecond
+	live := testserver.Memcached(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	// The server refuses connections while refuse is set.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if refuse.Load() {
+			addr = dead
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	c, err := memcached.New([]string{live.Addr}, memcached.WithTimeout(testTimeout), memcached.WithDialer(dial),
+		memcached.WithFailureLimit(1), memcached.WithRetryInterval(interval))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	items := itemsOf([]string{"probe:a", "probe:b", "probe:c"})
+	failed := failedKeys(t, c.SetMulti(ctx, items))
+	if len(failed) != len(items) || !errors.Is(failed["probe:a"], backend.ErrUnavailable) {
+		t.Fatalf("SetMulti to a server refusing connections: %v; want its 3 keys unavailable", failed)
+	}
+	refuse.Store(false)
+	time.Sleep(interval + interval/2) // the retry interval is over
+	if err := c.SetMulti(ctx, items); err != nil {
+		t.Fatalf("SetMulti probing the server back up: %v", err)
+	}
+	got, err := c.GetMulti(ctx, []string{"probe:a", "probe:b", "probe:c"})
+	if err != nil || len(got) != len(items) {
+		t.Fatalf("GetMulti after the probe: %d of %d items, %v", len(got), len(items), err)
 	}
 }
 
