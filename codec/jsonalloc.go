@@ -204,6 +204,12 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 		w.bad = true
 		return
 	}
+	if t != nil && w.data[w.i] != 'n' {
+		// null leaves a pointer nil; any other value allocates what it
+		// points to, even one encoding/json then refuses (a number read
+		// into a struct) and goes on past.
+		w.total += pointees(t)
+	}
 	if t != nil {
 		t = jsonDecoding.target(t)
 	}

@@ -70,16 +70,31 @@ func (dc *decoding) target(t reflect.Type) reflect.Type {
 	return t
 }
 
+// pointees returns what decoding a value other than nil into a value of
+// type t allocates for t's pointers: the value each points to (a []*T of
+// empty maps allocates a T for each). A type such as type P *P points to
+// itself: 100 pointers deep are counted, as gob's chargePointers does.
+func pointees(t reflect.Type) uint64 {
+	var c uint64
+	for i := 0; t.Kind() == reflect.Pointer && i < 100; i++ {
+		t = t.Elem()
+		c += uint64(t.Size())
+	}
+	return c
+}
+
 // maxCost returns the most one element of an array or map in a value
 // decoded into t can make the decoder allocate, from t's type alone: an
-// upper bound, over every field of a struct whatever its tags.
+// upper bound, over every field of a struct whatever its tags, and what
+// t's pointers point to.
 func (dc *decoding) maxCost(orig reflect.Type, path map[reflect.Type]bool) uint64 {
 	if c, ok := dc.costs.Load(orig); ok {
 		return c.(uint64)
 	}
 	t := dc.target(orig)
+	ptrs := pointees(orig) // the value of one byte (an empty map) allocates them
 	if path[t] {
-		return 0 // a recursive type: counted where it starts
+		return ptrs // a recursive type: its elements counted where it starts
 	}
 	path[t] = true
 	defer delete(path, t)
@@ -94,6 +109,7 @@ func (dc *decoding) maxCost(orig reflect.Type, path map[reflect.Type]bool) uint6
 			c = max(c, dc.maxCost(t.Field(i).Type, path))
 		}
 	}
+	c += ptrs
 	if len(path) == 1 {
 		dc.costs.Store(orig, c) // the type's own: not cut short by a recursion
 	}
@@ -244,6 +260,9 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 	isMap = isMap || c == 0xde || c == 0xdf
 	if c == 0xc7 || c == 0xc8 || c == 0xc9 || (c >= 0xd4 && c <= 0xd8) {
 		n++ // the extension's type
+	}
+	if t != nil && c != 0xc0 {
+		*total += pointees(t) // nil leaves a pointer nil; any other value allocates what it points to
 	}
 	if !isArray && !isMap {
 		return i + n
