@@ -206,3 +206,52 @@ func TestPointerSliceRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A map allocates its header and a group of 8 slots however few its
+// pairs, and up to 16/7 slots a pair beyond: the walks charged a pair
+// its key and value and 16 bytes, so 0.9 MB of one-pair maps ({"": 0})
+// read as a []map[string]int allocated 91 MB (113 MB as a []any), 2 MB
+// of one map of a million pairs 81 MB, and 2.1 MB of JSON one-pair
+// objects 100 MB (131 MB as any). They charge the map's table now.
+func TestCheckAllocChargesMaps(t *testing.T) {
+	const n = 300 << 10
+	mpArray := func(n int, elem ...byte) []byte {
+		b := binary.BigEndian.AppendUint32([]byte{0xdd}, uint32(n))
+		return append(b, bytes.Repeat(elem, n)...)
+	}
+	mpMap := binary.BigEndian.AppendUint32([]byte{0xdf}, 1<<20)
+	mpMap = append(mpMap, bytes.Repeat([]byte{0xa0, 0x00}, 1<<20)...)
+	jsArray := func(n int, elem string) []byte {
+		return []byte("[" + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + "]")
+	}
+	for _, c := range []struct {
+		name  string
+		codec Codec
+		data  []byte
+		v     any
+		ok    bool
+	}{
+		{"msgpack []map of one pair", MsgPack, mpArray(n, 0x81, 0xa0, 0x00), new([]map[string]int), false},
+		{"msgpack []any of maps of one pair", MsgPack, mpArray(n, 0x81, 0xa0, 0x00), new([]any), false},
+		{"msgpack a map of a million pairs", MsgPack, mpMap, new(map[string]int), false},
+		{"msgpack []map within the bound", MsgPack, mpArray(n/8, 0x81, 0xa0, 0x00), new([]map[string]int), true},
+		{"json []map of one pair", JSON, jsArray(n, `{"":0}`), new([]map[string]int), false},
+		{"json any of objects of one pair", JSON, jsArray(n, `{"":0}`), new(any), false},
+		{"json []map within the bound", JSON, jsArray(n/8, `{"":0}`), new([]map[string]int), true},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := c.codec.Unmarshal(c.data, c.v)
+		runtime.ReadMemStats(&after)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "beyond MsgPackMaxAlloc")) {
+			t.Errorf("%s: %d bytes allocated from %d bytes, error %v; want refused", c.name, alloc, len(c.data), err)
+		}
+		if c.ok && err != nil {
+			t.Errorf("%s: %v, want decoded", c.name, err)
+		}
+		if alloc > MsgPackMaxAlloc {
+			t.Errorf("%s: %d MiB allocated from %d bytes", c.name, alloc>>20, len(c.data))
+		}
+	}
+}

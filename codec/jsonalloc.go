@@ -249,15 +249,25 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 		}
 	case '{':
 		w.i++
-		var per uint64
+		var per, first uint64
 		var et reflect.Type
 		var fields *jsonFieldSet
 		switch {
 		case t == nil:
 		case t == anyType:
-			per, et = costAnyPair, anyType
+			t = mapAnyType
+			fallthrough
 		case t.Kind() == reflect.Map:
-			per, et = 2*uint64(t.Key().Size()+t.Elem().Size()+16), t.Elem() // a map doubles as it grows
+			// The map's header, its first group with its first pair,
+			// and then twice the slots of mapCost a pair (the map
+			// grows as pairs are set): about 5 slots.
+			slot, pair := mapSlot(t)
+			w.total += mapHeader
+			first = 8 * slot
+			per, et = 5*slot+pair+uint64(t.Key().Size()+t.Elem().Size()), t.Elem()
+			if et == anyType {
+				per += costAnyElem // a value in each
+			}
 		case t.Kind() == reflect.Struct:
 			fields = jsonFields(t)
 		}
@@ -265,6 +275,7 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 			w.i++
 			return
 		}
+		w.total += first
 		for !w.bad && w.total <= MsgPackMaxAlloc {
 			if !w.next() || w.data[w.i] != '"' {
 				w.bad = true

@@ -24,13 +24,52 @@ const MsgPackMaxAlloc = 64 << 20
 // anyType stands for an interface: what msgpack decodes into any.
 var anyType = reflect.TypeFor[any]()
 
-// What an element of []any and a pair of map[string]any cost, and the
-// most a byte of a value decoded into any can (a pair takes two).
+// What an element of []any costs (and a value set in a map[string]any,
+// besides the map's slot for it: mapCost), and the most a byte of a
+// value decoded into a type other than a slice, map or any can.
 const (
 	costAnyElem   = 16
 	costAnyPair   = 64
 	costInterface = costAnyPair
 )
+
+// mapAnyType is the map msgpack and encoding/json decode a map into when
+// they decode into any.
+var mapAnyType = reflect.TypeFor[map[string]any]()
+
+// mapHeader is what a Go map allocates however few its pairs: its header
+// (the runtime's maps.Map).
+const mapHeader = 48
+
+// mapSlot returns what a slot of a table of map type t takes (a key, a
+// value, each a pointer beyond 128 bytes, and a control byte), and what a
+// pair allocates besides: the key or value beyond 128 bytes.
+func mapSlot(t reflect.Type) (slot, pair uint64) {
+	slot = 1
+	for _, s := range []uint64{uint64(t.Key().Size()), uint64(t.Elem().Size())} {
+		if s > 128 {
+			slot, pair = slot+8, pair+s
+		} else {
+			slot += s
+		}
+	}
+	return slot, pair
+}
+
+// mapCost returns the most a map of type t made for n pairs allocates
+// (msgpack makes a map of the size its header states): the header, and
+// for n pairs 8 slots at least (a map's first group), 16/7 n at most (a
+// table is at most 7/8 full and its size a power of 2), and each pair's
+// own key and value, which the decoders allocate before they set the
+// pair. encoding/json grows a map as it sets pairs instead (its walk
+// charges twice the slots).
+func mapCost(t reflect.Type, n uint64) uint64 {
+	if n == 0 {
+		return mapHeader
+	}
+	slot, pair := mapSlot(t)
+	return mapHeader + slot*max(8, (16*n+6)/7) + n*(pair+uint64(t.Key().Size()+t.Elem().Size()))
+}
 
 var (
 	structFields sync.Map // reflect.Type → map[string]reflect.Type: the fields of a struct, by msgpack name
@@ -103,7 +142,11 @@ func (dc *decoding) maxCost(orig reflect.Type, path map[reflect.Type]bool) uint6
 	case reflect.Slice, reflect.Array:
 		c = max(uint64(t.Elem().Size()), dc.maxCost(t.Elem(), path))
 	case reflect.Map:
-		c = max(uint64(t.Key().Size()+t.Elem().Size()+16), dc.maxCost(t.Key(), path), dc.maxCost(t.Elem(), path))
+		// A map of one pair, charged to one byte: a map's header and
+		// first group take more than its pairs (200 bytes and more).
+		c = max(mapCost(t, 1), dc.maxCost(t.Key(), path), dc.maxCost(t.Elem(), path))
+	case reflect.Interface:
+		c = max(c, mapCost(mapAnyType, 1)+costAnyElem)
 	case reflect.Struct:
 		for i := range t.NumField() {
 			c = max(c, dc.maxCost(t.Field(i).Type, path))
@@ -277,7 +320,7 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 		*total += uint64(n) * costAnyElem
 		et = anyType
 	case t == anyType:
-		*total += uint64(n) * costAnyPair
+		*total += mapCost(mapAnyType, uint64(n)) + uint64(n)*costAnyElem // and a value in each
 		kt, et = anyType, anyType
 	case isArray && t.Kind() == reflect.Slice:
 		*total += uint64(n) * uint64(t.Elem().Size()) * sliceGrowth(n)
@@ -296,7 +339,7 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 		}
 		return i
 	case isMap && t.Kind() == reflect.Map:
-		*total += uint64(n) * uint64(t.Key().Size()+t.Elem().Size()+16)
+		*total += mapCost(t, uint64(n))
 		kt, et = t.Key(), t.Elem()
 	case isMap && t.Kind() == reflect.Struct:
 		fs := fieldsOf(t)
