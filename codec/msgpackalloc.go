@@ -151,6 +151,9 @@ func (dc *decoding) maxCost(orig reflect.Type, path map[reflect.Type]bool) uint6
 		for i := range t.NumField() {
 			c = max(c, dc.maxCost(t.Field(i).Type, path))
 		}
+		if t.Size() > zeroValSize {
+			c = max(c, 2*uint64(t.Size())) // a zero one, and the slot of the nil it is read from
+		}
 	}
 	c += ptrs
 	if len(path) == 1 {
@@ -307,6 +310,9 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 	if t != nil && c != 0xc0 {
 		*total += pointees(t) // nil leaves a pointer nil; any other value allocates what it points to
 	}
+	if c == 0xc0 && t != nil && t.Kind() == reflect.Struct && t.Size() > zeroValSize && msgpackDecoding.target(t) == t {
+		*total += uint64(t.Size()) // the decoder sets the struct to reflect.Zero's
+	}
 	if !isArray && !isMap {
 		return i + n
 	}
@@ -328,6 +334,9 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 	case isArray && t.Kind() == reflect.Array:
 		et = t.Elem()
 	case isArray && t.Kind() == reflect.Struct:
+		if n == 0 && t.Size() > zeroValSize {
+			*total += uint64(t.Size()) // the decoder sets the struct to reflect.Zero's
+		}
 		// A struct written as an array: its fields in order.
 		fl := fieldList(t)
 		for k := range n {
@@ -363,13 +372,22 @@ func allocWalk(data []byte, i int, t reflect.Type, total *uint64) int {
 	return i
 }
 
+// zeroValSize is the size of the largest type reflect.Zero returns a
+// shared zero value of: it allocates a larger one. The msgpack decoder
+// sets a struct it reads a nil or an empty array into to reflect.Zero's,
+// so a value of one byte read into an 8 KiB struct allocates 8 KiB besides
+// the struct's place.
+const zeroValSize = 1024
+
 // sliceGrowth is how many times the elements of a slice of n elements
-// the msgpack decoder allocates: a slice of up to 10,000 at once, a longer
-// one grown 10,000 at a time by append, which reallocates it as it grows
-// (by 1.25 times: five times the elements in all).
+// the msgpack decoder allocates: twice, a slice of n appended to the nil
+// one (msgpack v5.4.1's decodeSliceValue: its test of the flag that lifts
+// its limit, flags&disableAllocLimitFlag != 1, is always true); a long
+// one counted as one grown by append (by 1.25 times: five times the
+// elements in all), as earlier versions grew it 10,000 at a time.
 func sliceGrowth(n int) uint64 {
 	if n <= 10000 {
-		return 1
+		return 2
 	}
 	return 5
 }
