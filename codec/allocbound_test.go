@@ -298,3 +298,37 @@ func TestCheckAllocCountsSliceCopyAndZeroStruct(t *testing.T) {
 		}
 	}
 }
+
+// The JSON walk reads every key of a struct's object: it unmarshaled
+// each to a string, 24,000 allocations (1.3 MB) for 124 KB of a []*T of
+// 2,000 records, which now count enough (their pointers and maps) to be
+// walked: Unmarshal took 1.8 times as long. A key without escapes is
+// looked up as it is, without a copy.
+func TestCheckJSONAllocKeysWithoutCopies(t *testing.T) {
+	type rec struct {
+		ID   int64            `json:"id"`
+		Name string           `json:"name"`
+		Tags []string         `json:"tags"`
+		Attr map[string]int64 `json:"attr"`
+	}
+	var in []*rec
+	for i := range 2000 {
+		in = append(in, &rec{ID: int64(i), Name: fmt.Sprintf("name %d", i), Tags: []string{"a"}, Attr: map[string]int64{"v": 1}})
+	}
+	b, err := JSON.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := jsonWalker{data: b}
+	w.value(reflect.TypeFor[[]*rec](), 0)
+	if w.bad || w.total == 0 {
+		t.Fatalf("walk: bad %v, total %d", w.bad, w.total)
+	}
+	allocs := testing.AllocsPerRun(3, func() {
+		w := jsonWalker{data: b}
+		w.value(reflect.TypeFor[[]*rec](), 0)
+	})
+	if allocs > 100 {
+		t.Errorf("the walk of %d records allocated %.0f times", len(in), allocs)
+	}
+}

@@ -39,6 +39,26 @@ func (fs *jsonFieldSet) lookup(key string) reflect.Type {
 	return fs.folded[foldJSONName(key)]
 }
 
+// lookupBytes is lookup of a key given as bytes, which it copies only
+// when no field has the name exactly.
+func (fs *jsonFieldSet) lookupBytes(key []byte) reflect.Type {
+	if ft, ok := fs.exact[string(key)]; ok {
+		return ft
+	}
+	return fs.folded[foldJSONName(string(key))]
+}
+
+// plainASCII reports whether b, a JSON string without its quotes, is the
+// string it stands for: printable ASCII, no escapes.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // jsonFields returns the fields of struct t that encoding/json sets (json
 // tag or Go name; embedded structs inlined).
 func jsonFields(t reflect.Type) *jsonFieldSet {
@@ -289,12 +309,18 @@ func (w *jsonWalker) value(t reflect.Type, depth int) {
 			w.i++
 			ft := et
 			if fields != nil {
-				var name string
-				if json.Unmarshal(key, &name) != nil {
-					w.bad = true
-					return
+				if raw := key[1 : len(key)-1]; plainASCII(raw) {
+					// The name as it is: looked up without a copy (the
+					// walk reads every key of a []*T of many).
+					ft = fields.lookupBytes(raw)
+				} else {
+					var name string
+					if json.Unmarshal(key, &name) != nil {
+						w.bad = true
+						return
+					}
+					ft = fields.lookup(name) // nil: skipped
 				}
-				ft = fields.lookup(name) // nil: skipped
 			}
 			w.total += per
 			w.value(ft, depth+1)
