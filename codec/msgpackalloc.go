@@ -80,8 +80,9 @@ var (
 // interfaces of the types that decode themselves, and the costs of the
 // types worked out so far.
 type decoding struct {
-	own   []reflect.Type
-	costs sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
+	own     []reflect.Type
+	costs   sync.Map // reflect.Type → uint64: the most an element of a value of the type costs
+	targets sync.Map // reflect.Type → reflect.Type: target's answers
 }
 
 var (
@@ -93,19 +94,28 @@ var (
 // target returns the type that decodes a value into t: t without its
 // pointers, or anyType for an interface or a type with its own decoder
 // (whose allocations are counted as an interface's).
+// The walks ask it of every value they read: its answers are kept, as
+// Implements searches the type's methods.
 func (dc *decoding) target(t reflect.Type) reflect.Type {
+	if tt, ok := dc.targets.Load(t); ok {
+		return tt.(reflect.Type)
+	}
+	orig := t
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() == reflect.Interface {
-		return anyType
-	}
-	pt := reflect.PointerTo(t)
-	for _, d := range dc.own {
-		if pt.Implements(d) {
-			return anyType
+		t = anyType
+	} else {
+		pt := reflect.PointerTo(t)
+		for _, d := range dc.own {
+			if pt.Implements(d) {
+				t = anyType
+				break
+			}
 		}
 	}
+	dc.targets.Store(orig, t)
 	return t
 }
 
