@@ -13,12 +13,13 @@ import (
 )
 
 // MsgPackMaxAlloc bounds what the msgpack codec allocates for the
-// elements of the slices and maps a value decodes to. An element may
-// take one byte of the value (a nil, an empty map) and a whole element of
-// the Go type decoded into: without a bound, a value of 1 MiB of nils
-// decoded into a []T of a 1 KiB T would allocate 1 GiB. The JSON and
-// Gob codecs keep to the same bound (Gob counting pointers, interface
-// values and the struct types its decoder compiles too).
+// elements of the slices and maps a value decodes to, the maps' tables
+// and what the elements' pointers point to. An element may take one byte
+// of the value (a nil, an empty map) and a whole element of the Go type
+// decoded into: without a bound, a value of 1 MiB of nils decoded into a
+// []T of a 1 KiB T would allocate 1 GiB. The JSON and Gob codecs keep to
+// the same bound (Gob counting pointers, interface values and the struct
+// types its decoder compiles too).
 const MsgPackMaxAlloc = 64 << 20
 
 // anyType stands for an interface: what msgpack decodes into any.
@@ -93,9 +94,9 @@ var (
 
 // target returns the type that decodes a value into t: t without its
 // pointers, or anyType for an interface or a type with its own decoder
-// (whose allocations are counted as an interface's).
-// The walks ask it of every value they read: its answers are kept, as
-// Implements searches the type's methods.
+// (whose allocations are counted as an interface's). The walks ask it
+// of every value they read: its answers are kept, as Implements searches
+// the type's methods.
 func (dc *decoding) target(t reflect.Type) reflect.Type {
 	if tt, ok := dc.targets.Load(t); ok {
 		return tt.(reflect.Type)
