@@ -91,6 +91,7 @@ import (
 	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/compress"
 	"github.com/memdict/memdict/internal/envelope"
+	"github.com/memdict/memdict/internal/valuepool"
 )
 
 // valueKind says how V is encoded.
@@ -302,6 +303,11 @@ func (d *Dict[V]) lookupIn(b *bound, key string) (V, bool, error) {
 		return zero, false, d.m.fail(ctx, opGet, key, b.check(err))
 	}
 	v, ok, err := d.decodeIn(vw, key, hashed, it, private)
+	if private && d.kind == kindCodec && !vw.python {
+		// The codec kept nothing of the value's bytes (codec.Codec), and
+		// nobody else holds them: the next read may reuse its buffer.
+		valuepool.Put(it.Value)
+	}
 	switch {
 	case err != nil:
 		return zero, false, d.m.fail(ctx, opGet, key, err)

@@ -38,7 +38,8 @@ type Codec interface {
 	// Marshal returns the encoding of v, in a slice the caller may keep.
 	Marshal(v any) ([]byte, error)
 	// Unmarshal decodes data into the value v points to. It must not keep
-	// data after it returns.
+	// data after it returns: a Dict reuses the buffer a value was read
+	// into once it is decoded (over Redis).
 	Unmarshal(data []byte, v any) error
 }
 

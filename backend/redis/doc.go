@@ -106,7 +106,10 @@
 // added latency. On a cluster each master has its own queue, and the Gets
 // of a pipeline are one MGET per hash slot. See WithBatching. A Get reads
 // its value once, from the socket into the buffer the returned Value
-// shares.
+// shares. On a standalone server that buffer comes from a pool a
+// memdict.Dict hands it back to once it has decoded the value with its
+// codec (which keeps none of it), so that reading large values neither
+// allocates nor makes garbage.
 //
 // # Timeouts and failures
 //
@@ -286,7 +289,7 @@
 // migration; and it is a backend.Describer: the system "redis", the
 // server and go-redis's pool statistics, for metrics. It implements
 // backend.PrivateReader: a Get's Value (and each of GetMulti's) is the
-// buffer go-redis read that reply into, which nobody else holds, so a
+// buffer the reply was read into, which nobody else holds, so a
 // memdict.Dict[[]byte] returns it without a copy.
 //
 // # Client-side caching

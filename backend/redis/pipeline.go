@@ -573,17 +573,10 @@ func (l *lane) one(ctx context.Context, c *call) error {
 	if !c.get {
 		return l.b.client.Process(ctx, c.cmd)
 	}
-	var cmd *goredis.StringCmd
 	if l.b.single != nil {
-		// As in mget: a *string, not a boxed copy of the key; the call's
-		// own array, not a new slice.
-		c.getArgs = [2]any{"get", &c.key}
-		cmd = goredis.NewStringCmd(ctx, c.getArgs[:]...)
-		_ = l.b.client.Process(ctx, cmd)
-	} else {
-		cmd = l.b.client.Get(ctx, c.key)
+		return l.rawGets(ctx, c.batchOfOne(), false)
 	}
-	s, err := cmd.Result()
+	s, err := l.b.client.Get(ctx, c.key).Result()
 	switch {
 	case err == goredis.Nil:
 		c.err, c.final = errNotFound, true
@@ -621,7 +614,12 @@ func (l *lane) setValue(c *call, s string) {
 // Ring sends it to its first key's shard.
 func (l *lane) many(ctx context.Context, calls []*call) error {
 	b := l.b
-	if allGets(calls) && (b.single != nil || b.ring != nil || b.cluster != nil && oneSlot(calls)) {
+	if allGets(calls) && b.single != nil {
+		// Only Gets, for one MGET: no pipeline needed, and its values
+		// read without go-redis's copies (rawread.go).
+		return l.rawGets(ctx, calls, true)
+	}
+	if allGets(calls) && (b.ring != nil || b.cluster != nil && oneSlot(calls)) {
 		// Only Gets, for one MGET: no pipeline needed.
 		cmd := l.mget(ctx, calls)
 		err := b.client.Process(ctx, cmd)
@@ -710,19 +708,24 @@ func allGets(calls []*call) bool {
 // are not boxed one by one. A foreign empty string therefore reads as a
 // miss here, as keys of other types do; a Get alone reports it.
 func (l *lane) mget(ctx context.Context, gets []*call) *goredis.StringSliceCmd {
+	return goredis.NewStringSliceCmd(ctx, mgetArgs(gets, l.b.single != nil)...)
+}
+
+// mgetArgs returns the arguments of the MGET of the keys of gets. With
+// ptrs, each key is a *string, written as the string without boxing a
+// copy of its header (the call outlives the command); a cluster client
+// (a Ring) needs strings, to find the keys' slot (shard).
+func mgetArgs(gets []*call, ptrs bool) []any {
 	args := make([]any, 1+len(gets))
 	args[0] = "mget"
 	for i, c := range gets {
-		if l.b.single != nil {
-			// A *string is written as the string without boxing a copy of
-			// its header; the call outlives the command. A cluster client
-			// (a Ring) needs a string to find the key's slot (shard).
+		if ptrs {
 			args[1+i] = &c.key
 		} else {
 			args[1+i] = c.key
 		}
 	}
-	return goredis.NewStringSliceCmd(ctx, args...)
+	return args
 }
 
 // setMGet sets each Get's result from cmd, the MGET of their keys. An

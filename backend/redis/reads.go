@@ -15,9 +15,11 @@ import (
 // wrapping ErrForeignValue; a server that does not answer within the
 // timeout, or is marked down, one wrapping backend.ErrUnavailable.
 //
-// The returned Value shares the memory go-redis read the reply into, made
-// for this call alone: a read copies the value once, from the socket's
-// buffer, and the Value is the caller's own (see PrivateReads).
+// The returned Value is the memory the reply was read into, for this
+// call alone: a read copies the value once, from the socket's buffer, and
+// the Value is the caller's own (see PrivateReads). On a standalone
+// server it comes from a pool of buffers (rawread.go) that a Dict returns
+// it to once decoded; a caller that keeps it keeps it.
 func (b *Backend) Get(ctx context.Context, key string) (backend.Item, error) {
 	if err := b.check(ctx, "get", key); err != nil {
 		return backend.Item{}, err
@@ -85,12 +87,12 @@ func (b *Backend) GetTTL(ctx context.Context, key string) (backend.Item, error) 
 
 var _ backend.TTLReader = (*Backend)(nil)
 
-// PrivateReads reports true: the Value of every Get is the memory go-redis
-// read that call's reply into (a buffer it makes for each bulk string; a
-// Get batched into an MGET has its own element), which neither go-redis nor
-// the Backend keeps (backend.PrivateReader), so a memdict.Dict[[]byte]
-// hands it over without copying it. So are GetMulti's Values, each an
-// element of an MGET reply.
+// PrivateReads reports true: the Value of every Get is the memory that
+// call's reply was read into (a buffer of its own for each value, a Get
+// batched into an MGET too), which neither go-redis nor the Backend keeps
+// (backend.PrivateReader), so a memdict.Dict[[]byte] hands it over
+// without copying it. So are GetMulti's Values, each an element of an
+// MGET reply.
 func (b *Backend) PrivateReads() bool { return true }
 
 var _ backend.PrivateReader = (*Backend)(nil)

@@ -71,11 +71,18 @@ func decode(key, s string) (value []byte, cas uint64, err error) {
 
 // foreignError describes a value without memdict's header. It shows the
 // value's length and its first bytes, quoted, never more than 16.
-func foreignError(key, s string) error {
+func foreignError(key, s string) error { return foreignLenError(key, s, len(s)) }
+
+// foreignLenError is foreignError of a value of n bytes that starts with
+// s (all of it, or its first 16 bytes or more).
+func foreignLenError(key, s string, n int) error {
 	head := s
 	if len(head) > 16 {
-		head = head[:16] + "..."
+		head = head[:16]
+	}
+	if n > len(head) {
+		head += "..."
 	}
 	return fmt.Errorf("%w: key %q holds %d bytes without memdict's header (starting %q); "+
-		"another program wrote it, or the key prefix is shared", ErrForeignValue, key, len(s), head)
+		"another program wrote it, or the key prefix is shared", ErrForeignValue, key, n, head)
 }

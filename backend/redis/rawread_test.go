@@ -1,0 +1,148 @@
+package redis
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict/backend"
+)
+
+// flushGets runs one flush of Gets of keys on b's lane, as the pipelining
+// engine does (one key: a GET; more: an MGET), and returns the calls,
+// answered.
+func flushGets(b *Backend, keys ...string) []*call {
+	calls := make([]*call, len(keys))
+	for i, k := range keys {
+		calls[i] = b.newCall(k)
+		calls[i].get = true
+	}
+	batch := append([]*call(nil), calls...)
+	if len(calls) == 1 {
+		batch = calls[0].batchOfOne()
+	}
+	b.lane0.flush(batch)
+	for _, c := range calls {
+		<-c.done
+	}
+	return calls
+}
+
+// storedAs returns the RESP bulk string of "v:"+key as this package
+// stores it, with a token of key's own (a token read under two keys is
+// the mark of a reply for another call, see owners).
+func storedAs(key string) string { return bulk(string(encode([]byte("v:"+key), casOf(key)))) }
+
+// casOf is the token storedAs gives key.
+func casOf(key string) uint64 { return uint64(len(key))<<40 | uint64(key[0])<<8 | 7 }
+
+// The lanes' GETs and MGETs read their replies themselves (rawread.go),
+// not through go-redis's reading of strings: every reply a server may
+// send is read as go-redis's reading was, and one that does not fit the
+// command is a protocol error, with nothing read from it kept.
+func TestRawGetReplies(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 40)
+	type want struct {
+		value string // the Value read, if err is ""
+		err   string // what the error says: "protocol", "notfound", "reply" (the server's), or a foreign value's message
+	}
+	for _, tc := range []struct {
+		name  string
+		keys  []string
+		reply string
+		want  []want
+	}{
+		{"get value", []string{"k"}, storedAs("k"), []want{{value: "v:k"}}},
+		{"get null resp2", []string{"k"}, "$-1\r\n", []want{{err: "notfound"}}},
+		{"get null resp3", []string{"k"}, "_\r\n", []want{{err: "notfound"}}},
+		{"get empty", []string{"k"}, "$0\r\n\r\n", []want{{err: foreignError("k", "").Error()}}},
+		{"get short foreign", []string{"k"}, bulk("hello"), []want{{err: foreignError("k", "hello").Error()}}},
+		{"get long foreign", []string{"k"}, bulk(long), []want{{err: foreignError("k", long).Error()}}},
+		{"get wrong type", []string{"k"}, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n", []want{{err: "wrongtype"}}},
+		{"get error reply", []string{"k"}, "-ERR busy\r\n", []want{{err: "reply"}}},
+		{"get blob error", []string{"k"}, "!8\r\nERR busy\r\n", []want{{err: "reply"}}},
+		{"get status", []string{"k"}, "+OK\r\n", []want{{err: "protocol"}}},
+		{"get integer", []string{"k"}, ":5\r\n", []want{{err: "protocol"}}},
+		{"get array", []string{"k"}, "*1\r\n$3\r\nabc\r\n", []want{{err: "protocol"}}},
+		{"mget values", []string{"a", "b", "c"}, "*3\r\n" + storedAs("a") + storedAs("b") + storedAs("c"),
+			[]want{{value: "v:a"}, {value: "v:b"}, {value: "v:c"}}},
+		{"mget misses", []string{"a", "b", "c"}, "*3\r\n" + storedAs("a") + "$-1\r\n" + "$0\r\n\r\n",
+			[]want{{value: "v:a"}, {err: "notfound"}, {err: "notfound"}}},
+		{"mget foreign", []string{"a", "b", "c"}, "*3\r\n" + bulk(long) + storedAs("b") + "_\r\n",
+			[]want{{err: foreignError("a", long).Error()}, {value: "v:b"}, {err: "notfound"}}},
+		{"mget short count", []string{"a", "b", "c"}, "*2\r\n" + storedAs("a") + storedAs("b"),
+			[]want{{err: "protocol"}, {err: "protocol"}, {err: "protocol"}}},
+		{"mget element of another type", []string{"a", "b", "c"}, "*3\r\n" + storedAs("a") + "+OK\r\n" + storedAs("c"),
+			[]want{{err: "protocol"}, {err: "protocol"}, {err: "protocol"}}},
+		{"mget null", []string{"a", "b", "c"}, "_\r\n", []want{{err: "protocol"}, {err: "protocol"}, {err: "protocol"}}},
+		{"mget error reply", []string{"a", "b", "c"}, "-ERR busy\r\n", []want{{err: "reply"}, {err: "reply"}, {err: "reply"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startFake(t, func(c *fakeConn, args []string) {
+				switch strings.ToLower(args[0]) {
+				case "get", "mget":
+					c.write(tc.reply)
+				}
+			})
+			b := newFakeBackend(t, s, "timeout=2s")
+			calls := flushGets(b, tc.keys...)
+			for i, c := range calls {
+				w := tc.want[i]
+				var re goredis.Error
+				switch {
+				case w.err == "" && (c.err != nil || string(c.item.Value) != w.value || c.item.CAS != casOf(c.key) || c.item.Key != c.key):
+					t.Errorf("%s: read %q (CAS %d, key %q), %v; want %q", c.key, c.item.Value, c.item.CAS, c.item.Key, c.err, w.value)
+				case w.err == "":
+				case c.item.Value != nil:
+					t.Errorf("%s: read %q with error %v", c.key, c.item.Value, c.err)
+				case w.err == "notfound":
+					if !errors.Is(c.err, backend.ErrNotFound) || !c.final {
+						t.Errorf("%s: %v (final %v), want a miss", c.key, c.err, c.final)
+					}
+				case w.err == "protocol":
+					if !errors.Is(c.err, ErrProtocol) || c.final {
+						t.Errorf("%s: %v (final %v), want a protocol error", c.key, c.err, c.final)
+					}
+				case w.err == "reply":
+					if !errors.As(c.err, &re) || re.Error() != "ERR busy" || c.final {
+						t.Errorf("%s: %v (final %v), want the server's error reply", c.key, c.err, c.final)
+					}
+				case w.err == "wrongtype":
+					if !errors.Is(c.err, ErrForeignValue) || !errors.As(c.err, &re) || !c.final {
+						t.Errorf("%s: %v (final %v), want a foreign value of another type", c.key, c.err, c.final)
+					}
+				default:
+					if !errors.Is(c.err, ErrForeignValue) || c.err.Error() != "redis: get: "+w.err || !c.final {
+						t.Errorf("%s: %v (final %v), want %q", c.key, c.err, c.final, "redis: get: "+w.err)
+					}
+				}
+				c.release()
+			}
+		})
+	}
+}
+
+// A value longer than the largest this package writes (max value length
+// and header) is refused before anything is allocated for it, whatever
+// reads it first.
+func TestRawGetTooLong(t *testing.T) {
+	t.Parallel()
+	s := startFake(t, func(c *fakeConn, args []string) {
+		c.write("$100000\r\n" + strings.Repeat("x", 100000) + "\r\n")
+	})
+	b := newFakeBackend(t, s, "timeout=2s&max_value_length=1000")
+	c := flushGets(b, "k")[0]
+	if !errors.Is(c.err, ErrProtocol) || c.item.Value != nil {
+		t.Errorf("a 100000-byte value with max_value_length=1000: %q, %v; want a protocol error", c.item.Value, c.err)
+	}
+	r := &replyReader{l: b.lane0, gets: []*call{c}, bulk: -1}
+	if _, err := r.Write([]byte("$1012")); !errors.Is(err, ErrProtocol) {
+		t.Errorf("the reader took a 1012-byte value with max_value_length=1000: %v", err)
+	}
+	if _, err := r.Write([]byte("$1011")); err != nil {
+		t.Errorf("the reader refused a 1011-byte value (1000 and the header): %v", err)
+	}
+}

@@ -1,0 +1,56 @@
+package valuepool
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// Sizes are four classes per power of two, each a quarter of its octave
+// apart; Get returns a buffer of its length's class, which Put takes back
+// and a Get of that class reuses. Buffers of other capacities, and lengths
+// outside [MinSize, MaxSize], never enter the pool.
+func TestGetPut(t *testing.T) {
+	for k := 1; k < classes; k++ {
+		if sizes[k] <= sizes[k-1] || sizes[k]-sizes[k-1] > sizes[k-1]/4 {
+			t.Fatalf("class %d: %d after %d", k, sizes[k], sizes[k-1])
+		}
+	}
+	if sizes[0] != MinSize || sizes[classes-1] != MaxSize {
+		t.Fatalf("classes from %d to %d, want %d to %d", sizes[0], sizes[classes-1], MinSize, MaxSize)
+	}
+	for _, n := range []int{MinSize, MinSize + 1, 16<<10 + 100, 20 << 10, MaxSize} {
+		b := Get(n)
+		k := class(n)
+		if len(b) != n || cap(b) != sizes[k] || k > 0 && sizes[k-1] >= n {
+			t.Fatalf("Get(%d): length %d, capacity %d (class %d)", n, len(b), cap(b), sizes[k])
+		}
+		// sync.Pool may drop what it is given (it does under -race at
+		// random): reuse is only checked to be possible.
+		reused := false
+		for range 100 {
+			Put(b)
+			c := Get(n)
+			if unsafe.SliceData(c) == unsafe.SliceData(b) {
+				reused = true
+				break
+			}
+		}
+		if !reused {
+			t.Errorf("Get(%d) never reused the buffer Put was given", n)
+		}
+	}
+	for _, n := range []int{0, 1, MinSize - 1, MaxSize + 1} {
+		if b := Get(n); len(b) != n || cap(b) != n {
+			t.Errorf("Get(%d): length %d, capacity %d; want an allocation of its own", n, len(b), cap(b))
+		}
+	}
+	// A capacity that is no class's is dropped: a later Get of that
+	// length never returns it.
+	odd := make([]byte, 16<<10+100, 16<<10+101)
+	for range 10 {
+		Put(odd)
+		if c := Get(16<<10 + 100); unsafe.SliceData(c) == unsafe.SliceData(odd) {
+			t.Fatal("Put kept a buffer whose capacity is no class's")
+		}
+	}
+}
