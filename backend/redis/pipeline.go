@@ -75,6 +75,7 @@ type call struct {
 	// if abandoned).
 	ctx     deadlineCtx
 	getArgs [2]any
+	reader  replyReader // the reader of the flush's GET or MGET reply (rawread.go)
 }
 
 var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}

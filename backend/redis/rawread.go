@@ -53,6 +53,12 @@ type replyReader struct {
 	// reply is the server's error reply, if it sent one (go-redis returns
 	// no error then: it is the command's outcome).
 	reply error
+
+	// Scratch space of ReadFrom, here rather than on its stack: what is
+	// read into passes through an io.Reader, so it would escape, and cost
+	// two allocations per value.
+	head [16]byte // a value's header, or a foreign value's first bytes
+	end  [2]byte  // the CRLF after a value
 }
 
 // serverReply is an error reply of the server's, as go-redis reports
@@ -170,7 +176,7 @@ func (r *replyReader) ReadFrom(src io.Reader) (int64, error) {
 	}
 	c := r.gets[r.i]
 	r.i++
-	var head [16]byte // a foreign value's first bytes, for its error
+	head := r.head[:]
 	switch {
 	case n == 0 && r.array:
 		// As in mget: an empty string reads as a miss (no value this
@@ -211,11 +217,10 @@ func (r *replyReader) ReadFrom(src io.Reader) (int64, error) {
 		}
 		c.item = backend.Item{Key: c.key, Value: v, CAS: cas}
 	}
-	var end [2]byte
-	if _, err := io.ReadFull(src, end[:]); err != nil {
+	if _, err := io.ReadFull(src, r.end[:]); err != nil {
 		return 0, err
 	}
-	return total, r.crlfOf(end[:])
+	return total, r.crlfOf(r.end[:])
 }
 
 // crlfOf checks that b, the two bytes after a bulk string, are its CRLF.
@@ -230,7 +235,10 @@ func (r *replyReader) crlfOf(b []byte) error {
 // of gets, reads the reply with a replyReader and sets each Get's result.
 // It returns the error of the exchange, or the server's error reply.
 func (l *lane) rawGets(ctx context.Context, gets []*call, array bool) error {
-	r := &replyReader{l: l, gets: gets, array: array, bulk: -1}
+	// The first call's reader, rather than a new one (see call).
+	r := &gets[0].reader
+	*r = replyReader{l: l, gets: gets, array: array, bulk: -1}
+	defer func() { r.l, r.gets, r.reply = nil, nil, nil }() // keep no other call
 	var cmd *goredis.RawWriteToCmd
 	if array {
 		cmd = goredis.NewRawWriteToCmd(ctx, r, mgetArgs(gets, true)...)
