@@ -211,6 +211,10 @@ func TestClusterHungMasterMultiWrite(t *testing.T) {
 		}
 	}
 
+	// A call that skips the hung master returns before its timeout: one
+	// that waited for it takes the whole timeout at least. (A tighter
+	// bound, 100 ms, failed at 116 ms on a loaded machine under -race.)
+	skipped := hungTimeout
 	down := false
 	for i := 0; i < 6 && !down; i++ {
 		start := time.Now()
@@ -226,8 +230,8 @@ func TestClusterHungMasterMultiWrite(t *testing.T) {
 				t.Errorf("setmulti %d: %v before the master could be marked down", i, err)
 			}
 			wantNamed("setmulti once marked down", err)
-			if d > fast {
-				t.Errorf("setmulti with the master marked down took %v", d)
+			if d >= skipped {
+				t.Errorf("setmulti with the master marked down took %v, as long as its timeout", d)
 			}
 			down = true
 			continue
@@ -247,8 +251,8 @@ func TestClusterHungMasterMultiWrite(t *testing.T) {
 	}
 	start := time.Now()
 	err := b.DeleteMulti(ctx, all)
-	if d := time.Since(start); d > fast {
-		t.Errorf("deletemulti with the master marked down took %v", d)
+	if d := time.Since(start); d >= skipped {
+		t.Errorf("deletemulti with the master marked down took %v, as long as its timeout", d)
 	}
 	wantNamed("deletemulti once marked down", err)
 	for _, k := range live {
