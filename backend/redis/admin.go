@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 
@@ -81,19 +82,17 @@ func (b *Backend) countPage(ctx context.Context, n *goredis.Client, sb *scanBoun
 
 // nodes returns a client per server: the one server of a standalone
 // client, every master (masters true) or every node of a cluster, every
-// shard of a Ring.
-func (b *Backend) nodes(ctx context.Context, masters bool) ([]*goredis.Client, error) {
-	var (
-		mu  sync.Mutex
-		out []*goredis.Client
-	)
+// shard of a Ring, those its heartbeat marked down included (see
+// ringNodes). unseen holds the addresses of a Ring's shards marked down
+// that the Backend has no client for: callers report each as not reached.
+func (b *Backend) nodes(ctx context.Context, masters bool) (out []*goredis.Client, unseen []string, err error) {
+	var mu sync.Mutex
 	collect := func(_ context.Context, c *goredis.Client) error {
 		mu.Lock()
 		out = append(out, c)
 		mu.Unlock()
 		return nil
 	}
-	var err error
 	switch c := b.client.(type) {
 	case *goredis.Client:
 		out = []*goredis.Client{c}
@@ -105,13 +104,84 @@ func (b *Backend) nodes(ctx context.Context, masters bool) ([]*goredis.Client, e
 		}
 	case *goredis.Ring:
 		err = c.ForEachShard(ctx, collect)
+		if err == nil {
+			out, unseen = b.ringNodes(out)
+		}
 	default:
-		return nil, fmt.Errorf("%w: per-server commands on a %T", backend.ErrNotSupported, b.client)
+		return nil, nil, fmt.Errorf("%w: per-server commands on a %T", backend.ErrNotSupported, b.client)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, unseen, nil
+}
+
+// ringShard records n, the client of a Ring's shard, in b.ringShards.
+func (b *Backend) ringShard(n *goredis.Client) {
+	b.ringMu.Lock()
+	if b.ringShards != nil {
+		b.ringShards[n.Options().Addr] = n
+	}
+	b.ringMu.Unlock()
+}
+
+// ringNodes completes up, the clients of the Ring's shards that are up
+// (Ring.ForEachShard), with the shards its heartbeat marked down: go-redis
+// skips those (its ForEachShard, GetShardClients), and a listing, stats
+// or a flush made of the others would leave them out without a word. It
+// returns the clients of all the shards the Backend knows of (the up ones
+// first), and the addresses of those marked down it has no client for
+// (down since before NewFromClient, and not seen up since). A shard
+// SetAddrs removed has its client closed: callers skip a shard whose
+// client answers goredis.ErrClosed (see removedShard). One removed while
+// the Backend had no client for it is still named as not reached.
+func (b *Backend) ringNodes(up []*goredis.Client) (all []*goredis.Client, unseen []string) {
+	live := make(map[string]bool, len(up))
+	for _, n := range up {
+		live[n.Options().Addr] = true
+	}
+	all = up
+	b.ringMu.Lock()
+	for _, n := range up {
+		b.ringShards[n.Options().Addr] = n
+	}
+	var down []*goredis.Client
+	for addr, n := range b.ringShards {
+		switch {
+		case live[addr]:
+		case n == nil:
+			unseen = append(unseen, addr)
+		default:
+			down = append(down, n)
+		}
+	}
+	b.ringMu.Unlock()
+	slices.SortFunc(down, func(x, y *goredis.Client) int { return strings.Compare(x.Options().Addr, y.Options().Addr) })
+	slices.Sort(unseen)
+	return append(all, down...), unseen
+}
+
+// removedShard reports whether err, from a Ring shard's client n, says
+// that go-redis closed n: SetAddrs removed the shard from the Ring (the
+// Backend itself is open). It forgets n, so that the shard is no longer
+// listed.
+func (b *Backend) removedShard(n *goredis.Client, err error) bool {
+	if b.ring == nil || !errors.Is(err, goredis.ErrClosed) || b.closed.Load() {
+		return false
+	}
+	b.ringMu.Lock()
+	if b.ringShards[n.Options().Addr] == n {
+		delete(b.ringShards, n.Options().Addr)
+	}
+	b.ringMu.Unlock()
+	return true
+}
+
+// unseenShard is the error of a Ring's shard at addr that the Ring's
+// heartbeat marked down and the Backend has no client for.
+func unseenShard(addr string) error {
+	return fmt.Errorf("shard %s: %w: the Ring's heartbeat marked it down and the Backend has no client of it: not reached",
+		addr, backend.ErrUnavailable)
 }
 
 // scanPage is one SCAN reply.
@@ -145,7 +215,12 @@ func escapeGlob(s string) string {
 // cursor comes back within the iteration (it cycles), or that returns more
 // than twice the keys its DBSIZE says it holds, or more pages than they
 // need, past a slack of 10,000 keys and 65,536 pages (DBSIZE is asked only
-// then; a server that refuses DBSIZE is bounded by ctx alone).
+// then; a server that refuses DBSIZE is bounded by ctx alone). On a Ring,
+// every shard is listed, those its heartbeat marked down included (go-redis
+// skips them; see ringNodes), and a shard the Backend has no client of
+// (marked down since before NewFromClient) ends the listing, after the
+// others' keys, with an error wrapping backend.ErrUnavailable that names
+// it.
 func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if b.closed.Load() {
@@ -156,7 +231,11 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 			yield("", fmt.Errorf("redis: keys %q: %w", prefix, err))
 			return
 		}
-		nodes, err := bounded(b, ctx, func(ctx context.Context) ([]*goredis.Client, error) { return b.nodes(ctx, true) })
+		var unseen []string
+		nodes, err := bounded(b, ctx, func(ctx context.Context) (nodes []*goredis.Client, err error) {
+			nodes, unseen, err = b.nodes(ctx, true)
+			return nodes, err
+		})
 		if err != nil {
 			yield("", b.wrap(ctx, "keys", prefix, err))
 			return
@@ -182,6 +261,9 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 				})
 				keys, next := page.keys, page.next
 				if err != nil {
+					if b.removedShard(n, err) {
+						break
+					}
 					yield("", b.wrap(ctx, "keys", prefix, fmt.Errorf("scan %s: %w", n.Options().Addr, err)))
 					return
 				}
@@ -216,6 +298,13 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 				cursor = next
 			}
 		}
+		if len(unseen) > 0 {
+			errs := make([]error, len(unseen))
+			for i, addr := range unseen {
+				errs[i] = unseenShard(addr)
+			}
+			yield("", b.wrap(ctx, "keys", prefix, errors.Join(errs...)))
+		}
 	}
 }
 
@@ -223,7 +312,9 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 // replicas included), one NodeStats per server, parsed into name/value
 // pairs ("used_memory", "keyspace_hits", "db0", ...). A server that does
 // not answer has its Err set; ServerStats returns an error only when the
-// servers cannot be enumerated.
+// servers cannot be enumerated. On a Ring every shard has its NodeStats,
+// those its heartbeat marked down included (a shard the Backend has no
+// client of has Err set, wrapping backend.ErrUnavailable).
 func (b *Backend) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 	if err := b.check(ctx, "stats", "-"); err != nil {
 		return nil, err
@@ -236,11 +327,12 @@ func (b *Backend) ServerStats(ctx context.Context) ([]backend.NodeStats, error) 
 }
 
 func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) {
-	nodes, err := b.nodes(ctx, false)
+	nodes, unseen, err := b.nodes(ctx, false)
 	if err != nil {
 		return nil, b.wrap(ctx, "stats", "-", err)
 	}
-	out := make([]backend.NodeStats, len(nodes))
+	out := make([]backend.NodeStats, len(nodes), len(nodes)+len(unseen))
+	removed := make([]bool, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
@@ -252,6 +344,7 @@ func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) 
 			}()
 			info, err := n.Info(ctx).Result()
 			if err != nil {
+				removed[i] = b.removedShard(n, err)
 				ns.Err = b.wrap(ctx, "info", ns.Addr, err)
 			} else {
 				ns.Stats = parseInfo(info)
@@ -260,6 +353,16 @@ func (b *Backend) serverStats(ctx context.Context) ([]backend.NodeStats, error) 
 		})
 	}
 	wg.Wait()
+	kept := out[:0]
+	for i, ns := range out {
+		if !removed[i] {
+			kept = append(kept, ns)
+		}
+	}
+	out = kept
+	for _, addr := range unseen {
+		out = append(out, backend.NodeStats{Addr: addr, Err: b.wrap(ctx, "info", addr, unseenShard(addr))})
+	}
 	return out, nil
 }
 
@@ -279,8 +382,8 @@ func parseInfo(info string) map[string]string {
 	return m
 }
 
-// Flush runs FLUSHDB on the server, or on every master of a cluster,
-// dropping every key of the database, other programs' keys included. It is
+// Flush runs FLUSHDB on the server, or on every master of a cluster or
+// shard of a Ring (a shard not reached is named in the error), dropping every key of the database, other programs' keys included. It is
 // disabled unless the Backend was made with WithFlush(true) (URL option
 // allow_flush=true): otherwise it returns an error wrapping
 // backend.ErrNotSupported. It never runs FLUSHALL.
@@ -300,21 +403,25 @@ func (b *Backend) Flush(ctx context.Context) error {
 }
 
 func (b *Backend) flush(ctx context.Context) error {
-	nodes, err := b.nodes(ctx, true)
+	nodes, unseen, err := b.nodes(ctx, true)
 	if err != nil {
 		return b.wrap(ctx, "flush", "-", err)
 	}
 	var errs []error
 	for _, n := range nodes {
-		if err := n.FlushDB(ctx).Err(); err != nil {
+		if err := n.FlushDB(ctx).Err(); err != nil && !b.removedShard(n, err) {
 			errs = append(errs, b.wrap(ctx, "flush", n.Options().Addr, err))
 		}
+	}
+	for _, addr := range unseen {
+		errs = append(errs, b.wrap(ctx, "flush", addr, unseenShard(addr)))
 	}
 	return errors.Join(errs...)
 }
 
-// Ping sends PING to the server, or to every node of a cluster, and
-// returns nil if all answer, or an error naming each one that does not.
+// Ping sends PING to the server, or to every node of a cluster or shard
+// of a Ring (those its heartbeat marked down included), and returns nil if
+// all answer, or an error naming each one that does not.
 func (b *Backend) Ping(ctx context.Context) error {
 	if err := b.check(ctx, "ping", "-"); err != nil {
 		return err
@@ -327,7 +434,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 }
 
 func (b *Backend) ping(ctx context.Context) error {
-	nodes, err := b.nodes(ctx, false)
+	nodes, unseen, err := b.nodes(ctx, false)
 	if err != nil {
 		if errors.Is(err, backend.ErrNotSupported) {
 			if err := b.client.Ping(ctx).Err(); err != nil {
@@ -346,12 +453,15 @@ func (b *Backend) ping(ctx context.Context) error {
 					errs[i] = b.wrap(ctx, "ping", n.Options().Addr, panicError(n.Options().Addr, r))
 				}
 			}()
-			if err := n.Ping(ctx).Err(); err != nil {
+			if err := n.Ping(ctx).Err(); err != nil && !b.removedShard(n, err) {
 				errs[i] = b.wrap(ctx, "ping", n.Options().Addr, err)
 			}
 		})
 	}
 	wg.Wait()
+	for _, addr := range unseen {
+		errs = append(errs, b.wrap(ctx, "ping", addr, unseenShard(addr)))
+	}
 	return errors.Join(errs...)
 }
 

@@ -57,6 +57,16 @@ type Backend struct {
 	lanes       map[string]*lane
 	lanesClosed bool
 
+	// ringShards holds every shard of a Ring the Backend knows of, by
+	// address, with its client (nil for a shard marked down when the
+	// Backend was made, until it is seen up): the shards of
+	// RingOptions.Addrs and those the Ring made since. The Ring's own
+	// ForEachShard skips the shards its heartbeat marked down, and a
+	// listing or stats made of it would silently leave them out (see
+	// ringNodes).
+	ringMu     sync.Mutex
+	ringShards map[string]*goredis.Client
+
 	stop    chan struct{}  // closed by Close: probes end
 	calls   sync.WaitGroup // goroutines started by spawn and bounded
 	callsMu sync.RWMutex   // orders calls.Add before Close's calls.Wait
@@ -229,9 +239,13 @@ func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend,
 		// takes its options), and unguarded, one reply announcing 1 GiB
 		// made go-redis allocate it.
 		b.user = c.Options().Username
-		c.OnNewNode(func(n *goredis.Client) { n.AddHook(b.guard) })
+		c.OnNewNode(func(n *goredis.Client) {
+			n.AddHook(b.guard)
+			b.ringShard(n)
+		})
 		_ = c.ForEachShard(context.Background(), func(_ context.Context, n *goredis.Client) error {
 			n.AddHook(b.guard)
+			b.ringShard(n)
 			return nil
 		})
 	}
@@ -251,6 +265,10 @@ func newBackend(c goredis.UniversalClient, cfg config) *Backend {
 	case *goredis.Ring:
 		b.ring = c
 		b.lanes = make(map[string]*lane)
+		b.ringShards = make(map[string]*goredis.Client)
+		for _, addr := range c.Options().Addrs {
+			b.ringShards[addr] = nil
+		}
 		b.doneCtx = c.Options().MaxRetries > 0
 	case *goredis.Client:
 		b.single = c
