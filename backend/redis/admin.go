@@ -479,11 +479,18 @@ func (b *Backend) nodeAddr(n *goredis.Client) string {
 // idle in the pool). The server is the address of a standalone server;
 // on a cluster, whose pools go-redis sums over the nodes, the seed
 // addresses joined by commas; on Redis Sentinel "master NAME (sentinel)";
-// "" for a client given to NewFromClient that is neither. The connections the near cache's tracking holds are not
-// counted.
+// "" for a client given to NewFromClient of another kind. On a Ring, one
+// server per shard, by address, each with its own client's pool
+// statistics: the shards that are up, and those its heartbeat marked down
+// that the Backend knows of (see ringNodes; a shard SetAddrs removed stays
+// listed, with no connections, until Keys, ServerStats, Ping or Flush
+// finds its client closed). The connections the near cache's tracking
+// holds are not counted.
 func (b *Backend) Describe() backend.Description {
 	var addr string
 	switch {
+	case b.ring != nil:
+		return b.describeRing()
 	case b.sentinel != nil:
 		addr = b.lane0.addr
 	case b.single != nil:
@@ -493,4 +500,21 @@ func (b *Backend) Describe() backend.Description {
 	}
 	st := b.client.PoolStats()
 	return backend.Description{System: "redis", Servers: []backend.ServerConns{{Addr: addr, Open: int(st.TotalConns), Idle: int(st.IdleConns)}}}
+}
+
+// describeRing is Describe on a Ring.
+func (b *Backend) describeRing() backend.Description {
+	// The shards that are up (no I/O).
+	up := b.ring.GetShardClients()
+	all, unseen := b.ringNodes(up)
+	d := backend.Description{System: "redis", Servers: make([]backend.ServerConns, 0, len(all)+len(unseen))}
+	for _, n := range all {
+		st := n.PoolStats()
+		d.Servers = append(d.Servers, backend.ServerConns{Addr: n.Options().Addr, Open: int(st.TotalConns), Idle: int(st.IdleConns)})
+	}
+	for _, addr := range unseen {
+		d.Servers = append(d.Servers, backend.ServerConns{Addr: addr})
+	}
+	slices.SortFunc(d.Servers, func(x, y backend.ServerConns) int { return strings.Compare(x.Addr, y.Addr) })
+	return d
 }

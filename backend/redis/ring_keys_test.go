@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -216,4 +217,39 @@ func statAddrs(st []backend.NodeStats) []string {
 		out = append(out, fmt.Sprintf("%s (%v)", ns.Addr, ns.Err))
 	}
 	return out
+}
+
+// TestRingDescribeShards: Describe on a Ring names each shard, in order of
+// address, with its own connections, the one the Ring's heartbeat marked
+// down included; it named one server with the empty address.
+func TestRingDescribeShards(t *testing.T) {
+	t.Parallel()
+	ring, ps := ringForListing(t)
+	dead := ps[2]
+	dead.Stop(t)
+	waitRingDown(t, ring, dead.Addr)
+	b, err := NewFromClient(ring, WithTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	storeOnShards(t, b, ring, 30)
+	d := backend.Describe(backend.Wrap(b))
+	want := []string{ps[0].Addr, ps[1].Addr, dead.Addr}
+	slices.Sort(want)
+	var got []string
+	open := 0
+	for _, s := range d.Servers {
+		got = append(got, s.Addr)
+		open += s.Open
+		if s.Addr == dead.Addr && s.Open != 0 {
+			t.Errorf("describe: shard %s, down, has %d connections", s.Addr, s.Open)
+		}
+	}
+	if d.System != "redis" || !slices.Equal(got, want) {
+		t.Errorf("describe a Ring: system %q, servers %q; want redis, %q", d.System, got, want)
+	}
+	if open < 2 {
+		t.Errorf("describe a Ring after Sets on both shards up: %d connections open, want one a shard at least", open)
+	}
 }
