@@ -40,13 +40,19 @@ func ringForListing(t *testing.T) (*goredis.Ring, []*testserver.Process) {
 }
 
 // waitRingDown waits until the Ring's heartbeat marked the shard at addr
-// down (go-redis's ForEachShard no longer gives it).
+// down (go-redis's ForEachShard no longer gives it) and took it out of its
+// hash (which it does after voting on every shard: no key "list:N" goes
+// to it).
 func waitRingDown(t *testing.T, ring *goredis.Ring, addr string) {
 	t.Helper()
 	for end := time.Now().Add(10 * time.Second); ; {
 		up := false
 		for _, c := range ring.GetShardClients() {
 			up = up || c.Options().Addr == addr
+		}
+		for i := 0; i < 100 && !up; i++ {
+			c, err := ring.GetShardClientForKey(fmt.Sprintf("list:%d", i))
+			up = err == nil && c.Options().Addr == addr
 		}
 		if !up {
 			return
