@@ -42,7 +42,8 @@
 //	min_idle_conns=N             idle connections kept open (default 0)
 //	pool_timeout=1s              wait for a free connection (default and cap: timeout)
 //	max_retries=N                retries after a network error (default 0: none,
-//	                             see New)
+//	                             see New); writes that must not run twice are
+//	                             never resent (see NewFromClient)
 //	protocol=2|3                 RESP version (default 3)
 //	client_name=NAME             CLIENT SETNAME on every connection
 //	max_value_length=N           longest value accepted, written or read (default

@@ -697,11 +697,12 @@ func (b *Backend) DeleteMulti(ctx context.Context, keys []string) error {
 			continue
 		}
 		sent = append(sent, k)
-		cmds = append(cmds, goredis.NewIntCmd(ctx, "del", k))
+		// A DEL resent after it ran finds nothing: see noRetry.
+		cmds = append(cmds, noRetry{goredis.NewIntCmd(ctx, "del", k)})
 	}
 	if len(cmds) > 0 {
 		kes, err := b.execMulti(ctx, "deletemulti", "delete", sent, cmds, func(i int) error {
-			switch n := cmds[i].(*goredis.IntCmd).Val(); n {
+			switch n := cmds[i].(noRetry).Cmder.(*goredis.IntCmd).Val(); n {
 			case 0:
 				return fmt.Errorf("redis: delete %q: %w", sent[i], backend.ErrNotFound)
 			case 1:

@@ -56,6 +56,8 @@ type call struct {
 	ms     int64           // a SET's TTL in milliseconds
 	dl     int64           // arrival + timeout, in mono nanoseconds
 	want   uint8           // the reply cmd must get (wantOK, ...): checked by flush
+	// once: cmd must not be sent again after a failure (see noRetry).
+	once bool
 
 	// Results. err, when set, is the call's outcome and overrides cmd's:
 	// the call was not sent (server marked down, deadline passed, Backend
@@ -565,6 +567,46 @@ func (c *call) badReply() string {
 	return ""
 }
 
+// noRetry is a command go-redis must not send again after a failure: a
+// client with MaxRetries above 0 (go-redis's default for a client made
+// with MaxRetries 0 is 3) resends a command, and the whole pipeline it is
+// in, whose reply was lost (the connection dropped, a read timed out),
+// whether or not the server ran it. An Increment resent after its reply
+// was lost adds its delta twice, and an Add, CompareAndSwap, Delete,
+// TryLock or Unlock that the server applied is reported as not stored, a
+// conflict, not found or not held. go-redis does not resend a pipeline
+// holding a command whose NoRetry is true (as it does not its
+// RawWriteToCmd).
+type noRetry struct{ goredis.Cmder }
+
+// NoRetry tells go-redis not to send the command again.
+func (noRetry) NoRetry() bool { return true }
+
+// sent returns the command to send for c: cmd, wrapped in noRetry for a
+// call that must not be applied twice.
+func (c *call) sent() goredis.Cmder {
+	if c.once {
+		return noRetry{c.cmd}
+	}
+	return c.cmd
+}
+
+// noRetryEval queues the EVAL of a script on its pipeline as a noRetry
+// command (the script's calls are all once).
+type noRetryEval struct{ goredis.Pipeliner }
+
+// Eval queues EVAL script with keys and args, not to be sent again.
+func (p noRetryEval) Eval(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, "eval", script, len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmd := goredis.NewCmd(ctx, append(cmdArgs, args...)...)
+	_ = p.Process(ctx, noRetry{cmd}) // queued; Exec sends it
+	return cmd
+}
+
 // errQueueTimeout is recorded as a failure when calls time out in a
 // lane's queue (the flushes ahead of them took the whole timeout).
 var errQueueTimeout = errors.New("calls timed out in the queue")
@@ -572,7 +614,7 @@ var errQueueTimeout = errors.New("calls timed out in the queue")
 // one sends a lone call as a plain command.
 func (l *lane) one(ctx context.Context, c *call) error {
 	if !c.get {
-		return l.b.client.Process(ctx, c.cmd)
+		return l.b.client.Process(ctx, c.sent())
 	}
 	if l.b.single != nil {
 		return l.rawGets(ctx, c.batchOfOne(), false)
@@ -633,7 +675,7 @@ func (l *lane) many(ctx context.Context, calls []*call) error {
 		if c.get {
 			gets = append(gets, c)
 		} else {
-			_ = pipe.Process(ctx, c.cmd) // queued; Exec sends it
+			_ = pipe.Process(ctx, c.sent()) // queued; Exec sends it
 		}
 	}
 	var read func()
@@ -774,7 +816,7 @@ func (l *lane) retryNoScript(ctx context.Context, calls []*call) error {
 	}
 	pipe := l.b.client.Pipeline()
 	for _, c := range retry {
-		c.cmd = c.script.Eval(ctx, pipe, []string{c.key}, c.args...)
+		c.cmd = c.script.Eval(ctx, noRetryEval{pipe}, []string{c.key}, c.args...)
 	}
 	_, err := pipe.Exec(ctx)
 	return transportErr(err)

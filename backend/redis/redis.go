@@ -93,9 +93,9 @@ var (
 // package documentation, "Untrusted replies"); it sets
 // DialerRetries to 1 if it is 0 (a cache should fail fast when its server
 // is down, not retry a refused dial five times) and MaxRetries to -1, no
-// retries, if it is 0 (a retried Increment, Add or CompareAndSwap whose
-// first attempt reached the server would be applied twice or misreported;
-// set MaxRetries above 0 to accept that for transparent retries); and it
+// retries, if it is 0 (set MaxRetries above 0 for transparent retries of
+// reads and Sets: the writes that must not run twice are never resent, see
+// NewFromClient); and it
 // disables maintenance notifications unless opt configures them. It does not connect:
 // the first call (or Ping) does. Close closes the client it creates.
 func New(opt *goredis.Options, options ...Option) (*Backend, error) {
@@ -218,6 +218,15 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 // the time, and those of other clients are not guarded, and no handshake
 // is pipelined: give the options to New or NewCluster for all of it. NewFromClient returns an error if client is
 // nil.
+//
+// A client made with MaxRetries 0 retries a failed command 3 times
+// (go-redis's default; -1 means none). The Backend has go-redis send its
+// writes that must not run twice (Increment, Add, CompareAndSwap, Delete,
+// TryLock, Unlock, Touch) at most once, whatever MaxRetries: if the reply
+// of one is lost (the connection drops), the call fails with an error
+// (its outcome unknown) rather than resending it, which would add an
+// Increment's delta twice or report an Add that stored its value as not
+// stored. Reads and Sets are retried as the client says.
 func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend, error) {
 	if client == nil {
 		return nil, errors.New("redis: NewFromClient with a nil client")

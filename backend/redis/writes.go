@@ -47,6 +47,7 @@ func (b *Backend) encodeChecked(op string, item backend.Item) ([]byte, int64, er
 func (b *Backend) send(ctx context.Context, key string, cmd goredis.Cmder, want uint8) error {
 	c := b.newCall(key)
 	c.cmd, c.want = cmd, want
+	c.once = true // a DEL resent after it ran finds nothing: see noRetry
 	return b.sendCall(ctx, c)
 }
 
@@ -84,6 +85,7 @@ func (b *Backend) setCall(ctx context.Context, key string, val []byte, ms int64,
 	}
 	if nx {
 		args = append(args, "nx")
+		c.once = true // a SET NX resent after it ran is refused: see noRetry
 	}
 	if ms > 0 {
 		args = append(args, "px", &c.ms)
@@ -110,6 +112,7 @@ func (b *Backend) script(ctx context.Context, s *goredis.Script, key, echo strin
 	args = append(args, echo)
 	c.cmd = goredis.NewCmd(ctx, append([]any{"evalsha", s.Hash(), 1, key}, args...)...)
 	c.script, c.args, c.want = s, args, wantScript
+	c.once = s != getTTLScript // a write: see noRetry
 	if !b.do(ctx, c) {
 		return nil, ctx.Err()
 	}
