@@ -32,10 +32,10 @@ func TestRingScriptedOpsShardHung(t *testing.T) {
 			t.Errorf("%s of a key of the hung shard took %v, timeout %v", op, d, hungTimeout)
 		}
 	}
-	timed := func(f func() error) (error, time.Duration) {
+	timed := func(f func() error) (time.Duration, error) {
 		start := time.Now()
 		err := f()
-		return err, time.Since(start)
+		return time.Since(start), err
 	}
 
 	// The live shards' keys.
@@ -63,18 +63,18 @@ func TestRingScriptedOpsShardHung(t *testing.T) {
 	}
 
 	// The hung shard's keys.
-	err, d := timed(func() error {
+	d, err := timed(func() error {
 		return b.CompareAndSwap(ctx, backend.Item{Key: frozen[0], Value: []byte("v2"), CAS: 1})
 	})
 	check("cas", err, d)
-	err, d = timed(func() error { _, err := b.Increment(ctx, frozen[1], 1); return err })
+	d, err = timed(func() error { _, err := b.Increment(ctx, frozen[1], 1); return err })
 	check("increment", err, d)
-	err, d = timed(func() error { _, err := b.TryLock(ctx, frozen[2], "tok", time.Minute); return err })
+	d, err = timed(func() error { _, err := b.TryLock(ctx, frozen[2], "tok", time.Minute); return err })
 	check("trylock", err, d)
 
 	// A Tx's Commit: SetMulti and DeleteMulti over keys of all shards.
 	items := []backend.Item{{Key: live[3], Value: []byte("a")}, {Key: frozen[3], Value: []byte("b")}, {Key: live[4], Value: []byte("c")}}
-	err, d = timed(func() error { return b.SetMulti(ctx, items) })
+	d, err = timed(func() error { return b.SetMulti(ctx, items) })
 	check("setmulti", err, d)
 	// A shard that did not answer: the outcome of its items is unknown,
 	// so the error is not a *backend.MultiError (see SetMulti); the
@@ -84,7 +84,7 @@ func TestRingScriptedOpsShardHung(t *testing.T) {
 			t.Errorf("get %s after setmulti: %q, %v", k, it.Value, err)
 		}
 	}
-	err, d = timed(func() error { return b.DeleteMulti(ctx, []string{live[3], frozen[4], live[4]}) })
+	d, err = timed(func() error { return b.DeleteMulti(ctx, []string{live[3], frozen[4], live[4]}) })
 	check("deletemulti", err, d)
 	for _, k := range []string{live[3], live[4]} {
 		if _, err := b.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
