@@ -5,12 +5,20 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unsafe"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/redis"
+	"github.com/memdict/memdict/codec"
 	"github.com/memdict/memdict/internal/testserver"
+	"github.com/memdict/memdict/internal/valuepool"
 )
 
 // bigRecord is a record with a large binary field, as a cached document
@@ -122,5 +130,91 @@ func TestRedisBigLookupReusesBuffers(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// keepReplyHook is a go-redis hook that keeps the last GET reply's
+// string, as a hook that records replies (a debugger's, a tracer's) may.
+type keepReplyHook struct{ last *string }
+
+func (keepReplyHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h keepReplyHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if c, ok := cmd.(*goredis.StringCmd); ok && err == nil {
+			*h.last = c.Val()
+		}
+		return err
+	}
+}
+
+func (keepReplyHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// A value read on a Ring (or a cluster, or in a batch with writes) is a
+// slice of go-redis's reply string, not a buffer of the value pool: the
+// Dict that decoded it must not give it to the pool, whose next read
+// would write into a string (one a go-redis hook may hold). It did when
+// the value's length was exactly a size class's (4096 bytes here): a
+// valuepool.Get then returned the string's memory, and the hook's reply
+// read "OVERWRITTEN".
+func TestLookupDoesNotPoolReplyStrings(t *testing.T) {
+	srv := testserver.Redis(t)
+	var last string
+	ring := goredis.NewRing(&goredis.RingOptions{
+		Addrs:                 map[string]string{"a": srv.Addr},
+		HeartbeatFrequency:    time.Hour, // no heartbeat in the test
+		ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { ring.Close() })
+	_ = ring.ForEachShard(context.Background(), func(_ context.Context, c *goredis.Client) error {
+		c.AddHook(keepReplyHook{&last})
+		return nil
+	})
+	be, err := redis.NewFromClient(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	type rec struct{ S string }
+	d, err := memdict.New[rec](be, "pool", memdict.WithCodec(codec.JSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// The record whose stored value (after Redis's 11-byte header) is
+	// 4096 bytes, a size class of the pool.
+	const class = 4096
+	found := false
+	for n := class - 100; n < class && !found; n++ {
+		if err := d.Store(ctx, "k", rec{S: strings.Repeat("x", n)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.Lookup(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		found = len(last)-11 == class
+	}
+	if !found {
+		t.Fatalf("no record of %d to %d bytes is stored in %d bytes", class-100, class, class)
+	}
+	// sync.Pool drops a quarter of what it is given under -race: several
+	// reads, each followed by a Get.
+	for range 20 {
+		if _, ok, err := d.Lookup(ctx, "k"); !ok || err != nil {
+			t.Fatalf("lookup: %v, %v", ok, err)
+		}
+		reply := last
+		want := strings.Clone(reply)
+		b := valuepool.Get(class - 1)
+		if unsafe.SliceData(b) == unsafe.StringData(reply[11:]) {
+			copy(b, "OVERWRITTEN")
+		}
+		if reply != want {
+			t.Fatalf("the value pool handed out the memory of go-redis's reply string: a hook's reply now reads %.20q, was %.20q",
+				reply[11:], want[11:])
+		}
 	}
 }

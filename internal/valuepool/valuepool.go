@@ -71,9 +71,11 @@ func class(n int) int {
 }
 
 // Get returns a slice of length n, from the pool if one of its class is
-// free. Its bytes are not zeroed: the caller overwrites them all.
+// free. Its bytes are not zeroed: the caller overwrites them all. Its
+// capacity is always more than n (the class of n+1 bytes): that is how
+// Put tells it from other memory (see Put).
 func Get(n int) []byte {
-	k := class(n)
+	k := class(n + 1)
 	if k < 0 {
 		return make([]byte, n)
 	}
@@ -84,12 +86,17 @@ func Get(n int) []byte {
 }
 
 // Put hands b, which nobody holds any more, back to the pool; it keeps
-// only a buffer whose capacity is exactly that of a class (as Get's are),
-// and drops any other.
+// only a buffer shorter than its capacity, which is exactly that of a
+// class (as Get's are), and drops any other. A value as long as its
+// capacity is someone else's memory: a slice of a go-redis reply string
+// (a Get on a cluster or a Ring, or batched with writes), whose memory a
+// go-redis hook may still hold and which must never be written, or a
+// value carved from a shared buffer; reused, it would be overwritten by
+// the next read.
 func Put(b []byte) {
 	c := cap(b)
 	k := class(c)
-	if k < 0 || sizes[k] != c {
+	if k < 0 || sizes[k] != c || len(b) == c {
 		return
 	}
 	pools[k].Put(unsafe.Pointer(unsafe.SliceData(b)))
