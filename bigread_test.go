@@ -97,7 +97,11 @@ func TestRedisBigLookupReusesBuffers(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	perOp := (after.TotalAlloc - before.TotalAlloc) / n
 	t.Logf("%d bytes allocated per Lookup of a 16 KiB value", perOp)
-	if limit := uint64(16<<10) * 3 / 2; perOp > limit {
+	// The value's 16 KiB (the caller's Blob) and the reused buffer: about
+	// 17 KiB, 21.5 under -race, whose pools drop a quarter of what they
+	// are given; a buffer made per read, as before, is 35 KiB. The limit
+	// lies between, with room on both sides.
+	if limit := uint64(16<<10) * 7 / 4; perOp > limit {
 		t.Errorf("a Lookup of a 16 KiB value allocated %d bytes, more than %d: the value's buffer is not reused", perOp, limit)
 	}
 

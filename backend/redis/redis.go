@@ -226,7 +226,10 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 // of one is lost (the connection drops), the call fails with an error
 // (its outcome unknown) rather than resending it, which would add an
 // Increment's delta twice or report an Add that stored its value as not
-// stored. Reads and Sets are retried as the client says.
+// stored. Sets, and the other reads, are retried as the client says; a
+// standalone server's single-key Gets, which the Backend reads into
+// buffers of its own, are not resent either: a lost reply fails the Get
+// (ErrUnavailable), which may simply be called again.
 func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend, error) {
 	if client == nil {
 		return nil, errors.New("redis: NewFromClient with a nil client")
