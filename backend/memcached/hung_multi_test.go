@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -160,27 +159,7 @@ func TestGetMultiServerConnectHangs(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	const callerWait = 150 * time.Millisecond
 	_, addrs := startMemcacheds(t, 2)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	neverAccepts := ln.Addr().String()
-	ln2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blackHoled := ln2.Addr().String()
-	ln2.Close()
-	// The dial to blackHoled never returns before its context ends.
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if addr == blackHoled {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
+	neverAccepts, blackHoled, dial := hungConnects(t)
 	ctx := context.Background()
 	for _, hung := range []string{neverAccepts, blackHoled} {
 		what := map[string]string{neverAccepts: "never accepts", blackHoled: "connect hangs"}[hung]

@@ -86,27 +86,7 @@ func TestMultiWritesServerConnectHangs(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	const callerWait = 250 * time.Millisecond
 	_, addrs := startMemcacheds(t, 2)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	neverAccepts := ln.Addr().String()
-	ln2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blackHoled := ln2.Addr().String()
-	ln2.Close()
-	// The dial to blackHoled never returns before its context ends.
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if addr == blackHoled {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
+	neverAccepts, blackHoled, dial := hungConnects(t)
 	ctx := context.Background()
 	for _, hung := range []string{neverAccepts, blackHoled} {
 		what := map[string]string{neverAccepts: "never accepts", blackHoled: "connect hangs"}[hung]
@@ -231,4 +211,33 @@ func TestMultiWritesServerConnectHangs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hungConnects returns two addresses whose connects hang, in the two ways
+// a server can: neverAccepts, a listener that never accepts (the kernel
+// completes the handshake, and the hello goes unanswered), and
+// blackHoled, whose dial through dial never returns before its context
+// ends (a host that drops SYNs); dial dials any other address.
+func hungConnects(t *testing.T) (neverAccepts, blackHoled string, dial func(context.Context, string, string) (net.Conn, error)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blackHoled = ln2.Addr().String()
+	ln2.Close()
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == blackHoled {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	return ln.Addr().String(), blackHoled, dial
 }
