@@ -186,8 +186,10 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 	if _, wrapper := be.(backend.Handler); wrapper {
 		// The backend under a wrapper may change (a Tool's plugin): each
 		// read says whether its value is private, for the value types
-		// that can use it.
-		d.askPrivate = d.kind == kindBytes || d.kind == kindRaw
+		// that can use it: []byte and Raw alias it, and a codec's Lookup
+		// hands its buffer back to be reused (lookupIn), as through a
+		// backend used directly.
+		d.askPrivate = d.kind == kindBytes || d.kind == kindRaw || d.kind == kindCodec
 	} else {
 		if pr, ok := be.(backend.PrivateReader); ok {
 			d.privateReads = pr.PrivateReads()
