@@ -100,21 +100,9 @@ func TestGetMultiCallerDeadlineServerHung(t *testing.T) {
 			if cancelled {
 				what += " (cancelled)"
 			}
-			var me *backend.MultiError
-			if !errors.As(err, &me) {
-				t.Fatalf("%s with a server hung: %v after %v, want a *backend.MultiError", what, err, d)
-			}
-			named := map[string]bool{}
-			for _, ke := range me.Errors {
-				named[ke.Key] = true
-				if !errors.Is(ke.Err, want) || !strings.Contains(ke.Err.Error(), victim) {
-					t.Errorf("%s: key %s: %v; want %v naming %s", what, ke.Key, ke.Err, want, victim)
-				}
-			}
-			for _, k := range frozen {
-				if !named[k] {
-					t.Errorf("%s: key %s of the hung server not named", what, k)
-				}
+			me, named := hungKeysNamed(t, what+" with a server hung", err, d, want, victim, frozen)
+			if me == nil {
+				t.FailNow()
 			}
 			for _, k := range live {
 				if named[k] || string(got[k].Value) != k {
@@ -200,21 +188,9 @@ func TestGetMultiServerConnectHangs(t *testing.T) {
 					cancel()
 					name := fmt.Sprintf("caller's deadline %v, connected to the others %v", deadline, connected)
 					t.Logf("%s: %v: %d items, %v", name, d.Round(time.Millisecond), len(got), err)
-					var me *backend.MultiError
-					if !errors.As(err, &me) {
-						t.Fatalf("%s: %d items, %v after %v; want a *backend.MultiError", name, len(got), err, d)
-					}
-					named := map[string]bool{}
-					for _, ke := range me.Errors {
-						named[ke.Key] = true
-						if !errors.Is(ke.Err, want) || !strings.Contains(ke.Err.Error(), hung) {
-							t.Errorf("%s: key %s: %v; want %v naming %s", name, ke.Key, ke.Err, want, hung)
-						}
-					}
-					for _, k := range frozen {
-						if !named[k] {
-							t.Errorf("%s: key %s of the hung server not named", name, k)
-						}
+					me, named := hungKeysNamed(t, fmt.Sprintf("%s (%d items)", name, len(got)), err, d, want, hung, frozen)
+					if me == nil {
+						t.FailNow()
 					}
 					for _, k := range live {
 						if named[k] || string(got[k].Value) != k {
@@ -298,4 +274,31 @@ func TestGetMultiEmptyAfterContextEnds(t *testing.T) {
 	if n := late.Load(); n != 0 {
 		t.Errorf("%d writes after the caller's context ended; want none", n)
 	}
+}
+
+// hungKeysNamed checks that err, the error of a multi-key call that took
+// d (what names it), is a *backend.MultiError naming each key of frozen,
+// the keys of the hung server, and that every key it names failed with
+// want and names server. It returns the MultiError (nil if err is none,
+// after reporting it) and the keys it names.
+func hungKeysNamed(t *testing.T, what string, err error, d time.Duration, want error, server string, frozen []string) (*backend.MultiError, map[string]bool) {
+	t.Helper()
+	var me *backend.MultiError
+	if !errors.As(err, &me) {
+		t.Errorf("%s: %v after %v; want a *backend.MultiError", what, err, d)
+		return nil, nil
+	}
+	named := map[string]bool{}
+	for _, ke := range me.Errors {
+		named[ke.Key] = true
+		if !errors.Is(ke.Err, want) || !strings.Contains(ke.Err.Error(), server) {
+			t.Errorf("%s: key %s: %v; want %v naming %s", what, ke.Key, ke.Err, want, server)
+		}
+	}
+	for _, k := range frozen {
+		if !named[k] {
+			t.Errorf("%s: key %s of the hung server not named", what, k)
+		}
+	}
+	return me, named
 }

@@ -173,22 +173,9 @@ func TestMultiWritesServerConnectHangs(t *testing.T) {
 						cancel()
 						name := fmt.Sprintf("%s, caller's deadline %v, connected to the others %v", op, deadline, connected)
 						t.Logf("%s: %v: %v", name, d.Round(time.Millisecond), err)
-						var me *backend.MultiError
-						if !errors.As(err, &me) {
-							t.Errorf("%s: %v after %v; want a *backend.MultiError", name, err, d)
+						me, named := hungKeysNamed(t, name, err, d, want, hung, frozen)
+						if me == nil {
 							continue
-						}
-						named := map[string]bool{}
-						for _, ke := range me.Errors {
-							named[ke.Key] = true
-							if !errors.Is(ke.Err, want) || !strings.Contains(ke.Err.Error(), hung) {
-								t.Errorf("%s: key %s: %v; want %v naming %s", name, ke.Key, ke.Err, want, hung)
-							}
-						}
-						for _, k := range frozen {
-							if !named[k] {
-								t.Errorf("%s: key %s of the hung server not named", name, k)
-							}
 						}
 						got, err := checker.GetMulti(ctx, live)
 						if err != nil {

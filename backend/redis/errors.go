@@ -150,8 +150,7 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 		return fmt.Errorf("redis: %s: the server's TLS certificate is not trusted "+
 			"(give the CA that signed it with the URL option tls_ca): %w", where(op, key), err)
 	case wrongType(err):
-		return fmt.Errorf("redis: %s: %w: key %q holds a Redis value of another type, not a string: %w",
-			op, ErrForeignValue, key, err)
+		return otherTypeError(op, key, err)
 	case unavailable(err):
 		kind = backend.ErrUnavailable
 	}
@@ -196,4 +195,12 @@ func unavailable(err error) bool {
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe)
+}
+
+// otherTypeError is the error of op on key, which holds a Redis value of
+// another type than a string (err is the server's WRONGTYPE reply): a
+// value memdict did not write, ErrForeignValue.
+func otherTypeError(op, key string, err error) error {
+	return fmt.Errorf("redis: %s: %w: key %q holds a Redis value of another type, not a string: %w",
+		op, ErrForeignValue, key, err)
 }

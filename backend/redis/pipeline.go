@@ -625,8 +625,7 @@ func (l *lane) one(ctx context.Context, c *call) error {
 		c.err, c.final = errNotFound, true
 		return nil
 	case err != nil && wrongType(err):
-		c.err, c.final = fmt.Errorf("redis: get: %w: key %q holds a Redis value of another type, not a string: %w",
-			ErrForeignValue, c.key, err), true
+		c.err, c.final = otherTypeError("get", c.key, err), true
 		return nil
 	case err != nil:
 		c.err = err

@@ -256,8 +256,7 @@ func (l *lane) rawGets(ctx context.Context, gets []*call, array bool) error {
 		err = r.reply
 		if !array && wrongType(err) {
 			c := gets[0]
-			c.err, c.final = fmt.Errorf("redis: get: %w: key %q holds a Redis value of another type, not a string: %w",
-				ErrForeignValue, c.key, err), true
+			c.err, c.final = otherTypeError("get", c.key, err), true
 			return nil
 		}
 	case r.i != len(gets):
