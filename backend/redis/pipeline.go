@@ -463,6 +463,9 @@ func (l *lane) checkReplies(err error, live []*call) error {
 		return nil
 	}
 	for _, c := range live {
+		if c.get && c.err != nil && errors.Is(c.err, ErrProtocol) {
+			return c.err // found as it was read, and worded then
+		}
 		if msg := c.badReply(); msg != "" {
 			return &protoError{Addr: l.addr, Msg: msg}
 		}
@@ -530,10 +533,7 @@ const (
 // badReply describes a reply that does not fit c's command, or returns "".
 func (c *call) badReply() string {
 	if c.err != nil {
-		if c.get && errors.Is(c.err, ErrProtocol) {
-			return c.err.Error()
-		}
-		return ""
+		return "" // a Get's protocol error is checkReplies's
 	}
 	if c.want != wantAny && c.want != wantOKOrNil && c.cmd.Err() == goredis.Nil {
 		return "a null answered a command that never answers one"

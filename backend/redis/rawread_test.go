@@ -193,3 +193,26 @@ func TestRawGetAllocs(t *testing.T) {
 		t.Errorf("reading a value allocated %.0f times, more than 2", a)
 	}
 }
+
+// A value read under two keys (another call's reply) is a protocol error
+// worded once: the lane returned the Get's own protocol error as the
+// message of a new one, "protocol error from X: protocol error from X:".
+func TestAnotherKeysValueWordedOnce(t *testing.T) {
+	t.Parallel()
+	s := startFake(t, func(c *fakeConn, args []string) {
+		if strings.EqualFold(args[0], "get") {
+			c.write(storedAs("a")) // a's value, whatever the key asked
+		}
+	})
+	b := newFakeBackend(t, s, "timeout=2s")
+	if c := flushGets(b, "a")[0]; c.err != nil {
+		t.Fatalf("get a: %v", c.err)
+	}
+	_, err := b.Get(t.Context(), "b")
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("get b answered with a's value: %v, want a protocol error", err)
+	}
+	if msg := err.Error(); strings.Count(msg, "protocol error from") != 1 || !strings.Contains(msg, `key "b" is another key's`) {
+		t.Errorf("get b: %q, want one \"protocol error from\" naming key \"b\"", msg)
+	}
+}
