@@ -56,25 +56,57 @@ func (c *Client) dialAdmin(ctx context.Context, addr string) (*adminConn, error)
 
 // stream lifts the bound of the whole command for a reply as long as a
 // dump: from now on each read from the network has one timeout, so that
-// the reply may be long but the server must not go quiet for longer.
+// the reply may be long but the server must not go quiet for longer, and
+// the reply must keep up a pace of minDumpRate bytes a second (with the
+// timeout's slack), so that it must not go slow either.
 func (a *adminConn) stream() {
 	a.in.streaming = true
+	a.in.start = time.Now()
 	_ = a.nc.SetDeadline(time.Time{})
 }
 
-// idleReader reads from nc, with one timeout per read from the network
-// once streaming.
+// minDumpRate is the slowest pace, in bytes a second, at which a dump may
+// come once it started: about a fiftieth of a 100 Mbit/s link. A server
+// that trickles its dump, each read within the timeout, would otherwise
+// hold a listing whose ctx has no deadline (memdict keys) for as long as
+// it likes, a month for the bound on its keys (see dumpBudget) at a few
+// bytes a second; it now fails about a timeout after its dump started.
+// (A variable for the tests.)
+var minDumpRate int64 = 256 << 10
+
+// idleReader reads from nc, once streaming with one timeout per read from
+// the network and a deadline that moves on with what arrived: the
+// timeout after the stream started, plus the time what arrived takes at
+// minDumpRate.
 type idleReader struct {
 	nc        net.Conn
 	timeout   time.Duration
 	streaming bool
+	start     time.Time // when streaming began
+	received  int64     // bytes read since
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
-	if r.streaming {
-		_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	if !r.streaming {
+		return r.nc.Read(p)
 	}
-	return r.nc.Read(p)
+	idle := time.Now().Add(r.timeout)
+	// received*time.Second/minDumpRate, without overflow.
+	earned := time.Duration(r.received/minDumpRate)*time.Second + time.Duration(r.received%minDumpRate)*time.Second/time.Duration(minDumpRate)
+	paced := r.start.Add(r.timeout + earned)
+	dl := idle
+	if paced.Before(idle) {
+		dl = paced
+	}
+	_ = r.nc.SetReadDeadline(dl)
+	n, err := r.nc.Read(p)
+	r.received += int64(n)
+	var ne net.Error
+	if err != nil && dl.Equal(paced) && errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("dump too slow: %d bytes in %v, under %d bytes a second past the first %v: %w",
+			r.received, time.Since(r.start).Round(time.Millisecond), minDumpRate, r.timeout, err)
+	}
+	return n, err
 }
 
 // close resets the connection (resetConn): an admin command given up on
@@ -320,8 +352,11 @@ func (a *adminConn) readStats() (m map[string]string, refused bool, err error) {
 // What bounds the time of a listing: a server must start its dump within
 // the timeout (WithTimeout) and never go quiet for longer, so that a
 // server down or silent costs up to the timeout, in turn: N of them cost
-// up to N times the timeout. A dump that goes on slowly, each read within
-// the timeout, is bounded by ctx, and by the bound on its keys above.
+// up to N times the timeout. Once started, a dump must also keep up a pace
+// of 256 KiB a second, with the timeout's slack: one that trickles, each
+// read within the timeout, fails with an error wrapping
+// backend.ErrUnavailable that names its server, even when ctx has no
+// deadline.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		var errs []error

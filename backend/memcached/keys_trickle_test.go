@@ -1,0 +1,105 @@
+package memcached_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memcached"
+)
+
+// listWithin runs c.Keys(context.Background(), prefix), as memdict keys
+// does (its context has no deadline), and returns the keys it listed and
+// its final error; the test fails if it has not returned within limit
+// (the listing is then left running: the server's Close ends it).
+func listWithin(t *testing.T, c *memcached.Client, prefix string, limit time.Duration) (keys int, last error, took time.Duration) {
+	t.Helper()
+	type result struct {
+		keys int
+		err  error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		var r result
+		for _, err := range c.Keys(context.Background(), prefix) {
+			if err != nil {
+				r.err = err
+				continue
+			}
+			r.keys++
+		}
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		return r.keys, r.err, time.Since(start)
+	case <-time.After(limit):
+		t.Fatalf("Keys with a background context has not returned after %v", limit)
+		return 0, nil, 0
+	}
+}
+
+// TestKeysTrickledDumpBounded: a server whose metadump starts at once and
+// then trickles, a byte every 20 ms (50 bytes/s) without end, each read well within the timeout,
+// is given up on with a Background context (memdict keys): the listing
+// fails within a few timeouts with an error naming the server, and its
+// connection is closed. Before, only ctx and the bound on a dump's keys
+// bounded such a dump: the listing had not returned after a minute, and
+// would have taken a month to reach that bound (130 MiB at 50 bytes/s).
+func TestKeysTrickledDumpBounded(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s := newFakeServer(t, func(line string, c net.Conn, _ *bufio.Reader) bool {
+		switch line {
+		case "stats":
+			fmt.Fprint(c, "STAT pid 1\r\nSTAT limit_maxbytes 1048576\r\nEND\r\n")
+			return true
+		case "lru_crawler metadump hash":
+			for i := 0; ; i++ {
+				kl := fmt.Sprintf("key=t:%010d exp=-1 la=1 cas=%d fetch=no cls=1 size=60\n", i, i)
+				if i == 0 { // the dump starts at once
+					if _, err := io.WriteString(c, kl); err != nil {
+						return false
+					}
+					continue
+				}
+				for j := range len(kl) {
+					if _, err := c.Write([]byte{kl[j]}); err != nil {
+						return false
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}
+		fmt.Fprint(c, "ERROR\r\n")
+		return true
+	})
+	defer s.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(timeout))
+	n, last, took := listWithin(t, c, "t:", 15*time.Second)
+	t.Logf("a trickled dump: %d keys, in %v: %v", n, took.Round(time.Millisecond), last)
+	if last == nil || !errors.Is(last, backend.ErrUnavailable) || !strings.Contains(last.Error(), s.Addr()) {
+		t.Fatalf("a trickled dump: final error %v, want one wrapping ErrUnavailable naming %s", last, s.Addr())
+	}
+	if n != 0 {
+		t.Errorf("%d keys listed from a dump that never ended", n)
+	}
+	// Generous: the bound is about two timeouts.
+	if took > 20*timeout {
+		t.Errorf("a trickled dump was given up on after %v, want within a few timeouts (%v)", took, timeout)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections of the listing still open 5s after it returned", s.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
