@@ -280,6 +280,11 @@ func (c *Client) ServerStats(ctx context.Context) ([]backend.NodeStats, error) {
 // admin page asks on behalf of anyone who loads it).
 const maxStatLines = 4096
 
+// maxStatBytes bounds the bytes of a "stats" reply (memcached's are some
+// 4 KiB), so that its lines, each kept in the map, are bounded too: 4,096
+// lines of the longest line read (256 KiB) would be a gigabyte.
+const maxStatBytes = 64 << 10
+
 func (c *Client) stats(ctx context.Context, addr string) (map[string]string, error) {
 	a, err := c.dialAdmin(ctx, addr)
 	if err != nil {
@@ -301,7 +306,7 @@ func (c *Client) stats(ctx context.Context, addr string) (map[string]string, err
 // SERVER_ERROR) rather than statistics; err is then a protocol error too.
 func (a *adminConn) readStats() (m map[string]string, refused bool, err error) {
 	m = make(map[string]string)
-	lines := 0
+	lines, size := 0, 0
 	for {
 		line, err := a.readLine()
 		if err != nil {
@@ -317,6 +322,9 @@ func (a *adminConn) readStats() (m map[string]string, refused bool, err error) {
 		}
 		if lines++; lines > maxStatLines {
 			return nil, false, protoErr(fmt.Sprintf("stats reply of more than %d lines", maxStatLines))
+		}
+		if size += len(line) + 2; size > maxStatBytes {
+			return nil, false, protoErr(fmt.Sprintf("stats reply of more than %d bytes", maxStatBytes))
 		}
 		name, value, _ := strings.Cut(rest, " ")
 		m[name] = value
@@ -356,7 +364,9 @@ func (a *adminConn) readStats() (m map[string]string, refused bool, err error) {
 // of 256 KiB a second, with the timeout's slack: one that trickles, each
 // read within the timeout, fails with an error wrapping
 // backend.ErrUnavailable that names its server, even when ctx has no
-// deadline.
+// deadline. A key longer than memcached's 250 bytes, or a "stats" reply
+// (asked for the server's memory) longer than 64 KiB, is that server's
+// failure too, an error wrapping ErrProtocol.
 func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		var errs []error
@@ -561,12 +571,23 @@ func readDump(br *bufio.Reader, first, prefix []byte, budget uint64, keys *keyLi
 		if i := bytes.IndexByte(enc, ' '); i >= 0 {
 			enc = enc[:i]
 		}
+		// memcached holds no key longer than maxKeyLen, URL-encoded in
+		// at most three times as many bytes: a longer one is not its, and
+		// is refused before it is decoded or kept.
+		if len(enc) > 3*maxKeyLen {
+			return protoErr(fmt.Sprintf("metadump lists a key of %d bytes encoded, longer than memcached's keys (%d bytes): %.80q...",
+				len(enc), maxKeyLen, enc))
+		}
 		key := enc
 		if bytes.IndexByte(enc, '%') >= 0 {
 			if dec, ok = unescape(dec[:0], enc); !ok {
 				return protoErr(fmt.Sprintf("bad key encoding in metadump: %q", line))
 			}
 			key = dec
+		}
+		if len(key) > maxKeyLen {
+			return protoErr(fmt.Sprintf("metadump lists a key of %d bytes, longer than memcached's keys (%d bytes): %.80q...",
+				len(key), maxKeyLen, key))
 		}
 		listed++
 		if spent += uint64(len(key)) + itemHeader; spent > budget {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,68 @@ func TestKeysTrickledDumpBounded(t *testing.T) {
 			t.Fatalf("%d connections of the listing still open 5s after it returned", s.open.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestKeysHostileSizesBounded: what a dump or a "stats" reply makes Keys
+// allocate is bounded by memcached's own sizes, not by what the server
+// sends. A key longer than memcached's 250 bytes (here 200 KiB lines,
+// within the longest line read) is a protocol error of its server, and a
+// "stats" reply (read for the server's memory) of STAT lines of 200 KiB
+// is refused past 64 KiB in all. Before, each long key was kept and
+// yielded (20 of them, 4 MB: 27 MB allocated; a server claiming 1 GiB of
+// memory could list 2 GiB of them) and each STAT line kept in the map
+// (100 of them, 20 MB: 48 MB allocated with the long keys that followed);
+// now under 1 MiB each.
+func TestKeysHostileSizesBounded(t *testing.T) {
+	// The replies are made before the allocations are counted.
+	long := strings.Repeat("k", 200<<10)
+	var keyLines, statLines strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&keyLines, "key=%s%d exp=-1 la=1 cas=1 fetch=no cls=1 size=60\n", long, i)
+	}
+	keyLines.WriteString("END\r\n")
+	for i := range 100 {
+		fmt.Fprintf(&statLines, "STAT s%d %s\r\n", i, long)
+	}
+	statLines.WriteString("END\r\n")
+	dump := []byte(keyLines.String())
+	for _, tc := range []struct {
+		name  string
+		stats []byte
+	}{
+		{"long keys", []byte("STAT pid 1\r\nSTAT limit_maxbytes 1073741824\r\nEND\r\n")},
+		{"long stats", []byte(statLines.String())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newFakeServer(t, func(line string, c net.Conn, _ *bufio.Reader) bool {
+				var err error
+				switch line {
+				case "stats":
+					_, err = c.Write(tc.stats)
+				case "lru_crawler metadump hash":
+					_, err = c.Write(dump)
+				default:
+					_, err = io.WriteString(c, "ERROR\r\n")
+				}
+				return err == nil
+			})
+			defer s.Close()
+			c := fakeClient(t, s, memcached.WithTimeout(5*time.Second))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			n, last, _ := listWithin(t, c, "", 15*time.Second)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%s: %d keys listed, %d KiB allocated: %v", tc.name, n, alloc>>10, last)
+			if n != 0 || !errors.Is(last, memcached.ErrProtocol) || !strings.Contains(last.Error(), s.Addr()) {
+				t.Errorf("%s: %d keys listed, final error %v; want none and a protocol error naming %s", tc.name, n, last, s.Addr())
+			}
+			// The listing's read buffer (256 KiB) and a few lines.
+			if alloc > 4<<20 {
+				t.Errorf("%s: the listing allocated %d KiB, want under 4 MiB", tc.name, alloc>>10)
+			}
+		})
 	}
 }
