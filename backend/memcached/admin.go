@@ -70,7 +70,10 @@ func (a *adminConn) stream() {
 // that trickles its dump, each read within the timeout, would otherwise
 // hold a listing whose ctx has no deadline (memdict keys) for as long as
 // it likes, a month for the bound on its keys (see dumpBudget) at a few
-// bytes a second; it now fails about a timeout after its dump started.
+// bytes a second; it now fails about a timeout after its dump started. A
+// dump may send up to four times its bound (see readDump): at this pace,
+// a server of memcached's default memory (64 MiB; a bound of 256 MiB)
+// that sends as slowly as it may is given up on within about 70 minutes.
 // (A variable for the tests.)
 var minDumpRate int64 = 256 << 10
 
@@ -535,8 +538,8 @@ const metadumpBuffer = 256 << 10
 // readDump reads the lines of a metadump, first (read already) and those
 // after it up to the END line, and adds the decoded keys that start with
 // prefix to keys. Every key listed, whatever its prefix, is charged its
-// length and itemHeader: a dump whose keys cost more than budget is a
-// protocol error (see dumpBudget). It does nothing else between two reads:
+// length and itemHeader (a quarter of its line if more): a dump whose keys
+// cost more than budget is a protocol error (see dumpBudget). It does nothing else between two reads:
 // the server's crawler never waits on it.
 func readDump(br *bufio.Reader, first, prefix []byte, budget uint64, keys *keyList) error {
 	var (
@@ -590,9 +593,16 @@ func readDump(br *bufio.Reader, first, prefix []byte, budget uint64, keys *keyLi
 				len(key), maxKeyLen, key))
 		}
 		listed++
-		if spent += uint64(len(key)) + itemHeader; spent > budget {
+		// A line is charged its key and itemHeader, or a quarter of its
+		// length if more: memcached's lines hold the key, URL-encoded in
+		// up to three times its length, and some hundred bytes of fields,
+		// under a quarter of that charge, so that only a line padded by a
+		// hostile server pays for its length, and the bytes a dump may send
+		// (which its pace, minDumpRate, makes time) are bounded with its
+		// keys.
+		if spent += max(uint64(len(key))+itemHeader, uint64(len(line))/4); spent > budget {
 			return protoErr(fmt.Sprintf("metadump goes on past %d keys, more than twice what the server's memory "+
-				"(limit_maxbytes of stats) holds: over %d bytes of keys and item headers (the server repeats its dump or never ends it)",
+				"(limit_maxbytes of stats) holds: over %d bytes of keys and item headers, or of their lines (the server repeats its dump or never ends it)",
 				listed, budget))
 		}
 		if bytes.HasPrefix(key, prefix) {

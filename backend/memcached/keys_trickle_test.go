@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,5 +166,63 @@ func TestKeysHostileSizesBounded(t *testing.T) {
 				t.Errorf("%s: the listing allocated %d KiB, want under 4 MiB", tc.name, alloc>>10)
 			}
 		})
+	}
+}
+
+// TestKeysLongDumpLinesCharged: a dump's lines are charged against its
+// bound by their length too, not only by their key's: a server that lists
+// short keys on lines padded to 200 KiB, without end, is refused once
+// those lines pass four times the bound (a key's line is at most about
+// three times its key and a hundred bytes, charged its length and an item
+// header of 48). Before, each line was charged its key alone (some 60
+// bytes), so the 2 MiB bound of a 1 MiB server let it send 35,000 lines,
+// 7 GB, before it was refused: over an hour at the pace a dump must keep,
+// a month for a server of 64 MiB.
+func TestKeysLongDumpLinesCharged(t *testing.T) {
+	defer memcached.SetDumpBounds(1<<20, 0)()
+	pad := strings.Repeat("x", 200<<10)
+	var sent atomic.Int64
+	s := newFakeServer(t, func(line string, c net.Conn, _ *bufio.Reader) bool {
+		switch line {
+		case "stats":
+			fmt.Fprint(c, "STAT pid 1\r\nSTAT limit_maxbytes 1048576\r\nEND\r\n")
+			return true
+		case "lru_crawler metadump hash":
+			bw := bufio.NewWriterSize(c, 256<<10)
+			for i := 0; ; i++ {
+				n, err := fmt.Fprintf(bw, "key=j:%010d exp=-1 la=1 cas=%d fetch=no cls=1 size=60 pad=%s\n", i, i, pad)
+				if err != nil {
+					return false
+				}
+				sent.Add(int64(n))
+			}
+		}
+		fmt.Fprint(c, "ERROR\r\n")
+		return true
+	})
+	defer s.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(5*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var last error
+	n := 0
+	for _, err := range c.Keys(ctx, "j:") {
+		if err != nil {
+			last = err
+			continue
+		}
+		n++
+	}
+	t.Logf("%d keys listed, %d MiB sent: %v", n, sent.Load()>>20, last)
+	if ctx.Err() != nil || !errors.Is(last, memcached.ErrProtocol) || !strings.Contains(last.Error(), s.Addr()) {
+		t.Fatalf("a dump of padded lines: final error %v (ctx: %v) after %d MiB sent, want a protocol error naming %s",
+			last, ctx.Err(), sent.Load()>>20, s.Addr())
+	}
+	if n != 0 {
+		t.Errorf("%d keys of the endless dump listed, want none", n)
+	}
+	// Four times the bound, plus what the sockets and buffers hold.
+	if got := sent.Load(); got > 32<<20 {
+		t.Errorf("the server sent %d MiB before its dump was refused, want about 8 MiB", got>>20)
 	}
 }
