@@ -29,10 +29,11 @@ func (e protoErr) Error() string { return string(e) }
 // adminConn is a short-lived connection for one admin command, reset when
 // ctx ends so that a blocked read returns.
 type adminConn struct {
-	nc   net.Conn
-	r    *bufio.Reader
-	in   *idleReader
-	stop func() bool
+	nc    net.Conn
+	r     *bufio.Reader
+	in    *idleReader
+	stop  func() bool
+	until time.Time // the command's deadline, until it streams
 }
 
 // dialAdmin connects to addr for one admin command, which must be over,
@@ -51,7 +52,7 @@ func (c *Client) dialAdmin(ctx context.Context, addr string) (*adminConn, error)
 	_ = nc.SetDeadline(until)
 	stop := context.AfterFunc(ctx, func() { resetConn(nc) })
 	in := &idleReader{nc: nc, timeout: c.cfg.timeout}
-	return &adminConn{nc: nc, r: bufio.NewReaderSize(in, metadumpBuffer), in: in, stop: stop}, nil
+	return &adminConn{nc: nc, r: bufio.NewReaderSize(in, metadumpBuffer), in: in, stop: stop, until: until}, nil
 }
 
 // stream lifts the bound of the whole command for a reply as long as a
@@ -418,6 +419,9 @@ func (c *Client) Keys(ctx context.Context, prefix string) iter.Seq2[string, erro
 	}
 }
 
+// busyRetry is the wait before metadump asks a busy crawler again.
+const busyRetry = 10 * time.Millisecond
+
 // metadump reads one server's dump whole and returns its keys that start
 // with prefix, or an error. A panic (a bug) is an error.
 func (c *Client) metadump(ctx context.Context, addr, prefix string) (keys *keyList, err error) {
@@ -439,14 +443,15 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string) (keys *keyLi
 		return nil, c.adminErr(ctx, "keys", addr, err)
 	}
 	// The crawler runs one dump at a time per server: another client's
-	// (or a dump abandoned a moment ago) makes it answer BUSY. Retry for
-	// up to the timeout.
+	// (or a dump abandoned a moment ago) makes it answer BUSY. Retry
+	// within the command's timeout, and say so when it runs out: the
+	// deadline would otherwise end the wait as an i/o timeout, as if the
+	// server did not answer.
 	//
 	// "metadump hash" walks the hash table, where an item stays put;
 	// "metadump all" walks the LRU lists, and misses the items that the LRU
 	// maintainer moves between lists during the walk (as it does with items
 	// written a moment ago). memcached before 1.6.10 knows only "all".
-	busyUntil := time.Now().Add(c.cfg.timeout)
 	cmd := "lru_crawler metadump hash"
 	var first string // the first line of the dump: a key, END, or a refusal
 	for {
@@ -461,19 +466,24 @@ func (c *Client) metadump(ctx context.Context, addr, prefix string) (keys *keyLi
 			cmd = "lru_crawler metadump all"
 			continue
 		}
-		if !strings.HasPrefix(line, "BUSY") || time.Now().After(busyUntil) {
+		if !strings.HasPrefix(line, "BUSY") {
 			first = line
 			break
+		}
+		// Stop with a quarter of the timeout left for the round trip a
+		// retry would make.
+		if time.Until(a.until) < busyRetry+c.cfg.timeout/4 {
+			return nil, c.adminErr(ctx, "keys", addr, fmt.Errorf("the LRU crawler stayed busy with another dump "+
+				"(another listing's, or one given up on a moment ago) within the timeout (%v): %q", c.cfg.timeout, line))
 		}
 		select {
 		case <-ctx.Done():
 			return nil, c.adminErr(ctx, "keys", addr, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(busyRetry):
 		}
 	}
 	switch {
-	case strings.HasPrefix(first, "BUSY"), strings.HasPrefix(first, "ERROR"),
-		strings.HasPrefix(first, "CLIENT_ERROR"), strings.HasPrefix(first, "SERVER_ERROR"):
+	case strings.HasPrefix(first, "ERROR"), strings.HasPrefix(first, "CLIENT_ERROR"), strings.HasPrefix(first, "SERVER_ERROR"):
 		return nil, &opError{Op: "keys", Addr: addr, Kind: backend.ErrNotSupported,
 			Err: fmt.Errorf("lru_crawler metadump refused: %q (is the LRU crawler enabled?)", first)}
 	}

@@ -226,3 +226,33 @@ func TestKeysLongDumpLinesCharged(t *testing.T) {
 		t.Errorf("the server sent %d MiB before its dump was refused, want about 8 MiB", got>>20)
 	}
 }
+
+// TestKeysBusyCrawlerSaysBusy: a server whose crawler stays busy with
+// another dump (another listing's, or one given up on a moment ago) for
+// the timeout fails the listing with an error that says so, wrapping
+// ErrUnavailable (a passing state: memdict dump retries its listing), not
+// ErrNotSupported (a crawler disabled, which callers take for good).
+// Before, the retries ran into the command's deadline, so the error said
+// "write tcp ...: i/o timeout", as if the server did not answer.
+func TestKeysBusyCrawlerSaysBusy(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	var asked atomic.Int64
+	s := newFakeServer(t, func(line string, c net.Conn, _ *bufio.Reader) bool {
+		if strings.HasPrefix(line, "lru_crawler metadump") {
+			asked.Add(1)
+			fmt.Fprint(c, "BUSY currently processing crawler request\r\n")
+			return true
+		}
+		fmt.Fprint(c, "ERROR\r\n")
+		return true
+	})
+	defer s.Close()
+	c := fakeClient(t, s, memcached.WithTimeout(timeout))
+	n, last, took := listWithin(t, c, "", 15*time.Second)
+	t.Logf("a busy crawler: %d keys, asked %d times in %v: %v", n, asked.Load(), took.Round(time.Millisecond), last)
+	if n != 0 || !errors.Is(last, backend.ErrUnavailable) || errors.Is(last, backend.ErrNotSupported) ||
+		!strings.Contains(last.Error(), s.Addr()) || !strings.Contains(last.Error(), "busy") {
+		t.Errorf("a crawler busy past the timeout: final error %v, want one wrapping ErrUnavailable (not ErrNotSupported) saying it is busy, naming %s",
+			last, s.Addr())
+	}
+}
