@@ -15,6 +15,7 @@ import (
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memcached"
+	"github.com/memdict/memdict/internal/testserver"
 )
 
 // listWithin runs c.Keys(context.Background(), prefix), as memdict keys
@@ -254,5 +255,66 @@ func TestKeysBusyCrawlerSaysBusy(t *testing.T) {
 		!strings.Contains(last.Error(), s.Addr()) || !strings.Contains(last.Error(), "busy") {
 		t.Errorf("a crawler busy past the timeout: final error %v, want one wrapping ErrUnavailable (not ErrNotSupported) saying it is busy, naming %s",
 			last, s.Addr())
+	}
+}
+
+// TestKeysConcurrentListingsTakeTurns: listings made at once on one real
+// memcached (memdict keys beside memdict dump, or several Dict.Keys) do
+// not stack dumps on its crawler, which runs one at a time: each waits
+// for the crawler to be free and lists every key; a listing cancelled in
+// the middle of its dump frees the crawler for the next within the
+// timeout.
+func TestKeysConcurrentListingsTakeTurns(t *testing.T) {
+	p := testserver.Memcached(t)
+	c, err := memcached.New([]string{p.Addr}, memcached.WithTimeout(testTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	const n = 20000
+	for i := 0; i < n; i += 1000 {
+		items := make([]backend.Item, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			items = append(items, backend.Item{Key: fmt.Sprintf("turn:%06d", j), Value: []byte("v")})
+		}
+		if err := c.SetMulti(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(ctx context.Context) (int, error) {
+		got := 0
+		for _, err := range c.Keys(ctx, "turn:") {
+			if err != nil {
+				return got, err
+			}
+			got++
+		}
+		return got, nil
+	}
+	const listings = 4
+	errs := make(chan error, listings)
+	for range listings {
+		go func() {
+			got, err := count(ctx)
+			if err == nil && got != n {
+				err = fmt.Errorf("listed %d keys, want %d", got, n)
+			}
+			errs <- err
+		}()
+	}
+	for range listings {
+		if err := <-errs; err != nil {
+			t.Errorf("one of %d listings at once: %v", listings, err)
+		}
+	}
+	// A listing cancelled during its dump, then one made at once.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(time.Millisecond, cancel)
+	if _, err := count(cctx); err == nil {
+		t.Log("the cancelled listing ended before its cancel")
+	}
+	if got, err := count(ctx); err != nil || got != n {
+		t.Errorf("a listing after one cancelled: %d keys, %v; want %d", got, err, n)
 	}
 }
