@@ -19,10 +19,11 @@ import (
 )
 
 // listWithin runs c.Keys(context.Background(), prefix), as memdict keys
-// does (its context has no deadline), and returns the keys it listed and
-// its final error; the test fails if it has not returned within limit
-// (the listing is then left running: the server's Close ends it).
-func listWithin(t *testing.T, c *memcached.Client, prefix string, limit time.Duration) (keys int, last error, took time.Duration) {
+// does (its context has no deadline), and returns the keys it listed, how
+// long it took and its final error; the test fails if it has not returned
+// within limit (the listing is then left running: the server's Close ends
+// it).
+func listWithin(t *testing.T, c *memcached.Client, prefix string, limit time.Duration) (keys int, took time.Duration, last error) {
 	t.Helper()
 	type result struct {
 		keys int
@@ -43,10 +44,10 @@ func listWithin(t *testing.T, c *memcached.Client, prefix string, limit time.Dur
 	}()
 	select {
 	case r := <-done:
-		return r.keys, r.err, time.Since(start)
+		return r.keys, time.Since(start), r.err
 	case <-time.After(limit):
 		t.Fatalf("Keys with a background context has not returned after %v", limit)
-		return 0, nil, 0
+		return 0, 0, nil
 	}
 }
 
@@ -86,7 +87,7 @@ func TestKeysTrickledDumpBounded(t *testing.T) {
 	})
 	defer s.Close()
 	c := fakeClient(t, s, memcached.WithTimeout(timeout))
-	n, last, took := listWithin(t, c, "t:", 15*time.Second)
+	n, took, last := listWithin(t, c, "t:", 15*time.Second)
 	t.Logf("a trickled dump: %d keys, in %v: %v", n, took.Round(time.Millisecond), last)
 	if last == nil || !errors.Is(last, backend.ErrUnavailable) || !strings.Contains(last.Error(), s.Addr()) {
 		t.Fatalf("a trickled dump: final error %v, want one wrapping ErrUnavailable naming %s", last, s.Addr())
@@ -155,7 +156,7 @@ func TestKeysHostileSizesBounded(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			n, last, _ := listWithin(t, c, "", 15*time.Second)
+			n, _, last := listWithin(t, c, "", 15*time.Second)
 			runtime.ReadMemStats(&after)
 			alloc := after.TotalAlloc - before.TotalAlloc
 			t.Logf("%s: %d keys listed, %d KiB allocated: %v", tc.name, n, alloc>>10, last)
@@ -249,7 +250,7 @@ func TestKeysBusyCrawlerSaysBusy(t *testing.T) {
 	})
 	defer s.Close()
 	c := fakeClient(t, s, memcached.WithTimeout(timeout))
-	n, last, took := listWithin(t, c, "", 15*time.Second)
+	n, took, last := listWithin(t, c, "", 15*time.Second)
 	t.Logf("a busy crawler: %d keys, asked %d times in %v: %v", n, asked.Load(), took.Round(time.Millisecond), last)
 	if n != 0 || !errors.Is(last, backend.ErrUnavailable) || errors.Is(last, backend.ErrNotSupported) ||
 		!strings.Contains(last.Error(), s.Addr()) || !strings.Contains(last.Error(), "busy") {
