@@ -232,6 +232,13 @@ func (c *Client) textCallWith(ctx context.Context, t *textEngine, dl due, fn fun
 	if again && kept && err != nil && staleConn(err) && ctx.Err() == nil {
 		err = c.textRunOn(ctx, t, t.get(dl.at), fn)
 	}
+	var ne net.Error
+	if dl.byCtx && err != nil && !isCtxErr(err) && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl.at) {
+		// The connection's deadline was ctx's (timedConn), which passed
+		// before ctx's own timer fired: the caller's deadline, as on the
+		// meta protocol, not the server's failure.
+		err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+	}
 	return err
 }
 
