@@ -1199,9 +1199,13 @@ func (p *pool) startOn(ctx context.Context, s *slot, r *request, deadline time.T
 	p.prime(r, deadline, byCtx)
 	if err := cn.enqueue(r); err != nil {
 		if err == errRetired {
-			// Closed for an address change: on to the new address.
+			// Closed for an address change: on to the new address, once
+			// connected to it; nothing is sent if ctx ended meanwhile
+			// (the reply would not be waited for).
 			if cn, err = p.connOn(ctx, cn.s, deadline, byCtx); err == nil {
-				err = cn.enqueue(r)
+				if err = ctx.Err(); err == nil {
+					err = cn.enqueue(r)
+				}
 			}
 		}
 		if err != nil {
@@ -1210,6 +1214,42 @@ func (p *pool) startOn(ctx context.Context, s *slot, r *request, deadline time.T
 		}
 	}
 	return cn, nil
+}
+
+// startNoDial is startOn for a caller that must not wait for a connect
+// (a multi-key call, which starts the other servers' requests meanwhile):
+// if s has no connection that takes r (none, one dead, one retired for an
+// address change), it reports false with r not queued, for the caller
+// to connect apart (startOn). Otherwise it reports true, with the connection r is
+// queued on, or the error of a connection lost (r released).
+func (p *pool) startNoDial(s *slot, r *request, deadline time.Time, byCtx bool) (*conn, bool, error) {
+	cn := s.cn.Load()
+	if cn == nil || !cn.usable() {
+		return nil, false, nil
+	}
+	p.prime(r, deadline, byCtx)
+	if err := cn.enqueue(r); err != nil {
+		if err == errRetired {
+			return nil, false, nil
+		}
+		r.release()
+		return nil, true, err
+	}
+	return cn, true, nil
+}
+
+// connectFirst connects the slot s if it has no connection that takes
+// calls, within deadline and ctx, and returns ctx's error if ctx has
+// ended by then: a connect may take until then, after which nothing is to
+// be sent (its reply would not be waited for).
+func (p *pool) connectFirst(ctx context.Context, s *slot, dl due) error {
+	if s.connected() {
+		return nil
+	}
+	if _, err := p.connOn(ctx, s, dl.at, dl.byCtx); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // waitStale is wait for a request do may send again: if r failed because

@@ -15,8 +15,10 @@ import (
 // GetMulti is one write and one read per server), the servers in
 // parallel: every request is queued before any is waited for, without a
 // goroutine per server (a call takes one for a server it must connect to
-// first, whose connect may hang). Writes are quiet meta commands, the
-// last one not quiet; reads are one "gets" (see readGets).
+// first, whose connect may hang, and for a text-only server, whose
+// exchanges, one round trip each, may hang too: see starts). Writes are
+// quiet meta commands, the last one not quiet; reads are one "gets" (see
+// readGets).
 
 var _ backend.MultiWriter = (*Client)(nil)
 
@@ -31,18 +33,46 @@ type nodeCall struct {
 	cn    *conn
 	done  bool // finished before waiting (refused, failed to start)
 
-	// Of a write started by startWrite, maybe in a goroutine of its own:
-	// the error that kept it from being sent, and the keys that failed
-	// its checks.
-	err  error
-	errs []backend.KeyError
+	// Of a share started by startRead or startWrite, maybe in a goroutine
+	// of its own: the error that kept it from being sent, and the keys
+	// that failed the checks of a write. On a text-only server, whose
+	// share the start does (text), err is its outcome, and found the
+	// items read.
+	err   error
+	errs  []backend.KeyError
+	text  bool
+	found map[string]backend.Item
 }
 
-// startResult is the outcome of pool.startOn for a request (see getMulti).
-type startResult struct {
-	r   *request
-	cn  *conn
-	err error
+// starts awaits the starts of the servers of a multi-key call that run in
+// goroutines of their own, by index in the call's servers: a start that
+// may wait (a connect, which takes a round trip or more, and until the
+// timeout or ctx's end if the server hangs; the exchange of the text
+// protocol) runs apart, so that the other servers' requests go
+// meanwhile. Each is awaited before the call returns: the requests hold
+// the caller's keys and values, and the start writes only its nodeCall.
+type starts []chan struct{}
+
+// run runs start, the start of the i-th of n servers, in a goroutine of
+// its own.
+func (st *starts) run(i, n int, start func()) {
+	if *st == nil {
+		*st = make(starts, n)
+	}
+	ch := make(chan struct{})
+	(*st)[i] = ch
+	go func() {
+		defer close(ch)
+		start()
+	}()
+}
+
+// await waits for the start of the i-th server if it runs apart: bounded
+// by the call's deadline and ctx, as a connect and the text protocol are.
+func (st starts) await(i int) {
+	if st != nil && st[i] != nil {
+		<-st[i]
+	}
 }
 
 // groupKeys splits keys by server, in the order of first appearance.
@@ -154,19 +184,7 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 		ctxErr = err
 		failAll(nc, &opError{Op: op, Addr: nc.n.addr, Err: err})
 	}
-	// onStart records the outcome of starting nc's request r.
-	onStart := func(nc *nodeCall, r *request, cn *conn, err error) {
-		switch {
-		case err == errTextProtocol:
-		case err != nil && isCtxErr(err):
-			ended(nc, err)
-		case err != nil:
-			failAll(nc, c.result(nc.n, op, "", err))
-		default:
-			nc.r, nc.cn = r, cn
-		}
-	}
-	var started []chan startResult // by index in calls, for the servers dialled first
+	var st starts
 	for i, nc := range calls {
 		if err := nc.n.admit(); err != nil {
 			failAll(nc, &opError{Op: op, Addr: nc.n.addr, Kind: backend.ErrUnavailable, Err: err})
@@ -176,46 +194,20 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 			ended(nc, err) // nothing more is sent
 			continue
 		}
-		if nc.n.text.Load() != nil {
-			continue
+		if len(calls) == 1 {
+			c.startRead(ctx, nc, dl, false)
+		} else if !c.startRead(ctx, nc, dl, true) {
+			st.run(i, len(calls), func() { c.startRead(ctx, nc, dl, false) })
 		}
-		r := newRequest(kindGets)
-		r.keys = nc.keys
-		p, s := nc.n.pool, nc.n.pool.pick()
-		if len(calls) > 1 && !s.connected() {
-			// A dial takes a round trip or more (a new server's
-			// handshake, another), and until the timeout or ctx's end if
-			// the server hangs: it is awaited in a goroutine of its own,
-			// so that the other servers' requests go meanwhile. The loop
-			// below takes its outcome before anything else of nc.
-			if started == nil {
-				started = make([]chan startResult, len(calls))
-			}
-			ch := make(chan startResult, 1)
-			started[i] = ch
-			go func() {
-				cn, err := p.startOn(ctx, s, r, dl.at, dl.byCtx)
-				ch <- startResult{r, cn, err}
-			}()
-			continue
-		}
-		cn, err := p.startOn(ctx, s, r, dl.at, dl.byCtx)
-		onStart(nc, r, cn, err)
 	}
 	for i, nc := range calls {
-		if started != nil && started[i] != nil {
-			st := <-started[i] // bounded by dl and ctx, as start is
-			onStart(nc, st.r, st.cn, st.err)
-		}
+		st.await(i)
 		if nc.done {
 			continue
 		}
-		if nc.r == nil {
-			if err := ctx.Err(); err != nil {
-				ended(nc, err)
-				continue
-			}
-			items, err := c.textGetMulti(ctx, nc.n, nc.n.text.Load(), dl, nc.keys)
+		if nc.text {
+			items, err := nc.found, nc.err
+			nc.found = nil
 			if isCtxErr(err) {
 				ctxErr = err
 				failAll(nc, err) // it names the server
@@ -245,6 +237,14 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 				}
 				put(nc.index(i), it)
 			}
+			continue
+		}
+		switch err := nc.err; {
+		case err != nil && isCtxErr(err):
+			ended(nc, err)
+			continue
+		case err != nil:
+			failAll(nc, c.result(nc.n, op, "", err))
 			continue
 		}
 		// Once ctx has ended, wait takes a request already complete and
@@ -294,6 +294,56 @@ func (c *Client) getMulti(ctx context.Context, keys []string, put func(i int, it
 		return &me
 	}
 	return nil
+}
+
+// startRead starts the read of nc's keys (see getMulti): its request
+// queued on a connection (nc.r, nc.cn), or on a text-only server the keys
+// read (nc.text, nc.found), or the error that kept it from either
+// (nc.err). With noWait, it does nothing and returns false if it would
+// have to wait: for a connect, or for the text protocol's exchange.
+// Nothing is sent once ctx has ended (a connect may take until then): the
+// reply would not be waited for.
+func (c *Client) startRead(ctx context.Context, nc *nodeCall, dl due, noWait bool) bool {
+	if nc.n.text.Load() == nil {
+		p := nc.n.pool
+		s := p.pick()
+		if noWait && !s.connected() {
+			return false
+		}
+		err := p.connectFirst(ctx, s, dl)
+		if err == nil {
+			r := newRequest(kindGets)
+			r.keys = nc.keys
+			var ok bool
+			nc.cn, ok, err = p.startNoDial(s, r, dl.at, dl.byCtx)
+			if !ok {
+				// The connection was retired (its server's name resolves
+				// elsewhere) since: on to a new one, which is a connect.
+				if noWait {
+					r.release()
+					return false
+				}
+				nc.cn, err = p.startOn(ctx, s, r, dl.at, dl.byCtx)
+			}
+			if err == nil {
+				nc.r = r
+			}
+		}
+		if err != errTextProtocol {
+			nc.err = err
+			return true
+		}
+	}
+	if noWait {
+		return false
+	}
+	if err := ctx.Err(); err != nil {
+		nc.err = err
+		return true
+	}
+	nc.found, nc.err = c.textGetMulti(ctx, nc.n, nc.n.text.Load(), dl, nc.keys)
+	nc.text = true
+	return true
 }
 
 // confirmEmpty reads the keys of e, found empty by a gets, again with mg,
@@ -438,7 +488,7 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 		ctxErr = err
 		failAll(nc, func(k string) error { return &opError{Op: cmd, Key: k, Addr: nc.n.addr, Err: err} })
 	}
-	var started []chan struct{} // by index in calls, for the servers connected to first
+	var st starts
 	for i, nc := range calls {
 		if len(nc.keys) == 0 {
 			nc.done = true
@@ -457,57 +507,17 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 			ended(nc, err) // nothing more is sent
 			continue
 		}
-		if nc.n.text.Load() != nil {
-			nc.check(check)
-			continue
+		if len(calls) == 1 {
+			c.startWrite(ctx, nc, kind, cmd, dl, check, false)
+		} else if !c.startWrite(ctx, nc, kind, cmd, dl, check, true) {
+			st.run(i, len(calls), func() { c.startWrite(ctx, nc, kind, cmd, dl, check, false) })
 		}
-		s := nc.n.pool.pick()
-		if len(calls) > 1 && !s.connected() {
-			// A dial takes a round trip or more, and until the timeout or
-			// ctx's end if the server hangs: it is awaited in a goroutine
-			// of its own, so that the other servers' writes go meanwhile.
-			// The loop below takes its outcome before anything else of
-			// nc, and so before the call returns: the request holds the
-			// caller's values.
-			if started == nil {
-				started = make([]chan struct{}, len(calls))
-			}
-			ch := make(chan struct{})
-			started[i] = ch
-			go func() {
-				defer close(ch)
-				c.startWrite(ctx, nc, kind, s, dl, check)
-			}()
-			continue
-		}
-		c.startWrite(ctx, nc, kind, s, dl, check)
 	}
 	for i, nc := range calls {
-		if started != nil && started[i] != nil {
-			<-started[i] // bounded by dl and ctx, as a dial is
-		}
+		st.await(i)
 		me.Errors = append(me.Errors, nc.errs...)
-		switch err := nc.err; {
-		case err == nil, err == errTextProtocol:
-		case isCtxErr(err):
-			ended(nc, err)
-		default:
-			// No connection (a dial refused, a handshake failed): nothing
-			// is sent, so every key of the server is known to have failed.
-			cause := c.result(nc.n, op, "", err)
-			failAll(nc, func(string) error { return cause })
-		}
-		if nc.done {
-			continue
-		}
-		if nc.r == nil {
-			if err := ctx.Err(); err != nil {
-				ended(nc, err) // nothing is sent
-				continue
-			}
-			kes, err := c.textMulti(ctx, nc.n, nc.n.text.Load(), dl, cmd, nc.items, nc.exps, nc.keys)
-			me.Errors = append(me.Errors, kes...)
-			switch {
+		if nc.text {
+			switch err := nc.err; {
 			case err == nil:
 				answered = true
 			case isCtxErr(err):
@@ -517,6 +527,19 @@ func (c *Client) multiWrite(ctx context.Context, op, cmd string, kind uint8, cal
 			default:
 				fatal = append(fatal, err)
 			}
+			continue
+		}
+		switch err := nc.err; {
+		case err == nil:
+		case isCtxErr(err):
+			ended(nc, err)
+		default:
+			// No connection (a dial refused, a handshake failed): nothing
+			// is sent, so every key of the server is known to have failed.
+			cause := c.result(nc.n, op, "", err)
+			failAll(nc, func(string) error { return cause })
+		}
+		if nc.done {
 			continue
 		}
 		// Once ctx has ended, wait takes a request already complete and
@@ -576,38 +599,63 @@ func (nc *nodeCall) check(check func(*nodeCall)) {
 	}
 }
 
-// startWrite queues the writes of nc on the slot s of its server (see
-// multiWrite): nc.r and nc.cn, or nc.err if nothing was sent. check
-// turns nc's keys into its items once connected, if it is to a server
-// whose item_size_max was not known yet: the handshake reads it, and the
-// sizes are checked against it. It runs in a goroutine of its own for a server
-// that must be connected to: it touches nothing but nc.
-func (c *Client) startWrite(ctx context.Context, nc *nodeCall, kind uint8, s *slot, dl due, check func(*nodeCall)) {
-	p := nc.n.pool
-	if !s.connected() || kind == kindSetMulti && nc.n.itemSizeMax.Load() == 0 {
-		// Connect first: a connect may take until ctx's end, after which
-		// nothing is sent (its reply would not be waited for).
-		_, err := p.connOn(ctx, s, dl.at, dl.byCtx)
-		if err == nil {
-			err = ctx.Err()
+// startWrite queues the writes of nc on a connection of its server (see
+// multiWrite): nc.r and nc.cn, or nc.err if nothing was sent; on a
+// text-only server it does them (nc.text, nc.errs, and nc.err their
+// outcome). check turns nc's keys into its items once connected, if it
+// is to a server whose item_size_max was not known yet: the handshake
+// reads it, and the sizes are checked against it. With noWait, it does
+// nothing and returns false if it would have to wait: for a connect, or
+// for the text protocol's exchanges. It may run in a goroutine of its
+// own: it touches nothing but nc.
+func (c *Client) startWrite(ctx context.Context, nc *nodeCall, kind uint8, cmd string, dl due, check func(*nodeCall), noWait bool) bool {
+	if nc.n.text.Load() == nil {
+		p := nc.n.pool
+		s := p.pick()
+		if noWait && !s.connected() {
+			return false
 		}
-		if err != nil {
+		// A connect may take until ctx's end, after which nothing is sent.
+		err := p.connectFirst(ctx, s, dl)
+		if err == nil {
+			nc.check(check)
+			if len(nc.items) == 0 && len(nc.keys) == 0 {
+				nc.done = true // every item failed its checks
+				return true
+			}
+			r := newRequest(kind)
+			r.keys, r.items, r.exps = nc.keys, nc.items, nc.exps
+			var ok bool
+			nc.cn, ok, err = p.startNoDial(s, r, dl.at, dl.byCtx)
+			if !ok {
+				// The connection was retired (its server's name resolves
+				// elsewhere) since: on to a new one, which is a connect.
+				if noWait {
+					r.release()
+					return false
+				}
+				nc.cn, err = p.startOn(ctx, s, r, dl.at, dl.byCtx)
+			}
+			if err == nil {
+				nc.r = r
+			}
+		}
+		if err != errTextProtocol {
 			nc.check(check)
 			nc.err = err
-			return
+			return true
 		}
 	}
+	if noWait {
+		return false
+	}
 	nc.check(check)
-	if len(nc.items) == 0 && len(nc.keys) == 0 {
-		nc.done = true // every item failed its checks
-		return
+	if err := ctx.Err(); err != nil {
+		nc.err = err // nothing is sent
+		return true
 	}
-	r := newRequest(kind)
-	r.keys, r.items, r.exps = nc.keys, nc.items, nc.exps
-	cn, err := p.startOn(ctx, s, r, dl.at, dl.byCtx)
-	if err != nil {
-		nc.err = err
-		return
-	}
-	nc.r, nc.cn = r, cn
+	kes, err := c.textMulti(ctx, nc.n, nc.n.text.Load(), dl, cmd, nc.items, nc.exps, nc.keys)
+	nc.errs, nc.err = append(nc.errs, kes...), err
+	nc.text = true
+	return true
 }

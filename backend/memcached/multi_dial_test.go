@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,4 +228,82 @@ func hungConnects(t *testing.T) (neverAccepts, blackHoled string, dial func(cont
 		return d.DialContext(ctx, network, addr)
 	}
 	return ln.Addr().String(), blackHoled, dial
+}
+
+// TestGetMultiNothingSentOnceContextEnds: a GetMulti connects to a
+// server it has no connection to in a goroutine of its own, so that the
+// other servers' requests go meanwhile. When the caller's context ended
+// while that goroutine waited for the connect (here for the lock of a
+// connect that another call started, ending as ctx does), the goroutine
+// took the new connection and queued the read without looking at ctx,
+// unlike the multi-key writes': a request sent after ctx's end, whose
+// reply nobody waits for (1 late write in 1 GetMulti). Nothing is sent
+// now once ctx has ended.
+func TestGetMultiNothingSentOnceContextEnds(t *testing.T) {
+	t.Parallel()
+	_, addrs := startMemcacheds(t, 2)
+	var armed atomic.Bool
+	var ended atomic.Pointer[context.Context]
+	var late atomic.Int64
+	inHook, proceed := make(chan struct{}), make(chan struct{})
+	hook := func(where string) {
+		switch where {
+		case "dialed": // with the slot's lock held
+			if armed.CompareAndSwap(true, false) {
+				close(inHook)
+				<-proceed
+			}
+		case "write":
+			if ctx := ended.Load(); ctx != nil && (*ctx).Err() != nil {
+				late.Add(1)
+			}
+		}
+	}
+	c, err := memcached.New(addrs, memcached.WithTimeout(2*time.Second), memcached.WithFailureLimit(0),
+		memcached.WithConns(1), memcached.WithTestHook(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	keysA, keysB := keysOn(c, addrs[0], 2), keysOn(c, addrs[1], 2)
+	bg := context.Background()
+	if _, err := c.GetMulti(bg, keysB); err != nil { // connected to B only
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	ended.Store(&ctx)
+	armed.Store(true)
+	// A Get starts the connect to A, which stops at "dialed".
+	getDone := make(chan error, 1)
+	go func() {
+		_, err := c.Get(ctx, keysA[0])
+		getDone <- err
+	}()
+	<-inHook
+	type result struct {
+		got map[string]backend.Item
+		err error
+	}
+	multiDone := make(chan result, 1)
+	go func() {
+		got, err := c.GetMulti(ctx, append(append([]string{}, keysA...), keysB...))
+		multiDone <- result{got, err}
+	}()
+	// Let the GetMulti's goroutine for A reach the lock of the connect.
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	close(proceed)
+	if err := <-getDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("Get: %v; want an error wrapping context.Canceled", err)
+	}
+	// Whether B answered before ctx ended or not, A's keys fail with
+	// ctx's error: nothing was sent to A.
+	if res := <-multiDone; !errors.Is(res.err, context.Canceled) {
+		t.Errorf("GetMulti: %d items, %v; want an error wrapping context.Canceled", len(res.got), res.err)
+	}
+	c.Close() // what was queued is written, or dropped, by then
+	if n := late.Load(); n != 0 {
+		t.Errorf("%d requests written after the caller's context ended; want none", n)
+	}
 }
