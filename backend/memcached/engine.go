@@ -1228,6 +1228,7 @@ func (p *pool) startNoDial(s *slot, r *request, deadline time.Time, byCtx bool) 
 		return nil, false, nil
 	}
 	p.prime(r, deadline, byCtx)
+	p.c.testPoint("enqueue")
 	if err := cn.enqueue(r); err != nil {
 		if err == errRetired {
 			return nil, false, nil

@@ -21,7 +21,8 @@ func SetDumpBounds(defaultMax, slack uint64) (restore func()) {
 
 // WithTestHook makes the Client call hook at its test points (see
 // Client.testPoint): "read", "write", "watchdog", "dial", "dialed" (a
-// dial succeeded, its connection not stored yet), "text".
+// dial succeeded, its connection not stored yet), "enqueue" (a
+// multi-key call queues a request on a connected slot), "text".
 func WithTestHook(hook func(where string)) Option {
 	return func(c *config) { c.hook = hook }
 }

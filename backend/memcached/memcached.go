@@ -43,8 +43,10 @@ type Client struct {
 
 // testPoint calls the test hook, if any, at where: "read" (a reply),
 // "write" (a batch of requests), "watchdog", "dial", "dialed" (a dial
-// succeeded, under its slot's lock, before its connection is stored) or
-// "text" (a text-protocol call), each in the goroutine that does it.
+// succeeded, under its slot's lock, before its connection is stored),
+// "enqueue" (a multi-key call queues a server's request on the
+// connection its slot holds, without connecting) or "text" (a
+// text-protocol call), each in the goroutine that does it.
 func (c *Client) testPoint(where string) {
 	if c.hook != nil {
 		c.hook(where)
