@@ -154,7 +154,10 @@
 // twemproxy/nutcracker, text-protocol stores) is served from then on through
 // gomemcache's text protocol, one request per round trip, each call on a
 // connection of its own (max_idle_conns of them are kept idle); multi-key
-// writes then loop over the keys. Through nutcracker, Keys, ServerStats,
+// writes then loop over the keys. In a multi-key call over several servers
+// the text-only ones are served in parallel, each in a goroutine of its
+// own, with the meta servers' requests: a hung one holds up none of the
+// others. Through nutcracker, Keys, ServerStats,
 // Flush and FlushNode fail, as the proxy forwards none of lru_crawler,
 // stats and flush_all, and the server's item_size_max cannot be read
 // (item_size_max says what to assume). A server that refuses a new
