@@ -125,6 +125,22 @@ func (b *Backend) ringShard(n *goredis.Client) {
 	b.ringMu.Unlock()
 }
 
+// seenShard records n, the client of a Ring's shard that go-redis gave the
+// Backend, if it is not the one recorded for its address. On a Ring given
+// to NewFromClient, such a client is one of a shard that was down then
+// (go-redis's ForEachShard skipped it): it is guarded from now on (see
+// hookSeen). b.ringMu must be held.
+func (b *Backend) seenShard(n *goredis.Client) {
+	addr := n.Options().Addr
+	if b.ringShards[addr] == n {
+		return
+	}
+	b.ringShards[addr] = n
+	if b.hookSeen {
+		n.AddHook(b.guard)
+	}
+}
+
 // ringNodes completes up, the clients of the Ring's shards that are up
 // (Ring.ForEachShard), with the shards its heartbeat marked down: go-redis
 // skips those (its ForEachShard, GetShardClients), and a listing, stats
@@ -143,7 +159,7 @@ func (b *Backend) ringNodes(up []*goredis.Client) (all []*goredis.Client, unseen
 	all = up
 	b.ringMu.Lock()
 	for _, n := range up {
-		b.ringShards[n.Options().Addr] = n
+		b.seenShard(n)
 	}
 	var down []*goredis.Client
 	for addr, n := range b.ringShards {

@@ -220,7 +220,8 @@
 // NewFromClient guards only the connections the client dials after it
 // (with a go-redis dial hook, on a *goredis.Client, on the nodes a
 // *goredis.ClusterClient creates later, and on the shards of a
-// *goredis.Ring that are up then or created later), does not pipeline
+// *goredis.Ring that are up then or created later, or from when the
+// Backend first sees up a shard that was down then), does not pipeline
 // their handshake, and protects nothing of other clients: give the
 // options to New or NewCluster instead where replies may be hostile.
 //

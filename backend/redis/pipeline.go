@@ -176,6 +176,13 @@ func (b *Backend) nodeLane(n *goredis.Client) (*lane, error) {
 	b.lanesMu.RLock()
 	l := b.lanes[addr]
 	b.lanesMu.RUnlock()
+	if b.ring != nil && (l == nil || l.node.Load() != n) {
+		// A shard's client new to the lane may be one the Backend has
+		// not seen (see seenShard).
+		b.ringMu.Lock()
+		b.seenShard(n)
+		b.ringMu.Unlock()
+	}
 	if l != nil {
 		if l.node.Load() != n {
 			// go-redis closes the client of a node that left the

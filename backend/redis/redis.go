@@ -66,6 +66,10 @@ type Backend struct {
 	// ringNodes).
 	ringMu     sync.Mutex
 	ringShards map[string]*goredis.Client
+	// hookSeen: the Ring was given to NewFromClient, which hooks the
+	// guard on the shards it can reach; a shard's client the Backend
+	// sees later for the first time (down then) is hooked then too.
+	hookSeen bool
 
 	stop    chan struct{}  // closed by Close: probes end
 	calls   sync.WaitGroup // goroutines started by spawn and bounded
@@ -213,11 +217,13 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 // when closed (see the package documentation, "Untrusted replies"). On a
 // *goredis.ClusterClient it adds the hook to the nodes the client creates
 // from then on; on a *goredis.Ring, to the shards it has that are up and
-// those it creates from then on. Connections dialed before, those of
-// nodes the cluster client already had, those of a Ring's shards down at
-// the time, and those of other clients are not guarded, and no handshake
-// is pipelined: give the options to New or NewCluster for all of it. NewFromClient returns an error if client is
-// nil.
+// those it creates from then on, and to a shard down at the time when the
+// Backend first sees it up (go-redis gives no way to reach a down shard's
+// client; the connections its heartbeat dialed to the shard meanwhile stay
+// unguarded). Connections dialed before, those of nodes the cluster client
+// already had, and those of other clients are not guarded, and no
+// handshake is pipelined: give the options to New or NewCluster for all
+// of it. NewFromClient returns an error if client is nil.
 //
 // A client made with MaxRetries 0 retries a failed command 3 times
 // (go-redis's default; -1 means none). The Backend has go-redis send its
@@ -246,11 +252,13 @@ func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend,
 		c.OnNewNode(func(n *goredis.Client) { n.AddHook(b.guard) })
 	case *goredis.Ring:
 		// A Ring made its shards' clients when it was made: those up now
-		// are hooked here, those it makes later (SetAddrs) when made.
+		// are hooked here, those it makes later (SetAddrs) when made,
+		// those down now when the Backend first sees them (seenShard).
 		// There is no other way to guard a Ring (no constructor here
 		// takes its options), and unguarded, one reply announcing 1 GiB
 		// made go-redis allocate it.
 		b.user = c.Options().Username
+		b.hookSeen = true
 		c.OnNewNode(func(n *goredis.Client) {
 			n.AddHook(b.guard)
 			b.ringShard(n)
