@@ -1,6 +1,6 @@
 // Package redis is memdict's Redis driver: a backend.Backend on a
-// standalone Redis server or a Redis Cluster, through
-// github.com/redis/go-redis/v9.
+// standalone Redis server, a Redis Cluster, a Redis Ring (client-side
+// sharding) or Redis Sentinel, through github.com/redis/go-redis/v9.
 //
 // Importing the package registers the URL schemes redis:// and rediss://
 // (TLS) with backend.Open:
@@ -13,8 +13,8 @@
 // The port defaults to 6379 and the database to 0. The cluster form lists
 // seed nodes (one is enough; the others are discovered). The Sentinel form
 // lists sentinels (port 26379 by default; see "Redis Sentinel"). Programs
-// that already have a go-redis client use NewFromClient; New, NewCluster
-// and NewSentinel take go-redis options. ParseURL turns a URL into those
+// that already have a go-redis client use NewFromClient; New, NewCluster,
+// NewRing and NewSentinel take go-redis options. ParseURL turns a URL into those
 // options, as backend.Open does.
 //
 // # URL
@@ -124,8 +124,8 @@
 // then fail at once with an error wrapping backend.ErrUnavailable that
 // names it, while a background probe PINGs it every retry_interval
 // (default 2s) until it answers. On a cluster each master is marked down
-// and probed on its own, as is each shard of a Ring (NewFromClient with a
-// *goredis.Ring), whose calls are batched per shard: the other masters
+// and probed on its own, as is each shard of a Ring (NewRing, or
+// NewFromClient with a *goredis.Ring), whose calls are batched per shard: the other masters
 // (shards) are still served. A GetMulti then returns what the other
 // masters hold and a *backend.MultiError naming each key it could not
 // read, as it does when the caller's context ends (a deadline shorter
@@ -223,7 +223,9 @@
 // *goredis.Ring that are up then or created later, or from when the
 // Backend first sees up a shard that was down then), does not pipeline
 // their handshake, and protects nothing of other clients: give the
-// options to New or NewCluster instead where replies may be hostile.
+// options to New, NewCluster or NewRing instead where replies may be
+// hostile. NewRing guards every connection of every shard from its first
+// dial, those of a shard down when it runs included.
 //
 // # Redis Sentinel
 //

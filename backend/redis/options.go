@@ -42,7 +42,8 @@ type config struct {
 	retryInterval time.Duration
 }
 
-// An Option configures a Backend made by New, NewCluster or NewFromClient.
+// An Option configures a Backend made by New, NewCluster, NewRing,
+// NewSentinel or NewFromClient.
 type Option func(*config)
 
 // WithMaxValueLen makes Set, Add and CompareAndSwap reject values longer

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +18,9 @@ import (
 	"github.com/memdict/memdict/backend"
 )
 
-// Backend is a backend.Backend on a Redis server or a Redis Cluster,
-// through a go-redis client. It also implements backend.Lister,
+// Backend is a backend.Backend on a Redis server, a Redis Cluster, a
+// Redis Ring or the master Redis Sentinel names, through a go-redis
+// client. It also implements backend.Lister,
 // backend.StatsReporter, backend.Pinger, backend.MultiWriter (pipelined
 // writes and deletes) and backend.Flusher (Flush is disabled unless enabled
 // with WithFlush).
@@ -162,6 +165,94 @@ func NewCluster(opt *goredis.ClusterOptions, options ...Option) (*Backend, error
 	return b, nil
 }
 
+// NewRing returns a Backend on a Redis Ring: the shards opt.Addrs names
+// (name => address), over which go-redis spreads the keys by consistent
+// hashing of the shard names, each shard marked down and probed on its own
+// (see WithFailureLimit), a multi-get sending one MGET per shard. It
+// adjusts a copy of opt as NewCluster does, and guards every connection of
+// every shard from its first dial (the commands', the heartbeat's, those of
+// shards SetAddrs adds later), which NewFromClient cannot do for a Ring's
+// shards down when it runs: opt's Dialer (go-redis's default one if nil)
+// is wrapped, and opt's NewClient (NewClient if nil) is given each shard's
+// options with maintenance notifications disabled unless configured. The
+// heartbeat, if opt has no HeartbeatFn, is go-redis's PING bounded by the
+// timeout (go-redis's waits up to ReadTimeout on a shard that hangs). It
+// does not connect: the first call (or Ping) does. Close closes the Ring it
+// creates. It returns an error for nil options, no shard, a shard with no
+// address, or two shards at one address.
+func NewRing(opt *goredis.RingOptions, options ...Option) (*Backend, error) {
+	if opt == nil {
+		return nil, errors.New("redis: NewRing with nil options")
+	}
+	if len(opt.Addrs) == 0 {
+		return nil, errors.New("redis: NewRing with no shards")
+	}
+	names := make(map[string]string, len(opt.Addrs))
+	for _, name := range slices.Sorted(maps.Keys(opt.Addrs)) {
+		addr := opt.Addrs[name]
+		if addr == "" {
+			return nil, fmt.Errorf("redis: NewRing: shard %q has no address", name)
+		}
+		if other, ok := names[addr]; ok {
+			return nil, fmt.Errorf("redis: NewRing: shards %q and %q are both at %s", other, name, addr)
+		}
+		names[addr] = name
+	}
+	cfg := newConfig(options)
+	o := *opt
+	o.Addrs = maps.Clone(opt.Addrs)
+	var maint *maintnotifications.Config // per shard, in NewClient below
+	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout, &o.DialTimeout,
+		&o.DialerRetries, &o.MaxRetries, &maint}.adjust(cfg.timeout)
+	if o.MinRetryBackoff == 0 {
+		o.MinRetryBackoff = -1
+	}
+	if o.HeartbeatFn == nil {
+		o.HeartbeatFn = func(ctx context.Context, n *goredis.Client) bool {
+			ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+			defer cancel()
+			err := n.Ping(ctx).Err()
+			return err == nil || errors.Is(err, goredis.ErrPoolTimeout)
+		}
+	}
+	g, raw := guardDialer(cfg, &o.Dialer, o.DialTimeout, o.TLSConfig,
+		o.OnConnect == nil && o.CredentialsProvider == nil && o.CredentialsProviderContext == nil && o.StreamingCredentialsProvider == nil)
+	// go-redis makes the shards' clients in goredis.NewRing, before the
+	// Backend exists: they are recorded here and handed to it after.
+	var (
+		mu    sync.Mutex
+		b     *Backend
+		early []*goredis.Client
+	)
+	newClient := o.NewClient
+	if newClient == nil {
+		newClient = goredis.NewClient
+	}
+	o.NewClient = func(co *goredis.Options) *goredis.Client {
+		if co.MaintNotificationsConfig == nil {
+			co.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		}
+		n := newClient(co)
+		mu.Lock()
+		defer mu.Unlock()
+		if b == nil {
+			early = append(early, n)
+		} else {
+			b.ringShard(n)
+		}
+		return n
+	}
+	ring := goredis.NewRing(&o)
+	mu.Lock()
+	defer mu.Unlock()
+	b = ownedBackend(ring, cfg, o.Username)
+	b.guard, b.rawDial = g, raw
+	for _, n := range early {
+		b.ringShard(n)
+	}
+	return b, nil
+}
+
 // clientFields points at the fields of a goredis.Options or
 // goredis.ClusterOptions that New and NewCluster adjust alike.
 type clientFields struct {
@@ -194,8 +285,8 @@ func (f clientFields) adjust(timeout time.Duration) {
 	}
 }
 
-// ownedBackend returns a Backend on client, which New or NewCluster
-// created for it with user's credentials: Close closes it.
+// ownedBackend returns a Backend on client, which New, NewCluster,
+// NewRing or NewSentinel created for it with user's credentials: Close closes it.
 func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Backend {
 	b := newBackend(client, cfg)
 	b.owns = true
@@ -222,8 +313,8 @@ func ownedBackend(client goredis.UniversalClient, cfg config, user string) *Back
 // client; the connections its heartbeat dialed to the shard meanwhile stay
 // unguarded). Connections dialed before, those of nodes the cluster client
 // already had, and those of other clients are not guarded, and no
-// handshake is pipelined: give the options to New or NewCluster for all
-// of it. NewFromClient returns an error if client is nil.
+// handshake is pipelined: give the options to New, NewCluster or NewRing
+// for all of it. NewFromClient returns an error if client is nil.
 //
 // A client made with MaxRetries 0 retries a failed command 3 times
 // (go-redis's default; -1 means none). The Backend has go-redis send its
@@ -308,8 +399,8 @@ func (b *Backend) Client() goredis.UniversalClient { return b.client }
 
 // Close releases the Backend: it fails the calls still queued with
 // backend.ErrClosed, stops the probes of servers marked down, closes the
-// go-redis client if New or NewCluster made it (not one given to
-// NewFromClient), and waits for the goroutines it started. Later calls
+// go-redis client if New, NewCluster, NewRing or NewSentinel made it (not
+// one given to NewFromClient), and waits for the goroutines it started. Later calls
 // return errors wrapping backend.ErrClosed; a second Close returns nil.
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {

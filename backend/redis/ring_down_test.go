@@ -71,16 +71,52 @@ func comeBackHostile(p *hostile.Proxy) {
 	}))
 }
 
-// measuredGet gets key and returns the error, how long it took and how
-// many bytes it allocated.
-func measuredGet(b *Backend, key string) (err error, took time.Duration, alloc uint64) {
+// measuredGet gets key and returns how long it took, how many bytes it
+// allocated and the error.
+func measuredGet(b *Backend, key string) (took time.Duration, alloc uint64, err error) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
 	_, err = b.Get(context.Background(), key)
 	took = time.Since(start)
 	runtime.ReadMemStats(&after)
-	return err, took, after.TotalAlloc - before.TotalAlloc
+	return took, after.TotalAlloc - before.TotalAlloc, err
+}
+
+// TestNewRingShardDownComesBackHostile: a shard of a Ring made by NewRing
+// that is down when the Backend is made (its connections reset), marked
+// down by the Ring's heartbeat, and comes back hostile (a GET's reply
+// announces a 64 MiB value, over the 1 MiB max value length) fails a Get
+// with a protocol error at once, allocating little. On a Ring given to
+// NewFromClient with that shard down, the shard came back unguarded: the
+// Get allocated the 64 MiB (67 MiB in all) and waited out its 2s timeout
+// (go-redis offers no way to reach a down shard's client, and its
+// heartbeat dials it unguarded).
+func TestNewRingShardDownComesBackHostile(t *testing.T) {
+	a, p := downShard(t)
+	b, err := NewRing(&goredis.RingOptions{
+		Addrs:              map[string]string{"a": a.Addr, "b": p.Addr()},
+		HeartbeatFrequency: 20 * time.Millisecond,
+	}, WithTimeout(2*time.Second), WithFailureLimit(0), WithMaxValueLen(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ring := b.Client().(*goredis.Ring)
+	waitRingShard(t, ring, p.Addr(), false)
+	comeBackHostile(p)
+	waitRingShard(t, ring, p.Addr(), true)
+	key := keyOff(t, b, "k:", a.Addr)
+
+	took, alloc, err := measuredGet(b, key)
+	t.Logf("get of %s on the shard back hostile: %v after %v, %d KiB allocated", key, err, took.Round(time.Millisecond), alloc>>10)
+	if !errors.Is(err, ErrProtocol) || took > time.Second {
+		t.Errorf("get on a shard back from down announcing a %d MiB value: %v after %v, want a protocol error at once",
+			hugeBulk>>20, err, took)
+	}
+	if alloc > 16<<20 {
+		t.Errorf("get on a shard back from down announcing a %d MiB value allocated %d MiB", hugeBulk>>20, alloc>>20)
+	}
 }
 
 // TestFromClientRingShardDownGuardedWhenSeen: on a Ring given to
@@ -115,7 +151,7 @@ func TestFromClientRingShardDownGuardedWhenSeen(t *testing.T) {
 
 	unguarded := 0
 	for i := range 4 {
-		err, took, alloc := measuredGet(b, key)
+		took, alloc, err := measuredGet(b, key)
 		t.Logf("get %d of %s on the shard back hostile: %v after %v, %d KiB allocated", i, key, err, took.Round(time.Millisecond), alloc>>10)
 		if !errors.Is(err, ErrProtocol) || alloc > 16<<20 {
 			unguarded++
