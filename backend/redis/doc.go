@@ -9,22 +9,30 @@
 //	rediss://[user[:password]@]host[:port][/db]?tls_ca=/path/ca.pem
 //	redis://host1:7000,host2:7001,host3:7002?cluster=true
 //	redis://s1:26379,s2:26379,s3:26379/0?sentinel_master=mymaster
+//	redis://h1:6379,h2:6379,h3:6379/0?ring=true
 //
 // The port defaults to 6379 and the database to 0. The cluster form lists
 // seed nodes (one is enough; the others are discovered). The Sentinel form
-// lists sentinels (port 26379 by default; see "Redis Sentinel"). Programs
+// lists sentinels (port 26379 by default; see "Redis Sentinel"). The Ring
+// form lists a Ring's shards, over which go-redis spreads the keys by
+// consistent hashing of the shards' names, here their addresses (see
+// ParseRingURL), each shard marked down and probed on its own. Programs
 // that already have a go-redis client use NewFromClient; New, NewCluster,
-// NewRing and NewSentinel take go-redis options. ParseURL turns a URL into those
-// options, as backend.Open does.
+// NewRing and NewSentinel take go-redis options. ParseURL turns a URL into
+// those options (ParseRingURL a Ring's), as backend.Open does.
 //
 // # URL
 //
-// Several hosts require cluster=true or sentinel_master; a single host with
-// cluster=true is a cluster seed, with sentinel_master a sentinel. IPv6 literals work only in the one-host form. In the
-// cluster form, give the last host its port (Go's URL parser reads what
-// follows the last colon as a port). The parameters are:
+// Several hosts require cluster=true, sentinel_master or ring=true; a
+// single host with cluster=true is a cluster seed, with sentinel_master a
+// sentinel, with ring=true a Ring's one shard. IPv6 literals work only in
+// the one-host form. In the forms of several hosts, give the last host its
+// port (Go's URL parser reads what follows the last colon as a port). The
+// parameters are:
 //
 //	cluster=true                 connect to a Redis Cluster (default false)
+//	ring=true                    the hosts are a Ring's shards (default false;
+//	                             see NewRing and ParseRingURL)
 //	sentinel_master=NAME         the hosts are sentinels: connect to the master
 //	                             they name NAME (see "Redis Sentinel")
 //	sentinel_username=USER       ACL user of the sentinels (sentinel_master only)
@@ -124,8 +132,9 @@
 // then fail at once with an error wrapping backend.ErrUnavailable that
 // names it, while a background probe PINGs it every retry_interval
 // (default 2s) until it answers. On a cluster each master is marked down
-// and probed on its own, as is each shard of a Ring (NewRing, or
-// NewFromClient with a *goredis.Ring), whose calls are batched per shard: the other masters
+// and probed on its own, as is each shard of a Ring (ring=true, NewRing,
+// or NewFromClient with a *goredis.Ring), whose calls are batched per
+// shard: the other masters
 // (shards) are still served. A GetMulti then returns what the other
 // masters hold and a *backend.MultiError naming each key it could not
 // read, as it does when the caller's context ends (a deadline shorter

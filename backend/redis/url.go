@@ -31,17 +31,19 @@ func init() {
 	backend.Register(Scheme, openURL)
 	backend.Register(SchemeTLS, openURL)
 	for _, s := range []string{Scheme, SchemeTLS} {
-		backend.RegisterValidator(s, func(u *url.URL) error { _, _, err := ParseURL(u); return err })
+		backend.RegisterValidator(s, func(u *url.URL) error { _, _, _, err := parseURL(u); return err })
 	}
 }
 
 // openURL is the backend.Opener for redis:// and rediss://.
 func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
-	uo, opts, err := ParseURL(u)
+	uo, ring, opts, err := parseURL(u)
 	if err != nil {
 		return nil, err
 	}
 	switch {
+	case ring:
+		return NewRing(ringOptions(uo), opts...)
 	case uo.MasterName != "":
 		return NewSentinel(uo.Failover(), opts...)
 	case uo.IsClusterMode:
@@ -58,24 +60,97 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 //	rediss://...                              (TLS)
 //	redis://host1:port1,host2:port2,...?cluster=true   (Redis Cluster seeds)
 //	redis://s1:26379,s2:26379,s3:26379/0?sentinel_master=NAME   (Redis Sentinel)
+//	redis://host1:port1,host2:port2,.../0?ring=true    (Redis Ring shards)
 //
 // With sentinel_master, the hosts are sentinels (port 26379 by default)
 // and the options have MasterName set: backend.Open then calls
 // NewSentinel with uo.Failover().
 //
+// A Ring's options are not go-redis's UniversalOptions (go-redis would
+// make a cluster client of several hosts): ParseURL returns an error for a
+// URL with ring=true that says to use ParseRingURL.
+//
 // An unknown parameter, a malformed value or a TLS parameter on redis:// is
 // an error that names it; errors never contain the password.
 func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
+	uo, ring, opts, err := parseURL(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ring {
+		return nil, nil, errors.New("redis: ParseURL of a URL with ring=true: its options are a Ring's, use ParseRingURL")
+	}
+	return uo, opts, nil
+}
+
+// ParseRingURL turns a redis:// or rediss:// URL with ring=true into the
+// go-redis options of a Ring and this package's Options, as backend.Open
+// does before calling NewRing:
+//
+//	redis://[user[:password]@]host1[:port1],host2[:port2],...[/db]?ring=true[&param=value...]
+//
+// Each host is a shard (port 6379 by default), named by its address as
+// the URL gives it (host:port): go-redis spreads the keys over the shards
+// by consistent hashing of their names, so programs that share a Ring see
+// the same keys on the same shards when their URLs list the same
+// addresses, in any order (a program using NewRing names its shards so
+// too). The user, password, database, TLS parameters and go-redis
+// parameters (dial_timeout, pool_size, ...) apply to every shard; TLS
+// verifies each shard's host unless tls_server_name says one. The
+// parameters are ParseURL's; cluster=true and sentinel_master are errors
+// with ring=true, as is a host given twice. ParseRingURL returns an error
+// for a URL without ring=true that says to use ParseURL.
+func ParseRingURL(u *url.URL) (*goredis.RingOptions, []Option, error) {
+	uo, ring, opts, err := parseURL(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ring {
+		return nil, nil, errors.New("redis: ParseRingURL of a URL without ring=true: use ParseURL")
+	}
+	return ringOptions(uo), opts, nil
+}
+
+// ringOptions returns the options of a Ring whose shards are uo.Addrs,
+// each named by its address, with uo's other settings (those parseURL
+// sets).
+func ringOptions(uo *goredis.UniversalOptions) *goredis.RingOptions {
+	addrs := make(map[string]string, len(uo.Addrs))
+	for _, a := range uo.Addrs {
+		addrs[a] = a
+	}
+	return &goredis.RingOptions{
+		Addrs:        addrs,
+		ClientName:   uo.ClientName,
+		Protocol:     uo.Protocol,
+		Username:     uo.Username,
+		Password:     uo.Password,
+		DB:           uo.DB,
+		MaxRetries:   uo.MaxRetries,
+		DialTimeout:  uo.DialTimeout,
+		ReadTimeout:  uo.ReadTimeout,
+		WriteTimeout: uo.WriteTimeout,
+		PoolSize:     uo.PoolSize,
+		MinIdleConns: uo.MinIdleConns,
+		PoolTimeout:  uo.PoolTimeout,
+		TLSConfig:    uo.TLSConfig,
+	}
+}
+
+// parseURL is ParseURL and ParseRingURL: ring reports ring=true (the
+// hosts are uo.Addrs; see ringOptions).
+func parseURL(u *url.URL) (uo *goredis.UniversalOptions, ring bool, opts []Option, err error) {
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != Scheme && scheme != SchemeTLS {
-		return nil, nil, fmt.Errorf("redis: unsupported scheme %q (want %s:// or %s://)", u.Scheme, Scheme, SchemeTLS)
+		return nil, false, nil, fmt.Errorf("redis: unsupported scheme %q (want %s:// or %s://)", u.Scheme, Scheme, SchemeTLS)
 	}
 	if u.Opaque != "" {
-		return nil, nil, errors.New("redis: malformed URL: want redis://host:port")
+		return nil, false, nil, errors.New("redis: malformed URL: want redis://host:port")
 	}
 	p := backend.NewParams(u)
 	o := &goredis.UniversalOptions{}
 	o.IsClusterMode = p.Bool("cluster", false)
+	ring = p.Bool("ring", false)
 	o.MasterName = p.String("sentinel_master", "")
 	o.SentinelUsername = p.String("sentinel_username", "")
 	o.SentinelPassword = p.String("sentinel_password", "")
@@ -92,7 +167,6 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	o.MaxRetries = p.Int("max_retries", 0) // New turns 0 into -1, no retries
 	o.Protocol = p.Int("protocol", 3)
 	o.ClientName = p.String("client_name", "")
-	var opts []Option
 	p.Alias("max_value_length", "max_value_size")
 	if p.Has("max_value_length") {
 		opts = append(opts, WithMaxValueLen(p.Int("max_value_length", DefaultMaxValueLen)))
@@ -127,6 +201,10 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	switch {
 	case o.MasterName != "" && o.IsClusterMode:
 		errs = append(errs, errors.New("sentinel_master with cluster=true: the hosts are either sentinels or cluster seeds"))
+	case ring && o.IsClusterMode:
+		errs = append(errs, errors.New("ring=true with cluster=true: the hosts are either a Ring's shards or cluster seeds"))
+	case ring && o.MasterName != "":
+		errs = append(errs, errors.New("ring=true with sentinel_master: the hosts are either a Ring's shards or sentinels"))
 	case o.MasterName == "" && (o.SentinelUsername != "" || o.SentinelPassword != ""):
 		errs = append(errs, errors.New("sentinel_username or sentinel_password without sentinel_master"))
 	}
@@ -153,10 +231,14 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 			errs = append(errs, fmt.Errorf("bad port %q in %q", port, h))
 		}
-		o.Addrs = append(o.Addrs, net.JoinHostPort(host, port))
+		a := net.JoinHostPort(host, port)
+		if ring && slices.Contains(o.Addrs, a) {
+			errs = append(errs, fmt.Errorf("host %s given twice: a Ring's shards are named by their addresses", a))
+		}
+		o.Addrs = append(o.Addrs, a)
 	}
-	if len(o.Addrs) > 1 && !o.IsClusterMode && o.MasterName == "" {
-		errs = append(errs, fmt.Errorf("%d hosts given: several hosts are the seeds of a Redis Cluster and need cluster=true, or sentinels and need sentinel_master=NAME", len(o.Addrs)))
+	if len(o.Addrs) > 1 && !o.IsClusterMode && o.MasterName == "" && !ring {
+		errs = append(errs, fmt.Errorf("%d hosts given: several hosts are the seeds of a Redis Cluster and need cluster=true, sentinels and need sentinel_master=NAME, or a Ring's shards and need ring=true", len(o.Addrs)))
 	}
 
 	// Database.
@@ -181,8 +263,9 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 	if scheme == SchemeTLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, InsecureSkipVerify: insecure}
 		// Through sentinels, each connection verifies the host it dials
-		// (a sentinel's, the master's) unless tls_server_name says one.
-		if tc.ServerName == "" && len(o.Addrs) > 0 && o.MasterName == "" {
+		// (a sentinel's, the master's) unless tls_server_name says one;
+		// so does each of a Ring's shards.
+		if tc.ServerName == "" && len(o.Addrs) > 0 && o.MasterName == "" && !ring {
 			tc.ServerName, _, _ = net.SplitHostPort(o.Addrs[0])
 		}
 		if caFile != "" {
@@ -223,7 +306,7 @@ func ParseURL(u *url.URL) (*goredis.UniversalOptions, []Option, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, fmt.Errorf("redis: %w", err)
+		return nil, false, nil, fmt.Errorf("redis: %w", err)
 	}
-	return o, opts, nil
+	return o, ring, opts, nil
 }
