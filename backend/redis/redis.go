@@ -345,9 +345,9 @@ func NewFromClient(client goredis.UniversalClient, options ...Option) (*Backend,
 		// A Ring made its shards' clients when it was made: those up now
 		// are hooked here, those it makes later (SetAddrs) when made,
 		// those down now when the Backend first sees them (seenShard).
-		// There is no other way to guard a Ring (no constructor here
-		// takes its options), and unguarded, one reply announcing 1 GiB
-		// made go-redis allocate it.
+		// go-redis gives no other way to guard a Ring it made (NewRing
+		// makes one guarded from the first dial), and unguarded, one
+		// reply announcing 1 GiB made go-redis allocate it.
 		b.user = c.Options().Username
 		b.hookSeen = true
 		c.OnNewNode(func(n *goredis.Client) {
