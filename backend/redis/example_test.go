@@ -63,5 +63,5 @@ func Example_unknownOption() {
 	_, err := backend.Open(context.Background(), "redis://app:secret@localhost:6379/0?dial_timeot=1s")
 	fmt.Println(err)
 	// Output:
-	// backend: open "redis://app:xxxxx@localhost:6379/0?dial_timeot=1s": redis: unknown parameter(s) dial_timeot (known: allow_flush, batch, batch_inflight, batch_size, client_name, cluster, dial_timeout, failure_limit, max_retries, max_value_length, min_idle_conns, pool_size, pool_timeout, protocol, read_timeout, retry_interval, sentinel_master, sentinel_password, sentinel_username, timeout, tls_ca, tls_cert, tls_insecure_skip_verify, tls_key, tls_server_name, write_timeout)
+	// backend: open "redis://app:xxxxx@localhost:6379/0?dial_timeot=1s": redis: unknown parameter(s) dial_timeot (known: allow_flush, batch, batch_inflight, batch_size, client_name, cluster, dial_timeout, failure_limit, max_retries, max_value_length, min_idle_conns, pool_size, pool_timeout, protocol, read_timeout, retry_interval, ring, sentinel_master, sentinel_password, sentinel_username, timeout, tls_ca, tls_cert, tls_insecure_skip_verify, tls_key, tls_server_name, write_timeout)
 }
