@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -229,13 +230,17 @@ func TestRecoveryUnderLatency(t *testing.T) {
 
 	// Open connections: calls take a round trip.
 	var ok, failed atomic.Int64
+	var firstErr atomic.Pointer[string]
 	for range 4 {
 		wg.Go(func() {
 			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+				start := time.Now()
 				if _, err := b.Get(ctx, "k"); err == nil {
 					ok.Add(1)
 				} else {
 					failed.Add(1)
+					msg := fmt.Sprintf("after %v: %v", time.Since(start), err)
+					firstErr.CompareAndSwap(nil, &msg)
 				}
 			}
 		})
@@ -243,7 +248,11 @@ func TestRecoveryUnderLatency(t *testing.T) {
 	wg.Wait()
 	t.Logf("under latency: %d calls succeeded, %d failed", ok.Load(), failed.Load())
 	if ok.Load() < 10 || failed.Load() > ok.Load()/10 {
-		t.Errorf("under latency: %d calls succeeded, %d failed", ok.Load(), failed.Load())
+		first := "none failed"
+		if e := firstErr.Load(); e != nil {
+			first = "first failed " + *e
+		}
+		t.Errorf("under latency: %d calls succeeded, %d failed (%s)", ok.Load(), failed.Load(), first)
 	}
 
 	// A partition: every call times out, the connections are closed, the
