@@ -130,12 +130,13 @@
 // armed while requests are outstanding, enforces the timeout (calls have
 // no timer of their own).
 //
-// The first connection to a server sends "mn" and "stats settings", in one
-// write. A server that answers MN has meta commands (memcached 1.6 and
-// later): its reply to "stats settings" says its item_size_max and whether
-// CAS is on, and every command is a meta command. Once a server is known
+// The first connection to a server sends "mn", "stats settings" and
+// "stats", in one write. A server that answers MN has meta commands
+// (memcached 1.6 and later): its reply to "stats settings" says its
+// item_size_max and whether CAS is on, its "stats" its pid and start time
+// (see CAS tokens below), and every command is a meta command. Once a server is known
 // to speak the meta protocol, a new connection to it (after a failure, a
-// restart) costs the connect alone: it sends the same two commands ahead
+// restart) costs the connect alone: it sends the same three commands ahead
 // of its first requests, in the same write, and checks their replies
 // before theirs (a server that no longer answers MN fails those requests
 // with ErrProtocol, and the next connection does the whole handshake
@@ -365,6 +366,24 @@
 // wait with it: listing therefore never makes it wait, whatever the loop
 // does between keys. Keys holds the Client open while it iterates: do not
 // Close the Client from inside the loop.
+//
+// # CAS tokens
+//
+// memcached numbers CAS values from 1 again when it restarts, so a token
+// read before a restart may be, after it, the CAS of another version of
+// the item, written by another client; a CompareAndSwap with it would
+// overwrite that version (a lost update). Through the meta protocol the
+// tokens of Get, GetMulti and GetLease are therefore the server's CAS
+// values XORed with a key of the server's run, made from the pid and start
+// time its "stats" give on each connection, and CompareAndSwap and
+// ReleaseLease XOR them back: in another run a token is a number the
+// server's counter does not reach, and the write fails with
+// backend.ErrCASConflict. A compare-and-swap on a new connection waits for
+// the reply to its hello, which says the run. Tokens stay valid across
+// reconnections to the same run and between Clients. Through the text
+// protocol (servers without meta commands), and with servers that do not
+// answer "stats", tokens are the bare CAS values; behind a proxy, the run
+// is the proxy's.
 //
 // # Leases
 //

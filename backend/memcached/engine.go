@@ -61,7 +61,7 @@ const (
 	kindTouch                    // mg <key> T<exp>
 	kindArith                    // ma <key> D<delta> v [MD]
 	kindLease                    // mg <key> v c k N<exp> [R<delta>] (lease.go)
-	kindHello                    // mn, stats settings: first on a new connection (see pool.dialSlot)
+	kindHello                    // mn, stats settings, stats: first on a new connection (see pool.dialSlot)
 	kindGetMulti                 // mg <key> v c k q O<n> ..., the last without q (multi-key kinds last: see submit)
 	kindGets                     // gets <key> ...; mg <key> O<n> (see readGets)
 	kindSetMulti                 // ms <key> <len> T<exp> q O<n> ..., the last without q
@@ -102,7 +102,8 @@ type request struct {
 	value []byte
 	flags uint32 // kindStore: the client flags to store
 	exp   int32
-	cas   uint64 // kindStore and kindDelete with mode 'C'
+	cas   uint64 // kindStore and kindDelete with mode 'C': the token, as Get returned it
+	boot  uint64 // the bootKey of the connection r is sent on (see wireCAS)
 	delta uint64 // kindArith; kindLease: the R (recache) time, 0 for none
 	keys  []string
 	items []backend.Item
@@ -166,7 +167,7 @@ func (r *request) again() {
 // release clears r and returns it to the pool. Values handed to a caller
 // are not kept.
 func (r *request) release() {
-	r.mode, r.key, r.value, r.flags, r.exp, r.cas, r.delta = 0, "", nil, 0, 0, 0, 0
+	r.mode, r.key, r.value, r.flags, r.exp, r.cas, r.boot, r.delta = 0, "", nil, 0, 0, 0, 0, 0
 	r.keys, r.items, r.exps = nil, nil, nil
 	r.status, r.rvalue, r.rcas, r.rflags, r.rcflag, r.rttl, r.num, r.err = 0, nil, 0, 0, 0, 0, 0, nil
 	r.opaque, r.info = 0, serverInfo{}
@@ -249,6 +250,40 @@ var errTextProtocol = errors.New("server has no meta commands")
 type serverInfo struct {
 	itemSizeMax int64 // 0: unknown
 	casEnabled  bool
+	boot        uint64 // the bootKey of the server's run; 0: unknown
+}
+
+// carriesCAS reports whether r sends a CAS token, which must be
+// translated with the bootKey of the connection it goes on: such a request
+// waits for the connection's hello to be answered (see pool.do).
+func (r *request) carriesCAS() bool {
+	return (r.kind == kindStore || r.kind == kindDelete) && r.mode == 'C'
+}
+
+// wireCAS returns the CAS value r sends: its token XORed with the bootKey
+// of its connection, which gives back the server's CAS value if the token
+// was read in the same run of the server (see bootKey).
+func (r *request) wireCAS() uint64 {
+	if r.cas == 0 {
+		return 0
+	}
+	return r.cas ^ r.boot
+}
+
+// fromWire turns the CAS values of r's reply, read on a connection whose
+// bootKey is boot, into tokens (see bootKey).
+func (r *request) fromWire(boot uint64) {
+	if boot == 0 {
+		return
+	}
+	if r.rcas != 0 {
+		r.rcas ^= boot
+	}
+	for i := range r.founds {
+		if r.founds[i].cas != 0 {
+			r.founds[i].cas ^= boot
+		}
+	}
 }
 
 // pool is the set of connections to one meta-protocol server.
@@ -351,7 +386,7 @@ func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bo
 // connect, not three.
 func (p *pool) dialSlot(s *slot, d *dialOp) {
 	defer p.c.bg.Done()
-	nc, hello, err := p.connect()
+	nc, hello, boot, err := p.connect()
 	if isCtxErr(err) {
 		// The dial's own context ended: the timeout (net.Dialer's timeout
 		// error is context.DeadlineExceeded too), or Close. Never a
@@ -374,7 +409,7 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 	}
 	if err == nil {
 		p.c.testPoint("dialed")
-		d.cn = newConn(p, s, nc, hello)
+		d.cn = newConn(p, s, nc, hello, boot)
 		s.cn.Store(d.cn)
 	}
 	d.err = err
@@ -384,9 +419,9 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 }
 
 // connect dials p's server, within the timeout: a connection with the
-// hello to send (hello), or after the handshake. A panic (a bug) is an
-// error.
-func (p *pool) connect() (nc net.Conn, hello bool, err error) {
+// hello to send (hello), or after the handshake, with the bootKey of the
+// server's run it learnt (boot). A panic (a bug) is an error.
+func (p *pool) connect() (nc net.Conn, hello bool, boot uint64, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			if nc != nil {
@@ -400,13 +435,13 @@ func (p *pool) connect() (nc net.Conn, hello bool, err error) {
 	p.c.testPoint("dial")
 	if p.n.meta.Load() {
 		nc, err = p.c.dialer.dial(ctx, "tcp", p.n.addr)
-		return nc, true, err
+		return nc, true, 0, err
 	}
 	nc, info, err := p.c.handshake(ctx, p.n.addr)
 	if err == nil {
 		p.n.setInfo(info)
 	}
-	return nc, false, err
+	return nc, false, info.boot, err
 }
 
 // retireUnless retires the pool's connections to addresses not in to
@@ -480,6 +515,13 @@ type conn struct {
 	armed   bool
 	armedAt time.Time // when it fires, if armed
 
+	// boot is the bootKey of the server's run this connection talks to,
+	// which the CAS values it reads and sends are XORed with (see
+	// bootKey); it is known once booted is closed: at once after a
+	// handshake, when the reply to the hello is read otherwise.
+	boot   atomic.Uint64
+	booted chan struct{}
+
 	dead       atomic.Bool
 	retired    atomic.Bool   // takes no new request (see retire)
 	wake       chan struct{} // buffered 1
@@ -488,15 +530,21 @@ type conn struct {
 }
 
 // newConn starts the goroutines of a new connection nc. With hello, it
-// queues the hello first (see dialSlot).
-func newConn(p *pool, s *slot, nc net.Conn, hello bool) *conn {
+// queues the hello first (see dialSlot); without, boot is the bootKey the
+// handshake learnt.
+func newConn(p *pool, s *slot, nc net.Conn, hello bool, boot uint64) *conn {
 	cn := &conn{
 		p: p, s: s, nc: nc,
 		bw:         bufio.NewWriterSize(nc, 32<<10),
 		br:         bufio.NewReaderSize(nc, 256<<10),
+		booted:     make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+	}
+	if !hello {
+		cn.boot.Store(boot)
+		close(cn.booted)
 	}
 	cn.rcond = sync.NewCond(&cn.mu)
 	cn.watch = time.AfterFunc(time.Hour, cn.watchdog)
@@ -838,6 +886,14 @@ func (cn *conn) receive(r *request) (err error) {
 		// r may still be being encoded, so it is not handed back.
 		return protoErr("a reply came before its request was sent")
 	}
+	if r.kind == kindHello {
+		// Before the replies behind it are read, whose CAS values are
+		// translated with it.
+		cn.boot.Store(r.info.boot)
+		close(cn.booted)
+		return nil
+	}
+	r.fromWire(cn.boot.Load())
 	return nil
 }
 
@@ -1027,6 +1083,18 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 			return err
 		}
 		p.prime(r, deadline, byCtx)
+		if r.carriesCAS() {
+			// Its token is sent translated with the connection's bootKey,
+			// which a new connection learns from the reply to its hello:
+			// sent with the key of an earlier run, a token read in that
+			// run would be the bare CAS value it had there, which the
+			// restarted server's counter may have reached (see bootKey).
+			if err := cn.awaitBoot(ctx, deadline, byCtx, p.c.cfg.timeout); err != nil {
+				r.release()
+				return err
+			}
+			r.boot = cn.boot.Load()
+		}
 		direct, alone, err := cn.submit(ctx, r)
 		if !direct {
 			if err != nil {
@@ -1062,6 +1130,37 @@ func (p *pool) do(ctx context.Context, r *request, deadline time.Time, byCtx boo
 			r.release()
 		}
 		return err
+	}
+}
+
+// awaitBoot waits until cn knows the bootKey of its server's run (the
+// reply to its hello), cn dies, deadline passes or ctx ends.
+func (cn *conn) awaitBoot(ctx context.Context, deadline time.Time, byCtx bool, timeout time.Duration) error {
+	select {
+	case <-cn.booted:
+		return nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-cn.booted:
+		return nil
+	case <-cn.quit:
+		cn.mu.Lock()
+		err := cn.err
+		cn.mu.Unlock()
+		if err == nil {
+			err = errors.New("the connection closed before the server said which run it is")
+		}
+		return err
+	case <-t.C:
+		if byCtx {
+			return context.DeadlineExceeded
+		}
+		return errTimeout{timeout}
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -259,6 +259,9 @@ func TestHostileItemSizeMax(t *testing.T) {
 				case line == "stats settings":
 					fmt.Fprintf(c, "STAT item_size_max %d\r\nSTAT cas_enabled yes\r\nEND\r\n", declared)
 					return true
+				case line == "stats":
+					fmt.Fprintf(c, "END\r\n")
+					return true
 				case strings.HasPrefix(line, "mg "):
 					fmt.Fprintf(c, "VA %d c1%s\r\n", size, metaFlags(line))
 				case strings.HasPrefix(line, "gets "):

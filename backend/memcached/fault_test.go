@@ -98,25 +98,25 @@ func (s *fakeServer) Close() {
 
 // newProtoFake is a fakeServer that passes the driver's handshake: it
 // answers the first "mn" of each connection with MN (meta true: the
-// driver then speaks the meta protocol, and asks "stats settings", answered
-// with END) or ERROR (meta false: the driver falls back to the text
-// protocol). Every other line goes to respond.
+// driver then speaks the meta protocol, and asks "stats settings" and
+// "stats", each answered with END) or ERROR (meta false: the driver falls
+// back to the text protocol). Every other line goes to respond.
 func newProtoFake(t *testing.T, meta bool, respond func(line string, c net.Conn, r *bufio.Reader) bool) *fakeServer {
 	var mu sync.Mutex
-	greeted := map[net.Conn]bool{}
+	seen := map[net.Conn]int{} // lines read on each connection
 	return newFakeServer(t, func(line string, c net.Conn, r *bufio.Reader) bool {
 		mu.Lock()
-		first := !greeted[c]
-		greeted[c] = true
+		i := seen[c]
+		seen[c] = i + 1
 		mu.Unlock()
 		switch {
-		case first && line == "mn" && meta:
+		case i == 0 && line == "mn" && meta:
 			fmt.Fprintf(c, "MN\r\n")
 			return true
-		case first && line == "mn":
+		case i == 0 && line == "mn":
 			fmt.Fprintf(c, "ERROR\r\n")
 			return true
-		case meta && line == "stats settings":
+		case meta && i == 1 && line == "stats settings", meta && i == 2 && line == "stats":
 			fmt.Fprintf(c, "END\r\n")
 			return true
 		}

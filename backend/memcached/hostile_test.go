@@ -56,8 +56,9 @@ func TestHostileProxyProcess(t *testing.T) {
 		t.Fatalf("%s=%q: %v", hostileProxyEnv, spec, err)
 	}
 	p := hostile.Start(t, upstream, hostile.MemcachedFramer)
-	// The first two replies of a connection (its handshake's) pass.
-	r := hostile.NewRandom(seed, 0.05, 2, hostile.MemcachedKinds...)
+	// The first three replies of a connection (its handshake's: mn,
+	// stats settings, stats) pass.
+	r := hostile.NewRandom(seed, 0.05, 3, hostile.MemcachedKinds...)
 	var m hostile.Mutator = r
 	if proto == "text" {
 		m = hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {

@@ -63,7 +63,7 @@ func encode(w *bufio.Writer, r *request) {
 			_, _ = w.WriteString(" ME")
 		case 'C':
 			_, _ = w.WriteString(" C")
-			writeUint(w, r.cas)
+			writeUint(w, r.wireCAS())
 		}
 		writeOpaque(w, r.opaque)
 		_, _ = w.Write(r.value)
@@ -75,7 +75,7 @@ func encode(w *bufio.Writer, r *request) {
 		switch r.mode {
 		case 'C':
 			_, _ = w.WriteString(" C")
-			writeUint(w, r.cas)
+			writeUint(w, r.wireCAS())
 		case 'I':
 			_, _ = w.WriteString(" I")
 			if r.exp != 0 {
@@ -655,9 +655,11 @@ func parseValueLine(line []byte, limit int) (key []byte, size int, cas uint64, f
 const raiseLimit = "raise it with the URL's max_value_length or item_size_max, or WithMaxValueSize or WithItemSizeMax"
 
 // helloCmd is what every connection sends first: "mn", which a server
-// with meta commands answers MN, and "stats settings", which says its
-// item_size_max and whether CAS is on. Both in one write: one round trip.
-const helloCmd = "mn\r\nstats settings\r\n"
+// with meta commands answers MN, "stats settings", which says its
+// item_size_max and whether CAS is on, and "stats", whose pid and start
+// time name the server's run (see bootKey). All in one write: one round
+// trip.
+const helloCmd = "mn\r\nstats settings\r\nstats\r\n"
 
 // readHello reads the replies to helloCmd, pipelined ahead of the first
 // requests of a new connection to a server known to have meta commands,
@@ -676,7 +678,10 @@ func readHello(br *bufio.Reader, r *request) error {
 		return protoErr(fmt.Sprintf("unexpected reply to mn on a new connection: %q (the server no longer speaks the meta protocol?)",
 			bytes.TrimRight(line, "\r\n")))
 	}
-	r.info, err = readSettings(br)
+	if r.info, err = readSettings(br); err != nil {
+		return err
+	}
+	r.info.boot, err = readBoot(br)
 	return err
 }
 
@@ -717,6 +722,75 @@ func readSettings(br *bufio.Reader) (serverInfo, error) {
 	}
 }
 
+// readBoot reads the reply to "stats" and returns the bootKey of the
+// server's run: the key its CAS values are XORed with (see conn.boot). A
+// server that does not know the command (ERROR, CLIENT_ERROR), or does
+// not say its pid, time and uptime, gets 0: its CAS values are passed
+// as they are.
+func readBoot(br *bufio.Reader) (uint64, error) {
+	var pid, now, uptime uint64
+	var seen int
+	for first := true; ; first = false {
+		line, err := readLine(br)
+		if err != nil {
+			return 0, err
+		}
+		if bytes.Equal(line, lineEND) {
+			if seen != 3 || uptime > now {
+				return 0, nil
+			}
+			return bootKey(pid, now-uptime), nil
+		}
+		if first && (bytes.HasPrefix(line, prefixError) || bytes.HasPrefix(line, prefixClient)) {
+			return 0, nil // stats not available: CAS values untranslated
+		}
+		rest, found := bytes.CutPrefix(line[:len(line)-2], []byte("STAT "))
+		if !found {
+			return 0, protoErr(fmt.Sprintf("unexpected line in stats reply: %q", line))
+		}
+		name, value, _ := bytes.Cut(rest, []byte(" "))
+		var dst *uint64
+		switch string(name) {
+		case "pid":
+			dst = &pid
+		case "time":
+			dst = &now
+		case "uptime":
+			dst = &uptime
+		default:
+			continue
+		}
+		if v, ok := decimal.ParseUint(value); ok {
+			*dst = v
+			seen++
+		}
+	}
+}
+
+// bootKey returns the key that the CAS values of a server's run are
+// XORed with, from the run's pid and start time (stats "time" less
+// "uptime", the same on every connection of the run).
+//
+// memcached numbers CAS values from 1 again when it restarts: a token read
+// before a restart could equal the CAS of another version of the item
+// written after it, and a compare-and-swap with it would overwrite that
+// version (a lost update). XORed with a key of the run, a token read in
+// one run is, in another run, a number whose top bit is clear and whose
+// other bits are as good as random, which the new run's counter does not
+// reach: the compare-and-swap fails with a conflict, as it should. The top
+// bit is set so that no token is 0 (no CAS), memcached's counter staying
+// below 2^63.
+func bootKey(pid, started uint64) uint64 {
+	// splitmix64's finalizer over the two numbers.
+	x := pid*0x9e3779b97f4a7c15 ^ started
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x | 1<<63
+}
+
 // defaultItemSizeMax is memcached's default -I, assumed for servers that
 // do not say theirs.
 const defaultItemSizeMax = 1 << 20
@@ -726,7 +800,7 @@ const defaultItemSizeMax = 1 << 20
 const maxItemSizeMax = 1 << 30
 
 // handshake dials addr and sends helloCmd, in one round trip: a meta
-// server answers MN, then its settings. A server without meta commands
+// server answers MN, then its settings and stats. A server without meta commands
 // answers ERROR, the protocol's reply to an unknown command (memcached <
 // 1.6, most text-protocol stores), or a CLIENT_ERROR (a store that takes
 // "mn" for a malformed command), or closes the connection (nutcracker);
@@ -777,6 +851,9 @@ func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverIn
 		return nil, info, protoErr(fmt.Sprintf("unexpected reply to mn: %q", bytes.TrimRight(line, "\r\n")))
 	}
 	if info, err = readSettings(br); err != nil {
+		return nil, info, err
+	}
+	if info.boot, err = readBoot(br); err != nil {
 		return nil, info, err
 	}
 	if br.Buffered() > 0 {

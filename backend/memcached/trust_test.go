@@ -208,9 +208,9 @@ func TestWrongKeyMulti(t *testing.T) {
 	t.Run("multi reply answers a get", func(t *testing.T) {
 		// The reply to Get(z) is replaced by the previous reply, the last
 		// of a multi-get (its four: VALUE a, VALUE b, END and the reply of
-		// the mg that ends the request; the first two replies of a new
+		// the mg that ends the request; the first three replies of a new
 		// connection, its handshake's, are not counted).
-		p.SetMutator(onNext(p, &hostile.Nth{N: 4, Kind: hostile.OtherReply, Skip: 2}))
+		p.SetMutator(onNext(p, &hostile.Nth{N: 4, Kind: hostile.OtherReply, Skip: 3}))
 		if _, err := checkMulti(t, c, "a", "b"); err != nil {
 			t.Fatal(err)
 		}
@@ -621,6 +621,8 @@ func TestBusyServerKeepsMeta(t *testing.T) {
 					fmt.Fprintf(c, "MN\r\n")
 				case line == "stats settings":
 					fmt.Fprintf(c, "STAT item_size_max 1048576\r\nEND\r\n")
+				case line == "stats":
+					fmt.Fprintf(c, "END\r\n")
 				case strings.HasPrefix(line, "mg "):
 					fmt.Fprintf(c, "EN%s\r\n", metaFlags(line))
 				default:
@@ -761,6 +763,8 @@ func TestFirstWriteWithinTimeout(t *testing.T) {
 			fmt.Fprintf(c, "MN\r\n")
 		case line == "stats settings":
 			fmt.Fprintf(c, "STAT item_size_max 1048576\r\nEND\r\n")
+		case line == "stats":
+			fmt.Fprintf(c, "END\r\n")
 		case strings.HasPrefix(line, "ms "):
 			if _, err := r.ReadString('\n'); err != nil {
 				return false
@@ -809,6 +813,8 @@ func TestReplyBeforeRequest(t *testing.T) {
 		case "mn":
 			fmt.Fprintf(c, "MN\r\n")
 		case "stats settings":
+			fmt.Fprintf(c, "END\r\n")
+		case "stats":
 			fmt.Fprintf(c, "END\r\n")
 			server.Store(&c)
 		}
