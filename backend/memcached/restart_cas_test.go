@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/backend/memcached"
@@ -17,7 +18,7 @@ func rawCAS(t *testing.T, addr, key string) uint64 {
 	t.Helper()
 	line, _, _ := strings.Cut(rawCommand(t, addr, "mg "+key+" c\r\nmn\r\n", "MN\r\n"), "\r\n")
 	f := strings.Fields(line)
-	if len(f) != 2 || f[0] != "HD" || !strings.HasPrefix(f[1], "c") {
+	if len(f) < 2 || f[0] != "HD" || !strings.HasPrefix(f[1], "c") {
 		t.Fatalf("mg %s c: %q", key, line)
 	}
 	v, err := strconv.ParseUint(f[1][1:], 10, 64)
@@ -126,4 +127,48 @@ func TestReconnectCASTokenSameRun(t *testing.T) {
 		t.Fatalf("CompareAndSwap with a token of the same run, on a new connection: %v", err)
 	}
 	wantValue(t, c, "k", "v2", "k after the CompareAndSwap")
+}
+
+// TestRestartLeaseOfEarlierRun: a fill lease won before a restart, whose
+// CAS the restarted server's counter gave to the placeholder of another
+// client's lease on the same key, could fill the key over that lease (its
+// CompareAndSwap matched): two clients each held the lease, and the one
+// that won it first, possibly with an older load, filled the key. The
+// lease's token is of the earlier run now, and its fill fails with a
+// conflict.
+func TestRestartLeaseOfEarlierRun(t *testing.T) {
+	c, p := newClient(t)
+	ctx := context.Background()
+	opts := backend.LeaseOptions{TTL: 30 * time.Second}
+	for range 5 {
+		setValue(t, c, "other", "x", 0)
+	}
+	old, err := c.GetLease(ctx, "k", opts)
+	if err != nil || !old.Won {
+		t.Fatalf("GetLease = %+v, %v", old, err)
+	}
+	oldRaw := rawCAS(t, p.Addr, "k")
+
+	p.Restart(t)
+	// Another client writes other keys until the CAS of its lease's
+	// placeholder is the one the first lease had.
+	for range 1000 {
+		rawCommand(t, p.Addr, "ms other 1\r\nx\r\n", "HD\r\n")
+		if rawCAS(t, p.Addr, "other") >= oldRaw-1 {
+			break
+		}
+	}
+	if line := rawCommand(t, p.Addr, "mg k N30 c\r\nmn\r\n", "MN\r\n"); !strings.HasPrefix(line, "EN") && !strings.Contains(line, " W") {
+		t.Fatalf("the other client's lease: %q", line)
+	}
+	if got := rawCAS(t, p.Addr, "k"); got != oldRaw {
+		t.Fatalf("the other client's placeholder has CAS %d, want the %d of the lease before the restart", got, oldRaw)
+	}
+	err = casOnLive(c, backend.Item{Key: "k", Value: []byte("old load"), CAS: old.Item.CAS})
+	if !errors.Is(err, backend.ErrCASConflict) {
+		t.Errorf("the fill of a lease won before the restart = %v, want a conflict (another client holds the lease now)", err)
+	}
+	if it, err := c.Get(ctx, "k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("k after the stale fill = %q, %v; want a miss (the other client's placeholder)", it.Value, err)
+	}
 }
