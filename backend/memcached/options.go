@@ -159,8 +159,8 @@ func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retr
 // the other servers (each key on the server the ring without it gives,
 // the other servers' keys staying where they are) until it answers again,
 // and then move back. Without it (the default) the keys of a server
-// marked down fail fast. A server that comes back without having
-// restarted is flushed (flush_all) before it is put back, and writes made
+// marked down fail fast. A server that comes back is flushed (flush_all)
+// before it is put back, whether or not it restarted, and writes made
 // on a stand-in server get a TTL of at most WithAutoEjectTTL: see
 // "Auto-eject" in the package documentation for what that guards against
 // and why it makes auto-eject a choice for servers that memdict's clients
