@@ -272,8 +272,7 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 			var sb scanBound
 			for {
 				page, err := bounded(b, ctx, func(ctx context.Context) (scanPage, error) {
-					keys, next, err := n.Scan(ctx, cursor, pattern, scanCount).Result()
-					return scanPage{keys, next}, err
+					return scanOnce(ctx, n, cursor, pattern, scanCount)
 				})
 				keys, next := page.keys, page.next
 				if err != nil {

@@ -1,0 +1,110 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestKeysScanHugePageRefused: a SCAN reply whose 13-byte header
+// announces 33M keys (within what the guard lets a reply announce) is a
+// protocol error naming the server, refused before anything is allocated
+// for it, and its connection is not reused. Before, go-redis allocated the
+// 33M-key slice its header announced: 503 MiB.
+func TestKeysScanHugePageRefused(t *testing.T) {
+	for _, tc := range []struct{ name, reply string }{
+		{"33M keys", "*2\r\n$1\r\n0\r\n*33000000\r\n"},
+		{"a key past the page's bytes", "*2\r\n$1\r\n0\r\n*1\r\n$536870911\r\n"},
+		{"3 elements", "*3\r\n$1\r\n0\r\n*0\r\n:1\r\n"},
+		{"a 21-digit cursor", "*2\r\n$21\r\n123456789012345678901\r\n*0\r\n"},
+		{"a null key", "*2\r\n$1\r\n0\r\n*1\r\n_\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startFake(t, func(c *fakeConn, args []string) {
+				if strings.ToLower(args[0]) != "scan" {
+					c.write("-ERR unknown command\r\n")
+					return
+				}
+				c.write(tc.reply)
+			})
+			b := newFakeBackend(t, s, "timeout=1s")
+			list := func() error {
+				var last error
+				for _, err := range b.Keys(context.Background(), "k:") {
+					if err != nil {
+						last = err
+					}
+				}
+				return last
+			}
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			err := list()
+			runtime.ReadMemStats(&after)
+			if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
+				t.Errorf("SCAN answering %q: %d MiB allocated", tc.reply, d>>20)
+			}
+			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), s.addr()) {
+				t.Fatalf("SCAN answering %q: error %v, want a protocol error naming %s", tc.reply, err, s.addr())
+			}
+			conns := s.accepted.Load()
+			if err := list(); !errors.Is(err, ErrProtocol) {
+				t.Fatalf("second listing: %v", err)
+			}
+			if s.accepted.Load() == conns {
+				t.Errorf("the connection that carried a malformed SCAN page was reused")
+			}
+			t.Logf("%v", err)
+		})
+	}
+}
+
+// TestKeysScanPageBytesCharged: the keys of a SCAN page are charged as
+// their bytes arrive, against scanPageBytes: a page whose keys add up to
+// more is a protocol error, and what it makes the client allocate follows
+// what arrived.
+func TestKeysScanPageBytesCharged(t *testing.T) {
+	defer func(old int64) { scanPageBytes = old }(scanPageBytes)
+	scanPageBytes = 1 << 20
+	long := strings.Repeat("x", 600<<10)
+	s := startFake(t, func(c *fakeConn, args []string) {
+		if strings.ToLower(args[0]) != "scan" {
+			c.write("-ERR unknown command\r\n")
+			return
+		}
+		c.write(scanReply(0, "k:"+long, "k:"+long))
+	})
+	b := newFakeBackend(t, s, "timeout=1s")
+	var last error
+	for k, err := range b.Keys(context.Background(), "k:") {
+		if err != nil {
+			last = err
+			continue
+		}
+		t.Errorf("listed a key of %d bytes from a page over its bound", len(k))
+	}
+	if !errors.Is(last, ErrProtocol) || !strings.Contains(last.Error(), s.addr()) {
+		t.Fatalf("a page of 1.2 MiB of keys: %v, want a protocol error naming %s", last, s.addr())
+	}
+}
+
+// keysWithin lists b's keys under prefix with a context that ends after
+// limit, and returns how many were listed, the final error and how long
+// the listing took.
+func keysWithin(b *Backend, prefix string, limit time.Duration) (listed int, took time.Duration, last error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	start := time.Now()
+	for _, err := range b.Keys(ctx, prefix) {
+		if err != nil {
+			last = err
+			continue
+		}
+		listed++
+	}
+	return listed, time.Since(start), last
+}
