@@ -40,43 +40,84 @@ var scanSlackPages int64 = 1 << 16
 // (far above any server).
 const maxDBSize = 1 << 40
 
+// maxPlausibleDBSize is the largest DBSIZE believed: the 2^32 keys Redis
+// documents as what an instance can hold (its FAQ). A server that says it
+// holds more is bounded as one that refuses DBSIZE.
+const maxPlausibleDBSize = 1 << 32
+
+// maxUnsizedScanKeys bounds the keys (repeats and all) one server's SCAN
+// iteration may return when its size is unknown: it refuses DBSIZE, or
+// says more than maxPlausibleDBSize. Its iteration cannot be checked
+// against what it holds, and would otherwise be bounded by ctx alone:
+// with a context without deadline (memdict keys), a server returning 1,000
+// new keys a page filled the map of keys seen at ~500,000 keys a second
+// (1.47M keys, 136 MiB in 3 s), without end. 4M keys of Redis's usual
+// sizes take a few hundred MiB in that map. (A variable for the tests.)
+var maxUnsizedScanKeys int64 = 1 << 22
+
 // scanBound counts one server's SCAN iteration against what it holds.
 type scanBound struct {
-	size  int64 // the largest DBSIZE the server said; -1: it refused DBSIZE
-	keys  int64 // keys returned, repeats and all
-	pages int64
+	// size is the largest DBSIZE the server said; -1: its size is
+	// unknown (it refused DBSIZE, or said more than maxPlausibleDBSize).
+	size    int64
+	claimed int64 // what DBSIZE said past maxPlausibleDBSize, if it did
+	keys    int64 // keys returned, repeats and all
+	pages   int64
 }
 
-// over reports whether the iteration went past the bound of size keys.
+// over reports whether the iteration went past the bound of size keys,
+// or past maxUnsizedScanKeys when the size is unknown.
 func (sb *scanBound) over() bool {
-	return sb.size >= 0 && (sb.keys > 2*sb.size+scanSlackKeys || sb.pages > 4*sb.size/scanCount+scanSlackPages)
+	size := sb.size
+	if size < 0 {
+		if sb.keys > maxUnsizedScanKeys {
+			return true
+		}
+		size = maxUnsizedScanKeys / 2
+	}
+	return sb.keys > 2*size+scanSlackKeys || sb.pages > 4*size/scanCount+scanSlackPages
 }
 
 // countPage counts a page of n keys. Past the bound it asks the server's
 // DBSIZE again, and returns an error if the iteration is still past it
-// (or if DBSIZE fails other than by a refusal, which lifts the bound).
+// (or if DBSIZE fails other than by a refusal, which makes the size
+// unknown).
 func (b *Backend) countPage(ctx context.Context, n *goredis.Client, sb *scanBound, keys int) error {
 	sb.keys += int64(keys)
 	sb.pages++
 	if !sb.over() {
 		return nil
 	}
-	size, err := bounded(b, ctx, func(ctx context.Context) (int64, error) { return n.DBSize(ctx).Result() })
-	var re goredis.Error
+	addr := n.Options().Addr
+	if sb.size >= 0 {
+		size, err := bounded(b, ctx, func(ctx context.Context) (int64, error) { return n.DBSize(ctx).Result() })
+		var re goredis.Error
+		switch {
+		case errors.As(err, &re) && !errors.Is(err, ErrProtocol):
+			// A server that refuses DBSIZE (renamed, or denied by an
+			// ACL) is listed up to maxUnsizedScanKeys.
+			sb.size = -1
+		case err != nil:
+			return fmt.Errorf("dbsize %s: %w", addr, err)
+		case size > maxPlausibleDBSize:
+			sb.size, sb.claimed = -1, min(size, maxDBSize)
+		default:
+			sb.size = max(sb.size, size)
+		}
+		if !sb.over() {
+			return nil
+		}
+	}
 	switch {
-	case errors.As(err, &re) && !errors.Is(err, ErrProtocol):
-		// A server that refuses DBSIZE (renamed, or denied by an ACL)
-		// is listed as before, bounded by ctx alone.
-		sb.size = -1
-		return nil
-	case err != nil:
-		return fmt.Errorf("dbsize %s: %w", n.Options().Addr, err)
+	case sb.claimed > 0:
+		return &protoError{Addr: addr, Msg: fmt.Sprintf("SCAN returned %d keys in %d pages of one iteration, more than the %d "+
+			"listed of a server whose size is unknown: its DBSIZE, %d, is more than a Redis server holds", sb.keys, sb.pages, maxUnsizedScanKeys, sb.claimed)}
+	case sb.size < 0:
+		return fmt.Errorf("scan %s: %w: SCAN returned %d keys in %d pages of one iteration, more than the %d listed of a server "+
+			"that refuses DBSIZE (its size unknown, an iteration that never ends cannot be told from a large one)",
+			addr, backend.ErrUnavailable, sb.keys, sb.pages, maxUnsizedScanKeys)
 	}
-	sb.size = max(sb.size, min(size, maxDBSize))
-	if !sb.over() {
-		return nil
-	}
-	return &protoError{Addr: n.Options().Addr, Msg: fmt.Sprintf("SCAN returned %d keys in %d pages of one iteration, "+
+	return &protoError{Addr: addr, Msg: fmt.Sprintf("SCAN returned %d keys in %d pages of one iteration, "+
 		"more than the %d keys DBSIZE says the server holds allow: it never ends the iteration", sb.keys, sb.pages, sb.size)}
 }
 
@@ -231,7 +272,15 @@ func escapeGlob(s string) string {
 // cursor comes back within the iteration (it cycles), or that returns more
 // than twice the keys its DBSIZE says it holds, or more pages than they
 // need, past a slack of 10,000 keys and 65,536 pages (DBSIZE is asked only
-// then; a server that refuses DBSIZE is bounded by ctx alone). On a Ring,
+// then). A server whose size is unknown, because it refuses DBSIZE or says
+// it holds more than the 2^32 keys a Redis server can, is listed up to
+// 4,194,304 keys (repeats and all) in one iteration: past them, the
+// listing fails with an error that names the server and the count,
+// wrapping backend.ErrUnavailable (DBSIZE refused) or ErrProtocol (DBSIZE
+// absurd). Each SCAN page is read with bounds of its own (at most
+// max(10 x COUNT, 10,000) keys of at most 64 MiB in all, a cursor of at
+// most 20 digits): a reply that is not such a page is a protocol error
+// naming the server, and its connection is closed. On a Ring,
 // every shard is listed, those its heartbeat marked down included (go-redis
 // skips them; see ringNodes), and a shard the Backend has no client of
 // (marked down since before NewFromClient) ends the listing, after the

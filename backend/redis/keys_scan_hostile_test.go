@@ -3,10 +3,14 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/memdict/memdict/backend"
 )
 
 // TestKeysScanHugePageRefused: a SCAN reply whose 13-byte header
@@ -107,4 +111,55 @@ func keysWithin(b *Backend, prefix string, limit time.Duration) (listed int, too
 		listed++
 	}
 	return listed, time.Since(start), last
+}
+
+// TestKeysScanUnsizedCapped: a server whose size is unknown (it refuses
+// DBSIZE, or claims more keys than a Redis server holds) and whose SCAN
+// returns new keys on every page, never ending its iteration nor
+// repeating a cursor, is given up on once it has returned
+// maxUnsizedScanKeys keys, with an error naming it and the count, whatever
+// ctx: the map of keys seen stays bounded. Before, it was bounded by ctx
+// alone: 1.47M keys and 136 MiB in 3 s (refused), 1.25M keys and 86 MiB
+// (2^40 claimed), without end under a context without deadline.
+func TestKeysScanUnsizedCapped(t *testing.T) {
+	defer func(old int64) { maxUnsizedScanKeys = old }(maxUnsizedScanKeys)
+	maxUnsizedScanKeys = 50_000
+	for _, tc := range []struct {
+		name, dbsize string
+		kind         error
+	}{
+		{"DBSIZE refused", "-NOPERM User default has no permissions to run the 'dbsize' command\r\n", backend.ErrUnavailable},
+		{"DBSIZE of 2^40", ":1099511627776\r\n", ErrProtocol},
+		{"DBSIZE of 2^63-1", ":9223372036854775807\r\n", ErrProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var scans atomic.Int64
+			s := startFake(t, func(c *fakeConn, args []string) {
+				switch strings.ToLower(args[0]) {
+				case "scan":
+					n := scans.Add(1)
+					keys := make([]string, scanCount)
+					for i := range keys {
+						keys[i] = fmt.Sprintf("k:%d:%d", n, i)
+					}
+					c.write(scanReply(uint64(n), keys...))
+				case "dbsize":
+					c.write(tc.dbsize)
+				default:
+					c.write("-ERR unknown command\r\n")
+				}
+			})
+			b := newFakeBackend(t, s, "timeout=1s")
+			listed, took, last := keysWithin(b, "k:", 4*time.Second)
+			if !errors.Is(last, tc.kind) || errors.Is(last, context.DeadlineExceeded) ||
+				!strings.Contains(last.Error(), s.addr()) || !strings.Contains(last.Error(), "50000") {
+				t.Fatalf("an endless SCAN of new keys: after %v, %d keys listed, final error %v; want one wrapping %v naming %s and the cap",
+					took, listed, last, tc.kind, s.addr())
+			}
+			if listed > int(maxUnsizedScanKeys)+scanCount {
+				t.Errorf("%d keys listed, past the cap of %d", listed, maxUnsizedScanKeys)
+			}
+			t.Logf("%d keys listed in %v: %v", listed, took, last)
+		})
+	}
 }
