@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -35,6 +36,25 @@ const scanSlackKeys = 10 * scanCount
 // for a table left large by keys deleted while it could not shrink (during
 // a fork). (A variable for the tests.)
 var scanSlackPages int64 = 1 << 16
+
+// The slowest pace at which one server's SCAN iteration may go, past the
+// timeout's slack: minScanKeyRate keys a second and a page each
+// scanPageTime, added up (each key returned earns 0.5 ms, each page 250
+// ms). A server that sends its pages each just within the timeout would
+// otherwise hold a listing whose ctx has no deadline (memdict keys) for as
+// long as the bound on its pages lets it (4 x DBSIZE / COUNT + 65,536
+// pages: ~18 h at the default 1 s timeout); it now fails a few pages
+// after it fell a timeout behind. A real redis-server lists ~800,000
+// keys a second over loopback, and pages without matching keys in ~0.3
+// ms (TestKeysScanRealServerPace): the page's share is for round trips
+// over long links, where a prefix that matches few keys makes the pages
+// come one a round trip. One that keeps exactly this pace with no keys
+// is still held for the bound on its pages: ~4.5 h for the slack of
+// 65,536. (Variables for the tests.)
+var (
+	minScanKeyRate int64 = 2000
+	scanPageTime         = 250 * time.Millisecond
+)
 
 // maxDBSize caps what DBSIZE may say, so that the bounds do not overflow
 // (far above any server).
@@ -280,7 +300,11 @@ func escapeGlob(s string) string {
 // absurd). Each SCAN page is read with bounds of its own (at most
 // max(10 x COUNT, 10,000) keys of at most 64 MiB in all, a cursor of at
 // most 20 digits): a reply that is not such a page is a protocol error
-// naming the server, and its connection is closed. On a Ring,
+// naming the server, and its connection is closed. Each server's
+// iteration must also keep up a pace, whatever ctx: past the timeout,
+// 2,000 keys a second and 4 pages a second, added up; one that falls
+// behind (its pages trickle, each within the timeout) fails with an error
+// wrapping backend.ErrUnavailable that names it and the pace. On a Ring,
 // every shard is listed, those its heartbeat marked down included (go-redis
 // skips them; see ringNodes), and a shard the Backend has no client of
 // (marked down since before NewFromClient) ends the listing, after the
@@ -319,11 +343,26 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 			// two, steps the pages since.
 			var saved, steps, power uint64 = 0, 0, 1
 			var sb scanBound
+			// The iteration must keep up a pace (see minScanKeyRate): each
+			// page is due by start + earned, and within the timeout.
+			start, earned := time.Now(), b.cfg.timeout
 			for {
-				page, err := bounded(b, ctx, func(ctx context.Context) (scanPage, error) {
+				paced := start.Add(earned)
+				pctx, cancel := context.WithDeadline(ctx, paced)
+				page, err := bounded(b, pctx, func(ctx context.Context) (scanPage, error) {
 					return scanOnce(ctx, n, cursor, pattern, scanCount)
 				})
+				cancel()
 				keys, next := page.keys, page.next
+				if err != nil && ctx.Err() == nil && !time.Now().Before(paced) {
+					err = fmt.Errorf("scan %s: %w: SCAN too slow: %d keys in %d pages in %v of waiting for them, under the pace of %d keys "+
+						"and %d pages a second past the first %v: %w", n.Options().Addr, backend.ErrUnavailable,
+						sb.keys, sb.pages, time.Since(start).Round(time.Millisecond), minScanKeyRate,
+						time.Second/scanPageTime, b.cfg.timeout, err)
+					yield("", b.wrap(ctx, "keys", prefix, err))
+					return
+				}
+				earned += scanPageTime + time.Duration(len(keys))*time.Second/time.Duration(minScanKeyRate)
 				if err != nil {
 					if b.removedShard(n, err) {
 						break
@@ -335,6 +374,9 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 					yield("", b.wrap(ctx, "keys", prefix, err))
 					return
 				}
+				// The time the caller takes with the keys is not the
+				// server's: the pace counts only the time waiting for it.
+				yielded := time.Now()
 				for _, k := range keys {
 					if !strings.HasPrefix(k, prefix) {
 						continue // defensive: the pattern is escaped
@@ -347,6 +389,7 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 						return
 					}
 				}
+				start = start.Add(time.Since(yielded))
 				if next == 0 {
 					break
 				}

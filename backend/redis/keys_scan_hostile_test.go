@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -161,5 +162,77 @@ func TestKeysScanUnsizedCapped(t *testing.T) {
 			}
 			t.Logf("%d keys listed in %v: %v", listed, took, last)
 		})
+	}
+}
+
+// TestKeysScanSlowPagesGivenUp: a server that sends its SCAN pages each
+// well within the timeout, but slower than the pace a listing must keep,
+// is given up on about a timeout after it fell behind, with an error
+// naming it and the pace, whatever ctx (its DBSIZE is honest, so the
+// bound on its pages would let it go on). Before, the listing went on as
+// long as ctx let it: under memdict keys, up to 4 x DBSIZE / COUNT +
+// 65,536 pages at up to the timeout each (~18 h at the default 1 s).
+func TestKeysScanSlowPagesGivenUp(t *testing.T) {
+	defer func(rate int64, page time.Duration) { minScanKeyRate, scanPageTime = rate, page }(minScanKeyRate, scanPageTime)
+	// Pages earn 20 ms each, keys next to nothing; the server takes 150
+	// ms a page: it falls 130 ms behind a page, a 500 ms timeout's slack
+	// after 4 pages.
+	minScanKeyRate, scanPageTime = 1_000_000, 20*time.Millisecond
+	var scans atomic.Int64
+	s := startFake(t, func(c *fakeConn, args []string) {
+		switch strings.ToLower(args[0]) {
+		case "scan":
+			n := scans.Add(1)
+			time.Sleep(150 * time.Millisecond)
+			c.write(scanReply(uint64(n), fmt.Sprintf("k:%d", n)))
+		case "dbsize":
+			c.write(":1000000\r\n")
+		default:
+			c.write("-ERR unknown command\r\n")
+		}
+	})
+	b := newFakeBackend(t, s, "timeout=500ms")
+	listed, took, last := keysWithin(b, "k:", 6*time.Second)
+	if !errors.Is(last, backend.ErrUnavailable) || !strings.Contains(last.Error(), s.addr()) || !strings.Contains(last.Error(), "too slow") {
+		t.Fatalf("SCAN pages at 150 ms each: after %v and %d keys, final error %v; want one wrapping ErrUnavailable naming %s and the pace",
+			took, listed, last, s.addr())
+	}
+	// The pace gives up after ~0.7 s; a generous bound for a loaded machine.
+	if took > 4*time.Second {
+		t.Errorf("given up on after %v", took)
+	}
+	t.Logf("%d keys listed in %v: %v", listed, took, last)
+}
+
+// TestKeysScanSlowCallerNotPaced: the pace a SCAN iteration must keep
+// counts the time spent waiting for the server, not the time the caller
+// takes with the keys: a caller that reads each key's value over a slow
+// link lists a fast server whole.
+func TestKeysScanSlowCallerNotPaced(t *testing.T) {
+	defer func(rate int64, page time.Duration) { minScanKeyRate, scanPageTime = rate, page }(minScanKeyRate, scanPageTime)
+	minScanKeyRate, scanPageTime = 1_000_000, 20*time.Millisecond
+	const pages = 8
+	s := startFake(t, func(c *fakeConn, args []string) {
+		switch strings.ToLower(args[0]) {
+		case "scan":
+			cur, _ := strconv.ParseUint(args[1], 10, 64)
+			c.write(scanReply((cur+1)%pages, fmt.Sprintf("k:%d", cur)))
+		case "dbsize":
+			c.write(":1000000\r\n")
+		default:
+			c.write("-ERR unknown command\r\n")
+		}
+	})
+	b := newFakeBackend(t, s, "timeout=300ms")
+	listed := 0
+	for _, err := range b.Keys(context.Background(), "k:") {
+		if err != nil {
+			t.Fatalf("after %d keys, each taken 100 ms by the caller: %v", listed, err)
+		}
+		listed++
+		time.Sleep(100 * time.Millisecond)
+	}
+	if listed != pages {
+		t.Errorf("listed %d keys, want %d", listed, pages)
 	}
 }
