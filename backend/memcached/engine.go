@@ -1338,6 +1338,25 @@ func (p *pool) startNoDial(s *slot, r *request, deadline time.Time, byCtx bool) 
 	return cn, true, nil
 }
 
+// queueOn queues r on the connection of the slot s that connectFirst
+// found or made, for a multi-key call. If that connection no longer
+// takes calls (retired since, its server's name resolving elsewhere), r
+// goes on a new one, which is a connect: with noWait, queueOn then
+// releases r and reports false, for the caller to start apart. Otherwise
+// it reports true, with the connection r is queued on, or the error that
+// kept r from one (r released).
+func (p *pool) queueOn(ctx context.Context, s *slot, r *request, dl due, noWait bool) (cn *conn, ok bool, err error) {
+	if cn, ok, err = p.startNoDial(s, r, dl.at, dl.byCtx); ok {
+		return cn, true, err
+	}
+	if noWait {
+		r.release()
+		return nil, false, nil
+	}
+	cn, err = p.startOn(ctx, s, r, dl.at, dl.byCtx)
+	return cn, true, err
+}
+
 // connectFirst connects the slot s if it has no connection that takes
 // calls, within deadline and ctx, and returns ctx's error if ctx has
 // ended by then: a connect may take until then, after which nothing is to

@@ -315,15 +315,8 @@ func (c *Client) startRead(ctx context.Context, nc *nodeCall, dl due, noWait boo
 			r := newRequest(kindGets)
 			r.keys = nc.keys
 			var ok bool
-			nc.cn, ok, err = p.startNoDial(s, r, dl.at, dl.byCtx)
-			if !ok {
-				// The connection was retired (its server's name resolves
-				// elsewhere) since: on to a new one, which is a connect.
-				if noWait {
-					r.release()
-					return false
-				}
-				nc.cn, err = p.startOn(ctx, s, r, dl.at, dl.byCtx)
+			if nc.cn, ok, err = p.queueOn(ctx, s, r, dl, noWait); !ok {
+				return false
 			}
 			if err == nil {
 				nc.r = r
@@ -626,15 +619,8 @@ func (c *Client) startWrite(ctx context.Context, nc *nodeCall, kind uint8, cmd s
 			r := newRequest(kind)
 			r.keys, r.items, r.exps = nc.keys, nc.items, nc.exps
 			var ok bool
-			nc.cn, ok, err = p.startNoDial(s, r, dl.at, dl.byCtx)
-			if !ok {
-				// The connection was retired (its server's name resolves
-				// elsewhere) since: on to a new one, which is a connect.
-				if noWait {
-					r.release()
-					return false
-				}
-				nc.cn, err = p.startOn(ctx, s, r, dl.at, dl.byCtx)
+			if nc.cn, ok, err = p.queueOn(ctx, s, r, dl, noWait); !ok {
+				return false
 			}
 			if err == nil {
 				nc.r = r
