@@ -21,9 +21,9 @@ package redis
 //     command, once the Backend has seen one handshake succeed, so that a
 //     new connection costs one round trip (see handshake below).
 //
-// A guardConn is installed by the Dialer of the options New and NewCluster
-// give go-redis, and by a dial hook on the client NewFromClient is given
-// (its connections dialed before are not guarded).
+// A guardConn is installed by the Dialer of the options New, NewCluster,
+// NewRing and NewSentinel give go-redis, and by a dial hook on the client
+// NewFromClient is given (its connections dialed before are not guarded).
 
 import (
 	"context"
@@ -45,7 +45,8 @@ import (
 type guard struct {
 	budget int64 // respScanner.budget of command connections
 	// pipeline allows the handshake to be pipelined with the first command
-	// (New and NewCluster without credential providers or OnConnect).
+	// (New, NewCluster and NewRing without credential providers or
+	// OnConnect).
 	pipeline bool
 	// learned is set once a handshake was seen to succeed (HELLO answered
 	// without an error), cleared when a pipelined one fails: only then is
@@ -61,9 +62,10 @@ func newGuard(maxValueLen int) *guard {
 // keepAlive is go-redis's TCP keep-alive policy (its default dialer's).
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}
 
-// netDialer returns the dialer New and NewCluster use when the options
-// have none: go-redis's default, but with the TLS handshake bounded by the
-// dial's context too (go-redis's default TLS dial ignores the context).
+// netDialer returns the dialer New, NewCluster, NewRing and NewSentinel
+// use when the options have none: go-redis's default, but with the TLS
+// handshake bounded by the dial's context too (go-redis's default TLS dial
+// ignores the context).
 func netDialer(timeout time.Duration, tc *tls.Config) func(context.Context, string, string) (net.Conn, error) {
 	nd := &net.Dialer{Timeout: timeout, KeepAliveConfig: keepAlive}
 	if tc == nil {

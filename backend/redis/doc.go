@@ -157,9 +157,10 @@
 // # Untrusted replies
 //
 // A reply is untrusted input: from a buggy server, a broken proxy or an
-// attacker between the client and the server. New, NewCluster and
-// backend.Open guard every connection (the command connections through
-// the go-redis Dialer, which they wrap, and the tracking connections):
+// attacker between the client and the server. New, NewCluster, NewRing,
+// NewSentinel and backend.Open guard every connection (the command
+// connections through the go-redis Dialer, which they wrap, and the
+// tracking connections):
 //
 //   - What the server sends is validated before go-redis reads it, by a
 //     streaming RESP2/RESP3 validator: a bulk string, verbatim string or

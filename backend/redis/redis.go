@@ -253,8 +253,9 @@ func NewRing(opt *goredis.RingOptions, options ...Option) (*Backend, error) {
 	return b, nil
 }
 
-// clientFields points at the fields of a goredis.Options or
-// goredis.ClusterOptions that New and NewCluster adjust alike.
+// clientFields points at the fields of a goredis.Options,
+// goredis.ClusterOptions, goredis.RingOptions or goredis.FailoverOptions
+// that New, NewCluster, NewRing and NewSentinel adjust alike.
 type clientFields struct {
 	contextTimeoutEnabled, disableIdentity *bool
 	poolTimeout, dialTimeout               *time.Duration

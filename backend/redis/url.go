@@ -53,7 +53,8 @@ func openURL(_ context.Context, u *url.URL) (backend.Backend, error) {
 }
 
 // ParseURL turns a redis:// or rediss:// URL into go-redis options and this
-// package's Options, as backend.Open does before calling New or NewCluster.
+// package's Options, as backend.Open does before calling New, NewCluster or
+// NewSentinel.
 // The URL forms and parameters are those of the package documentation:
 //
 //	redis://[user[:password]@]host[:port][/db][?param=value&...]
