@@ -67,16 +67,19 @@ func (a *adminConn) stream() {
 }
 
 // minDumpRate is the slowest pace, in bytes a second, at which a dump may
-// come once it started: about a fiftieth of a 100 Mbit/s link. A server
-// that trickles its dump, each read within the timeout, would otherwise
-// hold a listing whose ctx has no deadline (memdict keys) for as long as
-// it likes, a month for the bound on its keys (see dumpBudget) at a few
-// bytes a second; it now fails about a timeout after its dump started. A
-// dump may send up to four times its bound (see readDump): at this pace,
-// a server of memcached's default memory (64 MiB; a bound of 256 MiB)
-// that sends as slowly as it may is given up on within about 70 minutes.
-// (A variable for the tests.)
-var minDumpRate int64 = 256 << 10
+// come once it started. A server that trickles its dump, each read within
+// the timeout, would otherwise hold a listing whose ctx has no deadline
+// (memdict keys) for as long as it likes, a month for the bound on its
+// keys (see dumpBudget) at a few bytes a second; it now fails about a
+// timeout after its dump started. An honest server's crawler may be
+// throttled: memcached started with -o lru_crawler_sleep=100000 (1,000
+// times the default pause) dumped 20,000 keys at about 200 KB/s, which a
+// pace of 256 KiB/s refused, so the pace is a quarter of that. A dump may
+// send up to four times its bound (see readDump): at this pace, a server
+// of memcached's default memory (64 MiB; a bound of 256 MiB) that sends
+// as slowly as it may is given up on within about 6 hours, rather than
+// never. (A variable for the tests.)
+var minDumpRate int64 = 48 << 10
 
 // idleReader reads from nc, once streaming with one timeout per read from
 // the network and a deadline that moves on with what arrived: the
@@ -365,7 +368,7 @@ func (a *adminConn) readStats() (m map[string]string, refused bool, err error) {
 // the timeout (WithTimeout) and never go quiet for longer, so that a
 // server down or silent costs up to the timeout, in turn: N of them cost
 // up to N times the timeout. Once started, a dump must also keep up a pace
-// of 256 KiB a second, with the timeout's slack: one that trickles, each
+// of 48 KiB a second, with the timeout's slack: one that trickles, each
 // read within the timeout, fails with an error wrapping
 // backend.ErrUnavailable that names its server, even when ctx has no
 // deadline. A key longer than memcached's 250 bytes, or a "stats" reply

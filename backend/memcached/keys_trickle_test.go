@@ -319,3 +319,40 @@ func TestKeysConcurrentListingsTakeTurns(t *testing.T) {
 		t.Errorf("a listing after one cancelled: %d keys, %v; want %d", got, err, n)
 	}
 }
+
+// An honest server whose crawler is throttled (lru_crawler_sleep, 1,000
+// times its default pause) dumps at about 200 KB/s: slower than the pace
+// first chosen (256 KiB/s), which refused it after 3 s, "dump too slow".
+// Its listing completes.
+func TestKeysThrottledCrawlerListed(t *testing.T) {
+	t.Parallel()
+	p := testserver.Memcached(t, "-o", "lru_crawler_sleep=100000")
+	c, err := memcached.New([]string{p.Addr}, memcached.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	const n = 20000
+	for i := 0; i < n; i += 1000 {
+		items := make([]backend.Item, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			items = append(items, backend.Item{Key: fmt.Sprintf("throttled:%06d", j), Value: []byte("v")})
+		}
+		if err := c.SetMulti(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	got := 0
+	for _, err := range c.Keys(ctx, "throttled:") {
+		if err != nil {
+			t.Fatalf("after %d keys in %v: %v", got, time.Since(start), err)
+		}
+		got++
+	}
+	if got != n {
+		t.Fatalf("listed %d keys, want %d", got, n)
+	}
+	t.Logf("%d keys listed in %v", got, time.Since(start))
+}
