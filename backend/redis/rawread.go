@@ -206,8 +206,10 @@ func (r *replyReader) ReadFrom(src io.Reader) (int64, error) {
 		cas := binary.BigEndian.Uint64(hdr[len(magic):])
 		v := []byte{}
 		if n > headerLen {
-			v = valuepool.Get(n - headerLen)
-			if _, err := io.ReadFull(src, v); err != nil {
+			// A long value in a buffer that grows as its bytes arrive: the
+			// length alone is the server's word (see valuepool.ReadFull).
+			var err error
+			if v, err = valuepool.ReadFull(src, n-headerLen, buffered(src), valuepool.Get); err != nil {
 				return 0, err
 			}
 		}
@@ -221,6 +223,20 @@ func (r *replyReader) ReadFrom(src io.Reader) (int64, error) {
 		return 0, err
 	}
 	return total, r.crlfOf(r.end[:])
+}
+
+// buffered returns how many of src's next bytes go-redis holds in its
+// buffer already: src is the io.LimitedReader of the io.CopyN with which
+// go-redis hands a bulk string's bytes from its bufio.Reader.
+func buffered(src io.Reader) int {
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		return 0
+	}
+	if b, ok := lr.R.(interface{ Buffered() int }); ok {
+		return int(min(int64(b.Buffered()), lr.N))
+	}
+	return 0
 }
 
 // crlfOf checks that b, the two bytes after a bulk string, are its CRLF.

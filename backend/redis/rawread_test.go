@@ -1,12 +1,15 @@
 package redis
 
 import (
+	"bytes"
 	"errors"
 	"hash/fnv"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -191,6 +194,78 @@ func TestRawGetAllocs(t *testing.T) {
 	read()
 	if a := testing.AllocsPerRun(100, read); a > 2 {
 		t.Errorf("reading a value allocated %.0f times, more than 2", a)
+	}
+}
+
+// A reply announcing a long value (here 256 MiB, under the default max
+// value length of 512 MiB) that then sends 1 KiB and stalls costs about
+// what arrived, not what was announced: the reader allocated the whole
+// announced length before reading (256 MiB per GET, and per MGET, held
+// until the timeout), so that a few concurrent calls to a broken or
+// hostile server could exhaust the client's memory.
+func TestRawGetAnnouncedLengthNotAllocated(t *testing.T) {
+	const announced = 256 << 20
+	stall := "$" + strconv.Itoa(announced) + "\r\n" + string(encode([]byte(strings.Repeat("x", 1<<10)), 7))
+	s := startFake(t, func(c *fakeConn, args []string) {
+		switch strings.ToLower(args[0]) {
+		case "get":
+			c.write(stall)
+		case "mget":
+			c.write("*"+strconv.Itoa(len(args)-1)+"\r\n", stall)
+		}
+	})
+	b := newFakeBackend(t, s, "timeout=300ms&failure_limit=0")
+	for _, keys := range [][]string{{"k"}, {"a", "b"}} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		calls := flushGets(b, keys...)
+		runtime.ReadMemStats(&after)
+		for _, c := range calls {
+			if c.err == nil || c.item.Value != nil {
+				t.Errorf("%d keys: %s read %d bytes, %v; want the timeout's error", len(keys), c.key, len(c.item.Value), c.err)
+			}
+			c.release()
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+			t.Errorf("%d keys: a reply announcing %d MiB and sending 1 KiB allocated %d MiB", len(keys), announced>>20, n>>20)
+		}
+	}
+}
+
+// A long value that arrives in pieces is read whole, by a GET and within
+// an MGET, into the buffer of its own length.
+func TestRawGetLongValueInPieces(t *testing.T) {
+	value := make([]byte, 3<<20+5)
+	for i := range value {
+		value[i] = byte(i*7 + i>>16)
+	}
+	send := func(c *fakeConn, key string) {
+		for rest := bulk(string(encode(value, casOf(key)))); rest != ""; {
+			k := min(len(rest), 200<<10)
+			c.write(rest[:k])
+			rest = rest[k:]
+			time.Sleep(time.Millisecond)
+		}
+	}
+	s := startFake(t, func(c *fakeConn, args []string) {
+		switch strings.ToLower(args[0]) {
+		case "get":
+			send(c, args[1])
+		case "mget":
+			c.write("*" + strconv.Itoa(len(args)-1) + "\r\n")
+			for _, k := range args[1:] {
+				send(c, k)
+			}
+		}
+	})
+	b := newFakeBackend(t, s, "timeout=5s")
+	for _, keys := range [][]string{{"k"}, {"a", "b"}} {
+		for _, c := range flushGets(b, keys...) {
+			if c.err != nil || !bytes.Equal(c.item.Value, value) {
+				t.Errorf("%d keys: %s read %d bytes (equal %v), %v", len(keys), c.key, len(c.item.Value), bytes.Equal(c.item.Value, value), c.err)
+			}
+			c.release()
+		}
 	}
 }
 

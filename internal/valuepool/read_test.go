@@ -1,0 +1,86 @@
+package valuepool
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"runtime"
+	"testing"
+	"testing/iotest"
+)
+
+// ReadFull reads values of every size whole and exactly, through readers
+// that return them in one piece or a byte at a time, and allocates with
+// alloc only the value's own buffer: once, of its length.
+func TestReadFull(t *testing.T) {
+	for _, n := range []int{0, 1, Ahead - 1, Ahead, Ahead + 1, 3*Ahead + 7, MaxSize, MaxSize + 1, 3<<20 + 5} {
+		want := make([]byte, n)
+		for i := range want {
+			want[i] = byte(i*7 + i>>16)
+		}
+		for _, half := range []bool{false, true} {
+			var r io.Reader = bytes.NewReader(want)
+			if half {
+				r = iotest.HalfReader(r)
+			}
+			var allocs []int
+			got, err := ReadFull(r, n, 0, func(k int) []byte { allocs = append(allocs, k); return make([]byte, k) })
+			if err != nil || !bytes.Equal(got, want) || len(allocs) != 1 || allocs[0] != n {
+				t.Fatalf("ReadFull of %d bytes (half reads %v): %d bytes (equal %v), %v; alloc called with %v",
+					n, half, len(got), bytes.Equal(got, want), err, allocs)
+			}
+		}
+	}
+}
+
+// A value whose bytes are already in memory (buffered) is read straight
+// into its buffer, however long.
+func TestReadFullBuffered(t *testing.T) {
+	const n = 4 * Ahead
+	src := bytes.Repeat([]byte("ab"), n/2)
+	r := bytes.NewReader(src)
+	got, err := ReadFull(r, n, n, func(k int) []byte { return make([]byte, k) })
+	if err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("ReadFull of %d buffered bytes: %d bytes, %v", n, len(got), err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		r.Reset(src)
+		if _, err := ReadFull(r, n, n, func(k int) []byte { return make([]byte, k) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if a := after.TotalAlloc - before.TotalAlloc; a > 10*n+n/2 {
+		t.Errorf("10 reads of %d buffered bytes allocated %d bytes: more than their buffers", n, a)
+	}
+}
+
+// A length announced by a reader that then sends 1 KiB and fails costs
+// about what arrived: ReadFull allocated the whole length first (256 MiB
+// here), so that a server announcing long values and sending nothing
+// could exhaust the client's memory.
+func TestReadFullAnnouncedOnly(t *testing.T) {
+	const announced = 256 << 20
+	stall := errors.New("stalled")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	called := false
+	v, err := ReadFull(io.MultiReader(bytes.NewReader(make([]byte, 1<<10)), iotest.ErrReader(stall)), announced, 0,
+		func(k int) []byte { called = true; return make([]byte, k) })
+	runtime.ReadMemStats(&after)
+	if v != nil || !errors.Is(err, stall) || called {
+		t.Errorf("ReadFull of %d bytes from 1 KiB and an error: %d bytes, %v (value's buffer allocated: %v)", announced, len(v), err, called)
+	}
+	if a := after.TotalAlloc - before.TotalAlloc; a > 1<<20 {
+		t.Errorf("ReadFull of %d announced bytes, of which 1 KiB came, allocated %d KiB", announced, a>>10)
+	}
+	// Cut short: io.ErrUnexpectedEOF, as io.ReadFull.
+	if _, err := ReadFull(bytes.NewReader(make([]byte, 3*Ahead)), 5*Ahead, 0, Get); err != io.ErrUnexpectedEOF {
+		t.Errorf("ReadFull of %d bytes from %d: %v, want io.ErrUnexpectedEOF", 5*Ahead, 3*Ahead, err)
+	}
+	if _, err := ReadFull(bytes.NewReader(nil), 5*Ahead, 0, Get); err != io.EOF {
+		t.Errorf("ReadFull of %d bytes from none: %v, want io.EOF", 5*Ahead, err)
+	}
+}
