@@ -559,3 +559,47 @@ func TestCloseDuringDial(t *testing.T) {
 		t.Fatal("Close did not return 5s after a dial in progress finished")
 	}
 }
+
+// TestAnnouncedLengthNotAllocated: a value declared long but not sent
+// costs about what arrived. A meta server that declares a 256 MiB value
+// (under a max_value_length raised to 256 MiB), sends 1 KiB of it and
+// stalls fails the call at its timeout having allocated little: the
+// reader allocated the declared size first (256 MiB per Get and per
+// GetMulti, held until the timeout; 512 MiB with 8 concurrent Gets on the
+// two connections), so that a broken or hostile server could exhaust the
+// client's memory. Get (mg) and GetMulti (gets).
+func TestAnnouncedLengthNotAllocated(t *testing.T) {
+	const size = 256 << 20
+	s := newProtoFake(t, true, func(line string, c net.Conn, _ *bufio.Reader) bool {
+		switch {
+		case strings.HasPrefix(line, "mg "):
+			fmt.Fprintf(c, "VA %d c1%s\r\n", size, metaFlags(line))
+		case strings.HasPrefix(line, "gets "):
+			fmt.Fprintf(c, "VALUE %s 0 %d 1\r\n", strings.Fields(line)[1], size)
+		default:
+			return true
+		}
+		_, _ = c.Write(bytes.Repeat([]byte{'x'}, 1<<10))
+		return true
+	})
+	c := fakeClient(t, s, memcached.WithTimeout(300*time.Millisecond), memcached.WithFailureLimit(0), memcached.WithMaxValueLen(size))
+	ctx := context.Background()
+	for _, op := range []struct {
+		name string
+		call func() error
+	}{
+		{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
+		{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err }},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := op.call()
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, backend.ErrUnavailable) {
+			t.Errorf("%s with a reply declaring %d bytes and sending 1 KiB: %v, want the timeout's error", op.name, size, err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+			t.Errorf("%s allocated %d MiB for a reply declaring %d MiB and sending 1 KiB", op.name, n>>20, size>>20)
+		}
+	}
+}

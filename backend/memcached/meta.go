@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/memdict/memdict/internal/decimal"
+	"github.com/memdict/memdict/internal/valuepool"
 )
 
 // The meta protocol (memcached 1.6+, doc/protocol.txt "Meta Commands"):
@@ -348,6 +349,40 @@ func readValue(br *bufio.Reader, dst []byte) error {
 	return nil
 }
 
+// readNewValue reads a value of size bytes and the CRLF after them into a
+// buffer of its own. A long value not yet in br's buffer is read into a
+// buffer that grows as its bytes arrive (valuepool.ReadFull): the size a
+// VA or VALUE line declares is the server's word, and a server that
+// declares 256 MiB (under a max_value_length raised that far) and sends
+// 1 KiB must not make each call hold 256 MiB until its timeout.
+func readNewValue(br *bufio.Reader, size int) ([]byte, error) {
+	if size <= valuepool.Ahead || br.Buffered() >= size+2 {
+		v := make([]byte, size)
+		return v, readValue(br, v)
+	}
+	v, err := valuepool.ReadFull(br, size, br.Buffered(), newBuffer)
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	return v, readValue(br, v[:0])
+}
+
+// newBuffer returns a buffer of n bytes of its own: a value read is the
+// caller's, never pooled.
+func newBuffer(n int) []byte { return make([]byte, n) }
+
+// readCarved reads a value of size bytes of a multi-key reply and its
+// CRLF into a buffer carve gives, or into one of its own if it is long,
+// and returns it with the arena left.
+func readCarved(br *bufio.Reader, arena []byte, size, left int) (v, rest []byte, err error) {
+	if size > arenaSize/4 {
+		v, err = readNewValue(br, size)
+		return v, arena, err
+	}
+	v, arena = carve(arena, size, left)
+	return v, arena, readValue(br, v)
+}
+
 // arenaSize is the largest buffer that the small values of one multi-key
 // reply are packed into (a value a caller keeps keeps its buffer).
 const arenaSize = 8 << 10
@@ -420,8 +455,8 @@ func readReply(br *bufio.Reader, r *request) error {
 		}
 		r.status = replyMiss
 	case m.code == [2]byte{'V', 'A'} && read:
-		v := make([]byte, m.size)
-		if err := readValue(br, v); err != nil {
+		v, err := readNewValue(br, m.size)
+		if err != nil {
 			return err
 		}
 		r.status, r.rvalue, r.rcas, r.rflags, r.rcflag = replyOK, v, m.cas, m.flags, m.client
@@ -523,8 +558,7 @@ func readMultiReply(br *bufio.Reader, r *request) error {
 				break
 			}
 			var v []byte
-			v, arena = carve(arena, m.size, len(r.keys)-i)
-			if err := readValue(br, v); err != nil {
+			if v, arena, err = readCarved(br, arena, m.size, len(r.keys)-i); err != nil {
 				return err
 			}
 			r.addFound(found{index: i, value: v, cas: m.cas, flags: m.client}, len(r.keys)-i)
@@ -591,8 +625,7 @@ func readGets(br *bufio.Reader, r *request) error {
 		}
 		next = i + 1
 		var v []byte
-		v, arena = carve(arena, size, len(r.keys)-i)
-		if err := readValue(br, v); err != nil {
+		if v, arena, err = readCarved(br, arena, size, len(r.keys)-i); err != nil {
 			return err
 		}
 		r.addFound(found{index: i, value: v, cas: cas, flags: flags}, len(r.keys)-i)
