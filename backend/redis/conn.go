@@ -8,6 +8,14 @@ package redis
 //     more than the max value length plus a small bound, nest too deep,
 //     stream attributes, carry a line without end, or that is not RESP,
 //     fails the connection with an error wrapping ErrProtocol;
+//   - holds the end of the header of a long string (over
+//     valuepool.Ahead, 64 KiB) until the string's bytes have arrived
+//     (hold): go-redis allocates the length a header announces before
+//     reading its bytes, so that a server announcing 256 MiB and sending
+//     1 KiB made each read through go-redis (a standalone GetMulti's
+//     MGET, a cluster's or a Ring's reads) hold 256 MiB until its
+//     timeout; the bytes now come first, in a buffer that grows as they
+//     arrive (valuepool.ReadFull);
 //   - counts the commands written and the replies read (pushes apart): a
 //     reply without a request is a protocol error too. That catches an
 //     extra reply read with others; one that comes alone to an idle
@@ -26,9 +34,11 @@ package redis
 // NewFromClient is given (its connections dialed before are not guarded).
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -39,6 +49,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/internal/valuepool"
 )
 
 // guard holds what the connections of one Backend share.
@@ -158,6 +169,10 @@ type guardConn struct {
 	// Read side.
 	rs  respScanner
 	err error // the protocol error that failed the connection
+	// held is what is left to hand the reader of a long string held
+	// until its bytes arrived (hold): the end of its header, its bytes,
+	// its CRLF; heldBuf is all of it, handed back to valuepool after.
+	held, heldBuf []byte
 
 	// Write side.
 	cs       cmdScanner
@@ -214,6 +229,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	if len(c.held) > 0 {
+		return c.readHeld(p), nil
+	}
 	if c.hsOn.Load() {
 		if n := c.readFake(p); n > 0 {
 			return n, nil
@@ -230,8 +248,46 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if n > 0 || err != nil {
 			return n, err
 		}
+		if len(c.held) > 0 {
+			// A long string's header ended where p started.
+			return c.readHeld(p), nil
+		}
 		// Only replies of a pipelined handshake: read on.
 	}
+}
+
+// readHeld hands the reader what hold collected.
+func (c *guardConn) readHeld(p []byte) int {
+	n := copy(p, c.held)
+	c.held = c.held[n:]
+	if len(c.held) == 0 {
+		valuepool.Put(c.heldBuf)
+		c.heldBuf = nil
+	}
+	return n
+}
+
+// hold collects the bytes of a long string whose header's end (its LF)
+// starts tail, which holds what the server sent after it (less than the
+// whole string): it reads the rest of the string from the connection, as
+// it arrives, into a buffer that grows with it (valuepool.ReadFull), and
+// keeps it all, from that LF on, for the reader. go-redis sees the
+// string's length only then, and allocates it with its bytes at hand.
+// An error reading fails the connection: what was read is dropped.
+func (c *guardConn) hold(tail []byte) error {
+	need := 1 + int(c.rs.left) + 2 // the LF, the string, its CRLF
+	src := io.MultiReader(bytes.NewReader(tail), c.Conn)
+	buf, err := valuepool.ReadFull(src, need, len(tail), valuepool.Get)
+	if err != nil {
+		c.err = err
+		return err
+	}
+	if _, _, err := c.rs.scan(buf[1:], false); err != nil {
+		valuepool.Put(buf)
+		return c.fail(err)
+	}
+	c.held, c.heldBuf = buf, buf
+	return nil
 }
 
 // readFake returns the replies given to held commands.
@@ -244,8 +300,9 @@ func (c *guardConn) readFake(p []byte) int {
 }
 
 // check validates p, read from the server, and returns how much of it is
-// for the reader: the replies of a pipelined handshake are removed from
-// its start.
+// for the reader now: the replies of a pipelined handshake are removed
+// from its start, and what follows the header of a long string whose
+// bytes are not all in p is held (hold), that header's LF included.
 func (c *guardConn) check(p []byte) (int, error) {
 	c.rs.counted = !c.uncount.Load()
 	c.rs.maxReplies = c.requests.Load()
@@ -260,8 +317,27 @@ func (c *guardConn) check(p []byte) (int, error) {
 			return 0, c.fail(err)
 		}
 	}
-	if _, _, err := c.rs.scan(p, false); err != nil {
-		return 0, c.fail(err)
+	n := len(p)
+	for off := 0; off < len(p); {
+		c.rs.holdOver = valuepool.Ahead
+		k, _, err := c.rs.scan(p[off:], false)
+		c.rs.holdOver = 0
+		if err != nil {
+			return 0, c.fail(err)
+		}
+		off += k
+		if !c.rs.long {
+			break
+		}
+		c.rs.long = false
+		if int64(len(p)-off) >= c.rs.left+2 {
+			continue // the whole string is here
+		}
+		if err := c.hold(p[off-1:]); err != nil {
+			return 0, err
+		}
+		n = off - 1
+		break
 	}
 	if observe && c.rs.replies > 0 {
 		// HELLO's reply: unless it is an error, the server takes the
@@ -273,7 +349,7 @@ func (c *guardConn) check(p []byte) (int, error) {
 		c.endHandshake()
 		c.hsMu.Unlock()
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // fail fails the connection with err: every later Read returns it.

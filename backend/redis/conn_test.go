@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -443,4 +444,98 @@ func connectedClients(t *testing.T, rc *goredis.Client) int {
 		t.Fatalf("connected_clients in %q: %v", info, err)
 	}
 	return n
+}
+
+// longReplies answers GET and MGET with send(c, key) for each key.
+func longReplies(send func(c *fakeConn, key string)) func(c *fakeConn, args []string) {
+	return func(c *fakeConn, args []string) {
+		switch strings.ToLower(args[0]) {
+		case "get":
+			send(c, args[1])
+		case "mget":
+			c.write("*" + strconv.Itoa(len(args)-1) + "\r\n")
+			for _, k := range args[1:] {
+				send(c, k)
+			}
+		}
+	}
+}
+
+// longReaders are the reads go-redis reads itself: a standalone
+// server's GetMulti (an MGET), and a Ring's Get and GetMulti; each
+// returns what it read of keys.
+func longReaders(t *testing.T, s *fakeServer, timeout time.Duration) map[string]func(keys ...string) (map[string]backend.Item, error) {
+	ctx := context.Background()
+	b := newFakeBackend(t, s, "failure_limit=0&timeout="+timeout.String())
+	ring := goredis.NewRing(&goredis.RingOptions{Addrs: map[string]string{"a": s.addr()},
+		HeartbeatFrequency: time.Hour, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { ring.Close() })
+	rb, err := NewFromClient(ring, WithTimeout(timeout), WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rb.Close() })
+	return map[string]func(keys ...string) (map[string]backend.Item, error){
+		"standalone getmulti": func(keys ...string) (map[string]backend.Item, error) { return b.GetMulti(ctx, keys) },
+		"ring get": func(keys ...string) (map[string]backend.Item, error) {
+			it, err := rb.Get(ctx, keys[0])
+			return map[string]backend.Item{keys[0]: it}, err
+		},
+		"ring getmulti": func(keys ...string) (map[string]backend.Item, error) { return rb.GetMulti(ctx, keys) },
+	}
+}
+
+// TestLongStringAnnouncedOnly: a reply announcing a long string (256 MiB,
+// under the default max value length of 512 MiB) that sends 1 KiB of it
+// and stalls fails the read at its timeout having allocated little, on
+// the reads go-redis reads itself: go-redis allocated the announced length
+// first, and held it until the timeout (256 MiB per call; 2 GiB with 8
+// concurrent GetMultis), so that a broken or hostile server could exhaust
+// the client's memory. The guard now holds the header's end until the
+// string's bytes have arrived.
+func TestLongStringAnnouncedOnly(t *testing.T) {
+	const announced = 256 << 20
+	stall := "$" + strconv.Itoa(announced) + "\r\n" + strings.Repeat("x", 1<<10)
+	s := startFake(t, longReplies(func(c *fakeConn, _ string) { c.write(stall) }))
+	for name, read := range longReaders(t, s, 300*time.Millisecond) {
+		var err error
+		if n := allocated(func() { _, err = read("a", "b") }); n > 16<<20 {
+			t.Errorf("%s: a reply announcing %d MiB and sending 1 KiB allocated %d MiB", name, announced>>20, n>>20)
+		}
+		if !errors.Is(err, backend.ErrUnavailable) {
+			t.Errorf("%s: %v, want the timeout's error", name, err)
+		}
+	}
+}
+
+// Long strings that arrive in pieces, whole or split anywhere, one or
+// several in a reply, are read whole through the guard's holding.
+func TestLongStringInPieces(t *testing.T) {
+	value := make([]byte, 3<<20+5)
+	for i := range value {
+		value[i] = byte(i*7 + i>>16)
+	}
+	s := startFake(t, longReplies(func(c *fakeConn, key string) {
+		for rest := bulk(string(encode(value, casOf(key)))); rest != ""; {
+			k := min(len(rest), 200<<10+7)
+			c.write(rest[:k])
+			rest = rest[k:]
+			time.Sleep(time.Millisecond)
+		}
+	}))
+	for name, read := range longReaders(t, s, 5*time.Second) {
+		keys := []string{"a", "b", "c"}
+		if name == "ring get" {
+			keys = keys[:1]
+		}
+		got, err := read(keys...)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		for _, k := range keys {
+			if v := got[k].Value; !bytes.Equal(v, value) {
+				t.Errorf("%s: %s read %d bytes (equal %v)", name, k, len(v), bytes.Equal(v, value))
+			}
+		}
+	}
 }

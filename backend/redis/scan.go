@@ -97,6 +97,14 @@ type respScanner struct {
 	// hold (the requests written): one more is a protocol error.
 	maxReplies uint64
 	counted    bool
+
+	// holdOver, when set, makes scan stop right after the header line of
+	// a string (bulk, verbatim, blob error) longer than holdOver, with
+	// long set and the scanner at the string's first byte: guardConn
+	// holds the header's end until the string's bytes have arrived (see
+	// guardConn.hold).
+	holdOver int64
+	long     bool
 }
 
 // scanError is a violation found by a respScanner.
@@ -119,7 +127,9 @@ func isNumeric(k byte) bool {
 
 // scan validates p, the next bytes of the stream. With stop set it
 // returns as soon as a top-level value is complete: n is then the length
-// of p up to the end of that value and done is true. Otherwise it scans
+// of p up to the end of that value and done is true. With holdOver set it
+// returns after the header of a string longer than that, with long set
+// (n is then the length of p up to that header's end). Otherwise it scans
 // all of p (n == len(p)). An error means the stream is not valid RESP, or
 // exceeds a bound, at or before p[n].
 func (s *respScanner) scan(p []byte, stop bool) (n int, done bool, err error) {
@@ -207,6 +217,10 @@ func (s *respScanner) scan(p []byte, stop bool) (n int, done bool, err error) {
 			}
 			if complete && top && stop {
 				return i, true, nil
+			}
+			if s.holdOver > 0 && s.st == stData && s.left > s.holdOver {
+				s.long = true
+				return i, false, nil
 			}
 		}
 	}
