@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
 	"github.com/memdict/memdict/internal/decimal"
+	"github.com/memdict/memdict/internal/valuepool"
 )
 
 // timedConn is a gomemcache connection (see textConn). It bounds each
@@ -34,6 +36,10 @@ type timedConn struct {
 	begun    bool      // an operation was started
 	x        *textConn // the call's; nil outside a textConn
 	guard    textGuard
+	// held is what is left to hand gomemcache of a long value held until
+	// its bytes arrived (hold): the end of its VALUE line, its bytes, its
+	// CRLF; heldBuf is all of it, handed back to valuepool after.
+	held, heldBuf []byte
 }
 
 func (c *timedConn) limit(t time.Time) time.Time {
@@ -68,15 +74,66 @@ func (c *timedConn) Write(p []byte) (int, error) {
 
 func (c *timedConn) Read(p []byte) (int, error) {
 	c.lastRead = true
+	if len(c.held) > 0 {
+		return c.readHeld(p), nil
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		k, gerr := c.guard.check(p[:n])
 		if gerr != nil {
 			return 0, gerr
 		}
+		if c.guard.long {
+			// A long value's VALUE line ended at p[k-1], and what came of
+			// the value is less than all of it.
+			c.guard.long = false
+			if herr := c.hold(p[k-1 : n]); herr != nil {
+				return 0, herr
+			}
+			if k--; k == 0 {
+				return c.readHeld(p), nil
+			}
+		}
 		n = k
 	}
 	return n, err
+}
+
+// hold collects the bytes of a long value whose VALUE line's LF starts
+// tail, with what the server sent after it (less than the whole value):
+// it reads the rest of the value and its CRLF as they arrive, into a
+// buffer that grows with them (valuepool.ReadFull), and keeps it all,
+// from that LF on, for gomemcache, which allocates the size the line
+// declares as soon as it reads the line: a server declaring 256 MiB
+// (under a max_value_length raised that far) and sending 1 KiB made each
+// Get hold 256 MiB until its timeout. An error reading condemns the
+// connection: what was read is dropped.
+func (c *timedConn) hold(tail []byte) error {
+	need := 1 + c.guard.left // the LF, the value, its CRLF
+	buf, err := valuepool.ReadFull(io.MultiReader(bytes.NewReader(tail), c.Conn), need, len(tail), valuepool.Get)
+	if err != nil {
+		if c.guard.bad == nil {
+			c.guard.bad = err
+		}
+		return err
+	}
+	if _, err := c.guard.check(buf[1:]); err != nil {
+		valuepool.Put(buf)
+		return err
+	}
+	c.held, c.heldBuf = buf, buf
+	return nil
+}
+
+// readHeld hands gomemcache what hold collected.
+func (c *timedConn) readHeld(p []byte) int {
+	n := copy(p, c.held)
+	c.held = c.held[n:]
+	if len(c.held) == 0 {
+		valuepool.Put(c.heldBuf)
+		c.heldBuf = nil
+	}
+	return n
 }
 
 // Close resets the connection (see resetConn).
@@ -121,6 +178,11 @@ type textGuard struct {
 	// within a 1 s timeout (1 GiB of it held).
 	keys, values int
 	reqDone      bool
+
+	// long is set by check when it stops after the VALUE line of a value
+	// longer than valuepool.Ahead whose bytes were not all read: the
+	// connection holds the line's end until they arrive (timedConn.hold).
+	long bool
 }
 
 const (
@@ -168,7 +230,8 @@ func (g *textGuard) request(p []byte) {
 
 // check follows b, the bytes just read, and returns how many of them
 // belong to the current reply, or an error for a reply that must not
-// reach gomemcache.
+// reach gomemcache. It stops after the VALUE line of a long value not all
+// in b, with long set.
 func (g *textGuard) check(b []byte) (int, error) {
 	i := 0
 	for i < len(b) {
@@ -201,6 +264,10 @@ func (g *textGuard) check(b []byte) (int, error) {
 			if nl >= 0 {
 				if err := g.endLine(); err != nil {
 					return 0, err
+				}
+				if g.state == guardData && g.left > valuepool.Ahead+2 && len(b)-i < g.left {
+					g.long = true
+					return i, nil
 				}
 			}
 		}

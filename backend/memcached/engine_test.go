@@ -561,45 +561,94 @@ func TestCloseDuringDial(t *testing.T) {
 }
 
 // TestAnnouncedLengthNotAllocated: a value declared long but not sent
-// costs about what arrived. A meta server that declares a 256 MiB value
-// (under a max_value_length raised to 256 MiB), sends 1 KiB of it and
-// stalls fails the call at its timeout having allocated little: the
-// reader allocated the declared size first (256 MiB per Get and per
-// GetMulti, held until the timeout; 512 MiB with 8 concurrent Gets on the
-// two connections), so that a broken or hostile server could exhaust the
-// client's memory. Get (mg) and GetMulti (gets).
+// costs about what arrived. A server that declares a 256 MiB value (under
+// a max_value_length raised to 256 MiB), sends 1 KiB of it and stalls
+// fails the call at its timeout having allocated little: the reader (the
+// meta protocol's, gomemcache for the text protocol) allocated the
+// declared size first (256 MiB per Get and per GetMulti, held until the
+// timeout; with 8 concurrent Gets 512 MiB on the meta protocol's two
+// connections, 2 GiB on the text protocol's), so that a broken or hostile
+// server could exhaust the client's memory. Get (mg, or gets) and
+// GetMulti (gets).
 func TestAnnouncedLengthNotAllocated(t *testing.T) {
 	const size = 256 << 20
-	s := newProtoFake(t, true, func(line string, c net.Conn, _ *bufio.Reader) bool {
-		switch {
-		case strings.HasPrefix(line, "mg "):
-			fmt.Fprintf(c, "VA %d c1%s\r\n", size, metaFlags(line))
-		case strings.HasPrefix(line, "gets "):
-			fmt.Fprintf(c, "VALUE %s 0 %d 1\r\n", strings.Fields(line)[1], size)
-		default:
+	for _, meta := range []bool{true, false} {
+		s := newProtoFake(t, meta, func(line string, c net.Conn, _ *bufio.Reader) bool {
+			switch {
+			case strings.HasPrefix(line, "mg "):
+				fmt.Fprintf(c, "VA %d c1%s\r\n", size, metaFlags(line))
+			case strings.HasPrefix(line, "gets "):
+				fmt.Fprintf(c, "VALUE %s 0 %d 1\r\n", strings.Fields(line)[1], size)
+			default:
+				return true
+			}
+			_, _ = c.Write(bytes.Repeat([]byte{'x'}, 1<<10))
 			return true
+		})
+		c := fakeClient(t, s, memcached.WithTimeout(300*time.Millisecond), memcached.WithFailureLimit(0), memcached.WithMaxValueLen(size))
+		ctx := context.Background()
+		for _, op := range []struct {
+			name string
+			call func() error
+		}{
+			{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
+			{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err }},
+		} {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			err := op.call()
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, backend.ErrUnavailable) {
+				t.Errorf("meta %v: %s with a reply declaring %d bytes and sending 1 KiB: %v, want the timeout's error", meta, op.name, size, err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+				t.Errorf("meta %v: %s allocated %d MiB for a reply declaring %d MiB and sending 1 KiB", meta, op.name, n>>20, size>>20)
+			}
 		}
-		_, _ = c.Write(bytes.Repeat([]byte{'x'}, 1<<10))
-		return true
-	})
-	c := fakeClient(t, s, memcached.WithTimeout(300*time.Millisecond), memcached.WithFailureLimit(0), memcached.WithMaxValueLen(size))
-	ctx := context.Background()
-	for _, op := range []struct {
-		name string
-		call func() error
-	}{
-		{"Get", func() error { _, err := c.Get(ctx, "k"); return err }},
-		{"GetMulti", func() error { _, err := c.GetMulti(ctx, []string{"k", "l"}); return err }},
-	} {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		err := op.call()
-		runtime.ReadMemStats(&after)
-		if !errors.Is(err, backend.ErrUnavailable) {
-			t.Errorf("%s with a reply declaring %d bytes and sending 1 KiB: %v, want the timeout's error", op.name, size, err)
+	}
+}
+
+// Long values that arrive in pieces are read whole, one or two in a
+// reply, on the meta protocol and on the text protocol.
+func TestLongValueInPieces(t *testing.T) {
+	value := make([]byte, 3<<20+5)
+	for i := range value {
+		value[i] = byte(i*7 + i>>16)
+	}
+	send := func(c net.Conn, head string) {
+		for rest := head + string(value) + "\r\n"; rest != ""; {
+			k := min(len(rest), 200<<10+7)
+			_, _ = c.Write([]byte(rest[:k]))
+			rest = rest[k:]
+			time.Sleep(time.Millisecond)
 		}
-		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
-			t.Errorf("%s allocated %d MiB for a reply declaring %d MiB and sending 1 KiB", op.name, n>>20, size>>20)
+	}
+	for _, meta := range []bool{true, false} {
+		s := newProtoFake(t, meta, func(line string, c net.Conn, r *bufio.Reader) bool {
+			f := strings.Fields(line)
+			switch {
+			case f[0] == "mg" && strings.Contains(line, " v"):
+				send(c, fmt.Sprintf("VA %d c1%s\r\n", len(value), metaFlags(line)))
+			case f[0] == "mg":
+				fmt.Fprintf(c, "EN%s\r\n", metaFlags(line))
+			case f[0] == "gets":
+				for _, k := range f[1:] {
+					send(c, fmt.Sprintf("VALUE %s 0 %d 1\r\n", k, len(value)))
+				}
+				fmt.Fprintf(c, "END\r\n")
+			}
+			return true
+		})
+		c := fakeClient(t, s, memcached.WithTimeout(5*time.Second), memcached.WithFailureLimit(0), memcached.WithMaxValueLen(4<<20))
+		ctx := context.Background()
+		if it, err := c.Get(ctx, "k"); err != nil || !bytes.Equal(it.Value, value) {
+			t.Errorf("meta %v: Get read %d bytes (equal %v), %v", meta, len(it.Value), bytes.Equal(it.Value, value), err)
+		}
+		got, err := c.GetMulti(ctx, []string{"a", "b"})
+		for _, k := range []string{"a", "b"} {
+			if err != nil || !bytes.Equal(got[k].Value, value) {
+				t.Errorf("meta %v: GetMulti read %d bytes for %s (equal %v), %v", meta, len(got[k].Value), k, bytes.Equal(got[k].Value, value), err)
+			}
 		}
 	}
 }
