@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -38,8 +37,8 @@ type timedConn struct {
 	guard    textGuard
 	// held is what is left to hand gomemcache of a long value held until
 	// its bytes arrived (hold): the end of its VALUE line, its bytes, its
-	// CRLF; heldBuf is all of it, handed back to valuepool after.
-	held, heldBuf []byte
+	// CRLF.
+	held valuepool.Held
 }
 
 func (c *timedConn) limit(t time.Time) time.Time {
@@ -74,8 +73,8 @@ func (c *timedConn) Write(p []byte) (int, error) {
 
 func (c *timedConn) Read(p []byte) (int, error) {
 	c.lastRead = true
-	if len(c.held) > 0 {
-		return c.readHeld(p), nil
+	if c.held.Len() > 0 {
+		return c.held.Read(p), nil
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -91,7 +90,7 @@ func (c *timedConn) Read(p []byte) (int, error) {
 				return 0, herr
 			}
 			if k--; k == 0 {
-				return c.readHeld(p), nil
+				return c.held.Read(p), nil
 			}
 		}
 		n = k
@@ -101,39 +100,26 @@ func (c *timedConn) Read(p []byte) (int, error) {
 
 // hold collects the bytes of a long value whose VALUE line's LF starts
 // tail, with what the server sent after it (less than the whole value):
-// it reads the rest of the value and its CRLF as they arrive, into a
-// buffer that grows with them (valuepool.ReadFull), and keeps it all,
-// from that LF on, for gomemcache, which allocates the size the line
-// declares as soon as it reads the line: a server declaring 256 MiB
-// (under a max_value_length raised that far) and sending 1 KiB made each
-// Get hold 256 MiB until its timeout. An error reading condemns the
-// connection: what was read is dropped.
+// it reads the rest of the value and its CRLF as they arrive, into pooled
+// chunks (valuepool.Held), and keeps it all, from that LF on, for
+// gomemcache, which allocates the size the line declares as soon as it
+// reads the line: a server declaring 256 MiB (under a max_value_length
+// raised that far) and sending 1 KiB made each Get hold 256 MiB until its
+// timeout. An error reading condemns the connection: what was read is
+// dropped.
 func (c *timedConn) hold(tail []byte) error {
-	need := 1 + c.guard.left // the LF, the value, its CRLF
-	buf, err := valuepool.ReadFull(io.MultiReader(bytes.NewReader(tail), c.Conn), need, len(tail), valuepool.Get)
-	if err != nil {
-		if c.guard.bad == nil {
-			c.guard.bad = err
+	first := true
+	err := c.held.Collect(tail, c.Conn, 1+c.guard.left, func(b []byte) error {
+		if first {
+			b, first = b[1:], false // the LF, followed already
 		}
+		_, err := c.guard.check(b)
 		return err
+	})
+	if err != nil && c.guard.bad == nil {
+		c.guard.bad = err
 	}
-	if _, err := c.guard.check(buf[1:]); err != nil {
-		valuepool.Put(buf)
-		return err
-	}
-	c.held, c.heldBuf = buf, buf
-	return nil
-}
-
-// readHeld hands gomemcache what hold collected.
-func (c *timedConn) readHeld(p []byte) int {
-	n := copy(p, c.held)
-	c.held = c.held[n:]
-	if len(c.held) == 0 {
-		valuepool.Put(c.heldBuf)
-		c.heldBuf = nil
-	}
-	return n
+	return err
 }
 
 // Close resets the connection (see resetConn).

@@ -350,8 +350,9 @@ func readValue(br *bufio.Reader, dst []byte) error {
 }
 
 // readNewValue reads a value of size bytes and the CRLF after them into a
-// buffer of its own. A long value not yet in br's buffer is read into a
-// buffer that grows as its bytes arrive (valuepool.ReadFull): the size a
+// buffer of its own. A long value not yet in br's buffer is read as its
+// bytes arrive, its buffer made once half of them came
+// (valuepool.ReadFull): the size a
 // VA or VALUE line declares is the server's word, and a server that
 // declares 256 MiB (under a max_value_length raised that far) and sends
 // 1 KiB must not make each call hold 256 MiB until its timeout.

@@ -14,8 +14,8 @@ package redis
 //     reading its bytes, so that a server announcing 256 MiB and sending
 //     1 KiB made each read through go-redis (a standalone GetMulti's
 //     MGET, a cluster's or a Ring's reads) hold 256 MiB until its
-//     timeout; the bytes now come first, in a buffer that grows as they
-//     arrive (valuepool.ReadFull);
+//     timeout; the bytes now come first, read as they arrive into
+//     pooled chunks (valuepool.Held);
 //   - counts the commands written and the replies read (pushes apart): a
 //     reply without a request is a protocol error too. That catches an
 //     extra reply read with others; one that comes alone to an idle
@@ -34,11 +34,9 @@ package redis
 // NewFromClient is given (its connections dialed before are not guarded).
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -59,6 +57,10 @@ type guard struct {
 	// (New, NewCluster and NewRing without credential providers or
 	// OnConnect).
 	pipeline bool
+	// all is set when the guard is the client's Dialer (New, NewCluster):
+	// every connection is guarded, so that a long string's bytes are
+	// always at hand when its reader sees its length (hold).
+	all bool
 	// learned is set once a handshake was seen to succeed (HELLO answered
 	// without an error), cleared when a pipelined one fails: only then is
 	// the next one pipelined.
@@ -171,8 +173,8 @@ type guardConn struct {
 	err error // the protocol error that failed the connection
 	// held is what is left to hand the reader of a long string held
 	// until its bytes arrived (hold): the end of its header, its bytes,
-	// its CRLF; heldBuf is all of it, handed back to valuepool after.
-	held, heldBuf []byte
+	// its CRLF.
+	held valuepool.Held
 
 	// Write side.
 	cs       cmdScanner
@@ -229,8 +231,8 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if len(c.held) > 0 {
-		return c.readHeld(p), nil
+	if c.held.Len() > 0 {
+		return c.held.Read(p), nil
 	}
 	if c.hsOn.Load() {
 		if n := c.readFake(p); n > 0 {
@@ -248,46 +250,37 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if n > 0 || err != nil {
 			return n, err
 		}
-		if len(c.held) > 0 {
+		if c.held.Len() > 0 {
 			// A long string's header ended where p started.
-			return c.readHeld(p), nil
+			return c.held.Read(p), nil
 		}
 		// Only replies of a pipelined handshake: read on.
 	}
 }
 
-// readHeld hands the reader what hold collected.
-func (c *guardConn) readHeld(p []byte) int {
-	n := copy(p, c.held)
-	c.held = c.held[n:]
-	if len(c.held) == 0 {
-		valuepool.Put(c.heldBuf)
-		c.heldBuf = nil
-	}
-	return n
-}
-
 // hold collects the bytes of a long string whose header's end (its LF)
 // starts tail, which holds what the server sent after it (less than the
 // whole string): it reads the rest of the string from the connection, as
-// it arrives, into a buffer that grows with it (valuepool.ReadFull), and
+// it arrives, into pooled chunks (valuepool.Held), scanning them, and
 // keeps it all, from that LF on, for the reader. go-redis sees the
 // string's length only then, and allocates it with its bytes at hand.
 // An error reading fails the connection: what was read is dropped.
 func (c *guardConn) hold(tail []byte) error {
-	need := 1 + int(c.rs.left) + 2 // the LF, the string, its CRLF
-	src := io.MultiReader(bytes.NewReader(tail), c.Conn)
-	buf, err := valuepool.ReadFull(src, need, len(tail), valuepool.Get)
-	if err != nil {
-		c.err = err
+	first := true
+	err := c.held.Collect(tail, c.Conn, 1+int(c.rs.left)+2, func(b []byte) error {
+		if first {
+			b, first = b[1:], false // the LF, scanned already
+		}
+		_, _, err := c.rs.scan(b, false)
 		return err
-	}
-	if _, _, err := c.rs.scan(buf[1:], false); err != nil {
-		valuepool.Put(buf)
+	})
+	if _, ok := err.(*scanError); ok {
 		return c.fail(err)
 	}
-	c.held, c.heldBuf = buf, buf
-	return nil
+	if err != nil {
+		c.err = err
+	}
+	return err
 }
 
 // readFake returns the replies given to held commands.

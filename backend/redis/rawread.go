@@ -206,10 +206,16 @@ func (r *replyReader) ReadFrom(src io.Reader) (int64, error) {
 		cas := binary.BigEndian.Uint64(hdr[len(magic):])
 		v := []byte{}
 		if n > headerLen {
-			// A long value in a buffer that grows as its bytes arrive: the
-			// length alone is the server's word (see valuepool.ReadFull).
+			// A long value is read as its bytes arrive: the length alone
+			// is the server's word (see valuepool.ReadFull). On a guarded
+			// connection they have arrived already (the guard's hold):
+			// read straight into the value's buffer.
+			avail := buffered(src)
+			if g := r.l.b.guard; g != nil && g.all {
+				avail = n - headerLen
+			}
 			var err error
-			if v, err = valuepool.ReadFull(src, n-headerLen, buffered(src), valuepool.Get); err != nil {
+			if v, err = valuepool.ReadFull(src, n-headerLen, avail, valuepool.Get); err != nil {
 				return 0, err
 			}
 		}

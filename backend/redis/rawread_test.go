@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -266,6 +267,42 @@ func TestRawGetLongValueInPieces(t *testing.T) {
 			}
 			c.release()
 		}
+	}
+}
+
+// On a connection the guard does not hold long strings on (one a client
+// given to NewFromClient dialed before), the reader itself reads a long
+// value as its bytes arrive: a bulk string announcing 256 MiB of which 1
+// KiB came allocates little (it allocated 256 MiB). The reader is fed
+// here as go-redis feeds it.
+func TestRawGetAnnouncedLengthUnguarded(t *testing.T) {
+	const announced = 256 << 20
+	s := startFake(t, func(*fakeConn, []string) {})
+	b, err := NewFromClient(rawClient(t, s.addr()), WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	c := b.newCall("k")
+	c.get = true
+	r := &replyReader{l: b.lane0, gets: []*call{c}, bulk: -1}
+	if _, err := r.Write([]byte("$" + strconv.Itoa(announced))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Write([]byte("\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	stalled := errors.New("stalled")
+	sent := io.MultiReader(strings.NewReader(string(encode([]byte(strings.Repeat("x", 1<<10)), 7))), iotest.ErrReader(stalled))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = io.CopyN(r, sent, announced+2)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, stalled) || c.item.Value != nil {
+		t.Errorf("a value announcing %d bytes, of which 1 KiB came: read %d bytes, %v; want the reader's error", announced, len(c.item.Value), err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("a value announcing %d MiB, of which 1 KiB came, allocated %d MiB", announced>>20, n>>20)
 	}
 }
 

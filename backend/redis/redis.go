@@ -127,7 +127,7 @@ func New(opt *goredis.Options, options ...Option) (*Backend, error) {
 func guardDialer(cfg config, dialer *func(context.Context, string, string) (net.Conn, error),
 	timeout time.Duration, tc *tls.Config, pipeline bool) (*guard, func(context.Context, string, string) (net.Conn, error)) {
 	g := newGuard(cfg.maxValueSize)
-	g.pipeline = pipeline
+	g.pipeline, g.all = pipeline, true
 	raw := *dialer
 	if raw == nil {
 		raw = netDialer(timeout, tc)

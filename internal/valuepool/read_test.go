@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"testing/iotest"
 )
@@ -82,5 +83,54 @@ func TestReadFullAnnouncedOnly(t *testing.T) {
 	}
 	if _, err := ReadFull(bytes.NewReader(nil), 5*Ahead, 0, Get); err != io.EOF {
 		t.Errorf("ReadFull of %d bytes from none: %v, want io.EOF", 5*Ahead, err)
+	}
+}
+
+// Held collects a long value in chunks that grow to MaxSize-1, tail
+// first, checking each once, and hands it back whole through reads of
+// any size; an error (r's, or check's) drops what was collected.
+func TestHeld(t *testing.T) {
+	const n = 3<<20 + 5
+	want := make([]byte, n)
+	for i := range want {
+		want[i] = byte(i*7 + i>>16)
+	}
+	tail := want[:1000]
+	var h Held
+	var sizes []int
+	checked := 0
+	err := h.Collect(tail, iotest.HalfReader(bytes.NewReader(want[len(tail):])), n, func(b []byte) error {
+		sizes = append(sizes, len(b))
+		checked += len(b)
+		return nil
+	})
+	if err != nil || checked != n || h.Len() != n {
+		t.Fatalf("Collect of %d bytes: %v, checked %d, holds %d", n, err, checked, h.Len())
+	}
+	if sizes[0] != Ahead || sizes[1] != 2*Ahead || slices.Max(sizes) != MaxSize-1 {
+		t.Errorf("chunks of %v, want from %d doubling to %d", sizes, Ahead, MaxSize-1)
+	}
+	var got []byte
+	p := make([]byte, 7000)
+	for h.Len() > 0 {
+		got = append(got, p[:h.Read(p)]...)
+	}
+	if !bytes.Equal(got, want) || h.Read(p) != 0 {
+		t.Errorf("read back %d bytes (equal %v)", len(got), bytes.Equal(got, want))
+	}
+	stall := errors.New("stalled")
+	if err := h.Collect(nil, io.MultiReader(bytes.NewReader(want[:3*Ahead]), iotest.ErrReader(stall)), n, func([]byte) error { return nil }); err != stall || h.Len() != 0 {
+		t.Errorf("Collect from a reader failing: %v, holds %d", err, h.Len())
+	}
+	bad := errors.New("bad")
+	if err := h.Collect(nil, bytes.NewReader(want), n, func([]byte) error { return bad }); err != bad || h.Len() != 0 {
+		t.Errorf("Collect with check failing: %v, holds %d", err, h.Len())
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = h.Collect(nil, io.MultiReader(bytes.NewReader(make([]byte, 1<<10)), iotest.ErrReader(stall)), 256<<20, func([]byte) error { return nil })
+	runtime.ReadMemStats(&after)
+	if a := after.TotalAlloc - before.TotalAlloc; err != stall || a > 1<<20 {
+		t.Errorf("Collect of 256 MiB of which 1 KiB came: %v, allocated %d KiB", err, a>>10)
 	}
 }
