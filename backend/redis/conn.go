@@ -138,7 +138,9 @@ func (g *guard) wrap(nc net.Conn, addr string, pipeline bool) net.Conn {
 		// go-redis checks an idle connection for unexpected data (and a
 		// close by the server) through syscall.Conn before reusing it; a
 		// TLS connection it does not check.
-		return &guardTCPConn{guardConn: c, tcp: t}
+		gc := &guardTCPConn{guardConn: c, tcp: t}
+		gc.raw, _ = t.SyscallConn()
+		return gc
 	}
 	return c
 }
@@ -190,11 +192,20 @@ type guardConn struct {
 type guardTCPConn struct {
 	*guardConn
 	tcp *net.TCPConn
+	// raw is tcp's syscall.RawConn, made once: net makes a new one on
+	// each call of SyscallConn, and go-redis asks for it on every command
+	// (its pool checks the connection each time it hands it out).
+	raw syscall.RawConn
 }
 
 // SyscallConn returns the TCP connection's, for go-redis's health check of
 // idle connections.
-func (c *guardTCPConn) SyscallConn() (syscall.RawConn, error) { return c.tcp.SyscallConn() }
+func (c *guardTCPConn) SyscallConn() (syscall.RawConn, error) {
+	if c.raw != nil {
+		return c.raw, nil
+	}
+	return c.tcp.SyscallConn()
+}
 
 // Handshake phases.
 const (

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -537,5 +539,77 @@ func TestLongStringInPieces(t *testing.T) {
 				t.Errorf("%s: %s read %d bytes (equal %v)", name, k, len(v), bytes.Equal(v, value))
 			}
 		}
+	}
+}
+
+// go-redis's pool asks a connection for its syscall.RawConn on every
+// command, to peek at it (a close by the server, unexpected data) before
+// handing it out: the guard made a new one each time, one allocation per
+// call of every command. It is made once per connection, and still sees
+// the server's close.
+func TestSyscallConnAllocs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		sc, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- sc
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, ok := newGuard(DefaultMaxValueLen).wrap(nc, ln.Addr().String(), false).(syscall.Conn)
+	if !ok {
+		t.Fatal("a guarded TCP connection is not a syscall.Conn: go-redis would not check it")
+	}
+	defer nc.Close()
+	if a := testing.AllocsPerRun(100, func() { _, _ = gc.SyscallConn() }); a != 0 {
+		t.Errorf("SyscallConn allocated %.0f times per call, want 0", a)
+	}
+	// What go-redis's check does (internal/pool/conn_check.go): a
+	// non-blocking peek, which reads 0 bytes and no error once the
+	// server has closed its side.
+	peek := func() (n int, err error) {
+		raw, err := gc.SyscallConn()
+		if err != nil {
+			return 0, err
+		}
+		var perr error
+		err = raw.Read(func(fd uintptr) bool {
+			var b [1]byte
+			n, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			return true
+		})
+		if err == nil {
+			err = perr
+		}
+		return n, err
+	}
+	if _, err := peek(); err != syscall.EAGAIN {
+		t.Fatalf("peek at an open, idle connection: %v, want EAGAIN", err)
+	}
+	sc, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	sc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := peek()
+		if n == 0 && err == nil {
+			break // EOF: the check sees the close
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peek after the server closed: %d bytes, %v; want EOF", n, err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
