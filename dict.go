@@ -136,6 +136,7 @@ type Dict[V any] struct {
 	askPrivate    bool                  // be is a wrapper: each read says whether its value is private
 	ordered       backend.OrderedGetter // be's GetMulti without a map, if it has one and is not a wrapper
 	near          *nearCache[V]         // nil without WithNearCache
+	decoded       sync.Pool             // *V, zero: what a built-in codec decodes into (unmarshal)
 	flights       flightGroup[V]
 	updates       updateGroup[V]
 	lease         leaseState // GetOrLoad across processes, logical expiry (lease.go)
@@ -473,7 +474,11 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags
 		}
 		v = *(*V)(unsafe.Pointer(&c))
 	default:
-		if v, err = unmarshal[V](vw.codec, payload); err != nil {
+		var into *sync.Pool
+		if vw.reuse {
+			into = &d.decoded
+		}
+		if v, err = unmarshal[V](vw.codec, payload, into); err != nil {
 			return v, entryNone, fmt.Errorf("%w: %s: %w", ErrDecode, vw.codec.Name(), err)
 		}
 	}
@@ -482,17 +487,35 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags
 
 // unmarshal decodes with a codec. It is a function of its own so that only
 // codec-decoded values, whose address the codec takes, escape to the heap.
+// With a pool (of *V, for a codec that keeps nothing of the value it
+// decodes into: memdict's own), it decodes into a V of the pool, which
+// it zeroes and puts back once copied out, rather than allocating one per
+// read: the codec takes its address through an interface, so a new V
+// always escapes.
 //
 //go:noinline
-func unmarshal[V any](c codec.Codec, payload []byte) (_ V, err error) {
+func unmarshal[V any](c codec.Codec, payload []byte, pool *sync.Pool) (_ V, err error) {
+	var v *V
+	if pool != nil {
+		v, _ = pool.Get().(*V)
+	}
+	if v == nil {
+		v = new(V)
+	}
 	defer func() {
 		// A codec that panics on bytes someone else stored fails the
 		// read (ErrDecode), not the process.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("codec %s panicked: %v", c.Name(), p)
 		}
+		if pool != nil {
+			// The result is a copy: the V goes back zero, holding
+			// nothing of it (and a codec decodes into a zero V).
+			var zero V
+			*v = zero
+			pool.Put(v)
+		}
 	}()
-	v := new(V)
 	err = c.Unmarshal(payload, v)
 	if err != nil {
 		var zero V

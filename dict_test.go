@@ -585,3 +585,53 @@ func BenchmarkDictGetMulti(b *testing.B) {
 		})
 	}
 }
+
+// A Lookup through one of memdict's own codecs decodes into a V kept for
+// reuse, not a new one: the codec takes the V's address through an
+// interface, so each read allocated one beside the backend key (2
+// allocations per MessagePack Lookup of a struct without pointers, now
+// 1). The V is
+// zeroed before each reuse: a field the next value leaves out (JSON's
+// omitempty) reads as zero, and a value already returned keeps what it
+// holds.
+func TestLookupReusesDecodedValue(t *testing.T) {
+	type flat struct {
+		A, B int64
+	}
+	type sparse struct {
+		A    int64    `json:"a,omitempty" msgpack:"a,omitempty"`
+		B    int64    `json:"b,omitempty" msgpack:"b,omitempty"`
+		Tags []string `json:"tags,omitempty" msgpack:"tags,omitempty"`
+	}
+	ctx := t.Context()
+	for _, c := range []codec.Codec{codec.MsgPack, codec.JSON, codec.Gob} {
+		t.Run(c.Name(), func(t *testing.T) {
+			d := newDict[flat](t, memory.New(), "p", memdict.WithCodec(c))
+			if err := d.Store(ctx, "k", flat{A: 1, B: 2}); err != nil {
+				t.Fatal(err)
+			}
+			// encoding/json and encoding/gob allocate as they decode;
+			// MessagePack into a flat struct does not.
+			if a := testing.AllocsPerRun(100, func() { _, _, _ = d.Lookup(ctx, "k") }); c == codec.MsgPack && !raceOn && a > 1 {
+				t.Errorf("Lookup of a flat struct: %.0f allocations, want at most 1 (the backend key)", a)
+			}
+			s := newDict[sparse](t, memory.New(), "p", memdict.WithCodec(c))
+			for k, v := range map[string]sparse{"a": {A: 1, Tags: []string{"x"}}, "b": {B: 2}} {
+				if err := s.Store(ctx, k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 3 {
+				va, _, errA := s.Lookup(ctx, "a")
+				vb, _, errB := s.Lookup(ctx, "b")
+				if errA != nil || errB != nil {
+					t.Fatal(errA, errB)
+				}
+				if va.A != 1 || va.B != 0 || len(va.Tags) != 1 || va.Tags[0] != "x" ||
+					vb.A != 0 || vb.B != 2 || vb.Tags != nil {
+					t.Fatalf("Lookup a, b = %+v, %+v; want {A:1 Tags:[x]}, {B:2}", va, vb)
+				}
+			}
+		})
+	}
+}

@@ -59,7 +59,11 @@ type view struct {
 	python bool
 	prefix string           // the Dict's prefix, for pyKey
 	zstd   codec.Compressor // the codec, if it compresses
-	stale  atomic.Bool
+	// reuse says the codec is one of memdict's own, known to keep
+	// nothing of the value it decodes into: a Dict decodes into a V of
+	// its pool (decodedPool) rather than a new one.
+	reuse bool
+	stale atomic.Bool
 	// timeout bounds each Dict call (0: none); own says the backend
 	// bounds each of its calls within it by itself (see timeout.go).
 	timeout time.Duration
@@ -107,6 +111,7 @@ func (d *Dict[V]) makeView(s *Settings, gen uint64) *view {
 	v.codecID = v.codec.ID()
 	v.timeout, v.own = d.callTimeout()
 	v.zstd, _ = v.codec.(codec.Compressor)
+	v.reuse = v.codec == codec.MsgPack || v.codec == codec.JSON || v.codec == codec.Gob
 	return v
 }
 
