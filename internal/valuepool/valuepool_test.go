@@ -19,9 +19,14 @@ func TestGetPut(t *testing.T) {
 	if sizes[0] != MinSize || sizes[classes-1] != MaxSize {
 		t.Fatalf("classes from %d to %d, want %d to %d", sizes[0], sizes[classes-1], MinSize, MaxSize)
 	}
-	for _, n := range []int{MinSize - 1, MinSize, MinSize + 1, 16<<10 + 100, 20 << 10, MaxSize - 1} {
+	// 100 bytes: a typical small record, which a Lookup over Redis read
+	// into a new buffer each time when MinSize was 2 KiB.
+	for _, n := range []int{MinSize - 1, MinSize, MinSize + 1, 100, 16<<10 + 100, 20 << 10, MaxSize - 1} {
 		b := Get(n)
 		k := class(n + 1)
+		if k < 0 {
+			t.Fatalf("Get(%d): no class holds it: a read of this length allocates", n)
+		}
 		if len(b) != n || cap(b) != sizes[k] || cap(b) <= n || k > 0 && sizes[k-1] > n {
 			t.Fatalf("Get(%d): length %d, capacity %d (class %d)", n, len(b), cap(b), sizes[k])
 		}
