@@ -74,10 +74,11 @@ type call struct {
 	// Memory a flush borrows from its first call rather than allocating
 	// it: the flush's context, and the arguments of a lone GET. The call
 	// outlives the flush (it is recycled only after its answer, and never
-	// if abandoned).
-	ctx     deadlineCtx
-	getArgs [2]any
-	reader  replyReader // the reader of the flush's GET or MGET reply (rawread.go)
+	// if abandoned). argv also holds a SET's arguments (setCall), which
+	// its command keeps as long as the call.
+	ctx    deadlineCtx
+	argv   [6]any
+	reader replyReader // the reader of the flush's GET or MGET reply (rawread.go)
 }
 
 var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}

@@ -268,8 +268,8 @@ func (l *lane) rawGets(ctx context.Context, gets []*call, array bool) error {
 		// As in mget: a *string, not a boxed copy of the key; the call's
 		// own array, not a new slice.
 		c := gets[0]
-		c.getArgs = [2]any{"get", &c.key}
-		cmd = goredis.NewRawWriteToCmd(ctx, r, c.getArgs[:]...)
+		c.argv[0], c.argv[1] = "get", &c.key
+		cmd = goredis.NewRawWriteToCmd(ctx, r, c.argv[:2]...)
 	}
 	err := l.b.client.Process(ctx, cmd)
 	switch {

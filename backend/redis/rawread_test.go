@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"bytes"
 	"errors"
 	"hash/fnv"
@@ -326,5 +327,38 @@ func TestAnotherKeysValueWordedOnce(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Count(msg, "protocol error from") != 1 || !strings.Contains(msg, `key "b" is another key's`) {
 		t.Errorf("get b: %q, want one \"protocol error from\" naming key \"b\"", msg)
+	}
+}
+
+// A SET's arguments are held in its call (pooled), as a lone GET's are,
+// not in a slice made for each: setCall allocated it, one allocation per
+// Set beside go-redis's command. Its arguments are still the SET's.
+func TestSetCallAllocs(t *testing.T) {
+	b := newFakeBackend(t, startFake(t, func(*fakeConn, []string) {}), "timeout=2s")
+	ctx := context.Background()
+	v := []byte("value")
+	c := b.setCall(ctx, "k", v, 1500, true)
+	want := []any{"set", "k", "value", "nx", "px", int64(1500)}
+	args := c.cmd.Args()
+	if len(args) != len(want) {
+		t.Fatalf("SET arguments %v, want %v", args, want)
+	}
+	for i, a := range args {
+		switch a := a.(type) {
+		case *string:
+			args[i] = *a
+		case *int64:
+			args[i] = *a
+		case *valueArg:
+			args[i] = string(a.val)
+		}
+		if args[i] != want[i] {
+			t.Fatalf("SET argument %d is %v, want %v", i, args[i], want[i])
+		}
+	}
+	c.release()
+	// One allocation is left: go-redis's command.
+	if a := testing.AllocsPerRun(100, func() { b.setCall(ctx, "k", v, 1500, true).release() }); !raceOn && a > 1 {
+		t.Errorf("setCall allocated %.0f times, want at most 1 (go-redis's command)", a)
 	}
 }

@@ -74,7 +74,8 @@ func (b *Backend) setCall(ctx context.Context, key string, val []byte, ms int64,
 	if nx {
 		c.want = wantOKOrNil
 	}
-	args := make([]any, 3, 6)
+	// The call's own array, not a new slice: at most 6 arguments.
+	args := c.argv[:3]
 	args[0], args[2] = "set", (*valueArg)(c)
 	if b.single != nil {
 		// As in mget: a *string rather than a boxed copy of the key (a
