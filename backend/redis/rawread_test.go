@@ -1,8 +1,8 @@
 package redis
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"errors"
 	"hash/fnv"
 	"io"
