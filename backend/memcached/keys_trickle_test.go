@@ -274,15 +274,7 @@ func TestKeysConcurrentListingsTakeTurns(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 	const n = 20000
-	for i := 0; i < n; i += 1000 {
-		items := make([]backend.Item, 0, 1000)
-		for j := i; j < i+1000; j++ {
-			items = append(items, backend.Item{Key: fmt.Sprintf("turn:%06d", j), Value: []byte("v")})
-		}
-		if err := c.SetMulti(ctx, items); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setKeys(t, c, "turn:", n)
 	count := func(ctx context.Context) (int, error) {
 		got := 0
 		for _, err := range c.Keys(ctx, "turn:") {
@@ -334,15 +326,7 @@ func TestKeysThrottledCrawlerListed(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 	const n = 20000
-	for i := 0; i < n; i += 1000 {
-		items := make([]backend.Item, 0, 1000)
-		for j := i; j < i+1000; j++ {
-			items = append(items, backend.Item{Key: fmt.Sprintf("throttled:%06d", j), Value: []byte("v")})
-		}
-		if err := c.SetMulti(ctx, items); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setKeys(t, c, "throttled:", n)
 	start := time.Now()
 	got := 0
 	for _, err := range c.Keys(ctx, "throttled:") {
@@ -355,4 +339,18 @@ func TestKeysThrottledCrawlerListed(t *testing.T) {
 		t.Fatalf("listed %d keys, want %d", got, n)
 	}
 	t.Logf("%d keys listed in %v", got, time.Since(start))
+}
+
+// setKeys stores n keys prefix000000... on c, 1,000 at a time.
+func setKeys(t *testing.T, c *memcached.Client, prefix string, n int) {
+	t.Helper()
+	for i := 0; i < n; i += 1000 {
+		items := make([]backend.Item, 0, 1000)
+		for j := i; j < min(i+1000, n); j++ {
+			items = append(items, backend.Item{Key: fmt.Sprintf("%s%06d", prefix, j), Value: []byte("v")})
+		}
+		if err := c.SetMulti(context.Background(), items); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
