@@ -80,6 +80,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -140,6 +141,11 @@ type Dict[V any] struct {
 	flights       flightGroup[V]
 	updates       updateGroup[V]
 	lease         leaseState // GetOrLoad across processes, logical expiry (lease.go)
+
+	// selfDecoding says V holds, in its own memory, a type with a
+	// decoding method of its own (decodesItself): it is never decoded
+	// into a V of decoded.
+	selfDecoding bool
 }
 
 // New returns a Dict of V values stored in be under prefix. It returns an
@@ -184,6 +190,7 @@ func New[V any](be backend.Backend, prefix string, opts ...Option) (*Dict[V], er
 	case Raw:
 		d.kind = kindRaw
 	}
+	d.selfDecoding = d.kind == kindCodec && decodesItself(reflect.TypeFor[V](), map[reflect.Type]bool{})
 	if _, wrapper := be.(backend.Handler); wrapper {
 		// The backend under a wrapper may change (a Tool's plugin): each
 		// read says whether its value is private, for the value types
@@ -475,7 +482,7 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags
 		v = *(*V)(unsafe.Pointer(&c))
 	default:
 		var into *sync.Pool
-		if vw.reuse {
+		if vw.reuse && !d.selfDecoding {
 			into = &d.decoded
 		}
 		if v, err = unmarshal[V](vw.codec, payload, into); err != nil {
@@ -488,7 +495,8 @@ func (d *Dict[V]) decodeEntry(vw *view, key string, hashed bool, b []byte, flags
 // unmarshal decodes with a codec. It is a function of its own so that only
 // codec-decoded values, whose address the codec takes, escape to the heap.
 // With a pool (of *V, for a codec that keeps nothing of the value it
-// decodes into: memdict's own), it decodes into a V of the pool, which
+// decodes into: memdict's own, and a V without a decoding method of its
+// own that could: see decodesItself), it decodes into a V of the pool, which
 // it zeroes and puts back once copied out, rather than allocating one per
 // read: the codec takes its address through an interface, so a new V
 // always escapes.
@@ -522,6 +530,53 @@ func unmarshal[V any](c codec.Codec, payload []byte, pool *sync.Pool) (_ V, err 
 		return zero, err
 	}
 	return *v, nil
+}
+
+// decodeMethods are the methods by which a type decodes itself under
+// memdict's codecs (encoding/json, encoding/gob, MessagePack), by name:
+// one that shares a name and not a signature is counted too, which only
+// costs the pooled V.
+var decodeMethods = []string{"UnmarshalJSON", "UnmarshalText", "UnmarshalBinary", "GobDecode", "DecodeMsgpack", "UnmarshalMsgpack"}
+
+// trustedDecoders are the packages whose types' decoding methods are
+// known to keep nothing of the value they decode into.
+var trustedDecoders = map[string]bool{"time": true, "math/big": true, "net": true, "net/netip": true, "net/url": true}
+
+// decodesItself reports whether t holds in its own memory (itself, its
+// fields, the elements of its arrays; not what its pointers, slices,
+// maps or interfaces point to, which a codec allocates anew) a type
+// outside the standard library with a decoding method of its own. Such
+// a method has the address of the V decoded into and may keep it in the
+// value (a slice into an array of its own, a pointer to itself): a copy
+// of a pooled V would then point into the V, zeroed and decoded into by
+// the next read (unmarshal), so such a V is allocated for each read.
+// Those of the standard library's packages in trustedDecoders (time.Time's
+// above all) keep nothing of it. seen stops recursive types.
+func decodesItself(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	if trustedDecoders[t.PkgPath()] {
+		return false
+	}
+	pt := reflect.PointerTo(t)
+	for _, m := range decodeMethods {
+		if _, ok := pt.MethodByName(m); ok {
+			return true
+		}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if decodesItself(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	case reflect.Array:
+		return decodesItself(t.Elem(), seen)
+	}
+	return false
 }
 
 // encode frames v for key, with the entry's times and flags m.
