@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
+	"net/url"
+	"slices"
 
 	"github.com/memdict/memdict"
 	"github.com/memdict/memdict/backend"
-	_ "github.com/memdict/memdict/backend/redis"
+	"github.com/memdict/memdict/backend/redis"
 )
 
 // Example opens a Redis backend from a URL, as a program configured with
@@ -64,4 +67,30 @@ func Example_unknownOption() {
 	fmt.Println(err)
 	// Output:
 	// backend: open "redis://app:xxxxx@localhost:6379/0?dial_timeot=1s": redis: unknown parameter(s) dial_timeot (known: allow_flush, batch, batch_inflight, batch_size, client_name, cluster, dial_timeout, failure_limit, max_retries, max_value_length, min_idle_conns, pool_size, pool_timeout, protocol, read_timeout, retry_interval, ring, sentinel_master, sentinel_password, sentinel_username, timeout, tls_ca, tls_cert, tls_insecure_skip_verify, tls_key, tls_server_name, write_timeout)
+}
+
+// ExampleParseRingURL shows the Ring a ring=true URL makes (backend.Open
+// gives it to NewRing): one shard per host, named by its address, so that
+// URLs listing the same hosts in any order put each key on the same shard.
+func ExampleParseRingURL() {
+	u, err := url.Parse("redis://cache-b:6379,cache-a:6379/2?ring=true&timeout=200ms")
+	if err != nil {
+		log.Fatal(err)
+	}
+	opt, _, err := redis.ParseRingURL(u)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(opt.Addrs)) {
+		fmt.Println("shard", name, "at", opt.Addrs[name])
+	}
+	fmt.Println("database", opt.DB)
+
+	_, _, err = redis.ParseRingURL(&url.URL{Scheme: "redis", Host: "cache-a:6379,cache-a:6379", RawQuery: "ring=true"})
+	fmt.Println(err != nil)
+	// Output:
+	// shard cache-a:6379 at cache-a:6379
+	// shard cache-b:6379 at cache-b:6379
+	// database 2
+	// true
 }
