@@ -61,7 +61,7 @@ type view struct {
 	zstd   codec.Compressor // the codec, if it compresses
 	// reuse says the codec is one of memdict's own, known to keep
 	// nothing of the value it decodes into: a Dict decodes into a V of
-	// its pool (decodedPool) rather than a new one.
+	// its pool (Dict.decoded) rather than a new one.
 	reuse bool
 	stale atomic.Bool
 	// timeout bounds each Dict call (0: none); own says the backend

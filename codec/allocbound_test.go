@@ -124,20 +124,7 @@ func TestCheckAllocChargesPointees(t *testing.T) {
 		{"json []*big of nulls", JSON, jsArray(n, "null"), new([]*big), true},
 		{"json []*big within the bound", JSON, jsArray(1<<10, "{}"), new([]*big), true},
 	} {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		err := c.codec.Unmarshal(c.data, c.v)
-		runtime.ReadMemStats(&after)
-		alloc := after.TotalAlloc - before.TotalAlloc
-		if !c.ok && (err == nil || !strings.Contains(err.Error(), "beyond MsgPackMaxAlloc")) {
-			t.Errorf("%s: %d bytes allocated from %d bytes, error %v; want refused", c.name, alloc, len(c.data), err)
-		}
-		if c.ok && err != nil {
-			t.Errorf("%s: %v, want decoded", c.name, err)
-		}
-		if alloc > 2*MsgPackMaxAlloc {
-			t.Errorf("%s: %d MiB allocated from %d bytes", c.name, alloc>>20, len(c.data))
-		}
+		decodeBounded(t, c.name, c.codec, c.data, c.v, c.ok, 2*MsgPackMaxAlloc)
 	}
 }
 
@@ -239,20 +226,7 @@ func TestCheckAllocChargesMaps(t *testing.T) {
 		{"json any of objects of one pair", JSON, jsArray(n, `{"":0}`), new(any), false},
 		{"json []map within the bound", JSON, jsArray(n/8, `{"":0}`), new([]map[string]int), true},
 	} {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		err := c.codec.Unmarshal(c.data, c.v)
-		runtime.ReadMemStats(&after)
-		alloc := after.TotalAlloc - before.TotalAlloc
-		if !c.ok && (err == nil || !strings.Contains(err.Error(), "beyond MsgPackMaxAlloc")) {
-			t.Errorf("%s: %d bytes allocated from %d bytes, error %v; want refused", c.name, alloc, len(c.data), err)
-		}
-		if c.ok && err != nil {
-			t.Errorf("%s: %v, want decoded", c.name, err)
-		}
-		if alloc > MsgPackMaxAlloc {
-			t.Errorf("%s: %d MiB allocated from %d bytes", c.name, alloc>>20, len(c.data))
-		}
+		decodeBounded(t, c.name, c.codec, c.data, c.v, c.ok, MsgPackMaxAlloc)
 	}
 }
 
@@ -282,20 +256,7 @@ func TestCheckAllocCountsSliceCopyAndZeroStruct(t *testing.T) {
 		{"[]big of nils within the bound", array(2000, 0xc0), new([]big), true},
 		{"[]small of nils", array(7000, 0xc0), new([]small), true},
 	} {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		err := MsgPack.Unmarshal(c.data, c.v)
-		runtime.ReadMemStats(&after)
-		alloc := after.TotalAlloc - before.TotalAlloc
-		if !c.ok && (err == nil || !strings.Contains(err.Error(), "beyond MsgPackMaxAlloc")) {
-			t.Errorf("%s: %d bytes allocated from %d bytes, error %v; want refused", c.name, alloc, len(c.data), err)
-		}
-		if c.ok && err != nil {
-			t.Errorf("%s: %v, want decoded", c.name, err)
-		}
-		if alloc > MsgPackMaxAlloc {
-			t.Errorf("%s: %d MiB allocated from %d bytes", c.name, alloc>>20, len(c.data))
-		}
+		decodeBounded(t, c.name, MsgPack, c.data, c.v, c.ok, MsgPackMaxAlloc)
 	}
 }
 
@@ -330,5 +291,26 @@ func TestCheckJSONAllocKeysWithoutCopies(t *testing.T) {
 	})
 	if allocs > 100 {
 		t.Errorf("the walk of %d records allocated %.0f times", len(in), allocs)
+	}
+}
+
+// decodeBounded decodes data into v with cd: with ok it must decode, else
+// be refused past MsgPackMaxAlloc; either way allocating at most limit
+// bytes.
+func decodeBounded(t *testing.T, name string, cd Codec, data []byte, v any, ok bool, limit uint64) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := cd.Unmarshal(data, v)
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	if !ok && (err == nil || !strings.Contains(err.Error(), "beyond MsgPackMaxAlloc")) {
+		t.Errorf("%s: %d bytes allocated from %d bytes, error %v; want refused", name, alloc, len(data), err)
+	}
+	if ok && err != nil {
+		t.Errorf("%s: %v, want decoded", name, err)
+	}
+	if alloc > limit {
+		t.Errorf("%s: %d MiB allocated from %d bytes", name, alloc>>20, len(data))
 	}
 }

@@ -367,7 +367,10 @@ func (b *Backend) Keys(ctx context.Context, prefix string) iter.Seq2[string, err
 					if b.removedShard(n, err) {
 						break
 					}
-					yield("", b.wrap(ctx, "keys", prefix, fmt.Errorf("scan %s: %w", n.Options().Addr, err)))
+					if addr := n.Options().Addr; backend.ServerOf(err) != addr {
+						err = fmt.Errorf("scan %s: %w", addr, err) // name the server once
+					}
+					yield("", b.wrap(ctx, "keys", prefix, err))
 					return
 				}
 				if err := b.countPage(ctx, n, &sb, len(keys)); err != nil {

@@ -161,15 +161,8 @@ func TestRingListingNamesDownShard(t *testing.T) {
 // neither listed nor an error.
 func TestRingListingNamesShardDownBeforeBackend(t *testing.T) {
 	t.Parallel()
-	ring, ps := ringForListing(t)
+	ring, ps, b := ringShardDownBeforeBackend(t)
 	dead := ps[2]
-	dead.Stop(t)
-	waitRingDown(t, ring, dead.Addr)
-	b, err := NewFromClient(ring, WithTimeout(300*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
 	by := storeOnShards(t, b, ring, 30)
 
 	got, err := listAll(b, "list:")
@@ -230,15 +223,8 @@ func statAddrs(st []backend.NodeStats) []string {
 // down included; it named one server with the empty address.
 func TestRingDescribeShards(t *testing.T) {
 	t.Parallel()
-	ring, ps := ringForListing(t)
+	ring, ps, b := ringShardDownBeforeBackend(t)
 	dead := ps[2]
-	dead.Stop(t)
-	waitRingDown(t, ring, dead.Addr)
-	b, err := NewFromClient(ring, WithTimeout(300*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
 	storeOnShards(t, b, ring, 30)
 	d := backend.Describe(backend.Wrap(b))
 	want := []string{ps[0].Addr, ps[1].Addr, dead.Addr}
@@ -258,4 +244,20 @@ func TestRingDescribeShards(t *testing.T) {
 	if open < 2 {
 		t.Errorf("describe a Ring after Sets on both shards up: %d connections open, want one a shard at least", open)
 	}
+}
+
+// ringShardDownBeforeBackend returns the Ring of ringForListing, its
+// shards' servers, and a Backend made with NewFromClient after the Ring
+// marked the third shard down (its server stopped).
+func ringShardDownBeforeBackend(t *testing.T) (*goredis.Ring, []*testserver.Process, *Backend) {
+	t.Helper()
+	ring, ps := ringForListing(t)
+	ps[2].Stop(t)
+	waitRingDown(t, ring, ps[2].Addr)
+	b, err := NewFromClient(ring, WithTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return ring, ps, b
 }
