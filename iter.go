@@ -41,7 +41,35 @@ const allBatch = 100
 // removed while the listing runs may or may not be seen.
 func (d *Dict[V]) Keys(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		d.list(ctx, false, func(k string, _ V, err error) bool {
+		d.list(ctx, false, d.listBackend(ctx), func(k string, _ V, err error) bool {
+			return yield(k, err)
+		})
+	}
+}
+
+// KeysOf returns an iterator over those of the backend keys bkeys (as a
+// backend's listing gives them: backend.Keys, ParseBackendKey) that hold
+// live keys of this Dict, each yielded as Keys would yield it: keys of
+// other namespaces and of generations before the last Clear are skipped,
+// a key stored under a hash is yielded as the original key, and entries
+// that expired or are absences cached by GetOrLoad are left out (their
+// values are read, in batches, as Keys reads them). Errors are yielded as
+// Keys yields them. It lets a program that lists the backend once sort its
+// keys among several Dicts, where each Dict's Keys would list the whole
+// backend again (a memcached listing is a dump of every key the server
+// holds): memdict's CLI lists every prefix of a site this way.
+func (d *Dict[V]) KeysOf(ctx context.Context, bkeys []string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		src := func(string) iter.Seq2[string, error] {
+			return func(yield func(string, error) bool) {
+				for _, bk := range bkeys {
+					if !yield(bk, nil) {
+						return
+					}
+				}
+			}
+		}
+		d.list(ctx, false, src, func(k string, _ V, err error) bool {
 			return yield(k, err)
 		})
 	}
@@ -59,7 +87,7 @@ func (d *Dict[V]) Keys(ctx context.Context) iter.Seq2[string, error] {
 // their value are skipped.
 func (d *Dict[V]) All(ctx context.Context) iter.Seq2[Entry[V], error] {
 	return func(yield func(Entry[V], error) bool) {
-		d.list(ctx, true, func(k string, v V, err error) bool {
+		d.list(ctx, true, d.listBackend(ctx), func(k string, v V, err error) bool {
 			return yield(Entry[V]{Key: k, Value: v}, err)
 		})
 	}
@@ -71,10 +99,17 @@ type listed struct {
 	hashed    bool
 }
 
-// list calls yield with (key, value, nil) for each live key (with values
+// listBackend returns list's usual source: the backend's listing of the
+// namespace ns.
+func (d *Dict[V]) listBackend(ctx context.Context) func(ns string) iter.Seq2[string, error] {
+	return func(ns string) iter.Seq2[string, error] { return backend.Keys(ctx, d.be, ns) }
+}
+
+// list calls yield with (key, value, nil) for each live key among the
+// backend keys src yields for the Dict's current namespace (with values
 // only if withValues), (key, zero, err) for a value it cannot decode, and a
 // final ("", zero, err) for a failure, until yield returns false.
-func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, V, error) bool) {
+func (d *Dict[V]) list(ctx context.Context, withValues bool, src func(ns string) iter.Seq2[string, error], yield func(string, V, error) bool) {
 	var zero V
 	t0 := d.m.start(opList)
 	defer d.m.end(opList, t0)
@@ -168,7 +203,7 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, yield func(string, 
 		batch = batch[:0]
 		return true
 	}
-	for bk, err := range backend.Keys(ctx, d.be, vw.ns) {
+	for bk, err := range src(vw.ns) {
 		if err != nil {
 			yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
 			return

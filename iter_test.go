@@ -151,3 +151,87 @@ func ExampleDict_Keys() {
 	fmt.Println(keys)
 	// Output: [milk tea]
 }
+
+// KeysOf sorts one listing of the backend among Dicts: each yields, of the
+// backend keys it is given, its own live keys only (not its neighbours',
+// not those of a generation before its Clear), long keys as written.
+func TestKeysOf(t *testing.T) {
+	ctx := context.Background()
+	be := memory.New()
+	a := newDict[string](t, be, "a")
+	b := newDict[string](t, be, "b")
+	long := strings.Repeat("λ", 200)
+	_ = a.Put("gone", "x")
+	_ = a.Clear(ctx)
+	for _, k := range []string{"k1", "k2", long} {
+		_ = a.Put(k, "v")
+	}
+	_ = b.Put("k1", "v")
+	_ = newDict[string](t, be, "a:x").Put("k", "v")
+	var bkeys []string
+	for bk, err := range be.Keys(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		bkeys = append(bkeys, bk)
+	}
+	for _, tc := range []struct {
+		d    *memdict.Dict[string]
+		want []string
+	}{{a, []string{"k1", "k2", long}}, {b, []string{"k1"}}} {
+		var got []string
+		for k, err := range tc.d.KeysOf(ctx, bkeys) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, k)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("KeysOf of %d backend keys = %q, want %q", len(bkeys), got, tc.want)
+		}
+	}
+	// An absent key and one removed since the listing are left out.
+	_ = a.Delete("k2")
+	var got []string
+	for k, err := range a.KeysOf(ctx, append(bkeys, a.BackendKey("never"))) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	if want := []string{"k1", long}; !slices.Equal(got, want) {
+		t.Errorf("KeysOf after a Delete = %q, want %q", got, want)
+	}
+}
+
+func ExampleDict_KeysOf() {
+	ctx := context.Background()
+	be := memory.New()
+	tea, _ := memdict.New[int](be, "tea")
+	milk, _ := memdict.New[int](be, "milk")
+	_ = tea.Put("green", 3)
+	_ = milk.Put("oat", 1)
+	// List the backend once, then let each Dict pick its own keys.
+	var bkeys []string
+	for bk, err := range backend.Keys(ctx, be, "") {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		bkeys = append(bkeys, bk)
+	}
+	for _, d := range []*memdict.Dict[int]{tea, milk} {
+		for k, err := range d.KeysOf(ctx, bkeys) {
+			if err != nil {
+				fmt.Println(err)
+				break
+			}
+			fmt.Println(d.Prefix(), k)
+		}
+	}
+	// Output:
+	// tea green
+	// milk oat
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/memdict/memdict/internal/hostile"
 	"github.com/memdict/memdict/internal/testserver"
@@ -44,5 +46,57 @@ func TestHintListingBoundedOnMemcached(t *testing.T) {
 	r := runIn(t, env, "", "get", "absent")
 	if got := dumped.Load(); got > 2*hintScanKeys {
 		t.Errorf("a miss's hint made memcached dump %d keys, want at most about %d\n%v", got, hintScanKeys, r)
+	}
+}
+
+// keys without --prefix lists the backend once, however many prefixes the
+// site has: on memcached each listing is a dump of every key the server
+// holds, so a listing per prefix (as before) dumped the server 1+P times
+// (5 prefixes of 200 keys: 6,000 key lines read for 1,000 keys).
+func TestKeysAllPrefixesDumpsOnce(t *testing.T) {
+	mc := testserver.Memcached(t)
+	nc, err := net.Dial("tcp", mc.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	const prefixes, perPrefix = 5, 200
+	for p := range prefixes {
+		for i := range perPrefix {
+			fmt.Fprintf(&buf, "ms p%d:0:k%03d 1 q\r\nx\r\n", p, i)
+		}
+	}
+	buf.WriteString("mn\r\n")
+	nc.Write(buf.Bytes())
+	b := make([]byte, 64)
+	nc.Read(b)
+	nc.Close()
+	p := hostile.Start(t, mc.Addr, hostile.MemcachedFramer)
+	var dumped atomic.Int64
+	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
+		dumped.Add(int64(bytes.Count(reply, []byte("key="))))
+		return c.Write(reply)
+	}))
+	env := map[string]string{"MEMDICT_URL": "memcached://" + p.Addr()}
+	const total = prefixes * perPrefix
+	// memcached's crawl may miss keys written a moment ago: poll.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dumped.Store(0)
+		r := runIn(t, env, "", "keys")
+		lines := strings.Count(r.stdout, "\n")
+		if r.code == exitOK && lines == total {
+			if got := dumped.Load(); got > total+total/10 {
+				t.Errorf("keys without --prefix read %d dumped keys for %d keys (%d prefixes), want one dump", got, total, prefixes)
+			}
+			if !strings.Contains(r.stdout, "p3\tk199\n") {
+				t.Errorf("keys without --prefix: p3's k199 missing:\n%.300s", r.stdout)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keys without --prefix listed %d of %d keys\n%v", lines, total, r)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

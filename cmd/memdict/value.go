@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -259,31 +260,101 @@ func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(
 }
 
 // allKeys calls yield with the prefix and key of every live key of the
-// site, prefix by prefix, until yield returns false. The prefixes are
-// those the backend's key space holds (memdict.ParseBackendKey of every
-// key of the site); each is then listed as its Dict lists it, so that only
-// its current generation shows and shortened keys show as they were
-// written.
+// site until yield returns false, prefixes interleaved. It lists the
+// backend once (a memcached listing is a dump of every key the server
+// holds, a Redis one a SCAN of the whole key space), sorts the site's keys
+// by prefix (memdict.ParseBackendKey), and hands each prefix's keys, in
+// batches, to that prefix's Dict (Dict.KeysOf), so that only its current
+// generation shows and shortened keys show as they were written.
 func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) bool) error {
-	prefixes, _, err := ds.sitePrefixes(ctx, 0)
-	if err != nil {
-		return err
-	}
-	for _, p := range prefixes {
-		d, err := tool.Dict[memdict.Raw](ds.t, p, ds.plugin)
-		if err != nil {
-			return err
+	site := ds.t.SiteID()
+	dicts := map[string]*memdict.Dict[memdict.Raw]{}
+	batches := map[string][]string{}
+	pending := 0
+	stopped := false
+	var ferr error
+	// flush hands prefix's batch to its Dict; it returns false when the
+	// listing must stop (yield said so, or an error).
+	flush := func(prefix string) bool {
+		batch := batches[prefix]
+		if len(batch) == 0 {
+			return true
 		}
-		for k, err := range d.Keys(ctx) {
+		delete(batches, prefix)
+		pending -= len(batch)
+		d := dicts[prefix]
+		if d == nil {
+			if len(dicts) == allKeysDicts {
+				clear(dicts) // made again when needed: a generation read each
+			}
+			var err error
+			if d, err = tool.Dict[memdict.Raw](ds.t, prefix, ds.plugin); err != nil {
+				ferr = err
+				return false
+			}
+			dicts[prefix] = d
+		}
+		for k, err := range d.KeysOf(ctx, batch) {
 			if err != nil {
-				return err
+				ferr = err
+				return false
 			}
-			if !yield(p, k) {
-				return nil
+			if !yield(prefix, k) {
+				stopped = true
+				return false
 			}
 		}
+		return true
 	}
-	return nil
+	err := listRaw(ctx, ds.be, siteHead(ds), func(bk string) bool {
+		pk, err := memdict.ParseBackendKey(bk)
+		if err != nil || pk.SiteID != site {
+			return true // another site, memdict's metadata, or not memdict's
+		}
+		batches[pk.Prefix] = append(batches[pk.Prefix], bk)
+		pending++
+		if len(batches[pk.Prefix]) == allKeysBatch {
+			return flush(pk.Prefix)
+		}
+		if pending >= allKeysPending {
+			// Many prefixes with a few keys each: hand them all over
+			// rather than hold the listing in memory.
+			for p := range batches {
+				if !flush(p) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if err != nil || ferr != nil || stopped {
+		return cmp.Or(ferr, err)
+	}
+	for p := range batches {
+		if !flush(p) {
+			break
+		}
+	}
+	return ferr
+}
+
+// The bounds of allKeys: keys handed to a Dict at a time, keys held before
+// every prefix's batch is handed over, and Dicts kept.
+const (
+	allKeysBatch   = 100
+	allKeysPending = 10_000
+	allKeysDicts   = 1024
+)
+
+// siteHead returns the start of the backend keys of ds's site, for the
+// backend's listing: "" when keys do not start with the site's id.
+func siteHead(ds *dictSet) string {
+	if ds.t.SiteID() != "" {
+		if ns, _, ok := strings.Cut(ds.d.BackendKey(""), ":"); ok && !strings.HasPrefix(ns, "#") {
+			return ns + ":"
+		}
+	}
+	return ""
 }
 
 // sitePrefixes returns, sorted, the prefixes of the site's keys that the
@@ -294,12 +365,7 @@ func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) b
 // listing was read to its end.
 func (ds *dictSet) sitePrefixes(ctx context.Context, limit int) (prefixes []string, complete bool, err error) {
 	site := ds.t.SiteID()
-	head := "" // the start of the site's keys, for the backend's listing
-	if site != "" {
-		if ns, _, ok := strings.Cut(ds.d.BackendKey(""), ":"); ok && !strings.HasPrefix(ns, "#") {
-			head = ns + ":"
-		}
-	}
+	head := siteHead(ds)
 	if limit > 0 && holdsMore(ctx, ds.be, limit) {
 		// memcached's listing dumps every key the server holds before
 		// its first is read: a bounded look must not ask for it.
