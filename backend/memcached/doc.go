@@ -382,8 +382,10 @@
 // the reply to its hello, which says the run. Tokens stay valid across
 // reconnections to the same run and between Clients. Through the text
 // protocol (servers without meta commands), and with servers that do not
-// answer "stats", tokens are the bare CAS values; behind a proxy, the run
-// is the proxy's.
+// answer "stats" (an error line in its place, ERROR, CLIENT_ERROR or
+// SERVER_ERROR, as from a proxy that does not implement it: the
+// connection goes on without the key), tokens are the bare CAS values;
+// behind a proxy, the run is the proxy's.
 //
 // # Leases
 //

@@ -721,7 +721,8 @@ func readHello(br *bufio.Reader, r *request) error {
 
 // readSettings reads the reply to "stats settings": the server's
 // item_size_max and whether CAS is enabled. A server that does not know
-// the command (ERROR, CLIENT_ERROR) gets the defaults. An item_size_max
+// the command (ERROR, CLIENT_ERROR) or will not answer it (SERVER_ERROR:
+// a proxy that does not implement it) gets the defaults. An item_size_max
 // that is not a number from 1 to maxItemSizeMax is ignored, as if the
 // server had not said it (no memcached can run with it): the size check of
 // writes then uses WithItemSizeMax. Whatever it says, the item_size_max
@@ -737,7 +738,7 @@ func readSettings(br *bufio.Reader) (serverInfo, error) {
 		if bytes.Equal(line, lineEND) {
 			return info, nil
 		}
-		if first && (bytes.HasPrefix(line, prefixError) || bytes.HasPrefix(line, prefixClient)) {
+		if first && isErrorLine(line) {
 			return info, nil // settings not available: defaults
 		}
 		rest, found := bytes.CutPrefix(line[:len(line)-2], []byte("STAT "))
@@ -758,9 +759,12 @@ func readSettings(br *bufio.Reader) (serverInfo, error) {
 
 // readBoot reads the reply to "stats" and returns the bootKey of the
 // server's run: the key its CAS values are XORed with (see conn.boot). A
-// server that does not know the command (ERROR, CLIENT_ERROR), or does
+// server that does not know the command (ERROR, CLIENT_ERROR), will not
+// answer it (SERVER_ERROR: a proxy that does not implement it), or does
 // not say its pid, time and uptime, gets 0: its CAS values are passed
-// as they are.
+// as they are, as over the text protocol, and a token read before a
+// restart of such a server is not told from one read after (see bootKey).
+// Its connection goes on: failing it would make the server unusable.
 func readBoot(br *bufio.Reader) (uint64, error) {
 	var pid, now, uptime uint64
 	var seen int
@@ -775,7 +779,7 @@ func readBoot(br *bufio.Reader) (uint64, error) {
 			}
 			return bootKey(pid, now-uptime), nil
 		}
-		if first && (bytes.HasPrefix(line, prefixError) || bytes.HasPrefix(line, prefixClient)) {
+		if first && isErrorLine(line) {
 			return 0, nil // stats not available: CAS values untranslated
 		}
 		rest, found := bytes.CutPrefix(line[:len(line)-2], []byte("STAT "))
@@ -799,6 +803,14 @@ func readBoot(br *bufio.Reader) (uint64, error) {
 			seen++
 		}
 	}
+}
+
+// isErrorLine reports whether line, the first of the reply to one of the
+// hello's stats commands, is an error line in place of the statistics:
+// ERROR, CLIENT_ERROR or SERVER_ERROR, with or without a message. The
+// server answered, and the connection is in step.
+func isErrorLine(line []byte) bool {
+	return bytes.HasPrefix(line, prefixError) || bytes.HasPrefix(line, prefixClient) || bytes.HasPrefix(line, prefixServer)
 }
 
 // bootKey returns the key that the CAS values of a server's run are
