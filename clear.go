@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/internal/keyspace"
@@ -32,8 +31,18 @@ const maxClearAttempts = 100
 // missing, and raises a generation older than its own (written back by a
 // Dict that had not yet seen the Clear), so the Dicts that run converge
 // within a refresh on the newest. A Dict made while the key is missing,
-// before any Dict that knows it has written it back, reads generation 0:
-// the entries written before the first Clear, until their TTL.
+// before any Dict that knows it has written it back, stores a new
+// generation (the time in Unix seconds), not generation 0, which would
+// show the entries written before the first Clear: its entries are all
+// misses, and the Dicts that knew the lost generation take the new one
+// within a refresh. The same holds for a namespace that never had a Clear
+// and whose entries were written at generation 0 by an earlier release,
+// which stored no generation until the first Clear: they are missed once.
+// Only if a generation that Clears left is ahead of the new Dict's clock
+// (Clears faster than one a second, one in the second the namespace's
+// generation was first stored, or one made on a clock ahead) may it store
+// that generation again, until a Dict that knew the lost one raises it
+// back.
 //
 // Clear returns an error if the backend fails, or one wrapping
 // ErrCASConflict if the generation cannot be moved after many
@@ -63,7 +72,6 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 	b.timeout, b.own = d.callTimeout()
 	b.begin() // a read and a compare-and-swap, or more
 	for range maxClearAttempts {
-		now := uint64(time.Now().Unix())
 		it, err := d.be.Get(b.next(), mk)
 		switch {
 		case err == nil:
@@ -72,7 +80,7 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 				// Overwrite garbage with a fresh generation.
 				old = known
 			}
-			gen := max(old+1, known+1, now)
+			gen := newGen(max(old, known))
 			err = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), CAS: it.CAS})
 			if err == nil {
 				d.install(s, gen)
@@ -80,7 +88,7 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 				return nil
 			}
 		case errors.Is(err, backend.ErrNotFound):
-			gen := max(known+1, now)
+			gen := newGen(known)
 			err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
 			if err == nil {
 				d.install(s, gen)
@@ -98,7 +106,8 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 }
 
 // Generation returns the namespace generation the Dict currently uses
-// (see Clear), reading it from the backend if it has none yet. Its error
+// (see Clear), reading it from the backend if it has none yet (and
+// storing a new one there if the backend holds none). Its error
 // is an *OpError with Op "generation" and no Key, whose message names the
 // Dict's prefix and the server.
 func (d *Dict[V]) Generation(ctx context.Context) (uint64, error) {
@@ -128,8 +137,8 @@ type genError struct {
 	cause  error  // the backend's error
 	clean  string // cause's message without the generation key; may be ""
 	// keyServer returns the server a Dict key lives on under the
-	// generation last known (0 if none: an absent generation key means 0),
-	// or "" if the backend cannot tell.
+	// generation last known (0 if none: a guess, the generation being
+	// what could not be read), or "" if the backend cannot tell.
 	keyServer func(key string) string
 }
 

@@ -27,9 +27,9 @@ import (
 // Every backend key of a Dict holds a generation number between the prefix
 // and the key (<site>:<prefix>:<gen>:<key>). The current generation of a
 // (site, prefix) lives in the backend under keyspace.MetaKey(site, prefix,
-// "gen"), as decimal text; an absent key means generation 0. Clear moves it
-// to a new number, so that every key written before becomes unreachable at
-// once; those entries age out by their TTL or the server's eviction.
+// "gen"), as decimal text. Clear moves it to a new number, so that every
+// key written before becomes unreachable at once; those entries age out by
+// their TTL or the server's eviction.
 //
 // A Dict keeps the generation it read in its view and reads it again when a
 // timer, armed for Settings.GenerationRefresh when the view is made, marks
@@ -44,6 +44,23 @@ import (
 // and one that finds an older generation there raises it to its own (one
 // written back by a Dict that had not yet seen a Clear): a generation never
 // goes back.
+//
+// A Dict that knows no generation and finds the key absent does not take
+// generation 0: the key may be one lost while the values of the
+// generations before survive on other servers, and generation 0 holds
+// those written before the first Clear. It adds a new generation, the
+// time in Unix seconds (later than any generation a Clear made before,
+// unless one was ahead of this clock: Clears faster than one a second, or
+// on a clock ahead), and uses it once stored, or the one another Dict's
+// add stored first; the Dicts that knew the lost generation take the new
+// one at their next refresh, or raise it back to theirs if it is older.
+// The cost is one miss of each entry of the namespace after its key is
+// lost, and also on the first use of a namespace that never had a Clear
+// and whose entries an earlier release of memdict wrote at generation 0
+// (it stored a generation only at the first Clear): nothing tells such a
+// namespace from one whose key was lost after a Clear (the data keys of
+// other generations could, but finding them takes a listing of the
+// server's keys, not a lookup).
 
 // view is what a Dict derives from one version of its settings and one
 // namespace generation. Views are immutable but for stale, which a timer
@@ -249,42 +266,79 @@ func (d *Dict[V]) install(s *Settings, gen uint64) *view {
 }
 
 // readGen reads the generation for s, within the call's bound b. If the
-// key is absent and the Dict knows a generation, it writes that one back
-// (best effort); if the key holds an older generation than the Dict
-// knows, it raises it to that one (best effort, with compare-and-swap).
+// key holds an older generation than the Dict knows, it raises it to that
+// one (best effort, with compare-and-swap).
 //
 // An older generation is one written back by a Dict that had not yet seen
 // a Clear when the key was lost (an eviction, a restart, a memcached
-// server ejected or flushed on its return): a generation never goes back
-// for the Dict that knows the later one (install), and without the raise
-// the stored one stayed the one before the Clear for good, so that every
-// other Dict, and every new one, read the values the Clear had dropped.
+// server ejected or flushed on its return), or one added by a new Dict
+// meanwhile (below) from a clock behind the Clear's: a generation never
+// goes back for the Dict that knows the later one (install), and without
+// the raise the stored one stayed the one before the Clear for good, so
+// that every other Dict, and every new one, read the values the Clear had
+// dropped.
+//
+// If the key is absent (a miss, not a failed read), readGen creates it
+// with an add. A Dict that knows a generation writes that one back (best
+// effort: on a failure it goes on with it and tries again at its next
+// refresh). A Dict that knows none writes a new one, the time in Unix
+// seconds as Clear makes it, and uses it only once it is stored: the
+// absent key may be one lost after a Clear, whose generation 0 still
+// holds the values the Clear dropped, on servers that kept them. When
+// another Dict's add wins, readGen takes what it stored, raised as above.
 func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (uint64, error) {
 	mk := d.metaKey(s)
-	it, err := d.be.Get(b.next(), mk)
-	switch {
-	case err == nil:
-		gen, err := parseGen(it.Value)
-		if err != nil || gen >= known {
-			return gen, err
+	for range maxGenAdds {
+		it, err := d.be.Get(b.next(), mk)
+		switch {
+		case err == nil:
+			gen, err := parseGen(it.Value)
+			if err != nil || gen >= known {
+				return gen, err
+			}
+			// A conflict means the key moved meanwhile (a Clear, another
+			// raise): the next read takes whatever it now holds.
+			_ = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10), CAS: it.CAS})
+			return known, nil
+		case !errors.Is(err, backend.ErrNotFound):
+			return 0, d.genErr(s, known, mk, b.check(err))
 		}
-		// A conflict means the key moved meanwhile (a Clear, another
-		// raise): the next read takes whatever it now holds.
-		_ = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10), CAS: it.CAS})
+		gen := known
+		if gen == 0 {
+			gen = newGen(0)
+		}
+		err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
+		switch {
+		case err == nil:
+			return gen, nil
+		case errors.Is(err, backend.ErrNotStored):
+			// Someone else wrote one meanwhile: read theirs.
+		case known != 0:
+			return known, nil
+		default:
+			// Generation 0 would be the one the key may have lost, and a
+			// generation of this Dict's own, not stored, one no other
+			// Dict shares.
+			return 0, d.genErr(s, known, mk, b.check(err))
+		}
+	}
+	// The key kept appearing to the add and vanishing to the read.
+	if known != 0 {
 		return known, nil
-	case !errors.Is(err, backend.ErrNotFound):
-		return 0, d.genErr(s, known, mk, b.check(err))
-	case known == 0:
-		return 0, nil
 	}
-	err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10)})
-	if errors.Is(err, backend.ErrNotStored) {
-		// Someone else wrote one meanwhile: take theirs.
-		if it, err := d.be.Get(b.next(), mk); err == nil {
-			return parseGen(it.Value)
-		}
-	}
-	return known, nil
+	return 0, d.genErr(s, known, mk, fmt.Errorf("%w: the namespace generation kept vanishing after %d adds", ErrCASConflict, maxGenAdds))
+}
+
+// maxGenAdds bounds readGen's attempts to read back a generation key that
+// another Dict added while it found none.
+const maxGenAdds = 3
+
+// newGen returns a new generation after old: the time in Unix seconds, or
+// old+1 if that is not later. A generation lost with its key is one from
+// before, so that a new generation of a later second is none of the
+// generations whose values may still be stored.
+func newGen(old uint64) uint64 {
+	return max(old+1, uint64(time.Now().Unix()))
 }
 
 func parseGen(b []byte) (uint64, error) {

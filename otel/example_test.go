@@ -29,8 +29,12 @@ func Example() {
 	for _, s := range spans.Ended() {
 		fmt.Println(s.SpanKind(), s.Name())
 	}
+	// The first two client spans read the Dict's namespace generation and
+	// store one (a new namespace has none).
+
 	// Output:
 	// client get
+	// client add
 	// client set
 	// internal put users
 	// client get

@@ -143,9 +143,10 @@ func TestSpans(t *testing.T) {
 	if got, want := strings.Join(dict, ", "), "get users miss, put users ok, get users hit, get users hit"; got != want {
 		t.Errorf("Dict spans: %s, want %s", got, want)
 	}
-	// The namespace generation is read once; the near cache tries to
-	// register; then a get, a set, a get.
-	if got, want := strings.Join(calls, " "), "get track get set get"; got != want {
+	// The namespace generation is read once, and stored (a new namespace
+	// has none); the near cache tries to register; then a get, a set, a
+	// get.
+	if got, want := strings.Join(calls, " "), "get add track get set get"; got != want {
 		t.Errorf("backend spans: %s, want %s", got, want)
 	}
 	last := spans[len(spans)-1]

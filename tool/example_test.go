@@ -218,7 +218,9 @@ func ExampleWithMiddleware() {
 	defer t.Close()
 	prices, _ := tool.Dict[int](t, "prices", "")
 	_ = prices.PutMulti(context.Background(), map[string]int{"tea": 350, "coffee": 280})
-	fmt.Println(calls) // the read of the Dict's namespace generation, then one batched write
+	// The read of the Dict's namespace generation, the add of one (a new
+	// namespace has none yet), then one batched write.
+	fmt.Println(calls)
 	// Output:
-	// [get setmulti]
+	// [get add setmulti]
 }

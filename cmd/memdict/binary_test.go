@@ -163,13 +163,14 @@ func TestBinaryAgainstServers(t *testing.T) {
 		t.Errorf("keys = %q, want %q", keys, want)
 	}
 
+	// Six values, and the generation keys of shop and elsewhere.
 	r = c.must(exitOK, "", "stats")
-	if !strings.Contains(r.stdout, "server "+mc.Addr) || !strings.Contains(r.stdout, "items:     6") || !strings.Contains(r.stdout, "/ 64.0 MiB") {
+	if !strings.Contains(r.stdout, "server "+mc.Addr) || !strings.Contains(r.stdout, "items:     8") || !strings.Contains(r.stdout, "/ 64.0 MiB") {
 		t.Errorf("stats:\n%s", r.stdout)
 	}
 	r = c.must(exitOK, "", "stats", "--json")
 	var sums []summary
-	if err := json.Unmarshal([]byte(r.stdout), &sums); err != nil || len(sums) != 1 || sums[0].Items != 6 || sums[0].Hits <= 0 {
+	if err := json.Unmarshal([]byte(r.stdout), &sums); err != nil || len(sums) != 1 || sums[0].Items != 8 || sums[0].Hits <= 0 {
 		t.Errorf("stats --json: %s (%v)", r.stdout, err)
 	}
 	if r := c.must(exitOK, "", "stats", "--all"); !strings.Contains(r.stdout, "curr_connections") {
