@@ -329,15 +329,34 @@
 // configured: the ring hashes the name, never an address, so a server
 // whose name resolves to a new address keeps its place on the ring and no
 // key moves. Its new connections go to the new address; each connection to
-// an address the name no longer gives takes no new request and is closed
-// once the requests on it are answered, so that no call fails because of
-// the move. A server marked down when its address changes is probed by
-// the next call. A failed lookup keeps the addresses known. A name that
-// resolves to several addresses is one server reachable at each of them,
-// tried in order (as net.Dial does), not several servers: list every
-// server in the URL. TLS connections verify the configured name. Without
+// an address the name no longer gives (one whose connect began before the
+// change included) takes no new request and is closed once the requests
+// on it are answered, so that no call fails because of the move. A server
+// marked down when its address changes is probed by the next call. A
+// failed lookup keeps the addresses known. A name that resolves to
+// several addresses is one server reachable at each of them, tried in
+// order (as net.Dial does), not several servers: list every server in the
+// URL. TLS connections verify the configured name. Without
 // resolve_interval each connect asks the system resolver, as net.Dial
 // does, and a connection stays on the address it reached until it fails.
+//
+// What the new address holds is served as it is: the driver does not
+// flush it, as it cannot tell a replacement that took the old server's
+// items over from an empty one or from one that ran all along. So reads
+// may be stale across a move in three windows. While a name moves from A
+// to B, a call queued on a connection to A before the lookup is still
+// answered by A (for up to the timeout) while later calls go to B.
+// Between lookups each Client uses the addresses it last saw, and
+// Clients look up at different times: for up to resolve_interval (plus
+// the resolver's own caching) one process may read and write a key on A
+// while another does on B. And a name that moves back to A while A kept
+// running finds there the values it held before the first move: what was
+// written on B meanwhile is not there, and A's older values are read
+// again until they are overwritten or expire (write v1 with the name on
+// A, move it to B, write v2 there and read it back, move it back to A:
+// a Get returns v1). Give a name a new address only with a server that is
+// empty or holds current values (a restarted memcached, or one flushed,
+// as auto-eject flushes a server before it takes it back).
 //
 // # Optional abilities
 //

@@ -411,6 +411,16 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 		p.c.testPoint("dialed")
 		d.cn = newConn(p, s, nc, hello, boot)
 		s.cn.Store(d.cn)
+		// The server's name may have resolved elsewhere while this
+		// connected, and the resolver retired the slots' connections
+		// before this one was stored: retire it now, as the resolver
+		// would at its next lookup, so that no call reads the old
+		// address's values meanwhile. (The resolver stores the new
+		// addresses before it looks at the slots: one of the two sees
+		// the other.)
+		if to := p.n.dialTo.Load(); to != nil && !slices.Contains(*to, nc.RemoteAddr().String()) {
+			p.retire(d.cn)
+		}
 	}
 	d.err = err
 	s.dial = nil
@@ -449,20 +459,26 @@ func (p *pool) connect() (nc net.Conn, hello bool, boot uint64, err error) {
 func (p *pool) retireUnless(to []string) {
 	for i := range p.slots {
 		if cn := p.slots[i].cn.Load(); cn != nil && !slices.Contains(to, cn.nc.RemoteAddr().String()) {
-			p.retiredMu.Lock()
-			if p.retired == nil {
-				p.retired = make(map[*conn]struct{})
-			}
-			for r := range p.retired {
-				if r.dead.Load() { // failed meanwhile (its calls timed out)
-					delete(p.retired, r)
-				}
-			}
-			p.retired[cn] = struct{}{}
-			p.retiredMu.Unlock()
-			cn.retire()
+			p.retire(cn)
 		}
 	}
+}
+
+// retire retires cn (see conn.retire), keeping it in p.retired until it
+// is closed.
+func (p *pool) retire(cn *conn) {
+	p.retiredMu.Lock()
+	if p.retired == nil {
+		p.retired = make(map[*conn]struct{})
+	}
+	for r := range p.retired {
+		if r.dead.Load() { // failed meanwhile (its calls timed out)
+			delete(p.retired, r)
+		}
+	}
+	p.retired[cn] = struct{}{}
+	p.retiredMu.Unlock()
+	cn.retire()
 }
 
 // close closes every connection of the pool.
@@ -713,13 +729,19 @@ func (cn *conn) wakeWriter() {
 	}
 }
 
-// enqueue queues r to be written. It fails if the connection is dead.
+// enqueue queues r to be written. It fails if the connection is dead, or
+// with errRetired if it is retired: a caller that got it from a dial that
+// the resolver overtook must not send r to the old address.
 func (cn *conn) enqueue(r *request) error {
 	cn.mu.Lock()
 	if cn.err != nil {
 		err := cn.err
 		cn.mu.Unlock()
 		return err
+	}
+	if cn.retired.Load() {
+		cn.mu.Unlock()
+		return errRetired
 	}
 	cn.enqueueLocked(r)
 	return nil
@@ -1212,6 +1234,10 @@ func (cn *conn) submit(ctx context.Context, r *request) (direct, alone bool, _ e
 		err := cn.err
 		cn.mu.Unlock()
 		return false, false, err
+	}
+	if cn.retired.Load() { // as in enqueue
+		cn.mu.Unlock()
+		return false, false, errRetired
 	}
 	busy := cn.writing || cn.direct || len(cn.pending) > 0 || cn.head != len(cn.inflight)
 	if busy || r.kind >= kindGetMulti || len(r.value) > directMax ||

@@ -21,7 +21,12 @@ import (
 // When a name's addresses change, new connections go to the new ones,
 // and each connection to an address no longer listed takes no new
 // request and is closed once the requests on it are answered (retire), so
-// no call fails because of the move. A server marked down is probed at
+// no call fails because of the move. A connect that began before the
+// change and reached an old address is retired as soon as it is stored
+// (pool.dialSlot), not at the next lookup: until then it would serve the
+// old address's values. What the new address holds is served as it is,
+// never flushed: see "Discovery" in the package documentation for the
+// stale reads that allows. A server marked down is probed at
 // the next call (its new address may answer). A lookup that fails keeps
 // the addresses known, and the next interval tries again.
 

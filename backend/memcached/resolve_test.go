@@ -206,3 +206,86 @@ func TestResolveIntervalURL(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveDialDuringMove: a connection whose dial began before the
+// server's name moved, and reached the old address after the resolver
+// had retired the old connections, must take no call: a.test moves from
+// 127.0.0.2 to 127.0.0.1 and back while a connect to 127.0.0.1 is under
+// way, and the resolver then stays quiet (a long resolve interval). Both
+// memcached hold the key, with different values: the one on 127.0.0.1
+// is what a.test held before it moved away, older than the value written
+// on 127.0.0.2 since. Every read must come from 127.0.0.2, as the name
+// says, not from the old server through the late connection (it read
+// "old" before the fix, until the next lookup).
+func TestResolveDialDuringMove(t *testing.T) {
+	oldA := testserver.Memcached(t)
+	port := oldA.Port
+	_ = memcachedAt(t, "127.0.0.2", port)
+	dns := &fakeDNS{hosts: map[string][]string{}}
+	dns.set("a.test", "127.0.0.2")
+	var hold atomic.Bool // lookups wait while set: the resolver is quiet
+	release := make(chan struct{})
+	lookup := func(ctx context.Context, host string) ([]string, error) {
+		if hold.Load() {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return dns.lookup(ctx, host)
+	}
+	var armed atomic.Bool
+	var moved atomic.Bool
+	hook := func(where string) {
+		if where != "dialed" || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		// The connect reached 127.0.0.1; the name moves back to
+		// 127.0.0.2 and the resolver retires what it finds before this
+		// connection is stored.
+		dns.set("a.test", "127.0.0.2")
+		n := dns.lookups.Load()
+		for dns.lookups.Load() < n+2 {
+			time.Sleep(time.Millisecond)
+		}
+		hold.Store(true)
+		moved.Store(true)
+	}
+	name := fmt.Sprintf("a.test:%d", port)
+	c, err := memcached.New([]string{name}, memcached.WithConns(1), memcached.WithTimeout(2*time.Second),
+		memcached.WithResolveInterval(5*time.Millisecond), memcached.WithResolver(lookup),
+		memcached.WithTestHook(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(release); c.Close() })
+	for dns.lookups.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	// A first connection, to 127.0.0.2: the server is known to speak the
+	// meta protocol, so the next connect sends its hello ahead of the
+	// first request.
+	setValue(t, c, "k", "new", 0)
+	rawCommand(t, oldA.Addr, "set k 0 0 3\r\nold\r\n", "STORED\r\n")
+
+	// a.test moves to 127.0.0.1: the connection to 127.0.0.2 is retired.
+	dns.set("a.test", "127.0.0.1")
+	n := dns.lookups.Load()
+	for dns.lookups.Load() < n+2 {
+		time.Sleep(time.Millisecond)
+	}
+	armed.Store(true)
+	for i := range 3 {
+		it, err := c.Get(context.Background(), "k")
+		if err != nil {
+			t.Fatalf("Get %d after the move back: %v", i, err)
+		}
+		if !moved.Load() {
+			t.Fatal("the connect was not raced with the move")
+		}
+		if string(it.Value) != "new" {
+			t.Fatalf("Get %d after a.test moved back to 127.0.0.2 read %q from the old server 127.0.0.1, not %q", i, it.Value, "new")
+		}
+	}
+}
