@@ -308,9 +308,11 @@
 // keys, which become stale once that server is back, and would be served
 // again if it left again. So a write on a stand-in gets a TTL of at most
 // auto_eject_ttl (one minute by default; as mcrouter's failover_exptime),
-// and a server that came back is not taken out again before auto_eject_ttl
-// has passed (its keys fail fast meanwhile): by then every such value has
-// expired.
+// and a server that came back is not taken out again before every such
+// value has expired (its keys fail fast meanwhile): auto_eject_ttl,
+// rounded up to whole seconds, one more second (memcached's clock: see
+// TTLs) and the timeout (a write that picked the stand-in just before the
+// server came back) after its return.
 //
 // flush_all drops every item of the server, memdict's and any other
 // program's: auto-eject is for pools of memcached servers that memdict's

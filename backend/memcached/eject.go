@@ -35,8 +35,9 @@ import (
 // server is back and its keys are written there, and would be served
 // again if it left again. So every write on a stand-in gets a TTL of at
 // most auto_eject_ttl (as mcrouter's failover_exptime), and a server
-// that came back is not ejected again before auto_eject_ttl has passed:
-// by then every such value has expired.
+// that came back is not ejected again before every such value has
+// expired (standInLife: auto_eject_ttl in memcached's whole seconds,
+// rounded up, one more second for its clock, and the timeout).
 //
 // The flush drops every item of the server, memdict's and any other
 // program's: auto-eject is for pools of memcached servers that memdict's
@@ -97,7 +98,7 @@ func (c *Client) watch(n *node) {
 
 // eject takes n out of the ring if it may be: it returns 0 if it did (or
 // n is no longer down), or how long until it may be (the time left of
-// auto_eject_ttl since n came back; retry_interval while n is the last
+// standInLife since n came back; retry_interval while n is the last
 // server in the ring).
 func (c *Client) eject(n *node) time.Duration {
 	c.ringMu.Lock()
@@ -106,7 +107,7 @@ func (c *Client) eject(n *node) time.Duration {
 		return 0
 	}
 	if ret := n.returned.Load(); ret != 0 {
-		if wait := time.Until(time.Unix(0, ret).Add(c.cfg.autoEjectTTL)); wait > 0 {
+		if wait := time.Until(time.Unix(0, ret).Add(c.standInLife())); wait > 0 {
 			return wait
 		}
 	}
@@ -157,6 +158,32 @@ func (c *Client) rebuild() {
 		return
 	}
 	c.ring.Store(newRing(live, len(c.nodes)-len(live), c.hash))
+}
+
+// standInLife is how long after a server came back a value written on a
+// stand-in for one of its keys may still be there: memcached keeps an
+// item written with auto_eject_ttl (standInTTL) for that many whole
+// seconds, rounded up, and one more (see expiration), up to a second
+// longer than auto_eject_ttl; and a write that picked the stand-in before
+// the server came back lands there up to a timeout later. The server is
+// not ejected again before (eject): else the stand-in would serve such a
+// value again, older than those written on the server since (with
+// auto_eject_ttl=10ms a value lives one to two seconds, and a server
+// ejected again 10ms after its return met the stand-in's value).
+func (c *Client) standInLife() time.Duration {
+	const most = time.Duration(1<<63 - 1)
+	secs := c.cfg.autoEjectTTL / time.Second
+	if c.cfg.autoEjectTTL%time.Second != 0 {
+		secs++
+	}
+	if secs >= most/time.Second-1 {
+		return most
+	}
+	life := (secs + 1) * time.Second
+	if life > most-c.cfg.timeout {
+		return most
+	}
+	return life + c.cfg.timeout
 }
 
 // standInTTL returns the TTL for a write of key on n: ttl, or at most

@@ -373,3 +373,38 @@ func TestAutoEjectOff(t *testing.T) {
 		t.Fatalf("Set of a key of the dead server: %v, want unavailable", err)
 	}
 }
+
+// TestAutoEjectStandInOutlived: a server that came back is not ejected
+// again while a value written on a stand-in for one of its keys may still
+// live there. With auto_eject_ttl=10ms a value written on the stand-in
+// gets exptime 2 (whole seconds, rounded up, and one more for memcached's
+// clock): it lives one to two seconds. The server came back and was
+// ejected again a few hundred milliseconds later, 10ms after its return,
+// and the stand-in served that value again, older than the one written
+// on the server in between. Now the server stays in until every such
+// value has expired (the TTL in memcached's whole seconds, plus the
+// timeout for a write that picked the stand-in before the return).
+func TestAutoEjectStandInOutlived(t *testing.T) {
+	procs, c, _ := ejectClient(t, 10, memcached.WithAutoEjectTTL(10*time.Millisecond),
+		memcached.WithRetryInterval(50*time.Millisecond), memcached.WithTimeout(300*time.Millisecond))
+	victim := procs[0].Addr
+	onVictim := keysOn(c, victim, 50)
+	k := onVictim[0]
+	procs[0].Stop(t)
+	markDown(t, c, victim, onVictim)
+	setValue(t, c, k, "stand-in", 0)
+	procs[0].Restart(t)
+	waitBack(t, c, victim, k)
+	setValue(t, c, k, "fresh", 0)
+	wantValue(t, c, k, "fresh", "the key once its server is back")
+	procs[0].Stop(t)
+	markDown(t, c, victim, onVictim)
+	it, err := c.Get(context.Background(), k)
+	switch {
+	case err == nil && string(it.Value) == "stand-in":
+		t.Fatalf("%s, ejected again, reads %q from the stand-in %s: the value written there before the server came back, older than %q",
+			k, it.Value, c.ServerFor(k), "fresh")
+	case err != nil && !errors.Is(err, backend.ErrNotFound):
+		t.Fatalf("Get %s with its server ejected again: %v", k, err)
+	}
+}

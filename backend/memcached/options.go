@@ -169,9 +169,11 @@ func WithAutoEject(on bool) Option { return func(c *config) { c.autoEject = on }
 
 // WithAutoEjectTTL bounds the TTL of a write made, with auto-eject, on a
 // server that stands in for an ejected one (default DefaultAutoEjectTTL,
-// one minute), and is how long after a server comes back it can be
-// ejected again (its keys fail fast meanwhile): so no value written on a
-// stand-in outlives the next ejection. URL parameter: auto_eject_ttl.
+// one minute), and with it how long after a server comes back it can be
+// ejected again (its keys fail fast meanwhile): d rounded up to whole
+// seconds, one second more for memcached's clock, and the timeout, so no
+// value written on a stand-in outlives the next ejection. URL parameter:
+// auto_eject_ttl.
 func WithAutoEjectTTL(d time.Duration) Option { return func(c *config) { c.autoEjectTTL = d } }
 
 // WithResolveInterval makes the Client resolve the host names of its
