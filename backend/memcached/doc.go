@@ -338,9 +338,15 @@
 // failed lookup keeps the addresses known. A name that resolves to
 // several addresses is one server reachable at each of them, tried in
 // order (as net.Dial does), not several servers: list every server in the
-// URL. TLS connections verify the configured name. Without
-// resolve_interval each connect asks the system resolver, as net.Dial
-// does, and a connection stays on the address it reached until it fails.
+// URL. Its addresses must be the same memcached (an IPv4 and an IPv6
+// address of one host, say): a name that lists several memcached, as a
+// headless service lists its pods, has each connection on the first
+// address that took its connect, so that once one connect fails over to
+// the second address the same key is read and written on either, at
+// random, until those connections fail. TLS connections verify the
+// configured name. Without resolve_interval each connect asks the system
+// resolver, as net.Dial does, and a connection stays on the address it
+// reached until it fails.
 //
 // What the new address holds is served as it is: the driver does not
 // flush it, as it cannot tell a replacement that took the old server's
