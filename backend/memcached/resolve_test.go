@@ -207,50 +207,85 @@ func TestResolveIntervalURL(t *testing.T) {
 	}
 }
 
-// TestResolveDialDuringMove: a connection whose dial began before the
+// TestResolveDialDuringMove: a connection whose connect began before the
 // server's name moved, and reached the old address after the resolver
-// had retired the old connections, must take no call: a.test moves from
-// 127.0.0.2 to 127.0.0.1 and back while a connect to 127.0.0.1 is under
-// way, and the resolver then stays quiet (a long resolve interval). Both
-// memcached hold the key, with different values: the one on 127.0.0.1
-// is what a.test held before it moved away, older than the value written
-// on 127.0.0.2 since. Every read must come from 127.0.0.2, as the name
-// says, not from the old server through the late connection (it read
-// "old" before the fix, until the next lookup).
+// had retired the old connections, must take no call. Two memcached on
+// 127.0.0.1 and 127.0.0.2 hold the key with different values; a.test
+// moves from one to the other while a connect to the first is under way,
+// and the resolver then stays quiet (a long resolve interval). Every read
+// must come from the address the name gives: it came from the old one
+// through the late connection, until the next lookup. A GetMulti connects
+// first and queues its request apart, on a new connection if the first
+// was retired meanwhile: there the name moves back during that second
+// connect too.
 func TestResolveDialDuringMove(t *testing.T) {
-	oldA := testserver.Memcached(t)
-	port := oldA.Port
+	for _, tc := range []struct {
+		call  string
+		moves int // connects during which a.test moves to the other address
+	}{{"Get", 1}, {"GetMulti", 2}} {
+		t.Run(tc.call, func(t *testing.T) { resolveDialDuringMove(t, tc.call, tc.moves) })
+	}
+}
+
+// resolveDialDuringMove is TestResolveDialDuringMove for one call.
+func resolveDialDuringMove(t *testing.T, call string, moves int) {
+	one := testserver.Memcached(t)
+	port := one.Port
 	_ = memcachedAt(t, "127.0.0.2", port)
 	dns := &fakeDNS{hosts: map[string][]string{}}
 	dns.set("a.test", "127.0.0.2")
-	var hold atomic.Bool // lookups wait while set: the resolver is quiet
-	release := make(chan struct{})
+	// While gate is not nil, lookups wait for it: the resolver is quiet.
+	var gateMu sync.Mutex
+	var gate chan struct{}
+	setGate := func(closed bool) {
+		gateMu.Lock()
+		defer gateMu.Unlock()
+		if closed && gate == nil {
+			gate = make(chan struct{})
+		} else if !closed && gate != nil {
+			close(gate)
+			gate = nil
+		}
+	}
 	lookup := func(ctx context.Context, host string) ([]string, error) {
-		if hold.Load() {
+		gateMu.Lock()
+		g := gate
+		gateMu.Unlock()
+		if g != nil {
 			select {
-			case <-release:
+			case <-g:
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
 		return dns.lookup(ctx, host)
 	}
-	var armed atomic.Bool
-	var moved atomic.Bool
-	hook := func(where string) {
-		if where != "dialed" || !armed.CompareAndSwap(true, false) {
-			return
-		}
-		// The connect reached 127.0.0.1; the name moves back to
-		// 127.0.0.2 and the resolver retires what it finds before this
-		// connection is stored.
-		dns.set("a.test", "127.0.0.2")
+	var at atomic.Value // the address a.test resolves to
+	at.Store("127.0.0.2")
+	move := func(to string) {
+		at.Store(to)
+		dns.set("a.test", to)
+		setGate(false)
 		n := dns.lookups.Load()
 		for dns.lookups.Load() < n+2 {
 			time.Sleep(time.Millisecond)
 		}
-		hold.Store(true)
-		moved.Store(true)
+	}
+	var left, moved atomic.Int32
+	hook := func(where string) {
+		if where != "dialed" || left.Add(-1) < 0 {
+			return
+		}
+		// The connect reached the address a.test gave when it began;
+		// the name moves to the other one, and the resolver retires
+		// what it finds before this connection is stored.
+		to := "127.0.0.1"
+		if at.Load() == to {
+			to = "127.0.0.2"
+		}
+		move(to)
+		setGate(true)
+		moved.Add(1)
 	}
 	name := fmt.Sprintf("a.test:%d", port)
 	c, err := memcached.New([]string{name}, memcached.WithConns(1), memcached.WithTimeout(2*time.Second),
@@ -259,33 +294,38 @@ func TestResolveDialDuringMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { close(release); c.Close() })
+	t.Cleanup(func() { setGate(false); c.Close() })
 	for dns.lookups.Load() < 2 {
 		time.Sleep(time.Millisecond)
 	}
 	// A first connection, to 127.0.0.2: the server is known to speak the
 	// meta protocol, so the next connect sends its hello ahead of the
 	// first request.
-	setValue(t, c, "k", "new", 0)
-	rawCommand(t, oldA.Addr, "set k 0 0 3\r\nold\r\n", "STORED\r\n")
+	setValue(t, c, "k", "at 127.0.0.2", 0)
+	rawCommand(t, one.Addr, "set k 0 0 12\r\nat 127.0.0.1\r\n", "STORED\r\n")
 
 	// a.test moves to 127.0.0.1: the connection to 127.0.0.2 is retired.
-	dns.set("a.test", "127.0.0.1")
-	n := dns.lookups.Load()
-	for dns.lookups.Load() < n+2 {
-		time.Sleep(time.Millisecond)
-	}
-	armed.Store(true)
+	move("127.0.0.1")
+	left.Store(int32(moves))
 	for i := range 3 {
-		it, err := c.Get(context.Background(), "k")
+		var it backend.Item
+		var err error
+		if call == "Get" {
+			it, err = c.Get(context.Background(), "k")
+		} else {
+			var got map[string]backend.Item
+			if got, err = c.GetMulti(context.Background(), []string{"k"}); err == nil {
+				it = got["k"]
+			}
+		}
 		if err != nil {
-			t.Fatalf("Get %d after the move back: %v", i, err)
+			t.Fatalf("%s %d: %v", call, i, err)
 		}
-		if !moved.Load() {
-			t.Fatal("the connect was not raced with the move")
+		if want := "at " + at.Load().(string); string(it.Value) != want {
+			t.Fatalf("%s %d, a.test at %s, read %q from the address it left", call, i, at.Load(), it.Value)
 		}
-		if string(it.Value) != "new" {
-			t.Fatalf("Get %d after a.test moved back to 127.0.0.2 read %q from the old server 127.0.0.1, not %q", i, it.Value, "new")
+		if got := moved.Load(); got != int32(moves) {
+			t.Fatalf("a.test moved during %d connects, want %d", got, moves)
 		}
 	}
 }
