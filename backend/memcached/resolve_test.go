@@ -262,14 +262,23 @@ func resolveDialDuringMove(t *testing.T, call string, moves int) {
 	}
 	var at atomic.Value // the address a.test resolves to
 	at.Store("127.0.0.2")
+	// lookedUp waits, up to 10s, until the resolver has made a whole
+	// lookup after now (and so moved the connections it found).
+	lookedUp := func() {
+		n := dns.lookups.Load()
+		for deadline := time.Now().Add(10 * time.Second); dns.lookups.Load() < n+2; {
+			if time.Now().After(deadline) {
+				t.Error("the resolver made no lookup in 10s")
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	move := func(to string) {
 		at.Store(to)
 		dns.set("a.test", to)
 		setGate(false)
-		n := dns.lookups.Load()
-		for dns.lookups.Load() < n+2 {
-			time.Sleep(time.Millisecond)
-		}
+		lookedUp()
 	}
 	var left, moved atomic.Int32
 	hook := func(where string) {
@@ -295,9 +304,7 @@ func resolveDialDuringMove(t *testing.T, call string, moves int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { setGate(false); c.Close() })
-	for dns.lookups.Load() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	lookedUp()
 	// A first connection, to 127.0.0.2: the server is known to speak the
 	// meta protocol, so the next connect sends its hello ahead of the
 	// first request.
