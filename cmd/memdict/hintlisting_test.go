@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend/memcached"
 	"github.com/memdict/memdict/internal/hostile"
 	"github.com/memdict/memdict/internal/testserver"
 )
@@ -55,22 +57,23 @@ func TestHintListingBoundedOnMemcached(t *testing.T) {
 // (5 prefixes of 200 keys: 6,000 key lines read for 1,000 keys).
 func TestKeysAllPrefixesDumpsOnce(t *testing.T) {
 	mc := testserver.Memcached(t)
-	nc, err := net.Dial("tcp", mc.Addr)
+	c, err := memcached.New([]string{mc.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
+	defer c.Close()
 	const prefixes, perPrefix = 5, 200
 	for p := range prefixes {
+		d, err := memdict.New[string](c, fmt.Sprintf("p%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for i := range perPrefix {
-			fmt.Fprintf(&buf, "ms p%d:0:k%03d 1 q\r\nx\r\n", p, i)
+			if err := d.Put(fmt.Sprintf("k%03d", i), "x"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	buf.WriteString("mn\r\n")
-	nc.Write(buf.Bytes())
-	b := make([]byte, 64)
-	nc.Read(b)
-	nc.Close()
 	p := hostile.Start(t, mc.Addr, hostile.MemcachedFramer)
 	var dumped atomic.Int64
 	p.SetMutator(hostile.MutatorFunc(func(c *hostile.Conn, reply []byte) error {
