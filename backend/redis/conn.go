@@ -16,6 +16,12 @@ package redis
 //     MGET, a cluster's or a Ring's reads) hold 256 MiB until its
 //     timeout; the bytes now come first, read as they arrive into
 //     pooled chunks (valuepool.Held);
+//   - likewise holds the header of an aggregate that would leave go-redis
+//     more than 64 KiB of slots (4096 elements) to fill until as many
+//     bytes as its elements take at their shortest (3 bytes) have
+//     arrived: go-redis makes its slice (or map) of the announced length
+//     first, so that a 13-byte *30000000 answering an MGET or a script
+//     made it allocate 457 MiB until the timeout;
 //   - counts the commands written and the replies read (pushes apart): a
 //     reply without a request is a protocol error too. That catches an
 //     extra reply read with others; one that comes alone to an idle
@@ -173,9 +179,9 @@ type guardConn struct {
 	// Read side.
 	rs  respScanner
 	err error // the protocol error that failed the connection
-	// held is what is left to hand the reader of a long string held
-	// until its bytes arrived (hold): the end of its header, its bytes,
-	// its CRLF.
+	// held is what is left to hand the reader of a header held until
+	// the bytes it needs at hand arrived (hold): the end of the header
+	// and the bytes after it.
 	held valuepool.Held
 
 	// Write side.
@@ -269,21 +275,51 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	}
 }
 
-// hold collects the bytes of a long string whose header's end (its LF)
-// starts tail, which holds what the server sent after it (less than the
-// whole string): it reads the rest of the string from the connection, as
-// it arrives, into pooled chunks (valuepool.Held), scanning them, and
-// keeps it all, from that LF on, for the reader. go-redis sees the
-// string's length only then, and allocates it with its bytes at hand.
+// hold collects the need bytes that must be at hand after a header
+// whose end (its LF) starts tail, which holds what the server sent after
+// it (less than need): it reads the rest from the connection, as it
+// arrives, into pooled chunks (valuepool.Held), scanning them, and keeps
+// it all, from that LF on, for the reader. go-redis sees the header only
+// then, and allocates what it announces with the bytes at hand: a long
+// string's bytes; for an aggregate, as many bytes as the elements
+// pending would take at their shortest (minElemLen each).
+//
+// The bytes collected may hold more such headers: a long string's must
+// have its own bytes collected too; a nested aggregate's, as many bytes
+// from the first header's end on as the elements then pending take at
+// their shortest. (Counted from the first header, not from each: an
+// honest reply of many nested aggregates, such as XRANGE's, is not held
+// whole, and go-redis's slots are still never more than slotSize /
+// minElemLen times the bytes collected.)
+//
 // An error reading fails the connection: what was read is dropped.
-func (c *guardConn) hold(tail []byte) error {
-	first := true
-	err := c.held.Collect(tail, c.Conn, 1+int(c.rs.left)+2, func(b []byte) error {
-		if first {
-			b, first = b[1:], false // the LF, scanned already
+func (c *guardConn) hold(tail []byte, need int64) error {
+	total := 1 + need // the bytes to collect, from the LF on
+	var at int64      // the bytes collected before the chunk being checked
+	err := c.held.CollectGrowing(tail, c.Conn, int(total), func(b []byte) (int, error) {
+		off, asked := 0, total
+		if at == 0 {
+			off = 1 // the LF, scanned already
 		}
-		_, _, err := c.rs.scan(b, false)
-		return err
+		for off < len(b) {
+			c.rs.holdOver = valuepool.Ahead
+			k, _, err := c.rs.scan(b[off:], false)
+			c.rs.holdOver = 0
+			if err != nil {
+				return 0, err
+			}
+			off += k
+			if need := c.rs.need; need > 0 {
+				c.rs.need = 0
+				end := 1 + need // an aggregate's: from the first header's end
+				if c.rs.st == stData {
+					end = at + int64(off) + need // a string's: from its header's end
+				}
+				total = max(total, end)
+			}
+		}
+		at += int64(len(b))
+		return int(total - asked), nil
 	})
 	if _, ok := err.(*scanError); ok {
 		return c.fail(err)
@@ -305,8 +341,9 @@ func (c *guardConn) readFake(p []byte) int {
 
 // check validates p, read from the server, and returns how much of it is
 // for the reader now: the replies of a pipelined handshake are removed
-// from its start, and what follows the header of a long string whose
-// bytes are not all in p is held (hold), that header's LF included.
+// from its start, and what follows the header of a long string or
+// aggregate without the bytes it needs at hand in p (respScanner.need)
+// is held (hold), that header's LF included.
 func (c *guardConn) check(p []byte) (int, error) {
 	c.rs.counted = !c.uncount.Load()
 	c.rs.maxReplies = c.requests.Load()
@@ -330,14 +367,15 @@ func (c *guardConn) check(p []byte) (int, error) {
 			return 0, c.fail(err)
 		}
 		off += k
-		if !c.rs.long {
+		need := c.rs.need
+		if need == 0 {
 			break
 		}
-		c.rs.long = false
-		if int64(len(p)-off) >= c.rs.left+2 {
-			continue // the whole string is here
+		c.rs.need = 0
+		if int64(len(p)-off) >= need {
+			continue // what the header needs at hand is here
 		}
-		if err := c.hold(p[off-1:]); err != nil {
+		if err := c.hold(p[off-1:], need); err != nil {
 			return 0, err
 		}
 		n = off - 1

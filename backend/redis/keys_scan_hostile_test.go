@@ -20,15 +20,16 @@ import (
 // for it, and its connection is not reused. Before, go-redis allocated the
 // 33M-key slice its header announced: 503 MiB, and a key announced at
 // 512 MiB its length. Such a key's header, like any string's over 64 KiB,
-// is held by the guard until its bytes arrive (conn.go), so the page
-// reader never sees it: the listing fails at its pace, as unavailable
-// (which a protocol error is too), having allocated nothing for it.
+// is held by the guard until its bytes arrive (conn.go), and so is the
+// 33M keys' (until 3 bytes a key arrived), so the page reader never sees
+// them: the listing fails at its pace, as unavailable (which a protocol
+// error is too), having allocated nothing for it.
 func TestKeysScanHugePageRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, reply string
 		held        bool // the guard holds it: unavailable, not a protocol error
 	}{
-		{"33M keys", "*2\r\n$1\r\n0\r\n*33000000\r\n", false},
+		{"33M keys", "*2\r\n$1\r\n0\r\n*33000000\r\n", true},
 		{"a key past the page's bytes", "*2\r\n$1\r\n0\r\n*1\r\n$536870911\r\n", true},
 		{"3 elements", "*3\r\n$1\r\n0\r\n*0\r\n:1\r\n", false},
 		{"a 21-digit cursor", "*2\r\n$21\r\n123456789012345678901\r\n*0\r\n", false},

@@ -99,13 +99,20 @@ type respScanner struct {
 	counted    bool
 
 	// holdOver, when set, makes scan stop right after the header line of
-	// a string (bulk, verbatim, blob error) longer than holdOver, with
-	// long set and the scanner at the string's first byte: guardConn
-	// holds the header's end until the string's bytes have arrived (see
+	// a string (bulk, verbatim, blob error) longer than holdOver, or of an
+	// aggregate that leaves more than holdOver bytes of slots announced
+	// and not read (slotSize a pending element), with need set to the
+	// bytes that must be at hand after that header before the reader sees
+	// it: guardConn holds the header's end until they have arrived (see
 	// guardConn.hold).
 	holdOver int64
-	long     bool
+	need     int64
 }
+
+// minElemLen is the length of the shortest RESP value ("_\r\n", "+\r\n"):
+// an aggregate announcing n elements is at least minElemLen*n bytes long,
+// however honest.
+const minElemLen = 3
 
 // scanError is a violation found by a respScanner.
 type scanError struct{ msg string }
@@ -128,8 +135,9 @@ func isNumeric(k byte) bool {
 // scan validates p, the next bytes of the stream. With stop set it
 // returns as soon as a top-level value is complete: n is then the length
 // of p up to the end of that value and done is true. With holdOver set it
-// returns after the header of a string longer than that, with long set
-// (n is then the length of p up to that header's end). Otherwise it scans
+// returns after the header of a string longer than that, or of an
+// aggregate that leaves more than that in slots pending, with need set (n
+// is then the length of p up to that header's end). Otherwise it scans
 // all of p (n == len(p)). An error means the stream is not valid RESP, or
 // exceeds a bound, at or before p[n].
 func (s *respScanner) scan(p []byte, stop bool) (n int, done bool, err error) {
@@ -218,9 +226,19 @@ func (s *respScanner) scan(p []byte, stop bool) (n int, done bool, err error) {
 			if complete && top && stop {
 				return i, true, nil
 			}
-			if s.holdOver > 0 && s.st == stData && s.left > s.holdOver {
-				s.long = true
-				return i, false, nil
+			if s.holdOver > 0 {
+				switch {
+				case s.st == stData && s.left > s.holdOver:
+					// A long string: its bytes and CRLF.
+					s.need = s.left + 2
+					return i, false, nil
+				case !complete && s.st == stType && slotSize*s.pending > s.holdOver:
+					// An aggregate opened, and the reader would allocate
+					// slots for all that is pending: as many bytes as
+					// those elements take at their shortest.
+					s.need = minElemLen * s.pending
+					return i, false, nil
+				}
 			}
 		}
 	}

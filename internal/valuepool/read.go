@@ -77,6 +77,16 @@ type Held struct {
 // bytes of each chunk once it is full; an error of check's, or of r's,
 // drops what was collected and is returned. h must be empty.
 func (h *Held) Collect(tail []byte, r io.Reader, n int, check func([]byte) error) error {
+	return h.CollectGrowing(tail, r, n, func(b []byte) (int, error) { return 0, check(b) })
+}
+
+// CollectGrowing is Collect for a reader that learns, from the bytes
+// collected, that more must be at hand: check returns how many bytes to
+// collect beyond those asked so far (0 for none). A connection's guard
+// holds the header of a long aggregate until bytes for its elements have
+// arrived, and those bytes may announce more (a nested aggregate, a long
+// string).
+func (h *Held) CollectGrowing(tail []byte, r io.Reader, n int, check func([]byte) (int, error)) error {
 	size := max(Ahead, len(tail))
 	for n > 0 {
 		b := Get(min(n, size))
@@ -91,11 +101,12 @@ func (h *Held) Collect(tail []byte, r io.Reader, n int, check func([]byte) error
 			return err
 		}
 		h.chunks = append(h.chunks, b)
-		if err := check(b); err != nil {
+		more, err := check(b)
+		if err != nil {
 			h.Reset()
 			return err
 		}
-		n -= len(b)
+		n += more - len(b)
 		size = min(2*size, MaxSize-1)
 	}
 	return nil

@@ -134,3 +134,29 @@ func TestHeld(t *testing.T) {
 		t.Errorf("Collect of 256 MiB of which 1 KiB came: %v, allocated %d KiB", err, a>>10)
 	}
 }
+
+// CollectGrowing collects the bytes its check asks for beyond the n first
+// asked, as it learns of them, and no more: what follows stays unread.
+func TestHeldCollectGrowing(t *testing.T) {
+	want := make([]byte, 5*Ahead)
+	for i := range want {
+		want[i] = byte(i * 13)
+	}
+	r := bytes.NewReader(want)
+	var h Held
+	calls := 0
+	err := h.CollectGrowing(nil, r, Ahead, func(b []byte) (int, error) {
+		calls++
+		if calls == 1 {
+			return 2*Ahead + 7, nil // the first chunk announces more
+		}
+		return 0, nil
+	})
+	if n := 3*Ahead + 7; err != nil || h.Len() != n || r.Len() != len(want)-n {
+		t.Fatalf("CollectGrowing of %d bytes, then %d more: %v, holds %d, left %d of %d unread", Ahead, 2*Ahead+7, err, h.Len(), r.Len(), len(want))
+	}
+	got := make([]byte, h.Len())
+	if h.Read(got) != len(got) || !bytes.Equal(got, want[:len(got)]) {
+		t.Errorf("read back other bytes than collected")
+	}
+}
