@@ -9,13 +9,14 @@ package redis
 //     stream attributes, carry a line without end, or that is not RESP,
 //     fails the connection with an error wrapping ErrProtocol;
 //   - holds the end of the header of a long string (over
-//     valuepool.Ahead, 64 KiB) until the string's bytes have arrived
-//     (hold): go-redis allocates the length a header announces before
-//     reading its bytes, so that a server announcing 256 MiB and sending
-//     1 KiB made each read through go-redis (a standalone GetMulti's
-//     MGET, a cluster's or a Ring's reads) hold 256 MiB until its
-//     timeout; the bytes now come first, read as they arrive into
-//     pooled chunks (valuepool.Held);
+//     valuepool.Ahead, 64 KiB) until half the string's bytes have
+//     arrived (hold): go-redis allocates the length a header announces
+//     before reading its bytes, so that a server announcing 256 MiB and
+//     sending 1 KiB made each read through go-redis (a standalone
+//     GetMulti's MGET, a cluster's or a Ring's reads) hold 256 MiB until
+//     its timeout; the bytes now come first, read as they arrive into
+//     pooled chunks (valuepool.Held), and the reader allocates at most
+//     as much again as came (as valuepool.ReadFull);
 //   - likewise holds the header of an aggregate that would leave go-redis
 //     more than 64 KiB of slots (4096 elements) to fill until as many
 //     bytes as its elements take at their shortest (3 bytes) have
@@ -64,7 +65,7 @@ type guard struct {
 	// OnConnect).
 	pipeline bool
 	// all is set when the guard is the client's Dialer (New, NewCluster):
-	// every connection is guarded, so that a long string's bytes are
+	// every connection is guarded, so that half a long string's bytes are
 	// always at hand when its reader sees its length (hold).
 	all bool
 	// learned is set once a handshake was seen to succeed (HELLO answered
@@ -280,12 +281,12 @@ func (c *guardConn) Read(p []byte) (int, error) {
 // it (less than need): it reads the rest from the connection, as it
 // arrives, into pooled chunks (valuepool.Held), scanning them, and keeps
 // it all, from that LF on, for the reader. go-redis sees the header only
-// then, and allocates what it announces with the bytes at hand: a long
-// string's bytes; for an aggregate, as many bytes as the elements
+// then, and allocates what it announces with the bytes at hand: half a
+// long string's bytes; for an aggregate, as many bytes as the elements
 // pending would take at their shortest (minElemLen each).
 //
 // The bytes collected may hold more such headers: a long string's must
-// have its own bytes collected too; a nested aggregate's, as many bytes
+// have half its own bytes collected too; a nested aggregate's, as many bytes
 // from the first header's end on as the elements then pending take at
 // their shortest. (Counted from the first header, not from each: an
 // honest reply of many nested aggregates, such as XRANGE's, is not held

@@ -208,8 +208,9 @@ func (r *replyReader) ReadFrom(src io.Reader) (int64, error) {
 		if n > headerLen {
 			// A long value is read as its bytes arrive: the length alone
 			// is the server's word (see valuepool.ReadFull). On a guarded
-			// connection they have arrived already (the guard's hold):
-			// read straight into the value's buffer.
+			// connection half of them have arrived already (the guard's
+			// hold), as ReadFull would wait for: read straight into the
+			// value's buffer.
 			avail := buffered(src)
 			if g := r.l.b.guard; g != nil && g.all {
 				avail = n - headerLen

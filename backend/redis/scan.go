@@ -229,8 +229,12 @@ func (s *respScanner) scan(p []byte, stop bool) (n int, done bool, err error) {
 			if s.holdOver > 0 {
 				switch {
 				case s.st == stData && s.left > s.holdOver:
-					// A long string: its bytes and CRLF.
-					s.need = s.left + 2
+					// A long string: half its bytes (as valuepool.ReadFull
+					// reads one): its reader allocates it with them at
+					// hand, and reads the rest straight into it, so that
+					// the held chunks and its buffer make 1.5 times its
+					// length at most, not twice.
+					s.need = (s.left + 2) / 2
 					return i, false, nil
 				case !complete && s.st == stType && slotSize*s.pending > s.holdOver:
 					// An aggregate opened, and the reader would allocate
