@@ -179,6 +179,13 @@
 //     crash it. The default max value length is Redis's (512 MiB): set
 //     max_value_length to the largest value you store to bound what a
 //     hostile server can make the client allocate.
+//   - What a header announces is allocated only once bytes for it have
+//     come: a string over 64 KiB once half its bytes have arrived, an
+//     aggregate that leaves more than 4096 elements to read once 3 bytes
+//     for each (the shortest an element can be) have arrived. A server
+//     announcing much and sending little (a 13-byte *30000000 made
+//     go-redis allocate 457 MiB until the call's timeout) makes the
+//     client allocate little, and the call fails at its timeout.
 //   - The commands written and the replies read are counted: a reply
 //     without a request (pushes apart) is a protocol error. A reply of the
 //     wrong type or count for its command (an MGET of N keys answered with
