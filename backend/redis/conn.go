@@ -73,7 +73,20 @@ type guard struct {
 	// the next one pipelined.
 	learned atomic.Bool
 	off     atomic.Bool // the Backend is closed: a dial hook stops guarding
+	// sentinels holds the addresses of the sentinels NewSentinel was
+	// given (nil otherwise; not changed once set): their connections
+	// have sentinelBudget from the start (see sentinelBudget).
+	sentinels map[string]bool
 }
+
+// sentinelBudget is the respScanner.budget of a connection to a sentinel
+// (one to a configured sentinel's address, or one that sent a SENTINEL
+// command): a sentinel's replies are addresses and short descriptions of
+// the servers it watches, never a value, so that the budget of command
+// connections (the max value length and more) let a faulty sentinel's
+// answer to SENTINEL get-master-addr-by-name, *10000000, make each call
+// allocate 152 MiB before its timeout.
+const sentinelBudget = replySlack
 
 func newGuard(maxValueLen int) *guard {
 	return &guard{budget: int64(maxValueLen) + int64(headerLen) + replySlack}
@@ -135,6 +148,9 @@ func (g *guard) wrap(nc net.Conn, addr string, pipeline bool) net.Conn {
 	}
 	c := &guardConn{Conn: nc, g: g, addr: addr}
 	c.rs.budget = g.budget
+	if g.sentinels[addr] {
+		c.rs.budget = min(c.rs.budget, sentinelBudget)
+	}
 	c.rs.counted = true
 	c.hs.phase = hsObserve
 	if pipeline {
@@ -189,6 +205,7 @@ type guardConn struct {
 	cs       cmdScanner
 	requests atomic.Uint64 // commands written (held ones included)
 	uncount  atomic.Bool   // a command without one reply each was sent (SUBSCRIBE, MONITOR, ...)
+	sentinel atomic.Bool   // a SENTINEL command was sent: the replies get sentinelBudget
 
 	hsOn atomic.Bool // the handshake is not over: Read and Write take hsMu
 	hsMu sync.Mutex
@@ -348,6 +365,9 @@ func (c *guardConn) readFake(p []byte) int {
 func (c *guardConn) check(p []byte) (int, error) {
 	c.rs.counted = !c.uncount.Load()
 	c.rs.maxReplies = c.requests.Load()
+	if c.sentinel.Load() {
+		c.rs.budget = min(c.rs.budget, sentinelBudget)
+	}
 	observe := false
 	if c.hsOn.Load() {
 		c.hsMu.Lock()
@@ -477,6 +497,9 @@ func (c *guardConn) count(p []byte) {
 	r := c.cs.scan(p)
 	if r.unreplied {
 		c.uncount.Store(true)
+	}
+	if r.sentinel {
+		c.sentinel.Store(true)
 	}
 	if r.cmds > 0 {
 		c.requests.Add(uint64(r.cmds))

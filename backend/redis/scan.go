@@ -446,6 +446,7 @@ type cmdScanner struct {
 type cmdResult struct {
 	cmds      int  // commands completed
 	unreplied bool // one of them makes replies stop answering one command each
+	sentinel  bool // one of them is a SENTINEL command
 }
 
 // atStart reports whether the scanner is at the start of a command.
@@ -560,6 +561,8 @@ func (s *cmdScanner) done(r *cmdResult) {
 		if string(s.sub[:s.sn]) == "reply" {
 			r.unreplied = true
 		}
+	case "sentinel":
+		r.sentinel = true
 	}
 }
 

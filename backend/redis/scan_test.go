@@ -189,8 +189,9 @@ func TestCmdScanner(t *testing.T) {
 			x := s2.scan([]byte(c.in[i : i+1]))
 			byByte.cmds += x.cmds
 			byByte.unreplied = byByte.unreplied || x.unreplied
+			byByte.sentinel = byByte.sentinel || x.sentinel
 		}
-		if r != (cmdResult{c.cmds, c.unreplied}) || byByte != r {
+		if r != (cmdResult{cmds: c.cmds, unreplied: c.unreplied}) || byByte != r {
 			t.Errorf("%.60q: %+v, byte by byte %+v; want %d, %v", c.in, r, byByte, c.cmds, c.unreplied)
 		}
 	}

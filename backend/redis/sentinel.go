@@ -21,9 +21,10 @@ import (
 //
 //   - Every connection, to the master and to the sentinels, is guarded as
 //     on a standalone server (conn.go: replies validated before go-redis
-//     reads them, counted, reset on close). The handshake is not
-//     pipelined: one dialer serves both, and the sentinels take other
-//     credentials.
+//     reads them, counted, reset on close), the sentinels' with a budget
+//     of their own (sentinelBudget, 1 MiB: they never carry a value).
+//     The handshake is not pipelined: one dialer serves both, and the
+//     sentinels take other credentials.
 //   - While the master is marked down (see WithFailureLimit), the probe
 //     asks the sentinels for the master every sentinelPoll, and PINGs as
 //     soon as they name another one (besides every retry_interval): so
@@ -83,6 +84,10 @@ func NewSentinel(opt *goredis.FailoverOptions, options ...Option) (*Backend, err
 	clientFields{&o.ContextTimeoutEnabled, &o.DisableIdentity, &o.PoolTimeout, &o.DialTimeout,
 		&o.DialerRetries, &o.MaxRetries, &maint}.adjust(cfg.timeout)
 	g, raw := guardDialer(cfg, &o.Dialer, o.DialTimeout, o.TLSConfig, false)
+	g.sentinels = make(map[string]bool, len(o.SentinelAddrs))
+	for _, a := range o.SentinelAddrs {
+		g.sentinels[a] = true
+	}
 	b := ownedBackend(goredis.NewFailoverClient(&o), cfg, o.Username)
 	b.guard, b.rawDial = g, raw
 	b.lane0.addr = "master " + o.MasterName + " (sentinel)"
