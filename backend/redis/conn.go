@@ -88,6 +88,15 @@ type guard struct {
 // allocate 152 MiB before its timeout.
 const sentinelBudget = replySlack
 
+// clusterBudget is the respScanner.budget of the reply to a CLUSTER SLOTS,
+// SHARDS or NODES sent alone (no reply outstanding, as go-redis sends them
+// to load a cluster's state): a cluster's largest legitimate map (16,384
+// single-slot ranges of three nodes each) charges under 8 MiB. go-redis
+// reads CLUSTER SLOTS into 40-byte structs where the scanner charges 16
+// (slotSize), so that under the budget of command connections a node's
+// *33000000 would make it allocate 1.3 GiB (*10000000: 381 MiB a call).
+const clusterBudget = 16 << 20
+
 func newGuard(maxValueLen int) *guard {
 	return &guard{budget: int64(maxValueLen) + int64(headerLen) + replySlack}
 }
@@ -147,10 +156,11 @@ func (g *guard) wrap(nc net.Conn, addr string, pipeline bool) net.Conn {
 		_ = tcp.SetLinger(0)
 	}
 	c := &guardConn{Conn: nc, g: g, addr: addr}
-	c.rs.budget = g.budget
+	c.base = g.budget
 	if g.sentinels[addr] {
-		c.rs.budget = min(c.rs.budget, sentinelBudget)
+		c.base = min(c.base, sentinelBudget)
 	}
+	c.rs.budget = c.base
 	c.rs.counted = true
 	c.hs.phase = hsObserve
 	if pipeline {
@@ -194,8 +204,10 @@ type guardConn struct {
 	addr string
 
 	// Read side.
-	rs  respScanner
-	err error // the protocol error that failed the connection
+	rs       respScanner
+	base     int64         // rs.budget, but for the replies of topology commands
+	answered atomic.Uint64 // rs.replies, for the write side
+	err      error         // the protocol error that failed the connection
 	// held is what is left to hand the reader of a header held until
 	// the bytes it needs at hand arrived (hold): the end of the header
 	// and the bytes after it.
@@ -206,6 +218,7 @@ type guardConn struct {
 	requests atomic.Uint64 // commands written (held ones included)
 	uncount  atomic.Bool   // a command without one reply each was sent (SUBSCRIBE, MONITOR, ...)
 	sentinel atomic.Bool   // a SENTINEL command was sent: the replies get sentinelBudget
+	topology atomic.Bool   // the last write was CLUSTER SLOTS, SHARDS or NODES alone: its reply gets clusterBudget
 
 	hsOn atomic.Bool // the handshake is not over: Read and Write take hsMu
 	hsMu sync.Mutex
@@ -365,9 +378,14 @@ func (c *guardConn) readFake(p []byte) int {
 func (c *guardConn) check(p []byte) (int, error) {
 	c.rs.counted = !c.uncount.Load()
 	c.rs.maxReplies = c.requests.Load()
+	c.rs.budget = c.base
+	if c.topology.Load() {
+		c.rs.budget = min(c.rs.budget, clusterBudget)
+	}
 	if c.sentinel.Load() {
 		c.rs.budget = min(c.rs.budget, sentinelBudget)
 	}
+	defer func() { c.answered.Store(c.rs.replies) }()
 	observe := false
 	if c.hsOn.Load() {
 		c.hsMu.Lock()
@@ -488,13 +506,19 @@ func (c *guardConn) Write(p []byte) (int, error) {
 			return n, err
 		}
 	}
-	c.count(p)
+	c.count(p, 0)
 	return c.Conn.Write(p)
 }
 
-// count counts the commands of p.
-func (c *guardConn) count(p []byte) {
+// count counts the commands of p; held is the number of the handshake's
+// commands, held, that go out with them.
+func (c *guardConn) count(p []byte, held uint64) {
 	r := c.cs.scan(p)
+	if r.cmds > 0 {
+		// Only when no other reply is outstanding (but the held
+		// handshake's) is the next one known to be the topology's.
+		c.topology.Store(r.topology == r.cmds && c.answered.Load()+held == c.requests.Load())
+	}
 	if r.unreplied {
 		c.uncount.Store(true)
 	}
@@ -522,7 +546,7 @@ func (c *guardConn) writeHandshake(p []byte) (n int, done bool, err error) {
 			hs.heldN += k
 			hs.fake = append(hs.fake, fake...)
 			c.hsMu.Unlock()
-			c.count(p)
+			c.count(p, 0)
 			return len(p), true, nil
 		}
 		if hs.heldN == 0 {
@@ -531,10 +555,11 @@ func (c *guardConn) writeHandshake(p []byte) (n int, done bool, err error) {
 		}
 		// The first other command: send everything at once.
 		buf := append(hs.held, p...)
+		held := uint64(hs.heldN)
 		hs.strip, hs.held, hs.heldN = hs.heldN, nil, 0
 		hs.phase = hsStrip
 		c.hsMu.Unlock()
-		c.count(p)
+		c.count(p, held)
 		w, err := c.Conn.Write(buf)
 		return max(0, w-(len(buf)-len(p))), true, err
 	}

@@ -447,6 +447,7 @@ type cmdResult struct {
 	cmds      int  // commands completed
 	unreplied bool // one of them makes replies stop answering one command each
 	sentinel  bool // one of them is a SENTINEL command
+	topology  int  // how many are CLUSTER SLOTS, SHARDS or NODES
 }
 
 // atStart reports whether the scanner is at the start of a command.
@@ -563,6 +564,11 @@ func (s *cmdScanner) done(r *cmdResult) {
 		}
 	case "sentinel":
 		r.sentinel = true
+	case "cluster":
+		switch string(s.sub[:s.sn]) {
+		case "slots", "shards", "nodes":
+			r.topology++
+		}
 	}
 }
 
