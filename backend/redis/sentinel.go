@@ -51,7 +51,6 @@ type sentinels struct {
 
 	mu      sync.Mutex
 	clients map[string]*goredis.SentinelClient
-	first   int // the sentinel that answered last
 	closed  bool
 }
 
@@ -116,37 +115,42 @@ func NewSentinel(opt *goredis.FailoverOptions, options ...Option) (*Backend, err
 	return b, nil
 }
 
-// masterAddr asks the sentinels, the one that answered last first, for
-// the master's address.
+// masterAddr asks the sentinels, all at once, for the master's address,
+// and returns the first answer. One at a time, a sentinel that does not
+// answer (a hung host, a dropped network) took the whole of ctx before
+// the next was asked: with it first in the list, every question failed
+// though the others answered, so that the near cache's tracking never
+// found the master (its near cache never served) and a probe never saw
+// a promotion. Those still asking when one answers are cancelled.
 func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return "", errors.New("redis: sentinel: closed")
+	type answer struct {
+		addr string
+		hp   []string
+		err  error
 	}
-	first := s.first
-	s.mu.Unlock()
-	var errs []error
-	for i := range s.addrs {
-		k := (first + i) % len(s.addrs)
-		c := s.client(s.addrs[k])
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan answer, len(s.addrs)) // never blocks: the askers end by themselves
+	for _, addr := range s.addrs {
+		c := s.client(addr)
 		if c == nil {
 			return "", errors.New("redis: sentinel: closed")
 		}
-		hp, err := c.GetMasterAddrByName(ctx, s.name).Result()
-		if err == nil && len(hp) == 2 {
-			s.mu.Lock()
-			s.first = k
-			s.mu.Unlock()
-			return net.JoinHostPort(hp[0], hp[1]), nil
+		go func() {
+			hp, err := c.GetMasterAddrByName(ctx, s.name).Result()
+			answers <- answer{addr, hp, err}
+		}()
+	}
+	var errs []error
+	for range s.addrs {
+		a := <-answers
+		if a.err == nil && len(a.hp) == 2 {
+			return net.JoinHostPort(a.hp[0], a.hp[1]), nil
 		}
-		if err == nil {
-			err = fmt.Errorf("answer %q", hp)
+		if a.err == nil {
+			a.err = fmt.Errorf("answer %q", a.hp)
 		}
-		errs = append(errs, fmt.Errorf("sentinel %s: %w", s.addrs[k], err))
-		if ctx.Err() != nil {
-			break
-		}
+		errs = append(errs, fmt.Errorf("sentinel %s: %w", a.addr, a.err))
 	}
 	return "", fmt.Errorf("redis: no sentinel names master %q: %w", s.name, errors.Join(errs...))
 }

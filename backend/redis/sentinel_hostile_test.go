@@ -3,11 +3,16 @@ package redis
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/internal/testserver"
 )
 
 // hugeSentinel starts a fake sentinel that answers every SENTINEL command
@@ -72,5 +77,74 @@ func TestSentinelCommandBudget(t *testing.T) {
 	})
 	if n > 16<<20 || !errors.Is(err, ErrProtocol) {
 		t.Errorf("SENTINEL get-master-addr-by-name answered *10000000: %v, %d MiB allocated; want a protocol error, under 16 MiB", err, n>>20)
+	}
+}
+
+// hungListener returns the address of a listener that accepts
+// connections and never answers (a hung host's sentinel).
+func hungListener(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_, _ = io.Copy(io.Discard, c)
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestSentinelHungFirst: with a sentinel that never answers first in the
+// list, the Backend's own questions to the sentinels (the near cache's
+// tracking, the probe of a master marked down) went to it alone until
+// their timeout, and failed though the others answered: the near cache
+// never served (not within 10 s). They now ask every sentinel at once.
+func TestSentinelHungFirst(t *testing.T) {
+	s := testserver.RedisSentinel(t, "hungfirst", 0, 2, nil, nil)
+	b := mustOpen(t, "redis://"+hungListener(t)+","+strings.Join(s.SentinelAddrs, ",")+
+		"/0?sentinel_master="+s.Name+"&timeout=500ms")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	start := time.Now()
+	addr, err := b.sentinel.masterAddr(ctx)
+	cancel()
+	if err != nil || addr != s.Master.Addr {
+		t.Errorf("masterAddr with a hung sentinel first = %q, %v after %v; want %s", addr, err, time.Since(start), s.Master.Addr)
+	}
+	d, err := memdict.New[int](b, "hf", memdict.WithNearCache(memdict.NearCache{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// go-redis's first dial of the master may fail: before it, its
+	// failover client asks every sentinel at once but waits for all of
+	// them, the hung one until the call's timeout.
+	for i := 0; ; i++ {
+		if err = d.Store(context.Background(), "k", 1); err == nil || i == 3 {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		hits := d.Stats().NearCache.Hits
+		v, ok, err := d.Lookup(context.Background(), "k")
+		if err == nil && ok && v == 1 && d.Stats().NearCache.Hits > hits {
+			t.Logf("near cache serving %v after the store", time.Since(deadline.Add(-5*time.Second)).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("near cache not serving 5s after the store (%d, %v, %v): tracking found no master", v, ok, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
