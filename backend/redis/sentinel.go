@@ -87,6 +87,18 @@ func NewSentinel(opt *goredis.FailoverOptions, options ...Option) (*Backend, err
 	for _, a := range o.SentinelAddrs {
 		g.sentinels[a] = true
 	}
+	// Any other address comes from the sentinels (the master's, or a
+	// sentinel they know): a dial error names it as such, and the master,
+	// so that a bad address a sentinel gives (127.0.0.1:99999, "a b:x")
+	// does not read as a bare "dial tcp: address 99999: invalid port".
+	guarded := o.Dialer
+	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := guarded(ctx, network, addr)
+		if err != nil && !g.sentinels[addr] {
+			err = fmt.Errorf("redis: master %q: dial %q, an address the sentinels gave: %w", o.MasterName, addr, err)
+		}
+		return nc, err
+	}
 	b := ownedBackend(goredis.NewFailoverClient(&o), cfg, o.Username)
 	b.guard, b.rawDial = g, raw
 	b.lane0.addr = "master " + o.MasterName + " (sentinel)"

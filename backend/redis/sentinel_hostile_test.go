@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
 	"github.com/memdict/memdict/internal/testserver"
 )
 
@@ -146,5 +148,35 @@ func TestSentinelHungFirst(t *testing.T) {
 			t.Fatalf("near cache not serving 5s after the store (%d, %v, %v): tracking found no master", v, ok, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSentinelBadMasterAddress: a sentinel naming the master at an
+// address that is not one (a port 0 or 99999, a host with a space, a
+// port that is a name) fails the call at once with an error that names
+// the master and the address the sentinels gave; before, it read "dial
+// tcp: address 99999: invalid port" or "dial tcp: lookup tcp/x: unknown
+// port", naming neither.
+func TestSentinelBadMasterAddress(t *testing.T) {
+	for _, hp := range [][2]string{{"127.0.0.1", "99999"}, {"127.0.0.1", "0"}, {"not a host", "x"}} {
+		s := startFake(t, func(c *fakeConn, args []string) {
+			if strings.EqualFold(args[0], "sentinel") && len(args) > 1 && strings.EqualFold(args[1], "get-master-addr-by-name") {
+				c.write("*2\r\n" + bulk(hp[0]) + bulk(hp[1]))
+				return
+			}
+			c.write("-ERR unknown command\r\n")
+		})
+		b := mustOpen(t, "redis://"+s.addr()+"/0?sentinel_master=bad&timeout=500ms")
+		start := time.Now()
+		_, err := b.Get(context.Background(), "k")
+		took := time.Since(start)
+		addr := net.JoinHostPort(hp[0], hp[1])
+		t.Logf("%s: %v after %v", addr, err, took.Round(time.Millisecond))
+		if err == nil || !errors.Is(err, backend.ErrUnavailable) || !strings.Contains(err.Error(), `master "bad"`) || !strings.Contains(err.Error(), strconv.Quote(addr)) {
+			t.Errorf("sentinel names the master at %q: %v; want ErrUnavailable naming master \"bad\" and the address", addr, err)
+		}
+		if took > 400*time.Millisecond {
+			t.Errorf("sentinel names the master at %q: the call took %v, want it to fail at once", addr, took)
+		}
 	}
 }
