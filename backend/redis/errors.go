@@ -151,6 +151,12 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 			"(give the CA that signed it with the URL option tls_ca): %w", where(op, key), err)
 	case wrongType(err):
 		return otherTypeError(op, key, err)
+	case b.cluster != nil && redirected(err):
+		// go-redis followed MaxRedirects redirections and was sent on
+		// again: the slot is moving, or nodes disagree on its owner (two
+		// redirecting to each other). A later call may find it settled.
+		return fmt.Errorf("redis: %s: %w: still redirected after %d redirections (the slot is moving, or the nodes disagree on its owner): %w",
+			where(op, key), backend.ErrUnavailable, b.cluster.Options().MaxRedirects, err)
 	case unavailable(err):
 		kind = backend.ErrUnavailable
 	}
@@ -178,6 +184,13 @@ func wrongType(err error) bool {
 		return false
 	}
 	return strings.Contains(re.Error(), "WRONGTYPE")
+}
+
+// redirected reports whether err is a MOVED or ASK redirection.
+func redirected(err error) bool {
+	_, moved := goredis.IsMovedError(err)
+	_, ask := goredis.IsAskError(err)
+	return moved || ask
 }
 
 // unavailable reports whether err means the server could not be reached or
