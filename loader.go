@@ -359,6 +359,15 @@ func (d *Dict[V]) cleanup(b *bound, fn func(context.Context) error) {
 // (the load's result is returned whatever happens to the write).
 func (d *Dict[V]) write(b *bound, key string, it backend.Item, f filler) {
 	t0 := d.m.start(opPut)
+	written := false
+	defer func() {
+		if !written {
+			// The write panicked (a backend's or a middleware's bug): give
+			// the lease or lock up before the panic goes on, or every
+			// caller of the fleet waits for it to expire (the lease TTL).
+			d.release(b, f)
+		}
+	}()
 	var err error
 	if f.leased {
 		it.CAS = f.lease.Item.CAS
@@ -385,6 +394,7 @@ func (d *Dict[V]) write(b *bound, key string, it backend.Item, f filler) {
 	} else {
 		err = d.be.Set(b.next(), it)
 	}
+	written = true
 	d.nearInvalidate(key)
 	if f.token != "" {
 		d.unlock(b, f)
@@ -402,10 +412,10 @@ func (d *Dict[V]) write(b *bound, key string, it backend.Item, f filler) {
 func (d *Dict[V]) loadFill(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) (V, error) {
 	var zero V
 	ctx := b.parent
-	finished := false
+	handed := false // f went to write or release, which give it up
 	defer func() {
-		if !finished {
-			d.release(b, f) // load panicked
+		if !handed {
+			d.release(b, f) // the load, or the value's encoding, panicked
 		}
 	}()
 	t0 := d.m.start(opLoad)
@@ -413,25 +423,28 @@ func (d *Dict[V]) loadFill(b *bound, key string, load func(context.Context, stri
 	v, err := load(ctx, key)
 	b.resume()
 	d.m.end(opLoad, t0)
-	finished = true
 	if err != nil {
 		if errors.Is(err, ErrNoValue) {
 			if ttl := d.lease.negativeTTL(vw.s); ttl > 0 && !vw.python {
 				it, ierr := d.absentItem(vw, key, ttl)
+				handed = true
 				if ierr == nil {
 					d.write(b, key, it, f)
 				} else {
 					d.release(b, f)
 				}
 			} else {
+				handed = true
 				d.release(b, f)
 			}
 			return zero, &OpError{Op: "load", Key: key, Err: err}
 		}
+		handed = true
 		d.release(b, f)
 		return zero, d.m.fail(ctx, opLoad, key, err)
 	}
 	it, err := d.itemIn(vw, key, v, opts)
+	handed = true
 	if err != nil {
 		d.release(b, f)
 		d.report(ctx, opPut, key, err)
@@ -626,17 +639,29 @@ const holdTries = 3
 // stands.
 func (d *Dict[V]) lockedLoad(b *bound, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) (V, error) {
 	var zero V
+	handed := false // the lock went to release, refreshAsync or loadFill
+	defer func() {
+		if !handed {
+			// The read or the placeholder panicked (a backend's or a
+			// middleware's bug): unlock before the panic goes on, or
+			// every caller of the fleet waits for the lock to expire.
+			d.release(b, f)
+		}
+	}()
 	for try := 1; ; try++ {
 		r := d.readForLoad(b, key, false, false)
 		f.cas = r.cas
 		switch r.st {
 		case entryFresh:
+			handed = true
 			d.release(b, f)
 			return r.v, nil
 		case entryStale:
+			handed = true
 			d.refreshAsync(b, key, load, opts, vw, f)
 			return r.v, nil
 		case entryAbsent:
+			handed = true
 			d.release(b, f)
 			return zero, &OpError{Op: "load", Key: key, Err: ErrNoValue}
 		}
@@ -651,6 +676,7 @@ func (d *Dict[V]) lockedLoad(b *bound, key string, load func(context.Context, st
 			// Otherwise (a backend without Add or CompareAndSwap, a
 			// failure) fill as before, with Add or a swap of what was read.
 		}
+		handed = true
 		return d.loadFill(b, key, load, opts, vw, f)
 	}
 }

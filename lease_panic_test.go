@@ -1,0 +1,89 @@
+package memdict_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/memdict/memdict"
+	"github.com/memdict/memdict/backend"
+	"github.com/memdict/memdict/backend/memory"
+)
+
+// panicOn is a middleware that panics at the nth call of op once armed,
+// as a faulty user middleware (or backend) does, and passes every other
+// call on.
+type panicOn struct {
+	op    backend.Op
+	nth   int64
+	armed atomic.Bool
+	seen  atomic.Int64
+}
+
+func (p *panicOn) mw(next backend.CallFunc) backend.CallFunc {
+	return func(ctx context.Context, c backend.Call) backend.Result {
+		if c.Op == p.op && p.armed.Load() && p.seen.Add(1) == p.nth {
+			panic(fmt.Sprintf("middleware bug at %s", c.Op))
+		}
+		return next(ctx, c)
+	}
+}
+
+// A GetOrLoad whose fill panics in a backend call made while it holds the
+// key's lock or fill lease (a middleware's bug: the re-read under the
+// lock, the placeholder, the fill's write) gives the lock or lease up
+// before the panic goes on: the next GetOrLoad of the key loads at once,
+// instead of waiting for the lock to expire with the lease TTL (10s by
+// default) as every caller of the fleet did.
+func TestGetOrLoadPanicInFillReleasesLock(t *testing.T) {
+	tests := []struct {
+		name  string
+		lease bool // a Leaser backend (memcached's leases), else a Locker (lock keys)
+		op    backend.Op
+		nth   int64
+	}{
+		// The Gets: the generation, the miss, the read under the lock,
+		// the placeholder's read back.
+		{"lock/reread", false, backend.OpGet, 3},
+		{"lock/hold", false, backend.OpAdd, 1}, // the placeholder
+		{"lock/holdread", false, backend.OpGet, 4},
+		{"lock/fill", false, backend.OpCompareAndSwap, 1},
+		{"lease/fill", true, backend.OpCompareAndSwap, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := memory.NewFakeClock(leaseT0) // never advances: a lock held stays held
+			var inner backend.Backend = memory.New(memory.WithClock(clock))
+			if tt.lease {
+				inner = newFakeLeaser(clock)
+			}
+			p := &panicOn{op: tt.op, nth: tt.nth}
+			d := newDict[string](t, backend.Wrap(inner, p.mw), "p", memdict.WithClock(clock.Now), memdict.WithLeaseTTL(10*time.Second))
+			p.armed.Store(true)
+			func() {
+				defer func() {
+					if r := recover(); r == nil {
+						t.Fatalf("GetOrLoad did not panic at call %d of %s", tt.nth, tt.op)
+					}
+				}()
+				_, _ = d.GetOrLoad(context.Background(), "k", func(context.Context, string) (string, error) { return "v1", nil })
+			}()
+			p.armed.Store(false)
+			if !tt.lease {
+				if _, err := inner.Get(context.Background(), d.LockKey("k")); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("the lock key is still there after the panic (%v): every GetOrLoad of the key waits for it to expire", err)
+				}
+			}
+			// Far less than the lease TTL, far more than a load takes.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			v, err := d.GetOrLoad(ctx, "k", func(context.Context, string) (string, error) { return "v2", nil })
+			if err != nil || v != "v2" {
+				t.Fatalf("GetOrLoad after the panic = %q, %v; want v2 at once", v, err)
+			}
+		})
+	}
+}
