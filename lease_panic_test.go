@@ -87,3 +87,53 @@ func TestGetOrLoadPanicInFillReleasesLock(t *testing.T) {
 		})
 	}
 }
+
+// A background refresh whose backend call panics before the load (a
+// middleware's bug at the key's lock or the read under it) is reported
+// to the error handler, as a loader's panic there is, instead of ending
+// the program; the key's refresh is not left claimed: once the bug is
+// gone, the next stale read refreshes it.
+func TestBackgroundRefreshBackendPanic(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		op   backend.Op
+		nth  int64
+	}{
+		{"trylock", backend.OpTryLock, 1},
+		// The Gets: GetOrLoad's stale read, then the refresh's read
+		// under the lock.
+		{"reread", backend.OpGet, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			clock := memory.NewFakeClock(leaseT0)
+			p := &panicOn{op: tt.op, nth: tt.nth}
+			errs := make(chan error, 10)
+			d := newDict[string](t, backend.Wrap(memory.New(memory.WithClock(clock)), p.mw), "p", memdict.WithClock(clock.Now),
+				memdict.WithDefaultTTL(time.Minute), memdict.WithStaleWhileRevalidate(time.Hour),
+				memdict.WithErrorHandler(func(err error) { errs <- err }))
+			if err := d.Put("k", "old"); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Minute)
+			p.armed.Store(true)
+			v, err := d.GetOrLoad(ctx, "k", func(context.Context, string) (string, error) { return "new", nil })
+			if err != nil || v != "old" {
+				t.Fatalf("GetOrLoad = %q, %v; want the stale value", v, err)
+			}
+			select {
+			case err := <-errs:
+				if !errors.Is(err, memdict.ErrLoaderPanicked) {
+					t.Fatalf("reported %v, want ErrLoaderPanicked", err)
+				}
+			case <-ctx.Done():
+				t.Fatal("the refresh's panic was not reported")
+			}
+			p.armed.Store(false)
+			waitFor(t, "a refresh once the bug is gone", func() bool {
+				v, _ := d.GetOrLoad(ctx, "k", func(context.Context, string) (string, error) { return "new", nil })
+				return v == "new"
+			})
+		})
+	}
+}

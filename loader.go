@@ -831,16 +831,38 @@ const lostHoldoff = 50 * time.Millisecond
 func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view) {
 	bkey, _ := vw.key(key)
 	f := lockFiller(vw.lockKey(bkey), backend.NewLockToken(), 0)
+	b := bound{parent: ctx}
+	defer b.end()
+	locked, handed := false, false
+	defer func() {
+		if handed {
+			return
+		}
+		// A backend call panicked (a middleware's bug) in this goroutine
+		// of the Dict's, which no caller waits for: reported as a panic
+		// of the refresh's loader is (refreshNow), rather than ending
+		// the program; the lock and the key's refresh are given up.
+		if p := recover(); p != nil {
+			if locked {
+				func() {
+					defer func() { _ = recover() }() // the lock expires with the lease TTL
+					d.release(&b, f)
+				}()
+			}
+			d.lease.endRefresh(key)
+			d.report(ctx, opLoad, key, fmt.Errorf("%w: %v", ErrLoaderPanicked, p))
+		}
+	}()
 	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
 	if err != nil || !won {
+		handed = true
 		if err != nil {
 			d.report(ctx, opLoad, key, err)
 		}
 		time.AfterFunc(min(lostHoldoff, d.lease.leaseTTL), func() { d.lease.endRefresh(key) })
 		return
 	}
-	b := bound{parent: ctx}
-	defer b.end()
+	locked = true
 	r := d.readForLoad(&b, key, false, true)
 	if r.leased && r.lease.Won && r.st != entryStale {
 		d.release(&b, leaseFiller(r.lease)) // a lease on a key gone meanwhile
@@ -852,6 +874,7 @@ func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(conte
 		return
 	}
 	f.cas = r.cas
+	handed = true
 	d.refreshNow(ctx, key, load, opts, r.vw, f)
 }
 
