@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,9 @@ type configVersion struct {
 	url   string // "" for a supplied backend
 	owned bool   // the Tool opened the backend and must close it
 	dead  error  // if set, every call fails with it (after Close)
+	// salt tells the CAS tokens of this version's backend from those of
+	// the others (see saltCAS); 0 for a plugin's first version.
+	salt uint64
 
 	// inflight counts the calls using it (and a warm window's hold on
 	// it). Every call through the plugin raises and lowers it, so it is
@@ -239,6 +243,15 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 		return backend.Result{Err: err}
 	}
 	defer h.release(p)
+	salt := h.v.salt
+	if salt != 0 {
+		switch c.Op {
+		case backend.OpCompareAndSwap:
+			c.Item.CAS = saltCAS(c.Item.CAS, salt)
+		case backend.OpReleaseLease:
+			c.Lease.Item.CAS = saltCAS(c.Lease.Item.CAS, salt)
+		}
+	}
 	var r backend.Result
 	if w := h.v.warm.Load(); w != nil && w.active() {
 		r = w.bounded(ctx, be, c)
@@ -249,7 +262,48 @@ func (p *proxy) handle(ctx context.Context, c backend.Call) backend.Result {
 	case backend.OpServerStats, backend.OpFlush, backend.OpPing:
 		r.Err = p.named(r.Err)
 	}
+	if salt != 0 {
+		switch c.Op {
+		case backend.OpGet, backend.OpGetTTL:
+			r.Item.CAS = saltCAS(r.Item.CAS, salt)
+		case backend.OpGetMulti:
+			for k, it := range r.Items {
+				it.CAS = saltCAS(it.CAS, salt)
+				r.Items[k] = it
+			}
+		case backend.OpGetLease:
+			r.Lease.Item.CAS = saltCAS(r.Lease.Item.CAS, salt)
+		}
+	}
 	return r
+}
+
+// saltCAS maps a CAS token of a config version's backend to the token
+// the plugin hands out, and back (it is its own inverse): the token XOR
+// the version's salt, 0 staying 0 (no token) and the salt itself staying
+// the salt (which XOR would make 0). A caller's read-modify-write spans
+// several calls, which may straddle a switch (SetPlugin, Configure): an
+// Update that read the old backend, or a fill that won its lease or lock
+// there, then does its CompareAndSwap on the new one, where the same
+// token (memcached's and the memory store's count from 1 on each server)
+// names another write: the swap succeeded, storing a value computed from
+// the old backend's over the new one's. Salted, a token meets the backend
+// it came from, or is one that backend has not handed out: the swap fails
+// as a conflict, and the caller reads again, from the new backend.
+func saltCAS(cas, salt uint64) uint64 {
+	if cas == 0 || cas == salt {
+		return cas
+	}
+	return cas ^ salt
+}
+
+// newSalt returns the salt of a config version that replaces another.
+func newSalt() uint64 {
+	for {
+		if s := rand.Uint64(); s != 0 {
+			return s
+		}
+	}
 }
 
 // timeoutOpenMax bounds the open that asking a plugin's timeout makes.

@@ -230,3 +230,71 @@ func TestReconfigureRealServers(t *testing.T) {
 		})
 	}
 }
+
+// An Update whose read went to the plugin's old backend and whose
+// compare-and-swap goes to the new one, SetPlugin having switched in
+// between, does not swap with the old backend's CAS token: on the new
+// backend the same token (both servers count from 1) names another write,
+// and the swap stored a value computed from the old backend's (5+1) over
+// the new one's (100). The token is the old backend's: the swap conflicts,
+// and the Update reads the new backend again (100+1).
+func TestUpdateAcrossSetPlugin(t *testing.T) {
+	ctx := context.Background()
+	srvA, urlA := freshServer()
+	srvB, urlB := freshServer()
+	var armed atomic.Bool
+	read, resume := make(chan struct{}), make(chan struct{})
+	var bkey string
+	pause := func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			r := next(ctx, c)
+			if c.Op == backend.OpGet && c.Key == bkey && armed.CompareAndSwap(true, false) {
+				close(read) // the Update's read is done: switch now
+				<-resume
+			}
+			return r
+		}
+	}
+	tl := newTool(t, tool.Config{SiteID: "s", Plugins: map[string]tool.PluginConfig{tool.DefaultPlugin: tool.DefaultPluginConfig(urlA)}},
+		tool.WithMiddleware(pause))
+	d := mustDict[int](t, tl, "p", "")
+	bkey = d.BackendKey("n")
+	if err := d.Store(ctx, "n", 5); err != nil {
+		t.Fatal(err)
+	}
+	onB, err := memdict.New[int](srvB.Store, "p", memdict.WithSiteID("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onB.Store(ctx, "n", 100); err != nil {
+		t.Fatal(err)
+	}
+	ia, errA := srvA.Get(ctx, bkey)
+	ib, errB := srvB.Get(ctx, bkey)
+	if errA != nil || errB != nil || ia.CAS != ib.CAS {
+		t.Fatalf("want the key under the same CAS on both servers: %d (%v), %d (%v)", ia.CAS, errA, ib.CAS, errB)
+	}
+	armed.Store(true)
+	type result struct {
+		v   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := d.Update(ctx, "n", func(old int, _ bool) (int, error) { return old + 1, nil })
+		done <- result{v, err}
+	}()
+	<-read
+	if err := tl.SetPlugin(ctx, "", tool.DefaultPluginConfig(urlB)); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	res := <-done
+	got, _, err := onB.Lookup(ctx, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.err != nil || res.v != 101 || got != 101 {
+		t.Fatalf("Update across the switch returned %d, %v and left %d on the new server; want 101 (its 100, plus one)", res.v, res.err, got)
+	}
+}

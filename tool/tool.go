@@ -386,10 +386,14 @@ func (t *Tool) Describe(path string) backend.Description {
 // A new URL is opened (with ctx) before the switch, so that a URL the
 // driver refuses is an error that changes nothing; then calls go to the new
 // backend, calls in flight finish on the old one, and the old one is closed
-// once they have returned. No call fails because of the switch. An empty
-// URL, or the plugin's redacted URL as Plugin returns it, keeps the current
-// URL (and password), so that an admin page can change the other settings
-// without knowing the password.
+// once they have returned. No call fails because of the switch, but a
+// CompareAndSwap with a token read from the old backend conflicts
+// (backend.ErrCASConflict), as after another client's write: a Dict's
+// Update or GetOrLoad fill that straddles the switch reads the new
+// backend again instead of writing there a value computed from the old
+// one's. An empty URL, or the plugin's redacted URL as Plugin returns
+// it, keeps the current URL (and password), so that an admin page can
+// change the other settings without knowing the password.
 //
 // With cfg.Warm set, a change of URL starts a warm-up window of that
 // length: a miss on the new backend reads the previous one (kept open
@@ -470,6 +474,10 @@ func (t *Tool) prepareLocked(ctx context.Context, name string, cfg PluginConfig,
 			return nil, fmt.Errorf("tool: plugin %q: %w", name, err)
 		}
 		ch.version = newConfigVersion(cfg.URL, be, true)
+		if p != nil {
+			// Tokens of the backend it replaces are not this one's.
+			ch.version.salt = newSalt()
+		}
 	}
 	return ch, nil
 }
