@@ -44,7 +44,9 @@ var (
 	ErrTxDone = errors.New("memdict: transaction already committed or rolled back")
 	// ErrLoaderPanicked is the error the callers waiting on a GetOrLoad
 	// load receive when the loader panics; the caller that ran it gets the
-	// panic.
+	// panic. A panic in GetOrLoad's background work (a refresh's loader,
+	// or one of its backend calls: a middleware's bug) is reported to the
+	// WithErrorHandler function with it.
 	ErrLoaderPanicked = errors.New("memdict: loader panicked")
 	// ErrUpdatePanicked is the error of the Update callers whose functions
 	// were combined with one that panicked; the caller that led the round

@@ -137,3 +137,36 @@ func TestBackgroundRefreshBackendPanic(t *testing.T) {
 		})
 	}
 }
+
+// A release of a lock that ran out of the call's time is tried again in
+// the background; a panic there (a middleware's bug) is reported to the
+// error handler instead of ending the program.
+func TestBackgroundReleasePanic(t *testing.T) {
+	var unlocks atomic.Int64
+	mw := func(next backend.CallFunc) backend.CallFunc {
+		return func(ctx context.Context, c backend.Call) backend.Result {
+			if c.Op == backend.OpUnlock {
+				if unlocks.Add(1) == 1 {
+					<-ctx.Done() // the call's time runs out
+					return backend.Result{Err: ctx.Err()}
+				}
+				panic("middleware bug at unlock")
+			}
+			return next(ctx, c)
+		}
+	}
+	errs := make(chan error, 10)
+	d := newDict[string](t, backend.Wrap(memory.New(), mw), "p", memdict.WithTimeout(300*time.Millisecond),
+		memdict.WithErrorHandler(func(err error) { errs <- err }))
+	if v, err := d.GetOrLoad(context.Background(), "k", func(context.Context, string) (string, error) { return "v", nil }); err != nil || v != "v" {
+		t.Fatalf("GetOrLoad = %q, %v", v, err)
+	}
+	select {
+	case err := <-errs:
+		if !errors.Is(err, memdict.ErrLoaderPanicked) {
+			t.Fatalf("reported %v, want ErrLoaderPanicked", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the background release's panic was not reported")
+	}
+}

@@ -351,7 +351,18 @@ func (d *Dict[V]) cleanup(b *bound, fn func(context.Context) error) {
 	err := fn(dctx)
 	cancel()
 	if err != nil && dctx.Err() != nil {
-		go func() { _ = fn(ctx) }()
+		go func() {
+			defer func() {
+				// A panic of the release (a middleware's bug) in this
+				// goroutine, which no caller waits for, is reported
+				// rather than ending the program: the lease or lock
+				// expires with its TTL, as when the release fails.
+				if p := recover(); p != nil && d.onError != nil {
+					d.onError(fmt.Errorf("%w: releasing a lease or lock: %v", ErrLoaderPanicked, p))
+				}
+			}()
+			_ = fn(ctx)
+		}()
 	}
 }
 
