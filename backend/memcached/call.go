@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/memdict/memdict/backend"
@@ -95,7 +96,13 @@ func (c *Client) deadline(ctx context.Context) due {
 	// deadlines, the context of a text-protocol call) reads its monotonic
 	// reading, which is exact; none reads its wall reading, epoch's plus
 	// the time elapsed since.
-	return due{epoch.Add(time.Since(epoch) + c.cfg.timeout), false}
+	since := time.Since(epoch)
+	if c.cfg.timeout > math.MaxInt64-since {
+		// A timeout meant as none (math.MaxInt64): the sum would wrap to
+		// a due in the past; Add saturates.
+		return due{epoch.Add(since).Add(c.cfg.timeout), false}
+	}
+	return due{epoch.Add(since + c.cfg.timeout), false}
 }
 
 // prepare checks that the Client is open and key is valid, and returns the

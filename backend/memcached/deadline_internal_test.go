@@ -2,6 +2,7 @@ package memcached
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,22 @@ func TestDeadline(t *testing.T) {
 	defer cancel()
 	if d = c.deadline(short); !d.byCtx || !d.at.Equal(wall) {
 		t.Errorf("sooner wall-clock context deadline %v: got due %v (by context: %v)", wall, d.at, d.byCtx)
+	}
+}
+
+// TestDeadlineLongestTimeout checks that a timeout meant as none
+// (math.MaxInt64) gives a call without a context deadline a due far
+// ahead, as time.Now().Add did: the monotonic sum of the time since epoch
+// and the timeout wrapped to a due in the past, and every such call
+// failed at once.
+func TestDeadlineLongestTimeout(t *testing.T) {
+	c := &Client{}
+	c.cfg.timeout = math.MaxInt64
+	d := c.deadline(context.Background())
+	if want := time.Now().Add(100 * 365 * 24 * time.Hour); d.byCtx || d.at.Before(want) {
+		t.Errorf("timeout %v: due %v (by context: %v), want after %v", c.cfg.timeout, d.at, d.byCtx, want)
+	}
+	if left := time.Until(d.at); left <= 0 {
+		t.Errorf("timeout %v: due %v is %v away, want ahead", c.cfg.timeout, d.at, left)
 	}
 }
