@@ -332,6 +332,17 @@ type dialer struct {
 // addresses its name resolved to if known, in order, else to addr. A
 // TLS connection verifies the configured name, never a resolved address.
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	nc, _, err := d.dialAt(ctx, network, addr)
+	return nc, err
+}
+
+// dialAt is dial, and returns the address it connected to: one its name
+// resolved to (resolve.go), or else the connection's RemoteAddr. That,
+// not the RemoteAddr of a connection to a resolved address, tells a
+// connection to an address the name no longer lists (retire): a dialer
+// of WithDialer through a proxy returns connections whose RemoteAddr is
+// the proxy's.
+func (d *dialer) dialAt(ctx context.Context, network, addr string) (net.Conn, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	var to []string
@@ -339,7 +350,13 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		to = d.addrs(addr)
 	}
 	if len(to) == 0 {
-		return d.dialOne(ctx, network, addr, addr)
+		// The name as configured, resolved by the dialer: the address it
+		// reached, unless a custom dialer names a proxy instead.
+		nc, err := d.dialOne(ctx, network, addr, addr)
+		if err != nil {
+			return nil, "", err
+		}
+		return nc, nc.RemoteAddr().String(), nil
 	}
 	var err error
 	for i, a := range to {
@@ -353,10 +370,10 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		nc, err = d.dialOne(actx, network, a, addr)
 		acancel()
 		if err == nil || ctx.Err() != nil {
-			return nc, err
+			return nc, a, err
 		}
 	}
-	return nil, err
+	return nil, "", err
 }
 
 // dialOne connects to the address to of the server configured as addr.

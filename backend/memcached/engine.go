@@ -386,7 +386,7 @@ func (p *pool) connOn(ctx context.Context, s *slot, deadline time.Time, byCtx bo
 // connect, not three.
 func (p *pool) dialSlot(s *slot, d *dialOp) {
 	defer p.c.bg.Done()
-	nc, hello, boot, err := p.connect()
+	nc, at, hello, boot, err := p.connect()
 	if isCtxErr(err) {
 		// The dial's own context ended: the timeout (net.Dialer's timeout
 		// error is context.DeadlineExceeded too), or Close. Never a
@@ -409,7 +409,7 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 	}
 	if err == nil {
 		p.c.testPoint("dialed")
-		d.cn = newConn(p, s, nc, hello, boot)
+		d.cn = newConn(p, s, nc, at, hello, boot)
 		s.cn.Store(d.cn)
 		// The server's name may have resolved elsewhere while this
 		// connected, and the resolver retired the slots' connections
@@ -418,7 +418,7 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 		// address's values meanwhile. (The resolver stores the new
 		// addresses before it looks at the slots: one of the two sees
 		// the other.)
-		if to := p.n.dialTo.Load(); to != nil && !slices.Contains(*to, nc.RemoteAddr().String()) {
+		if to := p.n.dialTo.Load(); to != nil && !slices.Contains(*to, at) {
 			p.retire(d.cn)
 		}
 	}
@@ -428,37 +428,38 @@ func (p *pool) dialSlot(s *slot, d *dialOp) {
 	close(d.done)
 }
 
-// connect dials p's server, within the timeout: a connection with the
-// hello to send (hello), or after the handshake, with the bootKey of the
-// server's run it learnt (boot). A panic (a bug) is an error.
-func (p *pool) connect() (nc net.Conn, hello bool, boot uint64, err error) {
+// connect dials p's server, within the timeout: a connection (to the
+// address at, as dialer.dialAt) with the hello to send (hello), or after
+// the handshake, with the bootKey of the server's run it learnt (boot). A
+// panic (a bug) is an error.
+func (p *pool) connect() (nc net.Conn, at string, hello bool, boot uint64, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			if nc != nil {
 				resetConn(nc)
 			}
-			nc, err = nil, panicError("connecting", v)
+			nc, at, err = nil, "", panicError("connecting", v)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(p.c.life, p.c.cfg.timeout)
 	defer cancel()
 	p.c.testPoint("dial")
 	if p.n.meta.Load() {
-		nc, err = p.c.dialer.dial(ctx, "tcp", p.n.addr)
-		return nc, true, 0, err
+		nc, at, err = p.c.dialer.dialAt(ctx, "tcp", p.n.addr)
+		return nc, at, true, 0, err
 	}
-	nc, info, err := p.c.handshake(ctx, p.n.addr)
+	nc, at, info, err := p.c.handshake(ctx, p.n.addr)
 	if err == nil {
 		p.n.setInfo(info)
 	}
-	return nc, false, info.boot, err
+	return nc, at, false, info.boot, err
 }
 
 // retireUnless retires the pool's connections to addresses not in to
 // (see conn.retire): the server's name resolved to new addresses.
 func (p *pool) retireUnless(to []string) {
 	for i := range p.slots {
-		if cn := p.slots[i].cn.Load(); cn != nil && !slices.Contains(to, cn.nc.RemoteAddr().String()) {
+		if cn := p.slots[i].cn.Load(); cn != nil && !slices.Contains(to, cn.at) {
 			p.retire(cn)
 		}
 	}
@@ -511,6 +512,7 @@ type conn struct {
 	p  *pool
 	s  *slot
 	nc net.Conn
+	at string // the address nc was dialed to (see dialer.dialAt)
 	bw *bufio.Writer
 	br *bufio.Reader
 
@@ -545,12 +547,12 @@ type conn struct {
 	writerDone chan struct{}
 }
 
-// newConn starts the goroutines of a new connection nc. With hello, it
-// queues the hello first (see dialSlot); without, boot is the bootKey the
-// handshake learnt.
-func newConn(p *pool, s *slot, nc net.Conn, hello bool, boot uint64) *conn {
+// newConn starts the goroutines of a new connection nc, dialed to at.
+// With hello, it queues the hello first (see dialSlot); without, boot is
+// the bootKey the handshake learnt.
+func newConn(p *pool, s *slot, nc net.Conn, at string, hello bool, boot uint64) *conn {
 	cn := &conn{
-		p: p, s: s, nc: nc,
+		p: p, s: s, nc: nc, at: at,
 		bw:         bufio.NewWriterSize(nc, 32<<10),
 		br:         bufio.NewReaderSize(nc, 256<<10),
 		booted:     make(chan struct{}),

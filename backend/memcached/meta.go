@@ -845,7 +845,8 @@ const defaultItemSizeMax = 1 << 20
 // is at most 1024m): a server's item_size_max above it is ignored.
 const maxItemSizeMax = 1 << 30
 
-// handshake dials addr and sends helloCmd, in one round trip: a meta
+// handshake dials addr (returning the address connected to, as
+// dialer.dialAt) and sends helloCmd, in one round trip: a meta
 // server answers MN, then its settings and stats. A server without meta commands
 // answers ERROR, the protocol's reply to an unknown command (memcached <
 // 1.6, most text-protocol stores), or a CLIENT_ERROR (a store that takes
@@ -857,11 +858,11 @@ const maxItemSizeMax = 1 << 30
 // is a failed dial (see refusedBy). The connections to a server that is
 // known to speak the meta protocol skip this round trip (see
 // pool.dialSlot).
-func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverInfo, error) {
+func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, string, serverInfo, error) {
 	info := serverInfo{casEnabled: true}
-	nc, err := c.dialer.dial(ctx, "tcp", addr)
+	nc, at, err := c.dialer.dialAt(ctx, "tcp", addr)
 	if err != nil {
-		return nil, info, err
+		return nil, "", info, err
 	}
 	ok := false
 	defer func() {
@@ -876,41 +877,41 @@ func (c *Client) handshake(ctx context.Context, addr string) (net.Conn, serverIn
 	}
 	br := bufio.NewReaderSize(nc, 4<<10)
 	if _, err := nc.Write([]byte(helloCmd)); err != nil {
-		return nil, info, err
+		return nil, "", info, err
 	}
 	line, err := br.ReadSlice('\n')
 	switch {
 	case err == io.EOF && len(line) == 0:
 		if c.answersVersion(ctx, addr) {
-			return nil, info, errTextProtocol
+			return nil, "", info, errTextProtocol
 		}
-		return nil, info, fmt.Errorf("connection closed at once: %w", io.ErrUnexpectedEOF)
+		return nil, "", info, fmt.Errorf("connection closed at once: %w", io.ErrUnexpectedEOF)
 	case err != nil:
-		return nil, info, unexpected(err)
+		return nil, "", info, unexpected(err)
 	case string(line) == "MN\r\n":
 	case bytes.Equal(line, lineError), bytes.HasPrefix(line, prefixClient):
-		return nil, info, errTextProtocol
+		return nil, "", info, errTextProtocol
 	default:
 		if err := refusedBy(line); err != nil {
-			return nil, info, err
+			return nil, "", info, err
 		}
-		return nil, info, protoErr(fmt.Sprintf("unexpected reply to mn: %q", bytes.TrimRight(line, "\r\n")))
+		return nil, "", info, protoErr(fmt.Sprintf("unexpected reply to mn: %q", bytes.TrimRight(line, "\r\n")))
 	}
 	if info, err = readSettings(br); err != nil {
-		return nil, info, err
+		return nil, "", info, err
 	}
 	if info.boot, err = readBoot(br); err != nil {
-		return nil, info, err
+		return nil, "", info, err
 	}
 	if br.Buffered() > 0 {
-		return nil, info, protoErr(fmt.Sprintf("unexpected data after the handshake: %q", peekLine(br)))
+		return nil, "", info, protoErr(fmt.Sprintf("unexpected data after the handshake: %q", peekLine(br)))
 	}
 	if !stop() {
-		return nil, info, ctx.Err()
+		return nil, "", info, ctx.Err()
 	}
 	_ = nc.SetDeadline(time.Time{})
 	ok = true
-	return nc, info, nil
+	return nc, at, info, nil
 }
 
 // refusal is the error of a connection that the server refused, with an

@@ -3,6 +3,7 @@ package memcached_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -334,5 +335,62 @@ func resolveDialDuringMove(t *testing.T, call string, moves int) {
 		if got := moved.Load(); got != int32(moves) {
 			t.Fatalf("a.test moved during %d connects, want %d", got, moves)
 		}
+	}
+}
+
+// proxiedConn is a connection whose remote address is a proxy's, as a
+// connection a SOCKS or HTTP CONNECT dialer returns.
+type proxiedConn struct{ net.Conn }
+
+func (proxiedConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(10, 9, 9, 9), Port: 1080}
+}
+
+// TestResolveDialerThroughProxy: with discovery and a dialer (WithDialer)
+// whose connections name a proxy as their remote address, not the
+// address dialed, calls are served and the connections stay, lookup
+// after lookup (every 20ms). A
+// connection was told from one to an old address by its RemoteAddr: each
+// was retired as soon as it was stored, and every call failed with
+// "connection retired" after five connects.
+func TestResolveDialerThroughProxy(t *testing.T) {
+	srv := testserver.Memcached(t)
+	dns := &fakeDNS{hosts: map[string][]string{}}
+	dns.set("a.test", "127.0.0.1")
+	var dials atomic.Int64
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return proxiedConn{nc}, nil
+	}
+	c, err := memcached.New([]string{fmt.Sprintf("a.test:%d", srv.Port)},
+		memcached.WithTimeout(2*time.Second), memcached.WithResolveInterval(20*time.Millisecond),
+		memcached.WithResolver(dns.lookup), memcached.WithDialer(dial), memcached.WithConns(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first lookup is made in the background: wait until it is done.
+	for deadline := time.Now().Add(10 * time.Second); dns.lookups.Load() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not two lookups of a.test in 10s")
+		}
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		k := fmt.Sprintf("key-%d", i)
+		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("v")}); err != nil {
+			t.Fatalf("Set %s: %v", k, err)
+		}
+		if it, err := c.Get(ctx, k); err != nil || string(it.Value) != "v" {
+			t.Fatalf("Get %s: %q, %v", k, it.Value, err)
+		}
+	}
+	if n := dials.Load(); n > 2 {
+		t.Errorf("%d connects for 40 calls on one connection over lookups every 20ms, want at most 2 (the handshake's and the pool's)", n)
 	}
 }
