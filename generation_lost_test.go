@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"testing"
@@ -282,5 +283,30 @@ func TestGenerationAddFailsNoGenerationZero(t *testing.T) {
 	f.ClearFaults()
 	if v, ok, err := d.Lookup(ctx, "k"); ok || err != nil {
 		t.Fatalf("Lookup once the add works = %q, %v, %v; want a miss", v, ok, err)
+	}
+}
+
+// A generation key holding the largest uint64 (garbage, or a hostile
+// writer's) leaves no later generation: Clear's new one wrapped to the
+// time in seconds, which the Dict did not install (a generation never goes
+// back), so Clear returned nil and the value stored before it was still
+// read, for good (the Dict raised the key back at its next refresh).
+// Such a generation is now garbage, which Clear overwrites.
+func TestGenerationLargestIsGarbage(t *testing.T) {
+	ctx := context.Background()
+	be := memory.New()
+	defer be.Close()
+	setGen(t, be, "p", math.MaxUint64)
+	d := newDict[string](t, be, "p")
+	_ = d.Store(ctx, "k", "v") // stored under that generation, or refused
+	if err := d.Clear(ctx); err != nil {
+		t.Fatalf("Clear: %v", err)
+	}
+	if v, ok, err := d.Lookup(ctx, "k"); err != nil || ok {
+		t.Errorf("Lookup after Clear: %q, %v, %v; want a miss", v, ok, err)
+	}
+	g, err := d.Generation(ctx)
+	if err != nil || g == math.MaxUint64 || g != storedGen(t, be, "p") {
+		t.Errorf("Generation after Clear: %d, %v; stored %d", g, err, storedGen(t, be, "p"))
 	}
 }

@@ -3,6 +3,7 @@ package memdict
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -341,10 +342,17 @@ func newGen(old uint64) uint64 {
 	return max(old+1, uint64(time.Now().Unix()))
 }
 
+// parseGen parses a stored generation. The largest uint64 is refused as
+// garbage, as what is not a number: no generation is later (newGen would
+// wrap), so a Dict that took it could never be cleared; Clear overwrites
+// it.
 func parseGen(b []byte) (uint64, error) {
 	g, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%w: namespace generation %q is not a number", ErrDecode, b)
+	}
+	if g == math.MaxUint64 {
+		return 0, fmt.Errorf("%w: namespace generation %q leaves no later one", ErrDecode, b)
 	}
 	return g, nil
 }
