@@ -394,3 +394,38 @@ func TestResolveDialerThroughProxy(t *testing.T) {
 		t.Errorf("%d connects for 40 calls on one connection over lookups every 20ms, want at most 2 (the handshake's and the pool's)", n)
 	}
 }
+
+// TestResolveAddressNotCanonical: a resolver (WithResolver: a discovery
+// service of the program's own) that gives an address in another form
+// than the connection's RemoteAddr prints ("::ffff:127.0.0.1", an IPv4
+// address mapped into IPv6; RemoteAddr says 127.0.0.1) is served too:
+// the connection was retired as soon as it was stored, and every call
+// failed with "connection retired".
+func TestResolveAddressNotCanonical(t *testing.T) {
+	srv := testserver.Memcached(t)
+	dns := &fakeDNS{hosts: map[string][]string{}}
+	dns.set("a.test", "::ffff:127.0.0.1")
+	c, err := memcached.New([]string{fmt.Sprintf("a.test:%d", srv.Port)},
+		memcached.WithTimeout(2*time.Second), memcached.WithResolveInterval(20*time.Millisecond),
+		memcached.WithResolver(dns.lookup), memcached.WithConns(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first lookup is made in the background: wait until it is done.
+	for deadline := time.Now().Add(10 * time.Second); dns.lookups.Load() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not two lookups of a.test in 10s")
+		}
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		k := fmt.Sprintf("key-%d", i)
+		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("v")}); err != nil {
+			t.Fatalf("Set %s: %v", k, err)
+		}
+		if it, err := c.Get(ctx, k); err != nil || string(it.Value) != "v" {
+			t.Fatalf("Get %s: %q, %v", k, it.Value, err)
+		}
+	}
+}
