@@ -95,6 +95,11 @@ func classify(err error) (kind error, serverFault bool) {
 		return backend.ErrUnavailable, true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return nil, false
+	case errors.Is(err, errRetired):
+		// The server's name moved during the call, again at each
+		// connect: the server did not fail, and a later call may reach
+		// its new address.
+		return backend.ErrUnavailable, false
 	}
 	var pe protoErr
 	if errors.As(err, &pe) {

@@ -235,3 +235,20 @@ func TestMultiRetiredConnRedialHangs(t *testing.T) {
 		}
 	}
 }
+
+// TestRetiredCallNotServerFault: a call that ends on connections retired
+// one after the other (its server's name moving during the call) fails
+// as unavailable, not as the server's protocol error, and does not count
+// as the server's failure: it read "protocol error" and marked a server
+// down (failure_limit=1), which auto-eject then flushes on its return.
+func TestRetiredCallNotServerFault(t *testing.T) {
+	c := &Client{}
+	n := &node{addr: "a.test:11211", limit: 1, interval: time.Minute}
+	err := c.result(n, "get", "k", errRetired)
+	if !errors.Is(err, backend.ErrUnavailable) || errors.Is(err, ErrProtocol) {
+		t.Errorf("error %v: want it to wrap ErrUnavailable, not ErrProtocol", err)
+	}
+	if n.down() {
+		t.Error("the server is marked down for a call retired by an address change")
+	}
+}
