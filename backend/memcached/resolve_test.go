@@ -374,22 +374,7 @@ func TestResolveDialerThroughProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// The first lookup is made in the background: wait until it is done.
-	for deadline := time.Now().Add(10 * time.Second); dns.lookups.Load() < 2; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("not two lookups of a.test in 10s")
-		}
-	}
-	ctx := context.Background()
-	for i := range 20 {
-		k := fmt.Sprintf("key-%d", i)
-		if err := c.Set(ctx, backend.Item{Key: k, Value: []byte("v")}); err != nil {
-			t.Fatalf("Set %s: %v", k, err)
-		}
-		if it, err := c.Get(ctx, k); err != nil || string(it.Value) != "v" {
-			t.Fatalf("Get %s: %q, %v", k, it.Value, err)
-		}
-	}
+	servedAfterLookups(t, c, dns)
 	if n := dials.Load(); n > 2 {
 		t.Errorf("%d connects for 40 calls on one connection over lookups every 20ms, want at most 2 (the handshake's and the pool's)", n)
 	}
@@ -412,7 +397,14 @@ func TestResolveAddressNotCanonical(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// The first lookup is made in the background: wait until it is done.
+	servedAfterLookups(t, c, dns)
+}
+
+// servedAfterLookups waits until dns has been asked twice (the first
+// lookup is made in the background), then checks that 20 Sets and Gets
+// through c succeed.
+func servedAfterLookups(t *testing.T, c *memcached.Client, dns *fakeDNS) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); dns.lookups.Load() < 2; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("not two lookups of a.test in 10s")
