@@ -233,3 +233,56 @@ func TestLongStringInPiecesAllocation(t *testing.T) {
 		}
 	}
 }
+
+// An honest reply whose last element is a long array of RESP3 nulls (3
+// bytes each, the shortest a value can be) was held for 3 bytes more
+// than it has for each aggregate it is nested in (the nested array was
+// counted as pending in its parent besides its elements), so that it
+// waited for bytes that never came and failed at its timeout: a real
+// server's answer to a script returning {'a', MGET of 5000 missing keys},
+// and the same shapes from a fake, two levels deep and behind an
+// attribute. They now read at once.
+func TestAggregateNestedNullsNotHeldLonger(t *testing.T) {
+	t.Parallel()
+	nulls := make([]any, 5000)
+	empties := make([]any, 5000)
+	for i := range empties {
+		empties[i] = ""
+	}
+	for _, tc := range []struct {
+		reply string
+		want  []any
+	}{
+		{"*2\r\n+a\r\n*5000\r\n" + strings.Repeat("_\r\n", 5000), []any{"a", nulls}},
+		{"*1\r\n*1\r\n*5000\r\n" + strings.Repeat("+\r\n", 5000), []any{[]any{empties}}},
+		{"*2\r\n+a\r\n|1\r\n+k\r\n+v\r\n*5000\r\n" + strings.Repeat("_\r\n", 5000), []any{"a", nulls}},
+	} {
+		s := startFake(t, func(c *fakeConn, _ []string) { c.write(tc.reply) })
+		b := newFakeBackend(t, s, "failure_limit=0&timeout=10s")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		got, err := b.client.Do(ctx, "eval", "return 1", "0").Slice()
+		cancel()
+		if err != nil {
+			t.Fatalf("%q...: %v, want the reply", tc.reply[:12], err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%q...: read as %.60v", tc.reply[:12], got)
+		}
+	}
+
+	p := testserver.Redis(t)
+	b := mustOpen(t, "redis://"+p.Addr+"/0?timeout="+loadedTimeout)
+	args := []any{"eval", "return {'a', redis.call('mget', unpack(KEYS))}", 5000}
+	for i := range 5000 {
+		args = append(args, "nested-nulls:"+strconv.Itoa(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	got, err := b.client.Do(ctx, args...).Slice()
+	if err != nil {
+		t.Fatalf("a script returning {'a', MGET of 5000 missing keys}: %v", err)
+	}
+	if inner, _ := got[1].([]any); len(got) != 2 || len(inner) != 5000 || inner[0] != nil {
+		t.Errorf("a script returning {'a', MGET of 5000 missing keys}: read as %.60v", got)
+	}
+}

@@ -239,8 +239,14 @@ func (s *respScanner) scan(p []byte, stop bool) (n int, done bool, err error) {
 				case !complete && s.st == stType && slotSize*s.pending > s.holdOver:
 					// An aggregate opened, and the reader would allocate
 					// slots for all that is pending: as many bytes as
-					// those elements take at their shortest.
-					s.need = minElemLen * s.pending
+					// those elements take at their shortest. Each open
+					// aggregate but the outermost is pending in the one
+					// it is in, yet its bytes are those of its elements:
+					// counted, they made an honest reply of nulls in a
+					// nested array (EVAL "return {'a', redis.call('mget',
+					// ...)}" of 5000 missing keys, RESP3) 3 bytes short
+					// of what was held for, until its timeout.
+					s.need = minElemLen * (s.pending - int64(s.depth-1))
 					return i, false, nil
 				}
 			}
