@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -27,25 +26,7 @@ func TestClusterHugeSlotsReplyRefused(t *testing.T) {
 		c.write("-ERR unknown command\r\n")
 	})
 	b := mustOpen(t, "redis://"+s.addr()+"/0?cluster=true&timeout=2s")
-	var err error
-	var took time.Duration
-	n := allocated(func() {
-		for range 3 {
-			start := time.Now()
-			_, err = b.Get(context.Background(), "k")
-			took = max(took, time.Since(start))
-		}
-	})
-	t.Logf("3 calls: %v, longest %v, %d KiB allocated", err, took.Round(time.Millisecond), n>>10)
-	if n > 16<<20 {
-		t.Errorf("3 calls to a node announcing 10M slot ranges allocated %d MiB, want under 16", n>>20)
-	}
-	if err == nil || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), s.addr()) {
-		t.Errorf("error %v: want a protocol error naming the node %s", err, s.addr())
-	}
-	if took > time.Second {
-		t.Errorf("a call took %v: the reply is refused when its header arrives, want well under the 2s timeout", took)
-	}
+	refusedAtOnce(t, b, s.addr(), "node", "10M slot ranges")
 }
 
 // TestClusterBudgetOnlyForTopology: clusterBudget applies to the reply of

@@ -39,6 +39,16 @@ func hugeSentinel(t *testing.T) *fakeServer {
 func TestSentinelHugeReplyRefused(t *testing.T) {
 	s := hugeSentinel(t)
 	b := mustOpen(t, "redis://"+s.addr()+"/0?sentinel_master=m&timeout=2s")
+	refusedAtOnce(t, b, s.addr(), "sentinel", "10M elements")
+}
+
+// refusedAtOnce makes three Gets through b (its calls time out after 2s),
+// whose server at addr, a what, answers the header of an aggregate of
+// announced elements and nothing more, and fails t unless they fail at
+// once with a protocol error naming addr, having allocated under 16 MiB
+// in all.
+func refusedAtOnce(t *testing.T, b *Backend, addr, what, announced string) {
+	t.Helper()
 	var err error
 	var took time.Duration
 	n := allocated(func() {
@@ -50,10 +60,10 @@ func TestSentinelHugeReplyRefused(t *testing.T) {
 	})
 	t.Logf("3 calls: %v, longest %v, %d KiB allocated", err, took.Round(time.Millisecond), n>>10)
 	if n > 16<<20 {
-		t.Errorf("3 calls to a sentinel announcing 10M elements allocated %d MiB, want under 16", n>>20)
+		t.Errorf("3 calls to a %s announcing %s allocated %d MiB, want under 16", what, announced, n>>20)
 	}
-	if err == nil || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), s.addr()) {
-		t.Errorf("error %v: want a protocol error naming the sentinel %s", err, s.addr())
+	if err == nil || !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), addr) {
+		t.Errorf("error %v: want a protocol error naming the %s %s", err, what, addr)
 	}
 	if took > time.Second {
 		t.Errorf("a call took %v: the reply is refused when its header arrives, want well under the 2s timeout", took)
