@@ -133,7 +133,11 @@ func NewSentinel(opt *goredis.FailoverOptions, options ...Option) (*Backend, err
 // the next was asked: with it first in the list, every question failed
 // though the others answered, so that the near cache's tracking never
 // found the master (its near cache never served) and a probe never saw
-// a promotion. Those still asking when one answers are cancelled.
+// a promotion. It returns when ctx ends too: go-redis does not stop a
+// read when its context is cancelled, only at its deadline, so that a
+// Close while every sentinel hung waited for the tracker's question to
+// time out (2.4 s of its 3). Those still asking then, or when one
+// answers, end by themselves, by their deadline at the latest.
 func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
 	type answer struct {
 		addr string
@@ -155,7 +159,13 @@ func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
 	}
 	var errs []error
 	for range s.addrs {
-		a := <-answers
+		var a answer
+		select {
+		case a = <-answers:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+			return "", fmt.Errorf("redis: no sentinel named master %q before the question ended: %w", s.name, errors.Join(errs...))
+		}
 		if a.err == nil && len(a.hp) == 2 {
 			return net.JoinHostPort(a.hp[0], a.hp[1]), nil
 		}

@@ -190,3 +190,33 @@ func TestSentinelBadMasterAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestSentinelHungCancelled: with every sentinel hung, a question to them
+// whose context was cancelled (not timed out) went on until go-redis's
+// read timeout (5 s), as go-redis stops a read only at its deadline, so
+// that Closing a Backend whose near cache was asking waited for the
+// tracker's question to time out (2.4 s). masterAddr now returns when its
+// context ends, with the context's error; Close, at once.
+func TestSentinelHungCancelled(t *testing.T) {
+	b := mustOpen(t, "redis://"+hungListener(t)+","+hungListener(t)+"/0?sentinel_master=m&timeout=300ms")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := b.sentinel.masterAddr(ctx)
+	took := time.Since(start)
+	if !errors.Is(err, context.Canceled) || took > 2*time.Second {
+		t.Errorf("masterAddr of hung sentinels cancelled after 100ms: %v after %v; want context.Canceled at once", err, took)
+	}
+
+	d, err := memdict.New[int](b, "hc", memdict.WithNearCache(memdict.NearCache{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _ = d.Lookup(context.Background(), "k") // the tracker asks the sentinels
+	time.Sleep(300 * time.Millisecond)
+	start = time.Now()
+	b.Close()
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("Close while the near cache's tracker asked hung sentinels took %v; want it at once, not at the question's timeout (%v)", took, trackTimeout)
+	}
+}
