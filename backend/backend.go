@@ -72,6 +72,12 @@ var (
 	ErrNotSupported = errors.New("backend: not supported")
 	// ErrInvalidTTL: a TTL is negative.
 	ErrInvalidTTL = errors.New("backend: invalid TTL")
+	// ErrWriteRefused: the server refused a write because this client may
+	// not write there: a read-only replica (Redis READONLY) or a user whose
+	// ACL denies the write (Redis NOPERM on a write). Nothing was written;
+	// reads may still succeed. It is wrapped together with whatever else
+	// the driver reports (backend/redis: ErrAuth for NOPERM).
+	ErrWriteRefused = errors.New("backend: write refused")
 )
 
 // Item is one stored entry.

@@ -140,12 +140,17 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 	case errors.Is(err, goredis.ErrClosed), b.closed.Load():
 		// Calls in flight when Close closes the connections.
 		kind = backend.ErrClosed
+	case goredis.IsPermissionError(err) && writeOps[op]:
+		// The user may not write (there, or at all): the write is
+		// refused, which a reader may take as such (backend.ErrWriteRefused).
+		// The server's reply first: callers that show one cause (the
+		// Dict's generation errors) show it.
+		return fmt.Errorf("redis: %s: %w: the ACL of %s denies the write (%w, %w)", where(op, key), err, b.who(), backend.ErrWriteRefused, ErrAuth)
 	case goredis.IsAuthError(err), goredis.IsPermissionError(err), errors.Is(err, ErrAuth):
-		who := "the default user"
-		if b.user != "" {
-			who = fmt.Sprintf("user %q", b.user)
-		}
-		return fmt.Errorf("redis: %s: %w as %s (check the user and password): %w", where(op, key), ErrAuth, who, err)
+		return fmt.Errorf("redis: %s: %w as %s (check the user and password): %w", where(op, key), ErrAuth, b.who(), err)
+	case goredis.IsReadOnlyError(err):
+		// Only a write gets READONLY: the server is a replica.
+		return fmt.Errorf("redis: %s: %w: %s is a read-only replica: %w", where(op, key), backend.ErrWriteRefused, b.addr(), err)
 	case tlsVerifyError(err):
 		return fmt.Errorf("redis: %s: the server's TLS certificate is not trusted "+
 			"(give the CA that signed it with the URL option tls_ca): %w", where(op, key), err)
@@ -164,6 +169,22 @@ func (b *Backend) wrap(ctx context.Context, op, key string, err error) error {
 		return fmt.Errorf("redis: %s: %w: %w", where(op, key), kind, err)
 	}
 	return fmt.Errorf("redis: %s: %w", where(op, key), err)
+}
+
+// who names the configured user in errors, never its password.
+func (b *Backend) who() string {
+	if b.user != "" {
+		return fmt.Sprintf("user %q", b.user)
+	}
+	return "the default user"
+}
+
+// writeOps are the operations (as wrap names them) that write: a NOPERM
+// answering one of them is a refused write (backend.ErrWriteRefused), one
+// answering a read is not.
+var writeOps = map[string]bool{
+	"add": true, "set": true, "setmulti": true, "cas": true, "delete": true, "deletemulti": true,
+	"touch": true, "increment": true, "trylock": true, "unlock": true, "flush": true,
 }
 
 // tlsVerifyError reports whether err is a failure to verify the server's
