@@ -44,6 +44,13 @@ const maxClearAttempts = 100
 // that generation again, until a Dict that knew the lost one raises it
 // back.
 //
+// A Dict whose client may not write (a Redis replica, an ACL user that may
+// only read: the add refused with backend.ErrWriteRefused) and that finds
+// no generation key reads the namespace as empty, with a generation of its
+// own not stored, and takes the generation a writer stores within a
+// refresh; until then its writes, Clear included, fail with an error
+// wrapping ErrWriteRefused.
+//
 // Clear returns an error if the backend fails, or one wrapping
 // ErrCASConflict if the generation cannot be moved after many
 // compare-and-swap conflicts.
@@ -65,7 +72,7 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 	mk := d.metaKey(s)
 	var known uint64
 	if v := d.view.Load(); v != nil && v.s == s {
-		known = v.gen
+		known = v.storedGen()
 	}
 	b := bound{parent: ctx}
 	defer b.end()
@@ -83,7 +90,7 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 			gen := newGen(max(old, known))
 			err = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), CAS: it.CAS})
 			if err == nil {
-				d.install(s, gen)
+				d.install(s, gen, nil)
 				d.nearReset()
 				return nil
 			}
@@ -91,7 +98,7 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 			gen := newGen(known)
 			err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
 			if err == nil {
-				d.install(s, gen)
+				d.install(s, gen, nil)
 				d.nearReset()
 				return nil
 			}
@@ -109,7 +116,9 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 // (see Clear), reading it from the backend if it has none yet (and
 // storing a new one there if the backend holds none). Its error
 // is an *OpError with Op "generation" and no Key, whose message names the
-// Dict's prefix and the server.
+// Dict's prefix and the server. A Dict whose client may not store a
+// generation where none is stored returns the one of its own it reads
+// under, not stored (see Clear).
 func (d *Dict[V]) Generation(ctx context.Context) (uint64, error) {
 	b := bound{parent: ctx}
 	defer b.end()
@@ -248,7 +257,7 @@ func cleanCause(err error, mk string) string {
 var sentinels = []error{
 	backend.ErrUnavailable, backend.ErrClosed, backend.ErrNotFound, backend.ErrNotStored,
 	backend.ErrCASConflict, backend.ErrInvalidKey, backend.ErrValueTooLarge,
-	backend.ErrNotNumeric, backend.ErrNotSupported, backend.ErrInvalidTTL,
+	backend.ErrNotNumeric, backend.ErrNotSupported, backend.ErrInvalidTTL, backend.ErrWriteRefused,
 }
 
 func isSentinel(err error) bool {

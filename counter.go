@@ -105,7 +105,7 @@ func (c *Counters) Add(ctx context.Context, name string, delta int64) (_ uint64,
 	defer d.m.end(opIncr, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	vw, err := d.current(&b)
+	vw, err := d.currentWrite(&b)
 	if err != nil {
 		return 0, d.m.fail(ctx, opIncr, name, err)
 	}
@@ -155,7 +155,7 @@ func (c *Counters) Set(ctx context.Context, name string, n uint64) (err error) {
 	defer d.m.end(opPut, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	vw, err := d.current(&b)
+	vw, err := d.currentWrite(&b)
 	if err != nil {
 		return d.m.fail(ctx, opPut, name, err)
 	}

@@ -712,7 +712,7 @@ func (vw *view) ttl(opts []ItemOption) (time.Duration, error) {
 
 // item builds the backend item for a write of v under key.
 func (d *Dict[V]) item(b *bound, key string, v V, opts []ItemOption) (backend.Item, error) {
-	vw, err := d.current(b)
+	vw, err := d.currentWrite(b)
 	if err != nil {
 		return backend.Item{}, err
 	}
@@ -721,6 +721,10 @@ func (d *Dict[V]) item(b *bound, key string, v V, opts []ItemOption) (backend.It
 
 // itemIn builds the backend item for a write of v under key in view vw.
 func (d *Dict[V]) itemIn(vw *view, key string, v V, opts []ItemOption) (backend.Item, error) {
+	if err := vw.writable(d.prefix); err != nil {
+		// A fill, whose view was a read's.
+		return backend.Item{}, err
+	}
 	ttl, err := vw.ttl(opts)
 	if err != nil {
 		return backend.Item{}, err
@@ -799,7 +803,7 @@ func (d *Dict[V]) Add(ctx context.Context, key string, v V, opts ...ItemOption) 
 	defer d.m.end(opAdd, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	vw, err := d.current(&b)
+	vw, err := d.currentWrite(&b)
 	var it backend.Item
 	if err == nil {
 		it, err = d.itemIn(vw, key, v, opts)
@@ -888,7 +892,7 @@ func (d *Dict[V]) Remove(ctx context.Context, key string) (err error) {
 	defer d.m.end(opDelete, t0)
 	b := bound{parent: ctx}
 	defer b.end()
-	vw, err := d.current(&b)
+	vw, err := d.currentWrite(&b)
 	if err != nil {
 		return d.m.fail(ctx, opDelete, key, err)
 	}
@@ -929,7 +933,7 @@ func (d *Dict[V]) Touch(ctx context.Context, key string, ttl time.Duration) (err
 	}
 	b := bound{parent: ctx}
 	defer b.end()
-	vw, err := d.current(&b)
+	vw, err := d.currentWrite(&b)
 	if err != nil {
 		return d.m.fail(ctx, opTouch, key, err)
 	}
@@ -1192,7 +1196,7 @@ func (d *Dict[V]) PutMulti(ctx context.Context, m map[string]V, opts ...ItemOpti
 	me := &MultiError{Op: "putmulti", Total: len(keys)}
 	b := bound{parent: ctx}
 	defer b.end()
-	vw, err := d.current(&b)
+	vw, err := d.currentWrite(&b)
 	if err != nil {
 		for _, k := range keys {
 			me.Failed = append(me.Failed, &OpError{Op: "put", Key: k, Err: err})

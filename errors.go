@@ -28,6 +28,11 @@ var (
 	ErrNotSupported = backend.ErrNotSupported
 	// ErrInvalidKey: the backend refused the key.
 	ErrInvalidKey = backend.ErrInvalidKey
+	// ErrWriteRefused: the server refused a write because this client may
+	// not write (a read-only replica, an ACL user that may only read); also
+	// wrapped by a write through a Dict that reads a namespace whose
+	// generation it could not store (see Clear).
+	ErrWriteRefused = backend.ErrWriteRefused
 	// ErrDecode: a stored value could not be decoded into the Dict's type:
 	// it was written by another program, with another codec, as another
 	// type, or is corrupt.

@@ -308,7 +308,7 @@ func (d *Dict[V]) Invalidate(ctx context.Context, key string) (err error) {
 }
 
 func (d *Dict[V]) invalidate(bd *bound, key string) error {
-	vw, err := d.current(bd)
+	vw, err := d.currentWrite(bd)
 	if err != nil {
 		return err
 	}

@@ -468,6 +468,9 @@ func (d *Dict[V]) loadFill(b *bound, key string, load func(context.Context, stri
 // absentItem is the item of a cached absence of key for ttl: an envelope
 // with the absent flag, an expiry and no payload.
 func (d *Dict[V]) absentItem(vw *view, key string, ttl time.Duration) (backend.Item, error) {
+	if err := vw.writable(d.prefix); err != nil {
+		return backend.Item{}, err
+	}
 	return d.emptyItem(vw, key, envelope.Meta{Expiry: ceilMs(d.lease.now().Add(ttl)), Absent: true}, ttl)
 }
 

@@ -167,7 +167,7 @@ func (tx *Tx[V]) Commit(ctx context.Context) (err error) {
 
 	b := bound{parent: ctx}
 	defer b.end()
-	vw, err := d.current(&b)
+	vw, err := d.currentWrite(&b)
 	if err != nil {
 		for _, k := range keys {
 			name := opPut

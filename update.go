@@ -293,7 +293,7 @@ func (d *Dict[V]) updateRound(b *bound, key string, batch []*updateReq[V]) (putB
 	applied := make([]bool, len(batch))
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		vw, err := d.current(b)
+		vw, err := d.currentWrite(b)
 		if err != nil {
 			return fail(err)
 		}

@@ -62,6 +62,18 @@ import (
 // namespace from one whose key was lost after a Clear (the data keys of
 // other generations could, but finding them takes a listing of the
 // server's keys, not a lookup).
+//
+// A Dict whose add is refused because this client may not write
+// (backend.ErrWriteRefused: a Redis replica's READONLY, an ACL user's
+// NOPERM) reads the namespace as empty, as a writer would after its add:
+// it uses the generation it tried to add, not stored (view.refused), under
+// which nothing was written unless a writer adds the same second's
+// generation (whose values are then the right ones to read). It reads the
+// key again at each refresh, as if it knew no generation, so that it
+// takes the one a writer stores. Its writes fail (currentWrite, itemIn):
+// written under a generation no other Dict reads, they would be lost, if
+// its ACL let it write the data keys at all. Any other failure of the add
+// fails the call.
 
 // view is what a Dict derives from one version of its settings and one
 // namespace generation. Views are immutable but for stale, which a timer
@@ -82,6 +94,11 @@ type view struct {
 	// its pool (Dict.decoded) rather than a new one.
 	reuse bool
 	stale atomic.Bool
+	// refused, if not nil, is the server's refusal of the add of a
+	// generation to this client (backend.ErrWriteRefused): gen is one of
+	// this Dict's own, not stored, under which it reads an empty
+	// namespace and may not write (writable).
+	refused error
 	// timeout bounds each Dict call (0: none); own says the backend
 	// bounds each of its calls within it by itself (see timeout.go).
 	timeout time.Duration
@@ -102,6 +119,20 @@ func (d *Dict[V]) current(b *bound) (*view, error) {
 		return v, nil
 	}
 	return d.refreshView(b)
+}
+
+// currentWrite is current for an operation that writes: it also fails if
+// the view's generation is not stored (view.writable), so that nothing is
+// written where no other Dict reads.
+func (d *Dict[V]) currentWrite(b *bound) (*view, error) {
+	v, err := d.current(b)
+	if err == nil {
+		err = v.writable(d.prefix)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // key returns the backend key of key and whether it is hashed. In a
@@ -150,6 +181,25 @@ func (v *view) arm() *view {
 	return v
 }
 
+// writable returns nil if v's generation is stored, else the error of a
+// write through v: a write at a generation that is not stored would be
+// read by no other Dict, and lost at the next refresh of this one.
+func (v *view) writable(prefix string) error {
+	if v.refused == nil {
+		return nil
+	}
+	return fmt.Errorf("memdict: prefix %q has no namespace generation stored and this client may not store one, so it reads the namespace as empty and may not write to it: %w", prefix, v.refused)
+}
+
+// storedGen returns the generation of v if it is stored, else 0 (as if
+// none were known).
+func (v *view) storedGen() uint64 {
+	if v.refused != nil {
+		return 0
+	}
+	return v.gen
+}
+
 // metaKey returns the backend key that holds the generation for s.
 func (d *Dict[V]) metaKey(s *Settings) string {
 	return keyspace.MetaKey(s.SiteID, d.prefix, "gen", s.MaxKeyLen)
@@ -179,7 +229,7 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 	if s.Format.python() {
 		// Keys without a generation: the view is made again only for
 		// its timeout.
-		v := d.install(s, 0)
+		v := d.install(s, 0, nil)
 		b.limits(v)
 		return v, nil
 	}
@@ -188,14 +238,20 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 		b.timeout, b.own = d.callTimeout()
 		b.begin()
 		reports := d.genReports.Load()
-		gen, err := d.readGen(b, s, old.gen)
-		if err != nil {
+		// A generation not stored is none known: the key is read and
+		// added again, and one a writer stored since is taken.
+		gen, refused, err := d.readGen(b, s, old.storedGen())
+		switch {
+		case err != nil:
 			// Keep the known generation and try again after an
 			// interval; the operation itself goes on.
 			_ = d.m.failWhole(b.parent, opClear, fmt.Errorf("memdict: the namespace generation of prefix %q could not be read again, the Dict goes on with generation %d: %w", d.prefix, old.gen, err))
+			gen, refused = old.gen, old.refused
+		case refused != nil && old.refused != nil:
+			// Still none stored: keep the same generation of its own.
 			gen = old.gen
 		}
-		return d.installRead(s, gen, reports), nil
+		return d.installRead(s, gen, refused, reports), nil
 	}
 	// No view for these settings: everyone needs the generation. Waiting
 	// for the lock is part of the call's time, and ends with it: the
@@ -220,17 +276,17 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 	}
 	var known uint64
 	if old != nil && old.s.SiteID == s.SiteID && old.s.MaxKeyLen == s.MaxKeyLen {
-		known = old.gen
+		known = old.storedGen()
 	}
 	reports := d.genReports.Load()
-	gen, err := d.readGen(b, s, known)
+	gen, refused, err := d.readGen(b, s, known)
 	if err != nil {
 		// The operation's error names it, its key and the server; the
 		// generation is named only when it is itself the problem (a value
 		// that is not a number says so).
 		return nil, err
 	}
-	return d.installRead(s, gen, reports), nil
+	return d.installRead(s, gen, refused, reports), nil
 }
 
 // installRead is install for a generation read from the backend while
@@ -239,8 +295,8 @@ func (d *Dict[V]) refreshView(b *bound) (*view, error) {
 // answer was in place), the view it makes is stale at once, so that the
 // next call reads the generation again: the report found the view before
 // it to mark, and would otherwise be lost until the next refresh.
-func (d *Dict[V]) installRead(s *Settings, gen, reports uint64) *view {
-	v := d.install(s, gen)
+func (d *Dict[V]) installRead(s *Settings, gen uint64, refused error, reports uint64) *view {
+	v := d.install(s, gen, refused)
 	if d.genReports.Load() != reports {
 		v.stale.Store(true)
 	}
@@ -248,16 +304,21 @@ func (d *Dict[V]) installRead(s *Settings, gen, reports uint64) *view {
 }
 
 // install makes the view of (s, gen) current, unless a view of s with a
-// later generation (from a concurrent Clear) already is, and returns the
-// current view.
-func (d *Dict[V]) install(s *Settings, gen uint64) *view {
-	nv := d.makeView(s, gen).arm()
+// later stored generation (from a concurrent Clear) already is, and
+// returns the current view. refused, if not nil, says gen is not stored
+// (view.refused); the generation of a view that is not stored is no later
+// one: any other replaces it.
+func (d *Dict[V]) install(s *Settings, gen uint64, refused error) *view {
+	nv := d.makeView(s, gen)
+	nv.refused = refused
+	nv.arm()
 	for {
 		cur := d.view.Load()
-		if cur != nil && cur.s == s && cur.gen > gen && !cur.stale.Load() {
+		later := cur != nil && cur.s == s && cur.gen > gen && cur.refused == nil
+		if later && !cur.stale.Load() {
 			return cur
 		}
-		if cur != nil && cur.s == s && cur.gen > gen {
+		if later {
 			nv = d.makeView(s, cur.gen).arm()
 		}
 		if d.view.CompareAndSwap(cur, nv) {
@@ -287,7 +348,11 @@ func (d *Dict[V]) install(s *Settings, gen uint64) *view {
 // absent key may be one lost after a Clear, whose generation 0 still
 // holds the values the Clear dropped, on servers that kept them. When
 // another Dict's add wins, readGen takes what it stored, raised as above.
-func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (uint64, error) {
+// If the server refuses that add because this client may not write
+// (backend.ErrWriteRefused), readGen returns the generation not stored and
+// the refusal, as refused, to make a view that reads an empty namespace
+// and may not write (see "The namespace generation" above).
+func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (gen uint64, refused, err error) {
 	mk := d.metaKey(s)
 	for range maxGenAdds {
 		it, err := d.be.Get(b.next(), mk)
@@ -295,14 +360,14 @@ func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (uint64, error) {
 		case err == nil:
 			gen, err := parseGen(it.Value)
 			if err != nil || gen >= known {
-				return gen, err
+				return gen, nil, err
 			}
 			// A conflict means the key moved meanwhile (a Clear, another
 			// raise): the next read takes whatever it now holds.
 			_ = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10), CAS: it.CAS})
-			return known, nil
+			return known, nil, nil
 		case !errors.Is(err, backend.ErrNotFound):
-			return 0, d.genErr(s, known, mk, b.check(err))
+			return 0, nil, d.genErr(s, known, mk, b.check(err))
 		}
 		gen := known
 		if gen == 0 {
@@ -311,23 +376,30 @@ func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (uint64, error) {
 		err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
 		switch {
 		case err == nil:
-			return gen, nil
+			return gen, nil, nil
 		case errors.Is(err, backend.ErrNotStored):
 			// Someone else wrote one meanwhile: read theirs.
 		case known != 0:
-			return known, nil
+			return known, nil, nil
+		case errors.Is(err, backend.ErrWriteRefused):
+			// This client may not write (a replica, a user that may
+			// only read): the namespace is empty to it, as to a writer
+			// that had stored gen, which nothing was written under
+			// unless a writer stores the same second's generation
+			// (whose values are then the ones to read).
+			return gen, d.genErr(s, known, mk, err), nil
 		default:
 			// Generation 0 would be the one the key may have lost, and a
 			// generation of this Dict's own, not stored, one no other
 			// Dict shares.
-			return 0, d.genErr(s, known, mk, b.check(err))
+			return 0, nil, d.genErr(s, known, mk, b.check(err))
 		}
 	}
 	// The key kept appearing to the add and vanishing to the read.
 	if known != 0 {
-		return known, nil
+		return known, nil, nil
 	}
-	return 0, d.genErr(s, known, mk, fmt.Errorf("%w: the namespace generation kept vanishing after %d adds", ErrCASConflict, maxGenAdds))
+	return 0, nil, d.genErr(s, known, mk, fmt.Errorf("%w: the namespace generation kept vanishing after %d adds", ErrCASConflict, maxGenAdds))
 }
 
 // maxGenAdds bounds readGen's attempts to read back a generation key that
