@@ -87,7 +87,7 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 				// Overwrite garbage with a fresh generation.
 				old = known
 			}
-			gen := newGen(max(old, known))
+			gen := newGen(old, known)
 			err = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), CAS: it.CAS})
 			if err == nil {
 				d.install(s, gen, nil)

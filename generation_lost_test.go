@@ -310,3 +310,44 @@ func TestGenerationLargestIsGarbage(t *testing.T) {
 		t.Errorf("Generation after Clear: %d, %v; stored %d", g, err, storedGen(t, be, "p"))
 	}
 }
+
+// A generation key holding the uint64 before the largest (garbage, or a
+// hostile writer's): Clear's next generation was the largest, which
+// parseGen refuses, so that a Dict made after the Clear failed every call
+// with ErrDecode; the next Clear stored the time, which the Dict that
+// made it did not install (older than the largest), so that it still
+// read what it stored after the first, and its refresh raised the key
+// back. Clear now starts again from the time, and every Dict takes it.
+func TestGenerationNextToLargest(t *testing.T) {
+	ctx := context.Background()
+	be := memory.New()
+	defer be.Close()
+	const refresh = 10 * time.Millisecond
+	setGen(t, be, "p", math.MaxUint64-1)
+	d := newDict[string](t, be, "p", memdict.WithGenerationRefresh(refresh))
+	if err := d.Store(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		if err := d.Clear(ctx); err != nil {
+			t.Fatalf("Clear %d: %v", i, err)
+		}
+		if v, ok, err := d.Lookup(ctx, "k"); err != nil || ok {
+			t.Fatalf("Lookup after Clear %d: %q, %v, %v; want a miss", i, v, ok, err)
+		}
+		if v, ok, err := newDict[string](t, be, "p").Lookup(ctx, "k"); err != nil || ok {
+			t.Fatalf("a new Dict's Lookup after Clear %d: %q, %v, %v; want a miss", i, v, ok, err)
+		}
+		if err := d.Store(ctx, "k", "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * refresh) // d's view is due to be read again
+	if _, _, err := d.Lookup(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := d.Generation(ctx)
+	if stored := storedGen(t, be, "p"); err != nil || g != stored || g >= math.MaxUint64-1 {
+		t.Fatalf("Generation after the Clears: %d, %v; stored %d", g, err, stored)
+	}
+}

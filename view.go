@@ -304,17 +304,17 @@ func (d *Dict[V]) installRead(s *Settings, gen uint64, refused error, reports ui
 }
 
 // install makes the view of (s, gen) current, unless a view of s with a
-// later stored generation (from a concurrent Clear) already is, and
-// returns the current view. refused, if not nil, says gen is not stored
-// (view.refused); the generation of a view that is not stored is no later
-// one: any other replaces it.
+// later stored generation (from a concurrent Clear), not a final one (see
+// final), already is, and returns the current view. refused, if not nil,
+// says gen is not stored (view.refused); the generation of a view that is
+// not stored is no later one: any other replaces it.
 func (d *Dict[V]) install(s *Settings, gen uint64, refused error) *view {
 	nv := d.makeView(s, gen)
 	nv.refused = refused
 	nv.arm()
 	for {
 		cur := d.view.Load()
-		later := cur != nil && cur.s == s && cur.gen > gen && cur.refused == nil
+		later := cur != nil && cur.s == s && cur.gen > gen && cur.refused == nil && !final(cur.gen)
 		if later && !cur.stale.Load() {
 			return cur
 		}
@@ -359,7 +359,7 @@ func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (gen uint64, refu
 		switch {
 		case err == nil:
 			gen, err := parseGen(it.Value)
-			if err != nil || gen >= known {
+			if err != nil || gen >= known || final(known) {
 				return gen, nil, err
 			}
 			// A conflict means the key moved meanwhile (a Clear, another
@@ -371,7 +371,7 @@ func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (gen uint64, refu
 		}
 		gen := known
 		if gen == 0 {
-			gen = newGen(0)
+			gen = newGen()
 		}
 		err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
 		switch {
@@ -406,18 +406,36 @@ func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (gen uint64, refu
 // another Dict added while it found none.
 const maxGenAdds = 3
 
-// newGen returns a new generation after old: the time in Unix seconds, or
-// old+1 if that is not later. A generation lost with its key is one from
-// before, so that a new generation of a later second is none of the
-// generations whose values may still be stored.
-func newGen(old uint64) uint64 {
-	return max(old+1, uint64(time.Now().Unix()))
+// newGen returns a new generation after each of olds: the time in Unix
+// seconds, or the one after the latest of olds if that is not later. A
+// generation lost with its key is one from before, so that a new
+// generation of a later second is none of the generations whose values
+// may still be stored. A final generation (see final) has none after it:
+// newGen starts again from the time, as if it were garbage.
+func newGen(olds ...uint64) uint64 {
+	gen := uint64(time.Now().Unix())
+	for _, old := range olds {
+		if !final(old) {
+			gen = max(gen, old+1)
+		}
+	}
+	return gen
 }
 
+// final reports whether no generation after g can be stored: the one
+// after it would be the largest uint64, which parseGen refuses. A final
+// generation (garbage, or a hostile writer's) is not kept against an
+// older one (install, readGen's raise), so that Clear, whose new
+// generation starts again from the time, moves every Dict off it; else a
+// key holding 18446744073709551614 had Clear store the largest uint64,
+// which every other Dict failed to read, and the next Clear was a no-op
+// for the Dict, which raised the key back to it.
+func final(g uint64) bool { return g >= math.MaxUint64-1 }
+
 // parseGen parses a stored generation. The largest uint64 is refused as
-// garbage, as what is not a number: no generation is later (newGen would
-// wrap), so a Dict that took it could never be cleared; Clear overwrites
-// it.
+// garbage, as what is not a number: no generation is later, so a Dict
+// that took it could never be cleared; Clear overwrites it. newGen never
+// makes it (see final).
 func parseGen(b []byte) (uint64, error) {
 	g, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil {
