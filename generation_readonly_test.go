@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,4 +156,70 @@ func TestGenerationAddRefusedWritesFail(t *testing.T) {
 		t.Fatalf("GetOrLoad = %q, %v; want the loaded value", v, err)
 	}
 	checkReadOnly(t, ro, newDict[string](t, mem, "p"), "p", count)
+}
+
+// refusedDuring is a backend whose first add of key is refused as to a
+// client that may not write (a Sentinel's demoted master answering
+// READONLY), after during ran with the value of that add.
+type refusedDuring struct {
+	backend.Backend
+	key     string
+	during  func(value []byte)
+	refused atomic.Bool
+}
+
+func (b *refusedDuring) Add(ctx context.Context, it backend.Item) error {
+	if it.Key == b.key && b.refused.CompareAndSwap(false, true) {
+		b.during(it.Value)
+		return fmt.Errorf("add: %w: READONLY You can't write against a read only replica.", backend.ErrWriteRefused)
+	}
+	return b.Backend.Add(ctx, it)
+}
+
+// A Dict's add of the generation is refused (a Sentinel's demoted master
+// answering READONLY) while a Clear of the same Dict stores a generation
+// (on the new master). The view of the refused add, whose read began
+// before the Clear, replaced the Clear's when its generation was no older
+// (the same second): the Dict's writes failed with ErrWriteRefused until
+// its next refresh (an hour here), and it read under a generation no
+// other Dict uses. The Clear's generation now stands.
+func TestGenerationRefusedAddAfterClear(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	defer mem.Close()
+	for try := 1; ; try++ {
+		prefix := fmt.Sprintf("p%d", try)
+		var d *memdict.Dict[string]
+		var added, cleared uint64
+		be := &refusedDuring{Backend: mem, key: genKey(prefix)}
+		be.during = func(value []byte) {
+			added, _ = strconv.ParseUint(string(value), 10, 64)
+			if err := d.Clear(ctx); err != nil {
+				t.Errorf("Clear: %v", err)
+			}
+			cleared = storedGen(t, mem, prefix)
+		}
+		d = newDict[string](t, be, prefix, memdict.WithGenerationRefresh(time.Hour))
+		if v, ok, err := d.Lookup(ctx, "k"); err != nil || ok {
+			t.Fatalf("Lookup = %q, %v, %v; want a miss", v, ok, err)
+		}
+		if added != cleared {
+			// A second ended between the two: the Clear's generation is
+			// later, which install keeps anyway. Again, in another.
+			if try == 5 {
+				t.Fatalf("the refused add's generation %d, the Clear's %d, in each of %d tries", added, cleared, try)
+			}
+			continue
+		}
+		if err := d.Store(ctx, "k", "v"); err != nil {
+			t.Fatalf("Store after the Clear: %v", err)
+		}
+		if g, err := d.Generation(ctx); err != nil || g != cleared {
+			t.Fatalf("Generation = %d, %v; want the Clear's %d", g, err, cleared)
+		}
+		if v, _ := newDict[string](t, mem, prefix).Get("k"); v != "v" {
+			t.Fatalf("another Dict reads %q, want %q", v, "v")
+		}
+		return
+	}
 }

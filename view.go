@@ -307,14 +307,22 @@ func (d *Dict[V]) installRead(s *Settings, gen uint64, refused error, reports ui
 // later stored generation (from a concurrent Clear), not a final one (see
 // final), already is, and returns the current view. refused, if not nil,
 // says gen is not stored (view.refused); the generation of a view that is
-// not stored is no later one: any other replaces it.
+// not stored is no later one: any other replaces it, and it replaces no
+// fresh view of s with a stored generation, which was installed while gen
+// was read (refreshView reads only when there is none): a Clear's, stored
+// after the add was refused (the client's write permission came back: a
+// Sentinel's new master).
 func (d *Dict[V]) install(s *Settings, gen uint64, refused error) *view {
 	nv := d.makeView(s, gen)
 	nv.refused = refused
 	nv.arm()
 	for {
 		cur := d.view.Load()
-		later := cur != nil && cur.s == s && cur.gen > gen && cur.refused == nil && !final(cur.gen)
+		stored := cur != nil && cur.s == s && cur.refused == nil
+		if stored && refused != nil && !cur.stale.Load() {
+			return cur
+		}
+		later := stored && cur.gen > gen && !final(cur.gen)
 		if later && !cur.stale.Load() {
 			return cur
 		}
