@@ -223,3 +223,41 @@ func TestGenerationRefusedAddAfterClear(t *testing.T) {
 		return
 	}
 }
+
+// A read-only Dict (its add of the generation refused) with a negative
+// generation refresh, which means never: it never read the key again, so
+// that it read an empty namespace, and failed its writes, for good, the
+// writer's value unseen (10 s here, before the fix). A view whose
+// generation is not stored is read again each DefaultGenerationRefresh.
+func TestGenerationReadOnlyNeverRefresh(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	defer mem.Close()
+	f := memdicttest.NewFaulty(mem)
+	f.FailOp(memdicttest.OpAdd, fmt.Errorf("add: %w: NOPERM", backend.ErrWriteRefused))
+	ro := newDict[string](t, f, "p", memdict.WithGenerationRefresh(-1))
+	if v, ok, err := ro.Lookup(ctx, "k"); err != nil || ok {
+		t.Fatalf("read-only Lookup = %q, %v, %v; want a miss", v, ok, err)
+	}
+	// The writer's generation is one a Clear made long ago, not the
+	// read-only Dict's own (the time, which a writer adding a generation
+	// in the same second shares).
+	setGen(t, mem, "p", 1000)
+	if err := newDict[string](t, mem, "p").Store(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * memdict.DefaultGenerationRefresh)
+	for {
+		v, ok, err := ro.Lookup(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && v == "v" {
+			break
+		}
+		if ok || time.Now().After(deadline) {
+			t.Fatalf("read-only Lookup after the write = %q, %v; want the writer's %q", v, ok, "v")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -161,7 +161,10 @@ func WithErrorHandler(fn func(error)) Option {
 // Clear made elsewhere — by another process, or another Dict on the same
 // prefix — can go unseen: at most d plus one round trip. 0 means
 // DefaultGenerationRefresh (one second); a negative d means never: the
-// Dict reads the generation once and then sees only its own Clears.
+// Dict reads the generation once and then sees only its own Clears. (A
+// Dict whose client may not store a generation where none is stored reads
+// none: it reads the key again each DefaultGenerationRefresh until it
+// finds one; see Clear.)
 func WithGenerationRefresh(d time.Duration) Option {
 	return func(o *options) error {
 		o.settings.GenerationRefresh = d

@@ -30,7 +30,9 @@ type Settings struct {
 	// GenerationRefresh is how often a Dict reads its namespace generation
 	// again (see Dict.Clear): a Clear made elsewhere is seen within this
 	// time plus one round trip. 0 means DefaultGenerationRefresh; a
-	// negative value means never.
+	// negative value means never, but for a Dict whose client may not
+	// store a generation where none is stored (see Dict.Clear), which
+	// reads the key again each DefaultGenerationRefresh until it finds one.
 	GenerationRefresh time.Duration
 	// NearCache, if not nil, is the near cache of Dicts that do not set
 	// their own with WithNearCache or WithoutNearCache (see NearCache). A

@@ -172,7 +172,11 @@ func (v *view) arm() *view {
 	// goes stale all the same so that its timeout (the backend's, which a
 	// Tool's plugin may change) is read again.
 	every := v.s.GenerationRefresh
-	if every == 0 {
+	if every == 0 || every < 0 && v.refused != nil {
+		// A negative refresh keeps the generation read, but a view
+		// whose generation is not stored read none: it is read again
+		// until a writer stores one, or the Dict reads an empty
+		// namespace, and fails its writes, for good.
 		every = DefaultGenerationRefresh
 	}
 	if every > 0 {
