@@ -241,10 +241,10 @@ func (d *Dict[V]) Codec() codec.Codec {
 // BackendKey returns the backend key under which key's value is stored, for
 // debugging and for tools that look at the server directly. The key
 // includes the namespace generation (see Clear) the Dict last read (or
-// stored, finding none); if it has never read one and cannot, it assumes
-// generation 0. In a Python
-// format (WithFormat) it is the key ERP5 or a Python program uses, or ""
-// for a key the format cannot name.
+// stored, finding none; or, if its client may not store one, its own, not
+// stored); if it has never read one and cannot, it assumes generation 0.
+// In a Python format (WithFormat) it is the key ERP5 or a Python program
+// uses, or "" for a key the format cannot name.
 func (d *Dict[V]) BackendKey(key string) string {
 	b := bound{parent: context.Background()}
 	defer b.end()

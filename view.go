@@ -69,8 +69,9 @@ import (
 // it uses the generation it tried to add, not stored (view.refused), under
 // which nothing was written unless a writer adds the same second's
 // generation (whose values are then the right ones to read). It reads the
-// key again at each refresh, as if it knew no generation, so that it
-// takes the one a writer stores. Its writes fail (currentWrite, itemIn):
+// key again at each refresh (each DefaultGenerationRefresh if the refresh
+// is negative: see arm), as if it knew no generation, so that it takes
+// the one a writer stores. Its writes fail (currentWrite, itemIn):
 // written under a generation no other Dict reads, they would be lost, if
 // its ACL let it write the data keys at all. Any other failure of the add
 // fails the call.
