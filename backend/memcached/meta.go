@@ -434,7 +434,7 @@ func readReply(br *bufio.Reader, r *request) error {
 	if err != nil {
 		return err
 	}
-	if bytes.HasPrefix(line, prefixServer) || bytes.HasPrefix(line, prefixClient) || bytes.HasPrefix(line, prefixError) {
+	if isErrorLine(line) {
 		return errorLine(line, r)
 	}
 	m, err := parseMeta(line, r.limit)
@@ -635,7 +635,7 @@ func readGets(br *bufio.Reader, r *request) error {
 	if err != nil {
 		return err
 	}
-	if bytes.HasPrefix(line, prefixServer) || bytes.HasPrefix(line, prefixClient) || bytes.HasPrefix(line, prefixError) {
+	if isErrorLine(line) {
 		return protoErr(fmt.Sprintf("unexpected reply %q", bytes.TrimRight(line, "\r\n")))
 	}
 	m, err := parseMeta(line, 0)
@@ -805,10 +805,9 @@ func readBoot(br *bufio.Reader) (uint64, error) {
 	}
 }
 
-// isErrorLine reports whether line, the first of the reply to one of the
-// hello's stats commands, is an error line in place of the statistics:
-// ERROR, CLIENT_ERROR or SERVER_ERROR, with or without a message. The
-// server answered, and the connection is in step.
+// isErrorLine reports whether line is an error line: ERROR, CLIENT_ERROR
+// or SERVER_ERROR, with or without a message. In place of the hello's
+// statistics it means the server answered and the connection is in step.
 func isErrorLine(line []byte) bool {
 	return bytes.HasPrefix(line, prefixError) || bytes.HasPrefix(line, prefixClient) || bytes.HasPrefix(line, prefixServer)
 }
