@@ -2,6 +2,7 @@ package keyspace
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -175,6 +176,47 @@ func FuzzInjective(f *testing.F) {
 	})
 }
 
+// TestKeyAllocatesItsLength checks that Key allocates a key that needs
+// escaping at its own size, not at the size a hashed key would take: a
+// key of the benchmark programs ("user:<n>" in a namespace with a
+// generation of ten digits, 27 bytes) took the 64-byte size class
+// rather than the 32-byte one, twice what a Dict's Get then allocates
+// for its key, every call. Plain, escaped and hashed keys still come out
+// as AppendKey builds them.
+func TestKeyAllocatesItsLength(t *testing.T) {
+	ns := Namespace("", "bench", 1765000000, 250)
+	for _, c := range []struct {
+		key  string
+		want string
+	}{
+		{"user:123", "bench:1765000000:user%3A123"},
+		{"plain", "bench:1765000000:plain"},
+		{"a b#c%d", "bench:1765000000:a%20b%23c%25d"},
+	} {
+		if got, hashed := Key(ns, c.key, 250); got != c.want || hashed {
+			t.Errorf("Key(%q, %q) = %q, %v; want %q, false", ns, c.key, got, hashed, c.want)
+		}
+	}
+	long := strings.Repeat(":", 100) // 300 bytes escaped
+	if got, hashed := Key(ns, long, 250); !hashed || len(got) != len(ns)+1+HashLen {
+		t.Errorf("Key of a key of 300 escaped bytes = %q, %v; want it hashed", got, hashed)
+	}
+
+	const n = 1000
+	var keep [n]string
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range keep {
+		keep[i], _ = Key(ns, "user:123", 250)
+	}
+	runtime.ReadMemStats(&after)
+	if per := float64(after.TotalAlloc-before.TotalAlloc) / n; per > 40 {
+		t.Errorf("Key of a 27-byte escaped key allocates %.0f bytes a call; want the 32-byte size class", per)
+	}
+	runtime.KeepAlive(&keep)
+}
+
 func BenchmarkKeyPlain(b *testing.B) {
 	ns := Namespace("", "my_first_test", 0, 250)
 	b.ReportAllocs()
@@ -230,6 +272,31 @@ func TestParse(t *testing.T) {
 	} {
 		if p, err := Parse(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Parse(%q) = %+v, %v; want ErrMalformed", bad, p, err)
+		}
+	}
+}
+
+// BenchmarkKeyEscaped is Key of a key that needs escaping, as the
+// benchmark programs' "user:<n>" keys do, in a namespace with a
+// generation of ten digits.
+func BenchmarkKeyEscaped(b *testing.B) {
+	ns := Namespace("", "bench", 1765000000, 250)
+	b.ReportAllocs()
+	for b.Loop() {
+		Key(ns, "user:123", 250)
+	}
+}
+
+// BenchmarkAppendKeyEscaped is AppendKey of such keys into one buffer,
+// as GetMulti builds them.
+func BenchmarkAppendKeyEscaped(b *testing.B) {
+	ns := Namespace("", "bench", 1765000000, 250)
+	buf := make([]byte, 0, 64<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for range 100 {
+			buf, _ = AppendKey(buf, ns, "user:123", 250)
 		}
 	}
 }
