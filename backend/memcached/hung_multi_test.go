@@ -18,21 +18,36 @@ import (
 
 // TestGetMultiCallerDeadlineServerHung: a GetMulti over three servers, one
 // of which hangs (SIGSTOP: it accepts, never answers), with a caller's
-// context that ends (a 150ms deadline, or a cancellation at 150ms) before
-// the driver's 300ms timeout, returns when ctx ends the items of the
-// servers that answered and a *backend.MultiError naming each key of the
-// hung server with an error wrapping ctx's and naming the server, as
-// backend.Backend.GetMulti promises; GetMultiOrdered too. A client of the
-// hung server alone fails as a whole: nothing was read.
+// context that ends (a deadline, or a cancellation) before the driver's
+// timeout, returns when ctx ends the items of the servers that answered
+// and a *backend.MultiError naming each key of the hung server with an
+// error wrapping ctx's and naming the server, as backend.Backend.GetMulti
+// promises; GetMultiOrdered too. A client of the hung server alone fails
+// as a whole: nothing was read.
+//
+// The caller's context ends after callerWait, by which the live servers
+// must have answered, and the timeout is far beyond it, so that it is ctx
+// that ends the call: on a loaded machine (load 16 on 2 cores) a goroutine
+// woken by a timer may run hundreds of milliseconds late (a 5ms sleep
+// overslept by up to 285ms), and with 150ms and 300ms the live servers'
+// keys were named with ctx's error (their replies not read by then, 1 run
+// of 60), or the hung server's with the timeout's (the call took 785ms,
+// 1 of 60). Each case has a Client of its own, connected to every server
+// before it hangs, and the cases run in parallel: no case waits for the
+// requests another abandoned on the hung server to time out.
 func TestGetMultiCallerDeadlineServerHung(t *testing.T) {
-	const timeout = 300 * time.Millisecond
-	const callerWait = 150 * time.Millisecond
+	const timeout = 10 * time.Second
+	const callerWait = time.Second
 	procs, addrs := startMemcacheds(t, 3)
-	c, err := memcached.New(addrs, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
-	if err != nil {
-		t.Fatal(err)
+	newC := func(addrs []string) *memcached.Client {
+		c, err := memcached.New(addrs, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
-	t.Cleanup(func() { c.Close() })
+	c := newC(addrs)
 	victim := procs[2].Addr
 	frozen := keysOn(c, victim, 5)
 	live := append(keysOn(c, procs[0].Addr, 5), keysOn(c, procs[1].Addr, 5)...)
@@ -44,12 +59,24 @@ func TestGetMultiCallerDeadlineServerHung(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A client of the hung server alone, connected before it hangs.
-	alone, err := memcached.New([]string{victim}, memcached.WithTimeout(timeout), memcached.WithFailureLimit(0))
-	if err != nil {
-		t.Fatal(err)
+	type tcase struct {
+		ordered, cancelled bool
+		c                  *memcached.Client
 	}
-	t.Cleanup(func() { alone.Close() })
+	var cases []tcase
+	for _, ordered := range []bool{false, true} {
+		for _, cancelled := range []bool{false, true} {
+			cases = append(cases, tcase{ordered, cancelled, newC(addrs)})
+		}
+	}
+	// A client of the hung server alone.
+	alone := newC([]string{victim})
+	// Every client connected to every server before it hangs.
+	for _, tc := range cases {
+		if got, err := tc.c.GetMulti(ctx, all); err != nil || len(got) != len(all) {
+			t.Fatalf("GetMulti before the server hangs: %d of %d items, %v", len(got), len(all), err)
+		}
+	}
 	if _, err := alone.GetMulti(ctx, frozen); err != nil {
 		t.Fatal(err)
 	}
@@ -70,36 +97,30 @@ func TestGetMultiCallerDeadlineServerHung(t *testing.T) {
 		stop := time.AfterFunc(callerWait, cancel)
 		return ctx, func() { stop.Stop(); cancel() }, context.Canceled
 	}
-	first := true
-	for _, ordered := range []bool{false, true} {
-		for _, cancelled := range []bool{false, true} {
-			if !first {
-				// The request the last call abandoned on the hung server
-				// times out (the watchdog closes its connection, failing
-				// what is queued behind it) before this call starts.
-				time.Sleep(timeout)
-			}
-			first = false
-			cctx, cancel, want := callerCtx(cancelled)
+	for _, tc := range cases {
+		what := map[bool]string{false: "GetMulti", true: "GetMultiOrdered"}[tc.ordered]
+		if tc.cancelled {
+			what += " (cancelled)"
+		}
+		t.Run(what, func(t *testing.T) {
+			t.Parallel()
+			cctx, cancel, want := callerCtx(tc.cancelled)
 			start := time.Now()
 			got := map[string]backend.Item{}
-			if ordered {
+			var err error
+			if tc.ordered {
 				found := make([]backend.Item, len(all))
-				err = c.GetMultiOrdered(cctx, all, found)
+				err = tc.c.GetMultiOrdered(cctx, all, found)
 				for _, it := range found {
 					if it.Key != "" {
 						got[it.Key] = it
 					}
 				}
 			} else {
-				got, err = c.GetMulti(cctx, all)
+				got, err = tc.c.GetMulti(cctx, all)
 			}
 			d := time.Since(start)
 			cancel()
-			what := map[bool]string{false: "GetMulti", true: "GetMultiOrdered"}[ordered]
-			if cancelled {
-				what += " (cancelled)"
-			}
 			me, named := hungKeysNamed(t, what+" with a server hung", err, d, want, victim, frozen)
 			if me == nil {
 				t.FailNow()
@@ -112,21 +133,24 @@ func TestGetMultiCallerDeadlineServerHung(t *testing.T) {
 			if len(got) != len(live) || len(me.Errors) != len(frozen) {
 				t.Errorf("%s: %d items, %d keys named; want %d and %d", what, len(got), len(me.Errors), len(live), len(frozen))
 			}
-			if d > timeout+300*time.Millisecond {
+			if d > callerWait+3*time.Second {
 				t.Errorf("%s took %v; caller's context %v, timeout %v", what, d, callerWait, timeout)
 			}
 			t.Logf("%s: %v: %d found, %d named", what, d.Round(time.Millisecond), len(got), len(me.Errors))
-		}
+		})
 	}
 
 	// One server: nothing was read, the call fails as a whole.
-	cctx, cancel := context.WithTimeout(ctx, callerWait)
-	got, err := alone.GetMulti(cctx, frozen)
-	cancel()
-	var me *backend.MultiError
-	if errors.As(err, &me) || !errors.Is(err, context.DeadlineExceeded) || len(got) != 0 {
-		t.Errorf("GetMulti of the hung server alone: %d items, %v; want a whole failure wrapping context.DeadlineExceeded", len(got), err)
-	}
+	t.Run("alone", func(t *testing.T) {
+		t.Parallel()
+		cctx, cancel := context.WithTimeout(ctx, callerWait)
+		got, err := alone.GetMulti(cctx, frozen)
+		cancel()
+		var me *backend.MultiError
+		if errors.As(err, &me) || !errors.Is(err, context.DeadlineExceeded) || len(got) != 0 {
+			t.Errorf("GetMulti of the hung server alone: %d items, %v; want a whole failure wrapping context.DeadlineExceeded", len(got), err)
+		}
+	})
 }
 
 // TestGetMultiServerConnectHangs: a GetMulti over three servers, one of
