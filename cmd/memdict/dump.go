@@ -529,6 +529,12 @@ func parseLine(line []byte) (r record, c codec.Codec, p []byte, err error) {
 	if err := dec.Decode(&r); err != nil {
 		return r, nil, nil, fmt.Errorf("not a dump record: %w", err)
 	}
+	// What follows the record on its line is no part of it: another
+	// record run into it (a dump whose newline was lost) would otherwise
+	// be dropped unseen.
+	if rest := bytes.TrimSpace(line[dec.InputOffset():]); len(rest) > 0 {
+		return r, nil, nil, fmt.Errorf("not a dump record: %.40q follows the record on its line", rest)
+	}
 	if r.Key, err = r.key(); err != nil {
 		return r, nil, nil, err
 	}
