@@ -187,7 +187,10 @@ func redactURLError(err error) error {
 // errors and logs: the password of its user information, and the value
 // of each query parameter whose name ends in "password" (such as Redis
 // Sentinel's sentinel_password). A string that does not parse is returned
-// with everything between "://" and the last "@" replaced.
+// with everything between "://" and the last "@" replaced, and the values
+// of its password parameters too: the string failed to parse for a typo
+// elsewhere (a space in the host, a bad port) as often as in its user
+// information.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err == nil {
@@ -205,7 +208,11 @@ func Redact(rawURL string) string {
 	i := strings.Index(rawURL, "://")
 	j := strings.LastIndex(rawURL, "@")
 	if i >= 0 && j > i {
-		return rawURL[:i+3] + "xxxxx" + rawURL[j:]
+		rawURL = rawURL[:i+3] + "xxxxx" + rawURL[j:]
+	}
+	if k := strings.IndexByte(rawURL, '?'); k >= 0 {
+		q, _ := redactQuery(rawURL[k+1:])
+		rawURL = rawURL[:k+1] + q
 	}
 	return rawURL
 }

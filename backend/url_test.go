@@ -192,6 +192,25 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// TestRedactUnparsedQuery guards against a password parameter shown as
+// written when the URL fails to parse for another reason: a space in the
+// host or a bad port made Redact return the string whole, and config
+// errors quoted it ("redis://cache local:6379/0?password=s3cret": invalid
+// character " " in host name).
+func TestRedactUnparsedQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://cache local:6379/0?password=s3cret&timeout=1s":        "redis://cache local:6379/0?password=xxxxx&timeout=1s",
+		"redis://h:63 79/0?sentinel_master=m&sentinel_password=s3cret": "redis://h:63 79/0?sentinel_master=m&sentinel_password=xxxxx",
+		"redis://h:6379/0%?password=s3cret":                            "redis://h:6379/0%?password=xxxxx",
+		"redis://u:pw@h x:1/0?password=s3cret":                         "redis://xxxxx@h x:1/0?password=xxxxx",
+		"redis://h x:1/0?db=1":                                         "redis://h x:1/0?db=1",
+	} {
+		if got := backend.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestParamsBool(t *testing.T) {
 	u, _ := url.Parse("x://h?tls=true&cluster=maybe")
 	p := backend.NewParams(u)
