@@ -190,10 +190,13 @@ func redactURLError(err error) error {
 // with everything between "://" and the last "@" replaced, and the values
 // of its password parameters too: the string failed to parse for a typo
 // elsewhere (a space in the host, a bad port) as often as in its user
-// information.
+// information. So is one that parses with no user information but an "@"
+// in its path: a password holding an unescaped "/" after digits
+// ("redis://u:123/456@h:6379/0") parses as host "u", port 123 and path
+// "/456@h:6379/0".
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err == nil {
+	if err == nil && (u.User != nil || !strings.Contains(u.Path, "@")) {
 		_, has := u.User.Password()
 		q, hidden := redactQuery(u.RawQuery)
 		if !has && !hidden {

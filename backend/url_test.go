@@ -196,7 +196,10 @@ func TestRedact(t *testing.T) {
 // written when the URL fails to parse for another reason: a space in the
 // host or a bad port made Redact return the string whole, and config
 // errors quoted it ("redis://cache local:6379/0?password=s3cret": invalid
-// character " " in host name).
+// character " " in host name). And against a password with an unescaped
+// "/" after digits, which parses with no user information: config errors
+// quoted it whole ("redis://u:123/456@h:6379/0": bad database
+// "456@h:6379/0").
 func TestRedactUnparsedQuery(t *testing.T) {
 	for in, want := range map[string]string{
 		"redis://cache local:6379/0?password=s3cret&timeout=1s":        "redis://cache local:6379/0?password=xxxxx&timeout=1s",
@@ -204,6 +207,12 @@ func TestRedactUnparsedQuery(t *testing.T) {
 		"redis://h:6379/0%?password=s3cret":                            "redis://h:6379/0%?password=xxxxx",
 		"redis://u:pw@h x:1/0?password=s3cret":                         "redis://xxxxx@h x:1/0?password=xxxxx",
 		"redis://h x:1/0?db=1":                                         "redis://h x:1/0?db=1",
+		// A password with an unescaped "/" after digits parses, as host
+		// "u", port 123 and a path holding the rest.
+		"redis://u:123/456@h:6379/0": "redis://xxxxx@h:6379/0",
+		"redis://:9999/abc@h:6379/0": "redis://xxxxx@h:6379/0",
+		"memcached://u:1/2@h:11211":  "memcached://xxxxx@h:11211",
+		"redis://u:pw@h:6379/0":      "redis://u:xxxxx@h:6379/0",
 	} {
 		if got := backend.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
