@@ -639,3 +639,26 @@ func TestParseJSONOutOfRange(t *testing.T) {
 		t.Errorf("ParseJSON of numbers in range: %v, %v", v, err)
 	}
 }
+
+// TestConfigErrorHidesSlashPassword guards against a config error showing
+// a password that holds an unescaped "/" after digits, as generated
+// (base64) passwords may: "redis://u:123/s3cret@h:6379/0" parses as host
+// "u", port 123 and path "/s3cret@h:6379/0", and the drivers quoted that
+// path ("bad database "s3cret@h:6379/0"", "URL path "/s3cret@h:11211"").
+func TestConfigErrorHidesSlashPassword(t *testing.T) {
+	for _, u := range []string{
+		"redis://u:123/s3cret@h:6379/0",
+		"redis://:123/s3cret@h:6379/0?cluster=true",
+		"memcached://u:123/s3cret@h:11211",
+	} {
+		_, err := tool.ConfigFromGetenv(func(k string) string {
+			if k == tool.EnvURL {
+				return u
+			}
+			return ""
+		})
+		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "123") || !strings.Contains(err.Error(), `"@"`) {
+			t.Errorf("MEMDICT_URL=%s: error %v; want one that says the path holds \"@\", without the password", u, err)
+		}
+	}
+}

@@ -53,6 +53,11 @@ func openURL(u *url.URL) (*Client, error) {
 	if u.User != nil {
 		return nil, errors.New("memcached: URL has user information, which the memcached text protocol cannot use")
 	}
+	if strings.Contains(u.Path, "@") {
+		// The rest of a password holding an unescaped "/" (its start read
+		// as a port): not to be shown.
+		return nil, errors.New(`memcached: URL path holds "@", as when a password holds a "/": memcached has no databases, and the text protocol cannot use a password`)
+	}
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("memcached: URL path %q: memcached has no databases; put servers in the host part", u.Path)
 	}

@@ -148,6 +148,11 @@ func parseURL(u *url.URL) (uo *goredis.UniversalOptions, ring bool, opts []Optio
 	if u.Opaque != "" {
 		return nil, false, nil, errors.New("redis: malformed URL: want redis://host:port")
 	}
+	if strings.Contains(u.Path, "@") {
+		// A password holding an unescaped "/" after digits: its start
+		// reads as a port, its rest as the path. Neither is shown.
+		return nil, false, nil, errors.New(`redis: malformed URL: its path holds "@", as when a password holds a "/" (write it %2F)`)
+	}
 	p := backend.NewParams(u)
 	o := &goredis.UniversalOptions{}
 	o.IsClusterMode = p.Bool("cluster", false)
