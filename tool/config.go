@@ -603,6 +603,11 @@ func yamlTree(data []byte, file string) (*yaml.Node, error) {
 	return root, nil
 }
 
+// maxJSONDepth bounds the nesting of a JSON configuration (which nests
+// four levels: the file, plugins, a plugin, its near_cache), as yaml.v3
+// bounds YAML's.
+const maxJSONDepth = 100
+
 // jsonTree parses one JSON value into the tree YAML would make of it:
 // strings are !!str, integers !!int, other numbers !!float, true and
 // false !!bool, null !!null; every node has the line it starts on. (JSON
@@ -614,7 +619,19 @@ func jsonTree(data []byte, file string) (*yaml.Node, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n")) }
+	// lineAt counts lines from where it last counted: tokens come in
+	// order, and counting from the start for each made a 2 MiB file of
+	// small tokens take a minute.
+	var seen, lines int // data[:seen] holds lines newlines
+	lineAt := func(off int64) int {
+		o := min(max(int(off), 0), len(data))
+		if o < seen {
+			seen, lines = 0, 0
+		}
+		lines += bytes.Count(data[seen:o], []byte("\n"))
+		seen = o
+		return 1 + lines
+	}
 	syntax := func(err error) error {
 		ce := &ConfigError{File: file, Err: err}
 		var se *json.SyntaxError
@@ -633,11 +650,15 @@ func jsonTree(data []byte, file string) (*yaml.Node, error) {
 		tok, err := dec.Token()
 		return tok, lineAt(int64(off)), err
 	}
-	var value func(tok json.Token, line int) (*yaml.Node, error)
-	value = func(tok json.Token, line int) (*yaml.Node, error) {
+	var value func(tok json.Token, line, depth int) (*yaml.Node, error)
+	value = func(tok json.Token, line, depth int) (*yaml.Node, error) {
 		n := &yaml.Node{Kind: yaml.ScalarNode, Line: line}
 		switch t := tok.(type) {
 		case json.Delim:
+			if depth >= maxJSONDepth {
+				// Each level is a call: 1 MiB of "[" took 256 MB of stack.
+				return nil, &ConfigError{File: file, Line: line, Err: fmt.Errorf("nested deeper than %d levels, more than a configuration holds", maxJSONDepth)}
+			}
 			n.Kind, n.Tag = yaml.MappingNode, "!!map"
 			if t == '[' {
 				n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
@@ -653,7 +674,7 @@ func jsonTree(data []byte, file string) (*yaml.Node, error) {
 						return nil, syntax(err)
 					}
 				}
-				v, err := value(tok, line)
+				v, err := value(tok, line, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -680,7 +701,7 @@ func jsonTree(data []byte, file string) (*yaml.Node, error) {
 	if err != nil {
 		return nil, syntax(err)
 	}
-	root, err := value(tok, line)
+	root, err := value(tok, line, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package tool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -660,5 +661,40 @@ func TestConfigErrorHidesSlashPassword(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "123") || !strings.Contains(err.Error(), `"@"`) {
 			t.Errorf("MEMDICT_URL=%s: error %v; want one that says the path holds \"@\", without the password", u, err)
 		}
+	}
+}
+
+// TestJSONConfigHostileShape guards the JSON reader against a file within
+// MaxConfigSize shaped to cost: it counted the lines before every token
+// from the start of the file (a 2 MiB file of small tokens took 57 s of
+// CPU; this 4 MiB one of 32-byte tokens took 19 s) and went one call
+// deeper per level of nesting (1 MiB of "[" took 256 MB of stack and
+// 31 s). Both are refused or read in a moment now.
+func TestJSONConfigHostileShape(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"site_id": "s", "x": [`)
+	for b.Len() < tool.MaxConfigSize-64 {
+		b.WriteString("1,\n" + strings.Repeat(" ", 29))
+	}
+	b.WriteString("1],\n\"y\": 1}")
+	path := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := tool.LoadConfig(path)
+	// The lines still count: "y" is on the last line.
+	lines := strings.Count(b.String(), "\n") + 1
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`big.json:%d: field "y"`, lines)) {
+		t.Errorf("error %v; want one naming line %d's field \"y\"", err, lines)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("reading a %d KiB JSON configuration of %d tokens took %v", b.Len()>>10, lines, d)
+	}
+
+	deep := strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20)
+	_, err = tool.ParseConfig([]byte(deep), "json")
+	if err == nil || !strings.Contains(err.Error(), "nested deeper than") {
+		t.Errorf("1 MiB of nested arrays: error %v, want one saying the file is nested too deep", err)
 	}
 }
