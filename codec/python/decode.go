@@ -303,6 +303,9 @@ func (d *decoder) mapValue(dict *pyDict, rv reflect.Value) error {
 	if err := d.charge(len(dict.keys) * 2 * int(kt.Size()+et.Size())); err != nil {
 		return err
 	}
+	if err := d.keyClash(dict); err != nil {
+		return err
+	}
 	if rv.IsNil() {
 		rv.Set(reflect.MakeMapWithSize(t, len(dict.keys)))
 	}
@@ -333,6 +336,50 @@ func (d *decoder) mapValue(dict *pyDict, rv reflect.Value) error {
 	}
 	return nil
 }
+
+// keyClash returns an error if dict holds a bytes key and a text key of
+// the same contents (Python 3's {b"k": 1, "k": 2}): two keys in Python,
+// one in Go, where bytes keys become strings, so that one entry would be
+// dropped unseen, and dropped from Python's dict too by a write back.
+// (Python 2's str and unicode keys of the same ASCII text are one key in
+// Python 2 too.)
+func (d *decoder) keyClash(dict *pyDict) error {
+	var hasBytes, hasText bool
+	for _, k := range dict.keys {
+		switch k.(type) {
+		case pyBytes:
+			hasBytes = true
+		case string, str8:
+			hasText = true
+		}
+	}
+	if !hasBytes || !hasText {
+		return nil // the common case: no set to build
+	}
+	if err := d.charge(len(dict.keys) * costSetEntry); err != nil {
+		return err
+	}
+	texts := make(map[string]struct{}, len(dict.keys))
+	for _, k := range dict.keys {
+		switch v := k.(type) {
+		case string:
+			texts[v] = struct{}{}
+		case str8:
+			texts[string(v)] = struct{}{}
+		}
+	}
+	for _, k := range dict.keys {
+		if b, ok := k.(pyBytes); ok {
+			if _, clash := texts[string(b)]; clash {
+				return d.errorf("Python dict has the keys b%q and %q, which would be one Go map key", truncate(string(b)), truncate(string(b)))
+			}
+		}
+	}
+	return nil
+}
+
+// costSetEntry is what keyClash charges per key for its set of text keys.
+const costSetEntry = 48
 
 // structValue puts the dict's values into the fields of the struct rv
 // that their keys name; other keys are ignored.

@@ -344,3 +344,28 @@ func TestNamedByteTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestDictBytesAndTextKeys guards against a Python 3 dict holding both
+// b"k" and "k" read as a Go map of one entry: bytes keys become strings,
+// and {b'k': 1, 'k': 2} decoded to {"k": 2}, the b'k' entry dropped
+// unseen (and from Python's dict too when the map is written back). It
+// is now an error naming the two keys. (Pickles by Python 3.11, protocols
+// 2 and 3.)
+func TestDictBytesAndTextKeys(t *testing.T) {
+	for _, p := range []string{
+		"\x80\x02}q\x00(c_codecs\nencode\nq\x01X\x01\x00\x00\x00kq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05K\x01X\x01\x00\x00\x00kq\x06K\x02u.",
+		"\x80\x03}q\x00(C\x01kq\x01K\x01X\x01\x00\x00\x00kq\x02K\x02u.",
+	} {
+		for _, into := range []any{new(any), new(map[any]any), new(map[string]int)} {
+			err := Codec{}.Unmarshal([]byte(p), FlagPickle, into)
+			if !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), `keys b"k" and "k"`) {
+				t.Errorf("{b'k': 1, 'k': 2} into %T: got %v, error %v; want an error naming both keys", into, reflect.ValueOf(into).Elem(), err)
+			}
+		}
+	}
+	// Bytes and text keys that differ still decode: {b'k': 1, 'j': 2}.
+	var m map[string]int
+	if err := (Codec{}).Unmarshal([]byte("\x80\x03}q\x00(C\x01kq\x01K\x01X\x01\x00\x00\x00jq\x02K\x02u."), FlagPickle, &m); err != nil || !reflect.DeepEqual(m, map[string]int{"k": 1, "j": 2}) {
+		t.Errorf("{b'k': 1, 'j': 2} = %v, %v", m, err)
+	}
+}
