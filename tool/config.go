@@ -443,8 +443,12 @@ func sortedNames[V any](m map[string]V) []string {
 // MaxConfigSize is the size of the largest configuration file LoadConfig
 // reads. A configuration is a few KiB; a larger file (a wrong path, a log
 // file renamed, a device) is refused by its size before it is parsed,
-// rather than read whole into memory.
-const MaxConfigSize = 4 << 20
+// rather than read whole into memory. It is 1 MiB, not more: parsing
+// builds a node tree of some 100 bytes per byte of a file made of many
+// small tokens (a 4 MiB one took 420 MB of heap and 1.6–3.7 s), and a
+// configuration of hundreds of plugins with inline PEM certificates
+// still fits.
+const MaxConfigSize = 1 << 20
 
 // LoadConfig reads and checks the configuration file path. Its format is
 // given by its extension: .yaml or .yml for YAML, .json for JSON. Unknown

@@ -297,7 +297,7 @@ func TestLoadConfigBoundsSize(t *testing.T) {
 		_, err := tool.LoadConfig(path)
 		runtime.ReadMemStats(&after)
 		var ce *tool.ConfigError
-		if !errors.As(err, &ce) || ce.File != path || !errors.Is(err, tool.ErrConfig) || !strings.Contains(err.Error(), "larger than 4194304 bytes") {
+		if !errors.As(err, &ce) || ce.File != path || !errors.Is(err, tool.ErrConfig) || !strings.Contains(err.Error(), fmt.Sprintf("larger than %d bytes", tool.MaxConfigSize)) {
 			t.Errorf("LoadConfig(%s): %v, want a *ConfigError naming the file and its size", path, err)
 		}
 		// Reading up to the bound takes some 2*MaxConfigSize; the
@@ -667,7 +667,7 @@ func TestConfigErrorHidesSlashPassword(t *testing.T) {
 // TestJSONConfigHostileShape guards the JSON reader against a file within
 // MaxConfigSize shaped to cost: it counted the lines before every token
 // from the start of the file (a 2 MiB file of small tokens took 57 s of
-// CPU; this 4 MiB one of 32-byte tokens took 19 s) and went one call
+// CPU; a 4 MiB one of 32-byte tokens, when that was the bound, took 19 s) and went one call
 // deeper per level of nesting (1 MiB of "[" took 256 MB of stack and
 // 31 s). Both are refused or read in a moment now.
 func TestJSONConfigHostileShape(t *testing.T) {
