@@ -272,7 +272,23 @@
 // name, asked again every second and at every reconnect: when it changes,
 // tracking is set up anew there and every key is reported as changed,
 // so that no read returns a value older than one the new master
-// acknowledged. Writes the old master acknowledged but had not yet
+// acknowledged.
+//
+// The probe and the near cache ask every sentinel at once (SENTINEL
+// MASTER) and, once one answered, wait up to 50ms for the others (no
+// more: a sentinel that hangs delays nothing beyond that). During a
+// failover the sentinels disagree for a while; as in Sentinel itself, the
+// master named with the highest config epoch wins, then the one most of
+// them name, then the one named last; an answer that describes no master
+// that is up (a missing or malformed field, flags s_down or o_down) is
+// ignored. A master named with an older epoch than the one last followed
+// (a sentinel that lags) is not followed back unless a majority of the
+// sentinels answered and all of them name it, as a fleet redeployed from
+// scratch, whose epochs start anew, does: a lagging sentinel that
+// answered first used to flip the near cache between the old master and
+// the new one at every question, each flip a reset of the near cache
+// (TestSentinelNoFlipFlop). go-redis's failover client, which the calls
+// go through, chooses the master by its own rule. Writes the old master acknowledged but had not yet
 // replicated are lost with it, as Redis's asynchronous replication loses
 // them.
 //

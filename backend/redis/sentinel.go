@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +38,10 @@ import (
 //     (and at every reconnect): when it changes, tracking is set up anew
 //     on the new master and every key is reported as changed, so that a
 //     near cache never serves a value read before the switch.
+//   - Both ask every sentinel at once and follow the master named with
+//     the highest config epoch, not the first answer (masterAddr), so that
+//     a sentinel that lags behind a failover does not pull them back to
+//     the demoted master.
 
 // DefaultSentinelPort is the port of a sentinel address without one.
 const DefaultSentinelPort = "26379"
@@ -48,10 +55,15 @@ type sentinels struct {
 	name  string
 	addrs []string
 	opt   *goredis.Options // for the Backend's own sentinel clients (Addr set per sentinel)
+	grace time.Duration    // sentinelGrace; tests set more, free of the machine's load
 
 	mu      sync.Mutex
 	clients map[string]*goredis.SentinelClient
 	closed  bool
+	// chosen is the master masterAddr returned last ("" before), named
+	// with config epoch epoch (see choose).
+	chosen string
+	epoch  uint64
 }
 
 // NewSentinel returns a Backend on the master that the sentinels of opt
@@ -123,25 +135,49 @@ func NewSentinel(opt *goredis.FailoverOptions, options ...Option) (*Backend, err
 			},
 		},
 		clients: map[string]*goredis.SentinelClient{},
+		grace:   sentinelGrace,
 	}
 	return b, nil
 }
 
-// masterAddr asks the sentinels, all at once, for the master's address,
-// and returns the first answer. One at a time, a sentinel that does not
-// answer (a hung host, a dropped network) took the whole of ctx before
-// the next was asked: with it first in the list, every question failed
-// though the others answered, so that the near cache's tracking never
-// found the master (its near cache never served) and a probe never saw
-// a promotion. It returns when ctx ends too: go-redis does not stop a
-// read when its context is cancelled, only at its deadline, so that a
-// Close while every sentinel hung waited for the tracker's question to
-// time out (2.4 s of its 3). Those still asking then, or when one
-// answers, end by themselves, by their deadline at the latest.
+// sentinelGrace is how long masterAddr waits for the other sentinels
+// once one of them named the master: during a failover they disagree for
+// a while, and the first to answer may be one that still names the old
+// master (see masterAddr).
+const sentinelGrace = 50 * time.Millisecond
+
+// masterAddr asks the sentinels, all at once, for the master (SENTINEL
+// MASTER), and returns the address of the one named with the highest
+// config epoch, Sentinel's own rule: the sentinels that saw a failover
+// name the promoted replica with the epoch of that failover, those that
+// lag the old master with an older one. The first answer used to win, so
+// that while the sentinels disagreed (or while one lagged, or lied, and
+// answered fastest) the near cache's tracker and the probe of a master
+// marked down flipped between the old and the new master from one
+// question to the next, every flip resetting the near cache and sending
+// tracking and PINGs to a demoted master. Once a sentinel named a
+// master, masterAddr waits up to sentinelGrace (within ctx) for the
+// others, and no more: one that does not answer delays nothing beyond
+// it. Ties in epoch go to the master most sentinels name, then to the
+// one masterAddr returned last (see choose). An answer without the
+// master's ip, port, config-epoch or flags, one that is not a number
+// where one is due, and one whose flags say the sentinel sees the master
+// down (s_down, o_down) are ignored; the error names them if no answer
+// is left.
+//
+// One at a time, a sentinel that does not answer (a hung host, a dropped
+// network) took the whole of ctx before the next was asked: with it
+// first in the list, every question failed though the others answered.
+// masterAddr returns when ctx ends too, with the answers it has if any:
+// go-redis does not stop a read when its context is cancelled, only at
+// its deadline, so that a Close while every sentinel hung waited for the
+// tracker's question to time out (2.4 s of its 3). Those still asking
+// then, or when masterAddr returns, end by themselves, by their deadline
+// at the latest.
 func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
 	type answer struct {
 		addr string
-		hp   []string
+		view masterView
 		err  error
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -153,28 +189,125 @@ func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
 			return "", errors.New("redis: sentinel: closed")
 		}
 		go func() {
-			hp, err := c.GetMasterAddrByName(ctx, s.name).Result()
-			answers <- answer{addr, hp, err}
+			m, err := c.Master(ctx, s.name).Result()
+			var v masterView
+			if err == nil {
+				v, err = parseMaster(m)
+			}
+			answers <- answer{addr, v, err}
 		}()
 	}
+	var views []masterView
 	var errs []error
+	var grace <-chan time.Time
+collect:
 	for range s.addrs {
 		var a answer
 		select {
 		case a = <-answers:
+		case <-grace:
+			break collect
 		case <-ctx.Done():
+			if len(views) > 0 {
+				break collect
+			}
 			errs = append(errs, ctx.Err())
 			return "", fmt.Errorf("redis: no sentinel named master %q before the question ended: %w", s.name, errors.Join(errs...))
 		}
-		if a.err == nil && len(a.hp) == 2 {
-			return net.JoinHostPort(a.hp[0], a.hp[1]), nil
+		if a.err != nil {
+			errs = append(errs, fmt.Errorf("sentinel %s: %w", a.addr, a.err))
+			continue
 		}
-		if a.err == nil {
-			a.err = fmt.Errorf("answer %q", a.hp)
+		views = append(views, a.view)
+		if grace == nil {
+			t := time.NewTimer(s.grace)
+			defer t.Stop()
+			grace = t.C
 		}
-		errs = append(errs, fmt.Errorf("sentinel %s: %w", a.addr, a.err))
 	}
-	return "", fmt.Errorf("redis: no sentinel names master %q: %w", s.name, errors.Join(errs...))
+	if len(views) == 0 {
+		return "", fmt.Errorf("redis: no sentinel names master %q: %w", s.name, errors.Join(errs...))
+	}
+	return s.choose(views), nil
+}
+
+// masterView is what one sentinel answered of the master.
+type masterView struct {
+	addr  string // host:port
+	epoch uint64 // config-epoch: that of the failover that made it master
+}
+
+// parseMaster returns the master that a sentinel's answer to SENTINEL
+// MASTER describes (its fields, from a RESP3 map or a RESP2 flat array),
+// or an error naming what is missing or malformed: the answer is a
+// server's, untrusted.
+func parseMaster(m map[string]string) (masterView, error) {
+	for _, f := range [...]string{"ip", "port", "config-epoch", "flags"} {
+		if _, ok := m[f]; !ok {
+			return masterView{}, fmt.Errorf("SENTINEL MASTER answered no %s (%d fields)", f, len(m))
+		}
+	}
+	ip, port, epoch, flags := m["ip"], m["port"], m["config-epoch"], m["flags"]
+	if ip == "" || len(ip) > 255 {
+		return masterView{}, fmt.Errorf("SENTINEL MASTER answered ip %.40q (%d bytes), not a host", ip, len(ip))
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return masterView{}, fmt.Errorf("SENTINEL MASTER answered port %.40q, not a port", port)
+	}
+	e, err := strconv.ParseUint(epoch, 10, 64)
+	if err != nil {
+		return masterView{}, fmt.Errorf("SENTINEL MASTER answered config-epoch %.40q, not a number", epoch)
+	}
+	fs := strings.Split(flags, ",")
+	switch {
+	case !slices.Contains(fs, "master"):
+		return masterView{}, fmt.Errorf("SENTINEL MASTER answered flags %.40q, not a master's", flags)
+	case slices.Contains(fs, "s_down") || slices.Contains(fs, "o_down"):
+		return masterView{}, fmt.Errorf("SENTINEL MASTER answered flags %.40q: the sentinel sees master %s down", flags, net.JoinHostPort(ip, port))
+	}
+	return masterView{net.JoinHostPort(ip, port), e}, nil
+}
+
+// choose returns the master of views (at least one) that masterAddr
+// returns, and remembers it: the one named with the highest config
+// epoch; among several named with it, the one most of them name, then
+// the one chosen last, then the lowest address (never a choice that
+// depends on which sentinel answered first). It does not go back to a
+// master named with an epoch older than the one chosen last (a sentinel
+// that lags, or lies, and answered alone within the grace) unless a
+// majority of the sentinels answered and every one of them names that
+// master: a fleet of sentinels redeployed from scratch counts its epochs
+// anew, and is followed; otherwise it returns the master chosen last.
+func (s *sentinels) choose(views []masterView) string {
+	top := views[0].epoch
+	for _, v := range views {
+		top = max(top, v.epoch)
+	}
+	votes := map[string]int{}
+	for _, v := range views {
+		if v.epoch == top {
+			votes[v.addr]++
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	best := ""
+	for addr, n := range votes {
+		if best == "" || n > votes[best] || n == votes[best] && best != s.chosen && (addr == s.chosen || addr < best) {
+			best = addr
+		}
+	}
+	if s.chosen != "" && top < s.epoch {
+		agree := len(views) > len(s.addrs)/2
+		for _, v := range views {
+			agree = agree && v.addr == best
+		}
+		if !agree {
+			return s.chosen
+		}
+	}
+	s.chosen, s.epoch = best, top
+	return best
 }
 
 // client returns the Backend's client of the sentinel at addr, or nil
