@@ -287,8 +287,11 @@
 // scratch, whose epochs start anew, does: a lagging sentinel that
 // answered first used to flip the near cache between the old master and
 // the new one at every question, each flip a reset of the near cache
-// (TestSentinelNoFlipFlop). go-redis's failover client, which the calls
-// go through, chooses the master by its own rule. Writes the old master acknowledged but had not yet
+// (TestSentinelNoFlipFlop). Sentinels whose ACL user may not run
+// SENTINEL MASTER are asked get-master-addr-by-name instead, which gives
+// no epoch: their answers count only when no sentinel gives one, the
+// master most of them name winning. go-redis's failover client, which
+// the calls go through, chooses the master by its own rule. Writes the old master acknowledged but had not yet
 // replicated are lost with it, as Redis's asynchronous replication loses
 // them.
 //

@@ -163,7 +163,8 @@ const sentinelGrace = 50 * time.Millisecond
 // master's ip, port, config-epoch or flags, one that is not a number
 // where one is due, and one whose flags say the sentinel sees the master
 // down (s_down, o_down) are ignored; the error names them if no answer
-// is left.
+// is left. A sentinel whose ACL refuses SENTINEL MASTER (NOPERM) is asked
+// get-master-addr-by-name, whose answer has no epoch (see choose).
 //
 // One at a time, a sentinel that does not answer (a hung host, a dropped
 // network) took the whole of ctx before the next was asked: with it
@@ -191,8 +192,20 @@ func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
 		go func() {
 			m, err := c.Master(ctx, s.name).Result()
 			var v masterView
-			if err == nil {
+			switch {
+			case err == nil:
 				v, err = parseMaster(m)
+			case strings.HasPrefix(err.Error(), "NOPERM"):
+				// An ACL user allowed get-master-addr-by-name only (what
+				// go-redis's failover client needs): the address without
+				// its epoch, which counts only if no sentinel gives one.
+				var hp []string
+				if hp, err = c.GetMasterAddrByName(ctx, s.name).Result(); err == nil && len(hp) != 2 {
+					err = fmt.Errorf("get-master-addr-by-name answered %.40q", hp)
+				}
+				if err == nil {
+					v = masterView{addr: net.JoinHostPort(hp[0], hp[1]), noEpoch: true}
+				}
 			}
 			answers <- answer{addr, v, err}
 		}()
@@ -233,8 +246,9 @@ collect:
 
 // masterView is what one sentinel answered of the master.
 type masterView struct {
-	addr  string // host:port
-	epoch uint64 // config-epoch: that of the failover that made it master
+	addr    string // host:port
+	epoch   uint64 // config-epoch: that of the failover that made it master
+	noEpoch bool   // the sentinel's ACL refused SENTINEL MASTER: epoch unknown
 }
 
 // parseMaster returns the master that a sentinel's answer to SENTINEL
@@ -265,7 +279,7 @@ func parseMaster(m map[string]string) (masterView, error) {
 	case slices.Contains(fs, "s_down") || slices.Contains(fs, "o_down"):
 		return masterView{}, fmt.Errorf("SENTINEL MASTER answered flags %.40q: the sentinel sees master %s down", flags, net.JoinHostPort(ip, port))
 	}
-	return masterView{net.JoinHostPort(ip, port), e}, nil
+	return masterView{addr: net.JoinHostPort(ip, port), epoch: e}, nil
 }
 
 // choose returns the master of views (at least one) that masterAddr
@@ -278,7 +292,13 @@ func parseMaster(m map[string]string) (masterView, error) {
 // majority of the sentinels answered and every one of them names that
 // master: a fleet of sentinels redeployed from scratch counts its epochs
 // anew, and is followed; otherwise it returns the master chosen last.
+// Answers without an epoch count only when no answer has one.
 func (s *sentinels) choose(views []masterView) string {
+	known := slices.DeleteFunc(slices.Clone(views), func(v masterView) bool { return v.noEpoch })
+	if len(known) == 0 {
+		return s.chooseNoEpoch(views)
+	}
+	views = known
 	top := views[0].epoch
 	for _, v := range views {
 		top = max(top, v.epoch)
@@ -291,12 +311,7 @@ func (s *sentinels) choose(views []masterView) string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	best := ""
-	for addr, n := range votes {
-		if best == "" || n > votes[best] || n == votes[best] && best != s.chosen && (addr == s.chosen || addr < best) {
-			best = addr
-		}
-	}
+	best := pick(votes, s.chosen)
 	if s.chosen != "" && top < s.epoch {
 		agree := len(views) > len(s.addrs)/2
 		for _, v := range views {
@@ -307,6 +322,34 @@ func (s *sentinels) choose(views []masterView) string {
 		}
 	}
 	s.chosen, s.epoch = best, top
+	return best
+}
+
+// pick returns the address of votes (number of sentinels naming each)
+// that most sentinels name, then chosen, then the lowest: never one that
+// depends on the order of a map or of the answers.
+func pick(votes map[string]int, chosen string) string {
+	best := ""
+	for addr, n := range votes {
+		if best == "" || n > votes[best] || n == votes[best] && best != chosen && (addr == chosen || addr < best) {
+			best = addr
+		}
+	}
+	return best
+}
+
+// chooseNoEpoch is choose when no sentinel gave an epoch (their ACL user
+// may not run SENTINEL MASTER): the master most of them name, then the
+// one chosen last, then the lowest address. The epoch remembered stays.
+func (s *sentinels) chooseNoEpoch(views []masterView) string {
+	votes := map[string]int{}
+	for _, v := range views {
+		votes[v.addr]++
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	best := pick(votes, s.chosen)
+	s.chosen = best
 	return best
 }
 

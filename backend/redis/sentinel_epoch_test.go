@@ -14,6 +14,7 @@ import (
 type masterReply struct {
 	fields []string      // SENTINEL MASTER's, key and value in turn; nil: an error
 	flat   bool          // a RESP2 flat array rather than a RESP3 map
+	noperm bool          // SENTINEL MASTER refused by the ACL (get-master-addr-by-name answered)
 	delay  time.Duration // before the answer
 }
 
@@ -43,6 +44,10 @@ func epochSentinel(t *testing.T, reply func(q int) masterReply) *fakeServer {
 		time.Sleep(r.delay)
 		if r.fields == nil {
 			c.write("-ERR no answer this time\r\n")
+			return
+		}
+		if sub == "master" && r.noperm {
+			c.write("-NOPERM User app has no permissions to run the 'sentinel|master' command\r\n")
 			return
 		}
 		if sub == "get-master-addr-by-name" {
@@ -267,5 +272,27 @@ func TestSentinelMalformedIgnored(t *testing.T) {
 	}
 	if addr != "" {
 		t.Errorf("masterAddr returned an address with its error: %s", addr)
+	}
+}
+
+// TestSentinelACLNoMaster: sentinels whose ACL user may run
+// get-master-addr-by-name (what go-redis's failover client needs) but not
+// SENTINEL MASTER still name the master, without an epoch: the master
+// most of them name, not the first answer (127.0.0.1:7001, one of three,
+// at once). An answer with an epoch wins over those without.
+func TestSentinelACLNoMaster(t *testing.T) {
+	odd := epochSentinel(t, always(masterReply{fields: masterFields("127.0.0.1", "7001", 0, "master"), noperm: true}))
+	even := masterReply{fields: masterFields("127.0.0.1", "7002", 0, "master"), noperm: true, delay: 20 * time.Millisecond}
+	b := sentinelBackend(t, time.Second, odd.addr(), epochSentinel(t, always(even)).addr(), epochSentinel(t, always(even)).addr())
+	for range 3 {
+		if addr := askMaster(t, b); addr != "127.0.0.1:7002" {
+			t.Errorf("SENTINEL MASTER refused; two sentinels of three name 127.0.0.1:7002: masterAddr = %s, want 127.0.0.1:7002", addr)
+		}
+	}
+
+	epoch := masterReply{fields: masterFields("127.0.0.1", "7003", 1, "master"), delay: 20 * time.Millisecond}
+	b = sentinelBackend(t, time.Second, odd.addr(), epochSentinel(t, always(even)).addr(), epochSentinel(t, always(epoch)).addr())
+	if addr := askMaster(t, b); addr != "127.0.0.1:7003" {
+		t.Errorf("one sentinel gives an epoch, two do not: masterAddr = %s, want 127.0.0.1:7003", addr)
 	}
 }
