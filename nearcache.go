@@ -113,7 +113,10 @@ const (
 //     microseconds and a 99th percentile of a few milliseconds, measured
 //     on a busy 2-core machine; losing that connection empties the near cache (one that
 //     goes silent counts as lost after three seconds without an answer
-//     to its PINGs), and it fills again once tracking is back;
+//     to its PINGs), and it fills again once tracking is back. Redis
+//     reports no change for SWAPDB: operations that swap databases need
+//     nc.MaxStale, or a value read before the swap is served until it is
+//     evicted;
 //   - over memcached and the memory backend, which cannot report changes,
 //     within nc.MaxStale, which must then be set.
 //
