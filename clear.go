@@ -51,6 +51,13 @@ const maxClearAttempts = 100
 // refresh; until then its writes, Clear included, fail with an error
 // wrapping ErrWriteRefused.
 //
+// The generation key expires when no Dict has used the namespace for
+// Settings.GenerationTTL (WithGenerationTTL; 30 days by default): Clear
+// and every other write of it give it that TTL, and the Dicts that use
+// the namespace renew it, at most once each tenth of it. The next Dict to
+// use the namespace after it expired stores a new generation, as after a
+// lost key: the entries of the old one are misses.
+//
 // Clear returns an error if the backend fails, or one wrapping
 // ErrCASConflict if the generation cannot be moved after many
 // compare-and-swap conflicts.
@@ -69,7 +76,7 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 	if s.Format.python() {
 		return d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: clear %q: %w", d.prefix, d.notAvailable(s, "Clear")))
 	}
-	mk := d.metaKey(s)
+	mk, ttl := d.metaKey(s), s.genTTL()
 	var known uint64
 	if v := d.view.Load(); v != nil && v.s == s {
 		known = v.storedGen()
@@ -88,16 +95,18 @@ func (d *Dict[V]) Clear(ctx context.Context) (err error) {
 				old = known
 			}
 			gen := newGen(old, known)
-			err = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), CAS: it.CAS})
+			err = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), TTL: ttl, CAS: it.CAS})
 			if err == nil {
+				d.touched(mk, 0)
 				d.install(s, gen, nil)
 				d.nearReset()
 				return nil
 			}
 		case errors.Is(err, backend.ErrNotFound):
 			gen := newGen(known)
-			err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
+			err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), TTL: ttl})
 			if err == nil {
+				d.touched(mk, 0)
 				d.install(s, gen, nil)
 				d.nearReset()
 				return nil

@@ -131,6 +131,9 @@ type Dict[V any] struct {
 	// changed (a near cache's tracking): a read of the generation that
 	// a report overtook marks the view it makes stale.
 	genReports atomic.Uint64
+	// genTouched is when the generation key was last seen renewed (its
+	// TTL given in full: see keepGen), nil if never.
+	genTouched atomic.Pointer[genTouch]
 
 	updateRetries int
 	ownFormat     bool                  // WithFormat was given (errors name it, not the settings)

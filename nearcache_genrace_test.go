@@ -11,7 +11,8 @@ import (
 	"github.com/memdict/memdict/backend/memory"
 )
 
-// hookedTracking is a trackingBackend that runs a hook after each Get has
+// hookedTracking is a trackingBackend that runs a hook after each Get or
+// GetTTL (a Dict's first read of its generation, with the key's TTL) has
 // read its value.
 type hookedTracking struct {
 	*trackingBackend
@@ -21,13 +22,24 @@ type hookedTracking struct {
 
 func (h *hookedTracking) Get(ctx context.Context, key string) (backend.Item, error) {
 	it, err := h.trackingBackend.Get(ctx, key)
+	h.after(key)
+	return it, err
+}
+
+func (h *hookedTracking) GetTTL(ctx context.Context, key string) (backend.Item, error) {
+	it, err := h.trackingBackend.GetTTL(ctx, key)
+	h.after(key)
+	return it, err
+}
+
+// after runs the hook, if any, for a read of key.
+func (h *hookedTracking) after(key string) {
 	h.mu.Lock()
 	f := h.hook
 	h.mu.Unlock()
 	if f != nil {
 		f(key)
 	}
-	return it, err
 }
 
 // TestNearCacheGenerationReportDuringRead: a Clear elsewhere that the

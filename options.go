@@ -131,7 +131,8 @@ func WithMaxValueLen(n int) Option {
 // their plugin's this way).
 //
 // The options that set one setting (WithSiteID, WithDefaultTTL, WithCodec,
-// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh, WithFormat) override that
+// WithMaxKeyLen, WithMaxValueLen, WithGenerationRefresh, WithGenerationTTL,
+// WithFormat) override that
 // setting of sh for this Dict, whatever their order among the options:
 // the Dict follows sh for the settings no option sets. Only one
 // WithSettings may be given.
@@ -161,14 +162,33 @@ func WithErrorHandler(fn func(error)) Option {
 // Clear made elsewhere — by another process, or another Dict on the same
 // prefix — can go unseen: at most d plus one round trip. 0 means
 // DefaultGenerationRefresh (one second); a negative d means never: the
-// Dict reads the generation once and then sees only its own Clears. (A
-// Dict whose client may not store a generation where none is stored reads
-// none: it reads the key again each DefaultGenerationRefresh until it
-// finds one; see Clear.)
+// Dict reads the generation once and then sees only its own Clears, but
+// for the renewal of the generation key's TTL, which reads it again each
+// tenth of WithGenerationTTL (three days by default). (A Dict whose
+// client may not store a generation where none is stored reads none: it
+// reads the key again each DefaultGenerationRefresh until it finds one;
+// see Clear.)
 func WithGenerationRefresh(d time.Duration) Option {
 	return func(o *options) error {
 		o.settings.GenerationRefresh = d
 		o.set("WithGenerationRefresh")
+		return nil
+	}
+}
+
+// WithGenerationTTL sets the time to live of the key that holds the
+// Dict's namespace generation (see Clear and Settings.GenerationTTL): the
+// key of a namespace no Dict uses for d expires, and the next Dict to use
+// it stores a new generation, under which every entry is a miss. 0 means
+// DefaultGenerationTTL (30 days); a negative d means the key does not
+// expire. The Dicts that use the namespace renew its TTL at most once each
+// d/10, when they read the generation again (a Dict that never does,
+// with a negative WithGenerationRefresh, reads it again each d/10 for
+// this).
+func WithGenerationTTL(d time.Duration) Option {
+	return func(o *options) error {
+		o.settings.GenerationTTL = d
+		o.set("WithGenerationTTL")
 		return nil
 	}
 }

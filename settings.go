@@ -32,8 +32,19 @@ type Settings struct {
 	// time plus one round trip. 0 means DefaultGenerationRefresh; a
 	// negative value means never, but for a Dict whose client may not
 	// store a generation where none is stored (see Dict.Clear), which
-	// reads the key again each DefaultGenerationRefresh until it finds one.
+	// reads the key again each DefaultGenerationRefresh until it finds one,
+	// and for the renewal of the key's TTL, each tenth of GenerationTTL.
+	// A refresh longer than that tenth is shortened to it.
 	GenerationRefresh time.Duration
+	// GenerationTTL is the time to live of the key that holds the
+	// namespace generation (see Dict.Clear), which the Dicts that use the
+	// namespace renew as they go (at most once each tenth of it), so that
+	// only the key of a namespace no Dict has used for that long expires:
+	// a Dict per user or per tenant leaves no key behind for good. 0
+	// means DefaultGenerationTTL; a negative value means the key does not
+	// expire (as before 2026-12-07), which leaves one key per namespace
+	// ever used on a server that evicts nothing.
+	GenerationTTL time.Duration
 	// NearCache, if not nil, is the near cache of Dicts that do not set
 	// their own with WithNearCache or WithoutNearCache (see NearCache). A
 	// Dict takes it when it is made: a change of it in SharedSettings
@@ -49,6 +60,36 @@ type Settings struct {
 // DefaultGenerationRefresh is how often a Dict reads its namespace
 // generation again by default.
 const DefaultGenerationRefresh = time.Second
+
+// DefaultGenerationTTL is the time to live of a namespace's generation key
+// by default: thirty days. The Dicts that use the namespace renew it each
+// tenth of that (three days), so the key lives 27 days at least after
+// the namespace's last use, and an entry written with a TTL up to that is
+// gone before its namespace's key: the key's expiry orphans nothing
+// alive. What it does orphan (values without a TTL, or a longer one, of
+// a namespace no Dict used for a month) costs one miss each, as after the
+// loss of the key (see Dict.Clear). A month also spans the idle time of
+// weekly jobs and bounds the keys of namespaces gone (a prefix per user
+// or per tenant) to those used within it. Over memcached, a TTL of 30
+// days or more is sent as a Unix time (backend/memcached does so, as
+// memcached reads it), so the key lasts its TTL as long as the clocks of
+// client and server agree within days, as any value's TTL that long does.
+const DefaultGenerationTTL = 30 * 24 * time.Hour
+
+// genTTL returns the TTL the generation key is stored with: 0 for none.
+func (s *Settings) genTTL() time.Duration {
+	switch {
+	case s.GenerationTTL == 0:
+		return DefaultGenerationTTL
+	case s.GenerationTTL < 0:
+		return 0
+	}
+	return s.GenerationTTL
+}
+
+// genKeep returns how often a Dict renews the TTL of its generation key:
+// a tenth of it (0: never, the key has none).
+func (s *Settings) genKeep() time.Duration { return s.genTTL() / 10 }
 
 // DefaultSettings returns the settings of a Dict made with no options:
 // memcached's limits of 250-byte keys and 1 MiB values, the default codec,
@@ -121,6 +162,8 @@ func (sh *SharedSettings) layered(own Settings, fields []string) *SharedSettings
 				s.MaxValueLen = own.MaxValueLen
 			case "WithGenerationRefresh":
 				s.GenerationRefresh = own.GenerationRefresh
+			case "WithGenerationTTL":
+				s.GenerationTTL = own.GenerationTTL
 			case "WithFormat":
 				s.Format = own.Format
 			}

@@ -27,7 +27,7 @@ func (c *countingGets) Get(ctx context.Context, key string) (backend.Item, error
 // order, and the Dict follows the shared settings for the others; the
 // overrides are kept across Stores of the shared settings.
 func TestSettingsLayered(t *testing.T) {
-	base := memdict.Settings{SiteID: "site", TTL: time.Hour, Codec: codec.JSON, MaxKeyLen: 100, MaxValueLen: 1000, GenerationRefresh: time.Minute}
+	base := memdict.Settings{SiteID: "site", TTL: time.Hour, Codec: codec.JSON, MaxKeyLen: 100, MaxValueLen: 1000, GenerationRefresh: time.Minute, GenerationTTL: 48 * time.Hour}
 	sh, err := memdict.NewSharedSettings(base)
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +42,7 @@ func TestSettingsLayered(t *testing.T) {
 		{memdict.WithMaxKeyLen(0), func(s *memdict.Settings) { s.MaxKeyLen = 0 }},
 		{memdict.WithMaxValueLen(5), func(s *memdict.Settings) { s.MaxValueLen = 5 }},
 		{memdict.WithGenerationRefresh(-1), func(s *memdict.Settings) { s.GenerationRefresh = -1 }},
+		{memdict.WithGenerationTTL(time.Hour), func(s *memdict.Settings) { s.GenerationTTL = time.Hour }},
 	}
 	be := memory.New()
 	for _, tt := range tests {

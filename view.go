@@ -63,6 +63,21 @@ import (
 // other generations could, but finding them takes a listing of the
 // server's keys, not a lookup).
 //
+// The generation key expires (Settings.GenerationTTL, 30 days by
+// default), so that the key of a namespace no Dict uses any more (a
+// prefix per user, per tenant) does not stay for good on a server that
+// evicts nothing. Every write of it (the add, the write-back, the raise,
+// Clear's) gives it the TTL, and a Dict renews it while it uses the
+// namespace, at most once each tenth of the TTL (keepGen): when it reads
+// the generation again and its last renewal is that old, it reads the key
+// with its remaining TTL (backend.TTLReader) and touches it unless
+// another Dict did within the tenth. No call pays more than that: the
+// renewal rides on the refresh. Its view goes stale each tenth of the TTL
+// at least, a negative refresh included, so that a Dict that never reads
+// the generation again still renews it (and reads it then). A lost key
+// costs what it costs above; a refused or failed touch is not retried
+// before the next tenth, and fails nothing.
+//
 // A Dict whose add is refused because this client may not write
 // (backend.ErrWriteRefused: a Redis replica's READONLY, an ACL user's
 // NOPERM) reads the namespace as empty, as a writer would after its add:
@@ -179,6 +194,12 @@ func (v *view) arm() *view {
 		// until a writer stores one, or the Dict reads an empty
 		// namespace, and fails its writes, for good.
 		every = DefaultGenerationRefresh
+	}
+	if keep := v.s.genKeep(); keep > 0 && !v.python && v.refused == nil && (every < 0 || every > keep) {
+		// The generation key's TTL is renewed when the generation is
+		// read again (keepGen): a view whose refresh is rarer, or never,
+		// reads it again as often as the key needs.
+		every = keep
 	}
 	if every > 0 {
 		time.AfterFunc(every, func() { v.stale.Store(true) })
@@ -367,17 +388,24 @@ func (d *Dict[V]) install(s *Settings, gen uint64, refused error) *view {
 // and may not write (see "The namespace generation" above).
 func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (gen uint64, refused, err error) {
 	mk := d.metaKey(s)
+	ttl := s.genTTL()
 	for range maxGenAdds {
-		it, err := d.be.Get(b.next(), mk)
+		due := d.keepDue(s, mk)
+		it, renew, err := d.readGenKey(b, mk, due)
 		switch {
 		case err == nil:
 			gen, err := parseGen(it.Value)
 			if err != nil || gen >= known || final(known) {
+				if err == nil && due {
+					d.keepGen(b, mk, ttl, it.TTL, renew)
+				}
 				return gen, nil, err
 			}
 			// A conflict means the key moved meanwhile (a Clear, another
 			// raise): the next read takes whatever it now holds.
-			_ = d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10), CAS: it.CAS})
+			if d.be.CompareAndSwap(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, known, 10), TTL: ttl, CAS: it.CAS}) == nil {
+				d.touched(mk, 0)
+			}
 			return known, nil, nil
 		case !errors.Is(err, backend.ErrNotFound):
 			return 0, nil, d.genErr(s, known, mk, b.check(err))
@@ -386,9 +414,10 @@ func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (gen uint64, refu
 		if gen == 0 {
 			gen = newGen()
 		}
-		err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10)})
+		err = d.be.Add(b.next(), backend.Item{Key: mk, Value: strconv.AppendUint(nil, gen, 10), TTL: ttl})
 		switch {
 		case err == nil:
+			d.touched(mk, 0)
 			return gen, nil, nil
 		case errors.Is(err, backend.ErrNotStored):
 			// Someone else wrote one meanwhile: read theirs.
@@ -413,6 +442,81 @@ func (d *Dict[V]) readGen(b *bound, s *Settings, known uint64) (gen uint64, refu
 		return known, nil, nil
 	}
 	return 0, nil, d.genErr(s, known, mk, fmt.Errorf("%w: the namespace generation kept vanishing after %d adds", ErrCASConflict, maxGenAdds))
+}
+
+// readGenKey reads the generation key mk, with its remaining TTL if
+// withTTL and the backend can tell it (else the item's TTL is -1:
+// unknown). renew says whether the key may be renewed (keepGen): not if
+// the TTL could not be read for a reason that the Get did not share.
+func (d *Dict[V]) readGenKey(b *bound, mk string, withTTL bool) (it backend.Item, renew bool, err error) {
+	if withTTL {
+		it, err := backend.GetTTL(b.next(), d.be, mk)
+		switch {
+		case err == nil, errors.Is(err, backend.ErrNotFound), errors.Is(err, backend.ErrUnavailable), b.parent.Err() != nil:
+			return it, true, err
+		case errors.Is(err, backend.ErrNotSupported):
+			// It did nothing: a plain read, and a touch if the key
+			// has a TTL at all.
+			renew = true
+		default:
+			// Refused: over Redis, an ACL user that may only read
+			// (+@read) may not run the script that reads a TTL.
+			// Such a client may not touch the key either; the Get
+			// reads the generation, as before the TTL, and the next
+			// try is a tenth of the TTL later.
+			d.touched(mk, 0)
+		}
+	}
+	it, err = d.be.Get(b.next(), mk)
+	it.TTL = -1
+	return it, renew, err
+}
+
+// genTouch is when the generation key mk was last seen renewed, on the
+// Dict's clock.
+type genTouch struct {
+	key string
+	at  time.Time
+}
+
+// keepDue reports whether the TTL of the generation key mk is due to be
+// renewed (see keepGen): it has one, and no renewal of it was seen within
+// the last tenth of it (a clock gone back makes it due, once).
+func (d *Dict[V]) keepDue(s *Settings, mk string) bool {
+	keep := s.genKeep()
+	if keep <= 0 {
+		return false
+	}
+	t := d.genTouched.Load()
+	if t == nil || t.key != mk {
+		return true
+	}
+	since := d.lease.now().Sub(t.at)
+	return since >= keep || since < 0
+}
+
+// touched records that the generation key mk was renewed ago ago: its
+// TTL, in full then, is renewed again a tenth of it after.
+func (d *Dict[V]) touched(mk string, ago time.Duration) {
+	d.genTouched.Store(&genTouch{key: mk, at: d.lease.now().Add(-ago)})
+}
+
+// keepGen renews the TTL ttl of the generation key mk, which a read found
+// with left to live (0: none, negative: not known), unless another Dict
+// renewed it within the tenth of ttl (left says so) or renew is false
+// (readGenKey), and records the renewal. A failed touch (the server down,
+// a client that may not write, the key gone meanwhile) is recorded all
+// the same: the call goes on, and the next attempt is a tenth of the TTL
+// later, not at every refresh.
+func (d *Dict[V]) keepGen(b *bound, mk string, ttl, left time.Duration, renew bool) {
+	if ago := ttl - left; left > 0 && ago < ttl/10 {
+		d.touched(mk, max(ago, 0))
+		return
+	}
+	if renew {
+		_ = d.be.Touch(b.next(), mk, ttl)
+	}
+	d.touched(mk, 0)
 }
 
 // maxGenAdds bounds readGen's attempts to read back a generation key that

@@ -29,11 +29,12 @@ func Example() {
 	for _, s := range spans.Ended() {
 		fmt.Println(s.SpanKind(), s.Name())
 	}
-	// The first two client spans read the Dict's namespace generation and
-	// store one (a new namespace has none).
+	// The first two client spans read the Dict's namespace generation
+	// (with its key's TTL, which the Dict renews) and store one (a new
+	// namespace has none).
 
 	// Output:
-	// client get
+	// client getttl
 	// client add
 	// client set
 	// internal put users

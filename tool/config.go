@@ -99,8 +99,15 @@ type PluginConfig struct {
 	// GenerationRefresh is how often Dicts read their namespace generation
 	// again, to see a Dict.Clear made by another process (see
 	// memdict.Settings): 0 means memdict.DefaultGenerationRefresh (1s), a
-	// negative value never.
+	// negative value never (but each tenth of GenerationTTL, to renew the
+	// generation key's TTL).
 	GenerationRefresh time.Duration
+	// GenerationTTL is the time to live of each namespace's generation
+	// key, which the Dicts that use the namespace renew (see
+	// memdict.Settings): 0 means memdict.DefaultGenerationTTL (30 days), a
+	// negative value that the key does not expire. Files write it
+	// generation_ttl, in seconds, as a duration ("720h") or never.
+	GenerationTTL time.Duration
 	// Warm, if positive, is how long the plugin warms up its new backend
 	// when its URL changes (SetPlugin, Configure): for that long, a miss
 	// on the new backend reads the previous one and copies the item over
@@ -255,6 +262,7 @@ const (
 	fieldCodec       = "codec"
 	fieldOrder       = "order"
 	fieldGenRefresh  = "generation_refresh"
+	fieldGenTTL      = "generation_ttl"
 	fieldNearCache   = "near_cache"
 	fieldFormat      = "format"
 	fieldWarm        = "warm"
@@ -267,7 +275,7 @@ const (
 
 var (
 	topFields    = []string{fieldSiteID, fieldPlugins}
-	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh, fieldNearCache, fieldFormat, fieldWarm}
+	pluginFields = []string{fieldURL, fieldExpiration, fieldMaxKeyLen, fieldMaxValueLen, fieldCodec, fieldOrder, fieldGenRefresh, fieldGenTTL, fieldNearCache, fieldFormat, fieldWarm}
 	nearFields   = []string{fieldMaxEntries, fieldMaxBytes, fieldMaxStale}
 )
 
@@ -354,7 +362,7 @@ func (pc PluginConfig) settings(siteID string) (memdict.Settings, error) {
 		return memdict.Settings{}, err
 	}
 	return memdict.Settings{SiteID: siteID, TTL: pc.Expiration, Codec: c, MaxKeyLen: pc.MaxKeyLen, MaxValueLen: pc.MaxValueLen,
-		GenerationRefresh: pc.GenerationRefresh, NearCache: pc.NearCache.nearCache(), Format: pc.Format}, nil
+		GenerationRefresh: pc.GenerationRefresh, GenerationTTL: pc.GenerationTTL, NearCache: pc.NearCache.nearCache(), Format: pc.Format}, nil
 }
 
 func codecByName(name string) (codec.Codec, error) {
@@ -522,6 +530,7 @@ type filePlugin struct {
 	Codec       *string
 	Order       *int
 	GenRefresh  *time.Duration
+	GenTTL      *time.Duration
 	NearCache   *NearCacheConfig
 	Format      *string
 	Warm        *time.Duration
@@ -553,6 +562,9 @@ func (fp filePlugin) config(name string) PluginConfig {
 	}
 	if fp.GenRefresh != nil {
 		pc.GenerationRefresh = *fp.GenRefresh
+	}
+	if fp.GenTTL != nil {
+		pc.GenerationTTL = *fp.GenTTL
 	}
 	if fp.Warm != nil {
 		pc.Warm = *fp.Warm
@@ -853,7 +865,7 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 				continue
 			}
 			fp.Warm = &d
-		case fieldGenRefresh:
+		case fieldGenRefresh, fieldGenTTL:
 			d, err := parseRefresh(v.Value, v.Kind == yaml.ScalarNode && v.Tag != "!!str")
 			if err != nil || v.Kind != yaml.ScalarNode {
 				if err == nil {
@@ -862,7 +874,11 @@ func yamlPlugin(file, name string, line int, body *yaml.Node) (PluginConfig, []e
 				bad(v, k.Value, err)
 				continue
 			}
-			fp.GenRefresh = &d
+			if k.Value == fieldGenTTL {
+				fp.GenTTL = &d
+			} else {
+				fp.GenRefresh = &d
+			}
 		case fieldMaxKeyLen, fieldMaxValueLen, fieldOrder:
 			var n int
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&n) != nil {
@@ -998,15 +1014,15 @@ func parseExpiration(s string, number bool) (time.Duration, error) {
 	return d, err
 }
 
-// parseRefresh reads a generation refresh interval: a duration that is not
-// negative, or "never".
+// parseRefresh reads a generation refresh interval, or a generation key's
+// TTL: a duration that is not negative, or "never".
 func parseRefresh(s string, number bool) (time.Duration, error) {
 	if s == "never" && !number {
 		return -1, nil
 	}
 	d, err := parseDuration(s, number)
 	if err == nil && d < 0 {
-		err = fmt.Errorf("%s is negative (write never for no refresh)", s)
+		err = fmt.Errorf("%s is negative (0 means the default, never none)", s)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%w, or never", err)

@@ -91,6 +91,16 @@ plugins:
 				"p": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationRefresh = 2 * time.Second }),
 				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationRefresh = -1 }),
 			}}},
+		{"yaml generation ttl", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_ttl: never\n  q:\n    url: mem://\n    generation_ttl: 168h\n",
+			tool.Config{Plugins: map[string]tool.PluginConfig{
+				"p": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationTTL = -1 }),
+				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationTTL = 168 * time.Hour }),
+			}}},
+		{"json generation ttl", "c.json", `{"plugins": {"p": {"url": "mem://", "generation_ttl": 86400}, "q": {"url": "mem://", "generation_ttl": "never"}}}`,
+			tool.Config{Plugins: map[string]tool.PluginConfig{
+				"p": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationTTL = 24 * time.Hour }),
+				"q": with(def("mem://"), func(p *tool.PluginConfig) { p.GenerationTTL = -1 }),
+			}}},
 		{"json null expiration", "c.json", `{"plugins": {"p": {"url": "mem://", "expiration": null}}}`,
 			tool.Config{Plugins: map[string]tool.PluginConfig{"p": def("mem://")}}},
 		{"yaml near cache", "c.yaml", "plugins:\n  p:\n    url: mem://\n    near_cache:\n      max_entries: 500\n      max_bytes: 1048576\n      max_stale: 1.5\n" +
@@ -164,6 +174,7 @@ func TestLoadConfigBad(t *testing.T) {
 		{"yaml duplicate field", "c.yaml", "plugins:\n  p:\n    url: mem://\n    url: mem://\n", 4, "p", "url", ""},
 		{"yaml site id not a string", "c.yaml", "site_id: [a]\n", 1, "", "site_id", "string"},
 		{"yaml negative refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: -1\n", 4, "p", "generation_refresh", "never"},
+		{"yaml negative generation ttl", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_ttl: -1h\n", 4, "p", "generation_ttl", "never"},
 		{"yaml bad refresh", "c.yaml", "plugins:\n  p:\n    url: mem://\n    generation_refresh: sometimes\n", 4, "p", "generation_refresh", "duration"},
 		{"json bad refresh", "c.json", `{"plugins": {"p": {"url": "mem://", "generation_refresh": "-1s"}}}`, 0, "p", "generation_refresh", "negative"},
 		{"yaml redis unknown parameter", "c.yaml", "plugins:\n  x:\n    url: redis://127.0.0.1:1?nope=1\n", 3, "x", "url", `redis: unknown parameter(s) nope`},

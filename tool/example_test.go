@@ -218,9 +218,10 @@ func ExampleWithMiddleware() {
 	defer t.Close()
 	prices, _ := tool.Dict[int](t, "prices", "")
 	_ = prices.PutMulti(context.Background(), map[string]int{"tea": 350, "coffee": 280})
-	// The read of the Dict's namespace generation, the add of one (a new
-	// namespace has none yet), then one batched write.
+	// The read of the Dict's namespace generation (with its key's TTL,
+	// which the Dict renews), the add of one (a new namespace has none
+	// yet), then one batched write.
 	fmt.Println(calls)
 	// Output:
-	// [get add setmulti]
+	// [getttl add setmulti]
 }

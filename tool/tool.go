@@ -218,8 +218,8 @@ func (t *Tool) sortedLocked() []*plugin {
 // precedence, for this Dict only:
 //
 //   - options that set one setting (memdict.WithDefaultTTL, WithCodec,
-//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh, WithSiteID,
-//     WithFormat) override the plugin's value of that setting: the Dict
+//     WithMaxValueLen, WithMaxKeyLen, WithGenerationRefresh,
+//     WithGenerationTTL, WithSiteID, WithFormat) override the plugin's value of that setting: the Dict
 //     keeps it when the plugin changes, and follows the plugin for the
 //     others;
 //   - memdict.WithNearCache replaces the plugin's near cache
