@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -259,5 +260,58 @@ func TestGenerationReadOnlyNeverRefresh(t *testing.T) {
 			t.Fatalf("read-only Lookup after the write = %q, %v; want the writer's %q", v, ok, "v")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// GetOrLoad on a Dict whose client may not write (a Redis replica, which
+// refuses every write: the generation's add, the fill lock, the fill)
+// tried the key's lock on each miss and reported two errors, the lock's
+// and the fill's, and read the key a second time. It now loads without
+// the lock and reports the store it cannot make once; the loaded value is
+// returned without an error, as when any store after a load fails.
+func TestGenerationRefusedGetOrLoadOneError(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	defer mem.Close()
+	f := memdicttest.NewFaulty(mem)
+	for _, op := range []memdicttest.Op{memdicttest.OpAdd, memdicttest.OpSet, memdicttest.OpCompareAndSwap, memdicttest.OpTryLock} {
+		f.FailOp(op, fmt.Errorf("%s: %w: READONLY You can't write against a read only replica.", op, backend.ErrWriteRefused))
+	}
+	var mu sync.Mutex
+	var reported []error
+	ro := newDict[string](t, f, "p", memdict.WithGenerationRefresh(time.Hour), memdict.WithErrorHandler(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, err)
+	}))
+	if _, ok, err := ro.Lookup(ctx, "warm"); err != nil || ok { // reads the generation
+		t.Fatalf("read-only Lookup = %v, %v; want a miss", ok, err)
+	}
+	gets, locks := f.Calls(memdicttest.OpGet), f.Calls(memdicttest.OpTryLock)
+	const misses = 3
+	for i := range misses {
+		key := fmt.Sprint("k", i)
+		loads := 0
+		v, err := ro.GetOrLoad(ctx, key, func(context.Context, string) (string, error) { loads++; return "loaded " + key, nil })
+		if err != nil || v != "loaded "+key || loads != 1 {
+			t.Fatalf("GetOrLoad(%q) = %q, %v after %d loads; want the loaded value, no error, one load", key, v, err, loads)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, err := range reported {
+		t.Logf("reported: %v", err)
+		if !errors.Is(err, memdict.ErrWriteRefused) || !strings.Contains(err.Error(), `prefix "p"`) {
+			t.Errorf("reported %v; want ErrWriteRefused naming the prefix", err)
+		}
+	}
+	if len(reported) != misses {
+		t.Errorf("%d errors reported for %d misses, want one each", len(reported), misses)
+	}
+	if n := f.Calls(memdicttest.OpTryLock) - locks; n != 0 {
+		t.Errorf("%d fill locks tried on a Dict that may not write, want none", n)
+	}
+	if n := f.Calls(memdicttest.OpGet) - gets; n != misses {
+		t.Errorf("%d reads for %d misses, want one each", n, misses)
 	}
 }

@@ -84,7 +84,13 @@ type flight[V any] struct {
 // store the loaded value does not fail the call: GetOrLoad then returns
 // the loaded value and a nil error, so that an outage of the cache
 // degrades to calling load. Such failures are counted in Stats and logged
-// (WithLogger) and passed to the WithErrorHandler function.
+// (WithLogger) and passed to the WithErrorHandler function. On a Dict
+// whose writes are refused (ErrWriteRefused: it reads a namespace whose
+// generation it could not store, from a Redis replica or as an ACL user
+// that may only read; see Clear), a miss calls load without taking the key's fill lock,
+// a write the server would refuse too, and returns its value and a nil
+// error; the store it cannot make is reported once, as any failed store
+// is. Callers of other processes do not wait for such a load.
 //
 // What bounds what: the time GetOrLoad spends in the backend — the read,
 // taking the fill lease or lock, and the fill — is bounded by the Dict's
@@ -575,6 +581,14 @@ func (d *Dict[V]) fleetLoad(b *bound, key string, load func(context.Context, str
 		return d.loadDirect(b, key, load, opts)
 	}
 	vw := r.vw
+	if vw.refused != nil && !r.leased {
+		// This client may not write (a Redis replica's READONLY, an ACL
+		// user's NOPERM: see view.refused): the key's lock is a write the
+		// server refuses too, which failed and was reported before the
+		// load, and then the fill's refusal again, two errors a miss. Load,
+		// and report the store that cannot be made once (loadFill).
+		return d.loadFill(b, key, load, opts, vw, filler{})
+	}
 	bkey, _ := vw.key(key)
 	lockKey := vw.lockKey(bkey)
 	w := backoff{giveUp: d.lease.now().Add(2 * d.lease.leaseTTL)}
