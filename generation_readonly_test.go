@@ -315,3 +315,54 @@ func TestGenerationRefusedGetOrLoadOneError(t *testing.T) {
 		t.Errorf("%d reads for %d misses, want one each", n, misses)
 	}
 }
+
+// A writer whose add of the generation is refused during a Sentinel
+// failover (the demoted master answers READONLY), on a namespace without
+// a generation key, kept its view of a generation not stored until the
+// view's refresh (a second by default, an hour here): its writes failed
+// after the new master was up. A write now reads the generation again,
+// and tries its add, at most once each 100ms (on the Dict's clock) while
+// the view's generation is not stored.
+func TestGenerationRefusedWriterRecovers(t *testing.T) {
+	ctx := context.Background()
+	mem, clock := memdicttest.NewBackend(t)
+	f := memdicttest.NewFaulty(mem)
+	readOnly := func() {
+		for _, op := range []memdicttest.Op{memdicttest.OpAdd, memdicttest.OpSet, memdicttest.OpCompareAndSwap} {
+			f.FailOp(op, fmt.Errorf("%s: %w: READONLY You can't write against a read only replica.", op, backend.ErrWriteRefused))
+		}
+	}
+	readOnly()
+	d := newDict[string](t, f, "p", memdict.WithGenerationRefresh(time.Hour), memdict.WithClock(clock.Now))
+	if err := d.Store(ctx, "k", "v"); !errors.Is(err, memdict.ErrWriteRefused) {
+		t.Fatalf("Store during the failover: %v; want ErrWriteRefused", err)
+	}
+	// Still refused when the retry is due: it reads and adds once, fails.
+	clock.Advance(100 * time.Millisecond)
+	adds := f.Calls(memdicttest.OpAdd)
+	for range 3 {
+		if err := d.Store(ctx, "k", "v"); !errors.Is(err, memdict.ErrWriteRefused) {
+			t.Fatalf("Store during the failover: %v; want ErrWriteRefused", err)
+		}
+	}
+	if n := f.Calls(memdicttest.OpAdd) - adds; n != 1 {
+		t.Fatalf("%d adds of the generation by 3 writes in a row, want 1", n)
+	}
+
+	f.ClearFaults() // the new master is up
+	clock.Advance(99 * time.Millisecond)
+	adds = f.Calls(memdicttest.OpAdd)
+	if err := d.Store(ctx, "k", "v"); !errors.Is(err, memdict.ErrWriteRefused) {
+		t.Fatalf("Store 99ms after the last retry: %v; want ErrWriteRefused (no retry yet)", err)
+	}
+	if n := f.Calls(memdicttest.OpAdd) - adds; n != 0 {
+		t.Fatalf("%d adds of the generation within 100ms of the last, want none", n)
+	}
+	clock.Advance(time.Millisecond)
+	if err := d.Store(ctx, "k", "v"); err != nil {
+		t.Fatalf("Store 100ms after the last retry, the master up: %v", err)
+	}
+	if v, ok, err := newDict[string](t, mem, "p").Lookup(ctx, "k"); err != nil || !ok || v != "v" {
+		t.Fatalf("another Dict's Lookup = %q, %v, %v; want the stored %q", v, ok, err, "v")
+	}
+}

@@ -84,7 +84,8 @@ func durationOption(name string, d time.Duration, set func(*options)) Option {
 // time.Now): the times written in entries' envelopes and compared when they
 // are read. It is meant for tests, with a fake clock that moves along with
 // the backend's (memory.FakeClock.Now); a near cache without its own
-// NearCache.Now reads it too.
+// NearCache.Now reads it too, and so does the limit on how often the
+// writes of a Dict whose generation add was refused try it again.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {

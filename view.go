@@ -88,7 +88,10 @@ import (
 // is negative: see arm), as if it knew no generation, so that it takes
 // the one a writer stores. Its writes fail (currentWrite, itemIn):
 // written under a generation no other Dict reads, they would be lost, if
-// its ACL let it write the data keys at all. Any other failure of the add
+// its ACL let it write the data keys at all. A write reads the key again,
+// and tries the add, first, at most once each refusedRetry, so that a
+// writer refused during a Sentinel failover writes soon after the new
+// master is up, not at its next refresh. Any other failure of the add
 // fails the call.
 
 // view is what a Dict derives from one version of its settings and one
@@ -115,6 +118,10 @@ type view struct {
 	// this Dict's own, not stored, under which it reads an empty
 	// namespace and may not write (writable).
 	refused error
+	// retryAt is when, on the Dict's clock (Unix ns), a write through a
+	// view whose generation is not stored may next read it again before
+	// the view is due (currentWrite).
+	retryAt atomic.Int64
 	// timeout bounds each Dict call (0: none); own says the backend
 	// bounds each of its calls within it by itself (see timeout.go).
 	timeout time.Duration
@@ -140,8 +147,19 @@ func (d *Dict[V]) current(b *bound) (*view, error) {
 // currentWrite is current for an operation that writes: it also fails if
 // the view's generation is not stored (view.writable), so that nothing is
 // written where no other Dict reads.
+//
+// A write through a view whose generation is not stored reads the
+// generation again (and tries its add) first, at most once each
+// refusedRetry (view.retryDue), rather than fail until the view's refresh
+// (a second by default): the refusal may have been a writer's during a
+// Sentinel failover (the demoted master answering READONLY), and its
+// writes then succeed soon after the new master is up.
 func (d *Dict[V]) currentWrite(b *bound) (*view, error) {
 	v, err := d.current(b)
+	if err == nil && v.refused != nil && v.retryDue(d.lease.now()) {
+		v.stale.Store(true)
+		v, err = d.current(b)
+	}
 	if err == nil {
 		err = v.writable(d.prefix)
 	}
@@ -215,6 +233,20 @@ func (v *view) writable(prefix string) error {
 		return nil
 	}
 	return fmt.Errorf("memdict: prefix %q has no namespace generation stored and this client may not store one, so it reads the namespace as empty and may not write to it: %w", prefix, v.refused)
+}
+
+// refusedRetry is how often, at most, the writes through a view whose
+// generation is not stored read the generation again before the view's
+// refresh (currentWrite): one read and add each, not one a write, which a
+// client that may not write would make at every call.
+const refusedRetry = 100 * time.Millisecond
+
+// retryDue reports whether a write through v, whose generation is not
+// stored, is the one to read the generation again at now (the Dict's
+// clock), and if so makes the next one due refusedRetry later.
+func (v *view) retryDue(now time.Time) bool {
+	at := v.retryAt.Load()
+	return now.UnixNano() >= at && v.retryAt.CompareAndSwap(at, now.Add(refusedRetry).UnixNano())
 }
 
 // storedGen returns the generation of v if it is stored, else 0 (as if
@@ -341,6 +373,11 @@ func (d *Dict[V]) installRead(s *Settings, gen uint64, refused error, reports ui
 func (d *Dict[V]) install(s *Settings, gen uint64, refused error) *view {
 	nv := d.makeView(s, gen)
 	nv.refused = refused
+	if refused != nil {
+		// The add was just refused: the writes through nv try again
+		// only a while later.
+		nv.retryAt.Store(d.lease.now().Add(refusedRetry).UnixNano())
+	}
 	nv.arm()
 	for {
 		cur := d.view.Load()
