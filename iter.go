@@ -34,7 +34,8 @@ const allBatch = 100
 // Listing needs a backend that implements backend.Lister (memory; Redis
 // with SCAN; memcached with lru_crawler metadump). On any other backend
 // the iterator yields a single ("", err) pair whose err wraps
-// ErrNotSupported. A failure yields a final ("", err) pair. A shortened
+// ErrNotSupported. A failure yields a final ("", err) pair, after the
+// keys listed before it (a listing cut half-way). A shortened
 // key whose value cannot be read because its server is down (the backend
 // names it in a *backend.MultiError) is yielded as (its backend key, an
 // *OpError) and the iteration goes on if the loop does. Keys written or
@@ -83,7 +84,8 @@ func (d *Dict[V]) KeysOf(ctx context.Context, bkeys []string) iter.Seq2[string, 
 // shortened key) and an *OpError with the cause; the iteration goes on if
 // the loop does. A listing failure, or a backend
 // without backend.Lister (ErrNotSupported), is yielded as a final
-// (Entry{}, err) pair. Keys removed between the listing and the reading of
+// (Entry{}, err) pair, after the entries of the keys listed before the
+// failure. Keys removed between the listing and the reading of
 // their value are skipped.
 func (d *Dict[V]) All(ctx context.Context) iter.Seq2[Entry[V], error] {
 	return func(yield func(Entry[V], error) bool) {
@@ -205,7 +207,11 @@ func (d *Dict[V]) list(ctx context.Context, withValues bool, src func(ns string)
 	}
 	for bk, err := range src(vw.ns) {
 		if err != nil {
-			yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
+			// The keys listed before the failure are yielded first:
+			// the caller has the part of the listing that was made.
+			if flush() {
+				yield("", zero, d.m.failWhole(ctx, opList, fmt.Errorf("memdict: list %q: %w", d.prefix, err)))
+			}
 			return
 		}
 		key, hashed, err := keyspace.Split(vw.ns, bk)
