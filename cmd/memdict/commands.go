@@ -593,6 +593,9 @@ prefix).
 --raw-key lists the backend keys as they are, every one that starts with
 --prefix's text (all of them without it), memdict's and other programs'.
 
+A listing that fails half-way (a server gone) prints the keys listed
+before the failure, then the error, and exits 3.
+
 Listing needs a backend that can enumerate keys: the in-memory store,
 Redis (SCAN), or memcached 1.6 and later (lru_crawler metadump).
 

@@ -265,7 +265,9 @@ func listRaw(ctx context.Context, be backend.Backend, prefix string, yield func(
 // holds, a Redis one a SCAN of the whole key space), sorts the site's keys
 // by prefix (memdict.ParseBackendKey), and hands each prefix's keys, in
 // batches, to that prefix's Dict (Dict.KeysOf), so that only its current
-// generation shows and shortened keys show as they were written.
+// generation shows and shortened keys show as they were written. If the
+// listing fails, the keys listed before it are yielded, then its error
+// returned.
 func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) bool) error {
 	site := ds.t.SiteID()
 	dicts := map[string]*memdict.Dict[memdict.Raw]{}
@@ -327,15 +329,20 @@ func (ds *dictSet) allKeys(ctx context.Context, yield func(prefix, key string) b
 		}
 		return true
 	})
-	if err != nil || ferr != nil || stopped {
-		return cmp.Or(ferr, err)
+	if ferr != nil || stopped {
+		return ferr
 	}
+	// The keys listed before a failure of the listing are handed over
+	// too: the caller prints them, then the error.
 	for p := range batches {
 		if !flush(p) {
 			break
 		}
 	}
-	return ferr
+	if stopped {
+		return nil // the caller had what it wanted
+	}
+	return cmp.Or(ferr, err)
 }
 
 // The bounds of allKeys: keys handed to a Dict at a time, keys held before
