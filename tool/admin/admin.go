@@ -165,6 +165,9 @@ type Handler struct {
 	// reuse it while it is recent.
 	statusTurn chan struct{}
 	now        func() time.Time
+	// pingTimeout bounds the reading of a plugin's servers' status, the
+	// ping and the statistics together (serverStatus).
+	pingTimeout time.Duration
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -251,14 +254,15 @@ func New(t *tool.Tool, opts Options) (*Handler, error) {
 	}
 	h := &Handler{
 		t: t, token: opts.Token, log: opts.Logger, hosts: opts.Hosts, secure: opts.SecureCookie,
-		cop:        http.NewCrossOriginProtection(),
-		failing:    make(chan struct{}, 1),
-		failDelay:  failDelay,
-		statusTurn: make(chan struct{}, 1),
-		now:        time.Now,
-		started:    time.Now(),
-		sessions:   map[string]*session{},
-		dicts:      map[string]*dictSet{},
+		cop:         http.NewCrossOriginProtection(),
+		failing:     make(chan struct{}, 1),
+		failDelay:   failDelay,
+		statusTurn:  make(chan struct{}, 1),
+		pingTimeout: pingTimeout,
+		now:         time.Now,
+		started:     time.Now(),
+		sessions:    map[string]*session{},
+		dicts:       map[string]*dictSet{},
 	}
 	if h.log == nil {
 		h.log = slog.Default()

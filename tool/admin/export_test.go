@@ -37,3 +37,7 @@ const (
 	LogWindow      = logWindow
 	MaxFailWaiting = maxFailWaiting
 )
+
+// SetPingTimeout sets the bound of h's reading of a plugin's servers'
+// status.
+func SetPingTimeout(h *Handler, d time.Duration) { h.pingTimeout = d }

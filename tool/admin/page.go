@@ -211,7 +211,7 @@ func newPluginView(info tool.PluginInfo, st serverStatus) pluginView {
 // serverStatus pings a plugin and reads its servers' statistics.
 func (h *Handler) serverStatus(ctx context.Context, info tool.PluginInfo) serverStatus {
 	var v serverStatus
-	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	ctx, cancel := context.WithTimeout(ctx, h.pingTimeout)
 	defer cancel()
 	v.Ping = h.ping(ctx, info)
 	be, err := h.t.Backend(ctx, info.Path)
@@ -220,13 +220,17 @@ func (h *Handler) serverStatus(ctx context.Context, info tool.PluginInfo) server
 		return v
 	}
 	nodes, err := backend.ServerStats(ctx, be)
-	if err != nil {
+	if err != nil && len(nodes) == 0 || errors.Is(err, backend.ErrNotSupported) {
 		v.StatsError = h.scrub(err.Error())
 		if errors.Is(err, backend.ErrNotSupported) {
 			v.StatsError = "this backend reports no statistics"
 		}
 		return v
 	}
+	// A read cut short by the timeout (which a ping that got no answer
+	// used up) returns the servers it asked too, each with its own error
+	// naming its address, where the call's error names none ("memcached:
+	// stats: context deadline exceeded"): those are shown.
 	for _, n := range nodes {
 		sm := summarize(n)
 		sm.Error = h.scrub(sm.Error)
