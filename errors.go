@@ -50,8 +50,11 @@ var (
 	// ErrLoaderPanicked is the error the callers waiting on a GetOrLoad
 	// load receive when the loader panics; the caller that ran it gets the
 	// panic. A panic in GetOrLoad's background work (a refresh's loader,
-	// or one of its backend calls: a middleware's bug) is reported to the
-	// WithErrorHandler function with it.
+	// or one of its backend calls: a middleware's bug), or in a callback
+	// that work calls (the WithErrorHandler function, the Observer's end
+	// of a "refresh"), is recovered rather than ending the program, and
+	// counted in Stats, logged and reported to the WithErrorHandler
+	// function with it.
 	ErrLoaderPanicked = errors.New("memdict: loader panicked")
 	// ErrUpdatePanicked is the error of the Update callers whose functions
 	// were combined with one that panicked; the caller that led the round

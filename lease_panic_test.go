@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,5 +170,91 @@ func TestBackgroundReleasePanic(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the background release's panic was not reported")
+	}
+}
+
+// refreshPanicker is an Observer whose end of a "refresh" panics once
+// armed, as a faulty user Observer's does.
+type refreshPanicker struct{ armed atomic.Bool }
+
+func (o *refreshPanicker) Start(ctx context.Context, op memdict.Operation) (context.Context, func(memdict.Outcome)) {
+	return ctx, func(memdict.Outcome) {
+		if op.Name == "refresh" && o.armed.CompareAndSwap(true, false) {
+			panic("observer bug at the end of a refresh")
+		}
+	}
+}
+
+// A user callback that panics in GetOrLoad's background refresh, which
+// no caller waits for and none can recover: the error handler, given the
+// refresh's failure, or the Observer's end of the "refresh". Either
+// ended the program. The panic is now recovered, counted in Stats and
+// reported with ErrLoaderPanicked; the key's refresh is not left claimed.
+func TestBackgroundRefreshCallbackPanic(t *testing.T) {
+	for _, name := range []string{"errorhandler", "observer", "lockerror"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+			clock := memory.NewFakeClock(leaseT0)
+			// Armed, the error handler panics at each of its next two
+			// calls: the report of the refresh's failure, and the
+			// report of that panic.
+			var handlerPanics atomic.Int64
+			errs := make(chan error, 10)
+			obs := &refreshPanicker{}
+			// lockerror: the refresh's lock cannot be taken (once), and
+			// the error handler panics at its report.
+			var lockFails atomic.Int64
+			be := backend.Wrap(memory.New(memory.WithClock(clock)), func(next backend.CallFunc) backend.CallFunc {
+				return func(ctx context.Context, c backend.Call) backend.Result {
+					if c.Op == backend.OpTryLock && lockFails.Add(-1) >= 0 {
+						return backend.Result{Err: fmt.Errorf("trylock: %w", backend.ErrUnavailable)}
+					}
+					return next(ctx, c)
+				}
+			})
+			d := newDict[string](t, be, "p", memdict.WithClock(clock.Now),
+				memdict.WithDefaultTTL(time.Minute), memdict.WithStaleWhileRevalidate(time.Hour), memdict.WithObserver(obs),
+				memdict.WithErrorHandler(func(err error) {
+					if handlerPanics.Add(-1) >= 0 {
+						panic("error handler bug")
+					}
+					errs <- err
+				}))
+			if err := d.Put("k", "old"); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Minute)
+			load := func(context.Context, string) (string, error) { return "new", nil }
+			switch name {
+			case "errorhandler":
+				handlerPanics.Store(2)
+				load = func(context.Context, string) (string, error) { return "", errors.New("the source is down") }
+			case "observer":
+				obs.armed.Store(true)
+			case "lockerror":
+				lockFails.Store(1)
+				handlerPanics.Store(1)
+			}
+			errors0 := d.Stats().Errors
+			if v, err := d.GetOrLoad(ctx, "k", load); err != nil || v != "old" {
+				t.Fatalf("GetOrLoad = %q, %v; want the stale value", v, err)
+			}
+			want := map[string]string{"observer": "observer bug", "errorhandler": "error handler bug", "lockerror": "error handler bug"}[name]
+			select {
+			case err := <-errs:
+				if !errors.Is(err, memdict.ErrLoaderPanicked) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("reported %v, want ErrLoaderPanicked with the panic %q", err, want)
+				}
+			case <-ctx.Done():
+				t.Fatal("the callback's panic was not reported")
+			}
+			if n := d.Stats().Errors - errors0; n == 0 {
+				t.Errorf("the callback's panic was not counted in Stats")
+			}
+			waitFor(t, "a refresh after the panic", func() bool {
+				v, _ := d.GetOrLoad(ctx, "k", func(context.Context, string) (string, error) { return "new", nil })
+				return v == "new"
+			})
+		})
 	}
 }

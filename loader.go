@@ -358,6 +358,7 @@ func (d *Dict[V]) cleanup(b *bound, fn func(context.Context) error) {
 	cancel()
 	if err != nil && dctx.Err() != nil {
 		go func() {
+			defer d.contain(ctx, "")
 			defer func() {
 				// A panic of the release (a middleware's bug) in this
 				// goroutine, which no caller waits for, is reported
@@ -828,6 +829,7 @@ func (d *Dict[V]) revalidate(b *bound, key string, load func(context.Context, st
 	}
 	ctx, end := d.background(b.parent, key)
 	go func() {
+		defer d.contain(ctx, key)
 		defer end()
 		d.lockedRefresh(ctx, key, load, opts, vw)
 	}()
@@ -884,10 +886,12 @@ func (d *Dict[V]) lockedRefresh(ctx context.Context, key string, load func(conte
 	won, err := backend.TryLock(ctx, d.be, f.lockKey, f.token, d.lease.leaseTTL)
 	if err != nil || !won {
 		handed = true
+		// Before the report, whose error handler may panic (contain):
+		// the key's refresh is not left claimed for good.
+		time.AfterFunc(min(lostHoldoff, d.lease.leaseTTL), func() { d.lease.endRefresh(key) })
 		if err != nil {
 			d.report(ctx, opLoad, key, err)
 		}
-		time.AfterFunc(min(lostHoldoff, d.lease.leaseTTL), func() { d.lease.endRefresh(key) })
 		return
 	}
 	locked = true
@@ -924,6 +928,7 @@ func (d *Dict[V]) refreshAsync(b *bound, key string, load func(context.Context, 
 func (d *Dict[V]) runRefresh(ctx context.Context, key string, load func(context.Context, string) (V, error), opts []ItemOption, vw *view, f filler) {
 	ctx, end := d.background(ctx, key)
 	go func() {
+		defer d.contain(ctx, key)
 		defer end()
 		d.refreshNow(ctx, key, load, opts, vw, f)
 	}()
@@ -953,6 +958,30 @@ func (d *Dict[V]) refreshNow(ctx context.Context, key string, load func(context.
 		if d.onError != nil {
 			d.onError(err)
 		}
+	}
+}
+
+// contain is deferred first by each goroutine a Dict starts for
+// GetOrLoad's background work (a refresh, the release of a lease or lock
+// that ran out of the call's time), which no caller waits for. The
+// panics of the loader and of the backend calls are recovered within that
+// work and reported with ErrLoaderPanicked; one that still escapes is a
+// panic of a callback the work calls: the WithErrorHandler function (in
+// such a report, too), the Observer's end of the "refresh" operation, a
+// logger's handler. As net/http does with a handler's panic, contain
+// recovers it rather than let it end the program, which no caller could
+// prevent: it is counted in Stats, logged (WithLogger) and passed to the
+// error handler, as an error wrapping ErrLoaderPanicked; a panic of the
+// logging or of the error handler there is dropped.
+func (d *Dict[V]) contain(ctx context.Context, key string) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	defer func() { _ = recover() }()
+	err := d.m.fail(ctx, opLoad, key, fmt.Errorf("%w: a callback of GetOrLoad's background work (the error handler, the Observer, the logger) panicked: %v", ErrLoaderPanicked, p))
+	if d.onError != nil {
+		d.onError(err)
 	}
 }
 

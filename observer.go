@@ -23,7 +23,9 @@ type Observer interface {
 	// values, deadline and cancellation, and a function that the Dict
 	// calls exactly once, with the outcome, when the operation returns.
 	// Start and the function must be safe for concurrent use, and
-	// quick: they run on the caller's goroutine.
+	// quick: they run on the caller's goroutine (for "refresh", on the
+	// goroutine of the background reload, where a panic of theirs is
+	// recovered and reported with ErrLoaderPanicked).
 	Start(ctx context.Context, op Operation) (context.Context, func(Outcome))
 }
 

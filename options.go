@@ -152,7 +152,10 @@ func WithSettings(sh *SharedSettings) Option {
 // WithErrorHandler sets a function that receives every error the map-like
 // methods (Get) would otherwise hide: backend failures and undecodable
 // values, as *OpError. It must be safe for concurrent use and should be
-// quick. The default is none; errors are counted in Stats either way.
+// quick. The default is none; errors are counted in Stats either way. A
+// panic of fn in GetOrLoad's background work, which no caller waits for,
+// is recovered and counted rather than ending the program (see
+// ErrLoaderPanicked).
 func WithErrorHandler(fn func(error)) Option {
 	return func(o *options) error { o.onError = fn; return nil }
 }
