@@ -163,8 +163,10 @@ const sentinelGrace = 50 * time.Millisecond
 // master's ip, port, config-epoch or flags, one that is not a number
 // where one is due, and one whose flags say the sentinel sees the master
 // down (s_down, o_down) are ignored; the error names them if no answer
-// is left. A sentinel whose ACL refuses SENTINEL MASTER (NOPERM) is asked
-// get-master-addr-by-name, whose answer has no epoch (see choose).
+// is left. A sentinel leading a failover is asked get-master-addr-by-name
+// too, for the promoted replica (see currentMaster). A sentinel whose ACL
+// refuses SENTINEL MASTER (NOPERM) is asked get-master-addr-by-name,
+// whose answer has no epoch (see choose).
 //
 // One at a time, a sentinel that does not answer (a hung host, a dropped
 // network) took the whole of ctx before the next was asked: with it
@@ -194,7 +196,9 @@ func (s *sentinels) masterAddr(ctx context.Context) (string, error) {
 			var v masterView
 			switch {
 			case err == nil:
-				v, err = parseMaster(m)
+				if v, err = parseMaster(m); err == nil && v.failover {
+					v, err = currentMaster(ctx, c, s.name, v)
+				}
 			case strings.HasPrefix(err.Error(), "NOPERM"):
 				// An ACL user allowed get-master-addr-by-name only (what
 				// go-redis's failover client needs): the address without
@@ -249,6 +253,40 @@ type masterView struct {
 	addr    string // host:port
 	epoch   uint64 // config-epoch: that of the failover that made it master
 	noEpoch bool   // the sentinel's ACL refused SENTINEL MASTER: epoch unknown
+	// failover: the sentinel leads a failover (failover_in_progress), so
+	// that addr may be the master being demoted (see currentMaster);
+	// down: its flags say it sees addr down.
+	failover, down bool
+}
+
+// currentMaster returns v, the answer to SENTINEL MASTER of a sentinel
+// leading a failover, with the address that the sentinel's
+// get-master-addr-by-name gives. From the promotion of a replica until
+// the other replicas follow it (reconf_slaves, which lasts up to the
+// failover-timeout), SENTINEL MASTER names the master being demoted with
+// the config epoch of the failover already, the highest there is, and
+// get-master-addr-by-name the promoted replica (Redis 7.0: port 27101 and
+// epoch 1 from one, 27102 from the other): taken as it was, the demoted
+// master won over the sentinels that follow the new one. Before the
+// promotion both name the old master and the epoch is still its own. An
+// address seen down stays an error, as parseMaster makes it.
+func currentMaster(ctx context.Context, c *goredis.SentinelClient, name string, v masterView) (masterView, error) {
+	hp, err := c.GetMasterAddrByName(ctx, name).Result()
+	if err != nil {
+		return masterView{}, fmt.Errorf("get-master-addr-by-name during a failover: %w", err)
+	}
+	if len(hp) != 2 {
+		return masterView{}, fmt.Errorf("get-master-addr-by-name during a failover answered %.40q", hp)
+	}
+	if p, err := strconv.ParseUint(hp[1], 10, 16); err != nil || p == 0 || hp[0] == "" || len(hp[0]) > 255 {
+		return masterView{}, fmt.Errorf("get-master-addr-by-name during a failover answered %.40q, not a host and port", hp)
+	}
+	addr := net.JoinHostPort(hp[0], hp[1])
+	if addr == v.addr && v.down {
+		return masterView{}, fmt.Errorf("SENTINEL MASTER answered a failover not past the promotion: the sentinel sees master %s down (s_down or o_down)", addr)
+	}
+	v.addr = addr
+	return v, nil
 }
 
 // parseMaster returns the master that a sentinel's answer to SENTINEL
@@ -273,13 +311,15 @@ func parseMaster(m map[string]string) (masterView, error) {
 		return masterView{}, fmt.Errorf("SENTINEL MASTER answered config-epoch %.40q, not a number", epoch)
 	}
 	fs := strings.Split(flags, ",")
+	down := slices.Contains(fs, "s_down") || slices.Contains(fs, "o_down")
+	failover := slices.Contains(fs, "failover_in_progress")
 	switch {
 	case !slices.Contains(fs, "master"):
 		return masterView{}, fmt.Errorf("SENTINEL MASTER answered flags %.40q, not a master's", flags)
-	case slices.Contains(fs, "s_down") || slices.Contains(fs, "o_down"):
+	case down && !failover: // a failover's promoted replica is up (see currentMaster)
 		return masterView{}, fmt.Errorf("SENTINEL MASTER answered flags %.40q: the sentinel sees master %s down", flags, net.JoinHostPort(ip, port))
 	}
-	return masterView{addr: net.JoinHostPort(ip, port), epoch: e}, nil
+	return masterView{addr: net.JoinHostPort(ip, port), epoch: e, failover: failover, down: down}, nil
 }
 
 // choose returns the master of views (at least one) that masterAddr

@@ -12,10 +12,11 @@ import (
 // masterReply is a fake sentinel's answer to one question about the
 // master.
 type masterReply struct {
-	fields []string      // SENTINEL MASTER's, key and value in turn; nil: an error
-	flat   bool          // a RESP2 flat array rather than a RESP3 map
-	noperm bool          // SENTINEL MASTER refused by the ACL (get-master-addr-by-name answered)
-	delay  time.Duration // before the answer
+	fields  []string      // SENTINEL MASTER's, key and value in turn; nil: an error
+	flat    bool          // a RESP2 flat array rather than a RESP3 map
+	noperm  bool          // SENTINEL MASTER refused by the ACL (get-master-addr-by-name answered)
+	current string        // get-master-addr-by-name's port if not that of fields (a failover's promoted replica)
+	delay   time.Duration // before the answer
 }
 
 // masterFields returns the fields of SENTINEL MASTER m for a master at
@@ -55,7 +56,11 @@ func epochSentinel(t *testing.T, reply func(q int) masterReply) *fakeServer {
 			for i := 0; i+1 < len(r.fields); i += 2 {
 				m[r.fields[i]] = r.fields[i+1]
 			}
-			c.write("*2\r\n" + bulk(m["ip"]) + bulk(m["port"]))
+			port := m["port"]
+			if r.current != "" {
+				port = r.current
+			}
+			c.write("*2\r\n" + bulk(m["ip"]) + bulk(port))
 			return
 		}
 		if r.flat || len(r.fields)%2 != 0 {
@@ -294,5 +299,59 @@ func TestSentinelACLNoMaster(t *testing.T) {
 	b = sentinelBackend(t, time.Second, odd.addr(), epochSentinel(t, always(even)).addr(), epochSentinel(t, always(epoch)).addr())
 	if addr := askMaster(t, b); addr != "127.0.0.1:7003" {
 		t.Errorf("one sentinel gives an epoch, two do not: masterAddr = %s, want 127.0.0.1:7003", addr)
+	}
+}
+
+// TestSentinelFailoverReconf: from the promotion of a replica until every
+// other replica follows it (state reconf_slaves, up to failover-timeout),
+// the sentinel leading a failover answers SENTINEL MASTER with the
+// demoted master's address and already the new config epoch, and
+// get-master-addr-by-name with the promoted replica (Redis 7.0, SENTINEL
+// FAILOVER: port 27101, config-epoch 1, flags
+// "master,failover_in_progress,force_failover" while
+// get-master-addr-by-name named 27102). masterAddr took the demoted
+// master (its epoch the highest), where get-master-addr-by-name, asked
+// before, named the new one: a lone leader gave the demoted master every
+// question of the failover, a leader answering first within the grace
+// won ties against the sentinels already following the new master, and
+// a failover of a master down was no answer at all (its flags o_down).
+// The address of a failover in progress is now the sentinel's current
+// one, as get-master-addr-by-name says.
+func TestSentinelFailoverReconf(t *testing.T) {
+	reconf := append(masterFields("127.0.0.1", "7001", 2, "master,failover_in_progress,force_failover"), "failover-state", "reconf_slaves")
+	leader := epochSentinel(t, always(masterReply{fields: reconf, current: "7002"}))
+	b := sentinelBackend(t, time.Second, leader.addr())
+	for i := range 3 {
+		if addr := askMaster(t, b); addr != "127.0.0.1:7002" {
+			t.Errorf("question %d: the leader of a failover names 127.0.0.1:7002 by get-master-addr-by-name: masterAddr = %s (the demoted master); want 127.0.0.1:7002", i+1, addr)
+		}
+	}
+
+	// The leader first to answer, a sentinel that follows the new master
+	// (epoch 2) later, the third hung: a tie of one to one, nothing chosen
+	// before, went to the lower address, the demoted master's.
+	follower := epochSentinel(t, always(masterReply{fields: masterFields("127.0.0.1", "7002", 2, "master"), delay: 20 * time.Millisecond}))
+	b = sentinelBackend(t, 200*time.Millisecond, leader.addr(), follower.addr(), hungListener(t))
+	for i := range 3 {
+		if addr := askMaster(t, b); addr != "127.0.0.1:7002" {
+			t.Errorf("question %d with a follower: masterAddr = %s; want 127.0.0.1:7002", i+1, addr)
+		}
+	}
+
+	// A failover of a master that is down: flags o_down.
+	down := append(masterFields("127.0.0.1", "7001", 2, "master,s_down,o_down,failover_in_progress"), "failover-state", "reconf_slaves")
+	b = sentinelBackend(t, time.Second, epochSentinel(t, always(masterReply{fields: down, current: "7002"})).addr())
+	if addr := askMaster(t, b); addr != "127.0.0.1:7002" {
+		t.Errorf("failover of a master down: masterAddr = %s; want 127.0.0.1:7002", addr)
+	}
+
+	// Before the promotion get-master-addr-by-name still names the master
+	// that is down: no answer, as without a failover.
+	early := append(masterFields("127.0.0.1", "7001", 1, "master,s_down,o_down,failover_in_progress"), "failover-state", "wait_promotion")
+	b = sentinelBackend(t, time.Second, epochSentinel(t, always(masterReply{fields: early})).addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if addr, err := b.sentinel.masterAddr(ctx); err == nil || !strings.Contains(err.Error(), "o_down") {
+		t.Errorf("failover before the promotion, master down: masterAddr = %q, %v; want an error naming its flags", addr, err)
 	}
 }
