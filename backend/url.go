@@ -190,13 +190,16 @@ func redactURLError(err error) error {
 // with everything between "://" and the last "@" replaced, and the values
 // of its password parameters too: the string failed to parse for a typo
 // elsewhere (a space in the host, a bad port) as often as in its user
-// information. So is one that parses with no user information but an "@"
-// in its path: a password holding an unescaped "/" after digits
-// ("redis://u:123/456@h:6379/0") parses as host "u", port 123 and path
-// "/456@h:6379/0".
+// information. So is one that parses with an "@" after its host, in its
+// path, query or fragment: a password holding an unescaped "/", "?" or
+// "#" after digits ("redis://u:123/456@h:6379/0") parses as host "u",
+// port 123 and the rest of the password in the path ("/456@h:6379/0"),
+// the query or the fragment, and one holding "@" too ("u:p@ss#w@h")
+// parses with user information that ends within it (password "p", host
+// "ss", fragment "w@h"). An "@" meant in a query value is written %40.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err == nil && (u.User != nil || !strings.Contains(u.Path, "@")) {
+	if err == nil && !strings.Contains(u.Path, "@") && !strings.Contains(u.RawQuery, "@") && !strings.Contains(u.Fragment, "@") {
 		_, has := u.User.Password()
 		q, hidden := redactQuery(u.RawQuery)
 		if !has && !hidden {
@@ -374,6 +377,13 @@ func (p *Params) Err() error {
 		if !slices.Contains(p.known, name) {
 			unknown = append(unknown, name)
 		}
+	}
+	if i := slices.IndexFunc(unknown, func(name string) bool { return strings.Contains(name, "@") }); i >= 0 {
+		// The rest of a password holding an unescaped "?" after digits
+		// ("redis://u:123?s3cret@h:6379/0": query "s3cret@h:6379/0"):
+		// not to be shown.
+		unknown = slices.Delete(unknown, i, i+1)
+		errs = append(errs, errors.New(`a query parameter's name holds "@", as when a password holds a "?" (write it %3F)`))
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)

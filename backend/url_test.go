@@ -213,6 +213,14 @@ func TestRedactUnparsedQuery(t *testing.T) {
 		"redis://:9999/abc@h:6379/0": "redis://xxxxx@h:6379/0",
 		"memcached://u:1/2@h:11211":  "memcached://xxxxx@h:11211",
 		"redis://u:pw@h:6379/0":      "redis://u:xxxxx@h:6379/0",
+		// Or a "?" or "#", whose rest is the query or the fragment; or
+		// an "@" as well, which ends the user information early.
+		"redis://u:123?s3cret@h:6379/0":      "redis://xxxxx@h:6379/0",
+		"redis://u:123#s3cret@h:6379/0":      "redis://xxxxx@h:6379/0",
+		"memcached://:123#s3cret@h:11211":    "memcached://xxxxx@h:11211",
+		"redis://u:p@ss?w#rd@h:6379/0":       "redis://xxxxx@h:6379/0",
+		"redis://u:p@ss/word@h:6379/0":       "redis://xxxxx@h:6379/0",
+		"redis://h:6379/0?client_name=a%40b": "redis://h:6379/0?client_name=a%40b",
 	} {
 		if got := backend.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)

@@ -657,11 +657,20 @@ func TestParseJSONOutOfRange(t *testing.T) {
 // (base64) passwords may: "redis://u:123/s3cret@h:6379/0" parses as host
 // "u", port 123 and path "/s3cret@h:6379/0", and the drivers quoted that
 // path ("bad database "s3cret@h:6379/0"", "URL path "/s3cret@h:11211"").
+// Likewise a "?" (the rest was quoted twice: the URL whole, and "unknown
+// parameter(s) s3cret@h:6379/0") or a "#" (no error at all: the URL
+// opened on host "u", port 123, and Redact returned it whole).
 func TestConfigErrorHidesSlashPassword(t *testing.T) {
 	for _, u := range []string{
 		"redis://u:123/s3cret@h:6379/0",
 		"redis://:123/s3cret@h:6379/0?cluster=true",
 		"memcached://u:123/s3cret@h:11211",
+		// A "?" or "#" in the password: the rest is the query (quoted as
+		// an unknown parameter) or the fragment (ignored: the URL opened
+		// on host "u", port 123).
+		"redis://u:123?s3cret@h:6379/0",
+		"redis://u:123#s3cret@h:6379/0",
+		"memcached://:123#s3cret@h:11211",
 	} {
 		_, err := tool.ConfigFromGetenv(func(k string) string {
 			if k == tool.EnvURL {
@@ -670,7 +679,7 @@ func TestConfigErrorHidesSlashPassword(t *testing.T) {
 			return ""
 		})
 		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "123") || !strings.Contains(err.Error(), `"@"`) {
-			t.Errorf("MEMDICT_URL=%s: error %v; want one that says the path holds \"@\", without the password", u, err)
+			t.Errorf("MEMDICT_URL=%s: error %v; want one that says the URL holds \"@\" where it should not, without the password", u, err)
 		}
 	}
 }

@@ -58,6 +58,11 @@ func openURL(u *url.URL) (*Client, error) {
 		// as a port): not to be shown.
 		return nil, errors.New(`memcached: URL path holds "@", as when a password holds a "/": memcached has no databases, and the text protocol cannot use a password`)
 	}
+	if strings.Contains(u.Fragment, "@") {
+		// The same with a "#": the rest is a fragment, which nothing
+		// reads, so that the URL opened on host "u", port 123.
+		return nil, errors.New(`memcached: URL fragment holds "@", as when a password holds a "#": the text protocol cannot use a password`)
+	}
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("memcached: URL path %q: memcached has no databases; put servers in the host part", u.Path)
 	}
