@@ -281,7 +281,10 @@
 // master named with the highest config epoch wins, then the one most of
 // them name, then the one named last; an answer that describes no master
 // that is up (a missing or malformed field, flags s_down or o_down) is
-// ignored. A master named with an older epoch than the one last followed
+// ignored. A sentinel leading a failover names, from the promotion on,
+// the demoted master with the failover's epoch in SENTINEL MASTER and the
+// promoted replica in get-master-addr-by-name: the latter's address is
+// taken (TestSentinelFailoverReconf). A master named with an older epoch than the one last followed
 // (a sentinel that lags) is not followed back unless a majority of the
 // sentinels answered and all of them name it, as a fleet redeployed from
 // scratch, whose epochs start anew, does: a lagging sentinel that
