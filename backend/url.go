@@ -378,12 +378,13 @@ func (p *Params) Err() error {
 			unknown = append(unknown, name)
 		}
 	}
-	if i := slices.IndexFunc(unknown, func(name string) bool { return strings.Contains(name, "@") }); i >= 0 {
+	if n := len(unknown); n > 0 {
 		// The rest of a password holding an unescaped "?" after digits
 		// ("redis://u:123?s3cret@h:6379/0": query "s3cret@h:6379/0"):
 		// not to be shown.
-		unknown = slices.Delete(unknown, i, i+1)
-		errs = append(errs, errors.New(`a query parameter's name holds "@", as when a password holds a "?" (write it %3F)`))
+		if unknown = slices.DeleteFunc(unknown, func(name string) bool { return strings.Contains(name, "@") }); len(unknown) < n {
+			errs = append(errs, errors.New(`a query parameter's name holds "@", as when a password holds a "?" (write it %3F)`))
+		}
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)

@@ -669,6 +669,7 @@ func TestConfigErrorHidesSlashPassword(t *testing.T) {
 		// an unknown parameter) or the fragment (ignored: the URL opened
 		// on host "u", port 123).
 		"redis://u:123?s3cret@h:6379/0",
+		"redis://u:123?s3cret@h&s3cret@h:6379/0",
 		"redis://u:123#s3cret@h:6379/0",
 		"memcached://:123#s3cret@h:11211",
 	} {
