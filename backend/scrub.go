@@ -52,10 +52,14 @@ func urlPasswords(rawURL string) []string {
 	return pws
 }
 
-// userPassword returns the password of rawURL's user information.
+// userPassword returns the password of rawURL's user information. A URL
+// with an "@" after its host is taken as one that does not parse, as
+// Redact takes it: its password holds a "/", "?" or "#" (and an "@", if
+// it parsed with user information: "redis://u:p@ss?w#rd@h" has password
+// "p" and host "ss").
 func userPassword(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
+	if err != nil || u.User == nil || atAfterHost(u) {
 		i, j := strings.Index(rawURL, "://"), strings.LastIndex(rawURL, "@")
 		if i >= 0 && j > i {
 			if _, pw, ok := strings.Cut(rawURL[i+3:j], ":"); ok {

@@ -14,6 +14,10 @@ func TestScrub(t *testing.T) {
 	}
 	for raw, want := range map[string]string{
 		u: "hunter2", "redis://h": "", "redis://u:pa ss@h:port:x": "pa ss", "not a url": "",
+		// A "/", "?" or "#" in the password: the host ends there (an "@"
+		// before it ends the user information too), as Redact knows.
+		"redis://u:p@ss?w#rd@h:6379/0": "p@ss?w#rd", "redis://u:p@ss/word@h:6379/0": "p@ss/word",
+		"redis://u:123#s3cret@h:6379/0": "123#s3cret",
 	} {
 		if got := backend.URLPassword(raw); got != want {
 			t.Errorf("URLPassword(%q) = %q, want %q", raw, got, want)

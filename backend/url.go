@@ -199,7 +199,7 @@ func redactURLError(err error) error {
 // "ss", fragment "w@h"). An "@" meant in a query value is written %40.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err == nil && !strings.Contains(u.Path, "@") && !strings.Contains(u.RawQuery, "@") && !strings.Contains(u.Fragment, "@") {
+	if err == nil && !atAfterHost(u) {
 		_, has := u.User.Password()
 		q, hidden := redactQuery(u.RawQuery)
 		if !has && !hidden {
@@ -221,6 +221,13 @@ func Redact(rawURL string) string {
 		rawURL = rawURL[:k+1] + q
 	}
 	return rawURL
+}
+
+// atAfterHost reports whether u holds an "@" after its host, in its
+// path, query or fragment, as a URL whose password holds an unescaped
+// "/", "?" or "#" does (see Redact).
+func atAfterHost(u *url.URL) bool {
+	return strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || strings.Contains(u.Fragment, "@")
 }
 
 // Params reads a URL's query parameters for a driver, collecting every
