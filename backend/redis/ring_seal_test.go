@@ -109,6 +109,16 @@ func TestRingGetMultiCancelledShardHung(t *testing.T) {
 // (SIGSTOP) until the test ends. It returns the Backend, the keys of the
 // frozen shard, the others' keys and the frozen shard's address. opts
 // are applied after those.
+//
+// The keys are stored through a Backend of their own on a Ring of the same
+// shards with a long timeout (10s), and the returned Backend's
+// Ring then PINGs every shard with no deadline but the test's, and the
+// Backend makes the lane of each key's shard, so that it has a connection
+// to each shard and their lanes, as it had when it stored the keys itself: on
+// a loaded machine (load 12-16 on 2 cores, where a goroutine woken by a
+// timer may run hundreds of milliseconds late) a write of the setup to a
+// healthy shard ran out of the 300ms timeout and failed the test before
+// anything was frozen.
 func hungRing(t *testing.T, opts ...Option) (b *Backend, frozen, live []string, addr string) {
 	t.Helper()
 	p1, p2, p3 := testserver.Redis(t), testserver.Redis(t), testserver.Redis(t)
@@ -126,10 +136,18 @@ func hungRing(t *testing.T, opts ...Option) (b *Backend, frozen, live []string, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	setupRing := goredis.NewRing(&goredis.RingOptions{
+		Addrs:              map[string]string{"a": p1.Addr, "b": p2.Addr, "c": p3.Addr},
+		HeartbeatFrequency: time.Hour,
+	})
+	setup, err := NewFromClient(setupRing, WithTimeout(10*time.Second), WithFailureLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	for i := 0; len(frozen) < 5 || len(live) < 10; i++ {
 		k := fmt.Sprintf("user:%d", i)
-		if err := b.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
+		if err := setup.Set(ctx, backend.Item{Key: k, Value: []byte(k)}); err != nil {
 			t.Fatal(err)
 		}
 		c, err := ring.GetShardClientForKey(k)
@@ -140,6 +158,20 @@ func hungRing(t *testing.T, opts ...Option) (b *Backend, frozen, live []string, 
 			frozen = append(frozen, k)
 		} else {
 			live = append(live, k)
+		}
+	}
+	setup.Close()
+	setupRing.Close()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := ring.ForEachShard(pctx, func(ctx context.Context, c *goredis.Client) error {
+		return c.Ping(ctx).Err()
+	}); err != nil {
+		t.Fatalf("ping of the shards before one is frozen: %v", err)
+	}
+	for _, k := range append(append([]string{}, frozen...), live...) {
+		if _, err := b.lane(ctx, k); err != nil {
+			t.Fatalf("lane of %s before its shard is frozen: %v", k, err)
 		}
 	}
 	if err := p3.Signal(syscall.SIGSTOP); err != nil {
