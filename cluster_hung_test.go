@@ -42,6 +42,7 @@ func TestGetMultiClusterMasterHung(t *testing.T) {
 	c := testserver.RedisCluster(t, 3, "--cluster-require-full-coverage", "no")
 	be := openURL(t, fmt.Sprintf("redis://%s,%s?cluster=true&timeout=%v&failure_limit=0",
 		c.Addrs[0], c.Addrs[1], hungTimeout))
+	setup := openURL(t, fmt.Sprintf("redis://%s,%s?cluster=true&timeout=10s&failure_limit=0", c.Addrs[0], c.Addrs[1]))
 	rc := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs})
 	defer rc.Close()
 	// masterOf returns the address of the master that holds backend key bk.
@@ -58,7 +59,7 @@ func TestGetMultiClusterMasterHung(t *testing.T) {
 	if masterOf(keyspace.MetaKey("", "hung", "gen", 250)) == victim.Addr {
 		victim = c.Nodes[1]
 	}
-	testGetMultiHung(t, be, victim, masterOf)
+	testGetMultiHung(t, be, setup, victim, masterOf)
 }
 
 // TestGetMultiMemcachedServerHung is TestGetMultiClusterMasterHung over
@@ -74,20 +75,28 @@ func TestGetMultiMemcachedServerHung(t *testing.T) {
 		addrs = append(addrs, p.Addr)
 	}
 	be := openURL(t, fmt.Sprintf("memcached://%s?timeout=%v&failure_limit=0", strings.Join(addrs, ","), hungTimeout))
+	setup := openURL(t, fmt.Sprintf("memcached://%s?timeout=10s&failure_limit=0", strings.Join(addrs, ",")))
 	masterOf := func(bk string) string { return backend.ServerFor(be, bk) }
 	victim := procs[2]
 	if masterOf(keyspace.MetaKey("", "hung", "gen", 250)) == victim.Addr {
 		victim = procs[1]
 	}
-	testGetMultiHung(t, be, victim, masterOf)
+	testGetMultiHung(t, be, setup, victim, masterOf)
 }
 
-// testGetMultiHung stores 40 keys through Dicts on be, hangs the server
-// victim (which must not hold the Dicts' generation key; serverOf names
-// the server of a backend key) and checks each Dict's GetMulti: without a
-// generation refresh, with one in every call, with one and a caller's
-// deadline shorter than the timeout.
-func testGetMultiHung(t *testing.T, be backend.Backend, victim *testserver.Process, serverOf func(string) string) {
+// testGetMultiHung stores 40 keys through a Dict on setup (a backend of
+// the same servers as be with a long timeout), reads them through Dicts
+// on be, hangs the server victim (which must not hold the Dicts'
+// generation key; serverOf names the server of a backend key) and checks
+// each Dict's GetMulti: without a generation refresh, with one in every
+// call, with one and a caller's deadline shorter than the timeout.
+//
+// The setup's writes go through setup, not be, whose timeout is the
+// hung-server tests' 300ms: on a loaded machine (load 12-16 on 2 cores,
+// where a goroutine woken by a timer may run hundreds of milliseconds
+// late) a Put could not read the namespace generation from a healthy
+// server within it and failed the test before anything was frozen.
+func testGetMultiHung(t *testing.T, be, setup backend.Backend, victim *testserver.Process, serverOf func(string) string) {
 	t.Helper()
 	type run struct {
 		name   string
@@ -104,8 +113,9 @@ func testGetMultiHung(t *testing.T, be backend.Backend, victim *testserver.Proce
 	}
 	keys := numberedKeys(40)
 	d := runs[0].d
+	sd := newDict[string](t, setup, "hung")
 	for _, k := range keys {
-		if err := d.Put(k, "v"+k); err != nil {
+		if err := sd.Put(k, "v"+k); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,9 +134,20 @@ func testGetMultiHung(t *testing.T, be backend.Backend, victim *testserver.Proce
 		}
 		return 1
 	})
+	// Each Dict reads the generation and every server once before the
+	// hang, as it did when it stored the keys itself; a read the timeout
+	// ends under load is tried again (failure_limit=0: nothing is marked
+	// down).
+	warm := time.Now().Add(10 * time.Second)
 	for _, r := range runs {
-		if _, err := r.d.GetMulti(context.Background(), keys); err != nil {
-			t.Fatalf("%s: GetMulti before the server hangs: %v", r.name, err)
+		for {
+			_, err := r.d.GetMulti(context.Background(), keys)
+			if err == nil {
+				break
+			}
+			if time.Now().After(warm) {
+				t.Fatalf("%s: GetMulti before the server hangs: %v", r.name, err)
+			}
 		}
 	}
 	if err := victim.Signal(syscall.SIGSTOP); err != nil {

@@ -24,6 +24,15 @@ import (
 // once it is back, none of its keys reads the value it held before it
 // left, a removed key included (it was flushed), and its keys are stored
 // on it again.
+//
+// The keys are first stored through a Dict on a backend of their own with
+// a long timeout, and the Dict under test then reads a key of each server
+// until it has, so that it has the namespace's generation and a
+// connection to each server, as it had when it stored the keys itself: on
+// a loaded machine (load 12-16 on 2 cores, where a goroutine woken by a
+// timer may run hundreds of milliseconds late) a Store of the setup got
+// no reply within the 300ms timeout from a healthy server and failed the
+// test before anything was frozen.
 func TestAutoEjectDictNoStaleAfterRejoin(t *testing.T) {
 	var procs []*testserver.Process
 	var addrs []string
@@ -32,20 +41,42 @@ func TestAutoEjectDictNoStaleAfterRejoin(t *testing.T) {
 		procs = append(procs, p)
 		addrs = append(addrs, p.Addr)
 	}
-	be := openURL(t, "memcached://"+strings.Join(addrs, ",")+
-		"?timeout=300ms&retry_interval=100ms&failure_limit=3&auto_eject=true")
+	const params = "retry_interval=100ms&failure_limit=3&auto_eject=true"
+	be := openURL(t, "memcached://"+strings.Join(addrs, ",")+"?timeout=300ms&"+params)
 	d := newDict[string](t, be, "ej", memdict.WithoutNearCache())
+	setup := newDict[string](t, openURL(t, "memcached://"+strings.Join(addrs, ",")+"?timeout=10s&"+params), "ej", memdict.WithoutNearCache())
 	ctx := context.Background()
 	victim := procs[1]
 	serverOf := func(k string) string { return backend.ServerFor(be, d.BackendKey(k)) }
 	var onVictim []string
+	firstOn := map[string]string{} // a key of each server
 	for i := 0; len(onVictim) < 60; i++ {
 		k := fmt.Sprint("k", i)
-		if err := d.Store(ctx, k, "v1"); err != nil {
+		if err := setup.Store(ctx, k, "v1"); err != nil {
 			t.Fatal(err)
 		}
 		if serverOf(k) == victim.Addr {
 			onVictim = append(onVictim, k)
+		}
+		if _, ok := firstOn[serverOf(k)]; !ok {
+			firstOn[serverOf(k)] = k
+		}
+	}
+	// One failure of a healthy server here does not eject it: its next
+	// answer resets the count.
+	warm := time.Now().Add(10 * time.Second)
+	for addr, k := range firstOn {
+		for {
+			v, ok, err := d.Lookup(ctx, k)
+			if err == nil {
+				if !ok || v != "v1" {
+					t.Fatalf("%s (on %s) before the server is frozen: %q, %v; want v1", k, addr, v, ok)
+				}
+				break
+			}
+			if time.Now().After(warm) {
+				t.Fatalf("%s (on %s) before the server is frozen: %v", k, addr, err)
+			}
 		}
 	}
 	if err := victim.Signal(syscall.SIGSTOP); err != nil {
