@@ -134,6 +134,9 @@ type Dict[V any] struct {
 	// genTouched is when the generation key was last seen renewed (its
 	// TTL given in full: see keepGen), nil if never.
 	genTouched atomic.Pointer[genTouch]
+	// renewals counts the touches of the generation key under way, each
+	// in a goroutine of its own (renew), for the tests to wait on.
+	renewals sync.WaitGroup
 
 	updateRetries int
 	ownFormat     bool                  // WithFormat was given (errors name it, not the settings)

@@ -33,6 +33,10 @@ func UpdatesQueued[V any](d *Dict[V], key string) int {
 	return 0
 }
 
+// WaitGenerationRenewals waits for d's touches of its generation key
+// under way, which run in goroutines of their own.
+func WaitGenerationRenewals[V any](d *Dict[V]) { d.renewals.Wait() }
+
 // MarkGenerationDue makes d read its namespace generation again at its
 // next call, as the timer of WithGenerationRefresh does.
 func MarkGenerationDue[V any](d *Dict[V]) {

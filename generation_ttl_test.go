@@ -149,6 +149,7 @@ func TestGenerationTTLRenewedInUse(t *testing.T) {
 		if v, ok, err := d.Lookup(ctx, "k"); err != nil || !ok || v != "v" {
 			t.Fatalf("Lookup = %q, %v, %v; want v", v, ok, err)
 		}
+		memdict.WaitGenerationRenewals(d)
 	}
 	clock.Advance(keep / 2)
 	use(d)
@@ -270,6 +271,7 @@ func TestGenerationTTLTouchRefused(t *testing.T) {
 		if v, ok, err := ro.Lookup(ctx, "k"); err != nil || v != "v" {
 			t.Fatalf("read-only Lookup %d = %q, %v, %v; want v", i, v, ok, err)
 		}
+		memdict.WaitGenerationRenewals(ro)
 	}
 	// 20 refreshes over five tenths of the TTL: one touch each tenth.
 	if n := f.Calls(memdicttest.OpTouch); n != 5 {

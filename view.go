@@ -1,6 +1,7 @@
 package memdict
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -71,8 +72,9 @@ import (
 // namespace, at most once each tenth of the TTL (keepGen): when it reads
 // the generation again and its last renewal is that old, it reads the key
 // with its remaining TTL (backend.TTLReader) and touches it unless
-// another Dict did within the tenth. No call pays more than that: the
-// renewal rides on the refresh. Its view goes stale each tenth of the TTL
+// another Dict did within the tenth, in a goroutine of its own (renew).
+// No call pays more than that read: the renewal rides on the refresh, and
+// its touch holds no call. Its view goes stale each tenth of the TTL
 // at least, a negative refresh included, so that a Dict that never reads
 // the generation again still renews it (and reads it then). A lost key
 // costs what it costs above; a refused or failed touch is not retried
@@ -550,10 +552,38 @@ func (d *Dict[V]) keepGen(b *bound, mk string, ttl, left time.Duration, renew bo
 		d.touched(mk, max(ago, 0))
 		return
 	}
-	if renew {
-		_ = d.be.Touch(b.next(), mk, ttl)
-	}
 	d.touched(mk, 0)
+	if renew {
+		d.renew(b.parent, mk, ttl)
+	}
+}
+
+// renew touches the generation key mk with ttl in a goroutine of its own,
+// bounded as a Dict call is (its context's values, not its cancellation):
+// the touch is best effort, and the call whose read of the generation
+// made it due neither waits for it nor gives it its own time, which a
+// server that answers reads but not the touch (a hung write path) used
+// up, failing a read that had its generation and its value. A panic of
+// the touch (a middleware's bug), which no caller waits for, is counted
+// and logged as a failure of the generation's renewal.
+func (d *Dict[V]) renew(ctx context.Context, mk string, ttl time.Duration) {
+	ctx = context.WithoutCancel(ctx)
+	cancel := context.CancelFunc(func() {})
+	if t, own := d.callTimeout(); t > 0 && !own {
+		ctx, cancel = context.WithTimeout(ctx, t)
+	}
+	d.renewals.Add(1)
+	go func() {
+		defer d.renewals.Done()
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				defer func() { _ = recover() }() // the logger's
+				_ = d.m.failWhole(ctx, opClear, fmt.Errorf("memdict: the renewal of the namespace generation of prefix %q panicked: %v", d.prefix, p))
+			}
+		}()
+		_ = d.be.Touch(ctx, mk, ttl)
+	}()
 }
 
 // maxGenAdds bounds readGen's attempts to read back a generation key that
