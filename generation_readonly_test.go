@@ -366,3 +366,37 @@ func TestGenerationRefusedWriterRecovers(t *testing.T) {
 		t.Fatalf("another Dict's Lookup = %q, %v, %v; want the stored %q", v, ok, err, "v")
 	}
 }
+
+// GetOrLoad on a writer whose add of the generation was refused during a
+// failover stores its loads again soon after the new master is up, as
+// Store does (TestGenerationRefusedWriterRecovers): before, it loaded
+// without storing until the view's refresh (an hour here), every miss a
+// load, since its read took the view a write would have read again.
+func TestGenerationRefusedGetOrLoadRecovers(t *testing.T) {
+	ctx := context.Background()
+	mem, clock := memdicttest.NewBackend(t)
+	f := memdicttest.NewFaulty(mem)
+	for _, op := range []memdicttest.Op{memdicttest.OpAdd, memdicttest.OpSet, memdicttest.OpCompareAndSwap, memdicttest.OpTryLock} {
+		f.FailOp(op, fmt.Errorf("%s: %w: READONLY You can't write against a read only replica.", op, backend.ErrWriteRefused))
+	}
+	d := newDict[string](t, f, "p", memdict.WithGenerationRefresh(time.Hour), memdict.WithClock(clock.Now))
+	loads := 0
+	load := func(_ context.Context, key string) (string, error) { loads++; return "loaded " + key, nil }
+	if v, err := d.GetOrLoad(ctx, "k", load); err != nil || v != "loaded k" {
+		t.Fatalf("GetOrLoad during the failover = %q, %v; want the loaded value", v, err)
+	}
+
+	f.ClearFaults() // the new master is up
+	clock.Advance(100 * time.Millisecond)
+	for i := range 3 {
+		if v, err := d.GetOrLoad(ctx, "k", load); err != nil || v != "loaded k" {
+			t.Fatalf("GetOrLoad %d after the failover = %q, %v; want the loaded value", i, v, err)
+		}
+	}
+	if loads != 2 {
+		t.Fatalf("%d loads of one key: 1 during the failover and %d over 3 calls after it; want 1 after (stored, then read)", loads, loads-1)
+	}
+	if v, ok, err := newDict[string](t, mem, "p").Lookup(ctx, "k"); err != nil || !ok || v != "loaded k" {
+		t.Fatalf("another Dict's Lookup = %q, %v, %v; want the loaded value, stored", v, ok, err)
+	}
+}

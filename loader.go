@@ -188,7 +188,7 @@ type readResult[V any] struct {
 func (d *Dict[V]) readForLoad(b *bound, key string, near, lease bool) readResult[V] {
 	var r readResult[V]
 	ctx := b.parent
-	vw, err := d.current(b)
+	vw, err := d.currentFill(b)
 	if err != nil {
 		r.err = d.m.fail(ctx, opGet, key, err)
 		return r

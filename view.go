@@ -157,11 +157,7 @@ func (d *Dict[V]) current(b *bound) (*view, error) {
 // Sentinel failover (the demoted master answering READONLY), and its
 // writes then succeed soon after the new master is up.
 func (d *Dict[V]) currentWrite(b *bound) (*view, error) {
-	v, err := d.current(b)
-	if err == nil && v.refused != nil && v.retryDue(d.lease.now()) {
-		v.stale.Store(true)
-		v, err = d.current(b)
-	}
+	v, err := d.currentFill(b)
 	if err == nil {
 		err = v.writable(d.prefix)
 	}
@@ -169,6 +165,21 @@ func (d *Dict[V]) currentWrite(b *bound) (*view, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// currentFill is current for an operation that may write, GetOrLoad's
+// read included (a miss stores the loaded value): through a view whose
+// generation is not stored, it reads the generation again first, at most
+// once each refusedRetry, as currentWrite does; else GetOrLoad, which
+// writes only after its read, stored none of its loads until the view's
+// refresh after the new master was up.
+func (d *Dict[V]) currentFill(b *bound) (*view, error) {
+	v, err := d.current(b)
+	if err == nil && v.refused != nil && v.retryDue(d.lease.now()) {
+		v.stale.Store(true)
+		v, err = d.current(b)
+	}
+	return v, err
 }
 
 // key returns the backend key of key and whether it is hashed. In a
