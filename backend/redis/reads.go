@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/memdict/memdict/backend"
@@ -75,6 +76,11 @@ func (b *Backend) GetTTL(ctx context.Context, key string) (backend.Item, error) 
 		}
 		it := backend.Item{Key: key, Value: v, CAS: cas}
 		switch {
+		case pttl > math.MaxInt64/int64(time.Millisecond):
+			// An expiry beyond the largest Duration (a PEXPIREAT
+			// centuries ahead, or a hostile reply): the largest, not
+			// the product's overflow, negative or short.
+			it.TTL = math.MaxInt64
 		case pttl > 0:
 			it.TTL = time.Duration(pttl) * time.Millisecond
 		case pttl == 0 || pttl == -2:
