@@ -57,3 +57,43 @@ func TestGenerationTTLTouchHangs(t *testing.T) {
 		}
 	}
 }
+
+// A longer GenerationTTL (a Tool's plugin given another generation_ttl,
+// SharedSettings.Store) renews the key with it at once: before, the key
+// kept the hour left of the shorter TTL, which the Dict renewed only a
+// tenth of the new one (three days) after its last renewal, so that it
+// expired in use and a new Dict stored another generation, under which
+// the values stored were misses.
+func TestGenerationTTLChangeRenews(t *testing.T) {
+	ctx := context.Background()
+	mem, clock := memdicttest.NewBackend(t)
+	st := memdict.DefaultSettings()
+	st.GenerationTTL = time.Hour
+	sh, err := memdict.NewSharedSettings(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A generation a Clear made long ago: not the one a new Dict adds
+	// if the key is gone.
+	if err := mem.Add(ctx, backend.Item{Key: genKey("p"), Value: []byte("1000"), TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	d := newDict[string](t, mem, "p", memdict.WithSettings(sh), memdict.WithClock(clock.Now))
+	if err := d.Store(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	st.GenerationTTL = memdict.DefaultGenerationTTL
+	if err := sh.Store(st); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := d.Lookup(ctx, "k"); err != nil || !ok || v != "v" {
+		t.Fatalf("Lookup after the TTL's change = %q, %v, %v; want v", v, ok, err)
+	}
+	memdict.WaitGenerationRenewals(d)
+	checkLeft(t, mem, "p", "after the TTL's change", memdict.DefaultGenerationTTL, 0)
+	clock.Advance(time.Hour + time.Second)
+	n := newDict[string](t, mem, "p", memdict.WithSettings(sh), memdict.WithClock(clock.Now))
+	if v, ok, err := n.Lookup(ctx, "k"); err != nil || !ok || v != "v" {
+		t.Fatalf("a new Dict's Lookup an hour later = %q, %v, %v; want v", v, ok, err)
+	}
+}

@@ -523,32 +523,37 @@ func (d *Dict[V]) readGenKey(b *bound, mk string, withTTL bool) (it backend.Item
 }
 
 // genTouch is when the generation key mk was last seen renewed, on the
-// Dict's clock.
+// Dict's clock, and the TTL the Dict renewed it with then.
 type genTouch struct {
 	key string
 	at  time.Time
+	ttl time.Duration
 }
 
 // keepDue reports whether the TTL of the generation key mk is due to be
 // renewed (see keepGen): it has one, and no renewal of it was seen within
-// the last tenth of it (a clock gone back makes it due, once).
+// the last tenth of it (a clock gone back makes it due, once), with it: a
+// longer TTL (the settings changed) renews the key at once, which would
+// else keep the time left of the shorter one until a tenth of the longer
+// and could expire in use.
 func (d *Dict[V]) keepDue(s *Settings, mk string) bool {
 	keep := s.genKeep()
 	if keep <= 0 {
 		return false
 	}
 	t := d.genTouched.Load()
-	if t == nil || t.key != mk {
+	if t == nil || t.key != mk || t.ttl != s.genTTL() {
 		return true
 	}
 	since := d.lease.now().Sub(t.at)
 	return since >= keep || since < 0
 }
 
-// touched records that the generation key mk was renewed ago ago: its
-// TTL, in full then, is renewed again a tenth of it after.
+// touched records that the generation key mk was renewed ago ago, with
+// the current settings' TTL: that TTL, in full then, is renewed again a
+// tenth of it after.
 func (d *Dict[V]) touched(mk string, ago time.Duration) {
-	d.genTouched.Store(&genTouch{key: mk, at: d.lease.now().Add(-ago)})
+	d.genTouched.Store(&genTouch{key: mk, at: d.lease.now().Add(-ago), ttl: d.settings.load().genTTL()})
 }
 
 // keepGen renews the TTL ttl of the generation key mk, which a read found
