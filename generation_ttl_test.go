@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,22 +233,51 @@ func TestGenerationTTLNeverRefresh(t *testing.T) {
 	ctx := context.Background()
 	mem := memory.New()
 	defer mem.Close()
-	const ttl = 600 * time.Millisecond
+	// The real clock: what goes stale each tenth is the view's timer.
+	const ttl = memdict.MinGenerationTTL
 	d := newDict[string](t, mem, "p", memdict.WithGenerationRefresh(-1), memdict.WithGenerationTTL(ttl))
 	if err := d.Store(ctx, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+	for end := time.Now().Add(2 * ttl); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		if _, _, err := d.Lookup(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
 	}
+	memdict.WaitGenerationRenewals(d)
 	if _, err := mem.Get(ctx, genKey("p")); err != nil {
-		t.Fatalf("the generation key of a namespace in use, after 3 TTLs: %v", err)
+		t.Fatalf("the generation key of a namespace in use, after 2 TTLs: %v", err)
 	}
 	n := newDict[string](t, mem, "p")
 	if v, ok, err := n.Lookup(ctx, "k"); err != nil || v != "v" {
 		t.Fatalf("a new Dict's Lookup = %q, %v, %v; want v", v, ok, err)
+	}
+}
+
+// A GenerationTTL under MinGenerationTTL is refused, naming it, by New,
+// by SharedSettings and by a Tool's plugin configuration: a tenth of a
+// millisecond TTL had the generation read again on almost every call,
+// and one under 10ns was never renewed (its tenth was 0).
+func TestGenerationTTLTooShort(t *testing.T) {
+	mem := memory.New()
+	defer mem.Close()
+	for _, d := range []time.Duration{time.Nanosecond, 9 * time.Nanosecond, time.Millisecond, memdict.MinGenerationTTL - 1} {
+		if _, err := memdict.New[string](mem, "p", memdict.WithGenerationTTL(d)); err == nil || !strings.Contains(err.Error(), "GenerationTTL "+d.String()) {
+			t.Errorf("New with WithGenerationTTL(%v): %v; want an error naming GenerationTTL %v", d, err, d)
+		}
+		if err := (memdict.Settings{GenerationTTL: d}).Validate(); err == nil {
+			t.Errorf("Settings{GenerationTTL: %v}.Validate() = nil", d)
+		}
+		pc := tool.DefaultPluginConfig("memory://")
+		pc.GenerationTTL = d
+		if err := pc.Validate(); err == nil || !strings.Contains(err.Error(), "generation_ttl") {
+			t.Errorf("a plugin with generation_ttl %v: %v; want an error naming generation_ttl", d, err)
+		}
+	}
+	for _, d := range []time.Duration{0, -1, memdict.MinGenerationTTL, memdict.DefaultGenerationTTL} {
+		if _, err := memdict.New[string](mem, "p", memdict.WithGenerationTTL(d)); err != nil {
+			t.Errorf("New with WithGenerationTTL(%v): %v", d, err)
+		}
 	}
 }
 

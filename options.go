@@ -184,7 +184,8 @@ func WithGenerationRefresh(d time.Duration) Option {
 // key of a namespace no Dict uses for d expires, and the next Dict to use
 // it stores a new generation, under which every entry is a miss. 0 means
 // DefaultGenerationTTL (30 days); a negative d means the key does not
-// expire. The Dicts that use the namespace renew its TTL at most once each
+// expire; a positive d under MinGenerationTTL (1 s) is an error of New.
+// The Dicts that use the namespace renew its TTL at most once each
 // d/10, when they read the generation again (a Dict that never does,
 // with a negative WithGenerationRefresh, reads it again each d/10 for
 // this).

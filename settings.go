@@ -43,7 +43,8 @@ type Settings struct {
 	// a Dict per user or per tenant leaves no key behind for good. 0
 	// means DefaultGenerationTTL; a negative value means the key does not
 	// expire (as before 2026-12-07), which leaves one key per namespace
-	// ever used on a server that evicts nothing.
+	// ever used on a server that evicts nothing. A positive value under
+	// MinGenerationTTL (1 s) is invalid.
 	GenerationTTL time.Duration
 	// NearCache, if not nil, is the near cache of Dicts that do not set
 	// their own with WithNearCache or WithoutNearCache (see NearCache). A
@@ -76,6 +77,12 @@ const DefaultGenerationRefresh = time.Second
 // client and server agree within days, as any value's TTL that long does.
 const DefaultGenerationTTL = 30 * 24 * time.Hour
 
+// MinGenerationTTL is the shortest GenerationTTL a Dict takes: memcached
+// keeps TTLs in whole seconds, and the Dicts renew the key and read the
+// generation again each tenth of it, which for a TTL of a millisecond was
+// almost every call (and under 10 ns never: the tenth was 0).
+const MinGenerationTTL = time.Second
+
 // genTTL returns the TTL the generation key is stored with: 0 for none.
 func (s *Settings) genTTL() time.Duration {
 	switch {
@@ -107,6 +114,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("MaxKeyLen %d: want 0 (no limit) or at least %d", s.MaxKeyLen, keyspace.MinMaxLen)
 	case s.MaxValueLen < 0:
 		return fmt.Errorf("MaxValueLen %d is negative", s.MaxValueLen)
+	case s.GenerationTTL > 0 && s.GenerationTTL < MinGenerationTTL:
+		return fmt.Errorf("GenerationTTL %v: want 0 (the default, %v), a negative value (no TTL) or at least %v", s.GenerationTTL, DefaultGenerationTTL, MinGenerationTTL)
 	case s.Format.check() != nil:
 		return fmt.Errorf("Format: %w", s.Format.check())
 	case s.Format.python() && s.NearCache != nil:

@@ -319,6 +319,9 @@ func (pc PluginConfig) check(file, name string, lines map[string]int) []error {
 	if pc.MaxValueLen < 0 {
 		bad(fieldMaxValueLen, fmt.Errorf("%d is negative (0 means no limit)", pc.MaxValueLen))
 	}
+	if pc.GenerationTTL > 0 && pc.GenerationTTL < memdict.MinGenerationTTL {
+		bad(fieldGenTTL, fmt.Errorf("%v: want at least %v (or 0 for the default, never for no TTL)", pc.GenerationTTL, memdict.MinGenerationTTL))
+	}
 	if pc.Warm < 0 {
 		bad(fieldWarm, fmt.Errorf("%v is negative (0 means no warm-up)", pc.Warm))
 	}
