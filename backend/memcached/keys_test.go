@@ -130,10 +130,11 @@ func (p *prober) end() {
 	p.done.Wait()
 }
 
-// TestListingNeverStallsServer: Keys over 500,000 keys (a million in a
-// manual run) with the values read 100 at a time between the keys, as
-// Dict.Keys, Dict.All, "memdict keys" and "memdict dump" do, completes, and
-// another client of that memcached never waits more than 100ms meanwhile.
+// TestListingNeverStallsServer: Keys over a million keys (listKeys;
+// MEMDICT_LIST_KEYS sets another number) with the values read 100 at a
+// time between the keys, as Dict.Keys, Dict.All, "memdict keys" and
+// "memdict dump" do, completes, and another client of that memcached
+// never waits more than 100ms meanwhile.
 // memcached's LRU crawler writes the dump while holding the server's locks
 // and waits for the client when the sockets between them are full (some
 // 40 MB of dump): a listing that reads the dump only as fast as it reads
