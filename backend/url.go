@@ -230,6 +230,23 @@ func atAfterHost(u *url.URL) bool {
 	return strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || strings.Contains(u.Fragment, "@")
 }
 
+// SpilledPassword returns an error, quoting nothing of u, if u's path or
+// fragment holds an "@": the rest of a password that holds an unescaped
+// "/" or "#" after digits ("redis://u:123/s3cret@h:6379/0" parses as host
+// "u", port 123, path "/s3cret@h:6379/0"; with a "#", the rest is a
+// fragment that nothing reads, and the URL would open on host "u"). A
+// driver calls it before it reads the path, which its errors would quote.
+// An "@" in the query is Params.Err's to report (a value may hold one).
+func SpilledPassword(u *url.URL) error {
+	switch {
+	case strings.Contains(u.Path, "@"):
+		return errors.New(`its path holds "@", as when a password holds a "/" (write it %2F)`)
+	case strings.Contains(u.Fragment, "@"):
+		return errors.New(`its fragment holds "@", as when a password holds a "#" (write it %23)`)
+	}
+	return nil
+}
+
 // Params reads a URL's query parameters for a driver, collecting every
 // problem: a malformed value and, in Err, any parameter the driver did not
 // ask for. A driver reads each parameter it knows with the typed methods and

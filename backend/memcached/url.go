@@ -53,15 +53,8 @@ func openURL(u *url.URL) (*Client, error) {
 	if u.User != nil {
 		return nil, errors.New("memcached: URL has user information, which the memcached text protocol cannot use")
 	}
-	if strings.Contains(u.Path, "@") {
-		// The rest of a password holding an unescaped "/" (its start read
-		// as a port): not to be shown.
-		return nil, errors.New(`memcached: URL path holds "@", as when a password holds a "/": memcached has no databases, and the text protocol cannot use a password`)
-	}
-	if strings.Contains(u.Fragment, "@") {
-		// The same with a "#": the rest is a fragment, which nothing
-		// reads, so that the URL opened on host "u", port 123.
-		return nil, errors.New(`memcached: URL fragment holds "@", as when a password holds a "#": the text protocol cannot use a password`)
+	if err := backend.SpilledPassword(u); err != nil {
+		return nil, fmt.Errorf("memcached: malformed URL: %w (the text protocol cannot use a password)", err)
 	}
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("memcached: URL path %q: memcached has no databases; put servers in the host part", u.Path)

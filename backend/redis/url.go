@@ -148,15 +148,8 @@ func parseURL(u *url.URL) (uo *goredis.UniversalOptions, ring bool, opts []Optio
 	if u.Opaque != "" {
 		return nil, false, nil, errors.New("redis: malformed URL: want redis://host:port")
 	}
-	if strings.Contains(u.Path, "@") {
-		// A password holding an unescaped "/" after digits: its start
-		// reads as a port, its rest as the path. Neither is shown.
-		return nil, false, nil, errors.New(`redis: malformed URL: its path holds "@", as when a password holds a "/" (write it %2F)`)
-	}
-	if strings.Contains(u.Fragment, "@") {
-		// The same with a "#": the rest is a fragment, which nothing
-		// reads, so that the URL opened on host "u", port 123.
-		return nil, false, nil, errors.New(`redis: malformed URL: its fragment holds "@", as when a password holds a "#" (write it %23)`)
+	if err := backend.SpilledPassword(u); err != nil {
+		return nil, false, nil, fmt.Errorf("redis: malformed URL: %w", err)
 	}
 	p := backend.NewParams(u)
 	o := &goredis.UniversalOptions{}
